@@ -1,0 +1,50 @@
+// Build and BLAS information, and the BLAS thread setting (process-global in OpenBLAS 0.3.21).
+#include <cblas.h>
+
+#include "common.hpp"
+
+namespace nsa::addon {
+
+namespace {
+
+Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("config", Napi::String::New(env, openblas_get_config()));
+  o.Set("corename", Napi::String::New(env, openblas_get_corename()));
+  o.Set("threads", Napi::Number::New(env, openblas_get_num_threads()));
+  o.Set("processors", Napi::Number::New(env, openblas_get_num_procs()));
+  o.Set("parallel", Napi::Number::New(env, openblas_get_parallel()));
+  return o;
+}
+
+Napi::Value SetBlasThreads(const Napi::CallbackInfo& info) {
+  const int n = intArg(info, 0, "threads", 1, 1024);
+  openblas_set_num_threads(n);
+  return Napi::Number::New(info.Env(), openblas_get_num_threads());
+}
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+#ifdef __VERSION__
+  o.Set("compiler", Napi::String::New(env, __VERSION__));
+#endif
+#ifdef NSA_FLOW_BUILD_SYSTEM
+  o.Set("buildSystem", Napi::String::New(env, NSA_FLOW_BUILD_SYSTEM));
+#endif
+  return o;
+}
+
+void registerInfo(Napi::Env env, Napi::Object exports) {
+  exports.Set("blasInfo", Napi::Function::New(env, BlasInfo, "blasInfo"));
+  exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads, "setBlasThreads"));
+  exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
+}
+
+}  // namespace
+
+NSA_REGISTER(registerInfo);
+
+}  // namespace nsa::addon

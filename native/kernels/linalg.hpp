@@ -1,0 +1,64 @@
+// Small helpers over CBLAS/LAPACKE shared by every kernel family.
+// Convention: public buffers are row-major; a row-major p×k buffer is a column-major k×p matrix,
+// which is how LAPACK routines are fed without copying where the algebra allows it.
+#pragma once
+#include <cblas.h>
+#include <lapacke.h>
+
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+namespace nsa {
+
+// Reusable scratch buffers: a solver keeps one Workspace for its whole run so that iterations do not
+// allocate once the first one has sized the slots.
+class Workspace {
+ public:
+  double* get(std::size_t slot, std::size_t n) {
+    if (slot >= bufs_.size()) bufs_.resize(slot + 1);
+    if (bufs_[slot].size() < n) bufs_[slot].resize(n);
+    return bufs_[slot].data();
+  }
+
+ private:
+  std::vector<std::vector<double>> bufs_;
+};
+
+inline double squaredNorm(const double* x, std::size_t n) {
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += x[i] * x[i];
+  return s;
+}
+
+inline bool allFinite(const double* x, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return false;
+  return true;
+}
+
+inline int asInt(std::size_t n) { return static_cast<int>(n); }
+
+// C = alpha * op(A) * op(B) + beta * C, all row-major.
+inline void gemm(bool transA, bool transB, std::size_t m, std::size_t n, std::size_t k, double alpha,
+                 const double* A, const double* B, double beta, double* C) {
+  cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+              asInt(m), asInt(n), asInt(k), alpha, A, asInt(transA ? m : k), B, asInt(transB ? k : n),
+              beta, C, asInt(n));
+}
+
+// S = YᵀY for a row-major p×k Y, both triangles filled.
+inline void gram(const double* Y, std::size_t p, std::size_t k, double* S) {
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(p), 1.0, Y, asInt(k), 0.0, S,
+              asInt(k));
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < i; ++j) S[i * k + j] = S[j * k + i];
+}
+
+// Row-major rows×cols → row-major cols×rows.
+inline void transposeInto(const double* A, std::size_t rows, std::size_t cols, double* out) {
+  for (std::size_t i = 0; i < rows; ++i)
+    for (std::size_t j = 0; j < cols; ++j) out[j * rows + i] = A[i * cols + j];
+}
+
+}  // namespace nsa
