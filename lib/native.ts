@@ -20,13 +20,23 @@ export interface RawProgress {
 type ProgressFn = ((r: RawProgress) => void) | undefined;
 type AsyncTail = [token: CancelToken, onProgress: ProgressFn, intervalMs: number];
 
-/** The raw binding. Every function re-checks its arguments cheaply; lib/ validates properly first. */
+/**
+ * The raw binding. Every function re-checks its arguments cheaply; lib/ validates properly first.
+ * Each family (lib/<family>.ts) adds its own functions with a module augmentation:
+ *   declare module './native.js' { interface NativeBinding { myFn(...): ... } }
+ */
 export interface NativeBinding {
   createCancelToken(): CancelToken;
   cancel(token: CancelToken): void;
   blasInfo(): { config: string; corename: string; threads: number; processors: number; parallel: number };
   setBlasThreads(n: number): number;
   buildInfo(): { napiVersion: number; compiler?: string; buildSystem?: string };
+  /** Reference kernels for bench/: best-of-`repeats` seconds of a plain DGEMM, DSYRK and memory copy. */
+  bench: {
+    timeGemm(m: number, n: number, k: number, repeats: number): number;
+    timeSyrk(p: number, k: number, repeats: number): number;
+    timeCopy(n: number, repeats: number): number;
+  };
 
   defect(Y: Float64Array, p: number, k: number): number;
   basicOrthogonality(Y: Float64Array, p: number, k: number): number;

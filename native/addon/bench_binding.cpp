@@ -1,0 +1,77 @@
+// Reference kernels for benchmarks: the speed limits that bench/ reports ratios against, measured
+// in the same process and run (plain DGEMM, DSYRK and a memory copy on this machine's OpenBLAS).
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "../kernels/linalg.hpp"
+#include "common.hpp"
+
+namespace nsa::addon {
+
+namespace {
+
+template <class F>
+double bestSeconds(int repeats, F&& f) {
+  double best = 1e300;
+  for (int r = 0; r < repeats; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+std::vector<double> filled(std::size_t n) {
+  std::vector<double> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = 1.0 / static_cast<double>(1 + i % 97);
+  return v;
+}
+
+// (m, n, k, repeats) → best seconds of C = A·B with A m×k, B k×n (row-major).
+Napi::Value TimeGemm(const Napi::CallbackInfo& info) {
+  const std::size_t m = sizeArg(info, 0, "m"), n = sizeArg(info, 1, "n"), k = sizeArg(info, 2, "k");
+  const int reps = intArg(info, 3, "repeats", 1, 1000);
+  checkedProduct(info.Env(), {m, n}, "C");
+  checkedProduct(info.Env(), {m, k}, "A");
+  checkedProduct(info.Env(), {k, n}, "B");
+  auto A = filled(m * k), B = filled(k * n);
+  std::vector<double> C(m * n);
+  return Napi::Number::New(info.Env(), bestSeconds(reps, [&] { gemm(false, false, m, n, k, 1.0, A.data(), B.data(), 0.0, C.data()); }));
+}
+
+// (p, k, repeats) → best seconds of S = YᵀY by DSYRK (one triangle), Y p×k.
+Napi::Value TimeSyrk(const Napi::CallbackInfo& info) {
+  const std::size_t p = sizeArg(info, 0, "p"), k = sizeArg(info, 1, "k");
+  const int reps = intArg(info, 2, "repeats", 1, 1000);
+  checkedProduct(info.Env(), {p, k}, "Y");
+  auto Y = filled(p * k);
+  std::vector<double> S(k * k);
+  return Napi::Number::New(info.Env(), bestSeconds(reps, [&] {
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(p), 1.0, Y.data(), asInt(k), 0.0, S.data(), asInt(k));
+  }));
+}
+
+// (n, repeats) → best seconds of copying n doubles.
+Napi::Value TimeCopy(const Napi::CallbackInfo& info) {
+  const std::size_t n = sizeArg(info, 0, "n");
+  const int reps = intArg(info, 1, "repeats", 1, 1000);
+  checkedProduct(info.Env(), {n, 1}, "buffer");
+  auto a = filled(n);
+  std::vector<double> b(n);
+  return Napi::Number::New(info.Env(), bestSeconds(reps, [&] { std::memcpy(b.data(), a.data(), n * sizeof(double)); }));
+}
+
+void registerBench(Napi::Env env, Napi::Object exports) {
+  Napi::Object bench = Napi::Object::New(env);
+  bench.Set("timeGemm", Napi::Function::New(env, TimeGemm, "timeGemm"));
+  bench.Set("timeSyrk", Napi::Function::New(env, TimeSyrk, "timeSyrk"));
+  bench.Set("timeCopy", Napi::Function::New(env, TimeCopy, "timeCopy"));
+  exports.Set("bench", bench);
+}
+
+}  // namespace
+
+NSA_REGISTER(registerBench);
+
+}  // namespace nsa::addon
