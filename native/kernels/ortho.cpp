@@ -317,7 +317,8 @@ void inverseSqrtEig(const double* A, std::size_t k, double eps, double* out, Wor
   double* lam = ws.get(kD, k);
   double* B = ws.get(kB, k * k);
   std::memcpy(V, A, k * k * sizeof(double));
-  const lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', asInt(k), V, asInt(k), lam);
+  // 'U' of the column-major view reads the lower triangle of the row-major A, as torch's eigh does.
+  const lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', asInt(k), V, asInt(k), lam);
   if (info != 0) throwNumerical("inverseSqrt: eigendecomposition failed (info " + std::to_string(info) + ")");
   // A is symmetric, so the column-major reading of a row-major buffer is A itself; V's columns are
   // eigenvectors. out = V diag(max(λ, eps)^{-1/2}) Vᵀ (symmetric, so layout does not matter).
