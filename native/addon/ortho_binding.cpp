@@ -102,14 +102,15 @@ Napi::Value DefectGradient(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Object retractResult(Napi::Env env, const std::vector<double>& out, bool changed) {
+Napi::Object retractResult(Napi::Env env, Napi::Float64Array out, bool changed) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("data", newFloat64Array(env, out.data(), out.size()));
+  o.Set("data", out);
   o.Set("changed", Napi::Boolean::New(env, changed));
   return o;
 }
 
 // (Y, B, p, k, type, w, nsIterations, polarMethod) → {data, changed}; B = 0 means one matrix.
+// The result is written straight into a fresh JS-owned array (no extra copy of p×k data).
 Napi::Value Retract(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::size_t B = sizeArg(info, 1, "batch", 0);
@@ -117,28 +118,33 @@ Napi::Value Retract(const Napi::CallbackInfo& info) {
   const std::size_t n = checkedProduct(env, {B == 0 ? 1 : B, p, k}, "Y");
   Napi::Float64Array Y = float64Arg(info, 0, "Y", n);
   RetractionOptions o = retractionArgs(info, 4);
-  std::vector<double> out(n);
+  Napi::Float64Array out = Napi::Float64Array::New(env, n);
   Workspace ws;
   const bool changed = guarded(env, [&] {
-    return B == 0 ? retract(Y.Data(), p, k, o, out.data(), ws)
-                  : retractBatch(Y.Data(), B, p, k, o, out.data(), ws, silentMonitor());
+    return B == 0 ? retract(Y.Data(), p, k, o, out.Data(), ws)
+                  : retractBatch(Y.Data(), B, p, k, o, out.Data(), ws, silentMonitor());
   });
   return retractResult(env, out, changed);
 }
 
+// The input is copied when the job is created; the output array is allocated here on the JS thread
+// and filled by the worker (JS cannot reach it before the Promise resolves).
 class RetractJob : public Job {
  public:
-  RetractJob(const double* Y, std::size_t B, std::size_t p, std::size_t k, RetractionOptions o)
-      : Y_(Y, Y + (B == 0 ? 1 : B) * p * k), out_(Y_.size()), B_(B), p_(p), k_(k), o_(o) {}
+  RetractJob(const double* Y, Napi::Float64Array out, std::size_t B, std::size_t p, std::size_t k,
+             RetractionOptions o)
+      : Y_(Y, Y + out.ElementLength()), out_(Napi::Persistent(out)), outData_(out.Data()), B_(B), p_(p), k_(k), o_(o) {}
   void execute(Monitor& monitor) override {
     Workspace ws;
-    changed_ = B_ == 0 ? retract(Y_.data(), p_, k_, o_, out_.data(), ws)
-                       : retractBatch(Y_.data(), B_, p_, k_, o_, out_.data(), ws, monitor);
+    changed_ = B_ == 0 ? retract(Y_.data(), p_, k_, o_, outData_, ws)
+                       : retractBatch(Y_.data(), B_, p_, k_, o_, outData_, ws, monitor);
   }
-  Napi::Value result(Napi::Env env) override { return retractResult(env, out_, changed_); }
+  Napi::Value result(Napi::Env env) override { return retractResult(env, out_.Value(), changed_); }
 
  private:
-  std::vector<double> Y_, out_;
+  std::vector<double> Y_;
+  Napi::Reference<Napi::Float64Array> out_;
+  double* outData_;
   std::size_t B_, p_, k_;
   RetractionOptions o_;
   bool changed_ = false;
@@ -153,7 +159,8 @@ Napi::Value RetractAsync(const Napi::CallbackInfo& info) {
   Napi::Float64Array Y = float64Arg(info, 0, "Y", n);
   RetractionOptions o = retractionArgs(info, 4);
   AsyncArgs a = asyncArgs(info, 8);
-  return startJob(env, std::make_unique<RetractJob>(Y.Data(), B, p, k, o), std::move(a));
+  Napi::Float64Array out = Napi::Float64Array::New(env, n);
+  return startJob(env, std::make_unique<RetractJob>(Y.Data(), out, B, p, k, o), std::move(a));
 }
 
 // (A, k, method, eps, nsIterations) → Float64Array k×k

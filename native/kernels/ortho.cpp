@@ -273,12 +273,74 @@ bool retractCore(const double* Y, std::size_t p, std::size_t k, double normY,
 
 }  // namespace
 
+namespace {
+
+enum class GramOutcome { Done, Unchanged, IllConditioned };
+
+// The polar retractions fused into DSYRK + k×k work + one GEMM, with no other pass over p×k data:
+// with S = YᵀY = VΛVᵀ and W = VΛ^{-1/2}Vᵀ, the blend (1−w)Y + w·YW is Y·M for
+// M = (1−w)I + wW, ‖Y‖² = tr S and ‖YM‖² = tr(MᵀSM), so the norm restoration folds into M too.
+GramOutcome gramRetraction(const double* Y, std::size_t p, std::size_t k, const RetractionOptions& o,
+                           double* out, Workspace& ws) {
+  double* S = ws.get(kS, k * k);
+  double* V = ws.get(kA, k * k);
+  double* lam = ws.get(kD, k);
+  double* M = ws.get(kE, k * k);
+  double* T = ws.get(kF, k * k);
+  gram(Y, p, k, S);
+  double normY2 = 0;
+  for (std::size_t i = 0; i < k; ++i) normY2 += S[i * k + i];
+  const double normY = std::sqrt(normY2);
+  if (!(normY >= 1e-12) || !std::isfinite(normY)) return GramOutcome::Unchanged;
+  std::memcpy(V, S, k * k * sizeof(double));
+  if (LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', asInt(k), V, asInt(k), lam) != 0) return GramOutcome::IllConditioned;
+  const double lmin = lam[0], lmax = lam[k - 1];
+  if (!(lmin > 0) || !(lmax <= o.gramConditionLimit * lmin)) return GramOutcome::IllConditioned;
+  double* B = ws.get(kB, k * k);
+  for (std::size_t c = 0; c < k; ++c) {
+    const double s = 1.0 / std::sqrt(lam[c]);
+    for (std::size_t i = 0; i < k; ++i) B[i + c * k] = V[i + c * k] * s;
+  }
+  const double w = isSoft(o.type) ? o.w : 1.0;
+  // M = w·W + (1−w)·I (W symmetric, so its layout does not matter).
+  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, asInt(k), asInt(k), asInt(k), w, B, asInt(k), V,
+              asInt(k), 0.0, M, asInt(k));
+  if (w != 1.0)
+    for (std::size_t i = 0; i < k; ++i) M[i * k + i] += 1.0 - w;
+  gemm(false, false, k, k, k, 1.0, S, M, 0.0, T);
+  double n2 = 0;
+  for (std::size_t i = 0; i < k * k; ++i) n2 += M[i] * T[i];
+  const double scale = normY / std::max(std::sqrt(n2), 1e-12);
+  for (std::size_t i = 0; i < k * k; ++i) M[i] *= scale;
+  if (!allFinite(M, k * k)) return GramOutcome::Unchanged;
+  gemm(false, false, p, k, k, 1.0, Y, M, 0.0, out);
+  return GramOutcome::Done;
+}
+
+}  // namespace
+
 bool retract(const double* Y, std::size_t p, std::size_t k, const RetractionOptions& o, double* out,
              Workspace& ws) {
   const std::size_t n = p * k;
+  if (o.w != 0.0 && (o.type == RetractionType::Polar || o.type == RetractionType::SoftPolar) &&
+      o.polarMethod != PolarMethod::Svd && p >= k) {
+    RetractionOptions g = o;
+    if (o.polarMethod == PolarMethod::Gram) g.gramConditionLimit = 1e15;  // forced: refuse only singular S
+    switch (gramRetraction(Y, p, k, g, out, ws)) {
+      case GramOutcome::Done:
+        return true;
+      case GramOutcome::Unchanged:
+        std::memcpy(out, Y, n * sizeof(double));
+        return false;
+      case GramOutcome::IllConditioned:
+        break;  // fall through to the SVD path below
+    }
+  }
+  RetractionOptions svdOptions = o;
+  if (o.type == RetractionType::Polar || o.type == RetractionType::SoftPolar) svdOptions.polarMethod = PolarMethod::Svd;
   const double normY = std::sqrt(squaredNorm(Y, n));
   if (o.type == RetractionType::None || o.w == 0.0 || !(normY >= 1e-12) || !std::isfinite(normY) ||
-      !retractCore(Y, p, k, normY, o, out, ws) || !allFinite(out, n)) {
+      !retractCore(Y, p, k, normY, svdOptions, out, ws) || !allFinite(out, n)) {
     std::memcpy(out, Y, n * sizeof(double));
     return false;
   }

@@ -1,0 +1,67 @@
+// Loading the addon: a missing system BLAS/LAPACK library gives one actionable message that names the
+// Debian packages, not a raw dlopen error.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { explainLoadError } from '../lib/native.js';
+import { repoRoot } from './helpers/shared.js';
+
+describe('load errors', () => {
+  it('maps a missing libopenblas to the Debian packages', () => {
+    const raw = Object.assign(
+      new Error('/x/build/Release/nsa_flow.node: libopenblas.so.0: cannot open shared object file: No such file or directory'),
+      { code: 'ERR_DLOPEN_FAILED' },
+    );
+    const e = explainLoadError(raw);
+    expect(e.message).toMatch(/needs the system library libopenblas\.so\.0, which is not installed/);
+    expect(e.message).toMatch(/apt-get install -y libopenblas0 liblapacke/);
+    expect(e.message).toMatch(/libopenblas-dev liblapacke-dev/);
+    expect(e.cause).toBe(raw);
+  });
+
+  it('maps a missing liblapacke the same way, and explains a missing build', () => {
+    const e = explainLoadError(new Error('liblapacke.so.3: cannot open shared object file: No such file or directory'));
+    expect(e.message).toMatch(/liblapacke\.so\.3/);
+    const nb = explainLoadError(new Error('No native build was found for platform=linux arch=x64 runtime=node abi=115 uv=1 libc=glibc node=20.20.2'));
+    expect(nb.message).toMatch(/no compiled addon was found/);
+    expect(nb.message).toMatch(/npm rebuild nsa-flow/);
+  });
+
+  it('leaves other errors alone', () => {
+    const other = new Error('something else');
+    expect(explainLoadError(other)).toBe(other);
+  });
+
+  it('a real dlopen failure (the addon with its libopenblas dependency renamed) gets the explained message', () => {
+    // Copy the built addon and rename its DT_NEEDED entry libopenblas.so.0 → libopenblas.so.9 (same
+    // length, so the ELF stays valid): loading it then fails exactly as on a machine without OpenBLAS.
+    const dir = mkdtempSync(join(tmpdir(), 'nsa-flow-loader-'));
+    try {
+      const bytes = readFileSync(join(repoRoot, 'build', 'Release', 'nsa_flow.node'));
+      const from = Buffer.from('libopenblas.so.0\0');
+      const at = bytes.indexOf(from);
+      expect(at).toBeGreaterThan(0);
+      Buffer.from('libopenblas.so.9\0').copy(bytes, at);
+      const addon = join(dir, 'nsa_flow.node');
+      writeFileSync(addon, bytes);
+      copyFileSync(join(repoRoot, 'package.json'), join(dir, 'package.json'));
+      const script = `
+        const { explainLoadError } = await import(${JSON.stringify(join(repoRoot, 'lib', 'native.ts'))});
+        try { process.dlopen({ exports: {} }, ${JSON.stringify(addon)}); console.log('loaded?!'); }
+        catch (err) { console.log(explainLoadError(err).message); }
+      `;
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+      });
+      expect(r.stdout).toMatch(/needs the system library libopenblas\.so\.9, which is not installed/);
+      expect(r.stdout).toMatch(/apt-get install -y libopenblas0 liblapacke/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
