@@ -7,5 +7,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // One file at a time: the suites measure event-loop lag and memory, and compile the addon once
+    // with cmake-js; running them side by side on a 2-core machine would make those checks flaky.
+    fileParallelism: false,
   },
 });

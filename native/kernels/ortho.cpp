@@ -12,11 +12,14 @@ namespace {
 // Workspace slots used by this file (callers' solvers use slots ≥ 16).
 enum Slot : std::size_t { kS = 0, kA, kB, kC, kD, kE, kF };
 
+// Σ_{i≠j} S_ij², summed directly: the reference's ‖S‖² − Σ S_ii² cancels catastrophically near
+// orthogonality (it rounds to 0 or below 0 once the defect is under ~1e-16), this never does.
 double offDiagonalEnergy(const double* S, std::size_t k) {
-  double all = 0, diag = 0;
-  for (std::size_t i = 0; i < k * k; ++i) all += S[i] * S[i];
-  for (std::size_t i = 0; i < k; ++i) diag += S[i * k + i] * S[i * k + i];
-  return all - diag;
+  double off = 0;
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < k; ++j)
+      if (i != j) off += S[i * k + j] * S[i * k + j];
+  return off;
 }
 
 }  // namespace
