@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import {
   AbortError,
+  NumericalError,
   getConcurrency,
   info,
   retract,
@@ -17,6 +18,7 @@ import {
   setConcurrency,
   type Tensor,
 } from '../lib/index.js';
+import { mapNativeError } from '../lib/runtime.js';
 import { repoRoot } from './helpers/shared.js';
 
 /** A batch of B Gaussian-like p×k matrices (deterministic). */
@@ -145,6 +147,22 @@ describe('async jobs', () => {
     // With two jobs in flight BLAS runs one thread (OpenBLAS's count is process-global).
     expect(threadsSeen.length).toBeGreaterThan(0);
     expect(Math.min(...threadsSeen)).toBe(1);
+  });
+});
+
+describe('error mapping', () => {
+  it("maps the addon's error kinds to AbortError and NumericalError (carrying the best iterate), keeping the caller's stack", () => {
+    const best = { Y: new Float64Array([1, 2]) };
+    const numerical = mapNativeError(Object.assign(new Error('dgesdd did not converge'), { kind: 'numerical' }), 'Error\n    at caller (x.ts:1:1)', best);
+    expect(numerical).toBeInstanceOf(NumericalError);
+    expect(numerical.message).toBe('dgesdd did not converge');
+    expect((numerical as NumericalError).best).toBe(best);
+    expect(numerical.stack).toMatch(/at caller \(x\.ts:1:1\)/);
+    const aborted = mapNativeError(Object.assign(new Error('The operation was aborted'), { kind: 'aborted' }));
+    expect(aborted).toBeInstanceOf(AbortError);
+    expect(aborted.name).toBe('AbortError');
+    const range = new RangeError('Expected w in [0, 1]');
+    expect(mapNativeError(range)).toBe(range); // argument errors pass through unchanged
   });
 });
 
