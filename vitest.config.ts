@@ -10,5 +10,7 @@ export default defineConfig({
     // One file at a time: the suites measure event-loop lag and memory, and compile the addon once
     // with cmake-js; running them side by side on a 2-core machine would make those checks flaky.
     fileParallelism: false,
+    // The leak soak test forces garbage collection before measuring.
+    execArgv: ['--expose-gc'],
   },
 });
