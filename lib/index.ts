@@ -34,3 +34,4 @@ export {
   type NonNegativity,
   nonNegativityModes,
 } from './ortho.js';
+export * from './nsa-flow/index.js';

@@ -1,0 +1,3 @@
+/** NSA-Flow, exact-gradient mode: energies, the differentiable retraction, optimizers, learning-rate strategies and the solver. */
+export * from './options.js';
+export * from './energy.js';
