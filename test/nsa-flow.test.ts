@@ -153,6 +153,11 @@ describe('nsaFlow: non-finite energies', () => {
     // the returned Y is the recorded best iterate (caller's units: energy differs by the scale only in F)
     expect(Number.isFinite(e.total)).toBe(true);
   });
+  it('maxIterations 0 returns the (scaled, retracted) start as iteration 0', () => {
+    const r = nsaFlowSync(fxMatrix(c.inputs.Y0), { ...runOptions(c), maxIterations: 0 });
+    expect([r.iterations, r.bestIteration, r.traces.total.length]).toEqual([0, 0, 0]);
+    expect(r.Y.data.every((x) => Number.isFinite(x) && x >= 0)).toBe(true);
+  });
   it('throws a NumericalError when not even the first iterate is finite', () => {
     expect(() => nsaFlowSync(fxMatrix(c.inputs.Y0), { ...blowUp, learningRate: 1e200 })).toThrow(NumericalError);
   });

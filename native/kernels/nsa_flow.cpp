@@ -248,6 +248,11 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
       break;
     }
   }
+  if (o.maxIterations == 0 && std::isfinite(current.total)) {  // no step taken: the start is the result
+    best = current.total;
+    std::copy(f.Y.begin(), f.Y.end(), bestY.begin());
+    res.hasBest = true;
+  }
   if (!res.hasBest) throwNumerical("nsaFlow: the energy was not finite from the first iteration on; no iterate to return");
   res.bestEnergy = best;
   res.Y.resize(n);

@@ -223,7 +223,12 @@ void DifferentiableRetraction::forward(const double* Z, double* Y) {
     if (!allFinite(R_.data(), n)) identity_ = true;
   }
   if (identity_) std::memcpy(R_.data(), Z, n * sizeof(double));
-  applyNonnegativity(R_.data(), n, nonneg_, Y);
+  if (nonneg_ == Nonnegativity::Hard) {
+    // branch-free clamp (random signs make the branchy form mispredict half the time)
+    for (std::size_t i = 0; i < n; ++i) Y[i] = std::max(R_[i], 0.0);
+  } else {
+    applyNonnegativity(R_.data(), n, nonneg_, Y);
+  }
 }
 
 void DifferentiableRetraction::backward(const double* GY, double* GZ) {
@@ -235,7 +240,7 @@ void DifferentiableRetraction::backward(const double* GY, double* GZ) {
       std::memcpy(gR, GY, n * sizeof(double));
       break;
     case Nonnegativity::Hard:  // torch's clamp passes the gradient where the input is ≥ 0, 0 included
-      for (std::size_t i = 0; i < n; ++i) gR[i] = R[i] >= 0.0 ? GY[i] : 0.0;
+      for (std::size_t i = 0; i < n; ++i) gR[i] = static_cast<double>(R[i] >= 0.0) * GY[i];
       break;
     case Nonnegativity::Softplus:
       for (std::size_t i = 0; i < n; ++i) {
