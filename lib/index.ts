@@ -35,3 +35,4 @@ export {
   nonNegativityModes,
 } from './ortho.js';
 export * from './io/index.js';
+export * from './nsa-flow/index.js';

@@ -1,0 +1,174 @@
+/**
+ * NSA-Flow energies and their exact gradients (SPEC.md §4–5), and the differentiable retraction
+ * Y(Z) = nonneg(retract_w(Z)) with its analytic vector–Jacobian product, so that other tools can
+ * train through the retraction (what the reference's NSAFlowLayer offers PyTorch users).
+ */
+import type { Matrix } from '../matrix.js';
+import { native } from '../native.js';
+import type { NonNegativity, RetractionType } from '../ortho.js';
+import { callSync } from '../runtime.js';
+import type { Tensor } from '../tensor.js';
+import { expectBatch, expectMatrix, expectSameShape, parseOptions, type OptionSpecs } from '../validate.js';
+import {
+  energyGradientOptionSpecs,
+  energyOptionSpecs,
+  flowMapOptionSpecs,
+  type FidelityType,
+  type OrthogonalityType,
+} from './options.js';
+
+declare module '../native.js' {
+  interface NativeBinding {
+    flowEnergy(
+      Y: Float64Array, X0: Float64Array, B: number, p: number, k: number,
+      fidelity: string, orthogonality: string, w: number, fidEta: number, cOrth: number,
+    ): EnergyValue;
+    flowEnergyGradient(
+      Z: Float64Array, X0: Float64Array, p: number, k: number,
+      retraction: string, w: number, nsIterations: number, nonnegativity: string,
+      fidelity: string, orthogonality: string, wEnergy: number, fidEta: number, cOrth: number,
+    ): EnergyValue & { Y: Float64Array; gradient: Float64Array };
+    retractVjp(
+      Z: Float64Array, G: Float64Array, p: number, k: number,
+      retraction: string, w: number, nsIterations: number, nonnegativity: string,
+    ): { Y: Float64Array; gradient: Float64Array };
+  }
+}
+
+export interface EnergyValue {
+  /** fidEta·F */
+  fidelity: number;
+  /** cOrth·O */
+  orthogonality: number;
+  /** (1 − w)·fidelity + w·orthogonality */
+  total: number;
+}
+
+export interface EnergyOptions {
+  /** Weight of the orthogonality term (default 0.5). */
+  w?: number;
+  /** Scale of the fidelity term (default 1). */
+  fidEta?: number;
+  /** Scale of the orthogonality term (default 1). */
+  cOrth?: number;
+  /** 'basic' ½‖Y−X0‖², 'scaleInvariant' ½‖Y−X0‖²/‖X0‖², 'symmetric' ½‖Y−X0‖²/(½(‖X0‖²+‖Y‖²)). */
+  fidelityType?: FidelityType;
+  /** 'basic' ‖YᵀY − I‖²/k², 'scaleInvariant' the invariant defect. */
+  orthogonalityType?: OrthogonalityType;
+}
+
+export interface FlowMapOptions {
+  /** Retraction (default 'softPolar'). */
+  retraction?: RetractionType;
+  /** Blend weight of the soft retractions (default 0.5 in energyGradient, 1 in retractVjp). */
+  w?: number;
+  /** Newton–Schulz iterations (default 5). */
+  nsIterations?: number;
+  /** Non-negativity map applied after the retraction (default 'hard'). */
+  nonnegativity?: NonNegativity;
+}
+
+type ParsedEnergy = Required<EnergyOptions>;
+type ParsedMap = Required<FlowMapOptions>;
+
+const stiefel = (t: string): boolean => t !== 'none' && t !== 'normalize';
+function requireTall(type: string, m: Matrix, name: string): void {
+  if (stiefel(type) && m.rows < m.cols) {
+    throw new RangeError(`Expected rows ≥ cols (p ≥ k) for ${name} with retraction '${type}' but received ${m.rows}×${m.cols}`);
+  }
+}
+
+function finiteWeights(o: ParsedEnergy, context: string): void {
+  for (const key of ['fidEta', 'cOrth'] as const) {
+    if (!Number.isFinite(o[key])) {
+      throw new RangeError(`Expected a finite number for options.${key} of ${context} but received ${o[key]}`);
+    }
+  }
+}
+
+/** The NSA-Flow energy of Y against the target X0 (same shape). */
+export function energy(Y: Matrix, X0: Matrix, options?: EnergyOptions): EnergyValue {
+  const o = parseOptions<ParsedEnergy>(energyOptionSpecs, options, 'energy()');
+  finiteWeights(o, 'energy()');
+  const y = expectMatrix(Y, 'Y');
+  const x = expectMatrix(X0, 'X0');
+  expectSameShape(y, 'Y', x, 'X0');
+  return callSync(() =>
+    native().flowEnergy(y.data, x.data, 0, y.rows, y.cols, o.fidelityType, o.orthogonalityType, o.w, o.fidEta, o.cOrth),
+  );
+}
+
+/**
+ * The energy of a batch [B, p, k] with the reference's conventions: 'basic' fidelity is summed over
+ * the batch, the ratio fidelities and both orthogonality measures are batch means.
+ */
+export function energyBatch(Y: Tensor, X0: Tensor, options?: EnergyOptions): EnergyValue {
+  const o = parseOptions<ParsedEnergy>(energyOptionSpecs, options, 'energyBatch()');
+  finiteWeights(o, 'energyBatch()');
+  const y = expectBatch(Y, 'Y');
+  const x = expectBatch(X0, 'X0');
+  if (x.batch !== y.batch || x.rows !== y.rows || x.cols !== y.cols) {
+    throw new RangeError(
+      `Expected X0 to have the shape of Y ([${y.batch}, ${y.rows}, ${y.cols}]) but received [${x.batch}, ${x.rows}, ${x.cols}]`,
+    );
+  }
+  return callSync(() =>
+    native().flowEnergy(y.data, x.data, y.batch, y.rows, y.cols, o.fidelityType, o.orthogonalityType, o.w, o.fidEta, o.cOrth),
+  );
+}
+
+export type EnergyGradientOptions = EnergyOptions & FlowMapOptions;
+
+export interface EnergyGradient extends EnergyValue {
+  /** Y = nonneg(retract(Z)), where the energy was evaluated. */
+  Y: Matrix;
+  /** ∂total/∂Z, exact (analytic), through the non-negativity map and the retraction. */
+  gradient: Matrix;
+}
+
+/**
+ * E(nonneg(retract_w(Z))) and its exact gradient with respect to Z, as the solver computes them each
+ * iteration (`w` is both the retraction's blend and the energy's weight).
+ */
+export function energyGradient(Z: Matrix, X0: Matrix, options?: EnergyGradientOptions): EnergyGradient {
+  const o = parseOptions<ParsedEnergy & ParsedMap>(energyGradientOptionSpecs, options, 'energyGradient()');
+  finiteWeights(o, 'energyGradient()');
+  const z = expectMatrix(Z, 'Z');
+  const x = expectMatrix(X0, 'X0');
+  expectSameShape(z, 'Z', x, 'X0');
+  requireTall(o.retraction, z, 'Z');
+  const r = callSync(() =>
+    native().flowEnergyGradient(
+      z.data, x.data, z.rows, z.cols, o.retraction, o.w, o.nsIterations, o.nonnegativity,
+      o.fidelityType, o.orthogonalityType, o.w, o.fidEta, o.cOrth,
+    ),
+  );
+  return {
+    fidelity: r.fidelity,
+    orthogonality: r.orthogonality,
+    total: r.total,
+    Y: { rows: z.rows, cols: z.cols, data: r.Y },
+    gradient: { rows: z.rows, cols: z.cols, data: r.gradient },
+  };
+}
+
+const retractVjpSpecs = {
+  ...flowMapOptionSpecs,
+  w: { ...flowMapOptionSpecs.w, default: 1 },
+  nonnegativity: { ...flowMapOptionSpecs.nonnegativity, default: 'none' },
+} as const satisfies OptionSpecs;
+
+/**
+ * The backward pass of Y(Z) = nonneg(retract_w(Z)): given G = ∂L/∂Y, returns ∂L/∂Z = (∂Y/∂Z)ᵀG (and
+ * Y itself). Defaults: w = 1, no non-negativity, so `retractVjp(Z, G, {retraction})` is the plain
+ * retraction's backward pass; `retract()` (lib/ortho) is its forward pass.
+ */
+export function retractVjp(Z: Matrix, G: Matrix, options?: FlowMapOptions): { Y: Matrix; gradient: Matrix } {
+  const o = parseOptions<ParsedMap>(retractVjpSpecs, options, 'retractVjp()');
+  const z = expectMatrix(Z, 'Z');
+  const g = expectMatrix(G, 'G');
+  expectSameShape(z, 'Z', g, 'G');
+  requireTall(o.retraction, z, 'Z');
+  const r = callSync(() => native().retractVjp(z.data, g.data, z.rows, z.cols, o.retraction, o.w, o.nsIterations, o.nonnegativity));
+  return { Y: { rows: z.rows, cols: z.cols, data: r.Y }, gradient: { rows: z.rows, cols: z.cols, data: r.gradient } };
+}

@@ -1,0 +1,37 @@
+// NSA-Flow energies (SPEC.md §4): fidelity to a target X0 plus an orthogonality penalty, their
+// weighted total, and the exact gradient of the total with respect to Y. All matrices row-major p×k.
+#pragma once
+#include <cstddef>
+
+#include "linalg.hpp"
+
+namespace nsa {
+
+enum class FidelityType { Basic, ScaleInvariant, Symmetric };
+enum class OrthogonalityType { Basic, ScaleInvariant };
+
+struct EnergyOptions {
+  FidelityType fidelity = FidelityType::ScaleInvariant;
+  OrthogonalityType orthogonality = OrthogonalityType::ScaleInvariant;
+  double w = 0.5;       // total = (1 − w)·fidelity + w·orthogonality
+  double fidEta = 1.0;  // fidelity = fidEta·F
+  double cOrth = 1.0;   // orthogonality = cOrth·O
+};
+
+struct EnergyValue {
+  double fidelity = 0;
+  double orthogonality = 0;
+  double total = 0;
+};
+
+// E(Y) against X0. When G is non-null it receives ∂total/∂Y (p×k). Uses Workspace slot 0 (the
+// ortho kernels' Gram slot) and nothing else.
+EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t k,
+                   const EnergyOptions& opts, double* G, Workspace& ws);
+
+// The batch form over B matrices, with the reference's quirks: `basic` fidelity is summed over the
+// batch, the two ratio fidelities are averaged; orthogonality is the batch mean.
+EnergyValue energyBatch(const double* Y, const double* X0, std::size_t B, std::size_t p,
+                        std::size_t k, const EnergyOptions& opts, Workspace& ws);
+
+}  // namespace nsa

@@ -1,0 +1,66 @@
+// The differentiable map of NSA-Flow's exact-gradient mode, Y(Z) = nonneg(retract_w(Z)), with its
+// analytic vector–Jacobian product (SPEC.md §5 step 5). forward() follows ortho.cpp's retract()
+// step for step (same early returns, blend and norm restoration) and keeps what backward() needs:
+//   polar      Q = U Vᵀ = Z (ZᵀZ)^{-1/2}; with Z = UΣVᵀ, M = UᵀG V and C_ij = (M_ij − M_ji)/(σ_i + σ_j)
+//              − M_ij/σ_j, the VJP is G·VΣ⁻¹Vᵀ + Z·VΣ⁻¹CVᵀ. The Sylvester form divides by σ_i + σ_j,
+//              never by σ_i − σ_j, so equal singular values (an orthonormal start) are fine.
+//   NS         reverse pass through every stored iterate of X ← aX + X(bA + cA²), A = XᵀX.
+//   Cayley     reverse pass through the linear solve (LU reused, transposed) and the thin QR.
+//   normalize  per-column x/‖x‖.
+// The map is allocation-free after construction: a solver keeps one instance for its whole run.
+#pragma once
+#include <cstddef>
+#include <vector>
+
+#include "linalg.hpp"
+#include "ortho.hpp"
+
+namespace nsa {
+
+class DifferentiableRetraction {
+ public:
+  DifferentiableRetraction(std::size_t p, std::size_t k, const RetractionOptions& retraction,
+                           Nonnegativity nonnegativity);
+
+  // Y = nonneg(retract(Z)) (Y may not alias Z). Remembers Z's factorization for backward().
+  void forward(const double* Z, double* Y);
+  // GZ = (∂Y/∂Z)ᵀ·GY at the Z of the last forward() (GZ may not alias GY).
+  void backward(const double* GY, double* GZ);
+  // True when the last forward() returned Z unchanged by the retraction (w = 0, type none, tiny or
+  // non-finite norm, failed factorization): the Jacobian of the retraction is then the identity.
+  bool passedThrough() const { return identity_; }
+
+  std::size_t rows() const { return p_; }
+  std::size_t cols() const { return k_; }
+
+ private:
+  bool forwardFactor();  // Q_ ← orthogonal factor of Z_, false on failure
+  void backwardFactor(const double* GQ, double* GZ);  // GZ += (∂Q/∂Z)ᵀ GQ
+  void polarBackward(const double* GQ, double* GZ);
+  void newtonSchulzBackward(const double* GQ, double* GZ);
+  void cayleyBackward(const double* GQ, double* GZ);
+  void normalizeBackward(const double* GQ, double* GZ);
+
+  std::size_t p_, k_;
+  RetractionOptions opts_;
+  Nonnegativity nonneg_;
+  bool identity_ = true;
+  double normZ_ = 0, normB_ = 0;
+  std::vector<double> Z_, Q_, B_, R_;  // input, orthogonal factor, blend, retraction before nonneg
+  std::vector<double> gR_, gB_, gQ_;
+  // polar: V (k×k, columns = right singular vectors, row-major) and σ
+  std::vector<double> V_, sigma_, polarU_;
+  // Newton–Schulz: every iterate X_0..X_T (p×k each) and its Gram matrix
+  std::vector<double> nsX_, nsA_;
+  double nsNorm_ = 0;
+  // Cayley: QR factors, U = [Z, X], V = [X, −Z], LU of I − ½VᵀU and the solution W
+  std::vector<double> cR_, cU_, cV_, cLU_, cW_;
+  std::vector<int> cPiv_;
+  std::vector<double> cgV_, cgX_;  // Cayley backward scratch
+  // normalize: column norms
+  std::vector<double> colNorm_;
+  std::vector<double> t1_, t2_, t3_, t4_, big1_, big2_;
+  Workspace ws_;
+};
+
+}  // namespace nsa
