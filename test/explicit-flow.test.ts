@@ -174,3 +174,43 @@ describe('explicit flow: memory at scale', () => {
     expect(() => checkMemory(1000, 10, 'softPolar', 'f()', 1000)).toThrow(/would need about 0\.0 GiB .* and 0\.0 GiB is available/);
   });
 });
+
+describe('explicit flow: bad input', () => {
+  const Y = { rows: 6, cols: 3, data: lcg(18, 4) };
+  const ctx = 'nsaFlowExplicitSync\\(\\)';
+  const cases: Array<[string, () => unknown, ErrorConstructor, RegExp]> = [
+    ['X0 of another shape', () => nsaFlowExplicitSync(Y, { X0: { rows: 5, cols: 3, data: new Float64Array(15) } }), RangeError, /Expected options\.X0 to have the shape of Y0 \(6×3\) but received 5×3/],
+    ['w outside [0, 1]', () => nsaFlowExplicitSync(Y, { w: -0.1 }), RangeError, /for options\.w of nsaFlowExplicitSync\(\) but received -0\.1/],
+    ['unknown optimizer', () => nsaFlowExplicitSync(Y, { optimizer: 'sgd' as 'fast' }), RangeError, /Expected one of 'fast' for options\.optimizer/],
+    ['negative maxIterations', () => nsaFlowExplicitSync(Y, { maxIterations: -1 }), RangeError, new RegExp(`Expected an integer in \\[0, 100000000\\] for options\\.maxIterations of ${ctx} but received -1`)],
+    ['non-integer maxIterations', () => nsaFlowExplicitSync(Y, { maxIterations: 2.5 }), RangeError, /options\.maxIterations .* but received 2\.5/],
+    ['windowSize < 2', () => nsaFlowExplicitSync(Y, { windowSize: 1 }), RangeError, /Expected an integer in \[2, 1000000\] for options\.windowSize/],
+    ['NaN in Y0', () => nsaFlowExplicitSync({ ...Y, data: Float64Array.from(Y.data, (v, i) => (i === 4 ? NaN : v)) }), RangeError, /Expected finite values in Y0 but received NaN at \[1, 1\]/],
+    ['NaN in X0', () => nsaFlowExplicitSync(Y, { X0: { ...Y, data: Float64Array.from(Y.data, (v, i) => (i === 0 ? Infinity : v)) } }), RangeError, /Expected finite values in options\.X0 but received Infinity at \[0, 0\]/],
+    ['learningRate ≤ 0', () => nsaFlowExplicitSync(Y, { learningRate: 0 }), RangeError, /Expected a finite number > 0 or 'default' for options\.learningRate .* but received 0/],
+    ['learningRate of the wrong type', () => nsaFlowExplicitSync(Y, { learningRate: '1e-3' as unknown as number }), TypeError, /options\.learningRate .* but received the string "1e-3"/],
+    ['unknown option', () => nsaFlowExplicitSync(Y, { aggression: 0.5 } as object), TypeError, /Unknown option 'aggression' for nsaFlowExplicitSync\(\)/],
+    ['Y0 not a matrix', () => nsaFlowExplicitSync([1, 2] as unknown as Matrix), TypeError, /Expected a Matrix \{rows, cols, data: Float64Array\} for Y0 but received an array of length 2/],
+    ['wide Y0 with a polar retraction', () => nsaFlowExplicitSync({ rows: 2, cols: 3, data: new Float64Array(6) }), RangeError, /rows ≥ cols \(p ≥ k\) for Y0 with retraction 'softPolar' but received 2×3/],
+    ['softplus is not offered', () => nsaFlowExplicitSync(Y, { nonnegativity: 'softplus' as 'hard' }), RangeError, /Expected one of 'hard', 'none' for options\.nonnegativity/],
+  ];
+  for (const [what, call, cls, message] of cases) {
+    it(what, () => {
+      expect(call).toThrow(cls);
+      expect(call).toThrow(message);
+    });
+  }
+
+  it('the async form rejects with the same errors', async () => {
+    await expect(nsaFlowExplicit(Y, { w: 2 })).rejects.toThrow(/for options\.w of nsaFlowExplicit\(\) but received 2/);
+  });
+
+  it('the raw binding re-checks its arguments (throws, never crashes)', async () => {
+    const { native } = await import('../lib/native.js');
+    const raw = native() as unknown as { explicitFlow: (...a: unknown[]) => unknown };
+    expect(() => raw.explicitFlow(new Float64Array(4), null, 2, 3, {})).toThrow(RangeError); // length 4 ≠ 2·3
+    expect(() => raw.explicitFlow(new Float64Array([NaN, 1, 1, 1]), null, 2, 2, {})).toThrow(/Expected finite values in Y0/);
+    expect(() => raw.explicitFlow(new Float64Array(4), null, 2, 2, { w: 0.5 })).toThrow(TypeError); // options missing
+    expect(() => raw.explicitFlow('x', null, 2, 2, {})).toThrow(TypeError);
+  });
+});
