@@ -36,3 +36,21 @@ export {
 } from './ortho.js';
 export * from './io/index.js';
 export * from './nsa-flow/index.js';
+export {
+  nsaFlowExplicit,
+  nsaFlowExplicitSync,
+  defaultWGrid,
+  type NsaFlowExplicitOptions,
+  type NsaFlowExplicitResult,
+} from './nsa-flow-explicit/explicit.js';
+export {
+  nsaFlowPath,
+  nsaFlowPathSync,
+  type NsaFlowPathOptions,
+  type NsaFlowPathResult,
+  type PathPoint,
+  type PathProgress,
+} from './nsa-flow-explicit/path.js';
+export { selectByKnee, selectByScore, kneeScores, type WSelection, type TradeOffPoint } from './nsa-flow-explicit/auto-w.js';
+export { explicitFlowDiagnostics, explainedVariance, type ExplicitFlowDiagnostics } from './nsa-flow-explicit/diagnostics.js';
+export type { ExplicitFlowProgress, ExplicitFlowRun, ExplicitFlowSettings, ExplicitFlowTraces } from './nsa-flow-explicit/core.js';

@@ -1,0 +1,622 @@
+#include "explicit_flow.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "error.hpp"
+#include "random.hpp"
+
+namespace nsa {
+
+namespace {
+
+// A team of threads kept for a whole run (no thread creation per iteration). run() calls fn on
+// `size()` contiguous row ranges whose bounds are multiples of `align` rows; the caller's thread takes
+// range 0. Kernels called inside are sized so that OpenBLAS runs them single-threaded.
+class RowTeam {
+ public:
+  using Fn = void (*)(void* ctx, int thread, std::size_t begin, std::size_t end);
+
+  explicit RowTeam(int threads) : n_(std::max(threads, 1)) {
+    for (int t = 1; t < n_; ++t) helpers_.emplace_back([this, t] { loop(t); });
+  }
+  ~RowTeam() {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      quit_ = true;
+      ++generation_;
+    }
+    wake_.notify_all();
+    for (auto& h : helpers_) h.join();
+  }
+  RowTeam(const RowTeam&) = delete;
+  RowTeam& operator=(const RowTeam&) = delete;
+
+  int size() const { return n_; }
+
+  void run(std::size_t rows, std::size_t align, Fn fn, void* ctx) {
+    rows_ = rows;
+    align_ = align;
+    fn_ = fn;
+    ctx_ = ctx;
+    if (n_ == 1) {
+      fn(ctx, 0, 0, rows);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      pending_ = n_ - 1;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work(0);
+    std::unique_lock<std::mutex> lock(m_);
+    done_.wait(lock, [this] { return pending_ == 0; });
+  }
+
+ private:
+  void work(int t) {
+    const std::size_t blocks = (rows_ + align_ - 1) / align_;
+    const std::size_t b = std::min(rows_, blocks * t / n_ * align_);
+    const std::size_t e = std::min(rows_, blocks * (t + 1) / n_ * align_);
+    if (b < e) fn_(ctx_, t, b, e);
+  }
+  void loop(int t) {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(m_);
+        wake_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (quit_) return;
+      }
+      work(t);
+      std::lock_guard<std::mutex> lock(m_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  int n_;
+  std::vector<std::thread> helpers_;
+  std::mutex m_;
+  std::condition_variable wake_, done_;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool quit_ = false;
+  std::size_t rows_ = 0, align_ = 1;
+  Fn fn_ = nullptr;
+  void* ctx_ = nullptr;
+};
+
+template <class F>
+void runRows(RowTeam& team, std::size_t rows, std::size_t align, F& f) {
+  team.run(rows, align, [](void* ctx, int t, std::size_t b, std::size_t e) { (*static_cast<F*>(ctx))(t, b, e); },
+           &f);
+}
+
+// S += AᵀA over m rows (upper triangle, row-major), or S = AᵀA when `first`.
+void gramAccumulate(const double* A, std::size_t m, std::size_t k, double* S, bool first) {
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(m), 1.0, A, asInt(k), first ? 0.0 : 1.0, S,
+              asInt(k));
+}
+
+void symmetrizeFromUpper(double* S, std::size_t k) {
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < i; ++j) S[i * k + j] = S[j * k + i];
+}
+
+double trace(const double* S, std::size_t k) {
+  double t = 0;
+  for (std::size_t i = 0; i < k; ++i) t += S[i * k + i];
+  return t;
+}
+
+// defect from S = YᵀY (SPEC §1), 0 when ‖Y‖² ≤ 1e-12.
+double defectFromGram(const double* S, std::size_t k) {
+  const double n = trace(S, k);
+  if (n <= 1e-12) return 0.0;
+  double all = 0, diag = 0;
+  for (std::size_t i = 0; i < k * k; ++i) all += S[i] * S[i];
+  for (std::size_t i = 0; i < k; ++i) diag += S[i * k + i] * S[i * k + i];
+  return (all - diag) / std::max(n * n, 1e-24);
+}
+
+// One matrix of the pool (current, best, trial) with what the flow knows about it.
+struct Iterate {
+  std::vector<double> data;
+  std::vector<double> S, C;  // YᵀY, YᵀX0 (C only with projectFullGradient)
+  double f2 = 0;             // ‖Y − X0‖²
+  double defect = 0, energy = 0;
+};
+
+class Flow {
+ public:
+  Flow(std::vector<double>& Y0, std::vector<double>& X0in, std::size_t p, std::size_t k,
+       const ExplicitFlowOptions& o, Stepper& stepper, Monitor& monitor, ExplicitFlowResult& out)
+      : p_(p), k_(k), n_(p * k), o_(o), stepper_(stepper), monitor_(monitor), out_(out),
+        team_(teamSize(p, k, o.threads)) {
+    blockRows_ = k <= 48 ? std::clamp<std::size_t>(262144 / (k * k * 2), 32, 1024) : p;
+    if (team_.size() == 1 && k > 48) blockRows_ = p;
+    needC_ = o.projectFullGradient;
+    prepare(Y0, X0in);
+  }
+
+  void run();
+
+ private:
+  static int teamSize(std::size_t p, std::size_t k, int requested) {
+    int t = requested > 0 ? requested : openblas_get_num_threads();
+    t = std::min<int>(t, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    // Wide matrices are compute-bound: let BLAS thread whole-matrix calls instead.
+    if (k > 48 || p * k < 200000) t = 1;
+    return std::max(t, 1);
+  }
+
+  void prepare(std::vector<double>& Y0, std::vector<double>& X0in);
+  void gramOf(Iterate& it);
+  double energyOf(Iterate& it) const {
+    it.defect = defectFromGram(it.S.data(), k_);
+    double e = 0.5 * eta_ * it.f2;
+    if (c_ > 0 && trace(it.S.data(), k_) > 0) e += 0.25 * c_ * it.defect;
+    it.energy = std::isfinite(e) ? e : std::numeric_limits<double>::infinity();
+    return it.energy;
+  }
+  void gradientMap(const Iterate& Y);
+  double stepPass(const Iterate& Y);
+  enum class Source { Product, Retracted, Proposed };
+  Source retractionMap();
+  void trialPass(Source src, double alpha, const Iterate& best, Iterate& T);
+  int freeSlot() const {
+    for (int i = 0; i < 3; ++i)
+      if (i != cur_ && i != best_) return i;
+    return -1;
+  }
+
+  std::size_t p_, k_, n_;
+  const ExplicitFlowOptions& o_;
+  Stepper& stepper_;
+  Monitor& monitor_;
+  ExplicitFlowResult& out_;
+  RowTeam team_;
+  std::size_t blockRows_ = 256;
+  bool needC_ = false;
+
+  std::vector<double> X0_, Yt_, R_;  // target, proposed point Ỹ, retracted R_w(Ỹ) (general path only)
+  Iterate pool_[3];
+  int cur_ = 0, best_ = 1;
+  double eta_ = 0, c_ = 0, dref_ = 0, scale_ = 1, x0Norm2_ = 0, lr_ = 0;
+
+  // k×k scratch, sized once.
+  std::vector<double> A_, K_, St_, M_, T1_, eigW_, eigVals_, eigWork_;
+  std::vector<lapack_int> eigIWork_;
+  bool aZero_ = true;
+  // Per-thread partial sums: k×k Gram and cross products and two scalars.
+  std::vector<double> partS_, partC_, partF_;
+  Workspace ws_;  // for nsa::retract on the general path
+};
+
+void Flow::gramOf(Iterate& it) {
+  const int T = team_.size();
+  auto f = [&](int t, std::size_t b, std::size_t e) {
+    double* S = partS_.data() + t * k_ * k_;
+    double* C = partC_.data() + t * k_ * k_;
+    double f2 = 0;
+    bool first = true;
+    for (std::size_t r = b; r < e; r += blockRows_) {
+      const std::size_t m = std::min(blockRows_, e - r);
+      const double* Yb = it.data.data() + r * k_;
+      const double* Xb = X0_.data() + r * k_;
+      gramAccumulate(Yb, m, k_, S, first);
+      if (needC_) gemm(true, false, k_, k_, m, 1.0, Yb, Xb, first ? 0.0 : 1.0, C);
+      for (std::size_t i = 0; i < m * k_; ++i) f2 += (Yb[i] - Xb[i]) * (Yb[i] - Xb[i]);
+      first = false;
+    }
+    partF_[t] = f2;
+  };
+  std::fill(partS_.begin(), partS_.end(), 0.0);
+  std::fill(partC_.begin(), partC_.end(), 0.0);
+  std::fill(partF_.begin(), partF_.end(), 0.0);
+  runRows(team_, p_, blockRows_, f);
+  it.S.assign(k_ * k_, 0.0);
+  it.C.assign(needC_ ? k_ * k_ : 0, 0.0);
+  it.f2 = 0;
+  for (int t = 0; t < T; ++t) {
+    for (std::size_t i = 0; i < k_ * k_; ++i) it.S[i] += partS_[t * k_ * k_ + i];
+    if (needC_)
+      for (std::size_t i = 0; i < k_ * k_; ++i) it.C[i] += partC_[t * k_ * k_ + i];
+    it.f2 += partF_[t];
+  }
+  symmetrizeFromUpper(it.S.data(), k_);
+}
+
+void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
+  const std::size_t kk = k_ * k_;
+  A_.assign(kk, 0.0);
+  K_.assign(kk, 0.0);
+  St_.assign(kk, 0.0);
+  M_.assign(kk, 0.0);
+  T1_.assign(kk, 0.0);
+  eigW_.assign(kk, 0.0);
+  eigVals_.assign(k_, 0.0);
+  eigWork_.assign(1 + 6 * k_ + 2 * kk, 0.0);
+  eigIWork_.assign(3 + 5 * k_, 0);
+  partS_.assign(team_.size() * kk, 0.0);
+  partC_.assign(team_.size() * kk, 0.0);
+  partF_.assign(team_.size(), 0.0);
+
+  // Target: given (projected by N), or N(Y0) with a jittered start (the reference's default).
+  std::vector<double>& Y = pool_[0].data;
+  Y = std::move(Y0);
+  if (X0in.empty()) {
+    X0_.resize(n_);
+    applyNonnegativity(Y.data(), n_, o_.nonnegativity, X0_.data());
+    const double sd = 0.05 * std::sqrt(squaredNorm(Y.data(), n_) / static_cast<double>(n_));
+    Random rng(o_.seed);
+    for (std::size_t i = 0; i < n_; ++i) Y[i] += sd * rng.normal();
+    out_.jittered = true;
+  } else {
+    X0_ = std::move(X0in);
+    applyNonnegativity(X0_.data(), n_, o_.nonnegativity, X0_.data());
+  }
+
+  // Scale to unit RMS of the target (of Y when the target is 0), so the flow is scale invariant.
+  if (o_.rescale) {
+    double rms = std::sqrt(squaredNorm(X0_.data(), n_) / static_cast<double>(n_));
+    if (!(rms > 0)) rms = std::sqrt(squaredNorm(Y.data(), n_) / static_cast<double>(n_));
+    scale_ = rms > 0 ? rms + 1e-12 : 1.0;
+    for (std::size_t i = 0; i < n_; ++i) {
+      X0_[i] /= scale_;
+      Y[i] /= scale_;
+    }
+  }
+  x0Norm2_ = squaredNorm(X0_.data(), n_);
+
+  // The start: current = Y (as the reference, the first gradient is taken there), best = N(Y).
+  pool_[1].data.resize(n_);
+  applyNonnegativity(Y.data(), n_, o_.nonnegativity, pool_[1].data.data());
+  gramOf(pool_[0]);
+  gramOf(pool_[1]);
+
+  const double w = o_.w;
+  if (o_.weighting == FlowWeighting::Reference) {
+    const double g0 = std::max(0.5 * pool_[0].f2 / static_cast<double>(n_), 1e-8);
+    const double d0 = std::max(defectFromGram(pool_[0].S.data(), k_), 1e-8);
+    eta_ = (1.0 - w) / (g0 * static_cast<double>(n_));
+    c_ = 4.0 * w / d0;
+    dref_ = d0;
+  } else {
+    dref_ = o_.orthogonalityReference > 0
+                ? o_.orthogonalityReference
+                : std::max({defect(X0_.data(), p_, k_, ws_), defectFromGram(pool_[1].S.data(), k_), 1e-8});
+    eta_ = 2.0 * (1.0 - w) / std::max(x0Norm2_, 1e-300);
+    c_ = 4.0 * w / dref_;
+  }
+  energyOf(pool_[0]);
+  energyOf(pool_[1]);
+  cur_ = 0;
+  best_ = 1;
+  Yt_.resize(n_);
+  R_.resize(n_);
+  pool_[2].data.resize(n_);
+  pool_[2].S.assign(kk, 0.0);
+  pool_[2].C.assign(needC_ ? kk : 0, 0.0);
+}
+
+// A_ such that the projected gradient is η(Y − X0) + Y·A (SPEC §6): with G_o = ¼c∇defect = Y·M,
+// M = c[(S − Diag S)/n² − (d/n)I], YᵀG_o = S·M, and the projection Z − Y·sym(YᵀZ) stays a product
+// with Y; with projectFullGradient, Yᵀ(η(Y − X0)) = η(S − C) joins the projected term.
+void Flow::gradientMap(const Iterate& Y) {
+  const std::size_t k = k_;
+  const double* S = Y.S.data();
+  const double n = trace(S, k);
+  std::fill(M_.begin(), M_.end(), 0.0);
+  if (n > 1e-12 && c_ > 0) {
+    const double d = defectFromGram(S, k);
+    const double n2 = n * n;
+    for (std::size_t i = 0; i < k; ++i)
+      for (std::size_t j = 0; j < k; ++j) M_[i * k + j] = i == j ? -c_ * d / n : c_ * S[i * k + j] / n2;
+  }
+  // T1 = YᵀZ for the projected part Z.
+  gemm(false, false, k, k, k, 1.0, S, M_.data(), 0.0, T1_.data());
+  if (o_.projectFullGradient) {
+    for (std::size_t i = 0; i < k * k; ++i) T1_[i] += eta_ * (S[i] - Y.C[i]);
+  } else if (!(c_ > 0)) {
+    std::fill(T1_.begin(), T1_.end(), 0.0);
+  }
+  aZero_ = true;
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < k; ++j) {
+      A_[i * k + j] = M_[i * k + j] - 0.5 * (T1_[i * k + j] + T1_[j * k + i]);
+      if (A_[i * k + j] != 0.0) aZero_ = false;
+    }
+}
+
+// Pass 1: Ỹ = step(Y, η(Y − X0) + Y·A) into Yt_, S̃ = ỸᵀỸ into St_. Returns ‖g‖².
+double Flow::stepPass(const Iterate& Y) {
+  const int T = team_.size();
+  const bool fused = stepper_.elementwise();
+  const double lr = lr_;
+  auto f = [&](int t, std::size_t b, std::size_t e) {
+    double* S = partS_.data() + t * k_ * k_;
+    double g2 = 0;
+    bool first = true;
+    for (std::size_t r = b; r < e; r += blockRows_) {
+      const std::size_t m = std::min(blockRows_, e - r), len = m * k_, off = r * k_;
+      const double* Yb = Y.data.data() + off;
+      const double* Xb = X0_.data() + off;
+      double* G = Yt_.data() + off;
+      if (aZero_) std::fill(G, G + len, 0.0);
+      else gemm(false, false, m, k_, k_, 1.0, Yb, A_.data(), 0.0, G);
+      for (std::size_t i = 0; i < len; ++i) {
+        const double g = G[i] + eta_ * (Yb[i] - Xb[i]);
+        g2 += g * g;
+        G[i] = g;
+      }
+      if (fused) {
+        stepper_.step(Y.data.data(), Yt_.data(), off, off + len, lr);
+        gramAccumulate(G, m, k_, S, first);
+      }
+      first = false;
+    }
+    partF_[t] = g2;
+  };
+  std::fill(partS_.begin(), partS_.end(), 0.0);
+  runRows(team_, p_, blockRows_, f);
+  double g2 = 0;
+  for (int t = 0; t < T; ++t) g2 += partF_[t];
+  if (!fused) {
+    stepper_.step(Y.data.data(), Yt_.data(), 0, n_, lr);
+    std::fill(partS_.begin(), partS_.end(), 0.0);
+    auto gramPass = [&](int t, std::size_t b, std::size_t e) {
+      double* S = partS_.data() + t * k_ * k_;
+      for (std::size_t r = b; r < e; r += blockRows_)
+        gramAccumulate(Yt_.data() + r * k_, std::min(blockRows_, e - r), k_, S, r == b);
+    };
+    runRows(team_, p_, blockRows_, gramPass);
+  }
+  std::fill(St_.begin(), St_.end(), 0.0);
+  for (int t = 0; t < T; ++t)
+    for (std::size_t i = 0; i < k_ * k_; ++i) St_[i] += partS_[t * k_ * k_ + i];
+  symmetrizeFromUpper(St_.data(), k_);
+  return g2;
+}
+
+// Decides how R_w(Ỹ) is formed. Gram path: the soft polar factor with the norm restored is
+// Ỹ·V diag(((1−w) + w/√λᵢ)·ρ) Vᵀ with YᵀY = V diag(λ) Vᵀ and ρ = ‖Ỹ‖/‖(1−w)Ỹ + wQ‖, where
+// ‖(1−w)Ỹ + wQ‖² = Σ λᵢ((1−w) + w/√λᵢ)² — so the whole retraction is one p×k·k×k product. Anything
+// else (ill-conditioned Gram, polarMethod 'svd', other types) goes through nsa::retract.
+Flow::Source Flow::retractionMap() {
+  const RetractionType type = o_.retraction.type;
+  const double tr = trace(St_.data(), k_);
+  const bool finite = allFinite(St_.data(), k_ * k_);
+  // The reference's early returns (w = 0, type none, tiny or non-finite norm): R = Ỹ.
+  if (type == RetractionType::None || o_.w == 0.0 || !finite || !(std::sqrt(tr) >= 1e-12)) return Source::Proposed;
+  const bool polar = type == RetractionType::Polar || type == RetractionType::SoftPolar;
+  if (polar && o_.retraction.polarMethod != PolarMethod::Svd && p_ >= k_) {
+    std::memcpy(eigW_.data(), St_.data(), k_ * k_ * sizeof(double));
+    const lapack_int info =
+        LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, 'V', 'L', asInt(k_), eigW_.data(), asInt(k_), eigVals_.data(),
+                            eigWork_.data(), static_cast<lapack_int>(eigWork_.size()), eigIWork_.data(),
+                            static_cast<lapack_int>(eigIWork_.size()));
+    const double lmin = eigVals_[0], lmax = eigVals_[k_ - 1];
+    const double limit =
+        o_.retraction.polarMethod == PolarMethod::Gram ? 1e15 : o_.retraction.gramConditionLimit;
+    if (info == 0 && lmin > 0 && lmax <= limit * lmin) {
+      const double w = type == RetractionType::SoftPolar ? o_.w : 1.0;
+      double blended = 0;
+      for (std::size_t i = 0; i < k_; ++i) {
+        const double f = (1.0 - w) + w / std::sqrt(eigVals_[i]);
+        blended += eigVals_[i] * f * f;
+      }
+      const double rho = std::sqrt(tr) / std::max(std::sqrt(blended), 1e-12);
+      // K = V diag(fᵢρ) Vᵀ; V column-major in eigW_ (column i = eigenvector i).
+      for (std::size_t c = 0; c < k_; ++c) {
+        const double f = ((1.0 - w) + w / std::sqrt(eigVals_[c])) * rho;
+        for (std::size_t i = 0; i < k_; ++i) T1_[i + c * k_] = eigW_[i + c * k_] * f;
+      }
+      cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, asInt(k_), asInt(k_), asInt(k_), 1.0, T1_.data(),
+                  asInt(k_), eigW_.data(), asInt(k_), 0.0, K_.data(), asInt(k_));
+      if (allFinite(K_.data(), k_ * k_)) return Source::Product;
+    }
+  }
+  ++out_.retractionFallbacks;
+  RetractionOptions ro = o_.retraction;
+  ro.w = o_.w;
+  if (polar && ro.polarMethod == PolarMethod::Auto) ro.polarMethod = PolarMethod::Svd;  // Gram refused it
+  retract(Yt_.data(), p_, k_, ro, R_.data(), ws_);
+  return Source::Retracted;
+}
+
+// Pass 2: T = N(best + α(R − best)) with R = R_w(Ỹ); fills T's S, C, f2 and energy.
+void Flow::trialPass(Source src, double alpha, const Iterate& best, Iterate& Tr) {
+  const int T = team_.size();
+  auto f = [&](int t, std::size_t b, std::size_t e) {
+    double* S = partS_.data() + t * k_ * k_;
+    double* C = partC_.data() + t * k_ * k_;
+    double f2 = 0;
+    bool first = true;
+    for (std::size_t r = b; r < e; r += blockRows_) {
+      const std::size_t m = std::min(blockRows_, e - r), len = m * k_, off = r * k_;
+      double* Tb = Tr.data.data() + off;
+      const double* Xb = X0_.data() + off;
+      const double* Bb = best.data.data() + off;
+      const double* Rb = (src == Source::Proposed ? Yt_.data() : R_.data()) + off;
+      if (src == Source::Product)  // R = Ỹ·K, kept for the backtracking trials
+        gemm(false, false, m, k_, k_, 1.0, Yt_.data() + off, K_.data(), 0.0, R_.data() + off);
+      // T = N(best + α(R − best)) and ‖T − X0‖² in one branch-free sweep.
+      const bool hard = o_.nonnegativity == Nonnegativity::Hard;
+      for (std::size_t i = 0; i < len; ++i) {
+        double v = alpha == 1.0 ? Rb[i] : Bb[i] + alpha * (Rb[i] - Bb[i]);
+        if (hard) v = std::max(v, 0.0);
+        Tb[i] = v;
+        f2 += (v - Xb[i]) * (v - Xb[i]);
+      }
+      gramAccumulate(Tb, m, k_, S, first);
+      if (needC_) gemm(true, false, k_, k_, m, 1.0, Tb, Xb, first ? 0.0 : 1.0, C);
+      first = false;
+    }
+    partF_[t] = f2;
+  };
+  std::fill(partS_.begin(), partS_.end(), 0.0);
+  std::fill(partC_.begin(), partC_.end(), 0.0);
+  runRows(team_, p_, blockRows_, f);
+  std::fill(Tr.S.begin(), Tr.S.end(), 0.0);
+  std::fill(Tr.C.begin(), Tr.C.end(), 0.0);
+  Tr.f2 = 0;
+  for (int t = 0; t < T; ++t) {
+    for (std::size_t i = 0; i < k_ * k_; ++i) Tr.S[i] += partS_[t * k_ * k_ + i];
+    if (needC_)
+      for (std::size_t i = 0; i < k_ * k_; ++i) Tr.C[i] += partC_[t * k_ * k_ + i];
+    Tr.f2 += partF_[t];
+  }
+  symmetrizeFromUpper(Tr.S.data(), k_);
+  energyOf(Tr);
+}
+
+void Flow::run() {
+  const auto t0 = std::chrono::steady_clock::now();
+  ExplicitFlowTraces& tr = out_.traces;
+  const std::size_t records = static_cast<std::size_t>(o_.maxIterations / std::max(o_.recordEvery, 1)) + 1;
+  for (auto* v : {&tr.iteration, &tr.timeMs, &tr.fidelity, &tr.orthogonality, &tr.total, &tr.learningRate,
+                  &tr.backtracks})
+    v->reserve(records);
+  std::vector<double> window(static_cast<std::size_t>(std::max(o_.windowSize, 1)), 0.0);
+  std::size_t windowCount = 0;
+
+  lr_ = o_.learningRate;
+  out_.startEnergy = pool_[best_].energy;
+  out_.bestIteration = 0;
+  double initGradNorm = 0;
+  out_.stopReason = "maxIterations";
+  int completed = 0;
+  for (int it = 1; it <= o_.maxIterations; ++it) {
+    if (monitor_.cancelled()) throwAborted();
+    Iterate& Y = pool_[cur_];
+    gradientMap(Y);
+    stepper_.beginIteration(it);
+    const double g2 = stepPass(Y);
+    if (!std::isfinite(g2)) {
+      out_.stopReason = "nonFinite";
+      break;
+    }
+    completed = it;
+    const double gradNorm = std::sqrt(g2);
+    if (it == 1) initGradNorm = gradNorm + 1e-8;
+
+    const Source src = retractionMap();
+    const int trial = freeSlot();
+    Iterate& best = pool_[best_];
+    Iterate& T = pool_[trial];
+    trialPass(src, 1.0, best, T);
+    // Backtracking toward the best iterate: halve while the energy exceeds the best one.
+    double alpha = 1.0;
+    int count = 0;
+    const Source again = src == Source::Product ? Source::Retracted : src;
+    while (T.energy > best.energy && count < o_.maxBacktracks) {
+      alpha *= 0.5;
+      trialPass(again, alpha, best, T);
+      ++count;
+      if (T.energy < best.energy) break;
+    }
+    const bool reverted = T.energy > best.energy;  // every halving failed: stay at the best iterate
+    cur_ = reverted ? best_ : trial;
+    if (count > 2) lr_ *= 0.95;
+    else if (count == 0 && it % 5 == 0) lr_ *= 1.01;
+
+    const Iterate& now = pool_[cur_];
+    if (now.energy < pool_[best_].energy) {
+      best_ = cur_;
+      out_.bestIteration = it;
+    }
+    const double fid = 0.5 * eta_ * now.f2;
+    if (it % o_.recordEvery == 0) {
+      tr.iteration.push_back(it);
+      tr.timeMs.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      tr.fidelity.push_back(fid);
+      tr.orthogonality.push_back(now.defect);
+      tr.total.push_back(now.energy);
+      tr.learningRate.push_back(lr_);
+      tr.backtracks.push_back(count);
+    }
+    if (monitor_.wantsProgress()) {
+      ProgressRecord rec;
+      rec.iteration = it;
+      rec.total = o_.maxIterations;
+      rec.count = 5;
+      rec.values[0] = fid;
+      rec.values[1] = now.defect;
+      rec.values[2] = now.energy;
+      rec.values[3] = pool_[best_].energy;
+      rec.values[4] = lr_;
+      monitor_.progress(rec);
+    }
+
+    window[windowCount % window.size()] = now.energy;
+    ++windowCount;
+    if (gradNorm / initGradNorm < o_.tolerance) {
+      out_.stopReason = "converged";
+      out_.convergence = "gradientNorm";
+      break;
+    }
+    if (windowCount >= window.size()) {
+      const auto [lo, hi] = std::minmax_element(window.begin(), window.end());
+      double avg = 0;
+      for (double e : window) avg += e;
+      avg /= static_cast<double>(window.size());
+      if ((*hi - *lo) / (std::abs(avg) + 1e-12) < o_.tolerance) {
+        out_.stopReason = "converged";
+        out_.convergence = "energyWindow";
+        break;
+      }
+    }
+  }
+  out_.iterations = completed;
+  out_.bestEnergy = pool_[best_].energy;
+  out_.fidEta = eta_;
+  out_.cOrth = c_;
+  out_.orthogonalityReference = dref_;
+  out_.scale = scale_;
+  out_.finalLearningRate = lr_;
+  out_.threads = team_.size();
+
+  // Results in the caller's units, reusing the best and target buffers; free the rest first.
+  const int keep = best_;
+  for (int i = 0; i < 3; ++i)
+    if (i != keep) std::vector<double>().swap(pool_[i].data);
+  std::vector<double>().swap(Yt_);
+  std::vector<double>().swap(R_);
+  out_.Y = std::move(pool_[keep].data);
+  out_.target = std::move(X0_);
+  for (double& v : out_.Y) v *= scale_;
+  for (double& v : out_.target) v *= scale_;
+}
+
+}  // namespace
+
+std::size_t explicitFlowWorkBuffers(const ExplicitFlowOptions& o) {
+  // X0, Ỹ, R, current/best/trial; + the SVD's two scratch matrices off the Gram path.
+  const bool gramOnly = o.retraction.type == RetractionType::None;
+  return gramOnly ? 6 : 8;
+}
+
+void explicitFlow(std::vector<double> Y0, std::vector<double> X0, std::size_t p, std::size_t k,
+                  const ExplicitFlowOptions& o, Stepper& stepper, Monitor& monitor, ExplicitFlowResult& out) {
+  if (p == 0 || k == 0) throwRange("explicitFlow: Expected a non-empty Y0");
+  if (Y0.size() != p * k) throwRange("explicitFlow: Expected Y0 of length p*k");
+  if (!X0.empty() && X0.size() != p * k) throwRange("explicitFlow: Expected X0 of length p*k");
+  if (!allFinite(Y0.data(), Y0.size())) throwRange("explicitFlow: Expected finite values in Y0");
+  if (!allFinite(X0.data(), X0.size())) throwRange("explicitFlow: Expected finite values in X0");
+  if (!(o.w >= 0 && o.w <= 1)) throwRange("explicitFlow: Expected w in [0, 1]");
+  if (o.maxIterations < 0 || o.recordEvery < 1 || o.windowSize < 2 || !(o.learningRate > 0) ||
+      !std::isfinite(o.learningRate) || !(o.tolerance >= 0) || o.maxBacktracks < 0)
+    throwRange("explicitFlow: invalid iteration settings");
+  Flow flow(Y0, X0, p, k, o, stepper, monitor, out);
+  flow.run();
+}
+
+}  // namespace nsa

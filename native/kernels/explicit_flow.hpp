@@ -1,0 +1,110 @@
+// NSA-Flow explicit flow, the paper's algorithm (SPEC.md §6, the reference's `legacy.nsa_flow`) with
+// its two defects fixed: the fidelity gradient has the correct sign and the energy is evaluated at the
+// iterate itself (no second retraction inside the energy).
+//
+// Hot path (soft polar / polar / none): every p×k product is applied to row blocks that stay in cache,
+// fused with the elementwise work and shared by up to `threads` threads:
+//   pass 1: G = Y·A (A k×k: projected orthogonality gradient), g = G + η(Y − X0), Ỹ = step(Y, g),
+//           S̃ += ỸᵀỸ;
+//   k×k:    eig(S̃) → K = the soft-polar map with the norm restored (R_w(Ỹ) = Ỹ·K exactly);
+//   pass 2: R = Ỹ·K (kept for the backtracking trials), T = N(best + α(R − best)), ‖T − X0‖²,
+//           S_T += TᵀT (reused as the next iteration's YᵀY).
+// Work buffers (p×k doubles): X0, Ỹ, R and a pool of 3 (current, best, trial) = 6; a retraction off
+// the Gram path (ill-conditioned YᵀY, polarMethod 'svd') adds the 2 scratch matrices of nsa::retract's
+// SVD = 8 at most. The inputs are consumed (they become X0 and the first current iterate).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "monitor.hpp"
+#include "ortho.hpp"
+
+namespace nsa {
+
+enum class FlowWeighting {
+  // η = (1−w)/(g0·p·k), c = 4w/d0 with g0, d0 from the start (SPEC §6): from an orthogonal start
+  // d0 ≈ 0 and c saturates for every w > 0.
+  Reference,
+  // E = (1−w)·‖Y−X0‖²/‖X0‖² + w·defect(Y)/defect(X0): both terms are 0 at their ideal and 1 at the
+  // other's (the target has relative error 0 and keeps all of its own non-orthogonality).
+  Balanced,
+};
+
+// How the (projected) gradient becomes the proposed point Ỹ. The explicit flow calls it per row
+// block when elementwise() (fused into pass 1), else once on the whole matrix after pass 1. A shared
+// optimizer library plugs in by implementing this interface (state indexed by element offset).
+class Stepper {
+ public:
+  virtual ~Stepper() = default;
+  virtual const char* name() const = 0;
+  virtual bool elementwise() const = 0;
+  virtual void beginIteration(int /*iteration*/) {}
+  // On entry G[begin, end) holds the gradient at Y; on exit the proposed point.
+  virtual void step(const double* Y, double* G, std::size_t begin, std::size_t end, double lr) = 0;
+};
+
+// The reference's 'fast' optimizer: Ỹ = Y − lr·g.
+class PlainStep final : public Stepper {
+ public:
+  const char* name() const override { return "fast"; }
+  bool elementwise() const override { return true; }
+  void step(const double* Y, double* G, std::size_t begin, std::size_t end, double lr) override {
+    for (std::size_t i = begin; i < end; ++i) G[i] = Y[i] - lr * G[i];
+  }
+};
+
+struct ExplicitFlowOptions {
+  double w = 0.5;
+  RetractionOptions retraction;  // type, nsIterations, polarMethod, gramConditionLimit (w is set from w)
+  Nonnegativity nonnegativity = Nonnegativity::Hard;
+  FlowWeighting weighting = FlowWeighting::Balanced;
+  // Balanced weighting: the defect that counts as fully non-orthogonal; 0 = max(defect(X0),
+  // defect(N(Y0)), 1e-8). A path fixes it from its first solve so every w minimizes the same family.
+  double orthogonalityReference = 0;
+  bool rescale = true;  // work on X0/s, Y/s with s = RMS(X0) (SPEC §5 step 2): scale invariance
+  bool projectFullGradient = false;
+  double learningRate = 1e-3;
+  int maxIterations = 500;
+  double tolerance = 1e-5;
+  int windowSize = 5;
+  int recordEvery = 1;
+  int maxBacktracks = 20;
+  uint64_t seed = 42;
+  int threads = 0;  // 0: the BLAS thread count now in effect
+};
+
+struct ExplicitFlowTraces {
+  std::vector<double> iteration, timeMs, fidelity, orthogonality, total, learningRate, backtracks;
+};
+
+struct ExplicitFlowResult {
+  std::vector<double> Y;       // best iterate, caller's units
+  std::vector<double> target;  // X0 actually used (after P₊ / jitter default), caller's units
+  int bestIteration = 0;       // 0 = the start N(Y0)
+  double bestEnergy = 0;
+  double startEnergy = 0;
+  int iterations = 0;
+  std::string stopReason;   // converged | maxIterations | nonFinite
+  std::string convergence;  // gradientNorm | energyWindow | "" (not converged)
+  double fidEta = 0, cOrth = 0, scale = 1, finalLearningRate = 0;
+  double orthogonalityReference = 0;  // d0 (reference weighting) or the balanced weighting's reference
+  bool jittered = false;
+  int threads = 1;
+  int retractionFallbacks = 0;  // iterations whose retraction left the Gram path
+  ExplicitFlowTraces traces;
+};
+
+// How many p×k doubles a run keeps at most (work buffers only; inputs/outputs are the caller's).
+std::size_t explicitFlowWorkBuffers(const ExplicitFlowOptions& o);
+
+// Runs the flow. Y0 is p×k row-major; X0 may be empty (then X0 = N(Y0) and the start is jittered by
+// 5% of Y0's RMS from nsa::Random(seed), as the reference). Both buffers are consumed: they become
+// the run's current iterate and target, so a run holds no extra copy of its inputs. Throws nsa::Error
+// (Range for bad shapes, Aborted when the monitor cancels).
+void explicitFlow(std::vector<double> Y0, std::vector<double> X0, std::size_t p, std::size_t k,
+                  const ExplicitFlowOptions& o, Stepper& stepper, Monitor& monitor,
+                  ExplicitFlowResult& out);
+
+}  // namespace nsa

@@ -1,0 +1,216 @@
+// The explicit NSA-Flow (SPEC.md §6): invariants of the loop, a 4×3 toy whose trade-off must follow
+// w, single steps against hand-computed values, the async runtime, memory at scale, and bad input.
+import { readFileSync, writeFileSync } from 'node:fs';
+
+import { describe, expect, it } from 'vitest';
+
+import { AbortError, nsaFlowExplicit, nsaFlowExplicitSync, type Matrix } from '../lib/index.js';
+import { checkMemory } from '../lib/nsa-flow-explicit/core.js';
+import { handStep, type Mat } from './helpers/explicit-hand.js';
+
+const toy: Matrix = {
+  rows: 4,
+  cols: 3,
+  data: Float64Array.from([1, 0.5, 0.2, 0.3, 1, 0.4, 0.2, 0.3, 1, 0.6, 0.6, 0.6]),
+};
+
+function lcg(n: number, seed: number, shift = 0): Float64Array {
+  let s = seed >>> 0;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 4294967296 - shift;
+  }
+  return out;
+}
+
+function maxRelDiff(a: Float64Array, b: Float64Array): number {
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    m = Math.max(m, Math.abs(b[i]!));
+  }
+  return d / m;
+}
+
+describe('explicit flow: invariants', () => {
+  const Y0: Matrix = { rows: 60, cols: 5, data: lcg(300, 7, 0.3) };
+  const X0: Matrix = { rows: 60, cols: 5, data: lcg(300, 8) };
+
+  for (const weighting of ['balanced', 'reference'] as const) {
+    it(`${weighting}: the best energy never exceeds the start and never rises`, () => {
+      const r = nsaFlowExplicitSync(Y0, { X0, w: 0.5, weighting, maxIterations: 60, tolerance: 0 });
+      // 60 iterations were forced (tolerance 0), each traced.
+      expect(r.iterations).toBe(60);
+      expect(r.traces.total.length).toBe(60);
+      // The start N(Y0) is iteration 0 of the best-iterate tracking, so bestEnergy ≤ startEnergy.
+      expect(r.bestEnergy).toBeLessThanOrEqual(r.startEnergy);
+      // Backtracking toward the best iterate: every iterate's energy is ≤ the best energy before it,
+      // so the running best is monotone and the result is its last value.
+      let best = r.startEnergy;
+      for (const e of r.traces.total) {
+        expect(e).toBeLessThanOrEqual(best);
+        best = Math.min(best, e);
+      }
+      expect(r.bestEnergy).toBe(best);
+      // Hard non-negativity: the returned iterate has no negative entry.
+      expect(Math.min(...r.Y.data)).toBeGreaterThanOrEqual(0);
+    });
+  }
+
+  it('is reproducible: the settings of a run repeat it bit for bit', () => {
+    const a = nsaFlowExplicitSync(Y0, { w: 0.3, maxIterations: 20, seed: 5 });
+    const { fidEta: _f, cOrth: _c, scale: _s, finalLearningRate: _l, jittered: _j, threadsUsed: _t, ...settings } = a.settings;
+    const b = nsaFlowExplicitSync(Y0, settings);
+    // No X0: the start was jittered from seed 5, and the same seed gives the same run.
+    expect(a.settings.jittered).toBe(true);
+    expect(Array.from(b.Y.data)).toEqual(Array.from(a.Y.data));
+    // The settings are plain JSON data (a CLI serializes them).
+    expect(JSON.parse(JSON.stringify(a.settings))).toEqual(a.settings);
+  });
+});
+
+describe('explicit flow: the 4×3 toy target', () => {
+  it('orthogonality and sparsity rise with w ∈ {0.1, 0.5, 0.9} (default balanced weighting, Y0 = X0)', () => {
+    const runs = [0.1, 0.5, 0.9].map((w) => nsaFlowExplicitSync(toy, { X0: toy, w }));
+    const defects = runs.map((r) => r.diagnostics.defect);
+    const sparsity = runs.map((r) => r.diagnostics.sparsity);
+    // Strictly falling defect (measured: 0.158, 0.0126, 0.00108).
+    expect(defects[1]).toBeLessThan(defects[0]!);
+    expect(defects[2]).toBeLessThan(defects[1]!);
+    // Strictly rising sparsity (measured: 0, 4/12, 6/12 exact zeros).
+    expect(sparsity[1]).toBeGreaterThan(sparsity[0]!);
+    expect(sparsity[2]).toBeGreaterThan(sparsity[1]!);
+    // And the price: fidelity to the target falls (relative error rises) with w.
+    expect(runs[2]!.diagnostics.relativeFidelity).toBeGreaterThan(runs[0]!.diagnostics.relativeFidelity);
+  });
+});
+
+describe('explicit flow: single steps against hand-computed values', () => {
+  const Y0: Mat = { rows: 4, cols: 3, data: Float64Array.from([0.9, 0.4, -0.1, 0.2, 1.1, 0.3, -0.2, 0.4, 0.8, 0.5, 0.7, 0.6]) };
+  for (const projectFullGradient of [false, true]) {
+    for (const [w, lr] of [
+      [0.5, 0.05],
+      [0.2, 0.5],
+    ] as const) {
+      it(`w=${w}, lr=${lr}, projectFullGradient=${projectFullGradient}`, () => {
+        const hand = handStep(Y0, toy, w, lr, projectFullGradient);
+        const r = nsaFlowExplicitSync(Y0, {
+          X0: toy,
+          w,
+          learningRate: lr,
+          weighting: 'reference',
+          rescale: false,
+          projectFullGradient,
+          maxIterations: 1,
+          tolerance: 0,
+        });
+        // Weights and energies at 1e-12 relative (different polar algorithms: SVD by hand, Gram eig in the kernel).
+        expect(Math.abs(r.settings.fidEta - hand.eta) / hand.eta).toBeLessThan(1e-12);
+        expect(Math.abs(r.settings.cOrth - hand.c) / hand.c).toBeLessThan(1e-12);
+        expect(Math.abs(r.startEnergy - hand.startEnergy) / hand.startEnergy).toBeLessThan(1e-12);
+        expect(r.traces.backtracks[0]).toBe(hand.backtracks);
+        expect(Math.abs(r.traces.total[0]! - hand.energy) / hand.energy).toBeLessThan(1e-11);
+        expect(Math.abs(r.traces.fidelity[0]! - hand.fidelity) / Math.max(hand.fidelity, 1e-300)).toBeLessThan(1e-10);
+        expect(Math.abs(r.traces.orthogonality[0]! - hand.orthogonality) / hand.orthogonality).toBeLessThan(1e-10);
+        // The returned iterate is the step's result when it was accepted with a lower energy.
+        const expectedY = hand.accepted && hand.energy < hand.startEnergy ? hand.Y.data : Float64Array.from(Y0.data, (v) => Math.max(v, 0));
+        expect(maxRelDiff(r.Y.data, expectedY)).toBeLessThan(1e-11);
+      });
+    }
+  }
+
+  it("only the 'fast' step exists for now (RangeError listing it)", () => {
+    expect(() => nsaFlowExplicitSync(toy, { optimizer: 'adam' as 'fast' })).toThrow(RangeError);
+    expect(() => nsaFlowExplicitSync(toy, { optimizer: 'adam' as 'fast' })).toThrow(/Expected one of 'fast' for options\.optimizer of nsaFlowExplicitSync\(\) but received the string "adam"/);
+  });
+});
+
+describe('explicit flow: async runtime', () => {
+  const Y0: Matrix = { rows: 3000, cols: 8, data: lcg(24000, 3, 0.2) };
+  it('matches the sync form and reports progress', async () => {
+    const seen: number[] = [];
+    const a = await nsaFlowExplicit(Y0, { w: 0.6, maxIterations: 30, tolerance: 0, progressIntervalMs: 0, onProgress: (p) => seen.push(p.iteration) });
+    const s = nsaFlowExplicitSync(Y0, { w: 0.6, maxIterations: 30, tolerance: 0 });
+    // Same inputs, same thread count → the same iterate.
+    expect(Array.from(a.Y.data)).toEqual(Array.from(s.Y.data));
+    // Progress came from the worker, with increasing iteration numbers ending at most at 30.
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((v, i) => i === 0 || v > seen[i - 1]!)).toBe(true);
+    expect(seen.at(-1)).toBeLessThanOrEqual(30);
+  });
+
+  it('rejects with AbortError when the signal fires', async () => {
+    const ac = new AbortController();
+    const p = nsaFlowExplicit(Y0, { w: 0.6, maxIterations: 1e6, tolerance: 0, signal: ac.signal, progressIntervalMs: 0, onProgress: () => ac.abort() });
+    await expect(p).rejects.toBeInstanceOf(AbortError);
+  });
+});
+
+describe('explicit flow: memory at scale', () => {
+  it('a 200000×20 run stays under 8 work buffers of p×k doubles (peak RSS)', () => {
+    const p = 200_000;
+    const k = 20;
+    const Y0: Matrix = { rows: p, cols: k, data: lcg(p * k, 11) };
+    const X0: Matrix = { rows: p, cols: k, data: lcg(p * k, 12) };
+    const rssKiB = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+    writeFileSync('/proc/self/clear_refs', '5'); // reset the peak-RSS counter (VmHWM) to the current RSS
+    const before = rssKiB('VmRSS');
+    const r = nsaFlowExplicitSync(Y0, { X0, w: 0.5, maxIterations: 3, tolerance: 0 });
+    const peak = (rssKiB('VmHWM') - before) * 1024;
+    const bufferBytes = p * k * 8;
+    // 6 native work buffers on the Gram path + 2 result arrays; budget: 8 buffers.
+    expect(r.iterations).toBe(3);
+    expect(peak).toBeLessThan(8 * bufferBytes);
+    console.log(`peak RSS delta of a 200000×20 run: ${(peak / bufferBytes).toFixed(2)} p×k buffers`);
+  });
+
+  it('refuses a problem that cannot fit, before allocating, and says how much it needs', () => {
+    const huge = { rows: 2_000_000, cols: 2000, data: new Float64Array(0) };
+    expect(() => nsaFlowExplicitSync(huge)).toThrow(RangeError);
+    // 10 buffers (8 work + 2 results) × 4e9 doubles × 8 bytes = 298 GiB.
+    expect(() => nsaFlowExplicitSync(huge)).toThrow(/Expected a problem that fits in memory for nsaFlowExplicitSync\(\) but received Y0 of 2000000×2000: the run would need about 298\.0 GiB \(10 buffers of p×k doubles\)/);
+    expect(() => checkMemory(1000, 10, 'softPolar', 'f()', 1000)).toThrow(/would need about 0\.0 GiB .* and 0\.0 GiB is available/);
+  });
+});
+
+describe('explicit flow: bad input', () => {
+  const Y = { rows: 6, cols: 3, data: lcg(18, 4) };
+  const ctx = 'nsaFlowExplicitSync\\(\\)';
+  const cases: Array<[string, () => unknown, ErrorConstructor, RegExp]> = [
+    ['X0 of another shape', () => nsaFlowExplicitSync(Y, { X0: { rows: 5, cols: 3, data: new Float64Array(15) } }), RangeError, /Expected options\.X0 to have the shape of Y0 \(6×3\) but received 5×3/],
+    ['w outside [0, 1]', () => nsaFlowExplicitSync(Y, { w: -0.1 }), RangeError, /for options\.w of nsaFlowExplicitSync\(\) but received -0\.1/],
+    ['unknown optimizer', () => nsaFlowExplicitSync(Y, { optimizer: 'sgd' as 'fast' }), RangeError, /Expected one of 'fast' for options\.optimizer/],
+    ['negative maxIterations', () => nsaFlowExplicitSync(Y, { maxIterations: -1 }), RangeError, new RegExp(`Expected an integer in \\[0, 100000000\\] for options\\.maxIterations of ${ctx} but received -1`)],
+    ['non-integer maxIterations', () => nsaFlowExplicitSync(Y, { maxIterations: 2.5 }), RangeError, /options\.maxIterations .* but received 2\.5/],
+    ['windowSize < 2', () => nsaFlowExplicitSync(Y, { windowSize: 1 }), RangeError, /Expected an integer in \[2, 1000000\] for options\.windowSize/],
+    ['NaN in Y0', () => nsaFlowExplicitSync({ ...Y, data: Float64Array.from(Y.data, (v, i) => (i === 4 ? NaN : v)) }), RangeError, /Expected finite values in Y0 but received NaN at \[1, 1\]/],
+    ['NaN in X0', () => nsaFlowExplicitSync(Y, { X0: { ...Y, data: Float64Array.from(Y.data, (v, i) => (i === 0 ? Infinity : v)) } }), RangeError, /Expected finite values in options\.X0 but received Infinity at \[0, 0\]/],
+    ['learningRate ≤ 0', () => nsaFlowExplicitSync(Y, { learningRate: 0 }), RangeError, /Expected a finite number > 0 or 'default' for options\.learningRate .* but received 0/],
+    ['learningRate of the wrong type', () => nsaFlowExplicitSync(Y, { learningRate: '1e-3' as unknown as number }), TypeError, /options\.learningRate .* but received the string "1e-3"/],
+    ['unknown option', () => nsaFlowExplicitSync(Y, { aggression: 0.5 } as object), TypeError, /Unknown option 'aggression' for nsaFlowExplicitSync\(\)/],
+    ['Y0 not a matrix', () => nsaFlowExplicitSync([1, 2] as unknown as Matrix), TypeError, /Expected a Matrix \{rows, cols, data: Float64Array\} for Y0 but received an array of length 2/],
+    ['wide Y0 with a polar retraction', () => nsaFlowExplicitSync({ rows: 2, cols: 3, data: new Float64Array(6) }), RangeError, /rows ≥ cols \(p ≥ k\) for Y0 with retraction 'softPolar' but received 2×3/],
+    ['softplus is not offered', () => nsaFlowExplicitSync(Y, { nonnegativity: 'softplus' as 'hard' }), RangeError, /Expected one of 'hard', 'none' for options\.nonnegativity/],
+  ];
+  for (const [what, call, cls, message] of cases) {
+    it(what, () => {
+      expect(call).toThrow(cls);
+      expect(call).toThrow(message);
+    });
+  }
+
+  it('the async form rejects with the same errors', async () => {
+    await expect(nsaFlowExplicit(Y, { w: 2 })).rejects.toThrow(/for options\.w of nsaFlowExplicit\(\) but received 2/);
+  });
+
+  it('the raw binding re-checks its arguments (throws, never crashes)', async () => {
+    const { native } = await import('../lib/native.js');
+    const raw = native() as unknown as { explicitFlow: (...a: unknown[]) => unknown };
+    expect(() => raw.explicitFlow(new Float64Array(4), null, 2, 3, {})).toThrow(RangeError); // length 4 ≠ 2·3
+    expect(() => raw.explicitFlow(new Float64Array([NaN, 1, 1, 1]), null, 2, 2, {})).toThrow(/Expected finite values in Y0/);
+    expect(() => raw.explicitFlow(new Float64Array(4), null, 2, 2, { w: 0.5 })).toThrow(TypeError); // options missing
+    expect(() => raw.explicitFlow('x', null, 2, 2, {})).toThrow(TypeError);
+  });
+});

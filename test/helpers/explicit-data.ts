@@ -1,0 +1,67 @@
+// Real and synthetic inputs for the explicit-flow tests: PCA loadings of a ../shared/data matrix, and
+// non-negative loadings with known disjoint column supports blurred by dense noise.
+import { resolve } from 'node:path';
+
+import { readNpyMatrix, svd, type Matrix } from '../../lib/index.js';
+import { dataDir } from './shared.js';
+
+/** Column-centred copy of a data matrix (rows = observations). */
+export function centred(X: Matrix): Matrix {
+  const out = new Float64Array(X.data);
+  for (let j = 0; j < X.cols; j++) {
+    let m = 0;
+    for (let i = 0; i < X.rows; i++) m += X.data[i * X.cols + j]!;
+    m /= X.rows;
+    for (let i = 0; i < X.rows; i++) out[i * X.cols + j]! -= m;
+  }
+  return { rows: X.rows, cols: X.cols, data: out };
+}
+
+/** The data (rows = samples) and its top-k PCA loadings (p×k, orthonormal columns; signs flipped so each column sums ≥ 0). */
+export function pcaStart(file: string, k: number): { data: Matrix; loadings: Matrix } {
+  const data = readNpyMatrix(resolve(dataDir, file));
+  const { V } = svd(centred(data));
+  const p = data.cols;
+  const L = new Float64Array(p * k);
+  for (let c = 0; c < k; c++) {
+    let sum = 0;
+    for (let i = 0; i < p; i++) sum += V.data[i * V.cols + c]!;
+    const sign = sum < 0 ? -1 : 1;
+    for (let i = 0; i < p; i++) L[i * k + c] = sign * V.data[i * V.cols + c]!;
+  }
+  return { data, loadings: { rows: p, cols: k, data: L } };
+}
+
+/** p×k ground truth with disjoint supports (row i belongs to column i mod k) plus dense noise everywhere. */
+export function disjointSupports(p: number, k: number, noise: number, seed: number): { truth: Int32Array; X0: Matrix } {
+  let s = seed >>> 0;
+  const next = (): number => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+  const truth = new Int32Array(p);
+  const X = new Float64Array(p * k);
+  for (let i = 0; i < p; i++) {
+    truth[i] = i % k;
+    for (let c = 0; c < k; c++) X[i * k + c] = noise * next();
+    X[i * k + truth[i]!] = 0.5 + next();
+  }
+  return { truth, X0: { rows: p, cols: k, data: X } };
+}
+
+/** Fraction of rows whose only non-zero entry is in their true column. */
+export function supportRecovery(Y: Matrix, truth: Int32Array): number {
+  let ok = 0;
+  for (let i = 0; i < Y.rows; i++) {
+    let nonzero = 0;
+    let right = false;
+    for (let c = 0; c < Y.cols; c++) {
+      if (Y.data[i * Y.cols + c] !== 0) {
+        nonzero++;
+        if (c === truth[i]) right = true;
+      }
+    }
+    if (nonzero === 1 && right) ok++;
+  }
+  return ok / Y.rows;
+}
