@@ -31,19 +31,5 @@ async function load() {
   return import(pathToFileURL(compiled).href);
 }
 
-const { main } = await load();
-
-// Ctrl-C (and SIGTERM) cancel through the AbortSignal: the running job stops at its next iteration
-// and nothing half-done is written. A second Ctrl-C quits at once.
-const controller = new AbortController();
-const cancel = () => {
-  if (controller.signal.aborted) process.exit(130);
-  process.stderr.write('\nnsa-flow: cancelling (Ctrl-C again to quit now)\n');
-  controller.abort();
-};
-process.on('SIGINT', cancel);
-process.on('SIGTERM', cancel);
-
-const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
-// Exit explicitly: a library handle left open (a Redis socket being closed) must not keep the CLI alive.
-process.exit(code);
+const { runCli } = await load();
+await runCli(process.argv.slice(2));

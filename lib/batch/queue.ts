@@ -26,6 +26,11 @@ import { executeJob, isFinished, summarize, type BatchEvent, type BatchSummary, 
 
 export const defaultQueueName = 'nsa-flow';
 
+/** Waiting for queued jobs took longer than the caller allowed (the jobs stay queued). */
+export class QueueTimeoutError extends Error {
+  override name = 'QueueTimeoutError';
+}
+
 /** What a queue job carries: the job with absolute input paths, and where its result goes. */
 export interface QueueJobData {
   job: Job;
@@ -128,7 +133,7 @@ export async function enqueueBatch(jobs: JobsFile | readonly JobSpec[], options:
     let waiting = pending;
     while (waiting.length > 0) {
       if (options.signal?.aborted) throw new AbortError();
-      if (Date.now() > deadline) throw new Error(`Timed out after ${options.timeoutMs} ms waiting for ${waiting.length} queued jobs`);
+      if (Date.now() > deadline) throw new QueueTimeoutError(`Timed out after ${options.timeoutMs} ms waiting for ${waiting.length} queued jobs (are workers running? nsa-flow worker --queue …); they stay queued`);
       const still: Job[] = [];
       for (const job of waiting) {
         const q = await queue.getJob(job.id);

@@ -233,6 +233,9 @@ export function summarize(outDir: string, jobs: JobOutcome[], seconds: number): 
   };
 }
 
+/** The last two segments of a path: enough to tell inputs apart in a table. */
+const shortPath = (p: string): string => p.split(/[\\/]/).slice(-2).join('/');
+
 /** The summary as a text table: one row per job, with its options and first diagnostics. */
 export function formatSummary(summary: BatchSummary): string {
   const rows: string[][] = [['id', 'status', 'seconds', 'input', 'options', 'result']];
@@ -247,7 +250,7 @@ export function formatSummary(summary: BatchSummary): string {
             .slice(0, 3)
             .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toPrecision(4) : v}`)
             .join(' ');
-    rows.push([j.id, j.status, j.seconds.toFixed(2), Object.values(j.input).join(','), options, result]);
+    rows.push([j.id, j.status, j.seconds.toFixed(2), Object.values(j.input).map(shortPath).join(','), options, result]);
   }
   const widths = rows[0]!.map((_, c) => Math.min(48, Math.max(...rows.map((r) => r[c]!.length))));
   const line = (r: string[]): string => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ');

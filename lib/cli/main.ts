@@ -407,7 +407,27 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     if (code === exitCodes.cancelled) io.stderr.write('nsa-flow: cancelled; nothing was written\n');
     else if (code === exitCodes.usage) io.stderr.write(`nsa-flow${command ? ` ${command}` : ''}: ${e.message}\n`);
     else if (e instanceof NumericalError) io.stderr.write(`nsa-flow${command ? ` ${command}` : ''}: numerical failure: ${e.message}\n`);
+    else if (e.name === 'QueueTimeoutError') io.stderr.write(`nsa-flow${command ? ` ${command}` : ''}: ${e.message}\n`);
     else io.stderr.write(`nsa-flow${command ? ` ${command}` : ''}: internal error: ${e.stack ?? e.message}\n`);
     return code;
   }
+}
+
+/**
+ * Runs the CLI as a process: argv from process.argv, Ctrl-C (and SIGTERM) cancel through the
+ * AbortSignal — the running job stops at its next check and nothing half-done is written — and a
+ * second Ctrl-C quits at once. Exits with main's code.
+ */
+export async function runCli(argv: readonly string[] = process.argv.slice(2)): Promise<never> {
+  const controller = new AbortController();
+  const cancel = (): void => {
+    if (controller.signal.aborted) process.exit(exitCodes.cancelled);
+    process.stderr.write('\nnsa-flow: cancelling (Ctrl-C again to quit now)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', cancel);
+  process.on('SIGTERM', cancel);
+  const code = await main(argv, { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
+  // Exit explicitly: a library handle still closing (a Redis socket) must not keep the CLI alive.
+  process.exit(code);
 }
