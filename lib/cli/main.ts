@@ -319,6 +319,7 @@ function batchProgress(io: CliIO, json: boolean): { update: (e: BatchEvent) => v
 const workerFlags: Record<string, CommandFlag> = {
   ...queueFlags,
   concurrency: { kind: 'integer', min: 1, description: 'jobs at once on this worker (default 1); one BLAS thread per job when > 1' },
+  threads: { kind: 'integer', min: 1, description: 'BLAS threads per job (default: all cores; 1 when --concurrency > 1). Use 1 when several workers share a machine' },
   lockMs: { kind: 'integer', min: 100, placeholder: 'MS', description: 'job lock duration: a dead worker\'s job is retried after about this long (default 30000)' },
   exitWhenIdle: { kind: 'integer', min: 1, placeholder: 'MS', description: 'exit once the queue has been empty this long (default: run until Ctrl-C)' },
   ...helpFlag,
@@ -333,6 +334,7 @@ async function workerCommand(argv: string[], io: CliIO): Promise<number> {
   if (typeof args.flags.queue !== 'string') throw new UsageError('Expected --queue redis://HOST:PORT for nsa-flow worker');
   if (args.positionals.length > 0) throw new UsageError('nsa-flow worker takes no inputs (jobs carry their input paths)');
   const { runWorker } = await import('../batch/queue.js');
+  if (typeof args.flags.threads === 'number') setBlasThreads(args.flags.threads);
   await runWorker({
     url: args.flags.queue,
     queueName: typeof args.flags.queueName === 'string' ? args.flags.queueName : undefined,
