@@ -35,3 +35,8 @@ export {
   nonNegativityModes,
 } from './ortho.js';
 export * from './io/index.js';
+export { main as cliMain, registerMethod, getMethod, methodNames, UsageError, type MethodSpec, type InputSpec, type MethodProgress } from './cli/index.js';
+export { runBatch, executeJob, formatSummary, type BatchSummary, type BatchEvent, type JobOutcome, type RunBatchOptions } from './batch/run.js';
+export { expandJobs, prepareJobs, jobId, type Job, type JobSpec, type GridSpec, type JobsFile } from './batch/jobs.js';
+export { enqueueBatch, runWorker, QueueTimeoutError, type EnqueueOptions, type WorkerOptions } from './batch/queue.js';
+export { renderSvg, convergencePlot, heatmapPlot, tradeoffPlot, plotResult, type PathCurve } from './plot/index.js';
