@@ -248,7 +248,7 @@ export function formatSummary(summary: BatchSummary): string {
         ? `${j.error?.name}: ${j.error?.message}`.slice(0, 80)
         : Object.entries(j.diagnostics ?? {})
             .slice(0, 3)
-            .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toPrecision(4) : v}`)
+            .map(([k, v]) => `${k}=${typeof v === 'number' ? (v === 0 ? '0' : v.toPrecision(4)) : v}`)
             .join(' ');
     rows.push([j.id, j.status, j.seconds.toFixed(2), Object.values(j.input).map(shortPath).join(','), options, result]);
   }
