@@ -152,9 +152,13 @@ describe('progress, numerical failure and cancellation (the test-steps method)',
     const child = startCli(['test-steps', wine, '--steps', '1000', '--step-ms', '10', '--out', out], { script: stepsHelper });
     const done = finished(child, 40_000);
     // Wait for the first progress record (the run has started), then interrupt.
-    await new Promise<void>((resolve) => child.stderr!.on('data', (d: Buffer) => d.toString().includes('"progress"') && resolve()));
+    const startedRun = await new Promise<boolean>((resolve) => {
+      child.stderr!.on('data', (d: Buffer) => d.toString().includes('"progress"') && resolve(true));
+      child.once('exit', () => resolve(false)); // ended before any progress: fail below, do not hang
+    });
     child.kill('SIGINT');
     const r = await done;
+    expect(startedRun, r.stderr).toBe(true);
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/cancelled; nothing was written/);
     expect(existsSync(out)).toBe(false);
