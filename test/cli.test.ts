@@ -141,6 +141,22 @@ describe('progress, numerical failure and cancellation (the test-steps method)',
     expect(r.stderr).toMatch(/numerical failure: non-finite energy at step 2/);
   });
 
+  it('--strata-from FILE.csv:COLUMN reads a label column; a wrong column exits 2 naming the file', async () => {
+    const labels = join(dataDir, 'sklearn_small', 'wine_labels.csv');
+    const r = await runMain(['test-steps', wine, '--strata-from', `${labels}:label_name`, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(result.diagnostics.strata).toBe(3); // wine: class_0, class_1, class_2
+    expect(result.inputs.labels).toBe(`${labels}:label_name`);
+    const bad = await runMain(['test-steps', wine, '--strata-from', `${labels}:cultivar`]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(labels);
+    expect(bad.stderr).toMatch(/cultivar/);
+    const noColumn = await runMain(['test-steps', wine, '--strata-from', labels]);
+    expect(noColumn.code).toBe(2);
+    expect(noColumn.stderr).toMatch(/Expected file\.csv:column for input labels/);
+  });
+
   it('--seed reaches a method that declares a seed', async () => {
     const r = await runMain(['test-steps', wine, '--seed', '42', '--json']);
     expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).settings.seed).toBe(42);

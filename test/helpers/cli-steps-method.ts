@@ -10,7 +10,7 @@ import { runCli } from '../../lib/cli/main.js';
 
 export function registerStepsMethod(): void {
   if (getMethod('test-steps')) return;
-  registerMethod<{ steps: number; stepMs: number; failAt: number; seed: number }, object>({
+  registerMethod<{ steps: number; stepMs: number; failAt: number; seed: number }, { labels?: string[] }>({
     name: 'test-steps',
     summary: 'test-only: scale a matrix down in steps, with progress',
     optionSpecs: {
@@ -19,7 +19,11 @@ export function registerStepsMethod(): void {
       failAt: { kind: 'number', integer: true, min: 0, default: 0, description: 'step that fails numerically (0: none)' },
       seed: { kind: 'number', integer: true, min: 0, default: 1, description: 'recorded only' },
     },
-    inputs: { X: { kind: 'matrix', description: 'any matrix' } },
+    inputs: {
+      X: { kind: 'matrix', description: 'any matrix' },
+      labels: { kind: 'strata', optional: true, description: 'one label per row of X (only counted)' },
+    },
+    diagnostics: (_, inputs) => (inputs.labels ? { strata: new Set(inputs.labels as string[]).size } : {}),
     async run(inputs, o, { signal, onProgress }) {
       const X = inputs.X as Matrix;
       const fidelity = new Float64Array(o.steps);
@@ -35,6 +39,9 @@ export function registerStepsMethod(): void {
         onProgress?.({ iteration: i + 1, total: o.steps, energy: fidelity[i]! + orthogonality[i]! });
       }
       const data = X.data.map((v) => v / (o.steps + 1));
+      if (inputs.labels && (inputs.labels as string[]).length !== X.rows) {
+        throw new RangeError(`Expected ${X.rows} labels (one per row of X) but received ${(inputs.labels as string[]).length}`);
+      }
       return { Y: { rows: X.rows, cols: X.cols, data }, iterations: o.steps, stopReason: 'maxIterations', traces: { iteration, fidelity, orthogonality }, settings: { ...o } };
     },
   });
