@@ -1,0 +1,87 @@
+/**
+ * Reading a method's inputs from the references a user gives: a path for a matrix or tensor, and
+ * `file.csv:column` for strata labels. Relative paths are resolved against `baseDir` (the current
+ * directory on the command line, the jobs file's directory in a batch).
+ */
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+
+import { asDense, readLabels, readMatrix, readNpy } from '../io/index.js';
+import { UsageError } from './flags.js';
+import type { InputSpec, InputValue, MethodSpec } from './registry.js';
+
+/** `labels.csv:column` → [path, column]; the column is the text after the last colon. */
+export function splitStrataRef(ref: string, name: string): [string, string] {
+  const i = ref.lastIndexOf(':');
+  if (i <= 0 || i === ref.length - 1) {
+    throw new UsageError(`Expected file.csv:column for ${name} but received ${JSON.stringify(ref)}`);
+  }
+  return [ref.slice(0, i), ref.slice(i + 1)];
+}
+
+export function resolvePath(path: string, baseDir: string): string {
+  return isAbsolute(path) ? path : resolve(baseDir, path);
+}
+
+/**
+ * Checks that `refs` names exactly the method's inputs (every required one, no unknown one) and
+ * that each file exists, before anything is read — so a bad job fails fast, naming the input.
+ */
+export function checkInputRefs(method: MethodSpec, refs: Record<string, string>, baseDir: string, where: string): void {
+  for (const name of Object.keys(refs)) {
+    if (!(name in method.inputs)) {
+      throw new UsageError(`Unknown input '${name}' for ${where}; ${method.name} reads: ${Object.keys(method.inputs).join(', ')}`);
+    }
+  }
+  for (const [name, spec] of Object.entries(method.inputs)) {
+    const ref = refs[name];
+    if (ref === undefined) {
+      if (spec.optional) continue;
+      throw new UsageError(`Missing input ${name} (${spec.description}) for ${where}`);
+    }
+    if (typeof ref !== 'string') throw new UsageError(`Expected a path for input ${name} of ${where} but received ${typeof ref}`);
+    const path = spec.kind === 'strata' ? splitStrataRef(ref, `input ${name} of ${where}`)[0] : ref;
+    if (!existsSync(resolvePath(path, baseDir))) throw new UsageError(`Input file not found: ${path} (input ${name} of ${where})`);
+  }
+}
+
+/** The key under which readInputs caches an input (kind, reader and resolved path). */
+export function inputCacheKey(spec: InputSpec, ref: string, baseDir: string): string {
+  return `${spec.kind}${spec.kind === 'matrix' && spec.sparse ? '/sparse' : ''}:${resolvePath(ref, baseDir)}`;
+}
+
+/** Reads one input with the reader its kind calls for. FormatErrors name the file. */
+export function readInput(spec: InputSpec, ref: string, baseDir: string, name: string): InputValue {
+  if (spec.kind === 'strata') {
+    const [path, column] = splitStrataRef(ref, `input ${name}`);
+    return readLabels(resolvePath(path, baseDir), column);
+  }
+  if (spec.kind === 'tensor') return readNpy(resolvePath(ref, baseDir));
+  const m = readMatrix(resolvePath(ref, baseDir));
+  return spec.sparse ? m : asDense(m);
+}
+
+/**
+ * Reads every referenced input. `cache` (keyed by kind and path) lets a batch read a file shared by
+ * many jobs once; inputs are never mutated by methods (the runtime protects them), so sharing is safe.
+ */
+export function readInputs(
+  method: MethodSpec,
+  refs: Record<string, string>,
+  baseDir: string,
+  cache?: Map<string, InputValue>,
+): Record<string, InputValue> {
+  const out: Record<string, InputValue> = {};
+  for (const [name, spec] of Object.entries(method.inputs)) {
+    const ref = refs[name];
+    if (ref === undefined) continue;
+    const key = inputCacheKey(spec, ref, baseDir);
+    let value = cache?.get(key);
+    if (value === undefined) {
+      value = readInput(spec, ref, baseDir, name);
+      cache?.set(key, value);
+    }
+    out[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,81 @@
+/**
+ * The method registry: the one place that says which solvers the CLI, the batch runner and the queue
+ * worker can drive. A method is declared once — its option specs (the same OptionSpecs its API
+ * validates with), the input files it reads and how to run it — and gets a subcommand, generated
+ * flags and help, `--out` serialization, batch jobs and queue jobs from that declaration alone.
+ */
+import type { CsrMatrix, Matrix } from '../matrix.js';
+import type { Tensor } from '../tensor.js';
+import type { OptionSpecs } from '../validate.js';
+
+/**
+ * One input of a method, given on the command line by path (in the order declared) or, for
+ * strata, as `--strata-from labels.csv:column`; in a batch job as `input: {name: path}` (or a bare
+ * path when the method has a single input).
+ *  - 'matrix': a .npy / .npy.gz / .mtx(.gz) / .csv file read with readMatrix (dense unless `sparse`).
+ *  - 'tensor': a .npy / .npy.gz file read with readNpy (any number of dimensions).
+ *  - 'strata': a label column `file.csv:column` read with readLabels (one label per matrix row).
+ */
+export type InputSpec =
+  | { kind: 'matrix'; description: string; /** Accept CSR as read (MatrixMarket) instead of densifying. */ sparse?: boolean; optional?: boolean }
+  | { kind: 'tensor'; description: string; optional?: boolean }
+  | { kind: 'strata'; description: string; optional?: boolean };
+
+export type InputValue = Matrix | CsrMatrix | Tensor | string[];
+
+/** A progress record as the CLI shows it: iteration of total (when known) and energies/losses. */
+export interface MethodProgress {
+  iteration: number;
+  total?: number;
+  /** The quantity shown in the progress bar (energy, loss). */
+  energy?: number;
+  [quantity: string]: number | undefined;
+}
+
+export interface RunContext {
+  signal?: AbortSignal;
+  onProgress?: (p: MethodProgress) => void;
+}
+
+export interface MethodSpec<Options = Record<string, unknown>, Result extends object = object> {
+  /** Subcommand and job name, e.g. 'retract'. */
+  name: string;
+  /** One line for the command list and help. */
+  summary: string;
+  /** The method's own option specs (those of its API; signal/onProgress are supplied by the CLI). */
+  optionSpecs: OptionSpecs;
+  /** Input files, by name, in the order they are given on the command line. */
+  inputs: Record<string, InputSpec>;
+  /**
+   * Runs the method on read inputs and parsed options (every default filled in). The result is plain
+   * data: typed arrays, Matrix/Tensor objects, arrays of them, numbers, strings and `settings`.
+   */
+  run(inputs: Record<string, InputValue>, options: Options, context: RunContext): Promise<Result>;
+  /** Trace columns of a result (default: `result.traces` when it is an object of Float64Arrays). */
+  traces?(result: Result): Record<string, Float64Array>;
+  /** A few numbers worth a column in the batch summary (e.g. final energy, defect). */
+  diagnostics?(result: Result, inputs: Record<string, InputValue>): Record<string, number | string>;
+}
+
+const registry = new Map<string, MethodSpec<any, any>>();
+
+/** Adds a method; the name becomes a subcommand and a valid `method` of batch jobs. */
+export function registerMethod<O, R extends object>(spec: MethodSpec<O, R>): void {
+  if (registry.has(spec.name)) throw new Error(`method '${spec.name}' is already registered`);
+  registry.set(spec.name, spec as MethodSpec<any, any>);
+}
+
+export function getMethod(name: string): MethodSpec<any, any> | undefined {
+  return registry.get(name);
+}
+
+export function methodNames(): string[] {
+  return [...registry.keys()];
+}
+
+/** Trace columns of a result when its method does not say: `result.traces` if it holds Float64Arrays. */
+export function defaultTraces(result: object): Record<string, Float64Array> {
+  const traces = (result as { traces?: unknown }).traces;
+  if (traces === null || typeof traces !== 'object') return {};
+  return Object.fromEntries(Object.entries(traces).filter(([, v]) => v instanceof Float64Array)) as Record<string, Float64Array>;
+}
