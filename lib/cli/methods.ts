@@ -8,6 +8,8 @@
  */
 import { frobeniusNorm, type Matrix } from '../matrix.js';
 import { invariantOrthogonalityDefect, retractAsync, retractOptionSpecs, type RetractOptions } from '../ortho.js';
+import { nsaFlow, nsaFlowOptionSpecs, type NsaFlowOptions, type NsaFlowResult } from '../nsa-flow/index.js';
+import { nsaFlowPath, nsaFlowPathOptionSpecs, type NsaFlowPathOptions, type NsaFlowPathResult } from '../nsa-flow-explicit/path.js';
 import { registerMethod } from './registry.js';
 
 // ---- retract: the pattern every solver registration follows ------------------------------------
@@ -36,21 +38,70 @@ registerMethod<Required<RetractOptions>, { Y: Matrix; settings: Required<Retract
   },
 });
 
-// ---- the solvers: register each here as it lands on main ------------------------------------------
+// ---- NSA-Flow ---------------------------------------------------------------------------------------
+
+// X0 is an input file here, and the injected lr draws are a testing aid, not a command-line option.
+const { X0: _flowX0, lrDraws: _flowDraws, ...flowCliSpecs } = nsaFlowOptionSpecs;
+
+registerMethod<NsaFlowOptions, NsaFlowResult>({
+  name: 'flow',
+  summary: 'NSA-Flow (exact gradient): a non-negative, nearly orthogonal Y close to the target X0',
+  optionSpecs: flowCliSpecs,
+  inputs: {
+    Y0: { kind: 'matrix', description: 'the start (p × k), e.g. PCA loadings' },
+    X0: { kind: 'matrix', optional: true, description: 'the target (p × k); default: the non-negative part of Y0, from a seeded jittered start' },
+  },
+  run(inputs, options, { signal, onProgress }) {
+    return nsaFlow(inputs.Y0 as Matrix, {
+      ...options,
+      X0: inputs.X0 as Matrix | undefined,
+      signal,
+      onProgress:
+        onProgress &&
+        ((p) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.total, fidelity: p.fidelity, orthogonality: p.orthogonality })),
+    });
+  },
+  diagnostics: (r) => ({
+    bestEnergy: r.bestEnergy,
+    bestIteration: r.bestIteration,
+    stopReason: r.stopReason,
+    defect: invariantOrthogonalityDefect(r.Y),
+    sparsity: r.Y.data.filter((v) => v === 0).length / r.Y.data.length,
+  }),
+});
+
+const { X0: _pathX0, data: _pathData, ...pathCliSpecs } = nsaFlowPathOptionSpecs;
+
+registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult>({
+  name: 'path',
+  summary: 'the explicit NSA-Flow along a grid of w (--ws [0.1,0.5,0.9]) with warm starts: the fidelity/orthogonality/sparsity trade-off',
+  optionSpecs: pathCliSpecs,
+  inputs: {
+    Y0: { kind: 'matrix', description: 'the start (p × k), e.g. PCA loadings' },
+    X0: { kind: 'matrix', optional: true, description: 'the target (p × k); default: Y0' },
+  },
+  run(inputs, options, { signal, onProgress }) {
+    return nsaFlowPath(inputs.Y0 as Matrix, {
+      ...options,
+      X0: inputs.X0 as Matrix | undefined,
+      signal,
+      onProgress: onProgress && ((p) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.energy, w: p.w, point: p.point })),
+    });
+  },
+  // The trade-off curve: `nsa-flow plot` draws it from these columns.
+  traces: (r) => ({
+    ws: Float64Array.from(r.points, (pt) => pt.w),
+    fidelity: Float64Array.from(r.points, (pt) => pt.relativeFidelity),
+    orthogonality: Float64Array.from(r.points, (pt) => pt.defect),
+    sparsity: Float64Array.from(r.points, (pt) => pt.sparsity),
+  }),
+  diagnostics: (r) => ({ points: r.points.length, totalIterations: r.totalIterations, selectedW: r.selection?.w ?? 'none' }),
+});
+
+// ---- the factorizations: register each here as it lands on main -----------------------------------
 //
-// Each is one registerMethod({...}) call like `retract` above, using the solver's exported OptionSpecs
-// (minus signal/onProgress/progressIntervalMs, which the CLI supplies) and its async function:
-//
-//   flow  — nsaFlowAsync (lib/nsa-flow/): inputs {X0: matrix (the start point, p × k), Y0?: matrix
-//           (the target, defaults to X0)}; progress {iteration, total: maxIterations, energy: total
-//           energy}; traces: result.traces (fidelity, orthogonality, total).
-//   path  — nsaFlowPathAsync (explicit flow over a grid of w): inputs as flow; traces:
-//           {ws, fidelity, orthogonality, sparsity} so `nsa-flow plot` draws the trade-off curve.
-//   snmf  — stratifiedNmfAsync (lib/factorization/stratified-nmf.ts) on one matrix with labels:
-//           inputs {X: matrix, sparse: true (TF-IDF .mtx.gz stays CSR), strata: strata
-//           (--strata-from labels.csv:column)}; traces {loss, normalizedLoss, lossIterations}.
-//   nmf   — nmfAsync (lib/factorization/nmf.ts): inputs {X: matrix, sparse: true}.
-//   sntf  — stratifiedNtfAsync (lib/factorization/*ntf.ts): inputs {X: tensor, strata: strata}.
-//   ntf   — ntfAsync: inputs {X: tensor}.
-//
-// A method whose options include `seed` receives `--seed` from the command line.
+//   snmf  — stratifiedNmf on one matrix with labels: inputs {X: matrix, sparse: true (TF-IDF .mtx.gz
+//           stays CSR), strata: strata (--strata-from labels.csv:column)}.
+//   nmf   — nmf: inputs {X: matrix, sparse: true}.
+//   sntf  — stratifiedNtf: inputs {X: tensor, strata: strata}.
+//   ntf   — ntf: inputs {X: tensor}.

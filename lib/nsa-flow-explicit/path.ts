@@ -83,7 +83,8 @@ export function expectWGrid(v: unknown, name: string): number[] {
   return [...(v as number[])];
 }
 
-const pathSpecs = {
+/** The options of nsaFlowPath (also the CLI's `path` flags). */
+export const nsaFlowPathOptionSpecs = {
   ...flowOptionSpecs,
   ...asyncSpecs,
   ws: { kind: 'custom', description: 'an increasing array of distinct numbers in [0, 1]', check: (v, name) => expectWGrid(v, name) },
@@ -115,7 +116,7 @@ interface PathPlan {
 
 export function planPath(Y0: Matrix, options: unknown, context: string): PathPlan {
   if (options === undefined || options === null) throw new TypeError(`Expected an options object with ws for ${context} but received ${describeValue(options)}`);
-  const o = parseOptions<Record<string, unknown>>(pathSpecs, options, context);
+  const o = parseOptions<Record<string, unknown>>(nsaFlowPathOptionSpecs, options, context);
   if (o.ws === undefined) throw new TypeError(`Expected an increasing array of distinct numbers in [0, 1] for options.ws of ${context} but received undefined`);
   const { ws, X0, data, warmStart, select, signal, onProgress, progressIntervalMs, ...flow } = o;
   const base = parseFlowSettings(flow, 0, context);
