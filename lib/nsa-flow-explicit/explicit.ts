@@ -86,8 +86,8 @@ function plan(Y0: Matrix, options: unknown, context: string): Plan {
     throw new TypeError(`Unexpected options.${ws !== undefined ? 'ws' : 'score'} for ${context}: it is used only with w: 'auto' or 'crossValidated'`);
   }
   const settings = parseFlowSettings(flow, w as number, context);
-  const y = expectFlowMatrix(Y0, 'Y0', context, settings.retraction);
-  const x = X0 === undefined ? undefined : expectFlowMatrix(X0, 'options.X0', context, settings.retraction, y);
+  const y = expectFlowMatrix(Y0, 'Y0', context, settings);
+  const x = X0 === undefined ? undefined : expectFlowMatrix(X0, 'options.X0', context, settings, y);
   const d = data === undefined ? undefined : expectMatrix(data, 'options.data');
   if (d && d.cols !== y.rows) {
     throw new RangeError(`Expected options.data with ${y.rows} columns (one per row of Y0) but received ${d.rows}×${d.cols}`);

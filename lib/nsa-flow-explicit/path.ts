@@ -119,8 +119,8 @@ export function planPath(Y0: Matrix, options: unknown, context: string): PathPla
   if (o.ws === undefined) throw new TypeError(`Expected an increasing array of distinct numbers in [0, 1] for options.ws of ${context} but received undefined`);
   const { ws, X0, data, warmStart, select, signal, onProgress, progressIntervalMs, ...flow } = o;
   const base = parseFlowSettings(flow, 0, context);
-  const y = expectFlowMatrix(Y0, 'Y0', context, base.retraction);
-  const x = X0 === undefined ? undefined : expectFlowMatrix(X0, 'options.X0', context, base.retraction, y);
+  const y = expectFlowMatrix(Y0, 'Y0', context, base);
+  const x = X0 === undefined ? undefined : expectFlowMatrix(X0, 'options.X0', context, base, y);
   const d = data === undefined ? undefined : expectMatrix(data, 'options.data');
   if (d && d.cols !== y.rows) {
     throw new RangeError(`Expected options.data with ${y.rows} columns (one per row of Y0) but received ${d.rows}×${d.cols}`);
