@@ -54,3 +54,4 @@ export {
 export { selectByKnee, selectByScore, kneeScores, type WSelection, type TradeOffPoint } from './nsa-flow-explicit/auto-w.js';
 export { explicitFlowDiagnostics, explainedVariance, type ExplicitFlowDiagnostics } from './nsa-flow-explicit/diagnostics.js';
 export type { ExplicitFlowProgress, ExplicitFlowRun, ExplicitFlowSettings, ExplicitFlowTraces } from './nsa-flow-explicit/core.js';
+export { selectAuto, fidelityRates, saturationTolerance } from './nsa-flow-explicit/auto-w.js';

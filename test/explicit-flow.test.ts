@@ -5,8 +5,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { AbortError, nsaFlowExplicit, nsaFlowExplicitSync, type Matrix } from '../lib/index.js';
+import { optimizerNames } from '../lib/nsa-flow/optimizers.js';
 import { checkMemory } from '../lib/nsa-flow-explicit/core.js';
-import { handStep, type Mat } from './helpers/explicit-hand.js';
+import { adamFirstStep, handStep, type Mat } from './helpers/explicit-hand.js';
 
 const toy: Matrix = {
   rows: 4,
@@ -121,9 +122,51 @@ describe('explicit flow: single steps against hand-computed values', () => {
     }
   }
 
-  it("only the 'fast' step exists for now (RangeError listing it)", () => {
-    expect(() => nsaFlowExplicitSync(toy, { optimizer: 'adam' as 'fast' })).toThrow(RangeError);
-    expect(() => nsaFlowExplicitSync(toy, { optimizer: 'adam' as 'fast' })).toThrow(/Expected one of 'fast' for options\.optimizer of nsaFlowExplicitSync\(\) but received the string "adam"/);
+  it("adam's first step is −lr·g/(|g| + eps), i.e. −lr·sign(g), then the same retraction and backtracking", () => {
+    for (const [w, lr] of [
+      [0.5, 0.02],
+      [0.2, 0.1],
+    ] as const) {
+      const hand = handStep(Y0, toy, w, lr, false, adamFirstStep);
+      const r = nsaFlowExplicitSync(Y0, { X0: toy, w, learningRate: lr, optimizer: 'adam', weighting: 'reference', rescale: false, maxIterations: 1, tolerance: 0 });
+      // The step moves every entry by lr (up to eps = 1e-8 relative to |g|): the start energy is the
+      // same as the plain step's, and the iterate matches the hand computation at 1e-11 (SVD vs Gram polar).
+      expect(r.traces.backtracks[0]).toBe(hand.backtracks);
+      expect(Math.abs(r.traces.total[0]! - hand.energy) / hand.energy).toBeLessThan(1e-11);
+      const expectedY = hand.accepted && hand.energy < hand.startEnergy ? hand.Y.data : Float64Array.from(Y0.data, (v) => Math.max(v, 0));
+      expect(maxRelDiff(r.Y.data, expectedY)).toBeLessThan(1e-11);
+    }
+  });
+});
+
+describe('explicit flow: every optimizer of the shared library', () => {
+  const Y0: Matrix = { rows: 60, cols: 5, data: lcg(300, 7, 0.3) };
+  const X0: Matrix = { rows: 60, cols: 5, data: lcg(300, 8) };
+  for (const optimizer of optimizerNames) {
+    it(`${optimizer}: best energy ≤ start, monotone, below the start after 40 iterations`, () => {
+      // lr 0.01: optimizers normalizing the step (adam, rprop, …) move each entry by about lr.
+      const r = nsaFlowExplicitSync(Y0, { X0, w: 0.5, optimizer, learningRate: 0.01, maxIterations: 40, tolerance: 0 });
+      expect(r.settings.optimizer).toBe(optimizer);
+      expect(r.iterations).toBe(40);
+      expect(r.bestEnergy).toBeLessThanOrEqual(r.startEnergy);
+      let best = r.startEnergy;
+      for (const e of r.traces.total) {
+        expect(e).toBeLessThanOrEqual(best); // backtracking toward the best iterate, whatever the step
+        best = Math.min(best, e);
+      }
+      // Every optimizer makes progress from this random start (the energy falls by ≥ 1%).
+      expect(r.bestEnergy).toBeLessThan(0.99 * r.startEnergy);
+      // The lr rule acts on the optimizer's learning rate: the trace holds lr·0.95^a·1.01^b.
+      expect(r.settings.finalLearningRate).toBe(r.traces.learningRate.at(-1));
+    });
+  }
+
+  it('lookahead wraps the chosen base', () => {
+    const a = nsaFlowExplicitSync(Y0, { X0, optimizer: 'lookahead', lookaheadBase: 'sgd', learningRate: 0.01, maxIterations: 10, tolerance: 0 });
+    const b = nsaFlowExplicitSync(Y0, { X0, optimizer: 'lookahead', learningRate: 0.01, maxIterations: 10, tolerance: 0 });
+    expect(a.settings.lookaheadBase).toBe('sgd');
+    expect(b.settings.lookaheadBase).toBe('adam'); // the exact solver's default base
+    expect(Array.from(a.Y.data)).not.toEqual(Array.from(b.Y.data));
   });
 });
 
@@ -171,7 +214,12 @@ describe('explicit flow: memory at scale', () => {
     expect(() => nsaFlowExplicitSync(huge)).toThrow(RangeError);
     // 10 buffers (8 work + 2 results) × 4e9 doubles × 8 bytes = 298 GiB.
     expect(() => nsaFlowExplicitSync(huge)).toThrow(/Expected a problem that fits in memory for nsaFlowExplicitSync\(\) but received Y0 of 2000000×2000: the run would need about 298\.0 GiB \(10 buffers of p×k doubles\)/);
-    expect(() => checkMemory(1000, 10, 'softPolar', 'f()', 1000)).toThrow(/would need about 0\.0 GiB .* and 0\.0 GiB is available/);
+    expect(() => checkMemory(1000, 10, { retraction: 'softPolar' }, 'f()', 1000)).toThrow(/would need about 0\.0 GiB .* and 0\.0 GiB is available/);
+    // The optimizer's state counts: adam keeps m and v (2 buffers), lbfgs 210 (100-pair history).
+    expect(() => checkMemory(1000, 10, { retraction: 'softPolar', optimizer: 'adam' }, 'f()', 1000)).toThrow(/\(12 buffers of p×k doubles, 2 of them the state of 'adam'\)/);
+    const big = { rows: 1_000_000, cols: 500, data: new Float64Array(0) };
+    // 8 + 210 + 2 = 220 buffers × 5e8 doubles × 8 bytes = 819.6 GiB.
+    expect(() => nsaFlowExplicitSync(big, { optimizer: 'lbfgs' })).toThrow(/would need about 819\.6 GiB \(220 buffers of p×k doubles, 210 of them the state of 'lbfgs'\)/);
   });
 });
 
@@ -181,7 +229,8 @@ describe('explicit flow: bad input', () => {
   const cases: Array<[string, () => unknown, ErrorConstructor, RegExp]> = [
     ['X0 of another shape', () => nsaFlowExplicitSync(Y, { X0: { rows: 5, cols: 3, data: new Float64Array(15) } }), RangeError, /Expected options\.X0 to have the shape of Y0 \(6×3\) but received 5×3/],
     ['w outside [0, 1]', () => nsaFlowExplicitSync(Y, { w: -0.1 }), RangeError, /for options\.w of nsaFlowExplicitSync\(\) but received -0\.1/],
-    ['unknown optimizer', () => nsaFlowExplicitSync(Y, { optimizer: 'sgd' as 'fast' }), RangeError, /Expected one of 'fast' for options\.optimizer/],
+    ['unknown optimizer', () => nsaFlowExplicitSync(Y, { optimizer: 'sgdm' as 'fast' }), RangeError, /Expected one of 'sgd', .*'lookahead', 'fast' for options\.optimizer of nsaFlowExplicitSync\(\) but received the string "sgdm"/],
+    ['lbfgs as lookahead base', () => nsaFlowExplicitSync(Y, { optimizer: 'lookahead', lookaheadBase: 'lbfgs' as 'adam' }), RangeError, /Expected one of .* for options\.lookaheadBase .* but received the string "lbfgs"/],
     ['negative maxIterations', () => nsaFlowExplicitSync(Y, { maxIterations: -1 }), RangeError, new RegExp(`Expected an integer in \\[0, 100000000\\] for options\\.maxIterations of ${ctx} but received -1`)],
     ['non-integer maxIterations', () => nsaFlowExplicitSync(Y, { maxIterations: 2.5 }), RangeError, /options\.maxIterations .* but received 2\.5/],
     ['windowSize < 2', () => nsaFlowExplicitSync(Y, { windowSize: 1 }), RangeError, /Expected an integer in \[2, 1000000\] for options\.windowSize/],

@@ -1,14 +1,23 @@
 /**
  * Choosing w from a path (the paper leaves it open: "calibrate by cross-validation").
  *
- * 'knee': along the path, as w grows the solution gains orthogonality (its defect falls) and loses
- * fidelity (‖Y − X0‖/‖X0‖ grows). Both are rescaled to [0, 1] over the path — gained = (d_max − d)/(d_max − d_min),
+ * 'auto' (the default criterion), **fidelity saturation**: along the path the relative fidelity error
+ * f(w) = ‖Y − X0‖/‖X0‖ rises with w while the defect falls. When the target has a disjoint-support
+ * (non-negative, nearly orthogonal) structure blurred by noise, f stops rising once the columns have
+ * separated: beyond that w, orthogonality — and the removal of the overlapping noise — costs no
+ * fidelity. The criterion finds that saturated tail: the longest final run of grid segments on which
+ * f rises at less than τ = 5% of its mean rate over the path, (f_last − f_first)/(w_last − w_first).
+ * Within the tail, all further orthogonality is bought for under 5% of the path's fidelity range, so
+ * 'auto' takes the tail's largest w. When f is still rising at the end of the grid (no saturation: a
+ * smooth trade-off as with PCA loadings of real data), 'auto' falls back to the knee below.
+ *
+ * 'knee': both trade-off coordinates rescaled to [0, 1] over the path — gained = (d_max − d)/(d_max − d_min),
  * lost = (f − f_min)/(f_max − f_min) — and the knee is the w with the largest gained − lost: the point
  * of the trade-off curve farthest above the chord from the first to the last point, i.e. where further
  * orthogonality starts to cost more fidelity than it brings. Ties go to the smaller w.
  *
- * A user score (e.g. accuracy or explained variance on held-out data, computed from point.Y) picks the
- * w with the highest score instead: that is the cross-validated choice.
+ * A user score (e.g. reconstruction error or accuracy on held-out data, computed from point.Y) picks
+ * the w with the highest score instead: that is the cross-validated choice.
  */
 export interface TradeOffPoint {
   w: number;
@@ -18,12 +27,16 @@ export interface TradeOffPoint {
 }
 
 export interface WSelection {
-  criterion: 'knee' | 'score';
+  /** 'saturation' and 'knee' come from w: 'auto' (saturation when the path has a saturated tail). */
+  criterion: 'saturation' | 'knee' | 'score';
   /** The grid that was solved. */
   ws: number[];
   index: number;
   w: number;
-  /** Per grid point: gained − lost for 'knee', the user's score for 'score'. */
+  /**
+   * Per grid point: for 'saturation', the rate of f on the segment ending there relative to the path's
+   * mean rate (0 at the first point); gained − lost for 'knee'; the user's score for 'score'.
+   */
   scores: number[];
 }
 
@@ -53,6 +66,36 @@ export function selectByKnee(points: readonly TradeOffPoint[]): WSelection {
   const scores = kneeScores(points);
   const index = argMax(scores);
   return { criterion: 'knee', ws: points.map((p) => p.w), index, w: points[index]!.w, scores };
+}
+
+/** τ of the saturation criterion: a segment is saturated when f rises at < 5% of its mean rate. */
+export const saturationTolerance = 0.05;
+
+/** Per point: the rate of f on the segment ending there divided by the path's mean rate (0 at the first). */
+export function fidelityRates(points: readonly TradeOffPoint[]): number[] {
+  const n = points.length;
+  const f = (i: number) => points[i]!.relativeFidelity;
+  const mean = n > 1 ? (f(n - 1) - f(0)) / (points[n - 1]!.w - points[0]!.w) : 0;
+  return points.map((p, i) => {
+    if (i === 0) return 0;
+    const rate = (f(i) - f(i - 1)) / (p.w - points[i - 1]!.w);
+    return mean > 0 ? rate / mean : rate > 0 ? Infinity : 0;
+  });
+}
+
+/**
+ * w: 'auto': the largest w of the saturated tail (see the module comment), or the knee when the
+ * fidelity has not saturated by the end of the grid.
+ */
+export function selectAuto(points: readonly TradeOffPoint[]): WSelection {
+  const rates = fidelityRates(points);
+  const n = points.length;
+  let tail = n - 1; // first point of the saturated tail
+  while (tail > 0 && rates[tail]! < saturationTolerance) tail--;
+  if (n > 1 && tail < n - 1) {
+    return { criterion: 'saturation', ws: points.map((p) => p.w), index: n - 1, w: points[n - 1]!.w, scores: rates };
+  }
+  return selectByKnee(points);
 }
 
 export function selectByScore<P extends { w: number }>(points: readonly P[], score: (point: P) => number): WSelection {

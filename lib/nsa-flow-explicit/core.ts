@@ -8,6 +8,8 @@ import { freemem } from 'node:os';
 import type { Matrix } from '../matrix.js';
 import { explicitFlowDiagnostics, type ExplicitFlowDiagnostics } from './diagnostics.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
+import type { OptimizerName } from '../nsa-flow/optimizers.js';
+import { nsaFlowOptionSpecs } from '../nsa-flow/solver.js';
 import { retractionTypes, type RetractionType } from '../ortho.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import {
@@ -33,7 +35,10 @@ export interface NativeExplicitOptions {
   orthogonalityReference: number;
   rescale: boolean;
   projectFullGradient: boolean;
-  optimizer: 'fast';
+  /** 'fast' (the plain step, fused) or any optimizer of the exact solver (lib/nsa-flow/optimizers.ts). */
+  optimizer: OptimizerName;
+  /** Base optimizer of 'lookahead'. */
+  lookaheadBase: StepOptimizerName;
   learningRate: number;
   maxIterations: number;
   tolerance: number;
@@ -117,7 +122,21 @@ export function mapProgress(r: RawProgress): ExplicitFlowProgress {
   };
 }
 
-export const explicitOptimizers = ['fast'] as const;
+type StepOptimizerName = Exclude<OptimizerName, 'lbfgs' | 'lookahead'>;
+
+/**
+ * p×k state buffers each optimizer of the shared library keeps (native/kernels/optimizers.cpp), for
+ * the memory check. L-BFGS: 6 work vectors, 4 of its line search and a 100-pair history.
+ */
+const optimizerState: Record<OptimizerName, number> = {
+  fast: 0, sgd: 1, sgdNesterov: 1, adam: 2, adamw: 2, adamax: 2, nadam: 2, radam: 2, rmsprop: 1, adagrad: 1,
+  asgd: 1, rprop: 2, lars: 1, sgdp: 2, adamp: 3, yogi: 2, adabound: 2, qhadam: 2, qhm: 1, pid: 3,
+  lookahead: 1, lbfgs: 6 + 4 + 2 * 100,
+};
+
+export function optimizerStateBuffers(optimizer: OptimizerName, lookaheadBase: StepOptimizerName = 'adam'): number {
+  return optimizerState[optimizer] + (optimizer === 'lookahead' ? optimizerState[lookaheadBase] : 0);
+}
 
 /** Option specs of one explicit-flow solve (w as a number; explicit.ts adds 'auto'). */
 export const flowOptionSpecs = {
@@ -139,7 +158,9 @@ export const flowOptionSpecs = {
   },
   rescale: { kind: 'boolean', default: true, description: 'work in units of the RMS of X0 (scale invariance)' },
   projectFullGradient: { kind: 'boolean', default: false, description: 'project fidelity + orthogonality gradient on the tangent space' },
-  optimizer: { kind: 'enum', values: explicitOptimizers, default: 'fast', description: 'step rule' },
+  // The exact solver's optimizer names (lookahead's base included); the paper's 'fast' step by default.
+  optimizer: { ...nsaFlowOptionSpecs.optimizer, default: 'fast', description: "step rule: 'fast' (plain step) or an optimizer" },
+  lookaheadBase: nsaFlowOptionSpecs.lookaheadBase,
   learningRate: {
     kind: 'custom',
     description: "a finite number > 0 or 'default' (1e-3 with non-negativity, 1 without, as the reference)",
@@ -162,9 +183,20 @@ export const flowOptionSpecs = {
 
 export type FlowSettingsInput = Partial<Omit<NativeExplicitOptions, 'w' | 'learningRate'>> & { learningRate?: number | 'default' };
 
-/** Work buffers of p×k doubles a run may hold (see native/kernels/explicit_flow.hpp), plus 2 for the result arrays. */
-export function explicitFlowBuffers(retraction: RetractionType): number {
-  return (retraction === 'none' ? 6 : 8) + 2;
+/** What decides a run's memory: the retraction (SVD scratch) and the optimizer's state. */
+export interface MemoryPlan {
+  retraction: RetractionType;
+  optimizer?: OptimizerName;
+  lookaheadBase?: StepOptimizerName;
+}
+
+/**
+ * Buffers of p×k doubles a run may hold (see native/kernels/explicit_flow.hpp): 6 work buffers, 2
+ * SVD scratch off the Gram path, the optimizer's state, plus 2 for the result arrays.
+ */
+export function explicitFlowBuffers(plan: MemoryPlan): number {
+  const state = plan.optimizer ? optimizerStateBuffers(plan.optimizer, plan.lookaheadBase) : 0;
+  return (plan.retraction === 'none' ? 6 : 8) + state + 2;
 }
 
 const GiB = 1024 ** 3;
@@ -173,19 +205,21 @@ const GiB = 1024 ** 3;
  * Refuses, before anything is allocated, a run that cannot fit in memory: RangeError naming the
  * memory it would need and what is available. `available` is injectable for tests.
  */
-export function checkMemory(p: number, k: number, retraction: RetractionType, context: string, available = freemem()): void {
-  const need = explicitFlowBuffers(retraction) * p * k * 8;
+export function checkMemory(p: number, k: number, plan: MemoryPlan, context: string, available = freemem()): void {
+  const buffers = explicitFlowBuffers(plan);
+  const need = buffers * p * k * 8;
   if (need > available) {
     throw new RangeError(
       `Expected a problem that fits in memory for ${context} but received Y0 of ${p}×${k}: the run would need about ` +
-        `${(need / GiB).toFixed(1)} GiB (${explicitFlowBuffers(retraction)} buffers of p×k doubles) and ` +
+        `${(need / GiB).toFixed(1)} GiB (${buffers} buffers of p×k doubles${plan.optimizer && optimizerStateBuffers(plan.optimizer, plan.lookaheadBase) > 0 ? `, ${optimizerStateBuffers(plan.optimizer, plan.lookaheadBase)} of them the state of '${plan.optimizer}'` : ''}) and ` +
         `${(available / GiB).toFixed(1)} GiB is available`,
     );
   }
 }
 
 /** Validates a Matrix argument in the order shape → memory → data, so a huge shape fails before its data is read. */
-export function expectFlowMatrix(v: unknown, name: string, context: string, retraction: RetractionType, shape?: { rows: number; cols: number }): Matrix {
+export function expectFlowMatrix(v: unknown, name: string, context: string, plan: MemoryPlan, shape?: { rows: number; cols: number }): Matrix {
+  const retraction = plan.retraction;
   if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v) || Array.isArray(v)) {
     throw new TypeError(`Expected a Matrix {rows, cols, data: Float64Array} for ${name} but received ${describeValue(v)}`);
   }
@@ -200,7 +234,7 @@ export function expectFlowMatrix(v: unknown, name: string, context: string, retr
     if (rows < cols && retraction !== 'none' && retraction !== 'normalize') {
       throw new RangeError(`Expected a matrix with rows ≥ cols (p ≥ k) for ${name} with retraction '${retraction}' but received ${rows}×${cols}`);
     }
-    checkMemory(rows, cols, retraction, context);
+    checkMemory(rows, cols, plan, context);
   }
   expectFloat64Array(m.data, `${name}.data`, rows * cols, 'rows*cols');
   expectFiniteData(m.data as Float64Array, name, cols);

@@ -4,14 +4,14 @@
  * because the two are different algorithms with different options (no retraction VJP, no lr strategies,
  * a backtracking rule instead) and different results; a later `nsaFlow({method})` can dispatch to both.
  *
- * w: a number in [0, 1]; 'auto' (the knee of the fidelity–orthogonality trade-off along a warm-started
- * path over `ws`, see auto-w.ts); or 'crossValidated' (the highest `score(point)` along that path, where
+ * w: a number in [0, 1]; 'auto' (fidelity saturation along a warm-started path over `ws`, else the knee
+ * of the fidelity–orthogonality trade-off, see auto-w.ts); or 'crossValidated' (the highest `score(point)` along that path, where
  * the user's score evaluates a solution on held-out data).
  */
 import type { Matrix } from '../matrix.js';
 import type { AsyncOptions } from '../runtime.js';
 import { describeValue, expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
-import { selectByKnee, selectByScore, type WSelection } from './auto-w.js';
+import { selectAuto, selectByKnee, selectByScore, type WSelection } from './auto-w.js';
 import {
   asyncSpecs,
   buildRun,
@@ -79,15 +79,15 @@ function plan(Y0: Matrix, options: unknown, context: string): Plan {
     if (w === 'crossValidated' && score === undefined) {
       throw new TypeError(`Expected a function for options.score of ${context} (required by w: 'crossValidated') but received undefined`);
     }
-    const pathOptions = { ...flow, ws: ws ?? defaultWGrid, X0, data, signal, onProgress, progressIntervalMs, select: w === 'auto' ? 'knee' : score };
+    const pathOptions = { ...flow, ws: ws ?? defaultWGrid, X0, data, signal, onProgress, progressIntervalMs, select: w === 'auto' ? 'auto' : score };
     return { kind: 'path', path: planPath(Y0, pathOptions, context), score: score as ((p: PathPoint) => number) | undefined };
   }
   if (ws !== undefined || score !== undefined) {
     throw new TypeError(`Unexpected options.${ws !== undefined ? 'ws' : 'score'} for ${context}: it is used only with w: 'auto' or 'crossValidated'`);
   }
   const settings = parseFlowSettings(flow, w as number, context);
-  const y = expectFlowMatrix(Y0, 'Y0', context, settings.retraction);
-  const x = X0 === undefined ? undefined : expectFlowMatrix(X0, 'options.X0', context, settings.retraction, y);
+  const y = expectFlowMatrix(Y0, 'Y0', context, settings);
+  const x = X0 === undefined ? undefined : expectFlowMatrix(X0, 'options.X0', context, settings, y);
   const d = data === undefined ? undefined : expectMatrix(data, 'options.data');
   if (d && d.cols !== y.rows) {
     throw new RangeError(`Expected options.data with ${y.rows} columns (one per row of Y0) but received ${d.rows}×${d.cols}`);
@@ -136,4 +136,4 @@ export function nsaFlowExplicitSync(
   return { ...buildRun(raw, p.Y0.rows, p.Y0.cols, p.settings, p.data), wSelection: null };
 }
 
-export { selectByKnee, selectByScore };
+export { selectAuto, selectByKnee, selectByScore };

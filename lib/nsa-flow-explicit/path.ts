@@ -7,7 +7,7 @@
 import type { Matrix } from '../matrix.js';
 import type { AsyncOptions } from '../runtime.js';
 import { describeValue, expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
-import { selectByKnee, selectByScore, type WSelection } from './auto-w.js';
+import { selectAuto, selectByKnee, selectByScore, type WSelection } from './auto-w.js';
 import {
   asyncSpecs,
   buildRun,
@@ -54,8 +54,11 @@ export interface NsaFlowPathOptions extends FlowSettingsInput, AsyncOptions<Path
   data?: Matrix;
   /** Start each solve from the previous solution (default true); false = independent solves. */
   warmStart?: boolean;
-  /** Also pick a w: 'knee' of the fidelity–orthogonality curve, or the highest user score. */
-  select?: 'knee' | ((point: PathPoint) => number);
+  /**
+   * Also pick a w: 'auto' (fidelity saturation, else the knee; auto-w.ts), 'knee' of the
+   * fidelity–orthogonality curve, or the highest user score.
+   */
+  select?: 'auto' | 'knee' | ((point: PathPoint) => number);
 }
 
 export interface NsaFlowPathResult {
@@ -93,11 +96,11 @@ export const nsaFlowPathOptionSpecs = {
   warmStart: { kind: 'boolean', default: true, description: 'start each solve from the previous solution' },
   select: {
     kind: 'custom',
-    description: "'knee' or a function (point) => number",
+    description: "'auto', 'knee' or a function (point) => number",
     check: (v, name) => {
-      if (v === 'knee' || typeof v === 'function') return v;
+      if (v === 'auto' || v === 'knee' || typeof v === 'function') return v;
       const E = typeof v === 'string' ? RangeError : TypeError;
-      throw new E(`Expected 'knee' or a function (point) => number for ${name} but received ${describeValue(v)}`);
+      throw new E(`Expected 'auto', 'knee' or a function (point) => number for ${name} but received ${describeValue(v)}`);
     },
   },
 } as const satisfies OptionSpecs;
@@ -120,8 +123,8 @@ export function planPath(Y0: Matrix, options: unknown, context: string): PathPla
   if (o.ws === undefined) throw new TypeError(`Expected an increasing array of distinct numbers in [0, 1] for options.ws of ${context} but received undefined`);
   const { ws, X0, data, warmStart, select, signal, onProgress, progressIntervalMs, ...flow } = o;
   const base = parseFlowSettings(flow, 0, context);
-  const y = expectFlowMatrix(Y0, 'Y0', context, base.retraction);
-  const x = X0 === undefined ? undefined : expectFlowMatrix(X0, 'options.X0', context, base.retraction, y);
+  const y = expectFlowMatrix(Y0, 'Y0', context, base);
+  const x = X0 === undefined ? undefined : expectFlowMatrix(X0, 'options.X0', context, base, y);
   const d = data === undefined ? undefined : expectMatrix(data, 'options.data');
   if (d && d.cols !== y.rows) {
     throw new RangeError(`Expected options.data with ${y.rows} columns (one per row of Y0) but received ${d.rows}×${d.cols}`);
@@ -168,7 +171,8 @@ function toPoint(run: ExplicitFlowRun, w: number, timeMs: number): PathPoint {
 
 function finish(plan: PathPlan, points: PathPoint[], runs: ExplicitFlowRun[], timeMs: number): NsaFlowPathResult {
   let selection: WSelection | null = null;
-  if (plan.select === 'knee') selection = selectByKnee(points);
+  if (plan.select === 'auto') selection = selectAuto(points);
+  else if (plan.select === 'knee') selection = selectByKnee(points);
   else if (typeof plan.select === 'function') selection = selectByScore(points, plan.select);
   return {
     points,

@@ -55,7 +55,21 @@ E enumField(const Napi::Object& o, const char* name, const std::map<std::string,
   return it->second;
 }
 
-ExplicitFlowOptions readOptions(const Napi::Value& v) {
+OptimizerKind optimizerField(const Napi::Object& o, const char* name) {
+  Napi::Value v = field(o, name);
+  if (!v.IsString()) throwType(o.Env(), std::string("Expected a string for options.") + name);
+  const std::string s = v.As<Napi::String>().Utf8Value();
+  OptimizerKind kind;
+  if (!optimizerKindFromName(s, &kind)) throwRangeJs(o.Env(), "Unknown optimizer '" + s + "' for options." + name);
+  return kind;
+}
+
+struct Settings {
+  ExplicitFlowOptions flow;
+  OptimizerSpec optimizer;
+};
+
+Settings readOptions(const Napi::Value& v) {
   if (!v.IsObject()) throwType(v.Env(), "Expected an options object");
   const Napi::Object o = v.As<Napi::Object>();
   static const std::map<std::string, RetractionType> retractions = {
@@ -76,15 +90,18 @@ ExplicitFlowOptions readOptions(const Napi::Value& v) {
                                                               {"none", Nonnegativity::None}};
   static const std::map<std::string, FlowWeighting> weightings = {{"reference", FlowWeighting::Reference},
                                                                   {"balanced", FlowWeighting::Balanced}};
-  static const std::map<std::string, int> optimizers = {{"fast", 0}};
-  ExplicitFlowOptions r;
+  Settings settings;
+  ExplicitFlowOptions& r = settings.flow;
   r.w = numberField(o, "w", 0, 1);
   r.retraction.type = enumField(o, "retraction", retractions);
   r.retraction.nsIterations = intField(o, "nsIterations", 0, 10000);
   r.retraction.polarMethod = enumField(o, "polarMethod", polarMethods);
   r.nonnegativity = enumField(o, "nonnegativity", nonneg);
   r.weighting = enumField(o, "weighting", weightings);
-  enumField(o, "optimizer", optimizers);
+  settings.optimizer.kind = optimizerField(o, "optimizer");
+  settings.optimizer.base = optimizerField(o, "lookaheadBase");
+  if (settings.optimizer.base == OptimizerKind::Lookahead || settings.optimizer.base == OptimizerKind::Lbfgs)
+    throwRangeJs(o.Env(), "Expected a gradient-step optimizer for options.lookaheadBase");
   r.orthogonalityReference = numberField(o, "orthogonalityReference", 0, 1e300);
   r.rescale = boolField(o, "rescale");
   r.projectFullGradient = boolField(o, "projectFullGradient");
@@ -97,7 +114,7 @@ ExplicitFlowOptions readOptions(const Napi::Value& v) {
   r.maxBacktracks = intField(o, "maxBacktracks", 0, 1000);
   r.seed = static_cast<uint64_t>(numberField(o, "seed", 0, 9007199254740991.0));
   r.threads = intField(o, "threads", 0, 1024);
-  return r;
+  return settings;
 }
 
 struct Inputs {
@@ -154,37 +171,39 @@ Napi::Object toJs(Napi::Env env, const ExplicitFlowResult& r) {
   return o;
 }
 
+// The optimizer's state is allocated here, inside the (guarded or worker-thread) run.
+void run(Inputs& in, const Settings& s, Monitor& monitor, ExplicitFlowResult& r) {
+  std::unique_ptr<Stepper> step = makeStepper(s.optimizer, in.p, in.k, s.flow.learningRate);
+  explicitFlow(std::move(in.Y0), std::move(in.X0), in.p, in.k, s.flow, *step, monitor, r);
+}
+
 Napi::Value ExplicitFlow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Inputs in = readInputs(info);
-  ExplicitFlowOptions o = readOptions(info.Length() > 4 ? info[4] : env.Undefined());
+  Settings s = readOptions(info.Length() > 4 ? info[4] : env.Undefined());
   ExplicitFlowResult r;
-  PlainStep step;
-  guarded(env, [&] { explicitFlow(std::move(in.Y0), std::move(in.X0), in.p, in.k, o, step, silentMonitor(), r); });
+  guarded(env, [&] { run(in, s, silentMonitor(), r); });
   return toJs(env, r);
 }
 
 class ExplicitFlowJob : public Job {
  public:
-  ExplicitFlowJob(Inputs in, ExplicitFlowOptions o) : in_(std::move(in)), o_(o) {}
-  void execute(Monitor& monitor) override {
-    PlainStep step;
-    explicitFlow(std::move(in_.Y0), std::move(in_.X0), in_.p, in_.k, o_, step, monitor, r_);
-  }
+  ExplicitFlowJob(Inputs in, Settings s) : in_(std::move(in)), s_(s) {}
+  void execute(Monitor& monitor) override { run(in_, s_, monitor, r_); }
   Napi::Value result(Napi::Env env) override { return toJs(env, r_); }
 
  private:
   Inputs in_;
-  ExplicitFlowOptions o_;
+  Settings s_;
   ExplicitFlowResult r_;
 };
 
 Napi::Value ExplicitFlowAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Inputs in = readInputs(info);
-  ExplicitFlowOptions o = readOptions(info.Length() > 4 ? info[4] : env.Undefined());
+  Settings s = readOptions(info.Length() > 4 ? info[4] : env.Undefined());
   AsyncArgs a = asyncArgs(info, 5);
-  return startJob(env, std::make_unique<ExplicitFlowJob>(std::move(in), o), std::move(a));
+  return startJob(env, std::make_unique<ExplicitFlowJob>(std::move(in), s), std::move(a));
 }
 
 void registerExplicitFlow(Napi::Env env, Napi::Object exports) {

@@ -144,6 +144,7 @@ class Flow {
     if (team_.size() == 1 && k > 48) blockRows_ = p;
     needC_ = o.projectFullGradient;
     prepare(Y0, X0in);
+    objective_ = [this](const double* x, double* G) { return energyAndGradient(x, G); };
   }
 
   void run();
@@ -158,7 +159,8 @@ class Flow {
   }
 
   void prepare(std::vector<double>& Y0, std::vector<double>& X0in);
-  void gramOf(Iterate& it);
+  void gramOf(const double* x, Iterate& it);
+  void gramOf(Iterate& it) { gramOf(it.data.data(), it); }
   double energyOf(Iterate& it) const {
     it.defect = defectFromGram(it.S.data(), k_);
     double e = 0.5 * eta_ * it.f2;
@@ -166,8 +168,9 @@ class Flow {
     it.energy = std::isfinite(e) ? e : std::numeric_limits<double>::infinity();
     return it.energy;
   }
-  void gradientMap(const Iterate& Y);
+  void gradientMap(const double* S, const double* C);
   double stepPass(const Iterate& Y);
+  double energyAndGradient(const double* x, double* G);
   enum class Source { Product, Retracted, Proposed };
   Source retractionMap();
   void trialPass(Source src, double alpha, const Iterate& best, Iterate& T);
@@ -198,9 +201,11 @@ class Flow {
   // Per-thread partial sums: k×k Gram and cross products and two scalars.
   std::vector<double> partS_, partC_, partF_;
   Workspace ws_;  // for nsa::retract on the general path
+  Objective objective_;  // E and its flow gradient at any point (closure optimizers)
+  Iterate probe_;        // S, C, f2 of the objective's last point
 };
 
-void Flow::gramOf(Iterate& it) {
+void Flow::gramOf(const double* x, Iterate& it) {
   const int T = team_.size();
   auto f = [&](int t, std::size_t b, std::size_t e) {
     double* S = partS_.data() + t * k_ * k_;
@@ -209,7 +214,7 @@ void Flow::gramOf(Iterate& it) {
     bool first = true;
     for (std::size_t r = b; r < e; r += blockRows_) {
       const std::size_t m = std::min(blockRows_, e - r);
-      const double* Yb = it.data.data() + r * k_;
+      const double* Yb = x + r * k_;
       const double* Xb = X0_.data() + r * k_;
       gramAccumulate(Yb, m, k_, S, first);
       if (needC_) gemm(true, false, k_, k_, m, 1.0, Yb, Xb, first ? 0.0 : 1.0, C);
@@ -310,9 +315,8 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
 // A_ such that the projected gradient is η(Y − X0) + Y·A (SPEC §6): with G_o = ¼c∇defect = Y·M,
 // M = c[(S − Diag S)/n² − (d/n)I], YᵀG_o = S·M, and the projection Z − Y·sym(YᵀZ) stays a product
 // with Y; with projectFullGradient, Yᵀ(η(Y − X0)) = η(S − C) joins the projected term.
-void Flow::gradientMap(const Iterate& Y) {
+void Flow::gradientMap(const double* S, const double* C) {
   const std::size_t k = k_;
-  const double* S = Y.S.data();
   const double n = trace(S, k);
   std::fill(M_.begin(), M_.end(), 0.0);
   if (n > 1e-12 && c_ > 0) {
@@ -324,7 +328,7 @@ void Flow::gradientMap(const Iterate& Y) {
   // T1 = YᵀZ for the projected part Z.
   gemm(false, false, k, k, k, 1.0, S, M_.data(), 0.0, T1_.data());
   if (o_.projectFullGradient) {
-    for (std::size_t i = 0; i < k * k; ++i) T1_[i] += eta_ * (S[i] - Y.C[i]);
+    for (std::size_t i = 0; i < k * k; ++i) T1_[i] += eta_ * (S[i] - C[i]);
   } else if (!(c_ > 0)) {
     std::fill(T1_.begin(), T1_.end(), 0.0);
   }
@@ -336,11 +340,14 @@ void Flow::gradientMap(const Iterate& Y) {
     }
 }
 
-// Pass 1: Ỹ = step(Y, η(Y − X0) + Y·A) into Yt_, S̃ = ỸᵀỸ into St_. Returns ‖g‖².
+// Pass 1: g = η(Y − X0) + Y·A; Ỹ = step(Y, g) into Yt_, S̃ = ỸᵀỸ into St_. Returns ‖g‖².
+// Elementwise steppers run inside the pass. Whole-matrix ones get g in R_ (free until the
+// retraction) and Ỹ ← Y copied in the same pass, then one call, then a Gram pass over Ỹ.
 double Flow::stepPass(const Iterate& Y) {
   const int T = team_.size();
   const bool fused = stepper_.elementwise();
   const double lr = lr_;
+  double* gradOut = fused ? Yt_.data() : R_.data();
   auto f = [&](int t, std::size_t b, std::size_t e) {
     double* S = partS_.data() + t * k_ * k_;
     double g2 = 0;
@@ -349,7 +356,7 @@ double Flow::stepPass(const Iterate& Y) {
       const std::size_t m = std::min(blockRows_, e - r), len = m * k_, off = r * k_;
       const double* Yb = Y.data.data() + off;
       const double* Xb = X0_.data() + off;
-      double* G = Yt_.data() + off;
+      double* G = gradOut + off;
       if (aZero_) std::fill(G, G + len, 0.0);
       else gemm(false, false, m, k_, k_, 1.0, Yb, A_.data(), 0.0, G);
       for (std::size_t i = 0; i < len; ++i) {
@@ -360,6 +367,8 @@ double Flow::stepPass(const Iterate& Y) {
       if (fused) {
         stepper_.step(Y.data.data(), Yt_.data(), off, off + len, lr);
         gramAccumulate(G, m, k_, S, first);
+      } else {
+        std::memcpy(Yt_.data() + off, Yb, len * sizeof(double));
       }
       first = false;
     }
@@ -370,7 +379,8 @@ double Flow::stepPass(const Iterate& Y) {
   double g2 = 0;
   for (int t = 0; t < T; ++t) g2 += partF_[t];
   if (!fused) {
-    stepper_.step(Y.data.data(), Yt_.data(), 0, n_, lr);
+    if (!std::isfinite(g2)) return g2;
+    stepper_.stepMatrix(Yt_.data(), R_.data(), lr, objective_);
     std::fill(partS_.begin(), partS_.end(), 0.0);
     auto gramPass = [&](int t, std::size_t b, std::size_t e) {
       double* S = partS_.data() + t * k_ * k_;
@@ -384,6 +394,25 @@ double Flow::stepPass(const Iterate& Y) {
     for (std::size_t i = 0; i < k_ * k_; ++i) St_[i] += partS_[t * k_ * k_ + i];
   symmetrizeFromUpper(St_.data(), k_);
   return g2;
+}
+
+// The objective of closure optimizers (L-BFGS): E(x) = ½η‖x − X0‖² + ¼c·defect(x) and the flow's
+// gradient at x, η(x − X0) + x·A(x) (the projected one). Two passes over x.
+double Flow::energyAndGradient(const double* x, double* G) {
+  gramOf(x, probe_);
+  const double energy = energyOf(probe_);
+  gradientMap(probe_.S.data(), probe_.C.data());
+  auto f = [&](int, std::size_t b, std::size_t e) {
+    for (std::size_t r = b; r < e; r += blockRows_) {
+      const std::size_t m = std::min(blockRows_, e - r), len = m * k_, off = r * k_;
+      double* Gb = G + off;
+      if (aZero_) std::fill(Gb, Gb + len, 0.0);
+      else gemm(false, false, m, k_, k_, 1.0, x + off, A_.data(), 0.0, Gb);
+      for (std::size_t i = 0; i < len; ++i) Gb[i] += eta_ * (x[off + i] - X0_[off + i]);
+    }
+  };
+  runRows(team_, p_, blockRows_, f);
+  return energy;
 }
 
 // Decides how R_w(Ỹ) is formed. Gram path: the soft polar factor with the norm restored is
@@ -497,8 +526,7 @@ void Flow::run() {
   for (int it = 1; it <= o_.maxIterations; ++it) {
     if (monitor_.cancelled()) throwAborted();
     Iterate& Y = pool_[cur_];
-    gradientMap(Y);
-    stepper_.beginIteration(it);
+    gradientMap(Y.S.data(), Y.C.data());
     const double g2 = stepPass(Y);
     if (!std::isfinite(g2)) {
       out_.stopReason = "nonFinite";
@@ -597,6 +625,12 @@ void Flow::run() {
 }
 
 }  // namespace
+
+std::unique_ptr<Stepper> makeStepper(const OptimizerSpec& spec, std::size_t p, std::size_t k, double initialLr) {
+  if (spec.kind == OptimizerKind::Fast) return std::make_unique<PlainStep>();
+  if (spec.kind == OptimizerKind::Lbfgs) return std::make_unique<LbfgsStep>(p * k);
+  return std::make_unique<OptimizerStep>(makeOptimizer(spec, p, k, initialLr));
+}
 
 std::size_t explicitFlowWorkBuffers(const ExplicitFlowOptions& o) {
   // X0, Ỹ, R, current/best/trial; + the SVD's two scratch matrices off the Gram path.

@@ -11,14 +11,20 @@
 //           S_T += TᵀT (reused as the next iteration's YᵀY).
 // Work buffers (p×k doubles): X0, Ỹ, R and a pool of 3 (current, best, trial) = 6; a retraction off
 // the Gram path (ill-conditioned YᵀY, polarMethod 'svd') adds the 2 scratch matrices of nsa::retract's
-// SVD = 8 at most. The inputs are consumed (they become X0 and the first current iterate).
+// SVD = 8 at most. An optimizer adds its state (lib/nsa-flow-explicit/core.ts optimizerStateBuffers:
+// 0 for 'fast', 2 for adam, …, 210 for lbfgs with its 100-pair history); a whole-matrix optimizer
+// takes its gradient in R (free before the retraction), so it adds no work buffer of its own.
+// The inputs are consumed (they become X0 and the first current iterate).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "monitor.hpp"
+#include "optimizers.hpp"
 #include "ortho.hpp"
 
 namespace nsa {
@@ -32,28 +38,58 @@ enum class FlowWeighting {
   Balanced,
 };
 
-// How the (projected) gradient becomes the proposed point Ỹ. The explicit flow calls it per row
-// block when elementwise() (fused into pass 1), else once on the whole matrix after pass 1. A shared
-// optimizer library plugs in by implementing this interface (state indexed by element offset).
+// How the (projected) gradient becomes the proposed point Ỹ. Elementwise steppers are called per row
+// block inside the fused pass 1; the others once per iteration on the whole matrix. The shared
+// optimizer library (optimizers.hpp) plugs in through OptimizerStep / LbfgsStep below.
 class Stepper {
  public:
   virtual ~Stepper() = default;
-  virtual const char* name() const = 0;
   virtual bool elementwise() const = 0;
-  virtual void beginIteration(int /*iteration*/) {}
-  // On entry G[begin, end) holds the gradient at Y; on exit the proposed point.
-  virtual void step(const double* Y, double* G, std::size_t begin, std::size_t end, double lr) = 0;
+  // Elementwise: on entry G[begin, end) holds the gradient at Y; on exit the proposed point.
+  virtual void step(const double* /*Y*/, double* /*G*/, std::size_t /*begin*/, std::size_t /*end*/, double /*lr*/) {}
+  // Whole matrix: on entry P is a copy of Y and G the gradient at Y; on exit P is the proposed point.
+  // `f` evaluates the flow's energy and (projected) gradient at any point, for closure optimizers.
+  virtual void stepMatrix(double* /*P*/, const double* /*G*/, double /*lr*/, const Objective& /*f*/) {}
 };
 
-// The reference's 'fast' optimizer: Ỹ = Y − lr·g.
+// The reference's 'fast' optimizer: Ỹ = Y − lr·g, fused into pass 1.
 class PlainStep final : public Stepper {
  public:
-  const char* name() const override { return "fast"; }
   bool elementwise() const override { return true; }
   void step(const double* Y, double* G, std::size_t begin, std::size_t end, double lr) override {
     for (std::size_t i = begin; i < end; ++i) G[i] = Y[i] - lr * G[i];
   }
 };
+
+// Any gradient-step optimizer of the shared library. Its state persists across iterations while its
+// parameter is reset to the flow's current iterate each time (as the reference does with torch
+// optimizers): P ← Y, then opt.step(P, g, lr). The library steps whole arrays (and counts steps per
+// call), so it cannot run per row block: once per iteration on the whole matrix.
+class OptimizerStep final : public Stepper {
+ public:
+  explicit OptimizerStep(std::unique_ptr<Optimizer> opt) : opt_(std::move(opt)) {}
+  bool elementwise() const override { return false; }
+  void stepMatrix(double* P, const double* G, double lr, const Objective&) override { opt_->step(P, G, lr); }
+
+ private:
+  std::unique_ptr<Optimizer> opt_;
+};
+
+// L-BFGS (strong-Wolfe line search) on the flow's energy before the retraction, E(x), with the flow's
+// (projected) gradient; one L-BFGS step (up to 10 inner iterations) per flow iteration.
+class LbfgsStep final : public Stepper {
+ public:
+  explicit LbfgsStep(std::size_t n) : lb_(n) {}
+  bool elementwise() const override { return false; }
+  void stepMatrix(double* P, const double*, double lr, const Objective& f) override { lb_.step(P, f, lr); }
+
+ private:
+  Lbfgs lb_;
+};
+
+// The stepper for an optimizer spec: 'fast' → PlainStep (fused), lbfgs → LbfgsStep, else
+// OptimizerStep. `initialLr` is the flow's first learning rate (ASGD's η₀, AdaBound's base, Rprop's step).
+std::unique_ptr<Stepper> makeStepper(const OptimizerSpec& spec, std::size_t p, std::size_t k, double initialLr);
 
 struct ExplicitFlowOptions {
   double w = 0.5;

@@ -65,3 +65,53 @@ export function supportRecovery(Y: Matrix, truth: Int32Array): number {
   }
   return ok / Y.rows;
 }
+
+/**
+ * Two measurements A, B of the same p×k loadings with disjoint supports (row i belongs to column
+ * i mod k, signal 0.5 + U(0, 1)), each with its own centred noise U(−noise/2, noise/2) on every entry:
+ * fit on A (the flow projects it with N), score on the held-out B.
+ */
+export function disjointReplicates(p: number, k: number, noise: number, seed: number): { truth: Int32Array; A: Matrix; B: Matrix } {
+  let s = seed >>> 0;
+  const next = (): number => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+  const truth = new Int32Array(p);
+  const A = new Float64Array(p * k);
+  const B = new Float64Array(p * k);
+  for (let i = 0; i < p; i++) {
+    truth[i] = i % k;
+    const signal = 0.5 + next();
+    for (let c = 0; c < k; c++) {
+      const x = c === truth[i] ? signal : 0;
+      A[i * k + c] = x + noise * (next() - 0.5);
+      B[i * k + c] = x + noise * (next() - 0.5);
+    }
+  }
+  return { truth, A: { rows: p, cols: k, data: A }, B: { rows: p, cols: k, data: B } };
+}
+
+/**
+ * Held-out reconstruction error of loadings Y against a replicate B, each column rescaled by its least-
+ * squares factor (the flow's fidelity is not scale-exact): Σ_c min_a ‖b_c − a·y_c‖² / ‖B‖².
+ */
+export function heldOutError(Y: Matrix, B: Matrix): number {
+  let err = 0;
+  let total = 0;
+  for (let c = 0; c < Y.cols; c++) {
+    let yb = 0;
+    let yy = 0;
+    let bb = 0;
+    for (let i = 0; i < Y.rows; i++) {
+      const y = Y.data[i * Y.cols + c]!;
+      const b = B.data[i * B.cols + c]!;
+      yb += y * b;
+      yy += y * y;
+      bb += b * b;
+    }
+    err += bb - (yy > 0 ? (yb * yb) / yy : 0);
+    total += bb;
+  }
+  return err / total;
+}

@@ -77,8 +77,15 @@ export interface HandStep {
   Y: Mat;
 }
 
+/** A first optimizer step: the proposed point from Y, the gradient g and lr. */
+export type FirstStep = (y: number, g: number, lr: number) => number;
+/** The plain step of the reference ('fast'): y − lr·g. */
+export const plainStep: FirstStep = (y, g, lr) => y - lr * g;
+/** Adam's first step (m = (1−β₁)g, v = (1−β₂)g², both bias-corrected): y − lr·g/(|g| + 1e-8) = y − lr·sign(g) up to eps. */
+export const adamFirstStep: FirstStep = (y, g, lr) => y - lr * (g / (Math.abs(g) + 1e-8));
+
 /** The reference weighting without rescaling: η = (1−w)/(g0·p·k), c = 4w/d0 from the start. */
-export function handStep(Y0: Mat, X0in: Mat, w: number, lr: number, projectFull: boolean): HandStep {
+export function handStep(Y0: Mat, X0in: Mat, w: number, lr: number, projectFull: boolean, step: FirstStep = plainStep): HandStep {
   const X0 = clamp(X0in);
   const pk = Y0.rows * Y0.cols;
   const diff = map(Y0, (v, i) => v - X0.data[i]!);
@@ -91,7 +98,7 @@ export function handStep(Y0: Mat, X0in: Mat, w: number, lr: number, projectFull:
   const Gf = map(diff, (v) => eta * v); // the correct sign: ∇(½η‖Y − X0‖²)
   const Go = orthoGradient(Y0, c);
   const rgrad = projectFull ? project(Y0, map(Gf, (v, i) => v + Go.data[i]!)) : map(project(Y0, Go), (v, i) => v + Gf.data[i]!);
-  const proposed = map(Y0, (v, i) => v - lr * rgrad.data[i]!);
+  const proposed = map(Y0, (v, i) => step(v, rgrad.data[i]!, lr));
   const R = softPolar(proposed, w);
 
   const best = clamp(Y0);
