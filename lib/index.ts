@@ -34,3 +34,15 @@ export {
   type NonNegativity,
   nonNegativityModes,
 } from './ortho.js';
+export { unfold, fold, khatriRao, type KhatriRaoOptions, mttkrp, cpReconstruct, tensorNorm } from './tensor-ops.js';
+export {
+  stratifiedNtf,
+  stratifiedNtfSync,
+  stratifiedNtfLoss,
+  type StratifiedNtfOptions,
+  type StratifiedNtfState,
+  type StratifiedNtfProgress,
+  type StratifiedNtfResult,
+  type StratifiedNtfSettings,
+} from './factorization/stratified-ntf.js';
+export { ntf, ntfSync, type NtfOptions, type NtfSolver, type NtfProgress, type NtfResult, type NtfSettings } from './factorization/ntf.js';
