@@ -68,6 +68,11 @@ describe('Stratified-NTF behaviour', () => {
     }
   });
 
+  it('takes any number of strata (here 40, more than the highest tensor order)', () => {
+    const strata: Tensor[] = Array.from({ length: 40 }, (_, s) => ({ shape: [2, 3, 2], data: new Float64Array(12).fill(1 + s) }));
+    expect(stratifiedNtfSync(strata, { strataRank: 1, rank: 1, maxIterations: 2 }).w.length).toBe(40); // one w per stratum
+  });
+
   it('the same seed gives the same result bit for bit; settings are plain JSON', () => {
     const a = stratifiedNtfSync(A, { ...base, maxIterations: 10 });
     const b = stratifiedNtfSync(A, { ...base, maxIterations: 10 });

@@ -39,11 +39,11 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   if (info.Length() < 1 || !info[0].IsArray()) throwType(env, "Expected an array of Float64Arrays for strata");
   const std::size_t S = info[0].As<Napi::Array>().Length();
   if (S < 1) throwRangeJs(env, "Expected at least one stratum");
-  const Shape samples = shapeArg(info, 1, "samples");
+  const Shape samples = sizeListArg(info, 1, "samples");
   if (samples.size() != S) throwRangeJs(env, "Expected one sample count per stratum");
   const Shape dims = shapeArg(info, 2, "dims");
   if (dims.size() + 1 > kMaxTensorOrder) throwRangeJs(env, "Expected fewer dimensions for dims");
-  const Shape ranks = shapeArg(info, 3, "strataRanks");
+  const Shape ranks = sizeListArg(info, 3, "strataRanks");
   if (ranks.size() != S) throwRangeJs(env, "Expected one strata rank per stratum");
   const std::size_t r = sizeArg(info, 4, "rank");
   Napi::Object o = objectArg(info, 5, "options");

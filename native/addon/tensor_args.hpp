@@ -41,6 +41,17 @@ inline Shape shapeArg(const Napi::CallbackInfo& info, std::size_t i, const std::
   return shape;
 }
 
+// A JS array of positive integers of any non-zero length (sample counts, ranks: one per stratum).
+inline std::vector<std::size_t> sizeListArg(const Napi::CallbackInfo& info, std::size_t i, const std::string& what) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i || !info[i].IsArray()) throwType(env, "Expected an array of positive integers for " + what);
+  Napi::Array a = info[i].As<Napi::Array>();
+  if (a.Length() < 1) throwRangeJs(env, "Expected a non-empty array for " + what);
+  std::vector<std::size_t> out(a.Length());
+  for (uint32_t k = 0; k < a.Length(); ++k) out[k] = positiveInteger(env, a.Get(k), what + "[" + std::to_string(k) + "]");
+  return out;
+}
+
 inline Napi::Float64Array float64Value(Napi::Env env, const Napi::Value& v, const std::string& what, std::size_t length) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
     throwType(env, "Expected a Float64Array for " + what);

@@ -141,12 +141,12 @@ class StratifiedNtfSolver {
       Yscratch_.resize(r_ * nmax_ * F_ / dK);
       track(Yscratch_.size());
     }
-    Z_.resize(r_ * F_);
+    X_.resize(r_ * nmax_ * F_ / p.dims[0]);
     const std::size_t mat = std::max(r_, qmax_) * std::max({dmax_, nmax_, r_, qmax_});
     for (Vec* b : {&num_, &den_, &numSum_, &denSum_, &numRaw_, &tmp_, &tmp2_}) b->resize(mat);
-    track(Z_.size() + 7 * mat);
-    // Contraction buffers: per-component slices of Y(s) (nₛ·F/d_K) or of Z (F).
-    const std::size_t slice = std::max(nmax_ * F_ / dK, F_);
+    track(X_.size() + 7 * mat);
+    // Contraction buffers: per-component slices of Y(s) (nₛ·F/d_K) or of X (nₛ·F/d₁).
+    const std::size_t slice = std::max(nmax_ * F_ / dK, nmax_ * F_ / p.dims[0]);
     bufA_.resize(slice);
     bufB_.resize(slice);
     track(2 * slice);
@@ -325,17 +325,31 @@ class StratifiedNtfSolver {
       }
       return;
     }
-    // Last mode: Z = w(s) A(s) (r × F), then the other h modes.
-    gemm(false, false, r_, F_, n, 1.0, w, p_.strata[s], 0.0, Z_.data());
-    for (std::size_t k = 0; k < K_; ++k) dims[k] = p_.dims[k];
-    const std::size_t d = p_.dims[t];
-    for (std::size_t b = 0; b < r_; ++b) {
-      for (std::size_t k = 0; k + 1 < K_; ++k) vecs[k] = st_.h[k].data() + b * p_.dims[k];
-      contractAllBut(Z_.data() + b * F_, dims, K_, t, vecs, out + b * d, bufA_.data(), bufB_.data());
-      if (hatOut) {
-        for (std::size_t k = 0; k + 1 < K_; ++k) vecs[k] = hhat_[k].data() + b * p_.dims[k];
-        contractAllBut(Z_.data() + b * F_, dims, K_, t, vecs, hatOut + b * d, bufA_.data(), bufB_.data());
+    // Last mode: X = A(s) contracted over its first feature mode with h₁ (GEMMs with k = d₁ and small
+    // outputs, much faster than contracting the few samples first), then per component the samples
+    // with w(s)[b] and the middle modes.
+    dims[0] = n;
+    for (std::size_t k = 1; k < K_; ++k) dims[k] = p_.dims[k];
+    const std::size_t len = n * F_ / p_.dims[0], d = p_.dims[t];
+    for (int pass = 0; pass < (hatOut ? 2 : 1); ++pass) {
+      const std::vector<Vec>& h = pass == 0 ? st_.h : hhat_;
+      double* dst = pass == 0 ? out : hatOut;
+      contractFirstFeatureMode(s, h[0].data());
+      for (std::size_t b = 0; b < r_; ++b) {
+        vecs[0] = w + b * n;
+        for (std::size_t k = 1; k + 1 < K_; ++k) vecs[k] = h[k].data() + b * p_.dims[k];
+        contractAllBut(X_.data() + b * len, dims, K_, K_ - 1, vecs, dst + b * d, bufA_.data(), bufB_.data());
       }
+    }
+  }
+
+  // X (r × nₛ·F/d₁, component-major) = A(s) contracted over mode 1 with h₁: one GEMM per sample,
+  // h₁ (r × d₁) · A(s)[i] (d₁ × F/d₁), written into the columns of sample i.
+  void contractFirstFeatureMode(std::size_t s, const double* h1) {
+    const std::size_t n = p_.samples[s], d1 = p_.dims[0], R = F_ / d1;
+    for (std::size_t i = 0; i < n; ++i) {
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r_), asInt(R), asInt(d1), 1.0, h1, asInt(d1),
+                  p_.strata[s] + i * F_, asInt(R), 0.0, X_.data() + i * R, asInt(n * R));
     }
   }
 
@@ -448,7 +462,7 @@ class StratifiedNtfSolver {
   std::vector<Vec> sumA_, VV_, VH_, HH_, WW_, wsum_, Y_, hhat_;
   std::vector<double> innerV_;
   bool cacheY_ = false;
-  Vec Yscratch_, Z_, num_, den_, numSum_, denSum_, numRaw_, tmp_, tmp2_, bufA_, bufB_, E_, Mm_;
+  Vec Yscratch_, X_, num_, den_, numSum_, denSum_, numRaw_, tmp_, tmp2_, bufA_, bufB_, E_, Mm_;
   Vec tvNum_[2], tvDen_[2];
   std::vector<std::vector<const double*>> vvPtr_, vhPtr_;
   std::vector<const double*> hhPtr_;
