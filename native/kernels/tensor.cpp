@@ -77,17 +77,33 @@ void contractAllBut(const double* y, const std::size_t* dims, std::size_t order,
   const double* cur = y;
   double* bufs[2] = {bufA, bufB};
   int next = 0;
+  // Plain loops rather than GEMV calls: the solvers contract many small slices, where a BLAS call
+  // costs more than the arithmetic; on large slices both are bound by memory bandwidth anyway.
   for (std::size_t m = order; m-- > keep + 1;) {
     const std::size_t d = dims[m], P = size / d;
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(P), asInt(d), 1.0, cur, asInt(d), vecs[m], 1, 0.0, bufs[next], 1);
-    cur = bufs[next];
+    const double* v = vecs[m];
+    double* dst = bufs[next];
+    for (std::size_t p = 0; p < P; ++p) {
+      const double* row = cur + p * d;
+      double acc = 0;
+      for (std::size_t j = 0; j < d; ++j) acc += row[j] * v[j];
+      dst[p] = acc;
+    }
+    cur = dst;
     next ^= 1;
     size = P;
   }
   for (std::size_t m = 0; m < keep; ++m) {
     const std::size_t d = dims[m], Q = size / d;
-    cblas_dgemv(CblasRowMajor, CblasTrans, asInt(d), asInt(Q), 1.0, cur, asInt(Q), vecs[m], 1, 0.0, bufs[next], 1);
-    cur = bufs[next];
+    const double* v = vecs[m];
+    double* dst = bufs[next];
+    std::fill(dst, dst + Q, 0.0);
+    for (std::size_t j = 0; j < d; ++j) {
+      const double c = v[j];
+      const double* row = cur + j * Q;
+      for (std::size_t q = 0; q < Q; ++q) dst[q] += c * row[q];
+    }
+    cur = dst;
     next ^= 1;
     size = Q;
   }
