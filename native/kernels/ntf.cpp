@@ -121,7 +121,9 @@ class StratifiedNtfSolver {
     }
     hhPtr_ = gramsOf(HH_, 0, K_);
     E_.resize(r_ * qmax_);
-    Mm_.resize(r_ * r_);
+    Mall_.resize(S_ * r_ * r_);
+    Dall_.resize(S_ * r_ * dmax_);
+    track(E_.size() + Mall_.size() + Dall_.size());
     WW_.assign(S_, Vec(r_ * r_));
     wsum_.assign(S_, Vec(r_));
     innerV_.assign(S_, 0.0);
@@ -141,12 +143,15 @@ class StratifiedNtfSolver {
       Yscratch_.resize(r_ * nmax_ * F_ / dK);
       track(Yscratch_.size());
     }
-    X_.resize(r_ * nmax_ * F_ / p.dims[0]);
+    // The last h mode's intermediate (see hNumerator): r × F (Z) when d₁ ≤ nₛ, else r × nₛ·F/d₁ (X).
+    std::size_t xSize = 0;
+    for (std::size_t n : p.samples) xSize = std::max(xSize, p.dims[0] <= n ? F_ : n * F_ / p.dims[0]);
+    X_.resize(r_ * xSize);
     const std::size_t mat = std::max(r_, qmax_) * std::max({dmax_, nmax_, r_, qmax_});
     for (Vec* b : {&num_, &den_, &numSum_, &denSum_, &numRaw_, &tmp_, &tmp2_}) b->resize(mat);
     track(X_.size() + 7 * mat);
     // Contraction buffers: per-component slices of Y(s) (nₛ·F/d_K) or of X (nₛ·F/d₁).
-    const std::size_t slice = std::max(nmax_ * F_ / dK, nmax_ * F_ / p.dims[0]);
+    const std::size_t slice = std::max({nmax_ * F_ / dK, nmax_ * F_ / p.dims[0], F_});
     bufA_.resize(slice);
     bufB_.resize(slice);
     track(2 * slice);
@@ -246,11 +251,11 @@ class StratifiedNtfSolver {
       hadamardAllBut(vv, t, q * q, G1);
       gemm(false, false, q, d, q, static_cast<double>(n), G1, v(s, t), 0.0, den_.data());
       hadamardAllBut(vh, t, q * r_, G2);
-      double* hw = denSum_.data();  // Hₜ with rows scaled by the row sums of w(s)
+      // (⊙ₖ≠ₜ VₖHₖᵀ)·diag(Σᵢ w[b, i])·Hₜ: the row sums of w scale the columns of the small factor.
       const double* h = st_.h[t].data();
-      for (std::size_t b = 0; b < r_; ++b)
-        for (std::size_t j = 0; j < d; ++j) hw[b * d + j] = h[b * d + j] * wsum_[s][b];
-      gemm(false, false, q, d, r_, 1.0, G2, hw, 1.0, den_.data());
+      for (std::size_t a = 0; a < q; ++a)
+        for (std::size_t b = 0; b < r_; ++b) G2[a * r_ + b] *= wsum_[s][b];
+      gemm(false, false, q, d, r_, 1.0, G2, h, 1.0, den_.data());
       multiplicativeStep(v(s, t), num_.data(), den_.data(), q * d, o_.epsilon);
       crossRows(v(s, t), q, v(s, t), q, d, VV_[s * K_ + t].data());
       crossRows(v(s, t), q, h, r_, d, VH_[s * K_ + t].data());
@@ -325,12 +330,28 @@ class StratifiedNtfSolver {
       }
       return;
     }
-    // Last mode: X = A(s) contracted over its first feature mode with h₁ (GEMMs with k = d₁ and small
-    // outputs, much faster than contracting the few samples first), then per component the samples
-    // with w(s)[b] and the middle modes.
+    // Last mode. Both ways below cost 2·|A(s)|·r flops; take the one with the smaller intermediate.
+    const std::size_t d = p_.dims[t];
+    if (p_.dims[0] <= n) {
+      // Z = w(s)·A(s) (r × F, one GEMM with k = nₛ), then per component the other h modes.
+      gemm(false, false, r_, F_, n, 1.0, w, p_.strata[s], 0.0, X_.data());
+      for (std::size_t k = 0; k < K_; ++k) dims[k] = p_.dims[k];
+      for (int pass = 0; pass < (hatOut ? 2 : 1); ++pass) {
+        const std::vector<Vec>& h = pass == 0 ? st_.h : hhat_;
+        double* dst = pass == 0 ? out : hatOut;
+        for (std::size_t b = 0; b < r_; ++b) {
+          for (std::size_t k = 0; k + 1 < K_; ++k) vecs[k] = h[k].data() + b * p_.dims[k];
+          contractAllBut(X_.data() + b * F_, dims, K_, K_ - 1, vecs, dst + b * d, bufA_.data(), bufB_.data());
+        }
+      }
+      return;
+    }
+    // X = A(s) contracted over its first feature mode with h₁ (per-sample GEMMs with k = d₁, small
+    // outputs: much faster than contracting few samples first), then per component the samples with
+    // w(s)[b] and the middle modes.
     dims[0] = n;
     for (std::size_t k = 1; k < K_; ++k) dims[k] = p_.dims[k];
-    const std::size_t len = n * F_ / p_.dims[0], d = p_.dims[t];
+    const std::size_t len = n * F_ / p_.dims[0];
     for (int pass = 0; pass < (hatOut ? 2 : 1); ++pass) {
       const std::vector<Vec>& h = pass == 0 ? st_.h : hhat_;
       double* dst = pass == 0 ? out : hatOut;
@@ -372,29 +393,30 @@ class StratifiedNtfSolver {
       if (last && wantLoss) std::fill(numRaw_.begin(), numRaw_.begin() + static_cast<std::ptrdiff_t>(r_ * d), 0.0);
       hadamardAllBut(hhPtr_, t, r_ * r_, G);
       const double* h = st_.h[t].data();
+      // ((w(s)w(s)ᵀ) ⊙ ⊙ₖ≠ₜ HₖHₖᵀ)·Hₜ for every stratum at once: one (S·r × r)·(r × dₜ) GEMM.
+      for (std::size_t s = 0; s < S_; ++s)
+        for (std::size_t i = 0; i < r_ * r_; ++i) Mall_[s * r_ * r_ + i] = WW_[s][i] * G[i];
+      gemm(false, false, S_ * r_, d, r_, 1.0, Mall_.data(), h, 0.0, Dall_.data());
       for (std::size_t s = 0; s < S_; ++s) {
         const std::size_t q = o_.strataRank[s];
         double* hat = last && wantLoss && o_.tv ? tmp_.data() : nullptr;
         hNumerator(s, t, num_.data(), hat);
         // D(s) = ((⊙ₖ≠ₜ HₖVₖᵀ) Vₜ) ∘ rowsums(w) + ((w wᵀ) ⊙ (⊙ₖ≠ₜ HₖHₖᵀ)) Hₜ
+        // D(s) = (wwᵀ ⊙ G)·Hₜ (all strata in one GEMM, above) + diag(Σᵢ w[b, i])·(⊙ₖ≠ₜ HₖVₖᵀ)·Vₜ.
         double* E = E_.data();
         const auto& vh = vhPtr_[s];
         for (std::size_t b = 0; b < r_; ++b)
           for (std::size_t a = 0; a < q; ++a) {
-            double e = 1;
+            double e = wsum_[s][b];
             for (std::size_t k = 0; k < K_; ++k)
               if (k != t) e *= vh[k][a * r_ + b];
             E[b * q + a] = e;
           }
-        gemm(false, false, r_, d, q, 1.0, E, v(s, t), 0.0, den_.data());
-        for (std::size_t b = 0; b < r_; ++b)
-          for (std::size_t j = 0; j < d; ++j) den_[b * d + j] *= wsum_[s][b];
-        double* M = Mm_.data();
-        for (std::size_t i = 0; i < r_ * r_; ++i) M[i] = WW_[s][i] * G[i];
-        gemm(false, false, r_, d, r_, 1.0, M, h, 1.0, den_.data());
+        double* Ds = Dall_.data() + s * r_ * d;
+        gemm(false, false, r_, d, q, 1.0, E, v(s, t), 1.0, Ds);
         for (std::size_t i = 0; i < r_ * d; ++i) {
           numSum_[i] += std::max(num_[i], o_.epsilon);
-          denSum_[i] += std::max(den_[i], o_.epsilon);
+          denSum_[i] += std::max(Ds[i], o_.epsilon);
         }
         if (last && wantLoss) {
           const double* raw = hat ? hat : num_.data();
@@ -462,7 +484,7 @@ class StratifiedNtfSolver {
   std::vector<Vec> sumA_, VV_, VH_, HH_, WW_, wsum_, Y_, hhat_;
   std::vector<double> innerV_;
   bool cacheY_ = false;
-  Vec Yscratch_, X_, num_, den_, numSum_, denSum_, numRaw_, tmp_, tmp2_, bufA_, bufB_, E_, Mm_;
+  Vec Yscratch_, X_, num_, den_, numSum_, denSum_, numRaw_, tmp_, tmp2_, bufA_, bufB_, E_, Mall_, Dall_;
   Vec tvNum_[2], tvDen_[2];
   std::vector<std::vector<const double*>> vvPtr_, vhPtr_;
   std::vector<const double*> hhPtr_;
