@@ -163,3 +163,14 @@ describe('Stratified-NTF bad input', () => {
     expect(() => raw.stratifiedNtf([new Float64Array(2)], [2], [1], [1], 1, { ...o, vScaling: 0 }, undefined)).toThrow(RangeError);
   });
 });
+
+describe('Stratified-NTF on order-2 strata with TV', () => {
+  it('runs (TV acts on the single topic mode) and keeps a finite, decreasing-overall loss', () => {
+    const strata: Tensor[] = [3, 4].map((n, s) => ({ shape: [n, 8], data: Float64Array.from({ length: n * 8 }, (_, i) => 1 + ((i + s) % 5)) }));
+    const r = stratifiedNtfSync(strata, { strataRank: 1, rank: 2, maxIterations: 50, tv: { reg: 0.1 } });
+    expect(Number.isFinite(r.loss)).toBe(true);
+    // TV runs normalize h's columns each iteration, so only the overall trend is asserted.
+    expect(r.loss).toBeLessThan(r.traces.loss[0]!);
+    expect(r.settings.tv).toEqual({ reg: 0.1 });
+  });
+});
