@@ -174,3 +174,28 @@ describe('Stratified-NTF on order-2 strata with TV', () => {
     expect(r.settings.tv).toEqual({ reg: 0.1 });
   });
 });
+
+describe('Stratified-NTF loss bookkeeping', () => {
+  // The loss recorded after the last iteration is read off the update's own products (Gram form);
+  // stratifiedNtfLoss recomputes it from the returned state through fresh MTTKRPs. They must agree
+  // (to rounding) on every internal path: rank above or below the last dimension (cached or
+  // recomputed contraction), few or many samples per stratum (per-sample GEMMs or w·A), TV.
+  const make = (samples: number[], dims: number[]): Tensor[] =>
+    samples.map((n, s) => ({
+      shape: [n, ...dims],
+      data: Float64Array.from({ length: n * dims.reduce((a, b) => a * b, 1) }, (_, i) => 0.1 + ((i * 31 + s * 7) % 13) / 13),
+    }));
+  const configs: [string, Tensor[], number, { reg: number } | undefined][] = [
+    ['rank > last dimension, few samples', make([2, 3], [5, 2]), 3, undefined],
+    ['rank > last dimension, many samples, order 4', make([9, 7], [3, 2, 2]), 4, undefined],
+    ['rank ≤ last dimension, TV', make([2, 8], [4, 6]), 3, { reg: 0.3 }],
+    ['rank > last dimension, TV, order 4', make([3, 5], [4, 3, 2]), 3, { reg: 0.2 }],
+  ];
+  for (const [name, strata, rank, tv] of configs) {
+    it(name, () => {
+      const r = stratifiedNtfSync(strata, { strataRank: 2, rank, maxIterations: 15, tv });
+      const recomputed = stratifiedNtfLoss(strata, r, { strataRank: 2, rank, tv });
+      expect(Math.abs(r.loss - recomputed) / recomputed).toBeLessThan(1e-10); // two routes to one number
+    });
+  }
+});
