@@ -55,3 +55,15 @@ export { selectByKnee, selectByScore, kneeScores, type WSelection, type TradeOff
 export { explicitFlowDiagnostics, explainedVariance, type ExplicitFlowDiagnostics } from './nsa-flow-explicit/diagnostics.js';
 export type { ExplicitFlowProgress, ExplicitFlowRun, ExplicitFlowSettings, ExplicitFlowTraces } from './nsa-flow-explicit/core.js';
 export { selectAuto, fidelityRates, saturationTolerance } from './nsa-flow-explicit/auto-w.js';
+export { unfold, fold, khatriRao, type KhatriRaoOptions, mttkrp, cpReconstruct, tensorNorm } from './tensor-ops.js';
+export {
+  stratifiedNtf,
+  stratifiedNtfSync,
+  stratifiedNtfLoss,
+  type StratifiedNtfOptions,
+  type StratifiedNtfState,
+  type StratifiedNtfProgress,
+  type StratifiedNtfResult,
+  type StratifiedNtfSettings,
+} from './factorization/stratified-ntf.js';
+export { ntf, ntfSync, type NtfOptions, type NtfSolver, type NtfProgress, type NtfResult, type NtfSettings } from './factorization/ntf.js';

@@ -1,0 +1,404 @@
+/**
+ * Stratified-NTF (Sietsema et al. 2024; SPEC.md §9): strata A(s) of shape (nₛ, d₂, …, d_N) modelled as
+ * a rank-qₛ tensor shared by the stratum's samples plus a rank-r CP term with per-sample weights w(s)
+ * and topics h shared by all strata:
+ *   B(s)[i, j₂…j_N] = Σₐ Πₜ v(s)ₜ[a, jₜ] + Σ_b w(s)[b, i] Πₜ hₜ[b, jₜ].
+ * Multiplicative updates as the reference (numerators and denominators floored at `epsilon`), with its
+ * optional total-variation term on h₂, h₃. The whole loop runs in one native call; numerators and
+ * denominators come from Gram/Hadamard products and MTTKRPs, never from rank × d₂ × … × d_N
+ * intermediates. Any order N ≥ 2 (order 2 is Stratified-NMF's data shape).
+ */
+import type { Matrix } from '../matrix.js';
+import { native, type CancelToken, type RawProgress } from '../native.js';
+import { callSync, runJob, type AsyncOptions } from '../runtime.js';
+import type { Tensor } from '../tensor.js';
+import { expectTensor } from '../tensor-ops.js';
+import {
+  asyncOptionSpecs,
+  describeValue,
+  expectMatrix,
+  expectShapeInteger,
+  parseOptions,
+  type OptionSpecs,
+} from '../validate.js';
+
+interface RawState {
+  v: Float64Array[];
+  w: Float64Array[];
+  h: Float64Array[];
+}
+interface RawStratifiedNtfResult extends RawState {
+  trace: { iteration: Float64Array; loss: Float64Array };
+  iterations: number;
+  stopReason: 'maxIterations' | 'tolerance';
+  scratchDoubles: number;
+  stages?: RawState[];
+}
+interface RawStratifiedNtfOptions {
+  maxIterations: number;
+  vScaling: number;
+  tv: boolean;
+  tvReg: number;
+  epsilon: number;
+  tolerance: number;
+  lossEvery: number;
+  seed: number;
+  recordStages: boolean;
+}
+type RawArgs = [
+  strata: Float64Array[],
+  samples: number[],
+  dims: number[],
+  strataRanks: number[],
+  rank: number,
+  options: RawStratifiedNtfOptions,
+  init: RawState | undefined,
+];
+
+declare module '../native.js' {
+  interface NativeBinding {
+    stratifiedNtf(...args: RawArgs): RawStratifiedNtfResult;
+    stratifiedNtfAsync(
+      ...args: [...RawArgs, token: CancelToken, onProgress: ((r: RawProgress) => void) | undefined, intervalMs: number]
+    ): Promise<RawStratifiedNtfResult>;
+    stratifiedNtfLoss(...args: RawArgs): number;
+  }
+}
+
+/** Explicit initial values: v[s][t] qₛ × dₜ, w[s] r × nₛ, h[t] r × dₜ (t over the modes after the first). */
+export interface StratifiedNtfState {
+  v: Matrix[][];
+  w: Matrix[];
+  h: Matrix[];
+}
+
+export interface StratifiedNtfOptions {
+  /** Rank of each stratum's own term: one number for all strata, or one per stratum. Required. */
+  strataRank: number | number[];
+  /** Number of shared topics r. Required. */
+  rank: number;
+  /** Iterations to run (default 100). */
+  maxIterations?: number;
+  /** v sweeps per iteration (default 2, as the reference). */
+  vScaling?: number;
+  /** Total variation on h₂ and h₃ with weight `reg` (the reference's "tv"); off when undefined. */
+  tv?: { reg: number } | undefined;
+  /** 'random' (U(0,1) from the seeded generator, the reference's order: all v, all w, all h) or given values. */
+  init?: 'random' | StratifiedNtfState;
+  /** Seed of the random initialization (default 0). */
+  seed?: number;
+  /** Stop when |Δloss| < tolerance·loss between two recorded losses (default 0: run maxIterations). */
+  tolerance?: number;
+  /** Record the loss every this many iterations, and after the last one (default 1). */
+  lossEvery?: number;
+  /** Floor of every numerator and denominator (default 1e-9, as the reference). */
+  epsilon?: number;
+}
+
+export interface StratifiedNtfProgress {
+  iteration: number;
+  total: number;
+  /** The latest loss computed (it includes the TV term when TV is on). */
+  loss: number;
+}
+
+export interface StratifiedNtfSettings {
+  strataRank: number[];
+  rank: number;
+  maxIterations: number;
+  vScaling: number;
+  tv: { reg: number } | null;
+  /** 'given' when explicit initial values were passed (pass them again to repeat the run). */
+  init: 'random' | 'given';
+  seed: number;
+  tolerance: number;
+  lossEvery: number;
+  epsilon: number;
+}
+
+export interface StratifiedNtfResult extends StratifiedNtfState {
+  /** The loss after the last iteration. */
+  loss: number;
+  /** loss[i] is the loss after iteration[i] iterations; iteration 0 is the initial loss. */
+  traces: { iteration: Float64Array; loss: Float64Array };
+  iterations: number;
+  stopReason: 'maxIterations' | 'tolerance';
+  settings: StratifiedNtfSettings;
+  /** Working memory the solver allocated besides the data and the factors, in bytes. */
+  workBytes: number;
+}
+
+const int = (min: number, max: number, def: number | undefined, description: string) =>
+  ({ kind: 'number', integer: true, min, max, default: def, description }) as const;
+
+export const stratifiedNtfOptionSpecs = {
+  strataRank: {
+    kind: 'custom',
+    description: 'a positive integer or an array of positive integers (one per stratum)',
+    check: (v: unknown, name: string) => {
+      if (Array.isArray(v)) return v.map((q, i) => expectShapeInteger(q, `${name}[${i}]`));
+      return expectShapeInteger(v, name);
+    },
+  },
+  rank: int(1, 2 ** 31, undefined, 'number of topics'),
+  maxIterations: int(0, 1e8, 100, 'iterations'),
+  vScaling: int(1, 1e6, 2, 'v sweeps per iteration'),
+  tv: {
+    kind: 'custom',
+    description: 'undefined or {reg: a finite number ≥ 0}',
+    check: (v: unknown, name: string) => {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+        throw new TypeError(`Expected undefined or an object {reg} for ${name} but received ${describeValue(v)}`);
+      }
+      for (const key of Object.keys(v)) {
+        if (key !== 'reg') throw new TypeError(`Unknown key '${key}' in ${name}; the only key is reg`);
+      }
+      const reg = (v as { reg?: unknown }).reg;
+      if (typeof reg !== 'number') {
+        throw new TypeError(`Expected a finite number ≥ 0 for ${name}.reg but received ${describeValue(reg)}`);
+      }
+      if (!(reg >= 0) || !Number.isFinite(reg)) {
+        throw new RangeError(`Expected a finite number ≥ 0 for ${name}.reg but received ${describeValue(reg)}`);
+      }
+      return { reg };
+    },
+  },
+  init: {
+    kind: 'custom',
+    description: "'random' or {v, w, h}",
+    default: 'random',
+    check: (v: unknown, name: string) => {
+      if (v === 'random') return v;
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || typeof v === 'string') {
+        throw new TypeError(`Expected 'random' or an object {v, w, h} for ${name} but received ${describeValue(v)}`);
+      }
+      return v;
+    },
+  },
+  seed: int(0, Number.MAX_SAFE_INTEGER, 0, 'seed of the random initialization'),
+  tolerance: { kind: 'number', min: 0, default: 0, description: 'relative loss change that stops the run' },
+  lossEvery: int(1, 1e8, 1, 'iterations between two recorded losses'),
+  epsilon: { kind: 'number', min: 0, default: 1e-9, description: 'floor of numerators and denominators' },
+} as const satisfies OptionSpecs;
+
+const asyncSpecs = { ...stratifiedNtfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
+
+interface Parsed {
+  strata: Float64Array[];
+  samples: number[];
+  dims: number[];
+  settings: StratifiedNtfSettings;
+  init: RawState | undefined;
+}
+
+/** Validates strata: an array of tensors of order ≥ 2 with the same trailing shape, finite and ≥ 0. */
+export function expectStrata(strata: unknown, name = 'strata'): { strata: Float64Array[]; samples: number[]; dims: number[] } {
+  if (!Array.isArray(strata)) {
+    throw new TypeError(`Expected an array of tensors for ${name} but received ${describeValue(strata)}`);
+  }
+  if (strata.length === 0) throw new RangeError(`Expected at least one stratum for ${name} but received an empty array`);
+  const tensors = strata.map((t, s) => expectTensor(t, `${name}[${s}]`, 2));
+  const dims = tensors[0]!.shape.slice(1);
+  tensors.forEach((t, s) => {
+    const trailing = t.shape.slice(1);
+    if (trailing.length !== dims.length || trailing.some((d, i) => d !== dims[i])) {
+      throw new RangeError(
+        `Expected trailing shape [${dims.join(', ')}] (that of ${name}[0]) for ${name}[${s}] but received [${trailing.join(', ')}]`,
+      );
+    }
+    expectNonNegativeTensor(t, `${name}[${s}]`);
+  });
+  return { strata: tensors.map((t) => t.data), samples: tensors.map((t) => t.shape[0]!), dims };
+}
+
+/** Throws a RangeError naming the first negative or non-finite entry by its multi-index. */
+export function expectNonNegativeTensor(t: Tensor, name: string): void {
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) {
+    const x = d[i]!;
+    if (!(x >= 0) || x === Infinity) {
+      const index: number[] = [];
+      let rest = i;
+      for (let m = t.shape.length - 1; m >= 0; m--) {
+        index.unshift(rest % t.shape[m]!);
+        rest = Math.floor(rest / t.shape[m]!);
+      }
+      throw new RangeError(`Expected finite non-negative values in ${name} but received ${describeValue(x)} at [${index.join(', ')}]`);
+    }
+  }
+}
+
+function expectFactor(m: unknown, name: string, rows: number, cols: number): Float64Array {
+  const mat = expectMatrix(m, name, { nonNegative: true });
+  if (mat.rows !== rows || mat.cols !== cols) {
+    throw new RangeError(`Expected a ${rows}×${cols} matrix for ${name} but received ${mat.rows}×${mat.cols}`);
+  }
+  return mat.data;
+}
+
+function expectInit(init: object, samples: number[], dims: number[], ranks: number[], rank: number): RawState {
+  const { v, w, h } = init as Partial<StratifiedNtfState>;
+  const S = samples.length;
+  const list = (x: unknown, key: string, length: number): unknown[] => {
+    if (!Array.isArray(x)) throw new TypeError(`Expected an array for options.init.${key} but received ${describeValue(x)}`);
+    if (x.length !== length) {
+      throw new RangeError(`Expected an array of length ${length} for options.init.${key} but received length ${x.length}`);
+    }
+    return x;
+  };
+  const raw: RawState = { v: [], w: [], h: [] };
+  list(v, 'v', S).forEach((vs, s) => {
+    list(vs, `v[${s}]`, dims.length).forEach((m, t) =>
+      raw.v.push(expectFactor(m, `options.init.v[${s}][${t}]`, ranks[s]!, dims[t]!)),
+    );
+  });
+  list(w, 'w', S).forEach((m, s) => raw.w.push(expectFactor(m, `options.init.w[${s}]`, rank, samples[s]!)));
+  list(h, 'h', dims.length).forEach((m, t) => raw.h.push(expectFactor(m, `options.init.h[${t}]`, rank, dims[t]!)));
+  return raw;
+}
+
+type ParsedOptions = Omit<Required<StratifiedNtfOptions>, 'tv' | 'strataRank'> & {
+  strataRank: number | number[];
+  tv?: { reg: number };
+};
+
+function parse(strata: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: ParsedOptions } {
+  const o = parseOptions<ParsedOptions>(specs, options, context);
+  const data = expectStrata(strata);
+  if (o.strataRank === undefined) throw new TypeError(`Expected a positive integer or an array for options.strataRank of ${context} but received undefined`);
+  if (o.rank === undefined) throw new TypeError(`Expected a positive integer for options.rank of ${context} but received undefined`);
+  const S = data.strata.length;
+  const ranks = Array.isArray(o.strataRank) ? o.strataRank : new Array<number>(S).fill(o.strataRank);
+  if (ranks.length !== S) {
+    throw new RangeError(
+      `Expected one strata rank per stratum (${S}) for options.strataRank of ${context} but received an array of length ${ranks.length}`,
+    );
+  }
+  const init = o.init === 'random' ? undefined : expectInit(o.init, data.samples, data.dims, ranks, o.rank);
+  const settings: StratifiedNtfSettings = {
+    strataRank: ranks,
+    rank: o.rank,
+    maxIterations: o.maxIterations,
+    vScaling: o.vScaling,
+    tv: o.tv ? { reg: o.tv.reg } : null,
+    init: init ? 'given' : 'random',
+    seed: o.seed,
+    tolerance: o.tolerance,
+    lossEvery: o.lossEvery,
+    epsilon: o.epsilon,
+  };
+  return { ...data, settings, init, o };
+}
+
+function rawArgs(p: Parsed, recordStages = false): RawArgs {
+  const s = p.settings;
+  return [
+    p.strata,
+    p.samples,
+    p.dims,
+    s.strataRank,
+    s.rank,
+    {
+      maxIterations: s.maxIterations,
+      vScaling: s.vScaling,
+      tv: s.tv !== null,
+      tvReg: s.tv?.reg ?? 0,
+      epsilon: s.epsilon,
+      tolerance: s.tolerance,
+      lossEvery: s.lossEvery,
+      seed: s.seed,
+      recordStages,
+    },
+    p.init,
+  ];
+}
+
+function toState(raw: RawState, p: Parsed): StratifiedNtfState {
+  const K = p.dims.length;
+  const r = p.settings.rank;
+  return {
+    v: p.samples.map((_, s) =>
+      p.dims.map((d, t) => ({ rows: p.settings.strataRank[s]!, cols: d, data: raw.v[s * K + t]! })),
+    ),
+    w: raw.w.map((data, s) => ({ rows: r, cols: p.samples[s]!, data })),
+    h: raw.h.map((data, t) => ({ rows: r, cols: p.dims[t]!, data })),
+  };
+}
+
+function toResult(raw: RawStratifiedNtfResult, p: Parsed): StratifiedNtfResult {
+  return {
+    ...toState(raw, p),
+    loss: raw.trace.loss[raw.trace.loss.length - 1]!,
+    traces: { iteration: raw.trace.iteration, loss: raw.trace.loss },
+    iterations: raw.iterations,
+    stopReason: raw.stopReason,
+    settings: p.settings,
+    workBytes: raw.scratchDoubles * 8,
+  };
+}
+
+/** Stratified-NTF on a worker thread. */
+export function stratifiedNtf(
+  strata: readonly Tensor[],
+  options: StratifiedNtfOptions & AsyncOptions<StratifiedNtfProgress>,
+): Promise<StratifiedNtfResult> {
+  let p: ReturnType<typeof parse>;
+  try {
+    p = parse(strata, options, 'stratifiedNtf()', asyncSpecs);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const args = rawArgs(p);
+  const o = p.o as ParsedOptions & AsyncOptions<StratifiedNtfProgress>;
+  const inputs = [...p.strata, ...(p.init ? [...p.init.v, ...p.init.w, ...p.init.h] : [])];
+  return runJob(
+    inputs,
+    (copies, token, onProgress, interval) => {
+      // runJob may hand back copies of the inputs (when the job had to wait): use those.
+      const S = p.strata.length;
+      const strataIn = copies.slice(0, S) as Float64Array[];
+      let init: RawState | undefined;
+      if (p.init) {
+        const nv = p.init.v.length;
+        const nw = p.init.w.length;
+        init = {
+          v: copies.slice(S, S + nv) as Float64Array[],
+          w: copies.slice(S + nv, S + nv + nw) as Float64Array[],
+          h: copies.slice(S + nv + nw) as Float64Array[],
+        };
+      }
+      return native().stratifiedNtfAsync(strataIn, args[1], args[2], args[3], args[4], args[5], init, token, onProgress, interval);
+    },
+    o,
+    (r) => ({ iteration: r.iteration, total: r.total, loss: r.values[0]! }),
+  ).then((raw) => toResult(raw, p));
+}
+
+/** Stratified-NTF on the calling thread (for small problems). */
+export function stratifiedNtfSync(strata: readonly Tensor[], options: StratifiedNtfOptions): StratifiedNtfResult {
+  const p = parse(strata, options, 'stratifiedNtfSync()', stratifiedNtfOptionSpecs);
+  return toResult(callSync(() => native().stratifiedNtf(...rawArgs(p))), p);
+}
+
+/** The Stratified-NTF loss of a given state (with the TV term when `tv` is set). */
+export function stratifiedNtfLoss(
+  strata: readonly Tensor[],
+  state: StratifiedNtfState,
+  options: Pick<StratifiedNtfOptions, 'strataRank' | 'rank' | 'tv'>,
+): number {
+  const p = parse(strata, { ...options, init: state }, 'stratifiedNtfLoss()', stratifiedNtfOptionSpecs);
+  return callSync(() => native().stratifiedNtfLoss(...rawArgs(p)));
+}
+
+/**
+ * For parity tests: runs one iteration and returns the state after each stage (each v sweep, the w
+ * update, the h update and, with TV, the column normalization), as the fixtures record them.
+ */
+export function stratifiedNtfFirstIterationStages(
+  strata: readonly Tensor[],
+  options: StratifiedNtfOptions,
+): StratifiedNtfState[] {
+  const p = parse(strata, { ...options, maxIterations: 1 }, 'stratifiedNtfFirstIterationStages()', stratifiedNtfOptionSpecs);
+  const raw = callSync(() => native().stratifiedNtf(...rawArgs(p, true)));
+  return (raw.stages ?? []).map((st) => toState(st, p));
+}

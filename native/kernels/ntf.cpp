@@ -1,0 +1,713 @@
+#include "ntf.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "error.hpp"
+#include "random.hpp"
+
+namespace nsa {
+
+namespace {
+
+using Vec = std::vector<double>;
+
+// out (m×n) = A (m×d) · B (n×d)ᵀ: Gram matrices of rank-major factors.
+void crossRows(const double* A, std::size_t m, const double* B, std::size_t n, std::size_t d, double* out) {
+  gemm(false, true, m, n, d, 1.0, A, B, 0.0, out);
+}
+
+double sum(const double* x, std::size_t n) {
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += x[i];
+  return s;
+}
+
+double dot(const double* x, const double* y, std::size_t n) {
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+// x ← x ∘ max(num, ε) / max(den, ε)
+void multiplicativeStep(double* x, const double* num, const double* den, std::size_t n, double eps) {
+  for (std::size_t i = 0; i < n; ++i) x[i] = x[i] * std::max(num[i], eps) / std::max(den[i], eps);
+}
+
+// The reference's TV subgradient split for each row of x (r × d): with sⱼ = sign(xⱼ₊₁ − xⱼ),
+// g₀ = −s₀, gⱼ = sⱼ₋₁ − sⱼ, g_{d−1} = s_{d−2}; num = max(−g, 0), den = max(g, 0).
+void tvSplit(const double* x, std::size_t r, std::size_t d, double* num, double* den) {
+  auto sign = [](double a) { return a > 0 ? 1.0 : (a < 0 ? -1.0 : 0.0); };
+  for (std::size_t b = 0; b < r; ++b) {
+    const double* row = x + b * d;
+    for (std::size_t j = 0; j < d; ++j) {
+      const double left = j > 0 ? sign(row[j] - row[j - 1]) : 0.0;
+      const double right = j + 1 < d ? sign(row[j + 1] - row[j]) : 0.0;
+      const double g = left - right;
+      num[b * d + j] = std::max(-g, 0.0);
+      den[b * d + j] = std::max(g, 0.0);
+    }
+  }
+}
+
+// The reference's TV loss term: Σₜ [TV(row 0 of hₜ) + TV(row 1 of hₜ)] (rows that exist).
+double tvLoss(const std::vector<Vec>& h, const Shape& dims, std::size_t r) {
+  double s = 0;
+  for (std::size_t t = 0; t < dims.size(); ++t)
+    for (std::size_t b = 0; b < std::min<std::size_t>(2, r); ++b) {
+      const double* row = h[t].data() + b * dims[t];
+      for (std::size_t j = 0; j + 1 < dims[t]; ++j) s += std::abs(row[j + 1] - row[j]);
+    }
+  return s;
+}
+
+// Divides every column of x (r × d) by its Euclidean norm over the rows (zero columns stay).
+void normalizeColumns(double* x, std::size_t r, std::size_t d) {
+  for (std::size_t j = 0; j < d; ++j) {
+    double s = 0;
+    for (std::size_t b = 0; b < r; ++b) s += x[b * d + j] * x[b * d + j];
+    if (s > 0) {
+      const double c = std::sqrt(s);
+      for (std::size_t b = 0; b < r; ++b) x[b * d + j] /= c;
+    }
+  }
+}
+
+// Hadamard product of the matrices mats[k] (all m×n), skipping index `skip` (ones if none remain).
+void hadamardAllBut(const std::vector<const double*>& mats, std::size_t skip, std::size_t mn, double* out) {
+  std::fill(out, out + mn, 1.0);
+  for (std::size_t k = 0; k < mats.size(); ++k)
+    if (k != skip)
+      for (std::size_t i = 0; i < mn; ++i) out[i] *= mats[k][i];
+}
+
+// Everything the Stratified-NTF updates keep between stages: Gram matrices, caches, scratch.
+class StratifiedNtfSolver {
+ public:
+  StratifiedNtfSolver(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, StratifiedNtfState& st)
+      : p_(p), o_(o), st_(st), S_(p.strata.size()), K_(p.dims.size()), r_(o.rank) {
+    F_ = shapeSize(p.dims);
+    dmax_ = *std::max_element(p.dims.begin(), p.dims.end());
+    qmax_ = *std::max_element(o.strataRank.begin(), o.strataRank.end());
+    nmax_ = *std::max_element(p.samples.begin(), p.samples.end());
+    sumA_.resize(S_);
+    normA2_ = 0;
+    for (std::size_t s = 0; s < S_; ++s) {
+      const std::size_t n = p.samples[s];
+      const double* A = p.strata[s];
+      sumA_[s].assign(F_, 0.0);
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < F_; ++j) sumA_[s][j] += A[i * F_ + j];
+      normA2_ += squaredNorm(A, n * F_);
+      track(F_);
+    }
+    VV_.resize(S_ * K_);
+    VH_.resize(S_ * K_);
+    for (std::size_t s = 0; s < S_; ++s)
+      for (std::size_t t = 0; t < K_; ++t) {
+        const std::size_t q = o.strataRank[s];
+        VV_[s * K_ + t].resize(q * q);
+        VH_[s * K_ + t].resize(q * r_);
+        track(q * q + q * r_);
+      }
+    HH_.assign(K_, Vec(r_ * r_));
+    // Pointer tables over the Gram matrices (their buffers never move), so iterations allocate nothing.
+    vvPtr_.resize(S_);
+    vhPtr_.resize(S_);
+    for (std::size_t s = 0; s < S_; ++s) {
+      vvPtr_[s] = gramsOf(VV_, s * K_, K_);
+      vhPtr_[s] = gramsOf(VH_, s * K_, K_);
+    }
+    hhPtr_ = gramsOf(HH_, 0, K_);
+    E_.resize(r_ * qmax_);
+    Mall_.resize(S_ * r_ * r_);
+    Dall_.resize(S_ * r_ * dmax_);
+    track(E_.size() + Mall_.size() + Dall_.size());
+    WW_.assign(S_, Vec(r_ * r_));
+    wsum_.assign(S_, Vec(r_));
+    innerV_.assign(S_, 0.0);
+    track((K_ + S_) * r_ * r_ + S_ * r_);
+    // Y(s) = A(s) contracted over its last mode with h_K: r × (nₛ·F/d_K). It serves the w update and
+    // every h mode but the last (h_K changes only then), so it is kept for all strata when that costs
+    // at most the data size (r ≤ d_K); otherwise it is recomputed per stratum and mode.
+    const std::size_t dK = p.dims[K_ - 1];
+    cacheY_ = K_ >= 2 && r_ <= dK;
+    if (cacheY_) {
+      Y_.resize(S_);
+      for (std::size_t s = 0; s < S_; ++s) {
+        Y_[s].resize(r_ * p.samples[s] * F_ / dK);
+        track(Y_[s].size());
+      }
+    } else {
+      Yscratch_.resize(r_ * nmax_ * F_ / dK);
+      track(Yscratch_.size());
+    }
+    // The last h mode's intermediate (see hNumerator): r × F (Z) when d₁ ≤ nₛ, else r × nₛ·F/d₁ (X).
+    std::size_t xSize = 0;
+    for (std::size_t n : p.samples) xSize = std::max(xSize, p.dims[0] <= n ? F_ : n * F_ / p.dims[0]);
+    X_.resize(r_ * xSize);
+    const std::size_t mat = std::max(r_, qmax_) * std::max({dmax_, nmax_, r_, qmax_});
+    for (Vec* b : {&num_, &den_, &numSum_, &denSum_, &numRaw_, &tmp_, &tmp2_}) b->resize(mat);
+    track(X_.size() + 7 * mat);
+    // Contraction buffers: per-component slices of Y(s) (nₛ·F/d_K) or of X (nₛ·F/d₁).
+    const std::size_t slice = std::max({nmax_ * F_ / dK, nmax_ * F_ / p.dims[0], F_});
+    bufA_.resize(slice);
+    bufB_.resize(slice);
+    track(2 * slice);
+    if (o.tv) {
+      hhat_.resize(K_);
+      for (std::size_t t = 0; t < K_; ++t) hhat_[t].resize(r_ * p.dims[t]);
+      track(3 * r_ * dmax_ * K_);
+    }
+    // MTTKRP scratch of the v update (sum tensors, rank qₛ) and of the initial loss (strata, rank r).
+    Shape full(p.dims);
+    full.insert(full.begin(), nmax_);
+    std::size_t mttkrp = mttkrpScratch(full, r_, 0);
+    for (std::size_t t = 0; t < K_; ++t) mttkrp = std::max(mttkrp, mttkrpScratch(p.dims, qmax_, t));
+    track(mttkrp);
+  }
+
+  std::size_t scratchDoubles() const { return scratch_; }
+
+  double initialLoss() { return stratifiedNtfLoss(p_, o_, st_); }
+
+  // One iteration; returns the loss after it when `wantLoss`, else NaN.
+  double iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages) {
+    refreshGrams();
+    for (int sweep = 0; sweep < o_.vScaling; ++sweep) {
+      for (std::size_t s = 0; s < S_; ++s) updateV(s, sweep + 1 == o_.vScaling);
+      if (stages) stages->push_back(st_);
+    }
+    for (std::size_t s = 0; s < S_; ++s) updateW(s);
+    if (stages) stages->push_back(st_);
+    updateH(wantLoss);
+    if (stages) stages->push_back(st_);
+    if (o_.tv) {
+      for (std::size_t t = 0; t < K_; ++t) st_.h[t] = hhat_[t];
+      for (std::size_t t = 0; t < K_; ++t) refreshH(t);
+      if (stages) stages->push_back(st_);
+    }
+    if (!wantLoss) return std::nan("");
+    double inner = 0;
+    for (std::size_t s = 0; s < S_; ++s) inner += innerV_[s];
+    inner += dot(numRaw_.data(), st_.h[K_ - 1].data(), r_ * p_.dims[K_ - 1]);
+    double model = 0;
+    for (std::size_t s = 0; s < S_; ++s) model += modelSquaredNorm(s);
+    const double fit = std::sqrt(std::max(normA2_ - 2 * inner + model, 0.0));
+    return o_.tv ? fit + o_.tvReg * tvLoss(st_.h, p_.dims, r_) : fit;
+  }
+
+ private:
+  void track(std::size_t n) { scratch_ += n; }
+
+  const double* v(std::size_t s, std::size_t t) const { return st_.v[s * K_ + t].data(); }
+  double* v(std::size_t s, std::size_t t) { return st_.v[s * K_ + t].data(); }
+
+  void refreshGrams() {
+    for (std::size_t t = 0; t < K_; ++t) crossRows(st_.h[t].data(), r_, st_.h[t].data(), r_, p_.dims[t], HH_[t].data());
+    for (std::size_t s = 0; s < S_; ++s) {
+      const std::size_t q = o_.strataRank[s];
+      for (std::size_t t = 0; t < K_; ++t) {
+        crossRows(v(s, t), q, v(s, t), q, p_.dims[t], VV_[s * K_ + t].data());
+        crossRows(v(s, t), q, st_.h[t].data(), r_, p_.dims[t], VH_[s * K_ + t].data());
+      }
+      refreshW(s);
+    }
+  }
+
+  void refreshW(std::size_t s) {
+    const std::size_t n = p_.samples[s];
+    const double* w = st_.w[s].data();
+    for (std::size_t b = 0; b < r_; ++b) wsum_[s][b] = sum(w + b * n, n);
+    crossRows(w, r_, w, r_, n, WW_[s].data());
+  }
+
+  void refreshH(std::size_t t) {
+    crossRows(st_.h[t].data(), r_, st_.h[t].data(), r_, p_.dims[t], HH_[t].data());
+    for (std::size_t s = 0; s < S_; ++s)
+      crossRows(v(s, t), o_.strataRank[s], st_.h[t].data(), r_, p_.dims[t], VH_[s * K_ + t].data());
+  }
+
+  std::vector<const double*> gramsOf(const std::vector<Vec>& g, std::size_t first, std::size_t count) const {
+    std::vector<const double*> out(count);
+    for (std::size_t k = 0; k < count; ++k) out[k] = g[first + k].data();
+    return out;
+  }
+
+  // v(s)ₜ ← v(s)ₜ ∘ N/D for every mode in order (old w and h), N = MTTKRP of Σᵢ A(s)[i] with the
+  // other v(s) factors, D = nₛ(⊙ₖ≠ₜ VₖVₖᵀ)Vₜ + (⊙ₖ≠ₜ VₖHₖᵀ)(Hₜ with rows scaled by Σᵢ w[b, i]).
+  void updateV(std::size_t s, bool lastSweep) {
+    const std::size_t q = o_.strataRank[s], n = p_.samples[s];
+    const double* factors[kMaxTensorOrder];
+    for (std::size_t t = 0; t < K_; ++t) factors[t] = v(s, t);
+    const auto& vv = vvPtr_[s];
+    const auto& vh = vhPtr_[s];
+    for (std::size_t t = 0; t < K_; ++t) {
+      const std::size_t d = p_.dims[t];
+      mttkrpRankMajor(sumA_[s].data(), p_.dims, factors, q, t, num_.data(), ws_);
+      double* G1 = tmp_.data();
+      double* G2 = tmp2_.data();
+      hadamardAllBut(vv, t, q * q, G1);
+      gemm(false, false, q, d, q, static_cast<double>(n), G1, v(s, t), 0.0, den_.data());
+      hadamardAllBut(vh, t, q * r_, G2);
+      // (⊙ₖ≠ₜ VₖHₖᵀ)·diag(Σᵢ w[b, i])·Hₜ: the row sums of w scale the columns of the small factor.
+      const double* h = st_.h[t].data();
+      for (std::size_t a = 0; a < q; ++a)
+        for (std::size_t b = 0; b < r_; ++b) G2[a * r_ + b] *= wsum_[s][b];
+      gemm(false, false, q, d, r_, 1.0, G2, h, 1.0, den_.data());
+      multiplicativeStep(v(s, t), num_.data(), den_.data(), q * d, o_.epsilon);
+      crossRows(v(s, t), q, v(s, t), q, d, VV_[s * K_ + t].data());
+      crossRows(v(s, t), q, h, r_, d, VH_[s * K_ + t].data());
+      // ⟨Σᵢ A(s)[i], ⊗ₜ v(s)ₜ⟩ for the loss: the last mode's numerator against its new value.
+      if (lastSweep && t + 1 == K_) innerV_[s] = dot(num_.data(), v(s, t), q * d);
+    }
+  }
+
+  // Y(s) (r × nₛ·F/d_K) = A(s) contracted over its last mode with h_K.
+  const double* computeY(std::size_t s) {
+    const std::size_t n = p_.samples[s], dK = p_.dims[K_ - 1];
+    double* Y = cacheY_ ? Y_[s].data() : Yscratch_.data();
+    gemm(false, true, r_, n * F_ / dK, dK, 1.0, st_.h[K_ - 1].data(), p_.strata[s], 0.0, Y);
+    return Y;
+  }
+
+  // w(s) ← w(s) ∘ N/D with N = MTTKRP of A(s) with h (mode 0), D = row sums of ⊙ₜ HₜVₜᵀ + (⊙ₜ HₜHₜᵀ)w.
+  void updateW(std::size_t s) {
+    const std::size_t n = p_.samples[s];
+    const double* Y = computeY(s);
+    if (K_ == 1) {
+      std::memcpy(num_.data(), Y, r_ * n * sizeof(double));
+    } else {
+      std::size_t dims[kMaxTensorOrder];
+      dims[0] = n;
+      for (std::size_t t = 0; t + 1 < K_; ++t) dims[t + 1] = p_.dims[t];
+      const std::size_t len = n * F_ / p_.dims[K_ - 1];
+      const double* vecs[kMaxTensorOrder];
+      for (std::size_t b = 0; b < r_; ++b) {
+        vecs[0] = nullptr;
+        for (std::size_t t = 0; t + 1 < K_; ++t) vecs[t + 1] = st_.h[t].data() + b * p_.dims[t];
+        contractAllBut(Y + b * len, dims, K_, 0, vecs, num_.data() + b * n, bufA_.data(), bufB_.data());
+      }
+    }
+    const std::size_t q = o_.strataRank[s];
+    double* P = tmp_.data();  // ⊙ₜ VₜHₜᵀ (q × r)
+    hadamardAllBut(vhPtr_[s], K_, q * r_, P);
+    double* G = tmp2_.data();
+    hadamardAllBut(hhPtr_, K_, r_ * r_, G);
+    double* w = st_.w[s].data();
+    gemm(false, false, r_, n, r_, 1.0, G, w, 0.0, den_.data());
+    for (std::size_t b = 0; b < r_; ++b) {
+      double c = 0;
+      for (std::size_t a = 0; a < q; ++a) c += P[a * r_ + b];
+      for (std::size_t i = 0; i < n; ++i) den_[b * n + i] += c;
+    }
+    multiplicativeStep(w, num_.data(), den_.data(), r_ * n, o_.epsilon);
+    refreshW(s);
+  }
+
+  // N(s) for h mode t into out (r × d_t); for the last mode, also the numerator with the
+  // column-normalized earlier modes (TV) into `hatOut` when given.
+  void hNumerator(std::size_t s, std::size_t t, double* out, double* hatOut) {
+    const std::size_t n = p_.samples[s];
+    const double* w = st_.w[s].data();
+    if (K_ == 1) {
+      gemm(false, false, r_, F_, n, 1.0, w, p_.strata[s], 0.0, out);
+      if (hatOut) std::memcpy(hatOut, out, r_ * F_ * sizeof(double));
+      return;
+    }
+    const double* vecs[kMaxTensorOrder];
+    std::size_t dims[kMaxTensorOrder];
+    if (t + 1 < K_) {
+      const double* Y = cacheY_ ? Y_[s].data() : computeY(s);
+      dims[0] = n;
+      for (std::size_t k = 0; k + 1 < K_; ++k) dims[k + 1] = p_.dims[k];
+      const std::size_t len = n * F_ / p_.dims[K_ - 1];
+      for (std::size_t b = 0; b < r_; ++b) {
+        vecs[0] = w + b * n;
+        for (std::size_t k = 0; k + 1 < K_; ++k) vecs[k + 1] = st_.h[k].data() + b * p_.dims[k];
+        contractAllBut(Y + b * len, dims, K_, t + 1, vecs, out + b * p_.dims[t], bufA_.data(), bufB_.data());
+      }
+      return;
+    }
+    // Last mode. Both ways below cost 2·|A(s)|·r flops; take the one with the smaller intermediate.
+    const std::size_t d = p_.dims[t];
+    if (p_.dims[0] <= n) {
+      // Z = w(s)·A(s) (r × F, one GEMM with k = nₛ), then per component the other h modes.
+      gemm(false, false, r_, F_, n, 1.0, w, p_.strata[s], 0.0, X_.data());
+      for (std::size_t k = 0; k < K_; ++k) dims[k] = p_.dims[k];
+      for (int pass = 0; pass < (hatOut ? 2 : 1); ++pass) {
+        const std::vector<Vec>& h = pass == 0 ? st_.h : hhat_;
+        double* dst = pass == 0 ? out : hatOut;
+        for (std::size_t b = 0; b < r_; ++b) {
+          for (std::size_t k = 0; k + 1 < K_; ++k) vecs[k] = h[k].data() + b * p_.dims[k];
+          contractAllBut(X_.data() + b * F_, dims, K_, K_ - 1, vecs, dst + b * d, bufA_.data(), bufB_.data());
+        }
+      }
+      return;
+    }
+    // X = A(s) contracted over its first feature mode with h₁ (per-sample GEMMs with k = d₁, small
+    // outputs: much faster than contracting few samples first), then per component the samples with
+    // w(s)[b] and the middle modes.
+    dims[0] = n;
+    for (std::size_t k = 1; k < K_; ++k) dims[k] = p_.dims[k];
+    const std::size_t len = n * F_ / p_.dims[0];
+    for (int pass = 0; pass < (hatOut ? 2 : 1); ++pass) {
+      const std::vector<Vec>& h = pass == 0 ? st_.h : hhat_;
+      double* dst = pass == 0 ? out : hatOut;
+      contractFirstFeatureMode(s, h[0].data());
+      for (std::size_t b = 0; b < r_; ++b) {
+        vecs[0] = w + b * n;
+        for (std::size_t k = 1; k + 1 < K_; ++k) vecs[k] = h[k].data() + b * p_.dims[k];
+        contractAllBut(X_.data() + b * len, dims, K_, K_ - 1, vecs, dst + b * d, bufA_.data(), bufB_.data());
+      }
+    }
+  }
+
+  // X (r × nₛ·F/d₁, component-major) = A(s) contracted over mode 1 with h₁: one GEMM per sample,
+  // h₁ (r × d₁) · A(s)[i] (d₁ × F/d₁), written into the columns of sample i.
+  void contractFirstFeatureMode(std::size_t s, const double* h1) {
+    const std::size_t n = p_.samples[s], d1 = p_.dims[0], R = F_ / d1;
+    for (std::size_t i = 0; i < n; ++i) {
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r_), asInt(R), asInt(d1), 1.0, h1, asInt(d1),
+                  p_.strata[s] + i * F_, asInt(R), 0.0, X_.data() + i * R, asInt(n * R));
+    }
+  }
+
+  // The modes of h in order (new w), numerators and denominators floored per stratum then summed.
+  void updateH(bool wantLoss) {
+    if (o_.tv)
+      // From h at the start of the update, as the reference (for these two modes that equals their
+      // value when they are updated, since only earlier modes change before).
+      for (std::size_t t = 0; t < std::min<std::size_t>(2, K_); ++t) {
+        tvNum_[t].resize(r_ * p_.dims[t]);
+        tvDen_[t].resize(r_ * p_.dims[t]);
+        tvSplit(st_.h[t].data(), r_, p_.dims[t], tvNum_[t].data(), tvDen_[t].data());
+      }
+    double* G = tmp2_.data();
+    for (std::size_t t = 0; t < K_; ++t) {
+      const std::size_t d = p_.dims[t];
+      const bool last = t + 1 == K_;
+      std::fill(numSum_.begin(), numSum_.begin() + static_cast<std::ptrdiff_t>(r_ * d), 0.0);
+      std::fill(denSum_.begin(), denSum_.begin() + static_cast<std::ptrdiff_t>(r_ * d), 0.0);
+      if (last && wantLoss) std::fill(numRaw_.begin(), numRaw_.begin() + static_cast<std::ptrdiff_t>(r_ * d), 0.0);
+      hadamardAllBut(hhPtr_, t, r_ * r_, G);
+      const double* h = st_.h[t].data();
+      // ((w(s)w(s)ᵀ) ⊙ ⊙ₖ≠ₜ HₖHₖᵀ)·Hₜ for every stratum at once: one (S·r × r)·(r × dₜ) GEMM.
+      for (std::size_t s = 0; s < S_; ++s)
+        for (std::size_t i = 0; i < r_ * r_; ++i) Mall_[s * r_ * r_ + i] = WW_[s][i] * G[i];
+      gemm(false, false, S_ * r_, d, r_, 1.0, Mall_.data(), h, 0.0, Dall_.data());
+      for (std::size_t s = 0; s < S_; ++s) {
+        const std::size_t q = o_.strataRank[s];
+        double* hat = last && wantLoss && o_.tv ? tmp_.data() : nullptr;
+        hNumerator(s, t, num_.data(), hat);
+        // D(s) = ((⊙ₖ≠ₜ HₖVₖᵀ) Vₜ) ∘ rowsums(w) + ((w wᵀ) ⊙ (⊙ₖ≠ₜ HₖHₖᵀ)) Hₜ
+        // D(s) = (wwᵀ ⊙ G)·Hₜ (all strata in one GEMM, above) + diag(Σᵢ w[b, i])·(⊙ₖ≠ₜ HₖVₖᵀ)·Vₜ.
+        double* E = E_.data();
+        const auto& vh = vhPtr_[s];
+        for (std::size_t b = 0; b < r_; ++b)
+          for (std::size_t a = 0; a < q; ++a) {
+            double e = wsum_[s][b];
+            for (std::size_t k = 0; k < K_; ++k)
+              if (k != t) e *= vh[k][a * r_ + b];
+            E[b * q + a] = e;
+          }
+        double* Ds = Dall_.data() + s * r_ * d;
+        gemm(false, false, r_, d, q, 1.0, E, v(s, t), 1.0, Ds);
+        for (std::size_t i = 0; i < r_ * d; ++i) {
+          numSum_[i] += std::max(num_[i], o_.epsilon);
+          denSum_[i] += std::max(Ds[i], o_.epsilon);
+        }
+        if (last && wantLoss) {
+          const double* raw = hat ? hat : num_.data();
+          for (std::size_t i = 0; i < r_ * d; ++i) numRaw_[i] += raw[i];
+        }
+      }
+      if (o_.tv && t < 2) {
+        const Vec& tn = tvNum_[t];
+        const Vec& td = tvDen_[t];
+        for (std::size_t i = 0; i < r_ * d; ++i) {
+          numSum_[i] += o_.tvReg * tn[i];
+          denSum_[i] += o_.tvReg * td[i];
+        }
+      }
+      double* hm = st_.h[t].data();
+      for (std::size_t i = 0; i < r_ * d; ++i) hm[i] = hm[i] * (numSum_[i] / denSum_[i]);
+      refreshH(t);
+      if (o_.tv) {
+        hhat_[t] = st_.h[t];
+        normalizeColumns(hhat_[t].data(), r_, d);
+      }
+    }
+  }
+
+  // ‖B(s)‖² = nₛ Σ ⊙ₜVₜVₜᵀ + 2 Σ_{a,b} (⊙ₜVₜHₜᵀ)[a,b] Σᵢw[b,i] + Σ (wwᵀ) ⊙ (⊙ₜHₜHₜᵀ), from current Grams.
+  double modelSquaredNorm(std::size_t s) {
+    const std::size_t q = o_.strataRank[s], n = p_.samples[s];
+    double total = 0;
+    {
+      double acc = 0;
+      for (std::size_t i = 0; i < q * q; ++i) {
+        double e = 1;
+        for (std::size_t t = 0; t < K_; ++t) e *= VV_[s * K_ + t][i];
+        acc += e;
+      }
+      total += static_cast<double>(n) * acc;
+    }
+    {
+      double acc = 0;
+      for (std::size_t a = 0; a < q; ++a)
+        for (std::size_t b = 0; b < r_; ++b) {
+          double e = 1;
+          for (std::size_t t = 0; t < K_; ++t) e *= VH_[s * K_ + t][a * r_ + b];
+          acc += e * wsum_[s][b];
+        }
+      total += 2 * acc;
+    }
+    {
+      double acc = 0;
+      for (std::size_t i = 0; i < r_ * r_; ++i) {
+        double e = WW_[s][i];
+        for (std::size_t t = 0; t < K_; ++t) e *= HH_[t][i];
+        acc += e;
+      }
+      total += acc;
+    }
+    return total;
+  }
+
+  const StratifiedNtfProblem& p_;
+  const StratifiedNtfOptions& o_;
+  StratifiedNtfState& st_;
+  std::size_t S_, K_, r_, F_ = 0, dmax_ = 0, qmax_ = 0, nmax_ = 0;
+  double normA2_ = 0;
+  std::vector<Vec> sumA_, VV_, VH_, HH_, WW_, wsum_, Y_, hhat_;
+  std::vector<double> innerV_;
+  bool cacheY_ = false;
+  Vec Yscratch_, X_, num_, den_, numSum_, denSum_, numRaw_, tmp_, tmp2_, bufA_, bufB_, E_, Mall_, Dall_;
+  Vec tvNum_[2], tvDen_[2];
+  std::vector<std::vector<const double*>> vvPtr_, vhPtr_;
+  std::vector<const double*> hhPtr_;
+  Workspace ws_;
+  std::size_t scratch_ = 0;
+};
+
+}  // namespace
+
+void stratifiedNtfRandomInit(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, std::uint64_t seed,
+                             StratifiedNtfState& st) {
+  Random rng(seed);
+  const std::size_t S = p.strata.size(), K = p.dims.size(), r = o.rank;
+  st.v.assign(S * K, Vec());
+  st.w.assign(S, Vec());
+  st.h.assign(K, Vec());
+  for (std::size_t s = 0; s < S; ++s)
+    for (std::size_t t = 0; t < K; ++t) {
+      st.v[s * K + t].resize(o.strataRank[s] * p.dims[t]);
+      rng.fillUniform(st.v[s * K + t].data(), st.v[s * K + t].size());
+    }
+  for (std::size_t s = 0; s < S; ++s) {
+    st.w[s].resize(r * p.samples[s]);
+    rng.fillUniform(st.w[s].data(), st.w[s].size());
+  }
+  for (std::size_t t = 0; t < K; ++t) {
+    st.h[t].resize(r * p.dims[t]);
+    rng.fillUniform(st.h[t].data(), st.h[t].size());
+  }
+}
+
+double stratifiedNtfLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st) {
+  const std::size_t S = p.strata.size(), K = p.dims.size(), r = o.rank;
+  const std::size_t F = shapeSize(p.dims);
+  Workspace ws;
+  Vec M, g1, g2;
+  std::vector<Vec> HH(K, Vec(r * r));
+  for (std::size_t t = 0; t < K; ++t) crossRows(st.h[t].data(), r, st.h[t].data(), r, p.dims[t], HH[t].data());
+  double total = 0;
+  for (std::size_t s = 0; s < S; ++s) {
+    const std::size_t n = p.samples[s], q = o.strataRank[s];
+    const double* A = p.strata[s];
+    Vec sumA(F, 0.0);
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < F; ++j) sumA[j] += A[i * F + j];
+    // ⟨A, B⟩: the v term through Σᵢ A[i], the CP term through the mode-0 MTTKRP.
+    std::vector<const double*> vf(K), cf(K + 1);
+    for (std::size_t t = 0; t < K; ++t) vf[t] = st.v[s * K + t].data();
+    M.resize(std::max(q * p.dims[K - 1], r * n));
+    mttkrpRankMajor(sumA.data(), p.dims, vf.data(), q, K - 1, M.data(), ws);
+    double inner = dot(M.data(), vf[K - 1], q * p.dims[K - 1]);
+    Shape full(p.dims);
+    full.insert(full.begin(), n);
+    cf[0] = st.w[s].data();
+    for (std::size_t t = 0; t < K; ++t) cf[t + 1] = st.h[t].data();
+    mttkrpRankMajor(A, full, cf.data(), r, 0, M.data(), ws);
+    inner += dot(M.data(), st.w[s].data(), r * n);
+    // ‖B‖² from Gram matrices.
+    Vec VV(q * q, 1.0), VH(q * r, 1.0), WW(r * r);
+    g1.resize(q * q);
+    g2.resize(q * r);
+    for (std::size_t t = 0; t < K; ++t) {
+      crossRows(vf[t], q, vf[t], q, p.dims[t], g1.data());
+      crossRows(vf[t], q, st.h[t].data(), r, p.dims[t], g2.data());
+      for (std::size_t i = 0; i < q * q; ++i) VV[i] *= g1[i];
+      for (std::size_t i = 0; i < q * r; ++i) VH[i] *= g2[i];
+    }
+    crossRows(st.w[s].data(), r, st.w[s].data(), r, n, WW.data());
+    double model = static_cast<double>(n) * sum(VV.data(), q * q);
+    for (std::size_t b = 0; b < r; ++b) {
+      const double ws_b = sum(st.w[s].data() + b * n, n);
+      for (std::size_t a = 0; a < q; ++a) model += 2 * VH[a * r + b] * ws_b;
+    }
+    for (std::size_t i = 0; i < r * r; ++i) {
+      double e = WW[i];
+      for (std::size_t t = 0; t < K; ++t) e *= HH[t][i];
+      model += e;
+    }
+    total += squaredNorm(A, n * F) - 2 * inner + model;
+  }
+  const double fit = std::sqrt(std::max(total, 0.0));
+  return o.tv ? fit + o.tvReg * tvLoss(st.h, p.dims, r) : fit;
+}
+
+namespace {
+
+// Shared loop control of both solvers: records losses, applies the tolerance rule, polls the monitor.
+template <class Iterate>
+void runLoop(int maxIterations, int lossEvery, double tolerance, double initialLoss, LossTrace& trace,
+             int& iterations, StopReason& stop, Monitor& monitor, Iterate&& iterate) {
+  trace.iteration.assign(1, 0.0);
+  trace.loss.assign(1, initialLoss);
+  double lastLoss = initialLoss;
+  stop = StopReason::MaxIterations;
+  iterations = 0;
+  for (int it = 1; it <= maxIterations; ++it) {
+    if (monitor.cancelled()) throwAborted();
+    const bool wantLoss = it % lossEvery == 0 || it == maxIterations || monitor.wantsProgress();
+    const double loss = iterate(it, wantLoss);
+    iterations = it;
+    if (wantLoss) {
+      if (!std::isfinite(loss)) throwNumerical("the loss became non-finite at iteration " + std::to_string(it));
+      const bool record = it % lossEvery == 0 || it == maxIterations;
+      const double previous = trace.loss.back();
+      if (record) {
+        trace.iteration.push_back(it);
+        trace.loss.push_back(loss);
+      }
+      lastLoss = loss;
+      if (record && tolerance > 0 && std::abs(previous - loss) < tolerance * previous) {
+        stop = StopReason::Tolerance;
+        break;
+      }
+    }
+    ProgressRecord rec;
+    rec.iteration = it;
+    rec.total = maxIterations;
+    rec.count = 1;
+    rec.values[0] = lastLoss;
+    monitor.progress(rec);
+  }
+}
+
+}  // namespace
+
+void stratifiedNtf(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, StratifiedNtfState& st,
+                   StratifiedNtfResult& result, Monitor& monitor) {
+  StratifiedNtfSolver solver(p, o, st);
+  result.scratchDoubles = solver.scratchDoubles();
+  const double loss0 = solver.initialLoss();
+  runLoop(o.maxIterations, o.lossEvery, o.tolerance, loss0, result.trace, result.iterations, result.stop, monitor,
+          [&](int it, bool wantLoss) {
+            return solver.iterate(wantLoss, o.recordStages && it == 1 ? &result.stages : nullptr);
+          });
+}
+
+// ---- NTF --------------------------------------------------------------------------------------------
+
+void ntfRandomInit(const Shape& shape, std::size_t rank, std::uint64_t seed, std::vector<Vec>& F) {
+  Random rng(seed);
+  F.assign(shape.size(), Vec());
+  for (std::size_t m = 0; m < shape.size(); ++m) {
+    F[m].resize(rank * shape[m]);
+    rng.fillUniform(F[m].data(), F[m].size());
+  }
+}
+
+namespace {
+
+// ‖Σ_a ⊗ₘ Fₘ[a]‖² = Σ ⊙ₘ FₘFₘᵀ
+double cpSquaredNorm(const std::vector<Vec>& FF, std::size_t r) {
+  double acc = 0;
+  for (std::size_t i = 0; i < r * r; ++i) {
+    double e = 1;
+    for (const Vec& g : FF) e *= g[i];
+    acc += e;
+  }
+  return acc;
+}
+
+}  // namespace
+
+double cpLoss(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r) {
+  const std::size_t N = shape.size();
+  Workspace ws;
+  std::vector<Vec> FF(N, Vec(r * r));
+  std::vector<const double*> ptrs(N);
+  for (std::size_t m = 0; m < N; ++m) {
+    crossRows(F[m].data(), r, F[m].data(), r, shape[m], FF[m].data());
+    ptrs[m] = F[m].data();
+  }
+  Vec M(r * shape[N - 1]);
+  mttkrpRankMajor(T, shape, ptrs.data(), r, N - 1, M.data(), ws);
+  const double total = squaredNorm(T, shapeSize(shape)) - 2 * dot(M.data(), F[N - 1].data(), M.size()) + cpSquaredNorm(FF, r);
+  return std::sqrt(std::max(total, 0.0));
+}
+
+void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<Vec>& F, NtfResult& result,
+         Monitor& monitor) {
+  const std::size_t N = shape.size(), r = o.rank;
+  const double normT2 = squaredNorm(T, shapeSize(shape));
+  Workspace ws;
+  std::vector<Vec> FF(N, Vec(r * r));
+  std::vector<const double*> ptrs(N);
+  std::size_t dmax = 0;
+  for (std::size_t m = 0; m < N; ++m) {
+    crossRows(F[m].data(), r, F[m].data(), r, shape[m], FF[m].data());
+    ptrs[m] = F[m].data();
+    dmax = std::max(dmax, shape[m]);
+  }
+  Vec M(r * dmax), D(r * dmax), G(r * r);
+  std::vector<const double*> grams(N);
+  for (std::size_t m = 0; m < N; ++m) grams[m] = FF[m].data();
+  const double loss0 = cpLoss(T, shape, F, r);
+  runLoop(o.maxIterations, o.lossEvery, o.tolerance, loss0, result.trace, result.iterations, result.stop, monitor,
+          [&](int, bool wantLoss) {
+            double inner = 0;
+            for (std::size_t m = 0; m < N; ++m) {
+              const std::size_t d = shape[m];
+              double* Fm = F[m].data();
+              mttkrpRankMajor(T, shape, ptrs.data(), r, m, M.data(), ws);
+              hadamardAllBut(grams, m, r * r, G.data());
+              if (o.solver == NtfSolver::MultiplicativeUpdates) {
+                gemm(false, false, r, d, r, 1.0, G.data(), Fm, 0.0, D.data());
+                multiplicativeStep(Fm, M.data(), D.data(), r * d, o.epsilon);
+              } else {
+                // HALS: row k ← max(0, row k + (M_k − Σⱼ G[k,j] row j) / G[k,k]), rows in order.
+                for (std::size_t k = 0; k < r; ++k) {
+                  const double gkk = G[k * r + k];
+                  if (!(gkk > 0)) continue;
+                  double* row = Fm + k * d;
+                  std::memcpy(D.data(), M.data() + k * d, d * sizeof(double));
+                  cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(d), -1.0, Fm, asInt(d), G.data() + k * r, 1,
+                              1.0, D.data(), 1);
+                  for (std::size_t j = 0; j < d; ++j) row[j] = std::max(0.0, row[j] + D[j] / gkk);
+                }
+              }
+              crossRows(Fm, r, Fm, r, d, FF[m].data());
+              if (m + 1 == N && wantLoss) inner = dot(M.data(), Fm, r * d);
+            }
+            if (!wantLoss) return std::nan("");
+            return std::sqrt(std::max(normT2 - 2 * inner + cpSquaredNorm(FF, r), 0.0));
+          });
+}
+
+}  // namespace nsa

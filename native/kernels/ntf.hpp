@@ -1,0 +1,108 @@
+// Non-negative tensor factorizations on the tensor toolkit (SPEC.md §9, §10): Stratified-NTF by
+// multiplicative updates (with the reference's optional total-variation term), and plain
+// non-negative CP (NTF) by multiplicative updates or HALS.
+//
+// Every numerator and denominator is built from Gram/Hadamard products of the small factors and
+// from MTTKRPs (mode-wise GEMM/GEMV contractions, tensor.hpp); nothing of size rank × d₂ × … × d_N is
+// ever formed. The loss after an iteration comes almost for free from quantities the updates already
+// computed: ‖A − B‖² = ‖A‖² − 2⟨A, B⟩ + ‖B‖², with ⟨A, B⟩ read off the last numerators and ‖B‖² from
+// Gram matrices. (That form loses relative accuracy when the loss is below about 1e-7·‖A‖.)
+//
+// Factor layout is rank-major throughout: a factor of mode t is r × d_t, row a contiguous.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "monitor.hpp"
+#include "tensor.hpp"
+
+namespace nsa {
+
+enum class StopReason { MaxIterations, Tolerance };
+
+// Losses recorded during a run: loss[i] is the loss after iteration[i] iterations (0 = initial).
+struct LossTrace {
+  std::vector<double> iteration, loss;
+};
+
+// ---- Stratified-NTF -------------------------------------------------------------------------------
+
+struct StratifiedNtfProblem {
+  std::vector<const double*> strata;  // A(s): C order, shape (nₛ, d_1, …, d_K)
+  std::vector<std::size_t> samples;   // nₛ
+  Shape dims;                         // d_1 … d_K, K ≥ 1
+};
+
+struct StratifiedNtfOptions {
+  std::vector<std::size_t> strataRank;  // qₛ, one per stratum
+  std::size_t rank = 1;                 // r, topics
+  int maxIterations = 100;
+  int vScaling = 2;      // v sweeps per iteration (≥ 1)
+  bool tv = false;       // total variation on h₁, h₂ (the reference's "tv" regularization)
+  double tvReg = 0;
+  double epsilon = 1e-9;  // floor of every numerator and denominator
+  double tolerance = 0;   // stop when |Δloss| < tolerance·loss between two recorded losses
+  int lossEvery = 1;      // record the loss every this many iterations (and after the last one)
+  bool recordStages = false;  // keep the state after each stage of iteration 1 (for parity tests)
+};
+
+struct StratifiedNtfState {
+  std::vector<std::vector<double>> v;  // [s·K + t]: qₛ × d_t
+  std::vector<std::vector<double>> w;  // [s]: r × nₛ
+  std::vector<std::vector<double>> h;  // [t]: r × d_t
+};
+
+struct StratifiedNtfResult {
+  LossTrace trace;
+  int iterations = 0;
+  StopReason stop = StopReason::MaxIterations;
+  std::vector<StratifiedNtfState> stages;  // with recordStages
+  std::size_t scratchDoubles = 0;          // working memory the solver allocated, in doubles
+};
+
+// U(0,1) entries from the project generator, in the reference's order: all v (stratum, then mode),
+// all w, then all h.
+void stratifiedNtfRandomInit(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
+                             std::uint64_t seed, StratifiedNtfState& state);
+
+// √(Σₛ‖A(s) − B(s)‖²), plus reg·Σₜ[TV(row 0 of hₜ) + TV(row 1 of hₜ)] with TV on.
+double stratifiedNtfLoss(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
+                         const StratifiedNtfState& state);
+
+// Runs the multiplicative updates from `state` (updated in place).
+void stratifiedNtf(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
+                   StratifiedNtfState& state, StratifiedNtfResult& result, Monitor& monitor);
+
+// ---- non-negative CP ------------------------------------------------------------------------------
+
+enum class NtfSolver { MultiplicativeUpdates, Hals };
+
+struct NtfOptions {
+  std::size_t rank = 1;
+  int maxIterations = 100;
+  NtfSolver solver = NtfSolver::MultiplicativeUpdates;
+  double epsilon = 2.220446049250313e-16;  // MU floor (machine epsilon, as tensorly)
+  double tolerance = 0;
+  int lossEvery = 1;
+};
+
+struct NtfResult {
+  LossTrace trace;
+  int iterations = 0;
+  StopReason stop = StopReason::MaxIterations;
+};
+
+// U(0,1) entries, factor by factor in mode order (rank-major r × dₘ).
+void ntfRandomInit(const Shape& shape, std::size_t rank, std::uint64_t seed, std::vector<std::vector<double>>& F);
+
+// ‖T − Σ_a ⊗ₘ Fₘ[a, :]‖ for rank-major factors.
+double cpLoss(const double* T, const Shape& shape, const std::vector<std::vector<double>>& F, std::size_t rank);
+
+// Non-negative CP from the rank-major factors F (updated in place): modes in order, each using the
+// others' newest values. MU: Fₘ ← Fₘ ∘ max(Mₘ, ε)/max(GₘFₘ, ε); HALS: exact non-negative coordinate
+// minimization, one component row at a time.
+void ntf(const double* T, const Shape& shape, const NtfOptions& options, std::vector<std::vector<double>>& F,
+         NtfResult& result, Monitor& monitor);
+
+}  // namespace nsa

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+
+import { ntf, ntfSync } from '../lib/index.js';
+import type { Tensor } from '../lib/tensor.js';
+import { fxMatrix, fxTensor, relativeError } from './helpers/shared.js';
+import { ntfCase } from './helpers/sntf-fixtures.js';
+
+const c = ntfCase();
+const T = fxTensor(c.tensor);
+const init = { factors: c.init.factors.map(fxMatrix) };
+
+describe('NTF (MU) parity with ntf.json', () => {
+  it('uses machine epsilon as the fixture (2.220446049250313e-16)', () => {
+    expect(c.options.epsilon).toBe(2.220446049250313e-16);
+    expect(ntfSync(T, c.rank, { maxIterations: 0, init }).settings.epsilon).toBe(c.options.epsilon);
+  });
+  it('matches the snapshots after 1, 5 and 10 iterations at 1e-10', () => {
+    for (const snap of c.snapshots) {
+      const r = ntfSync(T, c.rank, { maxIterations: snap.iterations, init });
+      r.factors.forEach((f, m) => expect(relativeError(f.data, fxMatrix(snap.factors[m]!).data)).toBeLessThan(1e-10));
+      expect(Math.abs(r.loss - snap.loss) / snap.loss).toBeLessThan(1e-10);
+    }
+  });
+  it('matches loss_per_iteration (11 entries: initial + after each iteration)', () => {
+    const r = ntfSync(T, c.rank, { maxIterations: 10, init });
+    expect(Array.from(r.traces.iteration)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(relativeError(r.traces.loss, Float64Array.from(c.loss_per_iteration.data as number[]))).toBeLessThan(1e-10);
+  });
+});
+
+describe('NTF behaviour', () => {
+  for (const solver of ['mu', 'hals'] as const) {
+    it(`${solver}: non-increasing loss and non-negative factors`, () => {
+      const r = ntfSync(T, 3, { solver, maxIterations: 100, seed: 3 });
+      for (let i = 1; i < r.traces.loss.length; i++) {
+        // Both rules are monotone; allow rounding of the Gram-form loss.
+        expect(r.traces.loss[i]!).toBeLessThanOrEqual(r.traces.loss[i - 1]! * (1 + 1e-12));
+      }
+      expect(Math.min(...r.factors.map((f) => Math.min(...f.data)))).toBeGreaterThanOrEqual(0);
+    });
+  }
+  it('HALS reaches a lower loss than MU in the same number of iterations (the stronger baseline)', () => {
+    const mu = ntfSync(T, 3, { solver: 'mu', maxIterations: 30, init });
+    const hals = ntfSync(T, 3, { solver: 'hals', maxIterations: 30, init });
+    expect(hals.loss).toBeLessThan(mu.loss);
+    // The data are a rank-3 CP tensor plus 0.05·U(0,1) noise, so a good fit leaves about the noise.
+    expect(hals.loss).toBeLessThan(0.5 * (c.loss_per_iteration.data[0] as number));
+  });
+  it('the async form equals the sync form', async () => {
+    const sync = ntfSync(T, 3, { solver: 'hals', maxIterations: 20, init });
+    const r = await ntf(T, 3, { solver: 'hals', maxIterations: 20, init });
+    expect(r.traces.loss).toEqual(sync.traces.loss);
+  });
+});
+
+describe('NTF bad input', () => {
+  it('rejects order < 2, negative entries, a bad rank, a bad solver and mis-shaped factors', () => {
+    expect(() => ntfSync({ shape: [3], data: new Float64Array(3) }, 1)).toThrow(/Expected a tensor of order 2 to 32 for T but received shape \[3\]/);
+    const neg: Tensor = { shape: [2, 2], data: Float64Array.of(1, 2, -3, 4) };
+    expect(() => ntfSync(neg, 1)).toThrow(/Expected finite non-negative values in T but received -3 at \[1, 0\]/);
+    expect(() => ntfSync(T, 0)).toThrow(/Expected a positive integer for rank but received 0/);
+    expect(() => ntfSync(T, 2, { solver: 'als' as never })).toThrow(/Expected one of 'mu', 'hals' for options.solver of ntfSync\(\) but received the string "als"/);
+    expect(() => ntfSync(T, 2, { init })).toThrow(/Expected a 6×2 matrix for options.init.factors\[0\] but received 6×3/);
+  });
+});
