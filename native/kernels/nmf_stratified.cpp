@@ -1,0 +1,275 @@
+// Stratified-NMF (Chapman, Yaniv, Needell 2023) by the reference's multiplicative updates, with the
+// loss expanded through the products each iteration computes anyway:
+//   ‖A − 1vᵀ − WH‖² = ‖A‖² − 2[(1ᵀA)·v + ⟨AHᵀ, W⟩] + n‖v‖² + 2(Wᵀ1)·(Hv) + ⟨WᵀW, HHᵀ⟩,
+// where 1ᵀA and ‖A‖² are computed once and AHᵀ, WᵀW, HHᵀ, Wᵀ1 are the update's own products.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "error.hpp"
+#include "nmf.hpp"
+#include "nmf_detail.hpp"
+
+namespace nsa {
+
+using namespace nmf_detail;
+
+namespace {
+
+enum Slot : std::size_t {
+  kResidual = 0,  // directResidualSquared's block
+  kHHt = 1,
+  kHt,       // Hᵀ (m×r), for CSR products
+  kAHt,      // A(s)Hᵀ (nₛ×r)
+  kWHHt,     // W(s)HHᵀ (nₛ×r)
+  kWtW,      // W(s)ᵀW(s) (r×r)
+  kGramSum,  // Σₛ W(s)ᵀW(s)
+  kNum,      // Σₛ W(s)ᵀA(s) (r×m)
+  kNumT,     // its CSR part, transposed (m×r)
+  kDen,      // Σₛ (W(s)ᵀ1)v(s)ᵀ + ΣWᵀW·H (r×m)
+  kG,        // Hᵀ(W(s)ᵀ1) (m)
+  kWsum,     // W(s)ᵀ1 (r)
+  kHv,       // H v (r)
+};
+
+struct Problem {
+  const std::vector<DataMatrix>& A;
+  std::size_t S, m, r;
+  std::vector<std::vector<double>> colSums;
+  std::vector<double> normA2;
+  double totalNorm2 = 0;
+  bool anySparse = false;
+
+  Problem(const std::vector<DataMatrix>& data, std::size_t rank)
+      : A(data), S(data.size()), m(data.front().cols), r(rank), colSums(S), normA2(S) {
+    for (std::size_t s = 0; s < S; ++s) {
+      colSums[s].resize(m);
+      dataColumnSums(A[s], colSums[s].data());
+      normA2[s] = dataSquaredNorm(A[s]);
+      totalNorm2 += normA2[s];
+      anySparse = anySparse || A[s].sparse();
+    }
+  }
+};
+
+// ‖A(s) − 1vᵀ − W(s)H‖² from the products of (v, W(s), H), or directly where the expansion would
+// cancel too many digits.
+double stratumLossSquared(const Problem& P, std::size_t s, const double* v, const double* W,
+                          const double* H, const double* AHt, const double* WtW, const double* HHt,
+                          const double* wsum, Workspace& ws) {
+  const std::size_t n = P.A[s].rows, m = P.m, r = P.r;
+  double* Hv = ws.get(kHv, r);
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
+  const double cross = dot(P.colSums[s].data(), v, m) + dot(AHt, W, n * r);
+  const double model =
+      static_cast<double>(n) * dot(v, v, m) + 2.0 * dot(wsum, Hv, r) + dot(WtW, HHt, r * r);
+  const double expanded = P.normA2[s] - 2.0 * cross + model;
+  if (expanded >= kCancellationRatio * (P.normA2[s] + model)) return expanded;
+  return directResidualSquared(P.A[s], v, W, H, r, ws);
+}
+
+void columnSumsOf(const double* W, std::size_t n, std::size_t r, double* out) {
+  std::fill(out, out + r, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t c = 0; c < r; ++c) out[c] += W[i * r + c];
+}
+
+void productAHt(const DataMatrix& A, const double* H, const double* Ht, std::size_t r, double* out) {
+  if (A.sparse()) dataTimes(A, Ht, r, 0.0, out);
+  else gemm(false, true, A.rows, r, A.cols, 1.0, A.dense, H, 0.0, out);
+}
+
+}  // namespace
+
+void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit init, uint64_t seed,
+                       double* V, const std::vector<double*>& W, double* H) {
+  if (init == NmfInit::Given) return;
+  const std::size_t S = A.size(), m = A.front().cols;
+  Random rng(seed);
+  if (init == NmfInit::Random) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(r));
+    rng.fillUniform(V, S * m);
+    for (std::size_t s = 0; s < S; ++s) rng.fillUniform(W[s], A[s].rows * r, scale);
+    rng.fillUniform(H, r * m, scale);
+    return;
+  }
+  std::size_t N = 0;
+  double total = 0;
+  std::vector<std::size_t> offset(S);
+  for (std::size_t s = 0; s < S; ++s) {
+    offset[s] = N;
+    N += A[s].rows;
+    total += dataSum(A[s]);
+    dataColumnSums(A[s], V + s * m);
+    for (std::size_t j = 0; j < m; ++j) V[s * m + j] *= 0.5 / static_cast<double>(A[s].rows);
+  }
+  // The stacked B = [A(s) − 1v(s)ᵀ]: B·X = A(s)X − 1(v(s)ᵀX), BᵀY = Σ A(s)ᵀY(s) − v(s)(1ᵀY(s)).
+  std::vector<double> row;
+  LinearOperator B{
+      N, m,
+      [&](const double* X, std::size_t l, double* out) {
+        row.assign(l, 0.0);
+        for (std::size_t s = 0; s < S; ++s) {
+          double* o = out + offset[s] * l;
+          dataTimes(A[s], X, l, 0.0, o);
+          std::fill(row.begin(), row.end(), 0.0);
+          for (std::size_t j = 0; j < m; ++j)
+            for (std::size_t c = 0; c < l; ++c) row[c] += V[s * m + j] * X[j * l + c];
+          for (std::size_t i = 0; i < A[s].rows; ++i)
+            for (std::size_t c = 0; c < l; ++c) o[i * l + c] -= row[c];
+        }
+      },
+      [&](const double* Y, std::size_t l, double* out) {
+        std::fill(out, out + m * l, 0.0);
+        row.assign(l, 0.0);
+        for (std::size_t s = 0; s < S; ++s) {
+          const double* y = Y + offset[s] * l;
+          dataTransposeTimes(A[s], y, l, 1.0, out);
+          std::fill(row.begin(), row.end(), 0.0);
+          for (std::size_t i = 0; i < A[s].rows; ++i)
+            for (std::size_t c = 0; c < l; ++c) row[c] += y[i * l + c];
+          for (std::size_t j = 0; j < m; ++j)
+            for (std::size_t c = 0; c < l; ++c) out[j * l + c] -= V[s * m + j] * row[c];
+        }
+      }};
+  std::vector<double> stackedW(N * r);
+  const double mean = total / (static_cast<double>(N) * static_cast<double>(m));
+  nndsvd(B, r, rng, std::max(mean, 1e-12), stackedW.data(), H);
+  for (std::size_t s = 0; s < S; ++s)
+    std::memcpy(W[s], stackedW.data() + offset[s] * r, A[s].rows * r * sizeof(double));
+}
+
+double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const double* V,
+                         const std::vector<double*>& W, const double* H) {
+  Problem P(A, r);
+  Workspace ws;
+  const std::size_t m = P.m;
+  double* HHt = ws.get(kHHt, r * r);
+  double* Ht = ws.get(kHt, m * r);
+  double* WtW = ws.get(kWtW, r * r);
+  double* wsum = ws.get(kWsum, r);
+  outerGram(H, r, m, HHt);
+  transposeInto(H, r, m, Ht);
+  double sum = 0;
+  for (std::size_t s = 0; s < P.S; ++s) {
+    const std::size_t n = A[s].rows;
+    double* AHt = ws.get(kAHt, n * r);
+    productAHt(A[s], H, Ht, r, AHt);
+    gram(W[s], n, r, WtW);
+    columnSumsOf(W[s], n, r, wsum);
+    sum += stratumLossSquared(P, s, V + s * m, W[s], H, AHt, WtW, HHt, wsum, ws);
+  }
+  return std::sqrt(std::max(sum, 0.0));
+}
+
+NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
+                     const std::vector<double*>& W, double* H, Monitor& monitor) {
+  Problem P(A, o.rank);
+  const std::size_t S = P.S, m = P.m, r = o.rank;
+  const double eps = o.epsilon;
+  std::size_t maxRows = 0;
+  for (const auto& a : A) maxRows = std::max(maxRows, a.rows);
+
+  Workspace ws;
+  double* HHt = ws.get(kHHt, r * r);
+  double* Ht = ws.get(kHt, m * r);
+  double* AHt = ws.get(kAHt, maxRows * r);
+  double* WHHt = ws.get(kWHHt, maxRows * r);
+  double* WtW = ws.get(kWtW, r * r);
+  double* gramSum = ws.get(kGramSum, r * r);
+  double* num = ws.get(kNum, r * m);
+  double* numT = ws.get(kNumT, m * r);
+  double* den = ws.get(kDen, r * m);
+  double* g = ws.get(kG, m);
+  double* wsum = ws.get(kWsum, r);
+  double* Hv = ws.get(kHv, r);
+  ws.get(kResidual, 1);
+
+  NmfRun run;
+  LossRecorder recorder(o.tolerance, o.lossEvery);
+  const double normA = std::sqrt(P.totalNorm2);
+
+  int it = 0;
+  for (; it < o.maxIterations; ++it) {
+    if (monitor.cancelled()) throwAborted();
+    const bool due = recorder.due(it);
+    const bool wantLoss = due || monitor.wantsProgress();
+    double lossSquared = 0;
+
+    outerGram(H, r, m, HHt);
+    if (P.anySparse) {
+      transposeInto(H, r, m, Ht);
+      std::fill(numT, numT + m * r, 0.0);
+    }
+    std::fill(num, num + r * m, 0.0);
+    std::fill(den, den + r * m, 0.0);
+    std::fill(gramSum, gramSum + r * r, 0.0);
+
+    for (std::size_t s = 0; s < S; ++s) {
+      const DataMatrix& As = A[s];
+      const std::size_t n = As.rows;
+      double* Ws = W[s];
+      double* v = V + s * m;
+      const double* colSum = P.colSums[s].data();
+
+      // Products of the old W(s) and H: the W and H updates and the loss all use them.
+      columnSumsOf(Ws, n, r, wsum);
+      productAHt(As, H, Ht, r, AHt);
+      if (As.sparse()) dataTransposeTimes(As, Ws, r, 1.0, numT);
+      else gemm(true, false, r, m, n, 1.0, Ws, As.dense, 1.0, num);
+      gram(Ws, n, r, WtW);
+      for (std::size_t i = 0; i < r * r; ++i) gramSum[i] += WtW[i];
+      if (wantLoss) lossSquared += stratumLossSquared(P, s, v, Ws, H, AHt, WtW, HHt, wsum, ws);
+
+      // v(s) ← v(s) ∘ (1ᵀA) / (n·v(s) + Hᵀ(Wᵀ1) + ε), vScaling times with the old W and H.
+      cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(m), 1.0, H, asInt(m), wsum, 1, 0.0, g, 1);
+      const double rows = static_cast<double>(n);
+      for (int pass = 0; pass < o.vScaling; ++pass)
+        for (std::size_t j = 0; j < m; ++j) v[j] = v[j] * colSum[j] / (v[j] * rows + g[j] + eps);
+
+      // W(s) ← W(s) ∘ A(s)Hᵀ / (W(s)HHᵀ + 1(Hv(s))ᵀ + ε), with the new v(s).
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
+      gemm(false, false, n, r, r, 1.0, Ws, HHt, 0.0, WHHt);
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < r; ++c) {
+          const std::size_t k = i * r + c;
+          Ws[k] = Ws[k] * AHt[k] / (WHHt[k] + Hv[c] + eps);
+        }
+
+      // H's denominator, first part: (W(s)ᵀ1) v(s)ᵀ with the old W(s) and the new v(s).
+      cblas_dger(CblasRowMajor, asInt(r), asInt(m), 1.0, wsum, 1, v, 1, den, asInt(m));
+    }
+
+    // H ← H ∘ ΣW(s)ᵀA(s) / (Σ(W(s)ᵀ1)v(s)ᵀ + (ΣW(s)ᵀW(s))H + ε).
+    if (P.anySparse)
+      for (std::size_t c = 0; c < r; ++c)
+        for (std::size_t j = 0; j < m; ++j) num[c * m + j] += numT[j * r + c];
+    gemm(false, false, r, m, r, 1.0, gramSum, H, 1.0, den);
+    for (std::size_t i = 0; i < r * m; ++i) H[i] = H[i] * num[i] / (den[i] + eps);
+
+    if (wantLoss) {
+      const double loss = std::sqrt(std::max(lossSquared, 0.0));
+      checkFiniteLoss(loss, it);
+      ProgressRecord rec;
+      rec.iteration = it;
+      rec.total = o.maxIterations;
+      rec.count = 2;
+      rec.values[0] = loss;
+      rec.values[1] = loss / std::max(normA, 1e-300);
+      monitor.progress(rec);
+      if (due && recorder.record(it, loss, run.trace)) {
+        ++it;  // this iteration's update is kept (it never raises the loss) and counted
+        run.stop = StopReason::Tolerance;
+        break;
+      }
+    }
+  }
+  run.iterations = it;
+  const double final = stratifiedNmfLoss(A, r, V, W, H);
+  checkFiniteLoss(final, it);
+  run.trace.iteration.push_back(it);
+  run.trace.loss.push_back(final);
+  return run;
+}
+
+}  // namespace nsa
