@@ -27,7 +27,7 @@ export interface NmfOptions extends IterationOptions {
   solver?: NmfSolver;
   /** 'frobenius' (default) or 'kl' (generalized Kullback–Leibler divergence; solver 'mu' only). */
   loss?: NmfLoss;
-  /** 'random' (W, H ~ U(0,1)·√(mean(A)/r)), 'nndsvd' (zeros filled with mean(A)) or given {W, H}. */
+  /** 'random' (W, H ~ U(0,1)·√(mean(A)/r)), 'nndsvd' (NNDSVD; zeros filled with 1 % of √(mean(A)/r)) or given {W, H}. */
   init?: 'random' | 'nndsvd' | { W?: Matrix; H?: Matrix };
 }
 

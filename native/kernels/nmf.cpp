@@ -158,6 +158,10 @@ void orthonormalize(double* X, std::size_t n, std::size_t l, Workspace& ws) {
 }
 }  // namespace
 
+double nndsvdFill(double mean, std::size_t r) {
+  return 0.01 * std::sqrt(std::max(mean, 1e-300) / static_cast<double>(r));
+}
+
 void nndsvd(const LinearOperator& B, std::size_t k, Random& rng, double fill, double* W, double* H) {
   const std::size_t n = B.rows, m = B.cols;
   const std::size_t l = std::min({k + 10, n, m});
@@ -224,7 +228,7 @@ void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, do
   LinearOperator B{A.rows, A.cols,
                    [&](const double* X, std::size_t l, double* out) { dataTimes(A, X, l, 0.0, out); },
                    [&](const double* Y, std::size_t l, double* out) { dataTransposeTimes(A, Y, l, 0.0, out); }};
-  nndsvd(B, r, rng, std::max(mean, 1e-12), W, H);
+  nndsvd(B, r, rng, nndsvdFill(mean, r), W, H);
 }
 
 namespace {

@@ -67,7 +67,7 @@ struct StratifiedNmfOptions {
 
 // Fills V (S×m), W[s] (nₛ×r) and H (r×m). Random: the reference's V ~ U(0,1), then each W(s) and
 // then H ~ U(0,1)/√r. Nndsvd: v(s) = ½·column means of A(s), W/H from NNDSVD (zeros filled with
-// the data mean) of the stacked A(s) − 1v(s)ᵀ by a randomized SVD.
+// 1 % of √(mean/r)) of the stacked A(s) − 1v(s)ᵀ by a randomized SVD.
 void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit init, uint64_t seed,
                        double* V, const std::vector<double*>& W, double* H);
 
@@ -94,7 +94,7 @@ struct NmfOptions {
   double epsilon = 1e-9;  // added to multiplicative-update denominators
 };
 
-// Random: W, H ~ U(0,1)·√(mean(A)/r) (W first). Nndsvd: NNDSVD of A, zeros filled with mean(A).
+// Random: W, H ~ U(0,1)·√(mean(A)/r) (W first). Nndsvd: NNDSVD of A, zeros filled with 1 % of √(mean(A)/r).
 void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, double* W, double* H);
 
 // Frobenius: loss ‖A − WH‖ (normalized by ‖A‖). KL: the generalized divergence

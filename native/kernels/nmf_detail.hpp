@@ -23,6 +23,8 @@ struct LinearOperator {
 // NNDSVD (Boutsidis & Gallopoulos) from a randomized truncated SVD of B (k + 10 columns, four power
 // iterations): W (n×k), H (k×m); entries that come out 0 are set to `fill` (MU never revives a 0).
 void nndsvd(const LinearOperator& B, std::size_t k, Random& rng, double fill, double* W, double* H);
+// The fill: 1 % of the typical factor entry √(mean(A)/r), small enough not to spoil the start.
+double nndsvdFill(double mean, std::size_t r);
 
 // Records the loss and decides whether to stop, shared by both solvers' loops.
 class LossRecorder {

@@ -134,7 +134,7 @@ void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit 
       }};
   std::vector<double> stackedW(N * r);
   const double mean = total / (static_cast<double>(N) * static_cast<double>(m));
-  nndsvd(B, r, rng, std::max(mean, 1e-12), stackedW.data(), H);
+  nndsvd(B, r, rng, nndsvdFill(mean, r), stackedW.data(), H);
   for (std::size_t s = 0; s < S; ++s)
     std::memcpy(W[s], stackedW.data() + offset[s] * r, A[s].rows * r * sizeof(double));
 }
