@@ -54,7 +54,7 @@ void requireFiniteNonNegative(Napi::Env env, const double* x, std::size_t n, con
       throwRangeJs(env, "Expected finite non-negative values in " + what);
 }
 
-// Reads and checks one data matrix; copies its buffers when `copy`.
+// Reads and checks one data matrix; copies CSR buffers when `copy` (dense ones: see stackDense).
 std::unique_ptr<OwnedData> dataArg(Napi::Env env, Napi::Value value, const std::string& what, bool copy) {
   if (!value.IsObject()) throwType(env, "Expected a data matrix object for " + what);
   Napi::Object o = value.As<Napi::Object>();
@@ -67,12 +67,7 @@ std::unique_ptr<OwnedData> dataArg(Napi::Env env, Napi::Value value, const std::
     const std::size_t n = checkedProduct(env, {d->view.rows, d->view.cols}, what.c_str());
     if (data.ElementLength() != n) throwRangeJs(env, "Expected rows*cols values in " + what + ".data");
     requireFiniteNonNegative(env, data.Data(), n, what);
-    if (copy) {
-      d->values.assign(data.Data(), data.Data() + n);
-      d->view.dense = d->values.data();
-    } else {
-      d->view.dense = data.Data();
-    }
+    d->view.dense = data.Data();  // jobs copy dense strata into one stacked buffer (stackDense)
     return d;
   }
   auto indptr = typedProperty<int32_t, napi_int32_array>(env, o, "indptr", what, "Int32Array");
@@ -105,6 +100,24 @@ std::unique_ptr<OwnedData> dataArg(Napi::Env env, Napi::Value value, const std::
     d->view.indices = idx;
   }
   return d;
+}
+
+// Copies the dense strata, in order, into one buffer so that consecutive dense strata are contiguous
+// (the kernel then runs one GEMM for all of them). Jobs always copy; sync calls copy only small data,
+// where the per-call overhead of many small GEMMs matters and the copy costs little.
+void stackDense(std::vector<DataMatrix>& views, std::vector<double>& stacked, bool always) {
+  std::size_t total = 0;
+  for (const DataMatrix& v : views)
+    if (!v.sparse()) total += v.rows * v.cols;
+  if (total == 0 || (!always && (views.size() < 2 || total > (std::size_t{1} << 22)))) return;
+  stacked.resize(total);
+  std::size_t at = 0;
+  for (DataMatrix& v : views) {
+    if (v.sparse()) continue;
+    std::memcpy(stacked.data() + at, v.dense, v.rows * v.cols * sizeof(double));
+    v.dense = stacked.data() + at;
+    at += v.rows * v.cols;
+  }
 }
 
 Napi::Object optionsArg(const Napi::CallbackInfo& info, std::size_t i) {
@@ -187,6 +200,7 @@ class StratifiedNmfJob : public Job {
       if (data_.back()->view.cols != m_) throwRangeJs(env, "Expected every stratum to have cols columns");
       views_.push_back(data_.back()->view);
     }
+    stackDense(views_, stacked_, copy);
     const std::size_t S = views_.size(), r = opts_.rank;
     Napi::Object o = optionsArg(info, 3);
     opts_.maxIterations = intOption(env, o, "maxIterations", 0, 1 << 30);
@@ -197,8 +211,10 @@ class StratifiedNmfJob : public Job {
     seed_ = seedOption(env, o);
     V_.resize(checkedProduct(env, {S, m_}, "V"));
     H_.resize(checkedProduct(env, {r, m_}, "H"));
-    W_.resize(S);
-    for (std::size_t s = 0; s < S; ++s) W_[s].resize(checkedProduct(env, {views_[s].rows, r}, "W"));
+    // All W(s) in one buffer, stratum after stratum (the kernel's GEMMs span consecutive strata).
+    std::size_t totalRows = 0;
+    for (const DataMatrix& v : views_) wOffset_.push_back(totalRows), totalRows += v.rows;
+    W_.resize(checkedProduct(env, {totalRows, r}, "W"));
     if (init_ == NmfInit::Given) {
       Napi::Value W = o.Get("W");
       const bool hasW = !W.IsUndefined();
@@ -209,27 +225,26 @@ class StratifiedNmfJob : public Job {
       given_[1] = hasW;
       if (hasW)
         for (std::size_t s = 0; s < S; ++s)
-          givenFactor(env, W.As<Napi::Array>().Get(static_cast<uint32_t>(s)), W_[s].data(), W_[s].size(),
+          givenFactor(env, W.As<Napi::Array>().Get(static_cast<uint32_t>(s)), Wof(s), views_[s].rows * r,
                       "options.W[" + std::to_string(s) + "]");
     }
   }
 
   void execute(Monitor& monitor) override {
-    std::vector<double*> W(W_.size());
-    for (std::size_t s = 0; s < W_.size(); ++s) W[s] = W_[s].data();
+    const std::size_t S = views_.size();
+    std::vector<double*> W(S);
+    for (std::size_t s = 0; s < S; ++s) W[s] = Wof(s);
     if (init_ != NmfInit::Given) {
       stratifiedNmfInit(views_, opts_.rank, init_, seed_, V_.data(), W, H_.data());
     } else if (!(given_[0] && given_[1] && given_[2])) {
       // Draw everything (so the draws do not depend on which factors were given), keep the given.
-      std::vector<double> V(V_.size()), H(H_.size());
-      std::vector<std::vector<double>> Wr(W_.size());
-      std::vector<double*> Wp(W_.size());
-      for (std::size_t s = 0; s < W_.size(); ++s) Wr[s].resize(W_[s].size()), Wp[s] = Wr[s].data();
+      std::vector<double> V(V_.size()), Wr(W_.size()), H(H_.size());
+      std::vector<double*> Wp(S);
+      for (std::size_t s = 0; s < S; ++s) Wp[s] = Wr.data() + wOffset_[s] * opts_.rank;
       stratifiedNmfInit(views_, opts_.rank, NmfInit::Random, seed_, V.data(), Wp, H.data());
       if (!given_[0]) V_ = V;
       if (!given_[1]) W_ = Wr;
       if (!given_[2]) H_ = H;
-      for (std::size_t s = 0; s < W_.size(); ++s) W[s] = W_[s].data();
     }
     run_ = stratifiedNmf(views_, opts_, V_.data(), W, H_.data(), monitor);
   }
@@ -237,9 +252,9 @@ class StratifiedNmfJob : public Job {
   Napi::Value result(Napi::Env env) override {
     Napi::Object out = Napi::Object::New(env);
     out.Set("V", newFloat64Array(env, V_.data(), V_.size()));
-    Napi::Array W = Napi::Array::New(env, W_.size());
-    for (std::size_t s = 0; s < W_.size(); ++s)
-      W.Set(static_cast<uint32_t>(s), newFloat64Array(env, W_[s].data(), W_[s].size()));
+    Napi::Array W = Napi::Array::New(env, views_.size());
+    for (std::size_t s = 0; s < views_.size(); ++s)
+      W.Set(static_cast<uint32_t>(s), newFloat64Array(env, Wof(s), views_[s].rows * opts_.rank));
     out.Set("W", W);
     out.Set("H", newFloat64Array(env, H_.data(), H_.size()));
     setTrace(env, out, run_);
@@ -254,8 +269,11 @@ class StratifiedNmfJob : public Job {
   NmfInit init_ = NmfInit::Random;
   uint64_t seed_ = 0;
   bool given_[3] = {false, false, false};
-  std::vector<double> V_, H_;
-  std::vector<std::vector<double>> W_;
+  double* Wof(std::size_t s) { return W_.data() + wOffset_[s] * opts_.rank; }
+
+  std::vector<double> stacked_;
+  std::vector<std::size_t> wOffset_;
+  std::vector<double> V_, W_, H_;
   NmfRun run_;
 };
 
@@ -309,6 +327,10 @@ class NmfJob : public Job {
   NmfJob(const Napi::CallbackInfo& info, bool copy) {
     Napi::Env env = info.Env();
     data_ = dataArg(env, info.Length() > 0 ? info[0] : env.Undefined(), "A", copy);
+    if (copy && !data_->view.sparse()) {
+      data_->values.assign(data_->view.dense, data_->view.dense + data_->view.rows * data_->view.cols);
+      data_->view.dense = data_->values.data();
+    }
     opts_.rank = sizeArg(info, 1, "rank");
     Napi::Object o = optionsArg(info, 2);
     static const std::map<std::string, NmfSolver> solvers = {{"mu", NmfSolver::Mu}, {"hals", NmfSolver::Hals}};

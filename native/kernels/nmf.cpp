@@ -88,32 +88,22 @@ double directResidualSquared(const DataMatrix& A, const double* v, const double*
                              std::size_t r, Workspace& ws) {
   const std::size_t m = A.cols;
   const std::size_t block = std::max<std::size_t>(1, std::min<std::size_t>(A.rows, (1u << 16) / m));
-  double* M = ws.get(0, block * m);
+  double* R = ws.get(0, block * m);
   double sum = 0;
   for (std::size_t i0 = 0; i0 < A.rows; i0 += block) {
     const std::size_t b = std::min(block, A.rows - i0);
-    gemm(false, false, b, m, r, 1.0, W + i0 * r, H, 0.0, M);
+    // R = A − 1vᵀ − WH for this block of rows (stored entries only, for CSR), then ‖R‖².
     for (std::size_t bi = 0; bi < b; ++bi) {
-      double* row = M + bi * m;
-      if (v) for (std::size_t j = 0; j < m; ++j) row[j] += v[j];
+      double* row = R + bi * m;
       const std::size_t i = i0 + bi;
-      if (!A.sparse()) {
-        const double* a = A.dense + i * m;
-        for (std::size_t j = 0; j < m; ++j) {
-          const double d = a[j] - row[j];
-          sum += d * d;
-        }
-      } else {
-        // Walk the row once: stored entries give (a − model)², the others model².
-        int32_t p = A.indptr[i];
-        const int32_t end = A.indptr[i + 1];
-        for (std::size_t j = 0; j < m; ++j) {
-          double d = row[j];
-          if (p < end && static_cast<std::size_t>(A.indices[p]) == j) d = A.values[p++] - d;
-          sum += d * d;
-        }
-      }
+      if (!A.sparse()) std::memcpy(row, A.dense + i * m, m * sizeof(double));
+      else std::fill(row, row + m, 0.0);
+      if (A.sparse())
+        for (int32_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) row[A.indices[p]] = A.values[p];
+      if (v) for (std::size_t j = 0; j < m; ++j) row[j] -= v[j];
     }
+    gemm(false, false, b, m, r, -1.0, W + i0 * r, H, 1.0, R);
+    sum += cblas_ddot(asInt(b * m), R, 1, R, 1);
   }
   return sum;
 }

@@ -22,7 +22,6 @@ enum Slot : std::size_t {
   kHt,       // Hᵀ (m×r), for CSR products
   kAHt,      // A(s)Hᵀ (nₛ×r)
   kWHHt,     // W(s)HHᵀ (nₛ×r)
-  kWtW,      // W(s)ᵀW(s) (r×r)
   kGramSum,  // Σₛ W(s)ᵀW(s)
   kNum,      // Σₛ W(s)ᵀA(s) (r×m)
   kNumT,     // its CSR part, transposed (m×r)
@@ -52,20 +51,46 @@ struct Problem {
   }
 };
 
-// ‖A(s) − 1vᵀ − W(s)H‖² from the products of (v, W(s), H), or directly where the expansion would
-// cancel too many digits.
+// ‖A(s) − 1vᵀ − W(s)H‖² from the products of (v, W(s), H) — ⟨WᵀW, HHᵀ⟩ is taken as ⟨W·HHᵀ, W⟩,
+// which the W update computes anyway — or directly where the expansion would cancel too many digits.
 double stratumLossSquared(const Problem& P, std::size_t s, const double* v, const double* W,
-                          const double* H, const double* AHt, const double* WtW, const double* HHt,
-                          const double* wsum, Workspace& ws) {
+                          const double* H, const double* AHt, const double* WHHt, const double* wsum,
+                          Workspace& ws) {
   const std::size_t n = P.A[s].rows, m = P.m, r = P.r;
   double* Hv = ws.get(kHv, r);
   cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
   const double cross = dot(P.colSums[s].data(), v, m) + dot(AHt, W, n * r);
   const double model =
-      static_cast<double>(n) * dot(v, v, m) + 2.0 * dot(wsum, Hv, r) + dot(WtW, HHt, r * r);
+      static_cast<double>(n) * dot(v, v, m) + 2.0 * dot(wsum, Hv, r) + dot(WHHt, W, n * r);
   const double expanded = P.normA2[s] - 2.0 * cross + model;
   if (expanded >= kCancellationRatio * (P.normA2[s] + model)) return expanded;
   return directResidualSquared(P.A[s], v, W, H, r, ws);
+}
+
+// Consecutive strata whose data (dense) and W rows are contiguous share one GEMM per product: small
+// strata then cost one BLAS call, not one per stratum. A CSR stratum is a run of its own.
+struct Run {
+  std::size_t first, last;  // strata [first, last)
+  std::size_t rows;
+};
+
+std::vector<Run> contiguousRuns(const std::vector<DataMatrix>& A, const std::vector<double*>& W, std::size_t r) {
+  std::vector<Run> runs;
+  for (std::size_t s = 0; s < A.size(); ++s) {
+    if (!runs.empty()) {
+      Run& last = runs.back();
+      const DataMatrix& prev = A[s - 1];
+      const bool joins = !A[s].sparse() && !prev.sparse() && A[s].dense == prev.dense + prev.rows * prev.cols &&
+                         W[s] == W[s - 1] + prev.rows * r;
+      if (joins) {
+        last.last = s + 1;
+        last.rows += A[s].rows;
+        continue;
+      }
+    }
+    runs.push_back({s, s + 1, A[s].rows});
+  }
+  return runs;
 }
 
 void columnSumsOf(const double* W, std::size_t n, std::size_t r, double* out) {
@@ -146,7 +171,6 @@ double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const 
   const std::size_t m = P.m;
   double* HHt = ws.get(kHHt, r * r);
   double* Ht = ws.get(kHt, m * r);
-  double* WtW = ws.get(kWtW, r * r);
   double* wsum = ws.get(kWsum, r);
   outerGram(H, r, m, HHt);
   transposeInto(H, r, m, Ht);
@@ -154,10 +178,11 @@ double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const 
   for (std::size_t s = 0; s < P.S; ++s) {
     const std::size_t n = A[s].rows;
     double* AHt = ws.get(kAHt, n * r);
+    double* WHHt = ws.get(kWHHt, n * r);
     productAHt(A[s], H, Ht, r, AHt);
-    gram(W[s], n, r, WtW);
+    gemm(false, false, n, r, r, 1.0, W[s], HHt, 0.0, WHHt);
     columnSumsOf(W[s], n, r, wsum);
-    sum += stratumLossSquared(P, s, V + s * m, W[s], H, AHt, WtW, HHt, wsum, ws);
+    sum += stratumLossSquared(P, s, V + s * m, W[s], H, AHt, WHHt, wsum, ws);
   }
   return std::sqrt(std::max(sum, 0.0));
 }
@@ -167,15 +192,16 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   Problem P(A, o.rank);
   const std::size_t S = P.S, m = P.m, r = o.rank;
   const double eps = o.epsilon;
-  std::size_t maxRows = 0;
-  for (const auto& a : A) maxRows = std::max(maxRows, a.rows);
+  const std::vector<Run> runs = contiguousRuns(A, W, r);
+  std::vector<std::size_t> rowOffset(S + 1, 0);
+  for (std::size_t s = 0; s < S; ++s) rowOffset[s + 1] = rowOffset[s] + A[s].rows;
+  const std::size_t N = rowOffset[S];
 
   Workspace ws;
   double* HHt = ws.get(kHHt, r * r);
   double* Ht = ws.get(kHt, m * r);
-  double* AHt = ws.get(kAHt, maxRows * r);
-  double* WHHt = ws.get(kWHHt, maxRows * r);
-  double* WtW = ws.get(kWtW, r * r);
+  double* AHt = ws.get(kAHt, N * r);    // all strata's A(s)Hᵀ, stacked
+  double* WHHt = ws.get(kWHHt, N * r);  // all strata's W(s)HHᵀ, stacked
   double* gramSum = ws.get(kGramSum, r * r);
   double* num = ws.get(kNum, r * m);
   double* numT = ws.get(kNumT, m * r);
@@ -196,6 +222,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     const bool wantLoss = due || monitor.wantsProgress();
     double lossSquared = 0;
 
+    // Products of the old W and H, shared by the V, W and H updates and the loss.
     outerGram(H, r, m, HHt);
     if (P.anySparse) {
       transposeInto(H, r, m, Ht);
@@ -204,22 +231,34 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     std::fill(num, num + r * m, 0.0);
     std::fill(den, den + r * m, 0.0);
     std::fill(gramSum, gramSum + r * r, 0.0);
+    for (const Run& g0 : runs) {
+      const DataMatrix& As = A[g0.first];
+      const double* Ws = W[g0.first];
+      double* aht = AHt + rowOffset[g0.first] * r;
+      if (As.sparse()) {
+        dataTimes(As, Ht, r, 0.0, aht);
+        dataTransposeTimes(As, Ws, r, 1.0, numT);
+      } else {
+        gemm(false, true, g0.rows, r, m, 1.0, As.dense, H, 0.0, aht);
+        gemm(true, false, r, m, g0.rows, 1.0, Ws, As.dense, 1.0, num);
+      }
+      gemm(false, false, g0.rows, r, r, 1.0, Ws, HHt, 0.0, WHHt + rowOffset[g0.first] * r);
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(g0.rows), 1.0, Ws, asInt(r), 1.0,
+                  gramSum, asInt(r));
+    }
+    for (std::size_t i = 0; i < r; ++i)
+      for (std::size_t j = 0; j < i; ++j) gramSum[i * r + j] = gramSum[j * r + i];
 
     for (std::size_t s = 0; s < S; ++s) {
-      const DataMatrix& As = A[s];
-      const std::size_t n = As.rows;
+      const std::size_t n = A[s].rows;
       double* Ws = W[s];
       double* v = V + s * m;
       const double* colSum = P.colSums[s].data();
+      const double* aht = AHt + rowOffset[s] * r;
+      const double* whht = WHHt + rowOffset[s] * r;
 
-      // Products of the old W(s) and H: the W and H updates and the loss all use them.
       columnSumsOf(Ws, n, r, wsum);
-      productAHt(As, H, Ht, r, AHt);
-      if (As.sparse()) dataTransposeTimes(As, Ws, r, 1.0, numT);
-      else gemm(true, false, r, m, n, 1.0, Ws, As.dense, 1.0, num);
-      gram(Ws, n, r, WtW);
-      for (std::size_t i = 0; i < r * r; ++i) gramSum[i] += WtW[i];
-      if (wantLoss) lossSquared += stratumLossSquared(P, s, v, Ws, H, AHt, WtW, HHt, wsum, ws);
+      if (wantLoss) lossSquared += stratumLossSquared(P, s, v, Ws, H, aht, whht, wsum, ws);
 
       // v(s) ← v(s) ∘ (1ᵀA) / (n·v(s) + Hᵀ(Wᵀ1) + ε), vScaling times with the old W and H.
       cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(m), 1.0, H, asInt(m), wsum, 1, 0.0, g, 1);
@@ -229,11 +268,10 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
 
       // W(s) ← W(s) ∘ A(s)Hᵀ / (W(s)HHᵀ + 1(Hv(s))ᵀ + ε), with the new v(s).
       cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
-      gemm(false, false, n, r, r, 1.0, Ws, HHt, 0.0, WHHt);
       for (std::size_t i = 0; i < n; ++i)
         for (std::size_t c = 0; c < r; ++c) {
           const std::size_t k = i * r + c;
-          Ws[k] = Ws[k] * AHt[k] / (WHHt[k] + Hv[c] + eps);
+          Ws[k] = Ws[k] * aht[k] / (whht[k] + Hv[c] + eps);
         }
 
       // H's denominator, first part: (W(s)ᵀ1) v(s)ᵀ with the old W(s) and the new v(s).
