@@ -9,6 +9,19 @@ import { dataDir, relativeError } from './helpers/shared.js';
 
 setBlasThreads(1);
 
+/** Asserts both the error class and the message. */
+function throws(fn: () => unknown, cls: new (...args: any[]) => Error, message: RegExp): void {
+  let error: unknown;
+  try {
+    fn();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(cls);
+  expect((error as Error).message).toMatch(message);
+}
+
+
 // 189 tissue samples × 500 genes, log2 expression (positive): a small real dense matrix.
 const tissue = readNpy(resolve(dataDir, 'tissue', 'tissue_expr.npy'));
 
@@ -124,15 +137,14 @@ describe('nmf: async, settings, bad input', () => {
   });
 
   it('bad input: messages name the argument and value', () => {
-    expect(() => nmfSync(tissue, 4, { solver: 'hals', loss: 'kl' })).toThrow(RangeError);
-    expect(() => nmfSync(tissue, 4, { solver: 'hals', loss: 'kl' })).toThrow(/Expected solver 'mu' for options\.loss 'kl' of nmfSync\(\) but received solver 'hals'/);
-    expect(() => nmfSync(tissue, 4, { solver: 'als' as any })).toThrow(/Expected one of 'mu', 'hals' for options\.solver of nmfSync\(\) but received the string "als"/);
-    expect(() => nmfSync(tissue, 190)).toThrow(/rank in \[1, 189\] \(min of rows and columns\) for rank but received 190/);
+    throws(() => nmfSync(tissue, 4, { solver: 'hals', loss: 'kl' }), RangeError, /Expected solver 'mu' for options\.loss 'kl' of nmfSync\(\) but received solver 'hals'/);
+    throws(() => nmfSync(tissue, 4, { solver: 'als' as any }), RangeError, /Expected one of 'mu', 'hals' for options\.solver of nmfSync\(\) but received the string "als"/);
+    throws(() => nmfSync(tissue, 190), RangeError, /rank in \[1, 189\] \(min of rows and columns\) for rank but received 190/);
     const neg = { ...tissue, data: tissue.data.slice() };
     neg.data[3 * 500 + 7] = -2;
-    expect(() => nmfSync(neg, 4)).toThrow(/non-negative values in A but received -2 at \[3, 7\]/);
-    expect(() => nmfSync(tissue, 4, { init: { W: tissue } })).toThrow(/Expected a 189×4 matrix for options\.init\.W but received 189×500/);
-    expect(() => nmfSync(tissue, 4, { init: 'nnsvd' as any })).toThrow(/Expected 'random', 'nndsvd' or an object \{W, H\}/);
-    expect(() => nmfSync(new Float64Array(4) as any, 1)).toThrow(TypeError);
+    throws(() => nmfSync(neg, 4), RangeError, /non-negative values in A but received -2 at \[3, 7\]/);
+    throws(() => nmfSync(tissue, 4, { init: { W: tissue } }), RangeError, /Expected a 189×4 matrix for options\.init\.W but received 189×500/);
+    throws(() => nmfSync(tissue, 4, { init: 'nnsvd' as any }), RangeError, /Expected 'random', 'nndsvd' or an object \{W, H\}/);
+    throws(() => nmfSync(new Float64Array(4) as any, 1), TypeError, /Expected a Matrix \{rows, cols, data\} or a CSR matrix \{rows, cols, indptr, indices, data\} for A but received a Float64Array of length 4/);
   });
 });

@@ -15,7 +15,20 @@ import { directStratifiedLoss, largestIncrease, matmul, snmfCase } from './helpe
 import { readCorpus } from './helpers/snmf-mtx.js';
 import { dataDir, fxMatrix, relativeError } from './helpers/shared.js';
 
-setBlasThreads(1); // the fixtures were recorded with one BLAS thread
+setBlasThreads(1);
+
+/** Asserts both the error class and the message. */
+function throws(fn: () => unknown, cls: new (...args: any[]) => Error, message: RegExp): void {
+  let error: unknown;
+  try {
+    fn();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(cls);
+  expect((error as Error).message).toMatch(message);
+}
+ // the fixtures were recorded with one BLAS thread
 
 function expectSnapshot(r: StratifiedNmfResult, snap: any): void {
   // Multiplicative-update runs: 1e-10 (fixtures README; measured amplification about 1).
@@ -234,27 +247,23 @@ describe('stratifiedNmf: bad input', () => {
   it('negative or NaN entries name the stratum and the first offending position', () => {
     const bad = { ...A[1]!, data: A[1]!.data.slice() };
     bad.data[2 * 12 + 5] = -0.5;
-    expect(() => stratifiedNmfSync([A[0]!, bad], 2)).toThrow(RangeError);
-    expect(() => stratifiedNmfSync([A[0]!, bad], 2)).toThrow(/non-negative values in strata\[1\] but received -0\.5 at \[2, 5\]/);
+    throws(() => stratifiedNmfSync([A[0]!, bad], 2), RangeError, /non-negative values in strata\[1\] but received -0\.5 at \[2, 5\]/);
     bad.data[2 * 12 + 5] = NaN;
-    expect(() => stratifiedNmfSync([A[0]!, bad], 2)).toThrow(/finite values in strata\[1\] but received NaN at \[2, 5\]/);
+    throws(() => stratifiedNmfSync([A[0]!, bad], 2), RangeError, /finite values in strata\[1\] but received NaN at \[2, 5\]/);
     const csr = toCsr(A[0]!);
     const data = csr.data.slice();
     data[3] = -1;
-    expect(() => stratifiedNmfSync([{ ...csr, data }], 2)).toThrow(/non-negative values in strata\[0\] but received -1 at \[0, 3\]/);
+    throws(() => stratifiedNmfSync([{ ...csr, data }], 2), RangeError, /non-negative values in strata\[0\] but received -1 at \[0, 3\]/);
   });
 
   it('strata with different column counts, empty strata, rank out of range', () => {
     const narrow = { rows: 2, cols: 11, data: new Float64Array(22) };
-    expect(() => stratifiedNmfSync([A[0]!, narrow], 2)).toThrow(/Expected strata\[1\] to have 12 columns \(as strata\[0\]\) but received 11/);
-    expect(() => stratifiedNmfSync([A[0]!, { rows: 0, cols: 12, data: new Float64Array(0) }], 2)).toThrow(
-      /Expected a non-empty matrix for strata\[1\] but received 0 rows/,
-    );
-    expect(() => stratifiedNmfSync([], 2)).toThrow(/at least one stratum/);
-    expect(() => stratifiedNmfSync(A, 0)).toThrow(RangeError);
-    expect(() => stratifiedNmfSync(A, 0)).toThrow(/positive integer for rank but received 0/);
-    expect(() => stratifiedNmfSync(A, 13)).toThrow(/rank in \[1, 12\] \(min of columns and total rows\) for rank but received 13/);
-    expect(() => stratifiedNmfSync(A, 2.5 as number)).toThrow(TypeError);
+    throws(() => stratifiedNmfSync([A[0]!, narrow], 2), RangeError, /Expected strata\[1\] to have 12 columns \(as strata\[0\]\) but received 11/);
+    throws(() => stratifiedNmfSync([A[0]!, { rows: 0, cols: 12, data: new Float64Array(0) }], 2), RangeError, /Expected a non-empty matrix for strata\[1\] but received 0 rows/);
+    throws(() => stratifiedNmfSync([], 2), RangeError, /at least one stratum/);
+    throws(() => stratifiedNmfSync(A, 0), RangeError, /positive integer for rank but received 0/);
+    throws(() => stratifiedNmfSync(A, 13), RangeError, /rank in \[1, 12\] \(min of columns and total rows\) for rank but received 13/);
+    throws(() => stratifiedNmfSync(A, 2.5), TypeError, /Expected a positive integer for rank but received 2\.5/);
   });
 
   it('malformed CSR: each defect named', () => {
@@ -264,19 +273,18 @@ describe('stratifiedNmf: bad input', () => {
       f(indptr);
       return { ...base, indptr };
     };
-    expect(() => stratifiedNmfSync([{ ...base, indptr: Array.from(base.indptr) as any }], 2)).toThrow(TypeError);
-    expect(() => stratifiedNmfSync([{ ...base, indptr: Array.from(base.indptr) as any }], 2)).toThrow(/Int32Array of length 11 \(rows\+1\) for strata\[0\]\.indptr/);
-    expect(() => stratifiedNmfSync([{ ...base, indptr: base.indptr.subarray(1) }], 2)).toThrow(/length 11 \(rows\+1\) for strata\[0\]\.indptr but received a Int32Array of length 10/);
-    expect(() => stratifiedNmfSync([withIndptr((p) => (p[0] = 1))], 2)).toThrow(/indptr\[0\] = 0 for strata\[0\]\.indptr but received 1/);
-    expect(() => stratifiedNmfSync([withIndptr((p) => (p[3] = p[2]! - 1))], 2)).toThrow(/non-decreasing strata\[0\]\.indptr but received indptr\[3\]/);
-    expect(() => stratifiedNmfSync([{ ...base, indices: base.indices.subarray(1) }], 2)).toThrow(/for strata\[0\]\.indices but received a Int32Array of length/);
+    throws(() => stratifiedNmfSync([{ ...base, indptr: Array.from(base.indptr) as any }], 2), TypeError, /Int32Array of length 11 \(rows\+1\) for strata\[0\]\.indptr/);
+    throws(() => stratifiedNmfSync([{ ...base, indptr: base.indptr.subarray(1) }], 2), RangeError, /length 11 \(rows\+1\) for strata\[0\]\.indptr but received a Int32Array of length 10/);
+    throws(() => stratifiedNmfSync([withIndptr((p) => (p[0] = 1))], 2), RangeError, /indptr\[0\] = 0 for strata\[0\]\.indptr but received 1/);
+    throws(() => stratifiedNmfSync([withIndptr((p) => (p[3] = p[2]! - 1))], 2), RangeError, /non-decreasing strata\[0\]\.indptr but received indptr\[3\]/);
+    throws(() => stratifiedNmfSync([{ ...base, indices: base.indices.subarray(1) }], 2), RangeError, /for strata\[0\]\.indices but received a Int32Array of length/);
     const indices = base.indices.slice();
     indices[4] = 12;
-    expect(() => stratifiedNmfSync([{ ...base, indices }], 2)).toThrow(/column indices in \[0, 12\) for strata\[0\]\.indices but received 12 at position 4 \(row 0\)/);
+    throws(() => stratifiedNmfSync([{ ...base, indices }], 2), RangeError, /column indices in \[0, 12\) for strata\[0\]\.indices but received 12 at position 4 \(row 0\)/);
     const unsorted = base.indices.slice();
     [unsorted[0], unsorted[1]] = [unsorted[1]!, unsorted[0]!];
-    expect(() => stratifiedNmfSync([{ ...base, indices: unsorted }], 2)).toThrow(/strictly increasing column indices within each row of strata\[0\] but received/);
-    expect(() => stratifiedNmfSync([{ ...base, data: new Float32Array(base.data.length) as any }], 2)).toThrow(TypeError);
+    throws(() => stratifiedNmfSync([{ ...base, indices: unsorted }], 2), RangeError, /strictly increasing column indices within each row of strata\[0\] but received/);
+    throws(() => stratifiedNmfSync([{ ...base, data: new Float32Array(base.data.length) as any }], 2), TypeError, /Expected a Float64Array of length \d+ \(indptr\[rows\]\) for strata\[0\]\.data but received a Float32Array/);
   });
 
   it('the raw binding re-checks CSR structure instead of crashing', async () => {
@@ -285,25 +293,26 @@ describe('stratifiedNmf: bad input', () => {
     const indices = base.indices.slice();
     indices[0] = 1e6;
     const opts = { maxIterations: 1, vScaling: 2, tolerance: 0, lossEvery: 1, init: 'random' as const, seed: 0 };
-    expect(() => native().stratifiedNmf([{ ...base, indices }], 12, 2, opts)).toThrow(/column indices/);
-    expect(() => native().stratifiedNmf([{ rows: 10, cols: 12, data: new Float64Array(3) }], 12, 2, opts)).toThrow(RangeError);
+    throws(() => native().stratifiedNmf([{ ...base, indices }], 12, 2, opts), RangeError, /column indices/);
+    throws(() => native().stratifiedNmf([{ rows: 10, cols: 12, data: new Float64Array(3) }], 12, 2, opts), RangeError, /Expected rows\*cols values in strata\[0\]\.data/);
   });
 
   it('labels length, unknown init, given factors of the wrong shape, unknown options', () => {
-    expect(() => stratifiedNmfSync.fromLabels(A[0]!, [1, 2, 3], 2)).toThrow(/labels of length 10 \(the rows of A\) but received an array of length 3/);
-    expect(() => stratifiedNmfSync.fromLabels(A[0]!, new Array(10).fill(null), 2)).toThrow(TypeError);
-    expect(() => stratifiedNmfSync(A, 2, { init: 'svd' as any })).toThrow(RangeError);
-    expect(() => stratifiedNmfSync(A, 2, { init: 'svd' as any })).toThrow(/Expected 'random', 'nndsvd' or an object \{V, W, H\} of given factors for options\.init of stratifiedNmfSync\(\) but received the string "svd"/);
-    expect(() => stratifiedNmfSync(A, 3, { init: { ...c.init, V: c.init.W[0]! } })).toThrow(/Expected a 3×12 matrix for options\.init\.V but received 10×3/);
-    expect(() => stratifiedNmfSync(A, 3, { init: { W: c.init.W.slice(1) } })).toThrow(/array of 3 matrices \(one per stratum\) for options\.init\.W/);
-    expect(() => stratifiedNmfSync(A, 2, { init: c.init })).toThrow(/Expected a 10×2 matrix for options\.init\.W\[0\] but received 10×3/);
-    expect(() => stratifiedNmfSync(A, 3, { init: { U: 1 } as any })).toThrow(/Unknown key 'U' in options\.init/);
-    expect(() => stratifiedNmfSync(A, 3, { maxIter: 3 } as any)).toThrow(/Unknown option 'maxIter'/);
-    expect(() => stratifiedNmfSync(A, 3, { vScaling: -1 })).toThrow(RangeError);
+    throws(() => stratifiedNmfSync.fromLabels(A[0]!, [1, 2, 3], 2), RangeError, /labels of length 10 \(the rows of A\) but received an array of length 3/);
+    throws(() => stratifiedNmfSync.fromLabels(A[0]!, new Array(10).fill(null), 2), TypeError, /Expected a finite number or a string for labels\[0\] but received null/);
+    throws(() => stratifiedNmfSync(A, 2, { init: 'svd' as any }), RangeError, /Expected 'random', 'nndsvd' or an object \{V, W, H\} of given factors for options\.init of stratifiedNmfSync\(\) but received the string "svd"/);
+    throws(() => stratifiedNmfSync(A, 3, { init: { ...c.init, V: c.init.W[0]! } }), RangeError, /Expected a 3×12 matrix for options\.init\.V but received 10×3/);
+    throws(() => stratifiedNmfSync(A, 3, { init: { W: c.init.W.slice(1) } }), RangeError, /array of 3 matrices \(one per stratum\) for options\.init\.W/);
+    throws(() => stratifiedNmfSync(A, 2, { init: c.init }), RangeError, /Expected a 10×2 matrix for options\.init\.W\[0\] but received 10×3/);
+    throws(() => stratifiedNmfSync(A, 3, { init: { U: 1 } as any }), TypeError, /Unknown key 'U' in options\.init/);
+    throws(() => stratifiedNmfSync(A, 3, { maxIter: 3 } as any), TypeError, /Unknown option 'maxIter'/);
+    throws(() => stratifiedNmfSync(A, 3, { vScaling: -1 }), RangeError, /Expected an integer in \[0, 1000\] for options\.vScaling of stratifiedNmfSync\(\) but received -1/);
   });
 
   it('async bad input rejects (never throws synchronously)', async () => {
-    await expect(stratifiedNmf(A, 0)).rejects.toThrow(/rank/);
+    await expect(stratifiedNmf(A, 0)).rejects.toBeInstanceOf(RangeError);
+    await expect(stratifiedNmf(A, 0)).rejects.toThrow(/positive integer for rank but received 0/);
+    await expect(stratifiedNmf.fromLabels(A[0]!, [1], 2)).rejects.toBeInstanceOf(RangeError);
     await expect(stratifiedNmf.fromLabels(A[0]!, [1], 2)).rejects.toThrow(/labels of length 10/);
   });
 });

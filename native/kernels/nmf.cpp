@@ -223,7 +223,7 @@ void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, do
 
 namespace {
 
-enum Slot : std::size_t { kResidual = 0, kHHt = 1, kAHt, kWHHt, kWtW, kWtAT, kHt, kQ, kSums, kWH };
+enum Slot : std::size_t { kResidual = 0, kHHt = 1, kAHt, kWHHt, kWtW, kWtAT, kHt, kQ, kSums, kWH, kWtA };
 
 double frobeniusLossSquared(const DataMatrix& A, double normA2, const double* W, const double* H,
                             const double* AHt, const double* HHt, std::size_t r, Workspace& ws) {
@@ -288,6 +288,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   double* WHHt = ws.get(kWHHt, std::max(n, m) * r);  // W·HHᵀ, then Hᵀ·WᵀW
   double* WtW = ws.get(kWtW, r * r);
   double* WtAT = ws.get(kWtAT, m * r);  // (WᵀA)ᵀ = AᵀW, m×r
+  double* WtA = ws.get(kWtA, r * m);
   double* Ht = ws.get(kHt, m * r);
   const std::size_t qSize = A.sparse() ? static_cast<std::size_t>(A.indptr[n]) : n * m;
   double* Q = kl ? ws.get(kQ, std::max<std::size_t>(qSize, 1)) : nullptr;
@@ -361,7 +362,12 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         }
       }
       gram(W, n, r, WtW);
-      dataTransposeTimes(A, W, r, 0.0, WtAT);
+      if (A.sparse()) {
+        dataTransposeTimes(A, W, r, 0.0, WtAT);
+      } else {  // WᵀA (r×m) is the faster GEMM shape (A read row-major); transpose the small result
+        gemm(true, false, r, m, n, 1.0, W, A.dense, 0.0, WtA);
+        transposeInto(WtA, r, m, WtAT);
+      }
       if (o.solver == NmfSolver::Mu) {
         // H ← H ∘ WᵀA / (WᵀW H + ε), computed on Hᵀ rows (m×r).
         gemm(false, false, m, r, r, 1.0, Ht, WtW, 0.0, WHHt);
