@@ -51,20 +51,28 @@ struct Problem {
   }
 };
 
-// ‖A(s) − 1vᵀ − W(s)H‖² from the products of (v, W(s), H) — ⟨WᵀW, HHᵀ⟩ is taken as ⟨W·HHᵀ, W⟩,
-// which the W update computes anyway — or directly where the expansion would cancel too many digits.
-double stratumLossSquared(const Problem& P, std::size_t s, const double* v, const double* W,
-                          const double* H, const double* AHt, const double* WHHt, const double* wsum,
-                          Workspace& ws) {
+// ‖A(s) − 1vᵀ − W(s)H‖² expanded through the products of (v, W(s), H) — ⟨WᵀW, HHᵀ⟩ is taken as
+// ⟨W·HHᵀ, W⟩, which the W update computes anyway. Returns false (the caller then computes the
+// residual directly) where the expansion would cancel too many digits.
+bool expandedLossSquared(const Problem& P, std::size_t s, const double* v, const double* W, const double* H,
+                         const double* AHt, const double* WHHt, const double* wsum, Workspace& ws,
+                         double* out) {
   const std::size_t n = P.A[s].rows, m = P.m, r = P.r;
   double* Hv = ws.get(kHv, r);
   cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
   const double cross = dot(P.colSums[s].data(), v, m) + dot(AHt, W, n * r);
   const double model =
       static_cast<double>(n) * dot(v, v, m) + 2.0 * dot(wsum, Hv, r) + dot(WHHt, W, n * r);
-  const double expanded = P.normA2[s] - 2.0 * cross + model;
-  if (expanded >= kCancellationRatio * (P.normA2[s] + model)) return expanded;
-  return directResidualSquared(P.A[s], v, W, H, r, ws);
+  *out = P.normA2[s] - 2.0 * cross + model;
+  return *out >= kCancellationRatio * (P.normA2[s] + model);
+}
+
+double stratumLossSquared(const Problem& P, std::size_t s, const double* v, const double* W,
+                          const double* H, const double* AHt, const double* WHHt, const double* wsum,
+                          Workspace& ws) {
+  double expanded;
+  if (expandedLossSquared(P, s, v, W, H, AHt, WHHt, wsum, ws, &expanded)) return expanded;
+  return directResidualSquared(P.A[s], v, W, H, P.r, ws);
 }
 
 // Consecutive strata whose data (dense) and W rows are contiguous share one GEMM per product: small
@@ -91,6 +99,33 @@ std::vector<Run> contiguousRuns(const std::vector<DataMatrix>& A, const std::vec
     runs.push_back({s, s + 1, A[s].rows});
   }
   return runs;
+}
+
+// Σ over the strata of a run of ‖A(s) − 1v(s)ᵀ − W(s)H‖², computed directly: a dense run in blocks
+// of rows that may span strata (one GEMM per block, not per stratum), a CSR run through
+// directResidualSquared.
+double directRunResidualSquared(const std::vector<DataMatrix>& A, const Run& run, const double* V,
+                                const double* W, const double* H, std::size_t r, Workspace& ws) {
+  if (A[run.first].sparse()) return directResidualSquared(A[run.first], V + run.first * A[run.first].cols, W, H, r, ws);
+  const std::size_t m = A[run.first].cols;
+  const std::size_t block = std::max<std::size_t>(1, std::min<std::size_t>(run.rows, (1u << 16) / m));
+  double* R = ws.get(kResidual, block * m);
+  const double* data = A[run.first].dense;
+  std::size_t s = run.first, stratumEnd = A[s].rows;  // rows of the run before stratum s ends
+  double sum = 0;
+  for (std::size_t i0 = 0; i0 < run.rows; i0 += block) {
+    const std::size_t b = std::min(block, run.rows - i0);
+    std::memcpy(R, data + i0 * m, b * m * sizeof(double));
+    for (std::size_t bi = 0; bi < b; ++bi) {
+      while (i0 + bi >= stratumEnd) stratumEnd += A[++s].rows;
+      const double* v = V + s * m;
+      double* row = R + bi * m;
+      for (std::size_t j = 0; j < m; ++j) row[j] -= v[j];
+    }
+    gemm(false, false, b, m, r, -1.0, W + i0 * r, H, 1.0, R);
+    sum += cblas_ddot(asInt(b * m), R, 1, R, 1);
+  }
+  return sum;
 }
 
 void columnSumsOf(const double* W, std::size_t n, std::size_t r, double* out) {
@@ -249,6 +284,24 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     for (std::size_t i = 0; i < r; ++i)
       for (std::size_t j = 0; j < i; ++j) gramSum[i * r + j] = gramSum[j * r + i];
 
+    // The loss of the old iterate: expanded per stratum; a run with a stratum where that would
+    // cancel is evaluated directly as a whole.
+    if (wantLoss) {
+      for (const Run& g0 : runs) {
+        double expanded = 0;
+        bool accurate = true;
+        for (std::size_t s = g0.first; s < g0.last; ++s) {
+          const std::size_t n = A[s].rows;
+          double part;
+          columnSumsOf(W[s], n, r, wsum);
+          accurate = expandedLossSquared(P, s, V + s * m, W[s], H, AHt + rowOffset[s] * r,
+                                         WHHt + rowOffset[s] * r, wsum, ws, &part) && accurate;
+          expanded += part;
+        }
+        lossSquared += accurate ? expanded : directRunResidualSquared(A, g0, V, W[g0.first], H, r, ws);
+      }
+    }
+
     for (std::size_t s = 0; s < S; ++s) {
       const std::size_t n = A[s].rows;
       double* Ws = W[s];
@@ -258,7 +311,6 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       const double* whht = WHHt + rowOffset[s] * r;
 
       columnSumsOf(Ws, n, r, wsum);
-      if (wantLoss) lossSquared += stratumLossSquared(P, s, v, Ws, H, aht, whht, wsum, ws);
 
       // v(s) ← v(s) ∘ (1ᵀA) / (n·v(s) + Hᵀ(Wᵀ1) + ε), vScaling times with the old W and H.
       cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(m), 1.0, H, asInt(m), wsum, 1, 0.0, g, 1);
