@@ -67,3 +67,16 @@ export {
   type StratifiedNtfSettings,
 } from './factorization/stratified-ntf.js';
 export { ntf, ntfSync, type NtfOptions, type NtfSolver, type NtfProgress, type NtfResult, type NtfSettings } from './factorization/ntf.js';
+export { type DataMatrix, isCsr, expectCsr, toCsr, selectRows } from './factorization/sparse.js';
+export { type NmfProgress, type StopReason } from './factorization/common.js';
+export {
+  stratifiedNmf,
+  stratifiedNmfSync,
+  stratifiedNmfLoss,
+  type StratifiedNmfOptions,
+  type StratifiedNmfFactors,
+  type StratifiedNmfResult,
+  type StratifiedNmfSettings,
+  type LabelledStratifiedNmfResult,
+} from './factorization/stratified-nmf.js';
+export { nmf, nmfSync, type NmfOptions, type NmfResult, type NmfSettings, type NmfSolver, type NmfLoss } from './factorization/nmf.js';

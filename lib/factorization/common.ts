@@ -1,0 +1,103 @@
+/**
+ * What the NMF family shares: the raw binding types, the options every solver takes (iterations,
+ * tolerance, loss recording, seed), the result's trace fields and progress records.
+ */
+import type { CancelToken, RawProgress } from '../native.js';
+import { describeValue, type OptionSpecs } from '../validate.js';
+
+type RawData =
+  | { rows: number; cols: number; data: Float64Array }
+  | { rows: number; cols: number; indptr: Int32Array; indices: Int32Array; data: Float64Array };
+
+export interface RawNmfOptions {
+  maxIterations: number;
+  tolerance: number;
+  lossEvery: number;
+  init: 'random' | 'nndsvd' | 'given';
+  seed: number;
+}
+
+export interface RawTrace {
+  lossIterations: Float64Array;
+  loss: Float64Array;
+  iterations: number;
+  stopReason: StopReason;
+}
+
+type AsyncTail = [token: CancelToken, onProgress: ((r: RawProgress) => void) | undefined, intervalMs: number];
+type RawSnmfOptions = RawNmfOptions & { vScaling: number; V?: Float64Array; W?: Float64Array[]; H?: Float64Array };
+type RawSnmfResult = RawTrace & { V: Float64Array; W: Float64Array[]; H: Float64Array };
+type RawPlainOptions = RawNmfOptions & { solver: string; loss: string; W?: Float64Array; H?: Float64Array };
+type RawPlainResult = RawTrace & { W: Float64Array; H: Float64Array };
+
+declare module '../native.js' {
+  interface NativeBinding {
+    stratifiedNmf(strata: RawData[], cols: number, rank: number, options: RawSnmfOptions): RawSnmfResult;
+    stratifiedNmfAsync(strata: RawData[], cols: number, rank: number, options: RawSnmfOptions, ...tail: AsyncTail): Promise<RawSnmfResult>;
+    stratifiedNmfLoss(strata: RawData[], cols: number, rank: number, V: Float64Array, W: Float64Array[], H: Float64Array): number;
+    nmf(A: RawData, rank: number, options: RawPlainOptions): RawPlainResult;
+    nmfAsync(A: RawData, rank: number, options: RawPlainOptions, ...tail: AsyncTail): Promise<RawPlainResult>;
+  }
+}
+
+export type StopReason = 'maxIterations' | 'tolerance';
+
+/** Progress of an NMF-type solve: the loss after `iteration` of `total` iterations. */
+export interface NmfProgress {
+  iteration: number;
+  total: number;
+  loss: number;
+  normalizedLoss: number;
+}
+
+export function mapNmfProgress(r: RawProgress): NmfProgress {
+  return { iteration: r.iteration, total: r.total, loss: r.values[0]!, normalizedLoss: r.values[1]! };
+}
+
+/** Options every NMF-type solver takes. */
+export interface IterationOptions {
+  /** Iterations to run at most (default 200). */
+  maxIterations?: number;
+  /** Stop when the relative change between two recorded losses is at most this; 0 runs all (default 0). */
+  tolerance?: number;
+  /** Record the loss every this many iterations; the loss after the last iteration is always recorded (default 1). */
+  lossEvery?: number;
+  /** Seed of the project's generator for random/nndsvd initializations (default 0). */
+  seed?: number;
+}
+
+export const iterationOptionSpecs = {
+  maxIterations: { kind: 'number', integer: true, min: 0, max: 2 ** 30, default: 200, description: 'iterations to run at most' },
+  tolerance: { kind: 'number', min: 0, max: 1, default: 0, description: 'stop on a relative loss change at most this (0 = run all)' },
+  lossEvery: { kind: 'number', integer: true, min: 1, max: 2 ** 30, default: 1, description: 'record the loss every this many iterations' },
+  seed: { kind: 'number', integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, default: 0, description: 'seed of the initialization' },
+} as const satisfies OptionSpecs;
+
+export const initNames = ['random', 'nndsvd'] as const;
+
+/** The init option: a name, or an object of given factors (checked by the caller for shapes). */
+export function checkInit(value: unknown, name: string, keys: readonly string[]): unknown {
+  const allowed = `'random', 'nndsvd' or an object {${keys.join(', ')}} of given factors`;
+  if (typeof value === 'string') {
+    if (!(initNames as readonly string[]).includes(value)) {
+      throw new RangeError(`Expected ${allowed} for ${name} but received ${describeValue(value)}`);
+    }
+    return value;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
+    throw new TypeError(`Expected ${allowed} for ${name} but received ${describeValue(value)}`);
+  }
+  const given = Object.keys(value);
+  for (const k of given) {
+    if (!keys.includes(k)) throw new TypeError(`Unknown key '${k}' in ${name}; valid keys are: ${keys.join(', ')}`);
+  }
+  if (given.length === 0) throw new RangeError(`Expected at least one of ${keys.join(', ')} in ${name} but received an empty object`);
+  return value;
+}
+
+/** Checks a given factor's shape (it must be a finite non-negative Matrix). */
+export function expectFactorShape(m: { rows: number; cols: number }, name: string, rows: number, cols: number): void {
+  if (m.rows !== rows || m.cols !== cols) {
+    throw new RangeError(`Expected a ${rows}×${cols} matrix for ${name} but received ${m.rows}×${m.cols}`);
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * Plain NMF baselines (SPEC.md §10): A ≈ WH by multiplicative updates ('mu', Frobenius or KL loss)
+ * or HALS ('hals', Frobenius), on dense or CSR data, with the same options and result shape as
+ * stratifiedNmf. One native call per solve.
+ */
+import type { Matrix } from '../matrix.js';
+import { native } from '../native.js';
+import { callSync, runJob, type AsyncOptions } from '../runtime.js';
+import { asyncOptionSpecs, expectMatrix, expectShapeInteger, parseOptions, type OptionSpecs } from '../validate.js';
+import {
+  checkInit,
+  expectFactorShape,
+  iterationOptionSpecs,
+  mapNmfProgress,
+  type IterationOptions,
+  type NmfProgress,
+  type RawTrace,
+  type StopReason,
+} from './common.js';
+import { expectDataMatrix, type DataMatrix } from './sparse.js';
+
+export type NmfSolver = 'mu' | 'hals';
+export type NmfLoss = 'frobenius' | 'kl';
+
+export interface NmfOptions extends IterationOptions {
+  /** 'hals' (exact coordinate updates, the default) or 'mu' (multiplicative updates). */
+  solver?: NmfSolver;
+  /** 'frobenius' (default) or 'kl' (generalized Kullback–Leibler divergence; solver 'mu' only). */
+  loss?: NmfLoss;
+  /** 'random' (W, H ~ U(0,1)·√(mean(A)/r)), 'nndsvd' (NNDSVD; zeros filled with 1 % of √(mean(A)/r)) or given {W, H}. */
+  init?: 'random' | 'nndsvd' | { W?: Matrix; H?: Matrix };
+}
+
+export interface NmfSettings {
+  rank: number;
+  solver: NmfSolver;
+  loss: NmfLoss;
+  maxIterations: number;
+  tolerance: number;
+  init: 'random' | 'nndsvd' | 'given';
+  seed: number;
+  lossEvery: number;
+  /** Added to multiplicative-update denominators. */
+  epsilon: number;
+}
+
+export interface NmfResult {
+  W: Matrix;
+  H: Matrix;
+  /** Frobenius: ‖A − WH‖; KL: Σ a·log(a/wh) − a + wh. After `lossIterations[i]` iterations; last = final. */
+  loss: Float64Array;
+  /** Frobenius: loss/‖A‖; KL: loss/Σa. */
+  normalizedLoss: Float64Array;
+  lossIterations: Float64Array;
+  iterations: number;
+  stopReason: StopReason;
+  settings: NmfSettings;
+}
+
+const nmfSpecs = {
+  ...iterationOptionSpecs,
+  solver: { kind: 'enum', values: ['mu', 'hals'], default: 'hals', description: 'update rule' },
+  loss: { kind: 'enum', values: ['frobenius', 'kl'], default: 'frobenius', description: 'objective' },
+  init: {
+    kind: 'custom',
+    description: "'random', 'nndsvd' or given factors {W, H}",
+    check: (v, name) => checkInit(v, name, ['W', 'H']),
+    default: 'random',
+  },
+} as const satisfies OptionSpecs;
+const nmfAsyncSpecs = { ...nmfSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
+
+type Parsed = Required<Omit<NmfOptions, 'init'>> & { init: NmfOptions['init'] } & AsyncOptions<NmfProgress>;
+
+interface Prepared {
+  A: DataMatrix;
+  rank: number;
+  o: Parsed;
+  given?: { W?: Float64Array; H?: Float64Array };
+  normalizer: number;
+}
+
+function prepare(A: unknown, rankArg: unknown, options: unknown, context: string, specs: OptionSpecs): Prepared {
+  const o = parseOptions<Parsed>(specs, options, context);
+  if (o.loss === 'kl' && o.solver !== 'mu') {
+    throw new RangeError(`Expected solver 'mu' for options.loss 'kl' of ${context} but received solver '${o.solver}'`);
+  }
+  const data = expectDataMatrix(A, 'A');
+  const rank = expectShapeInteger(rankArg, 'rank');
+  const maxRank = Math.min(data.rows, data.cols);
+  if (rank > maxRank) throw new RangeError(`Expected a rank in [1, ${maxRank}] (min of rows and columns) for rank but received ${rank}`);
+  let given: Prepared['given'];
+  if (typeof o.init === 'object') {
+    given = {};
+    if (o.init.W !== undefined) {
+      const W = expectMatrix(o.init.W, 'options.init.W', { nonNegative: true });
+      expectFactorShape(W, 'options.init.W', data.rows, rank);
+      given.W = W.data;
+    }
+    if (o.init.H !== undefined) {
+      const H = expectMatrix(o.init.H, 'options.init.H', { nonNegative: true });
+      expectFactorShape(H, 'options.init.H', rank, data.cols);
+      given.H = H.data;
+    }
+  }
+  let normalizer = 0;
+  for (const x of data.data) normalizer += o.loss === 'kl' ? x : x * x;
+  normalizer = o.loss === 'kl' ? normalizer : Math.sqrt(normalizer);
+  return { A: data, rank, o, given, normalizer };
+}
+
+function rawOptions(p: Prepared) {
+  return {
+    solver: p.o.solver,
+    loss: p.o.loss,
+    maxIterations: p.o.maxIterations,
+    tolerance: p.o.tolerance,
+    lossEvery: p.o.lossEvery,
+    seed: p.o.seed,
+    init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
+    ...p.given,
+  };
+}
+
+function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Array }): NmfResult {
+  const scale = 1 / Math.max(p.normalizer, 1e-300);
+  return {
+    W: { rows: p.A.rows, cols: p.rank, data: raw.W },
+    H: { rows: p.rank, cols: p.A.cols, data: raw.H },
+    loss: raw.loss,
+    normalizedLoss: raw.loss.map((x) => x * scale),
+    lossIterations: raw.lossIterations,
+    iterations: raw.iterations,
+    stopReason: raw.stopReason,
+    settings: {
+      rank: p.rank,
+      solver: p.o.solver,
+      loss: p.o.loss,
+      maxIterations: p.o.maxIterations,
+      tolerance: p.o.tolerance,
+      init: p.given ? 'given' : (p.o.init as 'random' | 'nndsvd'),
+      seed: p.o.seed,
+      lossEvery: p.o.lossEvery,
+      epsilon: 1e-9,
+    },
+  };
+}
+
+/** NMF on the calling thread (small problems). */
+export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions): NmfResult {
+  const p = prepare(A, rank, options, 'nmfSync()', nmfSpecs);
+  return toResult(p, callSync(() => native().nmf(p.A, p.rank, rawOptions(p))));
+}
+
+/** NMF on a worker thread, with onProgress {iteration, total, loss, normalizedLoss} and signal. */
+export function nmf(A: DataMatrix, rank: number, options?: NmfOptions & AsyncOptions<NmfProgress>): Promise<NmfResult> {
+  let p: Prepared;
+  try {
+    p = prepare(A, rank, options, 'nmf()', nmfAsyncSpecs);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return runJob(
+    [p.A.data],
+    ([data], token, onProgress, interval) =>
+      native().nmfAsync({ ...p.A, data: data! }, p.rank, rawOptions(p), token, onProgress, interval),
+    p.o,
+    mapNmfProgress,
+  ).then((raw) => toResult(p, raw));
+}

@@ -1,0 +1,308 @@
+/**
+ * Stratified-NMF (Chapman, Yaniv, Needell 2023; SPEC.md §8): strata A(s) (nₛ×m, non-negative) are
+ * modelled as 1·v(s)ᵀ + W(s)H with per-stratum shifts v(s), per-stratum W(s) and a shared H, fitted by
+ * the reference's multiplicative updates. Strata may be dense or CSR (never densified). The whole
+ * solve is one native call; the loss is tracked without forming the residual.
+ */
+import type { Matrix } from '../matrix.js';
+import { native } from '../native.js';
+import { callSync, runJob, type AsyncOptions } from '../runtime.js';
+import {
+  asyncOptionSpecs,
+  describeValue,
+  expectMatrix,
+  expectShapeInteger,
+  parseOptions,
+  type OptionSpecs,
+} from '../validate.js';
+import {
+  checkInit,
+  expectFactorShape,
+  iterationOptionSpecs,
+  mapNmfProgress,
+  type IterationOptions,
+  type NmfProgress,
+  type RawTrace,
+  type StopReason,
+} from './common.js';
+import { expectDataMatrix, selectRows, type DataMatrix } from './sparse.js';
+
+/** Factors given to start from; any factor left out is drawn as by 'random' with the seed. */
+export interface StratifiedNmfFactors {
+  /** S×m, row s is v(s). */
+  V?: Matrix;
+  /** One nₛ×r matrix per stratum. */
+  W?: Matrix[];
+  /** r×m. */
+  H?: Matrix;
+}
+
+export interface StratifiedNmfOptions extends IterationOptions {
+  /** v updates per iteration (default 2, as the reference). */
+  vScaling?: number;
+  /**
+   * 'random' (the reference: V ~ U(0,1), then W(s), H ~ U(0,1)/√r from the seeded generator),
+   * 'nndsvd' (v(s) = ½·column means, W/H by NNDSVD of the stacked A(s) − 1v(s)ᵀ), or given factors.
+   * Default 'random'.
+   */
+  init?: 'random' | 'nndsvd' | StratifiedNmfFactors;
+}
+
+/** Every setting a run used, so that it can be repeated. */
+export interface StratifiedNmfSettings {
+  rank: number;
+  maxIterations: number;
+  vScaling: number;
+  tolerance: number;
+  init: 'random' | 'nndsvd' | 'given';
+  seed: number;
+  lossEvery: number;
+  /** Added to every denominator (the reference's tol). */
+  epsilon: number;
+}
+
+export interface StratifiedNmfResult {
+  /** S×m: row s is v(s). */
+  V: Matrix;
+  /** W(s), nₛ×r each. */
+  W: Matrix[];
+  /** r×m, shared by all strata. */
+  H: Matrix;
+  /** √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) after `lossIterations[i]` iterations; the last entry is the final loss. */
+  loss: Float64Array;
+  /** loss / √(Σₛ‖A(s)‖²). */
+  normalizedLoss: Float64Array;
+  lossIterations: Float64Array;
+  iterations: number;
+  stopReason: StopReason;
+  settings: StratifiedNmfSettings;
+}
+
+/** The result of fromLabels: strata are the distinct labels, sorted; W[s] rows follow rowIndices[s]. */
+export interface LabelledStratifiedNmfResult extends StratifiedNmfResult {
+  labels: (string | number)[];
+  rowIndices: Int32Array[];
+}
+
+const EPSILON = 1e-9;
+
+const snmfSpecs = {
+  ...iterationOptionSpecs,
+  vScaling: { kind: 'number', integer: true, min: 0, max: 1000, default: 2, description: 'v updates per iteration' },
+  init: {
+    kind: 'custom',
+    description: "'random', 'nndsvd' or given factors {V, W, H}",
+    check: (v, name) => checkInit(v, name, ['V', 'W', 'H']),
+    default: 'random',
+  },
+} as const satisfies OptionSpecs;
+const snmfAsyncSpecs = { ...snmfSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
+
+type Parsed = Required<Omit<StratifiedNmfOptions, 'init'>> & { init: 'random' | 'nndsvd' | StratifiedNmfFactors } & AsyncOptions<NmfProgress>;
+
+interface Prepared {
+  strata: DataMatrix[];
+  cols: number;
+  rank: number;
+  o: Parsed;
+  given?: { V?: Float64Array; W?: Float64Array[]; H?: Float64Array };
+  normA: number;
+}
+
+function squaredSum(x: Float64Array): number {
+  let s = 0;
+  for (const v of x) s += v * v;
+  return s;
+}
+
+function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context: string, specs: OptionSpecs): Prepared {
+  const o = parseOptions<Parsed>(specs, options, context);
+  if (!Array.isArray(strataArg)) {
+    throw new TypeError(`Expected an array of strata (Matrix or CSR) for strata but received ${describeValue(strataArg)}`);
+  }
+  if (strataArg.length === 0) throw new RangeError('Expected at least one stratum for strata but received an empty array');
+  const strata = strataArg.map((s, i) => expectDataMatrix(s, `strata[${i}]`));
+  const cols = strata[0]!.cols;
+  let totalRows = 0;
+  strata.forEach((s, i) => {
+    if (s.cols !== cols) {
+      throw new RangeError(`Expected strata[${i}] to have ${cols} columns (as strata[0]) but received ${s.cols}`);
+    }
+    totalRows += s.rows;
+  });
+  const rank = expectShapeInteger(rankArg, 'rank');
+  const maxRank = Math.min(cols, totalRows);
+  if (rank > maxRank) {
+    throw new RangeError(`Expected a rank in [1, ${maxRank}] (min of columns and total rows) for rank but received ${rank}`);
+  }
+  let given: Prepared['given'];
+  if (typeof o.init === 'object') {
+    const g = o.init;
+    given = {};
+    if (g.V !== undefined) {
+      const V = expectMatrix(g.V, 'options.init.V', { nonNegative: true });
+      expectFactorShape(V, 'options.init.V', strata.length, cols);
+      given.V = V.data;
+    }
+    if (g.W !== undefined) {
+      if (!Array.isArray(g.W) || g.W.length !== strata.length) {
+        throw new RangeError(`Expected an array of ${strata.length} matrices (one per stratum) for options.init.W but received ${describeValue(g.W)}`);
+      }
+      given.W = g.W.map((w, s) => {
+        const W = expectMatrix(w, `options.init.W[${s}]`, { nonNegative: true });
+        expectFactorShape(W, `options.init.W[${s}]`, strata[s]!.rows, rank);
+        return W.data;
+      });
+    }
+    if (g.H !== undefined) {
+      const H = expectMatrix(g.H, 'options.init.H', { nonNegative: true });
+      expectFactorShape(H, 'options.init.H', rank, cols);
+      given.H = H.data;
+    }
+  }
+  const normA = Math.sqrt(strata.reduce((acc, s) => acc + squaredSum(s.data), 0));
+  return { strata, cols, rank, o, given, normA };
+}
+
+function rawOptions(p: Prepared) {
+  return {
+    maxIterations: p.o.maxIterations,
+    tolerance: p.o.tolerance,
+    lossEvery: p.o.lossEvery,
+    vScaling: p.o.vScaling,
+    seed: p.o.seed,
+    init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
+    ...p.given,
+  };
+}
+
+function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Array[]; H: Float64Array }): StratifiedNmfResult {
+  const { cols, rank } = p;
+  const scale = 1 / Math.max(p.normA, 1e-300);
+  return {
+    V: { rows: p.strata.length, cols, data: raw.V },
+    W: raw.W.map((data, s) => ({ rows: p.strata[s]!.rows, cols: rank, data })),
+    H: { rows: rank, cols, data: raw.H },
+    loss: raw.loss,
+    normalizedLoss: raw.loss.map((x) => x * scale),
+    lossIterations: raw.lossIterations,
+    iterations: raw.iterations,
+    stopReason: raw.stopReason,
+    settings: {
+      rank,
+      maxIterations: p.o.maxIterations,
+      vScaling: p.o.vScaling,
+      tolerance: p.o.tolerance,
+      init: p.given ? 'given' : (p.o.init as 'random' | 'nndsvd'),
+      seed: p.o.seed,
+      lossEvery: p.o.lossEvery,
+      epsilon: EPSILON,
+    },
+  };
+}
+
+/** The buffers a job reads (copied by the addon when it starts; see runJob). */
+function jobInputs(p: Prepared): Float64Array[] {
+  return p.strata.map((s) => s.data);
+}
+
+/** Stratified-NMF on the calling thread (small problems). */
+export function stratifiedNmfSync(strata: DataMatrix[], rank: number, options?: StratifiedNmfOptions): StratifiedNmfResult {
+  const p = prepare(strata, rank, options, 'stratifiedNmfSync()', snmfSpecs);
+  const raw = callSync(() => native().stratifiedNmf(p.strata, p.cols, p.rank, rawOptions(p)));
+  return toResult(p, raw);
+}
+
+function stratifiedNmfAsync(
+  strata: DataMatrix[],
+  rank: number,
+  options?: StratifiedNmfOptions & AsyncOptions<NmfProgress>,
+): Promise<StratifiedNmfResult> {
+  let p: Prepared;
+  try {
+    p = prepare(strata, rank, options, 'stratifiedNmf()', snmfAsyncSpecs);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return runJob(
+    jobInputs(p),
+    (inputs, token, onProgress, interval) => {
+      // A job waiting for a slot gets JS copies of the values; rebuild the strata around them.
+      const strataNow = p.strata.map((s, i) => ({ ...s, data: inputs[i]! }));
+      return native().stratifiedNmfAsync(strataNow, p.cols, p.rank, rawOptions(p), token, onProgress, interval);
+    },
+    p.o,
+    mapNmfProgress,
+  ).then((raw) => toResult(p, raw));
+}
+
+/** Labels → sorted distinct labels and the rows of each. */
+function groupRows(labels: unknown, rows: number): { labels: (string | number)[]; rowIndices: Int32Array[] } {
+  const isList = Array.isArray(labels) || (ArrayBuffer.isView(labels) && !(labels instanceof DataView));
+  if (!isList) {
+    throw new TypeError(`Expected an array of labels (numbers or strings), one per row, for labels but received ${describeValue(labels)}`);
+  }
+  const list = labels as ArrayLike<unknown>;
+  if (list.length !== rows) {
+    throw new RangeError(`Expected labels of length ${rows} (the rows of A) but received ${describeValue(labels)}`);
+  }
+  const groups = new Map<string | number, number[]>();
+  for (let i = 0; i < rows; i++) {
+    const l = list[i];
+    if ((typeof l !== 'number' || !Number.isFinite(l)) && typeof l !== 'string') {
+      throw new TypeError(`Expected a finite number or a string for labels[${i}] but received ${describeValue(l)}`);
+    }
+    const g = groups.get(l);
+    if (g) g.push(i);
+    else groups.set(l, [i]);
+  }
+  const keys = [...groups.keys()].sort((a, b) =>
+    typeof a === 'number' && typeof b === 'number' ? a - b : String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0,
+  );
+  return { labels: keys, rowIndices: keys.map((k) => Int32Array.from(groups.get(k)!)) };
+}
+
+function splitByLabels(A: unknown, labels: unknown) {
+  const data = expectDataMatrix(A, 'A');
+  const groups = groupRows(labels, data.rows);
+  return { strata: groups.rowIndices.map((rows) => selectRows(data, rows)), ...groups };
+}
+
+/** Stratified-NMF of one matrix whose rows carry a stratum label each (one stratum per distinct label). */
+function fromLabelsSync(A: DataMatrix, labels: ArrayLike<string | number>, rank: number, options?: StratifiedNmfOptions): LabelledStratifiedNmfResult {
+  const split = splitByLabels(A, labels);
+  const r = stratifiedNmfSync(split.strata, rank, options);
+  return { ...r, labels: split.labels, rowIndices: split.rowIndices };
+}
+
+function fromLabelsAsync(
+  A: DataMatrix,
+  labels: ArrayLike<string | number>,
+  rank: number,
+  options?: StratifiedNmfOptions & AsyncOptions<NmfProgress>,
+): Promise<LabelledStratifiedNmfResult> {
+  let split: ReturnType<typeof splitByLabels>;
+  try {
+    split = splitByLabels(A, labels);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return stratifiedNmfAsync(split.strata, rank, options).then((r) => ({ ...r, labels: split.labels, rowIndices: split.rowIndices }));
+}
+
+/**
+ * Stratified-NMF on a worker thread: resolves with V, W(s), H, the loss trace and the settings.
+ * `onProgress` receives {iteration, total, loss, normalizedLoss}; `signal` cancels (AbortError).
+ * `stratifiedNmf.fromLabels(A, labels, rank, options)` splits one matrix by row labels first.
+ */
+export const stratifiedNmf = Object.assign(stratifiedNmfAsync, { fromLabels: fromLabelsAsync });
+stratifiedNmfSync.fromLabels = fromLabelsSync;
+
+/** √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) of given factors (expanded, with the direct fallback). */
+export function stratifiedNmfLoss(strata: DataMatrix[], factors: { V: Matrix; W: Matrix[]; H: Matrix }): number {
+  const p = prepare(strata, factors?.H?.rows, { init: factors }, 'stratifiedNmfLoss()', snmfSpecs);
+  if (!p.given?.V || !p.given.W || !p.given.H) throw new TypeError('Expected factors {V, W, H} for stratifiedNmfLoss()');
+  const g = p.given;
+  return callSync(() => native().stratifiedNmfLoss(p.strata, p.cols, p.rank, g.V!, g.W!, g.H!));
+}
+

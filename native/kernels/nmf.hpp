@@ -1,0 +1,104 @@
+// Non-negative matrix factorizations (SPEC.md §8, §10): Stratified-NMF by the reference's
+// multiplicative updates, and plain NMF by multiplicative updates (Frobenius or KL) or HALS.
+// Data matrices are dense row-major or CSR and are never densified: every product with the data
+// is A·X or Aᵀ·Y with a thin X/Y. All factors row-major.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "linalg.hpp"
+#include "monitor.hpp"
+
+namespace nsa {
+
+// A data matrix: dense (`dense` set, rows×cols row-major) or CSR (`dense` null). The caller keeps
+// the buffers alive; CSR indices are assumed validated (monotone indptr, in-range columns).
+struct DataMatrix {
+  std::size_t rows = 0, cols = 0;
+  const double* dense = nullptr;
+  const int32_t* indptr = nullptr;
+  const int32_t* indices = nullptr;
+  const double* values = nullptr;
+  bool sparse() const { return dense == nullptr; }
+};
+
+// out (rows×l) = A·X with X cols×l; beta as BLAS (0 overwrites, 1 accumulates).
+void dataTimes(const DataMatrix& A, const double* X, std::size_t l, double beta, double* out);
+// out (cols×l) = Aᵀ·Y with Y rows×l; beta as BLAS.
+void dataTransposeTimes(const DataMatrix& A, const double* Y, std::size_t l, double beta, double* out);
+void dataColumnSums(const DataMatrix& A, double* out);
+double dataSquaredNorm(const DataMatrix& A);
+double dataSum(const DataMatrix& A);
+
+// ‖A − 1vᵀ − WH‖² evaluated entry by entry (v may be null), streaming blocks of rows so that only a
+// block of the model is ever held. The cancellation-free fallback of the expanded loss.
+double directResidualSquared(const DataMatrix& A, const double* v, const double* W, const double* H,
+                             std::size_t r, Workspace& ws);
+
+// The expanded loss ‖A‖² − 2⟨A, M⟩ + ‖M‖² loses about log10(‖A‖² + ‖M‖²)/loss² digits; below this
+// ratio the direct form is used instead (the expansion then keeps ≳ 11 correct digits).
+constexpr double kCancellationRatio = 1e-4;
+
+enum class NmfInit { Random, Nndsvd, Given };
+enum class StopReason { MaxIterations, Tolerance };
+
+struct LossTrace {
+  std::vector<double> iteration;  // iterations completed when the loss was measured
+  std::vector<double> loss;
+};
+
+struct NmfRun {
+  int iterations = 0;
+  StopReason stop = StopReason::MaxIterations;
+  LossTrace trace;
+};
+
+// ---- Stratified-NMF ---------------------------------------------------------------------------------
+
+struct StratifiedNmfOptions {
+  std::size_t rank = 1;
+  int maxIterations = 100;
+  int vScaling = 2;
+  double tolerance = 0;  // stop when |Δloss|/loss between two recorded losses falls below; 0 = never
+  int lossEvery = 1;     // record the loss every this many iterations (always after the last one)
+  double epsilon = 1e-9; // added to every denominator, as the reference's `tol`
+};
+
+// Fills V (S×m), W[s] (nₛ×r) and H (r×m). Random: the reference's V ~ U(0,1), then each W(s) and
+// then H ~ U(0,1)/√r. Nndsvd: v(s) = ½·column means of A(s), W/H from NNDSVD (zeros filled with
+// 1 % of √(mean/r)) of the stacked A(s) − 1v(s)ᵀ by a randomized SVD.
+void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit init, uint64_t seed,
+                       double* V, const std::vector<double*>& W, double* H);
+
+// Runs the multiplicative updates in place on V, W, H. Progress values: [loss, normalized loss].
+NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
+                     const std::vector<double*>& W, double* H, Monitor& monitor);
+
+// √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) for given factors (expanded, with the direct fallback).
+double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const double* V,
+                         const std::vector<double*>& W, const double* H);
+
+// ---- plain NMF ------------------------------------------------------------------------------------
+
+enum class NmfSolver { Mu, Hals };
+enum class NmfLoss { Frobenius, KL };
+
+struct NmfOptions {
+  std::size_t rank = 1;
+  NmfSolver solver = NmfSolver::Hals;
+  NmfLoss loss = NmfLoss::Frobenius;
+  int maxIterations = 200;
+  double tolerance = 0;
+  int lossEvery = 1;
+  double epsilon = 1e-9;  // added to multiplicative-update denominators
+};
+
+// Random: W, H ~ U(0,1)·√(mean(A)/r) (W first). Nndsvd: NNDSVD of A, zeros filled with 1 % of √(mean(A)/r).
+void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, double* W, double* H);
+
+// Frobenius: loss ‖A − WH‖ (normalized by ‖A‖). KL: the generalized divergence
+// Σ a·log(a/wh) − a + wh (normalized by Σa). Progress values: [loss, normalized loss].
+NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monitor& monitor);
+
+}  // namespace nsa

@@ -1,0 +1,365 @@
+// Stratified-NMF (Chapman, Yaniv, Needell 2023) by the reference's multiplicative updates, with the
+// loss expanded through the products each iteration computes anyway:
+//   ‖A − 1vᵀ − WH‖² = ‖A‖² − 2[(1ᵀA)·v + ⟨AHᵀ, W⟩] + n‖v‖² + 2(Wᵀ1)·(Hv) + ⟨WᵀW, HHᵀ⟩,
+// where 1ᵀA and ‖A‖² are computed once and AHᵀ, WᵀW, HHᵀ, Wᵀ1 are the update's own products.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "error.hpp"
+#include "nmf.hpp"
+#include "nmf_detail.hpp"
+
+namespace nsa {
+
+using namespace nmf_detail;
+
+namespace {
+
+enum Slot : std::size_t {
+  kResidual = 0,  // directResidualSquared's block
+  kHHt = 1,
+  kHt,       // Hᵀ (m×r), for CSR products
+  kAHt,      // A(s)Hᵀ (nₛ×r)
+  kWHHt,     // W(s)HHᵀ (nₛ×r)
+  kGramSum,  // Σₛ W(s)ᵀW(s)
+  kNum,      // Σₛ W(s)ᵀA(s) (r×m)
+  kNumT,     // its CSR part, transposed (m×r)
+  kDen,      // Σₛ (W(s)ᵀ1)v(s)ᵀ + ΣWᵀW·H (r×m)
+  kG,        // Hᵀ(W(s)ᵀ1) (m)
+  kWsum,     // W(s)ᵀ1 (r)
+  kHv,       // H v (r)
+};
+
+struct Problem {
+  const std::vector<DataMatrix>& A;
+  std::size_t S, m, r;
+  std::vector<std::vector<double>> colSums;
+  std::vector<double> normA2;
+  double totalNorm2 = 0;
+  bool anySparse = false;
+
+  Problem(const std::vector<DataMatrix>& data, std::size_t rank)
+      : A(data), S(data.size()), m(data.front().cols), r(rank), colSums(S), normA2(S) {
+    for (std::size_t s = 0; s < S; ++s) {
+      colSums[s].resize(m);
+      dataColumnSums(A[s], colSums[s].data());
+      normA2[s] = dataSquaredNorm(A[s]);
+      totalNorm2 += normA2[s];
+      anySparse = anySparse || A[s].sparse();
+    }
+  }
+};
+
+// ‖A(s) − 1vᵀ − W(s)H‖² expanded through the products of (v, W(s), H) — ⟨WᵀW, HHᵀ⟩ is taken as
+// ⟨W·HHᵀ, W⟩, which the W update computes anyway. Returns false (the caller then computes the
+// residual directly) where the expansion would cancel too many digits.
+bool expandedLossSquared(const Problem& P, std::size_t s, const double* v, const double* W, const double* H,
+                         const double* AHt, const double* WHHt, const double* wsum, Workspace& ws,
+                         double* out) {
+  const std::size_t n = P.A[s].rows, m = P.m, r = P.r;
+  double* Hv = ws.get(kHv, r);
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
+  const double cross = dot(P.colSums[s].data(), v, m) + dot(AHt, W, n * r);
+  const double model =
+      static_cast<double>(n) * dot(v, v, m) + 2.0 * dot(wsum, Hv, r) + dot(WHHt, W, n * r);
+  *out = P.normA2[s] - 2.0 * cross + model;
+  return *out >= kCancellationRatio * (P.normA2[s] + model);
+}
+
+double stratumLossSquared(const Problem& P, std::size_t s, const double* v, const double* W,
+                          const double* H, const double* AHt, const double* WHHt, const double* wsum,
+                          Workspace& ws) {
+  double expanded;
+  if (expandedLossSquared(P, s, v, W, H, AHt, WHHt, wsum, ws, &expanded)) return expanded;
+  return directResidualSquared(P.A[s], v, W, H, P.r, ws);
+}
+
+// Consecutive strata whose data (dense) and W rows are contiguous share one GEMM per product: small
+// strata then cost one BLAS call, not one per stratum. A CSR stratum is a run of its own.
+struct Run {
+  std::size_t first, last;  // strata [first, last)
+  std::size_t rows;
+};
+
+std::vector<Run> contiguousRuns(const std::vector<DataMatrix>& A, const std::vector<double*>& W, std::size_t r) {
+  std::vector<Run> runs;
+  for (std::size_t s = 0; s < A.size(); ++s) {
+    if (!runs.empty()) {
+      Run& last = runs.back();
+      const DataMatrix& prev = A[s - 1];
+      const bool joins = !A[s].sparse() && !prev.sparse() && A[s].dense == prev.dense + prev.rows * prev.cols &&
+                         W[s] == W[s - 1] + prev.rows * r;
+      if (joins) {
+        last.last = s + 1;
+        last.rows += A[s].rows;
+        continue;
+      }
+    }
+    runs.push_back({s, s + 1, A[s].rows});
+  }
+  return runs;
+}
+
+// Σ over the strata of a run of ‖A(s) − 1v(s)ᵀ − W(s)H‖², computed directly: a dense run in blocks
+// of rows that may span strata (one GEMM per block, not per stratum), a CSR run through
+// directResidualSquared.
+double directRunResidualSquared(const std::vector<DataMatrix>& A, const Run& run, const double* V,
+                                const double* W, const double* H, std::size_t r, Workspace& ws) {
+  if (A[run.first].sparse()) return directResidualSquared(A[run.first], V + run.first * A[run.first].cols, W, H, r, ws);
+  const std::size_t m = A[run.first].cols;
+  const std::size_t block = std::max<std::size_t>(1, std::min<std::size_t>(run.rows, (1u << 16) / m));
+  double* R = ws.get(kResidual, block * m);
+  const double* data = A[run.first].dense;
+  std::size_t s = run.first, stratumEnd = A[s].rows;  // rows of the run before stratum s ends
+  double sum = 0;
+  for (std::size_t i0 = 0; i0 < run.rows; i0 += block) {
+    const std::size_t b = std::min(block, run.rows - i0);
+    std::memcpy(R, data + i0 * m, b * m * sizeof(double));
+    for (std::size_t bi = 0; bi < b; ++bi) {
+      while (i0 + bi >= stratumEnd) stratumEnd += A[++s].rows;
+      const double* v = V + s * m;
+      double* row = R + bi * m;
+      for (std::size_t j = 0; j < m; ++j) row[j] -= v[j];
+    }
+    gemm(false, false, b, m, r, -1.0, W + i0 * r, H, 1.0, R);
+    sum += cblas_ddot(asInt(b * m), R, 1, R, 1);
+  }
+  return sum;
+}
+
+void columnSumsOf(const double* W, std::size_t n, std::size_t r, double* out) {
+  std::fill(out, out + r, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t c = 0; c < r; ++c) out[c] += W[i * r + c];
+}
+
+void productAHt(const DataMatrix& A, const double* H, const double* Ht, std::size_t r, double* out) {
+  if (A.sparse()) dataTimes(A, Ht, r, 0.0, out);
+  else gemm(false, true, A.rows, r, A.cols, 1.0, A.dense, H, 0.0, out);
+}
+
+}  // namespace
+
+void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit init, uint64_t seed,
+                       double* V, const std::vector<double*>& W, double* H) {
+  if (init == NmfInit::Given) return;
+  const std::size_t S = A.size(), m = A.front().cols;
+  Random rng(seed);
+  if (init == NmfInit::Random) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(r));
+    rng.fillUniform(V, S * m);
+    for (std::size_t s = 0; s < S; ++s) rng.fillUniform(W[s], A[s].rows * r, scale);
+    rng.fillUniform(H, r * m, scale);
+    return;
+  }
+  std::size_t N = 0;
+  double total = 0;
+  std::vector<std::size_t> offset(S);
+  for (std::size_t s = 0; s < S; ++s) {
+    offset[s] = N;
+    N += A[s].rows;
+    total += dataSum(A[s]);
+    dataColumnSums(A[s], V + s * m);
+    for (std::size_t j = 0; j < m; ++j) V[s * m + j] *= 0.5 / static_cast<double>(A[s].rows);
+  }
+  // The stacked B = [A(s) − 1v(s)ᵀ]: B·X = A(s)X − 1(v(s)ᵀX), BᵀY = Σ A(s)ᵀY(s) − v(s)(1ᵀY(s)).
+  std::vector<double> row;
+  LinearOperator B{
+      N, m,
+      [&](const double* X, std::size_t l, double* out) {
+        row.assign(l, 0.0);
+        for (std::size_t s = 0; s < S; ++s) {
+          double* o = out + offset[s] * l;
+          dataTimes(A[s], X, l, 0.0, o);
+          std::fill(row.begin(), row.end(), 0.0);
+          for (std::size_t j = 0; j < m; ++j)
+            for (std::size_t c = 0; c < l; ++c) row[c] += V[s * m + j] * X[j * l + c];
+          for (std::size_t i = 0; i < A[s].rows; ++i)
+            for (std::size_t c = 0; c < l; ++c) o[i * l + c] -= row[c];
+        }
+      },
+      [&](const double* Y, std::size_t l, double* out) {
+        std::fill(out, out + m * l, 0.0);
+        row.assign(l, 0.0);
+        for (std::size_t s = 0; s < S; ++s) {
+          const double* y = Y + offset[s] * l;
+          dataTransposeTimes(A[s], y, l, 1.0, out);
+          std::fill(row.begin(), row.end(), 0.0);
+          for (std::size_t i = 0; i < A[s].rows; ++i)
+            for (std::size_t c = 0; c < l; ++c) row[c] += y[i * l + c];
+          for (std::size_t j = 0; j < m; ++j)
+            for (std::size_t c = 0; c < l; ++c) out[j * l + c] -= V[s * m + j] * row[c];
+        }
+      }};
+  std::vector<double> stackedW(N * r);
+  const double mean = total / (static_cast<double>(N) * static_cast<double>(m));
+  nndsvd(B, r, rng, nndsvdFill(mean, r), stackedW.data(), H);
+  for (std::size_t s = 0; s < S; ++s)
+    std::memcpy(W[s], stackedW.data() + offset[s] * r, A[s].rows * r * sizeof(double));
+}
+
+double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const double* V,
+                         const std::vector<double*>& W, const double* H) {
+  Problem P(A, r);
+  Workspace ws;
+  const std::size_t m = P.m;
+  double* HHt = ws.get(kHHt, r * r);
+  double* Ht = ws.get(kHt, m * r);
+  double* wsum = ws.get(kWsum, r);
+  outerGram(H, r, m, HHt);
+  transposeInto(H, r, m, Ht);
+  double sum = 0;
+  for (std::size_t s = 0; s < P.S; ++s) {
+    const std::size_t n = A[s].rows;
+    double* AHt = ws.get(kAHt, n * r);
+    double* WHHt = ws.get(kWHHt, n * r);
+    productAHt(A[s], H, Ht, r, AHt);
+    gemm(false, false, n, r, r, 1.0, W[s], HHt, 0.0, WHHt);
+    columnSumsOf(W[s], n, r, wsum);
+    sum += stratumLossSquared(P, s, V + s * m, W[s], H, AHt, WHHt, wsum, ws);
+  }
+  return std::sqrt(std::max(sum, 0.0));
+}
+
+NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
+                     const std::vector<double*>& W, double* H, Monitor& monitor) {
+  Problem P(A, o.rank);
+  const std::size_t S = P.S, m = P.m, r = o.rank;
+  const double eps = o.epsilon;
+  const std::vector<Run> runs = contiguousRuns(A, W, r);
+  std::vector<std::size_t> rowOffset(S + 1, 0);
+  for (std::size_t s = 0; s < S; ++s) rowOffset[s + 1] = rowOffset[s] + A[s].rows;
+  const std::size_t N = rowOffset[S];
+
+  Workspace ws;
+  double* HHt = ws.get(kHHt, r * r);
+  double* Ht = ws.get(kHt, m * r);
+  double* AHt = ws.get(kAHt, N * r);    // all strata's A(s)Hᵀ, stacked
+  double* WHHt = ws.get(kWHHt, N * r);  // all strata's W(s)HHᵀ, stacked
+  double* gramSum = ws.get(kGramSum, r * r);
+  double* num = ws.get(kNum, r * m);
+  double* numT = ws.get(kNumT, m * r);
+  double* den = ws.get(kDen, r * m);
+  double* g = ws.get(kG, m);
+  double* wsum = ws.get(kWsum, r);
+  double* Hv = ws.get(kHv, r);
+  ws.get(kResidual, 1);
+
+  NmfRun run;
+  LossRecorder recorder(o.tolerance, o.lossEvery);
+  const double normA = std::sqrt(P.totalNorm2);
+
+  int it = 0;
+  for (; it < o.maxIterations; ++it) {
+    if (monitor.cancelled()) throwAborted();
+    const bool due = recorder.due(it);
+    const bool wantLoss = due || monitor.wantsProgress();
+    double lossSquared = 0;
+
+    // Products of the old W and H, shared by the V, W and H updates and the loss.
+    outerGram(H, r, m, HHt);
+    if (P.anySparse) {
+      transposeInto(H, r, m, Ht);
+      std::fill(numT, numT + m * r, 0.0);
+    }
+    std::fill(num, num + r * m, 0.0);
+    std::fill(den, den + r * m, 0.0);
+    std::fill(gramSum, gramSum + r * r, 0.0);
+    for (const Run& g0 : runs) {
+      const DataMatrix& As = A[g0.first];
+      const double* Ws = W[g0.first];
+      double* aht = AHt + rowOffset[g0.first] * r;
+      if (As.sparse()) {
+        dataTimes(As, Ht, r, 0.0, aht);
+        dataTransposeTimes(As, Ws, r, 1.0, numT);
+      } else {
+        gemm(false, true, g0.rows, r, m, 1.0, As.dense, H, 0.0, aht);
+        gemm(true, false, r, m, g0.rows, 1.0, Ws, As.dense, 1.0, num);
+      }
+      gemm(false, false, g0.rows, r, r, 1.0, Ws, HHt, 0.0, WHHt + rowOffset[g0.first] * r);
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(g0.rows), 1.0, Ws, asInt(r), 1.0,
+                  gramSum, asInt(r));
+    }
+    for (std::size_t i = 0; i < r; ++i)
+      for (std::size_t j = 0; j < i; ++j) gramSum[i * r + j] = gramSum[j * r + i];
+
+    // The loss of the old iterate: expanded per stratum; a run with a stratum where that would
+    // cancel is evaluated directly as a whole.
+    if (wantLoss) {
+      for (const Run& g0 : runs) {
+        double expanded = 0;
+        bool accurate = true;
+        for (std::size_t s = g0.first; s < g0.last; ++s) {
+          const std::size_t n = A[s].rows;
+          double part;
+          columnSumsOf(W[s], n, r, wsum);
+          accurate = expandedLossSquared(P, s, V + s * m, W[s], H, AHt + rowOffset[s] * r,
+                                         WHHt + rowOffset[s] * r, wsum, ws, &part) && accurate;
+          expanded += part;
+        }
+        lossSquared += accurate ? expanded : directRunResidualSquared(A, g0, V, W[g0.first], H, r, ws);
+      }
+    }
+
+    for (std::size_t s = 0; s < S; ++s) {
+      const std::size_t n = A[s].rows;
+      double* Ws = W[s];
+      double* v = V + s * m;
+      const double* colSum = P.colSums[s].data();
+      const double* aht = AHt + rowOffset[s] * r;
+      const double* whht = WHHt + rowOffset[s] * r;
+
+      columnSumsOf(Ws, n, r, wsum);
+
+      // v(s) ← v(s) ∘ (1ᵀA) / (n·v(s) + Hᵀ(Wᵀ1) + ε), vScaling times with the old W and H.
+      cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(m), 1.0, H, asInt(m), wsum, 1, 0.0, g, 1);
+      const double rows = static_cast<double>(n);
+      for (int pass = 0; pass < o.vScaling; ++pass)
+        for (std::size_t j = 0; j < m; ++j) v[j] = v[j] * colSum[j] / (v[j] * rows + g[j] + eps);
+
+      // W(s) ← W(s) ∘ A(s)Hᵀ / (W(s)HHᵀ + 1(Hv(s))ᵀ + ε), with the new v(s).
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < r; ++c) {
+          const std::size_t k = i * r + c;
+          Ws[k] = Ws[k] * aht[k] / (whht[k] + Hv[c] + eps);
+        }
+
+      // H's denominator, first part: (W(s)ᵀ1) v(s)ᵀ with the old W(s) and the new v(s).
+      cblas_dger(CblasRowMajor, asInt(r), asInt(m), 1.0, wsum, 1, v, 1, den, asInt(m));
+    }
+
+    // H ← H ∘ ΣW(s)ᵀA(s) / (Σ(W(s)ᵀ1)v(s)ᵀ + (ΣW(s)ᵀW(s))H + ε).
+    if (P.anySparse)
+      for (std::size_t c = 0; c < r; ++c)
+        for (std::size_t j = 0; j < m; ++j) num[c * m + j] += numT[j * r + c];
+    gemm(false, false, r, m, r, 1.0, gramSum, H, 1.0, den);
+    for (std::size_t i = 0; i < r * m; ++i) H[i] = H[i] * num[i] / (den[i] + eps);
+
+    if (wantLoss) {
+      const double loss = std::sqrt(std::max(lossSquared, 0.0));
+      checkFiniteLoss(loss, it);
+      ProgressRecord rec;
+      rec.iteration = it;
+      rec.total = o.maxIterations;
+      rec.count = 2;
+      rec.values[0] = loss;
+      rec.values[1] = loss / std::max(normA, 1e-300);
+      monitor.progress(rec);
+      if (due && recorder.record(it, loss, run.trace)) {
+        ++it;  // this iteration's update is kept (it never raises the loss) and counted
+        run.stop = StopReason::Tolerance;
+        break;
+      }
+    }
+  }
+  run.iterations = it;
+  const double final = stratifiedNmfLoss(A, r, V, W, H);
+  checkFiniteLoss(final, it);
+  run.trace.iteration.push_back(it);
+  run.trace.loss.push_back(final);
+  return run;
+}
+
+}  // namespace nsa
