@@ -10,7 +10,14 @@ import { frobeniusNorm, type Matrix } from '../matrix.js';
 import { invariantOrthogonalityDefect, retractAsync, retractOptionSpecs, type RetractOptions } from '../ortho.js';
 import { nsaFlow, nsaFlowOptionSpecs, type NsaFlowOptions, type NsaFlowResult } from '../nsa-flow/index.js';
 import { nsaFlowPath, nsaFlowPathOptionSpecs, type NsaFlowPathOptions, type NsaFlowPathResult } from '../nsa-flow-explicit/path.js';
-import { registerMethod } from './registry.js';
+import { nmf, nmfOptionSpecs, type NmfOptions, type NmfResult } from '../factorization/nmf.js';
+import { stratifiedNmf, stratifiedNmfOptionSpecs, type StratifiedNmfOptions, type StratifiedNmfResult } from '../factorization/stratified-nmf.js';
+import { stratifiedNtf, stratifiedNtfOptionSpecs, type StratifiedNtfOptions, type StratifiedNtfResult } from '../factorization/stratified-ntf.js';
+import { ntf, ntfOptionSpecs, type NtfOptions, type NtfResult } from '../factorization/ntf.js';
+import type { CsrMatrix } from '../matrix.js';
+import type { Tensor } from '../tensor.js';
+import { UsageError } from './flags.js';
+import { registerMethod, type RunContext } from './registry.js';
 
 // ---- retract: the pattern every solver registration follows ------------------------------------
 
@@ -98,10 +105,95 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult>({
   diagnostics: (r) => ({ points: r.points.length, totalIterations: r.totalIterations, selectedW: r.selection?.w ?? 'none' }),
 });
 
-// ---- the factorizations: register each here as it lands on main -----------------------------------
-//
-//   snmf  — stratifiedNmf on one matrix with labels: inputs {X: matrix, sparse: true (TF-IDF .mtx.gz
-//           stays CSR), strata: strata (--strata-from labels.csv:column)}.
-//   nmf   — nmf: inputs {X: matrix, sparse: true}.
-//   sntf  — stratifiedNtf: inputs {X: tensor, strata: strata}.
-//   ntf   — ntf: inputs {X: tensor}.
+// ---- the factorizations ---------------------------------------------------------------------------
+
+/** The rank is a positional argument of the APIs; on the command line it is the --rank flag. */
+const rankSpec = { rank: { kind: 'number', integer: true, min: 1, max: 2 ** 31, description: 'number of topics (required)' } } as const;
+
+function requireRank(options: { rank?: number }, method: string): number {
+  if (options.rank === undefined) throw new UsageError(`Expected a positive integer for --rank of ${method} but received nothing`);
+  return options.rank;
+}
+
+const lossTraces = (r: { loss: Float64Array; normalizedLoss: Float64Array; lossIterations: Float64Array }) => ({
+  iteration: r.lossIterations,
+  loss: r.loss,
+  normalizedLoss: r.normalizedLoss,
+});
+const lossProgress = (onProgress: RunContext['onProgress']) =>
+  onProgress && ((p: { iteration: number; total: number; loss: number }) => onProgress({ iteration: p.iteration, total: p.total, energy: p.loss }));
+
+registerMethod<StratifiedNmfOptions & { rank?: number }, StratifiedNmfResult>({
+  name: 'snmf',
+  summary: 'Stratified-NMF: per-stratum shifts v(s) plus shared topics H (rows grouped by --strata-from labels.csv:column)',
+  optionSpecs: { ...rankSpec, ...stratifiedNmfOptionSpecs },
+  inputs: {
+    X: { kind: 'matrix', sparse: true, description: 'the data (rows = documents/samples); .mtx(.gz) stays sparse' },
+    strata: { kind: 'strata', description: 'one label per row of X' },
+  },
+  run(inputs, { rank, ...options }, { signal, onProgress }) {
+    return stratifiedNmf.fromLabels(inputs.X as Matrix | CsrMatrix, inputs.strata as string[], requireRank({ rank }, 'snmf'), {
+      ...options,
+      signal,
+      onProgress: lossProgress(onProgress),
+    });
+  },
+  traces: lossTraces,
+  diagnostics: (r) => ({ normalizedLoss: r.normalizedLoss[r.normalizedLoss.length - 1]!, iterations: r.iterations, strata: r.W.length }),
+});
+
+registerMethod<NmfOptions & { rank?: number }, NmfResult>({
+  name: 'nmf',
+  summary: 'plain NMF (multiplicative updates or HALS; Frobenius or KL) — the baseline',
+  optionSpecs: { ...rankSpec, ...nmfOptionSpecs },
+  inputs: { X: { kind: 'matrix', sparse: true, description: 'the non-negative data; .mtx(.gz) stays sparse' } },
+  run(inputs, { rank, ...options }, { signal, onProgress }) {
+    return nmf(inputs.X as Matrix | CsrMatrix, requireRank({ rank }, 'nmf'), { ...options, signal, onProgress: lossProgress(onProgress) });
+  },
+  traces: lossTraces,
+  diagnostics: (r) => ({ normalizedLoss: r.normalizedLoss[r.normalizedLoss.length - 1]!, iterations: r.iterations }),
+});
+
+/** Splits a tensor's first mode by labels, in order of first appearance (as stratifiedNmf.fromLabels). */
+function splitTensor(T: Tensor, labels: string[]): { strata: Tensor[]; names: string[] } {
+  const [n, ...rest] = T.shape as [number, ...number[]];
+  if (labels.length !== n) {
+    throw new UsageError(`Expected ${n} labels (one per sample of the tensor) but received ${labels.length}`);
+  }
+  const slice = rest.reduce((a, b) => a * b, 1);
+  const rows = new Map<string, number[]>();
+  labels.forEach((l, i) => (rows.get(l) ?? rows.set(l, []).get(l)!).push(i));
+  const strata = [...rows.values()].map((idx) => {
+    const data = new Float64Array(idx.length * slice);
+    idx.forEach((i, j) => data.set(T.data.subarray(i * slice, (i + 1) * slice), j * slice));
+    return { shape: [idx.length, ...rest], data };
+  });
+  return { strata, names: [...rows.keys()] };
+}
+
+registerMethod<StratifiedNtfOptions, StratifiedNtfResult & { strataNames: string[] }>({
+  name: 'sntf',
+  summary: 'Stratified-NTF: a per-stratum low-rank tensor plus shared CP topics (samples grouped by --strata-from)',
+  optionSpecs: stratifiedNtfOptionSpecs,
+  inputs: {
+    X: { kind: 'tensor', description: 'samples × d₂ × … × d_N (e.g. images), .npy' },
+    strata: { kind: 'strata', description: 'one label per sample' },
+  },
+  async run(inputs, options, { signal, onProgress }) {
+    const { strata, names } = splitTensor(inputs.X as Tensor, inputs.strata as string[]);
+    const r = await stratifiedNtf(strata, { ...options, signal, onProgress: lossProgress(onProgress) });
+    return { ...r, strataNames: names };
+  },
+  diagnostics: (r) => ({ loss: r.loss, iterations: r.iterations, strata: r.strataNames.length }),
+});
+
+registerMethod<NtfOptions & { rank?: number }, NtfResult>({
+  name: 'ntf',
+  summary: 'non-negative CP decomposition of a tensor (multiplicative updates or HALS) — the baseline',
+  optionSpecs: { ...rankSpec, ...ntfOptionSpecs },
+  inputs: { X: { kind: 'tensor', description: 'a non-negative tensor, .npy' } },
+  run(inputs, { rank, ...options }, { signal, onProgress }) {
+    return ntf(inputs.X as Tensor, requireRank({ rank }, 'ntf'), { ...options, signal, onProgress: lossProgress(onProgress) });
+  },
+  diagnostics: (r) => ({ loss: r.loss, iterations: r.iterations }),
+});

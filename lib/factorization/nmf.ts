@@ -57,7 +57,8 @@ export interface NmfResult {
   settings: NmfSettings;
 }
 
-const nmfSpecs = {
+/** The options of nmf (also the CLI's `nmf` flags). */
+export const nmfOptionSpecs = {
   ...iterationOptionSpecs,
   solver: { kind: 'enum', values: ['mu', 'hals'], default: 'hals', description: 'update rule' },
   loss: { kind: 'enum', values: ['frobenius', 'kl'], default: 'frobenius', description: 'objective' },
@@ -68,7 +69,7 @@ const nmfSpecs = {
     default: 'random',
   },
 } as const satisfies OptionSpecs;
-const nmfAsyncSpecs = { ...nmfSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
+const nmfAsyncSpecs = { ...nmfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
 type Parsed = Required<Omit<NmfOptions, 'init'>> & { init: NmfOptions['init'] } & AsyncOptions<NmfProgress>;
 
@@ -148,7 +149,7 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
 
 /** NMF on the calling thread (small problems). */
 export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions): NmfResult {
-  const p = prepare(A, rank, options, 'nmfSync()', nmfSpecs);
+  const p = prepare(A, rank, options, 'nmfSync()', nmfOptionSpecs);
   return toResult(p, callSync(() => native().nmf(p.A, p.rank, rawOptions(p))));
 }
 

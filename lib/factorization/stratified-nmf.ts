@@ -86,7 +86,8 @@ export interface LabelledStratifiedNmfResult extends StratifiedNmfResult {
 
 const EPSILON = 1e-9;
 
-const snmfSpecs = {
+/** The options of stratifiedNmf (also the CLI's `snmf` flags). */
+export const stratifiedNmfOptionSpecs = {
   ...iterationOptionSpecs,
   vScaling: { kind: 'number', integer: true, min: 0, max: 1000, default: 2, description: 'v updates per iteration' },
   init: {
@@ -96,7 +97,7 @@ const snmfSpecs = {
     default: 'random',
   },
 } as const satisfies OptionSpecs;
-const snmfAsyncSpecs = { ...snmfSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
+const snmfAsyncSpecs = { ...stratifiedNmfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
 type Parsed = Required<Omit<StratifiedNmfOptions, 'init'>> & { init: 'random' | 'nndsvd' | StratifiedNmfFactors } & AsyncOptions<NmfProgress>;
 
@@ -208,7 +209,7 @@ function jobInputs(p: Prepared): Float64Array[] {
 
 /** Stratified-NMF on the calling thread (small problems). */
 export function stratifiedNmfSync(strata: DataMatrix[], rank: number, options?: StratifiedNmfOptions): StratifiedNmfResult {
-  const p = prepare(strata, rank, options, 'stratifiedNmfSync()', snmfSpecs);
+  const p = prepare(strata, rank, options, 'stratifiedNmfSync()', stratifiedNmfOptionSpecs);
   const raw = callSync(() => native().stratifiedNmf(p.strata, p.cols, p.rank, rawOptions(p)));
   return toResult(p, raw);
 }
@@ -300,7 +301,7 @@ stratifiedNmfSync.fromLabels = fromLabelsSync;
 
 /** √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) of given factors (expanded, with the direct fallback). */
 export function stratifiedNmfLoss(strata: DataMatrix[], factors: { V: Matrix; W: Matrix[]; H: Matrix }): number {
-  const p = prepare(strata, factors?.H?.rows, { init: factors }, 'stratifiedNmfLoss()', snmfSpecs);
+  const p = prepare(strata, factors?.H?.rows, { init: factors }, 'stratifiedNmfLoss()', stratifiedNmfOptionSpecs);
   if (!p.given?.V || !p.given.W || !p.given.H) throw new TypeError('Expected factors {V, W, H} for stratifiedNmfLoss()');
   const g = p.given;
   return callSync(() => native().stratifiedNmfLoss(p.strata, p.cols, p.rank, g.V!, g.W!, g.H!));
