@@ -18,3 +18,11 @@ npm ci --no-audit --no-fund
 npx node-gyp rebuild -j "$(nproc)"
 npm run build:ts
 npm run example
+
+# The main job from the command line: Stratified-NMF of the Austen novels (one stratum per novel),
+# result arrays + result.json and SVG plots under out/austen.
+data="${NSA_FLOW_SHARED:-../shared}/data/text"
+node bin/nsa-flow.mjs snmf "$data/austen_tfidf.mtx.gz" --strata-from "$data/austen_docs.csv:stratum" \
+  --rank 6 --max-iterations 100 --seed 1 --out out/austen --force
+node bin/nsa-flow.mjs plot out/austen --out out/austen/plots
+npm run example:text
