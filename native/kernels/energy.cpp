@@ -37,19 +37,47 @@ double fidelityValue(FidelityType t, const Sums& s) {
   }
 }
 
-// ‖YᵀY − I‖²/k²; with G, adds scale·∇ = scale·4Y(S − I)/k² to G.
-double basicOrthogonalityWithGradient(const double* Y, std::size_t p, std::size_t k, double* G,
-                                      double scale, Workspace& ws) {
-  double* S = ws.get(0, k * k);
+// The orthogonality term O and, when A is non-null, the k×k matrix A with ∇(scale·O) = Y·A, from
+// S = YᵀY and y2 = ‖Y‖² (already summed by the caller's pass over Y):
+//   scaleInvariant  O = Σ_{i≠j} S_ij²/max(y2², 1e-24),  A = 4·scale·[(S − Diag S)/den − O/y2·I]
+//                   (the second term only where the floor is inactive), as ortho.cpp's defectGradient;
+//   basic           O = ‖S − I‖²/k²,                     A = 4·scale·(S − I)/k².
+// Folding the Y-multiples into A leaves one GEMM and no extra pass over Y for the gradient.
+double orthogonalityFactor(const double* Y, std::size_t p, std::size_t k, double y2, OrthogonalityType type,
+                           double scale, double* A, Workspace& ws) {
+  const std::size_t kk = k * k;
+  if (type == OrthogonalityType::ScaleInvariant && y2 <= 1e-12) {
+    if (A) std::fill(A, A + kk, 0.0);
+    return 0.0;
+  }
+  double* S = ws.get(0, kk);
   gram(Y, p, k, S);
+  if (type == OrthogonalityType::ScaleInvariant) {
+    // Σ_{i≠j} S_ij² summed directly (as ortho.cpp: ‖S‖² − Σ S_ii² cancels near orthogonality).
+    double off = 0;
+    for (std::size_t i = 0; i < k; ++i)
+      for (std::size_t j = 0; j < k; ++j)
+        if (i != j) off += S[i * k + j] * S[i * k + j];
+    const double n2 = y2 * y2;
+    const double denom = std::max(n2, 1e-24);
+    const double d = off / denom;
+    if (A) {
+      const double c = 4.0 * scale / denom;
+      const double diag = n2 >= 1e-24 ? -4.0 * scale * d / y2 : 0.0;
+      for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < k; ++j) A[i * k + j] = i == j ? diag : c * S[i * k + j];
+    }
+    return d;
+  }
   double sum = 0;
   for (std::size_t i = 0; i < k; ++i) {
     S[i * k + i] -= 1.0;
     for (std::size_t j = 0; j < k; ++j) sum += S[i * k + j] * S[i * k + j];
   }
-  const double kk = static_cast<double>(k * k);
-  if (G) gemm(false, false, p, k, k, 4.0 * scale / kk, Y, S, 1.0, G);
-  return sum / kk;
+  const double kd = static_cast<double>(kk);
+  if (A)
+    for (std::size_t i = 0; i < kk; ++i) A[i] = 4.0 * scale / kd * S[i];
+  return sum / kd;
 }
 
 }  // namespace
@@ -59,18 +87,8 @@ EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t
   const std::size_t n = p * k;
   const Sums s = sums(Y, X0, n);
   const double F = fidelityValue(o.fidelity, s);
-  double O;
-  const double orthScale = o.w * o.cOrth;
-  if (o.orthogonality == OrthogonalityType::ScaleInvariant) {
-    if (G) {
-      O = defectGradient(Y, p, k, G, orthScale, 1e-24, ws);  // overwrites G
-    } else {
-      O = defect(Y, p, k, ws);
-    }
-  } else {
-    if (G) std::fill(G, G + n, 0.0);
-    O = basicOrthogonalityWithGradient(Y, p, k, G, orthScale, ws);
-  }
+  double* A = G ? ws.get(1, k * k) : nullptr;
+  const double O = orthogonalityFactor(Y, p, k, s.y2, o.orthogonality, o.w * o.cOrth, A, ws);
   EnergyValue e;
   e.fidelity = F * o.fidEta;
   e.orthogonality = o.cOrth * O;
@@ -88,7 +106,11 @@ EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t
       if (raw >= 1e-12) yCoef = -F / den;
     }
     const double c = a / den, cy = a * yCoef;
-    for (std::size_t i = 0; i < n; ++i) G[i] += c * (Y[i] - X0[i]) + cy * Y[i];
+    gemm(false, false, p, k, k, 1.0, Y, A, 0.0, G);
+    double* __restrict g = G;
+    const double* __restrict y = Y;
+    const double* __restrict x = X0;
+    for (std::size_t i = 0; i < n; ++i) g[i] += c * (y[i] - x[i]) + cy * y[i];
   }
   return e;
 }
@@ -111,7 +133,7 @@ EnergyValue energyBatch(const double* Y, const double* X0, std::size_t B, std::s
         O += (all - diag) / std::max(s.y2 * s.y2, 1e-12);
       }
     } else {
-      O += basicOrthogonalityWithGradient(Y + b * n, p, k, nullptr, 0.0, ws);
+      O += orthogonalityFactor(Y + b * n, p, k, s.y2, OrthogonalityType::Basic, 0.0, nullptr, ws);
     }
   }
   const double Bd = static_cast<double>(B);

@@ -24,8 +24,8 @@ struct EnergyValue {
   double total = 0;
 };
 
-// E(Y) against X0. When G is non-null it receives ∂total/∂Y (p×k). Uses Workspace slot 0 (the
-// ortho kernels' Gram slot) and nothing else.
+// E(Y) against X0. When G is non-null it receives ∂total/∂Y (p×k). Uses Workspace slots 0 (the
+// ortho kernels' Gram slot) and 1, and nothing else.
 EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t k,
                    const EnergyOptions& opts, double* G, Workspace& ws);
 
