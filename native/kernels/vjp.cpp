@@ -7,6 +7,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "energy.hpp"  // rowBlock
 #include "error.hpp"
 
 namespace nsa {
@@ -193,7 +194,7 @@ bool DifferentiableRetraction::forwardFactor() {
   }
 }
 
-DifferentiableRetraction::GramOutcome DifferentiableRetraction::gramForward() {
+DifferentiableRetraction::GramOutcome DifferentiableRetraction::gramForward(double* Y) {
   const std::size_t p = p_, k = k_, kk = k * k;
   const double* Z = z_;
   double* S = gS_.data();
@@ -238,7 +239,12 @@ DifferentiableRetraction::GramOutcome DifferentiableRetraction::gramForward() {
   for (std::size_t i = 0; i < kk; ++i) M[i] = M0[i] * scale;
   // Z is finite (its norm is) and ‖R‖ = ‖Z‖, so R = Z·M is finite exactly when M is.
   if (!allFinite(M, kk)) return GramOutcome::Unchanged;
-  gemm(false, false, p, k, k, 1.0, Z, M, 0.0, R_.data());
+  // R = Z·M and Y = nonneg(R) block by block, while each block of R is still in cache.
+  for (std::size_t r0 = 0, rows = rowBlock(k); r0 < p; r0 += rows) {
+    const std::size_t m = std::min(rows, p - r0);
+    gemm(false, false, m, k, k, 1.0, Z + r0 * k, M, 0.0, R_.data() + r0 * k);
+    applyNonneg(R_.data() + r0 * k, m * k, Y + r0 * k);
+  }
   return GramOutcome::Done;
 }
 
@@ -273,7 +279,7 @@ void DifferentiableRetraction::forward(const double* Z, double* Y) {
   identity_ = true;
   if (opts_.type != RetractionType::None && opts_.w != 0.0) {
     const bool polar = opts_.type == RetractionType::Polar || opts_.type == RetractionType::SoftPolar;
-    const GramOutcome g = polar && opts_.polarMethod != PolarMethod::Svd ? gramForward() : GramOutcome::IllConditioned;
+    const GramOutcome g = polar && opts_.polarMethod != PolarMethod::Svd ? gramForward(Y) : GramOutcome::IllConditioned;
     if (g == GramOutcome::Done) {
       gram_ = true;
       identity_ = false;
@@ -282,10 +288,14 @@ void DifferentiableRetraction::forward(const double* Z, double* Y) {
     }
   }
   r_ = identity_ ? Z : R_.data();
+  if (!gram_) applyNonneg(r_, n, Y);  // (the Gram path applied it block by block)
+}
+
+void DifferentiableRetraction::applyNonneg(const double* R, std::size_t n, double* Y) const {
   if (nonneg_ == Nonnegativity::Hard) {
-    clampNonnegative(r_, n, Y);
+    clampNonnegative(R, n, Y);
   } else {
-    applyNonnegativity(r_, n, nonneg_, Y);
+    applyNonnegativity(R, n, nonneg_, Y);
   }
 }
 
@@ -369,8 +379,11 @@ void DifferentiableRetraction::gramBackward(const double* gR, double* GZ) {
   for (std::size_t i = 0; i < k; ++i) A[i * k + i] += zCoef;
   double* M1 = t4_.data();
   for (std::size_t i = 0; i < kk; ++i) M1[i] = s * M0[i];
-  gemm(false, false, p, k, k, 1.0, gR, M1, 0.0, GZ);
-  gemm(false, false, p, k, k, 1.0, Z, A, 1.0, GZ);
+  for (std::size_t r0 = 0, rows = rowBlock(k); r0 < p; r0 += rows) {
+    const std::size_t m = std::min(rows, p - r0);
+    gemm(false, false, m, k, k, 1.0, gR + r0 * k, M1, 0.0, GZ + r0 * k);
+    gemm(false, false, m, k, k, 1.0, Z + r0 * k, A, 1.0, GZ + r0 * k);
+  }
 }
 
 void DifferentiableRetraction::generalBackward(const double* gR, double* GZ) {

@@ -41,7 +41,8 @@ class DifferentiableRetraction {
 
  private:
   enum class GramOutcome { Done, Unchanged, IllConditioned };
-  GramOutcome gramForward();  // the polar retractions through ZᵀZ, R_ = Z·M
+  GramOutcome gramForward(double* Y);  // the polar retractions through ZᵀZ: R_ = Z·M, Y = nonneg(R_)
+  void applyNonneg(const double* R, std::size_t n, double* Y) const;
   void gramBackward(const double* gR, double* GZ);
   bool generalForward();      // R_ through Q_ and B_; false when Z passes through unchanged
   void generalBackward(const double* gR, double* GZ);
