@@ -6,13 +6,14 @@ import {
   AbortError,
   NumericalError,
   energy,
+  energyGradient,
   nsaFlow,
   nsaFlowSync,
   svd,
   type Matrix,
   type NsaFlowProgress,
 } from '../lib/index.js';
-import { testMatrix } from './helpers/flow-fixtures.js';
+import { finiteDifferenceGradient, testMatrix } from './helpers/flow-fixtures.js';
 import { readNpyMatrix } from './helpers/flow-npy.js';
 import { column, runOptions } from './helpers/flow-runs.js';
 import { dataDir, fxMatrix, loadFixture, relativeError } from './helpers/shared.js';
@@ -201,4 +202,35 @@ describe('nsaFlow: bad input (TypeError/RangeError before native work)', () => {
     expect(() => native().nsaFlowSync(new Float64Array(6).fill(NaN), null, 3, 2, {})).toThrow(/Expected finite values in Y0/);
     expect(() => native().nsaFlowSync(new Float64Array(6), null, 3, 2, { windowSize: 1 })).toThrow(/windowSize/);
   });
+});
+
+describe('polar VJP: the Gram path and its SVD fallback', () => {
+  // The solver differentiates soft/hard polar through ZᵀZ (k×k algebra) when cond(ZᵀZ) ≤ 1e4 and
+  // through the thin SVD otherwise. Both must give the exact gradient.
+  const p = 9;
+  const k = 4;
+  const X0 = testMatrix(p, k, 5, 0.6);
+  const opts = { retraction: 'softPolar' as const, w: 0.5, nonnegativity: 'softplus' as const, fidEta: 1.3, cOrth: 2.2 };
+  const nearlyDependent = (eps: number) => {
+    const Z = testMatrix(p, k, 17, 0.2);
+    for (let i = 0; i < p; i++) Z.data[i * k + 3] = Z.data[i * k]! + eps * Z.data[i * k + 3]!;
+    return Z;
+  };
+  for (const [eps, path] of [
+    [0.5, 'Gram'],
+    [2e-3, 'SVD'],
+  ] as const) {
+    it(`${path} path (column 4 ≈ column 1 + ${eps}·noise) agrees with central differences`, () => {
+      const Z = nearlyDependent(eps);
+      const s = svd(Z).S;
+      const cond = (s[0]! / s[k - 1]!) ** 2;
+      // cond(ZᵀZ) on the intended side of the Gram path's limit 1e4
+      if (path === 'Gram') expect(cond).toBeLessThan(1e4);
+      else expect(cond).toBeGreaterThan(1e4);
+      const g = energyGradient(Z, X0, opts).gradient.data;
+      const fd = finiteDifferenceGradient((z) => energyGradient({ rows: p, cols: k, data: z }, X0, opts).total, Z.data);
+      // central differences (h = 1e-6) on a smooth map: ~1e-8 relative, far under 1e-6
+      expect(relativeError(g, fd)).toBeLessThan(1e-6);
+    });
+  }
 });

@@ -13,14 +13,28 @@ struct Sums {
   double diff2 = 0, x2 = 0, y2 = 0;  // ‖Y − X0‖², ‖X0‖², ‖Y‖²
 };
 
+// Four interleaved partial sums per quantity: a single running sum is bound by the latency of one
+// add per element (it was the slowest pass of an iteration); four run in parallel, in a fixed order.
 Sums sums(const double* Y, const double* X0, std::size_t n) {
-  Sums s;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double d = Y[i] - X0[i];
-    s.diff2 += d * d;
-    s.x2 += X0[i] * X0[i];
-    s.y2 += Y[i] * Y[i];
+  double d[4] = {0, 0, 0, 0}, x[4] = {0, 0, 0, 0}, y[4] = {0, 0, 0, 0};
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (std::size_t l = 0; l < 4; ++l) {
+      const double yi = Y[i + l], xi = X0[i + l], di = yi - xi;
+      d[l] += di * di;
+      x[l] += xi * xi;
+      y[l] += yi * yi;
+    }
+  for (std::size_t l = 0; i < n; ++i, ++l) {
+    const double di = Y[i] - X0[i];
+    d[l] += di * di;
+    x[l] += X0[i] * X0[i];
+    y[l] += Y[i] * Y[i];
   }
+  Sums s;
+  s.diff2 = (d[0] + d[1]) + (d[2] + d[3]);
+  s.x2 = (x[0] + x[1]) + (x[2] + x[3]);
+  s.y2 = (y[0] + y[1]) + (y[2] + y[3]);
   return s;
 }
 
@@ -37,19 +51,47 @@ double fidelityValue(FidelityType t, const Sums& s) {
   }
 }
 
-// ‖YᵀY − I‖²/k²; with G, adds scale·∇ = scale·4Y(S − I)/k² to G.
-double basicOrthogonalityWithGradient(const double* Y, std::size_t p, std::size_t k, double* G,
-                                      double scale, Workspace& ws) {
-  double* S = ws.get(0, k * k);
+// The orthogonality term O and, when A is non-null, the k×k matrix A with ∇(scale·O) = Y·A, from
+// S = YᵀY and y2 = ‖Y‖² (already summed by the caller's pass over Y):
+//   scaleInvariant  O = Σ_{i≠j} S_ij²/max(y2², 1e-24),  A = 4·scale·[(S − Diag S)/den − O/y2·I]
+//                   (the second term only where the floor is inactive), as ortho.cpp's defectGradient;
+//   basic           O = ‖S − I‖²/k²,                     A = 4·scale·(S − I)/k².
+// Folding the Y-multiples into A leaves one GEMM and no extra pass over Y for the gradient.
+double orthogonalityFactor(const double* Y, std::size_t p, std::size_t k, double y2, OrthogonalityType type,
+                           double scale, double* A, Workspace& ws) {
+  const std::size_t kk = k * k;
+  if (type == OrthogonalityType::ScaleInvariant && y2 <= 1e-12) {
+    if (A) std::fill(A, A + kk, 0.0);
+    return 0.0;
+  }
+  double* S = ws.get(0, kk);
   gram(Y, p, k, S);
+  if (type == OrthogonalityType::ScaleInvariant) {
+    // Σ_{i≠j} S_ij² summed directly (as ortho.cpp: ‖S‖² − Σ S_ii² cancels near orthogonality).
+    double off = 0;
+    for (std::size_t i = 0; i < k; ++i)
+      for (std::size_t j = 0; j < k; ++j)
+        if (i != j) off += S[i * k + j] * S[i * k + j];
+    const double n2 = y2 * y2;
+    const double denom = std::max(n2, 1e-24);
+    const double d = off / denom;
+    if (A) {
+      const double c = 4.0 * scale / denom;
+      const double diag = n2 >= 1e-24 ? -4.0 * scale * d / y2 : 0.0;
+      for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < k; ++j) A[i * k + j] = i == j ? diag : c * S[i * k + j];
+    }
+    return d;
+  }
   double sum = 0;
   for (std::size_t i = 0; i < k; ++i) {
     S[i * k + i] -= 1.0;
     for (std::size_t j = 0; j < k; ++j) sum += S[i * k + j] * S[i * k + j];
   }
-  const double kk = static_cast<double>(k * k);
-  if (G) gemm(false, false, p, k, k, 4.0 * scale / kk, Y, S, 1.0, G);
-  return sum / kk;
+  const double kd = static_cast<double>(kk);
+  if (A)
+    for (std::size_t i = 0; i < kk; ++i) A[i] = 4.0 * scale / kd * S[i];
+  return sum / kd;
 }
 
 }  // namespace
@@ -59,18 +101,8 @@ EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t
   const std::size_t n = p * k;
   const Sums s = sums(Y, X0, n);
   const double F = fidelityValue(o.fidelity, s);
-  double O;
-  const double orthScale = o.w * o.cOrth;
-  if (o.orthogonality == OrthogonalityType::ScaleInvariant) {
-    if (G) {
-      O = defectGradient(Y, p, k, G, orthScale, 1e-24, ws);  // overwrites G
-    } else {
-      O = defect(Y, p, k, ws);
-    }
-  } else {
-    if (G) std::fill(G, G + n, 0.0);
-    O = basicOrthogonalityWithGradient(Y, p, k, G, orthScale, ws);
-  }
+  double* A = G ? ws.get(1, k * k) : nullptr;
+  const double O = orthogonalityFactor(Y, p, k, s.y2, o.orthogonality, o.w * o.cOrth, A, ws);
   EnergyValue e;
   e.fidelity = F * o.fidEta;
   e.orthogonality = o.cOrth * O;
@@ -88,7 +120,14 @@ EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t
       if (raw >= 1e-12) yCoef = -F / den;
     }
     const double c = a / den, cy = a * yCoef;
-    for (std::size_t i = 0; i < n; ++i) G[i] += c * (Y[i] - X0[i]) + cy * Y[i];
+    for (std::size_t r0 = 0, rows = rowBlock(k); r0 < p; r0 += rows) {
+      const std::size_t m = std::min(rows, p - r0);
+      gemm(false, false, m, k, k, 1.0, Y + r0 * k, A, 0.0, G + r0 * k);
+      double* __restrict g = G + r0 * k;
+      const double* __restrict y = Y + r0 * k;
+      const double* __restrict x = X0 + r0 * k;
+      for (std::size_t i = 0; i < m * k; ++i) g[i] += c * (y[i] - x[i]) + cy * y[i];
+    }
   }
   return e;
 }
@@ -111,7 +150,7 @@ EnergyValue energyBatch(const double* Y, const double* X0, std::size_t B, std::s
         O += (all - diag) / std::max(s.y2 * s.y2, 1e-12);
       }
     } else {
-      O += basicOrthogonalityWithGradient(Y + b * n, p, k, nullptr, 0.0, ws);
+      O += orthogonalityFactor(Y + b * n, p, k, s.y2, OrthogonalityType::Basic, 0.0, nullptr, ws);
     }
   }
   const double Bd = static_cast<double>(B);

@@ -38,18 +38,27 @@ struct PlateauScheduler {
 };
 
 // The least-squares slope of the last `window` (iteration, energy) pairs, as the reference (numpy
-// means, sums of centred products).
-double windowSlope(const Vec& xs, const Vec& ys) {
+// means, sums of centred products). `a` and `b` are scratch of at least xs.size() (no allocation).
+double windowSlope(const Vec& xs, const Vec& ys, double* a, double* b) {
   const std::size_t n = xs.size();
   const double xm = numpySum(xs.data(), n) / static_cast<double>(n);
   const double ym = numpySum(ys.data(), n) / static_cast<double>(n);
-  Vec a(n), b(n);
   for (std::size_t i = 0; i < n; ++i) {
     a[i] = (xs[i] - xm) * (xs[i] - xm);
     b[i] = (xs[i] - xm) * (ys[i] - ym);
   }
-  const double den = numpySum(a.data(), n);
-  return den > 0 ? numpySum(b.data(), n) / den : 0.0;
+  const double den = numpySum(a, n);
+  return den > 0 ? numpySum(b, n) / den : 0.0;
+}
+
+// ‖x‖² with four interleaved partial sums (a single running sum waits on one add per element).
+double squaredNorm4(const double* x, std::size_t n) {
+  double s[4] = {0, 0, 0, 0};
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (std::size_t l = 0; l < 4; ++l) s[l] += x[i + l] * x[i + l];
+  for (std::size_t l = 0; i < n; ++i, ++l) s[l] += x[i] * x[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 // E(Y(Z)) and its gradient with respect to Z through the differentiable map.
@@ -187,7 +196,10 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
   std::unique_ptr<Optimizer> opt = lbfgs ? nullptr : makeOptimizer(o.optimizer, p, k, lr);
   Lbfgs lb(n);
   PlateauScheduler scheduler{o.schedulerPatience, o.schedulerFactor};
-  Vec bestY(n), recentIt, recentE;
+  // The best iterate's Y: when an iterate improves, its buffer is swapped with f.Y (no copy).
+  Vec bestY(n), recentIt, recentE, slopeA(o.windowSize + 1), slopeB(o.windowSize + 1);
+  recentIt.reserve(o.windowSize + 1);
+  recentE.reserve(o.windowSize + 1);
   double best = std::numeric_limits<double>::infinity();
   const auto t0 = std::chrono::steady_clock::now();
   EnergyValue current = f.forward(Z.data());  // E(Y(Z)) with ∂E/∂Y kept for the first backward
@@ -204,8 +216,10 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
       f.backward(G.data());
       if (o.clipNorm > 0) {
         // torch's clip_grad_norm_: always multiplies, by exactly 1.0 when not clipping
-        const double coef = std::min(o.clipNorm / (std::sqrt(squaredNorm(G.data(), n)) + 1e-6), 1.0);
-        for (std::size_t i = 0; i < n; ++i) G[i] *= coef;
+        // (a multiplication by exactly 1.0 changes nothing, so that pass is skipped)
+        const double coef = std::min(o.clipNorm / (std::sqrt(squaredNorm4(G.data(), n)) + 1e-6), 1.0);
+        if (coef != 1.0)
+          for (std::size_t i = 0; i < n; ++i) G[i] *= coef;
       }
       opt->step(Z.data(), G.data(), lr);
     }
@@ -218,7 +232,7 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
     current = f.forward(Z.data());  // trace entry `it`: the energy after `it` steps
     if (current.total < best) {
       best = current.total;
-      std::copy(f.Y.begin(), f.Y.end(), bestY.begin());
+      std::swap(f.Y, bestY);
       res.bestIteration = it;
       res.hasBest = true;
     }
@@ -243,7 +257,7 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
       recentIt.erase(recentIt.begin());
       recentE.erase(recentE.begin());
     }
-    if (static_cast<int>(recentIt.size()) >= o.windowSize - 1 && windowSlope(recentIt, recentE) > -o.tolerance) {
+    if (static_cast<int>(recentIt.size()) >= o.windowSize - 1 && windowSlope(recentIt, recentE, slopeA.data(), slopeB.data()) > -o.tolerance) {
       res.stopReason = StopReason::Converged;
       break;
     }

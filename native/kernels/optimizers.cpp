@@ -153,23 +153,22 @@ struct Adagrad : Optimizer {
   Vec s;
 };
 
-// torch 1.13 ASGD: η and μ are float32 tensors. The averaged iterate ax is kept (torch does) but
-// the parameter itself is what the solver uses.
+// torch 1.13 ASGD: η and μ are float32 tensors. torch also keeps the averaged iterate ax, but no
+// solver reads it (the parameter itself is the iterate), so it is not kept: one stream less per
+// step, and μ is only there to follow torch's state exactly.
 struct Asgd : Optimizer {
-  Asgd(std::size_t n, double lr0) : ax(n), eta(fl32(lr0)) {}
-  void step(double* x, const double* g, double lr) override {
+  Asgd(std::size_t n, double lr0) : n(n), eta(fl32(lr0)) {}
+  void step(double* param, const double* grad, double lr) override {
     const double lambd = 1e-4, alpha = 0.75, t0 = 1e6;
     ++t;
     const double decay = 1 - lambd * eta;
-    for (std::size_t i = 0; i < ax.size(); ++i) {
-      x[i] *= decay;
-      x[i] += -eta * g[i];
-      ax[i] = mu != 1 ? ax[i] + (x[i] - ax[i]) * mu : x[i];
-    }
+    double* __restrict x = param;
+    const double* __restrict g = grad;
+    for (std::size_t i = 0; i < n; ++i) x[i] = x[i] * decay + -eta * g[i];  // torch's mul_ then add_
     eta = fl32(lr / std::pow(1 + lambd * lr * t, alpha));
     mu = fl32(1 / std::max(1.0, t - t0));
   }
-  Vec ax;
+  std::size_t n;
   double eta, mu = 1, t = 0;
 };
 

@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
+#include "energy.hpp"  // rowBlock
 #include "error.hpp"
 
 namespace nsa {
@@ -11,6 +15,18 @@ namespace nsa {
 namespace {
 
 bool isStiefelType(RetractionType t) { return t != RetractionType::None && t != RetractionType::Normalize; }
+
+// out = max(x, 0) elementwise, NaN kept (std::max's semantics). GCC -O2 compiles the plain loop
+// to a compare-and-branch, which random signs mispredict half the time (it was 15% of an
+// iteration); MAXPD computes exactly (0 > x ? 0 : x).
+void clampNonnegative(const double* x, std::size_t n, double* out) {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  const __m128d zero = _mm_setzero_pd();
+  for (; i + 2 <= n; i += 2) _mm_storeu_pd(out + i, _mm_max_pd(zero, _mm_loadu_pd(x + i)));
+#endif
+  for (; i < n; ++i) out[i] = std::max(x[i], 0.0);
+}
 
 double dot(const double* a, const double* b, std::size_t n) {
   double s = 0;
@@ -38,13 +54,8 @@ DifferentiableRetraction::DifferentiableRetraction(std::size_t p, std::size_t k,
     throwRange("Expected rows ≥ cols (p ≥ k) for a Stiefel retraction but received " +
                std::to_string(p) + "×" + std::to_string(k));
   const std::size_t n = p * k, kk = k * k;
-  Z_.resize(n);
-  Q_.resize(n);
-  B_.resize(n);
   R_.resize(n);
   gR_.resize(n);
-  gB_.resize(n);
-  gQ_.resize(n);
   t1_.resize(4 * kk);
   t2_.resize(4 * kk);
   t3_.resize(4 * kk);
@@ -55,6 +66,10 @@ DifferentiableRetraction::DifferentiableRetraction(std::size_t p, std::size_t k,
       V_.resize(kk);
       sigma_.resize(k);
       polarU_.resize(n);
+      gS_.resize(kk);
+      gM0_.resize(kk);
+      gSM0_.resize(kk);
+      gM_.resize(kk);
       break;
     case RetractionType::NewtonSchulz:
     case RetractionType::SoftNewtonSchulz:
@@ -90,37 +105,12 @@ DifferentiableRetraction::DifferentiableRetraction(std::size_t p, std::size_t k,
 
 bool DifferentiableRetraction::forwardFactor() {
   const std::size_t p = p_, k = k_, n = p * k;
-  const double* Z = Z_.data();
+  const double* Z = z_;
   double* Q = Q_.data();
   switch (opts_.type) {
     case RetractionType::Polar:
     case RetractionType::SoftPolar: {
-      // As polarFactor(): the Gram eigendecomposition when well conditioned, else the thin SVD.
-      // Either way keep V and σ (Z = UΣVᵀ) for the backward pass.
-      if (opts_.polarMethod != PolarMethod::Svd) {
-        const double limit = opts_.polarMethod == PolarMethod::Gram ? 1e15 : opts_.gramConditionLimit;
-        double* S = t1_.data();
-        double* lam = sigma_.data();
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(p), 1.0, Z, asInt(k), 0.0,
-                    S, asInt(k));
-        if (LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', asInt(k), S, asInt(k), lam) == 0 &&
-            lam[0] > 0 && lam[k - 1] <= limit * lam[0]) {
-          // W = V diag(λ^{-1/2}) Vᵀ, Q = Z W (the same operations as polarFactorGram).
-          double* Bm = t2_.data();
-          double* W = t3_.data();
-          for (std::size_t c = 0; c < k; ++c) {
-            const double s = 1.0 / std::sqrt(lam[c]);
-            for (std::size_t i = 0; i < k; ++i) Bm[i + c * k] = S[i + c * k] * s;
-          }
-          cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, asInt(k), asInt(k), asInt(k), 1.0, Bm,
-                      asInt(k), S, asInt(k), 0.0, W, asInt(k));
-          gemm(false, false, p, k, k, 1.0, Z, W, 0.0, Q);
-          for (std::size_t i = 0; i < k; ++i)
-            for (std::size_t c = 0; c < k; ++c) V_[i * k + c] = S[i + c * k];
-          for (std::size_t c = 0; c < k; ++c) sigma_[c] = std::sqrt(lam[c]);
-          return true;
-        }
-      }
+      // The SVD path: the Gram path (gramForward) refused Z, or the options ask for the SVD.
       try {
         thinSvd(Z, p, k, polarU_.data(), sigma_.data(), V_.data(), ws_);
       } catch (const Error&) {
@@ -204,44 +194,125 @@ bool DifferentiableRetraction::forwardFactor() {
   }
 }
 
+DifferentiableRetraction::GramOutcome DifferentiableRetraction::gramForward(double* Y) {
+  const std::size_t p = p_, k = k_, kk = k * k;
+  const double* Z = z_;
+  double* S = gS_.data();
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(p), 1.0, Z, asInt(k), 0.0, S, asInt(k));
+  double normZ2 = 0;
+  for (std::size_t i = 0; i < k; ++i) normZ2 += S[i * k + i];
+  normZ_ = std::sqrt(normZ2);
+  if (!(normZ_ >= 1e-12) || !std::isfinite(normZ_)) return GramOutcome::Unchanged;
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < i; ++j) S[i * k + j] = S[j * k + i];
+  // Row-major upper = column-major lower: dsyevd reads S as stored. Vc: eigenvectors, column-major.
+  double* Vc = t1_.data();
+  double* lam = sigma_.data();
+  std::memcpy(Vc, S, kk * sizeof(double));
+  const double limit = opts_.polarMethod == PolarMethod::Gram ? 1e15 : opts_.gramConditionLimit;
+  if (LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', asInt(k), Vc, asInt(k), lam) != 0 || !(lam[0] > 0) ||
+      !(lam[k - 1] <= limit * lam[0]))
+    return GramOutcome::IllConditioned;
+  // W = V diag(λ^{-1/2}) Vᵀ (the same operations as polarFactorGram), M0 = (1−w)I + wW.
+  double* Bm = t2_.data();
+  double* M0 = gM0_.data();
+  for (std::size_t c = 0; c < k; ++c) {
+    const double s = 1.0 / std::sqrt(lam[c]);
+    for (std::size_t i = 0; i < k; ++i) Bm[i + c * k] = Vc[i + c * k] * s;
+  }
+  const double w = isSoft(opts_.type) ? opts_.w : 1.0;
+  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, asInt(k), asInt(k), asInt(k), w, Bm, asInt(k), Vc,
+              asInt(k), 0.0, M0, asInt(k));
+  if (w != 1.0)
+    for (std::size_t i = 0; i < k; ++i) M0[i * k + i] += 1.0 - w;
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t c = 0; c < k; ++c) V_[i * k + c] = Vc[i + c * k];
+  for (std::size_t c = 0; c < k; ++c) sigma_[c] = std::sqrt(lam[c]);
+  // ‖B‖² = ‖Z·M0‖² = tr(M0ᵀ S M0) = Σ M0 ∘ (S·M0).
+  double* SM0 = gSM0_.data();
+  gemm(false, false, k, k, k, 1.0, S, M0, 0.0, SM0);
+  double normB2 = 0;
+  for (std::size_t i = 0; i < kk; ++i) normB2 += M0[i] * SM0[i];
+  normB_ = std::sqrt(normB2);
+  const double scale = normZ_ / std::max(normB_, 1e-12);
+  double* M = gM_.data();
+  for (std::size_t i = 0; i < kk; ++i) M[i] = M0[i] * scale;
+  // Z is finite (its norm is) and ‖R‖ = ‖Z‖, so R = Z·M is finite exactly when M is.
+  if (!allFinite(M, kk)) return GramOutcome::Unchanged;
+  // R = Z·M and Y = nonneg(R) block by block, while each block of R is still in cache.
+  for (std::size_t r0 = 0, rows = rowBlock(k); r0 < p; r0 += rows) {
+    const std::size_t m = std::min(rows, p - r0);
+    gemm(false, false, m, k, k, 1.0, Z + r0 * k, M, 0.0, R_.data() + r0 * k);
+    applyNonneg(R_.data() + r0 * k, m * k, Y + r0 * k);
+  }
+  return GramOutcome::Done;
+}
+
+bool DifferentiableRetraction::generalForward() {
+  const std::size_t n = p_ * k_;
+  const double* Z = z_;
+  normZ_ = std::sqrt(squaredNorm(Z, n));
+  if (!(normZ_ >= 1e-12) || !std::isfinite(normZ_)) return false;
+  if (Q_.size() < n) {  // first use (the Gram path needs neither)
+    Q_.resize(n);
+    B_.resize(n);
+    gB_.resize(n);
+    gQ_.resize(n);
+  }
+  if (!forwardFactor()) return false;
+  if (isSoft(opts_.type)) {
+    const double a = 1.0 - opts_.w;
+    for (std::size_t i = 0; i < n; ++i) B_[i] = a * Z[i] + opts_.w * Q_[i];
+  } else {
+    std::memcpy(B_.data(), Q_.data(), n * sizeof(double));
+  }
+  normB_ = std::sqrt(squaredNorm(B_.data(), n));
+  const double scale = normZ_ / std::max(normB_, 1e-12);
+  for (std::size_t i = 0; i < n; ++i) R_[i] = B_[i] * scale;
+  return allFinite(R_.data(), n);
+}
+
 void DifferentiableRetraction::forward(const double* Z, double* Y) {
   const std::size_t n = p_ * k_;
-  std::memcpy(Z_.data(), Z, n * sizeof(double));
-  normZ_ = std::sqrt(squaredNorm(Z, n));
-  identity_ = opts_.type == RetractionType::None || opts_.w == 0.0 || !(normZ_ >= 1e-12) ||
-              !std::isfinite(normZ_) || !forwardFactor();
-  if (!identity_) {
-    if (isSoft(opts_.type)) {
-      const double a = 1.0 - opts_.w;
-      for (std::size_t i = 0; i < n; ++i) B_[i] = a * Z[i] + opts_.w * Q_[i];
-    } else {
-      std::memcpy(B_.data(), Q_.data(), n * sizeof(double));
+  z_ = Z;
+  gram_ = false;
+  identity_ = true;
+  if (opts_.type != RetractionType::None && opts_.w != 0.0) {
+    const bool polar = opts_.type == RetractionType::Polar || opts_.type == RetractionType::SoftPolar;
+    const GramOutcome g = polar && opts_.polarMethod != PolarMethod::Svd ? gramForward(Y) : GramOutcome::IllConditioned;
+    if (g == GramOutcome::Done) {
+      gram_ = true;
+      identity_ = false;
+    } else if (g == GramOutcome::IllConditioned) {
+      identity_ = !generalForward();
     }
-    normB_ = std::sqrt(squaredNorm(B_.data(), n));
-    const double scale = normZ_ / std::max(normB_, 1e-12);
-    for (std::size_t i = 0; i < n; ++i) R_[i] = B_[i] * scale;
-    if (!allFinite(R_.data(), n)) identity_ = true;
   }
-  if (identity_) std::memcpy(R_.data(), Z, n * sizeof(double));
+  r_ = identity_ ? Z : R_.data();
+  if (!gram_) applyNonneg(r_, n, Y);  // (the Gram path applied it block by block)
+}
+
+void DifferentiableRetraction::applyNonneg(const double* R, std::size_t n, double* Y) const {
   if (nonneg_ == Nonnegativity::Hard) {
-    // branch-free clamp (random signs make the branchy form mispredict half the time)
-    for (std::size_t i = 0; i < n; ++i) Y[i] = std::max(R_[i], 0.0);
+    clampNonnegative(R, n, Y);
   } else {
-    applyNonnegativity(R_.data(), n, nonneg_, Y);
+    applyNonnegativity(R, n, nonneg_, Y);
   }
 }
 
 void DifferentiableRetraction::backward(const double* GY, double* GZ) {
   const std::size_t n = p_ * k_;
-  double* gR = gR_.data();
-  const double* R = R_.data();
+  // gR = (∂Y/∂R)ᵀ GY; when the retraction passed Z through, that is already GZ.
+  double* gR = identity_ ? GZ : gR_.data();
+  const double* R = r_;
   switch (nonneg_) {
     case Nonnegativity::None:
-      std::memcpy(gR, GY, n * sizeof(double));
+      if (identity_) std::memcpy(GZ, GY, n * sizeof(double));
       break;
-    case Nonnegativity::Hard:  // torch's clamp passes the gradient where the input is ≥ 0, 0 included
+    case Nonnegativity::Hard: {  // torch's clamp passes the gradient where the input is ≥ 0, 0 included
+      // (the product form compiles without a branch, which random signs would mispredict)
       for (std::size_t i = 0; i < n; ++i) gR[i] = static_cast<double>(R[i] >= 0.0) * GY[i];
       break;
+    }
     case Nonnegativity::Softplus:
       for (std::size_t i = 0; i < n; ++i) {
         if (R[i] > 20.0) {
@@ -253,10 +324,70 @@ void DifferentiableRetraction::backward(const double* GY, double* GZ) {
       }
       break;
   }
-  if (identity_) {
-    std::memcpy(GZ, gR, n * sizeof(double));
-    return;
+  if (identity_) return;
+  const double* g = nonneg_ == Nonnegativity::None ? GY : gR;
+  if (gram_) {
+    gramBackward(g, GZ);
+  } else {
+    generalBackward(g, GZ);
   }
+}
+
+// R = B·‖Z‖/m with m = max(‖B‖, 1e-12), B = Z·M0: with gb = ⟨gR, B⟩, s = ‖Z‖/m,
+//   gB = s·gR + bCoef·B,  GZ = zCoef·Z + (1−w)·gB + polarVjp(w·gB)   (w = 1 for hard polar),
+// and polarVjp(G) = G·W + Z·A2(ZᵀG) (polarBackward). Since (1−w)I + wW = M0, everything folds into
+//   GZ = gR·(s·M0) + Z·(zCoef·I + bCoef·M0² + A2),   ZᵀG = w·(s·K + bCoef·S·M0),  gb = Σ K ∘ M0,
+// with K = ZᵀgR: the only p×k work is that GEMM and the two of GZ.
+void DifferentiableRetraction::gramBackward(const double* gR, double* GZ) {
+  const std::size_t p = p_, k = k_, kk = k * k;
+  const double* Z = z_;
+  const double* M0 = gM0_.data();
+  const double* V = V_.data();
+  const double* sig = sigma_.data();
+  double* K = t1_.data();
+  gemm(true, false, k, k, p, 1.0, Z, gR, 0.0, K);
+  double gb = 0;
+  for (std::size_t i = 0; i < kk; ++i) gb += K[i] * M0[i];
+  const double m = std::max(normB_, 1e-12);
+  const double s = normZ_ / m;
+  const double bCoef = normB_ > 1e-12 ? -gb * normZ_ / (m * m * normB_) : 0.0;
+  const double zCoef = gb / m / normZ_;
+  const double wq = isSoft(opts_.type) ? opts_.w : 1.0;
+  // T = ZᵀG for the polar VJP's input G = wq·gB; Mh = VᵀTV/σ_i = UᵀGV.
+  double* T = t1_.data();
+  const double* SM0 = gSM0_.data();
+  for (std::size_t i = 0; i < kk; ++i) T[i] = wq * (s * K[i] + bCoef * SM0[i]);
+  double* TV = t2_.data();
+  double* Mh = t3_.data();
+  gemm(false, false, k, k, k, 1.0, T, V, 0.0, TV);
+  gemm(true, false, k, k, k, 1.0, V, TV, 0.0, Mh);
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < k; ++j) Mh[i * k + j] /= sig[i];
+  double* C = t4_.data();
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < k; ++j)
+      C[i * k + j] = (Mh[i * k + j] - Mh[j * k + i]) / (sig[i] + sig[j]) - Mh[i * k + j] / sig[j];
+  // A = VΣ⁻¹CVᵀ + bCoef·M0² + zCoef·I.
+  double* VS = t1_.data();
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t c = 0; c < k; ++c) VS[i * k + c] = V[i * k + c] / sig[c];
+  double* CV = t2_.data();
+  gemm(false, true, k, k, k, 1.0, C, V, 0.0, CV);
+  double* A = t3_.data();
+  gemm(false, false, k, k, k, 1.0, VS, CV, 0.0, A);
+  gemm(false, false, k, k, k, bCoef, M0, M0, 1.0, A);
+  for (std::size_t i = 0; i < k; ++i) A[i * k + i] += zCoef;
+  double* M1 = t4_.data();
+  for (std::size_t i = 0; i < kk; ++i) M1[i] = s * M0[i];
+  for (std::size_t r0 = 0, rows = rowBlock(k); r0 < p; r0 += rows) {
+    const std::size_t m = std::min(rows, p - r0);
+    gemm(false, false, m, k, k, 1.0, gR + r0 * k, M1, 0.0, GZ + r0 * k);
+    gemm(false, false, m, k, k, 1.0, Z + r0 * k, A, 1.0, GZ + r0 * k);
+  }
+}
+
+void DifferentiableRetraction::generalBackward(const double* gR, double* GZ) {
+  const std::size_t n = p_ * k_;
   // R = B·‖Z‖/m with m = max(‖B‖, 1e-12): the gradient flows through both norms.
   const double m = std::max(normB_, 1e-12);
   const double scale = normZ_ / m;
@@ -267,7 +398,7 @@ void DifferentiableRetraction::backward(const double* GY, double* GZ) {
   const double zCoef = gb / m / normZ_;
   const bool soft = isSoft(opts_.type);
   const double a = soft ? 1.0 - opts_.w : 0.0;
-  for (std::size_t i = 0; i < n; ++i) GZ[i] = zCoef * Z_[i] + a * gB[i];
+  for (std::size_t i = 0; i < n; ++i) GZ[i] = zCoef * z_[i] + a * gB[i];
   double* gQ = gQ_.data();
   const double wq = soft ? opts_.w : 1.0;
   for (std::size_t i = 0; i < n; ++i) gQ[i] = wq * gB[i];
@@ -305,7 +436,7 @@ void DifferentiableRetraction::polarBackward(const double* GQ, double* GZ) {
   double* T = t1_.data();
   double* TV = t2_.data();
   double* M = t3_.data();
-  gemm(true, false, k, k, p, 1.0, Z_.data(), GQ, 0.0, T);  // ZᵀG = VΣUᵀG
+  gemm(true, false, k, k, p, 1.0, z_, GQ, 0.0, T);  // ZᵀG = VΣUᵀG
   gemm(false, false, k, k, k, 1.0, T, V, 0.0, TV);
   gemm(true, false, k, k, k, 1.0, V, TV, 0.0, M);  // VᵀZᵀGV = Σ·(UᵀGV)
   for (std::size_t i = 0; i < k; ++i)
@@ -325,7 +456,7 @@ void DifferentiableRetraction::polarBackward(const double* GQ, double* GZ) {
   double* A2 = t4_.data() + k * k;
   gemm(false, false, k, k, k, 1.0, VS, CV, 0.0, A2);
   gemm(false, false, p, k, k, 1.0, GQ, A1, 1.0, GZ);
-  gemm(false, false, p, k, k, 1.0, Z_.data(), A2, 1.0, GZ);
+  gemm(false, false, p, k, k, 1.0, z_, A2, 1.0, GZ);
 }
 
 void DifferentiableRetraction::newtonSchulzBackward(const double* GQ, double* GZ) {
@@ -362,8 +493,8 @@ void DifferentiableRetraction::newtonSchulzBackward(const double* GQ, double* GZ
   // X₀ = Z / max(‖Z‖, eps).
   const double nz = normZ_;
   if (nz > opts_.eps) {
-    const double c = dot(G, Z_.data(), n) / (nz * nz * nz);
-    for (std::size_t i = 0; i < n; ++i) GZ[i] += G[i] / nz - c * Z_[i];
+    const double c = dot(G, z_, n) / (nz * nz * nz);
+    for (std::size_t i = 0; i < n; ++i) GZ[i] += G[i] / nz - c * z_[i];
   } else {
     for (std::size_t i = 0; i < n; ++i) GZ[i] += G[i] / nsNorm_;
   }
@@ -420,9 +551,9 @@ void DifferentiableRetraction::normalizeBackward(const double* GQ, double* GZ) {
     const double nr = colNorm_[j];
     if (nr > opts_.eps) {
       double gz = 0;
-      for (std::size_t i = 0; i < p; ++i) gz += GQ[i * k + j] * Z_[i * k + j];
+      for (std::size_t i = 0; i < p; ++i) gz += GQ[i * k + j] * z_[i * k + j];
       const double c = gz / (nr * nr * nr);
-      for (std::size_t i = 0; i < p; ++i) GZ[i * k + j] += GQ[i * k + j] / nr - c * Z_[i * k + j];
+      for (std::size_t i = 0; i < p; ++i) GZ[i * k + j] += GQ[i * k + j] / nr - c * z_[i * k + j];
     } else {
       for (std::size_t i = 0; i < p; ++i) GZ[i * k + j] += GQ[i * k + j] / opts_.eps;
     }

@@ -1,6 +1,11 @@
 // The differentiable map of NSA-Flow's exact-gradient mode, Y(Z) = nonneg(retract_w(Z)), with its
 // analytic vector–Jacobian product (SPEC.md §5 step 5). forward() follows ortho.cpp's retract()
-// step for step (same early returns, blend and norm restoration) and keeps what backward() needs:
+// (same early returns, blend and norm restoration) and keeps what backward() needs.
+// The polar retractions take a Gram path when ZᵀZ is well conditioned (as ortho.cpp's
+// gramRetraction): with S = ZᵀZ = VΛVᵀ, W = VΛ^{-1/2}Vᵀ and M0 = (1−w)I + wW, the blend is B = Z·M0,
+// ‖Z‖² = tr S and ‖B‖² = tr(M0ᵀSM0), so R = Z·M with M = M0·‖Z‖/‖B‖: one DSYRK, k×k work and one
+// GEMM. Its backward pass is likewise K = ZᵀgR, k×k work and GZ = gR·(sM0) + Z·A (see backward()).
+// The other paths (and polar through the SVD when ZᵀZ is ill conditioned) materialize each step:
 //   polar      Q = U Vᵀ = Z (ZᵀZ)^{-1/2}; with Z = UΣVᵀ, M = UᵀG V and C_ij = (M_ij − M_ji)/(σ_i + σ_j)
 //              − M_ij/σ_j, the VJP is G·VΣ⁻¹Vᵀ + Z·VΣ⁻¹CVᵀ. The Sylvester form divides by σ_i + σ_j,
 //              never by σ_i − σ_j, so equal singular values (an orthonormal start) are fine.
@@ -22,7 +27,8 @@ class DifferentiableRetraction {
   DifferentiableRetraction(std::size_t p, std::size_t k, const RetractionOptions& retraction,
                            Nonnegativity nonnegativity);
 
-  // Y = nonneg(retract(Z)) (Y may not alias Z). Remembers Z's factorization for backward().
+  // Y = nonneg(retract(Z)) (Y may not alias Z). Remembers Z's factorization for backward() and Z
+  // itself by address (no copy): Z must stay alive and unchanged until backward().
   void forward(const double* Z, double* Y);
   // GZ = (∂Y/∂Z)ᵀ·GY at the Z of the last forward() (GZ may not alias GY).
   void backward(const double* GY, double* GZ);
@@ -34,7 +40,13 @@ class DifferentiableRetraction {
   std::size_t cols() const { return k_; }
 
  private:
-  bool forwardFactor();  // Q_ ← orthogonal factor of Z_, false on failure
+  enum class GramOutcome { Done, Unchanged, IllConditioned };
+  GramOutcome gramForward(double* Y);  // the polar retractions through ZᵀZ: R_ = Z·M, Y = nonneg(R_)
+  void applyNonneg(const double* R, std::size_t n, double* Y) const;
+  void gramBackward(const double* gR, double* GZ);
+  bool generalForward();      // R_ through Q_ and B_; false when Z passes through unchanged
+  void generalBackward(const double* gR, double* GZ);
+  bool forwardFactor();  // Q_ ← orthogonal factor of Z, false on failure
   void backwardFactor(const double* GQ, double* GZ);  // GZ += (∂Q/∂Z)ᵀ GQ
   void polarBackward(const double* GQ, double* GZ);
   void newtonSchulzBackward(const double* GQ, double* GZ);
@@ -44,12 +56,16 @@ class DifferentiableRetraction {
   std::size_t p_, k_;
   RetractionOptions opts_;
   Nonnegativity nonneg_;
-  bool identity_ = true;
+  bool identity_ = true, gram_ = false;
+  const double* z_ = nullptr;  // the last forward()'s input
+  const double* r_ = nullptr;  // retraction before nonneg: R_, or z_ when passed through
   double normZ_ = 0, normB_ = 0;
-  std::vector<double> Z_, Q_, B_, R_;  // input, orthogonal factor, blend, retraction before nonneg
+  std::vector<double> Q_, B_, R_;  // orthogonal factor, blend, retraction before nonneg
   std::vector<double> gR_, gB_, gQ_;
   // polar: V (k×k, columns = right singular vectors, row-major) and σ
   std::vector<double> V_, sigma_, polarU_;
+  // polar, Gram path: S = ZᵀZ, the blend M0, S·M0 and M = M0·‖Z‖/‖B‖ (k×k each)
+  std::vector<double> gS_, gM0_, gSM0_, gM_;
   // Newton–Schulz: every iterate X_0..X_T (p×k each) and its Gram matrix
   std::vector<double> nsX_, nsA_;
   double nsNorm_ = 0;
