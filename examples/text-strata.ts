@@ -2,11 +2,11 @@
 // fortune file (fortunes) or per Reuters topic (reuters). Prints, per stratum, the top terms of its
 // shift v(s) — what every document of the stratum shares — and, per topic, the top terms of H.
 //   npm run example:text [-- austen|fortunes|reuters] [-- --rank 8] [-- --iterations 300]
-// The corpus is read with a small private MatrixMarket reader (test/helpers/snmf-mtx.ts) until the
-// project's lib/io lands.
-import { setBlasThreads, stratifiedNmf } from '../lib/index.js';
-import { dataDir } from '../test/helpers/shared.js';
-import { readCorpus } from '../test/helpers/snmf-mtx.js';
+// The data folder is ../shared/data beside the repository (set NSA_FLOW_SHARED if ../shared is elsewhere).
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import { readLabels, readMatrixMarket, setBlasThreads, stratifiedNmf } from '../lib/index.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number): number => {
@@ -25,8 +25,15 @@ function topTerms(row: Float64Array, vocab: string[], count = 8): string {
     .join(', ');
 }
 
+const shared = process.env.NSA_FLOW_SHARED ?? resolve(import.meta.dirname, '..', '..', 'shared');
+const textDir = resolve(shared, 'data', 'text');
+
 setBlasThreads(1);
-const { tfidf, vocab, strata } = readCorpus(dataDir, corpus);
+const tfidf = readMatrixMarket(resolve(textDir, `${corpus}_tfidf.mtx.gz`)); // CSR
+const vocab = readFileSync(resolve(textDir, `${corpus}_vocab.txt`), 'utf8')
+  .split('\n')
+  .filter((l) => l.length > 0);
+const strata = readLabels(resolve(textDir, `${corpus}_docs.csv`), 'stratum');
 console.log(`${corpus}: ${tfidf.rows} documents × ${tfidf.cols} terms, ${tfidf.data.length} non-zeros (CSR, never densified)`);
 const t0 = performance.now();
 let lastReport = 0;
