@@ -8,6 +8,7 @@
 #include "../kernels/explicit_flow.hpp"
 #include "async_job.hpp"
 #include "common.hpp"
+#include "names.hpp"
 
 namespace nsa::addon {
 
@@ -45,14 +46,7 @@ template <class E>
 E enumField(const Napi::Object& o, const char* name, const std::map<std::string, E>& names) {
   Napi::Value v = field(o, name);
   if (!v.IsString()) throwType(o.Env(), std::string("Expected a string for options.") + name);
-  const std::string s = v.As<Napi::String>().Utf8Value();
-  auto it = names.find(s);
-  if (it == names.end()) {
-    std::string valid;
-    for (auto& [key, value] : names) valid += (valid.empty() ? "'" : ", '") + key + "'";
-    throwRangeJs(o.Env(), std::string("Expected one of ") + valid + " for options." + name + " but received '" + s + "'");
-  }
-  return it->second;
+  return lookupName(o.Env(), v.As<Napi::String>().Utf8Value(), (std::string("options.") + name).c_str(), names);
 }
 
 OptimizerKind optimizerField(const Napi::Object& o, const char* name) {
@@ -72,20 +66,6 @@ struct Settings {
 Settings readOptions(const Napi::Value& v) {
   if (!v.IsObject()) throwType(v.Env(), "Expected an options object");
   const Napi::Object o = v.As<Napi::Object>();
-  static const std::map<std::string, RetractionType> retractions = {
-      {"none", RetractionType::None},
-      {"polar", RetractionType::Polar},
-      {"softPolar", RetractionType::SoftPolar},
-      {"newtonSchulz", RetractionType::NewtonSchulz},
-      {"softNewtonSchulz", RetractionType::SoftNewtonSchulz},
-      {"quinticNewtonSchulz", RetractionType::QuinticNewtonSchulz},
-      {"softQuinticNewtonSchulz", RetractionType::SoftQuinticNewtonSchulz},
-      {"cayley", RetractionType::Cayley},
-      {"softCayley", RetractionType::SoftCayley},
-      {"normalize", RetractionType::Normalize},
-  };
-  static const std::map<std::string, PolarMethod> polarMethods = {
-      {"auto", PolarMethod::Auto}, {"svd", PolarMethod::Svd}, {"gram", PolarMethod::Gram}};
   static const std::map<std::string, Nonnegativity> nonneg = {{"hard", Nonnegativity::Hard},
                                                               {"none", Nonnegativity::None}};
   static const std::map<std::string, FlowWeighting> weightings = {{"reference", FlowWeighting::Reference},
@@ -93,9 +73,9 @@ Settings readOptions(const Napi::Value& v) {
   Settings settings;
   ExplicitFlowOptions& r = settings.flow;
   r.w = numberField(o, "w", 0, 1);
-  r.retraction.type = enumField(o, "retraction", retractions);
+  r.retraction.type = enumField(o, "retraction", retractionNames());
   r.retraction.nsIterations = intField(o, "nsIterations", 0, 10000);
-  r.retraction.polarMethod = enumField(o, "polarMethod", polarMethods);
+  r.retraction.polarMethod = enumField(o, "polarMethod", polarMethodNames());
   r.nonnegativity = enumField(o, "nonnegativity", nonneg);
   r.weighting = enumField(o, "weighting", weightings);
   settings.optimizer.kind = optimizerField(o, "optimizer");

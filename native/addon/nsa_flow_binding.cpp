@@ -11,38 +11,12 @@
 #include "../kernels/vjp.hpp"
 #include "async_job.hpp"
 #include "common.hpp"
+#include "names.hpp"
 
 namespace nsa::addon {
 
 namespace {
 
-template <class E>
-E namedArg(const Napi::CallbackInfo& info, std::size_t i, const char* what,
-           const std::map<std::string, E>& names) {
-  const std::string s = stringArg(info, i, what);
-  auto it = names.find(s);
-  if (it == names.end()) {
-    std::string valid;
-    for (auto& [k, v] : names) valid += (valid.empty() ? "'" : ", '") + k + "'";
-    throwRangeJs(info.Env(), std::string("Expected one of ") + valid + " for " + what + " but received '" + s + "'");
-  }
-  return it->second;
-}
-
-const std::map<std::string, RetractionType> kRetractions = {
-    {"none", RetractionType::None},
-    {"polar", RetractionType::Polar},
-    {"softPolar", RetractionType::SoftPolar},
-    {"newtonSchulz", RetractionType::NewtonSchulz},
-    {"softNewtonSchulz", RetractionType::SoftNewtonSchulz},
-    {"quinticNewtonSchulz", RetractionType::QuinticNewtonSchulz},
-    {"softQuinticNewtonSchulz", RetractionType::SoftQuinticNewtonSchulz},
-    {"cayley", RetractionType::Cayley},
-    {"softCayley", RetractionType::SoftCayley},
-    {"normalize", RetractionType::Normalize},
-};
-const std::map<std::string, Nonnegativity> kNonneg = {
-    {"none", Nonnegativity::None}, {"hard", Nonnegativity::Hard}, {"softplus", Nonnegativity::Softplus}};
 const std::map<std::string, FidelityType> kFidelity = {
     {"basic", FidelityType::Basic}, {"scaleInvariant", FidelityType::ScaleInvariant}, {"symmetric", FidelityType::Symmetric}};
 const std::map<std::string, OrthogonalityType> kOrthogonality = {
@@ -63,8 +37,8 @@ double finiteArg(const Napi::CallbackInfo& info, std::size_t i, const char* what
 // (fidelity, orthogonality, w, fidEta, cOrth) from argument i on.
 EnergyOptions energyArgs(const Napi::CallbackInfo& info, std::size_t i) {
   EnergyOptions o;
-  o.fidelity = namedArg(info, i, "fidelity type", kFidelity);
-  o.orthogonality = namedArg(info, i + 1, "orthogonality type", kOrthogonality);
+  o.fidelity = enumArg(info, i, "fidelity type", kFidelity);
+  o.orthogonality = enumArg(info, i + 1, "orthogonality type", kOrthogonality);
   o.w = unitArg(info, i + 2, "w");
   o.fidEta = finiteArg(info, i + 3, "fidEta");
   o.cOrth = finiteArg(info, i + 4, "cOrth");
@@ -78,10 +52,10 @@ struct MapArgs {
 };
 MapArgs mapArgs(const Napi::CallbackInfo& info, std::size_t i, std::size_t p, std::size_t k) {
   MapArgs a;
-  a.retraction.type = namedArg(info, i, "retraction type", kRetractions);
+  a.retraction.type = enumArg(info, i, "retraction type", retractionNames());
   a.retraction.w = unitArg(info, i + 1, "w");
   a.retraction.nsIterations = intArg(info, i + 2, "nsIterations", 0, 100000);
-  a.nonneg = namedArg(info, i + 3, "non-negativity", kNonneg);
+  a.nonneg = enumArg(info, i + 3, "non-negativity", nonNegativityNames());
   if (p < k && a.retraction.type != RetractionType::None && a.retraction.type != RetractionType::Normalize)
     throwRangeJs(info.Env(), "Expected rows ≥ cols (p ≥ k) for a Stiefel retraction");
   return a;
@@ -181,14 +155,7 @@ std::string stringField(Napi::Object o, const char* key, const char* fallback) {
 }
 template <class E>
 E namedField(Napi::Object o, const char* key, const char* fallback, const std::map<std::string, E>& names) {
-  const std::string s = stringField(o, key, fallback);
-  auto it = names.find(s);
-  if (it == names.end()) {
-    std::string valid;
-    for (auto& [k, v] : names) valid += (valid.empty() ? "'" : ", '") + k + "'";
-    throwRangeJs(o.Env(), std::string("Expected one of ") + valid + " for " + key + " but received '" + s + "'");
-  }
-  return it->second;
+  return lookupName(o.Env(), stringField(o, key, fallback), key, names);
 }
 OptimizerKind optimizerField(Napi::Object o, const char* key, const char* fallback) {
   const std::string s = stringField(o, key, fallback);
@@ -216,9 +183,9 @@ FlowConfig flowConfig(Napi::Env env, Napi::Value value, std::size_t p, std::size
   Napi::Object o = value.As<Napi::Object>();
   FlowConfig c;
   NsaFlowOptions& f = c.options;
-  f.retraction.type = namedField(o, "retraction", "softPolar", kRetractions);
+  f.retraction.type = namedField(o, "retraction", "softPolar", retractionNames());
   f.retraction.nsIterations = intField(o, "nsIterations", 5, 0, 100000);
-  f.nonnegativity = namedField(o, "nonnegativity", "hard", kNonneg);
+  f.nonnegativity = namedField(o, "nonnegativity", "hard", nonNegativityNames());
   f.fidelity = namedField(o, "fidelityType", "scaleInvariant", kFidelity);
   f.orthogonality = namedField(o, "orthogonalityType", "scaleInvariant", kOrthogonality);
   f.w = numberField(o, "w", 0.5);

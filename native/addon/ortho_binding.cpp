@@ -6,44 +6,11 @@
 #include "../kernels/ortho.hpp"
 #include "async_job.hpp"
 #include "common.hpp"
+#include "names.hpp"
 
 namespace nsa::addon {
 
 namespace {
-
-template <class E>
-E enumArg(const Napi::CallbackInfo& info, std::size_t i, const char* what, const std::map<std::string, E>& names) {
-  const std::string s = stringArg(info, i, what);
-  auto it = names.find(s);
-  if (it == names.end()) {
-    std::string valid;
-    for (auto& [k, v] : names) valid += (valid.empty() ? "'" : ", '") + k + "'";
-    throwRangeJs(info.Env(), std::string("Expected one of ") + valid + " for " + what + " but received '" + s + "'");
-  }
-  return it->second;
-}
-
-const std::map<std::string, RetractionType>& retractionNames() {
-  static const std::map<std::string, RetractionType> m = {
-      {"none", RetractionType::None},
-      {"polar", RetractionType::Polar},
-      {"softPolar", RetractionType::SoftPolar},
-      {"newtonSchulz", RetractionType::NewtonSchulz},
-      {"softNewtonSchulz", RetractionType::SoftNewtonSchulz},
-      {"quinticNewtonSchulz", RetractionType::QuinticNewtonSchulz},
-      {"softQuinticNewtonSchulz", RetractionType::SoftQuinticNewtonSchulz},
-      {"cayley", RetractionType::Cayley},
-      {"softCayley", RetractionType::SoftCayley},
-      {"normalize", RetractionType::Normalize},
-  };
-  return m;
-}
-
-const std::map<std::string, PolarMethod>& polarMethodNames() {
-  static const std::map<std::string, PolarMethod> m = {
-      {"auto", PolarMethod::Auto}, {"svd", PolarMethod::Svd}, {"gram", PolarMethod::Gram}};
-  return m;
-}
 
 // Dimensions (p, k) at args i, i+1 and a Float64Array of p·k at arg `buf`.
 struct MatArg {
@@ -232,9 +199,7 @@ Napi::Value NonNegativity(const Napi::CallbackInfo& info) {
       info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
     throwType(env, "Expected a Float64Array for Y");
   Napi::Float64Array Y = info[0].As<Napi::Float64Array>();
-  static const std::map<std::string, Nonnegativity> modes = {
-      {"none", Nonnegativity::None}, {"hard", Nonnegativity::Hard}, {"softplus", Nonnegativity::Softplus}};
-  const Nonnegativity m = enumArg(info, 1, "non-negativity mode", modes);
+  const Nonnegativity m = enumArg(info, 1, "non-negativity mode", nonNegativityNames());
   std::vector<double> out(Y.ElementLength());
   applyNonnegativity(Y.Data(), out.size(), m, out.data());
   return newFloat64Array(env, out.data(), out.size());
