@@ -89,6 +89,24 @@ void requireFinite(Napi::Env env, const Napi::Float64Array& a, const char* what)
     if (!std::isfinite(d[i])) throwRangeJs(env, std::string("Expected finite values in ") + what);
 }
 
+StartAndTarget startAndTarget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StartAndTarget in;
+  in.p = sizeArg(info, 2, "rows");
+  in.k = sizeArg(info, 3, "cols");
+  const std::size_t n = checkedProduct(env, {in.p, in.k}, "Y0");
+  Napi::Float64Array Y0 = float64Arg(info, 0, "Y0", n);
+  requireFinite(env, Y0, "Y0");
+  in.Y0.assign(Y0.Data(), Y0.Data() + n);
+  if (info.Length() > 1 && !info[1].IsNull() && !info[1].IsUndefined()) {
+    Napi::Float64Array X0 = float64Arg(info, 1, "X0", n);
+    requireFinite(env, X0, "X0");
+    in.X0.assign(X0.Data(), X0.Data() + n);
+    in.hasX0 = true;
+  }
+  return in;
+}
+
 Napi::Float64Array newFloat64Array(Napi::Env env, const double* data, std::size_t n) {
   Napi::Float64Array out = Napi::Float64Array::New(env, n);
   if (n) std::copy(data, data + n, out.Data());

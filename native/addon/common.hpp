@@ -39,6 +39,15 @@ std::string stringArg(const Napi::CallbackInfo& info, std::size_t i, const char*
 std::size_t checkedProduct(Napi::Env env, std::initializer_list<std::size_t> dims, const char* what);
 void requireFinite(Napi::Env env, const Napi::Float64Array& a, const char* what);
 
+// (Y0, X0 | null | undefined, p, k) of the flow solvers, at arguments 0–3: lengths and finiteness
+// checked (LAPACK must never see NaN), both copied so the job owns them.
+struct StartAndTarget {
+  std::vector<double> Y0, X0;
+  bool hasX0 = false;
+  std::size_t p = 0, k = 0;
+};
+StartAndTarget startAndTarget(const Napi::CallbackInfo& info);
+
 // Copies a JS-owned result into a fresh Float64Array.
 Napi::Float64Array newFloat64Array(Napi::Env env, const double* data, std::size_t n);
 

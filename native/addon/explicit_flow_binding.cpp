@@ -97,28 +97,7 @@ Settings readOptions(const Napi::Value& v) {
   return settings;
 }
 
-struct Inputs {
-  std::vector<double> Y0, X0;
-  std::size_t p = 0, k = 0;
-};
-
-// (Y0, X0 | null, p, k) with lengths and finiteness checked (LAPACK must never see NaN).
-Inputs readInputs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Inputs in;
-  in.p = sizeArg(info, 2, "rows");
-  in.k = sizeArg(info, 3, "cols");
-  const std::size_t n = checkedProduct(env, {in.p, in.k}, "Y0");
-  Napi::Float64Array Y0 = float64Arg(info, 0, "Y0", n);
-  requireFinite(env, Y0, "Y0");
-  in.Y0.assign(Y0.Data(), Y0.Data() + n);
-  if (info.Length() > 1 && !info[1].IsNull() && !info[1].IsUndefined()) {
-    Napi::Float64Array X0 = float64Arg(info, 1, "X0", n);
-    requireFinite(env, X0, "X0");
-    in.X0.assign(X0.Data(), X0.Data() + n);
-  }
-  return in;
-}
+using Inputs = StartAndTarget;
 
 Napi::Object toJs(Napi::Env env, const ExplicitFlowResult& r) {
   Napi::Object o = Napi::Object::New(env);
@@ -159,7 +138,7 @@ void run(Inputs& in, const Settings& s, Monitor& monitor, ExplicitFlowResult& r)
 
 Napi::Value ExplicitFlow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Inputs in = readInputs(info);
+  Inputs in = startAndTarget(info);
   Settings s = readOptions(info.Length() > 4 ? info[4] : env.Undefined());
   ExplicitFlowResult r;
   guarded(env, [&] { run(in, s, silentMonitor(), r); });
@@ -180,7 +159,7 @@ class ExplicitFlowJob : public Job {
 
 Napi::Value ExplicitFlowAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Inputs in = readInputs(info);
+  Inputs in = startAndTarget(info);
   Settings s = readOptions(info.Length() > 4 ? info[4] : env.Undefined());
   AsyncArgs a = asyncArgs(info, 5);
   return startJob(env, std::make_unique<ExplicitFlowJob>(std::move(in), s), std::move(a));

@@ -272,27 +272,13 @@ Napi::Object flowResultObject(Napi::Env env, const NsaFlowResult& r, bool estima
 }
 
 // Inputs of a solve: (Y0, X0 | null, p, k, options).
-struct FlowInputs {
-  std::vector<double> Y0, X0;
-  bool hasX0 = false;
-  std::size_t p = 0, k = 0;
+struct FlowInputs : StartAndTarget {
   FlowConfig config;
 };
 FlowInputs flowInputs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FlowInputs in;
-  in.p = sizeArg(info, 2, "rows");
-  in.k = sizeArg(info, 3, "cols");
-  const std::size_t n = checkedProduct(env, {in.p, in.k}, "Y0");
-  Napi::Float64Array Y0 = float64Arg(info, 0, "Y0", n);
-  requireFinite(env, Y0, "Y0");
-  in.Y0.assign(Y0.Data(), Y0.Data() + n);
-  if (info.Length() > 1 && !info[1].IsNull() && !info[1].IsUndefined()) {
-    Napi::Float64Array X0 = float64Arg(info, 1, "X0", n);
-    requireFinite(env, X0, "X0");
-    in.X0.assign(X0.Data(), X0.Data() + n);
-    in.hasX0 = true;
-  }
+  static_cast<StartAndTarget&>(in) = startAndTarget(info);
   in.config = flowConfig(env, info.Length() > 4 ? info[4] : env.Undefined(), in.p, in.k);
   return in;
 }
