@@ -10,10 +10,11 @@ import {
   retractVjp,
   svd,
   type Matrix,
+  retractionTypes,
   type RetractionType,
 } from '../lib/index.js';
 import { camel, finiteDifferenceGradient, testMatrix } from './helpers/flow-fixtures.js';
-import { readNpyMatrix } from './helpers/flow-npy.js';
+import { readNpyMatrix } from '../lib/io/index.js';
 import { dataDir, fxMatrix, fxTensor, loadFixture, relativeError } from './helpers/shared.js';
 
 const fx = loadFixture('energy.json');
@@ -71,18 +72,7 @@ describe('energy: parity with energy.json', () => {
 });
 
 describe('energyGradient: finite differences on other shapes', () => {
-  const retractions: RetractionType[] = [
-    'none',
-    'polar',
-    'softPolar',
-    'newtonSchulz',
-    'softNewtonSchulz',
-    'quinticNewtonSchulz',
-    'softQuinticNewtonSchulz',
-    'cayley',
-    'softCayley',
-    'normalize',
-  ];
+  const retractions = retractionTypes;
   const shapes: [number, number][] = [
     [9, 4],
     [6, 6],

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { AbortError, nmf, nmfSync, setBlasThreads, toCsr, type Matrix } from '../lib/index.js';
 import { largestIncrease, matmul, toDense, transposed } from './helpers/snmf-cases.js';
-import { readCorpus, readNpy } from './helpers/snmf-mtx.js';
+import { readCorpus, readNpy } from './helpers/snmf-corpus.js';
 import { dataDir, relativeError } from './helpers/shared.js';
 
 setBlasThreads(1);

@@ -14,7 +14,7 @@ import {
   type NsaFlowProgress,
 } from '../lib/index.js';
 import { finiteDifferenceGradient, testMatrix } from './helpers/flow-fixtures.js';
-import { readNpyMatrix } from './helpers/flow-npy.js';
+import { readNpyMatrix } from '../lib/io/index.js';
 import { column, runOptions } from './helpers/flow-runs.js';
 import { dataDir, fxMatrix, loadFixture, relativeError } from './helpers/shared.js';
 

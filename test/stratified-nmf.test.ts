@@ -12,7 +12,7 @@ import {
   type StratifiedNmfResult,
 } from '../lib/index.js';
 import { directStratifiedLoss, largestIncrease, matmul, snmfCase } from './helpers/snmf-cases.js';
-import { readCorpus } from './helpers/snmf-mtx.js';
+import { readCorpus } from './helpers/snmf-corpus.js';
 import { dataDir, fxMatrix, relativeError } from './helpers/shared.js';
 
 setBlasThreads(1);

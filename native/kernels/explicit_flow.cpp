@@ -161,6 +161,7 @@ class Flow {
   void prepare(std::vector<double>& Y0, std::vector<double>& X0in);
   void gramOf(const double* x, Iterate& it);
   void gramOf(Iterate& it) { gramOf(it.data.data(), it); }
+  void reducePartials(Iterate& it) const;
   double energyOf(Iterate& it) const {
     it.defect = defectFromGram(it.S.data(), k_);
     double e = 0.5 * eta_ * it.f2;
@@ -206,7 +207,6 @@ class Flow {
 };
 
 void Flow::gramOf(const double* x, Iterate& it) {
-  const int T = team_.size();
   auto f = [&](int t, std::size_t b, std::size_t e) {
     double* S = partS_.data() + t * k_ * k_;
     double* C = partC_.data() + t * k_ * k_;
@@ -227,13 +227,20 @@ void Flow::gramOf(const double* x, Iterate& it) {
   std::fill(partC_.begin(), partC_.end(), 0.0);
   std::fill(partF_.begin(), partF_.end(), 0.0);
   runRows(team_, p_, blockRows_, f);
-  it.S.assign(k_ * k_, 0.0);
-  it.C.assign(needC_ ? k_ * k_ : 0, 0.0);
+  reducePartials(it);
+}
+
+// Sums the per-thread partial YᵀY, YᵀX0 and ‖Y − X0‖² of the last row pass into `it` (sized once,
+// so this does not allocate after the first iteration).
+void Flow::reducePartials(Iterate& it) const {
+  const std::size_t kk = k_ * k_;
+  it.S.assign(kk, 0.0);
+  it.C.assign(needC_ ? kk : 0, 0.0);
   it.f2 = 0;
-  for (int t = 0; t < T; ++t) {
-    for (std::size_t i = 0; i < k_ * k_; ++i) it.S[i] += partS_[t * k_ * k_ + i];
+  for (int t = 0; t < team_.size(); ++t) {
+    for (std::size_t i = 0; i < kk; ++i) it.S[i] += partS_[t * kk + i];
     if (needC_)
-      for (std::size_t i = 0; i < k_ * k_; ++i) it.C[i] += partC_[t * k_ * k_ + i];
+      for (std::size_t i = 0; i < kk; ++i) it.C[i] += partC_[t * kk + i];
     it.f2 += partF_[t];
   }
   symmetrizeFromUpper(it.S.data(), k_);
@@ -463,7 +470,6 @@ Flow::Source Flow::retractionMap() {
 
 // Pass 2: T = N(best + α(R − best)) with R = R_w(Ỹ); fills T's S, C, f2 and energy.
 void Flow::trialPass(Source src, double alpha, const Iterate& best, Iterate& Tr) {
-  const int T = team_.size();
   auto f = [&](int t, std::size_t b, std::size_t e) {
     double* S = partS_.data() + t * k_ * k_;
     double* C = partC_.data() + t * k_ * k_;
@@ -494,16 +500,7 @@ void Flow::trialPass(Source src, double alpha, const Iterate& best, Iterate& Tr)
   std::fill(partS_.begin(), partS_.end(), 0.0);
   std::fill(partC_.begin(), partC_.end(), 0.0);
   runRows(team_, p_, blockRows_, f);
-  std::fill(Tr.S.begin(), Tr.S.end(), 0.0);
-  std::fill(Tr.C.begin(), Tr.C.end(), 0.0);
-  Tr.f2 = 0;
-  for (int t = 0; t < T; ++t) {
-    for (std::size_t i = 0; i < k_ * k_; ++i) Tr.S[i] += partS_[t * k_ * k_ + i];
-    if (needC_)
-      for (std::size_t i = 0; i < k_ * k_; ++i) Tr.C[i] += partC_[t * k_ * k_ + i];
-    Tr.f2 += partF_[t];
-  }
-  symmetrizeFromUpper(Tr.S.data(), k_);
+  reducePartials(Tr);
   energyOf(Tr);
 }
 

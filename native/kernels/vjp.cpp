@@ -44,6 +44,22 @@ NsCoefficients nsCoefficients(RetractionType t) {
   return {1.5, -0.5, 0.0};
 }
 
+// The polar factor's VJP in the Sylvester form: it divides by σᵢ + σⱼ, never by σᵢ − σⱼ, so equal
+// singular values (orthonormal starts such as PCA loadings) are fine. In: T = ZᵀG with Z = UΣVᵀ
+// (V row-major k×k). Out: C = (M − Mᵀ)/(σᵢ + σⱼ) − M/σⱼ for M = UᵀGV, and VΣ⁻¹ written over T.
+// `TV` and `M` are k×k scratch.
+void polarVjpCore(std::size_t k, const double* V, const double* sig, double* T, double* TV, double* M, double* C) {
+  gemm(false, false, k, k, k, 1.0, T, V, 0.0, TV);
+  gemm(true, false, k, k, k, 1.0, V, TV, 0.0, M);  // VᵀZᵀGV = Σ·(UᵀGV)
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < k; ++j) M[i * k + j] /= sig[i];
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < k; ++j)
+      C[i * k + j] = (M[i * k + j] - M[j * k + i]) / (sig[i] + sig[j]) - M[i * k + j] / sig[j];
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t c = 0; c < k; ++c) T[i * k + c] = V[i * k + c] / sig[c];
+}
+
 }  // namespace
 
 DifferentiableRetraction::DifferentiableRetraction(std::size_t p, std::size_t k,
@@ -357,20 +373,10 @@ void DifferentiableRetraction::gramBackward(const double* gR, double* GZ) {
   double* T = t1_.data();
   const double* SM0 = gSM0_.data();
   for (std::size_t i = 0; i < kk; ++i) T[i] = wq * (s * K[i] + bCoef * SM0[i]);
-  double* TV = t2_.data();
-  double* Mh = t3_.data();
-  gemm(false, false, k, k, k, 1.0, T, V, 0.0, TV);
-  gemm(true, false, k, k, k, 1.0, V, TV, 0.0, Mh);
-  for (std::size_t i = 0; i < k; ++i)
-    for (std::size_t j = 0; j < k; ++j) Mh[i * k + j] /= sig[i];
   double* C = t4_.data();
-  for (std::size_t i = 0; i < k; ++i)
-    for (std::size_t j = 0; j < k; ++j)
-      C[i * k + j] = (Mh[i * k + j] - Mh[j * k + i]) / (sig[i] + sig[j]) - Mh[i * k + j] / sig[j];
+  polarVjpCore(k, V, sig, T, t2_.data(), t3_.data(), C);
   // A = VΣ⁻¹CVᵀ + bCoef·M0² + zCoef·I.
-  double* VS = t1_.data();
-  for (std::size_t i = 0; i < k; ++i)
-    for (std::size_t c = 0; c < k; ++c) VS[i * k + c] = V[i * k + c] / sig[c];
+  double* VS = T;
   double* CV = t2_.data();
   gemm(false, true, k, k, k, 1.0, C, V, 0.0, CV);
   double* A = t3_.data();
@@ -434,21 +440,11 @@ void DifferentiableRetraction::polarBackward(const double* GQ, double* GZ) {
   const double* V = V_.data();
   const double* s = sigma_.data();
   double* T = t1_.data();
-  double* TV = t2_.data();
-  double* M = t3_.data();
   gemm(true, false, k, k, p, 1.0, z_, GQ, 0.0, T);  // ZᵀG = VΣUᵀG
-  gemm(false, false, k, k, k, 1.0, T, V, 0.0, TV);
-  gemm(true, false, k, k, k, 1.0, V, TV, 0.0, M);  // VᵀZᵀGV = Σ·(UᵀGV)
-  for (std::size_t i = 0; i < k; ++i)
-    for (std::size_t j = 0; j < k; ++j) M[i * k + j] /= s[i];  // M = UᵀGV
   double* C = t4_.data();
-  for (std::size_t i = 0; i < k; ++i)
-    for (std::size_t j = 0; j < k; ++j)
-      C[i * k + j] = (M[i * k + j] - M[j * k + i]) / (s[i] + s[j]) - M[i * k + j] / s[j];
+  polarVjpCore(k, V, s, T, t2_.data(), t3_.data(), C);
   // A1 = VΣ⁻¹Vᵀ, A2 = VΣ⁻¹CVᵀ; GZ += G·A1 + Z·A2.
-  double* VS = t1_.data();
-  for (std::size_t i = 0; i < k; ++i)
-    for (std::size_t c = 0; c < k; ++c) VS[i * k + c] = V[i * k + c] / s[c];
+  double* VS = T;
   double* A1 = t2_.data();
   gemm(false, true, k, k, k, 1.0, VS, V, 0.0, A1);
   double* CV = t3_.data();
