@@ -123,6 +123,9 @@ const labelSpecs: OptionSpecs = { header: { ...headerSpec, default: true }, deli
 
 type ValidOptions = Omit<ReadCsvOptions, 'header' | 'transpose'> & { header: 'auto' | boolean; transpose: boolean };
 
+/** Added to the message about text in the first data row (the CLI words it with its flags). */
+export const textColumnHint = ' (a text column: leave it out with drop, pick the data columns with columns, or take it as rowNames or labelColumn)';
+
 const MISSING = new Set(['', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL']);
 const isNumber = (cell: string): boolean => parseNumberToken(cell.trim()) !== undefined;
 const isMissing = (cell: string): boolean => MISSING.has(cell.trim());
@@ -309,7 +312,7 @@ function tableToResult(text: string, file: string, opts: ValidOptions): CsvTable
         v = parseNumberToken(cell);
         if (v === undefined) {
           // Text in the first data row is most likely a text column (ids, names), not a typo.
-          const hint = r === 0 ? ' (a text column: leave it out with drop, pick the data columns with columns, or take it as rowNames or labelColumn)' : '';
+          const hint = r === 0 ? textColumnHint : '';
           throw new FormatError(file, `Expected a number for ${columnLabel(names, c)} in data row ${r + 1} but received ${quoteContent(raw)}${hint}`, {
             code: 'bad-value',
             line,
