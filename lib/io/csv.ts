@@ -509,7 +509,7 @@ function quoteField(s: string, delimiter: string): string {
 
 /** Numbers as the shortest text that reads back to the same double; Inf, -Inf and NaN by name. */
 function formatNumber(v: number): string {
-  if (Number.isFinite(v)) return String(v);
+  if (Number.isFinite(v)) return Object.is(v, -0) ? '-0' : String(v);
   return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Inf' : '-Inf';
 }
 
