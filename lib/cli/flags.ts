@@ -83,7 +83,12 @@ export function parseArgs(argv: readonly string[], specs: OptionSpecs, commandFl
     const name = camel(flag);
     const spec = options[name];
     const command = commandFlags[name];
-    if (!spec && !command) throw unknownOption(`--${negated ? 'no-' : ''}${flag}`, knownFlagNames(options, commandFlags));
+    if (!spec && !command) {
+      const known = knownFlagNames(options, commandFlags);
+      // --no-centre: suggest --no-center, from the on/off options.
+      if (negated) throw unknownOption(`--no-${flag}`, known.map((k) => `--no-${k.slice(2)}`));
+      throw unknownOption(`--${flag}`, known);
+    }
     const isBoolean = spec ? spec.kind === 'boolean' : command!.kind === 'boolean';
     if (negated && (!isBoolean || value !== undefined)) throw new UsageError(`Unknown option --no-${flag} (--${flag} is not an on/off option)`);
     if (isBoolean) {

@@ -11,6 +11,15 @@ import type { MethodProgress } from './registry.js';
 
 type CliProgressModule = typeof CliProgress;
 
+/** A "module not found" error, also when a loader wraps it (the original is then its cause). */
+function isModuleNotFound(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return true;
+  }
+  return false;
+}
+
 let loading: Promise<CliProgressModule | undefined> | undefined;
 let loaded: CliProgressModule | undefined;
 let missingNoted = false;
@@ -27,8 +36,7 @@ function importBar(stream: Stream): Promise<CliProgressModule | undefined> {
   loading ??= import('cli-progress').then(
     (m) => (loaded = ((m as unknown as { default?: CliProgressModule }).default ?? m) as CliProgressModule),
     (err: unknown) => {
-      const code = (err as { code?: string }).code;
-      if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw err;
+      if (!isModuleNotFound(err)) throw err;
       return undefined;
     },
   );
