@@ -23,6 +23,12 @@ export function resolvePath(path: string, baseDir: string): string {
   return isAbsolute(path) ? path : resolve(baseDir, path);
 }
 
+/** The path to read: as the user wrote it when that names the same file (so messages show it), else resolved. */
+function readablePath(path: string, baseDir: string): string {
+  const full = resolvePath(path, baseDir);
+  return resolve(path) === full ? path : full;
+}
+
 /**
  * Checks that `refs` names exactly the method's inputs (every required one, no unknown one) and
  * that each file exists, before anything is read — so a bad job fails fast, naming the input.
@@ -68,10 +74,10 @@ export const isCsvPath = (path: string): boolean => /\.(csv|tsv)(\.gz)?$/i.test(
 export function readInput(spec: InputSpec, ref: string, baseDir: string, name: string, csv?: ReadCsvOptions): InputValue {
   if (spec.kind === 'strata') {
     const [path, column] = splitStrataRef(ref, `input ${name}`);
-    return readLabels(resolvePath(path, baseDir), column);
+    return readLabels(readablePath(path, baseDir), column);
   }
-  if (spec.kind === 'tensor') return readNpy(resolvePath(ref, baseDir));
-  const path = resolvePath(ref, baseDir);
+  if (spec.kind === 'tensor') return readNpy(readablePath(ref, baseDir));
+  const path = readablePath(ref, baseDir);
   if (isCsvPath(path)) {
     const table = readCsv(path, csv);
     const names: DataNames = {};

@@ -232,9 +232,9 @@ async function runMethod(method: MethodSpec, argv: string[], io: CliIO): Promise
     timings: { startedAt, readSeconds: (t1 - t0) / 1000, runSeconds: (t2 - t1) / 1000 },
     run: { argv: [method.name, ...argv], blasThreads: info().blas.maxThreads },
   };
+  const inputNames: Record<string, DataNames | undefined> = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, namesOf(v)]));
+  const csvNames = args.flags.csv ? (a: { name: string; shape: readonly number[] }) => method.arrayNames?.(a, inputNames, result) : undefined;
   if (out) {
-    const inputNames: Record<string, DataNames | undefined> = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, namesOf(v)]));
-    const csvNames = args.flags.csv ? (a: { name: string; shape: readonly number[] }) => method.arrayNames?.(a, inputNames, result) : undefined;
     try {
       writeResultDir(out, result, meta, { replace: Boolean(args.flags.force), signal: io.signal, csv: csvNames });
     } catch (err) {
@@ -244,7 +244,7 @@ async function runMethod(method: MethodSpec, argv: string[], io: CliIO): Promise
       throw err;
     }
   }
-  const { json: summary } = resultJson(result, meta);
+  const { json: summary } = resultJson(result, meta, csvNames);
   if (json) {
     io.stdout.write(JSON.stringify({ event: 'result', ...(out ? { out } : {}), ...summary }) + '\n');
   } else {
@@ -264,7 +264,7 @@ function describeResult(r: ReturnType<typeof resultJson>['json'], out: string | 
   if (scalars.length) lines.push(`  values:      ${scalars.map(([k, v]) => `${k}=${num(v)}`).join(' ')}`);
   lines.push(`  arrays:      ${Object.entries(r.arrays).map(([k, a]) => `${k} ${a.shape.join('×')}`).join(', ')}`);
   if (Object.keys(r.traces).length) lines.push(`  traces:      ${Object.keys(r.traces).join(', ')}`);
-  lines.push(out ? `  wrote ${out}/ (result.json, ${Object.values(r.arrays).map((a) => a.file).join(', ')})` : '  (add --out DIR to write the arrays)');
+  lines.push(out ? `  wrote ${out}/ (result.json, ${Object.values(r.arrays).flatMap((a) => (a.csv ? [a.file, a.csv] : [a.file])).join(', ')})` : '  (add --out DIR to write the arrays)');
   return lines.join('\n');
 }
 

@@ -73,7 +73,8 @@ export function splitResult(result: object): { arrays: ArrayFile[]; values: Reco
     return { file, shape };
   };
   const walk = (v: unknown, name: string): unknown => {
-    if (isTyped(v)) return add(name, [v.length], asFloat64(v));
+    // An empty array has no .npy form here: it stays in result.json as [].
+    if (isTyped(v)) return v.length === 0 ? [] : add(name, [v.length], asFloat64(v));
     if (v === null || typeof v !== 'object') return v;
     const o = v as Record<string, unknown>;
     if ('indptr' in o && isTyped(o.indptr) && isTyped(o.data)) {
