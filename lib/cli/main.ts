@@ -193,7 +193,7 @@ async function runMethod(method: MethodSpec, argv: string[], io: CliIO): Promise
   const out = typeof args.flags.out === 'string' ? resolve(cwd, args.flags.out) : undefined;
   if (args.flags.csv && !out) throw new UsageError('--csv writes CSV files into the result directory: add --out DIR');
   // Fail before the solve, not after it, when the result cannot be written.
-  if (out) checkOutDir(out, String(args.flags.out), '--out', Boolean(args.flags.force));
+  if (out) checkOutDir(out, String(args.flags.out), '--out', Boolean(args.flags.force), cwd);
 
   const startedAt = new Date().toISOString();
   const t0 = performance.now();

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 
 import { AbortError } from '../errors.js';
 import { writeCsv, writeMatrixMarket, writeNpy } from '../io/index.js';
@@ -206,18 +206,20 @@ function reason(err: NodeJS.ErrnoException, where: string): string {
  * removing an empty one, which also catches read-only mounts and special file systems). Throws a
  * UsageError naming `given` (the path as the user wrote it) and the reason.
  */
-export function checkOutDir(dir: string, given: string, flag = '--out', replace = false): void {
+export function checkOutDir(dir: string, given: string, flag = '--out', replace = false, cwd = process.cwd()): void {
   const fail = (why: string): never => {
     throw new UsageError(`Cannot write ${flag} ${given}: ${why}`);
   };
+  // Paths in the message as the user wrote them: relative when `given` was.
+  const shown = (p: string): string => (isAbsolute(given) ? p : relative(cwd, p) || '.');
   if (existsSync(dir) && !replace) fail('it already exists (add --force to replace it)');
   let ancestor = existsSync(dir) ? dirname(dir) : dir;
   while (!existsSync(ancestor)) ancestor = dirname(ancestor);
-  if (!statSync(ancestor).isDirectory()) fail(`${ancestor} is a file, not a folder`);
+  if (!statSync(ancestor).isDirectory()) fail(`${shown(ancestor)} is a file, not a folder`);
   try {
     rmdirSync(mkdtempSync(join(ancestor, '.nsa-flow-probe-')));
   } catch (err) {
-    fail(reason(err as NodeJS.ErrnoException, ancestor));
+    fail(reason(err as NodeJS.ErrnoException, shown(ancestor)));
   }
 }
 
