@@ -110,6 +110,7 @@ describe('unknown names suggest the nearest valid one', () => {
     [['pca', numeric, '--no-centre'], 'nsa-flow pca: Unknown option --no-centre (did you mean --no-center?)\n'],
     [['retract', numeric, '--zzz'], 'nsa-flow retract: Unknown option --zzz; see --help for the options\n'],
     [['retract', numeric, '-x'], 'nsa-flow retract: Unknown option -x (options are long, --name value; -h is --help)\n'],
+    [['--verison'], 'nsa-flow --verison: Unknown option --verison (did you mean --version?)\n'],
     [['retrakt', numeric], "nsa-flow retrakt: Unknown command 'retrakt' (did you mean retract?); commands: COMMANDS\n"],
   ];
   for (const [args, expected] of cases) {

@@ -469,6 +469,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     if (command === 'plot') return await plotCommand(rest, io);
     const method = getMethod(command);
     if (!method) {
+      if (command.startsWith('-')) throw new UsageError(`Unknown option ${command}${didYouMean(command, ['--help', '--version']) || '; see nsa-flow --help'}`);
       const commands = [...methodNames(), ...otherCommands];
       throw new UsageError(`Unknown command '${command}'${didYouMean(command, commands)}; commands: ${commands.join(', ')}`);
     }

@@ -528,6 +528,8 @@ export function writeCsv(path: string, m: Matrix, options?: WriteCsvOptions): vo
   if (opts.colNames && opts.colNames.length !== M.cols) {
     throw new RangeError(`Expected ${M.cols} column names (one per column) for options.colNames of writeCsv() but received ${opts.colNames.length}`);
   }
+  // The text is built in memory before it is written: up to ~25 characters per value.
+  checkMemory(float64Bytes(M.rows, M.cols) * 3, `the CSV text of ${path} (${M.rows}×${M.cols})`);
   const d = opts.delimiter ?? defaultDelimiter(path);
   const colNames = opts.colNames ?? Array.from({ length: M.cols }, (_, j) => `V${j + 1}`);
   const chunks: Buffer[] = [];
