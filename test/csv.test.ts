@@ -182,6 +182,15 @@ describe('bounded reading', () => {
     expect(readCsv(path).matrix.rows).toBe(1000); // fine within the default limit
   });
 
+  it('files with \\r line ends (old Mac) keep every row; mixed line ends are reported', () => {
+    // The matrix is sized from the line count: \r-only lines must count too.
+    expect(values(parseCsv('a,b\r1,2\r3,4\r', 'mac.csv'))).toEqual([1, 2, 3, 4]);
+    // The parser keeps the first line end it sees (\r\n): a later bare \n is inside a field, and the row is
+    // reported, not read wrong.
+    const mixed = formatError(() => parseCsv('1,2\r\n3,4\n5,6\r\n7,8', 'mixed.csv'));
+    expect([mixed.code, mixed.message]).toEqual(['entry-count', 'Expected 2 fields (as in the first row) but received 3 in data row 2 in mixed.csv at line 2']);
+  });
+
   it('.csv.gz is read through the gzip reader; readMatrix dispatches .csv to readCsv', () => {
     const path = file('g.csv.gz', gzipSync(',a,b\nr1,1,2\nr2,3,4\n'));
     const t = readCsv(path);

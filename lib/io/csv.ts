@@ -230,11 +230,14 @@ function resolveColumn(names: readonly string[] | undefined, width: number, ref:
   return first;
 }
 
-/** Upper bound of the number of records: the number of lines. */
+/** Upper bound of the number of records: the number of lines (ended by \n, or by \r alone in old Mac files). */
 function countLines(text: string): number {
-  let n = 1;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
-  return n;
+  const count = (c: string): number => {
+    let n = 1;
+    for (let i = text.indexOf(c); i >= 0; i = text.indexOf(c, i + 1)) n++;
+    return n;
+  };
+  return Math.max(count('\n'), count('\r'));
 }
 
 /** The table reader: one pass over the records, numbers written straight into the matrix buffer. */
@@ -293,6 +296,14 @@ function tableToResult(text: string, file: string, opts: ValidOptions): CsvTable
       });
     }
     const ncols = selected.length;
+    if (r >= capacityRows) {
+      // Not reached when countLines bounds the records; kept so that a miscount can never write out of bounds.
+      capacityRows = Math.max(2 * capacityRows, r + 1);
+      checkMemory(float64Bytes(capacityRows, ncols), `the matrix of ${file} (up to ${capacityRows}×${ncols})`);
+      const grown = new Float64Array(capacityRows * ncols);
+      grown.set(data);
+      data = grown;
+    }
     const base = r * ncols;
     for (let k = 0; k < ncols; k++) {
       const c = selected[k]!;
