@@ -191,6 +191,31 @@ describe('bounded reading', () => {
     expect([mixed.code, mixed.message]).toEqual(['entry-count', 'Expected 2 fields (as in the first row) but received 3 in data row 2 in mixed.csv at line 2']);
   });
 
+  it('text without quotes (split directly) reads exactly as with quotes (csv-parse)', () => {
+    const texts = [
+      'id,a,b\ns1,1,2\n\ns2,3,4\n', // a blank line
+      'id,a,b\r\ns1,1,2\r\ns2,3,4', // CRLF, no final line end
+      'id,a,b\rs1,1,2\rs2,3,4\r', // CR
+      '\ufeffid,a,b\ns1,1,2\n', // BOM
+      'id,a,b\ns1,1,2\n\ns2,3\n', // ragged row after a blank line: same line number
+      'id,a,b\ns1,1,x\n', // text cell
+    ];
+    const outcome = (text: string): unknown => {
+      try {
+        const t = parseCsv(text, 'f.csv', { rowNames: 'id' });
+        return [t.rowNames, t.colNames, values(t)];
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    for (const text of texts) {
+      // Quoting the first cell sends the same content through csv-parse.
+      const quoted = text.replace('id', '"id"');
+      expect(outcome(text), JSON.stringify(text)).toEqual(outcome(quoted));
+    }
+    expect(outcome(texts[4]!)).toBe('Expected 3 fields (as in the header) but received 2 in data row 2 in f.csv at line 4');
+  });
+
   it('.csv.gz is read through the gzip reader; readMatrix dispatches .csv to readCsv', () => {
     const path = file('g.csv.gz', gzipSync(',a,b\nr1,1,2\nr2,3,4\n'));
     const t = readCsv(path);

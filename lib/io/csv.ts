@@ -170,10 +170,15 @@ interface RecordInfo {
 }
 
 /**
- * Runs csv-parse over the text and hands each record, with the 1-based line it starts on, to `onRecord`;
- * records are not accumulated. Field counts are checked by the caller (for located messages).
+ * Hands each record of the text, with the 1-based line it starts on, to `onRecord`; records are not
+ * accumulated. Field counts are checked by the caller (for located messages). Text with quotes goes
+ * through csv-parse; text without any is split directly (the same records, several times faster).
  */
 function eachRecord(text: string, file: string, delimiter: string, onRecord: (record: string[], line: number) => void): void {
+  if (!text.includes('"')) {
+    eachUnquotedRecord(text, delimiter, onRecord);
+    return;
+  }
   let prevEnd = 0;
   let prevEmpty = 0;
   try {
@@ -192,6 +197,23 @@ function eachRecord(text: string, file: string, delimiter: string, onRecord: (re
     } as never);
   } catch (err) {
     throw csvParserError(err, file);
+  }
+}
+
+/**
+ * Records of text without quotes, as csv-parse splits them: the line end is the first one in the text
+ * (\r\n, \n or \r), empty lines are skipped, a leading BOM is dropped.
+ */
+function eachUnquotedRecord(text: string, delimiter: string, onRecord: (record: string[], line: number) => void): void {
+  const nl = text.indexOf('\n');
+  const cr = text.indexOf('\r');
+  const end = cr >= 0 && (nl < 0 || cr < nl) ? (cr + 1 === nl ? '\r\n' : '\r') : '\n';
+  let start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  for (let line = 1; start < text.length; line++) {
+    let stop = text.indexOf(end, start);
+    if (stop < 0) stop = text.length;
+    if (stop > start) onRecord(text.slice(start, stop).split(delimiter), line);
+    start = stop + end.length;
   }
 }
 
