@@ -35,6 +35,7 @@ export {
   nonNegativityModes,
 } from './ortho.js';
 export * from './io/index.js';
+export { pca, pcaOptionSpecs, type PcaOptions, type PcaResult } from './pca.js';
 export * from './nsa-flow/index.js';
 export {
   nsaFlowExplicit,

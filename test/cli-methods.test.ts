@@ -5,12 +5,12 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { readLabels, readMatrix, readNpy } from '../lib/io/index.js';
+import { readCsv, readLabels, readMatrix, readNpy } from '../lib/io/index.js';
 import { stratifiedNmfSync } from '../lib/factorization/stratified-nmf.js';
 import type { Matrix } from '../lib/matrix.js';
 import { nsaFlowSync } from '../lib/nsa-flow/index.js';
 import { runMain, tempDir } from './helpers/cli-run.js';
-import { dataDir } from './helpers/shared.js';
+import { dataDir, repoRoot } from './helpers/shared.js';
 
 const wine = join(dataDir, 'sklearn_small', 'wine_X.npy'); // 178 × 13
 
@@ -87,5 +87,47 @@ describe('the factorization subcommands', () => {
     const missing = await runMain(['nmf', wine]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--rank/);
+  });
+});
+
+describe('results as CSV, named from the CSV inputs (test/fixtures/own-data, no shared data needed)', () => {
+  const samples = join(repoRoot, 'test', 'fixtures', 'own-data', 'samples.csv'); // 8 samples × (sample, group, 5 variables)
+  const csvArgs = [samples, '--row-names', 'sample', '--drop', 'group'];
+  const firstColumn = (path: string): string[] => readFileSync(path, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[0]!);
+  const header = (path: string): string => readFileSync(path, 'utf8').split('\n')[0]!;
+
+  it('nmf: W rows are the samples, H columns the variables, both named topic1…', async () => {
+    const out = join(tempDir('cli-nmf-csv'), 'r');
+    const r = await runMain(['nmf', ...csvArgs, '--rank', '2', '--max-iterations', '20', '--out', out, '--csv']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(header(join(out, 'W.csv'))).toBe(',topic1,topic2');
+    expect(firstColumn(join(out, 'W.csv'))).toEqual(['s01', 's02', 's03', 's04', 's05', 's06', 's07', 's08']);
+    expect(header(join(out, 'H.csv'))).toBe(',sepal,petal,stem,leaf,root');
+    expect(firstColumn(join(out, 'H.csv'))).toEqual(['topic1', 'topic2']);
+    // The CSV holds the .npy's doubles exactly.
+    expect(Array.from(readCsv(join(out, 'H.csv')).matrix.data)).toEqual(Array.from(readNpy(join(out, 'H.npy')).data));
+  });
+
+  it('snmf: V rows are the strata, each W.s rows the samples of stratum s', async () => {
+    const out = join(tempDir('cli-snmf-csv'), 'r');
+    const r = await runMain(['snmf', ...csvArgs, '--strata-from', `${samples}:group`, '--rank', '2', '--max-iterations', '20', '--out', out, '--csv']);
+    expect(r.code, r.stderr).toBe(0);
+    // Strata in sorted order: forest (s05–s08), meadow (s01–s04).
+    expect(firstColumn(join(out, 'V.csv'))).toEqual(['forest', 'meadow']);
+    expect(header(join(out, 'V.csv'))).toBe(',sepal,petal,stem,leaf,root');
+    expect(firstColumn(join(out, 'W.0.csv'))).toEqual(['s05', 's06', 's07', 's08']);
+    expect(firstColumn(join(out, 'W.1.csv'))).toEqual(['s01', 's02', 's03', 's04']);
+  });
+
+  it('flow from PCA loadings written as CSV keeps the variable and component names; empty arrays stay in result.json', async () => {
+    const dir = tempDir('cli-flow-csv');
+    expect((await runMain(['pca', ...csvArgs, '--k', '2', '--out', join(dir, 'pca'), '--csv'])).code).toBe(0);
+    // No --learning-rate: the run records its learning-rate estimate, whose uniform draws are empty.
+    const r = await runMain(['flow', join(dir, 'pca', 'loadings.csv'), '--max-iterations', '20', '--out', join(dir, 'flow'), '--csv']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(header(join(dir, 'flow', 'Y.csv'))).toBe(',PC1,PC2');
+    expect(firstColumn(join(dir, 'flow', 'Y.csv'))).toEqual(['sepal', 'petal', 'stem', 'leaf', 'root']);
+    const json = JSON.parse(readFileSync(join(dir, 'flow', 'result.json'), 'utf8'));
+    expect(json.values.lrEstimate.draws.uniform).toEqual([]);
   });
 });

@@ -72,7 +72,7 @@ describe('retract on a real matrix', () => {
     expect((await runMain(['retract', wine, '--out', out])).code).toBe(0);
     const again = await runMain(['retract', wine, '--w', '0.5', '--out', out]);
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/--out .* already exists; add --force/);
+    expect(again.stderr).toMatch(/Cannot write --out .* it already exists \(add --force to replace it\)/); // refused before the solve
     expect((await runMain(['retract', wine, '--w', '0.5', '--out', out, '--force'])).code).toBe(0);
     expect(JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')).settings.w).toBe(0.5); // replaced
   });
@@ -94,13 +94,14 @@ describe('bad usage and bad input exit with 2 and name the flag or the file', ()
     ['non-integer', ['retract', wine, '--ns-iterations=1.5'], /Expected an integer in \[0, 10000\] for --ns-iterations but received 1\.5/],
     ['not a number', ['retract', wine, '--w', 'half'], /Expected a finite number in \[0, 1\] for --w but received the string "half"/],
     ['bad enum value', ['retract', wine, '--type', 'qr'], /Expected one of 'none', 'polar'.* for --type but received the string "qr"/],
-    ['unknown flag', ['retract', wine, '--iterations', '3'], /Unknown flag '--iterations'; valid flags are: --type, --w/],
+    ['unknown flag', ['retract', wine, '--iterations', '3'], /Unknown option --iterations \(did you mean --ns-iterations\?\)/],
     ['missing value', ['retract', wine, '--w'], /Expected a value after --w/],
     ['missing input', ['retract'], /Missing input Y .* for nsa-flow retract/],
     ['missing file', ['retract', 'no/such.npy'], /Input file not found: no\/such\.npy \(input Y/],
     ['seed on a deterministic method', ['retract', wine, '--seed', '3'], /--seed is not accepted by nsa-flow retract/],
     ['shape the method rejects', ['retract', allTop, '--type', 'polar'], /rows ≥ cols .* 128×1000 \(Y = .*ALL_expr_top1000var\.npy\)/],
     ['unknown command', ['factorize'], /Unknown command 'factorize'; commands: retract/],
+    ['misspelt command', ['retrct', wine], /Unknown command 'retrct' \(did you mean retract\?\)/],
   ];
   for (const [what, args, message] of cases) {
     it(what, async () => {

@@ -213,9 +213,8 @@ describe.skipIf(!haveData)('real MatrixMarket files against the README sparse ta
     expect(readMatrix(path, { format: 'dense' }).data.length).toBe(70 * 786);
     const npy = readMatrix(data('sklearn_small/wine_X.npy'));
     expect(['indptr' in npy, (npy as { rows: number }).rows]).toEqual([false, 178]);
-    const csv = readMatrix(data('sklearn_small/wine_labels.csv'));
-    // wine_labels.csv has the numeric columns index and label.
-    expect([(csv as { rows: number }).rows, (csv as { cols: number }).cols]).toEqual([178, 2]);
+    // wine_labels.csv (index, label, label_name) holds a text column: an error naming it, not a silent skip.
+    expect(formatError(() => readMatrix(data('sklearn_small/wine_labels.csv'))).message).toMatch(/column "label_name" in data row 1 but received "class_0"/);
     // Unknown extensions are an argument problem, not a content problem.
     expect(thrown(() => readMatrix(data('README.md')))).toBeInstanceOf(RangeError);
   });
@@ -241,7 +240,7 @@ describe.skipIf(!haveData)('real CSV and list files', () => {
     const x = readNpyMatrix(data(`tabular/${name}_X.npy`));
     // README §6: the .npy is those columns of the CSV, same row order, so the doubles are identical.
     expect([t.matrix.rows, t.matrix.cols]).toEqual(shape);
-    expect(t.columns).toEqual(columns);
+    expect(t.colNames).toEqual(columns);
     expect(sha256(bytesOf(t.matrix.data))).toBe(sha256(bytesOf(x.data)));
     // The strata counts of README §6.
     expect(tally(t.labels!)).toEqual(counts);
@@ -275,7 +274,7 @@ describe.skipIf(!haveData)('real CSV and list files', () => {
     // ALL_pdata.tsv is tab-separated (chosen by extension); 128 samples.
     expect(readLabels(data('leukemia_all/ALL_pdata.tsv'), 'mol.biol').length).toBe(128);
     // ALL_labels.csv has empty is_BCRABL_vs_NEG cells and NA ages: an error by default…
-    const err = formatError(() => readCsv(data('leukemia_all/ALL_labels.csv')));
+    const err = formatError(() => readCsv(data('leukemia_all/ALL_labels.csv'), { columns: ['is_T', 'is_BCRABL_vs_NEG', 'age'] }));
     expect([err.code, err.line]).toEqual(['missing-value', 5]);
     expect(err.message).toMatch(/column "is_BCRABL_vs_NEG" in data row 4 but received an empty cell .*ALL_labels\.csv at line 5/);
     // …and NaN with {missing: NaN}: 17 samples are neither BCR/ABL nor NEG (README §1).
@@ -440,11 +439,11 @@ describe('CSV parsing details', () => {
     // Quoted commas, doubled quotes and embedded newlines stay inside their field.
     expect(t.labels).toEqual(['a, "quoted" name', 'two\nlines', 'plain']);
     expect(Array.from(t.matrix.data)).toEqual([1, 3, 5]);
-    // Auto-detected numeric columns: x only (y has a non-number), the label column is excluded.
-    expect(parseCsv(text, 'q.csv', { labelColumn: 'name' }).columns).toEqual(['x']);
-    // Columns by 0-based index and files without a header row.
+    // Every column but the label column is data: y's "oops" is an error, not a silently skipped column.
+    expect(formatError(() => parseCsv(text, 'q.csv', { labelColumn: 'name' })).message).toMatch(/column "y" in data row 3 but received "oops"/);
+    // Columns by 0-based index and files without a header row (no column names then).
     const nh = parseCsv('1,2\n3,4\n', 'nh.csv', { header: false, columns: [1] });
-    expect([nh.columns, Array.from(nh.matrix.data)]).toEqual([['1'], [2, 4]]);
+    expect([nh.colNames, Array.from(nh.matrix.data)]).toEqual([undefined, [2, 4]]);
     const err = formatError(() => parseCsv(text, 'q.csv', { columns: ['x', 'y'] }));
     // "oops" is on line 5: the two-line record (lines 3–4) must not throw off the count.
     expect([err.code, err.line]).toEqual(['bad-value', 5]);

@@ -4,6 +4,7 @@
  * uses (one source of truth for names, types, ranges and defaults); its messages are rewritten to
  * name the flag instead of the option. Help text is generated from the same specs.
  */
+import { didYouMean } from '../suggest.js';
 import { describeSpec, describeValue, parseOptions, type OptionSpec, type OptionSpecs } from '../validate.js';
 
 /** Bad usage or bad input: the CLI exits with code 2 and prints the message. */
@@ -38,22 +39,34 @@ export interface ParsedArgs {
   flags: Record<string, string | number | boolean>;
 }
 
+/** The long names a command accepts (method options, then visible command flags), for messages. */
+function knownFlagNames(options: Record<string, OptionSpec>, commandFlags: Record<string, CommandFlag>): string[] {
+  return [...Object.keys(options), ...Object.keys(commandFlags).filter((k) => !commandFlags[k]!.hidden)].map((k) => `--${kebab(k)}`);
+}
+
+/** "Unknown option --max-iter (did you mean --max-iterations?)", or a pointer to --help. */
+function unknownOption(given: string, known: string[]): UsageError {
+  const hint = didYouMean(given, known);
+  return new UsageError(`Unknown option ${given}${hint || '; see --help for the options'}`);
+}
+
 /**
  * Splits argv into positionals, method options (by spec) and command flags. Accepts `--name value`,
- * `--name=value`, bare `--flag` / `--no-flag` for booleans, and `--` to end flags.
+ * `--name=value`, bare `--flag` / `--no-flag` for booleans, `-h` for --help, and `--` to end flags.
  */
 export function parseArgs(argv: readonly string[], specs: OptionSpecs, commandFlags: Record<string, CommandFlag>): ParsedArgs {
   const options = Object.fromEntries(flagSpecs(specs));
   const out: ParsedArgs = { positionals: [], options: {}, flags: {} };
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    let arg = argv[i]!;
     if (arg === '--') {
       out.positionals.push(...argv.slice(i + 1));
       break;
     }
-    if (!arg.startsWith('--') || arg === '--') {
+    if (arg === '-h' && 'help' in commandFlags) arg = '--help';
+    if (!arg.startsWith('--')) {
       if (arg.startsWith('-') && arg.length > 1 && !/^-\d/.test(arg)) {
-        throw new UsageError(`Unknown flag '${arg}' (flags are long: --name value)`);
+        throw new UsageError(`Unknown option ${arg} (options are long, --name value; -h is --help)`);
       }
       out.positionals.push(arg);
       continue;
@@ -71,11 +84,13 @@ export function parseArgs(argv: readonly string[], specs: OptionSpecs, commandFl
     const spec = options[name];
     const command = commandFlags[name];
     if (!spec && !command) {
-      const known = [...Object.keys(options), ...Object.keys(commandFlags).filter((k) => !commandFlags[k]!.hidden)].map((k) => `--${kebab(k)}`);
-      throw new UsageError(`Unknown flag '--${flag}'; valid flags are: ${known.join(', ')}`);
+      const known = knownFlagNames(options, commandFlags);
+      // --no-centre: suggest --no-center, from the on/off options.
+      if (negated) throw unknownOption(`--no-${flag}`, known.map((k) => `--no-${k.slice(2)}`));
+      throw unknownOption(`--${flag}`, known);
     }
     const isBoolean = spec ? spec.kind === 'boolean' : command!.kind === 'boolean';
-    if (negated && (!isBoolean || value !== undefined)) throw new UsageError(`Unknown flag '--no-${flag}'`);
+    if (negated && (!isBoolean || value !== undefined)) throw new UsageError(`Unknown option --no-${flag} (--${flag} is not an on/off option)`);
     if (isBoolean) {
       if (value === undefined) value = negated ? 'false' : 'true';
     } else if (value === undefined) {
@@ -140,7 +155,8 @@ export function validateFlags<T>(specs: OptionSpecs, options: Record<string, unk
     if (err instanceof TypeError || err instanceof RangeError) {
       let message = err.message;
       for (const key of Object.keys(specs)) message = message.split(`options.${key} of ${context}`).join(`--${kebab(key)}`);
-      message = message.replace(/Unknown option '([^']+)'/, (_, k: string) => `Unknown option --${kebab(k)}`);
+      const unknown = /^Unknown option '([^']+)'/.exec(message);
+      if (unknown) throw unknownOption(`--${kebab(unknown[1]!)}`, Object.keys(specs).map((k) => `--${kebab(k)}`));
       throw new UsageError(message);
     }
     throw err;
@@ -153,7 +169,8 @@ export function describeFlags(specs: OptionSpecs, commandFlags: Record<string, C
   for (const [key, spec] of flagSpecs(specs)) {
     const value = spec.kind === 'boolean' ? '' : spec.kind === 'enum' ? ' <name>' : ' <value>';
     const def = 'default' in spec && spec.default !== undefined ? ` (default ${JSON.stringify(spec.default)})` : '';
-    const accepted = spec.kind === 'boolean' ? '' : `; ${describeSpec(spec)}`;
+    // Custom specs describe their values in the description itself: say it once.
+    const accepted = spec.kind === 'boolean' || spec.description.includes(describeSpec(spec)) ? '' : `; ${describeSpec(spec)}`;
     rows.push([`--${kebab(key)}${value}`, `${spec.description}${accepted}${def}`]);
   }
   for (const [key, flag] of Object.entries(commandFlags)) {

@@ -6,9 +6,9 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 
-import { asDense, readLabels, readMatrix, readNpy } from '../io/index.js';
+import { asDense, readCsv, readLabels, readMatrix, readNpy, type ReadCsvOptions } from '../io/index.js';
 import { UsageError } from './flags.js';
-import type { InputSpec, InputValue, MethodSpec } from './registry.js';
+import type { DataNames, InputSpec, InputValue, MethodSpec } from './registry.js';
 
 /** `labels.csv:column` → [path, column]; the column is the text after the last colon. */
 export function splitStrataRef(ref: string, name: string): [string, string] {
@@ -21,6 +21,12 @@ export function splitStrataRef(ref: string, name: string): [string, string] {
 
 export function resolvePath(path: string, baseDir: string): string {
   return isAbsolute(path) ? path : resolve(baseDir, path);
+}
+
+/** The path to read: as the user wrote it when that names the same file (so messages show it), else resolved. */
+function readablePath(path: string, baseDir: string): string {
+  const full = resolvePath(path, baseDir);
+  return resolve(path) === full ? path : full;
 }
 
 /**
@@ -50,14 +56,37 @@ export function inputCacheKey(spec: InputSpec, ref: string, baseDir: string): st
   return `${spec.kind}${spec.kind === 'matrix' && spec.sparse ? '/sparse' : ''}:${resolvePath(ref, baseDir)}`;
 }
 
-/** Reads one input with the reader its kind calls for. FormatErrors name the file. */
-export function readInput(spec: InputSpec, ref: string, baseDir: string, name: string): InputValue {
+// Names travel beside the matrices they describe (and with them through readInputs' cache).
+const namesByInput = new WeakMap<object, DataNames>();
+
+/** The names an input read by readInput carried, if any. */
+export function namesOf(value: InputValue | undefined): DataNames | undefined {
+  return value !== null && typeof value === 'object' ? namesByInput.get(value) : undefined;
+}
+
+/** True for the paths read with readCsv (.csv, .tsv, plain or gzipped). */
+export const isCsvPath = (path: string): boolean => /\.(csv|tsv)(\.gz)?$/i.test(path);
+
+/**
+ * Reads one input with the reader its kind calls for. FormatErrors name the file. `csv` are the
+ * readCsv options for a matrix given as a CSV file (header, columns, drop, rowNames, transpose).
+ */
+export function readInput(spec: InputSpec, ref: string, baseDir: string, name: string, csv?: ReadCsvOptions): InputValue {
   if (spec.kind === 'strata') {
     const [path, column] = splitStrataRef(ref, `input ${name}`);
-    return readLabels(resolvePath(path, baseDir), column);
+    return readLabels(readablePath(path, baseDir), column);
   }
-  if (spec.kind === 'tensor') return readNpy(resolvePath(ref, baseDir));
-  const m = readMatrix(resolvePath(ref, baseDir));
+  if (spec.kind === 'tensor') return readNpy(readablePath(ref, baseDir));
+  const path = readablePath(ref, baseDir);
+  if (isCsvPath(path)) {
+    const table = readCsv(path, csv);
+    const names: DataNames = {};
+    if (table.rowNames) names.rowNames = table.rowNames;
+    if (table.colNames) names.colNames = table.colNames;
+    namesByInput.set(table.matrix, names);
+    return table.matrix;
+  }
+  const m = readMatrix(path);
   return spec.sparse ? m : asDense(m);
 }
 
@@ -70,15 +99,16 @@ export function readInputs(
   refs: Record<string, string>,
   baseDir: string,
   cache?: Map<string, InputValue>,
+  csv?: ReadCsvOptions,
 ): Record<string, InputValue> {
   const out: Record<string, InputValue> = {};
   for (const [name, spec] of Object.entries(method.inputs)) {
     const ref = refs[name];
     if (ref === undefined) continue;
-    const key = inputCacheKey(spec, ref, baseDir);
+    const key = `${inputCacheKey(spec, ref, baseDir)}${csv ? ` ${JSON.stringify(csv)}` : ''}`;
     let value = cache?.get(key);
     if (value === undefined) {
-      value = readInput(spec, ref, baseDir, name);
+      value = readInput(spec, ref, baseDir, name, csv);
       cache?.set(key, value);
     }
     out[name] = value;

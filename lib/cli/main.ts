@@ -10,14 +10,16 @@ import { dirname, resolve } from 'node:path';
 import { formatSummary, runBatch, type BatchEvent, type BatchSummary } from '../batch/run.js';
 import { AbortError, NumericalError } from '../errors.js';
 import { info } from '../info.js';
-import { FormatError } from '../io/index.js';
+import { FormatError, type ColumnRef, type ReadCsvOptions } from '../io/index.js';
+import { textColumnHint } from '../io/csv.js';
 import { setBlasThreads } from '../runtime.js';
-import { flagSpecs, parseArgs, describeFlags, UsageError, validateFlags, type CommandFlag } from './flags.js';
-import { checkInputRefs, readInputs } from './inputs.js';
+import { didYouMean } from '../suggest.js';
+import { flagSpecs, kebab, parseArgs, describeFlags, UsageError, validateFlags, type CommandFlag } from './flags.js';
+import { checkInputRefs, isCsvPath, namesOf, readInputs } from './inputs.js';
 import './methods.js';
-import { resultJson, writeResultDir, type ResultMeta } from './output.js';
-import { barProgress, ndjsonProgress, type ProgressSink, type Stream } from './progress.js';
-import { defaultTraces, getMethod, methodNames, type MethodSpec } from './registry.js';
+import { checkOutDir, resultJson, writeResultDir, type ResultMeta } from './output.js';
+import { barProgress, loadProgressBar, ndjsonProgress, type ProgressSink, type Stream } from './progress.js';
+import { defaultTraces, getMethod, methodNames, type DataNames, type MethodSpec } from './registry.js';
 
 export interface CliIO {
   stdout: Stream;
@@ -36,7 +38,8 @@ export function exitCodeFor(err: unknown): number {
   if (err instanceof NumericalError) return exitCodes.numerical;
   if (err instanceof UsageError || err instanceof FormatError || err instanceof TypeError || err instanceof RangeError) return exitCodes.usage;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR') return exitCodes.usage;
+  // File-system problems with the paths the user gave (inputs, --out).
+  if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOSPC') return exitCodes.usage;
   return exitCodes.numerical;
 }
 
@@ -44,20 +47,69 @@ const version = (): string => info().version;
 
 // ---- flags shared by the commands ------------------------------------------------------------------
 
-const helpFlag: Record<string, CommandFlag> = { help: { kind: 'boolean', description: 'show this help' } };
+const helpFlag: Record<string, CommandFlag> = { help: { kind: 'boolean', description: 'show this help (also -h)' } };
+
+/** How CSV inputs are read (readCsv's options); offered by every method that reads a matrix. */
+const csvInputFlags: Record<string, CommandFlag> = {
+  header: { kind: 'boolean', description: 'CSV inputs: the first row is a header (--no-header: it is data; default: detected)' },
+  columns: { kind: 'string', placeholder: 'A,B,…', description: 'CSV inputs: the data columns, by name or 0-based index, comma-separated (default: all but row names)' },
+  drop: { kind: 'string', placeholder: 'A,B,…', description: 'CSV inputs: columns to leave out (e.g. an id column), by name or 0-based index' },
+  rowNames: { kind: 'string', placeholder: 'COLUMN', description: 'CSV inputs: the column of row names (default: the first column when its header cell is empty)' },
+  transpose: { kind: 'boolean', description: 'CSV inputs: the file has one column per observation; read its transpose' },
+};
 
 function methodFlags(method: MethodSpec): Record<string, CommandFlag> {
   const flags: Record<string, CommandFlag> = {
     out: { kind: 'string', placeholder: 'DIR', description: 'write every result array as .npy and result.json to DIR (atomically)' },
+    csv: { kind: 'boolean', description: 'with --out: also write each vector and matrix as NAME.csv, with row and column names' },
     force: { kind: 'boolean', description: 'replace DIR if it exists' },
     json: { kind: 'boolean', description: 'NDJSON progress and a JSON result on stdout' },
-    threads: { kind: 'integer', min: 1, description: 'BLAS threads (default: all cores)' },
   };
-  if ('seed' in method.optionSpecs) flags.seed = { kind: 'integer', min: 0, description: 'seed of the random initialization (same seed ⇒ same result)' };
-  else flags.seed = { kind: 'integer', min: 0, hidden: true, description: 'refused: the method is deterministic' };
+  // A method with its own threads option (path) gets one --threads, which also sets BLAS threads.
+  if (!('threads' in method.optionSpecs)) flags.threads = { kind: 'integer', min: 1, description: 'BLAS threads (default: all cores)' };
+  // A method with a seed option has --seed from its specs; others refuse it with a reason.
+  if (!('seed' in method.optionSpecs)) flags.seed = { kind: 'integer', min: 0, hidden: true, description: 'refused: the method is deterministic' };
   const strata = Object.entries(method.inputs).filter(([, s]) => s.kind === 'strata');
   if (strata.length === 1) flags.strataFrom = { kind: 'string', placeholder: 'FILE.csv:COLUMN', description: strata[0]![1].description };
-  return { ...flags, ...helpFlag };
+  const readsMatrix = Object.values(method.inputs).some((s) => s.kind === 'matrix');
+  return { ...flags, ...(readsMatrix ? csvInputFlags : {}), ...helpFlag };
+}
+
+/** Reads inputs; a text column's hint names the CLI's flags instead of readCsv's options. */
+function readCsvInputs<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof FormatError && err.message.includes(textColumnHint)) {
+      throw new UsageError(err.message.replace(textColumnHint, ' (a text column: leave it out with --drop, pick the data columns with --columns, or take it as --row-names)'));
+    }
+    throw err;
+  }
+}
+
+/** `a,2,b` → ['a', 2, 'b']: all-digit items are 0-based positions, others names. */
+function columnList(text: string, flag: string): ColumnRef[] {
+  const items = text.split(',').map((c) => c.trim());
+  if (items.some((c) => c === '')) throw new UsageError(`Expected a comma-separated list of column names or 0-based indices for ${flag} but received ${JSON.stringify(text)}`);
+  return items.map((c) => (/^\d+$/.test(c) ? Number(c) : c));
+}
+
+/** readCsv options from the CSV flags; a CSV flag without a CSV input is refused, not ignored. */
+function csvOptions(flags: Record<string, string | number | boolean>, refs: Record<string, string>, method: MethodSpec): ReadCsvOptions | undefined {
+  const given = Object.keys(csvInputFlags).filter((k) => flags[k] !== undefined);
+  if (given.length === 0) return undefined;
+  const csvInputs = Object.entries(refs).filter(([n, ref]) => method.inputs[n]?.kind === 'matrix' && isCsvPath(ref));
+  if (csvInputs.length === 0) {
+    const names = given.map((k) => (k === 'header' && flags[k] === false ? '--no-header' : `--${kebab(k)}`));
+    throw new UsageError(`${names.join(', ')} ${names.length > 1 ? 'apply' : 'applies'} to .csv inputs, but nsa-flow ${method.name} was given none`);
+  }
+  const o: ReadCsvOptions = {};
+  if (typeof flags.header === 'boolean') o.header = flags.header;
+  if (typeof flags.columns === 'string') o.columns = columnList(flags.columns, '--columns');
+  if (typeof flags.drop === 'string') o.drop = columnList(flags.drop, '--drop');
+  if (typeof flags.rowNames === 'string') o.rowNames = /^\d+$/.test(flags.rowNames) ? Number(flags.rowNames) : flags.rowNames;
+  if (flags.transpose === true) o.transpose = true;
+  return o;
 }
 
 function positionalInputs(method: MethodSpec): [string, MethodSpec['inputs'][string]][] {
@@ -72,7 +124,7 @@ function methodHelp(method: MethodSpec): string {
     '',
     `Usage: nsa-flow ${method.name} ${usage} [options]`,
     '',
-    'Inputs (.npy, .npy.gz, .mtx, .mtx.gz, .csv):',
+    'Inputs (.npy, .npy.gz, .mtx, .mtx.gz, .csv, .csv.gz; rows = observations):',
     ...positional.map(([n, s]) => `  ${n.padEnd(10)} ${s.kind}: ${s.description}${s.optional ? ' (optional)' : ''}`),
     '',
     'Options (the API\'s options, same names in kebab-case, same checks and defaults):',
@@ -82,12 +134,16 @@ function methodHelp(method: MethodSpec): string {
   ].join('\n');
 }
 
+const otherCommands = ['info', 'batch', 'worker', 'plot'];
+
 function topHelp(): string {
   const methods = methodNames().map((n) => `  ${n.padEnd(10)} ${getMethod(n)!.summary}`);
   return [
     `nsa-flow ${version()} — orthogonality- and non-negativity-constrained factorizations`,
     '',
-    'Usage: nsa-flow <command> [inputs] [options]      (nsa-flow <command> --help for its options)',
+    'Usage: nsa-flow <command> [inputs] [options]      (nsa-flow <command> -h for its options)',
+    '       nsa-flow -v | --version                      print the version',
+    '       nsa-flow -h | --help                         print this help',
     '',
     'Methods:',
     ...methods,
@@ -97,6 +153,8 @@ function topHelp(): string {
     '  batch      run many jobs (a list or a grid) locally, or enqueue them with --queue redis://…',
     '  worker     run jobs from a Redis queue (--queue redis://…)',
     '  plot       draw a result: convergence traces, heatmaps of factor matrices, w trade-off (SVG)',
+    '',
+    'Errors are one line; set NSA_FLOW_DEBUG=1 to print the stack trace of an unexpected error.',
   ].join('\n');
 }
 
@@ -119,10 +177,7 @@ async function runMethod(method: MethodSpec, argv: string[], io: CliIO): Promise
   });
   const strata = Object.keys(method.inputs).find((n) => method.inputs[n]!.kind === 'strata');
   if (strata && typeof args.flags.strataFrom === 'string') refs[strata] = args.flags.strataFrom;
-  if (args.flags.seed !== undefined) {
-    if (!('seed' in method.optionSpecs)) throw new UsageError(`--seed is not accepted by nsa-flow ${method.name}: it is deterministic`);
-    args.options.seed = args.flags.seed;
-  }
+  if (args.flags.seed !== undefined) throw new UsageError(`--seed is not accepted by nsa-flow ${method.name}: it is deterministic`);
   const specs = Object.fromEntries(flagSpecs(method.optionSpecs));
   const options = validateFlags<Record<string, unknown>>(specs, args.options, method.name);
   for (const [name, spec] of Object.entries(method.inputs)) {
@@ -132,16 +187,26 @@ async function runMethod(method: MethodSpec, argv: string[], io: CliIO): Promise
     }
   }
   checkInputRefs(method, refs, cwd, `nsa-flow ${method.name}`);
+  const csv = csvOptions(args.flags, refs, method);
   if (typeof args.flags.threads === 'number') setBlasThreads(args.flags.threads);
+  if (typeof options.threads === 'number' && options.threads > 0) setBlasThreads(options.threads);
   const out = typeof args.flags.out === 'string' ? resolve(cwd, args.flags.out) : undefined;
+  if (args.flags.csv && !out) throw new UsageError('--csv writes CSV files into the result directory: add --out DIR');
+  // Fail before the solve, not after it, when the result cannot be written.
+  if (out) checkOutDir(out, String(args.flags.out), '--out', Boolean(args.flags.force), cwd);
 
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
-  const inputs = readInputs(method, refs, cwd);
+  const inputs = readCsvInputs(() => readInputs(method, refs, cwd, undefined, csv));
   const t1 = performance.now();
   const json = Boolean(args.flags.json);
-  const progress: ProgressSink =
-    !json && io.stderr.isTTY ? barProgress(method.name, io.stderr) : ndjsonProgress({ method: method.name }, json ? io.stdout : io.stderr);
+  const bar = !json && io.stderr.isTTY && (await loadProgressBar(io.stderr));
+  // On a terminal without cli-progress: no bar (loadProgressBar said so once), and no NDJSON either.
+  const progress: ProgressSink = bar
+    ? barProgress(method.name, io.stderr)
+    : !json && io.stderr.isTTY
+      ? { update: () => undefined, stop: () => undefined }
+      : ndjsonProgress({ method: method.name }, json ? io.stdout : io.stderr);
   let result: object;
   try {
     result = (await method.run(inputs, options, { signal: io.signal, onProgress: (p) => progress.update(p) })) as object;
@@ -167,15 +232,19 @@ async function runMethod(method: MethodSpec, argv: string[], io: CliIO): Promise
     timings: { startedAt, readSeconds: (t1 - t0) / 1000, runSeconds: (t2 - t1) / 1000 },
     run: { argv: [method.name, ...argv], blasThreads: info().blas.maxThreads },
   };
+  const inputNames: Record<string, DataNames | undefined> = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, namesOf(v)]));
+  const csvNames = args.flags.csv ? (a: { name: string; shape: readonly number[] }) => method.arrayNames?.(a, inputNames, result) : undefined;
   if (out) {
     try {
-      writeResultDir(out, result, meta, { replace: Boolean(args.flags.force), signal: io.signal });
+      writeResultDir(out, result, meta, { replace: Boolean(args.flags.force), signal: io.signal, csv: csvNames });
     } catch (err) {
-      if (err instanceof Error && /already exists/.test(err.message)) throw new UsageError(`--out ${args.flags.out} already exists; add --force to replace it`);
+      if (err instanceof Error && /already exists/.test(err.message)) throw new UsageError(`Cannot write --out ${args.flags.out}: it already exists (add --force to replace it)`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) throw new UsageError(`Cannot write --out ${args.flags.out}: ${(err as Error).message}`);
       throw err;
     }
   }
-  const { json: summary } = resultJson(result, meta);
+  const { json: summary } = resultJson(result, meta, csvNames);
   if (json) {
     io.stdout.write(JSON.stringify({ event: 'result', ...(out ? { out } : {}), ...summary }) + '\n');
   } else {
@@ -195,7 +264,7 @@ function describeResult(r: ReturnType<typeof resultJson>['json'], out: string | 
   if (scalars.length) lines.push(`  values:      ${scalars.map(([k, v]) => `${k}=${num(v)}`).join(' ')}`);
   lines.push(`  arrays:      ${Object.entries(r.arrays).map(([k, a]) => `${k} ${a.shape.join('×')}`).join(', ')}`);
   if (Object.keys(r.traces).length) lines.push(`  traces:      ${Object.keys(r.traces).join(', ')}`);
-  lines.push(out ? `  wrote ${out}/ (result.json, ${Object.values(r.arrays).map((a) => a.file).join(', ')})` : '  (add --out DIR to write the arrays)');
+  lines.push(out ? `  wrote ${out}/ (result.json, ${Object.values(r.arrays).flatMap((a) => (a.csv ? [a.file, a.csv] : [a.file])).join(', ')})` : '  (add --out DIR to write the arrays)');
   return lines.join('\n');
 }
 
@@ -390,7 +459,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       io.stdout.write(topHelp() + '\n');
       return command === undefined ? exitCodes.usage : exitCodes.ok;
     }
-    if (command === '--version') {
+    if (command === '--version' || command === '-v') {
       io.stdout.write(version() + '\n');
       return exitCodes.ok;
     }
@@ -400,7 +469,9 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     if (command === 'plot') return await plotCommand(rest, io);
     const method = getMethod(command);
     if (!method) {
-      throw new UsageError(`Unknown command '${command}'; commands: ${[...methodNames(), 'info', 'batch', 'worker', 'plot'].join(', ')}`);
+      if (command.startsWith('-')) throw new UsageError(`Unknown option ${command}${didYouMean(command, ['--help', '--version']) || '; see nsa-flow --help'}`);
+      const commands = [...methodNames(), ...otherCommands];
+      throw new UsageError(`Unknown command '${command}'${didYouMean(command, commands)}; commands: ${commands.join(', ')}`);
     }
     return await runMethod(method, [...rest], io);
   } catch (err) {
@@ -410,7 +481,12 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     else if (code === exitCodes.usage) io.stderr.write(`nsa-flow${command ? ` ${command}` : ''}: ${e.message}\n`);
     else if (e instanceof NumericalError) io.stderr.write(`nsa-flow${command ? ` ${command}` : ''}: numerical failure: ${e.message}\n`);
     else if (e.name === 'QueueTimeoutError') io.stderr.write(`nsa-flow${command ? ` ${command}` : ''}: ${e.message}\n`);
-    else io.stderr.write(`nsa-flow${command ? ` ${command}` : ''}: internal error: ${e.stack ?? e.message}\n`);
+    else {
+      // One line; the stack only on request (it means nothing to most users).
+      const debug = process.env.NSA_FLOW_DEBUG === '1';
+      const text = debug ? (e.stack ?? e.message) : e.message.split('\n')[0];
+      io.stderr.write(`nsa-flow${command ? ` ${command}` : ''}: internal error: ${text}${debug ? '' : ' (NSA_FLOW_DEBUG=1 shows the stack trace)'}\n`);
+    }
     return code;
   }
 }

@@ -11,13 +11,33 @@ import { invariantOrthogonalityDefect, retractAsync, retractOptionSpecs, type Re
 import { nsaFlow, nsaFlowOptionSpecs, type NsaFlowOptions, type NsaFlowResult } from '../nsa-flow/index.js';
 import { nsaFlowPath, nsaFlowPathOptionSpecs, type NsaFlowPathOptions, type NsaFlowPathResult } from '../nsa-flow-explicit/path.js';
 import { nmf, nmfOptionSpecs, type NmfOptions, type NmfResult } from '../factorization/nmf.js';
-import { stratifiedNmf, stratifiedNmfOptionSpecs, type StratifiedNmfOptions, type StratifiedNmfResult } from '../factorization/stratified-nmf.js';
+import { stratifiedNmf, stratifiedNmfOptionSpecs, type StratifiedNmfOptions, type LabelledStratifiedNmfResult } from '../factorization/stratified-nmf.js';
 import { stratifiedNtf, stratifiedNtfOptionSpecs, type StratifiedNtfOptions, type StratifiedNtfResult } from '../factorization/stratified-ntf.js';
 import { ntf, ntfOptionSpecs, type NtfOptions, type NtfResult } from '../factorization/ntf.js';
 import type { CsrMatrix } from '../matrix.js';
+import { pca, pcaOptionSpecs, type PcaOptions, type PcaResult } from '../pca.js';
 import type { Tensor } from '../tensor.js';
 import { UsageError } from './flags.js';
-import { registerMethod, type RunContext } from './registry.js';
+import { registerMethod, type AxisNames, type DataNames, type RunContext } from './registry.js';
+
+// ---- names of result rows and columns (CSV output) --------------------------------------------------
+
+/** 'PC1', 'PC2', … */
+const numbered = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+
+/** A result array shaped like an input (Y of flow from Y0, …) gets the input's row and column names. */
+function namesLike(names: DataNames | undefined, shape: readonly number[]): AxisNames | undefined {
+  if (!names || shape.length !== 2) return undefined;
+  const rows = names.rowNames?.length === shape[0] ? names.rowNames : undefined;
+  const cols = names.colNames?.length === shape[1] ? names.colNames : undefined;
+  return rows || cols ? { rows, cols } : undefined;
+}
+
+/** A positional argument of an API that is a flag on the command line (--rank, --k) and has no default. */
+function required(value: number | undefined, flag: string, method: string): number {
+  if (value === undefined) throw new UsageError(`Expected a positive integer for ${flag} of ${method} but received nothing`);
+  return value;
+}
 
 // ---- retract: the pattern every solver registration follows ------------------------------------
 
@@ -34,6 +54,7 @@ registerMethod<Required<RetractOptions>, { Y: Matrix; settings: Required<Retract
     });
     return { Y, settings: { ...options } };
   },
+  arrayNames: (a, names) => namesLike(names.Y, a.shape),
   diagnostics(result, inputs) {
     const before = inputs.Y as Matrix;
     return {
@@ -43,6 +64,29 @@ registerMethod<Required<RetractOptions>, { Y: Matrix; settings: Required<Retract
       frobeniusNorm: frobeniusNorm(result.Y),
     };
   },
+});
+
+// ---- PCA: the usual start of flow and path ------------------------------------------------------------
+
+registerMethod<Required<PcaOptions> & { k?: number }, PcaResult & { settings: Required<PcaOptions> & { k: number } }>({
+  name: 'pca',
+  summary: 'centred PCA: loadings (p × k, the usual start Y0 of flow and path), scores and explained variance',
+  optionSpecs: { k: { kind: 'number', integer: true, min: 1, max: 2 ** 31, description: 'number of components (required)' }, ...pcaOptionSpecs },
+  inputs: { X: { kind: 'matrix', description: 'the data (rows = observations, columns = variables)' } },
+  async run(inputs, { k, ...options }) {
+    const K = required(k, '--k', 'pca');
+    return { ...pca(inputs.X as Matrix, K, options), settings: { k: K, ...options } };
+  },
+  arrayNames({ name }, names, r) {
+    const pcs = numbered('PC', r.loadings.cols);
+    const X = names.X;
+    if (name === 'loadings') return { rows: X?.colNames, cols: pcs };
+    if (name === 'scores') return { rows: X?.rowNames, cols: pcs };
+    if (name === 'singularValues' || name === 'explainedVarianceRatio') return { rows: pcs };
+    if (name === 'mean' || name === 'scale') return { rows: X?.colNames };
+    return undefined;
+  },
+  diagnostics: (r) => ({ explainedVariance: r.explainedVarianceRatio.reduce((a, b) => a + b, 0) }),
 });
 
 // ---- NSA-Flow ---------------------------------------------------------------------------------------
@@ -68,6 +112,7 @@ registerMethod<NsaFlowOptions, NsaFlowResult>({
         ((p) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.total, fidelity: p.fidelity, orthogonality: p.orthogonality })),
     });
   },
+  arrayNames: (a, names) => namesLike(names.Y0, a.shape),
   diagnostics: (r) => ({
     bestEnergy: r.bestEnergy,
     bestIteration: r.bestIteration,
@@ -77,7 +122,14 @@ registerMethod<NsaFlowOptions, NsaFlowResult>({
   }),
 });
 
-const { X0: _pathX0, data: _pathData, ...pathCliSpecs } = nsaFlowPathOptionSpecs;
+const { X0: _pathX0, data: _pathData, select: _pathSelect, ...pathSpecsRest } = nsaFlowPathOptionSpecs;
+const pathCliSpecs = {
+  ...pathSpecsRest,
+  // One --threads on the command line: the kernels' threads, also given to BLAS (see main.ts).
+  threads: { ...pathSpecsRest.threads, description: 'threads of the fused kernels and of BLAS (0: BLAS default, all cores)' },
+  // A scoring function can only be passed through the API.
+  select: { kind: 'enum', values: ['auto', 'knee'], description: "choose one solution of the path: 'auto' or 'knee' (a scoring function: API only)" },
+} as const;
 
 registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult>({
   name: 'path',
@@ -102,6 +154,7 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult>({
     orthogonality: Float64Array.from(r.points, (pt) => pt.defect),
     sparsity: Float64Array.from(r.points, (pt) => pt.sparsity),
   }),
+  arrayNames: (a, names) => namesLike(names.Y0, a.shape),
   diagnostics: (r) => ({ points: r.points.length, totalIterations: r.totalIterations, selectedW: r.selection?.w ?? 'none' }),
 });
 
@@ -110,10 +163,6 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult>({
 /** The rank is a positional argument of the APIs; on the command line it is the --rank flag. */
 const rankSpec = { rank: { kind: 'number', integer: true, min: 1, max: 2 ** 31, description: 'number of topics (required)' } } as const;
 
-function requireRank(options: { rank?: number }, method: string): number {
-  if (options.rank === undefined) throw new UsageError(`Expected a positive integer for --rank of ${method} but received nothing`);
-  return options.rank;
-}
 
 const lossTraces = (r: { loss: Float64Array; normalizedLoss: Float64Array; lossIterations: Float64Array }) => ({
   iteration: r.lossIterations,
@@ -123,7 +172,7 @@ const lossTraces = (r: { loss: Float64Array; normalizedLoss: Float64Array; lossI
 const lossProgress = (onProgress: RunContext['onProgress']) =>
   onProgress && ((p: { iteration: number; total: number; loss: number }) => onProgress({ iteration: p.iteration, total: p.total, energy: p.loss }));
 
-registerMethod<StratifiedNmfOptions & { rank?: number }, StratifiedNmfResult>({
+registerMethod<StratifiedNmfOptions & { rank?: number }, LabelledStratifiedNmfResult>({
   name: 'snmf',
   summary: 'Stratified-NMF: per-stratum shifts v(s) plus shared topics H (rows grouped by --strata-from labels.csv:column)',
   optionSpecs: { ...rankSpec, ...stratifiedNmfOptionSpecs },
@@ -132,13 +181,25 @@ registerMethod<StratifiedNmfOptions & { rank?: number }, StratifiedNmfResult>({
     strata: { kind: 'strata', description: 'one label per row of X' },
   },
   run(inputs, { rank, ...options }, { signal, onProgress }) {
-    return stratifiedNmf.fromLabels(inputs.X as Matrix | CsrMatrix, inputs.strata as string[], requireRank({ rank }, 'snmf'), {
+    return stratifiedNmf.fromLabels(inputs.X as Matrix | CsrMatrix, inputs.strata as string[], required(rank, '--rank', 'snmf'), {
       ...options,
       signal,
       onProgress: lossProgress(onProgress),
     });
   },
   traces: lossTraces,
+  arrayNames({ name, shape }, names, r) {
+    const X = names.X;
+    const topics = numbered('topic', r.H.rows);
+    if (name === 'V') return { rows: r.labels.map(String), cols: X?.colNames };
+    if (name === 'H') return { rows: topics, cols: X?.colNames };
+    const s = /^W\.(\d+)$/.exec(name);
+    if (s && shape.length === 2) {
+      const rows = X?.rowNames && Array.from(r.rowIndices[Number(s[1])] ?? [], (i) => X.rowNames![i]!);
+      return { rows, cols: topics };
+    }
+    return undefined;
+  },
   diagnostics: (r) => ({ normalizedLoss: r.normalizedLoss[r.normalizedLoss.length - 1]!, iterations: r.iterations, strata: r.W.length }),
 });
 
@@ -148,9 +209,15 @@ registerMethod<NmfOptions & { rank?: number }, NmfResult>({
   optionSpecs: { ...rankSpec, ...nmfOptionSpecs },
   inputs: { X: { kind: 'matrix', sparse: true, description: 'the non-negative data; .mtx(.gz) stays sparse' } },
   run(inputs, { rank, ...options }, { signal, onProgress }) {
-    return nmf(inputs.X as Matrix | CsrMatrix, requireRank({ rank }, 'nmf'), { ...options, signal, onProgress: lossProgress(onProgress) });
+    return nmf(inputs.X as Matrix | CsrMatrix, required(rank, '--rank', 'nmf'), { ...options, signal, onProgress: lossProgress(onProgress) });
   },
   traces: lossTraces,
+  arrayNames({ name }, names, r) {
+    const topics = numbered('topic', r.H.rows);
+    if (name === 'W') return { rows: names.X?.rowNames, cols: topics };
+    if (name === 'H') return { rows: topics, cols: names.X?.colNames };
+    return undefined;
+  },
   diagnostics: (r) => ({ normalizedLoss: r.normalizedLoss[r.normalizedLoss.length - 1]!, iterations: r.iterations }),
 });
 
@@ -193,7 +260,7 @@ registerMethod<NtfOptions & { rank?: number }, NtfResult>({
   optionSpecs: { ...rankSpec, ...ntfOptionSpecs },
   inputs: { X: { kind: 'tensor', description: 'a non-negative tensor, .npy' } },
   run(inputs, { rank, ...options }, { signal, onProgress }) {
-    return ntf(inputs.X as Tensor, requireRank({ rank }, 'ntf'), { ...options, signal, onProgress: lossProgress(onProgress) });
+    return ntf(inputs.X as Tensor, required(rank, '--rank', 'ntf'), { ...options, signal, onProgress: lossProgress(onProgress) });
   },
   diagnostics: (r) => ({ loss: r.loss, iterations: r.iterations }),
 });

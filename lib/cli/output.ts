@@ -5,13 +5,15 @@
  * not at all: it is written to a temporary sibling and renamed into place.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 
 import { AbortError } from '../errors.js';
-import { writeMatrixMarket, writeNpy } from '../io/index.js';
+import { writeCsv, writeMatrixMarket, writeNpy } from '../io/index.js';
 import type { CsrMatrix } from '../matrix.js';
 import type { Tensor } from '../tensor.js';
+import { UsageError } from './flags.js';
+import type { AxisNames } from './registry.js';
 
 export interface ResultMeta {
   method: string;
@@ -31,7 +33,12 @@ export interface ResultMeta {
 export interface ArrayRef {
   file: string;
   shape: number[];
+  /** The same array as CSV with row and column names, when written with the csv option. */
+  csv?: string;
 }
+
+/** Row and column names for an array's CSV copy (undefined: no names). */
+export type CsvNames = (array: { name: string; shape: readonly number[] }) => AxisNames | undefined;
 
 /** What result.json contains. */
 export interface ResultJson {
@@ -47,7 +54,7 @@ export interface ResultJson {
   run: Record<string, unknown>;
 }
 
-type ArrayFile = { name: string; file: string; write: (path: string) => void; shape: number[] };
+type ArrayFile = { name: string; file: string; write: (path: string) => void; shape: number[]; /** Dense values (absent for CSR). */ data?: Float64Array };
 
 const isTyped = (v: unknown): v is Float64Array | Int32Array | Uint32Array | Float32Array | Int8Array | Uint8Array | Int16Array | Uint16Array =>
   ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array);
@@ -62,11 +69,12 @@ export function splitResult(result: object): { arrays: ArrayFile[]; values: Reco
   const add = (name: string, shape: number[], data: Float64Array): ArrayRef => {
     const file = `${name}.npy`;
     const tensor: Tensor = { shape, data };
-    arrays.push({ name, file, shape, write: (p) => writeNpy(p, tensor) });
+    arrays.push({ name, file, shape, data, write: (p) => writeNpy(p, tensor) });
     return { file, shape };
   };
   const walk = (v: unknown, name: string): unknown => {
-    if (isTyped(v)) return add(name, [v.length], asFloat64(v));
+    // An empty array has no .npy form here: it stays in result.json as [].
+    if (isTyped(v)) return v.length === 0 ? [] : add(name, [v.length], asFloat64(v));
     if (v === null || typeof v !== 'object') return v;
     const o = v as Record<string, unknown>;
     if ('indptr' in o && isTyped(o.indptr) && isTyped(o.data)) {
@@ -104,12 +112,18 @@ function withoutRefs(v: unknown): unknown {
   return v;
 }
 
-/** The content of result.json for a result (arrays are referenced, not included). */
-export function resultJson(result: object, meta: ResultMeta): { json: ResultJson; arrays: ArrayFile[] } {
+/** Arrays that get a CSV copy: dense vectors and matrices (tensors and CSR stay .npy / .mtx only). */
+const hasCsv = (a: ArrayFile): boolean => a.data !== undefined && (a.shape.length === 1 || a.shape.length === 2);
+
+/**
+ * The content of result.json for a result (arrays are referenced, not included). With `csv`, each
+ * vector and matrix also has a NAME.csv copy, listed in its reference.
+ */
+export function resultJson(result: object, meta: ResultMeta, csv?: CsvNames): { json: ResultJson; arrays: ArrayFile[] } {
   const { settings, ...rest } = result as { settings?: Record<string, unknown> };
   const { arrays, values } = splitResult(rest);
   const refs: Record<string, ArrayRef> = {};
-  for (const a of arrays) refs[a.name] = { file: a.file, shape: a.shape };
+  for (const a of arrays) refs[a.name] = { file: a.file, shape: a.shape, ...(csv && hasCsv(a) ? { csv: `${a.name}.csv` } : {}) };
   const traces = Object.fromEntries(
     Object.entries(meta.traces).map(([k, col]) => [k, Array.from(col, (x) => (Number.isFinite(x) ? x : null))]),
   );
@@ -137,21 +151,76 @@ export function writeResultDir(
   dir: string,
   result: object,
   meta: ResultMeta,
-  options: { replace?: boolean; signal?: AbortSignal } = {},
+  options: { replace?: boolean; signal?: AbortSignal; csv?: CsvNames } = {},
 ): ResultJson {
-  const { json, arrays } = resultJson(result, meta);
+  const { json, arrays } = resultJson(result, meta, options.csv);
   return writeDirAtomically(
     dir,
     (tmp) => {
       for (const a of arrays) {
         if (options.signal?.aborted) throw new AbortError();
         a.write(join(tmp, a.file));
+        if (options.csv && hasCsv(a)) writeArrayCsv(join(tmp, `${a.name}.csv`), a, options.csv({ name: a.name, shape: a.shape }));
       }
       writeFileSync(join(tmp, 'result.json'), JSON.stringify(json, null, 2) + '\n');
       return json;
     },
     options,
   );
+}
+
+/**
+ * A vector or matrix as CSV: names where known (names of the wrong length are not used), otherwise
+ * columns V1, V2, … (a vector is one column named after the array).
+ */
+function writeArrayCsv(path: string, a: ArrayFile, names: AxisNames | undefined): void {
+  const [rows, cols] = a.shape.length === 1 ? [a.shape[0]!, 1] : [a.shape[0]!, a.shape[1]!];
+  const fits = (list: readonly string[] | undefined, n: number): readonly string[] | undefined => (list && list.length === n ? list : undefined);
+  const rowNames = fits(names?.rows, rows);
+  const colNames = fits(names?.cols, cols) ?? (a.shape.length === 1 ? [a.name] : undefined);
+  writeCsv(path, { rows, cols, data: a.data! }, { ...(rowNames ? { rowNames } : {}), ...(colNames ? { colNames } : {}) });
+}
+
+/** Why a path cannot receive files, from an operating-system error code. */
+function reason(err: NodeJS.ErrnoException, where: string): string {
+  switch (err.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied in ${where}`;
+    case 'EROFS':
+      return `${where} is on a read-only file system`;
+    case 'ENOTDIR':
+      return `${where} is a file, not a folder`;
+    case 'ENOSPC':
+      return `no space left in ${where}`;
+    case 'ENOENT':
+      return `${where} does not accept new folders`;
+    default:
+      return `${err.code ?? 'error'} in ${where}`;
+  }
+}
+
+/**
+ * Checks before a run that a result directory can be written there: it does not exist (unless
+ * `replace`), and a folder can be created in its nearest existing ancestor (probed by creating and
+ * removing an empty one, which also catches read-only mounts and special file systems). Throws a
+ * UsageError naming `given` (the path as the user wrote it) and the reason.
+ */
+export function checkOutDir(dir: string, given: string, flag = '--out', replace = false, cwd = process.cwd()): void {
+  const fail = (why: string): never => {
+    throw new UsageError(`Cannot write ${flag} ${given}: ${why}`);
+  };
+  // Paths in the message as the user wrote them: relative when `given` was.
+  const shown = (p: string): string => (isAbsolute(given) ? p : relative(cwd, p) || '.');
+  if (existsSync(dir) && !replace) fail('it already exists (add --force to replace it)');
+  let ancestor = existsSync(dir) ? dirname(dir) : dir;
+  while (!existsSync(ancestor)) ancestor = dirname(ancestor);
+  if (!statSync(ancestor).isDirectory()) fail(`${shown(ancestor)} is a file, not a folder`);
+  try {
+    rmdirSync(mkdtempSync(join(ancestor, '.nsa-flow-probe-')));
+  } catch (err) {
+    fail(reason(err as NodeJS.ErrnoException, shown(ancestor)));
+  }
 }
 
 /** Builds a directory under a temporary name and renames it into place (see writeResultDir). */

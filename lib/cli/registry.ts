@@ -23,6 +23,18 @@ export type InputSpec =
 
 export type InputValue = Matrix | CsrMatrix | Tensor | string[];
 
+/** Row and column names a matrix input carried (a CSV header, a row-name column). */
+export interface DataNames {
+  rowNames?: string[];
+  colNames?: string[];
+}
+
+/** Names of a result array's rows and columns (for CSV output); either may be absent. */
+export interface AxisNames {
+  rows?: readonly string[];
+  cols?: readonly string[];
+}
+
 /** A progress record as the CLI shows it: iteration of total (when known) and energies/losses. */
 export interface MethodProgress {
   iteration: number;
@@ -53,6 +65,11 @@ export interface MethodSpec<Options = Record<string, unknown>, Result extends ob
   run(inputs: Record<string, InputValue>, options: Options, context: RunContext): Promise<Result>;
   /** Trace columns of a result (default: `result.traces` when it is an object of Float64Arrays). */
   traces?(result: Result): Record<string, Float64Array>;
+  /**
+   * Row and column names of a result array (named as in result.json: 'loadings', 'W.0', …) from the
+   * names its inputs carried; used when results are also written as CSV.
+   */
+  arrayNames?(array: { name: string; shape: readonly number[] }, inputs: Record<string, DataNames | undefined>, result: Result): AxisNames | undefined;
   /** A few numbers worth a column in the batch summary (e.g. final energy, defect). */
   diagnostics?(result: Result, inputs: Record<string, InputValue>): Record<string, number | string>;
 }

@@ -36,7 +36,7 @@ export {
   type ReadMatrixMarketOptions,
   type WriteMatrixMarketOptions,
 } from './matrix-market.js';
-export { parseCsv, readCsv, readLabels, type ColumnRef, type CsvTable, type ReadCsvOptions } from './csv.js';
+export { parseCsv, readCsv, readLabels, writeCsv, readCsvOptionSpecs, type ColumnRef, type CsvTable, type ReadCsvOptions, type WriteCsvOptions } from './csv.js';
 
 export interface ReadMatrixOptions {
   /**
@@ -65,7 +65,7 @@ function kindOf(path: string): Kind | undefined {
 
 /**
  * Reads a matrix from a file, choosing the reader by extension: .npy / .npy.gz (readNpyMatrix),
- * .mtx / .mtx.gz (readMatrixMarket), .csv (readCsv's numeric columns; also .csv.gz, .tsv, .tsv.gz).
+ * .mtx / .mtx.gz (readMatrixMarket), .csv (readCsv with its defaults; also .csv.gz, .tsv, .tsv.gz).
  */
 export function readMatrix(path: string, options: { format: 'dense'; flatten?: boolean }): Matrix;
 export function readMatrix(path: string, options: { format: 'csr'; flatten?: boolean }): CsrMatrix;
