@@ -1,8 +1,7 @@
-// Stratified-NMF on a real TF-IDF corpus of ../shared/data/text: one stratum per novel (austen), per
-// fortune file (fortunes) or per Reuters topic (reuters). Prints, per stratum, the top terms of its
-// shift v(s) — what every document of the stratum shares — and, per topic, the top terms of H.
-//   npm run example:text [-- austen|fortunes|reuters] [-- --rank 8] [-- --iterations 300]
-// The data folder is ../shared/data beside the repository (set NSA_FLOW_SHARED if ../shared is elsewhere).
+// Stratified-NMF on a real TF-IDF corpus: the chapters of Jane Austen's six novels (data/text), one
+// stratum per novel. Prints, per stratum, the top terms of its shift v(s) — what every chapter of the
+// novel shares — and, per topic, the top terms of H.
+//   npx tsx examples/text-strata.ts [--rank 8] [--iterations 300]   (npm run example:text)
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -13,7 +12,7 @@ const option = (name: string, fallback: number): number => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
-const corpus = (args.find((a) => ['austen', 'fortunes', 'reuters'].includes(a)) ?? 'austen') as 'austen' | 'fortunes' | 'reuters';
+const corpus = 'austen';
 const rank = option('rank', 8);
 const iterations = option('iterations', 300);
 
@@ -25,8 +24,7 @@ function topTerms(row: Float64Array, vocab: string[], count = 8): string {
     .join(', ');
 }
 
-const shared = process.env.NSA_FLOW_SHARED ?? resolve(import.meta.dirname, '..', '..', 'shared');
-const textDir = resolve(shared, 'data', 'text');
+const textDir = resolve(import.meta.dirname, '..', 'data', 'text');
 
 setBlasThreads(1);
 const tfidf = readMatrixMarket(resolve(textDir, `${corpus}_tfidf.mtx.gz`)); // CSR

@@ -17,7 +17,9 @@
 // node_modules/ and package.json of this checkout, so the commands are exactly those a reader types at
 // the root of a clone, and files they write land in the temporary directory.
 //
-// Output comparison, line by line after trimming trailing blanks and dropping ANSI colours: runs of
+// Output comparison, line by line after trimming trailing blanks and dropping ANSI colours and the
+// CLI's NDJSON progress records (what it writes to a stderr that is not a terminal, where a terminal
+// shows a progress bar that it clears at the end): runs of
 // spaces compare equal to any run of spaces (columns may shift); `…` inside a line matches any text (used
 // for timings, e.g. `(… ms)`, and machine-specific strings); a line that is just `…` matches any number
 // of lines. Numbers compare to their printed precision: an integer exactly, a decimal within one unit of
@@ -137,7 +139,11 @@ export function lineMatches(actual: string, expected: string): boolean {
 
 const clean = (text: string): string[] => {
   // eslint-disable-next-line no-control-regex
-  const lines = text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split('\n').map((l) => l.trimEnd());
+  const lines = text
+    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => !l.startsWith('{"event":"progress"'));
   while (lines.length && lines.at(-1) === '') lines.pop();
   while (lines.length && lines[0] === '') lines.shift();
   return lines;
