@@ -34,19 +34,17 @@ const vocab = readFileSync(resolve(textDir, `${corpus}_vocab.txt`), 'utf8')
 const strata = readLabels(resolve(textDir, `${corpus}_docs.csv`), 'stratum');
 console.log(`${corpus}: ${tfidf.rows} documents × ${tfidf.cols} terms, ${tfidf.data.length} non-zeros (CSR, never densified)`);
 const t0 = performance.now();
-let lastReport = 0;
 const result = await stratifiedNmf.fromLabels(tfidf, strata, rank, {
   maxIterations: iterations,
   init: 'nndsvd',
   seed: 1,
-  progressIntervalMs: 1000,
+  progressIntervalMs: 250,
+  // Progress on a terminal only (one line, rewritten), so that logs hold just the results.
   onProgress: (p) => {
-    if (p.iteration - lastReport >= 100) {
-      lastReport = p.iteration;
-      console.log(`  iteration ${p.iteration}: normalized loss ${p.normalizedLoss.toFixed(5)}`);
-    }
+    if (process.stderr.isTTY) process.stderr.write(`\r  iteration ${p.iteration}/${iterations}: normalized loss ${p.normalizedLoss.toFixed(5)}`);
   },
 });
+if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
 const seconds = (performance.now() - t0) / 1000;
 console.log(
   `rank ${rank}, ${result.iterations} iterations in ${seconds.toFixed(2)} s: normalized loss ` +
