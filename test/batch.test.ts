@@ -1,6 +1,6 @@
 // runBatch and `nsa-flow batch`: jobs and grids, stable ids, bounded concurrency with one BLAS thread
 // per job, results streamed per job, failures recorded, resume, cancellation — with `retract` on real
-// matrices from ../shared/data.
+// matrices from data/.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 

@@ -13,6 +13,11 @@
 // Every other block (an untagged one, a stray json block) fails the test: it would be text a reader
 // cannot trust.
 //
+// When a change alters what a command prints, NSA_FLOW_DOCS_UPDATE=1 rewrites each output block that no
+// longer matches with the new output (keeping the expected lines that still match, so `…` wildcards
+// survive where the line count is unchanged) and lists what it rewrote; review the diff, then run the
+// test again without it.
+//
 // Each page runs in document order in its own temporary directory, which links data/, bin/, examples/,
 // node_modules/ and package.json of this checkout, so the commands are exactly those a reader types at
 // the root of a clone, and files they write land in the temporary directory.
@@ -211,6 +216,19 @@ function runUnit(unit: Unit, cwd: string): { status: number | null; output: stri
   return { status: r.status, output: r.stdout };
 }
 
+/** Rewrites an output block of a page with the actual output (see NSA_FLOW_DOCS_UPDATE above). */
+function updateOutputBlock(page: string, block: Block, actualText: string): void {
+  const path = resolve(repoRoot, page);
+  const expected = clean(block.body);
+  const actual = clean(actualText);
+  const merged = actual.length === expected.length ? actual.map((a, i) => (lineMatches(a, expected[i]!) ? expected[i]! : a)) : actual;
+  const fence = (body: string): string => `\`\`\`${block.lang}\n${body}\n\`\`\``;
+  const text = readFileSync(path, 'utf8');
+  if (!text.includes(fence(block.body))) throw new Error(`${page}:${block.line}: output block not found for the update`);
+  writeFileSync(path, text.replace(fence(block.body), () => fence(merged.join('\n'))));
+  console.log(`updated the output block at ${page}:${block.line}`);
+}
+
 const pages = ['README.md', ...readdirSync(resolve(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
 const plans = pages.map((page) => ({ page, ...planPage(readFileSync(resolve(repoRoot, page), 'utf8'), page) }));
 const counts = plans.reduce((c, p) => ({ run: c.run + p.units.length, skipped: c.skipped + p.skipped.length, files: c.files + p.files.length }), { run: 0, skipped: 0, files: 0 });
@@ -247,6 +265,10 @@ for (const plan of plans) {
         }
       }
       const { status, output } = runUnit(unit, cwd);
+      if (unit.output && process.env.NSA_FLOW_DOCS_UPDATE === '1' && compareOutput(output, unit.output.body) !== null) {
+        updateOutputBlock(plan.page, unit.output, output);
+        return;
+      }
       if (unit.output) {
         // The printed numbers and text are what the page shows (to the printed precision).
         expect(compareOutput(output, unit.output.body), `${plan.page}:${unit.run.line}\n--- actual output ---\n${output}`).toBeNull();
