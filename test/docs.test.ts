@@ -280,6 +280,28 @@ for (const plan of plans) {
   });
 }
 
+describe('the ts blocks', () => {
+  it('type-check against the package sources (strict, as in a TypeScript project of a user)', () => {
+    const dir = workDir('typecheck');
+    dirs.push(dir);
+    const files = plans.flatMap((p) => p.units.filter((u) => u.run.lang === 'ts' || u.run.lang === 'typescript').map((u) => ({ page: p.page, block: u.run })));
+    const names = files.map(({ page, block }) => {
+      const name = `${page.replace(/\W+/g, '-')}-${block.line}.mts`;
+      writeFileSync(join(dir, name), rewriteImports(block.body));
+      return name;
+    });
+    const config = {
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022'], types: ['node'], strict: true, noEmit: true, skipLibCheck: true, allowImportingTsExtensions: true },
+      files: names,
+    };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(config));
+    const r = spawnSync(process.execPath, [resolve(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.json')], { cwd: dir, encoding: 'utf8', timeout: 300_000 });
+    // Errors name the temporary file, whose name is the page and the block's line.
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});
+
 describe('the output comparison', () => {
   it('holds numbers to their printed precision and text exactly', () => {
     // 4.54 printed: 4.53 and 4.55 are within one unit of the last digit, 4.56 is not.
