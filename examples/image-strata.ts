@@ -1,9 +1,8 @@
-// Stratified-NTF on real images (../shared/data): digits (1797 × 8 × 8, one stratum per digit) and LFW
-// faces (200 × 25 × 25, face / non-face), against plain non-negative CP (NTF, MU and HALS) at a
-// comparable parameter budget. Prints a markdown table of relative reconstruction error and parameter
-// count, with Stratified-NMF on the flattened images (N × Πd, the same strata) at the rank closest to
-// the Stratified-NTF budget. Run: npx tsx examples/image-strata.ts   (set NSA_FLOW_SHARED if ../shared
-// is elsewhere)
+// Stratified-NTF on real images: the digits (data/digits: 1797 × 8 × 8, one stratum per digit), against
+// plain non-negative CP (NTF, MU and HALS) at a comparable parameter budget, and Stratified-NMF on the
+// flattened images (N × Πd, the same strata) at the rank closest to the Stratified-NTF budget. Prints a
+// markdown table of relative reconstruction error, parameter count and time.
+//   npx tsx examples/image-strata.ts [--iterations 500]
 import { resolve } from 'node:path';
 
 import {
@@ -18,8 +17,7 @@ import {
   type Tensor,
 } from '../lib/index.js';
 
-const shared = process.env.NSA_FLOW_SHARED ?? resolve(import.meta.dirname, '..', '..', 'shared');
-const dataDir = resolve(shared, 'data');
+const dataDir = resolve(import.meta.dirname, '..', 'data');
 
 /** Splits the samples (first mode) of T by label, in increasing label order: one stratum per label. */
 function strataByLabel(T: Tensor, labels: readonly number[]): Tensor[] {
@@ -50,25 +48,17 @@ interface DataSet {
 const sets: DataSet[] = [
   {
     name: 'digits',
-    images: 'digits/digits_images.npy',
+    images: 'digits/digits_images.npy.gz',
     labels: 'digits/digits_labels.csv',
     budgets: [
       { strataRank: 1, rank: 4, ntfRank: 4 },
       { strataRank: 2, rank: 10, ntfRank: 10 },
     ],
   },
-  {
-    name: 'LFW faces',
-    images: 'images/lfw_subset_images.npy',
-    labels: 'images/lfw_subset_labels.csv',
-    budgets: [
-      { strataRank: 2, rank: 5, ntfRank: 5 },
-      { strataRank: 4, rank: 10, ntfRank: 11 },
-    ],
-  },
 ];
 
-const iterations = 500;
+const flag = process.argv.indexOf('--iterations');
+const iterations = flag >= 0 ? Number(process.argv[flag + 1]) : 500;
 console.log(`| data | method | ranks | parameters | relative error ‖A − B‖/‖A‖ | seconds |`);
 console.log(`|---|---|---|---|---|---|`);
 for (const set of sets) {

@@ -1,8 +1,7 @@
-// Stratified-NMF on a real TF-IDF corpus of ../shared/data/text: one stratum per novel (austen), per
-// fortune file (fortunes) or per Reuters topic (reuters). Prints, per stratum, the top terms of its
-// shift v(s) — what every document of the stratum shares — and, per topic, the top terms of H.
-//   npm run example:text [-- austen|fortunes|reuters] [-- --rank 8] [-- --iterations 300]
-// The data folder is ../shared/data beside the repository (set NSA_FLOW_SHARED if ../shared is elsewhere).
+// Stratified-NMF on a real TF-IDF corpus: the chapters of Jane Austen's six novels (data/text), one
+// stratum per novel. Prints, per stratum, the top terms of its shift v(s) — what every chapter of the
+// novel shares — and, per topic, the top terms of H.
+//   npx tsx examples/text-strata.ts [--rank 8] [--iterations 300]   (npm run example:text)
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -13,7 +12,7 @@ const option = (name: string, fallback: number): number => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
-const corpus = (args.find((a) => ['austen', 'fortunes', 'reuters'].includes(a)) ?? 'austen') as 'austen' | 'fortunes' | 'reuters';
+const corpus = 'austen';
 const rank = option('rank', 8);
 const iterations = option('iterations', 300);
 
@@ -25,8 +24,7 @@ function topTerms(row: Float64Array, vocab: string[], count = 8): string {
     .join(', ');
 }
 
-const shared = process.env.NSA_FLOW_SHARED ?? resolve(import.meta.dirname, '..', '..', 'shared');
-const textDir = resolve(shared, 'data', 'text');
+const textDir = resolve(import.meta.dirname, '..', 'data', 'text');
 
 setBlasThreads(1);
 const tfidf = readMatrixMarket(resolve(textDir, `${corpus}_tfidf.mtx.gz`)); // CSR
@@ -36,19 +34,17 @@ const vocab = readFileSync(resolve(textDir, `${corpus}_vocab.txt`), 'utf8')
 const strata = readLabels(resolve(textDir, `${corpus}_docs.csv`), 'stratum');
 console.log(`${corpus}: ${tfidf.rows} documents × ${tfidf.cols} terms, ${tfidf.data.length} non-zeros (CSR, never densified)`);
 const t0 = performance.now();
-let lastReport = 0;
 const result = await stratifiedNmf.fromLabels(tfidf, strata, rank, {
   maxIterations: iterations,
   init: 'nndsvd',
   seed: 1,
-  progressIntervalMs: 1000,
+  progressIntervalMs: 250,
+  // Progress on a terminal only (one line, rewritten), so that logs hold just the results.
   onProgress: (p) => {
-    if (p.iteration - lastReport >= 100) {
-      lastReport = p.iteration;
-      console.log(`  iteration ${p.iteration}: normalized loss ${p.normalizedLoss.toFixed(5)}`);
-    }
+    if (process.stderr.isTTY) process.stderr.write(`\r  iteration ${p.iteration}/${iterations}: normalized loss ${p.normalizedLoss.toFixed(5)}`);
   },
 });
+if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
 const seconds = (performance.now() - t0) / 1000;
 console.log(
   `rank ${rank}, ${result.iterations} iterations in ${seconds.toFixed(2)} s: normalized loss ` +

@@ -1,6 +1,6 @@
 // runBatch and `nsa-flow batch`: jobs and grids, stable ids, bounded concurrency with one BLAS thread
 // per job, results streamed per job, failures recorded, resume, cancellation — with `retract` on real
-// matrices from ../shared/data.
+// matrices from data/.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -16,14 +16,13 @@ import { retract } from '../lib/ortho.js';
 import { getBlasThreads } from '../lib/runtime.js';
 import { runMain, tempDir } from './helpers/cli-run.js';
 import { registerStepsMethod } from './helpers/cli-steps-method.js';
-import { dataDir, relativeError } from './helpers/shared.js';
+import { dataFile, relativeError } from './helpers/shared.js';
 
 registerStepsMethod();
-const data = (p: string): string => join(dataDir, p);
-const wine = data('sklearn_small/wine_X.npy'); // 178 × 13
-const cancer = data('sklearn_small/breast_cancer_X.npy'); // 569 × 30
-const ames = data('tabular/ames_X.npy'); // 2930 × 31
-const wide = data('leukemia_all/ALL_expr_top1000var.npy'); // 128 × 1000: Stiefel retractions refuse it
+const wine = dataFile('sklearn_small/wine_X.npy'); // 178 × 13
+const cancer = dataFile('sklearn_small/breast_cancer_X.npy'); // 569 × 30
+const ames = dataFile('tabular/ames_X.npy'); // 2930 × 31
+const wide = dataFile('leukemia_all/ALL_expr_top1000var.npy'); // 128 × 1000: Stiefel retractions refuse it
 
 const grid = {
   method: 'retract',

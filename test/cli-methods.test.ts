@@ -10,9 +10,9 @@ import { stratifiedNmfSync } from '../lib/factorization/stratified-nmf.js';
 import type { Matrix } from '../lib/matrix.js';
 import { nsaFlowSync } from '../lib/nsa-flow/index.js';
 import { runMain, tempDir } from './helpers/cli-run.js';
-import { dataDir, repoRoot } from './helpers/shared.js';
+import { dataFile, missingData, repoRoot } from './helpers/shared.js';
 
-const wine = join(dataDir, 'sklearn_small', 'wine_X.npy'); // 178 × 13
+const wine = dataFile('sklearn_small/wine_X.npy'); // 178 × 13
 
 function maxAbsDiff(a: Float64Array, b: Float64Array): number {
   let m = 0;
@@ -58,17 +58,18 @@ describe('nsa-flow path', () => {
 });
 
 describe('the factorization subcommands', () => {
-  const reuters = join(dataDir, 'text', 'reuters_tfidf.mtx.gz');
-  const reutersStrata = `${join(dataDir, 'text', 'reuters_docs.csv')}:stratum`;
-  const digits = join(dataDir, 'digits', 'digits_images.npy'); // 1797 × 8 × 8
-  const digitLabels = `${join(dataDir, 'digits', 'digits_labels.csv')}:label`;
+  // Reuters-21578 (GPL-3 through tm) is not shipped in data/: this test needs the optional data folder.
+  const reuters = dataFile('text/reuters_tfidf.mtx.gz');
+  const reutersStrata = `${dataFile('text/reuters_docs.csv')}:stratum`;
+  const digits = dataFile('digits/digits_images.npy'); // 1797 × 8 × 8
+  const digitLabels = `${dataFile('digits/digits_labels.csv')}:label`;
 
-  it('snmf on the Reuters TF-IDF (sparse) grouped by topic equals stratifiedNmf.fromLabels', async () => {
+  it.skipIf(missingData('snmf on the Reuters TF-IDF', 'text/reuters_tfidf.mtx.gz', 'text/reuters_docs.csv'))('snmf on the Reuters TF-IDF (sparse) grouped by topic equals stratifiedNmf.fromLabels', async () => {
     const r = await runMain(['snmf', reuters, '--strata-from', reutersStrata, '--rank', '4', '--max-iterations', '30', '--seed', '3', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     const X = readMatrix(reuters, { format: 'csr' });
-    const labels = readLabels(join(dataDir, 'text', 'reuters_docs.csv'), 'stratum');
+    const labels = readLabels(dataFile('text/reuters_docs.csv'), 'stratum');
     const api = stratifiedNmfSync.fromLabels(X, labels, 4, { maxIterations: 30, seed: 3 });
     // Same native solve from the same seed: the recorded losses agree to the last bit.
     expect(json.traces.loss).toEqual(Array.from(api.loss));

@@ -12,10 +12,10 @@ import { retract, retractOptionSpecs } from '../lib/ortho.js';
 import { describeSpec } from '../lib/validate.js';
 import { finished, runMain, startCli, stepsHelper, tempDir } from './helpers/cli-run.js';
 import { registerStepsMethod } from './helpers/cli-steps-method.js';
-import { dataDir } from './helpers/shared.js';
+import { dataFile } from './helpers/shared.js';
 
-const wine = join(dataDir, 'sklearn_small', 'wine_X.npy'); // 178 × 13, tall: every retraction applies
-const allTop = join(dataDir, 'leukemia_all', 'ALL_expr_top1000var.npy'); // 128 × 1000, wide
+const wine = dataFile('sklearn_small/wine_X.npy'); // 178 × 13, tall: every retraction applies
+const allTop = dataFile('leukemia_all/ALL_expr_top1000var.npy'); // 128 × 1000, wide
 registerStepsMethod();
 
 describe('help, generated from the option specs', () => {
@@ -99,7 +99,7 @@ describe('bad usage and bad input exit with 2 and name the flag or the file', ()
     ['missing input', ['retract'], /Missing input Y .* for nsa-flow retract/],
     ['missing file', ['retract', 'no/such.npy'], /Input file not found: no\/such\.npy \(input Y/],
     ['seed on a deterministic method', ['retract', wine, '--seed', '3'], /--seed is not accepted by nsa-flow retract/],
-    ['shape the method rejects', ['retract', allTop, '--type', 'polar'], /rows ≥ cols .* 128×1000 \(Y = .*ALL_expr_top1000var\.npy\)/],
+    ['shape the method rejects', ['retract', allTop, '--type', 'polar'], /rows ≥ cols .* 128×1000 \(Y = .*ALL_expr_top1000var\.npy(\.gz)?\)/],
     ['unknown command', ['factorize'], /Unknown command 'factorize'; commands: retract/],
     ['misspelt command', ['retrct', wine], /Unknown command 'retrct' \(did you mean retract\?\)/],
   ];
@@ -143,7 +143,7 @@ describe('progress, numerical failure and cancellation (the test-steps method)',
   });
 
   it('--strata-from FILE.csv:COLUMN reads a label column; a wrong column exits 2 naming the file', async () => {
-    const labels = join(dataDir, 'sklearn_small', 'wine_labels.csv');
+    const labels = dataFile('sklearn_small/wine_labels.csv');
     const r = await runMain(['test-steps', wine, '--strata-from', `${labels}:label_name`, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!);

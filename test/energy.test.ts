@@ -1,5 +1,3 @@
-import { resolve } from 'node:path';
-
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -15,7 +13,7 @@ import {
 } from '../lib/index.js';
 import { camel, finiteDifferenceGradient, testMatrix } from './helpers/flow-fixtures.js';
 import { readNpyMatrix } from '../lib/io/index.js';
-import { dataDir, fxMatrix, fxTensor, loadFixture, relativeError } from './helpers/shared.js';
+import { dataFile, fxMatrix, fxTensor, loadFixture, relativeError } from './helpers/shared.js';
 
 const fx = loadFixture('energy.json');
 
@@ -112,7 +110,7 @@ describe('energyGradient: finite differences on other shapes', () => {
 });
 
 describe('polar VJP at equal singular values (an orthonormal PCA start)', () => {
-  const data = readNpyMatrix(resolve(dataDir, 'leukemia_all', 'ALL_expr_top1000var.npy'));
+  const data = readNpyMatrix(dataFile('leukemia_all/ALL_expr_top1000var.npy'));
   const k = 6;
   // Y0 = the top-k right singular vectors of the 128×1000 leukemia matrix: 1000×k, orthonormal, so
   // every singular value of Y0 equals 1 and the reference's SVD backward pass divides by 0.

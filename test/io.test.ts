@@ -1,8 +1,9 @@
-// Tests of lib/io: every file of ../shared/data read back against the values its README publishes
+// Tests of lib/io: every file of data/ (and of the optional larger data folder, when present) read back
+// against the values its README publishes
 // (shapes, min/max/mean/non-zeros, nnz, sha256), write→read round trips, hand-made NumPy variants
 // (Fortran order, f4/int/bool dtypes, format 2.0/3.0), MatrixMarket variants, CSV quoting, and one test per
 // class of corrupted file asserting the error class, code, place and message.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
@@ -28,14 +29,19 @@ import {
   writeNpy,
 } from '../lib/io/index.js';
 import type { CsrMatrix } from '../lib/matrix.js';
-import { buildNpy, bytesOf, dataDir, loadDataManifest, makeTempDir, matchesPrinted, sha256, stats } from './helpers/io-manifest.js';
+import { buildNpy, bytesOf, loadDataManifest, makeTempDir, matchesPrinted, sha256, stats, type DenseRow, type ManifestRow, type SparseRow } from './helpers/io-manifest.js';
+import { bundledDataDir, optionalDataDir } from './helpers/shared.js';
 
-const haveData = existsSync(join(dataDir, 'README.md'));
-const manifest = haveData ? loadDataManifest() : { dense: [], sparse: [], files: [] };
+// The optional larger data folder holds all 46 files of the data sets data/ was taken from; CI has it
+// beside the clone, a user's clone need not.
+const haveData = existsSync(join(optionalDataDir, 'README.md'));
+if (!haveData) console.warn(`skipped the read-back of the optional data folder: ${join(optionalDataDir, 'README.md')} not found (set NSA_FLOW_SHARED)`);
+const manifest = haveData ? loadDataManifest(optionalDataDir) : { dense: [], sparse: [], files: [] };
+const bundled = loadDataManifest(bundledDataDir);
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
 const tmpFile = (name: string): string => join(tmp.dir, name);
-const data = (rel: string): string => join(dataDir, rel);
+const data = (rel: string): string => join(optionalDataDir, rel);
 
 /** Runs fn, which must throw; returns what it threw. */
 function thrown(fn: () => unknown): unknown {
@@ -69,8 +75,8 @@ function rawNpyBytes(path: string): Buffer {
 }
 
 /** Lines of a one-item-per-line list file. */
-function listFile(rel: string): string[] {
-  return readFileSync(data(rel), 'utf8').replace(/\n$/, '').split('\n');
+function listFile(rel: string, dir = optionalDataDir): string[] {
+  return readFileSync(join(dir, rel), 'utf8').replace(/\n$/, '').split('\n');
 }
 
 function expectSortedCsr(m: CsrMatrix): void {
@@ -82,57 +88,132 @@ function expectSortedCsr(m: CsrMatrix): void {
   expect(ok).toBe(true);
 }
 
-describe('shared data folder', () => {
-  it('is present (override its location with NSA_FLOW_SHARED)', () => {
-    // The real-data tests below need ../shared/data; without it they would silently test nothing.
-    expect(haveData, `no data README at ${dataDir}`).toBe(true);
+/** Reads one row of a dense read-back table and checks it (dir: the data folder, files: its manifest). */
+function checkDenseRow(dir: string, row: DenseRow, files: ManifestRow[]): void {
+  const path = join(dir, row.file);
+  const t = readNpy(path);
+  // Shape as published (rows = observations, C order).
+  expect(t.shape).toEqual(row.shape);
+  const s = stats(t.data);
+  // min/max/mean were printed with 6 significant digits (%.6g): the values read must round to them.
+  expect({ min: s.min, ok: matchesPrinted(s.min, row.min) }).toEqual({ min: s.min, ok: true });
+  expect({ max: s.max, ok: matchesPrinted(s.max, row.max) }).toEqual({ max: s.max, ok: true });
+  // The mean of multtest_golub is ~-7e-9 (a cancelling sum), so allow summation-order noise of 1e-12·mean|x|.
+  const meanOk = matchesPrinted(s.mean, row.mean) || Math.abs(s.mean - row.mean) <= 1e-12 * s.meanAbs;
+  expect({ mean: s.mean, ok: meanOk }).toEqual({ mean: s.mean, ok: true });
+  // numpy.count_nonzero, exactly.
+  expect(s.nonzeros).toBe(row.nonzeros);
+
+  const header = readNpyHeader(path);
+  // Every data file is format 1.0, '<f8', C order, data 64-byte aligned (README "File formats").
+  expect([header.version, header.descr, header.fortranOrder, header.dataOffset % 64]).toEqual([[1, 0], '<f8', false, 0]);
+  expect(row.header).toContain(`'shape': (${row.shape.join(', ')})`);
+
+  const raw = rawNpyBytes(path);
+  // sha256 of the data read equals sha256 of the file's data bytes: every double arrives bit for bit.
+  expect(sha256(bytesOf(t.data))).toBe(sha256(raw.subarray(header.dataOffset)));
+
+  // Writing it back gives the very bytes NumPy wrote (same header, same data); for plain files that is
+  // the sha256 of the manifest.
+  const out = tmpFile(basename(row.file).replace(/\.gz$/, ''));
+  writeNpy(out, t);
+  const written = readFileSync(out);
+  expect(sha256(written)).toBe(sha256(raw));
+  const listed = files.find((f) => f.file === row.file)!;
+  if (!row.file.endsWith('.gz')) expect(sha256(written).slice(0, 16)).toBe(listed.sha256Prefix);
+}
+
+/** Reads one row of a sparse read-back table and checks it with its docs and vocabulary files. */
+function checkSparseRow(dir: string, row: SparseRow): void {
+  const path = join(dir, row.file);
+  const m = readMatrixMarket(path);
+  // Shape and nnz as published; every stored entry is distinct, so nothing was summed away.
+  expect([m.rows, m.cols, m.indptr[m.rows], m.indices.length, m.data.length]).toEqual([row.rows, row.cols, row.nnz, row.nnz, row.nnz]);
+  expectSortedCsr(m);
+  const s = stats(m.data);
+  // min/max of the stored values, printed with 6 significant digits.
+  expect([matchesPrinted(s.min, row.min), matchesPrinted(s.max, row.max)]).toEqual([true, true]);
+  // Row 2-norms: TF-IDF rows are unit vectors; count rows match the printed 3-digit range.
+  const norms = Array.from({ length: m.rows }, (_, r) => {
+    let q = 0;
+    for (let p = m.indptr[r]!; p < m.indptr[r + 1]!; p++) q += m.data[p]! ** 2;
+    return Math.sqrt(q);
+  });
+  if (row.rowNorms === 'unit') expect(Math.max(...norms.map((x) => Math.abs(x - 1)))).toBeLessThan(1e-12);
+  else expect([matchesPrinted(Math.min(...norms), row.rowNorms[0], 3), matchesPrinted(Math.max(...norms), row.rowNorms[1], 3)]).toEqual([true, true]);
+
+  // Documents and vocabulary files describe the rows and columns.
+  const base = row.file.replace(/_(tfidf|counts)\.mtx\.gz$/, '');
+  const docs = readCsv(join(dir, `${base}_docs.csv`), { columns: ['n_tokens_in_vocab'], labelColumn: 'stratum' });
+  expect(docs.matrix.rows).toBe(m.rows);
+  expect(listFile(`${base}_vocab.txt`, dir).length).toBe(m.cols);
+  if (row.file.includes('_counts')) {
+    // n_tokens_in_vocab is defined as the row sum of the counts (README §5).
+    const sums = Array.from({ length: m.rows }, (_, r) => m.data.subarray(m.indptr[r], m.indptr[r + 1]).reduce((a, b) => a + b, 0));
+    expect(sums).toEqual(Array.from(docs.matrix.data));
+  }
+
+  // Written back, the entry lines are character for character those of the file: same order, and
+  // JavaScript's shortest round-trip number form equals Python's repr for these values, except that
+  // repr writes integral floats as "1.0" where String() writes "1" (fortunes has 47 such TF-IDF values).
+  const original = gunzipSync(readFileSync(path)).toString('utf8');
+  const normalized = original
+    .split('\n')
+    .filter((line) => !line.startsWith('% '))
+    .map((line) => line.replace(/^(\d+ \d+ -?\d+)\.0$/, '$1'))
+    .join('\n');
+  expect(formatMatrixMarket(m) === normalized).toBe(true);
+}
+
+/** Every file under dir, as paths relative to it with '/' separators. */
+function filesUnder(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => statSync(join(dir, f)).isFile()).map((f) => f.split('\\').join('/'));
+}
+
+/** Checks each manifest row's byte size and sha256 prefix against the file in dir. */
+function expectManifest(dir: string, files: ManifestRow[]): void {
+  for (const f of files) {
+    const bytes = readFileSync(join(dir, f.file));
+    // Size and hash prefix as published: the files the other tests compare against are the documented ones.
+    expect({ file: f.file, bytes: bytes.length, sha: sha256(bytes).slice(0, 16) }).toEqual({ file: f.file, bytes: f.bytes, sha: f.sha256Prefix });
+  }
+}
+
+describe('the data sets shipped in data/', () => {
+  it('lists every file of data/ in its README, with its byte size and sha256', () => {
+    // data/README.md: 7 dense arrays, 1 sparse matrix; its manifest names exactly the files that ship.
+    expect([bundled.dense.length, bundled.sparse.length, bundled.files.length]).toEqual([7, 1, 21]);
+    expect(bundled.files.map((f) => f.file).sort()).toEqual(filesUnder(bundledDataDir).filter((f) => f !== 'README.md').sort());
+    expectManifest(bundledDataDir, bundled.files);
+  });
+
+  it.each(bundled.dense.map((row) => [row.file, row] as const))('%s against the read-back table', (_name, row) => checkDenseRow(bundledDataDir, row, bundled.files));
+  it.each(bundled.sparse.map((row) => [row.file, row] as const))('%s against the read-back table', (_name, row) => checkSparseRow(bundledDataDir, row));
+
+  it.skipIf(!haveData)('holds the very bytes of the optional folder\'s files (gunzipped where data/ compressed them)', () => {
+    for (const f of bundled.files) {
+      const stored = readFileSync(join(bundledDataDir, f.file));
+      const original = existsSync(data(f.file)) ? data(f.file) : data(f.file.replace(/\.gz$/, ''));
+      const bytes = original.endsWith('.gz') || !f.file.endsWith('.gz') ? stored : gunzipSync(stored);
+      // A copy, not a re-export: same bytes as the published file, so the published numbers apply.
+      expect({ file: f.file, sha: sha256(bytes) }).toEqual({ file: f.file, sha: sha256(readFileSync(original)) });
+    }
+  });
+});
+
+describe.skipIf(!haveData)('the optional data folder', () => {
+  it('has the README tables (override its location with NSA_FLOW_SHARED)', () => {
     // The README lists 12 dense arrays, 6 sparse matrices and 46 files; a parse that finds fewer is broken.
     expect([manifest.dense.length, manifest.sparse.length, manifest.files.length]).toEqual([12, 6, 46]);
   });
 
   it('holds every manifest file with its byte size and sha256', () => {
-    for (const f of manifest.files) {
-      const bytes = readFileSync(data(f.file));
-      // Size and hash prefix as published: the fixtures the other tests compare against are the documented ones.
-      expect({ file: f.file, bytes: bytes.length, sha: sha256(bytes).slice(0, 16) }).toEqual({ file: f.file, bytes: f.bytes, sha: f.sha256Prefix });
-    }
+    expectManifest(optionalDataDir, manifest.files);
   });
 });
 
 describe.skipIf(!haveData)('real .npy files against the README read-back table', () => {
-  it.each(manifest.dense.map((row) => [row.file, row] as const))('%s', (_name, row) => {
-    const path = data(row.file);
-    const t = readNpy(path);
-    // Shape as published (rows = observations, C order).
-    expect(t.shape).toEqual(row.shape);
-    const s = stats(t.data);
-    // min/max/mean were printed with 6 significant digits (%.6g): the values read must round to them.
-    expect({ min: s.min, ok: matchesPrinted(s.min, row.min) }).toEqual({ min: s.min, ok: true });
-    expect({ max: s.max, ok: matchesPrinted(s.max, row.max) }).toEqual({ max: s.max, ok: true });
-    // The mean of multtest_golub is ~-7e-9 (a cancelling sum), so allow summation-order noise of 1e-12·mean|x|.
-    const meanOk = matchesPrinted(s.mean, row.mean) || Math.abs(s.mean - row.mean) <= 1e-12 * s.meanAbs;
-    expect({ mean: s.mean, ok: meanOk }).toEqual({ mean: s.mean, ok: true });
-    // numpy.count_nonzero, exactly.
-    expect(s.nonzeros).toBe(row.nonzeros);
-
-    const header = readNpyHeader(path);
-    // Every data file is format 1.0, '<f8', C order, data 64-byte aligned (README "File formats").
-    expect([header.version, header.descr, header.fortranOrder, header.dataOffset % 64]).toEqual([[1, 0], '<f8', false, 0]);
-    expect(row.header).toContain(`'shape': (${row.shape.join(', ')})`);
-
-    const raw = rawNpyBytes(path);
-    // sha256 of the data read equals sha256 of the file's data bytes: every double arrives bit for bit.
-    expect(sha256(bytesOf(t.data))).toBe(sha256(raw.subarray(header.dataOffset)));
-
-    // Writing it back gives the very bytes NumPy wrote (same header, same data); for plain files that is
-    // the sha256 of the manifest.
-    const out = tmpFile(basename(row.file).replace(/\.gz$/, ''));
-    writeNpy(out, t);
-    const written = readFileSync(out);
-    expect(sha256(written)).toBe(sha256(raw));
-    const listed = manifest.files.find((f) => f.file === row.file)!;
-    if (!row.file.endsWith('.gz')) expect(sha256(written).slice(0, 16)).toBe(listed.sha256Prefix);
-  });
+  it.each(manifest.dense.map((row) => [row.file, row] as const))('%s', (_name, row) => checkDenseRow(optionalDataDir, row, manifest.files));
 
   it('reads 2-D files as a Matrix and flattens image stacks on request', () => {
     const m = readNpyMatrix(data('sklearn_small/wine_X.npy'));
@@ -160,46 +241,7 @@ describe.skipIf(!haveData)('real .npy files against the README read-back table',
 });
 
 describe.skipIf(!haveData)('real MatrixMarket files against the README sparse table', () => {
-  it.each(manifest.sparse.map((row) => [row.file, row] as const))('%s', (_name, row) => {
-    const path = data(row.file);
-    const m = readMatrixMarket(path);
-    // Shape and nnz as published; every stored entry is distinct, so nothing was summed away.
-    expect([m.rows, m.cols, m.indptr[m.rows], m.indices.length, m.data.length]).toEqual([row.rows, row.cols, row.nnz, row.nnz, row.nnz]);
-    expectSortedCsr(m);
-    const s = stats(m.data);
-    // min/max of the stored values, printed with 6 significant digits.
-    expect([matchesPrinted(s.min, row.min), matchesPrinted(s.max, row.max)]).toEqual([true, true]);
-    // Row 2-norms: TF-IDF rows are unit vectors; count rows match the printed 3-digit range.
-    const norms = Array.from({ length: m.rows }, (_, r) => {
-      let q = 0;
-      for (let p = m.indptr[r]!; p < m.indptr[r + 1]!; p++) q += m.data[p]! ** 2;
-      return Math.sqrt(q);
-    });
-    if (row.rowNorms === 'unit') expect(Math.max(...norms.map((x) => Math.abs(x - 1)))).toBeLessThan(1e-12);
-    else expect([matchesPrinted(Math.min(...norms), row.rowNorms[0], 3), matchesPrinted(Math.max(...norms), row.rowNorms[1], 3)]).toEqual([true, true]);
-
-    // Documents and vocabulary files describe the rows and columns.
-    const base = row.file.replace(/_(tfidf|counts)\.mtx\.gz$/, '');
-    const docs = readCsv(data(`${base}_docs.csv`), { columns: ['n_tokens_in_vocab'], labelColumn: 'stratum' });
-    expect(docs.matrix.rows).toBe(m.rows);
-    expect(listFile(`${base}_vocab.txt`).length).toBe(m.cols);
-    if (row.file.includes('_counts')) {
-      // n_tokens_in_vocab is defined as the row sum of the counts (README §5).
-      const sums = Array.from({ length: m.rows }, (_, r) => m.data.subarray(m.indptr[r], m.indptr[r + 1]).reduce((a, b) => a + b, 0));
-      expect(sums).toEqual(Array.from(docs.matrix.data));
-    }
-
-    // Written back, the entry lines are character for character those of the file: same order, and
-    // JavaScript's shortest round-trip number form equals Python's repr for these values, except that
-    // repr writes integral floats as "1.0" where String() writes "1" (fortunes has 47 such TF-IDF values).
-    const original = gunzipSync(readFileSync(path)).toString('utf8');
-    const normalized = original
-      .split('\n')
-      .filter((line) => !line.startsWith('% '))
-      .map((line) => line.replace(/^(\d+ \d+ -?\d+)\.0$/, '$1'))
-      .join('\n');
-    expect(formatMatrixMarket(m) === normalized).toBe(true);
-  });
+  it.each(manifest.sparse.map((row) => [row.file, row] as const))('%s', (_name, row) => checkSparseRow(optionalDataDir, row));
 
   it('gives the same matrix densely and as CSR, and dispatches by extension in readMatrix', () => {
     const path = data('text/reuters_tfidf.mtx.gz');

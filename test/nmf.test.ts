@@ -1,11 +1,9 @@
-import { resolve } from 'node:path';
-
 import { describe, expect, it } from 'vitest';
 
 import { AbortError, nmf, nmfSync, setBlasThreads, toCsr, type Matrix } from '../lib/index.js';
 import { largestIncrease, matmul, toDense, transposed } from './helpers/snmf-cases.js';
 import { readCorpus, readNpy } from './helpers/snmf-corpus.js';
-import { dataDir, relativeError } from './helpers/shared.js';
+import { dataFile, relativeError } from './helpers/shared.js';
 
 setBlasThreads(1);
 
@@ -23,7 +21,7 @@ function throws(fn: () => unknown, cls: new (...args: any[]) => Error, message: 
 
 
 // 189 tissue samples × 500 genes, log2 expression (positive): a small real dense matrix.
-const tissue = readNpy(resolve(dataDir, 'tissue', 'tissue_expr.npy'));
+const tissue = readNpy(dataFile('tissue/tissue_expr.npy'));
 
 /** ‖min(X, ∇X f)‖ over W and H relative to ‖(AHᵀ, WᵀA)‖: the projected-gradient KKT residual of ½‖A − WH‖². */
 function kktResidual(A: Matrix, W: Matrix, H: Matrix): number {
@@ -73,7 +71,7 @@ describe('nmf: solvers on real data', () => {
     const b = nmfSync(tissue, 7, { solver: 'mu', maxIterations: 100, seed: 1 });
     // Measured: 0.0493 (HALS) vs 0.0711 (MU) after 100 iterations from the same init.
     expect(a.normalizedLoss.at(-1)!).toBeLessThan(b.normalizedLoss.at(-1)! * 0.8);
-    const { tfidf } = readCorpus(dataDir, 'austen');
+    const { tfidf } = readCorpus('austen');
     const c = nmfSync(tfidf, 6, { solver: 'hals', maxIterations: 25, seed: 1 });
     const d = nmfSync(tfidf, 6, { solver: 'mu', maxIterations: 25, seed: 1 });
     expect(c.normalizedLoss.at(-1)!).toBeLessThan(d.normalizedLoss.at(-1)!);
@@ -98,7 +96,7 @@ describe('nmf: solvers on real data', () => {
       expect(Math.abs(dense.loss.at(-1)! - direct) / direct).toBeLessThan(1e-10);
     }
     // KL on sparse data: the divergence only visits stored entries plus Σ WH = (1ᵀW)(H1).
-    const { tfidf } = readCorpus(dataDir, 'austen');
+    const { tfidf } = readCorpus('austen');
     const small = { ...tfidf, rows: 40, indptr: tfidf.indptr.subarray(0, 41) };
     const part = { ...small, indices: tfidf.indices.subarray(0, small.indptr[40]), data: tfidf.data.subarray(0, small.indptr[40]) };
     const k = nmfSync(part, 3, { solver: 'mu', loss: 'kl', maxIterations: 10, seed: 1 });

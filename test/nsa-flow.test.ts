@@ -1,5 +1,3 @@
-import { resolve } from 'node:path';
-
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -16,7 +14,7 @@ import {
 import { finiteDifferenceGradient, testMatrix } from './helpers/flow-fixtures.js';
 import { readNpyMatrix } from '../lib/io/index.js';
 import { column, runOptions } from './helpers/flow-runs.js';
-import { dataDir, fxMatrix, loadFixture, relativeError } from './helpers/shared.js';
+import { dataFile, fxMatrix, loadFixture, relativeError } from './helpers/shared.js';
 
 const fx = loadFixture('nsa_flow_orth.json');
 const runs = fx.cases.filter((c: any) => c.result);
@@ -68,7 +66,7 @@ describe('nsaFlow: lbfgs with a strong-Wolfe line search', () => {
 });
 
 describe('nsaFlow on an orthonormal start (PCA loadings of the leukemia data)', () => {
-  const data = readNpyMatrix(resolve(dataDir, 'leukemia_all', 'ALL_expr_top1000var.npy'));
+  const data = readNpyMatrix(dataFile('leukemia_all/ALL_expr_top1000var.npy'));
   const { V } = svd(data);
   for (const k of [5, 8]) {
     it(`k = ${k}: the first gradient is finite and the run succeeds (the reference’s is NaN)`, () => {

@@ -1,4 +1,4 @@
-// Parity of the orthogonalization toolkit with ../shared/fixtures/ortho.json (SPEC.md §1–3).
+// Parity of the orthogonalization toolkit with test/fixtures/ortho.json.gz (SPEC.md §1–3).
 // Closed-form values are compared at 1e-12 relative to the largest entry, as the fixtures README
 // suggests; the 12 implementation-defined entries (rank-deficient polar/Cayley) by their invariants.
 import { describe, expect, it } from 'vitest';

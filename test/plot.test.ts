@@ -10,10 +10,10 @@ import type { Matrix } from '../lib/matrix.js';
 import { convergencePlot, heatmapPlot, tradeoffPlot } from '../lib/plot/index.js';
 import { runMain, tempDir } from './helpers/cli-run.js';
 import { registerStepsMethod } from './helpers/cli-steps-method.js';
-import { dataDir } from './helpers/shared.js';
+import { dataFile } from './helpers/shared.js';
 
 registerStepsMethod();
-const wine = join(dataDir, 'sklearn_small', 'wine_X.npy'); // 178 × 13
+const wine = dataFile('sklearn_small/wine_X.npy'); // 178 × 13
 
 /** The texts of the SVG's <text> elements of one role (axis-title, legend-label, title-text, …). */
 function texts(svg: string, role: string): string[] {

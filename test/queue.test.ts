@@ -11,11 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBatch } from '../lib/batch/run.js';
 import { finished, startCli, tempDir } from './helpers/cli-run.js';
 import { startRedis, type RedisServer } from './helpers/cli-redis.js';
-import { dataDir } from './helpers/shared.js';
+import { dataFile } from './helpers/shared.js';
 
 // Real work: Newton–Schulz retraction of the 9857 × 17 Lending Club matrix, ~0.3 s per job on one
 // core; 12 distinct jobs (the iteration count differs, so the ids differ).
-const lending = join(dataDir, 'tabular', 'lending_club_X.npy');
+const lending = dataFile('tabular/lending_club_X.npy');
 const jobsFile = (dir: string): string => {
   const file = join(dir, 'jobs.json');
   const nsIterations = Array.from({ length: 12 }, (_, i) => 120 + i);

@@ -13,7 +13,7 @@ import {
 } from '../lib/index.js';
 import { directStratifiedLoss, largestIncrease, matmul, snmfCase } from './helpers/snmf-cases.js';
 import { readCorpus } from './helpers/snmf-corpus.js';
-import { dataDir, fxMatrix, relativeError } from './helpers/shared.js';
+import { fxMatrix, relativeError } from './helpers/shared.js';
 
 setBlasThreads(1);
 
@@ -153,7 +153,7 @@ describe('stratifiedNmf: API', () => {
   });
 
   it("'nndsvd' init starts at a lower loss than 'random' on real text", () => {
-    const { tfidf, strata } = readCorpus(dataDir, 'austen');
+    const { tfidf, strata } = readCorpus('austen');
     const a = stratifiedNmfSync.fromLabels(tfidf, strata, 6, { maxIterations: 0, init: 'nndsvd' });
     const b = stratifiedNmfSync.fromLabels(tfidf, strata, 6, { maxIterations: 0 });
     // NNDSVD approximates the data; the reference's U(0,1) init is far above TF-IDF values (≤ 1, mostly ≈ 0).
@@ -164,7 +164,7 @@ describe('stratifiedNmf: API', () => {
 
 describe('stratifiedNmf: invariants on real data', () => {
   it('austen TF-IDF by novel (CSR): the loss never increases and all factors stay non-negative', () => {
-    const { tfidf, strata } = readCorpus(dataDir, 'austen');
+    const { tfidf, strata } = readCorpus('austen');
     const r = stratifiedNmfSync.fromLabels(tfidf, strata, 8, { maxIterations: 60, seed: 2 });
     // Theorem 2 of the paper: non-increasing; 1e-12 relative slack for rounding.
     expect(largestIncrease(r.loss)).toBeLessThanOrEqual(1e-12);

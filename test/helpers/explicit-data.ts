@@ -1,9 +1,7 @@
-// Real and synthetic inputs for the explicit-flow tests: PCA loadings of a ../shared/data matrix, and
+// Real and synthetic inputs for the explicit-flow tests: PCA loadings of a real data matrix, and
 // non-negative loadings with known disjoint column supports blurred by dense noise.
-import { resolve } from 'node:path';
-
 import { readNpyMatrix, svd, type Matrix } from '../../lib/index.js';
-import { dataDir } from './shared.js';
+import { dataFile } from './shared.js';
 
 /** Column-centred copy of a data matrix (rows = observations). */
 export function centred(X: Matrix): Matrix {
@@ -19,7 +17,7 @@ export function centred(X: Matrix): Matrix {
 
 /** The data (rows = samples) and its top-k PCA loadings (p×k, orthonormal columns; signs flipped so each column sums ≥ 0). */
 export function pcaStart(file: string, k: number): { data: Matrix; loadings: Matrix } {
-  const data = readNpyMatrix(resolve(dataDir, file));
+  const data = readNpyMatrix(dataFile(file));
   const { V } = svd(centred(data));
   const p = data.cols;
   const L = new Float64Array(p * k);

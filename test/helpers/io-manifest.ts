@@ -1,14 +1,10 @@
-// Helpers for test/io.test.ts: the expected values of ../shared/data/README.md (its generated "Read-back
-// checks" and "Manifest" tables), hashing, tolerances for the README's 6-significant-digit numbers, and a
+// Helpers for test/io.test.ts: the expected values a data folder's README.md publishes (its "Read-back
+// checks" and "Manifest" tables: data/README.md, and the optional larger folder's), hashing, tolerances for the README's 6-significant-digit numbers, and a
 // builder for hand-made .npy files (any dtype, order and format version).
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-
-import { dataDir } from './shared.js';
-
-export { dataDir };
 
 export interface DenseRow {
   file: string;
@@ -54,8 +50,8 @@ const cells = (line: string): string[] =>
 const unquote = (s: string): string => s.replace(/^`|`$/g, '').replace(/…$/, '');
 const shapeOf = (s: string): number[] => s.split('x').map(Number);
 
-/** Parses the three generated tables at the end of the data README. */
-export function loadDataManifest(dir = dataDir): DataManifest {
+/** Parses the three tables (dense read-back, sparse read-back, manifest) at the end of a data folder's README. */
+export function loadDataManifest(dir: string): DataManifest {
   const text = readFileSync(resolve(dir, 'README.md'), 'utf8');
   const out: DataManifest = { dense: [], sparse: [], files: [] };
   let table: 'dense' | 'sparse' | 'files' | undefined;

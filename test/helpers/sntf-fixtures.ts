@@ -1,4 +1,4 @@
-// Reads the Stratified-NTF and NTF fixtures (../shared/fixtures) into this project's types, and
+// Reads the Stratified-NTF and NTF fixtures (test/fixtures) into this project's types, and
 // measures the largest relative error of a state against a recorded one.
 import type { Matrix } from '../../lib/matrix.js';
 import type { StratifiedNtfState } from '../../lib/factorization/stratified-ntf.js';
