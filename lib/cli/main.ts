@@ -4,13 +4,14 @@
  *   failure (NumericalError) or an internal error · 130 cancelled (Ctrl-C; nothing half-written).
  * Subcommands: one per registered method (lib/cli/methods.ts), plus info, batch, worker and plot.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 import { formatSummary, runBatch, type BatchEvent, type BatchSummary } from '../batch/run.js';
 import { AbortError, NumericalError } from '../errors.js';
 import { info } from '../info.js';
-import { FormatError } from '../io/index.js';
+import { FormatError, readLabels } from '../io/index.js';
+import { checkMemory } from '../memory.js';
 import { setBlasThreads } from '../runtime.js';
 import { flagSpecs, parseArgs, describeFlags, UsageError, validateFlags, type CommandFlag } from './flags.js';
 import { checkInputRefs, readInputs } from './inputs.js';
@@ -349,29 +350,61 @@ async function workerCommand(argv: string[], io: CliIO): Promise<number> {
 
 const plotFlags: Record<string, CommandFlag> = {
   out: { kind: 'string', placeholder: 'DIR', description: 'where the SVG files go (default: the result directory)' },
+  rowNames: { kind: 'string', placeholder: 'FILE', description: 'names of the rows of arrays with that many rows: one per line, or FILE.csv:COLUMN' },
+  colNames: { kind: 'string', placeholder: 'FILE', description: 'names of the columns (e.g. a vocabulary) of arrays with that many columns: one per line, or FILE.csv:COLUMN' },
+  top: { kind: 'integer', min: 1, placeholder: 'N', description: 'named terms shown per topic when a matrix has more named columns than fit (default 15)' },
+  maxHeatmaps: { kind: 'integer', min: 0, placeholder: 'N', description: 'heatmaps drawn at most (default 8)' },
   ...helpFlag,
 };
+
+/** Names from `--row-names`/`--col-names`: a text file with one name per line, or `file.csv:column`. */
+function readNamesFlag(ref: string, flag: string, cwd: string): string[] {
+  const csv = /\.csv(\.gz)?:[^:/\\]+$/.test(ref);
+  const path = resolve(cwd, csv ? ref.slice(0, ref.lastIndexOf(':')) : ref);
+  try {
+    if (csv) return readLabels(path, ref.slice(ref.lastIndexOf(':') + 1));
+    checkMemory(statSync(path).size * 4, `the names of ${flag} (${ref})`);
+    const lines = readFileSync(path, 'utf8').split(/\r?\n/);
+    if (lines.at(-1) === '') lines.pop();
+    return lines;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`Names file not found: ${ref} (${flag})`);
+    throw err;
+  }
+}
 
 async function plotCommand(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(argv, {}, plotFlags);
   if (args.flags.help) {
     io.stdout.write(
-      `nsa-flow plot — SVG plots of a result: convergence.svg (traces, log scale), heatmap-<array>.svg (factor matrices),\n` +
-        `tradeoff.svg (a path result's fidelity/orthogonality/sparsity against w)\n\nUsage: nsa-flow plot RESULT_DIR|result.json [--out DIR]\n\n${describeFlags({}, plotFlags)}\n`,
+      `nsa-flow plot — SVG plots of a result: convergence.svg (traces, log scale), heatmap-<array>.svg (factor matrices,\n` +
+        `labelled with the names the result carries or --row-names/--col-names), tradeoff.svg (a path result's\n` +
+        `fidelity/orthogonality/sparsity against w, the selected w marked)\n\nUsage: nsa-flow plot RESULT_DIR|result.json [--out DIR]\n\n${describeFlags({}, plotFlags)}\n`,
     );
     return exitCodes.ok;
   }
   if (args.positionals.length !== 1) throw new UsageError('Expected one result: nsa-flow plot RESULT_DIR|result.json');
   const cwd = io.cwd ?? process.cwd();
   const target = resolve(cwd, args.positionals[0]!);
+  if (!existsSync(target)) throw new UsageError(`Result not found: ${args.positionals[0]} (expected a result directory or its result.json)`);
+  const out = typeof args.flags.out === 'string' ? resolve(cwd, args.flags.out) : target.endsWith('.json') ? dirname(target) : target;
+  const names = (flag: 'rowNames' | 'colNames', shown: string) => (typeof args.flags[flag] === 'string' ? readNamesFlag(args.flags[flag], shown, cwd) : undefined);
+  const options = {
+    rowNames: names('rowNames', '--row-names'),
+    colNames: names('colNames', '--col-names'),
+    topN: typeof args.flags.top === 'number' ? args.flags.top : undefined,
+    maxHeatmaps: typeof args.flags.maxHeatmaps === 'number' ? args.flags.maxHeatmaps : undefined,
+  };
   let written: string[];
   try {
-    const out = typeof args.flags.out === 'string' ? resolve(cwd, args.flags.out) : target.endsWith('.json') ? dirname(target) : target;
     const { plotResult } = await import('../plot/index.js');
-    written = await plotResult(target, out);
+    written = await plotResult(target, out, options);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`Result not found: ${args.positionals[0]} (expected a result directory or its result.json)`);
-    if (err instanceof SyntaxError) throw new UsageError(`Cannot parse ${args.positionals[0]}: ${err.message}`);
+    if (err instanceof Error && err.name === 'MissingPackageError') throw new UsageError(err.message);
+    // The API names its options; on the command line they are flags.
+    if (err instanceof RangeError && /options\.(rowNames|colNames|topN) of plotResult\(\)/.test(err.message)) {
+      throw new UsageError(err.message.replace(/options\.(\w+) of plotResult\(\)/, (_, o: string) => ({ rowNames: '--row-names', colNames: '--col-names', topN: '--top' })[o]!));
+    }
     throw err;
   }
   io.stdout.write(written.length ? `wrote ${written.join(', ')}\n` : 'nothing to plot (no traces and no 2-D arrays)\n');

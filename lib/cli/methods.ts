@@ -11,7 +11,7 @@ import { invariantOrthogonalityDefect, retractAsync, retractOptionSpecs, type Re
 import { nsaFlow, nsaFlowOptionSpecs, type NsaFlowOptions, type NsaFlowResult } from '../nsa-flow/index.js';
 import { nsaFlowPath, nsaFlowPathOptionSpecs, type NsaFlowPathOptions, type NsaFlowPathResult } from '../nsa-flow-explicit/path.js';
 import { nmf, nmfOptionSpecs, type NmfOptions, type NmfResult } from '../factorization/nmf.js';
-import { stratifiedNmf, stratifiedNmfOptionSpecs, type StratifiedNmfOptions, type StratifiedNmfResult } from '../factorization/stratified-nmf.js';
+import { stratifiedNmf, stratifiedNmfOptionSpecs, type LabelledStratifiedNmfResult, type StratifiedNmfOptions, type StratifiedNmfResult } from '../factorization/stratified-nmf.js';
 import { stratifiedNtf, stratifiedNtfOptionSpecs, type StratifiedNtfOptions, type StratifiedNtfResult } from '../factorization/stratified-ntf.js';
 import { ntf, ntfOptionSpecs, type NtfOptions, type NtfResult } from '../factorization/ntf.js';
 import type { CsrMatrix } from '../matrix.js';
@@ -79,7 +79,7 @@ registerMethod<NsaFlowOptions, NsaFlowResult>({
 
 const { X0: _pathX0, data: _pathData, ...pathCliSpecs } = nsaFlowPathOptionSpecs;
 
-registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult>({
+registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult & { selectedY?: Matrix }>({
   name: 'path',
   summary: 'the explicit NSA-Flow along a grid of w (--ws [0.1,0.5,0.9]) with warm starts: the fidelity/orthogonality/sparsity trade-off',
   optionSpecs: pathCliSpecs,
@@ -87,13 +87,15 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult>({
     Y0: { kind: 'matrix', description: 'the start (p × k), e.g. PCA loadings' },
     X0: { kind: 'matrix', optional: true, description: 'the target (p × k); default: Y0' },
   },
-  run(inputs, options, { signal, onProgress }) {
-    return nsaFlowPath(inputs.Y0 as Matrix, {
+  async run(inputs, options, { signal, onProgress }) {
+    const r = await nsaFlowPath(inputs.Y0 as Matrix, {
       ...options,
       X0: inputs.X0 as Matrix | undefined,
       signal,
       onProgress: onProgress && ((p) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.energy, w: p.w, point: p.point })),
     });
+    // The selected solution as its own array (selectedY.npy), ready to plot and use.
+    return r.selection ? { ...r, selectedY: r.points[r.selection.index]!.Y } : r;
   },
   // The trade-off curve: `nsa-flow plot` draws it from these columns.
   traces: (r) => ({
@@ -139,6 +141,17 @@ registerMethod<StratifiedNmfOptions & { rank?: number }, StratifiedNmfResult>({
     });
   },
   traces: lossTraces,
+  // V has one row per stratum, in the order of `labels`; H one row per topic.
+  // V has one row per stratum (in the order of `labels`), H one per topic; W.s one per row of X in
+  // stratum s (rowIndices[s] gives which).
+  names: (r) => {
+    const { labels, rowIndices } = r as Partial<LabelledStratifiedNmfResult>;
+    return {
+      V: { rows: labels?.map(String), rowTitle: 'stratum', colTitle: 'feature' },
+      H: { rowTitle: 'topic', colTitle: 'feature' },
+      ...Object.fromEntries(r.W.map((_, s) => [`W.${s}`, { rows: rowIndices?.[s] && Array.from(rowIndices[s]!, String), rowTitle: 'row of X', colTitle: 'topic' }])),
+    };
+  },
   diagnostics: (r) => ({ normalizedLoss: r.normalizedLoss[r.normalizedLoss.length - 1]!, iterations: r.iterations, strata: r.W.length }),
 });
 

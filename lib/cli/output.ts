@@ -12,6 +12,7 @@ import { AbortError } from '../errors.js';
 import { writeMatrixMarket, writeNpy } from '../io/index.js';
 import type { CsrMatrix } from '../matrix.js';
 import type { Tensor } from '../tensor.js';
+import { getMethod, type AxisNames } from './registry.js';
 
 export interface ResultMeta {
   method: string;
@@ -42,6 +43,8 @@ export interface ResultJson {
   diagnostics: Record<string, number | string>;
   traces: Record<string, (number | null)[]>;
   arrays: Record<string, ArrayRef>;
+  /** Names of rows/columns of some 2-D arrays (see MethodSpec.names), for labelled plots. */
+  names?: Record<string, AxisNames>;
   values: Record<string, unknown>;
   timings: ResultMeta['timings'];
   run: Record<string, unknown>;
@@ -113,6 +116,11 @@ export function resultJson(result: object, meta: ResultMeta): { json: ResultJson
   const traces = Object.fromEntries(
     Object.entries(meta.traces).map(([k, col]) => [k, Array.from(col, (x) => (Number.isFinite(x) ? x : null))]),
   );
+  // Only names that fit an array written (a 2-D array with that many rows/columns).
+  const names = Object.entries(getMethod(meta.method)?.names?.(result) ?? {}).filter(([n, a]) => {
+    const shape = refs[n]?.shape;
+    return shape?.length === 2 && (!a.rows || a.rows.length === shape[0]) && (!a.cols || a.cols.length === shape[1]);
+  });
   const json: ResultJson = {
     method: meta.method,
     version: meta.version,
@@ -121,6 +129,7 @@ export function resultJson(result: object, meta: ResultMeta): { json: ResultJson
     diagnostics: meta.diagnostics,
     traces,
     arrays: refs,
+    ...(names.length ? { names: Object.fromEntries(names) } : {}),
     values: values ?? {},
     timings: meta.timings,
     run: meta.run ?? {},

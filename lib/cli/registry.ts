@@ -8,6 +8,14 @@ import type { CsrMatrix, Matrix } from '../matrix.js';
 import type { Tensor } from '../tensor.js';
 import type { OptionSpecs } from '../validate.js';
 
+/** Names of the rows and/or columns of one result array, and what a row / column is. */
+export interface AxisNames {
+  rows?: string[];
+  cols?: string[];
+  rowTitle?: string;
+  colTitle?: string;
+}
+
 /**
  * One input of a method, given on the command line by path (in the order declared) or, for
  * strata, as `--strata-from labels.csv:column`; in a batch job as `input: {name: path}` (or a bare
@@ -53,6 +61,11 @@ export interface MethodSpec<Options = Record<string, unknown>, Result extends ob
   run(inputs: Record<string, InputValue>, options: Options, context: RunContext): Promise<Result>;
   /** Trace columns of a result (default: `result.traces` when it is an object of Float64Arrays). */
   traces?(result: Result): Record<string, Float64Array>;
+  /**
+   * Names of the rows/columns of result arrays, by array name (e.g. the strata of V), written to
+   * result.json's `names` so that plots can label them.
+   */
+  names?(result: Result): Record<string, AxisNames>;
   /** A few numbers worth a column in the batch summary (e.g. final energy, defect). */
   diagnostics?(result: Result, inputs: Record<string, InputValue>): Record<string, number | string>;
 }
