@@ -354,6 +354,8 @@ const plotFlags: Record<string, CommandFlag> = {
   colNames: { kind: 'string', placeholder: 'FILE', description: 'names of the columns (e.g. a vocabulary) of arrays with that many columns: one per line, or FILE.csv:COLUMN' },
   top: { kind: 'integer', min: 1, placeholder: 'N', description: 'named terms shown per topic when a matrix has more named columns than fit (default 15)' },
   maxHeatmaps: { kind: 'integer', min: 0, placeholder: 'N', description: 'heatmaps drawn at most (default 8)' },
+  maxRows: { kind: 'integer', min: 1, placeholder: 'N', description: 'rows drawn per heatmap at most (default 60; the subtitle says where it stops)' },
+  maxCols: { kind: 'integer', min: 1, placeholder: 'N', description: 'columns drawn per heatmap at most (default 60)' },
   ...helpFlag,
 };
 
@@ -394,6 +396,8 @@ async function plotCommand(argv: string[], io: CliIO): Promise<number> {
     colNames: names('colNames', '--col-names'),
     topN: typeof args.flags.top === 'number' ? args.flags.top : undefined,
     maxHeatmaps: typeof args.flags.maxHeatmaps === 'number' ? args.flags.maxHeatmaps : undefined,
+    maxRows: typeof args.flags.maxRows === 'number' ? args.flags.maxRows : undefined,
+    maxCols: typeof args.flags.maxCols === 'number' ? args.flags.maxCols : undefined,
   };
   let written: string[];
   try {
@@ -402,9 +406,9 @@ async function plotCommand(argv: string[], io: CliIO): Promise<number> {
   } catch (err) {
     if (err instanceof Error && err.name === 'MissingPackageError') throw new UsageError(err.message);
     // The API names its options; on the command line they are flags.
-    if (err instanceof RangeError && /options\.(rowNames|colNames|topN) of plotResult\(\)/.test(err.message)) {
-      throw new UsageError(err.message.replace(/options\.(\w+) of plotResult\(\)/, (_, o: string) => ({ rowNames: '--row-names', colNames: '--col-names', topN: '--top' })[o]!));
-    }
+    const flag: Record<string, string> = { rowNames: '--row-names', colNames: '--col-names', topN: '--top', maxHeatmaps: '--max-heatmaps', maxRows: '--max-rows', maxCols: '--max-cols' };
+    const option = err instanceof RangeError ? /options\.(\w+) of plotResult\(\)/.exec(err.message) : null;
+    if (option && flag[option[1]!]) throw new UsageError((err as RangeError).message.replace(option[0], flag[option[1]!]!));
     throw err;
   }
   io.stdout.write(written.length ? `wrote ${written.join(', ')}\n` : 'nothing to plot (no traces and no 2-D arrays)\n');
