@@ -17,8 +17,9 @@ import { describeValue } from '../validate.js';
 
 /** Names of arrays (they become parts of output file names): no separators, no leading dot. */
 export const arrayNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/;
-/** Files of arrays: a plain name in the result directory ending in .npy. */
-const arrayFilePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\.npy$/;
+/** Files of arrays: a plain name in the result directory ending in .npy (dense) or .mtx (sparse). */
+const arrayFilePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\.(npy|mtx)$/;
+const fileWhat = "a .npy or .mtx file name inside the result directory (letters, digits, '_', '.', '-'; no path)";
 const maxDims = 32;
 
 export type { AxisNames };
@@ -85,7 +86,7 @@ export function readPlotResult(resultPath: string): PlotResult {
       const field = `arrays[${JSON.stringify(name)}]`;
       if (!arrayNamePattern.test(name)) throw bad(field, "an array name of letters, digits, '_', '.' and '-' (not starting with '.' or '-')", name);
       if (!isObject(ref)) throw bad(field, 'an object {file, shape}', ref);
-      if (typeof ref.file !== 'string') throw bad(`${field}.file`, 'a file name', ref.file);
+      if (typeof ref.file !== 'string' || !arrayFilePattern.test(ref.file)) throw bad(`${field}.file`, fileWhat, ref.file);
       const shape = ref.shape;
       if (!Array.isArray(shape) || shape.length === 0 || shape.length > maxDims) throw bad(`${field}.shape`, `an array of 1 to ${maxDims} dimensions`, shape);
       const d = shape.findIndex((n) => typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0);
@@ -141,7 +142,7 @@ export function readResultMatrix(result: PlotResult, name: string): Matrix {
     new FormatError(result.file, `Expected ${what} for field ${field}.${key} but received ${describeValue(value)}`, { code: 'bad-value' });
   if (!ref) throw new RangeError(`Expected the name of an array of the result for name but received ${describeValue(name)}`);
   if (ref.shape.length !== 2) throw bad('a 2-D shape', ref.shape, 'shape');
-  if (!arrayFilePattern.test(ref.file)) throw bad("a .npy file name inside the result directory (letters, digits, '_', '.', '-'; no path)", ref.file);
+  if (!arrayFilePattern.test(ref.file) || !ref.file.endsWith('.npy')) throw bad('a .npy file (plots read dense arrays)', ref.file);
   let real: string;
   try {
     real = realpathSync(join(result.dir, ref.file));
