@@ -252,6 +252,25 @@ describe('nsa-flow plot', () => {
     expect(bad.stderr).toMatch(/Expected as many names as some array has columns for --col-names but received 4 \(2-D arrays: V 3×40, H 2×40, /);
   });
 
+  it('--row-names FILE.csv:COLUMN names the rows of arrays with that many rows: top rows per column when they do not fit', async () => {
+    const dir = tempDir('plot-rows');
+    // 80 features × 3 components; component c is largest on features 10c, 10c+1, 10c+2 (in that order).
+    const Y = { rows: 80, cols: 3, data: new Float64Array(240) };
+    for (let c = 0; c < 3; c++) for (let k = 0; k < 3; k++) Y.data[(10 * c + k) * 3 + c] = 3 - k;
+    writeNpy(join(dir, 'Y.npy'), Y);
+    writeFileSync(join(dir, 'genes.csv'), 'id,symbol\n' + Array.from({ length: 80 }, (_, i) => `${i},G${i}`).join('\n') + '\n');
+    expect((await runMain(['test-steps', join(dir, 'Y.npy'), '--steps', '1', '--step-ms', '0', '--out', join(dir, 'r')])).code).toBe(0);
+    const r = await runMain(['plot', join(dir, 'r'), '--out', join(dir, 'p'), '--row-names', join(dir, 'genes.csv:symbol'), '--top', '3']);
+    expect(r.code, r.stderr).toBe(0);
+    const svg = readFileSync(join(dir, 'p', 'heatmap-Y.svg'), 'utf8');
+    expect(texts(svg, 'title-subtitle')).toEqual(['top 3 of 80 rows per column']);
+    // test-steps scales its input by 1/(steps+1): the order is the input's.
+    expect(texts(svg, 'mark')).toEqual(['G0', 'G1', 'G2', 'G10', 'G11', 'G12', 'G20', 'G21', 'G22']);
+    const missing = await runMain(['plot', join(dir, 'r'), '--row-names', join(dir, 'nope.txt')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`Names file not found: ${join(dir, 'nope.txt')} (--row-names)`);
+  });
+
   it('path: the selected solution is written as selectedY.npy, and the trade-off marks the selected w', async () => {
     const dir = tempDir('plot-path');
     let seed = 11;

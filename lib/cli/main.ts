@@ -405,6 +405,7 @@ async function plotCommand(argv: string[], io: CliIO): Promise<number> {
     written = await plotResult(target, out, options);
   } catch (err) {
     if (err instanceof Error && err.name === 'MissingPackageError') throw new UsageError(err.message);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`Result not found: ${args.positionals[0]} (expected a result directory or its result.json)`);
     // The API names its options; on the command line they are flags.
     const flag: Record<string, string> = { rowNames: '--row-names', colNames: '--col-names', topN: '--top', maxHeatmaps: '--max-heatmaps', maxRows: '--max-rows', maxCols: '--max-cols' };
     const option = err instanceof RangeError ? /options\.(\w+) of plotResult\(\)/.exec(err.message) : null;

@@ -149,7 +149,7 @@ registerMethod<StratifiedNmfOptions & { rank?: number }, StratifiedNmfResult>({
     return {
       V: { rows: labels?.map(String), rowTitle: 'stratum', colTitle: 'feature' },
       H: { rowTitle: 'topic', colTitle: 'feature' },
-      ...Object.fromEntries(r.W.map((_, s) => [`W.${s}`, { rows: rowIndices?.[s] && Array.from(rowIndices[s]!, String), rowTitle: 'row of X', colTitle: 'topic' }])),
+      ...Object.fromEntries(r.W.map((_, s) => [`W.${s}`, { rows: rowIndices?.[s] && Array.from(rowIndices[s]!, String), rowTitle: labels?.[s] === undefined ? 'row of X' : `row of X (${labels[s]})`, colTitle: 'topic' }])),
     };
   },
   diagnostics: (r) => ({ normalizedLoss: r.normalizedLoss[r.normalizedLoss.length - 1]!, iterations: r.iterations, strata: r.W.length }),

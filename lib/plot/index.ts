@@ -295,10 +295,11 @@ function topSpec(m: Matrix, o: HeatmapParsed, along: 'rows' | 'cols', signed: bo
   const maxAbs = values.reduce((a, v) => Math.max(a, Math.abs(v.value)), 0);
   const notes = [`top ${n} of ${itemCount} ${plural(itemTitle, itemCount)} per ${unitTitle}${signed ? ' (by |value|)' : ''}`];
   if (unitCount < allUnits) notes.push(`first ${unitCount} of ${allUnits} ${plural(unitTitle, allUnits)}`);
-  // Wide enough for the longest name shown (about 6.5 px a character at 11 px), within 70..180 px.
+  // Wide enough for the longest name shown (about 7.5 px a character at 11 px in common sans fonts),
+  // within 70..180 px; longer names end in an ellipsis.
   const longest = values.reduce((a, v) => Math.max(a, v.name.length), 0);
   const longestUnit = unitLabels.reduce((a, l) => Math.max(a, l.length), 0);
-  const colWidth = Math.max(70, Math.min(180, Math.ceil(Math.max(longest, longestUnit) * 6.5) + 12));
+  const colWidth = Math.max(70, Math.min(180, Math.ceil(Math.max(longest, longestUnit) * 7.5) + 12));
   return {
     $schema: schema,
     title: titled(title, notes),
@@ -452,7 +453,7 @@ export async function plotResult(resultPath: string, outDir: string, options: Pl
     svgs.push(['convergence.svg', await convergencePlot(traces, { title: `${result.method}: convergence` })]);
   }
 
-  const matrices = Object.entries(result.arrays).filter(([, a]) => a.shape.length === 2 && a.file.endsWith('.npy'));
+  const matrices = Object.entries(result.arrays).filter(([, a]) => a.shape.length === 2 && a.shape[0]! > 0 && a.shape[1]! > 0 && a.file.endsWith('.npy'));
   // Top-level arrays (the result's own factors) first; nested ones (per-point runs, per-stratum W) after.
   matrices.sort(([a], [b]) => Number(a.includes('.')) - Number(b.includes('.')));
   const given: [keyof AxisNames & ('rows' | 'cols'), readonly string[] | undefined, 0 | 1, string][] = [
