@@ -141,7 +141,6 @@ registerMethod<StratifiedNmfOptions & { rank?: number }, StratifiedNmfResult>({
     });
   },
   traces: lossTraces,
-  // V has one row per stratum, in the order of `labels`; H one row per topic.
   // V has one row per stratum (in the order of `labels`), H one per topic; W.s one per row of X in
   // stratum s (rowIndices[s] gives which).
   names: (r) => {
