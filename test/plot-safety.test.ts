@@ -102,6 +102,20 @@ describe('crafted result.json: array names and files', () => {
     const before = snapshot(d.root);
     await expect(plotResult(inner, d.out)).rejects.toThrow(/resolves outside/);
     expect(snapshot(d.root)).toEqual(before);
+    // A result.json that is a link to another folder's would make that folder the one read: refused.
+    const l = sandbox();
+    const other = join(l.root, 'other');
+    mkdirSync(other);
+    writeFileSync(join(other, 'result.json'), readFileSync(resultJson(l)));
+    writeNpy(join(other, 'Y.npy'), { rows: 3, cols: 2, data: new Float64Array(6) });
+    const linked = join(l.root, 'linked');
+    mkdirSync(linked);
+    symlinkSync(join(other, 'result.json'), join(linked, 'result.json'));
+    const before2 = snapshot(l.root);
+    const err = await plotResult(linked, l.out).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FormatError);
+    expect((err as Error).message).toMatch(/^Expected result\.json inside the result folder .*linked but it resolves to .*other\/result\.json in .*linked\/result\.json$/);
+    expect(snapshot(l.root)).toEqual(before2);
   });
 
   it('a file that is not a regular file (a FIFO would block a reader, a directory) is refused', async () => {

@@ -49,8 +49,13 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
  * see readResultMatrix.
  */
 export function readPlotResult(resultPath: string): PlotResult {
-  const given = statSync(resultPath).isDirectory() ? join(resultPath, 'result.json') : resultPath;
+  const isDir = statSync(resultPath).isDirectory();
+  const given = isDir ? join(resultPath, 'result.json') : resultPath;
+  // The result folder is the one named (symlinks resolved); result.json must lie in it too, so that a
+  // link cannot move the folder whose files get read.
+  const dir = realpathSync(isDir ? resultPath : dirname(resultPath));
   const file = realpathSync(given);
+  if (dirname(file) !== dir) throw new FormatError(given, `Expected result.json inside the result folder ${dir} but it resolves to ${file}`, { code: 'bad-value' });
   const st = statSync(file);
   if (!st.isFile()) throw new FormatError(given, 'Expected a regular file for result.json but received something else', { code: 'bad-value' });
   // JSON.parse holds the text and the parsed values: allow a generous multiple of the file size.
@@ -122,7 +127,7 @@ export function readPlotResult(resultPath: string): PlotResult {
     }
   }
 
-  const result: PlotResult = { file, dir: dirname(file), method, traces, arrays, names };
+  const result: PlotResult = { file, dir, method, traces, arrays, names };
   const selection = isObject(raw.values) ? raw.values.selection : undefined;
   if (isObject(selection) && selection.w !== undefined) {
     if (typeof selection.w !== 'number' || !Number.isFinite(selection.w)) throw bad('values.selection.w', 'a finite number', selection.w);
