@@ -86,6 +86,11 @@ describe('heatmaps of factor matrices', () => {
     expect(texts(svg, 'axis-title')).toEqual(['term', 'stratum']);
     await expect(heatmapPlot(m, { rowNames: ['a'] })).rejects.toThrow(new RangeError('Expected 3 names (one per row) for options.rowNames of heatmapPlot() but received 1'));
     await expect(heatmapPlot(m, { colNames: [1, 2, 3, 4] as never })).rejects.toThrow(TypeError);
+    // Duplicate names stay distinct cells; a title that is not one word is not pluralised in the note.
+    const tall = { rows: 70, cols: 2, data: new Float64Array(140) };
+    const svg2 = await heatmapPlot(tall, { rowTitle: 'row of X (Emma)', colNames: ['a', 'a'] });
+    expect(texts(svg2, 'title-subtitle')).toEqual(['first 60 of 70 rows']);
+    expect(texts(svg2, 'axis-label').slice(0, 2)).toEqual(['a', 'a [1]']);
   });
 
   it('a signed matrix gets a diverging scale centred at 0 (blue < 0 < red); a non-negative one a sequential scale from 0', async () => {

@@ -179,14 +179,19 @@ type HeatmapParsed = Required<Pick<HeatmapOptions, 'maxRows' | 'maxCols' | 'topN
 function axisLabels(names: readonly string[] | undefined, count: number): string[] {
   const seen = new Set<string>();
   return Array.from({ length: count }, (_, i) => {
-    let label = names ? names[i]! : String(i);
-    if (seen.has(label)) label = `${label} [${i}]`;
+    const base = names ? names[i]! : String(i);
+    let label = base;
+    for (let k = 0; seen.has(label); k++) label = `${base} [${i}${k ? `.${k}` : ''}]`;
     seen.add(label);
     return label;
   });
 }
 
-const plural = (noun: string, n: number): string => (n === 1 ? noun : /(s|x|ch|sh)$/.test(noun) ? `${noun}es` : `${noun}s`);
+/** "topics", "classes"; a title that is not one plain word ("row of X (Emma)") falls back to `other`. */
+const plural = (noun: string, n: number, other: string): string => {
+  if (!/^[A-Za-z]+$/.test(noun)) return other;
+  return n === 1 ? noun : /(s|x|ch|sh)$/.test(noun) ? `${noun}es` : `${noun}s`;
+};
 
 /** Colour scale: diverging and centred at 0 when any value is negative, sequential from 0 otherwise. */
 function colourScale(values: readonly number[], signed: boolean): { scheme: 'blues' | 'redblue'; domainMid?: number; domain?: number[]; domainMin?: number; reverse?: boolean } {
@@ -194,7 +199,7 @@ function colourScale(values: readonly number[], signed: boolean): { scheme: 'blu
   let a = 0;
   for (const v of values) a = Math.max(a, Math.abs(v));
   // reverse: 'redblue' runs red → blue; negative values blue, positive red is the usual reading.
-  return { scheme: 'redblue', reverse: true, domain: [-a, a], domainMid: 0 };
+  return { scheme: 'redblue', reverse: true, domain: [-(a || 1), a || 1], domainMid: 0 };
 }
 
 /**
@@ -235,8 +240,8 @@ function gridSpec(m: Matrix, o: HeatmapParsed, signed: boolean, title: string): 
     }
   }
   const notes: string[] = [];
-  if (rows < m.rows) notes.push(`first ${rows} of ${m.rows} ${plural(rowTitle, m.rows)}`);
-  if (cols < m.cols) notes.push(`first ${cols} of ${m.cols} ${plural(colTitle, m.cols)}`);
+  if (rows < m.rows) notes.push(`first ${rows} of ${m.rows} ${plural(rowTitle, m.rows, 'rows')}`);
+  if (cols < m.cols) notes.push(`first ${cols} of ${m.cols} ${plural(colTitle, m.cols, 'columns')}`);
   if (blank) notes.push(`${blank} non-finite ${blank === 1 ? 'cell' : 'cells'} left blank`);
   // Cells big enough for a 10-px label per row/column where that fits in about 720 px.
   const cell = Math.max(4, Math.min(18, Math.floor(720 / Math.max(rows, cols))));
@@ -293,8 +298,10 @@ function topSpec(m: Matrix, o: HeatmapParsed, along: 'rows' | 'cols', signed: bo
     best.forEach((it, r) => values.push({ unit: unitLabels[u]!, rank: r + 1, name: itemNames[it]!, value: at(u, it) }));
   }
   const maxAbs = values.reduce((a, v) => Math.max(a, Math.abs(v.value)), 0);
-  const notes = [`top ${n} of ${itemCount} ${plural(itemTitle, itemCount)} per ${unitTitle}${signed ? ' (by |value|)' : ''}`];
-  if (unitCount < allUnits) notes.push(`first ${unitCount} of ${allUnits} ${plural(unitTitle, allUnits)}`);
+  const itemNoun = plural(itemTitle, itemCount, along === 'rows' ? 'columns' : 'rows');
+  const unitNoun = /^[A-Za-z]+$/.test(unitTitle) ? unitTitle : along === 'rows' ? 'row' : 'column';
+  const notes = [`top ${n} of ${itemCount} ${itemNoun} per ${unitNoun}${signed ? ' (by |value|)' : ''}`];
+  if (unitCount < allUnits) notes.push(`first ${unitCount} of ${allUnits} ${plural(unitTitle, allUnits, along === 'rows' ? 'rows' : 'columns')}`);
   // Wide enough for the longest name shown (about 7.5 px a character at 11 px in common sans fonts),
   // within 70..180 px; longer names end in an ellipsis.
   const longest = values.reduce((a, v) => Math.max(a, v.name.length), 0);
