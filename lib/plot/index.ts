@@ -243,8 +243,10 @@ function gridSpec(m: Matrix, o: HeatmapParsed, signed: boolean, title: string): 
   if (rows < m.rows) notes.push(`first ${rows} of ${m.rows} ${plural(rowTitle, m.rows, 'rows')}`);
   if (cols < m.cols) notes.push(`first ${cols} of ${m.cols} ${plural(colTitle, m.cols, 'columns')}`);
   if (blank) notes.push(`${blank} non-finite ${blank === 1 ? 'cell' : 'cells'} left blank`);
-  // Cells big enough for a 10-px label per row/column where that fits in about 720 px.
-  const cell = Math.max(4, Math.min(18, Math.floor(720 / Math.max(rows, cols))));
+  // Cells big enough for a 10-px label per row/column where that fits in about 720 px; at least 4 px
+  // while the plot stays under about 4000 px, never under 1 px (SVG viewers stop at 32767 px).
+  const span = Math.max(rows, cols);
+  const cell = Math.min(18, Math.max(Math.floor(720 / span), Math.min(4, Math.floor(4000 / span)), 1));
   const named = Boolean(o.colNames);
   return {
     $schema: schema,
@@ -259,7 +261,7 @@ function gridSpec(m: Matrix, o: HeatmapParsed, signed: boolean, title: string): 
         type: 'ordinal',
         scale: { domain: colLabels },
         title: colTitle,
-        axis: { labelOverlap: 'parity', labelAngle: named ? -60 : 0, labelLimit: 140 },
+        axis: { labelOverlap: 'parity', labelAngle: named ? -90 : 0, labelLimit: 140 },
       },
       y: { field: 'r', type: 'ordinal', scale: { domain: rowLabels }, title: rowTitle, axis: { labelOverlap: 'parity', labelLimit: 160 } },
       color: { field: 'value', type: 'quantitative', title: 'value', scale: colourScale(values.map((v) => v.value), signed) },
@@ -302,11 +304,11 @@ function topSpec(m: Matrix, o: HeatmapParsed, along: 'rows' | 'cols', signed: bo
   const unitNoun = /^[A-Za-z]+$/.test(unitTitle) ? unitTitle : along === 'rows' ? 'row' : 'column';
   const notes = [`top ${n} of ${itemCount} ${itemNoun} per ${unitNoun}${signed ? ' (by |value|)' : ''}`];
   if (unitCount < allUnits) notes.push(`first ${unitCount} of ${allUnits} ${plural(unitTitle, allUnits, along === 'rows' ? 'rows' : 'columns')}`);
-  // Wide enough for the longest name shown (about 7.5 px a character at 11 px in common sans fonts),
-  // within 70..180 px; longer names end in an ellipsis.
+  // Wide enough for the longest name shown, within 70..200 px (longer names end in an ellipsis). Vega
+  // without a canvas estimates text as 0.8 × font size per character: 11-px cells, 10-px axis labels.
   const longest = values.reduce((a, v) => Math.max(a, v.name.length), 0);
   const longestUnit = unitLabels.reduce((a, l) => Math.max(a, l.length), 0);
-  const colWidth = Math.max(70, Math.min(180, Math.ceil(Math.max(longest, longestUnit) * 7.5) + 12));
+  const colWidth = Math.max(70, Math.min(200, Math.ceil(Math.max(longest * 8.8, longestUnit * 8)) + 12));
   return {
     $schema: schema,
     title: titled(title, notes),
