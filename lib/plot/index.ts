@@ -24,14 +24,20 @@ import { loadPlotPackages } from './load.js';
 import { readPlotResult, readResultMatrix, type AxisNames } from './result.js';
 
 export { loadPlotPackages, MissingPackageError, plotPackages, type PackageImporter, type PlotPackages } from './load.js';
-export { arrayNamePattern, readPlotResult, readResultMatrix, type AxisNames, type PlotResult } from './result.js';
+export { readPlotResult, type AxisNames, type PlotResult } from './result.js';
 
 const schema = 'https://vega.github.io/schema/vega-lite/v6.json';
 
 /** Renders a Vega-Lite spec to an SVG string (headless: no canvas, no browser). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw new TypeError(`Expected a Vega-Lite spec object for spec but received ${describeValue(spec)}`);
   const { vega, vegaLite } = await loadPlotPackages();
-  const compiled = vegaLite.compile(spec).spec;
+  let compiled;
+  try {
+    compiled = vegaLite.compile(spec).spec;
+  } catch (err) {
+    throw new TypeError(`Expected a valid Vega-Lite spec for spec but compiling it failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
     return await view.toSVG();

@@ -5,6 +5,8 @@
 import type * as VegaModule from 'vega';
 import type * as VegaLiteModule from 'vega-lite';
 
+import { describeValue } from '../validate.js';
+
 export interface PlotPackages {
   vega: typeof VegaModule;
   vegaLite: typeof VegaLiteModule;
@@ -53,7 +55,10 @@ async function importAll(importer: PackageImporter): Promise<PlotPackages> {
  * is cached. A failure is a MissingPackageError (not cached either, so installing and retrying works).
  */
 export function loadPlotPackages(importer?: PackageImporter): Promise<PlotPackages> {
-  if (importer) return importAll(importer);
+  if (importer !== undefined) {
+    if (typeof importer !== 'function') return Promise.reject(new TypeError(`Expected a function (name) => Promise<module> for importer but received ${describeValue(importer)}`));
+    return importAll(importer);
+  }
   if (!loaded) {
     loaded = importAll(nodeImporter);
     loaded.catch(() => (loaded = undefined));

@@ -49,6 +49,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
  * see readResultMatrix.
  */
 export function readPlotResult(resultPath: string): PlotResult {
+  if (typeof resultPath !== 'string' || resultPath === '') throw new TypeError(`Expected a path for resultPath but received ${describeValue(resultPath)}`);
   const isDir = statSync(resultPath).isDirectory();
   const given = isDir ? join(resultPath, 'result.json') : resultPath;
   // The result folder is the one named (symlinks resolved); result.json must lie in it too, so that a
@@ -140,6 +141,7 @@ export function readPlotResult(resultPath: string): PlotResult {
  * Reads one 2-D array of a checked result: its file must stay inside the result directory (symlinks
  * followed), be a regular .npy file whose header matches the declared shape, and fit in memory.
  */
+/** Internal to plotResult: `result` comes from readPlotResult. */
 export function readResultMatrix(result: PlotResult, name: string): Matrix {
   const ref = Object.hasOwn(result.arrays, name) ? result.arrays[name] : undefined;
   const field = `arrays[${JSON.stringify(name)}]`;
