@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import { readMatrix, readNpy, writeNpy } from '../lib/io/index.js';
 import type { Matrix } from '../lib/matrix.js';
-import { convergencePlot, heatmapPlot, heatmapSpec, loadPlotPackages, MissingPackageError, tradeoffPlot } from '../lib/plot/index.js';
+import { convergencePlot, heatmapPlot, heatmapSpec, loadPlotPackages, MissingPackageError, readPlotResult, renderSvg, tradeoffPlot } from '../lib/plot/index.js';
 import { runMain, tempDir } from './helpers/cli-run.js';
 import { registerStepsMethod } from './helpers/cli-steps-method.js';
 import { dataDir } from './helpers/shared.js';
@@ -168,6 +168,14 @@ describe('long traces', () => {
   });
 });
 
+describe('bad arguments', () => {
+  it('renderSvg and readPlotResult name the argument', async () => {
+    await expect(renderSvg(null as never)).rejects.toThrow(new TypeError('Expected a Vega-Lite spec object for spec but received null'));
+    await expect(renderSvg({ mark: 'nonsense' } as never)).rejects.toThrow(/^Expected a valid Vega-Lite spec for spec but compiling it failed: /);
+    expect(() => readPlotResult(42 as never)).toThrow(new TypeError('Expected a path for resultPath but received 42'));
+  });
+});
+
 describe('vega and vega-lite are optional', () => {
   it('a missing package is one MissingPackageError naming both packages and the install command', async () => {
     const missing = async (name: string): Promise<never> => {
@@ -179,6 +187,7 @@ describe('vega and vega-lite are optional', () => {
     expect((err as Error).message).toBe(
       "Plots need the optional packages vega and vega-lite, which could not be loaded: install them with `npm install vega vega-lite` (Cannot find package 'vega' imported from nsa-flow)",
     );
+    await expect(loadPlotPackages('vega' as never)).rejects.toThrow(new TypeError('Expected a function (name) => Promise<module> for importer but received the string "vega"'));
     // The failed injected load is not cached: the installed packages still load.
     const ok = await loadPlotPackages();
     expect(typeof ok.vegaLite.compile).toBe('function');
