@@ -301,5 +301,8 @@ describe('nsa-flow plot', () => {
     expect(texts(svg, 'mark')).toEqual([`selected w = ${w} (knee)`]);
     expect(svg.match(/<g class="mark-rule role-mark[^"]*"[^>]*>(.*?)<\/g>/s)![1]!.match(/<line/g)).toHaveLength(1);
     expect(readdirSync(join(dir, 'p'))).toContain('heatmap-selectedY.svg');
+    // A loading matrix: rows are features, columns components (result.json's names say so).
+    expect(json.names.selectedY).toEqual({ rowTitle: 'feature', colTitle: 'component' });
+    expect(texts(readFileSync(join(dir, 'p', 'heatmap-selectedY.svg'), 'utf8'), 'axis-title')).toEqual(['component', 'feature']);
   });
 });

@@ -47,6 +47,9 @@ registerMethod<Required<RetractOptions>, { Y: Matrix; settings: Required<Retract
 
 // ---- NSA-Flow ---------------------------------------------------------------------------------------
 
+/** What the rows and columns of a p × k loading matrix are, for plot labels. */
+const loadingAxes = { rowTitle: 'feature', colTitle: 'component' };
+
 // X0 is an input file here, and the injected lr draws are a testing aid, not a command-line option.
 const { X0: _flowX0, lrDraws: _flowDraws, ...flowCliSpecs } = nsaFlowOptionSpecs;
 
@@ -68,6 +71,7 @@ registerMethod<NsaFlowOptions, NsaFlowResult>({
         ((p) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.total, fidelity: p.fidelity, orthogonality: p.orthogonality })),
     });
   },
+  names: () => ({ Y: loadingAxes, target: loadingAxes }),
   diagnostics: (r) => ({
     bestEnergy: r.bestEnergy,
     bestIteration: r.bestIteration,
@@ -104,6 +108,7 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult & { selectedY?:
     orthogonality: Float64Array.from(r.points, (pt) => pt.defect),
     sparsity: Float64Array.from(r.points, (pt) => pt.sparsity),
   }),
+  names: (r) => ({ selectedY: loadingAxes, target: loadingAxes, ...Object.fromEntries(r.points.map((_, i) => [`points.${i}.Y`, loadingAxes])) }),
   diagnostics: (r) => ({ points: r.points.length, totalIterations: r.totalIterations, selectedW: r.selection?.w ?? 'none' }),
 });
 
@@ -163,6 +168,7 @@ registerMethod<NmfOptions & { rank?: number }, NmfResult>({
     return nmf(inputs.X as Matrix | CsrMatrix, requireRank({ rank }, 'nmf'), { ...options, signal, onProgress: lossProgress(onProgress) });
   },
   traces: lossTraces,
+  names: () => ({ W: { rowTitle: 'row of X', colTitle: 'topic' }, H: { rowTitle: 'topic', colTitle: 'feature' } }),
   diagnostics: (r) => ({ normalizedLoss: r.normalizedLoss[r.normalizedLoss.length - 1]!, iterations: r.iterations }),
 });
 
