@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { inputCacheKey, readInputs } from '../cli/inputs.js';
+import { arrayNamer, inputCacheKey, readInputs } from '../cli/inputs.js';
 import { writeDirAtomically, writeResultDir, type ResultJson } from '../cli/output.js';
 import { defaultTraces, getMethod, type InputValue, type MethodProgress } from '../cli/registry.js';
 import { AbortError, NumericalError } from '../errors.js';
@@ -103,7 +103,7 @@ export async function executeJob(
         timings: { startedAt, readSeconds: (t1 - t0) / 1000, runSeconds: (t2 - t1) / 1000 },
         run: { jobId: job.id, worker: base.worker, blasThreads: getBlasThreads() },
       },
-      { replace: !isFinished(outDir, job.id), signal: options.signal },
+      { replace: !isFinished(outDir, job.id), signal: options.signal, names: arrayNamer(method, inputs, result) },
     );
     return { ...base, status: 'done', seconds: (performance.now() - t0) / 1000, diagnostics };
   } catch (err) {

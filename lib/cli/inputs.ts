@@ -8,7 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 
 import { asDense, readCsv, readLabels, readMatrix, readNpy, type ReadCsvOptions } from '../io/index.js';
 import { UsageError } from './flags.js';
-import type { DataNames, InputSpec, InputValue, MethodSpec } from './registry.js';
+import type { AxisNames, DataNames, InputSpec, InputValue, MethodSpec } from './registry.js';
 
 /** `labels.csv:column` → [path, column]; the column is the text after the last colon. */
 export function splitStrataRef(ref: string, name: string): [string, string] {
@@ -62,6 +62,12 @@ const namesByInput = new WeakMap<object, DataNames>();
 /** The names an input read by readInput carried, if any. */
 export function namesOf(value: InputValue | undefined): DataNames | undefined {
   return value !== null && typeof value === 'object' ? namesByInput.get(value) : undefined;
+}
+
+/** The names of a result's arrays (MethodSpec.arrayNames) given the inputs the method read. */
+export function arrayNamer(method: MethodSpec, inputs: Record<string, InputValue>, result: object): (array: { name: string; shape: readonly number[] }) => AxisNames | undefined {
+  const inputNames: Record<string, DataNames | undefined> = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, namesOf(v)]));
+  return (array) => method.arrayNames?.(array, inputNames, result);
 }
 
 /** True for the paths read with readCsv (.csv, .tsv, plain or gzipped). */

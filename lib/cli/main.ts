@@ -4,22 +4,23 @@
  *   failure (NumericalError) or an internal error · 130 cancelled (Ctrl-C; nothing half-written).
  * Subcommands: one per registered method (lib/cli/methods.ts), plus info, batch, worker and plot.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 import { formatSummary, runBatch, type BatchEvent, type BatchSummary } from '../batch/run.js';
 import { AbortError, NumericalError } from '../errors.js';
 import { info } from '../info.js';
-import { FormatError, type ColumnRef, type ReadCsvOptions } from '../io/index.js';
+import { FormatError, readLabels, type ColumnRef, type ReadCsvOptions } from '../io/index.js';
 import { textColumnHint } from '../io/csv.js';
+import { checkMemory } from '../memory.js';
 import { setBlasThreads } from '../runtime.js';
 import { didYouMean } from '../suggest.js';
 import { flagSpecs, kebab, parseArgs, describeFlags, UsageError, validateFlags, type CommandFlag } from './flags.js';
-import { checkInputRefs, isCsvPath, namesOf, readInputs } from './inputs.js';
+import { arrayNamer, checkInputRefs, isCsvPath, readInputs } from './inputs.js';
 import './methods.js';
 import { checkOutDir, resultJson, writeResultDir, type ResultMeta } from './output.js';
 import { barProgress, loadProgressBar, ndjsonProgress, type ProgressSink, type Stream } from './progress.js';
-import { defaultTraces, getMethod, methodNames, type DataNames, type MethodSpec } from './registry.js';
+import { defaultTraces, getMethod, methodNames, type MethodSpec } from './registry.js';
 
 export interface CliIO {
   stdout: Stream;
@@ -232,11 +233,11 @@ async function runMethod(method: MethodSpec, argv: string[], io: CliIO): Promise
     timings: { startedAt, readSeconds: (t1 - t0) / 1000, runSeconds: (t2 - t1) / 1000 },
     run: { argv: [method.name, ...argv], blasThreads: info().blas.maxThreads },
   };
-  const inputNames: Record<string, DataNames | undefined> = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, namesOf(v)]));
-  const csvNames = args.flags.csv ? (a: { name: string; shape: readonly number[] }) => method.arrayNames?.(a, inputNames, result) : undefined;
+  const names = arrayNamer(method, inputs, result);
+  const csvCopies = Boolean(args.flags.csv);
   if (out) {
     try {
-      writeResultDir(out, result, meta, { replace: Boolean(args.flags.force), signal: io.signal, csv: csvNames });
+      writeResultDir(out, result, meta, { replace: Boolean(args.flags.force), signal: io.signal, names, csv: csvCopies });
     } catch (err) {
       if (err instanceof Error && /already exists/.test(err.message)) throw new UsageError(`Cannot write --out ${args.flags.out}: it already exists (add --force to replace it)`);
       const code = (err as NodeJS.ErrnoException).code;
@@ -244,7 +245,7 @@ async function runMethod(method: MethodSpec, argv: string[], io: CliIO): Promise
       throw err;
     }
   }
-  const { json: summary } = resultJson(result, meta, csvNames);
+  const { json: summary } = resultJson(result, meta, { names, csv: csvCopies });
   if (json) {
     io.stdout.write(JSON.stringify({ event: 'result', ...(out ? { out } : {}), ...summary }) + '\n');
   } else {
@@ -418,29 +419,66 @@ async function workerCommand(argv: string[], io: CliIO): Promise<number> {
 
 const plotFlags: Record<string, CommandFlag> = {
   out: { kind: 'string', placeholder: 'DIR', description: 'where the SVG files go (default: the result directory)' },
+  rowNames: { kind: 'string', placeholder: 'FILE', description: 'names of the rows of arrays with that many rows: one per line, or FILE.csv:COLUMN' },
+  colNames: { kind: 'string', placeholder: 'FILE', description: 'names of the columns (e.g. a vocabulary) of arrays with that many columns: one per line, or FILE.csv:COLUMN' },
+  top: { kind: 'integer', min: 1, placeholder: 'N', description: 'named terms shown per topic when a matrix has more named columns than fit (default 15)' },
+  maxHeatmaps: { kind: 'integer', min: 0, placeholder: 'N', description: 'heatmaps drawn at most (default 8)' },
+  maxRows: { kind: 'integer', min: 1, placeholder: 'N', description: 'rows drawn per heatmap at most (default 60; the subtitle says where it stops)' },
+  maxCols: { kind: 'integer', min: 1, placeholder: 'N', description: 'columns drawn per heatmap at most (default 60)' },
   ...helpFlag,
 };
+
+/** Names from `--row-names`/`--col-names`: a text file with one name per line, or `file.csv:column`. */
+function readNamesFlag(ref: string, flag: string, cwd: string): string[] {
+  const csv = /\.csv(\.gz)?:[^:/\\]+$/.test(ref);
+  const path = resolve(cwd, csv ? ref.slice(0, ref.lastIndexOf(':')) : ref);
+  try {
+    if (csv) return readLabels(path, ref.slice(ref.lastIndexOf(':') + 1));
+    checkMemory(statSync(path).size * 4, `the names of ${flag} (${ref})`);
+    const lines = readFileSync(path, 'utf8').split(/\r?\n/);
+    if (lines.at(-1) === '') lines.pop();
+    return lines;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`Names file not found: ${ref} (${flag})`);
+    throw err;
+  }
+}
 
 async function plotCommand(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(argv, {}, plotFlags);
   if (args.flags.help) {
     io.stdout.write(
-      `nsa-flow plot — SVG plots of a result: convergence.svg (traces, log scale), heatmap-<array>.svg (factor matrices),\n` +
-        `tradeoff.svg (a path result's fidelity/orthogonality/sparsity against w)\n\nUsage: nsa-flow plot RESULT_DIR|result.json [--out DIR]\n\n${describeFlags({}, plotFlags)}\n`,
+      `nsa-flow plot — SVG plots of a result: convergence.svg (traces, log scale), heatmap-<array>.svg (factor matrices,\n` +
+        `labelled with the names the result carries or --row-names/--col-names), tradeoff.svg (a path result's\n` +
+        `fidelity/orthogonality/sparsity against w, the selected w marked)\n\nUsage: nsa-flow plot RESULT_DIR|result.json [--out DIR]\n\n${describeFlags({}, plotFlags)}\n`,
     );
     return exitCodes.ok;
   }
   if (args.positionals.length !== 1) throw new UsageError('Expected one result: nsa-flow plot RESULT_DIR|result.json');
   const cwd = io.cwd ?? process.cwd();
   const target = resolve(cwd, args.positionals[0]!);
+  if (!existsSync(target)) throw new UsageError(`Result not found: ${args.positionals[0]} (expected a result directory or its result.json)`);
+  const out = typeof args.flags.out === 'string' ? resolve(cwd, args.flags.out) : target.endsWith('.json') ? dirname(target) : target;
+  const names = (flag: 'rowNames' | 'colNames', shown: string) => (typeof args.flags[flag] === 'string' ? readNamesFlag(args.flags[flag], shown, cwd) : undefined);
+  const options = {
+    rowNames: names('rowNames', '--row-names'),
+    colNames: names('colNames', '--col-names'),
+    topN: typeof args.flags.top === 'number' ? args.flags.top : undefined,
+    maxHeatmaps: typeof args.flags.maxHeatmaps === 'number' ? args.flags.maxHeatmaps : undefined,
+    maxRows: typeof args.flags.maxRows === 'number' ? args.flags.maxRows : undefined,
+    maxCols: typeof args.flags.maxCols === 'number' ? args.flags.maxCols : undefined,
+  };
   let written: string[];
   try {
-    const out = typeof args.flags.out === 'string' ? resolve(cwd, args.flags.out) : target.endsWith('.json') ? dirname(target) : target;
     const { plotResult } = await import('../plot/index.js');
-    written = await plotResult(target, out);
+    written = await plotResult(target, out, options);
   } catch (err) {
+    if (err instanceof Error && err.name === 'MissingPackageError') throw new UsageError(err.message);
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`Result not found: ${args.positionals[0]} (expected a result directory or its result.json)`);
-    if (err instanceof SyntaxError) throw new UsageError(`Cannot parse ${args.positionals[0]}: ${err.message}`);
+    // The API names its options; on the command line they are flags.
+    const flag: Record<string, string> = { rowNames: '--row-names', colNames: '--col-names', topN: '--top', maxHeatmaps: '--max-heatmaps', maxRows: '--max-rows', maxCols: '--max-cols' };
+    const option = err instanceof RangeError ? /options\.(\w+) of plotResult\(\)/.exec(err.message) : null;
+    if (option && flag[option[1]!]) throw new UsageError((err as RangeError).message.replace(option[0], flag[option[1]!]!));
     throw err;
   }
   io.stdout.write(written.length ? `wrote ${written.join(', ')}\n` : 'nothing to plot (no traces and no 2-D arrays)\n');

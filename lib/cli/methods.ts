@@ -91,6 +91,9 @@ registerMethod<Required<PcaOptions> & { k?: number }, PcaResult & { settings: Re
 
 // ---- NSA-Flow ---------------------------------------------------------------------------------------
 
+/** What the rows and columns of a p × k loading matrix are, for plot labels. */
+const loadingAxes = { rowTitle: 'feature', colTitle: 'component' };
+
 // X0 is an input file here, and the injected lr draws are a testing aid, not a command-line option.
 const { X0: _flowX0, lrDraws: _flowDraws, ...flowCliSpecs } = nsaFlowOptionSpecs;
 
@@ -112,7 +115,7 @@ registerMethod<NsaFlowOptions, NsaFlowResult>({
         ((p) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.total, fidelity: p.fidelity, orthogonality: p.orthogonality })),
     });
   },
-  arrayNames: (a, names) => namesLike(names.Y0, a.shape),
+  arrayNames: (a, names) => ({ ...namesLike(names.Y0, a.shape), ...(a.name === 'Y' || a.name === 'target' ? loadingAxes : {}) }),
   diagnostics: (r) => ({
     bestEnergy: r.bestEnergy,
     bestIteration: r.bestIteration,
@@ -131,7 +134,7 @@ const pathCliSpecs = {
   select: { kind: 'enum', values: ['auto', 'knee'], description: "choose one solution of the path: 'auto' or 'knee' (a scoring function: API only)" },
 } as const;
 
-registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult>({
+registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult & { selectedY?: Matrix }>({
   name: 'path',
   summary: 'the explicit NSA-Flow along a grid of w (--ws [0.1,0.5,0.9]) with warm starts: the fidelity/orthogonality/sparsity trade-off',
   optionSpecs: pathCliSpecs,
@@ -139,13 +142,15 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult>({
     Y0: { kind: 'matrix', description: 'the start (p × k), e.g. PCA loadings' },
     X0: { kind: 'matrix', optional: true, description: 'the target (p × k); default: Y0' },
   },
-  run(inputs, options, { signal, onProgress }) {
-    return nsaFlowPath(inputs.Y0 as Matrix, {
+  async run(inputs, options, { signal, onProgress }) {
+    const r = await nsaFlowPath(inputs.Y0 as Matrix, {
       ...options,
       X0: inputs.X0 as Matrix | undefined,
       signal,
       onProgress: onProgress && ((p) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.energy, w: p.w, point: p.point })),
     });
+    // The selected solution as its own array (selectedY.npy), ready to plot and use.
+    return r.selection ? { ...r, selectedY: r.points[r.selection.index]!.Y } : r;
   },
   // The trade-off curve: `nsa-flow plot` draws it from these columns.
   traces: (r) => ({
@@ -154,7 +159,7 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult>({
     orthogonality: Float64Array.from(r.points, (pt) => pt.defect),
     sparsity: Float64Array.from(r.points, (pt) => pt.sparsity),
   }),
-  arrayNames: (a, names) => namesLike(names.Y0, a.shape),
+  arrayNames: (a, names) => ({ ...namesLike(names.Y0, a.shape), ...(/^(selectedY|target|points\.\d+\.Y)$/.test(a.name) ? loadingAxes : {}) }),
   diagnostics: (r) => ({ points: r.points.length, totalIterations: r.totalIterations, selectedW: r.selection?.w ?? 'none' }),
 });
 
@@ -188,15 +193,18 @@ registerMethod<StratifiedNmfOptions & { rank?: number }, LabelledStratifiedNmfRe
     });
   },
   traces: lossTraces,
+  // V has one row per stratum (in the order of `labels`), H one per topic; W.s one per row of X in
+  // stratum s (rowIndices[s] gives which): named by the input's row names, else by row number.
   arrayNames({ name, shape }, names, r) {
     const X = names.X;
     const topics = numbered('topic', r.H.rows);
-    if (name === 'V') return { rows: r.labels.map(String), cols: X?.colNames };
-    if (name === 'H') return { rows: topics, cols: X?.colNames };
-    const s = /^W\.(\d+)$/.exec(name);
-    if (s && shape.length === 2) {
-      const rows = X?.rowNames && Array.from(r.rowIndices[Number(s[1])] ?? [], (i) => X.rowNames![i]!);
-      return { rows, cols: topics };
+    if (name === 'V') return { rows: r.labels.map(String), cols: X?.colNames, rowTitle: 'stratum', colTitle: 'feature' };
+    if (name === 'H') return { rows: topics, cols: X?.colNames, rowTitle: 'topic', colTitle: 'feature' };
+    const w = /^W\.(\d+)$/.exec(name);
+    if (w && shape.length === 2) {
+      const s = Number(w[1]);
+      const rows = Array.from(r.rowIndices[s] ?? [], (i) => X?.rowNames?.[i] ?? String(i));
+      return { rows, cols: topics, rowTitle: r.labels[s] === undefined ? 'row of X' : `row of X (${r.labels[s]})`, colTitle: 'topic' };
     }
     return undefined;
   },
@@ -214,8 +222,8 @@ registerMethod<NmfOptions & { rank?: number }, NmfResult>({
   traces: lossTraces,
   arrayNames({ name }, names, r) {
     const topics = numbered('topic', r.H.rows);
-    if (name === 'W') return { rows: names.X?.rowNames, cols: topics };
-    if (name === 'H') return { rows: topics, cols: names.X?.colNames };
+    if (name === 'W') return { rows: names.X?.rowNames, cols: topics, rowTitle: 'row of X', colTitle: 'topic' };
+    if (name === 'H') return { rows: topics, cols: names.X?.colNames, rowTitle: 'topic', colTitle: 'feature' };
     return undefined;
   },
   diagnostics: (r) => ({ normalizedLoss: r.normalizedLoss[r.normalizedLoss.length - 1]!, iterations: r.iterations }),

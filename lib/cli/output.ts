@@ -37,8 +37,15 @@ export interface ArrayRef {
   csv?: string;
 }
 
-/** Row and column names for an array's CSV copy (undefined: no names). */
-export type CsvNames = (array: { name: string; shape: readonly number[] }) => AxisNames | undefined;
+/** Row and column names of a result array (undefined: none known); see MethodSpec.arrayNames. */
+export type ArrayNamer = (array: { name: string; shape: readonly number[] }) => AxisNames | undefined;
+
+/** How a result is written: names of its arrays (plots and CSV headers), and whether CSV copies are made. */
+export interface ResultWriteOptions {
+  names?: ArrayNamer;
+  /** Also write each vector and matrix as NAME.csv with its row and column names. */
+  csv?: boolean;
+}
 
 /** What result.json contains. */
 export interface ResultJson {
@@ -49,6 +56,8 @@ export interface ResultJson {
   diagnostics: Record<string, number | string>;
   traces: Record<string, (number | null)[]>;
   arrays: Record<string, ArrayRef>;
+  /** Names of rows/columns of some 2-D arrays (see MethodSpec.arrayNames), for labelled plots. */
+  names?: Record<string, AxisNames>;
   values: Record<string, unknown>;
   timings: ResultMeta['timings'];
   run: Record<string, unknown>;
@@ -119,7 +128,8 @@ const hasCsv = (a: ArrayFile): boolean => a.data !== undefined && (a.shape.lengt
  * The content of result.json for a result (arrays are referenced, not included). With `csv`, each
  * vector and matrix also has a NAME.csv copy, listed in its reference.
  */
-export function resultJson(result: object, meta: ResultMeta, csv?: CsvNames): { json: ResultJson; arrays: ArrayFile[] } {
+export function resultJson(result: object, meta: ResultMeta, options: ResultWriteOptions = {}): { json: ResultJson; arrays: ArrayFile[] } {
+  const { csv, names: namer } = options;
   const { settings, ...rest } = result as { settings?: Record<string, unknown> };
   const { arrays, values } = splitResult(rest);
   const refs: Record<string, ArrayRef> = {};
@@ -127,6 +137,12 @@ export function resultJson(result: object, meta: ResultMeta, csv?: CsvNames): { 
   const traces = Object.fromEntries(
     Object.entries(meta.traces).map(([k, col]) => [k, Array.from(col, (x) => (Number.isFinite(x) ? x : null))]),
   );
+  // Only names that fit an array written (a 2-D array with that many rows/columns).
+  const names: [string, AxisNames][] = [];
+  for (const a of arrays) {
+    const n = a.shape.length === 2 ? namer?.({ name: a.name, shape: a.shape }) : undefined;
+    if (n && (!n.rows || n.rows.length === a.shape[0]) && (!n.cols || n.cols.length === a.shape[1])) names.push([a.name, n]);
+  }
   const json: ResultJson = {
     method: meta.method,
     version: meta.version,
@@ -135,6 +151,7 @@ export function resultJson(result: object, meta: ResultMeta, csv?: CsvNames): { 
     diagnostics: meta.diagnostics,
     traces,
     arrays: refs,
+    ...(names.length ? { names: Object.fromEntries(names) } : {}),
     values: values ?? {},
     timings: meta.timings,
     run: meta.run ?? {},
@@ -151,16 +168,16 @@ export function writeResultDir(
   dir: string,
   result: object,
   meta: ResultMeta,
-  options: { replace?: boolean; signal?: AbortSignal; csv?: CsvNames } = {},
+  options: { replace?: boolean; signal?: AbortSignal } & ResultWriteOptions = {},
 ): ResultJson {
-  const { json, arrays } = resultJson(result, meta, options.csv);
+  const { json, arrays } = resultJson(result, meta, options);
   return writeDirAtomically(
     dir,
     (tmp) => {
       for (const a of arrays) {
         if (options.signal?.aborted) throw new AbortError();
         a.write(join(tmp, a.file));
-        if (options.csv && hasCsv(a)) writeArrayCsv(join(tmp, `${a.name}.csv`), a, options.csv({ name: a.name, shape: a.shape }));
+        if (options.csv && hasCsv(a)) writeArrayCsv(join(tmp, `${a.name}.csv`), a, options.names?.({ name: a.name, shape: a.shape }));
       }
       writeFileSync(join(tmp, 'result.json'), JSON.stringify(json, null, 2) + '\n');
       return json;

@@ -29,10 +29,12 @@ export interface DataNames {
   colNames?: string[];
 }
 
-/** Names of a result array's rows and columns (for CSV output); either may be absent. */
+/** Names of a result array's rows and/or columns, and what a row / column is; any may be absent. */
 export interface AxisNames {
   rows?: readonly string[];
   cols?: readonly string[];
+  rowTitle?: string;
+  colTitle?: string;
 }
 
 /** A progress record as the CLI shows it: iteration of total (when known) and energies/losses. */
@@ -66,8 +68,9 @@ export interface MethodSpec<Options = Record<string, unknown>, Result extends ob
   /** Trace columns of a result (default: `result.traces` when it is an object of Float64Arrays). */
   traces?(result: Result): Record<string, Float64Array>;
   /**
-   * Row and column names of a result array (named as in result.json: 'loadings', 'W.0', …) from the
-   * names its inputs carried; used when results are also written as CSV.
+   * Row and column names (and axis titles) of a result array (named as in result.json: 'loadings',
+   * 'W.0', …), from the result and the names its inputs carried. The one source of names: result.json's
+   * `names` (plot labels) and the CSV copies (row and column headers) both come from it.
    */
   arrayNames?(array: { name: string; shape: readonly number[] }, inputs: Record<string, DataNames | undefined>, result: Result): AxisNames | undefined;
   /** A few numbers worth a column in the batch summary (e.g. final energy, defect). */

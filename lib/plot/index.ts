@@ -1,26 +1,43 @@
 /**
  * Plots as SVG, rendered in Node without a browser: Vega-Lite specs compiled to Vega and rendered by
- * Vega's headless SVG renderer. Three kinds:
+ * Vega's headless SVG renderer (vega and vega-lite are optional packages, loaded at the first render).
+ * Three kinds:
  *   - convergence traces: one line per trace column, log-scale y;
- *   - heatmaps of factor matrices (large matrices are block-averaged to at most maxRows × maxCols);
- *   - the w trade-off curve of a path result ({ws, fidelity, orthogonality, sparsity}).
- * `plotResult` draws whatever a result directory (result.json + .npy, see lib/cli/output.ts) holds.
+ *   - heatmaps of factor matrices, labelled with the names of rows and columns when known; a diverging
+ *     colour scale centred at 0 for signed matrices, a sequential one from 0 otherwise; a matrix with
+ *     too many named columns (a topic matrix over a vocabulary) shows its top-N columns per row instead;
+ *   - the w trade-off curve of a path result ({ws, fidelity, orthogonality, sparsity}), with the
+ *     selected w marked.
+ * Every plot says in its subtitle where it stops at a limit ("first 60 of 8984 columns").
+ * `plotResult` draws whatever a result directory (result.json + .npy, see lib/cli/output.ts) holds,
+ * treating result.json as untrusted (see result.ts).
  */
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 
-import type { ResultJson } from '../cli/output.js';
-import { readNpy } from '../io/index.js';
 import type { Matrix } from '../matrix.js';
-import { describeValue, expectMatrix } from '../validate.js';
+import { describeValue, expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
+import { loadPlotPackages } from './load.js';
+import { readPlotResult, readResultMatrix, type AxisNames } from './result.js';
+
+export { loadPlotPackages, MissingPackageError, plotPackages, type PackageImporter, type PlotPackages } from './load.js';
+export { readPlotResult, type AxisNames, type PlotResult } from './result.js';
+
+const schema = 'https://vega.github.io/schema/vega-lite/v6.json';
 
 /** Renders a Vega-Lite spec to an SVG string (headless: no canvas, no browser). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const compiled = vl.compile(spec).spec;
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw new TypeError(`Expected a Vega-Lite spec object for spec but received ${describeValue(spec)}`);
+  const { vega, vegaLite } = await loadPlotPackages();
+  let compiled;
+  try {
+    compiled = vegaLite.compile(spec).spec;
+  } catch (err) {
+    throw new TypeError(`Expected a valid Vega-Lite spec for spec but compiling it failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -28,6 +45,33 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
     view.finalize();
   }
 }
+
+const int = (min: number, max: number, def: number | undefined, description: string) =>
+  ({ kind: 'number', integer: true, min, max, default: def, description }) as const;
+const text = (description: string) =>
+  ({
+    kind: 'custom',
+    description,
+    check: (v: unknown, name: string) => {
+      if (typeof v !== 'string') throw new TypeError(`Expected a string for ${name} but received ${describeValue(v)}`);
+      return v;
+    },
+  }) as const;
+const nameList = {
+  kind: 'custom',
+  description: 'an array of strings',
+  check: (v: unknown, name: string) => {
+    if (!Array.isArray(v)) throw new TypeError(`Expected an array of strings for ${name} but received ${describeValue(v)}`);
+    const i = v.findIndex((s) => typeof s !== 'string');
+    if (i >= 0) throw new TypeError(`Expected an array of strings for ${name} but received ${describeValue(v[i])} at [${i}]`);
+    return v as string[];
+  },
+} as const;
+
+/** `title` as Vega-Lite takes it: a subtitle line for each limit the plot stops at. */
+const titled = (title: string, notes: string[]) => (notes.length ? { text: title, subtitle: notes } : title);
+
+// ---- convergence -----------------------------------------------------------------------------------
 
 /** Names of trace columns that hold the iteration numbers of the other columns (the x axis). */
 const xColumnNames = ['iteration', 'iterations', 'lossIterations', 'iter'];
@@ -40,30 +84,54 @@ export interface ConvergencePlotOptions {
   log?: boolean;
   width?: number;
   height?: number;
+  /** Longer traces are thinned to every k-th point so that at most this many are drawn (default 1000). */
+  maxPoints?: number;
 }
+
+const convergenceSpecs = {
+  title: text('a title'),
+  x: text('the name of the x column'),
+  log: { kind: 'boolean', description: 'log-scale y' },
+  width: int(50, 4000, 480, 'width in pixels'),
+  height: int(50, 4000, 300, 'height in pixels'),
+  maxPoints: int(2, 1e6, 1000, 'points drawn per trace at most'),
+} as const satisfies OptionSpecs;
 
 /** Convergence traces: one line per column (fidelity, orthogonality, total …) against iteration. */
 export async function convergencePlot(traces: Record<string, ArrayLike<number | null>>, options: ConvergencePlotOptions = {}): Promise<string> {
-  if (traces === null || typeof traces !== 'object') throw new TypeError(`Expected an object of trace columns for traces but received ${describeValue(traces)}`);
-  const xName = options.x ?? xColumnNames.find((n) => n in traces);
+  if (traces === null || typeof traces !== 'object' || Array.isArray(traces)) {
+    throw new TypeError(`Expected an object of trace columns for traces but received ${describeValue(traces)}`);
+  }
+  const o = parseOptions<Required<Omit<ConvergencePlotOptions, 'title' | 'x' | 'log'>> & ConvergencePlotOptions>(convergenceSpecs, options, 'convergencePlot()');
+  for (const [k, col] of Object.entries(traces)) {
+    if (col === null || typeof col !== 'object' || typeof col.length !== 'number') {
+      throw new TypeError(`Expected an array of numbers for traces.${k} but received ${describeValue(col)}`);
+    }
+  }
+  const xName = o.x ?? xColumnNames.find((n) => n in traces);
+  if (xName !== undefined && !(xName in traces)) throw new RangeError(`Expected the name of a trace column for options.x of convergencePlot() but received ${describeValue(xName)}`);
   const series = Object.keys(traces).filter((k) => k !== xName);
   if (series.length === 0) throw new RangeError('Expected at least one trace column for traces but received none');
-  const log = options.log ?? true;
+  const log = o.log ?? true;
   const xs = xName ? traces[xName]! : undefined;
+  const longest = Math.max(...series.map((n) => traces[n]!.length));
+  const stride = Math.ceil(longest / o.maxPoints);
   const values: { x: number; trace: string; value: number }[] = [];
   for (const name of series) {
     const col = traces[name]!;
     for (let i = 0; i < col.length; i++) {
+      if (i % stride !== 0 && i !== col.length - 1) continue;
       const v = col[i];
-      if (v === null || v === undefined || !Number.isFinite(v) || (log && v <= 0)) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v) || (log && v <= 0)) continue;
       values.push({ x: xs ? Number(xs[i]) : i, trace: name, value: v });
     }
   }
+  const notes = stride > 1 ? [`every ${ordinal(stride)} of ${longest} points drawn`] : [];
   return renderSvg({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: options.title ?? 'Convergence',
-    width: options.width ?? 480,
-    height: options.height ?? 300,
+    $schema: schema,
+    title: titled(o.title ?? 'Convergence', notes),
+    width: o.width,
+    height: o.height,
     data: { values },
     mark: { type: 'line', point: false },
     encoding: {
@@ -74,121 +142,384 @@ export async function convergencePlot(traces: Record<string, ArrayLike<number | 
   });
 }
 
-export interface HeatmapOptions {
-  title?: string;
-  /** Larger matrices are block-averaged down to at most this many rows / columns (default 100 / 60). */
-  maxRows?: number;
-  maxCols?: number;
-  rowTitle?: string;
-  colTitle?: string;
+function ordinal(n: number): string {
+  const s = n % 100 >= 11 && n % 100 <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${s}`;
 }
 
-/** A heatmap of a matrix (e.g. a factor Y, H or v); cell colour = value, averaged over blocks when large. */
-export async function heatmapPlot(m: Matrix, options: HeatmapOptions = {}): Promise<string> {
+// ---- heatmaps --------------------------------------------------------------------------------------
+
+export interface HeatmapOptions {
+  title?: string;
+  /** Rows / columns drawn at most (default 60 / 60); the subtitle says where the plot stops. */
+  maxRows?: number;
+  maxCols?: number;
+  /** What a row / column is ('topic', 'term', 'stratum'); default 'row' / 'column'. */
+  rowTitle?: string;
+  colTitle?: string;
+  /** Names of the rows / columns (one per row / column), used as axis labels. */
+  rowNames?: readonly string[];
+  colNames?: readonly string[];
+  /**
+   * When the columns are named and more than maxCols (a topic matrix over a vocabulary), each row
+   * shows its topN largest columns by name instead (by |value| when the matrix is signed); likewise
+   * for named rows over maxRows. Default 15.
+   */
+  topN?: number;
+}
+
+const heatmapSpecs = {
+  title: text('a title'),
+  maxRows: int(1, 10_000, 60, 'rows drawn at most'),
+  maxCols: int(1, 10_000, 60, 'columns drawn at most'),
+  rowTitle: text('what a row is'),
+  colTitle: text('what a column is'),
+  rowNames: nameList,
+  colNames: nameList,
+  topN: int(1, 1000, 15, 'named entries shown per row or column'),
+} as const satisfies OptionSpecs;
+
+type HeatmapParsed = Required<Pick<HeatmapOptions, 'maxRows' | 'maxCols' | 'topN'>> & HeatmapOptions;
+
+/** Axis labels: the names (made unique, since a scale needs distinct values) or the 0-based indices. */
+function axisLabels(names: readonly string[] | undefined, count: number): string[] {
+  const seen = new Set<string>();
+  return Array.from({ length: count }, (_, i) => {
+    const base = names ? names[i]! : String(i);
+    let label = base;
+    for (let k = 0; seen.has(label); k++) label = `${base} [${i}${k ? `.${k}` : ''}]`;
+    seen.add(label);
+    return label;
+  });
+}
+
+/** "topics", "classes"; a title that is not one plain word ("row of X (Emma)") falls back to `other`. */
+const plural = (noun: string, n: number, other: string): string => {
+  if (!/^[A-Za-z]+$/.test(noun)) return other;
+  return n === 1 ? noun : /(s|x|ch|sh)$/.test(noun) ? `${noun}es` : `${noun}s`;
+};
+
+/** Colour scale: diverging and centred at 0 when any value is negative, sequential from 0 otherwise. */
+function colourScale(values: readonly number[], signed: boolean): { scheme: 'blues' | 'redblue'; domainMid?: number; domain?: number[]; domainMin?: number; reverse?: boolean } {
+  if (!signed) return { scheme: 'blues', domainMin: 0 };
+  let a = 0;
+  for (const v of values) a = Math.max(a, Math.abs(v));
+  // reverse: 'redblue' runs red → blue; negative values blue, positive red is the usual reading.
+  return { scheme: 'redblue', reverse: true, domain: [-(a || 1), a || 1], domainMid: 0 };
+}
+
+/**
+ * The Vega-Lite spec of a heatmap (see heatmapPlot). Exposed so that callers can adjust it or render
+ * it elsewhere; heatmapPlot renders it.
+ */
+export function heatmapSpec(m: Matrix, options: HeatmapOptions = {}): TopLevelSpec {
   expectMatrix(m, 'm', { finite: false });
-  const rows = Math.min(m.rows, options.maxRows ?? 100);
-  const cols = Math.min(m.cols, options.maxCols ?? 60);
-  const values: { row: number; col: number; value: number }[] = [];
-  for (let bi = 0; bi < rows; bi++) {
-    const r0 = Math.floor((bi * m.rows) / rows);
-    const r1 = Math.floor(((bi + 1) * m.rows) / rows);
-    for (let bj = 0; bj < cols; bj++) {
-      const c0 = Math.floor((bj * m.cols) / cols);
-      const c1 = Math.floor(((bj + 1) * m.cols) / cols);
-      let sum = 0;
-      let n = 0;
-      for (let i = r0; i < r1; i++) {
-        for (let j = c0; j < c1; j++) {
-          const v = m.data[i * m.cols + j]!;
-          if (Number.isFinite(v)) {
-            sum += v;
-            n++;
-          }
-        }
-      }
-      values.push({ row: r0, col: c0, value: n ? sum / n : 0 });
+  const o = parseOptions<HeatmapParsed>(heatmapSpecs, options, 'heatmapPlot()');
+  for (const [key, count] of [['rowNames', m.rows], ['colNames', m.cols]] as const) {
+    const names = o[key];
+    if (names && names.length !== count) {
+      throw new RangeError(`Expected ${count} names (one per ${key === 'rowNames' ? 'row' : 'column'}) for options.${key} of heatmapPlot() but received ${names.length}`);
     }
   }
-  const blocked = rows < m.rows || cols < m.cols;
-  const cell = Math.max(3, Math.min(16, Math.floor(600 / Math.max(rows, cols))));
-  return renderSvg({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: options.title ?? `${m.rows} × ${m.cols}${blocked ? ` (block means, ${rows} × ${cols})` : ''}`,
+  let signed = false;
+  for (let i = 0; i < m.data.length; i++) if (m.data[i]! < 0) signed = true;
+  const title = o.title ?? `${m.rows} × ${m.cols}`;
+  if (o.colNames && m.cols > o.maxCols) return topSpec(m, o, 'rows', signed, title);
+  if (o.rowNames && m.rows > o.maxRows) return topSpec(m, o, 'cols', signed, title);
+  return gridSpec(m, o, signed, title);
+}
+
+function gridSpec(m: Matrix, o: HeatmapParsed, signed: boolean, title: string): TopLevelSpec {
+  const rows = Math.min(m.rows, o.maxRows);
+  const cols = Math.min(m.cols, o.maxCols);
+  const rowTitle = o.rowTitle ?? 'row';
+  const colTitle = o.colTitle ?? 'column';
+  const rowLabels = axisLabels(o.rowNames, rows);
+  const colLabels = axisLabels(o.colNames, cols);
+  const values: { r: string; c: string; value: number }[] = [];
+  let blank = 0;
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      const v = m.data[i * m.cols + j]!;
+      if (Number.isFinite(v)) values.push({ r: rowLabels[i]!, c: colLabels[j]!, value: v });
+      else blank++;
+    }
+  }
+  const notes: string[] = [];
+  if (rows < m.rows) notes.push(`first ${rows} of ${m.rows} ${plural(rowTitle, m.rows, 'rows')}`);
+  if (cols < m.cols) notes.push(`first ${cols} of ${m.cols} ${plural(colTitle, m.cols, 'columns')}`);
+  if (blank) notes.push(`${blank} non-finite ${blank === 1 ? 'cell' : 'cells'} left blank`);
+  // Cells big enough for a 10-px label per row/column where that fits in about 720 px; at least 4 px
+  // while the plot stays under about 4000 px, never under 1 px (SVG viewers stop at 32767 px).
+  const span = Math.max(rows, cols);
+  const cell = Math.min(18, Math.max(Math.floor(720 / span), Math.min(4, Math.floor(4000 / span)), 1));
+  const named = Boolean(o.colNames);
+  return {
+    $schema: schema,
+    title: titled(title, notes),
     width: cols * cell,
     height: rows * cell,
     data: { values },
     mark: 'rect',
     encoding: {
-      x: { field: 'col', type: 'ordinal', title: options.colTitle ?? 'column', axis: { labelOverlap: 'parity', labelAngle: 0 } },
-      y: { field: 'row', type: 'ordinal', title: options.rowTitle ?? 'row', axis: { labelOverlap: 'parity' } },
-      color: { field: 'value', type: 'quantitative', title: 'value', scale: { scheme: 'viridis' } },
+      x: {
+        field: 'c',
+        type: 'ordinal',
+        scale: { domain: colLabels },
+        title: colTitle,
+        axis: { labelOverlap: 'parity', labelAngle: named ? -90 : 0, labelLimit: 140 },
+      },
+      y: { field: 'r', type: 'ordinal', scale: { domain: rowLabels }, title: rowTitle, axis: { labelOverlap: 'parity', labelLimit: 160 } },
+      color: { field: 'value', type: 'quantitative', title: 'value', scale: colourScale(values.map((v) => v.value), signed) },
     },
-  });
+  };
 }
+
+/**
+ * Top-N view: `along` = 'rows' ranks each row's columns (topics × terms), 'cols' each column's rows
+ * (features × components). One column of the plot per unit, its top-N names in rank order, coloured
+ * by value.
+ */
+function topSpec(m: Matrix, o: HeatmapParsed, along: 'rows' | 'cols', signed: boolean, title: string): TopLevelSpec {
+  const allUnits = along === 'rows' ? m.rows : m.cols;
+  const unitCount = Math.min(allUnits, along === 'rows' ? o.maxRows : o.maxCols);
+  const itemCount = along === 'rows' ? m.cols : m.rows;
+  const unitTitle = (along === 'rows' ? o.rowTitle : o.colTitle) ?? (along === 'rows' ? 'row' : 'column');
+  const itemTitle = (along === 'rows' ? o.colTitle : o.rowTitle) ?? (along === 'rows' ? 'column' : 'row');
+  const unitLabels = axisLabels(along === 'rows' ? o.rowNames : o.colNames, unitCount);
+  const itemNames = (along === 'rows' ? o.colNames : o.rowNames)!;
+  const at = (unit: number, item: number): number => (along === 'rows' ? m.data[unit * m.cols + item]! : m.data[item * m.cols + unit]!);
+  const n = Math.min(o.topN, itemCount);
+  const key = (v: number): number => (Number.isFinite(v) ? (signed ? Math.abs(v) : v) : -Infinity);
+  const values: { unit: string; rank: number; name: string; value: number }[] = [];
+  for (let u = 0; u < unitCount; u++) {
+    // The n best items so far, best first (insertion into a short list: O(items × n), no copy).
+    const best: number[] = [];
+    for (let it = 0; it < itemCount; it++) {
+      const k = key(at(u, it));
+      if (k === -Infinity) continue;
+      if (best.length < n) best.push(it);
+      else if (k > key(at(u, best[n - 1]!))) best[n - 1] = it;
+      else continue;
+      for (let p = best.length - 1; p > 0 && key(at(u, best[p - 1]!)) < k; p--) [best[p - 1], best[p]] = [best[p]!, best[p - 1]!];
+    }
+    best.forEach((it, r) => values.push({ unit: unitLabels[u]!, rank: r + 1, name: itemNames[it]!, value: at(u, it) }));
+  }
+  const maxAbs = values.reduce((a, v) => Math.max(a, Math.abs(v.value)), 0);
+  const itemNoun = plural(itemTitle, itemCount, along === 'rows' ? 'columns' : 'rows');
+  const unitNoun = /^[A-Za-z]+$/.test(unitTitle) ? unitTitle : along === 'rows' ? 'row' : 'column';
+  const notes = [`top ${n} of ${itemCount} ${itemNoun} per ${unitNoun}${signed ? ' (by |value|)' : ''}`];
+  if (unitCount < allUnits) notes.push(`first ${unitCount} of ${allUnits} ${plural(unitTitle, allUnits, along === 'rows' ? 'rows' : 'columns')}`);
+  // Wide enough for the longest name shown, within 70..200 px (longer names end in an ellipsis). Vega
+  // without a canvas estimates text as 0.8 × font size per character: 11-px cells, 10-px axis labels.
+  const longest = values.reduce((a, v) => Math.max(a, v.name.length), 0);
+  const longestUnit = unitLabels.reduce((a, l) => Math.max(a, l.length), 0);
+  const colWidth = Math.max(70, Math.min(200, Math.ceil(Math.max(longest * 8.8, longestUnit * 8)) + 12));
+  return {
+    $schema: schema,
+    title: titled(title, notes),
+    width: unitCount * colWidth,
+    height: n * 18,
+    data: { values },
+    encoding: {
+      x: { field: 'unit', type: 'ordinal', scale: { domain: unitLabels }, title: unitTitle, axis: { orient: 'top', labelAngle: 0, labelLimit: colWidth - 6 } },
+      y: { field: 'rank', type: 'ordinal', title: 'rank' },
+    },
+    layer: [
+      { mark: 'rect', encoding: { color: { field: 'value', type: 'quantitative', title: 'value', scale: colourScale(values.map((v) => v.value), signed) } } },
+      {
+        mark: { type: 'text', fontSize: 11, limit: colWidth - 8 },
+        encoding: {
+          text: { field: 'name', type: 'nominal' },
+          // Dark cells (the upper part of either scale) get white text.
+          color: { condition: { test: `abs(datum.value) > ${0.55 * maxAbs}`, value: 'white' }, value: 'black' },
+        },
+      },
+    ],
+  };
+}
+
+/** A heatmap of a matrix (e.g. a factor Y, H or v), labelled with the names of rows and columns when given. */
+export async function heatmapPlot(m: Matrix, options: HeatmapOptions = {}): Promise<string> {
+  return renderSvg(heatmapSpec(m, options));
+}
+
+// ---- trade-off -------------------------------------------------------------------------------------
 
 export interface PathCurve {
   ws: ArrayLike<number>;
-  fidelity: ArrayLike<number>;
-  orthogonality: ArrayLike<number>;
-  sparsity?: ArrayLike<number>;
+  fidelity: ArrayLike<number | null>;
+  orthogonality: ArrayLike<number | null>;
+  sparsity?: ArrayLike<number | null>;
 }
 
+export interface TradeoffPlotOptions {
+  title?: string;
+  /** Log-scale y (default: when every value is positive). */
+  log?: boolean;
+  /** The selected w (a path result's selection.w): drawn as a dashed vertical rule with a label. */
+  selectedW?: number;
+  /** How it was selected ('knee', 'saturation', …), for the label. */
+  selectionCriterion?: string;
+}
+
+const tradeoffSpecs = {
+  title: text('a title'),
+  log: { kind: 'boolean', description: 'log-scale y' },
+  selectedW: { kind: 'number', min: 0, max: 1, description: 'the selected w' },
+  selectionCriterion: text('how w was selected'),
+} as const satisfies OptionSpecs;
+
 /** The w trade-off of a path result: fidelity, orthogonality (and sparsity) against w, one line each. */
-export async function tradeoffPlot(path: PathCurve, options: { title?: string; log?: boolean } = {}): Promise<string> {
+export async function tradeoffPlot(path: PathCurve, options: TradeoffPlotOptions = {}): Promise<string> {
   for (const k of ['ws', 'fidelity', 'orthogonality'] as const) {
-    if (!path || typeof path !== 'object' || !(k in path)) throw new TypeError(`Expected a path result {ws, fidelity, orthogonality, sparsity?} for path but it has no ${k}`);
+    if (!path || typeof path !== 'object' || !(k in path) || typeof path[k]?.length !== 'number') {
+      throw new TypeError(`Expected a path result {ws, fidelity, orthogonality, sparsity?} for path but it has no array ${k}`);
+    }
   }
-  const columns: [string, ArrayLike<number>][] = [['fidelity', path.fidelity], ['orthogonality', path.orthogonality]];
+  const o = parseOptions<TradeoffPlotOptions>(tradeoffSpecs, options, 'tradeoffPlot()');
+  const columns: [string, ArrayLike<number | null>][] = [['fidelity', path.fidelity], ['orthogonality', path.orthogonality]];
   if (path.sparsity) columns.push(['sparsity', path.sparsity]);
-  const log = options.log ?? columns.every(([, c]) => Array.from(c).every((v) => !Number.isFinite(v) || v > 0));
+  const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  const log = o.log ?? columns.every(([, c]) => Array.from(c).every((v) => !finite(v) || v > 0));
   const values: { w: number; quantity: string; value: number }[] = [];
   for (const [name, col] of columns) {
-    for (let i = 0; i < path.ws.length; i++) if (Number.isFinite(col[i])) values.push({ w: path.ws[i]!, quantity: name, value: col[i]! });
+    for (let i = 0; i < path.ws.length; i++) {
+      const w = path.ws[i];
+      const v = col[i];
+      if (finite(w) && finite(v) && (!log || v > 0)) values.push({ w, quantity: name, value: v });
+    }
   }
-  return renderSvg({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: options.title ?? 'Trade-off along w',
-    width: 480,
-    height: 300,
+  const x = { field: 'w', type: 'quantitative', title: 'w (orthogonality weight)' } as const;
+  const curves = {
     data: { values },
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'w', type: 'quantitative', title: 'w (orthogonality weight)' },
+      x,
       y: { field: 'value', type: 'quantitative', title: log ? 'value (log scale)' : 'value', scale: log ? { type: 'log' } : { zero: false } },
       color: { field: 'quantity', type: 'nominal', title: 'quantity', sort: columns.map(([n]) => n) },
     },
-  });
+  } as const;
+  const base = { $schema: schema, width: 480, height: 300 };
+  if (o.selectedW === undefined) return renderSvg({ ...base, title: o.title ?? 'Trade-off along w', ...curves } as TopLevelSpec);
+  const label = `selected w = ${Number(o.selectedW.toPrecision(6))}${o.selectionCriterion ? ` (${o.selectionCriterion})` : ''}`;
+  const mark = { data: { values: [{ w: o.selectedW, label }] } };
+  return renderSvg({
+    ...base,
+    title: { text: o.title ?? 'Trade-off along w', subtitle: label },
+    layer: [
+      curves,
+      { ...mark, mark: { type: 'rule', strokeDash: [6, 4], color: '#333', strokeWidth: 1.5 }, encoding: { x } },
+      { ...mark, mark: { type: 'text', align: 'left', dx: 4, baseline: 'top', fontSize: 11 }, encoding: { x, y: { value: 4 }, text: { field: 'label', type: 'nominal' } } },
+    ],
+  } as TopLevelSpec);
 }
+
+// ---- result directories ----------------------------------------------------------------------------
 
 const isPath = (t: Record<string, unknown>): boolean => 'ws' in t && 'fidelity' in t && 'orthogonality' in t;
 
+export interface PlotResultOptions {
+  /** Heatmaps drawn at most (default 8); top-level arrays (Y, H, selectedY) come before nested ones. */
+  maxHeatmaps?: number;
+  /** Names for the rows / columns of every 2-D array with that many rows / columns (e.g. a vocabulary). */
+  rowNames?: readonly string[];
+  colNames?: readonly string[];
+  /** See HeatmapOptions. */
+  maxRows?: number;
+  maxCols?: number;
+  topN?: number;
+}
+
+const plotResultSpecs = {
+  maxHeatmaps: int(0, 1000, 8, 'heatmaps drawn at most'),
+  rowNames: nameList,
+  colNames: nameList,
+  maxRows: heatmapSpecs.maxRows,
+  maxCols: heatmapSpecs.maxCols,
+  topN: heatmapSpecs.topN,
+} as const satisfies OptionSpecs;
+
 /**
  * Writes the plots of a result (a result.json or the directory holding it) to `outDir`:
- * tradeoff.svg for a path result, convergence.svg when it has traces, heatmap-<array>.svg for each
- * 2-D array (at most `maxHeatmaps`, default 8). Returns the paths written.
+ * tradeoff.svg for a path result (with the selected w marked), convergence.svg when it has traces,
+ * heatmap-<array>.svg for each 2-D array (at most `maxHeatmaps`). Every input is checked and every plot
+ * rendered before the first file is written, so a bad result writes nothing; files are written under
+ * a temporary name and renamed, so an existing link at an output path is replaced, not followed.
+ * Returns the paths written.
  */
-export async function plotResult(resultPath: string, outDir: string, options: { maxHeatmaps?: number } = {}): Promise<string[]> {
-  const file = statSync(resultPath).isDirectory() ? join(resultPath, 'result.json') : resultPath;
-  const result = JSON.parse(readFileSync(file, 'utf8')) as ResultJson;
-  const dir = dirname(file);
-  mkdirSync(outDir, { recursive: true });
-  const written: string[] = [];
-  const write = (name: string, svg: string): void => {
-    const p = join(outDir, name);
-    writeFileSync(p, svg);
-    written.push(p);
-  };
-  const traces = result.traces ?? {};
+export async function plotResult(resultPath: string, outDir: string, options: PlotResultOptions = {}): Promise<string[]> {
+  if (typeof resultPath !== 'string') throw new TypeError(`Expected a path for resultPath but received ${describeValue(resultPath)}`);
+  if (typeof outDir !== 'string') throw new TypeError(`Expected a path for outDir but received ${describeValue(outDir)}`);
+  const o = parseOptions<Required<Pick<PlotResultOptions, 'maxHeatmaps'>> & PlotResultOptions>(plotResultSpecs, options, 'plotResult()');
+  const result = readPlotResult(resultPath);
+  const svgs: [string, string][] = [];
+  const traces = result.traces;
   if (isPath(traces)) {
-    write('tradeoff.svg', await tradeoffPlot(traces as unknown as PathCurve, { title: `${result.method}: trade-off along w` }));
+    const sel = result.selection;
+    svgs.push([
+      'tradeoff.svg',
+      await tradeoffPlot(traces as unknown as PathCurve, {
+        title: `${result.method}: trade-off along w`,
+        ...(sel && sel.w >= 0 && sel.w <= 1 ? { selectedW: sel.w, selectionCriterion: sel.criterion } : {}),
+      }),
+    ]);
   } else if (Object.keys(traces).length > 0) {
-    write('convergence.svg', await convergencePlot(traces, { title: `${result.method}: convergence` }));
+    svgs.push(['convergence.svg', await convergencePlot(traces, { title: `${result.method}: convergence` })]);
   }
-  const matrices = Object.entries(result.arrays ?? {}).filter(([, a]) => a.shape.length === 2 && a.file.endsWith('.npy'));
-  for (const [name, ref] of matrices.slice(0, options.maxHeatmaps ?? 8)) {
-    const t = readNpy(join(dir, ref.file));
-    const m: Matrix = { rows: t.shape[0]!, cols: t.shape[1]!, data: t.data };
-    write(`heatmap-${name}.svg`, await heatmapPlot(m, { title: `${result.method}: ${name} (${m.rows} × ${m.cols})` }));
+
+  const matrices = Object.entries(result.arrays).filter(([, a]) => a.shape.length === 2 && a.shape[0]! > 0 && a.shape[1]! > 0 && a.file.endsWith('.npy'));
+  // Top-level arrays (the result's own factors) first; nested ones (per-point runs, per-stratum W) after.
+  matrices.sort(([a], [b]) => Number(a.includes('.')) - Number(b.includes('.')));
+  const given: [keyof AxisNames & ('rows' | 'cols'), readonly string[] | undefined, 0 | 1, string][] = [
+    ['rows', o.rowNames, 0, 'rowNames'],
+    ['cols', o.colNames, 1, 'colNames'],
+  ];
+  for (const [, names, dim, option] of given) {
+    if (names && !matrices.some(([, a]) => a.shape[dim] === names.length)) {
+      const shapes = matrices.map(([n, a]) => `${n} ${a.shape.join('×')}`).join(', ') || 'none';
+      throw new RangeError(
+        `Expected as many names as some array has ${dim === 0 ? 'rows' : 'columns'} for options.${option} of plotResult() but received ${names.length} (2-D arrays: ${shapes})`,
+      );
+    }
+  }
+  for (const [name, ref] of matrices.slice(0, o.maxHeatmaps)) {
+    const m = readResultMatrix(result, name);
+    const axis: AxisNames = { ...result.names[name] };
+    if (!axis.rows && o.rowNames?.length === ref.shape[0]) axis.rows = [...o.rowNames];
+    if (!axis.cols && o.colNames?.length === ref.shape[1]) axis.cols = [...o.colNames];
+    const svg = await heatmapPlot(m, {
+      title: `${result.method}: ${name} (${m.rows} × ${m.cols})`,
+      rowNames: axis.rows,
+      colNames: axis.cols,
+      rowTitle: axis.rowTitle,
+      colTitle: axis.colTitle,
+      maxRows: o.maxRows,
+      maxCols: o.maxCols,
+      topN: o.topN,
+    });
+    svgs.push([`heatmap-${name}.svg`, svg]);
+  }
+  return writeInto(outDir, svgs);
+}
+
+/** Writes files into `dir` (created if missing); each name is a plain file name (checked). */
+function writeInto(dir: string, files: [string, string][]): string[] {
+  const root = resolve(dir);
+  if (files.length) mkdirSync(root, { recursive: true });
+  const written: string[] = [];
+  for (const [name, content] of files) {
+    const path = join(root, name);
+    if (dirname(path) !== root || name.startsWith('.')) throw new RangeError(`Expected a plain file name for an output of plotResult() but received ${describeValue(name)}`);
+    const tmp = join(root, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      writeFileSync(tmp, content, { flag: 'wx' });
+      renameSync(tmp, path);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    written.push(path);
   }
   return written;
 }
