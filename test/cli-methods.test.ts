@@ -91,8 +91,8 @@ describe('the factorization subcommands', () => {
   });
 });
 
-describe('results as CSV, named from the CSV inputs (test/fixtures/own-data, no shared data needed)', () => {
-  const samples = join(repoRoot, 'test', 'fixtures', 'own-data', 'samples.csv'); // 8 samples × (sample, group, 5 variables)
+describe('results as CSV, named from the CSV inputs (data/own-data, no shared data needed)', () => {
+  const samples = join(repoRoot, 'data', 'own-data', 'samples.csv'); // 8 samples × (sample, group, 5 variables)
   const csvArgs = [samples, '--row-names', 'sample', '--drop', 'group'];
   const firstColumn = (path: string): string[] => readFileSync(path, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[0]!);
   const header = (path: string): string => readFileSync(path, 'utf8').split('\n')[0]!;

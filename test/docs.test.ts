@@ -211,7 +211,9 @@ function runUnit(unit: Unit, cwd: string): { status: number | null; output: stri
     return { status: r.status, output: r.stdout + r.stderr };
   }
   // Without an expected output a failing command must fail the test, so stop at the first one.
-  const script = `exec 2>&1\n${unit.output ? '' : 'set -e\n'}${b.body}\n`;
+  // `npx nsa-flow …` is what a user of the installed package types; in a checkout it is bin/nsa-flow.mjs.
+  const npxShim = 'npx() { if [ "$1" = nsa-flow ]; then shift; node bin/nsa-flow.mjs "$@"; else command npx "$@"; fi; }\n';
+  const script = `exec 2>&1\n${npxShim}${unit.output ? '' : 'set -e\n'}${b.body}\n`;
   const r = spawnSync('bash', ['-c', script], opts);
   return { status: r.status, output: r.stdout };
 }
