@@ -11,9 +11,9 @@
  * zeros of a coordinate file are kept; an array file keeps only its non-zeros), or a dense row-major
  * Matrix. Every content problem is a FormatError naming the file and the line.
  *
- * Memory: nothing is allocated from the size line alone. A size line announcing more entries than the
- * rest of the text can hold (every entry line takes at least 2 characters per field) is a FormatError,
- * and every array (the triplets, the CSR output with its rows+1 row pointers, a dense result) is checked
+ * Memory: nothing is allocated from the size line alone. Entries are counted only as far as the rest
+ * of the text can hold them (every entry line takes at least 2 characters per field; an array file
+ * announcing more values than that is refused at once), and every array (the triplets, the CSR output with its rows+1 row pointers, a dense result) is checked
  * against the memory limit (lib/memory.ts) before it is allocated: a RangeError names what would not fit.
  *
  * The writer emits `coordinate real general`, 1-based, entries sorted by row then column as stored,
@@ -233,7 +233,11 @@ function parse(text: string, file: string, wantDense: boolean): Parsed {
     // One value per line: at least one character and a line break (none after the last).
     const room = Math.floor((sc.remaining() + 1) / 2);
     if (entries > room) {
-      fail(`Expected at most ${room} values after the size line (${sc.remaining()} characters follow it) but the size line announces ${rows} × ${cols}, ${symmetry}: ${entries} values`, 'entry-count', sizeLineNo);
+      fail(
+        `Expected ${entries} values (size line ${sizeLineNo}: ${rows} × ${cols}, ${symmetry}) but the ${sc.remaining()} characters after it can hold at most ${room} (one value per line)`,
+        'entry-count',
+        sizeLineNo,
+      );
     }
     if (rows * cols > 2 ** 32) fail(`Expected at most 2^32 elements but received ${rows} × ${cols}`, 'unsupported');
     checkMemory(float64Bytes(rows, cols), `the dense ${rows}×${cols} matrix of ${file}`);
@@ -266,17 +270,11 @@ function parse(text: string, file: string, wantDense: boolean): Parsed {
   const nf = isPattern ? 2 : 3;
   const fieldsText = isPattern ? 'row column' : 'row column value';
   // An entry line takes at least one character per field and one separator after each (the last line
-  // needs no line break), so a size line promising more entries than the text can hold is refused
-  // before anything is allocated.
+  // needs no line break), so the triplets never need room for more entries than the text can hold: a
+  // size line promising more is reported by the count check below (at the end of the text), after
+  // allocating only what the text can fill.
   const room = Math.floor((sc.remaining() + 1) / (2 * nf));
-  if (nnz > room) {
-    fail(
-      `Expected at most ${room} entries after the size line (${sc.remaining()} characters follow it, and each "${fieldsText}" line takes at least ${2 * nf}) but the size line announces ${nnz}`,
-      'entry-count',
-      sizeLineNo,
-    );
-  }
-  const cap = nnz * (sym ? 2 : 1);
+  const cap = Math.min(nnz, room) * (sym ? 2 : 1);
   let dense: Float64Array | undefined;
   let ri: Int32Array | undefined;
   let ci: Int32Array | undefined;
@@ -287,7 +285,7 @@ function parse(text: string, file: string, wantDense: boolean): Parsed {
     dense = new Float64Array(rows * cols);
   } else {
     // The triplets, then (while they are still held) the CSR output: rows+1 row pointers, indices, values.
-    checkMemory(16 * cap + csrBytes(rows, cap), `the ${rows}×${cols} sparse matrix of ${file} (${nnz} entries${sym ? ', mirrored' : ''})`);
+    checkMemory(16 * cap + csrBytes(rows, cap), `the ${rows}×${cols} sparse matrix of ${file} (${cap} ${cap === 1 ? 'entry' : 'entries'}${sym ? ' with mirror images' : ''})`);
     ri = new Int32Array(cap);
     ci = new Int32Array(cap);
     vv = new Float64Array(cap);
