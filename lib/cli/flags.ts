@@ -28,14 +28,16 @@ export interface CommandFlag {
   min?: number;
   /** Accepted but not listed in help (e.g. --seed on a deterministic method, to explain why it is refused). */
   hidden?: boolean;
+  /** A string flag that may be given several times: its values are collected, in order, in a string[]. */
+  repeatable?: boolean;
 }
 
 export interface ParsedArgs {
   positionals: string[];
   /** Method options as typed values, camelCase keys, not yet validated against ranges. */
   options: Record<string, unknown>;
-  /** Command flags by camelCase name. */
-  flags: Record<string, string | number | boolean>;
+  /** Command flags by camelCase name (a repeatable flag's values as a string[]). */
+  flags: Record<string, string | number | boolean | string[]>;
 }
 
 /**
@@ -83,6 +85,7 @@ export function parseArgs(argv: readonly string[], specs: OptionSpecs, commandFl
       if (value === undefined) throw new UsageError(`Expected a value after --${flag}`);
     }
     if (spec) out.options[name] = fromText(spec, value, `--${flag}`);
+    else if (command!.repeatable) ((out.flags[name] ??= []) as string[]).push(value);
     else out.flags[name] = commandFromText(command!, value, `--${flag}`);
   }
   return out;

@@ -242,7 +242,8 @@ const batchHelp = (): string =>
     'nsa-flow batch — run many jobs: a list of {method, input, options}, or a grid (methods × options × inputs)',
     '',
     'Usage: nsa-flow batch JOBS.json [--out DIR] [--concurrency N]',
-    '       nsa-flow batch JOBS.json --queue redis://HOST:PORT --out SHARED_DIR     (then: nsa-flow worker)',
+    '       nsa-flow batch JOBS.json --queue redis://HOST:PORT --out SHARED_DIR',
+    '       (workers: nsa-flow worker --queue redis://HOST:PORT --out SHARED_DIR --input-root DATA_DIR)',
     '',
     'JOBS.json: [{"method": "retract", "input": "x.npy", "options": {"w": 0.5}}, …]',
     '       or: {"method": "retract", "inputs": ["a.npy", "b.npy"], "options": {"w": [0.25, 0.5, 1]}}',
@@ -273,10 +274,12 @@ async function batchCommand(argv: string[], io: CliIO): Promise<number> {
   const onProgress = batchProgress(io, json);
   const common = { outDir, baseDir: dirname(file), signal: io.signal, onProgress: onProgress.update };
   let summary: BatchSummary;
+  const queue = typeof args.flags.queue === 'string' ? await import('../batch/queue.js') : undefined;
+  if (queue) await queuePackages(queue.loadQueuePackages);
   try {
     summary =
-      typeof args.flags.queue === 'string'
-        ? await (await import('../batch/queue.js')).enqueueBatch(jobs as never, {
+      queue && typeof args.flags.queue === 'string'
+        ? await queue.enqueueBatch(jobs as never, {
             ...common,
             url: args.flags.queue,
             queueName: typeof args.flags.queueName === 'string' ? args.flags.queueName : undefined,
@@ -291,6 +294,16 @@ async function batchCommand(argv: string[], io: CliIO): Promise<number> {
   else if (typeof args.flags.queue === 'string' && args.flags.wait === false) io.stdout.write(`enqueued on ${args.flags.queue}; results will appear in ${outDir}\n`);
   else io.stdout.write(formatSummary(summary) + `\nresults in ${outDir}\n`);
   return summary.failed > 0 ? exitCodes.numerical : exitCodes.ok;
+}
+
+/** Loads the optional queue packages; when they are missing, a usage error that says what to install. */
+async function queuePackages(load: () => Promise<void>): Promise<void> {
+  try {
+    await load();
+  } catch (err) {
+    if (err instanceof Error && err.name === 'MissingPackageError') throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 function batchProgress(io: CliIO, json: boolean): { update: (e: BatchEvent) => void; stop: () => void } {
@@ -318,6 +331,17 @@ function batchProgress(io: CliIO, json: boolean): { update: (e: BatchEvent) => v
 
 const workerFlags: Record<string, CommandFlag> = {
   ...queueFlags,
+  out: {
+    kind: 'string',
+    placeholder: 'DIR',
+    description: "required: this worker's output root. Results are written only under DIR; a job whose folder (the batch's --out) is outside it is refused",
+  },
+  inputRoot: {
+    kind: 'string',
+    placeholder: 'DIR',
+    repeatable: true,
+    description: 'jobs may read input files only under DIR (symbolic links resolved first); repeat for several; default: the current directory only',
+  },
   concurrency: { kind: 'integer', min: 1, description: 'jobs at once on this worker (default 1); one BLAS thread per job when > 1' },
   threads: { kind: 'integer', min: 1, description: 'BLAS threads per job (default: all cores; 1 when --concurrency > 1). Use 1 when several workers share a machine' },
   lockMs: { kind: 'integer', min: 100, placeholder: 'MS', description: 'job lock duration: a dead worker\'s job is retried after about this long (default 30000)' },
@@ -328,15 +352,23 @@ const workerFlags: Record<string, CommandFlag> = {
 async function workerCommand(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(argv, {}, workerFlags);
   if (args.flags.help) {
-    io.stdout.write(`nsa-flow worker — run jobs from a BullMQ queue on Redis; events as NDJSON on stdout\n\nUsage: nsa-flow worker --queue redis://HOST:PORT [options]\n\n${describeFlags({}, workerFlags)}\n`);
+    io.stdout.write(`nsa-flow worker — run jobs from a BullMQ queue on Redis; events as NDJSON on stdout\n\nUsage: nsa-flow worker --queue redis://HOST:PORT --out DIR [--input-root DIR …] [options]\n\n${describeFlags({}, workerFlags)}\n`);
     return exitCodes.ok;
   }
   if (typeof args.flags.queue !== 'string') throw new UsageError('Expected --queue redis://HOST:PORT for nsa-flow worker');
+  if (typeof args.flags.out !== 'string') {
+    throw new UsageError("Expected --out DIR for nsa-flow worker: the directory it writes results under (jobs cannot write elsewhere; use the batch's shared --out or a folder above it)");
+  }
   if (args.positionals.length > 0) throw new UsageError('nsa-flow worker takes no inputs (jobs carry their input paths)');
-  const { runWorker } = await import('../batch/queue.js');
+  const cwd = io.cwd ?? process.cwd();
+  const inputRoots = Array.isArray(args.flags.inputRoot) ? args.flags.inputRoot.map((r) => resolve(cwd, r)) : [cwd];
+  const { loadQueuePackages, runWorker } = await import('../batch/queue.js');
+  await queuePackages(loadQueuePackages);
   if (typeof args.flags.threads === 'number') setBlasThreads(args.flags.threads);
   await runWorker({
     url: args.flags.queue,
+    outDir: resolve(cwd, args.flags.out),
+    inputRoots,
     queueName: typeof args.flags.queueName === 'string' ? args.flags.queueName : undefined,
     concurrency: typeof args.flags.concurrency === 'number' ? args.flags.concurrency : undefined,
     lockMs: typeof args.flags.lockMs === 'number' ? args.flags.lockMs : undefined,
