@@ -112,12 +112,13 @@ describe('admitJob: crafted payloads', () => {
     symlinkSync(join(w.world, 'victim'), linkOut);
     expect(refusal(() => admitJob(payload({}, join(linkOut, 'sub')), job.id, roots)).message).toContain(`its outDir ${join(linkOut, 'sub')} is outside`);
     expect(refusal(() => admitJob(payload({}, 'out'), job.id, roots)).message).toBe(`Refused job "${job.id}": expected an absolute path for outDir but received the string "out"`);
-    // The job's own folder may not be a link out of the root either (replacing it would touch the target).
-    const linkedJob = 'retract-0123456789ab';
-    symlinkSync(join(w.world, 'victim'), join(roots.outDir, linkedJob));
-    expect(refusal(() => admitJob(payload({ id: linkedJob }), linkedJob, roots)).message).toBe(
-      `Refused job "${linkedJob}": its result folder ${join(roots.outDir, linkedJob)} links outside this worker's output root ${roots.outDir}`,
-    );
+    // The job's own folder may not be a link (replacing it would act on the target), even a dangling one.
+    for (const [linkedJob, target] of [['retract-0123456789ab', join(w.world, 'victim')], ['retract-0123456789ac', join(w.world, 'gone')]]) {
+      symlinkSync(target!, join(roots.outDir, linkedJob!));
+      expect(refusal(() => admitJob(payload({ id: linkedJob }), linkedJob, roots)).message).toBe(
+        `Refused job "${linkedJob}": its result folder ${join(roots.outDir, linkedJob!)} is a symbolic link`,
+      );
+    }
   });
 
   it('refuses inputs outside the input roots, through a symbolic link, relative or missing', () => {

@@ -17,7 +17,7 @@
  *
  * bullmq (and its Redis client ioredis) are optional packages, loaded at the first queue use.
  */
-import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 
@@ -261,7 +261,7 @@ function isInside(path: string, root: string): boolean {
   return r === '' || (!r.startsWith('..') && !isAbsolute(r));
 }
 
-/** The roots with links resolved; the output root is created. */
+/** The roots with links resolved; the output root is created and must be writable. */
 export function resolveWorkerRoots(roots: WorkerRoots): WorkerRoots {
   const inputRoots = roots.inputRoots.map((r) => {
     const abs = resolve(r);
@@ -270,6 +270,11 @@ export function resolveWorkerRoots(roots: WorkerRoots): WorkerRoots {
   });
   const outDir = resolve(roots.outDir);
   mkdirSync(outDir, { recursive: true });
+  try {
+    accessSync(outDir, constants.W_OK);
+  } catch {
+    throw new UsageError(`Expected a writable directory for the output root but ${roots.outDir} is not writable`);
+  }
   return { outDir: realpathSync(outDir), inputRoots };
 }
 
@@ -297,7 +302,8 @@ export function admitJob(data: unknown, queueJobId: string | undefined, roots: W
     if (!isInside(outDir, roots.outDir)) return refuse(`its outDir ${data.outDir} is outside this worker's output root ${roots.outDir}`);
   }
   const jobDir = join(outDir, id);
-  if (existsSync(jobDir) && !isInside(realpathSync(jobDir), roots.outDir)) return refuse(`its result folder ${jobDir} links outside this worker's output root ${roots.outDir}`);
+  // Replacing a result folder that is a link would act on whatever it points to.
+  if (lstatSync(jobDir, { throwIfNoEntry: false })?.isSymbolicLink()) return refuse(`its result folder ${jobDir} is a symbolic link`);
 
   if (!isObject(input)) return refuse(`expected {name: path} for its input but received ${describeValue(input)}`);
   const resolved: Record<string, string> = {};

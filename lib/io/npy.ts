@@ -511,6 +511,7 @@ function readHeaderFromFd(fd: number, path: string): ParsedHeader {
   const pre = new Uint8Array(Math.min(total, 12));
   readFully(fd, pre, 0);
   const { headerStart, headerLength } = parsePreamble(pre, total, path);
+  checkMemory(Math.min(total, headerStart + headerLength), `the .npy header of ${path}`);
   const headBytes = new Uint8Array(Math.min(total, headerStart + headerLength));
   readFully(fd, headBytes, 0);
   return parseHeader(headBytes, total, path);
