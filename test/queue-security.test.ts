@@ -204,6 +204,7 @@ describe('the queue packages are optional', () => {
 describe('nsa-flow worker with crafted jobs on a real queue', () => {
   let redis: RedisServer;
   let worker: ChildProcess | undefined;
+  let lastWorld: ReturnType<typeof makeWorld> | undefined;
   beforeAll(async () => {
     redis = await startRedis();
   });
@@ -284,5 +285,22 @@ describe('nsa-flow worker with crafted jobs on a real queue', () => {
     expect(added.every((p) => p.startsWith(join('out', job.id)))).toBe(true);
     expect(added).toContain(join('out', job.id, 'result.json'));
     expect(readFileSync(join(w.world, 'victim', 'keep.txt'), 'utf8')).toBe('must survive\n');
+    lastWorld = w;
+  });
+
+  it('batch --queue reports a job the worker refused as failed with the reason (no wait for retries)', async () => {
+    // The worker above writes under world/out only; this batch asks for results in world/elsewhere.
+    const w = lastWorld!;
+    const jobsFile = join(w.world, 'jobs.json');
+    writeFileSync(jobsFile, JSON.stringify([{ method: 'retract', input: w.x, options: { w: 0.25 } }]));
+    const elsewhere = join(w.world, 'elsewhere');
+    const r = await runMain(['batch', jobsFile, '--queue', redis.url, '--queue-name', 'sec', '--out', elsewhere, '--timeout', '30', '--json']);
+    expect(r.code).toBe(1); // a failed job
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(summary).toMatchObject({ event: 'summary', total: 1, done: 0, failed: 1 });
+    expect(summary.jobs[0].error.name).toBe('QueueError');
+    expect(summary.jobs[0].error.message).toBe(`Refused job "${summary.jobs[0].id}": its outDir ${elsewhere} is outside this worker's output root ${w.roots.outDir}`);
+    // The enqueuer wrote its own batch.json and summary.json there; the worker wrote nothing.
+    expect(readdirSync(elsewhere).sort()).toEqual(['batch.json', 'summary.json']);
   });
 });
