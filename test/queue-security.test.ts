@@ -5,6 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,8 +23,9 @@ import {
 } from '../lib/batch/queue.js';
 import { executeJob, type JobOutcome } from '../lib/batch/run.js';
 import { writeNpy } from '../lib/io/index.js';
-import { runMain, startCli, tempDir } from './helpers/cli-run.js';
+import { finished, runMain, startCli, tempDir } from './helpers/cli-run.js';
 import { startRedis, type RedisServer } from './helpers/cli-redis.js';
+import { repoRoot } from './helpers/shared.js';
 
 /** Every path under `dir` (files and folders, symbolic links not followed), relative, sorted. */
 function listTree(dir: string): string[] {
@@ -198,6 +200,24 @@ describe('the queue packages are optional', () => {
     // Any other failure to load is passed through unchanged.
     const broken = new SyntaxError('Unexpected token');
     expect(await loadQueuePackages(async () => Promise.reject(broken)).catch((e: unknown) => e)).toBe(broken);
+  });
+
+  it('without bullmq installed, the CLI runs local batches and says what to install for the queue (exit 2)', async () => {
+    const dir = tempDir('no-bullmq');
+    const jobs = join(dir, 'jobs.json');
+    writeFileSync(jobs, '[]');
+    // A preloaded resolve hook makes 'bullmq' fail to resolve, as in an install without it.
+    const env = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${join(repoRoot, 'test', 'helpers', 'hide-packages.mjs')}`, NSA_FLOW_HIDE_PACKAGES: 'bullmq' };
+    const run = (args: string[]) => finished(startCli(args, { env }));
+    const local = await run(['batch', jobs, '--out', join(dir, 'local')]);
+    expect([local.code, local.stderr]).toEqual([0, '']);
+    const message = (command: string): string =>
+      `nsa-flow ${command}: The job queue needs the optional packages bullmq and ioredis, which are not installed ` +
+      `(Cannot find package 'bullmq' imported from ${pathToFileURL(join(repoRoot, 'lib', 'batch', 'queue.ts')).href}); install them with: npm install bullmq ioredis\n`;
+    const queued = await run(['batch', jobs, '--queue', 'redis://127.0.0.1:1']);
+    expect([queued.code, queued.stderr]).toEqual([2, message('batch')]);
+    const worker = await run(['worker', '--queue', 'redis://127.0.0.1:1', '--out', join(dir, 'out')]);
+    expect([worker.code, worker.stderr]).toEqual([2, message('worker')]);
   });
 });
 
