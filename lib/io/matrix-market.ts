@@ -391,7 +391,7 @@ function cooToCsr(rows: number, cols: number, ri: Int32Array, ci: Int32Array, v:
 
 /** Dense row-major to CSR, keeping only the non-zero entries (NaN counts as non-zero). */
 export function denseToCsr(m: Matrix): CsrMatrix {
-  const { rows, cols, data: src } = m;
+  const { rows, cols, data: src } = expectMatrix(m, 'the matrix of denseToCsr()', { finite: false });
   let nnz = 0;
   for (let i = 0; i < src.length; i++) if (src[i] !== 0) nnz++;
   if (nnz > MAX_INDEX) throw new RangeError(`Expected at most 2^31-1 non-zeros for a CsrMatrix but received ${nnz}`);
@@ -416,6 +416,7 @@ export function denseToCsr(m: Matrix): CsrMatrix {
 
 /** CSR to a dense row-major Matrix (duplicate entries, if any, are summed). */
 export function csrToDense(m: CsrMatrix): Matrix {
+  expectCsr(m, 'the matrix of csrToDense()');
   checkMemory(float64Bytes(m.rows, m.cols), `the dense ${m.rows}×${m.cols} form of a sparse matrix`);
   const out = new Float64Array(m.rows * m.cols);
   for (let r = 0; r < m.rows; r++) {
@@ -480,6 +481,9 @@ function isCsrLike(v: unknown): v is CsrMatrix {
 
 /** Validates a CsrMatrix argument's structure (types, lengths, monotone indptr, column range). */
 export function expectCsr(v: unknown, name: string): CsrMatrix {
+  if (v === null || typeof v !== 'object') {
+    throw new TypeError(`Expected a CsrMatrix {rows, cols, indptr, indices, data} for ${name} but received ${describeValue(v)}`);
+  }
   const m = v as CsrMatrix;
   expectShapeInteger(m.rows, `${name}.rows`);
   expectShapeInteger(m.cols, `${name}.cols`);
