@@ -13,18 +13,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareJobs, type Job } from '../lib/batch/jobs.js';
 import {
   admitJob,
+  enqueueBatch,
   JobRefusedError,
   loadQueuePackages,
   MissingPackageError,
+  QueueTimeoutError,
   readOutcome,
   resolveWorkerRoots,
   type QueueReader,
   type WorkerRoots,
 } from '../lib/batch/queue.js';
 import { executeJob, type JobOutcome } from '../lib/batch/run.js';
+import { AbortError } from '../lib/errors.js';
 import { writeNpy } from '../lib/io/index.js';
 import { finished, runMain, startCli, tempDir } from './helpers/cli-run.js';
-import { startRedis, type RedisServer } from './helpers/cli-redis.js';
+import { freePort, startRedis, type RedisServer } from './helpers/cli-redis.js';
 import { repoRoot } from './helpers/shared.js';
 
 /** Every path under `dir` (files and folders, symbolic links not followed), relative, sorted. */
@@ -323,4 +326,48 @@ describe('nsa-flow worker with crafted jobs on a real queue', () => {
     // The enqueuer wrote its own batch.json and summary.json there; the worker wrote nothing.
     expect(readdirSync(elsewhere).sort()).toEqual(['batch.json', 'summary.json']);
   });
+
+  it('an unreachable Redis is one clear error (exit 2), not a silent wait', async () => {
+    const port = await freePort(); // nothing listens there
+    const dir = tempDir('no-redis');
+    const jobs = join(dir, 'jobs.json');
+    writeFileSync(jobs, JSON.stringify([{ method: 'retract', input: makeWorld('no-redis-data').x }]));
+    const url = `redis://127.0.0.1:${port}`;
+    const batch = await runMain(['batch', jobs, '--queue', url, '--out', join(dir, 'out')]);
+    expect([batch.code, batch.stderr]).toEqual([2, `nsa-flow batch: Cannot reach Redis at ${url} (ECONNREFUSED); is redis-server running there?\n`]);
+    const worker = await runMain(['worker', '--queue', url, '--out', join(dir, 'out')]);
+    expect([worker.code, worker.stderr]).toEqual([2, `nsa-flow worker: Cannot reach Redis at ${url} (ECONNREFUSED); is redis-server running there?\n`]);
+  });
+
+  it('a Redis that stops answering mid-wait: the timeout and the abort signal still end enqueueBatch', async () => {
+    const frozen = await startRedis();
+    const w = makeWorld('frozen');
+    const { Queue } = await import('bullmq');
+    const probe = new Queue('frozen', { connection: { host: '127.0.0.1', port: Number(new URL(frozen.url).port), maxRetriesPerRequest: null } });
+    const queued = async (): Promise<void> => {
+      while ((await probe.getJobState(w.job.id)) !== 'waiting') await new Promise((r) => setTimeout(r, 50));
+    };
+    try {
+      // No worker listens on 'frozen': the job stays waiting. Redis is stopped (SIGSTOP) once it is queued.
+      const timed = enqueueBatch([{ method: 'retract', input: w.x }], { url: frozen.url, queueName: 'frozen', outDir: join(w.world, 'out'), timeoutMs: 1500 });
+      await queued();
+      frozen.process.kill('SIGSTOP');
+      const err = await timed.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(QueueTimeoutError);
+      expect((err as Error).message).toBe('Timed out after 1500 ms waiting for 1 queued jobs (are workers running? nsa-flow worker --queue …); they stay queued');
+      frozen.process.kill('SIGCONT');
+
+      const controller = new AbortController();
+      const aborted = enqueueBatch([{ method: 'retract', input: w.x }], { url: frozen.url, queueName: 'frozen', outDir: join(w.world, 'out'), signal: controller.signal });
+      await queued();
+      frozen.process.kill('SIGSTOP');
+      controller.abort();
+      expect(await aborted.catch((e: unknown) => e)).toBeInstanceOf(AbortError);
+    } finally {
+      frozen.process.kill('SIGCONT');
+      await probe.close();
+      await frozen.stop();
+    }
+  });
 });
+

@@ -18,6 +18,7 @@
  * bullmq (and its Redis client ioredis) are optional packages, loaded at the first queue use.
  */
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 
@@ -134,7 +135,7 @@ export interface EnqueueOptions {
   baseDir?: string;
   /** Wait until every job has finished (default true). */
   wait?: boolean;
-  /** Give up waiting after this long (default: no limit). */
+  /** Give up after this long, counted from the start (default: no limit); queued jobs stay queued. */
   timeoutMs?: number;
   onProgress?: (event: BatchEvent) => void;
   /** Stops waiting (queued jobs stay queued for the workers). */
@@ -176,12 +177,14 @@ export async function enqueueBatch(jobs: JobsFile | readonly JobSpec[], options:
   const baseDir = options.baseDir ?? process.cwd();
   const prepared = prepareJobs(expandJobs(jobs), baseDir).map((j) => withAbsolutePaths(j, baseDir));
   const { Queue } = await queueClient();
+  const connection = redisConnection(options.url);
+  await expectReachable(options.url, connection, options.signal);
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'batch.json'), JSON.stringify({ baseDir, queue: options.queueName ?? defaultQueueName, jobs: prepared }, null, 2) + '\n');
-  const queue = new Queue<QueueJobData, JobOutcome>(options.queueName ?? defaultQueueName, { connection: redisConnection(options.url) });
+  const queue = new Queue<QueueJobData, JobOutcome>(options.queueName ?? defaultQueueName, { connection });
   const t0 = performance.now();
+  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
   const outcomes = new Map<string, JobOutcome>();
-  const pending: Job[] = [];
   let done = 0;
   const total = prepared.length;
   const end = (outcome: JobOutcome): void => {
@@ -189,8 +192,11 @@ export async function enqueueBatch(jobs: JobsFile | readonly JobSpec[], options:
     done++;
     options.onProgress?.({ type: 'end', outcome, done, total });
   };
-  try {
+  let stopped = false;
+  const work = async (): Promise<void> => {
+    const pending: Job[] = [];
     for (const job of prepared) {
+      if (stopped) return;
       if (isFinished(outDir, job.id)) {
         end({ ...job, status: 'skipped', seconds: 0 });
         continue;
@@ -202,13 +208,9 @@ export async function enqueueBatch(jobs: JobsFile | readonly JobSpec[], options:
       await queue.add(job.method, { job, outDir }, { jobId: job.id, attempts: 3, backoff: { type: 'fixed', delay: 200 } });
       pending.push(job);
     }
-    if (options.wait === false) return summarize(outDir, [...outcomes.values()], (performance.now() - t0) / 1000);
-
-    const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+    if (options.wait === false) return;
     let waiting = pending;
-    while (waiting.length > 0) {
-      if (options.signal?.aborted) throw new AbortError();
-      if (Date.now() > deadline) throw new QueueTimeoutError(`Timed out after ${options.timeoutMs} ms waiting for ${waiting.length} queued jobs (are workers running? nsa-flow worker --queue …); they stay queued`);
+    while (waiting.length > 0 && !stopped) {
       const still: Job[] = [];
       for (const job of waiting) {
         const outcome = await readOutcome(queue, job);
@@ -218,13 +220,83 @@ export async function enqueueBatch(jobs: JobsFile | readonly JobSpec[], options:
       waiting = still;
       if (waiting.length > 0) await new Promise((r) => setTimeout(r, 100));
     }
+  };
+  try {
+    // The signal and the timeout end the wait even while a Redis command hangs (Redis gone away).
+    await untilStopped(work(), options.signal, deadline, () => {
+      return new QueueTimeoutError(
+        `Timed out after ${options.timeoutMs} ms waiting for ${total - done} queued jobs (are workers running? nsa-flow worker --queue …); they stay queued`,
+      );
+    });
   } finally {
-    await queue.close();
+    stopped = true;
+    await closeBounded(queue);
   }
+  if (options.wait === false) return summarize(outDir, [...outcomes.values()], (performance.now() - t0) / 1000);
   const ordered = prepared.map((j) => outcomes.get(j.id)!);
   const summary = summarize(outDir, ordered, (performance.now() - t0) / 1000);
   writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   return summary;
+}
+
+/** Redis cannot be reached at the URL given (nothing listens, or no answer). */
+export class QueueConnectionError extends Error {
+  override name = 'QueueConnectionError';
+}
+
+/**
+ * Resolves once a TCP connection to the Redis host opens; otherwise rejects with a
+ * QueueConnectionError naming the URL (the Redis client itself would retry for ever, silently).
+ */
+async function expectReachable(url: string, conn: RedisConnection, signal?: AbortSignal, timeoutMs = 5000): Promise<void> {
+  await new Promise<void>((resolvePromise, reject) => {
+    const socket = connect({ host: conn.host, port: conn.port });
+    const finish = (err?: Error): void => {
+      socket.destroy();
+      signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolvePromise();
+    };
+    const fail = (why: string): void => finish(new QueueConnectionError(`Cannot reach Redis at ${url} (${why}); is redis-server running there?`));
+    const onAbort = (): void => finish(new AbortError());
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.setTimeout(timeoutMs, () => fail(`no answer within ${timeoutMs} ms`));
+    socket.once('connect', () => finish());
+    socket.once('error', (err: NodeJS.ErrnoException) => fail(err.code ?? err.message));
+  });
+}
+
+/** `work`, unless `signal` aborts first (AbortError) or `deadline` (ms since the epoch) passes (onTimeout()). */
+function untilStopped<T>(work: Promise<T>, signal: AbortSignal | undefined, deadline: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolvePromise, reject) => {
+    const settle = (f: () => void): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      f();
+    };
+    const onAbort = (): void => settle(() => reject(new AbortError()));
+    const timer = Number.isFinite(deadline) ? setTimeout(() => settle(() => reject(onTimeout())), Math.max(0, deadline - Date.now())) : undefined;
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => settle(() => resolvePromise(v)),
+      (e: unknown) => settle(() => reject(e)),
+    );
+  });
+}
+
+/** Closes a BullMQ queue or worker; when Redis does not answer within `ms`, drops the connection instead. */
+async function closeBounded(c: { close(): Promise<void>; disconnect(): Promise<void> }, ms = 3000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const closed = await Promise.race([
+    c.close().then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
+  ]);
+  clearTimeout(timer);
+  if (!closed) await c.disconnect().catch(() => undefined);
 }
 
 // ---- the worker's side: admitting untrusted payloads ----------------------------------------------
@@ -389,6 +461,7 @@ export async function runWorker(options: WorkerOptions): Promise<{ processed: nu
   const { Queue, Worker, UnrecoverableError } = await queueClient();
   const name = `${hostname()}:${process.pid}`;
   const connection = redisConnection(options.url);
+  await expectReachable(options.url, connection, options.signal);
   const concurrency = options.concurrency ?? 1;
   const lockMs = options.lockMs ?? 30_000;
   if (concurrency > 1) setBlasThreads(1);
@@ -438,8 +511,9 @@ export async function runWorker(options: WorkerOptions): Promise<{ processed: nu
     }
   } finally {
     for (const c of running) c.abort();
-    await worker.close();
-    await queue.close();
+    // A job still running after a lock duration is taken up elsewhere anyway.
+    await closeBounded(worker, lockMs);
+    await closeBounded(queue);
   }
   options.onEvent?.({ event: 'idle', worker: name, processed });
   return { processed };

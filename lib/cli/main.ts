@@ -232,7 +232,7 @@ const batchFlags: Record<string, CommandFlag> = {
   concurrency: { kind: 'integer', min: 1, description: 'jobs at once in the local pool (default min(cores, 4)); one BLAS thread per job when > 1' },
   ...queueFlags,
   wait: { kind: 'boolean', description: 'with --queue: wait for the jobs and print the summary (default; --no-wait only enqueues)' },
-  timeout: { kind: 'integer', min: 1, placeholder: 'SECONDS', description: 'with --queue: stop waiting after this long' },
+  timeout: { kind: 'integer', min: 1, placeholder: 'SECONDS', description: 'with --queue: stop waiting after this long (counted from the start; the jobs stay queued)' },
   json: { kind: 'boolean', description: 'NDJSON events and a JSON summary on stdout' },
   ...helpFlag,
 };
@@ -275,17 +275,19 @@ async function batchCommand(argv: string[], io: CliIO): Promise<number> {
   const common = { outDir, baseDir: dirname(file), signal: io.signal, onProgress: onProgress.update };
   let summary: BatchSummary;
   const queue = typeof args.flags.queue === 'string' ? await import('../batch/queue.js') : undefined;
-  if (queue) await queuePackages(queue.loadQueuePackages);
+  if (queue) await queueStep(() => queue.loadQueuePackages());
   try {
     summary =
       queue && typeof args.flags.queue === 'string'
-        ? await queue.enqueueBatch(jobs as never, {
-            ...common,
-            url: args.flags.queue,
-            queueName: typeof args.flags.queueName === 'string' ? args.flags.queueName : undefined,
-            wait: args.flags.wait !== false,
-            timeoutMs: typeof args.flags.timeout === 'number' ? args.flags.timeout * 1000 : undefined,
-          })
+        ? await queueStep(() =>
+            queue.enqueueBatch(jobs as never, {
+              ...common,
+              url: args.flags.queue as string,
+              queueName: typeof args.flags.queueName === 'string' ? args.flags.queueName : undefined,
+              wait: args.flags.wait !== false,
+              timeoutMs: typeof args.flags.timeout === 'number' ? args.flags.timeout * 1000 : undefined,
+            }),
+          )
         : await runBatch(jobs as never, { ...common, concurrency: typeof args.flags.concurrency === 'number' ? args.flags.concurrency : undefined });
   } finally {
     onProgress.stop();
@@ -296,12 +298,15 @@ async function batchCommand(argv: string[], io: CliIO): Promise<number> {
   return summary.failed > 0 ? exitCodes.numerical : exitCodes.ok;
 }
 
-/** Loads the optional queue packages; when they are missing, a usage error that says what to install. */
-async function queuePackages(load: () => Promise<void>): Promise<void> {
+/**
+ * Runs a queue step; the queue packages missing or Redis unreachable become a usage error (exit 2)
+ * with the message that says what to install or check.
+ */
+async function queueStep<T>(step: () => Promise<T>): Promise<T> {
   try {
-    await load();
+    return await step();
   } catch (err) {
-    if (err instanceof Error && err.name === 'MissingPackageError') throw new UsageError(err.message);
+    if (err instanceof Error && (err.name === 'MissingPackageError' || err.name === 'QueueConnectionError')) throw new UsageError(err.message);
     throw err;
   }
 }
@@ -363,9 +368,9 @@ async function workerCommand(argv: string[], io: CliIO): Promise<number> {
   const cwd = io.cwd ?? process.cwd();
   const inputRoots = Array.isArray(args.flags.inputRoot) ? args.flags.inputRoot.map((r) => resolve(cwd, r)) : [cwd];
   const { loadQueuePackages, runWorker } = await import('../batch/queue.js');
-  await queuePackages(loadQueuePackages);
+  await queueStep(() => loadQueuePackages());
   if (typeof args.flags.threads === 'number') setBlasThreads(args.flags.threads);
-  await runWorker({
+  const options = {
     url: args.flags.queue,
     outDir: resolve(cwd, args.flags.out),
     inputRoots,
@@ -374,8 +379,9 @@ async function workerCommand(argv: string[], io: CliIO): Promise<number> {
     lockMs: typeof args.flags.lockMs === 'number' ? args.flags.lockMs : undefined,
     exitWhenIdleMs: typeof args.flags.exitWhenIdle === 'number' ? args.flags.exitWhenIdle : undefined,
     signal: io.signal,
-    onEvent: (e) => io.stdout.write(JSON.stringify(e) + '\n'),
-  });
+    onEvent: (e: unknown) => io.stdout.write(JSON.stringify(e) + '\n'),
+  };
+  await queueStep(() => runWorker(options));
   return exitCodes.ok;
 }
 
