@@ -119,15 +119,20 @@ export async function executeJob(
     }
     const e = err instanceof Error ? err : new Error(String(err));
     const error = { name: e.name, message: e.message, numerical: e instanceof NumericalError };
-    writeDirAtomically(
-      dir,
-      (tmp) => {
-        writeFileSync(join(tmp, 'job.json'), JSON.stringify(job, null, 2) + '\n');
-        writeFileSync(join(tmp, 'error.json'), JSON.stringify({ ...error, startedAt }, null, 2) + '\n');
-      },
-      { replace: true },
-    );
-    return { ...base, status: 'failed', seconds: (performance.now() - t0) / 1000, error: { name: e.name, message: e.message } };
+    try {
+      writeDirAtomically(
+        dir,
+        (tmp) => {
+          writeFileSync(join(tmp, 'job.json'), JSON.stringify(job, null, 2) + '\n');
+          writeFileSync(join(tmp, 'error.json'), JSON.stringify({ ...error, startedAt }, null, 2) + '\n');
+        },
+        { replace: true },
+      );
+    } catch (writeErr) {
+      // The output folder cannot be written (read-only, full): the outcome still says why the job failed.
+      error.message += ` (its error.json could not be written either: ${(writeErr as Error).message})`;
+    }
+    return { ...base, status: 'failed', seconds: (performance.now() - t0) / 1000, error: { name: e.name, message: error.message } };
   }
 }
 
