@@ -185,6 +185,14 @@ describe('reading outcomes from the queue', () => {
     expect(await readOutcome(queue, job)).toEqual({ ...job, status: 'failed', seconds: 0, error: { name: 'QueueError', message: 'Refused job "x": why' } });
     const waiting: QueueReader = { getJobState: async () => 'delayed', getJob: async () => undefined };
     expect(await readOutcome(waiting, job)).toBeUndefined(); // a retry is pending
+    // A completed job whose value is not this job's outcome is failed, not waited for (nor trusted).
+    const foreign: QueueReader = { getJobState: async () => 'completed', getJob: async () => ({ returnvalue: { id: 'other' }, failedReason: '' }) };
+    expect(await readOutcome(foreign, job)).toEqual({
+      ...job,
+      status: 'failed',
+      seconds: 0,
+      error: { name: 'QueueError', message: 'The job completed on the queue without an outcome for retract-0123456789ab' },
+    });
   });
 });
 

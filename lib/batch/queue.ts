@@ -153,7 +153,8 @@ export interface QueueReader {
  * a job's return value and moves it to 'completed' in one step, so a job seen completed has its value
  * when read next. (Reading the job first and its state second raced: a job completing in between was
  * seen completed with the return value of its earlier snapshot, null.) A failed state is final:
- * BullMQ keeps a job that will be retried in 'delayed' or 'waiting'.
+ * BullMQ keeps a job that will be retried in 'delayed' or 'waiting'. A completed job whose value is
+ * not its outcome (another program on the queue) is reported failed rather than waited for.
  */
 export async function readOutcome(queue: QueueReader, job: Job): Promise<JobOutcome | undefined> {
   const state = await queue.getJobState(job.id);
@@ -161,8 +162,10 @@ export async function readOutcome(queue: QueueReader, job: Job): Promise<JobOutc
   const q = await queue.getJob(job.id);
   if (!q) return undefined; // removed meanwhile (by another enqueuer): it is queued again or will be
   if (state === 'completed') {
-    const outcome = q.returnvalue as JobOutcome | null | undefined;
-    return outcome && typeof outcome === 'object' ? outcome : undefined;
+    const outcome = q.returnvalue as Partial<JobOutcome> | null | undefined;
+    if (outcome && typeof outcome === 'object' && outcome.id === job.id) return outcome as JobOutcome;
+    // Not what a worker of this package returns (seen completed, so the value was stored with it).
+    return { ...job, status: 'failed', seconds: 0, error: { name: 'QueueError', message: `The job completed on the queue without an outcome for ${job.id}` } };
   }
   return { ...job, status: 'failed', seconds: 0, error: { name: 'QueueError', message: q.failedReason } };
 }
