@@ -116,6 +116,12 @@ describe('admitJob: crafted payloads', () => {
     const linkOut = join(roots.outDir, 'to-victim');
     symlinkSync(join(w.world, 'victim'), linkOut);
     expect(refusal(() => admitJob(payload({}, join(linkOut, 'sub')), job.id, roots)).message).toContain(`its outDir ${join(linkOut, 'sub')} is outside`);
+    // A dangling link inside the root is not taken for a folder still to be created.
+    const dangling = join(roots.outDir, 'dangling');
+    symlinkSync(join(w.world, 'gone'), dangling);
+    expect(refusal(() => admitJob(payload({}, join(dangling, 'sub')), job.id, roots)).message).toBe(
+      `Refused job "${job.id}": its outDir ${join(dangling, 'sub')} cannot be resolved (ENOENT)`,
+    );
     expect(refusal(() => admitJob(payload({}, 'out'), job.id, roots)).message).toBe(`Refused job "${job.id}": expected an absolute path for outDir but received the string "out"`);
     // The job's own folder may not be a link (replacing it would act on the target), even a dangling one.
     for (const [linkedJob, target] of [['retract-0123456789ab', join(w.world, 'victim')], ['retract-0123456789ac', join(w.world, 'gone')]]) {

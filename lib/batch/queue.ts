@@ -317,11 +317,14 @@ export interface WorkerRoots {
   inputRoots: readonly string[];
 }
 
-/** `path` with symbolic links resolved, for a path that may not exist yet (its existing ancestor is resolved). */
+/**
+ * `path` with symbolic links resolved, for a path that may not exist yet (its nearest existing ancestor
+ * is resolved). A dangling link on the way throws (ENOENT) rather than being taken for a missing folder.
+ */
 function resolveLinks(path: string): string {
   let existing = path;
   const rest: string[] = [];
-  while (!existsSync(existing)) {
+  while (!lstatSync(existing, { throwIfNoEntry: false })) {
     const parent = dirname(existing);
     if (parent === existing) break;
     rest.unshift(basename(existing));
@@ -373,7 +376,11 @@ export function admitJob(data: unknown, queueJobId: string | undefined, roots: W
   let outDir = roots.outDir;
   if (data.outDir !== undefined) {
     if (typeof data.outDir !== 'string' || !isAbsolute(data.outDir)) return refuse(`expected an absolute path for outDir but received ${describeValue(data.outDir)}`);
-    outDir = resolveLinks(resolve(data.outDir));
+    try {
+      outDir = resolveLinks(resolve(data.outDir));
+    } catch (err) {
+      return refuse(`its outDir ${data.outDir} cannot be resolved (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
     if (!isInside(outDir, roots.outDir)) return refuse(`its outDir ${data.outDir} is outside this worker's output root ${roots.outDir}`);
   }
   const jobDir = join(outDir, id);

@@ -274,15 +274,17 @@ async function batchCommand(argv: string[], io: CliIO): Promise<number> {
   const onProgress = batchProgress(io, json);
   const common = { outDir, baseDir: dirname(file), signal: io.signal, onProgress: onProgress.update };
   let summary: BatchSummary;
-  const queue = typeof args.flags.queue === 'string' ? await import('../batch/queue.js') : undefined;
+  const url = typeof args.flags.queue === 'string' ? args.flags.queue : undefined;
+  // The queue module (and the optional packages it loads) only when a queue is used.
+  const queue = url === undefined ? undefined : await import('../batch/queue.js');
   if (queue) await queueStep(() => queue.loadQueuePackages());
   try {
     summary =
-      queue && typeof args.flags.queue === 'string'
+      queue && url !== undefined
         ? await queueStep(() =>
             queue.enqueueBatch(jobs as never, {
               ...common,
-              url: args.flags.queue as string,
+              url,
               queueName: typeof args.flags.queueName === 'string' ? args.flags.queueName : undefined,
               wait: args.flags.wait !== false,
               timeoutMs: typeof args.flags.timeout === 'number' ? args.flags.timeout * 1000 : undefined,
