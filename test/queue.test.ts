@@ -3,7 +3,7 @@
 // batch still completes with every result present exactly once. Throughput against the local pool.
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,9 +33,9 @@ interface WorkerHandle {
   next(event: string): Promise<Record<string, unknown>>;
 }
 
-/** A worker writing under `outRoot` and reading inputs from the data folder only. */
+/** A worker writing under `outRoot` and reading inputs only from the folder of the input used here. */
 function startWorker(queueName: string, outRoot: string): WorkerHandle {
-  const child = startCli(['worker', '--queue', redis.url, '--queue-name', queueName, '--out', outRoot, '--input-root', dataDir, '--lock-ms', '1000', '--threads', '1']);
+  const child = startCli(['worker', '--queue', redis.url, '--queue-name', queueName, '--out', outRoot, '--input-root', dirname(lending), '--lock-ms', '1000', '--threads', '1']);
   started.push(child);
   const events: Record<string, unknown>[] = [];
   const waiters: { event: string; resolve: (e: Record<string, unknown>) => void }[] = [];

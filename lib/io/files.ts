@@ -138,8 +138,8 @@ export function readFileMaybeGz(path: string, options: GunzipOptions = {}): Buff
 
 /**
  * Reads a text file (UTF-8, gunzipped when the path ends in .gz). A leading BOM is dropped. The bytes
- * and the string each count against the memory limit; a file longer than the longest string V8 can
- * hold is a RangeError.
+ * and the string each count against the memory limit; text longer than the longest string V8 can
+ * hold is a FormatError ('unsupported').
  */
 export function readTextMaybeGz(path: string): string {
   const bytes = readFileMaybeGz(path);
@@ -149,7 +149,10 @@ export function readTextMaybeGz(path: string): string {
     text = bytes.toString('utf8');
   } catch (err) {
     if ((err as { code?: unknown }).code !== 'ERR_STRING_TOO_LONG') throw err;
-    throw new RangeError(`Expected a text file of at most ${bufferConstants.MAX_STRING_LENGTH} characters for ${path} but received ${bytes.length} bytes`, { cause: err });
+    throw new FormatError(path, `Expected text of at most ${bufferConstants.MAX_STRING_LENGTH} characters (the longest string Node.js holds) but received ${bytes.length} bytes; convert it to .npy`, {
+      code: 'unsupported',
+      cause: err,
+    });
   }
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
