@@ -24,6 +24,7 @@ import {
   type WorkerRoots,
 } from '../lib/batch/queue.js';
 import { executeJob, type JobOutcome } from '../lib/batch/run.js';
+import { parseArgs } from '../lib/cli/flags.js';
 import { AbortError } from '../lib/errors.js';
 import { writeNpy } from '../lib/io/index.js';
 import { finished, runMain, startCli, tempDir } from './helpers/cli-run.js';
@@ -149,6 +150,16 @@ describe('admitJob: crafted payloads', () => {
     expect(refusal(() => admitJob(payload({ input: {} }), job.id, roots)).message).toMatch(new RegExp(`^Refused job "${job.id}": missing input Y `));
     // Options are validated as a jobs file's are.
     expect(refusal(() => admitJob(payload({ options: { w: 'x' } }), job.id, roots)).message).toMatch(new RegExp(`^Refused job "${job.id}": Expected .* for options\\.w of job ${job.id}`));
+  });
+
+  it('several input roots: an input under any of them is admitted (--input-root is repeatable)', () => {
+    const args = parseArgs(['--input-root', join(w.world, 'secret'), '--input-root', join(w.world, 'data')], {}, {
+      inputRoot: { kind: 'string', repeatable: true, description: 'roots' },
+    });
+    expect(args.lists.inputRoot).toEqual([join(w.world, 'secret'), join(w.world, 'data')]);
+    const two = resolveWorkerRoots({ outDir: roots.outDir, inputRoots: args.lists.inputRoot! });
+    // secret/y.npy, directly or through data/link.npy, is now inside a root.
+    expect(admitJob(payload({ input: { Y: w.link } }), job.id, two).job.input).toEqual({ Y: w.secret });
   });
 
   it('executeJob refuses an id that is not a job id before touching the disk', async () => {

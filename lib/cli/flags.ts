@@ -28,7 +28,7 @@ export interface CommandFlag {
   min?: number;
   /** Accepted but not listed in help (e.g. --seed on a deterministic method, to explain why it is refused). */
   hidden?: boolean;
-  /** A string flag that may be given several times: its values are collected, in order, in a string[]. */
+  /** A string flag that may be given several times: its values are collected, in order, in ParsedArgs.lists. */
   repeatable?: boolean;
 }
 
@@ -36,8 +36,10 @@ export interface ParsedArgs {
   positionals: string[];
   /** Method options as typed values, camelCase keys, not yet validated against ranges. */
   options: Record<string, unknown>;
-  /** Command flags by camelCase name (a repeatable flag's values as a string[]). */
-  flags: Record<string, string | number | boolean | string[]>;
+  /** Command flags by camelCase name. */
+  flags: Record<string, string | number | boolean>;
+  /** The values of repeatable command flags, in the order given, by camelCase name. */
+  lists: Record<string, string[]>;
 }
 
 /**
@@ -46,7 +48,7 @@ export interface ParsedArgs {
  */
 export function parseArgs(argv: readonly string[], specs: OptionSpecs, commandFlags: Record<string, CommandFlag>): ParsedArgs {
   const options = Object.fromEntries(flagSpecs(specs));
-  const out: ParsedArgs = { positionals: [], options: {}, flags: {} };
+  const out: ParsedArgs = { positionals: [], options: {}, flags: {}, lists: {} };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -85,7 +87,7 @@ export function parseArgs(argv: readonly string[], specs: OptionSpecs, commandFl
       if (value === undefined) throw new UsageError(`Expected a value after --${flag}`);
     }
     if (spec) out.options[name] = fromText(spec, value, `--${flag}`);
-    else if (command!.repeatable) ((out.flags[name] ??= []) as string[]).push(value);
+    else if (command!.repeatable) (out.lists[name] ??= []).push(value);
     else out.flags[name] = commandFromText(command!, value, `--${flag}`);
   }
   return out;

@@ -368,7 +368,7 @@ async function workerCommand(argv: string[], io: CliIO): Promise<number> {
   }
   if (args.positionals.length > 0) throw new UsageError('nsa-flow worker takes no inputs (jobs carry their input paths)');
   const cwd = io.cwd ?? process.cwd();
-  const inputRoots = Array.isArray(args.flags.inputRoot) ? args.flags.inputRoot.map((r) => resolve(cwd, r)) : [cwd];
+  const inputRoots = (args.lists.inputRoot ?? [cwd]).map((r) => resolve(cwd, r));
   const { loadQueuePackages, runWorker } = await import('../batch/queue.js');
   await queueStep(() => loadQueuePackages());
   if (typeof args.flags.threads === 'number') setBlasThreads(args.flags.threads);
