@@ -7,10 +7,10 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { expandJobs, jobId, prepareJobs } from '../lib/batch/jobs.js';
-import { runBatch, type BatchEvent } from '../lib/batch/run.js';
+import { executeJob, runBatch, type BatchEvent } from '../lib/batch/run.js';
 import { UsageError } from '../lib/cli/flags.js';
 import { AbortError } from '../lib/errors.js';
-import { readMatrix, readNpy } from '../lib/io/index.js';
+import { readMatrix, readNpy, writeNpy } from '../lib/io/index.js';
 import type { Matrix } from '../lib/matrix.js';
 import { retract } from '../lib/ortho.js';
 import { getBlasThreads } from '../lib/runtime.js';
@@ -130,6 +130,23 @@ describe('runBatch on real matrices', () => {
     const resumed = await runBatch(jobs, { outDir, concurrency: 2 });
     expect(resumed.skipped).toBe(dirs.length);
     expect(resumed.done).toBe(6 - dirs.length);
+  });
+});
+
+describe('executeJob on an output folder it cannot write', () => {
+  it('records the job as failed with both reasons instead of throwing', async () => {
+    const dir = tempDir('batch-unwritable');
+    const input = join(dir, 'y.npy');
+    writeNpy(input, { rows: 5, cols: 2, data: Float64Array.from({ length: 10 }, (_, i) => Math.cos(i)) });
+    // The "output folder" is a regular file, so nothing can be created under it (even by root).
+    const outDir = join(dir, 'not-a-folder');
+    writeFileSync(outDir, 'x');
+    const [job] = prepareJobs([{ method: 'retract', input }], dir);
+    const outcome = await executeJob(job!, outDir);
+    expect(outcome.status).toBe('failed');
+    // The result could not be written; neither could its error.json: the outcome carries both.
+    expect(outcome.error!.message).toMatch(/^E\w+: .*not-a-folder.* \(its error\.json could not be written either: E\w+: .*not-a-folder/);
+    expect(readFileSync(outDir, 'utf8')).toBe('x');
   });
 });
 

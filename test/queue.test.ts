@@ -3,7 +3,7 @@
 // batch still completes with every result present exactly once. Throughput against the local pool.
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,8 +33,9 @@ interface WorkerHandle {
   next(event: string): Promise<Record<string, unknown>>;
 }
 
-function startWorker(queueName: string): WorkerHandle {
-  const child = startCli(['worker', '--queue', redis.url, '--queue-name', queueName, '--lock-ms', '1000', '--threads', '1']);
+/** A worker writing under `outRoot` and reading inputs only from the folder of the input used here. */
+function startWorker(queueName: string, outRoot: string): WorkerHandle {
+  const child = startCli(['worker', '--queue', redis.url, '--queue-name', queueName, '--out', outRoot, '--input-root', dirname(lending), '--lock-ms', '1000', '--threads', '1']);
   started.push(child);
   const events: Record<string, unknown>[] = [];
   const waiters: { event: string; resolve: (e: Record<string, unknown>) => void }[] = [];
@@ -70,7 +71,7 @@ describe('nsa-flow batch --queue with nsa-flow worker processes', () => {
   it('a worker killed mid-job: its job is retried by another and every result exists exactly once', async () => {
     const dir = tempDir('queue');
     const out = join(dir, 'results');
-    const workers = [startWorker('kill-test'), startWorker('kill-test'), startWorker('kill-test')];
+    const workers = [startWorker('kill-test', dir), startWorker('kill-test', dir), startWorker('kill-test', dir)];
     await Promise.all(workers.map((w) => w.next('ready')));
     const victim = workers[0]!;
     const batch = finished(startCli(['batch', jobsFile(dir), '--queue', redis.url, '--queue-name', 'kill-test', '--out', out, '--timeout', '45', '--json']), 50_000);
@@ -101,7 +102,7 @@ describe('nsa-flow batch --queue with nsa-flow worker processes', () => {
   it('throughput: 2 queue workers (one BLAS thread each) against the local pool with 2 jobs at once, on the same jobs', async () => {
     const dir = tempDir('queue-rate');
     const file = jobsFile(dir);
-    const workers = [startWorker('rate-test'), startWorker('rate-test')];
+    const workers = [startWorker('rate-test', dir), startWorker('rate-test', dir)];
     await Promise.all(workers.map((w) => w.next('ready')));
     const queued = await finished(startCli(['batch', file, '--queue', redis.url, '--queue-name', 'rate-test', '--out', join(dir, 'queue'), '--timeout', '45', '--json']), 50_000);
     expect(queued.code, queued.stderr).toBe(0);

@@ -66,6 +66,15 @@ export function jobId(method: string, input: Record<string, string>, options: Re
   return `${method}-${hash.slice(0, 12)}`;
 }
 
+/**
+ * Whether `id` has the form jobId gives for `method`: the method's name, '-', 12 lowercase hex digits.
+ * A job id names a directory under the batch's output directory, so only this form is ever used as a
+ * path (no '/', no '..'); a registered method's name is lowercase letters, digits and '-'.
+ */
+export function isJobId(id: unknown, method: string): id is string {
+  return typeof id === 'string' && id.length === method.length + 13 && id.startsWith(`${method}-`) && /^[a-z][a-z0-9-]*-[0-9a-f]{12}$/.test(id);
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Expands a jobs file into job specs, in a deterministic order (jobs first, then each grid). */

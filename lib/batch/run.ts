@@ -20,7 +20,8 @@ import { defaultTraces, getMethod, type InputValue, type MethodProgress } from '
 import { AbortError, NumericalError } from '../errors.js';
 import { info } from '../info.js';
 import { getBlasThreads, getConcurrency, setBlasThreads, setConcurrency } from '../runtime.js';
-import { expandJobs, prepareJobs, type Job, type JobSpec, type JobsFile } from './jobs.js';
+import { describeValue } from '../validate.js';
+import { expandJobs, isJobId, prepareJobs, type Job, type JobSpec, type JobsFile } from './jobs.js';
 
 export type JobStatus = 'done' | 'skipped' | 'failed' | 'cancelled';
 
@@ -67,13 +68,17 @@ export function isFinished(outDir: string, id: string): boolean {
 /**
  * Runs one job and records its outcome under `outDir/<id>`. Never throws for a failing job (the
  * error is recorded in error.json); rejects only with AbortError when `signal` cancels it, in which
- * case nothing is written.
+ * case nothing is written, and with a RangeError when `job.id` is not of the form jobId gives
+ * (`<method>-<12 hex digits>`): the id names the one directory of outDir the job may write or replace.
  */
 export async function executeJob(
   job: Job,
   outDir: string,
   options: { baseDir?: string; signal?: AbortSignal; onProgress?: (p: MethodProgress) => void; cache?: Map<string, InputValue>; worker?: string } = {},
 ): Promise<JobOutcome> {
+  if (!isJobId(job?.id, String(job?.method))) {
+    throw new RangeError(`Expected an id of the form <method>-<12 hex digits> for job.id but received ${describeValue(job?.id)}`);
+  }
   const base = { id: job.id, method: job.method, input: job.input, options: job.options, worker: options.worker ?? `pid ${process.pid}` };
   const dir = join(outDir, job.id);
   if (isFinished(outDir, job.id)) {
@@ -114,15 +119,20 @@ export async function executeJob(
     }
     const e = err instanceof Error ? err : new Error(String(err));
     const error = { name: e.name, message: e.message, numerical: e instanceof NumericalError };
-    writeDirAtomically(
-      dir,
-      (tmp) => {
-        writeFileSync(join(tmp, 'job.json'), JSON.stringify(job, null, 2) + '\n');
-        writeFileSync(join(tmp, 'error.json'), JSON.stringify({ ...error, startedAt }, null, 2) + '\n');
-      },
-      { replace: true },
-    );
-    return { ...base, status: 'failed', seconds: (performance.now() - t0) / 1000, error: { name: e.name, message: e.message } };
+    try {
+      writeDirAtomically(
+        dir,
+        (tmp) => {
+          writeFileSync(join(tmp, 'job.json'), JSON.stringify(job, null, 2) + '\n');
+          writeFileSync(join(tmp, 'error.json'), JSON.stringify({ ...error, startedAt }, null, 2) + '\n');
+        },
+        { replace: true },
+      );
+    } catch (writeErr) {
+      // The output folder cannot be written (read-only, full): the outcome still says why the job failed.
+      error.message += ` (its error.json could not be written either: ${(writeErr as Error).message})`;
+    }
+    return { ...base, status: 'failed', seconds: (performance.now() - t0) / 1000, error: { name: e.name, message: error.message } };
   }
 }
 

@@ -29,6 +29,8 @@ export interface CommandFlag {
   min?: number;
   /** Accepted but not listed in help (e.g. --seed on a deterministic method, to explain why it is refused). */
   hidden?: boolean;
+  /** A string flag that may be given several times: its values are collected, in order, in ParsedArgs.lists. */
+  repeatable?: boolean;
 }
 
 export interface ParsedArgs {
@@ -37,6 +39,8 @@ export interface ParsedArgs {
   options: Record<string, unknown>;
   /** Command flags by camelCase name. */
   flags: Record<string, string | number | boolean>;
+  /** The values of repeatable command flags, in the order given, by camelCase name. */
+  lists: Record<string, string[]>;
 }
 
 /** The long names a command accepts (method options, then visible command flags), for messages. */
@@ -56,7 +60,7 @@ function unknownOption(given: string, known: string[]): UsageError {
  */
 export function parseArgs(argv: readonly string[], specs: OptionSpecs, commandFlags: Record<string, CommandFlag>): ParsedArgs {
   const options = Object.fromEntries(flagSpecs(specs));
-  const out: ParsedArgs = { positionals: [], options: {}, flags: {} };
+  const out: ParsedArgs = { positionals: [], options: {}, flags: {}, lists: {} };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i]!;
     if (arg === '--') {
@@ -98,6 +102,7 @@ export function parseArgs(argv: readonly string[], specs: OptionSpecs, commandFl
       if (value === undefined) throw new UsageError(`Expected a value after --${flag}`);
     }
     if (spec) out.options[name] = fromText(spec, value, `--${flag}`);
+    else if (command!.repeatable) (out.lists[name] ??= []).push(value);
     else out.flags[name] = commandFromText(command!, value, `--${flag}`);
   }
   return out;

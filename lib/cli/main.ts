@@ -302,7 +302,7 @@ const batchFlags: Record<string, CommandFlag> = {
   concurrency: { kind: 'integer', min: 1, description: 'jobs at once in the local pool (default min(cores, 4)); one BLAS thread per job when > 1' },
   ...queueFlags,
   wait: { kind: 'boolean', description: 'with --queue: wait for the jobs and print the summary (default; --no-wait only enqueues)' },
-  timeout: { kind: 'integer', min: 1, placeholder: 'SECONDS', description: 'with --queue: stop waiting after this long' },
+  timeout: { kind: 'integer', min: 1, placeholder: 'SECONDS', description: 'with --queue: stop waiting after this long (counted from the start; the jobs stay queued)' },
   json: { kind: 'boolean', description: 'NDJSON events and a JSON summary on stdout' },
   ...helpFlag,
 };
@@ -312,7 +312,8 @@ const batchHelp = (): string =>
     'nsa-flow batch — run many jobs: a list of {method, input, options}, or a grid (methods × options × inputs)',
     '',
     'Usage: nsa-flow batch JOBS.json [--out DIR] [--concurrency N]',
-    '       nsa-flow batch JOBS.json --queue redis://HOST:PORT --out SHARED_DIR     (then: nsa-flow worker)',
+    '       nsa-flow batch JOBS.json --queue redis://HOST:PORT --out SHARED_DIR',
+    '       (workers: nsa-flow worker --queue redis://HOST:PORT --out SHARED_DIR --input-root DATA_DIR)',
     '',
     'JOBS.json: [{"method": "retract", "input": "x.npy", "options": {"w": 0.5}}, …]',
     '       or: {"method": "retract", "inputs": ["a.npy", "b.npy"], "options": {"w": [0.25, 0.5, 1]}}',
@@ -343,16 +344,22 @@ async function batchCommand(argv: string[], io: CliIO): Promise<number> {
   const onProgress = batchProgress(io, json);
   const common = { outDir, baseDir: dirname(file), signal: io.signal, onProgress: onProgress.update };
   let summary: BatchSummary;
+  const url = typeof args.flags.queue === 'string' ? args.flags.queue : undefined;
+  // The queue module (and the optional packages it loads) only when a queue is used.
+  const queue = url === undefined ? undefined : await import('../batch/queue.js');
+  if (queue) await queueStep(() => queue.loadQueuePackages());
   try {
     summary =
-      typeof args.flags.queue === 'string'
-        ? await (await import('../batch/queue.js')).enqueueBatch(jobs as never, {
-            ...common,
-            url: args.flags.queue,
-            queueName: typeof args.flags.queueName === 'string' ? args.flags.queueName : undefined,
-            wait: args.flags.wait !== false,
-            timeoutMs: typeof args.flags.timeout === 'number' ? args.flags.timeout * 1000 : undefined,
-          })
+      queue && url !== undefined
+        ? await queueStep(() =>
+            queue.enqueueBatch(jobs as never, {
+              ...common,
+              url,
+              queueName: typeof args.flags.queueName === 'string' ? args.flags.queueName : undefined,
+              wait: args.flags.wait !== false,
+              timeoutMs: typeof args.flags.timeout === 'number' ? args.flags.timeout * 1000 : undefined,
+            }),
+          )
         : await runBatch(jobs as never, { ...common, concurrency: typeof args.flags.concurrency === 'number' ? args.flags.concurrency : undefined });
   } finally {
     onProgress.stop();
@@ -361,6 +368,19 @@ async function batchCommand(argv: string[], io: CliIO): Promise<number> {
   else if (typeof args.flags.queue === 'string' && args.flags.wait === false) io.stdout.write(`enqueued on ${args.flags.queue}; results will appear in ${outDir}\n`);
   else io.stdout.write(formatSummary(summary) + `\nresults in ${outDir}\n`);
   return summary.failed > 0 ? exitCodes.numerical : exitCodes.ok;
+}
+
+/**
+ * Runs a queue step; the queue packages missing or Redis unreachable become a usage error (exit 2)
+ * with the message that says what to install or check.
+ */
+async function queueStep<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof Error && (err.name === 'MissingPackageError' || err.name === 'QueueConnectionError')) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 function batchProgress(io: CliIO, json: boolean): { update: (e: BatchEvent) => void; stop: () => void } {
@@ -388,6 +408,17 @@ function batchProgress(io: CliIO, json: boolean): { update: (e: BatchEvent) => v
 
 const workerFlags: Record<string, CommandFlag> = {
   ...queueFlags,
+  out: {
+    kind: 'string',
+    placeholder: 'DIR',
+    description: "required: this worker's output root. Results are written only under DIR; a job whose folder (the batch's --out) is outside it is refused",
+  },
+  inputRoot: {
+    kind: 'string',
+    placeholder: 'DIR',
+    repeatable: true,
+    description: 'jobs may read input files only under DIR (symbolic links resolved first); repeat for several; default: the current directory only',
+  },
   concurrency: { kind: 'integer', min: 1, description: 'jobs at once on this worker (default 1); one BLAS thread per job when > 1' },
   threads: { kind: 'integer', min: 1, description: 'BLAS threads per job (default: all cores; 1 when --concurrency > 1). Use 1 when several workers share a machine' },
   lockMs: { kind: 'integer', min: 100, placeholder: 'MS', description: 'job lock duration: a dead worker\'s job is retried after about this long (default 30000)' },
@@ -398,22 +429,31 @@ const workerFlags: Record<string, CommandFlag> = {
 async function workerCommand(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(argv, {}, workerFlags);
   if (args.flags.help) {
-    io.stdout.write(`nsa-flow worker — run jobs from a BullMQ queue on Redis; events as NDJSON on stdout\n\nUsage: nsa-flow worker --queue redis://HOST:PORT [options]\n\n${describeFlags({}, workerFlags)}\n`);
+    io.stdout.write(`nsa-flow worker — run jobs from a BullMQ queue on Redis; events as NDJSON on stdout\n\nUsage: nsa-flow worker --queue redis://HOST:PORT --out DIR [--input-root DIR …] [options]\n\n${describeFlags({}, workerFlags)}\n`);
     return exitCodes.ok;
   }
   if (typeof args.flags.queue !== 'string') throw new UsageError('Expected --queue redis://HOST:PORT for nsa-flow worker');
+  if (typeof args.flags.out !== 'string') {
+    throw new UsageError("Expected --out DIR for nsa-flow worker: the directory it writes results under (jobs cannot write elsewhere; use the batch's shared --out or a folder above it)");
+  }
   if (args.positionals.length > 0) throw new UsageError('nsa-flow worker takes no inputs (jobs carry their input paths)');
-  const { runWorker } = await import('../batch/queue.js');
+  const cwd = io.cwd ?? process.cwd();
+  const inputRoots = (args.lists.inputRoot ?? [cwd]).map((r) => resolve(cwd, r));
+  const { loadQueuePackages, runWorker } = await import('../batch/queue.js');
+  await queueStep(() => loadQueuePackages());
   if (typeof args.flags.threads === 'number') setBlasThreads(args.flags.threads);
-  await runWorker({
+  const options = {
     url: args.flags.queue,
+    outDir: resolve(cwd, args.flags.out),
+    inputRoots,
     queueName: typeof args.flags.queueName === 'string' ? args.flags.queueName : undefined,
     concurrency: typeof args.flags.concurrency === 'number' ? args.flags.concurrency : undefined,
     lockMs: typeof args.flags.lockMs === 'number' ? args.flags.lockMs : undefined,
     exitWhenIdleMs: typeof args.flags.exitWhenIdle === 'number' ? args.flags.exitWhenIdle : undefined,
     signal: io.signal,
-    onEvent: (e) => io.stdout.write(JSON.stringify(e) + '\n'),
-  });
+    onEvent: (e: unknown) => io.stdout.write(JSON.stringify(e) + '\n'),
+  };
+  await queueStep(() => runWorker(options));
   return exitCodes.ok;
 }
 

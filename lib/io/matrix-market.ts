@@ -11,10 +11,16 @@
  * zeros of a coordinate file are kept; an array file keeps only its non-zeros), or a dense row-major
  * Matrix. Every content problem is a FormatError naming the file and the line.
  *
+ * Memory: nothing is allocated from the size line alone. Entries are counted only as far as the rest
+ * of the text can hold them (every entry line takes at least 2 characters per field; an array file
+ * announcing more values than that is refused at once), and every array (the triplets, the CSR output with its rows+1 row pointers, a dense result) is checked
+ * against the memory limit (lib/memory.ts) before it is allocated: a RangeError names what would not fit.
+ *
  * The writer emits `coordinate real general`, 1-based, entries sorted by row then column as stored,
  * values in JavaScript's shortest round-trip form (String(v)), gzipped when the path ends in .gz.
  */
 import type { CsrMatrix, Matrix } from '../matrix.js';
+import { checkMemory, float64Bytes } from '../memory.js';
 import { describeValue, expectMatrix, expectShapeInteger, parseOptions, type OptionSpecs } from '../validate.js';
 import { FormatError, quoteContent, type FormatErrorCode } from './errors.js';
 import { expectPath, readTextMaybeGz, writeChunksMaybeGz } from './files.js';
@@ -224,7 +230,17 @@ function parse(text: string, file: string, wantDense: boolean): Parsed {
   if (format === 'array') {
     const n = rows;
     const entries = symmetry === 'general' ? rows * cols : symmetry === 'symmetric' ? (n * (n + 1)) / 2 : (n * (n - 1)) / 2;
+    // One value per line: at least one character and a line break (none after the last).
+    const room = Math.floor((sc.remaining() + 1) / 2);
+    if (entries > room) {
+      fail(
+        `Expected ${entries} values (size line ${sizeLineNo}: ${rows} × ${cols}, ${symmetry}) but the ${sc.remaining()} characters after it can hold at most ${room} (one value per line)`,
+        'entry-count',
+        sizeLineNo,
+      );
+    }
     if (rows * cols > 2 ** 32) fail(`Expected at most 2^32 elements but received ${rows} × ${cols}`, 'unsupported');
+    checkMemory(float64Bytes(rows, cols), `the dense ${rows}×${cols} matrix of ${file}`);
     const dense = new Float64Array(rows * cols);
     // Column-major walk over the stored part.
     let i = symmetry === 'skew-symmetric' ? 1 : 0;
@@ -253,17 +269,23 @@ function parse(text: string, file: string, wantDense: boolean): Parsed {
   const isPattern = field === 'pattern';
   const nf = isPattern ? 2 : 3;
   const fieldsText = isPattern ? 'row column' : 'row column value';
-  // An entry line takes at least 4 characters, so a size line promising more cannot be right; the
-  // count check below reports it, and the arrays never need more room than the text can fill.
-  const cap = Math.min(nnz, Math.floor(sc.remaining() / 4) + 1) * (sym ? 2 : 1);
+  // An entry line takes at least one character per field and one separator after each (the last line
+  // needs no line break), so the triplets never need room for more entries than the text can hold: a
+  // size line promising more is reported by the count check below (at the end of the text), after
+  // allocating only what the text can fill.
+  const room = Math.floor((sc.remaining() + 1) / (2 * nf));
+  const cap = Math.min(nnz, room) * (sym ? 2 : 1);
   let dense: Float64Array | undefined;
   let ri: Int32Array | undefined;
   let ci: Int32Array | undefined;
   let vv: Float64Array | undefined;
   if (wantDense) {
     if (rows * cols > 2 ** 32) fail(`Expected at most 2^32 elements for a dense result but received ${rows} × ${cols}`, 'unsupported', sizeLineNo);
+    checkMemory(float64Bytes(rows, cols), `the dense ${rows}×${cols} matrix of ${file}`);
     dense = new Float64Array(rows * cols);
   } else {
+    // The triplets, then (while they are still held) the CSR output: rows+1 row pointers, indices, values.
+    checkMemory(16 * cap + csrBytes(rows, cap), `the ${rows}×${cols} sparse matrix of ${file} (${cap} ${cap === 1 ? 'entry' : 'entries'}${sym ? ' with mirror images' : ''})`);
     ri = new Int32Array(cap);
     ci = new Int32Array(cap);
     vv = new Float64Array(cap);
@@ -307,19 +329,27 @@ function parse(text: string, file: string, wantDense: boolean): Parsed {
   return dense ? { header, dense } : { header, ri: ri!, ci: ci!, v: vv!, count };
 }
 
+/** Bytes of a CSR matrix: rows+1 Int32 row pointers, and an Int32 index and a float64 value per entry. */
+function csrBytes(rows: number, nnz: number): number {
+  return 4 * (rows + 1) + 12 * nnz;
+}
+
 /** Coordinate triplets to CSR: rows sorted by column, duplicates summed. */
 function cooToCsr(rows: number, cols: number, ri: Int32Array, ci: Int32Array, v: Float64Array, count: number): CsrMatrix {
   const indptr = new Int32Array(rows + 1);
   for (let t = 0; t < count; t++) indptr[ri[t]! + 1]!++;
   for (let r = 0; r < rows; r++) indptr[r + 1]! += indptr[r]!;
-  const next = indptr.slice(0, rows);
   let indices = new Int32Array(count);
   let data = new Float64Array(count);
+  // indptr[r] serves as row r's fill cursor (no second rows-long array); afterwards it holds the end of
+  // row r, i.e. the start of row r+1, and is shifted back by one row.
   for (let t = 0; t < count; t++) {
-    const p = next[ri[t]!]!++;
+    const p = indptr[ri[t]!]!++;
     indices[p] = ci[t]!;
     data[p] = v[t]!;
   }
+  for (let r = rows; r > 0; r--) indptr[r] = indptr[r - 1]!;
+  indptr[0] = 0;
   let w = 0;
   let oldStart = 0;
   for (let r = 0; r < rows; r++) {
@@ -361,10 +391,11 @@ function cooToCsr(rows: number, cols: number, ri: Int32Array, ci: Int32Array, v:
 
 /** Dense row-major to CSR, keeping only the non-zero entries (NaN counts as non-zero). */
 export function denseToCsr(m: Matrix): CsrMatrix {
-  const { rows, cols, data: src } = m;
+  const { rows, cols, data: src } = expectMatrix(m, 'the matrix of denseToCsr()', { finite: false });
   let nnz = 0;
   for (let i = 0; i < src.length; i++) if (src[i] !== 0) nnz++;
   if (nnz > MAX_INDEX) throw new RangeError(`Expected at most 2^31-1 non-zeros for a CsrMatrix but received ${nnz}`);
+  checkMemory(csrBytes(rows, nnz), `the ${rows}×${cols} CSR matrix (${nnz} non-zeros)`);
   const indptr = new Int32Array(rows + 1);
   const indices = new Int32Array(nnz);
   const data = new Float64Array(nnz);
@@ -385,6 +416,8 @@ export function denseToCsr(m: Matrix): CsrMatrix {
 
 /** CSR to a dense row-major Matrix (duplicate entries, if any, are summed). */
 export function csrToDense(m: CsrMatrix): Matrix {
+  expectCsr(m, 'the matrix of csrToDense()');
+  checkMemory(float64Bytes(m.rows, m.cols), `the dense ${m.rows}×${m.cols} form of a sparse matrix`);
   const out = new Float64Array(m.rows * m.cols);
   for (let r = 0; r < m.rows; r++) {
     for (let p = m.indptr[r]!; p < m.indptr[r + 1]!; p++) out[r * m.cols + m.indices[p]!]! += m.data[p]!;
@@ -448,6 +481,9 @@ function isCsrLike(v: unknown): v is CsrMatrix {
 
 /** Validates a CsrMatrix argument's structure (types, lengths, monotone indptr, column range). */
 export function expectCsr(v: unknown, name: string): CsrMatrix {
+  if (v === null || typeof v !== 'object') {
+    throw new TypeError(`Expected a CsrMatrix {rows, cols, indptr, indices, data} for ${name} but received ${describeValue(v)}`);
+  }
   const m = v as CsrMatrix;
   expectShapeInteger(m.rows, `${name}.rows`);
   expectShapeInteger(m.cols, `${name}.cols`);

@@ -22,7 +22,8 @@ import type { Matrix } from '../matrix.js';
 import type { Tensor } from '../tensor.js';
 import { describeValue, expectFloat64Array, expectMatrix, expectShapeInteger, parseOptions, type OptionSpecs } from '../validate.js';
 import { FormatError, quoteContent } from './errors.js';
-import { expectPath, gunzipBytes, isGzipPath, looksGzipped, readFully, writeChunksMaybeGz } from './files.js';
+import { checkMemory } from '../memory.js';
+import { expectPath, gunzipBytes, gunzipPrefix, isGzipPath, looksGzipped, readFully, readWholeFile, writeChunksMaybeGz } from './files.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 const ALIGN = 64;
@@ -233,8 +234,12 @@ function parseDtype(descr: PyValue, file: string, offset: number): Dtype {
   return { descr, kind: kind as DtypeKind, size };
 }
 
-/** Parses the header dict and checks it; `total` (the file size) is used for the truncation checks. */
-function parseHeader(bytes: Uint8Array, total: number, file: string): ParsedHeader {
+/**
+ * Parses the header dict and checks it; `total` (the file size) is used for the truncation checks.
+ * With `checkSize` false (a gzip prefix, whose total is not known yet) the data size is not compared
+ * with the file size.
+ */
+function parseHeader(bytes: Uint8Array, total: number, file: string, checkSize = true): ParsedHeader {
   const { version, headerStart, headerLength } = parsePreamble(bytes, total, file);
   const dataOffset = headerStart + headerLength;
   if (dataOffset > total || bytes.length < dataOffset) {
@@ -292,6 +297,8 @@ function parseHeader(bytes: Uint8Array, total: number, file: string): ParsedHead
     });
   }
   const dataLength = count * dtype.size;
+  const header = { version, descr: dtype.descr, fortranOrder: fortran.value, shape, dataOffset, dataLength, dtype, count };
+  if (!checkSize) return header;
   const available = total - dataOffset;
   if (available < dataLength) {
     throw new FormatError(
@@ -307,7 +314,17 @@ function parseHeader(bytes: Uint8Array, total: number, file: string): ParsedHead
       { code: 'entry-count', offset: dataOffset + dataLength },
     );
   }
-  return { version, descr: dtype.descr, fortranOrder: fortran.value, shape, dataOffset, dataLength, dtype, count };
+  return header;
+}
+
+/**
+ * Refuses, before anything is allocated, an array whose reading needs more than the memory limit:
+ * the float64 result, plus `extra` bytes held at the same time (raw data of another dtype, the
+ * decompressed file), plus one more float64 copy when Fortran order must be reordered.
+ */
+function checkArrayMemory(h: ParsedHeader, file: string, extra: number): void {
+  const reorder = h.fortranOrder && !layoutTrivial(h.shape) ? 8 * h.count : 0;
+  checkMemory(8 * h.count + extra + reorder, `the ${shapeText(h.shape)} '${h.descr}' array of ${file}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -433,6 +450,7 @@ function parseNpyBytes(bytes: Uint8Array, file: string, mayAlias: boolean): Tens
   if (mayAlias && isPlainF8(header) && raw.byteOffset % 8 === 0) {
     return { shape: [...header.shape], data: new Float64Array(raw.buffer, raw.byteOffset, header.count) };
   }
+  checkArrayMemory(header, file, raw.byteOffset % header.dtype.size === 0 ? 0 : header.dataLength);
   return finish(header, decode(raw, header.dtype, header.count));
 }
 
@@ -451,11 +469,31 @@ export function parseNpy(buffer: Uint8Array | ArrayBuffer, name = 'buffer'): Ten
   return parseNpyBytes(bytes, name, false);
 }
 
+/**
+ * Decompresses an .npy.gz file without letting it inflate past what its header declares: the header is
+ * read from an inflated prefix first, the memory the array needs is checked against the limit, and only
+ * then is the whole stream inflated, capped at the declared size (header + data). A gzip bomb is refused
+ * after at most that many bytes.
+ */
+function gunzipNpy(path: string): Buffer {
+  const compressed = readWholeFile(path);
+  const pre = gunzipPrefix(compressed, path, 12);
+  if (pre === undefined) return gunzipBytes(compressed, path); // under 12 bytes in all
+  const { headerStart, headerLength } = parsePreamble(pre, Infinity, path);
+  const head = gunzipPrefix(compressed, path, headerStart + headerLength);
+  if (head === undefined) return gunzipBytes(compressed, path); // shorter than its header says: truncated
+  const h = parseHeader(head, Infinity, path, false);
+  const declared = h.dataOffset + h.dataLength;
+  // Held at once: the compressed bytes and the inflated file (the result aliases it for plain '<f8').
+  checkArrayMemory(h, path, compressed.length + declared - (isPlainF8(h) ? 8 * h.count : 0));
+  return gunzipBytes(compressed, path, { declaredBytes: declared, declaredBy: `the size its .npy header declares for shape ${shapeText(h.shape)} of '${h.descr}'` });
+}
+
 /** Reads only the header of an .npy file (plain files only; a .gz file is decompressed to read it). */
 export function readNpyHeader(path: string): NpyHeader {
   expectPath(path);
   if (isGzipPath(path)) {
-    const bytes = gunzipBytes(fs.readFileSync(path), path);
+    const bytes = gunzipNpy(path);
     const { dtype: _d, count: _c, ...h } = parseHeader(bytes, bytes.length, path);
     return h;
   }
@@ -473,6 +511,7 @@ function readHeaderFromFd(fd: number, path: string): ParsedHeader {
   const pre = new Uint8Array(Math.min(total, 12));
   readFully(fd, pre, 0);
   const { headerStart, headerLength } = parsePreamble(pre, total, path);
+  checkMemory(Math.min(total, headerStart + headerLength), `the .npy header of ${path}`);
   const headBytes = new Uint8Array(Math.min(total, headerStart + headerLength));
   readFully(fd, headBytes, 0);
   return parseHeader(headBytes, total, path);
@@ -485,11 +524,12 @@ function readHeaderFromFd(fd: number, path: string): ParsedHeader {
  */
 export function readNpy(path: string): Tensor {
   expectPath(path);
-  if (isGzipPath(path)) return parseNpyBytes(gunzipBytes(fs.readFileSync(path), path), path, true);
+  if (isGzipPath(path)) return parseNpyBytes(gunzipNpy(path), path, true);
   assertLittleEndianHost();
   const fd = fs.openSync(path, 'r');
   try {
     const header = readHeaderFromFd(fd, path);
+    checkArrayMemory(header, path, header.dtype.kind === 'f' && header.dtype.size === 8 ? 0 : header.dataLength);
     let fileOrder: Float64Array;
     let got: number;
     if (header.dtype.kind === 'f' && header.dtype.size === 8) {
