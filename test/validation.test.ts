@@ -160,8 +160,8 @@ describe('the raw binding guards itself', () => {
     expect(() => raw.retract(new Float64Array(6), 0, -3, 2, 'polar', 1, 5, 'auto')).toThrow(RangeError);
     expect(() => raw.retract(new Float64Array(6), 0, 3e15, 2e15, 'polar', 1, 5, 'auto')).toThrow(/Expected an integer in \[1, 2147483647\] for rows but received 3000000000000000/);
     expect(() => (raw.qr as (...a: unknown[]) => unknown)()).toThrow(TypeError);
-    expect(() => raw.inverseSqrt(new Float64Array([1, NaN, 0, 1]), 2, 'eig', 1e-8, 4)).toThrow(/Expected finite values for A but received NaN at index 1/);
-    expect(() => raw.svd(new Float64Array([Infinity, 0, 0, 1]), 2, 2)).toThrow(/Expected finite values for Y but received Infinity at index 0/);
+    expect(() => raw.inverseSqrt(new Float64Array([1, NaN, 0, 1]), 2, 'eig', 1e-8, 4)).toThrow(/Expected finite values in A but received NaN at index 1/);
+    expect(() => raw.svd(new Float64Array([Infinity, 0, 0, 1]), 2, 2)).toThrow(/Expected finite values in Y but received Infinity at index 0/);
     expect(() => raw.cancel({} as never)).toThrow(/cancel token/);
     expect(() => raw.retractAsync(new Float64Array(6), 0, 3, 2, 'polar', 1, 5, 'auto', {} as never, undefined, 50)).toThrow(
       /cancel token/,

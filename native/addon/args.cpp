@@ -220,6 +220,12 @@ TypedIn int32(const In& v, std::size_t length, const char* lengthMeaning) {
   return typedArray(v, napi_int32_array, length, lengthMeaning);
 }
 
+void changedSinceRead(const TypedIn& t) {
+  throwType(t.array.Env(), std::string("Expected a ") + typedArrayName(t.array.TypedArrayType()) + " of length " +
+                               std::to_string(t.length) + " for " + t.name + " but received a detached " +
+                               typedArrayName(t.array.TypedArrayType()) + " (its buffer was detached or shrunk while the arguments were read)");
+}
+
 std::size_t product(Napi::Env env, std::initializer_list<std::size_t> dims, const std::string& what) {
   std::size_t n = 1;
   for (std::size_t d : dims) {
@@ -232,13 +238,13 @@ std::size_t product(Napi::Env env, std::initializer_list<std::size_t> dims, cons
 void requireFinite(Napi::Env env, const double* x, std::size_t n, const std::string& name) {
   for (std::size_t i = 0; i < n; ++i)
     if (!std::isfinite(x[i]))
-      throwRangeJs(env, "Expected finite values for " + name + " but received " + jsNumber(x[i]) + " at index " + std::to_string(i));
+      throwRangeJs(env, "Expected finite values in " + name + " but received " + jsNumber(x[i]) + " at index " + std::to_string(i));
 }
 
 void requireNonNegativeFinite(Napi::Env env, const double* x, std::size_t n, const std::string& name) {
   for (std::size_t i = 0; i < n; ++i)
     if (!(x[i] >= 0) || !std::isfinite(x[i]))
-      throwRangeJs(env, "Expected finite non-negative values for " + name + " but received " + jsNumber(x[i]) + " at index " +
+      throwRangeJs(env, "Expected finite non-negative values in " + name + " but received " + jsNumber(x[i]) + " at index " +
                             std::to_string(i));
 }
 

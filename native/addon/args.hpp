@@ -114,6 +114,9 @@ void checkMemory(Napi::Env env, double bytes, const std::string& what);
 
 // ---- (c) taking data ------------------------------------------------------------------------------
 
+// Throws the TypeError for an array detached or shrunk after it was checked.
+[[noreturn]] void changedSinceRead(const TypedIn& t);
+
 // Values the kernel may read: the caller's buffer, or an owned copy (when asked, or always when the
 // buffer is shared, so that what was validated is what is used).
 template <class T>
@@ -128,8 +131,12 @@ class Stable {
   static Stable take(const TypedIn& t, bool copy) {
     Stable s;
     s.n_ = t.length;
+    // The array as it is now: the checks ran on what it was when read, so a buffer detached (or a
+    // resizable one shrunk) since then is refused here, before any element is touched.
     void* raw = nullptr;
-    napi_get_typedarray_info(t.array.Env(), t.array, nullptr, nullptr, &raw, nullptr, nullptr);
+    std::size_t length = 0;
+    napi_get_typedarray_info(t.array.Env(), t.array, nullptr, &length, &raw, nullptr, nullptr);
+    if (length != t.length || (t.length && raw == nullptr)) changedSinceRead(t);
     const T* p = t.length ? static_cast<const T*>(raw) : nullptr;
     if ((copy || t.shared) && t.length) {
       s.own_.assign(p, p + t.length);
