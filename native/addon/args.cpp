@@ -58,36 +58,33 @@ const char* typedArrayName(napi_typedarray_type t) {
   }
 }
 
-bool detached(const Napi::TypedArray& a) {
-  napi_value buffer = nullptr;
-  napi_get_typedarray_info(a.Env(), a, nullptr, nullptr, nullptr, &buffer, nullptr);
-  bool result = false;
-  napi_is_detached_arraybuffer(a.Env(), buffer, &result);
-  return result;
-}
-
-bool sharedBuffer(const Napi::TypedArray& a) {
-  napi_value buffer = nullptr;
-  napi_get_typedarray_info(a.Env(), a, nullptr, nullptr, nullptr, &buffer, nullptr);
-  bool plain = false;
-  napi_is_arraybuffer(a.Env(), buffer, &plain);
-  return !plain;  // a typed array's buffer is an ArrayBuffer or a SharedArrayBuffer
-}
-
 TypedIn typedArray(const In& v, napi_typedarray_type type, std::size_t length, const char* lengthMeaning) {
   Napi::Env env = v.value.Env();
-  std::string what = std::string("a ") + typedArrayName(type);
-  if (length != kAnyLength) {
-    what += " of length " + std::to_string(length);
-    if (lengthMeaning) what += std::string(" (") + lengthMeaning + ")";
+  // The message only on failure: this runs on every call, however small.
+  auto what = [&] {
+    std::string w = std::string("a ") + typedArrayName(type);
+    if (length != kAnyLength) {
+      w += " of length " + std::to_string(length);
+      if (lengthMeaning) w += std::string(" (") + lengthMeaning + ")";
+    }
+    return w;
+  };
+  napi_typedarray_type actual = napi_int8_array;
+  std::size_t actualLength = 0;
+  napi_value buffer = nullptr;
+  if (!v.value.IsTypedArray() ||
+      napi_get_typedarray_info(env, v.value, &actual, &actualLength, nullptr, &buffer, nullptr) != napi_ok || actual != type)
+    throwType(env, "Expected " + what() + " for " + v.name + " but received " + describe(v.value));
+  if (actualLength == 0) {
+    bool isDetached = false;
+    napi_is_detached_arraybuffer(env, buffer, &isDetached);
+    if (isDetached) throwType(env, "Expected " + what() + " for " + v.name + " but received a detached " + typedArrayName(type));
   }
-  if (!v.value.IsTypedArray() || v.value.As<Napi::TypedArray>().TypedArrayType() != type)
-    throwType(env, "Expected " + what + " for " + v.name + " but received " + describe(v.value));
-  Napi::TypedArray a = v.value.As<Napi::TypedArray>();
-  if (detached(a)) throwType(env, "Expected " + what + " for " + v.name + " but received a detached " + typedArrayName(type));
-  if (length != kAnyLength && a.ElementLength() != length)
-    throwRangeJs(env, "Expected " + what + " for " + v.name + " but received " + describe(v.value));
-  return {a, v.name, a.ElementLength(), sharedBuffer(a)};
+  if (length != kAnyLength && actualLength != length)
+    throwRangeJs(env, "Expected " + what() + " for " + v.name + " but received " + describe(v.value));
+  bool plain = false;
+  napi_is_arraybuffer(env, buffer, &plain);  // a typed array's buffer is an ArrayBuffer or a SharedArrayBuffer
+  return {v.value.As<Napi::TypedArray>(), v.name, actualLength, !plain};
 }
 
 }  // namespace
@@ -322,21 +319,46 @@ Napi::Value SetMemoryLimit(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, previous);
 }
 
+namespace {
+
+// The fixed limit of this environment, or 0 for 'auto'.
+double fixedLimit(Napi::Env env) {
+  std::lock_guard<std::mutex> lock(limitsMutex);
+  auto it = limits().find(env);
+  return it != limits().end() ? it->second : 0.0;
+}
+
+// Under 'auto', requests up to this size are not checked against /proc/meminfo (reading it costs
+// tens of microseconds, more than the small calls themselves); an allocation that fails anyway is a
+// RangeError through the exports wrapper.
+constexpr double kUncheckedBytes = 16.0 * 1024 * 1024;
+
+}  // namespace
+
 double memoryLimit(Napi::Env env) {
-  {
-    std::lock_guard<std::mutex> lock(limitsMutex);
-    auto it = limits().find(env);
-    if (it != limits().end() && it->second > 0) return it->second;
+  const double fixed = fixedLimit(env);
+  return fixed > 0 ? fixed : availableMemory();
+}
+
+void refuseMemory(Napi::Env env, double bytes, double limit, const std::string& what) {
+  throwRangeJs(env, "Not enough memory for " + what + ": it needs " + formatBytes(bytes) + ", over the memory limit of " +
+                        formatBytes(limit) + "; reduce the problem size or raise the limit with setMemoryLimit()");
+}
+
+bool withinMemoryLimit(Napi::Env env, double bytes, double* limit) {
+  const double fixed = fixedLimit(env);
+  if (fixed > 0) {
+    *limit = fixed;
+    return bytes <= fixed;
   }
-  return availableMemory();
+  if (bytes <= kUncheckedBytes) return true;
+  *limit = availableMemory();
+  return bytes <= *limit;
 }
 
 void checkMemory(Napi::Env env, double bytes, const std::string& what) {
-  const double limit = memoryLimit(env);
-  if (!(bytes <= limit)) {
-    throwRangeJs(env, "Not enough memory for " + what + ": it needs " + formatBytes(bytes) + ", over the memory limit of " +
-                          formatBytes(limit) + "; reduce the problem size or raise the limit with setMemoryLimit()");
-  }
+  double limit = 0;
+  if (!withinMemoryLimit(env, bytes, &limit)) refuseMemory(env, bytes, limit, what);
 }
 
 // ---- results ---------------------------------------------------------------------------------------------

@@ -111,6 +111,14 @@ double memoryLimit(Napi::Env env);
 // RangeError "Not enough memory for <what>: it needs N bytes (x GiB), over the memory limit of …",
 // the message of lib/memory.ts.
 void checkMemory(Napi::Env env, double bytes, const std::string& what);
+// The same with `what` built only on refusal (the bindings' descriptions cost more than the check).
+bool withinMemoryLimit(Napi::Env env, double bytes, double* limit);
+[[noreturn]] void refuseMemory(Napi::Env env, double bytes, double limit, const std::string& what);
+template <class What, class = decltype(std::declval<What>()())>
+void checkMemory(Napi::Env env, double bytes, What&& what) {
+  double limit = 0;
+  if (!withinMemoryLimit(env, bytes, &limit)) refuseMemory(env, bytes, limit, what());
+}
 
 // ---- (c) taking data ------------------------------------------------------------------------------
 

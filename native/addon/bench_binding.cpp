@@ -33,8 +33,9 @@ Napi::Value TimeGemm(const Napi::CallbackInfo& info) {
   const std::size_t m = dimension(arg(info, 0, "m")), n = dimension(arg(info, 1, "n")), k = dimension(arg(info, 2, "k"));
   const int reps = intIn(arg(info, 3, "repeats"), 1, 1000);
   const double dm = static_cast<double>(m), dn = static_cast<double>(n), dk = static_cast<double>(k);
-  checkMemory(info.Env(), float64Bytes({1}) * (dm * dk + dk * dn + dm * dn), "the GEMM operands (" + std::to_string(m) + "×" +
-                                                                            std::to_string(k) + " by " + std::to_string(k) + "×" + std::to_string(n) + ")");
+  checkMemory(info.Env(), float64Bytes({1}) * (dm * dk + dk * dn + dm * dn),
+              [&] { return std::string("the GEMM operands (" + std::to_string(m) + "×" +
+                                                                            std::to_string(k) + " by " + std::to_string(k) + "×" + std::to_string(n) + ")"); });
   auto A = filled(m * k), B = filled(k * n);
   std::vector<double> C(m * n);
   return Napi::Number::New(info.Env(), bestSeconds(reps, [&] { gemm(false, false, m, n, k, 1.0, A.data(), B.data(), 0.0, C.data()); }));
@@ -45,7 +46,8 @@ Napi::Value TimeSyrk(const Napi::CallbackInfo& info) {
   const std::size_t p = dimension(arg(info, 0, "p")), k = dimension(arg(info, 1, "k"));
   const int reps = intIn(arg(info, 2, "repeats"), 1, 1000);
   const double dp = static_cast<double>(p), dk = static_cast<double>(k);
-  checkMemory(info.Env(), float64Bytes({1}) * (dp * dk + dk * dk), "the SYRK operands (" + std::to_string(p) + "×" + std::to_string(k) + ")");
+  checkMemory(info.Env(), float64Bytes({1}) * (dp * dk + dk * dk),
+              [&] { return std::string("the SYRK operands (" + std::to_string(p) + "×" + std::to_string(k) + ")"); });
   auto Y = filled(p * k);
   std::vector<double> S(k * k);
   return Napi::Number::New(info.Env(), bestSeconds(reps, [&] {
@@ -57,7 +59,8 @@ Napi::Value TimeSyrk(const Napi::CallbackInfo& info) {
 Napi::Value TimeCopy(const Napi::CallbackInfo& info) {
   const std::size_t n = dimension(arg(info, 0, "n"));
   const int reps = intIn(arg(info, 1, "repeats"), 1, 1000);
-  checkMemory(info.Env(), float64Bytes({2, static_cast<double>(n)}), "the copy buffers (" + std::to_string(n) + " values each)");
+  checkMemory(info.Env(), float64Bytes({2, static_cast<double>(n)}),
+              [&] { return std::string("the copy buffers (" + std::to_string(n) + " values each)"); });
   auto a = filled(n);
   std::vector<double> b(n);
   return Napi::Number::New(info.Env(), bestSeconds(reps, [&] { std::memcpy(b.data(), a.data(), n * sizeof(double)); }));

@@ -82,7 +82,7 @@ std::pair<Inputs, Settings> readCall(const Napi::CallbackInfo& info) {
   // Grams, per-thread k×k partial sums, the optimizer's state, the window and the traces
   checkMemory(env,
               float64Bytes({1}) * ((16 + stateN) * n + 12 * dk * dk + threads * (2 * dk * dk + 4) + f.windowSize + 14 * records),
-              "the explicit NSA-Flow on Y0 (" + std::to_string(start.p) + "×" + std::to_string(start.k) + ")");
+                  [&] { return std::string("the explicit NSA-Flow on Y0 (" + std::to_string(start.p) + "×" + std::to_string(start.k) + ")"); });
   return {takeStart(env, start), s};
 }
 

@@ -205,7 +205,7 @@ class StratifiedNmfJob : public Job {
                 copyBytes + float64Bytes({1}) * (nmfDoubles(static_cast<double>(totalRows), static_cast<double>(m_), static_cast<double>(r),
                                                             static_cast<double>(S), nonzeros, false, anyDense) +
                                                  (anyDense ? nonzeros : 0)),
-                "Stratified-NMF of rank " + std::to_string(r) + " on " + std::to_string(totalRows) + "×" + std::to_string(m_) + " data");
+                                                     [&] { return std::string("Stratified-NMF of rank " + std::to_string(r) + " on " + std::to_string(totalRows) + "×" + std::to_string(m_) + " data"); });
     // (c) take the data, (d) copy what the job keeps
     for (const DataIn& d : data) {
       data_.push_back(takeData(env, d, copy));
@@ -312,7 +312,7 @@ Napi::Value StratifiedNmfLoss(const Napi::CallbackInfo& info) {
   checkMemory(env,
               copyBytes + float64Bytes({1}) * nmfDoubles(static_cast<double>(totalRows), static_cast<double>(m), static_cast<double>(r),
                                                          static_cast<double>(S), nonzeros, false, false),
-              "the Stratified-NMF loss of rank " + std::to_string(r) + " on " + std::to_string(totalRows) + "×" + std::to_string(m) + " data");
+                                                             [&] { return std::string("the Stratified-NMF loss of rank " + std::to_string(r) + " on " + std::to_string(totalRows) + "×" + std::to_string(m) + " data"); });
   // (c) take
   std::vector<std::unique_ptr<OwnedData>> owned;
   std::vector<DataMatrix> views;
@@ -365,7 +365,7 @@ class NmfJob : public Job {
                 (copy || A.data.shared ? dataBytes(A) : 0) +
                     float64Bytes({1}) * nmfDoubles(static_cast<double>(A.rows), static_cast<double>(A.cols), static_cast<double>(r), 0,
                                                    A.values(), opts_.loss == NmfLoss::KL, !A.sparse()),
-                "NMF of rank " + std::to_string(r) + " on " + std::to_string(A.rows) + "×" + std::to_string(A.cols) + " data");
+                                                       [&] { return std::string("NMF of rank " + std::to_string(r) + " on " + std::to_string(A.rows) + "×" + std::to_string(A.cols) + " data"); });
     // (c) take the data (copied for a job), (d) the factors
     data_ = takeData(env, A, copy);
     W_.resize(A.rows * r);

@@ -77,7 +77,8 @@ Napi::Value FlowEnergy(const Napi::CallbackInfo& info) {
   TypedIn Yin = float64(arg(info, 0, "Y"), n, B == 0 ? "rows·cols" : "batch·rows·cols");
   TypedIn Xin = float64(arg(info, 1, "X0"), n, B == 0 ? "rows·cols" : "batch·rows·cols");
   const double dp = static_cast<double>(p), dk = static_cast<double>(k);
-  checkMemory(env, float64Bytes({1}) * (4 * dk * dk + 2 * dp * dk), "the energy of Y (" + shapeText(p, k) + ")");
+  checkMemory(env, float64Bytes({1}) * (4 * dk * dk + 2 * dp * dk),
+              [&] { return std::string("the energy of Y (" + shapeText(p, k) + ")"); });
   Doubles Y = doubles(Yin), X0 = doubles(Xin);
   requireFinite(env, Y.data(), Y.size(), "Y");
   requireFinite(env, X0.data(), X0.size(), "X0");
@@ -101,7 +102,7 @@ Napi::Value FlowEnergyGradient(const Napi::CallbackInfo& info) {
   const double dp = static_cast<double>(p), dk = static_cast<double>(k);
   // Y, ∂E/∂Y, ∂E/∂Z and the two JS results, the energy's Grams, the retraction's VJP
   checkMemory(env, float64Bytes({1}) * (5 * dp * dk + 4 * dk * dk + retractionVjpDoubles(dp, dk, m.retraction.nsIterations)),
-              "the energy gradient of Z (" + shapeText(p, k) + ")");
+              [&] { return std::string("the energy gradient of Z (" + shapeText(p, k) + ")"); });
   Doubles Z = doubles(Zin), X0 = doubles(Xin);
   requireFinite(env, Z.data(), n, "Z");
   requireFinite(env, X0.data(), n, "X0");
@@ -131,7 +132,7 @@ Napi::Value RetractVjp(const Napi::CallbackInfo& info) {
   TypedIn Gin = float64(arg(info, 1, "G"), n, "rows·cols");
   const double dp = static_cast<double>(p), dk = static_cast<double>(k);
   checkMemory(env, float64Bytes({1}) * (4 * dp * dk + retractionVjpDoubles(dp, dk, m.retraction.nsIterations)),
-              "the retraction's VJP at Z (" + shapeText(p, k) + ")");
+              [&] { return std::string("the retraction's VJP at Z (" + shapeText(p, k) + ")"); });
   Doubles Z = doubles(Zin), G = doubles(Gin);
   requireFinite(env, Z.data(), n, "Z");
   requireFinite(env, G.data(), n, "G");
@@ -302,7 +303,7 @@ FlowInputs flowInputs(const Napi::CallbackInfo& info) {
   checkMemory(env,
               float64Bytes({1}) * (12 * n + 4 * dk * dk + retractionVjpDoubles(dp, dk, f.retraction.nsIterations) +
                                    optimizerDoubles(f.optimizer, n) + 3.0 * f.windowSize + 12 * records),
-              "NSA-Flow on Y0 (" + shapeText(start.p, start.k) + ")");
+                                       [&] { return std::string("NSA-Flow on Y0 (" + shapeText(start.p, start.k) + ")"); });
   static_cast<StartAndTarget&>(in) = takeStart(env, start);
   takeDraws(env, in.config);
   return in;
@@ -376,7 +377,7 @@ Napi::Value EstimateLearningRate(const Napi::CallbackInfo& info) {
   const double dp = static_cast<double>(start.p), dk = static_cast<double>(start.k);
   // inputs, the gradient, a trial point per candidate and the VJP
   checkMemory(env, float64Bytes({1}) * (8 * dp * dk + 4 * dk * dk + retractionVjpDoubles(dp, dk, f.retraction.nsIterations)),
-              "the learning-rate estimate at Y0 (" + shapeText(start.p, start.k) + ")");
+              [&] { return std::string("the learning-rate estimate at Y0 (" + shapeText(start.p, start.k) + ")"); });
   StartAndTarget in = takeStart(env, start);
   takeDraws(env, c);
   LrEstimate r = guarded(env, [&] {
@@ -407,7 +408,7 @@ Napi::Value OptimizerSteps(const Napi::CallbackInfo& info) {
   const double dn = static_cast<double>(n), dT = static_cast<double>(T);
   // the parameter, every step's copy (C++ and JS) and the optimizer's state
   checkMemory(env, float64Bytes({1}) * (dn + 2 * dT * dn + optimizerDoubles(spec, dn)),
-              "the optimizer steps (" + std::to_string(T) + " steps of " + std::to_string(n) + " values)");
+              [&] { return std::string("the optimizer steps (" + std::to_string(T) + " steps of " + std::to_string(n) + " values)"); });
   Doubles x0 = doubles(x0in), lrs = doubles(lrsIn), grads = doubles(gradsIn);
   requireFinite(env, x0.data(), n, "x0");
   requireFinite(env, lrs.data(), T, "lrs");

@@ -129,7 +129,7 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
     for (std::size_t t = 0; t < K; ++t) in.h->push_back(float64(hList[t], product(env, {r, dims[t]}, hList[t].name), "rank·dim"));
   }
   checkMemory(env, float64Bytes({1}) * (dataDoubles + stratifiedNtfDoubles(samples, dims, ranks, r, opt.tv, opt.recordStages)),
-              "Stratified-NTF of rank " + std::to_string(r) + " (" + std::to_string(S) + (S == 1 ? " stratum" : " strata") + ")");
+              [&] { return std::string("Stratified-NTF of rank " + std::to_string(r) + " (" + std::to_string(S) + (S == 1 ? " stratum" : " strata") + ")"); });
   // (c) take the strata (copied for a job or when shared), (d) the initial state
   call->data.resize(S);
   for (std::size_t s = 0; s < S; ++s) {
@@ -258,7 +258,7 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   // the tensor's copy, the factors (solver, given or random start, JS result), the r×r Grams, the
   // MTTKRP result and its contraction scratch
   checkMemory(env, float64Bytes({1}) * (size + 3 * factorDoubles + 2 * static_cast<double>(shape.size()) * dr * dr + 2 * dr * dmax + scratch),
-              "NTF of rank " + std::to_string(r) + " on a tensor of " + std::to_string(shapeSize(shape)) + " values");
+              [&] { return std::string("NTF of rank " + std::to_string(r) + " on a tensor of " + std::to_string(shapeSize(shape)) + " values"); });
   // (c) take: copy the tensor, then check the copy
   call->data = doubles(T, true).owned();
   requireNonNegativeFinite(env, call->data.data(), call->data.size(), "T");

@@ -51,7 +51,7 @@ Napi::Value Defect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Matrix Y = matrixArg(info, 0, 1, "Y");
   checkMemory(env, float64Bytes({static_cast<double>(Y.k), static_cast<double>(Y.k) + 1}),
-              "the Gram matrix of Y (" + shapeText(Y.p, Y.k) + ")");
+              [&] { return std::string("the Gram matrix of Y (" + shapeText(Y.p, Y.k) + ")"); });
   Doubles y = finiteValues(env, Y.array);
   Workspace ws;
   return Napi::Number::New(env, defect(y.data(), Y.p, Y.k, ws));
@@ -61,7 +61,7 @@ Napi::Value BasicOrthogonality(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Matrix Y = matrixArg(info, 0, 1, "Y");
   checkMemory(env, float64Bytes({static_cast<double>(Y.k), static_cast<double>(Y.k) + 1}),
-              "the Gram matrix of Y (" + shapeText(Y.p, Y.k) + ")");
+              [&] { return std::string("the Gram matrix of Y (" + shapeText(Y.p, Y.k) + ")"); });
   Doubles y = finiteValues(env, Y.array);
   Workspace ws;
   return Napi::Number::New(env, basicOrthogonality(y.data(), Y.p, Y.k, ws));
@@ -79,7 +79,7 @@ Napi::Value DefectGradient(const Napi::CallbackInfo& info) {
   const double dn = static_cast<double>(n), dk = static_cast<double>(k);
   // the gradient (C++ and JS copies), the Gram matrix and its helpers
   checkMemory(env, float64Bytes({1}) * (2 * dn + 4 * dk * dk + 2 * static_cast<double>(p) * dk),
-              "the gradient of the defect of Y (" + shapeText(p, k) + ")");
+              [&] { return std::string("the gradient of the defect of Y (" + shapeText(p, k) + ")"); });
   Doubles Y = finiteValues(env, Yin);
   std::vector<double> G(n);
   Workspace ws;
@@ -116,7 +116,7 @@ RetractCall retractCall(const Napi::CallbackInfo& info) {
   // the result, a copy of the input and the workspace of one matrix
   checkMemory(env, float64Bytes({1}) * (2 * static_cast<double>(n) + retractWorkspace(static_cast<double>(p), static_cast<double>(k)) +
                                          static_cast<double>(B)),
-              "the retraction of Y (" + shapeText(p, k) + (B ? ", batch " + std::to_string(B) : std::string()) + ")");
+                                             [&] { return std::string("the retraction of Y (" + shapeText(p, k) + (B ? ", batch " + std::to_string(B) : std::string()) + ")"); });
   return {Y, B, p, k, n, o};
 }
 
@@ -182,7 +182,8 @@ Napi::Value InverseSqrt(const Napi::CallbackInfo& info) {
   TypedIn Ain = float64(arg(info, 0, "A"), product(env, {k, k}, "A"), "k·k");
   const double kk = static_cast<double>(k) * static_cast<double>(k);
   // the result (C++ and JS) and up to seven k×k eigen/Newton–Schulz buffers
-  checkMemory(env, float64Bytes({1}) * (9 * kk + 2 * static_cast<double>(k)), "the inverse square root of A (" + shapeText(k, k) + ")");
+  checkMemory(env, float64Bytes({1}) * (9 * kk + 2 * static_cast<double>(k)),
+              [&] { return std::string("the inverse square root of A (" + shapeText(k, k) + ")"); });
   Doubles A = finiteValues(env, Ain);
   std::vector<double> out(k * k);
   Workspace ws;
@@ -200,7 +201,7 @@ Napi::Value Procrustes(const Napi::CallbackInfo& info) {
   const double dk = static_cast<double>(k);
   // Q (C++ and JS), AᵀB and the SVD's k×k factors and work
   checkMemory(env, float64Bytes({1}) * (8 * dk * dk + 2 * static_cast<double>(len) + 6 * dk),
-              "the Procrustes rotation of A (" + shapeText(n, k) + ")");
+              [&] { return std::string("the Procrustes rotation of A (" + shapeText(n, k) + ")"); });
   Doubles A = finiteValues(env, Ain), B = finiteValues(env, Bin);
   std::vector<double> Q(k * k);
   Workspace ws;
@@ -214,7 +215,8 @@ Napi::Value Qr(const Napi::CallbackInfo& info) {
   Matrix Y = matrixArg(info, 0, 1, "Y");
   if (Y.p < Y.k) throwRangeJs(env, "Expected rows ≥ cols for Y but received " + shapeText(Y.p, Y.k));
   const double pk = static_cast<double>(Y.p) * static_cast<double>(Y.k), kk = static_cast<double>(Y.k) * static_cast<double>(Y.k);
-  checkMemory(env, float64Bytes({1}) * (3 * pk + 2 * kk + static_cast<double>(Y.k)), "the QR decomposition of Y (" + shapeText(Y.p, Y.k) + ")");
+  checkMemory(env, float64Bytes({1}) * (3 * pk + 2 * kk + static_cast<double>(Y.k)),
+              [&] { return std::string("the QR decomposition of Y (" + shapeText(Y.p, Y.k) + ")"); });
   Doubles y = finiteValues(env, Y.array);
   std::vector<double> Q(Y.p * Y.k), R(Y.k * Y.k);
   Workspace ws;
@@ -233,7 +235,7 @@ Napi::Value Svd(const Napi::CallbackInfo& info) {
   const double dp = static_cast<double>(Y.p), dk = static_cast<double>(Y.k), dr = static_cast<double>(r);
   // U, S, V (C++ and JS), the input copy, the SVD's factors and LAPACK's work (a few r² and p+k)
   checkMemory(env, float64Bytes({1}) * (3 * (dp * dr + dk * dr) + dp * dk + 6 * dr * dr + 8 * (dp + dk)),
-              "the SVD of Y (" + shapeText(Y.p, Y.k) + ")");
+              [&] { return std::string("the SVD of Y (" + shapeText(Y.p, Y.k) + ")"); });
   Doubles y = finiteValues(env, Y.array);
   std::vector<double> U(Y.p * r), S(r), V(Y.k * r);
   Workspace ws;

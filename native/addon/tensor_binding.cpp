@@ -86,7 +86,8 @@ Napi::Value KhatriRao(const Napi::CallbackInfo& info) {
   const std::size_t r = dimension(arg(info, 2, "rank"));
   const std::vector<TypedIn> F = factorsIn(matrices, rows, r);
   const double size = static_cast<double>(shapeSize(rows)) * static_cast<double>(r);
-  checkMemory(env, float64Bytes({size}), "the Khatri–Rao product (" + shapeText(rows) + " rows × rank " + std::to_string(r) + ")");
+  checkMemory(env, float64Bytes({size}),
+              [&] { return std::string("the Khatri–Rao product (" + shapeText(rows) + " rows × rank " + std::to_string(r) + ")"); });
   Napi::Float64Array out = newFloat64(env, shapeSize(rows) * r, "the Khatri–Rao product");
   std::vector<Doubles> keep;
   khatriRao(takeFactors(env, F, keep), rows, r, out.Data());
@@ -108,7 +109,7 @@ Napi::Value Mttkrp(const Napi::CallbackInfo& info) {
   // intermediate with its buffers (mttkrpScratch)
   const double scratch = dr * size < 1e18 ? static_cast<double>(mttkrpScratch(shape, r, mode)) : dr * size;
   checkMemory(env, float64Bytes({1}) * (factors + 2 * dr * static_cast<double>(shape[mode]) + scratch),
-              "the MTTKRP of T (" + shapeText(shape) + ", rank " + std::to_string(r) + ")");
+              [&] { return std::string("the MTTKRP of T (" + shapeText(shape) + ", rank " + std::to_string(r) + ")"); });
   Doubles t = finiteValues(env, T);
   std::vector<Doubles> keep;
   const std::vector<const double*> Fp = takeFactors(env, F, keep);
@@ -140,7 +141,7 @@ Napi::Value CpReconstruct(const Napi::CallbackInfo& info) {
   const double size = static_cast<double>(shapeSize(shape));
   // the result, and the Khatri–Rao product of all factors but the last (size / d_last × r)
   checkMemory(env, float64Bytes({1}) * (size + size / static_cast<double>(shape.back()) * static_cast<double>(r)),
-              "the CP reconstruction (" + shapeText(shape) + ", rank " + std::to_string(r) + ")");
+              [&] { return std::string("the CP reconstruction (" + shapeText(shape) + ", rank " + std::to_string(r) + ")"); });
   Napi::Float64Array out = newFloat64(env, shapeSize(shape), "the CP reconstruction");
   std::vector<Doubles> keep;
   const std::vector<const double*> Fp = takeFactors(env, F, keep);
