@@ -335,11 +335,6 @@ constexpr double kUncheckedBytes = 16.0 * 1024 * 1024;
 
 }  // namespace
 
-double memoryLimit(Napi::Env env) {
-  const double fixed = fixedLimit(env);
-  return fixed > 0 ? fixed : availableMemory();
-}
-
 void refuseMemory(Napi::Env env, double bytes, double limit, const std::string& what) {
   throwRangeJs(env, "Not enough memory for " + what + ": it needs " + formatBytes(bytes) + ", over the memory limit of " +
                         formatBytes(limit) + "; reduce the problem size or raise the limit with setMemoryLimit()");

@@ -106,8 +106,6 @@ std::size_t product(Napi::Env env, std::initializer_list<std::size_t> dims, cons
 // Bytes of 8-byte values: a sum of products of counts, in double (an overflowing estimate is +inf,
 // which is over any limit, so no estimate can wrap around to a small number).
 double float64Bytes(std::initializer_list<double> dims);
-// The limit in force (bytes): the fixed setting of this environment, or the memory available now.
-double memoryLimit(Napi::Env env);
 // RangeError "Not enough memory for <what>: it needs N bytes (x GiB), over the memory limit of …",
 // the message of lib/memory.ts.
 void checkMemory(Napi::Env env, double bytes, const std::string& what);
