@@ -14,6 +14,7 @@ type Outcome = [kind: string, message: string];
 /**
  * Runs `body` in a fresh Node process with the addon as `b` and `t(f)` recording f's outcome as
  * [error class (or 'ok'), message]; asserts the process exited normally and returns the outcomes.
+ * A body that finishes asynchronously sets `globalThis.asyncOutput` and writes `out` itself.
  */
 function inChild(body: string, timeoutMs = 120_000): Outcome[] {
   const code = `
@@ -22,7 +23,8 @@ const out = [];
 const t = (f) => { try { const r = f(); out.push(['ok', String(typeof r === 'number' ? r : '')]); } catch (e) { out.push([e.constructor.name, String(e.message)]); } };
 const detach = (a) => structuredClone(a.buffer, { transfer: [a.buffer] });
 ${body}
-process.stdout.write(JSON.stringify(out));`;
+// a body that finishes later (a Worker) sets asyncOutput and writes the outcomes itself
+if (!globalThis.asyncOutput) process.stdout.write(JSON.stringify(out));`;
   const r = spawnSync(process.execPath, ['-e', code], { cwd: repoRoot, encoding: 'utf8', timeout: timeoutMs });
   expect(r.signal, r.stderr).toBeNull();
   expect(r.status, r.stderr).toBe(0);
@@ -217,6 +219,30 @@ b.setMemoryLimit(2 ** 53 - 1);
 t(() => b.defect(new Float64Array(2 ** 24).fill(1), 1, 2 ** 24));
 `);
     expectOutcomes(got, [['RangeError', /^Not enough memory for defect: an allocation failed$/]]);
+  });
+
+  it('the limit belongs to one thread, as lib/memory.ts’s does: a Worker starts at auto', () => {
+    const got = inChild(`
+const { Worker } = require('node:worker_threads');
+globalThis.asyncOutput = true;
+b.setMemoryLimit(1000);
+t(() => b.qr(new Float64Array(1000).fill(1), 100, 10));
+const w = new Worker(\`
+  const { parentPort } = require('node:worker_threads');
+  const b = require('node-gyp-build')(process.cwd());
+  let r;
+  try { b.qr(new Float64Array(1000).fill(1), 100, 10); r = 'ok ' + b.setMemoryLimit(5000); } catch (e) { r = e.message; }
+  parentPort.postMessage(r);\`, { eval: true });
+w.on('message', (m) => { out.push(['worker', m]); w.terminate().then(() => { t(() => b.setMemoryLimit(0)); process.stdout.write(JSON.stringify(out)); process.exit(0); }); });
+setTimeout(() => {}, 60000);
+`);
+    expectOutcomes(got.slice(0, 3), [
+      ['RangeError', /^Not enough memory for the QR decomposition of Y \(100×10\): it needs 25680 bytes/],
+      // the Worker's previous setting was 0 (auto), and its call ran
+      ['worker', /^ok 0$/],
+      // the main thread's setting was still its own 1000
+      ['ok', /^1000$/],
+    ]);
   });
 
   describe('setMemoryLimit (lib/memory.ts forwards its setting to the addon)', () => {
