@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { connectNativeMemoryLimit } from './memory.js';
+
 const require = createRequire(import.meta.url);
 /** The package root: this file lives in lib/ (sources) or dist/ (compiled). */
 export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,7 +23,10 @@ type ProgressFn = ((r: RawProgress) => void) | undefined;
 type AsyncTail = [token: CancelToken, onProgress: ProgressFn, intervalMs: number];
 
 /**
- * The raw binding. Every function re-checks its arguments cheaply; lib/ validates properly first.
+ * The raw binding. lib/ validates properly first; every function re-checks its arguments all the same
+ * (reading each field once, exact typed-array kinds, lengths, finiteness) and the memory it needs
+ * against the limit of lib/memory.ts, so a direct call with garbage throws a TypeError/RangeError that
+ * names the argument. Option objects must carry every field (defaults live in lib/'s specs).
  * Each family (lib/<family>.ts) adds its own functions with a module augmentation:
  *   declare module './native.js' { interface NativeBinding { myFn(...): ... } }
  */
@@ -29,7 +34,13 @@ export interface NativeBinding {
   createCancelToken(): CancelToken;
   cancel(token: CancelToken): void;
   blasInfo(): { config: string; corename: string; threads: number; processors: number; parallel: number };
+  /** At most 64 (OpenBLAS's own limit). */
   setBlasThreads(n: number): number;
+  /**
+   * The addon's memory limit in bytes for this thread (0 = the memory available at each check, from
+   * /proc/meminfo); returns the previous setting. lib/memory.ts forwards its setting here.
+   */
+  setMemoryLimit(bytes: number): number;
   buildInfo(): { napiVersion: number; compiler?: string; buildSystem?: string };
   /** Reference kernels for bench/: best-of-`repeats` seconds of a plain DGEMM, DSYRK and memory copy. */
   bench: {
@@ -90,6 +101,7 @@ export function native(): NativeBinding {
     } catch (err) {
       throw explainLoadError(err);
     }
+    connectNativeMemoryLimit(binding.setMemoryLimit);
   }
   return binding;
 }

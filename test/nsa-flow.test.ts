@@ -196,9 +196,20 @@ describe('nsaFlow: bad input (TypeError/RangeError before native work)', () => {
   it('the raw binding re-checks cheaply (no crash on garbage)', async () => {
     const { native } = await import('../lib/native.js');
     expect(() => native().nsaFlowSync(new Float64Array(5), null, 2, 3, {})).toThrow(/Expected a Float64Array of length 6/);
-    expect(() => native().nsaFlowSync(new Float64Array(6), null, 3, 2, { optimizer: 'nope' })).toThrow(/Unknown optimizer 'nope'/);
-    expect(() => native().nsaFlowSync(new Float64Array(6).fill(NaN), null, 3, 2, {})).toThrow(/Expected finite values in Y0/);
-    expect(() => native().nsaFlowSync(new Float64Array(6), null, 3, 2, { windowSize: 1 })).toThrow(/windowSize/);
+    // every field of the raw options is required (defaults live in the TypeScript spec)
+    const full = {
+      retraction: 'softPolar', nsIterations: 5, nonnegativity: 'hard', fidelityType: 'scaleInvariant', orthogonalityType: 'scaleInvariant',
+      w: 0.5, optimizer: 'adam', lookaheadBase: 'adam', lookaheadK: 5, lookaheadAlpha: 0.5, learningRate: 0.01, lrStrategy: '',
+      aggression: 0.5, maxIterations: 5, tolerance: 1e-4, windowSize: 10, recordEvery: 1, warmupIterations: 0, lrScheduler: false,
+      lrSchedulerPatience: 10, lrSchedulerFactor: 0.5, clipNorm: 10, seed: 42,
+    };
+    expect(() => native().nsaFlowSync(new Float64Array(6), null, 3, 2, {})).toThrow(/for options\.retraction but received undefined/);
+    expect(() => native().nsaFlowSync(new Float64Array(6), null, 3, 2, { ...full, optimizer: 'nope' })).toThrow(
+      /Expected an optimizer name for options\.optimizer but received the string "nope"/,
+    );
+    expect(() => native().nsaFlowSync(new Float64Array(6).fill(NaN), null, 3, 2, full)).toThrow(/Expected finite values in Y0 but received NaN at index 0/);
+    expect(() => native().nsaFlowSync(new Float64Array(6), null, 3, 2, { ...full, windowSize: 1 })).toThrow(/windowSize/);
+    expect(native().nsaFlowSync(Float64Array.of(1, 0, 0, 1, 1, 1), null, 3, 2, full).iterations).toBe(5);
   });
 });
 

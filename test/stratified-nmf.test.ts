@@ -294,7 +294,7 @@ describe('stratifiedNmf: bad input', () => {
     indices[0] = 1e6;
     const opts = { maxIterations: 1, vScaling: 2, tolerance: 0, lossEvery: 1, init: 'random' as const, seed: 0 };
     throws(() => native().stratifiedNmf([{ ...base, indices }], 12, 2, opts), RangeError, /column indices/);
-    throws(() => native().stratifiedNmf([{ rows: 10, cols: 12, data: new Float64Array(3) }], 12, 2, opts), RangeError, /Expected rows\*cols values in strata\[0\]\.data/);
+    throws(() => native().stratifiedNmf([{ rows: 10, cols: 12, data: new Float64Array(3) }], 12, 2, opts), RangeError, /Expected a Float64Array of length 120 \(rows·cols\) for strata\[0\]\.data but received a Float64Array of length 3/);
   });
 
   it('labels length, unknown init, given factors of the wrong shape, unknown options', () => {

@@ -157,9 +157,9 @@ describe('Stratified-NTF bad input', () => {
   it('the raw binding throws on garbage instead of crashing', () => {
     const raw = native();
     const o = { maxIterations: 1, vScaling: 1, tv: false, tvReg: 0, epsilon: 1e-9, tolerance: 0, lossEvery: 1, seed: 0, recordStages: false };
-    expect(() => raw.stratifiedNtf([new Float64Array(5)], [2], [3], [1], 1, o, undefined)).toThrow(/Expected a Float64Array of length 6 for strata\[0\]/);
-    expect(() => raw.stratifiedNtf([Float64Array.of(-1, 0)], [2], [1], [1], 1, o, undefined)).toThrow(/finite non-negative values in strata\[0\]/);
-    expect(() => raw.stratifiedNtf([new Float64Array(2)], [2], [1], [1, 1], 1, o, undefined)).toThrow(/one strata rank per stratum/);
+    expect(() => raw.stratifiedNtf([new Float64Array(5)], [2], [3], [1], 1, o, undefined)).toThrow(/Expected a Float64Array of length 6 \(samples·Π dims\) for strata\[0\] but received a Float64Array of length 5/);
+    expect(() => raw.stratifiedNtf([Float64Array.of(-1, 0)], [2], [1], [1], 1, o, undefined)).toThrow(/Expected finite non-negative values in strata\[0\] but received -1 at index 0/);
+    expect(() => raw.stratifiedNtf([new Float64Array(2)], [2], [1], [1, 1], 1, o, undefined)).toThrow(/Expected an array of length 1 for strataRanks but received an array of length 2/);
     expect(() => raw.stratifiedNtf([new Float64Array(2)], [2], [1], [1], 1, { ...o, vScaling: 0 }, undefined)).toThrow(RangeError);
   });
 });

@@ -238,6 +238,9 @@ function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSp
     w: o.w,
     optimizer: o.optimizer,
     lookaheadBase: o.lookaheadBase,
+    // the reference's Lookahead settings (not public options)
+    lookaheadK: 5,
+    lookaheadAlpha: 0.5,
     learningRate: o.learningRate ?? 0,
     // as the reference: without a fixed rate, estimate one (by 'bayes' unless told otherwise)
     lrStrategy: o.learningRate === undefined ? (o.lrStrategy ?? 'bayes') : '',

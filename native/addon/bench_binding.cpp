@@ -30,11 +30,12 @@ std::vector<double> filled(std::size_t n) {
 
 // (m, n, k, repeats) → best seconds of C = A·B with A m×k, B k×n (row-major).
 Napi::Value TimeGemm(const Napi::CallbackInfo& info) {
-  const std::size_t m = sizeArg(info, 0, "m"), n = sizeArg(info, 1, "n"), k = sizeArg(info, 2, "k");
-  const int reps = intArg(info, 3, "repeats", 1, 1000);
-  checkedProduct(info.Env(), {m, n}, "C");
-  checkedProduct(info.Env(), {m, k}, "A");
-  checkedProduct(info.Env(), {k, n}, "B");
+  const std::size_t m = dimension(arg(info, 0, "m")), n = dimension(arg(info, 1, "n")), k = dimension(arg(info, 2, "k"));
+  const int reps = intIn(arg(info, 3, "repeats"), 1, 1000);
+  const double dm = static_cast<double>(m), dn = static_cast<double>(n), dk = static_cast<double>(k);
+  checkMemory(info.Env(), float64Bytes({1}) * (dm * dk + dk * dn + dm * dn),
+              [&] { return std::string("the GEMM operands (" + std::to_string(m) + "×" +
+                                                                            std::to_string(k) + " by " + std::to_string(k) + "×" + std::to_string(n) + ")"); });
   auto A = filled(m * k), B = filled(k * n);
   std::vector<double> C(m * n);
   return Napi::Number::New(info.Env(), bestSeconds(reps, [&] { gemm(false, false, m, n, k, 1.0, A.data(), B.data(), 0.0, C.data()); }));
@@ -42,9 +43,11 @@ Napi::Value TimeGemm(const Napi::CallbackInfo& info) {
 
 // (p, k, repeats) → best seconds of S = YᵀY by DSYRK (one triangle), Y p×k.
 Napi::Value TimeSyrk(const Napi::CallbackInfo& info) {
-  const std::size_t p = sizeArg(info, 0, "p"), k = sizeArg(info, 1, "k");
-  const int reps = intArg(info, 2, "repeats", 1, 1000);
-  checkedProduct(info.Env(), {p, k}, "Y");
+  const std::size_t p = dimension(arg(info, 0, "p")), k = dimension(arg(info, 1, "k"));
+  const int reps = intIn(arg(info, 2, "repeats"), 1, 1000);
+  const double dp = static_cast<double>(p), dk = static_cast<double>(k);
+  checkMemory(info.Env(), float64Bytes({1}) * (dp * dk + dk * dk),
+              [&] { return std::string("the SYRK operands (" + std::to_string(p) + "×" + std::to_string(k) + ")"); });
   auto Y = filled(p * k);
   std::vector<double> S(k * k);
   return Napi::Number::New(info.Env(), bestSeconds(reps, [&] {
@@ -54,9 +57,10 @@ Napi::Value TimeSyrk(const Napi::CallbackInfo& info) {
 
 // (n, repeats) → best seconds of copying n doubles.
 Napi::Value TimeCopy(const Napi::CallbackInfo& info) {
-  const std::size_t n = sizeArg(info, 0, "n");
-  const int reps = intArg(info, 1, "repeats", 1, 1000);
-  checkedProduct(info.Env(), {n, 1}, "buffer");
+  const std::size_t n = dimension(arg(info, 0, "n"));
+  const int reps = intIn(arg(info, 1, "repeats"), 1, 1000);
+  checkMemory(info.Env(), float64Bytes({2, static_cast<double>(n)}),
+              [&] { return std::string("the copy buffers (" + std::to_string(n) + " values each)"); });
   auto a = filled(n);
   std::vector<double> b(n);
   return Napi::Number::New(info.Env(), bestSeconds(reps, [&] { std::memcpy(b.data(), a.data(), n * sizeof(double)); }));
@@ -64,9 +68,8 @@ Napi::Value TimeCopy(const Napi::CallbackInfo& info) {
 
 void registerBench(Napi::Env env, Napi::Object exports) {
   Napi::Object bench = Napi::Object::New(env);
-  bench.Set("timeGemm", Napi::Function::New(env, TimeGemm, "timeGemm"));
-  bench.Set("timeSyrk", Napi::Function::New(env, TimeSyrk, "timeSyrk"));
-  bench.Set("timeCopy", Napi::Function::New(env, TimeCopy, "timeCopy"));
+  static const Export kBench[] = {{"timeGemm", TimeGemm}, {"timeSyrk", TimeSyrk}, {"timeCopy", TimeCopy}};
+  exportFunctions(env, bench, kBench);
   exports.Set("bench", bench);
 }
 

@@ -1,6 +1,6 @@
 // Bindings of the explicit NSA-Flow (native/kernels/explicit_flow.hpp). lib/nsa-flow-explicit/ is the
-// typed surface that validates first; here every option is re-checked cheaply so that calling the raw
-// binding with garbage throws instead of crashing.
+// typed surface that validates first; here every option is re-checked (args.hpp) so that calling the
+// raw binding with garbage throws instead of crashing.
 //   explicitFlow(Y0, X0 | null, p, k, options) → result
 //   explicitFlowAsync(Y0, X0 | null, p, k, options, cancelToken, onProgress, intervalMs) → Promise<result>
 #include <map>
@@ -8,53 +8,18 @@
 #include "../kernels/explicit_flow.hpp"
 #include "async_job.hpp"
 #include "common.hpp"
+#include "flow_args.hpp"
 #include "names.hpp"
 
 namespace nsa::addon {
 
 namespace {
 
-Napi::Value field(const Napi::Object& o, const char* name) {
-  if (!o.Has(name)) throwType(o.Env(), std::string("Expected options.") + name);
-  return o.Get(name);
-}
-
-double numberField(const Napi::Object& o, const char* name, double lo, double hi) {
-  Napi::Value v = field(o, name);
-  if (!v.IsNumber()) throwType(o.Env(), std::string("Expected a number for options.") + name);
-  const double x = v.As<Napi::Number>().DoubleValue();
-  if (!(x >= lo && x <= hi)) {
-    throwRangeJs(o.Env(), std::string("Expected options.") + name + " in [" + std::to_string(lo) + ", " +
-                              std::to_string(hi) + "] but received " + std::to_string(x));
-  }
-  return x;
-}
-
-int intField(const Napi::Object& o, const char* name, int lo, int hi) {
-  const double x = numberField(o, name, lo, hi);
-  if (x != std::floor(x)) throwRangeJs(o.Env(), std::string("Expected an integer for options.") + name);
-  return static_cast<int>(x);
-}
-
-bool boolField(const Napi::Object& o, const char* name) {
-  Napi::Value v = field(o, name);
-  if (!v.IsBoolean()) throwType(o.Env(), std::string("Expected a boolean for options.") + name);
-  return v.As<Napi::Boolean>().Value();
-}
-
-template <class E>
-E enumField(const Napi::Object& o, const char* name, const std::map<std::string, E>& names) {
-  Napi::Value v = field(o, name);
-  if (!v.IsString()) throwType(o.Env(), std::string("Expected a string for options.") + name);
-  return lookupName(o.Env(), v.As<Napi::String>().Utf8Value(), (std::string("options.") + name).c_str(), names);
-}
-
-OptimizerKind optimizerField(const Napi::Object& o, const char* name) {
-  Napi::Value v = field(o, name);
-  if (!v.IsString()) throwType(o.Env(), std::string("Expected a string for options.") + name);
-  const std::string s = v.As<Napi::String>().Utf8Value();
+OptimizerKind optimizerOf(const In& v) {
+  const std::string s = string(v);
   OptimizerKind kind;
-  if (!optimizerKindFromName(s, &kind)) throwRangeJs(o.Env(), "Unknown optimizer '" + s + "' for options." + name);
+  if (!optimizerKindFromName(s, &kind))
+    throwRangeJs(v.value.Env(), "Expected an optimizer name for " + v.name + " but received " + describe(v.value));
   return kind;
 }
 
@@ -63,41 +28,63 @@ struct Settings {
   OptimizerSpec optimizer;
 };
 
-Settings readOptions(const Napi::Value& v) {
-  if (!v.IsObject()) throwType(v.Env(), "Expected an options object");
-  const Napi::Object o = v.As<Napi::Object>();
+// Every field is required (its default lives in lib/nsa-flow-explicit's spec); read once each.
+Settings readOptions(const In& options) {
+  const Fields o(options, {"w", "retraction", "nsIterations", "polarMethod", "nonnegativity", "weighting", "optimizer",
+                           "lookaheadBase", "orthogonalityReference", "rescale", "projectFullGradient", "learningRate",
+                           "maxIterations", "tolerance", "windowSize", "recordEvery", "maxBacktracks", "seed", "threads"});
   static const std::map<std::string, Nonnegativity> nonneg = {{"hard", Nonnegativity::Hard},
                                                               {"none", Nonnegativity::None}};
   static const std::map<std::string, FlowWeighting> weightings = {{"reference", FlowWeighting::Reference},
                                                                   {"balanced", FlowWeighting::Balanced}};
   Settings settings;
   ExplicitFlowOptions& r = settings.flow;
-  r.w = numberField(o, "w", 0, 1);
-  r.retraction.type = enumField(o, "retraction", retractionNames());
-  r.retraction.nsIterations = intField(o, "nsIterations", 0, 10000);
-  r.retraction.polarMethod = enumField(o, "polarMethod", polarMethodNames());
-  r.nonnegativity = enumField(o, "nonnegativity", nonneg);
-  r.weighting = enumField(o, "weighting", weightings);
-  settings.optimizer.kind = optimizerField(o, "optimizer");
-  settings.optimizer.base = optimizerField(o, "lookaheadBase");
+  r.w = numberIn(o["w"], 0, 1);
+  r.retraction.type = oneOf(o["retraction"], retractionNames());
+  r.retraction.nsIterations = intIn(o["nsIterations"], 0, 10000);
+  r.retraction.polarMethod = oneOf(o["polarMethod"], polarMethodNames());
+  r.nonnegativity = oneOf(o["nonnegativity"], nonneg);
+  r.weighting = oneOf(o["weighting"], weightings);
+  settings.optimizer.kind = optimizerOf(o["optimizer"]);
+  settings.optimizer.base = optimizerOf(o["lookaheadBase"]);
   if (settings.optimizer.base == OptimizerKind::Lookahead || settings.optimizer.base == OptimizerKind::Lbfgs)
-    throwRangeJs(o.Env(), "Expected a gradient-step optimizer for options.lookaheadBase");
-  r.orthogonalityReference = numberField(o, "orthogonalityReference", 0, 1e300);
-  r.rescale = boolField(o, "rescale");
-  r.projectFullGradient = boolField(o, "projectFullGradient");
-  r.learningRate = numberField(o, "learningRate", 0, 1e300);
-  if (!(r.learningRate > 0)) throwRangeJs(o.Env(), "Expected options.learningRate > 0");
-  r.maxIterations = intField(o, "maxIterations", 0, 100000000);
-  r.tolerance = numberField(o, "tolerance", 0, 1e300);
-  r.windowSize = intField(o, "windowSize", 2, 1000000);
-  r.recordEvery = intField(o, "recordEvery", 1, 100000000);
-  r.maxBacktracks = intField(o, "maxBacktracks", 0, 1000);
-  r.seed = static_cast<uint64_t>(numberField(o, "seed", 0, 9007199254740991.0));
-  r.threads = intField(o, "threads", 0, 1024);
+    throwRangeJs(options.value.Env(), "Expected a gradient-step optimizer for " + o["lookaheadBase"].name + " but received " +
+                                          describe(o["lookaheadBase"].value));
+  r.orthogonalityReference = numberIn(o["orthogonalityReference"], 0, 1e300);
+  r.rescale = boolean(o["rescale"]);
+  r.projectFullGradient = boolean(o["projectFullGradient"]);
+  r.learningRate = numberIn(o["learningRate"], 0, 1e300);
+  if (!(r.learningRate > 0))
+    throwRangeJs(options.value.Env(), "Expected a number > 0 for " + o["learningRate"].name + " but received 0");
+  r.maxIterations = intIn(o["maxIterations"], 0, 100000000);
+  r.tolerance = numberIn(o["tolerance"], 0, 1e300);
+  r.windowSize = intIn(o["windowSize"], 2, 1000000);
+  r.recordEvery = intIn(o["recordEvery"], 1, 100000000);
+  r.maxBacktracks = intIn(o["maxBacktracks"], 0, 1000);
+  r.seed = static_cast<uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
+  r.threads = intIn(o["threads"], 0, 1024);
   return settings;
 }
 
 using Inputs = StartAndTarget;
+
+// Reads (Y0, X0 | null, p, k, options), checks the memory of the run, then copies the inputs.
+std::pair<Inputs, Settings> readCall(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const FlowStart start = flowStart(info);
+  Settings s = readOptions(arg(info, 4, "options"));
+  const ExplicitFlowOptions& f = s.flow;
+  const double dp = static_cast<double>(start.p), dk = static_cast<double>(start.k), n = dp * dk;
+  const double threads = f.threads > 0 ? f.threads : 64;  // 0: as many as BLAS uses (at most 64)
+  const double records = static_cast<double>(f.maxIterations) / f.recordEvery + 2;
+  const double stateN = s.optimizer.kind == OptimizerKind::Lbfgs ? 208 : 16;
+  // copies of Y0 and X0, the iterate pool, the results (C++ and JS), the retraction's blocks and
+  // Grams, per-thread k×k partial sums, the optimizer's state, the window and the traces
+  checkMemory(env,
+              float64Bytes({1}) * ((16 + stateN) * n + 12 * dk * dk + threads * (2 * dk * dk + 4) + f.windowSize + 14 * records),
+                  [&] { return std::string("the explicit NSA-Flow on Y0 (" + std::to_string(start.p) + "×" + std::to_string(start.k) + ")"); });
+  return {takeStart(env, start), s};
+}
 
 Napi::Object toJs(Napi::Env env, const ExplicitFlowResult& r) {
   Napi::Object o = Napi::Object::New(env);
@@ -138,8 +125,9 @@ void run(Inputs& in, const Settings& s, Monitor& monitor, ExplicitFlowResult& r)
 
 Napi::Value ExplicitFlow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Inputs in = startAndTarget(info);
-  Settings s = readOptions(info.Length() > 4 ? info[4] : env.Undefined());
+  auto call = readCall(info);
+  Inputs& in = call.first;
+  const Settings& s = call.second;
   ExplicitFlowResult r;
   guarded(env, [&] { run(in, s, silentMonitor(), r); });
   return toJs(env, r);
@@ -159,16 +147,16 @@ class ExplicitFlowJob : public Job {
 
 Napi::Value ExplicitFlowAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Inputs in = startAndTarget(info);
-  Settings s = readOptions(info.Length() > 4 ? info[4] : env.Undefined());
+  auto call = readCall(info);
+  Inputs& in = call.first;
+  Settings& s = call.second;
   AsyncArgs a = asyncArgs(info, 5);
-  return startJob(env, std::make_unique<ExplicitFlowJob>(std::move(in), s), std::move(a));
+  return startJob(env, std::make_unique<ExplicitFlowJob>(std::move(in), std::move(s)), std::move(a));
 }
 
-void registerExplicitFlow(Napi::Env env, Napi::Object exports) {
-  exports.Set("explicitFlow", Napi::Function::New(env, ExplicitFlow, "explicitFlow"));
-  exports.Set("explicitFlowAsync", Napi::Function::New(env, ExplicitFlowAsync, "explicitFlowAsync"));
-}
+const Export kExplicitFlow[] = {{"explicitFlow", ExplicitFlow}, {"explicitFlowAsync", ExplicitFlowAsync}};
+
+void registerExplicitFlow(Napi::Env env, Napi::Object exports) { exportFunctions(env, exports, kExplicitFlow); }
 
 }  // namespace
 

@@ -1,4 +1,5 @@
-// Build and BLAS information, and the BLAS thread setting (process-global in OpenBLAS 0.3.21).
+// Build and BLAS information, the BLAS thread setting (process-global in OpenBLAS 0.3.21) and the
+// addon's memory limit (args.cpp).
 #include <cblas.h>
 
 #include "common.hpp"
@@ -18,8 +19,9 @@ Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// OpenBLAS keeps at most 64 threads (MAX_CPU_NUMBER of the Debian build); more would be ignored.
 Napi::Value SetBlasThreads(const Napi::CallbackInfo& info) {
-  const int n = intArg(info, 0, "threads", 1, 1024);
+  const int n = intIn(arg(info, 0, "threads"), 1, 64);
   openblas_set_num_threads(n);
   return Napi::Number::New(info.Env(), openblas_get_num_threads());
 }
@@ -37,11 +39,14 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
-void registerInfo(Napi::Env env, Napi::Object exports) {
-  exports.Set("blasInfo", Napi::Function::New(env, BlasInfo, "blasInfo"));
-  exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads, "setBlasThreads"));
-  exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
-}
+const Export kInfo[] = {
+    {"blasInfo", BlasInfo},
+    {"setBlasThreads", SetBlasThreads},
+    {"buildInfo", BuildInfo},
+    {"setMemoryLimit", SetMemoryLimit},
+};
+
+void registerInfo(Napi::Env env, Napi::Object exports) { exportFunctions(env, exports, kInfo); }
 
 }  // namespace
 

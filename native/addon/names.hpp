@@ -1,5 +1,5 @@
-// The JS names of the kernels' enumerations, in one place for every binding, and the guard that maps
-// a name argument to its value (a RangeError listing the valid names otherwise).
+// The JS names of the kernels' enumerations, in one place for every binding (args.hpp's oneOf maps a
+// name argument to its value, or a RangeError listing the valid names).
 #pragma once
 #include <map>
 #include <string>
@@ -8,22 +8,6 @@
 #include "common.hpp"
 
 namespace nsa::addon {
-
-template <class E>
-E lookupName(Napi::Env env, const std::string& s, const char* what, const std::map<std::string, E>& names) {
-  auto it = names.find(s);
-  if (it == names.end()) {
-    std::string valid;
-    for (auto& [k, v] : names) valid += (valid.empty() ? "'" : ", '") + k + "'";
-    throwRangeJs(env, std::string("Expected one of ") + valid + " for " + what + " but received '" + s + "'");
-  }
-  return it->second;
-}
-
-template <class E>
-E enumArg(const Napi::CallbackInfo& info, std::size_t i, const char* what, const std::map<std::string, E>& names) {
-  return lookupName(info.Env(), stringArg(info, i, what), what, names);
-}
 
 inline const std::map<std::string, RetractionType>& retractionNames() {
   static const std::map<std::string, RetractionType> m = {

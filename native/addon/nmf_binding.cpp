@@ -1,6 +1,7 @@
 // Bindings of the NMF kernels (native/kernels/nmf.hpp). lib/factorization/ validates and names every
-// defect first; the checks here are the cheap second guard that keeps a direct call with garbage
-// from crashing (lengths, CSR structure, finite non-negative values).
+// defect first; the checks here (args.hpp) are the second guard that keeps a direct call with garbage
+// from crashing: every field read once first, exact types, lengths, memory, then the data taken
+// (copied when shared or kept by a job) and its CSR structure and values checked.
 //
 //   stratifiedNmf(strata, cols, rank, options)            → result
 //   stratifiedNmfAsync(strata, cols, rank, options, token, onProgress, intervalMs) → Promise<result>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "../kernels/nmf.hpp"
 #include "async_job.hpp"
@@ -21,85 +23,91 @@ namespace nsa::addon {
 
 namespace {
 
-// A data matrix whose buffers are either the caller's (sync calls) or owned copies (jobs).
-struct OwnedData {
-  DataMatrix view;
-  std::vector<double> values;
-  std::vector<int32_t> indptr, indices;
+// One data matrix, read and type-checked (phases a, b) but not taken: {rows, cols, data} (dense) or
+// {rows, cols, indptr, indices, data} (CSR).
+struct DataIn {
+  std::string name;
+  std::size_t rows = 0, cols = 0;
+  TypedIn data;
+  std::optional<TypedIn> indptr, indices;
+  bool sparse() const { return indptr.has_value(); }
+  double values() const { return static_cast<double>(data.length); }
 };
 
-Napi::Value property(Napi::Object o, const char* key) { return o.Get(key); }
-
-std::size_t sizeProperty(Napi::Env env, Napi::Object o, const char* key, const std::string& what) {
-  Napi::Value v = property(o, key);
-  if (!v.IsNumber()) throwType(env, "Expected a number for " + what + "." + key);
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 1) || d != std::floor(d) || d > 2147483647.0)
-    throwRangeJs(env, "Expected a positive integer for " + what + "." + key);
-  return static_cast<std::size_t>(d);
-}
-
-template <class T, napi_typedarray_type kType>
-Napi::TypedArrayOf<T> typedProperty(Napi::Env env, Napi::Object o, const char* key, const std::string& what,
-                                    const char* typeName) {
-  Napi::Value v = property(o, key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType)
-    throwType(env, std::string("Expected a ") + typeName + " for " + what + "." + key);
-  return v.As<Napi::TypedArrayOf<T>>();
-}
-
-void requireFiniteNonNegative(Napi::Env env, const double* x, std::size_t n, const std::string& what) {
-  for (std::size_t i = 0; i < n; ++i)
-    if (!(x[i] >= 0) || !std::isfinite(x[i]))
-      throwRangeJs(env, "Expected finite non-negative values in " + what);
-}
-
-// Reads and checks one data matrix; copies CSR buffers when `copy` (dense ones: see stackDense).
-std::unique_ptr<OwnedData> dataArg(Napi::Env env, Napi::Value value, const std::string& what, bool copy) {
-  if (!value.IsObject()) throwType(env, "Expected a data matrix object for " + what);
-  Napi::Object o = value.As<Napi::Object>();
-  auto d = std::make_unique<OwnedData>();
-  d->view.rows = sizeProperty(env, o, "rows", what);
-  d->view.cols = sizeProperty(env, o, "cols", what);
-  auto data = typedProperty<double, napi_float64_array>(env, o, "data", what, "Float64Array");
-  const bool sparse = !property(o, "indptr").IsUndefined();
-  if (!sparse) {
-    const std::size_t n = checkedProduct(env, {d->view.rows, d->view.cols}, what.c_str());
-    if (data.ElementLength() != n) throwRangeJs(env, "Expected rows*cols values in " + what + ".data");
-    requireFiniteNonNegative(env, data.Data(), n, what);
-    d->view.dense = data.Data();  // jobs copy dense strata into one stacked buffer (stackDense)
+DataIn dataIn(const In& v) {
+  const Fields f(v, {"rows", "cols", "data", "indptr", "indices"});
+  DataIn d;
+  d.name = v.name;
+  d.rows = dimension(f["rows"]);
+  d.cols = dimension(f["cols"]);
+  if (!f.has("indptr")) {
+    d.data = float64(f["data"], product(v.value.Env(), {d.rows, d.cols}, v.name), "rows·cols");
     return d;
   }
-  auto indptr = typedProperty<int32_t, napi_int32_array>(env, o, "indptr", what, "Int32Array");
-  auto indices = typedProperty<int32_t, napi_int32_array>(env, o, "indices", what, "Int32Array");
-  const std::size_t rows = d->view.rows, cols = d->view.cols;
-  if (indptr.ElementLength() != rows + 1) throwRangeJs(env, "Expected rows + 1 entries in " + what + ".indptr");
-  const int32_t* p = indptr.Data();
-  if (p[0] != 0) throwRangeJs(env, "Expected indptr[0] = 0 in " + what);
+  d.indptr = int32(f["indptr"], d.rows + 1, "rows + 1");
+  d.indices = int32(f["indices"]);
+  d.data = float64(f["data"], d.indices->length, "indices.length");
+  return d;
+}
+
+// A data matrix whose buffers are the caller's (a sync call, unshared memory) or owned copies.
+struct OwnedData {
+  DataMatrix view;
+  Doubles values;
+  Int32s indptr, indices;
+};
+
+// Phase (c): takes the data (copied when `copy` or shared) and checks the values that will be used:
+// CSR structure and finite non-negative entries.
+std::unique_ptr<OwnedData> takeData(Napi::Env env, const DataIn& d, bool copy) {
+  auto o = std::make_unique<OwnedData>();
+  o->view.rows = d.rows;
+  o->view.cols = d.cols;
+  o->values = doubles(d.data, copy);
+  if (!d.sparse()) {
+    requireNonNegativeFinite(env, o->values.data(), o->values.size(), d.name + ".data");
+    o->view.dense = o->values.data();
+    return o;
+  }
+  o->indptr = int32s(*d.indptr, copy);
+  o->indices = int32s(*d.indices, copy);
+  const int32_t* p = o->indptr.data();
+  const int32_t* idx = o->indices.data();
+  const std::size_t rows = d.rows, nnz = o->indices.size();
+  if (p[0] != 0) throwRangeJs(env, "Expected indptr[0] = 0 for " + d.name + ".indptr but received " + std::to_string(p[0]));
   for (std::size_t i = 0; i < rows; ++i)
-    if (p[i + 1] < p[i]) throwRangeJs(env, "Expected a non-decreasing indptr in " + what);
-  const std::size_t nnz = static_cast<std::size_t>(p[rows]);
-  if (indices.ElementLength() != nnz || data.ElementLength() != nnz)
-    throwRangeJs(env, "Expected indptr[rows] entries in " + what + ".indices and .data");
-  const int32_t* idx = indices.Data();
+    if (p[i + 1] < p[i])
+      throwRangeJs(env, "Expected a non-decreasing " + d.name + ".indptr but received " + std::to_string(p[i + 1]) + " after " +
+                            std::to_string(p[i]) + " at index " + std::to_string(i + 1));
+  if (static_cast<std::size_t>(p[rows]) != nnz)
+    throwRangeJs(env, "Expected indptr[rows] = indices.length (" + std::to_string(nnz) + ") for " + d.name +
+                          ".indptr but received " + std::to_string(p[rows]));
   for (std::size_t i = 0; i < rows; ++i)
     for (int32_t q = p[i]; q < p[i + 1]; ++q)
-      if (idx[q] < 0 || static_cast<std::size_t>(idx[q]) >= cols || (q > p[i] && idx[q] <= idx[q - 1]))
-        throwRangeJs(env, "Expected strictly increasing column indices in [0, cols) in each row of " + what);
-  requireFiniteNonNegative(env, data.Data(), nnz, what);
-  if (copy) {
-    d->values.assign(data.Data(), data.Data() + nnz);
-    d->indptr.assign(p, p + rows + 1);
-    d->indices.assign(idx, idx + nnz);
-    d->view.values = d->values.data();
-    d->view.indptr = d->indptr.data();
-    d->view.indices = d->indices.data();
-  } else {
-    d->view.values = data.Data();
-    d->view.indptr = p;
-    d->view.indices = idx;
-  }
+      if (idx[q] < 0 || static_cast<std::size_t>(idx[q]) >= d.cols || (q > p[i] && idx[q] <= idx[q - 1]))
+        throwRangeJs(env, "Expected strictly increasing column indices in [0, cols) in each row for " + d.name +
+                              ".indices but received " + std::to_string(idx[q]) + " at index " + std::to_string(q));
+  requireNonNegativeFinite(env, o->values.data(), nnz, d.name + ".data");
+  o->view.values = o->values.data();
+  o->view.indptr = p;
+  o->view.indices = idx;
+  return o;
+}
+
+// Doubles an NMF solve keeps besides its data (nmf.cpp, nmf_stratified.cpp), N data rows in S strata,
+// m columns, rank r: the factors (C++, the random draws of a partial init and the JS results), the
+// update workspaces (N×r, m×r and r×r products), the loss's row block, NNDSVD's sketches (rank + 10)
+// and, for the KL loss, the quotient (nonzeros or N·m) and the dense W·H.
+double nmfDoubles(double N, double m, double r, double S, double nonzeros, bool kl, bool dense) {
+  const double factors = N * r + r * m + S * m;
+  double d = 3 * factors + 4 * N * r + 6 * m * r + 4 * r * r + 2 * S * m + (m > 65536 ? m : 65536) + 6 * (N + m) * (r + 10) + 4 * r;
+  if (kl) d += nonzeros + (dense ? N * m : 0);
   return d;
+}
+
+// Bytes of a copy of the data (a job keeps one; shared input is copied for a sync call too).
+double dataBytes(const DataIn& d) {
+  return d.sparse() ? 12 * d.values() + 4 * (static_cast<double>(d.rows) + 1) : 8 * d.values();
 }
 
 // Copies the dense strata, in order, into one buffer so that consecutive dense strata are contiguous
@@ -120,59 +128,23 @@ void stackDense(std::vector<DataMatrix>& views, std::vector<double>& stacked, bo
   }
 }
 
-Napi::Object optionsArg(const Napi::CallbackInfo& info, std::size_t i) {
-  if (info.Length() <= i || !info[i].IsObject()) throwType(info.Env(), "Expected an options object");
-  return info[i].As<Napi::Object>();
-}
-
-double numberOption(Napi::Env env, Napi::Object o, const char* key, double min, double max) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throwType(env, std::string("Expected a number for options.") + key);
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= min && d <= max)) throwRangeJs(env, std::string("Expected options.") + key + " in range");
-  return d;
-}
-
-int intOption(Napi::Env env, Napi::Object o, const char* key, int min, int max) {
-  const double d = numberOption(env, o, key, min, max);
-  if (d != std::floor(d)) throwRangeJs(env, std::string("Expected an integer for options.") + key);
-  return static_cast<int>(d);
-}
-
-std::string stringOption(Napi::Env env, Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsString()) throwType(env, std::string("Expected a string for options.") + key);
-  return v.As<Napi::String>().Utf8Value();
-}
-
-template <class E>
-E enumOption(Napi::Env env, Napi::Object o, const char* key, const std::map<std::string, E>& names) {
-  const std::string s = stringOption(env, o, key);
-  auto it = names.find(s);
-  if (it == names.end()) throwRangeJs(env, std::string("Unknown value '") + s + "' for options." + key);
-  return it->second;
-}
-
-NmfInit initOption(Napi::Env env, Napi::Object o) {
+NmfInit initOf(const In& v) {
   static const std::map<std::string, NmfInit> names = {
       {"random", NmfInit::Random}, {"nndsvd", NmfInit::Nndsvd}, {"given", NmfInit::Given}};
-  return enumOption(env, o, "init", names);
+  return oneOf(v, names);
 }
 
-uint64_t seedOption(Napi::Env env, Napi::Object o) {
-  return static_cast<uint64_t>(numberOption(env, o, "seed", 0, 9007199254740991.0));
-}
+uint64_t seedOf(const In& v) { return static_cast<uint64_t>(integerIn(v, 0, 9007199254740991)); }
 
-// Copies a given factor (when present) into `out` of length n; returns whether one was given.
-bool givenFactor(Napi::Env env, Napi::Value v, double* out, std::size_t n, const std::string& what) {
-  if (v.IsUndefined()) return false;
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    throwType(env, "Expected a Float64Array for " + what);
-  auto a = v.As<Napi::Float64Array>();
-  if (a.ElementLength() != n) throwRangeJs(env, "Expected " + std::to_string(n) + " values in " + what);
-  requireFiniteNonNegative(env, a.Data(), n, what);
-  std::memcpy(out, a.Data(), n * sizeof(double));
-  return true;
+// A given factor (optional): checked for length now, copied into `out` by takeFactor.
+std::optional<TypedIn> givenIn(const In& v, std::size_t n, const char* meaning) {
+  if (v.value.IsUndefined()) return std::nullopt;
+  return float64(v, n, meaning);
+}
+void takeFactor(Napi::Env env, const TypedIn& t, double* out) {
+  Doubles d = doubles(t);
+  requireNonNegativeFinite(env, d.data(), d.size(), t.name);
+  if (d.size()) std::memcpy(out, d.data(), d.size() * sizeof(double));
 }
 
 const char* stopName(StopReason s) { return s == StopReason::Tolerance ? "tolerance" : "maxIterations"; }
@@ -186,48 +158,72 @@ void setTrace(Napi::Env env, Napi::Object out, const NmfRun& run) {
 
 // ---- Stratified-NMF ---------------------------------------------------------------------------
 
+// The strata of a call: at most this many (each has at least one row).
+constexpr std::size_t kMaxStrata = 1 << 20;
+
 class StratifiedNmfJob : public Job {
  public:
   StratifiedNmfJob(const Napi::CallbackInfo& info, bool copy) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsArray()) throwType(env, "Expected an array of strata");
-    Napi::Array strata = info[0].As<Napi::Array>();
-    if (strata.Length() < 1) throwRangeJs(env, "Expected at least one stratum");
-    m_ = sizeArg(info, 1, "cols");
-    opts_.rank = sizeArg(info, 2, "rank");
-    for (uint32_t s = 0; s < strata.Length(); ++s) {
-      data_.push_back(dataArg(env, strata.Get(s), "strata[" + std::to_string(s) + "]", copy));
-      if (data_.back()->view.cols != m_) throwRangeJs(env, "Expected every stratum to have cols columns");
+    // (a) read everything
+    const std::vector<In> strata = elements(arg(info, 0, "strata"), 1, kMaxStrata);
+    std::vector<DataIn> data;
+    data.reserve(strata.size());
+    for (const In& s : strata) data.push_back(dataIn(s));
+    m_ = dimension(arg(info, 1, "cols"));
+    opts_.rank = dimension(arg(info, 2, "rank"));
+    const Fields o(arg(info, 3, "options"), {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "V", "W", "H"});
+    init_ = initOf(o["init"]);
+    std::vector<In> Wlist;
+    if (init_ == NmfInit::Given && o.has("W")) Wlist = elements(o["W"], strata.size(), strata.size());
+    // (b) check
+    opts_.maxIterations = intIn(o["maxIterations"], 0, 1 << 30);
+    opts_.vScaling = intIn(o["vScaling"], 0, 1000);
+    opts_.tolerance = numberIn(o["tolerance"], 0, 1);
+    opts_.lossEvery = intIn(o["lossEvery"], 1, 1 << 30);
+    seed_ = seedOf(o["seed"]);
+    const std::size_t S = data.size(), r = opts_.rank;
+    std::size_t totalRows = 0;
+    double nonzeros = 0, copyBytes = 0;
+    bool anyDense = false;
+    for (const DataIn& d : data) {
+      if (d.cols != m_)
+        throwRangeJs(env, "Expected " + std::to_string(m_) + " (cols) for " + d.name + ".cols but received " + std::to_string(d.cols));
+      totalRows += d.rows;
+      nonzeros += d.values();
+      anyDense |= !d.sparse();
+      if (copy || d.data.shared) copyBytes += dataBytes(d);
+    }
+    std::optional<TypedIn> Vin, Hin;
+    std::vector<TypedIn> Win;
+    if (init_ == NmfInit::Given) {
+      Vin = givenIn(o["V"], product(env, {S, m_}, "options.V"), "strata·cols");
+      Hin = givenIn(o["H"], product(env, {r, m_}, "options.H"), "rank·cols");
+      for (std::size_t s = 0; s < Wlist.size(); ++s) Win.push_back(float64(Wlist[s], product(env, {data[s].rows, r}, Wlist[s].name), "rows·rank"));
+    }
+    checkMemory(env,
+                copyBytes + float64Bytes({1}) * (nmfDoubles(static_cast<double>(totalRows), static_cast<double>(m_), static_cast<double>(r),
+                                                            static_cast<double>(S), nonzeros, false, anyDense) +
+                                                 (anyDense ? nonzeros : 0)),
+                                                     [&] { return std::string("Stratified-NMF of rank " + std::to_string(r) + " on " + std::to_string(totalRows) + "×" + std::to_string(m_) + " data"); });
+    // (c) take the data, (d) copy what the job keeps
+    for (const DataIn& d : data) {
+      data_.push_back(takeData(env, d, copy));
       views_.push_back(data_.back()->view);
     }
     stackDense(views_, stacked_, copy);
-    const std::size_t S = views_.size(), r = opts_.rank;
-    Napi::Object o = optionsArg(info, 3);
-    opts_.maxIterations = intOption(env, o, "maxIterations", 0, 1 << 30);
-    opts_.vScaling = intOption(env, o, "vScaling", 0, 1000);
-    opts_.tolerance = numberOption(env, o, "tolerance", 0, 1);
-    opts_.lossEvery = intOption(env, o, "lossEvery", 1, 1 << 30);
-    init_ = initOption(env, o);
-    seed_ = seedOption(env, o);
-    V_.resize(checkedProduct(env, {S, m_}, "V"));
-    H_.resize(checkedProduct(env, {r, m_}, "H"));
+    V_.resize(S * m_);
+    H_.resize(r * m_);
     // All W(s) in one buffer, stratum after stratum (the kernel's GEMMs span consecutive strata).
-    std::size_t totalRows = 0;
-    for (const DataMatrix& v : views_) wOffset_.push_back(totalRows), totalRows += v.rows;
-    W_.resize(checkedProduct(env, {totalRows, r}, "W"));
-    if (init_ == NmfInit::Given) {
-      Napi::Value W = o.Get("W");
-      const bool hasW = !W.IsUndefined();
-      if (hasW && (!W.IsArray() || W.As<Napi::Array>().Length() != S))
-        throwType(env, "Expected an array of one Float64Array per stratum for options.W");
-      given_[0] = givenFactor(env, o.Get("V"), V_.data(), V_.size(), "options.V");
-      given_[2] = givenFactor(env, o.Get("H"), H_.data(), H_.size(), "options.H");
-      given_[1] = hasW;
-      if (hasW)
-        for (std::size_t s = 0; s < S; ++s)
-          givenFactor(env, W.As<Napi::Array>().Get(static_cast<uint32_t>(s)), Wof(s), views_[s].rows * r,
-                      "options.W[" + std::to_string(s) + "]");
-    }
+    std::size_t at = 0;
+    for (const DataMatrix& v : views_) wOffset_.push_back(at), at += v.rows;
+    W_.resize(totalRows * r);
+    if (Vin) takeFactor(env, *Vin, V_.data());
+    if (Hin) takeFactor(env, *Hin, H_.data());
+    for (std::size_t s = 0; s < Win.size(); ++s) takeFactor(env, Win[s], Wof(s));
+    given_[0] = Vin.has_value();
+    given_[1] = !Win.empty();
+    given_[2] = Hin.has_value();
   }
 
   void execute(Monitor& monitor) override {
@@ -292,32 +288,49 @@ Napi::Value StratifiedNmfAsync(const Napi::CallbackInfo& info) {
 // (strata, cols, rank, V, W[], H) → loss, for checks of given factors.
 Napi::Value StratifiedNmfLoss(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsArray()) throwType(env, "Expected an array of strata");
-  Napi::Array strata = info[0].As<Napi::Array>();
-  const std::size_t m = sizeArg(info, 1, "cols"), r = sizeArg(info, 2, "rank");
-  std::vector<std::unique_ptr<OwnedData>> data;
+  // (a) read everything
+  const std::vector<In> strata = elements(arg(info, 0, "strata"), 1, kMaxStrata);
+  std::vector<DataIn> data;
+  data.reserve(strata.size());
+  for (const In& s : strata) data.push_back(dataIn(s));
+  const std::vector<In> Wlist = elements(arg(info, 4, "W"), strata.size(), strata.size());
+  // (b) check
+  const std::size_t m = dimension(arg(info, 1, "cols")), r = dimension(arg(info, 2, "rank"));
+  const std::size_t S = data.size();
+  std::size_t totalRows = 0;
+  double nonzeros = 0, copyBytes = 0;
+  for (const DataIn& d : data) {
+    if (d.cols != m) throwRangeJs(env, "Expected " + std::to_string(m) + " (cols) for " + d.name + ".cols but received " + std::to_string(d.cols));
+    totalRows += d.rows;
+    nonzeros += d.values();
+    if (d.data.shared) copyBytes += dataBytes(d);
+  }
+  TypedIn Vin = float64(arg(info, 3, "V"), product(env, {S, m}, "V"), "strata·cols");
+  std::vector<TypedIn> Win;
+  for (std::size_t s = 0; s < S; ++s) Win.push_back(float64(Wlist[s], product(env, {data[s].rows, r}, Wlist[s].name), "rows·rank"));
+  TypedIn Hin = float64(arg(info, 5, "H"), product(env, {r, m}, "H"), "rank·cols");
+  checkMemory(env,
+              copyBytes + float64Bytes({1}) * nmfDoubles(static_cast<double>(totalRows), static_cast<double>(m), static_cast<double>(r),
+                                                         static_cast<double>(S), nonzeros, false, false),
+                                                             [&] { return std::string("the Stratified-NMF loss of rank " + std::to_string(r) + " on " + std::to_string(totalRows) + "×" + std::to_string(m) + " data"); });
+  // (c) take
+  std::vector<std::unique_ptr<OwnedData>> owned;
   std::vector<DataMatrix> views;
-  for (uint32_t s = 0; s < strata.Length(); ++s) {
-    data.push_back(dataArg(env, strata.Get(s), "strata[" + std::to_string(s) + "]", false));
-    if (data.back()->view.cols != m) throwRangeJs(env, "Expected every stratum to have cols columns");
-    views.push_back(data.back()->view);
+  for (const DataIn& d : data) {
+    owned.push_back(takeData(env, d, false));
+    views.push_back(owned.back()->view);
   }
-  if (views.empty()) throwRangeJs(env, "Expected at least one stratum");
-  Napi::Float64Array V = float64Arg(info, 3, "V", checkedProduct(env, {views.size(), m}, "V"));
-  if (info.Length() < 5 || !info[4].IsArray() || info[4].As<Napi::Array>().Length() != views.size())
-    throwType(env, "Expected an array of one Float64Array per stratum for W");
-  std::vector<Napi::Float64Array> Wa;
+  Doubles V = doubles(Vin), H = doubles(Hin);
+  requireFinite(env, V.data(), V.size(), "V");
+  requireFinite(env, H.data(), H.size(), "H");
+  std::vector<Doubles> Ws;
   std::vector<double*> W;
-  for (uint32_t s = 0; s < views.size(); ++s) {
-    Napi::Value w = info[4].As<Napi::Array>().Get(s);
-    if (!w.IsTypedArray() || w.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-        w.As<Napi::Float64Array>().ElementLength() != views[s].rows * r)
-      throwRangeJs(env, "Expected W[s] of length rows·rank");
-    Wa.push_back(w.As<Napi::Float64Array>());
-    W.push_back(Wa.back().Data());
+  for (const TypedIn& w : Win) {
+    Ws.push_back(doubles(w));
+    requireFinite(env, Ws.back().data(), Ws.back().size(), w.name);
+    W.push_back(const_cast<double*>(Ws.back().data()));
   }
-  Napi::Float64Array H = float64Arg(info, 5, "H", checkedProduct(env, {r, m}, "H"));
-  return Napi::Number::New(env, guarded(env, [&] { return stratifiedNmfLoss(views, r, V.Data(), W, H.Data()); }));
+  return Napi::Number::New(env, guarded(env, [&] { return stratifiedNmfLoss(views, r, V.data(), W, H.data()); }));
 }
 
 // ---- plain NMF ------------------------------------------------------------------------------------
@@ -326,30 +339,41 @@ class NmfJob : public Job {
  public:
   NmfJob(const Napi::CallbackInfo& info, bool copy) {
     Napi::Env env = info.Env();
-    data_ = dataArg(env, info.Length() > 0 ? info[0] : env.Undefined(), "A", copy);
-    if (copy && !data_->view.sparse()) {
-      data_->values.assign(data_->view.dense, data_->view.dense + data_->view.rows * data_->view.cols);
-      data_->view.dense = data_->values.data();
-    }
-    opts_.rank = sizeArg(info, 1, "rank");
-    Napi::Object o = optionsArg(info, 2);
+    // (a) read everything
+    const DataIn A = dataIn(arg(info, 0, "A"));
+    opts_.rank = dimension(arg(info, 1, "rank"));
+    const Fields o(arg(info, 2, "options"), {"solver", "loss", "maxIterations", "tolerance", "lossEvery", "init", "seed", "W", "H"});
+    // (b) check
     static const std::map<std::string, NmfSolver> solvers = {{"mu", NmfSolver::Mu}, {"hals", NmfSolver::Hals}};
     static const std::map<std::string, NmfLoss> losses = {{"frobenius", NmfLoss::Frobenius}, {"kl", NmfLoss::KL}};
-    opts_.solver = enumOption(env, o, "solver", solvers);
-    opts_.loss = enumOption(env, o, "loss", losses);
-    if (opts_.loss == NmfLoss::KL && opts_.solver != NmfSolver::Mu) throwRangeJs(env, "The KL loss needs solver 'mu'");
-    opts_.maxIterations = intOption(env, o, "maxIterations", 0, 1 << 30);
-    opts_.tolerance = numberOption(env, o, "tolerance", 0, 1);
-    opts_.lossEvery = intOption(env, o, "lossEvery", 1, 1 << 30);
-    init_ = initOption(env, o);
-    seed_ = seedOption(env, o);
-    const DataMatrix& A = data_->view;
-    W_.resize(checkedProduct(env, {A.rows, opts_.rank}, "W"));
-    H_.resize(checkedProduct(env, {opts_.rank, A.cols}, "H"));
+    opts_.solver = oneOf(o["solver"], solvers);
+    opts_.loss = oneOf(o["loss"], losses);
+    if (opts_.loss == NmfLoss::KL && opts_.solver != NmfSolver::Mu)
+      throwRangeJs(env, "Expected solver 'mu' for options.solver with the KL loss but received " + describe(o["solver"].value));
+    opts_.maxIterations = intIn(o["maxIterations"], 0, 1 << 30);
+    opts_.tolerance = numberIn(o["tolerance"], 0, 1);
+    opts_.lossEvery = intIn(o["lossEvery"], 1, 1 << 30);
+    init_ = initOf(o["init"]);
+    seed_ = seedOf(o["seed"]);
+    const std::size_t r = opts_.rank;
+    std::optional<TypedIn> Win, Hin;
     if (init_ == NmfInit::Given) {
-      given_[0] = givenFactor(env, o.Get("W"), W_.data(), W_.size(), "options.W");
-      given_[1] = givenFactor(env, o.Get("H"), H_.data(), H_.size(), "options.H");
+      Win = givenIn(o["W"], product(env, {A.rows, r}, "options.W"), "rows·rank");
+      Hin = givenIn(o["H"], product(env, {r, A.cols}, "options.H"), "rank·cols");
     }
+    checkMemory(env,
+                (copy || A.data.shared ? dataBytes(A) : 0) +
+                    float64Bytes({1}) * nmfDoubles(static_cast<double>(A.rows), static_cast<double>(A.cols), static_cast<double>(r), 0,
+                                                   A.values(), opts_.loss == NmfLoss::KL, !A.sparse()),
+                                                       [&] { return std::string("NMF of rank " + std::to_string(r) + " on " + std::to_string(A.rows) + "×" + std::to_string(A.cols) + " data"); });
+    // (c) take the data (copied for a job), (d) the factors
+    data_ = takeData(env, A, copy);
+    W_.resize(A.rows * r);
+    H_.resize(r * A.cols);
+    if (Win) takeFactor(env, *Win, W_.data());
+    if (Hin) takeFactor(env, *Hin, H_.data());
+    given_[0] = Win.has_value();
+    given_[1] = Hin.has_value();
   }
 
   void execute(Monitor& monitor) override {
@@ -395,13 +419,15 @@ Napi::Value NmfAsync(const Napi::CallbackInfo& info) {
   return startJob(info.Env(), std::move(job), std::move(a));
 }
 
-void registerNmf(Napi::Env env, Napi::Object exports) {
-  exports.Set("stratifiedNmf", Napi::Function::New(env, StratifiedNmfSync, "stratifiedNmf"));
-  exports.Set("stratifiedNmfAsync", Napi::Function::New(env, StratifiedNmfAsync, "stratifiedNmfAsync"));
-  exports.Set("stratifiedNmfLoss", Napi::Function::New(env, StratifiedNmfLoss, "stratifiedNmfLoss"));
-  exports.Set("nmf", Napi::Function::New(env, NmfSync, "nmf"));
-  exports.Set("nmfAsync", Napi::Function::New(env, NmfAsync, "nmfAsync"));
-}
+const Export kNmf[] = {
+    {"stratifiedNmf", StratifiedNmfSync},
+    {"stratifiedNmfAsync", StratifiedNmfAsync},
+    {"stratifiedNmfLoss", StratifiedNmfLoss},
+    {"nmf", NmfSync},
+    {"nmfAsync", NmfAsync},
+};
+
+void registerNmf(Napi::Env env, Napi::Object exports) { exportFunctions(env, exports, kNmf); }
 
 }  // namespace
 

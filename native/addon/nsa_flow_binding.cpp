@@ -11,6 +11,7 @@
 #include "../kernels/vjp.hpp"
 #include "async_job.hpp"
 #include "common.hpp"
+#include "flow_args.hpp"
 #include "names.hpp"
 
 namespace nsa::addon {
@@ -22,28 +23,18 @@ const std::map<std::string, FidelityType> kFidelity = {
 const std::map<std::string, OrthogonalityType> kOrthogonality = {
     {"basic", OrthogonalityType::Basic}, {"scaleInvariant", OrthogonalityType::ScaleInvariant}};
 
-double unitArg(const Napi::CallbackInfo& info, std::size_t i, const char* what) {
-  const double v = numberArg(info, i, what);
-  if (!(v >= 0.0 && v <= 1.0)) throwRangeJs(info.Env(), std::string("Expected a number in [0, 1] for ") + what);
-  return v;
-}
-
-double finiteArg(const Napi::CallbackInfo& info, std::size_t i, const char* what) {
-  const double v = numberArg(info, i, what);
-  if (!std::isfinite(v)) throwRangeJs(info.Env(), std::string("Expected a finite number for ") + what);
-  return v;
-}
-
 // (fidelity, orthogonality, w, fidEta, cOrth) from argument i on.
 EnergyOptions energyArgs(const Napi::CallbackInfo& info, std::size_t i) {
   EnergyOptions o;
-  o.fidelity = enumArg(info, i, "fidelity type", kFidelity);
-  o.orthogonality = enumArg(info, i + 1, "orthogonality type", kOrthogonality);
-  o.w = unitArg(info, i + 2, "w");
-  o.fidEta = finiteArg(info, i + 3, "fidEta");
-  o.cOrth = finiteArg(info, i + 4, "cOrth");
+  o.fidelity = oneOf(arg(info, i, "fidelityType"), kFidelity);
+  o.orthogonality = oneOf(arg(info, i + 1, "orthogonalityType"), kOrthogonality);
+  o.w = numberIn(arg(info, i + 2, "w"), 0, 1);
+  o.fidEta = finiteNumber(arg(info, i + 3, "fidEta"));
+  o.cOrth = finiteNumber(arg(info, i + 4, "cOrth"));
   return o;
 }
+
+bool stiefel(RetractionType t) { return t != RetractionType::None && t != RetractionType::Normalize; }
 
 // (type, w, nsIterations, nonnegativity) from argument i on.
 struct MapArgs {
@@ -52,16 +43,20 @@ struct MapArgs {
 };
 MapArgs mapArgs(const Napi::CallbackInfo& info, std::size_t i, std::size_t p, std::size_t k) {
   MapArgs a;
-  a.retraction.type = enumArg(info, i, "retraction type", retractionNames());
-  a.retraction.w = unitArg(info, i + 1, "w");
-  a.retraction.nsIterations = intArg(info, i + 2, "nsIterations", 0, 100000);
-  a.nonneg = enumArg(info, i + 3, "non-negativity", nonNegativityNames());
-  if (p < k && a.retraction.type != RetractionType::None && a.retraction.type != RetractionType::Normalize)
-    throwRangeJs(info.Env(), "Expected rows ≥ cols (p ≥ k) for a Stiefel retraction");
+  a.retraction.type = oneOf(arg(info, i, "type"), retractionNames());
+  a.retraction.w = numberIn(arg(info, i + 1, "w"), 0, 1);
+  a.retraction.nsIterations = intIn(arg(info, i + 2, "nsIterations"), 0, 100000);
+  a.nonneg = oneOf(arg(info, i + 3, "nonnegativity"), nonNegativityNames());
+  if (p < k && stiefel(a.retraction.type))
+    throwRangeJs(info.Env(), "Expected rows ≥ cols (p ≥ k) for a Stiefel retraction but received " + std::to_string(p) + "×" +
+                                 std::to_string(k));
   return a;
 }
 
 Napi::Object energyObject(Napi::Env env, const EnergyValue& e) {
+  // Finite inputs whose energy overflows: a NumericalError, never a silent NaN.
+  if (!std::isfinite(e.total))
+    throw toJsError(env, ErrorKind::Numerical, "The energy is not finite (the values of Y or X0 are too large to square)");
   Napi::Object o = Napi::Object::New(env);
   o.Set("fidelity", Napi::Number::New(env, e.fidelity));
   o.Set("orthogonality", Napi::Number::New(env, e.orthogonality));
@@ -69,19 +64,28 @@ Napi::Object energyObject(Napi::Env env, const EnergyValue& e) {
   return o;
 }
 
+std::string shapeText(std::size_t p, std::size_t k) { return std::to_string(p) + "×" + std::to_string(k); }
+
 // (Y, X0, B, p, k, fidelity, orthogonality, w, fidEta, cOrth) → {fidelity, orthogonality, total};
 // B = 0 means one matrix.
 Napi::Value FlowEnergy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::size_t B = sizeArg(info, 2, "batch", 0);
-  const std::size_t p = sizeArg(info, 3, "rows"), k = sizeArg(info, 4, "cols");
-  const std::size_t n = checkedProduct(env, {B == 0 ? 1 : B, p, k}, "Y");
-  Napi::Float64Array Y = float64Arg(info, 0, "Y", n);
-  Napi::Float64Array X0 = float64Arg(info, 1, "X0", n);
+  const std::size_t B = dimension(arg(info, 2, "batch"), 0);
+  const std::size_t p = dimension(arg(info, 3, "rows")), k = dimension(arg(info, 4, "cols"));
   const EnergyOptions o = energyArgs(info, 5);
+  const std::size_t n = product(env, {B == 0 ? 1 : B, p, k}, "Y");
+  TypedIn Yin = float64(arg(info, 0, "Y"), n, B == 0 ? "rows·cols" : "batch·rows·cols");
+  TypedIn Xin = float64(arg(info, 1, "X0"), n, B == 0 ? "rows·cols" : "batch·rows·cols");
+  const double dp = static_cast<double>(p), dk = static_cast<double>(k);
+  checkMemory(env, float64Bytes({1}) * (4 * dk * dk + 2 * dp * dk),
+              [&] { return std::string("the energy of Y (" + shapeText(p, k) + ")"); });
+  Doubles Y = doubles(Yin), X0 = doubles(Xin);
+  requireFinite(env, Y.data(), Y.size(), "Y");
+  requireFinite(env, X0.data(), X0.size(), "X0");
   Workspace ws;
-  const EnergyValue e = B == 0 ? energy(Y.Data(), X0.Data(), p, k, o, nullptr, ws)
-                               : energyBatch(Y.Data(), X0.Data(), B, p, k, o, ws);
+  const EnergyValue e = guarded(env, [&] {
+    return B == 0 ? energy(Y.data(), X0.data(), p, k, o, nullptr, ws) : energyBatch(Y.data(), X0.data(), B, p, k, o, ws);
+  });
   return energyObject(env, e);
 }
 
@@ -89,25 +93,31 @@ Napi::Value FlowEnergy(const Napi::CallbackInfo& info) {
 //   → {fidelity, orthogonality, total, Y, gradient}: E(nonneg(retract(Z))) and ∂E/∂Z.
 Napi::Value FlowEnergyGradient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::size_t p = sizeArg(info, 2, "rows"), k = sizeArg(info, 3, "cols");
-  const std::size_t n = checkedProduct(env, {p, k}, "Z");
-  Napi::Float64Array Z = float64Arg(info, 0, "Z", n);
-  Napi::Float64Array X0 = float64Arg(info, 1, "X0", n);
+  const std::size_t p = dimension(arg(info, 2, "rows")), k = dimension(arg(info, 3, "cols"));
   const MapArgs m = mapArgs(info, 4, p, k);
   const EnergyOptions o = energyArgs(info, 8);
-  requireFinite(env, Z, "Z");
+  const std::size_t n = product(env, {p, k}, "Z");
+  TypedIn Zin = float64(arg(info, 0, "Z"), n, "rows·cols");
+  TypedIn Xin = float64(arg(info, 1, "X0"), n, "rows·cols");
+  const double dp = static_cast<double>(p), dk = static_cast<double>(k);
+  // Y, ∂E/∂Y, ∂E/∂Z and the two JS results, the energy's Grams, the retraction's VJP
+  checkMemory(env, float64Bytes({1}) * (5 * dp * dk + 4 * dk * dk + retractionVjpDoubles(dp, dk, m.retraction.nsIterations)),
+              [&] { return std::string("the energy gradient of Z (" + shapeText(p, k) + ")"); });
+  Doubles Z = doubles(Zin), X0 = doubles(Xin);
+  requireFinite(env, Z.data(), n, "Z");
+  requireFinite(env, X0.data(), n, "X0");
   std::vector<double> Y(n), GY(n), GZ(n);
   EnergyValue e;
   guarded(env, [&] {
     DifferentiableRetraction map(p, k, m.retraction, m.nonneg);
     Workspace ws;
-    map.forward(Z.Data(), Y.data());
-    e = energy(Y.data(), X0.Data(), p, k, o, GY.data(), ws);
+    map.forward(Z.data(), Y.data());
+    e = energy(Y.data(), X0.data(), p, k, o, GY.data(), ws);
     map.backward(GY.data(), GZ.data());
   });
   Napi::Object out = energyObject(env, e);
-  out.Set("Y", newFloat64Array(env, Y.data(), n));
-  out.Set("gradient", newFloat64Array(env, GZ.data(), n));
+  out.Set("Y", newFloat64Array(env, Y, "Y"));
+  out.Set("gradient", newFloat64Array(env, GZ, "the gradient"));
   return out;
 }
 
@@ -115,120 +125,125 @@ Napi::Value FlowEnergyGradient(const Napi::CallbackInfo& info) {
 // vector–Jacobian product (∂Y/∂Z)ᵀG.
 Napi::Value RetractVjp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::size_t p = sizeArg(info, 2, "rows"), k = sizeArg(info, 3, "cols");
-  const std::size_t n = checkedProduct(env, {p, k}, "Z");
-  Napi::Float64Array Z = float64Arg(info, 0, "Z", n);
-  Napi::Float64Array G = float64Arg(info, 1, "G", n);
+  const std::size_t p = dimension(arg(info, 2, "rows")), k = dimension(arg(info, 3, "cols"));
   const MapArgs m = mapArgs(info, 4, p, k);
-  requireFinite(env, Z, "Z");
+  const std::size_t n = product(env, {p, k}, "Z");
+  TypedIn Zin = float64(arg(info, 0, "Z"), n, "rows·cols");
+  TypedIn Gin = float64(arg(info, 1, "G"), n, "rows·cols");
+  const double dp = static_cast<double>(p), dk = static_cast<double>(k);
+  checkMemory(env, float64Bytes({1}) * (4 * dp * dk + retractionVjpDoubles(dp, dk, m.retraction.nsIterations)),
+              [&] { return std::string("the retraction's VJP at Z (" + shapeText(p, k) + ")"); });
+  Doubles Z = doubles(Zin), G = doubles(Gin);
+  requireFinite(env, Z.data(), n, "Z");
+  requireFinite(env, G.data(), n, "G");
   std::vector<double> Y(n), GZ(n);
   guarded(env, [&] {
     DifferentiableRetraction map(p, k, m.retraction, m.nonneg);
-    map.forward(Z.Data(), Y.data());
-    map.backward(G.Data(), GZ.data());
+    map.forward(Z.data(), Y.data());
+    map.backward(G.data(), GZ.data());
   });
   Napi::Object out = Napi::Object::New(env);
-  out.Set("Y", newFloat64Array(env, Y.data(), n));
-  out.Set("gradient", newFloat64Array(env, GZ.data(), n));
+  out.Set("Y", newFloat64Array(env, Y, "Y"));
+  out.Set("gradient", newFloat64Array(env, GZ, "the gradient"));
   return out;
 }
 
 // ---- options objects ---------------------------------------------------------------------------
 
-double numberField(Napi::Object o, const char* key, double fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsNumber()) throwType(o.Env(), std::string("Expected a number for ") + key);
-  return v.As<Napi::Number>().DoubleValue();
-}
-int intField(Napi::Object o, const char* key, int fallback, int min, int max) {
-  const double v = numberField(o, key, fallback);
-  if (!(v >= min && v <= max) || v != std::floor(v))
-    throwRangeJs(o.Env(), std::string("Expected an integer in [") + std::to_string(min) + ", " + std::to_string(max) + "] for " + key);
-  return static_cast<int>(v);
-}
-std::string stringField(Napi::Object o, const char* key, const char* fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsString()) throwType(o.Env(), std::string("Expected a string for ") + key);
-  return v.As<Napi::String>().Utf8Value();
-}
-template <class E>
-E namedField(Napi::Object o, const char* key, const char* fallback, const std::map<std::string, E>& names) {
-  return lookupName(o.Env(), stringField(o, key, fallback), key, names);
-}
-OptimizerKind optimizerField(Napi::Object o, const char* key, const char* fallback) {
-  const std::string s = stringField(o, key, fallback);
+OptimizerKind optimizerOf(const In& v) {
+  const std::string s = string(v);
   OptimizerKind kind;
-  if (!optimizerKindFromName(s, &kind)) throwRangeJs(o.Env(), std::string("Unknown optimizer '") + s + "' for " + key);
+  if (!optimizerKindFromName(s, &kind))
+    throwRangeJs(v.value.Env(), "Expected an optimizer name for " + v.name + " but received " + describe(v.value));
   return kind;
 }
-std::vector<double> arrayField(Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return {};
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    throwType(o.Env(), std::string("Expected a Float64Array for ") + key);
-  Napi::Float64Array a = v.As<Napi::Float64Array>();
-  return std::vector<double>(a.Data(), a.Data() + a.ElementLength());
+
+LrStrategy strategyOf(const In& v) {
+  const std::string s = string(v);
+  LrStrategy strategy;
+  if (!lrStrategyFromName(s, &strategy))
+    throwRangeJs(v.value.Env(), "Expected a learning-rate strategy for " + v.name + " but received " + describe(v.value));
+  return strategy;
+}
+
+// Optional injected draws (absent: the strategy draws from the seed).
+std::optional<TypedIn> drawsOf(const In& v) {
+  if (absent(v)) return std::nullopt;
+  return float64(v);
+}
+
+// Doubles an optimizer keeps for n parameters: L-BFGS its history of direction pairs, the others a
+// few moment buffers (Lookahead: its base's and a slow copy).
+double optimizerDoubles(const OptimizerSpec& o, double n) {
+  if (o.kind == OptimizerKind::Lbfgs) return (2.0 * 100 + 8) * n;
+  return 16 * n;
 }
 
 // The solver's flat options object (lib/nsa-flow/solver.ts builds it; names as the public options).
+// Every field is required (its default lives in the TypeScript spec).
 struct FlowConfig {
   NsaFlowOptions options;
+  std::optional<TypedIn> uniforms, normals;
   LrDraws draws;
   bool hasDraws = false;
 };
-FlowConfig flowConfig(Napi::Env env, Napi::Value value, std::size_t p, std::size_t k) {
-  if (!value.IsObject()) throwType(env, "Expected an options object");
-  Napi::Object o = value.As<Napi::Object>();
+FlowConfig flowConfig(const In& options, std::size_t p, std::size_t k) {
+  Napi::Env env = options.value.Env();
+  const Fields o(options, {"retraction", "nsIterations", "nonnegativity", "fidelityType", "orthogonalityType", "w", "optimizer",
+                           "lookaheadBase", "lookaheadK", "lookaheadAlpha", "learningRate", "lrStrategy", "aggression",
+                           "maxIterations", "tolerance", "windowSize", "recordEvery", "warmupIterations", "lrScheduler",
+                           "lrSchedulerPatience", "lrSchedulerFactor", "clipNorm", "seed", "drawsUniform", "drawsNormal"});
   FlowConfig c;
   NsaFlowOptions& f = c.options;
-  f.retraction.type = namedField(o, "retraction", "softPolar", retractionNames());
-  f.retraction.nsIterations = intField(o, "nsIterations", 5, 0, 100000);
-  f.nonnegativity = namedField(o, "nonnegativity", "hard", nonNegativityNames());
-  f.fidelity = namedField(o, "fidelityType", "scaleInvariant", kFidelity);
-  f.orthogonality = namedField(o, "orthogonalityType", "scaleInvariant", kOrthogonality);
-  f.w = numberField(o, "w", 0.5);
-  if (!(f.w >= 0 && f.w <= 1)) throwRangeJs(env, "Expected w in [0, 1]");
-  f.optimizer.kind = optimizerField(o, "optimizer", "asgd");
-  f.optimizer.base = optimizerField(o, "lookaheadBase", "adam");
-  f.optimizer.lookaheadK = intField(o, "lookaheadK", 5, 1, 1000000);
-  f.optimizer.lookaheadAlpha = numberField(o, "lookaheadAlpha", 0.5);
-  f.learningRate = numberField(o, "learningRate", 0);
-  if (!(f.learningRate >= 0) || !std::isfinite(f.learningRate)) throwRangeJs(env, "Expected learningRate > 0");
-  const std::string strategy = stringField(o, "lrStrategy", "");
+  f.retraction.type = oneOf(o["retraction"], retractionNames());
+  f.retraction.nsIterations = intIn(o["nsIterations"], 0, 100000);
+  f.nonnegativity = oneOf(o["nonnegativity"], nonNegativityNames());
+  f.fidelity = oneOf(o["fidelityType"], kFidelity);
+  f.orthogonality = oneOf(o["orthogonalityType"], kOrthogonality);
+  f.w = numberIn(o["w"], 0, 1);
+  f.optimizer.kind = optimizerOf(o["optimizer"]);
+  f.optimizer.base = optimizerOf(o["lookaheadBase"]);
+  f.optimizer.lookaheadK = intIn(o["lookaheadK"], 1, 1000000);
+  f.optimizer.lookaheadAlpha = numberIn(o["lookaheadAlpha"], 0, 1);
+  f.learningRate = numberIn(o["learningRate"], 0, 1.7976931348623157e308);
+  const std::string strategy = string(o["lrStrategy"]);
   f.estimateLr = !strategy.empty();
-  if (f.estimateLr && !lrStrategyFromName(strategy, &f.strategy)) throwRangeJs(env, "Unknown lrStrategy '" + strategy + "'");
-  f.aggression = numberField(o, "aggression", 0.5);
-  if (!(f.aggression >= 0 && f.aggression <= 1)) throwRangeJs(env, "Expected aggression in [0, 1]");
-  f.maxIterations = intField(o, "maxIterations", 500, 0, 100000000);
-  f.tolerance = numberField(o, "tolerance", 1e-4);
-  if (std::isnan(f.tolerance)) throwRangeJs(env, "Expected a number for tolerance");
-  f.windowSize = intField(o, "windowSize", 10, 2, 100000000);
-  f.recordEvery = intField(o, "recordEvery", 1, 1, 100000000);
-  f.warmupIterations = intField(o, "warmupIterations", 0, 0, 100000000);
-  f.scheduler = o.Get("lrScheduler").ToBoolean();
-  f.schedulerPatience = intField(o, "lrSchedulerPatience", 10, 0, 100000000);
-  f.schedulerFactor = numberField(o, "lrSchedulerFactor", 0.5);
-  if (!(f.schedulerFactor > 0 && f.schedulerFactor < 1)) throwRangeJs(env, "Expected lrSchedulerFactor in (0, 1)");
-  f.clipNorm = numberField(o, "clipNorm", 10);
-  if (!(f.clipNorm >= 0)) throwRangeJs(env, "Expected clipNorm ≥ 0");
-  const double seed = numberField(o, "seed", 42);
-  if (!(seed >= 0 && seed <= 9007199254740991.0) || seed != std::floor(seed)) throwRangeJs(env, "Expected a non-negative integer seed");
-  f.seed = static_cast<uint64_t>(seed);
-  c.draws.uniforms = arrayField(o, "drawsUniform");
-  c.draws.normals = arrayField(o, "drawsNormal");
-  c.hasDraws = !c.draws.uniforms.empty() || !c.draws.normals.empty();
-  if (p < k && f.retraction.type != RetractionType::None && f.retraction.type != RetractionType::Normalize)
-    throwRangeJs(env, "Expected rows ≥ cols (p ≥ k) for a Stiefel retraction");
+  if (f.estimateLr) f.strategy = strategyOf(o["lrStrategy"]);
+  f.aggression = numberIn(o["aggression"], 0, 1);
+  f.maxIterations = intIn(o["maxIterations"], 0, 100000000);
+  f.tolerance = number(o["tolerance"]);
+  f.windowSize = intIn(o["windowSize"], 2, 100000000);
+  f.recordEvery = intIn(o["recordEvery"], 1, 100000000);
+  f.warmupIterations = intIn(o["warmupIterations"], 0, 100000000);
+  f.scheduler = boolean(o["lrScheduler"]);
+  f.schedulerPatience = intIn(o["lrSchedulerPatience"], 0, 100000000);
+  f.schedulerFactor = numberIn(o["lrSchedulerFactor"], 0, 1);
+  if (!(f.schedulerFactor > 0 && f.schedulerFactor < 1))
+    throwRangeJs(env, "Expected a number in (0, 1) for " + o["lrSchedulerFactor"].name + " but received " +
+                          describe(o["lrSchedulerFactor"].value));
+  f.clipNorm = numberIn(o["clipNorm"], 0, 1.0 / 0.0);
+  f.seed = static_cast<uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
+  c.uniforms = drawsOf(o["drawsUniform"]);
+  c.normals = drawsOf(o["drawsNormal"]);
+  if (p < k && stiefel(f.retraction.type))
+    throwRangeJs(env, "Expected rows ≥ cols (p ≥ k) for a Stiefel retraction but received " + shapeText(p, k));
   return c;
+}
+
+// (c): copies of the optional draws (after every options getter ran).
+void takeDraws(Napi::Env env, FlowConfig& c) {
+  if (c.uniforms) c.draws.uniforms = doubles(*c.uniforms, true).owned();
+  if (c.normals) c.draws.normals = doubles(*c.normals, true).owned();
+  requireFinite(env, c.draws.uniforms.data(), c.draws.uniforms.size(), "options.drawsUniform");
+  requireFinite(env, c.draws.normals.data(), c.draws.normals.size(), "options.drawsNormal");
+  c.hasDraws = !c.draws.uniforms.empty() || !c.draws.normals.empty();
 }
 
 Napi::Object lrEstimateObject(Napi::Env env, const LrEstimate& e) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("bestLr", Napi::Number::New(env, e.bestLr));
   o.Set("bestEnergy", Napi::Number::New(env, e.bestEnergy));
-  o.Set("candidates", newFloat64Array(env, e.candidates.data(), e.candidates.size()));
+  o.Set("candidates", newFloat64Array(env, e.candidates));
   o.Set("losses", newFloat64Array(env, e.losses.data(), e.losses.size()));
   o.Set("relChanges", newFloat64Array(env, e.relChanges.data(), e.relChanges.size()));
   Napi::Object d = Napi::Object::New(env);
@@ -271,15 +286,26 @@ Napi::Object flowResultObject(Napi::Env env, const NsaFlowResult& r, bool estima
   return o;
 }
 
-// Inputs of a solve: (Y0, X0 | null, p, k, options).
+// Inputs of a solve: (Y0, X0 | null, p, k, options), read, checked (memory too), then copied.
 struct FlowInputs : StartAndTarget {
   FlowConfig config;
 };
 FlowInputs flowInputs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const FlowStart start = flowStart(info);
   FlowInputs in;
-  static_cast<StartAndTarget&>(in) = startAndTarget(info);
-  in.config = flowConfig(env, info.Length() > 4 ? info[4] : env.Undefined(), in.p, in.k);
+  in.config = flowConfig(arg(info, 4, "options"), start.p, start.k);
+  const NsaFlowOptions& f = in.config.options;
+  const double dp = static_cast<double>(start.p), dk = static_cast<double>(start.k), n = dp * dk;
+  const double records = static_cast<double>(f.maxIterations) / f.recordEvery + 2;
+  // copies of Y0 and X0, the iterate, its gradient, the best Y, the results (C++ and JS), the
+  // energy's Grams, the retraction's VJP, the optimizer's state, the window and the traces
+  checkMemory(env,
+              float64Bytes({1}) * (12 * n + 4 * dk * dk + retractionVjpDoubles(dp, dk, f.retraction.nsIterations) +
+                                   optimizerDoubles(f.optimizer, n) + 3.0 * f.windowSize + 12 * records),
+                                       [&] { return std::string("NSA-Flow on Y0 (" + shapeText(start.p, start.k) + ")"); });
+  static_cast<StartAndTarget&>(in) = takeStart(env, start);
+  takeDraws(env, in.config);
   return in;
 }
 
@@ -318,23 +344,46 @@ Napi::Value NsaFlowAsync(const Napi::CallbackInfo& info) {
   return startJob(env, std::make_unique<NsaFlowJob>(std::move(in)), std::move(a));
 }
 
-// (Y0, X0, p, k, options with fidEta, cOrth) → the estimator's result at Y0 (no scaling, no jitter).
+// (Y0, X0, p, k, options) → the estimator's result at Y0 (no scaling, no jitter). The options are
+// the estimator's own: the map, the energy (with fidEta, cOrth), the strategy, seed and draws.
 Napi::Value EstimateLearningRate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  FlowInputs in = flowInputs(info);
-  if (!in.hasX0) throwType(env, "Expected a Float64Array for X0");
-  Napi::Object o = info[4].As<Napi::Object>();
+  const FlowStart start = flowStart(info);
+  if (!start.X0) float64(arg(info, 1, "X0"), start.p * start.k, "rows·cols");  // throws: X0 is required here
+  const Fields o(arg(info, 4, "options"), {"retraction", "nsIterations", "nonnegativity", "fidelityType", "orthogonalityType", "w",
+                                           "lrStrategy", "aggression", "fidEta", "cOrth", "seed", "drawsUniform", "drawsNormal"});
+  FlowConfig c;
+  NsaFlowOptions& f = c.options;
+  f.retraction.type = oneOf(o["retraction"], retractionNames());
+  f.retraction.nsIterations = intIn(o["nsIterations"], 0, 100000);
+  f.nonnegativity = oneOf(o["nonnegativity"], nonNegativityNames());
+  f.fidelity = oneOf(o["fidelityType"], kFidelity);
+  f.orthogonality = oneOf(o["orthogonalityType"], kOrthogonality);
+  f.w = numberIn(o["w"], 0, 1);
+  f.estimateLr = true;
+  f.strategy = strategyOf(o["lrStrategy"]);
+  f.aggression = numberIn(o["aggression"], 0, 1);
+  f.seed = static_cast<uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
   EnergyOptions e;
-  e.fidelity = in.config.options.fidelity;
-  e.orthogonality = in.config.options.orthogonality;
-  e.w = in.config.options.w;
-  e.fidEta = numberField(o, "fidEta", 1.0);
-  e.cOrth = numberField(o, "cOrth", 1.0);
-  if (!in.config.options.estimateLr) throwRangeJs(env, "Expected an lrStrategy");
+  e.fidelity = f.fidelity;
+  e.orthogonality = f.orthogonality;
+  e.w = f.w;
+  e.fidEta = finiteNumber(o["fidEta"]);
+  e.cOrth = finiteNumber(o["cOrth"]);
+  c.uniforms = drawsOf(o["drawsUniform"]);
+  c.normals = drawsOf(o["drawsNormal"]);
+  if (start.p < start.k && stiefel(f.retraction.type))
+    throwRangeJs(env, "Expected rows ≥ cols (p ≥ k) for a Stiefel retraction but received " + shapeText(start.p, start.k));
+  const double dp = static_cast<double>(start.p), dk = static_cast<double>(start.k);
+  // inputs, the gradient, a trial point per candidate and the VJP
+  checkMemory(env, float64Bytes({1}) * (8 * dp * dk + 4 * dk * dk + retractionVjpDoubles(dp, dk, f.retraction.nsIterations)),
+              [&] { return std::string("the learning-rate estimate at Y0 (" + shapeText(start.p, start.k) + ")"); });
+  StartAndTarget in = takeStart(env, start);
+  takeDraws(env, c);
   LrEstimate r = guarded(env, [&] {
-    Random rng(in.config.options.seed);
-    NsaFlowOptions opts = in.config.options;
-    if (in.config.hasDraws) opts.draws = &in.config.draws;
+    Random rng(f.seed);
+    NsaFlowOptions opts = f;
+    if (c.hasDraws) opts.draws = &c.draws;
     return estimateFlowLearningRate(in.Y0.data(), in.X0.data(), in.p, in.k, opts, e, rng);
   });
   return lrEstimateObject(env, r);
@@ -345,38 +394,47 @@ Napi::Value EstimateLearningRate(const Napi::CallbackInfo& info) {
 Napi::Value OptimizerSteps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   OptimizerSpec spec;
-  const std::string name = stringArg(info, 0, "optimizer");
-  const std::string base = stringArg(info, 1, "lookahead base");
-  if (!optimizerKindFromName(name, &spec.kind) || spec.kind == OptimizerKind::Lbfgs)
-    throwRangeJs(env, "Unknown gradient-step optimizer '" + name + "'");
-  if (!optimizerKindFromName(base, &spec.base)) throwRangeJs(env, "Unknown optimizer '" + base + "'");
-  const std::size_t rows = sizeArg(info, 2, "rows"), cols = sizeArg(info, 3, "cols");
-  const std::size_t n = checkedProduct(env, {rows, cols}, "x0");
-  Napi::Float64Array x0 = float64Arg(info, 4, "x0", n);
-  if (info.Length() < 7 || !info[6].IsTypedArray()) throwType(env, "Expected a Float64Array for lrs");
-  Napi::Float64Array lrs = info[6].As<Napi::Float64Array>();
-  const std::size_t T = lrs.ElementLength();
-  Napi::Float64Array grads = float64Arg(info, 5, "grads", checkedProduct(env, {T, n}, "grads"));
-  std::vector<double> x(x0.Data(), x0.Data() + n), out(T * n);
+  const In name = arg(info, 0, "optimizer");
+  spec.kind = optimizerOf(name);
+  if (spec.kind == OptimizerKind::Lbfgs)
+    throwRangeJs(env, "Expected a gradient-step optimizer for optimizer but received " + describe(name.value));
+  spec.base = optimizerOf(arg(info, 1, "lookaheadBase"));
+  const std::size_t rows = dimension(arg(info, 2, "rows")), cols = dimension(arg(info, 3, "cols"));
+  const std::size_t n = product(env, {rows, cols}, "x0");
+  TypedIn x0in = float64(arg(info, 4, "x0"), n, "rows·cols");
+  TypedIn lrsIn = float64(arg(info, 6, "lrs"));
+  const std::size_t T = lrsIn.length;
+  TypedIn gradsIn = float64(arg(info, 5, "grads"), product(env, {T, n}, "grads"), "lrs.length·rows·cols");
+  const double dn = static_cast<double>(n), dT = static_cast<double>(T);
+  // the parameter, every step's copy (C++ and JS) and the optimizer's state
+  checkMemory(env, float64Bytes({1}) * (dn + 2 * dT * dn + optimizerDoubles(spec, dn)),
+              [&] { return std::string("the optimizer steps (" + std::to_string(T) + " steps of " + std::to_string(n) + " values)"); });
+  Doubles x0 = doubles(x0in), lrs = doubles(lrsIn), grads = doubles(gradsIn);
+  requireFinite(env, x0.data(), n, "x0");
+  requireFinite(env, lrs.data(), T, "lrs");
+  requireFinite(env, grads.data(), grads.size(), "grads");
+  std::vector<double> x(x0.data(), x0.data() + n), out(T * n);
   guarded(env, [&] {
     auto opt = makeOptimizer(spec, rows, cols, T > 0 ? lrs[0] : 1e-3);
     for (std::size_t t = 0; t < T; ++t) {
-      opt->step(x.data(), grads.Data() + t * n, lrs[t]);
+      opt->step(x.data(), grads.data() + t * n, lrs[t]);
       std::copy(x.begin(), x.end(), out.begin() + static_cast<std::ptrdiff_t>(t * n));
     }
   });
-  return newFloat64Array(env, out.data(), out.size());
+  return newFloat64Array(env, out, "the optimizer steps");
 }
 
-void registerNsaFlow(Napi::Env env, Napi::Object exports) {
-  exports.Set("flowEnergy", Napi::Function::New(env, FlowEnergy, "flowEnergy"));
-  exports.Set("flowEnergyGradient", Napi::Function::New(env, FlowEnergyGradient, "flowEnergyGradient"));
-  exports.Set("retractVjp", Napi::Function::New(env, RetractVjp, "retractVjp"));
-  exports.Set("nsaFlowSync", Napi::Function::New(env, NsaFlowSync, "nsaFlowSync"));
-  exports.Set("nsaFlowAsync", Napi::Function::New(env, NsaFlowAsync, "nsaFlowAsync"));
-  exports.Set("estimateLearningRate", Napi::Function::New(env, EstimateLearningRate, "estimateLearningRate"));
-  exports.Set("optimizerSteps", Napi::Function::New(env, OptimizerSteps, "optimizerSteps"));
-}
+const Export kNsaFlow[] = {
+    {"flowEnergy", FlowEnergy},
+    {"flowEnergyGradient", FlowEnergyGradient},
+    {"retractVjp", RetractVjp},
+    {"nsaFlowSync", NsaFlowSync},
+    {"nsaFlowAsync", NsaFlowAsync},
+    {"estimateLearningRate", EstimateLearningRate},
+    {"optimizerSteps", OptimizerSteps},
+};
+
+void registerNsaFlow(Napi::Env env, Napi::Object exports) { exportFunctions(env, exports, kNsaFlow); }
 
 }  // namespace
 

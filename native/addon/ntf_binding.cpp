@@ -4,6 +4,10 @@
 //   stratifiedNtf(strata[], samples[], dims[], strataRanks[], rank, options, init | undefined)
 //   ntf(T, shape, rank, options, factors[] | undefined)          (factors in tensorly layout, dₘ × r)
 // The async forms take (cancelToken, onProgress, intervalMs) after these.
+#include <algorithm>
+#include <map>
+#include <optional>
+
 #include "../kernels/ntf.hpp"
 #include "async_job.hpp"
 #include "tensor_args.hpp"
@@ -16,8 +20,8 @@ const char* stopName(StopReason r) { return r == StopReason::Tolerance ? "tolera
 
 Napi::Object traceObject(Napi::Env env, const LossTrace& t) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("iteration", newFloat64Array(env, t.iteration.data(), t.iteration.size()));
-  o.Set("loss", newFloat64Array(env, t.loss.data(), t.loss.size()));
+  o.Set("iteration", newFloat64Array(env, t.iteration, "the loss trace"));
+  o.Set("loss", newFloat64Array(env, t.loss, "the loss trace"));
   return o;
 }
 
@@ -32,84 +36,130 @@ struct StratifiedNtfCall {
   StratifiedNtfResult result;
 };
 
-// `copy`: async jobs own a copy of the strata; a sync call reads the caller's buffers in place.
-std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& info, bool copy) {
+// The doubles of a Stratified-NTF solve besides its data: the state (v, w, h; kept by the solver,
+// its random or given start and the JS result, and the stages when recorded) and the solver's own
+// buffers, as StratifiedNtfSolver's constructor sizes them (ntf.cpp): Grams, the r × nₛ·F/d_K
+// contraction cache (or one stratum's scratch), the r × F last-mode intermediate, the update
+// matrices, the contraction slices and the MTTKRP scratch.
+double stratifiedNtfDoubles(const Shape& samples, const Shape& dims, const Shape& ranks, std::size_t rank, bool tv,
+                            bool recordStages) {
+  const double r = static_cast<double>(rank), S = static_cast<double>(samples.size()), K = static_cast<double>(dims.size());
+  double F = 1, dmax = 0, nmax = 0, qmax = 0, sumN = 0, sumD = 0, sumQ = 0;
+  for (std::size_t d : dims) F *= static_cast<double>(d), dmax = std::max(dmax, static_cast<double>(d)), sumD += static_cast<double>(d);
+  for (std::size_t n : samples) nmax = std::max(nmax, static_cast<double>(n)), sumN += static_cast<double>(n);
+  for (std::size_t q : ranks) qmax = std::max(qmax, static_cast<double>(q)), sumQ += static_cast<double>(q);
+  const double dK = static_cast<double>(dims.back()), d1 = static_cast<double>(dims.front());
+  const double state = sumQ * sumD + r * sumN + r * sumD;
+  double solver = S * F + K * sumQ * (qmax + r) + r * qmax + S * r * r + S * r * dmax + (K + S) * r * r + S * r;
+  solver += rank <= dims.back() ? r * sumN * F / dK : r * nmax * F / dK;
+  solver += r * std::max(F, nmax * F / d1);
+  solver += 7 * std::max(r, qmax) * std::max({dmax, nmax, r, qmax});
+  solver += 2 * std::max({nmax * F / dK, nmax * F / d1, F});
+  if (tv) solver += 3 * r * dmax * K;
+  solver += 2 * r * nmax * F / std::min(d1, nmax) + 2 * qmax * F;  // MTTKRP: r × (rest) plus slices
+  return (recordStages ? 7 : 3) * state + solver;
+}
+
+// Read and checked arguments of a Stratified-NTF call; the data is taken by takeStratifiedNtf.
+struct StratifiedNtfIn {
+  std::vector<TypedIn> strata;
+  std::optional<std::vector<TypedIn>> v, w, h;
+};
+
+// (strata[], samples[], dims[], strataRanks[], rank, options, init | undefined): everything read, then
+// checked, then the memory the solve needs; `copy`: async jobs own a copy of the strata (sync calls
+// read unshared buffers in place).
+std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& info, bool copy, bool requireInit) {
   Napi::Env env = info.Env();
   auto call = std::make_unique<StratifiedNtfCall>();
-  if (info.Length() < 1 || !info[0].IsArray()) throwType(env, "Expected an array of Float64Arrays for strata");
-  const std::size_t S = info[0].As<Napi::Array>().Length();
-  if (S < 1) throwRangeJs(env, "Expected at least one stratum");
-  const Shape samples = sizeListArg(info, 1, "samples");
-  if (samples.size() != S) throwRangeJs(env, "Expected one sample count per stratum");
-  const Shape dims = shapeArg(info, 2, "dims");
-  if (dims.size() + 1 > kMaxTensorOrder) throwRangeJs(env, "Expected fewer dimensions for dims");
-  const Shape ranks = sizeListArg(info, 3, "strataRanks");
-  if (ranks.size() != S) throwRangeJs(env, "Expected one strata rank per stratum");
-  const std::size_t r = sizeArg(info, 4, "rank");
-  Napi::Object o = objectArg(info, 5, "options");
-  const std::size_t F = shapeSize(dims);
-  const double rd = static_cast<double>(r);
+  // (a) read everything
+  const std::vector<In> strata = elements(arg(info, 0, "strata"), 1, 1 << 20);
+  const std::size_t S = strata.size();
+  const Shape samples = sizesOf(arg(info, 1, "samples"), S);
+  const Shape dims = shapeOf(arg(info, 2, "dims"));
+  if (dims.size() + 1 > kMaxTensorOrder)
+    throwRangeJs(env, "Expected at most " + std::to_string(kMaxTensorOrder - 1) + " dimensions for dims but received " +
+                          std::to_string(dims.size()));
+  const Shape ranks = sizesOf(arg(info, 3, "strataRanks"), S);
+  const std::size_t r = dimension(arg(info, 4, "rank"));
+  const Fields o(arg(info, 5, "options"),
+                 {"maxIterations", "vScaling", "tv", "tvReg", "epsilon", "tolerance", "lossEvery", "recordStages", "seed"});
+  const In initArg = arg(info, 6, "init");
+  const bool given = !absent(initArg);
+  if (requireInit && !given) throwType(env, "Expected an object {v, w, h} for init but received " + describe(initArg.value));
+  const std::size_t K = dims.size();
+  std::vector<In> vList, wList, hList;
+  if (given) {
+    const Fields init(initArg, {"v", "w", "h"});
+    vList = elements(init["v"], S * K, S * K);
+    wList = elements(init["w"], S, S);
+    hList = elements(init["h"], K, K);
+  }
+  // (b) check
   StratifiedNtfOptions& opt = call->options;
   opt.strataRank = ranks;
   opt.rank = r;
-  opt.maxIterations = intField(o, "maxIterations", 0, 100000000);
-  opt.vScaling = intField(o, "vScaling", 1, 1000000);
-  opt.tv = boolField(o, "tv");
-  opt.tvReg = opt.tv ? numberField(o, "tvReg", 0, 1.7976931348623157e308) : 0.0;
-  opt.epsilon = numberField(o, "epsilon", 0, 1.7976931348623157e308);
-  opt.tolerance = numberField(o, "tolerance", 0, 1.7976931348623157e308);
-  opt.lossEvery = intField(o, "lossEvery", 1, 100000000);
-  opt.recordStages = boolField(o, "recordStages");
-  Napi::Array strata = info[0].As<Napi::Array>();
-  call->data.resize(S);
-  for (uint32_t s = 0; s < S; ++s) {
+  opt.maxIterations = intIn(o["maxIterations"], 0, 100000000);
+  opt.vScaling = intIn(o["vScaling"], 1, 1000000);
+  opt.tv = boolean(o["tv"]);
+  opt.tvReg = opt.tv ? numberIn(o["tvReg"], 0, 1.7976931348623157e308) : 0.0;
+  opt.epsilon = numberIn(o["epsilon"], 0, 1.7976931348623157e308);
+  opt.tolerance = numberIn(o["tolerance"], 0, 1.7976931348623157e308);
+  opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);
+  opt.recordStages = boolean(o["recordStages"]);
+  const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
+  const std::size_t F = shapeSize(dims);
+  StratifiedNtfIn in;
+  double dataDoubles = 0;
+  for (std::size_t s = 0; s < S; ++s) {
     const double size = static_cast<double>(samples[s]) * static_cast<double>(F);
-    // The solver's largest per-stratum intermediates are r × (nₛ·F/d) and r × F.
-    if (size > kMaxElements || rd * size > 64 * kMaxElements || rd * static_cast<double>(F) > kMaxElements)
-      throwRangeJs(env, "The problem is too large: strata[" + std::to_string(s) + "] times the rank exceeds 2^38 elements");
-    const std::string name = "strata[" + std::to_string(s) + "]";
-    Napi::Float64Array A = float64Value(env, strata.Get(s), name, samples[s] * F);
-    requireNonNegativeFinite(env, A.Data(), A.ElementLength(), name);
-    if (copy) call->data[s].assign(A.Data(), A.Data() + A.ElementLength());
-    call->problem.strata.push_back(copy ? call->data[s].data() : A.Data());
+    if (size > kMaxElements)
+      throwRangeJs(env, "Expected at most 2^32 values (samples·dims) for " + strata[s].name + " but it would need " + std::to_string(size));
+    in.strata.push_back(float64(strata[s], samples[s] * F, "samples·Π dims"));
+    if (copy || in.strata.back().shared) dataDoubles += size;
+  }
+  if (given) {
+    in.v.emplace();
+    in.w.emplace();
+    in.h.emplace();
+    for (std::size_t s = 0; s < S; ++s)
+      for (std::size_t t = 0; t < K; ++t)
+        in.v->push_back(float64(vList[s * K + t], product(env, {ranks[s], dims[t]}, vList[s * K + t].name), "strataRank·dim"));
+    for (std::size_t s = 0; s < S; ++s) in.w->push_back(float64(wList[s], product(env, {r, samples[s]}, wList[s].name), "rank·samples"));
+    for (std::size_t t = 0; t < K; ++t) in.h->push_back(float64(hList[t], product(env, {r, dims[t]}, hList[t].name), "rank·dim"));
+  }
+  checkMemory(env, float64Bytes({1}) * (dataDoubles + stratifiedNtfDoubles(samples, dims, ranks, r, opt.tv, opt.recordStages)),
+              [&] { return std::string("Stratified-NTF of rank " + std::to_string(r) + " (" + std::to_string(S) + (S == 1 ? " stratum" : " strata") + ")"); });
+  // (c) take the strata (copied for a job or when shared), (d) the initial state
+  call->data.resize(S);
+  for (std::size_t s = 0; s < S; ++s) {
+    Doubles A = doubles(in.strata[s], copy);
+    requireNonNegativeFinite(env, A.data(), A.size(), in.strata[s].name);
+    if (A.data() != nullptr && (copy || in.strata[s].shared)) call->data[s] = std::move(A).owned();
+    call->problem.strata.push_back(call->data[s].empty() ? A.data() : call->data[s].data());
   }
   call->problem.samples = samples;
   call->problem.dims = dims;
-  const std::size_t K = dims.size();
-  const bool given = info.Length() > 6 && !info[6].IsUndefined() && !info[6].IsNull();
   if (!given) {
-    const double seed = numberField(o, "seed", 0, 9007199254740991.0);
-    stratifiedNtfRandomInit(call->problem, opt, static_cast<std::uint64_t>(seed), call->state);
+    stratifiedNtfRandomInit(call->problem, opt, seed, call->state);
     return call;
   }
-  if (!info[6].IsObject()) throwType(env, "Expected an object {v, w, h} for init");
-  Napi::Object init = info[6].As<Napi::Object>();
-  auto list = [&](const char* key, std::size_t length) {
-    Napi::Value v = init.Get(key);
-    if (!v.IsArray()) throwType(env, std::string("Expected an array for init.") + key);
-    Napi::Array a = v.As<Napi::Array>();
-    if (a.Length() != length) throwRangeJs(env, std::string("Expected an array of length ") + std::to_string(length) + " for init." + key);
-    return a;
+  auto copyOf = [&](const TypedIn& t) {
+    std::vector<double> x = doubles(t, true).owned();
+    requireNonNegativeFinite(env, x.data(), x.size(), t.name);
+    return x;
   };
-  auto copyOf = [&](Napi::Array a, uint32_t i, const std::string& what, std::size_t length) {
-    Napi::Float64Array x = float64Value(env, a.Get(i), what, length);
-    requireNonNegativeFinite(env, x.Data(), length, what);
-    return std::vector<double>(x.Data(), x.Data() + length);
-  };
-  Napi::Array v = list("v", S * K), w = list("w", S), h = list("h", K);
-  for (uint32_t s = 0; s < S; ++s)
-    for (uint32_t t = 0; t < K; ++t)
-      call->state.v.push_back(copyOf(v, s * static_cast<uint32_t>(K) + t, "init.v", ranks[s] * dims[t]));
-  for (uint32_t s = 0; s < S; ++s) call->state.w.push_back(copyOf(w, s, "init.w", r * samples[s]));
-  for (uint32_t t = 0; t < K; ++t) call->state.h.push_back(copyOf(h, t, "init.h", r * dims[t]));
+  for (const TypedIn& t : *in.v) call->state.v.push_back(copyOf(t));
+  for (const TypedIn& t : *in.w) call->state.w.push_back(copyOf(t));
+  for (const TypedIn& t : *in.h) call->state.h.push_back(copyOf(t));
   return call;
 }
 
 Napi::Object stateObject(Napi::Env env, const StratifiedNtfState& st) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("v", float64List(env, st.v));
-  o.Set("w", float64List(env, st.w));
-  o.Set("h", float64List(env, st.h));
+  o.Set("v", float64List(env, st.v, "v"));
+  o.Set("w", float64List(env, st.w, "w"));
+  o.Set("h", float64List(env, st.h, "h"));
   return o;
 }
 
@@ -129,7 +179,7 @@ Napi::Value stratifiedNtfResult(Napi::Env env, const StratifiedNtfCall& call) {
 }
 
 Napi::Value StratifiedNtf(const Napi::CallbackInfo& info) {
-  auto call = readStratifiedNtf(info, false);
+  auto call = readStratifiedNtf(info, false, false);
   guarded(info.Env(), [&] { stratifiedNtf(call->problem, call->options, call->state, call->result, silentMonitor()); });
   return stratifiedNtfResult(info.Env(), *call);
 }
@@ -147,15 +197,14 @@ class StratifiedNtfJob : public Job {
 };
 
 Napi::Value StratifiedNtfAsync(const Napi::CallbackInfo& info) {
-  auto call = readStratifiedNtf(info, true);
+  auto call = readStratifiedNtf(info, true, false);
   AsyncArgs a = asyncArgs(info, 7);
   return startJob(info.Env(), std::make_unique<StratifiedNtfJob>(std::move(call)), std::move(a));
 }
 
 // Same arguments as stratifiedNtf (init required) → the loss of that state.
 Napi::Value StratifiedNtfLoss(const Napi::CallbackInfo& info) {
-  if (info.Length() < 7 || info[6].IsUndefined()) throwType(info.Env(), "Expected an object {v, w, h} for init");
-  auto call = readStratifiedNtf(info, false);
+  auto call = readStratifiedNtf(info, false, true);
   const double loss = guarded(info.Env(), [&] { return stratifiedNtfLoss(call->problem, call->options, call->state); });
   return Napi::Number::New(info.Env(), loss);
 }
@@ -170,42 +219,59 @@ struct NtfCall {
   NtfResult result;
 };
 
+// (T, shape, rank, options, factors | undefined): everything read, checked, memory checked, then the
+// tensor copied (the solver always works on its own copy) and the factors taken.
 std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto call = std::make_unique<NtfCall>();
-  call->shape = shapeArg(info, 1, "shape", 2);
-  Napi::Float64Array T = float64Arg(info, 0, "T", shapeSize(call->shape));
-  requireNonNegativeFinite(env, T.Data(), T.ElementLength(), "T");
-  const std::size_t r = sizeArg(info, 2, "rank");
+  // (a) read everything
+  call->shape = shapeOf(arg(info, 1, "shape"), 2);
   const Shape& shape = call->shape;
-  const std::size_t first = shape[0] >= shape.back() ? 0 : shape.size() - 1;
-  if (static_cast<double>(r) * static_cast<double>(shapeSize(shape) / shape[first]) > 64 * kMaxElements)
-    throwRangeJs(env, "The problem is too large: the tensor times the rank exceeds 2^38 elements");
-  Napi::Object o = objectArg(info, 3, "options");
+  const std::size_t r = dimension(arg(info, 2, "rank"));
+  const Fields o(arg(info, 3, "options"), {"maxIterations", "solver", "epsilon", "tolerance", "lossEvery", "seed"});
+  const In factorsArg = arg(info, 4, "factors");
+  const bool given = !absent(factorsArg);
+  std::vector<In> factorList;
+  if (given) factorList = elements(factorsArg, shape.size(), shape.size());
+  // (b) check
+  TypedIn T = float64(arg(info, 0, "T"), shapeSize(shape), "the product of shape");
   NtfOptions& opt = call->options;
   opt.rank = r;
-  opt.maxIterations = intField(o, "maxIterations", 0, 100000000);
-  const std::string solver = o.Get("solver").IsString() ? o.Get("solver").As<Napi::String>().Utf8Value() : "";
-  if (solver == "mu") opt.solver = NtfSolver::MultiplicativeUpdates;
-  else if (solver == "hals") opt.solver = NtfSolver::Hals;
-  else throwRangeJs(env, "Expected 'mu' or 'hals' for options.solver");
-  opt.epsilon = numberField(o, "epsilon", 0, 1.7976931348623157e308);
-  opt.tolerance = numberField(o, "tolerance", 0, 1.7976931348623157e308);
-  opt.lossEvery = intField(o, "lossEvery", 1, 100000000);
-  call->data.assign(T.Data(), T.Data() + T.ElementLength());
-  const bool given = info.Length() > 4 && !info[4].IsUndefined() && !info[4].IsNull();
+  opt.maxIterations = intIn(o["maxIterations"], 0, 100000000);
+  static const std::map<std::string, NtfSolver> solvers = {{"mu", NtfSolver::MultiplicativeUpdates}, {"hals", NtfSolver::Hals}};
+  opt.solver = oneOf(o["solver"], solvers);
+  opt.epsilon = numberIn(o["epsilon"], 0, 1.7976931348623157e308);
+  opt.tolerance = numberIn(o["tolerance"], 0, 1.7976931348623157e308);
+  opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);
+  const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
+  std::vector<TypedIn> factorsIn;
+  for (std::size_t m = 0; m < factorList.size(); ++m)
+    factorsIn.push_back(float64(factorList[m], product(env, {shape[m], r}, factorList[m].name), "dim·rank"));
+  const double dr = static_cast<double>(r), size = static_cast<double>(shapeSize(shape));
+  double factorDoubles = 0, dmax = 0, scratch = 0;
+  for (std::size_t d : shape) factorDoubles += static_cast<double>(d) * dr, dmax = std::max(dmax, static_cast<double>(d));
+  if (dr * size < 1e18) {
+    for (std::size_t m = 0; m < shape.size(); ++m) scratch = std::max(scratch, static_cast<double>(mttkrpScratch(shape, r, m)));
+  } else {
+    scratch = dr * size;
+  }
+  // the tensor's copy, the factors (solver, given or random start, JS result), the r×r Grams, the
+  // MTTKRP result and its contraction scratch
+  checkMemory(env, float64Bytes({1}) * (size + 3 * factorDoubles + 2 * static_cast<double>(shape.size()) * dr * dr + 2 * dr * dmax + scratch),
+              [&] { return std::string("NTF of rank " + std::to_string(r) + " on a tensor of " + std::to_string(shapeSize(shape)) + " values"); });
+  // (c) take: copy the tensor, then check the copy
+  call->data = doubles(T, true).owned();
+  requireNonNegativeFinite(env, call->data.data(), call->data.size(), "T");
   if (!given) {
-    ntfRandomInit(shape, r, static_cast<std::uint64_t>(numberField(o, "seed", 0, 9007199254740991.0)), call->factors);
+    ntfRandomInit(shape, r, seed, call->factors);
     return call;
   }
-  Napi::Array a = arrayArg(info, 4, "factors", shape.size());
   call->factors.resize(shape.size());
-  for (uint32_t m = 0; m < shape.size(); ++m) {
-    const std::string what = "factors[" + std::to_string(m) + "]";
-    Napi::Float64Array f = float64Value(env, a.Get(m), what, shape[m] * r);
-    requireNonNegativeFinite(env, f.Data(), f.ElementLength(), what);
+  for (std::size_t m = 0; m < shape.size(); ++m) {
+    Doubles f = doubles(factorsIn[m]);
+    requireNonNegativeFinite(env, f.data(), f.size(), factorsIn[m].name);
     call->factors[m].resize(shape[m] * r);
-    transposeInto(f.Data(), shape[m], r, call->factors[m].data());
+    transposeInto(f.data(), shape[m], r, call->factors[m].data());
   }
   return call;
 }
@@ -215,7 +281,7 @@ Napi::Value ntfResult(Napi::Env env, const NtfCall& call) {
   const std::size_t r = call.options.rank;
   Napi::Array factors = Napi::Array::New(env, call.factors.size());
   for (std::size_t m = 0; m < call.factors.size(); ++m) {
-    Napi::Float64Array f = Napi::Float64Array::New(env, call.factors[m].size());
+    Napi::Float64Array f = newFloat64(env, call.factors[m].size(), "the factors");
     transposeInto(call.factors[m].data(), r, call.shape[m], f.Data());
     factors.Set(static_cast<uint32_t>(m), f);
   }
@@ -250,13 +316,15 @@ Napi::Value NtfAsync(const Napi::CallbackInfo& info) {
   return startJob(info.Env(), std::make_unique<NtfJob>(std::move(call)), std::move(a));
 }
 
-void registerNtf(Napi::Env env, Napi::Object exports) {
-  exports.Set("stratifiedNtf", Napi::Function::New(env, StratifiedNtf, "stratifiedNtf"));
-  exports.Set("stratifiedNtfAsync", Napi::Function::New(env, StratifiedNtfAsync, "stratifiedNtfAsync"));
-  exports.Set("stratifiedNtfLoss", Napi::Function::New(env, StratifiedNtfLoss, "stratifiedNtfLoss"));
-  exports.Set("ntf", Napi::Function::New(env, Ntf, "ntf"));
-  exports.Set("ntfAsync", Napi::Function::New(env, NtfAsync, "ntfAsync"));
-}
+const Export kNtf[] = {
+    {"stratifiedNtf", StratifiedNtf},
+    {"stratifiedNtfAsync", StratifiedNtfAsync},
+    {"stratifiedNtfLoss", StratifiedNtfLoss},
+    {"ntf", Ntf},
+    {"ntfAsync", NtfAsync},
+};
+
+void registerNtf(Napi::Env env, Napi::Object exports) { exportFunctions(env, exports, kNtf); }
 
 }  // namespace
 
