@@ -83,9 +83,10 @@ const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isI
  * Splits a result into array files and JSON-able values (typed arrays replaced by references).
  * The result must be plain data: every field is read once, and cycles, getters that throw, bigints,
  * symbols, functions and raw buffers are refused with a TypeError naming the field; a Matrix or
- * Tensor whose data does not fit its shape is a RangeError.
+ * Tensor whose data does not fit its shape is a RangeError. `containers`: the objects `result` was
+ * copied from (a reference back to them is a cycle too).
  */
-export function splitResult(result: object): { arrays: ArrayFile[]; values: Record<string, unknown> } {
+export function splitResult(result: object, containers: readonly object[] = []): { arrays: ArrayFile[]; values: Record<string, unknown> } {
   const arrays: ArrayFile[] = [];
   const add = (name: string, shape: number[], data: Float64Array): ArrayRef => {
     checkArrayName(name);
@@ -139,7 +140,7 @@ export function splitResult(result: object): { arrays: ArrayFile[]; values: Reco
     }
     return Object.fromEntries(entries.map(([k, item]) => [k, walk(item, name ? `${name}.${k}` : k, inside)]));
   };
-  const values = walk(result, '', []) as Record<string, unknown>;
+  const values = walk(result, '', [...containers]) as Record<string, unknown>;
   return { arrays, values: withoutRefs(values) as Record<string, unknown> };
 }
 
@@ -221,13 +222,14 @@ export function resultJson(result: object, meta: ResultMeta, csv?: CsvNames): { 
   const fields = resultFields(result);
   const checked = expectResultMeta(meta, 'meta');
   if (csv !== undefined) expectFunction(csv, 'csv');
-  return buildResultJson(fields, checked, csv);
+  return buildResultJson(fields, result, checked, csv);
 }
 
-function buildResultJson(result: Record<string, unknown>, meta: ResultMeta, csv: CsvNames | undefined): { json: ResultJson; arrays: ArrayFile[] } {
+/** result.json's content from a result's fields (read by resultFields from `original`). */
+function buildResultJson(result: Record<string, unknown>, original: object, meta: ResultMeta, csv: CsvNames | undefined): { json: ResultJson; arrays: ArrayFile[] } {
   const { settings, ...rest } = result as { settings?: unknown };
-  if (settings !== undefined) splitResult({ settings }); // settings go to JSON as they are: plain data only
-  const { arrays, values } = splitResult(rest);
+  if (settings !== undefined) splitResult({ settings }, [original]); // settings go to JSON as they are: plain data only
+  const { arrays, values } = splitResult(rest, [original]);
   const refs: Record<string, ArrayRef> = {};
   for (const a of arrays) refs[a.name] = { file: a.file, shape: a.shape, ...(csv && hasCsv(a) ? { csv: `${a.name}.csv` } : {}) };
   const traces = Object.fromEntries(
@@ -268,7 +270,7 @@ export function writeResultDir(
   const replace = o.replace === undefined ? undefined : expectBoolean(o.replace, 'options.replace');
   const signal = o.signal === undefined ? undefined : expectAbortSignal(o.signal, 'options.signal');
   const csv = o.csv === undefined ? undefined : expectFunction<CsvNames>(o.csv, 'options.csv');
-  const { json, arrays } = buildResultJson(fields, checked, csv);
+  const { json, arrays } = buildResultJson(fields, result, checked, csv);
   return writeDirAtomically(
     dir,
     (tmp) => {
