@@ -48,7 +48,7 @@ function ownKeys(v: object, name: string, what: string): string[] {
  * An object argument with known fields: unknown own keys are refused (naming the valid ones), and
  * each allowed field is read once. Returns the fields read (absent ones undefined).
  */
-export function readObject<K extends string>(v: unknown, name: string, what: string, allowed: readonly K[]): Record<K, unknown> {
+export function readObject<K extends string>(v: unknown, name: string, what: string, allowed: readonly K[], alreadyRead: Partial<Record<K, unknown>> = {}): Record<K, unknown> {
   if (!isPlainRecord(v)) throw new TypeError(`Expected ${what} for ${name} but received ${describe(v)}`);
   for (const key of ownKeys(v, name, what)) {
     if (!(allowed as readonly string[]).includes(key)) {
@@ -56,7 +56,7 @@ export function readObject<K extends string>(v: unknown, name: string, what: str
     }
   }
   const out = {} as Record<K, unknown>;
-  for (const key of allowed) out[key] = readField(v, key, `${name}.${key}`);
+  for (const key of allowed) out[key] = key in alreadyRead ? alreadyRead[key] : readField(v, key, `${name}.${key}`);
   return out;
 }
 
@@ -132,7 +132,7 @@ const specKeys = {
   signal: ['kind', 'description'],
   custom: ['kind', 'description', 'check', 'default'],
 } as const;
-const allSpecKeys = [...new Set(Object.values(specKeys).flat())];
+type SpecKey = (typeof specKeys)[keyof typeof specKeys][number];
 
 function expectKind<T extends string>(v: unknown, name: string, kinds: readonly T[]): T {
   const list = kinds.map((k) => `'${k}'`).join(', ');
@@ -144,12 +144,10 @@ function expectKind<T extends string>(v: unknown, name: string, kinds: readonly 
 /** One OptionSpec (lib/validate.ts), checked by kind; returns a copy holding only its fields. */
 export function expectOptionSpec(v: unknown, name: string): OptionSpec {
   const what = 'an option spec {kind, description, …}';
-  const f = readObject(v, name, what, allSpecKeys);
-  const kind = expectKind(f.kind, `${name}.kind`, specKinds);
-  const allowed: readonly string[] = specKeys[kind];
-  for (const key of allSpecKeys) {
-    if (f[key] !== undefined && !allowed.includes(key)) throw new TypeError(`Unknown key '${key}' in ${name} (a '${kind}' spec); valid keys are: ${allowed.join(', ')}`);
-  }
+  if (!isPlainRecord(v)) throw new TypeError(`Expected ${what} for ${name} but received ${describe(v)}`);
+  // The kind says which other keys a spec may have.
+  const kind = expectKind(readField(v, 'kind', `${name}.kind`), `${name}.kind`, specKinds);
+  const f: Partial<Record<SpecKey, unknown>> = readObject(v, name, `a '${kind}' option spec`, specKeys[kind], { kind });
   const description = expectString(f.description, `${name}.description`);
   switch (kind) {
     case 'number': {
