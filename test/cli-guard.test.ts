@@ -119,6 +119,7 @@ const cases: Case[] = [
   ['validateFlags({}, null, …)', () => validateFlags({}, null as never, 'm'), TypeError, 'Expected an object of option values by name for options but received null'],
   ['validateFlags({}, [1, 2], …)', () => validateFlags({}, [1, 2] as never, 'm'), TypeError, 'Expected an object of option values by name for options but received an array of length 2'],
   ['validateFlags({}, {}, 42)', () => validateFlags({}, {}, 42 as never), TypeError, 'Expected a string for method but received 42'],
+  ['validateFlags({}, getter, …)', () => validateFlags({}, getterThrows('w') as never, 'm'), TypeError, 'Expected a plain value for options.w but received a getter that throws (getter)'],
   // describeFlags
   ['describeFlags("x", {})', () => describeFlags('x' as never, {}), TypeError, 'Expected option specs {name: {kind, description, …}} for specs but received the string "x"'],
   ['describeFlags({}, null)', () => describeFlags({}, null as never), TypeError, 'Expected command flags {name: {kind, description, …}} for commandFlags but received null'],
@@ -134,6 +135,7 @@ const cases: Case[] = [
     TypeError,
     "Unknown key 'default' in commandFlags.x; valid keys are: kind, description, placeholder, min, hidden",
   ],
+  ['describeFlags({}, getter)', () => describeFlags({}, getterThrows('x') as never), TypeError, 'Expected a plain value for commandFlags.x but received a getter that throws (getter)'],
   // registerMethod
   ['registerMethod(undefined)', () => registerMethod(undefined as never), TypeError, 'Expected a method spec {name, summary, optionSpecs, inputs, run} for spec but received undefined'],
   ['registerMethod(42)', () => registerMethod(42 as never), TypeError, 'Expected a method spec {name, summary, optionSpecs, inputs, run} for spec but received 42'],
@@ -239,6 +241,12 @@ const cases: Case[] = [
     RangeError,
     'Expected a Matrix with non-negative integer rows and cols and rows*cols values for result.Y but received 3×1 holding 2',
   ],
+  [
+    'resultJson(Proxy whose traps throw, meta)',
+    () => resultJson(new Proxy({}, { ownKeys: () => { throw new Error('trap'); } }), okMeta()),
+    TypeError,
+    'Expected a result object for result but received an object whose keys cannot be listed (trap)',
+  ],
   // writeResultDir
   ['writeResultDir(undefined, …)', () => writeResultDir(undefined as never, {}, okMeta()), TypeError, 'Expected a path (a non-empty string) for dir but received undefined'],
   ['writeResultDir("", …)', () => writeResultDir('', {}, okMeta()), RangeError, 'Expected a path (a non-empty string without NUL bytes) for dir but received the string ""'],
@@ -253,6 +261,8 @@ const cases: Case[] = [
     "Unknown key 'force' in options; valid keys are: replace, signal, csv",
   ],
   ['writeResultDir(…, {signal: {}})', () => writeResultDir(join(dir, 'r0'), {}, okMeta(), { signal: {} } as never), TypeError, 'Expected an AbortSignal for options.signal but received an object'],
+  ['writeResultDir(…, getter)', () => writeResultDir(join(dir, 'r0'), {}, okMeta(), getterThrows('replace') as never), TypeError, 'Expected a plain value for options.replace but received a getter that throws (getter)'],
+  ['writeResultDir(…, meta getter, …)', () => writeResultDir(join(dir, 'r0'), {}, getterThrows('method') as never), TypeError, 'Expected a plain value for meta.method but received a getter that throws (getter)'],
   ['writeResultDir(…, "x")', () => writeResultDir(join(dir, 'r0'), {}, okMeta(), 'x' as never), TypeError, 'Expected an options object {replace, signal, csv} for options but received the string "x"'],
 ];
 
@@ -266,6 +276,10 @@ describe('every export of nsa-flow/cli refuses bad arguments, naming them', () =
     }
     expect(thrown).toBeInstanceOf(cls);
     expect((thrown as Error).message).toBe(message);
+  });
+
+  it('the refused writeResultDir calls above wrote nothing (no r0, no temporary sibling)', () => {
+    expect(readdirSync(dir).filter((f) => f.includes('r0'))).toEqual([]);
   });
 
   it('the table covers every function lib/cli/index.ts exports', () => {
