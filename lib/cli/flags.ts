@@ -6,14 +6,22 @@
  */
 import { didYouMean } from '../suggest.js';
 import { describeSpec, describeValue, parseOptions, type OptionSpec, type OptionSpecs } from '../validate.js';
+import { expectCommandFlags, expectOptionSpecs, expectString, expectStringArray, readRecord } from './check.js';
 
 /** Bad usage or bad input: the CLI exits with code 2 and prints the message. */
 export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-export const kebab = (camel: string): string => camel.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-export const camel = (kebabName: string): string => kebabName.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+/** `nsIterations` → `ns-iterations`. */
+export function kebab(camelName: string): string {
+  return expectString(camelName, 'camelName').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** `ns-iterations` → `nsIterations`. */
+export function camel(kebabName: string): string {
+  return expectString(kebabName, 'kebabName').replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
 
 /** Specs that can be given as flags: function and signal options exist only in the API. */
 export function flagSpecs(specs: OptionSpecs): [string, OptionSpec][] {
@@ -59,7 +67,10 @@ function unknownOption(given: string, known: string[]): UsageError {
  * `--name=value`, bare `--flag` / `--no-flag` for booleans, `-h` for --help, and `--` to end flags.
  */
 export function parseArgs(argv: readonly string[], specs: OptionSpecs, commandFlags: Record<string, CommandFlag>): ParsedArgs {
-  const options = Object.fromEntries(flagSpecs(specs));
+  argv = expectStringArray(argv, 'argv');
+  // Null-prototype copies: `--constructor` or `--to-string` must not find Object.prototype's members.
+  const options: Record<string, OptionSpec> = Object.assign(Object.create(null), Object.fromEntries(flagSpecs(expectOptionSpecs(specs, 'specs'))));
+  commandFlags = Object.assign(Object.create(null), expectCommandFlags(commandFlags, 'commandFlags'));
   const out: ParsedArgs = { positionals: [], options: {}, flags: {}, lists: {} };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i]!;
@@ -153,6 +164,9 @@ function commandFromText(flag: CommandFlag, text: string, name: string): string 
  * retract …") are rewritten to name the flag ("… for --ns-iterations …").
  */
 export function validateFlags<T>(specs: OptionSpecs, options: Record<string, unknown>, method: string): T {
+  specs = expectOptionSpecs(specs, 'specs');
+  options = Object.fromEntries(readRecord(options, 'options', 'an object of option values by name'));
+  expectString(method, 'method');
   const context = `nsa-flow ${method}`;
   try {
     return parseOptions<T>(specs, options, context);
@@ -170,6 +184,8 @@ export function validateFlags<T>(specs: OptionSpecs, options: Record<string, unk
 
 /** Help lines for method options and command flags, generated from their specs. */
 export function describeFlags(specs: OptionSpecs, commandFlags: Record<string, CommandFlag>): string {
+  specs = expectOptionSpecs(specs, 'specs');
+  commandFlags = expectCommandFlags(commandFlags, 'commandFlags');
   const rows: [string, string][] = [];
   for (const [key, spec] of flagSpecs(specs)) {
     const value = spec.kind === 'boolean' ? '' : spec.kind === 'enum' ? ' <name>' : ' <value>';
@@ -183,6 +199,6 @@ export function describeFlags(specs: OptionSpecs, commandFlags: Record<string, C
     const value = flag.kind === 'boolean' ? '' : ` <${flag.placeholder ?? (flag.kind === 'integer' ? 'n' : 'value')}>`;
     rows.push([`--${kebab(key)}${value}`, flag.description]);
   }
-  const width = Math.min(34, Math.max(...rows.map(([l]) => l.length)));
+  const width = Math.min(34, Math.max(0, ...rows.map(([l]) => l.length)));
   return rows.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`).join('\n');
 }

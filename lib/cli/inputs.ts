@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 
 import { asDense, readCsv, readLabels, readMatrix, readNpy, type ReadCsvOptions } from '../io/index.js';
+import { describe } from './check.js';
 import { UsageError } from './flags.js';
 import type { AxisNames, DataNames, InputSpec, InputValue, MethodSpec } from './registry.js';
 
@@ -45,7 +46,7 @@ export function checkInputRefs(method: MethodSpec, refs: Record<string, string>,
       if (spec.optional) continue;
       throw new UsageError(`Missing input ${name} (${spec.description}) for ${where}`);
     }
-    if (typeof ref !== 'string') throw new UsageError(`Expected a path for input ${name} of ${where} but received ${typeof ref}`);
+    if (typeof ref !== 'string') throw new UsageError(`Expected a path for input ${name} of ${where} but received ${describe(ref)}`);
     const path = spec.kind === 'strata' ? splitStrataRef(ref, `input ${name} of ${where}`)[0] : ref;
     if (!existsSync(resolvePath(path, baseDir))) throw new UsageError(`Input file not found: ${path} (input ${name} of ${where})`);
   }

@@ -15,6 +15,7 @@ import { textColumnHint } from '../io/csv.js';
 import { checkMemory } from '../memory.js';
 import { setBlasThreads } from '../runtime.js';
 import { didYouMean } from '../suggest.js';
+import { describe, expectAbortSignal, expectFunction, expectPath, expectStringArray, readField, readObject } from './check.js';
 import { flagSpecs, kebab, parseArgs, describeFlags, UsageError, validateFlags, type CommandFlag } from './flags.js';
 import { arrayNamer, checkInputRefs, isCsvPath, readInputs } from './inputs.js';
 import './methods.js';
@@ -31,17 +32,39 @@ export interface CliIO {
   cwd?: string;
 }
 
-export const exitCodes = { ok: 0, numerical: 1, usage: 2, cancelled: 130 } as const;
+export const exitCodes = Object.freeze({ ok: 0, numerical: 1, usage: 2, cancelled: 130 } as const);
 
-/** The exit code an error calls for. */
+/** The exit code an error calls for (any thrown value; it never throws itself). */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof AbortError) return exitCodes.cancelled;
   if (err instanceof NumericalError) return exitCodes.numerical;
   if (err instanceof UsageError || err instanceof FormatError || err instanceof TypeError || err instanceof RangeError) return exitCodes.usage;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  let code: unknown;
+  try {
+    code = err !== null && typeof err === 'object' ? (err as NodeJS.ErrnoException).code : undefined;
+  } catch {
+    code = undefined; // a thrown object whose getter throws is no file-system error
+  }
   // File-system problems with the paths the user gave (inputs, --out).
   if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOSPC') return exitCodes.usage;
   return exitCodes.numerical;
+}
+
+/** A stream argument: an object with a write function (isTTY and columns are read when present). */
+function expectStream(v: unknown, name: string): Stream {
+  const what = 'a stream {write(text)}';
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) throw new TypeError(`Expected ${what} for ${name} but received ${describe(v)}`);
+  expectFunction(readField(v, 'write', `${name}.write`), `${name}.write`);
+  return v as Stream;
+}
+
+/** Checks main's io argument; returns a copy with its fields read once. */
+function expectCliIO(v: unknown): CliIO {
+  const f = readObject(v, 'io', 'an object {stdout, stderr, signal?, cwd?}', ['stdout', 'stderr', 'signal', 'cwd']);
+  const io: CliIO = { stdout: expectStream(f.stdout, 'io.stdout'), stderr: expectStream(f.stderr, 'io.stderr') };
+  if (f.signal !== undefined) io.signal = expectAbortSignal(f.signal, 'io.signal');
+  if (f.cwd !== undefined) io.cwd = expectPath(f.cwd, 'io.cwd');
+  return io;
 }
 
 const version = (): string => info().version;
@@ -529,7 +552,9 @@ async function plotCommand(argv: string[], io: CliIO): Promise<number> {
 
 /** Runs one command line (without the program name) and resolves with the exit code. */
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
-  const [command, ...rest] = argv;
+  // Arguments a program got wrong reject the Promise (there is no stderr to report them on).
+  const [command, ...rest] = expectStringArray(argv, 'argv');
+  io = expectCliIO(io);
   try {
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       const topic = command === 'help' ? rest[0] : undefined;
@@ -575,6 +600,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
  * second Ctrl-C quits at once. Exits with main's code.
  */
 export async function runCli(argv: readonly string[] = process.argv.slice(2)): Promise<never> {
+  argv = expectStringArray(argv, 'argv');
   const controller = new AbortController();
   const cancel = (): void => {
     if (controller.signal.aborted) process.exit(exitCodes.cancelled);

@@ -7,6 +7,7 @@
 import type { CsrMatrix, Matrix } from '../matrix.js';
 import type { Tensor } from '../tensor.js';
 import type { OptionSpecs } from '../validate.js';
+import { describe, expectBoolean, expectFunction, expectOptionSpecs, expectString, readObject, readRecord } from './check.js';
 
 /**
  * One input of a method, given on the command line by path (in the order declared) or, for
@@ -79,14 +80,73 @@ export interface MethodSpec<Options = Record<string, unknown>, Result extends ob
 
 const registry = new Map<string, MethodSpec<any, any>>();
 
-/** Adds a method; the name becomes a subcommand and a valid `method` of batch jobs. */
-export function registerMethod<O, R extends object>(spec: MethodSpec<O, R>): void {
-  if (registry.has(spec.name)) throw new Error(`method '${spec.name}' is already registered`);
-  registry.set(spec.name, spec as MethodSpec<any, any>);
+/** Subcommands of the CLI itself, which a method name would hide. */
+export const builtInCommands = ['info', 'batch', 'worker', 'plot', 'help'] as const;
+
+/** A subcommand and job name: lower-case words joined by hyphens ('retract', 'cv-rank'). */
+const methodNamePattern = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+/** Input names are positional labels and job input keys: identifiers ('X', 'Y0', 'labels'). */
+const inputNamePattern = /^[A-Za-z][A-Za-z0-9]*$/;
+
+const methodSpecKeys = ['name', 'summary', 'optionSpecs', 'inputs', 'run', 'traces', 'arrayNames', 'diagnostics'] as const;
+
+function expectInputs(v: unknown, name: string): Record<string, InputSpec> {
+  const out: Record<string, InputSpec> = {};
+  for (const [key, value] of readRecord(v, name, 'input specs {name: {kind, description}}')) {
+    const at = `${name}.${key}`;
+    if (!inputNamePattern.test(key)) throw new RangeError(`Expected an identifier (letters and digits) for a key of ${name} but received ${describe(key)}`);
+    const f = readObject(value, at, "an input spec {kind: 'matrix' | 'tensor' | 'strata', description}", ['kind', 'description', 'sparse', 'optional']);
+    const kinds = ['matrix', 'tensor', 'strata'];
+    const list = kinds.map((k) => `'${k}'`).join(', ');
+    if (typeof f.kind !== 'string') throw new TypeError(`Expected one of ${list} for ${at}.kind but received ${describe(f.kind)}`);
+    if (!kinds.includes(f.kind)) throw new RangeError(`Expected one of ${list} for ${at}.kind but received ${describe(f.kind)}`);
+    const description = expectString(f.description, `${at}.description`);
+    const spec = { kind: f.kind, description } as InputSpec & { sparse?: boolean };
+    if (f.sparse !== undefined) {
+      if (f.kind !== 'matrix') throw new TypeError(`Unknown key 'sparse' in ${at} (a '${f.kind}' input); sparse applies to matrix inputs`);
+      spec.sparse = expectBoolean(f.sparse, `${at}.sparse`);
+    }
+    if (f.optional !== undefined) spec.optional = expectBoolean(f.optional, `${at}.optional`);
+    out[key] = spec;
+  }
+  if (Object.values(out).filter((s) => s.kind === 'strata').length > 1) {
+    throw new RangeError(`Expected at most one strata input for ${name} (it is given with --strata-from) but received ${Object.keys(out).filter((k) => out[k]!.kind === 'strata').join(', ')}`);
+  }
+  return out;
 }
 
+/**
+ * Adds a method; the name becomes a subcommand and a valid `method` of batch jobs. The whole spec is
+ * checked first, and the registry keeps a checked copy (its fields read once, here).
+ */
+export function registerMethod<O, R extends object>(spec: MethodSpec<O, R>): void {
+  const f = readObject(spec, 'spec', 'a method spec {name, summary, optionSpecs, inputs, run}', methodSpecKeys);
+  const name = expectString(f.name, 'spec.name', 'a method name');
+  if (!methodNamePattern.test(name)) {
+    throw new RangeError(`Expected a method name of lower-case words joined by hyphens (like 'cv-rank') for spec.name but received ${describe(name)}`);
+  }
+  if ((builtInCommands as readonly string[]).includes(name)) {
+    throw new RangeError(`Expected a method name other than the CLI's own commands (${builtInCommands.join(', ')}) for spec.name but received ${describe(name)}`);
+  }
+  if (registry.has(name)) {
+    throw new RangeError(`Expected a method name not registered yet for spec.name but received ${describe(name)}, which is already registered`);
+  }
+  const checked: MethodSpec<any, any> = {
+    name,
+    summary: expectString(f.summary, 'spec.summary'),
+    optionSpecs: expectOptionSpecs(f.optionSpecs, 'spec.optionSpecs'),
+    inputs: expectInputs(f.inputs, 'spec.inputs'),
+    run: expectFunction(f.run, 'spec.run'),
+  };
+  for (const key of ['traces', 'arrayNames', 'diagnostics'] as const) {
+    if (f[key] !== undefined) (checked as unknown as Record<string, unknown>)[key] = expectFunction(f[key], `spec.${key}`);
+  }
+  registry.set(name, checked);
+}
+
+/** The method registered under `name`, or undefined. */
 export function getMethod(name: string): MethodSpec<any, any> | undefined {
-  return registry.get(name);
+  return registry.get(expectString(name, 'name', 'a method name'));
 }
 
 export function methodNames(): string[] {
