@@ -1,0 +1,110 @@
+// Terminates worker_threads Workers in the middle of long native solves, round after round.
+// Run as a process (`node --import tsx test/helpers/teardown-child.ts <rounds>`) so that an abort
+// of the process is seen by the test as a signal. The same file is the Workers' script.
+//
+// Each round starts one Worker that submits a long async solve of every family (nmf on 2000×1000,
+// stratifiedNmf, retractBatchAsync, stratifiedNtf, nsaFlow) and is terminated, in turn:
+//   'progress': once every solve has reported progress (all five are mid-solve),
+//   'submitted': right after submitting (the jobs' threads are starting or have just started),
+//   'queued': with concurrency 1, once the first solve reports progress while four wait in the JS FIFO.
+// Every solve is sized to run for minutes, so a terminate() that waited for a solve would time out.
+// The last line printed is a JSON summary.
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+
+import { nmf, nsaFlow, retractBatchAsync, setConcurrency, stratifiedNmf, stratifiedNtf, type Matrix, type Tensor } from '../../lib/index.js';
+
+type Mode = 'progress' | 'submitted' | 'queued';
+const families = ['nmf', 'stratifiedNmf', 'retractBatchAsync', 'stratifiedNtf', 'nsaFlow'] as const;
+
+/** Deterministic values in [0, 1). */
+function uniform(n: number, seed: number): Float64Array {
+  const out = new Float64Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 4294967296;
+  }
+  return out;
+}
+const mat = (rows: number, cols: number, seed: number): Matrix => ({ rows, cols, data: uniform(rows * cols, seed) });
+const ten = (shape: number[], seed: number): Tensor => ({ shape, data: uniform(shape.reduce((a, b) => a * b, 1), seed) });
+
+function startSolves(onFirstProgress: (family: string) => void): Array<Promise<unknown>> {
+  const once = (family: string): (() => void) => {
+    let seen = false;
+    return () => {
+      if (!seen) onFirstProgress(family);
+      seen = true;
+    };
+  };
+  const common = { progressIntervalMs: 0 };
+  return [
+    nmf(mat(2000, 1000, 1), 10, { maxIterations: 1_000_000, ...common, onProgress: once('nmf') }),
+    stratifiedNmf([mat(300, 200, 2), mat(400, 200, 3), mat(300, 200, 4)], 5, { maxIterations: 1_000_000, ...common, onProgress: once('stratifiedNmf') }),
+    retractBatchAsync(ten([2048, 100, 10], 5), { type: 'newtonSchulz', nsIterations: 10_000, ...common, onProgress: once('retractBatchAsync') }),
+    stratifiedNtf([ten([30, 40, 50], 6), ten([20, 40, 50], 7)], { strataRank: 2, rank: 3, maxIterations: 10_000_000, ...common, onProgress: once('stratifiedNtf') }),
+    nsaFlow(mat(2000, 20, 8), { maxIterations: 10_000_000, tolerance: -1e30, learningRate: 1e-3, ...common, onProgress: once('nsaFlow') }),
+  ];
+}
+
+function workerMain(mode: Mode): void {
+  const port = parentPort!;
+  setConcurrency(mode === 'queued' ? 1 : families.length);
+  const reported = new Set<string>();
+  const jobs = startSolves((family) => {
+    reported.add(family);
+    if (process.env.TEARDOWN_DEBUG) console.error('progress', family);
+    if (mode === 'queued' || reported.size === families.length) port.postMessage({ ready: [...reported] });
+  });
+  // A solve that ends before it is terminated is a failure of the test's sizing, reported as such.
+  // (The round then ends at once, so that the summary shows it instead of a timeout.)
+  jobs.forEach((job, i) =>
+    job.then(
+      () => port.postMessage({ finished: families[i], ready: [] }),
+      (err: unknown) => port.postMessage({ failed: families[i], error: String(err), ready: [] }),
+    ),
+  );
+  if (mode === 'submitted') port.postMessage({ ready: [] });
+}
+
+async function round(mode: Mode): Promise<{ exitCode: number; ready: string[]; unexpected: unknown[] }> {
+  const worker = new Worker(new URL('./ts-worker-entry.mjs', import.meta.url), { workerData: { module: import.meta.url, mode } });
+  const unexpected: unknown[] = [];
+  const ready = await new Promise<string[]>((resolve, reject) => {
+    worker.on('message', (m: { ready?: string[] }) => {
+      if (process.env.TEARDOWN_DEBUG) console.error(mode, JSON.stringify(m));
+      if ('finished' in m || 'failed' in m) unexpected.push(m);
+      if (m.ready) resolve(m.ready);
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was terminated`)));
+  });
+  if (process.env.TEARDOWN_DEBUG) console.error(mode, 'terminating');
+  const exitCode = await worker.terminate();
+  if (process.env.TEARDOWN_DEBUG) console.error(mode, 'terminated', exitCode);
+  return { exitCode, ready, unexpected };
+}
+
+async function main(): Promise<void> {
+  const rounds = Number(process.argv[2] ?? 20);
+  const modes: Mode[] = ['progress', 'submitted', 'queued'];
+  const summary = { rounds: 0, terminated: 0, readyFamilies: {} as Record<string, number>, unexpected: [] as unknown[], exitCodes: [] as number[] };
+  for (let i = 0; i < rounds; i++) {
+    const r = await round(modes[i % modes.length]!);
+    summary.rounds++;
+    summary.exitCodes.push(r.exitCode);
+    if (r.exitCode === 1) summary.terminated++; // terminate() resolves with 1 for a terminated Worker
+    for (const f of r.ready) summary.readyFamilies[f] = (summary.readyFamilies[f] ?? 0) + 1;
+    summary.unexpected.push(...r.unexpected);
+  }
+  console.log(JSON.stringify(summary));
+}
+
+if (isMainThread) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(2);
+  });
+} else {
+  workerMain((workerData as { mode: Mode }).mode);
+}
