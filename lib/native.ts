@@ -28,7 +28,10 @@ type AsyncTail = [token: CancelToken, onProgress: ProgressFn, intervalMs: number
 export interface NativeBinding {
   createCancelToken(): CancelToken;
   cancel(token: CancelToken): void;
-  blasInfo(): { config: string; corename: string; threads: number; processors: number; parallel: number };
+  /** This environment's async jobs: running now, started and settled so far, and how far the last settled one got. */
+  jobStats(): { live: number; started: number; settled: number; lastIterations: number; lastTotal: number };
+  /** `threadLimit`: the most threads this OpenBLAS build can use (its MAX_THREADS). */
+  blasInfo(): { config: string; corename: string; threads: number; processors: number; parallel: number; threadLimit: number };
   setBlasThreads(n: number): number;
   buildInfo(): { napiVersion: number; compiler?: string; buildSystem?: string };
   /** Reference kernels for bench/: best-of-`repeats` seconds of a plain DGEMM, DSYRK and memory copy. */

@@ -8,43 +8,26 @@
 //   'submitted': right after submitting (the jobs' threads are starting or have just started),
 //   'queued': with concurrency 1, once the first solve reports progress while four wait in the JS FIFO.
 // Every solve is sized to run for minutes, so a terminate() that waited for a solve would time out.
-// The last line printed is a JSON summary.
+// The last line printed is a JSON summary. With the argument `exit` instead, the main thread itself
+// calls process.exit(0) in the middle of the five solves.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
-import { nmf, nsaFlow, retractBatchAsync, setConcurrency, stratifiedNmf, stratifiedNtf, type Matrix, type Tensor } from '../../lib/index.js';
+import { setConcurrency } from '../../lib/index.js';
+import { longSolves } from './long-jobs.js';
 
 type Mode = 'progress' | 'submitted' | 'queued';
 const families = ['nmf', 'stratifiedNmf', 'retractBatchAsync', 'stratifiedNtf', 'nsaFlow'] as const;
 
-/** Deterministic values in [0, 1). */
-function uniform(n: number, seed: number): Float64Array {
-  const out = new Float64Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296;
-  }
-  return out;
-}
-const mat = (rows: number, cols: number, seed: number): Matrix => ({ rows, cols, data: uniform(rows * cols, seed) });
-const ten = (shape: number[], seed: number): Tensor => ({ shape, data: uniform(shape.reduce((a, b) => a * b, 1), seed) });
-
+/** Starts the five long solves; `onFirstProgress(family)` once per family. */
 function startSolves(onFirstProgress: (family: string) => void): Array<Promise<unknown>> {
-  const once = (family: string): (() => void) => {
+  return families.map((family) => {
     let seen = false;
-    return () => {
+    const onProgress = (): void => {
       if (!seen) onFirstProgress(family);
       seen = true;
     };
-  };
-  const common = { progressIntervalMs: 0 };
-  return [
-    nmf(mat(2000, 1000, 1), 10, { maxIterations: 1_000_000, ...common, onProgress: once('nmf') }),
-    stratifiedNmf([mat(300, 200, 2), mat(400, 200, 3), mat(300, 200, 4)], 5, { maxIterations: 1_000_000, ...common, onProgress: once('stratifiedNmf') }),
-    retractBatchAsync(ten([2048, 100, 10], 5), { type: 'newtonSchulz', nsIterations: 10_000, ...common, onProgress: once('retractBatchAsync') }),
-    stratifiedNtf([ten([30, 40, 50], 6), ten([20, 40, 50], 7)], { strataRank: 2, rank: 3, maxIterations: 10_000_000, ...common, onProgress: once('stratifiedNtf') }),
-    nsaFlow(mat(2000, 20, 8), { maxIterations: 10_000_000, tolerance: -1e30, learningRate: 1e-3, ...common, onProgress: once('nsaFlow') }),
-  ];
+    return longSolves[family]!.run({ progressIntervalMs: 0, onProgress });
+  });
 }
 
 function workerMain(mode: Mode): void {
@@ -100,7 +83,19 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(summary));
 }
 
-if (isMainThread) {
+/** `exit` mode: the main thread calls process.exit(0) once all five solves are running. */
+function exitMidSolve(): void {
+  setConcurrency(families.length);
+  const reported = new Set<string>();
+  startSolves((family) => {
+    reported.add(family);
+    if (reported.size === families.length) process.exit(0);
+  });
+}
+
+if (isMainThread && process.argv[2] === 'exit') {
+  exitMidSolve();
+} else if (isMainThread) {
   main().catch((err: unknown) => {
     console.error(err);
     process.exit(2);
