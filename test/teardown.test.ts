@@ -99,6 +99,42 @@ describe('terminating a Worker mid-solve', () => {
 });
 
 describe('resources after teardown', () => {
+  it('30 Workers terminated with three 12.8 MB jobs running each grow RSS by < 64 MB after GC', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc!;
+    // Each job copies its 12.8 MB input: leaking what a terminated job holds would grow RSS by ≥ 1.1 GB.
+    // Many small matrices, so that the first progress record comes at once.
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const b = require(workerData.root + '/node_modules/node-gyp-build')(workerData.root);
+      const Y = new Float64Array(20000 * 20 * 4).fill(0.5);
+      let told = false;
+      for (let i = 0; i < 3; i++) {
+        b.retractAsync(Y, 20000, 20, 4, 'newtonSchulz', 1, 1000, 'svd', b.createCancelToken(), () => {
+          if (!told) parentPort.postMessage('running');
+          told = true;
+        }, 0);
+      }
+    `;
+    const round = async (): Promise<number> => {
+      const w = new Worker(source, { eval: true, workerData: { root: repoRoot } });
+      await new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+      return w.terminate();
+    };
+    for (let i = 0; i < 10; i++) await round(); // warm up
+    gc();
+    const before = process.memoryUsage().rss;
+    const codes: number[] = [];
+    for (let i = 0; i < 30; i++) codes.push(await round());
+    gc();
+    const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+    console.log(`RSS growth over 30 terminated Workers with 3 running jobs each: ${grown.toFixed(1)} MB`);
+    expect(codes).toEqual(Array.from({ length: 30 }, () => 1));
+    expect(grown).toBeLessThan(64);
+  });
+
   it('300 async calls with throwing callbacks, aborts and plain runs leave no live job and grow RSS by < 64 MB after GC', async () => {
     const gc = (globalThis as { gc?: () => void }).gc;
     expect(gc).toBeTypeOf('function'); // vitest.config.ts passes --expose-gc
