@@ -7,7 +7,7 @@
  * jobs run at once (default: the number of cores); further jobs wait in a FIFO queue here, in JS.
  *
  * BLAS threads: OpenBLAS 0.3.21's thread count is process-global. A job that starts while no other
- * job runs gets `blasThreads` threads (default: all cores); as soon as a second job starts, BLAS is
+ * job runs gets `blasThreads` threads (default: all cores, at most the build's MAX_THREADS); as soon as a second job starts, BLAS is
  * switched to one thread, so concurrent jobs parallelize across jobs instead of oversubscribing the
  * cores. The count is raised again only when a job starts alone (never under a running call).
  *
@@ -32,7 +32,8 @@ export interface AsyncOptions<P> {
 }
 
 let concurrency = availableParallelism();
-let blasThreads = availableParallelism();
+/** Set by setBlasThreads; until then all cores, up to what the OpenBLAS build supports. */
+let blasThreads: number | undefined;
 let running = 0;
 const queue: Array<() => void> = [];
 
@@ -65,7 +66,7 @@ export function setBlasThreads(n: number): number {
 }
 
 export function getBlasThreads(): number {
-  return blasThreads;
+  return (blasThreads ??= Math.min(availableParallelism(), native().blasInfo().threadLimit));
 }
 
 function drain(): void {
@@ -166,7 +167,7 @@ export function runJob<Raw, P = RawProgress>(
     function begin(): void {
       started = true;
       running++;
-      if (running === 1) native().setBlasThreads(blasThreads);
+      if (running === 1) native().setBlasThreads(getBlasThreads());
       else native().setBlasThreads(1);
       let promise: Promise<Raw>;
       try {

@@ -7,7 +7,6 @@
 #include <mutex>
 #include <new>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -423,7 +422,7 @@ Napi::Value startJob(Napi::Env env, std::unique_ptr<Job> job, AsyncArgs args) {
   jobs.started += 1;
   try {
     raw->thread = std::thread(runOnJobThread, raw);
-  } catch (const std::system_error& e) {
+  } catch (const std::exception& e) {  // std::system_error (no thread left), std::bad_alloc
     jobs.live.erase(raw->id);
     napi_release_threadsafe_function(raw->tsfn, napi_tsfn_abort);
     raw->failed = true;

@@ -6,16 +6,19 @@
 // stratifiedNmf, retractBatchAsync, stratifiedNtf, nsaFlow) and is terminated, in turn:
 //   'progress': once every solve has reported progress (all five are mid-solve),
 //   'submitted': right after submitting (the jobs' threads are starting or have just started),
-//   'queued': with concurrency 1, once the first solve reports progress while four wait in the JS FIFO.
+//   'queued': with concurrency 1, once the first solve reports progress while four wait in the JS FIFO,
+//   'churn': while short jobs keep being submitted, completing and failing (their callbacks throw),
+//            so that termination meets bindings being called and jobs completing: after 20 settled
+//            jobs plus a delay that differs from round to round.
 // Every solve is sized to run for minutes, so a terminate() that waited for a solve would time out.
 // The last line printed is a JSON summary. With the argument `exit` instead, the main thread itself
 // calls process.exit(0) in the middle of the five solves.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
-import { setConcurrency } from '../../lib/index.js';
-import { longSolves } from './long-jobs.js';
+import { nmf, retractBatchAsync, setConcurrency } from '../../lib/index.js';
+import { longSolves, uniformMatrix, uniformTensor } from './long-jobs.js';
 
-type Mode = 'progress' | 'submitted' | 'queued';
+type Mode = 'progress' | 'submitted' | 'queued' | 'churn';
 const families = ['nmf', 'stratifiedNmf', 'retractBatchAsync', 'stratifiedNtf', 'nsaFlow'] as const;
 
 /** Starts the five long solves; `onFirstProgress(family)` once per family. */
@@ -30,7 +33,32 @@ function startSolves(onFirstProgress: (family: string) => void): Array<Promise<u
   });
 }
 
+/** Short jobs in a loop, four at a time; every third one's callback throws. Reports after 20 settled. */
+function churn(): void {
+  const port = parentPort!;
+  const Y = uniformTensor([8, 30, 5], 21);
+  const A = uniformMatrix(60, 40, 22);
+  let settled = 0;
+  let i = 0;
+  const submit = (): void => {
+    const k = i++;
+    const onProgress = k % 3 === 0 ? (): void => { throw k; } : (): void => {};
+    const job =
+      k % 2 === 0
+        ? retractBatchAsync(Y, { type: 'polar', polarMethod: 'svd', progressIntervalMs: 0, onProgress })
+        : nmf(A, 3, { maxIterations: 50, progressIntervalMs: 0, onProgress });
+    job.then(onSettled, onSettled);
+  };
+  const onSettled = (): void => {
+    if (++settled === 20) port.postMessage({ ready: [] });
+    submit();
+  };
+  setConcurrency(4);
+  for (let j = 0; j < 4; j++) submit();
+}
+
 function workerMain(mode: Mode): void {
+  if (mode === 'churn') return churn();
   const port = parentPort!;
   setConcurrency(mode === 'queued' ? 1 : families.length);
   const reported = new Set<string>();
@@ -50,7 +78,7 @@ function workerMain(mode: Mode): void {
   if (mode === 'submitted') port.postMessage({ ready: [] });
 }
 
-async function round(mode: Mode): Promise<{ exitCode: number; ready: string[]; unexpected: unknown[] }> {
+async function round(mode: Mode, delayMs: number): Promise<{ exitCode: number; ready: string[]; unexpected: unknown[] }> {
   const worker = new Worker(new URL('./ts-worker-entry.mjs', import.meta.url), { workerData: { module: import.meta.url, mode } });
   const unexpected: unknown[] = [];
   const ready = await new Promise<string[]>((resolve, reject) => {
@@ -62,6 +90,7 @@ async function round(mode: Mode): Promise<{ exitCode: number; ready: string[]; u
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was terminated`)));
   });
+  if (mode === 'churn') await new Promise((resolve) => setTimeout(resolve, delayMs));
   if (process.env.TEARDOWN_DEBUG) console.error(mode, 'terminating');
   const exitCode = await worker.terminate();
   if (process.env.TEARDOWN_DEBUG) console.error(mode, 'terminated', exitCode);
@@ -70,10 +99,10 @@ async function round(mode: Mode): Promise<{ exitCode: number; ready: string[]; u
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 20);
-  const modes: Mode[] = ['progress', 'submitted', 'queued'];
+  const modes: Mode[] = ['progress', 'submitted', 'queued', 'churn'];
   const summary = { rounds: 0, terminated: 0, readyFamilies: {} as Record<string, number>, unexpected: [] as unknown[], exitCodes: [] as number[] };
   for (let i = 0; i < rounds; i++) {
-    const r = await round(modes[i % modes.length]!);
+    const r = await round(modes[i % modes.length]!, (i * 7) % 31);
     summary.rounds++;
     summary.exitCodes.push(r.exitCode);
     if (r.exitCode === 1) summary.terminated++; // terminate() resolves with 1 for a terminated Worker
