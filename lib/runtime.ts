@@ -7,9 +7,10 @@
  * jobs run at once (default: the number of cores); further jobs wait in a FIFO queue here, in JS.
  *
  * BLAS threads: OpenBLAS 0.3.21's thread count is process-global. A job that starts while no other
- * job runs gets `blasThreads` threads (default: all cores, at most the build's MAX_THREADS); as soon as a second job starts, BLAS is
- * switched to one thread, so concurrent jobs parallelize across jobs instead of oversubscribing the
- * cores. The count is raised again only when a job starts alone (never under a running call).
+ * job runs gets `blasThreads` threads (default: all cores, at most the build's MAX_THREADS); as soon
+ * as a second job starts, BLAS is switched to one thread, so concurrent jobs parallelize across jobs
+ * instead of oversubscribing the cores. The count is raised again only when a job starts alone
+ * (never under a running call).
  *
  * Settling: a job's Promise settles exactly once, after its native work has stopped. It rejects
  * with AbortError once its signal aborts, with exactly what onProgress threw (any value: an Error,
