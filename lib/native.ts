@@ -33,8 +33,10 @@ type AsyncTail = [token: CancelToken, onProgress: ProgressFn, intervalMs: number
 export interface NativeBinding {
   createCancelToken(): CancelToken;
   cancel(token: CancelToken): void;
-  blasInfo(): { config: string; corename: string; threads: number; processors: number; parallel: number };
-  /** At most 64 (OpenBLAS's own limit). */
+  /** This environment's async jobs: running now, started and settled so far, and how far the last settled one got. */
+  jobStats(): { live: number; started: number; settled: number; lastIterations: number; lastTotal: number };
+  /** `threadLimit`: the most threads this OpenBLAS build can use (its MAX_THREADS). */
+  blasInfo(): { config: string; corename: string; threads: number; processors: number; parallel: number; threadLimit: number };
   setBlasThreads(n: number): number;
   /**
    * The addon's memory limit in bytes for this thread (0 = the memory available at each check, from

@@ -9,15 +9,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   AbortError,
   NumericalError,
+  getBlasThreads,
   getConcurrency,
   info,
   retract,
   retractAsync,
   retractBatch,
   retractBatchAsync,
+  setBlasThreads,
   setConcurrency,
   type Tensor,
 } from '../lib/index.js';
+import { native } from '../lib/native.js';
 import { mapNativeError } from '../lib/runtime.js';
 import { repoRoot } from './helpers/shared.js';
 
@@ -147,6 +150,28 @@ describe('async jobs', () => {
     // With two jobs in flight BLAS runs one thread (OpenBLAS's count is process-global).
     expect(threadsSeen.length).toBeGreaterThan(0);
     expect(Math.min(...threadsSeen)).toBe(1);
+  });
+});
+
+describe('setBlasThreads', () => {
+  it("accepts up to the OpenBLAS build's MAX_THREADS and refuses more with a RangeError naming threads and that maximum", () => {
+    const { config, threadLimit } = native().blasInfo();
+    // The build states its maximum in its configuration string (MAX_THREADS=64 for Debian's 0.3.21).
+    expect(threadLimit).toBe(Number(/MAX_THREADS=(\d+)/.exec(config)![1]));
+    const previous = getBlasThreads();
+    try {
+      expect(setBlasThreads(threadLimit)).toBe(threadLimit);
+      const message = `Expected an integer in [1, ${threadLimit}] for threads but received ${threadLimit + 1} (${threadLimit} is the most this OpenBLAS build supports)`;
+      expect(() => setBlasThreads(threadLimit + 1)).toThrow(RangeError);
+      expect(() => setBlasThreads(threadLimit + 1)).toThrow(message);
+      expect(() => setBlasThreads(1024)).toThrow(`Expected an integer in [1, ${threadLimit}] for threads but received 1024`);
+      expect(getBlasThreads()).toBe(threadLimit); // a refused call changes nothing
+      // The raw binding has the same bound (OpenBLAS would clamp silently).
+      expect(() => native().setBlasThreads(threadLimit + 1)).toThrow(RangeError);
+      expect(() => native().setBlasThreads(threadLimit + 1)).toThrow(`Expected an integer in [1, ${threadLimit}] for threads`);
+    } finally {
+      setBlasThreads(previous);
+    }
   });
 });
 

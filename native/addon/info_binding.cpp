@@ -2,11 +2,25 @@
 // addon's memory limit (args.cpp).
 #include <cblas.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "common.hpp"
 
 namespace nsa::addon {
 
 namespace {
+
+// The most threads this OpenBLAS build can use: its MAX_THREADS, which openblas_set_num_threads
+// silently clamps to. OpenBLAS has no getter for it; its configuration string states it.
+int blasThreadLimit() {
+  const std::string config = openblas_get_config();
+  const std::string key = "MAX_THREADS=";
+  const std::size_t at = config.find(key);
+  if (at == std::string::npos) return openblas_get_num_procs();
+  const int n = std::atoi(config.c_str() + at + key.size());
+  return n >= 1 ? n : openblas_get_num_procs();
+}
 
 Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -16,12 +30,13 @@ Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
   o.Set("threads", Napi::Number::New(env, openblas_get_num_threads()));
   o.Set("processors", Napi::Number::New(env, openblas_get_num_procs()));
   o.Set("parallel", Napi::Number::New(env, openblas_get_parallel()));
+  o.Set("threadLimit", Napi::Number::New(env, blasThreadLimit()));
   return o;
 }
 
-// OpenBLAS keeps at most 64 threads (MAX_CPU_NUMBER of the Debian build); more would be ignored.
+// OpenBLAS keeps at most its build's MAX_THREADS threads (64 in Debian's); more would be ignored.
 Napi::Value SetBlasThreads(const Napi::CallbackInfo& info) {
-  const int n = intIn(arg(info, 0, "threads"), 1, 64);
+  const int n = intIn(arg(info, 0, "threads"), 1, blasThreadLimit());
   openblas_set_num_threads(n);
   return Napi::Number::New(info.Env(), openblas_get_num_threads());
 }
