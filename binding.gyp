@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "nsa_flow",
-      "sources": ["<!@(node -p \"require('fs').readdirSync('native/kernels').filter(f => f.endsWith('.cpp')).map(f => 'native/kernels/' + f).concat(require('fs').readdirSync('native/addon').filter(f => f.endsWith('.cpp')).map(f => 'native/addon/' + f)).join(' ')\")"],
+      "sources": ["<!@(node -p \"require('fs').readdirSync('native/kernels').filter(f => f.endsWith('.cpp')).map(f => 'native/kernels/' + f).concat(require('fs').readdirSync('native/addon').filter(f => f.endsWith('.cpp')).map(f => 'native/addon/' + f)).join(' ')\")", "<!@(node scripts/blas-flags.cjs --sources)"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NSA_FLOW_BUILD_SYSTEM=\"node-gyp\""],
       "cflags_cc": [
