@@ -87,4 +87,28 @@ describe('load errors', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('NSA_FLOW_ADDON loads the named build instead of node-gyp-build\'s choice (the sanitizer run uses it)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nsa-flow-override-'));
+    try {
+      const addon = join(dir, 'other.node');
+      copyFileSync(join(repoRoot, 'build', 'Release', 'nsa_flow.node'), addon);
+      const script = `
+        const { native } = await import(${JSON.stringify(join(repoRoot, 'lib', 'native.ts'))});
+        const d = native().defect(new Float64Array([1, 0, 0, 1, 0, 0]), 3, 2);
+        const maps = (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8');
+        console.log(JSON.stringify({ d, mapped: maps.includes(${JSON.stringify(addon)}) }));
+      `;
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        env: { ...process.env, NSA_FLOW_ADDON: addon },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      // Orthonormal columns: defect 0, computed by the copy (mapped into the process).
+      expect(JSON.parse(r.stdout)).toEqual({ d: 0, mapped: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

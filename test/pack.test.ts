@@ -50,6 +50,7 @@ console.log(JSON.stringify({
   defectAfter: invariantOrthogonalityDefect(Q),
   normSquared: Q.data.reduce((s, v) => s + v * v, 0),
   addon: nodeGypBuild.resolve(dirname(require.resolve('nsa-flow/package.json'))),
+  blas: info().blas.config,
   maps: [...new Set(maps)],
 }));
 `;
@@ -59,6 +60,7 @@ interface Probe {
   defectAfter: number;
   normSquared: number;
   addon: string;
+  blas: string;
   maps: string[];
 }
 
@@ -71,6 +73,8 @@ function expectProbe(r: { status: number | null; stdout: string; stderr: string 
   expect(p.defectAfter).toBeLessThan(1e-20);
   expect(Math.abs(p.normSquared - 104)).toBeLessThan(1e-12);
   expect(p.addon).toMatch(addon);
+  // The linked-in OpenBLAS still picks its kernels for the CPU at run time.
+  expect(p.blas).toMatch(/DYNAMIC_ARCH/);
   expect(p.maps).toEqual([]);
 }
 
@@ -116,7 +120,7 @@ describe('npm pack', () => {
       `import { createRequire } from 'node:module';
       import { readFileSync } from 'node:fs';
       import { dirname } from 'node:path';
-      import { matrix, retract, invariantOrthogonalityDefect, writeNpy } from 'nsa-flow';
+      import { info, matrix, retract, invariantOrthogonalityDefect, writeNpy } from 'nsa-flow';
       const require = createRequire(import.meta.url);
       const nodeGypBuild = require('node-gyp-build');
       writeNpy('y.npy', matrix([[1, 2], [3, 4], [5, 7]]));
@@ -130,7 +134,7 @@ describe('npm pack', () => {
       join(project, 'probe.cjs'),
       `const { readFileSync } = require('node:fs');
       const { dirname } = require('node:path');
-      const { matrix, retract, invariantOrthogonalityDefect } = require('nsa-flow');
+      const { info, matrix, retract, invariantOrthogonalityDefect } = require('nsa-flow');
       const nodeGypBuild = require('node-gyp-build');
       ${probeBody}`,
     );
