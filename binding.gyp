@@ -12,6 +12,10 @@
         "<!@(node scripts/blas-flags.cjs --cflags)"
       ],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "xcode_settings": {
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "OTHER_CPLUSPLUSFLAGS": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(node scripts/blas-flags.cjs --cflags)"]
+      },
       "libraries": ["<!@(node scripts/blas-flags.cjs --libs)"]
     }
   ]

@@ -24,17 +24,42 @@ function fail(lines) {
   process.exit(1);
 }
 
+function notFound() {
+  return fail([
+    'the system OpenBLAS and LAPACKE development files were not found (pkg-config openblas lapacke).',
+    'Possible solutions:',
+    '  - Debian/Ubuntu: apt-get install -y libopenblas-dev liblapacke-dev pkg-config',
+    '  - macOS (Homebrew; not tested): brew install openblas pkg-config, and',
+    '    export PKG_CONFIG_PATH="$(brew --prefix openblas)/lib/pkgconfig"',
+    '  - then run npm ci (or npm rebuild nsa-flow) again.',
+  ]);
+}
+
 function pkgConfig(args) {
   try {
     return execFileSync('pkg-config', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim();
   } catch {
-    return fail([
-      'the system OpenBLAS and LAPACKE development files were not found (pkg-config openblas lapacke).',
-      'Possible solutions:',
-      '  - Debian/Ubuntu: apt-get install -y libopenblas-dev liblapacke-dev pkg-config',
-      '  - then run npm ci (or npm rebuild nsa-flow) again.',
-    ]);
+    return notFound();
   }
+}
+
+function pkgConfigHas(modules) {
+  try {
+    execFileSync('pkg-config', ['--exists', ...modules], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The pkg-config modules to use: openblas and lapacke (Debian), or openblas alone where it carries
+ * LAPACKE itself and ships no lapacke.pc (Homebrew's OpenBLAS has lapacke.h beside cblas.h).
+ */
+function modules() {
+  if (pkgConfigHas(['openblas', 'lapacke'])) return ['openblas', 'lapacke'];
+  if (pkgConfigHas(['openblas']) && existsSync(join(pkgConfig(['--variable=includedir', 'openblas']), 'lapacke.h'))) return ['openblas'];
+  return notFound();
 }
 
 /** The static archive `name` in the library directory of pkg-config module `module`. */
@@ -47,9 +72,9 @@ if (kind === '--sources') {
   // Paths relative to binding.gyp.
   process.stdout.write(staticBlas ? 'native/prebuild/fortran_runtime.cpp\n' : '\n');
 } else if (kind === '--cflags') {
-  process.stdout.write(pkgConfig(['--cflags', 'openblas', 'lapacke']) + '\n');
+  process.stdout.write(pkgConfig(['--cflags', ...modules()]) + '\n');
 } else if (!staticBlas) {
-  process.stdout.write(pkgConfig(['--libs', 'openblas', 'lapacke']) + '\n');
+  process.stdout.write(pkgConfig(['--libs', ...modules()]) + '\n');
 } else {
   const archives = {
     'liblapacke.a': archiveOf('lapacke', 'liblapacke.a'),
