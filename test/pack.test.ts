@@ -23,6 +23,15 @@ const project = join(work, 'project');
 const installed = join(project, 'node_modules', 'nsa-flow');
 const emptyLibDir = join(work, 'no-libs');
 let tarball = '';
+const repoFiles = ['package.json', 'package-lock.json'];
+const repoBefore = repoFiles.map((f) => readFileSync(join(repoRoot, f), 'utf8'));
+
+/**
+ * The environment without what an outer `npm test` exports to its scripts: npm_config_local_prefix
+ * (among others) would make a nested `npm install` install into this repository instead of the
+ * consumer project.
+ */
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(npm_|INIT_CWD$)/i.test(k)));
 
 function sh(cmd: string, args: string[], options: SpawnSyncOptions = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 900_000, ...options });
@@ -34,7 +43,7 @@ function runInProject(file: string) {
   return sh(process.execPath, [file], {
     cwd: project,
     // LD_BIND_NOW: every symbol of the addon is resolved at load, so a missing one fails loudly here.
-    env: { ...process.env, LD_LIBRARY_PATH: emptyLibDir, LD_BIND_NOW: '1' },
+    env: { ...cleanEnv, LD_LIBRARY_PATH: emptyLibDir, LD_BIND_NOW: '1' },
   });
 }
 
@@ -81,13 +90,16 @@ function expectProbe(r: { status: number | null; stdout: string; stderr: string 
 beforeAll(() => {
   mkdirSync(emptyLibDir);
   mkdirSync(project);
-  const pack = sh('npm', ['pack', '--pack-destination', work], { cwd: repoRoot });
+  const pack = sh('npm', ['pack', '--pack-destination', work], { cwd: repoRoot, env: cleanEnv });
   expect(pack.status, pack.stdout + pack.stderr).toBe(0);
   tarball = join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
   // --prefer-offline rather than --offline: the dependencies' tarballs come from the npm cache, but
   // resolving their versions needs registry metadata, which `npm ci` does not cache.
-  const install = sh('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', tarball], { cwd: project });
+  const install = sh('npm', ['install', '--prefix', project, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', tarball], {
+    cwd: project,
+    env: cleanEnv,
+  });
   expect(install.status, install.stdout + install.stderr).toBe(0);
 }, 900_000);
 
@@ -142,12 +154,12 @@ describe('npm pack', () => {
   });
 
   it('the CLI: npx nsa-flow --version, and a retraction of the matrix the ESM script wrote', () => {
-    const version = sh('npx', ['nsa-flow', '--version'], { cwd: project });
+    const version = sh('npx', ['nsa-flow', '--version'], { cwd: project, env: cleanEnv });
     expect(version.stderr).toBe('');
     expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version);
     const solve = sh('npx', ['nsa-flow', 'retract', 'y.npy', '--type', 'polar', '--json'], {
       cwd: project,
-      env: { ...process.env, LD_LIBRARY_PATH: emptyLibDir },
+      env: { ...cleanEnv, LD_LIBRARY_PATH: emptyLibDir },
     });
     expect(solve.status, solve.stderr).toBe(0);
     const result = JSON.parse(solve.stdout.trim().split('\n').pop()!) as { diagnostics: { defectBefore: number; defectAfter: number; frobeniusNorm: number } };
@@ -157,13 +169,12 @@ describe('npm pack', () => {
   });
 
   it('npm rebuild --build-from-source compiles against the system OpenBLAS with no npm configuration at all', () => {
-    // No npm_config_* from the test's own npm, and an empty user config: nodedir comes from the package.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_/i.test(k)));
+    // No npm configuration at all (an empty user config): nodedir comes from the package.
     const userconfig = join(work, 'empty-npmrc');
     writeFileSync(userconfig, '');
-    const rebuild = sh('npm', ['rebuild', 'nsa-flow', '--foreground-scripts'], {
+    const rebuild = sh('npm', ['rebuild', '--prefix', project, 'nsa-flow', '--foreground-scripts'], {
       cwd: project,
-      env: { ...env, npm_config_userconfig: userconfig, npm_config_build_from_source: 'true', JOBS: String(availableParallelism()) },
+      env: { ...cleanEnv, npm_config_userconfig: userconfig, npm_config_build_from_source: 'true', JOBS: String(availableParallelism()) },
     });
     expect(rebuild.status, rebuild.stdout + rebuild.stderr).toBe(0);
     const built = join(installed, 'build', 'Release', 'nsa_flow.node');
@@ -173,11 +184,15 @@ describe('npm pack', () => {
     expect(nodedir).toBeDefined();
     expect(readFileSync(join(installed, 'build', 'config.gypi'), 'utf8')).toContain(`"nodedir": ${JSON.stringify(nodedir)}`);
     // node-gyp-build now prefers build/Release, which maps the system OpenBLAS.
-    const r = sh(process.execPath, ['probe.mjs'], { cwd: project });
+    const r = sh(process.execPath, ['probe.mjs'], { cwd: project, env: cleanEnv });
     expect(r.status, r.stderr).toBe(0);
     const p = JSON.parse(r.stdout.trim().split('\n').pop()!) as Probe;
     expect(p.addon).toMatch(/node_modules\/nsa-flow\/build\/Release\/nsa_flow\.node$/);
     expect(Math.abs(p.defect - 4802 / 10816)).toBeLessThan(1e-15);
     expect(p.maps.some((m) => /libopenblas/.test(m))).toBe(true);
   }, 900_000);
+
+  it('leaves the repository\'s package.json and lock file as they were', () => {
+    expect(repoFiles.map((f) => readFileSync(join(repoRoot, f), 'utf8'))).toEqual(repoBefore);
+  });
 });
