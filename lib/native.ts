@@ -94,12 +94,16 @@ export function explainLoadError(err: unknown): Error {
 
 let binding: NativeBinding | undefined;
 
-/** The raw addon, loaded on first use. */
+/**
+ * The raw addon, loaded on first use. NSA_FLOW_ADDON=<path to a .node file> loads that build instead
+ * of node-gyp-build's choice: `npm run test:sanitize` points it at the sanitizer build.
+ */
 export function native(): NativeBinding {
   if (binding === undefined) {
     try {
+      const override = process.env.NSA_FLOW_ADDON;
       const load = require('node-gyp-build') as (dir: string) => NativeBinding;
-      binding = load(packageRoot);
+      binding = override ? (require(resolve(override)) as NativeBinding) : load(packageRoot);
     } catch (err) {
       throw explainLoadError(err);
     }

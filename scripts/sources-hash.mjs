@@ -1,4 +1,5 @@
-// The hash of the addon's sources (native/**, binding.gyp), shared by the prebuild stamp and its test.
+// The hash of everything the prebuild is compiled from (native/**, binding.gyp, the BLAS link flags):
+// scripts/make-prebuild.mjs stamps the prebuild with it and rebuilds whenever it changes.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -15,10 +16,10 @@ function files(dir) {
     });
 }
 
-export function nativeSourcesHash() {
+export function nativeSourcesHash(root = repoRoot) {
   const hash = createHash('sha256');
-  for (const file of [...files(join(repoRoot, 'native')), join(repoRoot, 'binding.gyp')]) {
-    hash.update(relative(repoRoot, file).split('\\').join('/'));
+  for (const file of [...files(join(root, 'native')), join(root, 'binding.gyp'), join(root, 'scripts', 'blas-flags.cjs')]) {
+    hash.update(relative(root, file).split('\\').join('/'));
     hash.update('\0');
     hash.update(readFileSync(file));
     hash.update('\0');

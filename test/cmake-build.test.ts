@@ -13,7 +13,7 @@ describe('cmake-js build', () => {
   it('builds offline from the same sources and matches the node-gyp build bit for bit', () => {
     const out = join(repoRoot, 'build-cmake-test');
     try {
-      const build = spawnSync('npx', ['cmake-js', 'build', '--out', out], { cwd: repoRoot, encoding: 'utf8', timeout: 600_000 });
+      const build = spawnSync('npx', ['cmake-js', 'build', '--out', out], { cwd: repoRoot, encoding: 'utf8', timeout: 900_000 });
       expect(build.status, build.stdout + build.stderr).toBe(0);
       const script = `
         const b = require(${JSON.stringify(join(out, 'Release', 'nsa_flow.node'))});
@@ -28,5 +28,6 @@ describe('cmake-js build', () => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  });
+    // A full compile: a few minutes on a busy 2-core machine.
+  }, 900_000);
 });

@@ -1,7 +1,7 @@
 // Loading the addon: a missing system BLAS/LAPACK library gives one actionable message that names the
-// Debian packages, not a raw dlopen error.
+// Debian packages, not a raw dlopen error; so does a source build without the development files.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -60,6 +60,53 @@ describe('load errors', () => {
       });
       expect(r.stdout).toMatch(/needs the system library libopenblas\.so\.9, which is not installed/);
       expect(r.stdout).toMatch(/apt-get install -y libopenblas0 liblapacke/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['a source build', {}],
+    ['the self-contained prebuild', { NSA_FLOW_STATIC_BLAS: '1' }],
+  ])('%s without the OpenBLAS/LAPACKE development files stops with one message naming the packages', (_what, extra) => {
+    // pkg-config searching only an empty folder finds neither openblas nor lapacke.
+    const dir = mkdtempSync(join(tmpdir(), 'nsa-flow-pc-'));
+    try {
+      mkdirSync(join(dir, 'pc'));
+      for (const kind of ['--cflags', '--libs']) {
+        const r = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'blas-flags.cjs'), kind], {
+          encoding: 'utf8',
+          env: { ...process.env, ...extra, PKG_CONFIG_LIBDIR: join(dir, 'pc'), PKG_CONFIG_PATH: '' },
+        });
+        expect(r.status).toBe(1);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toMatch(/nsa-flow: the system OpenBLAS and LAPACKE development files were not found/);
+        expect(r.stderr).toMatch(/apt-get install -y libopenblas-dev liblapacke-dev pkg-config/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('NSA_FLOW_ADDON loads the named build instead of node-gyp-build\'s choice (the sanitizer run uses it)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nsa-flow-override-'));
+    try {
+      const addon = join(dir, 'other.node');
+      copyFileSync(join(repoRoot, 'build', 'Release', 'nsa_flow.node'), addon);
+      const script = `
+        const { native } = await import(${JSON.stringify(join(repoRoot, 'lib', 'native.ts'))});
+        const d = native().defect(new Float64Array([1, 0, 0, 1, 0, 0]), 3, 2);
+        const maps = (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8');
+        console.log(JSON.stringify({ d, mapped: maps.includes(${JSON.stringify(addon)}) }));
+      `;
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        env: { ...process.env, NSA_FLOW_ADDON: addon },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      // Orthonormal columns: defect 0, computed by the copy (mapped into the process).
+      expect(JSON.parse(r.stdout)).toEqual({ d: 0, mapped: true });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,48 +1,57 @@
-// The committed prebuild (prebuilds/linux-x64/nsa-flow.node, made by `npm run prebuildify`) must be
-// built from the current sources and load through node-gyp-build when no local build exists.
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// The prebuild is made at pack time (scripts/make-prebuild.mjs, run by prepack) and never committed.
+// What keeps a stale one out of a package is the stamp check tested here; test/pack.test.ts builds,
+// packs and installs the real thing.
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-// @ts-expect-error plain ESM helper shared with scripts/stamp-prebuild.mjs
+// @ts-expect-error plain ESM helper
+import { neededLibraries, prebuildIsCurrent, prebuildPath, stampPath } from '../scripts/make-prebuild.mjs';
+// @ts-expect-error plain ESM helper
 import { nativeSourcesHash } from '../scripts/sources-hash.mjs';
 import { repoRoot } from './helpers/shared.js';
 
-const prebuild = join(repoRoot, 'prebuilds', 'linux-x64', 'nsa-flow.node');
+describe('prebuild staleness', () => {
+  let root: string;
+  beforeEach(() => {
+    // A copy of everything the stamp covers, with a placeholder prebuild file.
+    root = mkdtempSync(join(tmpdir(), 'nsa-flow-stamp-'));
+    cpSync(join(repoRoot, 'native'), join(root, 'native'), { recursive: true });
+    cpSync(join(repoRoot, 'binding.gyp'), join(root, 'binding.gyp'));
+    mkdirSync(join(root, 'scripts'));
+    cpSync(join(repoRoot, 'scripts', 'blas-flags.cjs'), join(root, 'scripts', 'blas-flags.cjs'));
+    mkdirSync(join(root, 'prebuilds', 'linux-x64'), { recursive: true });
+    writeFileSync(prebuildPath(root), 'placeholder');
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-describe('prebuild', () => {
-  it('is stamped with the hash of the current native sources (regenerate with npm run prebuildify)', () => {
-    const stamp = readFileSync(join(repoRoot, 'prebuilds', 'SOURCES.sha256'), 'utf8').trim();
-    expect(stamp).toBe(nativeSourcesHash());
+  it('a prebuild stamped with the hash of the current sources is reused', () => {
+    writeFileSync(stampPath(root), `${nativeSourcesHash(root)}\n`);
+    expect(prebuildIsCurrent(root)).toBe(true);
   });
 
-  it('loads through node-gyp-build from a package without build/ and computes', () => {
-    expect(existsSync(prebuild)).toBe(true);
-    const dir = mkdtempSync(join(tmpdir(), 'nsa-flow-prebuild-'));
-    try {
-      cpSync(join(repoRoot, 'package.json'), join(dir, 'package.json'));
-      cpSync(join(repoRoot, 'prebuilds'), join(dir, 'prebuilds'), { recursive: true });
-      const script = `
-        const load = require(${JSON.stringify(join(repoRoot, 'node_modules', 'node-gyp-build'))});
-        const b = load(${JSON.stringify(dir)});
-        console.log(JSON.stringify({ path: load.resolve(${JSON.stringify(dir)}), defect: b.defect(new Float64Array([1, 0, 0, 1, 0, 0]), 3, 2) }));
-      `;
-      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-      expect(r.stderr).toBe('');
-      const out = JSON.parse(r.stdout) as { path: string; defect: number };
-      expect(out.path).toMatch(/prebuilds\/linux-x64\/nsa-flow\.node$/);
-      expect(out.defect).toBe(0); // orthogonal columns
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  it('an unstamped prebuild, or one without a file, is rebuilt', () => {
+    expect(prebuildIsCurrent(root)).toBe(false);
+    writeFileSync(stampPath(root), `${nativeSourcesHash(root)}\n`);
+    rmSync(prebuildPath(root));
+    expect(prebuildIsCurrent(root)).toBe(false);
   });
 
-  it('is stripped (no symbol table)', () => {
-    const r = spawnSync('readelf', ['-S', prebuild], { encoding: 'utf8' });
-    expect(r.status).toBe(0);
-    expect(r.stdout).not.toMatch(/\.symtab/);
+  it.each([
+    ['a kernel source', 'native/kernels/ortho.cpp'],
+    ['binding.gyp', 'binding.gyp'],
+    ['the static-link flags', 'scripts/blas-flags.cjs'],
+    ['the Fortran run-time shim', 'native/prebuild/fortran_runtime.cpp'],
+  ])('changing %s makes the stamped prebuild stale', (_what, file) => {
+    writeFileSync(stampPath(root), `${nativeSourcesHash(root)}\n`);
+    writeFileSync(join(root, file), '// edited\n', { flag: 'a' });
+    expect(prebuildIsCurrent(root)).toBe(false);
+  });
+
+  it('reads the shared libraries an ELF file needs', () => {
+    // The test runner itself: every dynamically linked Node needs libc.
+    expect(neededLibraries(process.execPath)).toContain('libc.so.6');
   });
 });

@@ -17,7 +17,7 @@ inline double sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
 using Vec = std::vector<double>;
 
 struct Fast : Optimizer {
-  explicit Fast(std::size_t n) : n(n) {}
+  explicit Fast(std::size_t size) : n(size) {}
   void step(double* x, const double* g, double lr) override {
     for (std::size_t i = 0; i < n; ++i) x[i] -= lr * g[i];
   }
@@ -26,7 +26,7 @@ struct Fast : Optimizer {
 
 // torch SGD, dampening 0: buf ← g (first step), else 0.9·buf + g; step buf or g + 0.9·buf (Nesterov).
 struct Sgd : Optimizer {
-  Sgd(std::size_t n, bool nesterov) : buf(n), nesterov(nesterov) {}
+  Sgd(std::size_t n, bool useNesterov) : buf(n), nesterov(useNesterov) {}
   void step(double* x, const double* g, double lr) override {
     const double m = 0.9;
     for (std::size_t i = 0; i < buf.size(); ++i) {
@@ -157,7 +157,7 @@ struct Adagrad : Optimizer {
 // solver reads it (the parameter itself is the iterate), so it is not kept: one stream less per
 // step, and μ is only there to follow torch's state exactly.
 struct Asgd : Optimizer {
-  Asgd(std::size_t n, double lr0) : n(n), eta(fl32(lr0)) {}
+  Asgd(std::size_t size, double lr0) : n(size), eta(fl32(lr0)) {}
   void step(double* param, const double* grad, double lr) override {
     const double lambd = 1e-4, alpha = 0.75, t0 = 1e6;
     ++t;
@@ -241,7 +241,8 @@ bool projectRadial(const double* x, const double* g, double* upd, std::size_t ro
 }
 
 struct Adamp : Optimizer {
-  Adamp(std::size_t rows, std::size_t cols) : m(rows * cols), v(rows * cols), u(rows * cols), rows(rows), cols(cols) {}
+  Adamp(std::size_t nRows, std::size_t nCols)
+      : m(nRows * nCols), v(nRows * nCols), u(nRows * nCols), rows(nRows), cols(nCols) {}
   void step(double* x, const double* g, double lr) override {
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8, delta = 0.1;
     ++t;
@@ -261,7 +262,7 @@ struct Adamp : Optimizer {
 };
 
 struct Sgdp : Optimizer {
-  Sgdp(std::size_t rows, std::size_t cols) : buf(rows * cols), u(rows * cols), rows(rows), cols(cols) {}
+  Sgdp(std::size_t nRows, std::size_t nCols) : buf(nRows * nCols), u(nRows * nCols), rows(nRows), cols(nCols) {}
   void step(double* x, const double* g, double lr) override {
     // momentum 0 by default: buf = g
     for (std::size_t i = 0; i < buf.size(); ++i) u[i] = buf[i] = buf[i] * 0.0 + g[i];
@@ -293,7 +294,7 @@ struct Yogi : Optimizer {
 
 // AdaBound: Adam whose per-entry step is clipped to bounds converging to final_lr = 0.1·lr/base_lr.
 struct AdaBound : Optimizer {
-  AdaBound(std::size_t n, double baseLr) : m(n), v(n), baseLr(baseLr) {}
+  AdaBound(std::size_t n, double initialLr) : m(n), v(n), baseLr(initialLr) {}
   void step(double* x, const double* g, double lr) override {
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8, gamma = 1e-3;
     ++t;
@@ -371,8 +372,8 @@ struct Pid : Optimizer {
 // torch_optimizer's Lookahead: after the base step, on steps 1, k+1, 2k+1, … the fast weights are
 // pulled toward the slow ones (x ← α·x + (1−α)·slow) and slow ← x; slow starts as x after step 1.
 struct Lookahead : Optimizer {
-  Lookahead(std::unique_ptr<Optimizer> base, std::size_t n, int k, double alpha)
-      : base(std::move(base)), slow(n), k(k), alpha(alpha) {}
+  Lookahead(std::unique_ptr<Optimizer> inner, std::size_t n, int syncPeriod, double pull)
+      : base(std::move(inner)), slow(n), k(syncPeriod), alpha(pull) {}
   void step(double* x, const double* g, double lr) override {
     base->step(x, g, lr);
     if (counter == 0) {

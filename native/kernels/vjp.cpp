@@ -386,9 +386,9 @@ void DifferentiableRetraction::gramBackward(const double* gR, double* GZ) {
   double* M1 = t4_.data();
   for (std::size_t i = 0; i < kk; ++i) M1[i] = s * M0[i];
   for (std::size_t r0 = 0, rows = rowBlock(k); r0 < p; r0 += rows) {
-    const std::size_t m = std::min(rows, p - r0);
-    gemm(false, false, m, k, k, 1.0, gR + r0 * k, M1, 0.0, GZ + r0 * k);
-    gemm(false, false, m, k, k, 1.0, Z + r0 * k, A, 1.0, GZ + r0 * k);
+    const std::size_t mRows = std::min(rows, p - r0);
+    gemm(false, false, mRows, k, k, 1.0, gR + r0 * k, M1, 0.0, GZ + r0 * k);
+    gemm(false, false, mRows, k, k, 1.0, Z + r0 * k, A, 1.0, GZ + r0 * k);
   }
 }
 
