@@ -152,7 +152,7 @@ function expandGrid(grid: unknown, where: string, read?: Map<string, unknown>): 
   const names = methods as string[];
   const optionsValue = g.get('options') ?? {};
   if (!isObject(optionsValue)) throw new UsageError(`Expected an object for options of ${where} but received ${describe(optionsValue)}`);
-  const options = Object.fromEntries(readRecord(optionsValue, `options of ${where}`, 'an object'));
+  const options = Object.fromEntries(readRecord(optionsValue, `${where}.options`, 'an object'));
   const out: JobSpec[] = [];
   for (const method of names) {
     const spec = getMethod(method);
@@ -165,7 +165,7 @@ function expandGrid(grid: unknown, where: string, read?: Map<string, unknown>): 
     }
     const axes = keys.map((k) => {
       const v = options[k];
-      return isList(v) ? readList(v, `options.${k} of ${where}`, 'a list') : [v];
+      return isList(v) ? readList(v, `${where}.options.${k}`, 'a list') : [v];
     });
     for (const input of inputs as JobSpec['input'][]) {
       for (const combination of cartesian(axes)) {
