@@ -69,8 +69,9 @@ export function isFinished(outDir: string, id: string): boolean {
 /**
  * Runs one job and records its outcome under `outDir/<id>`. Never throws for a failing job (the
  * error is recorded in error.json); rejects only with AbortError when `signal` cancels it, in which
- * case nothing is written, and with a RangeError when `job.id` is not of the form jobId gives
- * (`<method>-<12 hex digits>`): the id names the one directory of outDir the job may write or replace.
+ * case nothing is written, and, before anything is read or written, with a TypeError/RangeError for a
+ * bad argument: among them a `job.id` not of the form jobId gives (`<method>-<12 hex digits>`; the id
+ * names the one directory of outDir the job may write or replace) and an unregistered `job.method`.
  */
 export async function executeJob(
   job: Job,
