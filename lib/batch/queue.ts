@@ -22,13 +22,14 @@ import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 
+import { describe, expectAbortSignal, expectBoolean, expectFunction, expectInteger, expectNonNegativeNumber, expectPath, expectString, optional, readList, readObject } from '../cli/check.js';
 import { UsageError, flagSpecs } from '../cli/flags.js';
 import { splitStrataRef } from '../cli/inputs.js';
 import { getMethod } from '../cli/registry.js';
 import { AbortError } from '../errors.js';
 import { getConcurrency, setBlasThreads, setConcurrency } from '../runtime.js';
 import { describeValue, parseOptions } from '../validate.js';
-import { expandJobs, isJobId, prepareJobs, type Job, type JobSpec, type JobsFile } from './jobs.js';
+import { expandJobsArgument, isJobId, prepareJobs, type Job, type JobSpec, type JobsFile } from './jobs.js';
 import { executeJob, isFinished, summarize, type BatchEvent, type BatchSummary, type JobOutcome } from './run.js';
 
 type BullMQ = typeof import('bullmq');
@@ -49,11 +50,14 @@ let bullmq: BullMQ | undefined;
  * failures pass through.
  */
 export async function loadQueuePackages(importer?: ModuleImporter): Promise<void> {
+  optional(importer, 'importer', (v, name) => {
+    if (typeof v !== 'function') throw new TypeError(`Expected a function (name) => Promise<module> for ${name} but received ${describe(v)}`);
+  });
   if (bullmq && !importer) return;
   try {
     bullmq = (await (importer ?? ((name: string) => import(name)))('bullmq')) as BullMQ;
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
+    const code = (err as { code?: unknown } | null | undefined)?.code;
     if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw err;
     throw new MissingPackageError(
       `The job queue needs the optional packages bullmq and ioredis, which are not installed (${(err as Error).message.split('\n')[0]}); install them with: npm install bullmq ioredis`,
@@ -109,6 +113,13 @@ export function redisConnection(url: string): RedisConnection {
     // Workers block on Redis; BullMQ requires unlimited retries per request for that connection.
     maxRetriesPerRequest: null,
   };
+}
+
+/** A queue name: non-empty, and without ':' (BullMQ's key separator, which it refuses in names). */
+function expectQueueName(v: unknown, name: string): string {
+  const queueName = expectString(v, name, 'a queue name');
+  if (queueName === '' || queueName.includes(':')) throw new RangeError(`Expected a queue name (non-empty, without ':') for ${name} but received ${describe(queueName)}`);
+  return queueName;
 }
 
 /** The job with every input path absolute (workers may run in another directory or machine). */
@@ -176,11 +187,25 @@ export async function readOutcome(queue: QueueReader, job: Job): Promise<JobOutc
  * attempts (e.g. its workers kept dying), or that a worker refused, is reported failed with the reason.
  */
 export async function enqueueBatch(jobs: JobsFile | readonly JobSpec[], options: EnqueueOptions): Promise<BatchSummary> {
+  // Every argument is checked before the queue packages load or Redis is contacted.
+  const o = readObject(options, 'options', 'enqueue options {url, outDir, queueName, baseDir, wait, timeoutMs, onProgress, signal}', [
+    'url', 'queueName', 'outDir', 'baseDir', 'wait', 'timeoutMs', 'onProgress', 'signal',
+  ]);
+  options = {
+    url: expectString(o.url, 'options.url', 'a URL redis://host:port'),
+    queueName: optional(o.queueName, 'options.queueName', expectQueueName),
+    outDir: expectPath(o.outDir, 'options.outDir'),
+    baseDir: optional(o.baseDir, 'options.baseDir', expectPath),
+    wait: optional(o.wait, 'options.wait', expectBoolean),
+    timeoutMs: optional(o.timeoutMs, 'options.timeoutMs', expectNonNegativeNumber),
+    onProgress: optional(o.onProgress, 'options.onProgress', expectFunction<(event: BatchEvent) => void>),
+    signal: optional(o.signal, 'options.signal', expectAbortSignal),
+  };
+  const connection = redisConnection(options.url);
   const outDir = resolve(options.outDir);
   const baseDir = options.baseDir ?? process.cwd();
-  const prepared = prepareJobs(expandJobs(jobs), baseDir).map((j) => withAbsolutePaths(j, baseDir));
+  const prepared = prepareJobs(expandJobsArgument(jobs, 'jobs'), baseDir).map((j) => withAbsolutePaths(j, baseDir));
   const { Queue } = await queueClient();
-  const connection = redisConnection(options.url);
   await expectReachable(options.url, connection, options.signal);
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'batch.json'), JSON.stringify({ baseDir, queue: options.queueName ?? defaultQueueName, jobs: prepared }, null, 2) + '\n');
@@ -464,13 +489,25 @@ export interface WorkerOptions {
 
 /** Runs queue jobs until `signal` aborts or, with exitWhenIdleMs, the queue stays empty. */
 export async function runWorker(options: WorkerOptions): Promise<{ processed: number }> {
-  if (typeof options?.outDir !== 'string' || options.outDir === '') {
-    throw new TypeError(`Expected a directory path for outDir (the worker's output root) but received ${describeValue(options?.outDir)}`);
-  }
+  // Every argument is checked before anything is created, the queue packages load or Redis is contacted.
+  const o = readObject(options, 'options', 'worker options {url, outDir, inputRoots, queueName, concurrency, lockMs, exitWhenIdleMs, signal, onEvent}', [
+    'url', 'queueName', 'outDir', 'inputRoots', 'concurrency', 'lockMs', 'exitWhenIdleMs', 'signal', 'onEvent',
+  ]);
+  options = {
+    url: expectString(o.url, 'options.url', 'a URL redis://host:port'),
+    queueName: optional(o.queueName, 'options.queueName', expectQueueName),
+    outDir: expectPath(o.outDir, 'options.outDir'),
+    inputRoots: optional(o.inputRoots, 'options.inputRoots', (v, name) => readList(v, name, 'an array of directory paths').map((p, i) => expectPath(p, `${name}[${i}]`))),
+    concurrency: optional(o.concurrency, 'options.concurrency', (v, name) => expectInteger(v, name, 1)),
+    lockMs: optional(o.lockMs, 'options.lockMs', (v, name) => expectInteger(v, name, 1)),
+    exitWhenIdleMs: optional(o.exitWhenIdleMs, 'options.exitWhenIdleMs', expectNonNegativeNumber),
+    signal: optional(o.signal, 'options.signal', expectAbortSignal),
+    onEvent: optional(o.onEvent, 'options.onEvent', expectFunction<(event: WorkerEvent) => void>),
+  };
+  const connection = redisConnection(options.url);
   const roots = resolveWorkerRoots({ outDir: options.outDir, inputRoots: options.inputRoots ?? [process.cwd()] });
   const { Queue, Worker, UnrecoverableError } = await queueClient();
   const name = `${hostname()}:${process.pid}`;
-  const connection = redisConnection(options.url);
   await expectReachable(options.url, connection, options.signal);
   const concurrency = options.concurrency ?? 1;
   const lockMs = options.lockMs ?? 30_000;

@@ -14,14 +14,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 
+import { describe, expectAbortSignal, expectFunction, expectInteger, expectNonNegativeNumber, expectPath, expectString, optional, readList, readObject, readRecord } from '../cli/check.js';
 import { arrayNamer, inputCacheKey, readInputs } from '../cli/inputs.js';
 import { writeDirAtomically, writeResultDir, type ResultJson } from '../cli/output.js';
-import { defaultTraces, getMethod, type InputValue, type MethodProgress } from '../cli/registry.js';
+import { defaultTraces, getMethod, methodNames, type InputValue, type MethodProgress } from '../cli/registry.js';
 import { AbortError, NumericalError } from '../errors.js';
 import { info } from '../info.js';
 import { getBlasThreads, getConcurrency, setBlasThreads, setConcurrency } from '../runtime.js';
-import { describeValue } from '../validate.js';
-import { expandJobs, isJobId, prepareJobs, type Job, type JobSpec, type JobsFile } from './jobs.js';
+import { didYouMean } from '../suggest.js';
+import { expandJobsArgument, isJobId, prepareJobs, type Job, type JobSpec, type JobsFile } from './jobs.js';
 
 export type JobStatus = 'done' | 'skipped' | 'failed' | 'cancelled';
 
@@ -68,17 +69,40 @@ export function isFinished(outDir: string, id: string): boolean {
 /**
  * Runs one job and records its outcome under `outDir/<id>`. Never throws for a failing job (the
  * error is recorded in error.json); rejects only with AbortError when `signal` cancels it, in which
- * case nothing is written, and with a RangeError when `job.id` is not of the form jobId gives
- * (`<method>-<12 hex digits>`): the id names the one directory of outDir the job may write or replace.
+ * case nothing is written, and, before anything is read or written, with a TypeError/RangeError for a
+ * bad argument: among them a `job.id` not of the form jobId gives (`<method>-<12 hex digits>`; the id
+ * names the one directory of outDir the job may write or replace) and an unregistered `job.method`.
  */
 export async function executeJob(
   job: Job,
   outDir: string,
   options: { baseDir?: string; signal?: AbortSignal; onProgress?: (p: MethodProgress) => void; cache?: Map<string, InputValue>; worker?: string } = {},
 ): Promise<JobOutcome> {
-  if (!isJobId(job?.id, String(job?.method))) {
-    throw new RangeError(`Expected an id of the form <method>-<12 hex digits> for job.id but received ${describeValue(job?.id)}`);
+  const given = readObject(job, 'job', 'a job {id, method, input, options}', ['id', 'method', 'input', 'options']);
+  const methodName = expectString(given.method, 'job.method', 'a method name');
+  if (!isJobId(given.id, methodName)) {
+    throw new RangeError(`Expected an id of the form <method>-<12 hex digits> for job.id but received ${describe(given.id)}`);
   }
+  const method = getMethod(methodName);
+  if (!method) throw new RangeError(`Expected a registered method for job.method but received ${describe(methodName)}${didYouMean(methodName, methodNames())}; registered methods: ${methodNames().join(', ')}`);
+  job = {
+    id: given.id,
+    method: methodName,
+    input: Object.fromEntries(readRecord(given.input, 'job.input', 'input paths {name: path}').map(([k, v]) => [k, expectString(v, `job.input.${k}`, 'a path')])),
+    options: Object.fromEntries(readRecord(given.options, 'job.options', 'an options object')),
+  };
+  expectPath(outDir, 'outDir');
+  const o = readObject(options ?? {}, 'options', 'executeJob options {baseDir, signal, onProgress, cache, worker}', ['baseDir', 'signal', 'onProgress', 'cache', 'worker']);
+  options = {
+    baseDir: optional(o.baseDir, 'options.baseDir', expectPath),
+    signal: optional(o.signal, 'options.signal', expectAbortSignal),
+    onProgress: optional(o.onProgress, 'options.onProgress', expectFunction<(p: MethodProgress) => void>),
+    cache: optional(o.cache, 'options.cache', (v, name) => {
+      if (!(v instanceof Map)) throw new TypeError(`Expected a Map for ${name} but received ${describe(v)}`);
+      return v as Map<string, InputValue>;
+    }),
+    worker: optional(o.worker, 'options.worker', expectString),
+  };
   const base = { id: job.id, method: job.method, input: job.input, options: job.options, worker: options.worker ?? `pid ${process.pid}` };
   const dir = join(outDir, job.id);
   if (isFinished(outDir, job.id)) {
@@ -88,8 +112,6 @@ export async function executeJob(
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
   try {
-    const method = getMethod(job.method);
-    if (!method) throw new Error(`Unknown method '${job.method}'`);
     const inputs = readInputs(method, job.input, options.baseDir ?? process.cwd(), options.cache);
     const t1 = performance.now();
     const result = (await method.run(inputs, job.options, { signal: options.signal, onProgress: options.onProgress })) as object;
@@ -154,13 +176,18 @@ export interface RunBatchOptions {
  * with the outcomes; rejects with AbortError if cancelled (finished results stay on disk).
  */
 export async function runBatch(jobs: JobsFile | readonly (JobSpec | Job)[], options: RunBatchOptions): Promise<BatchSummary> {
+  const o = readObject(options, 'options', 'batch options {outDir, concurrency, baseDir, onProgress, signal}', ['outDir', 'concurrency', 'baseDir', 'onProgress', 'signal']);
+  options = {
+    outDir: expectPath(o.outDir, 'options.outDir'),
+    concurrency: optional(o.concurrency, 'options.concurrency', (v, name) => expectInteger(v, name, 1)),
+    baseDir: optional(o.baseDir, 'options.baseDir', expectPath),
+    onProgress: optional(o.onProgress, 'options.onProgress', expectFunction<(event: BatchEvent) => void>),
+    signal: optional(o.signal, 'options.signal', expectAbortSignal),
+  };
   const outDir = resolve(options.outDir);
   const baseDir = options.baseDir ?? process.cwd();
-  const prepared = prepareJobs(expandJobs(jobs), baseDir);
+  const prepared = prepareJobs(expandJobsArgument(jobs, 'jobs'), baseDir);
   const concurrency = options.concurrency ?? Math.max(1, Math.min(availableParallelism(), 4));
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new RangeError(`Expected a positive integer for concurrency but received ${concurrency}`);
-  }
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'batch.json'), JSON.stringify({ baseDir, jobs: prepared }, null, 2) + '\n');
 
@@ -248,6 +275,7 @@ const shortPath = (p: string): string => p.split(/[\\/]/).slice(-2).join('/');
 
 /** The summary as a text table: one row per job, with its options and first diagnostics. */
 export function formatSummary(summary: BatchSummary): string {
+  summary = expectSummary(summary, 'summary');
   const rows: string[][] = [['id', 'status', 'seconds', 'input', 'options', 'result']];
   for (const j of summary.jobs) {
     const options = Object.entries(j.options)
@@ -269,4 +297,45 @@ export function formatSummary(summary: BatchSummary): string {
     `${summary.failed} failed, ${summary.cancelled} cancelled in ${summary.seconds.toFixed(2)} s` +
     (summary.done + summary.failed > 0 ? ` (${summary.jobsPerSecond.toFixed(2)} jobs/s)` : '');
   return [line(rows[0]!), ...rows.slice(1).map(line), totals].join('\n');
+}
+
+const statuses: readonly JobStatus[] = ['done', 'skipped', 'failed', 'cancelled'];
+
+/** A BatchSummary given back by a caller (e.g. parsed from summary.json), checked and copied field by field. */
+function expectSummary(v: unknown, name: string): BatchSummary {
+  const what = 'a batch summary {outDir, total, done, …, jobs}';
+  const f = new Map(readRecord(v, name, what));
+  const count = (key: string): number => expectNonNegativeNumber(f.get(key), `${name}.${key}`);
+  const jobs = readList(f.get('jobs'), `${name}.jobs`, 'a list of job outcomes').map((j, i): JobOutcome => {
+    const at = `${name}.jobs[${i}]`;
+    const o = new Map(readRecord(j, at, 'a job outcome {id, status, seconds, input, options, …}'));
+    const status = expectString(o.get('status'), `${at}.status`) as JobStatus;
+    if (!statuses.includes(status)) throw new RangeError(`Expected one of ${statuses.join(', ')} for ${at}.status but received ${describe(status)}`);
+    const record = (key: string): Record<string, unknown> => Object.fromEntries(readRecord(o.get(key), `${at}.${key}`, 'an object'));
+    const outcome: JobOutcome = {
+      id: expectString(o.get('id'), `${at}.id`),
+      method: expectString(o.get('method'), `${at}.method`),
+      input: Object.fromEntries(Object.entries(record('input')).map(([k, p]) => [k, expectString(p, `${at}.input.${k}`, 'a path')])),
+      options: record('options'),
+      status,
+      seconds: expectNonNegativeNumber(o.get('seconds'), `${at}.seconds`),
+    };
+    if (o.get('diagnostics') !== undefined) outcome.diagnostics = record('diagnostics') as Record<string, number | string>;
+    if (o.get('error') !== undefined) {
+      const e = readObject(o.get('error'), `${at}.error`, 'an error {name, message}', ['name', 'message', 'numerical']);
+      outcome.error = { name: expectString(e.name, `${at}.error.name`), message: expectString(e.message, `${at}.error.message`) };
+    }
+    return outcome;
+  });
+  return {
+    outDir: expectString(f.get('outDir'), `${name}.outDir`),
+    total: count('total'),
+    done: count('done'),
+    skipped: count('skipped'),
+    failed: count('failed'),
+    cancelled: count('cancelled'),
+    seconds: count('seconds'),
+    jobsPerSecond: count('jobsPerSecond'),
+    jobs,
+  };
 }

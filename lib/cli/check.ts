@@ -19,7 +19,7 @@ export function describe(v: unknown): string {
 
 const reasonOf = (err: unknown): string => (err instanceof Error ? err.message : describe(err));
 
-function isPlainRecord(v: unknown): v is object {
+export function isPlainRecord(v: unknown): v is object {
   try {
     return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
   } catch {
@@ -110,6 +110,42 @@ export function expectStringArray(v: unknown, name: string): string[] {
   for (let i = 0; i < length; i++) out.push(expectString(readField(v as object, String(i), `${name}[${i}]`), `${name}[${i}]`));
   return out;
 }
+
+/** An integer in [min, max]: TypeError for a non-integer, RangeError outside the range. */
+export function expectInteger(v: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const what = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`Expected ${what} for ${name} but received ${describe(v)}`);
+  if (v < min || v > max) throw new RangeError(`Expected ${what} for ${name} but received ${describe(v)}`);
+  return v;
+}
+
+/** A non-negative number (a duration, a count of seconds). */
+export function expectNonNegativeNumber(v: unknown, name: string): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`Expected a non-negative number for ${name} but received ${describe(v)}`);
+  if (!(v >= 0) || !Number.isFinite(v)) throw new RangeError(`Expected a finite non-negative number for ${name} but received ${describe(v)}`);
+  return v;
+}
+
+/** Whether `v` is an array (false for a revoked Proxy, whose IsArray throws). */
+export function isList(v: unknown): v is unknown[] {
+  try {
+    return Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
+/** The elements of an array argument, each read once (a throwing getter becomes a TypeError naming it). */
+export function readList(v: unknown, name: string, what: string): unknown[] {
+  if (!isList(v)) throw new TypeError(`Expected ${what} for ${name} but received ${describe(v)}`);
+  const length = readField(v, 'length', `${name}.length`) as number;
+  const out: unknown[] = [];
+  for (let i = 0; i < length; i++) out.push(readField(v, String(i), `${name}[${i}]`));
+  return out;
+}
+
+/** `v` when undefined, else `check(v, name)`. */
+export const optional = <T>(v: unknown, name: string, check: (v: unknown, name: string) => T): T | undefined => (v === undefined ? undefined : check(v, name));
 
 export const expectAbortSignal = (v: unknown, name: string): AbortSignal => {
   if (!(v instanceof AbortSignal)) throw new TypeError(`Expected an AbortSignal for ${name} but received ${describe(v)}`);

@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 
 import type { TopLevelSpec } from 'vega-lite';
 
+import { describe, expectPath, isList, isPlainRecord, readField, readObject, readRecord } from '../cli/check.js';
 import type { Matrix } from '../matrix.js';
 import { describeValue, expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
 import { loadPlotPackages } from './load.js';
@@ -30,7 +31,7 @@ const schema = 'https://vega.github.io/schema/vega-lite/v6.json';
 
 /** Renders a Vega-Lite spec to an SVG string (headless: no canvas, no browser). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw new TypeError(`Expected a Vega-Lite spec object for spec but received ${describeValue(spec)}`);
+  if (!isPlainRecord(spec)) throw new TypeError(`Expected a Vega-Lite spec object for spec but received ${describe(spec)}`);
   const { vega, vegaLite } = await loadPlotPackages();
   let compiled;
   try {
@@ -68,6 +69,21 @@ const nameList = {
   },
 } as const;
 
+/**
+ * parseOptions over an options argument read once: unknown keys are refused with a "did you mean",
+ * a getter that throws becomes a TypeError naming the option.
+ */
+function readOptions<T>(specs: OptionSpecs, options: unknown, context: string): T {
+  const read = options === undefined ? {} : readObject(options, 'options', `${context} options {${Object.keys(specs).join(', ')}}`, Object.keys(specs));
+  return parseOptions<T>(specs, read, context);
+}
+
+/** A column of numbers: an array or a typed array (a real length, so drawing it is bounded by memory). */
+function expectColumn(v: unknown, name: string): ArrayLike<unknown> {
+  if (isList(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView))) return isList(v) ? Array.from(v as unknown[]) : (v as unknown as ArrayLike<unknown>);
+  throw new TypeError(`Expected an array of numbers for ${name} but received ${describe(v)}`);
+}
+
 /** `title` as Vega-Lite takes it: a subtitle line for each limit the plot stops at. */
 const titled = (title: string, notes: string[]) => (notes.length ? { text: title, subtitle: notes } : title);
 
@@ -99,15 +115,11 @@ const convergenceSpecs = {
 
 /** Convergence traces: one line per column (fidelity, orthogonality, total …) against iteration. */
 export async function convergencePlot(traces: Record<string, ArrayLike<number | null>>, options: ConvergencePlotOptions = {}): Promise<string> {
-  if (traces === null || typeof traces !== 'object' || Array.isArray(traces)) {
-    throw new TypeError(`Expected an object of trace columns for traces but received ${describeValue(traces)}`);
-  }
-  const o = parseOptions<Required<Omit<ConvergencePlotOptions, 'title' | 'x' | 'log'>> & ConvergencePlotOptions>(convergenceSpecs, options, 'convergencePlot()');
-  for (const [k, col] of Object.entries(traces)) {
-    if (col === null || typeof col !== 'object' || typeof col.length !== 'number') {
-      throw new TypeError(`Expected an array of numbers for traces.${k} but received ${describeValue(col)}`);
-    }
-  }
+  // Each column read once (an array copied), so what is checked is what is drawn.
+  traces = Object.fromEntries(
+    readRecord(traces, 'traces', 'an object of trace columns').map(([k, col]) => [k, expectColumn(col, `traces.${k}`) as ArrayLike<number | null>]),
+  );
+  const o = readOptions<Required<Omit<ConvergencePlotOptions, 'title' | 'x' | 'log'>> & ConvergencePlotOptions>(convergenceSpecs, options, 'convergencePlot()');
   const xName = o.x ?? xColumnNames.find((n) => n in traces);
   if (xName !== undefined && !(xName in traces)) throw new RangeError(`Expected the name of a trace column for options.x of convergencePlot() but received ${describeValue(xName)}`);
   const series = Object.keys(traces).filter((k) => k !== xName);
@@ -213,8 +225,9 @@ function colourScale(values: readonly number[], signed: boolean): { scheme: 'blu
  * it elsewhere; heatmapPlot renders it.
  */
 export function heatmapSpec(m: Matrix, options: HeatmapOptions = {}): TopLevelSpec {
+  if (isPlainRecord(m)) m = { rows: readField(m, 'rows', 'm.rows'), cols: readField(m, 'cols', 'm.cols'), data: readField(m, 'data', 'm.data') } as Matrix; // read once
   expectMatrix(m, 'm', { finite: false });
-  const o = parseOptions<HeatmapParsed>(heatmapSpecs, options, 'heatmapPlot()');
+  const o = readOptions<HeatmapParsed>(heatmapSpecs, options, 'heatmapPlot()');
   for (const [key, count] of [['rowNames', m.rows], ['colNames', m.cols]] as const) {
     const names = o[key];
     if (names && names.length !== count) {
@@ -372,12 +385,16 @@ const tradeoffSpecs = {
 
 /** The w trade-off of a path result: fidelity, orthogonality (and sparsity) against w, one line each. */
 export async function tradeoffPlot(path: PathCurve, options: TradeoffPlotOptions = {}): Promise<string> {
-  for (const k of ['ws', 'fidelity', 'orthogonality'] as const) {
-    if (!path || typeof path !== 'object' || !(k in path) || typeof path[k]?.length !== 'number') {
-      throw new TypeError(`Expected a path result {ws, fidelity, orthogonality, sparsity?} for path but it has no array ${k}`);
-    }
-  }
-  const o = parseOptions<TradeoffPlotOptions>(tradeoffSpecs, options, 'tradeoffPlot()');
+  const pathWhat = 'a path result {ws, fidelity, orthogonality, sparsity?}';
+  if (!isPlainRecord(path)) throw new TypeError(`Expected ${pathWhat} for path but received ${describe(path)}`);
+  const field = (k: keyof PathCurve): ArrayLike<number | null> | undefined => {
+    const v = readField(path, k, `path.${k}`);
+    if (v === undefined && k === 'sparsity') return undefined;
+    if (v === undefined || v === null) throw new TypeError(`Expected ${pathWhat} for path but it has no array ${k}`);
+    return expectColumn(v, `path.${k}`) as ArrayLike<number | null>;
+  };
+  path = { ws: field('ws') as ArrayLike<number>, fidelity: field('fidelity')!, orthogonality: field('orthogonality')!, sparsity: field('sparsity') };
+  const o = readOptions<TradeoffPlotOptions>(tradeoffSpecs, options, 'tradeoffPlot()');
   const columns: [string, ArrayLike<number | null>][] = [['fidelity', path.fidelity], ['orthogonality', path.orthogonality]];
   if (path.sparsity) columns.push(['sparsity', path.sparsity]);
   const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -449,9 +466,9 @@ const plotResultSpecs = {
  * Returns the paths written.
  */
 export async function plotResult(resultPath: string, outDir: string, options: PlotResultOptions = {}): Promise<string[]> {
-  if (typeof resultPath !== 'string') throw new TypeError(`Expected a path for resultPath but received ${describeValue(resultPath)}`);
-  if (typeof outDir !== 'string') throw new TypeError(`Expected a path for outDir but received ${describeValue(outDir)}`);
-  const o = parseOptions<Required<Pick<PlotResultOptions, 'maxHeatmaps'>> & PlotResultOptions>(plotResultSpecs, options, 'plotResult()');
+  expectPath(resultPath, 'resultPath');
+  expectPath(outDir, 'outDir');
+  const o = readOptions<Required<Pick<PlotResultOptions, 'maxHeatmaps'>> & PlotResultOptions>(plotResultSpecs, options, 'plotResult()');
   const result = readPlotResult(resultPath);
   const svgs: [string, string][] = [];
   const traces = result.traces;

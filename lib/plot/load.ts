@@ -46,13 +46,17 @@ async function importAll(importer: PackageImporter): Promise<PlotPackages> {
     const [vega, vegaLite] = await Promise.all(plotPackages.map((n) => importer(n)));
     return { vega: vega as typeof VegaModule, vegaLite: vegaLite as typeof VegaLiteModule };
   } catch (err) {
+    // What an injected importer throws other than "module not found" is its own failure: passed on as is.
+    const code = (err as { code?: unknown } | null | undefined)?.code;
+    if (importer !== nodeImporter && code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw err;
     throw new MissingPackageError(plotPackages, 'Plots', err);
   }
 }
 
 /**
  * Loads vega and vega-lite, once. With an `importer` the packages are loaded through it and nothing
- * is cached. A failure is a MissingPackageError (not cached either, so installing and retrying works).
+ * is cached. A failure is a MissingPackageError (not cached either, so installing and retrying works);
+ * an injected importer's own failures other than "module not found" pass through unchanged.
  */
 export function loadPlotPackages(importer?: PackageImporter): Promise<PlotPackages> {
   if (importer !== undefined) {

@@ -50,6 +50,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
  */
 export function readPlotResult(resultPath: string): PlotResult {
   if (typeof resultPath !== 'string' || resultPath === '') throw new TypeError(`Expected a path for resultPath but received ${describeValue(resultPath)}`);
+  if (resultPath.includes('\0')) throw new RangeError(`Expected a path (without NUL bytes) for resultPath but received ${describeValue(resultPath)}`);
   const isDir = statSync(resultPath).isDirectory();
   const given = isDir ? join(resultPath, 'result.json') : resultPath;
   // The result folder is the one named (symlinks resolved); result.json must lie in it too, so that a

@@ -89,6 +89,8 @@ const excluded: Record<string, string> = {
   FormatError: 'error class',
   UsageError: 'error class',
   QueueTimeoutError: 'error class',
+  JobRefusedError: 'error class',
+  MissingPackageError: 'error class',
   // The queue functions connect to Redis; their argument checks are fuzzed with garbage only (below).
 };
 const garbageOnly = new Set(['enqueueBatch', 'runWorker']);
