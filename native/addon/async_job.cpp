@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -28,6 +30,11 @@
 // threadsafe function is finalized); a message for a job that is no longer registered is dropped.
 // Nothing here lets a C++ exception escape into Node, and nothing settles a Promise or calls
 // onProgress once JavaScript can no longer run.
+//
+// process.exit() on the main thread runs no cleanup hook: Node calls exit(), which destroys static
+// objects and unloads libraries (OpenBLAS's buffers among them) while job threads may still be in a
+// kernel. So every running job thread is also listed process-wide, and an exit handler cancels them
+// all and waits for them to return (one iteration each) before exit() goes on.
 
 namespace nsa::addon {
 
@@ -43,6 +50,27 @@ void* encodeMessage(std::uint64_t id, Message kind) {
 }
 
 struct EnvJobs;
+
+// Job threads still running, process-wide, for the exit handler. Never destroyed (a static destructor
+// could run before the handler), hence allocated once and leaked on purpose.
+struct RunningThreads {
+  std::mutex mutex;
+  std::condition_variable ended;
+  std::unordered_map<const void*, std::shared_ptr<CancelFlag>> cancels;
+};
+RunningThreads& runningThreads() {
+  static RunningThreads* r = new RunningThreads();
+  return *r;
+}
+
+// exit(): cancel every job thread and wait until each has returned from its kernel. The wait is
+// bounded so that a kernel stuck in one long BLAS call cannot hold the process forever.
+void cancelJobThreadsAtExit() {
+  RunningThreads& r = runningThreads();
+  std::unique_lock<std::mutex> lock(r.mutex);
+  for (auto& entry : r.cancels) entry.second->store(true);
+  r.ended.wait_for(lock, std::chrono::seconds(30), [&] { return r.cancels.empty(); });
+}
 
 struct JobState {
   EnvJobs* owner = nullptr;
@@ -191,6 +219,13 @@ void runOnJobThread(JobState* s) {
   }
   monitor.send(Message::Done);
   if (monitor.open()) napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
+  // Last: once unlisted, the exit handler no longer waits for this thread, and `s` may be gone.
+  RunningThreads& r = runningThreads();
+  {
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.cancels.erase(s);
+  }
+  r.ended.notify_all();
 }
 
 napi_value makeError(napi_env env, const char* message) {
@@ -421,8 +456,18 @@ Napi::Value startJob(Napi::Env env, std::unique_ptr<Job> job, AsyncArgs args) {
   jobs.live.emplace(raw->id, raw);
   jobs.started += 1;
   try {
+    {
+      RunningThreads& r = runningThreads();
+      std::lock_guard<std::mutex> lock(r.mutex);
+      r.cancels.emplace(raw, raw->cancel);
+    }
     raw->thread = std::thread(runOnJobThread, raw);
   } catch (const std::exception& e) {  // std::system_error (no thread left), std::bad_alloc
+    {
+      RunningThreads& r = runningThreads();
+      std::lock_guard<std::mutex> lock(r.mutex);
+      r.cancels.erase(raw);
+    }
     jobs.live.erase(raw->id);
     napi_release_threadsafe_function(raw->tsfn, napi_tsfn_abort);
     raw->failed = true;
@@ -435,6 +480,8 @@ Napi::Value startJob(Napi::Env env, std::unique_ptr<Job> job, AsyncArgs args) {
 }
 
 void registerRuntime(Napi::Env env, Napi::Object exports) {
+  static std::once_flag exitHandler;
+  std::call_once(exitHandler, [] { std::atexit(cancelJobThreadsAtExit); });
   auto* jobs = new EnvJobs();
   jobs->env = env;
   if (napi_set_instance_data(
