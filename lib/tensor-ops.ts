@@ -52,7 +52,7 @@ export function expectTensor(v: unknown, name: string, minOrder = 1): Tensor {
   const dims = readList(t.shape, `${name}.shape`, 'an array of dimensions', maxTensorOrder + 1);
   if (dims.length < minOrder || dims.length > maxTensorOrder) {
     throw new RangeError(
-      `Expected a tensor of order ${minOrder} to ${maxTensorOrder} for ${name} but received a shape of ${dims.length} dimensions`,
+      `Expected a tensor of order ${minOrder} to ${maxTensorOrder} for ${name} but received shape [${dims.length > 40 ? `${dims.length} dimensions` : dims.map((d) => (typeof d === 'number' ? d : describeValue(d))).join(', ')}]`,
     );
   }
   const shape = dims.map((d, i) => expectShapeInteger(d, `${name}.shape[${i}]`));

@@ -513,6 +513,15 @@ export function unknownOption(key: string, valid: readonly string[], context: st
   );
 }
 
+/**
+ * The name of a part of a named value: subName('options.init of ntf()', '.factors') is
+ * 'options.init.factors of ntf()' (custom option checks name what they read inside the option).
+ */
+export function subName(name: string, sub: string): string {
+  const at = name.indexOf(' of ');
+  return at < 0 ? `${name}${sub}` : `${name.slice(0, at)}${sub}${name.slice(at)}`;
+}
+
 /** Help text for a set of option specs (used by generated CLI help and docs). */
 export function describeOptions(specs: OptionSpecs): string {
   return Object.entries(specs)
