@@ -101,7 +101,7 @@ function gramWhat(m: { rows: number; cols: number }, name: string, what = 'the k
  * Entries this large square to ∞ in a Gram matrix; entries are divided by their largest magnitude
  * first when a result is scale-invariant (or scales in a known way).
  */
-const largeEntry = 1e100;
+export const largeEntry = 1e100;
 
 /** Y / s as a fresh array (s > 0), memory checked. */
 function scaledCopy(data: Float64Array, s: number, name: string): Float64Array {
