@@ -5,6 +5,7 @@
  */
 import type { Matrix } from '../matrix.js';
 import { explicitFlowDiagnostics, type ExplicitFlowDiagnostics } from './diagnostics.js';
+import { NumericalError } from '../errors.js';
 import { getMemoryLimit } from '../memory.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
 import { optimizerStateBuffers, type OptimizerName, type stepOptimizers } from '../nsa-flow/optimizers.js';
@@ -309,6 +310,12 @@ export interface ExplicitFlowRun {
 }
 
 export function buildRun(raw: RawExplicitResult, p: number, k: number, settings: NativeExplicitOptions, data?: Matrix): ExplicitFlowRun {
+  // Finite input whose squares overflow (entries near 1e200) leaves no finite iterate: say so.
+  if (!Number.isFinite(raw.bestEnergy) || raw.Y.some((v) => !Number.isFinite(v)) || raw.target.some((v) => !Number.isFinite(v))) {
+    throw new NumericalError(
+      `nsaFlowExplicit(): the solution is not finite (best energy ${raw.bestEnergy}): squares of Y0's or X0's entries overflow a double; rescale Y0 and X0`,
+    );
+  }
   const Y = { rows: p, cols: k, data: raw.Y };
   const target = { rows: p, cols: k, data: raw.target };
   return {

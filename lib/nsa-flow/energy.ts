@@ -106,12 +106,17 @@ function expectFiniteEnergy(values: Record<string, number>, context: string, nam
 
 /**
  * The scaleInvariant/symmetric fidelities and the scaleInvariant orthogonality do not change when Y
- * and X0 are scaled together, so inputs with huge entries are divided by their largest magnitude first.
+ * and X0 are scaled together, so inputs with huge entries are divided by their largest magnitude first
+ * — unless that would push ‖Y‖² or the fidelity's denominator under the measures' 1e-12 floors (then
+ * the true value overflows anyway and the unscaled call reports it).
  */
 function jointScale(o: ParsedEnergy, y: Float64Array, x: Float64Array): { y: Float64Array; x: Float64Array; largest: number } {
   const largest = Math.max(maxAbs(y), maxAbs(x));
   const invariant = o.fidelityType !== 'basic' && o.orthogonalityType === 'scaleInvariant';
   if (!(largest > largeEntry) || !invariant) return { y, x, largest };
+  const squared = (a: Float64Array): number => a.reduce((acc, v) => acc + (v / largest) ** 2, 0);
+  const floor = 1e-10;
+  if (squared(y) < floor || (o.fidelityType === 'scaleInvariant' && squared(x) < floor)) return { y, x, largest };
   checkMemory(float64Bytes(2, y.length), 'scaled copies of Y and X0');
   return { y: y.map((v) => v / largest), x: x.map((v) => v / largest), largest };
 }

@@ -18,6 +18,7 @@ import {
   expectMatrixList,
   expectOneOf,
   expectSameShape,
+  maxAbs,
   parseOptions,
   readList,
   type OptionSpecs,
@@ -57,7 +58,9 @@ const optimizerState: Record<OptimizerName, number> = {
 };
 
 export function optimizerStateBuffers(optimizer: OptimizerName, lookaheadBase: (typeof stepOptimizers)[number] = 'adam'): number {
-  return optimizerState[optimizer] + (optimizer === 'lookahead' ? optimizerState[lookaheadBase] : 0);
+  const name = expectOneOf(optimizer, 'optimizer', optimizerNames);
+  const base = expectOneOf(lookaheadBase, 'lookaheadBase', stepOptimizers);
+  return optimizerState[name] + (name === 'lookahead' ? optimizerState[base] : 0);
 }
 
 /**
@@ -110,6 +113,14 @@ export function optimizerSteps(
     }
   });
   expectIntact([x.data, n, 'x0.data']);
+  // The optimizers keep squares of gradients (and parameters, for weight decay and norms): beyond
+  // 1e150 those overflow and the steps would silently stall. Refuse instead.
+  const largest = Math.max(maxAbs(grads), maxAbs(x.data));
+  if (largest > 1e150) {
+    throw new NumericalError(
+      `optimizerSteps(): the largest |entry| of x0 and gradients is ${largest.toExponential(3)}: its square overflows a double in the optimizer's state; rescale x0 and the gradients`,
+    );
+  }
   const out = callSync(() => native().optimizerSteps(name, o.lookaheadBase, x.rows, x.cols, x.data, grads, lrs));
   for (let i = 0; i < out.length; i++) {
     if (!Number.isFinite(out[i]!)) {
