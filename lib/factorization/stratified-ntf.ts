@@ -431,7 +431,13 @@ export function stratifiedNtfLoss(
   state: StratifiedNtfState,
   options: Pick<StratifiedNtfOptions, 'strataRank' | 'rank' | 'tv'>,
 ): number {
-  const p = parse(strata, { ...options, init: state }, 'stratifiedNtfLoss()', stratifiedNtfOptionSpecs);
+  if (!isObjectArgument(state)) throw new TypeError(`Expected a state {v, w, h} of matrices for state but received ${describeValue(state)}`);
+  if (!isObjectArgument(options)) throw new TypeError(`Expected an options object {strataRank, rank, tv?} for options but received ${describeValue(options)}`);
+  const o = readFields(options, ['strataRank', 'rank', 'tv'] as const, 'options');
+  for (const key of ownKeys(options, 'options')) {
+    if (!(key in o)) throw unknownOption(key, ['strataRank', 'rank', 'tv'], 'stratifiedNtfLoss()');
+  }
+  const p = parse(strata, { ...o, init: state }, 'stratifiedNtfLoss()', stratifiedNtfOptionSpecs);
   const loss = callSync(() => native().stratifiedNtfLoss(...rawArgs(p)));
   expectFiniteLoss([loss], 'stratifiedNtfLoss()', 'the strata');
   return loss;
