@@ -12,6 +12,7 @@
  * or rewrite behind our back (SharedArrayBuffer, resizable buffer, subclass) is copied first.
  */
 import { constants as bufferConstants } from 'node:buffer';
+import { types } from 'node:util';
 
 import type { Matrix } from './matrix.js';
 import { checkMemory, float64Bytes } from './memory.js';
@@ -52,6 +53,7 @@ export function describeValue(v: unknown): string {
   if (typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`;
   if (typeof v === 'symbol') return 'a symbol';
   if (typeof v === 'function') return 'a function';
+  if (types.isProxy(v)) return 'a Proxy';
   const tag = typedArrayName(v);
   if (tag !== undefined) return `a ${tag} of length ${typedArrayLengthOf(v as ArrayBufferView)}`;
   try {
