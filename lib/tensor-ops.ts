@@ -18,6 +18,7 @@ import {
   expectFloat64Array,
   expectInteger,
   expectIntact,
+  expectMatricesIntact,
   expectMatrixList,
   expectShapeInteger,
   isObjectArgument,
@@ -136,6 +137,7 @@ export function khatriRao(matrices: readonly Matrix[], options: KhatriRaoOptions
   const skipArg = readField(options, 'skip', 'options.skip of khatriRao()');
   const { list, rank } = expectFactors(matrices, 'matrices');
   const skip = skipArg === undefined ? -1 : expectMode(skipArg, list.length, 'options.skip');
+  expectMatricesIntact(list, 'matrices');
   const kept = list.filter((_, i) => i !== skip);
   if (kept.length === 0) throw new RangeError('Expected at least one matrix left after options.skip for matrices but received none');
   const rows = kept.map((f) => f.rows);
@@ -176,6 +178,7 @@ export function cpReconstruct(factors: readonly Matrix[], weights?: Float64Array
     expectFiniteData(w, 'weights');
   }
   expectAllocatable(size, `the reconstruction of factors (shape [${shape.join(', ')}])`);
+  expectMatricesIntact(list, 'factors');
   const data = callSync(() => native().cpReconstruct(list.map((f) => f.data), shape, rank, w));
   return { shape, data };
 }

@@ -310,6 +310,11 @@ export function expectIntact(...arrays: readonly [ArrayBufferView, number, strin
   }
 }
 
+/** expectIntact for snapshots of matrices (named name[i], or name when there is one). */
+export function expectMatricesIntact(mats: readonly Matrix[], name: string): void {
+  expectIntact(...mats.map((x, i): [Float64Array, number, string] => [x.data, x.rows * x.cols, mats.length === 1 ? `${name}.data` : `${name}[${i}].data`]));
+}
+
 /** Validates a batch of equally-shaped matrices given as a Tensor of shape [B, p, k]. */
 export function expectBatch(v: unknown, name: string, req: MatrixRequirements = {}): { batch: number; rows: number; cols: number; data: Float64Array } {
   const what = `a Tensor {shape: [B, p, k], data: Float64Array} for ${name}`;

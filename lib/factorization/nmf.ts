@@ -7,7 +7,7 @@ import type { Matrix } from '../matrix.js';
 import { native } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import { NumericalError } from '../errors.js';
-import { asyncOptionSpecs, expectMatrix, expectShapeInteger, parseOptions, scaledNorm, type OptionSpecs } from '../validate.js';
+import { asyncOptionSpecs, expectIntact, expectMatrix, expectShapeInteger, parseOptions, scaledNorm, type OptionSpecs } from '../validate.js';
 import {
   checkFactorMemory,
   checkInit,
@@ -112,6 +112,8 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
       given.H = H.data;
     }
   }
+  // The given factors were read after A was checked: A's buffer must still be as validated.
+  expectIntact([data.data, 'indptr' in data ? data.indptr[data.rows]! : data.rows * data.cols, 'A.data']);
   let normalizer = 0;
   if (o.loss === 'kl') for (const x of data.data) normalizer += x;
   else normalizer = scaledNorm(data.data);

@@ -15,6 +15,7 @@ import { expectTensor, maxTensorOrder } from '../tensor-ops.js';
 import {
   asyncOptionSpecs,
   describeValue,
+  expectMatricesIntact,
   expectMatrixList,
   expectShapeInteger,
   isObjectArgument,
@@ -157,6 +158,8 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
       return mat.data;
     });
   }
+  // T was read after the options: its getters ran after the given factors were read.
+  if (o.init !== 'random') expectMatricesIntact(o.init.factors, 'options.init.factors');
   const settings: NtfSettings = {
     rank: r,
     solver: o.solver,

@@ -10,6 +10,7 @@ import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import {
   asyncOptionSpecs,
   describeValue,
+  expectIntact,
   expectMatrix,
   expectMatrixList,
   expectShapeInteger,
@@ -180,6 +181,8 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
       given.H = H.data;
     }
   }
+  // Each stratum was read after the previous one was checked: all buffers must still be as validated.
+  expectIntact(...strata.map((s, i): [Float64Array, number, string] => [s.data, 'indptr' in s ? s.indptr[s.rows]! : s.rows * s.cols, `strata[${i}].data`]));
   const normA = combinedNorm(strata.map((s) => scaledNorm(s.data)));
   return { strata, cols, rank, o, given, normA, context };
 }

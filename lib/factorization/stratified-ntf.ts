@@ -433,10 +433,9 @@ export function stratifiedNtfLoss(
 ): number {
   if (!isObjectArgument(state)) throw new TypeError(`Expected a state {v, w, h} of matrices for state but received ${describeValue(state)}`);
   if (!isObjectArgument(options)) throw new TypeError(`Expected an options object {strataRank, rank, tv?} for options but received ${describeValue(options)}`);
-  const o = readFields(options, ['strataRank', 'rank', 'tv'] as const, 'options');
-  for (const key of ownKeys(options, 'options')) {
-    if (!(key in o)) throw unknownOption(key, ['strataRank', 'rank', 'tv'], 'stratifiedNtfLoss()');
-  }
+  // The options of the solve that produced `state` may be passed as they are (each read once here).
+  const o: Record<string, unknown> = {};
+  for (const key of ownKeys(options, 'options')) o[key] = readField(options, key, `options.${key} of stratifiedNtfLoss()`);
   const p = parse(strata, { ...o, init: state }, 'stratifiedNtfLoss()', stratifiedNtfOptionSpecs);
   const loss = callSync(() => native().stratifiedNtfLoss(...rawArgs(p)));
   expectFiniteLoss([loss], 'stratifiedNtfLoss()', 'the strata');
