@@ -19,6 +19,7 @@ import {
   expectInteger,
   expectIntact,
   expectMatricesIntact,
+  expectMatrix,
   expectMatrixList,
   expectShapeInteger,
   isObjectArgument,
@@ -112,7 +113,7 @@ export function fold(M: Matrix, mode: number, shape: readonly number[]): Tensor 
   const dims = expectShape(shape, 'shape');
   const m = expectMode(mode, dims.length);
   const size = dims.reduce((a, b) => a * b, 1);
-  const mat = expectMatrixList([M], 'M', { finite: false })[0]!;
+  const mat = expectMatrix(M, 'M', { finite: false });
   if (mat.rows !== dims[m] || mat.rows * mat.cols !== size) {
     throw new RangeError(`Expected a ${dims[m]}×${size / dims[m]!} matrix for M (mode ${m} of [${dims.join(', ')}]) but received ${mat.rows}×${mat.cols}`);
   }

@@ -255,6 +255,7 @@ describe('finite input that overflows gives the right answer or a NumericalError
     );
     expect(() => optimizerSteps('adam', m(1, 1, [1]), [m(1, 1, [1e300])], 0.1)).toThrow(NumericalError);
     expect(() => nmfSync(m(3, 2, [1e300, 1e300, 1, 2, 3, 4]), 1, { maxIterations: 3 })).toThrow(NumericalError);
+    expect(() => nmfSync(m(3, 2, [1e300, 1e300, 1, 2, 3, 4]), 1, { maxIterations: 3 })).toThrow(/^nmfSync\(\): .*non-finite.*rescale A$/);
   });
 });
 

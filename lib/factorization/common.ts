@@ -128,6 +128,31 @@ export function expectFiniteLoss(loss: ArrayLike<number>, context: string, data:
   );
 }
 
+/**
+ * Names the function in a NumericalError from the solver ("the loss became non-finite …") and says
+ * the likely cause; other errors pass through unchanged. For sync calls and for a Promise's rejection.
+ */
+export function inContext(context: string, data: string): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof NumericalError && !err.message.startsWith(context)) {
+      const e = new NumericalError(
+        `${context}: ${err.message}; squares of ${data}'s entries or of the factors may overflow a double: rescale ${data}`,
+        { best: err.best, cause: err },
+      );
+      throw e;
+    }
+    throw err;
+  };
+}
+
+export function callInContext<T>(context: string, data: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    return inContext(context, data)(err);
+  }
+}
+
 /** Checks a given factor's shape (it must be a finite non-negative Matrix). */
 export function expectFactorShape(m: { rows: number; cols: number }, name: string, rows: number, cols: number): void {
   if (m.rows !== rows || m.cols !== cols) {

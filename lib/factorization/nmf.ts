@@ -9,7 +9,9 @@ import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import { NumericalError } from '../errors.js';
 import { asyncOptionSpecs, expectIntact, expectMatrix, expectShapeInteger, parseOptions, scaledNorm, type OptionSpecs } from '../validate.js';
 import {
+  callInContext,
   checkFactorMemory,
+  inContext,
   checkInit,
   expectFiniteLoss,
   maxRank,
@@ -164,7 +166,7 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
 /** NMF on the calling thread (small problems). */
 export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions): NmfResult {
   const p = prepare(A, rank, options, 'nmfSync()', nmfOptionSpecs);
-  return toResult(p, callSync(() => native().nmf(p.A, p.rank, rawOptions(p))));
+  return toResult(p, callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, rawOptions(p)))));
 }
 
 /** NMF on a worker thread, with onProgress {iteration, total, loss, normalizedLoss} and signal. */
@@ -181,5 +183,7 @@ export function nmf(A: DataMatrix, rank: number, options?: NmfOptions & AsyncOpt
       native().nmfAsync({ ...p.A, data: data! }, p.rank, rawOptions(p), token, onProgress, interval),
     p.o,
     mapNmfProgress,
-  ).then((raw) => toResult(p, raw));
+  )
+    .catch(inContext(p.context, 'A'))
+    .then((raw) => toResult(p, raw));
 }

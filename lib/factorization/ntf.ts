@@ -26,7 +26,7 @@ import {
   unknownOption,
   type OptionSpecs,
 } from '../validate.js';
-import { checkFactorMemory, expectFiniteLoss, maxRank } from './common.js';
+import { callInContext, checkFactorMemory, expectFiniteLoss, inContext, maxRank } from './common.js';
 import { expectNonNegativeTensor } from './stratified-ntf.js';
 
 interface RawNtfResult {
@@ -211,11 +211,13 @@ export function ntf(T: Tensor, rank: number, options: NtfOptions & AsyncOptions<
       native().ntfAsync(...rawArgs(p, data!, p.factors ? (factors as Float64Array[]) : undefined), token, onProgress, interval),
     o,
     (r) => ({ iteration: r.iteration, total: r.total, loss: r.values[0]! }),
-  ).then((raw) => toResult(raw, p));
+  )
+    .catch(inContext(p.context, 'T'))
+    .then((raw) => toResult(raw, p));
 }
 
 /** Non-negative CP on the calling thread (for small problems). */
 export function ntfSync(T: Tensor, rank: number, options: NtfOptions = {}): NtfResult {
   const p = parse(T, rank, options, 'ntfSync()', ntfOptionSpecs);
-  return toResult(callSync(() => native().ntf(...rawArgs(p, p.t.data, p.factors))), p);
+  return toResult(callInContext(p.context, 'T', () => callSync(() => native().ntf(...rawArgs(p, p.t.data, p.factors)))), p);
 }

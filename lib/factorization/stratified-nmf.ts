@@ -22,7 +22,9 @@ import {
   type OptionSpecs,
 } from '../validate.js';
 import {
+  callInContext,
   checkFactorMemory,
+  inContext,
   checkInit,
   expectFiniteLoss,
   maxRank,
@@ -233,7 +235,7 @@ function jobInputs(p: Prepared): Float64Array[] {
 /** Stratified-NMF on the calling thread (small problems). */
 export function stratifiedNmfSync(strata: DataMatrix[], rank: number, options?: StratifiedNmfOptions): StratifiedNmfResult {
   const p = prepare(strata, rank, options, 'stratifiedNmfSync()', stratifiedNmfOptionSpecs);
-  const raw = callSync(() => native().stratifiedNmf(p.strata, p.cols, p.rank, rawOptions(p)));
+  const raw = callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNmf(p.strata, p.cols, p.rank, rawOptions(p))));
   return toResult(p, raw);
 }
 
@@ -257,7 +259,9 @@ function stratifiedNmfAsync(
     },
     p.o,
     mapNmfProgress,
-  ).then((raw) => toResult(p, raw));
+  )
+    .catch(inContext(p.context, 'the strata'))
+    .then((raw) => toResult(p, raw));
 }
 
 /** Labels → sorted distinct labels and the rows of each. */

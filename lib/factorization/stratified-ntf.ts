@@ -13,7 +13,7 @@ import { native, type CancelToken, type RawProgress } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { expectTensor } from '../tensor-ops.js';
-import { checkFactorMemory, expectFiniteLoss, maxRank } from './common.js';
+import { callInContext, checkFactorMemory, expectFiniteLoss, inContext, maxRank } from './common.js';
 import {
   asyncOptionSpecs,
   describeValue,
@@ -416,13 +416,15 @@ export function stratifiedNtf(
     },
     o,
     (r) => ({ iteration: r.iteration, total: r.total, loss: r.values[0]! }),
-  ).then((raw) => toResult(raw, p));
+  )
+    .catch(inContext(p.context, 'the strata'))
+    .then((raw) => toResult(raw, p));
 }
 
 /** Stratified-NTF on the calling thread (for small problems). */
 export function stratifiedNtfSync(strata: readonly Tensor[], options: StratifiedNtfOptions): StratifiedNtfResult {
   const p = parse(strata, options, 'stratifiedNtfSync()', stratifiedNtfOptionSpecs);
-  return toResult(callSync(() => native().stratifiedNtf(...rawArgs(p))), p);
+  return toResult(callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNtf(...rawArgs(p)))), p);
 }
 
 /** The Stratified-NTF loss of a given state (with the TV term when `tv` is set). */
