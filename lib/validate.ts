@@ -491,12 +491,14 @@ export function parseOptions<T>(specs: OptionSpecs, options: unknown, context: s
     throw new TypeError(`Expected an options object for ${context} but received ${describeValue(input)}`);
   }
   const valid = Object.keys(specs);
-  for (const key of ownKeys(input, `the options of ${context}`)) {
+  const given = ownKeys(input, `the options of ${context}`);
+  for (const key of given) {
     if (!Object.prototype.hasOwnProperty.call(specs, key)) throw unknownOption(key, valid, context);
   }
-  // Each option is read once (a getter runs once) before any is checked.
-  const values: Record<string, unknown> = {};
-  for (const key of valid) values[key] = readField(input, key, `options.${key} of ${context}`);
+  // Each option is read once (a getter runs once) before any is checked. Only own properties count:
+  // a property added to Object.prototype elsewhere in the process is not an option.
+  const values: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const key of given) values[key] = readField(input, key, `options.${key} of ${context}`);
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(specs)) {
     const value = values[key];

@@ -33,12 +33,15 @@ const points = [
 const blasThreads = api.getBlasThreads();
 const concurrency = api.getConcurrency();
 
-// The bad values; `throwing` is an object whose every property read throws.
+// The bad values; `throwing` is an object whose every property read, and the listing of its keys, throws.
 const throwing = new Proxy(
   {},
   {
     get() {
       throw new Error('getter says no');
+    },
+    ownKeys() {
+      throw new Error('no keys either');
     },
   },
 );

@@ -280,3 +280,16 @@ describe('unknown option names suggest the nearest valid one', () => {
     expect(() => matrix([[1], [2, 3]])).toThrow('Expected rows[1] to be an array of length 1 (all rows equally long) but received an array of length 2');
   });
 });
+
+describe('options are the caller’s own properties only', () => {
+  it('a property added to Object.prototype is not taken as an option', () => {
+    // Without the own-property rule, every call in the process would run 1e8 iterations.
+    (Object.prototype as Record<string, unknown>).maxIterations = 1e8;
+    try {
+      expect(nmfSync(A, 1, { maxIterations: 2 }).iterations).toBe(2);
+      expect(nmfSync(A, 1, {}).settings.maxIterations).toBe(200); // the documented default
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).maxIterations;
+    }
+  });
+});
