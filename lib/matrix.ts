@@ -3,6 +3,7 @@ import {
   expectAllocatable,
   expectFiniteData,
   expectFloat64Array,
+  expectHeapRoom,
   expectInteger,
   expectMatrix,
   expectName,
@@ -117,7 +118,7 @@ export function at(m: Matrix, i: number, j: number): number {
 export function toNested(m: Matrix): number[][] {
   const a = expectMatrix(m, 'm', { finite: false });
   // A JS number in an array takes at least as much as a float64; each row array adds its own header.
-  expectAllocatable(a.rows * a.cols + a.rows * 8, `the nested arrays of m (${a.rows}×${a.cols})`);
+  expectHeapRoom(a.rows * a.cols + a.rows * 8, `the nested arrays of m (${a.rows}×${a.cols})`);
   const out: number[][] = [];
   for (let i = 0; i < a.rows; i++) out.push(Array.from(a.data.subarray(i * a.cols, (i + 1) * a.cols)));
   return out;

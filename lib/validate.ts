@@ -13,6 +13,7 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { types } from 'node:util';
+import { getHeapStatistics } from 'node:v8';
 
 import type { Matrix } from './matrix.js';
 import { checkMemory, float64Bytes } from './memory.js';
@@ -128,11 +129,14 @@ export function readList(v: unknown, name: string, what: string, maxLength = max
   if (tag !== undefined && tag !== 'BigInt64Array' && tag !== 'BigUint64Array') {
     const n = typedArrayLengthOf(v as ArrayBufferView);
     if (n > maxLength) throw new RangeError(`Expected ${what} with at most ${maxLength} entries for ${name} but received ${describeValue(v)}`);
+    expectHeapRoom(n, `a copy of ${name}`);
     return Array.from(new (globalThis as unknown as Record<string, Float64ArrayConstructor>)[tag]!(v as unknown as ArrayLike<number>));
   }
   if (!Array.isArray(v)) throw new TypeError(`Expected ${what} for ${name} but received ${describeValue(v)}`);
   const n = readField(v, 'length', `${name}.length`) as number;
   if (n > maxLength) throw new RangeError(`Expected ${what} with at most ${maxLength} entries for ${name} but received an array of length ${n}`);
+  // A sparse array can claim billions of entries: its copy is checked like any other allocation.
+  expectHeapRoom(n, `a copy of ${name}`);
   const out = new Array<unknown>(n);
   for (let i = 0; i < n; i++) out[i] = readField(v, i, `${name}[${i}]`);
   return out;
@@ -149,6 +153,19 @@ export function expectAllocatable(count: number, what: string): void {
     );
   }
   checkMemory(float64Bytes(count), what);
+}
+
+/**
+ * Refuses, before they are built, JS arrays of `entries` values that cannot fit in V8's heap (its own
+ * limit, far below the machine's memory: exceeding it aborts the process).
+ */
+export function expectHeapRoom(entries: number, what: string): void {
+  const available = getHeapStatistics().total_available_size;
+  if (!(entries * 8 <= available)) {
+    throw new RangeError(
+      `Not enough JavaScript heap for ${what}: ${entries} entries need at least ${entries * 8} bytes, over the ${available} bytes the heap has left`,
+    );
+  }
 }
 
 /** A plain, unshared Float64Array: copies one whose buffer is shared, resizable, or whose class is a subclass. */

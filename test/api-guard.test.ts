@@ -293,3 +293,12 @@ describe('options are the caller’s own properties only', () => {
     }
   });
 });
+
+describe('JS arrays are bounded by the V8 heap, not only by the machine', () => {
+  it('a sparse array claiming 2^31 rows is refused before it is copied (the copy would abort V8)', () => {
+    const sparse: number[][] = [];
+    sparse.length = 2 ** 31;
+    expect(() => matrix(sparse)).toThrow(RangeError);
+    expect(() => matrix(sparse)).toThrow(/^Not enough JavaScript heap for a copy of rows: 2147483648 entries need at least 17179869184 bytes/);
+  });
+});
