@@ -11,6 +11,8 @@ import {
   at,
   basicOrthogonality,
   cpReconstruct,
+  csrToDense,
+  denseToCsr,
   energy,
   expectCsr,
   frobeniusNorm,
@@ -64,6 +66,16 @@ describe('exported helpers validate instead of hanging or answering wrongly', ()
     expect(() => toNested({ rows: 2 ** 32, cols: 1, data: Float64Array.of(1, 2) })).toThrow(
       'Expected a Float64Array of length 4294967296 (rows*cols) for m.data but received a Float64Array of length 2',
     );
+  });
+
+  it('denseToCsr and csrToDense validate (cols 1e308 ran on for ever; an out-of-range index was dropped)', () => {
+    expect(() => denseToCsr({ rows: 1, cols: 1e308, data: Float64Array.of(1, 2) })).toThrow(RangeError);
+    expect(() => denseToCsr({ rows: 1, cols: 1e308, data: Float64Array.of(1, 2) })).toThrow(
+      `Expected a positive integer ≤ ${bufferConstants.MAX_LENGTH} for m.cols but received 1e+308`,
+    );
+    const outOfRange = { rows: 1, cols: 2, indptr: Int32Array.of(0, 1), indices: Int32Array.of(7), data: Float64Array.of(1) };
+    expect(() => csrToDense(outOfRange)).toThrow(RangeError);
+    expect(() => csrToDense(outOfRange)).toThrow('Expected column indices in 0..1 for m.indices but received 7 at [0]');
   });
 
   it('dimensions beyond any array are refused at the argument', () => {
