@@ -1,4 +1,6 @@
 export { AbortError, NumericalError } from './errors.js';
+// The memory limit every call checks its outputs and workspaces against before allocating (see lib/memory.ts).
+export { setMemoryLimit, getMemoryLimit } from './memory.js';
 export { type Matrix, type CsrMatrix, matrix, matrixFrom, zeros, identity, at, toNested, transpose, frobeniusNorm } from './matrix.js';
 export { type Tensor, tensor, tensorFrom } from './tensor.js';
 export { info, type Info } from './info.js';

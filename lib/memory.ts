@@ -31,7 +31,10 @@ export function formatBytes(bytes: number): string {
 
 /**
  * Sets the memory limit in bytes, or 'auto' (the default) for the memory available at each check.
- * Returns the previous setting.
+ * Returns the previous setting. Every function checks the memory its result and workspaces need
+ * (e.g. the k×k Gram of a wide Y, a Khatri–Rao product, factors of a large rank) against this limit
+ * before allocating, and throws a RangeError naming the argument and the bytes instead.
+ * @example setMemoryLimit(2 * 1024 ** 3); // refuse any call that would need more than 2 GiB
  */
 export function setMemoryLimit(bytes: number | 'auto'): number | 'auto' {
   if (bytes !== 'auto') {
@@ -48,7 +51,7 @@ export function setMemoryLimit(bytes: number | 'auto'): number | 'auto' {
   return previous;
 }
 
-/** The limit in force now, in bytes. */
+/** The limit in force now, in bytes: the fixed setting, or the memory available now under 'auto'. */
 export function getMemoryLimit(): number {
   return fixedLimit ?? freemem();
 }

@@ -3,7 +3,9 @@
  * Stiefel manifold (single and batch, sync and async), inverse square roots, Procrustes, thin QR/SVD
  * and non-negativity maps. Every function validates its arguments, then makes one native call.
  */
+import { NumericalError } from './errors.js';
 import type { Matrix } from './matrix.js';
+import { checkMemory, float64Bytes } from './memory.js';
 import { native } from './native.js';
 import { callSync, runJob, type AsyncOptions } from './runtime.js';
 import type { Tensor } from './tensor.js';
@@ -12,7 +14,10 @@ import {
   expectBatch,
   expectMatrix,
   expectOneOf,
+  expectAllocatable,
+  expectIntact,
   expectSameShape,
+  maxAbs,
   parseOptions,
   type OptionSpecs,
 } from './validate.js';
@@ -77,58 +82,190 @@ function requireTallFor(type: string, rows: number, cols: number, name: string):
   }
 }
 
+// ---- memory and scale --------------------------------------------------------------------------------
+
+/**
+ * Refuses, before native work, a call whose result and workspace cannot fit: `largest` doubles in the
+ * largest array (e.g. the k×k Gram) and `total` in all. `what` names the argument and its shape.
+ */
+export function checkWorkspace(largest: number, total: number, what: string): void {
+  expectAllocatable(largest, what);
+  checkMemory(float64Bytes(total), what);
+}
+
+function gramWhat(m: { rows: number; cols: number }, name: string, what = 'the k×k Gram matrix'): string {
+  return `${what} of ${name} (${m.rows}×${m.cols}, k = ${m.cols})`;
+}
+
+/**
+ * Entries this large square to ∞ in a Gram matrix; entries are divided by their largest magnitude
+ * first when a result is scale-invariant (or scales in a known way).
+ */
+export const largeEntry = 1e100;
+
+/** Y / s as a fresh array (s > 0), memory checked. */
+function scaledCopy(data: Float64Array, s: number, name: string): Float64Array {
+  checkMemory(float64Bytes(data.length), `a scaled copy of ${name}`);
+  const out = new Float64Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = data[i]! / s;
+  return out;
+}
+
+/** A native result that is not finite for finite input: overflow, reported instead of returned. */
+function expectFiniteResult(value: number, context: string, name: string, data: Float64Array): number {
+  if (Number.isFinite(value)) return value;
+  throw new NumericalError(
+    `${context}: the result is ${value}: squares or products of ${name}'s entries (largest magnitude ${maxAbs(data).toExponential(3)}) overflow a double; rescale ${name}`,
+  );
+}
+
+function expectFiniteArray(data: Float64Array, context: string, name: string): Float64Array {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) {
+      throw new NumericalError(
+        `${context}: the result holds ${data[i]} at [${i}] for finite ${name}: an intermediate overflowed a double; rescale ${name}`,
+      );
+    }
+  }
+  return data;
+}
+
 // ---- orthogonality measures ---------------------------------------------------------------------
 
 /**
  * Scale-invariant orthogonality defect (‖YᵀY‖² − Σ diag²)/‖Y‖⁴: 0 iff the columns are mutually
- * orthogonal, unchanged by scaling Y; 0 when ‖Y‖² ≤ 1e-12.
+ * orthogonal, unchanged by scaling Y; 0 when ‖Y‖² ≤ 1e-12. Y with huge entries is scaled by its
+ * largest magnitude first (the defect does not change), so the Gram cannot overflow.
  */
 export function invariantOrthogonalityDefect(Y: Matrix): number {
   const m = expectMatrix(Y, 'Y');
-  return callSync(() => native().defect(m.data, m.rows, m.cols));
+  checkWorkspace(m.cols * m.cols, m.cols * m.cols, gramWhat(m, 'Y'));
+  const s = maxAbs(m.data);
+  const data = s > largeEntry ? scaledCopy(m.data, s, 'Y') : m.data;
+  return expectFiniteResult(callSync(() => native().defect(data, m.rows, m.cols)), 'invariantOrthogonalityDefect()', 'Y', m.data);
 }
 
 /** The reference's `defect_fast`: the same defect. */
 export const defectFast = invariantOrthogonalityDefect;
 
-/** ∇ defect(Y) = 4·[Y(S − Diag S)/‖Y‖⁴ − defect·Y/‖Y‖²] with S = YᵀY. */
+/**
+ * ∇ defect(Y) = 4·[Y(S − Diag S)/‖Y‖⁴ − defect·Y/‖Y‖²] with S = YᵀY. Y with huge entries is computed
+ * as ∇defect(Y/s)/s (the gradient of a scale-invariant function scales as 1/s).
+ */
 export function invariantOrthogonalityDefectGradient(Y: Matrix): Matrix {
   const m = expectMatrix(Y, 'Y');
-  const r = callSync(() => native().defectGradient(m.data, 1, m.rows, m.cols, false));
-  return { rows: m.rows, cols: m.cols, data: r.gradient };
+  const pk = m.rows * m.cols;
+  checkWorkspace(Math.max(pk, m.cols * m.cols), 2 * pk + m.cols * m.cols, gramWhat(m, 'Y', 'the gradient and the k×k Gram matrix'));
+  const s = maxAbs(m.data);
+  const scaled = s > largeEntry;
+  const r = callSync(() => native().defectGradient(scaled ? scaledCopy(m.data, s, 'Y') : m.data, 1, m.rows, m.cols, false));
+  if (scaled) for (let i = 0; i < r.gradient.length; i++) r.gradient[i]! /= s;
+  return { rows: m.rows, cols: m.cols, data: expectFiniteArray(r.gradient, 'invariantOrthogonalityDefectGradient()', 'Y') };
 }
 
-/** ‖YᵀY − I‖²/k², the mean squared entry of YᵀY − I. */
+/** ‖YᵀY − I‖²/k², the mean squared entry of YᵀY − I (not scale-invariant: overflow is a NumericalError). */
 export function basicOrthogonality(Y: Matrix): number {
   const m = expectMatrix(Y, 'Y');
-  return callSync(() => native().basicOrthogonality(m.data, m.rows, m.cols));
+  checkWorkspace(m.cols * m.cols, m.cols * m.cols, gramWhat(m, 'Y'));
+  return expectFiniteResult(callSync(() => native().basicOrthogonality(m.data, m.rows, m.cols)), 'basicOrthogonality()', 'Y', m.data);
+}
+
+/** Scales each element of a batch with huge entries by the batch's largest magnitude (defects are per element scale-invariant). */
+function batchForDefect(b: { data: Float64Array }): { data: Float64Array; s: number } {
+  const s = maxAbs(b.data);
+  return s > largeEntry ? { data: scaledCopy(b.data, s, 'Y'), s } : { data: b.data, s: 1 };
 }
 
 /** Mean defect over a batch [B, p, k] (an element with ‖Y‖² ≤ 1e-12 counts as 0). */
 export function invariantOrthogonalityDefectBatch(Y: Tensor): number {
   const b = expectBatch(Y, 'Y');
-  return callSync(() => native().defectGradient(b.data, b.batch, b.rows, b.cols, true).value);
+  checkWorkspace(Math.max(b.data.length, b.cols * b.cols), b.data.length + b.cols * b.cols, gramWhat(b, 'each matrix of Y'));
+  const { data } = batchForDefect(b);
+  return expectFiniteResult(
+    callSync(() => native().defectGradient(data, b.batch, b.rows, b.cols, true).value),
+    'invariantOrthogonalityDefectBatch()',
+    'Y',
+    b.data,
+  );
 }
 
 /** Gradient of the batch mean defect (it includes the 1/B of the mean). */
 export function invariantOrthogonalityDefectGradientBatch(Y: Tensor): Tensor {
   const b = expectBatch(Y, 'Y');
-  const r = callSync(() => native().defectGradient(b.data, b.batch, b.rows, b.cols, true));
-  return { shape: [b.batch, b.rows, b.cols], data: r.gradient };
+  checkWorkspace(Math.max(b.data.length, b.cols * b.cols), 2 * b.data.length + b.cols * b.cols, gramWhat(b, 'each matrix of Y', 'the gradient and the k×k Gram matrix'));
+  const { data, s } = batchForDefect(b);
+  const r = callSync(() => native().defectGradient(data, b.batch, b.rows, b.cols, true));
+  if (s !== 1) for (let i = 0; i < r.gradient.length; i++) r.gradient[i]! /= s;
+  return { shape: [b.batch, b.rows, b.cols], data: expectFiniteArray(r.gradient, 'invariantOrthogonalityDefectGradientBatch()', 'Y') };
 }
 
 /** Mean of (YᵀY − I)² over all B·k² entries of a batch. */
 export function basicOrthogonalityBatch(Y: Tensor): number {
   const b = expectBatch(Y, 'Y');
+  checkWorkspace(b.cols * b.cols, b.cols * b.cols, gramWhat(b, 'each matrix of Y'));
   const n = b.rows * b.cols;
   let sum = 0;
   for (let i = 0; i < b.batch; i++) {
     sum += callSync(() => native().basicOrthogonality(b.data.subarray(i * n, (i + 1) * n), b.rows, b.cols));
   }
-  return sum / b.batch;
+  return expectFiniteResult(sum / b.batch, 'basicOrthogonalityBatch()', 'Y', b.data);
 }
 
 // ---- retractions ----------------------------------------------------------------------------------
+
+/** p×k doubles a retraction holds besides its input: the result, SVD/Gram factors and k×k work matrices. */
+function checkRetractMemory(batch: number, p: number, k: number, name: string): void {
+  const pk = p * k;
+  checkWorkspace(Math.max(batch * pk, k * k), (batch + 2) * pk + 4 * k * k, `the retraction of ${name} (${batch > 1 ? `${batch} matrices of ` : ''}${p}×${k}) and its workspace`);
+}
+
+/**
+ * Which retractions are positively homogeneous, R(cY) = c·R(Y) (the Stiefel direction does not depend
+ * on the scale and the result restores ‖Y‖): the hard ones and the soft ones at w = 0 or 1, Cayley
+ * excepted. Those are computed as s·R(Y/s) for a matrix with huge entries (s its largest magnitude),
+ * where ‖Y‖² would overflow and the reference's rule would hand Y back unchanged.
+ */
+function homogeneous(type: string, w: number): boolean {
+  if (type === 'cayley' || type === 'softCayley') return w === 0;
+  return !type.startsWith('soft') || w === 0 || w === 1;
+}
+
+function scaleBatch(
+  data: Float64Array,
+  batch: number,
+  n: number,
+  o: { type: string; w: number },
+  context: string,
+): { data: Float64Array; scales: Float64Array | undefined } {
+  const scales = new Float64Array(batch).fill(1);
+  let any = false;
+  for (let e = 0; e < batch; e++) {
+    const s = maxAbs(data.subarray(e * n, (e + 1) * n));
+    if (s > largeEntry) {
+      scales[e] = s;
+      any = true;
+    }
+  }
+  if (!any) return { data, scales: undefined };
+  if (!homogeneous(o.type, o.w)) {
+    let sum = 0;
+    for (let i = 0; i < data.length; i++) sum += data[i]! * data[i]!;
+    if (Number.isFinite(sum)) return { data, scales: undefined };
+    throw new NumericalError(
+      `${context}: ‖Y‖² overflows a double (largest |entry| ${maxAbs(data).toExponential(3)}) and retraction '${o.type}' with w = ${o.w} ` +
+        'is not scale-invariant, so Y cannot be rescaled for it; rescale Y',
+    );
+  }
+  checkMemory(float64Bytes(data.length), 'a scaled copy of Y');
+  const out = new Float64Array(data.length);
+  for (let e = 0; e < batch; e++) for (let i = e * n; i < (e + 1) * n; i++) out[i] = data[i]! / scales[e]!;
+  return { data: out, scales };
+}
+
+function unscaleBatch(data: Float64Array, n: number, scales: Float64Array | undefined, context: string): Float64Array {
+  if (scales) for (let e = 0; e < scales.length; e++) for (let i = e * n; i < (e + 1) * n; i++) data[i]! *= scales[e]!;
+  return expectFiniteArray(data, context, 'Y');
+}
 
 /**
  * R_w(Y): moves Y toward the Stiefel manifold and restores its Frobenius norm. Returns a fresh
@@ -138,8 +275,11 @@ export function retract(Y: Matrix, options?: RetractOptions): Matrix {
   const o = parseRetract(options, 'retract()');
   const m = expectMatrix(Y, 'Y');
   requireTallFor(o.type, m.rows, m.cols, 'Y');
-  const r = callSync(() => native().retract(m.data, 0, m.rows, m.cols, o.type, o.w, o.nsIterations, o.polarMethod));
-  return { rows: m.rows, cols: m.cols, data: r.data };
+  checkRetractMemory(1, m.rows, m.cols, 'Y');
+  const n = m.rows * m.cols;
+  const x = scaleBatch(m.data, 1, n, o, 'retract()');
+  const r = callSync(() => native().retract(x.data, 0, m.rows, m.cols, o.type, o.w, o.nsIterations, o.polarMethod));
+  return { rows: m.rows, cols: m.cols, data: unscaleBatch(r.data, n, x.scales, 'retract()') };
 }
 
 /** Progress of a batch retraction: `iteration` matrices of `total` done. */
@@ -154,19 +294,22 @@ const retractAsyncSpecs = { ...retractOptionSpecs, ...asyncOptionSpecs } as cons
 export function retractAsync(Y: Matrix, options?: RetractOptions & AsyncOptions<BatchProgress>): Promise<Matrix> {
   let o: ParsedRetract & AsyncOptions<BatchProgress>;
   let m: Matrix;
+  let x: ReturnType<typeof scaleBatch>;
   try {
     o = parseRetract(options, 'retractAsync()', retractAsyncSpecs);
     m = expectMatrix(Y, 'Y');
     requireTallFor(o.type, m.rows, m.cols, 'Y');
+    checkRetractMemory(1, m.rows, m.cols, 'Y');
+    x = scaleBatch(m.data, 1, m.rows * m.cols, o, 'retractAsync()');
   } catch (err) {
     return Promise.reject(err);
   }
   return runJob(
-    [m.data],
+    [x.data],
     ([data], token, onProgress, interval) =>
       native().retractAsync(data!, 0, m.rows, m.cols, o.type, o.w, o.nsIterations, o.polarMethod, token, onProgress, interval),
     o,
-  ).then((r) => ({ rows: m.rows, cols: m.cols, data: r.data }));
+  ).then((r) => ({ rows: m.rows, cols: m.cols, data: unscaleBatch(r.data, m.rows * m.cols, x.scales, 'retractAsync()') }));
 }
 
 /**
@@ -177,30 +320,34 @@ export function retractBatch(Y: Tensor, options?: RetractOptions): Tensor {
   const o = parseRetract(options, 'retractBatch()');
   const b = expectBatch(Y, 'Y');
   requireTallFor(o.type, b.rows, b.cols, 'Y');
-  const r = callSync(() =>
-    native().retract(b.data, b.batch, b.rows, b.cols, o.type, o.w, o.nsIterations, o.polarMethod),
-  );
-  return { shape: [b.batch, b.rows, b.cols], data: r.data };
+  checkRetractMemory(b.batch, b.rows, b.cols, 'Y');
+  const n = b.rows * b.cols;
+  const x = scaleBatch(b.data, b.batch, n, o, 'retractBatch()');
+  const r = callSync(() => native().retract(x.data, b.batch, b.rows, b.cols, o.type, o.w, o.nsIterations, o.polarMethod));
+  return { shape: [b.batch, b.rows, b.cols], data: unscaleBatch(r.data, n, x.scales, 'retractBatch()') };
 }
 
 /** retractBatch() on a worker thread, with progress per matrix and cancellation between matrices. */
 export function retractBatchAsync(Y: Tensor, options?: RetractOptions & AsyncOptions<BatchProgress>): Promise<Tensor> {
   let o: ParsedRetract & AsyncOptions<BatchProgress>;
   let b: ReturnType<typeof expectBatch>;
+  let x: ReturnType<typeof scaleBatch>;
   try {
     o = parseRetract(options, 'retractBatchAsync()', retractAsyncSpecs);
     b = expectBatch(Y, 'Y');
     requireTallFor(o.type, b.rows, b.cols, 'Y');
+    checkRetractMemory(b.batch, b.rows, b.cols, 'Y');
+    x = scaleBatch(b.data, b.batch, b.rows * b.cols, o, 'retractBatchAsync()');
   } catch (err) {
     return Promise.reject(err);
   }
   return runJob(
-    [b.data],
+    [x.data],
     ([data], token, onProgress, interval) =>
       native().retractAsync(data!, b.batch, b.rows, b.cols, o.type, o.w, o.nsIterations, o.polarMethod, token, onProgress, interval),
     o,
     (r) => ({ iteration: r.iteration, total: r.total }),
-  ).then((r) => ({ shape: [b.batch, b.rows, b.cols], data: r.data }));
+  ).then((r) => ({ shape: [b.batch, b.rows, b.cols], data: unscaleBatch(r.data, b.rows * b.cols, x.scales, 'retractBatchAsync()') }));
 }
 
 // ---- inverse square root, Procrustes, QR, SVD --------------------------------------------------------
@@ -225,32 +372,65 @@ const inverseSqrtSpecs = {
 export function inverseSqrt(A: Matrix, options?: InverseSqrtOptions): Matrix {
   const o = parseOptions<Required<InverseSqrtOptions>>(inverseSqrtSpecs, options, 'inverseSqrt()');
   const m = expectMatrix(A, 'A', { square: true });
+  const kk = m.rows * m.cols;
+  checkWorkspace(kk, 6 * kk, `A^{-1/2} of A (${m.rows}×${m.cols}) and its eigen/Newton–Schulz workspace`);
   const data = callSync(() => native().inverseSqrt(m.data, m.rows, o.method, o.epsilon, o.nsIterations));
-  return { rows: m.rows, cols: m.cols, data };
+  return { rows: m.rows, cols: m.cols, data: expectFiniteArray(data, 'inverseSqrt()', 'A') };
 }
 
-/** The orthogonal Q minimizing ‖AQ − B‖ (A, B of the same shape n×k): Q = UVᵀ where AᵀB = UΣVᵀ. */
+/** data / its largest magnitude when that is huge (for results invariant under positive scaling). */
+function tamed(data: Float64Array, name: string): { data: Float64Array; s: number } {
+  const s = maxAbs(data);
+  return s > largeEntry ? { data: scaledCopy(data, s, name), s } : { data, s: 1 };
+}
+
+/**
+ * The orthogonal Q minimizing ‖AQ − B‖ (A, B of the same shape n×k): Q = UVᵀ where AᵀB = UΣVᵀ.
+ * Q does not change when A or B is scaled, so huge entries are scaled away first.
+ */
 export function procrustes(A: Matrix, B: Matrix): Matrix {
   const a = expectMatrix(A, 'A');
   const b = expectMatrix(B, 'B');
   expectSameShape(a, 'A', b, 'B');
-  const data = callSync(() => native().procrustes(a.data, b.data, a.rows, a.cols));
-  return { rows: a.cols, cols: a.cols, data };
+  expectIntact([a.data, a.rows * a.cols, 'A.data']);
+  const k = a.cols;
+  checkWorkspace(k * k, 5 * k * k, `the k×k matrices AᵀB, U, V and Q of A and B (${a.rows}×${k}, k = ${k})`);
+  const ta = tamed(a.data, 'A');
+  const tb = tamed(b.data, 'B');
+  const data = callSync(() => native().procrustes(ta.data, tb.data, a.rows, a.cols));
+  return { rows: k, cols: k, data: expectFiniteArray(data, 'procrustes()', 'A and B') };
 }
 
-/** Thin QR of a p×k matrix (p ≥ k): Q p×k with orthonormal columns, R k×k upper triangular (LAPACK signs). */
+/**
+ * Thin QR of a p×k matrix (p ≥ k): Q p×k with orthonormal columns, R k×k upper triangular (LAPACK
+ * signs). Huge entries are scaled away first (Q is unchanged, R scales back).
+ */
 export function qr(Y: Matrix): { Q: Matrix; R: Matrix } {
   const m = expectMatrix(Y, 'Y', { tall: true });
-  const r = callSync(() => native().qr(m.data, m.rows, m.cols));
-  return { Q: { rows: m.rows, cols: m.cols, data: r.Q }, R: { rows: m.cols, cols: m.cols, data: r.R } };
+  const pk = m.rows * m.cols;
+  checkWorkspace(pk, 2 * pk + 2 * m.cols * m.cols, `the QR factors of Y (${m.rows}×${m.cols})`);
+  const t = tamed(m.data, 'Y');
+  const r = callSync(() => native().qr(t.data, m.rows, m.cols));
+  if (t.s !== 1) for (let i = 0; i < r.R.length; i++) r.R[i]! *= t.s;
+  return {
+    Q: { rows: m.rows, cols: m.cols, data: expectFiniteArray(r.Q, 'qr()', 'Y') },
+    R: { rows: m.cols, cols: m.cols, data: expectFiniteArray(r.R, 'qr()', 'Y') },
+  };
 }
 
-/** Thin SVD Y = U·diag(S)·Vᵀ, r = min(p, k): U p×r, S descending, V k×r. */
+/** Thin SVD Y = U·diag(S)·Vᵀ, r = min(p, k): U p×r, S descending, V k×r. Huge entries are scaled away first. */
 export function svd(Y: Matrix): { U: Matrix; S: Float64Array; V: Matrix } {
   const m = expectMatrix(Y, 'Y');
   const r = Math.min(m.rows, m.cols);
-  const out = callSync(() => native().svd(m.data, m.rows, m.cols));
-  return { U: { rows: m.rows, cols: r, data: out.U }, S: out.S, V: { rows: m.cols, cols: r, data: out.V } };
+  checkWorkspace(Math.max(m.rows * r, m.cols * r), 2 * m.rows * m.cols + (m.rows + m.cols) * r + 2 * r * r + r, `the SVD of Y (${m.rows}×${m.cols})`);
+  const t = tamed(m.data, 'Y');
+  const out = callSync(() => native().svd(t.data, m.rows, m.cols));
+  if (t.s !== 1) for (let i = 0; i < out.S.length; i++) out.S[i]! *= t.s;
+  return {
+    U: { rows: m.rows, cols: r, data: expectFiniteArray(out.U, 'svd()', 'Y') },
+    S: expectFiniteArray(out.S, 'svd()', 'Y'),
+    V: { rows: m.cols, cols: r, data: expectFiniteArray(out.V, 'svd()', 'Y') },
+  };
 }
 
 // ---- non-negativity ----------------------------------------------------------------------------------
@@ -260,8 +440,9 @@ export const nonNegativityModes: readonly NonNegativity[] = ['none', 'hard', 'so
 
 /** 'hard' = max(Y, 0); 'softplus' = log(1 + eʸ) computed stably (exactly y above 20); 'none' = copy. */
 export function applyNonNegativity(Y: Matrix, mode: NonNegativity): Matrix {
-  const m = expectMatrix(Y, 'Y');
   const map = expectOneOf(mode, 'mode', nonNegativityModes);
+  const m = expectMatrix(Y, 'Y');
+  checkWorkspace(m.rows * m.cols, m.rows * m.cols, `the result for Y (${m.rows}×${m.cols})`);
   const data = callSync(() => native().nonNegativity(m.data, map));
   return { rows: m.rows, cols: m.cols, data };
 }

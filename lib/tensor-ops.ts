@@ -10,8 +10,27 @@
 import type { Matrix } from './matrix.js';
 import { native } from './native.js';
 import { callSync } from './runtime.js';
-import type { Tensor } from './tensor.js';
-import { describeValue, expectFiniteData, expectFloat64Array, expectMatrix, expectShapeInteger, shapeProduct } from './validate.js';
+import { maxTensorOrder, type Tensor } from './tensor.js';
+import {
+  describeValue,
+  expectAllocatable,
+  expectFiniteData,
+  expectFloat64Array,
+  expectInteger,
+  expectIntact,
+  expectMatricesIntact,
+  expectMatrix,
+  expectMatrixList,
+  expectShapeInteger,
+  isObjectArgument,
+  ownKeys,
+  readField,
+  readFields,
+  readList,
+  scaledNorm,
+  shapeProduct,
+  unknownOption,
+} from './validate.js';
 
 declare module './native.js' {
   interface NativeBinding {
@@ -24,59 +43,52 @@ declare module './native.js' {
   }
 }
 
-/** Highest tensor order the native kernels accept. */
-export const maxTensorOrder = 32;
+export { maxTensorOrder };
 
-/** Validates a Tensor {shape, data}: positive integer dimensions, order in [minOrder, 32], matching data. */
+/** Validates a Tensor {shape, data}: positive integer dimensions, order in [minOrder, 32], matching data. Returns a snapshot. */
 export function expectTensor(v: unknown, name: string, minOrder = 1): Tensor {
-  if (v === null || typeof v !== 'object' || !Array.isArray((v as { shape?: unknown }).shape)) {
-    throw new TypeError(`Expected a Tensor {shape, data: Float64Array} for ${name} but received ${describeValue(v)}`);
-  }
-  const t = v as { shape: unknown[]; data: unknown };
-  if (t.shape.length < minOrder || t.shape.length > maxTensorOrder) {
+  const what = `a Tensor {shape, data: Float64Array} for ${name}`;
+  if (!isObjectArgument(v)) throw new TypeError(`Expected ${what} but received ${describeValue(v)}`);
+  const t = readFields(v, ['shape', 'data'] as const, name);
+  if (!Array.isArray(t.shape)) throw new TypeError(`Expected ${what} but received an object whose shape is ${describeValue(t.shape)}`);
+  const dims = readList(t.shape, `${name}.shape`, 'an array of dimensions', maxTensorOrder + 1);
+  if (dims.length < minOrder || dims.length > maxTensorOrder) {
     throw new RangeError(
-      `Expected a tensor of order ${minOrder} to ${maxTensorOrder} for ${name} but received shape [${t.shape.join(', ')}]`,
+      `Expected a tensor of order ${minOrder} to ${maxTensorOrder} for ${name} but received shape [${dims.length > 40 ? `${dims.length} dimensions` : dims.map((d) => (typeof d === 'number' ? d : describeValue(d))).join(', ')}]`,
     );
   }
-  const shape = t.shape.map((d, i) => expectShapeInteger(d, `${name}.shape[${i}]`));
+  const shape = dims.map((d, i) => expectShapeInteger(d, `${name}.shape[${i}]`));
   const n = shapeProduct(shape, name);
-  expectFloat64Array(t.data, `${name}.data`, n, shape.join('*'));
-  return { shape, data: t.data as Float64Array };
+  const data = expectFloat64Array(t.data, `${name}.data`, n, shape.join('*'));
+  return { shape, data };
 }
 
 /** A tensor shape: an array of 1 to 32 positive integers with at most 2^32 elements in all. */
 export function expectShape(shape: unknown, name: string): number[] {
   if (!Array.isArray(shape)) throw new TypeError(`Expected an array of dimensions for ${name} but received ${describeValue(shape)}`);
-  if (shape.length < 1 || shape.length > maxTensorOrder) {
-    throw new RangeError(`Expected 1 to ${maxTensorOrder} dimensions for ${name} but received ${shape.length}`);
+  const list = readList(shape, name, 'an array of dimensions', maxTensorOrder + 1);
+  if (list.length < 1 || list.length > maxTensorOrder) {
+    throw new RangeError(`Expected 1 to ${maxTensorOrder} dimensions for ${name} but received ${list.length}`);
   }
-  const dims = shape.map((d, i) => expectShapeInteger(d, `${name}[${i}]`));
+  const dims = list.map((d, i) => expectShapeInteger(d, `${name}[${i}]`));
   shapeProduct(dims, name);
   return dims;
 }
 
 function expectMode(mode: unknown, order: number, name = 'mode'): number {
-  if (typeof mode !== 'number' || !Number.isInteger(mode)) {
-    throw new TypeError(`Expected an integer mode in [0, ${order - 1}] for ${name} but received ${describeValue(mode)}`);
-  }
-  if (mode < 0 || mode >= order) {
-    throw new RangeError(`Expected an integer mode in [0, ${order - 1}] for ${name} but received ${mode}`);
-  }
-  return mode;
+  return expectInteger(mode, name, 0, order - 1, 'an integer mode');
 }
 
 /** Validates a list of factors with equal column counts (rank); `rows[m]`, when given, pins their rows. */
 function expectFactors(factors: unknown, name: string, rows?: readonly number[]): { list: Matrix[]; rank: number } {
-  if (!Array.isArray(factors) || factors.length === 0) {
+  if (!Array.isArray(factors)) {
     throw new TypeError(`Expected a non-empty array of matrices for ${name} but received ${describeValue(factors)}`);
   }
-  if (rows && factors.length !== rows.length) {
-    throw new RangeError(`Expected one factor per mode (${rows.length}) for ${name} but received ${factors.length}`);
+  const list = expectMatrixList(factors, name, {}, maxTensorOrder);
+  if (list.length === 0) throw new RangeError(`Expected a non-empty array of matrices for ${name} but received an empty array`);
+  if (rows && list.length !== rows.length) {
+    throw new RangeError(`Expected one factor per mode (${rows.length}) for ${name} but received ${list.length}`);
   }
-  if (factors.length > maxTensorOrder) {
-    throw new RangeError(`Expected at most ${maxTensorOrder} matrices for ${name} but received ${factors.length}`);
-  }
-  const list = factors.map((f, i) => expectMatrix(f, `${name}[${i}]`));
   const rank = list[0]!.cols;
   list.forEach((f, i) => {
     if (f.cols !== rank) throw new RangeError(`Expected ${rank} columns (the rank) for ${name}[${i}] but received ${f.cols}`);
@@ -91,6 +103,7 @@ function expectFactors(factors: unknown, name: string, rows?: readonly number[])
 export function unfold(T: Tensor, mode: number): Matrix {
   const t = expectTensor(T, 'T');
   const m = expectMode(mode, t.shape.length);
+  expectAllocatable(t.data.length, `the unfolding of T (${t.shape[m]}×${t.data.length / t.shape[m]!})`);
   const data = callSync(() => native().unfold(t.data, [...t.shape], m));
   return { rows: t.shape[m]!, cols: t.data.length / t.shape[m]!, data };
 }
@@ -104,6 +117,7 @@ export function fold(M: Matrix, mode: number, shape: readonly number[]): Tensor 
   if (mat.rows !== dims[m] || mat.rows * mat.cols !== size) {
     throw new RangeError(`Expected a ${dims[m]}×${size / dims[m]!} matrix for M (mode ${m} of [${dims.join(', ')}]) but received ${mat.rows}×${mat.cols}`);
   }
+  expectAllocatable(size, `the tensor of shape [${dims.join(', ')}] (shape)`);
   return { shape: dims, data: callSync(() => native().fold(mat.data, dims, m)) };
 }
 
@@ -114,18 +128,22 @@ export interface KhatriRaoOptions {
 
 /** Column-wise Kronecker product of matrices with equal column counts: (Π rows) × r, the first slowest. */
 export function khatriRao(matrices: readonly Matrix[], options: KhatriRaoOptions = {}): Matrix {
-  const { list, rank } = expectFactors(matrices, 'matrices');
-  if (options === null || typeof options !== 'object') {
+  // Options first: their getters run before the matrices are read and checked.
+  if (!isObjectArgument(options)) {
     throw new TypeError(`Expected an options object for khatriRao() but received ${describeValue(options)}`);
   }
-  for (const key of Object.keys(options)) {
-    if (key !== 'skip') throw new TypeError(`Unknown option '${key}' for khatriRao(); valid options are: skip`);
+  for (const key of ownKeys(options, 'the options of khatriRao()')) {
+    if (key !== 'skip') throw unknownOption(key, ['skip'], 'khatriRao()');
   }
-  const skip = options.skip === undefined ? -1 : expectMode(options.skip, list.length, 'options.skip');
+  const skipArg = readField(options, 'skip', 'options.skip of khatriRao()');
+  const { list, rank } = expectFactors(matrices, 'matrices');
+  const skip = skipArg === undefined ? -1 : expectMode(skipArg, list.length, 'options.skip');
+  expectMatricesIntact(list, 'matrices');
   const kept = list.filter((_, i) => i !== skip);
-  if (kept.length === 0) throw new RangeError('Expected at least one matrix left after skip for matrices but received none');
+  if (kept.length === 0) throw new RangeError('Expected at least one matrix left after options.skip for matrices but received none');
   const rows = kept.map((f) => f.rows);
-  const n = shapeProduct([...rows, rank], 'the Khatri–Rao product');
+  const n = shapeProduct([...rows, rank], 'the Khatri–Rao product of matrices');
+  expectAllocatable(n, `the Khatri–Rao product of matrices (${n / rank}×${rank})`);
   const data = callSync(() => native().khatriRao(kept.map((f) => f.data), rows, rank));
   return { rows: n / rank, cols: rank, data };
 }
@@ -141,6 +159,11 @@ export function mttkrp(T: Tensor, factors: readonly Matrix[], mode: number): Mat
   const t = expectTensor(T, 'T');
   const { list, rank } = expectFactors(factors, 'factors', t.shape);
   const m = expectMode(mode, t.shape.length);
+  // The contraction's intermediate: r × size/d_c doubles for the larger end mode c ≠ mode (see above).
+  const ends = [0, t.shape.length - 1].filter((c) => c !== m);
+  const dc = Math.max(...ends.map((c) => t.shape[c]!));
+  expectAllocatable(rank * (t.data.length / dc) * 2, `the MTTKRP workspace of T and factors (rank ${rank})`);
+  expectIntact([t.data, t.data.length, 'T.data'], ...list.map((f, i): [Float64Array, number, string] => [f.data, f.rows * f.cols, `factors[${i}].data`]));
   const data = callSync(() => native().mttkrp(t.data, [...t.shape], list.map((f) => f.data), rank, m));
   return { rows: t.shape[m]!, cols: rank, data };
 }
@@ -149,16 +172,30 @@ export function mttkrp(T: Tensor, factors: readonly Matrix[], mode: number): Mat
 export function cpReconstruct(factors: readonly Matrix[], weights?: Float64Array): Tensor {
   const { list, rank } = expectFactors(factors, 'factors');
   const shape = list.map((f) => f.rows);
-  shapeProduct(shape, 'the reconstruction');
+  const size = shapeProduct(shape, 'the reconstruction of factors');
+  let w: Float64Array | undefined;
   if (weights !== undefined) {
-    expectFloat64Array(weights, 'weights', rank, 'the rank');
-    expectFiniteData(weights, 'weights');
+    w = expectFloat64Array(weights, 'weights', rank, 'the rank');
+    expectFiniteData(w, 'weights');
   }
-  return { shape, data: callSync(() => native().cpReconstruct(list.map((f) => f.data), shape, rank, weights)) };
+  expectAllocatable(size, `the reconstruction of factors (shape [${shape.join(', ')}])`);
+  expectMatricesIntact(list, 'factors');
+  const data = callSync(() => native().cpReconstruct(list.map((f) => f.data), shape, rank, w));
+  return { shape, data };
 }
 
-/** Frobenius norm √(Σ T²). */
+/**
+ * Frobenius norm √(Σ T²). Exact for every finite tensor: when the plain sum of squares overflows, it
+ * is recomputed scaled by the largest |T|.
+ */
 export function tensorNorm(T: Tensor): number {
   const t = expectTensor(T, 'T');
-  return callSync(() => native().tensorNorm(t.data));
+  const norm = callSync(() => native().tensorNorm(t.data));
+  if (Number.isFinite(norm)) return norm;
+  const scaled = scaledNorm(t.data);
+  if (Number.isNaN(scaled)) {
+    const at = t.data.findIndex((x) => Number.isNaN(x));
+    throw new RangeError(`Expected numbers that are not NaN in T.data but received NaN at [${at}]`);
+  }
+  return scaled;
 }

@@ -139,8 +139,8 @@ describe('Stratified-NTF bad input', () => {
   it('ranks < 1', () => {
     expect(() => stratifiedNtfSync([good(2)], { strataRank: 0, rank: 2 })).toThrow(RangeError);
     expect(() => stratifiedNtfSync([good(2)], { strataRank: 0, rank: 2 })).toThrow(/Expected a positive integer for options.strataRank of stratifiedNtfSync\(\) but received 0/);
-    expect(() => stratifiedNtfSync([good(2)], { strataRank: [1, 0] as never, rank: 2 })).toThrow(/options.strataRank of stratifiedNtfSync\(\)\[1\] but received 0/);
-    expect(() => stratifiedNtfSync([good(2)], { strataRank: 1, rank: 0 })).toThrow(/Expected an integer in \[1, 2147483648\] for options.rank of stratifiedNtfSync\(\) but received 0/);
+    expect(() => stratifiedNtfSync([good(2)], { strataRank: [1, 0] as never, rank: 2 })).toThrow(/options.strataRank\[1\] of stratifiedNtfSync\(\) but received 0/);
+    expect(() => stratifiedNtfSync([good(2)], { strataRank: 1, rank: 0 })).toThrow(/Expected an integer in \[1, 16777216\] for options.rank of stratifiedNtfSync\(\) but received 0/);
   });
   it('tv.reg < 0 or non-finite', () => {
     expect(() => stratifiedNtfSync([good(2)], { ...opts, tv: { reg: -0.5 } })).toThrow(/Expected a finite number ≥ 0 for options.tv of stratifiedNtfSync\(\).reg but received -0.5/);

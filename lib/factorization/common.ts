@@ -3,7 +3,10 @@
  * tolerance, loss recording, seed), the result's trace fields and progress records.
  */
 import type { CancelToken, RawProgress } from '../native.js';
-import { describeValue, type OptionSpecs } from '../validate.js';
+import { NumericalError } from '../errors.js';
+import { checkMemory, float64Bytes } from '../memory.js';
+import { didYouMean } from '../suggest.js';
+import { describeValue, expectAllocatable, isObjectArgument, ownKeys, readField, subName, unknownOption, type OptionSpecs } from '../validate.js';
 
 type RawData =
   | { rows: number; cols: number; data: Float64Array }
@@ -75,24 +78,79 @@ export const iterationOptionSpecs = {
 
 export const initNames = ['random', 'nndsvd'] as const;
 
-/** The init option: a name, or an object of given factors (checked by the caller for shapes). */
+/**
+ * The init option: a name, or an object of given factors (checked by the caller for shapes). An object
+ * is returned as a snapshot holding only the given keys (each read once).
+ */
 export function checkInit(value: unknown, name: string, keys: readonly string[]): unknown {
   const allowed = `'random', 'nndsvd' or an object {${keys.join(', ')}} of given factors`;
   if (typeof value === 'string') {
     if (!(initNames as readonly string[]).includes(value)) {
-      throw new RangeError(`Expected ${allowed} for ${name} but received ${describeValue(value)}`);
+      throw new RangeError(`Expected ${allowed} for ${name} but received ${describeValue(value)}${didYouMean(value, initNames, (c) => `'${c}'`)}`);
     }
     return value;
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
+  if (!isObjectArgument(value)) {
     throw new TypeError(`Expected ${allowed} for ${name} but received ${describeValue(value)}`);
   }
-  const given = Object.keys(value);
+  const given = ownKeys(value, name);
   for (const k of given) {
-    if (!keys.includes(k)) throw new TypeError(`Unknown key '${k}' in ${name}; valid keys are: ${keys.join(', ')}`);
+    if (!keys.includes(k)) throw unknownOption(k, keys, name, 'key', 'in');
   }
   if (given.length === 0) throw new RangeError(`Expected at least one of ${keys.join(', ')} in ${name} but received an empty object`);
-  return value;
+  const snapshot: Record<string, unknown> = {};
+  for (const k of given) snapshot[k] = readField(value, k, subName(name, `.${k}`));
+  return snapshot;
+}
+
+/** Rank bound of the factorizations: the factors must fit in memory anyway; this keeps sizes exact. */
+export const maxRank = 2 ** 24;
+
+/**
+ * Refuses, before any native work, a solve whose factors and update workspaces cannot fit: `largest`
+ * float64 values in its largest array (V8's typed-array limit) and `total` in all (the memory limit).
+ * `what` names the argument the size follows from, with the shapes.
+ */
+export function checkFactorMemory(largest: number, total: number, what: string): void {
+  expectAllocatable(largest, what);
+  checkMemory(float64Bytes(total), what);
+}
+
+/**
+ * A finite input can still overflow inside a solve (squares of entries near 1e300): a non-finite last
+ * loss is a NumericalError naming the function and the cause, never a silent NaN/∞ result.
+ */
+export function expectFiniteLoss(loss: ArrayLike<number>, context: string, data: string): void {
+  const last = loss[loss.length - 1];
+  if (last === undefined || Number.isFinite(last)) return;
+  throw new NumericalError(
+    `${context}: the loss became ${last}: squares of ${data}'s entries or of the factors overflow a double; rescale ${data} (e.g. divide it by its largest entry)`,
+  );
+}
+
+/**
+ * Names the function in a NumericalError from the solver ("the loss became non-finite …") and says
+ * the likely cause; other errors pass through unchanged. For sync calls and for a Promise's rejection.
+ */
+export function inContext(context: string, data: string): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof NumericalError && !err.message.startsWith(context)) {
+      const e = new NumericalError(
+        `${context}: ${err.message}; squares of ${data}'s entries or of the factors may overflow a double: rescale ${data}`,
+        { best: err.best, cause: err },
+      );
+      throw e;
+    }
+    throw err;
+  };
+}
+
+export function callInContext<T>(context: string, data: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    return inContext(context, data)(err);
+  }
 }
 
 /** Checks a given factor's shape (it must be a finite non-negative Matrix). */

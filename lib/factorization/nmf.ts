@@ -6,9 +6,15 @@
 import type { Matrix } from '../matrix.js';
 import { native } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
-import { asyncOptionSpecs, expectMatrix, expectShapeInteger, parseOptions, type OptionSpecs } from '../validate.js';
+import { NumericalError } from '../errors.js';
+import { asyncOptionSpecs, expectIntact, expectMatrix, expectShapeInteger, parseOptions, scaledNorm, type OptionSpecs } from '../validate.js';
 import {
+  callInContext,
+  checkFactorMemory,
+  inContext,
   checkInit,
+  expectFiniteLoss,
+  maxRank,
   expectFactorShape,
   iterationOptionSpecs,
   mapNmfProgress,
@@ -79,6 +85,7 @@ interface Prepared {
   o: Parsed;
   given?: { W?: Float64Array; H?: Float64Array };
   normalizer: number;
+  context: string;
 }
 
 function prepare(A: unknown, rankArg: unknown, options: unknown, context: string, specs: OptionSpecs): Prepared {
@@ -87,9 +94,12 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
     throw new RangeError(`Expected solver 'mu' for options.loss 'kl' of ${context} but received solver '${o.solver}'`);
   }
   const data = expectDataMatrix(A, 'A');
-  const rank = expectShapeInteger(rankArg, 'rank');
-  const maxRank = Math.min(data.rows, data.cols);
-  if (rank > maxRank) throw new RangeError(`Expected a rank in [1, ${maxRank}] (min of rows and columns) for rank but received ${rank}`);
+  const rank = expectShapeInteger(rankArg, 'rank', maxRank);
+  const rankLimit = Math.min(data.rows, data.cols);
+  if (rank > rankLimit) throw new RangeError(`Expected a rank in [1, ${rankLimit}] (min of rows and columns) for rank but received ${rank}`);
+  // W (n×r), H (r×m), their result copies and update workspaces (NNDSVD: n×l + m×l, l ≈ r), r×r Grams.
+  const factors = (data.rows + data.cols) * rank;
+  checkFactorMemory(Math.max(data.rows, data.cols) * rank, 4 * factors + 2 * rank * rank, `rank ${rank} with A of ${data.rows}×${data.cols} (W and H and their workspaces)`);
   let given: Prepared['given'];
   if (typeof o.init === 'object') {
     given = {};
@@ -104,10 +114,15 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
       given.H = H.data;
     }
   }
+  // The given factors were read after A was checked: A's buffer must still be as validated.
+  expectIntact([data.data, 'indptr' in data ? data.indptr[data.rows]! : data.rows * data.cols, 'A.data']);
   let normalizer = 0;
-  for (const x of data.data) normalizer += o.loss === 'kl' ? x : x * x;
-  normalizer = o.loss === 'kl' ? normalizer : Math.sqrt(normalizer);
-  return { A: data, rank, o, given, normalizer };
+  if (o.loss === 'kl') for (const x of data.data) normalizer += x;
+  else normalizer = scaledNorm(data.data);
+  if (!Number.isFinite(normalizer)) {
+    throw new NumericalError(`${context}: the sum of the entries of A overflows a double (${normalizer}), so the KL loss cannot be computed; rescale A`);
+  }
+  return { A: data, rank, o, given, normalizer, context };
 }
 
 function rawOptions(p: Prepared) {
@@ -124,6 +139,7 @@ function rawOptions(p: Prepared) {
 }
 
 function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Array }): NmfResult {
+  expectFiniteLoss(raw.loss, p.context, 'A');
   const scale = 1 / Math.max(p.normalizer, 1e-300);
   return {
     W: { rows: p.A.rows, cols: p.rank, data: raw.W },
@@ -150,7 +166,7 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
 /** NMF on the calling thread (small problems). */
 export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions): NmfResult {
   const p = prepare(A, rank, options, 'nmfSync()', nmfOptionSpecs);
-  return toResult(p, callSync(() => native().nmf(p.A, p.rank, rawOptions(p))));
+  return toResult(p, callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, rawOptions(p)))));
 }
 
 /** NMF on a worker thread, with onProgress {iteration, total, loss, normalizedLoss} and signal. */
@@ -167,5 +183,7 @@ export function nmf(A: DataMatrix, rank: number, options?: NmfOptions & AsyncOpt
       native().nmfAsync({ ...p.A, data: data! }, p.rank, rawOptions(p), token, onProgress, interval),
     p.o,
     mapNmfProgress,
-  ).then((raw) => toResult(p, raw));
+  )
+    .catch(inContext(p.context, 'A'))
+    .then((raw) => toResult(p, raw));
 }

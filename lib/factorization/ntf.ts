@@ -11,8 +11,22 @@ import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
-import { expectTensor } from '../tensor-ops.js';
-import { asyncOptionSpecs, describeValue, expectMatrix, expectShapeInteger, parseOptions, type OptionSpecs } from '../validate.js';
+import { expectTensor, maxTensorOrder } from '../tensor-ops.js';
+import {
+  asyncOptionSpecs,
+  describeValue,
+  expectMatricesIntact,
+  expectMatrixList,
+  expectShapeInteger,
+  isObjectArgument,
+  ownKeys,
+  parseOptions,
+  readField,
+  subName,
+  unknownOption,
+  type OptionSpecs,
+} from '../validate.js';
+import { callInContext, checkFactorMemory, expectFiniteLoss, inContext, maxRank } from './common.js';
 import { expectNonNegativeTensor } from './stratified-ntf.js';
 
 interface RawNtfResult {
@@ -97,10 +111,14 @@ export const ntfOptionSpecs = {
     default: 'random',
     check: (v: unknown, name: string) => {
       if (v === 'random') return v;
-      if (v === null || typeof v !== 'object' || !Array.isArray((v as { factors?: unknown }).factors)) {
-        throw new TypeError(`Expected 'random' or an object {factors: Matrix[]} for ${name} but received ${describeValue(v)}`);
-      }
-      return v;
+      const what = `'random' or an object {factors: Matrix[]} for ${name}`;
+      if (typeof v === 'string') throw new RangeError(`Expected ${what} but received ${describeValue(v)}`);
+      if (!isObjectArgument(v)) throw new TypeError(`Expected ${what} but received ${describeValue(v)}`);
+      for (const key of ownKeys(v, name)) if (key !== 'factors') throw unknownOption(key, ['factors'], name, 'key', 'in');
+      const factors = readField(v, 'factors', subName(name, '.factors'));
+      if (!Array.isArray(factors)) throw new TypeError(`Expected ${what} but received an object whose factors is ${describeValue(factors)}`);
+      // A snapshot: the list and each matrix are read once, here.
+      return { factors: expectMatrixList(factors, subName(name, '.factors'), { nonNegative: true }, maxTensorOrder) };
     },
   },
   seed: { kind: 'number', integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, default: 0, description: 'seed' },
@@ -111,27 +129,37 @@ export const ntfOptionSpecs = {
 
 const asyncSpecs = { ...ntfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
-type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; settings: NtfSettings };
+type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; settings: NtfSettings; context: string };
 
 function parse(T: unknown, rank: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: Required<NtfOptions> } {
   const o = parseOptions<Required<NtfOptions>>(specs, options, context);
   const t = expectTensor(T, 'T', 2);
   expectNonNegativeTensor(t, 'T');
-  const r = expectShapeInteger(rank, 'rank');
+  const r = expectShapeInteger(rank, 'rank', maxRank);
+  // Factors (Σdₘ × r) with result copies, r×r Grams per mode, and the MTTKRP's r × size/d_c intermediate.
+  const size = t.data.length;
+  const dEnd = Math.max(t.shape[0]!, t.shape[t.shape.length - 1]!);
+  const sumDims = t.shape.reduce((a, d) => a + d, 0);
+  checkFactorMemory(
+    Math.max(r * (size / dEnd), Math.max(...t.shape) * r),
+    3 * sumDims * r + (t.shape.length + 1) * r * r + 2 * r * (size / dEnd),
+    `rank ${r} with T of shape [${t.shape.join(', ')}] (the factors and the solver's workspaces)`,
+  );
   let factors: Float64Array[] | undefined;
   if (o.init !== 'random') {
     const list = o.init.factors;
     if (list.length !== t.shape.length) {
       throw new RangeError(`Expected one factor per mode (${t.shape.length}) for options.init.factors but received ${list.length}`);
     }
-    factors = list.map((f, m) => {
-      const mat = expectMatrix(f, `options.init.factors[${m}]`, { nonNegative: true });
+    factors = list.map((mat, m) => {
       if (mat.rows !== t.shape[m] || mat.cols !== r) {
         throw new RangeError(`Expected a ${t.shape[m]}×${r} matrix for options.init.factors[${m}] but received ${mat.rows}×${mat.cols}`);
       }
       return mat.data;
     });
   }
+  // T was read after the options: its getters ran after the given factors were read.
+  if (o.init !== 'random') expectMatricesIntact(o.init.factors, 'options.init.factors');
   const settings: NtfSettings = {
     rank: r,
     solver: o.solver,
@@ -142,7 +170,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
     lossEvery: o.lossEvery,
     epsilon: o.epsilon,
   };
-  return { t, rank: r, factors, settings, o };
+  return { t, rank: r, factors, settings, o, context };
 }
 
 function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefined): RawArgs {
@@ -157,6 +185,7 @@ function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefi
 }
 
 function toResult(raw: RawNtfResult, p: Parsed): NtfResult {
+  expectFiniteLoss(raw.trace.loss, p.context, 'T');
   return {
     factors: raw.factors.map((data, m) => ({ rows: p.t.shape[m]!, cols: p.rank, data })),
     loss: raw.trace.loss[raw.trace.loss.length - 1]!,
@@ -182,11 +211,13 @@ export function ntf(T: Tensor, rank: number, options: NtfOptions & AsyncOptions<
       native().ntfAsync(...rawArgs(p, data!, p.factors ? (factors as Float64Array[]) : undefined), token, onProgress, interval),
     o,
     (r) => ({ iteration: r.iteration, total: r.total, loss: r.values[0]! }),
-  ).then((raw) => toResult(raw, p));
+  )
+    .catch(inContext(p.context, 'T'))
+    .then((raw) => toResult(raw, p));
 }
 
 /** Non-negative CP on the calling thread (for small problems). */
 export function ntfSync(T: Tensor, rank: number, options: NtfOptions = {}): NtfResult {
   const p = parse(T, rank, options, 'ntfSync()', ntfOptionSpecs);
-  return toResult(callSync(() => native().ntf(...rawArgs(p, p.t.data, p.factors))), p);
+  return toResult(callInContext(p.context, 'T', () => callSync(() => native().ntf(...rawArgs(p, p.t.data, p.factors)))), p);
 }

@@ -4,34 +4,53 @@
  * data is never densified.
  */
 import type { CsrMatrix, Matrix } from '../matrix.js';
-import { describeValue, expectFloat64Array, expectMatrix, expectShapeInteger, shapeProduct } from '../validate.js';
+import {
+  describeValue,
+  expectAllocatable,
+  expectFloat64Array,
+  expectInt32Array,
+  expectName,
+  expectShapeInteger,
+  isObjectArgument,
+  matrixFromFields,
+  readFields,
+  readList,
+  shapeProduct,
+} from '../validate.js';
 
 /** A data matrix for NMF-type methods: dense row-major or compressed sparse row. */
 export type DataMatrix = Matrix | CsrMatrix;
 
+const dataMatrixWhat = 'a Matrix {rows, cols, data} or a CSR matrix {rows, cols, indptr, indices, data}';
+
+/** True when A has CSR fields (an `indptr`); reads that one field. */
 export function isCsr(A: DataMatrix): A is CsrMatrix {
-  return (A as CsrMatrix).indptr !== undefined;
+  if (!isObjectArgument(A)) throw new TypeError(`Expected ${dataMatrixWhat} for A but received ${describeValue(A)}`);
+  return readFields(A, ['indptr'] as const, 'A').indptr !== undefined;
 }
 
-function expectInt32Array(v: unknown, name: string, length: number, meaning: string): Int32Array {
-  if (!(v instanceof Int32Array)) {
-    throw new TypeError(`Expected an Int32Array of length ${length} (${meaning}) for ${name} but received ${describeValue(v)}`);
-  }
-  if (v.length !== length) {
-    throw new RangeError(`Expected an Int32Array of length ${length} (${meaning}) for ${name} but received ${describeValue(v)}`);
-  }
-  return v;
-}
+type CsrFields = { rows: unknown; cols: unknown; indptr: unknown; indices: unknown; data: unknown };
 
 /**
  * Validates a CSR matrix: Int32Array indptr (rows + 1, starting at 0, non-decreasing), Int32Array
  * indices in [0, cols) strictly increasing within each row, and finite (optionally non-negative)
- * Float64Array values. Each defect is named with its position.
+ * Float64Array values. Each defect is named with its position. Returns a snapshot whose index arrays
+ * are private copies (what was validated is what native code reads).
  */
 export function expectCsr(v: unknown, name: string, req: { nonNegative?: boolean } = {}): CsrMatrix {
-  const c = v as Partial<CsrMatrix>;
-  const rows = expectShapeInteger(c.rows, `${name}.rows`);
-  const cols = expectShapeInteger(c.cols, `${name}.cols`);
+  expectName(name, 'name');
+  if (!isObjectArgument(v)) throw new TypeError(`Expected a CSR matrix {rows, cols, indptr, indices, data} for ${name} but received ${describeValue(v)}`);
+  if (!isObjectArgument(req)) throw new TypeError(`Expected an object {nonNegative?} for req but received ${describeValue(req)}`);
+  const nonNegative = readFields(req, ['nonNegative'] as const, 'req').nonNegative;
+  if (nonNegative !== undefined && typeof nonNegative !== 'boolean') {
+    throw new TypeError(`Expected a boolean for req.nonNegative but received ${describeValue(nonNegative)}`);
+  }
+  return csrFromFields(readFields(v, ['rows', 'cols', 'indptr', 'indices', 'data'] as const, name), name, nonNegative === true);
+}
+
+function csrFromFields(c: CsrFields, name: string, nonNegative: boolean): CsrMatrix {
+  const rows = expectShapeInteger(c.rows, `${name}.rows`, 2 ** 31 - 2);
+  const cols = expectShapeInteger(c.cols, `${name}.cols`, 2 ** 31 - 1);
   shapeProduct([rows, cols], name);
   const indptr = expectInt32Array(c.indptr, `${name}.indptr`, rows + 1, 'rows+1');
   if (indptr[0] !== 0) throw new RangeError(`Expected indptr[0] = 0 for ${name}.indptr but received ${indptr[0]}`);
@@ -60,7 +79,7 @@ export function expectCsr(v: unknown, name: string, req: { nonNegative?: boolean
       if (x - x !== 0) {
         throw new RangeError(`Expected finite values in ${name} but received ${describeValue(x)} at [${i}, ${j}]`);
       }
-      if (req.nonNegative && x < 0) {
+      if (nonNegative && x < 0) {
         throw new RangeError(`Expected non-negative values in ${name} but received ${x} at [${i}, ${j}]`);
       }
     }
@@ -68,24 +87,28 @@ export function expectCsr(v: unknown, name: string, req: { nonNegative?: boolean
   return { rows, cols, indptr, indices, data };
 }
 
-/** A non-negative data matrix, dense or CSR (an object with `indptr` is taken as CSR). */
-export function expectDataMatrix(v: unknown, name: string): DataMatrix {
-  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v) || Array.isArray(v)) {
-    throw new TypeError(
-      `Expected a Matrix {rows, cols, data} or a CSR matrix {rows, cols, indptr, indices, data} for ${name} but received ${describeValue(v)}`,
-    );
-  }
-  const o = v as { rows?: unknown; indptr?: unknown };
-  if (o.rows === 0) throw new RangeError(`Expected a non-empty matrix for ${name} but received 0 rows`);
-  if (o.indptr !== undefined) return expectCsr(v, name, { nonNegative: true });
-  return expectMatrix(v, name, { nonNegative: true });
+/**
+ * A data matrix, dense or CSR (an object with `indptr` is taken as CSR), finite and, by default,
+ * non-negative. Each field is read once; the result is a snapshot.
+ */
+export function expectDataMatrix(v: unknown, name: string, req: { nonNegative?: boolean } = { nonNegative: true }): DataMatrix {
+  if (!isObjectArgument(v)) throw new TypeError(`Expected ${dataMatrixWhat} for ${name} but received ${describeValue(v)}`);
+  const f = readFields(v, ['rows', 'cols', 'indptr', 'indices', 'data'] as const, name);
+  if (f.rows === 0) throw new RangeError(`Expected a non-empty matrix for ${name} but received 0 rows`);
+  const nonNegative = req.nonNegative === true;
+  if (f.indptr !== undefined) return csrFromFields(f, name, nonNegative);
+  return matrixFromFields(f, name, { nonNegative });
 }
 
 /** Converts a dense matrix to CSR, dropping exact zeros. */
 export function toCsr(A: Matrix): CsrMatrix {
-  const m = expectMatrix(A, 'A');
+  const m = expectDataMatrix(A, 'A', {});
+  if ('indptr' in m) throw new TypeError('Expected a dense Matrix {rows, cols, data} for A but received a CSR matrix');
+  if (m.rows + 1 > 2 ** 31 - 1) throw new RangeError(`Expected at most ${2 ** 31 - 2} rows for A (an Int32Array indptr) but received ${m.rows}`);
   let nnz = 0;
   for (const x of m.data) if (x !== 0) nnz++;
+  if (nnz > 2 ** 31 - 1) throw new RangeError(`Expected at most 2^31 − 1 non-zero entries for A (Int32Array indices) but received ${nnz}`);
+  expectAllocatable(nnz * 1.5 + (m.rows + 1) / 2, `the CSR form of A (${nnz} non-zero entries)`);
   const indptr = new Int32Array(m.rows + 1);
   const indices = new Int32Array(nnz);
   const data = new Float64Array(nnz);
@@ -103,27 +126,49 @@ export function toCsr(A: Matrix): CsrMatrix {
   return { rows: m.rows, cols: m.cols, indptr, indices, data };
 }
 
-/** The rows `rows` (in that order) of A, in A's format; CSR stays CSR. */
+/**
+ * The rows `rows` (in that order; repeats allowed) of A, in A's format; CSR stays CSR. Each entry of
+ * `rows` must be an integer index in [0, A.rows).
+ */
 export function selectRows(A: DataMatrix, rows: ArrayLike<number>): DataMatrix {
-  const n = rows.length;
-  if (!isCsr(A)) {
-    const data = new Float64Array(n * A.cols);
-    for (let k = 0; k < n; k++) data.set(A.data.subarray(rows[k]! * A.cols, (rows[k]! + 1) * A.cols), k * A.cols);
-    return { rows: n, cols: A.cols, data };
+  const a = expectDataMatrix(A, 'A', {});
+  if (!Array.isArray(rows) && !ArrayBuffer.isView(rows)) {
+    throw new TypeError(`Expected an array of row indices for rows but received ${describeValue(rows)}`);
+  }
+  const list = readList(rows, 'rows', 'an array of row indices');
+  if (list.length === 0) throw new RangeError('Expected at least one row index for rows but received an empty array');
+  const picked = new Int32Array(list.length);
+  list.forEach((r, k) => {
+    if (typeof r !== 'number' || Number.isNaN(r)) {
+      throw new TypeError(`Expected an integer row index in [0, ${a.rows - 1}] for rows[${k}] but received ${describeValue(r)}`);
+    }
+    if (!Number.isInteger(r) || r < 0 || r >= a.rows) {
+      throw new RangeError(`Expected an integer row index in [0, ${a.rows - 1}] for rows[${k}] but received ${describeValue(r)}`);
+    }
+    picked[k] = r;
+  });
+  const n = picked.length;
+  if (!('indptr' in a)) {
+    expectAllocatable(n * a.cols, `the ${n}×${a.cols} selection of rows of A`);
+    const data = new Float64Array(n * a.cols);
+    for (let k = 0; k < n; k++) data.set(a.data.subarray(picked[k]! * a.cols, (picked[k]! + 1) * a.cols), k * a.cols);
+    return { rows: n, cols: a.cols, data };
   }
   let nnz = 0;
-  for (let k = 0; k < n; k++) nnz += A.indptr[rows[k]! + 1]! - A.indptr[rows[k]!]!;
+  for (let k = 0; k < n; k++) nnz += a.indptr[picked[k]! + 1]! - a.indptr[picked[k]!]!;
+  if (nnz > 2 ** 31 - 1) throw new RangeError(`Expected a selection of rows with at most 2^31 − 1 entries but rows selects ${nnz}`);
+  expectAllocatable(nnz * 1.5 + (n + 1) / 2, `the selection of rows of A (${nnz} entries)`);
   const indptr = new Int32Array(n + 1);
   const indices = new Int32Array(nnz);
   const data = new Float64Array(nnz);
   let p = 0;
   for (let k = 0; k < n; k++) {
-    const a = A.indptr[rows[k]!]!;
-    const b = A.indptr[rows[k]! + 1]!;
-    indices.set(A.indices.subarray(a, b), p);
-    data.set(A.data.subarray(a, b), p);
-    p += b - a;
+    const s = a.indptr[picked[k]!]!;
+    const e = a.indptr[picked[k]! + 1]!;
+    indices.set(a.indices.subarray(s, e), p);
+    data.set(a.data.subarray(s, e), p);
+    p += e - s;
     indptr[k + 1] = p;
   }
-  return { rows: n, cols: A.cols, indptr, indices, data };
+  return { rows: n, cols: a.cols, indptr, indices, data };
 }

@@ -10,13 +10,24 @@ import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import {
   asyncOptionSpecs,
   describeValue,
+  expectIntact,
   expectMatrix,
+  expectMatrixList,
   expectShapeInteger,
+  isObjectArgument,
   parseOptions,
+  readFields,
+  readList,
+  scaledNorm,
   type OptionSpecs,
 } from '../validate.js';
 import {
+  callInContext,
+  checkFactorMemory,
+  inContext,
   checkInit,
+  expectFiniteLoss,
+  maxRank,
   expectFactorShape,
   iterationOptionSpecs,
   mapNmfProgress,
@@ -108,21 +119,23 @@ interface Prepared {
   o: Parsed;
   given?: { V?: Float64Array; W?: Float64Array[]; H?: Float64Array };
   normA: number;
+  context: string;
 }
 
-function squaredSum(x: Float64Array): number {
-  let s = 0;
-  for (const v of x) s += v * v;
-  return s;
+/** √(Σₛ‖A(s)‖²), scaled so that it is exact for any finite data. */
+function combinedNorm(norms: number[]): number {
+  const m = Math.max(...norms);
+  if (m === 0 || !Number.isFinite(m)) return m;
+  return m * Math.sqrt(norms.reduce((acc, n) => acc + (n / m) * (n / m), 0));
 }
 
-function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context: string, specs: OptionSpecs): Prepared {
+function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context: string, specs: OptionSpecs, initName = 'options.init'): Prepared {
   const o = parseOptions<Parsed>(specs, options, context);
   if (!Array.isArray(strataArg)) {
     throw new TypeError(`Expected an array of strata (Matrix or CSR) for strata but received ${describeValue(strataArg)}`);
   }
   if (strataArg.length === 0) throw new RangeError('Expected at least one stratum for strata but received an empty array');
-  const strata = strataArg.map((s, i) => expectDataMatrix(s, `strata[${i}]`));
+  const strata = readList(strataArg, 'strata', 'an array of strata (Matrix or CSR)', 1 << 20).map((s, i) => expectDataMatrix(s, `strata[${i}]`));
   const cols = strata[0]!.cols;
   let totalRows = 0;
   strata.forEach((s, i) => {
@@ -131,38 +144,49 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
     }
     totalRows += s.rows;
   });
-  const rank = expectShapeInteger(rankArg, 'rank');
-  const maxRank = Math.min(cols, totalRows);
-  if (rank > maxRank) {
-    throw new RangeError(`Expected a rank in [1, ${maxRank}] (min of columns and total rows) for rank but received ${rank}`);
+  const rank = expectShapeInteger(rankArg, 'rank', maxRank);
+  const rankLimit = Math.min(cols, totalRows);
+  if (rank > rankLimit) {
+    throw new RangeError(`Expected a rank in [1, ${rankLimit}] (min of columns and total rows) for rank but received ${rank}`);
   }
+  // V (S×m), W(s) (nₛ×r), H (r×m), result copies, the stacked W (N×r) and update workspaces.
+  checkFactorMemory(
+    Math.max(totalRows, cols) * rank,
+    4 * (totalRows + cols) * rank + 2 * strata.length * cols + 2 * rank * rank,
+    `rank ${rank} with strata of ${totalRows} rows and ${cols} columns in all (V, W, H and their workspaces)`,
+  );
   let given: Prepared['given'];
   if (typeof o.init === 'object') {
     const g = o.init;
     given = {};
     if (g.V !== undefined) {
-      const V = expectMatrix(g.V, 'options.init.V', { nonNegative: true });
-      expectFactorShape(V, 'options.init.V', strata.length, cols);
+      const V = expectMatrix(g.V, `${initName}.V`, { nonNegative: true });
+      expectFactorShape(V, `${initName}.V`, strata.length, cols);
       given.V = V.data;
     }
     if (g.W !== undefined) {
-      if (!Array.isArray(g.W) || g.W.length !== strata.length) {
-        throw new RangeError(`Expected an array of ${strata.length} matrices (one per stratum) for options.init.W but received ${describeValue(g.W)}`);
+      if (!Array.isArray(g.W)) {
+        throw new TypeError(`Expected an array of ${strata.length} matrices (one per stratum) for ${initName}.W but received ${describeValue(g.W)}`);
       }
-      given.W = g.W.map((w, s) => {
-        const W = expectMatrix(w, `options.init.W[${s}]`, { nonNegative: true });
-        expectFactorShape(W, `options.init.W[${s}]`, strata[s]!.rows, rank);
+      const list = expectMatrixList(g.W, `${initName}.W`, { nonNegative: true }, 1 << 20);
+      if (list.length !== strata.length) {
+        throw new RangeError(`Expected an array of ${strata.length} matrices (one per stratum) for ${initName}.W but received ${describeValue(g.W)}`);
+      }
+      given.W = list.map((W, s) => {
+        expectFactorShape(W, `${initName}.W[${s}]`, strata[s]!.rows, rank);
         return W.data;
       });
     }
     if (g.H !== undefined) {
-      const H = expectMatrix(g.H, 'options.init.H', { nonNegative: true });
-      expectFactorShape(H, 'options.init.H', rank, cols);
+      const H = expectMatrix(g.H, `${initName}.H`, { nonNegative: true });
+      expectFactorShape(H, `${initName}.H`, rank, cols);
       given.H = H.data;
     }
   }
-  const normA = Math.sqrt(strata.reduce((acc, s) => acc + squaredSum(s.data), 0));
-  return { strata, cols, rank, o, given, normA };
+  // Each stratum was read after the previous one was checked: all buffers must still be as validated.
+  expectIntact(...strata.map((s, i): [Float64Array, number, string] => [s.data, 'indptr' in s ? s.indptr[s.rows]! : s.rows * s.cols, `strata[${i}].data`]));
+  const normA = combinedNorm(strata.map((s) => scaledNorm(s.data)));
+  return { strata, cols, rank, o, given, normA, context };
 }
 
 function rawOptions(p: Prepared) {
@@ -178,6 +202,7 @@ function rawOptions(p: Prepared) {
 }
 
 function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Array[]; H: Float64Array }): StratifiedNmfResult {
+  expectFiniteLoss(raw.loss, p.context, 'the strata');
   const { cols, rank } = p;
   const scale = 1 / Math.max(p.normA, 1e-300);
   return {
@@ -210,7 +235,7 @@ function jobInputs(p: Prepared): Float64Array[] {
 /** Stratified-NMF on the calling thread (small problems). */
 export function stratifiedNmfSync(strata: DataMatrix[], rank: number, options?: StratifiedNmfOptions): StratifiedNmfResult {
   const p = prepare(strata, rank, options, 'stratifiedNmfSync()', stratifiedNmfOptionSpecs);
-  const raw = callSync(() => native().stratifiedNmf(p.strata, p.cols, p.rank, rawOptions(p)));
+  const raw = callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNmf(p.strata, p.cols, p.rank, rawOptions(p))));
   return toResult(p, raw);
 }
 
@@ -234,7 +259,9 @@ function stratifiedNmfAsync(
     },
     p.o,
     mapNmfProgress,
-  ).then((raw) => toResult(p, raw));
+  )
+    .catch(inContext(p.context, 'the strata'))
+    .then((raw) => toResult(p, raw));
 }
 
 /** Labels → sorted distinct labels and the rows of each. */
@@ -243,7 +270,7 @@ function groupRows(labels: unknown, rows: number): { labels: (string | number)[]
   if (!isList) {
     throw new TypeError(`Expected an array of labels (numbers or strings), one per row, for labels but received ${describeValue(labels)}`);
   }
-  const list = labels as ArrayLike<unknown>;
+  const list = readList(labels, 'labels', 'an array of labels (numbers or strings)');
   if (list.length !== rows) {
     throw new RangeError(`Expected labels of length ${rows} (the rows of A) but received ${describeValue(labels)}`);
   }
@@ -301,9 +328,18 @@ stratifiedNmfSync.fromLabels = fromLabelsSync;
 
 /** √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) of given factors (expanded, with the direct fallback). */
 export function stratifiedNmfLoss(strata: DataMatrix[], factors: { V: Matrix; W: Matrix[]; H: Matrix }): number {
-  const p = prepare(strata, factors?.H?.rows, { init: factors }, 'stratifiedNmfLoss()', stratifiedNmfOptionSpecs);
-  if (!p.given?.V || !p.given.W || !p.given.H) throw new TypeError('Expected factors {V, W, H} for stratifiedNmfLoss()');
-  const g = p.given;
-  return callSync(() => native().stratifiedNmfLoss(p.strata, p.cols, p.rank, g.V!, g.W!, g.H!));
+  if (!isObjectArgument(factors)) {
+    throw new TypeError(`Expected an object {V, W, H} of matrices for factors but received ${describeValue(factors)}`);
+  }
+  const f = readFields(factors, ['V', 'W', 'H'] as const, 'factors');
+  for (const key of ['V', 'W', 'H'] as const) {
+    if (f[key] === undefined) throw new TypeError(`Expected ${key === 'W' ? 'an array of matrices' : 'a Matrix'} for factors.${key} but received undefined`);
+  }
+  if (!isObjectArgument(f.H)) throw new TypeError(`Expected a Matrix for factors.H but received ${describeValue(f.H)}`);
+  const H = expectMatrix(f.H, 'factors.H', { nonNegative: true });
+  const p = prepare(strata, H.rows, { init: { V: f.V, W: f.W, H } }, 'stratifiedNmfLoss()', stratifiedNmfOptionSpecs, 'factors');
+  const g = p.given!;
+  const loss = callSync(() => native().stratifiedNmfLoss(p.strata, p.cols, p.rank, g.V!, g.W!, g.H!));
+  expectFiniteLoss([loss], 'stratifiedNmfLoss()', 'the strata');
+  return loss;
 }
-

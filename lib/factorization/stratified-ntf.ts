@@ -13,12 +13,21 @@ import { native, type CancelToken, type RawProgress } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { expectTensor } from '../tensor-ops.js';
+import { callInContext, checkFactorMemory, expectFiniteLoss, inContext, maxRank } from './common.js';
 import {
   asyncOptionSpecs,
   describeValue,
+  expectIntact,
   expectMatrix,
   expectShapeInteger,
+  isObjectArgument,
+  ownKeys,
   parseOptions,
+  readField,
+  readFields,
+  readList,
+  subName,
+  unknownOption,
   type OptionSpecs,
 } from '../validate.js';
 
@@ -136,24 +145,24 @@ export const stratifiedNtfOptionSpecs = {
     kind: 'custom',
     description: 'a positive integer or an array of positive integers (one per stratum)',
     check: (v: unknown, name: string) => {
-      if (Array.isArray(v)) return v.map((q, i) => expectShapeInteger(q, `${name}[${i}]`));
-      return expectShapeInteger(v, name);
+      if (Array.isArray(v)) return readList(v, name, 'an array of ranks', 1 << 20).map((q, i) => expectShapeInteger(q, subName(name, `[${i}]`), maxRank));
+      return expectShapeInteger(v, name, maxRank);
     },
   },
-  rank: int(1, 2 ** 31, undefined, 'number of topics'),
+  rank: int(1, maxRank, undefined, 'number of topics'),
   maxIterations: int(0, 1e8, 100, 'iterations'),
   vScaling: int(1, 1e6, 2, 'v sweeps per iteration'),
   tv: {
     kind: 'custom',
     description: 'undefined or {reg: a finite number ≥ 0}',
     check: (v: unknown, name: string) => {
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+      if (!isObjectArgument(v)) {
         throw new TypeError(`Expected undefined or an object {reg} for ${name} but received ${describeValue(v)}`);
       }
-      for (const key of Object.keys(v)) {
-        if (key !== 'reg') throw new TypeError(`Unknown key '${key}' in ${name}; the only key is reg`);
+      for (const key of ownKeys(v, name)) {
+        if (key !== 'reg') throw unknownOption(key, ['reg'], name, 'key', 'in');
       }
-      const reg = (v as { reg?: unknown }).reg;
+      const reg = readField(v, 'reg', subName(name, '.reg'));
       if (typeof reg !== 'number') {
         throw new TypeError(`Expected a finite number ≥ 0 for ${name}.reg but received ${describeValue(reg)}`);
       }
@@ -169,10 +178,12 @@ export const stratifiedNtfOptionSpecs = {
     default: 'random',
     check: (v: unknown, name: string) => {
       if (v === 'random') return v;
-      if (v === null || typeof v !== 'object' || Array.isArray(v) || typeof v === 'string') {
+      if (typeof v === 'string') throw new RangeError(`Expected 'random' or an object {v, w, h} for ${name} but received ${describeValue(v)}`);
+      if (!isObjectArgument(v)) {
         throw new TypeError(`Expected 'random' or an object {v, w, h} for ${name} but received ${describeValue(v)}`);
       }
-      return v;
+      // Other keys are allowed: a result (which extends the state) can be passed back as init.
+      return readFields(v, ['v', 'w', 'h'] as const, name.split(' of ')[0]!);
     },
   },
   seed: int(0, Number.MAX_SAFE_INTEGER, 0, 'seed of the random initialization'),
@@ -189,6 +200,7 @@ interface Parsed {
   dims: number[];
   settings: StratifiedNtfSettings;
   init: RawState | undefined;
+  context: string;
 }
 
 /** Validates strata: an array of tensors of order ≥ 2 with the same trailing shape, finite and ≥ 0. */
@@ -197,7 +209,7 @@ export function expectStrata(strata: unknown, name = 'strata'): { strata: Float6
     throw new TypeError(`Expected an array of tensors for ${name} but received ${describeValue(strata)}`);
   }
   if (strata.length === 0) throw new RangeError(`Expected at least one stratum for ${name} but received an empty array`);
-  const tensors = strata.map((t, s) => expectTensor(t, `${name}[${s}]`, 2));
+  const tensors = readList(strata, name, 'an array of tensors', 1 << 20).map((t, s) => expectTensor(t, `${name}[${s}]`, 2));
   const dims = tensors[0]!.shape.slice(1);
   tensors.forEach((t, s) => {
     const trailing = t.shape.slice(1);
@@ -241,10 +253,11 @@ function expectInit(init: object, samples: number[], dims: number[], ranks: numb
   const S = samples.length;
   const list = (x: unknown, key: string, length: number): unknown[] => {
     if (!Array.isArray(x)) throw new TypeError(`Expected an array for options.init.${key} but received ${describeValue(x)}`);
-    if (x.length !== length) {
-      throw new RangeError(`Expected an array of length ${length} for options.init.${key} but received length ${x.length}`);
+    const items = readList(x, `options.init.${key}`, 'an array', 1 << 20);
+    if (items.length !== length) {
+      throw new RangeError(`Expected an array of length ${length} for options.init.${key} but received length ${items.length}`);
     }
-    return x;
+    return items;
   };
   const raw: RawState = { v: [], w: [], h: [] };
   list(v, 'v', S).forEach((vs, s) => {
@@ -255,6 +268,34 @@ function expectInit(init: object, samples: number[], dims: number[], ranks: numb
   list(w, 'w', S).forEach((m, s) => raw.w.push(expectFactor(m, `options.init.w[${s}]`, rank, samples[s]!)));
   list(h, 'h', dims.length).forEach((m, t) => raw.h.push(expectFactor(m, `options.init.h[${t}]`, rank, dims[t]!)));
   return raw;
+}
+
+/**
+ * The solver's memory (native/kernels/ntf.cpp): the factors and their result copies, the Grams, the
+ * cached contraction Y(s) = r × nₛ·F/d_K (r ≤ d_K) or one stratum's worth, the last mode's r × F
+ * intermediate, seven r·d work matrices and two contraction slices. Refused before any native work.
+ */
+function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: number[], r: number): void {
+  const F = dims.reduce((a, d) => a * d, 1);
+  const dK = dims[dims.length - 1]!;
+  const S = samples.length;
+  const K = dims.length;
+  const n = samples.reduce((a, x) => a + x, 0);
+  const nmax = Math.max(...samples);
+  const qmax = Math.max(...ranks);
+  const dmax = Math.max(...dims);
+  const sumDims = dims.reduce((a, d) => a + d, 0);
+  const factors = ranks.reduce((a, q) => a + q * sumDims, 0) + r * n + r * sumDims;
+  const Y = r <= dK ? (r * n * F) / dK : (r * nmax * F) / dK;
+  const X = r * Math.max(F, (nmax * F) / dims[0]!);
+  const mat = Math.max(r, qmax) * Math.max(dmax, nmax, r, qmax);
+  const grams = (K + 2 * S) * r * r + S * K * (qmax * qmax + qmax * r) + S * r * dmax;
+  const total = 3 * factors + Y + X + 7 * mat + grams + 2 * Math.max((nmax * F) / dK, F);
+  checkFactorMemory(
+    Math.max(Y, X, mat, r * nmax, r * dmax),
+    total,
+    `rank ${r} and strataRank up to ${qmax} with ${S} strata of trailing shape [${dims.join(', ')}] (the factors and the solver's workspaces)`,
+  );
 }
 
 type ParsedOptions = Omit<Required<StratifiedNtfOptions>, 'tv' | 'strataRank'> & {
@@ -274,7 +315,10 @@ function parse(strata: unknown, options: unknown, context: string, specs: Option
       `Expected one strata rank per stratum (${S}) for options.strataRank of ${context} but received an array of length ${ranks.length}`,
     );
   }
+  checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank);
   const init = o.init === 'random' ? undefined : expectInit(o.init, data.samples, data.dims, ranks, o.rank);
+  // Reading init ran the caller's getters: the strata buffers must still be what was validated.
+  expectIntact(...data.strata.map((a, s): [Float64Array, number, string] => [a, data.samples[s]! * data.dims.reduce((x, d) => x * d, 1), `strata[${s}].data`]));
   const settings: StratifiedNtfSettings = {
     strataRank: ranks,
     rank: o.rank,
@@ -287,7 +331,7 @@ function parse(strata: unknown, options: unknown, context: string, specs: Option
     lossEvery: o.lossEvery,
     epsilon: o.epsilon,
   };
-  return { ...data, settings, init, o };
+  return { ...data, settings, init, o, context };
 }
 
 function rawArgs(p: Parsed, recordStages = false): RawArgs {
@@ -326,6 +370,7 @@ function toState(raw: RawState, p: Parsed): StratifiedNtfState {
 }
 
 function toResult(raw: RawStratifiedNtfResult, p: Parsed): StratifiedNtfResult {
+  expectFiniteLoss(raw.trace.loss, p.context, 'the strata');
   return {
     ...toState(raw, p),
     loss: raw.trace.loss[raw.trace.loss.length - 1]!,
@@ -371,13 +416,15 @@ export function stratifiedNtf(
     },
     o,
     (r) => ({ iteration: r.iteration, total: r.total, loss: r.values[0]! }),
-  ).then((raw) => toResult(raw, p));
+  )
+    .catch(inContext(p.context, 'the strata'))
+    .then((raw) => toResult(raw, p));
 }
 
 /** Stratified-NTF on the calling thread (for small problems). */
 export function stratifiedNtfSync(strata: readonly Tensor[], options: StratifiedNtfOptions): StratifiedNtfResult {
   const p = parse(strata, options, 'stratifiedNtfSync()', stratifiedNtfOptionSpecs);
-  return toResult(callSync(() => native().stratifiedNtf(...rawArgs(p))), p);
+  return toResult(callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNtf(...rawArgs(p)))), p);
 }
 
 /** The Stratified-NTF loss of a given state (with the TV term when `tv` is set). */
@@ -386,8 +433,15 @@ export function stratifiedNtfLoss(
   state: StratifiedNtfState,
   options: Pick<StratifiedNtfOptions, 'strataRank' | 'rank' | 'tv'>,
 ): number {
-  const p = parse(strata, { ...options, init: state }, 'stratifiedNtfLoss()', stratifiedNtfOptionSpecs);
-  return callSync(() => native().stratifiedNtfLoss(...rawArgs(p)));
+  if (!isObjectArgument(state)) throw new TypeError(`Expected a state {v, w, h} of matrices for state but received ${describeValue(state)}`);
+  if (!isObjectArgument(options)) throw new TypeError(`Expected an options object {strataRank, rank, tv?} for options but received ${describeValue(options)}`);
+  // The options of the solve that produced `state` may be passed as they are (each read once here).
+  const o: Record<string, unknown> = {};
+  for (const key of ownKeys(options, 'options')) o[key] = readField(options, key, `options.${key} of stratifiedNtfLoss()`);
+  const p = parse(strata, { ...o, init: state }, 'stratifiedNtfLoss()', stratifiedNtfOptionSpecs);
+  const loss = callSync(() => native().stratifiedNtfLoss(...rawArgs(p)));
+  expectFiniteLoss([loss], 'stratifiedNtfLoss()', 'the strata');
+  return loss;
 }
 
 /**

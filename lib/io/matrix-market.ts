@@ -21,7 +21,16 @@
  */
 import type { CsrMatrix, Matrix } from '../matrix.js';
 import { checkMemory, float64Bytes } from '../memory.js';
-import { describeValue, expectMatrix, expectShapeInteger, parseOptions, type OptionSpecs } from '../validate.js';
+import {
+  describeValue,
+  expectAllocatable,
+  expectMatrix,
+  expectShapeInteger,
+  isObjectArgument,
+  parseOptions,
+  readFields,
+  type OptionSpecs,
+} from '../validate.js';
 import { FormatError, quoteContent, type FormatErrorCode } from './errors.js';
 import { expectPath, readTextMaybeGz, writeChunksMaybeGz } from './files.js';
 import { parseIntegerToken, parseNumberToken } from './numbers.js';
@@ -391,7 +400,7 @@ function cooToCsr(rows: number, cols: number, ri: Int32Array, ci: Int32Array, v:
 
 /** Dense row-major to CSR, keeping only the non-zero entries (NaN counts as non-zero). */
 export function denseToCsr(m: Matrix): CsrMatrix {
-  const { rows, cols, data: src } = expectMatrix(m, 'the matrix of denseToCsr()', { finite: false });
+  const { rows, cols, data: src } = expectMatrix(m, 'm', { finite: false });
   let nnz = 0;
   for (let i = 0; i < src.length; i++) if (src[i] !== 0) nnz++;
   if (nnz > MAX_INDEX) throw new RangeError(`Expected at most 2^31-1 non-zeros for a CsrMatrix but received ${nnz}`);
@@ -415,9 +424,10 @@ export function denseToCsr(m: Matrix): CsrMatrix {
 }
 
 /** CSR to a dense row-major Matrix (duplicate entries, if any, are summed). */
-export function csrToDense(m: CsrMatrix): Matrix {
-  expectCsr(m, 'the matrix of csrToDense()');
-  checkMemory(float64Bytes(m.rows, m.cols), `the dense ${m.rows}×${m.cols} form of a sparse matrix`);
+export function csrToDense(csr: CsrMatrix): Matrix {
+  if (!isObjectArgument(csr)) throw new TypeError(`Expected a CSR matrix {rows, cols, indptr, indices, data} for m but received ${describeValue(csr)}`);
+  const m = expectCsr(readFields(csr, ['rows', 'cols', 'indptr', 'indices', 'data'] as const, 'm'), 'm');
+  expectAllocatable(m.rows * m.cols, `the dense form of m (${m.rows}×${m.cols})`);
   const out = new Float64Array(m.rows * m.cols);
   for (let r = 0; r < m.rows; r++) {
     for (let p = m.indptr[r]!; p < m.indptr[r + 1]!; p++) out[r * m.cols + m.indices[p]!]! += m.data[p]!;

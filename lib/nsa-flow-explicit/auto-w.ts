@@ -19,6 +19,8 @@
  * A user score (e.g. reconstruction error or accuracy on held-out data, computed from point.Y) picks
  * the w with the highest score instead: that is the cross-validated choice.
  */
+import { describeValue, isObjectArgument, readFields, readList } from '../validate.js';
+
 export interface TradeOffPoint {
   w: number;
   /** ‖Y − X0‖ / ‖X0‖ */
@@ -40,8 +42,35 @@ export interface WSelection {
   scores: number[];
 }
 
+/**
+ * Validates a path's trade-off points: a non-empty array of objects with finite numbers w,
+ * relativeFidelity and defect, w strictly increasing. Returns snapshots (each field read once).
+ */
+export function expectTradeOffPoints(v: unknown, name = 'points', keys: readonly ('w' | 'relativeFidelity' | 'defect')[] = ['w', 'relativeFidelity', 'defect']): TradeOffPoint[] {
+  const what = `a non-empty array of points {${keys.join(', ')}}`;
+  if (!Array.isArray(v)) throw new TypeError(`Expected ${what} for ${name} but received ${describeValue(v)}`);
+  const list = readList(v, name, what, 1 << 20);
+  if (list.length === 0) throw new RangeError(`Expected ${what} for ${name} but received an empty array`);
+  let previous = -Infinity;
+  return list.map((p, i) => {
+    if (!isObjectArgument(p)) throw new TypeError(`Expected a point {${keys.join(', ')}} for ${name}[${i}] but received ${describeValue(p)}`);
+    const f = readFields(p, keys, `${name}[${i}]`);
+    for (const key of keys) {
+      const x = f[key];
+      if (typeof x !== 'number') throw new TypeError(`Expected a finite number for ${name}[${i}].${key} but received ${describeValue(x)}`);
+      if (!Number.isFinite(x)) throw new RangeError(`Expected a finite number for ${name}[${i}].${key} but received ${describeValue(x)}`);
+    }
+    if (!((f.w as number) > previous)) {
+      throw new RangeError(`Expected strictly increasing w along ${name} but received ${f.w as number} at [${i}] after ${previous}`);
+    }
+    previous = f.w as number;
+    return { w: f.w, relativeFidelity: f.relativeFidelity ?? 0, defect: f.defect ?? 0 } as TradeOffPoint;
+  });
+}
+
 /** The knee of the fidelity–orthogonality curve (see the module comment); returns per-point scores too. */
-export function kneeScores(points: readonly TradeOffPoint[]): number[] {
+export function kneeScores(pointsArg: readonly TradeOffPoint[]): number[] {
+  const points = expectTradeOffPoints(pointsArg);
   const f = points.map((p) => p.relativeFidelity);
   const d = points.map((p) => p.defect);
   const fMin = Math.min(...f);
@@ -62,7 +91,8 @@ export function argMax(scores: readonly number[]): number {
   return best;
 }
 
-export function selectByKnee(points: readonly TradeOffPoint[]): WSelection {
+export function selectByKnee(pointsArg: readonly TradeOffPoint[]): WSelection {
+  const points = expectTradeOffPoints(pointsArg);
   const scores = kneeScores(points);
   const index = argMax(scores);
   return { criterion: 'knee', ws: points.map((p) => p.w), index, w: points[index]!.w, scores };
@@ -72,7 +102,8 @@ export function selectByKnee(points: readonly TradeOffPoint[]): WSelection {
 export const saturationTolerance = 0.05;
 
 /** Per point: the rate of f on the segment ending there divided by the path's mean rate (0 at the first). */
-export function fidelityRates(points: readonly TradeOffPoint[]): number[] {
+export function fidelityRates(pointsArg: readonly TradeOffPoint[]): number[] {
+  const points = expectTradeOffPoints(pointsArg);
   const n = points.length;
   const f = (i: number) => points[i]!.relativeFidelity;
   const mean = n > 1 ? (f(n - 1) - f(0)) / (points[n - 1]!.w - points[0]!.w) : 0;
@@ -87,7 +118,8 @@ export function fidelityRates(points: readonly TradeOffPoint[]): number[] {
  * w: 'auto': the largest w of the saturated tail (see the module comment), or the knee when the
  * fidelity has not saturated by the end of the grid.
  */
-export function selectAuto(points: readonly TradeOffPoint[]): WSelection {
+export function selectAuto(pointsArg: readonly TradeOffPoint[]): WSelection {
+  const points = expectTradeOffPoints(pointsArg);
   const rates = fidelityRates(points);
   const n = points.length;
   let tail = n - 1; // first point of the saturated tail
@@ -99,13 +131,17 @@ export function selectAuto(points: readonly TradeOffPoint[]): WSelection {
 }
 
 export function selectByScore<P extends { w: number }>(points: readonly P[], score: (point: P) => number): WSelection {
-  const scores = points.map((p) => {
+  // The points go to the caller's score as they are; only their w is read and checked here.
+  const ws = expectTradeOffPoints(points, 'points', ['w']).map((p) => p.w);
+  if (typeof score !== 'function') throw new TypeError(`Expected a function (point) => number for score but received ${describeValue(score)}`);
+  const items = points.slice();
+  const scores = items.map((p, i) => {
     const s = score(p);
     if (typeof s !== 'number' || Number.isNaN(s)) {
-      throw new TypeError(`Expected a number from options.score but received ${String(s)} for w = ${p.w}`);
+      throw new TypeError(`Expected a number from options.score but received ${describeValue(s)} for w = ${ws[i]}`);
     }
     return s;
   });
   const index = argMax(scores);
-  return { criterion: 'score', ws: points.map((p) => p.w), index, w: points[index]!.w, scores };
+  return { criterion: 'score', ws, index, w: ws[index]!, scores };
 }

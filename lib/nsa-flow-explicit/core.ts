@@ -3,12 +3,12 @@
  * memory check, and the one native call (sync or async job). explicit.ts, path.ts and auto-w.ts build
  * the public functions on top of `runExplicit`.
  */
-import { freemem } from 'node:os';
-
 import type { Matrix } from '../matrix.js';
 import { explicitFlowDiagnostics, type ExplicitFlowDiagnostics } from './diagnostics.js';
+import { NumericalError } from '../errors.js';
+import { getMemoryLimit } from '../memory.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
-import type { OptimizerName } from '../nsa-flow/optimizers.js';
+import { optimizerStateBuffers, type OptimizerName, type stepOptimizers } from '../nsa-flow/optimizers.js';
 import { nsaFlowOptionSpecs } from '../nsa-flow/solver.js';
 import { retractionTypes, type RetractionType } from '../ortho.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
@@ -18,7 +18,9 @@ import {
   expectFiniteData,
   expectFloat64Array,
   expectShapeInteger,
+  isObjectArgument,
   parseOptions,
+  readFields,
   shapeProduct,
   type OptionSpecs,
 } from '../validate.js';
@@ -122,21 +124,7 @@ export function mapProgress(r: RawProgress): ExplicitFlowProgress {
   };
 }
 
-type StepOptimizerName = Exclude<OptimizerName, 'lbfgs' | 'lookahead'>;
-
-/**
- * p×k state buffers each optimizer of the shared library keeps (native/kernels/optimizers.cpp), for
- * the memory check. L-BFGS: 6 work vectors, 4 of its line search and a 100-pair history.
- */
-const optimizerState: Record<OptimizerName, number> = {
-  fast: 0, sgd: 1, sgdNesterov: 1, adam: 2, adamw: 2, adamax: 2, nadam: 2, radam: 2, rmsprop: 1, adagrad: 1,
-  asgd: 1, rprop: 2, lars: 1, sgdp: 2, adamp: 3, yogi: 2, adabound: 2, qhadam: 2, qhm: 1, pid: 3,
-  lookahead: 1, lbfgs: 6 + 4 + 2 * 100,
-};
-
-export function optimizerStateBuffers(optimizer: OptimizerName, lookaheadBase: StepOptimizerName = 'adam'): number {
-  return optimizerState[optimizer] + (optimizer === 'lookahead' ? optimizerState[lookaheadBase] : 0);
-}
+type StepOptimizerName = (typeof stepOptimizers)[number];
 
 /** Option specs of one explicit-flow solve (w as a number; explicit.ts adds 'auto'). */
 export const flowOptionSpecs = {
@@ -203,16 +191,16 @@ const GiB = 1024 ** 3;
 
 /**
  * Refuses, before anything is allocated, a run that cannot fit in memory: RangeError naming the
- * memory it would need and what is available. `available` is injectable for tests.
+ * memory it would need and the memory limit (lib/memory.ts: setMemoryLimit). `available` is injectable for tests.
  */
-export function checkMemory(p: number, k: number, plan: MemoryPlan, context: string, available = freemem()): void {
+export function checkMemory(p: number, k: number, plan: MemoryPlan, context: string, available = getMemoryLimit()): void {
   const buffers = explicitFlowBuffers(plan);
   const need = buffers * p * k * 8;
   if (need > available) {
     throw new RangeError(
       `Expected a problem that fits in memory for ${context} but received Y0 of ${p}×${k}: the run would need about ` +
         `${(need / GiB).toFixed(1)} GiB (${buffers} buffers of p×k doubles${plan.optimizer && optimizerStateBuffers(plan.optimizer, plan.lookaheadBase) > 0 ? `, ${optimizerStateBuffers(plan.optimizer, plan.lookaheadBase)} of them the state of '${plan.optimizer}'` : ''}) and ` +
-        `${(available / GiB).toFixed(1)} GiB is available`,
+        `${(available / GiB).toFixed(1)} GiB is available (the memory limit; see setMemoryLimit())`,
     );
   }
 }
@@ -220,10 +208,10 @@ export function checkMemory(p: number, k: number, plan: MemoryPlan, context: str
 /** Validates a Matrix argument in the order shape → memory → data, so a huge shape fails before its data is read. */
 export function expectFlowMatrix(v: unknown, name: string, context: string, plan: MemoryPlan, shape?: { rows: number; cols: number }): Matrix {
   const retraction = plan.retraction;
-  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v) || Array.isArray(v)) {
+  if (!isObjectArgument(v)) {
     throw new TypeError(`Expected a Matrix {rows, cols, data: Float64Array} for ${name} but received ${describeValue(v)}`);
   }
-  const m = v as Partial<Matrix>;
+  const m = readFields(v, ['rows', 'cols', 'data'] as const, name);
   const rows = expectShapeInteger(m.rows, `${name}.rows`);
   const cols = expectShapeInteger(m.cols, `${name}.cols`);
   if (shape && (rows !== shape.rows || cols !== shape.cols)) {
@@ -236,9 +224,9 @@ export function expectFlowMatrix(v: unknown, name: string, context: string, plan
     }
     checkMemory(rows, cols, plan, context);
   }
-  expectFloat64Array(m.data, `${name}.data`, rows * cols, 'rows*cols');
-  expectFiniteData(m.data as Float64Array, name, cols);
-  return m as Matrix;
+  const data = expectFloat64Array(m.data, `${name}.data`, rows * cols, 'rows*cols');
+  expectFiniteData(data, name, cols);
+  return { rows, cols, data };
 }
 
 export function parseFlowSettings(options: Record<string, unknown>, w: number, context: string): NativeExplicitOptions {
@@ -322,6 +310,12 @@ export interface ExplicitFlowRun {
 }
 
 export function buildRun(raw: RawExplicitResult, p: number, k: number, settings: NativeExplicitOptions, data?: Matrix): ExplicitFlowRun {
+  // Finite input whose squares overflow (entries near 1e200) leaves no finite iterate: say so.
+  if (!Number.isFinite(raw.bestEnergy) || raw.Y.some((v) => !Number.isFinite(v)) || raw.target.some((v) => !Number.isFinite(v))) {
+    throw new NumericalError(
+      `nsaFlowExplicit(): the solution is not finite (best energy ${raw.bestEnergy}): squares of Y0's or X0's entries overflow a double; rescale Y0 and X0`,
+    );
+  }
   const Y = { rows: p, cols: k, data: raw.Y };
   const target = { rows: p, cols: k, data: raw.target };
   return {

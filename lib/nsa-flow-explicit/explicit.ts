@@ -10,7 +10,7 @@
  */
 import type { Matrix } from '../matrix.js';
 import type { AsyncOptions } from '../runtime.js';
-import { describeValue, expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
+import { describeValue, expectIntact, expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
 import { selectAuto, selectByKnee, selectByScore, type WSelection } from './auto-w.js';
 import {
   asyncSpecs,
@@ -92,6 +92,8 @@ function plan(Y0: Matrix, options: unknown, context: string): Plan {
   if (d && d.cols !== y.rows) {
     throw new RangeError(`Expected options.data with ${y.rows} columns (one per row of Y0) but received ${d.rows}×${d.cols}`);
   }
+  // Reading X0 and data ran the caller's getters: Y0's buffer must still be what was validated.
+  expectIntact([y.data, y.rows * y.cols, 'Y0.data'], ...(x ? [[x.data, x.rows * x.cols, 'options.X0.data'] as [Float64Array, number, string]] : []));
   return {
     kind: 'single',
     Y0: y,

@@ -6,7 +6,7 @@
  */
 import type { Matrix } from '../matrix.js';
 import type { AsyncOptions } from '../runtime.js';
-import { describeValue, expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
+import { describeValue, expectIntact, expectMatrix, parseOptions, readList, type OptionSpecs } from '../validate.js';
 import { selectAuto, selectByKnee, selectByScore, type WSelection } from './auto-w.js';
 import {
   asyncSpecs,
@@ -75,15 +75,16 @@ export interface NsaFlowPathResult {
 export function expectWGrid(v: unknown, name: string): number[] {
   const what = 'an increasing array of distinct numbers in [0, 1]';
   if (!Array.isArray(v)) throw new TypeError(`Expected ${what} for ${name} but received ${describeValue(v)}`);
-  if (v.length === 0) throw new RangeError(`Expected ${what} for ${name} but received an empty array`);
-  v.forEach((x, i) => {
+  const list = readList(v, name, what, 10_000);
+  if (list.length === 0) throw new RangeError(`Expected ${what} for ${name} but received an empty array`);
+  list.forEach((x, i) => {
     if (typeof x !== 'number') throw new TypeError(`Expected ${what} for ${name} but received ${describeValue(x)} at [${i}]`);
     if (!(x >= 0 && x <= 1)) throw new RangeError(`Expected ${what} for ${name} but received ${describeValue(x)} at [${i}]`);
-    if (i > 0 && !(x > (v[i - 1] as number))) {
-      throw new RangeError(`Expected ${what} for ${name} but received ${x} after ${v[i - 1]} at [${i}]`);
+    if (i > 0 && !(x > (list[i - 1] as number))) {
+      throw new RangeError(`Expected ${what} for ${name} but received ${x} after ${list[i - 1]} at [${i}]`);
     }
   });
-  return [...(v as number[])];
+  return list as number[];
 }
 
 /** The options of nsaFlowPath (also the CLI's `path` flags). */
@@ -129,6 +130,7 @@ export function planPath(Y0: Matrix, options: unknown, context: string): PathPla
   if (d && d.cols !== y.rows) {
     throw new RangeError(`Expected options.data with ${y.rows} columns (one per row of Y0) but received ${d.rows}×${d.cols}`);
   }
+  expectIntact([y.data, y.rows * y.cols, 'Y0.data'], ...(x ? [[x.data, x.rows * x.cols, 'options.X0.data'] as [Float64Array, number, string]] : []));
   return {
     Y0: y,
     X0: x,

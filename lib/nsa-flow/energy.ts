@@ -5,10 +5,12 @@
  */
 import type { Matrix } from '../matrix.js';
 import { native } from '../native.js';
-import type { NonNegativity, RetractionType } from '../ortho.js';
+import { NumericalError } from '../errors.js';
+import { checkWorkspace, largeEntry, type NonNegativity, type RetractionType } from '../ortho.js';
 import { callSync } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
-import { expectBatch, expectMatrix, expectSameShape, parseOptions, type OptionSpecs } from '../validate.js';
+import { checkMemory, float64Bytes } from '../memory.js';
+import { expectBatch, expectIntact, expectMatrix, expectSameShape, maxAbs, parseOptions, type OptionSpecs } from '../validate.js';
 import {
   energyGradientOptionSpecs,
   energyOptionSpecs,
@@ -86,6 +88,39 @@ function finiteWeights(o: ParsedEnergy, context: string): void {
   }
 }
 
+/** Doubles an energy evaluation holds: the difference Y − X0 (and a gradient) plus the k×k Gram. */
+function checkEnergyMemory(n: number, k: number, copies: number, what: string): void {
+  checkWorkspace(Math.max(n, k * k), copies * n + 2 * k * k, what);
+}
+
+/** Throws a NumericalError when a value computed from finite input is not finite (overflow). */
+function expectFiniteEnergy(values: Record<string, number>, context: string, names: string, largest: number): void {
+  for (const [key, v] of Object.entries(values)) {
+    if (!Number.isFinite(v)) {
+      throw new NumericalError(
+        `${context}: ${key} is ${v}: squares of the entries of ${names} (largest magnitude ${largest.toExponential(3)}) overflow a double; rescale ${names}`,
+      );
+    }
+  }
+}
+
+/**
+ * The scaleInvariant/symmetric fidelities and the scaleInvariant orthogonality do not change when Y
+ * and X0 are scaled together, so inputs with huge entries are divided by their largest magnitude first
+ * — unless that would push ‖Y‖² or the fidelity's denominator under the measures' 1e-12 floors (then
+ * the true value overflows anyway and the unscaled call reports it).
+ */
+function jointScale(o: ParsedEnergy, y: Float64Array, x: Float64Array): { y: Float64Array; x: Float64Array; largest: number } {
+  const largest = Math.max(maxAbs(y), maxAbs(x));
+  const invariant = o.fidelityType !== 'basic' && o.orthogonalityType === 'scaleInvariant';
+  if (!(largest > largeEntry) || !invariant) return { y, x, largest };
+  const squared = (a: Float64Array): number => a.reduce((acc, v) => acc + (v / largest) ** 2, 0);
+  const floor = 1e-10;
+  if (squared(y) < floor || (o.fidelityType === 'scaleInvariant' && squared(x) < floor)) return { y, x, largest };
+  checkMemory(float64Bytes(2, y.length), 'scaled copies of Y and X0');
+  return { y: y.map((v) => v / largest), x: x.map((v) => v / largest), largest };
+}
+
 /** The NSA-Flow energy of Y against the target X0 (same shape). */
 export function energy(Y: Matrix, X0: Matrix, options?: EnergyOptions): EnergyValue {
   const o = parseOptions<ParsedEnergy>(energyOptionSpecs, options, 'energy()');
@@ -93,9 +128,14 @@ export function energy(Y: Matrix, X0: Matrix, options?: EnergyOptions): EnergyVa
   const y = expectMatrix(Y, 'Y');
   const x = expectMatrix(X0, 'X0');
   expectSameShape(y, 'Y', x, 'X0');
-  return callSync(() =>
-    native().flowEnergy(y.data, x.data, 0, y.rows, y.cols, o.fidelityType, o.orthogonalityType, o.w, o.fidEta, o.cOrth),
+  expectIntact([y.data, y.rows * y.cols, 'Y.data']);
+  checkEnergyMemory(y.rows * y.cols, y.cols, 2, `the energy of Y (${y.rows}×${y.cols}): its k×k Gram and Y − X0`);
+  const s = jointScale(o, y.data, x.data);
+  const e = callSync(() =>
+    native().flowEnergy(s.y, s.x, 0, y.rows, y.cols, o.fidelityType, o.orthogonalityType, o.w, o.fidEta, o.cOrth),
   );
+  expectFiniteEnergy({ ...e }, 'energy()', 'Y and X0', s.largest);
+  return e;
 }
 
 /**
@@ -112,9 +152,15 @@ export function energyBatch(Y: Tensor, X0: Tensor, options?: EnergyOptions): Ene
       `Expected X0 to have the shape of Y ([${y.batch}, ${y.rows}, ${y.cols}]) but received [${x.batch}, ${x.rows}, ${x.cols}]`,
     );
   }
-  return callSync(() =>
-    native().flowEnergy(y.data, x.data, y.batch, y.rows, y.cols, o.fidelityType, o.orthogonalityType, o.w, o.fidEta, o.cOrth),
+  expectIntact([y.data, y.batch * y.rows * y.cols, 'Y.data']);
+  checkEnergyMemory(y.data.length, y.cols, 2, `the energy of Y ([${y.batch}, ${y.rows}, ${y.cols}]): its k×k Grams and Y − X0`);
+  // Per element, the invariant measures are unchanged by a common scale of the whole batch.
+  const s = jointScale(o, y.data, x.data);
+  const e = callSync(() =>
+    native().flowEnergy(s.y, s.x, y.batch, y.rows, y.cols, o.fidelityType, o.orthogonalityType, o.w, o.fidEta, o.cOrth),
   );
+  expectFiniteEnergy({ ...e }, 'energyBatch()', 'Y and X0', s.largest);
+  return e;
 }
 
 export type EnergyGradientOptions = EnergyOptions & FlowMapOptions;
@@ -137,12 +183,16 @@ export function energyGradient(Z: Matrix, X0: Matrix, options?: EnergyGradientOp
   const x = expectMatrix(X0, 'X0');
   expectSameShape(z, 'Z', x, 'X0');
   requireTall(o.retraction, z, 'Z');
+  expectIntact([z.data, z.rows * z.cols, 'Z.data']);
+  checkEnergyMemory(z.rows * z.cols, z.cols, 8, `the energy gradient at Z (${z.rows}×${z.cols}): Y, the gradient, the retraction's workspace and k×k Grams`);
   const r = callSync(() =>
     native().flowEnergyGradient(
       z.data, x.data, z.rows, z.cols, o.retraction, o.w, o.nsIterations, o.nonnegativity,
       o.fidelityType, o.orthogonalityType, o.w, o.fidEta, o.cOrth,
     ),
   );
+  expectFiniteEnergy({ fidelity: r.fidelity, orthogonality: r.orthogonality, total: r.total }, 'energyGradient()', 'Z and X0', Math.max(maxAbs(z.data), maxAbs(x.data)));
+  expectFiniteEnergy({ 'the gradient norm': maxAbs(r.gradient) }, 'energyGradient()', 'Z and X0', Math.max(maxAbs(z.data), maxAbs(x.data)));
   return {
     fidelity: r.fidelity,
     orthogonality: r.orthogonality,
@@ -169,6 +219,9 @@ export function retractVjp(Z: Matrix, G: Matrix, options?: FlowMapOptions): { Y:
   const g = expectMatrix(G, 'G');
   expectSameShape(z, 'Z', g, 'G');
   requireTall(o.retraction, z, 'Z');
+  expectIntact([z.data, z.rows * z.cols, 'Z.data']);
+  checkEnergyMemory(z.rows * z.cols, z.cols, 8, `the vector–Jacobian product at Z (${z.rows}×${z.cols}): Y, the gradient, the retraction's workspace and k×k matrices`);
   const r = callSync(() => native().retractVjp(z.data, g.data, z.rows, z.cols, o.retraction, o.w, o.nsIterations, o.nonnegativity));
+  expectFiniteEnergy({ 'the largest |gradient| entry': maxAbs(r.gradient), 'the largest |Y| entry': maxAbs(r.Y) }, 'retractVjp()', 'Z and G', Math.max(maxAbs(z.data), maxAbs(g.data)));
   return { Y: { rows: z.rows, cols: z.cols, data: r.Y }, gradient: { rows: z.rows, cols: z.cols, data: r.gradient } };
 }

@@ -4,7 +4,8 @@
  */
 import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
-import { retractionTypes, nonNegativityModes, type NonNegativity, type RetractionType } from '../ortho.js';
+import { NumericalError } from '../errors.js';
+import { checkWorkspace, retractionTypes, nonNegativityModes, type NonNegativity, type RetractionType } from '../ortho.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import {
   asyncOptionSpecs,
@@ -12,11 +13,18 @@ import {
   expectFiniteData,
   expectMatrix,
   expectSameShape,
+  expectIntact,
+  isObjectArgument,
+  ownKeys,
   parseOptions,
+  readFields,
+  readList,
+  subName,
+  unknownOption,
   type OptionSpecs,
 } from '../validate.js';
 import { fidelityTypes, lrStrategies, orthogonalityTypes, type FidelityType, type LrStrategy, type OrthogonalityType } from './options.js';
-import { optimizerNames, stepOptimizers, type OptimizerName } from './optimizers.js';
+import { optimizerNames, optimizerStateBuffers, stepOptimizers, type OptimizerName } from './optimizers.js';
 
 export interface RawFlowResult {
   Y: Float64Array;
@@ -184,17 +192,37 @@ export const nsaFlowOptionSpecs = {
 } as const satisfies OptionSpecs;
 
 function checkDraws(v: unknown, name: string): { uniform: number[]; normal: number[] } {
-  if (v === null || typeof v !== 'object') throw new TypeError(`Expected an object {uniform?, normal?} for ${name} but received ${describeValue(v)}`);
+  if (!isObjectArgument(v)) throw new TypeError(`Expected an object {uniform?, normal?} for ${name} but received ${describeValue(v)}`);
+  for (const key of ownKeys(v, name)) if (key !== 'uniform' && key !== 'normal') throw unknownOption(key, ['uniform', 'normal'], name, 'key', 'in');
+  const f = readFields(v, ['uniform', 'normal'] as const, name);
   const out = { uniform: [] as number[], normal: [] as number[] };
   for (const key of ['uniform', 'normal'] as const) {
-    const a = (v as Record<string, unknown>)[key];
+    const a = f[key];
     if (a === undefined) continue;
-    if (!Array.isArray(a) && !ArrayBuffer.isView(a)) throw new TypeError(`Expected an array of numbers for ${name}.${key} but received ${describeValue(a)}`);
-    const arr = Array.from(a as ArrayLike<number>);
-    expectFiniteData(Float64Array.from(arr), `${name}.${key}`);
-    out[key] = arr;
+    const part = subName(name, `.${key}`);
+    if (!Array.isArray(a) && !ArrayBuffer.isView(a)) throw new TypeError(`Expected an array of numbers for ${part} but received ${describeValue(a)}`);
+    // The strategies use at most 25 draws; a few more are tolerated, millions are a mistake.
+    const arr = readList(a, part, 'an array of numbers', 1000);
+    arr.forEach((x, i) => {
+      if (typeof x !== 'number') throw new TypeError(`Expected a finite number for ${part}[${i}] but received ${describeValue(x)}`);
+    });
+    expectFiniteData(Float64Array.from(arr as number[]), part);
+    out[key] = arr as number[];
   }
   return out;
+}
+
+/**
+ * p×k doubles a flow run holds (native/kernels/nsa_flow.cpp): iterate, target, best, gradient,
+ * retraction and VJP workspaces (about 12) plus the optimizer's state, and k×k matrices.
+ */
+function checkFlowMemory(p: number, k: number, optimizer: OptimizerName, lookaheadBase: (typeof stepOptimizers)[number], name: string): void {
+  const buffers = 12 + optimizerStateBuffers(optimizer, lookaheadBase);
+  checkWorkspace(
+    Math.max(p * k, k * k),
+    buffers * p * k + 6 * k * k,
+    `the flow on ${name} (${p}×${k}): ${buffers} buffers of p×k doubles${optimizerStateBuffers(optimizer, lookaheadBase) > 0 ? ` (the state of '${optimizer}' included)` : ''} and k×k work matrices`,
+  );
 }
 
 function checkScheduler(v: unknown, name: string): { patience: number; factor: number } | false {
@@ -229,6 +257,9 @@ function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSp
   if (stiefel(o.retraction) && y.rows < y.cols) {
     throw new RangeError(`Expected rows ≥ cols (p ≥ k) for Y0 with retraction '${o.retraction}' but received ${y.rows}×${y.cols}`);
   }
+  checkFlowMemory(y.rows, y.cols, o.optimizer, o.lookaheadBase, 'Y0');
+  // Reading Y0 ran the caller's getters after options.X0 was read: its buffer must be unchanged.
+  if (o.X0) expectIntact([o.X0.data, y.rows * y.cols, 'options.X0.data']);
   const raw = {
     retraction: o.retraction,
     nsIterations: o.nsIterations,
@@ -262,6 +293,11 @@ function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSp
 }
 
 function toResult(r: RawFlowResult, y: Matrix, o: Parsed, strategy: string): NsaFlowResult {
+  if (!Number.isFinite(r.bestEnergy)) {
+    throw new NumericalError(
+      `nsaFlow(): the energy of every iterate is ${r.bestEnergy}: squares of Y0's or X0's entries overflow a double; rescale Y0 and X0`,
+    );
+  }
   const estimated = r.lrEstimate !== null;
   return {
     Y: { rows: y.rows, cols: y.cols, data: r.Y },
@@ -372,23 +408,25 @@ const estimateSpecs = {
  * the strategy's candidates scored by the energy after a trial step Y0 − lr·∇E.
  */
 export function estimateLearningRate(Y0: Matrix, X0: Matrix, options: EstimateLearningRateOptions): LrEstimateResult {
-  if (options === null || typeof options !== 'object') {
+  if (!isObjectArgument(options)) {
     throw new TypeError(`Expected an options object with a strategy for estimateLearningRate() but received ${describeValue(options)}`);
-  }
-  if (options.strategy === undefined) {
-    throw new TypeError(`Expected one of ${lrStrategies.map((s) => `'${s}'`).join(', ')} for options.strategy of estimateLearningRate() but received undefined`);
   }
   const o = parseOptions<Required<Omit<EstimateLearningRateOptions, 'draws'>> & { draws?: { uniform: number[]; normal: number[] } }>(
     estimateSpecs,
     options,
     'estimateLearningRate()',
   );
+  if (o.strategy === undefined) {
+    throw new TypeError(`Expected one of ${lrStrategies.map((s) => `'${s}'`).join(', ')} for options.strategy of estimateLearningRate() but received undefined`);
+  }
   const y = expectMatrix(Y0, 'Y0');
   const x = expectMatrix(X0, 'X0');
   expectSameShape(y, 'Y0', x, 'X0');
+  expectIntact([y.data, y.rows * y.cols, 'Y0.data']);
   if (stiefel(o.retraction) && y.rows < y.cols) {
     throw new RangeError(`Expected rows ≥ cols (p ≥ k) for Y0 with retraction '${o.retraction}' but received ${y.rows}×${y.cols}`);
   }
+  checkFlowMemory(y.rows, y.cols, 'fast', 'adam', 'Y0');
   for (const key of ['fidEta', 'cOrth'] as const) {
     if (!Number.isFinite(o[key])) throw new RangeError(`Expected a finite number for options.${key} of estimateLearningRate() but received ${o[key]}`);
   }
