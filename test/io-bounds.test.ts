@@ -222,11 +222,11 @@ describe('conversion helpers validate before they allocate', () => {
   it('denseToCsr and csrToDense refuse malformed matrices, naming the argument', () => {
     // cols 1e308 used to start a loop that never ended; an out-of-range index was silently dropped.
     const wide = thrown(() => denseToCsr({ rows: 1, cols: 1e308, data: new Float64Array(1) }));
-    expect([wide.name, wide.message]).toEqual(['RangeError', 'Expected a shape with at most 2^32 elements for the matrix of denseToCsr() but received [1, 1e+308] (1e+308 elements)']);
+    expect([wide.name, wide.message]).toEqual(['RangeError', 'Expected a positive integer ≤ 4294967296 for m.cols but received 1e+308']);
     const outside = thrown(() => csrToDense({ rows: 1, cols: 2, indptr: Int32Array.of(0, 1), indices: Int32Array.of(5), data: Float64Array.of(1) }));
-    expect([outside.name, outside.message]).toEqual(['RangeError', 'Expected column indices in 0..1 for the matrix of csrToDense().indices but received 5 at [0]']);
+    expect([outside.name, outside.message]).toEqual(['RangeError', 'Expected column indices in 0..1 for m.indices but received 5 at [0]']);
     const none = thrown(() => csrToDense(null as never));
-    expect([none.name, none.message]).toEqual(['TypeError', 'Expected a CsrMatrix {rows, cols, indptr, indices, data} for the matrix of csrToDense() but received null']);
+    expect([none.name, none.message]).toEqual(['TypeError', 'Expected a CSR matrix {rows, cols, indptr, indices, data} for m but received null']);
     // 300000 × 10000 with one entry needs 8 · 3e9 = 24e9 bytes densely: refused before allocating.
     setMemoryLimit(64 * MiB);
     const indptr = new Int32Array(300001).fill(1);
@@ -234,7 +234,7 @@ describe('conversion helpers validate before they allocate', () => {
     const big = thrown(() => csrToDense({ rows: 300000, cols: 10000, indptr, indices: Int32Array.of(0), data: Float64Array.of(1) }));
     expect([big.name, big.message]).toEqual([
       'RangeError',
-      'Not enough memory for the dense 300000×10000 form of a sparse matrix: it needs 24000000000 bytes (22.4 GiB), over the memory limit of 67108864 bytes (64.0 MiB); reduce the problem size or raise the limit with setMemoryLimit()',
+      'Not enough memory for the dense form of m (300000×10000): it needs 24000000000 bytes (22.4 GiB), over the memory limit of 67108864 bytes (64.0 MiB); reduce the problem size or raise the limit with setMemoryLimit()',
     ]);
   });
 });
