@@ -8,7 +8,23 @@ import { gzipSync } from 'node:zlib';
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
-import { csrToDense, denseToCsr, FormatError, parseMatrixMarket, parseNpy, readCsv, readMatrix, readMatrixMarket, readNpy, readNpyHeader } from '../lib/io/index.js';
+import {
+  asDense,
+  csrToDense,
+  denseToCsr,
+  FormatError,
+  fortranToC,
+  npyHeaderBytes,
+  parseCsv,
+  parseMatrixMarket,
+  parseNpy,
+  readCsv,
+  readMatrix,
+  readMatrixMarket,
+  readNpy,
+  readNpyHeader,
+  tensorAsMatrix,
+} from '../lib/io/index.js';
 import { gunzipBytes } from '../lib/io/files.js';
 import { setMemoryLimit } from '../lib/memory.js';
 import { buildNpy, makeTempDir } from './helpers/io-manifest.js';
@@ -236,5 +252,24 @@ describe('conversion helpers validate before they allocate', () => {
       'RangeError',
       'Not enough memory for the dense form of m (300000×10000): it needs 24000000000 bytes (22.4 GiB), over the memory limit of 67108864 bytes (64.0 MiB); reduce the problem size or raise the limit with setMemoryLimit()',
     ]);
+  });
+
+  it('the other helpers of lib/io check their arguments before reading them (each used to fail with a V8 message)', () => {
+    const cases: [() => unknown, string, string][] = [
+      [() => fortranToC(undefined as never, [2, 2]), 'TypeError', 'Expected a Float64Array of length 4 (2*2) for src but received undefined'],
+      [() => fortranToC(new Float64Array(3), [2, 2]), 'RangeError', 'Expected a Float64Array of length 4 (2*2) for src but received a Float64Array of length 3'],
+      [() => tensorAsMatrix(null as never, 'f.npy'), 'TypeError', 'Expected a Tensor {shape, data: Float64Array} for t but received null'],
+      [() => npyHeaderBytes('x' as never), 'TypeError', 'Expected an array of dimensions for shape but received the string "x"'],
+      [() => npyHeaderBytes([2, -1]), 'RangeError', 'Expected a non-negative integer in [0, 4294967296] for shape[1] but received -1'],
+      [() => asDense(true as never), 'TypeError', 'Expected a Matrix or CsrMatrix for m but received boolean true'],
+      // `name` labels the messages: an object or a symbol there made building any message throw.
+      [() => parseNpy(new Uint8Array(8), {} as never), 'TypeError', 'Expected a string for name but received an object'],
+      [() => parseCsv('a', Symbol('s') as never), 'TypeError', 'Expected a string for name but received a symbol'],
+      [() => parseMatrixMarket('a', null as never), 'TypeError', 'Expected a string for name but received null'],
+    ];
+    for (const [call, cls, message] of cases) {
+      const e = thrown(call);
+      expect([e.name, e.message]).toEqual([cls, message]);
+    }
   });
 });

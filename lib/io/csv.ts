@@ -25,7 +25,7 @@ import { CsvError, parse as parseCsvText } from 'csv-parse/sync';
 import type { Matrix } from '../matrix.js';
 import { checkMemory, float64Bytes } from '../memory.js';
 import { didYouMean } from '../suggest.js';
-import { describeValue, expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
+import { describeValue, expectMatrix, expectName, parseOptions, type OptionSpecs } from '../validate.js';
 import { FormatError, quoteContent, type FormatErrorCode } from './errors.js';
 import { expectPath, isGzipPath, readTextMaybeGz, writeChunksMaybeGz } from './files.js';
 import { parseNumberToken } from './numbers.js';
@@ -422,6 +422,7 @@ function validate(options: ReadCsvOptions | undefined, context: string): ValidOp
 
 /** Parses CSV text already in memory; `name` is used in error messages (and picks the delimiter). See readCsv. */
 export function parseCsv(text: string, name = 'text', options?: ReadCsvOptions): CsvTable {
+  expectName(name, 'name');
   if (typeof text !== 'string') throw new TypeError(`Expected a string of CSV text for ${name} but received ${describeValue(text)}`);
   return tableToResult(text, name, validate(options, 'parseCsv()'));
 }

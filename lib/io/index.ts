@@ -5,7 +5,7 @@
  * content are a FormatError (./errors.ts) carrying `file`, `code` and `line` (text) or `offset` (npy).
  */
 import type { CsrMatrix, Matrix } from '../matrix.js';
-import { describeValue, parseOptions, type OptionSpecs } from '../validate.js';
+import { describeValue, expectMatrix, isObjectArgument, parseOptions, readField, type OptionSpecs } from '../validate.js';
 import { readCsv } from './csv.js';
 import { expectPath } from './files.js';
 import { csrToDense, denseToCsr, readMatrixMarket } from './matrix-market.js';
@@ -89,5 +89,6 @@ export function readMatrix(path: string, options?: ReadMatrixOptions): Matrix | 
 
 /** Either form as a dense Matrix (no copy when it already is one). */
 export function asDense(m: Matrix | CsrMatrix): Matrix {
-  return 'indptr' in m ? csrToDense(m) : m;
+  if (!isObjectArgument(m)) throw new TypeError(`Expected a Matrix or CsrMatrix for m but received ${describeValue(m)}`);
+  return readField(m, 'indptr', 'm') !== undefined ? csrToDense(m as CsrMatrix) : expectMatrix(m, 'm', { finite: false });
 }

@@ -25,6 +25,7 @@ import {
   describeValue,
   expectAllocatable,
   expectMatrix,
+  expectName,
   expectShapeInteger,
   isObjectArgument,
   parseOptions,
@@ -440,6 +441,7 @@ export function parseMatrixMarket(text: string, name: string, options: { format:
 export function parseMatrixMarket(text: string, name?: string, options?: { format?: 'csr' }): CsrMatrix;
 export function parseMatrixMarket(text: string, name?: string, options?: ReadMatrixMarketOptions): CsrMatrix | Matrix;
 export function parseMatrixMarket(text: string, name = 'text', options?: ReadMatrixMarketOptions): CsrMatrix | Matrix {
+  expectName(name, 'name');
   if (typeof text !== 'string') throw new TypeError(`Expected a string of MatrixMarket text for ${name} but received ${describeValue(text)}`);
   const opts = parseOptions<Required<ReadMatrixMarketOptions>>(readSpecs, options, 'parseMatrixMarket()');
   const p = parse(text, name, opts.format === 'dense');

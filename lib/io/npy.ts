@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Matrix } from '../matrix.js';
 import type { Tensor } from '../tensor.js';
-import { describeValue, expectFloat64Array, expectMatrix, expectShapeInteger, parseOptions, type OptionSpecs } from '../validate.js';
+import { describeValue, expectFloat64Array, expectInteger, expectMatrix, expectName, expectShapeInteger, isObjectArgument, parseOptions, readFields, readList, type OptionSpecs } from '../validate.js';
 import { FormatError, quoteContent } from './errors.js';
 import { checkMemory } from '../memory.js';
 import { expectPath, gunzipBytes, gunzipPrefix, isGzipPath, looksGzipped, readFully, readWholeFile, writeChunksMaybeGz } from './files.js';
@@ -390,6 +390,9 @@ function decode(raw: Uint8Array, dtype: Dtype, count: number): Float64Array {
 
 /** Reorders Fortran-order (first index fastest) data to C order (last index fastest), into a fresh array. */
 export function fortranToC(src: Float64Array, shape: readonly number[]): Float64Array {
+  const dims = expectNpyShape(shape, 'shape');
+  expectFloat64Array(src, 'src', dims.reduce((a, b) => a * b, 1), dims.join('*'));
+  shape = dims;
   const n = src.length;
   const out = new Float64Array(n);
   const nd = shape.length;
@@ -462,6 +465,8 @@ function parseNpyBytes(bytes: Uint8Array, file: string, mayAlias: boolean): Tens
  * messages. The result never shares memory with `buffer`.
  */
 export function parseNpy(buffer: Uint8Array | ArrayBuffer, name = 'buffer'): Tensor {
+  // `name` only labels messages, but it must be text: an object here would make every message throw.
+  expectName(name, 'name');
   let bytes: Uint8Array;
   if (buffer instanceof Uint8Array) bytes = buffer;
   else if (buffer instanceof ArrayBuffer) bytes = new Uint8Array(buffer);
@@ -567,7 +572,15 @@ const npyMatrixSpecs: OptionSpecs = {
 
 /** Reshapes a Tensor as a Matrix (see ReadNpyMatrixOptions.flatten); `file` names the source in errors. */
 export function tensorAsMatrix(t: Tensor, file: string, flatten = false): Matrix {
-  const shape = t.shape;
+  if (!isObjectArgument(t)) throw new TypeError(`Expected a Tensor {shape, data: Float64Array} for t but received ${describeValue(t)}`);
+  const fields = readFields(t, ['shape', 'data'] as const, 't');
+  const shape = expectNpyShape(fields.shape, 't.shape');
+  expectFloat64Array(fields.data, 't.data', shape.reduce((a, b) => a * b, 1), shape.join('*'));
+  if (typeof file !== 'string') throw new TypeError(`Expected a file name string for file but received ${describeValue(file)}`);
+  if (typeof flatten !== 'boolean') throw new TypeError(`Expected a boolean for flatten but received ${describeValue(flatten)}`);
+  t = { shape, data: fields.data as Float64Array };
+  if (shape.length === 0) throw new RangeError(`Expected a 2-D array in ${file} but received a scalar (shape ())`);
+  if (shape[0] === 0 && shape.length !== 2) throw new RangeError(`Expected a 2-D array in ${file} but received shape ${shapeText(shape)}, which has no rows to flatten`);
   if (shape.length === 2) return { rows: shape[0]!, cols: shape[1]!, data: t.data };
   if (!flatten) {
     throw new RangeError(
@@ -584,6 +597,21 @@ export function readNpyMatrix(path: string, options?: ReadNpyMatrixOptions): Mat
 }
 
 /** Shape and data of a Tensor or Matrix argument, validated (non-finite values are allowed). */
+/**
+ * An .npy shape: an array of 0 to 32 non-negative integers (numpy allows empty and zero-length axes)
+ * whose product stays within a typed array's reach.
+ */
+function expectNpyShape(v: unknown, name: string): number[] {
+  if (!Array.isArray(v)) throw new TypeError(`Expected an array of dimensions for ${name} but received ${describeValue(v)}`);
+  const list = readList(v, name, 'an array of dimensions', 33);
+  if (list.length > 32) throw new RangeError(`Expected at most 32 dimensions (numpy's limit) for ${name} but received ${list.length}`);
+  const dims = list.map((d, i) => expectInteger(d, `${name}[${i}]`, 0, MAX_ELEMENTS, 'a non-negative integer'));
+  let n = 1;
+  for (const d of dims) n *= d;
+  if (n > MAX_ELEMENTS) throw new RangeError(`Expected a shape with at most 2^32 elements for ${name} but received [${dims.join(', ')}]`);
+  return dims;
+}
+
 function shapeAndData(value: unknown, name: string): { shape: number[]; data: Float64Array } {
   if (value !== null && typeof value === 'object' && Array.isArray((value as Tensor).shape)) {
     const t = value as Tensor;
@@ -602,6 +630,7 @@ function shapeAndData(value: unknown, name: string): { shape: number[]; data: Fl
 
 /** The .npy v1.0 header (v2.0 if it would exceed 65535 bytes) that numpy.save writes for a float64 C-order array. */
 export function npyHeaderBytes(shape: readonly number[]): Buffer {
+  shape = expectNpyShape(shape, 'shape');
   let text = `{'descr': '<f8', 'fortran_order': False, 'shape': ${shapeText(shape)}, }`;
   text += ' '.repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(shape[0]).length));
   let prefix = 10;
