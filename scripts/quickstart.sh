@@ -63,5 +63,5 @@ npx tsx examples/orthogonalize.ts
 # result arrays + result.json and SVG plots under out/austen.
 node bin/nsa-flow.mjs snmf data/text/austen_tfidf.mtx.gz --strata-from data/text/austen_docs.csv:stratum \
   --rank 6 --max-iterations 100 --seed 1 --out out/austen --force
-node bin/nsa-flow.mjs plot out/austen --out out/austen/plots
+node bin/nsa-flow.mjs plot out/austen --out out/austen/plots --col-names data/text/austen_vocab.txt
 npx tsx examples/text-strata.ts
