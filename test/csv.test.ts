@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { FormatError, parseCsv, readCsv, readLabels, readMatrix, writeCsv } from '../lib/io/index.js';
 import { setMemoryLimit } from '../lib/memory.js';
+import { thrown } from './helpers/thrown.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nsa-flow-csv-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,15 +18,6 @@ const file = (name: string, text: string | Buffer): string => {
   writeFileSync(path, text);
   return path;
 };
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the call to throw');
-}
 
 function formatError(fn: () => unknown): FormatError {
   const err = thrown(fn);

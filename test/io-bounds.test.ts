@@ -29,6 +29,7 @@ import { gunzipBytes } from '../lib/io/files.js';
 import { setMemoryLimit } from '../lib/memory.js';
 import { buildNpy, makeTempDir } from './helpers/io-manifest.js';
 import { repoRoot } from './helpers/shared.js';
+import { thrown } from './helpers/thrown.js';
 
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
@@ -36,15 +37,6 @@ const tmpFile = (name: string): string => join(tmp.dir, name);
 afterEach(() => {
   setMemoryLimit('auto');
 });
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the call to throw');
-}
 
 const MiB = 2 ** 20;
 const bigHeader = '%%MatrixMarket matrix coordinate real general\n2000000000 2000000000 1\n1 1 1\n';

@@ -9,15 +9,7 @@ import type { Matrix } from '../lib/matrix.js';
 import { svd } from '../lib/ortho.js';
 import { pca } from '../lib/pca.js';
 import { runMain, tempDir } from './helpers/cli-run.js';
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the call to throw');
-}
+import { thrown } from './helpers/thrown.js';
 
 /** A reproducible matrix (linear congruential draws in [-1, 1), columns of different scales). */
 function generated(rows: number, cols: number, seed = 7): Matrix {
@@ -135,7 +127,7 @@ describe('pca validates its arguments', () => {
     [() => pca(X, 1.5), RangeError, 'Expected an integer in [1, 2] (min(rows, cols) of X) for k but received 1.5'],
     [() => pca(X, '2' as unknown as number), TypeError, 'Expected an integer in [1, 2] (min(rows, cols) of X) for k but received the string "2"'],
     [() => pca({ rows: 2, cols: 2, data: new Float64Array(3) }, 1), RangeError, 'Expected a Float64Array of length 4 (rows*cols) for X.data but received a Float64Array of length 3'],
-    [() => pca(X, 1, { centre: true } as object), TypeError, "Unknown option 'centre' for pca(); valid options are: center, scale"],
+    [() => pca(X, 1, { centre: true } as object), TypeError, "Unknown option 'centre' for pca(); valid options are: center, scale (did you mean center?)"],
     [() => pca({ rows: 2, cols: 2, data: Float64Array.from([1, 2, 1, 2]) }, 1), RangeError, 'Expected X with some variance after centring for pca() but received rows that are all equal'],
     [() => pca({ rows: 2, cols: 2, data: Float64Array.from([1, 2, 3, 2]) }, 1, { scale: true }), RangeError, 'Expected columns that are not constant for X with options.scale of pca() but received a constant column 1'],
   ];

@@ -179,6 +179,17 @@ double optimizerDoubles(const OptimizerSpec& o, double n) {
   return 16 * n;
 }
 
+// The fields the solver and the learning-rate estimator share: the retraction map and the energy's
+// terms and weight.
+void readMapAndEnergy(const Fields& o, NsaFlowOptions& f) {
+  f.retraction.type = oneOf(o["retraction"], retractionNames());
+  f.retraction.nsIterations = intIn(o["nsIterations"], 0, 100000);
+  f.nonnegativity = oneOf(o["nonnegativity"], nonNegativityNames());
+  f.fidelity = oneOf(o["fidelityType"], kFidelity);
+  f.orthogonality = oneOf(o["orthogonalityType"], kOrthogonality);
+  f.w = numberIn(o["w"], 0, 1);
+}
+
 // The solver's flat options object (lib/nsa-flow/solver.ts builds it; names as the public options).
 // Every field is required (its default lives in the TypeScript spec).
 struct FlowConfig {
@@ -195,12 +206,7 @@ FlowConfig flowConfig(const In& options, std::size_t p, std::size_t k) {
                            "lrSchedulerPatience", "lrSchedulerFactor", "clipNorm", "seed", "drawsUniform", "drawsNormal"});
   FlowConfig c;
   NsaFlowOptions& f = c.options;
-  f.retraction.type = oneOf(o["retraction"], retractionNames());
-  f.retraction.nsIterations = intIn(o["nsIterations"], 0, 100000);
-  f.nonnegativity = oneOf(o["nonnegativity"], nonNegativityNames());
-  f.fidelity = oneOf(o["fidelityType"], kFidelity);
-  f.orthogonality = oneOf(o["orthogonalityType"], kOrthogonality);
-  f.w = numberIn(o["w"], 0, 1);
+  readMapAndEnergy(o, f);
   f.optimizer.kind = optimizerOf(o["optimizer"]);
   f.optimizer.base = optimizerOf(o["lookaheadBase"]);
   f.optimizer.lookaheadK = intIn(o["lookaheadK"], 1, 1000000);
@@ -354,12 +360,7 @@ Napi::Value EstimateLearningRate(const Napi::CallbackInfo& info) {
                                            "lrStrategy", "aggression", "fidEta", "cOrth", "seed", "drawsUniform", "drawsNormal"});
   FlowConfig c;
   NsaFlowOptions& f = c.options;
-  f.retraction.type = oneOf(o["retraction"], retractionNames());
-  f.retraction.nsIterations = intIn(o["nsIterations"], 0, 100000);
-  f.nonnegativity = oneOf(o["nonnegativity"], nonNegativityNames());
-  f.fidelity = oneOf(o["fidelityType"], kFidelity);
-  f.orthogonality = oneOf(o["orthogonalityType"], kOrthogonality);
-  f.w = numberIn(o["w"], 0, 1);
+  readMapAndEnergy(o, f);
   f.estimateLr = true;
   f.strategy = strategyOf(o["lrStrategy"]);
   f.aggression = numberIn(o["aggression"], 0, 1);
