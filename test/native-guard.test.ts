@@ -211,7 +211,9 @@ t(() => b.ntf(new Float64Array(4), [2, 2], 2 ** 31, ${ntfOptions}, undefined));
     ]);
   });
 
-  it('an allocation that fails anyway is a RangeError, not std::bad_alloc terminating the process', () => {
+  // Not under the sanitizers: ASan's operator new reports a failed allocation as a fatal error instead of
+  // throwing std::bad_alloc, so the path this test checks does not exist there.
+  it.skipIf(process.env.NSA_FLOW_SANITIZE === '1')('an allocation that fails anyway is a RangeError, not std::bad_alloc terminating the process', () => {
     // With the limit at its maximum, a 2^24-column Gram (2^51 bytes, beyond any address space) gets
     // past the check and fails in the kernel's allocation; the exports wrapper turns it into a RangeError.
     const got = inChild(`
