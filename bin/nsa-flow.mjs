@@ -3,12 +3,8 @@
 // the TypeScript sources through tsx, so what runs is always what you see; in an installed package
 // (only dist/ shipped) it runs the compiled dist/cli/main.js. NSA_FLOW_USE_DIST=1 forces dist/.
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-
-// Native jobs run on libuv's pool; give it room for one job per core (read on its first use).
-if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(Math.max(4, availableParallelism() + 1));
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const sources = join(root, 'lib', 'cli', 'main.ts');

@@ -24,3 +24,16 @@ export class NumericalError<Best = unknown> extends Error {
     this.best = options?.best;
   }
 }
+
+/**
+ * A feature needs an optional package that is not installed (the queue: bullmq and ioredis; plots: vega
+ * and vega-lite). `packages` are the npm names to install; the message says the command.
+ */
+export class MissingPackageError extends Error {
+  override name = 'MissingPackageError';
+  readonly packages: readonly string[];
+  constructor(packages: readonly string[], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.packages = packages;
+  }
+}

@@ -1,4 +1,4 @@
-export { AbortError, NumericalError } from './errors.js';
+export { AbortError, MissingPackageError, NumericalError } from './errors.js';
 // The memory limit every call checks its outputs and workspaces against before allocating (see lib/memory.ts).
 export { setMemoryLimit, getMemoryLimit } from './memory.js';
 export { type Matrix, type CsrMatrix, matrix, matrixFrom, zeros, identity, at, toNested, transpose, frobeniusNorm } from './matrix.js';

@@ -214,6 +214,7 @@ const rows: Row[] = [
 const notInTable = new Set([
   'AbortError',
   'NumericalError',
+  'MissingPackageError',
   'FormatError',
   'getMemoryLimit',
   'getBlasThreads',

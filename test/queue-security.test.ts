@@ -16,13 +16,13 @@ import {
   enqueueBatch,
   JobRefusedError,
   loadQueuePackages,
-  MissingPackageError,
   QueueTimeoutError,
   readOutcome,
   resolveWorkerRoots,
   type QueueReader,
   type WorkerRoots,
 } from '../lib/batch/queue.js';
+import { MissingPackageError } from '../lib/errors.js';
 import { executeJob, type JobOutcome } from '../lib/batch/run.js';
 import { parseArgs } from '../lib/cli/flags.js';
 import { AbortError } from '../lib/errors.js';

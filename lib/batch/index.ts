@@ -8,8 +8,9 @@ export {
   loadQueuePackages,
   QueueTimeoutError,
   JobRefusedError,
-  MissingPackageError,
   type EnqueueOptions,
   type WorkerOptions,
   type WorkerEvent,
 } from './queue.js';
+// The same class as nsa-flow/plot's (one error for every optional package).
+export { MissingPackageError } from '../errors.js';

@@ -26,7 +26,7 @@ import { describe, expectAbortSignal, expectBoolean, expectFunction, expectInteg
 import { UsageError, flagSpecs } from '../cli/flags.js';
 import { splitStrataRef } from '../cli/inputs.js';
 import { getMethod } from '../cli/registry.js';
-import { AbortError } from '../errors.js';
+import { AbortError, MissingPackageError } from '../errors.js';
 import { getConcurrency, setBlasThreads, setConcurrency } from '../runtime.js';
 import { describeValue, parseOptions } from '../validate.js';
 import { expandJobsArgument, isJobId, prepareJobs, type Job, type JobSpec, type JobsFile } from './jobs.js';
@@ -37,10 +37,6 @@ type BullMQ = typeof import('bullmq');
 /** Loads a module by name (import() by default; tests pass one that fails). */
 export type ModuleImporter = (name: string) => Promise<unknown>;
 
-/** A package the queue needs is not installed; the message says what to install. */
-export class MissingPackageError extends Error {
-  override name = 'MissingPackageError';
-}
 
 let bullmq: BullMQ | undefined;
 
@@ -60,6 +56,7 @@ export async function loadQueuePackages(importer?: ModuleImporter): Promise<void
     const code = (err as { code?: unknown } | null | undefined)?.code;
     if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw err;
     throw new MissingPackageError(
+      ['bullmq', 'ioredis'],
       `The job queue needs the optional packages bullmq and ioredis, which are not installed (${(err as Error).message.split('\n')[0]}); install them with: npm install bullmq ioredis`,
       { cause: err },
     );

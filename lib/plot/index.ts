@@ -24,7 +24,8 @@ import { describeValue, expectMatrix, parseOptions, type OptionSpecs } from '../
 import { loadPlotPackages } from './load.js';
 import { readPlotResult, readResultMatrix, type AxisNames } from './result.js';
 
-export { loadPlotPackages, MissingPackageError, plotPackages, type PackageImporter, type PlotPackages } from './load.js';
+export { loadPlotPackages, plotPackages, type PackageImporter, type PlotPackages } from './load.js';
+export { MissingPackageError } from '../errors.js';
 export { readPlotResult, type AxisNames, type PlotResult } from './result.js';
 
 const schema = 'https://vega.github.io/schema/vega-lite/v6.json';

@@ -5,6 +5,7 @@
 import type * as VegaModule from 'vega';
 import type * as VegaLiteModule from 'vega-lite';
 
+import { MissingPackageError } from '../errors.js';
 import { describeValue } from '../validate.js';
 
 export interface PlotPackages {
@@ -19,21 +20,15 @@ export type PlotPackageName = (typeof plotPackages)[number];
 /** Imports one package by name (the default is Node's own `import()`; tests inject a failing one). */
 export type PackageImporter = (name: PlotPackageName) => Promise<unknown>;
 
-/** A feature needs an optional package that is not installed (or cannot be loaded). */
-export class MissingPackageError extends Error {
-  override name = 'MissingPackageError';
-  /** npm names of the packages to install. */
-  readonly packages: readonly string[];
-
-  constructor(packages: readonly string[], feature: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
-    super(
-      `${feature} need the optional packages ${packages.join(' and ')}, which could not be loaded: ` +
-        `install them with \`npm install ${packages.join(' ')}\` (${reason})`,
-      { cause },
-    );
-    this.packages = packages;
-  }
+/** The MissingPackageError of plots: which packages, and the command that installs them. */
+function missingPlotPackages(cause: unknown): MissingPackageError {
+  const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+  return new MissingPackageError(
+    plotPackages,
+    `Plots need the optional packages ${plotPackages.join(' and ')}, which could not be loaded: ` +
+      `install them with \`npm install ${plotPackages.join(' ')}\` (${reason})`,
+    { cause },
+  );
 }
 
 // Literal specifiers so that bundlers and tsc see the packages.
@@ -49,7 +44,7 @@ async function importAll(importer: PackageImporter): Promise<PlotPackages> {
     // What an injected importer throws other than "module not found" is its own failure: passed on as is.
     const code = (err as { code?: unknown } | null | undefined)?.code;
     if (importer !== nodeImporter && code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw err;
-    throw new MissingPackageError(plotPackages, 'Plots', err);
+    throw missingPlotPackages(err);
   }
 }
 

@@ -15,14 +15,6 @@ namespace nsa::addon {
 
 namespace {
 
-OptimizerKind optimizerOf(const In& v) {
-  const std::string s = string(v);
-  OptimizerKind kind;
-  if (!optimizerKindFromName(s, &kind))
-    throwRangeJs(v.value.Env(), "Expected an optimizer name for " + v.name + " but received " + describe(v.value));
-  return kind;
-}
-
 struct Settings {
   ExplicitFlowOptions flow;
   OptimizerSpec optimizer;

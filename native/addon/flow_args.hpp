@@ -3,6 +3,7 @@
 #pragma once
 #include <optional>
 
+#include "../kernels/optimizers.hpp"
 #include "args.hpp"
 
 namespace nsa::addon {
@@ -49,6 +50,15 @@ inline StartAndTarget takeStart(Napi::Env env, const FlowStart& s) {
 inline double retractionVjpDoubles(double p, double k, double T) {
   const double n = p * k, kk = k * k;
   return (T + 1) * n + (T > 1 ? T : 1) * kk + 14 * n + 30 * kk + 4 * k;
+}
+
+// An optimizer option (its name, as in lib/nsa-flow/optimizers.ts) of either flow solver.
+inline OptimizerKind optimizerOf(const In& v) {
+  const std::string s = string(v);
+  OptimizerKind kind;
+  if (!optimizerKindFromName(s, &kind))
+    throwRangeJs(v.value.Env(), "Expected an optimizer name for " + v.name + " but received " + describe(v.value));
+  return kind;
 }
 
 }  // namespace nsa::addon

@@ -150,14 +150,6 @@ Napi::Value RetractVjp(const Napi::CallbackInfo& info) {
 
 // ---- options objects ---------------------------------------------------------------------------
 
-OptimizerKind optimizerOf(const In& v) {
-  const std::string s = string(v);
-  OptimizerKind kind;
-  if (!optimizerKindFromName(s, &kind))
-    throwRangeJs(v.value.Env(), "Expected an optimizer name for " + v.name + " but received " + describe(v.value));
-  return kind;
-}
-
 LrStrategy strategyOf(const In& v) {
   const std::string s = string(v);
   LrStrategy strategy;
