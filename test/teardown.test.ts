@@ -137,7 +137,8 @@ describe('resources after teardown', () => {
     const grown = (process.memoryUsage().rss - before) / 2 ** 20;
     console.log(`RSS growth over 30 terminated Workers with 3 running jobs each: ${grown.toFixed(1)} MB`);
     expect(codes).toEqual(Array.from({ length: 30 }, () => 1));
-    expect(grown).toBeLessThan(64);
+    // Not under the sanitizers: ASan keeps freed memory in quarantine (up to 256 MB), so RSS says nothing there.
+    if (process.env.NSA_FLOW_SANITIZE !== '1') expect(grown).toBeLessThan(64);
   });
 
   it('300 async calls with throwing callbacks, aborts and plain runs leave no live job and grow RSS by < 64 MB after GC', async () => {
@@ -186,6 +187,7 @@ describe('resources after teardown', () => {
     console.log(`RSS growth over 300 async calls with throwing callbacks and aborts: ${grown.toFixed(1)} MB`);
     expect(outcomes).toEqual({ threw: 100, aborted: 100, ok: 100 });
     expect(native().jobStats().live).toBe(0);
-    expect(grown).toBeLessThan(64);
+    // Not under the sanitizers: ASan keeps freed memory in quarantine (up to 256 MB), so RSS says nothing there.
+    if (process.env.NSA_FLOW_SANITIZE !== '1') expect(grown).toBeLessThan(64);
   });
 });
