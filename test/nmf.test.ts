@@ -130,7 +130,7 @@ describe('nmf: async, settings, bad input', () => {
 
   it('tolerance stops early', () => {
     const r = nmfSync(tissue, 4, { maxIterations: 100_000, tolerance: 1e-7 });
-    expect(r.stopReason).toBe('tolerance');
+    expect(r.stopReason).toBe('plateau');
     expect(r.iterations).toBeLessThan(100_000);
   });
 

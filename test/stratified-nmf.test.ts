@@ -118,7 +118,7 @@ describe('stratifiedNmf: API', () => {
 
   it('tolerance stops early and lossEvery thins the trace', () => {
     const r = stratifiedNmfSync(c.A, 3, { maxIterations: 5000, tolerance: 1e-6, init: c.init });
-    expect(r.stopReason).toBe('tolerance');
+    expect(r.stopReason).toBe('plateau');
     expect(r.iterations).toBeLessThan(5000);
     const n = r.loss.length;
     // The last recorded step (before the final loss) changed by at most 1e-6 relative.

@@ -87,9 +87,9 @@ describe('Stratified-NTF behaviour', () => {
     expect(Array.from(r.traces.iteration)).toEqual([0, 3, 6, 9, 10]);
   });
 
-  it('stops on tolerance with stopReason "tolerance"', () => {
+  it('stops on tolerance with stopReason "plateau"', () => {
     const r = stratifiedNtfSync(A, { ...base, maxIterations: 100000, tolerance: 1e-4 });
-    expect(r.stopReason).toBe('tolerance');
+    expect(r.stopReason).toBe('plateau');
     expect(r.iterations).toBeLessThan(100000);
     const n = r.traces.loss.length;
     expect(Math.abs(r.traces.loss[n - 2]! - r.traces.loss[n - 1]!)).toBeLessThan(1e-4 * r.traces.loss[n - 2]!);

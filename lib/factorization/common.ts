@@ -43,7 +43,8 @@ declare module '../native.js' {
   }
 }
 
-export type StopReason = 'maxIterations' | 'tolerance';
+export type { StopReason } from '../solver.js';
+import type { StopReason } from '../solver.js';
 
 /** Progress of an NMF-type solve: the loss after `iteration` of `total` iterations. */
 export interface NmfProgress {

@@ -7,6 +7,7 @@
  * - 'hals': hierarchical ALS, the exact non-negative minimizer for one component column at a time
  *   (the stronger baseline; it usually reaches a lower loss in far fewer iterations).
  */
+import type { StopReason } from '../solver.js';
 import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
@@ -33,7 +34,7 @@ interface RawNtfResult {
   factors: Float64Array[];
   trace: { iteration: Float64Array; loss: Float64Array };
   iterations: number;
-  stopReason: 'maxIterations' | 'tolerance';
+  stopReason: StopReason;
 }
 interface RawNtfOptions {
   maxIterations: number;
@@ -98,7 +99,7 @@ export interface NtfResult {
   /** loss[i] is the loss after iteration[i] iterations; iteration 0 is the initial loss. */
   traces: { iteration: Float64Array; loss: Float64Array };
   iterations: number;
-  stopReason: 'maxIterations' | 'tolerance';
+  stopReason: StopReason;
   settings: NtfSettings;
 }
 

@@ -8,6 +8,7 @@
  * denominators come from Gram/Hadamard products and MTTKRPs, never from rank × d₂ × … × d_N
  * intermediates. Any order N ≥ 2 (order 2 is Stratified-NMF's data shape).
  */
+import type { StopReason } from '../solver.js';
 import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
@@ -39,7 +40,7 @@ interface RawState {
 interface RawStratifiedNtfResult extends RawState {
   trace: { iteration: Float64Array; loss: Float64Array };
   iterations: number;
-  stopReason: 'maxIterations' | 'tolerance';
+  stopReason: StopReason;
   scratchDoubles: number;
   stages?: RawState[];
 }
@@ -131,7 +132,7 @@ export interface StratifiedNtfResult extends StratifiedNtfState {
   /** loss[i] is the loss after iteration[i] iterations; iteration 0 is the initial loss. */
   traces: { iteration: Float64Array; loss: Float64Array };
   iterations: number;
-  stopReason: 'maxIterations' | 'tolerance';
+  stopReason: StopReason;
   settings: StratifiedNtfSettings;
   /** Working memory the solver allocated besides the data and the factors, in bytes. */
   workBytes: number;

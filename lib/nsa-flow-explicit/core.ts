@@ -3,6 +3,7 @@
  * memory check, and the one native call (sync or async job). explicit.ts, path.ts and auto-w.ts build
  * the public functions on top of `runExplicit`.
  */
+import type { StopReason } from '../solver.js';
 import type { Matrix } from '../matrix.js';
 import { explicitFlowDiagnostics, type ExplicitFlowDiagnostics } from './diagnostics.js';
 import { NumericalError } from '../errors.js';
@@ -69,7 +70,7 @@ export interface RawExplicitResult {
   bestEnergy: number;
   startEnergy: number;
   iterations: number;
-  stopReason: 'converged' | 'maxIterations' | 'nonFinite';
+  stopReason: StopReason;
   convergence: 'gradientNorm' | 'energyWindow' | null;
   fidEta: number;
   cOrth: number;
@@ -299,7 +300,7 @@ export interface ExplicitFlowRun {
   /** Energy of the start N(Y0); bestEnergy ≤ startEnergy always. */
   startEnergy: number;
   iterations: number;
-  stopReason: 'converged' | 'maxIterations' | 'nonFinite';
+  stopReason: StopReason;
   /** Which stopping rule fired ('gradientNorm' or 'energyWindow'), null when none did. */
   convergence: 'gradientNorm' | 'energyWindow' | null;
   /** Iterations whose retraction left the fused Gram path (ill-conditioned YᵀY or a non-polar type). */

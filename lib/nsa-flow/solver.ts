@@ -2,6 +2,7 @@
  * nsaFlow(): NSA-Flow in the reference's exact-gradient ("autograd") form, nsa_flow_orth (SPEC.md §5).
  * The whole loop runs in C++ in one native call; the async form runs it on a worker thread.
  */
+import type { StopReason } from '../solver.js';
 import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
 import { NumericalError } from '../errors.js';
@@ -32,7 +33,7 @@ export interface RawFlowResult {
   bestIteration: number;
   bestEnergy: number;
   iterations: number;
-  stopReason: 'converged' | 'maxIterations' | 'nonFinite';
+  stopReason: StopReason;
   traces: NsaFlowTraces;
   learningRate: number;
   fidEta: number;
@@ -149,7 +150,7 @@ export interface NsaFlowResult {
   /** Best total energy, in the solver's scaled units (as the traces). */
   bestEnergy: number;
   iterations: number;
-  stopReason: 'converged' | 'maxIterations' | 'nonFinite';
+  stopReason: StopReason;
   traces: NsaFlowTraces;
   settings: NsaFlowSettings;
   /** The estimator's candidates and losses, when the learning rate was estimated. */

@@ -147,13 +147,12 @@ void takeFactor(Napi::Env env, const TypedIn& t, double* out) {
   if (d.size()) std::memcpy(out, d.data(), d.size() * sizeof(double));
 }
 
-const char* stopName(StopReason s) { return s == StopReason::Tolerance ? "tolerance" : "maxIterations"; }
 
 void setTrace(Napi::Env env, Napi::Object out, const NmfRun& run) {
   out.Set("lossIterations", newFloat64Array(env, run.trace.iteration.data(), run.trace.iteration.size()));
   out.Set("loss", newFloat64Array(env, run.trace.loss.data(), run.trace.loss.size()));
   out.Set("iterations", Napi::Number::New(env, run.iterations));
-  out.Set("stopReason", Napi::String::New(env, stopName(run.stop)));
+  out.Set("stopReason", Napi::String::New(env, stopReasonName(run.stop)));
 }
 
 // ---- Stratified-NMF ---------------------------------------------------------------------------

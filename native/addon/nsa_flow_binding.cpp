@@ -251,15 +251,6 @@ Napi::Object lrEstimateObject(Napi::Env env, const LrEstimate& e) {
   return o;
 }
 
-const char* stopReasonName(StopReason r) {
-  switch (r) {
-    case StopReason::Converged: return "converged";
-    case StopReason::NonFinite: return "nonFinite";
-    case StopReason::MaxIterations:
-    default: return "maxIterations";
-  }
-}
-
 Napi::Object flowResultObject(Napi::Env env, const NsaFlowResult& r, bool estimated) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("Y", newFloat64Array(env, r.Y.data(), r.Y.size()));

@@ -16,7 +16,6 @@ namespace nsa::addon {
 
 namespace {
 
-const char* stopName(StopReason r) { return r == StopReason::Tolerance ? "tolerance" : "maxIterations"; }
 
 Napi::Object traceObject(Napi::Env env, const LossTrace& t) {
   Napi::Object o = Napi::Object::New(env);
@@ -167,7 +166,7 @@ Napi::Value stratifiedNtfResult(Napi::Env env, const StratifiedNtfCall& call) {
   Napi::Object o = stateObject(env, call.state);
   o.Set("trace", traceObject(env, call.result.trace));
   o.Set("iterations", Napi::Number::New(env, call.result.iterations));
-  o.Set("stopReason", Napi::String::New(env, stopName(call.result.stop)));
+  o.Set("stopReason", Napi::String::New(env, stopReasonName(call.result.stop)));
   o.Set("scratchDoubles", Napi::Number::New(env, static_cast<double>(call.result.scratchDoubles)));
   if (call.options.recordStages) {
     Napi::Array stages = Napi::Array::New(env, call.result.stages.size());
@@ -288,7 +287,7 @@ Napi::Value ntfResult(Napi::Env env, const NtfCall& call) {
   o.Set("factors", factors);
   o.Set("trace", traceObject(env, call.result.trace));
   o.Set("iterations", Napi::Number::New(env, call.result.iterations));
-  o.Set("stopReason", Napi::String::New(env, stopName(call.result.stop)));
+  o.Set("stopReason", Napi::String::New(env, stopReasonName(call.result.stop)));
   return o;
 }
 

@@ -584,7 +584,7 @@ void Flow::run() {
     window[windowCount % window.size()] = now.energy;
     ++windowCount;
     if (gradNorm / initGradNorm < o_.tolerance) {
-      out_.stopReason = "converged";
+      out_.stopReason = "plateau";
       out_.convergence = "gradientNorm";
       break;
     }
@@ -594,7 +594,7 @@ void Flow::run() {
       for (double e : window) avg += e;
       avg /= static_cast<double>(window.size());
       if ((*hi - *lo) / (std::abs(avg) + 1e-12) < o_.tolerance) {
-        out_.stopReason = "converged";
+        out_.stopReason = "plateau";
         out_.convergence = "energyWindow";
         break;
       }

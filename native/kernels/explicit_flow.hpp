@@ -122,7 +122,7 @@ struct ExplicitFlowResult {
   double bestEnergy = 0;
   double startEnergy = 0;
   int iterations = 0;
-  std::string stopReason;   // converged | maxIterations | nonFinite
+  std::string stopReason;   // plateau | maxIterations | nonFinite (solver.hpp names)
   std::string convergence;  // gradientNorm | energyWindow | "" (not converged)
   double fidEta = 0, cOrth = 0, scale = 1, finalLearningRate = 0;
   double orthogonalityReference = 0;  // d0 (reference weighting) or the balanced weighting's reference

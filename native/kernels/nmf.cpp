@@ -401,7 +401,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         // The loss measured before this iteration's update met the tolerance; the update is kept
         // (it never raises the loss) and counted.
         ++it;
-        run.stop = StopReason::Tolerance;
+        run.stop = StopReason::Plateau;
         break;
       }
     }

@@ -9,6 +9,7 @@
 
 #include "linalg.hpp"
 #include "monitor.hpp"
+#include "solver.hpp"
 
 namespace nsa {
 
@@ -41,7 +42,6 @@ double directResidualSquared(const DataMatrix& A, const double* v, const double*
 constexpr double kCancellationRatio = 1e-4;
 
 enum class NmfInit { Random, Nndsvd, Given };
-enum class StopReason { MaxIterations, Tolerance };
 
 struct LossTrace {
   std::vector<double> iteration;  // iterations completed when the loss was measured

@@ -349,7 +349,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       monitor.progress(rec);
       if (due && recorder.record(it, loss, run.trace)) {
         ++it;  // this iteration's update is kept (it never raises the loss) and counted
-        run.stop = StopReason::Tolerance;
+        run.stop = StopReason::Plateau;
         break;
       }
     }

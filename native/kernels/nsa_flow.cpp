@@ -258,7 +258,7 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
       recentE.erase(recentE.begin());
     }
     if (static_cast<int>(recentIt.size()) >= o.windowSize - 1 && windowSlope(recentIt, recentE, slopeA.data(), slopeB.data()) > -o.tolerance) {
-      res.stopReason = StopReason::Converged;
+      res.stopReason = StopReason::Plateau;
       break;
     }
   }

@@ -9,6 +9,7 @@
 #include "energy.hpp"
 #include "lr_strategies.hpp"
 #include "monitor.hpp"
+#include "solver.hpp"
 #include "optimizers.hpp"
 #include "ortho.hpp"
 
@@ -38,7 +39,6 @@ struct NsaFlowOptions {
   uint64_t seed = 42;
 };
 
-enum class StopReason { Converged, MaxIterations, NonFinite };
 
 struct NsaFlowResult {
   std::vector<double> Y, target;  // best iterate and target, in the caller's units

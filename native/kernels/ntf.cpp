@@ -595,7 +595,7 @@ void runLoop(int maxIterations, int lossEvery, double tolerance, double initialL
       }
       lastLoss = loss;
       if (record && tolerance > 0 && std::abs(previous - loss) < tolerance * previous) {
-        stop = StopReason::Tolerance;
+        stop = StopReason::Plateau;
         break;
       }
     }

@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "monitor.hpp"
+#include "solver.hpp"
 #include "tensor.hpp"
 
 namespace nsa {
 
-enum class StopReason { MaxIterations, Tolerance };
 
 // Losses recorded during a run: loss[i] is the loss after iteration[i] iterations (0 = initial).
 struct LossTrace {

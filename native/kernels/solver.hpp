@@ -1,0 +1,49 @@
+// The one solver contract of every iterative method (NSA-Flow in all its forms, NMF, Stratified-NMF,
+// NTF, Stratified-NTF): why a run stopped, and the scale-free stationarity certificate.
+// lib/solver.ts is its TypeScript side; the names below are the strings every result carries.
+#pragma once
+#include <cmath>
+#include <cstddef>
+
+namespace nsa {
+
+enum class StopReason {
+  GradMap,        // the certificate (gradient mapping) fell to the tolerance: a certified stationary point
+  Plateau,        // the energy/loss stopped decreasing by the method's own rule (no stationarity claim)
+  LineSearch,     // the line search found no decrease; certified only within 1e3·tolerance
+  Stalled,        // no step was ever accepted (the run returns its start)
+  MaxIterations,  // the iteration limit
+  NonFinite,      // the energy became non-finite; the best finite iterate is returned
+};
+
+inline const char* stopReasonName(StopReason r) {
+  switch (r) {
+    case StopReason::GradMap: return "gradMap";
+    case StopReason::Plateau: return "plateau";
+    case StopReason::LineSearch: return "lineSearch";
+    case StopReason::Stalled: return "stalled";
+    case StopReason::NonFinite: return "nonFinite";
+    case StopReason::MaxIterations: break;
+  }
+  return "maxIterations";
+}
+
+// The scale-free gradient mapping ‖P(Y − ‖Y‖²·G) − Y‖ / ‖Y‖ of a point Y with gradient G of a
+// scale-free energy (P = max(·, 0) when `nonnegative`, else the identity). It is 0 exactly at a KKT
+// point of min E(Y) s.t. Y ≥ 0; the step ‖Y‖² makes it invariant to the units of Y (E's gradient
+// scales as 1/‖Y‖). Returns 0 for Y = 0 (nothing to move) and NaN when an input is not finite.
+inline double gradientMapping(const double* Y, const double* G, std::size_t n, bool nonnegative) {
+  double yy = 0;
+  for (std::size_t i = 0; i < n; ++i) yy += Y[i] * Y[i];
+  if (!(yy > 0)) return yy == 0 ? 0.0 : NAN;
+  double d2 = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    double t = Y[i] - yy * G[i];
+    if (nonnegative && t < 0) t = 0;
+    const double d = t - Y[i];
+    d2 += d * d;
+  }
+  return std::sqrt(d2 / yy);
+}
+
+}  // namespace nsa
