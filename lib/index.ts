@@ -39,6 +39,7 @@ export {
 export * from './io/index.js';
 export { pca, pcaOptionSpecs, type PcaOptions, type PcaResult } from './pca.js';
 export * from './nsa-flow/index.js';
+export { nsaEnergy, nsaEnergyOptionSpecs, type NsaEnergyOptions, type NsaEnergyValue } from './nsa-flow/certified.js';
 export {
   nsaFlowExplicit,
   nsaFlowExplicitSync,

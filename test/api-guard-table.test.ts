@@ -190,6 +190,7 @@ const rows: Row[] = [
   row('stratifiedNmfLoss', [strata, snmfFactors], ['strata', 'factors']),
   row('denseToCsr', [D], ['m']),
   row('pca', [D, 1, {}], ['X', 'k', 'options'], { 2: optionalOptions }),
+  row('nsaEnergy', [Y, { X0: Y }], ['Y', 'options', 'X0']),
   row('csrToDense', [C], ['m']),
   row('nmf', [D, 2, { maxIterations: 1 }], ['A', 'rank', 'options'], { 2: optionalOptions }),
   row('nmfSync', [D, 2, { maxIterations: 1 }], ['A', 'rank', 'options'], { 2: optionalOptions }),

@@ -1,0 +1,361 @@
+/**
+ * The calibration-free NSA-Flow energy and its certified solvers (native/kernels/nsa_energy.hpp,
+ * native/kernels/certified.hpp): one native call per solve.
+ *
+ *   E_w(Y) = (1 − w)·F(Y) + w·O(Y)   [+ overlapPenalty·P in 'signed' mode],   Y ≥ 0 or unconstrained,
+ *
+ * every term scale-free, 0 at its ideal and 1 at the natural "nothing" point (see nsa_energy.hpp for
+ * each mode's F and gradient). The solvers ('lbfgsb', 'spg') are monotone and return the scale-free
+ * stationarity certificate ‖P(Y − ‖Y‖²∇E) − Y‖/‖Y‖ with an honest stop reason (lib/solver.ts).
+ *
+ * This module is the internal interface nsaFlow's dispatch and nsaFlowFit build on
+ * (runCertifiedSync / runCertifiedAsync take validated, complete options), plus the public
+ * `nsaEnergy` that evaluates the energy at a point.
+ */
+import type { Matrix } from '../matrix.js';
+import { checkMemory, float64Bytes } from '../memory.js';
+import { native, type CancelToken, type RawProgress } from '../native.js';
+import { callSync, runJob, type AsyncOptions } from '../runtime.js';
+import type { StopReason } from '../solver.js';
+import { NumericalError } from '../errors.js';
+import { expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
+
+export type CertifiedMode = 'target' | 'data' | 'signed' | 'anchored';
+export const certifiedModes = ['target', 'data', 'signed', 'anchored'] as const;
+export const orthogonalityFunctionals = ['gram', 'offDiagonal', 'meanCos2'] as const;
+export type OrthogonalityFunctional = (typeof orthogonalityFunctionals)[number];
+/** The default first: L-BFGS-B reaches the same certified energy in fewer iterations and less time (bench/nsa-flow-certified.ts). */
+export const certifiedSolvers = ['lbfgsb', 'spg'] as const;
+
+export interface CertifiedProblem {
+  mode: CertifiedMode;
+  /** Start: p×k ('signed': p×2k = [V⁺ V⁻]). */
+  Y0: Matrix;
+  /** 'target': target p×k; 'anchored': the anchor p×m. */
+  X0?: Matrix;
+  /** 'data' | 'signed': data n×p (rows = observations). */
+  X?: Matrix;
+}
+
+export interface CertifiedOptions {
+  w: number;
+  orthogonality: OrthogonalityFunctional;
+  solver: 'lbfgsb' | 'spg';
+  nonnegative: boolean;
+  tolerance: number;
+  plateauTolerance: number;
+  maxIterations: number;
+  /** L-BFGS pairs. */
+  memory: number;
+  overlapPenalty: number;
+  anchor: 'subspace' | 'target';
+  recordEvery: number;
+}
+
+export interface CertifiedTraces {
+  iteration: Float64Array;
+  timeMs: Float64Array;
+  energy: Float64Array;
+  fidelity: Float64Array;
+  orthogonality: Float64Array;
+  certificate: Float64Array;
+}
+
+export interface CertifiedRun {
+  Y: Matrix;
+  energy: number;
+  fidelity: number;
+  orthogonality: number;
+  /** The lobe-overlap penalty P ('signed' mode; 0 otherwise). */
+  overlap: number;
+  certificate: number;
+  stopReason: StopReason;
+  iterations: number;
+  /** Energy + gradient evaluations. */
+  evaluations: number;
+  traces: CertifiedTraces;
+  warnings: string[];
+}
+
+export interface CertifiedProgress {
+  iteration: number;
+  maxIterations: number;
+  energy: number;
+  certificate: number;
+}
+
+/** Defaults and validation of CertifiedOptions. */
+export const certifiedOptionSpecs = {
+  w: { kind: 'number', min: 0, max: 1, default: 0.5, description: 'weight of orthogonality: E = (1 − w)·F + w·O' },
+  orthogonality: { kind: 'enum', values: orthogonalityFunctionals, default: 'gram', description: 'orthogonality functional O' },
+  solver: { kind: 'enum', values: certifiedSolvers, default: 'lbfgsb', description: 'certified solver' },
+  nonnegative: { kind: 'boolean', default: true, description: 'constrain Y ≥ 0' },
+  tolerance: { kind: 'number', min: 0, default: 1e-6, description: 'certificate (scale-free gradient mapping) that stops the run as gradMap' },
+  plateauTolerance: {
+    kind: 'number',
+    min: 0,
+    max: 1,
+    default: 1e-12,
+    description: 'relative energy decrease over 10 iterations below which the run stops as plateau (0: never)',
+  },
+  maxIterations: { kind: 'number', integer: true, min: 0, max: 1e8, default: 10_000, description: 'iteration limit' },
+  memory: { kind: 'number', integer: true, min: 1, max: 100, default: 10, description: 'L-BFGS pairs kept by lbfgsb' },
+  overlapPenalty: {
+    kind: 'number',
+    min: 0,
+    max: 1e6,
+    default: 0.1,
+    description: "weight of the lobe-overlap penalty 2⟨V⁺, V⁻⟩/(‖V⁺‖² + ‖V⁻‖²) in 'signed' mode",
+  },
+  anchor: { kind: 'enum', values: ['subspace', 'target'], default: 'subspace', description: "'anchored' fidelity: subspace energy share or column cosines" },
+  recordEvery: { kind: 'number', integer: true, min: 1, max: 1e8, default: 1, description: 'trace every n-th iteration' },
+} as const satisfies OptionSpecs;
+
+interface RawEnergyOptions {
+  mode: CertifiedMode;
+  w: number;
+  orthogonality: OrthogonalityFunctional;
+  nonnegative: boolean;
+  overlapPenalty: number;
+  anchor: 'subspace' | 'target';
+}
+type RawSolveOptions = RawEnergyOptions & Omit<CertifiedOptions, keyof RawEnergyOptions>;
+
+interface RawCertifiedResult {
+  Y: Float64Array;
+  energy: number;
+  fidelity: number;
+  orthogonality: number;
+  overlap: number;
+  certificate: number;
+  stopReason: StopReason;
+  iterations: number;
+  evaluations: number;
+  traces: CertifiedTraces;
+  warnings: string[];
+}
+
+interface RawEnergyResult {
+  energy: number;
+  fidelity: number;
+  orthogonality: number;
+  overlap: number;
+  gradient: Float64Array;
+  certificate: number;
+}
+
+type NullableArray = Float64Array | null;
+declare module '../native.js' {
+  interface NativeBinding {
+    certifiedSolve(Y0: Float64Array, rows: number, cols: number, X0: NullableArray, x0Cols: number, X: NullableArray, dataRows: number, options: RawSolveOptions): RawCertifiedResult;
+    certifiedSolveAsync(
+      Y0: Float64Array,
+      rows: number,
+      cols: number,
+      X0: NullableArray,
+      x0Cols: number,
+      X: NullableArray,
+      dataRows: number,
+      options: RawSolveOptions,
+      token: CancelToken,
+      onProgress: ((r: RawProgress) => void) | undefined,
+      intervalMs: number,
+    ): Promise<RawCertifiedResult>;
+    certifiedEnergy(Y: Float64Array, rows: number, cols: number, X0: NullableArray, x0Cols: number, X: NullableArray, dataRows: number, options: RawEnergyOptions): RawEnergyResult;
+  }
+}
+
+/**
+ * Checks a problem's shapes against its mode (RangeError/TypeError naming the field), the degenerate
+ * data its terms are undefined for, and the memory of the solve. `context` names the caller.
+ */
+export function checkCertifiedProblem(problem: CertifiedProblem, options: Pick<CertifiedOptions, 'anchor' | 'nonnegative' | 'memory'>, context: string): void {
+  const { mode, Y0, X0, X } = problem;
+  const p = Y0.rows;
+  const name = (field: string) => `${field} of ${context}`;
+  if (mode === 'target' || mode === 'anchored') {
+    if (!X0) throw new TypeError(`Expected a Matrix for ${name('X0')} in '${mode}' mode but received undefined`);
+    if (X0.rows !== p) throw new RangeError(`Expected ${name('X0')} with ${p} rows (as Y0) but received ${X0.rows}×${X0.cols}`);
+    if (mode === 'target' && X0.cols !== Y0.cols) throw new RangeError(`Expected ${name('X0')} of the shape of Y0 (${p}×${Y0.cols}) but received ${X0.rows}×${X0.cols}`);
+    if (mode === 'anchored' && options.anchor === 'target' && X0.cols !== Y0.cols) {
+      throw new RangeError(`Expected ${name('X0')} with ${Y0.cols} columns (as Y0) for anchor 'target' but received ${X0.rows}×${X0.cols}`);
+    }
+    if (mode === 'target' && !X0.data.some((v) => v !== 0)) throw new RangeError(`Expected a nonzero ${name('X0')} (F = ‖Y − X0‖²/‖X0‖²) but received a zero matrix`);
+    if (mode === 'anchored') {
+      if (options.anchor === 'target') {
+        const k = X0.cols;
+        for (let j = 0; j < k; j++) {
+          let any = false;
+          for (let i = 0; i < p && !any; i++) any = X0.data[i * k + j] !== 0;
+          if (!any) throw new RangeError(`Expected nonzero anchor columns in ${name('X0')} for anchor 'target' but column ${j} is zero`);
+        }
+      } else if (!X0.data.some((v) => v !== 0)) {
+        throw new RangeError(`Expected a nonzero anchor ${name('X0')} but received a zero matrix`);
+      }
+    }
+    if (X) throw new TypeError(`Expected no ${name('X')} in '${mode}' mode (it fits X0) but received a Matrix`);
+  } else {
+    if (!X) throw new TypeError(`Expected a Matrix for ${name('X')} in '${mode}' mode but received undefined`);
+    if (X.cols !== p) throw new RangeError(`Expected ${name('X')} with ${p} columns (Y0 has ${p} rows, one per variable) but received ${X.rows}×${X.cols}`);
+    if (!X.data.some((v) => v !== 0)) throw new RangeError(`Expected a nonzero ${name('X')} (F = ‖X − XVVᵀ‖²/‖X‖²) but received a zero matrix`);
+    if (mode === 'signed') {
+      if (Y0.cols % 2 !== 0) throw new RangeError(`Expected ${name('Y0')} with an even number of columns ([V⁺ V⁻]) in 'signed' mode but received ${p}×${Y0.cols}`);
+      if (!options.nonnegative) throw new RangeError(`Expected nonnegative true in 'signed' mode for ${context} (the lobes V⁺, V⁻ are non-negative) but received false`);
+    }
+    if (X0) throw new TypeError(`Expected no ${name('X0')} in '${mode}' mode (it fits X) but received a Matrix`);
+  }
+  const vars = p * Y0.cols;
+  const n = X?.rows ?? 0;
+  const gram = X && p < 2 * n && p <= 4096 ? p * p : 0;
+  checkMemory(float64Bytes(vars) * (16 + 2 * options.memory) + float64Bytes(gram + n * Y0.cols), `the certified NSA-Flow solve on Y0 (${p}×${Y0.cols})`);
+}
+
+function rawArgs(problem: CertifiedProblem): [NullableArray, number, NullableArray, number] {
+  return [problem.X0?.data ?? null, problem.X0?.cols ?? 0, problem.X?.data ?? null, problem.X?.rows ?? 0];
+}
+
+function rawOptions(mode: CertifiedMode, o: CertifiedOptions): RawSolveOptions {
+  return {
+    mode,
+    w: o.w,
+    orthogonality: o.orthogonality,
+    solver: o.solver,
+    nonnegative: o.nonnegative,
+    tolerance: o.tolerance,
+    plateauTolerance: o.plateauTolerance,
+    maxIterations: o.maxIterations,
+    memory: o.memory,
+    overlapPenalty: o.overlapPenalty,
+    anchor: o.anchor,
+    recordEvery: o.recordEvery,
+  };
+}
+
+function buildRun(raw: RawCertifiedResult, Y0: Matrix, context: string): CertifiedRun {
+  if (raw.stopReason === 'nonFinite' && !Number.isFinite(raw.energy)) {
+    throw new NumericalError(`${context}: the energy is not finite at the start (squares of the inputs overflow a double); rescale the inputs`);
+  }
+  return {
+    Y: { rows: Y0.rows, cols: Y0.cols, data: raw.Y },
+    energy: raw.energy,
+    fidelity: raw.fidelity,
+    orthogonality: raw.orthogonality,
+    overlap: raw.overlap,
+    certificate: raw.certificate,
+    stopReason: raw.stopReason,
+    iterations: raw.iterations,
+    evaluations: raw.evaluations,
+    traces: raw.traces,
+    warnings: raw.warnings,
+  };
+}
+
+/** One certified solve (validated inputs, complete options). */
+export function runCertifiedSync(problem: CertifiedProblem, options: CertifiedOptions): CertifiedRun {
+  checkCertifiedProblem(problem, options, 'the certified solve');
+  const { Y0 } = problem;
+  const [X0, x0Cols, X, n] = rawArgs(problem);
+  const raw = callSync(() => native().certifiedSolve(Y0.data, Y0.rows, Y0.cols, X0, x0Cols, X, n, rawOptions(problem.mode, options)));
+  return buildRun(raw, Y0, 'the certified solve');
+}
+
+function mapProgress(r: RawProgress): CertifiedProgress {
+  return { iteration: r.iteration, maxIterations: r.total, energy: r.values[0]!, certificate: r.values[1]! };
+}
+
+/** One certified solve as an async job (cancel with async.signal; progress through async.onProgress). */
+export async function runCertifiedAsync(problem: CertifiedProblem, options: CertifiedOptions, async: AsyncOptions<CertifiedProgress>): Promise<CertifiedRun> {
+  checkCertifiedProblem(problem, options, 'the certified solve');
+  const { Y0 } = problem;
+  const inputs = [Y0.data, ...(problem.X0 ? [problem.X0.data] : []), ...(problem.X ? [problem.X.data] : [])];
+  const settings = rawOptions(problem.mode, options);
+  const raw = await runJob<RawCertifiedResult, CertifiedProgress>(
+    inputs,
+    (ins, token, onProgress, intervalMs) =>
+      native().certifiedSolveAsync(
+        ins[0]!,
+        Y0.rows,
+        Y0.cols,
+        problem.X0 ? ins[1]! : null,
+        problem.X0?.cols ?? 0,
+        problem.X ? ins[1]! : null,
+        problem.X?.rows ?? 0,
+        settings,
+        token,
+        onProgress,
+        intervalMs,
+      ),
+    async,
+    mapProgress,
+  );
+  return buildRun(raw, Y0, 'the certified solve');
+}
+
+// ---- the public energy -------------------------------------------------------------------------
+
+export interface NsaEnergyOptions {
+  /** Which fidelity F (default 'target'). */
+  mode?: CertifiedMode;
+  /** 'target': the target (shape of Y); 'anchored': the anchor (p×m). */
+  X0?: Matrix;
+  /** 'data' | 'signed': the data n×p. */
+  X?: Matrix;
+  w?: number;
+  orthogonality?: OrthogonalityFunctional;
+  overlapPenalty?: number;
+  anchor?: 'subspace' | 'target';
+  /** Whether the certificate projects on Y ≥ 0 (default true). */
+  nonnegative?: boolean;
+}
+
+export interface NsaEnergyValue {
+  energy: number;
+  fidelity: number;
+  orthogonality: number;
+  overlap: number;
+  /** ∇E at Y (the shape of Y). */
+  gradient: Matrix;
+  /** The scale-free gradient mapping ‖P(Y − ‖Y‖²∇E) − Y‖/‖Y‖ (0 at a KKT point). */
+  certificate: number;
+}
+
+const matrixOption = (name: string) => ({
+  kind: 'custom' as const,
+  description: `a Matrix {rows, cols, data: Float64Array} (${name})`,
+  check: (v: unknown, n: string) => expectMatrix(v, n),
+});
+
+export const nsaEnergyOptionSpecs = {
+  mode: { kind: 'enum', values: certifiedModes, default: 'target', description: 'which fidelity F' },
+  X0: matrixOption("'target': the target; 'anchored': the anchor"),
+  X: matrixOption("'data' | 'signed': the data, rows = observations"),
+  w: certifiedOptionSpecs.w,
+  orthogonality: certifiedOptionSpecs.orthogonality,
+  overlapPenalty: certifiedOptionSpecs.overlapPenalty,
+  anchor: certifiedOptionSpecs.anchor,
+  nonnegative: certifiedOptionSpecs.nonnegative,
+} as const satisfies OptionSpecs;
+
+/**
+ * The calibration-free NSA-Flow energy at Y: its value, terms, gradient and certificate.
+ * `nsaEnergy(Y, { X0 })` is the target-mode energy (1 − w)·‖Y − X0‖²/‖X0‖² + w·D̃(Y).
+ */
+export function nsaEnergy(Y: Matrix, options?: NsaEnergyOptions): NsaEnergyValue {
+  const context = 'nsaEnergy()';
+  const y = expectMatrix(Y, 'Y');
+  const o = parseOptions<Required<Omit<NsaEnergyOptions, 'X0' | 'X'>> & Pick<NsaEnergyOptions, 'X0' | 'X'>>(nsaEnergyOptionSpecs, options, context);
+  const problem: CertifiedProblem = { mode: o.mode, Y0: y, ...(o.X0 ? { X0: o.X0 } : {}), ...(o.X ? { X: o.X } : {}) };
+  checkCertifiedProblem(problem, { anchor: o.anchor, nonnegative: o.nonnegative, memory: 0 }, context);
+  const [X0, x0Cols, X, n] = rawArgs(problem);
+  const raw = callSync(() =>
+    native().certifiedEnergy(y.data, y.rows, y.cols, X0, x0Cols, X, n, {
+      mode: o.mode,
+      w: o.w,
+      orthogonality: o.orthogonality,
+      nonnegative: o.nonnegative,
+      overlapPenalty: o.overlapPenalty,
+      anchor: o.anchor,
+    }),
+  );
+  return { ...raw, gradient: { rows: y.rows, cols: y.cols, data: raw.gradient } };
+}

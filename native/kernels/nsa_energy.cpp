@@ -1,0 +1,308 @@
+#include "nsa_energy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "error.hpp"
+#include "linalg.hpp"
+
+namespace nsa {
+
+namespace {
+
+// Up to this many columns the p×k·k×k products and the k×k Grams run as plain loops: OpenBLAS's call
+// overhead (about a microsecond) is more than the whole product for the small k of NSA-Flow, and the
+// loops stream Y once.
+constexpr std::size_t kLoopColumns = 8;
+
+// S = VᵀV (k×k, both triangles).
+void gramOf(const double* V, std::size_t p, std::size_t k, double* S) {
+  if (k > kLoopColumns) {
+    gram(V, p, k, S);
+    return;
+  }
+  for (std::size_t i = 0; i < k * k; ++i) S[i] = 0;
+  for (std::size_t r = 0; r < p; ++r) {
+    const double* v = V + r * k;
+    for (std::size_t i = 0; i < k; ++i) {
+      const double vi = v[i];
+      for (std::size_t j = i; j < k; ++j) S[i * k + j] += vi * v[j];
+    }
+  }
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < i; ++j) S[i * k + j] = S[j * k + i];
+}
+
+// C = beta·C + A·M for A p×k, M k×k (row-major).
+void timesSmall(const double* A, std::size_t p, std::size_t k, const double* M, double beta, double* C) {
+  if (k > kLoopColumns) {
+    gemm(false, false, p, k, k, 1.0, A, M, beta, C);
+    return;
+  }
+  double row[kLoopColumns];
+  for (std::size_t r = 0; r < p; ++r) {
+    const double* a = A + r * k;
+    double* c = C + r * k;
+    for (std::size_t j = 0; j < k; ++j) row[j] = beta == 0 ? 0.0 : beta * c[j];
+    for (std::size_t l = 0; l < k; ++l) {
+      const double al = a[l];
+      const double* m = M + l * k;
+      for (std::size_t j = 0; j < k; ++j) row[j] += al * m[j];
+    }
+    for (std::size_t j = 0; j < k; ++j) c[j] = row[j];
+  }
+}
+
+// C = AᵀB (k×k) for A, B p×k.
+void crossSmall(const double* A, const double* B, std::size_t p, std::size_t k, double* C) {
+  if (k > kLoopColumns) {
+    gemm(true, false, k, k, p, 1.0, A, B, 0.0, C);
+    return;
+  }
+  for (std::size_t i = 0; i < k * k; ++i) C[i] = 0;
+  for (std::size_t r = 0; r < p; ++r) {
+    const double* a = A + r * k;
+    const double* b = B + r * k;
+    for (std::size_t i = 0; i < k; ++i) {
+      const double ai = a[i];
+      for (std::size_t j = 0; j < k; ++j) C[i * k + j] += ai * b[j];
+    }
+  }
+}
+
+
+}  // namespace
+
+CertifiedEnergy::CertifiedEnergy(const CertifiedEnergyOptions& options, const CertifiedData& data) : options_(options), data_(data) {
+  const std::size_t p = data.p, k = data.k;
+  if (p == 0 || k == 0) throwRange("Expected a variable with at least one row and one column");
+  if (!(options.w >= 0 && options.w <= 1)) throwRange("Expected w in [0, 1]");
+  varCols_ = options.mode == CertifiedMode::Signed ? 2 * k : k;
+  size_ = p * varCols_;
+  M_.assign(k * k, 0);
+  B_.assign(k * k, 0);
+  switch (options.mode) {
+    case CertifiedMode::Target:
+      if (!data.X0) throwRange("Expected a target X0 in 'target' mode");
+      x0Squared_ = squaredNorm(data.X0, p * k);
+      if (!(x0Squared_ > 0) || !std::isfinite(x0Squared_))
+        throwRange("Expected a target X0 with a nonzero, finite norm (F = ‖Y − X0‖²/‖X0‖²)");
+      break;
+    case CertifiedMode::Data:
+    case CertifiedMode::Signed: {
+      if (!data.X || data.n == 0) throwRange("Expected data X in 'data' and 'signed' modes");
+      const std::size_t n = data.n;
+      traceS_ = squaredNorm(data.X, n * p);
+      if (!(traceS_ > 0) || !std::isfinite(traceS_))
+        throwRange("Expected data X with a nonzero, finite norm (F = ‖X − XVVᵀ‖²/‖X‖²)");
+      // SV per evaluation: S·V costs 2p²k flops, Xᵀ(X·V) costs 4npk; S once costs np² (repaid within a
+      // few evaluations) and p² doubles, so S is formed when p < 2n and it stays small.
+      formS_ = p < 2 * n && p <= 4096;
+      if (formS_) {
+        S_.assign(p * p, 0);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(p), asInt(n), 1.0, data.X, asInt(p), 0.0, S_.data(), asInt(p));
+        for (std::size_t i = 0; i < p; ++i)
+          for (std::size_t j = 0; j < i; ++j) S_[i * p + j] = S_[j * p + i];
+      } else {
+        T_.assign(n * k, 0);
+      }
+      SV_.assign(p * k, 0);
+      A_.assign(k * k, 0);
+      K1_.assign(k * k, 0);
+      K2_.assign(k * k, 0);
+      if (options.mode == CertifiedMode::Signed) {
+        V_.assign(p * k, 0);
+        GV_.assign(p * k, 0);
+      }
+      break;
+    }
+    case CertifiedMode::Anchored: {
+      const std::size_t m = data.m;
+      if (!data.X0 || m == 0) throwRange("Expected an anchor (X0) in 'anchored' mode");
+      if (options.anchor == AnchorKind::Target) {
+        if (m != k) throwRange("Expected an anchor with as many columns as Y for anchor 'target'");
+        anchorSquared_.assign(k, 0);
+        columnSums_.assign(2 * k, 0);
+        for (std::size_t r = 0; r < p; ++r)
+          for (std::size_t j = 0; j < k; ++j) anchorSquared_[j] += data.X0[r * k + j] * data.X0[r * k + j];
+        for (std::size_t j = 0; j < k; ++j)
+          if (!(anchorSquared_[j] > 0) || !std::isfinite(anchorSquared_[j]))
+            throwRange("Expected anchor columns with nonzero, finite norms for anchor 'target' (column " + std::to_string(j) +
+                       " is zero)");
+      } else {
+        // Q from the SVD of A: left singular vectors whose singular value is above the usual rank
+        // tolerance max(p, m)·ε·σ_max (a rank-deficient anchor spans fewer directions than it has columns).
+        const std::size_t r0 = std::min(p, m);
+        std::vector<double> a(data.X0, data.X0 + p * m), s(r0), u(p * r0), superb(r0 > 1 ? r0 - 1 : 1);
+        const lapack_int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'S', 'N', asInt(p), asInt(m), a.data(), asInt(m), s.data(),
+                                               u.data(), asInt(r0), nullptr, 1, superb.data());
+        if (info != 0) throwNumerical("The SVD of the anchor did not converge");
+        const double cut = s.empty() ? 0 : s[0] * double(std::max(p, m)) * 2.220446049250313e-16;
+        rank_ = 0;
+        while (rank_ < r0 && s[rank_] > cut) ++rank_;
+        if (rank_ == 0) throwRange("Expected an anchor with a nonzero, finite norm");
+        Q_.assign(p * rank_, 0);
+        for (std::size_t i = 0; i < p; ++i)
+          for (std::size_t j = 0; j < rank_; ++j) Q_[i * rank_ + j] = u[i * r0 + j];
+        R_.assign(rank_ * k, 0);
+        V_.assign(p * k, 0);  // D = Y − QQᵀY
+      }
+      break;
+    }
+  }
+}
+
+void CertifiedEnergy::orthogonalityTerm(const double* V, double* GV, CertifiedTerms& t, double gradientBeta) {
+  const std::size_t p = data_.p, k = data_.k;
+  gramOf(V, p, k, B_.data());
+  t.orthogonality = orthogonalityFunctional(options_.orthogonality, B_.data(), k, GV ? M_.data() : nullptr);
+  if (GV) {
+    for (double& x : M_) x *= options_.w;
+    timesSmall(V, p, k, M_.data(), gradientBeta, GV);
+  }
+}
+
+void CertifiedEnergy::dataTerms(const double* V, double* GV, CertifiedTerms& t) {
+  const std::size_t p = data_.p, k = data_.k, n = data_.n;
+  const double w = options_.w;
+  gramOf(V, p, k, B_.data());
+  double* SV = SV_.data();
+  if (formS_) {
+    gemm(false, false, p, k, p, 1.0, S_.data(), V, 0.0, SV);
+  } else {
+    gemm(false, false, n, k, p, 1.0, data_.X, V, 0.0, T_.data());
+    gemm(true, false, p, k, n, 1.0, data_.X, T_.data(), 0.0, SV);
+  }
+  crossSmall(V, SV, p, k, A_.data());
+  double trA = 0, AB = 0;
+  for (std::size_t i = 0; i < k; ++i) trA += A_[i * k + i];
+  for (std::size_t i = 0; i < k * k; ++i) AB += A_[i] * B_[i];
+  t.fidelity = (traceS_ - 2 * trA + AB) / traceS_;
+  t.orthogonality = orthogonalityFunctional(options_.orthogonality, B_.data(), k, GV ? M_.data() : nullptr);
+  if (!GV) return;
+  // ∇[(1 − w)F + wO] = SV·K1 + V·K2 with c = (1 − w)/tr S, K1 = 2c·B − 4c·I, K2 = 2c·A + w·M.
+  const double c = (1 - w) / traceS_;
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < k; ++j) {
+      K1_[i * k + j] = 2 * c * B_[i * k + j] - (i == j ? 4 * c : 0.0);
+      K2_[i * k + j] = 2 * c * A_[i * k + j] + w * M_[i * k + j];
+    }
+  timesSmall(SV, p, k, K1_.data(), 0.0, GV);
+  timesSmall(V, p, k, K2_.data(), 1.0, GV);
+}
+
+CertifiedTerms CertifiedEnergy::evaluate(const double* Y, double* G) {
+  const std::size_t p = data_.p, k = data_.k;
+  const double w = options_.w;
+  CertifiedTerms t;
+  switch (options_.mode) {
+    case CertifiedMode::Target: {
+      const double* X0 = data_.X0;
+      const std::size_t n = p * k;
+      double d2 = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const double d = Y[i] - X0[i];
+        d2 += d * d;
+      }
+      t.fidelity = d2 / x0Squared_;
+      if (G) {
+        const double c = 2 * (1 - w) / x0Squared_;
+        for (std::size_t i = 0; i < n; ++i) G[i] = c * (Y[i] - X0[i]);
+      }
+      orthogonalityTerm(Y, G, t, 1.0);
+      break;
+    }
+    case CertifiedMode::Data:
+      dataTerms(Y, G, t);
+      break;
+    case CertifiedMode::Signed: {
+      double* V = V_.data();
+      double pp = 0, mm = 0, pm = 0;
+      for (std::size_t r = 0; r < p; ++r) {
+        const double* zp = Y + r * 2 * k;
+        const double* zm = zp + k;
+        for (std::size_t j = 0; j < k; ++j) {
+          V[r * k + j] = zp[j] - zm[j];
+          pp += zp[j] * zp[j];
+          mm += zm[j] * zm[j];
+          pm += zp[j] * zm[j];
+        }
+      }
+      const double N = pp + mm;
+      t.overlap = N > 0 ? 2 * pm / N : 0.0;
+      dataTerms(V, G ? GV_.data() : nullptr, t);
+      if (G) {
+        const double lam = options_.overlapPenalty;
+        const double c = N > 0 ? 2 * lam / N : 0.0, P = t.overlap;
+        for (std::size_t r = 0; r < p; ++r) {
+          const double* zp = Y + r * 2 * k;
+          const double* zm = zp + k;
+          double* gp = G + r * 2 * k;
+          double* gm = gp + k;
+          const double* g = GV_.data() + r * k;
+          for (std::size_t j = 0; j < k; ++j) {
+            gp[j] = g[j] + c * (zm[j] - P * zp[j]);
+            gm[j] = -g[j] + c * (zp[j] - P * zm[j]);
+          }
+        }
+      }
+      break;
+    }
+    case CertifiedMode::Anchored: {
+      const std::size_t n = p * k;
+      const double yy = squaredNorm(Y, n);
+      if (options_.anchor == AnchorKind::Subspace) {
+        if (!(yy > 0)) {
+          t.fidelity = yy == 0 ? 1.0 : NAN;
+          if (G)
+            for (std::size_t i = 0; i < n; ++i) G[i] = 0;
+        } else {
+          // R = QᵀY (r×k), D = Y − Q·R, computed as a residual (no cancellation when F ≈ 0).
+          const std::size_t r = rank_;
+          gemm(true, false, r, k, p, 1.0, Q_.data(), Y, 0.0, R_.data());
+          double* D = V_.data();
+          for (std::size_t i = 0; i < n; ++i) D[i] = Y[i];
+          gemm(false, false, p, k, r, -1.0, Q_.data(), R_.data(), 1.0, D);
+          const double F = squaredNorm(D, n) / yy;
+          t.fidelity = F;
+          if (G) {
+            const double c = 2 * (1 - w) / yy;
+            for (std::size_t i = 0; i < n; ++i) G[i] = c * (D[i] - F * Y[i]);
+          }
+        }
+      } else {
+        const double* A = data_.X0;
+        double* cj = columnSums_.data();  // c_j = y_jᵀa_j
+        double* nj = cj + k;                // n_j = ‖y_j‖²
+        for (std::size_t j = 0; j < 2 * k; ++j) cj[j] = 0;
+        for (std::size_t r = 0; r < p; ++r)
+          for (std::size_t j = 0; j < k; ++j) {
+            cj[j] += Y[r * k + j] * A[r * k + j];
+            nj[j] += Y[r * k + j] * Y[r * k + j];
+          }
+        double F = 0;
+        for (std::size_t j = 0; j < k; ++j) F += nj[j] > 0 ? 1 - cj[j] * cj[j] / (nj[j] * anchorSquared_[j]) : 1.0;
+        t.fidelity = F / double(k);
+        if (G) {
+          for (std::size_t r = 0; r < p; ++r)
+            for (std::size_t j = 0; j < k; ++j) {
+              const std::size_t i = r * k + j;
+              if (!(nj[j] > 0)) {
+                G[i] = 0;
+                continue;
+              }
+              const double s = -2 * (1 - w) * cj[j] / (double(k) * nj[j] * anchorSquared_[j]);
+              G[i] = s * (A[i] - cj[j] / nj[j] * Y[i]);
+            }
+        }
+      }
+      orthogonalityTerm(Y, G, t, 1.0);
+      break;
+    }
+  }
+  t.energy = (1 - w) * t.fidelity + w * t.orthogonality + (options_.mode == CertifiedMode::Signed ? options_.overlapPenalty * t.overlap : 0.0);
+  return t;
+}
+
+}  // namespace nsa

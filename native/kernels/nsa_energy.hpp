@@ -1,0 +1,122 @@
+// The calibration-free NSA-Flow energy that the certified solvers (certified.hpp) minimise:
+//   E_w(Y) = (1 − w)·F(Y) + w·O(V(Y)) [+ λ·P(Y) in 'signed' mode],   Y ≥ 0 (or unconstrained),
+// every term scale-free, 0 at its ideal and 1 at the natural "nothing" point, so that w trades terms
+// that live on the same [0, 1] scale without any calibration. O is one of the orthogonality
+// functionals of orthogonality.hpp (value and ∇O = V·M from the k×k Gram only).
+//
+// Fidelity F by mode (‖·‖ Frobenius, ⟨·,·⟩ the trace inner product):
+//   target    F = ‖Y − X0‖²/‖X0‖²                         ∇F = 2(Y − X0)/‖X0‖²
+//             (X0 p×k; F = 0 at Y = X0, 1 at Y = 0).
+//   data      V (p×k) fitted to data X (n×p): F = ‖X − X·V·Vᵀ‖²/‖X‖² = (tr S − 2 tr A + ⟨A, B⟩)/tr S,
+//             S = XᵀX, A = VᵀSV, B = VᵀV;              ∇F = (−4·SV + 2·SV·B + 2·V·A)/tr S
+//             (F = 0 when V is an orthonormal basis of X's row space (rank X ≤ k), 1 at V = 0).
+//   signed    the variable is Z = [V⁺ V⁻] (p×2k, Z ≥ 0) and V = V⁺ − V⁻; F and O as in 'data' on V,
+//             ∇_{V⁺} = ∇_V, ∇_{V⁻} = −∇_V, plus λ·P with the lobe-overlap penalty
+//             P = 2⟨V⁺, V⁻⟩/(‖V⁺‖² + ‖V⁻‖²) ∈ [0, 1]   (0 iff the lobes have disjoint supports),
+//             ∇_{V⁺}P = 2(V⁻ − P·V⁺)/N, ∇_{V⁻}P = 2(V⁺ − P·V⁻)/N, N = ‖V⁺‖² + ‖V⁻‖².
+//   anchored  sign-blind fidelity to an anchor A (p×m):
+//             subspace  F = ‖Y − QQᵀY‖²/‖Y‖² with Q an orthonormal basis of span(A) (the share of Y's
+//                       energy outside the anchor subspace): with D = Y − QQᵀY,
+//                       ∇F = 2(D − F·Y)/‖Y‖²   (F = 0 iff span Y ⊆ span A; F := 1, ∇F := 0 at Y = 0).
+//             target    (m = k) F = mean_j (1 − cos²(y_j, a_j)), c_j = y_jᵀa_j, n_j = ‖y_j‖²:
+//                       ∇_{y_j}F = −2c_j/(k·n_j‖a_j‖²)·(a_j − (c_j/n_j)·y_j)
+//                       (a zero column y_j counts 1 − 0 = 1 and gets no gradient).
+// Orthogonality: O(V) from the Gram B = VᵀV, ∇O = V·M (orthogonality.hpp), V = Y except in 'signed'.
+//
+// All workspaces are sized once, when the CertifiedEnergy is built; evaluate() allocates nothing.
+#pragma once
+#include <cstddef>
+#include <vector>
+
+#include "certified.hpp"
+#include "orthogonality.hpp"
+
+namespace nsa {
+
+enum class CertifiedMode { Target, Data, Signed, Anchored };
+enum class AnchorKind { Subspace, Target };
+
+struct CertifiedEnergyOptions {
+  CertifiedMode mode = CertifiedMode::Target;
+  double w = 0.5;
+  OrthogonalityFunctional orthogonality = OrthogonalityFunctional::Gram;
+  bool nonnegative = true;
+  double overlapPenalty = 0.1;  // λ of 'signed'
+  AnchorKind anchor = AnchorKind::Subspace;
+};
+
+// The terms of the last evaluation: energy = (1 − w)·fidelity + w·orthogonality + λ·overlap.
+struct CertifiedTerms {
+  double energy = 0, fidelity = 0, orthogonality = 0, overlap = 0;
+};
+
+// The problem's data. Pointers are borrowed: they must outlive the CertifiedEnergy.
+struct CertifiedData {
+  std::size_t p = 0;   // rows of the variable
+  std::size_t k = 0;   // columns of V (the variable has 2k in 'signed')
+  const double* X0 = nullptr;  // 'target': p×k target; 'anchored': p×m anchor
+  std::size_t m = 0;           // anchor columns
+  const double* X = nullptr;   // 'data' | 'signed': n×p data, rows = observations
+  std::size_t n = 0;
+};
+
+class CertifiedEnergy {
+ public:
+  // Validates shapes and the degenerate inputs the terms cannot be defined for (‖X0‖ = 0, ‖X‖ = 0,
+  // a zero anchor column in 'target' anchoring) with a RangeError (nsa::Error), then sizes every
+  // workspace. 'anchored'/'subspace' computes Q here (SVD of A, rank by the LAPACK tolerance).
+  CertifiedEnergy(const CertifiedEnergyOptions& options, const CertifiedData& data);
+
+  // Number of coordinates of the variable (p·k, or p·2k in 'signed').
+  std::size_t size() const { return size_; }
+  std::size_t rows() const { return data_.p; }
+  std::size_t cols() const { return varCols_; }
+  bool nonnegative() const { return options_.nonnegative; }
+  const CertifiedEnergyOptions& options() const { return options_; }
+
+  // Value and terms at Y (row-major p×cols()); the gradient into G when G is not null.
+  CertifiedTerms evaluate(const double* Y, double* G);
+
+ private:
+  // F and O of 'data'/'signed' at V (p×k); gradient of (1 − w)F + wO into GV when not null.
+  void dataTerms(const double* V, double* GV, CertifiedTerms& t);
+  void orthogonalityTerm(const double* V, double* GV, CertifiedTerms& t, double gradientBeta);
+
+  CertifiedEnergyOptions options_;
+  CertifiedData data_;
+  std::size_t varCols_ = 0, size_ = 0;
+  double x0Squared_ = 0;  // ‖X0‖² ('target')
+  double traceS_ = 0;     // tr XᵀX ('data', 'signed')
+  bool formS_ = false;    // SV as S·V with S = XᵀX formed once (cheaper by flop count), else Xᵀ(X·V)
+  std::vector<double> S_;       // p×p when formS_
+  std::vector<double> Q_;       // p×r orthonormal basis of span(anchor)
+  std::size_t rank_ = 0;
+  std::vector<double> anchorSquared_;  // ‖a_j‖² ('anchored'/'target')
+  std::vector<double> columnSums_;     // y_jᵀa_j and ‖y_j‖² ('anchored'/'target')
+  // workspaces
+  std::vector<double> V_, GV_, T_, SV_, R_;
+  std::vector<double> B_, A_, M_, K1_, K2_;
+};
+
+// The energy as the certified solvers' objective; remembers the terms of its last evaluation.
+class EnergyObjective final : public BoundObjective {
+ public:
+  explicit EnergyObjective(CertifiedEnergy& energy) : energy_(energy) {}
+  std::size_t size() const override { return energy_.size(); }
+  bool nonnegative() const override { return energy_.nonnegative(); }
+  double evaluate(const double* x, double* g) override {
+    last_ = energy_.evaluate(x, g);
+    return last_.energy;
+  }
+  void terms(double* fidelity, double* orthogonality) const override {
+    *fidelity = last_.fidelity;
+    *orthogonality = last_.orthogonality;
+  }
+  const CertifiedTerms& last() const { return last_; }
+
+ private:
+  CertifiedEnergy& energy_;
+  CertifiedTerms last_;
+};
+
+}  // namespace nsa
