@@ -7,7 +7,8 @@
 import type { Matrix } from '../matrix.js';
 import type { AsyncOptions } from '../runtime.js';
 import { describeValue, expectIntact, expectMatrix, parseOptions, readList, type OptionSpecs } from '../validate.js';
-import { selectAuto, selectByKnee, selectByScore, type WSelection } from './auto-w.js';
+import { NumericalError } from '../errors.js';
+import { selectAuto, selectByKnee, selectByScore, type ExcludedPoint, type WSelection } from './auto-w.js';
 import {
   asyncSpecs,
   buildRun,
@@ -171,11 +172,41 @@ function toPoint(run: ExplicitFlowRun, w: number, timeMs: number): PathPoint {
   };
 }
 
+/** Why a path point cannot be chosen, or null when it can: a solve that did not move is no solution of its w. */
+export function ineligibility(point: Pick<PathPoint, 'stopReason'> & { run: Pick<ExplicitFlowRun, 'acceptedSteps'> }): string | null {
+  if (point.stopReason === 'stalled' || point.run.acceptedSteps === 0) return 'stalled: no accepted step, the solve returned its start';
+  return null;
+}
+
+/**
+ * Runs a selection criterion on the eligible points of a path only (see ineligibility) and maps the
+ * choice back to the whole grid: scores of excluded points are NaN, and the reason names them.
+ * Throws NumericalError when no point moved.
+ */
+export function selectOnPath(points: readonly PathPoint[], select: NonNullable<NsaFlowPathOptions['select']>): WSelection {
+  const excluded: ExcludedPoint[] = [];
+  const kept: number[] = [];
+  points.forEach((p, index) => {
+    const why = ineligibility(p);
+    if (why === null) kept.push(index);
+    else excluded.push({ index, w: p.w, why });
+  });
+  if (kept.length === 0) {
+    throw new NumericalError(
+      `nsaFlowPath(): no w can be chosen: every solve of the grid stalled at its start (${excluded.map((e) => e.w).join(', ')}); try a smaller learningRate or more maxBacktracks`,
+    );
+  }
+  const eligible = kept.map((i) => points[i]!);
+  const inner = select === 'auto' ? selectAuto(eligible) : select === 'knee' ? selectByKnee(eligible) : selectByScore(eligible, select);
+  const scores = points.map(() => NaN);
+  kept.forEach((i, j) => (scores[i] = inner.scores[j]!));
+  const index = kept[inner.index]!;
+  const note = excluded.length === 0 ? '' : `; excluded ${excluded.map((e) => `w = ${e.w} (${e.why})`).join(', ')}`;
+  return { ...inner, ws: points.map((p) => p.w), index, w: points[index]!.w, scores, reason: inner.reason + note, excluded };
+}
+
 function finish(plan: PathPlan, points: PathPoint[], runs: ExplicitFlowRun[], timeMs: number): NsaFlowPathResult {
-  let selection: WSelection | null = null;
-  if (plan.select === 'auto') selection = selectAuto(points);
-  else if (plan.select === 'knee') selection = selectByKnee(points);
-  else if (typeof plan.select === 'function') selection = selectByScore(points, plan.select);
+  const selection: WSelection | null = plan.select === undefined ? null : selectOnPath(points, plan.select);
   return {
     points,
     target: runs[0]!.target,
