@@ -266,6 +266,10 @@ class Flow {
   Iterate pool_[3];
   int cur_ = 0, best_ = 1;
   double eta_ = 0, c_ = 0, dref_ = 0, scale_ = 1, x0Norm2_ = 0, lr_ = 0;
+  // The stepped gradient is stepScale_·g: ‖X0‖² for the Energy weighting, whose E is a relative,
+  // scale-free energy (∇E ~ 1/‖X0‖²: a plain step lr·∇E would not move Y at any usable lr), so that
+  // lr is a step in units of the relative energy (lr·2(1 − w) is the fidelity's contraction per step).
+  double stepScale_ = 1;
 
   // k×k scratch, sized once.
   std::vector<double> A_, K_, St_, M_, T1_, T2_, Sh_, Mo_;
@@ -380,6 +384,7 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
     eta_ = 2.0 * (1.0 - w) / std::max(x0Norm2_, 1e-300);
     c_ = 4.0 * w;
     dref_ = 0;
+    stepScale_ = x0Norm2_ > 0 ? x0Norm2_ : 1.0;
   } else {
     dref_ = o_.orthogonalityReference > 0
                 ? o_.orthogonalityReference
@@ -454,7 +459,7 @@ void Flow::gradientMap(const double* S, const double* C) {
   }
 }
 
-// Pass 1: g = η(Y − X0) + Y·A; Ỹ = step(Y, g) into Yt_, S̃ = ỸᵀỸ into St_. Returns ‖g‖².
+// Pass 1: g = stepScale·(η(Y − X0) + Y·A); Ỹ = step(Y, g) into Yt_, S̃ = ỸᵀỸ into St_. Returns ‖g‖².
 // Elementwise steppers run inside the pass. Whole-matrix ones get g in R_ (free until the
 // retraction) and Ỹ ← Y copied in the same pass, then one call, then a Gram pass over Ỹ.
 double Flow::stepPass(const Iterate& Y) {
@@ -472,9 +477,10 @@ double Flow::stepPass(const Iterate& Y) {
       const double* Xb = X0_.data() + off;
       double* G = gradOut + off;
       if (aZero_) std::fill(G, G + len, 0.0);
-      else gemm(false, false, m, k_, k_, 1.0, Yb, A_.data(), 0.0, G);
+      else gemm(false, false, m, k_, k_, stepScale_, Yb, A_.data(), 0.0, G);
+      const double eta = stepScale_ * eta_;
       for (std::size_t i = 0; i < len; ++i) {
-        const double g = G[i] + eta_ * (Yb[i] - Xb[i]);
+        const double g = G[i] + eta * (Yb[i] - Xb[i]);
         g2 += g * g;
         G[i] = g;
       }
