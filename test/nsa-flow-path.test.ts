@@ -24,8 +24,8 @@ describe('w from a PCA start on real data (tissue 189×500, k = 5)', () => {
     // The default 'energy' weighting: w weighs O(Y) ∈ [0, 1] itself, so the same w orthogonalizes less
     // than 'balanced' (which divides the defect by the PCA start's small one) and the knee sits higher.
     const r = nsaFlowExplicitSync(loadings, { w: 'auto', data });
-    // Measured: the fidelity rate on the last segment is 2.24× its path mean (no saturation); the knee
-    // is w = 0.6 (sparsity 0.55, explained variance 0.391 of the PCA start's 0.44). Every point moved.
+    // Measured: the fidelity rate on the last segment is 2.12× its path mean (no saturation); the knee
+    // is w = 0.6 (sparsity 0.547, explained variance 0.390 of the PCA start's 0.44). Every point moved.
     expect(r.wSelection!.criterion).toBe('knee');
     expect(r.settings.w).toBe(0.6);
     expect(r.wSelection!.excluded).toEqual([]);
