@@ -6,7 +6,7 @@
  */
 import type { Matrix } from '../matrix.js';
 import type { AsyncOptions } from '../runtime.js';
-import { describeValue, expectIntact, expectMatrix, parseOptions, readList, type OptionSpecs } from '../validate.js';
+import { describeValue, expectIntact, expectMatrix, isObjectArgument, parseOptions, readFields, readList, type OptionSpecs } from '../validate.js';
 import { NumericalError } from '../errors.js';
 import { selectAuto, selectByKnee, selectByScore, type ExcludedPoint, type WSelection } from './auto-w.js';
 import {
@@ -173,9 +173,20 @@ function toPoint(run: ExplicitFlowRun, w: number, timeMs: number): PathPoint {
 }
 
 /** Why a path point cannot be chosen, or null when it can: a solve that did not move is no solution of its w. */
-export function ineligibility(point: Pick<PathPoint, 'stopReason'> & { run: Pick<ExplicitFlowRun, 'acceptedSteps'> }): string | null {
-  if (point.stopReason === 'stalled' || point.run.acceptedSteps === 0) return 'stalled: no accepted step, the solve returned its start';
+function ineligibility(stopReason: string, acceptedSteps: number): string | null {
+  if (stopReason === 'stalled' || acceptedSteps === 0) return 'stalled: no accepted step, the solve returned its start';
   return null;
+}
+
+/** Reads a point's stopReason and run.acceptedSteps (each once), or throws a TypeError naming the field. */
+function readMovement(p: unknown, name: string): { stopReason: string; acceptedSteps: number } {
+  if (!isObjectArgument(p)) throw new TypeError(`Expected a path point {w, relativeFidelity, defect, stopReason, run} for ${name} but received ${describeValue(p)}`);
+  const f = readFields(p, ['stopReason', 'run'] as const, name);
+  if (typeof f.stopReason !== 'string') throw new TypeError(`Expected a string for ${name}.stopReason but received ${describeValue(f.stopReason)}`);
+  if (!isObjectArgument(f.run)) throw new TypeError(`Expected an object {acceptedSteps} for ${name}.run but received ${describeValue(f.run)}`);
+  const r = readFields(f.run, ['acceptedSteps'] as const, `${name}.run`);
+  if (typeof r.acceptedSteps !== 'number') throw new TypeError(`Expected a number for ${name}.run.acceptedSteps but received ${describeValue(r.acceptedSteps)}`);
+  return { stopReason: f.stopReason, acceptedSteps: r.acceptedSteps };
 }
 
 /**
@@ -183,11 +194,20 @@ export function ineligibility(point: Pick<PathPoint, 'stopReason'> & { run: Pick
  * choice back to the whole grid: scores of excluded points are NaN, and the reason names them.
  * Throws NumericalError when no point moved.
  */
-export function selectOnPath(points: readonly PathPoint[], select: NonNullable<NsaFlowPathOptions['select']>): WSelection {
+export function selectOnPath(pointsArg: readonly PathPoint[], select: NonNullable<NsaFlowPathOptions['select']>): WSelection {
+  const what = 'a non-empty array of path points {w, relativeFidelity, defect, stopReason, run}';
+  if (!Array.isArray(pointsArg)) throw new TypeError(`Expected ${what} for points but received ${describeValue(pointsArg)}`);
+  const points = readList(pointsArg, 'points', what, 1 << 20) as PathPoint[];
+  if (points.length === 0) throw new RangeError(`Expected ${what} for points but received an empty array`);
+  if (!(select === 'auto' || select === 'knee' || typeof select === 'function')) {
+    const E = typeof select === 'string' ? RangeError : TypeError;
+    throw new E(`Expected 'auto', 'knee' or a function (point) => number for select but received ${describeValue(select)}`);
+  }
   const excluded: ExcludedPoint[] = [];
   const kept: number[] = [];
   points.forEach((p, index) => {
-    const why = ineligibility(p);
+    const m = readMovement(p, `points[${index}]`);
+    const why = ineligibility(m.stopReason, m.acceptedSteps);
     if (why === null) kept.push(index);
     else excluded.push({ index, w: p.w, why });
   });
