@@ -54,8 +54,9 @@ export {
   type NsaFlowPathResult,
   type PathPoint,
   type PathProgress,
+  selectOnPath,
 } from './nsa-flow-explicit/path.js';
-export { selectByKnee, selectByScore, kneeScores, type WSelection, type TradeOffPoint } from './nsa-flow-explicit/auto-w.js';
+export { selectByKnee, selectByScore, kneeScores, type WSelection, type TradeOffPoint, type ExcludedPoint } from './nsa-flow-explicit/auto-w.js';
 export { explicitFlowDiagnostics, explainedVariance, type ExplicitFlowDiagnostics } from './nsa-flow-explicit/diagnostics.js';
 export type { ExplicitFlowProgress, ExplicitFlowRun, ExplicitFlowSettings, ExplicitFlowTraces } from './nsa-flow-explicit/core.js';
 export { selectAuto, fidelityRates, saturationTolerance } from './nsa-flow-explicit/auto-w.js';

@@ -150,6 +150,7 @@ const rows: Row[] = [
   row('kneeScores', [points], ['points']),
   row('selectAuto', [points], ['points']),
   row('fidelityRates', [points], ['points']),
+  row('selectOnPath', [points.map((q) => ({ ...q, stopReason: 'plateau', run: { acceptedSteps: 1 } })), 'auto'], ['points', 'select']),
   row('explicitFlowDiagnostics', [Y, Y, D], ['Y', 'X0', 'data'], { 2: optional }),
   row('explainedVariance', [D, Y], ['data', 'Y']),
   row('unfold', [T, 1], ['T', 'mode']),

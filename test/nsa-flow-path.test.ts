@@ -10,7 +10,7 @@ describe('w from a PCA start on real data (tissue 189×500, k = 5)', () => {
   const ws = [0.1, 0.3, 0.5, 0.7, 0.9];
 
   it('balanced weighting: sparsity and orthogonality rise monotonically with w', () => {
-    const runs = ws.map((w) => nsaFlowExplicitSync(loadings, { w, data }));
+    const runs = ws.map((w) => nsaFlowExplicitSync(loadings, { w, data, weighting: 'balanced' }));
     for (let i = 1; i < runs.length; i++) {
       // Measured: sparsity 0.512 → 0.726, defect 6.8e-2 → 4.1e-4, strictly monotone.
       expect(runs[i]!.diagnostics.sparsity).toBeGreaterThan(runs[i - 1]!.diagnostics.sparsity);
@@ -21,12 +21,18 @@ describe('w from a PCA start on real data (tissue 189×500, k = 5)', () => {
   });
 
   it("w: 'auto' finds no saturated tail (fidelity keeps rising) and falls back to the knee", () => {
+    // The default 'energy' weighting: w weighs O(Y) ∈ [0, 1] itself, so the same w orthogonalizes less
+    // than 'balanced' (which divides the defect by the PCA start's small one) and the knee sits higher.
     const r = nsaFlowExplicitSync(loadings, { w: 'auto', data });
-    // Measured: the fidelity rate at the end of the grid is 0.94× its path mean (no saturation); the
-    // knee is w = 0.3 (sparsity 0.578, explained variance 0.364 of the PCA start's 0.44).
+    // Measured: the fidelity rate on the last segment is 2.12× its path mean (no saturation); the knee
+    // is w = 0.6 (sparsity 0.547, explained variance 0.390 of the PCA start's 0.44). Every point moved.
     expect(r.wSelection!.criterion).toBe('knee');
-    expect(r.settings.w).toBe(0.3);
+    expect(r.settings.w).toBe(0.6);
+    expect(r.wSelection!.excluded).toEqual([]);
+    expect(r.wSelection!.reason).toMatch(/^no saturated fidelity tail .*knee of the fidelity–orthogonality trade-off: w = 0\.6/);
     expect(r.wSelection!.scores.every((v) => v >= 0)).toBe(true); // gained − lost, 0 at both ends
+    // 'balanced' (the former default): the knee at w = 0.3 (sparsity 0.578, explained variance 0.364).
+    expect(nsaFlowExplicitSync(loadings, { w: 'auto', data, weighting: 'balanced' }).settings.w).toBe(0.3);
   });
 
   it('reference weighting: c saturates from the orthogonal start (d0 = 1e-8 floor), so w barely matters', () => {
@@ -40,19 +46,24 @@ describe('w from a PCA start on real data (tissue 189×500, k = 5)', () => {
   });
 });
 
+// The disjoint-support targets are nearly orthogonal already (small defect): under the 'balanced'
+// weighting, which divides the defect by the target's, w separates their supports; the absolute O of
+// the default 'energy' weighting weighs that small defect little (53% of the supports at w = 0.95),
+// so these tests, whose rates were measured under 'balanced', name it.
 describe('nsaFlowPath', () => {
   const { truth, X0 } = disjointSupports(300, 4, 0.1, 9);
   const ws = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
+  const weighting = 'balanced' as const;
 
   it('warm starts cost less than independent solves and give the same trade-off ordering', () => {
-    const warm = nsaFlowPathSync(X0, { ws, X0 });
-    const cold = nsaFlowPathSync(X0, { ws, X0, warmStart: false });
+    const warm = nsaFlowPathSync(X0, { ws, X0, weighting });
+    const cold = nsaFlowPathSync(X0, { ws, X0, warmStart: false, weighting });
     const ratio = warm.totalIterations / cold.totalIterations;
     console.log(`path cost: warm ${warm.totalIterations} iterations (${warm.timeMs.toFixed(0)} ms), independent ${cold.totalIterations} (${cold.timeMs.toFixed(0)} ms), ratio ${ratio.toFixed(2)}`);
-    // Measured 0.81 on this grid (3213 vs 3964 iterations); 0.49 with noise 0.3. Require a saving.
+    // Measured 0.51 on this grid (2701 vs 5322 iterations). Require a saving.
     expect(ratio).toBeLessThan(0.9);
     // Independent solves are exactly nsaFlowExplicit at each w.
-    const single = nsaFlowExplicitSync(X0, { X0, w: ws[4]! });
+    const single = nsaFlowExplicitSync(X0, { X0, w: ws[4]!, weighting });
     expect(Array.from(cold.points[4]!.Y.data)).toEqual(Array.from(single.Y.data));
     // Along the warm path the defect falls and the sparsity rises with w.
     for (let i = 1; i < ws.length; i++) {
@@ -61,24 +72,25 @@ describe('nsaFlowPath', () => {
     }
   });
 
-  it("w: 'auto' (fidelity saturation) recovers the known disjoint supports (stated rates)", () => {
-    const path = nsaFlowPathSync(X0, { ws, X0, select: 'auto' });
+  it("the supports separate as w rises; w: 'auto' sees no saturated fidelity tail here and takes the knee (stated rates)", () => {
+    const path = nsaFlowPathSync(X0, { ws, X0, select: 'auto', weighting });
     const rates = path.points.map((p) => supportRecovery(p.Y, truth));
     console.log(`support recovery per w: ${rates.map((r, i) => `${ws[i]}:${r.toFixed(2)}`).join(' ')}; auto w = ${path.selection!.w} (${path.selection!.criterion})`);
-    // Measured: 0, 0, 0, 0, 0.01, 0.05, 0.31, 0.69, 0.84, 0.91, 0.94 of the 300 rows, rising with w.
+    // Measured: 0.06, 0.35, 0.62, 0.70, 0.75, 0.79, 0.82, 0.85, 0.90, 0.93, 0.96 of the 300 rows, rising
+    // with w. (Before the tangent projection was taken at the polar factor the flow barely moved at
+    // small w: 0 up to w = 0.3, 0.94 at 0.95, and the fidelity rose late and then saturated.)
+    for (let i = 1; i < rates.length; i++) expect(rates[i]!).toBeGreaterThanOrEqual(rates[i - 1]!);
     expect(rates.at(-1)).toBeGreaterThan(0.9);
-    // The fidelity saturates once the columns separate: the rate on the last segments is < 5% of the
-    // path's mean rate (measured 0.012 and 0.012 for 0.8→0.9→0.95), so 'auto' takes the tail's largest w.
+    // Now the fidelity rises steeply at small w and then slowly, but on the last segments still at
+    // 0.11–0.12× the path's mean rate, above τ = 5%: no saturated tail, so 'auto' takes the knee.
     const fr = fidelityRates(path.points);
-    expect(fr.at(-1)).toBeLessThan(0.05);
-    expect(path.selection!.criterion).toBe('saturation');
-    expect(path.selection!.w).toBe(0.95);
-    const auto = nsaFlowExplicitSync(X0, { X0, w: 'auto', ws });
-    expect(auto.settings.w).toBe(0.95);
-    // The chosen w recovers 94% of the rows' supports (the old knee criterion picked 0.3: 0%).
-    expect(supportRecovery(auto.Y, truth)).toBeGreaterThan(0.9);
+    expect(fr.at(-1)).toBeGreaterThan(0.05);
+    expect(path.selection!.criterion).toBe('knee');
+    expect(path.selection!.w).toBe(0.1);
+    const auto = nsaFlowExplicitSync(X0, { X0, w: 'auto', ws, weighting });
+    expect(auto.settings.w).toBe(0.1);
     // 'knee' stays available: it maximizes normalized orthogonality gained − fidelity lost (auto-w.ts).
-    const knee = nsaFlowPathSync(X0, { ws, X0, select: 'knee' });
+    const knee = nsaFlowPathSync(X0, { ws, X0, select: 'knee', weighting });
     const scores = kneeScores(knee.points);
     expect(knee.selection!.index).toBe(scores.indexOf(Math.max(...scores)));
   });
@@ -97,11 +109,11 @@ describe('nsaFlowPath', () => {
     // Fit on measurement A, score on the held-out replicate B (same loadings, independent centred noise
     // 0.4·U(−½, ½)): the column-rescaled reconstruction error of B, lower is better.
     const rep = disjointReplicates(300, 4, 0.4, 9);
-    const r = nsaFlowExplicitSync(rep.A, { X0: rep.A, w: 'crossValidated', ws, score: (p) => -heldOutError(p.Y, rep.B) });
+    const r = nsaFlowExplicitSync(rep.A, { X0: rep.A, w: 'crossValidated', ws, weighting, score: (p) => -heldOutError(p.Y, rep.B) });
     expect(r.wSelection!.criterion).toBe('score');
-    // Measured held-out error 0.0783 at w ≤ 0.2 falling to 0.0619 at w = 0.95, where 95% of the
-    // supports are recovered (the ground truth is used only to state the rate, not to choose).
-    expect(r.settings.w).toBe(0.95);
+    // Measured held-out error 0.0685 at w = 0.05 falling to 0.0619 at w ≥ 0.8 (0.9 wins in the 5th
+    // digit), where 94% of the supports are recovered (the ground truth only states the rate).
+    expect(r.settings.w).toBeGreaterThanOrEqual(0.9);
     expect(supportRecovery(r.Y, rep.truth)).toBeGreaterThan(0.9);
     expect(selectByScore([{ w: 0.1 }, { w: 0.2 }], (p) => -p.w).w).toBe(0.1);
   });

@@ -18,6 +18,11 @@
  *
  * A user score (e.g. reconstruction error or accuracy on held-out data, computed from point.Y) picks
  * the w with the highest score instead: that is the cross-validated choice.
+ *
+ * On a path (path.ts), a point whose solve did not move (no accepted step: it returned its start) is
+ * no solution of its own w — with warm starts it is the previous w's solution, and a run of such
+ * points reads as a flat fidelity, i.e. a false saturation. Such points are excluded before any
+ * criterion runs, and the selection lists them with the reason (`excluded`, `reason`).
  */
 import { describeValue, isObjectArgument, readFields, readList } from '../validate.js';
 
@@ -28,6 +33,13 @@ export interface TradeOffPoint {
   defect: number;
 }
 
+/** A grid point that could not be chosen, and why. */
+export interface ExcludedPoint {
+  index: number;
+  w: number;
+  why: string;
+}
+
 export interface WSelection {
   /** 'saturation' and 'knee' come from w: 'auto' (saturation when the path has a saturated tail). */
   criterion: 'saturation' | 'knee' | 'score';
@@ -36,11 +48,18 @@ export interface WSelection {
   index: number;
   w: number;
   /**
-   * Per grid point: for 'saturation', the rate of f on the segment ending there relative to the path's
-   * mean rate (0 at the first point); gained − lost for 'knee'; the user's score for 'score'.
+   * Per grid point: for 'saturation', the rate of f on the segment ending there relative to the mean
+   * rate over the eligible points (0 at the first); gained − lost for 'knee'; the user's score for
+   * 'score'. NaN for excluded points.
    */
   scores: number[];
+  /** Why this w, in words (the criterion, the numbers it compared, the excluded points). */
+  reason: string;
+  /** Points that were not eligible (on a path: solves that did not move). */
+  excluded: ExcludedPoint[];
 }
+
+const fmt = (v: number): string => (Number.isFinite(v) ? Number(v.toPrecision(3)).toString() : String(v));
 
 /**
  * Validates a path's trade-off points: a non-empty array of objects with finite numbers w,
@@ -95,7 +114,9 @@ export function selectByKnee(pointsArg: readonly TradeOffPoint[]): WSelection {
   const points = expectTradeOffPoints(pointsArg);
   const scores = kneeScores(points);
   const index = argMax(scores);
-  return { criterion: 'knee', ws: points.map((p) => p.w), index, w: points[index]!.w, scores };
+  const w = points[index]!.w;
+  const reason = `knee of the fidelity–orthogonality trade-off: w = ${w} has the largest normalized orthogonality gained − fidelity lost (${fmt(scores[index]!)})`;
+  return { criterion: 'knee', ws: points.map((p) => p.w), index, w, scores, reason, excluded: [] };
 }
 
 /** τ of the saturation criterion: a segment is saturated when f rises at < 5% of its mean rate. */
@@ -125,9 +146,15 @@ export function selectAuto(pointsArg: readonly TradeOffPoint[]): WSelection {
   let tail = n - 1; // first point of the saturated tail
   while (tail > 0 && rates[tail]! < saturationTolerance) tail--;
   if (n > 1 && tail < n - 1) {
-    return { criterion: 'saturation', ws: points.map((p) => p.w), index: n - 1, w: points[n - 1]!.w, scores: rates };
+    const w = points[n - 1]!.w;
+    const reason =
+      `fidelity saturation: from w = ${points[tail]!.w} to ${w} the relative fidelity rises at under ${saturationTolerance * 100}% of its mean rate ` +
+      `(${rates.slice(tail + 1).map(fmt).join(', ')}× the mean), so the tail's largest w buys orthogonality at no fidelity cost`;
+    return { criterion: 'saturation', ws: points.map((p) => p.w), index: n - 1, w, scores: rates, reason, excluded: [] };
   }
-  return selectByKnee(points);
+  const knee = selectByKnee(points);
+  const last = n > 1 ? `the fidelity still rises at ${fmt(rates[n - 1]!)}× its mean rate on the last segment` : 'a single point';
+  return { ...knee, reason: `no saturated fidelity tail (${last}); ${knee.reason}` };
 }
 
 export function selectByScore<P extends { w: number }>(points: readonly P[], score: (point: P) => number): WSelection {
@@ -143,5 +170,5 @@ export function selectByScore<P extends { w: number }>(points: readonly P[], sco
     return s;
   });
   const index = argMax(scores);
-  return { criterion: 'score', ws, index, w: ws[index]!, scores };
+  return { criterion: 'score', ws, index, w: ws[index]!, scores, reason: `the highest user score: ${fmt(scores[index]!)} at w = ${ws[index]}`, excluded: [] };
 }

@@ -26,6 +26,25 @@ import {
   type OptionSpecs,
 } from '../validate.js';
 
+/**
+ * The energies the flow can decrease (E is `total` in the traces, `bestEnergy`, and what the
+ * certificate measures):
+ * - 'energy' (default): E_w(Y) = (1 − w)·‖Y − X0‖²/‖X0‖² + w·O(Y), O the `orthogonality` functional
+ *   (scale invariant, in [0, 1]); calibration-free, nothing is measured from the data.
+ * - 'balanced': (1 − w)·‖Y − X0‖²/‖X0‖² + w·defect(Y)/d_ref, d_ref = max(defect(X0), defect(N(Y0))).
+ * - 'reference': the reference's ½η‖Y − X0‖² + ¼c·defect(Y), η and c measured at the start (SPEC §6).
+ */
+export const flowWeightings = ['energy', 'balanced', 'reference'] as const;
+export type FlowWeighting = (typeof flowWeightings)[number];
+
+/**
+ * O of the 'energy' weighting, each a function of YᵀY in [0, 1] (0 at its ideal, 1 for parallel columns):
+ * 'gram' ‖YᵀY/tr − I/k‖²/(1 − 1/k) (0 iff YᵀY ∝ I), 'offDiagonal' (0 iff the columns are orthogonal),
+ * 'meanCos2' (mean squared cosine between columns).
+ */
+export const orthogonalityFunctionals = ['gram', 'offDiagonal', 'meanCos2'] as const;
+export type OrthogonalityName = (typeof orthogonalityFunctionals)[number];
+
 /** The options the native flow takes, all filled in (this object is `settings` in every result). */
 export interface NativeExplicitOptions {
   w: number;
@@ -33,7 +52,10 @@ export interface NativeExplicitOptions {
   nsIterations: number;
   polarMethod: 'auto' | 'svd' | 'gram';
   nonnegativity: 'hard' | 'none';
-  weighting: 'balanced' | 'reference';
+  /** The energy the flow decreases (see flowWeightings). */
+  weighting: FlowWeighting;
+  /** O of the 'energy' weighting (native/kernels/orthogonality.hpp). */
+  orthogonality: OrthogonalityName;
   /** Defect that counts as "fully non-orthogonal" in the balanced weighting; 0 = from the data. */
   orthogonalityReference: number;
   rescale: boolean;
@@ -72,6 +94,8 @@ export interface RawExplicitResult {
   iterations: number;
   stopReason: StopReason;
   convergence: 'gradientNorm' | 'energyWindow' | null;
+  certificate: number;
+  acceptedSteps: number;
   fidEta: number;
   cOrth: number;
   orthogonalityReference: number;
@@ -103,9 +127,9 @@ declare module '../native.js' {
 export interface ExplicitFlowProgress {
   iteration: number;
   maxIterations: number;
-  /** The weighted fidelity term ½η‖Y − X0‖² of the current iterate. */
+  /** The weighted fidelity term ½η‖Y − X0‖² of the current iterate ((1 − w)‖Y − X0‖²/‖X0‖² for 'energy' and 'balanced'). */
   fidelity: number;
-  /** defect(Y) of the current iterate. */
+  /** The unweighted orthogonality measure of the current iterate: O(Y) for 'energy', defect(Y) otherwise. */
   orthogonality: number;
   energy: number;
   bestEnergy: number;
@@ -135,9 +159,15 @@ export const flowOptionSpecs = {
   nonnegativity: { kind: 'enum', values: ['hard', 'none'], default: 'hard', description: 'non-negativity map N applied to every iterate' },
   weighting: {
     kind: 'enum',
-    values: ['balanced', 'reference'],
-    default: 'balanced',
-    description: "energy weights: 'balanced' (w controls the trade-off from any start) or the reference's",
+    values: flowWeightings,
+    default: 'energy',
+    description: "the energy: 'energy' ((1 − w)·relative fidelity² + w·O, calibration-free), 'balanced' or the reference's",
+  },
+  orthogonality: {
+    kind: 'enum',
+    values: orthogonalityFunctionals,
+    default: 'gram',
+    description: "O of the 'energy' weighting: 'gram', 'offDiagonal' or 'meanCos2'",
   },
   orthogonalityReference: {
     kind: 'number',
@@ -152,7 +182,8 @@ export const flowOptionSpecs = {
   lookaheadBase: nsaFlowOptionSpecs.lookaheadBase,
   learningRate: {
     kind: 'custom',
-    description: "a finite number > 0 or 'default' (1e-3 with non-negativity, 1 without, as the reference)",
+    description:
+      "a finite number > 0 or 'default' (weighting 'energy': 0.01, a step in units of the relative energy; otherwise 1e-3 with non-negativity, 1 without, as the reference)",
     default: 'default',
     check: (v: unknown, name: string) => {
       if (v === 'default') return v;
@@ -162,7 +193,12 @@ export const flowOptionSpecs = {
     },
   },
   maxIterations: { kind: 'number', integer: true, min: 0, max: 1e8, default: 500, description: 'iteration limit' },
-  tolerance: { kind: 'number', min: 0, default: 1e-5, description: 'relative gradient norm and relative energy range that stop the run' },
+  tolerance: {
+    kind: 'number',
+    min: 0,
+    default: 1e-5,
+    description: "relative gradient norm and relative energy range that stop the run; a certificate at or below it makes the stop 'gradMap'",
+  },
   windowSize: { kind: 'number', integer: true, min: 2, max: 1e6, default: 5, description: 'energies in the stability window' },
   recordEvery: { kind: 'number', integer: true, min: 1, max: 1e8, default: 1, description: 'trace every n-th iteration' },
   maxBacktracks: { kind: 'number', integer: true, min: 0, max: 1000, default: 20, description: 'halvings toward the best iterate' },
@@ -232,7 +268,10 @@ export function expectFlowMatrix(v: unknown, name: string, context: string, plan
 
 export function parseFlowSettings(options: Record<string, unknown>, w: number, context: string): NativeExplicitOptions {
   const o = parseOptions<Omit<NativeExplicitOptions, 'learningRate'> & { learningRate: number | 'default' }>(flowOptionSpecs, options, context);
-  const learningRate = o.learningRate === 'default' ? (o.nonnegativity === 'hard' ? 1e-3 : 1) : o.learningRate;
+  // 'energy' steps ‖X0‖²·g (explicit_flow.cpp stepScale_): lr·2(1 − w) is the fidelity's contraction
+  // per step. 0.01 measured best among 1e-3…0.5 on PCA starts (lowest energies) and on the random
+  // benchmark problem (1e-3 barely moves it in 300 iterations).
+  const learningRate = o.learningRate === 'default' ? (o.weighting === 'energy' ? 0.01 : o.nonnegativity === 'hard' ? 1e-3 : 1) : o.learningRate;
   return { ...o, w, learningRate };
 }
 
@@ -265,11 +304,11 @@ export function runExplicitAsync(
 export interface ExplicitFlowTraces {
   iteration: Float64Array;
   timeMs: Float64Array;
-  /** Weighted fidelity term ½η‖Y − X0‖² (as the reference's trace). */
+  /** Weighted fidelity term ½η‖Y − X0‖² ((1 − w)‖Y − X0‖²/‖X0‖² for 'energy' and 'balanced'). */
   fidelity: Float64Array;
-  /** defect(Y) (unweighted, as the reference's trace). */
+  /** The unweighted orthogonality measure: O(Y) (settings.orthogonality) for 'energy', defect(Y) otherwise. */
   orthogonality: Float64Array;
-  /** The energy ½η‖Y − X0‖² + ¼c·defect(Y). */
+  /** The energy of settings.weighting: fidelity + ¼c·orthogonality. */
   total: Float64Array;
   learningRate: Float64Array;
   /** Halvings toward the best iterate in that iteration. */
@@ -278,7 +317,10 @@ export interface ExplicitFlowTraces {
 
 /** Every setting a run used, so that passing them back (with Y0 and X0) repeats it exactly. */
 export interface ExplicitFlowSettings extends NativeExplicitOptions {
-  /** η and c of E = ½η‖Y − X0‖² + ¼c·defect(Y), in the working units (after rescaling). */
+  /**
+   * η and c of E = ½η‖Y − X0‖² + ¼c·m(Y), m the trace's orthogonality measure, in the working units
+   * (after rescaling): for 'energy', η = 2(1 − w)/‖X0‖² and c = 4w.
+   */
   fidEta: number;
   cOrth: number;
   /** The working unit s (Y/s, X0/s); 1 without rescale. */
@@ -300,9 +342,20 @@ export interface ExplicitFlowRun {
   /** Energy of the start N(Y0); bestEnergy ≤ startEnergy always. */
   startEnergy: number;
   iterations: number;
+  /** Iterations whose step lowered the best energy (0: the run returned its start, stopReason 'stalled'). */
+  acceptedSteps: number;
+  /**
+   * 'gradMap' (a flow rule fired and the certificate is ≤ tolerance), 'plateau' (a flow rule fired,
+   * no stationarity claim), 'stalled' (no accepted step: the start is returned), 'maxIterations', 'nonFinite'.
+   */
   stopReason: StopReason;
-  /** Which stopping rule fired ('gradientNorm' or 'energyWindow'), null when none did. */
+  /** Which flow rule fired ('gradientNorm' or 'energyWindow'), null when none did. */
   convergence: 'gradientNorm' | 'energyWindow' | null;
+  /**
+   * Scale-free gradient mapping of the energy at the returned point (working units, hard non-negativity
+   * as the constraint; lib/solver.ts): 0 exactly at a KKT point.
+   */
+  certificate: number;
   /** Iterations whose retraction left the fused Gram path (ill-conditioned YᵀY or a non-polar type). */
   retractionFallbacks: number;
   traces: ExplicitFlowTraces;
@@ -326,8 +379,10 @@ export function buildRun(raw: RawExplicitResult, p: number, k: number, settings:
     bestEnergy: raw.bestEnergy,
     startEnergy: raw.startEnergy,
     iterations: raw.iterations,
+    acceptedSteps: raw.acceptedSteps,
     stopReason: raw.stopReason,
     convergence: raw.convergence,
+    certificate: raw.certificate,
     retractionFallbacks: raw.retractionFallbacks,
     traces: raw.traces,
     settings: {

@@ -6,8 +6,9 @@
  */
 import type { Matrix } from '../matrix.js';
 import type { AsyncOptions } from '../runtime.js';
-import { describeValue, expectIntact, expectMatrix, parseOptions, readList, type OptionSpecs } from '../validate.js';
-import { selectAuto, selectByKnee, selectByScore, type WSelection } from './auto-w.js';
+import { describeValue, expectIntact, expectMatrix, isObjectArgument, parseOptions, readFields, readList, type OptionSpecs } from '../validate.js';
+import { NumericalError } from '../errors.js';
+import { selectAuto, selectByKnee, selectByScore, type ExcludedPoint, type WSelection } from './auto-w.js';
 import {
   asyncSpecs,
   buildRun,
@@ -171,11 +172,61 @@ function toPoint(run: ExplicitFlowRun, w: number, timeMs: number): PathPoint {
   };
 }
 
+/** Why a path point cannot be chosen, or null when it can: a solve that did not move is no solution of its w. */
+function ineligibility(stopReason: string, acceptedSteps: number): string | null {
+  if (stopReason === 'stalled' || acceptedSteps === 0) return 'stalled: no accepted step, the solve returned its start';
+  return null;
+}
+
+/** Reads a point's stopReason and run.acceptedSteps (each once), or throws a TypeError naming the field. */
+function readMovement(p: unknown, name: string): { stopReason: string; acceptedSteps: number } {
+  if (!isObjectArgument(p)) throw new TypeError(`Expected a path point {w, relativeFidelity, defect, stopReason, run} for ${name} but received ${describeValue(p)}`);
+  const f = readFields(p, ['stopReason', 'run'] as const, name);
+  if (typeof f.stopReason !== 'string') throw new TypeError(`Expected a string for ${name}.stopReason but received ${describeValue(f.stopReason)}`);
+  if (!isObjectArgument(f.run)) throw new TypeError(`Expected an object {acceptedSteps} for ${name}.run but received ${describeValue(f.run)}`);
+  const r = readFields(f.run, ['acceptedSteps'] as const, `${name}.run`);
+  if (typeof r.acceptedSteps !== 'number') throw new TypeError(`Expected a number for ${name}.run.acceptedSteps but received ${describeValue(r.acceptedSteps)}`);
+  return { stopReason: f.stopReason, acceptedSteps: r.acceptedSteps };
+}
+
+/**
+ * Runs a selection criterion on the eligible points of a path only (see ineligibility) and maps the
+ * choice back to the whole grid: scores of excluded points are NaN, and the reason names them.
+ * Throws NumericalError when no point moved.
+ */
+export function selectOnPath(pointsArg: readonly PathPoint[], select: NonNullable<NsaFlowPathOptions['select']>): WSelection {
+  const what = 'a non-empty array of path points {w, relativeFidelity, defect, stopReason, run}';
+  if (!Array.isArray(pointsArg)) throw new TypeError(`Expected ${what} for points but received ${describeValue(pointsArg)}`);
+  const points = readList(pointsArg, 'points', what, 1 << 20) as PathPoint[];
+  if (points.length === 0) throw new RangeError(`Expected ${what} for points but received an empty array`);
+  if (!(select === 'auto' || select === 'knee' || typeof select === 'function')) {
+    const E = typeof select === 'string' ? RangeError : TypeError;
+    throw new E(`Expected 'auto', 'knee' or a function (point) => number for select but received ${describeValue(select)}`);
+  }
+  const excluded: ExcludedPoint[] = [];
+  const kept: number[] = [];
+  points.forEach((p, index) => {
+    const m = readMovement(p, `points[${index}]`);
+    const why = ineligibility(m.stopReason, m.acceptedSteps);
+    if (why === null) kept.push(index);
+    else excluded.push({ index, w: p.w, why });
+  });
+  if (kept.length === 0) {
+    throw new NumericalError(
+      `nsaFlowPath(): no w can be chosen: every solve of the grid stalled at its start (${excluded.map((e) => e.w).join(', ')}); try a smaller learningRate or more maxBacktracks`,
+    );
+  }
+  const eligible = kept.map((i) => points[i]!);
+  const inner = select === 'auto' ? selectAuto(eligible) : select === 'knee' ? selectByKnee(eligible) : selectByScore(eligible, select);
+  const scores = points.map(() => NaN);
+  kept.forEach((i, j) => (scores[i] = inner.scores[j]!));
+  const index = kept[inner.index]!;
+  const note = excluded.length === 0 ? '' : `; excluded ${excluded.map((e) => `w = ${e.w} (${e.why})`).join(', ')}`;
+  return { ...inner, ws: points.map((p) => p.w), index, w: points[index]!.w, scores, reason: inner.reason + note, excluded };
+}
+
 function finish(plan: PathPlan, points: PathPoint[], runs: ExplicitFlowRun[], timeMs: number): NsaFlowPathResult {
-  let selection: WSelection | null = null;
-  if (plan.select === 'auto') selection = selectAuto(points);
-  else if (plan.select === 'knee') selection = selectByKnee(points);
-  else if (typeof plan.select === 'function') selection = selectByScore(points, plan.select);
+  const selection: WSelection | null = plan.select === undefined ? null : selectOnPath(points, plan.select);
   return {
     points,
     target: runs[0]!.target,

@@ -24,11 +24,17 @@ struct Settings {
 Settings readOptions(const In& options) {
   const Fields o(options, {"w", "retraction", "nsIterations", "polarMethod", "nonnegativity", "weighting", "optimizer",
                            "lookaheadBase", "orthogonalityReference", "rescale", "projectFullGradient", "learningRate",
-                           "maxIterations", "tolerance", "windowSize", "recordEvery", "maxBacktracks", "seed", "threads"});
+                           "maxIterations", "tolerance", "windowSize", "recordEvery", "maxBacktracks", "seed", "threads",
+                           "orthogonality"});
   static const std::map<std::string, Nonnegativity> nonneg = {{"hard", Nonnegativity::Hard},
                                                               {"none", Nonnegativity::None}};
   static const std::map<std::string, FlowWeighting> weightings = {{"reference", FlowWeighting::Reference},
-                                                                  {"balanced", FlowWeighting::Balanced}};
+                                                                  {"balanced", FlowWeighting::Balanced},
+                                                                  {"energy", FlowWeighting::Energy}};
+  static const std::map<std::string, OrthogonalityFunctional> functionals = {
+      {"gram", OrthogonalityFunctional::Gram},
+      {"offDiagonal", OrthogonalityFunctional::OffDiagonal},
+      {"meanCos2", OrthogonalityFunctional::MeanCos2}};
   Settings settings;
   ExplicitFlowOptions& r = settings.flow;
   r.w = numberIn(o["w"], 0, 1);
@@ -37,6 +43,7 @@ Settings readOptions(const In& options) {
   r.retraction.polarMethod = oneOf(o["polarMethod"], polarMethodNames());
   r.nonnegativity = oneOf(o["nonnegativity"], nonneg);
   r.weighting = oneOf(o["weighting"], weightings);
+  r.orthogonality = oneOf(o["orthogonality"], functionals);
   settings.optimizer.kind = optimizerOf(o["optimizer"]);
   settings.optimizer.base = optimizerOf(o["lookaheadBase"]);
   if (settings.optimizer.base == OptimizerKind::Lookahead || settings.optimizer.base == OptimizerKind::Lbfgs)
@@ -86,7 +93,9 @@ Napi::Object toJs(Napi::Env env, const ExplicitFlowResult& r) {
   o.Set("bestEnergy", Napi::Number::New(env, r.bestEnergy));
   o.Set("startEnergy", Napi::Number::New(env, r.startEnergy));
   o.Set("iterations", Napi::Number::New(env, r.iterations));
-  o.Set("stopReason", Napi::String::New(env, r.stopReason));
+  o.Set("acceptedSteps", Napi::Number::New(env, r.acceptedSteps));
+  o.Set("stopReason", Napi::String::New(env, stopReasonName(r.stopReason)));
+  o.Set("certificate", Napi::Number::New(env, r.certificate));
   o.Set("convergence", r.convergence.empty() ? env.Null() : Napi::String::New(env, r.convergence));
   o.Set("fidEta", Napi::Number::New(env, r.fidEta));
   o.Set("cOrth", Napi::Number::New(env, r.cOrth));

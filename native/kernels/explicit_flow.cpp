@@ -126,6 +126,75 @@ double defectFromGram(const double* S, std::size_t k) {
   return (all - diag) / std::max(n * n, 1e-24);
 }
 
+// M with ¼c·∇defect(Y) = Y·M from S = YᵀY: M = c[(S − Diag S)/n² − (d/n)I], n = tr S, d = defect;
+// 0 when n ≤ 1e-12 (defect is 0 there).
+void defectGradientFromGram(const double* S, std::size_t k, double c, double* M) {
+  const double n = trace(S, k);
+  std::fill(M, M + k * k, 0.0);
+  if (!(n > 1e-12)) return;
+  const double d = defectFromGram(S, k);
+  const double n2 = n * n;
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < k; ++j) M[i * k + j] = i == j ? -c * d / n : c * S[i * k + j] / n2;
+}
+
+// Eigendecomposition of a symmetric k×k matrix (LAPACK dsyevd): V column-major (column i = eigenvector
+// i), values ascending. The workspaces are sized once by the caller.
+struct SymmetricEig {
+  std::vector<double> V, values, work;
+  std::vector<lapack_int> iwork;
+  void resize(std::size_t k) {
+    V.assign(k * k, 0.0);
+    values.assign(k, 0.0);
+    work.assign(1 + 6 * k + 2 * k * k, 0.0);
+    iwork.assign(3 + 5 * k, 0);
+  }
+  bool compute(const double* S, std::size_t k) {
+    std::memcpy(V.data(), S, k * k * sizeof(double));
+    return LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, 'V', 'L', asInt(k), V.data(), asInt(k), values.data(), work.data(),
+                               static_cast<lapack_int>(work.size()), iwork.data(),
+                               static_cast<lapack_int>(iwork.size())) == 0;
+  }
+};
+
+// K of the soft-polar map with the norm restored, R_w(Ỹ) = Ỹ·K, from ỸᵀỸ = V diag(λ) Vᵀ (λ > 0):
+// K = V diag(((1−w) + w/√λᵢ)·ρ) Vᵀ, ρ = ‖Ỹ‖/‖(1−w)Ỹ + wQ‖ where ‖(1−w)Ỹ + wQ‖² = Σ λᵢ((1−w) + w/√λᵢ)²
+// and ‖Ỹ‖² = tr(ỸᵀỸ). `scratch` is k×k. Returns false when K is not finite.
+bool softPolarFromGram(const SymmetricEig& eig, std::size_t k, double w, double traceOfGram, double* K,
+                       double* scratch) {
+  double blended = 0;
+  for (std::size_t i = 0; i < k; ++i) {
+    const double f = (1.0 - w) + w / std::sqrt(eig.values[i]);
+    blended += eig.values[i] * f * f;
+  }
+  const double rho = std::sqrt(traceOfGram) / std::max(std::sqrt(blended), 1e-12);
+  for (std::size_t c = 0; c < k; ++c) {
+    const double f = ((1.0 - w) + w / std::sqrt(eig.values[c])) * rho;
+    for (std::size_t i = 0; i < k; ++i) scratch[i + c * k] = eig.V[i + c * k] * f;
+  }
+  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, asInt(k), asInt(k), asInt(k), 1.0, scratch, asInt(k),
+              eig.V.data(), asInt(k), 0.0, K, asInt(k));
+  return allFinite(K, k * k);
+}
+
+// (YᵀY)^{-1/2} as the pseudo-inverse square root (eigenvalues ≤ 1e-14·λmax count as 0), so that
+// Q = Y·(YᵀY)^{-1/2} is Y's polar factor (a partial isometry, ‖Q‖₂ ≤ 1, when Y is rank-deficient).
+// Symmetric, so row- and column-major agree. Returns false when S is 0, not finite or eig fails.
+bool inverseSqrtOfGram(const double* S, std::size_t k, SymmetricEig& eig, double* out) {
+  if (!allFinite(S, k * k) || !eig.compute(S, k)) return false;
+  const double lmax = eig.values[k - 1];
+  if (!(lmax > 0)) return false;
+  std::fill(out, out + k * k, 0.0);
+  for (std::size_t c = 0; c < k; ++c) {
+    const double l = eig.values[c];
+    if (!(l > 1e-14 * lmax)) continue;
+    const double f = 1.0 / std::sqrt(l);
+    for (std::size_t i = 0; i < k; ++i)
+      for (std::size_t j = 0; j < k; ++j) out[i * k + j] += f * eig.V[i + c * k] * eig.V[j + c * k];
+  }
+  return true;
+}
+
 // One matrix of the pool (current, best, trial) with what the flow knows about it.
 struct Iterate {
   std::vector<double> data;
@@ -162,14 +231,17 @@ class Flow {
   void gramOf(const double* x, Iterate& it);
   void gramOf(Iterate& it) { gramOf(it.data.data(), it); }
   void reducePartials(Iterate& it) const;
-  double energyOf(Iterate& it) const {
-    it.defect = defectFromGram(it.S.data(), k_);
-    double e = 0.5 * eta_ * it.f2;
-    if (c_ > 0 && trace(it.S.data(), k_) > 0) e += 0.25 * c_ * it.defect;
+  // The orthogonality part of the energy at S = YᵀY: returns its weighted value ¼c·m(Y), stores the
+  // unweighted measure m (defect, or O for the Energy weighting) in `measure` and, when M is not null,
+  // M (k×k) with ∇_Y(¼c·m) = Y·M.
+  double orthogonalityTerm(const double* S, double& measure, double* M);
+  double energyOf(Iterate& it) {
+    double e = 0.5 * eta_ * it.f2 + orthogonalityTerm(it.S.data(), it.defect, nullptr);
     it.energy = std::isfinite(e) ? e : std::numeric_limits<double>::infinity();
     return it.energy;
   }
   void gradientMap(const double* S, const double* C);
+  double certificateAt(const Iterate& Y);
   double stepPass(const Iterate& Y);
   double energyAndGradient(const double* x, double* G);
   enum class Source { Product, Retracted, Proposed };
@@ -194,11 +266,16 @@ class Flow {
   Iterate pool_[3];
   int cur_ = 0, best_ = 1;
   double eta_ = 0, c_ = 0, dref_ = 0, scale_ = 1, x0Norm2_ = 0, lr_ = 0;
+  // The stepped gradient is stepScale_·g: ‖X0‖² for the Energy weighting, whose E is a relative,
+  // scale-free energy (∇E ~ 1/‖X0‖²: a plain step lr·∇E would not move Y at any usable lr), so that
+  // lr is a step in units of the relative energy (lr·2(1 − w) is the fidelity's contraction per step).
+  double stepScale_ = 1;
 
   // k×k scratch, sized once.
-  std::vector<double> A_, K_, St_, M_, T1_, eigW_, eigVals_, eigWork_;
-  std::vector<lapack_int> eigIWork_;
+  std::vector<double> A_, K_, St_, M_, T1_, T2_, Sh_, Mo_;
+  SymmetricEig proposedEig_, currentEig_;  // of ỸᵀỸ (retraction) and YᵀY (projection)
   bool aZero_ = true;
+  int accepted_ = 0;
   // Per-thread partial sums: k×k Gram and cross products and two scalars.
   std::vector<double> partS_, partC_, partF_;
   Workspace ws_;  // for nsa::retract on the general path
@@ -253,10 +330,11 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
   St_.assign(kk, 0.0);
   M_.assign(kk, 0.0);
   T1_.assign(kk, 0.0);
-  eigW_.assign(kk, 0.0);
-  eigVals_.assign(k_, 0.0);
-  eigWork_.assign(1 + 6 * k_ + 2 * kk, 0.0);
-  eigIWork_.assign(3 + 5 * k_, 0);
+  T2_.assign(kk, 0.0);
+  Sh_.assign(kk, 0.0);
+  Mo_.assign(kk, 0.0);
+  proposedEig_.resize(k_);
+  currentEig_.resize(k_);
   partS_.assign(team_.size() * kk, 0.0);
   partC_.assign(team_.size() * kk, 0.0);
   partF_.assign(team_.size(), 0.0);
@@ -301,6 +379,12 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
     eta_ = (1.0 - w) / (g0 * static_cast<double>(n_));
     c_ = 4.0 * w / d0;
     dref_ = d0;
+  } else if (o_.weighting == FlowWeighting::Energy) {
+    // ½η‖Y − X0‖² = (1 − w)‖Y − X0‖²/‖X0‖² and ¼c·O = w·O: nothing measured from the data.
+    eta_ = 2.0 * (1.0 - w) / std::max(x0Norm2_, 1e-300);
+    c_ = 4.0 * w;
+    dref_ = 0;
+    stepScale_ = x0Norm2_ > 0 ? x0Norm2_ : 1.0;
   } else {
     dref_ = o_.orthogonalityReference > 0
                 ? o_.orthogonalityReference
@@ -319,35 +403,63 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
   pool_[2].C.assign(needC_ ? kk : 0, 0.0);
 }
 
-// A_ such that the projected gradient is η(Y − X0) + Y·A (SPEC §6): with G_o = ¼c∇defect = Y·M,
-// M = c[(S − Diag S)/n² − (d/n)I], YᵀG_o = S·M, and the projection Z − Y·sym(YᵀZ) stays a product
-// with Y; with projectFullGradient, Yᵀ(η(Y − X0)) = η(S − C) joins the projected term.
-void Flow::gradientMap(const double* S, const double* C) {
-  const std::size_t k = k_;
-  const double n = trace(S, k);
-  std::fill(M_.begin(), M_.end(), 0.0);
-  if (n > 1e-12 && c_ > 0) {
-    const double d = defectFromGram(S, k);
-    const double n2 = n * n;
-    for (std::size_t i = 0; i < k; ++i)
-      for (std::size_t j = 0; j < k; ++j) M_[i * k + j] = i == j ? -c_ * d / n : c_ * S[i * k + j] / n2;
+double Flow::orthogonalityTerm(const double* S, double& measure, double* M) {
+  if (o_.weighting == FlowWeighting::Energy) {
+    measure = orthogonalityFunctional(o_.orthogonality, S, k_, M ? Mo_.data() : nullptr);
+    if (M)
+      for (std::size_t i = 0; i < k_ * k_; ++i) M[i] = 0.25 * c_ * Mo_[i];
+    return c_ > 0 ? 0.25 * c_ * measure : 0.0;
   }
-  // T1 = YᵀZ for the projected part Z.
-  gemm(false, false, k, k, k, 1.0, S, M_.data(), 0.0, T1_.data());
-  if (o_.projectFullGradient) {
-    for (std::size_t i = 0; i < k * k; ++i) T1_[i] += eta_ * (S[i] - C[i]);
-  } else if (!(c_ > 0)) {
-    std::fill(T1_.begin(), T1_.end(), 0.0);
+  measure = defectFromGram(S, k_);
+  if (M) {
+    if (c_ > 0) defectGradientFromGram(S, k_, c_, M);
+    else std::fill(M, M + k_ * k_, 0.0);
   }
-  aZero_ = true;
-  for (std::size_t i = 0; i < k; ++i)
-    for (std::size_t j = 0; j < k; ++j) {
-      A_[i * k + j] = M_[i * k + j] - 0.5 * (T1_[i * k + j] + T1_[j * k + i]);
-      if (A_[i * k + j] != 0.0) aZero_ = false;
-    }
+  return c_ > 0 && trace(S, k_) > 0 ? 0.25 * c_ * measure : 0.0;
 }
 
-// Pass 1: g = η(Y − X0) + Y·A; Ỹ = step(Y, g) into Yt_, S̃ = ỸᵀỸ into St_. Returns ‖g‖².
+// A_ such that the flow's gradient is g = η(Y − X0) + Y·A: the orthogonality gradient Z = Y·M
+// (with projectFullGradient, Z = Y·M + η(Y − X0)) projected on the tangent space of the Stiefel
+// manifold at Q, the polar factor of Y:
+//   P(Z) = Z − Q·sym(QᵀZ),  Q = Y·S^{-1/2},  S = YᵀY   ⇒   P(Z) = Z − Y·S^{-1/2}·sym(S^{-1/2}·YᵀZ),
+// with YᵀZ = S·M (+ η(S − C), C = YᵀX0), so P(Z) stays Z minus a product with Y (k×k work only).
+// Why at Q and not at Y (SPEC §6's Z − Y·sym(YᵀZ)): for any Q with ‖Q‖₂ ≤ 1,
+//   ⟨Z, Z − Q·sym(QᵀZ)⟩ = ‖Z‖² − ‖sym(QᵀZ)‖² ≥ ‖Z‖² − ‖QᵀZ‖² ≥ 0,
+// so the projected direction is never an ascent direction of the energy it projects; with QᵀQ = I
+// it is the orthogonal projection (⟨Z, P(Z)⟩ = ‖P(Z)‖²). The reference's form uses Y in place of Q and
+// is that projection only when YᵀY = I: with YᵀY = s·I it maps a normal component Y·Σ to (1 − s)·Y·Σ,
+// so at s ≫ 1 (orthonormal PCA loadings in the RMS units of `rescale`: s = p) it inflates the gradient
+// s-fold and points it uphill — the flow then backtracks to its start and stalls. The "scale-correct"
+// form Z − Y·S⁻¹·sym(YᵀZ) is neither self-adjoint nor idempotent unless S ∝ I, so ⟨Z, P(Z)⟩ can be
+// negative; the polar factor is the one point of the manifold the retraction moves Y toward, so its
+// tangent space is the one the step should respect. For a functional of the Gram that is invariant
+// under Y → Y·R (R orthogonal; 'gram'), S^{1/2}M is symmetric and P(Y·M) = 0: the step then carries
+// only the fidelity and the retraction does all of the orthogonalizing.
+void Flow::gradientMap(const double* S, const double* C) {
+  const std::size_t k = k_;
+  double measure = 0;
+  orthogonalityTerm(S, measure, M_.data());
+  const bool project = c_ > 0 || o_.projectFullGradient;
+  std::fill(T1_.begin(), T1_.end(), 0.0);  // becomes S^{-1/2}·sym(S^{-1/2}·YᵀZ)
+  if (project && inverseSqrtOfGram(S, k, currentEig_, Sh_.data())) {
+    // T2 = YᵀZ
+    gemm(false, false, k, k, k, 1.0, S, M_.data(), 0.0, T2_.data());
+    if (o_.projectFullGradient)
+      for (std::size_t i = 0; i < k * k; ++i) T2_[i] += eta_ * (S[i] - C[i]);
+    // T1 = S^{-1/2}·YᵀZ, symmetrized into T2, then T1 = S^{-1/2}·sym(·).
+    gemm(false, false, k, k, k, 1.0, Sh_.data(), T2_.data(), 0.0, T1_.data());
+    for (std::size_t i = 0; i < k; ++i)
+      for (std::size_t j = 0; j < k; ++j) T2_[i * k + j] = 0.5 * (T1_[i * k + j] + T1_[j * k + i]);
+    gemm(false, false, k, k, k, 1.0, Sh_.data(), T2_.data(), 0.0, T1_.data());
+  }
+  aZero_ = true;
+  for (std::size_t i = 0; i < k * k; ++i) {
+    A_[i] = M_[i] - T1_[i];
+    if (A_[i] != 0.0) aZero_ = false;
+  }
+}
+
+// Pass 1: g = stepScale·(η(Y − X0) + Y·A); Ỹ = step(Y, g) into Yt_, S̃ = ỸᵀỸ into St_. Returns ‖g‖².
 // Elementwise steppers run inside the pass. Whole-matrix ones get g in R_ (free until the
 // retraction) and Ỹ ← Y copied in the same pass, then one call, then a Gram pass over Ỹ.
 double Flow::stepPass(const Iterate& Y) {
@@ -365,9 +477,10 @@ double Flow::stepPass(const Iterate& Y) {
       const double* Xb = X0_.data() + off;
       double* G = gradOut + off;
       if (aZero_) std::fill(G, G + len, 0.0);
-      else gemm(false, false, m, k_, k_, 1.0, Yb, A_.data(), 0.0, G);
+      else gemm(false, false, m, k_, k_, stepScale_, Yb, A_.data(), 0.0, G);
+      const double eta = stepScale_ * eta_;
       for (std::size_t i = 0; i < len; ++i) {
-        const double g = G[i] + eta_ * (Yb[i] - Xb[i]);
+        const double g = G[i] + eta * (Yb[i] - Xb[i]);
         g2 += g * g;
         G[i] = g;
       }
@@ -403,7 +516,7 @@ double Flow::stepPass(const Iterate& Y) {
   return g2;
 }
 
-// The objective of closure optimizers (L-BFGS): E(x) = ½η‖x − X0‖² + ¼c·defect(x) and the flow's
+// The objective of closure optimizers (L-BFGS): E(x) = ½η‖x − X0‖² + ¼c·m(x) and the flow's
 // gradient at x, η(x − X0) + x·A(x) (the projected one). Two passes over x.
 double Flow::energyAndGradient(const double* x, double* G) {
   gramOf(x, probe_);
@@ -434,30 +547,13 @@ Flow::Source Flow::retractionMap() {
   if (type == RetractionType::None || o_.w == 0.0 || !finite || !(std::sqrt(tr) >= 1e-12)) return Source::Proposed;
   const bool polar = type == RetractionType::Polar || type == RetractionType::SoftPolar;
   if (polar && o_.retraction.polarMethod != PolarMethod::Svd && p_ >= k_) {
-    std::memcpy(eigW_.data(), St_.data(), k_ * k_ * sizeof(double));
-    const lapack_int info =
-        LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, 'V', 'L', asInt(k_), eigW_.data(), asInt(k_), eigVals_.data(),
-                            eigWork_.data(), static_cast<lapack_int>(eigWork_.size()), eigIWork_.data(),
-                            static_cast<lapack_int>(eigIWork_.size()));
-    const double lmin = eigVals_[0], lmax = eigVals_[k_ - 1];
+    const bool ok = proposedEig_.compute(St_.data(), k_);
+    const double lmin = proposedEig_.values[0], lmax = proposedEig_.values[k_ - 1];
     const double limit =
         o_.retraction.polarMethod == PolarMethod::Gram ? 1e15 : o_.retraction.gramConditionLimit;
-    if (info == 0 && lmin > 0 && lmax <= limit * lmin) {
+    if (ok && lmin > 0 && lmax <= limit * lmin) {
       const double w = type == RetractionType::SoftPolar ? o_.w : 1.0;
-      double blended = 0;
-      for (std::size_t i = 0; i < k_; ++i) {
-        const double f = (1.0 - w) + w / std::sqrt(eigVals_[i]);
-        blended += eigVals_[i] * f * f;
-      }
-      const double rho = std::sqrt(tr) / std::max(std::sqrt(blended), 1e-12);
-      // K = V diag(fᵢρ) Vᵀ; V column-major in eigW_ (column i = eigenvector i).
-      for (std::size_t c = 0; c < k_; ++c) {
-        const double f = ((1.0 - w) + w / std::sqrt(eigVals_[c])) * rho;
-        for (std::size_t i = 0; i < k_; ++i) T1_[i + c * k_] = eigW_[i + c * k_] * f;
-      }
-      cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, asInt(k_), asInt(k_), asInt(k_), 1.0, T1_.data(),
-                  asInt(k_), eigW_.data(), asInt(k_), 0.0, K_.data(), asInt(k_));
-      if (allFinite(K_.data(), k_ * k_)) return Source::Product;
+      if (softPolarFromGram(proposedEig_, k_, w, tr, K_.data(), T1_.data())) return Source::Product;
     }
   }
   ++out_.retractionFallbacks;
@@ -504,6 +600,24 @@ void Flow::trialPass(Source src, double alpha, const Iterate& best, Iterate& Tr)
   energyOf(Tr);
 }
 
+// The scale-free gradient mapping (solver.hpp) of the energy at Y with its full (unprojected) gradient
+// ∇E = η(Y − X0) + Y·M, non-negativity as the constraint when it is hard. Uses Ỹ's buffer (free once
+// the loop has ended) for ∇E: one pass over Y.
+double Flow::certificateAt(const Iterate& Y) {
+  double measure = 0;
+  orthogonalityTerm(Y.S.data(), measure, M_.data());
+  double* G = Yt_.data();
+  auto f = [&](int, std::size_t b, std::size_t e) {
+    for (std::size_t r = b; r < e; r += blockRows_) {
+      const std::size_t m = std::min(blockRows_, e - r), len = m * k_, off = r * k_;
+      gemm(false, false, m, k_, k_, 1.0, Y.data.data() + off, M_.data(), 0.0, G + off);
+      for (std::size_t i = 0; i < len; ++i) G[off + i] += eta_ * (Y.data[off + i] - X0_[off + i]);
+    }
+  };
+  runRows(team_, p_, blockRows_, f);
+  return gradientMapping(Y.data.data(), G, n_, o_.nonnegativity == Nonnegativity::Hard);
+}
+
 void Flow::run() {
   const auto t0 = std::chrono::steady_clock::now();
   ExplicitFlowTraces& tr = out_.traces;
@@ -518,7 +632,8 @@ void Flow::run() {
   out_.startEnergy = pool_[best_].energy;
   out_.bestIteration = 0;
   double initGradNorm = 0;
-  out_.stopReason = "maxIterations";
+  out_.stopReason = StopReason::MaxIterations;
+  bool ruleFired = false;
   int completed = 0;
   for (int it = 1; it <= o_.maxIterations; ++it) {
     if (monitor_.cancelled()) throwAborted();
@@ -526,7 +641,7 @@ void Flow::run() {
     gradientMap(Y.S.data(), Y.C.data());
     const double g2 = stepPass(Y);
     if (!std::isfinite(g2)) {
-      out_.stopReason = "nonFinite";
+      out_.stopReason = StopReason::NonFinite;
       break;
     }
     completed = it;
@@ -557,6 +672,7 @@ void Flow::run() {
     if (now.energy < pool_[best_].energy) {
       best_ = cur_;
       out_.bestIteration = it;
+      ++accepted_;
     }
     const double fid = 0.5 * eta_ * now.f2;
     if (it % o_.recordEvery == 0) {
@@ -583,8 +699,11 @@ void Flow::run() {
 
     window[windowCount % window.size()] = now.energy;
     ++windowCount;
-    if (gradNorm / initGradNorm < o_.tolerance) {
-      out_.stopReason = "plateau";
+    // With the Energy weighting the projected gradient of a rotation-invariant O is 0 (gradientMap): the
+    // retraction does the orthogonalizing, so a small flow gradient only says the fidelity is met and
+    // is no reason to stop; the energy window decides there.
+    if (o_.weighting != FlowWeighting::Energy && gradNorm / initGradNorm < o_.tolerance) {
+      ruleFired = true;
       out_.convergence = "gradientNorm";
       break;
     }
@@ -594,14 +713,21 @@ void Flow::run() {
       for (double e : window) avg += e;
       avg /= static_cast<double>(window.size());
       if ((*hi - *lo) / (std::abs(avg) + 1e-12) < o_.tolerance) {
-        out_.stopReason = "plateau";
+        ruleFired = true;
         out_.convergence = "energyWindow";
         break;
       }
     }
   }
   out_.iterations = completed;
+  out_.acceptedSteps = accepted_;
   out_.bestEnergy = pool_[best_].energy;
+  // The flow's rules say the energy stopped moving; only the certificate says the point is stationary.
+  out_.certificate = certificateAt(pool_[best_]);
+  if (out_.stopReason != StopReason::NonFinite) {
+    if (completed > 0 && accepted_ == 0) out_.stopReason = StopReason::Stalled;
+    else if (ruleFired) out_.stopReason = out_.certificate <= o_.tolerance ? StopReason::GradMap : StopReason::Plateau;
+  }
   out_.fidEta = eta_;
   out_.cOrth = c_;
   out_.orthogonalityReference = dref_;

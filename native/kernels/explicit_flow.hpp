@@ -4,7 +4,9 @@
 //
 // Hot path (soft polar / polar / none): every p×k product is applied to row blocks that stay in cache,
 // fused with the elementwise work and shared by up to `threads` threads:
-//   pass 1: G = Y·A (A k×k: projected orthogonality gradient), g = G + η(Y − X0), Ỹ = step(Y, g),
+//   k×k:    eig(YᵀY) → A (k×k) such that Y·A is the orthogonality gradient projected on the tangent
+//           space at the polar factor of Y (see gradientMap in explicit_flow.cpp for why there);
+//   pass 1: G = Y·A, g = G + η(Y − X0), Ỹ = step(Y, g),
 //           S̃ += ỸᵀỸ;
 //   k×k:    eig(S̃) → K = the soft-polar map with the norm restored (R_w(Ỹ) = Ỹ·K exactly);
 //   pass 2: R = Ỹ·K (kept for the backtracking trials), T = N(best + α(R − best)), ‖T − X0‖²,
@@ -26,16 +28,22 @@
 #include "monitor.hpp"
 #include "optimizers.hpp"
 #include "ortho.hpp"
+#include "orthogonality.hpp"
+#include "solver.hpp"
 
 namespace nsa {
 
+// The energy the flow decreases (its trace `total`, its `bestEnergy`, the certificate's gradient).
 enum class FlowWeighting {
-  // η = (1−w)/(g0·p·k), c = 4w/d0 with g0, d0 from the start (SPEC §6): from an orthogonal start
-  // d0 ≈ 0 and c saturates for every w > 0.
+  // E = ½η‖Y − X0‖² + ¼c·defect(Y), η = (1−w)/(g0·p·k), c = 4w/d0 with g0, d0 from the start (SPEC §6):
+  // from an orthogonal start d0 ≈ 0 and c saturates for every w > 0.
   Reference,
-  // E = (1−w)·‖Y−X0‖²/‖X0‖² + w·defect(Y)/defect(X0): both terms are 0 at their ideal and 1 at the
-  // other's (the target has relative error 0 and keeps all of its own non-orthogonality).
+  // E = (1−w)·‖Y−X0‖²/‖X0‖² + w·defect(Y)/d_ref, d_ref = max(defect(X0), defect(N(Y0))): both terms are
+  // 0 at their ideal and 1 at the other's; d_ref depends on the data (a path fixes it from its first solve).
   Balanced,
+  // The calibration-free energy E_w(Y) = (1 − w)·‖Y − X0‖²/‖X0‖² + w·O(Y), O a scale-invariant
+  // orthogonality functional in [0, 1] (orthogonality.hpp): nothing is measured from the data.
+  Energy,
 };
 
 // How the (projected) gradient becomes the proposed point Ỹ. Elementwise steppers are called per row
@@ -95,7 +103,8 @@ struct ExplicitFlowOptions {
   double w = 0.5;
   RetractionOptions retraction;  // type, nsIterations, polarMethod, gramConditionLimit (w is set from w)
   Nonnegativity nonnegativity = Nonnegativity::Hard;
-  FlowWeighting weighting = FlowWeighting::Balanced;
+  FlowWeighting weighting = FlowWeighting::Energy;
+  OrthogonalityFunctional orthogonality = OrthogonalityFunctional::Gram;  // O of the Energy weighting
   // Balanced weighting: the defect that counts as fully non-orthogonal; 0 = max(defect(X0),
   // defect(N(Y0)), 1e-8). A path fixes it from its first solve so every w minimizes the same family.
   double orthogonalityReference = 0;
@@ -103,7 +112,7 @@ struct ExplicitFlowOptions {
   bool projectFullGradient = false;
   double learningRate = 1e-3;
   int maxIterations = 500;
-  double tolerance = 1e-5;
+  double tolerance = 1e-5;  // the flow's own rules (relative gradient norm, energy window) and the certificate
   int windowSize = 5;
   int recordEvery = 1;
   int maxBacktracks = 20;
@@ -111,6 +120,8 @@ struct ExplicitFlowOptions {
   int threads = 0;  // 0: the BLAS thread count now in effect
 };
 
+// fidelity: the weighted fidelity term ½η‖Y − X0‖²; orthogonality: the unweighted orthogonality measure
+// of the energy (defect(Y) for Reference/Balanced, O(Y) for Energy); total: the energy.
 struct ExplicitFlowTraces {
   std::vector<double> iteration, timeMs, fidelity, orthogonality, total, learningRate, backtracks;
 };
@@ -122,8 +133,14 @@ struct ExplicitFlowResult {
   double bestEnergy = 0;
   double startEnergy = 0;
   int iterations = 0;
-  std::string stopReason;   // plateau | maxIterations | nonFinite (solver.hpp names)
-  std::string convergence;  // gradientNorm | energyWindow | "" (not converged)
+  int acceptedSteps = 0;  // iterations whose step lowered the best energy
+  // gradMap (a flow rule fired and certificate ≤ tolerance) | plateau (a flow rule fired) | stalled (no
+  // accepted step: the start is returned) | maxIterations | nonFinite
+  StopReason stopReason = StopReason::MaxIterations;
+  std::string convergence;  // the flow rule that fired: gradientNorm | energyWindow | "" (none)
+  // nsa::gradientMapping of the energy at the returned point (working units, hard non-negativity as
+  // the constraint): 0 exactly at a KKT point; NaN when not finite.
+  double certificate = 0;
   double fidEta = 0, cOrth = 0, scale = 1, finalLearningRate = 0;
   double orthogonalityReference = 0;  // d0 (reference weighting) or the balanced weighting's reference
   bool jittered = false;

@@ -15,17 +15,27 @@ export function centred(X: Matrix): Matrix {
   return { rows: X.rows, cols: X.cols, data: out };
 }
 
-/** The data (rows = samples) and its top-k PCA loadings (p×k, orthonormal columns; signs flipped so each column sums ≥ 0). */
-export function pcaStart(file: string, k: number): { data: Matrix; loadings: Matrix } {
+/**
+ * The data (rows = samples) and its top-k PCA loadings (p×k, orthonormal columns = the top right
+ * singular vectors of the column-centred data), each column's sign chosen so that its sum is ≥ 0
+ * (`sign: 'sum'`) or its largest-magnitude entry is positive (`sign: 'largest'`).
+ */
+export function pcaStart(file: string, k: number, sign: 'sum' | 'largest' = 'sum'): { data: Matrix; loadings: Matrix } {
   const data = readNpyMatrix(dataFile(file));
   const { V } = svd(centred(data));
   const p = data.cols;
   const L = new Float64Array(p * k);
   for (let c = 0; c < k; c++) {
     let sum = 0;
-    for (let i = 0; i < p; i++) sum += V.data[i * V.cols + c]!;
-    const sign = sum < 0 ? -1 : 1;
-    for (let i = 0; i < p; i++) L[i * k + c] = sign * V.data[i * V.cols + c]!;
+    let largest = 0;
+    for (let i = 0; i < p; i++) {
+      const v = V.data[i * V.cols + c]!;
+      sum += v;
+      if (Math.abs(v) > Math.abs(largest)) largest = v;
+    }
+    const flip = sign === 'sum' ? sum < 0 : largest < 0;
+    const s = flip ? -1 : 1;
+    for (let i = 0; i < p; i++) L[i * k + c] = s * V.data[i * V.cols + c]!;
   }
   return { data, loadings: { rows: p, cols: k, data: L } };
 }

@@ -1,5 +1,5 @@
 // One iteration of the explicit flow (SPEC.md §6) written out by hand with plain loops, for parity
-// with the native kernel: the gradient, its tangent projection, the plain step, the soft-polar
+// with the native kernel: the gradient, its tangent projection (at the polar factor), the plain step, the soft-polar
 // retraction through the library's thin SVD (a different algorithm from the kernel's Gram path), the
 // hard non-negativity, the energy at the iterate itself, and the backtracking toward the start.
 import { svd, type Matrix } from '../../lib/index.js';
@@ -42,18 +42,24 @@ function orthoGradient(Y: Mat, c: number): Mat {
   return map(YS, (v, i) => c * (v / (n * n) - (d / n) * Y.data[i]!));
 }
 
-/** Z − Y·sym(YᵀZ) */
-function project(Y: Mat, Z: Mat): Mat {
+/** The polar factor Q = U·Vᵀ of Y (thin SVD Y = U·Σ·Vᵀ). */
+function polarFactor(Y: Mat): Mat {
+  const { U, V } = svd(Y as Matrix);
+  return mul(U, { rows: V.cols, cols: V.rows, data: transposeData(V) });
+}
+
+/** Z − Q·sym(QᵀZ), Q the polar factor of Y: the tangent projection at Q (explicit_flow.cpp, gradientMap). */
+export function project(Y: Mat, Z: Mat): Mat {
   const k = Y.cols;
-  const A = mul(Y, Z, true);
+  const Q = polarFactor(Y);
+  const A = mul(Q, Z, true);
   const sym = map(A, (_, idx) => 0.5 * (A.data[idx]! + A.data[(idx % k) * k + Math.floor(idx / k)]!));
-  const Ysym = mul(Y, sym);
-  return map(Z, (v, i) => v - Ysym.data[i]!);
+  const Qsym = mul(Q, sym);
+  return map(Z, (v, i) => v - Qsym.data[i]!);
 }
 
 function softPolar(Y: Mat, w: number): Mat {
-  const { U, V } = svd(Y as Matrix);
-  const Q = mul(U, { rows: V.cols, cols: V.rows, data: transposeData(V) });
+  const Q = polarFactor(Y);
   const blend = map(Y, (v, i) => (1 - w) * v + w * Q.data[i]!);
   const s = Math.sqrt(norm2(Y) / norm2(blend));
   return map(blend, (v) => v * s);
