@@ -129,6 +129,8 @@ export function readList(v: unknown, name: string, what: string, maxLength = max
   if (tag !== undefined && tag !== 'BigInt64Array' && tag !== 'BigUint64Array') {
     const n = typedArrayLengthOf(v as ArrayBufferView);
     if (n > maxLength) throw new RangeError(`Expected ${what} with at most ${maxLength} entries for ${name} but received ${describeValue(v)}`);
+    // A detached buffer reads as length 0 (copying it would throw V8's own TypeError, naming nothing).
+    if (n === 0) return [];
     expectHeapRoom(n, `a copy of ${name}`);
     return Array.from(new (globalThis as unknown as Record<string, Float64ArrayConstructor>)[tag]!(v as unknown as ArrayLike<number>));
   }

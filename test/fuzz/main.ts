@@ -18,6 +18,12 @@ const { values } = parseArgs({
   },
 });
 const chosen = (values.entry ?? [...entries]) as Entry[];
+for (const e of chosen) {
+  if (!(entries as readonly string[]).includes(e)) {
+    console.error(`fuzz: unknown --entry '${e}'; entries are ${entries.join(', ')} (use --only fn1,fn2 to pick functions)`);
+    process.exit(2);
+  }
+}
 let failed = false;
 console.log(`fuzz: ${values.runs} cases per function, seed ${values.seed}`);
 for (const entry of chosen) {
