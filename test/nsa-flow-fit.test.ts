@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { nmfSync } from '../lib/factorization/nmf.js';
-import { readMatrix, readNpy } from '../lib/io/index.js';
+import { readMatrix, readNpy, writeNpy } from '../lib/io/index.js';
 import type { Matrix } from '../lib/matrix.js';
 import { SeededUniform } from '../lib/nsa-flow/fit.js';
 import { nsaFlowFit, nsaFlowFitSync, type NsaFlowFitResult } from '../lib/nsa-flow/index.js';
@@ -441,10 +441,27 @@ describe('nsa-flow fit (CLI)', () => {
     expect(json.diagnostics.stopReason).toBe(api.stopReason);
   });
 
-  it('an anchor file switches on nothing by itself; bad flags exit 2 naming the flag', async () => {
+  it('the optional anchor file is the anchor of --mode anchored, refused in the other modes', async () => {
+    const dir = tempDir('cli-fit-anchor');
+    const anchorFile = join(dir, 'anchor.npy');
+    const anchor = pca(tissue, 2).loadings; // a 2-dimensional anchor for k = 3
+    writeNpy(anchorFile, anchor);
+    let r = await runMain(['fit', file, anchorFile, '--k', '3', '--mode', 'anchored', '--max-iterations', '50', '--out', join(dir, 'out')]);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(join(dir, 'out', 'result.json'), 'utf8'));
+    expect(json.settings.anchor).toBe('given');
+    const api = nsaFlowFitSync(tissue, 3, { mode: 'anchored', anchor, maxIterations: 50 });
+    expect(maxAbsDiff(readNpy(join(dir, 'out', 'V.npy')).data, api.V.data)).toBe(0);
+    r = await runMain(['fit', file, anchorFile, '--k', '3', '--mode', 'data']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Expected no options.anchor matrix for nsaFlowFit\(\) in mode 'data'/);
+  });
+
+  it('bad flags exit 2 naming the flag', async () => {
     let r = await runMain(['fit', file, '--k', '3', '--mode', 'sign']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--mode/);
+    expect(r.stderr).toMatch(/did you mean 'signed'/);
     r = await runMain(['fit', file, '--w', '0.5']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--k/);

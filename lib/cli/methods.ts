@@ -167,15 +167,18 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult & { selectedY?:
 
 // (Imported here so that this registration stays one block; imports are hoisted either way.)
 import { fitInits, nsaFlowFit, nsaFlowFitOptionSpecs, type FitInit, type NsaFlowFitOptions, type NsaFlowFitResult } from '../nsa-flow/fit.js';
+import type { OptionSpec, OptionSpecs } from '../validate.js';
 
 // On the command line the init is a name and the anchor a file (the optional second input): matrices
 // given as options exist only in the API.
-const { init: _fitInit, anchor: _fitAnchor, ...fitSpecsRest } = nsaFlowFitOptionSpecs;
-const fitCliSpecs = {
+const fitCliSpecs: OptionSpecs = {
   k: { kind: 'number', integer: true, min: 1, max: 2 ** 31, description: 'number of components (required)' },
-  ...fitSpecsRest,
-  init: { kind: 'enum', values: fitInits, default: 'clamp', description: 'the start (a given start matrix: API only)' },
-} as const;
+  ...Object.fromEntries(
+    Object.entries(nsaFlowFitOptionSpecs).flatMap(([key, spec]): [string, OptionSpec][] =>
+      key === 'anchor' ? [] : [[key, key === 'init' ? { kind: 'enum', values: fitInits, default: 'clamp', description: 'the start (a given start matrix: API only)' } : spec]],
+    ),
+  ),
+};
 
 registerMethod<Omit<NsaFlowFitOptions, 'init' | 'anchor'> & { k?: number; init: FitInit }, Omit<NsaFlowFitResult, 'transform'>>({
   name: 'fit',
