@@ -141,6 +141,14 @@ describe('nsaFlowFit: bad inputs (class and message, before native work)', () =>
     e = thrown(() => nsaFlowFitSync(small, 3, { mode: 'anchored', anchor, anchorFidelity: 'target' }));
     expect(e).toBeInstanceOf(RangeError);
     expect(e.message).toBe("Expected 120×3 (one target column per component) for options.anchor of nsaFlowFitSync() with anchorFidelity 'target' but received 120×2");
+    const zeroColumn = { rows: 120, cols: 3, data: new Float64Array(360).fill(1) };
+    for (let j = 0; j < 120; j++) zeroColumn.data[j * 3 + 2] = 0;
+    e = thrown(() => nsaFlowFitSync(small, 3, { mode: 'anchored', anchor: zeroColumn, anchorFidelity: 'target' }));
+    expect(e).toBeInstanceOf(RangeError);
+    expect(e.message).toBe("Expected non-zero columns in options.anchor of nsaFlowFitSync() with anchorFidelity 'target' (each is a column's target direction) but column 2 is zero");
+    e = thrown(() => nsaFlowFitSync(small, 3, { mode: 'anchored', anchor: { rows: 120, cols: 2, data: new Float64Array(240) } }));
+    expect(e).toBeInstanceOf(RangeError);
+    expect(e.message).toBe('Expected a non-zero options.anchor for nsaFlowFitSync() but received a matrix whose columns are all 0');
     e = thrown(() => nsaFlowFitSync(small, 3, { mode: 'anchored', anchor: 'pcs' as never }));
     expect(e).toBeInstanceOf(RangeError);
     expect(e.message).toBe("Expected 'pca' or a Matrix p×m for options.anchor of nsaFlowFitSync() but received the string \"pcs\"");
@@ -300,6 +308,12 @@ describe('the inits, as defined', () => {
     const norms = [0, 1, 2].map((c) => Math.hypot(...Array.from({ length: 120 }, (_, j) => f.H.data[c * 120 + j]!)));
     const expected = Float64Array.from({ length: 360 }, (_, i) => f.H.data[(i % 3) * 120 + Math.floor(i / 3)]! / norms[i % 3]!);
     expect(maxAbsDiff(r.V.data, expected)).toBeLessThan(1e-15);
+  });
+
+  it('nmf in the async form: the NMF runs as a job too, with the same start', async () => {
+    const sync = nsaFlowFitSync(small, 3, { init: 'nmf', maxIterations: 0 });
+    const r = await nsaFlowFit(small, 3, { init: 'nmf', maxIterations: 0 });
+    expect(maxAbsDiff(r.V.data, sync.V.data)).toBe(0);
   });
 
   it('random: seeded U(0, 1) with unit columns; the same seed gives the same start', () => {

@@ -19,7 +19,7 @@ import { invariantOrthogonalityDefect, svd } from '../ortho.js';
 import { pca } from '../pca.js';
 import type { AsyncOptions } from '../runtime.js';
 import type { StopReason } from '../solver.js';
-import { nmfSync } from '../factorization/nmf.js';
+import { nmf, nmfSync, type NmfOptions, type NmfResult } from '../factorization/nmf.js';
 import { didYouMean } from '../suggest.js';
 import {
   asyncOptionSpecs,
@@ -251,12 +251,13 @@ interface Prepared {
   center: Float64Array | null;
   totalVariance: number;
   pcaExplained: number;
-  /** p × k (signed: p × 2k = [V⁺ V⁻]). */
-  start: Matrix;
+  /** p × k (signed: p × 2k = [V⁺ V⁻]); null for init 'nmf', whose NMF runs with the solve. */
+  start: Matrix | null;
+  /** X as given (init 'nmf' factors it). */
+  X: Matrix;
   /** Anchored mode: the anchor (p × m) and an orthonormal basis of its span. */
   anchor: Matrix | null;
   anchorBasis: Matrix | null;
-  problem: CertifiedProblem;
   solverOptions: CertifiedOptions;
 }
 
@@ -309,6 +310,11 @@ function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string
     if (o.anchorFidelity === 'target' && anchor.cols !== k) {
       throw new RangeError(`Expected ${p}×${k} (one target column per component) for options.anchor of ${context} with anchorFidelity 'target' but received ${anchor.rows}×${anchor.cols}`);
     }
+    if (o.anchorFidelity === 'target') {
+      for (let c = 0; c < k; c++) {
+        if (columnNorm(anchor, c) === 0) throw new RangeError(`Expected non-zero columns in options.anchor of ${context} with anchorFidelity 'target' (each is a column's target direction) but column ${c} is zero`);
+      }
+    }
     anchorBasis = orthonormalBasis(anchor);
     if (anchorBasis.cols === 0) throw new RangeError(`Expected a non-zero options.anchor for ${context} but received a matrix whose columns are all 0`);
   }
@@ -317,8 +323,6 @@ function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string
   // Reading the options ran the caller's getters after X was read: X's buffer must be as validated.
   expectIntact([X.data, n * p, 'X.data']);
 
-  const problem: CertifiedProblem =
-    mode === 'anchored' ? { mode, Y0: start, X0: anchor! } : { mode, Y0: start, X: Xc };
   const solverOptions: CertifiedOptions = {
     w: o.w,
     orthogonality: o.orthogonality,
@@ -332,11 +336,11 @@ function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string
     anchor: o.anchorFidelity,
     recordEvery: o.recordEvery,
   };
-  return { context, o, n, p, k, mode, Xc, center, totalVariance, pcaExplained, start, anchor, anchorBasis, problem, solverOptions };
+  return { context, o, n, p, k, mode, X, Xc, center, totalVariance, pcaExplained, start, anchor, anchorBasis, solverOptions };
 }
 
 /** The start of the solve (p × k; signed: p × 2k, the lobes side by side). */
-function initialStart(o: Parsed, X: Matrix, L: Matrix, mode: ResolvedFitMode, p: number, k: number, nonNegativeX: boolean, context: string): Matrix {
+function initialStart(o: Parsed, X: Matrix, L: Matrix, mode: ResolvedFitMode, p: number, k: number, nonNegativeX: boolean, context: string): Matrix | null {
   const init = o.init;
   let V: Matrix;
   if (typeof init === 'object') {
@@ -353,15 +357,7 @@ function initialStart(o: Parsed, X: Matrix, L: Matrix, mode: ResolvedFitMode, p:
         `Expected non-negative X for options.init 'nmf' of ${context} (NMF factors X as given, before centring) but received ${X.data[at]} at [${Math.floor(at / p)}, ${at % p}]`,
       );
     }
-    // NNDSVD start (deterministic), HALS updates: H (k × p) holds k non-negative profiles of the variables.
-    const f = nmfSync(X, k, { init: 'nndsvd', solver: 'hals', maxIterations: 200, seed: o.seed });
-    const data = new Float64Array(p * k);
-    for (let c = 0; c < k; c++) for (let j = 0; j < p; j++) data[j * k + c] = f.H.data[c * p + j]!;
-    V = { rows: p, cols: k, data };
-    for (let c = 0; c < k; c++) {
-      if (columnNorm(V, c) === 0) throw new RangeError(`Expected NMF of X with rank ${k} to give ${k} non-zero topics for options.init 'nmf' of ${context} but topic ${c} is zero; lower k or use another init`);
-    }
-    normalizeColumns(V);
+    return null; // NMF runs with the solve (on a worker thread in the async form): see nmfStart
   } else {
     const cols = mode === 'signed' ? 2 * k : k;
     const data = new Float64Array(p * cols);
@@ -372,43 +368,65 @@ function initialStart(o: Parsed, X: Matrix, L: Matrix, mode: ResolvedFitMode, p:
     return Z;
   }
   if (mode === 'signed') return splitLobes(V);
-  if (typeof init === 'object' || init === 'nmf') return { rows: p, cols: k, data: new Float64Array(V.data) };
+  if (typeof init === 'object') return { rows: p, cols: k, data: new Float64Array(V.data) };
   // clamp: PCA's sign convention makes each column's largest-|·| entry positive, so no column is zeroed.
   return { rows: p, cols: k, data: V.data.map((v) => (v > 0 ? v : 0)) };
 }
 
 // ---- solving ---------------------------------------------------------------------------------------
 
+/** init 'nmf': NNDSVD start (deterministic), 200 HALS iterations; H (k × p) holds k non-negative profiles of the variables. */
+const nmfInitOptions: NmfOptions = { init: 'nndsvd', solver: 'hals', maxIterations: 200 };
+
+/** The start from NMF's H: its rows as unit columns (signed: as V⁺, with V⁻ = 0). */
+function nmfStart(pp: Prepared, f: NmfResult): Matrix {
+  const { p, k } = pp;
+  const V: Matrix = { rows: p, cols: k, data: new Float64Array(p * k) };
+  for (let c = 0; c < k; c++) for (let j = 0; j < p; j++) V.data[j * k + c] = f.H.data[c * p + j]!;
+  for (let c = 0; c < k; c++) {
+    if (columnNorm(V, c) === 0) {
+      throw new RangeError(`Expected NMF of X with rank ${k} to give ${k} non-zero topics for options.init 'nmf' of ${pp.context} but topic ${c} is zero; lower k or use another init`);
+    }
+  }
+  normalizeColumns(V);
+  return pp.mode === 'signed' ? splitLobes(V) : V;
+}
+
+/** The problem of the w solve from a start. */
+function problemFrom(pp: Prepared, start: Matrix): CertifiedProblem {
+  return pp.mode === 'anchored' ? { mode: 'anchored', Y0: start, X0: pp.anchor! } : { mode: pp.mode, Y0: start, X: pp.Xc };
+}
+
 /**
  * init 'relax': the w = 0 solve of the data's own fit from the clamped start: mode 'data' (signed:
  * 'signed') on Xc, also in anchored mode, whose own w = 0 problem is degenerate (every non-negative V
  * inside the anchor's span fits it exactly, rank-one ones included, where O has its maximum).
  */
-function relaxProblem(pp: Prepared): [CertifiedProblem, CertifiedOptions] {
-  const problem: CertifiedProblem = pp.mode === 'anchored' ? { mode: 'data', Y0: pp.start, X: pp.Xc } : pp.problem;
+function relaxProblem(pp: Prepared, start: Matrix): [CertifiedProblem, CertifiedOptions] {
+  const problem: CertifiedProblem = pp.mode === 'anchored' ? { mode: 'data', Y0: start, X: pp.Xc } : problemFrom(pp, start);
   return [problem, { ...pp.solverOptions, w: 0 }];
 }
 
 function solveSync(pp: Prepared): { run: CertifiedRun; relax: CertifiedRun | null } {
+  let start = pp.start ?? nmfStart(pp, nmfSync(pp.X, pp.k, { ...nmfInitOptions, seed: pp.o.seed }));
   let relax: CertifiedRun | null = null;
-  let problem = pp.problem;
   if (pp.o.init === 'relax') {
-    relax = runCertifiedSync(...relaxProblem(pp));
-    problem = { ...problem, Y0: relax.Y };
+    relax = runCertifiedSync(...relaxProblem(pp, start));
+    start = relax.Y;
   }
-  return { run: runCertifiedSync(problem, pp.solverOptions), relax };
+  return { run: runCertifiedSync(problemFrom(pp, start), pp.solverOptions), relax };
 }
 
 async function solveAsync(pp: Prepared): Promise<{ run: CertifiedRun; relax: CertifiedRun | null }> {
   const { signal, onProgress, progressIntervalMs } = pp.o;
   const forward = (stage: 'relax' | 'fit') => onProgress && ((r: CertifiedProgress) => onProgress({ ...r, stage }));
+  let start = pp.start ?? nmfStart(pp, await nmf(pp.X, pp.k, { ...nmfInitOptions, seed: pp.o.seed, signal }));
   let relax: CertifiedRun | null = null;
-  let problem = pp.problem;
   if (pp.o.init === 'relax') {
-    relax = await runCertifiedAsync(...relaxProblem(pp), { signal, onProgress: forward('relax'), progressIntervalMs });
-    problem = { ...problem, Y0: relax.Y };
+    relax = await runCertifiedAsync(...relaxProblem(pp, start), { signal, onProgress: forward('relax'), progressIntervalMs });
+    start = relax.Y;
   }
-  const run = await runCertifiedAsync(problem, pp.solverOptions, { signal, onProgress: forward('fit'), progressIntervalMs });
+  const run = await runCertifiedAsync(problemFrom(pp, start), pp.solverOptions, { signal, onProgress: forward('fit'), progressIntervalMs });
   return { run, relax };
 }
 
@@ -685,7 +703,8 @@ function restrictedOperator(pp: Prepared, S: number[], c: number): (u: Float64Ar
 /**
  * Maximizes uᵀCu over unit u ≥ 0 (C positive semidefinite, given as u ↦ Cu) from u0: each step takes
  * the maximizer of the linearization, P₊(Cu)/‖P₊(Cu)‖, which for a convex objective never decreases it.
- * Stops when the objective's relative increase is below 1e-12 (or after 10 000 steps).
+ * Stops when the objective's relative increase is below 1e-12 (or after 1000 steps: it runs on the
+ * calling thread).
  */
 function projectedPowerIteration(apply: (u: Float64Array) => Float64Array, u0: Float64Array): { u: Float64Array; iterations: number } {
   let u = normalized(u0);
@@ -695,7 +714,7 @@ function projectedPowerIteration(apply: (u: Float64Array) => Float64Array, u0: F
   }
   let value = dot(u, apply(u));
   let iterations = 0;
-  for (; iterations < 10_000; iterations++) {
+  for (; iterations < 1000; iterations++) {
     const Cu = apply(u);
     const next = normalized(Cu.map((x) => (x > 0 ? x : 0)));
     if (next === null) break;
