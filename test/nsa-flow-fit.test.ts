@@ -276,6 +276,18 @@ describe("mode 'auto', centring and transform", () => {
     expect(r.settings.center).toBe(false);
   });
 
+  it('the units of X do not matter: X·1e-200 and X·1e200 give the same V, scores in their units', () => {
+    const r = nsaFlowFitSync(tissue, 3, { w: 0.5 });
+    for (const factor of [1e-200, 1e200]) {
+      const scaled = { rows: tissue.rows, cols: tissue.cols, data: tissue.data.map((v) => v * factor) };
+      const s = nsaFlowFitSync(scaled, 3, { w: 0.5 });
+      expect(s.stopReason).toBe('gradMap');
+      expect(maxAbsDiff(s.V.data, r.V.data)).toBeLessThan(1e-6);
+      expect(maxAbsDiff(s.scores.data.map((v) => v / factor), r.scores.data) / maxAbs(r.scores.data)).toBeLessThan(1e-6);
+      expect(Math.abs(s.fidelity - r.fidelity)).toBeLessThan(1e-9);
+    }
+  });
+
   it('transform refuses bad input by class and message', () => {
     const r = nsaFlowFitSync(small, 2, { maxIterations: 5 });
     let e = thrown(() => r.transform({ rows: 1, cols: 3, data: new Float64Array(3) }));
@@ -294,12 +306,14 @@ describe("mode 'auto', centring and transform", () => {
 
 describe('the inits, as defined', () => {
   it("clamp: the PCA loadings of Xc with negative entries set to 0 (signed: split into the lobes)", () => {
+    // The fit takes the SVD of Xc divided by its largest entry: the same loadings up to rounding (1e-12).
     const L = pca(small, 3).loadings;
     const d = nsaFlowFitSync(small, 3, { mode: 'data', maxIterations: 0 });
-    expect(maxAbsDiff(d.V.data, L.data.map((v) => Math.max(v, 0)))).toBe(0);
+    expect(maxAbsDiff(d.V.data, L.data.map((v) => Math.max(v, 0)))).toBeLessThan(1e-12);
     const s = nsaFlowFitSync(small, 3, { mode: 'signed', maxIterations: 0 });
-    expect(maxAbsDiff(s.V.data, L.data)).toBe(0);
-    expect(maxAbsDiff(s.lobes!.positive.data, L.data.map((v) => Math.max(v, 0)))).toBe(0);
+    expect(maxAbsDiff(s.V.data, L.data)).toBeLessThan(1e-12);
+    expect(maxAbsDiff(s.lobes!.positive.data, L.data.map((v) => Math.max(v, 0)))).toBeLessThan(1e-12);
+    expect(maxAbsDiff(s.lobes!.negative.data, L.data.map((v) => Math.max(-v, 0)))).toBeLessThan(1e-12);
   });
 
   it('nmf: the unit-normalized topics of NMF (NNDSVD start, 200 HALS iterations) of X as given', () => {

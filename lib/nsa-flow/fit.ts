@@ -24,6 +24,7 @@ import { didYouMean } from '../suggest.js';
 import {
   asyncOptionSpecs,
   describeValue,
+  maxAbs,
   expectIntact,
   expectMatrix,
   expectNonNegativeData,
@@ -246,7 +247,7 @@ interface Prepared {
   p: number;
   k: number;
   mode: ResolvedFitMode;
-  /** X − center (or X), n × p. */
+  /** (X − center)/s (or X/s), n × p, s its largest magnitude: what the solver fits. */
   Xc: Matrix;
   center: Float64Array | null;
   totalVariance: number;
@@ -281,17 +282,22 @@ function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string
   const xc = new Float64Array(X.data);
   if (o.center) {
     center = new Float64Array(p);
-    for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) center[j]! += X.data[i * p + j]!;
-    for (let j = 0; j < p; j++) center[j]! /= n;
+    // Σ x/n rather than Σ x then /n: entries near the largest double do not overflow the sum.
+    for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) center[j]! += X.data[i * p + j]! / n;
     for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) xc[i * p + j]! -= center[j]!;
   }
-  const totalVariance = sumSquares(xc);
-  if (!(totalVariance > 0)) {
+  // Every fidelity is invariant to the scale of X, so the solve and the measures work on Xc divided by
+  // its largest magnitude (no overflow or underflow of ‖Xc‖² whatever the units); the scores and
+  // transform() use X itself.
+  const scale = maxAbs(xc);
+  if (!Number.isFinite(scale)) {
+    throw new RangeError(`Expected X whose centred entries are finite for ${context} but centring overflows a double; rescale X`);
+  }
+  if (!(scale > 0)) {
     throw new RangeError(`Expected X with some variance${o.center ? ' after centring' : ''} for ${context} but received ${o.center ? 'rows that are all equal' : 'a zero matrix'}`);
   }
-  if (!Number.isFinite(totalVariance)) {
-    throw new RangeError(`Expected X whose squared entries sum to a finite number for ${context} but the sum overflows a double; rescale X`);
-  }
+  for (let i = 0; i < xc.length; i++) xc[i]! /= scale;
+  const totalVariance = sumSquares(xc);
   const Xc: Matrix = { rows: n, cols: p, data: xc };
   // Loadings of Xc; centring was done above, so PCA does not centre again.
   const principal = pca(Xc, k, { center: false });
@@ -506,7 +512,7 @@ function finish(pp: Prepared, run: CertifiedRun, relax: CertifiedRun | null): Ns
   return {
     V,
     lobes,
-    scores: project(Xc, null, V),
+    scores: project(pp.X, center, V),
     center,
     energy,
     fidelity,
