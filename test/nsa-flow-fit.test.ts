@@ -419,6 +419,26 @@ describe('consolidate: disjoint supports', () => {
   });
 });
 
+describe('consolidate: a column that wins no row', () => {
+  it('takes back the row where it is largest relative to the kept entry, so no column is emptied', () => {
+    // Start: column 2 is half of column 0 everywhere, so the row rule alone would leave it empty;
+    // maxIterations 0 keeps the start as the solution that is consolidated.
+    const L = pca(small, 2).loadings;
+    const start = { rows: 120, cols: 3, data: new Float64Array(360) };
+    for (let j = 0; j < 120; j++) {
+      start.data[j * 3] = Math.abs(L.data[j * 2]!);
+      start.data[j * 3 + 1] = Math.abs(L.data[j * 2 + 1]!);
+      start.data[j * 3 + 2] = 0.5 * Math.abs(L.data[j * 2]!);
+    }
+    const r = nsaFlowFitSync(small, 3, { mode: 'data', init: start, maxIterations: 0, consolidate: true });
+    expect(r.consolidation!.columnsRefilled).toBe(1);
+    expect(maxRowSupport(r.V)).toBe(1);
+    for (const norm of columnNorms(r.V)) expect(norm).toBeCloseTo(1, 12); // unit columns: the best scale
+    // The solver's own warning (0 iterations: not stationary) is there; none from the consolidation.
+    expect(r.warnings.filter((w) => w.startsWith('consolidate'))).toEqual([]);
+  });
+});
+
 describe('the async form', () => {
   it('reports progress by stage and equals the sync solve', async () => {
     const stages: string[] = [];
