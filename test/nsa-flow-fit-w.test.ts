@@ -35,7 +35,10 @@ describe.each(Object.entries(sets))('w on %s', (_name, X) => {
     ['anchored, target', { mode: 'anchored', anchorFidelity: 'target' }],
   ] as const)('%s: sparsity non-decreasing, defect non-increasing, fidelity error non-decreasing', (_mode, options) => {
     const runs = sweep(X, options);
-    for (const r of runs) expect(r.stopReason).toBe('gradMap');
+    for (const r of runs) {
+      expect(r.stopReason).toBe('gradMap');
+      expect(r.certificate).toBeLessThanOrEqual(r.settings.tolerance);
+    }
     for (let i = 1; i < runs.length; i++) {
       const [a, b] = [runs[i - 1]!, runs[i]!];
       expect(b.sparsity).toBeGreaterThanOrEqual(a.sparsity - sparsityTolerance);

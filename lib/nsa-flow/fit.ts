@@ -24,10 +24,10 @@ import { didYouMean } from '../suggest.js';
 import {
   asyncOptionSpecs,
   describeValue,
-  maxAbs,
   expectIntact,
   expectMatrix,
   expectNonNegativeData,
+  maxAbs,
   parseOptions,
   type OptionSpecs,
 } from '../validate.js';
@@ -37,11 +37,11 @@ import {
   nsaEnergy,
   runCertifiedAsync,
   runCertifiedSync,
-  type OrthogonalityFunctional,
   type CertifiedOptions,
   type CertifiedProblem,
   type CertifiedProgress,
   type CertifiedRun,
+  type OrthogonalityFunctional,
 } from './certified.js';
 
 export const fitModes = ['auto', 'data', 'signed', 'anchored'] as const;
