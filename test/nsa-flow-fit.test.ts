@@ -419,6 +419,21 @@ describe('consolidate: disjoint supports', () => {
   });
 });
 
+describe('consolidate in signed mode: varimax first', () => {
+  it('the consolidated basis does not depend on which rotation of the principal basis the solve returned', () => {
+    // clamp returns the PCA loadings themselves, random another orthonormal basis of their span; the
+    // varimax rotation takes both to the same basis (up to the order of its columns), so consolidation
+    // gives the same fidelity from either.
+    for (const X of [all, tissue]) {
+      const a = nsaFlowFitSync(X, 4, { mode: 'signed', consolidate: true });
+      const b = nsaFlowFitSync(X, 4, { mode: 'signed', init: 'random', consolidate: true });
+      expect(a.consolidation!.fidelityBefore).toBeCloseTo(b.consolidation!.fidelityBefore, 8);
+      expect(Math.abs(a.fidelity - b.fidelity)).toBeLessThan(1e-6);
+      expect(maxRowSupport(a.V)).toBe(1);
+    }
+  });
+});
+
 describe('consolidate: a column that wins no row', () => {
   it('takes back the row where it is largest relative to the kept entry, so no column is emptied', () => {
     // Start: column 2 is half of column 0 everywhere, so the row rule alone would leave it empty;

@@ -582,9 +582,9 @@ export function nsaFlowFitSync(X: Matrix, k: number, options?: NsaFlowFitOptions
 // ---- consolidation: disjoint supports --------------------------------------------------------------
 
 /**
- * Makes the supports of V's columns disjoint, in place: each row keeps only its largest-|·| entry (ties:
- * the first column); a column left without rows gets back the row where it was largest relative to that
- * row's kept entry. Then each column is re-fitted on its support S: it maximizes uᵀCu over unit u with
+ * Makes the supports of V's columns disjoint, in place (signed mode: after a varimax rotation): each
+ * row keeps only its largest-|·| entry (ties: the first column); a column left without rows gets back
+ * the row where it was largest relative to that row's kept entry. Then each column is re-fitted on its support S: it maximizes uᵀCu over unit u with
  * supp u ⊆ S (u ≥ 0 unless signed), where C is XcᵀXc (data, signed), QQᵀ (anchored 'subspace') or aⱼaⱼᵀ
  * (anchored 'target'). Disjoint unit columns are orthonormal, and for orthonormal V the reconstruction
  * error is 1 − Σⱼ uⱼᵀCuⱼ/‖Xc‖², so this re-fit is the best V with these supports: exact (the leading
@@ -593,6 +593,9 @@ export function nsaFlowFitSync(X: Matrix, k: number, options?: NsaFlowFitOptions
  */
 function consolidate(pp: Prepared, V: Matrix, warnings: string[]): Pick<FitConsolidation, 'entriesRemoved' | 'columnsRefilled' | 'polishIterations'> {
   const { p, k, mode } = pp;
+  // Signed mode's minimizers are the rotations of one basis (see docs/nsa-flow-fit.md): which one the solve
+  // returned is arbitrary, so the rows are first made as simple as a rotation can make them.
+  if (mode === 'signed') varimax(V);
   const original = new Float64Array(V.data);
   const owner = new Int32Array(p).fill(-1);
   for (let j = 0; j < p; j++) {
@@ -663,6 +666,52 @@ function consolidate(pp: Prepared, V: Matrix, warnings: string[]): Pick<FitConso
   }
   if (mode === 'anchored') scaleForReconstruction(pp.Xc, V);
   return { entriesRemoved, columnsRefilled, polishIterations };
+}
+
+/**
+ * Rotates V (p × k) in place by the orthogonal R that maximizes Kaiser's varimax criterion, the
+ * variance of the squared loadings within each column (Kaiser 1958; the SVD iteration of
+ * R ← UWᵀ with B = Vᵀ(Λ³ − Λ·diag(ΣΛ²)/p) = USWᵀ, Λ = VR, until tr S stops growing by 1e-10). A
+ * rotation leaves V·Vᵀ, and so the signed fidelity, unchanged; it concentrates each row on fewer
+ * columns. Each column is then oriented so that its largest-magnitude entry is positive.
+ */
+function varimax(V: Matrix): void {
+  const { rows: p, cols: k } = V;
+  if (k < 2) return;
+  const times = (A: Float64Array, R: Float64Array): Float64Array => {
+    const out = new Float64Array(p * k);
+    for (let j = 0; j < p; j++) for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) out[j * k + b]! += A[j * k + a]! * R[a * k + b]!;
+    return out;
+  };
+  let R = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) R[i * k + i] = 1;
+  let criterion = 0;
+  for (let iteration = 0; iteration < 500; iteration++) {
+    const L = times(V.data, R);
+    const columnSquares = new Float64Array(k);
+    for (let j = 0; j < p; j++) for (let c = 0; c < k; c++) columnSquares[c]! += L[j * k + c]! ** 2;
+    const B = new Float64Array(k * k);
+    for (let j = 0; j < p; j++) {
+      for (let b = 0; b < k; b++) {
+        const l = L[j * k + b]!;
+        const t = l * l * l - (l * columnSquares[b]!) / p;
+        for (let a = 0; a < k; a++) B[a * k + b]! += V.data[j * k + a]! * t;
+      }
+    }
+    const { U, S, V: W } = svd({ rows: k, cols: k, data: B });
+    R = new Float64Array(k * k);
+    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) for (let c = 0; c < k; c++) R[a * k + b]! += U.data[a * k + c]! * W.data[b * k + c]!;
+    const next = S.reduce((x, y) => x + y, 0);
+    if (!(next > criterion * (1 + 1e-10))) break;
+    criterion = next;
+  }
+  const rotated = times(V.data, R);
+  for (let c = 0; c < k; c++) {
+    let big = 0;
+    for (let j = 0; j < p; j++) if (Math.abs(rotated[j * k + c]!) > Math.abs(big)) big = rotated[j * k + c]!;
+    if (big < 0) for (let j = 0; j < p; j++) rotated[j * k + c] = -rotated[j * k + c]!;
+  }
+  V.data.set(rotated);
 }
 
 /** u ↦ (C·u) restricted to the rows S, for the re-fit of column c. */
