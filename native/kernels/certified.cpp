@@ -602,15 +602,23 @@ class Lbfgsb : public Run {
   bool lineSearch() {
     const std::size_t n = n_;
     const double f0 = fx_, d0 = gd_;
-    double lambdaMax = std::numeric_limits<double>::infinity();
-    if (nonneg_)
-      for (std::size_t i = 0; i < n; ++i)
-        if (d_[i] < 0) lambdaMax = std::min(lambdaMax, -x_[i] / d_[i]);
-    lambdaMax = std::min(lambdaMax, 1e10);
+    // x + d = x̄ is feasible, so every λ ≤ 1 is; the largest feasible step is needed (one pass with a
+    // division per coordinate) only when the search extrapolates beyond 1.
+    double lambdaMax = -1;
+    auto largestStep = [&] {
+      if (lambdaMax < 0) {
+        lambdaMax = 1e10;
+        if (nonneg_)
+          for (std::size_t i = 0; i < n; ++i)
+            if (d_[i] < 0) lambdaMax = std::min(lambdaMax, -x_[i] / d_[i]);
+        lambdaMax = std::max(lambdaMax, 1.0);
+      }
+      return lambdaMax;
+    };
     double lo = 0, flo = f0, dlo = d0;  // the best point with sufficient decrease so far
     double hi = 0, fhi = 0, dhi = 0;
     bool bracketed = false;
-    double lambda = std::min(1.0, lambdaMax);
+    double lambda = 1;
     int evals = 0;
     auto armijo = [&](double l, double f) { return f <= f0 + kArmijo * l * d0; };
     auto strongCurvature = [&](double dphi) { return std::fabs(dphi) <= -kCurvature * d0; };
@@ -635,11 +643,11 @@ class Lbfgsb : public Run {
         break;
       }
       lo = lambda, flo = f, dlo = dphi;
-      if (lambda >= lambdaMax) {  // the longest feasible step decreases f: take it (as L-BFGS-B does)
+      if (lambda >= largestStep()) {  // the longest feasible step decreases f: take it (as L-BFGS-B does)
         accept(f);
         return true;
       }
-      lambda = std::min(4 * lambda, lambdaMax);
+      lambda = std::min(4 * lambda, largestStep());
     }
     // zoom between lo (sufficient decrease) and hi
     while (bracketed && evals < kMaxLineSearchSteps) {
