@@ -207,6 +207,8 @@ const rows: Row[] = [
   row('nsaFlowSync', [Y, { maxIterations: 2, learningRate: 0.01 }], ['Y0', 'options'], { 1: optionalOptions }),
   row('nsaFlow', [Y, { maxIterations: 2, learningRate: 0.01 }], ['Y0', 'options'], { 1: optionalOptions }),
   row('estimateLearningRate', [Y, Y, { strategy: 'armijo' }], ['Y0', 'X0', 'options']),
+  row('nsaFlowFit', [D, 1, { maxIterations: 2 }], ['X', 'k', 'options'], { 2: optionalOptions }),
+  row('nsaFlowFitSync', [D, 1, { maxIterations: 2 }], ['X', 'k', 'options'], { 2: optionalOptions }),
 ];
 
 /**

@@ -163,6 +163,60 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult & { selectedY?:
   diagnostics: (r) => ({ points: r.points.length, totalIterations: r.totalIterations, selectedW: r.selection?.w ?? 'none' }),
 });
 
+// ---- NSA-Flow fitted on data (fit) ---------------------------------------------------------------------
+
+// (Imported here so that this registration stays one block; imports are hoisted either way.)
+import { fitInits, nsaFlowFit, nsaFlowFitOptionSpecs, type FitInit, type NsaFlowFitOptions, type NsaFlowFitResult } from '../nsa-flow/fit.js';
+import type { OptionSpec, OptionSpecs } from '../validate.js';
+
+// On the command line the init is a name and the anchor a file (the optional second input): matrices
+// given as options exist only in the API.
+const fitCliSpecs: OptionSpecs = {
+  k: { kind: 'number', integer: true, min: 1, max: 2 ** 31, description: 'number of components (required)' },
+  ...Object.fromEntries(
+    Object.entries(nsaFlowFitOptionSpecs).flatMap(([key, spec]): [string, OptionSpec][] =>
+      key === 'anchor' ? [] : [[key, key === 'init' ? { kind: 'enum', values: fitInits, default: 'clamp', description: 'the start (a given start matrix: API only)' } : spec]],
+    ),
+  ),
+};
+
+registerMethod<Omit<NsaFlowFitOptions, 'init' | 'anchor'> & { k?: number; init: FitInit }, Omit<NsaFlowFitResult, 'transform'>>({
+  name: 'fit',
+  summary: 'NSA-Flow fitted on data: sparse, nearly orthogonal loadings V (p × k) and scores (n × k) in mode data, signed or anchored',
+  optionSpecs: fitCliSpecs,
+  inputs: {
+    X: { kind: 'matrix', description: 'the data (rows = observations, columns = variables)' },
+    anchor: { kind: 'matrix', optional: true, description: "the anchor (p × m) of --mode anchored; default: X's top-k principal subspace" },
+  },
+  async run(inputs, { k, ...options }, { signal, onProgress }) {
+    const { transform: _transform, ...result } = await nsaFlowFit(inputs.X as Matrix, required(k, '--k', 'fit'), {
+      ...options,
+      ...(inputs.anchor ? { anchor: inputs.anchor as Matrix } : {}),
+      signal,
+      onProgress: onProgress && ((p) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.energy, certificate: p.certificate })),
+    });
+    return result;
+  },
+  arrayNames({ name }, names, r) {
+    const components = numbered('V', r.V.cols);
+    const X = names.X;
+    if (name === 'V' || name.startsWith('lobes.')) return { rows: X?.colNames, cols: components, ...loadingAxes };
+    if (name === 'scores') return { rows: X?.rowNames, cols: components, rowTitle: 'row of X', colTitle: 'component' };
+    if (name === 'center') return { rows: X?.colNames };
+    return undefined;
+  },
+  diagnostics: (r) => ({
+    mode: r.settings.mode,
+    fidelity: r.fidelity,
+    defect: r.defect,
+    sparsity: r.sparsity,
+    explainedVariance: r.explainedVariance.reconstruction,
+    pcaExplainedVariance: r.explainedVariance.pca,
+    certificate: r.certificate,
+    stopReason: r.stopReason,
+  }),
+});
+
 // ---- the factorizations ---------------------------------------------------------------------------
 
 /** The rank is a positional argument of the APIs; on the command line it is the --rank flag. */
