@@ -203,8 +203,8 @@ const rows: Row[] = [
     3: ['a number'],
     4: optionalOptions,
   }),
-  row('nsaFlowSync', [Y, { maxIterations: 2, learningRate: 0.01 }], ['Y0', 'options'], { 1: optionalOptions }),
-  row('nsaFlow', [Y, { maxIterations: 2, learningRate: 0.01 }], ['Y0', 'options'], { 1: optionalOptions }),
+  row('nsaFlowSync', [Y, { optimizer: 'asgd', maxIterations: 2, learningRate: 0.01 }], ['Y0', 'options'], { 1: optionalOptions }),
+  row('nsaFlow', [Y, { optimizer: 'asgd', maxIterations: 2, learningRate: 0.01 }], ['Y0', 'options'], { 1: optionalOptions }),
   row('estimateLearningRate', [Y, Y, { strategy: 'armijo' }], ['Y0', 'X0', 'options']),
 ];
 
