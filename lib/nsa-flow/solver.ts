@@ -242,7 +242,7 @@ export type NsaFlowOptimizer = (typeof nsaFlowOptimizers)[number];
  * The default optimizer of each weighting. 'energy': the fastest to a certificate ≤ 1e-6 on the PCA
  * starts of the leukemia data (docs/nsa-flow.md, "Choosing the solver"); 'reference': the reference's.
  */
-export const defaultOptimizer: Record<Weighting, NsaFlowOptimizer> = { energy: 'lbfgsb', reference: 'asgd' };
+export const defaultOptimizer: Record<Weighting, NsaFlowOptimizer> = { energy: 'spg', reference: 'asgd' };
 
 /**
  * Options that apply to one kind of solver only; an option given explicitly for the other kind is
