@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AbortError,
   energy,
+  energyBatch,
   invariantOrthogonalityDefect,
   nsaFlow,
   nsaFlowSync,
@@ -145,6 +146,22 @@ describe('the calibration-free energy and its gradient through the retraction', 
       expect(Math.abs(energy(parallel, parallel, { w: 1, orthogonality: f }).orthogonality - 1)).toBeLessThan(1e-15);
       expect(energy({ rows: 3, cols: 3, data: new Float64Array(9) }, I, { w: 0, orthogonality: f }).fidelity).toBe(1);
     }
+  });
+
+  it('energyBatch: both terms are the means of the elements’ energies', () => {
+    const Y = [testMatrix(6, 3, 31, 0.4), testMatrix(6, 3, 32, 0.4)];
+    const X = [testMatrix(6, 3, 33, 0.6), testMatrix(6, 3, 34, 0.6)];
+    const stack = (ms: Matrix[]) => ({ shape: [2, 6, 3], data: Float64Array.from([...ms[0]!.data, ...ms[1]!.data]) });
+    for (const f of functionals) {
+      const b = energyBatch(stack(Y), stack(X), { w: 0.4, orthogonality: f });
+      const each = [0, 1].map((i) => energy(Y[i]!, X[i]!, { w: 0.4, orthogonality: f }));
+      for (const key of ['fidelity', 'orthogonality', 'total'] as const) {
+        expect(Math.abs(b[key] - (each[0]![key] + each[1]![key]) / 2)).toBeLessThan(1e-15);
+      }
+    }
+    expect(() => energyBatch(stack(Y), stack([X[0]!, { ...X[1]!, data: new Float64Array(18) }]))).toThrow(
+      /^Expected a target X0\[1\] with a nonzero entry for energyBatch\(\)/,
+    );
   });
 
   for (const f of functionals) {

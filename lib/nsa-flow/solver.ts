@@ -40,7 +40,7 @@ import {
   type OrthogonalityType,
   type Weighting,
 } from './options.js';
-import { runCertifiedAsync, runCertifiedSync, type CertifiedOptions, type CertifiedRun } from './certified.js';
+import { certifiedSolvers, runCertifiedAsync, runCertifiedSync, type CertifiedOptions, type CertifiedRun } from './certified.js';
 import { optimizerNames, optimizerStateBuffers, stepOptimizers, type OptimizerName } from './optimizers.js';
 
 export interface RawFlowResult {
@@ -233,7 +233,7 @@ const count = (what: string, min = 0) =>
   ({ kind: 'number', integer: true, min, max: 1e8, description: what }) as const;
 
 /** The certified solvers (weighting 'energy'): they minimize E_w over Y ≥ 0 directly. */
-export const certifiedSolvers = ['lbfgsb', 'spg'] as const;
+export { certifiedSolvers };
 export type CertifiedSolverName = (typeof certifiedSolvers)[number];
 export const nsaFlowOptimizers = [...optimizerNames, ...certifiedSolvers] as const;
 export type NsaFlowOptimizer = (typeof nsaFlowOptimizers)[number];
