@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "error.hpp"
+#include "linalg.hpp"
 
 namespace nsa {
 
@@ -28,32 +29,38 @@ bool finiteAll(const double* x, std::size_t n) {
   return true;
 }
 
-// Solves A·x = b in place (A n×n row-major, destroyed; b → x) by Gaussian elimination with partial
-// pivoting; false when A is singular to working precision.
-bool solveDense(double* A, double* b, std::size_t n) {
+// LU factorisation with partial pivoting of a small dense n×n A (row-major, in place); false when A is
+// singular to working precision.
+bool luFactor(double* A, std::size_t* piv, std::size_t n) {
   for (std::size_t c = 0; c < n; ++c) {
-    std::size_t piv = c;
+    std::size_t p = c;
     for (std::size_t r = c + 1; r < n; ++r)
-      if (std::fabs(A[r * n + c]) > std::fabs(A[piv * n + c])) piv = r;
-    if (!(std::fabs(A[piv * n + c]) > 0)) return false;
-    if (piv != c) {
-      for (std::size_t j = 0; j < n; ++j) std::swap(A[c * n + j], A[piv * n + j]);
-      std::swap(b[c], b[piv]);
-    }
+      if (std::fabs(A[r * n + c]) > std::fabs(A[p * n + c])) p = r;
+    piv[c] = p;
+    if (!(std::fabs(A[p * n + c]) > 0)) return false;
+    if (p != c)
+      for (std::size_t j = 0; j < n; ++j) std::swap(A[c * n + j], A[p * n + j]);
     const double inv = 1.0 / A[c * n + c];
     for (std::size_t r = c + 1; r < n; ++r) {
-      const double f = A[r * n + c] * inv;
+      const double f = (A[r * n + c] *= inv);
       if (f == 0) continue;
-      for (std::size_t j = c; j < n; ++j) A[r * n + j] -= f * A[c * n + j];
-      b[r] -= f * b[c];
+      for (std::size_t j = c + 1; j < n; ++j) A[r * n + j] -= f * A[c * n + j];
     }
   }
+  return true;
+}
+
+// Solves A·x = b (b → x) with the factors of luFactor.
+void luSolve(const double* LU, const std::size_t* piv, std::size_t n, double* b) {
+  for (std::size_t c = 0; c < n; ++c)  // every interchange first (P·b), as LAPACK's getrs
+    if (piv[c] != c) std::swap(b[c], b[piv[c]]);
+  for (std::size_t c = 0; c < n; ++c)
+    for (std::size_t r = c + 1; r < n; ++r) b[r] -= LU[r * n + c] * b[c];
   for (std::size_t c = n; c-- > 0;) {
     double s = b[c];
-    for (std::size_t j = c + 1; j < n; ++j) s -= A[c * n + j] * b[j];
-    b[c] = s / A[c * n + c];
+    for (std::size_t j = c + 1; j < n; ++j) s -= LU[c * n + j] * b[j];
+    b[c] = s / LU[c * n + c];
   }
-  return true;
 }
 
 // The state and bookkeeping both solvers share: the current point, its value and gradient, counts,
@@ -266,25 +273,18 @@ class Lbfgsb : public Run {
     const std::size_t n = n_, m = m_;
     S_.assign(m * n, 0);
     Y_.assign(m * n, 0);
-    SS_.assign(m * m, 0);
-    SY_.assign(m * m, 0);
-    YY_.assign(m * m, 0);
-    M_.assign(4 * m * m, 0);
-    K_.assign(4 * m * m, 0);
-    N_.assign(4 * m * m, 0);
-    WW_.assign(4 * m * m, 0);
-    p_.assign(2 * m, 0);
-    c_.assign(2 * m, 0);
-    v_.assign(2 * m, 0);
-    u_.assign(2 * m, 0);
-    wb_.assign(2 * m, 0);
-    mp_.assign(2 * m, 0);
-    mc_.assign(2 * m, 0);
+    for (auto* v : {&SS_, &SY_, &FSS_, &FSY_, &FYY_}) v->assign(m * m, 0);
+    for (auto* v : {&K_, &Kf_, &N_, &WW_}) v->assign(4 * m * m, 0);
+    for (auto* v : {&p_, &c_, &v_, &u_, &wb_, &mp_, &mc_, &a_, &b_}) v->assign(2 * m, 0);
+    piv_.assign(2 * m, 0);
+    pivK_.assign(2 * m, 0);
     xc_.assign(n, 0);
     d_.assign(n, 0);
-    r0_.assign(n, 0);
+    r_.assign(n, 0);
+    t_.assign(n, 0);
+    mask_.assign(n, 1.0);  // the F matrices are sums over the coordinates with mask 1
+    free_.assign(n, 1.0);
     breaks_.reserve(nonneg_ ? n : 0);
-    free_.reserve(n);
   }
 
  protected:
@@ -293,14 +293,16 @@ class Lbfgsb : public Run {
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (direction() && lineSearch()) return true;
       if (count_ == 0) return false;
-      resetMemory();  // a stale memory is the usual cause: retry once as a (projected) gradient step
+      resetMemory();  // a stale memory is the usual cause: retry once from B₀ (a projected gradient step)
     }
     return false;
   }
 
  private:
-  // The pair slot of the i-th oldest pair.
+  // Pairs live in rows of S_ and Y_ (m×n); the i-th oldest is in row slot(i). While fewer than m
+  // pairs are stored they fill rows 0..count−1 in order, so the rows in use are always 0..used()−1.
   std::size_t slot(std::size_t i) const { return (head_ + i) % m_; }
+  std::size_t used() const { return count_; }
   const double* sAt(std::size_t i) const { return S_.data() + slot(i) * n_; }
   const double* yAt(std::size_t i) const { return Y_.data() + slot(i) * n_; }
 
@@ -311,7 +313,35 @@ class Lbfgsb : public Run {
     theta_ = xx > 0 ? 1.0 / xx : 1.0;  // B₀ = I/‖x‖²: the certificate's step
   }
 
-  // Row b of W = [Y θS]: (y_1b … y_qb, θs_1b … θs_qb), q = count_.
+  // Wᵀv in logical order: (y_1ᵀv … y_qᵀv, θs_1ᵀv … θs_qᵀv), one pass over each store (BLAS-2).
+  void timesWt(const double* v, double* out) {
+    const std::size_t q = count_;
+    if (q == 0) return;
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, int(used()), int(n_), 1.0, Y_.data(), int(n_), v, 1, 0.0, a_.data(), 1);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, int(used()), int(n_), theta_, S_.data(), int(n_), v, 1, 0.0, b_.data(), 1);
+    for (std::size_t i = 0; i < q; ++i) {
+      out[i] = a_[slot(i)];
+      out[q + i] = b_[slot(i)];
+    }
+  }
+
+  // out = beta·out + W·z for z in logical order (2q).
+  void timesW(const double* z, double beta, double* out) {
+    const std::size_t q = count_;
+    if (q == 0) {
+      if (beta != 1)
+        for (std::size_t i = 0; i < n_; ++i) out[i] *= beta;
+      return;
+    }
+    for (std::size_t i = 0; i < q; ++i) {
+      a_[slot(i)] = z[i];
+      b_[slot(i)] = theta_ * z[q + i];
+    }
+    cblas_dgemv(CblasRowMajor, CblasTrans, int(used()), int(n_), 1.0, Y_.data(), int(n_), a_.data(), 1, beta, out, 1);
+    cblas_dgemv(CblasRowMajor, CblasTrans, int(used()), int(n_), 1.0, S_.data(), int(n_), b_.data(), 1, 1.0, out, 1);
+  }
+
+  // Row b of W = [Y θS] in logical order.
   void rowOfW(std::size_t b, double* w) const {
     const std::size_t q = count_;
     for (std::size_t i = 0; i < q; ++i) {
@@ -320,17 +350,14 @@ class Lbfgsb : public Run {
     }
   }
 
-  // out = M·v (2q).
+  // out = M·v = K⁻¹·v with the factors of K (formM): O(q²), as a product with an explicit M would be.
   void timesM(const double* v, double* out) const {
     const std::size_t q2 = 2 * count_;
-    for (std::size_t i = 0; i < q2; ++i) {
-      double s = 0;
-      for (std::size_t j = 0; j < q2; ++j) s += M_[i * q2 + j] * v[j];
-      out[i] = s;
-    }
+    std::copy(v, v + q2, out);
+    luSolve(Kf_.data(), pivK_.data(), q2, out);
   }
 
-  // M = [[−D, Lᵀ], [L, θSᵀS]]⁻¹ with D = diag(s_iᵀy_i), L_ij = s_iᵀy_j (i > j).
+  // K = M⁻¹ = [[−D, Lᵀ], [L, θSᵀS]] with D = diag(s_iᵀy_i), L_ij = s_iᵀy_j (i > j), and its LU factors.
   bool formM() {
     const std::size_t q = count_, q2 = 2 * q;
     if (q == 0) return true;
@@ -338,49 +365,81 @@ class Lbfgsb : public Run {
       for (std::size_t j = 0; j < q; ++j) {
         const double sy = SY_[slot(i) * m_ + slot(j)];
         K_[i * q2 + j] = i == j ? -sy : 0.0;
-        K_[(q + i) * q2 + j] = i > j ? sy : 0.0;                    // L
-        K_[j * q2 + q + i] = i > j ? sy : 0.0;                      // Lᵀ
+        K_[(q + i) * q2 + j] = i > j ? sy : 0.0;  // L
+        K_[j * q2 + q + i] = i > j ? sy : 0.0;    // Lᵀ
         K_[(q + i) * q2 + q + j] = theta_ * SS_[slot(i) * m_ + slot(j)];
       }
-    // M column by column (2q ≤ 2·memory solves of a 2q system: negligible next to the n-sized work)
-    for (std::size_t c = 0; c < q2; ++c) {
-      std::copy(K_.begin(), K_.begin() + q2 * q2, N_.begin());
-      for (std::size_t i = 0; i < q2; ++i) u_[i] = i == c ? 1.0 : 0.0;
-      if (!solveDense(N_.data(), u_.data(), q2)) return false;
-      for (std::size_t i = 0; i < q2; ++i) M_[i * q2 + c] = u_[i];
-    }
-    return true;
+    std::copy(K_.begin(), K_.begin() + long(q2 * q2), Kf_.begin());
+    return luFactor(Kf_.data(), pivK_.data(), q2);
   }
 
-  void addPair(const double* s, const double* y, double sy, double yy) {
+  // Stores the pair (s, y) and its inner products with every stored pair, over all coordinates
+  // (SS, SY) and over the current free set (FSS, FSY, FYS, FYY: the blocks of WᵀZZᵀW).
+  void addPair(const double* s, const double* y, double sy) {
     std::size_t at;
     if (count_ < m_) {
-      at = slot(count_);
+      at = count_;
       ++count_;
     } else {
       at = head_;
       head_ = (head_ + 1) % m_;
     }
-    std::copy(s, s + n_, S_.data() + at * n_);
-    std::copy(y, y + n_, Y_.data() + at * n_);
+    const std::size_t n = n_;
+    std::copy(s, s + n, S_.data() + at * n);
+    std::copy(y, y + n, Y_.data() + at * n);
+    const double* mask = mask_.data();
     for (std::size_t i = 0; i < count_; ++i) {
       const std::size_t o = slot(i);
-      const double* so = S_.data() + o * n_;
-      const double* yo = Y_.data() + o * n_;
-      SS_[at * m_ + o] = SS_[o * m_ + at] = o == at ? dot(s, s, n_) : dot(s, so, n_);
-      SY_[at * m_ + o] = o == at ? sy : dot(s, yo, n_);  // s_at·y_o
-      SY_[o * m_ + at] = o == at ? sy : dot(so, y, n_);  // s_o·y_at
-      YY_[at * m_ + o] = YY_[o * m_ + at] = o == at ? yy : dot(y, yo, n_);
+      const double* so = S_.data() + o * n;
+      const double* yo = Y_.data() + o * n;
+      double ss = 0, s_yo = 0, so_y = 0, fss = 0, fs_yo = 0, fso_y = 0, fyy = 0;
+      for (std::size_t j = 0; j < n; ++j) {
+        const double a = s[j] * so[j], b = s[j] * yo[j], c = so[j] * y[j], e = y[j] * yo[j];
+        ss += a;
+        s_yo += b;
+        so_y += c;
+        fss += mask[j] * a;
+        fs_yo += mask[j] * b;
+        fso_y += mask[j] * c;
+        fyy += mask[j] * e;
+      }
+      SS_[at * m_ + o] = SS_[o * m_ + at] = ss;
+      SY_[at * m_ + o] = o == at ? sy : s_yo;  // s_atᵀy_o
+      SY_[o * m_ + at] = o == at ? sy : so_y;  // s_oᵀy_at
+      FSS_[at * m_ + o] = FSS_[o * m_ + at] = fss;
+      FSY_[at * m_ + o] = fs_yo;  // over the free set: s_atᵀZZᵀy_o
+      FSY_[o * m_ + at] = fso_y;
+      FYY_[at * m_ + o] = FYY_[o * m_ + at] = fyy;
     }
-    theta_ = yy / sy;
+    theta_ = dot(y, y, n) / sy;
+  }
+
+  // Moves the free-set sums from mask_ to free_: ± the rows of the coordinates that changed sides.
+  void updateFreeSums() {
+    const std::size_t q = count_, n = n_;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (free_[j] == mask_[j]) continue;
+      const double sign = free_[j] - mask_[j];
+      mask_[j] = free_[j];
+      for (std::size_t a = 0; a < q; ++a) {
+        const std::size_t sa = slot(a);
+        const double saj = S_[sa * n + j], yaj = Y_[sa * n + j];
+        for (std::size_t b = 0; b < q; ++b) {
+          const std::size_t sb = slot(b);
+          const double sbj = S_[sb * n + j], ybj = Y_[sb * n + j];
+          FSS_[sa * m_ + sb] += sign * saj * sbj;
+          FSY_[sa * m_ + sb] += sign * saj * ybj;
+          FYY_[sa * m_ + sb] += sign * yaj * ybj;
+        }
+      }
+    }
   }
 
   // The search direction d = x̄ − x: the generalized Cauchy point, then subspace minimisation.
   bool direction() {
     const std::size_t n = n_, q = count_, q2 = 2 * q;
     if (!formM()) return false;
-    // -- generalized Cauchy point along x(t) = P(x − t·g)
-    for (std::size_t i = 0; i < q2; ++i) p_[i] = c_[i] = 0;
+    // -- generalized Cauchy point along x(t) = P(x − t·g); breakpoints t_i = x_i/g_i in a min-heap
     breaks_.clear();
     double f1 = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -396,23 +455,25 @@ class Lbfgsb : public Run {
       d_[i] = -gi;
       f1 -= gi * gi;
     }
-    for (std::size_t j = 0; j < q; ++j) {
-      p_[j] = dot(yAt(j), d_.data(), n);
-      p_[q + j] = theta_ * dot(sAt(j), d_.data(), n);
-    }
-    if (f1 == 0) return false;  // projected gradient 0 along every free direction
+    if (f1 == 0) return false;  // no free direction of descent
+    timesWt(d_.data(), p_.data());
+    for (std::size_t i = 0; i < q2; ++i) c_[i] = 0;
     timesM(p_.data(), mp_.data());
     double f2 = -theta_ * f1 - dot(p_.data(), mp_.data(), q2);
     const double f2Start = f2;
     double dtMin = -f1 / f2;
     double tOld = 0;
-    std::sort(breaks_.begin(), breaks_.end());
-    for (std::size_t bi = 0; bi < breaks_.size(); ++bi) {
-      const double t = breaks_[bi].first;
-      const std::size_t b = breaks_[bi].second;
+    auto later = [](const std::pair<double, std::size_t>& a, const std::pair<double, std::size_t>& b) { return a.first > b.first; };
+    std::make_heap(breaks_.begin(), breaks_.end(), later);
+    std::size_t heapEnd = breaks_.size();
+    while (heapEnd > 0) {
+      const double t = breaks_.front().first;
+      const std::size_t b = breaks_.front().second;
       const double dt = t - tOld;
       if (dtMin < dt) break;
-      // move to the breakpoint: x_b hits 0 and leaves the path
+      std::pop_heap(breaks_.begin(), breaks_.begin() + long(heapEnd), later);
+      --heapEnd;
+      // move to the breakpoint: x_b reaches 0 and leaves the path
       const double gb = g_[b], zb = -x_[b];
       xc_[b] = 0;
       for (std::size_t i = 0; i < q2; ++i) c_[i] += dt * p_[i];
@@ -438,97 +499,61 @@ class Lbfgsb : public Run {
     for (std::size_t i = 0; i < n; ++i)
       if (d_[i] != 0) xc_[i] = x_[i] + tOld * d_[i];
     for (std::size_t i = 0; i < q2; ++i) c_[i] += dtMin * p_[i];
-    // -- subspace minimisation over the free variables F = {i: x^c_i not at its bound}
-    free_.clear();
-    for (std::size_t i = 0; i < n; ++i)
-      if (!nonneg_ || xc_[i] > 0) free_.push_back(i);
+    // -- subspace minimisation over the free variables F = {i: x^c_i off its bound}
+    for (std::size_t i = 0; i < n; ++i) free_[i] = !nonneg_ || xc_[i] > 0 ? 1.0 : 0.0;
+    if (q) updateFreeSums();
+    // reduced gradient r = Zᵀ(g + θ(x^c − x) − W·M·c), zero off F
     timesM(c_.data(), mc_.data());
-    // reduced gradient r = Zᵀ(g + θ(x^c − x) − W·M·c)
-    for (std::size_t i = 0; i < q2; ++i) v_[i] = 0;
-    for (std::size_t fi = 0; fi < free_.size(); ++fi) {
-      const std::size_t i = free_[fi];
-      double r = g_[i] + theta_ * (xc_[i] - x_[i]);
-      if (q) {
-        rowOfW(i, wb_.data());
-        r -= dot(wb_.data(), mc_.data(), q2);
-        for (std::size_t j = 0; j < q2; ++j) v_[j] += wb_[j] * r;  // WᵀZ·r
-      }
-      r0_[i] = r;
-    }
+    if (q) timesW(mc_.data(), 0.0, t_.data());
+    for (std::size_t i = 0; i < n; ++i)
+      r_[i] = free_[i] != 0 ? g_[i] + theta_ * (xc_[i] - x_[i]) - (q ? t_[i] : 0.0) : 0.0;
     if (q) {
-      // u solves (I − M·WᵀZZᵀW/θ)·u = M·WᵀZ·r
-      freeGram();
-      timesM(v_.data(), u_.data());
-      for (std::size_t i = 0; i < q2; ++i)
-        for (std::size_t j = 0; j < q2; ++j) {
-          double s = 0;
-          for (std::size_t l = 0; l < q2; ++l) s += M_[i * q2 + l] * WW_[l * q2 + j];
-          N_[i * q2 + j] = (i == j ? 1.0 : 0.0) - s / theta_;
-        }
-      if (!solveDense(N_.data(), u_.data(), q2)) return false;
-    }
-    // d_u = −r/θ − ZᵀW·u/θ², stored in r0_ on F; x̄ = P(x^c + d_u) when that is a descent direction,
-    // else x^c + α*·d_u with α* the longest feasible fraction of d_u.
-    for (std::size_t fi = 0; fi < free_.size(); ++fi) {
-      const std::size_t i = free_[fi];
-      double du = -r0_[i] / theta_;
-      if (q) {
-        rowOfW(i, wb_.data());
-        du -= dot(wb_.data(), u_.data(), q2) / (theta_ * theta_);
-      }
-      r0_[i] = du;
-    }
-    double gd = 0;
-    for (std::size_t i = 0; i < n; ++i) d_[i] = xc_[i] - x_[i];
-    for (std::size_t fi = 0; fi < free_.size(); ++fi) {
-      const std::size_t i = free_[fi];
-      double t = xc_[i] + r0_[i];
-      if (nonneg_ && t < 0) t = 0;
-      d_[i] = t - x_[i];
-    }
-    gd = dot(g_.data(), d_.data(), n);
-    if (!(gd < 0)) {
-      double alpha = 1;
-      if (nonneg_)
-        for (std::size_t i : free_)
-          if (r0_[i] < 0) alpha = std::min(alpha, -xc_[i] / r0_[i]);
-      for (std::size_t i = 0; i < n; ++i) d_[i] = xc_[i] - x_[i];
-      for (std::size_t i : free_) d_[i] += alpha * r0_[i];
-      gd = dot(g_.data(), d_.data(), n);
-    }
-    gd_ = gd;
-    return gd < 0 && std::isfinite(gd);
-  }
-
-  // WW = WᵀZZᵀW = Σ_{i∈F} w_i w_iᵀ, from whichever side is smaller: the free rows, or WᵀW (kept as
-  // the pairs' inner products) minus the fixed rows.
-  void freeGram() {
-    const std::size_t q = count_, q2 = 2 * q, n = n_;
-    const bool fromFree = free_.size() * 2 <= n;
-    if (fromFree) {
-      for (std::size_t i = 0; i < q2 * q2; ++i) WW_[i] = 0;
-    } else {
+      // u solves (I − M·WᵀZZᵀW/θ)·u = M·WᵀZ·r, i.e. (K − WᵀZZᵀW/θ)·u = WᵀZ·r (multiplied by K = M⁻¹)
+      timesWt(r_.data(), u_.data());
       for (std::size_t i = 0; i < q; ++i)
         for (std::size_t j = 0; j < q; ++j) {
           const std::size_t a = slot(i), b = slot(j);
-          WW_[i * q2 + j] = YY_[a * m_ + b];
-          WW_[i * q2 + q + j] = theta_ * SY_[b * m_ + a];  // y_aᵀs_b
-          WW_[(q + i) * q2 + j] = theta_ * SY_[a * m_ + b];
-          WW_[(q + i) * q2 + q + j] = theta_ * theta_ * SS_[a * m_ + b];
+          WW_[i * q2 + j] = FYY_[a * m_ + b];
+          WW_[i * q2 + q + j] = theta_ * FSY_[b * m_ + a];  // y_aᵀZZᵀs_b
+          WW_[(q + i) * q2 + j] = theta_ * FSY_[a * m_ + b];
+          WW_[(q + i) * q2 + q + j] = theta_ * theta_ * FSS_[a * m_ + b];
         }
+      for (std::size_t i = 0; i < q2 * q2; ++i) N_[i] = K_[i] - WW_[i] / theta_;
+      if (!luFactor(N_.data(), piv_.data(), q2)) return false;
+      luSolve(N_.data(), piv_.data(), q2, u_.data());
+      // d_u = −r/θ − ZᵀW·u/θ² (into t_, on F)
+      timesW(u_.data(), 0.0, t_.data());
     }
-    const double sign = fromFree ? 1.0 : -1.0;
-    std::size_t fi = 0;
+    const double it = 1 / theta_, it2 = it * it;
+    double gd = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      const bool isFree = fi < free_.size() && free_[fi] == i;
-      if (isFree) ++fi;
-      if (isFree != fromFree) continue;
-      rowOfW(i, wb_.data());
-      for (std::size_t a = 0; a < q2; ++a) {
-        const double wa = sign * wb_[a];
-        for (std::size_t b = 0; b < q2; ++b) WW_[a * q2 + b] += wa * wb_[b];
+      if (free_[i] == 0) {
+        t_[i] = 0;
+        d_[i] = xc_[i] - x_[i];
+      } else {
+        const double du = -r_[i] * it - (q ? t_[i] * it2 : 0.0);
+        t_[i] = du;
+        double y = xc_[i] + du;
+        if (nonneg_ && y < 0) y = 0;
+        d_[i] = y - x_[i];
+      }
+      gd += g_[i] * d_[i];
+    }
+    // x̄ = P(x^c + d_u) when that is a descent direction, else x^c + α*·d_u with α* the longest
+    // feasible fraction of d_u (Morales & Nocedal 2011)
+    if (!(gd < 0)) {
+      double alpha = 1;
+      if (nonneg_)
+        for (std::size_t i = 0; i < n; ++i)
+          if (t_[i] < 0) alpha = std::min(alpha, -xc_[i] / t_[i]);
+      gd = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        d_[i] = xc_[i] + alpha * t_[i] - x_[i];
+        gd += g_[i] * d_[i];
       }
     }
+    gd_ = gd;
+    return gd < 0 && std::isfinite(gd);
   }
 
   // φ(λ) = f(x + λd) into (xt_, gt_); returns φ and sets dphi = ∇f(x + λd)ᵀd.
@@ -561,15 +586,15 @@ class Lbfgsb : public Run {
     double sy = 0, yy = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const double s = xt_[i] - x_[i], y = gt_[i] - g_[i];
-      d_[i] = s;    // d_ is free once the step is taken: s
-      r0_[i] = y;   // and y
+      d_[i] = s;  // d_ and r_ are free once the step is taken: s and y
+      r_[i] = y;
       sy += s * y;
       yy += y * y;
     }
     x_.swap(xt_);
     g_.swap(gt_);
     fx_ = f;
-    if (sy > kEpsilon * yy && yy > 0) addPair(d_.data(), r0_.data(), sy, yy);
+    if (sy > kEpsilon * yy && yy > 0) addPair(d_.data(), r_.data(), sy);
   }
 
   // Strong-Wolfe line search (Nocedal & Wright, Algorithms 3.5–3.6) on [0, λmax]; monotone: only a
@@ -651,9 +676,13 @@ class Lbfgsb : public Run {
   const std::size_t m_;
   std::size_t count_ = 0, head_ = 0;
   double theta_ = 0, gd_ = 0;
-  std::vector<double> S_, Y_, SS_, SY_, YY_, M_, K_, N_, WW_, p_, c_, v_, u_, wb_, mp_, mc_, xc_, d_, r0_;
+  std::vector<double> S_, Y_;                               // the pairs, one per row
+  std::vector<double> SS_, SY_, FSS_, FSY_, FYY_;  // slot-indexed m×m inner products (F: over the free set)
+  std::vector<double> K_, Kf_, N_, WW_;  // 2q×2q: M⁻¹, its LU factors, the subspace system, WᵀZZᵀW
+  std::vector<double> p_, c_, v_, u_, wb_, mp_, mc_, a_, b_;  // 2q
+  std::vector<std::size_t> piv_, pivK_;
+  std::vector<double> xc_, d_, r_, t_, mask_, free_;         // n
   std::vector<std::pair<double, std::size_t>> breaks_;
-  std::vector<std::size_t> free_;
 };
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The calibration-free orthogonality functionals of NSA-Flow's energy
 //   E_w(Y) = (1 − w)·F(Y) + w·O(Y),
-// each a function of the Gram matrix S = YᵀY only, scale invariant, 0 at its ideal and 1 when all
-// columns are parallel (so that w trades two terms that both live in [0, 1]):
+// each a function of the Gram matrix S = YᵀY only, scale invariant, in [0, 1], 0 at its ideal and 1
+// when all columns are parallel (so that w trades two terms that both live in [0, 1]); offDiagonal
+// reaches 1 only for parallel columns of equal norms (parallel columns of norms 1 and 2 give 0.64):
 //   gram         D̃ = ‖G − I/k‖² / (1 − 1/k),  G = S / tr S        (0 iff YᵀY = c·I)
 //   offDiagonal  ‖offdiag(S)‖² / (tr S)² / (1 − 1/k)                (0 iff the columns are orthogonal)
 //   meanCos2     Σ_{i≠j} S_ij² / (S_ii·S_jj) / (k(k − 1))           (mean squared cosine between columns)

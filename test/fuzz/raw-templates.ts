@@ -76,6 +76,10 @@ export function seedCalls(api: Api): (() => unknown)[] {
     () => api.cpReconstruct([m(2, 2, pos), m(3, 2, pos), m(4, 2, pos)]),
     () => api.tensorNorm(t([2, 3, 4])),
     () => api.nsaFlowPathSync(Y, { ws: [0.2, 0.8], maxIterations: 3 }),
+    () => api.nsaEnergy(Y, { X0: X }),
+    () => api.nsaEnergy(Y, { mode: 'data', X: A.cols === 8 ? A : m(6, 8, pos) }),
+    () => api.nsaEnergy(m(8, 4, pos), { mode: 'signed', X: m(6, 8, pos) }),
+    () => api.nsaEnergy(Y, { mode: 'anchored', anchor: 'target', X0: X }),
   ];
 }
 
