@@ -184,7 +184,7 @@ describe('nsaFlow: bad input (TypeError/RangeError before native work)', () => {
     ['a string learning rate', () => nsaFlowSync(Y0, { learningRate: '0.1' as unknown as number }), TypeError, /for options.learningRate .* received the string "0.1"/],
     ['an unknown option', () => nsaFlowSync(Y0, { maxIter: 3 } as object), TypeError, /Unknown option 'maxIter' for nsaFlowSync\(\); valid options are: X0, weighting, w, .*\(did you mean maxIterations\?\)/],
     ['Y0 not a matrix', () => nsaFlowSync([1, 2] as unknown as Matrix), TypeError, /Expected a Matrix \{rows, cols, data: Float64Array\} for Y0 but received an array of length 2/],
-    ['wide Y0 for a Stiefel retraction', () => nsaFlowSync(testMatrix(2, 3, 1)), RangeError, /Expected rows ≥ cols \(p ≥ k\) for Y0 with retraction 'softPolar' but received 2×3/],
+    ['wide Y0 for a Stiefel retraction', () => nsaFlowSync(testMatrix(2, 3, 1), { optimizer: 'asgd' }), RangeError, /Expected rows ≥ cols \(p ≥ k\) for Y0 with retraction 'softPolar' but received 2×3/],
   ];
   for (const [what, call, cls, message] of cases) {
     it(what, () => {
