@@ -330,6 +330,7 @@ describe('bad options: refused by class and message, before native work', () => 
     ["memory for 'spg'", { memory: 4 }, RangeError, /^options\.memory of nsaFlowSync\(\) applies to optimizer 'lbfgsb' only but received memory 4 with optimizer 'spg'$/],
     ['plateauTolerance for the retraction loop', { optimizer: 'adam', plateauTolerance: 1e-9 }, RangeError,
       /^options\.plateauTolerance of nsaFlowSync\(\) applies to the certified solvers \('lbfgsb', 'spg'\) only, but optimizer 'adam' runs the retraction loop/],
+    ['memory beyond the solver’s 100 pairs', { optimizer: 'lbfgsb', memory: 500 }, RangeError, /^Expected an integer in \[1, 100\] for options\.memory of nsaFlowSync\(\) but received 500$/],
     ['an unknown functional', { orthogonality: 'cos' as 'gram' }, RangeError, /^Expected one of 'gram', 'offDiagonal', 'meanCos2' for options\.orthogonality of nsaFlowSync\(\) but received the string "cos"$/],
     ['an unknown weighting', { weighting: 'calibrated' as 'energy' }, RangeError, /^Expected one of 'energy', 'reference' for options\.weighting of nsaFlowSync\(\) but received the string "calibrated"$/],
     ['a negative certificateTolerance', { certificateTolerance: -1 }, RangeError, /options\.certificateTolerance of nsaFlowSync\(\) but received -1$/],

@@ -40,7 +40,7 @@ import {
   type OrthogonalityType,
   type Weighting,
 } from './options.js';
-import { certifiedSolvers, runCertifiedAsync, runCertifiedSync, type CertifiedOptions, type CertifiedRun } from './certified.js';
+import { certifiedOptionSpecs, certifiedSolvers, runCertifiedAsync, runCertifiedSync, type CertifiedOptions, type CertifiedRun } from './certified.js';
 import { optimizerNames, optimizerStateBuffers, stepOptimizers, type OptimizerName } from './optimizers.js';
 
 export interface RawFlowResult {
@@ -90,7 +90,7 @@ export interface LrDraws {
 }
 
 export interface NsaFlowOptions {
-  /** Target (same shape as Y0). Missing: X0 = nonneg(Y0) and, in the retraction loop, a jittered start drawn from `seed`. */
+  /** Target (same shape as Y0). Missing: X0 = nonneg(Y0) (Y0 under nonnegativity 'none') and, in the retraction loop, a jittered start drawn from `seed`. */
   X0?: Matrix;
   /**
    * The energy. 'energy' (default): the calibration-free E_w = (1 − w)·‖Y − X0‖²/‖X0‖² + w·O(Y).
@@ -104,7 +104,8 @@ export interface NsaFlowOptions {
   /**
    * The solver: a retraction-loop optimizer (Y = nonneg(retract_w(Z)), exact gradient with respect to
    * Z), or a certified solver on Y ≥ 0 directly ('lbfgsb', 'spg'; weighting 'energy' only).
-   * Default: 'lbfgsb' with weighting 'energy', 'asgd' (the reference's) with 'reference'.
+   * Default: 'spg' with weighting 'energy' (the fastest to a certificate, docs/nsa-flow.md), 'asgd'
+   * (the reference's) with 'reference'.
    */
   optimizer?: NsaFlowOptimizer;
   /** Stop with 'gradMap' when the certificate of the best iterate is ≤ this (default 1e-6). */
@@ -229,6 +230,11 @@ export interface NsaFlowProgress {
   certificate?: number;
 }
 
+function withoutDefault<S extends { default?: unknown }>(spec: S): Omit<S, 'default'> {
+  const { default: _default, ...rest } = spec;
+  return rest;
+}
+
 const count = (what: string, min = 0) =>
   ({ kind: 'number', integer: true, min, max: 1e8, description: what }) as const;
 
@@ -252,7 +258,7 @@ const loopOnly = {
   retraction: 'softPolar', nsIterations: 5, lookaheadBase: 'adam', learningRate: undefined, lrStrategy: undefined,
   aggression: 0.5, lrDraws: undefined, tolerance: 1e-4, windowSize: 10, lrScheduler: false, clipNorm: 10, seed: 42,
 } as const;
-const certifiedOnly = { plateauTolerance: 1e-12, memory: 10 } as const;
+const certifiedOnly = { plateauTolerance: certifiedOptionSpecs.plateauTolerance.default, memory: certifiedOptionSpecs.memory.default } as const;
 
 export const nsaFlowOptionSpecs = {
   X0: { kind: 'custom', description: 'a Matrix of the shape of Y0', check: (v, name) => expectMatrix(v, name) },
@@ -284,8 +290,9 @@ export const nsaFlowOptionSpecs = {
   warmupIterations: { ...count("warm-up iterations, weighting 'reference' (default 0)") },
   fidelityType: { kind: 'enum', values: fidelityTypes, description: "fidelity measure, weighting 'reference' (default 'scaleInvariant')" },
   orthogonalityType: { kind: 'enum', values: orthogonalityTypes, description: "orthogonality measure, weighting 'reference' (default 'scaleInvariant')" },
-  plateauTolerance: { kind: 'number', min: 0, description: 'relative decrease over 10 iterations below which a certified solver stops (default 1e-12)' },
-  memory: { ...count("correction pairs of 'lbfgsb' (default 10)", 1), max: 1000 },
+  // The certified solvers' own specs (ranges), without their defaults: given for the loop they are refused.
+  plateauTolerance: { ...withoutDefault(certifiedOptionSpecs.plateauTolerance), description: 'relative energy decrease over 10 iterations below which a certified solver stops (default 1e-12)' },
+  memory: { ...withoutDefault(certifiedOptionSpecs.memory), description: "correction pairs of 'lbfgsb' (default 10)" },
 } as const satisfies OptionSpecs;
 
 function checkDraws(v: unknown, name: string): { uniform: number[]; normal: number[] } {
@@ -617,7 +624,7 @@ const asyncSpecs = { ...nsaFlowOptionSpecs, ...asyncOptionSpecs } as const satis
 
 /**
  * NSA-Flow (exact-gradient mode) on a worker thread. Weighting 'energy' (default): minimizes
- * E_w = (1 − w)·‖Y − X0‖²/‖X0‖² + w·O(Y) over Y ≥ 0 with a certified solver (default 'lbfgsb') or over
+ * E_w = (1 − w)·‖Y − X0‖²/‖X0‖² + w·O(Y) over Y ≥ 0 with a certified solver (default 'spg') or over
  * Y = nonneg(retract_w(Z)) with an optimizer; weighting 'reference': the reference's
  * (1 − w)·fidEta·F(Y, X0) + w·cOrth·O(Y) over Y = nonneg(retract_w(Z)). Returns the best iterate with
  * its certificate.
