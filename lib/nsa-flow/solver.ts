@@ -260,6 +260,12 @@ const loopOnly = {
 } as const;
 const certifiedOnly = { plateauTolerance: certifiedOptionSpecs.plateauTolerance.default, memory: certifiedOptionSpecs.memory.default } as const;
 
+/**
+ * The options of nsaFlow with `optimizer` limited to the retraction loop's optimizers: nsaFlowExplicit
+ * reuses this spec's `optimizer` and `lookaheadBase`, and the CLI's `flow` command builds its flags
+ * from it. nsaFlow itself validates with `nsaFlowSpecs`, whose `optimizer` also takes the certified
+ * solvers (and is the spec those two should move to once nsaFlowExplicit has its own optimizer list).
+ */
 export const nsaFlowOptionSpecs = {
   X0: { kind: 'custom', description: 'a Matrix of the shape of Y0', check: (v, name) => expectMatrix(v, name) },
   weighting: { kind: 'enum', values: weightings, default: 'energy', description: "energy: 'energy' (calibration-free) or 'reference'" },
@@ -267,8 +273,8 @@ export const nsaFlowOptionSpecs = {
   orthogonality: { kind: 'enum', values: orthogonalityFunctionals, description: "orthogonality functional, weighting 'energy' (default 'gram')" },
   optimizer: {
     kind: 'enum',
-    values: nsaFlowOptimizers,
-    description: `optimizer or certified solver (default '${defaultOptimizer.energy}' with weighting 'energy', '${defaultOptimizer.reference}' with 'reference')`,
+    values: optimizerNames,
+    description: `retraction-loop optimizer (without one: '${defaultOptimizer.energy}' with weighting 'energy', '${defaultOptimizer.reference}' with 'reference')`,
   },
   certificateTolerance: { kind: 'number', min: 0, default: 1e-6, description: "certificate at which a run stops with 'gradMap'" },
   maxIterations: { ...count('maximum iterations'), default: 500 },
@@ -293,6 +299,16 @@ export const nsaFlowOptionSpecs = {
   // The certified solvers' own specs (ranges), without their defaults: given for the loop they are refused.
   plateauTolerance: { ...withoutDefault(certifiedOptionSpecs.plateauTolerance), description: 'relative energy decrease over 10 iterations below which a certified solver stops (default 1e-12)' },
   memory: { ...withoutDefault(certifiedOptionSpecs.memory), description: "correction pairs of 'lbfgsb' (default 10)" },
+} as const satisfies OptionSpecs;
+
+/** nsaFlow's options: `optimizer` is a retraction-loop optimizer or a certified solver. */
+export const nsaFlowSpecs = {
+  ...nsaFlowOptionSpecs,
+  optimizer: {
+    kind: 'enum',
+    values: nsaFlowOptimizers,
+    description: `optimizer or certified solver (default '${defaultOptimizer.energy}' with weighting 'energy', '${defaultOptimizer.reference}' with 'reference')`,
+  },
 } as const satisfies OptionSpecs;
 
 function checkDraws(v: unknown, name: string): { uniform: number[]; normal: number[] } {
@@ -409,7 +425,7 @@ const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : typeof 
  * weighting or the other kind of solver (an option accepted and ignored would be a silent mistake).
  */
 function resolvePlan(parsed: Parsed, context: string): LoopPlan | CertifiedPlan {
-  const o = applyWeighting(parsed, Object.keys(nsaFlowOptionSpecs), context);
+  const o = applyWeighting(parsed, Object.keys(nsaFlowSpecs), context);
   const optimizer = o.optimizer ?? defaultOptimizer[o.weighting];
   const certified = (certifiedSolvers as readonly string[]).includes(optimizer);
   if (certified) {
@@ -472,7 +488,7 @@ function resolvePlan(parsed: Parsed, context: string): LoopPlan | CertifiedPlan 
 
 const stiefel = (t: string): boolean => t !== 'none' && t !== 'normalize';
 
-function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSpecs = nsaFlowOptionSpecs) {
+function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSpecs = nsaFlowSpecs) {
   const parsed = parseOptions<Parsed & AsyncOptions<NsaFlowProgress>>(specs, options, context);
   const y = expectMatrix(Y0, 'Y0');
   if (parsed.X0) expectSameShape(y, 'Y0', parsed.X0, 'options.X0');
@@ -620,7 +636,7 @@ export function nsaFlowSync(Y0: Matrix, options?: NsaFlowOptions): NsaFlowResult
   return loopResult(r, y, o, raw.lrStrategy);
 }
 
-const asyncSpecs = { ...nsaFlowOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
+const asyncSpecs = { ...nsaFlowSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
 /**
  * NSA-Flow (exact-gradient mode) on a worker thread. Weighting 'energy' (default): minimizes
