@@ -235,6 +235,15 @@ describe('certified solvers: a start that cannot move is reported honestly', () 
       expect(r.stopReason).toBe('stalled');
     });
   }
+  it('a start whose energy overflows is returned as nonFinite with a warning', () => {
+    for (const solver of ['lbfgsb', 'spg'] as const) {
+      const huge: Matrix = { rows: p, cols: k, data: positive(p, k, 3).data.map((v) => v * 1e200) };
+      const r = runCertifiedSync({ mode: 'target', Y0: huge, X0: testMatrix(p, k, 2) }, options({ solver }));
+      expect([r.stopReason, r.iterations, Number.isFinite(r.energy)]).toEqual(['nonFinite', 0, false]); // ‖Y0‖² overflows
+      expect(Array.from(r.Y.data)).toEqual(Array.from(huge.data));
+      expect(r.warnings.join()).toMatch(/not finite/);
+    }
+  });
   it('a tolerance of 0 can never be met: the run ends as plateau or lineSearch with its true certificate, never gradMap', () => {
     for (const solver of ['lbfgsb', 'spg'] as const) {
       const r = runCertifiedSync(solverProblem('target'), options({ solver, tolerance: 0 }));

@@ -17,11 +17,9 @@ constexpr double kArmijo = 1e-4;     // sufficient decrease c1 (both solvers)
 constexpr double kCurvature = 0.9;   // strong-Wolfe c2 (L-BFGS-B)
 constexpr double kEpsilon = 2.220446049250313e-16;
 
-double dot(const double* a, const double* b, std::size_t n) {
-  double s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
+// BLAS's dot: vectorised with several partial sums (a plain loop is one dependent chain of adds,
+// which the compiler may not reorder).
+double dot(const double* a, const double* b, std::size_t n) { return cblas_ddot(int(n), a, 1, b, 1); }
 
 bool finiteAll(const double* x, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
@@ -283,6 +281,9 @@ class Lbfgsb : public Run {
     r_.assign(n, 0);
     t_.assign(n, 0);
     mask_.assign(n, 1.0);  // the F matrices are sums over the coordinates with mask 1
+    sMasked_.assign(n, 0);
+    yMasked_.assign(n, 0);
+    scratch_.assign(7 * m, 0);
     free_.assign(n, 1.0);
     breaks_.reserve(nonneg_ ? n : 0);
   }
@@ -387,29 +388,53 @@ class Lbfgsb : public Run {
     const std::size_t n = n_;
     std::copy(s, s + n, S_.data() + at * n);
     std::copy(y, y + n, Y_.data() + at * n);
-    const double* mask = mask_.data();
-    for (std::size_t i = 0; i < count_; ++i) {
-      const std::size_t o = slot(i);
-      const double* so = S_.data() + o * n;
-      const double* yo = Y_.data() + o * n;
-      double ss = 0, s_yo = 0, so_y = 0, fss = 0, fs_yo = 0, fso_y = 0, fyy = 0;
-      for (std::size_t j = 0; j < n; ++j) {
-        const double a = s[j] * so[j], b = s[j] * yo[j], c = so[j] * y[j], e = y[j] * yo[j];
-        ss += a;
-        s_yo += b;
-        so_y += c;
-        fss += mask[j] * a;
-        fs_yo += mask[j] * b;
-        fso_y += mask[j] * c;
-        fyy += mask[j] * e;
+    // Products with every stored pair as BLAS-2 passes over the stores (rows 0..used−1, slot order):
+    // over all coordinates, then over the free set (s and y masked; the same numbers when all are free).
+    const int rows = int(used()), cols = int(n);
+    double* sv = a_.data();  // m-sized scratch, slot-indexed
+    double* yv = b_.data();
+    auto products = [&](const double* sIn, const double* yIn, double* SSo, double* SYo, double* YSo, double* YYo) {
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, S_.data(), cols, sIn, 1, 0.0, sv, 1);  // s_oᵀs
+      for (int o = 0; o < rows; ++o) SSo[o] = sv[o];
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, S_.data(), cols, yIn, 1, 0.0, sv, 1);  // s_oᵀy
+      for (int o = 0; o < rows; ++o) SYo[o] = sv[o];
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, Y_.data(), cols, sIn, 1, 0.0, yv, 1);  // y_oᵀs
+      for (int o = 0; o < rows; ++o) YSo[o] = yv[o];
+      if (YYo) {
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, Y_.data(), cols, yIn, 1, 0.0, yv, 1);  // y_oᵀy
+        for (int o = 0; o < rows; ++o) YYo[o] = yv[o];
       }
-      SS_[at * m_ + o] = SS_[o * m_ + at] = ss;
-      SY_[at * m_ + o] = o == at ? sy : s_yo;  // s_atᵀy_o
-      SY_[o * m_ + at] = o == at ? sy : so_y;  // s_oᵀy_at
-      FSS_[at * m_ + o] = FSS_[o * m_ + at] = fss;
-      FSY_[at * m_ + o] = fs_yo;  // over the free set: s_atᵀZZᵀy_o
-      FSY_[o * m_ + at] = fso_y;
-      FYY_[at * m_ + o] = FYY_[o * m_ + at] = fyy;
+    };
+    double* ss = scratch_.data();
+    double* so_y = ss + m_;
+    double* s_yo = so_y + m_;
+    double* fss = s_yo + m_;
+    double* fso_y = fss + m_;
+    double* fs_yo = fso_y + m_;
+    double* fyy = fs_yo + m_;
+    products(s, y, ss, so_y, s_yo, nullptr);
+    bool allFree = true;
+    for (std::size_t j = 0; j < n && allFree; ++j) allFree = mask_[j] != 0;
+    if (allFree) {
+      std::copy(ss, ss + rows, fss);
+      std::copy(so_y, so_y + rows, fso_y);
+      std::copy(s_yo, s_yo + rows, fs_yo);
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, Y_.data(), cols, y, 1, 0.0, fyy, 1);
+    } else {
+      for (std::size_t j = 0; j < n; ++j) {
+        sMasked_[j] = s[j] * mask_[j];
+        yMasked_[j] = y[j] * mask_[j];
+      }
+      products(sMasked_.data(), yMasked_.data(), fss, fso_y, fs_yo, fyy);
+    }
+    for (std::size_t o = 0; o < std::size_t(rows); ++o) {
+      SS_[at * m_ + o] = SS_[o * m_ + at] = ss[o];
+      SY_[at * m_ + o] = o == at ? sy : s_yo[o];  // s_atᵀy_o
+      SY_[o * m_ + at] = o == at ? sy : so_y[o];  // s_oᵀy_at
+      FSS_[at * m_ + o] = FSS_[o * m_ + at] = fss[o];
+      FSY_[at * m_ + o] = fs_yo[o];  // over the free set: s_atᵀZZᵀy_o
+      FSY_[o * m_ + at] = fso_y[o];
+      FYY_[at * m_ + o] = FYY_[o * m_ + at] = fyy[o];
     }
     theta_ = dot(y, y, n) / sy;
   }
@@ -602,15 +627,23 @@ class Lbfgsb : public Run {
   bool lineSearch() {
     const std::size_t n = n_;
     const double f0 = fx_, d0 = gd_;
-    double lambdaMax = std::numeric_limits<double>::infinity();
-    if (nonneg_)
-      for (std::size_t i = 0; i < n; ++i)
-        if (d_[i] < 0) lambdaMax = std::min(lambdaMax, -x_[i] / d_[i]);
-    lambdaMax = std::min(lambdaMax, 1e10);
+    // x + d = x̄ is feasible, so every λ ≤ 1 is; the largest feasible step is needed (one pass with a
+    // division per coordinate) only when the search extrapolates beyond 1.
+    double lambdaMax = -1;
+    auto largestStep = [&] {
+      if (lambdaMax < 0) {
+        lambdaMax = 1e10;
+        if (nonneg_)
+          for (std::size_t i = 0; i < n; ++i)
+            if (d_[i] < 0) lambdaMax = std::min(lambdaMax, -x_[i] / d_[i]);
+        lambdaMax = std::max(lambdaMax, 1.0);
+      }
+      return lambdaMax;
+    };
     double lo = 0, flo = f0, dlo = d0;  // the best point with sufficient decrease so far
     double hi = 0, fhi = 0, dhi = 0;
     bool bracketed = false;
-    double lambda = std::min(1.0, lambdaMax);
+    double lambda = 1;
     int evals = 0;
     auto armijo = [&](double l, double f) { return f <= f0 + kArmijo * l * d0; };
     auto strongCurvature = [&](double dphi) { return std::fabs(dphi) <= -kCurvature * d0; };
@@ -635,11 +668,11 @@ class Lbfgsb : public Run {
         break;
       }
       lo = lambda, flo = f, dlo = dphi;
-      if (lambda >= lambdaMax) {  // the longest feasible step decreases f: take it (as L-BFGS-B does)
+      if (lambda >= largestStep()) {  // the longest feasible step decreases f: take it (as L-BFGS-B does)
         accept(f);
         return true;
       }
-      lambda = std::min(4 * lambda, lambdaMax);
+      lambda = std::min(4 * lambda, largestStep());
     }
     // zoom between lo (sufficient decrease) and hi
     while (bracketed && evals < kMaxLineSearchSteps) {
@@ -681,7 +714,8 @@ class Lbfgsb : public Run {
   std::vector<double> K_, Kf_, N_, WW_;  // 2q×2q: M⁻¹, its LU factors, the subspace system, WᵀZZᵀW
   std::vector<double> p_, c_, v_, u_, wb_, mp_, mc_, a_, b_;  // 2q
   std::vector<std::size_t> piv_, pivK_;
-  std::vector<double> xc_, d_, r_, t_, mask_, free_;         // n
+  std::vector<double> xc_, d_, r_, t_, mask_, free_, sMasked_, yMasked_;  // n
+  std::vector<double> scratch_;  // 7 m-vectors of addPair
   std::vector<std::pair<double, std::size_t>> breaks_;
 };
 
