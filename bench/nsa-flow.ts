@@ -47,6 +47,7 @@ for (const [p, k, reference] of sizes) {
   const X0 = { rows: p, cols: k, data: lcgFill(p * k, 11, true).map(Math.abs) };
   const run = () =>
     nsaFlowSync(Y0, {
+      weighting: 'reference',
       X0,
       w: 0.5,
       retraction: 'softPolar',

@@ -123,8 +123,9 @@ describe('results as CSV, named from the CSV inputs (data/own-data, no shared da
   it('flow from PCA loadings written as CSV keeps the variable and component names; empty arrays stay in result.json', async () => {
     const dir = tempDir('cli-flow-csv');
     expect((await runMain(['pca', ...csvArgs, '--k', '2', '--out', join(dir, 'pca'), '--csv'])).code).toBe(0);
-    // No --learning-rate: the run records its learning-rate estimate, whose uniform draws are empty.
-    const r = await runMain(['flow', join(dir, 'pca', 'loadings.csv'), '--max-iterations', '20', '--out', join(dir, 'flow'), '--csv']);
+    // A retraction-loop optimizer without --learning-rate: the run records its learning-rate estimate,
+    // whose uniform draws are empty.
+    const r = await runMain(['flow', join(dir, 'pca', 'loadings.csv'), '--optimizer', 'asgd', '--max-iterations', '20', '--out', join(dir, 'flow'), '--csv']);
     expect(r.code, r.stderr).toBe(0);
     expect(header(join(dir, 'flow', 'Y.csv'))).toBe(',PC1,PC2');
     expect(firstColumn(join(dir, 'flow', 'Y.csv'))).toEqual(['sepal', 'petal', 'stem', 'leaf', 'root']);

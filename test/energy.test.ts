@@ -23,6 +23,7 @@ describe('energy: parity with energy.json', () => {
     for (const c of fx.energy_cases) {
       const o = c.options;
       const opts = {
+        weighting: 'reference' as const,
         w: o.w,
         fidEta: o.fid_eta,
         cOrth: o.c_orth,
@@ -47,6 +48,7 @@ describe('energy: parity with energy.json', () => {
     for (const c of fx.grad_cases) {
       const o = c.options;
       const r = energyGradient(fxMatrix(c.Z), fxMatrix(c.X0), {
+        weighting: 'reference',
         retraction: camel(o.retraction) as RetractionType,
         w: o.w,
         nsIterations: o.ns_iter,
@@ -81,6 +83,7 @@ describe('energyGradient: finite differences on other shapes', () => {
         const Z = testMatrix(p, k, 11 * p + k, 0.2);
         const X0 = testMatrix(p, k, 3 * p + 7 * k, 0.6);
         const opts = {
+          weighting: 'reference' as const,
           retraction,
           w: 0.6,
           nsIterations: 4,
@@ -178,7 +181,7 @@ describe('energy: bad input', () => {
   });
   it('rejects w outside [0, 1] and unknown types', () => {
     expect(() => energy(Y, Y, { w: 1.5 })).toThrow(/Expected a finite number in \[0, 1\] for options.w of energy\(\) but received 1.5/);
-    expect(() => energy(Y, Y, { fidelityType: 'l1' as 'basic' })).toThrow(/one of 'basic', 'scaleInvariant', 'symmetric'/);
+    expect(() => energy(Y, Y, { weighting: 'reference', fidelityType: 'l1' as 'basic' })).toThrow(/one of 'basic', 'scaleInvariant', 'symmetric'/);
   });
   it('rejects a wide matrix for a Stiefel retraction', () => {
     expect(() => retractVjp(testMatrix(2, 3, 1), testMatrix(2, 3, 2), { retraction: 'polar' })).toThrow(RangeError);

@@ -10,6 +10,8 @@ const strategyName = (s: string): LrStrategy =>
 const Y0 = fxMatrix(fx.inputs.Y0);
 const X0 = fxMatrix(fx.inputs.X0);
 const base = {
+  // the recorded estimates are the reference's energy with its calibrated weights
+  weighting: 'reference' as const,
   w: fx.options.w,
   retraction: camel(fx.options.retraction) as 'softPolar',
   nonnegativity: camel(fx.options.apply_nonneg) as 'hard',

@@ -39,7 +39,7 @@ const nmfOptions = "{ solver: 'mu', loss: 'frobenius', maxIterations: 3, toleran
 const snmfOptions = "{ maxIterations: 3, vScaling: 2, tolerance: 0, lossEvery: 1, init: 'random', seed: 0 }";
 const ntfOptions = "{ maxIterations: 2, solver: 'mu', epsilon: 1e-9, tolerance: 0, lossEvery: 1, seed: 0 }";
 const sntfOptions = '{ maxIterations: 2, vScaling: 1, tv: false, tvReg: 0, epsilon: 1e-9, tolerance: 0, lossEvery: 1, seed: 0, recordStages: false }';
-const flowOptions = `{ retraction: 'none', nsIterations: 5, nonnegativity: 'hard', fidelityType: 'scaleInvariant',
+const flowOptions = `{ weighting: 'energy', orthogonality: 'gram', certificateTolerance: 1e-6, retraction: 'none', nsIterations: 5, nonnegativity: 'hard', fidelityType: 'scaleInvariant',
   orthogonalityType: 'scaleInvariant', w: 0.5, optimizer: 'adam', lookaheadBase: 'adam', lookaheadK: 5, lookaheadAlpha: 0.5,
   learningRate: 0.01, lrStrategy: '', aggression: 0.5, maxIterations: 2, tolerance: 1e-4, windowSize: 10, recordEvery: 1,
   warmupIterations: 0, lrScheduler: false, lrSchedulerPatience: 10, lrSchedulerFactor: 0.5, clipNorm: 10, seed: 42 }`;
@@ -155,7 +155,7 @@ describe('exact types, detached buffers, NaN and missing fields', () => {
   it('finite input whose energy overflows is a numerical error, never a silent NaN', () => {
     let caught: unknown;
     try {
-      raw.flowEnergy(Float64Array.of(1e300, 1), Float64Array.of(1, 1), 0, 2, 1, 'basic', 'basic', 0.5, 1, 1);
+      raw.flowEnergy(Float64Array.of(1e300, 1), Float64Array.of(1, 1), 0, 2, 1, 'basic', 'basic', 0.5, 1, 1, 'reference', 'gram');
     } catch (e) {
       caught = e;
     }
@@ -177,7 +177,7 @@ t(() => b.defect(wide, 1, 65536));
 t(() => b.basicOrthogonality(wide, 1, 65536));
 t(() => b.defectGradient(wide, 1, 1, 65536, false));
 t(() => b.procrustes(wide, wide, 1, 65536));
-t(() => b.flowEnergy(wide, wide, 0, 1, 65536, 'basic', 'basic', 0.5, 1, 1));
+t(() => b.flowEnergy(wide, wide, 0, 1, 65536, 'basic', 'basic', 0.5, 1, 1, 'energy', 'gram'));
 t(() => b.nsaFlowSync(wide, null, 1, 65536, ${flowOptions}));
 t(() => b.khatriRao([wide, wide], [65536, 65536], 1));
 t(() => b.cpReconstruct([wide, wide], [65536, 65536], 1, undefined));

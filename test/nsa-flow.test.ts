@@ -54,7 +54,7 @@ describe('nsaFlow: lbfgs with a strong-Wolfe line search', () => {
   const c = fx.cases.find((x: any) => x.name === '20x4/w=0.5/lbfgs');
   it('runs where the reference raised TypeError, and lowers the energy below adam’s', () => {
     expect(c.error.type ?? c.error).toMatch(/TypeError/);
-    const base = { ...runOptions({ ...c, options: { ...c.options, optimizer: 'adam', initial_learning_rate: 0.01 } }), maxIterations: 30, tolerance: -1e30 };
+    const base = { ...runOptions({ ...c, options: { ...c.options, optimizer: 'adam', initial_learning_rate: 0.01 } }), maxIterations: 30, tolerance: -1e30, certificateTolerance: 0 };
     const adam = nsaFlowSync(fxMatrix(c.inputs.Y0), base);
     const lbfgs = nsaFlowSync(fxMatrix(c.inputs.Y0), { ...base, optimizer: 'lbfgs', learningRate: 1 });
     expect(lbfgs.traces.total.every(Number.isFinite)).toBe(true);
@@ -73,7 +73,7 @@ describe('nsaFlow on an orthonormal start (PCA loadings of the leukemia data)', 
       const Y0: Matrix = { rows: V.rows, cols: k, data: new Float64Array(V.rows * k) };
       for (let i = 0; i < V.rows; i++) for (let j = 0; j < k; j++) Y0.data[i * k + j] = V.data[i * V.cols + j]!;
       const X0: Matrix = { rows: V.rows, cols: k, data: Y0.data.map((x) => Math.abs(x)) };
-      const r = nsaFlowSync(Y0, { X0, optimizer: 'adam', learningRate: 0.01, maxIterations: 40, tolerance: -1e30, w: 0.5 });
+      const r = nsaFlowSync(Y0, { weighting: 'reference', X0, optimizer: 'adam', learningRate: 0.01, maxIterations: 40, tolerance: -1e30, w: 0.5 });
       expect(r.stopReason).toBe('maxIterations');
       expect(r.traces.total.every(Number.isFinite)).toBe(true);
       expect(r.Y.data.every((x) => Number.isFinite(x) && x >= 0)).toBe(true); // hard non-negativity
@@ -83,7 +83,7 @@ describe('nsaFlow on an orthonormal start (PCA loadings of the leukemia data)', 
   }
 });
 
-describe('nsaFlow: defaults, reproducibility, async', () => {
+describe('nsaFlow: reproducibility, async (retraction loop)', () => {
   const Y0 = testMatrix(30, 5, 7);
   it('without X0 it jitters the start from the seed: same seed ⇒ bit-identical, other seed ⇒ different', () => {
     const opts = { optimizer: 'adam' as const, learningRate: 0.01, maxIterations: 15 };
@@ -97,7 +97,7 @@ describe('nsaFlow: defaults, reproducibility, async', () => {
   });
 
   it('estimates the learning rate (bayes by default) and records everything needed to repeat the run', () => {
-    const r = nsaFlowSync(Y0, { maxIterations: 10, seed: 9 });
+    const r = nsaFlowSync(Y0, { weighting: 'reference', maxIterations: 10, seed: 9 });
     expect(r.settings.lrStrategy).toBe('bayes');
     expect(r.lrEstimate!.candidates).toHaveLength(25);
     expect(r.settings.learningRate).toBe(r.lrEstimate!.bestLr);
@@ -105,6 +105,7 @@ describe('nsaFlow: defaults, reproducibility, async', () => {
     // the settings are plain JSON and repeat the run exactly
     const settings = JSON.parse(JSON.stringify(r.settings));
     const again = nsaFlowSync(Y0, {
+      weighting: settings.weighting,
       maxIterations: settings.maxIterations,
       seed: settings.seed,
       lrStrategy: settings.lrStrategy,
@@ -122,7 +123,7 @@ describe('nsaFlow: defaults, reproducibility, async', () => {
     expect(progress.at(-1)!.maxIterations).toBe(30);
     const ac = new AbortController();
     const big = testMatrix(2000, 20, 5);
-    const pending = nsaFlow(big, { maxIterations: 100000, tolerance: -1e30, learningRate: 1e-3, signal: ac.signal });
+    const pending = nsaFlow(big, { optimizer: 'asgd', maxIterations: 100000, tolerance: -1e30, learningRate: 1e-3, signal: ac.signal });
     setTimeout(() => ac.abort(), 20);
     await expect(pending).rejects.toBeInstanceOf(AbortError);
   });
@@ -131,6 +132,7 @@ describe('nsaFlow: defaults, reproducibility, async', () => {
 describe('nsaFlow: non-finite energies', () => {
   const c = runs[0];
   const blowUp = {
+    weighting: 'reference' as const,
     X0: fxMatrix(c.inputs.X0),
     retraction: 'none' as const,
     orthogonalityType: 'basic' as const,
@@ -148,7 +150,7 @@ describe('nsaFlow: non-finite energies', () => {
     expect(r.stopReason).toBe('nonFinite');
     expect(r.bestIteration).toBe(1);
     expect(r.Y.data.every(Number.isFinite)).toBe(true);
-    const e = energy(r.Y, r.target, { w: 0.9, orthogonalityType: 'basic', fidEta: r.settings.fidEta, cOrth: r.settings.cOrth });
+    const e = energy(r.Y, r.target, { weighting: 'reference', w: 0.9, orthogonalityType: 'basic', fidEta: r.settings.fidEta!, cOrth: r.settings.cOrth! });
     // the returned Y is the recorded best iterate (caller's units: energy differs by the scale only in F)
     expect(Number.isFinite(e.total)).toBe(true);
   });
@@ -168,7 +170,7 @@ describe('nsaFlow: bad input (TypeError/RangeError before native work)', () => {
     ['X0/Y0 shape mismatch', () => nsaFlowSync(Y0, { X0: testMatrix(9, 3, 1) }), RangeError, /Expected options.X0 to have the shape of Y0 \(10×3\) but received 9×3/],
     ['w > 1', () => nsaFlowSync(Y0, { w: 1.2 }), RangeError, /Expected a finite number in \[0, 1\] for options.w of nsaFlowSync\(\) but received 1.2/],
     ['w < 0', () => nsaFlowSync(Y0, { w: -0.1 }), RangeError, /options.w .* received -0.1/],
-    ['unknown optimizer', () => nsaFlowSync(Y0, { optimizer: 'adamm' as 'adam' }), RangeError, /Expected one of 'sgd', 'sgdNesterov', 'adam'.*'fast' for options.optimizer of nsaFlowSync\(\) but received the string "adamm"/],
+    ['unknown optimizer', () => nsaFlowSync(Y0, { optimizer: 'adamm' as 'adam' }), RangeError, /Expected one of 'sgd', 'sgdNesterov', 'adam'.*'fast', 'lbfgsb', 'spg' for options.optimizer of nsaFlowSync\(\) but received the string "adamm"/],
     ['unknown strategy', () => nsaFlowSync(Y0, { lrStrategy: 'auto' as 'bayes' }), RangeError, /Expected one of 'armijo', 'armijoAggressive'.*'bayes' for options.lrStrategy/],
     ['negative maxIterations', () => nsaFlowSync(Y0, { maxIterations: -1 }), RangeError, /Expected an integer in \[0, 100000000\] for options.maxIterations of nsaFlowSync\(\) but received -1/],
     ['non-integer maxIterations', () => nsaFlowSync(Y0, { maxIterations: 2.5 }), RangeError, /an integer .* for options.maxIterations .* received 2.5/],
@@ -180,9 +182,9 @@ describe('nsaFlow: bad input (TypeError/RangeError before native work)', () => {
     ['learningRate < 0', () => nsaFlowSync(Y0, { learningRate: -1e-3 }), RangeError, /options.learningRate .* received -0.001/],
     ['aggression > 1', () => nsaFlowSync(Y0, { aggression: 2 }), RangeError, /Expected a finite number in \[0, 1\] for options.aggression of nsaFlowSync\(\) but received 2/],
     ['a string learning rate', () => nsaFlowSync(Y0, { learningRate: '0.1' as unknown as number }), TypeError, /for options.learningRate .* received the string "0.1"/],
-    ['an unknown option', () => nsaFlowSync(Y0, { maxIter: 3 } as object), TypeError, /Unknown option 'maxIter' for nsaFlowSync\(\); valid options are: X0, w, /],
+    ['an unknown option', () => nsaFlowSync(Y0, { maxIter: 3 } as object), TypeError, /Unknown option 'maxIter' for nsaFlowSync\(\); valid options are: X0, weighting, w, .*\(did you mean maxIterations\?\)/],
     ['Y0 not a matrix', () => nsaFlowSync([1, 2] as unknown as Matrix), TypeError, /Expected a Matrix \{rows, cols, data: Float64Array\} for Y0 but received an array of length 2/],
-    ['wide Y0 for a Stiefel retraction', () => nsaFlowSync(testMatrix(2, 3, 1)), RangeError, /Expected rows ≥ cols \(p ≥ k\) for Y0 with retraction 'softPolar' but received 2×3/],
+    ['wide Y0 for a Stiefel retraction', () => nsaFlowSync(testMatrix(2, 3, 1), { optimizer: 'asgd' }), RangeError, /Expected rows ≥ cols \(p ≥ k\) for Y0 with retraction 'softPolar' but received 2×3/],
   ];
   for (const [what, call, cls, message] of cases) {
     it(what, () => {
@@ -198,6 +200,7 @@ describe('nsaFlow: bad input (TypeError/RangeError before native work)', () => {
     expect(() => native().nsaFlowSync(new Float64Array(5), null, 2, 3, {})).toThrow(/Expected a Float64Array of length 6/);
     // every field of the raw options is required (defaults live in the TypeScript spec)
     const full = {
+      weighting: 'reference', orthogonality: 'gram', certificateTolerance: 1e-6,
       retraction: 'softPolar', nsIterations: 5, nonnegativity: 'hard', fidelityType: 'scaleInvariant', orthogonalityType: 'scaleInvariant',
       w: 0.5, optimizer: 'adam', lookaheadBase: 'adam', lookaheadK: 5, lookaheadAlpha: 0.5, learningRate: 0.01, lrStrategy: '',
       aggression: 0.5, maxIterations: 5, tolerance: 1e-4, windowSize: 10, recordEvery: 1, warmupIterations: 0, lrScheduler: false,
@@ -219,7 +222,7 @@ describe('polar VJP: the Gram path and its SVD fallback', () => {
   const p = 9;
   const k = 4;
   const X0 = testMatrix(p, k, 5, 0.6);
-  const opts = { retraction: 'softPolar' as const, w: 0.5, nonnegativity: 'softplus' as const, fidEta: 1.3, cOrth: 2.2 };
+  const opts = { weighting: 'reference' as const, retraction: 'softPolar' as const, w: 0.5, nonnegativity: 'softplus' as const, fidEta: 1.3, cOrth: 2.2 };
   const nearlyDependent = (eps: number) => {
     const Z = testMatrix(p, k, 17, 0.2);
     for (let i = 0; i < p; i++) Z.data[i * k + 3] = Z.data[i * k]! + eps * Z.data[i * k + 3]!;

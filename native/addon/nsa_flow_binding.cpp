@@ -22,8 +22,11 @@ const std::map<std::string, FidelityType> kFidelity = {
     {"basic", FidelityType::Basic}, {"scaleInvariant", FidelityType::ScaleInvariant}, {"symmetric", FidelityType::Symmetric}};
 const std::map<std::string, OrthogonalityType> kOrthogonality = {
     {"basic", OrthogonalityType::Basic}, {"scaleInvariant", OrthogonalityType::ScaleInvariant}};
+const std::map<std::string, Weighting> kWeighting = {{"reference", Weighting::Reference}, {"energy", Weighting::CalibrationFree}};
+const std::map<std::string, OrthogonalityFunctional> kFunctional = {
+    {"gram", OrthogonalityFunctional::Gram}, {"offDiagonal", OrthogonalityFunctional::OffDiagonal}, {"meanCos2", OrthogonalityFunctional::MeanCos2}};
 
-// (fidelity, orthogonality, w, fidEta, cOrth) from argument i on.
+// (fidelity, orthogonality, w, fidEta, cOrth, weighting, functional) from argument i on.
 EnergyOptions energyArgs(const Napi::CallbackInfo& info, std::size_t i) {
   EnergyOptions o;
   o.fidelity = oneOf(arg(info, i, "fidelityType"), kFidelity);
@@ -31,6 +34,8 @@ EnergyOptions energyArgs(const Napi::CallbackInfo& info, std::size_t i) {
   o.w = numberIn(arg(info, i + 2, "w"), 0, 1);
   o.fidEta = finiteNumber(arg(info, i + 3, "fidEta"));
   o.cOrth = finiteNumber(arg(info, i + 4, "cOrth"));
+  o.weighting = oneOf(arg(info, i + 5, "weighting"), kWeighting);
+  o.functional = oneOf(arg(info, i + 6, "orthogonality"), kFunctional);
   return o;
 }
 
@@ -66,8 +71,8 @@ Napi::Object energyObject(Napi::Env env, const EnergyValue& e) {
 
 std::string shapeText(std::size_t p, std::size_t k) { return std::to_string(p) + "×" + std::to_string(k); }
 
-// (Y, X0, B, p, k, fidelity, orthogonality, w, fidEta, cOrth) → {fidelity, orthogonality, total};
-// B = 0 means one matrix.
+// (Y, X0, B, p, k, fidelity, orthogonality, w, fidEta, cOrth, weighting, functional)
+//   → {fidelity, orthogonality, total}; B = 0 means one matrix.
 Napi::Value FlowEnergy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::size_t B = dimension(arg(info, 2, "batch"), 0);
@@ -89,8 +94,8 @@ Napi::Value FlowEnergy(const Napi::CallbackInfo& info) {
   return energyObject(env, e);
 }
 
-// (Z, X0, p, k, type, w, nsIterations, nonneg, fidelity, orthogonality, wEnergy, fidEta, cOrth)
-//   → {fidelity, orthogonality, total, Y, gradient}: E(nonneg(retract(Z))) and ∂E/∂Z.
+// (Z, X0, p, k, type, w, nsIterations, nonneg, fidelity, orthogonality, wEnergy, fidEta, cOrth,
+//  weighting, functional) → {fidelity, orthogonality, total, Y, gradient}: E(nonneg(retract(Z))) and ∂E/∂Z.
 Napi::Value FlowEnergyGradient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::size_t p = dimension(arg(info, 2, "rows")), k = dimension(arg(info, 3, "cols"));
@@ -177,8 +182,10 @@ void readMapAndEnergy(const Fields& o, NsaFlowOptions& f) {
   f.retraction.type = oneOf(o["retraction"], retractionNames());
   f.retraction.nsIterations = intIn(o["nsIterations"], 0, 100000);
   f.nonnegativity = oneOf(o["nonnegativity"], nonNegativityNames());
+  f.weighting = oneOf(o["weighting"], kWeighting);
   f.fidelity = oneOf(o["fidelityType"], kFidelity);
   f.orthogonality = oneOf(o["orthogonalityType"], kOrthogonality);
+  f.functional = oneOf(o["orthogonality"], kFunctional);
   f.w = numberIn(o["w"], 0, 1);
 }
 
@@ -192,7 +199,8 @@ struct FlowConfig {
 };
 FlowConfig flowConfig(const In& options, std::size_t p, std::size_t k) {
   Napi::Env env = options.value.Env();
-  const Fields o(options, {"retraction", "nsIterations", "nonnegativity", "fidelityType", "orthogonalityType", "w", "optimizer",
+  const Fields o(options, {"retraction", "nsIterations", "nonnegativity", "weighting", "fidelityType", "orthogonalityType",
+                           "orthogonality", "certificateTolerance", "w", "optimizer",
                            "lookaheadBase", "lookaheadK", "lookaheadAlpha", "learningRate", "lrStrategy", "aggression",
                            "maxIterations", "tolerance", "windowSize", "recordEvery", "warmupIterations", "lrScheduler",
                            "lrSchedulerPatience", "lrSchedulerFactor", "clipNorm", "seed", "drawsUniform", "drawsNormal"});
@@ -210,9 +218,13 @@ FlowConfig flowConfig(const In& options, std::size_t p, std::size_t k) {
   f.aggression = numberIn(o["aggression"], 0, 1);
   f.maxIterations = intIn(o["maxIterations"], 0, 100000000);
   f.tolerance = number(o["tolerance"]);
+  f.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1.0 / 0.0);
   f.windowSize = intIn(o["windowSize"], 2, 100000000);
   f.recordEvery = intIn(o["recordEvery"], 1, 100000000);
   f.warmupIterations = intIn(o["warmupIterations"], 0, 100000000);
+  if (f.weighting == Weighting::CalibrationFree && f.warmupIterations > 0)
+    throwRangeJs(env, "Expected 0 for " + o["warmupIterations"].name + " with weighting 'energy' (it has no weights to calibrate) but received " +
+                          describe(o["warmupIterations"].value));
   f.scheduler = boolean(o["lrScheduler"]);
   f.schedulerPatience = intIn(o["lrSchedulerPatience"], 0, 100000000);
   f.schedulerFactor = numberIn(o["lrSchedulerFactor"], 0, 1);
@@ -268,9 +280,11 @@ Napi::Object flowResultObject(Napi::Env env, const NsaFlowResult& r, bool estima
   t.Set("learningRate", newFloat64Array(env, r.traceLr.data(), r.traceLr.size()));
   o.Set("traces", t);
   o.Set("learningRate", Napi::Number::New(env, r.learningRate));
-  o.Set("fidEta", Napi::Number::New(env, r.fidEta));
-  o.Set("cOrth", Napi::Number::New(env, r.cOrth));
+  const bool reference = r.weighting == Weighting::Reference;
+  o.Set("fidEta", reference ? Napi::Value(Napi::Number::New(env, r.fidEta)) : env.Null());
+  o.Set("cOrth", reference ? Napi::Value(Napi::Number::New(env, r.cOrth)) : env.Null());
   o.Set("scale", Napi::Number::New(env, r.scale));
+  o.Set("certificate", Napi::Number::New(env, r.certificate));
   o.Set("lrEstimate", estimated ? Napi::Value(lrEstimateObject(env, r.lrEstimate)) : env.Null());
   return o;
 }
@@ -339,8 +353,8 @@ Napi::Value EstimateLearningRate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const FlowStart start = flowStart(info);
   if (!start.X0) float64(arg(info, 1, "X0"), start.p * start.k, "rows·cols");  // throws: X0 is required here
-  const Fields o(arg(info, 4, "options"), {"retraction", "nsIterations", "nonnegativity", "fidelityType", "orthogonalityType", "w",
-                                           "lrStrategy", "aggression", "fidEta", "cOrth", "seed", "drawsUniform", "drawsNormal"});
+  const Fields o(arg(info, 4, "options"), {"retraction", "nsIterations", "nonnegativity", "weighting", "fidelityType",
+                                           "orthogonalityType", "orthogonality", "w", "lrStrategy", "aggression", "fidEta", "cOrth", "seed", "drawsUniform", "drawsNormal"});
   FlowConfig c;
   NsaFlowOptions& f = c.options;
   readMapAndEnergy(o, f);
@@ -349,8 +363,10 @@ Napi::Value EstimateLearningRate(const Napi::CallbackInfo& info) {
   f.aggression = numberIn(o["aggression"], 0, 1);
   f.seed = static_cast<uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
   EnergyOptions e;
+  e.weighting = f.weighting;
   e.fidelity = f.fidelity;
   e.orthogonality = f.orthogonality;
+  e.functional = f.functional;
   e.w = f.w;
   e.fidEta = finiteNumber(o["fidEta"]);
   e.cOrth = finiteNumber(o["cOrth"]);

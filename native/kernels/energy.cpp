@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "error.hpp"
 #include "ortho.hpp"
 
 namespace nsa {
@@ -94,32 +95,64 @@ double orthogonalityFactor(const double* Y, std::size_t p, std::size_t k, double
   return sum / kd;
 }
 
+// The calibration-free orthogonality term O(Y) from the functional at S = YᵀY and, when A is
+// non-null, A = scale·M with ∇(scale·O) = Y·A.
+double functionalFactor(const double* Y, std::size_t p, std::size_t k, OrthogonalityFunctional f, double scale,
+                        double* A, Workspace& ws) {
+  double* S = ws.get(0, k * k);
+  gram(Y, p, k, S);
+  const double O = orthogonalityFunctional(f, S, k, A);
+  if (A)
+    for (std::size_t i = 0; i < k * k; ++i) A[i] *= scale;
+  return O;
+}
+
+void requireTarget(const Sums& s) {
+  if (!(s.x2 > 0)) throwRange("Expected a target X0 with a nonzero entry (the calibration-free fidelity ‖Y − X0‖²/‖X0‖² divides by ‖X0‖²) but received X0 = 0");
+}
+
 }  // namespace
 
 EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t k,
                    const EnergyOptions& o, double* G, Workspace& ws) {
   const std::size_t n = p * k;
   const Sums s = sums(Y, X0, n);
-  const double F = fidelityValue(o.fidelity, s);
+  const bool free = o.weighting == Weighting::CalibrationFree;
+  if (free) requireTarget(s);
   double* A = G ? ws.get(1, k * k) : nullptr;
-  const double O = orthogonalityFactor(Y, p, k, s.y2, o.orthogonality, o.w * o.cOrth, A, ws);
   EnergyValue e;
-  e.fidelity = F * o.fidEta;
-  e.orthogonality = o.cOrth * O;
+  double F, O;
+  if (free) {
+    F = s.diff2 / s.x2;
+    O = functionalFactor(Y, p, k, o.functional, o.w, A, ws);
+    e.fidelity = F;
+    e.orthogonality = O;
+  } else {
+    F = fidelityValue(o.fidelity, s);
+    O = orthogonalityFactor(Y, p, k, s.y2, o.orthogonality, o.w * o.cOrth, A, ws);
+    e.fidelity = F * o.fidEta;
+    e.orthogonality = o.cOrth * O;
+  }
   e.total = e.fidelity * (1.0 - o.w) + e.orthogonality * o.w;
   if (G) {
     // ∂F/∂Y: (Y − X0)/den, and for `symmetric` also −F·Y/den (den = ½(‖X0‖² + ‖Y‖²) depends on Y
-    // unless it is floored).
-    const double a = (1.0 - o.w) * o.fidEta;
-    double den = 1.0, yCoef = 0.0;
-    if (o.fidelity == FidelityType::ScaleInvariant) {
-      den = std::max(s.x2, 1e-12);
-    } else if (o.fidelity == FidelityType::Symmetric) {
-      const double raw = 0.5 * (s.x2 + s.y2);
-      den = std::max(raw, 1e-12);
-      if (raw >= 1e-12) yCoef = -F / den;
+    // unless it is floored); calibration-free: 2(Y − X0)/‖X0‖².
+    double c = 0, cy = 0;
+    if (free) {
+      c = 2.0 * (1.0 - o.w) / s.x2;
+    } else {
+      const double a = (1.0 - o.w) * o.fidEta;
+      double den = 1.0, yCoef = 0.0;
+      if (o.fidelity == FidelityType::ScaleInvariant) {
+        den = std::max(s.x2, 1e-12);
+      } else if (o.fidelity == FidelityType::Symmetric) {
+        const double raw = 0.5 * (s.x2 + s.y2);
+        den = std::max(raw, 1e-12);
+        if (raw >= 1e-12) yCoef = -F / den;
+      }
+      c = a / den;
+      cy = a * yCoef;
     }
-    const double c = a / den, cy = a * yCoef;
     for (std::size_t r0 = 0, rows = rowBlock(k); r0 < p; r0 += rows) {
       const std::size_t m = std::min(rows, p - r0);
       gemm(false, false, m, k, k, 1.0, Y + r0 * k, A, 0.0, G + r0 * k);
@@ -135,7 +168,21 @@ EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t
 EnergyValue energyBatch(const double* Y, const double* X0, std::size_t B, std::size_t p,
                         std::size_t k, const EnergyOptions& o, Workspace& ws) {
   const std::size_t n = p * k;
+  const double Bd = static_cast<double>(B);
   double F = 0, O = 0;
+  if (o.weighting == Weighting::CalibrationFree) {
+    for (std::size_t b = 0; b < B; ++b) {
+      const Sums s = sums(Y + b * n, X0 + b * n, n);
+      requireTarget(s);
+      F += s.diff2 / s.x2;
+      O += functionalFactor(Y + b * n, p, k, o.functional, 0.0, nullptr, ws);
+    }
+    EnergyValue e;
+    e.fidelity = F / Bd;
+    e.orthogonality = O / Bd;
+    e.total = e.fidelity * (1.0 - o.w) + e.orthogonality * o.w;
+    return e;
+  }
   for (std::size_t b = 0; b < B; ++b) {
     const Sums s = sums(Y + b * n, X0 + b * n, n);
     // basic: ½ of the sum over the whole batch; the ratios: mean of the per-element ratios.
@@ -153,7 +200,6 @@ EnergyValue energyBatch(const double* Y, const double* X0, std::size_t B, std::s
       O += orthogonalityFactor(Y + b * n, p, k, s.y2, OrthogonalityType::Basic, 0.0, nullptr, ws);
     }
   }
-  const double Bd = static_cast<double>(B);
   if (o.fidelity != FidelityType::Basic) F /= Bd;
   O /= Bd;
   EnergyValue e;

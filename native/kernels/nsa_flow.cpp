@@ -83,6 +83,15 @@ struct FlowObjective {
   }
 };
 
+// The certificate of Y with gradient G, or NaN at Y = 0: there the orthogonality term is not
+// differentiable (it is defined as 0) while the fidelity still pulls Y towards X0, so the gradient
+// mapping's "nothing to move" 0 would certify a point that is not stationary.
+double certificateOf(const double* Y, const double* G, std::size_t n, bool nonnegative) {
+  bool any = false;
+  for (std::size_t i = 0; i < n && !any; ++i) any = Y[i] != 0;
+  return any ? gradientMapping(Y, G, n, nonnegative) : std::numeric_limits<double>::quiet_NaN();
+}
+
 }  // namespace
 
 LrEstimate estimateFlowLearningRate(const double* Y0, const double* X0, std::size_t p, std::size_t k,
@@ -111,6 +120,7 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
   const std::size_t n = p * k;
   const double pk = static_cast<double>(n);
   const bool clampTarget = o.nonnegativity != Nonnegativity::None;
+  const bool nonnegative = clampTarget;  // the certificate's constraint set: Y ≥ 0 under hard or softplus
   Random rng(o.seed);
   NsaFlowResult res;
 
@@ -123,25 +133,39 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
     const double jitter = std::sqrt(squaredNorm(Y0, n)) / std::sqrt(pk) * 0.05;
     for (std::size_t i = 0; i < n; ++i) Y[i] = Y[i] + jitter * rng.normal();
   }
-  const double scale = std::sqrt(squaredNorm(X0.data(), n) / pk) + 1e-12;
+  const bool free = o.weighting == Weighting::CalibrationFree;
+  // Reference: s = √(ΣX0²/pk) + 1e-12, as the reference. Calibration-free: ‖X0‖ (the energy does not
+  // change; the loop's units do, so that ‖X0‖ = 1 and the step ‖Y‖²·∇E of the certificate is ≈ 1).
+  const double x0Squared = squaredNorm(X0.data(), n);
+  if (free && !(x0Squared > 0))
+    throwRange("Expected a target X0 with a nonzero entry (the calibration-free fidelity ‖Y − X0‖²/‖X0‖² divides by ‖X0‖²) but received X0 = 0");
+  const double scale = free ? std::sqrt(x0Squared) : std::sqrt(x0Squared / pk) + 1e-12;
   for (std::size_t i = 0; i < n; ++i) {
     X0[i] /= scale;
     Y[i] /= scale;
   }
   res.scale = scale;
+  res.weighting = o.weighting;
 
-  // 2. Weights from the scaled start.
+  // 2. Weights from the scaled start (reference weighting).
   Workspace ws;
-  double diff2 = 0;
-  for (std::size_t i = 0; i < n; ++i) diff2 += (Y[i] - X0[i]) * (Y[i] - X0[i]);
-  const double g0 = std::max(0.5 * diff2 / pk, 1e-8);
-  const double d0 = std::max(defect(Y.data(), p, k, ws), 1e-8);
+  double g0 = 0, d0 = 0;
+  if (!free) {
+    double diff2 = 0;
+    for (std::size_t i = 0; i < n; ++i) diff2 += (Y[i] - X0[i]) * (Y[i] - X0[i]);
+    g0 = std::max(0.5 * diff2 / pk, 1e-8);
+    d0 = std::max(defect(Y.data(), p, k, ws), 1e-8);
+  }
   EnergyOptions eo;
+  eo.weighting = o.weighting;
   eo.fidelity = o.fidelity;
   eo.orthogonality = o.orthogonality;
+  eo.functional = o.functional;
   eo.w = o.w;
-  eo.fidEta = std::min((1 - o.w) / (g0 * static_cast<double>(p) * static_cast<double>(k)), 1e6);
-  eo.cOrth = std::min(4 * o.w / d0, 1e6);
+  if (!free) {
+    eo.fidEta = std::min((1 - o.w) / (g0 * static_cast<double>(p) * static_cast<double>(k)), 1e6);
+    eo.cOrth = std::min(4 * o.w / d0, 1e6);
+  }
 
   RetractionOptions ro = o.retraction;
   ro.w = o.w;
@@ -151,6 +175,7 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
   const bool lbfgs = o.optimizer.kind == OptimizerKind::Lbfgs;
 
   // 3. Warm-up: steps at learning rate 1 with unit weights, then weights from the mean energies.
+  if (free && o.warmupIterations > 0) throwRange("Expected warmupIterations 0 with the calibration-free weighting (it has no weights to calibrate)");
   if (o.warmupIterations > 0) {
     f.energy.fidEta = 1.0;
     f.energy.cOrth = 1.0;
@@ -181,11 +206,15 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
   res.fidEta = f.energy.fidEta;
   res.cOrth = f.energy.cOrth;
 
-  // 4. Learning rate: given, estimated from a random start (as the reference), or 1e-3.
+  // 4. Learning rate: given, estimated (reference: from a random start, as the reference does;
+  // calibration-free: from the start itself, in the units where ‖X0‖ = 1), or 1e-3.
   double lr = o.learningRate > 0 ? o.learningRate : 1e-3;
   if (!(o.learningRate > 0) && o.estimateLr) {
     Vec start(n);
-    rng.fillNormal(start.data(), n);
+    if (free)
+      start = Y;
+    else
+      rng.fillNormal(start.data(), n);
     res.lrEstimate = estimateFlowLearningRate(start.data(), X0.data(), p, k, o, f.energy, rng);
     lr = res.lrEstimate.bestLr;
   }
@@ -230,8 +259,11 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
       break;
     }
     current = f.forward(Z.data());  // trace entry `it`: the energy after `it` steps
+    bool certified = false;
     if (current.total < best) {
       best = current.total;
+      // The certificate of the best iterate, from the ∂E/∂Y the forward pass kept (one pass over Y).
+      certified = certificateOf(f.Y.data(), f.GY.data(), n, nonnegative) <= o.certificateTolerance;
       std::swap(f.Y, bestY);
       res.bestIteration = it;
       res.hasBest = true;
@@ -250,6 +282,10 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
     rec.values[1] = current.orthogonality;
     rec.values[2] = current.total;
     monitor.progress(rec);
+    if (certified) {
+      res.stopReason = StopReason::GradMap;
+      break;
+    }
     if (o.scheduler) scheduler.step(current.total, lr);
     recentIt.push_back(it);
     recentE.push_back(current.total);
@@ -269,6 +305,15 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
   }
   if (!res.hasBest) throwNumerical("nsaFlow: the energy was not finite from the first iteration on; no iterate to return");
   res.bestEnergy = best;
+  // The certificate of the returned Y: ∇_Y E once more at the best iterate (its own gradient was not
+  // kept), and a stop reason that claims stationarity exactly when the certificate shows it.
+  f.GY.resize(n);
+  energy(bestY.data(), X0.data(), p, k, f.energy, f.GY.data(), ws);
+  res.certificate = certificateOf(bestY.data(), f.GY.data(), n, nonnegative);
+  if (res.certificate <= o.certificateTolerance)
+    res.stopReason = StopReason::GradMap;
+  else if (res.stopReason == StopReason::GradMap)
+    res.stopReason = StopReason::Plateau;  // unreachable: a certified stop returns that iterate
   res.Y.resize(n);
   res.target.resize(n);
   for (std::size_t i = 0; i < n; ++i) {

@@ -6,6 +6,8 @@ import { fxMatrix } from './shared.js';
 export function runOptions(c: any): NsaFlowOptions {
   const o = c.options;
   return {
+    // the recorded runs are the reference's energy and calibration
+    weighting: 'reference',
     X0: fxMatrix(c.inputs.X0),
     w: o.w,
     retraction: camel(o.retraction) as NsaFlowOptions['retraction'],

@@ -49,7 +49,7 @@ export const longSolves: Record<string, { total: number; run: (o: Async) => Prom
   },
   nsaFlow: {
     total: 10_000_000,
-    run: (o) => nsaFlow(uniformMatrix(2000, 20, 8), { maxIterations: 10_000_000, tolerance: -1e30, learningRate: 1e-3, ...o }),
+    run: (o) => nsaFlow(uniformMatrix(2000, 20, 8), { optimizer: 'asgd', maxIterations: 10_000_000, tolerance: -1e30, learningRate: 1e-3, ...o }),
   },
   ntf: { total: 1_000_000, run: (o) => ntf(uniformTensor([40, 50, 60], 9), 4, { maxIterations: 1_000_000, ...o }) },
   nsaFlowExplicit: {
