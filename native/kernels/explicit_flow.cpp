@@ -116,16 +116,6 @@ double trace(const double* S, std::size_t k) {
   return t;
 }
 
-// defect from S = YᵀY (SPEC §1), 0 when ‖Y‖² ≤ 1e-12.
-double defectFromGram(const double* S, std::size_t k) {
-  const double n = trace(S, k);
-  if (n <= 1e-12) return 0.0;
-  double all = 0, diag = 0;
-  for (std::size_t i = 0; i < k * k; ++i) all += S[i] * S[i];
-  for (std::size_t i = 0; i < k; ++i) diag += S[i * k + i] * S[i * k + i];
-  return (all - diag) / std::max(n * n, 1e-24);
-}
-
 // One matrix of the pool (current, best, trial) with what the flow knows about it.
 struct Iterate {
   std::vector<double> data;
@@ -196,12 +186,11 @@ class Flow {
   double eta_ = 0, c_ = 0, dref_ = 0, scale_ = 1, x0Norm2_ = 0, lr_ = 0;
 
   // k×k scratch, sized once.
-  std::vector<double> A_, K_, St_, M_, T1_, eigW_, eigVals_, eigWork_;
-  std::vector<lapack_int> eigIWork_;
+  std::vector<double> A_, K_, St_, M_, T1_;
   bool aZero_ = true;
   // Per-thread partial sums: k×k Gram and cross products and two scalars.
   std::vector<double> partS_, partC_, partF_;
-  Workspace ws_;  // for nsa::retract on the general path
+  Workspace ws_;  // for the retractions (gramPolarMatrix, nsa::retract)
   Objective objective_;  // E and its flow gradient at any point (closure optimizers)
   Iterate probe_;        // S, C, f2 of the objective's last point
 };
@@ -253,10 +242,6 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
   St_.assign(kk, 0.0);
   M_.assign(kk, 0.0);
   T1_.assign(kk, 0.0);
-  eigW_.assign(kk, 0.0);
-  eigVals_.assign(k_, 0.0);
-  eigWork_.assign(1 + 6 * k_ + 2 * kk, 0.0);
-  eigIWork_.assign(3 + 5 * k_, 0);
   partS_.assign(team_.size() * kk, 0.0);
   partC_.assign(team_.size() * kk, 0.0);
   partF_.assign(team_.size(), 0.0);
@@ -422,48 +407,22 @@ double Flow::energyAndGradient(const double* x, double* G) {
   return energy;
 }
 
-// Decides how R_w(Ỹ) is formed. Gram path: the soft polar factor with the norm restored is
-// Ỹ·V diag(((1−w) + w/√λᵢ)·ρ) Vᵀ with YᵀY = V diag(λ) Vᵀ and ρ = ‖Ỹ‖/‖(1−w)Ỹ + wQ‖, where
-// ‖(1−w)Ỹ + wQ‖² = Σ λᵢ((1−w) + w/√λᵢ)² — so the whole retraction is one p×k·k×k product. Anything
-// else (ill-conditioned Gram, polarMethod 'svd', other types) goes through nsa::retract.
+// Decides how R_w(Ỹ) is formed. Gram path: the polar retraction with the norm restored is Ỹ·K for
+// the k×k K = gramPolarMatrix(ỸᵀỸ), so the whole retraction is one p×k·k×k product. Anything else
+// (ill-conditioned Gram, polarMethod 'svd', other types) goes through nsa::retract.
 Flow::Source Flow::retractionMap() {
   const RetractionType type = o_.retraction.type;
   const double tr = trace(St_.data(), k_);
   const bool finite = allFinite(St_.data(), k_ * k_);
   // The reference's early returns (w = 0, type none, tiny or non-finite norm): R = Ỹ.
-  if (type == RetractionType::None || o_.w == 0.0 || !finite || !(std::sqrt(tr) >= 1e-12)) return Source::Proposed;
-  const bool polar = type == RetractionType::Polar || type == RetractionType::SoftPolar;
-  if (polar && o_.retraction.polarMethod != PolarMethod::Svd && p_ >= k_) {
-    std::memcpy(eigW_.data(), St_.data(), k_ * k_ * sizeof(double));
-    const lapack_int info =
-        LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, 'V', 'L', asInt(k_), eigW_.data(), asInt(k_), eigVals_.data(),
-                            eigWork_.data(), static_cast<lapack_int>(eigWork_.size()), eigIWork_.data(),
-                            static_cast<lapack_int>(eigIWork_.size()));
-    const double lmin = eigVals_[0], lmax = eigVals_[k_ - 1];
-    const double limit =
-        o_.retraction.polarMethod == PolarMethod::Gram ? 1e15 : o_.retraction.gramConditionLimit;
-    if (info == 0 && lmin > 0 && lmax <= limit * lmin) {
-      const double w = type == RetractionType::SoftPolar ? o_.w : 1.0;
-      double blended = 0;
-      for (std::size_t i = 0; i < k_; ++i) {
-        const double f = (1.0 - w) + w / std::sqrt(eigVals_[i]);
-        blended += eigVals_[i] * f * f;
-      }
-      const double rho = std::sqrt(tr) / std::max(std::sqrt(blended), 1e-12);
-      // K = V diag(fᵢρ) Vᵀ; V column-major in eigW_ (column i = eigenvector i).
-      for (std::size_t c = 0; c < k_; ++c) {
-        const double f = ((1.0 - w) + w / std::sqrt(eigVals_[c])) * rho;
-        for (std::size_t i = 0; i < k_; ++i) T1_[i + c * k_] = eigW_[i + c * k_] * f;
-      }
-      cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, asInt(k_), asInt(k_), asInt(k_), 1.0, T1_.data(),
-                  asInt(k_), eigW_.data(), asInt(k_), 0.0, K_.data(), asInt(k_));
-      if (allFinite(K_.data(), k_ * k_)) return Source::Product;
-    }
-  }
-  ++out_.retractionFallbacks;
+  if (type == RetractionType::None || o_.w == 0.0 || !finite || !(std::sqrt(tr) >= kRetractionNormFloor))
+    return Source::Proposed;
   RetractionOptions ro = o_.retraction;
   ro.w = o_.w;
-  if (polar && ro.polarMethod == PolarMethod::Auto) ro.polarMethod = PolarMethod::Svd;  // Gram refused it
+  if (triesGramPath(ro, p_, k_) && gramPolarMatrix(St_.data(), k_, ro, K_.data(), ws_) == GramOutcome::Done)
+    return Source::Product;
+  ++out_.retractionFallbacks;
+  if (isPolar(type) && ro.polarMethod == PolarMethod::Auto) ro.polarMethod = PolarMethod::Svd;  // Gram refused it
   retract(Yt_.data(), p_, k_, ro, R_.data(), ws_);
   return Source::Retracted;
 }
