@@ -170,7 +170,8 @@ void inverseSqrtEig(const double* A, std::size_t k, double eps, double* out, Wor
 void inverseSqrt(const double* A, std::size_t k, InvSqrtMethod method, double eps, int nsIterations,
                  double* out, Workspace& ws) {
   if (!allFinite(A, k * k)) throwRange("inverseSqrt: the matrix has non-finite entries");
-  if (method == InvSqrtMethod::Auto) method = k <= 128 ? InvSqrtMethod::Eig : InvSqrtMethod::NewtonSchulz;
+  if (method == InvSqrtMethod::Auto)
+    method = k <= kInverseSqrtEigMaxCols ? InvSqrtMethod::Eig : InvSqrtMethod::NewtonSchulz;
   switch (method) {
     case InvSqrtMethod::Eig:
     case InvSqrtMethod::Auto:

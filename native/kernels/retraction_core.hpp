@@ -38,14 +38,17 @@ constexpr double kBatchDefectDenominatorFloor = 1e-12;
 // about what the SVD gives; beyond, the SVD path is used.
 constexpr double kGramConditionLimit = 1e4;
 // The limit of a forced PolarMethod::Gram: it accepts any Gram matrix that is numerically positive
-// definite (λmax/λmin within 1/ε ≈ 1e15 of double precision), refusing only a singular one, which has
-// no inverse square root.
+// definite (λmax/λmin below 1/ε ≈ 4.5e15 of double precision), refusing only a numerically singular
+// one, which has no inverse square root.
 constexpr double kForcedGramConditionLimit = 1e15;
 // Default floor of ‖Y‖ in Newton–Schulz's starting scale X₀ = Y/max(‖Y‖, eps) and of each column norm
 // in normalize (the reference's eps_rf): a zero column stays zero instead of dividing by zero.
 constexpr double kRetractionEps = 1e-6;
-// torch's softplus (β = 1) is the identity above this input: log1p(eˣ) − x < 2e-9 there, and eˣ would
-// overflow long before the difference mattered.
+// inverseSqrt's Auto method uses the eigendecomposition up to this k and the coupled Newton–Schulz
+// iteration (GEMMs only) above it, as the reference (SPEC.md §3).
+constexpr std::size_t kInverseSqrtEigMaxCols = 128;
+// torch's softplus (β = 1) is the identity above this input: log1p(eˣ) − x = log1p(e⁻ˣ) < 2.1e-9
+// there, and the identity never overflows (eˣ does above x ≈ 709).
 constexpr double kSoftplusLinearThreshold = 20.0;
 // The quintic Newton–Schulz step X ← aX + X(bA + cA²), A = XᵀX, with the reference's (Muon's)
 // coefficients: they trade exact convergence of the singular values to 1 for a faster pull toward it.
