@@ -146,6 +146,46 @@ bool triesGramPath(const RetractionOptions& o, std::size_t p, std::size_t k) {
   return isPolar(o.type) && o.polarMethod != PolarMethod::Svd && p >= k;
 }
 
+void reserveTape(RetractionTape& tape, const RetractionOptions& o, std::size_t p, std::size_t k) {
+  const std::size_t n = p * k, kk = k * k;
+  auto reserve = [](std::vector<double>& v, std::size_t size) {
+    if (v.size() < size) v.resize(size);
+  };
+  switch (o.type) {
+    case RetractionType::Polar:
+    case RetractionType::SoftPolar:
+      for (std::vector<double>* v : {&tape.S, &tape.M0, &tape.SM0, &tape.M, &tape.V}) reserve(*v, kk);
+      reserve(tape.sigma, k);
+      return;
+    case RetractionType::NewtonSchulz:
+    case RetractionType::SoftNewtonSchulz:
+    case RetractionType::QuinticNewtonSchulz:
+    case RetractionType::SoftQuinticNewtonSchulz: {
+      const std::size_t steps = static_cast<std::size_t>(std::max(o.nsIterations, 0));
+      reserve(tape.nsX, (steps + 1) * n);
+      reserve(tape.nsA, std::max<std::size_t>(steps, 1) * kk);
+      break;
+    }
+    case RetractionType::Cayley:
+    case RetractionType::SoftCayley:
+      reserve(tape.qrX, n);
+      reserve(tape.qrR, kk);
+      reserve(tape.cayU, 2 * n);
+      reserve(tape.cayV, 2 * n);
+      reserve(tape.cayLU, 4 * kk);
+      reserve(tape.cayW, 2 * kk);
+      if (tape.cayPivots.size() < 2 * k) tape.cayPivots.resize(2 * k);
+      break;
+    case RetractionType::Normalize:
+      reserve(tape.colNorm, k);
+      break;
+    case RetractionType::None:
+      return;
+  }
+  reserve(tape.Q, n);
+  reserve(tape.B, n);
+}
+
 // ---- forward passes ------------------------------------------------------------------------------
 
 GramOutcome gramPolarMatrix(const double* S, std::size_t k, const RetractionOptions& o, double* M, Workspace& ws,

@@ -124,6 +124,11 @@ struct RetractionTape {
   std::vector<double> colNorm;
 };
 
+// Sizes the buffers that the forward pass of o.type records for a p×k input (the polar types: those
+// of the Gram path; the SVD fallback's Q and B are sized on first use), so that a caller that reserves
+// once does not allocate them during its iterations.
+void reserveTape(RetractionTape& tape, const RetractionOptions& o, std::size_t p, std::size_t k);
+
 // ---- forward passes ------------------------------------------------------------------------------
 
 enum class GramOutcome { Done, Unchanged, IllConditioned };

@@ -76,6 +76,7 @@ DifferentiableRetraction::DifferentiableRetraction(std::size_t p, std::size_t k,
   t2_.resize(4 * kk);
   t3_.resize(4 * kk);
   t4_.resize(4 * kk);
+  reserveTape(tape_, opts_, p, k);
   switch (opts_.type) {
     case RetractionType::NewtonSchulz:
     case RetractionType::SoftNewtonSchulz:
@@ -96,11 +97,9 @@ DifferentiableRetraction::DifferentiableRetraction(std::size_t p, std::size_t k,
 }
 
 GramOutcome DifferentiableRetraction::gramForward(double* Y) {
-  const std::size_t p = p_, k = k_, kk = k * k;
+  const std::size_t p = p_, k = k_;
   const double* Z = z_;
-  if (tape_.S.size() < kk) tape_.S.resize(kk);
-  if (tape_.M.size() < kk) tape_.M.resize(kk);
-  gram(Z, p, k, tape_.S.data());
+  gram(Z, p, k, tape_.S.data());  // (reserveTape sized S and M)
   const GramOutcome g = gramPolarMatrix(tape_.S.data(), k, opts_, tape_.M.data(), ws_, &tape_);
   if (g != GramOutcome::Done) return g;
   // R = Z·M and Y = nonneg(R) block by block, while each block of R is still in cache.

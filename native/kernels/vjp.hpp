@@ -11,8 +11,9 @@
 //   NS         reverse pass through every recorded iterate of X ← aX + X(bA + cA²), A = XᵀX.
 //   Cayley     reverse pass through the linear solve (recorded LU reused, transposed) and the thin QR.
 //   normalize  per-column x/‖x‖.
-// The map allocates only in its first forward() and backward() (the tape and scratch then keep their
-// sizes): a solver keeps one instance for its whole run.
+// The constructor sizes the tape (reserveTape) and the backward scratch, so iterations allocate
+// nothing of size p×k (the SVD fallback sizes its Q and B on first use): a solver keeps one instance
+// for its whole run.
 #pragma once
 #include <cstddef>
 #include <vector>
