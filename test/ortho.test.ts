@@ -14,6 +14,7 @@ import {
   invariantOrthogonalityDefectGradient,
   invariantOrthogonalityDefectGradientBatch,
   matrix,
+  nsaFlowExplicitSync,
   procrustes,
   qr,
   retract,
@@ -117,6 +118,49 @@ describe('orthogonality measures (ortho.json)', () => {
     }
     // Central differences of a smooth function with h = 1e-6 are accurate to ~1e-9 here.
     expect(worst).toBeLessThan(1e-8);
+  });
+
+  it('near orthogonality the defect from the Gram (explicit flow) equals the defect from Y (1e-14), where ‖S‖² − Σ S_ii² loses every digit', () => {
+    // Y0 = Q + 1e-9·noise: the off-diagonal Gram entries are ~1e-10, so Σ_{i≠j} S_ij² ~ 1e-19 while
+    // ‖S‖² ≈ k = 5 carries an absolute rounding error ~1e-15: the cancelling form keeps no digit.
+    const p = 200, k = 5;
+    let state = 7;
+    const noise = (): number => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      return state / 2147483648 - 0.5;
+    };
+    const Q = qr({ rows: p, cols: k, data: Float64Array.from({ length: p * k }, noise) }).Q;
+    const Y0: Matrix = { rows: p, cols: k, data: Q.data.map((v) => v + 1e-9 * noise()) };
+
+    // The premise: in double precision the cancelling form of this Y0 is off by more than 10%.
+    const S = new Float64Array(k * k);
+    for (let r = 0; r < p; r++)
+      for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) S[i * k + j]! += Y0.data[r * k + i]! * Y0.data[r * k + j]!;
+    let all = 0, diag = 0, off = 0, tr = 0;
+    for (let i = 0; i < k; i++)
+      for (let j = 0; j < k; j++) {
+        const s = S[i * k + j]!;
+        all += s * s;
+        if (i === j) {
+          diag += s * s;
+          tr += s;
+        } else {
+          off += s * s;
+        }
+      }
+    expect(Math.abs((all - diag) - off) / off).toBeGreaterThan(0.1);
+
+    // One explicit-flow iteration with a step far below rounding (T = Y0 exactly) and no retraction:
+    // its orthogonality trace is the defect of the Gram it accumulated (one DSYRK block, p ≤ 1024 rows,
+    // the same YᵀY as the defect from Y). The two differ only in the normalizer, tr S vs Σ Y_ij².
+    const run = nsaFlowExplicitSync(Y0, { X0: Y0, weighting: 'balanced', retraction: 'none', nonnegativity: 'none', rescale: false, learningRate: 1e-20, maxIterations: 1 });
+    expect(Array.from(run.Y.data)).toEqual(Array.from(Y0.data));
+    const fromY = invariantOrthogonalityDefect(Y0);
+    const fromGram = run.traces.orthogonality[0]!;
+    expect(fromY).toBeGreaterThan(0.5 * off / (tr * tr)); // ≈ 1.1e-19: every digit kept
+    expect(fromY).toBeLessThan(2 * off / (tr * tr));
+    // Measured: 1.7e-15 relative (the rounding of the two normalizers); the cancelling form gave 0.
+    expect(Math.abs(fromGram - fromY) / fromY).toBeLessThan(1e-14);
   });
 });
 

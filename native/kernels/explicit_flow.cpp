@@ -116,16 +116,6 @@ double trace(const double* S, std::size_t k) {
   return t;
 }
 
-// defect from S = YᵀY (SPEC §1), 0 when ‖Y‖² ≤ 1e-12.
-double defectFromGram(const double* S, std::size_t k) {
-  const double n = trace(S, k);
-  if (n <= 1e-12) return 0.0;
-  double all = 0, diag = 0;
-  for (std::size_t i = 0; i < k * k; ++i) all += S[i] * S[i];
-  for (std::size_t i = 0; i < k; ++i) diag += S[i * k + i] * S[i * k + i];
-  return (all - diag) / std::max(n * n, 1e-24);
-}
-
 // M with ¼c·∇defect(Y) = Y·M from S = YᵀY: M = c[(S − Diag S)/n² − (d/n)I], n = tr S, d = defect;
 // 0 when n ≤ 1e-12 (defect is 0 there).
 void defectGradientFromGram(const double* S, std::size_t k, double c, double* M) {
@@ -156,26 +146,6 @@ struct SymmetricEig {
                                static_cast<lapack_int>(iwork.size())) == 0;
   }
 };
-
-// K of the soft-polar map with the norm restored, R_w(Ỹ) = Ỹ·K, from ỸᵀỸ = V diag(λ) Vᵀ (λ > 0):
-// K = V diag(((1−w) + w/√λᵢ)·ρ) Vᵀ, ρ = ‖Ỹ‖/‖(1−w)Ỹ + wQ‖ where ‖(1−w)Ỹ + wQ‖² = Σ λᵢ((1−w) + w/√λᵢ)²
-// and ‖Ỹ‖² = tr(ỸᵀỸ). `scratch` is k×k. Returns false when K is not finite.
-bool softPolarFromGram(const SymmetricEig& eig, std::size_t k, double w, double traceOfGram, double* K,
-                       double* scratch) {
-  double blended = 0;
-  for (std::size_t i = 0; i < k; ++i) {
-    const double f = (1.0 - w) + w / std::sqrt(eig.values[i]);
-    blended += eig.values[i] * f * f;
-  }
-  const double rho = std::sqrt(traceOfGram) / std::max(std::sqrt(blended), 1e-12);
-  for (std::size_t c = 0; c < k; ++c) {
-    const double f = ((1.0 - w) + w / std::sqrt(eig.values[c])) * rho;
-    for (std::size_t i = 0; i < k; ++i) scratch[i + c * k] = eig.V[i + c * k] * f;
-  }
-  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, asInt(k), asInt(k), asInt(k), 1.0, scratch, asInt(k),
-              eig.V.data(), asInt(k), 0.0, K, asInt(k));
-  return allFinite(K, k * k);
-}
 
 // (YᵀY)^{-1/2} as the pseudo-inverse square root (eigenvalues ≤ 1e-14·λmax count as 0), so that
 // Q = Y·(YᵀY)^{-1/2} is Y's polar factor (a partial isometry, ‖Q‖₂ ≤ 1, when Y is rank-deficient).
@@ -273,12 +243,12 @@ class Flow {
 
   // k×k scratch, sized once.
   std::vector<double> A_, K_, St_, M_, T1_, T2_, Sh_, Mo_;
-  SymmetricEig proposedEig_, currentEig_;  // of ỸᵀỸ (retraction) and YᵀY (projection)
+  SymmetricEig currentEig_;  // of YᵀY (the projection at the polar factor)
   bool aZero_ = true;
   int accepted_ = 0;
   // Per-thread partial sums: k×k Gram and cross products and two scalars.
   std::vector<double> partS_, partC_, partF_;
-  Workspace ws_;  // for nsa::retract on the general path
+  Workspace ws_;  // for the retractions (gramPolarMatrix, nsa::retract)
   Objective objective_;  // E and its flow gradient at any point (closure optimizers)
   Iterate probe_;        // S, C, f2 of the objective's last point
 };
@@ -333,7 +303,6 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
   T2_.assign(kk, 0.0);
   Sh_.assign(kk, 0.0);
   Mo_.assign(kk, 0.0);
-  proposedEig_.resize(k_);
   currentEig_.resize(k_);
   partS_.assign(team_.size() * kk, 0.0);
   partC_.assign(team_.size() * kk, 0.0);
@@ -535,31 +504,22 @@ double Flow::energyAndGradient(const double* x, double* G) {
   return energy;
 }
 
-// Decides how R_w(Ỹ) is formed. Gram path: the soft polar factor with the norm restored is
-// Ỹ·V diag(((1−w) + w/√λᵢ)·ρ) Vᵀ with YᵀY = V diag(λ) Vᵀ and ρ = ‖Ỹ‖/‖(1−w)Ỹ + wQ‖, where
-// ‖(1−w)Ỹ + wQ‖² = Σ λᵢ((1−w) + w/√λᵢ)² — so the whole retraction is one p×k·k×k product. Anything
-// else (ill-conditioned Gram, polarMethod 'svd', other types) goes through nsa::retract.
+// Decides how R_w(Ỹ) is formed. Gram path: the polar retraction with the norm restored is Ỹ·K for
+// the k×k K = gramPolarMatrix(ỸᵀỸ), so the whole retraction is one p×k·k×k product. Anything else
+// (ill-conditioned Gram, polarMethod 'svd', other types) goes through nsa::retract.
 Flow::Source Flow::retractionMap() {
   const RetractionType type = o_.retraction.type;
   const double tr = trace(St_.data(), k_);
   const bool finite = allFinite(St_.data(), k_ * k_);
   // The reference's early returns (w = 0, type none, tiny or non-finite norm): R = Ỹ.
-  if (type == RetractionType::None || o_.w == 0.0 || !finite || !(std::sqrt(tr) >= 1e-12)) return Source::Proposed;
-  const bool polar = type == RetractionType::Polar || type == RetractionType::SoftPolar;
-  if (polar && o_.retraction.polarMethod != PolarMethod::Svd && p_ >= k_) {
-    const bool ok = proposedEig_.compute(St_.data(), k_);
-    const double lmin = proposedEig_.values[0], lmax = proposedEig_.values[k_ - 1];
-    const double limit =
-        o_.retraction.polarMethod == PolarMethod::Gram ? 1e15 : o_.retraction.gramConditionLimit;
-    if (ok && lmin > 0 && lmax <= limit * lmin) {
-      const double w = type == RetractionType::SoftPolar ? o_.w : 1.0;
-      if (softPolarFromGram(proposedEig_, k_, w, tr, K_.data(), T1_.data())) return Source::Product;
-    }
-  }
-  ++out_.retractionFallbacks;
+  if (type == RetractionType::None || o_.w == 0.0 || !finite || !(std::sqrt(tr) >= kRetractionNormFloor))
+    return Source::Proposed;
   RetractionOptions ro = o_.retraction;
   ro.w = o_.w;
-  if (polar && ro.polarMethod == PolarMethod::Auto) ro.polarMethod = PolarMethod::Svd;  // Gram refused it
+  if (triesGramPath(ro, p_, k_) && gramPolarMatrix(St_.data(), k_, ro, K_.data(), ws_) == GramOutcome::Done)
+    return Source::Product;
+  ++out_.retractionFallbacks;
+  if (isPolar(type) && ro.polarMethod == PolarMethod::Auto) ro.polarMethod = PolarMethod::Svd;  // Gram refused it
   retract(Yt_.data(), p_, k_, ro, R_.data(), ws_);
   return Source::Retracted;
 }

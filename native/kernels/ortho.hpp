@@ -5,43 +5,22 @@
 
 #include "linalg.hpp"
 #include "monitor.hpp"
+#include "retraction_core.hpp"
 
 namespace nsa {
 
 // ---- orthogonality measures -------------------------------------------------------------------
+// The invariant defect Σ_{i≠j} (YᵀY)_ij² / ‖Y‖⁴ (retraction_core.hpp's defectOfGram on YᵀY).
 double defect(const double* Y, std::size_t p, std::size_t k, Workspace& ws);
-// Writes ∇defect(Y)·scale into G (p×k); returns defect(Y). `nFloor` is the floor of ‖Y‖⁴ (1e-24 for
-// one matrix, 1e-12 per element of a batch, as the reference).
+// Writes ∇defect(Y)·scale into G (p×k); returns defect(Y). `nFloor` is the floor of ‖Y‖⁴
+// (kDefectDenominatorFloor for one matrix, kBatchDefectDenominatorFloor per element of a batch).
 double defectGradient(const double* Y, std::size_t p, std::size_t k, double* G, double scale,
                       double nFloor, Workspace& ws);
 double basicOrthogonality(const double* Y, std::size_t p, std::size_t k, Workspace& ws);
 
 // ---- retractions ------------------------------------------------------------------------------
-enum class RetractionType {
-  None,
-  Polar,
-  SoftPolar,
-  NewtonSchulz,
-  SoftNewtonSchulz,
-  QuinticNewtonSchulz,
-  SoftQuinticNewtonSchulz,
-  Cayley,
-  SoftCayley,
-  Normalize,
-};
-enum class PolarMethod { Auto, Svd, Gram };
-
-struct RetractionOptions {
-  RetractionType type = RetractionType::SoftPolar;
-  double w = 1.0;
-  int nsIterations = 5;
-  double eps = 1e-6;  // floor of norms in Newton–Schulz and normalize (the reference's eps_rf)
-  PolarMethod polarMethod = PolarMethod::Auto;
-  // Auto uses the Gram path when λmax/λmin of YᵀY is at most this (rounding error ≈ 1e-16·ratio).
-  double gramConditionLimit = 1e4;
-};
-
-bool isSoft(RetractionType t);
+// RetractionType, RetractionOptions and the forward passes (polarFactor, newtonSchulz, cayleyFactor,
+// …) live in retraction_core.hpp, written once for retract() and for the VJP (vjp.hpp).
 
 // R_w(Y) into out (p×k; may not alias Y). Returns false when Y was returned unchanged (w = 0,
 // type none, tiny or non-finite norm, failed or non-finite result), mirroring the reference.
@@ -50,14 +29,6 @@ bool retract(const double* Y, std::size_t p, std::size_t k, const RetractionOpti
 // The batch form: one decision for the whole batch as the reference (any tiny element → unchanged).
 bool retractBatch(const double* Y, std::size_t batch, std::size_t p, std::size_t k,
                   const RetractionOptions& opts, double* out, Workspace& ws, Monitor& monitor);
-
-// The unblended orthogonal factor of each retraction type (no norm restoration). Return false on
-// numerical failure.
-bool polarFactor(const double* Y, std::size_t p, std::size_t k, double* Q, Workspace& ws,
-                 PolarMethod method, double gramConditionLimit, bool* usedGram = nullptr);
-void newtonSchulz(const double* Y, std::size_t p, std::size_t k, int iterations, double eps,
-                  bool quintic, double* X, Workspace& ws);
-bool cayleyFactor(const double* Y, std::size_t p, std::size_t k, double* out, Workspace& ws);
 
 // ---- factorizations -----------------------------------------------------------------------------
 // Thin QR (p ≥ k): Q p×k, R k×k upper triangular (may be null). LAPACK signs (no normalization).

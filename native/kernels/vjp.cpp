@@ -40,7 +40,7 @@ struct NsCoefficients {
 };
 NsCoefficients nsCoefficients(RetractionType t) {
   if (t == RetractionType::QuinticNewtonSchulz || t == RetractionType::SoftQuinticNewtonSchulz)
-    return {3.4445, -4.7750, 2.0315};
+    return {kQuinticNsA, kQuinticNsB, kQuinticNsC};
   return {1.5, -0.5, 0.0};
 }
 
@@ -76,186 +76,34 @@ DifferentiableRetraction::DifferentiableRetraction(std::size_t p, std::size_t k,
   t2_.resize(4 * kk);
   t3_.resize(4 * kk);
   t4_.resize(4 * kk);
+  reserveTape(tape_, opts_, p, k);
   switch (opts_.type) {
-    case RetractionType::Polar:
-    case RetractionType::SoftPolar:
-      V_.resize(kk);
-      sigma_.resize(k);
-      polarU_.resize(n);
-      gS_.resize(kk);
-      gM0_.resize(kk);
-      gSM0_.resize(kk);
-      gM_.resize(kk);
-      break;
     case RetractionType::NewtonSchulz:
     case RetractionType::SoftNewtonSchulz:
     case RetractionType::QuinticNewtonSchulz:
-    case RetractionType::SoftQuinticNewtonSchulz: {
-      const std::size_t T = static_cast<std::size_t>(std::max(opts_.nsIterations, 0));
-      nsX_.resize((T + 1) * n);
-      nsA_.resize(std::max<std::size_t>(T, 1) * kk);
+    case RetractionType::SoftQuinticNewtonSchulz:
       big1_.resize(n);
       big2_.resize(n);
       break;
-    }
     case RetractionType::Cayley:
     case RetractionType::SoftCayley:
-      cR_.resize(kk);
-      cU_.resize(2 * n);
-      cV_.resize(2 * n);
-      cLU_.resize(4 * kk);
-      cW_.resize(2 * kk);
-      cPiv_.resize(2 * k);
       cgV_.resize(2 * n);
       cgX_.resize(n);
-      big1_.resize(2 * n);
       big2_.resize(2 * n);
       break;
-    case RetractionType::Normalize:
-      colNorm_.resize(k);
-      break;
-    case RetractionType::None:
-      break;
-  }
-}
-
-bool DifferentiableRetraction::forwardFactor() {
-  const std::size_t p = p_, k = k_, n = p * k;
-  const double* Z = z_;
-  double* Q = Q_.data();
-  switch (opts_.type) {
-    case RetractionType::Polar:
-    case RetractionType::SoftPolar: {
-      // The SVD path: the Gram path (gramForward) refused Z, or the options ask for the SVD.
-      try {
-        thinSvd(Z, p, k, polarU_.data(), sigma_.data(), V_.data(), ws_);
-      } catch (const Error&) {
-        return false;
-      }
-      gemm(false, true, p, k, k, 1.0, polarU_.data(), V_.data(), 0.0, Q);
-      return true;
-    }
-    case RetractionType::NewtonSchulz:
-    case RetractionType::SoftNewtonSchulz:
-    case RetractionType::QuinticNewtonSchulz:
-    case RetractionType::SoftQuinticNewtonSchulz: {
-      // As newtonSchulz(), keeping every iterate.
-      const NsCoefficients cf = nsCoefficients(opts_.type);
-      const bool quintic = cf.c != 0.0;
-      nsNorm_ = std::max(std::sqrt(squaredNorm(Z, n)), opts_.eps);
-      double* X = nsX_.data();
-      for (std::size_t i = 0; i < n; ++i) X[i] = Z[i] / nsNorm_;
-      double* T = t1_.data();
-      for (int it = 0; it < opts_.nsIterations; ++it) {
-        const double* Xt = nsX_.data() + static_cast<std::size_t>(it) * n;
-        double* next = nsX_.data() + static_cast<std::size_t>(it + 1) * n;
-        double* A = nsA_.data() + static_cast<std::size_t>(it) * k * k;
-        gram(Xt, p, k, A);
-        if (!quintic) {
-          for (std::size_t i = 0; i < k * k; ++i) T[i] = -A[i];
-          for (std::size_t i = 0; i < k; ++i) T[i * k + i] += 3.0;
-          gemm(false, false, p, k, k, 0.5, Xt, T, 0.0, next);
-        } else {
-          gemm(false, false, k, k, k, cf.c, A, A, 0.0, T);
-          for (std::size_t i = 0; i < k * k; ++i) T[i] += cf.b * A[i];
-          std::memcpy(next, Xt, n * sizeof(double));
-          gemm(false, false, p, k, k, 1.0, Xt, T, cf.a, next);
-        }
-      }
-      std::memcpy(Q, nsX_.data() + static_cast<std::size_t>(opts_.nsIterations) * n, n * sizeof(double));
-      return true;
-    }
-    case RetractionType::Cayley:
-    case RetractionType::SoftCayley: {
-      // As cayleyFactor(), keeping the QR factors, the LU of I − ½VᵀU and the solution.
-      const std::size_t k2 = 2 * k;
-      double* X = big1_.data();  // the QR's Q (p×k), kept until backward
-      try {
-        thinQr(Z, p, k, X, cR_.data(), ws_);
-      } catch (const Error&) {
-        return false;
-      }
-      double* U = cU_.data();
-      double* V = cV_.data();
-      for (std::size_t i = 0; i < p; ++i)
-        for (std::size_t j = 0; j < k; ++j) {
-          U[i * k2 + j] = Z[i * k + j];
-          U[i * k2 + k + j] = X[i * k + j];
-          V[i * k2 + j] = X[i * k + j];
-          V[i * k2 + k + j] = -Z[i * k + j];
-        }
-      double* M = cLU_.data();
-      double* W = cW_.data();
-      gemm(true, false, k2, k2, p, -0.5, V, U, 0.0, M);
-      for (std::size_t i = 0; i < k2; ++i) M[i * k2 + i] += 1.0;
-      gemm(true, false, k2, k, p, 1.0, V, X, 0.0, W);
-      if (LAPACKE_dgesv(LAPACK_ROW_MAJOR, asInt(k2), asInt(k), M, asInt(k2), cPiv_.data(), W, asInt(k)) != 0)
-        return false;
-      std::memcpy(Q, X, n * sizeof(double));
-      gemm(false, false, p, k, k2, 1.0, U, W, 1.0, Q);
-      return true;
-    }
-    case RetractionType::Normalize:
-      for (std::size_t j = 0; j < k; ++j) {
-        double s = 0;
-        for (std::size_t i = 0; i < p; ++i) s += Z[i * k + j] * Z[i * k + j];
-        colNorm_[j] = std::sqrt(s);
-        const double nrm = std::max(colNorm_[j], opts_.eps);
-        for (std::size_t i = 0; i < p; ++i) Q[i * k + j] = Z[i * k + j] / nrm;
-      }
-      return true;
-    case RetractionType::None:
     default:
-      return false;
+      break;
   }
 }
 
-DifferentiableRetraction::GramOutcome DifferentiableRetraction::gramForward(double* Y) {
-  const std::size_t p = p_, k = k_, kk = k * k;
+GramOutcome DifferentiableRetraction::gramForward(double* Y) {
+  const std::size_t p = p_, k = k_;
   const double* Z = z_;
-  double* S = gS_.data();
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(p), 1.0, Z, asInt(k), 0.0, S, asInt(k));
-  double normZ2 = 0;
-  for (std::size_t i = 0; i < k; ++i) normZ2 += S[i * k + i];
-  normZ_ = std::sqrt(normZ2);
-  if (!(normZ_ >= 1e-12) || !std::isfinite(normZ_)) return GramOutcome::Unchanged;
-  for (std::size_t i = 0; i < k; ++i)
-    for (std::size_t j = 0; j < i; ++j) S[i * k + j] = S[j * k + i];
-  // Row-major upper = column-major lower: dsyevd reads S as stored. Vc: eigenvectors, column-major.
-  double* Vc = t1_.data();
-  double* lam = sigma_.data();
-  std::memcpy(Vc, S, kk * sizeof(double));
-  const double limit = opts_.polarMethod == PolarMethod::Gram ? 1e15 : opts_.gramConditionLimit;
-  if (LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', asInt(k), Vc, asInt(k), lam) != 0 || !(lam[0] > 0) ||
-      !(lam[k - 1] <= limit * lam[0]))
-    return GramOutcome::IllConditioned;
-  // W = V diag(λ^{-1/2}) Vᵀ (the same operations as polarFactorGram), M0 = (1−w)I + wW.
-  double* Bm = t2_.data();
-  double* M0 = gM0_.data();
-  for (std::size_t c = 0; c < k; ++c) {
-    const double s = 1.0 / std::sqrt(lam[c]);
-    for (std::size_t i = 0; i < k; ++i) Bm[i + c * k] = Vc[i + c * k] * s;
-  }
-  const double w = isSoft(opts_.type) ? opts_.w : 1.0;
-  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, asInt(k), asInt(k), asInt(k), w, Bm, asInt(k), Vc,
-              asInt(k), 0.0, M0, asInt(k));
-  if (w != 1.0)
-    for (std::size_t i = 0; i < k; ++i) M0[i * k + i] += 1.0 - w;
-  for (std::size_t i = 0; i < k; ++i)
-    for (std::size_t c = 0; c < k; ++c) V_[i * k + c] = Vc[i + c * k];
-  for (std::size_t c = 0; c < k; ++c) sigma_[c] = std::sqrt(lam[c]);
-  // ‖B‖² = ‖Z·M0‖² = tr(M0ᵀ S M0) = Σ M0 ∘ (S·M0).
-  double* SM0 = gSM0_.data();
-  gemm(false, false, k, k, k, 1.0, S, M0, 0.0, SM0);
-  double normB2 = 0;
-  for (std::size_t i = 0; i < kk; ++i) normB2 += M0[i] * SM0[i];
-  normB_ = std::sqrt(normB2);
-  const double scale = normZ_ / std::max(normB_, 1e-12);
-  double* M = gM_.data();
-  for (std::size_t i = 0; i < kk; ++i) M[i] = M0[i] * scale;
-  // Z is finite (its norm is) and ‖R‖ = ‖Z‖, so R = Z·M is finite exactly when M is.
-  if (!allFinite(M, kk)) return GramOutcome::Unchanged;
+  gram(Z, p, k, tape_.S.data());  // (reserveTape sized S and M)
+  const GramOutcome g = gramPolarMatrix(tape_.S.data(), k, opts_, tape_.M.data(), ws_, &tape_);
+  if (g != GramOutcome::Done) return g;
   // R = Z·M and Y = nonneg(R) block by block, while each block of R is still in cache.
+  const double* M = tape_.M.data();
   for (std::size_t r0 = 0, rows = rowBlock(k); r0 < p; r0 += rows) {
     const std::size_t m = std::min(rows, p - r0);
     gemm(false, false, m, k, k, 1.0, Z + r0 * k, M, 0.0, R_.data() + r0 * k);
@@ -266,26 +114,20 @@ DifferentiableRetraction::GramOutcome DifferentiableRetraction::gramForward(doub
 
 bool DifferentiableRetraction::generalForward() {
   const std::size_t n = p_ * k_;
-  const double* Z = z_;
-  normZ_ = std::sqrt(squaredNorm(Z, n));
-  if (!(normZ_ >= 1e-12) || !std::isfinite(normZ_)) return false;
-  if (Q_.size() < n) {  // first use (the Gram path needs neither)
-    Q_.resize(n);
-    B_.resize(n);
+  const double normZ = std::sqrt(squaredNorm(z_, n));
+  if (!(normZ >= kRetractionNormFloor) || !std::isfinite(normZ)) return false;
+  if (gB_.size() < n) {  // first use (the Gram path needs neither)
     gB_.resize(n);
     gQ_.resize(n);
   }
-  if (!forwardFactor()) return false;
-  if (isSoft(opts_.type)) {
-    const double a = 1.0 - opts_.w;
-    for (std::size_t i = 0; i < n; ++i) B_[i] = a * Z[i] + opts_.w * Q_[i];
-  } else {
-    std::memcpy(B_.data(), Q_.data(), n * sizeof(double));
+  // The polar factor through the SVD: the Gram path refused Z, or the options ask for the SVD.
+  RetractionOptions o = opts_;
+  if (isPolar(o.type)) o.polarMethod = PolarMethod::Svd;
+  try {
+    return factorRetraction(z_, p_, k_, normZ, o, R_.data(), ws_, &tape_);
+  } catch (const Error&) {  // a failed thin QR (Cayley): pass Z through, as a failed SVD does
+    return false;
   }
-  normB_ = std::sqrt(squaredNorm(B_.data(), n));
-  const double scale = normZ_ / std::max(normB_, 1e-12);
-  for (std::size_t i = 0; i < n; ++i) R_[i] = B_[i] * scale;
-  return allFinite(R_.data(), n);
 }
 
 void DifferentiableRetraction::forward(const double* Z, double* Y) {
@@ -294,8 +136,7 @@ void DifferentiableRetraction::forward(const double* Z, double* Y) {
   gram_ = false;
   identity_ = true;
   if (opts_.type != RetractionType::None && opts_.w != 0.0) {
-    const bool polar = opts_.type == RetractionType::Polar || opts_.type == RetractionType::SoftPolar;
-    const GramOutcome g = polar && opts_.polarMethod != PolarMethod::Svd ? gramForward(Y) : GramOutcome::IllConditioned;
+    const GramOutcome g = triesGramPath(opts_, p_, k_) ? gramForward(Y) : GramOutcome::IllConditioned;
     if (g == GramOutcome::Done) {
       gram_ = true;
       identity_ = false;
@@ -331,7 +172,7 @@ void DifferentiableRetraction::backward(const double* GY, double* GZ) {
     }
     case Nonnegativity::Softplus:
       for (std::size_t i = 0; i < n; ++i) {
-        if (R[i] > 20.0) {
+        if (R[i] > kSoftplusLinearThreshold) {
           gR[i] = GY[i];
         } else {
           const double z = std::exp(R[i]);
@@ -349,7 +190,7 @@ void DifferentiableRetraction::backward(const double* GY, double* GZ) {
   }
 }
 
-// R = B·‖Z‖/m with m = max(‖B‖, 1e-12), B = Z·M0: with gb = ⟨gR, B⟩, s = ‖Z‖/m,
+// R = B·‖Z‖/m with m = max(‖B‖, kBlendNormFloor), B = Z·M0: with gb = ⟨gR, B⟩, s = ‖Z‖/m,
 //   gB = s·gR + bCoef·B,  GZ = zCoef·Z + (1−w)·gB + polarVjp(w·gB)   (w = 1 for hard polar),
 // and polarVjp(G) = G·W + Z·A2(ZᵀG) (polarBackward). Since (1−w)I + wW = M0, everything folds into
 //   GZ = gR·(s·M0) + Z·(zCoef·I + bCoef·M0² + A2),   ZᵀG = w·(s·K + bCoef·S·M0),  gb = Σ K ∘ M0,
@@ -357,21 +198,22 @@ void DifferentiableRetraction::backward(const double* GY, double* GZ) {
 void DifferentiableRetraction::gramBackward(const double* gR, double* GZ) {
   const std::size_t p = p_, k = k_, kk = k * k;
   const double* Z = z_;
-  const double* M0 = gM0_.data();
-  const double* V = V_.data();
-  const double* sig = sigma_.data();
+  const double* M0 = tape_.M0.data();
+  const double* V = tape_.V.data();
+  const double* sig = tape_.sigma.data();
+  const double normZ = tape_.normY, normB = tape_.normB;
   double* K = t1_.data();
   gemm(true, false, k, k, p, 1.0, Z, gR, 0.0, K);
   double gb = 0;
   for (std::size_t i = 0; i < kk; ++i) gb += K[i] * M0[i];
-  const double m = std::max(normB_, 1e-12);
-  const double s = normZ_ / m;
-  const double bCoef = normB_ > 1e-12 ? -gb * normZ_ / (m * m * normB_) : 0.0;
-  const double zCoef = gb / m / normZ_;
+  const double m = std::max(normB, kBlendNormFloor);
+  const double s = normZ / m;
+  const double bCoef = normB > kBlendNormFloor ? -gb * normZ / (m * m * normB) : 0.0;
+  const double zCoef = gb / m / normZ;
   const double wq = isSoft(opts_.type) ? opts_.w : 1.0;
   // T = ZᵀG for the polar VJP's input G = wq·gB; Mh = VᵀTV/σ_i = UᵀGV.
   double* T = t1_.data();
-  const double* SM0 = gSM0_.data();
+  const double* SM0 = tape_.SM0.data();
   for (std::size_t i = 0; i < kk; ++i) T[i] = wq * (s * K[i] + bCoef * SM0[i]);
   double* C = t4_.data();
   polarVjpCore(k, V, sig, T, t2_.data(), t3_.data(), C);
@@ -394,14 +236,16 @@ void DifferentiableRetraction::gramBackward(const double* gR, double* GZ) {
 
 void DifferentiableRetraction::generalBackward(const double* gR, double* GZ) {
   const std::size_t n = p_ * k_;
-  // R = B·‖Z‖/m with m = max(‖B‖, 1e-12): the gradient flows through both norms.
-  const double m = std::max(normB_, 1e-12);
-  const double scale = normZ_ / m;
-  const double gb = dot(gR, B_.data(), n);
-  const double bCoef = normB_ > 1e-12 ? -gb * normZ_ / (m * m * normB_) : 0.0;
+  // R = B·‖Z‖/m with m = max(‖B‖, kBlendNormFloor): the gradient flows through both norms.
+  const double normZ = tape_.normY, normB = tape_.normB;
+  const double* B = tape_.B.data();
+  const double m = std::max(normB, kBlendNormFloor);
+  const double scale = normZ / m;
+  const double gb = dot(gR, B, n);
+  const double bCoef = normB > kBlendNormFloor ? -gb * normZ / (m * m * normB) : 0.0;
   double* gB = gB_.data();
-  for (std::size_t i = 0; i < n; ++i) gB[i] = scale * gR[i] + bCoef * B_[i];
-  const double zCoef = gb / m / normZ_;
+  for (std::size_t i = 0; i < n; ++i) gB[i] = scale * gR[i] + bCoef * B[i];
+  const double zCoef = gb / m / normZ;
   const bool soft = isSoft(opts_.type);
   const double a = soft ? 1.0 - opts_.w : 0.0;
   for (std::size_t i = 0; i < n; ++i) GZ[i] = zCoef * z_[i] + a * gB[i];
@@ -437,8 +281,8 @@ void DifferentiableRetraction::backwardFactor(const double* GQ, double* GZ) {
 
 void DifferentiableRetraction::polarBackward(const double* GQ, double* GZ) {
   const std::size_t p = p_, k = k_;
-  const double* V = V_.data();
-  const double* s = sigma_.data();
+  const double* V = tape_.V.data();
+  const double* s = tape_.sigma.data();
   double* T = t1_.data();
   gemm(true, false, k, k, p, 1.0, z_, GQ, 0.0, T);  // ZᵀG = VΣUᵀG
   double* C = t4_.data();
@@ -466,8 +310,8 @@ void DifferentiableRetraction::newtonSchulzBackward(const double* GQ, double* GZ
   double* J = t3_.data();
   double* AH = t4_.data();
   for (int it = opts_.nsIterations - 1; it >= 0; --it) {
-    const double* X = nsX_.data() + static_cast<std::size_t>(it) * n;
-    const double* A = nsA_.data() + static_cast<std::size_t>(it) * kk;
+    const double* X = tape_.nsX.data() + static_cast<std::size_t>(it) * n;
+    const double* A = tape_.nsA.data() + static_cast<std::size_t>(it) * kk;
     // X' = aX + X·f(A), f(A) = bA + cA²; adjoint: aG + G·f(A) + X(J + Jᵀ), J = bH + c(HA + AH), H = XᵀG.
     gemm(true, false, k, k, p, 1.0, X, G, 0.0, H);
     for (std::size_t i = 0; i < kk; ++i) {
@@ -487,21 +331,21 @@ void DifferentiableRetraction::newtonSchulzBackward(const double* GQ, double* GZ
     std::swap(G, next);
   }
   // X₀ = Z / max(‖Z‖, eps).
-  const double nz = normZ_;
+  const double nz = tape_.normY;
   if (nz > opts_.eps) {
     const double c = dot(G, z_, n) / (nz * nz * nz);
     for (std::size_t i = 0; i < n; ++i) GZ[i] += G[i] / nz - c * z_[i];
   } else {
-    for (std::size_t i = 0; i < n; ++i) GZ[i] += G[i] / nsNorm_;
+    for (std::size_t i = 0; i < n; ++i) GZ[i] += G[i] / tape_.nsNorm;
   }
 }
 
 void DifferentiableRetraction::cayleyBackward(const double* GQ, double* GZ) {
   const std::size_t p = p_, k = k_, k2 = 2 * k, n = p * k;
-  const double* X = big1_.data();
-  const double* U = cU_.data();
-  const double* V = cV_.data();
-  const double* W = cW_.data();
+  const double* X = tape_.qrX.data();
+  const double* U = tape_.cayU.data();
+  const double* V = tape_.cayV.data();
+  const double* W = tape_.cayW.data();
   double* gU = big2_.data();  // p×2k
   double* gV = cgV_.data();   // p×2k
   double* gX = cgX_.data();   // p×k
@@ -511,7 +355,7 @@ void DifferentiableRetraction::cayleyBackward(const double* GQ, double* GZ) {
   double* gW = t1_.data();                            // 2k×k
   gemm(true, false, k2, k, p, 1.0, U, GQ, 0.0, gW);  // gW = Uᵀ G
   // W = M⁻¹·VᵀX: gRhs = M⁻ᵀ gW (LU reused), gM = −gRhs Wᵀ.
-  LAPACKE_dgetrs(LAPACK_ROW_MAJOR, 'T', asInt(k2), asInt(k), cLU_.data(), asInt(k2), cPiv_.data(), gW,
+  LAPACKE_dgetrs(LAPACK_ROW_MAJOR, 'T', asInt(k2), asInt(k), tape_.cayLU.data(), asInt(k2), tape_.cayPivots.data(), gW,
                  asInt(k));
   const double* gRhs = gW;
   double* gM = t2_.data();  // 2k×2k
@@ -537,14 +381,14 @@ void DifferentiableRetraction::cayleyBackward(const double* GQ, double* GZ) {
       Cq[i * k + j] = (j < i ? Bq[i * k + j] - Bq[j * k + i] : 0.0) - Bq[i * k + j];
   gemm(false, false, p, k, k, 1.0, X, Cq, 1.0, gX);
   cblas_dtrsm(CblasRowMajor, CblasRight, CblasUpper, CblasTrans, CblasNonUnit, asInt(p), asInt(k), 1.0,
-              cR_.data(), asInt(k), gX, asInt(k));
+              tape_.qrR.data(), asInt(k), gX, asInt(k));
   for (std::size_t i = 0; i < n; ++i) GZ[i] += gX[i];
 }
 
 void DifferentiableRetraction::normalizeBackward(const double* GQ, double* GZ) {
   const std::size_t p = p_, k = k_;
   for (std::size_t j = 0; j < k; ++j) {
-    const double nr = colNorm_[j];
+    const double nr = tape_.colNorm[j];
     if (nr > opts_.eps) {
       double gz = 0;
       for (std::size_t i = 0; i < p; ++i) gz += GQ[i * k + j] * z_[i * k + j];

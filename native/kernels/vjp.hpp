@@ -1,24 +1,26 @@
 // The differentiable map of NSA-Flow's exact-gradient mode, Y(Z) = nonneg(retract_w(Z)), with its
-// analytic vector–Jacobian product (SPEC.md §5 step 5). forward() follows ortho.cpp's retract()
-// (same early returns, blend and norm restoration) and keeps what backward() needs.
-// The polar retractions take a Gram path when ZᵀZ is well conditioned (as ortho.cpp's
-// gramRetraction): with S = ZᵀZ = VΛVᵀ, W = VΛ^{-1/2}Vᵀ and M0 = (1−w)I + wW, the blend is B = Z·M0,
-// ‖Z‖² = tr S and ‖B‖² = tr(M0ᵀSM0), so R = Z·M with M = M0·‖Z‖/‖B‖: one DSYRK, k×k work and one
-// GEMM. Its backward pass is likewise K = ZᵀgR, k×k work and GZ = gR·(sM0) + Z·A (see backward()).
-// The other paths (and polar through the SVD when ZᵀZ is ill conditioned) materialize each step:
+// analytic vector–Jacobian product (SPEC.md §5 step 5). forward() runs the retraction's one forward
+// pass (retraction_core.hpp) with a RetractionTape, and backward() works from that tape.
+// The polar retractions take the Gram path when ZᵀZ is well conditioned (gramPolarMatrix): with
+// S = ZᵀZ = VΛVᵀ, W = VΛ^{-1/2}Vᵀ and M0 = (1−w)I + wW, R = Z·M with M = M0·‖Z‖/‖Z·M0‖; its backward
+// pass is likewise K = ZᵀgR, k×k work and GZ = gR·(sM0) + Z·A (see gramBackward()).
+// The other paths (and polar through the SVD when ZᵀZ is ill conditioned) go through the factor:
 //   polar      Q = U Vᵀ = Z (ZᵀZ)^{-1/2}; with Z = UΣVᵀ, M = UᵀG V and C_ij = (M_ij − M_ji)/(σ_i + σ_j)
 //              − M_ij/σ_j, the VJP is G·VΣ⁻¹Vᵀ + Z·VΣ⁻¹CVᵀ. The Sylvester form divides by σ_i + σ_j,
 //              never by σ_i − σ_j, so equal singular values (an orthonormal start) are fine.
-//   NS         reverse pass through every stored iterate of X ← aX + X(bA + cA²), A = XᵀX.
-//   Cayley     reverse pass through the linear solve (LU reused, transposed) and the thin QR.
+//   NS         reverse pass through every recorded iterate of X ← aX + X(bA + cA²), A = XᵀX.
+//   Cayley     reverse pass through the linear solve (recorded LU reused, transposed) and the thin QR.
 //   normalize  per-column x/‖x‖.
-// The map is allocation-free after construction: a solver keeps one instance for its whole run.
+// The constructor sizes the tape (reserveTape) and the backward scratch, so iterations allocate
+// nothing of size p×k (the SVD fallback sizes its Q and B on first use): a solver keeps one instance
+// for its whole run.
 #pragma once
 #include <cstddef>
 #include <vector>
 
 #include "linalg.hpp"
 #include "ortho.hpp"
+#include "retraction_core.hpp"
 
 namespace nsa {
 
@@ -40,13 +42,11 @@ class DifferentiableRetraction {
   std::size_t cols() const { return k_; }
 
  private:
-  enum class GramOutcome { Done, Unchanged, IllConditioned };
   GramOutcome gramForward(double* Y);  // the polar retractions through ZᵀZ: R_ = Z·M, Y = nonneg(R_)
   void applyNonneg(const double* R, std::size_t n, double* Y) const;
   void gramBackward(const double* gR, double* GZ);
-  bool generalForward();      // R_ through Q_ and B_; false when Z passes through unchanged
+  bool generalForward();  // R_ through the orthogonal factor; false when Z passes through unchanged
   void generalBackward(const double* gR, double* GZ);
-  bool forwardFactor();  // Q_ ← orthogonal factor of Z, false on failure
   void backwardFactor(const double* GQ, double* GZ);  // GZ += (∂Q/∂Z)ᵀ GQ
   void polarBackward(const double* GQ, double* GZ);
   void newtonSchulzBackward(const double* GQ, double* GZ);
@@ -59,22 +59,11 @@ class DifferentiableRetraction {
   bool identity_ = true, gram_ = false;
   const double* z_ = nullptr;  // the last forward()'s input
   const double* r_ = nullptr;  // retraction before nonneg: R_, or z_ when passed through
-  double normZ_ = 0, normB_ = 0;
-  std::vector<double> Q_, B_, R_;  // orthogonal factor, blend, retraction before nonneg
+  RetractionTape tape_;        // what the last forward() recorded for backward()
+  std::vector<double> R_;      // retraction before nonneg
+  // backward scratch
   std::vector<double> gR_, gB_, gQ_;
-  // polar: V (k×k, columns = right singular vectors, row-major) and σ
-  std::vector<double> V_, sigma_, polarU_;
-  // polar, Gram path: S = ZᵀZ, the blend M0, S·M0 and M = M0·‖Z‖/‖B‖ (k×k each)
-  std::vector<double> gS_, gM0_, gSM0_, gM_;
-  // Newton–Schulz: every iterate X_0..X_T (p×k each) and its Gram matrix
-  std::vector<double> nsX_, nsA_;
-  double nsNorm_ = 0;
-  // Cayley: QR factors, U = [Z, X], V = [X, −Z], LU of I − ½VᵀU and the solution W
-  std::vector<double> cR_, cU_, cV_, cLU_, cW_;
-  std::vector<int> cPiv_;
-  std::vector<double> cgV_, cgX_;  // Cayley backward scratch
-  // normalize: column norms
-  std::vector<double> colNorm_;
+  std::vector<double> cgV_, cgX_;  // Cayley
   std::vector<double> t1_, t2_, t3_, t4_, big1_, big2_;
   Workspace ws_;
 };
