@@ -7,7 +7,6 @@
  * - 'hals': hierarchical ALS, the exact non-negative minimizer for one component column at a time
  *   (the stronger baseline; it usually reaches a lower loss in far fewer iterations).
  */
-import type { StopReason } from '../solver.js';
 import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
@@ -23,18 +22,27 @@ import {
   ownKeys,
   parseOptions,
   readField,
+  scaledNorm,
   subName,
   unknownOption,
   type OptionSpecs,
 } from '../validate.js';
-import { callInContext, checkFactorMemory, expectFiniteLoss, inContext, maxRank } from './common.js';
+import {
+  callInContext,
+  checkFactorMemory,
+  expectFiniteLoss,
+  inContext,
+  lossOutcome,
+  mapNmfProgress,
+  maxRank,
+  type LossOutcome,
+  type NmfProgress,
+  type RawTrace,
+} from './common.js';
 import { expectNonNegativeTensor } from './stratified-ntf.js';
 
-interface RawNtfResult {
+interface RawNtfResult extends RawTrace {
   factors: Float64Array[];
-  trace: { iteration: Float64Array; loss: Float64Array };
-  iterations: number;
-  stopReason: StopReason;
 }
 interface RawNtfOptions {
   maxIterations: number;
@@ -74,11 +82,8 @@ export interface NtfOptions {
   epsilon?: number;
 }
 
-export interface NtfProgress {
-  iteration: number;
-  total: number;
-  loss: number;
-}
+/** {iteration, maxIterations, loss, normalizedLoss = loss/‖T‖}. */
+export type NtfProgress = NmfProgress;
 
 export interface NtfSettings {
   rank: number;
@@ -91,15 +96,15 @@ export interface NtfSettings {
   epsilon: number;
 }
 
-export interface NtfResult {
+/**
+ * The factors and the outcome (lib/solver.ts): `loss` is ‖T − Σ_a ⊗ₘ Fₘ[:, a]‖ after the last
+ * iteration, `normalizedLoss` = loss/‖T‖, `traces` {iteration, timeMs, loss, normalizedLoss} (iteration
+ * 0 is the initial loss), `certificate` the KKT gradient mapping of ½loss²/‖T‖² over the factors.
+ */
+export interface NtfResult extends LossOutcome {
   /** Factor of mode m: dₘ × r. */
   factors: Matrix[];
-  /** ‖T − Σ_a ⊗ₘ Fₘ[:, a]‖ after the last iteration. */
-  loss: number;
-  /** loss[i] is the loss after iteration[i] iterations; iteration 0 is the initial loss. */
-  traces: { iteration: Float64Array; loss: Float64Array };
-  iterations: number;
-  stopReason: StopReason;
+  certificate: number;
   settings: NtfSettings;
 }
 
@@ -130,7 +135,7 @@ export const ntfOptionSpecs = {
 
 const asyncSpecs = { ...ntfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
-type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; settings: NtfSettings; context: string };
+type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; settings: NtfSettings; normT: number; context: string };
 
 function parse(T: unknown, rank: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: Required<NtfOptions> } {
   const o = parseOptions<Required<NtfOptions>>(specs, options, context);
@@ -171,7 +176,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
     lossEvery: o.lossEvery,
     epsilon: o.epsilon,
   };
-  return { t, rank: r, factors, settings, o, context };
+  return { t, rank: r, factors, settings, normT: scaledNorm(t.data), o, context };
 }
 
 function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefined): RawArgs {
@@ -189,10 +194,8 @@ function toResult(raw: RawNtfResult, p: Parsed): NtfResult {
   expectFiniteLoss(raw.trace.loss, p.context, 'T');
   return {
     factors: raw.factors.map((data, m) => ({ rows: p.t.shape[m]!, cols: p.rank, data })),
-    loss: raw.trace.loss[raw.trace.loss.length - 1]!,
-    traces: { iteration: raw.trace.iteration, loss: raw.trace.loss },
-    iterations: raw.iterations,
-    stopReason: raw.stopReason,
+    ...lossOutcome(raw, p.normT),
+    certificate: raw.certificate!,
     settings: p.settings,
   };
 }
@@ -211,7 +214,7 @@ export function ntf(T: Tensor, rank: number, options: NtfOptions & AsyncOptions<
     ([data, ...factors], token, onProgress, interval) =>
       native().ntfAsync(...rawArgs(p, data!, p.factors ? (factors as Float64Array[]) : undefined), token, onProgress, interval),
     o,
-    (r) => ({ iteration: r.iteration, total: r.total, loss: r.values[0]! }),
+    mapNmfProgress,
   )
     .catch(inContext(p.context, 'T'))
     .then((raw) => toResult(raw, p));

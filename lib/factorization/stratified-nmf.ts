@@ -30,11 +30,12 @@ import {
   maxRank,
   expectFactorShape,
   iterationOptionSpecs,
+  lossOutcome,
   mapNmfProgress,
   type IterationOptions,
+  type LossOutcome,
   type NmfProgress,
   type RawTrace,
-  type StopReason,
 } from './common.js';
 import { expectDataMatrix, selectRows, type DataMatrix } from './sparse.js';
 
@@ -72,20 +73,19 @@ export interface StratifiedNmfSettings {
   epsilon: number;
 }
 
-export interface StratifiedNmfResult {
+/**
+ * V, W(s), H and the outcome (lib/solver.ts): `loss` is √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) after the last
+ * iteration, `normalizedLoss` = loss / √(Σₛ‖A(s)‖²), `traces` {iteration, timeMs, loss,
+ * normalizedLoss}, `certificate` the KKT gradient mapping of ½loss²/Σₛ‖A(s)‖² over V, each W(s) and H.
+ */
+export interface StratifiedNmfResult extends LossOutcome {
   /** S×m: row s is v(s). */
   V: Matrix;
   /** W(s), nₛ×r each. */
   W: Matrix[];
   /** r×m, shared by all strata. */
   H: Matrix;
-  /** √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) after `lossIterations[i]` iterations; the last entry is the final loss. */
-  loss: Float64Array;
-  /** loss / √(Σₛ‖A(s)‖²). */
-  normalizedLoss: Float64Array;
-  lossIterations: Float64Array;
-  iterations: number;
-  stopReason: StopReason;
+  certificate: number;
   settings: StratifiedNmfSettings;
 }
 
@@ -94,8 +94,6 @@ export interface LabelledStratifiedNmfResult extends StratifiedNmfResult {
   labels: (string | number)[];
   rowIndices: Int32Array[];
 }
-
-const EPSILON = 1e-9;
 
 /** The options of stratifiedNmf (also the CLI's `snmf` flags). */
 export const stratifiedNmfOptionSpecs = {
@@ -196,24 +194,21 @@ function rawOptions(p: Prepared) {
     lossEvery: p.o.lossEvery,
     vScaling: p.o.vScaling,
     seed: p.o.seed,
+    epsilon: p.o.epsilon,
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
     ...p.given,
   };
 }
 
 function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Array[]; H: Float64Array }): StratifiedNmfResult {
-  expectFiniteLoss(raw.loss, p.context, 'the strata');
+  expectFiniteLoss(raw.trace.loss, p.context, 'the strata');
   const { cols, rank } = p;
-  const scale = 1 / Math.max(p.normA, 1e-300);
   return {
     V: { rows: p.strata.length, cols, data: raw.V },
     W: raw.W.map((data, s) => ({ rows: p.strata[s]!.rows, cols: rank, data })),
     H: { rows: rank, cols, data: raw.H },
-    loss: raw.loss,
-    normalizedLoss: raw.loss.map((x) => x * scale),
-    lossIterations: raw.lossIterations,
-    iterations: raw.iterations,
-    stopReason: raw.stopReason,
+    ...lossOutcome(raw, p.normA),
+    certificate: raw.certificate!,
     settings: {
       rank,
       maxIterations: p.o.maxIterations,
@@ -222,7 +217,7 @@ function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Arra
       init: p.given ? 'given' : (p.o.init as 'random' | 'nndsvd'),
       seed: p.o.seed,
       lossEvery: p.o.lossEvery,
-      epsilon: EPSILON,
+      epsilon: p.o.epsilon,
     },
   };
 }
@@ -319,8 +314,9 @@ function fromLabelsAsync(
 }
 
 /**
- * Stratified-NMF on a worker thread: resolves with V, W(s), H, the loss trace and the settings.
- * `onProgress` receives {iteration, total, loss, normalizedLoss}; `signal` cancels (AbortError).
+ * Stratified-NMF on a worker thread: resolves with V, W(s), H, the outcome (loss, traces, stopReason,
+ * certificate) and the settings.
+ * `onProgress` receives {iteration, maxIterations, loss, normalizedLoss}; `signal` cancels (AbortError).
  * `stratifiedNmf.fromLabels(A, labels, rank, options)` splits one matrix by row labels first.
  */
 export const stratifiedNmf = Object.assign(stratifiedNmfAsync, { fromLabels: fromLabelsAsync });

@@ -5,6 +5,7 @@
 //   ntf(T, shape, rank, options, factors[] | undefined)          (factors in tensorly layout, dₘ × r)
 // The async forms take (cancelToken, onProgress, intervalMs) after these.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 
@@ -20,8 +21,15 @@ namespace {
 Napi::Object traceObject(Napi::Env env, const LossTrace& t) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("iteration", newFloat64Array(env, t.iteration, "the loss trace"));
+  o.Set("timeMs", newFloat64Array(env, t.timeMs, "the loss trace"));
   o.Set("loss", newFloat64Array(env, t.loss, "the loss trace"));
   return o;
+}
+
+// NaN (no certificate defined) becomes null.
+Napi::Value certificateValue(Napi::Env env, double c) {
+  if (std::isnan(c)) return env.Null();
+  return Napi::Number::New(env, c);
 }
 
 // ---- Stratified-NTF ---------------------------------------------------------------------------------
@@ -167,6 +175,7 @@ Napi::Value stratifiedNtfResult(Napi::Env env, const StratifiedNtfCall& call) {
   o.Set("trace", traceObject(env, call.result.trace));
   o.Set("iterations", Napi::Number::New(env, call.result.iterations));
   o.Set("stopReason", Napi::String::New(env, stopReasonName(call.result.stop)));
+  o.Set("certificate", certificateValue(env, call.result.certificate));
   o.Set("scratchDoubles", Napi::Number::New(env, static_cast<double>(call.result.scratchDoubles)));
   if (call.options.recordStages) {
     Napi::Array stages = Napi::Array::New(env, call.result.stages.size());
@@ -288,6 +297,7 @@ Napi::Value ntfResult(Napi::Env env, const NtfCall& call) {
   o.Set("trace", traceObject(env, call.result.trace));
   o.Set("iterations", Napi::Number::New(env, call.result.iterations));
   o.Set("stopReason", Napi::String::New(env, stopReasonName(call.result.stop)));
+  o.Set("certificate", certificateValue(env, call.result.certificate));
   return o;
 }
 
