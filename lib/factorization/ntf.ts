@@ -29,6 +29,7 @@ import {
 } from '../validate.js';
 import {
   callInContext,
+  certificateToleranceSpec,
   checkFactorMemory,
   expectFiniteLoss,
   inContext,
@@ -51,6 +52,7 @@ interface RawNtfOptions {
   tolerance: number;
   lossEvery: number;
   seed: number;
+  certificateTolerance: number;
 }
 type RawArgs = [T: Float64Array, shape: number[], rank: number, options: RawNtfOptions, factors: Float64Array[] | undefined];
 
@@ -80,6 +82,8 @@ export interface NtfOptions {
   lossEvery?: number;
   /** MU floor of numerators and denominators (default machine epsilon 2.220446049250313e-16). */
   epsilon?: number;
+  /** Stop ('gradMap') when the certificate is at most this, checked before every lossEvery-th iteration (default 0: never). */
+  certificateTolerance?: number;
 }
 
 /** {iteration, maxIterations, loss, normalizedLoss = loss/‖T‖}. */
@@ -94,6 +98,7 @@ export interface NtfSettings {
   tolerance: number;
   lossEvery: number;
   epsilon: number;
+  certificateTolerance: number;
 }
 
 /**
@@ -131,6 +136,7 @@ export const ntfOptionSpecs = {
   tolerance: { kind: 'number', min: 0, default: 0, description: 'relative loss change that stops the run' },
   lossEvery: { kind: 'number', integer: true, min: 1, max: 1e8, default: 1, description: 'iterations between recorded losses' },
   epsilon: { kind: 'number', min: 0, default: 2.220446049250313e-16, description: 'MU floor' },
+  certificateTolerance: certificateToleranceSpec,
 } as const satisfies OptionSpecs;
 
 const asyncSpecs = { ...ntfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
@@ -175,6 +181,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
     tolerance: o.tolerance,
     lossEvery: o.lossEvery,
     epsilon: o.epsilon,
+    certificateTolerance: o.certificateTolerance,
   };
   return { t, rank: r, factors, settings, normT: scaledNorm(t.data), o, context };
 }
@@ -185,7 +192,15 @@ function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefi
     data,
     [...p.t.shape],
     p.rank,
-    { maxIterations: s.maxIterations, solver: s.solver, epsilon: s.epsilon, tolerance: s.tolerance, lossEvery: s.lossEvery, seed: s.seed },
+    {
+      maxIterations: s.maxIterations,
+      solver: s.solver,
+      epsilon: s.epsilon,
+      tolerance: s.tolerance,
+      lossEvery: s.lossEvery,
+      seed: s.seed,
+      certificateTolerance: s.certificateTolerance,
+    },
     factors,
   ];
 }
