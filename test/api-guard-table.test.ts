@@ -23,8 +23,8 @@ const strataT: Tensor[] = [
   { shape: [2, 3, 2], data: Float64Array.from({ length: 12 }, (_, i) => 1 + (i % 4)) },
   { shape: [3, 3, 2], data: Float64Array.from({ length: 18 }, (_, i) => 1 + (i % 3)) },
 ];
-const sntfOptions = { strataRank: 1, rank: 1, maxIterations: 1 };
-const sntfState = api.stratifiedNtfSync(strataT, sntfOptions);
+const sntfOptions = { strataRank: 1, maxIterations: 1 };
+const sntfState = api.stratifiedNtfSync(strataT, 1, sntfOptions);
 const snmfFactors = api.stratifiedNmfSync(strata, 2, { maxIterations: 1 });
 const points = [
   { w: 0.1, relativeFidelity: 0.1, defect: 0.5 },
@@ -159,8 +159,9 @@ const rows: Row[] = [
   row('mttkrp', [T, F, 0], ['T', 'factors', 'mode']),
   row('cpReconstruct', [F, Float64Array.of(1, 2)], ['factors', 'weights'], { 1: optional }),
   row('tensorNorm', [T], ['T']),
-  row('stratifiedNtf', [strataT, sntfOptions], ['strata', 'options']),
-  row('stratifiedNtfSync', [strataT, sntfOptions], ['strata', 'options']),
+  // As for ntf, the topic rank may exceed the dimensions: 42 is valid.
+  row('stratifiedNtf', [strataT, 1, sntfOptions], ['strata', 'rank', 'options'], { 1: ['a number'] }),
+  row('stratifiedNtfSync', [strataT, 1, sntfOptions], ['strata', 'rank', 'options'], { 1: ['a number'] }),
   row('stratifiedNtfLoss', [strataT, sntfState, { strataRank: 1, rank: 1 }], ['strata', 'state', 'options']),
   // A CP rank may exceed the dimensions: 42 is a valid rank for T.
   row('ntf', [T, 2, { maxIterations: 1 }], ['T', 'rank', 'options'], { 1: ['a number'], 2: optionalOptions }),

@@ -95,8 +95,8 @@ describe('exported helpers validate instead of hanging or answering wrongly', ()
     const T = { shape: [2, 2], data: Float64Array.of(1, 2, 3, 4) };
     expect(() => ntfSync(T, 2 ** 24 + 1)).toThrow(RangeError);
     expect(() => ntfSync(T, 2 ** 24 + 1)).toThrow('Expected a positive integer ≤ 16777216 for rank but received 16777217');
-    expect(() => stratifiedNtfSync([T], { strataRank: 1, rank: 2 ** 30 })).toThrow(
-      /Expected an integer in \[1, 16777216\] for options.rank of stratifiedNtfSync\(\) but received 1073741824/,
+    expect(() => stratifiedNtfSync([T], 2 ** 30, { strataRank: 1 })).toThrow(
+      /Expected a positive integer ≤ 16777216 for rank but received 1073741824/,
     );
   });
 
@@ -194,7 +194,7 @@ describe('arguments are read once, validated, and the snapshot is what native co
       return s;
     };
     const onShared = { ...c, indptr: share(c.indptr), indices: share(c.indices), data: share(c.data) };
-    expect(Array.from(nmfSync(onShared, 2, { maxIterations: 3 }).loss)).toEqual(Array.from(nmfSync(c, 2, { maxIterations: 3 }).loss));
+    expect(Array.from(nmfSync(onShared, 2, { maxIterations: 3 }).traces.loss)).toEqual(Array.from(nmfSync(c, 2, { maxIterations: 3 }).traces.loss));
   });
 });
 
@@ -226,7 +226,7 @@ describe('memory is checked before it is allocated', () => {
     setMemoryLimit(2 ** 30);
     const T = { shape: [2, 2], data: Float64Array.of(1, 2, 3, 4) };
     expect(() => ntfSync(T, 2 ** 20)).toThrow(/Not enough memory for rank 1048576 with T of shape \[2, 2\]/);
-    expect(() => stratifiedNtfSync([T], { strataRank: 1, rank: 2 ** 15 })).toThrow(/Not enough memory for rank 32768 and strataRank up to 1 with 1 strata of trailing shape \[2\]/);
+    expect(() => stratifiedNtfSync([T], 2 ** 15, { strataRank: 1 })).toThrow(/Not enough memory for rank 32768 and strataRank up to 1 with 1 strata of trailing shape \[2\]/);
     expect(() => zeros(65536, 65536)).toThrow(/Not enough memory for a 65536×65536 matrix \(rows, cols\)/);
   });
 
@@ -276,7 +276,7 @@ describe('unknown option names suggest the nearest valid one', () => {
   it('in every option-spec check', () => {
     expect(() => nmfSync(A, 1, { maxIter: 3 } as never)).toThrow(TypeError);
     expect(() => nmfSync(A, 1, { maxIter: 3 } as never)).toThrow(
-      "Unknown option 'maxIter' for nmfSync(); valid options are: maxIterations, tolerance, lossEvery, seed, solver, loss, init (did you mean maxIterations?)",
+      "Unknown option 'maxIter' for nmfSync(); valid options are: maxIterations, tolerance, lossEvery, seed, epsilon, certificateTolerance, solver, loss, init (did you mean maxIterations?)",
     );
     expect(() => retract(A, { type: 'polr' } as never)).toThrow(/but received the string "polr" \(did you mean 'polar'\?\)$/);
   });
@@ -289,7 +289,7 @@ describe('unknown option names suggest the nearest valid one', () => {
   });
 
   it('and none when nothing is close', () => {
-    expect(() => nmfSync(A, 1, { zzzzzz: 1 } as never)).toThrow(/valid options are: maxIterations, tolerance, lossEvery, seed, solver, loss, init$/);
+    expect(() => nmfSync(A, 1, { zzzzzz: 1 } as never)).toThrow(/valid options are: maxIterations, tolerance, lossEvery, seed, epsilon, certificateTolerance, solver, loss, init$/);
     expect(() => matrix([[1], [2, 3]])).toThrow('Expected rows[1] to be an array of length 1 (all rows equally long) but received an array of length 2');
   });
 });

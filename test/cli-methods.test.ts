@@ -72,7 +72,7 @@ describe('the factorization subcommands', () => {
     const labels = readLabels(dataFile('text/reuters_docs.csv'), 'stratum');
     const api = stratifiedNmfSync.fromLabels(X, labels, 4, { maxIterations: 30, seed: 3 });
     // Same native solve from the same seed: the recorded losses agree to the last bit.
-    expect(json.traces.loss).toEqual(Array.from(api.loss));
+    expect(json.traces.loss).toEqual(Array.from(api.traces.loss));
     expect(json.diagnostics.strata).toBe(2); // acq and crude
   });
 

@@ -4,6 +4,7 @@ import { ntf, ntfSync } from '../lib/index.js';
 import type { Tensor } from '../lib/tensor.js';
 import { fxMatrix, fxTensor, relativeError } from './helpers/shared.js';
 import { ntfCase } from './helpers/sntf-fixtures.js';
+import { gradientMapping } from './helpers/snmf-cases.js';
 
 const c = ntfCase();
 const T = fxTensor(c.tensor);
@@ -51,6 +52,49 @@ describe('NTF behaviour', () => {
     const r = await ntf(T, 3, { solver: 'hals', maxIterations: 20, init });
     expect(r.traces.loss).toEqual(sync.traces.loss);
   });
+});
+
+describe('NTF certificate', () => {
+  // A small order-3 tensor; f = ½‖T − Σ_a ⊗ₘ Fₘ[:, a]‖²/‖T‖² evaluated here entry by entry, its gradient by
+  // central differences (h = 1e-6: truncation O(h²), rounding ≈ 1e-16/h).
+  const small: Tensor = { shape: [4, 3, 5], data: Float64Array.from({ length: 60 }, (_, i) => 0.1 + ((i * 13) % 17) / 17) };
+  const normT2 = small.data.reduce((acc, x) => acc + x * x, 0);
+  function f(F: Float64Array[], r: number): number {
+    let s = 0;
+    for (let i = 0; i < 4; i++)
+      for (let j = 0; j < 3; j++)
+        for (let k = 0; k < 5; k++) {
+          let model = 0;
+          for (let a = 0; a < r; a++) model += F[0]![i * r + a]! * F[1]![j * r + a]! * F[2]![k * r + a]!;
+          s += (small.data[(i * 3 + j) * 5 + k]! - model) ** 2;
+        }
+    return (0.5 * s) / normT2;
+  }
+  for (const solver of ['mu', 'hals'] as const) {
+    it(`${solver}: the gradient mapping of ½loss²/‖T‖² over the factors (checked by finite differences), falling with iterations`, () => {
+      const certificates: number[] = [];
+      for (const maxIterations of [0, 200]) {
+        const r = ntfSync(small, 2, { solver, maxIterations, seed: 5 });
+        const F = r.factors.map((m) => m.data.slice());
+        let expected = 0;
+        for (const block of F) {
+          const grad = block.map((x, i) => {
+            block[i] = x + 1e-6;
+            const up = f(F, 2);
+            block[i] = x - 1e-6;
+            const down = f(F, 2);
+            block[i] = x;
+            return (up - down) / 2e-6;
+          });
+          expected = Math.max(expected, gradientMapping(block, grad));
+        }
+        // Finite differences resolve the gradient to about 1e-10 (rounding of f over h), hence the 1e-8 floor.
+        expect(Math.abs(r.certificate - expected)).toBeLessThan(Math.max(1e-6 * expected, 1e-8));
+        certificates.push(r.certificate);
+      }
+      expect(certificates[1]!).toBeLessThan(0.1 * certificates[0]!);
+    });
+  }
 });
 
 describe('NTF bad input', () => {

@@ -57,6 +57,17 @@ describe('convergence traces', () => {
     expect(items(svg, 'mark-line role-mark')).toBe(1); // one path for the one series
     await expect(convergencePlot({ iteration: new Float64Array(3) })).rejects.toThrow(/Expected at least one trace column/);
   });
+
+  it("the solver contract's timeMs and iteration columns are axes, never lines; timeMs can be the x axis", async () => {
+    // The NMF family's traces: iteration, timeMs, loss, normalizedLoss.
+    const iteration = Float64Array.from({ length: 20 }, (_, i) => i);
+    const traces = { iteration, timeMs: iteration.map((i) => 3 * i), loss: iteration.map((i) => 10 / (i + 1)), normalizedLoss: iteration.map((i) => 1 / (i + 1)) };
+    const svg = await convergencePlot(traces);
+    expect(texts(svg, 'legend-label')).toEqual(['loss', 'normalizedLoss']);
+    const byTime = await convergencePlot(traces, { x: 'timeMs' });
+    expect(texts(byTime, 'axis-title')).toEqual(['timeMs', 'value (log scale)']);
+    expect(texts(byTime, 'legend-label')).toEqual(['loss', 'normalizedLoss']);
+  });
 });
 
 describe('heatmaps of factor matrices', () => {

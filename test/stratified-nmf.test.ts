@@ -11,7 +11,7 @@ import {
   type Matrix,
   type StratifiedNmfResult,
 } from '../lib/index.js';
-import { directStratifiedLoss, largestIncrease, matmul, snmfCase } from './helpers/snmf-cases.js';
+import { directStratifiedLoss, gradientMapping, largestIncrease, matmul, snmfCase } from './helpers/snmf-cases.js';
 import { readCorpus } from './helpers/snmf-corpus.js';
 import { fxMatrix, relativeError } from './helpers/shared.js';
 
@@ -36,8 +36,8 @@ function expectSnapshot(r: StratifiedNmfResult, snap: any): void {
   expect(relativeError(r.H.data, fxMatrix(snap.H).data)).toBeLessThan(1e-10);
   snap.W.forEach((w: any, s: number) => expect(relativeError(r.W[s]!.data, fxMatrix(w).data)).toBeLessThan(1e-10));
   // The last trace entry is the loss after the last iteration, the snapshot's loss.
-  expect(Math.abs(r.loss.at(-1)! - snap.loss) / snap.loss).toBeLessThan(1e-10);
-  expect(Math.abs(r.normalizedLoss.at(-1)! - snap.normalized_loss) / snap.normalized_loss).toBeLessThan(1e-10);
+  expect(Math.abs(r.loss - snap.loss) / snap.loss).toBeLessThan(1e-10);
+  expect(Math.abs(r.normalizedLoss - snap.normalized_loss) / snap.normalized_loss).toBeLessThan(1e-10);
 }
 
 describe('stratifiedNmf: fixture parity (stratified_nmf.json)', () => {
@@ -51,9 +51,9 @@ describe('stratifiedNmf: fixture parity (stratified_nmf.json)', () => {
         expectSnapshot(r, snap);
         if (snap.iterations === 100) {
           // loss[i] is the loss after i iterations, as the reference's loss_array; 100 + the final one.
-          expect(r.loss.length).toBe(101);
-          expect(relativeError(r.loss.subarray(0, 100), c.lossArray)).toBeLessThan(1e-10);
-          expect(Array.from(r.lossIterations.subarray(0, 3))).toEqual([0, 1, 2]);
+          expect(r.traces.loss.length).toBe(101);
+          expect(relativeError(r.traces.loss.subarray(0, 100), c.lossArray)).toBeLessThan(1e-10);
+          expect(Array.from(r.traces.iteration.subarray(0, 3))).toEqual([0, 1, 2]);
         }
       }
     });
@@ -66,15 +66,15 @@ describe('stratifiedNmf: fixture parity (stratified_nmf.json)', () => {
     expect(relativeError(r.V.data, fxMatrix(f.V).data)).toBeLessThan(1e-10);
     expect(relativeError(r.H.data, fxMatrix(f.H).data)).toBeLessThan(1e-10);
     f.W.forEach((w: any, s: number) => expect(relativeError(r.W[s]!.data, fxMatrix(w).data)).toBeLessThan(1e-10));
-    expect(relativeError(r.loss.subarray(0, 10_000), c.lossArray)).toBeLessThan(1e-10);
+    expect(relativeError(r.traces.loss.subarray(0, 10_000), c.lossArray)).toBeLessThan(1e-10);
     // Each recorded loss entry on its own, the small late ones included (the direct fallback's job):
     for (const at of c.raw.loss_at) {
       const i = at.iterations as number; // loss after i iterations
-      expect(Math.abs(r.loss[i]! - at.loss) / at.loss).toBeLessThan(1e-10);
-      expect(Math.abs(r.normalizedLoss[i]! - at.normalized_loss) / at.normalized_loss).toBeLessThan(1e-10);
+      expect(Math.abs(r.traces.loss[i]! - at.loss) / at.loss).toBeLessThan(1e-10);
+      expect(Math.abs(r.traces.normalizedLoss[i]! - at.normalized_loss) / at.normalized_loss).toBeLessThan(1e-10);
     }
     // 0.0010567 is the fixture's rounded value of the final normalized loss.
-    expect(r.normalizedLoss[10_000]).toBeCloseTo(0.0010567, 7);
+    expect(r.traces.normalizedLoss[10_000]).toBeCloseTo(0.0010567, 7);
   });
 });
 
@@ -87,14 +87,39 @@ describe('stratifiedNmf: API', () => {
     const b = stratifiedNmfSync(c.A, 3, { maxIterations: 30, seed: 7 });
     // Same seed, one BLAS thread: bit-identical.
     expect(a.H.data).toEqual(b.H.data);
-    expect(a.loss).toEqual(b.loss);
+    expect(a.traces.loss).toEqual(b.traces.loss);
     // Progress carries the losses of the trace (iterations 0…29).
     expect(seen.length).toBeGreaterThan(0);
-    expect(a.loss).toContain(seen[0]);
-    expect(a.settings).toEqual({ rank: 3, maxIterations: 30, vScaling: 2, tolerance: 0, init: 'random', seed: 7, lossEvery: 1, epsilon: 1e-9 });
+    expect(a.traces.loss).toContain(seen[0]);
+    expect(a.settings).toEqual({ rank: 3, maxIterations: 30, vScaling: 2, tolerance: 0, init: 'random', seed: 7, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0 });
     // Settings are plain JSON and repeat the run.
-    const again = stratifiedNmfSync(c.A, 3, JSON.parse(JSON.stringify({ ...a.settings, rank: undefined, epsilon: undefined })));
+    const { rank, ...options } = JSON.parse(JSON.stringify(a.settings));
+    const again = stratifiedNmfSync(c.A, rank, options);
     expect(again.H.data).toEqual(a.H.data);
+  });
+
+  it('the certificate is the gradient mapping of ½loss²/Σ‖A(s)‖² over V, each W(s) and H (evaluated here)', () => {
+    for (const maxIterations of [0, 200]) {
+      const r = stratifiedNmfSync(c.A, 3, { maxIterations, init: c.init });
+      const m = r.H.cols;
+      const normA2 = c.A.reduce((acc, a) => acc + a.data.reduce((t, x) => t + x * x, 0), 0);
+      // R(s) = 1v(s)ᵀ + W(s)H − A(s); ∇v(s) = R(s)ᵀ1, ∇W(s) = R(s)Hᵀ, ∇H = Σ W(s)ᵀR(s), all over Σ‖A(s)‖².
+      const gV = new Float64Array(r.V.data.length);
+      const gH = new Float64Array(r.H.data.length);
+      let expected = 0;
+      c.A.forEach((A, s) => {
+        const WH = matmul(r.W[s]!, r.H);
+        const R = WH.data.map((x, k) => x + r.V.data[s * m + (k % m)]! - A.data[k]!);
+        const Rm = { rows: A.rows, cols: m, data: R };
+        for (let k = 0; k < R.length; k++) gV[s * m + (k % m)]! += R[k]! / normA2;
+        const gW = matmul(Rm, { rows: m, cols: 3, data: Float64Array.from({ length: 3 * m }, (_, k) => r.H.data[(k % 3) * m + Math.floor(k / 3)]!) });
+        expected = Math.max(expected, gradientMapping(r.W[s]!.data, gW.data.map((x) => x / normA2)));
+        const Wt = { rows: 3, cols: A.rows, data: Float64Array.from({ length: 3 * A.rows }, (_, k) => r.W[s]!.data[(k % A.rows) * 3 + Math.floor(k / A.rows)]!) };
+        matmul(Wt, Rm).data.forEach((x, k) => (gH[k]! += x / normA2));
+      });
+      expected = Math.max(expected, gradientMapping(r.V.data, gV), gradientMapping(r.H.data, gH));
+      expect(Math.abs(r.certificate - expected)).toBeLessThan(1e-9 * expected);
+    }
   });
 
   it('the random init follows the reference distribution (V ~ U(0,1), W, H ~ U(0,1)/√r)', () => {
@@ -105,7 +130,7 @@ describe('stratifiedNmf: API', () => {
     expect(maxOf(r.V.data)).toBeGreaterThan(0.9); // 36 uniform draws all below 0.9 has chance 0.9³⁶ ≈ 2%… seeded: fixed
     expect(maxOf(r.H.data)).toBeLessThan(1 / Math.sqrt(3));
     expect(r.iterations).toBe(0);
-    expect(r.loss.length).toBe(1);
+    expect(r.traces.loss.length).toBe(1);
   });
 
   it('abort rejects with AbortError', async () => {
@@ -120,13 +145,13 @@ describe('stratifiedNmf: API', () => {
     const r = stratifiedNmfSync(c.A, 3, { maxIterations: 5000, tolerance: 1e-6, init: c.init });
     expect(r.stopReason).toBe('plateau');
     expect(r.iterations).toBeLessThan(5000);
-    const n = r.loss.length;
+    const n = r.traces.loss.length;
     // The last recorded step (before the final loss) changed by at most 1e-6 relative.
-    expect(Math.abs(r.loss[n - 3]! - r.loss[n - 2]!) / r.loss[n - 3]!).toBeLessThanOrEqual(1e-6);
+    expect(Math.abs(r.traces.loss[n - 3]! - r.traces.loss[n - 2]!) / r.traces.loss[n - 3]!).toBeLessThanOrEqual(1e-6);
     const t = stratifiedNmfSync(c.A, 3, { maxIterations: 100, lossEvery: 25, init: c.init });
-    expect(Array.from(t.lossIterations)).toEqual([0, 25, 50, 75, 100]);
+    expect(Array.from(t.traces.iteration)).toEqual([0, 25, 50, 75, 100]);
     // Thinning the trace does not change the iterates: the same losses as the full trace at those points.
-    expect(t.loss[2]).toBe(stratifiedNmfSync(c.A, 3, { maxIterations: 100, init: c.init }).loss[50]);
+    expect(t.traces.loss[2]).toBe(stratifiedNmfSync(c.A, 3, { maxIterations: 100, init: c.init }).traces.loss[50]);
   });
 
   it('fromLabels splits rows by sorted label and equals the explicit strata', async () => {
@@ -157,8 +182,8 @@ describe('stratifiedNmf: API', () => {
     const a = stratifiedNmfSync.fromLabels(tfidf, strata, 6, { maxIterations: 0, init: 'nndsvd' });
     const b = stratifiedNmfSync.fromLabels(tfidf, strata, 6, { maxIterations: 0 });
     // NNDSVD approximates the data; the reference's U(0,1) init is far above TF-IDF values (≤ 1, mostly ≈ 0).
-    expect(a.normalizedLoss[0]).toBeLessThan(1);
-    expect(a.normalizedLoss[0]).toBeLessThan(b.normalizedLoss[0]! / 10);
+    expect(a.traces.normalizedLoss[0]).toBeLessThan(1);
+    expect(a.traces.normalizedLoss[0]).toBeLessThan(b.traces.normalizedLoss[0]! / 10);
   });
 });
 
@@ -167,8 +192,8 @@ describe('stratifiedNmf: invariants on real data', () => {
     const { tfidf, strata } = readCorpus('austen');
     const r = stratifiedNmfSync.fromLabels(tfidf, strata, 8, { maxIterations: 60, seed: 2 });
     // Theorem 2 of the paper: non-increasing; 1e-12 relative slack for rounding.
-    expect(largestIncrease(r.loss)).toBeLessThanOrEqual(1e-12);
-    expect(r.loss.at(-1)!).toBeLessThan(r.loss[0]! * 0.5);
+    expect(largestIncrease(r.traces.loss)).toBeLessThanOrEqual(1e-12);
+    expect(r.loss).toBeLessThan(r.traces.loss[0]! * 0.5);
     const minOf = (x: Float64Array) => x.reduce((m, v) => Math.min(m, v), Infinity);
     expect(minOf(r.V.data)).toBeGreaterThanOrEqual(0);
     expect(minOf(r.H.data)).toBeGreaterThanOrEqual(0);
@@ -180,7 +205,7 @@ describe('stratifiedNmf: invariants on real data', () => {
     for (const strata of [c.A, c.A.map(toCsr)]) {
       const r = stratifiedNmfSync(strata, 3, { maxIterations: 7, init: c.init });
       const direct = directStratifiedLoss(c.A, r.V, r.W, r.H);
-      expect(Math.abs(r.loss.at(-1)! - direct) / direct).toBeLessThan(1e-12);
+      expect(Math.abs(r.loss - direct) / direct).toBeLessThan(1e-12);
     }
   });
 
@@ -207,7 +232,7 @@ describe('stratifiedNmf: invariants on real data', () => {
       expect(Math.abs(loss - direct) / direct).toBeLessThan(1e-6);
     }
     const r = stratifiedNmfSync(A, 3, { maxIterations: 3, init: { V, W, H } });
-    expect(Math.abs(r.loss[0]! - direct) / direct).toBeLessThan(1e-6);
+    expect(Math.abs(r.traces.loss[0]! - direct) / direct).toBeLessThan(1e-6);
   });
 
   it('a CSR problem whose dense form needs 80 GB runs within 1 GB peak RSS', () => {
@@ -234,7 +259,7 @@ describe('stratifiedNmf: invariants on real data', () => {
     }
     const r = stratifiedNmfSync(strata, 4, { maxIterations: 3 });
     expect(r.iterations).toBe(3);
-    expect(largestIncrease(r.loss)).toBeLessThanOrEqual(1e-12);
+    expect(largestIncrease(r.traces.loss)).toBeLessThanOrEqual(1e-12);
     // maxRSS is in KiB: the whole test process, vitest included, peaked below 1 GiB.
     expect(process.resourceUsage().maxRSS).toBeLessThan(1024 * 1024);
   });

@@ -14,6 +14,7 @@ import { nmf, nmfOptionSpecs, type NmfOptions, type NmfResult } from '../factori
 import { stratifiedNmf, stratifiedNmfOptionSpecs, type StratifiedNmfOptions, type LabelledStratifiedNmfResult } from '../factorization/stratified-nmf.js';
 import { stratifiedNtf, stratifiedNtfOptionSpecs, type StratifiedNtfOptions, type StratifiedNtfResult } from '../factorization/stratified-ntf.js';
 import { ntf, ntfOptionSpecs, type NtfOptions, type NtfResult } from '../factorization/ntf.js';
+import type { LossOutcome, NmfProgress } from '../factorization/common.js';
 import type { CsrMatrix } from '../matrix.js';
 import { pca, pcaOptionSpecs, type PcaOptions, type PcaResult } from '../pca.js';
 import type { Tensor } from '../tensor.js';
@@ -223,13 +224,12 @@ registerMethod<Omit<NsaFlowFitOptions, 'init' | 'anchor'> & { k?: number; init: 
 const rankSpec = { rank: { kind: 'number', integer: true, min: 1, max: 2 ** 31, description: 'number of topics (required)' } } as const;
 
 
-const lossTraces = (r: { loss: Float64Array; normalizedLoss: Float64Array; lossIterations: Float64Array }) => ({
-  iteration: r.lossIterations,
-  loss: r.loss,
-  normalizedLoss: r.normalizedLoss,
-});
+/** The NMF family's trace columns (iteration, timeMs, loss, normalizedLoss), for traces.csv and plots. */
+const lossTraces = (r: LossOutcome) => ({ ...r.traces });
 const lossProgress = (onProgress: RunContext['onProgress']) =>
-  onProgress && ((p: { iteration: number; total: number; loss: number }) => onProgress({ iteration: p.iteration, total: p.total, energy: p.loss }));
+  onProgress && ((p: NmfProgress) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.loss }));
+/** The CLI's headline of an NMF-family outcome: the fit and how near stationarity it stopped. */
+const lossDiagnostics = (r: LossOutcome) => ({ normalizedLoss: r.normalizedLoss, certificate: r.certificate ?? 'none' });
 
 registerMethod<StratifiedNmfOptions & { rank?: number }, LabelledStratifiedNmfResult>({
   name: 'snmf',
@@ -262,7 +262,7 @@ registerMethod<StratifiedNmfOptions & { rank?: number }, LabelledStratifiedNmfRe
     }
     return undefined;
   },
-  diagnostics: (r) => ({ normalizedLoss: r.normalizedLoss[r.normalizedLoss.length - 1]!, iterations: r.iterations, strata: r.W.length }),
+  diagnostics: (r) => ({ ...lossDiagnostics(r), strata: r.W.length }),
 });
 
 registerMethod<NmfOptions & { rank?: number }, NmfResult>({
@@ -280,7 +280,7 @@ registerMethod<NmfOptions & { rank?: number }, NmfResult>({
     if (name === 'H') return { rows: topics, cols: names.X?.colNames, rowTitle: 'topic', colTitle: 'feature' };
     return undefined;
   },
-  diagnostics: (r) => ({ normalizedLoss: r.normalizedLoss[r.normalizedLoss.length - 1]!, iterations: r.iterations }),
+  diagnostics: lossDiagnostics,
 });
 
 /** Splits a tensor's first mode by labels, in order of first appearance (as stratifiedNmf.fromLabels). */
@@ -300,20 +300,21 @@ function splitTensor(T: Tensor, labels: string[]): { strata: Tensor[]; names: st
   return { strata, names: [...rows.keys()] };
 }
 
-registerMethod<StratifiedNtfOptions, StratifiedNtfResult & { strataNames: string[] }>({
+registerMethod<StratifiedNtfOptions & { rank?: number }, StratifiedNtfResult & { strataNames: string[] }>({
   name: 'sntf',
   summary: 'Stratified-NTF: a per-stratum low-rank tensor plus shared CP topics (samples grouped by --strata-from)',
-  optionSpecs: stratifiedNtfOptionSpecs,
+  optionSpecs: { ...rankSpec, ...stratifiedNtfOptionSpecs },
   inputs: {
     X: { kind: 'tensor', description: 'samples × d₂ × … × d_N (e.g. images), .npy' },
     strata: { kind: 'strata', description: 'one label per sample' },
   },
-  async run(inputs, options, { signal, onProgress }) {
+  async run(inputs, { rank, ...options }, { signal, onProgress }) {
     const { strata, names } = splitTensor(inputs.X as Tensor, inputs.strata as string[]);
-    const r = await stratifiedNtf(strata, { ...options, signal, onProgress: lossProgress(onProgress) });
+    const r = await stratifiedNtf(strata, required(rank, '--rank', 'sntf'), { ...options, signal, onProgress: lossProgress(onProgress) });
     return { ...r, strataNames: names };
   },
-  diagnostics: (r) => ({ loss: r.loss, iterations: r.iterations, strata: r.strataNames.length }),
+  traces: lossTraces,
+  diagnostics: (r) => ({ ...lossDiagnostics(r), strata: r.strataNames.length }),
 });
 
 registerMethod<NtfOptions & { rank?: number }, NtfResult>({
@@ -324,5 +325,6 @@ registerMethod<NtfOptions & { rank?: number }, NtfResult>({
   run(inputs, { rank, ...options }, { signal, onProgress }) {
     return ntf(inputs.X as Tensor, required(rank, '--rank', 'ntf'), { ...options, signal, onProgress: lossProgress(onProgress) });
   },
-  diagnostics: (r) => ({ loss: r.loss, iterations: r.iterations }),
+  traces: lossTraces,
+  diagnostics: lossDiagnostics,
 });

@@ -1,6 +1,7 @@
 /**
  * What the NMF family shares: the raw binding types, the options every solver takes (iterations,
- * tolerance, loss recording, seed), the result's trace fields and progress records.
+ * tolerance, loss recording, seed), the result's outcome fields (lib/solver.ts's contract) and
+ * progress records.
  */
 import type { CancelToken, RawProgress } from '../native.js';
 import { NumericalError } from '../errors.js';
@@ -18,13 +19,17 @@ export interface RawNmfOptions {
   lossEvery: number;
   init: 'random' | 'nndsvd' | 'given';
   seed: number;
+  epsilon?: number;
+  certificateTolerance?: number;
 }
 
+/** What every NMF-family binding returns besides the factors (native/kernels/solver.hpp's LossTrace). */
 export interface RawTrace {
-  lossIterations: Float64Array;
-  loss: Float64Array;
+  trace: { iteration: Float64Array; timeMs: Float64Array; loss: Float64Array };
   iterations: number;
   stopReason: StopReason;
+  /** null where none is defined (Stratified-NTF with TV). */
+  certificate: number | null;
 }
 
 type AsyncTail = [token: CancelToken, onProgress: ((r: RawProgress) => void) | undefined, intervalMs: number];
@@ -44,18 +49,58 @@ declare module '../native.js' {
 }
 
 export type { StopReason } from '../solver.js';
-import type { StopReason } from '../solver.js';
+import type { SolverOutcome, SolverProgress, SolverTraces, StopReason } from '../solver.js';
 
-/** Progress of an NMF-type solve: the loss after `iteration` of `total` iterations. */
-export interface NmfProgress {
-  iteration: number;
-  total: number;
+/**
+ * Progress of an NMF-family solve (nmf, stratifiedNmf, ntf, stratifiedNtf): the loss after `iteration`
+ * of at most `maxIterations` iterations, and the loss over the data's norm (KL: over Σa).
+ */
+export interface NmfProgress extends SolverProgress {
   loss: number;
   normalizedLoss: number;
 }
 
 export function mapNmfProgress(r: RawProgress): NmfProgress {
-  return { iteration: r.iteration, total: r.total, loss: r.values[0]!, normalizedLoss: r.values[1]! };
+  return { iteration: r.iteration, maxIterations: r.total, loss: r.values[0]!, normalizedLoss: r.values[1]! };
+}
+
+/** The trace columns of an NMF-family result: one entry per recorded iteration (0 = the start). */
+export interface LossTraces extends SolverTraces {
+  /** The method's loss after `iteration[i]` iterations; the last entry is the final loss. */
+  loss: Float64Array;
+  /** loss / the data's norm (KL: / Σa). */
+  normalizedLoss: Float64Array;
+}
+
+/**
+ * What every NMF-family result carries besides its factors and settings (lib/solver.ts's contract):
+ * the final loss, the traces, the iterations run, why the run stopped and the certificate — the
+ * scale-free KKT gradient mapping of the normalized objective at the returned factors (the largest
+ * over the factor blocks; 0 exactly at a stationary point). These solvers stop on 'gradMap' (the
+ * certificate fell to options.certificateTolerance), 'plateau' (the tolerance rule on the loss: no
+ * stationarity claim, read the certificate) or 'maxIterations'.
+ */
+export interface LossOutcome extends SolverOutcome {
+  /** The loss after the last iteration. */
+  loss: number;
+  /** loss / the data's norm (KL: / Σa). */
+  normalizedLoss: number;
+  traces: LossTraces;
+}
+
+/** The outcome fields of a raw result; `normalizer` is the data's norm (KL: Σa). */
+export function lossOutcome(raw: RawTrace, normalizer: number): LossOutcome {
+  const scale = 1 / Math.max(normalizer, 1e-300);
+  const { iteration, timeMs, loss } = raw.trace;
+  const final = loss[loss.length - 1]!;
+  return {
+    loss: final,
+    normalizedLoss: final * scale,
+    traces: { iteration, timeMs, loss, normalizedLoss: loss.map((x) => x * scale) },
+    iterations: raw.iterations,
+    stopReason: raw.stopReason,
+    certificate: raw.certificate,
+  };
 }
 
 /** Options every NMF-type solver takes. */
@@ -68,13 +113,38 @@ export interface IterationOptions {
   lossEvery?: number;
   /** Seed of the project's generator for random/nndsvd initializations (default 0). */
   seed?: number;
+  /** Added to the multiplicative-update denominators, in (0, 1] (default 1e-9). */
+  epsilon?: number;
+  /**
+   * Stop with stopReason 'gradMap' when the certificate of the iterate is at most this, checked before
+   * every lossEvery-th iteration (one extra gradient evaluation each); 0 never checks (default 0).
+   */
+  certificateTolerance?: number;
 }
+
+/** The certificate stopping rule every NMF-family solver takes (see IterationOptions). */
+export const certificateToleranceSpec = {
+  kind: 'number',
+  min: 0,
+  max: 1,
+  default: 0,
+  description: "stop ('gradMap') when the KKT certificate is at most this (0 = never)",
+} as const;
 
 export const iterationOptionSpecs = {
   maxIterations: { kind: 'number', integer: true, min: 0, max: 2 ** 30, default: 200, description: 'iterations to run at most' },
   tolerance: { kind: 'number', min: 0, max: 1, default: 0, description: 'stop on a relative loss change at most this (0 = run all)' },
   lossEvery: { kind: 'number', integer: true, min: 1, max: 2 ** 30, default: 1, description: 'record the loss every this many iterations' },
   seed: { kind: 'number', integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, default: 0, description: 'seed of the initialization' },
+  epsilon: {
+    kind: 'number',
+    min: 0,
+    max: 1,
+    minExclusive: true,
+    default: 1e-9,
+    description: 'added to the multiplicative-update denominators',
+  },
+  certificateTolerance: certificateToleranceSpec,
 } as const satisfies OptionSpecs;
 
 export const initNames = ['random', 'nndsvd'] as const;
@@ -102,6 +172,13 @@ export function checkInit(value: unknown, name: string, keys: readonly string[])
   const snapshot: Record<string, unknown> = {};
   for (const k of given) snapshot[k] = readField(value, k, subName(name, `.${k}`));
   return snapshot;
+}
+
+/** √(Σₛ‖A(s)‖²) from the strata's norms, scaled so that it is exact for any finite data. */
+export function combinedNorm(norms: number[]): number {
+  const m = Math.max(...norms);
+  if (m === 0 || !Number.isFinite(m)) return m;
+  return m * Math.sqrt(norms.reduce((acc, n) => acc + (n / m) * (n / m), 0));
 }
 
 /** Rank bound of the factorizations: the factors must fit in memory anyway; this keeps sizes exact. */

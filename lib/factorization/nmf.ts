@@ -17,11 +17,12 @@ import {
   maxRank,
   expectFactorShape,
   iterationOptionSpecs,
+  lossOutcome,
   mapNmfProgress,
   type IterationOptions,
+  type LossOutcome,
   type NmfProgress,
   type RawTrace,
-  type StopReason,
 } from './common.js';
 import { expectDataMatrix, type DataMatrix } from './sparse.js';
 
@@ -46,20 +47,20 @@ export interface NmfSettings {
   init: 'random' | 'nndsvd' | 'given';
   seed: number;
   lossEvery: number;
-  /** Added to multiplicative-update denominators. */
+  /** Added to multiplicative-update denominators (HALS does not use it). */
   epsilon: number;
+  certificateTolerance: number;
 }
 
-export interface NmfResult {
+/**
+ * W, H and the outcome (lib/solver.ts): `loss` is ‖A − WH‖ (KL: Σ a·log(a/wh) − a + wh) after the last
+ * iteration, `normalizedLoss` = loss/‖A‖ (KL: loss/Σa), `traces` {iteration, timeMs, loss,
+ * normalizedLoss}, `certificate` the KKT gradient mapping of ½‖A − WH‖²/‖A‖² (KL: the divergence/Σa).
+ */
+export interface NmfResult extends LossOutcome {
   W: Matrix;
   H: Matrix;
-  /** Frobenius: ‖A − WH‖; KL: Σ a·log(a/wh) − a + wh. After `lossIterations[i]` iterations; last = final. */
-  loss: Float64Array;
-  /** Frobenius: loss/‖A‖; KL: loss/Σa. */
-  normalizedLoss: Float64Array;
-  lossIterations: Float64Array;
-  iterations: number;
-  stopReason: StopReason;
+  certificate: number;
   settings: NmfSettings;
 }
 
@@ -133,22 +134,20 @@ function rawOptions(p: Prepared) {
     tolerance: p.o.tolerance,
     lossEvery: p.o.lossEvery,
     seed: p.o.seed,
+    epsilon: p.o.epsilon,
+    certificateTolerance: p.o.certificateTolerance,
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
     ...p.given,
   };
 }
 
 function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Array }): NmfResult {
-  expectFiniteLoss(raw.loss, p.context, 'A');
-  const scale = 1 / Math.max(p.normalizer, 1e-300);
+  expectFiniteLoss(raw.trace.loss, p.context, 'A');
   return {
     W: { rows: p.A.rows, cols: p.rank, data: raw.W },
     H: { rows: p.rank, cols: p.A.cols, data: raw.H },
-    loss: raw.loss,
-    normalizedLoss: raw.loss.map((x) => x * scale),
-    lossIterations: raw.lossIterations,
-    iterations: raw.iterations,
-    stopReason: raw.stopReason,
+    ...lossOutcome(raw, p.normalizer),
+    certificate: raw.certificate!,
     settings: {
       rank: p.rank,
       solver: p.o.solver,
@@ -158,7 +157,8 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
       init: p.given ? 'given' : (p.o.init as 'random' | 'nndsvd'),
       seed: p.o.seed,
       lossEvery: p.o.lossEvery,
-      epsilon: 1e-9,
+      epsilon: p.o.epsilon,
+      certificateTolerance: p.o.certificateTolerance,
     },
   };
 }
@@ -169,7 +169,7 @@ export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions): NmfR
   return toResult(p, callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, rawOptions(p)))));
 }
 
-/** NMF on a worker thread, with onProgress {iteration, total, loss, normalizedLoss} and signal. */
+/** NMF on a worker thread, with onProgress {iteration, maxIterations, loss, normalizedLoss} and signal. */
 export function nmf(A: DataMatrix, rank: number, options?: NmfOptions & AsyncOptions<NmfProgress>): Promise<NmfResult> {
   let p: Prepared;
   try {

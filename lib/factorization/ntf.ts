@@ -7,7 +7,6 @@
  * - 'hals': hierarchical ALS, the exact non-negative minimizer for one component column at a time
  *   (the stronger baseline; it usually reaches a lower loss in far fewer iterations).
  */
-import type { StopReason } from '../solver.js';
 import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
@@ -23,18 +22,28 @@ import {
   ownKeys,
   parseOptions,
   readField,
+  scaledNorm,
   subName,
   unknownOption,
   type OptionSpecs,
 } from '../validate.js';
-import { callInContext, checkFactorMemory, expectFiniteLoss, inContext, maxRank } from './common.js';
+import {
+  callInContext,
+  certificateToleranceSpec,
+  checkFactorMemory,
+  expectFiniteLoss,
+  inContext,
+  lossOutcome,
+  mapNmfProgress,
+  maxRank,
+  type LossOutcome,
+  type NmfProgress,
+  type RawTrace,
+} from './common.js';
 import { expectNonNegativeTensor } from './stratified-ntf.js';
 
-interface RawNtfResult {
+interface RawNtfResult extends RawTrace {
   factors: Float64Array[];
-  trace: { iteration: Float64Array; loss: Float64Array };
-  iterations: number;
-  stopReason: StopReason;
 }
 interface RawNtfOptions {
   maxIterations: number;
@@ -43,6 +52,7 @@ interface RawNtfOptions {
   tolerance: number;
   lossEvery: number;
   seed: number;
+  certificateTolerance: number;
 }
 type RawArgs = [T: Float64Array, shape: number[], rank: number, options: RawNtfOptions, factors: Float64Array[] | undefined];
 
@@ -72,13 +82,12 @@ export interface NtfOptions {
   lossEvery?: number;
   /** MU floor of numerators and denominators (default machine epsilon 2.220446049250313e-16). */
   epsilon?: number;
+  /** Stop ('gradMap') when the certificate is at most this, checked before every lossEvery-th iteration (default 0: never). */
+  certificateTolerance?: number;
 }
 
-export interface NtfProgress {
-  iteration: number;
-  total: number;
-  loss: number;
-}
+/** {iteration, maxIterations, loss, normalizedLoss = loss/‖T‖}. */
+export type NtfProgress = NmfProgress;
 
 export interface NtfSettings {
   rank: number;
@@ -89,17 +98,18 @@ export interface NtfSettings {
   tolerance: number;
   lossEvery: number;
   epsilon: number;
+  certificateTolerance: number;
 }
 
-export interface NtfResult {
+/**
+ * The factors and the outcome (lib/solver.ts): `loss` is ‖T − Σ_a ⊗ₘ Fₘ[:, a]‖ after the last
+ * iteration, `normalizedLoss` = loss/‖T‖, `traces` {iteration, timeMs, loss, normalizedLoss} (iteration
+ * 0 is the initial loss), `certificate` the KKT gradient mapping of ½loss²/‖T‖² over the factors.
+ */
+export interface NtfResult extends LossOutcome {
   /** Factor of mode m: dₘ × r. */
   factors: Matrix[];
-  /** ‖T − Σ_a ⊗ₘ Fₘ[:, a]‖ after the last iteration. */
-  loss: number;
-  /** loss[i] is the loss after iteration[i] iterations; iteration 0 is the initial loss. */
-  traces: { iteration: Float64Array; loss: Float64Array };
-  iterations: number;
-  stopReason: StopReason;
+  certificate: number;
   settings: NtfSettings;
 }
 
@@ -126,11 +136,12 @@ export const ntfOptionSpecs = {
   tolerance: { kind: 'number', min: 0, default: 0, description: 'relative loss change that stops the run' },
   lossEvery: { kind: 'number', integer: true, min: 1, max: 1e8, default: 1, description: 'iterations between recorded losses' },
   epsilon: { kind: 'number', min: 0, default: 2.220446049250313e-16, description: 'MU floor' },
+  certificateTolerance: certificateToleranceSpec,
 } as const satisfies OptionSpecs;
 
 const asyncSpecs = { ...ntfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
-type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; settings: NtfSettings; context: string };
+type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; settings: NtfSettings; normT: number; context: string };
 
 function parse(T: unknown, rank: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: Required<NtfOptions> } {
   const o = parseOptions<Required<NtfOptions>>(specs, options, context);
@@ -170,8 +181,9 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
     tolerance: o.tolerance,
     lossEvery: o.lossEvery,
     epsilon: o.epsilon,
+    certificateTolerance: o.certificateTolerance,
   };
-  return { t, rank: r, factors, settings, o, context };
+  return { t, rank: r, factors, settings, normT: scaledNorm(t.data), o, context };
 }
 
 function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefined): RawArgs {
@@ -180,7 +192,15 @@ function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefi
     data,
     [...p.t.shape],
     p.rank,
-    { maxIterations: s.maxIterations, solver: s.solver, epsilon: s.epsilon, tolerance: s.tolerance, lossEvery: s.lossEvery, seed: s.seed },
+    {
+      maxIterations: s.maxIterations,
+      solver: s.solver,
+      epsilon: s.epsilon,
+      tolerance: s.tolerance,
+      lossEvery: s.lossEvery,
+      seed: s.seed,
+      certificateTolerance: s.certificateTolerance,
+    },
     factors,
   ];
 }
@@ -189,10 +209,8 @@ function toResult(raw: RawNtfResult, p: Parsed): NtfResult {
   expectFiniteLoss(raw.trace.loss, p.context, 'T');
   return {
     factors: raw.factors.map((data, m) => ({ rows: p.t.shape[m]!, cols: p.rank, data })),
-    loss: raw.trace.loss[raw.trace.loss.length - 1]!,
-    traces: { iteration: raw.trace.iteration, loss: raw.trace.loss },
-    iterations: raw.iterations,
-    stopReason: raw.stopReason,
+    ...lossOutcome(raw, p.normT),
+    certificate: raw.certificate!,
     settings: p.settings,
   };
 }
@@ -211,7 +229,7 @@ export function ntf(T: Tensor, rank: number, options: NtfOptions & AsyncOptions<
     ([data, ...factors], token, onProgress, interval) =>
       native().ntfAsync(...rawArgs(p, data!, p.factors ? (factors as Float64Array[]) : undefined), token, onProgress, interval),
     o,
-    (r) => ({ iteration: r.iteration, total: r.total, loss: r.values[0]! }),
+    mapNmfProgress,
   )
     .catch(inContext(p.context, 'T'))
     .then((raw) => toResult(raw, p));

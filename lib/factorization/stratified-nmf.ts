@@ -24,17 +24,19 @@ import {
 import {
   callInContext,
   checkFactorMemory,
+  combinedNorm,
   inContext,
   checkInit,
   expectFiniteLoss,
   maxRank,
   expectFactorShape,
   iterationOptionSpecs,
+  lossOutcome,
   mapNmfProgress,
   type IterationOptions,
+  type LossOutcome,
   type NmfProgress,
   type RawTrace,
-  type StopReason,
 } from './common.js';
 import { expectDataMatrix, selectRows, type DataMatrix } from './sparse.js';
 
@@ -70,22 +72,22 @@ export interface StratifiedNmfSettings {
   lossEvery: number;
   /** Added to every denominator (the reference's tol). */
   epsilon: number;
+  certificateTolerance: number;
 }
 
-export interface StratifiedNmfResult {
+/**
+ * V, W(s), H and the outcome (lib/solver.ts): `loss` is √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) after the last
+ * iteration, `normalizedLoss` = loss / √(Σₛ‖A(s)‖²), `traces` {iteration, timeMs, loss,
+ * normalizedLoss}, `certificate` the KKT gradient mapping of ½loss²/Σₛ‖A(s)‖² over V, each W(s) and H.
+ */
+export interface StratifiedNmfResult extends LossOutcome {
   /** S×m: row s is v(s). */
   V: Matrix;
   /** W(s), nₛ×r each. */
   W: Matrix[];
   /** r×m, shared by all strata. */
   H: Matrix;
-  /** √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) after `lossIterations[i]` iterations; the last entry is the final loss. */
-  loss: Float64Array;
-  /** loss / √(Σₛ‖A(s)‖²). */
-  normalizedLoss: Float64Array;
-  lossIterations: Float64Array;
-  iterations: number;
-  stopReason: StopReason;
+  certificate: number;
   settings: StratifiedNmfSettings;
 }
 
@@ -94,8 +96,6 @@ export interface LabelledStratifiedNmfResult extends StratifiedNmfResult {
   labels: (string | number)[];
   rowIndices: Int32Array[];
 }
-
-const EPSILON = 1e-9;
 
 /** The options of stratifiedNmf (also the CLI's `snmf` flags). */
 export const stratifiedNmfOptionSpecs = {
@@ -120,13 +120,6 @@ interface Prepared {
   given?: { V?: Float64Array; W?: Float64Array[]; H?: Float64Array };
   normA: number;
   context: string;
-}
-
-/** √(Σₛ‖A(s)‖²), scaled so that it is exact for any finite data. */
-function combinedNorm(norms: number[]): number {
-  const m = Math.max(...norms);
-  if (m === 0 || !Number.isFinite(m)) return m;
-  return m * Math.sqrt(norms.reduce((acc, n) => acc + (n / m) * (n / m), 0));
 }
 
 function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context: string, specs: OptionSpecs, initName = 'options.init'): Prepared {
@@ -196,24 +189,22 @@ function rawOptions(p: Prepared) {
     lossEvery: p.o.lossEvery,
     vScaling: p.o.vScaling,
     seed: p.o.seed,
+    epsilon: p.o.epsilon,
+    certificateTolerance: p.o.certificateTolerance,
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
     ...p.given,
   };
 }
 
 function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Array[]; H: Float64Array }): StratifiedNmfResult {
-  expectFiniteLoss(raw.loss, p.context, 'the strata');
+  expectFiniteLoss(raw.trace.loss, p.context, 'the strata');
   const { cols, rank } = p;
-  const scale = 1 / Math.max(p.normA, 1e-300);
   return {
     V: { rows: p.strata.length, cols, data: raw.V },
     W: raw.W.map((data, s) => ({ rows: p.strata[s]!.rows, cols: rank, data })),
     H: { rows: rank, cols, data: raw.H },
-    loss: raw.loss,
-    normalizedLoss: raw.loss.map((x) => x * scale),
-    lossIterations: raw.lossIterations,
-    iterations: raw.iterations,
-    stopReason: raw.stopReason,
+    ...lossOutcome(raw, p.normA),
+    certificate: raw.certificate!,
     settings: {
       rank,
       maxIterations: p.o.maxIterations,
@@ -222,7 +213,8 @@ function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Arra
       init: p.given ? 'given' : (p.o.init as 'random' | 'nndsvd'),
       seed: p.o.seed,
       lossEvery: p.o.lossEvery,
-      epsilon: EPSILON,
+      epsilon: p.o.epsilon,
+      certificateTolerance: p.o.certificateTolerance,
     },
   };
 }
@@ -319,8 +311,9 @@ function fromLabelsAsync(
 }
 
 /**
- * Stratified-NMF on a worker thread: resolves with V, W(s), H, the loss trace and the settings.
- * `onProgress` receives {iteration, total, loss, normalizedLoss}; `signal` cancels (AbortError).
+ * Stratified-NMF on a worker thread: resolves with V, W(s), H, the outcome (loss, traces, stopReason,
+ * certificate) and the settings.
+ * `onProgress` receives {iteration, maxIterations, loss, normalizedLoss}; `signal` cancels (AbortError).
  * `stratifiedNmf.fromLabels(A, labels, rank, options)` splits one matrix by row labels first.
  */
 export const stratifiedNmf = Object.assign(stratifiedNmfAsync, { fromLabels: fromLabelsAsync });

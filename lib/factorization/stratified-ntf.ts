@@ -8,13 +8,25 @@
  * denominators come from Gram/Hadamard products and MTTKRPs, never from rank × d₂ × … × d_N
  * intermediates. Any order N ≥ 2 (order 2 is Stratified-NMF's data shape).
  */
-import type { StopReason } from '../solver.js';
 import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { expectTensor } from '../tensor-ops.js';
-import { callInContext, checkFactorMemory, expectFiniteLoss, inContext, maxRank } from './common.js';
+import {
+  callInContext,
+  certificateToleranceSpec,
+  checkFactorMemory,
+  combinedNorm,
+  expectFiniteLoss,
+  inContext,
+  lossOutcome,
+  mapNmfProgress,
+  maxRank,
+  type LossOutcome,
+  type NmfProgress,
+  type RawTrace,
+} from './common.js';
 import {
   asyncOptionSpecs,
   describeValue,
@@ -27,6 +39,7 @@ import {
   readField,
   readFields,
   readList,
+  scaledNorm,
   subName,
   unknownOption,
   type OptionSpecs,
@@ -37,10 +50,7 @@ interface RawState {
   w: Float64Array[];
   h: Float64Array[];
 }
-interface RawStratifiedNtfResult extends RawState {
-  trace: { iteration: Float64Array; loss: Float64Array };
-  iterations: number;
-  stopReason: StopReason;
+interface RawStratifiedNtfResult extends RawState, RawTrace {
   scratchDoubles: number;
   stages?: RawState[];
 }
@@ -54,6 +64,7 @@ interface RawStratifiedNtfOptions {
   lossEvery: number;
   seed: number;
   recordStages: boolean;
+  certificateTolerance: number;
 }
 type RawArgs = [
   strata: Float64Array[],
@@ -85,14 +96,12 @@ export interface StratifiedNtfState {
 export interface StratifiedNtfOptions {
   /** Rank of each stratum's own term: one number for all strata, or one per stratum. Required. */
   strataRank: number | number[];
-  /** Number of shared topics r. Required. */
-  rank: number;
   /** Iterations to run (default 100). */
   maxIterations?: number;
   /** v sweeps per iteration (default 2, as the reference). */
   vScaling?: number;
-  /** Total variation on h₂ and h₃ with weight `reg` (the reference's "tv"); off when undefined. */
-  tv?: { reg: number } | undefined;
+  /** Total variation on h₂ and h₃ with weight `reg` (the reference's "tv"); off when undefined or null. */
+  tv?: { reg: number } | null | undefined;
   /** 'random' (U(0,1) from the seeded generator, the reference's order: all v, all w, all h) or given values. */
   init?: 'random' | StratifiedNtfState;
   /** Seed of the random initialization (default 0). */
@@ -103,14 +112,24 @@ export interface StratifiedNtfOptions {
   lossEvery?: number;
   /** Floor of every numerator and denominator (default 1e-9, as the reference). */
   epsilon?: number;
+  /**
+   * Stop ('gradMap') when the certificate is at most this, checked before every lossEvery-th iteration
+   * (default 0: never). Not with TV (no certificate is defined there).
+   */
+  certificateTolerance?: number;
 }
 
-export interface StratifiedNtfProgress {
-  iteration: number;
-  total: number;
-  /** The latest loss computed (it includes the TV term when TV is on). */
-  loss: number;
+/**
+ * The options of the old call form `stratifiedNtf(strata, {strataRank, rank, …})`, deprecated: call
+ * `stratifiedNtf(strata, rank, {strataRank, …})` like every other method.
+ */
+export interface LegacyStratifiedNtfOptions extends StratifiedNtfOptions {
+  /** Number of shared topics r. Required. */
+  rank: number;
 }
+
+/** {iteration, maxIterations, loss (with the TV term when TV is on), normalizedLoss = loss / √(Σₛ‖A(s)‖²)}. */
+export type StratifiedNtfProgress = NmfProgress;
 
 export interface StratifiedNtfSettings {
   strataRank: number[];
@@ -124,15 +143,16 @@ export interface StratifiedNtfSettings {
   tolerance: number;
   lossEvery: number;
   epsilon: number;
+  certificateTolerance: number;
 }
 
-export interface StratifiedNtfResult extends StratifiedNtfState {
-  /** The loss after the last iteration. */
-  loss: number;
-  /** loss[i] is the loss after iteration[i] iterations; iteration 0 is the initial loss. */
-  traces: { iteration: Float64Array; loss: Float64Array };
-  iterations: number;
-  stopReason: StopReason;
+/**
+ * The state and the outcome (lib/solver.ts): `loss` is √(Σₛ‖A(s) − B(s)‖²) (plus the TV term when TV is
+ * on) after the last iteration, `normalizedLoss` = loss / √(Σₛ‖A(s)‖²), `traces` {iteration, timeMs,
+ * loss, normalizedLoss} (iteration 0 is the initial loss), `certificate` the KKT gradient mapping of
+ * ½Σₛ‖A(s) − B(s)‖²/Σₛ‖A(s)‖² over every v(s)ₜ, w(s) and hₜ — null with TV (a non-smooth loss).
+ */
+export interface StratifiedNtfResult extends StratifiedNtfState, LossOutcome {
   settings: StratifiedNtfSettings;
   /** Working memory the solver allocated besides the data and the factors, in bytes. */
   workBytes: number;
@@ -150,15 +170,16 @@ export const stratifiedNtfOptionSpecs = {
       return expectShapeInteger(v, name, maxRank);
     },
   },
-  rank: int(1, maxRank, undefined, 'number of topics'),
   maxIterations: int(0, 1e8, 100, 'iterations'),
   vScaling: int(1, 1e6, 2, 'v sweeps per iteration'),
   tv: {
     kind: 'custom',
-    description: 'undefined or {reg: a finite number ≥ 0}',
+    description: 'undefined, null or {reg: a finite number ≥ 0}',
     check: (v: unknown, name: string) => {
+      // null is off, as settings.tv records it (so that settings can be passed back as options).
+      if (v === null) return undefined;
       if (!isObjectArgument(v)) {
-        throw new TypeError(`Expected undefined or an object {reg} for ${name} but received ${describeValue(v)}`);
+        throw new TypeError(`Expected undefined, null or an object {reg} for ${name} but received ${describeValue(v)}`);
       }
       for (const key of ownKeys(v, name)) {
         if (key !== 'reg') throw unknownOption(key, ['reg'], name, 'key', 'in');
@@ -191,9 +212,15 @@ export const stratifiedNtfOptionSpecs = {
   tolerance: { kind: 'number', min: 0, default: 0, description: 'relative loss change that stops the run' },
   lossEvery: int(1, 1e8, 1, 'iterations between two recorded losses'),
   epsilon: { kind: 'number', min: 0, default: 1e-9, description: 'floor of numerators and denominators' },
+  certificateTolerance: certificateToleranceSpec,
 } as const satisfies OptionSpecs;
 
-const asyncSpecs = { ...stratifiedNtfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
+/** What parse reads: the options and options.rank of the deprecated call form (refused in the new one). */
+const parseSpecs = {
+  ...stratifiedNtfOptionSpecs,
+  rank: int(1, maxRank, undefined, 'number of topics (the deprecated call form; else the rank argument)'),
+} as const satisfies OptionSpecs;
+const asyncSpecs = { ...parseSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
 interface Parsed {
   strata: Float64Array[];
@@ -201,6 +228,8 @@ interface Parsed {
   dims: number[];
   settings: StratifiedNtfSettings;
   init: RawState | undefined;
+  /** √(Σₛ‖A(s)‖²), the normalizer of the loss. */
+  normA: number;
   context: string;
 }
 
@@ -301,11 +330,31 @@ function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: numb
 
 type ParsedOptions = Omit<Required<StratifiedNtfOptions>, 'tv' | 'strataRank'> & {
   strataRank: number | number[];
+  rank?: number;
   tv?: { reg: number };
 };
 
-function parse(strata: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: ParsedOptions } {
+/**
+ * Validates a call. `rank` is the positional rank (undefined in the deprecated form, which reads it
+ * from options.rank instead); the new form refuses options.rank (one place for each thing).
+ */
+function parse(
+  strata: unknown,
+  rank: unknown,
+  options: unknown,
+  context: string,
+  specs: OptionSpecs,
+): Parsed & { o: ParsedOptions & { rank: number } } {
   const o = parseOptions<ParsedOptions>(specs, options, context);
+  if (rank !== undefined) {
+    const r = expectShapeInteger(rank, 'rank', maxRank);
+    if (o.rank !== undefined) {
+      throw new TypeError(
+        `Expected no options.rank in ${context} (the rank is its second argument, ${r}) but received ${describeValue(o.rank)}; leave rank out of the options`,
+      );
+    }
+    o.rank = r;
+  }
   const data = expectStrata(strata);
   if (o.strataRank === undefined) throw new TypeError(`Expected a positive integer or an array for options.strataRank of ${context} but received undefined`);
   if (o.rank === undefined) throw new TypeError(`Expected a positive integer for options.rank of ${context} but received undefined`);
@@ -314,6 +363,11 @@ function parse(strata: unknown, options: unknown, context: string, specs: Option
   if (ranks.length !== S) {
     throw new RangeError(
       `Expected one strata rank per stratum (${S}) for options.strataRank of ${context} but received an array of length ${ranks.length}`,
+    );
+  }
+  if (o.tv && o.certificateTolerance > 0) {
+    throw new RangeError(
+      `Expected options.certificateTolerance 0 with options.tv of ${context} (the TV loss is not smooth: no certificate is defined) but received ${o.certificateTolerance}`,
     );
   }
   checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank);
@@ -331,8 +385,10 @@ function parse(strata: unknown, options: unknown, context: string, specs: Option
     tolerance: o.tolerance,
     lossEvery: o.lossEvery,
     epsilon: o.epsilon,
+    certificateTolerance: o.certificateTolerance,
   };
-  return { ...data, settings, init, o, context };
+  const normA = combinedNorm(data.strata.map((a) => scaledNorm(a)));
+  return { ...data, settings, init, normA, o: o as ParsedOptions & { rank: number }, context };
 }
 
 function rawArgs(p: Parsed, recordStages = false): RawArgs {
@@ -353,6 +409,7 @@ function rawArgs(p: Parsed, recordStages = false): RawArgs {
       lossEvery: s.lossEvery,
       seed: s.seed,
       recordStages,
+      certificateTolerance: s.certificateTolerance,
     },
     p.init,
   ];
@@ -374,23 +431,52 @@ function toResult(raw: RawStratifiedNtfResult, p: Parsed): StratifiedNtfResult {
   expectFiniteLoss(raw.trace.loss, p.context, 'the strata');
   return {
     ...toState(raw, p),
-    loss: raw.trace.loss[raw.trace.loss.length - 1]!,
-    traces: { iteration: raw.trace.iteration, loss: raw.trace.loss },
-    iterations: raw.iterations,
-    stopReason: raw.stopReason,
+    ...lossOutcome(raw, p.normA),
     settings: p.settings,
     workBytes: raw.scratchDoubles * 8,
   };
 }
 
-/** Stratified-NTF on a worker thread. */
+const deprecationWarned = new Set<string>();
+
+/**
+ * The deprecated form (strata, {strataRank, rank, …}) keeps working for one release: it warns once per
+ * function and process, naming the new form.
+ */
+function legacyForm(name: string, rankOrOptions: unknown, options: unknown): boolean {
+  const legacy = isObjectArgument(rankOrOptions) && !Array.isArray(rankOrOptions) && options === undefined;
+  if (legacy && !deprecationWarned.has(name)) {
+    deprecationWarned.add(name);
+    process.emitWarning(
+      `${name}(strata, {strataRank, rank, …}) is deprecated; call ${name}(strata, rank, {strataRank, …}) like every other method`,
+      { type: 'DeprecationWarning', code: 'NSA_FLOW_STRATIFIED_NTF_CALL' },
+    );
+  }
+  return legacy;
+}
+
+/**
+ * Stratified-NTF on a worker thread: `stratifiedNtf(strata, rank, {strataRank, …})`, strata an array of
+ * tensors (nₛ, d₂, …, d_N). onProgress receives {iteration, maxIterations, loss, normalizedLoss}.
+ * The form stratifiedNtf(strata, {strataRank, rank, …}) is deprecated (a DeprecationWarning, once).
+ */
 export function stratifiedNtf(
   strata: readonly Tensor[],
+  rank: number,
   options: StratifiedNtfOptions & AsyncOptions<StratifiedNtfProgress>,
-): Promise<StratifiedNtfResult> {
+): Promise<StratifiedNtfResult>;
+/** @deprecated Use stratifiedNtf(strata, rank, {strataRank, …}). */
+export function stratifiedNtf(
+  strata: readonly Tensor[],
+  options: LegacyStratifiedNtfOptions & AsyncOptions<StratifiedNtfProgress>,
+): Promise<StratifiedNtfResult>;
+export function stratifiedNtf(strata: readonly Tensor[], rankOrOptions: unknown, maybeOptions?: unknown): Promise<StratifiedNtfResult> {
   let p: ReturnType<typeof parse>;
   try {
-    p = parse(strata, options, 'stratifiedNtf()', asyncSpecs);
+    const legacy = legacyForm('stratifiedNtf', rankOrOptions, maybeOptions);
+    p = legacy
+      ? parse(strata, undefined, rankOrOptions, 'stratifiedNtf()', asyncSpecs)
+      : parse(strata, rankOrOptions, maybeOptions, 'stratifiedNtf()', asyncSpecs);
   } catch (err) {
     return Promise.reject(err);
   }
@@ -416,15 +502,24 @@ export function stratifiedNtf(
       return native().stratifiedNtfAsync(strataIn, args[1], args[2], args[3], args[4], args[5], init, token, onProgress, interval);
     },
     o,
-    (r) => ({ iteration: r.iteration, total: r.total, loss: r.values[0]! }),
+    mapNmfProgress,
   )
     .catch(inContext(p.context, 'the strata'))
     .then((raw) => toResult(raw, p));
 }
 
-/** Stratified-NTF on the calling thread (for small problems). */
-export function stratifiedNtfSync(strata: readonly Tensor[], options: StratifiedNtfOptions): StratifiedNtfResult {
-  const p = parse(strata, options, 'stratifiedNtfSync()', stratifiedNtfOptionSpecs);
+/**
+ * Stratified-NTF on the calling thread (for small problems): `stratifiedNtfSync(strata, rank,
+ * {strataRank, …})`; the form (strata, {strataRank, rank, …}) is deprecated as stratifiedNtf's.
+ */
+export function stratifiedNtfSync(strata: readonly Tensor[], rank: number, options: StratifiedNtfOptions): StratifiedNtfResult;
+/** @deprecated Use stratifiedNtfSync(strata, rank, {strataRank, …}). */
+export function stratifiedNtfSync(strata: readonly Tensor[], options: LegacyStratifiedNtfOptions): StratifiedNtfResult;
+export function stratifiedNtfSync(strata: readonly Tensor[], rankOrOptions: unknown, maybeOptions?: unknown): StratifiedNtfResult {
+  const legacy = legacyForm('stratifiedNtfSync', rankOrOptions, maybeOptions);
+  const p = legacy
+    ? parse(strata, undefined, rankOrOptions, 'stratifiedNtfSync()', parseSpecs)
+    : parse(strata, rankOrOptions, maybeOptions, 'stratifiedNtfSync()', parseSpecs);
   return toResult(callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNtf(...rawArgs(p)))), p);
 }
 
@@ -432,14 +527,14 @@ export function stratifiedNtfSync(strata: readonly Tensor[], options: Stratified
 export function stratifiedNtfLoss(
   strata: readonly Tensor[],
   state: StratifiedNtfState,
-  options: Pick<StratifiedNtfOptions, 'strataRank' | 'rank' | 'tv'>,
+  options: Pick<LegacyStratifiedNtfOptions, 'strataRank' | 'rank' | 'tv'>,
 ): number {
   if (!isObjectArgument(state)) throw new TypeError(`Expected a state {v, w, h} of matrices for state but received ${describeValue(state)}`);
   if (!isObjectArgument(options)) throw new TypeError(`Expected an options object {strataRank, rank, tv?} for options but received ${describeValue(options)}`);
   // The options of the solve that produced `state` may be passed as they are (each read once here).
   const o: Record<string, unknown> = {};
   for (const key of ownKeys(options, 'options')) o[key] = readField(options, key, `options.${key} of stratifiedNtfLoss()`);
-  const p = parse(strata, { ...o, init: state }, 'stratifiedNtfLoss()', stratifiedNtfOptionSpecs);
+  const p = parse(strata, undefined, { ...o, init: state }, 'stratifiedNtfLoss()', parseSpecs);
   const loss = callSync(() => native().stratifiedNtfLoss(...rawArgs(p)));
   expectFiniteLoss([loss], 'stratifiedNtfLoss()', 'the strata');
   return loss;
@@ -451,9 +546,10 @@ export function stratifiedNtfLoss(
  */
 export function stratifiedNtfFirstIterationStages(
   strata: readonly Tensor[],
+  rank: number,
   options: StratifiedNtfOptions,
 ): StratifiedNtfState[] {
-  const p = parse(strata, { ...options, maxIterations: 1 }, 'stratifiedNtfFirstIterationStages()', stratifiedNtfOptionSpecs);
+  const p = parse(strata, rank, { ...options, maxIterations: 1 }, 'stratifiedNtfFirstIterationStages()', parseSpecs);
   const raw = callSync(() => native().stratifiedNtf(...rawArgs(p, true)));
   return (raw.stages ?? []).map((st) => toState(st, p));
 }

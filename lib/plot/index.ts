@@ -90,8 +90,13 @@ const titled = (title: string, notes: string[]) => (notes.length ? { text: title
 
 // ---- convergence -----------------------------------------------------------------------------------
 
-/** Names of trace columns that hold the iteration numbers of the other columns (the x axis). */
+/**
+ * Names of trace columns that hold the iteration numbers of the other columns (the x axis);
+ * 'lossIterations' is the NMF family's column in result files written before the one solver contract.
+ */
 const xColumnNames = ['iteration', 'iterations', 'lossIterations', 'iter'];
+/** The solver contract's clock column (lib/solver.ts): an x axis when asked for, never a drawn line. */
+const timeColumnName = 'timeMs';
 
 export interface ConvergencePlotOptions {
   title?: string;
@@ -114,7 +119,10 @@ const convergenceSpecs = {
   maxPoints: int(2, 1e6, 1000, 'points drawn per trace at most'),
 } as const satisfies OptionSpecs;
 
-/** Convergence traces: one line per column (fidelity, orthogonality, total …) against iteration. */
+/**
+ * Convergence traces: one line per column (fidelity, orthogonality, total …) against iteration (or
+ * against `timeMs` with x: 'timeMs'; the clock column is never drawn as a line of its own).
+ */
 export async function convergencePlot(traces: Record<string, ArrayLike<number | null>>, options: ConvergencePlotOptions = {}): Promise<string> {
   // Each column read once (an array copied), so what is checked is what is drawn.
   traces = Object.fromEntries(
@@ -123,7 +131,8 @@ export async function convergencePlot(traces: Record<string, ArrayLike<number | 
   const o = readOptions<Required<Omit<ConvergencePlotOptions, 'title' | 'x' | 'log'>> & ConvergencePlotOptions>(convergenceSpecs, options, 'convergencePlot()');
   const xName = o.x ?? xColumnNames.find((n) => n in traces);
   if (xName !== undefined && !(xName in traces)) throw new RangeError(`Expected the name of a trace column for options.x of convergencePlot() but received ${describeValue(xName)}`);
-  const series = Object.keys(traces).filter((k) => k !== xName);
+  // The x candidates and the clock are axes, never lines (an iteration count against time is no convergence).
+  const series = Object.keys(traces).filter((k) => k !== xName && k !== timeColumnName && !xColumnNames.includes(k));
   if (series.length === 0) throw new RangeError('Expected at least one trace column for traces but received none');
   const log = o.log ?? true;
   const xs = xName ? traces[xName]! : undefined;

@@ -7,9 +7,9 @@
 //   stratifiedNmfAsync(strata, cols, rank, options, token, onProgress, intervalMs) → Promise<result>
 //   nmf(A, rank, options) / nmfAsync(A, rank, options, token, onProgress, intervalMs)
 // A data matrix is {rows, cols, data} (dense, row-major) or {rows, cols, indptr, indices, data} (CSR).
-// options: {maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed,
+// options: {maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed, epsilon?, certificateTolerance?,
 //           vScaling, V?, W?: Float64Array[], H?}  (NMF: solver, loss, W?, H?).
-// result: {V?, W, H, lossIterations, loss, iterations, stopReason}.
+// result: {V?, W, H, trace: {iteration, timeMs, loss}, iterations, stopReason, certificate}.
 #include <cstring>
 #include <map>
 #include <memory>
@@ -134,6 +134,14 @@ NmfInit initOf(const In& v) {
   return oneOf(v, names);
 }
 
+// The multiplicative updates' denominator shift (optional; default 1e-9): in (0, 1], as 0 would
+// divide 0 by 0 on a zero row.
+double epsilonIn(Napi::Env env, const In& v) {
+  const double e = numberIn(v, 0, 1);
+  if (!(e > 0)) throwRangeJs(env, "Expected a number in (0, 1] for " + v.name + " but received 0");
+  return e;
+}
+
 uint64_t seedOf(const In& v) { return static_cast<uint64_t>(integerIn(v, 0, 9007199254740991)); }
 
 // A given factor (optional): checked for length now, copied into `out` by takeFactor.
@@ -149,10 +157,14 @@ void takeFactor(Napi::Env env, const TypedIn& t, double* out) {
 
 
 void setTrace(Napi::Env env, Napi::Object out, const NmfRun& run) {
-  out.Set("lossIterations", newFloat64Array(env, run.trace.iteration.data(), run.trace.iteration.size()));
-  out.Set("loss", newFloat64Array(env, run.trace.loss.data(), run.trace.loss.size()));
+  Napi::Object trace = Napi::Object::New(env);
+  trace.Set("iteration", newFloat64Array(env, run.trace.iteration.data(), run.trace.iteration.size()));
+  trace.Set("timeMs", newFloat64Array(env, run.trace.timeMs.data(), run.trace.timeMs.size()));
+  trace.Set("loss", newFloat64Array(env, run.trace.loss.data(), run.trace.loss.size()));
+  out.Set("trace", trace);
   out.Set("iterations", Napi::Number::New(env, run.iterations));
   out.Set("stopReason", Napi::String::New(env, stopReasonName(run.stop)));
+  out.Set("certificate", Napi::Number::New(env, run.certificate));
 }
 
 // ---- Stratified-NMF ---------------------------------------------------------------------------
@@ -171,7 +183,7 @@ class StratifiedNmfJob : public Job {
     for (const In& s : strata) data.push_back(dataIn(s));
     m_ = dimension(arg(info, 1, "cols"));
     opts_.rank = dimension(arg(info, 2, "rank"));
-    const Fields o(arg(info, 3, "options"), {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "V", "W", "H"});
+    const Fields o(arg(info, 3, "options"), {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon", "certificateTolerance", "V", "W", "H"});
     init_ = initOf(o["init"]);
     std::vector<In> Wlist;
     if (init_ == NmfInit::Given && o.has("W")) Wlist = elements(o["W"], strata.size(), strata.size());
@@ -181,6 +193,8 @@ class StratifiedNmfJob : public Job {
     opts_.tolerance = numberIn(o["tolerance"], 0, 1);
     opts_.lossEvery = intIn(o["lossEvery"], 1, 1 << 30);
     seed_ = seedOf(o["seed"]);
+    if (o.has("epsilon")) opts_.epsilon = epsilonIn(env, o["epsilon"]);
+    if (o.has("certificateTolerance")) opts_.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
     const std::size_t S = data.size(), r = opts_.rank;
     std::size_t totalRows = 0;
     double nonzeros = 0, copyBytes = 0;
@@ -341,7 +355,7 @@ class NmfJob : public Job {
     // (a) read everything
     const DataIn A = dataIn(arg(info, 0, "A"));
     opts_.rank = dimension(arg(info, 1, "rank"));
-    const Fields o(arg(info, 2, "options"), {"solver", "loss", "maxIterations", "tolerance", "lossEvery", "init", "seed", "W", "H"});
+    const Fields o(arg(info, 2, "options"), {"solver", "loss", "maxIterations", "tolerance", "lossEvery", "init", "seed", "epsilon", "certificateTolerance", "W", "H"});
     // (b) check
     static const std::map<std::string, NmfSolver> solvers = {{"mu", NmfSolver::Mu}, {"hals", NmfSolver::Hals}};
     static const std::map<std::string, NmfLoss> losses = {{"frobenius", NmfLoss::Frobenius}, {"kl", NmfLoss::KL}};
@@ -354,6 +368,8 @@ class NmfJob : public Job {
     opts_.lossEvery = intIn(o["lossEvery"], 1, 1 << 30);
     init_ = initOf(o["init"]);
     seed_ = seedOf(o["seed"]);
+    if (o.has("epsilon")) opts_.epsilon = epsilonIn(env, o["epsilon"]);
+    if (o.has("certificateTolerance")) opts_.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
     const std::size_t r = opts_.rank;
     std::optional<TypedIn> Win, Hin;
     if (init_ == NmfInit::Given) {

@@ -5,6 +5,7 @@
 //   ntf(T, shape, rank, options, factors[] | undefined)          (factors in tensorly layout, dₘ × r)
 // The async forms take (cancelToken, onProgress, intervalMs) after these.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 
@@ -20,8 +21,15 @@ namespace {
 Napi::Object traceObject(Napi::Env env, const LossTrace& t) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("iteration", newFloat64Array(env, t.iteration, "the loss trace"));
+  o.Set("timeMs", newFloat64Array(env, t.timeMs, "the loss trace"));
   o.Set("loss", newFloat64Array(env, t.loss, "the loss trace"));
   return o;
+}
+
+// NaN (no certificate defined) becomes null.
+Napi::Value certificateValue(Napi::Env env, double c) {
+  if (std::isnan(c)) return env.Null();
+  return Napi::Number::New(env, c);
 }
 
 // ---- Stratified-NTF ---------------------------------------------------------------------------------
@@ -82,7 +90,8 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   const Shape ranks = sizesOf(arg(info, 3, "strataRanks"), S);
   const std::size_t r = dimension(arg(info, 4, "rank"));
   const Fields o(arg(info, 5, "options"),
-                 {"maxIterations", "vScaling", "tv", "tvReg", "epsilon", "tolerance", "lossEvery", "recordStages", "seed"});
+                 {"maxIterations", "vScaling", "tv", "tvReg", "epsilon", "tolerance", "lossEvery", "recordStages", "seed",
+                  "certificateTolerance"});
   const In initArg = arg(info, 6, "init");
   const bool given = !absent(initArg);
   if (requireInit && !given) throwType(env, "Expected an object {v, w, h} for init but received " + describe(initArg.value));
@@ -106,6 +115,7 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   opt.tolerance = numberIn(o["tolerance"], 0, 1.7976931348623157e308);
   opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);
   opt.recordStages = boolean(o["recordStages"]);
+  if (o.has("certificateTolerance")) opt.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
   const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
   const std::size_t F = shapeSize(dims);
   StratifiedNtfIn in;
@@ -167,6 +177,7 @@ Napi::Value stratifiedNtfResult(Napi::Env env, const StratifiedNtfCall& call) {
   o.Set("trace", traceObject(env, call.result.trace));
   o.Set("iterations", Napi::Number::New(env, call.result.iterations));
   o.Set("stopReason", Napi::String::New(env, stopReasonName(call.result.stop)));
+  o.Set("certificate", certificateValue(env, call.result.certificate));
   o.Set("scratchDoubles", Napi::Number::New(env, static_cast<double>(call.result.scratchDoubles)));
   if (call.options.recordStages) {
     Napi::Array stages = Napi::Array::New(env, call.result.stages.size());
@@ -227,7 +238,7 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   call->shape = shapeOf(arg(info, 1, "shape"), 2);
   const Shape& shape = call->shape;
   const std::size_t r = dimension(arg(info, 2, "rank"));
-  const Fields o(arg(info, 3, "options"), {"maxIterations", "solver", "epsilon", "tolerance", "lossEvery", "seed"});
+  const Fields o(arg(info, 3, "options"), {"maxIterations", "solver", "epsilon", "tolerance", "lossEvery", "seed", "certificateTolerance"});
   const In factorsArg = arg(info, 4, "factors");
   const bool given = !absent(factorsArg);
   std::vector<In> factorList;
@@ -242,6 +253,7 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   opt.epsilon = numberIn(o["epsilon"], 0, 1.7976931348623157e308);
   opt.tolerance = numberIn(o["tolerance"], 0, 1.7976931348623157e308);
   opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);
+  if (o.has("certificateTolerance")) opt.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
   const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
   std::vector<TypedIn> factorsIn;
   for (std::size_t m = 0; m < factorList.size(); ++m)
@@ -288,6 +300,7 @@ Napi::Value ntfResult(Napi::Env env, const NtfCall& call) {
   o.Set("trace", traceObject(env, call.result.trace));
   o.Set("iterations", Napi::Number::New(env, call.result.iterations));
   o.Set("stopReason", Napi::String::New(env, stopReasonName(call.result.stop)));
+  o.Set("certificate", certificateValue(env, call.result.certificate));
   return o;
 }
 

@@ -43,15 +43,13 @@ constexpr double kCancellationRatio = 1e-4;
 
 enum class NmfInit { Random, Nndsvd, Given };
 
-struct LossTrace {
-  std::vector<double> iteration;  // iterations completed when the loss was measured
-  std::vector<double> loss;
-};
-
 struct NmfRun {
   int iterations = 0;
   StopReason stop = StopReason::MaxIterations;
   LossTrace trace;
+  // The KKT gradient mapping of the normalized objective at the returned factors (solver.hpp's
+  // gradientMapping, the max over the factor blocks): 0 exactly at a stationary point.
+  double certificate = 0;
 };
 
 // ---- Stratified-NMF ---------------------------------------------------------------------------------
@@ -63,6 +61,9 @@ struct StratifiedNmfOptions {
   double tolerance = 0;  // stop when |Δloss|/loss between two recorded losses falls below; 0 = never
   int lossEvery = 1;     // record the loss every this many iterations (always after the last one)
   double epsilon = 1e-9; // added to every denominator, as the reference's `tol`
+  // Stop ('gradMap') when the certificate of the iterate is at most this, checked before every
+  // lossEvery-th iteration at the cost of one gradient evaluation; 0 = never.
+  double certificateTolerance = 0;
 };
 
 // Fills V (S×m), W[s] (nₛ×r) and H (r×m). Random: the reference's V ~ U(0,1), then each W(s) and
@@ -72,6 +73,7 @@ void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit 
                        double* V, const std::vector<double*>& W, double* H);
 
 // Runs the multiplicative updates in place on V, W, H. Progress values: [loss, normalized loss].
+// The certificate is over the blocks V, each W(s) and H of ½Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖² / Σₛ‖A(s)‖².
 NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
                      const std::vector<double*>& W, double* H, Monitor& monitor);
 
@@ -92,6 +94,7 @@ struct NmfOptions {
   double tolerance = 0;
   int lossEvery = 1;
   double epsilon = 1e-9;  // added to multiplicative-update denominators
+  double certificateTolerance = 0;  // as StratifiedNmfOptions'
 };
 
 // Random: W, H ~ U(0,1)·√(mean(A)/r) (W first). Nndsvd: NNDSVD of A, zeros filled with 1 % of √(mean(A)/r).
@@ -99,6 +102,7 @@ void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, do
 
 // Frobenius: loss ‖A − WH‖ (normalized by ‖A‖). KL: the generalized divergence
 // Σ a·log(a/wh) − a + wh (normalized by Σa). Progress values: [loss, normalized loss].
+// The certificate is over the blocks W and H of ½‖A − WH‖²/‖A‖² (KL: the divergence / Σa).
 NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monitor& monitor);
 
 }  // namespace nsa

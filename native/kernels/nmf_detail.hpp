@@ -33,7 +33,7 @@ class LossRecorder {
   bool due(int iteration) const { return iteration % every_ == 0; }
   // Records the loss after `iteration` iterations; true when the relative change since the
   // previously recorded loss is below the tolerance.
-  bool record(int iteration, double loss, LossTrace& trace);
+  bool record(int iteration, double loss, LossTrace& trace) const;
 
  private:
   double tolerance_;

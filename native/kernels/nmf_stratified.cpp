@@ -139,6 +139,63 @@ void productAHt(const DataMatrix& A, const double* H, const double* Ht, std::siz
   else gemm(false, true, A.rows, r, A.cols, 1.0, A.dense, H, 0.0, out);
 }
 
+// The certificate of (V, W, H): the gradients of f = ½Σₛ‖R(s)‖² / Σₛ‖A(s)‖², R(s) = 1v(s)ᵀ + W(s)H − A(s),
+// are the multiplicative updates' denominators minus their numerators (over Σₛ‖A(s)‖²):
+//   ∇v(s) = R(s)ᵀ1 = nₛv(s) + Hᵀ(W(s)ᵀ1) − A(s)ᵀ1,   ∇W(s) = R(s)Hᵀ = W(s)HHᵀ + 1(Hv(s))ᵀ − A(s)Hᵀ,
+//   ∇H = Σₛ W(s)ᵀR(s) = Σₛ (W(s)ᵀ1)v(s)ᵀ + (ΣₛW(s)ᵀW(s))H − ΣₛW(s)ᵀA(s).
+// The gradient mapping of each block (V, every W(s), H); the certificate is the largest.
+double certificate(const Problem& P, const double* V, const std::vector<double*>& W, const double* H, Workspace& ws) {
+  const std::size_t S = P.S, m = P.m, r = P.r;
+  const double scale = 1.0 / std::max(P.totalNorm2, 1e-300);
+  double* HHt = ws.get(kHHt, r * r);
+  double* Ht = ws.get(kHt, m * r);
+  double* gramSum = ws.get(kGramSum, r * r);
+  double* num = ws.get(kNum, r * m);
+  double* numT = ws.get(kNumT, m * r);
+  double* gradH = ws.get(kDen, r * m);
+  double* wsum = ws.get(kWsum, r);
+  double* Hv = ws.get(kHv, r);
+  std::vector<double> gradV(S * m);
+  outerGram(H, r, m, HHt);
+  transposeInto(H, r, m, Ht);
+  std::fill(num, num + r * m, 0.0);
+  std::fill(numT, numT + m * r, 0.0);
+  std::fill(gradH, gradH + r * m, 0.0);
+  std::fill(gramSum, gramSum + r * r, 0.0);
+  double worst = 0;
+  for (std::size_t s = 0; s < S; ++s) {
+    const DataMatrix& As = P.A[s];
+    const std::size_t n = As.rows;
+    const double* v = V + s * m;
+    double* AHt = ws.get(kAHt, n * r);
+    double* gradW = ws.get(kWHHt, n * r);
+    columnSumsOf(W[s], n, r, wsum);
+    // ∇v(s), with g = Hᵀ(W(s)ᵀ1) in its place.
+    double* g = gradV.data() + s * m;
+    cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(m), 1.0, H, asInt(m), wsum, 1, 0.0, g, 1);
+    for (std::size_t j = 0; j < m; ++j) g[j] = (static_cast<double>(n) * v[j] + g[j] - P.colSums[s][j]) * scale;
+    // ∇W(s)
+    productAHt(As, H, Ht, r, AHt);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
+    gemm(false, false, n, r, r, 1.0, W[s], HHt, 0.0, gradW);
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t c = 0; c < r; ++c) gradW[i * r + c] = (gradW[i * r + c] + Hv[c] - AHt[i * r + c]) * scale;
+    worst = worstCertificate(worst, gradientMapping(W[s], gradW, n * r, true));
+    // ∇H's parts of this stratum
+    cblas_dger(CblasRowMajor, asInt(r), asInt(m), 1.0, wsum, 1, v, 1, gradH, asInt(m));
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(n), 1.0, W[s], asInt(r), 1.0, gramSum, asInt(r));
+    if (As.sparse()) dataTransposeTimes(As, W[s], r, 1.0, numT);
+    else gemm(true, false, r, m, n, 1.0, W[s], As.dense, 1.0, num);
+  }
+  for (std::size_t i = 0; i < r; ++i)
+    for (std::size_t j = 0; j < i; ++j) gramSum[i * r + j] = gramSum[j * r + i];
+  gemm(false, false, r, m, r, 1.0, gramSum, H, 1.0, gradH);
+  for (std::size_t c = 0; c < r; ++c)
+    for (std::size_t j = 0; j < m; ++j) gradH[c * m + j] = (gradH[c * m + j] - num[c * m + j] - numT[j * r + c]) * scale;
+  worst = worstCertificate(worst, gradientMapping(H, gradH, r * m, true));
+  return worstCertificate(worst, gradientMapping(V, gradV.data(), S * m, true));
+}
+
 }  // namespace
 
 void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit init, uint64_t seed,
@@ -247,6 +304,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   ws.get(kResidual, 1);
 
   NmfRun run;
+  run.trace.start();
   LossRecorder recorder(o.tolerance, o.lossEvery);
   const double normA = std::sqrt(P.totalNorm2);
 
@@ -254,6 +312,11 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   for (; it < o.maxIterations; ++it) {
     if (monitor.cancelled()) throwAborted();
     const bool due = recorder.due(it);
+    // certificate() uses workspaces that every iteration recomputes before reading them.
+    if (due && o.certificateTolerance > 0 && certificate(P, V, W, H, ws) <= o.certificateTolerance) {
+      run.stop = StopReason::GradMap;  // the returned factors are the certified ones: no update
+      break;
+    }
     const bool wantLoss = due || monitor.wantsProgress();
     double lossSquared = 0;
 
@@ -357,8 +420,8 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   run.iterations = it;
   const double final = stratifiedNmfLoss(A, r, V, W, H);
   checkFiniteLoss(final, it);
-  run.trace.iteration.push_back(it);
-  run.trace.loss.push_back(final);
+  run.trace.record(it, final);
+  run.certificate = certificate(P, V, W, H, ws);
   return run;
 }
 

@@ -572,16 +572,24 @@ double stratifiedNtfLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptio
 namespace {
 
 // Shared loop control of both solvers: records losses, applies the tolerance rule, polls the monitor.
-template <class Iterate>
-void runLoop(int maxIterations, int lossEvery, double tolerance, double initialLoss, LossTrace& trace,
-             int& iterations, StopReason& stop, Monitor& monitor, Iterate&& iterate) {
-  trace.iteration.assign(1, 0.0);
-  trace.loss.assign(1, initialLoss);
+// `normalizer` (the data's norm) gives the progress records' normalized loss. With a
+// certificateTolerance > 0, `certificate()` of the current state is checked before every
+// lossEvery-th iteration (where the state's loss was recorded) and stops the run with 'gradMap'.
+template <class Iterate, class Certificate>
+void runLoop(int maxIterations, int lossEvery, double tolerance, double certificateTolerance, double initialLoss,
+             double normalizer, LossTrace& trace, int& iterations, StopReason& stop, Monitor& monitor,
+             Iterate&& iterate, Certificate&& certificate) {
+  trace.start();
+  trace.record(0, initialLoss);
   double lastLoss = initialLoss;
   stop = StopReason::MaxIterations;
   iterations = 0;
   for (int it = 1; it <= maxIterations; ++it) {
     if (monitor.cancelled()) throwAborted();
+    if (certificateTolerance > 0 && (it - 1) % lossEvery == 0 && certificate() <= certificateTolerance) {
+      stop = StopReason::GradMap;
+      break;
+    }
     const bool wantLoss = it % lossEvery == 0 || it == maxIterations || monitor.wantsProgress();
     const double loss = iterate(it, wantLoss);
     iterations = it;
@@ -589,10 +597,7 @@ void runLoop(int maxIterations, int lossEvery, double tolerance, double initialL
       if (!std::isfinite(loss)) throwNumerical("the loss became non-finite at iteration " + std::to_string(it));
       const bool record = it % lossEvery == 0 || it == maxIterations;
       const double previous = trace.loss.back();
-      if (record) {
-        trace.iteration.push_back(it);
-        trace.loss.push_back(loss);
-      }
+      if (record) trace.record(it, loss);
       lastLoss = loss;
       if (record && tolerance > 0 && std::abs(previous - loss) < tolerance * previous) {
         stop = StopReason::Plateau;
@@ -602,8 +607,9 @@ void runLoop(int maxIterations, int lossEvery, double tolerance, double initialL
     ProgressRecord rec;
     rec.iteration = it;
     rec.total = maxIterations;
-    rec.count = 1;
+    rec.count = 2;
     rec.values[0] = lastLoss;
+    rec.values[1] = lastLoss / std::max(normalizer, 1e-300);
     monitor.progress(rec);
   }
 }
@@ -615,10 +621,111 @@ void stratifiedNtf(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o,
   StratifiedNtfSolver solver(p, o, st);
   result.scratchDoubles = solver.scratchDoubles();
   const double loss0 = solver.initialLoss();
-  runLoop(o.maxIterations, o.lossEvery, o.tolerance, loss0, result.trace, result.iterations, result.stop, monitor,
-          [&](int it, bool wantLoss) {
-            return solver.iterate(wantLoss, o.recordStages && it == 1 ? &result.stages : nullptr);
-          });
+  double normA2 = 0;
+  for (std::size_t s = 0; s < p.strata.size(); ++s) normA2 += squaredNorm(p.strata[s], p.samples[s] * shapeSize(p.dims));
+  runLoop(
+      o.maxIterations, o.lossEvery, o.tolerance, o.tv ? 0.0 : o.certificateTolerance, loss0, std::sqrt(normA2),
+      result.trace, result.iterations, result.stop, monitor,
+      [&](int it, bool wantLoss) { return solver.iterate(wantLoss, o.recordStages && it == 1 ? &result.stages : nullptr); },
+      [&] { return stratifiedNtfCertificate(p, o, st); });
+  result.certificate = stratifiedNtfCertificate(p, o, st);
+}
+
+double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o,
+                                const StratifiedNtfState& st) {
+  if (o.tv) return std::nan("");
+  const std::size_t S = p.strata.size(), K = p.dims.size(), r = o.rank;
+  const std::size_t F = shapeSize(p.dims);
+  std::size_t dmax = 0, qmax = 0, nmax = 0;
+  for (std::size_t d : p.dims) dmax = std::max(dmax, d);
+  for (std::size_t q : o.strataRank) qmax = std::max(qmax, q);
+  for (std::size_t n : p.samples) nmax = std::max(nmax, n);
+  double normA2 = 0;
+  for (std::size_t s = 0; s < S; ++s) normA2 += squaredNorm(p.strata[s], p.samples[s] * F);
+  const double scale = 1.0 / std::max(normA2, 1e-300);
+  Workspace ws;
+  // Grams HₜHₜᵀ (r×r); per stratum VₜVₜᵀ (q×q) and VₜHₜᵀ (q×r).
+  std::vector<Vec> HH(K, Vec(r * r)), VV(K), VH(K);
+  for (std::size_t t = 0; t < K; ++t) crossRows(st.h[t].data(), r, st.h[t].data(), r, p.dims[t], HH[t].data());
+  std::vector<Vec> gradH(K);
+  for (std::size_t t = 0; t < K; ++t) gradH[t].assign(r * p.dims[t], 0.0);
+  Vec M(std::max({qmax, r}) * std::max(dmax, nmax)), G(std::max(qmax, r) * std::max(qmax, r)), E(r * qmax), grad, WW(r * r),
+      wsum(r), sumA(F);
+  std::vector<const double*> vf(K), cf(K + 1), vv(K), vh(K), hh(K);
+  for (std::size_t t = 0; t < K; ++t) hh[t] = HH[t].data();
+  double worst = 0;
+  for (std::size_t s = 0; s < S; ++s) {
+    const std::size_t n = p.samples[s], q = o.strataRank[s];
+    const double* A = p.strata[s];
+    const double* w = st.w[s].data();
+    std::fill(sumA.begin(), sumA.end(), 0.0);
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < F; ++j) sumA[j] += A[i * F + j];
+    for (std::size_t t = 0; t < K; ++t) {
+      vf[t] = st.v[s * K + t].data();
+      VV[t].resize(q * q);
+      VH[t].resize(q * r);
+      crossRows(vf[t], q, vf[t], q, p.dims[t], VV[t].data());
+      crossRows(vf[t], q, st.h[t].data(), r, p.dims[t], VH[t].data());
+      vv[t] = VV[t].data();
+      vh[t] = VH[t].data();
+    }
+    for (std::size_t b = 0; b < r; ++b) wsum[b] = sum(w + b * n, n);
+    crossRows(w, r, w, r, n, WW.data());
+    Shape full(p.dims);
+    full.insert(full.begin(), n);
+    cf[0] = w;
+    for (std::size_t t = 0; t < K; ++t) cf[t + 1] = st.h[t].data();
+    // ∇v(s)ₜ = nₛ(⊙ₖ≠ₜ VₖVₖᵀ)Vₜ + (⊙ₖ≠ₜ VₖHₖᵀ)·diag(Σᵢw)·Hₜ − MTTKRP(Σᵢ A(s)[i]; v(s)).
+    for (std::size_t t = 0; t < K; ++t) {
+      const std::size_t d = p.dims[t];
+      grad.resize(q * d);
+      mttkrpRankMajor(sumA.data(), p.dims, vf.data(), q, t, M.data(), ws);
+      hadamardAllBut(vv, t, q * q, G.data());
+      gemm(false, false, q, d, q, static_cast<double>(n), G.data(), vf[t], 0.0, grad.data());
+      hadamardAllBut(vh, t, q * r, E.data());
+      for (std::size_t a = 0; a < q; ++a)
+        for (std::size_t b = 0; b < r; ++b) E[a * r + b] *= wsum[b];
+      gemm(false, false, q, d, r, 1.0, E.data(), st.h[t].data(), 1.0, grad.data());
+      for (std::size_t i = 0; i < q * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
+      worst = worstCertificate(worst, gradientMapping(vf[t], grad.data(), q * d, true));
+    }
+    // ∇w(s)[b, i] = Σ_b' (⊙ₜHₜHₜᵀ)[b, b'] w[b', i] + Σ_a (⊙ₜVₜHₜᵀ)[a, b] − MTTKRP(A(s); w, h) over the samples.
+    grad.resize(r * n);
+    mttkrpRankMajor(A, full, cf.data(), r, 0, M.data(), ws);
+    hadamardAllBut(hh, K, r * r, G.data());
+    gemm(false, false, r, n, r, 1.0, G.data(), w, 0.0, grad.data());
+    hadamardAllBut(vh, K, q * r, E.data());
+    for (std::size_t b = 0; b < r; ++b) {
+      double shift = 0;
+      for (std::size_t a = 0; a < q; ++a) shift += E[a * r + b];
+      for (std::size_t i = 0; i < n; ++i) grad[b * n + i] = (grad[b * n + i] + shift - M[b * n + i]) * scale;
+    }
+    worst = worstCertificate(worst, gradientMapping(w, grad.data(), r * n, true));
+    // ∇hₜ += (wwᵀ ⊙ ⊙ₖ≠ₜ HₖHₖᵀ)Hₜ + diag(Σᵢw)(⊙ₖ≠ₜ HₖVₖᵀ)Vₜ − MTTKRP(A(s); w, h) over mode t.
+    for (std::size_t t = 0; t < K; ++t) {
+      const std::size_t d = p.dims[t];
+      double* gh = gradH[t].data();
+      mttkrpRankMajor(A, full, cf.data(), r, t + 1, M.data(), ws);
+      hadamardAllBut(hh, t, r * r, G.data());
+      for (std::size_t i = 0; i < r * r; ++i) G[i] *= WW[i];
+      gemm(false, false, r, d, r, 1.0, G.data(), st.h[t].data(), 1.0, gh);
+      for (std::size_t b = 0; b < r; ++b)
+        for (std::size_t a = 0; a < q; ++a) {
+          double e = wsum[b];
+          for (std::size_t k = 0; k < K; ++k)
+            if (k != t) e *= VH[k][a * r + b];
+          E[b * q + a] = e;
+        }
+      gemm(false, false, r, d, q, 1.0, E.data(), vf[t], 1.0, gh);
+      for (std::size_t i = 0; i < r * d; ++i) gh[i] -= M[i];
+    }
+  }
+  for (std::size_t t = 0; t < K; ++t) {
+    for (double& g : gradH[t]) g *= scale;
+    worst = worstCertificate(worst, gradientMapping(st.h[t].data(), gradH[t].data(), gradH[t].size(), true));
+  }
+  return worst;
 }
 
 // ---- NTF --------------------------------------------------------------------------------------------
@@ -679,8 +786,8 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
   std::vector<const double*> grams(N);
   for (std::size_t m = 0; m < N; ++m) grams[m] = FF[m].data();
   const double loss0 = cpLoss(T, shape, F, r);
-  runLoop(o.maxIterations, o.lossEvery, o.tolerance, loss0, result.trace, result.iterations, result.stop, monitor,
-          [&](int, bool wantLoss) {
+  runLoop(o.maxIterations, o.lossEvery, o.tolerance, o.certificateTolerance, loss0, std::sqrt(normT2), result.trace,
+          result.iterations, result.stop, monitor, [&](int, bool wantLoss) {
             double inner = 0;
             for (std::size_t m = 0; m < N; ++m) {
               const std::size_t d = shape[m];
@@ -707,7 +814,35 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
             }
             if (!wantLoss) return std::nan("");
             return std::sqrt(std::max(normT2 - 2 * inner + cpSquaredNorm(FF, r), 0.0));
-          });
+          },
+          [&] { return ntfCertificate(T, shape, F, r); });
+  result.certificate = ntfCertificate(T, shape, F, r);
+}
+
+double ntfCertificate(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r) {
+  const std::size_t N = shape.size();
+  const double scale = 1.0 / std::max(squaredNorm(T, shapeSize(shape)), 1e-300);
+  Workspace ws;
+  std::vector<Vec> FF(N, Vec(r * r));
+  std::vector<const double*> ptrs(N), grams(N);
+  std::size_t dmax = 0;
+  for (std::size_t m = 0; m < N; ++m) {
+    crossRows(F[m].data(), r, F[m].data(), r, shape[m], FF[m].data());
+    ptrs[m] = F[m].data();
+    grams[m] = FF[m].data();
+    dmax = std::max(dmax, shape[m]);
+  }
+  Vec M(r * dmax), grad(r * dmax), G(r * r);
+  double worst = 0;
+  for (std::size_t m = 0; m < N; ++m) {
+    const std::size_t d = shape[m];
+    mttkrpRankMajor(T, shape, ptrs.data(), r, m, M.data(), ws);
+    hadamardAllBut(grams, m, r * r, G.data());
+    gemm(false, false, r, d, r, 1.0, G.data(), F[m].data(), 0.0, grad.data());
+    for (std::size_t i = 0; i < r * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
+    worst = worstCertificate(worst, gradientMapping(F[m].data(), grad.data(), r * d, true));
+  }
+  return worst;
 }
 
 }  // namespace nsa

@@ -20,11 +20,8 @@
 
 namespace nsa {
 
-
-// Losses recorded during a run: loss[i] is the loss after iteration[i] iterations (0 = initial).
-struct LossTrace {
-  std::vector<double> iteration, loss;
-};
+// Losses recorded during a run (solver.hpp's LossTrace): loss[i] is the loss after iteration[i]
+// iterations (0 = initial).
 
 // ---- Stratified-NTF -------------------------------------------------------------------------------
 
@@ -45,6 +42,9 @@ struct StratifiedNtfOptions {
   double tolerance = 0;   // stop when |Δloss| < tolerance·loss between two recorded losses
   int lossEvery = 1;      // record the loss every this many iterations (and after the last one)
   bool recordStages = false;  // keep the state after each stage of iteration 1 (for parity tests)
+  // Stop ('gradMap') when the certificate of the state is at most this, checked before every
+  // lossEvery-th iteration at the cost of one gradient evaluation; 0 = never (always with TV).
+  double certificateTolerance = 0;
 };
 
 struct StratifiedNtfState {
@@ -57,6 +57,7 @@ struct StratifiedNtfResult {
   LossTrace trace;
   int iterations = 0;
   StopReason stop = StopReason::MaxIterations;
+  double certificate = 0;  // stratifiedNtfCertificate of the returned state (NaN with TV: none defined)
   std::vector<StratifiedNtfState> stages;  // with recordStages
   std::size_t scratchDoubles = 0;          // working memory the solver allocated, in doubles
 };
@@ -70,7 +71,14 @@ void stratifiedNtfRandomInit(const StratifiedNtfProblem& problem, const Stratifi
 double stratifiedNtfLoss(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                          const StratifiedNtfState& state);
 
-// Runs the multiplicative updates from `state` (updated in place).
+// The KKT gradient mapping (solver.hpp) of f = ½Σₛ‖A(s) − B(s)‖² / Σₛ‖A(s)‖² at `state`: the largest
+// over the blocks v(s)ₜ, w(s) and hₜ; 0 exactly at a stationary point. NaN with TV on (the loss then
+// has a non-smooth term and this measure is not defined).
+double stratifiedNtfCertificate(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
+                                const StratifiedNtfState& state);
+
+// Runs the multiplicative updates from `state` (updated in place). Progress values: [loss, loss /
+// √(Σₛ‖A(s)‖²)].
 void stratifiedNtf(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                    StratifiedNtfState& state, StratifiedNtfResult& result, Monitor& monitor);
 
@@ -85,12 +93,14 @@ struct NtfOptions {
   double epsilon = 2.220446049250313e-16;  // MU floor (machine epsilon, as tensorly)
   double tolerance = 0;
   int lossEvery = 1;
+  double certificateTolerance = 0;  // as StratifiedNtfOptions'
 };
 
 struct NtfResult {
   LossTrace trace;
   int iterations = 0;
   StopReason stop = StopReason::MaxIterations;
+  double certificate = 0;  // ntfCertificate of the returned factors
 };
 
 // U(0,1) entries, factor by factor in mode order (rank-major r × dₘ).
@@ -99,9 +109,13 @@ void ntfRandomInit(const Shape& shape, std::size_t rank, std::uint64_t seed, std
 // ‖T − Σ_a ⊗ₘ Fₘ[a, :]‖ for rank-major factors.
 double cpLoss(const double* T, const Shape& shape, const std::vector<std::vector<double>>& F, std::size_t rank);
 
+// The KKT gradient mapping (solver.hpp) of f = ½‖T − Σ_a ⊗ₘ Fₘ[a, :]‖² / ‖T‖² at F: the largest over
+// the modes of gradientMapping(Fₘ, (GₘFₘ − Mₘ)/‖T‖²), Gₘ = ⊙ᵢ≠ₘ FᵢFᵢᵀ, Mₘ the MTTKRP.
+double ntfCertificate(const double* T, const Shape& shape, const std::vector<std::vector<double>>& F, std::size_t rank);
+
 // Non-negative CP from the rank-major factors F (updated in place): modes in order, each using the
 // others' newest values. MU: Fₘ ← Fₘ ∘ max(Mₘ, ε)/max(GₘFₘ, ε); HALS: exact non-negative coordinate
-// minimization, one component row at a time.
+// minimization, one component row at a time. Progress values: [loss, loss/‖T‖].
 void ntf(const double* T, const Shape& shape, const NtfOptions& options, std::vector<std::vector<double>>& F,
          NtfResult& result, Monitor& monitor);
 

@@ -2,8 +2,10 @@
 // NTF, Stratified-NTF): why a run stopped, and the scale-free stationarity certificate.
 // lib/solver.ts is its TypeScript side; the names below are the strings every result carries.
 #pragma once
+#include <chrono>
 #include <cmath>
 #include <cstddef>
+#include <vector>
 
 namespace nsa {
 
@@ -45,5 +47,34 @@ inline double gradientMapping(const double* Y, const double* G, std::size_t n, b
   }
   return std::sqrt(d2 / yy);
 }
+
+// The certificate of several factor blocks: the largest, NaN when any is NaN (std::max drops a NaN).
+inline double worstCertificate(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return NAN;
+  return a > b ? a : b;
+}
+
+// The loss trace of the NMF family (NMF, Stratified-NMF, NTF, Stratified-NTF): one entry per recorded
+// iteration — the iterations completed, the milliseconds since the solve started and the loss then.
+// lib/solver.ts's SolverTraces is its JS side (with the methods' normalized loss added there).
+struct LossTrace {
+  std::vector<double> iteration, timeMs, loss;
+
+  // Empties the trace and starts its clock (call when the solve starts).
+  void start() {
+    iteration.clear();
+    timeMs.clear();
+    loss.clear();
+    started_ = std::chrono::steady_clock::now();
+  }
+  void record(double iterationsDone, double value) {
+    iteration.push_back(iterationsDone);
+    timeMs.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count());
+    loss.push_back(value);
+  }
+
+ private:
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
 
 }  // namespace nsa

@@ -62,11 +62,11 @@ export function seedCalls(api: Api): (() => unknown)[] {
     },
     () => api.ntfSync(t([4, 3, 2]), 2, { maxIterations: 3, seed: 1 }),
     () => api.ntf(t([4, 3, 2]), 2, { maxIterations: 3, seed: 1 }),
-    () => api.stratifiedNtfSync([t([3, 3, 2]), t([2, 3, 2])], { rank: 2, strataRank: 1, maxIterations: 3, seed: 1 }),
-    () => api.stratifiedNtf([t([3, 3, 2]), t([2, 3, 2])], { rank: 2, strataRank: 1, maxIterations: 3, seed: 1 }),
+    () => api.stratifiedNtfSync([t([3, 3, 2]), t([2, 3, 2])], 2, { strataRank: 1, maxIterations: 3, seed: 1 }),
+    () => api.stratifiedNtf([t([3, 3, 2]), t([2, 3, 2])], 2, { strataRank: 1, maxIterations: 3, seed: 1 }),
     () => {
       const strata = [t([3, 3, 2]), t([2, 3, 2])];
-      const r = api.stratifiedNtfSync(strata, { rank: 2, strataRank: 1, maxIterations: 2, seed: 1 });
+      const r = api.stratifiedNtfSync(strata, 2, { strataRank: 1, maxIterations: 2, seed: 1 });
       return api.stratifiedNtfLoss(strata, r, { rank: 2, strataRank: 1 });
     },
     () => api.unfold(t([2, 3, 4]), 1),

@@ -45,7 +45,7 @@ export const longSolves: Record<string, { total: number; run: (o: Async) => Prom
   },
   stratifiedNtf: {
     total: 10_000_000,
-    run: (o) => stratifiedNtf([uniformTensor([30, 40, 50], 6), uniformTensor([20, 40, 50], 7)], { strataRank: 2, rank: 3, maxIterations: 10_000_000, ...o }),
+    run: (o) => stratifiedNtf([uniformTensor([30, 40, 50], 6), uniformTensor([20, 40, 50], 7)], 3, { strataRank: 2, maxIterations: 10_000_000, ...o }),
   },
   nsaFlow: {
     total: 10_000_000,

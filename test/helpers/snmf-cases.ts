@@ -72,3 +72,15 @@ export function largestIncrease(loss: Float64Array): number {
   for (let i = 1; i < loss.length; i++) worst = Math.max(worst, (loss[i]! - loss[i - 1]!) / loss[i - 1]!);
   return worst;
 }
+
+/**
+ * solver.hpp's gradient mapping ‖max(X − ‖X‖²G, 0) − X‖/‖X‖ of a non-negative block X with gradient G,
+ * evaluated independently of the addon (the certificate of the NMF family is its largest over blocks).
+ */
+export function gradientMapping(X: ArrayLike<number>, G: ArrayLike<number>): number {
+  let xx = 0;
+  for (let i = 0; i < X.length; i++) xx += X[i]! ** 2;
+  let d2 = 0;
+  for (let i = 0; i < X.length; i++) d2 += (Math.max(X[i]! - xx * G[i]!, 0) - X[i]!) ** 2;
+  return Math.sqrt(d2 / xx);
+}
