@@ -51,7 +51,7 @@ for (const p of problems) {
   const strata: Tensor[] = Array.from({ length: p.strata }, (_, s) => ({ shape: p.shape, data: lcgFill(size, s + 1) }));
   const dataBytes = 8 * size * p.strata;
   const run = (lossEvery: number) =>
-    stratifiedNtfSync(strata, { strataRank: p.strataRank, rank: p.rank, maxIterations: p.iterations, lossEvery, seed: 1 });
+    stratifiedNtfSync(strata, p.rank, { strataRank: p.strataRank, maxIterations: p.iterations, lossEvery, seed: 1 });
   const withLoss = (await medianSeconds(3, () => run(1))) / p.iterations;
   const withoutLoss = (await medianSeconds(3, () => run(p.iterations))) / p.iterations;
   const r = run(1);

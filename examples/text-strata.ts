@@ -48,7 +48,7 @@ if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
 const seconds = (performance.now() - t0) / 1000;
 console.log(
   `rank ${rank}, ${result.iterations} iterations in ${seconds.toFixed(2)} s: normalized loss ` +
-    `${result.normalizedLoss[0]!.toFixed(4)} → ${result.normalizedLoss.at(-1)!.toFixed(4)}\n`,
+    `${result.traces.normalizedLoss[0]!.toFixed(4)} → ${result.normalizedLoss.toFixed(4)}\n`,
 );
 
 console.log('Top terms of v(s), per stratum:');

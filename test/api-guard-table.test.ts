@@ -158,8 +158,9 @@ const rows: Row[] = [
   row('mttkrp', [T, F, 0], ['T', 'factors', 'mode']),
   row('cpReconstruct', [F, Float64Array.of(1, 2)], ['factors', 'weights'], { 1: optional }),
   row('tensorNorm', [T], ['T']),
-  row('stratifiedNtf', [strataT, 1, sntfOptions], ['strata', 'rank', 'options']),
-  row('stratifiedNtfSync', [strataT, 1, sntfOptions], ['strata', 'rank', 'options']),
+  // As for ntf, the topic rank may exceed the dimensions: 42 is valid.
+  row('stratifiedNtf', [strataT, 1, sntfOptions], ['strata', 'rank', 'options'], { 1: ['a number'] }),
+  row('stratifiedNtfSync', [strataT, 1, sntfOptions], ['strata', 'rank', 'options'], { 1: ['a number'] }),
   row('stratifiedNtfLoss', [strataT, sntfState, { strataRank: 1, rank: 1 }], ['strata', 'state', 'options']),
   // A CP rank may exceed the dimensions: 42 is a valid rank for T.
   row('ntf', [T, 2, { maxIterations: 1 }], ['T', 'rank', 'options'], { 1: ['a number'], 2: optionalOptions }),

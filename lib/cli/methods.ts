@@ -174,14 +174,8 @@ const rankSpec = { rank: { kind: 'number', integer: true, min: 1, max: 2 ** 31, 
 const lossTraces = (r: LossOutcome) => ({ ...r.traces });
 const lossProgress = (onProgress: RunContext['onProgress']) =>
   onProgress && ((p: NmfProgress) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.loss }));
-/** What the CLI reports of an NMF-family outcome (the final loss, the run, the certificate). */
-const lossDiagnostics = (r: LossOutcome) => ({
-  loss: r.loss,
-  normalizedLoss: r.normalizedLoss,
-  iterations: r.iterations,
-  stopReason: r.stopReason,
-  certificate: r.certificate ?? 'none',
-});
+/** The CLI's headline of an NMF-family outcome: the fit and how near stationarity it stopped. */
+const lossDiagnostics = (r: LossOutcome) => ({ normalizedLoss: r.normalizedLoss, certificate: r.certificate ?? 'none' });
 
 registerMethod<StratifiedNmfOptions & { rank?: number }, LabelledStratifiedNmfResult>({
   name: 'snmf',
