@@ -76,7 +76,33 @@ export const missingOptionSpecs = {
   },
 } as const satisfies OptionSpecs;
 
-type ParsedMissing = { weights?: { rows: unknown; cols: unknown; data: Float64Array }; mask?: Uint8Array | { rows: Int32Array; cols: Int32Array }; missing: 'observed' | 'nan' | 'absent' };
+/** A per-stratum list (an array of masks/matrices, null for a stratum without) or one value. */
+function perStratum(check: (v: unknown, name: string) => unknown, isSingle: (v: unknown[]) => boolean) {
+  return (v: unknown, name: string): unknown => {
+    if (!Array.isArray(v) || isSingle(v)) return check(v, name);
+    return readList(v, name, 'an array (one entry per stratum)').map((x, s) => (x === null || x === undefined ? undefined : check(x, `${name}[${s}]`)));
+  };
+}
+
+/**
+ * The same options for stratifiedNmf: `weights` and `mask` are arrays with one entry per stratum
+ * (null: none), or — for stratifiedNmf.fromLabels — one value for the whole matrix A.
+ */
+export const stratifiedMissingOptionSpecs = {
+  weights: {
+    ...missingOptionSpecs.weights,
+    description: 'entry weights ≥ 0: one Matrix per stratum (fromLabels: one of the shape of A)',
+    check: perStratum(checkWeights, () => false),
+  },
+  mask: {
+    ...missingOptionSpecs.mask,
+    description: 'missing entries: one mask per stratum (fromLabels: one for A), as for nmf',
+    check: perStratum(checkMask, (v) => v.length > 0 && (typeof v[0] === 'boolean' || typeof v[0] === 'number')),
+  },
+  missing: missingOptionSpecs.missing,
+} as const satisfies OptionSpecs;
+
+export type ParsedMissing = { weights?: { rows: unknown; cols: unknown; data: Float64Array }; mask?: Uint8Array | { rows: Int32Array; cols: Int32Array }; missing: 'observed' | 'nan' | 'absent' };
 
 /** What a binding takes for one data matrix, and what the result reports. */
 export interface PreparedMissing {
@@ -100,7 +126,14 @@ export function wantsMissing(o: ParsedMissing): boolean {
  * (mask, weight 0 or missing 'nan'); weights/mask need dense data of their shape; 'absent' needs CSR.
  * Returns the data snapshot and the weights for the binding.
  */
-export function prepareMissing(A: unknown, name: string, o: ParsedMissing, context: string): { data: DataMatrix; missing: PreparedMissing } {
+export function prepareMissing(
+  A: unknown,
+  name: string,
+  o: ParsedMissing,
+  context: string,
+  /** Strata: missing 'absent' concerns the CSR strata only (a dense stratum has no absent entries). */
+  absentForCsrOnly = false,
+): { data: DataMatrix; missing: PreparedMissing } {
   if (!wantsMissing(o)) {
     const data = expectDataMatrix(A, name);
     return { data, missing: { absent: false, norm: scaledNorm(data.data), listed: 0 } };
@@ -110,14 +143,18 @@ export function prepareMissing(A: unknown, name: string, o: ParsedMissing, conte
     if (o.weights !== undefined || o.mask !== undefined) {
       throw new RangeError(`Expected dense data for options.${o.weights !== undefined ? 'weights' : 'mask'} of ${context} but ${name} is CSR (use missing 'absent': only the stored entries are observed)`);
     }
-    if (o.missing === 'nan') throw new RangeError(`Expected dense data for options.missing 'nan' of ${context} but ${name} is CSR (use missing 'absent')`);
+    if (o.missing === 'nan' && !absentForCsrOnly) {
+      throw new RangeError(`Expected dense data for options.missing 'nan' of ${context} but ${name} is CSR (use missing 'absent')`);
+    }
     const csr = probe as CsrMatrix;
     csr.data.forEach((x, p) => {
       if (x < 0) throw new RangeError(`Expected non-negative values in ${name} but received ${x} at stored entry ${p}`);
     });
-    return { data: csr, missing: { absent: true, norm: scaledNorm(csr.data), listed: csr.data.length } };
+    // (CSR holds no NaN: with 'nan' among strata a CSR stratum is fully observed.)
+    const absent = o.missing === 'absent';
+    return { data: csr, missing: { absent, norm: scaledNorm(csr.data), listed: absent ? csr.data.length : 0 } };
   }
-  if (o.missing === 'absent') throw new RangeError(`Expected CSR data for options.missing 'absent' of ${context} but ${name} is dense (give a mask or weights)`);
+  if (o.missing === 'absent' && !absentForCsrOnly) throw new RangeError(`Expected CSR data for options.missing 'absent' of ${context} but ${name} is dense (give a mask or weights)`);
   const { rows, cols, data } = probe;
   const size = rows * cols;
   const omega = new Float64Array(size).fill(1);

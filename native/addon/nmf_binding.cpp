@@ -174,15 +174,16 @@ struct MissingIn {
   bool absentMissing = false;
 };
 
-MissingIn missingIn(Napi::Env env, const DataIn& d, const In& weights, const In& missing) {
+// Among strata (`stratum`), 'absent' concerns the CSR strata only.
+MissingIn missingIn(Napi::Env env, const DataIn& d, const In& weights, const In& missing, bool stratum = false) {
   MissingIn out;
   if (!missing.value.IsUndefined()) {
     static const std::map<std::string, bool> names = {{"absent", true}, {"observed", false}};
-    out.absentMissing = oneOf(missing, names);
+    out.absentMissing = oneOf(missing, names) && (d.sparse() || !stratum);
     if (out.absentMissing && !d.sparse())
       throwRangeJs(env, "Expected CSR data for " + missing.name + " 'absent' but " + d.name + " is dense (give weights instead)");
   }
-  if (!weights.value.IsUndefined()) {
+  if (!weights.value.IsUndefined() && !weights.value.IsNull()) {
     if (d.sparse())
       throwRangeJs(env, "Expected dense data for " + weights.name + " but " + d.name + " is CSR (use missing 'absent' for CSR)");
     out.weights = float64(weights, product(env, {d.rows, d.cols}, weights.name), "rows·cols");
@@ -241,10 +242,14 @@ class StratifiedNmfJob : public Job {
     for (const In& s : strata) data.push_back(dataIn(s));
     m_ = dimension(arg(info, 1, "cols"));
     opts_.rank = dimension(arg(info, 2, "rank"));
-    const Fields o(arg(info, 3, "options"), {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon", "V", "W", "H"});
+    const Fields o(arg(info, 3, "options"),
+                   {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon", "V", "W", "H", "weights", "missing"});
     init_ = initOf(o["init"]);
     std::vector<In> Wlist;
     if (init_ == NmfInit::Given && o.has("W")) Wlist = elements(o["W"], strata.size(), strata.size());
+    // weights: one entry per stratum (a Float64Array, or null for a stratum without weights).
+    std::vector<In> weightList;
+    if (o.has("weights")) weightList = elements(o["weights"], strata.size(), strata.size());
     // (b) check
     opts_.maxIterations = intIn(o["maxIterations"], 0, 1 << 30);
     opts_.vScaling = intIn(o["vScaling"], 0, 1000);
@@ -256,13 +261,17 @@ class StratifiedNmfJob : public Job {
     std::size_t totalRows = 0;
     double nonzeros = 0, copyBytes = 0;
     bool anyDense = false;
-    for (const DataIn& d : data) {
+    std::vector<MissingIn> missing;
+    for (std::size_t s = 0; s < data.size(); ++s) {
+      const DataIn& d = data[s];
       if (d.cols != m_)
         throwRangeJs(env, "Expected " + std::to_string(m_) + " (cols) for " + d.name + ".cols but received " + std::to_string(d.cols));
       totalRows += d.rows;
       nonzeros += d.values();
       anyDense |= !d.sparse();
+      missing.push_back(missingIn(env, d, weightList.empty() ? o["weights"] : weightList[s], o["missing"], true));
       if (copy || d.data.shared) copyBytes += dataBytes(d);
+      if (missing.back().weights) copyBytes += 2 * dataBytes(d);  // the weights and the zeroed data, read into copies
     }
     std::optional<TypedIn> Vin, Hin;
     std::vector<TypedIn> Win;
@@ -277,8 +286,9 @@ class StratifiedNmfJob : public Job {
                                                  (anyDense ? nonzeros : 0)),
                                                      [&] { return std::string("Stratified-NMF of rank " + std::to_string(r) + " on " + std::to_string(totalRows) + "×" + std::to_string(m_) + " data"); });
     // (c) take the data, (d) copy what the job keeps
-    for (const DataIn& d : data) {
-      data_.push_back(takeData(env, d, copy));
+    weights_.resize(data.size());
+    for (std::size_t s = 0; s < data.size(); ++s) {
+      data_.push_back(takeWeightedData(env, data[s], missing[s], copy, weights_[s]));
       views_.push_back(data_.back()->view);
     }
     stackDense(views_, stacked_, copy);
@@ -312,7 +322,7 @@ class StratifiedNmfJob : public Job {
       if (!given_[1]) W_ = Wr;
       if (!given_[2]) H_ = H;
     }
-    run_ = stratifiedNmf(views_, opts_, V_.data(), W, H_.data(), monitor);
+    run_ = stratifiedNmf(views_, opts_, V_.data(), W, H_.data(), monitor, &weights_);
   }
 
   Napi::Value result(Napi::Env env) override {
@@ -329,6 +339,7 @@ class StratifiedNmfJob : public Job {
 
  private:
   std::vector<std::unique_ptr<OwnedData>> data_;
+  std::vector<EntryWeights> weights_;
   std::vector<DataMatrix> views_;
   std::size_t m_ = 0;
   StratifiedNmfOptions opts_;

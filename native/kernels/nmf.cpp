@@ -394,33 +394,46 @@ void weightedGradientParts(const ListView& L, bool base, std::size_t count, std:
 // with the listed residuals e = κ(a − x·y) kept current as x changes. d ≤ 0 (no observed entry
 // meets x_c with y_c ≠ 0; up to rounding when b = 1) leaves x_c where it is: any value is optimal.
 void weightedHalsSweep(const ListView& L, bool base, std::size_t count, std::size_t r, double* X, const double* Y,
-                       const double* P, const double* G, std::vector<double>& residual, std::vector<double>& diag) {
-  diag.resize(r);
+                       const double* P, const double* G, std::vector<double>& residual, std::vector<double>& gathered) {
   for (std::size_t o = 0; o < count; ++o) {
     double* x = X + o * r;
-    const std::size_t p0 = L.ptr[o], p1 = L.ptr[o + 1];
-    if (residual.size() < p1 - p0) residual.resize(p1 - p0);
+    const std::size_t p0 = L.ptr[o], k = L.ptr[o + 1] - p0;
+    // The listed entries' rows of Y gathered column by column (Yc[c·k + q] = y_c of entry q) and
+    // scaled by κ (KYc), so that every pass below runs over contiguous memory.
+    if (residual.size() < k) residual.resize(k);
+    if (gathered.size() < 2 * r * k) gathered.resize(2 * r * k);
     double* e = residual.data();
-    for (std::size_t c = 0; c < r; ++c) diag[c] = base ? G[c * r + c] : 0.0;
-    for (std::size_t p = p0; p < p1; ++p) {
-      const double* y = Y + static_cast<std::size_t>(L.idx[p]) * r;
-      e[p - p0] = L.kappa[p] * (L.data[p] - dot(x, y, r));
-      for (std::size_t c = 0; c < r; ++c) diag[c] += L.kappa[p] * y[c] * y[c];
+    double* Yc = gathered.data();
+    double* KYc = Yc + r * k;
+    for (std::size_t q = 0; q < k; ++q) {
+      const double* y = Y + static_cast<std::size_t>(L.idx[p0 + q]) * r;
+      const double kappa = L.kappa[p0 + q];
+      for (std::size_t c = 0; c < r; ++c) Yc[c * k + q] = y[c], KYc[c * k + q] = kappa * y[c];
     }
+    for (std::size_t q = 0; q < k; ++q) e[q] = L.data[p0 + q];
     for (std::size_t c = 0; c < r; ++c) {
-      const double d = diag[c];
+      const double xc = x[c];
+      const double* yc = Yc + c * k;
+      for (std::size_t q = 0; q < k; ++q) e[q] -= xc * yc[q];
+    }
+    for (std::size_t q = 0; q < k; ++q) e[q] *= L.kappa[p0 + q];
+    for (std::size_t c = 0; c < r; ++c) {
+      const double* yc = Yc + c * k;
+      const double* kyc = KYc + c * k;
+      double d = base ? G[c * r + c] : 0.0;
+      for (std::size_t q = 0; q < k; ++q) d += kyc[q] * yc[q];
       if (!(d > (base ? 1e-12 * G[c * r + c] : 0.0))) continue;
       double g = 0;
       if (base) {
         g = P[o * r + c];
         for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
       }
-      for (std::size_t p = p0; p < p1; ++p) g += e[p - p0] * Y[static_cast<std::size_t>(L.idx[p]) * r + c];
+      for (std::size_t q = 0; q < k; ++q) g += e[q] * yc[q];
       const double updated = std::max(0.0, x[c] + g / d);
       const double step = updated - x[c];
       x[c] = updated;
       if (step != 0.0)
-        for (std::size_t p = p0; p < p1; ++p) e[p - p0] -= L.kappa[p] * step * Y[static_cast<std::size_t>(L.idx[p]) * r + c];
+        for (std::size_t q = 0; q < k; ++q) e[q] -= step * kyc[q];
     }
   }
 }
@@ -441,7 +454,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   const bool base = !weighted || weights->base;
   const ListView rowList = weighted ? byRows(*weights) : ListView{};
   const ListView colList = weighted ? byColumns(*weights) : ListView{};
-  std::vector<double> residual, diag;
+  std::vector<double> residual, gathered;
   const double baseNormA2 = base ? dataSquaredNorm(A) : 0.0;
   double normA2 = baseNormA2;  // Σωa²
   if (weighted)
@@ -523,7 +536,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         weightedGradientParts(rowList, base, n, r, W, Ht, AHt, HHt, AHt, WHHt);
         for (std::size_t i = 0; i < n * r; ++i) W[i] = W[i] * AHt[i] / (WHHt[i] + eps);
       } else if (weighted) {
-        weightedHalsSweep(rowList, base, n, r, W, Ht, AHt, HHt, residual, diag);
+        weightedHalsSweep(rowList, base, n, r, W, Ht, AHt, HHt, residual, gathered);
       } else if (o.solver == NmfSolver::Mu) {
         gemm(false, false, n, r, r, 1.0, W, HHt, 0.0, WHHt);
         for (std::size_t i = 0; i < n * r; ++i) W[i] = W[i] * AHt[i] / (WHHt[i] + eps);
@@ -552,7 +565,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
         for (std::size_t i = 0; i < m * r; ++i) Ht[i] = Ht[i] * WtAT[i] / (WHHt[i] + eps);
       } else if (weighted) {
-        weightedHalsSweep(colList, base, m, r, Ht, W, WtAT, WtW, residual, diag);
+        weightedHalsSweep(colList, base, m, r, Ht, W, WtAT, WtW, residual, gathered);
       } else if (o.solver == NmfSolver::Mu) {
         // H ← H ∘ WᵀA / (WᵀW H + ε), computed on Hᵀ rows (m×r).
         gemm(false, false, m, r, r, 1.0, Ht, WtW, 0.0, WHHt);

@@ -94,8 +94,11 @@ void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit 
 
 // Runs the multiplicative updates in place on V, W, H. Progress values: [loss, normalized loss].
 // The certificate is over the blocks V, each W(s) and H of ½Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖² / Σₛ‖A(s)‖².
+// With `weights` (one per stratum, or null): the weighted objective ½Σₛ Σ ω(a − m)² and its
+// Lee–Seung updates; the loss, its normalizer √Σωa² and the certificate are over the observed entries.
 NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
-                     const std::vector<double*>& W, double* H, Monitor& monitor);
+                     const std::vector<double*>& W, double* H, Monitor& monitor,
+                     const std::vector<EntryWeights>* weights = nullptr);
 
 // √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) for given factors (expanded, with the direct fallback).
 double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const double* V,
