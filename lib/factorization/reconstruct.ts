@@ -5,6 +5,8 @@
  */
 import type { Matrix } from '../matrix.js';
 import { checkMemory, float64Bytes } from '../memory.js';
+import type { Tensor } from '../tensor.js';
+import { cpReconstruct } from '../tensor-ops.js';
 import { describeValue, expectAllocatable, expectInteger, isObjectArgument, parseOptions, readFields, readList, type OptionSpecs } from '../validate.js';
 
 const reconstructOptionSpecs = {
@@ -18,8 +20,8 @@ const reconstructOptionSpecs = {
   },
 } as const satisfies OptionSpecs;
 
-/** The factors reconstruct reads: an nmf result {W, H} or a stratifiedNmf result {V, W[], H}. */
-export type FactorizationResult = { W: Matrix; H: Matrix } | { V: Matrix; W: Matrix[]; H: Matrix };
+/** The factors reconstruct reads: an nmf result {W, H}, a stratifiedNmf result {V, W[], H} or an ntf result {factors}. */
+export type FactorizationResult = { W: Matrix; H: Matrix } | { V: Matrix; W: Matrix[]; H: Matrix } | { factors: Matrix[] };
 
 export interface ReconstructOptions {
   /**
@@ -80,9 +82,15 @@ function modelAt(b: Factors['blocks'][number], H: Matrix, i: number, j: number):
  */
 export function reconstruct(result: { W: Matrix; H: Matrix; V?: undefined }): Matrix;
 export function reconstruct(result: { V: Matrix; W: Matrix[]; H: Matrix }): Matrix[];
+export function reconstruct(result: { factors: Matrix[] }): Tensor;
 export function reconstruct(result: FactorizationResult, options: ReconstructOptions & { entries: NonNullable<ReconstructOptions['entries']> }): Float64Array;
-export function reconstruct(result: FactorizationResult, options?: ReconstructOptions): Matrix | Matrix[] | Float64Array;
-export function reconstruct(result: FactorizationResult, options?: ReconstructOptions | null): Matrix | Matrix[] | Float64Array {
+export function reconstruct(result: FactorizationResult, options?: ReconstructOptions): Matrix | Matrix[] | Tensor | Float64Array;
+export function reconstruct(result: FactorizationResult, options?: ReconstructOptions | null): Matrix | Matrix[] | Tensor | Float64Array {
+  if (isObjectArgument(result) && 'factors' in result) {
+    // An ntf result: the CP tensor Σ_a ⊗ₘ Fₘ[:, a] (no entries option: index lists are for matrices).
+    parseOptions<{ entries?: unknown }>({}, options, 'reconstruct() of an ntf result');
+    return cpReconstruct(readFields(result, ['factors'] as const, 'result').factors as Matrix[]);
+  }
   const F = factorsOf(result);
   const { entries } = parseOptions<{ entries?: unknown }>(reconstructOptionSpecs, options, 'reconstruct()');
   const m = F.H.cols;
