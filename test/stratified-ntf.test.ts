@@ -83,7 +83,7 @@ describe('Stratified-NTF behaviour', () => {
     const b = stratifiedNtfSync(A, 3, { ...base, maxIterations: 10 });
     expect(b.traces.loss).toEqual(a.traces.loss);
     expect(JSON.parse(JSON.stringify(a.settings))).toEqual({
-      strataRank: [2, 3, 2], rank: 3, maxIterations: 10, vScaling: 2, tv: null, init: 'random', seed: 7, tolerance: 0, lossEvery: 1, epsilon: 1e-9,
+      strataRank: [2, 3, 2], rank: 3, maxIterations: 10, vScaling: 2, tv: null, init: 'random', seed: 7, tolerance: 0, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0,
     });
   });
 
@@ -151,6 +151,12 @@ describe('Stratified-NTF bad input', () => {
     expect(() => stratifiedNtfSync([good(2)], 2, { ...opts, tv: { reg: -0.5 } })).toThrow(/Expected a finite number ≥ 0 for options.tv of stratifiedNtfSync\(\).reg but received -0.5/);
     expect(() => stratifiedNtfSync([good(2)], 2, { ...opts, tv: { reg: Infinity } })).toThrow(RangeError);
     expect(() => stratifiedNtfSync([good(2)], 2, { ...opts, tv: { reg: NaN } })).toThrow(/but received NaN/);
+  });
+  it('certificateTolerance out of [0, 1], or with TV (whose loss has no certificate)', () => {
+    expect(() => stratifiedNtfSync([good(2)], 2, { ...opts, certificateTolerance: 2 })).toThrow(/options.certificateTolerance of stratifiedNtfSync\(\)/);
+    expect(() => stratifiedNtfSync([good(2)], 2, { ...opts, tv: { reg: 0.1 }, certificateTolerance: 1e-3 })).toThrow(
+      /Expected options.certificateTolerance 0 with options.tv of stratifiedNtfSync\(\) \(the TV loss is not smooth: no certificate is defined\) but received 0.001/,
+    );
   });
   it('shape product overflow', () => {
     const huge: Tensor = { shape: [65536, 65536, 2], data: new Float64Array(1) };

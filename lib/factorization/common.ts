@@ -20,6 +20,7 @@ export interface RawNmfOptions {
   init: 'random' | 'nndsvd' | 'given';
   seed: number;
   epsilon?: number;
+  certificateTolerance?: number;
 }
 
 /** What every NMF-family binding returns besides the factors (native/kernels/solver.hpp's LossTrace). */
@@ -82,8 +83,9 @@ export interface LossTraces extends SolverTraces {
  * What every NMF-family result carries besides its factors and settings (lib/solver.ts's contract):
  * the final loss, the traces, the iterations run, why the run stopped and the certificate — the
  * scale-free KKT gradient mapping of the normalized objective at the returned factors (the largest
- * over the factor blocks; 0 exactly at a stationary point). These solvers stop on 'plateau' (the
- * tolerance rule on the loss) or 'maxIterations'; they make no stationarity claim: read the certificate.
+ * over the factor blocks; 0 exactly at a stationary point). These solvers stop on 'gradMap' (the
+ * certificate fell to options.certificateTolerance), 'plateau' (the tolerance rule on the loss: no
+ * stationarity claim, read the certificate) or 'maxIterations'.
  */
 export interface LossOutcome extends SolverOutcome {
   /** The loss after the last iteration. */
@@ -120,7 +122,21 @@ export interface IterationOptions {
   seed?: number;
   /** Added to the multiplicative-update denominators, in (0, 1] (default 1e-9). */
   epsilon?: number;
+  /**
+   * Stop with stopReason 'gradMap' when the certificate of the iterate is at most this, checked before
+   * every lossEvery-th iteration (one extra gradient evaluation each); 0 never checks (default 0).
+   */
+  certificateTolerance?: number;
 }
+
+/** The certificate stopping rule every NMF-family solver takes (see IterationOptions). */
+export const certificateToleranceSpec = {
+  kind: 'number',
+  min: 0,
+  max: 1,
+  default: 0,
+  description: "stop ('gradMap') when the KKT certificate is at most this (0 = never)",
+} as const;
 
 export const iterationOptionSpecs = {
   maxIterations: { kind: 'number', integer: true, min: 0, max: 2 ** 30, default: 200, description: 'iterations to run at most' },
@@ -135,6 +151,7 @@ export const iterationOptionSpecs = {
     default: 1e-9,
     description: 'added to the multiplicative-update denominators',
   },
+  certificateTolerance: certificateToleranceSpec,
 } as const satisfies OptionSpecs;
 
 export const initNames = ['random', 'nndsvd'] as const;

@@ -50,6 +50,7 @@ export interface NmfSettings {
   lossEvery: number;
   /** Added to multiplicative-update denominators (HALS does not use it). */
   epsilon: number;
+  certificateTolerance: number;
 }
 
 /**
@@ -146,6 +147,7 @@ function rawOptions(p: Prepared) {
     lossEvery: p.o.lossEvery,
     seed: p.o.seed,
     epsilon: p.o.epsilon,
+    certificateTolerance: p.o.certificateTolerance,
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
     ...p.given,
     ...rawMissing(p.missing),
@@ -169,6 +171,7 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
       seed: p.o.seed,
       lossEvery: p.o.lossEvery,
       epsilon: p.o.epsilon,
+      certificateTolerance: p.o.certificateTolerance,
     },
   };
 }

@@ -29,6 +29,7 @@ import {
 } from '../validate.js';
 import {
   callInContext,
+  certificateToleranceSpec,
   checkFactorMemory,
   expectFiniteLoss,
   inContext,
@@ -53,6 +54,7 @@ interface RawNtfOptions {
   tolerance: number;
   lossEvery: number;
   seed: number;
+  certificateTolerance: number;
 }
 type RawArgs = [T: Float64Array, shape: number[], rank: number, options: RawNtfOptions, factors: Float64Array[] | undefined];
 
@@ -82,6 +84,8 @@ export interface NtfOptions {
   lossEvery?: number;
   /** MU floor of numerators and denominators (default machine epsilon 2.220446049250313e-16). */
   epsilon?: number;
+  /** Stop ('gradMap') when the certificate is at most this, checked before every lossEvery-th iteration (default 0: never). */
+  certificateTolerance?: number;
   /** Entry weights ≥ 0, a Tensor of T's shape (0 = missing): the objective is ½Σω(t − model)² (docs/missing-values.md). */
   weights?: Tensor;
   /** The missing entries: a boolean array / Uint8Array of T's size in C order (true = missing; they may hold NaN). */
@@ -102,6 +106,7 @@ export interface NtfSettings {
   tolerance: number;
   lossEvery: number;
   epsilon: number;
+  certificateTolerance: number;
 }
 
 /**
@@ -139,6 +144,7 @@ export const ntfOptionSpecs = {
   tolerance: { kind: 'number', min: 0, default: 0, description: 'relative loss change that stops the run' },
   lossEvery: { kind: 'number', integer: true, min: 1, max: 1e8, default: 1, description: 'iterations between recorded losses' },
   epsilon: { kind: 'number', min: 0, default: 2.220446049250313e-16, description: 'MU floor' },
+  certificateTolerance: certificateToleranceSpec,
   weights: {
     kind: 'custom',
     description: "entry weights ≥ 0, a Tensor of T's shape (0 = missing)",
@@ -240,6 +246,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
     tolerance: o.tolerance,
     lossEvery: o.lossEvery,
     epsilon: o.epsilon,
+    certificateTolerance: o.certificateTolerance,
   };
   return { t, rank: r, factors, settings, normT: missing.norm, weights: missing.weights, o, context };
 }
@@ -257,6 +264,7 @@ function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefi
       tolerance: s.tolerance,
       lossEvery: s.lossEvery,
       seed: s.seed,
+      certificateTolerance: s.certificateTolerance,
       ...(p.weights ? { weights: p.weights } : {}),
     },
     factors,

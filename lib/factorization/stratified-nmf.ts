@@ -81,6 +81,7 @@ export interface StratifiedNmfSettings {
   lossEvery: number;
   /** Added to every denominator (the reference's tol). */
   epsilon: number;
+  certificateTolerance: number;
 }
 
 /**
@@ -226,6 +227,7 @@ function rawOptions(p: Prepared) {
     vScaling: p.o.vScaling,
     seed: p.o.seed,
     epsilon: p.o.epsilon,
+    certificateTolerance: p.o.certificateTolerance,
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
     ...p.given,
     ...rawStrataMissing(p.missing),
@@ -259,6 +261,7 @@ function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Arra
       seed: p.o.seed,
       lossEvery: p.o.lossEvery,
       epsilon: p.o.epsilon,
+      certificateTolerance: p.o.certificateTolerance,
     },
   };
 }

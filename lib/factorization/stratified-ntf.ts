@@ -15,6 +15,7 @@ import type { Tensor } from '../tensor.js';
 import { expectTensor } from '../tensor-ops.js';
 import {
   callInContext,
+  certificateToleranceSpec,
   checkFactorMemory,
   expectFiniteLoss,
   inContext,
@@ -62,6 +63,7 @@ interface RawStratifiedNtfOptions {
   lossEvery: number;
   seed: number;
   recordStages: boolean;
+  certificateTolerance: number;
 }
 type RawArgs = [
   strata: Float64Array[],
@@ -109,6 +111,11 @@ export interface StratifiedNtfOptions {
   lossEvery?: number;
   /** Floor of every numerator and denominator (default 1e-9, as the reference). */
   epsilon?: number;
+  /**
+   * Stop ('gradMap') when the certificate is at most this, checked before every lossEvery-th iteration
+   * (default 0: never). Not with TV (no certificate is defined there).
+   */
+  certificateTolerance?: number;
 }
 
 /**
@@ -135,6 +142,7 @@ export interface StratifiedNtfSettings {
   tolerance: number;
   lossEvery: number;
   epsilon: number;
+  certificateTolerance: number;
 }
 
 /**
@@ -203,6 +211,7 @@ export const stratifiedNtfOptionSpecs = {
   tolerance: { kind: 'number', min: 0, default: 0, description: 'relative loss change that stops the run' },
   lossEvery: int(1, 1e8, 1, 'iterations between two recorded losses'),
   epsilon: { kind: 'number', min: 0, default: 1e-9, description: 'floor of numerators and denominators' },
+  certificateTolerance: certificateToleranceSpec,
 } as const satisfies OptionSpecs;
 
 /** What parse reads: the options and options.rank of the deprecated call form (refused in the new one). */
@@ -355,6 +364,11 @@ function parse(
       `Expected one strata rank per stratum (${S}) for options.strataRank of ${context} but received an array of length ${ranks.length}`,
     );
   }
+  if (o.tv && o.certificateTolerance > 0) {
+    throw new RangeError(
+      `Expected options.certificateTolerance 0 with options.tv of ${context} (the TV loss is not smooth: no certificate is defined) but received ${o.certificateTolerance}`,
+    );
+  }
   checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank);
   const init = o.init === 'random' ? undefined : expectInit(o.init, data.samples, data.dims, ranks, o.rank);
   // Reading init ran the caller's getters: the strata buffers must still be what was validated.
@@ -370,6 +384,7 @@ function parse(
     tolerance: o.tolerance,
     lossEvery: o.lossEvery,
     epsilon: o.epsilon,
+    certificateTolerance: o.certificateTolerance,
   };
   const norms = data.strata.map((a) => scaledNorm(a));
   const largest = Math.max(...norms);
@@ -395,6 +410,7 @@ function rawArgs(p: Parsed, recordStages = false): RawArgs {
       lossEvery: s.lossEvery,
       seed: s.seed,
       recordStages,
+      certificateTolerance: s.certificateTolerance,
     },
     p.init,
   ];

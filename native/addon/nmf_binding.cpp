@@ -7,7 +7,7 @@
 //   stratifiedNmfAsync(strata, cols, rank, options, token, onProgress, intervalMs) → Promise<result>
 //   nmf(A, rank, options) / nmfAsync(A, rank, options, token, onProgress, intervalMs)
 // A data matrix is {rows, cols, data} (dense, row-major) or {rows, cols, indptr, indices, data} (CSR).
-// options: {maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed, epsilon?,
+// options: {maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed, epsilon?, certificateTolerance?,
 //           vScaling, V?, W?: Float64Array[], H?}  (NMF: solver, loss, W?, H?).
 // result: {V?, W, H, trace: {iteration, timeMs, loss}, iterations, stopReason, certificate}.
 #include <cstring>
@@ -242,8 +242,8 @@ class StratifiedNmfJob : public Job {
     for (const In& s : strata) data.push_back(dataIn(s));
     m_ = dimension(arg(info, 1, "cols"));
     opts_.rank = dimension(arg(info, 2, "rank"));
-    const Fields o(arg(info, 3, "options"),
-                   {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon", "V", "W", "H", "weights", "missing"});
+    const Fields o(arg(info, 3, "options"), {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon",
+                                             "certificateTolerance", "V", "W", "H", "weights", "missing"});
     init_ = initOf(o["init"]);
     std::vector<In> Wlist;
     if (init_ == NmfInit::Given && o.has("W")) Wlist = elements(o["W"], strata.size(), strata.size());
@@ -257,6 +257,7 @@ class StratifiedNmfJob : public Job {
     opts_.lossEvery = intIn(o["lossEvery"], 1, 1 << 30);
     seed_ = seedOf(o["seed"]);
     if (o.has("epsilon")) opts_.epsilon = epsilonIn(env, o["epsilon"]);
+    if (o.has("certificateTolerance")) opts_.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
     const std::size_t S = data.size(), r = opts_.rank;
     std::size_t totalRows = 0;
     double nonzeros = 0, copyBytes = 0;
@@ -423,8 +424,8 @@ class NmfJob : public Job {
     // (a) read everything
     const DataIn A = dataIn(arg(info, 0, "A"));
     opts_.rank = dimension(arg(info, 1, "rank"));
-    const Fields o(arg(info, 2, "options"),
-                   {"solver", "loss", "maxIterations", "tolerance", "lossEvery", "init", "seed", "epsilon", "W", "H", "weights", "missing"});
+    const Fields o(arg(info, 2, "options"), {"solver", "loss", "maxIterations", "tolerance", "lossEvery", "init", "seed", "epsilon",
+                                             "certificateTolerance", "W", "H", "weights", "missing"});
     // (b) check
     static const std::map<std::string, NmfSolver> solvers = {{"mu", NmfSolver::Mu}, {"hals", NmfSolver::Hals}};
     static const std::map<std::string, NmfLoss> losses = {{"frobenius", NmfLoss::Frobenius}, {"kl", NmfLoss::KL}};
@@ -438,6 +439,7 @@ class NmfJob : public Job {
     init_ = initOf(o["init"]);
     seed_ = seedOf(o["seed"]);
     if (o.has("epsilon")) opts_.epsilon = epsilonIn(env, o["epsilon"]);
+    if (o.has("certificateTolerance")) opts_.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
     const MissingIn missing = missingIn(env, A, o["weights"], o["missing"]);
     if ((missing.weights || missing.absentMissing) && opts_.loss == NmfLoss::KL)
       throwRangeJs(env, "Expected the Frobenius loss with options.weights or options.missing but received loss 'kl'");

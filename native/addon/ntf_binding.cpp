@@ -90,7 +90,8 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   const Shape ranks = sizesOf(arg(info, 3, "strataRanks"), S);
   const std::size_t r = dimension(arg(info, 4, "rank"));
   const Fields o(arg(info, 5, "options"),
-                 {"maxIterations", "vScaling", "tv", "tvReg", "epsilon", "tolerance", "lossEvery", "recordStages", "seed"});
+                 {"maxIterations", "vScaling", "tv", "tvReg", "epsilon", "tolerance", "lossEvery", "recordStages", "seed",
+                  "certificateTolerance"});
   const In initArg = arg(info, 6, "init");
   const bool given = !absent(initArg);
   if (requireInit && !given) throwType(env, "Expected an object {v, w, h} for init but received " + describe(initArg.value));
@@ -114,6 +115,7 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   opt.tolerance = numberIn(o["tolerance"], 0, 1.7976931348623157e308);
   opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);
   opt.recordStages = boolean(o["recordStages"]);
+  if (o.has("certificateTolerance")) opt.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
   const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
   const std::size_t F = shapeSize(dims);
   StratifiedNtfIn in;
@@ -237,7 +239,8 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   call->shape = shapeOf(arg(info, 1, "shape"), 2);
   const Shape& shape = call->shape;
   const std::size_t r = dimension(arg(info, 2, "rank"));
-  const Fields o(arg(info, 3, "options"), {"maxIterations", "solver", "epsilon", "tolerance", "lossEvery", "seed", "weights"});
+  const Fields o(arg(info, 3, "options"),
+                 {"maxIterations", "solver", "epsilon", "tolerance", "lossEvery", "seed", "certificateTolerance", "weights"});
   const In factorsArg = arg(info, 4, "factors");
   const bool given = !absent(factorsArg);
   std::vector<In> factorList;
@@ -252,6 +255,7 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   opt.epsilon = numberIn(o["epsilon"], 0, 1.7976931348623157e308);
   opt.tolerance = numberIn(o["tolerance"], 0, 1.7976931348623157e308);
   opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);
+  if (o.has("certificateTolerance")) opt.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
   const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
   // weights (optional): shapeSize finite weights ≥ 0 (0 = missing; T may hold NaN there).
   std::optional<TypedIn> weightsIn;

@@ -504,10 +504,56 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     return frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws);
   };
 
+  auto certificateOf = [&]() -> double {
+    // The certificate: the gradients of the normalized objective at the current (W, H), in the
+    // update's workspaces, which every iteration recomputes (AHt → ∇W, n×r; WtAT → ∇H transposed,
+    // m×r, beside Hᵀ).
+    //   Frobenius, f = ½‖A − WH‖²/‖A‖²: ∇W = (W·HHᵀ − AHᵀ)/‖A‖², ∇Hᵀ = (Hᵀ·WᵀW − AᵀW)/‖A‖².
+    //   KL, f = D(A‖WH)/Σa, Q = A ⊘ WH: ∇W = (1(H1)ᵀ − QHᵀ)/Σa, ∇Hᵀ = (1(Wᵀ1)ᵀ − QᵀW)/Σa.
+    transposeInto(H, r, m, Ht);
+    const double scale = 1.0 / (kl ? normalizer : std::max(normA2, 1e-300));
+    if (kl) {
+      klQuotient(A, W, H, Ht, r, Q, WH);
+      dataTimes(quotient, Ht, r, 0.0, AHt);
+      dataTransposeTimes(quotient, W, r, 0.0, WtAT);
+      for (std::size_t c = 0; c < r; ++c) {
+        double hs = 0, wsum = 0;
+        for (std::size_t j = 0; j < m; ++j) hs += H[c * m + j];
+        for (std::size_t i = 0; i < n; ++i) wsum += W[i * r + c];
+        for (std::size_t i = 0; i < n; ++i) AHt[i * r + c] = (hs - AHt[i * r + c]) * scale;
+        for (std::size_t j = 0; j < m; ++j) WtAT[j * r + c] = (wsum - WtAT[j * r + c]) * scale;
+      }
+    } else if (weighted) {
+      //   weighted, f = ½Σω(a − wh)²/Σωa²: ∇W = ((Ω∘WH)Hᵀ − (Ω∘A)Hᵀ)/Σωa², ∇Hᵀ likewise.
+      outerGram(H, r, m, HHt);
+      if (base) dataTimes(A, Ht, r, 0.0, AHt);
+      weightedGradientParts(rowList, base, n, r, W, Ht, AHt, HHt, AHt, WHHt);
+      for (std::size_t i = 0; i < n * r; ++i) AHt[i] = (WHHt[i] - AHt[i]) * scale;
+      gram(W, n, r, WtW);
+      if (base) dataTransposeTimes(A, W, r, 0.0, WtAT);
+      weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
+      for (std::size_t i = 0; i < m * r; ++i) WtAT[i] = (WHHt[i] - WtAT[i]) * scale;
+    } else {
+      outerGram(H, r, m, HHt);
+      dataTimes(A, Ht, r, 0.0, AHt);
+      gemm(false, false, n, r, r, 1.0, W, HHt, 0.0, WHHt);
+      for (std::size_t i = 0; i < n * r; ++i) AHt[i] = (WHHt[i] - AHt[i]) * scale;
+      gram(W, n, r, WtW);
+      dataTransposeTimes(A, W, r, 0.0, WtAT);
+      gemm(false, false, m, r, r, 1.0, Ht, WtW, 0.0, WHHt);
+      for (std::size_t i = 0; i < m * r; ++i) WtAT[i] = (WHHt[i] - WtAT[i]) * scale;
+    }
+    return worstCertificate(gradientMapping(W, AHt, n * r, true), gradientMapping(Ht, WtAT, m * r, true));
+  };
+
   int it = 0;
   for (; it < o.maxIterations; ++it) {
     if (monitor.cancelled()) throwAborted();
     const bool due = recorder.due(it);
+    if (due && o.certificateTolerance > 0 && certificateOf() <= o.certificateTolerance) {
+      run.stop = StopReason::GradMap;  // the returned (W, H) are the certified ones: no update
+      break;
+    }
     const bool wantLoss = due || monitor.wantsProgress();
     double raw = 0;
     transposeInto(H, r, m, Ht);
@@ -618,44 +664,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   checkFiniteLoss(final, it);
   run.trace.record(it, final);
 
-  // The certificate: the gradients of the normalized objective at the returned (W, H), in the
-  // update's workspaces (AHt → ∇W, n×r; WtAT → ∇H transposed, m×r, beside Hᵀ).
-  //   Frobenius, f = ½‖A − WH‖²/‖A‖²: ∇W = (W·HHᵀ − AHᵀ)/‖A‖², ∇Hᵀ = (Hᵀ·WᵀW − AᵀW)/‖A‖².
-  //   KL, f = D(A‖WH)/Σa, Q = A ⊘ WH: ∇W = (1(H1)ᵀ − QHᵀ)/Σa, ∇Hᵀ = (1(Wᵀ1)ᵀ − QᵀW)/Σa.
-  transposeInto(H, r, m, Ht);
-  const double scale = 1.0 / (kl ? normalizer : std::max(normA2, 1e-300));
-  if (kl) {
-    klQuotient(A, W, H, Ht, r, Q, WH);
-    dataTimes(quotient, Ht, r, 0.0, AHt);
-    dataTransposeTimes(quotient, W, r, 0.0, WtAT);
-    for (std::size_t c = 0; c < r; ++c) {
-      double hs = 0, wsum = 0;
-      for (std::size_t j = 0; j < m; ++j) hs += H[c * m + j];
-      for (std::size_t i = 0; i < n; ++i) wsum += W[i * r + c];
-      for (std::size_t i = 0; i < n; ++i) AHt[i * r + c] = (hs - AHt[i * r + c]) * scale;
-      for (std::size_t j = 0; j < m; ++j) WtAT[j * r + c] = (wsum - WtAT[j * r + c]) * scale;
-    }
-  } else if (weighted) {
-    //   weighted, f = ½Σω(a − wh)²/Σωa²: ∇W = ((Ω∘WH)Hᵀ − (Ω∘A)Hᵀ)/Σωa², ∇Hᵀ likewise.
-    outerGram(H, r, m, HHt);
-    if (base) dataTimes(A, Ht, r, 0.0, AHt);
-    weightedGradientParts(rowList, base, n, r, W, Ht, AHt, HHt, AHt, WHHt);
-    for (std::size_t i = 0; i < n * r; ++i) AHt[i] = (WHHt[i] - AHt[i]) * scale;
-    gram(W, n, r, WtW);
-    if (base) dataTransposeTimes(A, W, r, 0.0, WtAT);
-    weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
-    for (std::size_t i = 0; i < m * r; ++i) WtAT[i] = (WHHt[i] - WtAT[i]) * scale;
-  } else {
-    outerGram(H, r, m, HHt);
-    dataTimes(A, Ht, r, 0.0, AHt);
-    gemm(false, false, n, r, r, 1.0, W, HHt, 0.0, WHHt);
-    for (std::size_t i = 0; i < n * r; ++i) AHt[i] = (WHHt[i] - AHt[i]) * scale;
-    gram(W, n, r, WtW);
-    dataTransposeTimes(A, W, r, 0.0, WtAT);
-    gemm(false, false, m, r, r, 1.0, Ht, WtW, 0.0, WHHt);
-    for (std::size_t i = 0; i < m * r; ++i) WtAT[i] = (WHHt[i] - WtAT[i]) * scale;
-  }
-  run.certificate = worstCertificate(gradientMapping(W, AHt, n * r, true), gradientMapping(Ht, WtAT, m * r, true));
+  run.certificate = certificateOf();
   return run;
 }
 

@@ -84,6 +84,9 @@ struct StratifiedNmfOptions {
   double tolerance = 0;  // stop when |Δloss|/loss between two recorded losses falls below; 0 = never
   int lossEvery = 1;     // record the loss every this many iterations (always after the last one)
   double epsilon = 1e-9; // added to every denominator, as the reference's `tol`
+  // Stop ('gradMap') when the certificate of the iterate is at most this, checked before every
+  // lossEvery-th iteration at the cost of one gradient evaluation; 0 = never.
+  double certificateTolerance = 0;
 };
 
 // Fills V (S×m), W[s] (nₛ×r) and H (r×m). Random: the reference's V ~ U(0,1), then each W(s) and
@@ -117,6 +120,7 @@ struct NmfOptions {
   double tolerance = 0;
   int lossEvery = 1;
   double epsilon = 1e-9;  // added to multiplicative-update denominators
+  double certificateTolerance = 0;  // as StratifiedNmfOptions'
 };
 
 // Random: W, H ~ U(0,1)·√(mean(A)/r) (W first). Nndsvd: NNDSVD of A, zeros filled with 1 % of √(mean(A)/r).

@@ -443,6 +443,11 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   for (; it < o.maxIterations; ++it) {
     if (monitor.cancelled()) throwAborted();
     const bool due = recorder.due(it);
+    // certificate() uses workspaces that every iteration recomputes before reading them.
+    if (due && o.certificateTolerance > 0 && certificate(P, V, W, H, ws) <= o.certificateTolerance) {
+      run.stop = StopReason::GradMap;  // the returned factors are the certified ones: no update
+      break;
+    }
     const bool wantLoss = due || monitor.wantsProgress();
     double lossSquared = 0;
 

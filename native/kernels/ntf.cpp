@@ -572,10 +572,13 @@ double stratifiedNtfLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptio
 namespace {
 
 // Shared loop control of both solvers: records losses, applies the tolerance rule, polls the monitor.
-// `normalizer` (the data's norm) gives the progress records' normalized loss.
-template <class Iterate>
-void runLoop(int maxIterations, int lossEvery, double tolerance, double initialLoss, double normalizer,
-             LossTrace& trace, int& iterations, StopReason& stop, Monitor& monitor, Iterate&& iterate) {
+// `normalizer` (the data's norm) gives the progress records' normalized loss. With a
+// certificateTolerance > 0, `certificate()` of the current state is checked before every
+// lossEvery-th iteration (where the state's loss was recorded) and stops the run with 'gradMap'.
+template <class Iterate, class Certificate>
+void runLoop(int maxIterations, int lossEvery, double tolerance, double certificateTolerance, double initialLoss,
+             double normalizer, LossTrace& trace, int& iterations, StopReason& stop, Monitor& monitor,
+             Iterate&& iterate, Certificate&& certificate) {
   trace.start();
   trace.record(0, initialLoss);
   double lastLoss = initialLoss;
@@ -583,6 +586,10 @@ void runLoop(int maxIterations, int lossEvery, double tolerance, double initialL
   iterations = 0;
   for (int it = 1; it <= maxIterations; ++it) {
     if (monitor.cancelled()) throwAborted();
+    if (certificateTolerance > 0 && (it - 1) % lossEvery == 0 && certificate() <= certificateTolerance) {
+      stop = StopReason::GradMap;
+      break;
+    }
     const bool wantLoss = it % lossEvery == 0 || it == maxIterations || monitor.wantsProgress();
     const double loss = iterate(it, wantLoss);
     iterations = it;
@@ -616,10 +623,11 @@ void stratifiedNtf(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o,
   const double loss0 = solver.initialLoss();
   double normA2 = 0;
   for (std::size_t s = 0; s < p.strata.size(); ++s) normA2 += squaredNorm(p.strata[s], p.samples[s] * shapeSize(p.dims));
-  runLoop(o.maxIterations, o.lossEvery, o.tolerance, loss0, std::sqrt(normA2), result.trace, result.iterations,
-          result.stop, monitor, [&](int it, bool wantLoss) {
-            return solver.iterate(wantLoss, o.recordStages && it == 1 ? &result.stages : nullptr);
-          });
+  runLoop(
+      o.maxIterations, o.lossEvery, o.tolerance, o.tv ? 0.0 : o.certificateTolerance, loss0, std::sqrt(normA2),
+      result.trace, result.iterations, result.stop, monitor,
+      [&](int it, bool wantLoss) { return solver.iterate(wantLoss, o.recordStages && it == 1 ? &result.stages : nullptr); },
+      [&] { return stratifiedNtfCertificate(p, o, st); });
   result.certificate = stratifiedNtfCertificate(p, o, st);
 }
 
@@ -896,8 +904,8 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
   std::vector<const double*> grams(N);
   for (std::size_t m = 0; m < N; ++m) grams[m] = FF[m].data();
   const double loss0 = cpLoss(T, shape, F, r, listed);
-  runLoop(o.maxIterations, o.lossEvery, o.tolerance, loss0, std::sqrt(normT2), result.trace, result.iterations,
-          result.stop, monitor, [&](int, bool wantLoss) {
+  runLoop(o.maxIterations, o.lossEvery, o.tolerance, o.certificateTolerance, loss0, std::sqrt(normT2), result.trace,
+          result.iterations, result.stop, monitor, [&](int, bool wantLoss) {
             double inner = 0;
             for (std::size_t m = 0; m < N; ++m) {
               const std::size_t d = shape[m];
@@ -934,7 +942,8 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
             if (listed)  // the plain part (T holds 0 at missing entries) plus the listed entries'
               return std::sqrt(std::max(plainNormT2 - 2 * inner + cpSquaredNorm(FF, r) + listedLossSquared(*listed, F, shape, r), 0.0));
             return std::sqrt(std::max(normT2 - 2 * inner + cpSquaredNorm(FF, r), 0.0));
-          });
+          },
+          [&] { return ntfCertificate(T, shape, F, r, listed); });
   result.certificate = ntfCertificate(T, shape, F, r, listed);
 }
 

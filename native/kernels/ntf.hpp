@@ -42,6 +42,9 @@ struct StratifiedNtfOptions {
   double tolerance = 0;   // stop when |Δloss| < tolerance·loss between two recorded losses
   int lossEvery = 1;      // record the loss every this many iterations (and after the last one)
   bool recordStages = false;  // keep the state after each stage of iteration 1 (for parity tests)
+  // Stop ('gradMap') when the certificate of the state is at most this, checked before every
+  // lossEvery-th iteration at the cost of one gradient evaluation; 0 = never (always with TV).
+  double certificateTolerance = 0;
 };
 
 struct StratifiedNtfState {
@@ -103,6 +106,7 @@ struct NtfOptions {
   double epsilon = 2.220446049250313e-16;  // MU floor (machine epsilon, as tensorly)
   double tolerance = 0;
   int lossEvery = 1;
+  double certificateTolerance = 0;  // as StratifiedNtfOptions'
 };
 
 struct NtfResult {
