@@ -154,6 +154,13 @@ describe.each(['hals', 'mu'] as const)('nmf %s with missing entries', (solver) =
     expect(Math.sqrt(err / norm)).toBeLessThan(solver === 'hals' ? 1e-3 : 2e-2);
   });
 
+  it('certificateTolerance stops on the weighted certificate', () => {
+    const res = nmfSync(A, 3, { ...base, mask, maxIterations: 5000, certificateTolerance: 1e-4 });
+    expect(res.stopReason).toBe('gradMap');
+    expect(res.certificate).toBeLessThanOrEqual(1e-4);
+    expect(weightedCheck(A, weightsOf(mask), res.W, res.H).certificate).toBeCloseTo(res.certificate, 12);
+  });
+
   it('the async solve equals the sync one', async () => {
     same(await nmf(A, 4, { ...base, mask }), nmfSync(A, 4, { ...base, mask }));
   });
