@@ -405,6 +405,7 @@ void weightedGradientParts(const ListView& L, bool base, std::size_t count, std:
 // meets x_c with y_c ≠ 0; up to rounding when b = 1) leaves x_c where it is: any value is optimal.
 void weightedHalsSweep(const ListView& L, bool base, std::size_t count, std::size_t r, double* X, const double* Y,
                        const double* P, const double* G, std::vector<double>& residual, std::vector<double>& gathered) {
+  std::vector<double> curvature(r);
   for (std::size_t o = 0; o < count; ++o) {
     double* x = X + o * r;
     const std::size_t p0 = L.ptr[o], k = L.ptr[o + 1] - p0;
@@ -415,22 +416,22 @@ void weightedHalsSweep(const ListView& L, bool base, std::size_t count, std::siz
     double* __restrict e = residual.data();
     double* __restrict Yc = gathered.data();
     double* __restrict KYc = Yc + r * k;
+    // One pass over the listed entries: gather, the residuals e = κ(a − x·y) and the curvatures
+    // d_c = b·G_cc + Σκy_c².
+    for (std::size_t c = 0; c < r; ++c) curvature[c] = base ? G[c * r + c] : 0.0;
     for (std::size_t q = 0; q < k; ++q) {
       const double* y = Y + static_cast<std::size_t>(L.idx[p0 + q]) * r;
       const double kappa = L.kappa[p0 + q];
-      for (std::size_t c = 0; c < r; ++c) Yc[c * k + q] = y[c], KYc[c * k + q] = kappa * y[c];
+      for (std::size_t c = 0; c < r; ++c) {
+        Yc[c * k + q] = y[c], KYc[c * k + q] = kappa * y[c];
+        curvature[c] += kappa * y[c] * y[c];
+      }
+      e[q] = kappa * (L.data[p0 + q] - dot4(x, y, r));
     }
-    for (std::size_t q = 0; q < k; ++q) e[q] = L.data[p0 + q];
-    for (std::size_t c = 0; c < r; ++c) {
-      const double xc = x[c];
-      const double* yc = Yc + c * k;
-      for (std::size_t q = 0; q < k; ++q) e[q] -= xc * yc[q];
-    }
-    for (std::size_t q = 0; q < k; ++q) e[q] *= L.kappa[p0 + q];
     for (std::size_t c = 0; c < r; ++c) {
       const double* yc = Yc + c * k;
       const double* kyc = KYc + c * k;
-      const double d = (base ? G[c * r + c] : 0.0) + dot4(kyc, yc, k);
+      const double d = curvature[c];
       if (!(d > (base ? 1e-12 * G[c * r + c] : 0.0))) continue;
       double g = 0;
       if (base) {
