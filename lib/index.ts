@@ -64,6 +64,7 @@ export {
   stratifiedNtfSync,
   stratifiedNtfLoss,
   type StratifiedNtfOptions,
+  type LegacyStratifiedNtfOptions,
   type StratifiedNtfState,
   type StratifiedNtfProgress,
   type StratifiedNtfResult,
@@ -71,7 +72,7 @@ export {
 } from './factorization/stratified-ntf.js';
 export { ntf, ntfSync, type NtfOptions, type NtfSolver, type NtfProgress, type NtfResult, type NtfSettings } from './factorization/ntf.js';
 export { type DataMatrix, isCsr, expectCsr, toCsr, selectRows } from './factorization/sparse.js';
-export { type NmfProgress } from './factorization/common.js';
+export { type NmfProgress, type LossOutcome, type LossTraces } from './factorization/common.js';
 export { stopReasons, type StopReason, type SolverOutcome, type SolverTraces, type SolverProgress } from './solver.js';
 export {
   stratifiedNmf,
