@@ -4,7 +4,7 @@
 // observed entries, and report the loss over the observed entries only.
 import { describe, expect, it } from 'vitest';
 
-import { nmf, nmfSync, reconstruct, setBlasThreads, toCsr, type Matrix, type NmfResult } from '../lib/index.js';
+import { nmf, nmfSync, reconstruct, setBlasThreads, setMemoryLimit, toCsr, type Matrix, type NmfResult } from '../lib/index.js';
 import { gradientMapping, largestIncrease, matmul, transposed } from './helpers/snmf-cases.js';
 import { readNpy } from './helpers/snmf-corpus.js';
 import { dataFile } from './helpers/shared.js';
@@ -222,5 +222,21 @@ describe('missing-value options: bad input is refused before native work', () =>
     throws(() => nmfSync(A, 3, { missing: 'absent' }), RangeError, /CSR data for options.missing 'absent'/);
     throws(() => nmfSync(A, 3, { missing: 'nans' as never }), RangeError, /missing/);
     throws(() => nmfSync(A, 3, { solver: 'mu', loss: 'kl', mask }), RangeError, /loss 'frobenius' with missing entries/);
+  });
+});
+
+describe('memory: the weights and the zeroed copy are counted before anything is allocated', () => {
+  it('a masked solve that would not fit is refused, naming them, where the plain one fits', () => {
+    // 2000×50 (800 KB): the plain solve needs 1.9 MB (its factors, workspaces and NNDSVD sketches);
+    // a mask adds the weights and the zeroed copy of A (800 KB each) and its list of missing entries.
+    const big = { rows: 2000, cols: 50, data: Float64Array.from({ length: 100000 }, (_, k) => 1 + (k % 7)) };
+    const hide = Uint8Array.from(big.data, (_, k) => (k % 10 === 0 ? 1 : 0));
+    setMemoryLimit(2.6e6);
+    try {
+      expect(nmfSync(big, 2, { maxIterations: 1 }).W.rows).toBe(2000);
+      throws(() => nmfSync(big, 2, { maxIterations: 1, mask: hide }), RangeError, /Not enough memory for NMF of rank 2 on 2000×50 data: it needs 3[0-9]{6} bytes/);
+    } finally {
+      setMemoryLimit('auto');
+    }
   });
 });
