@@ -391,7 +391,10 @@ void weightedGradientParts(const ListView& L, bool base, std::size_t count, std:
     for (std::size_t p = L.ptr[o]; p < L.ptr[o + 1]; ++p) {
       const double* __restrict y = Y + static_cast<std::size_t>(L.idx[p]) * r;
       const double ka = L.kappa[p] * L.data[p], km = L.kappa[p] * dot4(x, y, r);
-      for (std::size_t c = 0; c < r; ++c) nu[c] += ka * y[c], de[c] += km * y[c];
+      // (A mask's entries hold 0 in the data: their data term vanishes.)
+      if (ka != 0.0)
+        for (std::size_t c = 0; c < r; ++c) nu[c] += ka * y[c];
+      for (std::size_t c = 0; c < r; ++c) de[c] += km * y[c];
     }
     for (std::size_t c = 0; c < r; ++c) nu[c] = std::max(nu[c], 0.0), de[c] = std::max(de[c], 0.0);
   }

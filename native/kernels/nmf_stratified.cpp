@@ -113,9 +113,15 @@ void listedProducts(const EntryWeights& e, std::size_t n, std::size_t r, const d
       const std::size_t j = static_cast<std::size_t>(e.rowCol[p]);
       const double* h = Ht + j * r;
       const double ka = b * e.rowKappa[p] * e.rowData[p], km = e.rowKappa[p] * (v[j] + wh[p]);
-      if (numW)
-        for (std::size_t c = 0; c < r; ++c) numW[i * r + c] += ka * h[c], denW[i * r + c] += km * h[c];
-      for (std::size_t c = 0; c < r; ++c) numHt[j * r + c] += ka * w[c], denHt[j * r + c] += km * w[c];
+      // (A mask's entries hold 0 in the data: their data terms vanish.)
+      if (numW) {
+        if (ka != 0.0)
+          for (std::size_t c = 0; c < r; ++c) numW[i * r + c] += ka * h[c];
+        for (std::size_t c = 0; c < r; ++c) denW[i * r + c] += km * h[c];
+      }
+      if (ka != 0.0)
+        for (std::size_t c = 0; c < r; ++c) numHt[j * r + c] += ka * w[c];
+      for (std::size_t c = 0; c < r; ++c) denHt[j * r + c] += km * w[c];
     }
   }
 }
