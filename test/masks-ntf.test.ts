@@ -87,6 +87,14 @@ describe.each(['mu', 'hals'] as const)('ntf %s with missing entries', (solver) =
   });
 });
 
+describe('ntf: certificateTolerance with a mask stops on the weighted certificate', () => {
+  it.each(['mu', 'hals'] as const)('%s', (solver) => {
+    const res = ntfSync(T, 3, { solver, mask, seed: 2, maxIterations: 5000, certificateTolerance: 1e-4 });
+    expect(res.stopReason).toBe('gradMap');
+    expect(res.certificate).toBeLessThanOrEqual(1e-4);
+  });
+});
+
 describe('ntf missing-value options: bad input', () => {
   it('names the defect', () => {
     expect(() => ntfSync(T, 3, { mask: new Uint8Array(5) })).toThrow(/Expected 960 entries \(the size of T\) for options.mask/);

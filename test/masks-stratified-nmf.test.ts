@@ -124,6 +124,12 @@ describe('stratifiedNmf with missing entries', () => {
     expect(weightedCheck(strata, masks.map(omegaOf), late).certificate).toBeCloseTo(late.certificate, 10);
   });
 
+  it('certificateTolerance stops on the weighted certificate', () => {
+    const res = stratifiedNmfSync(strata, 3, { ...base, mask: masks, maxIterations: 5000, certificateTolerance: 1.5e-4 });
+    expect(res.stopReason).toBe('gradMap');
+    expect(weightedCheck(strata, masks.map(omegaOf), res).certificate).toBeLessThanOrEqual(1.5e-4);
+  });
+
   it('CSR strata with missing: absent = dense strata with weight 0 off the stored entries', () => {
     const cut = strata.map((s) => ({ ...s, data: s.data.map((x) => (x > 8 ? x : 0)) }));
     const sparse = stratifiedNmfSync(cut.map(toCsr), 3, { ...base, missing: 'absent' });
