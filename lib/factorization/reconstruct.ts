@@ -80,8 +80,8 @@ function modelAt(b: Factors['blocks'][number], H: Matrix, i: number, j: number):
  * The model's values: for an nmf result the n×m Matrix WH; for a stratifiedNmf result one Matrix
  * 1v(s)ᵀ + W(s)H per stratum; with `entries`, a Float64Array of the model at those entries.
  */
-export function reconstruct(result: { W: Matrix; H: Matrix; V?: undefined }): Matrix;
 export function reconstruct(result: { V: Matrix; W: Matrix[]; H: Matrix }): Matrix[];
+export function reconstruct(result: { W: Matrix; H: Matrix }): Matrix;
 export function reconstruct(result: { factors: Matrix[] }): Tensor;
 export function reconstruct(result: FactorizationResult, options: ReconstructOptions & { entries: NonNullable<ReconstructOptions['entries']> }): Float64Array;
 export function reconstruct(result: FactorizationResult, options?: ReconstructOptions): Matrix | Matrix[] | Tensor | Float64Array;
