@@ -181,6 +181,13 @@ export function checkInit(value: unknown, name: string, keys: readonly string[])
   return snapshot;
 }
 
+/** √(Σₛ‖A(s)‖²) from the strata's norms, scaled so that it is exact for any finite data. */
+export function combinedNorm(norms: number[]): number {
+  const m = Math.max(...norms);
+  if (m === 0 || !Number.isFinite(m)) return m;
+  return m * Math.sqrt(norms.reduce((acc, n) => acc + (n / m) * (n / m), 0));
+}
+
 /** Rank bound of the factorizations: the factors must fit in memory anyway; this keeps sizes exact. */
 export const maxRank = 2 ** 24;
 

@@ -24,6 +24,7 @@ import {
 import {
   callInContext,
   checkFactorMemory,
+  combinedNorm,
   inContext,
   checkInit,
   expectFiniteLoss,
@@ -134,13 +135,6 @@ interface Prepared {
   normA: number;
   missing: PreparedMissing[];
   context: string;
-}
-
-/** √(Σₛ‖A(s)‖²), scaled so that it is exact for any finite data. */
-function combinedNorm(norms: number[]): number {
-  const m = Math.max(...norms);
-  if (m === 0 || !Number.isFinite(m)) return m;
-  return m * Math.sqrt(norms.reduce((acc, n) => acc + (n / m) * (n / m), 0));
 }
 
 function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context: string, specs: OptionSpecs, initName = 'options.init'): Prepared {

@@ -17,6 +17,7 @@ import {
   callInContext,
   certificateToleranceSpec,
   checkFactorMemory,
+  combinedNorm,
   expectFiniteLoss,
   inContext,
   lossOutcome,
@@ -386,9 +387,7 @@ function parse(
     epsilon: o.epsilon,
     certificateTolerance: o.certificateTolerance,
   };
-  const norms = data.strata.map((a) => scaledNorm(a));
-  const largest = Math.max(...norms);
-  const normA = largest > 0 && Number.isFinite(largest) ? largest * Math.sqrt(norms.reduce((acc, n) => acc + (n / largest) ** 2, 0)) : largest;
+  const normA = combinedNorm(data.strata.map((a) => scaledNorm(a)));
   return { ...data, settings, init, normA, o: o as ParsedOptions & { rank: number }, context };
 }
 
