@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -15,29 +12,6 @@
 namespace nsa {
 
 namespace {
-
-struct PhaseClock {  // TEMP profiling
-  double t[16] = {0};
-  long c[16] = {0};
-  double last = now();
-  static double now() {
-    timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-  }
-  void mark(int i, long count = 1) {
-    const double t1 = now();
-    t[i] += t1 - last;
-    last = t1;
-    c[i] += count;
-  }
-  ~PhaseClock() {
-    if (!std::getenv("NSA_CERT_PROF")) return;
-    for (int i = 0; i < 16; ++i)
-      if (c[i]) std::fprintf(stderr, "phase %d: %.3f ms (%ld)\n", i, t[i], c[i]);
-  }
-};
-PhaseClock gClock;
 
 constexpr double kArmijo = 1e-4;     // sufficient decrease c1 (both solvers)
 constexpr double kCurvature = 0.9;   // strong-Wolfe c2 (L-BFGS-B)
@@ -164,10 +138,7 @@ class Run {
 
   double evaluate(const double* x, double* g) {
     ++r_.evaluations;
-    gClock.mark(7);
-    const double f = f_.evaluate(x, g);
-    gClock.mark(8);
-    return f;
+    return f_.evaluate(x, g);
   }
 
   // A trial point is usable when f and ∇f are finite (a non-finite one is treated as too long a step)
@@ -300,9 +271,11 @@ class Lbfgsb : public Run {
     const std::size_t n = n_, m = m_;
     W_.assign(n * w2_, 0);
     for (auto* v : {&SS_, &SY_}) v->assign(m * m, 0);
-    for (auto* v : {&G_, &FG_, &K_, &Kf_, &Minv_, &N_, &WW_}) v->assign(4 * m * m, 0);
+    for (auto* v : {&G_, &FG_, &K_, &Kf_, &N_, &WW_}) v->assign(4 * m * m, 0);
     for (auto* v : {&p_, &c_, &v_, &u_, &wb_, &mp_, &mc_, &a_}) v->assign(2 * m, 0);
     piv_.assign(2 * m, 0);
+    slots_.assign(m, 0);
+    refreshSlots();
     pivK_.assign(2 * m, 0);
     xc_.assign(n, 0);
     d_.assign(n, 0);
@@ -311,7 +284,7 @@ class Lbfgsb : public Run {
     mask_.assign(n, 1);  // FG_ sums over the coordinates with mask 1
     free_.assign(n, 1);
     freeCount_ = n;
-    rowBuffer_.assign(kGatherRows * w2_, 0);
+    rowBuffer_.assign(std::max(kGatherRows * w2_, 5 * kBlockRows), 0);
     acc_.assign(5 * w2_, 0);
     coef_.assign(w2_, 0);
     cauchyRaw_.assign(w2_, 0);
@@ -332,12 +305,18 @@ class Lbfgsb : public Run {
  private:
   // Rows gathered per BLAS-3 update of the free-set Gram (a fixed buffer, whatever n is).
   static constexpr std::size_t kGatherRows = 256;
+  // Rows per block of the fused passes over W (a block of W stays in cache between two BLAS calls).
+  static constexpr std::size_t kBlockRows = 512;
 
   // The pairs live in W_ (n×2m, row-major): column a holds y of slot a and column m + a holds s of
   // slot a, so row j of W = [Y θS] is contiguous (the Cauchy point reads one row per breakpoint) and
   // every product with W or Wᵀ is one streaming pass (BLAS-2 over n×2m). The i-th oldest pair is in
   // slot(i); while fewer than m are stored they fill slots 0..count−1. Unused columns are zero.
-  std::size_t slot(std::size_t i) const { return (head_ + i) % m_; }
+  std::size_t slot(std::size_t i) const { return slots_[i]; }
+  // slots_[i] = (head_ + i) mod m, refreshed whenever count_ or head_ change (no division per use)
+  void refreshSlots() {
+    for (std::size_t i = 0; i < m_; ++i) slots_[i] = (head_ + i) % m_;
+  }
 
   void resetMemory() {
     if (count_ > 0) std::fill(W_.begin(), W_.end(), 0.0);  // the zero columns stand for empty slots
@@ -345,6 +324,7 @@ class Lbfgsb : public Run {
     std::fill(FG_.begin(), FG_.end(), 0.0);
     count_ = 0;
     head_ = 0;
+    refreshSlots();
     cauchyReady_ = false;
     const double xx = dot(x_.data(), x_.data(), n_);
     theta_ = xx > 0 ? 1.0 / xx : 1.0;  // B₀ = I/‖x‖²: the certificate's step
@@ -360,19 +340,15 @@ class Lbfgsb : public Run {
     }
   }
 
-  // out = M·v with M = K⁻¹ formed explicitly once per direction (formM): a dense 2q×2q product per
-  // breakpoint of the Cauchy point.
+  // out = M·v = K⁻¹·v with the factors of K (formM): O(q²), as a product with an explicit M would be
+  // (forming M costs 2q solves, more than the few breakpoints a data fit visits).
   void timesM(const double* v, double* out) const {
     const std::size_t q2 = 2 * count_;
-    for (std::size_t i = 0; i < q2; ++i) {
-      const double* row = Minv_.data() + i * q2;
-      double s = 0;
-      for (std::size_t j = 0; j < q2; ++j) s += row[j] * v[j];
-      out[i] = s;
-    }
+    std::copy(v, v + q2, out);
+    luSolve(Kf_.data(), pivK_.data(), q2, out);
   }
 
-  // K = M⁻¹ = [[−D, Lᵀ], [L, θSᵀS]] with D = diag(s_iᵀy_i), L_ij = s_iᵀy_j (i > j), and M = K⁻¹.
+  // K = M⁻¹ = [[−D, Lᵀ], [L, θSᵀS]] with D = diag(s_iᵀy_i), L_ij = s_iᵀy_j (i > j), and its LU factors.
   bool formM() {
     const std::size_t q = count_, q2 = 2 * q;
     if (q == 0) return true;
@@ -385,21 +361,13 @@ class Lbfgsb : public Run {
         K_[(q + i) * q2 + q + j] = theta_ * SS_[slot(i) * m_ + slot(j)];
       }
     std::copy(K_.begin(), K_.begin() + long(q2 * q2), Kf_.begin());
-    if (!luFactor(Kf_.data(), pivK_.data(), q2)) return false;
-    // M column by column (K is symmetric, so is M: the columns are its rows)
-    for (std::size_t c = 0; c < q2; ++c) {
-      double* col = Minv_.data() + c * q2;
-      for (std::size_t i = 0; i < q2; ++i) col[i] = i == c ? 1.0 : 0.0;
-      luSolve(Kf_.data(), pivK_.data(), q2, col);
-    }
-    return finiteAll(Minv_.data(), q2 * q2);
+    return luFactor(Kf_.data(), pivK_.data(), q2);
   }
 
   // Stores the pair (s, y) in its slot's columns, then its products with every stored pair over all
   // coordinates (G_ = WᵀW by slot, hence SS, SY) and over the current free set (FG_ = WᵀZZᵀW): one
   // pass over W with the 2 or 4 columns [s y (Zs Zy)].
   void addPair(const double* s, const double* y, double sy) {
-    gClock.mark(9);
     std::size_t at;
     if (count_ < m_) {
       at = count_;
@@ -408,6 +376,7 @@ class Lbfgsb : public Run {
       at = head_;
       head_ = (head_ + 1) % m_;
     }
+    refreshSlots();
     const std::size_t n = n_, m = m_, w2 = w2_;
     const bool allFree = freeCount_ == n;
     // One pass over W: the new columns in, and Wᵀy, Wᵀs, (WᵀZy, WᵀZs over mask_), and Wᵀd with the
@@ -416,23 +385,32 @@ class Lbfgsb : public Run {
     std::fill(P, P + 5 * w2, 0.0);
     double *P0 = P, *P1 = P + w2, *P2 = P + 2 * w2, *P3 = P + 3 * w2, *P4 = P + 4 * w2;
     double* W = W_.data();
-    for (std::size_t j = 0; j < n; ++j) {
-      double* w = W + j * w2;
-      const double yj = y[j], sj = s[j];
-      w[at] = yj;
-      w[m + at] = sj;
-      const double dj = nonneg_ && g_[j] > 0 && x_[j] <= 0 ? 0.0 : -g_[j];
-      for (std::size_t o = 0; o < w2; ++o) {
-        P0[o] += w[o] * yj;
-        P1[o] += w[o] * sj;
-        P4[o] += w[o] * dj;
-      }
-      if (!allFree && mask_[j])
-        for (std::size_t o = 0; o < w2; ++o) {
-          P2[o] += w[o] * yj;
-          P3[o] += w[o] * sj;
+    double* Bk = rowBuffer_.data();  // a block's rows of the columns, transposed: cols×rows
+    const std::size_t cols = allFree ? 3 : 5;
+    for (std::size_t j0 = 0; j0 < n; j0 += kBlockRows) {
+      const std::size_t rows = std::min(kBlockRows, n - j0);
+      for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t j = j0 + r;
+        double* w = W + j * w2;
+        const double yj = y[j], sj = s[j];
+        w[at] = yj;
+        w[m + at] = sj;
+        Bk[r] = yj;
+        Bk[rows + r] = sj;
+        Bk[2 * rows + r] = nonneg_ && g_[j] > 0 && x_[j] <= 0 ? 0.0 : -g_[j];
+        if (!allFree) {
+          Bk[3 * rows + r] = mask_[j] ? yj : 0.0;
+          Bk[4 * rows + r] = mask_[j] ? sj : 0.0;
         }
+      }
+      // P (cols×2m) += Bkᵀ·W_block, the block still in cache
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(cols), int(w2), int(rows), 1.0, Bk, int(rows), W + j0 * w2,
+                  int(w2), 1.0, P, int(w2));
     }
+    // rows of P: y, s, d, Zy, Zs
+    P4 = P + 2 * w2;
+    P2 = P + 3 * w2;
+    P3 = P + 4 * w2;
     std::copy(P4, P4 + w2, cauchyRaw_.data());
     cauchyReady_ = true;
     if (allFree) {
@@ -453,7 +431,6 @@ class Lbfgsb : public Run {
       }
     SY_[at * m + at] = sy;
     theta_ = G_[ya * w2 + ya] / sy;
-    gClock.mark(10);
   }
 
   // FG_ ± Σ wⱼwⱼᵀ over rows listed in idx (BLAS-3 in chunks of kGatherRows).
@@ -532,9 +509,7 @@ class Lbfgsb : public Run {
   // gradient and Wᵀr together, one for the subspace step; rows of fixed coordinates are skipped.
   bool direction() {
     const std::size_t n = n_, q = count_, q2 = 2 * q, w2 = w2_;
-    gClock.mark(0);
     if (!formM()) return false;
-    gClock.mark(1);
     // -- generalized Cauchy point along x(t) = P(x − t·g); breakpoints t_i = x_i/g_i
     breaks_.clear();
     double f1 = 0;
@@ -563,7 +538,6 @@ class Lbfgsb : public Run {
     const double f2Start = f2;
     double dtMin = -f1 / f2;
     double tOld = 0;
-    gClock.mark(2);
     // Breakpoints in increasing order, sorted only as far as the path gets: the next batch (twice the
     // last, at least 256) is selected from the rest in linear time (nth_element), then sorted.
     auto earlier = [](const std::pair<double, std::size_t>& a, const std::pair<double, std::size_t>& b) { return a.first < b.first; };
@@ -603,7 +577,6 @@ class Lbfgsb : public Run {
       dtMin = -f1 / f2;
       tOld = t;
     }
-    gClock.mark(3, long(done));
     dtMin = std::max(dtMin, 0.0);
     if (!std::isfinite(dtMin)) return false;
     tOld += dtMin;
@@ -616,27 +589,20 @@ class Lbfgsb : public Run {
     slotCoefficients(mc_.data(), coef);
     std::fill(acc, acc + w2, 0.0);
     const double* W = W_.data();
-    for (std::size_t j = 0; j < n; ++j) {
-      const double xc = d_[j] != 0 ? x_[j] + tOld * d_[j] : xc_[j];
-      xc_[j] = xc;
-      const bool isFree = !nonneg_ || xc > 0;
-      free_[j] = isFree;
-      if (!isFree) {
-        r_[j] = 0;
-        continue;
+    // rows in blocks that stay in cache between the two BLAS-2 products (W·Mc in, Wᵀr out)
+    for (std::size_t j0 = 0; j0 < n; j0 += kBlockRows) {
+      const std::size_t rows = std::min(kBlockRows, n - j0);
+      if (q) cblas_dgemv(CblasRowMajor, CblasNoTrans, int(rows), int(w2), 1.0, W + j0 * w2, int(w2), coef, 1, 0.0, t_.data() + j0, 1);
+      for (std::size_t j = j0; j < j0 + rows; ++j) {
+        const double xc = d_[j] != 0 ? x_[j] + tOld * d_[j] : xc_[j];
+        xc_[j] = xc;
+        const bool isFree = !nonneg_ || xc > 0;
+        free_[j] = isFree;
+        r_[j] = isFree ? g_[j] + theta_ * (xc - x_[j]) - (q ? t_[j] : 0.0) : 0.0;
       }
-      double rj = g_[j] + theta_ * (xc - x_[j]);
-      if (q) {
-        const double* w = W + j * w2;
-        double tj = 0;
-        for (std::size_t o = 0; o < w2; ++o) tj += w[o] * coef[o];
-        rj -= tj;
-        for (std::size_t o = 0; o < w2; ++o) acc[o] += w[o] * rj;
-      }
-      r_[j] = rj;
+      if (q) cblas_dgemv(CblasRowMajor, CblasTrans, int(rows), int(w2), 1.0, W + j0 * w2, int(w2), r_.data() + j0, 1, 1.0, acc, 1);
     }
     if (q) updateFreeSums();
-    gClock.mark(4);
     if (q) {
       // u solves (I − M·WᵀZZᵀW/θ)·u = M·WᵀZ·r, i.e. (K − WᵀZZᵀW/θ)·u = WᵀZ·r (multiplied by K = M⁻¹)
       logicalProducts(acc, u_.data());
@@ -655,21 +621,16 @@ class Lbfgsb : public Run {
       luSolve(N_.data(), piv_.data(), q2, u_.data());
       slotCoefficients(u_.data(), coef);
     }
-    gClock.mark(5);
     // d_u = −r/θ − ZᵀW·u/θ² on F (into t_), and the projected x̄ = P(x^c + d_u): one pass
     const double it = 1 / theta_, it2 = it * it;
     double gd = 0;
+    if (q) cblas_dgemv(CblasRowMajor, CblasNoTrans, int(n), int(w2), 1.0, W, int(w2), coef, 1, 0.0, t_.data(), 1);
     for (std::size_t i = 0; i < n; ++i) {
       if (free_[i] == 0) {
         t_[i] = 0;
         d_[i] = xc_[i] - x_[i];
       } else {
-        double wu = 0;
-        if (q) {
-          const double* w = W + i * w2;
-          for (std::size_t o = 0; o < w2; ++o) wu += w[o] * coef[o];
-        }
-        const double du = -r_[i] * it - wu * it2;
+        const double du = -r_[i] * it - (q ? t_[i] * it2 : 0.0);
         t_[i] = du;
         double y = xc_[i] + du;
         if (nonneg_ && y < 0) y = 0;
@@ -691,7 +652,6 @@ class Lbfgsb : public Run {
       }
     }
     gd_ = gd;
-    gClock.mark(6);
     return gd < 0 && std::isfinite(gd);
   }
 
@@ -827,9 +787,9 @@ class Lbfgsb : public Run {
   std::vector<double> W_;        // n×2m: [Y S] by slot (see slot())
   std::vector<double> SS_, SY_;  // slot-indexed m×m inner products over all coordinates
   std::vector<double> G_, FG_;   // 2m×2m: [Y S]ᵀ[Y S] by slot, over all coordinates and over mask_
-  std::vector<double> K_, Kf_, Minv_, N_, WW_;  // 2q×2q: M⁻¹, its LU factors, M, the subspace system, WᵀZZᵀW
+  std::vector<double> K_, Kf_, N_, WW_;  // 2q×2q: M⁻¹, its LU factors, the subspace system, WᵀZZᵀW
   std::vector<double> p_, c_, v_, u_, wb_, mp_, mc_, a_;  // 2q (a_: 2m, slot-indexed scratch)
-  std::vector<std::size_t> piv_, pivK_, changed_;
+  std::vector<std::size_t> piv_, pivK_, changed_, slots_;
   std::vector<double> xc_, d_, r_, t_;           // n
   std::vector<unsigned char> mask_, free_;       // n: the set FG_ sums over; the current free set
   std::vector<double> rowBuffer_, acc_, coef_;  // gathered rows (updateFreeSums); row-kernel sums; coefficients
