@@ -224,17 +224,26 @@ class Spg : public Run {
     if (!(gd < 0)) return false;
     double lambda = 1;
     for (int ls = 0; ls < kMaxLineSearchSteps; ++ls) {
-      for (std::size_t i = 0; i < n; ++i) xt_[i] = x_[i] + lambda * d_[i];
+      bool moved = false;  // x + λd ≠ 0 (see usable()), checked in the same pass
+      for (std::size_t i = 0; i < n; ++i) {
+        xt_[i] = x_[i] + lambda * d_[i];
+        moved |= xt_[i] != 0;
+      }
       const double ft = evaluate(xt_.data(), gt_.data());
-      if (usable(ft, xt_.data(), gt_.data()) && ft <= fx_ + kArmijo * lambda * gd) {
+      // usable() in the passes that are made anyway: a non-finite ∇f makes yy below non-finite (g is finite)
+      bool accepted = moved && std::isfinite(ft) && ft <= fx_ + kArmijo * lambda * gd;
+      double ss = 0, sy = 0, yy = 0;
+      if (accepted) {
         // Barzilai–Borwein: s = λd, y = Δg; BB1 = sᵀs/sᵀy and BB2 = sᵀy/yᵀy alternate.
-        double ss = 0, sy = 0, yy = 0;
         for (std::size_t i = 0; i < n; ++i) {
           const double s = xt_[i] - x_[i], y = gt_[i] - g_[i];
           ss += s * s;
           sy += s * y;
           yy += y * y;
         }
+        accepted = std::isfinite(yy) && std::isfinite(sy);
+      }
+      if (accepted) {
         double next = sy > 0 ? ((++bbCount_ & 1) ? ss / sy : sy / yy) : 1e10 * scale_;
         alpha_ = std::min(std::max(next, 1e-10 * scale_), 1e10 * scale_);
         x_.swap(xt_);
