@@ -314,6 +314,8 @@ class Lbfgsb : public Run {
  private:
   // Rows gathered per BLAS-3 update of the free-set Gram (a fixed buffer, whatever n is).
   static constexpr std::size_t kGatherRows = 256;
+  // Below this many rows the free-set Gram is updated by plain loops instead.
+  static constexpr std::size_t kLoopRows = 16;
   // Rows per block of the fused passes over W (a block of W stays in cache between two BLAS calls).
   static constexpr std::size_t kBlockRows = 512;
 
@@ -394,8 +396,8 @@ class Lbfgsb : public Run {
     std::fill(P, P + 5 * w2, 0.0);
     double *P0 = P, *P1 = P + w2, *P2 = P + 2 * w2, *P3 = P + 3 * w2, *P4 = P + 4 * w2;
     double* W = W_.data();
-    double* Bk = rowBuffer_.data();  // a block's rows of the columns, transposed: cols×rows
     const std::size_t cols = allFree ? 3 : 5;
+    double* Bk = rowBuffer_.data();  // a block's rows of the columns, transposed: cols×rows
     for (std::size_t j0 = 0; j0 < n; j0 += kBlockRows) {
       const std::size_t rows = std::min(kBlockRows, n - j0);
       for (std::size_t r = 0; r < rows; ++r) {
@@ -445,6 +447,17 @@ class Lbfgsb : public Run {
   // FG_ ± Σ wⱼwⱼᵀ over rows listed in idx (BLAS-3 in chunks of kGatherRows).
   void addRows(const std::size_t* idx, std::size_t count, double sign) {
     const std::size_t w2 = w2_;
+    if (count < kLoopRows) {  // a few rows: rank-1 updates of the upper triangle beat a BLAS call's setup
+      for (std::size_t r = 0; r < count; ++r) {
+        const double* w = W_.data() + idx[r] * w2;
+        for (std::size_t a = 0; a < w2; ++a) {
+          const double wa = sign * w[a];
+          double* row = FG_.data() + a * w2;
+          for (std::size_t b = a; b < w2; ++b) row[b] += wa * w[b];
+        }
+      }
+      return;
+    }
     for (std::size_t start = 0; start < count; start += kGatherRows) {
       const std::size_t rows = std::min(kGatherRows, count - start);
       for (std::size_t r = 0; r < rows; ++r)
