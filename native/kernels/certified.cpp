@@ -276,27 +276,24 @@ class Spg : public Run {
 class Lbfgsb : public Run {
  public:
   Lbfgsb(BoundObjective& f, std::vector<double> x0, const CertifiedOptions& o, Monitor& monitor, CertifiedResult& r)
-      : Run(f, std::move(x0), o, monitor, r), m_(static_cast<std::size_t>(std::max(1, o.memory))), w2_(2 * m_) {
+      : Run(f, std::move(x0), o, monitor, r), m_(static_cast<std::size_t>(std::max(1, o.memory))) {
     const std::size_t n = n_, m = m_;
-    W_.assign(n * w2_, 0);
-    for (auto* v : {&SS_, &SY_}) v->assign(m * m, 0);
-    for (auto* v : {&G_, &FG_, &K_, &Kf_, &N_, &WW_}) v->assign(4 * m * m, 0);
-    for (auto* v : {&p_, &c_, &v_, &u_, &wb_, &mp_, &mc_, &a_}) v->assign(2 * m, 0);
+    S_.assign(m * n, 0);
+    Y_.assign(m * n, 0);
+    for (auto* v : {&SS_, &SY_, &FSS_, &FSY_, &FYY_}) v->assign(m * m, 0);
+    for (auto* v : {&K_, &Kf_, &N_, &WW_}) v->assign(4 * m * m, 0);
+    for (auto* v : {&p_, &c_, &v_, &u_, &wb_, &mp_, &mc_, &a_, &b_}) v->assign(2 * m, 0);
     piv_.assign(2 * m, 0);
-    slots_.assign(m, 0);
-    refreshSlots();
     pivK_.assign(2 * m, 0);
     xc_.assign(n, 0);
     d_.assign(n, 0);
     r_.assign(n, 0);
     t_.assign(n, 0);
-    mask_.assign(n, 1);  // FG_ sums over the coordinates with mask 1
-    free_.assign(n, 1);
-    freeCount_ = n;
-    rowBuffer_.assign(std::max(kGatherRows * w2_, 5 * kBlockRows), 0);
-    acc_.assign(5 * w2_, 0);
-    coef_.assign(w2_, 0);
-    cauchyRaw_.assign(w2_, 0);
+    mask_.assign(n, 1.0);  // the F matrices are sums over the coordinates with mask 1
+    sMasked_.assign(n, 0);
+    yMasked_.assign(n, 0);
+    scratch_.assign(7 * m, 0);
+    free_.assign(n, 1.0);
     breaks_.reserve(nonneg_ ? n : 0);
   }
 
@@ -312,47 +309,58 @@ class Lbfgsb : public Run {
   }
 
  private:
-  // Rows gathered per BLAS-3 update of the free-set Gram (a fixed buffer, whatever n is).
-  static constexpr std::size_t kGatherRows = 256;
-  // Below this many rows the free-set Gram is updated by plain loops instead.
-  static constexpr std::size_t kLoopRows = 16;
-  // Rows per block of the fused passes over W (a block of W stays in cache between two BLAS calls).
-  static constexpr std::size_t kBlockRows = 512;
-
-  // The pairs live in W_ (n×2m, row-major): column a holds y of slot a and column m + a holds s of
-  // slot a, so row j of W = [Y θS] is contiguous (the Cauchy point reads one row per breakpoint) and
-  // every product with W or Wᵀ is one streaming pass (BLAS-2 over n×2m). The i-th oldest pair is in
-  // slot(i); while fewer than m are stored they fill slots 0..count−1. Unused columns are zero.
-  std::size_t slot(std::size_t i) const { return slots_[i]; }
-  // slots_[i] = (head_ + i) mod m, refreshed whenever count_ or head_ change (no division per use)
-  void refreshSlots() {
-    for (std::size_t i = 0; i < m_; ++i) slots_[i] = (head_ + i) % m_;
-  }
+  // Pairs live in rows of S_ and Y_ (m×n); the i-th oldest is in row slot(i). While fewer than m
+  // pairs are stored they fill rows 0..count−1 in order, so the rows in use are always 0..used()−1.
+  std::size_t slot(std::size_t i) const { return (head_ + i) % m_; }
+  std::size_t used() const { return count_; }
+  const double* sAt(std::size_t i) const { return S_.data() + slot(i) * n_; }
+  const double* yAt(std::size_t i) const { return Y_.data() + slot(i) * n_; }
 
   void resetMemory() {
-    if (count_ > 0) std::fill(W_.begin(), W_.end(), 0.0);  // the zero columns stand for empty slots
-    std::fill(G_.begin(), G_.end(), 0.0);
-    std::fill(FG_.begin(), FG_.end(), 0.0);
     count_ = 0;
     head_ = 0;
-    refreshSlots();
-    cauchyReady_ = false;
     const double xx = dot(x_.data(), x_.data(), n_);
     theta_ = xx > 0 ? 1.0 / xx : 1.0;  // B₀ = I/‖x‖²: the certificate's step
+  }
+
+  // Wᵀv in logical order: (y_1ᵀv … y_qᵀv, θs_1ᵀv … θs_qᵀv), one pass over each store (BLAS-2).
+  void timesWt(const double* v, double* out) {
+    const std::size_t q = count_;
+    if (q == 0) return;
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, int(used()), int(n_), 1.0, Y_.data(), int(n_), v, 1, 0.0, a_.data(), 1);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, int(used()), int(n_), theta_, S_.data(), int(n_), v, 1, 0.0, b_.data(), 1);
+    for (std::size_t i = 0; i < q; ++i) {
+      out[i] = a_[slot(i)];
+      out[q + i] = b_[slot(i)];
+    }
+  }
+
+  // out = beta·out + W·z for z in logical order (2q).
+  void timesW(const double* z, double beta, double* out) {
+    const std::size_t q = count_;
+    if (q == 0) {
+      if (beta != 1)
+        for (std::size_t i = 0; i < n_; ++i) out[i] *= beta;
+      return;
+    }
+    for (std::size_t i = 0; i < q; ++i) {
+      a_[slot(i)] = z[i];
+      b_[slot(i)] = theta_ * z[q + i];
+    }
+    cblas_dgemv(CblasRowMajor, CblasTrans, int(used()), int(n_), 1.0, Y_.data(), int(n_), a_.data(), 1, beta, out, 1);
+    cblas_dgemv(CblasRowMajor, CblasTrans, int(used()), int(n_), 1.0, S_.data(), int(n_), b_.data(), 1, 1.0, out, 1);
   }
 
   // Row b of W = [Y θS] in logical order.
   void rowOfW(std::size_t b, double* w) const {
     const std::size_t q = count_;
-    const double* row = W_.data() + b * w2_;
     for (std::size_t i = 0; i < q; ++i) {
-      w[i] = row[slot(i)];
-      w[q + i] = theta_ * row[m_ + slot(i)];
+      w[i] = yAt(i)[b];
+      w[q + i] = theta_ * sAt(i)[b];
     }
   }
 
-  // out = M·v = K⁻¹·v with the factors of K (formM): O(q²), as a product with an explicit M would be
-  // (forming M costs 2q solves, more than the few breakpoints a data fit visits).
+  // out = M·v = K⁻¹·v with the factors of K (formM): O(q²), as a product with an explicit M would be.
   void timesM(const double* v, double* out) const {
     const std::size_t q2 = 2 * count_;
     std::copy(v, v + q2, out);
@@ -375,9 +383,8 @@ class Lbfgsb : public Run {
     return luFactor(Kf_.data(), pivK_.data(), q2);
   }
 
-  // Stores the pair (s, y) in its slot's columns, then its products with every stored pair over all
-  // coordinates (G_ = WᵀW by slot, hence SS, SY) and over the current free set (FG_ = WᵀZZᵀW): one
-  // pass over W with the 2 or 4 columns [s y (Zs Zy)].
+  // Stores the pair (s, y) and its inner products with every stored pair, over all coordinates
+  // (SS, SY) and over the current free set (FSS, FSY, FYS, FYY: the blocks of WᵀZZᵀW).
   void addPair(const double* s, const double* y, double sy) {
     std::size_t at;
     if (count_ < m_) {
@@ -387,152 +394,86 @@ class Lbfgsb : public Run {
       at = head_;
       head_ = (head_ + 1) % m_;
     }
-    refreshSlots();
-    const std::size_t n = n_, m = m_, w2 = w2_;
-    const bool allFree = freeCount_ == n;
-    // One pass over W: the new columns in, and Wᵀy, Wᵀs, (WᵀZy, WᵀZs over mask_), and Wᵀd with the
-    // next Cauchy direction d = −g off the coordinates at the bound with g > 0 (x and g are the new ones).
-    double* P = acc_.data();  // 5 slot-indexed 2m vectors
-    std::fill(P, P + 5 * w2, 0.0);
-    double *P0 = P, *P1 = P + w2, *P2 = P + 2 * w2, *P3 = P + 3 * w2, *P4 = P + 4 * w2;
-    double* W = W_.data();
-    const std::size_t cols = allFree ? 3 : 5;
-    double* Bk = rowBuffer_.data();  // a block's rows of the columns, transposed: cols×rows
-    for (std::size_t j0 = 0; j0 < n; j0 += kBlockRows) {
-      const std::size_t rows = std::min(kBlockRows, n - j0);
-      for (std::size_t r = 0; r < rows; ++r) {
-        const std::size_t j = j0 + r;
-        double* w = W + j * w2;
-        const double yj = y[j], sj = s[j];
-        w[at] = yj;
-        w[m + at] = sj;
-        Bk[r] = yj;
-        Bk[rows + r] = sj;
-        Bk[2 * rows + r] = nonneg_ && g_[j] > 0 && x_[j] <= 0 ? 0.0 : -g_[j];
-        if (!allFree) {
-          Bk[3 * rows + r] = mask_[j] ? yj : 0.0;
-          Bk[4 * rows + r] = mask_[j] ? sj : 0.0;
-        }
+    const std::size_t n = n_;
+    std::copy(s, s + n, S_.data() + at * n);
+    std::copy(y, y + n, Y_.data() + at * n);
+    // Products with every stored pair as BLAS-2 passes over the stores (rows 0..used−1, slot order):
+    // over all coordinates, then over the free set (s and y masked; the same numbers when all are free).
+    const int rows = int(used()), cols = int(n);
+    double* sv = a_.data();  // m-sized scratch, slot-indexed
+    double* yv = b_.data();
+    auto products = [&](const double* sIn, const double* yIn, double* SSo, double* SYo, double* YSo, double* YYo) {
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, S_.data(), cols, sIn, 1, 0.0, sv, 1);  // s_oᵀs
+      for (int o = 0; o < rows; ++o) SSo[o] = sv[o];
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, S_.data(), cols, yIn, 1, 0.0, sv, 1);  // s_oᵀy
+      for (int o = 0; o < rows; ++o) SYo[o] = sv[o];
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, Y_.data(), cols, sIn, 1, 0.0, yv, 1);  // y_oᵀs
+      for (int o = 0; o < rows; ++o) YSo[o] = yv[o];
+      if (YYo) {
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, Y_.data(), cols, yIn, 1, 0.0, yv, 1);  // y_oᵀy
+        for (int o = 0; o < rows; ++o) YYo[o] = yv[o];
       }
-      // P (cols×2m) += Bkᵀ·W_block, the block still in cache
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(cols), int(w2), int(rows), 1.0, Bk, int(rows), W + j0 * w2,
-                  int(w2), 1.0, P, int(w2));
-    }
-    // rows of P: y, s, d, Zy, Zs
-    P4 = P + 2 * w2;
-    P2 = P + 3 * w2;
-    P3 = P + 4 * w2;
-    std::copy(P4, P4 + w2, cauchyRaw_.data());
-    cauchyReady_ = true;
+    };
+    double* ss = scratch_.data();
+    double* so_y = ss + m_;
+    double* s_yo = so_y + m_;
+    double* fss = s_yo + m_;
+    double* fso_y = fss + m_;
+    double* fs_yo = fso_y + m_;
+    double* fyy = fs_yo + m_;
+    products(s, y, ss, so_y, s_yo, nullptr);
+    bool allFree = true;
+    for (std::size_t j = 0; j < n && allFree; ++j) allFree = mask_[j] != 0;
     if (allFree) {
-      P2 = P0;
-      P3 = P1;
-    }
-    const std::size_t ya = at, sa = m + at;
-    for (std::size_t o = 0; o < w2; ++o) {
-      G_[o * w2 + ya] = G_[ya * w2 + o] = P0[o];
-      G_[o * w2 + sa] = G_[sa * w2 + o] = P1[o];
-      FG_[o * w2 + ya] = FG_[ya * w2 + o] = P2[o];
-      FG_[o * w2 + sa] = FG_[sa * w2 + o] = P3[o];
-    }
-    for (std::size_t a = 0; a < m; ++a)
-      for (std::size_t b = 0; b < m; ++b) {
-        SS_[a * m + b] = G_[(m + a) * w2 + m + b];
-        SY_[a * m + b] = G_[(m + a) * w2 + b];  // s_aᵀy_b
+      std::copy(ss, ss + rows, fss);
+      std::copy(so_y, so_y + rows, fso_y);
+      std::copy(s_yo, s_yo + rows, fs_yo);
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, Y_.data(), cols, y, 1, 0.0, fyy, 1);
+    } else {
+      for (std::size_t j = 0; j < n; ++j) {
+        sMasked_[j] = s[j] * mask_[j];
+        yMasked_[j] = y[j] * mask_[j];
       }
-    SY_[at * m + at] = sy;
-    theta_ = G_[ya * w2 + ya] / sy;
+      products(sMasked_.data(), yMasked_.data(), fss, fso_y, fs_yo, fyy);
+    }
+    for (std::size_t o = 0; o < std::size_t(rows); ++o) {
+      SS_[at * m_ + o] = SS_[o * m_ + at] = ss[o];
+      SY_[at * m_ + o] = o == at ? sy : s_yo[o];  // s_atᵀy_o
+      SY_[o * m_ + at] = o == at ? sy : so_y[o];  // s_oᵀy_at
+      FSS_[at * m_ + o] = FSS_[o * m_ + at] = fss[o];
+      FSY_[at * m_ + o] = fs_yo[o];  // over the free set: s_atᵀZZᵀy_o
+      FSY_[o * m_ + at] = fso_y[o];
+      FYY_[at * m_ + o] = FYY_[o * m_ + at] = fyy[o];
+    }
+    theta_ = dot(y, y, n) / sy;
   }
 
-  // FG_ ± Σ wⱼwⱼᵀ over rows listed in idx (BLAS-3 in chunks of kGatherRows).
-  void addRows(const std::size_t* idx, std::size_t count, double sign) {
-    const std::size_t w2 = w2_;
-    if (count < kLoopRows) {  // a few rows: rank-1 updates of the upper triangle beat a BLAS call's setup
-      for (std::size_t r = 0; r < count; ++r) {
-        const double* w = W_.data() + idx[r] * w2;
-        for (std::size_t a = 0; a < w2; ++a) {
-          const double wa = sign * w[a];
-          double* row = FG_.data() + a * w2;
-          for (std::size_t b = a; b < w2; ++b) row[b] += wa * w[b];
+  // Moves the free-set sums from mask_ to free_: ± the rows of the coordinates that changed sides.
+  void updateFreeSums() {
+    const std::size_t q = count_, n = n_;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (free_[j] == mask_[j]) continue;
+      const double sign = free_[j] - mask_[j];
+      mask_[j] = free_[j];
+      for (std::size_t a = 0; a < q; ++a) {
+        const std::size_t sa = slot(a);
+        const double saj = S_[sa * n + j], yaj = Y_[sa * n + j];
+        for (std::size_t b = 0; b < q; ++b) {
+          const std::size_t sb = slot(b);
+          const double sbj = S_[sb * n + j], ybj = Y_[sb * n + j];
+          FSS_[sa * m_ + sb] += sign * saj * sbj;
+          FSY_[sa * m_ + sb] += sign * saj * ybj;
+          FYY_[sa * m_ + sb] += sign * yaj * ybj;
         }
       }
-      return;
-    }
-    for (std::size_t start = 0; start < count; start += kGatherRows) {
-      const std::size_t rows = std::min(kGatherRows, count - start);
-      for (std::size_t r = 0; r < rows; ++r)
-        std::copy(W_.data() + idx[start + r] * w2, W_.data() + (idx[start + r] + 1) * w2, rowBuffer_.data() + r * w2);
-      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, int(w2), int(rows), sign, rowBuffer_.data(), int(w2), 1.0, FG_.data(),
-                  int(w2));
-    }
-  }
-
-  // Moves FG_ from the set mask_ to the set free_, by whichever is fewest rows: the coordinates that
-  // changed sides (± their rows), the new free set (from scratch) or its complement (G_ minus those).
-  void updateFreeSums() {
-    const std::size_t n = n_, w2 = w2_;
-    std::size_t changes = 0, freeNow = 0;
-    for (std::size_t j = 0; j < n; ++j) {
-      changes += free_[j] != mask_[j];
-      freeNow += free_[j];
-    }
-    if (changes == 0) return;
-    changed_.clear();
-    const std::size_t fixedNow = n - freeNow;
-    const std::size_t cost = std::min(changes, std::min(freeNow, fixedNow));
-    if (cost == changes) {
-      // entering rows first (+), then leaving rows (−)
-      for (std::size_t j = 0; j < n; ++j)
-        if (free_[j] && !mask_[j]) changed_.push_back(j);
-      const std::size_t entering = changed_.size();
-      for (std::size_t j = 0; j < n; ++j)
-        if (!free_[j] && mask_[j]) changed_.push_back(j);
-      addRows(changed_.data(), entering, 1.0);
-      addRows(changed_.data() + entering, changed_.size() - entering, -1.0);
-    } else if (cost == freeNow) {
-      std::fill(FG_.begin(), FG_.end(), 0.0);
-      for (std::size_t j = 0; j < n; ++j)
-        if (free_[j]) changed_.push_back(j);
-      addRows(changed_.data(), changed_.size(), 1.0);
-    } else {
-      for (std::size_t i = 0; i < w2 * w2; ++i) FG_[i] = G_[i];
-      for (std::size_t j = 0; j < n; ++j)
-        if (!free_[j]) changed_.push_back(j);
-      addRows(changed_.data(), changed_.size(), -1.0);
-    }
-    for (std::size_t a = 0; a < w2; ++a)  // the upper triangle to both
-      for (std::size_t b = 0; b < a; ++b) FG_[a * w2 + b] = FG_[b * w2 + a];
-    mask_.swap(free_);
-    std::copy(mask_.begin(), mask_.end(), free_.begin());
-    freeCount_ = freeNow;
-  }
-
-  // Coefficients of W·z for z in logical order (2q) as a slot-indexed 2m vector (θ on the S half,
-  // zeros for empty slots), for the row kernels below.
-  void slotCoefficients(const double* z, double* out) const {
-    const std::size_t q = count_;
-    std::fill(out, out + w2_, 0.0);
-    for (std::size_t i = 0; i < q; ++i) {
-      out[slot(i)] = z[i];
-      out[m_ + slot(i)] = theta_ * z[q + i];
-    }
-  }
-  // A slot-indexed Wᵀv (2m) to logical order with θ on the S half.
-  void logicalProducts(const double* raw, double* out) const {
-    const std::size_t q = count_;
-    for (std::size_t i = 0; i < q; ++i) {
-      out[i] = raw[slot(i)];
-      out[q + i] = theta_ * raw[m_ + slot(i)];
     }
   }
 
   // The search direction d = x̄ − x: the generalized Cauchy point, then subspace minimisation.
-  // Passes over W: none for the Cauchy point (Wᵀd came with the last addPair), one for the reduced
-  // gradient and Wᵀr together, one for the subspace step; rows of fixed coordinates are skipped.
   bool direction() {
-    const std::size_t n = n_, q = count_, q2 = 2 * q, w2 = w2_;
+    const std::size_t n = n_, q = count_, q2 = 2 * q;
     if (!formM()) return false;
-    // -- generalized Cauchy point along x(t) = P(x − t·g); breakpoints t_i = x_i/g_i
+    // -- generalized Cauchy point along x(t) = P(x − t·g); breakpoints t_i = x_i/g_i in a min-heap
     breaks_.clear();
     double f1 = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -549,34 +490,23 @@ class Lbfgsb : public Run {
       f1 -= gi * gi;
     }
     if (f1 == 0) return false;  // no free direction of descent
-    if (q) {
-      if (!cauchyReady_) cblas_dgemv(CblasRowMajor, CblasTrans, int(n), int(w2), 1.0, W_.data(), int(w2), d_.data(), 1, 0.0, cauchyRaw_.data(), 1);
-      logicalProducts(cauchyRaw_.data(), p_.data());
-    }
-    cauchyReady_ = false;
+    timesWt(d_.data(), p_.data());
     for (std::size_t i = 0; i < q2; ++i) c_[i] = 0;
     timesM(p_.data(), mp_.data());
     double f2 = -theta_ * f1 - dot(p_.data(), mp_.data(), q2);
     const double f2Start = f2;
     double dtMin = -f1 / f2;
     double tOld = 0;
-    // Breakpoints in increasing order, sorted only as far as the path gets: the next batch (twice the
-    // last, at least 256) is selected from the rest in linear time (nth_element), then sorted.
-    auto earlier = [](const std::pair<double, std::size_t>& a, const std::pair<double, std::size_t>& b) { return a.first < b.first; };
-    std::size_t done = 0, sorted = 0;
-    for (;;) {
-      if (done == sorted) {
-        if (sorted == breaks_.size()) break;
-        const std::size_t end = std::min(breaks_.size(), sorted + std::max<std::size_t>(256, sorted));
-        if (end < breaks_.size()) std::nth_element(breaks_.begin() + long(sorted), breaks_.begin() + long(end), breaks_.end(), earlier);
-        std::sort(breaks_.begin() + long(sorted), breaks_.begin() + long(end), earlier);
-        sorted = end;
-      }
-      const double t = breaks_[done].first;
-      const std::size_t b = breaks_[done].second;
+    auto later = [](const std::pair<double, std::size_t>& a, const std::pair<double, std::size_t>& b) { return a.first > b.first; };
+    std::make_heap(breaks_.begin(), breaks_.end(), later);
+    std::size_t heapEnd = breaks_.size();
+    while (heapEnd > 0) {
+      const double t = breaks_.front().first;
+      const std::size_t b = breaks_.front().second;
       const double dt = t - tOld;
       if (dtMin < dt) break;
-      ++done;
+      std::pop_heap(breaks_.begin(), breaks_.begin() + long(heapEnd), later);
+      --heapEnd;
       // move to the breakpoint: x_b reaches 0 and leaves the path
       const double gb = g_[b], zb = -x_[b];
       xc_[b] = 0;
@@ -585,11 +515,9 @@ class Lbfgsb : public Run {
       if (q) {
         rowOfW(b, wb_.data());
         timesM(wb_.data(), v_.data());
-        for (std::size_t i = 0; i < q2; ++i) {  // 2q terms: a loop beats a BLAS call here
-          wMc += v_[i] * c_[i];
-          wMp += v_[i] * p_[i];
-          wMw += v_[i] * wb_[i];
-        }
+        wMc = dot(v_.data(), c_.data(), q2);
+        wMp = dot(v_.data(), p_.data(), q2);
+        wMw = dot(v_.data(), wb_.data(), q2);
       }
       f1 += dt * f2 + gb * gb + theta_ * gb * zb - gb * wMc;
       f2 += -theta_ * gb * gb - 2 * gb * wMp - gb * gb * wMw;
@@ -602,51 +530,36 @@ class Lbfgsb : public Run {
     dtMin = std::max(dtMin, 0.0);
     if (!std::isfinite(dtMin)) return false;
     tOld += dtMin;
+    for (std::size_t i = 0; i < n; ++i)
+      if (d_[i] != 0) xc_[i] = x_[i] + tOld * d_[i];
     for (std::size_t i = 0; i < q2; ++i) c_[i] += dtMin * p_[i];
-    // -- subspace minimisation over the free variables F = {i: x^c_i off its bound}; one pass makes
-    // x^c, F, the reduced gradient r = Zᵀ(g + θ(x^c − x) − W·M·c) (zero off F) and Wᵀr
-    double* coef = coef_.data();
-    double* acc = acc_.data();
-    timesM(c_.data(), mc_.data());
-    slotCoefficients(mc_.data(), coef);
-    std::fill(acc, acc + w2, 0.0);
-    const double* W = W_.data();
-    // rows in blocks that stay in cache between the two BLAS-2 products (W·Mc in, Wᵀr out)
-    for (std::size_t j0 = 0; j0 < n; j0 += kBlockRows) {
-      const std::size_t rows = std::min(kBlockRows, n - j0);
-      if (q) cblas_dgemv(CblasRowMajor, CblasNoTrans, int(rows), int(w2), 1.0, W + j0 * w2, int(w2), coef, 1, 0.0, t_.data() + j0, 1);
-      for (std::size_t j = j0; j < j0 + rows; ++j) {
-        const double xc = d_[j] != 0 ? x_[j] + tOld * d_[j] : xc_[j];
-        xc_[j] = xc;
-        const bool isFree = !nonneg_ || xc > 0;
-        free_[j] = isFree;
-        r_[j] = isFree ? g_[j] + theta_ * (xc - x_[j]) - (q ? t_[j] : 0.0) : 0.0;
-      }
-      if (q) cblas_dgemv(CblasRowMajor, CblasTrans, int(rows), int(w2), 1.0, W + j0 * w2, int(w2), r_.data() + j0, 1, 1.0, acc, 1);
-    }
+    // -- subspace minimisation over the free variables F = {i: x^c_i off its bound}
+    for (std::size_t i = 0; i < n; ++i) free_[i] = !nonneg_ || xc_[i] > 0 ? 1.0 : 0.0;
     if (q) updateFreeSums();
+    // reduced gradient r = Zᵀ(g + θ(x^c − x) − W·M·c), zero off F
+    timesM(c_.data(), mc_.data());
+    if (q) timesW(mc_.data(), 0.0, t_.data());
+    for (std::size_t i = 0; i < n; ++i)
+      r_[i] = free_[i] != 0 ? g_[i] + theta_ * (xc_[i] - x_[i]) - (q ? t_[i] : 0.0) : 0.0;
     if (q) {
       // u solves (I − M·WᵀZZᵀW/θ)·u = M·WᵀZ·r, i.e. (K − WᵀZZᵀW/θ)·u = WᵀZ·r (multiplied by K = M⁻¹)
-      logicalProducts(acc, u_.data());
+      timesWt(r_.data(), u_.data());
       for (std::size_t i = 0; i < q; ++i)
         for (std::size_t j = 0; j < q; ++j) {
           const std::size_t a = slot(i), b = slot(j);
-          const double* ya = FG_.data() + a * w2_;  // row y_a of [Y S]ᵀZZᵀ[Y S]
-          const double* sa = FG_.data() + (m_ + a) * w2_;
-          WW_[i * q2 + j] = ya[b];
-          WW_[i * q2 + q + j] = theta_ * ya[m_ + b];  // y_aᵀZZᵀs_b
-          WW_[(q + i) * q2 + j] = theta_ * sa[b];
-          WW_[(q + i) * q2 + q + j] = theta_ * theta_ * sa[m_ + b];
+          WW_[i * q2 + j] = FYY_[a * m_ + b];
+          WW_[i * q2 + q + j] = theta_ * FSY_[b * m_ + a];  // y_aᵀZZᵀs_b
+          WW_[(q + i) * q2 + j] = theta_ * FSY_[a * m_ + b];
+          WW_[(q + i) * q2 + q + j] = theta_ * theta_ * FSS_[a * m_ + b];
         }
       for (std::size_t i = 0; i < q2 * q2; ++i) N_[i] = K_[i] - WW_[i] / theta_;
       if (!luFactor(N_.data(), piv_.data(), q2)) return false;
       luSolve(N_.data(), piv_.data(), q2, u_.data());
-      slotCoefficients(u_.data(), coef);
+      // d_u = −r/θ − ZᵀW·u/θ² (into t_, on F)
+      timesW(u_.data(), 0.0, t_.data());
     }
-    // d_u = −r/θ − ZᵀW·u/θ² on F (into t_), and the projected x̄ = P(x^c + d_u): one pass
     const double it = 1 / theta_, it2 = it * it;
     double gd = 0;
-    if (q) cblas_dgemv(CblasRowMajor, CblasNoTrans, int(n), int(w2), 1.0, W, int(w2), coef, 1, 0.0, t_.data(), 1);
     for (std::size_t i = 0; i < n; ++i) {
       if (free_[i] == 0) {
         t_[i] = 0;
@@ -715,7 +628,6 @@ class Lbfgsb : public Run {
     x_.swap(xt_);
     g_.swap(gt_);
     fx_ = f;
-    cauchyReady_ = false;
     if (sy > kEpsilon * yy && yy > 0) addPair(d_.data(), r_.data(), sy);
   }
 
@@ -803,20 +715,16 @@ class Lbfgsb : public Run {
     return false;
   }
 
-  const std::size_t m_, w2_;  // memory pairs, and 2m columns of W_
-  std::size_t count_ = 0, head_ = 0, freeCount_ = 0;
+  const std::size_t m_;
+  std::size_t count_ = 0, head_ = 0;
   double theta_ = 0, gd_ = 0;
-  std::vector<double> W_;        // n×2m: [Y S] by slot (see slot())
-  std::vector<double> SS_, SY_;  // slot-indexed m×m inner products over all coordinates
-  std::vector<double> G_, FG_;   // 2m×2m: [Y S]ᵀ[Y S] by slot, over all coordinates and over mask_
+  std::vector<double> S_, Y_;                               // the pairs, one per row
+  std::vector<double> SS_, SY_, FSS_, FSY_, FYY_;  // slot-indexed m×m inner products (F: over the free set)
   std::vector<double> K_, Kf_, N_, WW_;  // 2q×2q: M⁻¹, its LU factors, the subspace system, WᵀZZᵀW
-  std::vector<double> p_, c_, v_, u_, wb_, mp_, mc_, a_;  // 2q (a_: 2m, slot-indexed scratch)
-  std::vector<std::size_t> piv_, pivK_, changed_, slots_;
-  std::vector<double> xc_, d_, r_, t_;           // n
-  std::vector<unsigned char> mask_, free_;       // n: the set FG_ sums over; the current free set
-  std::vector<double> rowBuffer_, acc_, coef_;  // gathered rows (updateFreeSums); row-kernel sums; coefficients
-  std::vector<double> cauchyRaw_;  // Wᵀd for the next Cauchy direction (slot-indexed), when cauchyReady_
-  bool cauchyReady_ = false;
+  std::vector<double> p_, c_, v_, u_, wb_, mp_, mc_, a_, b_;  // 2q
+  std::vector<std::size_t> piv_, pivK_;
+  std::vector<double> xc_, d_, r_, t_, mask_, free_, sMasked_, yMasked_;  // n
+  std::vector<double> scratch_;  // 7 m-vectors of addPair
   std::vector<std::pair<double, std::size_t>> breaks_;
 };
 
