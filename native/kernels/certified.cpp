@@ -481,10 +481,9 @@ class Lbfgsb : public Run {
     double f1 = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const double gi = g_[i], xi = x_[i];
-      xc_[i] = xi;
       const bool pushed = nonneg_ && gi > 0;
       const bool fixed = pushed && xi <= 0;  // at the bound, pushed into it: fixed from the start
-      const double di = fixed ? 0.0 : -gi;
+      const double di = -gi * static_cast<double>(!fixed);
       d_[i] = di;
       f1 -= di * di;
       if (nonneg_) {
@@ -512,7 +511,6 @@ class Lbfgsb : public Run {
       --heapEnd;
       // move to the breakpoint: x_b reaches 0 and leaves the path
       const double gb = g_[b], zb = -x_[b];
-      xc_[b] = 0;
       for (std::size_t i = 0; i < q2; ++i) c_[i] += dt * p_[i];
       double wMc = 0, wMp = 0, wMw = 0;
       if (q) {
@@ -533,10 +531,10 @@ class Lbfgsb : public Run {
     dtMin = std::max(dtMin, 0.0);
     if (!std::isfinite(dtMin)) return false;
     tOld += dtMin;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double moved = x_[i] + tOld * d_[i];
-      xc_[i] = d_[i] != 0 ? moved : xc_[i];
-    }
+    // x^c = x + t·d (d is 0 on the fixed coordinates and on the breakpoints passed, so x stays), then
+    // the breakpoints passed, which pop_heap left at the end of the heap's range, go to 0
+    for (std::size_t i = 0; i < n; ++i) xc_[i] = x_[i] + tOld * d_[i];
+    for (std::size_t k = heapEnd; k < breakCount; ++k) xc_[breaks_[k].second] = 0;
     for (std::size_t i = 0; i < q2; ++i) c_[i] += dtMin * p_[i];
     // -- subspace minimisation over the free variables F = {i: x^c_i off its bound}
     for (std::size_t i = 0; i < n; ++i) free_[i] = static_cast<double>(!nonneg_ || xc_[i] > 0);
