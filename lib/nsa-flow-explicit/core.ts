@@ -9,7 +9,7 @@ import { explicitFlowDiagnostics, type ExplicitFlowDiagnostics } from './diagnos
 import { NumericalError } from '../errors.js';
 import { getMemoryLimit } from '../memory.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
-import { optimizerStateBuffers, type OptimizerName, type stepOptimizers } from '../nsa-flow/optimizers.js';
+import { optimizerNames, optimizerStateBuffers, type OptimizerName, type stepOptimizers } from '../nsa-flow/optimizers.js';
 import { nsaFlowOptionSpecs } from '../nsa-flow/solver.js';
 import { retractionTypes, type RetractionType } from '../ortho.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
@@ -178,7 +178,7 @@ export const flowOptionSpecs = {
   rescale: { kind: 'boolean', default: true, description: 'work in units of the RMS of X0 (scale invariance)' },
   projectFullGradient: { kind: 'boolean', default: false, description: 'project fidelity + orthogonality gradient on the tangent space' },
   // The exact solver's optimizer names (lookahead's base included); the paper's 'fast' step by default.
-  optimizer: { ...nsaFlowOptionSpecs.optimizer, default: 'fast', description: "step rule: 'fast' (plain step) or an optimizer" },
+  optimizer: { kind: 'enum', values: optimizerNames, default: 'fast', description: "step rule: 'fast' (plain step) or an optimizer" },
   lookaheadBase: nsaFlowOptionSpecs.lookaheadBase,
   learningRate: {
     kind: 'custom',

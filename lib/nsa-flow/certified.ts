@@ -89,6 +89,9 @@ export interface CertifiedProgress {
   maxIterations: number;
   energy: number;
   certificate: number;
+  /** The terms of `energy` at that iterate: energy = (1 − w)·fidelity + w·orthogonality [+ λ·overlap]. */
+  fidelity: number;
+  orthogonality: number;
 }
 
 /** Defaults and validation of CertifiedOptions. */
@@ -276,7 +279,8 @@ export function runCertifiedSync(problem: CertifiedProblem, options: CertifiedOp
 }
 
 function mapProgress(r: RawProgress): CertifiedProgress {
-  return { iteration: r.iteration, maxIterations: r.total, energy: r.values[0]!, certificate: r.values[1]! };
+  // native order (certified.hpp): [energy, certificate, fidelity, orthogonality]
+  return { iteration: r.iteration, maxIterations: r.total, energy: r.values[0]!, certificate: r.values[1]!, fidelity: r.values[2]!, orthogonality: r.values[3]! };
 }
 
 /** One certified solve as an async job (cancel with async.signal; progress through async.onProgress). */

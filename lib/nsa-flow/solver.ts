@@ -89,6 +89,11 @@ export interface LrDraws {
   normal?: ArrayLike<number>;
 }
 
+/**
+ * Options of nsaFlow. The keys that a run's `settings` may hold as null also take null here, meaning
+ * "does not apply" (the same as leaving them out), so that settings repeat a run: nsaFlowSync(Y0,
+ * {...settings, X0}) without fidEta, cOrth and scale, which the run derived (they are not options).
+ */
 export interface NsaFlowOptions {
   /** Target (same shape as Y0). Missing: X0 = nonneg(Y0) (Y0 under nonnegativity 'none') and, in the retraction loop, a jittered start drawn from `seed`. */
   X0?: Matrix;
@@ -100,7 +105,7 @@ export interface NsaFlowOptions {
   /** Weight of orthogonality vs fidelity, also the soft retraction's blend (default 0.5). */
   w?: number;
   /** weighting 'energy': the orthogonality functional O (default 'gram'). */
-  orthogonality?: OrthogonalityFunctional;
+  orthogonality?: OrthogonalityFunctional | null;
   /**
    * The solver: a retraction-loop optimizer (Y = nonneg(retract_w(Z)), exact gradient with respect to
    * Z), or a certified solver on Y ≥ 0 directly ('lbfgsb', 'spg'; weighting 'energy' only).
@@ -115,34 +120,34 @@ export interface NsaFlowOptions {
   /** 'hard' (default), 'softplus' (retraction loop only) or 'none'. */
   nonnegativity?: NonNegativity;
   // ---- retraction loop only
-  retraction?: RetractionType;
-  nsIterations?: number;
+  retraction?: RetractionType | null;
+  nsIterations?: number | null;
   /** Base optimizer of 'lookahead' (default 'adam', as the reference). */
-  lookaheadBase?: (typeof stepOptimizers)[number];
+  lookaheadBase?: (typeof stepOptimizers)[number] | null;
   /** Fixed learning rate. Without it, `lrStrategy` (default 'armijo'; 'bayes' with weighting 'reference', as the reference) estimates one. */
-  learningRate?: number;
-  lrStrategy?: LrStrategy;
+  learningRate?: number | null;
+  lrStrategy?: LrStrategy | null;
   /** Aggression of the strategy, in [0, 1] (default 0.5). */
-  aggression?: number;
+  aggression?: number | null;
   /** Draws to inject into the randomized strategies (else drawn from `seed`). */
-  lrDraws?: LrDraws;
+  lrDraws?: LrDraws | null;
   /** Stop ('plateau') when the slope of the last windowSize energies is > −tolerance (default 1e-4). */
-  tolerance?: number;
-  windowSize?: number;
+  tolerance?: number | null;
+  windowSize?: number | null;
   /** ReduceLROnPlateau on the total energy: true, or {patience (10), factor (0.5)}. */
-  lrScheduler?: boolean | { patience?: number; factor?: number };
+  lrScheduler?: boolean | { patience?: number; factor?: number } | null;
   /** Gradient norm clip (default 10, as the reference; 0 disables). */
-  clipNorm?: number;
-  seed?: number;
+  clipNorm?: number | null;
+  seed?: number | null;
   // ---- weighting 'reference' only
-  warmupIterations?: number;
-  fidelityType?: FidelityType;
-  orthogonalityType?: OrthogonalityType;
+  warmupIterations?: number | null;
+  fidelityType?: FidelityType | null;
+  orthogonalityType?: OrthogonalityType | null;
   // ---- certified solvers only
   /** Stop ('plateau') when the energy decreased by less than plateauTolerance·|E| over 10 iterations (default 1e-12). */
-  plateauTolerance?: number;
+  plateauTolerance?: number | null;
   /** 'lbfgsb': the number of correction pairs kept (default 10). */
-  memory?: number;
+  memory?: number | null;
 }
 
 export interface NsaFlowTraces {
@@ -160,7 +165,10 @@ export interface NsaFlowTraces {
   certificate?: Float64Array;
 }
 
-/** Every option in effect; an option that does not apply to the run (weighting or solver) is null. */
+/**
+ * Every option in effect; an option that does not apply to the run (weighting or solver) is null.
+ * Given back as options (without fidEta, cOrth and scale, derived by the run) they repeat the run.
+ */
 export interface NsaFlowSettings {
   weighting: Weighting;
   w: number;
@@ -222,7 +230,7 @@ export interface NsaFlowResult extends SolverOutcome {
 export interface NsaFlowProgress {
   iteration: number;
   maxIterations: number;
-  /** The energy's terms (NaN from the certified solvers, which report the energy and the certificate). */
+  /** The energy's terms: total = (1 − w)·fidelity + w·orthogonality (both weightings, both kinds of solver). */
   fidelity: number;
   orthogonality: number;
   total: number;
@@ -261,10 +269,9 @@ const loopOnly = {
 const certifiedOnly = { plateauTolerance: certifiedOptionSpecs.plateauTolerance.default, memory: certifiedOptionSpecs.memory.default } as const;
 
 /**
- * The options of nsaFlow with `optimizer` limited to the retraction loop's optimizers: nsaFlowExplicit
- * reuses this spec's `optimizer` and `lookaheadBase`, and the CLI's `flow` command builds its flags
- * from it. nsaFlow itself validates with `nsaFlowSpecs`, whose `optimizer` also takes the certified
- * solvers (and is the spec those two should move to once nsaFlowExplicit has its own optimizer list).
+ * nsaFlow's options: `optimizer` is a retraction-loop optimizer or a certified solver. The CLI's `flow`
+ * command builds its flags from this spec; nsaFlowExplicit reuses `lookaheadBase` (its own optimizers
+ * are the loop's, `optimizerNames`).
  */
 export const nsaFlowOptionSpecs = {
   X0: { kind: 'custom', description: 'a Matrix of the shape of Y0', check: (v, name) => expectMatrix(v, name) },
@@ -273,8 +280,8 @@ export const nsaFlowOptionSpecs = {
   orthogonality: { kind: 'enum', values: orthogonalityFunctionals, description: "orthogonality functional, weighting 'energy' (default 'gram')" },
   optimizer: {
     kind: 'enum',
-    values: optimizerNames,
-    description: `retraction-loop optimizer (without one: '${defaultOptimizer.energy}' with weighting 'energy', '${defaultOptimizer.reference}' with 'reference')`,
+    values: nsaFlowOptimizers,
+    description: `optimizer or certified solver (default '${defaultOptimizer.energy}' with weighting 'energy', '${defaultOptimizer.reference}' with 'reference')`,
   },
   certificateTolerance: { kind: 'number', min: 0, default: 1e-6, description: "certificate at which a run stops with 'gradMap'" },
   maxIterations: { ...count('maximum iterations'), default: 500 },
@@ -299,16 +306,6 @@ export const nsaFlowOptionSpecs = {
   // The certified solvers' own specs (ranges), without their defaults: given for the loop they are refused.
   plateauTolerance: { ...withoutDefault(certifiedOptionSpecs.plateauTolerance), description: 'relative energy decrease over 10 iterations below which a certified solver stops (default 1e-12)' },
   memory: { ...withoutDefault(certifiedOptionSpecs.memory), description: "correction pairs of 'lbfgsb' (default 10)" },
-} as const satisfies OptionSpecs;
-
-/** nsaFlow's options: `optimizer` is a retraction-loop optimizer or a certified solver. */
-export const nsaFlowSpecs = {
-  ...nsaFlowOptionSpecs,
-  optimizer: {
-    kind: 'enum',
-    values: nsaFlowOptimizers,
-    description: `optimizer or certified solver (default '${defaultOptimizer.energy}' with weighting 'energy', '${defaultOptimizer.reference}' with 'reference')`,
-  },
 } as const satisfies OptionSpecs;
 
 function checkDraws(v: unknown, name: string): { uniform: number[]; normal: number[] } {
@@ -425,7 +422,7 @@ const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : typeof 
  * weighting or the other kind of solver (an option accepted and ignored would be a silent mistake).
  */
 function resolvePlan(parsed: Parsed, context: string): LoopPlan | CertifiedPlan {
-  const o = applyWeighting(parsed, Object.keys(nsaFlowSpecs), context);
+  const o = applyWeighting(parsed, Object.keys(nsaFlowOptionSpecs), context);
   const optimizer = o.optimizer ?? defaultOptimizer[o.weighting];
   const certified = (certifiedSolvers as readonly string[]).includes(optimizer);
   if (certified) {
@@ -488,8 +485,30 @@ function resolvePlan(parsed: Parsed, context: string): LoopPlan | CertifiedPlan 
 
 const stiefel = (t: string): boolean => t !== 'none' && t !== 'normalize';
 
-function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSpecs = nsaFlowSpecs) {
-  const parsed = parseOptions<Parsed & AsyncOptions<NsaFlowProgress>>(specs, options, context);
+/** The options that a run's settings hold as null when they do not apply to it (NsaFlowSettings). */
+const nullWhenNotApplicable: readonly string[] = [
+  'orthogonality', 'retraction', 'nsIterations', 'lookaheadBase', 'learningRate', 'lrStrategy', 'aggression', 'lrDraws', 'tolerance',
+  'windowSize', 'lrScheduler', 'clipNorm', 'seed', 'warmupIterations', 'fidelityType', 'orthogonalityType', 'plateauTolerance', 'memory',
+];
+
+/**
+ * The options with every null "does not apply" left out, so that a run's settings are options again.
+ * Looks at data properties only (a getter is read once, by parseOptions or the copy).
+ */
+function withoutNotApplicable(options: unknown): unknown {
+  if (!isObjectArgument(options)) return options;
+  const nulls = nullWhenNotApplicable.filter((key) => {
+    const d = Object.getOwnPropertyDescriptor(options, key);
+    return d !== undefined && 'value' in d && d.value === null;
+  });
+  if (nulls.length === 0) return options;
+  const copy: Record<string, unknown> = { ...options };
+  for (const key of nulls) delete copy[key];
+  return copy;
+}
+
+function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSpecs = nsaFlowOptionSpecs) {
+  const parsed = parseOptions<Parsed & AsyncOptions<NsaFlowProgress>>(specs, withoutNotApplicable(options), context);
   const y = expectMatrix(Y0, 'Y0');
   if (parsed.X0) expectSameShape(y, 'Y0', parsed.X0, 'options.X0');
   const o = resolvePlan(parsed, context);
@@ -639,7 +658,7 @@ export function nsaFlowSync(Y0: Matrix, options?: NsaFlowOptions): NsaFlowResult
   return loopResult(r, y, o, raw.lrStrategy);
 }
 
-const asyncSpecs = { ...nsaFlowSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
+const asyncSpecs = { ...nsaFlowOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
 /**
  * NSA-Flow (exact-gradient mode) on a worker thread. Weighting 'energy' (default): minimizes
@@ -660,10 +679,10 @@ export function nsaFlow(Y0: Matrix, options?: NsaFlowOptions & AsyncOptions<NsaF
     return runCertifiedAsync(certifiedProblem(o, y), certifiedOptions(o), {
       signal: async.signal,
       progressIntervalMs: async.progressIntervalMs,
-      // The certified solvers report the energy and the certificate as they go (their terms only in the traces).
+      // The certified solvers report the energy, its terms and the certificate as they go.
       onProgress:
         async.onProgress &&
-        ((p) => async.onProgress!({ iteration: p.iteration, maxIterations: p.maxIterations, fidelity: NaN, orthogonality: NaN, total: p.energy, certificate: p.certificate })),
+        ((p) => async.onProgress!({ iteration: p.iteration, maxIterations: p.maxIterations, fidelity: p.fidelity, orthogonality: p.orthogonality, total: p.energy, certificate: p.certificate })),
     }).then((r) => certifiedResult(r, y, o));
   }
   const raw = loopRaw(o);

@@ -68,7 +68,8 @@ Napi::Value BasicOrthogonality(const Napi::CallbackInfo& info) {
 }
 
 // (Y, B, p, k, batched) → {value, gradient}: mean defect over the batch (B = 1 for one matrix) and its
-// gradient, with the reference's floors (1e-24 for one matrix, 1e-12 per batch element).
+// gradient, with the reference's floors of ‖Y‖⁴ (retraction_core.hpp: kDefectDenominatorFloor for one
+// matrix, kBatchDefectDenominatorFloor per batch element).
 Napi::Value DefectGradient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::size_t B = dimension(arg(info, 1, "batch"));
@@ -77,8 +78,9 @@ Napi::Value DefectGradient(const Napi::CallbackInfo& info) {
   const std::size_t n = product(env, {B, p, k}, "Y");
   TypedIn Yin = float64(arg(info, 0, "Y"), n, "batch·rows·cols");
   const double dn = static_cast<double>(n), dk = static_cast<double>(k);
-  // the gradient (C++ and JS copies), the Gram matrix and its helpers
-  checkMemory(env, float64Bytes({1}) * (2 * dn + 4 * dk * dk + 2 * static_cast<double>(p) * dk),
+  // the input's copy, the gradient (C++ and JS copies) and the k×k Gram (ortho.cpp defectGradient works
+  // in place in G and the Gram; no p×k workspace)
+  checkMemory(env, float64Bytes({1}) * (3 * dn + dk * dk),
               [&] { return std::string("the gradient of the defect of Y (" + shapeText(p, k) + ")"); });
   Doubles Y = finiteValues(env, Yin);
   std::vector<double> G(n);
@@ -86,7 +88,7 @@ Napi::Value DefectGradient(const Napi::CallbackInfo& info) {
   double sum = 0;
   for (std::size_t b = 0; b < B; ++b) {
     sum += defectGradient(Y.data() + b * p * k, p, k, G.data() + b * p * k, 1.0 / static_cast<double>(B),
-                          batched ? 1e-12 : 1e-24, ws);
+                          batched ? kBatchDefectDenominatorFloor : kDefectDenominatorFloor, ws);
   }
   Napi::Object o = Napi::Object::New(env);
   o.Set("value", Napi::Number::New(env, sum / static_cast<double>(B)));

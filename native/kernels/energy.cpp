@@ -4,7 +4,9 @@
 #include <cmath>
 
 #include "error.hpp"
+#include "nsa_energy.hpp"
 #include "ortho.hpp"
+#include "retraction_core.hpp"
 
 namespace nsa {
 
@@ -61,24 +63,20 @@ double fidelityValue(FidelityType t, const Sums& s) {
 double orthogonalityFactor(const double* Y, std::size_t p, std::size_t k, double y2, OrthogonalityType type,
                            double scale, double* A, Workspace& ws) {
   const std::size_t kk = k * k;
-  if (type == OrthogonalityType::ScaleInvariant && y2 <= 1e-12) {
+  if (type == OrthogonalityType::ScaleInvariant && y2 <= kDefectSquaredNormFloor) {
     if (A) std::fill(A, A + kk, 0.0);
     return 0.0;
   }
   double* S = ws.get(0, kk);
   gram(Y, p, k, S);
   if (type == OrthogonalityType::ScaleInvariant) {
-    // Σ_{i≠j} S_ij² summed directly (as ortho.cpp: ‖S‖² − Σ S_ii² cancels near orthogonality).
-    double off = 0;
-    for (std::size_t i = 0; i < k; ++i)
-      for (std::size_t j = 0; j < k; ++j)
-        if (i != j) off += S[i * k + j] * S[i * k + j];
-    const double n2 = y2 * y2;
-    const double denom = std::max(n2, 1e-24);
-    const double d = off / denom;
+    // The defect of the shared core (retraction_core.hpp): Σ_{i≠j} S_ij² summed directly over
+    // max(y2², kDefectDenominatorFloor); the gradient drops the denominator's derivative where the floor binds.
+    const double d = defectOfGram(S, k, y2);
     if (A) {
-      const double c = 4.0 * scale / denom;
-      const double diag = n2 >= 1e-24 ? -4.0 * scale * d / y2 : 0.0;
+      const double n2 = y2 * y2;
+      const double c = 4.0 * scale / std::max(n2, kDefectDenominatorFloor);
+      const double diag = n2 >= kDefectDenominatorFloor ? -4.0 * scale * d / y2 : 0.0;
       for (std::size_t i = 0; i < k; ++i)
         for (std::size_t j = 0; j < k; ++j) A[i * k + j] = i == j ? diag : c * S[i * k + j];
     }
@@ -95,64 +93,64 @@ double orthogonalityFactor(const double* Y, std::size_t p, std::size_t k, double
   return sum / kd;
 }
 
-// The calibration-free orthogonality term O(Y) from the functional at S = YᵀY and, when A is
-// non-null, A = scale·M with ∇(scale·O) = Y·A.
-double functionalFactor(const double* Y, std::size_t p, std::size_t k, OrthogonalityFunctional f, double scale,
-                        double* A, Workspace& ws) {
-  double* S = ws.get(0, k * k);
-  gram(Y, p, k, S);
-  const double O = orthogonalityFunctional(f, S, k, A);
-  if (A)
-    for (std::size_t i = 0; i < k * k; ++i) A[i] *= scale;
-  return O;
+// The calibration-free fidelity divides by ‖X0‖²: a zero target is refused with the message callers
+// of the loop know (CertifiedEnergy's own check would name the certified solvers' terms).
+void requireTarget(const double* X0, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (X0[i] != 0) return;
+  throwRange("Expected a target X0 with a nonzero entry (the calibration-free fidelity ‖Y − X0‖²/‖X0‖² divides by ‖X0‖²) but received X0 = 0");
 }
 
-void requireTarget(const Sums& s) {
-  if (!(s.x2 > 0)) throwRange("Expected a target X0 with a nonzero entry (the calibration-free fidelity ‖Y − X0‖²/‖X0‖² divides by ‖X0‖²) but received X0 = 0");
+// The calibration-free energy is the certified solvers' 'target' mode: one implementation of its terms
+// (nsa_energy.cpp), so that the loop's 'energy' weighting and nsaEnergy(mode 'target') agree bit for bit.
+// Its workspaces are two k×k matrices, sized here per evaluation (negligible beside the p×k passes).
+EnergyValue calibrationFree(const double* Y, const double* X0, std::size_t p, std::size_t k, const EnergyOptions& o,
+                            double* G) {
+  requireTarget(X0, p * k);
+  CertifiedEnergyOptions options;
+  options.mode = CertifiedMode::Target;
+  options.w = o.w;
+  options.orthogonality = o.functional;
+  CertifiedData data;
+  data.p = p;
+  data.k = k;
+  data.X0 = X0;
+  CertifiedEnergy target(options, data);
+  const CertifiedTerms t = target.evaluate(Y, G);
+  EnergyValue e;
+  e.fidelity = t.fidelity;
+  e.orthogonality = t.orthogonality;
+  e.total = t.energy;
+  return e;
 }
 
 }  // namespace
 
 EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t k,
                    const EnergyOptions& o, double* G, Workspace& ws) {
+  if (o.weighting == Weighting::CalibrationFree) return calibrationFree(Y, X0, p, k, o, G);
   const std::size_t n = p * k;
   const Sums s = sums(Y, X0, n);
-  const bool free = o.weighting == Weighting::CalibrationFree;
-  if (free) requireTarget(s);
   double* A = G ? ws.get(1, k * k) : nullptr;
   EnergyValue e;
-  double F, O;
-  if (free) {
-    F = s.diff2 / s.x2;
-    O = functionalFactor(Y, p, k, o.functional, o.w, A, ws);
-    e.fidelity = F;
-    e.orthogonality = O;
-  } else {
-    F = fidelityValue(o.fidelity, s);
-    O = orthogonalityFactor(Y, p, k, s.y2, o.orthogonality, o.w * o.cOrth, A, ws);
-    e.fidelity = F * o.fidEta;
-    e.orthogonality = o.cOrth * O;
-  }
+  const double F = fidelityValue(o.fidelity, s);
+  const double O = orthogonalityFactor(Y, p, k, s.y2, o.orthogonality, o.w * o.cOrth, A, ws);
+  e.fidelity = F * o.fidEta;
+  e.orthogonality = o.cOrth * O;
   e.total = e.fidelity * (1.0 - o.w) + e.orthogonality * o.w;
   if (G) {
     // ∂F/∂Y: (Y − X0)/den, and for `symmetric` also −F·Y/den (den = ½(‖X0‖² + ‖Y‖²) depends on Y
-    // unless it is floored); calibration-free: 2(Y − X0)/‖X0‖².
-    double c = 0, cy = 0;
-    if (free) {
-      c = 2.0 * (1.0 - o.w) / s.x2;
-    } else {
-      const double a = (1.0 - o.w) * o.fidEta;
-      double den = 1.0, yCoef = 0.0;
-      if (o.fidelity == FidelityType::ScaleInvariant) {
-        den = std::max(s.x2, 1e-12);
-      } else if (o.fidelity == FidelityType::Symmetric) {
-        const double raw = 0.5 * (s.x2 + s.y2);
-        den = std::max(raw, 1e-12);
-        if (raw >= 1e-12) yCoef = -F / den;
-      }
-      c = a / den;
-      cy = a * yCoef;
+    // unless it is floored).
+    const double a = (1.0 - o.w) * o.fidEta;
+    double den = 1.0, yCoef = 0.0;
+    if (o.fidelity == FidelityType::ScaleInvariant) {
+      den = std::max(s.x2, 1e-12);
+    } else if (o.fidelity == FidelityType::Symmetric) {
+      const double raw = 0.5 * (s.x2 + s.y2);
+      den = std::max(raw, 1e-12);
+      if (raw >= 1e-12) yCoef = -F / den;
     }
+    const double c = a / den, cy = a * yCoef;
     for (std::size_t r0 = 0, rows = rowBlock(k); r0 < p; r0 += rows) {
       const std::size_t m = std::min(rows, p - r0);
       gemm(false, false, m, k, k, 1.0, Y + r0 * k, A, 0.0, G + r0 * k);
@@ -172,10 +170,9 @@ EnergyValue energyBatch(const double* Y, const double* X0, std::size_t B, std::s
   double F = 0, O = 0;
   if (o.weighting == Weighting::CalibrationFree) {
     for (std::size_t b = 0; b < B; ++b) {
-      const Sums s = sums(Y + b * n, X0 + b * n, n);
-      requireTarget(s);
-      F += s.diff2 / s.x2;
-      O += functionalFactor(Y + b * n, p, k, o.functional, 0.0, nullptr, ws);
+      const EnergyValue one = calibrationFree(Y + b * n, X0 + b * n, p, k, o, nullptr);
+      F += one.fidelity;
+      O += one.orthogonality;
     }
     EnergyValue e;
     e.fidelity = F / Bd;
@@ -188,13 +185,11 @@ EnergyValue energyBatch(const double* Y, const double* X0, std::size_t B, std::s
     // basic: ½ of the sum over the whole batch; the ratios: mean of the per-element ratios.
     F += o.fidelity == FidelityType::Basic ? 0.5 * s.diff2 : fidelityValue(o.fidelity, s);
     if (o.orthogonality == OrthogonalityType::ScaleInvariant) {
-      if (s.y2 > 1e-12) {
+      // the reference's per-element floor of the batch form (kBatchDefectDenominatorFloor on ‖Y_b‖⁴)
+      if (s.y2 > kDefectSquaredNormFloor) {
         double* S = ws.get(0, k * k);
         gram(Y + b * n, p, k, S);
-        double all = 0, diag = 0;
-        for (std::size_t i = 0; i < k * k; ++i) all += S[i] * S[i];
-        for (std::size_t i = 0; i < k; ++i) diag += S[i * k + i] * S[i * k + i];
-        O += (all - diag) / std::max(s.y2 * s.y2, 1e-12);
+        O += offDiagonalEnergy(S, k) / std::max(s.y2 * s.y2, kBatchDefectDenominatorFloor);
       }
     } else {
       O += orthogonalityFactor(Y + b * n, p, k, s.y2, OrthogonalityType::Basic, 0.0, nullptr, ws);

@@ -5,6 +5,8 @@
 //                                  orthogonality.hpp. Both terms are 0 at their ideal and 1 at the
 //                                  "nothing" point (Y = 0; all columns parallel), so w alone trades them
 //                                  and the energy does not change when Y and X0 are scaled together.
+//                                  It is the certified solvers' 'target' mode: evaluated by
+//                                  CertifiedEnergy (nsa_energy.hpp), the one implementation of its terms.
 #pragma once
 #include <cstddef>
 
@@ -40,8 +42,9 @@ struct EnergyValue {
 // L2 instead of memory (worth a third of an iteration at 100000×20).
 inline std::size_t rowBlock(std::size_t k) { return k >= 512 ? 16 : 8192 / k; }
 
-// E(Y) against X0. When G is non-null it receives ∂total/∂Y (p×k). Uses Workspace slots 0 (the
-// ortho kernels' Gram slot) and 1, and nothing else. The calibration-free weighting needs ‖X0‖ > 0
+// E(Y) against X0. When G is non-null it receives ∂total/∂Y (p×k). The reference weighting uses
+// Workspace slots 0 (the ortho kernels' Gram slot) and 1, and nothing else; the calibration-free one
+// uses CertifiedEnergy's own two k×k matrices. The calibration-free weighting needs ‖X0‖ > 0
 // (its fidelity divides by ‖X0‖²): callers refuse a zero target before; here it throws a RangeError.
 EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t k,
                    const EnergyOptions& opts, double* G, Workspace& ws);
