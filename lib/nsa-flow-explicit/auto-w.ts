@@ -17,6 +17,7 @@
  * at least par, 'auto' takes the largest w whose segment still trades at par or better: up to there,
  * more orthogonality removes noise, not signal. (An earlier rule waited for f to stop rising; under the
  * 'energy' weighting f keeps rising linearly with w even while the supports separate, so it never fired.)
+ * Without non-negativity the flow makes no exact zeros (ρ̄ = 0): 'auto' is then the knee.
  *
  * 'knee' (also 'auto' below par): both trade-off coordinates rescaled to [0, 1] over the path, so the
  * defect's and the energy's units drop out — gained = (d_max − d)/(d_max − d_min),
