@@ -318,7 +318,7 @@ describe("w: 'auto' never chooses a point that did not move", () => {
       { index: 3, w: 0.8, why: 'stalled: no accepted step, the solve returned its start' },
       { index: 4, w: 0.9, why: 'stalled: no accepted step, the solve returned its start' },
     ]);
-    expect(sel.reason).toMatch(/^support separation: .*up to w = 0\.6 .*; excluded w = 0\.8 \(stalled.*w = 0\.9 \(stalled/);
+    expect(sel.reason).toMatch(/^support separation: .*; w = 0\.6 is the largest w whose segment still trades at par or better \(2×; .*; excluded w = 0\.8 \(stalled.*w = 0\.9 \(stalled/);
   });
 
   it('a path where nothing moved has no w to choose: NumericalError naming the grid', () => {

@@ -71,7 +71,12 @@ export interface WSelection {
   excluded: ExcludedPoint[];
 }
 
-const fmt = (v: number): string => (Number.isFinite(v) ? Number(v.toPrecision(3)).toString() : String(v));
+/** Three significant digits; exponent form below 1e-3 so that small defects stay readable. */
+const fmt = (v: number): string => {
+  if (!Number.isFinite(v)) return String(v);
+  if (v !== 0 && Math.abs(v) < 1e-3) return v.toExponential(2);
+  return Number(v.toPrecision(3)).toString();
+};
 
 /**
  * Validates a path's trade-off points: a non-empty array of objects with finite numbers w,
@@ -182,8 +187,8 @@ export function selectAuto(pointsArg: readonly TradeOffPoint[]): WSelection {
     const w = points[index]!.w;
     const reason =
       `support separation: along the path the sparsity rises ${fmt(mean)}× as fast as the relative fidelity error ` +
-      `(par ${separationPar}: the zeroed entries are small noise, not signal), and up to w = ${w} each segment still trades at par or better ` +
-      `(${rates.slice(1, index + 1).map(fmt).join(', ')}); at w = ${w}: ${describePoint(points[index]!)}`;
+      `(par ${separationPar}: the zeroed entries are small noise, not signal); w = ${w} is the largest w whose segment still trades at par or better ` +
+      `(${fmt(rates[index]!)}×; per segment ${rates.slice(1).map(fmt).join(', ')}); at w = ${w}: ${describePoint(points[index]!)}`;
     return { criterion: 'separation', ws: points.map((p) => p.w), index, w, scores: rates, reason, excluded: [] };
   }
   const knee = selectByKnee(points);
