@@ -196,6 +196,7 @@ const rows: Row[] = [
   row('csrToDense', [C], ['m']),
   row('nmf', [D, 2, { maxIterations: 1 }], ['A', 'rank', 'options'], { 2: optionalOptions }),
   row('nmfSync', [D, 2, { maxIterations: 1 }], ['A', 'rank', 'options'], { 2: optionalOptions }),
+  row('reconstruct', [api.nmfSync(D, 2, { maxIterations: 1 }), {}], ['result', 'options'], { 1: optionalOptions }),
   row('energy', [Y, Y, {}], ['Y', 'X0', 'options'], { 2: optionalOptions }),
   row('energyBatch', [B, B, {}], ['Y', 'X0', 'options'], { 2: optionalOptions }),
   row('energyGradient', [Y, Y, {}], ['Z', 'X0', 'options'], { 2: optionalOptions }),

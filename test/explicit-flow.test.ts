@@ -42,9 +42,11 @@ describe('explicit flow: invariants', () => {
   for (const weighting of ['energy', 'balanced', 'reference'] as const) {
     it(`${weighting}: the best energy never exceeds the start and never rises`, () => {
       const r = nsaFlowExplicitSync(Y0, { X0, w: 0.5, weighting, maxIterations: 60, tolerance: 0 });
-      // 60 iterations were forced (tolerance 0), each traced.
+      // 60 iterations were forced (tolerance 0), each traced after the start (entry 0).
       expect(r.iterations).toBe(60);
-      expect(r.traces.total.length).toBe(60);
+      expect(r.traces.total.length).toBe(61);
+      expect(r.traces.iteration[0]).toBe(0);
+      expect(r.traces.total[0]).toBe(r.startEnergy);
       // The start N(Y0) is iteration 0 of the best-iterate tracking, so bestEnergy ≤ startEnergy.
       expect(r.bestEnergy).toBeLessThanOrEqual(r.startEnergy);
       // Backtracking toward the best iterate: every iterate's energy is ≤ the best energy before it,
@@ -112,10 +114,10 @@ describe('explicit flow: single steps against hand-computed values', () => {
         expect(Math.abs(r.settings.fidEta - hand.eta) / hand.eta).toBeLessThan(1e-12);
         expect(Math.abs(r.settings.cOrth - hand.c) / hand.c).toBeLessThan(1e-12);
         expect(Math.abs(r.startEnergy - hand.startEnergy) / hand.startEnergy).toBeLessThan(1e-12);
-        expect(r.traces.backtracks[0]).toBe(hand.backtracks);
-        expect(Math.abs(r.traces.total[0]! - hand.energy) / hand.energy).toBeLessThan(1e-11);
-        expect(Math.abs(r.traces.fidelity[0]! - hand.fidelity) / Math.max(hand.fidelity, 1e-300)).toBeLessThan(1e-10);
-        expect(Math.abs(r.traces.orthogonality[0]! - hand.orthogonality) / hand.orthogonality).toBeLessThan(1e-10);
+        expect(r.traces.backtracks[1]).toBe(hand.backtracks);
+        expect(Math.abs(r.traces.total[1]! - hand.energy) / hand.energy).toBeLessThan(1e-11);
+        expect(Math.abs(r.traces.fidelity[1]! - hand.fidelity) / Math.max(hand.fidelity, 1e-300)).toBeLessThan(1e-10);
+        expect(Math.abs(r.traces.orthogonality[1]! - hand.orthogonality) / hand.orthogonality).toBeLessThan(1e-10);
         // The returned iterate is the step's result when it was accepted with a lower energy.
         const expectedY = hand.accepted && hand.energy < hand.startEnergy ? hand.Y.data : Float64Array.from(Y0.data, (v) => Math.max(v, 0));
         expect(maxRelDiff(r.Y.data, expectedY)).toBeLessThan(1e-11);
@@ -132,8 +134,8 @@ describe('explicit flow: single steps against hand-computed values', () => {
       const r = nsaFlowExplicitSync(Y0, { X0: toy, w, learningRate: lr, optimizer: 'adam', weighting: 'reference', rescale: false, maxIterations: 1, tolerance: 0 });
       // The step moves every entry by lr (up to eps = 1e-8 relative to |g|): the start energy is the
       // same as the plain step's, and the iterate matches the hand computation at 1e-11 (SVD vs Gram polar).
-      expect(r.traces.backtracks[0]).toBe(hand.backtracks);
-      expect(Math.abs(r.traces.total[0]! - hand.energy) / hand.energy).toBeLessThan(1e-11);
+      expect(r.traces.backtracks[1]).toBe(hand.backtracks);
+      expect(Math.abs(r.traces.total[1]! - hand.energy) / hand.energy).toBeLessThan(1e-11);
       const expectedY = hand.accepted && hand.energy < hand.startEnergy ? hand.Y.data : Float64Array.from(Y0.data, (v) => Math.max(v, 0));
       expect(maxRelDiff(r.Y.data, expectedY)).toBeLessThan(1e-11);
     }

@@ -51,21 +51,20 @@ describe.each(Object.entries(sets))('w on %s', (_name, X) => {
     expect(runs[4]!.sparsity).toBeGreaterThan(runs[0]!.sparsity + 0.05);
   });
 
-  it('signed: the principal basis minimizes the signed energy at every w, so w changes nothing', () => {
-    // PCA loadings L are orthonormal (O = 0), give the least F any k columns can (1 − PCA's explained
-    // variance), and their split [max(L, 0), max(−L, 0)] has disjoint lobes (overlap 0): every term is
-    // at its minimum, whatever w. From a random start the solver reaches the same F.
+  it('signed: O on the 2k lobes makes w trade fidelity for a sparse contrast basis', () => {
+    // PCA's loadings are orthogonal as V, but their lobes [max(L, 0), max(−L, 0)] are not orthogonal to
+    // each other's columns' lobes; orthogonal non-negative lobes have disjoint supports, so w buys
+    // sparsity. The energy's own terms are monotone (F up, O on the lobes down, as for any family of
+    // minimizers of (1 − w)F + wO); measured sparsity 0.07 → 0.54 (ALL), 0.04 → 0.50 (tissue).
     const runs = sweep(X, { mode: 'signed' });
-    for (const r of runs) {
-      const least = 1 - r.explainedVariance.pca;
-      expect(Math.abs(r.fidelity - least)).toBeLessThan(1e-12);
-      expect(r.defect).toBeLessThan(1e-20);
-      expect(r.overlap).toBe(0);
-      expect(r.sparsity).toBe(0);
+    for (const r of runs) expect(r.stopReason).toBe('gradMap');
+    for (let i = 1; i < runs.length; i++) {
+      const [a, b] = [runs[i - 1]!, runs[i]!];
+      expect(b.sparsity).toBeGreaterThanOrEqual(a.sparsity - sparsityTolerance);
+      expect(b.orthogonality).toBeLessThanOrEqual(a.orthogonality * (1 + defectTolerance));
+      expect(b.fidelity).toBeGreaterThanOrEqual(a.fidelity - fidelityTolerance);
     }
-    const random = nsaFlowFitSync(X, 4, { mode: 'signed', init: 'random', w: 0.5 });
-    expect(random.stopReason).toBe('gradMap');
-    expect(random.fidelity - (1 - random.explainedVariance.pca)).toBeLessThan(1e-8);
-    expect(random.fidelity).toBeGreaterThanOrEqual(1 - random.explainedVariance.pca - 1e-12);
+    expect(runs[4]!.sparsity).toBeGreaterThan(runs[0]!.sparsity + 0.3);
+    expect(runs[4]!.orthogonality).toBeLessThan(runs[0]!.orthogonality / 10);
   });
 });

@@ -75,6 +75,17 @@ function orthogonalityOf(f: 'gram' | 'offDiagonal' | 'meanCos2', V: Matrix): num
   return f === 'meanCos2' ? sum / (k * (k - 1)) : sum / (1 - 1 / k);
 }
 
+/** The lobes [V⁺ V⁻] as one p × 2k matrix (signed mode's orthogonality is measured on them). */
+function sideBySide(a: Matrix, b: Matrix): Matrix {
+  const p = a.rows, k = a.cols;
+  const data = new Float64Array(p * 2 * k);
+  for (let i = 0; i < p; i++) {
+    data.set(a.data.subarray(i * k, (i + 1) * k), i * 2 * k);
+    data.set(b.data.subarray(i * k, (i + 1) * k), i * 2 * k + k);
+  }
+  return { rows: p, cols: 2 * k, data };
+}
+
 describe('nsaFlowFit: bad inputs (class and message, before native work)', () => {
   it('X, k and the options', () => {
     let e = thrown(() => nsaFlowFitSync([[1, 2]] as unknown as Matrix, 1));
@@ -365,7 +376,9 @@ describe('the solution: certificate, measures, explained variance', () => {
     const recon = reconstructionError(Xc, r.V);
     expect(Math.abs(r.explainedVariance.reconstruction - (1 - recon))).toBeLessThan(1e-10);
     if (mode !== 'anchored') expect(Math.abs(r.fidelity - recon)).toBeLessThan(1e-10);
-    expect(Math.abs(r.orthogonality - orthogonalityOf(r.settings.orthogonality, r.V))).toBeLessThan(1e-10);
+    // O is measured on V, except in signed mode: on its 2k lobes [V⁺ V⁻] side by side.
+    const measured = r.lobes ? sideBySide(r.lobes.positive, r.lobes.negative) : r.V;
+    expect(Math.abs(r.orthogonality - orthogonalityOf(r.settings.orthogonality, measured))).toBeLessThan(1e-10);
     expect(Math.abs(r.defect - invariantOrthogonalityDefect(r.V))).toBe(0);
     // Reconstruction through V ≤ the variance in V's span ≤ PCA's (the most k directions can hold).
     expect(r.explainedVariance.reconstruction).toBeLessThanOrEqual(r.explainedVariance.span + 1e-12);
@@ -420,15 +433,16 @@ describe('consolidate: disjoint supports', () => {
 });
 
 describe('consolidate in signed mode: varimax first', () => {
-  it('the consolidated basis does not depend on which rotation of the principal basis the solve returned', () => {
-    // clamp returns the PCA loadings themselves, random another orthonormal basis of their span; the
-    // varimax rotation takes both to the same basis (up to the order of its columns), so consolidation
-    // gives the same fidelity from either.
+  it('the consolidated basis barely depends on the start of the solve', () => {
+    // From clamp (the PCA loadings) and from a random start the signed solve reaches nearly the same
+    // minimizer (measured: fidelities 2e-8 apart on ALL, 1.6e-6 on tissue, where the energy is flatter);
+    // the varimax rotation takes both to the same basis (up to the order of its columns), so
+    // consolidation's fidelities agree to 0.0014 (measured on tissue; F ≈ 0.55 there).
     for (const X of [all, tissue]) {
       const a = nsaFlowFitSync(X, 4, { mode: 'signed', consolidate: true });
       const b = nsaFlowFitSync(X, 4, { mode: 'signed', init: 'random', consolidate: true });
-      expect(a.consolidation!.fidelityBefore).toBeCloseTo(b.consolidation!.fidelityBefore, 8);
-      expect(Math.abs(a.fidelity - b.fidelity)).toBeLessThan(1e-6);
+      expect(Math.abs(a.consolidation!.fidelityBefore - b.consolidation!.fidelityBefore)).toBeLessThan(1e-5);
+      expect(Math.abs(a.fidelity - b.fidelity)).toBeLessThan(0.005);
       expect(maxRowSupport(a.V)).toBe(1);
     }
   });

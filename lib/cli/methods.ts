@@ -20,6 +20,8 @@ import { pca, pcaOptionSpecs, type PcaOptions, type PcaResult } from '../pca.js'
 import type { Tensor } from '../tensor.js';
 import { UsageError } from './flags.js';
 import { registerMethod, type AxisNames, type DataNames, type RunContext } from './registry.js';
+import { readInput } from './inputs.js';
+import type { OptionSpec } from '../validate.js';
 
 // ---- names of result rows and columns (CSV output) --------------------------------------------------
 
@@ -224,6 +226,26 @@ registerMethod<Omit<NsaFlowFitOptions, 'init' | 'anchor'> & { k?: number; init: 
 const rankSpec = { rank: { kind: 'number', integer: true, min: 1, max: 2 ** 31, description: 'number of topics (required)' } } as const;
 
 
+/**
+ * --weights FILE and --mask FILE: a matrix file (.npy, .npy.gz, .csv, …; relative to the working
+ * directory) of the data's shape — the weights, or a mask whose non-zero entries are the missing
+ * ones. (A JSON value still works: --mask '{"rows":[0],"cols":[2]}'.) Read here, then checked by the
+ * API's own checks.
+ */
+function withFileInputs<S extends { weights: OptionSpec; mask: OptionSpec }>(specs: S): S {
+  const matrixFile = (path: string, flag: string) => readInput({ kind: 'matrix', description: flag }, path, process.cwd(), flag) as Matrix;
+  const check = (spec: OptionSpec, fromFile: (m: Matrix) => unknown, flag: string) => ({
+    ...spec,
+    description: `${spec.description}; on the command line a matrix file (.npy, .csv, …)`,
+    check: (v: unknown, name: string) => (spec as { check: (v: unknown, name: string) => unknown }).check(typeof v === 'string' ? fromFile(matrixFile(v, flag)) : v, name),
+  });
+  return {
+    ...specs,
+    weights: check(specs.weights, (m) => m, '--weights'),
+    mask: check(specs.mask, (m) => Uint8Array.from(m.data, (x) => (x !== 0 ? 1 : 0)), '--mask'),
+  };
+}
+
 /** The NMF family's trace columns (iteration, timeMs, loss, normalizedLoss), for traces.csv and plots. */
 const lossTraces = (r: LossOutcome) => ({ ...r.traces });
 const lossProgress = (onProgress: RunContext['onProgress']) =>
@@ -234,7 +256,7 @@ const lossDiagnostics = (r: LossOutcome) => ({ normalizedLoss: r.normalizedLoss,
 registerMethod<StratifiedNmfOptions & { rank?: number }, LabelledStratifiedNmfResult>({
   name: 'snmf',
   summary: 'Stratified-NMF: per-stratum shifts v(s) plus shared topics H (rows grouped by --strata-from labels.csv:column)',
-  optionSpecs: { ...rankSpec, ...stratifiedNmfOptionSpecs },
+  optionSpecs: { ...rankSpec, ...withFileInputs(stratifiedNmfOptionSpecs) },
   inputs: {
     X: { kind: 'matrix', sparse: true, description: 'the data (rows = documents/samples); .mtx(.gz) stays sparse' },
     strata: { kind: 'strata', description: 'one label per row of X' },
@@ -268,7 +290,7 @@ registerMethod<StratifiedNmfOptions & { rank?: number }, LabelledStratifiedNmfRe
 registerMethod<NmfOptions & { rank?: number }, NmfResult>({
   name: 'nmf',
   summary: 'plain NMF (multiplicative updates or HALS; Frobenius or KL) — the baseline',
-  optionSpecs: { ...rankSpec, ...nmfOptionSpecs },
+  optionSpecs: { ...rankSpec, ...withFileInputs(nmfOptionSpecs) },
   inputs: { X: { kind: 'matrix', sparse: true, description: 'the non-negative data; .mtx(.gz) stays sparse' } },
   run(inputs, { rank, ...options }, { signal, onProgress }) {
     return nmf(inputs.X as Matrix | CsrMatrix, required(rank, '--rank', 'nmf'), { ...options, signal, onProgress: lossProgress(onProgress) });

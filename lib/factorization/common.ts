@@ -33,9 +33,16 @@ export interface RawTrace {
 }
 
 type AsyncTail = [token: CancelToken, onProgress: ((r: RawProgress) => void) | undefined, intervalMs: number];
-type RawSnmfOptions = RawNmfOptions & { vScaling: number; V?: Float64Array; W?: Float64Array[]; H?: Float64Array };
+type RawSnmfOptions = RawNmfOptions & {
+  vScaling: number;
+  V?: Float64Array;
+  W?: Float64Array[];
+  H?: Float64Array;
+  weights?: (Float64Array | null)[];
+  missing?: 'absent';
+};
 type RawSnmfResult = RawTrace & { V: Float64Array; W: Float64Array[]; H: Float64Array };
-type RawPlainOptions = RawNmfOptions & { solver: string; loss: string; W?: Float64Array; H?: Float64Array };
+type RawPlainOptions = RawNmfOptions & { solver: string; loss: string; W?: Float64Array; H?: Float64Array; weights?: Float64Array; missing?: 'absent' };
 type RawPlainResult = RawTrace & { W: Float64Array; H: Float64Array };
 
 declare module '../native.js' {

@@ -7,7 +7,7 @@ import type { Matrix } from '../matrix.js';
 import { native } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import { NumericalError } from '../errors.js';
-import { asyncOptionSpecs, expectIntact, expectMatrix, expectShapeInteger, parseOptions, scaledNorm, type OptionSpecs } from '../validate.js';
+import { asyncOptionSpecs, expectIntact, expectMatrix, expectShapeInteger, parseOptions, type OptionSpecs } from '../validate.js';
 import {
   callInContext,
   checkFactorMemory,
@@ -24,12 +24,13 @@ import {
   type NmfProgress,
   type RawTrace,
 } from './common.js';
-import { expectDataMatrix, type DataMatrix } from './sparse.js';
+import { type DataMatrix } from './sparse.js';
+import { missingDoubles, missingOptionSpecs, prepareMissing, rawMissing, type MissingOptions, type PreparedMissing } from './missing.js';
 
 export type NmfSolver = 'mu' | 'hals';
 export type NmfLoss = 'frobenius' | 'kl';
 
-export interface NmfOptions extends IterationOptions {
+export interface NmfOptions extends IterationOptions, MissingOptions {
   /** 'hals' (exact coordinate updates, the default) or 'mu' (multiplicative updates). */
   solver?: NmfSolver;
   /** 'frobenius' (default) or 'kl' (generalized Kullback–Leibler divergence; solver 'mu' only). */
@@ -56,6 +57,8 @@ export interface NmfSettings {
  * W, H and the outcome (lib/solver.ts): `loss` is ‖A − WH‖ (KL: Σ a·log(a/wh) − a + wh) after the last
  * iteration, `normalizedLoss` = loss/‖A‖ (KL: loss/Σa), `traces` {iteration, timeMs, loss,
  * normalizedLoss}, `certificate` the KKT gradient mapping of ½‖A − WH‖²/‖A‖² (KL: the divergence/Σa).
+ * With weights or missing entries every one of these is over the observed entries: ‖A − WH‖ becomes
+ * √Σω(a − wh)² and ‖A‖ becomes √Σωa².
  */
 export interface NmfResult extends LossOutcome {
   W: Matrix;
@@ -75,10 +78,11 @@ export const nmfOptionSpecs = {
     check: (v, name) => checkInit(v, name, ['W', 'H']),
     default: 'random',
   },
+  ...missingOptionSpecs,
 } as const satisfies OptionSpecs;
 const nmfAsyncSpecs = { ...nmfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
-type Parsed = Required<Omit<NmfOptions, 'init'>> & { init: NmfOptions['init'] } & AsyncOptions<NmfProgress>;
+type Parsed = Required<Omit<NmfOptions, 'init' | 'weights' | 'mask'>> & Pick<NmfOptions, 'init'> & Parameters<typeof prepareMissing>[2] & AsyncOptions<NmfProgress>;
 
 interface Prepared {
   A: DataMatrix;
@@ -86,6 +90,7 @@ interface Prepared {
   o: Parsed;
   given?: { W?: Float64Array; H?: Float64Array };
   normalizer: number;
+  missing: PreparedMissing;
   context: string;
 }
 
@@ -94,13 +99,20 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
   if (o.loss === 'kl' && o.solver !== 'mu') {
     throw new RangeError(`Expected solver 'mu' for options.loss 'kl' of ${context} but received solver '${o.solver}'`);
   }
-  const data = expectDataMatrix(A, 'A');
+  const { data, missing } = prepareMissing(A, 'A', o, context);
+  if (o.loss === 'kl' && (missing.weights || missing.absent)) {
+    throw new RangeError(`Expected loss 'frobenius' with missing entries or weights for ${context} but received loss 'kl' (weighted updates are for the Frobenius loss)`);
+  }
   const rank = expectShapeInteger(rankArg, 'rank', maxRank);
   const rankLimit = Math.min(data.rows, data.cols);
   if (rank > rankLimit) throw new RangeError(`Expected a rank in [1, ${rankLimit}] (min of rows and columns) for rank but received ${rank}`);
   // W (n×r), H (r×m), their result copies and update workspaces (NNDSVD: n×l + m×l, l ≈ r), r×r Grams.
   const factors = (data.rows + data.cols) * rank;
-  checkFactorMemory(Math.max(data.rows, data.cols) * rank, 4 * factors + 2 * rank * rank, `rank ${rank} with A of ${data.rows}×${data.cols} (W and H and their workspaces)`);
+  checkFactorMemory(
+    Math.max(data.rows, data.cols) * rank,
+    4 * factors + 2 * rank * rank + missingDoubles(missing, data.rows * data.cols),
+    `rank ${rank} with A of ${data.rows}×${data.cols} (W and H and their workspaces${missing.weights ? ', the weights and the zeroed copy of A' : ''})`,
+  );
   let given: Prepared['given'];
   if (typeof o.init === 'object') {
     given = {};
@@ -119,11 +131,11 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
   expectIntact([data.data, 'indptr' in data ? data.indptr[data.rows]! : data.rows * data.cols, 'A.data']);
   let normalizer = 0;
   if (o.loss === 'kl') for (const x of data.data) normalizer += x;
-  else normalizer = scaledNorm(data.data);
+  else normalizer = missing.norm;
   if (!Number.isFinite(normalizer)) {
     throw new NumericalError(`${context}: the sum of the entries of A overflows a double (${normalizer}), so the KL loss cannot be computed; rescale A`);
   }
-  return { A: data, rank, o, given, normalizer, context };
+  return { A: data, rank, o, given, normalizer, missing, context };
 }
 
 function rawOptions(p: Prepared) {
@@ -138,6 +150,7 @@ function rawOptions(p: Prepared) {
     certificateTolerance: p.o.certificateTolerance,
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
     ...p.given,
+    ...rawMissing(p.missing),
   };
 }
 

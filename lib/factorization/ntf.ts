@@ -41,11 +41,13 @@ import {
   type RawTrace,
 } from './common.js';
 import { expectNonNegativeTensor } from './stratified-ntf.js';
+import { missingOptionSpecs } from './missing.js';
 
 interface RawNtfResult extends RawTrace {
   factors: Float64Array[];
 }
 interface RawNtfOptions {
+  weights?: Float64Array;
   maxIterations: number;
   solver: NtfSolver;
   epsilon: number;
@@ -84,6 +86,12 @@ export interface NtfOptions {
   epsilon?: number;
   /** Stop ('gradMap') when the certificate is at most this, checked before every lossEvery-th iteration (default 0: never). */
   certificateTolerance?: number;
+  /** Entry weights ≥ 0, a Tensor of T's shape (0 = missing): the objective is ½Σω(t − model)² (docs/missing-values.md). */
+  weights?: Tensor;
+  /** The missing entries: a boolean array / Uint8Array of T's size in C order (true = missing; they may hold NaN). */
+  mask?: ArrayLike<boolean | number>;
+  /** 'nan': NaN entries of T are missing; 'observed' (default). */
+  missing?: 'observed' | 'nan';
 }
 
 /** {iteration, maxIterations, loss, normalizedLoss = loss/‖T‖}. */
@@ -137,16 +145,73 @@ export const ntfOptionSpecs = {
   lossEvery: { kind: 'number', integer: true, min: 1, max: 1e8, default: 1, description: 'iterations between recorded losses' },
   epsilon: { kind: 'number', min: 0, default: 2.220446049250313e-16, description: 'MU floor' },
   certificateTolerance: certificateToleranceSpec,
+  weights: {
+    kind: 'custom',
+    description: "entry weights ≥ 0, a Tensor of T's shape (0 = missing)",
+    check: (v: unknown, name: string) => {
+      const w = expectTensor(v, name, 1);
+      w.data.forEach((x, k) => {
+        if (!(x >= 0) || x === Infinity) throw new RangeError(`Expected finite weights ≥ 0 in ${name} but received ${describeValue(x)} at index ${k}`);
+      });
+      return { shape: [...w.shape], data: w.data.slice() };
+    },
+  },
+  mask: {
+    kind: 'custom',
+    description: "missing entries: a boolean array of T's size, C order (true = missing)",
+    check: (v: unknown, name: string) => {
+      const mask = missingOptionSpecs.mask.check(v, name);
+      if (!(mask instanceof Uint8Array)) throw new TypeError(`Expected a boolean array or a Uint8Array of T's size for ${name} but received ${describeValue(v)}`);
+      return mask;
+    },
+  },
+  missing: { kind: 'enum', values: ['observed', 'nan'], default: 'observed', description: "'nan': NaN entries of T are missing" },
 } as const satisfies OptionSpecs;
 
 const asyncSpecs = { ...ntfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
-type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; settings: NtfSettings; normT: number; context: string };
+type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; settings: NtfSettings; normT: number; weights?: Float64Array; context: string };
+
+/**
+ * The weights ω of T (undefined when all are 1) from the options, and √Σωt²; T may hold NaN (or
+ * anything) only where ω = 0.
+ */
+function tensorWeights(t: Tensor, o: { weights?: Tensor; mask?: Uint8Array; missing: 'observed' | 'nan' }, context: string): { weights?: Float64Array; norm: number } {
+  const size = t.data.length;
+  if (o.weights === undefined && o.mask === undefined && o.missing === 'observed') {
+    expectNonNegativeTensor(t, 'T');
+    return { norm: scaledNorm(t.data) };
+  }
+  const omega = new Float64Array(size).fill(1);
+  if (o.weights !== undefined) {
+    if (o.weights.shape.length !== t.shape.length || o.weights.shape.some((d, m) => d !== t.shape[m])) {
+      throw new RangeError(`Expected a Tensor of shape [${t.shape.join(', ')}] (the shape of T) for options.weights of ${context} but received shape [${o.weights.shape.join(', ')}]`);
+    }
+    omega.set(o.weights.data);
+  }
+  if (o.mask !== undefined) {
+    if (o.mask.length !== size) throw new RangeError(`Expected ${size} entries (the size of T) for options.mask of ${context} but received ${o.mask.length}`);
+    o.mask.forEach((x, k) => x && (omega[k] = 0));
+  }
+  let listed = 0;
+  t.data.forEach((x, k) => {
+    if (Number.isNaN(x) && o.missing === 'nan') omega[k] = 0;
+    if (omega[k] !== 1) listed++;
+    if (omega[k] !== 0 && (!(x >= 0) || x === Infinity)) {
+      throw new RangeError(
+        `Expected finite non-negative values in T at observed entries but received ${describeValue(x)} at flat index ${k}${Number.isNaN(x) ? " (mark missing entries with options.mask, a weight 0 or missing 'nan')" : ''}`,
+      );
+    }
+  });
+  if (listed === 0) return { norm: scaledNorm(t.data) };
+  const weighted = t.data.map((x, k) => (omega[k] === 0 ? 0 : Math.sqrt(omega[k]!) * x));
+  return { weights: omega, norm: scaledNorm(weighted) };
+}
 
 function parse(T: unknown, rank: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: Required<NtfOptions> } {
   const o = parseOptions<Required<NtfOptions>>(specs, options, context);
   const t = expectTensor(T, 'T', 2);
-  expectNonNegativeTensor(t, 'T');
+  const missing = tensorWeights(t, o as unknown as Parameters<typeof tensorWeights>[1], context);
   const r = expectShapeInteger(rank, 'rank', maxRank);
   // Factors (Σdₘ × r) with result copies, r×r Grams per mode, and the MTTKRP's r × size/d_c intermediate.
   const size = t.data.length;
@@ -154,7 +219,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
   const sumDims = t.shape.reduce((a, d) => a + d, 0);
   checkFactorMemory(
     Math.max(r * (size / dEnd), Math.max(...t.shape) * r),
-    3 * sumDims * r + (t.shape.length + 1) * r * r + 2 * r * (size / dEnd),
+    3 * sumDims * r + (t.shape.length + 1) * r * r + 2 * r * (size / dEnd) + (missing.weights ? 2 * size : 0),
     `rank ${r} with T of shape [${t.shape.join(', ')}] (the factors and the solver's workspaces)`,
   );
   let factors: Float64Array[] | undefined;
@@ -183,7 +248,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
     epsilon: o.epsilon,
     certificateTolerance: o.certificateTolerance,
   };
-  return { t, rank: r, factors, settings, normT: scaledNorm(t.data), o, context };
+  return { t, rank: r, factors, settings, normT: missing.norm, weights: missing.weights, o, context };
 }
 
 function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefined): RawArgs {
@@ -200,6 +265,7 @@ function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefi
       lossEvery: s.lossEvery,
       seed: s.seed,
       certificateTolerance: s.certificateTolerance,
+      ...(p.weights ? { weights: p.weights } : {}),
     },
     factors,
   ];

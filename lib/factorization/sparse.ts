@@ -91,13 +91,14 @@ function csrFromFields(c: CsrFields, name: string, nonNegative: boolean): CsrMat
  * A data matrix, dense or CSR (an object with `indptr` is taken as CSR), finite and, by default,
  * non-negative. Each field is read once; the result is a snapshot.
  */
-export function expectDataMatrix(v: unknown, name: string, req: { nonNegative?: boolean } = { nonNegative: true }): DataMatrix {
+export function expectDataMatrix(v: unknown, name: string, req: { nonNegative?: boolean; finite?: boolean } = { nonNegative: true }): DataMatrix {
   if (!isObjectArgument(v)) throw new TypeError(`Expected ${dataMatrixWhat} for ${name} but received ${describeValue(v)}`);
   const f = readFields(v, ['rows', 'cols', 'indptr', 'indices', 'data'] as const, name);
   if (f.rows === 0) throw new RangeError(`Expected a non-empty matrix for ${name} but received 0 rows`);
   const nonNegative = req.nonNegative === true;
   if (f.indptr !== undefined) return csrFromFields(f, name, nonNegative);
-  return matrixFromFields(f, name, { nonNegative });
+  // finite: false leaves the values unchecked (the caller checks the observed ones: missing values).
+  return matrixFromFields(f, name, { nonNegative: nonNegative && req.finite !== false, finite: req.finite });
 }
 
 /** Converts a dense matrix to CSR, dropping exact zeros. */

@@ -39,6 +39,7 @@ import {
   type RawTrace,
 } from './common.js';
 import { expectDataMatrix, selectRows, type DataMatrix } from './sparse.js';
+import { missingDoubles, prepareMissing, rawMissing, stratifiedMissingOptionSpecs, wantsMissing, type MissingMask, type ParsedMissing, type PreparedMissing } from './missing.js';
 
 /** Factors given to start from; any factor left out is drawn as by 'random' with the seed. */
 export interface StratifiedNmfFactors {
@@ -51,6 +52,15 @@ export interface StratifiedNmfFactors {
 }
 
 export interface StratifiedNmfOptions extends IterationOptions {
+  /**
+   * Entry weights ≥ 0 (0 = missing), dense strata only: one Matrix per stratum (null for none). For
+   * fromLabels: one Matrix of the shape of A.
+   */
+  weights?: (Matrix | null)[] | Matrix;
+  /** Missing entries of dense strata, one mask per stratum (null for none; as nmf's mask); fromLabels: one for A. */
+  mask?: (MissingMask | null)[] | MissingMask;
+  /** As nmf's: 'nan' (NaN entries are missing), 'absent' (CSR strata: only stored entries observed), 'observed'. */
+  missing?: 'observed' | 'nan' | 'absent';
   /** v updates per iteration (default 2, as the reference). */
   vScaling?: number;
   /**
@@ -107,10 +117,14 @@ export const stratifiedNmfOptionSpecs = {
     check: (v, name) => checkInit(v, name, ['V', 'W', 'H']),
     default: 'random',
   },
+  ...stratifiedMissingOptionSpecs,
 } as const satisfies OptionSpecs;
 const snmfAsyncSpecs = { ...stratifiedNmfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
-type Parsed = Required<Omit<StratifiedNmfOptions, 'init'>> & { init: 'random' | 'nndsvd' | StratifiedNmfFactors } & AsyncOptions<NmfProgress>;
+type Parsed = Required<Omit<StratifiedNmfOptions, 'init' | 'weights' | 'mask'>> & { init: 'random' | 'nndsvd' | StratifiedNmfFactors } & {
+  weights?: unknown;
+  mask?: unknown;
+} & AsyncOptions<NmfProgress>;
 
 interface Prepared {
   strata: DataMatrix[];
@@ -119,6 +133,7 @@ interface Prepared {
   o: Parsed;
   given?: { V?: Float64Array; W?: Float64Array[]; H?: Float64Array };
   normA: number;
+  missing: PreparedMissing[];
   context: string;
 }
 
@@ -128,7 +143,23 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
     throw new TypeError(`Expected an array of strata (Matrix or CSR) for strata but received ${describeValue(strataArg)}`);
   }
   if (strataArg.length === 0) throw new RangeError('Expected at least one stratum for strata but received an empty array');
-  const strata = readList(strataArg, 'strata', 'an array of strata (Matrix or CSR)', 1 << 20).map((s, i) => expectDataMatrix(s, `strata[${i}]`));
+  const list = readList(strataArg, 'strata', 'an array of strata (Matrix or CSR)', 1 << 20);
+  const perStratum = (key: 'weights' | 'mask'): unknown[] | undefined => {
+    const v = o[key];
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.length !== list.length) {
+      throw new RangeError(`Expected an array of ${list.length} entries (one per stratum; null for none) for options.${key} of ${context} but received ${describeValue(v)}`);
+    }
+    return v;
+  };
+  const weights = perStratum('weights'), masks = perStratum('mask');
+  const missing: PreparedMissing[] = [];
+  const strata = list.map((s, i) => {
+    const m: ParsedMissing = { weights: weights?.[i] as ParsedMissing['weights'], mask: masks?.[i] as ParsedMissing['mask'], missing: o.missing };
+    const prepared = prepareMissing(s, `strata[${i}]`, m, context, true);
+    missing.push(prepared.missing);
+    return prepared.data;
+  });
   const cols = strata[0]!.cols;
   let totalRows = 0;
   strata.forEach((s, i) => {
@@ -145,7 +176,7 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
   // V (S×m), W(s) (nₛ×r), H (r×m), result copies, the stacked W (N×r) and update workspaces.
   checkFactorMemory(
     Math.max(totalRows, cols) * rank,
-    4 * (totalRows + cols) * rank + 2 * strata.length * cols + 2 * rank * rank,
+    4 * (totalRows + cols) * rank + 2 * strata.length * cols + 2 * rank * rank + missing.reduce((t, m, s) => t + missingDoubles(m, strata[s]!.rows * cols), 0),
     `rank ${rank} with strata of ${totalRows} rows and ${cols} columns in all (V, W, H and their workspaces)`,
   );
   let given: Prepared['given'];
@@ -178,8 +209,8 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
   }
   // Each stratum was read after the previous one was checked: all buffers must still be as validated.
   expectIntact(...strata.map((s, i): [Float64Array, number, string] => [s.data, 'indptr' in s ? s.indptr[s.rows]! : s.rows * s.cols, `strata[${i}].data`]));
-  const normA = combinedNorm(strata.map((s) => scaledNorm(s.data)));
-  return { strata, cols, rank, o, given, normA, context };
+  const normA = combinedNorm(missing.map((m) => m.norm));
+  return { strata, cols, rank, o, given, normA, missing, context };
 }
 
 function rawOptions(p: Prepared) {
@@ -193,7 +224,17 @@ function rawOptions(p: Prepared) {
     certificateTolerance: p.o.certificateTolerance,
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
     ...p.given,
+    ...rawStrataMissing(p.missing),
   };
+}
+
+/** The bindings' missing-value fields: weights per stratum (null for none) and missing 'absent'. */
+function rawStrataMissing(missing: PreparedMissing[]): { weights?: (Float64Array | null)[]; missing?: 'absent' } {
+  const raw = missing.map(rawMissing);
+  const out: { weights?: (Float64Array | null)[]; missing?: 'absent' } = {};
+  if (raw.some((m) => m.weights)) out.weights = raw.map((m) => m.weights ?? null);
+  if (raw.some((m) => m.missing)) out.missing = 'absent';
+  return out;
 }
 
 function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Array[]; H: Float64Array }): StratifiedNmfResult {
@@ -282,16 +323,45 @@ function groupRows(labels: unknown, rows: number): { labels: (string | number)[]
   return { labels: keys, rowIndices: keys.map((k) => Int32Array.from(groups.get(k)!)) };
 }
 
-function splitByLabels(A: unknown, labels: unknown) {
-  const data = expectDataMatrix(A, 'A');
+/**
+ * Splits A by labels. With missing-value options for A (one mask or weights Matrix of A's shape),
+ * they are turned into A's weights first and split with the rows: the options returned then carry
+ * one weights Matrix per stratum.
+ */
+function splitByLabels<T extends StratifiedNmfOptions | undefined>(A: unknown, labels: unknown, options: T, specs: OptionSpecs, context: string) {
+  const o = parseOptions<Parsed>(specs, options, context);
+  if (!wantsMissing(o as unknown as ParsedMissing)) {
+    const data = expectDataMatrix(A, 'A');
+    const groups = groupRows(labels, data.rows);
+    return { strata: groups.rowIndices.map((rows) => selectRows(data, rows)), options: o as unknown as T, ...groups };
+  }
+  for (const key of ['weights', 'mask'] as const) {
+    const v = o[key];
+    if (Array.isArray(v) && !(v.length > 0 && (typeof v[0] === 'boolean' || typeof v[0] === 'number'))) {
+      throw new TypeError(`Expected one ${key === 'weights' ? 'Matrix' : 'mask'} for A (of its shape) for options.${key} of ${context}.fromLabels but received an array of per-stratum values`);
+    }
+  }
+  const { data, missing } = prepareMissing(A, 'A', o as unknown as ParsedMissing, `${context}.fromLabels`);
   const groups = groupRows(labels, data.rows);
-  return { strata: groups.rowIndices.map((rows) => selectRows(data, rows)), ...groups };
+  if ('indptr' in data) {
+    return { strata: groups.rowIndices.map((rows) => selectRows(data, rows)), options: o as unknown as T, ...groups };
+  }
+  const m = data.cols;
+  const pick = (values: Float64Array, rows: Int32Array) => {
+    const out = new Float64Array(rows.length * m);
+    rows.forEach((i, k) => out.set(values.subarray(i * m, (i + 1) * m), k * m));
+    return out;
+  };
+  const omega = missing.weights ?? new Float64Array(data.rows * m).fill(1);
+  const strata = groups.rowIndices.map((rows) => ({ rows: rows.length, cols: m, data: pick(data.data, rows) }));
+  const weights = groups.rowIndices.map((rows) => ({ rows: rows.length, cols: m, data: pick(omega, rows) }));
+  return { strata, options: { ...o, weights, mask: undefined, missing: 'observed' } as unknown as T, ...groups };
 }
 
 /** Stratified-NMF of one matrix whose rows carry a stratum label each (one stratum per distinct label). */
 function fromLabelsSync(A: DataMatrix, labels: ArrayLike<string | number>, rank: number, options?: StratifiedNmfOptions): LabelledStratifiedNmfResult {
-  const split = splitByLabels(A, labels);
-  const r = stratifiedNmfSync(split.strata, rank, options);
+  const split = splitByLabels(A, labels, options, stratifiedNmfOptionSpecs, 'stratifiedNmfSync()');
+  const r = stratifiedNmfSync(split.strata, rank, split.options);
   return { ...r, labels: split.labels, rowIndices: split.rowIndices };
 }
 
@@ -303,11 +373,11 @@ function fromLabelsAsync(
 ): Promise<LabelledStratifiedNmfResult> {
   let split: ReturnType<typeof splitByLabels>;
   try {
-    split = splitByLabels(A, labels);
+    split = splitByLabels(A, labels, options, snmfAsyncSpecs, 'stratifiedNmf()');
   } catch (err) {
     return Promise.reject(err);
   }
-  return stratifiedNmfAsync(split.strata, rank, options).then((r) => ({ ...r, labels: split.labels, rowIndices: split.rowIndices }));
+  return stratifiedNmfAsync(split.strata, rank, split.options).then((r) => ({ ...r, labels: split.labels, rowIndices: split.rowIndices }));
 }
 
 /**

@@ -5,10 +5,10 @@
  * (./certified.ts: one native call, L-BFGS-B or SPG on the box V ≥ 0, stopped by the gradient-mapping
  * certificate of lib/solver.ts), then reads the solution back as loadings V (p × k) and scores (n × k).
  *
- * Modes (what the solver minimizes, E = (1 − w)·F + w·O(V), O an orthogonality functional):
+ * Modes (what the solver minimizes, E = (1 − w)·F + w·O, O an orthogonality functional):
  *  - 'data':     V ≥ 0, F = ‖Xc − Xc·V·Vᵀ‖²/‖Xc‖² (the reconstruction error of Xc through V).
- *  - 'signed':   V = V⁺ − V⁻ with [V⁺ V⁻] ≥ 0, F as 'data' on V, plus the lobe-overlap penalty
- *                overlapPenalty·2⟨V⁺, V⁻⟩/(‖V⁺‖² + ‖V⁻‖²): a contrast basis whose lobes do not overlap.
+ *  - 'signed':   V = V⁺ − V⁻ with [V⁺ V⁻] ≥ 0, F as 'data' on V, O on the 2k lobes [V⁺ V⁻] (so that w buys
+ *                disjoint supports), plus the lobe-overlap penalty overlapPenalty·2⟨V⁺, V⁻⟩/(‖V⁺‖² + ‖V⁻‖²).
  *  - 'anchored': V ≥ 0 close to an anchor A (p × m; default the top-k principal subspace of Xc), sign-blind:
  *                F = ‖V − QQᵀV‖²/‖V‖² (Q an orthonormal basis of span A) or mean 1 − cos²(vⱼ, aⱼ).
  * `mode: 'auto'` picks 'data' when X (as given, before centring) is non-negative, else 'signed'.

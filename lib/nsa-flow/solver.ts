@@ -119,7 +119,7 @@ export interface NsaFlowOptions {
   nsIterations?: number;
   /** Base optimizer of 'lookahead' (default 'adam', as the reference). */
   lookaheadBase?: (typeof stepOptimizers)[number];
-  /** Fixed learning rate. Without it, `lrStrategy` (default 'bayes', as the reference) estimates one. */
+  /** Fixed learning rate. Without it, `lrStrategy` (default 'armijo'; 'bayes' with weighting 'reference', as the reference) estimates one. */
   learningRate?: number;
   lrStrategy?: LrStrategy;
   /** Aggression of the strategy, in [0, 1] (default 0.5). */
@@ -285,7 +285,7 @@ export const nsaFlowOptionSpecs = {
   // The default stays in the spec: nsaFlowExplicit's options reuse this spec.
   lookaheadBase: { kind: 'enum', values: stepOptimizers, default: 'adam', description: "base optimizer of 'lookahead'" },
   learningRate: { kind: 'number', min: 0, minExclusive: true, description: 'fixed learning rate, retraction loop only' },
-  lrStrategy: { kind: 'enum', values: lrStrategies, description: "learning-rate estimation strategy, retraction loop only (default 'bayes')" },
+  lrStrategy: { kind: 'enum', values: lrStrategies, description: "learning-rate estimation strategy, retraction loop only (default 'armijo'; 'bayes' with weighting 'reference')" },
   aggression: { kind: 'number', min: 0, max: 1, description: 'aggression of the strategy (default 0.5)' },
   lrDraws: { kind: 'custom', description: 'an object {uniform?, normal?} of numbers', check: checkDraws },
   tolerance: { kind: 'number', description: 'slope tolerance of the retraction loop’s plateau rule (default 1e-4)' },
@@ -538,8 +538,11 @@ function loopRaw(o: LoopPlan) {
     lookaheadK: 5,
     lookaheadAlpha: 0.5,
     learningRate: o.learningRate ?? 0,
-    // as the reference: without a fixed rate, estimate one (by 'bayes' unless told otherwise)
-    lrStrategy: o.learningRate === undefined ? (o.lrStrategy ?? 'bayes') : '',
+    // Without a fixed rate, estimate one: by 'bayes' with the reference weighting (as the reference), by
+    // 'armijo' with the calibration-free one, whose bounded energy makes 'bayes' pick rates near 10 whose
+    // first step overshoots (measured on ALL, k = 3, w = 0.5: bayes 9.9 → no step accepted; armijo 0.69
+    // → energy 0.1095 → 0.0470)
+    lrStrategy: o.learningRate === undefined ? (o.lrStrategy ?? (o.weighting === 'energy' ? 'armijo' : 'bayes')) : '',
     aggression: o.aggression,
     maxIterations: o.maxIterations,
     tolerance: o.tolerance,

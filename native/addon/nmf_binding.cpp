@@ -55,14 +55,24 @@ struct OwnedData {
   DataMatrix view;
   Doubles values;
   Int32s indptr, indices;
+  std::vector<double> observed;  // dense data with weights: a copy, 0 where the weight is 0
 };
 
 // Phase (c): takes the data (copied when `copy` or shared) and checks the values that will be used:
-// CSR structure and finite non-negative entries.
-std::unique_ptr<OwnedData> takeData(Napi::Env env, const DataIn& d, bool copy) {
+// CSR structure and finite non-negative entries. With dense weights ω the data is always copied and
+// its entries where ω = 0 (missing: they may hold NaN) are set to 0, so the kernel never reads them.
+std::unique_ptr<OwnedData> takeData(Napi::Env env, const DataIn& d, bool copy, const double* omega = nullptr) {
   auto o = std::make_unique<OwnedData>();
   o->view.rows = d.rows;
   o->view.cols = d.cols;
+  if (!d.sparse() && omega) {
+    o->observed = std::move(doubles(d.data, true)).owned();
+    for (std::size_t i = 0; i < o->observed.size(); ++i)
+      if (omega[i] == 0.0) o->observed[i] = 0.0;
+    requireNonNegativeFinite(env, o->observed.data(), o->observed.size(), d.name + ".data (at entries of positive weight)");
+    o->view.dense = o->observed.data();
+    return o;
+  }
   o->values = doubles(d.data, copy);
   if (!d.sparse()) {
     requireNonNegativeFinite(env, o->values.data(), o->values.size(), d.name + ".data");
@@ -156,6 +166,55 @@ void takeFactor(Napi::Env env, const TypedIn& t, double* out) {
 }
 
 
+// The missing-value options of one data matrix: `weights` (dense data only: a Float64Array of
+// rows·cols finite weights ≥ 0, 0 = missing) or `missing` 'absent' (CSR data only: the absent
+// entries are missing rather than observed zeros). Read and checked for type and length (a, b).
+struct MissingIn {
+  std::optional<TypedIn> weights;
+  bool absentMissing = false;
+};
+
+// Among strata (`stratum`), 'absent' concerns the CSR strata only.
+MissingIn missingIn(Napi::Env env, const DataIn& d, const In& weights, const In& missing, bool stratum = false) {
+  MissingIn out;
+  if (!missing.value.IsUndefined()) {
+    static const std::map<std::string, bool> names = {{"absent", true}, {"observed", false}};
+    out.absentMissing = oneOf(missing, names) && (d.sparse() || !stratum);
+    if (out.absentMissing && !d.sparse())
+      throwRangeJs(env, "Expected CSR data for " + missing.name + " 'absent' but " + d.name + " is dense (give weights instead)");
+  }
+  if (!weights.value.IsUndefined() && !weights.value.IsNull()) {
+    if (d.sparse())
+      throwRangeJs(env, "Expected dense data for " + weights.name + " but " + d.name + " is CSR (use missing 'absent' for CSR)");
+    out.weights = float64(weights, product(env, {d.rows, d.cols}, weights.name), "rows·cols");
+  }
+  return out;
+}
+
+// Phase (c) of the missing-value options: the data taken (zeroed where the weight is 0) and the
+// listed entries built, with their memory checked first (the list's size is known only now).
+std::unique_ptr<OwnedData> takeWeightedData(Napi::Env env, const DataIn& d, const MissingIn& mi, bool copy,
+                                            EntryWeights& weights) {
+  if (!mi.weights) {
+    auto o = takeData(env, d, copy);
+    if (mi.absentMissing) {
+      checkMemory(env, float64Bytes({1}) * entryWeightsDoubles(static_cast<double>(d.rows), static_cast<double>(d.cols), d.values()),
+                  [&] { return std::string("the list of observed entries of ") + d.name; });
+      weights = storedEntryWeights(o->view);
+    }
+    return o;
+  }
+  Doubles omega = doubles(*mi.weights, true);  // read once: what is checked is what is used
+  requireNonNegativeFinite(env, omega.data(), omega.size(), mi.weights->name);
+  double listed = 0;
+  for (std::size_t i = 0; i < omega.size(); ++i) listed += omega[i] != 1.0;
+  checkMemory(env, float64Bytes({1}) * entryWeightsDoubles(static_cast<double>(d.rows), static_cast<double>(d.cols), listed),
+              [&] { return "the " + std::to_string(static_cast<std::size_t>(listed)) + " entries of weight ≠ 1 of " + d.name; });
+  auto o = takeData(env, d, copy, omega.data());
+  weights = denseEntryWeights(o->view, omega.data());
+  return o;
+}
+
 void setTrace(Napi::Env env, Napi::Object out, const NmfRun& run) {
   Napi::Object trace = Napi::Object::New(env);
   trace.Set("iteration", newFloat64Array(env, run.trace.iteration.data(), run.trace.iteration.size()));
@@ -183,10 +242,14 @@ class StratifiedNmfJob : public Job {
     for (const In& s : strata) data.push_back(dataIn(s));
     m_ = dimension(arg(info, 1, "cols"));
     opts_.rank = dimension(arg(info, 2, "rank"));
-    const Fields o(arg(info, 3, "options"), {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon", "certificateTolerance", "V", "W", "H"});
+    const Fields o(arg(info, 3, "options"), {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon",
+                                             "certificateTolerance", "V", "W", "H", "weights", "missing"});
     init_ = initOf(o["init"]);
     std::vector<In> Wlist;
     if (init_ == NmfInit::Given && o.has("W")) Wlist = elements(o["W"], strata.size(), strata.size());
+    // weights: one entry per stratum (a Float64Array, or null for a stratum without weights).
+    std::vector<In> weightList;
+    if (o.has("weights")) weightList = elements(o["weights"], strata.size(), strata.size());
     // (b) check
     opts_.maxIterations = intIn(o["maxIterations"], 0, 1 << 30);
     opts_.vScaling = intIn(o["vScaling"], 0, 1000);
@@ -199,13 +262,17 @@ class StratifiedNmfJob : public Job {
     std::size_t totalRows = 0;
     double nonzeros = 0, copyBytes = 0;
     bool anyDense = false;
-    for (const DataIn& d : data) {
+    std::vector<MissingIn> missing;
+    for (std::size_t s = 0; s < data.size(); ++s) {
+      const DataIn& d = data[s];
       if (d.cols != m_)
         throwRangeJs(env, "Expected " + std::to_string(m_) + " (cols) for " + d.name + ".cols but received " + std::to_string(d.cols));
       totalRows += d.rows;
       nonzeros += d.values();
       anyDense |= !d.sparse();
+      missing.push_back(missingIn(env, d, weightList.empty() ? o["weights"] : weightList[s], o["missing"], true));
       if (copy || d.data.shared) copyBytes += dataBytes(d);
+      if (missing.back().weights) copyBytes += 2 * dataBytes(d);  // the weights and the zeroed data, read into copies
     }
     std::optional<TypedIn> Vin, Hin;
     std::vector<TypedIn> Win;
@@ -220,8 +287,9 @@ class StratifiedNmfJob : public Job {
                                                  (anyDense ? nonzeros : 0)),
                                                      [&] { return std::string("Stratified-NMF of rank " + std::to_string(r) + " on " + std::to_string(totalRows) + "×" + std::to_string(m_) + " data"); });
     // (c) take the data, (d) copy what the job keeps
-    for (const DataIn& d : data) {
-      data_.push_back(takeData(env, d, copy));
+    weights_.resize(data.size());
+    for (std::size_t s = 0; s < data.size(); ++s) {
+      data_.push_back(takeWeightedData(env, data[s], missing[s], copy, weights_[s]));
       views_.push_back(data_.back()->view);
     }
     stackDense(views_, stacked_, copy);
@@ -255,7 +323,7 @@ class StratifiedNmfJob : public Job {
       if (!given_[1]) W_ = Wr;
       if (!given_[2]) H_ = H;
     }
-    run_ = stratifiedNmf(views_, opts_, V_.data(), W, H_.data(), monitor);
+    run_ = stratifiedNmf(views_, opts_, V_.data(), W, H_.data(), monitor, &weights_);
   }
 
   Napi::Value result(Napi::Env env) override {
@@ -272,6 +340,7 @@ class StratifiedNmfJob : public Job {
 
  private:
   std::vector<std::unique_ptr<OwnedData>> data_;
+  std::vector<EntryWeights> weights_;
   std::vector<DataMatrix> views_;
   std::size_t m_ = 0;
   StratifiedNmfOptions opts_;
@@ -355,7 +424,8 @@ class NmfJob : public Job {
     // (a) read everything
     const DataIn A = dataIn(arg(info, 0, "A"));
     opts_.rank = dimension(arg(info, 1, "rank"));
-    const Fields o(arg(info, 2, "options"), {"solver", "loss", "maxIterations", "tolerance", "lossEvery", "init", "seed", "epsilon", "certificateTolerance", "W", "H"});
+    const Fields o(arg(info, 2, "options"), {"solver", "loss", "maxIterations", "tolerance", "lossEvery", "init", "seed", "epsilon",
+                                             "certificateTolerance", "W", "H", "weights", "missing"});
     // (b) check
     static const std::map<std::string, NmfSolver> solvers = {{"mu", NmfSolver::Mu}, {"hals", NmfSolver::Hals}};
     static const std::map<std::string, NmfLoss> losses = {{"frobenius", NmfLoss::Frobenius}, {"kl", NmfLoss::KL}};
@@ -370,6 +440,9 @@ class NmfJob : public Job {
     seed_ = seedOf(o["seed"]);
     if (o.has("epsilon")) opts_.epsilon = epsilonIn(env, o["epsilon"]);
     if (o.has("certificateTolerance")) opts_.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
+    const MissingIn missing = missingIn(env, A, o["weights"], o["missing"]);
+    if ((missing.weights || missing.absentMissing) && opts_.loss == NmfLoss::KL)
+      throwRangeJs(env, "Expected the Frobenius loss with options.weights or options.missing but received loss 'kl'");
     const std::size_t r = opts_.rank;
     std::optional<TypedIn> Win, Hin;
     if (init_ == NmfInit::Given) {
@@ -377,12 +450,13 @@ class NmfJob : public Job {
       Hin = givenIn(o["H"], product(env, {r, A.cols}, "options.H"), "rank·cols");
     }
     checkMemory(env,
-                (copy || A.data.shared ? dataBytes(A) : 0) +
+                (copy || A.data.shared || missing.weights ? dataBytes(A) : 0) +
+                    (missing.weights ? dataBytes(A) : 0) +  // the weights, read into a copy
                     float64Bytes({1}) * nmfDoubles(static_cast<double>(A.rows), static_cast<double>(A.cols), static_cast<double>(r), 0,
                                                    A.values(), opts_.loss == NmfLoss::KL, !A.sparse()),
                                                        [&] { return std::string("NMF of rank " + std::to_string(r) + " on " + std::to_string(A.rows) + "×" + std::to_string(A.cols) + " data"); });
     // (c) take the data (copied for a job), (d) the factors
-    data_ = takeData(env, A, copy);
+    data_ = takeWeightedData(env, A, missing, copy, weights_);
     W_.resize(A.rows * r);
     H_.resize(r * A.cols);
     if (Win) takeFactor(env, *Win, W_.data());
@@ -394,14 +468,14 @@ class NmfJob : public Job {
   void execute(Monitor& monitor) override {
     const DataMatrix& A = data_->view;
     if (init_ != NmfInit::Given) {
-      nmfInit(A, opts_.rank, init_, seed_, W_.data(), H_.data());
+      nmfInit(A, opts_.rank, init_, seed_, W_.data(), H_.data(), &weights_);
     } else if (!(given_[0] && given_[1])) {
       std::vector<double> W(W_.size()), H(H_.size());
-      nmfInit(A, opts_.rank, NmfInit::Random, seed_, W.data(), H.data());
+      nmfInit(A, opts_.rank, NmfInit::Random, seed_, W.data(), H.data(), &weights_);
       if (!given_[0]) W_ = W;
       if (!given_[1]) H_ = H;
     }
-    run_ = nmf(A, opts_, W_.data(), H_.data(), monitor);
+    run_ = nmf(A, opts_, W_.data(), H_.data(), monitor, &weights_);
   }
 
   Napi::Value result(Napi::Env env) override {
@@ -414,6 +488,7 @@ class NmfJob : public Job {
 
  private:
   std::unique_ptr<OwnedData> data_;
+  EntryWeights weights_;
   NmfOptions opts_;
   NmfInit init_ = NmfInit::Random;
   uint64_t seed_ = 0;

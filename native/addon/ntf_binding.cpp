@@ -227,6 +227,7 @@ struct NtfCall {
   NtfOptions options;
   std::vector<std::vector<double>> factors;  // rank-major
   NtfResult result;
+  TensorEntryWeights weights;  // empty: unweighted
 };
 
 // (T, shape, rank, options, factors | undefined): everything read, checked, memory checked, then the
@@ -238,7 +239,8 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   call->shape = shapeOf(arg(info, 1, "shape"), 2);
   const Shape& shape = call->shape;
   const std::size_t r = dimension(arg(info, 2, "rank"));
-  const Fields o(arg(info, 3, "options"), {"maxIterations", "solver", "epsilon", "tolerance", "lossEvery", "seed", "certificateTolerance"});
+  const Fields o(arg(info, 3, "options"),
+                 {"maxIterations", "solver", "epsilon", "tolerance", "lossEvery", "seed", "certificateTolerance", "weights"});
   const In factorsArg = arg(info, 4, "factors");
   const bool given = !absent(factorsArg);
   std::vector<In> factorList;
@@ -255,6 +257,9 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);
   if (o.has("certificateTolerance")) opt.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
   const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
+  // weights (optional): shapeSize finite weights ≥ 0 (0 = missing; T may hold NaN there).
+  std::optional<TypedIn> weightsIn;
+  if (!absent(o["weights"])) weightsIn = float64(o["weights"], shapeSize(shape), "the product of shape");
   std::vector<TypedIn> factorsIn;
   for (std::size_t m = 0; m < factorList.size(); ++m)
     factorsIn.push_back(float64(factorList[m], product(env, {shape[m], r}, factorList[m].name), "dim·rank"));
@@ -268,11 +273,28 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   }
   // the tensor's copy, the factors (solver, given or random start, JS result), the r×r Grams, the
   // MTTKRP result and its contraction scratch
-  checkMemory(env, float64Bytes({1}) * (size + 3 * factorDoubles + 2 * static_cast<double>(shape.size()) * dr * dr + 2 * dr * dmax + scratch),
+  // (with weights: their copy, and the weighted updates' d-length and r-length buffers)
+  checkMemory(env, float64Bytes({1}) * (size + 3 * factorDoubles + 2 * static_cast<double>(shape.size()) * dr * dr + 2 * dr * dmax + scratch +
+                                        (weightsIn ? size + 2 * dr * dmax + dmax : 0)),
               [&] { return std::string("NTF of rank " + std::to_string(r) + " on a tensor of " + std::to_string(shapeSize(shape)) + " values"); });
   // (c) take: copy the tensor, then check the copy
   call->data = doubles(T, true).owned();
-  requireNonNegativeFinite(env, call->data.data(), call->data.size(), "T");
+  if (weightsIn) {
+    Doubles omega = doubles(*weightsIn, true);
+    requireNonNegativeFinite(env, omega.data(), omega.size(), "options.weights");
+    double listed = 0;
+    for (std::size_t k = 0; k < omega.size(); ++k) {
+      listed += omega[k] != 1.0;
+      if (omega[k] == 0.0) call->data[k] = 0.0;  // missing: never read (it may hold NaN)
+    }
+    // The list: per entry its multi-index (order int32), κ, the value and a residual.
+    checkMemory(env, float64Bytes({1}) * listed * (3 + 0.5 * static_cast<double>(shape.size())),
+                [&] { return "the " + std::to_string(static_cast<std::size_t>(listed)) + " entries of weight ≠ 1 of T"; });
+    requireNonNegativeFinite(env, call->data.data(), call->data.size(), "T (at entries of positive weight)");
+    call->weights = denseTensorEntryWeights(call->data.data(), shape, omega.data());
+  } else {
+    requireNonNegativeFinite(env, call->data.data(), call->data.size(), "T");
+  }
   if (!given) {
     ntfRandomInit(shape, r, seed, call->factors);
     return call;
@@ -306,7 +328,7 @@ Napi::Value ntfResult(Napi::Env env, const NtfCall& call) {
 
 Napi::Value Ntf(const Napi::CallbackInfo& info) {
   auto call = readNtf(info);
-  guarded(info.Env(), [&] { ntf(call->data.data(), call->shape, call->options, call->factors, call->result, silentMonitor()); });
+  guarded(info.Env(), [&] { ntf(call->data.data(), call->shape, call->options, call->factors, call->result, silentMonitor(), &call->weights); });
   return ntfResult(info.Env(), *call);
 }
 
@@ -314,7 +336,7 @@ class NtfJob : public Job {
  public:
   explicit NtfJob(std::unique_ptr<NtfCall> call) : call_(std::move(call)) {}
   void execute(Monitor& monitor) override {
-    ntf(call_->data.data(), call_->shape, call_->options, call_->factors, call_->result, monitor);
+    ntf(call_->data.data(), call_->shape, call_->options, call_->factors, call_->result, monitor, &call_->weights);
   }
   Napi::Value result(Napi::Env env) override { return ntfResult(env, *call_); }
 

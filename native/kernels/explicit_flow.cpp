@@ -581,7 +581,7 @@ double Flow::certificateAt(const Iterate& Y) {
 void Flow::run() {
   const auto t0 = std::chrono::steady_clock::now();
   ExplicitFlowTraces& tr = out_.traces;
-  const std::size_t records = static_cast<std::size_t>(o_.maxIterations / std::max(o_.recordEvery, 1)) + 1;
+  const std::size_t records = static_cast<std::size_t>(o_.maxIterations / std::max(o_.recordEvery, 1)) + 2;
   for (auto* v : {&tr.iteration, &tr.timeMs, &tr.fidelity, &tr.orthogonality, &tr.total, &tr.learningRate,
                   &tr.backtracks})
     v->reserve(records);
@@ -595,6 +595,16 @@ void Flow::run() {
   out_.stopReason = StopReason::MaxIterations;
   bool ruleFired = false;
   int completed = 0;
+  {  // The start is trace entry 0, as in every solver of the contract (lib/solver.ts).
+    const Iterate& s = pool_[best_];
+    tr.iteration.push_back(0);
+    tr.timeMs.push_back(0);
+    tr.fidelity.push_back(0.5 * eta_ * s.f2);
+    tr.orthogonality.push_back(s.defect);
+    tr.total.push_back(s.energy);
+    tr.learningRate.push_back(lr_);
+    tr.backtracks.push_back(0);
+  }
   for (int it = 1; it <= o_.maxIterations; ++it) {
     if (monitor_.cancelled()) throwAborted();
     Iterate& Y = pool_[cur_];

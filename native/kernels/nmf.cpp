@@ -108,6 +108,64 @@ double directResidualSquared(const DataMatrix& A, const double* v, const double*
   return sum;
 }
 
+// ---- entry weights ------------------------------------------------------------------------------
+
+namespace {
+// The column-ordered copy of the row-ordered list (a counting sort: rows stay increasing in each column).
+void listByColumns(EntryWeights& e, std::size_t rows, std::size_t cols) {
+  const std::size_t k = e.rowCol.size();
+  e.colPtr.assign(cols + 1, 0);
+  for (std::size_t p = 0; p < k; ++p) ++e.colPtr[static_cast<std::size_t>(e.rowCol[p]) + 1];
+  for (std::size_t j = 0; j < cols; ++j) e.colPtr[j + 1] += e.colPtr[j];
+  e.colRow.resize(k);
+  e.colKappa.resize(k);
+  e.colData.resize(k);
+  std::vector<std::size_t> next(e.colPtr.begin(), e.colPtr.end() - 1);
+  for (std::size_t i = 0; i < rows; ++i)
+    for (std::size_t p = e.rowPtr[i]; p < e.rowPtr[i + 1]; ++p) {
+      const std::size_t q = next[static_cast<std::size_t>(e.rowCol[p])]++;
+      e.colRow[q] = static_cast<int32_t>(i);
+      e.colKappa[q] = e.rowKappa[p];
+      e.colData[q] = e.rowData[p];
+    }
+}
+}  // namespace
+
+EntryWeights denseEntryWeights(const DataMatrix& A, const double* omega) {
+  EntryWeights e;
+  const std::size_t n = A.rows, m = A.cols;
+  e.rowPtr.assign(n + 1, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < m; ++j) {
+      const double w = omega[i * m + j];
+      if (w == 1.0) continue;
+      e.rowCol.push_back(static_cast<int32_t>(j));
+      e.rowKappa.push_back(w - 1.0);
+      e.rowData.push_back(A.dense[i * m + j]);
+    }
+    e.rowPtr[i + 1] = e.rowCol.size();
+  }
+  if (e.rowCol.empty()) return EntryWeights{};  // all weights 1: the unweighted problem, exactly
+  listByColumns(e, n, m);
+  return e;
+}
+
+EntryWeights storedEntryWeights(const DataMatrix& A) {
+  EntryWeights e;
+  e.base = false;
+  const std::size_t n = A.rows;
+  const std::size_t first = static_cast<std::size_t>(A.indptr[0]), nnz = static_cast<std::size_t>(A.indptr[n]) - first;
+  e.rowPtr.resize(n + 1);
+  for (std::size_t i = 0; i <= n; ++i) e.rowPtr[i] = static_cast<std::size_t>(A.indptr[i]) - first;
+  e.rowCol.assign(A.indices + first, A.indices + first + nnz);
+  e.rowKappa.assign(nnz, 1.0);
+  e.rowData.assign(A.values + first, A.values + first + nnz);
+  listByColumns(e, n, A.cols);
+  return e;
+}
+
+double entryWeightsDoubles(double rows, double cols, double k) { return 2 * 2.5 * k + rows + cols + 2 + cols; }
+
 // ---- shared helpers ---------------------------------------------------------------------------
 
 namespace nmf_detail {
@@ -204,9 +262,19 @@ void nndsvd(const LinearOperator& B, std::size_t k, Random& rng, double fill, do
 
 // ---- plain NMF ----------------------------------------------------------------------------------
 
-void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, double* W, double* H) {
+void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, double* W, double* H,
+             const EntryWeights* weights) {
   if (init == NmfInit::Given) return;
-  const double mean = dataSum(A) / (static_cast<double>(A.rows) * static_cast<double>(A.cols));
+  double mean = dataSum(A) / (static_cast<double>(A.rows) * static_cast<double>(A.cols));
+  if (weights && weights->active()) {  // Σωa / Σω with ω = base + κ
+    const double b = weights->base ? 1.0 : 0.0;
+    double sum = b * dataSum(A), count = b * static_cast<double>(A.rows) * static_cast<double>(A.cols);
+    for (std::size_t p = 0; p < weights->size(); ++p) {
+      sum += weights->rowKappa[p] * weights->rowData[p];
+      count += weights->rowKappa[p];
+    }
+    mean = count > 0 ? std::max(sum, 0.0) / count : 0.0;
+  }
   Random rng(seed);
   if (init == NmfInit::Random) {
     const double scale = std::sqrt(std::max(mean, 1e-300) / static_cast<double>(r));
@@ -270,9 +338,123 @@ double klQuotient(const DataMatrix& A, const double* W, const double* H, const d
   return divergence;
 }
 
+// The listed entries of EntryWeights seen from one factor: entries of row o of X (count×r) are
+// ptr[o]..ptr[o+1], each meeting row idx[p] of the other factor Y. By rows: X = W, Y = Hᵀ; by
+// columns: X = Hᵀ, Y = W. The model value of an entry is x·y.
+struct ListView {
+  const std::size_t* ptr;
+  const int32_t* idx;
+  const double* kappa;
+  const double* data;
+};
+ListView byRows(const EntryWeights& e) { return {e.rowPtr.data(), e.rowCol.data(), e.rowKappa.data(), e.rowData.data()}; }
+ListView byColumns(const EntryWeights& e) { return {e.colPtr.data(), e.colRow.data(), e.colKappa.data(), e.colData.data()}; }
+
+// ⟨x, y⟩ with four partial sums: the weighted updates' inner products are short and many, and one
+// running sum would make every addition wait for the previous one.
+inline double dot4(const double* __restrict x, const double* __restrict y, std::size_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) s0 += x[i] * y[i], s1 += x[i + 1] * y[i + 1], s2 += x[i + 2] * y[i + 2], s3 += x[i + 3] * y[i + 3];
+  for (; i < n; ++i) s0 += x[i] * y[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+// Σ κ(a − x·y)² over the list: what the listed entries add to the base loss.
+double listedResidualSquared(const ListView& L, std::size_t count, std::size_t r, const double* X, const double* Y) {
+  double sum = 0;
+  for (std::size_t o = 0; o < count; ++o)
+    for (std::size_t p = L.ptr[o]; p < L.ptr[o + 1]; ++p) {
+      const double e = L.data[p] - dot4(X + o * r, Y + static_cast<std::size_t>(L.idx[p]) * r, r);
+      sum += L.kappa[p] * e * e;
+    }
+  return sum;
+}
+
+// The two halves of the weighted gradient with respect to X (count×r), ∇X = den − num:
+//   num = (Ω∘A)Y = b·P + Σ κa·y,   den = (Ω∘XYᵀ)Y = b·XG + Σ κ(x·y)·y,
+// where P = AY and G = YᵀY are the base products (b = base). Both are ≥ 0 in exact arithmetic; the
+// listed sums may round a hair below, so they are clamped.
+void weightedGradientParts(const ListView& L, bool base, std::size_t count, std::size_t r, const double* X,
+                           const double* Y, const double* P, const double* G, double* num, double* den) {
+  if (base) {
+    if (num != P) std::memcpy(num, P, count * r * sizeof(double));
+    gemm(false, false, count, r, r, 1.0, X, G, 0.0, den);
+  } else {
+    std::fill(num, num + count * r, 0.0);
+    std::fill(den, den + count * r, 0.0);
+  }
+  for (std::size_t o = 0; o < count; ++o) {
+    const double* x = X + o * r;
+    double* __restrict nu = num + o * r;
+    double* __restrict de = den + o * r;
+    for (std::size_t p = L.ptr[o]; p < L.ptr[o + 1]; ++p) {
+      const double* __restrict y = Y + static_cast<std::size_t>(L.idx[p]) * r;
+      const double ka = L.kappa[p] * L.data[p], km = L.kappa[p] * dot4(x, y, r);
+      // (A mask's entries hold 0 in the data: their data term vanishes.)
+      if (ka != 0.0)
+        for (std::size_t c = 0; c < r; ++c) nu[c] += ka * y[c];
+      for (std::size_t c = 0; c < r; ++c) de[c] += km * y[c];
+    }
+    for (std::size_t c = 0; c < r; ++c) nu[c] = std::max(nu[c], 0.0), de[c] = std::max(de[c], 0.0);
+  }
+}
+
+// One weighted HALS sweep over the rows of X: each coordinate x_c in turn is set to the exact
+// minimizer over x_c ≥ 0 of the convex quadratic ½Σⱼ ωⱼ(aⱼ − x·yⱼ)² (the other coordinates fixed):
+//   x_c ← max(0, x_c + g/d),  g = Σⱼ ωⱼ(aⱼ − x·yⱼ)y_jc = b(P_c − (xG)_c) + Σ_listed e·y_c,
+//   d = Σⱼ ωⱼ y_jc² = b·G_cc + Σ_listed κ y_c²,
+// with the listed residuals e = κ(a − x·y) kept current as x changes. d ≤ 0 (no observed entry
+// meets x_c with y_c ≠ 0; up to rounding when b = 1) leaves x_c where it is: any value is optimal.
+void weightedHalsSweep(const ListView& L, bool base, std::size_t count, std::size_t r, double* X, const double* Y,
+                       const double* P, const double* G, std::vector<double>& residual, std::vector<double>& gathered) {
+  std::vector<double> curvature(r);
+  for (std::size_t o = 0; o < count; ++o) {
+    double* x = X + o * r;
+    const std::size_t p0 = L.ptr[o], k = L.ptr[o + 1] - p0;
+    // The listed entries' rows of Y gathered column by column (Yc[c·k + q] = y_c of entry q) and
+    // scaled by κ (KYc), so that every pass below runs over contiguous memory.
+    if (residual.size() < k) residual.resize(k);
+    if (gathered.size() < 2 * r * k) gathered.resize(2 * r * k);
+    double* __restrict e = residual.data();
+    double* __restrict Yc = gathered.data();
+    double* __restrict KYc = Yc + r * k;
+    // One pass over the listed entries: gather, the residuals e = κ(a − x·y) and the curvatures
+    // d_c = b·G_cc + Σκy_c².
+    for (std::size_t c = 0; c < r; ++c) curvature[c] = base ? G[c * r + c] : 0.0;
+    for (std::size_t q = 0; q < k; ++q) {
+      const double* y = Y + static_cast<std::size_t>(L.idx[p0 + q]) * r;
+      const double kappa = L.kappa[p0 + q];
+      for (std::size_t c = 0; c < r; ++c) {
+        Yc[c * k + q] = y[c], KYc[c * k + q] = kappa * y[c];
+        curvature[c] += kappa * y[c] * y[c];
+      }
+      e[q] = kappa * (L.data[p0 + q] - dot4(x, y, r));
+    }
+    for (std::size_t c = 0; c < r; ++c) {
+      const double* yc = Yc + c * k;
+      const double* kyc = KYc + c * k;
+      const double d = curvature[c];
+      if (!(d > (base ? 1e-12 * G[c * r + c] : 0.0))) continue;
+      double g = 0;
+      if (base) {
+        g = P[o * r + c];
+        for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
+      }
+      g += dot4(e, yc, k);
+      const double updated = std::max(0.0, x[c] + g / d);
+      const double step = updated - x[c];
+      x[c] = updated;
+      if (step != 0.0)
+        for (std::size_t q = 0; q < k; ++q) e[q] -= step * kyc[q];
+    }
+  }
+}
+
 }  // namespace
 
-NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monitor& monitor) {
+NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monitor& monitor,
+           const EntryWeights* weights) {
   const std::size_t n = A.rows, m = A.cols, r = o.rank;
   const double eps = o.epsilon;
   Workspace ws;
@@ -280,8 +462,23 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   run.trace.start();
   LossRecorder recorder(o.tolerance, o.lossEvery);
   const bool kl = o.loss == NmfLoss::KL;
-  const double normA2 = dataSquaredNorm(A);
+  // Weighted (Frobenius only; the bindings refuse weights with KL): ω = base + κ over the list.
+  const bool weighted = weights && weights->active() && !kl;
+  const bool base = !weighted || weights->base;
+  const ListView rowList = weighted ? byRows(*weights) : ListView{};
+  const ListView colList = weighted ? byColumns(*weights) : ListView{};
+  std::vector<double> residual, gathered;
+  const double baseNormA2 = base ? dataSquaredNorm(A) : 0.0;
+  double normA2 = baseNormA2;  // Σωa²
+  if (weighted)
+    for (std::size_t p = 0; p < weights->size(); ++p) normA2 += weights->rowKappa[p] * weights->rowData[p] * weights->rowData[p];
+  normA2 = std::max(normA2, 0.0);
   const double normalizer = kl ? std::max(dataSum(A), 1e-300) : std::sqrt(std::max(normA2, 1e-300));
+  // Σω(a − wh)²: the base loss (expanded from AHᵀ and HHᵀ) plus the listed entries' part.
+  auto weightedLossSquared = [&]() {
+    double sum = base ? frobeniusLossSquared(A, baseNormA2, W, H, ws.get(kAHt, n * r), ws.get(kHHt, r * r), r, ws) : 0.0;
+    return sum + listedResidualSquared(rowList, n, r, W, ws.get(kHt, m * r));
+  };
 
   double* HHt = ws.get(kHHt, r * r);
   double* AHt = ws.get(kAHt, n * r);
@@ -307,6 +504,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     if (kl) return klQuotient(A, W, H, Ht, r, Q, WH);
     outerGram(H, r, m, HHt);
     dataTimes(A, Ht, r, 0.0, AHt);
+    if (weighted) return weightedLossSquared();
     return frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws);
   };
 
@@ -329,6 +527,16 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         for (std::size_t i = 0; i < n; ++i) AHt[i * r + c] = (hs - AHt[i * r + c]) * scale;
         for (std::size_t j = 0; j < m; ++j) WtAT[j * r + c] = (wsum - WtAT[j * r + c]) * scale;
       }
+    } else if (weighted) {
+      //   weighted, f = ½Σω(a − wh)²/Σωa²: ∇W = ((Ω∘WH)Hᵀ − (Ω∘A)Hᵀ)/Σωa², ∇Hᵀ likewise.
+      outerGram(H, r, m, HHt);
+      if (base) dataTimes(A, Ht, r, 0.0, AHt);
+      weightedGradientParts(rowList, base, n, r, W, Ht, AHt, HHt, AHt, WHHt);
+      for (std::size_t i = 0; i < n * r; ++i) AHt[i] = (WHHt[i] - AHt[i]) * scale;
+      gram(W, n, r, WtW);
+      if (base) dataTransposeTimes(A, W, r, 0.0, WtAT);
+      weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
+      for (std::size_t i = 0; i < m * r; ++i) WtAT[i] = (WHHt[i] - WtAT[i]) * scale;
     } else {
       outerGram(H, r, m, HHt);
       dataTimes(A, Ht, r, 0.0, AHt);
@@ -377,11 +585,18 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         for (std::size_t j = 0; j < m; ++j) H[c * m + j] = H[c * m + j] * WtAT[j * r + c] / sums[c];
     } else {
       outerGram(H, r, m, HHt);
-      if (A.sparse()) dataTimes(A, Ht, r, 0.0, AHt);
+      if (!base) {  // only the listed (stored) entries are observed: no product with all of A
+      } else if (A.sparse()) dataTimes(A, Ht, r, 0.0, AHt);
       else gemm(false, true, n, r, m, 1.0, A.dense, H, 0.0, AHt);
-      if (wantLoss) raw = frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws);
+      if (wantLoss) raw = weighted ? weightedLossSquared() : frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws);
 
-      if (o.solver == NmfSolver::Mu) {
+      if (weighted && o.solver == NmfSolver::Mu) {
+        // W ← W ∘ (Ω∘A)Hᵀ / ((Ω∘WH)Hᵀ + ε): Lee–Seung's update of the weighted objective.
+        weightedGradientParts(rowList, base, n, r, W, Ht, AHt, HHt, AHt, WHHt);
+        for (std::size_t i = 0; i < n * r; ++i) W[i] = W[i] * AHt[i] / (WHHt[i] + eps);
+      } else if (weighted) {
+        weightedHalsSweep(rowList, base, n, r, W, Ht, AHt, HHt, residual, gathered);
+      } else if (o.solver == NmfSolver::Mu) {
         gemm(false, false, n, r, r, 1.0, W, HHt, 0.0, WHHt);
         for (std::size_t i = 0; i < n * r; ++i) W[i] = W[i] * AHt[i] / (WHHt[i] + eps);
       } else {
@@ -398,13 +613,19 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         }
       }
       gram(W, n, r, WtW);
-      if (A.sparse()) {
+      if (!base) {
+      } else if (A.sparse()) {
         dataTransposeTimes(A, W, r, 0.0, WtAT);
       } else {  // WᵀA (r×m) is the faster GEMM shape (A read row-major); transpose the small result
         gemm(true, false, r, m, n, 1.0, W, A.dense, 0.0, WtA);
         transposeInto(WtA, r, m, WtAT);
       }
-      if (o.solver == NmfSolver::Mu) {
+      if (weighted && o.solver == NmfSolver::Mu) {
+        weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
+        for (std::size_t i = 0; i < m * r; ++i) Ht[i] = Ht[i] * WtAT[i] / (WHHt[i] + eps);
+      } else if (weighted) {
+        weightedHalsSweep(colList, base, m, r, Ht, W, WtAT, WtW, residual, gathered);
+      } else if (o.solver == NmfSolver::Mu) {
         // H ← H ∘ WᵀA / (WᵀW H + ε), computed on Hᵀ rows (m×r).
         gemm(false, false, m, r, r, 1.0, Ht, WtW, 0.0, WHHt);
         for (std::size_t i = 0; i < m * r; ++i) Ht[i] = Ht[i] * WtAT[i] / (WHHt[i] + eps);

@@ -43,6 +43,29 @@ constexpr double kCancellationRatio = 1e-4;
 
 enum class NmfInit { Random, Nndsvd, Given };
 
+// Entry weights of the weighted objective ½Σᵢⱼ ωᵢⱼ(aᵢⱼ − mᵢⱼ)² (ω = 0: a missing entry), stored as
+// ω = base + κ with `base` 1 for every entry (dense data: κ = ω − 1 listed where ω ≠ 1, so a mask
+// with few missing entries is a short list) or 0 (CSR data whose absent entries are missing: κ = 1
+// at the stored entries). Every weighted product is the unweighted one (when base is 1) plus a sum
+// over the list, so the cost above the unweighted solve is proportional to the listed entries. The
+// data must hold 0 where ω = 0 (the binding zeroes them). The list is kept twice, by rows and by
+// columns, each with the data value of its entry. Inactive (no list, base 1): the unweighted solve.
+struct EntryWeights {
+  bool base = true;
+  std::vector<std::size_t> rowPtr, colPtr;  // rows + 1, cols + 1
+  std::vector<int32_t> rowCol, colRow;      // the other index of each listed entry
+  std::vector<double> rowKappa, rowData, colKappa, colData;
+  bool active() const { return !base || !rowCol.empty(); }
+  std::size_t size() const { return rowCol.size(); }
+};
+
+// From dense weights ω (rows×cols, finite, ≥ 0) of dense data A.
+EntryWeights denseEntryWeights(const DataMatrix& A, const double* omega);
+// CSR data whose absent entries are missing: weight 1 at the stored entries, 0 elsewhere.
+EntryWeights storedEntryWeights(const DataMatrix& A);
+// Doubles the list of k entries of an rows×cols matrix takes (both orders; int32 as half a double).
+double entryWeightsDoubles(double rows, double cols, double k);
+
 struct NmfRun {
   int iterations = 0;
   StopReason stop = StopReason::MaxIterations;
@@ -74,8 +97,11 @@ void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit 
 
 // Runs the multiplicative updates in place on V, W, H. Progress values: [loss, normalized loss].
 // The certificate is over the blocks V, each W(s) and H of ½Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖² / Σₛ‖A(s)‖².
+// With `weights` (one per stratum, or null): the weighted objective ½Σₛ Σ ω(a − m)² and its
+// Lee–Seung updates; the loss, its normalizer √Σωa² and the certificate are over the observed entries.
 NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
-                     const std::vector<double*>& W, double* H, Monitor& monitor);
+                     const std::vector<double*>& W, double* H, Monitor& monitor,
+                     const std::vector<EntryWeights>* weights = nullptr);
 
 // √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) for given factors (expanded, with the direct fallback).
 double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const double* V,
@@ -98,11 +124,16 @@ struct NmfOptions {
 };
 
 // Random: W, H ~ U(0,1)·√(mean(A)/r) (W first). Nndsvd: NNDSVD of A, zeros filled with 1 % of √(mean(A)/r).
-void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, double* W, double* H);
+// With active weights the mean is the weighted one, Σωa/Σω (NNDSVD still factors A, zero where missing).
+void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, double* W, double* H,
+             const EntryWeights* weights = nullptr);
 
 // Frobenius: loss ‖A − WH‖ (normalized by ‖A‖). KL: the generalized divergence
 // Σ a·log(a/wh) − a + wh (normalized by Σa). Progress values: [loss, normalized loss].
 // The certificate is over the blocks W and H of ½‖A − WH‖²/‖A‖² (KL: the divergence / Σa).
-NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monitor& monitor);
+// With active `weights` (Frobenius only): the loss is √Σω(a − wh)², normalized by √Σωa², and the
+// updates and certificate are those of the weighted objective; inactive weights change nothing.
+NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monitor& monitor,
+           const EntryWeights* weights = nullptr);
 
 }  // namespace nsa

@@ -29,6 +29,8 @@ enum Slot : std::size_t {
   kG,        // Hᵀ(W(s)ᵀ1) (m)
   kWsum,     // W(s)ᵀ1 (r)
   kHv,       // H v (r)
+  kDenT,     // the listed entries' part of H's denominator, transposed (m×r)
+  kColumns,  // per column: observed weight, listed model and data sums (3m)
 };
 
 struct Problem {
@@ -36,20 +38,103 @@ struct Problem {
   std::size_t S, m, r;
   std::vector<std::vector<double>> colSums;
   std::vector<double> normA2;
-  double totalNorm2 = 0;
+  double totalNorm2 = 0;  // Σωa² over all strata
   bool anySparse = false;
+  // Entry weights per stratum (null: unweighted); `weighted(s)` only when active.
+  const std::vector<EntryWeights>* weights;
+  bool anyWeighted = false;
+  std::size_t maxListed = 0;
 
-  Problem(const std::vector<DataMatrix>& data, std::size_t rank)
-      : A(data), S(data.size()), m(data.front().cols), r(rank), colSums(S), normA2(S) {
+  Problem(const std::vector<DataMatrix>& data, std::size_t rank, const std::vector<EntryWeights>* w = nullptr)
+      : A(data), S(data.size()), m(data.front().cols), r(rank), colSums(S), normA2(S), weights(w) {
     for (std::size_t s = 0; s < S; ++s) {
       colSums[s].resize(m);
       dataColumnSums(A[s], colSums[s].data());
       normA2[s] = dataSquaredNorm(A[s]);
-      totalNorm2 += normA2[s];
       anySparse = anySparse || A[s].sparse();
+      const EntryWeights* e = weighted(s);
+      if (!e) {
+        totalNorm2 += normA2[s];
+        continue;
+      }
+      anyWeighted = true;
+      maxListed = std::max(maxListed, e->size());
+      double norm2 = e->base ? normA2[s] : 0.0;
+      for (std::size_t p = 0; p < e->size(); ++p) norm2 += e->rowKappa[p] * e->rowData[p] * e->rowData[p];
+      totalNorm2 += std::max(norm2, 0.0);
     }
   }
+  const EntryWeights* weighted(std::size_t s) const {
+    return weights && s < weights->size() && (*weights)[s].active() ? &(*weights)[s] : nullptr;
+  }
+  // The weight every entry of stratum s has besides its listed κ: 1, or 0 (only listed entries observed).
+  double base(std::size_t s) const {
+    const EntryWeights* e = weighted(s);
+    return e && !e->base ? 0.0 : 1.0;
+  }
 };
+
+// ---- the listed entries of a weighted stratum (nmf.hpp's EntryWeights) -------------------------------
+// The model of an entry is m = v_j + w_i·h_j; wh holds w_i·h_j per listed entry (row order). The data
+// products of a stratum whose base weight is 0 (CSR, absent entries missing) already are the observed
+// ones (the listed entries are its stored entries, weight 1), so the listed data terms use
+// κ' = κ·base; the model terms use κ.
+
+void listedModel(const EntryWeights& e, std::size_t n, std::size_t r, const double* W, const double* Ht, double* wh) {
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t p = e.rowPtr[i]; p < e.rowPtr[i + 1]; ++p)
+      wh[p] = dot(W + i * r, Ht + static_cast<std::size_t>(e.rowCol[p]) * r, r);
+}
+
+// Σᵢ(ωᵢⱼ·mᵢⱼ) = v_j·weight_j + b·(Hᵀ(Wᵀ1))_j + model_j and Σᵢωᵢⱼaᵢⱼ = colSum_j + data_j, where
+// weight_j = b·n + Σκ, model_j = Σκ·wh, data_j = Σκ'·a over the listed entries of column j.
+void listedColumns(const EntryWeights& e, std::size_t n, std::size_t m, const double* wh, double* weight,
+                   double* model, double* data) {
+  const double b = e.base ? 1.0 : 0.0;
+  std::fill(weight, weight + m, b * static_cast<double>(n));
+  std::fill(model, model + m, 0.0);
+  std::fill(data, data + m, 0.0);
+  for (std::size_t p = 0; p < e.size(); ++p) {
+    const std::size_t j = static_cast<std::size_t>(e.rowCol[p]);
+    weight[j] += e.rowKappa[p];
+    model[j] += e.rowKappa[p] * wh[p];
+    data[j] += b * e.rowKappa[p] * e.rowData[p];
+  }
+}
+
+// The listed parts of the W(s) and H products: numW(i) += κ'a·h_j, denW(i) += κm·h_j,
+// numHt(j) += κ'a·w_i, denHt(j) += κm·w_i (numW/denW may be null).
+void listedProducts(const EntryWeights& e, std::size_t n, std::size_t r, const double* v, const double* W,
+                    const double* Ht, const double* wh, double* numW, double* denW, double* numHt, double* denHt) {
+  const double b = e.base ? 1.0 : 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double* w = W + i * r;
+    for (std::size_t p = e.rowPtr[i]; p < e.rowPtr[i + 1]; ++p) {
+      const std::size_t j = static_cast<std::size_t>(e.rowCol[p]);
+      const double* h = Ht + j * r;
+      const double ka = b * e.rowKappa[p] * e.rowData[p], km = e.rowKappa[p] * (v[j] + wh[p]);
+      // (A mask's entries hold 0 in the data: their data terms vanish.)
+      if (numW) {
+        if (ka != 0.0)
+          for (std::size_t c = 0; c < r; ++c) numW[i * r + c] += ka * h[c];
+        for (std::size_t c = 0; c < r; ++c) denW[i * r + c] += km * h[c];
+      }
+      if (ka != 0.0)
+        for (std::size_t c = 0; c < r; ++c) numHt[j * r + c] += ka * w[c];
+      for (std::size_t c = 0; c < r; ++c) denHt[j * r + c] += km * w[c];
+    }
+  }
+}
+
+// Σκ(a − v_j − wh)² over the listed entries: what they add to the base loss b·‖A − 1vᵀ − WH‖².
+double listedLossSquared(const EntryWeights& e, const double* v, const double* wh) {
+  double sum = 0;
+  for (std::size_t p = 0; p < e.size(); ++p) {
+    const double d = e.rowData[p] - v[e.rowCol[p]] - wh[p];
+    sum += e.rowKappa[p] * d * d;
+  }
+  return sum;
+}
 
 // ‖A(s) − 1vᵀ − W(s)H‖² expanded through the products of (v, W(s), H) — ⟨WᵀW, HHᵀ⟩ is taken as
 // ⟨W·HHᵀ, W⟩, which the W update computes anyway. Returns false (the caller then computes the
@@ -144,6 +229,10 @@ void productAHt(const DataMatrix& A, const double* H, const double* Ht, std::siz
 //   ∇v(s) = R(s)ᵀ1 = nₛv(s) + Hᵀ(W(s)ᵀ1) − A(s)ᵀ1,   ∇W(s) = R(s)Hᵀ = W(s)HHᵀ + 1(Hv(s))ᵀ − A(s)Hᵀ,
 //   ∇H = Σₛ W(s)ᵀR(s) = Σₛ (W(s)ᵀ1)v(s)ᵀ + (ΣₛW(s)ᵀW(s))H − ΣₛW(s)ᵀA(s).
 // The gradient mapping of each block (V, every W(s), H); the certificate is the largest.
+// Weighted strata: every product is replaced by its weighted one, ∇ = (Ω∘M)-products − (Ω∘A)-products:
+//   ∇v(s)_j = v_j·weight_j + b(Hᵀ(Wᵀ1))_j + model_j − colSum_j − data_j,
+//   ∇W(s) = b(W·HHᵀ + 1(Hv)ᵀ) − A(s)Hᵀ + listed,  ∇H gets b(Wᵀ1)vᵀ + b·WᵀW·H − WᵀA + listed
+// (listedColumns, listedProducts), over Σωa².
 double certificate(const Problem& P, const double* V, const std::vector<double*>& W, const double* H, Workspace& ws) {
   const std::size_t S = P.S, m = P.m, r = P.r;
   const double scale = 1.0 / std::max(P.totalNorm2, 1e-300);
@@ -156,6 +245,10 @@ double certificate(const Problem& P, const double* V, const std::vector<double*>
   double* wsum = ws.get(kWsum, r);
   double* Hv = ws.get(kHv, r);
   std::vector<double> gradV(S * m);
+  double* denT = P.anyWeighted ? ws.get(kDenT, m * r) : nullptr;
+  double* columns = P.anyWeighted ? ws.get(kColumns, 3 * m) : nullptr;
+  std::vector<double> wh(P.maxListed), numW, denW;
+  if (denT) std::fill(denT, denT + m * r, 0.0);
   outerGram(H, r, m, HHt);
   transposeInto(H, r, m, Ht);
   std::fill(num, num + r * m, 0.0);
@@ -169,21 +262,43 @@ double certificate(const Problem& P, const double* V, const std::vector<double*>
     const double* v = V + s * m;
     double* AHt = ws.get(kAHt, n * r);
     double* gradW = ws.get(kWHHt, n * r);
+    const EntryWeights* e = P.weighted(s);
+    const double b = P.base(s);
     columnSumsOf(W[s], n, r, wsum);
     // ∇v(s), with g = Hᵀ(W(s)ᵀ1) in its place.
     double* g = gradV.data() + s * m;
     cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(m), 1.0, H, asInt(m), wsum, 1, 0.0, g, 1);
-    for (std::size_t j = 0; j < m; ++j) g[j] = (static_cast<double>(n) * v[j] + g[j] - P.colSums[s][j]) * scale;
+    if (e) {
+      listedModel(*e, n, r, W[s], Ht, wh.data());
+      listedColumns(*e, n, m, wh.data(), columns, columns + m, columns + 2 * m);
+      for (std::size_t j = 0; j < m; ++j)
+        g[j] = (v[j] * columns[j] + b * g[j] + columns[m + j] - P.colSums[s][j] - columns[2 * m + j]) * scale;
+    } else {
+      for (std::size_t j = 0; j < m; ++j) g[j] = (static_cast<double>(n) * v[j] + g[j] - P.colSums[s][j]) * scale;
+    }
     // ∇W(s)
     productAHt(As, H, Ht, r, AHt);
     cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
     gemm(false, false, n, r, r, 1.0, W[s], HHt, 0.0, gradW);
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t c = 0; c < r; ++c) gradW[i * r + c] = (gradW[i * r + c] + Hv[c] - AHt[i * r + c]) * scale;
+    if (e) {
+      numW.assign(n * r, 0.0);
+      denW.assign(n * r, 0.0);
+      listedProducts(*e, n, r, v, W[s], Ht, wh.data(), numW.data(), denW.data(), numT, denT);
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < r; ++c) {
+          const std::size_t k = i * r + c;
+          gradW[k] = (b * (gradW[k] + Hv[c]) + denW[k] - AHt[k] - numW[k]) * scale;
+        }
+    } else {
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < r; ++c) gradW[i * r + c] = (gradW[i * r + c] + Hv[c] - AHt[i * r + c]) * scale;
+    }
     worst = worstCertificate(worst, gradientMapping(W[s], gradW, n * r, true));
-    // ∇H's parts of this stratum
-    cblas_dger(CblasRowMajor, asInt(r), asInt(m), 1.0, wsum, 1, v, 1, gradH, asInt(m));
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(n), 1.0, W[s], asInt(r), 1.0, gramSum, asInt(r));
+    // ∇H's parts of this stratum (its base part only when every entry has the base weight 1)
+    if (b != 0.0) {
+      cblas_dger(CblasRowMajor, asInt(r), asInt(m), 1.0, wsum, 1, v, 1, gradH, asInt(m));
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(n), 1.0, W[s], asInt(r), 1.0, gramSum, asInt(r));
+    }
     if (As.sparse()) dataTransposeTimes(As, W[s], r, 1.0, numT);
     else gemm(true, false, r, m, n, 1.0, W[s], As.dense, 1.0, num);
   }
@@ -191,7 +306,8 @@ double certificate(const Problem& P, const double* V, const std::vector<double*>
     for (std::size_t j = 0; j < i; ++j) gramSum[i * r + j] = gramSum[j * r + i];
   gemm(false, false, r, m, r, 1.0, gramSum, H, 1.0, gradH);
   for (std::size_t c = 0; c < r; ++c)
-    for (std::size_t j = 0; j < m; ++j) gradH[c * m + j] = (gradH[c * m + j] - num[c * m + j] - numT[j * r + c]) * scale;
+    for (std::size_t j = 0; j < m; ++j)
+      gradH[c * m + j] = (gradH[c * m + j] + (denT ? denT[j * r + c] : 0.0) - num[c * m + j] - numT[j * r + c]) * scale;
   worst = worstCertificate(worst, gradientMapping(H, gradH, r * m, true));
   return worstCertificate(worst, gradientMapping(V, gradV.data(), S * m, true));
 }
@@ -256,9 +372,11 @@ void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit 
     std::memcpy(W[s], stackedW.data() + offset[s] * r, A[s].rows * r * sizeof(double));
 }
 
-double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const double* V,
-                         const std::vector<double*>& W, const double* H) {
-  Problem P(A, r);
+namespace {
+// Σₛ Σ ω(a − m)² (unweighted strata: ‖A(s) − 1v(s)ᵀ − W(s)H‖²), expanded with the direct fallback.
+double lossSquaredOf(const Problem& P, const double* V, const std::vector<double*>& W, const double* H) {
+  const std::vector<DataMatrix>& A = P.A;
+  const std::size_t r = P.r;
   Workspace ws;
   const std::size_t m = P.m;
   double* HHt = ws.get(kHHt, r * r);
@@ -274,14 +392,29 @@ double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const 
     productAHt(A[s], H, Ht, r, AHt);
     gemm(false, false, n, r, r, 1.0, W[s], HHt, 0.0, WHHt);
     columnSumsOf(W[s], n, r, wsum);
-    sum += stratumLossSquared(P, s, V + s * m, W[s], H, AHt, WHHt, wsum, ws);
+    const EntryWeights* e = P.weighted(s);
+    if (!e) {
+      sum += stratumLossSquared(P, s, V + s * m, W[s], H, AHt, WHHt, wsum, ws);
+      continue;
+    }
+    std::vector<double> wh(e->size());
+    listedModel(*e, n, r, W[s], Ht, wh.data());
+    if (e->base) sum += stratumLossSquared(P, s, V + s * m, W[s], H, AHt, WHHt, wsum, ws);
+    sum += listedLossSquared(*e, V + s * m, wh.data());
   }
-  return std::sqrt(std::max(sum, 0.0));
+  return sum;
+}
+}  // namespace
+
+double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const double* V,
+                         const std::vector<double*>& W, const double* H) {
+  return std::sqrt(std::max(lossSquaredOf(Problem(A, r), V, W, H), 0.0));
 }
 
 NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
-                     const std::vector<double*>& W, double* H, Monitor& monitor) {
-  Problem P(A, o.rank);
+                     const std::vector<double*>& W, double* H, Monitor& monitor,
+                     const std::vector<EntryWeights>* weights) {
+  Problem P(A, o.rank, weights);
   const std::size_t S = P.S, m = P.m, r = o.rank;
   const double eps = o.epsilon;
   const std::vector<Run> runs = contiguousRuns(A, W, r);
@@ -302,6 +435,10 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   double* wsum = ws.get(kWsum, r);
   double* Hv = ws.get(kHv, r);
   ws.get(kResidual, 1);
+  // Weighted strata: the listed entries' model values and parts of the products (see listedProducts).
+  double* denT = P.anyWeighted ? ws.get(kDenT, m * r) : nullptr;
+  double* columns = P.anyWeighted ? ws.get(kColumns, 3 * m) : nullptr;
+  std::vector<double> wh(P.maxListed), numW, denW;
 
   NmfRun run;
   run.trace.start();
@@ -322,10 +459,11 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
 
     // Products of the old W and H, shared by the V, W and H updates and the loss.
     outerGram(H, r, m, HHt);
-    if (P.anySparse) {
+    if (P.anySparse || P.anyWeighted) {
       transposeInto(H, r, m, Ht);
       std::fill(numT, numT + m * r, 0.0);
     }
+    if (denT) std::fill(denT, denT + m * r, 0.0);
     std::fill(num, num + r * m, 0.0);
     std::fill(den, den + r * m, 0.0);
     std::fill(gramSum, gramSum + r * r, 0.0);
@@ -341,8 +479,9 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         gemm(true, false, r, m, g0.rows, 1.0, Ws, As.dense, 1.0, num);
       }
       gemm(false, false, g0.rows, r, r, 1.0, Ws, HHt, 0.0, WHHt + rowOffset[g0.first] * r);
-      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(g0.rows), 1.0, Ws, asInt(r), 1.0,
-                  gramSum, asInt(r));
+      if (P.base(g0.first) != 0.0)  // a stratum whose unlisted entries are missing is its own run
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(g0.rows), 1.0, Ws, asInt(r), 1.0,
+                    gramSum, asInt(r));
     }
     for (std::size_t i = 0; i < r; ++i)
       for (std::size_t j = 0; j < i; ++j) gramSum[i * r + j] = gramSum[j * r + i];
@@ -351,6 +490,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     // cancel is evaluated directly as a whole.
     if (wantLoss) {
       for (const Run& g0 : runs) {
+        if (P.base(g0.first) == 0.0) continue;  // only its listed entries count (added below)
         double expanded = 0;
         bool accurate = true;
         for (std::size_t s = g0.first; s < g0.last; ++s) {
@@ -377,6 +517,31 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
 
       // v(s) ← v(s) ∘ (1ᵀA) / (n·v(s) + Hᵀ(Wᵀ1) + ε), vScaling times with the old W and H.
       cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(m), 1.0, H, asInt(m), wsum, 1, 0.0, g, 1);
+      if (const EntryWeights* e = P.weighted(s)) {
+        // The same updates of the weighted objective, Lee–Seung's: each multiplies by the ratio of
+        // the weighted data product to the weighted model product (listedColumns, listedProducts).
+        const double b = P.base(s);
+        listedModel(*e, n, r, Ws, Ht, wh.data());
+        if (wantLoss) lossSquared += listedLossSquared(*e, v, wh.data());
+        double* weight = columns;
+        double* model = columns + m;
+        double* data = columns + 2 * m;
+        listedColumns(*e, n, m, wh.data(), weight, model, data);
+        for (int pass = 0; pass < o.vScaling; ++pass)
+          for (std::size_t j = 0; j < m; ++j)
+            v[j] = v[j] * std::max(colSum[j] + data[j], 0.0) / (std::max(v[j] * weight[j] + b * g[j] + model[j], 0.0) + eps);
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
+        numW.assign(n * r, 0.0);
+        denW.assign(n * r, 0.0);
+        listedProducts(*e, n, r, v, Ws, Ht, wh.data(), numW.data(), denW.data(), numT, denT);  // old W(s)
+        for (std::size_t i = 0; i < n; ++i)
+          for (std::size_t c = 0; c < r; ++c) {
+            const std::size_t k = i * r + c;
+            Ws[k] = Ws[k] * std::max(aht[k] + numW[k], 0.0) / (std::max(b * (whht[k] + Hv[c]) + denW[k], 0.0) + eps);
+          }
+        if (b != 0.0) cblas_dger(CblasRowMajor, asInt(r), asInt(m), 1.0, wsum, 1, v, 1, den, asInt(m));
+        continue;
+      }
       const double rows = static_cast<double>(n);
       for (int pass = 0; pass < o.vScaling; ++pass)
         for (std::size_t j = 0; j < m; ++j) v[j] = v[j] * colSum[j] / (v[j] * rows + g[j] + eps);
@@ -394,11 +559,17 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     }
 
     // H ← H ∘ ΣW(s)ᵀA(s) / (Σ(W(s)ᵀ1)v(s)ᵀ + (ΣW(s)ᵀW(s))H + ε).
-    if (P.anySparse)
+    if (P.anySparse || P.anyWeighted)
       for (std::size_t c = 0; c < r; ++c)
         for (std::size_t j = 0; j < m; ++j) num[c * m + j] += numT[j * r + c];
     gemm(false, false, r, m, r, 1.0, gramSum, H, 1.0, den);
-    for (std::size_t i = 0; i < r * m; ++i) H[i] = H[i] * num[i] / (den[i] + eps);
+    if (P.anyWeighted) {
+      for (std::size_t c = 0; c < r; ++c)
+        for (std::size_t j = 0; j < m; ++j) den[c * m + j] += denT[j * r + c];
+      for (std::size_t i = 0; i < r * m; ++i) H[i] = H[i] * std::max(num[i], 0.0) / (std::max(den[i], 0.0) + eps);
+    } else {
+      for (std::size_t i = 0; i < r * m; ++i) H[i] = H[i] * num[i] / (den[i] + eps);
+    }
 
     if (wantLoss) {
       const double loss = std::sqrt(std::max(lossSquared, 0.0));
@@ -418,7 +589,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     }
   }
   run.iterations = it;
-  const double final = stratifiedNmfLoss(A, r, V, W, H);
+  const double final = std::sqrt(std::max(lossSquaredOf(P, V, W, H), 0.0));
   checkFiniteLoss(final, it);
   run.trace.record(it, final);
   run.certificate = certificate(P, V, W, H, ws);

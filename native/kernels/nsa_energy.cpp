@@ -70,6 +70,8 @@ CertifiedEnergy::CertifiedEnergy(const CertifiedEnergyOptions& options, const Ce
       if (options.mode == CertifiedMode::Signed) {
         V_.assign(p * k, 0);
         GV_.assign(p * k, 0);
+        lobeGram_.assign(4 * k * k, 0);
+        lobeM_.assign(4 * k * k, 0);
       }
       break;
     }
@@ -119,7 +121,7 @@ void CertifiedEnergy::orthogonalityTerm(const double* V, double* GV, CertifiedTe
   }
 }
 
-void CertifiedEnergy::dataTerms(const double* V, double* GV, CertifiedTerms& t) {
+void CertifiedEnergy::dataTerms(const double* V, double* GV, CertifiedTerms& t, bool withOrthogonality) {
   const std::size_t p = data_.p, k = data_.k, n = data_.n;
   const double w = options_.w;
   gramOf(V, p, k, B_.data());
@@ -135,14 +137,14 @@ void CertifiedEnergy::dataTerms(const double* V, double* GV, CertifiedTerms& t) 
   for (std::size_t i = 0; i < k; ++i) trA += A_[i * k + i];
   for (std::size_t i = 0; i < k * k; ++i) AB += A_[i] * B_[i];
   t.fidelity = (traceS_ - 2 * trA + AB) / traceS_;
-  t.orthogonality = orthogonalityFunctional(options_.orthogonality, B_.data(), k, GV ? M_.data() : nullptr);
+  if (withOrthogonality) t.orthogonality = orthogonalityFunctional(options_.orthogonality, B_.data(), k, GV ? M_.data() : nullptr);
   if (!GV) return;
   // ∇[(1 − w)F + wO] = SV·K1 + V·K2 with c = (1 − w)/tr S, K1 = 2c·B − 4c·I, K2 = 2c·A + w·M.
   const double c = (1 - w) / traceS_;
   for (std::size_t i = 0; i < k; ++i)
     for (std::size_t j = 0; j < k; ++j) {
       K1_[i * k + j] = 2 * c * B_[i * k + j] - (i == j ? 4 * c : 0.0);
-      K2_[i * k + j] = 2 * c * A_[i * k + j] + w * M_[i * k + j];
+      K2_[i * k + j] = 2 * c * A_[i * k + j] + (withOrthogonality ? w * M_[i * k + j] : 0.0);
     }
   timesSmall(SV, p, k, K1_.data(), 0.0, GV);
   timesSmall(V, p, k, K2_.data(), 1.0, GV);
@@ -187,7 +189,10 @@ CertifiedTerms CertifiedEnergy::evaluate(const double* Y, double* G) {
       }
       const double N = pp + mm;
       t.overlap = N > 0 ? 2 * pm / N : 0.0;
-      dataTerms(V, G ? GV_.data() : nullptr, t);
+      dataTerms(V, G ? GV_.data() : nullptr, t, false);
+      // O on the 2k lobes (see nsa_energy.hpp): value from ZᵀZ, gradient w·Z·M added below.
+      gramOf(Y, p, 2 * k, lobeGram_.data());
+      t.orthogonality = orthogonalityFunctional(options_.orthogonality, lobeGram_.data(), 2 * k, G ? lobeM_.data() : nullptr);
       if (G) {
         const double lam = options_.overlapPenalty;
         const double c = N > 0 ? 2 * lam / N : 0.0, P = t.overlap;
@@ -202,6 +207,8 @@ CertifiedTerms CertifiedEnergy::evaluate(const double* Y, double* G) {
             gm[j] = -g[j] + c * (zp[j] - P * zm[j]);
           }
         }
+        for (double& x : lobeM_) x *= w;
+        timesSmall(Y, p, 2 * k, lobeM_.data(), 1.0, G);
       }
       break;
     }

@@ -1,5 +1,5 @@
 // The calibration-free NSA-Flow energy that the certified solvers (certified.hpp) minimise:
-//   E_w(Y) = (1 − w)·F(Y) + w·O(V(Y)) [+ λ·P(Y) in 'signed' mode],   Y ≥ 0 (or unconstrained),
+//   E_w(Y) = (1 − w)·F(Y) + w·O(Y) [+ λ·P(Y) in 'signed' mode],   Y ≥ 0 (or unconstrained),
 // every term scale-free, 0 at its ideal and 1 at the natural "nothing" point, so that w trades terms
 // that live on the same [0, 1] scale without any calibration. O is one of the orthogonality
 // functionals of orthogonality.hpp (value and ∇O = V·M from the k×k Gram only).
@@ -10,8 +10,9 @@
 //   data      V (p×k) fitted to data X (n×p): F = ‖X − X·V·Vᵀ‖²/‖X‖² = (tr S − 2 tr A + ⟨A, B⟩)/tr S,
 //             S = XᵀX, A = VᵀSV, B = VᵀV;              ∇F = (−4·SV + 2·SV·B + 2·V·A)/tr S
 //             (F = 0 when V is an orthonormal basis of X's row space (rank X ≤ k), 1 at V = 0).
-//   signed    the variable is Z = [V⁺ V⁻] (p×2k, Z ≥ 0) and V = V⁺ − V⁻; F and O as in 'data' on V,
-//             ∇_{V⁺} = ∇_V, ∇_{V⁻} = −∇_V, plus λ·P with the lobe-overlap penalty
+//   signed    the variable is Z = [V⁺ V⁻] (p×2k, Z ≥ 0) and V = V⁺ − V⁻; F as in 'data' on V
+//             (∇_{V⁺}F = ∇_V F, ∇_{V⁻}F = −∇_V F) and O on the 2k lobes Z (∇O = Z·M from ZᵀZ), plus
+//             λ·P with the lobe-overlap penalty
 //             P = 2⟨V⁺, V⁻⟩/(‖V⁺‖² + ‖V⁻‖²) ∈ [0, 1]   (0 iff the lobes have disjoint supports),
 //             ∇_{V⁺}P = 2(V⁻ − P·V⁺)/N, ∇_{V⁻}P = 2(V⁺ − P·V⁻)/N, N = ‖V⁺‖² + ‖V⁻‖².
 //   anchored  sign-blind fidelity to an anchor A (p×m):
@@ -21,7 +22,10 @@
 //             target    (m = k) F = mean_j (1 − cos²(y_j, a_j)), c_j = y_jᵀa_j, n_j = ‖y_j‖²:
 //                       ∇_{y_j}F = −2c_j/(k·n_j‖a_j‖²)·(a_j − (c_j/n_j)·y_j)
 //                       (a zero column y_j counts 1 − 0 = 1 and gets no gradient).
-// Orthogonality: O(V) from the Gram B = VᵀV, ∇O = V·M (orthogonality.hpp), V = Y except in 'signed'.
+// Orthogonality: O(Y) from the Gram YᵀY, ∇O = Y·M (orthogonality.hpp) — in 'signed' mode Y is the
+// 2k lobes: O on V alone is 0 for PCA's loadings, which also minimise F and have disjoint lobes, so w
+// could not act there; orthogonal non-negative lobes must have disjoint supports, so w trades fidelity
+// for a sparse contrast basis whose components do not share rows.
 //
 // All workspaces are sized once, when the CertifiedEnergy is built; evaluate() allocates nothing.
 #pragma once
@@ -79,7 +83,7 @@ class CertifiedEnergy {
 
  private:
   // F and O of 'data'/'signed' at V (p×k); gradient of (1 − w)F + wO into GV when not null.
-  void dataTerms(const double* V, double* GV, CertifiedTerms& t);
+  void dataTerms(const double* V, double* GV, CertifiedTerms& t, bool withOrthogonality = true);
   void orthogonalityTerm(const double* V, double* GV, CertifiedTerms& t, double gradientBeta);
 
   CertifiedEnergyOptions options_;
@@ -96,6 +100,7 @@ class CertifiedEnergy {
   // workspaces
   std::vector<double> V_, GV_, T_, SV_, R_;
   std::vector<double> B_, A_, M_, K1_, K2_;
+  std::vector<double> lobeGram_, lobeM_;  // 2k×2k ('signed': O on the lobes)
 };
 
 // The energy as the certified solvers' objective; remembers the terms of its last evaluation.

@@ -236,6 +236,22 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
   rec.total = o.maxIterations;
   rec.count = 3;
   res.stopReason = StopReason::MaxIterations;
+  // The calibration-free weighting counts the start as iteration 0 (trace entry and best candidate), as
+  // every solver of the contract does, so a run whose steps all raise the energy returns its start and
+  // says so ('stalled'). The reference weighting keeps the reference's traces, which start after step 1.
+  if (free && std::isfinite(current.total)) {
+    best = current.total;
+    std::copy(f.Y.begin(), f.Y.end(), bestY.begin());
+    res.hasBest = true;
+    if (o.recordEvery > 0) {
+      res.traceIteration.push_back(0);
+      res.traceTimeMs.push_back(0);
+      res.traceFidelity.push_back(current.fidelity);
+      res.traceOrthogonality.push_back(current.orthogonality);
+      res.traceTotal.push_back(current.total);
+      res.traceLr.push_back(lr);
+    }
+  }
   for (int it = 1; it <= o.maxIterations; ++it) {
     if (monitor.cancelled()) throwAborted();
     const double before = current.total;
@@ -312,6 +328,8 @@ NsaFlowResult nsaFlow(const double* Y0, const double* X0in, std::size_t p, std::
   res.certificate = certificateOf(bestY.data(), f.GY.data(), n, nonnegative);
   if (res.certificate <= o.certificateTolerance)
     res.stopReason = StopReason::GradMap;
+  else if (free && res.iterations > 0 && res.bestIteration == 0 && res.stopReason != StopReason::NonFinite)
+    res.stopReason = StopReason::Stalled;  // no step lowered the energy: the result is the start
   else if (res.stopReason == StopReason::GradMap)
     res.stopReason = StopReason::Plateau;  // unreachable: a certified stop returns that iterate
   res.Y.resize(n);

@@ -730,6 +730,25 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
 
 // ---- NTF --------------------------------------------------------------------------------------------
 
+TensorEntryWeights denseTensorEntryWeights(const double* T, const Shape& shape, const double* omega) {
+  TensorEntryWeights e;
+  e.order = shape.size();
+  const std::size_t size = shapeSize(shape);
+  std::vector<int32_t> at(shape.size(), 0);  // the multi-index of flat index k (C order)
+  for (std::size_t k = 0; k < size; ++k) {
+    if (omega[k] != 1.0) {
+      e.index.insert(e.index.end(), at.begin(), at.end());
+      e.kappa.push_back(omega[k] - 1.0);
+      e.data.push_back(T[k]);
+    }
+    for (std::size_t m = shape.size(); m-- > 0;) {
+      if (static_cast<std::size_t>(++at[m]) < shape[m]) break;
+      at[m] = 0;
+    }
+  }
+  return e;
+}
+
 void ntfRandomInit(const Shape& shape, std::size_t rank, std::uint64_t seed, std::vector<Vec>& F) {
   Random rng(seed);
   F.assign(shape.size(), Vec());
@@ -754,7 +773,100 @@ double cpSquaredNorm(const std::vector<Vec>& FF, std::size_t r) {
 
 }  // namespace
 
-double cpLoss(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r) {
+namespace {
+// The model value Σ_a Πₘ Fₘ[a, iₘ] of listed entry p.
+double listedModel(const TensorEntryWeights& e, std::size_t p, const std::vector<Vec>& F, const Shape& shape, std::size_t r) {
+  const int32_t* idx = e.index.data() + p * e.order;
+  double sum = 0;
+  for (std::size_t a = 0; a < r; ++a) {
+    double z = 1;
+    for (std::size_t m = 0; m < e.order; ++m) z *= F[m][a * shape[m] + static_cast<std::size_t>(idx[m])];
+    sum += z;
+  }
+  return sum;
+}
+
+// Σκ(t − model)² over the listed entries: what they add to the plain ‖T − model‖².
+double listedLossSquared(const TensorEntryWeights& e, const std::vector<Vec>& F, const Shape& shape, std::size_t r) {
+  double sum = 0;
+  for (std::size_t p = 0; p < e.size(); ++p) {
+    const double d = e.data[p] - listedModel(e, p, F, shape, r);
+    sum += e.kappa[p] * d * d;
+  }
+  return sum;
+}
+
+// The listed parts of mode m's weighted MTTKRPs (r × d, rank-major), added to num and den:
+//   num[a, iₘ] += κt·z_a,   den[a, iₘ] += κ·model·z_a,   z_a = Π_{k≠m} F_k[a, i_k];
+// with them M + num is the MTTKRP of Ω∘T and G·Fₘ + den that of Ω∘model.
+void listedMttkrp(const TensorEntryWeights& e, const std::vector<Vec>& F, const Shape& shape, std::size_t r, std::size_t m,
+                  double* num, double* den, Vec& z) {
+  z.resize(r);
+  const std::size_t d = shape[m];
+  for (std::size_t p = 0; p < e.size(); ++p) {
+    const int32_t* idx = e.index.data() + p * e.order;
+    const std::size_t im = static_cast<std::size_t>(idx[m]);
+    double model = 0;
+    for (std::size_t a = 0; a < r; ++a) {
+      double prod = 1;
+      for (std::size_t k = 0; k < e.order; ++k)
+        if (k != m) prod *= F[k][a * shape[k] + static_cast<std::size_t>(idx[k])];
+      z[a] = prod;
+      model += prod * F[m][a * d + im];
+    }
+    const double kt = e.kappa[p] * e.data[p], km = e.kappa[p] * model;
+    for (std::size_t a = 0; a < r; ++a) num[a * d + im] += kt * z[a], den[a * d + im] += km * z[a];
+  }
+}
+
+// Weighted HALS of mode m: component row k of Fₘ in turn; each entry Fₘ[k, i] is the exact
+// non-negative minimizer of the convex quadratic in it (the others fixed), with the curvature
+// G[k,k] + Σ_listed(i) κz_k² and slope (M − GFₘ)[k,i] + Σ_listed(i) e·z_k, the listed residuals
+// e = κ(t − model) kept current. A curvature ≤ 0 (no observed entry meets it) leaves the entry.
+void weightedHalsMode(const TensorEntryWeights& e, std::vector<Vec>& F, const Shape& shape, std::size_t r, std::size_t m,
+                      const double* M, const double* G, double* slope, Vec& curvature, Vec& residual) {
+  const std::size_t d = shape[m];
+  double* Fm = F[m].data();
+  residual.resize(e.size());
+  curvature.resize(d);
+  for (std::size_t p = 0; p < e.size(); ++p) residual[p] = e.kappa[p] * (e.data[p] - listedModel(e, p, F, shape, r));
+  auto zOf = [&](std::size_t p, std::size_t k) {
+    const int32_t* idx = e.index.data() + p * e.order;
+    double prod = 1;
+    for (std::size_t j = 0; j < e.order; ++j)
+      if (j != m) prod *= F[j][k * shape[j] + static_cast<std::size_t>(idx[j])];
+    return prod;
+  };
+  for (std::size_t k = 0; k < r; ++k) {
+    const double gkk = G[k * r + k];
+    double* row = Fm + k * d;
+    std::memcpy(slope, M + k * d, d * sizeof(double));
+    cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(d), -1.0, Fm, asInt(d), G + k * r, 1, 1.0, slope, 1);
+    std::fill(curvature.begin(), curvature.end(), gkk);
+    for (std::size_t p = 0; p < e.size(); ++p) {
+      const std::size_t i = static_cast<std::size_t>(e.index[p * e.order + m]);
+      const double z = zOf(p, k);
+      curvature[i] += e.kappa[p] * z * z;
+      slope[i] += residual[p] * z;
+    }
+    for (std::size_t i = 0; i < d; ++i) {
+      if (!(curvature[i] > 1e-12 * gkk)) {
+        slope[i] = 0;
+        continue;
+      }
+      const double updated = std::max(0.0, row[i] + slope[i] / curvature[i]);
+      slope[i] = updated - row[i];  // the step, for the residuals
+      row[i] = updated;
+    }
+    for (std::size_t p = 0; p < e.size(); ++p) {
+      const std::size_t i = static_cast<std::size_t>(e.index[p * e.order + m]);
+      if (slope[i] != 0.0) residual[p] -= e.kappa[p] * slope[i] * zOf(p, k);
+    }
+  }
+}
+}  // namespace
+
+double cpLoss(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r, const TensorEntryWeights* weights) {
   const std::size_t N = shape.size();
   Workspace ws;
   std::vector<Vec> FF(N, Vec(r * r));
@@ -765,14 +877,20 @@ double cpLoss(const double* T, const Shape& shape, const std::vector<Vec>& F, st
   }
   Vec M(r * shape[N - 1]);
   mttkrpRankMajor(T, shape, ptrs.data(), r, N - 1, M.data(), ws);
-  const double total = squaredNorm(T, shapeSize(shape)) - 2 * dot(M.data(), F[N - 1].data(), M.size()) + cpSquaredNorm(FF, r);
+  double total = squaredNorm(T, shapeSize(shape)) - 2 * dot(M.data(), F[N - 1].data(), M.size()) + cpSquaredNorm(FF, r);
+  if (weights && weights->active()) total += listedLossSquared(*weights, F, shape, r);
   return std::sqrt(std::max(total, 0.0));
 }
 
 void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<Vec>& F, NtfResult& result,
-         Monitor& monitor) {
+         Monitor& monitor, const TensorEntryWeights* weights) {
   const std::size_t N = shape.size(), r = o.rank;
-  const double normT2 = squaredNorm(T, shapeSize(shape));
+  const TensorEntryWeights* listed = weights && weights->active() ? weights : nullptr;
+  double normT2 = squaredNorm(T, shapeSize(shape));
+  const double plainNormT2 = normT2;
+  if (listed)  // Σωt²
+    for (std::size_t p = 0; p < listed->size(); ++p) normT2 += listed->kappa[p] * listed->data[p] * listed->data[p];
+  Vec z, curvature, residual, listedNum, listedDen;
   Workspace ws;
   std::vector<Vec> FF(N, Vec(r * r));
   std::vector<const double*> ptrs(N);
@@ -785,7 +903,7 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
   Vec M(r * dmax), D(r * dmax), G(r * r);
   std::vector<const double*> grams(N);
   for (std::size_t m = 0; m < N; ++m) grams[m] = FF[m].data();
-  const double loss0 = cpLoss(T, shape, F, r);
+  const double loss0 = cpLoss(T, shape, F, r, listed);
   runLoop(o.maxIterations, o.lossEvery, o.tolerance, o.certificateTolerance, loss0, std::sqrt(normT2), result.trace,
           result.iterations, result.stop, monitor, [&](int, bool wantLoss) {
             double inner = 0;
@@ -794,7 +912,15 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
               double* Fm = F[m].data();
               mttkrpRankMajor(T, shape, ptrs.data(), r, m, M.data(), ws);
               hadamardAllBut(grams, m, r * r, G.data());
-              if (o.solver == NtfSolver::MultiplicativeUpdates) {
+              if (listed && o.solver == NtfSolver::MultiplicativeUpdates) {
+                // Fₘ ← Fₘ ∘ MTTKRP(Ω∘T) / MTTKRP(Ω∘model): Lee–Seung's step of the weighted objective.
+                gemm(false, false, r, d, r, 1.0, G.data(), Fm, 0.0, D.data());
+                listedNum.assign(M.data(), M.data() + r * d);
+                listedMttkrp(*listed, F, shape, r, m, listedNum.data(), D.data(), z);
+                multiplicativeStep(Fm, listedNum.data(), D.data(), r * d, o.epsilon);
+              } else if (listed) {
+                weightedHalsMode(*listed, F, shape, r, m, M.data(), G.data(), D.data(), curvature, residual);
+              } else if (o.solver == NtfSolver::MultiplicativeUpdates) {
                 gemm(false, false, r, d, r, 1.0, G.data(), Fm, 0.0, D.data());
                 multiplicativeStep(Fm, M.data(), D.data(), r * d, o.epsilon);
               } else {
@@ -813,15 +939,23 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
               if (m + 1 == N && wantLoss) inner = dot(M.data(), Fm, r * d);
             }
             if (!wantLoss) return std::nan("");
+            if (listed)  // the plain part (T holds 0 at missing entries) plus the listed entries'
+              return std::sqrt(std::max(plainNormT2 - 2 * inner + cpSquaredNorm(FF, r) + listedLossSquared(*listed, F, shape, r), 0.0));
             return std::sqrt(std::max(normT2 - 2 * inner + cpSquaredNorm(FF, r), 0.0));
           },
-          [&] { return ntfCertificate(T, shape, F, r); });
-  result.certificate = ntfCertificate(T, shape, F, r);
+          [&] { return ntfCertificate(T, shape, F, r, listed); });
+  result.certificate = ntfCertificate(T, shape, F, r, listed);
 }
 
-double ntfCertificate(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r) {
+double ntfCertificate(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r,
+                      const TensorEntryWeights* weights) {
   const std::size_t N = shape.size();
-  const double scale = 1.0 / std::max(squaredNorm(T, shapeSize(shape)), 1e-300);
+  const TensorEntryWeights* listed = weights && weights->active() ? weights : nullptr;
+  double normT2 = squaredNorm(T, shapeSize(shape));
+  if (listed)
+    for (std::size_t p = 0; p < listed->size(); ++p) normT2 += listed->kappa[p] * listed->data[p] * listed->data[p];
+  const double scale = 1.0 / std::max(normT2, 1e-300);
+  Vec z;
   Workspace ws;
   std::vector<Vec> FF(N, Vec(r * r));
   std::vector<const double*> ptrs(N), grams(N);
@@ -839,6 +973,7 @@ double ntfCertificate(const double* T, const Shape& shape, const std::vector<Vec
     mttkrpRankMajor(T, shape, ptrs.data(), r, m, M.data(), ws);
     hadamardAllBut(grams, m, r * r, G.data());
     gemm(false, false, r, d, r, 1.0, G.data(), F[m].data(), 0.0, grad.data());
+    if (listed) listedMttkrp(*listed, F, shape, r, m, M.data(), grad.data(), z);  // weighted: den − num
     for (std::size_t i = 0; i < r * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
     worst = worstCertificate(worst, gradientMapping(F[m].data(), grad.data(), r * d, true));
   }

@@ -86,6 +86,19 @@ void stratifiedNtf(const StratifiedNtfProblem& problem, const StratifiedNtfOptio
 
 enum class NtfSolver { MultiplicativeUpdates, Hals };
 
+// Entry weights of a dense tensor (as nmf.hpp's EntryWeights with base 1): ω = 1 + κ, listed where
+// ω ≠ 1, each entry with its multi-index and data value; the tensor must hold 0 where ω = 0. The
+// weighted objective is ½Σω(t − model)²; every weighted MTTKRP is the plain one plus a sum over the
+// list. Empty: the unweighted solve, exactly.
+struct TensorEntryWeights {
+  std::size_t order = 0;
+  std::vector<int32_t> index;  // listed × order
+  std::vector<double> kappa, data;
+  bool active() const { return !kappa.empty(); }
+  std::size_t size() const { return kappa.size(); }
+};
+TensorEntryWeights denseTensorEntryWeights(const double* T, const Shape& shape, const double* omega);
+
 struct NtfOptions {
   std::size_t rank = 1;
   int maxIterations = 100;
@@ -106,17 +119,21 @@ struct NtfResult {
 // U(0,1) entries, factor by factor in mode order (rank-major r × dₘ).
 void ntfRandomInit(const Shape& shape, std::size_t rank, std::uint64_t seed, std::vector<std::vector<double>>& F);
 
-// ‖T − Σ_a ⊗ₘ Fₘ[a, :]‖ for rank-major factors.
-double cpLoss(const double* T, const Shape& shape, const std::vector<std::vector<double>>& F, std::size_t rank);
+// ‖T − Σ_a ⊗ₘ Fₘ[a, :]‖ for rank-major factors (weighted: √Σω(t − model)²).
+double cpLoss(const double* T, const Shape& shape, const std::vector<std::vector<double>>& F, std::size_t rank,
+              const TensorEntryWeights* weights = nullptr);
 
 // The KKT gradient mapping (solver.hpp) of f = ½‖T − Σ_a ⊗ₘ Fₘ[a, :]‖² / ‖T‖² at F: the largest over
 // the modes of gradientMapping(Fₘ, (GₘFₘ − Mₘ)/‖T‖²), Gₘ = ⊙ᵢ≠ₘ FᵢFᵢᵀ, Mₘ the MTTKRP.
-double ntfCertificate(const double* T, const Shape& shape, const std::vector<std::vector<double>>& F, std::size_t rank);
+double ntfCertificate(const double* T, const Shape& shape, const std::vector<std::vector<double>>& F, std::size_t rank,
+                      const TensorEntryWeights* weights = nullptr);
 
 // Non-negative CP from the rank-major factors F (updated in place): modes in order, each using the
 // others' newest values. MU: Fₘ ← Fₘ ∘ max(Mₘ, ε)/max(GₘFₘ, ε); HALS: exact non-negative coordinate
 // minimization, one component row at a time. Progress values: [loss, loss/‖T‖].
+// With active `weights`: the same two rules for the weighted objective (Lee–Seung's MU with the
+// weighted MTTKRPs; HALS with per-entry curvatures), loss and certificate over the observed entries.
 void ntf(const double* T, const Shape& shape, const NtfOptions& options, std::vector<std::vector<double>>& F,
-         NtfResult& result, Monitor& monitor);
+         NtfResult& result, Monitor& monitor, const TensorEntryWeights* weights = nullptr);
 
 }  // namespace nsa

@@ -22,14 +22,17 @@ enum class OrthogonalityFunctional { Gram, OffDiagonal, MeanCos2 };
 constexpr double kZeroColumnFraction = 1e-300;
 
 // Value of O at the Gram S (k×k, symmetric, row-major). When M is not null it receives M (k×k) with
-// ∇_Y O(Y) = Y·M. S with tr S ≤ 0 (Y = 0) gives 0 and M = 0.
+// ∇_Y O(Y) = Y·M. At Y = 0 (tr S ≤ 0) O is undefined (every direction has its own limit, all ≤ 1): it
+// counts as 1, its largest value, with M = 0, so that no solver or line search ever prefers collapsing Y
+// to 0 (with O(0) = 0, E_w(0) = 1 − w undercut every start less orthogonal than that).
 inline double orthogonalityFunctional(OrthogonalityFunctional f, const double* S, std::size_t k, double* M) {
   if (M)
     for (std::size_t i = 0; i < k * k; ++i) M[i] = 0;
   if (k < 2) return 0;
   double t = 0;
   for (std::size_t i = 0; i < k; ++i) t += S[i * k + i];
-  if (!(t > 0)) return 0;
+  if (t == 0) return 1;
+  if (!(t > 0)) return t < 0 ? 1 : t;  // a negative trace cannot come from a Gram; NaN propagates
   const double norm = 1.0 - 1.0 / double(k);
   switch (f) {
     case OrthogonalityFunctional::Gram: {

@@ -54,6 +54,12 @@ export function seedCalls(api: Api): (() => unknown)[] {
     () => api.nmfSync(A, 2, { maxIterations: 3, seed: 1 }),
     () => api.nmf(A, 2, { maxIterations: 3, seed: 1 }),
     () => (csr ? api.nmfSync(csr, 2, { maxIterations: 3, seed: 1 }) : undefined),
+    // Missing values: dense weights (raw `weights`) and CSR's absent entries (raw `missing`).
+    () => api.nmfSync(A, 2, { maxIterations: 3, seed: 1, mask: Uint8Array.from(A.data, (_, k) => (k % 3 === 0 ? 1 : 0)) }),
+    () => api.nmf(A, 2, { maxIterations: 3, seed: 1, solver: 'mu', mask: Uint8Array.from(A.data, (_, k) => (k % 4 === 1 ? 1 : 0)) }),
+    () => (csr ? api.nmfSync(csr, 2, { maxIterations: 3, seed: 1, missing: 'absent' }) : undefined),
+    () => api.stratifiedNmfSync([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1, mask: [Uint8Array.from(A.data, (_, k) => (k % 3 === 0 ? 1 : 0)), null] }),
+    () => api.ntfSync(t([4, 3, 2]), 2, { maxIterations: 3, seed: 1, mask: Uint8Array.from({ length: 24 }, (_, k) => (k % 5 === 0 ? 1 : 0)) }),
     () => api.stratifiedNmfSync([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1 }),
     () => api.stratifiedNmf([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1 }),
     () => {

@@ -1,0 +1,64 @@
+// The cost of missing entries: seconds per iteration of a masked solve (10 % of the entries missing,
+// drawn at random) over the unmasked solve of the same data, one BLAS thread. Goal ≤ 1.5× for dense
+// data (docs/missing-values.md explains where the extra time goes).
+//   npm run bench:masks [-- --quick]
+// Timing: the process's CPU time, best of three, per iteration from two run lengths (setup, init and
+// the final loss cancel), as bench/stratified-nmf.ts.
+import { nmfSync, setBlasThreads, stratifiedNmfSync, type Matrix } from '../lib/index.js';
+import { fmt, lcgFill } from './common.js';
+
+const quick = process.argv.includes('--quick');
+
+function seconds(fn: () => unknown): number {
+  let best = Infinity;
+  for (let k = 0; k < 3; k++) {
+    const c0 = process.cpuUsage();
+    fn();
+    const c = process.cpuUsage(c0);
+    best = Math.min(best, (c.user + c.system) / 1e6);
+  }
+  return best;
+}
+
+function perIteration(run: (iterations: number) => unknown, short: number, long: number): number {
+  run(short);
+  return (seconds(() => run(long)) - seconds(() => run(short))) / (long - short);
+}
+
+/** A mask of `fraction` of n entries, drawn by the benchmarks' deterministic generator. */
+function randomMask(n: number, fraction: number, seed: number): Uint8Array {
+  const u = lcgFill(n, seed);
+  return Uint8Array.from(u, (x) => (x < fraction ? 1 : 0));
+}
+
+function line(label: string, masked: number, plain: number): void {
+  const ratio = masked / plain;
+  console.log(
+    `${label.padEnd(46)} ${fmt(plain * 1e3).padStart(8)} ms ${fmt(masked * 1e3).padStart(8)} ms ${fmt(ratio).padStart(6)}×  ${ratio <= 1.5 ? 'goal ≤ 1.5× met' : 'over the 1.5× goal'}`,
+  );
+}
+
+setBlasThreads(1);
+const n = quick ? 500 : 2000, m = quick ? 250 : 1000, r = 20;
+const [short, long] = quick ? [1, 4] : [2, 10];
+console.log(`per iteration, ${n}×${m}, rank ${r}, 10 % missing, one thread: unmasked, masked, ratio`);
+const A: Matrix = { rows: n, cols: m, data: lcgFill(n * m, 1) };
+const mask = randomMask(n * m, 0.1, 2);
+for (const solver of ['hals', 'mu'] as const) {
+  const run = (withMask: boolean) => (iterations: number) =>
+    nmfSync(A, r, { solver, maxIterations: iterations, lossEvery: 1 << 30, seed: 1, ...(withMask ? { mask } : {}) });
+  line(`nmf ${solver}`, perIteration(run(true), short, long), perIteration(run(false), short, long));
+}
+{
+  // Stratified-NMF: the same data as 4 strata of n/4 rows.
+  const S = 4, rows = n / S;
+  const strata: Matrix[] = Array.from({ length: S }, (_, s) => ({ rows, cols: m, data: A.data.slice(s * rows * m, (s + 1) * rows * m) }));
+  const masks = strata.map((_, s) => mask.slice(s * rows * m, (s + 1) * rows * m));
+  const run = (withMask: boolean) => (iterations: number) =>
+    stratifiedNmfSync(strata, r, { maxIterations: iterations, lossEvery: 1 << 30, seed: 1, ...(withMask ? { mask: masks } : {}) });
+  try {
+    line(`stratifiedNmf (${S} strata)`, perIteration(run(true), short, long), perIteration(run(false), short, long));
+  } catch (e) {
+    console.log(`stratifiedNmf: ${(e as Error).message}`);
+  }
+}

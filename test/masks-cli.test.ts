@@ -1,0 +1,42 @@
+// --mask FILE / --weights FILE / --missing on the command line: read, checked by the API's checks, and
+// the same solve as the API call with the same mask.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { readMatrix, readNpy } from '../lib/io/index.js';
+import { nmfSync } from '../lib/factorization/nmf.js';
+import type { Matrix } from '../lib/matrix.js';
+import { runMain, tempDir } from './helpers/cli-run.js';
+import { dataFile } from './helpers/shared.js';
+
+const wine = dataFile('sklearn_small/wine_X.npy'); // 178 × 13
+
+describe('nsa-flow nmf with missing entries', () => {
+  const dir = tempDir('cli-masks');
+  const mask = Uint8Array.from({ length: 178 * 13 }, (_, k) => (k % 10 === 3 ? 1 : 0));
+  const maskCsv = join(dir, 'mask.csv');
+  writeFileSync(maskCsv, Array.from({ length: 178 }, (_, i) => Array.from(mask.subarray(i * 13, (i + 1) * 13)).join(',')).join('\n') + '\n');
+
+  it('--mask FILE: W.npy equals nmfSync with that mask, bit for bit', async () => {
+    const out = join(dir, 'masked');
+    const r = await runMain(['nmf', wine, '--rank', '3', '--mask', maskCsv, '--max-iterations', '40', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const api = nmfSync(readMatrix(wine) as Matrix, 3, { mask, maxIterations: 40 });
+    expect(readNpy(join(out, 'W.npy')).data).toEqual(api.W.data);
+    // The same file as weights is another problem (its 1s are the only observed entries).
+    const w = await runMain(['nmf', wine, '--rank', '3', '--weights', maskCsv, '--max-iterations', '40', '--out', join(dir, 'weighted')]);
+    expect(w.code, w.stderr).toBe(0);
+    expect(readNpy(join(dir, 'weighted', 'W.npy')).data).not.toEqual(api.W.data);
+  });
+
+  it('a bad value exits 2 naming the flag', async () => {
+    const r = await runMain(['nmf', wine, '--rank', '3', '--missing', 'nans']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--missing/);
+    const absent = await runMain(['nmf', wine, '--rank', '3', '--missing', 'absent']);
+    expect(absent.code).toBe(2);
+    expect(absent.stderr).toMatch(/CSR data for options.missing 'absent'/);
+  });
+});
