@@ -170,7 +170,7 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult & { selectedY?:
 
 // (Imported here so that this registration stays one block; imports are hoisted either way.)
 import { fitInits, nsaFlowFit, nsaFlowFitOptionSpecs, type FitInit, type NsaFlowFitOptions, type NsaFlowFitResult } from '../nsa-flow/fit.js';
-import type { OptionSpec, OptionSpecs } from '../validate.js';
+import type { OptionSpecs } from '../validate.js';
 
 // On the command line the init is a name and the anchor a file (the optional second input): matrices
 // given as options exist only in the API.
