@@ -59,7 +59,7 @@ export {
 export { selectByKnee, selectByScore, kneeScores, type WSelection, type TradeOffPoint, type ExcludedPoint } from './nsa-flow-explicit/auto-w.js';
 export { explicitFlowDiagnostics, explainedVariance, type ExplicitFlowDiagnostics } from './nsa-flow-explicit/diagnostics.js';
 export type { ExplicitFlowProgress, ExplicitFlowRun, ExplicitFlowSettings, ExplicitFlowTraces } from './nsa-flow-explicit/core.js';
-export { selectAuto, fidelityRates, saturationTolerance } from './nsa-flow-explicit/auto-w.js';
+export { selectAuto, sparsityExchangeRates, separationPar } from './nsa-flow-explicit/auto-w.js';
 export { unfold, fold, khatriRao, type KhatriRaoOptions, mttkrp, cpReconstruct, tensorNorm } from './tensor-ops.js';
 export {
   stratifiedNtf,

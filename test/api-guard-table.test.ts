@@ -27,8 +27,8 @@ const sntfOptions = { strataRank: 1, maxIterations: 1 };
 const sntfState = api.stratifiedNtfSync(strataT, 1, sntfOptions);
 const snmfFactors = api.stratifiedNmfSync(strata, 2, { maxIterations: 1 });
 const points = [
-  { w: 0.1, relativeFidelity: 0.1, defect: 0.5 },
-  { w: 0.5, relativeFidelity: 0.3, defect: 0.1 },
+  { w: 0.1, relativeFidelity: 0.1, defect: 0.5, sparsity: 0.2 },
+  { w: 0.5, relativeFidelity: 0.3, defect: 0.1, sparsity: 0.3 },
 ];
 const blasThreads = api.getBlasThreads();
 const concurrency = api.getConcurrency();
@@ -149,7 +149,7 @@ const rows: Row[] = [
   row('selectByScore', [points, (p: { w: number }) => p.w], ['points', 'score']),
   row('kneeScores', [points], ['points']),
   row('selectAuto', [points], ['points']),
-  row('fidelityRates', [points], ['points']),
+  row('sparsityExchangeRates', [points], ['points']),
   row('selectOnPath', [points.map((q) => ({ ...q, stopReason: 'plateau', run: { acceptedSteps: 1 } })), 'auto'], ['points', 'select']),
   row('explicitFlowDiagnostics', [Y, Y, D], ['Y', 'X0', 'data'], { 2: optional }),
   row('explainedVariance', [D, Y], ['data', 'Y']),

@@ -286,8 +286,10 @@ describe("w: 'auto' never chooses a point that did not move", () => {
     // 0.75 and 0.95 (stalled at their start, the 0.5 solution).
     const path = nsaFlowPathSync(far, { X0, ws, retraction: 'none', nonnegativity: 'none', maxBacktracks: 0, learningRate: 1.5, maxIterations: 50, select: 'auto' });
     expect(path.points.map((q) => q.stopReason)).toEqual(['stalled', 'stalled', 'plateau', 'stalled', 'stalled']);
-    // Without the exclusion the stalled tail reads as a saturated fidelity and 'auto' took its largest w.
-    expect(selectAuto(path.points).w).toBe(0.95);
+    // Without the exclusion the former rule (fidelity saturation) read the stalled tail as saturated and
+    // took its largest w, 0.95. A stalled point repeats its predecessor (Δsparsity = Δf = 0, an exchange
+    // rate of 0, below par), so the separation rule cannot be fooled that way: unfiltered it gives 0.5 too.
+    expect(selectAuto(path.points).w).toBe(0.5);
     const sel = path.selection!;
     expect(sel.w).toBe(0.5);
     expect(sel.excluded.map((e) => e.w)).toEqual([0.05, 0.25, 0.75, 0.95]);
@@ -301,20 +303,22 @@ describe("w: 'auto' never chooses a point that did not move", () => {
   });
 
   it('on hand-made points: the criterion runs on the moved points only, indices refer to the whole grid', () => {
-    const point = (w: number, relativeFidelity: number, defect: number, acceptedSteps: number): PathPoint =>
-      ({ w, relativeFidelity, defect, stopReason: acceptedSteps === 0 ? 'stalled' : 'plateau', run: { acceptedSteps } }) as unknown as PathPoint;
-    // A steady trade-off up to 0.6, then stalled points repeating 0.6's fidelity (a false saturation).
-    const points = [point(0.2, 0.1, 0.5, 9), point(0.4, 0.2, 0.3, 9), point(0.6, 0.3, 0.1, 9), point(0.8, 0.3, 0.1, 0), point(0.9, 0.3, 0.1, 0)];
-    expect(selectAuto(points)).toMatchObject({ criterion: 'saturation', w: 0.9 });
+    const point = (w: number, relativeFidelity: number, defect: number, sparsity: number, acceptedSteps: number): PathPoint =>
+      ({ w, relativeFidelity, defect, sparsity, stopReason: acceptedSteps === 0 ? 'stalled' : 'plateau', run: { acceptedSteps } }) as unknown as PathPoint;
+    // Separation up to 0.6 (sparsity rises 2× as fast as f), then stalled points repeating 0.6's solution.
+    const points = [point(0.2, 0.1, 0.5, 0.1, 9), point(0.4, 0.2, 0.3, 0.3, 9), point(0.6, 0.3, 0.1, 0.5, 9), point(0.8, 0.3, 0.1, 0.5, 0), point(0.9, 0.3, 0.1, 0.5, 0)];
+    // The repeats trade at rate 0, below par, so even unfiltered the choice is 0.6 (the former
+    // saturation rule read them as a flat fidelity and took 0.9).
+    expect(selectAuto(points)).toMatchObject({ criterion: 'separation', w: 0.6 });
     const sel = selectOnPath(points, 'auto');
-    expect(sel.criterion).toBe('knee');
-    expect(sel.index).toBeLessThan(3);
+    expect(sel.criterion).toBe('separation');
+    expect(sel.index).toBe(2);
     expect(sel.w).toBe(points[sel.index]!.w);
     expect(sel.excluded).toEqual([
       { index: 3, w: 0.8, why: 'stalled: no accepted step, the solve returned its start' },
       { index: 4, w: 0.9, why: 'stalled: no accepted step, the solve returned its start' },
     ]);
-    expect(sel.reason).toMatch(/^no saturated fidelity tail .*knee.*; excluded w = 0\.8 \(stalled.*w = 0\.9 \(stalled/);
+    expect(sel.reason).toMatch(/^support separation: .*; w = 0\.6 is the largest w whose segment still trades at par or better \(2×; .*; excluded w = 0\.8 \(stalled.*w = 0\.9 \(stalled/);
   });
 
   it('a path where nothing moved has no w to choose: NumericalError naming the grid', () => {

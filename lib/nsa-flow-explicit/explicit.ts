@@ -4,8 +4,9 @@
  * because the two are different algorithms with different options (no retraction VJP, no lr strategies,
  * a backtracking rule instead) and different results; a later `nsaFlow({method})` can dispatch to both.
  *
- * w: a number in [0, 1]; 'auto' (fidelity saturation along a warm-started path over `ws`, else the knee
- * of the fidelity–orthogonality trade-off, see auto-w.ts); or 'crossValidated' (the highest `score(point)` along that path, where
+ * w: a number in [0, 1]; 'auto' (along a warm-started path over `ws`: the largest w that still
+ * separates supports — zeroes entries at par or better against the fidelity error — else the knee of the
+ * fidelity–orthogonality trade-off, see auto-w.ts); or 'crossValidated' (the highest `score(point)` along that path, where
  * the user's score evaluates a solution on held-out data).
  */
 import type { Matrix } from '../matrix.js';

@@ -56,7 +56,7 @@ export interface NsaFlowPathOptions extends FlowSettingsInput, AsyncOptions<Path
   /** Start each solve from the previous solution (default true); false = independent solves. */
   warmStart?: boolean;
   /**
-   * Also pick a w: 'auto' (fidelity saturation, else the knee; auto-w.ts), 'knee' of the
+   * Also pick a w: 'auto' (support separation, else the knee; auto-w.ts), 'knee' of the
    * fidelity–orthogonality curve, or the highest user score.
    */
   select?: 'auto' | 'knee' | ((point: PathPoint) => number);
