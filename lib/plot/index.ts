@@ -382,7 +382,7 @@ export interface TradeoffPlotOptions {
   log?: boolean;
   /** The selected w (a path result's selection.w): drawn as a dashed vertical rule with a label. */
   selectedW?: number;
-  /** How it was selected ('knee', 'saturation', …), for the label. */
+  /** How it was selected ('knee', 'separation', …), for the label. */
   selectionCriterion?: string;
 }
 
