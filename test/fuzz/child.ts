@@ -310,6 +310,12 @@ async function main(): Promise<void> {
   writeReport();
 }
 
-await main();
+// A failure of the harness itself (not of a call) must fail the run, not end it quietly: the
+// uncaughtException handler above would otherwise swallow it and the child would exit 0 with the calls
+// made so far.
+await main().catch((err: unknown) => {
+  console.error('fuzz harness failed:', err);
+  process.exit(3);
+});
 // Jobs still running after a rejected call (a generated signal that never aborts) must not hold the child.
 process.exit(0);

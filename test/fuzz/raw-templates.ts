@@ -229,7 +229,7 @@ function changed(value: unknown, how: Mutation['replacement'], victims: ArrayBuf
       if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value) && !Array.isArray(value)) {
         const o: Record<string, unknown> = {};
         for (const [k, x] of Object.entries(value)) {
-          Object.defineProperty(o, k, { enumerable: true, get: () => (detachAll(), x) });
+          Object.defineProperty(o, k, { enumerable: true, configurable: true, get: () => (detachAll(), x) });
         }
         return o;
       }
@@ -256,7 +256,12 @@ export function mutate(template: Template, mutations: Mutation[]): unknown[] {
     else if (Array.isArray(a)) a[mu.field as number] = changed(a[mu.field as number], mu.replacement, victims);
     else if (a !== null && typeof a === 'object') {
       const o = a as Record<string, unknown>;
-      o[mu.field as string] = changed(o[mu.field as string], mu.replacement, victims);
+      const key = mu.field as string;
+      // An earlier mutation may have made this argument an object of getters (reading one detaches the
+      // buffers): replace the field without running its getter, as a data property.
+      const own = Object.getOwnPropertyDescriptor(o, key);
+      const before = own && 'value' in own ? own.value : own ? undefined : o[key];
+      Object.defineProperty(o, key, { value: changed(before, mu.replacement, victims), writable: true, enumerable: true, configurable: true });
     }
   }
   return args;
