@@ -136,19 +136,8 @@ interface RawEnergyOptions {
 }
 type RawSolveOptions = RawEnergyOptions & Omit<CertifiedOptions, keyof RawEnergyOptions>;
 
-interface RawCertifiedResult {
-  Y: Float64Array;
-  energy: number;
-  fidelity: number;
-  orthogonality: number;
-  overlap: number;
-  certificate: number;
-  stopReason: StopReason;
-  iterations: number;
-  evaluations: number;
-  traces: CertifiedTraces;
-  warnings: string[];
-}
+/** What the addon returns: the run, with Y as the bare buffer (buildRun makes it a Matrix). */
+type RawCertifiedResult = Omit<CertifiedRun, 'Y'> & { Y: Float64Array };
 
 interface RawEnergyResult {
   energy: number;

@@ -101,22 +101,33 @@ void requireTarget(const double* X0, std::size_t n) {
   throwRange("Expected a target X0 with a nonzero entry (the calibration-free fidelity ‖Y − X0‖²/‖X0‖² divides by ‖X0‖²) but received X0 = 0");
 }
 
+}  // namespace
+
+namespace {
+CertifiedData targetData(const double* X0, std::size_t p, std::size_t k) {
+  requireTarget(X0, p * k);
+  CertifiedData d;
+  d.p = p;
+  d.k = k;
+  d.X0 = X0;
+  return d;
+}
+CertifiedEnergyOptions targetOptions(const EnergyOptions& o) {
+  CertifiedEnergyOptions c;
+  c.mode = CertifiedMode::Target;
+  c.w = o.w;
+  c.orthogonality = o.functional;
+  return c;
+}
+}  // namespace
+
 // The calibration-free energy is the certified solvers' 'target' mode: one implementation of its terms
 // (nsa_energy.cpp), so that the loop's 'energy' weighting and nsaEnergy(mode 'target') agree bit for bit.
-// Its workspaces are two k×k matrices, sized here per evaluation (negligible beside the p×k passes).
-EnergyValue calibrationFree(const double* Y, const double* X0, std::size_t p, std::size_t k, const EnergyOptions& o,
-                            double* G) {
-  requireTarget(X0, p * k);
-  CertifiedEnergyOptions options;
-  options.mode = CertifiedMode::Target;
-  options.w = o.w;
-  options.orthogonality = o.functional;
-  CertifiedData data;
-  data.p = p;
-  data.k = k;
-  data.X0 = X0;
-  CertifiedEnergy target(options, data);
-  const CertifiedTerms t = target.evaluate(Y, G);
+CalibrationFreeEnergy::CalibrationFreeEnergy(const double* X0, std::size_t p, std::size_t k, const EnergyOptions& o)
+    : target_(targetOptions(o), targetData(X0, p, k)) {}
+
+EnergyValue CalibrationFreeEnergy::operator()(const double* Y, double* G) {
+  const CertifiedTerms t = target_.evaluate(Y, G);
   EnergyValue e;
   e.fidelity = t.fidelity;
   e.orthogonality = t.orthogonality;
@@ -124,11 +135,9 @@ EnergyValue calibrationFree(const double* Y, const double* X0, std::size_t p, st
   return e;
 }
 
-}  // namespace
-
 EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t k,
                    const EnergyOptions& o, double* G, Workspace& ws) {
-  if (o.weighting == Weighting::CalibrationFree) return calibrationFree(Y, X0, p, k, o, G);
+  if (o.weighting == Weighting::CalibrationFree) return CalibrationFreeEnergy(X0, p, k, o)(Y, G);
   const std::size_t n = p * k;
   const Sums s = sums(Y, X0, n);
   double* A = G ? ws.get(1, k * k) : nullptr;
@@ -170,7 +179,7 @@ EnergyValue energyBatch(const double* Y, const double* X0, std::size_t B, std::s
   double F = 0, O = 0;
   if (o.weighting == Weighting::CalibrationFree) {
     for (std::size_t b = 0; b < B; ++b) {
-      const EnergyValue one = calibrationFree(Y + b * n, X0 + b * n, p, k, o, nullptr);
+      const EnergyValue one = CalibrationFreeEnergy(X0 + b * n, p, k, o)(Y + b * n, nullptr);
       F += one.fidelity;
       O += one.orthogonality;
     }

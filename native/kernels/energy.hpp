@@ -11,6 +11,7 @@
 #include <cstddef>
 
 #include "linalg.hpp"
+#include "nsa_energy.hpp"
 #include "orthogonality.hpp"
 
 namespace nsa {
@@ -48,6 +49,17 @@ inline std::size_t rowBlock(std::size_t k) { return k >= 512 ? 16 : 8192 / k; }
 // (its fidelity divides by ‖X0‖²): callers refuse a zero target before; here it throws a RangeError.
 EnergyValue energy(const double* Y, const double* X0, std::size_t p, std::size_t k,
                    const EnergyOptions& opts, double* G, Workspace& ws);
+
+// The calibration-free energy against one target X0, built once (its ‖X0‖², its check that X0 ≠ 0 and
+// its workspaces) for a loop that evaluates it at many Y: energy() builds one per call.
+class CalibrationFreeEnergy {
+ public:
+  CalibrationFreeEnergy(const double* X0, std::size_t p, std::size_t k, const EnergyOptions& opts);
+  EnergyValue operator()(const double* Y, double* G);
+
+ private:
+  CertifiedEnergy target_;
+};
 
 // The batch form over B matrices, with the reference's quirks: `basic` fidelity is summed over the
 // batch, the two ratio fidelities are averaged; orthogonality is the batch mean. Calibration-free:

@@ -1,5 +1,7 @@
 #include "nsa_flow.hpp"
 
+#include <optional>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -68,11 +70,17 @@ struct FlowObjective {
   EnergyOptions energy;
   Vec Y, GY;
   Workspace ws;
+  // The calibration-free energy, built once for the run (energy() would rebuild it, with a pass over X0,
+  // at every evaluation); the reference weighting goes through energy(), whose weights warm-up changes.
+  std::optional<CalibrationFreeEnergy> calibrationFree;
   FlowObjective(DifferentiableRetraction& m, const double* x0, const EnergyOptions& e)
-      : map(m), X0(x0), energy(e), Y(m.rows() * m.cols()), GY(m.rows() * m.cols()) {}
+      : map(m), X0(x0), energy(e), Y(m.rows() * m.cols()), GY(m.rows() * m.cols()) {
+    if (e.weighting == Weighting::CalibrationFree) calibrationFree.emplace(x0, m.rows(), m.cols(), e);
+  }
   // Forward with the gradient with respect to Y kept for backward().
   EnergyValue forward(const double* Z) {
     map.forward(Z, Y.data());
+    if (calibrationFree) return (*calibrationFree)(Y.data(), GY.data());
     return nsa::energy(Y.data(), X0, map.rows(), map.cols(), energy, GY.data(), ws);
   }
   void backward(double* GZ) { map.backward(GY.data(), GZ); }
@@ -84,7 +92,7 @@ struct FlowObjective {
 };
 
 // The certificate of Y with gradient G, or NaN at Y = 0: there the orthogonality term is not
-// differentiable (it is defined as 0) while the fidelity still pulls Y towards X0, so the gradient
+// differentiable (it counts as 1, orthogonality.hpp) while the fidelity still pulls Y towards X0, so the gradient
 // mapping's "nothing to move" 0 would certify a point that is not stationary.
 double certificateOf(const double* Y, const double* G, std::size_t n, bool nonnegative) {
   bool any = false;
