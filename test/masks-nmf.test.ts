@@ -8,30 +8,15 @@ import { nmf, nmfSync, reconstruct, setBlasThreads, setMemoryLimit, toCsr, type 
 import { gradientMapping, largestIncrease, matmul, transposed } from './helpers/snmf-cases.js';
 import { readNpy } from './helpers/snmf-corpus.js';
 import { dataFile } from './helpers/shared.js';
+import { thrown } from './helpers/thrown.js';
+import { uniform } from './helpers/uniform.js';
 
 setBlasThreads(1);
 
 function throws(fn: () => unknown, cls: new (...args: any[]) => Error, message: RegExp): void {
-  let error: unknown;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
+  const error = thrown(fn);
   expect(error).toBeInstanceOf(cls);
-  expect((error as Error).message).toMatch(message);
-}
-
-/** A seeded uniform generator (mulberry32) so that every draw is reproducible. */
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  expect(error.message).toMatch(message);
 }
 
 // 189 tissue samples × 500 genes (log2 expression): the first 60×80 block, a small real matrix.

@@ -6,19 +6,9 @@ import { describe, expect, it } from 'vitest';
 
 import { ntf, ntfSync, reconstruct, setBlasThreads, type NtfResult, type Tensor } from '../lib/index.js';
 import { largestIncrease } from './helpers/snmf-cases.js';
+import { uniform } from './helpers/uniform.js';
 
 setBlasThreads(1);
-
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // A rank-3 non-negative 12×10×8 tensor plus noise.
 const shape = [12, 10, 8];

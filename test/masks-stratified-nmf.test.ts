@@ -9,19 +9,9 @@ import { reconstruct, setBlasThreads, stratifiedNmf, stratifiedNmfSync, toCsr, t
 import { gradientMapping, largestIncrease, matmul, transposed } from './helpers/snmf-cases.js';
 import { readNpy } from './helpers/snmf-corpus.js';
 import { dataFile } from './helpers/shared.js';
+import { uniform } from './helpers/uniform.js';
 
 setBlasThreads(1);
-
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Three strata of the tissue data (rows 0–29, 30–54, 55–89; the first 70 genes).
 const tissue = readNpy(dataFile('tissue/tissue_expr.npy'));
