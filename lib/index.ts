@@ -89,3 +89,4 @@ export {
 export { nmf, nmfSync, type NmfOptions, type NmfResult, type NmfSettings, type NmfSolver, type NmfLoss } from './factorization/nmf.js';
 export { type MissingOptions, type MissingMask } from './factorization/missing.js';
 export { reconstruct, type ReconstructOptions, type FactorizationResult } from './factorization/reconstruct.js';
+export { crossValidateRank, crossValidateRankSync, type CrossValidateRankOptions, type CrossValidateRankResult, type CrossValidationMethod, type CrossValidationProgress, type RankError, type RankRule } from './factorization/cross-validate.js';

@@ -1,0 +1,528 @@
+/**
+ * Rank selection by cross-validation (docs/cross-validation.md): speckled hold-out, as in RcppML.
+ * For every repetition seed, the observed entries are shuffled once and cut into `folds` disjoint test
+ * sets of `holdout`·(observed entries) each; each (rank, seed, fold) fit sees everything but its
+ * test set (a mask, added to the user's), and its error is the RMSE of the model at the held-out
+ * entries. The masks depend on the data, the seed, `folds` and `holdout` only — never on the ranks —
+ * so every rank is scored on the same test sets (and a grid split into one job per rank, as a batch
+ * does, gives the same numbers as one call).
+ */
+import type { CsrMatrix, Matrix } from '../matrix.js';
+import { checkMemory, float64Bytes } from '../memory.js';
+import { AbortError } from '../errors.js';
+import { getConcurrency, type AsyncOptions } from '../runtime.js';
+import type { Tensor } from '../tensor.js';
+import { cpReconstruct, expectTensor } from '../tensor-ops.js';
+import {
+  asyncOptionSpecs,
+  describeValue,
+  expectInteger,
+  expectOneOf,
+  isObjectArgument,
+  ownKeys,
+  parseOptions,
+  readList,
+  subName,
+  type OptionSpecs,
+} from '../validate.js';
+import { nmf, nmfOptionSpecs, nmfSync, type NmfOptions } from './nmf.js';
+import { ntf, ntfOptionSpecs, ntfSync, type NtfOptions } from './ntf.js';
+import { reconstruct } from './reconstruct.js';
+import { expectDataMatrix } from './sparse.js';
+import { stratifiedNmf, stratifiedNmfOptionSpecs, stratifiedNmfSync, type StratifiedNmfOptions } from './stratified-nmf.js';
+
+export const crossValidationMethods = ['nmf', 'stratifiedNmf', 'ntf'] as const;
+export type CrossValidationMethod = (typeof crossValidationMethods)[number];
+
+export const rankRules = ['min', 'oneStandardError'] as const;
+export type RankRule = (typeof rankRules)[number];
+
+/** Progress of a cross-validation: fits finished of all (ranks × seeds × folds). */
+export interface CrossValidationProgress {
+  done: number;
+  total: number;
+}
+
+export interface CrossValidateRankOptions {
+  /** The ranks to compare: distinct positive integers (required). */
+  ranks: number[];
+  /** Disjoint test sets per seed (default 5); folds·holdout ≤ 1. */
+  folds?: number;
+  /** Fraction of the observed entries each test set holds, in (0, 0.5) (default 0.05). */
+  holdout?: number;
+  /** Repetitions: a count n (seeds 0, …, n − 1) or the seeds themselves (default 1: seed 0). */
+  seeds?: number | number[];
+  /** 'oneStandardError' (default): the smallest rank within one standard error of the best mean; 'min': the best mean. */
+  rule?: RankRule;
+  /**
+   * Options of the method's fits (solver, maxIterations, tolerance, …, and a user `mask` or
+   * `missing: 'nan'`), checked by the method's own specs. Not `seed` (each fit takes its repetition's
+   * seed), `init` factors (they fix a rank) or `weights`.
+   */
+  fitOptions?: NmfOptions | StratifiedNmfOptions | NtfOptions;
+}
+
+/** The held-out error at one rank, over every (seed, fold) in seed-major order. */
+export interface RankError {
+  rank: number;
+  /** Mean of `errors`. */
+  mean: number;
+  /** Sample standard deviation of `errors` (0 for a single fit). */
+  sd: number;
+  /** RMSE of the model at each test set's entries. */
+  errors: Float64Array;
+  /** Mean of `trainErrors`. */
+  trainMean: number;
+  /** RMSE of each fit at the entries it saw (observed and not held out). */
+  trainErrors: Float64Array;
+}
+
+export interface CrossValidateRankResult {
+  method: CrossValidationMethod;
+  /** One entry per rank, in increasing rank. */
+  curve: RankError[];
+  /** The rank the rule chose. */
+  chosenRank: number;
+  /** The rank of the smallest mean test error (= chosenRank under 'min'). */
+  bestRank: number;
+  rule: RankRule;
+  settings: {
+    ranks: number[];
+    folds: number;
+    holdout: number;
+    seeds: number[];
+    /** Observed entries (not in the user's mask, not NaN under missing 'nan'). */
+    observed: number;
+    /** Entries in each test set: round(holdout · observed). */
+    heldOut: number;
+  };
+}
+
+// ---- options ------------------------------------------------------------------------------------
+
+const positiveInteger = (v: unknown, name: string): number => expectInteger(v, name, 1, 2 ** 31 - 1, 'a positive integer');
+
+const cvOptionSpecs = {
+  ranks: {
+    kind: 'custom',
+    description: 'the ranks to compare: an array of distinct positive integers',
+    check: (v: unknown, name: string) => {
+      const list = readList(v, name, 'an array of positive integers (the ranks)', 1 << 16);
+      if (list.length === 0) throw new RangeError(`Expected at least one rank in ${name} but received an empty array`);
+      const ranks = list.map((r, k) => positiveInteger(r, `${subName(name, `[${k}]`)}`));
+      const repeated = ranks.find((r, k) => ranks.indexOf(r) !== k);
+      if (repeated !== undefined) throw new RangeError(`Expected distinct ranks in ${name} but received ${repeated} twice`);
+      return ranks.sort((a, b) => a - b);
+    },
+  },
+  folds: { kind: 'number', integer: true, min: 1, max: 1000, default: 5, description: 'disjoint test sets per seed' },
+  holdout: { kind: 'number', min: 0, max: 0.5, minExclusive: true, maxExclusive: true, default: 0.05, description: 'fraction of the observed entries in each test set' },
+  seeds: {
+    kind: 'custom',
+    description: 'repetitions: a count n (seeds 0…n − 1) or an array of seeds (integers ≥ 0)',
+    default: 1,
+    check: (v: unknown, name: string) => {
+      if (typeof v === 'number') return positiveInteger(v, name);
+      const list = readList(v, name, 'a count or an array of seeds (integers ≥ 0)', 1 << 16);
+      if (list.length === 0) throw new RangeError(`Expected at least one seed in ${name} but received an empty array`);
+      return list.map((s, k) => expectInteger(s, subName(name, `[${k}]`), 0, Number.MAX_SAFE_INTEGER, 'an integer ≥ 0'));
+    },
+  },
+  rule: { kind: 'enum', values: rankRules, default: 'oneStandardError', description: 'how the rank is chosen from the curve' },
+} as const satisfies OptionSpecs;
+
+const methodSpecs: Record<CrossValidationMethod, OptionSpecs> = { nmf: nmfOptionSpecs, stratifiedNmf: stratifiedNmfOptionSpecs, ntf: ntfOptionSpecs };
+
+/** The fit options of a method, checked by its own specs; what cross-validation sets itself is refused. */
+function fitOptionsSpec(method: CrossValidationMethod) {
+  return {
+    kind: 'custom',
+    description: "the method's options for every fit (solver, maxIterations, …; a mask or missing 'nan')",
+    check: (v: unknown, name: string) => {
+      if (isObjectArgument(v)) {
+        const keys = ownKeys(v, name);
+        if (keys.includes('seed')) throw new RangeError(`Expected no seed in ${name}: each fit takes its repetition's seed (give options.seeds)`);
+        if (keys.includes('weights')) throw new RangeError(`Expected no weights in ${name}: cross-validation holds entries out by mask and scores them unweighted (give a mask)`);
+      }
+      const o = parseOptions<Record<string, unknown>>(methodSpecs[method], v, name);
+      if (typeof o.init === 'object') throw new RangeError(`Expected 'random' or 'nndsvd' for ${subName(name, '.init')}: given factors fix a rank, and every fold starts afresh`);
+      if (o.missing === 'absent') throw new RangeError(`Expected missing 'observed' or 'nan' for ${subName(name, '.missing')}: held-out entries are masked in dense data`);
+      return o;
+    },
+  } as const;
+}
+
+interface Parsed {
+  ranks: number[];
+  folds: number;
+  holdout: number;
+  seeds: number | number[];
+  rule: RankRule;
+  fitOptions: Record<string, unknown>;
+  signal?: AbortSignal;
+  onProgress?: (p: CrossValidationProgress) => void;
+}
+
+// ---- the data and its observed entries ---------------------------------------------------------------
+
+/** The data as one flat array (strata stacked by rows; a tensor in C order) and how to score a fit. */
+interface Problem {
+  method: CrossValidationMethod;
+  /** The data as the fits get it (CSR densified). */
+  data: Matrix | Matrix[] | Tensor;
+  values: Float64Array;
+  /** Columns of the stacked matrix (matrices); 0 for a tensor. */
+  cols: number;
+  /** 1 where the user's mask or NaN (missing 'nan') makes an entry missing. */
+  missing: Uint8Array;
+  /** Flat indices of the observed entries, increasing. */
+  observed: Int32Array | Float64Array;
+  /** The largest rank a fit accepts. */
+  maxRank: number;
+  /** Stratum row offsets in the stacked matrix (stratifiedNmf). */
+  strataRows?: number[];
+}
+
+function densify(A: Matrix | CsrMatrix, name: string): Matrix {
+  if (!('indptr' in A)) return A;
+  checkMemory(float64Bytes(A.rows, A.cols), `a dense copy of ${name} (${A.rows}×${A.cols}; held-out entries are masked in dense data)`);
+  const data = new Float64Array(A.rows * A.cols);
+  for (let i = 0; i < A.rows; i++) for (let p = A.indptr[i]!; p < A.indptr[i + 1]!; p++) data[i * A.cols + A.indices[p]!] = A.data[p]!;
+  return { rows: A.rows, cols: A.cols, data };
+}
+
+/** The user's mask as flags over `size` entries (an index list counts in rows of `cols`). */
+function maskFlags(mask: unknown, size: number, cols: number, name: string, out: Uint8Array, offset = 0): void {
+  if (mask === undefined || mask === null) return;
+  if (mask instanceof Uint8Array) {
+    if (mask.length !== size) throw new RangeError(`Expected ${size} entries for ${name} but received ${mask.length}`);
+    for (let k = 0; k < size; k++) if (mask[k]) out[offset + k] = 1;
+    return;
+  }
+  const { rows, cols: cs } = mask as { rows: Int32Array; cols: Int32Array };
+  for (let k = 0; k < rows.length; k++) {
+    const i = rows[k]!, j = cs[k]!;
+    if (j >= cols || i * cols + j >= size) throw new RangeError(`Expected indices within the data for ${name} but received [${i}, ${j}] at position ${k}`);
+    out[offset + i * cols + j] = 1;
+  }
+}
+
+function readProblem(method: CrossValidationMethod, dataArg: unknown, fit: Record<string, unknown>): Problem {
+  let data: Problem['data'], values: Float64Array, cols: number, maxRank: number, strataRows: number[] | undefined;
+  let missing: Uint8Array;
+  if (method === 'nmf') {
+    const A = densify(expectDataMatrix(dataArg, 'data', { nonNegative: false, finite: false }), 'data');
+    data = A;
+    values = A.data;
+    cols = A.cols;
+    maxRank = Math.min(A.rows, A.cols);
+    missing = new Uint8Array(values.length);
+    maskFlags(fit.mask, values.length, cols, 'options.fitOptions.mask', missing);
+  } else if (method === 'stratifiedNmf') {
+    if (!Array.isArray(dataArg)) throw new TypeError(`Expected an array of strata (Matrix or CSR) for data but received ${describeValue(dataArg)}`);
+    const list = readList(dataArg, 'data', 'an array of strata (Matrix or CSR)', 1 << 20);
+    if (list.length === 0) throw new RangeError('Expected at least one stratum for data but received an empty array');
+    const strata = list.map((s, i) => densify(expectDataMatrix(s, `data[${i}]`, { nonNegative: false, finite: false }), `data[${i}]`));
+    cols = strata[0]!.cols;
+    strataRows = [];
+    let rows = 0;
+    strata.forEach((s, i) => {
+      if (s.cols !== cols) throw new RangeError(`Expected data[${i}] to have ${cols} columns (as data[0]) but received ${s.cols}`);
+      strataRows!.push(rows);
+      rows += s.rows;
+    });
+    checkMemory(float64Bytes(rows, cols), `the stacked strata (${rows}×${cols})`);
+    values = new Float64Array(rows * cols);
+    strata.forEach((s, i) => values.set(s.data, strataRows![i]! * cols));
+    data = strata;
+    maxRank = Math.min(rows, cols);
+    missing = new Uint8Array(values.length);
+    const masks = fit.mask;
+    if (masks !== undefined) {
+      if (!Array.isArray(masks) || masks.length !== strata.length) {
+        throw new RangeError(`Expected an array of ${strata.length} masks (one per stratum; null for none) for options.fitOptions.mask but received ${describeValue(masks)}`);
+      }
+      masks.forEach((m, i) => maskFlags(m, strata[i]!.data.length, cols, `options.fitOptions.mask[${i}]`, missing, strataRows![i]! * cols));
+    }
+  } else {
+    const T = expectTensor(dataArg, 'data', 2);
+    data = T;
+    values = T.data;
+    cols = 0;
+    maxRank = Infinity;
+    missing = new Uint8Array(values.length);
+    maskFlags(fit.mask, values.length, 1, 'options.fitOptions.mask', missing);
+  }
+  const nan = fit.missing === 'nan';
+  let count = 0;
+  for (let k = 0; k < values.length; k++) {
+    const x = values[k]!;
+    if (nan && Number.isNaN(x)) missing[k] = 1;
+    if (missing[k]) continue;
+    if (!(x >= 0) || x === Infinity) {
+      throw new RangeError(
+        `Expected finite non-negative values in data at observed entries but received ${describeValue(x)} at flat index ${k}${Number.isNaN(x) ? " (mark missing entries with options.fitOptions.mask or missing 'nan')" : ''}`,
+      );
+    }
+    count++;
+  }
+  const observed = values.length < 2 ** 31 ? new Int32Array(count) : new Float64Array(count);
+  for (let k = 0, q = 0; k < values.length; k++) if (!missing[k]) observed[q++] = k;
+  return { method, data, values, cols, missing, observed, maxRank, strataRows };
+}
+
+// ---- folds ----------------------------------------------------------------------------------------
+
+/** The project-independent 32-bit generator of the masks (mulberry32), seeded by any safe integer. */
+function generator(seed: number): () => number {
+  let a = (seed % 2 ** 32 ^ Math.imul(Math.floor(seed / 2 ** 32), 0x9e3779b9) ^ 0x5bd1e995) >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * The test sets of one seed: a partial Fisher–Yates shuffle of the observed entries, cut into `folds`
+ * disjoint runs of `heldOut` entries each (sorted, so a fold's entries are read in memory order).
+ */
+function testSets(observed: Problem['observed'], seed: number, folds: number, heldOut: number): Float64Array[] {
+  const pool = Float64Array.from(observed);
+  const random = generator(seed);
+  const n = pool.length;
+  for (let k = 0; k < folds * heldOut; k++) {
+    const j = k + Math.floor(random() * (n - k));
+    const t = pool[k]!;
+    pool[k] = pool[j]!;
+    pool[j] = t;
+  }
+  return Array.from({ length: folds }, (_, f) => pool.slice(f * heldOut, (f + 1) * heldOut).sort());
+}
+
+interface Task {
+  rank: number;
+  seed: number;
+  /** Position in the rank's errors (seed-major). */
+  slot: number;
+  test: Float64Array;
+}
+
+interface Plan {
+  problem: Problem;
+  o: Parsed;
+  seeds: number[];
+  heldOut: number;
+  tasks: Task[];
+}
+
+function plan(dataArg: unknown, methodArg: unknown, options: unknown, context: string, async: boolean): Plan {
+  const method = expectOneOf(methodArg, 'method', crossValidationMethods);
+  const specs = { ...cvOptionSpecs, fitOptions: { ...fitOptionsSpec(method), default: {} }, ...(async ? asyncOptionSpecs : {}) };
+  if (!isObjectArgument(options)) throw new TypeError(`Expected an options object {ranks, …} for options of ${context} but received ${describeValue(options)}`);
+  const o = parseOptions<Parsed>(specs, options, context);
+  if (o.ranks === undefined) throw new TypeError(`Expected an array of ranks for options.ranks of ${context} but received undefined`);
+  const problem = readProblem(method, dataArg, o.fitOptions);
+  const tooLarge = o.ranks.find((r) => r > problem.maxRank);
+  if (tooLarge !== undefined) {
+    throw new RangeError(`Expected ranks in [1, ${problem.maxRank}] (the smaller side of the data) for options.ranks of ${context} but received ${tooLarge}`);
+  }
+  const observed = problem.observed.length;
+  const heldOut = Math.round(o.holdout * observed);
+  if (heldOut < 1) {
+    throw new RangeError(`Expected options.holdout of ${context} to hold out at least one entry but received ${o.holdout} of ${observed} observed entries (round(holdout · observed) = 0)`);
+  }
+  if (o.folds * heldOut > observed) {
+    throw new RangeError(`Expected options.folds · ${heldOut} held-out entries ≤ the ${observed} observed entries for options.folds of ${context} but received ${o.folds} folds (the test sets are disjoint)`);
+  }
+  const seeds = typeof o.seeds === 'number' ? Array.from({ length: o.seeds }, (_, s) => s) : o.seeds;
+  const sets = seeds.map((s) => testSets(problem.observed, s, o.folds, heldOut));
+  const tasks: Task[] = [];
+  for (const rank of o.ranks) {
+    seeds.forEach((seed, s) => sets[s]!.forEach((test, f) => tasks.push({ rank, seed, slot: s * o.folds + f, test })));
+  }
+  return { problem, o, seeds, heldOut, tasks };
+}
+
+// ---- one fit -----------------------------------------------------------------------------------
+
+/** The fit's options: the user's, with the test set added to the mask and the repetition's seed. */
+function fitArguments(p: Plan, task: Task): { data: Plan['problem']['data']; options: Record<string, unknown> } {
+  const { problem } = p;
+  const mask = problem.missing.slice();
+  for (let q = 0; q < task.test.length; q++) mask[task.test[q]!] = 1;
+  const options: Record<string, unknown> = { ...p.o.fitOptions, seed: task.seed };
+  if (problem.method === 'stratifiedNmf') {
+    const strata = problem.data as Matrix[];
+    options.mask = strata.map((s, i) => mask.subarray(problem.strataRows![i]! * problem.cols, problem.strataRows![i]! * problem.cols + s.data.length));
+  } else {
+    options.mask = mask;
+  }
+  return { data: problem.data, options };
+}
+
+type FitResult = { loss: number } & ({ W: Matrix; H: Matrix } | { V: Matrix; W: Matrix[]; H: Matrix } | { factors: Matrix[] });
+
+/** RMSE at the test entries and at the training entries of one fit. */
+function score(p: Plan, task: Task, result: FitResult): { test: number; train: number } {
+  const { problem } = p;
+  const test = task.test;
+  let model: Float64Array;
+  if ('factors' in result) {
+    const full = cpReconstruct(result.factors).data;
+    model = Float64Array.from(test, (k) => full[k]!);
+  } else {
+    const m = problem.cols;
+    const rows = Int32Array.from(test, (k) => Math.floor(k / m));
+    const cols = Int32Array.from(test, (k) => k % m);
+    model = reconstruct(result, { entries: { rows, cols } });
+  }
+  let sum = 0;
+  for (let q = 0; q < test.length; q++) {
+    const d = model[q]! - problem.values[test[q]!]!;
+    sum += d * d;
+  }
+  // The fit's loss is √Σ(a − m)² over the entries it saw (every weight is 1 or 0).
+  const trained = problem.observed.length - test.length;
+  return { test: Math.sqrt(sum / test.length), train: result.loss / Math.sqrt(trained) };
+}
+
+function fitSync(p: Plan, task: Task): FitResult {
+  const { data, options } = fitArguments(p, task);
+  if (p.problem.method === 'nmf') return nmfSync(data as Matrix, task.rank, options);
+  if (p.problem.method === 'stratifiedNmf') return stratifiedNmfSync(data as Matrix[], task.rank, options);
+  return ntfSync(data as Tensor, task.rank, options);
+}
+
+function fitAsync(p: Plan, task: Task, signal: AbortSignal): Promise<FitResult> {
+  const { data, options } = fitArguments(p, task);
+  const o = { ...options, signal };
+  if (p.problem.method === 'nmf') return nmf(data as Matrix, task.rank, o);
+  if (p.problem.method === 'stratifiedNmf') return stratifiedNmf(data as Matrix[], task.rank, o);
+  return ntf(data as Tensor, task.rank, o);
+}
+
+// ---- the curve and the rule -------------------------------------------------------------------------
+
+function summarize(p: Plan, test: Float64Array[], train: Float64Array[]): CrossValidateRankResult {
+  const mean = (x: Float64Array) => x.reduce((a, b) => a + b, 0) / x.length;
+  const curve: RankError[] = p.o.ranks.map((rank, r) => {
+    const errors = test[r]!;
+    const m = mean(errors);
+    const sd = errors.length > 1 ? Math.sqrt(errors.reduce((a, e) => a + (e - m) ** 2, 0) / (errors.length - 1)) : 0;
+    return { rank, mean: m, sd, errors, trainMean: mean(train[r]!), trainErrors: train[r]! };
+  });
+  const { chosenRank, bestRank } = chooseRank(curve, p.o.rule);
+  const { ranks, folds, holdout, rule } = p.o;
+  return {
+    method: p.problem.method,
+    curve,
+    chosenRank,
+    bestRank,
+    rule,
+    settings: { ranks, folds, holdout, seeds: p.seeds, observed: p.problem.observed.length, heldOut: p.heldOut },
+  };
+}
+
+/**
+ * 'min': the rank of the smallest mean. 'oneStandardError': the smallest rank whose mean is within one
+ * standard error (sd/√fits) of the smallest mean (Breiman et al. 1984): ranks past the true one fit
+ * noise and differ from the best by less than the scatter between test sets.
+ */
+function chooseRank(curve: RankError[], rule: RankRule): { chosenRank: number; bestRank: number } {
+  let best = 0;
+  curve.forEach((c, i) => c.mean < curve[best]!.mean && (best = i));
+  const b = curve[best]!;
+  if (rule === 'min') return { chosenRank: b.rank, bestRank: b.rank };
+  const bound = b.mean + b.sd / Math.sqrt(b.errors.length);
+  return { chosenRank: curve.find((c) => c.mean <= bound)!.rank, bestRank: b.rank };
+}
+
+// ---- the calls ----------------------------------------------------------------------------------
+
+/**
+ * Cross-validates the rank of nmf, stratifiedNmf or ntf on the calling thread (small problems); see
+ * crossValidateRank.
+ */
+export function crossValidateRankSync(data: Matrix | CsrMatrix | (Matrix | CsrMatrix)[] | Tensor, method: CrossValidationMethod, options: CrossValidateRankOptions): CrossValidateRankResult {
+  const p = plan(data, method, options, 'crossValidateRankSync()', false);
+  const perFold = p.seeds.length * p.o.folds;
+  const test = p.o.ranks.map(() => new Float64Array(perFold));
+  const train = p.o.ranks.map(() => new Float64Array(perFold));
+  for (const task of p.tasks) {
+    const r = p.o.ranks.indexOf(task.rank);
+    const s = score(p, task, fitSync(p, task));
+    test[r]![task.slot] = s.test;
+    train[r]![task.slot] = s.train;
+  }
+  return summarize(p, test, train);
+}
+
+/**
+ * Cross-validates the rank of `method` ('nmf', 'stratifiedNmf' with data an array of strata, or
+ * 'ntf' with data a Tensor): every (rank, seed, fold) is one fit of the method's async call, at most
+ * getConcurrency() of them at once (the runtime's limit, which also decides their BLAS threads).
+ * Rejects with AbortError once `signal` aborts; onProgress gets {done, total} fits after each fit.
+ * Every argument is checked, and every test set drawn, before the first fit starts.
+ */
+export function crossValidateRank(
+  data: Matrix | CsrMatrix | (Matrix | CsrMatrix)[] | Tensor,
+  method: CrossValidationMethod,
+  options: CrossValidateRankOptions & AsyncOptions<CrossValidationProgress>,
+): Promise<CrossValidateRankResult> {
+  let p: Plan;
+  try {
+    p = plan(data, method, options, 'crossValidateRank()', true);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const { signal, onProgress } = p.o;
+  if (signal?.aborted) return Promise.reject(new AbortError());
+  const perFold = p.seeds.length * p.o.folds;
+  const test = p.o.ranks.map(() => new Float64Array(perFold));
+  const train = p.o.ranks.map(() => new Float64Array(perFold));
+  const total = p.tasks.length;
+  // One controller stops every fit: the caller's abort, a failed fit or a throwing onProgress.
+  const stop = new AbortController();
+  return new Promise<CrossValidateRankResult>((resolve, reject) => {
+    let next = 0, done = 0, failed = false;
+    const fail = (reason: unknown): void => {
+      if (failed) return;
+      failed = true;
+      signal?.removeEventListener('abort', onAbort);
+      stop.abort();
+      reject(reason);
+    };
+    const onAbort = (): void => fail(new AbortError());
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const launch = (): void => {
+      if (failed || next >= total) return;
+      const task = p.tasks[next++]!;
+      fitAsync(p, task, stop.signal).then(
+        (result) => {
+          if (failed) return;
+          try {
+            const r = p.o.ranks.indexOf(task.rank);
+            const s = score(p, task, result);
+            test[r]![task.slot] = s.test;
+            train[r]![task.slot] = s.train;
+            done++;
+            onProgress?.({ done, total });
+          } catch (err) {
+            fail(err);
+            return;
+          }
+          if (done === total) {
+            signal?.removeEventListener('abort', onAbort);
+            resolve(summarize(p, test, train));
+          } else launch();
+        },
+        (err: unknown) => fail(err),
+      );
+    };
+    // At most the runtime's concurrency in flight: each fit holds a mask and the weights of its data.
+    for (let k = 0; k < Math.min(getConcurrency(), total); k++) launch();
+  });
+}
