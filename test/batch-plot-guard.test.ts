@@ -175,6 +175,12 @@ const plotRows: Record<string, Row[]> = {
     ['ws getter', () => plot.tradeoffPlot(throwingGetter('ws') as never), TypeError, getterMessage('path.ws')],
     ['selectedW 2', () => plot.tradeoffPlot(curve, { selectedW: 2 }), RangeError, /for options\.selectedW of tradeoffPlot\(\) but received 2$/],
   ],
+  rankCurvePlot: [
+    ['undefined', () => plot.rankCurvePlot(undefined as never), TypeError, 'Expected a rank curve {ranks, testMean, testSd, trainMean?} for curve but received undefined'],
+    ['ranks 5', () => plot.rankCurvePlot({ ranks: 5, testMean: [1], testSd: [0] } as never), TypeError, 'Expected an array of numbers for curve.ranks but received 5'],
+    ['ranks getter', () => plot.rankCurvePlot(throwingGetter('ranks') as never), TypeError, getterMessage('curve.ranks')],
+    ['chosenRank 1.5', () => plot.rankCurvePlot({ ranks: [1], testMean: [1], testSd: [0] }, { chosenRank: 1.5 }), RangeError, /for options\.chosenRank of rankCurvePlot\(\) but received 1\.5$/],
+  ],
   plotResult: [
     ['resultPath undefined', () => plot.plotResult(undefined as never, root), TypeError, 'Expected a path (a non-empty string) for resultPath but received undefined'],
     ['outDir 5', () => plot.plotResult('result.json', 5 as never), TypeError, 'Expected a path (a non-empty string) for outDir but received 5'],

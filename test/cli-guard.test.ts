@@ -163,7 +163,7 @@ const cases: Case[] = [
     'registerMethod(unknown key runn)',
     () => registerMethod({ ...okSpec('guard-a'), runn: 1 } as never),
     TypeError,
-    "Unknown key 'runn' in spec (did you mean run?); valid keys are: name, summary, optionSpecs, inputs, run, traces, arrayNames, diagnostics",
+    "Unknown key 'runn' in spec (did you mean run?); valid keys are: name, summary, optionSpecs, inputs, run, traces, arrayNames, diagnostics, plot",
   ],
   ['registerMethod(no run)', () => registerMethod({ ...okSpec('guard-a'), run: undefined } as never), TypeError, 'Expected a function for spec.run but received undefined'],
   ['registerMethod(summary 1)', () => registerMethod({ ...okSpec('guard-a'), summary: 1 } as never), TypeError, 'Expected a string for spec.summary but received 1'],

@@ -4,7 +4,7 @@
  *   failure (NumericalError) or an internal error · 130 cancelled (Ctrl-C; nothing half-written).
  * Subcommands: one per registered method (lib/cli/methods.ts), plus info, batch, worker and plot.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 import { formatSummary, runBatch, type BatchEvent, type BatchSummary } from '../batch/run.js';
@@ -93,6 +93,7 @@ function methodFlags(method: MethodSpec): Record<string, CommandFlag> {
   if (!('threads' in method.optionSpecs)) flags.threads = { kind: 'integer', min: 1, description: 'BLAS threads (default: all cores)' };
   // A method with a seed option has --seed from its specs; others refuse it with a reason.
   if (!('seed' in method.optionSpecs)) flags.seed = { kind: 'integer', min: 0, hidden: true, description: 'refused: the method is deterministic' };
+  if (method.plot) flags.plot = { kind: 'string', placeholder: 'FILE.svg', description: 'also draw the result as an SVG figure to FILE.svg' };
   const strata = Object.entries(method.inputs).filter(([, s]) => s.kind === 'strata');
   if (strata.length === 1) flags.strataFrom = { kind: 'string', placeholder: 'FILE.csv:COLUMN', description: strata[0]![1].description };
   const readsMatrix = Object.values(method.inputs).some((s) => s.kind === 'matrix');
@@ -218,6 +219,8 @@ async function runMethod(method: MethodSpec, argv: string[], io: CliIO): Promise
   if (args.flags.csv && !out) throw new UsageError('--csv writes CSV files into the result directory: add --out DIR');
   // Fail before the solve, not after it, when the result cannot be written.
   if (out) checkOutDir(out, String(args.flags.out), '--out', Boolean(args.flags.force), cwd);
+  const plotFile = typeof args.flags.plot === 'string' ? resolve(cwd, args.flags.plot) : undefined;
+  if (plotFile && !existsSync(dirname(plotFile))) throw new UsageError(`Cannot write --plot ${args.flags.plot}: its folder does not exist`);
 
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
@@ -268,6 +271,7 @@ async function runMethod(method: MethodSpec, argv: string[], io: CliIO): Promise
       throw err;
     }
   }
+  if (plotFile) writeFileSync(plotFile, await method.plot!(result));
   const { json: summary } = resultJson(result, meta, { names, csv: csvCopies });
   if (json) {
     io.stdout.write(JSON.stringify({ event: 'result', ...(out ? { out } : {}), ...summary }) + '\n');

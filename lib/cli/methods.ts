@@ -350,3 +350,90 @@ registerMethod<NtfOptions & { rank?: number }, NtfResult>({
   traces: lossTraces,
   diagnostics: lossDiagnostics,
 });
+
+// ---- rank selection by cross-validation (cv-rank) --------------------------------------------------
+
+import { crossValidateRank, type CrossValidateRankResult, type CrossValidationMethod, type RankRule } from '../factorization/cross-validate.js';
+import { selectRows } from '../factorization/sparse.js';
+
+/** "2,3,4,5" on the command line (or a JSON array); the API's own check follows. */
+const commaList = (what: string) => ({
+  kind: 'custom',
+  description: `${what}, comma-separated (e.g. 2,3,4,5)`,
+  check: (v: unknown, name: string) => {
+    const list = typeof v === 'string' ? v.split(',').map((s) => (s.trim() === '' ? NaN : Number(s))) : typeof v === 'number' ? [v] : v;
+    if (!Array.isArray(list) || list.some((x) => typeof x !== 'number' || !Number.isInteger(x) || x < 1)) {
+      throw new TypeError(`Expected ${what} (positive integers, comma-separated) for ${name} but received ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+    }
+    return list as number[];
+  },
+}) as const;
+
+const cvCliSpecs = {
+  method: { kind: 'enum', values: ['nmf', 'stratifiedNmf'], default: 'nmf', description: "the factorization ('stratifiedNmf': rows grouped by --strata-from)" },
+  ranks: commaList('the ranks to compare (required)'),
+  folds: { kind: 'number', integer: true, min: 1, max: 1000, default: 5, description: 'disjoint test sets per seed' },
+  holdout: { kind: 'number', min: 0, max: 0.5, minExclusive: true, maxExclusive: true, default: 0.05, description: 'fraction of the observed entries in each test set' },
+  seed: { kind: 'number', integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, default: 0, description: 'seed of the first repetition (test sets and starts)' },
+  seeds: { kind: 'number', integer: true, min: 1, max: 1 << 16, default: 1, description: 'repetitions, with seeds seed, seed + 1, …' },
+  rule: { kind: 'enum', values: ['oneStandardError', 'min'], default: 'oneStandardError', description: 'how the rank is chosen from the curve' },
+  fitOptions: {
+    kind: 'custom',
+    default: {},
+    description: 'options of every fit as JSON, e.g. {"maxIterations":100,"solver":"mu"} (checked by the method)',
+    check: (v: unknown, name: string) => {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new TypeError(`Expected a JSON object of the method's options for ${name} but received ${JSON.stringify(v)}`);
+      return v;
+    },
+  },
+} as const satisfies OptionSpecs;
+
+type CvCliOptions = { method: CrossValidationMethod; ranks?: number[]; folds: number; holdout: number; seed: number; seeds: number; rule: RankRule; fitOptions: Record<string, unknown> };
+
+/** The rows of each label, labels sorted (as stratifiedNmf.fromLabels). */
+function strataByLabel(X: Matrix | CsrMatrix, labels: string[]): Matrix[] {
+  if (labels.length !== X.rows) throw new UsageError(`Expected ${X.rows} labels (one per row of X) but received ${labels.length}`);
+  const rows = new Map<string, number[]>();
+  labels.forEach((l, i) => (rows.get(l) ?? rows.set(l, []).get(l)!).push(i));
+  return [...rows.keys()].sort().map((l) => selectRows(X, rows.get(l)!) as Matrix);
+}
+
+registerMethod<CvCliOptions, CrossValidateRankResult>({
+  name: 'cv-rank',
+  summary: 'choose the rank of nmf / stratifiedNmf by speckled cross-validation: held-out error per rank, chosen rank',
+  optionSpecs: cvCliSpecs,
+  inputs: {
+    X: { kind: 'matrix', description: 'the non-negative data (rows = samples)' },
+    strata: { kind: 'strata', optional: true, description: "one label per row of X (--method stratifiedNmf)" },
+  },
+  run(inputs, { method, ranks, seed, seeds, ...options }, { signal, onProgress }) {
+    const X = inputs.X as Matrix;
+    if (ranks === undefined) throw new UsageError('Expected the ranks to compare for --ranks of cv-rank but received nothing (e.g. --ranks 2,3,4,5)');
+    if ((method === 'stratifiedNmf') !== (inputs.strata !== undefined)) {
+      throw new UsageError(method === 'stratifiedNmf' ? 'Expected --strata-from FILE.csv:COLUMN for --method stratifiedNmf' : `Expected --method stratifiedNmf with --strata-from (the strata are not used by --method ${method})`);
+    }
+    const data = method === 'stratifiedNmf' ? strataByLabel(X, inputs.strata as string[]) : X;
+    return crossValidateRank(data, method, {
+      ...options,
+      ranks,
+      seeds: Array.from({ length: seeds }, (_, k) => seed + k),
+      signal,
+      onProgress: onProgress && ((p) => onProgress({ iteration: p.done, total: p.total })),
+    });
+  },
+  // The rank curve: `nsa-flow plot` (and --plot) draw it from these columns.
+  traces: (r) => ({
+    ranks: Float64Array.from(r.curve, (c) => c.rank),
+    testMean: Float64Array.from(r.curve, (c) => c.mean),
+    testSd: Float64Array.from(r.curve, (c) => c.sd),
+    trainMean: Float64Array.from(r.curve, (c) => c.trainMean),
+  }),
+  diagnostics: (r) => ({ chosenRank: r.chosenRank, bestRank: r.bestRank, rule: r.rule }),
+  async plot(r) {
+    const { rankCurvePlot } = await import('../plot/index.js');
+    return rankCurvePlot(
+      { ranks: r.curve.map((c) => c.rank), testMean: r.curve.map((c) => c.mean), testSd: r.curve.map((c) => c.sd), trainMean: r.curve.map((c) => c.trainMean) },
+      { title: `cv-rank (${r.method}): held-out error by rank`, chosenRank: r.chosenRank, rule: r.rule },
+    );
+  },
+});

@@ -76,6 +76,8 @@ export interface MethodSpec<Options = Record<string, unknown>, Result extends ob
   arrayNames?(array: { name: string; shape: readonly number[] }, inputs: Record<string, DataNames | undefined>, result: Result): AxisNames | undefined;
   /** A few numbers worth a column in the batch summary (e.g. final energy, defect). */
   diagnostics?(result: Result, inputs: Record<string, InputValue>): Record<string, number | string>;
+  /** The result's own figure as SVG text (the subcommand's --plot FILE.svg). */
+  plot?(result: Result): Promise<string>;
 }
 
 const registry = new Map<string, MethodSpec<any, any>>();
@@ -88,7 +90,7 @@ const methodNamePattern = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 /** Input names are positional labels and job input keys: identifiers ('X', 'Y0', 'labels'). */
 const inputNamePattern = /^[A-Za-z][A-Za-z0-9]*$/;
 
-const methodSpecKeys = ['name', 'summary', 'optionSpecs', 'inputs', 'run', 'traces', 'arrayNames', 'diagnostics'] as const;
+const methodSpecKeys = ['name', 'summary', 'optionSpecs', 'inputs', 'run', 'traces', 'arrayNames', 'diagnostics', 'plot'] as const;
 
 function expectInputs(v: unknown, name: string): Record<string, InputSpec> {
   const out: Record<string, InputSpec> = {};
@@ -138,7 +140,7 @@ export function registerMethod<O, R extends object>(spec: MethodSpec<O, R>): voi
     inputs: expectInputs(f.inputs, 'spec.inputs'),
     run: expectFunction(f.run, 'spec.run'),
   };
-  for (const key of ['traces', 'arrayNames', 'diagnostics'] as const) {
+  for (const key of ['traces', 'arrayNames', 'diagnostics', 'plot'] as const) {
     if (f[key] !== undefined) (checked as unknown as Record<string, unknown>)[key] = expectFunction(f[key], `spec.${key}`);
   }
   registry.set(name, checked);

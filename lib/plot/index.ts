@@ -1,13 +1,15 @@
 /**
  * Plots as SVG, rendered in Node without a browser: Vega-Lite specs compiled to Vega and rendered by
  * Vega's headless SVG renderer (vega and vega-lite are optional packages, loaded at the first render).
- * Three kinds:
+ * Four kinds:
  *   - convergence traces: one line per trace column, log-scale y;
  *   - heatmaps of factor matrices, labelled with the names of rows and columns when known; a diverging
  *     colour scale centred at 0 for signed matrices, a sequential one from 0 otherwise; a matrix with
  *     too many named columns (a topic matrix over a vocabulary) shows its top-N columns per row instead;
  *   - the w trade-off curve of a path result ({ws, fidelity, orthogonality, sparsity}), with the
- *     selected w marked.
+ *     selected w marked;
+ *   - the rank curve of a cross-validation ({ranks, testMean, testSd, trainMean}): error bars of the
+ *     held-out error, the training error, the chosen rank marked.
  * Every plot says in its subtitle where it stops at a limit ("first 60 of 8984 columns").
  * `plotResult` draws whatever a result directory (result.json + .npy, see lib/cli/output.ts) holds,
  * treating result.json as untrusted (see result.ts).
@@ -442,9 +444,90 @@ export async function tradeoffPlot(path: PathCurve, options: TradeoffPlotOptions
   } as TopLevelSpec);
 }
 
+// ---- cross-validation curve --------------------------------------------------------------------------
+
+/** A cross-validation curve (crossValidateRank): held-out error mean ± sd per rank, and the training error. */
+export interface RankCurve {
+  ranks: ArrayLike<number>;
+  testMean: ArrayLike<number | null>;
+  testSd: ArrayLike<number | null>;
+  trainMean?: ArrayLike<number | null>;
+}
+
+export interface RankCurvePlotOptions {
+  title?: string;
+  /** The chosen rank: drawn as a dashed vertical rule with a label. */
+  chosenRank?: number;
+  /** How it was chosen ('min', 'oneStandardError'), for the label. */
+  rule?: string;
+  /** What the error is, for the y axis (default 'RMSE'). */
+  errorName?: string;
+}
+
+const rankCurveSpecs = {
+  title: text('a title'),
+  chosenRank: { kind: 'number', integer: true, min: 1, max: 2 ** 31, description: 'the chosen rank' },
+  rule: text('how the rank was chosen'),
+  errorName: text('what the error is'),
+} as const satisfies OptionSpecs;
+
+/**
+ * The rank curve of a cross-validation: the held-out error's mean against the rank with ±sd error
+ * bars, the training error as a second line (the gap between them shows overfitting), and the chosen
+ * rank marked.
+ */
+export async function rankCurvePlot(curve: RankCurve, options: RankCurvePlotOptions = {}): Promise<string> {
+  const curveWhat = 'a rank curve {ranks, testMean, testSd, trainMean?}';
+  if (!isPlainRecord(curve)) throw new TypeError(`Expected ${curveWhat} for curve but received ${describe(curve)}`);
+  const field = (k: keyof RankCurve): ArrayLike<number | null> | undefined => {
+    const v = readField(curve, k, `curve.${k}`);
+    if (v === undefined && k === 'trainMean') return undefined;
+    if (v === undefined || v === null) throw new TypeError(`Expected ${curveWhat} for curve but it has no array ${k}`);
+    return expectColumn(v, `curve.${k}`) as ArrayLike<number | null>;
+  };
+  const ranks = field('ranks')!, testMean = field('testMean')!, testSd = field('testSd')!, trainMean = field('trainMean');
+  for (const [name, col] of [['testMean', testMean], ['testSd', testSd], ['trainMean', trainMean]] as const) {
+    if (col && col.length !== ranks.length) throw new RangeError(`Expected ${ranks.length} values (one per rank) for curve.${name} but received ${col.length}`);
+  }
+  const o = readOptions<RankCurvePlotOptions>(rankCurveSpecs, options, 'rankCurvePlot()');
+  const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  const test: { rank: number; error: number; low: number; high: number; curve: string }[] = [];
+  const train: { rank: number; error: number; curve: string }[] = [];
+  for (let i = 0; i < ranks.length; i++) {
+    const r = ranks[i], m = testMean[i], sd = testSd[i];
+    if (!finite(r)) continue;
+    if (finite(m)) test.push({ rank: r, error: m, low: m - (finite(sd) ? sd : 0), high: m + (finite(sd) ? sd : 0), curve: 'held-out (mean ± sd)' });
+    const t = trainMean?.[i];
+    if (finite(t)) train.push({ rank: r, error: t, curve: 'training' });
+  }
+  const drawn = test.map((t) => t.rank);
+  const x = {
+    field: 'rank',
+    type: 'quantitative',
+    title: 'rank',
+    axis: { tickMinStep: 1, format: 'd' },
+    // Half a step of room either side, so the end points' error bars are not on the frame.
+    scale: drawn.length ? { domain: [Math.min(...drawn) - 0.5, Math.max(...drawn) + 0.5], nice: false } : { zero: false },
+  } as const;
+  const y = { field: 'error', type: 'quantitative', title: `${o.errorName ?? 'RMSE'}`, scale: { zero: false } } as const;
+  const color = { field: 'curve', type: 'nominal', title: null, sort: ['held-out (mean ± sd)', 'training'], legend: { orient: 'top-right', labelLimit: 240 } } as const;
+  const layer: unknown[] = [
+    { data: { values: test }, mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { x, y: { field: 'low', type: 'quantitative', title: y.title, scale: y.scale }, y2: { field: 'high' }, color } },
+    { data: { values: [...test, ...train] }, mark: { type: 'line', point: true }, encoding: { x, y, color } },
+  ];
+  const base = { $schema: schema, width: 480, height: 300 };
+  const title = o.title ?? 'Cross-validation of the rank';
+  if (o.chosenRank === undefined) return renderSvg({ ...base, title, layer } as TopLevelSpec);
+  // The subtitle names the chosen rank; the rule marks it on the curve.
+  const label = `chosen rank ${o.chosenRank}${o.rule ? ` (${o.rule})` : ''}`;
+  layer.push({ data: { values: [{ rank: o.chosenRank }] }, mark: { type: 'rule', strokeDash: [6, 4], color: '#333', strokeWidth: 1.5 }, encoding: { x } });
+  return renderSvg({ ...base, title: { text: title, subtitle: label }, layer } as TopLevelSpec);
+}
+
 // ---- result directories ----------------------------------------------------------------------------
 
 const isPath = (t: Record<string, unknown>): boolean => 'ws' in t && 'fidelity' in t && 'orthogonality' in t;
+const isRankCurve = (t: Record<string, unknown>): boolean => 'ranks' in t && 'testMean' in t && 'testSd' in t;
 
 export interface PlotResultOptions {
   /** Heatmaps drawn at most (default 8); top-level arrays (Y, H, selectedY) come before nested ones. */
@@ -469,7 +552,8 @@ const plotResultSpecs = {
 
 /**
  * Writes the plots of a result (a result.json or the directory holding it) to `outDir`:
- * tradeoff.svg for a path result (with the selected w marked), convergence.svg when it has traces,
+ * tradeoff.svg for a path result (with the selected w marked), cv-rank.svg for a cross-validation
+ * (with the chosen rank marked), convergence.svg when it has traces,
  * heatmap-<array>.svg for each 2-D array (at most `maxHeatmaps`). Every input is checked and every plot
  * rendered before the first file is written, so a bad result writes nothing; files are written under
  * a temporary name and renamed, so an existing link at an output path is replaced, not followed.
@@ -489,6 +573,15 @@ export async function plotResult(resultPath: string, outDir: string, options: Pl
       await tradeoffPlot(traces as unknown as PathCurve, {
         title: `${result.method}: trade-off along w`,
         ...(sel && sel.w >= 0 && sel.w <= 1 ? { selectedW: sel.w, selectionCriterion: sel.criterion } : {}),
+      }),
+    ]);
+  } else if (isRankCurve(traces)) {
+    const chosen = result.chosenRank;
+    svgs.push([
+      'cv-rank.svg',
+      await rankCurvePlot(traces as unknown as RankCurve, {
+        title: `${result.method}: held-out error by rank`,
+        ...(chosen !== undefined && Number.isInteger(chosen) && chosen >= 1 ? { chosenRank: chosen, ...(result.rule ? { rule: result.rule } : {}) } : {}),
       }),
     ]);
   } else if (Object.keys(traces).length > 0) {

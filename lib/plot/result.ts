@@ -40,6 +40,9 @@ export interface PlotResult {
   names: Record<string, AxisNames>;
   /** The selected w of a path result, when it has one. */
   selection?: { w: number; criterion?: string };
+  /** The chosen rank of a cross-validation result and its rule, when it has one. */
+  chosenRank?: number;
+  rule?: string;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -134,6 +137,12 @@ export function readPlotResult(resultPath: string): PlotResult {
   if (isObject(selection) && selection.w !== undefined) {
     if (typeof selection.w !== 'number' || !Number.isFinite(selection.w)) throw bad('values.selection.w', 'a finite number', selection.w);
     result.selection = { w: selection.w, ...(typeof selection.criterion === 'string' ? { criterion: selection.criterion.slice(0, 100) } : {}) };
+  }
+  if (isObject(raw.values) && raw.values.chosenRank !== undefined) {
+    const { chosenRank, rule } = raw.values;
+    if (typeof chosenRank !== 'number' || !Number.isSafeInteger(chosenRank) || chosenRank < 1) throw bad('values.chosenRank', 'a positive integer', chosenRank);
+    result.chosenRank = chosenRank;
+    if (typeof rule === 'string') result.rule = rule.slice(0, 100);
   }
   return result;
 }
