@@ -510,7 +510,7 @@ export async function rankCurvePlot(curve: RankCurve, options: RankCurvePlotOpti
     scale: drawn.length ? { domain: [Math.min(...drawn) - 0.5, Math.max(...drawn) + 0.5], nice: false } : { zero: false },
   } as const;
   const y = { field: 'error', type: 'quantitative', title: `${o.errorName ?? 'RMSE'}`, scale: { zero: false } } as const;
-  const color = { field: 'curve', type: 'nominal', title: null, sort: ['held-out (mean ± sd)', 'training'], legend: { orient: 'top-right', labelLimit: 240 } } as const;
+  const color = { field: 'curve', type: 'nominal', title: null, sort: ['held-out (mean ± sd)', 'training'], legend: { orient: 'bottom-left', labelLimit: 240 } } as const;
   const layer: unknown[] = [
     { data: { values: test }, mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { x, y: { field: 'low', type: 'quantitative', title: y.title, scale: y.scale }, y2: { field: 'high' }, color } },
     { data: { values: [...test, ...train] }, mark: { type: 'line', point: true }, encoding: { x, y, color } },
