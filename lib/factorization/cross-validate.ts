@@ -320,7 +320,9 @@ interface Plan {
 
 function plan(dataArg: unknown, methodArg: unknown, options: unknown, context: string, async: boolean): Plan {
   const method = expectOneOf(methodArg, 'method', crossValidationMethods);
-  const specs = { ...cvOptionSpecs, fitOptions: { ...fitOptionsSpec(method), default: {} }, ...(async ? asyncOptionSpecs : {}) };
+  // Progress comes once per finished fit, so there is no progressIntervalMs to take.
+  const asyncSpecs = { signal: asyncOptionSpecs.signal, onProgress: { ...asyncOptionSpecs.onProgress, description: 'called with {done, total} fits after each fit' } };
+  const specs = { ...cvOptionSpecs, fitOptions: { ...fitOptionsSpec(method), default: {} }, ...(async ? asyncSpecs : {}) };
   if (!isObjectArgument(options)) throw new TypeError(`Expected an options object {ranks, …} for options of ${context} but received ${describeValue(options)}`);
   const o = parseOptions<Parsed>(specs, options, context);
   if (o.ranks === undefined) throw new TypeError(`Expected an array of ranks for options.ranks of ${context} but received undefined`);
@@ -470,7 +472,7 @@ export function crossValidateRankSync(data: Matrix | CsrMatrix | (Matrix | CsrMa
 export function crossValidateRank(
   data: Matrix | CsrMatrix | (Matrix | CsrMatrix)[] | Tensor,
   method: CrossValidationMethod,
-  options: CrossValidateRankOptions & AsyncOptions<CrossValidationProgress>,
+  options: CrossValidateRankOptions & Pick<AsyncOptions<CrossValidationProgress>, 'signal' | 'onProgress'>,
 ): Promise<CrossValidateRankResult> {
   let p: Plan;
   try {
