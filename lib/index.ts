@@ -88,5 +88,6 @@ export {
 } from './factorization/stratified-nmf.js';
 export { nmf, nmfSync, type NmfOptions, type NmfResult, type NmfSettings, type NmfSolver, type NmfLoss } from './factorization/nmf.js';
 export { type MissingOptions, type MissingMask } from './factorization/missing.js';
+export { type RestartsSummary } from './factorization/restarts.js';
 export { reconstruct, type ReconstructOptions, type FactorizationResult } from './factorization/reconstruct.js';
 export { crossValidateRank, crossValidateRankSync, type CrossValidateRankOptions, type CrossValidateRankResult, type CrossValidationMethod, type CrossValidationProgress, type RankError, type RankRule } from './factorization/cross-validate.js';
