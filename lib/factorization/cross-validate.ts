@@ -340,6 +340,12 @@ function plan(dataArg: unknown, methodArg: unknown, options: unknown, context: s
     throw new RangeError(`Expected options.folds · ${heldOut} held-out entries ≤ the ${observed} observed entries for options.folds of ${context} but received ${o.folds} folds (the test sets are disjoint)`);
   }
   const seeds = typeof o.seeds === 'number' ? Array.from({ length: o.seeds }, (_, s) => s) : o.seeds;
+  // The shuffled copy of the observed indices (one seed at a time), every test set (kept for all
+  // ranks), and a mask of the data's size per fit in flight.
+  checkMemory(
+    8 * observed + 8 * seeds.length * o.folds * heldOut + Math.min(getConcurrency(), o.ranks.length * seeds.length * o.folds) * problem.values.length,
+    `the test sets of ${seeds.length} seed(s) × ${o.folds} folds × ${heldOut} entries and the fits' masks`,
+  );
   const sets = seeds.map((s) => testSets(problem.observed, s, o.folds, heldOut));
   const tasks: Task[] = [];
   for (const rank of o.ranks) {
