@@ -6,6 +6,9 @@
  * entries. The masks depend on the data, the seed, `folds` and `holdout` only — never on the ranks —
  * so every rank is scored on the same test sets (and a grid split into one job per rank, as a batch
  * does, gives the same numbers as one call).
+ *
+ * The fold machinery (observedEntries, drawFolds, tasksOf, maskWithTest, runGridSync/runGridAsync,
+ * chooseByRule) knows nothing of ranks: a grid over any other parameter of a masked fit reuses it.
  */
 import type { CsrMatrix, Matrix } from '../matrix.js';
 import { checkMemory, float64Bytes } from '../memory.js';
@@ -207,6 +210,28 @@ function maskFlags(mask: unknown, size: number, cols: number, name: string, out:
   }
 }
 
+/**
+ * The observed entries' flat indices (increasing): not flagged in `missing` (which gains the NaN
+ * entries under missing 'nan'); their values must be finite (and ≥ 0 for the non-negative methods).
+ */
+export function observedEntries(values: Float64Array, missing: Uint8Array, nan: boolean, nonNegative: boolean): Int32Array | Float64Array {
+  let count = 0;
+  for (let k = 0; k < values.length; k++) {
+    const x = values[k]!;
+    if (nan && Number.isNaN(x)) missing[k] = 1;
+    if (missing[k]) continue;
+    if (!(nonNegative ? x >= 0 : x - x === 0) || x === Infinity) {
+      throw new RangeError(
+        `Expected finite${nonNegative ? ' non-negative' : ''} values in data at observed entries but received ${describeValue(x)} at flat index ${k}${Number.isNaN(x) ? " (mark missing entries with options.fitOptions.mask or missing 'nan')" : ''}`,
+      );
+    }
+    count++;
+  }
+  const observed = values.length < 2 ** 31 ? new Int32Array(count) : new Float64Array(count);
+  for (let k = 0, q = 0; k < values.length; k++) if (!missing[k]) observed[q++] = k;
+  return observed;
+}
+
 function readProblem(method: CrossValidationMethod, dataArg: unknown, fit: Record<string, unknown>): Problem {
   let data: Problem['data'], values: Float64Array, cols: number, maxRank: number, strataRows: number[] | undefined;
   let missing: Uint8Array;
@@ -253,21 +278,7 @@ function readProblem(method: CrossValidationMethod, dataArg: unknown, fit: Recor
     missing = new Uint8Array(values.length);
     maskFlags(fit.mask, values.length, 1, 'options.fitOptions.mask', missing);
   }
-  const nan = fit.missing === 'nan';
-  let count = 0;
-  for (let k = 0; k < values.length; k++) {
-    const x = values[k]!;
-    if (nan && Number.isNaN(x)) missing[k] = 1;
-    if (missing[k]) continue;
-    if (!(x >= 0) || x === Infinity) {
-      throw new RangeError(
-        `Expected finite non-negative values in data at observed entries but received ${describeValue(x)} at flat index ${k}${Number.isNaN(x) ? " (mark missing entries with options.fitOptions.mask or missing 'nan')" : ''}`,
-      );
-    }
-    count++;
-  }
-  const observed = values.length < 2 ** 31 ? new Int32Array(count) : new Float64Array(count);
-  for (let k = 0, q = 0; k < values.length; k++) if (!missing[k]) observed[q++] = k;
+  const observed = observedEntries(values, missing, fit.missing === 'nan', true);
   return { method, data, values, cols, missing, observed, maxRank, strataRows };
 }
 
@@ -302,19 +313,188 @@ function testSets(observed: Problem['observed'], seed: number, folds: number, he
   return Array.from({ length: folds }, (_, f) => pool.slice(f * heldOut, (f + 1) * heldOut).sort());
 }
 
-interface Task {
-  rank: number;
+/** The test sets every candidate is scored on: per seed, `folds` disjoint sets of `heldOut` entries. */
+export interface Folds {
+  values: Float64Array;
+  /** The user's missing entries (mask, NaN under missing 'nan'). */
+  missing: Uint8Array;
+  observed: Int32Array | Float64Array;
+  seeds: number[];
+  folds: number;
+  heldOut: number;
+  /** sets[s][f]: the flat indices of test set f of seed s, increasing. */
+  sets: Float64Array[][];
+}
+
+/** Checks holdout and folds against the observed entries and draws the test sets (see testSets). */
+export function drawFolds(
+  values: Float64Array,
+  missing: Uint8Array,
+  observed: Folds['observed'],
+  o: { folds: number; holdout: number; seeds: number | number[] },
+  fits: (seeds: number) => number,
+  context: string,
+): Folds {
+  const count = observed.length;
+  const heldOut = Math.round(o.holdout * count);
+  if (heldOut < 1) {
+    throw new RangeError(`Expected options.holdout of ${context} to hold out at least one entry but received ${o.holdout} of ${count} observed entries (round(holdout · observed) = 0)`);
+  }
+  if (o.folds * heldOut > count) {
+    throw new RangeError(`Expected options.folds · ${heldOut} held-out entries ≤ the ${count} observed entries for options.folds of ${context} but received ${o.folds} folds (the test sets are disjoint)`);
+  }
+  const seeds = typeof o.seeds === 'number' ? Array.from({ length: o.seeds }, (_, s) => s) : o.seeds;
+  // The shuffled copy of the observed indices (one seed at a time), every test set (kept for all
+  // candidates), and a mask of the data's size per fit in flight.
+  checkMemory(
+    8 * count + 8 * seeds.length * o.folds * heldOut + Math.min(getConcurrency(), fits(seeds.length)) * values.length,
+    `the test sets of ${seeds.length} seed(s) × ${o.folds} folds × ${heldOut} entries and the fits' masks`,
+  );
+  const sets = seeds.map((s) => testSets(observed, s, o.folds, heldOut));
+  return { values, missing, observed, seeds, folds: o.folds, heldOut, sets };
+}
+
+/** One fit: candidate `index` of the grid, on test set `slot` (seed-major) of seed `seed`. */
+export interface Task {
+  index: number;
   seed: number;
-  /** Position in the rank's errors (seed-major). */
   slot: number;
   test: Float64Array;
+}
+
+export function tasksOf(f: Folds, candidates: number): Task[] {
+  const tasks: Task[] = [];
+  for (let index = 0; index < candidates; index++) {
+    f.seeds.forEach((seed, s) => f.sets[s]!.forEach((test, k) => tasks.push({ index, seed, slot: s * f.folds + k, test })));
+  }
+  return tasks;
+}
+
+/** The fit's mask: the user's missing entries and the test set. */
+export function maskWithTest(f: Folds, test: Float64Array): Uint8Array {
+  const mask = f.missing.slice();
+  for (let q = 0; q < test.length; q++) mask[test[q]!] = 1;
+  return mask;
+}
+
+/** RMSE of `model` (its values at the test entries, in order) against the data there. */
+export function testRmse(f: Folds, test: Float64Array, model: ArrayLike<number>): number {
+  let sum = 0;
+  for (let q = 0; q < test.length; q++) {
+    const d = model[q]! - f.values[test[q]!]!;
+    sum += d * d;
+  }
+  return Math.sqrt(sum / test.length);
+}
+
+/** Test and training errors of one fit. */
+export interface Scored {
+  test: number;
+  train: number;
+}
+
+/** Per candidate, the errors of every (seed, fold) in seed-major order. */
+export interface GridErrors {
+  test: Float64Array[];
+  train: Float64Array[];
+}
+
+function emptyErrors(f: Folds, candidates: number): GridErrors {
+  const n = f.seeds.length * f.folds;
+  return { test: Array.from({ length: candidates }, () => new Float64Array(n)), train: Array.from({ length: candidates }, () => new Float64Array(n)) };
+}
+
+/** Runs every task on the calling thread, one after the other. */
+export function runGridSync(f: Folds, tasks: Task[], candidates: number, fit: (task: Task) => Scored): GridErrors {
+  const out = emptyErrors(f, candidates);
+  for (const task of tasks) {
+    const s = fit(task);
+    out.test[task.index]![task.slot] = s.test;
+    out.train[task.index]![task.slot] = s.train;
+  }
+  return out;
+}
+
+/**
+ * Runs every task through `fit` (an async method call), at most getConcurrency() at once (the
+ * runtime's limit, which also decides their BLAS threads; each fit in flight holds a mask). The first
+ * failure, the caller's abort or a throwing onProgress stops every fit and rejects with its reason.
+ */
+export function runGridAsync(
+  f: Folds,
+  tasks: Task[],
+  candidates: number,
+  fit: (task: Task, signal: AbortSignal) => Promise<Scored>,
+  signal: AbortSignal | undefined,
+  onProgress: ((p: CrossValidationProgress) => void) | undefined,
+): Promise<GridErrors> {
+  if (signal?.aborted) return Promise.reject(new AbortError());
+  const out = emptyErrors(f, candidates);
+  const total = tasks.length;
+  const stop = new AbortController();
+  return new Promise<GridErrors>((resolve, reject) => {
+    let next = 0, done = 0, failed = false;
+    const fail = (reason: unknown): void => {
+      if (failed) return;
+      failed = true;
+      signal?.removeEventListener('abort', onAbort);
+      stop.abort();
+      reject(reason);
+    };
+    const onAbort = (): void => fail(new AbortError());
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const launch = (): void => {
+      if (failed || next >= total) return;
+      const task = tasks[next++]!;
+      fit(task, stop.signal).then(
+        (s) => {
+          if (failed) return;
+          out.test[task.index]![task.slot] = s.test;
+          out.train[task.index]![task.slot] = s.train;
+          done++;
+          try {
+            onProgress?.({ done, total });
+          } catch (err) {
+            fail(err);
+            return;
+          }
+          if (done === total) {
+            signal?.removeEventListener('abort', onAbort);
+            resolve(out);
+          } else launch();
+        },
+        (err: unknown) => fail(err),
+      );
+    };
+    for (let k = 0; k < Math.min(getConcurrency(), total); k++) launch();
+  });
+}
+
+/** Mean and sample standard deviation (0 for one value). */
+export function meanSd(x: Float64Array): { mean: number; sd: number } {
+  const mean = x.reduce((a, b) => a + b, 0) / x.length;
+  const sd = x.length > 1 ? Math.sqrt(x.reduce((a, e) => a + (e - mean) ** 2, 0) / (x.length - 1)) : 0;
+  return { mean, sd };
+}
+
+/**
+ * The index the rule chooses among curve points listed simplest first, and the index of the smallest
+ * mean. 'oneStandardError': the first point whose mean is within one standard error (sd/√fits) of the
+ * smallest mean (Breiman et al. 1984).
+ */
+export function chooseByRule(curve: { mean: number; sd: number; errors: Float64Array }[], rule: RankRule): { chosen: number; best: number } {
+  let best = 0;
+  curve.forEach((c, i) => c.mean < curve[best]!.mean && (best = i));
+  if (rule === 'min') return { chosen: best, best };
+  const b = curve[best]!;
+  const bound = b.mean + b.sd / Math.sqrt(b.errors.length);
+  return { chosen: curve.findIndex((c) => c.mean <= bound), best };
 }
 
 interface Plan {
   problem: Problem;
   o: Parsed;
-  seeds: number[];
-  heldOut: number;
+  folds: Folds;
   tasks: Task[];
 }
 
@@ -331,36 +511,16 @@ function plan(dataArg: unknown, methodArg: unknown, options: unknown, context: s
   if (tooLarge !== undefined) {
     throw new RangeError(`Expected ranks in [1, ${problem.maxRank}] (the smaller side of the data) for options.ranks of ${context} but received ${tooLarge}`);
   }
-  const observed = problem.observed.length;
-  const heldOut = Math.round(o.holdout * observed);
-  if (heldOut < 1) {
-    throw new RangeError(`Expected options.holdout of ${context} to hold out at least one entry but received ${o.holdout} of ${observed} observed entries (round(holdout · observed) = 0)`);
-  }
-  if (o.folds * heldOut > observed) {
-    throw new RangeError(`Expected options.folds · ${heldOut} held-out entries ≤ the ${observed} observed entries for options.folds of ${context} but received ${o.folds} folds (the test sets are disjoint)`);
-  }
-  const seeds = typeof o.seeds === 'number' ? Array.from({ length: o.seeds }, (_, s) => s) : o.seeds;
-  // The shuffled copy of the observed indices (one seed at a time), every test set (kept for all
-  // ranks), and a mask of the data's size per fit in flight.
-  checkMemory(
-    8 * observed + 8 * seeds.length * o.folds * heldOut + Math.min(getConcurrency(), o.ranks.length * seeds.length * o.folds) * problem.values.length,
-    `the test sets of ${seeds.length} seed(s) × ${o.folds} folds × ${heldOut} entries and the fits' masks`,
-  );
-  const sets = seeds.map((s) => testSets(problem.observed, s, o.folds, heldOut));
-  const tasks: Task[] = [];
-  for (const rank of o.ranks) {
-    seeds.forEach((seed, s) => sets[s]!.forEach((test, f) => tasks.push({ rank, seed, slot: s * o.folds + f, test })));
-  }
-  return { problem, o, seeds, heldOut, tasks };
+  const folds = drawFolds(problem.values, problem.missing, problem.observed, o, (seeds) => o.ranks.length * seeds * o.folds, context);
+  return { problem, o, folds, tasks: tasksOf(folds, o.ranks.length) };
 }
 
 // ---- one fit -----------------------------------------------------------------------------------
 
 /** The fit's options: the user's, with the test set added to the mask and the repetition's seed. */
-function fitArguments(p: Plan, task: Task): { data: Plan['problem']['data']; options: Record<string, unknown> } {
+function fitArguments(p: Plan, task: Task): { data: Problem['data']; rank: number; options: Record<string, unknown> } {
   const { problem } = p;
-  const mask = problem.missing.slice();
-  for (let q = 0; q < task.test.length; q++) mask[task.test[q]!] = 1;
+  const mask = maskWithTest(p.folds, task.test);
   const options: Record<string, unknown> = { ...p.o.fitOptions, seed: task.seed };
   if (problem.method === 'stratifiedNmf') {
     const strata = problem.data as Matrix[];
@@ -368,13 +528,13 @@ function fitArguments(p: Plan, task: Task): { data: Plan['problem']['data']; opt
   } else {
     options.mask = mask;
   }
-  return { data: problem.data, options };
+  return { data: problem.data, rank: p.o.ranks[task.index]!, options };
 }
 
 type FitResult = { loss: number } & ({ W: Matrix; H: Matrix } | { V: Matrix; W: Matrix[]; H: Matrix } | { factors: Matrix[] });
 
 /** RMSE at the test entries and at the training entries of one fit. */
-function score(p: Plan, task: Task, result: FitResult): { test: number; train: number } {
+function score(p: Plan, task: Task, result: FitResult): Scored {
   const { problem } = p;
   const test = task.test;
   let model: Float64Array;
@@ -387,68 +547,49 @@ function score(p: Plan, task: Task, result: FitResult): { test: number; train: n
     const cols = Int32Array.from(test, (k) => k % m);
     model = reconstruct(result, { entries: { rows, cols } });
   }
-  let sum = 0;
-  for (let q = 0; q < test.length; q++) {
-    const d = model[q]! - problem.values[test[q]!]!;
-    sum += d * d;
-  }
   // The fit's loss is √Σ(a − m)² over the entries it saw (every weight is 1 or 0).
   const trained = problem.observed.length - test.length;
-  return { test: Math.sqrt(sum / test.length), train: result.loss / Math.sqrt(trained) };
+  return { test: testRmse(p.folds, test, model), train: result.loss / Math.sqrt(trained) };
 }
 
-function fitSync(p: Plan, task: Task): FitResult {
-  const { data, options } = fitArguments(p, task);
-  if (p.problem.method === 'nmf') return nmfSync(data as Matrix, task.rank, options);
-  if (p.problem.method === 'stratifiedNmf') return stratifiedNmfSync(data as Matrix[], task.rank, options);
-  return ntfSync(data as Tensor, task.rank, options);
+function fitSync(p: Plan, task: Task): Scored {
+  const { data, rank, options } = fitArguments(p, task);
+  const method = p.problem.method;
+  const result = method === 'nmf' ? nmfSync(data as Matrix, rank, options) : method === 'stratifiedNmf' ? stratifiedNmfSync(data as Matrix[], rank, options) : ntfSync(data as Tensor, rank, options);
+  return score(p, task, result);
 }
 
-function fitAsync(p: Plan, task: Task, signal: AbortSignal): Promise<FitResult> {
-  const { data, options } = fitArguments(p, task);
+async function fitAsync(p: Plan, task: Task, signal: AbortSignal): Promise<Scored> {
+  const { data, rank, options } = fitArguments(p, task);
   const o = { ...options, signal };
-  if (p.problem.method === 'nmf') return nmf(data as Matrix, task.rank, o);
-  if (p.problem.method === 'stratifiedNmf') return stratifiedNmf(data as Matrix[], task.rank, o);
-  return ntf(data as Tensor, task.rank, o);
+  const method = p.problem.method;
+  const result = await (method === 'nmf' ? nmf(data as Matrix, rank, o) : method === 'stratifiedNmf' ? stratifiedNmf(data as Matrix[], rank, o) : ntf(data as Tensor, rank, o));
+  return score(p, task, result);
 }
 
-// ---- the curve and the rule -------------------------------------------------------------------------
+// ---- the curve and the calls ------------------------------------------------------------------------
 
-function summarize(p: Plan, test: Float64Array[], train: Float64Array[]): CrossValidateRankResult {
-  const mean = (x: Float64Array) => x.reduce((a, b) => a + b, 0) / x.length;
-  const curve: RankError[] = p.o.ranks.map((rank, r) => {
-    const errors = test[r]!;
-    const m = mean(errors);
-    const sd = errors.length > 1 ? Math.sqrt(errors.reduce((a, e) => a + (e - m) ** 2, 0) / (errors.length - 1)) : 0;
-    return { rank, mean: m, sd, errors, trainMean: mean(train[r]!), trainErrors: train[r]! };
-  });
-  const { chosenRank, bestRank } = chooseRank(curve, p.o.rule);
-  const { ranks, folds, holdout, rule } = p.o;
+function summarize(p: Plan, e: GridErrors): CrossValidateRankResult {
+  const curve: RankError[] = p.o.ranks.map((rank, r) => ({
+    rank,
+    ...meanSd(e.test[r]!),
+    errors: e.test[r]!,
+    trainMean: meanSd(e.train[r]!).mean,
+    trainErrors: e.train[r]!,
+  }));
+  // Ranks ascending: the simplest model first, as the one-standard-error rule needs.
+  const { chosen, best } = chooseByRule(curve, p.o.rule);
+  const { ranks, holdout, rule } = p.o;
+  const { folds, seeds, heldOut, observed } = p.folds;
   return {
     method: p.problem.method,
     curve,
-    chosenRank,
-    bestRank,
+    chosenRank: curve[chosen]!.rank,
+    bestRank: curve[best]!.rank,
     rule,
-    settings: { ranks, folds, holdout, seeds: p.seeds, observed: p.problem.observed.length, heldOut: p.heldOut },
+    settings: { ranks, folds, holdout, seeds, observed: observed.length, heldOut },
   };
 }
-
-/**
- * 'min': the rank of the smallest mean. 'oneStandardError': the smallest rank whose mean is within one
- * standard error (sd/√fits) of the smallest mean (Breiman et al. 1984): ranks past the true one fit
- * noise and differ from the best by less than the scatter between test sets.
- */
-function chooseRank(curve: RankError[], rule: RankRule): { chosenRank: number; bestRank: number } {
-  let best = 0;
-  curve.forEach((c, i) => c.mean < curve[best]!.mean && (best = i));
-  const b = curve[best]!;
-  if (rule === 'min') return { chosenRank: b.rank, bestRank: b.rank };
-  const bound = b.mean + b.sd / Math.sqrt(b.errors.length);
-  return { chosenRank: curve.find((c) => c.mean <= bound)!.rank, bestRank: b.rank };
-}
-
-// ---- the calls ----------------------------------------------------------------------------------
 
 /**
  * Cross-validates the rank of nmf, stratifiedNmf or ntf on the calling thread (small problems); see
@@ -456,16 +597,7 @@ function chooseRank(curve: RankError[], rule: RankRule): { chosenRank: number; b
  */
 export function crossValidateRankSync(data: Matrix | CsrMatrix | (Matrix | CsrMatrix)[] | Tensor, method: CrossValidationMethod, options: CrossValidateRankOptions): CrossValidateRankResult {
   const p = plan(data, method, options, 'crossValidateRankSync()', false);
-  const perFold = p.seeds.length * p.o.folds;
-  const test = p.o.ranks.map(() => new Float64Array(perFold));
-  const train = p.o.ranks.map(() => new Float64Array(perFold));
-  for (const task of p.tasks) {
-    const r = p.o.ranks.indexOf(task.rank);
-    const s = score(p, task, fitSync(p, task));
-    test[r]![task.slot] = s.test;
-    train[r]![task.slot] = s.train;
-  }
-  return summarize(p, test, train);
+  return summarize(p, runGridSync(p.folds, p.tasks, p.o.ranks.length, (task) => fitSync(p, task)));
 }
 
 /**
@@ -486,51 +618,5 @@ export function crossValidateRank(
   } catch (err) {
     return Promise.reject(err);
   }
-  const { signal, onProgress } = p.o;
-  if (signal?.aborted) return Promise.reject(new AbortError());
-  const perFold = p.seeds.length * p.o.folds;
-  const test = p.o.ranks.map(() => new Float64Array(perFold));
-  const train = p.o.ranks.map(() => new Float64Array(perFold));
-  const total = p.tasks.length;
-  // One controller stops every fit: the caller's abort, a failed fit or a throwing onProgress.
-  const stop = new AbortController();
-  return new Promise<CrossValidateRankResult>((resolve, reject) => {
-    let next = 0, done = 0, failed = false;
-    const fail = (reason: unknown): void => {
-      if (failed) return;
-      failed = true;
-      signal?.removeEventListener('abort', onAbort);
-      stop.abort();
-      reject(reason);
-    };
-    const onAbort = (): void => fail(new AbortError());
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const launch = (): void => {
-      if (failed || next >= total) return;
-      const task = p.tasks[next++]!;
-      fitAsync(p, task, stop.signal).then(
-        (result) => {
-          if (failed) return;
-          try {
-            const r = p.o.ranks.indexOf(task.rank);
-            const s = score(p, task, result);
-            test[r]![task.slot] = s.test;
-            train[r]![task.slot] = s.train;
-            done++;
-            onProgress?.({ done, total });
-          } catch (err) {
-            fail(err);
-            return;
-          }
-          if (done === total) {
-            signal?.removeEventListener('abort', onAbort);
-            resolve(summarize(p, test, train));
-          } else launch();
-        },
-        (err: unknown) => fail(err),
-      );
-    };
-    // At most the runtime's concurrency in flight: each fit holds a mask and the weights of its data.
-    for (let k = 0; k < Math.min(getConcurrency(), total); k++) launch();
-  });
+  return runGridAsync(p.folds, p.tasks, p.o.ranks.length, (task, signal) => fitAsync(p, task, signal), p.o.signal, p.o.onProgress).then((e) => summarize(p, e));
 }
