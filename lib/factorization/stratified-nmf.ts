@@ -251,11 +251,10 @@ function readStratumRanks(rankArg: unknown, S: number): number[] | undefined {
 function expectNoTopics(w: unknown, name: string, rows: number): Float64Array {
   if (!isObjectArgument(w)) throw new TypeError(`Expected a ${rows}×0 matrix (its stratum has rank 0) for ${name} but received ${describeValue(w)}`);
   const f = readFields(w, ['rows', 'cols', 'data'] as const, name);
-  const data = expectFloat64Array(f.data, `${name}.data`, 0, 'rows*cols');
   if (f.rows !== rows || f.cols !== 0) {
     throw new RangeError(`Expected a ${rows}×0 matrix (its stratum has rank 0) for ${name} but received ${describeValue(f.rows)}×${describeValue(f.cols)}`);
   }
-  return data;
+  return expectFloat64Array(f.data, `${name}.data`, 0, 'rows*cols');
 }
 
 /** The rank argument of the raw binding: the number, or the per-stratum list. */
