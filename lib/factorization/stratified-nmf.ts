@@ -448,8 +448,12 @@ export function stratifiedNmfLoss(strata: DataMatrix[], factors: { V: Matrix; W:
     if (f[key] === undefined) throw new TypeError(`Expected ${key === 'W' ? 'an array of matrices' : 'a Matrix'} for factors.${key} but received undefined`);
   }
   if (!isObjectArgument(f.H)) throw new TypeError(`Expected a Matrix for factors.H but received ${describeValue(f.H)}`);
-  const H = expectMatrix(f.H, 'factors.H', { nonNegative: true });
-  const p = prepare(strata, ranksOfFactors(f.W, H.rows), { init: { V: f.V, W: f.W, H } }, 'stratifiedNmfLoss()', stratifiedNmfOptionSpecs, 'factors');
+  const full = expectMatrix(f.H, 'factors.H', { nonNegative: true });
+  const rank = ranksOfFactors(f.W, full.rows);
+  // Nested topics: rows of H past max rₛ (a subset of a result's strata) are used by none of them.
+  const used = typeof rank === 'number' ? rank : Math.max(...rank);
+  const H = used > 0 && used < full.rows ? { rows: used, cols: full.cols, data: full.data.subarray(0, used * full.cols) } : full;
+  const p = prepare(strata, rank, { init: { V: f.V, W: f.W, H } }, 'stratifiedNmfLoss()', stratifiedNmfOptionSpecs, 'factors');
   const g = p.given!;
   const loss = callSync(() => native().stratifiedNmfLoss(p.strata, p.cols, rawRank(p), g.V!, g.W!, g.H!));
   expectFiniteLoss([loss], 'stratifiedNmfLoss()', 'the strata');
@@ -458,7 +462,7 @@ export function stratifiedNmfLoss(strata: DataMatrix[], factors: { V: Matrix; W:
 
 /**
  * The ranks of given factors: H's rows, or — when some W(s) has fewer columns (a per-stratum-rank
- * result) — the column counts of the W(s) (then H must have max rₛ rows). prepare checks the shapes.
+ * result, or some of its strata) — the column counts of the W(s). prepare checks the shapes.
  */
 function ranksOfFactors(W: unknown, r: number): StratifiedNmfRank {
   if (!Array.isArray(W)) return r;
