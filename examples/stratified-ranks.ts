@@ -61,7 +61,8 @@ const configs: [string, number[]][] = [
 console.log(`austen: ${tfidf.rows} chapters × ${m} terms; strata ${names.map((n, s) => `${n} ${sizes[s]}`).join(', ')}`);
 console.log(`${iterations} iterations, random init, seeds 1…${seeds}; loss = √Σ‖A(s) − model‖² / √Σ‖A(s)‖²\n`);
 const pad = (x: string, n: number) => x.padEnd(n);
-console.log(`${pad('split', 24)}${pad('ranks rₛ', 20)}${pad('Σnₛrₛ', 7)}H rows  normalized loss (mean, min–max)`);
+// Parameters: W (Σnₛrₛ), H (max rₛ rows of m) and V (S·m).
+console.log(`${pad('split', 24)}${pad('ranks rₛ', 20)}${pad('Σnₛrₛ', 7)}${pad('H rows', 8)}${pad('parameters', 12)}normalized loss (mean, min–max)`);
 const perStratum: number[][] = [];
 for (const [name, ranks] of configs) {
   const losses: number[] = [];
@@ -87,9 +88,11 @@ for (const [name, ranks] of configs) {
   }
   perStratum.push(stratumLoss);
   const mean = losses.reduce((a, b) => a + b, 0) / losses.length;
-  const params = ranks.reduce((t, rs, s) => t + rs * sizes[s]!, 0);
+  const wParams = ranks.reduce((t, rs, s) => t + rs * sizes[s]!, 0);
+  const R = Math.max(...ranks);
   console.log(
-    `${pad(name, 24)}${pad(ranks.join(','), 20)}${pad(String(params), 7)}${pad(String(Math.max(...ranks)), 8)}${mean.toFixed(5)} (${Math.min(...losses).toFixed(5)}–${Math.max(...losses).toFixed(5)})`,
+    `${pad(name, 24)}${pad(ranks.join(','), 20)}${pad(String(wParams), 7)}${pad(String(R), 8)}${pad(String(wParams + (R + S) * m), 12)}` +
+      `${mean.toFixed(5)} (${Math.min(...losses).toFixed(5)}–${Math.max(...losses).toFixed(5)})`,
   );
 }
 console.log('\nper novel, ‖A(s) − model‖/‖A(s)‖ (mean over seeds):');
