@@ -145,6 +145,12 @@ describe('per-stratum ranks: the model', () => {
     });
     expect(Math.abs(r.loss - Math.sqrt(sum))).toBeLessThan(1e-12 * r.loss);
     expect(Math.abs(stratifiedNmfLoss(c.A, r) - r.loss)).toBeLessThan(1e-12 * r.loss);
+    // One stratum of the result: H's rows past its rₛ are used by none of the strata given.
+    const one = stratifiedNmfLoss([c.A[0]!], { V: { rows: 1, cols: 12, data: r.V.data.slice(0, 12) }, W: [r.W[0]!], H: r.H });
+    let first = 0;
+    const WH0 = matmul(r.W[0]!, firstRows(r.H, 1));
+    c.A[0]!.data.forEach((a, k) => (first += (a - r.V.data[k % 12]! - WH0.data[k]!) ** 2));
+    expect(Math.abs(one - Math.sqrt(first))).toBeLessThan(1e-12 * one);
     // entries: rows count through the strata (10 + 15 + 20); row 12 is row 2 of stratum 1.
     const at = reconstruct(r, { entries: { rows: [0, 12, 44], cols: [3, 5, 11] } });
     expect(at[1]).toBe(model[1]!.data[2 * 12 + 5]);
