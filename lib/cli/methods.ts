@@ -235,6 +235,7 @@ const stratumRankSpec = {
     kind: 'custom',
     description: 'number of topics (required), or one per stratum, comma-separated in the sorted order of the labels (3,4,5)',
     check: (v: unknown, name: string) => {
+      if (typeof v === 'number' && !(Number.isInteger(v) && v >= 1)) throw new RangeError(`Expected a positive integer for ${name} but received ${describeValue(v)}`);
       if (typeof v !== 'string') return v;
       const parts = v.split(',').map((t) => t.trim());
       if (!parts.every((t) => /^\d+$/.test(t))) {
