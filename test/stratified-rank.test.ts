@@ -127,6 +127,10 @@ describe('per-stratum ranks: the model', () => {
     expectSameRun(stratifiedNmfSync(c.A, rank, options), r);
     // The worker-thread run is the same solve.
     expectSameRun(await stratifiedNmf(c.A, [2, 1, 0], { maxIterations: 20, seed: 3 }), r);
+    // Restarts (seeds 3, 4) keep the per-stratum shapes; the best is the plain run of its seed.
+    const best = stratifiedNmfSync(c.A, [2, 1, 0], { maxIterations: 20, seed: 3, restarts: 2 });
+    expect(best.W.map((w) => w.cols)).toEqual([2, 1, 0]);
+    expectSameRun(best, stratifiedNmfSync(c.A, [2, 1, 0], { maxIterations: 20, seed: best.restarts!.seeds[best.restarts!.best]! }));
     // A typed array of ranks is a list too.
     expectSameRun(stratifiedNmfSync(c.A, Int32Array.of(2, 1, 0), { maxIterations: 20, seed: 3 }), r);
   });

@@ -25,6 +25,7 @@ import {
   type RawTrace,
 } from './common.js';
 import { type DataMatrix } from './sparse.js';
+import { bestOf, bestOfSync, restartsDoubles, type RestartsSummary } from './restarts.js';
 import { missingDoubles, missingOptionSpecs, prepareMissing, rawMissing, type MissingOptions, type PreparedMissing } from './missing.js';
 
 export type NmfSolver = 'mu' | 'hals';
@@ -51,6 +52,7 @@ export interface NmfSettings {
   /** Added to multiplicative-update denominators (HALS does not use it). */
   epsilon: number;
   certificateTolerance: number;
+  restarts: number;
 }
 
 /**
@@ -65,6 +67,8 @@ export interface NmfResult extends LossOutcome {
   H: Matrix;
   certificate: number;
   settings: NmfSettings;
+  /** With options.restarts > 1: every run's seed and loss, and which one this is. */
+  restarts?: RestartsSummary;
 }
 
 /** The options of nmf (also the CLI's `nmf` flags). */
@@ -110,8 +114,8 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
   const factors = (data.rows + data.cols) * rank;
   checkFactorMemory(
     Math.max(data.rows, data.cols) * rank,
-    4 * factors + 2 * rank * rank + missingDoubles(missing, data.rows * data.cols),
-    `rank ${rank} with A of ${data.rows}×${data.cols} (W and H and their workspaces${missing.weights ? ', the weights and the zeroed copy of A' : ''})`,
+    restartsDoubles(o.restarts, 4 * factors + 2 * rank * rank + missingDoubles(missing, data.rows * data.cols), factors),
+    `rank ${rank} with A of ${data.rows}×${data.cols} (W and H and their workspaces${missing.weights ? ', the weights and the zeroed copy of A' : ''}${o.restarts > 1 ? `, ${o.restarts} restarts` : ''})`,
   );
   let given: Prepared['given'];
   if (typeof o.init === 'object') {
@@ -138,14 +142,14 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
   return { A: data, rank, o, given, normalizer, missing, context };
 }
 
-function rawOptions(p: Prepared) {
+function rawOptions(p: Prepared, seed: number) {
   return {
     solver: p.o.solver,
     loss: p.o.loss,
     maxIterations: p.o.maxIterations,
     tolerance: p.o.tolerance,
     lossEvery: p.o.lossEvery,
-    seed: p.o.seed,
+    seed,
     epsilon: p.o.epsilon,
     certificateTolerance: p.o.certificateTolerance,
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
@@ -172,6 +176,7 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
       lossEvery: p.o.lossEvery,
       epsilon: p.o.epsilon,
       certificateTolerance: p.o.certificateTolerance,
+      restarts: p.o.restarts,
     },
   };
 }
@@ -179,7 +184,9 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
 /** NMF on the calling thread (small problems). */
 export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions): NmfResult {
   const p = prepare(A, rank, options, 'nmfSync()', nmfOptionSpecs);
-  return toResult(p, callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, rawOptions(p)))));
+  return bestOfSync(p.o, p.given !== undefined, p.context, (seed) =>
+    toResult(p, callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, rawOptions(p, seed))))),
+  );
 }
 
 /** NMF on a worker thread, with onProgress {iteration, maxIterations, loss, normalizedLoss} and signal. */
@@ -190,13 +197,15 @@ export function nmf(A: DataMatrix, rank: number, options?: NmfOptions & AsyncOpt
   } catch (err) {
     return Promise.reject(err);
   }
-  return runJob(
-    [p.A.data],
-    ([data], token, onProgress, interval) =>
-      native().nmfAsync({ ...p.A, data: data! }, p.rank, rawOptions(p), token, onProgress, interval),
-    p.o,
-    mapNmfProgress,
-  )
-    .catch(inContext(p.context, 'A'))
-    .then((raw) => toResult(p, raw));
+  return bestOf(p.o, p.given !== undefined, p.context, (seed, jobOptions) =>
+    runJob(
+      [p.A.data],
+      ([data], token, onProgress, interval) =>
+        native().nmfAsync({ ...p.A, data: data! }, p.rank, rawOptions(p, seed), token, onProgress, interval),
+      jobOptions,
+      mapNmfProgress,
+    )
+      .catch(inContext(p.context, 'A'))
+      .then((raw) => toResult(p, raw)),
+  );
 }
