@@ -7,6 +7,8 @@
 //   stratifiedNmfAsync(strata, cols, rank, options, token, onProgress, intervalMs) → Promise<result>
 //   nmf(A, rank, options) / nmfAsync(A, rank, options, token, onProgress, intervalMs)
 // A data matrix is {rows, cols, data} (dense, row-major) or {rows, cols, indptr, indices, data} (CSR).
+// Stratified-NMF's rank is a number or an array of one rank rₛ ≥ 0 per stratum (nested topics: H has
+// max rₛ rows; W(s), given or returned, is rows·rₛ).
 // options: {maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed, epsilon?, certificateTolerance?,
 //           vScaling, V?, W?: Float64Array[], H?}  (NMF: solver, loss, W?, H?).
 // result: {V?, W, H, trace: {iteration, timeMs, loss}, iterations, stopReason, certificate}.
