@@ -59,7 +59,7 @@ export interface StratifiedNmfFactors {
  * first rₛ rows of H, which has max rₛ rows; rₛ = 0 models a stratum by its shift v(s) alone).
  * docs/stratified-nmf.md, "Per-stratum ranks".
  */
-export type StratifiedNmfRank = number | readonly number[];
+export type StratifiedNmfRank = number | readonly number[] | Int32Array;
 
 export interface StratifiedNmfOptions extends IterationOptions {
   /**
