@@ -67,6 +67,8 @@ export function seedCalls(api: Api): (() => unknown)[] {
     () => api.ntfSync(t([4, 3, 2]), 2, { maxIterations: 3, seed: 1, mask: Uint8Array.from({ length: 24 }, (_, k) => (k % 5 === 0 ? 1 : 0)) }),
     () => api.stratifiedNmfSync([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1 }),
     () => api.stratifiedNmf([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1 }),
+    // Per-stratum ranks (a list: rank 0 for the second stratum).
+    () => api.stratifiedNmfSync([A, m(4, 5, pos)], [2, 0], { maxIterations: 3, seed: 1 }),
     () => {
       const r = api.stratifiedNmfSync([A, m(4, 5, pos)], 2, { maxIterations: 2, seed: 1 });
       return api.stratifiedNmfLoss([A, m(4, 5, pos)], { V: r.V, W: r.W, H: r.H });
