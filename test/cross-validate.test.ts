@@ -3,7 +3,7 @@
 // seed must give the same numbers (sync and async alike); bad options are refused before any fit.
 import { describe, expect, it } from 'vitest';
 
-import { AbortError, crossValidateRank, crossValidateRankSync, setBlasThreads, type Matrix, type Tensor } from '../lib/index.js';
+import { AbortError, crossValidateRank, crossValidateRankSync, setBlasThreads, toCsr, type Matrix, type Tensor } from '../lib/index.js';
 import { thrown } from './helpers/thrown.js';
 import { uniform } from './helpers/uniform.js';
 
@@ -125,6 +125,16 @@ describe('crossValidateRank on data of known rank', () => {
       fitOptions: { mask, maxIterations: 30 },
     });
     expect(masked.curve[1]!.errors).toEqual(r.curve[1]!.errors);
+  });
+
+  it('takes CSR data as its dense copy (absent entries are observed zeros): the same errors', async () => {
+    const A = lowRank(8, 30, 20);
+    const sparse = { ...A, data: A.data.map((x) => (x < 0.6 ? 0 : x)) };
+    const options = { ranks: [2, 3], folds: 2, fitOptions: { maxIterations: 20 } };
+    const dense = await crossValidateRank(sparse, 'nmf', options);
+    const csr = await crossValidateRank(toCsr(sparse), 'nmf', options);
+    expect(csr.curve[1]!.errors).toEqual(dense.curve[1]!.errors);
+    expect(csr.settings.observed).toBe(600);
   });
 
   it('runs stratifiedNmf on an array of strata (the test entries index the stacked rows)', async () => {
