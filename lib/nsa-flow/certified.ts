@@ -350,6 +350,20 @@ export const fidelityMissingOptionSpecs = {
   missing: { ...missingOptionSpecs.missing, values: ['observed', 'nan'], description: "'nan': NaN entries of the data are missing" },
 } as const satisfies OptionSpecs;
 
+/**
+ * The same option names for a solver whose energy has no weighted fidelity: each is refused with a
+ * RangeError that names the solvers taking it (an option accepted and ignored would be a silent mistake).
+ */
+export function refusedFidelityMissingOptionSpecs(why: string) {
+  const refuse = (_v: unknown, name: string): never => {
+    throw new RangeError(
+      `Expected no ${name} (${why}); weights, mask and missing are taken by nsaFlow with optimizer 'spg' or 'lbfgsb', by nsaFlowFit and by nsaEnergy`,
+    );
+  };
+  const spec = (option: string) => ({ kind: 'custom' as const, description: `not taken (${why}): use nsaFlow with optimizer 'spg' or 'lbfgsb' for ${option}`, check: refuse });
+  return { weights: spec('weights'), mask: spec('a mask'), missing: spec("missing 'nan'") } as const satisfies OptionSpecs;
+}
+
 export interface FidelityMissingOptions {
   /** Entry weights ω ≥ 0 of the fidelity, a Matrix of the data's shape; 0 = missing. */
   weights?: Matrix;

@@ -286,14 +286,7 @@ function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string
   // With missing-value options: a snapshot of X whose observed entries are finite (NaN allowed where
   // missing) and the weights ω (undefined when all are 1: then everything below is the plain fit).
   const weighted = fidelityWeights(Xarg, 'X', o, context);
-  const X = weighted ? weighted.data : expectMatrix(Xarg, 'X', { finite: false });
-  if (!weighted) {
-    const at = X.data.findIndex((x) => !Number.isFinite(x));
-    if (at >= 0) {
-      const hint = Number.isNaN(X.data[at]) ? " (mark missing entries with options.mask, a weight 0 or missing 'nan')" : '';
-      throw new RangeError(`Expected finite values in X but received ${X.data[at]} at [${Math.floor(at / X.cols)}, ${at % X.cols}]${hint}`);
-    }
-  }
+  const X = weighted ? weighted.data : expectMatrix(Xarg, 'X');
   const omega = weighted?.weights ?? null;
   const { rows: n, cols: p } = X;
   const r = Math.min(n, p);
