@@ -279,6 +279,10 @@ interface Prepared {
   rowScale: Float64Array | null;
   /** Warnings of the preparation (the weighted principal fit of missing entries). */
   warnings: string[];
+  /** Whether X's observed entries are all ≥ 0. */
+  nonNegativeX: boolean;
+  /** PCA's loadings of Xc (with missing entries: the principal fit's start). */
+  pcaLoadings: Matrix;
 }
 
 function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string, specs: OptionSpecs): Prepared {
@@ -344,24 +348,26 @@ function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string
   const Xc: Matrix = { rows: n, cols: p, data: xc };
   const rowScale = omega && rowScales(omega, n, p);
   const totalVariance = omega ? weightedSumSquares(xc, omega) : sumSquares(xc);
-  const warnings: string[] = [];
   // Loadings of Xc; centring was done above, so PCA does not centre again.
   const principal = pca(Xc, k, { center: false });
-  let pcaExplained = principal.explainedVarianceRatio.reduce((a, b) => a + b, 0);
-  let L = principal.loadings;
-  if (omega) {
-    // With missing entries PCA's loadings are those of Xc with the missing entries at their column's
-    // mean; the principal subspace of the observed entries is the unconstrained w = 0 fit of the
-    // weighted fidelity, started there: its V is the PCA the start, the anchor and pcaExplained use.
-    const fit = runCertifiedSync(
-      { mode: 'data', Y0: L, X: Xc, weights: omega },
-      { ...fitDefaults(o), w: 0, nonnegative: false },
-    );
-    if (fit.stopReason !== 'gradMap') warnings.push(`principal fit of the observed entries: stopped by ${fit.stopReason} at certificate ${fit.certificate.toExponential(2)}`);
-    L = withPcaSigns(fit.Y);
-    pcaExplained = 1 - fit.fidelity;
-  }
+  const base: PreparedBase = {
+    context, o, n, p, k, mode, X, Xc, center, totalVariance, solverOptions: fitDefaults(o), weights: omega, rowScale, warnings: [], nonNegativeX,
+    pcaLoadings: principal.loadings,
+  };
+  // Everything that depends on the loadings (the anchor, the start) is built and checked here, from
+  // PCA's; with missing entries withPrincipal() rebuilds it from the principal fit of the observed
+  // entries, which runs with the solve (on the solver's thread in the async form).
+  const pp = withLoadings(base, principal.loadings, principal.explainedVarianceRatio.reduce((a, b) => a + b, 0));
+  // Reading the options ran the caller's getters after X was read: X's buffer must be as validated.
+  expectIntact([X.data, n * p, 'X.data']);
+  return pp;
+}
 
+type PreparedBase = Omit<Prepared, 'pcaExplained' | 'start' | 'anchor' | 'anchorBasis'>;
+
+/** The anchor and the start from the loadings L (PCA's, or the principal fit's with missing entries). */
+function withLoadings(base: PreparedBase, L: Matrix, pcaExplained: number): Prepared {
+  const { context, o, p, k, mode, X, nonNegativeX } = base;
   // The anchor (anchored mode only; given elsewhere it would be ignored, so it is refused).
   let anchor: Matrix | null = null;
   let anchorBasis: Matrix | null = null;
@@ -382,13 +388,25 @@ function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string
     anchorBasis = orthonormalBasis(anchor);
     if (anchorBasis.cols === 0) throw new RangeError(`Expected a non-zero options.anchor for ${context} but received a matrix whose columns are all 0`);
   }
-
   const start = initialStart(o, X, L, mode, p, k, nonNegativeX, context);
-  // Reading the options ran the caller's getters after X was read: X's buffer must be as validated.
-  expectIntact([X.data, n * p, 'X.data']);
+  return { ...base, pcaExplained, start, anchor, anchorBasis };
+}
 
-  const solverOptions = fitDefaults(o);
-  return { context, o, n, p, k, mode, X, Xc, center, totalVariance, pcaExplained, start, anchor, anchorBasis, solverOptions, weights: omega, rowScale, warnings };
+/**
+ * Missing entries: PCA's loadings are those of Xc with the missing entries at their column's mean; the
+ * principal subspace of the observed entries is the unconstrained w = 0 fit of the weighted fidelity,
+ * started there. Its V is the PCA that the start, the anchor and explainedVariance.pca use.
+ */
+function principalProblem(pp: Prepared): [CertifiedProblem, CertifiedOptions] {
+  return [{ mode: 'data', Y0: pp.pcaLoadings, X: pp.Xc, weights: pp.weights! }, { ...pp.solverOptions, w: 0, nonnegative: false }];
+}
+
+function withPrincipal(pp: Prepared, run: CertifiedRun): Prepared {
+  const next = withLoadings(pp, withPcaSigns(run.Y), 1 - run.fidelity);
+  if (run.stopReason !== 'gradMap') {
+    next.warnings = [...pp.warnings, `principal fit of the observed entries: stopped by ${run.stopReason} at certificate ${run.certificate.toExponential(2)}`];
+  }
+  return next;
 }
 
 /** The certified solver's options of the w solve. */
@@ -497,18 +515,20 @@ function relaxProblem(pp: Prepared, start: Matrix): [CertifiedProblem, Certified
   return [problem, { ...pp.solverOptions, w: 0 }];
 }
 
-function solveSync(pp: Prepared): { run: CertifiedRun; relax: CertifiedRun | null } {
+function solveSync(pp0: Prepared): { pp: Prepared; run: CertifiedRun; relax: CertifiedRun | null } {
+  const pp = pp0.weights ? withPrincipal(pp0, runCertifiedSync(...principalProblem(pp0))) : pp0;
   let start = pp.start ?? nmfStart(pp, nmfSync(pp.X, pp.k, nmfStartOptions(pp)));
   let relax: CertifiedRun | null = null;
   if (pp.o.init === 'relax') {
     relax = runCertifiedSync(...relaxProblem(pp, start));
     start = relax.Y;
   }
-  return { run: runCertifiedSync(problemFrom(pp, start), pp.solverOptions), relax };
+  return { pp, run: runCertifiedSync(problemFrom(pp, start), pp.solverOptions), relax };
 }
 
-async function solveAsync(pp: Prepared): Promise<{ run: CertifiedRun; relax: CertifiedRun | null }> {
-  const { signal, onProgress, progressIntervalMs } = pp.o;
+async function solveAsync(pp0: Prepared): Promise<{ pp: Prepared; run: CertifiedRun; relax: CertifiedRun | null }> {
+  const { signal, onProgress, progressIntervalMs } = pp0.o;
+  const pp = pp0.weights ? withPrincipal(pp0, await runCertifiedAsync(...principalProblem(pp0), { signal })) : pp0;
   const forward = (stage: 'relax' | 'fit') => onProgress && ((r: CertifiedProgress) => onProgress({ ...r, stage }));
   let start = pp.start ?? nmfStart(pp, await nmf(pp.X, pp.k, { ...nmfStartOptions(pp), signal }));
   let relax: CertifiedRun | null = null;
@@ -517,7 +537,7 @@ async function solveAsync(pp: Prepared): Promise<{ run: CertifiedRun; relax: Cer
     start = relax.Y;
   }
   const run = await runCertifiedAsync(problemFrom(pp, start), pp.solverOptions, { signal, onProgress: forward('fit'), progressIntervalMs });
-  return { run, relax };
+  return { pp, run, relax };
 }
 
 // ---- the result ------------------------------------------------------------------------------------
@@ -653,14 +673,14 @@ export function nsaFlowFit(X: Matrix, k: number, options?: NsaFlowFitOptions & A
   } catch (err) {
     return Promise.reject(err);
   }
-  return solveAsync(pp).then(({ run, relax }) => finish(pp, run, relax));
+  return solveAsync(pp).then((s) => finish(s.pp, s.run, s.relax));
 }
 
 /** nsaFlowFit() on the calling thread (small problems). */
 export function nsaFlowFitSync(X: Matrix, k: number, options?: NsaFlowFitOptions): NsaFlowFitResult {
   const pp = prepare(X, k, options, 'nsaFlowFitSync()', syncSpecs);
-  const { run, relax } = solveSync(pp);
-  return finish(pp, run, relax);
+  const s = solveSync(pp);
+  return finish(s.pp, s.run, s.relax);
 }
 
 // ---- consolidation: disjoint supports --------------------------------------------------------------
