@@ -74,7 +74,7 @@ describe('refusals', () => {
 
   it('bad weights and NaN are refused by class and message', () => {
     const cases: [() => unknown, ErrorConstructor, RegExp][] = [
-      [() => nsaFlowSync(Y0, { X0: { ...X0, data: X0.data.map((x, i) => (i === 7 ? NaN : x)) } }), RangeError, /^Expected finite values in options\.X0 but received NaN at \[1, 3\]/],
+      [() => nsaFlowSync(Y0, { X0: { ...X0, data: X0.data.map((x, i) => (i === 7 ? NaN : x)) } }), RangeError, /^Expected finite values in options\.X0 of nsaFlowSync\(\) but received NaN at \[1, 3\]/],
       [() => nsaFlowSync(Y0, { X0, weights: { rows: 4, cols: 4, data: new Float64Array(16) } }), RangeError, /^Expected a 1000×4 Matrix \(the shape of options\.X0\) for options\.weights of nsaFlowSync\(\)/],
       [() => nsaFlowSync(Y0, { X0, weights: { ...X0, data: new Float64Array(size).fill(Infinity) } }), RangeError, /^Expected finite weights ≥ 0 in options\.weights of nsaFlowSync\(\) but received Infinity at index 0/],
       [() => nsaFlowSync(Y0, { X0, mask: { rows: [1000], cols: [0] } }), RangeError, /^Expected indices within 1000×4 \(the shape of options\.X0\) for options\.mask of nsaFlowSync\(\) but received \[1000, 0\]/],

@@ -199,7 +199,9 @@ export function checkCertifiedProblem(problem: CertifiedProblem, options: Pick<C
     if (mode === 'anchored' && options.anchor === 'target' && X0.cols !== Y0.cols) {
       throw new RangeError(`Expected ${name('X0')} with ${Y0.cols} columns (as Y0) for anchor 'target' but received ${X0.rows}×${X0.cols}`);
     }
-    if (mode === 'target' && allZeroWeighted(X0.data)) throw new RangeError(`Expected a nonzero ${name('X0')} (F = ‖Y − X0‖²/‖X0‖²) but received a zero matrix`);
+    if (mode === 'target' && allZeroWeighted(X0.data)) {
+      throw new RangeError(`Expected a nonzero ${name('X0')} (F = ‖Y − X0‖²/‖X0‖²) but received a zero matrix${weights ? ' at the entries of nonzero weight' : ''}`);
+    }
     if (mode === 'anchored') {
       if (options.anchor === 'target') {
         const k = X0.cols;

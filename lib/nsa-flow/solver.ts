@@ -552,7 +552,7 @@ function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSp
     if (parsed.X0) o.X0 = weighted.data;
     if (weighted.weights && o.kind === 'certified') o.targetWeights = weighted.weights;
   } else if (parsed.X0) {
-    expectMatrix(parsed.X0, 'options.X0');
+    expectMatrix(parsed.X0, `options.X0 of ${context}`);
   }
   if (o.kind === 'certified') {
     checkCertifiedMemory(y.rows, y.cols, o.memory, 'Y0');
