@@ -3,7 +3,7 @@
 // every weight is 1, missing entries that cannot change it, and bad inputs refused by class and message.
 import { describe, expect, it } from 'vitest';
 
-import { nsaEnergy, type Matrix, type NsaEnergyOptions } from '../lib/index.js';
+import { nsaEnergy, setMemoryLimit, type Matrix, type NsaEnergyOptions } from '../lib/index.js';
 import { native } from '../lib/native.js';
 import { uniform } from './helpers/uniform.js';
 
@@ -161,5 +161,37 @@ describe('the weighted fidelity: bad inputs', () => {
     expect(() => raw.certifiedEnergy(V.data, p, k, V.data, k, null, 0, { ...opts, mode: 'anchored', weights: new Float64Array(p * k) } as never)).toThrow(
       /Expected no options\.weights in 'anchored' mode/,
     );
+  });
+});
+
+describe('the weighted fidelity: memory is checked before allocation', () => {
+  // 2000×50 data, k = 2: the unweighted evaluation holds X's copy and XᵀX (about 0.9 MB); the weighted
+  // one adds the weights, ω∘X and the weighted residual, three 2000×50 arrays (2.4 MB more). A 2 MB
+  // limit lets the first through and stops the second, in TypeScript and in the addon alike.
+  const n = 2000, p = 50, k = 2;
+  const X = random(n, p, 40, -1);
+  const V = random(p, k, 41);
+  const weights = { rows: n, cols: p, data: new Float64Array(n * p).fill(1) };
+  weights.data[0] = 0;
+  it('nsaEnergy refuses, naming the limit, where the unweighted energy fits', () => {
+    const before = setMemoryLimit(2_000_000);
+    try {
+      expect(() => nsaEnergy(V, { mode: 'data', X })).not.toThrow();
+      const e = (() => {
+        try {
+          nsaEnergy(V, { mode: 'data', X, weights });
+        } catch (err) {
+          return err as Error;
+        }
+        throw new Error('expected a throw');
+      })();
+      expect(e).toBeInstanceOf(RangeError);
+      expect(e.message).toMatch(/^Not enough memory for the certified NSA-Flow solve on Y0 \(50×2\): it needs .* over the memory limit of/);
+      const opts = { mode: 'data', w: 0.5, orthogonality: 'gram', nonnegative: true, overlapPenalty: 0.1, anchor: 'subspace' } as const;
+      expect(() => native().certifiedEnergy(V.data, p, k, null, 0, X.data, n, opts as never)).not.toThrow();
+      expect(() => native().certifiedEnergy(V.data, p, k, null, 0, X.data, n, { ...opts, weights: weights.data } as never)).toThrow(/memory/);
+    } finally {
+      setMemoryLimit(before);
+    }
   });
 });
