@@ -247,24 +247,40 @@ Napi::Value CertifiedEnergyAt(const Napi::CallbackInfo& info) {
               [&] { return "the NSA-Flow energy of Y (" + std::to_string(in.p) + "×" + std::to_string(in.cols) + ")"; });
   const Doubles Y = doubles(in.Y);
   requireFinite(env, Y.data(), Y.size(), "Y");
-  // Copies: the weights and the data they weigh are checked together and the missing entries zeroed.
-  std::vector<double> X0, X, weights;
+  // Without weights the arrays are read in place; with them the weights and the data they weigh are
+  // copies, checked together, with the missing entries zeroed.
+  std::optional<Doubles> X0in, Xin;
+  std::vector<double> weights, weighted;
+  const double* X0 = nullptr;
+  const double* X = nullptr;
   if (in.weights) weights = doubles(*in.weights, true).owned();
   if (in.X0) {
-    X0 = doubles(*in.X0, true).owned();
-    if (in.weights) readWeighted(env, weights, X0, in.weights->name, "X0");
-    else requireFinite(env, X0.data(), X0.size(), "X0");
+    X0in = doubles(*in.X0, bool(in.weights));
+    if (in.weights) {
+      weighted = std::move(*X0in).owned();
+      readWeighted(env, weights, weighted, in.weights->name, "X0");
+      X0 = weighted.data();
+    } else {
+      requireFinite(env, X0in->data(), X0in->size(), "X0");
+      X0 = X0in->data();
+    }
   }
   if (in.X) {
-    X = doubles(*in.X, true).owned();
-    if (in.weights) readWeighted(env, weights, X, in.weights->name, "X");
-    else requireFinite(env, X.data(), X.size(), "X");
+    Xin = doubles(*in.X, bool(in.weights));
+    if (in.weights) {
+      weighted = std::move(*Xin).owned();
+      readWeighted(env, weights, weighted, in.weights->name, "X");
+      X = weighted.data();
+    } else {
+      requireFinite(env, Xin->data(), Xin->size(), "X");
+      X = Xin->data();
+    }
   }
   std::vector<double> G(Y.size());
   CertifiedTerms t;
   double certificate = 0;
   guarded(env, [&] {
-    CertifiedData data = dataOf(in, e, in.X0 ? X0.data() : nullptr, in.X ? X.data() : nullptr);
+    CertifiedData data = dataOf(in, e, X0, X);
     data.W = in.weights ? weights.data() : nullptr;
     CertifiedEnergy energy(e, data);
     t = energy.evaluate(Y.data(), G.data());
