@@ -93,6 +93,10 @@ export function seedCalls(api: Api): (() => unknown)[] {
     () => api.nsaEnergy(Y, { mode: 'data', X: A.cols === 8 ? A : m(6, 8, pos) }),
     () => api.nsaEnergy(m(8, 4, pos), { mode: 'signed', X: m(6, 8, pos) }),
     () => api.nsaEnergy(Y, { mode: 'anchored', anchor: 'target', X0: X }),
+    // weights / mask of the fidelity: the certified bindings' options.weights
+    () => api.nsaEnergy(Y, { mode: 'data', X: m(6, 8, pos), mask: Uint8Array.from({ length: 48 }, (_, k) => (k % 5 === 0 ? 1 : 0)) }),
+    () => api.nsaFlowSync(Y, { X0: X, optimizer: 'spg', maxIterations: 3, weights: m(8, 3, (i) => (i % 4 === 0 ? 0 : pos(i))) }),
+    () => api.nsaFlowFitSync(m(6, 8, pos), 2, { maxIterations: 3, mask: Uint8Array.from({ length: 48 }, (_, k) => (k % 7 === 0 ? 1 : 0)) }),
   ];
 }
 
