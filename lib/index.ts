@@ -91,4 +91,4 @@ export { nmf, nmfSync, type NmfOptions, type NmfResult, type NmfSettings, type N
 export { type MissingOptions, type MissingMask } from './factorization/missing.js';
 export { type RestartsSummary } from './factorization/restarts.js';
 export { reconstruct, type ReconstructOptions, type FactorizationResult } from './factorization/reconstruct.js';
-export { crossValidateRank, crossValidateRankSync, type CrossValidateRankOptions, type CrossValidateRankResult, type CrossValidationMethod, type CrossValidationProgress, type RankError, type RankRule } from './factorization/cross-validate.js';
+export { crossValidateRank, crossValidateRankSync, crossValidateW, crossValidateWSync, type CrossValidateWOptions, type CrossValidateWResult, type WError, type CrossValidateRankOptions, type CrossValidateRankResult, type CrossValidationMethod, type CrossValidationProgress, type RankError, type RankRule } from './factorization/cross-validate.js';

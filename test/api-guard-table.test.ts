@@ -198,6 +198,8 @@ const rows: Row[] = [
   row('nmfSync', [D, 2, { maxIterations: 1 }], ['A', 'rank', 'options'], { 2: optionalOptions }),
   row('crossValidateRank', [D, 'nmf', { ranks: [1, 2], folds: 2, holdout: 0.1, fitOptions: { maxIterations: 1 } }], ['data', 'method', 'options']),
   row('crossValidateRankSync', [D, 'nmf', { ranks: [1, 2], folds: 2, holdout: 0.1, fitOptions: { maxIterations: 1 } }], ['data', 'method', 'options']),
+  row('crossValidateW', [D, 1, { ws: [0.5], folds: 2, holdout: 0.1, fitOptions: { maxIterations: 2 } }], ['X', 'k', 'options']),
+  row('crossValidateWSync', [D, 1, { ws: [0.5], folds: 2, holdout: 0.1, fitOptions: { maxIterations: 2 } }], ['X', 'k', 'options']),
   row('reconstruct', [api.nmfSync(D, 2, { maxIterations: 1 }), {}], ['result', 'options'], { 1: optionalOptions }),
   row('energy', [Y, Y, {}], ['Y', 'X0', 'options'], { 2: optionalOptions }),
   row('energyBatch', [B, B, {}], ['Y', 'X0', 'options'], { 2: optionalOptions }),

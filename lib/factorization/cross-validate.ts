@@ -20,6 +20,8 @@ import {
   asyncOptionSpecs,
   describeValue,
   expectInteger,
+  expectMatrix,
+  expectShapeInteger,
   expectOneOf,
   isObjectArgument,
   ownKeys,
@@ -33,6 +35,8 @@ import { ntf, ntfOptionSpecs, ntfSync, type NtfOptions } from './ntf.js';
 import { reconstruct } from './reconstruct.js';
 import { expectDataMatrix } from './sparse.js';
 import { stratifiedNmf, stratifiedNmfOptionSpecs, stratifiedNmfSync, type StratifiedNmfOptions } from './stratified-nmf.js';
+import { fidelityMissingOptionSpecs } from '../nsa-flow/certified.js';
+import { nsaFlowFit, nsaFlowFitOptionSpecs, nsaFlowFitSync, type NsaFlowFitOptions, type NsaFlowFitResult } from '../nsa-flow/fit.js';
 
 export const crossValidationMethods = ['nmf', 'stratifiedNmf', 'ntf'] as const;
 export type CrossValidationMethod = (typeof crossValidationMethods)[number];
@@ -619,4 +623,179 @@ export function crossValidateRank(
     return Promise.reject(err);
   }
   return runGridAsync(p.folds, p.tasks, p.o.ranks.length, (task, signal) => fitAsync(p, task, signal), p.o.signal, p.o.onProgress).then((e) => summarize(p, e));
+}
+
+// ---- NSA-Flow's w by cross-validation --------------------------------------------------------------
+
+export interface CrossValidateWOptions {
+  /** The values of w to compare: distinct numbers in [0, 1] (required). */
+  ws: number[];
+  folds?: number;
+  holdout?: number;
+  seeds?: number | number[];
+  /** 'oneStandardError' (default): the largest w within one standard error of the best mean; 'min': the best mean. */
+  rule?: RankRule;
+  /** nsaFlowFit's options for every fit (mode, init, maxIterations, …, a mask or missing 'nan'); not w, seed or weights. */
+  fitOptions?: Omit<NsaFlowFitOptions, 'w' | 'seed' | 'weights'>;
+}
+
+/** The held-out error at one w, over every (seed, fold) in seed-major order. */
+export interface WError {
+  w: number;
+  mean: number;
+  sd: number;
+  /** RMSE of center + scores·Vᵀ at each test set's entries. */
+  errors: Float64Array;
+  trainMean: number;
+  /** RMSE of each fit at the entries it saw. */
+  trainErrors: Float64Array;
+}
+
+export interface CrossValidateWResult {
+  /** One entry per w, in increasing w. */
+  curve: WError[];
+  chosenW: number;
+  /** The w of the smallest mean test error. */
+  bestW: number;
+  rule: RankRule;
+  settings: { k: number; ws: number[]; folds: number; holdout: number; seeds: number[]; observed: number; heldOut: number };
+}
+
+const fitWSpecs = { ...nsaFlowFitOptionSpecs, ...fidelityMissingOptionSpecs } as OptionSpecs;
+
+const cvWOptionSpecs = {
+  ws: {
+    kind: 'custom',
+    description: 'the values of w to compare: an array of distinct numbers in [0, 1]',
+    check: (v: unknown, name: string) => {
+      const list = readList(v, name, 'an array of numbers in [0, 1] (the values of w)', 1 << 16);
+      if (list.length === 0) throw new RangeError(`Expected at least one w in ${name} but received an empty array`);
+      const ws = list.map((w, k) => {
+        const at = subName(name, `[${k}]`);
+        if (typeof w !== 'number' || Number.isNaN(w)) throw new TypeError(`Expected a number in [0, 1] for ${at} but received ${describeValue(w)}`);
+        if (!(w >= 0 && w <= 1)) throw new RangeError(`Expected a number in [0, 1] for ${at} but received ${describeValue(w)}`);
+        return w;
+      });
+      const repeated = ws.find((w, k) => ws.indexOf(w) !== k);
+      if (repeated !== undefined) throw new RangeError(`Expected distinct values in ${name} but received ${repeated} twice`);
+      return ws.sort((a, b) => a - b);
+    },
+  },
+  folds: cvOptionSpecs.folds,
+  holdout: cvOptionSpecs.holdout,
+  seeds: cvOptionSpecs.seeds,
+  rule: cvOptionSpecs.rule,
+  fitOptions: {
+    kind: 'custom',
+    default: {},
+    description: "nsaFlowFit's options for every fit (mode, init, maxIterations, …; a mask or missing 'nan')",
+    check: (v: unknown, name: string) => {
+      if (isObjectArgument(v)) {
+        const keys = ownKeys(v, name);
+        if (keys.includes('w')) throw new RangeError(`Expected no w in ${name}: the fits take each value of options.ws`);
+        if (keys.includes('seed')) throw new RangeError(`Expected no seed in ${name}: each fit takes its repetition's seed (give options.seeds)`);
+        if (keys.includes('weights')) throw new RangeError(`Expected no weights in ${name}: cross-validation holds entries out by mask and scores them unweighted (give a mask)`);
+      }
+      const o = parseOptions<Record<string, unknown>>(fitWSpecs, v, name);
+      if (o.mode === 'anchored') throw new RangeError(`Expected mode 'auto', 'data' or 'signed' for ${subName(name, '.mode')}: an anchored fit models the anchor, not the entries of X`);
+      return o;
+    },
+  },
+} as const satisfies OptionSpecs;
+
+interface WPlan {
+  X: Matrix;
+  holdout: number;
+  k: number;
+  ws: number[];
+  rule: RankRule;
+  fitOptions: Record<string, unknown>;
+  folds: Folds;
+  tasks: Task[];
+  signal?: AbortSignal;
+  onProgress?: (p: CrossValidationProgress) => void;
+}
+
+function planW(XArg: unknown, kArg: unknown, options: unknown, context: string, async: boolean): WPlan {
+  const asyncSpecs = { signal: asyncOptionSpecs.signal, onProgress: { ...asyncOptionSpecs.onProgress, description: 'called with {done, total} fits after each fit' } };
+  const specs = { ...cvWOptionSpecs, ...(async ? asyncSpecs : {}) };
+  if (!isObjectArgument(options)) throw new TypeError(`Expected an options object {ws, …} for options of ${context} but received ${describeValue(options)}`);
+  const o = parseOptions<{ ws?: number[]; folds: number; holdout: number; seeds: number | number[]; rule: RankRule; fitOptions: Record<string, unknown>; signal?: AbortSignal; onProgress?: (p: CrossValidationProgress) => void }>(specs, options, context);
+  if (o.ws === undefined) throw new TypeError(`Expected an array of values of w for options.ws of ${context} but received undefined`);
+  const X = expectMatrix(XArg, 'X', { finite: false });
+  const k = expectShapeInteger(kArg, 'k');
+  if (k > X.cols) throw new RangeError(`Expected k in [1, ${X.cols}] (the columns of X) for k but received ${k}`);
+  const missing = new Uint8Array(X.data.length);
+  maskFlags(o.fitOptions.mask, X.data.length, X.cols, 'options.fitOptions.mask', missing);
+  const observed = observedEntries(X.data, missing, o.fitOptions.missing === 'nan', false);
+  const ws = o.ws;
+  const folds = drawFolds(X.data, missing, observed, o, (seeds) => ws.length * seeds * o.folds, context);
+  return { X, holdout: o.holdout, k, ws, rule: o.rule, fitOptions: o.fitOptions, folds, tasks: tasksOf(folds, ws.length), signal: o.signal, onProgress: o.onProgress };
+}
+
+function fitWOptions(p: WPlan, task: Task): Record<string, unknown> {
+  return { ...p.fitOptions, w: p.ws[task.index]!, seed: task.seed, mask: maskWithTest(p.folds, task.test) };
+}
+
+/** center + scores·Vᵀ (the fit's value at an entry) at the test entries, and its RMSE at the training ones. */
+function scoreW(p: WPlan, task: Task, r: NsaFlowFitResult): Scored {
+  const { X, k } = p;
+  const m = X.cols;
+  const modelAt = (e: number): number => {
+    const i = Math.floor(e / m), j = e % m;
+    let x = r.center ? r.center[j]! : 0;
+    for (let c = 0; c < k; c++) x += r.scores.data[i * k + c]! * r.V.data[j * k + c]!;
+    return x;
+  };
+  const test = task.test;
+  const testError = testRmse(p.folds, test, Float64Array.from(test, modelAt));
+  // The training entries: the observed ones not in the (sorted) test set.
+  let sum = 0, count = 0, q = 0;
+  for (const e of p.folds.observed) {
+    while (q < test.length && test[q]! < e) q++;
+    if (q < test.length && test[q] === e) continue;
+    const d = modelAt(e) - X.data[e]!;
+    sum += d * d;
+    count++;
+  }
+  return { test: testError, train: Math.sqrt(sum / count) };
+}
+
+function summarizeW(p: WPlan, e: GridErrors): CrossValidateWResult {
+  const curve: WError[] = p.ws.map((w, i) => ({ w, ...meanSd(e.test[i]!), errors: e.test[i]!, trainMean: meanSd(e.train[i]!).mean, trainErrors: e.train[i]! }));
+  // The simplest model first: the largest w (the most orthogonal, sparsest loadings), as for a lasso's
+  // largest penalty within one standard error.
+  const { chosen, best } = chooseByRule([...curve].reverse(), p.rule);
+  const { folds, seeds, heldOut, observed } = p.folds;
+  return {
+    curve,
+    chosenW: curve[curve.length - 1 - chosen]!.w,
+    bestW: curve[curve.length - 1 - best]!.w,
+    rule: p.rule,
+    settings: { k: p.k, ws: p.ws, folds, holdout: p.holdout, seeds, observed: observed.length, heldOut },
+  };
+}
+
+/** Cross-validates NSA-Flow's w on the calling thread (small problems); see crossValidateW. */
+export function crossValidateWSync(X: Matrix, k: number, options: CrossValidateWOptions): CrossValidateWResult {
+  const p = planW(X, k, options, 'crossValidateWSync()', false);
+  return summarizeW(p, runGridSync(p.folds, p.tasks, p.ws.length, (task) => scoreW(p, task, nsaFlowFitSync(p.X, p.k, fitWOptions(p, task)))));
+}
+
+/**
+ * Chooses nsaFlowFit's orthogonality weight w by held-out error, on the test sets of
+ * crossValidateRank: every (w, seed, fold) is one nsaFlowFit of k components that never sees its
+ * test set, scored by the RMSE of center + scores·Vᵀ there. At most getConcurrency() fits at once;
+ * AbortError once `signal` aborts; onProgress gets {done, total} fits.
+ */
+export function crossValidateW(X: Matrix, k: number, options: CrossValidateWOptions & Pick<AsyncOptions<CrossValidationProgress>, 'signal' | 'onProgress'>): Promise<CrossValidateWResult> {
+  let p: WPlan;
+  try {
+    p = planW(X, k, options, 'crossValidateW()', true);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return runGridAsync(p.folds, p.tasks, p.ws.length, async (task, signal) => scoreW(p, task, await nsaFlowFit(p.X, p.k, { ...fitWOptions(p, task), signal })), p.signal, p.onProgress).then((e) =>
+    summarizeW(p, e),
+  );
 }
