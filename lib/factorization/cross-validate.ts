@@ -8,11 +8,14 @@
  * does, gives the same numbers as one call).
  *
  * The fold machinery (observedEntries, drawFolds, tasksOf, maskWithTest, runGridSync/runGridAsync,
- * chooseByRule) knows nothing of ranks: a grid over any other parameter of a masked fit reuses it.
+ * chooseByRule) knows nothing of ranks: crossValidateW runs a grid over NSA-Flow's w on it (nsaFlowFit
+ * with the test set masked, scored by center + scores·Vᵀ at the held-out entries).
  */
 import type { CsrMatrix, Matrix } from '../matrix.js';
 import { checkMemory, float64Bytes } from '../memory.js';
 import { AbortError } from '../errors.js';
+import { fidelityMissingOptionSpecs } from '../nsa-flow/certified.js';
+import { nsaFlowFit, nsaFlowFitOptionSpecs, nsaFlowFitSync, type NsaFlowFitOptions, type NsaFlowFitResult } from '../nsa-flow/fit.js';
 import { getConcurrency, type AsyncOptions } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { cpReconstruct, expectTensor } from '../tensor-ops.js';
@@ -35,8 +38,6 @@ import { ntf, ntfOptionSpecs, ntfSync, type NtfOptions } from './ntf.js';
 import { reconstruct } from './reconstruct.js';
 import { expectDataMatrix } from './sparse.js';
 import { stratifiedNmf, stratifiedNmfOptionSpecs, stratifiedNmfSync, type StratifiedNmfOptions } from './stratified-nmf.js';
-import { fidelityMissingOptionSpecs } from '../nsa-flow/certified.js';
-import { nsaFlowFit, nsaFlowFitOptionSpecs, nsaFlowFitSync, type NsaFlowFitOptions, type NsaFlowFitResult } from '../nsa-flow/fit.js';
 
 export const crossValidationMethods = ['nmf', 'stratifiedNmf', 'ntf'] as const;
 export type CrossValidationMethod = (typeof crossValidationMethods)[number];
