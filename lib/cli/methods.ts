@@ -103,7 +103,7 @@ const { X0: _flowX0, lrDraws: _flowDraws, ...flowCliSpecs } = nsaFlowOptionSpecs
 registerMethod<NsaFlowOptions, NsaFlowResult>({
   name: 'flow',
   summary: 'NSA-Flow (exact gradient): a non-negative, nearly orthogonal Y close to the target X0',
-  optionSpecs: flowCliSpecs,
+  optionSpecs: { ...flowCliSpecs, ...withFileInputs(fidelityMissingOptionSpecs) },
   inputs: {
     Y0: { kind: 'matrix', description: 'the start (p × k), e.g. PCA loadings' },
     X0: { kind: 'matrix', optional: true, description: 'the target (p × k); default: the non-negative part of Y0, from a seeded jittered start' },
@@ -171,6 +171,7 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult & { selectedY?:
 // (Imported here so that this registration stays one block; imports are hoisted either way.)
 import { fitInits, nsaFlowFit, nsaFlowFitOptionSpecs, type FitInit, type NsaFlowFitOptions, type NsaFlowFitResult } from '../nsa-flow/fit.js';
 import type { OptionSpecs } from '../validate.js';
+import { fidelityMissingOptionSpecs } from '../nsa-flow/certified.js';
 
 // On the command line the init is a name and the anchor a file (the optional second input): matrices
 // given as options exist only in the API.
@@ -181,6 +182,7 @@ const fitCliSpecs: OptionSpecs = {
       key === 'anchor' ? [] : [[key, key === 'init' ? { kind: 'enum', values: fitInits, default: 'clamp', description: 'the start (a given start matrix: API only)' } : spec]],
     ),
   ),
+  ...withFileInputs(fidelityMissingOptionSpecs),
 };
 
 registerMethod<Omit<NsaFlowFitOptions, 'init' | 'anchor'> & { k?: number; init: FitInit }, Omit<NsaFlowFitResult, 'transform'>>({
