@@ -123,6 +123,7 @@ void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit 
 // The certificate is over the blocks V, each W(s) and H of ½Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖² / Σₛ‖A(s)‖².
 // With `weights` (one per stratum, or null): the weighted objective ½Σₛ Σ ω(a − m)² and its
 // Lee–Seung updates; the loss, its normalizer √Σωa² and the certificate are over the observed entries.
+// With penalties (StratifiedNmfOptions::penaltyV/W/H), as nmf()'s.
 NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
                      const std::vector<double*>& W, double* H, Monitor& monitor,
                      const std::vector<EntryWeights>* weights = nullptr);
@@ -161,6 +162,8 @@ void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, do
 // The certificate is over the blocks W and H of ½‖A − WH‖²/‖A‖² (KL: the divergence / Σa).
 // With active `weights` (Frobenius only): the loss is √Σω(a − wh)², normalized by √Σωa², and the
 // updates and certificate are those of the weighted objective; inactive weights change nothing.
+// With penalties (NmfOptions::penaltyW/H): the loss stays the data fit; the updates, the certificate
+// and NmfRun::objective (progress value 2) are of the penalized objective.
 NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monitor& monitor,
            const EntryWeights* weights = nullptr);
 
