@@ -229,7 +229,7 @@ describe('nmf: what the penalties do', () => {
 });
 
 /** Stratified-NMF's penalized objective and its gradient, on dense strata. */
-function penalizedStratified(A: Matrix[], V: Matrix, W: Matrix[], H: Matrix, p: Weights & { l1V: number; l2V: number }) {
+function penalizedStratified(A: Matrix[], V: Matrix, W: Matrix[], H: Matrix, p: Weights & { l1V: number; l2V: number }, w: (Float64Array | null)[] = []) {
   const m = H.cols;
   let data = 0, normalizer = 0;
   const gV = new Float64Array(V.data.length);
@@ -241,9 +241,11 @@ function penalizedStratified(A: Matrix[], V: Matrix, W: Matrix[], H: Matrix, p: 
     for (let i = 0; i < a.rows; i++)
       for (let j = 0; j < m; j++) {
         const k = i * m + j;
-        R[k] = V.data[s * m + j]! + WH.data[k]! - a.data[k]!;
-        data += 0.5 * R[k]! ** 2;
-        normalizer += a.data[k]! ** 2;
+        const weight = w[s]?.[k] ?? 1;
+        const residual = V.data[s * m + j]! + WH.data[k]! - a.data[k]!;
+        R[k] = weight * residual;
+        data += 0.5 * weight * residual ** 2;
+        normalizer += weight * a.data[k]! ** 2;
         gV[s * m + j] += R[k]!;
       }
     const Rm = { rows: a.rows, cols: m, data: R };
@@ -267,11 +269,17 @@ describe('stratifiedNmf: penalties on V, W and H', () => {
   ];
   const p = { l1V: 1, l2V: 0.5, l1W: 2, l2W: 1, l1H: 5, l2H: 3 };
 
-  it('objective and certificate are those of the penalized objective', () => {
+  it('objective and certificate are those of the penalized objective (also with weights on one stratum)', () => {
     const r = stratifiedNmfSync(strata, 3, { maxIterations: 40, seed: 1, ...p });
     const g = penalizedStratified(strata, r.V, r.W, r.H, p);
     expect(Math.abs(r.objective! - g.objective) / g.objective).toBeLessThan(1e-9);
     expect(Math.abs(r.certificate - g.certificate) / g.certificate).toBeLessThan(1e-7);
+    const first = omega.slice(0, 15 * leukemia.cols);
+    const weighted = stratifiedNmfSync(strata, 3, { maxIterations: 40, seed: 1, ...p, weights: [{ rows: 15, cols: leukemia.cols, data: first }, null] });
+    const gw = penalizedStratified(strata, weighted.V, weighted.W, weighted.H, p, [first, null]);
+    expect(Math.abs(weighted.objective! - gw.objective) / gw.objective).toBeLessThan(1e-9);
+    expect(Math.abs(weighted.certificate - gw.certificate) / gw.certificate).toBeLessThan(1e-7);
+    expect(largestIncrease(weighted.traces.objective!)).toBeLessThanOrEqual(1e-12);
   });
 
   it('the penalized objective never increases (Austen by novel, CSR) and l1H gives zeros', async () => {
