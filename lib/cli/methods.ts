@@ -249,7 +249,7 @@ function withFileInputs<S extends { weights: OptionSpec; mask: OptionSpec }>(spe
 /** The NMF family's trace columns (iteration, timeMs, loss, normalizedLoss), for traces.csv and plots. */
 const lossTraces = (r: LossOutcome) => ({ ...r.traces });
 const lossProgress = (onProgress: RunContext['onProgress']) =>
-  onProgress && ((p: NmfProgress) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.loss }));
+  onProgress && ((p: NmfProgress) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.loss, restart: p.restart }));
 /** The CLI's headline of an NMF-family outcome: the fit and how near stationarity it stopped. */
 const lossDiagnostics = (r: LossOutcome) => ({ normalizedLoss: r.normalizedLoss, certificate: r.certificate ?? 'none' });
 

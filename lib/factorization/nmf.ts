@@ -22,6 +22,7 @@ import {
   type RawTrace,
 } from './common.js';
 import { type DataMatrix } from './sparse.js';
+import { bestOf, bestOfSync, restartsDoubles, type RestartsSummary } from './restarts.js';
 import { missingDoubles, missingOptionSpecs, prepareMissing, rawMissing, type MissingOptions, type PreparedMissing } from './missing.js';
 import {
   factorPenaltyKeys,
@@ -62,6 +63,7 @@ export interface NmfSettings {
   l2W: number;
   l1H: number;
   l2H: number;
+  restarts: number;
 }
 
 /**
@@ -80,6 +82,8 @@ export interface NmfResult extends PenalizedOutcome {
   H: Matrix;
   certificate: number;
   settings: NmfSettings;
+  /** With options.restarts > 1: every run's seed and loss, and which one this is. */
+  restarts?: RestartsSummary;
 }
 
 /** The options of nmf (also the CLI's `nmf` flags). */
@@ -126,8 +130,8 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
   const factors = (data.rows + data.cols) * rank;
   checkFactorMemory(
     Math.max(data.rows, data.cols) * rank,
-    4 * factors + 2 * rank * rank + missingDoubles(missing, data.rows * data.cols),
-    `rank ${rank} with A of ${data.rows}×${data.cols} (W and H and their workspaces${missing.weights ? ', the weights and the zeroed copy of A' : ''})`,
+    restartsDoubles(o.restarts, 4 * factors + 2 * rank * rank + missingDoubles(missing, data.rows * data.cols), factors),
+    `rank ${rank} with A of ${data.rows}×${data.cols} (W and H and their workspaces${missing.weights ? ', the weights and the zeroed copy of A' : ''}${o.restarts > 1 ? `, ${o.restarts} restarts` : ''})`,
   );
   let given: Prepared['given'];
   if (typeof o.init === 'object') {
@@ -154,14 +158,14 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
   return { A: data, rank, o, given, normalizer, missing, context };
 }
 
-function rawOptions(p: Prepared) {
+function rawOptions(p: Prepared, seed: number) {
   return {
     solver: p.o.solver,
     loss: p.o.loss,
     maxIterations: p.o.maxIterations,
     tolerance: p.o.tolerance,
     lossEvery: p.o.lossEvery,
-    seed: p.o.seed,
+    seed,
     epsilon: p.o.epsilon,
     certificateTolerance: p.o.certificateTolerance,
     ...penaltyWeights(p.o, factorPenaltyKeys),
@@ -190,6 +194,7 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
       epsilon: p.o.epsilon,
       certificateTolerance: p.o.certificateTolerance,
       ...penaltyWeights(p.o, factorPenaltyKeys),
+      restarts: p.o.restarts,
     },
   };
 }
@@ -197,7 +202,9 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
 /** NMF on the calling thread (small problems). */
 export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions): NmfResult {
   const p = prepare(A, rank, options, 'nmfSync()', nmfOptionSpecs);
-  return toResult(p, callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, rawOptions(p)))));
+  return bestOfSync(p.o, p.given !== undefined, p.context, (seed) =>
+    toResult(p, callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, rawOptions(p, seed))))),
+  );
 }
 
 /**
@@ -211,13 +218,15 @@ export function nmf(A: DataMatrix, rank: number, options?: NmfOptions & AsyncOpt
   } catch (err) {
     return Promise.reject(err);
   }
-  return runJob(
-    [p.A.data],
-    ([data], token, onProgress, interval) =>
-      native().nmfAsync({ ...p.A, data: data! }, p.rank, rawOptions(p), token, onProgress, interval),
-    p.o,
-    mapPenalizedProgress,
-  )
-    .catch(inContext(p.context, 'A'))
-    .then((raw) => toResult(p, raw));
+  return bestOf(p.o, p.given !== undefined, p.context, (seed, jobOptions) =>
+    runJob(
+      [p.A.data],
+      ([data], token, onProgress, interval) =>
+        native().nmfAsync({ ...p.A, data: data! }, p.rank, rawOptions(p, seed), token, onProgress, interval),
+      jobOptions,
+      mapPenalizedProgress,
+    )
+      .catch(inContext(p.context, 'A'))
+      .then((raw) => toResult(p, raw)),
+  );
 }

@@ -35,6 +35,7 @@ import {
   type IterationOptions,
   type RawTrace,
 } from './common.js';
+import { bestOf, bestOfSync, restartsDoubles, type RestartsSummary } from './restarts.js';
 import { expectDataMatrix, selectRows, type DataMatrix } from './sparse.js';
 import {
   mapPenalizedProgress,
@@ -96,6 +97,7 @@ export interface StratifiedNmfSettings {
   l2W: number;
   l1H: number;
   l2H: number;
+  restarts: number;
 }
 
 /**
@@ -115,6 +117,8 @@ export interface StratifiedNmfResult extends PenalizedOutcome {
   H: Matrix;
   certificate: number;
   settings: StratifiedNmfSettings;
+  /** With options.restarts > 1: every run's seed and loss, and which one this is. */
+  restarts?: RestartsSummary;
 }
 
 /** The result of fromLabels: strata are the distinct labels, sorted; W[s] rows follow rowIndices[s]. */
@@ -193,8 +197,12 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
   // V (S×m), W(s) (nₛ×r), H (r×m), result copies, the stacked W (N×r) and update workspaces.
   checkFactorMemory(
     Math.max(totalRows, cols) * rank,
-    4 * (totalRows + cols) * rank + 2 * strata.length * cols + 2 * rank * rank + missing.reduce((t, m, s) => t + missingDoubles(m, strata[s]!.rows * cols), 0),
-    `rank ${rank} with strata of ${totalRows} rows and ${cols} columns in all (V, W, H and their workspaces)`,
+    restartsDoubles(
+      o.restarts,
+      4 * (totalRows + cols) * rank + 2 * strata.length * cols + 2 * rank * rank + missing.reduce((t, m, s) => t + missingDoubles(m, strata[s]!.rows * cols), 0),
+      (totalRows + cols) * rank + strata.length * cols,
+    ),
+    `rank ${rank} with strata of ${totalRows} rows and ${cols} columns in all (V, W, H and their workspaces${o.restarts > 1 ? `, ${o.restarts} restarts` : ''})`,
   );
   let given: Prepared['given'];
   if (typeof o.init === 'object') {
@@ -230,13 +238,13 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
   return { strata, cols, rank, o, given, normA, missing, context };
 }
 
-function rawOptions(p: Prepared) {
+function rawOptions(p: Prepared, seed: number) {
   return {
     maxIterations: p.o.maxIterations,
     tolerance: p.o.tolerance,
     lossEvery: p.o.lossEvery,
     vScaling: p.o.vScaling,
-    seed: p.o.seed,
+    seed,
     epsilon: p.o.epsilon,
     certificateTolerance: p.o.certificateTolerance,
     ...penaltyWeights(p.o, stratifiedPenaltyKeys),
@@ -275,6 +283,7 @@ function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Arra
       epsilon: p.o.epsilon,
       certificateTolerance: p.o.certificateTolerance,
       ...penaltyWeights(p.o, stratifiedPenaltyKeys),
+      restarts: p.o.restarts,
     },
   };
 }
@@ -287,8 +296,9 @@ function jobInputs(p: Prepared): Float64Array[] {
 /** Stratified-NMF on the calling thread (small problems). */
 export function stratifiedNmfSync(strata: DataMatrix[], rank: number, options?: StratifiedNmfOptions): StratifiedNmfResult {
   const p = prepare(strata, rank, options, 'stratifiedNmfSync()', stratifiedNmfOptionSpecs);
-  const raw = callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNmf(p.strata, p.cols, p.rank, rawOptions(p))));
-  return toResult(p, raw);
+  return bestOfSync(p.o, p.given !== undefined, p.context, (seed) =>
+    toResult(p, callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNmf(p.strata, p.cols, p.rank, rawOptions(p, seed))))),
+  );
 }
 
 function stratifiedNmfAsync(
@@ -302,18 +312,20 @@ function stratifiedNmfAsync(
   } catch (err) {
     return Promise.reject(err);
   }
-  return runJob(
-    jobInputs(p),
-    (inputs, token, onProgress, interval) => {
-      // A job waiting for a slot gets JS copies of the values; rebuild the strata around them.
-      const strataNow = p.strata.map((s, i) => ({ ...s, data: inputs[i]! }));
-      return native().stratifiedNmfAsync(strataNow, p.cols, p.rank, rawOptions(p), token, onProgress, interval);
-    },
-    p.o,
-    mapPenalizedProgress,
-  )
-    .catch(inContext(p.context, 'the strata'))
-    .then((raw) => toResult(p, raw));
+  return bestOf(p.o, p.given !== undefined, p.context, (seed, jobOptions) =>
+    runJob(
+      jobInputs(p),
+      (inputs, token, onProgress, interval) => {
+        // A job waiting for a slot gets JS copies of the values; rebuild the strata around them.
+        const strataNow = p.strata.map((s, i) => ({ ...s, data: inputs[i]! }));
+        return native().stratifiedNmfAsync(strataNow, p.cols, p.rank, rawOptions(p, seed), token, onProgress, interval);
+      },
+      jobOptions,
+      mapPenalizedProgress,
+    )
+      .catch(inContext(p.context, 'the strata'))
+      .then((raw) => toResult(p, raw)),
+  );
 }
 
 /** Labels → sorted distinct labels and the rows of each. */
