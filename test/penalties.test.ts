@@ -219,6 +219,16 @@ describe('nmf: what the penalties do', () => {
     }
   });
 
+  it('restarts rank penalized runs by their objective, not the loss', () => {
+    const options = { solver: 'mu' as const, maxIterations: 20, seed: 10, l1W: 2, l2H: 3 };
+    const best = nmfSync(leukemia, 3, { ...options, restarts: 3 });
+    const runs = [10, 11, 12].map((seed) => nmfSync(leukemia, 3, { ...options, seed }));
+    expect(Array.from(best.restarts!.losses)).toEqual(runs.map((r) => r.objective));
+    const smallest = runs.reduce((b, r, i) => (r.objective! < runs[b]!.objective! ? i : b), 0);
+    expect(best.restarts!.best).toBe(smallest);
+    expect(best.W.data).toEqual(runs[smallest]!.W.data);
+  });
+
   it('settings repeat a penalized run bit for bit', () => {
     const a = nmfSync(leukemia, 3, { maxIterations: 15, seed: 2, l1W: 1, l2H: 0.5 });
     const { rank, ...options } = JSON.parse(JSON.stringify(a.settings));
