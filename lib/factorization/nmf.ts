@@ -28,6 +28,7 @@ import {
   factorPenaltyKeys,
   factorPenaltyOptionSpecs,
   mapPenalizedProgress,
+  penaltySettings,
   penaltyWeights,
   withObjective,
   type FactorPenalties,
@@ -59,10 +60,11 @@ export interface NmfSettings {
   /** Added to multiplicative-update denominators (HALS does not use it). */
   epsilon: number;
   certificateTolerance: number;
-  l1W: number;
-  l2W: number;
-  l1H: number;
-  l2H: number;
+  /** The penalty weights (docs/penalties.md), present when one is positive (absent: all 0). */
+  l1W?: number;
+  l2W?: number;
+  l1H?: number;
+  l2H?: number;
   restarts: number;
 }
 
@@ -193,7 +195,7 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
       lossEvery: p.o.lossEvery,
       epsilon: p.o.epsilon,
       certificateTolerance: p.o.certificateTolerance,
-      ...penaltyWeights(p.o, factorPenaltyKeys),
+      ...penaltySettings(penaltyWeights(p.o, factorPenaltyKeys)),
       restarts: p.o.restarts,
     },
   };

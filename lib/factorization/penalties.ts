@@ -61,6 +61,14 @@ export function anyPenalty(weights: Record<string, number>): boolean {
   return Object.values(weights).some((x) => x > 0);
 }
 
+/**
+ * The weights as a result's settings report them: all of them when one is positive, none when all are
+ * 0 (the default, so the settings still repeat the run, and an unpenalized result reads as before).
+ */
+export function penaltySettings<K extends string>(weights: Record<K, number>): Partial<Record<K, number>> {
+  return anyPenalty(weights) ? weights : {};
+}
+
 /** The traces of a penalized solve: the loss's and the penalized objective's. */
 export interface PenalizedTraces extends LossTraces {
   /**

@@ -39,6 +39,7 @@ import { bestOf, bestOfSync, restartsDoubles, type RestartsSummary } from './res
 import { expectDataMatrix, selectRows, type DataMatrix } from './sparse.js';
 import {
   mapPenalizedProgress,
+  penaltySettings,
   penaltyWeights,
   stratifiedPenaltyKeys,
   stratifiedPenaltyOptionSpecs,
@@ -91,12 +92,13 @@ export interface StratifiedNmfSettings {
   /** Added to every denominator (the reference's tol). */
   epsilon: number;
   certificateTolerance: number;
-  l1V: number;
-  l2V: number;
-  l1W: number;
-  l2W: number;
-  l1H: number;
-  l2H: number;
+  /** The penalty weights (docs/penalties.md), present when one is positive (absent: all 0). */
+  l1V?: number;
+  l2V?: number;
+  l1W?: number;
+  l2W?: number;
+  l1H?: number;
+  l2H?: number;
   restarts: number;
 }
 
@@ -282,7 +284,7 @@ function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Arra
       lossEvery: p.o.lossEvery,
       epsilon: p.o.epsilon,
       certificateTolerance: p.o.certificateTolerance,
-      ...penaltyWeights(p.o, stratifiedPenaltyKeys),
+      ...penaltySettings(penaltyWeights(p.o, stratifiedPenaltyKeys)),
       restarts: p.o.restarts,
     },
   };
