@@ -48,9 +48,10 @@ type RawPlainResult = RawTrace & { W: Float64Array; H: Float64Array };
 
 declare module '../native.js' {
   interface NativeBinding {
-    stratifiedNmf(strata: RawData[], cols: number, rank: number, options: RawSnmfOptions): RawSnmfResult;
-    stratifiedNmfAsync(strata: RawData[], cols: number, rank: number, options: RawSnmfOptions, ...tail: AsyncTail): Promise<RawSnmfResult>;
-    stratifiedNmfLoss(strata: RawData[], cols: number, rank: number, V: Float64Array, W: Float64Array[], H: Float64Array): number;
+    // rank: one, or one per stratum (nested topics: nmf_binding.cpp's rankOf).
+    stratifiedNmf(strata: RawData[], cols: number, rank: number | number[], options: RawSnmfOptions): RawSnmfResult;
+    stratifiedNmfAsync(strata: RawData[], cols: number, rank: number | number[], options: RawSnmfOptions, ...tail: AsyncTail): Promise<RawSnmfResult>;
+    stratifiedNmfLoss(strata: RawData[], cols: number, rank: number | number[], V: Float64Array, W: Float64Array[], H: Float64Array): number;
     nmf(A: RawData, rank: number, options: RawPlainOptions): RawPlainResult;
     nmfAsync(A: RawData, rank: number, options: RawPlainOptions, ...tail: AsyncTail): Promise<RawPlainResult>;
   }

@@ -111,15 +111,22 @@ struct StratifiedNmfOptions {
   // Penalties of the blocks (default off): the objective becomes ½Σₛ Σ ω(a − m)² + the three penalties.
   Penalty penaltyV, penaltyW, penaltyH;
   bool penalized() const { return penaltyV.active() || penaltyW.active() || penaltyH.active(); }
+  // Per-stratum ranks rₛ ≤ rank (empty: every stratum has `rank`). Nested topics: stratum s uses the
+  // first rₛ rows of H, i.e. W(s) is nₛ×rank with its columns ≥ rₛ fixed at 0 (not variables: the
+  // multiplicative updates keep exact zeros, the certificate leaves them out).
+  std::vector<std::size_t> stratumRanks;
 };
 
 // Fills V (S×m), W[s] (nₛ×r) and H (r×m). Random: the reference's V ~ U(0,1), then each W(s) and
 // then H ~ U(0,1)/√r. Nndsvd: v(s) = ½·column means of A(s), W/H from NNDSVD (zeros filled with
-// 1 % of √(mean/r)) of the stacked A(s) − 1v(s)ᵀ by a randomized SVD.
+// 1 % of √(mean/r)) of the stacked A(s) − 1v(s)ᵀ by a randomized SVD. With `stratumRanks` (as the
+// options'), the same draws with the columns ≥ rₛ of each W(s) then set to 0 (Given: left as given).
 void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit init, uint64_t seed,
-                       double* V, const std::vector<double*>& W, double* H);
+                       double* V, const std::vector<double*>& W, double* H,
+                       const std::vector<std::size_t>& stratumRanks = {});
 
 // Runs the multiplicative updates in place on V, W, H. Progress values: [loss, normalized loss].
+// With o.stratumRanks, the columns ≥ rₛ of each W(s) are set to 0 first and stay 0.
 // The certificate is over the blocks V, each W(s) and H of ½Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖² / Σₛ‖A(s)‖².
 // With `weights` (one per stratum, or null): the weighted objective ½Σₛ Σ ω(a − m)² and its
 // Lee–Seung updates; the loss, its normalizer √Σωa² and the certificate are over the observed entries.

@@ -46,6 +46,8 @@ struct Problem {
   std::size_t maxListed = 0;
   // The penalties of the blocks (StratifiedNmfOptions; inactive for the loss alone).
   Penalty penaltyV, penaltyW, penaltyH;
+  // rₛ per stratum (empty: all r); W(s)'s columns ≥ rₛ are fixed at 0 (StratifiedNmfOptions).
+  std::vector<std::size_t> stratumRanks;
 
   Problem(const std::vector<DataMatrix>& data, std::size_t rank, const std::vector<EntryWeights>* w = nullptr)
       : A(data), S(data.size()), m(data.front().cols), r(rank), colSums(S), normA2(S), weights(w) {
@@ -69,12 +71,36 @@ struct Problem {
   const EntryWeights* weighted(std::size_t s) const {
     return weights && s < weights->size() && (*weights)[s].active() ? &(*weights)[s] : nullptr;
   }
+  std::size_t rankOf(std::size_t s) const { return stratumRanks.empty() ? r : stratumRanks[s]; }
   // The weight every entry of stratum s has besides its listed κ: 1, or 0 (only listed entries observed).
   double base(std::size_t s) const {
     const EntryWeights* e = weighted(s);
     return e && !e->base ? 0.0 : 1.0;
   }
 };
+
+// Per-stratum ranks: one per stratum, each in [0, r] (checked by the binding too).
+void checkStratumRanks(const std::vector<std::size_t>& ranks, std::size_t S, std::size_t r) {
+  if (ranks.empty()) return;
+  if (ranks.size() != S)
+    throwRange("Expected " + std::to_string(S) + " per-stratum ranks (one per stratum) but received " + std::to_string(ranks.size()));
+  for (std::size_t s = 0; s < S; ++s)
+    if (ranks[s] > r)
+      throwRange("Expected a rank in [0, " + std::to_string(r) + "] for stratum " + std::to_string(s) + " but received " + std::to_string(ranks[s]));
+}
+
+// Sets the entries of an nₛ×r block in columns ≥ rₛ to 0: W(s)'s fixed coordinates (init, start of a
+// run) or their gradient entries (the certificate: they are not variables, so a gradient there is
+// no departure from stationarity; with Y = 0 and G = 0 they add nothing to gradientMapping).
+void zeroFixedColumns(double* X, std::size_t n, std::size_t r, std::size_t rs) {
+  if (rs >= r) return;
+  for (std::size_t i = 0; i < n; ++i) std::fill(X + i * r + rs, X + (i + 1) * r, 0.0);
+}
+
+void zeroFixedColumns(const std::vector<DataMatrix>& A, std::size_t r, const std::vector<std::size_t>& ranks,
+                      const std::vector<double*>& W) {
+  for (std::size_t s = 0; s < ranks.size(); ++s) zeroFixedColumns(W[s], A[s].rows, r, ranks[s]);
+}
 
 // ---- the listed entries of a weighted stratum (nmf.hpp's EntryWeights) -------------------------------
 // The model of an entry is m = v_j + w_i·h_j; wh holds w_i·h_j per listed entry (row order). The data
@@ -296,6 +322,7 @@ double certificate(const Problem& P, const double* V, const std::vector<double*>
         for (std::size_t c = 0; c < r; ++c) gradW[i * r + c] = (gradW[i * r + c] + Hv[c] - AHt[i * r + c]) * scale;
     }
     P.penaltyW.addGradient(W[s], n * r, scale, gradW);  // + (l1 + l2·W)/Σωa² (inactive: nothing)
+    zeroFixedColumns(gradW, n, r, P.rankOf(s));
     worst = worstCertificate(worst, gradientMapping(W[s], gradW, n * r, true));
     // ∇H's parts of this stratum (its base part only when every entry has the base weight 1)
     if (b != 0.0) {
@@ -320,15 +347,18 @@ double certificate(const Problem& P, const double* V, const std::vector<double*>
 }  // namespace
 
 void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit init, uint64_t seed,
-                       double* V, const std::vector<double*>& W, double* H) {
+                       double* V, const std::vector<double*>& W, double* H,
+                       const std::vector<std::size_t>& stratumRanks) {
   if (init == NmfInit::Given) return;
   const std::size_t S = A.size(), m = A.front().cols;
+  checkStratumRanks(stratumRanks, S, r);
   Random rng(seed);
   if (init == NmfInit::Random) {
     const double scale = 1.0 / std::sqrt(static_cast<double>(r));
     rng.fillUniform(V, S * m);
     for (std::size_t s = 0; s < S; ++s) rng.fillUniform(W[s], A[s].rows * r, scale);
     rng.fillUniform(H, r * m, scale);
+    zeroFixedColumns(A, r, stratumRanks, W);
     return;
   }
   std::size_t N = 0;
@@ -375,6 +405,7 @@ void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit 
   nndsvd(B, r, rng, nndsvdFill(mean, r), stackedW.data(), H);
   for (std::size_t s = 0; s < S; ++s)
     std::memcpy(W[s], stackedW.data() + offset[s] * r, A[s].rows * r * sizeof(double));
+  zeroFixedColumns(A, r, stratumRanks, W);
 }
 
 namespace {
@@ -431,6 +462,11 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     return sum;
   };
   const std::size_t S = P.S, m = P.m, r = o.rank;
+  // Per-stratum ranks: the fixed coordinates start at 0, and the multiplicative updates keep them
+  // there (0·num/(den + ε) = 0 with den + ε > 0), so the updates below apply unchanged.
+  checkStratumRanks(o.stratumRanks, S, r);
+  P.stratumRanks = o.stratumRanks;
+  zeroFixedColumns(A, r, o.stratumRanks, W);
   const double eps = o.epsilon;
   const std::vector<Run> runs = contiguousRuns(A, W, r);
   std::vector<std::size_t> rowOffset(S + 1, 0);
