@@ -246,7 +246,9 @@ function penalizedStratified(A: Matrix[], V: Matrix, W: Matrix[], H: Matrix, p: 
   const gH = new Float64Array(H.data.length);
   const gW: Float64Array[] = [];
   A.forEach((a, s) => {
-    const WH = matmul(W[s]!, H);
+    // Per-stratum ranks: stratum s uses the first rₛ = W(s).cols rows of H.
+    const Hs = { rows: W[s]!.cols, cols: m, data: H.data.subarray(0, W[s]!.cols * m) };
+    const WH = matmul(W[s]!, Hs);
     const R = new Float64Array(a.data.length);
     for (let i = 0; i < a.rows; i++)
       for (let j = 0; j < m; j++) {
@@ -259,7 +261,7 @@ function penalizedStratified(A: Matrix[], V: Matrix, W: Matrix[], H: Matrix, p: 
         gV[s * m + j] += R[k]!;
       }
     const Rm = { rows: a.rows, cols: m, data: R };
-    gW.push(matmul(Rm, transposed(H)).data.map((g, i) => g + p.l1W + p.l2W * W[s]!.data[i]!));
+    gW.push(matmul(Rm, transposed(Hs)).data.map((g, i) => g + p.l1W + p.l2W * W[s]!.data[i]!));
     matmul(transposed(W[s]!), Rm).data.forEach((g, i) => (gH[i] += g));
   });
   gV.forEach((g, i) => (gV[i] = g + p.l1V + p.l2V * V.data[i]!));
@@ -290,6 +292,15 @@ describe('stratifiedNmf: penalties on V, W and H', () => {
     expect(Math.abs(weighted.objective! - gw.objective) / gw.objective).toBeLessThan(1e-9);
     expect(Math.abs(weighted.certificate - gw.certificate) / gw.certificate).toBeLessThan(1e-7);
     expect(largestIncrease(weighted.traces.objective!)).toBeLessThanOrEqual(1e-12);
+  });
+
+  it('with per-stratum ranks [2, 3]: objective and certificate of the penalized objective, objective non-increasing', () => {
+    const r = stratifiedNmfSync(strata, [2, 3], { maxIterations: 40, seed: 4, ...p });
+    expect(r.W.map((w) => w.cols)).toEqual([2, 3]);
+    const g = penalizedStratified(strata, r.V, r.W, r.H, p);
+    expect(Math.abs(r.objective! - g.objective) / g.objective).toBeLessThan(1e-9);
+    expect(Math.abs(r.certificate - g.certificate) / g.certificate).toBeLessThan(1e-7);
+    expect(largestIncrease(r.traces.objective!)).toBeLessThanOrEqual(1e-12);
   });
 
   it('the penalized objective never increases (Austen by novel, CSR) and l1H gives zeros', async () => {
