@@ -7,6 +7,8 @@
  * optional total-variation term on h₂, h₃. The whole loop runs in one native call; numerators and
  * denominators come from Gram/Hadamard products and MTTKRPs, never from rank × d₂ × … × d_N
  * intermediates. Any order N ≥ 2 (order 2 is Stratified-NMF's data shape).
+ * Missing values (docs/missing-values.md): `weights`/`mask` per stratum and `missing: 'nan'` make the
+ * objective ½Σₛ Σ ω(A(s) − B(s))², fitted by the weighted multiplicative updates.
  */
 import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
@@ -44,6 +46,7 @@ import {
   unknownOption,
   type OptionSpecs,
 } from '../validate.js';
+import { missingOptionSpecs } from './missing.js';
 
 interface RawState {
   v: Float64Array[];
@@ -55,6 +58,8 @@ interface RawStratifiedNtfResult extends RawState, RawTrace {
   stages?: RawState[];
 }
 interface RawStratifiedNtfOptions {
+  /** One per stratum: its entry weights (0 at missing entries), or null for a fully observed stratum. */
+  weights?: (Float64Array | null)[];
   maxIterations: number;
   vScaling: number;
   tv: boolean;
@@ -117,6 +122,15 @@ export interface StratifiedNtfOptions {
    * (default 0: never). Not with TV (no certificate is defined there).
    */
   certificateTolerance?: number;
+  /**
+   * Entry weights ≥ 0 (0 = missing), one Tensor of its stratum's shape per stratum (null for none):
+   * the objective is ½Σₛ Σ ω(A(s) − B(s))² (docs/missing-values.md).
+   */
+  weights?: (Tensor | null)[];
+  /** The missing entries, one boolean array / Uint8Array of its stratum's size (C order, true = missing) per stratum (null for none). */
+  mask?: (ArrayLike<boolean | number> | null)[];
+  /** 'nan': NaN entries of the strata are missing; 'observed' (default). */
+  missing?: 'observed' | 'nan';
 }
 
 /**
@@ -213,7 +227,83 @@ export const stratifiedNtfOptionSpecs = {
   lossEvery: int(1, 1e8, 1, 'iterations between two recorded losses'),
   epsilon: { kind: 'number', min: 0, default: 1e-9, description: 'floor of numerators and denominators' },
   certificateTolerance: certificateToleranceSpec,
+  weights: {
+    kind: 'custom',
+    description: "entry weights ≥ 0: one Tensor of its stratum's shape per stratum (null for none; 0 = missing)",
+    check: (v: unknown, name: string) => perStratum(v, name, checkTensorWeights),
+  },
+  mask: {
+    kind: 'custom',
+    description: "missing entries: one boolean array of its stratum's size (C order, true = missing) per stratum (null for none)",
+    check: (v: unknown, name: string) => perStratum(v, name, checkTensorMask),
+  },
+  missing: { kind: 'enum', values: ['observed', 'nan'], default: 'observed', description: "'nan': NaN entries of the strata are missing" },
 } as const satisfies OptionSpecs;
+
+/** A list with one entry per stratum, null (or undefined) for a stratum without (checked against the strata in parse). */
+function perStratum(v: unknown, name: string, check: (x: unknown, name: string) => unknown): (unknown | undefined)[] {
+  if (!Array.isArray(v)) throw new TypeError(`Expected an array (one entry per stratum; null for none) for ${name} but received ${describeValue(v)}`);
+  return readList(v, name, 'an array (one entry per stratum)', 1 << 20).map((x, s) => (x === null || x === undefined ? undefined : check(x, subName(name, `[${s}]`))));
+}
+
+/** Entry weights of a tensor: a Tensor of finite values ≥ 0 (a snapshot). */
+export function checkTensorWeights(v: unknown, name: string): Tensor {
+  const w = expectTensor(v, name, 1);
+  w.data.forEach((x, k) => {
+    if (!(x >= 0) || x === Infinity) throw new RangeError(`Expected finite weights ≥ 0 in ${name} but received ${describeValue(x)} at index ${k}`);
+  });
+  return { shape: [...w.shape], data: w.data.slice() };
+}
+
+/** The missing entries of a tensor: a boolean array or Uint8Array of its size, C order (a snapshot). */
+export function checkTensorMask(v: unknown, name: string): Uint8Array {
+  const mask = missingOptionSpecs.mask.check(v, name);
+  if (!(mask instanceof Uint8Array)) throw new TypeError(`Expected a boolean array or a Uint8Array of the tensor's size for ${name} but received ${describeValue(v)}`);
+  return mask;
+}
+
+/**
+ * The weights ω of a tensor t (undefined when all are 1) from its missing-value options, and √Σωt²;
+ * t may hold NaN (or anything) only where ω = 0. `name` is t's name, `at` the options' index for it
+ * ('' for one tensor, '[s]' for a stratum).
+ */
+export function tensorWeights(
+  t: Tensor,
+  o: { weights?: Tensor; mask?: Uint8Array; missing: 'observed' | 'nan' },
+  context: string,
+  name = 'T',
+  at = '',
+): { weights?: Float64Array; norm: number } {
+  const size = t.data.length;
+  if (o.weights === undefined && o.mask === undefined && o.missing === 'observed') {
+    expectNonNegativeTensor(t, name);
+    return { norm: scaledNorm(t.data) };
+  }
+  const omega = new Float64Array(size).fill(1);
+  if (o.weights !== undefined) {
+    if (o.weights.shape.length !== t.shape.length || o.weights.shape.some((d, m) => d !== t.shape[m])) {
+      throw new RangeError(`Expected a Tensor of shape [${t.shape.join(', ')}] (the shape of ${name}) for options.weights${at} of ${context} but received shape [${o.weights.shape.join(', ')}]`);
+    }
+    omega.set(o.weights.data);
+  }
+  if (o.mask !== undefined) {
+    if (o.mask.length !== size) throw new RangeError(`Expected ${size} entries (the size of ${name}) for options.mask${at} of ${context} but received ${o.mask.length}`);
+    o.mask.forEach((x, k) => x && (omega[k] = 0));
+  }
+  let listed = 0;
+  t.data.forEach((x, k) => {
+    if (Number.isNaN(x) && o.missing === 'nan') omega[k] = 0;
+    if (omega[k] !== 1) listed++;
+    if (omega[k] !== 0 && (!(x >= 0) || x === Infinity)) {
+      throw new RangeError(
+        `Expected finite non-negative values in ${name} at observed entries but received ${describeValue(x)} at flat index ${k}${Number.isNaN(x) ? " (mark missing entries with options.mask, a weight 0 or missing 'nan')" : ''}`,
+      );
+    }
+  });
+  if (listed === 0) return { norm: scaledNorm(t.data) };
+  const weighted = t.data.map((x, k) => (omega[k] === 0 ? 0 : Math.sqrt(omega[k]!) * x));
+  return { weights: omega, norm: scaledNorm(weighted) };
+}
 
 /** What parse reads: the options and options.rank of the deprecated call form (refused in the new one). */
 const parseSpecs = {
@@ -224,6 +314,8 @@ const asyncSpecs = { ...parseSpecs, ...asyncOptionSpecs } as const satisfies Opt
 
 interface Parsed {
   strata: Float64Array[];
+  /** Per stratum its weights (undefined: all 1); undefined when no stratum has any. */
+  weights: (Float64Array | undefined)[] | undefined;
   samples: number[];
   dims: number[];
   settings: StratifiedNtfSettings;
@@ -233,8 +325,11 @@ interface Parsed {
   context: string;
 }
 
-/** Validates strata: an array of tensors of order ≥ 2 with the same trailing shape, finite and ≥ 0. */
-export function expectStrata(strata: unknown, name = 'strata'): { strata: Float64Array[]; samples: number[]; dims: number[] } {
+/**
+ * Validates strata: an array of tensors of order ≥ 2 with the same trailing shape, finite and ≥ 0
+ * (unless `values` is false: their values are then checked with their missing-value options).
+ */
+export function expectStrata(strata: unknown, name = 'strata', values = true): { strata: Float64Array[]; samples: number[]; dims: number[] } {
   if (!Array.isArray(strata)) {
     throw new TypeError(`Expected an array of tensors for ${name} but received ${describeValue(strata)}`);
   }
@@ -248,7 +343,7 @@ export function expectStrata(strata: unknown, name = 'strata'): { strata: Float6
         `Expected trailing shape [${dims.join(', ')}] (that of ${name}[0]) for ${name}[${s}] but received [${trailing.join(', ')}]`,
       );
     }
-    expectNonNegativeTensor(t, `${name}[${s}]`);
+    if (values) expectNonNegativeTensor(t, `${name}[${s}]`);
   });
   return { strata: tensors.map((t) => t.data), samples: tensors.map((t) => t.shape[0]!), dims };
 }
@@ -305,7 +400,7 @@ function expectInit(init: object, samples: number[], dims: number[], ranks: numb
  * cached contraction Y(s) = r × nₛ·F/d_K (r ≤ d_K) or one stratum's worth, the last mode's r × F
  * intermediate, seven r·d work matrices and two contraction slices. Refused before any native work.
  */
-function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: number[], r: number): void {
+function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: number[], r: number, listed: number): void {
   const F = dims.reduce((a, d) => a * d, 1);
   const dK = dims[dims.length - 1]!;
   const S = samples.length;
@@ -320,7 +415,10 @@ function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: numb
   const X = r * Math.max(F, (nmax * F) / dims[0]!);
   const mat = Math.max(r, qmax) * Math.max(dmax, nmax, r, qmax);
   const grams = (K + 2 * S) * r * r + S * K * (qmax * qmax + qmax * r) + S * r * dmax;
-  const total = 3 * factors + Y + X + 7 * mat + grams + 2 * Math.max((nmax * F) / dK, F);
+  // Weighted: the weights and the zeroed data of each weighted stratum (listed > 0), the list of
+  // entries of weight ≠ 1 (index, κ, value, offset) and one more work matrix.
+  const weighted = listed > 0 ? 2 * n * F + (3 + (K + 1) / 2) * listed + mat : 0;
+  const total = 3 * factors + Y + X + 7 * mat + grams + 2 * Math.max((nmax * F) / dK, F) + weighted;
   checkFactorMemory(
     Math.max(Y, X, mat, r * nmax, r * dmax),
     total,
@@ -328,7 +426,9 @@ function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: numb
   );
 }
 
-type ParsedOptions = Omit<Required<StratifiedNtfOptions>, 'tv' | 'strataRank'> & {
+type ParsedOptions = Omit<Required<StratifiedNtfOptions>, 'tv' | 'strataRank' | 'weights' | 'mask'> & {
+  weights?: (Tensor | undefined)[];
+  mask?: (Uint8Array | undefined)[];
   strataRank: number | number[];
   rank?: number;
   tv?: { reg: number };
@@ -355,7 +455,8 @@ function parse(
     }
     o.rank = r;
   }
-  const data = expectStrata(strata);
+  const wantsMissing = o.weights !== undefined || o.mask !== undefined || o.missing !== 'observed';
+  const data = expectStrata(strata, 'strata', !wantsMissing);
   if (o.strataRank === undefined) throw new TypeError(`Expected a positive integer or an array for options.strataRank of ${context} but received undefined`);
   if (o.rank === undefined) throw new TypeError(`Expected a positive integer for options.rank of ${context} but received undefined`);
   const S = data.strata.length;
@@ -370,7 +471,25 @@ function parse(
       `Expected options.certificateTolerance 0 with options.tv of ${context} (the TV loss is not smooth: no certificate is defined) but received ${o.certificateTolerance}`,
     );
   }
-  checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank);
+  let weights: Parsed['weights'];
+  let norms: number[];
+  if (wantsMissing) {
+    for (const key of ['weights', 'mask'] as const) {
+      const list = o[key];
+      if (list !== undefined && list.length !== S) {
+        throw new RangeError(`Expected an array of ${S} entries (one per stratum; null for none) for options.${key} of ${context} but received an array of length ${list.length}`);
+      }
+    }
+    const prepared = data.strata.map((a, s) =>
+      tensorWeights({ shape: [data.samples[s]!, ...data.dims], data: a }, { weights: o.weights?.[s], mask: o.mask?.[s], missing: o.missing }, context, `strata[${s}]`, `[${s}]`),
+    );
+    norms = prepared.map((m) => m.norm);
+    if (prepared.some((m) => m.weights)) weights = prepared.map((m) => m.weights);
+  } else {
+    norms = data.strata.map((a) => scaledNorm(a));
+  }
+  const listed = (weights ?? []).reduce((total, w) => total + (w ? w.reduce((c, x) => c + (x !== 1 ? 1 : 0), 0) : 0), 0);
+  checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, listed);
   const init = o.init === 'random' ? undefined : expectInit(o.init, data.samples, data.dims, ranks, o.rank);
   // Reading init ran the caller's getters: the strata buffers must still be what was validated.
   expectIntact(...data.strata.map((a, s): [Float64Array, number, string] => [a, data.samples[s]! * data.dims.reduce((x, d) => x * d, 1), `strata[${s}].data`]));
@@ -387,8 +506,8 @@ function parse(
     epsilon: o.epsilon,
     certificateTolerance: o.certificateTolerance,
   };
-  const normA = combinedNorm(data.strata.map((a) => scaledNorm(a)));
-  return { ...data, settings, init, normA, o: o as ParsedOptions & { rank: number }, context };
+  const normA = combinedNorm(norms);
+  return { ...data, weights, settings, init, normA, o: o as ParsedOptions & { rank: number }, context };
 }
 
 function rawArgs(p: Parsed, recordStages = false): RawArgs {
@@ -410,6 +529,7 @@ function rawArgs(p: Parsed, recordStages = false): RawArgs {
       seed: s.seed,
       recordStages,
       certificateTolerance: s.certificateTolerance,
+      ...(p.weights ? { weights: p.weights.map((w) => w ?? null) } : {}),
     },
     p.init,
   ];

@@ -82,6 +82,80 @@ void hadamardAllBut(const std::vector<const double*>& mats, std::size_t skip, st
       for (std::size_t i = 0; i < mn; ++i) out[i] *= mats[k][i];
 }
 
+// ---- the listed entries of a weighted Stratified-NTF (TensorEntryWeights per stratum) ----
+
+// Σ_a Π_k f[k][a·dims[k] + idx[k]]: a CP term's value at one entry. With skip < order, z[a] receives
+// the product without factor `skip` (the entry's derivative with respect to f[skip][a, idx[skip]]).
+double cpEntry(const double* const* f, const std::size_t* dims, std::size_t order, std::size_t rank, const int32_t* idx,
+               std::size_t skip, double* z) {
+  double sum = 0;
+  for (std::size_t a = 0; a < rank; ++a) {
+    double prod = 1;
+    for (std::size_t k = 0; k < order; ++k)
+      if (k != skip) prod *= f[k][a * dims[k] + static_cast<std::size_t>(idx[k])];
+    if (skip < order) {
+      z[a] = prod;
+      prod *= f[skip][a * dims[skip] + static_cast<std::size_t>(idx[skip])];
+    }
+    sum += prod;
+  }
+  return sum;
+}
+
+// The two terms of B(s) as factor lists for cpEntry: the stratum's own term v(s)₁…v(s)_K over the
+// feature index (an entry's index from its second place), and the topic term w(s), h₁…h_K over the
+// full index (nₛ, d₁, …, d_K). Built where used: the pointers follow the state's buffers.
+struct StratumTerms {
+  const double* v[kMaxTensorOrder];
+  const double* wh[kMaxTensorOrder];
+  std::size_t full[kMaxTensorOrder];
+  std::size_t K, q, r;
+  StratumTerms(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st, std::size_t s)
+      : K(p.dims.size()), q(o.strataRank[s]), r(o.rank) {
+    full[0] = p.samples[s];
+    wh[0] = st.w[s].data();
+    for (std::size_t t = 0; t < K; ++t) {
+      full[t + 1] = p.dims[t];
+      v[t] = st.v[s * K + t].data();
+      wh[t + 1] = st.h[t].data();
+    }
+  }
+  double ownAt(const int32_t* idx) const { return cpEntry(v, full + 1, K, q, idx + 1, K, nullptr); }
+  double topicsAt(const int32_t* idx) const { return cpEntry(wh, full, K + 1, r, idx, K + 1, nullptr); }
+};
+
+// The listed entries of stratum s, or null when it has none (the plain solve).
+const TensorEntryWeights* listedOf(const StratifiedNtfProblem& p, std::size_t s) {
+  return s < p.weights.size() && p.weights[s].active() ? &p.weights[s] : nullptr;
+}
+
+// Σκ(a − B)² over the listed entries of stratum s: what they add to the plain ‖A(s) − B(s)‖².
+double stratumListedLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st,
+                         std::size_t s) {
+  const TensorEntryWeights* e = listedOf(p, s);
+  if (!e) return 0;
+  const StratumTerms terms(p, o, st, s);
+  double sum = 0;
+  for (std::size_t k = 0; k < e->size(); ++k) {
+    const int32_t* idx = e->index.data() + k * e->order;
+    const double d = e->data[k] - terms.ownAt(idx) - terms.topicsAt(idx);
+    sum += e->kappa[k] * d * d;
+  }
+  return sum;
+}
+
+// Σₛ Σ ω A(s)², the squared normalizer of loss and certificate (the plain Σₛ‖A(s)‖² without weights).
+double weightedDataNorm2(const StratifiedNtfProblem& p) {
+  const std::size_t F = shapeSize(p.dims);
+  double total = 0;
+  for (std::size_t s = 0; s < p.strata.size(); ++s) {
+    total += squaredNorm(p.strata[s], p.samples[s] * F);
+    if (const TensorEntryWeights* e = listedOf(p, s))
+      for (std::size_t k = 0; k < e->size(); ++k) total += e->kappa[k] * e->data[k] * e->data[k];
+  }
+  return total;
+}
+
 // Everything the Stratified-NTF updates keep between stages: Gram matrices, caches, scratch.
 class StratifiedNtfSolver {
  public:
@@ -121,6 +195,18 @@ class StratifiedNtfSolver {
     }
     hhPtr_ = gramsOf(HH_, 0, K_);
     E_.resize(r_ * qmax_);
+    // Weighted: per listed entry the term a block update leaves fixed (see updateV/updateW), the
+    // listed numerator parts and the derivative factors of one entry.
+    offset_.resize(S_);
+    for (std::size_t s = 0; s < S_; ++s)
+      if (const TensorEntryWeights* e = listedOf(p, s)) {
+        offset_[s].resize(e->size());
+        track(e->size());
+      }
+    if (p.weighted()) {
+      z_.resize(std::max(r_, qmax_));
+      track(z_.size());
+    }
     Mall_.resize(S_ * r_ * r_);
     Dall_.resize(S_ * r_ * dmax_);
     track(E_.size() + Mall_.size() + Dall_.size());
@@ -150,6 +236,10 @@ class StratifiedNtfSolver {
     const std::size_t mat = std::max(r_, qmax_) * std::max({dmax_, nmax_, r_, qmax_});
     for (Vec* b : {&num_, &den_, &numSum_, &denSum_, &numRaw_, &tmp_, &tmp2_}) b->resize(mat);
     track(X_.size() + 7 * mat);
+    if (p.weighted()) {
+      listedNum_.resize(mat);
+      track(mat);
+    }
     // Contraction buffers: per-component slices of Y(s) (nₛ·F/d_K) or of X (nₛ·F/d₁).
     const std::size_t slice = std::max({nmax_ * F_ / dK, nmax_ * F_ / p.dims[0], F_});
     bufA_.resize(slice);
@@ -176,7 +266,7 @@ class StratifiedNtfSolver {
   double iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages) {
     refreshGrams();
     for (int sweep = 0; sweep < o_.vScaling; ++sweep) {
-      for (std::size_t s = 0; s < S_; ++s) updateV(s, sweep + 1 == o_.vScaling);
+      for (std::size_t s = 0; s < S_; ++s) updateV(s, sweep == 0, sweep + 1 == o_.vScaling);
       if (stages) stages->push_back(st_);
     }
     for (std::size_t s = 0; s < S_; ++s) updateW(s);
@@ -194,7 +284,10 @@ class StratifiedNtfSolver {
     inner += dot(numRaw_.data(), st_.h[K_ - 1].data(), r_ * p_.dims[K_ - 1]);
     double model = 0;
     for (std::size_t s = 0; s < S_; ++s) model += modelSquaredNorm(s);
-    const double fit = std::sqrt(std::max(normA2_ - 2 * inner + model, 0.0));
+    // Weighted: the plain part (A(s) holds 0 at missing entries) plus the listed entries' part.
+    double listed = 0;
+    for (std::size_t s = 0; s < S_; ++s) listed += stratumListedLoss(p_, o_, st_, s);
+    const double fit = std::sqrt(std::max(normA2_ - 2 * inner + model + listed, 0.0));
     return o_.tv ? fit + o_.tvReg * tvLoss(st_.h, p_.dims, r_) : fit;
   }
 
@@ -237,8 +330,15 @@ class StratifiedNtfSolver {
 
   // v(s)ₜ ← v(s)ₜ ∘ N/D for every mode in order (old w and h), N = MTTKRP of Σᵢ A(s)[i] with the
   // other v(s) factors, D = nₛ(⊙ₖ≠ₜ VₖVₖᵀ)Vₜ + (⊙ₖ≠ₜ VₖHₖᵀ)(Hₜ with rows scaled by Σᵢ w[b, i]).
-  void updateV(std::size_t s, bool lastSweep) {
+  // Weighted: N and D gain the listed entries' κ·a·z and κ·B·z (z: the entry's derivative factors),
+  // making them the MTTKRPs of Ω∘A and Ω∘B; the topic term of B is fixed through the v sweeps.
+  void updateV(std::size_t s, bool firstSweep, bool lastSweep) {
     const std::size_t q = o_.strataRank[s], n = p_.samples[s];
+    const TensorEntryWeights* e = listedOf(p_, s);
+    if (e && firstSweep) {
+      const StratumTerms terms(p_, o_, st_, s);
+      for (std::size_t k = 0; k < e->size(); ++k) offset_[s][k] = terms.topicsAt(e->index.data() + k * e->order);
+    }
     const double* factors[kMaxTensorOrder];
     for (std::size_t t = 0; t < K_; ++t) factors[t] = v(s, t);
     const auto& vv = vvPtr_[s];
@@ -256,7 +356,21 @@ class StratifiedNtfSolver {
       for (std::size_t a = 0; a < q; ++a)
         for (std::size_t b = 0; b < r_; ++b) G2[a * r_ + b] *= wsum_[s][b];
       gemm(false, false, q, d, r_, 1.0, G2, h, 1.0, den_.data());
-      multiplicativeStep(v(s, t), num_.data(), den_.data(), q * d, o_.epsilon);
+      if (e) {
+        double* lnum = listedNum_.data();
+        std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(q * d), lnum);
+        double* z = z_.data();
+        for (std::size_t k = 0; k < e->size(); ++k) {
+          const int32_t* f = e->index.data() + k * e->order + 1;  // the feature index
+          const double model = offset_[s][k] + cpEntry(factors, p_.dims.data(), K_, q, f, t, z);
+          const std::size_t j = static_cast<std::size_t>(f[t]);
+          const double ka = e->kappa[k] * e->data[k], kb = e->kappa[k] * model;
+          for (std::size_t a = 0; a < q; ++a) lnum[a * d + j] += ka * z[a], den_[a * d + j] += kb * z[a];
+        }
+        multiplicativeStep(v(s, t), lnum, den_.data(), q * d, o_.epsilon);
+      } else {
+        multiplicativeStep(v(s, t), num_.data(), den_.data(), q * d, o_.epsilon);
+      }
       crossRows(v(s, t), q, v(s, t), q, d, VV_[s * K_ + t].data());
       crossRows(v(s, t), q, h, r_, d, VH_[s * K_ + t].data());
       // ⟨Σᵢ A(s)[i], ⊗ₜ v(s)ₜ⟩ for the loss: the last mode's numerator against its new value.
@@ -302,7 +416,24 @@ class StratifiedNtfSolver {
       for (std::size_t a = 0; a < q; ++a) c += P[a * r_ + b];
       for (std::size_t i = 0; i < n; ++i) den_[b * n + i] += c;
     }
-    multiplicativeStep(w, num_.data(), den_.data(), r_ * n, o_.epsilon);
+    if (const TensorEntryWeights* e = listedOf(p_, s)) {
+      // Weighted: as in updateV, with the stratum's own term fixed (kept for the h update too).
+      const StratumTerms terms(p_, o_, st_, s);
+      double* lnum = listedNum_.data();
+      std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * n), lnum);
+      double* z = z_.data();
+      for (std::size_t k = 0; k < e->size(); ++k) {
+        const int32_t* idx = e->index.data() + k * e->order;
+        offset_[s][k] = terms.ownAt(idx);
+        const double model = offset_[s][k] + cpEntry(terms.wh, terms.full, K_ + 1, r_, idx, 0, z);
+        const std::size_t i = static_cast<std::size_t>(idx[0]);
+        const double ka = e->kappa[k] * e->data[k], kb = e->kappa[k] * model;
+        for (std::size_t b = 0; b < r_; ++b) lnum[b * n + i] += ka * z[b], den_[b * n + i] += kb * z[b];
+      }
+      multiplicativeStep(w, lnum, den_.data(), r_ * n, o_.epsilon);
+    } else {
+      multiplicativeStep(w, num_.data(), den_.data(), r_ * n, o_.epsilon);
+    }
     refreshW(s);
   }
 
@@ -414,8 +545,24 @@ class StratifiedNtfSolver {
           }
         double* Ds = Dall_.data() + s * r_ * d;
         gemm(false, false, r_, d, q, 1.0, E, v(s, t), 1.0, Ds);
+        const double* numS = num_.data();
+        if (const TensorEntryWeights* e = listedOf(p_, s)) {
+          // Weighted: as in updateV, with the stratum's own term fixed (from updateW).
+          const StratumTerms terms(p_, o_, st_, s);
+          double* lnum = listedNum_.data();
+          std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * d), lnum);
+          double* z = z_.data();
+          for (std::size_t k = 0; k < e->size(); ++k) {
+            const int32_t* idx = e->index.data() + k * e->order;
+            const double model = offset_[s][k] + cpEntry(terms.wh, terms.full, K_ + 1, r_, idx, t + 1, z);
+            const std::size_t j = static_cast<std::size_t>(idx[t + 1]);
+            const double ka = e->kappa[k] * e->data[k], kb = e->kappa[k] * model;
+            for (std::size_t b = 0; b < r_; ++b) lnum[b * d + j] += ka * z[b], Ds[b * d + j] += kb * z[b];
+          }
+          numS = lnum;
+        }
         for (std::size_t i = 0; i < r_ * d; ++i) {
-          numSum_[i] += std::max(num_[i], o_.epsilon);
+          numSum_[i] += std::max(numS[i], o_.epsilon);
           denSum_[i] += std::max(Ds[i], o_.epsilon);
         }
         if (last && wantLoss) {
@@ -485,6 +632,8 @@ class StratifiedNtfSolver {
   std::vector<double> innerV_;
   bool cacheY_ = false;
   Vec Yscratch_, X_, num_, den_, numSum_, denSum_, numRaw_, tmp_, tmp2_, bufA_, bufB_, E_, Mall_, Dall_;
+  std::vector<Vec> offset_;  // weighted: per listed entry of each stratum, the term fixed by the update
+  Vec listedNum_, z_;
   Vec tvNum_[2], tvDen_[2];
   std::vector<std::vector<const double*>> vvPtr_, vhPtr_;
   std::vector<const double*> hhPtr_;
@@ -563,7 +712,7 @@ double stratifiedNtfLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptio
       for (std::size_t t = 0; t < K; ++t) e *= HH[t][i];
       model += e;
     }
-    total += squaredNorm(A, n * F) - 2 * inner + model;
+    total += squaredNorm(A, n * F) - 2 * inner + model + stratumListedLoss(p, o, st, s);
   }
   const double fit = std::sqrt(std::max(total, 0.0));
   return o.tv ? fit + o.tvReg * tvLoss(st.h, p.dims, r) : fit;
@@ -621,8 +770,7 @@ void stratifiedNtf(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o,
   StratifiedNtfSolver solver(p, o, st);
   result.scratchDoubles = solver.scratchDoubles();
   const double loss0 = solver.initialLoss();
-  double normA2 = 0;
-  for (std::size_t s = 0; s < p.strata.size(); ++s) normA2 += squaredNorm(p.strata[s], p.samples[s] * shapeSize(p.dims));
+  const double normA2 = weightedDataNorm2(p);
   runLoop(
       o.maxIterations, o.lossEvery, o.tolerance, o.tv ? 0.0 : o.certificateTolerance, loss0, std::sqrt(normA2),
       result.trace, result.iterations, result.stop, monitor,
@@ -640,9 +788,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
   for (std::size_t d : p.dims) dmax = std::max(dmax, d);
   for (std::size_t q : o.strataRank) qmax = std::max(qmax, q);
   for (std::size_t n : p.samples) nmax = std::max(nmax, n);
-  double normA2 = 0;
-  for (std::size_t s = 0; s < S; ++s) normA2 += squaredNorm(p.strata[s], p.samples[s] * F);
-  const double scale = 1.0 / std::max(normA2, 1e-300);
+  const double scale = 1.0 / std::max(weightedDataNorm2(p), 1e-300);
   Workspace ws;
   // Grams HₜHₜᵀ (r×r); per stratum VₜVₜᵀ (q×q) and VₜHₜᵀ (q×r).
   std::vector<Vec> HH(K, Vec(r * r)), VV(K), VH(K);
@@ -650,7 +796,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
   std::vector<Vec> gradH(K);
   for (std::size_t t = 0; t < K; ++t) gradH[t].assign(r * p.dims[t], 0.0);
   Vec M(std::max({qmax, r}) * std::max(dmax, nmax)), G(std::max(qmax, r) * std::max(qmax, r)), E(r * qmax), grad, WW(r * r),
-      wsum(r), sumA(F);
+      wsum(r), sumA(F), residual, z;
   std::vector<const double*> vf(K), cf(K + 1), vv(K), vh(K), hh(K);
   for (std::size_t t = 0; t < K; ++t) hh[t] = HH[t].data();
   double worst = 0;
@@ -676,6 +822,29 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
     full.insert(full.begin(), n);
     cf[0] = w;
     for (std::size_t t = 0; t < K; ++t) cf[t + 1] = st.h[t].data();
+    // Weighted: each block's gradient gains Σ_listed κ(B − a)·z, z the entry's derivative factors.
+    const TensorEntryWeights* listed = listedOf(p, s);
+    const StratumTerms terms(p, o, st, s);
+    if (listed) {
+      residual.resize(listed->size());
+      z.resize(std::max(q, r));
+      for (std::size_t k = 0; k < listed->size(); ++k) {
+        const int32_t* idx = listed->index.data() + k * listed->order;
+        residual[k] = listed->kappa[k] * (terms.ownAt(idx) + terms.topicsAt(idx) - listed->data[k]);
+      }
+    }
+    // Adds the listed part to the gradient (rows × d) of factor `skip` of a term.
+    auto addListed = [&](const double* const* f, const std::size_t* dims, std::size_t order, std::size_t rank,
+                         std::size_t first, std::size_t skip, double* g) {
+      if (!listed) return;
+      const std::size_t d = dims[skip];
+      for (std::size_t k = 0; k < listed->size(); ++k) {
+        const int32_t* idx = listed->index.data() + k * listed->order + first;
+        cpEntry(f, dims, order, rank, idx, skip, z.data());
+        const std::size_t j = static_cast<std::size_t>(idx[skip]);
+        for (std::size_t a = 0; a < rank; ++a) g[a * d + j] += residual[k] * z[a];
+      }
+    };
     // ∇v(s)ₜ = nₛ(⊙ₖ≠ₜ VₖVₖᵀ)Vₜ + (⊙ₖ≠ₜ VₖHₖᵀ)·diag(Σᵢw)·Hₜ − MTTKRP(Σᵢ A(s)[i]; v(s)).
     for (std::size_t t = 0; t < K; ++t) {
       const std::size_t d = p.dims[t];
@@ -687,6 +856,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
       for (std::size_t a = 0; a < q; ++a)
         for (std::size_t b = 0; b < r; ++b) E[a * r + b] *= wsum[b];
       gemm(false, false, q, d, r, 1.0, E.data(), st.h[t].data(), 1.0, grad.data());
+      addListed(terms.v, terms.full + 1, K, q, 1, t, grad.data());
       for (std::size_t i = 0; i < q * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
       worst = worstCertificate(worst, gradientMapping(vf[t], grad.data(), q * d, true));
     }
@@ -696,6 +866,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
     hadamardAllBut(hh, K, r * r, G.data());
     gemm(false, false, r, n, r, 1.0, G.data(), w, 0.0, grad.data());
     hadamardAllBut(vh, K, q * r, E.data());
+    addListed(terms.wh, terms.full, K + 1, r, 0, 0, grad.data());
     for (std::size_t b = 0; b < r; ++b) {
       double shift = 0;
       for (std::size_t a = 0; a < q; ++a) shift += E[a * r + b];
@@ -718,6 +889,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
           E[b * q + a] = e;
         }
       gemm(false, false, r, d, q, 1.0, E.data(), vf[t], 1.0, gh);
+      addListed(terms.wh, terms.full, K + 1, r, 0, t + 1, gh);
       for (std::size_t i = 0; i < r * d; ++i) gh[i] -= M[i];
     }
   }

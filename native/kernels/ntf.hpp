@@ -23,12 +23,35 @@ namespace nsa {
 // Losses recorded during a run (solver.hpp's LossTrace): loss[i] is the loss after iteration[i]
 // iterations (0 = initial).
 
+// Entry weights of a dense tensor (as nmf.hpp's EntryWeights with base 1): ω = 1 + κ, listed where
+// ω ≠ 1, each entry with its multi-index and data value; the tensor must hold 0 where ω = 0. The
+// weighted objective is ½Σω(t − model)²; every weighted MTTKRP is the plain one plus a sum over the
+// list. Empty: the unweighted solve, exactly.
+struct TensorEntryWeights {
+  std::size_t order = 0;
+  std::vector<int32_t> index;  // listed × order
+  std::vector<double> kappa, data;
+  bool active() const { return !kappa.empty(); }
+  std::size_t size() const { return kappa.size(); }
+};
+TensorEntryWeights denseTensorEntryWeights(const double* T, const Shape& shape, const double* omega);
+
 // ---- Stratified-NTF -------------------------------------------------------------------------------
 
 struct StratifiedNtfProblem {
   std::vector<const double*> strata;  // A(s): C order, shape (nₛ, d_1, …, d_K)
   std::vector<std::size_t> samples;   // nₛ
   Shape dims;                         // d_1 … d_K, K ≥ 1
+  // Entry weights of each stratum over its shape (nₛ, d_1, …, d_K): none, or one per stratum (an
+  // inactive one: all weights 1). A(s) holds 0 where ω = 0. The objective is then ½Σₛ Σ ω(A(s) − B(s))²
+  // (plus the TV term); every weighted numerator and denominator is the plain one plus a sum over
+  // the listed entries, and loss and certificate are over the observed entries.
+  std::vector<TensorEntryWeights> weights;
+  bool weighted() const {
+    for (const TensorEntryWeights& w : weights)
+      if (w.active()) return true;
+    return false;
+  }
 };
 
 struct StratifiedNtfOptions {
@@ -86,18 +109,6 @@ void stratifiedNtf(const StratifiedNtfProblem& problem, const StratifiedNtfOptio
 
 enum class NtfSolver { MultiplicativeUpdates, Hals };
 
-// Entry weights of a dense tensor (as nmf.hpp's EntryWeights with base 1): ω = 1 + κ, listed where
-// ω ≠ 1, each entry with its multi-index and data value; the tensor must hold 0 where ω = 0. The
-// weighted objective is ½Σω(t − model)²; every weighted MTTKRP is the plain one plus a sum over the
-// list. Empty: the unweighted solve, exactly.
-struct TensorEntryWeights {
-  std::size_t order = 0;
-  std::vector<int32_t> index;  // listed × order
-  std::vector<double> kappa, data;
-  bool active() const { return !kappa.empty(); }
-  std::size_t size() const { return kappa.size(); }
-};
-TensorEntryWeights denseTensorEntryWeights(const double* T, const Shape& shape, const double* omega);
 
 struct NtfOptions {
   std::size_t rank = 1;
