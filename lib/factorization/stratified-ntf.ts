@@ -165,6 +165,7 @@ export interface StratifiedNtfSettings {
  * on) after the last iteration, `normalizedLoss` = loss / √(Σₛ‖A(s)‖²), `traces` {iteration, timeMs,
  * loss, normalizedLoss} (iteration 0 is the initial loss), `certificate` the KKT gradient mapping of
  * ½Σₛ‖A(s) − B(s)‖²/Σₛ‖A(s)‖² over every v(s)ₜ, w(s) and hₜ — null with TV (a non-smooth loss).
+ * With missing entries or weights each of these is over the observed entries, weighted by ω.
  */
 export interface StratifiedNtfResult extends StratifiedNtfState, LossOutcome {
   settings: StratifiedNtfSettings;

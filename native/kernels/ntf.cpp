@@ -84,44 +84,61 @@ void hadamardAllBut(const std::vector<const double*>& mats, std::size_t skip, st
 
 // ---- the listed entries of a weighted Stratified-NTF (TensorEntryWeights per stratum) ----
 
-// Σ_a Π_k f[k][a·dims[k] + idx[k]]: a CP term's value at one entry. With skip < order, z[a] receives
-// the product without factor `skip` (the entry's derivative with respect to f[skip][a, idx[skip]]).
-double cpEntry(const double* const* f, const std::size_t* dims, std::size_t order, std::size_t rank, const int32_t* idx,
-               std::size_t skip, double* z) {
-  double sum = 0;
-  for (std::size_t a = 0; a < rank; ++a) {
-    double prod = 1;
-    for (std::size_t k = 0; k < order; ++k)
-      if (k != skip) prod *= f[k][a * dims[k] + static_cast<std::size_t>(idx[k])];
-    if (skip < order) {
-      z[a] = prod;
-      prod *= f[skip][a * dims[skip] + static_cast<std::size_t>(idx[skip])];
+// A CP term at one entry from entry-major factors (row idx[k] of factor k holds its R values
+// contiguously): z[a] = Π_{k≠skip} rows[k][idx[k]·R + a], the entry's derivative factors with respect
+// to row idx[skip] of factor `skip`; returns the term's value Σ_a z[a]·rows[skip][idx[skip]·R + a]
+// (skip ≥ order: no factor left out, the value Σ_a z[a]).
+double termAt(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t skip, double* z) {
+  bool first = true;
+  for (std::size_t k = 0; k < order; ++k) {
+    if (k == skip) continue;
+    const double* x = rows[k] + static_cast<std::size_t>(idx[k]) * R;
+    if (first) {
+      std::copy(x, x + R, z);
+      first = false;
+    } else {
+      for (std::size_t a = 0; a < R; ++a) z[a] *= x[a];
     }
-    sum += prod;
   }
-  return sum;
+  if (first) std::fill(z, z + R, 1.0);
+  if (skip >= order) return sum(z, R);
+  return dot(z, rows[skip] + static_cast<std::size_t>(idx[skip]) * R, R);
 }
 
-// The two terms of B(s) as factor lists for cpEntry: the stratum's own term v(s)₁…v(s)_K over the
-// feature index (an entry's index from its second place), and the topic term w(s), h₁…h_K over the
-// full index (nₛ, d₁, …, d_K). Built where used: the pointers follow the state's buffers.
-struct StratumTerms {
-  const double* v[kMaxTensorOrder];
-  const double* wh[kMaxTensorOrder];
-  std::size_t full[kMaxTensorOrder];
-  std::size_t K, q, r;
-  StratumTerms(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st, std::size_t s)
-      : K(p.dims.size()), q(o.strataRank[s]), r(o.rank) {
-    full[0] = p.samples[s];
-    wh[0] = st.w[s].data();
-    for (std::size_t t = 0; t < K; ++t) {
-      full[t + 1] = p.dims[t];
-      v[t] = st.v[s * K + t].data();
-      wh[t + 1] = st.h[t].data();
-    }
+// Entry-major copies (dₖ × R) of stratum s's factors, for the sums over its listed entries: own[t] =
+// v(s)ₜᵀ (R = qₛ; indexed by an entry's feature index, its index from the second place) and topics =
+// w(s)ᵀ, h₁ᵀ, …, h_Kᵀ (R = r; the full index). Rebuilt after every factor change: r·(nₛ + Σd) + qₛ·Σd
+// copies, small beside the listed sums.
+struct EntryRows {
+  const double* own[kMaxTensorOrder];
+  const double* topics[kMaxTensorOrder];
+  std::size_t K = 0, q = 0, r = 0;
+
+  static std::size_t size(const StratifiedNtfProblem& p, std::size_t q, std::size_t r, std::size_t s) {
+    std::size_t sumD = 0;
+    for (std::size_t d : p.dims) sumD += d;
+    return (q + r) * sumD + r * p.samples[s];
   }
-  double ownAt(const int32_t* idx) const { return cpEntry(v, full + 1, K, q, idx + 1, K, nullptr); }
-  double topicsAt(const int32_t* idx) const { return cpEntry(wh, full, K + 1, r, idx, K + 1, nullptr); }
+  void build(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st, std::size_t s,
+             Vec& buffer) {
+    K = p.dims.size();
+    q = o.strataRank[s];
+    r = o.rank;
+    buffer.resize(size(p, q, r, s));  // within the capacity reserved by the solver: no allocation
+    double* at = buffer.data();
+    auto transposed = [&](const double* x, std::size_t rows, std::size_t cols) {
+      for (std::size_t a = 0; a < rows; ++a)
+        for (std::size_t j = 0; j < cols; ++j) at[j * rows + a] = x[a * cols + j];
+      const double* out = at;
+      at += rows * cols;
+      return out;
+    };
+    for (std::size_t t = 0; t < K; ++t) own[t] = transposed(st.v[s * K + t].data(), q, p.dims[t]);
+    topics[0] = transposed(st.w[s].data(), r, p.samples[s]);
+    for (std::size_t t = 0; t < K; ++t) topics[t + 1] = transposed(st.h[t].data(), r, p.dims[t]);
+  }
+  double ownAt(const int32_t* idx, double* z) const { return termAt(own, K, q, idx + 1, K, z); }
+  double topicsAt(const int32_t* idx, double* z) const { return termAt(topics, K + 1, r, idx, K + 1, z); }
 };
 
 // The listed entries of stratum s, or null when it has none (the plain solve).
@@ -134,14 +151,16 @@ double stratumListedLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptio
                          std::size_t s) {
   const TensorEntryWeights* e = listedOf(p, s);
   if (!e) return 0;
-  const StratumTerms terms(p, o, st, s);
-  double sum = 0;
+  Vec buffer, z(std::max(o.strataRank[s], o.rank));
+  EntryRows rows;
+  rows.build(p, o, st, s, buffer);
+  double total = 0;
   for (std::size_t k = 0; k < e->size(); ++k) {
     const int32_t* idx = e->index.data() + k * e->order;
-    const double d = e->data[k] - terms.ownAt(idx) - terms.topicsAt(idx);
-    sum += e->kappa[k] * d * d;
+    const double d = e->data[k] - rows.ownAt(idx, z.data()) - rows.topicsAt(idx, z.data());
+    total += e->kappa[k] * d * d;
   }
-  return sum;
+  return total;
 }
 
 // Σₛ Σ ω A(s)², the squared normalizer of loss and certificate (the plain Σₛ‖A(s)‖² without weights).
@@ -205,7 +224,13 @@ class StratifiedNtfSolver {
       }
     if (p.weighted()) {
       z_.resize(std::max(r_, qmax_));
-      track(z_.size());
+      std::size_t rows = 0;
+      for (std::size_t s = 0; s < S_; ++s) rows = std::max(rows, EntryRows::size(p, o.strataRank[s], r_, s));
+      rowsBuffer_.reserve(rows);
+      const std::size_t sums = std::max(r_, qmax_) * std::max(dmax_, nmax_);
+      numT_.resize(sums);
+      denT_.resize(sums);
+      track(z_.size() + rows + 2 * sums);
     }
     Mall_.resize(S_ * r_ * r_);
     Dall_.resize(S_ * r_ * dmax_);
@@ -286,7 +311,7 @@ class StratifiedNtfSolver {
     for (std::size_t s = 0; s < S_; ++s) model += modelSquaredNorm(s);
     // Weighted: the plain part (A(s) holds 0 at missing entries) plus the listed entries' part.
     double listed = 0;
-    for (std::size_t s = 0; s < S_; ++s) listed += stratumListedLoss(p_, o_, st_, s);
+    for (std::size_t s = 0; s < S_; ++s) listed += listedLoss(s);
     const double fit = std::sqrt(std::max(normA2_ - 2 * inner + model + listed, 0.0));
     return o_.tv ? fit + o_.tvReg * tvLoss(st_.h, p_.dims, r_) : fit;
   }
@@ -336,8 +361,8 @@ class StratifiedNtfSolver {
     const std::size_t q = o_.strataRank[s], n = p_.samples[s];
     const TensorEntryWeights* e = listedOf(p_, s);
     if (e && firstSweep) {
-      const StratumTerms terms(p_, o_, st_, s);
-      for (std::size_t k = 0; k < e->size(); ++k) offset_[s][k] = terms.topicsAt(e->index.data() + k * e->order);
+      rows_.build(p_, o_, st_, s, rowsBuffer_);
+      for (std::size_t k = 0; k < e->size(); ++k) offset_[s][k] = rows_.topicsAt(e->index.data() + k * e->order, z_.data());
     }
     const double* factors[kMaxTensorOrder];
     for (std::size_t t = 0; t < K_; ++t) factors[t] = v(s, t);
@@ -359,14 +384,8 @@ class StratifiedNtfSolver {
       if (e) {
         double* lnum = listedNum_.data();
         std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(q * d), lnum);
-        double* z = z_.data();
-        for (std::size_t k = 0; k < e->size(); ++k) {
-          const int32_t* f = e->index.data() + k * e->order + 1;  // the feature index
-          const double model = offset_[s][k] + cpEntry(factors, p_.dims.data(), K_, q, f, t, z);
-          const std::size_t j = static_cast<std::size_t>(f[t]);
-          const double ka = e->kappa[k] * e->data[k], kb = e->kappa[k] * model;
-          for (std::size_t a = 0; a < q; ++a) lnum[a * d + j] += ka * z[a], den_[a * d + j] += kb * z[a];
-        }
+        rows_.build(p_, o_, st_, s, rowsBuffer_);
+        listedSums(*e, rows_.own, K_, q, 1, t, offset_[s].data(), d, lnum, den_.data());
         multiplicativeStep(v(s, t), lnum, den_.data(), q * d, o_.epsilon);
       } else {
         multiplicativeStep(v(s, t), num_.data(), den_.data(), q * d, o_.epsilon);
@@ -418,18 +437,11 @@ class StratifiedNtfSolver {
     }
     if (const TensorEntryWeights* e = listedOf(p_, s)) {
       // Weighted: as in updateV, with the stratum's own term fixed (kept for the h update too).
-      const StratumTerms terms(p_, o_, st_, s);
       double* lnum = listedNum_.data();
       std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * n), lnum);
-      double* z = z_.data();
-      for (std::size_t k = 0; k < e->size(); ++k) {
-        const int32_t* idx = e->index.data() + k * e->order;
-        offset_[s][k] = terms.ownAt(idx);
-        const double model = offset_[s][k] + cpEntry(terms.wh, terms.full, K_ + 1, r_, idx, 0, z);
-        const std::size_t i = static_cast<std::size_t>(idx[0]);
-        const double ka = e->kappa[k] * e->data[k], kb = e->kappa[k] * model;
-        for (std::size_t b = 0; b < r_; ++b) lnum[b * n + i] += ka * z[b], den_[b * n + i] += kb * z[b];
-      }
+      rows_.build(p_, o_, st_, s, rowsBuffer_);
+      for (std::size_t k = 0; k < e->size(); ++k) offset_[s][k] = rows_.ownAt(e->index.data() + k * e->order, z_.data());
+      listedSums(*e, rows_.topics, K_ + 1, r_, 0, 0, offset_[s].data(), n, lnum, den_.data());
       multiplicativeStep(w, lnum, den_.data(), r_ * n, o_.epsilon);
     } else {
       multiplicativeStep(w, num_.data(), den_.data(), r_ * n, o_.epsilon);
@@ -548,17 +560,10 @@ class StratifiedNtfSolver {
         const double* numS = num_.data();
         if (const TensorEntryWeights* e = listedOf(p_, s)) {
           // Weighted: as in updateV, with the stratum's own term fixed (from updateW).
-          const StratumTerms terms(p_, o_, st_, s);
           double* lnum = listedNum_.data();
           std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * d), lnum);
-          double* z = z_.data();
-          for (std::size_t k = 0; k < e->size(); ++k) {
-            const int32_t* idx = e->index.data() + k * e->order;
-            const double model = offset_[s][k] + cpEntry(terms.wh, terms.full, K_ + 1, r_, idx, t + 1, z);
-            const std::size_t j = static_cast<std::size_t>(idx[t + 1]);
-            const double ka = e->kappa[k] * e->data[k], kb = e->kappa[k] * model;
-            for (std::size_t b = 0; b < r_; ++b) lnum[b * d + j] += ka * z[b], Ds[b * d + j] += kb * z[b];
-          }
+          rows_.build(p_, o_, st_, s, rowsBuffer_);
+          listedSums(*e, rows_.topics, K_ + 1, r_, 0, t + 1, offset_[s].data(), d, lnum, Ds);
           numS = lnum;
         }
         for (std::size_t i = 0; i < r_ * d; ++i) {
@@ -586,6 +591,46 @@ class StratifiedNtfSolver {
         normalizeColumns(hhat_[t].data(), r_, d);
       }
     }
+  }
+
+  // The listed entries' parts of one block's weighted sums: num += Σ κ·a·z and den += Σ κ·B·z (both
+  // R × d, rank-major), z the entry's derivative factors with respect to factor `skip` of the term
+  // `rows` (entries indexed from their place `first`), B = offset + that term. Summed entry-major
+  // (contiguous in R), then added.
+  void listedSums(const TensorEntryWeights& e, const double* const* rows, std::size_t order, std::size_t R,
+                  std::size_t first, std::size_t skip, const double* offset, std::size_t d, double* num, double* den) {
+    double* nT = numT_.data();
+    double* dT = denT_.data();
+    std::fill(nT, nT + d * R, 0.0);
+    std::fill(dT, dT + d * R, 0.0);
+    double* z = z_.data();
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      const int32_t* idx = e.index.data() + k * e.order + first;
+      const double model = offset[k] + termAt(rows, order, R, idx, skip, z);
+      const std::size_t j = static_cast<std::size_t>(idx[skip]);
+      const double ka = e.kappa[k] * e.data[k], kb = e.kappa[k] * model;
+      double* nj = nT + j * R;
+      double* dj = dT + j * R;
+      if (ka != 0.0)  // 0 at every missing entry (its value is 0)
+        for (std::size_t a = 0; a < R; ++a) nj[a] += ka * z[a];
+      for (std::size_t a = 0; a < R; ++a) dj[a] += kb * z[a];
+    }
+    for (std::size_t a = 0; a < R; ++a)
+      for (std::size_t j = 0; j < d; ++j) num[a * d + j] += nT[j * R + a], den[a * d + j] += dT[j * R + a];
+  }
+
+  // stratumListedLoss at the solver's state, in its buffers.
+  double listedLoss(std::size_t s) {
+    const TensorEntryWeights* e = listedOf(p_, s);
+    if (!e) return 0;
+    rows_.build(p_, o_, st_, s, rowsBuffer_);
+    double total = 0;
+    for (std::size_t k = 0; k < e->size(); ++k) {
+      const int32_t* idx = e->index.data() + k * e->order;
+      const double d = e->data[k] - rows_.ownAt(idx, z_.data()) - rows_.topicsAt(idx, z_.data());
+      total += e->kappa[k] * d * d;
+    }
+    return total;
   }
 
   // ‖B(s)‖² = nₛ Σ ⊙ₜVₜVₜᵀ + 2 Σ_{a,b} (⊙ₜVₜHₜᵀ)[a,b] Σᵢw[b,i] + Σ (wwᵀ) ⊙ (⊙ₜHₜHₜᵀ), from current Grams.
@@ -633,7 +678,8 @@ class StratifiedNtfSolver {
   bool cacheY_ = false;
   Vec Yscratch_, X_, num_, den_, numSum_, denSum_, numRaw_, tmp_, tmp2_, bufA_, bufB_, E_, Mall_, Dall_;
   std::vector<Vec> offset_;  // weighted: per listed entry of each stratum, the term fixed by the update
-  Vec listedNum_, z_;
+  Vec listedNum_, z_, rowsBuffer_, numT_, denT_;
+  EntryRows rows_;
   Vec tvNum_[2], tvDen_[2];
   std::vector<std::vector<const double*>> vvPtr_, vhPtr_;
   std::vector<const double*> hhPtr_;
@@ -796,7 +842,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
   std::vector<Vec> gradH(K);
   for (std::size_t t = 0; t < K; ++t) gradH[t].assign(r * p.dims[t], 0.0);
   Vec M(std::max({qmax, r}) * std::max(dmax, nmax)), G(std::max(qmax, r) * std::max(qmax, r)), E(r * qmax), grad, WW(r * r),
-      wsum(r), sumA(F), residual, z;
+      wsum(r), sumA(F), residual, z, rowsBuffer;
   std::vector<const double*> vf(K), cf(K + 1), vv(K), vh(K), hh(K);
   for (std::size_t t = 0; t < K; ++t) hh[t] = HH[t].data();
   double worst = 0;
@@ -824,25 +870,25 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
     for (std::size_t t = 0; t < K; ++t) cf[t + 1] = st.h[t].data();
     // Weighted: each block's gradient gains Σ_listed κ(B − a)·z, z the entry's derivative factors.
     const TensorEntryWeights* listed = listedOf(p, s);
-    const StratumTerms terms(p, o, st, s);
+    EntryRows rows;
     if (listed) {
+      rows.build(p, o, st, s, rowsBuffer);
       residual.resize(listed->size());
       z.resize(std::max(q, r));
       for (std::size_t k = 0; k < listed->size(); ++k) {
         const int32_t* idx = listed->index.data() + k * listed->order;
-        residual[k] = listed->kappa[k] * (terms.ownAt(idx) + terms.topicsAt(idx) - listed->data[k]);
+        residual[k] = listed->kappa[k] * (rows.ownAt(idx, z.data()) + rows.topicsAt(idx, z.data()) - listed->data[k]);
       }
     }
-    // Adds the listed part to the gradient (rows × d) of factor `skip` of a term.
-    auto addListed = [&](const double* const* f, const std::size_t* dims, std::size_t order, std::size_t rank,
-                         std::size_t first, std::size_t skip, double* g) {
+    // Adds the listed part to the gradient (R × d, rank-major) of factor `skip` of the term `f`.
+    auto addListed = [&](const double* const* f, std::size_t order, std::size_t R, std::size_t first, std::size_t skip,
+                         std::size_t d, double* g) {
       if (!listed) return;
-      const std::size_t d = dims[skip];
       for (std::size_t k = 0; k < listed->size(); ++k) {
         const int32_t* idx = listed->index.data() + k * listed->order + first;
-        cpEntry(f, dims, order, rank, idx, skip, z.data());
+        termAt(f, order, R, idx, skip, z.data());
         const std::size_t j = static_cast<std::size_t>(idx[skip]);
-        for (std::size_t a = 0; a < rank; ++a) g[a * d + j] += residual[k] * z[a];
+        for (std::size_t a = 0; a < R; ++a) g[a * d + j] += residual[k] * z[a];
       }
     };
     // ∇v(s)ₜ = nₛ(⊙ₖ≠ₜ VₖVₖᵀ)Vₜ + (⊙ₖ≠ₜ VₖHₖᵀ)·diag(Σᵢw)·Hₜ − MTTKRP(Σᵢ A(s)[i]; v(s)).
@@ -856,7 +902,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
       for (std::size_t a = 0; a < q; ++a)
         for (std::size_t b = 0; b < r; ++b) E[a * r + b] *= wsum[b];
       gemm(false, false, q, d, r, 1.0, E.data(), st.h[t].data(), 1.0, grad.data());
-      addListed(terms.v, terms.full + 1, K, q, 1, t, grad.data());
+      addListed(rows.own, K, q, 1, t, d, grad.data());
       for (std::size_t i = 0; i < q * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
       worst = worstCertificate(worst, gradientMapping(vf[t], grad.data(), q * d, true));
     }
@@ -866,7 +912,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
     hadamardAllBut(hh, K, r * r, G.data());
     gemm(false, false, r, n, r, 1.0, G.data(), w, 0.0, grad.data());
     hadamardAllBut(vh, K, q * r, E.data());
-    addListed(terms.wh, terms.full, K + 1, r, 0, 0, grad.data());
+    addListed(rows.topics, K + 1, r, 0, 0, n, grad.data());
     for (std::size_t b = 0; b < r; ++b) {
       double shift = 0;
       for (std::size_t a = 0; a < q; ++a) shift += E[a * r + b];
@@ -889,7 +935,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
           E[b * q + a] = e;
         }
       gemm(false, false, r, d, q, 1.0, E.data(), vf[t], 1.0, gh);
-      addListed(terms.wh, terms.full, K + 1, r, 0, t + 1, gh);
+      addListed(rows.topics, K + 1, r, 0, t + 1, d, gh);
       for (std::size_t i = 0; i < r * d; ++i) gh[i] -= M[i];
     }
   }

@@ -90,18 +90,21 @@ struct StratifiedNtfResult {
 void stratifiedNtfRandomInit(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                              std::uint64_t seed, StratifiedNtfState& state);
 
-// √(Σₛ‖A(s) − B(s)‖²), plus reg·Σₜ[TV(row 0 of hₜ) + TV(row 1 of hₜ)] with TV on.
+// √(Σₛ‖A(s) − B(s)‖²), plus reg·Σₜ[TV(row 0 of hₜ) + TV(row 1 of hₜ)] with TV on (weighted:
+// √ΣₛΣω(A(s) − B(s))², over the observed entries).
 double stratifiedNtfLoss(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                          const StratifiedNtfState& state);
 
-// The KKT gradient mapping (solver.hpp) of f = ½Σₛ‖A(s) − B(s)‖² / Σₛ‖A(s)‖² at `state`: the largest
+// The KKT gradient mapping (solver.hpp) of f = ½Σₛ‖A(s) − B(s)‖² / Σₛ‖A(s)‖² (weighted:
+// ½ΣₛΣω(A(s) − B(s))² / ΣₛΣωA(s)²) at `state`: the largest
 // over the blocks v(s)ₜ, w(s) and hₜ; 0 exactly at a stationary point. NaN with TV on (the loss then
 // has a non-smooth term and this measure is not defined).
 double stratifiedNtfCertificate(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                                 const StratifiedNtfState& state);
 
 // Runs the multiplicative updates from `state` (updated in place). Progress values: [loss, loss /
-// √(Σₛ‖A(s)‖²)].
+// √(Σₛ‖A(s)‖²)]. With weights: each block's step is Lee–Seung's for the weighted objective (its
+// numerator and denominator the MTTKRPs of Ω∘A and Ω∘B), which never raises it.
 void stratifiedNtf(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                    StratifiedNtfState& state, StratifiedNtfResult& result, Monitor& monitor);
 
