@@ -3,10 +3,14 @@
 // unmasked run bit for bit, held-out entries never matter, the loss over the observed entries never
 // increases, loss and certificate are the weighted objective's (checked against a direct evaluation
 // from reconstruct() and explicit gradients), and the model imputes hidden pixels of real images.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
-import { readLabels, readNpy, reconstruct, setBlasThreads, stratifiedNtf, stratifiedNtfLoss, stratifiedNtfSync, type StratifiedNtfResult, type Tensor } from '../lib/index.js';
+import { readLabels, readNpy, reconstruct, writeNpy, setBlasThreads, stratifiedNtf, stratifiedNtfLoss, stratifiedNtfSync, type StratifiedNtfResult, type Tensor } from '../lib/index.js';
 import { native } from '../lib/native.js';
+import { runMain, tempDir } from './helpers/cli-run.js';
 import { gradientMapping, largestIncrease } from './helpers/snmf-cases.js';
 import { dataFile } from './helpers/shared.js';
 import { thrown } from './helpers/thrown.js';
@@ -207,5 +211,38 @@ describe('stratifiedNtf missing-value options: bad input', () => {
     const omega = new Float64Array(1920).fill(1);
     omega[0] = 0;
     expect(() => raw([omega], nan)).not.toThrow();
+  });
+});
+
+describe('nsa-flow sntf with missing entries', () => {
+  it('--mask FILE (one tensor of X\'s shape) is split into the strata with X: the API call with the per-stratum masks, bit for bit', async () => {
+    // X interleaves the three strata's images (labels 0, 1, 2, 0, 1, 2, …): the CLI groups them back.
+    const dir = tempDir('sntf-masks');
+    const X = { shape: [90, 8, 8], data: new Float64Array(90 * F) };
+    const mask = { shape: [90, 8, 8], data: new Float64Array(90 * F) };
+    for (let i = 0; i < 30; i++)
+      for (let s = 0; s < 3; s++) {
+        X.data.set(strata[s]!.data.subarray(i * F, (i + 1) * F), (3 * i + s) * F);
+        mask.data.set(Float64Array.from(masks[s]!.subarray(i * F, (i + 1) * F)), (3 * i + s) * F);
+      }
+    writeNpy(join(dir, 'x.npy'), X);
+    writeNpy(join(dir, 'mask.npy'), mask);
+    writeFileSync(join(dir, 'labels.csv'), `label\n${Array.from({ length: 90 }, (_, i) => i % 3).join('\n')}\n`);
+    const args = ['sntf', join(dir, 'x.npy'), '--strata-from', `${join(dir, 'labels.csv')}:label`, '--strata-rank', '2', '--rank', `${rank}`, '--seed', '3', '--max-iterations', '30'];
+    const r = await runMain([...args, '--mask', join(dir, 'mask.npy'), '--out', join(dir, 'out')]);
+    expect(r.code, r.stderr).toBe(0);
+    const api = stratifiedNtfSync(strata, rank, { ...base, maxIterations: 30, mask: masks });
+    expect(readNpy(join(dir, 'out', 'h.0.npy')).data).toEqual(api.h[0]!.data);
+    expect(readNpy(join(dir, 'out', 'w.2.npy')).data).toEqual(api.w[2]!.data);
+    // --missing nan as the API's; a weights file that is not a tensor, or one of another shape: exit 2.
+    const nan = await runMain([...args, '--missing', 'nan', '--json']);
+    expect(nan.code, nan.stderr).toBe(0);
+    const wrong = await runMain([...args, '--weights', join(dir, 'labels.csv')]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/NUMPY/);
+    writeNpy(join(dir, 'small.npy'), { shape: [2, 8, 8], data: new Float64Array(128) });
+    const shape = await runMain([...args, '--mask', join(dir, 'small.npy')]);
+    expect(shape.code).toBe(2);
+    expect(shape.stderr).toMatch(/Expected a tensor of X's shape \[90, 8, 8\] for --mask but received shape \[2, 8, 8\]/);
   });
 });
