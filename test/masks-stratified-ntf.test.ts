@@ -107,6 +107,9 @@ describe('stratifiedNtf with missing entries', () => {
     same(stratifiedNtfSync(withValue(1e4), rank, { ...base, mask: masks }), first);
     same(stratifiedNtfSync(withValue(NaN), rank, { ...base, missing: 'nan' }), first);
     same(stratifiedNtfSync(withValue(0), rank, { ...base, weights: strata.map((t, s) => ({ shape: t.shape, data: omegaOf(masks[s]!) })) }), first);
+    // With the reference's TV term on h₁, h₂ as well.
+    const tv = { ...base, tv: { reg: 0.5 }, mask: masks };
+    same(stratifiedNtfSync(withValue(1e4), rank, tv), stratifiedNtfSync(withValue(NaN), rank, tv));
     // The worker-thread form runs the same solve.
     same(await stratifiedNtf(withValue(7), rank, { ...base, mask: masks }), first);
     expect(first.h[0]!.data).not.toEqual(stratifiedNtfSync(strata, rank, base).h[0]!.data);
