@@ -131,7 +131,7 @@ describe('stratifiedNtf with missing entries', () => {
       expect(res.normalizedLoss).toBeCloseTo(check.loss / check.norm, 12);
       expect(Math.abs(res.certificate! - check.certificate)).toBeLessThan(1e-9 * Math.max(1, check.certificate));
       // stratifiedNtfLoss of the returned state with the same options: the same weighted loss.
-      expect(stratifiedNtfLoss(strata, res, { strataRank: 2, rank, ...options } as never)).toBeCloseTo(res.loss, 8);
+      expect(stratifiedNtfLoss(strata, res, { strataRank: 2, rank, ...options })).toBeCloseTo(res.loss, 8);
     }
   });
 

@@ -644,11 +644,14 @@ export function stratifiedNtfSync(strata: readonly Tensor[], rankOrOptions: unkn
   return toResult(callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNtf(...rawArgs(p)))), p);
 }
 
-/** The Stratified-NTF loss of a given state (with the TV term when `tv` is set). */
+/**
+ * The Stratified-NTF loss of a given state (with the TV term when `tv` is set; with missing-value
+ * options, over the observed entries as the solve reports it).
+ */
 export function stratifiedNtfLoss(
   strata: readonly Tensor[],
   state: StratifiedNtfState,
-  options: Pick<LegacyStratifiedNtfOptions, 'strataRank' | 'rank' | 'tv'>,
+  options: Pick<LegacyStratifiedNtfOptions, 'strataRank' | 'rank' | 'tv' | 'weights' | 'mask' | 'missing'>,
 ): number {
   if (!isObjectArgument(state)) throw new TypeError(`Expected a state {v, w, h} of matrices for state but received ${describeValue(state)}`);
   if (!isObjectArgument(options)) throw new TypeError(`Expected an options object {strataRank, rank, tv?} for options but received ${describeValue(options)}`);
