@@ -4,7 +4,7 @@
 //   npm run bench:masks [-- --quick]
 // Timing: the process's CPU time, best of three, per iteration from two run lengths (setup, init and
 // the final loss cancel), as bench/stratified-nmf.ts.
-import { nmfSync, setBlasThreads, stratifiedNmfSync, type Matrix } from '../lib/index.js';
+import { nmfSync, setBlasThreads, stratifiedNmfSync, stratifiedNtfSync, type Matrix } from '../lib/index.js';
 import { fmt, lcgFill } from './common.js';
 
 const quick = process.argv.includes('--quick');
@@ -61,4 +61,13 @@ for (const solver of ['hals', 'mu'] as const) {
   } catch (e) {
     console.log(`stratifiedNmf: ${(e as Error).message}`);
   }
+}
+{
+  // Stratified-NTF: the same values as 4 strata of n/4 samples of shape d₁ × d₂ = m (m/25 × 25), strataRank 4.
+  const S = 4, samples = n / S, dims = [m / 25, 25];
+  const strata = Array.from({ length: S }, (_, s) => ({ shape: [samples, ...dims], data: A.data.slice(s * samples * m, (s + 1) * samples * m) }));
+  const masks = strata.map((_, s) => mask.slice(s * samples * m, (s + 1) * samples * m));
+  const run = (withMask: boolean) => (iterations: number) =>
+    stratifiedNtfSync(strata, r, { strataRank: 4, maxIterations: iterations, lossEvery: 1e8, seed: 1, ...(withMask ? { mask: masks } : {}) });
+  line(`stratifiedNtf (${S} strata of ${samples}×${dims.join('×')})`, perIteration(run(true), short, long), perIteration(run(false), short, long));
 }

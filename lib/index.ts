@@ -88,6 +88,7 @@ export {
   type LabelledStratifiedNmfResult,
 } from './factorization/stratified-nmf.js';
 export { nmf, nmfSync, type NmfOptions, type NmfResult, type NmfSettings, type NmfSolver, type NmfLoss } from './factorization/nmf.js';
+export type { FactorPenalties, StratifiedPenalties, PenalizedProgress } from './factorization/penalties.js';
 export { type MissingOptions, type MissingMask } from './factorization/missing.js';
 export { type RestartsSummary } from './factorization/restarts.js';
 export { reconstruct, type ReconstructOptions, type FactorizationResult } from './factorization/reconstruct.js';

@@ -34,14 +34,22 @@ import {
   expectFactorShape,
   iterationOptionSpecs,
   lossOutcome,
-  mapNmfProgress,
   type IterationOptions,
-  type LossOutcome,
-  type NmfProgress,
   type RawTrace,
 } from './common.js';
 import { bestOf, bestOfSync, restartsDoubles, type RestartsSummary } from './restarts.js';
 import { expectDataMatrix, selectRows, type DataMatrix } from './sparse.js';
+import {
+  mapPenalizedProgress,
+  penaltySettings,
+  penaltyWeights,
+  stratifiedPenaltyKeys,
+  stratifiedPenaltyOptionSpecs,
+  withObjective,
+  type PenalizedOutcome,
+  type PenalizedProgress,
+  type StratifiedPenalties,
+} from './penalties.js';
 import { missingDoubles, prepareMissing, rawMissing, stratifiedMissingOptionSpecs, wantsMissing, type MissingMask, type ParsedMissing, type PreparedMissing } from './missing.js';
 
 /** Factors given to start from; any factor left out is drawn as by 'random' with the seed. */
@@ -61,7 +69,7 @@ export interface StratifiedNmfFactors {
  */
 export type StratifiedNmfRank = number | readonly number[] | Int32Array;
 
-export interface StratifiedNmfOptions extends IterationOptions {
+export interface StratifiedNmfOptions extends IterationOptions, StratifiedPenalties {
   /**
    * Entry weights ≥ 0 (0 = missing), dense strata only: one Matrix per stratum (null for none). For
    * fromLabels: one Matrix of the shape of A.
@@ -94,6 +102,13 @@ export interface StratifiedNmfSettings {
   /** Added to every denominator (the reference's tol). */
   epsilon: number;
   certificateTolerance: number;
+  /** The penalty weights (docs/penalties.md), present when one is positive (absent: all 0). */
+  l1V?: number;
+  l2V?: number;
+  l1W?: number;
+  l2W?: number;
+  l1H?: number;
+  l2H?: number;
   restarts: number;
 }
 
@@ -101,8 +116,11 @@ export interface StratifiedNmfSettings {
  * V, W(s), H and the outcome (lib/solver.ts): `loss` is √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) after the last
  * iteration, `normalizedLoss` = loss / √(Σₛ‖A(s)‖²), `traces` {iteration, timeMs, loss,
  * normalizedLoss}, `certificate` the KKT gradient mapping of ½loss²/Σₛ‖A(s)‖² over V, each W(s) and H.
+ * With a penalty on (options.l1V, l2V, l1W, l2W, l1H, l2H; docs/penalties.md) `loss` stays the data
+ * fit and `objective` (with `traces.objective`) is ½loss² + l1V·ΣV + ½·l2V·‖V‖² + l1W·ΣₛΣW(s) +
+ * ½·l2W·Σₛ‖W(s)‖² + l1H·ΣH + ½·l2H·‖H‖², whose normalized form (÷Σₛ‖A(s)‖²) the certificate is of.
  */
-export interface StratifiedNmfResult extends LossOutcome {
+export interface StratifiedNmfResult extends PenalizedOutcome {
   /** S×m: row s is v(s). */
   V: Matrix;
   /** W(s), nₛ×r each (per-stratum ranks: nₛ×rₛ, the weights of the first rₛ topics). */
@@ -132,13 +150,14 @@ export const stratifiedNmfOptionSpecs = {
     default: 'random',
   },
   ...stratifiedMissingOptionSpecs,
+  ...stratifiedPenaltyOptionSpecs,
 } as const satisfies OptionSpecs;
 const snmfAsyncSpecs = { ...stratifiedNmfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
 type Parsed = Required<Omit<StratifiedNmfOptions, 'init' | 'weights' | 'mask'>> & { init: 'random' | 'nndsvd' | StratifiedNmfFactors } & {
   weights?: unknown;
   mask?: unknown;
-} & AsyncOptions<NmfProgress>;
+} & AsyncOptions<PenalizedProgress>;
 
 interface Prepared {
   strata: DataMatrix[];
@@ -279,6 +298,7 @@ function rawOptions(p: Prepared, seed: number) {
     seed,
     epsilon: p.o.epsilon,
     certificateTolerance: p.o.certificateTolerance,
+    ...penaltyWeights(p.o, stratifiedPenaltyKeys),
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
     ...p.given,
     ...rawStrataMissing(p.missing),
@@ -301,7 +321,7 @@ function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Arra
     V: { rows: p.strata.length, cols, data: raw.V },
     W: raw.W.map((data, s) => ({ rows: p.strata[s]!.rows, cols: ranks ? ranks[s]! : rank, data })),
     H: { rows: rank, cols, data: raw.H },
-    ...lossOutcome(raw, p.normA),
+    ...withObjective(lossOutcome(raw, p.normA), raw),
     certificate: raw.certificate!,
     settings: {
       rank: ranks ? [...ranks] : rank,
@@ -313,6 +333,7 @@ function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Arra
       lossEvery: p.o.lossEvery,
       epsilon: p.o.epsilon,
       certificateTolerance: p.o.certificateTolerance,
+      ...penaltySettings(penaltyWeights(p.o, stratifiedPenaltyKeys)),
       restarts: p.o.restarts,
     },
   };
@@ -334,7 +355,7 @@ export function stratifiedNmfSync(strata: DataMatrix[], rank: StratifiedNmfRank,
 function stratifiedNmfAsync(
   strata: DataMatrix[],
   rank: StratifiedNmfRank,
-  options?: StratifiedNmfOptions & AsyncOptions<NmfProgress>,
+  options?: StratifiedNmfOptions & AsyncOptions<PenalizedProgress>,
 ): Promise<StratifiedNmfResult> {
   let p: Prepared;
   try {
@@ -351,7 +372,7 @@ function stratifiedNmfAsync(
         return native().stratifiedNmfAsync(strataNow, p.cols, rawRank(p), rawOptions(p, seed), token, onProgress, interval);
       },
       jobOptions,
-      mapNmfProgress,
+      mapPenalizedProgress,
     )
       .catch(inContext(p.context, 'the strata'))
       .then((raw) => toResult(p, raw)),
@@ -430,7 +451,7 @@ function fromLabelsAsync(
   A: DataMatrix,
   labels: ArrayLike<string | number>,
   rank: StratifiedNmfRank,
-  options?: StratifiedNmfOptions & AsyncOptions<NmfProgress>,
+  options?: StratifiedNmfOptions & AsyncOptions<PenalizedProgress>,
 ): Promise<LabelledStratifiedNmfResult> {
   let split: ReturnType<typeof splitByLabels>;
   try {

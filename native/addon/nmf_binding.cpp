@@ -10,9 +10,11 @@
 // Stratified-NMF's rank is a number or an array of one rank rₛ ≥ 0 per stratum (nested topics: H has
 // max rₛ rows; W(s), given or returned, is rows·rₛ).
 // options: {maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed, epsilon?, certificateTolerance?,
-//           vScaling, V?, W?: Float64Array[], H?}  (NMF: solver, loss, W?, H?).
-// result: {V?, W, H, trace: {iteration, timeMs, loss}, iterations, stopReason, certificate}.
+//           vScaling, V?, W?: Float64Array[], H?, l1V?, l2V?, l1W?, l2W?, l1H?, l2H?}
+//          (NMF: solver, loss, W?, H?, l1W?, l2W?, l1H?, l2H?).
+// result: {V?, W, H, trace: {iteration, timeMs, loss, objective (with a penalty on)}, iterations, stopReason, certificate}.
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -154,6 +156,15 @@ double epsilonIn(Napi::Env env, const In& v) {
   return e;
 }
 
+// The penalty weights l1<X>, l2<X> of block X (optional, default 0): finite and ≥ 0.
+Penalty penaltyIn(const Fields& o, const char* block) {
+  Penalty p;
+  const std::string l1 = std::string("l1") + block, l2 = std::string("l2") + block;
+  if (o.has(l1.c_str())) p.l1 = numberIn(o[l1.c_str()], 0, std::numeric_limits<double>::max());
+  if (o.has(l2.c_str())) p.l2 = numberIn(o[l2.c_str()], 0, std::numeric_limits<double>::max());
+  return p;
+}
+
 uint64_t seedOf(const In& v) { return static_cast<uint64_t>(integerIn(v, 0, 9007199254740991)); }
 
 // A given factor (optional): checked for length now, copied into `out` by takeFactor.
@@ -222,6 +233,7 @@ void setTrace(Napi::Env env, Napi::Object out, const NmfRun& run) {
   trace.Set("iteration", newFloat64Array(env, run.trace.iteration.data(), run.trace.iteration.size()));
   trace.Set("timeMs", newFloat64Array(env, run.trace.timeMs.data(), run.trace.timeMs.size()));
   trace.Set("loss", newFloat64Array(env, run.trace.loss.data(), run.trace.loss.size()));
+  if (!run.objective.empty()) trace.Set("objective", newFloat64Array(env, run.objective.data(), run.objective.size()));
   out.Set("trace", trace);
   out.Set("iterations", Napi::Number::New(env, run.iterations));
   out.Set("stopReason", Napi::String::New(env, stopReasonName(run.stop)));
@@ -275,7 +287,8 @@ class StratifiedNmfJob : public Job {
     const In rankArg = arg(info, 2, "rank");
     const std::vector<In> rankList = rankElements(rankArg, strata.size());
     const Fields o(arg(info, 3, "options"), {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon",
-                                             "certificateTolerance", "V", "W", "H", "weights", "missing"});
+                                             "certificateTolerance", "V", "W", "H", "weights", "missing",
+                                             "l1V", "l2V", "l1W", "l2W", "l1H", "l2H"});
     init_ = initOf(o["init"]);
     std::vector<In> Wlist;
     if (init_ == NmfInit::Given && o.has("W")) Wlist = elements(o["W"], strata.size(), strata.size());
@@ -291,6 +304,9 @@ class StratifiedNmfJob : public Job {
     seed_ = seedOf(o["seed"]);
     if (o.has("epsilon")) opts_.epsilon = epsilonIn(env, o["epsilon"]);
     if (o.has("certificateTolerance")) opts_.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
+    opts_.penaltyV = penaltyIn(o, "V");
+    opts_.penaltyW = penaltyIn(o, "W");
+    opts_.penaltyH = penaltyIn(o, "H");
     const std::size_t S = data.size(), r = opts_.rank;
     std::size_t totalRows = 0;
     double nonzeros = 0, copyBytes = 0;
@@ -481,7 +497,8 @@ class NmfJob : public Job {
     const DataIn A = dataIn(arg(info, 0, "A"));
     opts_.rank = dimension(arg(info, 1, "rank"));
     const Fields o(arg(info, 2, "options"), {"solver", "loss", "maxIterations", "tolerance", "lossEvery", "init", "seed", "epsilon",
-                                             "certificateTolerance", "W", "H", "weights", "missing"});
+                                             "certificateTolerance", "W", "H", "weights", "missing",
+                                             "l1W", "l2W", "l1H", "l2H"});
     // (b) check
     static const std::map<std::string, NmfSolver> solvers = {{"mu", NmfSolver::Mu}, {"hals", NmfSolver::Hals}};
     static const std::map<std::string, NmfLoss> losses = {{"frobenius", NmfLoss::Frobenius}, {"kl", NmfLoss::KL}};
@@ -496,6 +513,8 @@ class NmfJob : public Job {
     seed_ = seedOf(o["seed"]);
     if (o.has("epsilon")) opts_.epsilon = epsilonIn(env, o["epsilon"]);
     if (o.has("certificateTolerance")) opts_.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
+    opts_.penaltyW = penaltyIn(o, "W");
+    opts_.penaltyH = penaltyIn(o, "H");
     const MissingIn missing = missingIn(env, A, o["weights"], o["missing"]);
     if ((missing.weights || missing.absentMissing) && opts_.loss == NmfLoss::KL)
       throwRangeJs(env, "Expected the Frobenius loss with options.weights or options.missing but received loss 'kl'");
