@@ -58,14 +58,9 @@ void scatterAxpyPortable(const double* coef, const double* x, const int32_t* idx
 
 // The update of x_c ≥ 0 by its exact minimizer, shared by both versions (nmf.cpp, weightedHalsSweep).
 // Returns x_c's step; `listedGradient` is Σ_listed e·y_c.
-inline double coordinateStep(double* x, std::size_t c, std::size_t r, bool base, const double* P, const double* G,
-                             double d, double listedGradient) {
-  double g = 0;
-  if (base) {
-    g = P[c];
-    for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
-  }
-  g += listedGradient;
+// baseGradient: P_c − (xG)_c when base.
+inline double coordinateStep(double* x, std::size_t c, double d, double baseGradient, double listedGradient) {
+  const double g = baseGradient + listedGradient;
   const double updated = std::max(0.0, x[c] + g / d);
   const double step = updated - x[c];
   x[c] = updated;
@@ -94,7 +89,12 @@ void halsRowPortable(double* x, const double* Y, const int32_t* idx, const doubl
   for (std::size_t c = 0; c < r; ++c) {
     const double* yc = Yc + c * k;
     if (!curvatureUsable(curvature[c], base, G, c, r)) continue;
-    const double step = coordinateStep(x, c, r, base, P, G, curvature[c], dot4(e, yc, k));
+    double g = 0;
+    if (base) {
+      g = P[c];
+      for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
+    }
+    const double step = coordinateStep(x, c, curvature[c], g, dot4(e, yc, k));
     if (step != 0.0)
       for (std::size_t q = 0; q < k; ++q) e[q] -= step * (kappa[q] * yc[q]);
   }
@@ -112,6 +112,16 @@ const Kernels portableKernels{dotsPortable, gatherAxpyPortable, scatterAxpyPorta
 NSA_AVX_FMA inline __m256i laneMask(std::size_t count) {
   return _mm256_set_epi64x(count > 3 ? -1LL : 0LL, count > 2 ? -1LL : 0LL, count > 1 ? -1LL : 0LL,
                            count > 0 ? -1LL : 0LL);
+}
+
+// Asks for the cache lines of the rows of entries q..q+3 (a row of r doubles spans up to
+// ⌈8r/64⌉ + 1 lines): the rows are scattered, and the next block's loads would otherwise wait on them.
+inline void prefetchRows(const double* Y, const int32_t* idx, std::size_t q, std::size_t k, std::size_t r) {
+  for (std::size_t l = q; l < std::min(q + 4, k); ++l) {
+    const char* row = reinterpret_cast<const char*>(rowOf(Y, idx, l, r));
+    for (std::size_t b = 0; b < r * sizeof(double); b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+    _mm_prefetch(row + r * sizeof(double) - 1, _MM_HINT_T0);
+  }
 }
 
 NSA_AVX_FMA inline double horizontalSum(__m256d v) {
@@ -148,6 +158,7 @@ NSA_AVX_FMA void dotsAvx(const double* x, const double* Y, const int32_t* idx, s
   std::size_t q = 0;
   // Four entries at a time: four independent sums, reduced together.
   for (; q + 4 <= k; q += 4) {
+    prefetchRows(Y, idx, q + 4, k, r);
     const double *y0 = rowOf(Y, idx, q, r), *y1 = rowOf(Y, idx, q + 1, r), *y2 = rowOf(Y, idx, q + 2, r),
                  *y3 = rowOf(Y, idx, q + 3, r);
     __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
@@ -216,6 +227,7 @@ NSA_AVX_FMA void gatherAxpyAvx(const double* coef, const double* Y, const int32_
   std::size_t count = 0;
   for (std::size_t q = 0; q < k; ++q) {
     if (coef[q] == 0.0) continue;
+    if (q % 4 == 0) prefetchRows(Y, idx, q + 4, k, r);
     rows[count] = rowOf(Y, idx, q, r), c[count] = coef[q];
     if (++count == 4) axpyRows(out, rows, c, 4, r), count = 0;
   }
@@ -236,9 +248,10 @@ NSA_AVX_FMA inline void storeTransposed(__m256d r0, __m256d r1, __m256d r2, __m2
                                         std::size_t count) {
   const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
   const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
-  const __m256d columns[4] = {_mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
-                              _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
-  for (std::size_t l = 0; l < count; ++l) _mm256_storeu_pd(Yc + l * k, columns[l]);
+  _mm256_storeu_pd(Yc, _mm256_permute2f128_pd(t0, t2, 0x20));
+  if (count > 1) _mm256_storeu_pd(Yc + k, _mm256_permute2f128_pd(t1, t3, 0x20));
+  if (count > 2) _mm256_storeu_pd(Yc + 2 * k, _mm256_permute2f128_pd(t0, t2, 0x31));
+  if (count > 3) _mm256_storeu_pd(Yc + 3 * k, _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
 // Σ_l κ_l·y_l⊙y_l over four rows' chunks (a sum tree: the caller adds it to one running sum).
@@ -260,6 +273,7 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
   for (std::size_t c = 0; c < r; ++c) curvature[c] = base ? G[c * r + c] : 0.0;
   std::size_t q = 0;
   for (; q < kFull; q += 4) {
+    prefetchRows(Y, idx, q + 4, k, r);
     const double *y0 = rowOf(Y, idx, q, r), *y1 = rowOf(Y, idx, q + 1, r), *y2 = rowOf(Y, idx, q + 2, r),
                  *y3 = rowOf(Y, idx, q + 3, r);
     const __m256d k0 = _mm256_broadcast_sd(kappa + q), k1 = _mm256_broadcast_sd(kappa + q + 1),
@@ -328,7 +342,9 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
     } else {
       listedGradient = dotAvx(e, yc, k);
     }
-    pendingStep = coordinateStep(x, c, r, base, P, G, curvature[c], listedGradient);
+    // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
+    const double g = base ? P[c] - dotAvx(x, G + c * r, r) : 0.0;
+    pendingStep = coordinateStep(x, c, curvature[c], g, listedGradient);
     pendingY = yc;
   }
 }
