@@ -254,12 +254,42 @@ NSA_AVX_FMA inline void storeTransposed(__m256d r0, __m256d r1, __m256d r2, __m2
   if (count > 3) _mm256_storeu_pd(Yc + 3 * k, _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
-// Σ_l κ_l·y_l⊙y_l over four rows' chunks (a sum tree: the caller adds it to one running sum).
-NSA_AVX_FMA inline __m256d weightedSquares4(__m256d k0, __m256d y0, __m256d k1, __m256d y1, __m256d k2, __m256d y2,
-                                            __m256d k3, __m256d y3) {
-  const __m256d s01 = _mm256_fmadd_pd(_mm256_mul_pd(k1, y1), y1, _mm256_mul_pd(_mm256_mul_pd(k0, y0), y0));
-  const __m256d s23 = _mm256_fmadd_pd(_mm256_mul_pd(k3, y3), y3, _mm256_mul_pd(_mm256_mul_pd(k2, y2), y2));
-  return _mm256_add_pd(s01, s23);
+// One pass of the coordinate loop over a row's k listed entries: applies the previous coordinate's
+// step to the residuals (Apply: e −= step·κ∘y_prev) and returns, for coordinate c, Σe·y_c (gradient)
+// and Σκy_c² (squares). Uniform: every κ equals κ[0] (a mask's: −1), taken out of the sums.
+template <bool Apply, bool Uniform>
+NSA_AVX_FMA inline void coordinatePass(double* e, const double* kappa, const double* previous, double step,
+                                       const double* yc, std::size_t k, double& gradient, double& squares) {
+  const std::size_t kFull = k & ~std::size_t{3};
+  const __m256d sv = _mm256_set1_pd(Uniform ? step * kappa[0] : step);
+  // Two pairs of running sums (even and odd chunks): one pair would make every chunk wait for the
+  // previous one's additions.
+  __m256d g[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()}, d[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+  auto chunk = [&](int s, __m256d y, __m256d ev, __m256d prev, __m256d kv) NSA_AVX_FMA {
+    if (Apply) ev = _mm256_fnmadd_pd(sv, Uniform ? prev : _mm256_mul_pd(kv, prev), ev);
+    g[s] = _mm256_fmadd_pd(ev, y, g[s]);
+    d[s] = _mm256_fmadd_pd(Uniform ? y : _mm256_mul_pd(kv, y), y, d[s]);
+    return ev;
+  };
+  const __m256d zero = _mm256_setzero_pd();
+  auto full = [&](int s, std::size_t i) NSA_AVX_FMA {
+    const __m256d ev = chunk(s, _mm256_loadu_pd(yc + i), _mm256_loadu_pd(e + i), Apply ? _mm256_loadu_pd(previous + i) : zero,
+                             Uniform ? zero : _mm256_loadu_pd(kappa + i));
+    if (Apply) _mm256_storeu_pd(e + i, ev);
+  };
+  std::size_t i = 0;
+  for (; i + 8 <= kFull; i += 8) full(0, i), full(1, i + 4);
+  if (i < kFull) full(0, i);
+  if (kFull < k) {
+    const __m256i mask = laneMask(k - kFull);
+    const __m256d ev = chunk(1, _mm256_maskload_pd(yc + kFull, mask), _mm256_maskload_pd(e + kFull, mask),
+                             Apply ? _mm256_maskload_pd(previous + kFull, mask) : zero,
+                             Uniform ? zero : _mm256_maskload_pd(kappa + kFull, mask));
+    if (Apply) _mm256_maskstore_pd(e + kFull, mask, ev);
+  }
+  gradient = horizontalSum(_mm256_add_pd(g[0], g[1]));
+  const double sum = horizontalSum(_mm256_add_pd(d[0], d[1]));
+  squares = Uniform ? kappa[0] * sum : sum;
 }
 
 NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, const double* kappa, const double* a,
@@ -269,15 +299,12 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
   const std::size_t kFull = k & ~std::size_t{3};
   const __m256i mask = laneMask(tail);
   // One pass over the listed rows, four entries × four columns at a time: the gather
-  // Yc[c·k + q] = y_c of entry q, the curvatures d_c = b·G_cc + Σκy_c² and the residuals e = κ(a − x·y).
-  for (std::size_t c = 0; c < r; ++c) curvature[c] = base ? G[c * r + c] : 0.0;
+  // Yc[c·k + q] = y_c of entry q and the residuals e = κ(a − x·y).
   std::size_t q = 0;
   for (; q < kFull; q += 4) {
     prefetchRows(Y, idx, q + 4, k, r);
     const double *y0 = rowOf(Y, idx, q, r), *y1 = rowOf(Y, idx, q + 1, r), *y2 = rowOf(Y, idx, q + 2, r),
                  *y3 = rowOf(Y, idx, q + 3, r);
-    const __m256d k0 = _mm256_broadcast_sd(kappa + q), k1 = _mm256_broadcast_sd(kappa + q + 1),
-                  k2 = _mm256_broadcast_sd(kappa + q + 2), k3 = _mm256_broadcast_sd(kappa + q + 3);
     __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
     for (std::size_t c = 0; c < full; c += 4) {
       const __m256d r0 = _mm256_loadu_pd(y0 + c), r1 = _mm256_loadu_pd(y1 + c), r2 = _mm256_loadu_pd(y2 + c),
@@ -285,8 +312,6 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
       storeTransposed(r0, r1, r2, r3, Yc + c * k + q, k, 4);
       a0 = _mm256_fmadd_pd(r0, xv, a0), a1 = _mm256_fmadd_pd(r1, xv, a1);
       a2 = _mm256_fmadd_pd(r2, xv, a2), a3 = _mm256_fmadd_pd(r3, xv, a3);
-      _mm256_storeu_pd(curvature + c, _mm256_add_pd(_mm256_loadu_pd(curvature + c),
-                                                    weightedSquares4(k0, r0, k1, r1, k2, r2, k3, r3)));
     }
     if (tail) {
       const __m256d r0 = _mm256_maskload_pd(y0 + full, mask), r1 = _mm256_maskload_pd(y1 + full, mask),
@@ -295,57 +320,39 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
       storeTransposed(r0, r1, r2, r3, Yc + full * k + q, k, tail);
       a0 = _mm256_fmadd_pd(r0, xv, a0), a1 = _mm256_fmadd_pd(r1, xv, a1);
       a2 = _mm256_fmadd_pd(r2, xv, a2), a3 = _mm256_fmadd_pd(r3, xv, a3);
-      _mm256_maskstore_pd(curvature + full, mask,
-                          _mm256_add_pd(_mm256_maskload_pd(curvature + full, mask),
-                                        weightedSquares4(k0, r0, k1, r1, k2, r2, k3, r3)));
     }
     const __m256d model = horizontalSums4(a0, a1, a2, a3);
     _mm256_storeu_pd(e + q, _mm256_mul_pd(_mm256_loadu_pd(kappa + q), _mm256_sub_pd(_mm256_loadu_pd(a + q), model)));
   }
   for (; q < k; ++q) {
     const double* y = rowOf(Y, idx, q, r);
-    for (std::size_t c = 0; c < r; ++c) {
-      Yc[c * k + q] = y[c];
-      curvature[c] += kappa[q] * y[c] * y[c];
-    }
+    for (std::size_t c = 0; c < r; ++c) Yc[c * k + q] = y[c];
     e[q] = kappa[q] * (a[q] - dotAvx(x, y, r));
   }
-  // Coordinate by coordinate, keeping e current (e −= step·κ∘y_c). Each pass over e applies the
-  // previous coordinate's step and takes the next coordinate's Σe·y_c in the same sweep; the last
-  // step is not applied: e is not needed after the row.
-  const __m256i kMask = laneMask(k - kFull);
-  const double* pendingY = nullptr;
-  double pendingStep = 0;
+  bool uniform = true;
+  for (std::size_t i = 1; i < k; ++i) uniform &= kappa[i] == kappa[0];
+  // Coordinate by coordinate, keeping e current (e −= step·κ∘y_c). Each pass over the row applies
+  // the previous coordinate's step and takes the next coordinate's Σe·y_c and curvature
+  // d_c = b·G_cc + Σκy_c² in the same sweep; the last step is not applied: e is not needed after the row.
+  const double* previous = nullptr;
+  double step = 0;
   for (std::size_t c = 0; c < r; ++c) {
     const double* yc = Yc + c * k;
-    if (!curvatureUsable(curvature[c], base, G, c, r)) continue;
-    double listedGradient;
-    if (pendingStep != 0.0) {
-      const __m256d sv = _mm256_set1_pd(pendingStep);
-      __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-      std::size_t i = 0;
-      for (; i < kFull; i += 4) {
-        const __m256d ev = _mm256_fnmadd_pd(sv, _mm256_mul_pd(_mm256_loadu_pd(kappa + i), _mm256_loadu_pd(pendingY + i)),
-                                            _mm256_loadu_pd(e + i));
-        _mm256_storeu_pd(e + i, ev);
-        if (i & 4) s1 = _mm256_fmadd_pd(ev, _mm256_loadu_pd(yc + i), s1);
-        else s0 = _mm256_fmadd_pd(ev, _mm256_loadu_pd(yc + i), s0);
-      }
-      if (i < k) {
-        const __m256d ev = _mm256_fnmadd_pd(
-            sv, _mm256_mul_pd(_mm256_maskload_pd(kappa + i, kMask), _mm256_maskload_pd(pendingY + i, kMask)),
-            _mm256_maskload_pd(e + i, kMask));
-        _mm256_maskstore_pd(e + i, kMask, ev);
-        s1 = _mm256_fmadd_pd(ev, _mm256_maskload_pd(yc + i, kMask), s1);
-      }
-      listedGradient = horizontalSum(_mm256_add_pd(s0, s1));
+    double listedGradient, squares;
+    if (step == 0.0) {
+      if (uniform) coordinatePass<false, true>(e, kappa, previous, step, yc, k, listedGradient, squares);
+      else coordinatePass<false, false>(e, kappa, previous, step, yc, k, listedGradient, squares);
     } else {
-      listedGradient = dotAvx(e, yc, k);
+      if (uniform) coordinatePass<true, true>(e, kappa, previous, step, yc, k, listedGradient, squares);
+      else coordinatePass<true, false>(e, kappa, previous, step, yc, k, listedGradient, squares);
     }
+    curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
+    step = 0;
+    if (!curvatureUsable(curvature[c], base, G, c, r)) continue;
     // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
     const double g = base ? P[c] - dotAvx(x, G + c * r, r) : 0.0;
-    pendingStep = coordinateStep(x, c, curvature[c], g, listedGradient);
-    pendingY = yc;
+    step = coordinateStep(x, c, curvature[c], g, listedGradient);
+    previous = yc;
   }
 }
 
