@@ -71,7 +71,7 @@ inline bool curvatureUsable(double d, bool base, const double* G, std::size_t c,
   return d > (base ? 1e-12 * G[c * r + c] : 0.0);
 }
 
-void halsRowPortable(double* x, const double* Y, const int32_t* idx, const double* kappa, const double* a,
+void halsRowPortable(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0, const double* a,
                      std::size_t k, std::size_t r, bool base, const double* P, const double* G, double* curvature,
                      double* __restrict Yc, double* __restrict e) {
   // The listed entries' rows of Y gathered column by column (Yc[c·k + q] = y_c of entry q), so that
@@ -82,9 +82,9 @@ void halsRowPortable(double* x, const double* Y, const int32_t* idx, const doubl
     const double* y = rowOf(Y, idx, q, r);
     for (std::size_t c = 0; c < r; ++c) {
       Yc[c * k + q] = y[c];
-      curvature[c] += kappa[q] * y[c] * y[c];
+      curvature[c] += (kappa ? kappa[q] : kappa0) * y[c] * y[c];
     }
-    e[q] = kappa[q] * (a[q] - dot4(x, y, r));
+    e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - dot4(x, y, r));
   }
   for (std::size_t c = 0; c < r; ++c) {
     const double* yc = Yc + c * k;
@@ -96,7 +96,7 @@ void halsRowPortable(double* x, const double* Y, const int32_t* idx, const doubl
     }
     const double step = coordinateStep(x, c, curvature[c], g, dot4(e, yc, k));
     if (step != 0.0)
-      for (std::size_t q = 0; q < k; ++q) e[q] -= step * (kappa[q] * yc[q]);
+      for (std::size_t q = 0; q < k; ++q) e[q] -= step * ((kappa ? kappa[q] : kappa0) * yc[q]);
   }
 }
 
@@ -256,12 +256,12 @@ NSA_AVX_FMA inline void storeTransposed(__m256d r0, __m256d r1, __m256d r2, __m2
 
 // One pass of the coordinate loop over a row's k listed entries: applies the previous coordinate's
 // step to the residuals (Apply: e −= step·κ∘y_prev) and returns, for coordinate c, Σe·y_c (gradient)
-// and Σκy_c² (squares). Uniform: every κ equals κ[0] (a mask's: −1), taken out of the sums.
+// and Σκy_c² (squares). Uniform: every κ equals kappa0 (a mask's: −1), taken out of the sums.
 template <bool Apply, bool Uniform>
-NSA_AVX_FMA inline void coordinatePass(double* e, const double* kappa, const double* previous, double step,
+NSA_AVX_FMA inline void coordinatePass(double* e, const double* kappa, double kappa0, const double* previous, double step,
                                        const double* yc, std::size_t k, double& gradient, double& squares) {
   const std::size_t kFull = k & ~std::size_t{3};
-  const __m256d sv = _mm256_set1_pd(Uniform ? step * kappa[0] : step);
+  const __m256d sv = _mm256_set1_pd(Uniform ? step * kappa0 : step);
   // Two pairs of running sums (even and odd chunks): one pair would make every chunk wait for the
   // previous one's additions.
   __m256d g[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()}, d[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
@@ -289,10 +289,11 @@ NSA_AVX_FMA inline void coordinatePass(double* e, const double* kappa, const dou
   }
   gradient = horizontalSum(_mm256_add_pd(g[0], g[1]));
   const double sum = horizontalSum(_mm256_add_pd(d[0], d[1]));
-  squares = Uniform ? kappa[0] * sum : sum;
+  squares = Uniform ? kappa0 * sum : sum;
 }
 
-NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, const double* kappa, const double* a,
+NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
+                            const double* a,
                             std::size_t k, std::size_t r, bool base, const double* P, const double* G,
                             double* curvature, double* Yc, double* e) {
   const std::size_t full = r & ~std::size_t{3}, tail = r - full;
@@ -322,15 +323,19 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
       a2 = _mm256_fmadd_pd(r2, xv, a2), a3 = _mm256_fmadd_pd(r3, xv, a3);
     }
     const __m256d model = horizontalSums4(a0, a1, a2, a3);
-    _mm256_storeu_pd(e + q, _mm256_mul_pd(_mm256_loadu_pd(kappa + q), _mm256_sub_pd(_mm256_loadu_pd(a + q), model)));
+    _mm256_storeu_pd(e + q, _mm256_mul_pd(kappa ? _mm256_loadu_pd(kappa + q) : _mm256_set1_pd(kappa0),
+                                          _mm256_sub_pd(a ? _mm256_loadu_pd(a + q) : _mm256_setzero_pd(), model)));
   }
   for (; q < k; ++q) {
     const double* y = rowOf(Y, idx, q, r);
     for (std::size_t c = 0; c < r; ++c) Yc[c * k + q] = y[c];
-    e[q] = kappa[q] * (a[q] - dotAvx(x, y, r));
+    e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - dotAvx(x, y, r));
   }
   bool uniform = true;
-  for (std::size_t i = 1; i < k; ++i) uniform &= kappa[i] == kappa[0];
+  if (kappa) {
+    kappa0 = k ? kappa[0] : kappa0;
+    for (std::size_t i = 1; i < k; ++i) uniform &= kappa[i] == kappa0;
+  }
   // Coordinate by coordinate, keeping e current (e −= step·κ∘y_c). Each pass over the row applies
   // the previous coordinate's step and takes the next coordinate's Σe·y_c and curvature
   // d_c = b·G_cc + Σκy_c² in the same sweep; the last step is not applied: e is not needed after the row.
@@ -340,11 +345,11 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
     const double* yc = Yc + c * k;
     double listedGradient, squares;
     if (step == 0.0) {
-      if (uniform) coordinatePass<false, true>(e, kappa, previous, step, yc, k, listedGradient, squares);
-      else coordinatePass<false, false>(e, kappa, previous, step, yc, k, listedGradient, squares);
+      if (uniform) coordinatePass<false, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+      else coordinatePass<false, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
     } else {
-      if (uniform) coordinatePass<true, true>(e, kappa, previous, step, yc, k, listedGradient, squares);
-      else coordinatePass<true, false>(e, kappa, previous, step, yc, k, listedGradient, squares);
+      if (uniform) coordinatePass<true, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+      else coordinatePass<true, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
     }
     curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
     step = 0;

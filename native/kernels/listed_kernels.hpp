@@ -23,9 +23,10 @@ struct Kernels {
   void (*scatterAxpy)(const double* coef, const double* x, const int32_t* idx, std::size_t k, std::size_t r,
                       double* out);
   // One HALS row update, weightedHalsSweep's inner part (nmf.cpp): x (r) against the k listed rows
-  // Y[idx[q]] with weights kappa and data a; base: the rest of the row has weight 1 and contributes
-  // P (r) − xG and G's diagonal. Workspaces: curvature (r), Yc (r·k), e (k).
-  void (*halsRow)(double* x, const double* Y, const int32_t* idx, const double* kappa, const double* a,
+  // Y[idx[q]] with weights kappa (null: all kappa0) and data a (null: all 0); base: the rest of the
+  // row has weight 1 and contributes P (r) − xG and G's diagonal (G symmetric). Workspaces:
+  // curvature (r), Yc (r·k), e (k).
+  void (*halsRow)(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0, const double* a,
                   std::size_t k, std::size_t r, bool base, const double* P, const double* G, double* curvature,
                   double* Yc, double* e);
   bool vectorized;
