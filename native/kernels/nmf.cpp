@@ -129,6 +129,9 @@ void listByColumns(EntryWeights& e, std::size_t rows, std::size_t cols) {
       e.colKappa[q] = e.rowKappa[p];
       e.colData[q] = e.rowData[p];
     }
+  e.uniformKappa = std::all_of(e.rowKappa.begin(), e.rowKappa.end(), [&](double kappa) { return kappa == e.rowKappa[0]; });
+  e.dataTerms = false;
+  for (std::size_t p = 0; p < k && !e.dataTerms; ++p) e.dataTerms = e.rowKappa[p] * e.rowData[p] != 0.0;
 }
 }  // namespace
 
@@ -342,8 +345,7 @@ double klQuotient(const DataMatrix& A, const double* W, const double* H, const d
 // The listed entries of EntryWeights seen from one factor: entries of row o of X (count×r) are
 // ptr[o]..ptr[o+1], each meeting row idx[p] of the other factor Y. By rows: X = W, Y = Hᵀ; by
 // columns: X = Hᵀ, Y = W. The model value of an entry is x·y.
-// dataTerms: some κa ≠ 0; uniform: every κ is the first (a mask's entries hold 0 in the data and
-// κ = −1: no data terms, uniform), so the passes need not read them.
+// dataTerms and uniform: EntryWeights's dataTerms and uniformKappa.
 struct ListView {
   const std::size_t* ptr;
   const int32_t* idx;
@@ -352,19 +354,11 @@ struct ListView {
   bool dataTerms;
   bool uniform;
 };
-bool anyDataTerm(const EntryWeights& e) {
-  for (std::size_t p = 0; p < e.size(); ++p)
-    if (e.rowKappa[p] * e.rowData[p] != 0.0) return true;
-  return false;
-}
-bool uniformKappa(const EntryWeights& e) {
-  return std::all_of(e.rowKappa.begin(), e.rowKappa.end(), [&](double k) { return k == e.rowKappa[0]; });
-}
 ListView byRows(const EntryWeights& e) {
-  return {e.rowPtr.data(), e.rowCol.data(), e.rowKappa.data(), e.rowData.data(), anyDataTerm(e), uniformKappa(e)};
+  return {e.rowPtr.data(), e.rowCol.data(), e.rowKappa.data(), e.rowData.data(), e.dataTerms, e.uniformKappa};
 }
 ListView byColumns(const EntryWeights& e) {
-  return {e.colPtr.data(), e.colRow.data(), e.colKappa.data(), e.colData.data(), anyDataTerm(e), uniformKappa(e)};
+  return {e.colPtr.data(), e.colRow.data(), e.colKappa.data(), e.colData.data(), e.dataTerms, e.uniformKappa};
 }
 
 // Σ κ(a − x·y)² over the list: what the listed entries add to the base loss.

@@ -95,6 +95,13 @@ void listedColumns(const EntryWeights& e, std::size_t n, std::size_t m, const do
   std::fill(weight, weight + m, b * static_cast<double>(n));
   std::fill(model, model + m, 0.0);
   std::fill(data, data + m, 0.0);
+  if (e.uniformKappa && !e.dataTerms) {
+    // (A mask: κ = −1 and a = 0 everywhere; Σκ over a column is κ times its count, exactly.)
+    const double kappa = e.rowKappa[0];
+    for (std::size_t j = 0; j < m; ++j) weight[j] += kappa * static_cast<double>(e.colPtr[j + 1] - e.colPtr[j]);
+    for (std::size_t p = 0; p < e.size(); ++p) model[e.rowCol[p]] += kappa * wh[p];
+    return;
+  }
   for (std::size_t p = 0; p < e.size(); ++p) {
     const std::size_t j = static_cast<std::size_t>(e.rowCol[p]);
     weight[j] += e.rowKappa[p];
@@ -110,15 +117,17 @@ void listedProducts(const EntryWeights& e, std::size_t n, std::size_t r, const d
   const double b = e.base ? 1.0 : 0.0;
   const listed::Kernels& K = listed::kernels();
   // (A mask's entries hold 0 in the data: their data terms vanish, and so do their passes.)
-  bool dataTerms = false;
-  for (std::size_t p = 0; p < e.size() && !dataTerms; ++p) dataTerms = b * e.rowKappa[p] * e.rowData[p] != 0.0;
+  const bool dataTerms = b != 0.0 && e.dataTerms;
   std::vector<double> ka, km;
   for (std::size_t i = 0; i < n; ++i) {
     const double* w = W + i * r;
     const std::size_t p0 = e.rowPtr[i], k = e.rowPtr[i + 1] - p0;
     const int32_t* cols = e.rowCol.data() + p0;
     if (km.size() < k) ka.resize(k), km.resize(k);
-    for (std::size_t q = 0; q < k; ++q) km[q] = e.rowKappa[p0 + q] * (v[cols[q]] + wh[p0 + q]);
+    if (e.uniformKappa)
+      for (std::size_t q = 0; q < k; ++q) km[q] = e.rowKappa[0] * (v[cols[q]] + wh[p0 + q]);
+    else
+      for (std::size_t q = 0; q < k; ++q) km[q] = e.rowKappa[p0 + q] * (v[cols[q]] + wh[p0 + q]);
     if (dataTerms)
       for (std::size_t q = 0; q < k; ++q) ka[q] = b * e.rowKappa[p0 + q] * e.rowData[p0 + q];
     if (numW) {
