@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define NSA_LISTED_AVX 1
 #include <immintrin.h>
 #endif
@@ -254,6 +254,27 @@ NSA_AVX_FMA inline void storeTransposed(__m256d r0, __m256d r1, __m256d r2, __m2
   if (count > 3) _mm256_storeu_pd(Yc + 3 * k, _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
+// One chunk of coordinatePass: e (4 entries) with the previous step applied (Apply), added into the
+// running sums g += e∘y_c and d += κ∘y_c∘y_c (Uniform: y_c∘y_c). Returns the updated e.
+template <bool Apply, bool Uniform>
+NSA_AVX_FMA inline __m256d passChunk(__m256d step, __m256d y, __m256d ev, __m256d previous, __m256d kv, __m256d& g,
+                                     __m256d& d) {
+  if (Apply) ev = _mm256_fnmadd_pd(step, Uniform ? previous : _mm256_mul_pd(kv, previous), ev);
+  g = _mm256_fmadd_pd(ev, y, g);
+  d = _mm256_fmadd_pd(Uniform ? y : _mm256_mul_pd(kv, y), y, d);
+  return ev;
+}
+
+template <bool Apply, bool Uniform>
+NSA_AVX_FMA inline void passFullChunk(double* e, const double* kappa, const double* previous, const double* yc,
+                                      std::size_t i, __m256d step, __m256d& g, __m256d& d) {
+  const __m256d zero = _mm256_setzero_pd();
+  const __m256d ev = passChunk<Apply, Uniform>(step, _mm256_loadu_pd(yc + i), _mm256_loadu_pd(e + i),
+                                               Apply ? _mm256_loadu_pd(previous + i) : zero,
+                                               Uniform ? zero : _mm256_loadu_pd(kappa + i), g, d);
+  if (Apply) _mm256_storeu_pd(e + i, ev);
+}
+
 // One pass of the coordinate loop over a row's k listed entries: applies the previous coordinate's
 // step to the residuals (Apply: e −= step·κ∘y_prev) and returns, for coordinate c, Σe·y_c (gradient)
 // and Σκy_c² (squares). Uniform: every κ equals kappa0 (a mask's: −1), taken out of the sums.
@@ -264,31 +285,23 @@ NSA_AVX_FMA inline void coordinatePass(double* e, const double* kappa, double ka
   const __m256d sv = _mm256_set1_pd(Uniform ? step * kappa0 : step);
   // Two pairs of running sums (even and odd chunks): one pair would make every chunk wait for the
   // previous one's additions.
-  __m256d g[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()}, d[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
-  auto chunk = [&](int s, __m256d y, __m256d ev, __m256d prev, __m256d kv) NSA_AVX_FMA {
-    if (Apply) ev = _mm256_fnmadd_pd(sv, Uniform ? prev : _mm256_mul_pd(kv, prev), ev);
-    g[s] = _mm256_fmadd_pd(ev, y, g[s]);
-    d[s] = _mm256_fmadd_pd(Uniform ? y : _mm256_mul_pd(kv, y), y, d[s]);
-    return ev;
-  };
-  const __m256d zero = _mm256_setzero_pd();
-  auto full = [&](int s, std::size_t i) NSA_AVX_FMA {
-    const __m256d ev = chunk(s, _mm256_loadu_pd(yc + i), _mm256_loadu_pd(e + i), Apply ? _mm256_loadu_pd(previous + i) : zero,
-                             Uniform ? zero : _mm256_loadu_pd(kappa + i));
-    if (Apply) _mm256_storeu_pd(e + i, ev);
-  };
+  __m256d g0 = _mm256_setzero_pd(), g1 = _mm256_setzero_pd(), d0 = _mm256_setzero_pd(), d1 = _mm256_setzero_pd();
   std::size_t i = 0;
-  for (; i + 8 <= kFull; i += 8) full(0, i), full(1, i + 4);
-  if (i < kFull) full(0, i);
+  for (; i + 8 <= kFull; i += 8) {
+    passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i, sv, g0, d0);
+    passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i + 4, sv, g1, d1);
+  }
+  if (i < kFull) passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i, sv, g0, d0);
   if (kFull < k) {
     const __m256i mask = laneMask(k - kFull);
-    const __m256d ev = chunk(1, _mm256_maskload_pd(yc + kFull, mask), _mm256_maskload_pd(e + kFull, mask),
-                             Apply ? _mm256_maskload_pd(previous + kFull, mask) : zero,
-                             Uniform ? zero : _mm256_maskload_pd(kappa + kFull, mask));
+    const __m256d zero = _mm256_setzero_pd();
+    const __m256d ev = passChunk<Apply, Uniform>(sv, _mm256_maskload_pd(yc + kFull, mask), _mm256_maskload_pd(e + kFull, mask),
+                                                 Apply ? _mm256_maskload_pd(previous + kFull, mask) : zero,
+                                                 Uniform ? zero : _mm256_maskload_pd(kappa + kFull, mask), g1, d1);
     if (Apply) _mm256_maskstore_pd(e + kFull, mask, ev);
   }
-  gradient = horizontalSum(_mm256_add_pd(g[0], g[1]));
-  const double sum = horizontalSum(_mm256_add_pd(d[0], d[1]));
+  gradient = horizontalSum(_mm256_add_pd(g0, g1));
+  const double sum = horizontalSum(_mm256_add_pd(d0, d1));
   squares = Uniform ? kappa0 * sum : sum;
 }
 
