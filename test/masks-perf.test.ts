@@ -34,8 +34,9 @@ function randomMatrix(rows: number, cols: number, seed: number, low = 0.1): Matr
   return { rows, cols, data: Float64Array.from({ length: rows * cols }, () => low + rand()) };
 }
 
-// 41×53 (row lengths of the list vary around 5 and 4 per column, so every remainder of the 4-wide
-// blocks occurs); ranks 3, 8 and 13 cover a row length below, equal to and past a multiple of 4.
+// 41×53: about 5 listed entries per row and 4 per column, some none, so every remainder of the
+// kernels' blocks of 4 entries occurs. Ranks 1, 3, 8 and 13: factor rows of less than one 4-wide
+// vector, of one partial vector, of two whole ones, and of three and a partial one.
 const A = randomMatrix(41, 53, 1, 0.5);
 const maskOf = (seed: number): Uint8Array => {
   const rand = uniform(seed);
@@ -102,7 +103,7 @@ function relativeError(x: Float64Array, ref: Float64Array): number {
 }
 
 describe.each(paths)('the listed kernels (%s path) equal the weighted updates computed over all entries', (path) => {
-  for (const rank of [3, 8, 13])
+  for (const rank of [1, 3, 8, 13])
     for (const [label, options] of [['mask', { mask }], ['weights', { weights }]] as const) {
       it(`mu and hals, rank ${rank}, ${label}: one iteration from given factors to 1e-12`, () => {
         const init = { W: randomMatrix(A.rows, rank, 10 + rank), H: randomMatrix(rank, A.cols, 20 + rank) };
