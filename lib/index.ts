@@ -81,11 +81,14 @@ export {
   stratifiedNmfSync,
   stratifiedNmfLoss,
   type StratifiedNmfOptions,
+  type StratifiedNmfRank,
   type StratifiedNmfFactors,
   type StratifiedNmfResult,
   type StratifiedNmfSettings,
   type LabelledStratifiedNmfResult,
 } from './factorization/stratified-nmf.js';
 export { nmf, nmfSync, type NmfOptions, type NmfResult, type NmfSettings, type NmfSolver, type NmfLoss } from './factorization/nmf.js';
+export type { FactorPenalties, StratifiedPenalties, PenalizedProgress } from './factorization/penalties.js';
 export { type MissingOptions, type MissingMask } from './factorization/missing.js';
+export { type RestartsSummary } from './factorization/restarts.js';
 export { reconstruct, type ReconstructOptions, type FactorizationResult } from './factorization/reconstruct.js';

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import { readMatrix, readNpy } from '../lib/io/index.js';
 import { nmfSync } from '../lib/factorization/nmf.js';
+import { nsaFlowFitSync } from '../lib/nsa-flow/fit.js';
 import type { Matrix } from '../lib/matrix.js';
 import { runMain, tempDir } from './helpers/cli-run.js';
 import { dataFile } from './helpers/shared.js';
@@ -38,5 +39,32 @@ describe('nsa-flow nmf with missing entries', () => {
     const absent = await runMain(['nmf', wine, '--rank', '3', '--missing', 'absent']);
     expect(absent.code).toBe(2);
     expect(absent.stderr).toMatch(/CSR data for options.missing 'absent'/);
+  });
+});
+
+describe('nsa-flow fit with missing entries', () => {
+  const dir = tempDir('cli-fit-masks');
+  const mask = Uint8Array.from({ length: 178 * 13 }, (_, k) => (k % 10 === 3 ? 1 : 0));
+  const maskCsv = join(dir, 'mask.csv');
+  writeFileSync(maskCsv, Array.from({ length: 178 }, (_, i) => Array.from(mask.subarray(i * 13, (i + 1) * 13)).join(',')).join('\n') + '\n');
+
+  it('--mask FILE: V.npy equals nsaFlowFitSync with that mask, bit for bit; the hidden values do not matter', async () => {
+    const out = join(dir, 'masked');
+    const r = await runMain(['fit', wine, '--k', '2', '--w', '0.5', '--mask', maskCsv, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const X = readMatrix(wine) as Matrix;
+    const api = nsaFlowFitSync(X, 2, { w: 0.5, mask });
+    expect(readNpy(join(out, 'V.npy')).data).toEqual(api.V.data);
+    // The same fit with the hidden entries replaced: nothing read them.
+    const perturbed = { ...X, data: X.data.map((x, k) => (mask[k] ? x * 7 + 3 : x)) };
+    expect(nsaFlowFitSync(perturbed, 2, { w: 0.5, mask }).V.data).toEqual(api.V.data);
+  });
+
+  it('a mask of the wrong shape exits 2 naming the option', async () => {
+    const small = join(dir, 'small.csv');
+    writeFileSync(small, '0,1\n1,0\n');
+    const r = await runMain(['fit', wine, '--k', '2', '--mask', small]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/mask/);
   });
 });

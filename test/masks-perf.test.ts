@@ -56,22 +56,35 @@ function weighted(omega: Float64Array, M: Matrix): Matrix {
   return { ...M, data: M.data.map((x, k) => omega[k]! * x) };
 }
 
-/** The weighted Lee–Seung step: W ← W∘max((Ω∘A)Hᵀ, 0)/(max((Ω∘WH)Hᵀ, 0) + ε), then H with the new W. */
-function referenceMu(omega: Float64Array, W0: Matrix, H0: Matrix, eps: number): { W: Matrix; H: Matrix } {
+/** Penalties l1·Σx + ½·l2·‖x‖² on W and on H (docs/penalties.md); none: all 0. */
+interface Penalties {
+  l1W: number;
+  l2W: number;
+  l1H: number;
+  l2H: number;
+}
+const none: Penalties = { l1W: 0, l2W: 0, l1H: 0, l2H: 0 };
+
+/**
+ * The weighted Lee–Seung step: W ← W∘max((Ω∘A)Hᵀ, 0)/(max((Ω∘WH)Hᵀ, 0) + l1 + l2·W + ε), then H
+ * with the new W (a penalty's gradient joins the denominator).
+ */
+function referenceMu(omega: Float64Array, W0: Matrix, H0: Matrix, eps: number, p: Penalties): { W: Matrix; H: Matrix } {
   const OA = weighted(omega, A);
   const numW = matmul(OA, transposed(H0)), denW = matmul(weighted(omega, matmul(W0, H0)), transposed(H0));
-  const W = { ...W0, data: W0.data.map((w, k) => (w * Math.max(numW.data[k]!, 0)) / (Math.max(denW.data[k]!, 0) + eps)) };
+  const W = { ...W0, data: W0.data.map((w, k) => (w * Math.max(numW.data[k]!, 0)) / (Math.max(denW.data[k]!, 0) + p.l1W + p.l2W * w + eps)) };
   const numH = matmul(transposed(W), OA), denH = matmul(transposed(W), weighted(omega, matmul(W, H0)));
-  const H = { ...H0, data: H0.data.map((h, k) => (h * Math.max(numH.data[k]!, 0)) / (Math.max(denH.data[k]!, 0) + eps)) };
+  const H = { ...H0, data: H0.data.map((h, k) => (h * Math.max(numH.data[k]!, 0)) / (Math.max(denH.data[k]!, 0) + p.l1H + p.l2H * h + eps)) };
   return { W, H };
 }
 
 /**
  * One weighted HALS sweep of the rows of X (n×r) against Y (m×r), weights Ω (n×m) and data B (n×m):
- * coordinate by coordinate, x_c ← max(0, x_c + g/d), g = Σⱼ ωⱼ(bⱼ − x·yⱼ)y_jc, d = Σⱼ ωⱼy_jc², every
- * sum over all m entries of the row (d below 1e-12·Σⱼy_jc² leaves x_c as it is, as the solver does).
+ * coordinate by coordinate, x_c ← max(0, x_c + g/d), g = Σⱼ ωⱼ(bⱼ − x·yⱼ)y_jc − l1 − l2·x_c,
+ * d = Σⱼ ωⱼy_jc² + l2, every sum over all m entries of the row (d below 1e-12·Σⱼy_jc² leaves x_c as
+ * it is, as the solver does).
  */
-function halsSweep(X: Float64Array, Y: Float64Array, omega: (i: number, j: number) => number, B: (i: number, j: number) => number, n: number, m: number, r: number): void {
+function halsSweep(X: Float64Array, Y: Float64Array, omega: (i: number, j: number) => number, B: (i: number, j: number) => number, n: number, m: number, r: number, l1: number, l2: number): void {
   for (let i = 0; i < n; i++)
     for (let c = 0; c < r; c++) {
       let g = 0, d = 0, plain = 0;
@@ -83,15 +96,15 @@ function halsSweep(X: Float64Array, Y: Float64Array, omega: (i: number, j: numbe
         d += w * y * y;
         plain += y * y;
       }
-      if (d > 1e-12 * plain) X[i * r + c] = Math.max(0, X[i * r + c]! + g / d);
+      if (d + l2 > 1e-12 * plain) X[i * r + c] = Math.max(0, X[i * r + c]! + (g - l1 - l2 * X[i * r + c]!) / (d + l2));
     }
 }
 
-function referenceHals(omega: Float64Array, W0: Matrix, H0: Matrix): { W: Matrix; H: Matrix } {
+function referenceHals(omega: Float64Array, W0: Matrix, H0: Matrix, p: Penalties): { W: Matrix; H: Matrix } {
   const n = A.rows, m = A.cols, r = W0.cols;
   const W = Float64Array.from(W0.data), Ht = Float64Array.from(transposed(H0).data);
-  halsSweep(W, Ht, (i, j) => omega[i * m + j]!, (i, j) => A.data[i * m + j]!, n, m, r);
-  halsSweep(Ht, W, (j, i) => omega[i * m + j]!, (j, i) => A.data[i * m + j]!, m, n, r);
+  halsSweep(W, Ht, (i, j) => omega[i * m + j]!, (i, j) => A.data[i * m + j]!, n, m, r, p.l1W, p.l2W);
+  halsSweep(Ht, W, (j, i) => omega[i * m + j]!, (j, i) => A.data[i * m + j]!, m, n, r, p.l1H, p.l2H);
   return { W: { rows: n, cols: r, data: W }, H: transposed({ rows: m, cols: r, data: Ht }) };
 }
 
@@ -103,14 +116,15 @@ function relativeError(x: Float64Array, ref: Float64Array): number {
 }
 
 describe.each(paths)('the listed kernels (%s path) equal the weighted updates computed over all entries', (path) => {
-  for (const rank of [1, 3, 8, 13])
+  const penalties: Penalties = { l1W: 0.3, l2W: 0.5, l1H: 0.2, l2H: 0.7 };
+  for (const [rank, p] of [[1, none], [3, none], [8, none], [13, none], [8, penalties]] as const)
     for (const [label, options] of [['mask', { mask }], ['weights', { weights }]] as const) {
-      it(`mu and hals, rank ${rank}, ${label}: one iteration from given factors to 1e-12`, () => {
+      it(`mu and hals, rank ${rank}, ${label}${p === none ? '' : ', penalized'}: one iteration from given factors to 1e-12`, () => {
         const init = { W: randomMatrix(A.rows, rank, 10 + rank), H: randomMatrix(rank, A.cols, 20 + rank) };
         const omega = omegaOf(options);
         for (const solver of ['mu', 'hals'] as const) {
-          const res = onPath(path, () => nmfSync(A, rank, { solver, init, maxIterations: 1, ...options }));
-          const ref = solver === 'mu' ? referenceMu(omega, init.W, init.H, res.settings.epsilon) : referenceHals(omega, init.W, init.H);
+          const res = onPath(path, () => nmfSync(A, rank, { solver, init, maxIterations: 1, ...options, ...(p === none ? {} : p) }));
+          const ref = solver === 'mu' ? referenceMu(omega, init.W, init.H, res.settings.epsilon, p) : referenceHals(omega, init.W, init.H, p);
           // Both sides round differently (blocked sums, FMA, the plain GEMM plus listed corrections
           // against direct sums over all entries); over one iteration that stays near 1e-15.
           expect(relativeError(res.W.data, ref.W.data)).toBeLessThan(1e-12);

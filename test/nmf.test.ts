@@ -155,7 +155,7 @@ describe('nmf: async, settings, bad input', () => {
     const b = nmfSync(tissue, 4, { solver: 'mu', maxIterations: 30 });
     expect(a.H.data).toEqual(b.H.data);
     expect(seen.length).toBeGreaterThan(0);
-    expect(a.settings).toEqual({ rank: 4, solver: 'mu', loss: 'frobenius', maxIterations: 30, tolerance: 0, init: 'random', seed: 0, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0 });
+    expect(a.settings).toEqual({ rank: 4, solver: 'mu', loss: 'frobenius', maxIterations: 30, tolerance: 0, init: 'random', seed: 0, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0, restarts: 1 });
     const controller = new AbortController();
     const p = nmf(tissue, 4, { maxIterations: 10_000_000, signal: controller.signal });
     setTimeout(() => controller.abort(), 20);

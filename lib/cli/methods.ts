@@ -11,7 +11,7 @@ import { invariantOrthogonalityDefect, retractAsync, retractOptionSpecs, type Re
 import { nsaFlow, nsaFlowOptionSpecs, type NsaFlowOptions, type NsaFlowResult } from '../nsa-flow/index.js';
 import { nsaFlowPath, nsaFlowPathOptionSpecs, type NsaFlowPathOptions, type NsaFlowPathResult } from '../nsa-flow-explicit/path.js';
 import { nmf, nmfOptionSpecs, type NmfOptions, type NmfResult } from '../factorization/nmf.js';
-import { stratifiedNmf, stratifiedNmfOptionSpecs, type StratifiedNmfOptions, type LabelledStratifiedNmfResult } from '../factorization/stratified-nmf.js';
+import { stratifiedNmf, stratifiedNmfOptionSpecs, type StratifiedNmfOptions, type StratifiedNmfRank, type LabelledStratifiedNmfResult } from '../factorization/stratified-nmf.js';
 import { stratifiedNtf, stratifiedNtfOptionSpecs, type StratifiedNtfOptions, type StratifiedNtfResult } from '../factorization/stratified-ntf.js';
 import { ntf, ntfOptionSpecs, type NtfOptions, type NtfResult } from '../factorization/ntf.js';
 import type { LossOutcome, NmfProgress } from '../factorization/common.js';
@@ -21,7 +21,7 @@ import type { Tensor } from '../tensor.js';
 import { UsageError } from './flags.js';
 import { registerMethod, type AxisNames, type DataNames, type RunContext } from './registry.js';
 import { readInput } from './inputs.js';
-import type { OptionSpec } from '../validate.js';
+import { describeValue, type OptionSpec } from '../validate.js';
 
 // ---- names of result rows and columns (CSV output) --------------------------------------------------
 
@@ -37,7 +37,7 @@ function namesLike(names: DataNames | undefined, shape: readonly number[]): Axis
 }
 
 /** A positional argument of an API that is a flag on the command line (--rank, --k) and has no default. */
-function required(value: number | undefined, flag: string, method: string): number {
+function required<T>(value: T | undefined, flag: string, method: string): T {
   if (value === undefined) throw new UsageError(`Expected a positive integer for ${flag} of ${method} but received nothing`);
   return value;
 }
@@ -103,7 +103,7 @@ const { X0: _flowX0, lrDraws: _flowDraws, ...flowCliSpecs } = nsaFlowOptionSpecs
 registerMethod<NsaFlowOptions, NsaFlowResult>({
   name: 'flow',
   summary: 'NSA-Flow (exact gradient): a non-negative, nearly orthogonal Y close to the target X0',
-  optionSpecs: flowCliSpecs,
+  optionSpecs: { ...flowCliSpecs, ...withFileInputs(fidelityMissingOptionSpecs) },
   inputs: {
     Y0: { kind: 'matrix', description: 'the start (p × k), e.g. PCA loadings' },
     X0: { kind: 'matrix', optional: true, description: 'the target (p × k); default: the non-negative part of Y0, from a seeded jittered start' },
@@ -171,6 +171,7 @@ registerMethod<Omit<NsaFlowPathOptions, 'X0'>, NsaFlowPathResult & { selectedY?:
 // (Imported here so that this registration stays one block; imports are hoisted either way.)
 import { fitInits, nsaFlowFit, nsaFlowFitOptionSpecs, type FitInit, type NsaFlowFitOptions, type NsaFlowFitResult } from '../nsa-flow/fit.js';
 import type { OptionSpecs } from '../validate.js';
+import { fidelityMissingOptionSpecs } from '../nsa-flow/certified.js';
 
 // On the command line the init is a name and the anchor a file (the optional second input): matrices
 // given as options exist only in the API.
@@ -181,6 +182,7 @@ const fitCliSpecs: OptionSpecs = {
       key === 'anchor' ? [] : [[key, key === 'init' ? { kind: 'enum', values: fitInits, default: 'clamp', description: 'the start (a given start matrix: API only)' } : spec]],
     ),
   ),
+  ...withFileInputs(fidelityMissingOptionSpecs),
 };
 
 registerMethod<Omit<NsaFlowFitOptions, 'init' | 'anchor'> & { k?: number; init: FitInit }, Omit<NsaFlowFitResult, 'transform'>>({
@@ -225,6 +227,27 @@ registerMethod<Omit<NsaFlowFitOptions, 'init' | 'anchor'> & { k?: number; init: 
 /** The rank is a positional argument of the APIs; on the command line it is the --rank flag. */
 const rankSpec = { rank: { kind: 'number', integer: true, min: 1, max: 2 ** 31, description: 'number of topics (required)' } } as const;
 
+/**
+ * snmf's --rank: one rank, or one per stratum (docs/stratified-nmf.md, "Per-stratum ranks") as a
+ * comma-separated list in the sorted order of the labels (--rank 3,4,5; a JSON array works too).
+ * Turned into a number or a list here; stratifiedNmf checks the values.
+ */
+const stratumRankSpec = {
+  rank: {
+    kind: 'custom',
+    description: 'number of topics (required), or one per stratum, comma-separated in the sorted order of the labels (3,4,5)',
+    check: (v: unknown, name: string) => {
+      if (typeof v === 'number' && !(Number.isInteger(v) && v >= 1)) throw new RangeError(`Expected a positive integer for ${name} but received ${describeValue(v)}`);
+      if (typeof v !== 'string') return v;
+      const parts = v.split(',').map((t) => t.trim());
+      if (!parts.every((t) => /^\d+$/.test(t))) {
+        throw new TypeError(`Expected a positive integer or a comma-separated list of integers ≥ 0 (one per stratum) for ${name} but received ${describeValue(v)}`);
+      }
+      return parts.map(Number);
+    },
+  },
+} as const;
+
 
 /**
  * --weights FILE and --mask FILE: a matrix file (.npy, .npy.gz, .csv, …; relative to the working
@@ -249,14 +272,14 @@ function withFileInputs<S extends { weights: OptionSpec; mask: OptionSpec }>(spe
 /** The NMF family's trace columns (iteration, timeMs, loss, normalizedLoss), for traces.csv and plots. */
 const lossTraces = (r: LossOutcome) => ({ ...r.traces });
 const lossProgress = (onProgress: RunContext['onProgress']) =>
-  onProgress && ((p: NmfProgress) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.loss }));
+  onProgress && ((p: NmfProgress) => onProgress({ iteration: p.iteration, total: p.maxIterations, energy: p.loss, restart: p.restart }));
 /** The CLI's headline of an NMF-family outcome: the fit and how near stationarity it stopped. */
 const lossDiagnostics = (r: LossOutcome) => ({ normalizedLoss: r.normalizedLoss, certificate: r.certificate ?? 'none' });
 
-registerMethod<StratifiedNmfOptions & { rank?: number }, LabelledStratifiedNmfResult>({
+registerMethod<StratifiedNmfOptions & { rank?: StratifiedNmfRank }, LabelledStratifiedNmfResult>({
   name: 'snmf',
   summary: 'Stratified-NMF: per-stratum shifts v(s) plus shared topics H (rows grouped by --strata-from labels.csv:column)',
-  optionSpecs: { ...rankSpec, ...withFileInputs(stratifiedNmfOptionSpecs) },
+  optionSpecs: { ...stratumRankSpec, ...withFileInputs(stratifiedNmfOptionSpecs) },
   inputs: {
     X: { kind: 'matrix', sparse: true, description: 'the data (rows = documents/samples); .mtx(.gz) stays sparse' },
     strata: { kind: 'strata', description: 'one label per row of X' },
@@ -280,7 +303,8 @@ registerMethod<StratifiedNmfOptions & { rank?: number }, LabelledStratifiedNmfRe
     if (w && shape.length === 2) {
       const s = Number(w[1]);
       const rows = Array.from(r.rowIndices[s] ?? [], (i) => X?.rowNames?.[i] ?? String(i));
-      return { rows, cols: topics, rowTitle: r.labels[s] === undefined ? 'row of X' : `row of X (${r.labels[s]})`, colTitle: 'topic' };
+      // (per-stratum ranks: W.s has the first rₛ topics)
+      return { rows, cols: topics.slice(0, shape[1]), rowTitle: r.labels[s] === undefined ? 'row of X' : `row of X (${r.labels[s]})`, colTitle: 'topic' };
     }
     return undefined;
   },

@@ -7,6 +7,7 @@ import type { CancelToken, RawProgress } from '../native.js';
 import { NumericalError } from '../errors.js';
 import { checkMemory, float64Bytes } from '../memory.js';
 import { didYouMean } from '../suggest.js';
+import { restartsOptionSpec } from './restarts.js';
 import { describeValue, expectAllocatable, isObjectArgument, ownKeys, readField, subName, unknownOption, type OptionSpecs } from '../validate.js';
 
 type RawData =
@@ -47,9 +48,10 @@ type RawPlainResult = RawTrace & { W: Float64Array; H: Float64Array };
 
 declare module '../native.js' {
   interface NativeBinding {
-    stratifiedNmf(strata: RawData[], cols: number, rank: number, options: RawSnmfOptions): RawSnmfResult;
-    stratifiedNmfAsync(strata: RawData[], cols: number, rank: number, options: RawSnmfOptions, ...tail: AsyncTail): Promise<RawSnmfResult>;
-    stratifiedNmfLoss(strata: RawData[], cols: number, rank: number, V: Float64Array, W: Float64Array[], H: Float64Array): number;
+    // rank: one, or one per stratum (nested topics: nmf_binding.cpp's rankOf).
+    stratifiedNmf(strata: RawData[], cols: number, rank: number | number[], options: RawSnmfOptions): RawSnmfResult;
+    stratifiedNmfAsync(strata: RawData[], cols: number, rank: number | number[], options: RawSnmfOptions, ...tail: AsyncTail): Promise<RawSnmfResult>;
+    stratifiedNmfLoss(strata: RawData[], cols: number, rank: number | number[], V: Float64Array, W: Float64Array[], H: Float64Array): number;
     nmf(A: RawData, rank: number, options: RawPlainOptions): RawPlainResult;
     nmfAsync(A: RawData, rank: number, options: RawPlainOptions, ...tail: AsyncTail): Promise<RawPlainResult>;
   }
@@ -65,6 +67,8 @@ import type { SolverOutcome, SolverProgress, SolverTraces, StopReason } from '..
 export interface NmfProgress extends SolverProgress {
   loss: number;
   normalizedLoss: number;
+  /** Which run (0-based) the record is of, when options.restarts > 1. */
+  restart?: number;
 }
 
 export function mapNmfProgress(r: RawProgress): NmfProgress {
@@ -127,6 +131,11 @@ export interface IterationOptions {
    * every lossEvery-th iteration (one extra gradient evaluation each); 0 never checks (default 0).
    */
   certificateTolerance?: number;
+  /**
+   * Runs from the seeds seed, seed + 1, …, seed + restarts − 1 (async: side by side) and returns the
+   * one of smallest final loss, with every run's loss in `restarts` (default 1: one run).
+   */
+  restarts?: number;
 }
 
 /** The certificate stopping rule every NMF-family solver takes (see IterationOptions). */
@@ -152,6 +161,7 @@ export const iterationOptionSpecs = {
     description: 'added to the multiplicative-update denominators',
   },
   certificateTolerance: certificateToleranceSpec,
+  restarts: restartsOptionSpec,
 } as const satisfies OptionSpecs;
 
 export const initNames = ['random', 'nndsvd'] as const;

@@ -133,6 +133,8 @@ export function prepareMissing(
   context: string,
   /** Strata: missing 'absent' concerns the CSR strata only (a dense stratum has no absent entries). */
   absentForCsrOnly = false,
+  /** Signed data (NSA-Flow's fidelity): observed entries need only be finite. */
+  allowNegative = false,
 ): { data: DataMatrix; missing: PreparedMissing } {
   if (!wantsMissing(o)) {
     const data = expectDataMatrix(A, name);
@@ -187,12 +189,12 @@ export function prepareMissing(
       continue;
     }
     if (omega[k] !== 1) listed++;
-    if (x - x !== 0 || x < 0) {
+    if (x - x !== 0 || (x < 0 && !allowNegative)) {
       const where = `[${Math.floor(k / cols)}, ${k % cols}]`;
       if (Number.isNaN(x)) {
         throw new RangeError(`Expected finite values in ${name} at observed entries but received NaN at ${where} (mark missing entries with options.mask, a weight 0 or missing 'nan')`);
       }
-      throw new RangeError(`Expected finite non-negative values in ${name} at observed entries but received ${describeValue(x)} at ${where}`);
+      throw new RangeError(`Expected finite${allowNegative ? '' : ' non-negative'} values in ${name} at observed entries but received ${describeValue(x)} at ${where}`);
     }
   }
   // √Σωa²: the plain norm (the same number, bit for bit) when every weight is 1.

@@ -18,19 +18,28 @@ import {
   expectFactorShape,
   iterationOptionSpecs,
   lossOutcome,
-  mapNmfProgress,
   type IterationOptions,
-  type LossOutcome,
-  type NmfProgress,
   type RawTrace,
 } from './common.js';
 import { type DataMatrix } from './sparse.js';
+import { bestOf, bestOfSync, restartsDoubles, type RestartsSummary } from './restarts.js';
 import { missingDoubles, missingOptionSpecs, prepareMissing, rawMissing, type MissingOptions, type PreparedMissing } from './missing.js';
+import {
+  factorPenaltyKeys,
+  factorPenaltyOptionSpecs,
+  mapPenalizedProgress,
+  penaltySettings,
+  penaltyWeights,
+  withObjective,
+  type FactorPenalties,
+  type PenalizedOutcome,
+  type PenalizedProgress,
+} from './penalties.js';
 
 export type NmfSolver = 'mu' | 'hals';
 export type NmfLoss = 'frobenius' | 'kl';
 
-export interface NmfOptions extends IterationOptions, MissingOptions {
+export interface NmfOptions extends IterationOptions, MissingOptions, FactorPenalties {
   /** 'hals' (exact coordinate updates, the default) or 'mu' (multiplicative updates). */
   solver?: NmfSolver;
   /** 'frobenius' (default) or 'kl' (generalized Kullback–Leibler divergence; solver 'mu' only). */
@@ -51,6 +60,12 @@ export interface NmfSettings {
   /** Added to multiplicative-update denominators (HALS does not use it). */
   epsilon: number;
   certificateTolerance: number;
+  /** The penalty weights (docs/penalties.md), present when one is positive (absent: all 0). */
+  l1W?: number;
+  l2W?: number;
+  l1H?: number;
+  l2H?: number;
+  restarts: number;
 }
 
 /**
@@ -59,12 +74,18 @@ export interface NmfSettings {
  * normalizedLoss}, `certificate` the KKT gradient mapping of ½‖A − WH‖²/‖A‖² (KL: the divergence/Σa).
  * With weights or missing entries every one of these is over the observed entries: ‖A − WH‖ becomes
  * √Σω(a − wh)² and ‖A‖ becomes √Σωa².
+ * With a penalty on (options.l1W, l2W, l1H, l2H; docs/penalties.md) `loss` stays the data fit and
+ * `objective` (with `traces.objective`) is the penalized objective ½‖A − WH‖² + l1W·ΣW + ½·l2W·‖W‖²
+ * + l1H·ΣH + ½·l2H·‖H‖² (KL: the divergence + the penalties), which the updates never increase and
+ * whose normalized form (÷‖A‖², KL: ÷Σa) the certificate is of.
  */
-export interface NmfResult extends LossOutcome {
+export interface NmfResult extends PenalizedOutcome {
   W: Matrix;
   H: Matrix;
   certificate: number;
   settings: NmfSettings;
+  /** With options.restarts > 1: every run's seed and loss, and which one this is. */
+  restarts?: RestartsSummary;
 }
 
 /** The options of nmf (also the CLI's `nmf` flags). */
@@ -79,10 +100,11 @@ export const nmfOptionSpecs = {
     default: 'random',
   },
   ...missingOptionSpecs,
+  ...factorPenaltyOptionSpecs,
 } as const satisfies OptionSpecs;
 const nmfAsyncSpecs = { ...nmfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
-type Parsed = Required<Omit<NmfOptions, 'init' | 'weights' | 'mask'>> & Pick<NmfOptions, 'init'> & Parameters<typeof prepareMissing>[2] & AsyncOptions<NmfProgress>;
+type Parsed = Required<Omit<NmfOptions, 'init' | 'weights' | 'mask'>> & Pick<NmfOptions, 'init'> & Parameters<typeof prepareMissing>[2] & AsyncOptions<PenalizedProgress>;
 
 interface Prepared {
   A: DataMatrix;
@@ -110,8 +132,8 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
   const factors = (data.rows + data.cols) * rank;
   checkFactorMemory(
     Math.max(data.rows, data.cols) * rank,
-    4 * factors + 2 * rank * rank + missingDoubles(missing, data.rows * data.cols),
-    `rank ${rank} with A of ${data.rows}×${data.cols} (W and H and their workspaces${missing.weights ? ', the weights and the zeroed copy of A' : ''})`,
+    restartsDoubles(o.restarts, 4 * factors + 2 * rank * rank + missingDoubles(missing, data.rows * data.cols), factors),
+    `rank ${rank} with A of ${data.rows}×${data.cols} (W and H and their workspaces${missing.weights ? ', the weights and the zeroed copy of A' : ''}${o.restarts > 1 ? `, ${o.restarts} restarts` : ''})`,
   );
   let given: Prepared['given'];
   if (typeof o.init === 'object') {
@@ -138,16 +160,17 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
   return { A: data, rank, o, given, normalizer, missing, context };
 }
 
-function rawOptions(p: Prepared) {
+function rawOptions(p: Prepared, seed: number) {
   return {
     solver: p.o.solver,
     loss: p.o.loss,
     maxIterations: p.o.maxIterations,
     tolerance: p.o.tolerance,
     lossEvery: p.o.lossEvery,
-    seed: p.o.seed,
+    seed,
     epsilon: p.o.epsilon,
     certificateTolerance: p.o.certificateTolerance,
+    ...penaltyWeights(p.o, factorPenaltyKeys),
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
     ...p.given,
     ...rawMissing(p.missing),
@@ -159,7 +182,7 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
   return {
     W: { rows: p.A.rows, cols: p.rank, data: raw.W },
     H: { rows: p.rank, cols: p.A.cols, data: raw.H },
-    ...lossOutcome(raw, p.normalizer),
+    ...withObjective(lossOutcome(raw, p.normalizer), raw),
     certificate: raw.certificate!,
     settings: {
       rank: p.rank,
@@ -172,6 +195,8 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
       lossEvery: p.o.lossEvery,
       epsilon: p.o.epsilon,
       certificateTolerance: p.o.certificateTolerance,
+      ...penaltySettings(penaltyWeights(p.o, factorPenaltyKeys)),
+      restarts: p.o.restarts,
     },
   };
 }
@@ -179,24 +204,31 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
 /** NMF on the calling thread (small problems). */
 export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions): NmfResult {
   const p = prepare(A, rank, options, 'nmfSync()', nmfOptionSpecs);
-  return toResult(p, callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, rawOptions(p)))));
+  return bestOfSync(p.o, p.given !== undefined, p.context, (seed) =>
+    toResult(p, callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, rawOptions(p, seed))))),
+  );
 }
 
-/** NMF on a worker thread, with onProgress {iteration, maxIterations, loss, normalizedLoss} and signal. */
-export function nmf(A: DataMatrix, rank: number, options?: NmfOptions & AsyncOptions<NmfProgress>): Promise<NmfResult> {
+/**
+ * NMF on a worker thread, with onProgress {iteration, maxIterations, loss, normalizedLoss, objective
+ * (with a penalty on)} and signal.
+ */
+export function nmf(A: DataMatrix, rank: number, options?: NmfOptions & AsyncOptions<PenalizedProgress>): Promise<NmfResult> {
   let p: Prepared;
   try {
     p = prepare(A, rank, options, 'nmf()', nmfAsyncSpecs);
   } catch (err) {
     return Promise.reject(err);
   }
-  return runJob(
-    [p.A.data],
-    ([data], token, onProgress, interval) =>
-      native().nmfAsync({ ...p.A, data: data! }, p.rank, rawOptions(p), token, onProgress, interval),
-    p.o,
-    mapNmfProgress,
-  )
-    .catch(inContext(p.context, 'A'))
-    .then((raw) => toResult(p, raw));
+  return bestOf(p.o, p.given !== undefined, p.context, (seed, jobOptions) =>
+    runJob(
+      [p.A.data],
+      ([data], token, onProgress, interval) =>
+        native().nmfAsync({ ...p.A, data: data! }, p.rank, rawOptions(p, seed), token, onProgress, interval),
+      jobOptions,
+      mapPenalizedProgress,
+    )
+      .catch(inContext(p.context, 'A'))
+      .then((raw) => toResult(p, raw)),
+  );
 }

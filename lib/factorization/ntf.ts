@@ -41,6 +41,7 @@ import {
   type RawTrace,
 } from './common.js';
 import { expectNonNegativeTensor } from './stratified-ntf.js';
+import { bestOf, bestOfSync, restartsDoubles, restartsOptionSpec, type RestartsSummary } from './restarts.js';
 import { missingOptionSpecs } from './missing.js';
 
 interface RawNtfResult extends RawTrace {
@@ -86,6 +87,8 @@ export interface NtfOptions {
   epsilon?: number;
   /** Stop ('gradMap') when the certificate is at most this, checked before every lossEvery-th iteration (default 0: never). */
   certificateTolerance?: number;
+  /** Runs from the seeds seed … seed + restarts − 1 and returns the one of smallest loss (default 1). */
+  restarts?: number;
   /** Entry weights ≥ 0, a Tensor of T's shape (0 = missing): the objective is ½Σω(t − model)² (docs/missing-values.md). */
   weights?: Tensor;
   /** The missing entries: a boolean array / Uint8Array of T's size in C order (true = missing; they may hold NaN). */
@@ -107,6 +110,7 @@ export interface NtfSettings {
   lossEvery: number;
   epsilon: number;
   certificateTolerance: number;
+  restarts: number;
 }
 
 /**
@@ -119,6 +123,8 @@ export interface NtfResult extends LossOutcome {
   factors: Matrix[];
   certificate: number;
   settings: NtfSettings;
+  /** With options.restarts > 1: every run's seed and loss, and which one this is. */
+  restarts?: RestartsSummary;
 }
 
 export const ntfOptionSpecs = {
@@ -145,6 +151,7 @@ export const ntfOptionSpecs = {
   lossEvery: { kind: 'number', integer: true, min: 1, max: 1e8, default: 1, description: 'iterations between recorded losses' },
   epsilon: { kind: 'number', min: 0, default: 2.220446049250313e-16, description: 'MU floor' },
   certificateTolerance: certificateToleranceSpec,
+  restarts: restartsOptionSpec,
   weights: {
     kind: 'custom',
     description: "entry weights ≥ 0, a Tensor of T's shape (0 = missing)",
@@ -219,8 +226,8 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
   const sumDims = t.shape.reduce((a, d) => a + d, 0);
   checkFactorMemory(
     Math.max(r * (size / dEnd), Math.max(...t.shape) * r),
-    3 * sumDims * r + (t.shape.length + 1) * r * r + 2 * r * (size / dEnd) + (missing.weights ? 2 * size : 0),
-    `rank ${r} with T of shape [${t.shape.join(', ')}] (the factors and the solver's workspaces)`,
+    restartsDoubles(o.restarts, 3 * sumDims * r + (t.shape.length + 1) * r * r + 2 * r * (size / dEnd) + (missing.weights ? 2 * size : 0), sumDims * r),
+    `rank ${r} with T of shape [${t.shape.join(', ')}] (the factors and the solver's workspaces${o.restarts > 1 ? `, ${o.restarts} restarts` : ''})`,
   );
   let factors: Float64Array[] | undefined;
   if (o.init !== 'random') {
@@ -247,11 +254,12 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
     lossEvery: o.lossEvery,
     epsilon: o.epsilon,
     certificateTolerance: o.certificateTolerance,
+    restarts: o.restarts,
   };
   return { t, rank: r, factors, settings, normT: missing.norm, weights: missing.weights, o, context };
 }
 
-function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefined): RawArgs {
+function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefined, seed: number): RawArgs {
   const s = p.settings;
   return [
     data,
@@ -263,7 +271,7 @@ function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefi
       epsilon: s.epsilon,
       tolerance: s.tolerance,
       lossEvery: s.lossEvery,
-      seed: s.seed,
+      seed,
       certificateTolerance: s.certificateTolerance,
       ...(p.weights ? { weights: p.weights } : {}),
     },
@@ -290,19 +298,23 @@ export function ntf(T: Tensor, rank: number, options: NtfOptions & AsyncOptions<
     return Promise.reject(err);
   }
   const o = p.o as Required<NtfOptions> & AsyncOptions<NtfProgress>;
-  return runJob(
-    [p.t.data, ...(p.factors ?? [])],
-    ([data, ...factors], token, onProgress, interval) =>
-      native().ntfAsync(...rawArgs(p, data!, p.factors ? (factors as Float64Array[]) : undefined), token, onProgress, interval),
-    o,
-    mapNmfProgress,
-  )
-    .catch(inContext(p.context, 'T'))
-    .then((raw) => toResult(raw, p));
+  return bestOf(o, p.factors !== undefined, p.context, (seed, jobOptions) =>
+    runJob(
+      [p.t.data, ...(p.factors ?? [])],
+      ([data, ...factors], token, onProgress, interval) =>
+        native().ntfAsync(...rawArgs(p, data!, p.factors ? (factors as Float64Array[]) : undefined, seed), token, onProgress, interval),
+      jobOptions,
+      mapNmfProgress,
+    )
+      .catch(inContext(p.context, 'T'))
+      .then((raw) => toResult(raw, p)),
+  );
 }
 
 /** Non-negative CP on the calling thread (for small problems). */
 export function ntfSync(T: Tensor, rank: number, options: NtfOptions = {}): NtfResult {
   const p = parse(T, rank, options, 'ntfSync()', ntfOptionSpecs);
-  return toResult(callInContext(p.context, 'T', () => callSync(() => native().ntf(...rawArgs(p, p.t.data, p.factors)))), p);
+  return bestOfSync(p.o, p.factors !== undefined, p.context, (seed) =>
+    toResult(callInContext(p.context, 'T', () => callSync(() => native().ntf(...rawArgs(p, p.t.data, p.factors, seed)))), p),
+  );
 }

@@ -47,8 +47,12 @@ function factorsOf(result: unknown): Factors {
     throw new TypeError(`Expected ${what} for result but received result.H = ${describeValue(f.H)}`);
   }
   const r = H.rows;
-  const isFactor = (W: unknown): W is Matrix =>
-    isObjectArgument(W) && (W as Matrix).data instanceof Float64Array && (W as Matrix).cols === r && (W as Matrix).data.length === (W as Matrix).rows * r;
+  // W has r columns, at least minCols (Stratified-NMF with per-stratum ranks: W(s) has rₛ ≤ r, the first rₛ topics).
+  const isFactor = (W: unknown, minCols = r): W is Matrix => {
+    if (!isObjectArgument(W) || !((W as Matrix).data instanceof Float64Array)) return false;
+    const { rows, cols, data } = W as Matrix;
+    return Number.isInteger(cols) && cols >= minCols && cols <= r && data.length === rows * cols;
+  };
   if (f.V === undefined) {
     if (!isFactor(f.W)) throw new TypeError(`Expected ${what} for result but received result.W = ${describeValue(f.W)} (an n×${r} Matrix expected)`);
     return { blocks: [{ W: f.W, first: 0 }], H, rows: f.W.rows };
@@ -61,16 +65,16 @@ function factorsOf(result: unknown): Factors {
   const blocks: Factors['blocks'] = [];
   let rows = 0;
   Ws.forEach((W, s) => {
-    if (!isFactor(W)) throw new TypeError(`Expected an nₛ×${r} Matrix for result.W[${s}] but received ${describeValue(W)}`);
+    if (!isFactor(W, 0)) throw new TypeError(`Expected an nₛ×rₛ Matrix (rₛ ≤ ${r}) for result.W[${s}] but received ${describeValue(W)}`);
     blocks.push({ W, v: V.data.subarray(s * V.cols, (s + 1) * V.cols), first: rows });
     rows += W.rows;
   });
   return { blocks, H, rows };
 }
 
-/** The model value of row i (within its block) and column j. */
+/** The model value of row i (within its block) and column j: W's rₛ columns weigh H's first rₛ rows. */
 function modelAt(b: Factors['blocks'][number], H: Matrix, i: number, j: number): number {
-  const r = H.rows, m = H.cols;
+  const r = b.W.cols, m = H.cols;
   let x = b.v ? b.v[j]! : 0;
   for (let c = 0; c < r; c++) x += b.W.data[i * r + c]! * H.data[c * m + j]!;
   return x;
@@ -112,7 +116,7 @@ export function reconstruct(result: FactorizationResult, options?: ReconstructOp
   expectAllocatable(F.rows * m, `the model of ${F.rows}×${m} entries`);
   checkMemory(float64Bytes(F.rows, m), `the model of ${F.rows}×${m} entries`);
   const full = F.blocks.map((b) => {
-    const n = b.W.rows, r = F.H.rows;
+    const n = b.W.rows, r = b.W.cols;
     const data = new Float64Array(n * m);
     for (let i = 0; i < n; i++) {
       const row = data.subarray(i * m, (i + 1) * m);

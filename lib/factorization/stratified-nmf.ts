@@ -10,8 +10,10 @@ import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import {
   asyncOptionSpecs,
   describeValue,
+  expectFloat64Array,
   expectIntact,
   expectMatrix,
+  expectInteger,
   expectMatrixList,
   expectShapeInteger,
   isObjectArgument,
@@ -32,26 +34,42 @@ import {
   expectFactorShape,
   iterationOptionSpecs,
   lossOutcome,
-  mapNmfProgress,
   type IterationOptions,
-  type LossOutcome,
-  type NmfProgress,
   type RawTrace,
 } from './common.js';
+import { bestOf, bestOfSync, restartsDoubles, type RestartsSummary } from './restarts.js';
 import { expectDataMatrix, selectRows, type DataMatrix } from './sparse.js';
+import {
+  mapPenalizedProgress,
+  penaltySettings,
+  penaltyWeights,
+  stratifiedPenaltyKeys,
+  stratifiedPenaltyOptionSpecs,
+  withObjective,
+  type PenalizedOutcome,
+  type PenalizedProgress,
+  type StratifiedPenalties,
+} from './penalties.js';
 import { missingDoubles, prepareMissing, rawMissing, stratifiedMissingOptionSpecs, wantsMissing, type MissingMask, type ParsedMissing, type PreparedMissing } from './missing.js';
 
 /** Factors given to start from; any factor left out is drawn as by 'random' with the seed. */
 export interface StratifiedNmfFactors {
   /** S×m, row s is v(s). */
   V?: Matrix;
-  /** One nₛ×r matrix per stratum. */
+  /** One nₛ×r matrix per stratum (per-stratum ranks: nₛ×rₛ). */
   W?: Matrix[];
-  /** r×m. */
+  /** r×m (per-stratum ranks: max rₛ × m). */
   H?: Matrix;
 }
 
-export interface StratifiedNmfOptions extends IterationOptions {
+/**
+ * The rank: one r for every stratum, or one rₛ ≥ 0 per stratum (nested topics: stratum s uses the
+ * first rₛ rows of H, which has max rₛ rows; rₛ = 0 models a stratum by its shift v(s) alone).
+ * docs/stratified-nmf.md, "Per-stratum ranks".
+ */
+export type StratifiedNmfRank = number | readonly number[] | Int32Array;
+
+export interface StratifiedNmfOptions extends IterationOptions, StratifiedPenalties {
   /**
    * Entry weights ≥ 0 (0 = missing), dense strata only: one Matrix per stratum (null for none). For
    * fromLabels: one Matrix of the shape of A.
@@ -73,7 +91,8 @@ export interface StratifiedNmfOptions extends IterationOptions {
 
 /** Every setting a run used, so that it can be repeated. */
 export interface StratifiedNmfSettings {
-  rank: number;
+  /** As given: one rank, or a copy of the per-stratum list. */
+  rank: number | number[];
   maxIterations: number;
   vScaling: number;
   tolerance: number;
@@ -83,22 +102,35 @@ export interface StratifiedNmfSettings {
   /** Added to every denominator (the reference's tol). */
   epsilon: number;
   certificateTolerance: number;
+  /** The penalty weights (docs/penalties.md), present when one is positive (absent: all 0). */
+  l1V?: number;
+  l2V?: number;
+  l1W?: number;
+  l2W?: number;
+  l1H?: number;
+  l2H?: number;
+  restarts: number;
 }
 
 /**
  * V, W(s), H and the outcome (lib/solver.ts): `loss` is √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) after the last
  * iteration, `normalizedLoss` = loss / √(Σₛ‖A(s)‖²), `traces` {iteration, timeMs, loss,
  * normalizedLoss}, `certificate` the KKT gradient mapping of ½loss²/Σₛ‖A(s)‖² over V, each W(s) and H.
+ * With a penalty on (options.l1V, l2V, l1W, l2W, l1H, l2H; docs/penalties.md) `loss` stays the data
+ * fit and `objective` (with `traces.objective`) is ½loss² + l1V·ΣV + ½·l2V·‖V‖² + l1W·ΣₛΣW(s) +
+ * ½·l2W·Σₛ‖W(s)‖² + l1H·ΣH + ½·l2H·‖H‖², whose normalized form (÷Σₛ‖A(s)‖²) the certificate is of.
  */
-export interface StratifiedNmfResult extends LossOutcome {
+export interface StratifiedNmfResult extends PenalizedOutcome {
   /** S×m: row s is v(s). */
   V: Matrix;
-  /** W(s), nₛ×r each. */
+  /** W(s), nₛ×r each (per-stratum ranks: nₛ×rₛ, the weights of the first rₛ topics). */
   W: Matrix[];
-  /** r×m, shared by all strata. */
+  /** r×m, shared by all strata (per-stratum ranks: max rₛ rows). */
   H: Matrix;
   certificate: number;
   settings: StratifiedNmfSettings;
+  /** With options.restarts > 1: every run's seed and loss, and which one this is. */
+  restarts?: RestartsSummary;
 }
 
 /** The result of fromLabels: strata are the distinct labels, sorted; W[s] rows follow rowIndices[s]. */
@@ -118,18 +150,22 @@ export const stratifiedNmfOptionSpecs = {
     default: 'random',
   },
   ...stratifiedMissingOptionSpecs,
+  ...stratifiedPenaltyOptionSpecs,
 } as const satisfies OptionSpecs;
 const snmfAsyncSpecs = { ...stratifiedNmfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
 type Parsed = Required<Omit<StratifiedNmfOptions, 'init' | 'weights' | 'mask'>> & { init: 'random' | 'nndsvd' | StratifiedNmfFactors } & {
   weights?: unknown;
   mask?: unknown;
-} & AsyncOptions<NmfProgress>;
+} & AsyncOptions<PenalizedProgress>;
 
 interface Prepared {
   strata: DataMatrix[];
   cols: number;
+  /** r, or max rₛ: the rows of H. */
   rank: number;
+  /** rₛ per stratum when a list was given. */
+  ranks?: number[];
   o: Parsed;
   given?: { V?: Float64Array; W?: Float64Array[]; H?: Float64Array };
   normA: number;
@@ -168,16 +204,21 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
     }
     totalRows += s.rows;
   });
-  const rank = expectShapeInteger(rankArg, 'rank', maxRank);
+  const ranks = readStratumRanks(rankArg, strata.length);
+  const rank = ranks ? Math.max(...ranks) : expectShapeInteger(rankArg, 'rank', maxRank);
   const rankLimit = Math.min(cols, totalRows);
   if (rank > rankLimit) {
-    throw new RangeError(`Expected a rank in [1, ${rankLimit}] (min of columns and total rows) for rank but received ${rank}`);
+    throw new RangeError(`Expected a rank in [1, ${rankLimit}] (min of columns and total rows) for ${ranks ? 'max(rank)' : 'rank'} but received ${rank}`);
   }
   // V (S×m), W(s) (nₛ×r), H (r×m), result copies, the stacked W (N×r) and update workspaces.
   checkFactorMemory(
     Math.max(totalRows, cols) * rank,
-    4 * (totalRows + cols) * rank + 2 * strata.length * cols + 2 * rank * rank + missing.reduce((t, m, s) => t + missingDoubles(m, strata[s]!.rows * cols), 0),
-    `rank ${rank} with strata of ${totalRows} rows and ${cols} columns in all (V, W, H and their workspaces)`,
+    restartsDoubles(
+      o.restarts,
+      4 * (totalRows + cols) * rank + 2 * strata.length * cols + 2 * rank * rank + missing.reduce((t, m, s) => t + missingDoubles(m, strata[s]!.rows * cols), 0),
+      (totalRows + cols) * rank + strata.length * cols,
+    ),
+    `rank ${rank} with strata of ${totalRows} rows and ${cols} columns in all (V, W, H and their workspaces${o.restarts > 1 ? `, ${o.restarts} restarts` : ''})`,
   );
   let given: Prepared['given'];
   if (typeof o.init === 'object') {
@@ -192,12 +233,15 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
       if (!Array.isArray(g.W)) {
         throw new TypeError(`Expected an array of ${strata.length} matrices (one per stratum) for ${initName}.W but received ${describeValue(g.W)}`);
       }
-      const list = expectMatrixList(g.W, `${initName}.W`, { nonNegative: true }, 1 << 20);
+      const list = ranks?.includes(0) ? readList(g.W, `${initName}.W`, 'an array of matrices', 1 << 20) : expectMatrixList(g.W, `${initName}.W`, { nonNegative: true }, 1 << 20);
       if (list.length !== strata.length) {
         throw new RangeError(`Expected an array of ${strata.length} matrices (one per stratum) for ${initName}.W but received ${describeValue(g.W)}`);
       }
-      given.W = list.map((W, s) => {
-        expectFactorShape(W, `${initName}.W[${s}]`, strata[s]!.rows, rank);
+      given.W = list.map((w, s) => {
+        const name = `${initName}.W[${s}]`;
+        if (ranks?.[s] === 0) return expectNoTopics(w, name, strata[s]!.rows);
+        const W = expectMatrix(w, name, { nonNegative: true });
+        expectFactorShape(W, name, strata[s]!.rows, ranks ? ranks[s]! : rank);
         return W.data;
       });
     }
@@ -210,18 +254,51 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
   // Each stratum was read after the previous one was checked: all buffers must still be as validated.
   expectIntact(...strata.map((s, i): [Float64Array, number, string] => [s.data, 'indptr' in s ? s.indptr[s.rows]! : s.rows * s.cols, `strata[${i}].data`]));
   const normA = combinedNorm(missing.map((m) => m.norm));
-  return { strata, cols, rank, o, given, normA, missing, context };
+  return { strata, cols, rank, ranks, o, given, normA, missing, context };
 }
 
-function rawOptions(p: Prepared) {
+/**
+ * A per-stratum rank list (undefined for one rank): S integers in [0, maxRank], at least one positive
+ * (H needs a row). A typed array of integers is read as a list too.
+ */
+function readStratumRanks(rankArg: unknown, S: number): number[] | undefined {
+  if (!Array.isArray(rankArg) && !(ArrayBuffer.isView(rankArg) && !(rankArg instanceof DataView))) return undefined;
+  const list = readList(rankArg, 'rank', `an array of ${S} ranks (one per stratum)`);
+  if (list.length !== S) {
+    throw new RangeError(`Expected an array of ${S} ranks (one per stratum, in the order of the strata) for rank but received ${describeValue(rankArg)}`);
+  }
+  const ranks = list.map((r, s) => expectInteger(r, `rank[${s}]`, 0, maxRank, 'a rank'));
+  if (!ranks.some((r) => r > 0)) {
+    throw new RangeError(`Expected at least one positive rank (H needs a row) for rank but received ${describeValue(rankArg)}`);
+  }
+  return ranks;
+}
+
+/** The W(s) of a stratum of rank 0: nₛ×0, {rows: nₛ, cols: 0, data: an empty Float64Array} (as results hold it). */
+function expectNoTopics(w: unknown, name: string, rows: number): Float64Array {
+  if (!isObjectArgument(w)) throw new TypeError(`Expected a ${rows}×0 matrix (its stratum has rank 0) for ${name} but received ${describeValue(w)}`);
+  const f = readFields(w, ['rows', 'cols', 'data'] as const, name);
+  if (f.rows !== rows || f.cols !== 0) {
+    throw new RangeError(`Expected a ${rows}×0 matrix (its stratum has rank 0) for ${name} but received ${describeValue(f.rows)}×${describeValue(f.cols)}`);
+  }
+  return expectFloat64Array(f.data, `${name}.data`, 0, 'rows*cols');
+}
+
+/** The rank argument of the raw binding: the number, or the per-stratum list. */
+function rawRank(p: Prepared): number | number[] {
+  return p.ranks ?? p.rank;
+}
+
+function rawOptions(p: Prepared, seed: number) {
   return {
     maxIterations: p.o.maxIterations,
     tolerance: p.o.tolerance,
     lossEvery: p.o.lossEvery,
     vScaling: p.o.vScaling,
-    seed: p.o.seed,
+    seed,
     epsilon: p.o.epsilon,
     certificateTolerance: p.o.certificateTolerance,
+    ...penaltyWeights(p.o, stratifiedPenaltyKeys),
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
     ...p.given,
     ...rawStrataMissing(p.missing),
@@ -239,15 +316,15 @@ function rawStrataMissing(missing: PreparedMissing[]): { weights?: (Float64Array
 
 function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Array[]; H: Float64Array }): StratifiedNmfResult {
   expectFiniteLoss(raw.trace.loss, p.context, 'the strata');
-  const { cols, rank } = p;
+  const { cols, rank, ranks } = p;
   return {
     V: { rows: p.strata.length, cols, data: raw.V },
-    W: raw.W.map((data, s) => ({ rows: p.strata[s]!.rows, cols: rank, data })),
+    W: raw.W.map((data, s) => ({ rows: p.strata[s]!.rows, cols: ranks ? ranks[s]! : rank, data })),
     H: { rows: rank, cols, data: raw.H },
-    ...lossOutcome(raw, p.normA),
+    ...withObjective(lossOutcome(raw, p.normA), raw),
     certificate: raw.certificate!,
     settings: {
-      rank,
+      rank: ranks ? [...ranks] : rank,
       maxIterations: p.o.maxIterations,
       vScaling: p.o.vScaling,
       tolerance: p.o.tolerance,
@@ -256,6 +333,8 @@ function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Arra
       lossEvery: p.o.lossEvery,
       epsilon: p.o.epsilon,
       certificateTolerance: p.o.certificateTolerance,
+      ...penaltySettings(penaltyWeights(p.o, stratifiedPenaltyKeys)),
+      restarts: p.o.restarts,
     },
   };
 }
@@ -266,16 +345,17 @@ function jobInputs(p: Prepared): Float64Array[] {
 }
 
 /** Stratified-NMF on the calling thread (small problems). */
-export function stratifiedNmfSync(strata: DataMatrix[], rank: number, options?: StratifiedNmfOptions): StratifiedNmfResult {
+export function stratifiedNmfSync(strata: DataMatrix[], rank: StratifiedNmfRank, options?: StratifiedNmfOptions): StratifiedNmfResult {
   const p = prepare(strata, rank, options, 'stratifiedNmfSync()', stratifiedNmfOptionSpecs);
-  const raw = callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNmf(p.strata, p.cols, p.rank, rawOptions(p))));
-  return toResult(p, raw);
+  return bestOfSync(p.o, p.given !== undefined, p.context, (seed) =>
+    toResult(p, callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNmf(p.strata, p.cols, rawRank(p), rawOptions(p, seed))))),
+  );
 }
 
 function stratifiedNmfAsync(
   strata: DataMatrix[],
-  rank: number,
-  options?: StratifiedNmfOptions & AsyncOptions<NmfProgress>,
+  rank: StratifiedNmfRank,
+  options?: StratifiedNmfOptions & AsyncOptions<PenalizedProgress>,
 ): Promise<StratifiedNmfResult> {
   let p: Prepared;
   try {
@@ -283,18 +363,20 @@ function stratifiedNmfAsync(
   } catch (err) {
     return Promise.reject(err);
   }
-  return runJob(
-    jobInputs(p),
-    (inputs, token, onProgress, interval) => {
-      // A job waiting for a slot gets JS copies of the values; rebuild the strata around them.
-      const strataNow = p.strata.map((s, i) => ({ ...s, data: inputs[i]! }));
-      return native().stratifiedNmfAsync(strataNow, p.cols, p.rank, rawOptions(p), token, onProgress, interval);
-    },
-    p.o,
-    mapNmfProgress,
-  )
-    .catch(inContext(p.context, 'the strata'))
-    .then((raw) => toResult(p, raw));
+  return bestOf(p.o, p.given !== undefined, p.context, (seed, jobOptions) =>
+    runJob(
+      jobInputs(p),
+      (inputs, token, onProgress, interval) => {
+        // A job waiting for a slot gets JS copies of the values; rebuild the strata around them.
+        const strataNow = p.strata.map((s, i) => ({ ...s, data: inputs[i]! }));
+        return native().stratifiedNmfAsync(strataNow, p.cols, rawRank(p), rawOptions(p, seed), token, onProgress, interval);
+      },
+      jobOptions,
+      mapPenalizedProgress,
+    )
+      .catch(inContext(p.context, 'the strata'))
+      .then((raw) => toResult(p, raw)),
+  );
 }
 
 /** Labels → sorted distinct labels and the rows of each. */
@@ -359,7 +441,7 @@ function splitByLabels<T extends StratifiedNmfOptions | undefined>(A: unknown, l
 }
 
 /** Stratified-NMF of one matrix whose rows carry a stratum label each (one stratum per distinct label). */
-function fromLabelsSync(A: DataMatrix, labels: ArrayLike<string | number>, rank: number, options?: StratifiedNmfOptions): LabelledStratifiedNmfResult {
+function fromLabelsSync(A: DataMatrix, labels: ArrayLike<string | number>, rank: StratifiedNmfRank, options?: StratifiedNmfOptions): LabelledStratifiedNmfResult {
   const split = splitByLabels(A, labels, options, stratifiedNmfOptionSpecs, 'stratifiedNmfSync()');
   const r = stratifiedNmfSync(split.strata, rank, split.options);
   return { ...r, labels: split.labels, rowIndices: split.rowIndices };
@@ -368,8 +450,8 @@ function fromLabelsSync(A: DataMatrix, labels: ArrayLike<string | number>, rank:
 function fromLabelsAsync(
   A: DataMatrix,
   labels: ArrayLike<string | number>,
-  rank: number,
-  options?: StratifiedNmfOptions & AsyncOptions<NmfProgress>,
+  rank: StratifiedNmfRank,
+  options?: StratifiedNmfOptions & AsyncOptions<PenalizedProgress>,
 ): Promise<LabelledStratifiedNmfResult> {
   let split: ReturnType<typeof splitByLabels>;
   try {
@@ -399,10 +481,24 @@ export function stratifiedNmfLoss(strata: DataMatrix[], factors: { V: Matrix; W:
     if (f[key] === undefined) throw new TypeError(`Expected ${key === 'W' ? 'an array of matrices' : 'a Matrix'} for factors.${key} but received undefined`);
   }
   if (!isObjectArgument(f.H)) throw new TypeError(`Expected a Matrix for factors.H but received ${describeValue(f.H)}`);
-  const H = expectMatrix(f.H, 'factors.H', { nonNegative: true });
-  const p = prepare(strata, H.rows, { init: { V: f.V, W: f.W, H } }, 'stratifiedNmfLoss()', stratifiedNmfOptionSpecs, 'factors');
+  const full = expectMatrix(f.H, 'factors.H', { nonNegative: true });
+  const rank = ranksOfFactors(f.W, full.rows);
+  // Nested topics: rows of H past max rₛ (a subset of a result's strata) are used by none of them.
+  const used = typeof rank === 'number' ? rank : Math.max(...rank);
+  const H = used > 0 && used < full.rows ? { rows: used, cols: full.cols, data: full.data.subarray(0, used * full.cols) } : full;
+  const p = prepare(strata, rank, { init: { V: f.V, W: f.W, H } }, 'stratifiedNmfLoss()', stratifiedNmfOptionSpecs, 'factors');
   const g = p.given!;
-  const loss = callSync(() => native().stratifiedNmfLoss(p.strata, p.cols, p.rank, g.V!, g.W!, g.H!));
+  const loss = callSync(() => native().stratifiedNmfLoss(p.strata, p.cols, rawRank(p), g.V!, g.W!, g.H!));
   expectFiniteLoss([loss], 'stratifiedNmfLoss()', 'the strata');
   return loss;
+}
+
+/**
+ * The ranks of given factors: H's rows, or — when some W(s) has fewer columns (a per-stratum-rank
+ * result, or some of its strata) — the column counts of the W(s). prepare checks the shapes.
+ */
+function ranksOfFactors(W: unknown, r: number): StratifiedNmfRank {
+  if (!Array.isArray(W)) return r;
+  const cols = W.map((w: unknown) => (isObjectArgument(w) ? (w as { cols?: unknown }).cols : undefined));
+  return cols.every((c) => typeof c === 'number') && cols.some((c) => c !== r) ? (cols as number[]) : r;
 }

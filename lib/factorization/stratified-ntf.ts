@@ -9,6 +9,7 @@
  * intermediates. Any order N ≥ 2 (order 2 is Stratified-NMF's data shape).
  */
 import type { Matrix } from '../matrix.js';
+import { bestOf, bestOfSync, restartsDoubles, restartsOptionSpec, type RestartsSummary } from './restarts.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
@@ -117,6 +118,8 @@ export interface StratifiedNtfOptions {
    * (default 0: never). Not with TV (no certificate is defined there).
    */
   certificateTolerance?: number;
+  /** Runs from the seeds seed … seed + restarts − 1 and returns the one of smallest loss (default 1). */
+  restarts?: number;
 }
 
 /**
@@ -144,6 +147,7 @@ export interface StratifiedNtfSettings {
   lossEvery: number;
   epsilon: number;
   certificateTolerance: number;
+  restarts: number;
 }
 
 /**
@@ -154,6 +158,8 @@ export interface StratifiedNtfSettings {
  */
 export interface StratifiedNtfResult extends StratifiedNtfState, LossOutcome {
   settings: StratifiedNtfSettings;
+  /** With options.restarts > 1: every run's seed and loss, and which one this is. */
+  restarts?: RestartsSummary;
   /** Working memory the solver allocated besides the data and the factors, in bytes. */
   workBytes: number;
 }
@@ -213,6 +219,7 @@ export const stratifiedNtfOptionSpecs = {
   lossEvery: int(1, 1e8, 1, 'iterations between two recorded losses'),
   epsilon: { kind: 'number', min: 0, default: 1e-9, description: 'floor of numerators and denominators' },
   certificateTolerance: certificateToleranceSpec,
+  restarts: restartsOptionSpec,
 } as const satisfies OptionSpecs;
 
 /** What parse reads: the options and options.rank of the deprecated call form (refused in the new one). */
@@ -305,7 +312,7 @@ function expectInit(init: object, samples: number[], dims: number[], ranks: numb
  * cached contraction Y(s) = r × nₛ·F/d_K (r ≤ d_K) or one stratum's worth, the last mode's r × F
  * intermediate, seven r·d work matrices and two contraction slices. Refused before any native work.
  */
-function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: number[], r: number): void {
+function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: number[], r: number, restarts: number): void {
   const F = dims.reduce((a, d) => a * d, 1);
   const dK = dims[dims.length - 1]!;
   const S = samples.length;
@@ -323,8 +330,8 @@ function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: numb
   const total = 3 * factors + Y + X + 7 * mat + grams + 2 * Math.max((nmax * F) / dK, F);
   checkFactorMemory(
     Math.max(Y, X, mat, r * nmax, r * dmax),
-    total,
-    `rank ${r} and strataRank up to ${qmax} with ${S} strata of trailing shape [${dims.join(', ')}] (the factors and the solver's workspaces)`,
+    restartsDoubles(restarts, total, factors),
+    `rank ${r} and strataRank up to ${qmax} with ${S} strata of trailing shape [${dims.join(', ')}] (the factors and the solver's workspaces${restarts > 1 ? `, ${restarts} restarts` : ''})`,
   );
 }
 
@@ -370,7 +377,7 @@ function parse(
       `Expected options.certificateTolerance 0 with options.tv of ${context} (the TV loss is not smooth: no certificate is defined) but received ${o.certificateTolerance}`,
     );
   }
-  checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank);
+  checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, o.restarts);
   const init = o.init === 'random' ? undefined : expectInit(o.init, data.samples, data.dims, ranks, o.rank);
   // Reading init ran the caller's getters: the strata buffers must still be what was validated.
   expectIntact(...data.strata.map((a, s): [Float64Array, number, string] => [a, data.samples[s]! * data.dims.reduce((x, d) => x * d, 1), `strata[${s}].data`]));
@@ -386,12 +393,13 @@ function parse(
     lossEvery: o.lossEvery,
     epsilon: o.epsilon,
     certificateTolerance: o.certificateTolerance,
+    restarts: o.restarts,
   };
   const normA = combinedNorm(data.strata.map((a) => scaledNorm(a)));
   return { ...data, settings, init, normA, o: o as ParsedOptions & { rank: number }, context };
 }
 
-function rawArgs(p: Parsed, recordStages = false): RawArgs {
+function rawArgs(p: Parsed, seed = p.settings.seed, recordStages = false): RawArgs {
   const s = p.settings;
   return [
     p.strata,
@@ -407,7 +415,7 @@ function rawArgs(p: Parsed, recordStages = false): RawArgs {
       epsilon: s.epsilon,
       tolerance: s.tolerance,
       lossEvery: s.lossEvery,
-      seed: s.seed,
+      seed,
       recordStages,
       certificateTolerance: s.certificateTolerance,
     },
@@ -480,32 +488,34 @@ export function stratifiedNtf(strata: readonly Tensor[], rankOrOptions: unknown,
   } catch (err) {
     return Promise.reject(err);
   }
-  const args = rawArgs(p);
   const o = p.o as ParsedOptions & AsyncOptions<StratifiedNtfProgress>;
   const inputs = [...p.strata, ...(p.init ? [...p.init.v, ...p.init.w, ...p.init.h] : [])];
-  return runJob(
-    inputs,
-    (copies, token, onProgress, interval) => {
-      // runJob may hand back copies of the inputs (when the job had to wait): use those.
-      const S = p.strata.length;
-      const strataIn = copies.slice(0, S) as Float64Array[];
-      let init: RawState | undefined;
-      if (p.init) {
-        const nv = p.init.v.length;
-        const nw = p.init.w.length;
-        init = {
-          v: copies.slice(S, S + nv) as Float64Array[],
-          w: copies.slice(S + nv, S + nv + nw) as Float64Array[],
-          h: copies.slice(S + nv + nw) as Float64Array[],
-        };
-      }
-      return native().stratifiedNtfAsync(strataIn, args[1], args[2], args[3], args[4], args[5], init, token, onProgress, interval);
-    },
-    o,
-    mapNmfProgress,
-  )
-    .catch(inContext(p.context, 'the strata'))
-    .then((raw) => toResult(raw, p));
+  return bestOf(o, p.init !== undefined, p.context, (seed, jobOptions) => {
+    const args = rawArgs(p, seed);
+    return runJob(
+      inputs,
+      (copies, token, onProgress, interval) => {
+        // runJob may hand back copies of the inputs (when the job had to wait): use those.
+        const S = p.strata.length;
+        const strataIn = copies.slice(0, S) as Float64Array[];
+        let init: RawState | undefined;
+        if (p.init) {
+          const nv = p.init.v.length;
+          const nw = p.init.w.length;
+          init = {
+            v: copies.slice(S, S + nv) as Float64Array[],
+            w: copies.slice(S + nv, S + nv + nw) as Float64Array[],
+            h: copies.slice(S + nv + nw) as Float64Array[],
+          };
+        }
+        return native().stratifiedNtfAsync(strataIn, args[1], args[2], args[3], args[4], args[5], init, token, onProgress, interval);
+      },
+      jobOptions,
+      mapNmfProgress,
+    )
+      .catch(inContext(p.context, 'the strata'))
+      .then((raw) => toResult(raw, p));
+  });
 }
 
 /**
@@ -520,7 +530,9 @@ export function stratifiedNtfSync(strata: readonly Tensor[], rankOrOptions: unkn
   const p = legacy
     ? parse(strata, undefined, rankOrOptions, 'stratifiedNtfSync()', parseSpecs)
     : parse(strata, rankOrOptions, maybeOptions, 'stratifiedNtfSync()', parseSpecs);
-  return toResult(callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNtf(...rawArgs(p)))), p);
+  return bestOfSync(p.o, p.init !== undefined, p.context, (seed) =>
+    toResult(callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNtf(...rawArgs(p, seed)))), p),
+  );
 }
 
 /** The Stratified-NTF loss of a given state (with the TV term when `tv` is set). */
@@ -550,6 +562,6 @@ export function stratifiedNtfFirstIterationStages(
   options: StratifiedNtfOptions,
 ): StratifiedNtfState[] {
   const p = parse(strata, rank, { ...options, maxIterations: 1 }, 'stratifiedNtfFirstIterationStages()', parseSpecs);
-  const raw = callSync(() => native().stratifiedNtf(...rawArgs(p, true)));
+  const raw = callSync(() => native().stratifiedNtf(...rawArgs(p, p.settings.seed, true)));
   return (raw.stages ?? []).map((st) => toState(st, p));
 }

@@ -12,6 +12,7 @@
 import type { Matrix } from '../matrix.js';
 import type { AsyncOptions } from '../runtime.js';
 import { describeValue, expectIntact, expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
+import { refusedFidelityMissingOptionSpecs } from '../nsa-flow/certified.js';
 import { selectAuto, selectByKnee, selectByScore, type WSelection } from './auto-w.js';
 import {
   asyncSpecs,
@@ -67,6 +68,7 @@ const explicitSpecs = {
   },
   ws: { kind: 'custom', description: 'an increasing array of distinct numbers in [0, 1]', check: (v, name) => expectWGrid(v, name) },
   score: { kind: 'function', description: "scores a path point for w: 'crossValidated' (higher is better)" },
+  ...refusedFidelityMissingOptionSpecs('the explicit flow has no weighted fidelity'),
 } as const satisfies OptionSpecs;
 
 type Plan =

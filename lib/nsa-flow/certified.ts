@@ -18,6 +18,7 @@ import { native, type CancelToken, type RawProgress } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import type { StopReason } from '../solver.js';
 import { expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
+import { missingOptionSpecs, prepareMissing, wantsMissing, type MissingMask, type ParsedMissing } from '../factorization/missing.js';
 
 export type CertifiedMode = 'target' | 'data' | 'signed' | 'anchored';
 export const certifiedModes = ['target', 'data', 'signed', 'anchored'] as const;
@@ -42,6 +43,11 @@ export interface CertifiedProblem {
   X0?: Matrix;
   /** 'data' | 'signed': data n×p (rows = observations). */
   X?: Matrix;
+  /**
+   * Entry weights ≥ 0 of the fidelity, the shape of X0 ('target') or of X ('data' | 'signed'); 0 =
+   * missing (X0/X may hold NaN there). Absent: every weight 1 (the unweighted energy, bit for bit).
+   */
+  weights?: Float64Array;
 }
 
 export interface CertifiedOptions {
@@ -127,6 +133,7 @@ export const certifiedOptionSpecs = {
 } as const satisfies OptionSpecs;
 
 interface RawEnergyOptions {
+  weights?: Float64Array;
   mode: CertifiedMode;
   w: number;
   orthogonality: OrthogonalityFunctional;
@@ -179,9 +186,12 @@ function allZero(a: Float64Array): boolean {
  * data its terms are undefined for, and the memory of the solve. `context` names the caller.
  */
 export function checkCertifiedProblem(problem: CertifiedProblem, options: Pick<CertifiedOptions, 'anchor' | 'nonnegative' | 'memory'>, context: string): void {
-  const { mode, Y0, X0, X } = problem;
+  const { mode, Y0, X0, X, weights } = problem;
   const p = Y0.rows;
   const name = (field: string) => `${field} of ${context}`;
+  if (weights) checkWeightedProblem(problem, weights, name);
+  // Whether the fidelity's data is zero at its weighted entries (all of them without weights).
+  const allZeroWeighted = (a: Float64Array) => (weights ? a.every((x, i) => weights[i] === 0 || x === 0) : allZero(a));
   if (mode === 'target' || mode === 'anchored') {
     if (!X0) throw new TypeError(`Expected a Matrix for ${name('X0')} in '${mode}' mode but received undefined`);
     if (X0.rows !== p) throw new RangeError(`Expected ${name('X0')} with ${p} rows (as Y0) but received ${X0.rows}×${X0.cols}`);
@@ -189,7 +199,9 @@ export function checkCertifiedProblem(problem: CertifiedProblem, options: Pick<C
     if (mode === 'anchored' && options.anchor === 'target' && X0.cols !== Y0.cols) {
       throw new RangeError(`Expected ${name('X0')} with ${Y0.cols} columns (as Y0) for anchor 'target' but received ${X0.rows}×${X0.cols}`);
     }
-    if (mode === 'target' && allZero(X0.data)) throw new RangeError(`Expected a nonzero ${name('X0')} (F = ‖Y − X0‖²/‖X0‖²) but received a zero matrix`);
+    if (mode === 'target' && allZeroWeighted(X0.data)) {
+      throw new RangeError(`Expected a nonzero ${name('X0')} (F = ‖Y − X0‖²/‖X0‖²) but received a zero matrix${weights ? ' at the entries of nonzero weight' : ''}`);
+    }
     if (mode === 'anchored') {
       if (options.anchor === 'target') {
         const k = X0.cols;
@@ -206,7 +218,9 @@ export function checkCertifiedProblem(problem: CertifiedProblem, options: Pick<C
   } else {
     if (!X) throw new TypeError(`Expected a Matrix for ${name('X')} in '${mode}' mode but received undefined`);
     if (X.cols !== p) throw new RangeError(`Expected ${name('X')} with ${p} columns (Y0 has ${p} rows, one per variable) but received ${X.rows}×${X.cols}`);
-    if (allZero(X.data)) throw new RangeError(`Expected a nonzero ${name('X')} (F = ‖X − XVVᵀ‖²/‖X‖²) but received a zero matrix`);
+    if (allZeroWeighted(X.data)) {
+      throw new RangeError(`Expected a nonzero ${name('X')} (F = ‖X − XVVᵀ‖²/‖X‖²) but received a zero matrix${weights ? ' at the entries of nonzero weight' : ''}`);
+    }
     if (mode === 'signed') {
       if (Y0.cols % 2 !== 0) throw new RangeError(`Expected ${name('Y0')} with an even number of columns ([V⁺ V⁻]) in 'signed' mode but received ${p}×${Y0.cols}`);
       if (!options.nonnegative) throw new RangeError(`Expected nonnegative true in 'signed' mode for ${context} (the lobes V⁺, V⁻ are non-negative) but received false`);
@@ -216,15 +230,41 @@ export function checkCertifiedProblem(problem: CertifiedProblem, options: Pick<C
   const vars = p * Y0.cols;
   const n = X?.rows ?? 0;
   const gram = X && p < 2 * n && p <= 4096 ? p * p : 0;
-  checkMemory(float64Bytes(vars) * (16 + 2 * options.memory) + float64Bytes(gram + n * Y0.cols), `the certified NSA-Flow solve on Y0 (${p}×${Y0.cols})`);
+  // Weights: their copy, and with data ω∘X, the weighted residual and two score buffers (no XᵀX then).
+  const weighted = !weights ? 0 : X ? 3 * n * p + 2 * n * Y0.cols - gram : weights.length;
+  checkMemory(float64Bytes(vars) * (16 + 2 * options.memory) + float64Bytes(gram + n * Y0.cols + weighted), `the certified NSA-Flow solve on Y0 (${p}×${Y0.cols})`);
+}
+
+/**
+ * The weights of a weighted problem: the shape of the fidelity's data, finite and ≥ 0, and that data
+ * finite at every entry of nonzero weight (NaN is allowed where the weight is 0: the entry is missing).
+ */
+function checkWeightedProblem(problem: CertifiedProblem, weights: Float64Array, name: (field: string) => string): void {
+  const { mode } = problem;
+  if (mode === 'anchored') throw new RangeError(`Expected no ${name('weights')} in 'anchored' mode (its fidelity is to the anchor, which has no missing entries)`);
+  const data = mode === 'target' ? problem.X0 : problem.X;
+  const field = mode === 'target' ? 'X0' : 'X';
+  if (!data) return; // the shape checks below name the missing matrix
+  if (weights.length !== data.data.length) {
+    throw new RangeError(`Expected ${data.data.length} ${name('weights')} (the shape of ${field}, ${data.rows}×${data.cols}) but received ${weights.length}`);
+  }
+  for (let i = 0; i < weights.length; i++) {
+    const w = weights[i]!;
+    if (!(w >= 0) || w === Infinity) throw new RangeError(`Expected finite ${name('weights')} ≥ 0 but received ${w} at index ${i}`);
+    const x = data.data[i]!;
+    if (w !== 0 && !Number.isFinite(x)) {
+      throw new RangeError(`Expected finite values in ${name(field)} at the entries of nonzero weight but received ${x} at [${Math.floor(i / data.cols)}, ${i % data.cols}]`);
+    }
+  }
 }
 
 function rawArgs(problem: CertifiedProblem): [NullableArray, number, NullableArray, number] {
   return [problem.X0?.data ?? null, problem.X0?.cols ?? 0, problem.X?.data ?? null, problem.X?.rows ?? 0];
 }
 
-function rawOptions(mode: CertifiedMode, o: CertifiedOptions): RawSolveOptions {
+function rawOptions(mode: CertifiedMode, o: CertifiedOptions, weights: Float64Array | undefined): RawSolveOptions {
   return {
+    ...(weights ? { weights } : {}),
     mode,
     w: o.w,
     orthogonality: o.orthogonality,
@@ -263,7 +303,7 @@ export function runCertifiedSync(problem: CertifiedProblem, options: CertifiedOp
   checkCertifiedProblem(problem, options, 'the certified solve');
   const { Y0 } = problem;
   const [X0, x0Cols, X, n] = rawArgs(problem);
-  const raw = callSync(() => native().certifiedSolve(Y0.data, Y0.rows, Y0.cols, X0, x0Cols, X, n, rawOptions(problem.mode, options)));
+  const raw = callSync(() => native().certifiedSolve(Y0.data, Y0.rows, Y0.cols, X0, x0Cols, X, n, rawOptions(problem.mode, options, problem.weights)));
   return buildRun(raw, Y0);
 }
 
@@ -277,7 +317,7 @@ export async function runCertifiedAsync(problem: CertifiedProblem, options: Cert
   checkCertifiedProblem(problem, options, 'the certified solve');
   const { Y0 } = problem;
   const inputs = [Y0.data, ...(problem.X0 ? [problem.X0.data] : []), ...(problem.X ? [problem.X.data] : [])];
-  const settings = rawOptions(problem.mode, options);
+  const settings = rawOptions(problem.mode, options, problem.weights);
   const raw = await runJob<RawCertifiedResult, CertifiedProgress>(
     inputs,
     (ins, token, onProgress, intervalMs) =>
@@ -300,9 +340,56 @@ export async function runCertifiedAsync(problem: CertifiedProblem, options: Cert
   return buildRun(raw, Y0);
 }
 
+// ---- missing entries of the fidelity's data -----------------------------------------------------
+
+/**
+ * `weights`, `mask` and `missing` of the fidelity (docs/missing-values.md), parsed as for nmf; NSA-Flow's
+ * data is dense, so `missing` is 'observed' or 'nan' ('absent' is CSR's).
+ */
+export const fidelityMissingOptionSpecs = {
+  weights: { ...missingOptionSpecs.weights, description: "entry weights ≥ 0 of the fidelity, a Matrix of the data's shape (0 = missing)" },
+  mask: missingOptionSpecs.mask,
+  missing: { ...missingOptionSpecs.missing, values: ['observed', 'nan'], description: "'nan': NaN entries of the data are missing" },
+} as const satisfies OptionSpecs;
+
+/**
+ * The same option names for a solver whose energy has no weighted fidelity: each is refused with a
+ * RangeError that names the solvers taking it (an option accepted and ignored would be a silent mistake).
+ */
+export function refusedFidelityMissingOptionSpecs(why: string) {
+  const refuse = (_v: unknown, name: string): never => {
+    throw new RangeError(
+      `Expected no ${name} (${why}); weights, mask and missing are taken by nsaFlow with optimizer 'spg' or 'lbfgsb', by nsaFlowFit and by nsaEnergy`,
+    );
+  };
+  const spec = (option: string) => ({ kind: 'custom' as const, description: `not taken (${why}): use nsaFlow with optimizer 'spg' or 'lbfgsb' for ${option}`, check: refuse });
+  return { weights: spec('weights'), mask: spec('a mask'), missing: spec("missing 'nan'") } as const satisfies OptionSpecs;
+}
+
+export interface FidelityMissingOptions {
+  /** Entry weights ω ≥ 0 of the fidelity, a Matrix of the data's shape; 0 = missing. */
+  weights?: Matrix;
+  /** The missing entries: a boolean array of rows·cols (row-major, true = missing) or an index list {rows, cols}. */
+  mask?: MissingMask;
+  /** 'nan': NaN entries of the data are missing (default 'observed'). */
+  missing?: 'observed' | 'nan';
+}
+
+/**
+ * The data of a fidelity with its missing-value options: a snapshot (NaN allowed where missing, every
+ * observed entry finite, any sign) and the dense weights, undefined when every weight is 1 — then the
+ * unweighted energy runs, bit for bit. Null when no missing-value option was given.
+ */
+export function fidelityWeights(A: unknown, name: string, o: ParsedMissing, context: string): { data: Matrix; weights: Float64Array | undefined } | null {
+  if (!wantsMissing(o)) return null;
+  const { data, missing } = prepareMissing(A, name, o, context, false, true);
+  if ('indptr' in data) throw new TypeError(`Expected a dense Matrix for ${name} of ${context} but received a CSR matrix`);
+  return { data, weights: missing.weights };
+}
+
 // ---- the public energy -------------------------------------------------------------------------
 
-export interface NsaEnergyOptions {
+export interface NsaEnergyOptions extends FidelityMissingOptions {
   /** Which fidelity F (default 'target'). */
   mode?: CertifiedMode;
   /** 'target': the target (shape of Y); 'anchored': the anchor (p×m). */
@@ -331,7 +418,8 @@ export interface NsaEnergyValue {
 const matrixOption = (name: string) => ({
   kind: 'custom' as const,
   description: `a Matrix {rows, cols, data: Float64Array} (${name})`,
-  check: (v: unknown, n: string) => expectMatrix(v, n),
+  // NaN is checked with the missing-value options (allowed at missing entries of the fidelity's data).
+  check: (v: unknown, n: string) => expectMatrix(v, n, { finite: false }),
 });
 
 export const nsaEnergyOptionSpecs = {
@@ -343,21 +431,40 @@ export const nsaEnergyOptionSpecs = {
   overlapPenalty: certifiedOptionSpecs.overlapPenalty,
   anchor: certifiedOptionSpecs.anchor,
   nonnegative: certifiedOptionSpecs.nonnegative,
+  ...fidelityMissingOptionSpecs,
 } as const satisfies OptionSpecs;
 
 /**
  * The calibration-free NSA-Flow energy at Y: its value, terms, gradient and certificate.
  * `nsaEnergy(Y, { X0 })` is the target-mode energy (1 − w)·‖Y − X0‖²/‖X0‖² + w·D̃(Y).
+ * `weights`/`mask`/`missing` weigh the fidelity's data (X0 in 'target', X in 'data' and 'signed'; see
+ * docs/nsa-flow-fit.md): F = Σ ω(Y − X0)²/Σ ω·X0², or the data fit over the observed entries.
  */
 export function nsaEnergy(Y: Matrix, options?: NsaEnergyOptions): NsaEnergyValue {
   const context = 'nsaEnergy()';
   const y = expectMatrix(Y, 'Y');
-  const o = parseOptions<Required<Omit<NsaEnergyOptions, 'X0' | 'X'>> & Pick<NsaEnergyOptions, 'X0' | 'X'>>(nsaEnergyOptionSpecs, options, context);
-  const problem: CertifiedProblem = { mode: o.mode, Y0: y, ...(o.X0 ? { X0: o.X0 } : {}), ...(o.X ? { X: o.X } : {}) };
+  type Parsed = Required<Omit<NsaEnergyOptions, 'X0' | 'X' | keyof FidelityMissingOptions>> & Pick<NsaEnergyOptions, 'X0' | 'X'> & ParsedMissing;
+  const o = parseOptions<Parsed>(nsaEnergyOptionSpecs, options, context);
+  const field = o.mode === 'target' || o.mode === 'anchored' ? 'X0' : 'X';
+  if (o.mode === 'anchored' && wantsMissing(o)) {
+    throw new RangeError(`Expected no options.${o.weights ? 'weights' : o.mask ? 'mask' : 'missing'} of ${context} in 'anchored' mode (its fidelity is to the anchor, which has no missing entries)`);
+  }
+  const given = o[field];
+  const weighted = given ? fidelityWeights(given, `options.${field}`, o, context) : null;
+  // Every entry of a matrix that the missing-value options do not cover must be finite.
+  for (const m of ['X0', 'X'] as const) if (o[m] && !(weighted && m === field)) expectMatrix(o[m], `options.${m}`);
+  const problem: CertifiedProblem = {
+    mode: o.mode,
+    Y0: y,
+    ...(o.X0 ? { X0: field === 'X0' && weighted ? weighted.data : o.X0 } : {}),
+    ...(o.X ? { X: field === 'X' && weighted ? weighted.data : o.X } : {}),
+    ...(weighted?.weights ? { weights: weighted.weights } : {}),
+  };
   checkCertifiedProblem(problem, { anchor: o.anchor, nonnegative: o.nonnegative, memory: 0 }, context);
   const [X0, x0Cols, X, n] = rawArgs(problem);
   const raw = callSync(() =>
     native().certifiedEnergy(y.data, y.rows, y.cols, X0, x0Cols, X, n, {
+      ...(problem.weights ? { weights: problem.weights } : {}),
       mode: o.mode,
       w: o.w,
       orthogonality: o.orthogonality,

@@ -31,10 +31,14 @@ import {
   parseOptions,
   type OptionSpecs,
 } from '../validate.js';
+import type { ParsedMissing } from '../factorization/missing.js';
 import {
   certifiedOptionSpecs,
   certifiedSolvers,
+  fidelityMissingOptionSpecs,
+  fidelityWeights,
   nsaEnergy,
+  type FidelityMissingOptions,
   runCertifiedAsync,
   runCertifiedSync,
   type CertifiedOptions,
@@ -50,7 +54,11 @@ export type ResolvedFitMode = Exclude<FitMode, 'auto'>;
 export const fitInits = ['clamp', 'relax', 'nmf', 'random'] as const;
 export type FitInit = (typeof fitInits)[number];
 
-export interface NsaFlowFitOptions {
+/**
+ * Missing entries of X (`weights`, `mask`, `missing: 'nan'`, as for nmf; docs/nsa-flow-fit.md): the
+ * fidelity counts the observed entries only, weighted; an entry of weight 0 may hold NaN.
+ */
+export interface NsaFlowFitOptions extends FidelityMissingOptions {
   /** Orthogonality weight in [0, 1] (default 0.5): 0 fits the data only, 1 orthogonality only. */
   w?: number;
   /** 'auto' (default: 'data' for non-negative X, else 'signed'), 'data', 'signed' or 'anchored'. */
@@ -234,9 +242,12 @@ export const nsaFlowFitOptionSpecs = {
   seed: { kind: 'number', integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, default: 0, description: "seed of init 'random' and of NMF" },
 } as const satisfies OptionSpecs;
 
-const asyncSpecs = { ...nsaFlowFitOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
+/** The API's options: the CLI's, plus the missing-value options (the CLI does not take them yet). */
+const syncSpecs = { ...nsaFlowFitOptionSpecs, ...fidelityMissingOptionSpecs } as const satisfies OptionSpecs;
+const asyncSpecs = { ...syncSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
-type Parsed = Required<Omit<NsaFlowFitOptions, 'init' | 'anchor'>> & { init: FitInit | Matrix; anchor: 'pca' | Matrix } & AsyncOptions<NsaFlowFitProgress>;
+type Parsed = Required<Omit<NsaFlowFitOptions, 'init' | 'anchor' | keyof FidelityMissingOptions>> & { init: FitInit | Matrix; anchor: 'pca' | Matrix } & ParsedMissing &
+  AsyncOptions<NsaFlowFitProgress>;
 
 // ---- preparation -----------------------------------------------------------------------------------
 
@@ -260,11 +271,27 @@ interface Prepared {
   anchor: Matrix | null;
   anchorBasis: Matrix | null;
   solverOptions: CertifiedOptions;
+  /**
+   * Missing entries: the weights ω of X's entries (n × p, 0 = missing; Xc is 0 there) and each row's
+   * D = p/Σⱼ ωᵢⱼ (the scores' rescaling, nsa_energy.hpp); null when every entry is observed with weight 1.
+   */
+  weights: Float64Array | null;
+  rowScale: Float64Array | null;
+  /** Warnings of the preparation (the weighted principal fit of missing entries). */
+  warnings: string[];
+  /** Whether X's observed entries are all ≥ 0. */
+  nonNegativeX: boolean;
+  /** PCA's loadings of Xc (with missing entries: the principal fit's start). */
+  pcaLoadings: Matrix;
 }
 
 function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string, specs: OptionSpecs): Prepared {
   const o = parseOptions<Parsed>(specs, options, context);
-  const X = expectMatrix(Xarg, 'X');
+  // With missing-value options: a snapshot of X whose observed entries are finite (NaN allowed where
+  // missing) and the weights ω (undefined when all are 1: then everything below is the plain fit).
+  const weighted = fidelityWeights(Xarg, 'X', o, context);
+  const X = weighted ? weighted.data : expectMatrix(Xarg, 'X');
+  const omega = weighted?.weights ?? null;
   const { rows: n, cols: p } = X;
   const r = Math.min(n, p);
   const kWhat = `an integer in [1, ${r}] (min(rows, cols) of X)`;
@@ -273,18 +300,39 @@ function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string
   const k = kArg;
   if (n < 2 && o.center) throw new RangeError(`Expected at least 2 rows in X when options.center of ${context} is true (one centred row is zero) but received 1`);
   // Xc, its PCA (U n×r, V p×r), V and its lobes, the scores, and the solver's p×2k workspaces (about 12).
-  checkMemory(float64Bytes(n * p + n * r + p * r + 2 * n * k + 14 * p * 2 * k), `${context} on X (${n}×${p}) with k = ${k}`);
+  // With missing entries also the weights, ω∘Xc and the weighted residual (n × p each).
+  checkMemory(float64Bytes(n * p * (omega ? 4 : 1) + n * r + p * r + 2 * n * k + 14 * p * 2 * k), `${context} on X (${n}×${p}) with k = ${k}`);
 
-  const nonNegativeX = X.data.every((v) => v >= 0);
+  const nonNegativeX = X.data.every((v, i) => v >= 0 || (omega !== null && omega[i] === 0));
   const mode: ResolvedFitMode = o.mode === 'auto' ? (nonNegativeX ? 'data' : 'signed') : o.mode;
 
   let center: Float64Array | null = null;
   const xc = new Float64Array(X.data);
-  if (o.center) {
+  if (o.center && omega) {
+    // The ω-weighted mean of each column's observed entries (for a 0/1 mask: their plain mean), the
+    // centre that minimizes Σᵢ ωᵢⱼ(xᵢⱼ − cⱼ)²; a column with nothing observed has no mean.
+    center = new Float64Array(p);
+    const columnWeight = new Float64Array(p);
+    for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) columnWeight[j]! += omega[i * p + j]!;
+    for (let j = 0; j < p; j++) {
+      if (!(columnWeight[j]! > 0)) {
+        throw new RangeError(`Expected an observed entry (nonzero weight) in every column of X for options.center of ${context} (a column is centred at the mean of its observed entries) but column ${j} has none`);
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < p; j++) {
+        const om = omega[i * p + j]!;
+        if (om !== 0) center[j]! += (om / columnWeight[j]!) * X.data[i * p + j]!;
+      }
+    }
+    for (let i = 0; i < n * p; i++) xc[i] = omega[i] === 0 ? 0 : xc[i]! - center[i % p]!;
+  } else if (o.center) {
     center = new Float64Array(p);
     // Σ x/n rather than Σ x then /n: entries near the largest double do not overflow the sum.
     for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) center[j]! += X.data[i * p + j]! / n;
     for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) xc[i * p + j]! -= center[j]!;
+  } else if (omega) {
+    for (let i = 0; i < n * p; i++) if (omega[i] === 0) xc[i] = 0; // whatever a missing entry holds
   }
   // Every fidelity is invariant to the scale of X, so the solve and the measures work on Xc divided by
   // its largest magnitude (no overflow or underflow of ‖Xc‖² whatever the units); the scores and
@@ -297,13 +345,29 @@ function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string
     throw new RangeError(`Expected X with some variance${o.center ? ' after centring' : ''} for ${context} but received ${o.center ? 'rows that are all equal' : 'a zero matrix'}`);
   }
   for (let i = 0; i < xc.length; i++) xc[i]! /= scale;
-  const totalVariance = sumSquares(xc);
   const Xc: Matrix = { rows: n, cols: p, data: xc };
+  const rowScale = omega && rowScales(omega, n, p);
+  const totalVariance = omega ? weightedSumSquares(xc, omega) : sumSquares(xc);
   // Loadings of Xc; centring was done above, so PCA does not centre again.
   const principal = pca(Xc, k, { center: false });
-  const pcaExplained = principal.explainedVarianceRatio.reduce((a, b) => a + b, 0);
-  const L = principal.loadings;
+  const base: PreparedBase = {
+    context, o, n, p, k, mode, X, Xc, center, totalVariance, solverOptions: fitDefaults(o), weights: omega, rowScale, warnings: [], nonNegativeX,
+    pcaLoadings: principal.loadings,
+  };
+  // Everything that depends on the loadings (the anchor, the start) is built and checked here, from
+  // PCA's; with missing entries withPrincipal() rebuilds it from the principal fit of the observed
+  // entries, which runs with the solve (on the solver's thread in the async form).
+  const pp = withLoadings(base, principal.loadings, principal.explainedVarianceRatio.reduce((a, b) => a + b, 0));
+  // Reading the options ran the caller's getters after X was read: X's buffer must be as validated.
+  expectIntact([X.data, n * p, 'X.data']);
+  return pp;
+}
 
+type PreparedBase = Omit<Prepared, 'pcaExplained' | 'start' | 'anchor' | 'anchorBasis'>;
+
+/** The anchor and the start from the loadings L (PCA's, or the principal fit's with missing entries). */
+function withLoadings(base: PreparedBase, L: Matrix, pcaExplained: number): Prepared {
+  const { context, o, p, k, mode, X, nonNegativeX } = base;
   // The anchor (anchored mode only; given elsewhere it would be ignored, so it is refused).
   let anchor: Matrix | null = null;
   let anchorBasis: Matrix | null = null;
@@ -324,12 +388,30 @@ function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string
     anchorBasis = orthonormalBasis(anchor);
     if (anchorBasis.cols === 0) throw new RangeError(`Expected a non-zero options.anchor for ${context} but received a matrix whose columns are all 0`);
   }
-
   const start = initialStart(o, X, L, mode, p, k, nonNegativeX, context);
-  // Reading the options ran the caller's getters after X was read: X's buffer must be as validated.
-  expectIntact([X.data, n * p, 'X.data']);
+  return { ...base, pcaExplained, start, anchor, anchorBasis };
+}
 
-  const solverOptions: CertifiedOptions = {
+/**
+ * Missing entries: PCA's loadings are those of Xc with the missing entries at their column's mean; the
+ * principal subspace of the observed entries is the unconstrained w = 0 fit of the weighted fidelity,
+ * started there. Its V is the PCA that the start, the anchor and explainedVariance.pca use.
+ */
+function principalProblem(pp: Prepared): [CertifiedProblem, CertifiedOptions] {
+  return [{ mode: 'data', Y0: pp.pcaLoadings, X: pp.Xc, weights: pp.weights! }, { ...pp.solverOptions, w: 0, nonnegative: false }];
+}
+
+function withPrincipal(pp: Prepared, run: CertifiedRun): Prepared {
+  const next = withLoadings(pp, withPcaSigns(run.Y), 1 - run.fidelity);
+  if (run.stopReason !== 'gradMap') {
+    next.warnings = [...pp.warnings, `principal fit of the observed entries: stopped by ${run.stopReason} at certificate ${run.certificate.toExponential(2)}`];
+  }
+  return next;
+}
+
+/** The certified solver's options of the w solve. */
+function fitDefaults(o: Parsed): CertifiedOptions {
+  return {
     w: o.w,
     orthogonality: o.orthogonality,
     solver: o.solver,
@@ -342,7 +424,17 @@ function prepare(Xarg: unknown, kArg: unknown, options: unknown, context: string
     anchor: o.anchorFidelity,
     recordEvery: o.recordEvery,
   };
-  return { context, o, n, p, k, mode, X, Xc, center, totalVariance, pcaExplained, start, anchor, anchorBasis, solverOptions };
+}
+
+/** PCA's sign convention on V (p × k), in place: each column's largest-|·| entry positive. */
+function withPcaSigns(V: Matrix): Matrix {
+  const { rows: p, cols: k } = V;
+  for (let c = 0; c < k; c++) {
+    let big = 0;
+    for (let j = 0; j < p; j++) if (Math.abs(V.data[j * k + c]!) > Math.abs(big)) big = V.data[j * k + c]!;
+    if (big < 0) for (let j = 0; j < p; j++) V.data[j * k + c] = -V.data[j * k + c]!;
+  }
+  return V;
 }
 
 /** The start of the solve (p × k; signed: p × 2k, the lobes side by side). */
@@ -400,7 +492,17 @@ function nmfStart(pp: Prepared, f: NmfResult): Matrix {
 
 /** The problem of the w solve from a start. */
 function problemFrom(pp: Prepared, start: Matrix): CertifiedProblem {
-  return pp.mode === 'anchored' ? { mode: 'anchored', Y0: start, X0: pp.anchor! } : { mode: pp.mode, Y0: start, X: pp.Xc };
+  return pp.mode === 'anchored' ? { mode: 'anchored', Y0: start, X0: pp.anchor! } : { mode: pp.mode, Y0: start, X: pp.Xc, ...weightsOf(pp) };
+}
+
+/** The weights of the data fidelity, when some entry is missing or weighted. */
+function weightsOf(pp: Prepared): { weights?: Float64Array } {
+  return pp.weights ? { weights: pp.weights } : {};
+}
+
+/** NMF's options of init 'nmf': X's weights (NMF of the observed entries). */
+function nmfStartOptions(pp: Prepared): NmfOptions {
+  return { ...nmfInitOptions, seed: pp.o.seed, ...(pp.weights ? { weights: { rows: pp.n, cols: pp.p, data: pp.weights } } : {}) };
 }
 
 /**
@@ -409,38 +511,40 @@ function problemFrom(pp: Prepared, start: Matrix): CertifiedProblem {
  * inside the anchor's span fits it exactly, rank-one ones included, where O has its maximum).
  */
 function relaxProblem(pp: Prepared, start: Matrix): [CertifiedProblem, CertifiedOptions] {
-  const problem: CertifiedProblem = pp.mode === 'anchored' ? { mode: 'data', Y0: start, X: pp.Xc } : problemFrom(pp, start);
+  const problem: CertifiedProblem = pp.mode === 'anchored' ? { mode: 'data', Y0: start, X: pp.Xc, ...weightsOf(pp) } : problemFrom(pp, start);
   return [problem, { ...pp.solverOptions, w: 0 }];
 }
 
-function solveSync(pp: Prepared): { run: CertifiedRun; relax: CertifiedRun | null } {
-  let start = pp.start ?? nmfStart(pp, nmfSync(pp.X, pp.k, { ...nmfInitOptions, seed: pp.o.seed }));
+function solveSync(pp0: Prepared): { pp: Prepared; run: CertifiedRun; relax: CertifiedRun | null } {
+  const pp = pp0.weights ? withPrincipal(pp0, runCertifiedSync(...principalProblem(pp0))) : pp0;
+  let start = pp.start ?? nmfStart(pp, nmfSync(pp.X, pp.k, nmfStartOptions(pp)));
   let relax: CertifiedRun | null = null;
   if (pp.o.init === 'relax') {
     relax = runCertifiedSync(...relaxProblem(pp, start));
     start = relax.Y;
   }
-  return { run: runCertifiedSync(problemFrom(pp, start), pp.solverOptions), relax };
+  return { pp, run: runCertifiedSync(problemFrom(pp, start), pp.solverOptions), relax };
 }
 
-async function solveAsync(pp: Prepared): Promise<{ run: CertifiedRun; relax: CertifiedRun | null }> {
-  const { signal, onProgress, progressIntervalMs } = pp.o;
+async function solveAsync(pp0: Prepared): Promise<{ pp: Prepared; run: CertifiedRun; relax: CertifiedRun | null }> {
+  const { signal, onProgress, progressIntervalMs } = pp0.o;
+  const pp = pp0.weights ? withPrincipal(pp0, await runCertifiedAsync(...principalProblem(pp0), { signal })) : pp0;
   const forward = (stage: 'relax' | 'fit') => onProgress && ((r: CertifiedProgress) => onProgress({ ...r, stage }));
-  let start = pp.start ?? nmfStart(pp, await nmf(pp.X, pp.k, { ...nmfInitOptions, seed: pp.o.seed, signal }));
+  let start = pp.start ?? nmfStart(pp, await nmf(pp.X, pp.k, { ...nmfStartOptions(pp), signal }));
   let relax: CertifiedRun | null = null;
   if (pp.o.init === 'relax') {
     relax = await runCertifiedAsync(...relaxProblem(pp, start), { signal, onProgress: forward('relax'), progressIntervalMs });
     start = relax.Y;
   }
   const run = await runCertifiedAsync(problemFrom(pp, start), pp.solverOptions, { signal, onProgress: forward('fit'), progressIntervalMs });
-  return { run, relax };
+  return { pp, run, relax };
 }
 
 // ---- the result ------------------------------------------------------------------------------------
 
 function finish(pp: Prepared, run: CertifiedRun, relax: CertifiedRun | null): NsaFlowFitResult {
   const { p, k, mode, Xc, o } = pp;
-  const warnings = [...(relax?.warnings.map((w) => `relax: ${w}`) ?? []), ...run.warnings];
+  const warnings = [...pp.warnings, ...(relax?.warnings.map((w) => `relax: ${w}`) ?? []), ...run.warnings];
   let V: Matrix;
   let lobes: NsaFlowFitResult['lobes'] = null;
   if (mode === 'signed') {
@@ -462,7 +566,7 @@ function finish(pp: Prepared, run: CertifiedRun, relax: CertifiedRun | null): Ns
   // The anchored energy does not depend on V's overall scale (F and O are both scale invariant): V is
   // returned at the scale that minimizes the reconstruction error of Xc through V, so that the scores
   // and the explained variance mean what they mean in the other modes.
-  if (mode === 'anchored') scaleForReconstruction(Xc, V);
+  if (mode === 'anchored') scaleForReconstruction(pp, V);
 
   let energy = run.energy;
   let fidelity = run.fidelity;
@@ -470,7 +574,7 @@ function finish(pp: Prepared, run: CertifiedRun, relax: CertifiedRun | null): Ns
   let overlap = run.overlap;
   let consolidation: FitConsolidation | null = null;
   if (o.consolidate) {
-    const before = { fidelity: run.fidelity, explained: 1 - reconstructionError(Xc, V, pp.totalVariance) };
+    const before = { fidelity: run.fidelity, explained: 1 - reconstructionError(pp, V) };
     const c = consolidate(pp, V, warnings);
     if (mode === 'signed') {
       // The canonical split of a consolidated V: each entry in one lobe only, so the lobes do not overlap.
@@ -482,7 +586,7 @@ function finish(pp: Prepared, run: CertifiedRun, relax: CertifiedRun | null): Ns
     // The solver's own definitions of the terms, at the consolidated point.
     const at = nsaEnergy(lobes ? splitLobes(V) : V, {
       mode,
-      ...(mode === 'anchored' ? { X0: pp.anchor! } : { X: Xc }),
+      ...(mode === 'anchored' ? { X0: pp.anchor! } : { X: Xc, ...(pp.weights ? { weights: { rows: pp.n, cols: p, data: pp.weights } } : {}) }),
       w: o.w,
       orthogonality: o.orthogonality,
       overlapPenalty: o.overlapPenalty,
@@ -493,7 +597,7 @@ function finish(pp: Prepared, run: CertifiedRun, relax: CertifiedRun | null): Ns
       fidelityBefore: before.fidelity,
       fidelityAfter: fidelity,
       explainedVarianceBefore: before.explained,
-      explainedVarianceAfter: 1 - reconstructionError(Xc, V, pp.totalVariance),
+      explainedVarianceAfter: 1 - reconstructionError(pp, V),
       certificate: at.certificate,
       ...c,
     };
@@ -512,7 +616,7 @@ function finish(pp: Prepared, run: CertifiedRun, relax: CertifiedRun | null): Ns
   return {
     V,
     lobes,
-    scores: project(pp.X, center, V),
+    scores: pp.weights ? weightedScores(pp.X, center, pp.weights, pp.rowScale!, V) : project(pp.X, center, V),
     center,
     energy,
     fidelity,
@@ -521,8 +625,8 @@ function finish(pp: Prepared, run: CertifiedRun, relax: CertifiedRun | null): Ns
     defect: invariantOrthogonalityDefect(V),
     sparsity: zeros / V.data.length,
     explainedVariance: {
-      reconstruction: 1 - reconstructionError(Xc, V, pp.totalVariance),
-      span: spanExplained(Xc, V, pp.totalVariance),
+      reconstruction: 1 - reconstructionError(pp, V),
+      span: pp.weights ? 1 - reconstructionError(pp, orthonormalBasis(V)) : spanExplained(Xc, V, pp.totalVariance),
       pca: pp.pcaExplained,
     },
     certificate: run.certificate,
@@ -569,14 +673,14 @@ export function nsaFlowFit(X: Matrix, k: number, options?: NsaFlowFitOptions & A
   } catch (err) {
     return Promise.reject(err);
   }
-  return solveAsync(pp).then(({ run, relax }) => finish(pp, run, relax));
+  return solveAsync(pp).then((s) => finish(s.pp, s.run, s.relax));
 }
 
 /** nsaFlowFit() on the calling thread (small problems). */
 export function nsaFlowFitSync(X: Matrix, k: number, options?: NsaFlowFitOptions): NsaFlowFitResult {
-  const pp = prepare(X, k, options, 'nsaFlowFitSync()', nsaFlowFitOptionSpecs);
-  const { run, relax } = solveSync(pp);
-  return finish(pp, run, relax);
+  const pp = prepare(X, k, options, 'nsaFlowFitSync()', syncSpecs);
+  const s = solveSync(pp);
+  return finish(s.pp, s.run, s.relax);
 }
 
 // ---- consolidation: disjoint supports --------------------------------------------------------------
@@ -664,7 +768,7 @@ function consolidate(pp: Prepared, V: Matrix, warnings: string[]): Pick<FitConso
     }
     for (let i = 0; i < S.length; i++) V.data[S[i]! * k + c] = fitted[i]!;
   }
-  if (mode === 'anchored') scaleForReconstruction(pp.Xc, V);
+  if (mode === 'anchored') scaleForReconstruction(pp, V);
   return { entriesRemoved, columnsRefilled, polishIterations };
 }
 
@@ -797,18 +901,23 @@ function leadingRightSingularVector(Xc: Matrix, S: number[]): Float64Array {
 
 // ---- measures ------------------------------------------------------------------------------------
 
-/** ‖Xc − Xc·V·Vᵀ‖²/‖Xc‖², from the residual itself (no cancellation when it is small). */
-function reconstructionError(Xc: Matrix, V: Matrix, total: number): number {
+/**
+ * ‖Xc − Xc·V·Vᵀ‖²/‖Xc‖², from the residual itself (no cancellation when it is small); with missing
+ * entries the weighted fidelity Σ ω(Xc − T·Vᵀ)²/Σ ω·Xc² with the scores T = D·(ω∘Xc)·V (nsa_energy.hpp).
+ */
+function reconstructionError(pp: Prepared, V: Matrix): number {
+  const { Xc, totalVariance: total } = pp;
   const { rows: n, cols: p } = Xc;
   const k = V.cols;
-  const M = project(Xc, null, V);
+  const omega = pp.weights;
+  const M = omega ? weightedScores(Xc, null, omega, pp.rowScale!, V) : project(Xc, null, V);
   let r2 = 0;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < p; j++) {
       let s = 0;
       for (let c = 0; c < k; c++) s += M.data[i * k + c]! * V.data[j * k + c]!;
       const d = Xc.data[i * p + j]! - s;
-      r2 += d * d;
+      r2 += omega ? omega[i * p + j]! * d * d : d * d;
     }
   }
   return r2 / total;
@@ -821,8 +930,34 @@ function spanExplained(Xc: Matrix, V: Matrix, total: number): number {
   return sumSquares(project(Xc, null, Q).data) / total;
 }
 
-/** Multiplies V by the one factor that minimizes ‖Xc − Xc·V·Vᵀ‖² (t = ‖XcV‖²/‖XcVVᵀ‖² for V·√t). */
-function scaleForReconstruction(Xc: Matrix, V: Matrix): void {
+/**
+ * Multiplies V by the one factor that minimizes ‖Xc − Xc·V·Vᵀ‖² (t = ‖XcV‖²/‖XcVVᵀ‖² for V·√t); with
+ * missing entries the weighted error (the model T·Vᵀ scales by t: t = Σω·x·m/Σω·m², m = (T·Vᵀ)ᵢⱼ).
+ */
+function scaleForReconstruction(pp: Prepared, V: Matrix): void {
+  const { Xc } = pp;
+  if (pp.weights) {
+    const omega = pp.weights;
+    const T = weightedScores(Xc, null, omega, pp.rowScale!, V);
+    const { rows: n, cols: p } = Xc;
+    const k = V.cols;
+    let xm = 0, mm = 0;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < p; j++) {
+        const om = omega[i * p + j]!;
+        if (om === 0) continue;
+        let m = 0;
+        for (let c = 0; c < k; c++) m += T.data[i * k + c]! * V.data[j * k + c]!;
+        xm += om * Xc.data[i * p + j]! * m;
+        mm += om * m * m;
+      }
+    }
+    if (xm > 0 && mm > 0) {
+      const s = Math.sqrt(xm / mm);
+      for (let i = 0; i < V.data.length; i++) V.data[i]! *= s;
+    }
+    return;
+  }
   const M = project(Xc, null, V);
   const k = V.cols;
   const G = gram(V);
@@ -849,6 +984,43 @@ function project(X: Matrix, center: Float64Array | null, V: Matrix): Matrix {
     }
   }
   return { rows: n, cols: k, data: out };
+}
+
+/**
+ * The scores of rows with missing entries: D·(ω∘(X − center))·V, Dᵢ = p/Σⱼ ωᵢⱼ (nsa_energy.hpp), the
+ * entries of weight 0 never read (they may hold NaN).
+ */
+function weightedScores(X: Matrix, center: Float64Array | null, omega: Float64Array, rowScale: Float64Array, V: Matrix): Matrix {
+  const { rows: n, cols: p } = X;
+  const k = V.cols;
+  const out = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < p; j++) {
+      const om = omega[i * p + j]!;
+      if (om === 0) continue;
+      const x = om * (X.data[i * p + j]! - (center ? center[j]! : 0));
+      for (let c = 0; c < k; c++) out[i * k + c]! += x * V.data[j * k + c]!;
+    }
+    for (let c = 0; c < k; c++) out[i * k + c]! *= rowScale[i]!;
+  }
+  return { rows: n, cols: k, data: out };
+}
+
+/** Dᵢ = p/Σⱼ ωᵢⱼ per row (0 for a row with nothing observed: its scores are 0). */
+function rowScales(omega: Float64Array, n: number, p: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < p; j++) s += omega[i * p + j]!;
+    out[i] = s > 0 ? p / s : 0;
+  }
+  return out;
+}
+
+function weightedSumSquares(a: Float64Array, omega: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) if (omega[i] !== 0) s += omega[i]! * a[i]! * a[i]!;
+  return s;
 }
 
 function gram(A: Matrix): Float64Array {

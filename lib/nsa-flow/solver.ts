@@ -40,7 +40,18 @@ import {
   type OrthogonalityType,
   type Weighting,
 } from './options.js';
-import { certifiedOptionSpecs, certifiedSolvers, runCertifiedAsync, runCertifiedSync, type CertifiedOptions, type CertifiedRun } from './certified.js';
+import {
+  certifiedOptionSpecs,
+  certifiedSolvers,
+  fidelityMissingOptionSpecs,
+  fidelityWeights,
+  runCertifiedAsync,
+  runCertifiedSync,
+  type CertifiedOptions,
+  type CertifiedRun,
+  type FidelityMissingOptions,
+} from './certified.js';
+import { wantsMissing, type ParsedMissing } from '../factorization/missing.js';
 import { optimizerNames, optimizerStateBuffers, stepOptimizers, type OptimizerName } from './optimizers.js';
 
 export interface RawFlowResult {
@@ -94,7 +105,12 @@ export interface LrDraws {
  * "does not apply" (the same as leaving them out), so that settings repeat a run: nsaFlowSync(Y0,
  * {...settings, X0}) without fidEta, cOrth and scale, which the run derived (they are not options).
  */
-export interface NsaFlowOptions {
+/**
+ * `weights` / `mask` / `missing: 'nan'` (certified solvers only) weigh the target's entries:
+ * F = Σ ω(Y − X0)²/Σ ω·X0², an entry of weight 0 is missing (X0 may hold NaN there) and Y is left to
+ * the orthogonality term there.
+ */
+export interface NsaFlowOptions extends FidelityMissingOptions {
   /** Target (same shape as Y0). Missing: X0 = nonneg(Y0) (Y0 under nonnegativity 'none') and, in the retraction loop, a jittered start drawn from `seed`. */
   X0?: Matrix;
   /**
@@ -274,7 +290,8 @@ const certifiedOnly = { plateauTolerance: certifiedOptionSpecs.plateauTolerance.
  * are the loop's, `optimizerNames`).
  */
 export const nsaFlowOptionSpecs = {
-  X0: { kind: 'custom', description: 'a Matrix of the shape of Y0', check: (v, name) => expectMatrix(v, name) },
+  // NaN is checked in prepare(): allowed at the missing entries of the weighted fidelity only.
+  X0: { kind: 'custom', description: 'a Matrix of the shape of Y0', check: (v, name) => expectMatrix(v, name, { finite: false }) },
   weighting: { kind: 'enum', values: weightings, default: 'energy', description: "energy: 'energy' (calibration-free) or 'reference'" },
   w: { kind: 'number', min: 0, max: 1, default: 0.5, description: 'orthogonality weight (and the soft retraction blend)' },
   orthogonality: { kind: 'enum', values: orthogonalityFunctionals, description: "orthogonality functional, weighting 'energy' (default 'gram')" },
@@ -307,6 +324,12 @@ export const nsaFlowOptionSpecs = {
   plateauTolerance: { ...withoutDefault(certifiedOptionSpecs.plateauTolerance), description: 'relative energy decrease over 10 iterations below which a certified solver stops (default 1e-12)' },
   memory: { ...withoutDefault(certifiedOptionSpecs.memory), description: "correction pairs of 'lbfgsb' (default 10)" },
 } as const satisfies OptionSpecs;
+
+/**
+ * The API's options: the CLI's, plus the missing-value options of the target (certified solvers only;
+ * the CLI does not take them yet).
+ */
+const syncSpecs = { ...nsaFlowOptionSpecs, ...fidelityMissingOptionSpecs } as const satisfies OptionSpecs;
 
 function checkDraws(v: unknown, name: string): { uniform: number[]; normal: number[] } {
   if (!isObjectArgument(v)) throw new TypeError(`Expected an object {uniform?, normal?} for ${name} but received ${describeValue(v)}`);
@@ -408,6 +431,8 @@ type LoopPlan = Parsed & {
 /** A run of a certified solver. */
 type CertifiedPlan = Parsed & {
   kind: 'certified';
+  /** The weights of the target's entries, dense (undefined: all 1). */
+  targetWeights?: Float64Array;
   optimizer: CertifiedSolverName;
   orthogonality: OrthogonalityFunctional;
   plateauTolerance: number;
@@ -455,6 +480,14 @@ function resolvePlan(parsed: Parsed, context: string): LoopPlan | CertifiedPlan 
       plateauTolerance: o.plateauTolerance ?? certifiedOnly.plateauTolerance,
       memory: o.memory ?? certifiedOnly.memory,
     };
+  }
+  const missing = o as Parsed & Partial<ParsedMissing>;
+  for (const key of ['weights', 'mask', 'missing'] as const) {
+    if (key === 'missing' ? missing.missing !== undefined && missing.missing !== 'observed' : missing[key] !== undefined) {
+      throw new RangeError(
+        `options.${key} of ${context} applies to the certified solvers ('lbfgsb', 'spg') only, but optimizer '${optimizer}' runs the retraction loop, whose energy has no weighted fidelity (received ${key}${key === 'missing' ? ` '${missing.missing}'` : ''})`,
+      );
+    }
   }
   for (const key of Object.keys(certifiedOnly)) {
     if (given(o, key)) {
@@ -507,11 +540,20 @@ function withoutNotApplicable(options: unknown): unknown {
   return copy;
 }
 
-function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSpecs = nsaFlowOptionSpecs) {
-  const parsed = parseOptions<Parsed & AsyncOptions<NsaFlowProgress>>(specs, withoutNotApplicable(options), context);
+function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSpecs = syncSpecs) {
+  const parsed = parseOptions<Parsed & ParsedMissing & AsyncOptions<NsaFlowProgress>>(specs, withoutNotApplicable(options), context);
   const y = expectMatrix(Y0, 'Y0');
   if (parsed.X0) expectSameShape(y, 'Y0', parsed.X0, 'options.X0');
   const o = resolvePlan(parsed, context);
+  // The target's missing entries (certified solvers; resolvePlan refused them for the loop): X0 becomes
+  // a snapshot with NaN allowed where missing. Without them every entry of X0 must be finite.
+  const weighted = o.kind === 'certified' ? fidelityWeights(parsed.X0 ?? y, parsed.X0 ? 'options.X0' : 'Y0 (the target nonneg(Y0): options.X0 is missing)', parsed, context) : null;
+  if (weighted) {
+    if (parsed.X0) o.X0 = weighted.data;
+    if (weighted.weights && o.kind === 'certified') o.targetWeights = weighted.weights;
+  } else if (parsed.X0) {
+    expectMatrix(parsed.X0, `options.X0 of ${context}`);
+  }
   if (o.kind === 'certified') {
     checkCertifiedMemory(y.rows, y.cols, o.memory, 'Y0');
   } else {
@@ -522,7 +564,7 @@ function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSp
   }
   // Reading Y0 ran the caller's getters after options.X0 was read: its buffer must be unchanged.
   if (o.X0) expectIntact([o.X0.data, y.rows * y.cols, 'options.X0.data']);
-  if (o.weighting === 'energy') requireNonzeroTarget(y, o.X0, o.nonnegativity !== 'none', context);
+  if (o.weighting === 'energy') requireNonzeroTarget(y, o.X0, o.nonnegativity !== 'none', context, 'options.X0', o.kind === 'certified' ? o.targetWeights : undefined);
   return { o, y, async: parsed as AsyncOptions<NsaFlowProgress> };
 }
 
@@ -530,9 +572,9 @@ function prepare(Y0: unknown, options: unknown, context: string, specs: OptionSp
  * The calibration-free fidelity ‖Y − X0‖²/‖X0‖² needs a target with a nonzero entry: X0, or nonneg(Y0)
  * when X0 is missing (clamped at 0 under non-negativity, as the solvers use it).
  */
-function requireNonzeroTarget(y: Matrix, X0: Matrix | undefined, clamp: boolean, context: string, x0Name = 'options.X0'): void {
+function requireNonzeroTarget(y: Matrix, X0: Matrix | undefined, clamp: boolean, context: string, x0Name = 'options.X0', weights?: Float64Array): void {
   const t = (X0 ?? y).data;
-  for (let i = 0; i < t.length; i++) if (clamp ? t[i]! > 0 : t[i] !== 0) return;
+  for (let i = 0; i < t.length; i++) if ((weights === undefined || weights[i] !== 0) && (clamp ? t[i]! > 0 : t[i] !== 0)) return;
   const what = X0 ? x0Name : 'the target nonneg(Y0) (options.X0 is missing)';
   throw new RangeError(
     `Expected ${what} of ${context} to have a ${clamp ? 'positive' : 'nonzero'} entry (weighting 'energy' divides by ‖X0‖²${clamp ? ' of the clamped target max(X0, 0)' : ''}) but received none`,
@@ -651,14 +693,14 @@ const mapProgress = (r: RawProgress): NsaFlowProgress => ({
 
 /** nsaFlow() on the calling thread, for small problems. */
 export function nsaFlowSync(Y0: Matrix, options?: NsaFlowOptions): NsaFlowResult {
-  const { o, y } = prepare(Y0, options, 'nsaFlowSync()');
+  const { o, y } = prepare(Y0, options, 'nsaFlowSync()', syncSpecs);
   if (o.kind === 'certified') return certifiedResult(runCertifiedSync(certifiedProblem(o, y), certifiedOptions(o)), y, o);
   const raw = loopRaw(o);
   const r = callSync(() => native().nsaFlowSync(y.data, o.X0?.data ?? null, y.rows, y.cols, raw));
   return loopResult(r, y, o, raw.lrStrategy);
 }
 
-const asyncSpecs = { ...nsaFlowOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
+const asyncSpecs = { ...syncSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
 /**
  * NSA-Flow (exact-gradient mode) on a worker thread. Weighting 'energy' (default): minimizes
@@ -709,7 +751,7 @@ function certifiedProblem(o: CertifiedPlan, y: Matrix) {
   const source = o.X0 ?? y;
   const clamp = o.nonnegativity === 'hard';
   const X0: Matrix = { rows: y.rows, cols: y.cols, data: clamp ? source.data.map((v) => Math.max(v, 0)) : source.data.slice() };
-  return { mode: 'target' as const, Y0: y, X0 };
+  return { mode: 'target' as const, Y0: y, X0, ...(o.targetWeights ? { weights: o.targetWeights } : {}) };
 }
 
 function certifiedOptions(o: CertifiedPlan): CertifiedOptions {

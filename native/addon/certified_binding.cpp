@@ -6,6 +6,8 @@
 //   certifiedEnergy(Y, rows, cols, X0 | null, x0Cols, X | null, dataRows, options)
 //     → {energy, fidelity, orthogonality, overlap, gradient, certificate}
 // cols is the variable's column count (2k in 'signed'); X0 is rows×x0Cols; X is dataRows×rows.
+// options.weights (optional): the fidelity's entry weights ≥ 0, the shape of X0 ('target') or of X
+// ('data', 'signed'); 0 = missing, and X0/X may hold NaN there. 'anchored' takes none.
 #include <map>
 #include <optional>
 
@@ -42,10 +44,10 @@ CertifiedEnergyOptions energyFields(const Fields& o) {
 struct ProblemIn {
   std::size_t p = 0, cols = 0, m = 0, n = 0;
   TypedIn Y;
-  std::optional<TypedIn> X0, X;
+  std::optional<TypedIn> X0, X, weights;
 };
 
-ProblemIn problemArgs(const Napi::CallbackInfo& info, const CertifiedEnergyOptions& e) {
+ProblemIn problemArgs(const Napi::CallbackInfo& info, const CertifiedEnergyOptions& e, const In& weights) {
   Napi::Env env = info.Env();
   ProblemIn in;
   in.p = dimension(arg(info, 1, "rows"));
@@ -76,6 +78,12 @@ ProblemIn problemArgs(const Napi::CallbackInfo& info, const CertifiedEnergyOptio
   } else if (!absent(X)) {
     throwType(env, "Expected null for X in 'target' and 'anchored' modes but received " + describe(X.value));
   }
+  if (!absent(weights)) {
+    if (e.mode == CertifiedMode::Anchored)
+      throwRangeJs(env, "Expected no " + weights.name + " in 'anchored' mode (its fidelity is to the anchor) but received " + describe(weights.value));
+    in.weights = needsX ? float64(weights, product(env, {in.n, in.p}, weights.name), "dataRows·rows (the shape of X)")
+                        : float64(weights, product(env, {in.p, in.m}, weights.name), "rows·x0Cols (the shape of X0)");
+  }
   return in;
 }
 
@@ -85,7 +93,24 @@ ProblemIn problemArgs(const Napi::CallbackInfo& info, const CertifiedEnergyOptio
 double problemDoubles(const ProblemIn& in, const CertifiedEnergyOptions& e, int memory, double records) {
   const double p = double(in.p), c = double(in.cols), m = double(in.m), n = double(in.n), vars = p * c;
   const double S = (e.mode == CertifiedMode::Data || e.mode == CertifiedMode::Signed) && in.p < 2 * in.n && in.p <= 4096 ? p * p : 0;
-  return 2 * vars + p * m + n * p + S + n * c + 6 * vars + p * m + (8 + 2.0 * memory + 6) * vars + 6 * records + 64 * c * c;
+  // Weights: their copy; with data also ω∘X, the weighted residual and two n×k score buffers (no S).
+  const double weighted = !in.weights ? 0 : in.n > 0 ? 3 * n * p + 2 * n * c - S : p * m;
+  return 2 * vars + p * m + n * p + S + n * c + 6 * vars + p * m + (8 + 2.0 * memory + 6) * vars + 6 * records + 64 * c * c + weighted;
+}
+
+// The weights (finite, ≥ 0) and the data they weigh: finite where the weight is nonzero, set to 0 where it
+// is 0 (a missing entry may hold NaN; the energy never reads it). Both are the caller's copies.
+void readWeighted(Napi::Env env, std::vector<double>& weights, std::vector<double>& values, const std::string& weightsName,
+                  const std::string& name) {
+  requireNonNegativeFinite(env, weights.data(), weights.size(), weightsName);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (weights[i] == 0) {
+      values[i] = 0;
+    } else if (!std::isfinite(values[i])) {
+      throwRangeJs(env, "Expected finite values in " + name + " at the entries of nonzero weight but received " + describe(Napi::Number::New(env, values[i])) +
+                            " at index " + std::to_string(i));
+    }
+  }
 }
 
 CertifiedData dataOf(const ProblemIn& in, const CertifiedEnergyOptions& e, const double* X0, const double* X) {
@@ -105,13 +130,13 @@ struct SolveCall {
   CertifiedEnergyOptions energy;
   CertifiedOptions solver;
   std::size_t p = 0, cols = 0, m = 0, n = 0;
-  std::vector<double> Y0, X0, X;
+  std::vector<double> Y0, X0, X, weights;
 };
 
 SolveCall readSolve(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Fields o(arg(info, 7, "options"), {"mode", "w", "orthogonality", "solver", "nonnegative", "tolerance", "plateauTolerance",
-                                            "maxIterations", "memory", "overlapPenalty", "anchor", "recordEvery"});
+                                            "maxIterations", "memory", "overlapPenalty", "anchor", "recordEvery", "weights"});
   SolveCall call;
   call.energy = energyFields(o);
   CertifiedOptions& s = call.solver;
@@ -121,7 +146,7 @@ SolveCall readSolve(const Napi::CallbackInfo& info) {
   s.maxIterations = intIn(o["maxIterations"], 0, 100000000);
   s.memory = intIn(o["memory"], 1, 100);
   s.recordEvery = intIn(o["recordEvery"], 1, 100000000);
-  const ProblemIn in = problemArgs(info, call.energy);
+  const ProblemIn in = problemArgs(info, call.energy, o["weights"]);
   const double records = double(s.maxIterations) / s.recordEvery + 3;
   checkMemory(env, float64Bytes({1}) * problemDoubles(in, call.energy, s.memory, records), [&] {
     return "the certified NSA-Flow solve on Y0 (" + std::to_string(in.p) + "×" + std::to_string(in.cols) + ")";
@@ -129,13 +154,16 @@ SolveCall readSolve(const Napi::CallbackInfo& info) {
   call.p = in.p, call.cols = in.cols, call.m = in.m, call.n = in.n;
   call.Y0 = doubles(in.Y, true).owned();
   requireFinite(env, call.Y0.data(), call.Y0.size(), "Y0");
+  if (in.weights) call.weights = doubles(*in.weights, true).owned();
   if (in.X0) {
     call.X0 = doubles(*in.X0, true).owned();
-    requireFinite(env, call.X0.data(), call.X0.size(), "X0");
+    if (in.weights) readWeighted(env, call.weights, call.X0, in.weights->name, "X0");
+    else requireFinite(env, call.X0.data(), call.X0.size(), "X0");
   }
   if (in.X) {
     call.X = doubles(*in.X, true).owned();
-    requireFinite(env, call.X.data(), call.X.size(), "X");
+    if (in.weights) readWeighted(env, call.weights, call.X, in.weights->name, "X");
+    else requireFinite(env, call.X.data(), call.X.size(), "X");
   }
   return call;
 }
@@ -148,8 +176,9 @@ struct SolveOutcome {
 void runSolve(SolveCall& call, Monitor& monitor, SolveOutcome& out) {
   ProblemIn shape;
   shape.p = call.p, shape.cols = call.cols, shape.m = call.m, shape.n = call.n;
-  CertifiedEnergy energy(call.energy, dataOf(shape, call.energy, call.X0.empty() ? nullptr : call.X0.data(),
-                                             call.X.empty() ? nullptr : call.X.data()));
+  CertifiedData data = dataOf(shape, call.energy, call.X0.empty() ? nullptr : call.X0.data(), call.X.empty() ? nullptr : call.X.data());
+  data.W = call.weights.empty() ? nullptr : call.weights.data();
+  CertifiedEnergy energy(call.energy, data);
   EnergyObjective objective(energy);
   certifiedSolve(objective, std::move(call.Y0), call.solver, monitor, out.result);
   out.terms = objective.last();  // certifiedSolve evaluates the returned point last
@@ -211,27 +240,49 @@ Napi::Value CertifiedSolveAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value CertifiedEnergyAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Fields o(arg(info, 7, "options"), {"mode", "w", "orthogonality", "nonnegative", "overlapPenalty", "anchor"});
+  const Fields o(arg(info, 7, "options"), {"mode", "w", "orthogonality", "nonnegative", "overlapPenalty", "anchor", "weights"});
   const CertifiedEnergyOptions e = energyFields(o);
-  const ProblemIn in = problemArgs(info, e);
+  const ProblemIn in = problemArgs(info, e, o["weights"]);
   checkMemory(env, float64Bytes({1}) * problemDoubles(in, e, 0, 0),
               [&] { return "the NSA-Flow energy of Y (" + std::to_string(in.p) + "×" + std::to_string(in.cols) + ")"; });
   const Doubles Y = doubles(in.Y);
   requireFinite(env, Y.data(), Y.size(), "Y");
-  std::optional<Doubles> X0, X;
+  // Without weights the arrays are read in place; with them the weights and the data they weigh are
+  // copies, checked together, with the missing entries zeroed.
+  std::optional<Doubles> X0in, Xin;
+  std::vector<double> weights, weighted;
+  const double* X0 = nullptr;
+  const double* X = nullptr;
+  if (in.weights) weights = doubles(*in.weights, true).owned();
   if (in.X0) {
-    X0 = doubles(*in.X0);
-    requireFinite(env, X0->data(), X0->size(), "X0");
+    X0in = doubles(*in.X0, bool(in.weights));
+    if (in.weights) {
+      weighted = std::move(*X0in).owned();
+      readWeighted(env, weights, weighted, in.weights->name, "X0");
+      X0 = weighted.data();
+    } else {
+      requireFinite(env, X0in->data(), X0in->size(), "X0");
+      X0 = X0in->data();
+    }
   }
   if (in.X) {
-    X = doubles(*in.X);
-    requireFinite(env, X->data(), X->size(), "X");
+    Xin = doubles(*in.X, bool(in.weights));
+    if (in.weights) {
+      weighted = std::move(*Xin).owned();
+      readWeighted(env, weights, weighted, in.weights->name, "X");
+      X = weighted.data();
+    } else {
+      requireFinite(env, Xin->data(), Xin->size(), "X");
+      X = Xin->data();
+    }
   }
   std::vector<double> G(Y.size());
   CertifiedTerms t;
   double certificate = 0;
   guarded(env, [&] {
-    CertifiedEnergy energy(e, dataOf(in, e, X0 ? X0->data() : nullptr, X ? X->data() : nullptr));
+    CertifiedData data = dataOf(in, e, X0, X);
+    data.W = in.weights ? weights.data() : nullptr;
+    CertifiedEnergy energy(e, data);
     t = energy.evaluate(Y.data(), G.data());
     certificate = gradientMapping(Y.data(), G.data(), G.size(), e.nonnegative);
   });

@@ -7,10 +7,14 @@
 //   stratifiedNmfAsync(strata, cols, rank, options, token, onProgress, intervalMs) → Promise<result>
 //   nmf(A, rank, options) / nmfAsync(A, rank, options, token, onProgress, intervalMs)
 // A data matrix is {rows, cols, data} (dense, row-major) or {rows, cols, indptr, indices, data} (CSR).
+// Stratified-NMF's rank is a number or an array of one rank rₛ ≥ 0 per stratum (nested topics: H has
+// max rₛ rows; W(s), given or returned, is rows·rₛ).
 // options: {maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed, epsilon?, certificateTolerance?,
-//           vScaling, V?, W?: Float64Array[], H?}  (NMF: solver, loss, W?, H?).
-// result: {V?, W, H, trace: {iteration, timeMs, loss}, iterations, stopReason, certificate}.
+//           vScaling, V?, W?: Float64Array[], H?, l1V?, l2V?, l1W?, l2W?, l1H?, l2H?}
+//          (NMF: solver, loss, W?, H?, l1W?, l2W?, l1H?, l2H?).
+// result: {V?, W, H, trace: {iteration, timeMs, loss, objective (with a penalty on)}, iterations, stopReason, certificate}.
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -152,6 +156,15 @@ double epsilonIn(Napi::Env env, const In& v) {
   return e;
 }
 
+// The penalty weights l1<X>, l2<X> of block X (optional, default 0): finite and ≥ 0.
+Penalty penaltyIn(const Fields& o, const char* block) {
+  Penalty p;
+  const std::string l1 = std::string("l1") + block, l2 = std::string("l2") + block;
+  if (o.has(l1.c_str())) p.l1 = numberIn(o[l1.c_str()], 0, std::numeric_limits<double>::max());
+  if (o.has(l2.c_str())) p.l2 = numberIn(o[l2.c_str()], 0, std::numeric_limits<double>::max());
+  return p;
+}
+
 uint64_t seedOf(const In& v) { return static_cast<uint64_t>(integerIn(v, 0, 9007199254740991)); }
 
 // A given factor (optional): checked for length now, copied into `out` by takeFactor.
@@ -220,6 +233,7 @@ void setTrace(Napi::Env env, Napi::Object out, const NmfRun& run) {
   trace.Set("iteration", newFloat64Array(env, run.trace.iteration.data(), run.trace.iteration.size()));
   trace.Set("timeMs", newFloat64Array(env, run.trace.timeMs.data(), run.trace.timeMs.size()));
   trace.Set("loss", newFloat64Array(env, run.trace.loss.data(), run.trace.loss.size()));
+  if (!run.objective.empty()) trace.Set("objective", newFloat64Array(env, run.objective.data(), run.objective.size()));
   out.Set("trace", trace);
   out.Set("iterations", Napi::Number::New(env, run.iterations));
   out.Set("stopReason", Napi::String::New(env, stopReasonName(run.stop)));
@@ -231,6 +245,35 @@ void setTrace(Napi::Env env, Napi::Object out, const NmfRun& run) {
 // The strata of a call: at most this many (each has at least one row).
 constexpr std::size_t kMaxStrata = 1 << 20;
 
+// The rank argument: one rank for every stratum, or an array of one rank rₛ ≥ 0 per stratum (nested
+// topics, StratifiedNmfOptions::stratumRanks). Read (a) with `rankElements`, checked (b) by `rankOf`,
+// which returns r = max rₛ ≥ 1 and fills `stratumRanks` (left empty for one rank).
+std::vector<In> rankElements(const In& rank, std::size_t S) {
+  return rank.value.IsArray() ? elements(rank, S, S) : std::vector<In>{};
+}
+std::size_t rankOf(Napi::Env env, const In& rank, const std::vector<In>& list, std::vector<std::size_t>& stratumRanks) {
+  if (list.empty()) return dimension(rank);
+  std::size_t r = 0;
+  for (const In& e : list) {
+    stratumRanks.push_back(dimension(e, 0));
+    r = std::max(r, stratumRanks.back());
+  }
+  if (r == 0) throwRangeJs(env, "Expected at least one positive rank (H needs a row) for " + rank.name + " but received all zeros");
+  return r;
+}
+// The columns of W(s) as given and as stored (rₛ of r: the rest are its fixed zeros).
+std::size_t givenRank(const std::vector<std::size_t>& stratumRanks, std::size_t s, std::size_t r) {
+  return stratumRanks.empty() ? r : stratumRanks[s];
+}
+// A given nₛ×rₛ W(s) into its nₛ×r buffer (columns ≥ rₛ zero).
+void takePaddedFactor(Napi::Env env, const TypedIn& t, std::size_t rows, std::size_t rs, std::size_t r, double* out) {
+  if (rs == r) return takeFactor(env, t, out);
+  std::vector<double> given(rows * rs);
+  takeFactor(env, t, given.data());
+  std::fill(out, out + rows * r, 0.0);
+  for (std::size_t i = 0; i < rows; ++i) std::copy(given.data() + i * rs, given.data() + (i + 1) * rs, out + i * r);
+}
+
 class StratifiedNmfJob : public Job {
  public:
   StratifiedNmfJob(const Napi::CallbackInfo& info, bool copy) {
@@ -241,9 +284,11 @@ class StratifiedNmfJob : public Job {
     data.reserve(strata.size());
     for (const In& s : strata) data.push_back(dataIn(s));
     m_ = dimension(arg(info, 1, "cols"));
-    opts_.rank = dimension(arg(info, 2, "rank"));
+    const In rankArg = arg(info, 2, "rank");
+    const std::vector<In> rankList = rankElements(rankArg, strata.size());
     const Fields o(arg(info, 3, "options"), {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon",
-                                             "certificateTolerance", "V", "W", "H", "weights", "missing"});
+                                             "certificateTolerance", "V", "W", "H", "weights", "missing",
+                                             "l1V", "l2V", "l1W", "l2W", "l1H", "l2H"});
     init_ = initOf(o["init"]);
     std::vector<In> Wlist;
     if (init_ == NmfInit::Given && o.has("W")) Wlist = elements(o["W"], strata.size(), strata.size());
@@ -251,6 +296,7 @@ class StratifiedNmfJob : public Job {
     std::vector<In> weightList;
     if (o.has("weights")) weightList = elements(o["weights"], strata.size(), strata.size());
     // (b) check
+    opts_.rank = rankOf(env, rankArg, rankList, opts_.stratumRanks);
     opts_.maxIterations = intIn(o["maxIterations"], 0, 1 << 30);
     opts_.vScaling = intIn(o["vScaling"], 0, 1000);
     opts_.tolerance = numberIn(o["tolerance"], 0, 1);
@@ -258,6 +304,9 @@ class StratifiedNmfJob : public Job {
     seed_ = seedOf(o["seed"]);
     if (o.has("epsilon")) opts_.epsilon = epsilonIn(env, o["epsilon"]);
     if (o.has("certificateTolerance")) opts_.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
+    opts_.penaltyV = penaltyIn(o, "V");
+    opts_.penaltyW = penaltyIn(o, "W");
+    opts_.penaltyH = penaltyIn(o, "H");
     const std::size_t S = data.size(), r = opts_.rank;
     std::size_t totalRows = 0;
     double nonzeros = 0, copyBytes = 0;
@@ -279,7 +328,8 @@ class StratifiedNmfJob : public Job {
     if (init_ == NmfInit::Given) {
       Vin = givenIn(o["V"], product(env, {S, m_}, "options.V"), "strata·cols");
       Hin = givenIn(o["H"], product(env, {r, m_}, "options.H"), "rank·cols");
-      for (std::size_t s = 0; s < Wlist.size(); ++s) Win.push_back(float64(Wlist[s], product(env, {data[s].rows, r}, Wlist[s].name), "rows·rank"));
+      for (std::size_t s = 0; s < Wlist.size(); ++s)
+        Win.push_back(float64(Wlist[s], product(env, {data[s].rows, givenRank(opts_.stratumRanks, s, r)}, Wlist[s].name), "rows·rank"));
     }
     checkMemory(env,
                 copyBytes + float64Bytes({1}) * (nmfDoubles(static_cast<double>(totalRows), static_cast<double>(m_), static_cast<double>(r),
@@ -301,7 +351,7 @@ class StratifiedNmfJob : public Job {
     W_.resize(totalRows * r);
     if (Vin) takeFactor(env, *Vin, V_.data());
     if (Hin) takeFactor(env, *Hin, H_.data());
-    for (std::size_t s = 0; s < Win.size(); ++s) takeFactor(env, Win[s], Wof(s));
+    for (std::size_t s = 0; s < Win.size(); ++s) takePaddedFactor(env, Win[s], views_[s].rows, givenRank(opts_.stratumRanks, s, opts_.rank), opts_.rank, Wof(s));
     given_[0] = Vin.has_value();
     given_[1] = !Win.empty();
     given_[2] = Hin.has_value();
@@ -312,13 +362,13 @@ class StratifiedNmfJob : public Job {
     std::vector<double*> W(S);
     for (std::size_t s = 0; s < S; ++s) W[s] = Wof(s);
     if (init_ != NmfInit::Given) {
-      stratifiedNmfInit(views_, opts_.rank, init_, seed_, V_.data(), W, H_.data());
+      stratifiedNmfInit(views_, opts_.rank, init_, seed_, V_.data(), W, H_.data(), opts_.stratumRanks);
     } else if (!(given_[0] && given_[1] && given_[2])) {
       // Draw everything (so the draws do not depend on which factors were given), keep the given.
       std::vector<double> V(V_.size()), Wr(W_.size()), H(H_.size());
       std::vector<double*> Wp(S);
       for (std::size_t s = 0; s < S; ++s) Wp[s] = Wr.data() + wOffset_[s] * opts_.rank;
-      stratifiedNmfInit(views_, opts_.rank, NmfInit::Random, seed_, V.data(), Wp, H.data());
+      stratifiedNmfInit(views_, opts_.rank, NmfInit::Random, seed_, V.data(), Wp, H.data(), opts_.stratumRanks);
       if (!given_[0]) V_ = V;
       if (!given_[1]) W_ = Wr;
       if (!given_[2]) H_ = H;
@@ -330,8 +380,17 @@ class StratifiedNmfJob : public Job {
     Napi::Object out = Napi::Object::New(env);
     out.Set("V", newFloat64Array(env, V_.data(), V_.size()));
     Napi::Array W = Napi::Array::New(env, views_.size());
-    for (std::size_t s = 0; s < views_.size(); ++s)
-      W.Set(static_cast<uint32_t>(s), newFloat64Array(env, Wof(s), views_[s].rows * opts_.rank));
+    for (std::size_t s = 0; s < views_.size(); ++s) {
+      // W(s) as nₛ×rₛ: its free columns only.
+      const std::size_t n = views_[s].rows, r = opts_.rank, rs = givenRank(opts_.stratumRanks, s, r);
+      if (rs == r) {
+        W.Set(static_cast<uint32_t>(s), newFloat64Array(env, Wof(s), n * r));
+        continue;
+      }
+      Napi::Float64Array Ws = newFloat64(env, n * rs, "a result");
+      for (std::size_t i = 0; i < n; ++i) std::copy(Wof(s) + i * r, Wof(s) + i * r + rs, Ws.Data() + i * rs);
+      W.Set(static_cast<uint32_t>(s), Ws);
+    }
     out.Set("W", W);
     out.Set("H", newFloat64Array(env, H_.data(), H_.size()));
     setTrace(env, out, run_);
@@ -376,8 +435,11 @@ Napi::Value StratifiedNmfLoss(const Napi::CallbackInfo& info) {
   data.reserve(strata.size());
   for (const In& s : strata) data.push_back(dataIn(s));
   const std::vector<In> Wlist = elements(arg(info, 4, "W"), strata.size(), strata.size());
+  const In rankArg = arg(info, 2, "rank");
+  const std::vector<In> rankList = rankElements(rankArg, strata.size());
   // (b) check
-  const std::size_t m = dimension(arg(info, 1, "cols")), r = dimension(arg(info, 2, "rank"));
+  std::vector<std::size_t> stratumRanks;
+  const std::size_t m = dimension(arg(info, 1, "cols")), r = rankOf(env, rankArg, rankList, stratumRanks);
   const std::size_t S = data.size();
   std::size_t totalRows = 0;
   double nonzeros = 0, copyBytes = 0;
@@ -389,7 +451,8 @@ Napi::Value StratifiedNmfLoss(const Napi::CallbackInfo& info) {
   }
   TypedIn Vin = float64(arg(info, 3, "V"), product(env, {S, m}, "V"), "strata·cols");
   std::vector<TypedIn> Win;
-  for (std::size_t s = 0; s < S; ++s) Win.push_back(float64(Wlist[s], product(env, {data[s].rows, r}, Wlist[s].name), "rows·rank"));
+  for (std::size_t s = 0; s < S; ++s)
+    Win.push_back(float64(Wlist[s], product(env, {data[s].rows, givenRank(stratumRanks, s, r)}, Wlist[s].name), "rows·rank"));
   TypedIn Hin = float64(arg(info, 5, "H"), product(env, {r, m}, "H"), "rank·cols");
   checkMemory(env,
               copyBytes + float64Bytes({1}) * nmfDoubles(static_cast<double>(totalRows), static_cast<double>(m), static_cast<double>(r),
@@ -407,10 +470,19 @@ Napi::Value StratifiedNmfLoss(const Napi::CallbackInfo& info) {
   requireFinite(env, H.data(), H.size(), "H");
   std::vector<Doubles> Ws;
   std::vector<double*> W;
-  for (const TypedIn& w : Win) {
+  std::vector<std::vector<double>> padded(S);  // per-stratum ranks: W(s) as nₛ×r, columns ≥ rₛ zero
+  for (std::size_t s = 0; s < S; ++s) {
+    const TypedIn& w = Win[s];
     Ws.push_back(doubles(w));
     requireFinite(env, Ws.back().data(), Ws.back().size(), w.name);
-    W.push_back(const_cast<double*>(Ws.back().data()));
+    const std::size_t rs = givenRank(stratumRanks, s, r), n = data[s].rows;
+    if (rs == r) {
+      W.push_back(const_cast<double*>(Ws.back().data()));
+      continue;
+    }
+    padded[s].assign(n * r, 0.0);
+    for (std::size_t i = 0; i < n; ++i) std::copy(Ws.back().data() + i * rs, Ws.back().data() + (i + 1) * rs, padded[s].data() + i * r);
+    W.push_back(padded[s].data());
   }
   return Napi::Number::New(env, guarded(env, [&] { return stratifiedNmfLoss(views, r, V.data(), W, H.data()); }));
 }
@@ -425,7 +497,8 @@ class NmfJob : public Job {
     const DataIn A = dataIn(arg(info, 0, "A"));
     opts_.rank = dimension(arg(info, 1, "rank"));
     const Fields o(arg(info, 2, "options"), {"solver", "loss", "maxIterations", "tolerance", "lossEvery", "init", "seed", "epsilon",
-                                             "certificateTolerance", "W", "H", "weights", "missing"});
+                                             "certificateTolerance", "W", "H", "weights", "missing",
+                                             "l1W", "l2W", "l1H", "l2H"});
     // (b) check
     static const std::map<std::string, NmfSolver> solvers = {{"mu", NmfSolver::Mu}, {"hals", NmfSolver::Hals}};
     static const std::map<std::string, NmfLoss> losses = {{"frobenius", NmfLoss::Frobenius}, {"kl", NmfLoss::KL}};
@@ -440,6 +513,8 @@ class NmfJob : public Job {
     seed_ = seedOf(o["seed"]);
     if (o.has("epsilon")) opts_.epsilon = epsilonIn(env, o["epsilon"]);
     if (o.has("certificateTolerance")) opts_.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
+    opts_.penaltyW = penaltyIn(o, "W");
+    opts_.penaltyH = penaltyIn(o, "H");
     const MissingIn missing = missingIn(env, A, o["weights"], o["missing"]);
     if ((missing.weights || missing.absentMissing) && opts_.loss == NmfLoss::KL)
       throwRangeJs(env, "Expected the Frobenius loss with options.weights or options.missing but received loss 'kl'");

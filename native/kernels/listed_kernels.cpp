@@ -58,9 +58,11 @@ void scatterAxpyPortable(const double* coef, const double* x, const int32_t* idx
 
 // The update of x_c ≥ 0 by its exact minimizer, shared by both versions (nmf.cpp, weightedHalsSweep).
 // Returns x_c's step; `listedGradient` is Σ_listed e·y_c.
-// baseGradient: P_c − (xG)_c when base.
-inline double coordinateStep(double* x, std::size_t c, double d, double baseGradient, double listedGradient) {
-  const double g = baseGradient + listedGradient;
+// baseGradient: P_c − (xG)_c when base; d: the curvature with the penalty's l2.
+inline double coordinateStep(double* x, std::size_t c, double d, double baseGradient, double listedGradient, double l1,
+                             double l2) {
+  double g = baseGradient + listedGradient;
+  g -= l1 + l2 * x[c];
   const double updated = std::max(0.0, x[c] + g / d);
   const double step = updated - x[c];
   x[c] = updated;
@@ -72,8 +74,8 @@ inline bool curvatureUsable(double d, bool base, const double* G, std::size_t c,
 }
 
 void halsRowPortable(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0, const double* a,
-                     std::size_t k, std::size_t r, bool base, const double* P, const double* G, double* curvature,
-                     double* __restrict Yc, double* __restrict e) {
+                     std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1, double l2,
+                     double* curvature, double* __restrict Yc, double* __restrict e) {
   // The listed entries' rows of Y gathered column by column (Yc[c·k + q] = y_c of entry q), so that
   // every pass below runs over contiguous memory; the residuals e = κ(a − x·y) and the curvatures
   // d_c = b·G_cc + Σκy_c² in the same pass.
@@ -88,13 +90,14 @@ void halsRowPortable(double* x, const double* Y, const int32_t* idx, const doubl
   }
   for (std::size_t c = 0; c < r; ++c) {
     const double* yc = Yc + c * k;
-    if (!curvatureUsable(curvature[c], base, G, c, r)) continue;
+    const double d = curvature[c] + l2;
+    if (!curvatureUsable(d, base, G, c, r)) continue;
     double g = 0;
     if (base) {
       g = P[c];
       for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
     }
-    const double step = coordinateStep(x, c, curvature[c], g, dot4(e, yc, k));
+    const double step = coordinateStep(x, c, d, g, dot4(e, yc, k), l1, l2);
     if (step != 0.0)
       for (std::size_t q = 0; q < k; ++q) e[q] -= step * ((kappa ? kappa[q] : kappa0) * yc[q]);
   }
@@ -307,8 +310,8 @@ NSA_AVX_FMA inline void coordinatePass(double* e, const double* kappa, double ka
 
 NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
                             const double* a,
-                            std::size_t k, std::size_t r, bool base, const double* P, const double* G,
-                            double* curvature, double* Yc, double* e) {
+                            std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1,
+                            double l2, double* curvature, double* Yc, double* e) {
   const std::size_t full = r & ~std::size_t{3}, tail = r - full;
   const std::size_t kFull = k & ~std::size_t{3};
   const __m256i mask = laneMask(tail);
@@ -365,11 +368,12 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
       else coordinatePass<true, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
     }
     curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
+    const double d = curvature[c] + l2;
     step = 0;
-    if (!curvatureUsable(curvature[c], base, G, c, r)) continue;
+    if (!curvatureUsable(d, base, G, c, r)) continue;
     // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
     const double g = base ? P[c] - dotAvx(x, G + c * r, r) : 0.0;
-    step = coordinateStep(x, c, curvature[c], g, listedGradient);
+    step = coordinateStep(x, c, d, g, listedGradient, l1, l2);
     previous = yc;
   }
 }

@@ -24,11 +24,12 @@ struct Kernels {
                       double* out);
   // One HALS row update, weightedHalsSweep's inner part (nmf.cpp): x (r) against the k listed rows
   // Y[idx[q]] with weights kappa (null: all kappa0) and data a (null: all 0); base: the rest of the
-  // row has weight 1 and contributes P (r) − xG and G's diagonal (G symmetric). Workspaces:
+  // row has weight 1 and contributes P (r) − xG and G's diagonal (G symmetric); a penalty
+  // l1·x_c + ½·l2·x_c² adds l2 to each curvature and l1 + l2·x_c to each gradient. Workspaces:
   // curvature (r), Yc (r·k), e (k).
   void (*halsRow)(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0, const double* a,
-                  std::size_t k, std::size_t r, bool base, const double* P, const double* G, double* curvature,
-                  double* Yc, double* e);
+                  std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1, double l2,
+                  double* curvature, double* Yc, double* e);
   bool vectorized;
 };
 

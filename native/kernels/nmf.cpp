@@ -170,6 +170,27 @@ EntryWeights storedEntryWeights(const DataMatrix& A) {
 
 double entryWeightsDoubles(double rows, double cols, double k) { return 2 * 2.5 * k + rows + cols + 2 + cols; }
 
+// ---- penalties ----------------------------------------------------------------------------------
+
+bool recordObjective(std::vector<double>& objective, double value, double tolerance) {
+  const bool hasPrevious = !objective.empty();
+  const double previous = hasPrevious ? objective.back() : 0.0;
+  objective.push_back(value);
+  return tolerance > 0 && hasPrevious && std::abs(previous - value) <= tolerance * std::max(previous, 1e-300);
+}
+
+double Penalty::value(const double* X, std::size_t n) const {
+  if (!active()) return 0.0;
+  double sum = 0, squares = 0;
+  for (std::size_t i = 0; i < n; ++i) sum += X[i], squares += X[i] * X[i];
+  return l1 * sum + 0.5 * l2 * squares;
+}
+
+void Penalty::addGradient(const double* X, std::size_t n, double scale, double* out) const {
+  if (!active()) return;
+  for (std::size_t i = 0; i < n; ++i) out[i] += (l1 + l2 * X[i]) * scale;
+}
+
 // ---- shared helpers ---------------------------------------------------------------------------
 
 namespace nmf_detail {
@@ -422,9 +443,12 @@ void weightedGradientParts(const ListView& L, bool base, std::size_t count, std:
 //   d = Σⱼ ωⱼ y_jc² = b·G_cc + Σ_listed κ y_c²,
 // with the listed residuals e = κ(a − x·y) kept current as x changes. d ≤ 0 (no observed entry
 // meets x_c with y_c ≠ 0; up to rounding when b = 1) leaves x_c where it is: any value is optimal.
+// A penalty l1·x_c + ½·l2·x_c² keeps the coordinate problem a convex quadratic, now of curvature
+// d + l2 and slope −(g − l1 − l2·x_c) at x_c, so its exact minimizer is the same step with those.
 // The row update itself is listed::Kernels::halsRow (listed_kernels.cpp).
 void weightedHalsSweep(const ListView& L, bool base, std::size_t count, std::size_t r, double* X, const double* Y,
-                       const double* P, const double* G, std::vector<double>& residual, std::vector<double>& gathered) {
+                       const double* P, const double* G, std::vector<double>& residual, std::vector<double>& gathered,
+                       const Penalty& penalty) {
   const listed::Kernels& K = listed::kernels();
   std::vector<double> curvature(r);
   for (std::size_t o = 0; o < count; ++o) {
@@ -433,13 +457,32 @@ void weightedHalsSweep(const ListView& L, bool base, std::size_t count, std::siz
     if (gathered.size() < r * k) gathered.resize(r * k);
     // (A mask's κ, all −1, and data, all 0, are not read: one cache miss per row each, otherwise.)
     K.halsRow(X + o * r, Y, L.idx + p0, L.uniform ? nullptr : L.kappa + p0, L.kappa[0],
-              L.dataTerms ? L.data + p0 : nullptr, k, r, base, base ? P + o * r : nullptr, G, curvature.data(),
-              gathered.data(), residual.data());
+              L.dataTerms ? L.data + p0 : nullptr, k, r, base, base ? P + o * r : nullptr, G, penalty.l1, penalty.l2,
+              curvature.data(), gathered.data(), residual.data());
   }
+}
+
+// The KL multiplicative update of one entry with a penalty: the minimizer over w > 0 of the KL
+// auxiliary function (Lee–Seung's, separable: s·w − b·log w with b = w̃·(QHᵀ) at the current w̃ and
+// s the column sum) plus l1·w + ½·l2·w². It is the positive root of l2·w² + (s + l1)·w − b = 0,
+// written without cancellation; l2 = 0 gives b/(s + l1). Minimizing a majorizer that touches the
+// objective at w̃ never increases the objective, so the penalized updates stay monotone.
+inline double klPenalizedStep(double b, double s, const Penalty& p) {
+  const double t = s + p.l1;
+  return p.l2 > 0 ? 2.0 * b / (t + std::sqrt(t * t + 4.0 * p.l2 * b)) : b / t;
 }
 
 }  // namespace
 
+// Penalties in the multiplicative updates. The Frobenius update of a row x of W (H likewise) with
+// the other factor fixed minimizes Lee–Seung's quadratic majorizer of the data term, of diagonal
+// curvature K = diag((x·G)_c / x_c) ⪰ G (G = HHᵀ, or the weighted Gram of the row). The penalized
+// row objective has Hessian G + l2·I and gradient (xG − p) + l1 + l2·x; the curvature
+// K' = diag(((xG)_c + l1 + l2·x_c) / x_c) = K + l2·I + diag(l1/x_c) ⪰ G + l2·I still majorizes
+// it, touching at x, and the majorizer's minimizer x − K'⁻¹∇ is x ∘ p / (xG + l1 + l2·x): the
+// penalty's gradient added to the denominator. It is ≥ 0 and never increases the penalized
+// objective (the ε of the denominator, a guard against 0/0, as in the unpenalized update).
+// KL: klPenalizedStep.
 NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monitor& monitor,
            const EntryWeights* weights) {
   const std::size_t n = A.rows, m = A.cols, r = o.rank;
@@ -449,6 +492,12 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   run.trace.start();
   LossRecorder recorder(o.tolerance, o.lossEvery);
   const bool kl = o.loss == NmfLoss::KL;
+  // Penalties (NmfOptions): they enter the updates and the certificate only when active, so an
+  // unpenalized solve is the plain one bit for bit.
+  const Penalty& penaltyW = o.penaltyW;
+  const Penalty& penaltyH = o.penaltyH;
+  const bool penalized = o.penalized();
+  auto penaltyValue = [&]() { return penaltyW.value(W, n * r) + penaltyH.value(H, r * m); };
   // Weighted (Frobenius only; the bindings refuse weights with KL): ω = base + κ over the list.
   const bool weighted = weights && weights->active() && !kl;
   const bool base = !weighted || weights->base;
@@ -534,6 +583,9 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
       gemm(false, false, m, r, r, 1.0, Ht, WtW, 0.0, WHHt);
       for (std::size_t i = 0; i < m * r; ++i) WtAT[i] = (WHHt[i] - WtAT[i]) * scale;
     }
+    // The penalties' gradients l1 + l2·X, over the same normalizer.
+    penaltyW.addGradient(W, n * r, scale, AHt);
+    penaltyH.addGradient(Ht, m * r, scale, WtAT);
     return worstCertificate(gradientMapping(W, AHt, n * r, true), gradientMapping(Ht, WtAT, m * r, true));
   };
 
@@ -547,6 +599,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     }
     const bool wantLoss = due || monitor.wantsProgress();
     double raw = 0;
+    const double penaltyBefore = wantLoss && penalized ? penaltyValue() : 0.0;  // of the iterate the loss is of
     transposeInto(H, r, m, Ht);
 
     if (kl) {
@@ -558,8 +611,13 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         for (std::size_t j = 0; j < m; ++j) s += H[c * m + j];
         sums[c] = s + eps;
       }
-      for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t c = 0; c < r; ++c) W[i * r + c] = W[i * r + c] * AHt[i * r + c] / sums[c];
+      if (penaltyW.active()) {
+        for (std::size_t i = 0; i < n; ++i)
+          for (std::size_t c = 0; c < r; ++c) W[i * r + c] = klPenalizedStep(W[i * r + c] * AHt[i * r + c], sums[c], penaltyW);
+      } else {
+        for (std::size_t i = 0; i < n; ++i)
+          for (std::size_t c = 0; c < r; ++c) W[i * r + c] = W[i * r + c] * AHt[i * r + c] / sums[c];
+      }
       transposeInto(H, r, m, Ht);
       klQuotient(A, W, H, Ht, r, Q, WH);
       dataTransposeTimes(quotient, W, r, 0.0, WtAT);
@@ -568,8 +626,13 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         for (std::size_t i = 0; i < n; ++i) s += W[i * r + c];
         sums[c] = s + eps;
       }
-      for (std::size_t c = 0; c < r; ++c)
-        for (std::size_t j = 0; j < m; ++j) H[c * m + j] = H[c * m + j] * WtAT[j * r + c] / sums[c];
+      if (penaltyH.active()) {
+        for (std::size_t c = 0; c < r; ++c)
+          for (std::size_t j = 0; j < m; ++j) H[c * m + j] = klPenalizedStep(H[c * m + j] * WtAT[j * r + c], sums[c], penaltyH);
+      } else {
+        for (std::size_t c = 0; c < r; ++c)
+          for (std::size_t j = 0; j < m; ++j) H[c * m + j] = H[c * m + j] * WtAT[j * r + c] / sums[c];
+      }
     } else {
       outerGram(H, r, m, HHt);
       if (!base) {  // only the listed (stored) entries are observed: no product with all of A
@@ -579,22 +642,27 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
 
       if (weighted && o.solver == NmfSolver::Mu) {
         // W ← W ∘ (Ω∘A)Hᵀ / ((Ω∘WH)Hᵀ + ε): Lee–Seung's update of the weighted objective.
+        // A penalty adds its gradient l1 + l2·W (≥ 0) to the denominator: see the note above nmf().
         weightedGradientParts(rowList, base, n, r, W, Ht, AHt, HHt, AHt, WHHt);
+        penaltyW.addGradient(W, n * r, 1.0, WHHt);
         for (std::size_t i = 0; i < n * r; ++i) W[i] = W[i] * AHt[i] / (WHHt[i] + eps);
       } else if (weighted) {
-        weightedHalsSweep(rowList, base, n, r, W, Ht, AHt, HHt, residual, gathered);
+        weightedHalsSweep(rowList, base, n, r, W, Ht, AHt, HHt, residual, gathered, penaltyW);
       } else if (o.solver == NmfSolver::Mu) {
         gemm(false, false, n, r, r, 1.0, W, HHt, 0.0, WHHt);
+        penaltyW.addGradient(W, n * r, 1.0, WHHt);
         for (std::size_t i = 0; i < n * r; ++i) W[i] = W[i] * AHt[i] / (WHHt[i] + eps);
       } else {
         // HALS: the columns of W in turn; row i of W only meets row i, so sweep row by row.
         for (std::size_t i = 0; i < n; ++i) {
           double* w = W + i * r;
           for (std::size_t c = 0; c < r; ++c) {
-            const double d = HHt[c * r + c];
+            // Penalized: curvature + l2 and gradient + l1 + l2·w_c (weightedHalsSweep says why).
+            const double d = HHt[c * r + c] + penaltyW.l2;
             if (!(d > 0)) continue;
             double g = AHt[i * r + c];
             for (std::size_t l = 0; l < r; ++l) g -= w[l] * HHt[l * r + c];
+            g -= penaltyW.l1 + penaltyW.l2 * w[c];
             w[c] = std::max(0.0, w[c] + g / d);
           }
         }
@@ -609,21 +677,24 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
       }
       if (weighted && o.solver == NmfSolver::Mu) {
         weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
+        penaltyH.addGradient(Ht, m * r, 1.0, WHHt);
         for (std::size_t i = 0; i < m * r; ++i) Ht[i] = Ht[i] * WtAT[i] / (WHHt[i] + eps);
       } else if (weighted) {
-        weightedHalsSweep(colList, base, m, r, Ht, W, WtAT, WtW, residual, gathered);
+        weightedHalsSweep(colList, base, m, r, Ht, W, WtAT, WtW, residual, gathered, penaltyH);
       } else if (o.solver == NmfSolver::Mu) {
         // H ← H ∘ WᵀA / (WᵀW H + ε), computed on Hᵀ rows (m×r).
         gemm(false, false, m, r, r, 1.0, Ht, WtW, 0.0, WHHt);
+        penaltyH.addGradient(Ht, m * r, 1.0, WHHt);
         for (std::size_t i = 0; i < m * r; ++i) Ht[i] = Ht[i] * WtAT[i] / (WHHt[i] + eps);
       } else {
         for (std::size_t j = 0; j < m; ++j) {
           double* h = Ht + j * r;
           for (std::size_t c = 0; c < r; ++c) {
-            const double d = WtW[c * r + c];
+            const double d = WtW[c * r + c] + penaltyH.l2;
             if (!(d > 0)) continue;
             double g = WtAT[j * r + c];
             for (std::size_t l = 0; l < r; ++l) g -= h[l] * WtW[l * r + c];
+            g -= penaltyH.l1 + penaltyH.l2 * h[c];
             h[c] = std::max(0.0, h[c] + g / d);
           }
         }
@@ -640,8 +711,14 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
       rec.count = 2;
       rec.values[0] = loss;
       rec.values[1] = loss / normalizer;
+      const double objective = penalized ? (kl ? raw : 0.5 * std::max(raw, 0.0)) + penaltyBefore : 0.0;
+      if (penalized) rec.count = 3, rec.values[2] = objective;
       monitor.progress(rec);
-      if (due && recorder.record(it, loss, run.trace)) {
+      // With a penalty the objective, not the loss, is what the updates never increase: its trace
+      // decides the tolerance rule.
+      bool plateau = due && recorder.record(it, loss, run.trace);
+      if (due && penalized) plateau = recordObjective(run.objective, objective, o.tolerance);
+      if (plateau) {
         // The loss measured before this iteration's update met the tolerance; the update is kept
         // (it never raises the loss) and counted.
         ++it;
@@ -651,9 +728,11 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     }
   }
   run.iterations = it;
-  const double final = lossOf(evaluateLoss());
+  const double finalRaw = evaluateLoss();
+  const double final = lossOf(finalRaw);
   checkFiniteLoss(final, it);
   run.trace.record(it, final);
+  if (penalized) run.objective.push_back((kl ? finalRaw : 0.5 * std::max(finalRaw, 0.0)) + penaltyValue());
 
   run.certificate = certificateOf();
   return run;

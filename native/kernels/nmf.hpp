@@ -69,13 +69,34 @@ EntryWeights storedEntryWeights(const DataMatrix& A);
 // Doubles the list of k entries of an rows×cols matrix takes (both orders; int32 as half a double).
 double entryWeightsDoubles(double rows, double cols, double k);
 
+// The L1/L2 penalty of one factor block X ≥ 0: l1·ΣX + ½·l2·‖X‖² (ΣX = ‖X‖₁ as X ≥ 0). Its gradient
+// l1 + l2·X is ≥ 0, so the multiplicative updates add it to their denominators (nmf.cpp says why
+// they stay monotone) and HALS adds l2 to a coordinate's curvature and l1 + l2·x to its gradient.
+struct Penalty {
+  double l1 = 0, l2 = 0;
+  bool active() const { return l1 > 0 || l2 > 0; }
+  // l1·ΣX + ½·l2·‖X‖² over n entries (0 when inactive, without reading X).
+  double value(const double* X, std::size_t n) const;
+  // out[i] += (l1 + l2·X[i])·scale: the penalty's gradient into a gradient or MU denominator.
+  void addGradient(const double* X, std::size_t n, double scale, double* out) const;
+};
+
+// Appends a penalized objective to NmfRun::objective; true when its relative change since the previous
+// entry is at most `tolerance` (> 0): the tolerance rule of a penalized solve.
+bool recordObjective(std::vector<double>& objective, double value, double tolerance);
+
 struct NmfRun {
   int iterations = 0;
   StopReason stop = StopReason::MaxIterations;
   LossTrace trace;
   // The KKT gradient mapping of the normalized objective at the returned factors (solver.hpp's
-  // gradientMapping, the max over the factor blocks): 0 exactly at a stationary point.
+  // gradientMapping, the max over the factor blocks): 0 exactly at a stationary point. With a
+  // penalty, of the penalized objective (normalized the same way).
   double certificate = 0;
+  // With a penalty on: the penalized objective (data term + penalties, nmf()'s and stratifiedNmf()'s
+  // doc) at each entry of `trace`, which the updates never increase; the tolerance rule reads it
+  // instead of the loss. Empty without a penalty.
+  std::vector<double> objective;
 };
 
 // ---- Stratified-NMF ---------------------------------------------------------------------------------
@@ -90,18 +111,29 @@ struct StratifiedNmfOptions {
   // Stop ('gradMap') when the certificate of the iterate is at most this, checked before every
   // lossEvery-th iteration at the cost of one gradient evaluation; 0 = never.
   double certificateTolerance = 0;
+  // Penalties of the blocks (default off): the objective becomes ½Σₛ Σ ω(a − m)² + the three penalties.
+  Penalty penaltyV, penaltyW, penaltyH;
+  bool penalized() const { return penaltyV.active() || penaltyW.active() || penaltyH.active(); }
+  // Per-stratum ranks rₛ ≤ rank (empty: every stratum has `rank`). Nested topics: stratum s uses the
+  // first rₛ rows of H, i.e. W(s) is nₛ×rank with its columns ≥ rₛ fixed at 0 (not variables: the
+  // multiplicative updates keep exact zeros, the certificate leaves them out).
+  std::vector<std::size_t> stratumRanks;
 };
 
 // Fills V (S×m), W[s] (nₛ×r) and H (r×m). Random: the reference's V ~ U(0,1), then each W(s) and
 // then H ~ U(0,1)/√r. Nndsvd: v(s) = ½·column means of A(s), W/H from NNDSVD (zeros filled with
-// 1 % of √(mean/r)) of the stacked A(s) − 1v(s)ᵀ by a randomized SVD.
+// 1 % of √(mean/r)) of the stacked A(s) − 1v(s)ᵀ by a randomized SVD. With `stratumRanks` (as the
+// options'), the same draws with the columns ≥ rₛ of each W(s) then set to 0 (Given: left as given).
 void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit init, uint64_t seed,
-                       double* V, const std::vector<double*>& W, double* H);
+                       double* V, const std::vector<double*>& W, double* H,
+                       const std::vector<std::size_t>& stratumRanks = {});
 
 // Runs the multiplicative updates in place on V, W, H. Progress values: [loss, normalized loss].
+// With o.stratumRanks, the columns ≥ rₛ of each W(s) are set to 0 first and stay 0.
 // The certificate is over the blocks V, each W(s) and H of ½Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖² / Σₛ‖A(s)‖².
 // With `weights` (one per stratum, or null): the weighted objective ½Σₛ Σ ω(a − m)² and its
 // Lee–Seung updates; the loss, its normalizer √Σωa² and the certificate are over the observed entries.
+// With penalties (StratifiedNmfOptions::penaltyV/W/H), as nmf()'s.
 NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
                      const std::vector<double*>& W, double* H, Monitor& monitor,
                      const std::vector<EntryWeights>* weights = nullptr);
@@ -124,6 +156,10 @@ struct NmfOptions {
   int lossEvery = 1;
   double epsilon = 1e-9;  // added to multiplicative-update denominators
   double certificateTolerance = 0;  // as StratifiedNmfOptions'
+  // Penalties of W and H (default off): the objective becomes the data term (½Σω(a − wh)², KL: the
+  // divergence) + l1W·ΣW + ½·l2W·‖W‖² + l1H·ΣH + ½·l2H·‖H‖².
+  Penalty penaltyW, penaltyH;
+  bool penalized() const { return penaltyW.active() || penaltyH.active(); }
 };
 
 // Random: W, H ~ U(0,1)·√(mean(A)/r) (W first). Nndsvd: NNDSVD of A, zeros filled with 1 % of √(mean(A)/r).
@@ -136,6 +172,8 @@ void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, do
 // The certificate is over the blocks W and H of ½‖A − WH‖²/‖A‖² (KL: the divergence / Σa).
 // With active `weights` (Frobenius only): the loss is √Σω(a − wh)², normalized by √Σωa², and the
 // updates and certificate are those of the weighted objective; inactive weights change nothing.
+// With penalties (NmfOptions::penaltyW/H): the loss stays the data fit; the updates, the certificate
+// and NmfRun::objective (progress value 2) are of the penalized objective.
 NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monitor& monitor,
            const EntryWeights* weights = nullptr);
 

@@ -45,6 +45,10 @@ struct Problem {
   const std::vector<EntryWeights>* weights;
   bool anyWeighted = false;
   std::size_t maxListed = 0;
+  // The penalties of the blocks (StratifiedNmfOptions; inactive for the loss alone).
+  Penalty penaltyV, penaltyW, penaltyH;
+  // rₛ per stratum (empty: all r); W(s)'s columns ≥ rₛ are fixed at 0 (StratifiedNmfOptions).
+  std::vector<std::size_t> stratumRanks;
 
   Problem(const std::vector<DataMatrix>& data, std::size_t rank, const std::vector<EntryWeights>* w = nullptr)
       : A(data), S(data.size()), m(data.front().cols), r(rank), colSums(S), normA2(S), weights(w) {
@@ -68,12 +72,36 @@ struct Problem {
   const EntryWeights* weighted(std::size_t s) const {
     return weights && s < weights->size() && (*weights)[s].active() ? &(*weights)[s] : nullptr;
   }
+  std::size_t rankOf(std::size_t s) const { return stratumRanks.empty() ? r : stratumRanks[s]; }
   // The weight every entry of stratum s has besides its listed κ: 1, or 0 (only listed entries observed).
   double base(std::size_t s) const {
     const EntryWeights* e = weighted(s);
     return e && !e->base ? 0.0 : 1.0;
   }
 };
+
+// Per-stratum ranks: one per stratum, each in [0, r] (checked by the binding too).
+void checkStratumRanks(const std::vector<std::size_t>& ranks, std::size_t S, std::size_t r) {
+  if (ranks.empty()) return;
+  if (ranks.size() != S)
+    throwRange("Expected " + std::to_string(S) + " per-stratum ranks (one per stratum) but received " + std::to_string(ranks.size()));
+  for (std::size_t s = 0; s < S; ++s)
+    if (ranks[s] > r)
+      throwRange("Expected a rank in [0, " + std::to_string(r) + "] for stratum " + std::to_string(s) + " but received " + std::to_string(ranks[s]));
+}
+
+// Sets the entries of an nₛ×r block in columns ≥ rₛ to 0: W(s)'s fixed coordinates (init, start of a
+// run) or their gradient entries (the certificate: they are not variables, so a gradient there is
+// no departure from stationarity; with Y = 0 and G = 0 they add nothing to gradientMapping).
+void zeroFixedColumns(double* X, std::size_t n, std::size_t r, std::size_t rs) {
+  if (rs >= r) return;
+  for (std::size_t i = 0; i < n; ++i) std::fill(X + i * r + rs, X + (i + 1) * r, 0.0);
+}
+
+void zeroFixedColumns(const std::vector<DataMatrix>& A, std::size_t r, const std::vector<std::size_t>& ranks,
+                      const std::vector<double*>& W) {
+  for (std::size_t s = 0; s < ranks.size(); ++s) zeroFixedColumns(W[s], A[s].rows, r, ranks[s]);
+}
 
 // ---- the listed entries of a weighted stratum (nmf.hpp's EntryWeights) -------------------------------
 // The model of an entry is m = v_j + w_i·h_j; wh holds w_i·h_j per listed entry (row order). The data
@@ -306,6 +334,8 @@ double certificate(const Problem& P, const double* V, const std::vector<double*>
       for (std::size_t i = 0; i < n; ++i)
         for (std::size_t c = 0; c < r; ++c) gradW[i * r + c] = (gradW[i * r + c] + Hv[c] - AHt[i * r + c]) * scale;
     }
+    P.penaltyW.addGradient(W[s], n * r, scale, gradW);  // + (l1 + l2·W)/Σωa² (inactive: nothing)
+    zeroFixedColumns(gradW, n, r, P.rankOf(s));
     worst = worstCertificate(worst, gradientMapping(W[s], gradW, n * r, true));
     // ∇H's parts of this stratum (its base part only when every entry has the base weight 1)
     if (b != 0.0) {
@@ -321,6 +351,8 @@ double certificate(const Problem& P, const double* V, const std::vector<double*>
   for (std::size_t c = 0; c < r; ++c)
     for (std::size_t j = 0; j < m; ++j)
       gradH[c * m + j] = (gradH[c * m + j] + (denT ? denT[j * r + c] : 0.0) - num[c * m + j] - numT[j * r + c]) * scale;
+  P.penaltyH.addGradient(H, r * m, scale, gradH);
+  P.penaltyV.addGradient(V, S * m, scale, gradV.data());
   worst = worstCertificate(worst, gradientMapping(H, gradH, r * m, true));
   return worstCertificate(worst, gradientMapping(V, gradV.data(), S * m, true));
 }
@@ -328,15 +360,18 @@ double certificate(const Problem& P, const double* V, const std::vector<double*>
 }  // namespace
 
 void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit init, uint64_t seed,
-                       double* V, const std::vector<double*>& W, double* H) {
+                       double* V, const std::vector<double*>& W, double* H,
+                       const std::vector<std::size_t>& stratumRanks) {
   if (init == NmfInit::Given) return;
   const std::size_t S = A.size(), m = A.front().cols;
+  checkStratumRanks(stratumRanks, S, r);
   Random rng(seed);
   if (init == NmfInit::Random) {
     const double scale = 1.0 / std::sqrt(static_cast<double>(r));
     rng.fillUniform(V, S * m);
     for (std::size_t s = 0; s < S; ++s) rng.fillUniform(W[s], A[s].rows * r, scale);
     rng.fillUniform(H, r * m, scale);
+    zeroFixedColumns(A, r, stratumRanks, W);
     return;
   }
   std::size_t N = 0;
@@ -383,6 +418,7 @@ void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit 
   nndsvd(B, r, rng, nndsvdFill(mean, r), stackedW.data(), H);
   for (std::size_t s = 0; s < S; ++s)
     std::memcpy(W[s], stackedW.data() + offset[s] * r, A[s].rows * r * sizeof(double));
+  zeroFixedColumns(A, r, stratumRanks, W);
 }
 
 namespace {
@@ -428,7 +464,22 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
                      const std::vector<double*>& W, double* H, Monitor& monitor,
                      const std::vector<EntryWeights>* weights) {
   Problem P(A, o.rank, weights);
+  // Penalties: each multiplicative update adds its block's penalty gradient l1 + l2·x (≥ 0) to the
+  // denominator (nmf.cpp's note above nmf() says why the updates stay monotone); with all of them 0
+  // the additions are exact zeros and the solve is the unpenalized one bit for bit.
+  P.penaltyV = o.penaltyV, P.penaltyW = o.penaltyW, P.penaltyH = o.penaltyH;
+  const bool penalized = o.penalized();
+  auto penaltyValue = [&]() {
+    double sum = P.penaltyV.value(V, P.S * P.m) + P.penaltyH.value(H, o.rank * P.m);
+    for (std::size_t s = 0; s < P.S; ++s) sum += P.penaltyW.value(W[s], A[s].rows * o.rank);
+    return sum;
+  };
   const std::size_t S = P.S, m = P.m, r = o.rank;
+  // Per-stratum ranks: the fixed coordinates start at 0, and the multiplicative updates keep them
+  // there (0·num/(den + ε) = 0 with den + ε > 0), so the updates below apply unchanged.
+  checkStratumRanks(o.stratumRanks, S, r);
+  P.stratumRanks = o.stratumRanks;
+  zeroFixedColumns(A, r, o.stratumRanks, W);
   const double eps = o.epsilon;
   const std::vector<Run> runs = contiguousRuns(A, W, r);
   std::vector<std::size_t> rowOffset(S + 1, 0);
@@ -469,6 +520,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     }
     const bool wantLoss = due || monitor.wantsProgress();
     double lossSquared = 0;
+    const double penaltyBefore = wantLoss && penalized ? penaltyValue() : 0.0;  // of the iterate the loss is of
 
     // Products of the old W and H, shared by the V, W and H updates and the loss.
     outerGram(H, r, m, HHt);
@@ -542,7 +594,8 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         listedColumns(*e, n, m, wh.data(), weight, model, data);
         for (int pass = 0; pass < o.vScaling; ++pass)
           for (std::size_t j = 0; j < m; ++j)
-            v[j] = v[j] * std::max(colSum[j] + data[j], 0.0) / (std::max(v[j] * weight[j] + b * g[j] + model[j], 0.0) + eps);
+            v[j] = v[j] * std::max(colSum[j] + data[j], 0.0) /
+                   (std::max(v[j] * weight[j] + b * g[j] + model[j], 0.0) + P.penaltyV.l1 + P.penaltyV.l2 * v[j] + eps);
         cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
         numW.assign(n * r, 0.0);
         denW.assign(n * r, 0.0);
@@ -550,21 +603,23 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         for (std::size_t i = 0; i < n; ++i)
           for (std::size_t c = 0; c < r; ++c) {
             const std::size_t k = i * r + c;
-            Ws[k] = Ws[k] * std::max(aht[k] + numW[k], 0.0) / (std::max(b * (whht[k] + Hv[c]) + denW[k], 0.0) + eps);
+            Ws[k] = Ws[k] * std::max(aht[k] + numW[k], 0.0) /
+                    (std::max(b * (whht[k] + Hv[c]) + denW[k], 0.0) + P.penaltyW.l1 + P.penaltyW.l2 * Ws[k] + eps);
           }
         if (b != 0.0) cblas_dger(CblasRowMajor, asInt(r), asInt(m), 1.0, wsum, 1, v, 1, den, asInt(m));
         continue;
       }
       const double rows = static_cast<double>(n);
       for (int pass = 0; pass < o.vScaling; ++pass)
-        for (std::size_t j = 0; j < m; ++j) v[j] = v[j] * colSum[j] / (v[j] * rows + g[j] + eps);
+        for (std::size_t j = 0; j < m; ++j)
+          v[j] = v[j] * colSum[j] / (v[j] * rows + g[j] + P.penaltyV.l1 + P.penaltyV.l2 * v[j] + eps);
 
       // W(s) ← W(s) ∘ A(s)Hᵀ / (W(s)HHᵀ + 1(Hv(s))ᵀ + ε), with the new v(s).
       cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
       for (std::size_t i = 0; i < n; ++i)
         for (std::size_t c = 0; c < r; ++c) {
           const std::size_t k = i * r + c;
-          Ws[k] = Ws[k] * aht[k] / (whht[k] + Hv[c] + eps);
+          Ws[k] = Ws[k] * aht[k] / (whht[k] + Hv[c] + P.penaltyW.l1 + P.penaltyW.l2 * Ws[k] + eps);
         }
 
       // H's denominator, first part: (W(s)ᵀ1) v(s)ᵀ with the old W(s) and the new v(s).
@@ -576,6 +631,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       for (std::size_t c = 0; c < r; ++c)
         for (std::size_t j = 0; j < m; ++j) num[c * m + j] += numT[j * r + c];
     gemm(false, false, r, m, r, 1.0, gramSum, H, 1.0, den);
+    P.penaltyH.addGradient(H, r * m, 1.0, den);
     if (P.anyWeighted) {
       for (std::size_t c = 0; c < r; ++c)
         for (std::size_t j = 0; j < m; ++j) den[c * m + j] += denT[j * r + c];
@@ -593,8 +649,12 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       rec.count = 2;
       rec.values[0] = loss;
       rec.values[1] = loss / std::max(normA, 1e-300);
+      const double objective = penalized ? 0.5 * std::max(lossSquared, 0.0) + penaltyBefore : 0.0;
+      if (penalized) rec.count = 3, rec.values[2] = objective;
       monitor.progress(rec);
-      if (due && recorder.record(it, loss, run.trace)) {
+      bool plateau = due && recorder.record(it, loss, run.trace);
+      if (due && penalized) plateau = recordObjective(run.objective, objective, o.tolerance);  // what never increases
+      if (plateau) {
         ++it;  // this iteration's update is kept (it never raises the loss) and counted
         run.stop = StopReason::Plateau;
         break;
@@ -602,9 +662,11 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     }
   }
   run.iterations = it;
-  const double final = std::sqrt(std::max(lossSquaredOf(P, V, W, H), 0.0));
+  const double finalSquared = std::max(lossSquaredOf(P, V, W, H), 0.0);
+  const double final = std::sqrt(finalSquared);
   checkFiniteLoss(final, it);
   run.trace.record(it, final);
+  if (penalized) run.objective.push_back(0.5 * finalSquared + penaltyValue());
   run.certificate = certificate(P, V, W, H, ws);
   return run;
 }

@@ -41,14 +41,50 @@ CertifiedEnergy::CertifiedEnergy(const CertifiedEnergyOptions& options, const Ce
   switch (options.mode) {
     case CertifiedMode::Target:
       if (!data.X0) throwRange("Expected a target X0 in 'target' mode");
-      x0Squared_ = squaredNorm(data.X0, p * k);
-      if (!(x0Squared_ > 0) || !std::isfinite(x0Squared_))
-        throwRange("Expected a target X0 with a nonzero, finite norm (F = ‖Y − X0‖²/‖X0‖²)");
+      if (data.W) {
+        for (std::size_t i = 0; i < p * k; ++i)
+          if (data.W[i] != 0) x0Squared_ += data.W[i] * data.X0[i] * data.X0[i];
+        if (!(x0Squared_ > 0) || !std::isfinite(x0Squared_))
+          throwRange("Expected a target X0 with a nonzero, finite weighted norm (F = Σ ω(Y − X0)²/Σ ω·X0²) at the entries of nonzero weight");
+      } else {
+        x0Squared_ = squaredNorm(data.X0, p * k);
+        if (!(x0Squared_ > 0) || !std::isfinite(x0Squared_))
+          throwRange("Expected a target X0 with a nonzero, finite norm (F = ‖Y − X0‖²/‖X0‖²)");
+      }
       break;
     case CertifiedMode::Data:
     case CertifiedMode::Signed: {
       if (!data.X || data.n == 0) throwRange("Expected data X in 'data' and 'signed' modes");
       const std::size_t n = data.n;
+      if (data.W) {
+        // ω∘X (0 where ω = 0, whatever X holds there), D = diag(p/Σⱼ ωᵢⱼ) and Σ ω·X², once.
+        Xw_.assign(n * p, 0);
+        rowScale_.assign(n, 0);
+        for (std::size_t i = 0; i < n; ++i) {
+          double rowWeight = 0;
+          for (std::size_t j = 0; j < p; ++j) {
+            const double om = data.W[i * p + j];
+            if (om == 0) continue;
+            const double x = data.X[i * p + j];
+            Xw_[i * p + j] = om * x;
+            traceS_ += om * x * x;
+            rowWeight += om;
+          }
+          rowScale_[i] = rowWeight > 0 ? double(p) / rowWeight : 0.0;
+        }
+        if (!(traceS_ > 0) || !std::isfinite(traceS_))
+          throwRange("Expected data X with a nonzero, finite weighted norm (F = Σ ω(X − TVᵀ)²/Σ ω·X²) at the entries of nonzero weight");
+        T_.assign(n * k, 0);
+        U_.assign(n * k, 0);
+        Rw_.assign(n * p, 0);
+        if (options.mode == CertifiedMode::Signed) {
+          V_.assign(p * k, 0);
+          GV_.assign(p * k, 0);
+          lobeGram_.assign(4 * k * k, 0);
+          lobeM_.assign(4 * k * k, 0);
+        }
+        break;
+      }
       traceS_ = squaredNorm(data.X, n * p);
       if (!(traceS_ > 0) || !std::isfinite(traceS_))
         throwRange("Expected data X with a nonzero, finite norm (F = ‖X − XVVᵀ‖²/‖X‖²)");
@@ -77,6 +113,7 @@ CertifiedEnergy::CertifiedEnergy(const CertifiedEnergyOptions& options, const Ce
     }
     case CertifiedMode::Anchored: {
       const std::size_t m = data.m;
+      if (data.W) throwRange("Expected no weights in 'anchored' mode (its fidelity is to the anchor, which has no missing entries)");
       if (!data.X0 || m == 0) throwRange("Expected an anchor (X0) in 'anchored' mode");
       if (options.anchor == AnchorKind::Target) {
         if (m != k) throwRange("Expected an anchor with as many columns as Y for anchor 'target'");
@@ -121,9 +158,48 @@ void CertifiedEnergy::orthogonalityTerm(const double* V, double* GV, CertifiedTe
   }
 }
 
+void CertifiedEnergy::weightedDataFidelity(const double* V, double* GV, CertifiedTerms& t) {
+  const std::size_t p = data_.p, k = data_.k, n = data_.n;
+  const double* X = data_.X;
+  const double* W = data_.W;
+  double* T = T_.data();
+  double* R = Rw_.data();
+  // T = D·(ω∘X)·V, then R = X − T·Vᵀ at the weighted entries (0 elsewhere): a residual, no cancellation.
+  gemm(false, false, n, k, p, 1.0, Xw_.data(), V, 0.0, T);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t c = 0; c < k; ++c) T[i * k + c] *= rowScale_[i];
+  for (std::size_t i = 0; i < n * p; ++i) R[i] = W[i] != 0 ? X[i] : 0.0;
+  gemm(false, true, n, p, k, -1.0, T, V, 1.0, R);
+  double r2 = 0;
+  for (std::size_t i = 0; i < n * p; ++i) {
+    const double om = W[i];
+    if (om == 0) {
+      R[i] = 0;
+      continue;
+    }
+    r2 += om * R[i] * R[i];
+    R[i] *= om;
+  }
+  t.fidelity = r2 / traceS_;
+  if (!GV) return;
+  // ∇[(1 − w)F] = −2c·((ω∘X)ᵀ·D·R·V + Rᵀ·T), c = (1 − w)/Σ ω·X², R now ω∘(X − TVᵀ).
+  const double c = (1 - options_.w) / traceS_;
+  double* U = U_.data();
+  gemm(false, false, n, k, p, 1.0, R, V, 0.0, U);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t q = 0; q < k; ++q) U[i * k + q] *= rowScale_[i];
+  gemm(true, false, p, k, n, -2 * c, Xw_.data(), U, 0.0, GV);
+  gemm(true, false, p, k, n, -2 * c, R, T, 1.0, GV);
+}
+
 void CertifiedEnergy::dataTerms(const double* V, double* GV, CertifiedTerms& t, bool withOrthogonality) {
   const std::size_t p = data_.p, k = data_.k, n = data_.n;
   const double w = options_.w;
+  if (data_.W) {
+    weightedDataFidelity(V, GV, t);
+    if (withOrthogonality) orthogonalityTerm(V, GV, t, 1.0);
+    return;
+  }
   gramOf(V, p, k, B_.data());
   double* SV = SV_.data();
   if (formS_) {
@@ -158,6 +234,25 @@ CertifiedTerms CertifiedEnergy::evaluate(const double* Y, double* G) {
     case CertifiedMode::Target: {
       const double* X0 = data_.X0;
       const std::size_t n = p * k;
+      if (data_.W) {
+        // Σ ω(Y − X0)² and ∇F; an entry of weight 0 is skipped (X0 may hold anything there).
+        const double* W = data_.W;
+        const double c = 2 * (1 - w) / x0Squared_;
+        double d2 = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          const double om = W[i];
+          if (om == 0) {
+            if (G) G[i] = 0;
+            continue;
+          }
+          const double d = Y[i] - X0[i];
+          d2 += om * d * d;
+          if (G) G[i] = c * om * d;
+        }
+        t.fidelity = d2 / x0Squared_;
+        orthogonalityTerm(Y, G, t, 1.0);
+        break;
+      }
       // ‖Y − X0‖² and ∇F in one pass, with four partial sums (independent add chains)
       const double c = 2 * (1 - w) / x0Squared_;
       double d2[4] = {0, 0, 0, 0};

@@ -22,6 +22,15 @@
 //             target    (m = k) F = mean_j (1 − cos²(y_j, a_j)), c_j = y_jᵀa_j, n_j = ‖y_j‖²:
 //                       ∇_{y_j}F = −2c_j/(k·n_j‖a_j‖²)·(a_j − (c_j/n_j)·y_j)
 //                       (a zero column y_j counts 1 − 0 = 1 and gets no gradient).
+// Entry weights ω ≥ 0 of the fidelity (CertifiedData::W; 0 = missing, the entry never enters):
+//   target    F = Σ ω(Y − X0)²/Σ ω·X0²                   ∇F = 2ω∘(Y − X0)/Σ ω·X0²
+//   data      F = Σ ω(X − T·Vᵀ)²/Σ ω·X²  with the scores T = D·(ω∘X)·V, D = diag(p/Σⱼ ωᵢⱼ) (a row's
+//             ω-weighted projection rescaled by its mean weight; a row without weight scores 0).
+//             With R = ω∘(X − T·Vᵀ):   ∇F = −2·((ω∘X)ᵀ·D·R·V + Rᵀ·T)/Σ ω·X².
+//             At ω ≡ 1, D = I and T = XV: the unweighted F and ∇F above. The entries of X where ω = 0
+//             enter neither T nor the sum, so their values (NaN included) cannot change F.
+//   signed    as 'data' on V = V⁺ − V⁻.   ('anchored' has no data term and takes no weights.)
+// Without W (every weight 1) the unweighted code runs unchanged.
 // Orthogonality: O(Y) from the Gram YᵀY, ∇O = Y·M (orthogonality.hpp) — in 'signed' mode Y is the
 // 2k lobes: O on V alone is 0 for PCA's loadings, which also minimise F and have disjoint lobes, so w
 // could not act there; orthogonal non-negative lobes must have disjoint supports, so w trades fidelity
@@ -62,6 +71,9 @@ struct CertifiedData {
   std::size_t m = 0;           // anchor columns
   const double* X = nullptr;   // 'data' | 'signed': n×p data, rows = observations
   std::size_t n = 0;
+  // Entry weights of the fidelity ('target': p×k like X0; 'data' | 'signed': n×p like X), finite and ≥ 0;
+  // null: every weight 1. Entries of X0/X where the weight is 0 are never read as numbers (NaN allowed).
+  const double* W = nullptr;
 };
 
 class CertifiedEnergy {
@@ -85,12 +97,16 @@ class CertifiedEnergy {
   // F and O of 'data'/'signed' at V (p×k); gradient of (1 − w)F + wO into GV when not null.
   void dataTerms(const double* V, double* GV, CertifiedTerms& t, bool withOrthogonality = true);
   void orthogonalityTerm(const double* V, double* GV, CertifiedTerms& t, double gradientBeta);
+  // 'data'/'signed' with weights: F (and the gradient of (1 − w)F into GV, without O).
+  void weightedDataFidelity(const double* V, double* GV, CertifiedTerms& t);
 
   CertifiedEnergyOptions options_;
   CertifiedData data_;
   std::size_t varCols_ = 0, size_ = 0;
   double x0Squared_ = 0;  // ‖X0‖² ('target')
-  double traceS_ = 0;     // tr XᵀX ('data', 'signed')
+  double traceS_ = 0;     // tr XᵀX ('data', 'signed'); Σ ω·X² with weights
+  double weightedX0Squared_ = 0;  // Σ ω·X0² ('target' with weights)
+  std::vector<double> Xw_, rowScale_, Rw_, U_;  // ω∘X (0 where ω = 0), D, R and D·R·V (weighted 'data'/'signed')
   bool formS_ = false;    // SV as S·V with S = XᵀX formed once (cheaper by flop count), else Xᵀ(X·V)
   std::vector<double> S_;       // p×p when formS_
   std::vector<double> Q_;       // p×r orthonormal basis of span(anchor)

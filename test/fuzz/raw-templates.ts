@@ -66,7 +66,12 @@ export function seedCalls(api: Api): (() => unknown)[] {
     () => api.stratifiedNmfSync([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1, mask: [Uint8Array.from(A.data, (_, k) => (k % 3 === 0 ? 1 : 0)), null] }),
     () => api.ntfSync(t([4, 3, 2]), 2, { maxIterations: 3, seed: 1, mask: Uint8Array.from({ length: 24 }, (_, k) => (k % 5 === 0 ? 1 : 0)) }),
     () => api.stratifiedNmfSync([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1 }),
+    // L1/L2 penalties (docs/penalties.md): raw l1*/l2* fields.
+    () => api.nmfSync(A, 2, { maxIterations: 3, seed: 1, l1W: 0.5, l2H: 0.25 }),
+    () => api.stratifiedNmfSync([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1, l1V: 0.5, l2W: 0.25, l1H: 0.1 }),
     () => api.stratifiedNmf([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1 }),
+    // Per-stratum ranks (a list: rank 0 for the second stratum).
+    () => api.stratifiedNmfSync([A, m(4, 5, pos)], [2, 0], { maxIterations: 3, seed: 1 }),
     () => {
       const r = api.stratifiedNmfSync([A, m(4, 5, pos)], 2, { maxIterations: 2, seed: 1 });
       return api.stratifiedNmfLoss([A, m(4, 5, pos)], { V: r.V, W: r.W, H: r.H });
@@ -91,6 +96,10 @@ export function seedCalls(api: Api): (() => unknown)[] {
     () => api.nsaEnergy(Y, { mode: 'data', X: A.cols === 8 ? A : m(6, 8, pos) }),
     () => api.nsaEnergy(m(8, 4, pos), { mode: 'signed', X: m(6, 8, pos) }),
     () => api.nsaEnergy(Y, { mode: 'anchored', anchor: 'target', X0: X }),
+    // weights / mask of the fidelity: the certified bindings' options.weights
+    () => api.nsaEnergy(Y, { mode: 'data', X: m(6, 8, pos), mask: Uint8Array.from({ length: 48 }, (_, k) => (k % 5 === 0 ? 1 : 0)) }),
+    () => api.nsaFlowSync(Y, { X0: X, optimizer: 'spg', maxIterations: 3, weights: m(8, 3, (i) => (i % 4 === 0 ? 0 : pos(i))) }),
+    () => api.nsaFlowFitSync(m(6, 8, pos), 2, { maxIterations: 3, mask: Uint8Array.from({ length: 48 }, (_, k) => (k % 7 === 0 ? 1 : 0)) }),
   ];
 }
 
