@@ -6,7 +6,7 @@
 // cancel), as bench/stratified-nmf.ts; masked and unmasked alternate, best of five each (on a loaded
 // machine single runs vary by ±30 %, and a change of load between the two would enter the ratio).
 // NSA_FLOW_SIMD=0 measures the portable loops of the listed entries instead of the AVX + FMA ones.
-import { nmfSync, setBlasThreads, stratifiedNmfSync, type Matrix } from '../lib/index.js';
+import { nmfSync, setBlasThreads, stratifiedNmfSync, stratifiedNtfSync, type Matrix } from '../lib/index.js';
 import { fmt, lcgFill } from './common.js';
 
 const quick = process.argv.includes('--quick');
@@ -71,4 +71,13 @@ for (const solver of ['hals', 'mu'] as const) {
   } catch (e) {
     console.log(`stratifiedNmf: ${(e as Error).message}`);
   }
+}
+{
+  // Stratified-NTF: the same values as 4 strata of n/4 samples of shape d₁ × d₂ = m (m/25 × 25), strataRank 4.
+  const S = 4, samples = n / S, dims = [m / 25, 25];
+  const strata = Array.from({ length: S }, (_, s) => ({ shape: [samples, ...dims], data: A.data.slice(s * samples * m, (s + 1) * samples * m) }));
+  const masks = strata.map((_, s) => mask.slice(s * samples * m, (s + 1) * samples * m));
+  const run = (withMask: boolean) => (iterations: number) =>
+    stratifiedNtfSync(strata, r, { strataRank: 4, maxIterations: iterations, lossEvery: 1e8, seed: 1, ...(withMask ? { mask: masks } : {}) });
+  line(`stratifiedNtf (${S} strata of ${samples}×${dims.join('×')})`, ...perIterationPair(run, short, long));
 }

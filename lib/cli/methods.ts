@@ -329,8 +329,11 @@ registerMethod<NmfOptions & { rank?: number }, NmfResult>({
   diagnostics: lossDiagnostics,
 });
 
-/** Splits a tensor's first mode by labels, in order of first appearance (as stratifiedNmf.fromLabels). */
-function splitTensor(T: Tensor, labels: string[]): { strata: Tensor[]; names: string[] } {
+/**
+ * Splits a tensor's first mode by labels, in order of first appearance (as stratifiedNmf.fromLabels);
+ * `split` splits another tensor of the same shape (weights, a mask) the same way.
+ */
+function splitTensor(T: Tensor, labels: string[]): { strata: Tensor[]; names: string[]; split: (U: Tensor) => Tensor[] } {
   const [n, ...rest] = T.shape as [number, ...number[]];
   if (labels.length !== n) {
     throw new UsageError(`Expected ${n} labels (one per sample of the tensor) but received ${labels.length}`);
@@ -338,25 +341,61 @@ function splitTensor(T: Tensor, labels: string[]): { strata: Tensor[]; names: st
   const slice = rest.reduce((a, b) => a * b, 1);
   const rows = new Map<string, number[]>();
   labels.forEach((l, i) => (rows.get(l) ?? rows.set(l, []).get(l)!).push(i));
-  const strata = [...rows.values()].map((idx) => {
-    const data = new Float64Array(idx.length * slice);
-    idx.forEach((i, j) => data.set(T.data.subarray(i * slice, (i + 1) * slice), j * slice));
-    return { shape: [idx.length, ...rest], data };
+  const split = (U: Tensor) =>
+    [...rows.values()].map((idx) => {
+      const data = new Float64Array(idx.length * slice);
+      idx.forEach((i, j) => data.set(U.data.subarray(i * slice, (i + 1) * slice), j * slice));
+      return { shape: [idx.length, ...rest], data };
+    });
+  return { strata: split(T), names: [...rows.keys()], split };
+}
+
+/**
+ * sntf's --weights FILE and --mask FILE: one tensor file (.npy, relative to the working directory) of
+ * X's shape — the weights, or a mask whose non-zero entries are the missing ones — split into the
+ * strata with X in run(), then checked by the API's own checks. (Per-stratum JSON arrays, the API's
+ * form, still work.)
+ */
+const sntfOptionSpecs = (() => {
+  const fromFile = (spec: OptionSpec, flag: string) => ({
+    ...spec,
+    description: `${spec.description}; on the command line one tensor file (.npy) of X's shape`,
+    check: (v: unknown, name: string) =>
+      typeof v === 'string'
+        ? { wholeX: readInput({ kind: 'tensor', description: flag }, v, process.cwd(), flag) as Tensor }
+        : (spec as { check: (v: unknown, name: string) => unknown }).check(v, name),
   });
-  return { strata, names: [...rows.keys()] };
+  return {
+    ...stratifiedNtfOptionSpecs,
+    weights: fromFile(stratifiedNtfOptionSpecs.weights, '--weights'),
+    mask: fromFile(stratifiedNtfOptionSpecs.mask, '--mask'),
+  };
+})();
+
+/** A --weights/--mask file of X's shape split into the strata (masks: non-zero = missing). */
+function splitOption(v: unknown, X: Tensor, split: (U: Tensor) => Tensor[], flag: string, asMask: boolean): unknown {
+  if (v === null || typeof v !== 'object' || !('wholeX' in v)) return v;
+  const U = (v as { wholeX: Tensor }).wholeX;
+  if (U.shape.length !== X.shape.length || U.shape.some((d, m) => d !== X.shape[m])) {
+    throw new UsageError(`Expected a tensor of X's shape [${X.shape.join(', ')}] for ${flag} but received shape [${U.shape.join(', ')}]`);
+  }
+  return split(U).map((t) => (asMask ? Uint8Array.from(t.data, (x) => (x !== 0 ? 1 : 0)) : t));
 }
 
 registerMethod<StratifiedNtfOptions & { rank?: number }, StratifiedNtfResult & { strataNames: string[] }>({
   name: 'sntf',
   summary: 'Stratified-NTF: a per-stratum low-rank tensor plus shared CP topics (samples grouped by --strata-from)',
-  optionSpecs: { ...rankSpec, ...stratifiedNtfOptionSpecs },
+  optionSpecs: { ...rankSpec, ...sntfOptionSpecs },
   inputs: {
     X: { kind: 'tensor', description: 'samples × d₂ × … × d_N (e.g. images), .npy' },
     strata: { kind: 'strata', description: 'one label per sample' },
   },
   async run(inputs, { rank, ...options }, { signal, onProgress }) {
-    const { strata, names } = splitTensor(inputs.X as Tensor, inputs.strata as string[]);
-    const r = await stratifiedNtf(strata, required(rank, '--rank', 'sntf'), { ...options, signal, onProgress: lossProgress(onProgress) });
+    const X = inputs.X as Tensor;
+    const { strata, names, split } = splitTensor(X, inputs.strata as string[]);
+    const weights = splitOption(options.weights, X, split, '--weights', false) as StratifiedNtfOptions['weights'];
+    const mask = splitOption(options.mask, X, split, '--mask', true) as StratifiedNtfOptions['mask'];
+    const r = await stratifiedNtf(strata, required(rank, '--rank', 'sntf'), { ...options, weights, mask, signal, onProgress: lossProgress(onProgress) });
     return { ...r, strataNames: names };
   },
   traces: lossTraces,

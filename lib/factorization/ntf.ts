@@ -40,9 +40,8 @@ import {
   type NmfProgress,
   type RawTrace,
 } from './common.js';
-import { expectNonNegativeTensor } from './stratified-ntf.js';
 import { bestOf, bestOfSync, restartsDoubles, restartsOptionSpec, type RestartsSummary } from './restarts.js';
-import { missingOptionSpecs } from './missing.js';
+import { checkTensorMask, checkTensorWeights, tensorWeights } from './stratified-ntf.js';
 
 interface RawNtfResult extends RawTrace {
   factors: Float64Array[];
@@ -152,68 +151,14 @@ export const ntfOptionSpecs = {
   epsilon: { kind: 'number', min: 0, default: 2.220446049250313e-16, description: 'MU floor' },
   certificateTolerance: certificateToleranceSpec,
   restarts: restartsOptionSpec,
-  weights: {
-    kind: 'custom',
-    description: "entry weights ≥ 0, a Tensor of T's shape (0 = missing)",
-    check: (v: unknown, name: string) => {
-      const w = expectTensor(v, name, 1);
-      w.data.forEach((x, k) => {
-        if (!(x >= 0) || x === Infinity) throw new RangeError(`Expected finite weights ≥ 0 in ${name} but received ${describeValue(x)} at index ${k}`);
-      });
-      return { shape: [...w.shape], data: w.data.slice() };
-    },
-  },
-  mask: {
-    kind: 'custom',
-    description: "missing entries: a boolean array of T's size, C order (true = missing)",
-    check: (v: unknown, name: string) => {
-      const mask = missingOptionSpecs.mask.check(v, name);
-      if (!(mask instanceof Uint8Array)) throw new TypeError(`Expected a boolean array or a Uint8Array of T's size for ${name} but received ${describeValue(v)}`);
-      return mask;
-    },
-  },
+  weights: { kind: 'custom', description: "entry weights ≥ 0, a Tensor of T's shape (0 = missing)", check: checkTensorWeights },
+  mask: { kind: 'custom', description: "missing entries: a boolean array of T's size, C order (true = missing)", check: checkTensorMask },
   missing: { kind: 'enum', values: ['observed', 'nan'], default: 'observed', description: "'nan': NaN entries of T are missing" },
 } as const satisfies OptionSpecs;
 
 const asyncSpecs = { ...ntfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
 type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; settings: NtfSettings; normT: number; weights?: Float64Array; context: string };
-
-/**
- * The weights ω of T (undefined when all are 1) from the options, and √Σωt²; T may hold NaN (or
- * anything) only where ω = 0.
- */
-function tensorWeights(t: Tensor, o: { weights?: Tensor; mask?: Uint8Array; missing: 'observed' | 'nan' }, context: string): { weights?: Float64Array; norm: number } {
-  const size = t.data.length;
-  if (o.weights === undefined && o.mask === undefined && o.missing === 'observed') {
-    expectNonNegativeTensor(t, 'T');
-    return { norm: scaledNorm(t.data) };
-  }
-  const omega = new Float64Array(size).fill(1);
-  if (o.weights !== undefined) {
-    if (o.weights.shape.length !== t.shape.length || o.weights.shape.some((d, m) => d !== t.shape[m])) {
-      throw new RangeError(`Expected a Tensor of shape [${t.shape.join(', ')}] (the shape of T) for options.weights of ${context} but received shape [${o.weights.shape.join(', ')}]`);
-    }
-    omega.set(o.weights.data);
-  }
-  if (o.mask !== undefined) {
-    if (o.mask.length !== size) throw new RangeError(`Expected ${size} entries (the size of T) for options.mask of ${context} but received ${o.mask.length}`);
-    o.mask.forEach((x, k) => x && (omega[k] = 0));
-  }
-  let listed = 0;
-  t.data.forEach((x, k) => {
-    if (Number.isNaN(x) && o.missing === 'nan') omega[k] = 0;
-    if (omega[k] !== 1) listed++;
-    if (omega[k] !== 0 && (!(x >= 0) || x === Infinity)) {
-      throw new RangeError(
-        `Expected finite non-negative values in T at observed entries but received ${describeValue(x)} at flat index ${k}${Number.isNaN(x) ? " (mark missing entries with options.mask, a weight 0 or missing 'nan')" : ''}`,
-      );
-    }
-  });
-  if (listed === 0) return { norm: scaledNorm(t.data) };
-  const weighted = t.data.map((x, k) => (omega[k] === 0 ? 0 : Math.sqrt(omega[k]!) * x));
-  return { weights: omega, norm: scaledNorm(weighted) };
-}
 
 function parse(T: unknown, rank: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: Required<NtfOptions> } {
   const o = parseOptions<Required<NtfOptions>>(specs, options, context);

@@ -1,7 +1,8 @@
 /**
  * The model's values of a factorization result, at every entry — missing ones included, which is
  * what imputation reads (docs/missing-values.md): nmf's WH, or stratifiedNmf's 1v(s)ᵀ + W(s)H per
- * stratum, or only at listed entries (an index list), which never forms the whole model.
+ * stratum, ntf's CP tensor, stratifiedNtf's B(s) per stratum, or only at listed entries (an index list)
+ * of a matrix model, which never forms the whole model.
  */
 import type { Matrix } from '../matrix.js';
 import { checkMemory, float64Bytes } from '../memory.js';
@@ -20,8 +21,40 @@ const reconstructOptionSpecs = {
   },
 } as const satisfies OptionSpecs;
 
-/** The factors reconstruct reads: an nmf result {W, H}, a stratifiedNmf result {V, W[], H} or an ntf result {factors}. */
-export type FactorizationResult = { W: Matrix; H: Matrix } | { V: Matrix; W: Matrix[]; H: Matrix } | { factors: Matrix[] };
+/** The factors reconstruct reads: an nmf result {W, H}, a stratifiedNmf result {V, W[], H}, an ntf result {factors} or a stratifiedNtf result {v, w, h}. */
+export type FactorizationResult = { W: Matrix; H: Matrix } | { V: Matrix; W: Matrix[]; H: Matrix } | { factors: Matrix[] } | StratifiedNtfFactors;
+
+/** A stratifiedNtf result's state: v[s][t] qₛ × dₜ, w[s] r × nₛ, h[t] r × dₜ (rank-major). */
+type StratifiedNtfFactors = { v: Matrix[][]; w: Matrix[]; h: Matrix[] };
+
+const transposed = (m: Matrix): Matrix => {
+  const data = new Float64Array(m.data.length);
+  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) data[j * m.rows + i] = m.data[i * m.cols + j]!;
+  return { rows: m.cols, cols: m.rows, data };
+};
+
+/**
+ * stratifiedNtf's model per stratum, B(s)[i, …] = Σₐ ⊗ₜ v(s)ₜ[a] + Σ_b w(s)[b, i] ⊗ₜ hₜ[b]: both terms
+ * are CP tensors (the first one the same for every sample), evaluated by cpReconstruct.
+ */
+function stratifiedNtfModel(result: object): Tensor[] {
+  const f = readFields(result, ['v', 'w', 'h'] as const, 'result');
+  const w = readList(f.w, 'result.w', 'an array of w(s) matrices (r × nₛ)') as Matrix[];
+  const h = readList(f.h, 'result.h', 'an array of h matrices (r × dₜ)') as Matrix[];
+  const v = readList(f.v, 'result.v', 'an array (one per stratum) of arrays of v(s)ₜ matrices (qₛ × dₜ)');
+  if (v.length !== w.length) throw new RangeError(`Expected result.v and result.w of the same length (one per stratum) but received ${v.length} and ${w.length}`);
+  const topicsT = h.map(transposed);
+  return w.map((ws, s) => {
+    const own = cpReconstruct((readList(v[s], `result.v[${s}]`, 'an array of v(s)ₜ matrices') as Matrix[]).map(transposed));
+    const topics = cpReconstruct([transposed(ws), ...topicsT]);
+    const F = own.data.length;
+    if (topics.data.length !== ws.cols * F) {
+      throw new RangeError(`Expected result.v[${s}] and result.h of the same feature shape but received [${own.shape.join(', ')}] and [${topics.shape.slice(1).join(', ')}]`);
+    }
+    for (let i = 0; i < ws.cols; i++) for (let j = 0; j < F; j++) topics.data[i * F + j] += own.data[j]!;
+    return topics;
+  });
+}
 
 export interface ReconstructOptions {
   /**
@@ -87,13 +120,19 @@ function modelAt(b: Factors['blocks'][number], H: Matrix, i: number, j: number):
 export function reconstruct(result: { V: Matrix; W: Matrix[]; H: Matrix }): Matrix[];
 export function reconstruct(result: { W: Matrix; H: Matrix }): Matrix;
 export function reconstruct(result: { factors: Matrix[] }): Tensor;
+export function reconstruct(result: StratifiedNtfFactors): Tensor[];
 export function reconstruct(result: FactorizationResult, options: ReconstructOptions & { entries: NonNullable<ReconstructOptions['entries']> }): Float64Array;
-export function reconstruct(result: FactorizationResult, options?: ReconstructOptions): Matrix | Matrix[] | Tensor | Float64Array;
-export function reconstruct(result: FactorizationResult, options?: ReconstructOptions | null): Matrix | Matrix[] | Tensor | Float64Array {
+export function reconstruct(result: FactorizationResult, options?: ReconstructOptions): Matrix | Matrix[] | Tensor | Tensor[] | Float64Array;
+export function reconstruct(result: FactorizationResult, options?: ReconstructOptions | null): Matrix | Matrix[] | Tensor | Tensor[] | Float64Array {
   if (isObjectArgument(result) && 'factors' in result) {
     // An ntf result: the CP tensor Σ_a ⊗ₘ Fₘ[:, a] (no entries option: index lists are for matrices).
     parseOptions<{ entries?: unknown }>({}, options, 'reconstruct() of an ntf result');
     return cpReconstruct(readFields(result, ['factors'] as const, 'result').factors as Matrix[]);
+  }
+  if (isObjectArgument(result) && 'h' in result && !('H' in result)) {
+    // A stratifiedNtf result: one tensor B(s) of shape (nₛ, d₁, …, d_K) per stratum.
+    parseOptions<{ entries?: unknown }>({}, options, 'reconstruct() of a stratifiedNtf result');
+    return stratifiedNtfModel(result);
   }
   const F = factorsOf(result);
   const { entries } = parseOptions<{ entries?: unknown }>(reconstructOptionSpecs, options, 'reconstruct()');

@@ -7,6 +7,8 @@
  * optional total-variation term on h₂, h₃. The whole loop runs in one native call; numerators and
  * denominators come from Gram/Hadamard products and MTTKRPs, never from rank × d₂ × … × d_N
  * intermediates. Any order N ≥ 2 (order 2 is Stratified-NMF's data shape).
+ * Missing values (docs/missing-values.md): `weights`/`mask` per stratum and `missing: 'nan'` make the
+ * objective ½Σₛ Σ ω(A(s) − B(s))², fitted by the weighted multiplicative updates.
  */
 import type { Matrix } from '../matrix.js';
 import { bestOf, bestOfSync, restartsDoubles, restartsOptionSpec, type RestartsSummary } from './restarts.js';
@@ -45,6 +47,7 @@ import {
   unknownOption,
   type OptionSpecs,
 } from '../validate.js';
+import { missingOptionSpecs } from './missing.js';
 
 interface RawState {
   v: Float64Array[];
@@ -56,6 +59,8 @@ interface RawStratifiedNtfResult extends RawState, RawTrace {
   stages?: RawState[];
 }
 interface RawStratifiedNtfOptions {
+  /** One per stratum: its entry weights (0 at missing entries), or null for a fully observed stratum. */
+  weights?: (Float64Array | null)[];
   maxIterations: number;
   vScaling: number;
   tv: boolean;
@@ -120,6 +125,15 @@ export interface StratifiedNtfOptions {
   certificateTolerance?: number;
   /** Runs from the seeds seed … seed + restarts − 1 and returns the one of smallest loss (default 1). */
   restarts?: number;
+  /**
+   * Entry weights ≥ 0 (0 = missing), one Tensor of its stratum's shape per stratum (null for none):
+   * the objective is ½Σₛ Σ ω(A(s) − B(s))² (docs/missing-values.md).
+   */
+  weights?: (Tensor | null)[];
+  /** The missing entries, one boolean array / Uint8Array of its stratum's size (C order, true = missing) per stratum (null for none). */
+  mask?: (ArrayLike<boolean | number> | null)[];
+  /** 'nan': NaN entries of the strata are missing; 'observed' (default). */
+  missing?: 'observed' | 'nan';
 }
 
 /**
@@ -155,6 +169,7 @@ export interface StratifiedNtfSettings {
  * on) after the last iteration, `normalizedLoss` = loss / √(Σₛ‖A(s)‖²), `traces` {iteration, timeMs,
  * loss, normalizedLoss} (iteration 0 is the initial loss), `certificate` the KKT gradient mapping of
  * ½Σₛ‖A(s) − B(s)‖²/Σₛ‖A(s)‖² over every v(s)ₜ, w(s) and hₜ — null with TV (a non-smooth loss).
+ * With missing entries or weights each of these is over the observed entries, weighted by ω.
  */
 export interface StratifiedNtfResult extends StratifiedNtfState, LossOutcome {
   settings: StratifiedNtfSettings;
@@ -220,7 +235,83 @@ export const stratifiedNtfOptionSpecs = {
   epsilon: { kind: 'number', min: 0, default: 1e-9, description: 'floor of numerators and denominators' },
   certificateTolerance: certificateToleranceSpec,
   restarts: restartsOptionSpec,
+  weights: {
+    kind: 'custom',
+    description: "entry weights ≥ 0: one Tensor of its stratum's shape per stratum (null for none; 0 = missing)",
+    check: (v: unknown, name: string) => perStratum(v, name, checkTensorWeights),
+  },
+  mask: {
+    kind: 'custom',
+    description: "missing entries: one boolean array of its stratum's size (C order, true = missing) per stratum (null for none)",
+    check: (v: unknown, name: string) => perStratum(v, name, checkTensorMask),
+  },
+  missing: { kind: 'enum', values: ['observed', 'nan'], default: 'observed', description: "'nan': NaN entries of the strata are missing" },
 } as const satisfies OptionSpecs;
+
+/** A list with one entry per stratum, null (or undefined) for a stratum without (checked against the strata in parse). */
+function perStratum(v: unknown, name: string, check: (x: unknown, name: string) => unknown): (unknown | undefined)[] {
+  if (!Array.isArray(v)) throw new TypeError(`Expected an array (one entry per stratum; null for none) for ${name} but received ${describeValue(v)}`);
+  return readList(v, name, 'an array (one entry per stratum)', 1 << 20).map((x, s) => (x === null || x === undefined ? undefined : check(x, subName(name, `[${s}]`))));
+}
+
+/** Entry weights of a tensor: a Tensor of finite values ≥ 0 (a snapshot). */
+export function checkTensorWeights(v: unknown, name: string): Tensor {
+  const w = expectTensor(v, name, 1);
+  w.data.forEach((x, k) => {
+    if (!(x >= 0) || x === Infinity) throw new RangeError(`Expected finite weights ≥ 0 in ${name} but received ${describeValue(x)} at index ${k}`);
+  });
+  return { shape: [...w.shape], data: w.data.slice() };
+}
+
+/** The missing entries of a tensor: a boolean array or Uint8Array of its size, C order (a snapshot). */
+export function checkTensorMask(v: unknown, name: string): Uint8Array {
+  const mask = missingOptionSpecs.mask.check(v, name);
+  if (!(mask instanceof Uint8Array)) throw new TypeError(`Expected a boolean array or a Uint8Array of the tensor's size for ${name} but received ${describeValue(v)}`);
+  return mask;
+}
+
+/**
+ * The weights ω of a tensor t (undefined when all are 1) from its missing-value options, and √Σωt²;
+ * t may hold NaN (or anything) only where ω = 0. `name` is t's name, `at` the options' index for it
+ * ('' for one tensor, '[s]' for a stratum).
+ */
+export function tensorWeights(
+  t: Tensor,
+  o: { weights?: Tensor; mask?: Uint8Array; missing: 'observed' | 'nan' },
+  context: string,
+  name = 'T',
+  at = '',
+): { weights?: Float64Array; norm: number } {
+  const size = t.data.length;
+  if (o.weights === undefined && o.mask === undefined && o.missing === 'observed') {
+    expectNonNegativeTensor(t, name);
+    return { norm: scaledNorm(t.data) };
+  }
+  const omega = new Float64Array(size).fill(1);
+  if (o.weights !== undefined) {
+    if (o.weights.shape.length !== t.shape.length || o.weights.shape.some((d, m) => d !== t.shape[m])) {
+      throw new RangeError(`Expected a Tensor of shape [${t.shape.join(', ')}] (the shape of ${name}) for options.weights${at} of ${context} but received shape [${o.weights.shape.join(', ')}]`);
+    }
+    omega.set(o.weights.data);
+  }
+  if (o.mask !== undefined) {
+    if (o.mask.length !== size) throw new RangeError(`Expected ${size} entries (the size of ${name}) for options.mask${at} of ${context} but received ${o.mask.length}`);
+    o.mask.forEach((x, k) => x && (omega[k] = 0));
+  }
+  let listed = 0;
+  t.data.forEach((x, k) => {
+    if (Number.isNaN(x) && o.missing === 'nan') omega[k] = 0;
+    if (omega[k] !== 1) listed++;
+    if (omega[k] !== 0 && (!(x >= 0) || x === Infinity)) {
+      throw new RangeError(
+        `Expected finite non-negative values in ${name} at observed entries but received ${describeValue(x)} at flat index ${k}${Number.isNaN(x) ? " (mark missing entries with options.mask, a weight 0 or missing 'nan')" : ''}`,
+      );
+    }
+  });
+  if (listed === 0) return { norm: scaledNorm(t.data) };
+  const weighted = t.data.map((x, k) => (omega[k] === 0 ? 0 : Math.sqrt(omega[k]!) * x));
+  return { weights: omega, norm: scaledNorm(weighted) };
+}
 
 /** What parse reads: the options and options.rank of the deprecated call form (refused in the new one). */
 const parseSpecs = {
@@ -231,6 +322,8 @@ const asyncSpecs = { ...parseSpecs, ...asyncOptionSpecs } as const satisfies Opt
 
 interface Parsed {
   strata: Float64Array[];
+  /** Per stratum its weights (undefined: all 1); undefined when no stratum has any. */
+  weights: (Float64Array | undefined)[] | undefined;
   samples: number[];
   dims: number[];
   settings: StratifiedNtfSettings;
@@ -240,8 +333,11 @@ interface Parsed {
   context: string;
 }
 
-/** Validates strata: an array of tensors of order ≥ 2 with the same trailing shape, finite and ≥ 0. */
-export function expectStrata(strata: unknown, name = 'strata'): { strata: Float64Array[]; samples: number[]; dims: number[] } {
+/**
+ * Validates strata: an array of tensors of order ≥ 2 with the same trailing shape, finite and ≥ 0
+ * (unless `values` is false: their values are then checked with their missing-value options).
+ */
+export function expectStrata(strata: unknown, name = 'strata', values = true): { strata: Float64Array[]; samples: number[]; dims: number[] } {
   if (!Array.isArray(strata)) {
     throw new TypeError(`Expected an array of tensors for ${name} but received ${describeValue(strata)}`);
   }
@@ -255,7 +351,7 @@ export function expectStrata(strata: unknown, name = 'strata'): { strata: Float6
         `Expected trailing shape [${dims.join(', ')}] (that of ${name}[0]) for ${name}[${s}] but received [${trailing.join(', ')}]`,
       );
     }
-    expectNonNegativeTensor(t, `${name}[${s}]`);
+    if (values) expectNonNegativeTensor(t, `${name}[${s}]`);
   });
   return { strata: tensors.map((t) => t.data), samples: tensors.map((t) => t.shape[0]!), dims };
 }
@@ -312,7 +408,7 @@ function expectInit(init: object, samples: number[], dims: number[], ranks: numb
  * cached contraction Y(s) = r × nₛ·F/d_K (r ≤ d_K) or one stratum's worth, the last mode's r × F
  * intermediate, seven r·d work matrices and two contraction slices. Refused before any native work.
  */
-function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: number[], r: number, restarts: number): void {
+function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: number[], r: number, listed: number, restarts: number): void {
   const F = dims.reduce((a, d) => a * d, 1);
   const dK = dims[dims.length - 1]!;
   const S = samples.length;
@@ -327,7 +423,10 @@ function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: numb
   const X = r * Math.max(F, (nmax * F) / dims[0]!);
   const mat = Math.max(r, qmax) * Math.max(dmax, nmax, r, qmax);
   const grams = (K + 2 * S) * r * r + S * K * (qmax * qmax + qmax * r) + S * r * dmax;
-  const total = 3 * factors + Y + X + 7 * mat + grams + 2 * Math.max((nmax * F) / dK, F);
+  // Weighted: the weights and the zeroed data of each weighted stratum (listed > 0), the list of
+  // entries of weight ≠ 1 (index, κ, value, offset) and one more work matrix.
+  const weighted = listed > 0 ? 2 * n * F + (3 + (K + 1) / 2) * listed + mat : 0;
+  const total = 3 * factors + Y + X + 7 * mat + grams + 2 * Math.max((nmax * F) / dK, F) + weighted;
   checkFactorMemory(
     Math.max(Y, X, mat, r * nmax, r * dmax),
     restartsDoubles(restarts, total, factors),
@@ -335,7 +434,9 @@ function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: numb
   );
 }
 
-type ParsedOptions = Omit<Required<StratifiedNtfOptions>, 'tv' | 'strataRank'> & {
+type ParsedOptions = Omit<Required<StratifiedNtfOptions>, 'tv' | 'strataRank' | 'weights' | 'mask'> & {
+  weights?: (Tensor | undefined)[];
+  mask?: (Uint8Array | undefined)[];
   strataRank: number | number[];
   rank?: number;
   tv?: { reg: number };
@@ -362,7 +463,8 @@ function parse(
     }
     o.rank = r;
   }
-  const data = expectStrata(strata);
+  const wantsMissing = o.weights !== undefined || o.mask !== undefined || o.missing !== 'observed';
+  const data = expectStrata(strata, 'strata', !wantsMissing);
   if (o.strataRank === undefined) throw new TypeError(`Expected a positive integer or an array for options.strataRank of ${context} but received undefined`);
   if (o.rank === undefined) throw new TypeError(`Expected a positive integer for options.rank of ${context} but received undefined`);
   const S = data.strata.length;
@@ -377,7 +479,25 @@ function parse(
       `Expected options.certificateTolerance 0 with options.tv of ${context} (the TV loss is not smooth: no certificate is defined) but received ${o.certificateTolerance}`,
     );
   }
-  checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, o.restarts);
+  let weights: Parsed['weights'];
+  let norms: number[];
+  if (wantsMissing) {
+    for (const key of ['weights', 'mask'] as const) {
+      const list = o[key];
+      if (list !== undefined && list.length !== S) {
+        throw new RangeError(`Expected an array of ${S} entries (one per stratum; null for none) for options.${key} of ${context} but received an array of length ${list.length}`);
+      }
+    }
+    const prepared = data.strata.map((a, s) =>
+      tensorWeights({ shape: [data.samples[s]!, ...data.dims], data: a }, { weights: o.weights?.[s], mask: o.mask?.[s], missing: o.missing }, context, `strata[${s}]`, `[${s}]`),
+    );
+    norms = prepared.map((m) => m.norm);
+    if (prepared.some((m) => m.weights)) weights = prepared.map((m) => m.weights);
+  } else {
+    norms = data.strata.map((a) => scaledNorm(a));
+  }
+  const listed = (weights ?? []).reduce((total, w) => total + (w ? w.reduce((c, x) => c + (x !== 1 ? 1 : 0), 0) : 0), 0);
+  checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, listed, o.restarts);
   const init = o.init === 'random' ? undefined : expectInit(o.init, data.samples, data.dims, ranks, o.rank);
   // Reading init ran the caller's getters: the strata buffers must still be what was validated.
   expectIntact(...data.strata.map((a, s): [Float64Array, number, string] => [a, data.samples[s]! * data.dims.reduce((x, d) => x * d, 1), `strata[${s}].data`]));
@@ -395,8 +515,8 @@ function parse(
     certificateTolerance: o.certificateTolerance,
     restarts: o.restarts,
   };
-  const normA = combinedNorm(data.strata.map((a) => scaledNorm(a)));
-  return { ...data, settings, init, normA, o: o as ParsedOptions & { rank: number }, context };
+  const normA = combinedNorm(norms);
+  return { ...data, weights, settings, init, normA, o: o as ParsedOptions & { rank: number }, context };
 }
 
 function rawArgs(p: Parsed, seed = p.settings.seed, recordStages = false): RawArgs {
@@ -418,6 +538,7 @@ function rawArgs(p: Parsed, seed = p.settings.seed, recordStages = false): RawAr
       seed,
       recordStages,
       certificateTolerance: s.certificateTolerance,
+      ...(p.weights ? { weights: p.weights.map((w) => w ?? null) } : {}),
     },
     p.init,
   ];
@@ -535,11 +656,14 @@ export function stratifiedNtfSync(strata: readonly Tensor[], rankOrOptions: unkn
   );
 }
 
-/** The Stratified-NTF loss of a given state (with the TV term when `tv` is set). */
+/**
+ * The Stratified-NTF loss of a given state (with the TV term when `tv` is set; with missing-value
+ * options, over the observed entries as the solve reports it).
+ */
 export function stratifiedNtfLoss(
   strata: readonly Tensor[],
   state: StratifiedNtfState,
-  options: Pick<LegacyStratifiedNtfOptions, 'strataRank' | 'rank' | 'tv'>,
+  options: Pick<LegacyStratifiedNtfOptions, 'strataRank' | 'rank' | 'tv' | 'weights' | 'mask' | 'missing'>,
 ): number {
   if (!isObjectArgument(state)) throw new TypeError(`Expected a state {v, w, h} of matrices for state but received ${describeValue(state)}`);
   if (!isObjectArgument(options)) throw new TypeError(`Expected an options object {strataRank, rank, tv?} for options but received ${describeValue(options)}`);

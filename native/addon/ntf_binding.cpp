@@ -2,6 +2,7 @@
 // and as an async Job. Raw signatures are flat; lib/factorization/*.ts validate first.
 //
 //   stratifiedNtf(strata[], samples[], dims[], strataRanks[], rank, options, init | undefined)
+//     (options.weights, optional: one Float64Array of nₛ·Π dims weights ≥ 0 per stratum, or null)
 //   ntf(T, shape, rank, options, factors[] | undefined)          (factors in tensorly layout, dₘ × r)
 // The async forms take (cancelToken, onProgress, intervalMs) after these.
 #include <algorithm>
@@ -70,6 +71,7 @@ double stratifiedNtfDoubles(const Shape& samples, const Shape& dims, const Shape
 // Read and checked arguments of a Stratified-NTF call; the data is taken by takeStratifiedNtf.
 struct StratifiedNtfIn {
   std::vector<TypedIn> strata;
+  std::vector<std::optional<TypedIn>> weights;  // per stratum; none: every weight 1
   std::optional<std::vector<TypedIn>> v, w, h;
 };
 
@@ -91,7 +93,7 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   const std::size_t r = dimension(arg(info, 4, "rank"));
   const Fields o(arg(info, 5, "options"),
                  {"maxIterations", "vScaling", "tv", "tvReg", "epsilon", "tolerance", "lossEvery", "recordStages", "seed",
-                  "certificateTolerance"});
+                  "certificateTolerance", "weights"});
   const In initArg = arg(info, 6, "init");
   const bool given = !absent(initArg);
   if (requireInit && !given) throwType(env, "Expected an object {v, w, h} for init but received " + describe(initArg.value));
@@ -119,13 +121,20 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
   const std::size_t F = shapeSize(dims);
   StratifiedNtfIn in;
+  // weights: one entry per stratum (a Float64Array of the stratum's size, or null for none).
+  std::vector<In> weightList;
+  if (!absent(o["weights"])) weightList = elements(o["weights"], S, S);
   double dataDoubles = 0;
   for (std::size_t s = 0; s < S; ++s) {
     const double size = static_cast<double>(samples[s]) * static_cast<double>(F);
     if (size > kMaxElements)
       throwRangeJs(env, "Expected at most 2^32 values (samples·dims) for " + strata[s].name + " but it would need " + std::to_string(size));
     in.strata.push_back(float64(strata[s], samples[s] * F, "samples·Π dims"));
-    if (copy || in.strata.back().shared) dataDoubles += size;
+    in.weights.emplace_back();
+    if (!weightList.empty() && !absent(weightList[s])) in.weights.back() = float64(weightList[s], samples[s] * F, "samples·Π dims");
+    // Weighted strata are copied (their missing entries set to 0), with a copy of the weights.
+    if (copy || in.strata.back().shared || in.weights.back()) dataDoubles += size;
+    if (in.weights.back()) dataDoubles += size;
   }
   if (given) {
     in.v.emplace();
@@ -141,10 +150,31 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
               [&] { return std::string("Stratified-NTF of rank " + std::to_string(r) + " (" + std::to_string(S) + (S == 1 ? " stratum" : " strata") + ")"); });
   // (c) take the strata (copied for a job or when shared), (d) the initial state
   call->data.resize(S);
+  if (!weightList.empty()) call->problem.weights.resize(S);
   for (std::size_t s = 0; s < S; ++s) {
-    Doubles A = doubles(in.strata[s], copy);
-    requireNonNegativeFinite(env, A.data(), A.size(), in.strata[s].name);
-    if (A.data() != nullptr && (copy || in.strata[s].shared)) call->data[s] = std::move(A).owned();
+    const bool weighted = in.weights[s].has_value();
+    Doubles A = doubles(in.strata[s], copy || weighted);
+    if (weighted) {
+      Doubles omega = doubles(*in.weights[s], true);  // read once: what is checked is what is used
+      requireNonNegativeFinite(env, omega.data(), omega.size(), in.weights[s]->name);
+      std::vector<double> observed = std::move(A).owned();
+      double listed = 0;
+      for (std::size_t k = 0; k < omega.size(); ++k) {
+        listed += omega[k] != 1.0;
+        if (omega[k] == 0.0) observed[k] = 0.0;  // missing: never read (it may hold NaN)
+      }
+      // The list: per entry its multi-index (K + 1 int32), κ and the value, and the solver's offset.
+      checkMemory(env, float64Bytes({1}) * listed * (3 + 0.5 * static_cast<double>(K + 1)),
+                  [&] { return "the " + std::to_string(static_cast<std::size_t>(listed)) + " entries of weight ≠ 1 of " + in.strata[s].name; });
+      requireNonNegativeFinite(env, observed.data(), observed.size(), in.strata[s].name + " (at entries of positive weight)");
+      Shape full(dims);
+      full.insert(full.begin(), samples[s]);
+      call->problem.weights[s] = denseTensorEntryWeights(observed.data(), full, omega.data());
+      call->data[s] = std::move(observed);
+    } else {
+      requireNonNegativeFinite(env, A.data(), A.size(), in.strata[s].name);
+      if (A.data() != nullptr && (copy || in.strata[s].shared)) call->data[s] = std::move(A).owned();
+    }
     call->problem.strata.push_back(call->data[s].empty() ? A.data() : call->data[s].data());
   }
   call->problem.samples = samples;

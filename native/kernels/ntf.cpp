@@ -82,6 +82,99 @@ void hadamardAllBut(const std::vector<const double*>& mats, std::size_t skip, st
       for (std::size_t i = 0; i < mn; ++i) out[i] *= mats[k][i];
 }
 
+// ---- the listed entries of a weighted Stratified-NTF (TensorEntryWeights per stratum) ----
+
+// A CP term at one entry from entry-major factors (row idx[k] of factor k holds its R values
+// contiguously): z[a] = Π_{k≠skip} rows[k][idx[k]·R + a], the entry's derivative factors with respect
+// to row idx[skip] of factor `skip`; returns the term's value Σ_a z[a]·rows[skip][idx[skip]·R + a]
+// (skip ≥ order: no factor left out, the value Σ_a z[a]).
+double termAt(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t skip, double* z) {
+  bool first = true;
+  for (std::size_t k = 0; k < order; ++k) {
+    if (k == skip) continue;
+    const double* x = rows[k] + static_cast<std::size_t>(idx[k]) * R;
+    if (first) {
+      std::copy(x, x + R, z);
+      first = false;
+    } else {
+      for (std::size_t a = 0; a < R; ++a) z[a] *= x[a];
+    }
+  }
+  if (first) std::fill(z, z + R, 1.0);
+  if (skip >= order) return sum(z, R);
+  return dot(z, rows[skip] + static_cast<std::size_t>(idx[skip]) * R, R);
+}
+
+// Entry-major copies (dₖ × R) of stratum s's factors, for the sums over its listed entries: own[t] =
+// v(s)ₜᵀ (R = qₛ; indexed by an entry's feature index, its index from the second place) and topics =
+// w(s)ᵀ, h₁ᵀ, …, h_Kᵀ (R = r; the full index). Rebuilt after every factor change: r·(nₛ + Σd) + qₛ·Σd
+// copies, small beside the listed sums.
+struct EntryRows {
+  const double* own[kMaxTensorOrder];
+  const double* topics[kMaxTensorOrder];
+  std::size_t K = 0, q = 0, r = 0;
+
+  static std::size_t size(const StratifiedNtfProblem& p, std::size_t q, std::size_t r, std::size_t s) {
+    std::size_t sumD = 0;
+    for (std::size_t d : p.dims) sumD += d;
+    return (q + r) * sumD + r * p.samples[s];
+  }
+  void build(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st, std::size_t s,
+             Vec& buffer) {
+    K = p.dims.size();
+    q = o.strataRank[s];
+    r = o.rank;
+    buffer.resize(size(p, q, r, s));  // within the capacity reserved by the solver: no allocation
+    double* at = buffer.data();
+    auto transposed = [&](const double* x, std::size_t rows, std::size_t cols) {
+      for (std::size_t a = 0; a < rows; ++a)
+        for (std::size_t j = 0; j < cols; ++j) at[j * rows + a] = x[a * cols + j];
+      const double* out = at;
+      at += rows * cols;
+      return out;
+    };
+    for (std::size_t t = 0; t < K; ++t) own[t] = transposed(st.v[s * K + t].data(), q, p.dims[t]);
+    topics[0] = transposed(st.w[s].data(), r, p.samples[s]);
+    for (std::size_t t = 0; t < K; ++t) topics[t + 1] = transposed(st.h[t].data(), r, p.dims[t]);
+  }
+  double ownAt(const int32_t* idx, double* z) const { return termAt(own, K, q, idx + 1, K, z); }
+  double topicsAt(const int32_t* idx, double* z) const { return termAt(topics, K + 1, r, idx, K + 1, z); }
+};
+
+// The listed entries of stratum s, or null when it has none (the plain solve).
+const TensorEntryWeights* listedOf(const StratifiedNtfProblem& p, std::size_t s) {
+  return s < p.weights.size() && p.weights[s].active() ? &p.weights[s] : nullptr;
+}
+
+// Σκ(a − B)² over the listed entries of stratum s: what they add to the plain ‖A(s) − B(s)‖².
+double stratumListedLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st,
+                         std::size_t s) {
+  const TensorEntryWeights* e = listedOf(p, s);
+  if (!e) return 0;
+  Vec buffer, z(std::max(o.strataRank[s], o.rank));
+  EntryRows rows;
+  rows.build(p, o, st, s, buffer);
+  double total = 0;
+  for (std::size_t k = 0; k < e->size(); ++k) {
+    const int32_t* idx = e->index.data() + k * e->order;
+    const double d = e->data[k] - rows.ownAt(idx, z.data()) - rows.topicsAt(idx, z.data());
+    total += e->kappa[k] * d * d;
+  }
+  return total;
+}
+
+// Σₛ Σ ω A(s)², the squared normalizer of loss and certificate (the plain Σₛ‖A(s)‖² without weights).
+double weightedDataNorm2(const StratifiedNtfProblem& p) {
+  const std::size_t F = shapeSize(p.dims);
+  double total = 0;
+  for (std::size_t s = 0; s < p.strata.size(); ++s) {
+    total += squaredNorm(p.strata[s], p.samples[s] * F);
+    if (const TensorEntryWeights* e = listedOf(p, s))
+      for (std::size_t k = 0; k < e->size(); ++k) total += e->kappa[k] * e->data[k] * e->data[k];
+  }
+  return total;
+}
+
 // Everything the Stratified-NTF updates keep between stages: Gram matrices, caches, scratch.
 class StratifiedNtfSolver {
  public:
@@ -121,6 +214,24 @@ class StratifiedNtfSolver {
     }
     hhPtr_ = gramsOf(HH_, 0, K_);
     E_.resize(r_ * qmax_);
+    // Weighted: per listed entry the term a block update leaves fixed (see updateV/updateW), the
+    // listed numerator parts and the derivative factors of one entry.
+    offset_.resize(S_);
+    for (std::size_t s = 0; s < S_; ++s)
+      if (const TensorEntryWeights* e = listedOf(p, s)) {
+        offset_[s].resize(e->size());
+        track(e->size());
+      }
+    if (p.weighted()) {
+      z_.resize(std::max(r_, qmax_));
+      std::size_t rows = 0;
+      for (std::size_t s = 0; s < S_; ++s) rows = std::max(rows, EntryRows::size(p, o.strataRank[s], r_, s));
+      rowsBuffer_.reserve(rows);
+      const std::size_t sums = std::max(r_, qmax_) * std::max(dmax_, nmax_);
+      numT_.resize(sums);
+      denT_.resize(sums);
+      track(z_.size() + rows + 2 * sums);
+    }
     Mall_.resize(S_ * r_ * r_);
     Dall_.resize(S_ * r_ * dmax_);
     track(E_.size() + Mall_.size() + Dall_.size());
@@ -150,6 +261,10 @@ class StratifiedNtfSolver {
     const std::size_t mat = std::max(r_, qmax_) * std::max({dmax_, nmax_, r_, qmax_});
     for (Vec* b : {&num_, &den_, &numSum_, &denSum_, &numRaw_, &tmp_, &tmp2_}) b->resize(mat);
     track(X_.size() + 7 * mat);
+    if (p.weighted()) {
+      listedNum_.resize(mat);
+      track(mat);
+    }
     // Contraction buffers: per-component slices of Y(s) (nₛ·F/d_K) or of X (nₛ·F/d₁).
     const std::size_t slice = std::max({nmax_ * F_ / dK, nmax_ * F_ / p.dims[0], F_});
     bufA_.resize(slice);
@@ -176,7 +291,7 @@ class StratifiedNtfSolver {
   double iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages) {
     refreshGrams();
     for (int sweep = 0; sweep < o_.vScaling; ++sweep) {
-      for (std::size_t s = 0; s < S_; ++s) updateV(s, sweep + 1 == o_.vScaling);
+      for (std::size_t s = 0; s < S_; ++s) updateV(s, sweep == 0, sweep + 1 == o_.vScaling);
       if (stages) stages->push_back(st_);
     }
     for (std::size_t s = 0; s < S_; ++s) updateW(s);
@@ -194,7 +309,10 @@ class StratifiedNtfSolver {
     inner += dot(numRaw_.data(), st_.h[K_ - 1].data(), r_ * p_.dims[K_ - 1]);
     double model = 0;
     for (std::size_t s = 0; s < S_; ++s) model += modelSquaredNorm(s);
-    const double fit = std::sqrt(std::max(normA2_ - 2 * inner + model, 0.0));
+    // Weighted: the plain part (A(s) holds 0 at missing entries) plus the listed entries' part.
+    double listed = 0;
+    for (std::size_t s = 0; s < S_; ++s) listed += listedLoss(s);
+    const double fit = std::sqrt(std::max(normA2_ - 2 * inner + model + listed, 0.0));
     return o_.tv ? fit + o_.tvReg * tvLoss(st_.h, p_.dims, r_) : fit;
   }
 
@@ -237,8 +355,15 @@ class StratifiedNtfSolver {
 
   // v(s)ₜ ← v(s)ₜ ∘ N/D for every mode in order (old w and h), N = MTTKRP of Σᵢ A(s)[i] with the
   // other v(s) factors, D = nₛ(⊙ₖ≠ₜ VₖVₖᵀ)Vₜ + (⊙ₖ≠ₜ VₖHₖᵀ)(Hₜ with rows scaled by Σᵢ w[b, i]).
-  void updateV(std::size_t s, bool lastSweep) {
+  // Weighted: N and D gain the listed entries' κ·a·z and κ·B·z (z: the entry's derivative factors),
+  // making them the MTTKRPs of Ω∘A and Ω∘B; the topic term of B is fixed through the v sweeps.
+  void updateV(std::size_t s, bool firstSweep, bool lastSweep) {
     const std::size_t q = o_.strataRank[s], n = p_.samples[s];
+    const TensorEntryWeights* e = listedOf(p_, s);
+    if (e && firstSweep) {
+      rows_.build(p_, o_, st_, s, rowsBuffer_);
+      for (std::size_t k = 0; k < e->size(); ++k) offset_[s][k] = rows_.topicsAt(e->index.data() + k * e->order, z_.data());
+    }
     const double* factors[kMaxTensorOrder];
     for (std::size_t t = 0; t < K_; ++t) factors[t] = v(s, t);
     const auto& vv = vvPtr_[s];
@@ -256,7 +381,15 @@ class StratifiedNtfSolver {
       for (std::size_t a = 0; a < q; ++a)
         for (std::size_t b = 0; b < r_; ++b) G2[a * r_ + b] *= wsum_[s][b];
       gemm(false, false, q, d, r_, 1.0, G2, h, 1.0, den_.data());
-      multiplicativeStep(v(s, t), num_.data(), den_.data(), q * d, o_.epsilon);
+      if (e) {
+        double* lnum = listedNum_.data();
+        std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(q * d), lnum);
+        rows_.build(p_, o_, st_, s, rowsBuffer_);
+        listedSums(*e, rows_.own, K_, q, 1, t, offset_[s].data(), d, lnum, den_.data());
+        multiplicativeStep(v(s, t), lnum, den_.data(), q * d, o_.epsilon);
+      } else {
+        multiplicativeStep(v(s, t), num_.data(), den_.data(), q * d, o_.epsilon);
+      }
       crossRows(v(s, t), q, v(s, t), q, d, VV_[s * K_ + t].data());
       crossRows(v(s, t), q, h, r_, d, VH_[s * K_ + t].data());
       // ⟨Σᵢ A(s)[i], ⊗ₜ v(s)ₜ⟩ for the loss: the last mode's numerator against its new value.
@@ -302,7 +435,17 @@ class StratifiedNtfSolver {
       for (std::size_t a = 0; a < q; ++a) c += P[a * r_ + b];
       for (std::size_t i = 0; i < n; ++i) den_[b * n + i] += c;
     }
-    multiplicativeStep(w, num_.data(), den_.data(), r_ * n, o_.epsilon);
+    if (const TensorEntryWeights* e = listedOf(p_, s)) {
+      // Weighted: as in updateV, with the stratum's own term fixed (kept for the h update too).
+      double* lnum = listedNum_.data();
+      std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * n), lnum);
+      rows_.build(p_, o_, st_, s, rowsBuffer_);
+      for (std::size_t k = 0; k < e->size(); ++k) offset_[s][k] = rows_.ownAt(e->index.data() + k * e->order, z_.data());
+      listedSums(*e, rows_.topics, K_ + 1, r_, 0, 0, offset_[s].data(), n, lnum, den_.data());
+      multiplicativeStep(w, lnum, den_.data(), r_ * n, o_.epsilon);
+    } else {
+      multiplicativeStep(w, num_.data(), den_.data(), r_ * n, o_.epsilon);
+    }
     refreshW(s);
   }
 
@@ -414,8 +557,17 @@ class StratifiedNtfSolver {
           }
         double* Ds = Dall_.data() + s * r_ * d;
         gemm(false, false, r_, d, q, 1.0, E, v(s, t), 1.0, Ds);
+        const double* numS = num_.data();
+        if (const TensorEntryWeights* e = listedOf(p_, s)) {
+          // Weighted: as in updateV, with the stratum's own term fixed (from updateW).
+          double* lnum = listedNum_.data();
+          std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * d), lnum);
+          rows_.build(p_, o_, st_, s, rowsBuffer_);
+          listedSums(*e, rows_.topics, K_ + 1, r_, 0, t + 1, offset_[s].data(), d, lnum, Ds);
+          numS = lnum;
+        }
         for (std::size_t i = 0; i < r_ * d; ++i) {
-          numSum_[i] += std::max(num_[i], o_.epsilon);
+          numSum_[i] += std::max(numS[i], o_.epsilon);
           denSum_[i] += std::max(Ds[i], o_.epsilon);
         }
         if (last && wantLoss) {
@@ -439,6 +591,46 @@ class StratifiedNtfSolver {
         normalizeColumns(hhat_[t].data(), r_, d);
       }
     }
+  }
+
+  // The listed entries' parts of one block's weighted sums: num += Σ κ·a·z and den += Σ κ·B·z (both
+  // R × d, rank-major), z the entry's derivative factors with respect to factor `skip` of the term
+  // `rows` (entries indexed from their place `first`), B = offset + that term. Summed entry-major
+  // (contiguous in R), then added.
+  void listedSums(const TensorEntryWeights& e, const double* const* rows, std::size_t order, std::size_t R,
+                  std::size_t first, std::size_t skip, const double* offset, std::size_t d, double* num, double* den) {
+    double* nT = numT_.data();
+    double* dT = denT_.data();
+    std::fill(nT, nT + d * R, 0.0);
+    std::fill(dT, dT + d * R, 0.0);
+    double* z = z_.data();
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      const int32_t* idx = e.index.data() + k * e.order + first;
+      const double model = offset[k] + termAt(rows, order, R, idx, skip, z);
+      const std::size_t j = static_cast<std::size_t>(idx[skip]);
+      const double ka = e.kappa[k] * e.data[k], kb = e.kappa[k] * model;
+      double* nj = nT + j * R;
+      double* dj = dT + j * R;
+      if (ka != 0.0)  // 0 at every missing entry (its value is 0)
+        for (std::size_t a = 0; a < R; ++a) nj[a] += ka * z[a];
+      for (std::size_t a = 0; a < R; ++a) dj[a] += kb * z[a];
+    }
+    for (std::size_t a = 0; a < R; ++a)
+      for (std::size_t j = 0; j < d; ++j) num[a * d + j] += nT[j * R + a], den[a * d + j] += dT[j * R + a];
+  }
+
+  // stratumListedLoss at the solver's state, in its buffers.
+  double listedLoss(std::size_t s) {
+    const TensorEntryWeights* e = listedOf(p_, s);
+    if (!e) return 0;
+    rows_.build(p_, o_, st_, s, rowsBuffer_);
+    double total = 0;
+    for (std::size_t k = 0; k < e->size(); ++k) {
+      const int32_t* idx = e->index.data() + k * e->order;
+      const double d = e->data[k] - rows_.ownAt(idx, z_.data()) - rows_.topicsAt(idx, z_.data());
+      total += e->kappa[k] * d * d;
+    }
+    return total;
   }
 
   // ‖B(s)‖² = nₛ Σ ⊙ₜVₜVₜᵀ + 2 Σ_{a,b} (⊙ₜVₜHₜᵀ)[a,b] Σᵢw[b,i] + Σ (wwᵀ) ⊙ (⊙ₜHₜHₜᵀ), from current Grams.
@@ -485,6 +677,9 @@ class StratifiedNtfSolver {
   std::vector<double> innerV_;
   bool cacheY_ = false;
   Vec Yscratch_, X_, num_, den_, numSum_, denSum_, numRaw_, tmp_, tmp2_, bufA_, bufB_, E_, Mall_, Dall_;
+  std::vector<Vec> offset_;  // weighted: per listed entry of each stratum, the term fixed by the update
+  Vec listedNum_, z_, rowsBuffer_, numT_, denT_;
+  EntryRows rows_;
   Vec tvNum_[2], tvDen_[2];
   std::vector<std::vector<const double*>> vvPtr_, vhPtr_;
   std::vector<const double*> hhPtr_;
@@ -563,7 +758,7 @@ double stratifiedNtfLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptio
       for (std::size_t t = 0; t < K; ++t) e *= HH[t][i];
       model += e;
     }
-    total += squaredNorm(A, n * F) - 2 * inner + model;
+    total += squaredNorm(A, n * F) - 2 * inner + model + stratumListedLoss(p, o, st, s);
   }
   const double fit = std::sqrt(std::max(total, 0.0));
   return o.tv ? fit + o.tvReg * tvLoss(st.h, p.dims, r) : fit;
@@ -621,8 +816,7 @@ void stratifiedNtf(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o,
   StratifiedNtfSolver solver(p, o, st);
   result.scratchDoubles = solver.scratchDoubles();
   const double loss0 = solver.initialLoss();
-  double normA2 = 0;
-  for (std::size_t s = 0; s < p.strata.size(); ++s) normA2 += squaredNorm(p.strata[s], p.samples[s] * shapeSize(p.dims));
+  const double normA2 = weightedDataNorm2(p);
   runLoop(
       o.maxIterations, o.lossEvery, o.tolerance, o.tv ? 0.0 : o.certificateTolerance, loss0, std::sqrt(normA2),
       result.trace, result.iterations, result.stop, monitor,
@@ -640,9 +834,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
   for (std::size_t d : p.dims) dmax = std::max(dmax, d);
   for (std::size_t q : o.strataRank) qmax = std::max(qmax, q);
   for (std::size_t n : p.samples) nmax = std::max(nmax, n);
-  double normA2 = 0;
-  for (std::size_t s = 0; s < S; ++s) normA2 += squaredNorm(p.strata[s], p.samples[s] * F);
-  const double scale = 1.0 / std::max(normA2, 1e-300);
+  const double scale = 1.0 / std::max(weightedDataNorm2(p), 1e-300);
   Workspace ws;
   // Grams HₜHₜᵀ (r×r); per stratum VₜVₜᵀ (q×q) and VₜHₜᵀ (q×r).
   std::vector<Vec> HH(K, Vec(r * r)), VV(K), VH(K);
@@ -650,7 +842,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
   std::vector<Vec> gradH(K);
   for (std::size_t t = 0; t < K; ++t) gradH[t].assign(r * p.dims[t], 0.0);
   Vec M(std::max({qmax, r}) * std::max(dmax, nmax)), G(std::max(qmax, r) * std::max(qmax, r)), E(r * qmax), grad, WW(r * r),
-      wsum(r), sumA(F);
+      wsum(r), sumA(F), residual, z, rowsBuffer;
   std::vector<const double*> vf(K), cf(K + 1), vv(K), vh(K), hh(K);
   for (std::size_t t = 0; t < K; ++t) hh[t] = HH[t].data();
   double worst = 0;
@@ -676,6 +868,29 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
     full.insert(full.begin(), n);
     cf[0] = w;
     for (std::size_t t = 0; t < K; ++t) cf[t + 1] = st.h[t].data();
+    // Weighted: each block's gradient gains Σ_listed κ(B − a)·z, z the entry's derivative factors.
+    const TensorEntryWeights* listed = listedOf(p, s);
+    EntryRows rows;
+    if (listed) {
+      rows.build(p, o, st, s, rowsBuffer);
+      residual.resize(listed->size());
+      z.resize(std::max(q, r));
+      for (std::size_t k = 0; k < listed->size(); ++k) {
+        const int32_t* idx = listed->index.data() + k * listed->order;
+        residual[k] = listed->kappa[k] * (rows.ownAt(idx, z.data()) + rows.topicsAt(idx, z.data()) - listed->data[k]);
+      }
+    }
+    // Adds the listed part to the gradient (R × d, rank-major) of factor `skip` of the term `f`.
+    auto addListed = [&](const double* const* f, std::size_t order, std::size_t R, std::size_t first, std::size_t skip,
+                         std::size_t d, double* g) {
+      if (!listed) return;
+      for (std::size_t k = 0; k < listed->size(); ++k) {
+        const int32_t* idx = listed->index.data() + k * listed->order + first;
+        termAt(f, order, R, idx, skip, z.data());
+        const std::size_t j = static_cast<std::size_t>(idx[skip]);
+        for (std::size_t a = 0; a < R; ++a) g[a * d + j] += residual[k] * z[a];
+      }
+    };
     // ∇v(s)ₜ = nₛ(⊙ₖ≠ₜ VₖVₖᵀ)Vₜ + (⊙ₖ≠ₜ VₖHₖᵀ)·diag(Σᵢw)·Hₜ − MTTKRP(Σᵢ A(s)[i]; v(s)).
     for (std::size_t t = 0; t < K; ++t) {
       const std::size_t d = p.dims[t];
@@ -687,6 +902,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
       for (std::size_t a = 0; a < q; ++a)
         for (std::size_t b = 0; b < r; ++b) E[a * r + b] *= wsum[b];
       gemm(false, false, q, d, r, 1.0, E.data(), st.h[t].data(), 1.0, grad.data());
+      addListed(rows.own, K, q, 1, t, d, grad.data());
       for (std::size_t i = 0; i < q * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
       worst = worstCertificate(worst, gradientMapping(vf[t], grad.data(), q * d, true));
     }
@@ -696,6 +912,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
     hadamardAllBut(hh, K, r * r, G.data());
     gemm(false, false, r, n, r, 1.0, G.data(), w, 0.0, grad.data());
     hadamardAllBut(vh, K, q * r, E.data());
+    addListed(rows.topics, K + 1, r, 0, 0, n, grad.data());
     for (std::size_t b = 0; b < r; ++b) {
       double shift = 0;
       for (std::size_t a = 0; a < q; ++a) shift += E[a * r + b];
@@ -718,6 +935,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedN
           E[b * q + a] = e;
         }
       gemm(false, false, r, d, q, 1.0, E.data(), vf[t], 1.0, gh);
+      addListed(rows.topics, K + 1, r, 0, t + 1, d, gh);
       for (std::size_t i = 0; i < r * d; ++i) gh[i] -= M[i];
     }
   }

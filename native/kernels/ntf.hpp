@@ -23,12 +23,35 @@ namespace nsa {
 // Losses recorded during a run (solver.hpp's LossTrace): loss[i] is the loss after iteration[i]
 // iterations (0 = initial).
 
+// Entry weights of a dense tensor (as nmf.hpp's EntryWeights with base 1): ω = 1 + κ, listed where
+// ω ≠ 1, each entry with its multi-index and data value; the tensor must hold 0 where ω = 0. The
+// weighted objective is ½Σω(t − model)²; every weighted MTTKRP is the plain one plus a sum over the
+// list. Empty: the unweighted solve, exactly.
+struct TensorEntryWeights {
+  std::size_t order = 0;
+  std::vector<int32_t> index;  // listed × order
+  std::vector<double> kappa, data;
+  bool active() const { return !kappa.empty(); }
+  std::size_t size() const { return kappa.size(); }
+};
+TensorEntryWeights denseTensorEntryWeights(const double* T, const Shape& shape, const double* omega);
+
 // ---- Stratified-NTF -------------------------------------------------------------------------------
 
 struct StratifiedNtfProblem {
   std::vector<const double*> strata;  // A(s): C order, shape (nₛ, d_1, …, d_K)
   std::vector<std::size_t> samples;   // nₛ
   Shape dims;                         // d_1 … d_K, K ≥ 1
+  // Entry weights of each stratum over its shape (nₛ, d_1, …, d_K): none, or one per stratum (an
+  // inactive one: all weights 1). A(s) holds 0 where ω = 0. The objective is then ½Σₛ Σ ω(A(s) − B(s))²
+  // (plus the TV term); every weighted numerator and denominator is the plain one plus a sum over
+  // the listed entries, and loss and certificate are over the observed entries.
+  std::vector<TensorEntryWeights> weights;
+  bool weighted() const {
+    for (const TensorEntryWeights& w : weights)
+      if (w.active()) return true;
+    return false;
+  }
 };
 
 struct StratifiedNtfOptions {
@@ -67,18 +90,21 @@ struct StratifiedNtfResult {
 void stratifiedNtfRandomInit(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                              std::uint64_t seed, StratifiedNtfState& state);
 
-// √(Σₛ‖A(s) − B(s)‖²), plus reg·Σₜ[TV(row 0 of hₜ) + TV(row 1 of hₜ)] with TV on.
+// √(Σₛ‖A(s) − B(s)‖²), plus reg·Σₜ[TV(row 0 of hₜ) + TV(row 1 of hₜ)] with TV on (weighted:
+// √ΣₛΣω(A(s) − B(s))², over the observed entries).
 double stratifiedNtfLoss(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                          const StratifiedNtfState& state);
 
-// The KKT gradient mapping (solver.hpp) of f = ½Σₛ‖A(s) − B(s)‖² / Σₛ‖A(s)‖² at `state`: the largest
+// The KKT gradient mapping (solver.hpp) of f = ½Σₛ‖A(s) − B(s)‖² / Σₛ‖A(s)‖² (weighted:
+// ½ΣₛΣω(A(s) − B(s))² / ΣₛΣωA(s)²) at `state`: the largest
 // over the blocks v(s)ₜ, w(s) and hₜ; 0 exactly at a stationary point. NaN with TV on (the loss then
 // has a non-smooth term and this measure is not defined).
 double stratifiedNtfCertificate(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                                 const StratifiedNtfState& state);
 
 // Runs the multiplicative updates from `state` (updated in place). Progress values: [loss, loss /
-// √(Σₛ‖A(s)‖²)].
+// √(Σₛ‖A(s)‖²)]. With weights: each block's step is Lee–Seung's for the weighted objective (its
+// numerator and denominator the MTTKRPs of Ω∘A and Ω∘B), which never raises it.
 void stratifiedNtf(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                    StratifiedNtfState& state, StratifiedNtfResult& result, Monitor& monitor);
 
@@ -86,18 +112,6 @@ void stratifiedNtf(const StratifiedNtfProblem& problem, const StratifiedNtfOptio
 
 enum class NtfSolver { MultiplicativeUpdates, Hals };
 
-// Entry weights of a dense tensor (as nmf.hpp's EntryWeights with base 1): ω = 1 + κ, listed where
-// ω ≠ 1, each entry with its multi-index and data value; the tensor must hold 0 where ω = 0. The
-// weighted objective is ½Σω(t − model)²; every weighted MTTKRP is the plain one plus a sum over the
-// list. Empty: the unweighted solve, exactly.
-struct TensorEntryWeights {
-  std::size_t order = 0;
-  std::vector<int32_t> index;  // listed × order
-  std::vector<double> kappa, data;
-  bool active() const { return !kappa.empty(); }
-  std::size_t size() const { return kappa.size(); }
-};
-TensorEntryWeights denseTensorEntryWeights(const double* T, const Shape& shape, const double* omega);
 
 struct NtfOptions {
   std::size_t rank = 1;

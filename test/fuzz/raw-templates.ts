@@ -65,6 +65,7 @@ export function seedCalls(api: Api): (() => unknown)[] {
     () => (csr ? api.nmfSync(csr, 2, { maxIterations: 3, seed: 1, missing: 'absent' }) : undefined),
     () => api.stratifiedNmfSync([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1, mask: [Uint8Array.from(A.data, (_, k) => (k % 3 === 0 ? 1 : 0)), null] }),
     () => api.ntfSync(t([4, 3, 2]), 2, { maxIterations: 3, seed: 1, mask: Uint8Array.from({ length: 24 }, (_, k) => (k % 5 === 0 ? 1 : 0)) }),
+    () => api.stratifiedNtfSync([t([3, 3, 2]), t([2, 3, 2])], 2, { strataRank: 1, maxIterations: 3, seed: 1, mask: [Uint8Array.from({ length: 18 }, (_, k) => (k % 4 === 0 ? 1 : 0)), null] }),
     () => api.stratifiedNmfSync([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1 }),
     // L1/L2 penalties (docs/penalties.md): raw l1*/l2* fields.
     () => api.nmfSync(A, 2, { maxIterations: 3, seed: 1, l1W: 0.5, l2H: 0.25 }),
