@@ -124,7 +124,8 @@ void listedColumns(const EntryWeights& e, std::size_t n, std::size_t m, const do
   std::fill(model, model + m, 0.0);
   std::fill(data, data + m, 0.0);
   if (e.uniformKappa && !e.dataTerms) {
-    // (A mask: κ = −1 and a = 0 everywhere; Σκ over a column is κ times its count, exactly.)
+    // (A mask: κ = −1 and a = 0 everywhere. Σκ over a column is κ times its count: exactly so for a
+    // mask's κ = −1, to rounding for another uniform κ.)
     const double kappa = e.rowKappa[0];
     for (std::size_t j = 0; j < m; ++j) weight[j] += kappa * static_cast<double>(e.colPtr[j + 1] - e.colPtr[j]);
     for (std::size_t p = 0; p < e.size(); ++p) model[e.rowCol[p]] += kappa * wh[p];
