@@ -2,27 +2,37 @@
 // drawn at random) over the unmasked solve of the same data, one BLAS thread. Goal ≤ 1.5× for dense
 // data (docs/missing-values.md explains where the extra time goes).
 //   npm run bench:masks [-- --quick]
-// Timing: the process's CPU time, best of three, per iteration from two run lengths (setup, init and
-// the final loss cancel), as bench/stratified-nmf.ts.
+// Timing: the process's CPU time per iteration from two run lengths (setup, init and the final loss
+// cancel), as bench/stratified-nmf.ts; masked and unmasked alternate, best of five each (on a loaded
+// machine single runs vary by ±30 %, and a change of load between the two would enter the ratio).
+// NSA_FLOW_SIMD=0 measures the portable loops of the listed entries instead of the AVX + FMA ones.
 import { nmfSync, setBlasThreads, stratifiedNmfSync, stratifiedNtfSync, type Matrix } from '../lib/index.js';
 import { fmt, lcgFill } from './common.js';
 
 const quick = process.argv.includes('--quick');
 
-function seconds(fn: () => unknown): number {
-  let best = Infinity;
-  for (let k = 0; k < 3; k++) {
-    const c0 = process.cpuUsage();
-    fn();
-    const c = process.cpuUsage(c0);
-    best = Math.min(best, (c.user + c.system) / 1e6);
-  }
-  return best;
+function cpuSeconds(fn: () => unknown): number {
+  const c0 = process.cpuUsage();
+  fn();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
 }
 
-function perIteration(run: (iterations: number) => unknown, short: number, long: number): number {
-  run(short);
-  return (seconds(() => run(long)) - seconds(() => run(short))) / (long - short);
+/**
+ * Seconds per iteration of the masked and of the unmasked run, [masked, plain]: the two are measured
+ * in alternation, five times each, and the best of each kept, so that a change of the machine's load
+ * between them does not enter their ratio.
+ */
+function perIterationPair(run: (withMask: boolean) => (iterations: number) => unknown, short: number, long: number): [number, number] {
+  // best[mode][length]: the best time of each of the four runs, taken in turn.
+  const best = [[Infinity, Infinity], [Infinity, Infinity]];
+  run(true)(short), run(false)(short);
+  for (let k = 0; k < 5; k++)
+    [true, false].forEach((withMask, i) =>
+      [long, short].forEach((iterations, j) => (best[i]![j] = Math.min(best[i]![j]!, cpuSeconds(() => run(withMask)(iterations))))),
+    );
+  const perIteration = ([longRun, shortRun]: number[]) => (longRun! - shortRun!) / (long - short);
+  return [perIteration(best[0]!), perIteration(best[1]!)];
 }
 
 /** A mask of `fraction` of n entries, drawn by the benchmarks' deterministic generator. */
@@ -40,14 +50,14 @@ function line(label: string, masked: number, plain: number): void {
 
 setBlasThreads(1);
 const n = quick ? 500 : 2000, m = quick ? 250 : 1000, r = 20;
-const [short, long] = quick ? [1, 4] : [2, 10];
+const [short, long] = quick ? [1, 4] : [2, 20];
 console.log(`per iteration, ${n}×${m}, rank ${r}, 10 % missing, one thread: unmasked, masked, ratio`);
 const A: Matrix = { rows: n, cols: m, data: lcgFill(n * m, 1) };
 const mask = randomMask(n * m, 0.1, 2);
 for (const solver of ['hals', 'mu'] as const) {
   const run = (withMask: boolean) => (iterations: number) =>
     nmfSync(A, r, { solver, maxIterations: iterations, lossEvery: 1 << 30, seed: 1, ...(withMask ? { mask } : {}) });
-  line(`nmf ${solver}`, perIteration(run(true), short, long), perIteration(run(false), short, long));
+  line(`nmf ${solver}`, ...perIterationPair(run, short, long));
 }
 {
   // Stratified-NMF: the same data as 4 strata of n/4 rows.
@@ -57,7 +67,7 @@ for (const solver of ['hals', 'mu'] as const) {
   const run = (withMask: boolean) => (iterations: number) =>
     stratifiedNmfSync(strata, r, { maxIterations: iterations, lossEvery: 1 << 30, seed: 1, ...(withMask ? { mask: masks } : {}) });
   try {
-    line(`stratifiedNmf (${S} strata)`, perIteration(run(true), short, long), perIteration(run(false), short, long));
+    line(`stratifiedNmf (${S} strata)`, ...perIterationPair(run, short, long));
   } catch (e) {
     console.log(`stratifiedNmf: ${(e as Error).message}`);
   }
@@ -69,5 +79,5 @@ for (const solver of ['hals', 'mu'] as const) {
   const masks = strata.map((_, s) => mask.slice(s * samples * m, (s + 1) * samples * m));
   const run = (withMask: boolean) => (iterations: number) =>
     stratifiedNtfSync(strata, r, { strataRank: 4, maxIterations: iterations, lossEvery: 1e8, seed: 1, ...(withMask ? { mask: masks } : {}) });
-  line(`stratifiedNtf (${S} strata of ${samples}×${dims.join('×')})`, perIteration(run(true), short, long), perIteration(run(false), short, long));
+  line(`stratifiedNtf (${S} strata of ${samples}×${dims.join('×')})`, ...perIterationPair(run, short, long));
 }

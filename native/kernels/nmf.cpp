@@ -8,6 +8,7 @@
 #include <string>
 
 #include "error.hpp"
+#include "listed_kernels.hpp"
 #include "nmf_detail.hpp"
 #include "ortho.hpp"
 
@@ -128,6 +129,9 @@ void listByColumns(EntryWeights& e, std::size_t rows, std::size_t cols) {
       e.colKappa[q] = e.rowKappa[p];
       e.colData[q] = e.rowData[p];
     }
+  e.uniformKappa = std::all_of(e.rowKappa.begin(), e.rowKappa.end(), [&](double kappa) { return kappa == e.rowKappa[0]; });
+  e.dataTerms = false;
+  for (std::size_t p = 0; p < k && !e.dataTerms; ++p) e.dataTerms = e.rowKappa[p] * e.rowData[p] != 0.0;
 }
 }  // namespace
 
@@ -362,33 +366,36 @@ double klQuotient(const DataMatrix& A, const double* W, const double* H, const d
 // The listed entries of EntryWeights seen from one factor: entries of row o of X (count×r) are
 // ptr[o]..ptr[o+1], each meeting row idx[p] of the other factor Y. By rows: X = W, Y = Hᵀ; by
 // columns: X = Hᵀ, Y = W. The model value of an entry is x·y.
+// dataTerms and uniform: EntryWeights's dataTerms and uniformKappa.
 struct ListView {
   const std::size_t* ptr;
   const int32_t* idx;
   const double* kappa;
   const double* data;
+  bool dataTerms;
+  bool uniform;
 };
-ListView byRows(const EntryWeights& e) { return {e.rowPtr.data(), e.rowCol.data(), e.rowKappa.data(), e.rowData.data()}; }
-ListView byColumns(const EntryWeights& e) { return {e.colPtr.data(), e.colRow.data(), e.colKappa.data(), e.colData.data()}; }
-
-// ⟨x, y⟩ with four partial sums: the weighted updates' inner products are short and many, and one
-// running sum would make every addition wait for the previous one.
-inline double dot4(const double* __restrict x, const double* __restrict y, std::size_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  std::size_t i = 0;
-  for (; i + 4 <= n; i += 4) s0 += x[i] * y[i], s1 += x[i + 1] * y[i + 1], s2 += x[i + 2] * y[i + 2], s3 += x[i + 3] * y[i + 3];
-  for (; i < n; ++i) s0 += x[i] * y[i];
-  return (s0 + s1) + (s2 + s3);
+ListView byRows(const EntryWeights& e) {
+  return {e.rowPtr.data(), e.rowCol.data(), e.rowKappa.data(), e.rowData.data(), e.dataTerms, e.uniformKappa};
+}
+ListView byColumns(const EntryWeights& e) {
+  return {e.colPtr.data(), e.colRow.data(), e.colKappa.data(), e.colData.data(), e.dataTerms, e.uniformKappa};
 }
 
 // Σ κ(a − x·y)² over the list: what the listed entries add to the base loss.
 double listedResidualSquared(const ListView& L, std::size_t count, std::size_t r, const double* X, const double* Y) {
+  const listed::Kernels& K = listed::kernels();
+  std::vector<double> model;
   double sum = 0;
-  for (std::size_t o = 0; o < count; ++o)
-    for (std::size_t p = L.ptr[o]; p < L.ptr[o + 1]; ++p) {
-      const double e = L.data[p] - dot4(X + o * r, Y + static_cast<std::size_t>(L.idx[p]) * r, r);
-      sum += L.kappa[p] * e * e;
+  for (std::size_t o = 0; o < count; ++o) {
+    const std::size_t p0 = L.ptr[o], k = L.ptr[o + 1] - p0;
+    if (model.size() < k) model.resize(k);
+    K.dots(X + o * r, Y, L.idx + p0, k, r, model.data());
+    for (std::size_t q = 0; q < k; ++q) {
+      const double e = L.data[p0 + q] - model[q];
+      sum += L.kappa[p0 + q] * e * e;
     }
+  }
   return sum;
 }
 
@@ -405,18 +412,27 @@ void weightedGradientParts(const ListView& L, bool base, std::size_t count, std:
     std::fill(num, num + count * r, 0.0);
     std::fill(den, den + count * r, 0.0);
   }
+  const listed::Kernels& K = listed::kernels();
+  std::vector<double> coef;
   for (std::size_t o = 0; o < count; ++o) {
-    const double* x = X + o * r;
-    double* __restrict nu = num + o * r;
-    double* __restrict de = den + o * r;
-    for (std::size_t p = L.ptr[o]; p < L.ptr[o + 1]; ++p) {
-      const double* __restrict y = Y + static_cast<std::size_t>(L.idx[p]) * r;
-      const double ka = L.kappa[p] * L.data[p], km = L.kappa[p] * dot4(x, y, r);
-      // (A mask's entries hold 0 in the data: their data term vanishes.)
-      if (ka != 0.0)
-        for (std::size_t c = 0; c < r; ++c) nu[c] += ka * y[c];
-      for (std::size_t c = 0; c < r; ++c) de[c] += km * y[c];
+    const std::size_t p0 = L.ptr[o], k = L.ptr[o + 1] - p0;
+    const int32_t* idx = L.idx + p0;
+    double* nu = num + o * r;
+    double* de = den + o * r;
+    if (coef.size() < k) coef.resize(k);
+    // The data terms κa (a mask's entries hold 0 in the data: theirs vanish, and so does the pass).
+    if (L.dataTerms) {
+      for (std::size_t q = 0; q < k; ++q) coef[q] = L.kappa[p0 + q] * L.data[p0 + q];
+      K.gatherAxpy(coef.data(), Y, idx, k, r, nu);
     }
+    // The model terms κ(x·y).
+    K.dots(X + o * r, Y, idx, k, r, coef.data());
+    if (L.uniform) {
+      for (std::size_t q = 0; q < k; ++q) coef[q] *= L.kappa[0];
+    } else {
+      for (std::size_t q = 0; q < k; ++q) coef[q] *= L.kappa[p0 + q];
+    }
+    K.gatherAxpy(coef.data(), Y, idx, k, r, de);
     for (std::size_t c = 0; c < r; ++c) nu[c] = std::max(nu[c], 0.0), de[c] = std::max(de[c], 0.0);
   }
 }
@@ -429,50 +445,20 @@ void weightedGradientParts(const ListView& L, bool base, std::size_t count, std:
 // meets x_c with y_c ≠ 0; up to rounding when b = 1) leaves x_c where it is: any value is optimal.
 // A penalty l1·x_c + ½·l2·x_c² keeps the coordinate problem a convex quadratic, now of curvature
 // d + l2 and slope −(g − l1 − l2·x_c) at x_c, so its exact minimizer is the same step with those.
+// The row update itself is listed::Kernels::halsRow (listed_kernels.cpp).
 void weightedHalsSweep(const ListView& L, bool base, std::size_t count, std::size_t r, double* X, const double* Y,
                        const double* P, const double* G, std::vector<double>& residual, std::vector<double>& gathered,
                        const Penalty& penalty) {
+  const listed::Kernels& K = listed::kernels();
   std::vector<double> curvature(r);
   for (std::size_t o = 0; o < count; ++o) {
-    double* x = X + o * r;
     const std::size_t p0 = L.ptr[o], k = L.ptr[o + 1] - p0;
-    // The listed entries' rows of Y gathered column by column (Yc[c·k + q] = y_c of entry q) and
-    // scaled by κ (KYc), so that every pass below runs over contiguous memory.
     if (residual.size() < k) residual.resize(k);
-    if (gathered.size() < 2 * r * k) gathered.resize(2 * r * k);
-    double* __restrict e = residual.data();
-    double* __restrict Yc = gathered.data();
-    double* __restrict KYc = Yc + r * k;
-    // One pass over the listed entries: gather, the residuals e = κ(a − x·y) and the curvatures
-    // d_c = b·G_cc + Σκy_c².
-    for (std::size_t c = 0; c < r; ++c) curvature[c] = base ? G[c * r + c] : 0.0;
-    for (std::size_t q = 0; q < k; ++q) {
-      const double* y = Y + static_cast<std::size_t>(L.idx[p0 + q]) * r;
-      const double kappa = L.kappa[p0 + q];
-      for (std::size_t c = 0; c < r; ++c) {
-        Yc[c * k + q] = y[c], KYc[c * k + q] = kappa * y[c];
-        curvature[c] += kappa * y[c] * y[c];
-      }
-      e[q] = kappa * (L.data[p0 + q] - dot4(x, y, r));
-    }
-    for (std::size_t c = 0; c < r; ++c) {
-      const double* yc = Yc + c * k;
-      const double* kyc = KYc + c * k;
-      const double d = curvature[c] + penalty.l2;
-      if (!(d > (base ? 1e-12 * G[c * r + c] : 0.0))) continue;
-      double g = 0;
-      if (base) {
-        g = P[o * r + c];
-        for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
-      }
-      g += dot4(e, yc, k);
-      g -= penalty.l1 + penalty.l2 * x[c];
-      const double updated = std::max(0.0, x[c] + g / d);
-      const double step = updated - x[c];
-      x[c] = updated;
-      if (step != 0.0)
-        for (std::size_t q = 0; q < k; ++q) e[q] -= step * kyc[q];
-    }
+    if (gathered.size() < r * k) gathered.resize(r * k);
+    // (A mask's κ, all −1, and data, all 0, are not read: one cache miss per row each, otherwise.)
+    K.halsRow(X + o * r, Y, L.idx + p0, L.uniform ? nullptr : L.kappa + p0, L.kappa[0],
+              L.dataTerms ? L.data + p0 : nullptr, k, r, base, base ? P + o * r : nullptr, G, penalty.l1, penalty.l2,
+              curvature.data(), gathered.data(), residual.data());
   }
 }
 

@@ -55,6 +55,9 @@ struct EntryWeights {
   std::vector<std::size_t> rowPtr, colPtr;  // rows + 1, cols + 1
   std::vector<int32_t> rowCol, colRow;      // the other index of each listed entry
   std::vector<double> rowKappa, rowData, colKappa, colData;
+  // What the listed loops may skip reading: every κ is rowKappa[0] (a mask's: −1), and whether some
+  // κa ≠ 0 (a mask's data are 0: none). The defaults assume neither.
+  bool uniformKappa = false, dataTerms = true;
   bool active() const { return !base || !rowCol.empty(); }
   std::size_t size() const { return rowCol.size(); }
 };

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "error.hpp"
+#include "listed_kernels.hpp"
 #include "nmf.hpp"
 #include "nmf_detail.hpp"
 
@@ -109,9 +110,9 @@ void zeroFixedColumns(const std::vector<DataMatrix>& A, std::size_t r, const std
 // κ' = κ·base; the model terms use κ.
 
 void listedModel(const EntryWeights& e, std::size_t n, std::size_t r, const double* W, const double* Ht, double* wh) {
+  const listed::Kernels& K = listed::kernels();
   for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t p = e.rowPtr[i]; p < e.rowPtr[i + 1]; ++p)
-      wh[p] = dot(W + i * r, Ht + static_cast<std::size_t>(e.rowCol[p]) * r, r);
+    K.dots(W + i * r, Ht, e.rowCol.data() + e.rowPtr[i], e.rowPtr[i + 1] - e.rowPtr[i], r, wh + e.rowPtr[i]);
 }
 
 // Σᵢ(ωᵢⱼ·mᵢⱼ) = v_j·weight_j + b·(Hᵀ(Wᵀ1))_j + model_j and Σᵢωᵢⱼaᵢⱼ = colSum_j + data_j, where
@@ -122,6 +123,14 @@ void listedColumns(const EntryWeights& e, std::size_t n, std::size_t m, const do
   std::fill(weight, weight + m, b * static_cast<double>(n));
   std::fill(model, model + m, 0.0);
   std::fill(data, data + m, 0.0);
+  if (e.uniformKappa && !e.dataTerms) {
+    // (A mask: κ = −1 and a = 0 everywhere. Σκ over a column is κ times its count: exactly so for a
+    // mask's κ = −1, to rounding for another uniform κ.)
+    const double kappa = e.rowKappa[0];
+    for (std::size_t j = 0; j < m; ++j) weight[j] += kappa * static_cast<double>(e.colPtr[j + 1] - e.colPtr[j]);
+    for (std::size_t p = 0; p < e.size(); ++p) model[e.rowCol[p]] += kappa * wh[p];
+    return;
+  }
   for (std::size_t p = 0; p < e.size(); ++p) {
     const std::size_t j = static_cast<std::size_t>(e.rowCol[p]);
     weight[j] += e.rowKappa[p];
@@ -135,22 +144,27 @@ void listedColumns(const EntryWeights& e, std::size_t n, std::size_t m, const do
 void listedProducts(const EntryWeights& e, std::size_t n, std::size_t r, const double* v, const double* W,
                     const double* Ht, const double* wh, double* numW, double* denW, double* numHt, double* denHt) {
   const double b = e.base ? 1.0 : 0.0;
+  const listed::Kernels& K = listed::kernels();
+  // (A mask's entries hold 0 in the data: their data terms vanish, and so do their passes.)
+  const bool dataTerms = b != 0.0 && e.dataTerms;
+  std::vector<double> ka, km;
   for (std::size_t i = 0; i < n; ++i) {
     const double* w = W + i * r;
-    for (std::size_t p = e.rowPtr[i]; p < e.rowPtr[i + 1]; ++p) {
-      const std::size_t j = static_cast<std::size_t>(e.rowCol[p]);
-      const double* h = Ht + j * r;
-      const double ka = b * e.rowKappa[p] * e.rowData[p], km = e.rowKappa[p] * (v[j] + wh[p]);
-      // (A mask's entries hold 0 in the data: their data terms vanish.)
-      if (numW) {
-        if (ka != 0.0)
-          for (std::size_t c = 0; c < r; ++c) numW[i * r + c] += ka * h[c];
-        for (std::size_t c = 0; c < r; ++c) denW[i * r + c] += km * h[c];
-      }
-      if (ka != 0.0)
-        for (std::size_t c = 0; c < r; ++c) numHt[j * r + c] += ka * w[c];
-      for (std::size_t c = 0; c < r; ++c) denHt[j * r + c] += km * w[c];
+    const std::size_t p0 = e.rowPtr[i], k = e.rowPtr[i + 1] - p0;
+    const int32_t* cols = e.rowCol.data() + p0;
+    if (km.size() < k) ka.resize(k), km.resize(k);
+    if (e.uniformKappa)
+      for (std::size_t q = 0; q < k; ++q) km[q] = e.rowKappa[0] * (v[cols[q]] + wh[p0 + q]);
+    else
+      for (std::size_t q = 0; q < k; ++q) km[q] = e.rowKappa[p0 + q] * (v[cols[q]] + wh[p0 + q]);
+    if (dataTerms)
+      for (std::size_t q = 0; q < k; ++q) ka[q] = b * e.rowKappa[p0 + q] * e.rowData[p0 + q];
+    if (numW) {
+      if (dataTerms) K.gatherAxpy(ka.data(), Ht, cols, k, r, numW + i * r);
+      K.gatherAxpy(km.data(), Ht, cols, k, r, denW + i * r);
     }
+    if (dataTerms) K.scatterAxpy(ka.data(), w, cols, k, r, numHt);
+    K.scatterAxpy(km.data(), w, cols, k, r, denHt);
   }
 }
 

@@ -1,0 +1,400 @@
+// The listed entries' inner loops, portable and AVX + FMA (listed_kernels.hpp).
+//
+// Why by hand: the rows are short (r ≈ 10–50) and r is only known at run time, so -O2 leaves these
+// loops scalar, and prebuilt binaries target the x86-64 baseline (SSE2): -march=native is not an
+// option. The AVX + FMA versions carry their own target attribute and are chosen by a run-time check
+// of the CPU, so a binary built for the baseline still runs everywhere.
+#include "listed_kernels.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define NSA_LISTED_AVX 1
+#include <immintrin.h>
+#endif
+
+namespace nsa::listed {
+
+namespace {
+
+inline const double* rowOf(const double* Y, const int32_t* idx, std::size_t q, std::size_t r) {
+  return Y + static_cast<std::size_t>(idx[q]) * r;
+}
+
+// ---- portable -----------------------------------------------------------------------------------
+
+// ⟨x, y⟩ with four partial sums: one running sum would make every addition wait for the previous one.
+inline double dot4(const double* __restrict x, const double* __restrict y, std::size_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) s0 += x[i] * y[i], s1 += x[i + 1] * y[i + 1], s2 += x[i + 2] * y[i + 2], s3 += x[i + 3] * y[i + 3];
+  for (; i < n; ++i) s0 += x[i] * y[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+void dotsPortable(const double* x, const double* Y, const int32_t* idx, std::size_t k, std::size_t r, double* out) {
+  for (std::size_t q = 0; q < k; ++q) out[q] = dot4(x, rowOf(Y, idx, q, r), r);
+}
+
+void gatherAxpyPortable(const double* coef, const double* Y, const int32_t* idx, std::size_t k, std::size_t r,
+                        double* __restrict out) {
+  for (std::size_t q = 0; q < k; ++q) {
+    if (coef[q] == 0.0) continue;
+    const double* __restrict y = rowOf(Y, idx, q, r);
+    for (std::size_t c = 0; c < r; ++c) out[c] += coef[q] * y[c];
+  }
+}
+
+void scatterAxpyPortable(const double* coef, const double* x, const int32_t* idx, std::size_t k, std::size_t r,
+                         double* out) {
+  for (std::size_t q = 0; q < k; ++q) {
+    if (coef[q] == 0.0) continue;
+    double* __restrict o = out + static_cast<std::size_t>(idx[q]) * r;
+    for (std::size_t c = 0; c < r; ++c) o[c] += coef[q] * x[c];
+  }
+}
+
+// The update of x_c ≥ 0 by its exact minimizer, shared by both versions (nmf.cpp, weightedHalsSweep).
+// Returns x_c's step; `listedGradient` is Σ_listed e·y_c.
+// baseGradient: P_c − (xG)_c when base; d: the curvature with the penalty's l2.
+inline double coordinateStep(double* x, std::size_t c, double d, double baseGradient, double listedGradient, double l1,
+                             double l2) {
+  double g = baseGradient + listedGradient;
+  g -= l1 + l2 * x[c];
+  const double updated = std::max(0.0, x[c] + g / d);
+  const double step = updated - x[c];
+  x[c] = updated;
+  return step;
+}
+
+inline bool curvatureUsable(double d, bool base, const double* G, std::size_t c, std::size_t r) {
+  return d > (base ? 1e-12 * G[c * r + c] : 0.0);
+}
+
+void halsRowPortable(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0, const double* a,
+                     std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1, double l2,
+                     double* curvature, double* __restrict Yc, double* __restrict e) {
+  // The listed entries' rows of Y gathered column by column (Yc[c·k + q] = y_c of entry q), so that
+  // every pass below runs over contiguous memory; the residuals e = κ(a − x·y) and the curvatures
+  // d_c = b·G_cc + Σκy_c² in the same pass.
+  for (std::size_t c = 0; c < r; ++c) curvature[c] = base ? G[c * r + c] : 0.0;
+  for (std::size_t q = 0; q < k; ++q) {
+    const double* y = rowOf(Y, idx, q, r);
+    for (std::size_t c = 0; c < r; ++c) {
+      Yc[c * k + q] = y[c];
+      curvature[c] += (kappa ? kappa[q] : kappa0) * y[c] * y[c];
+    }
+    e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - dot4(x, y, r));
+  }
+  for (std::size_t c = 0; c < r; ++c) {
+    const double* yc = Yc + c * k;
+    const double d = curvature[c] + l2;
+    if (!curvatureUsable(d, base, G, c, r)) continue;
+    double g = 0;
+    if (base) {
+      g = P[c];
+      for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
+    }
+    const double step = coordinateStep(x, c, d, g, dot4(e, yc, k), l1, l2);
+    if (step != 0.0)
+      for (std::size_t q = 0; q < k; ++q) e[q] -= step * ((kappa ? kappa[q] : kappa0) * yc[q]);
+  }
+}
+
+const Kernels portableKernels{dotsPortable, gatherAxpyPortable, scatterAxpyPortable, halsRowPortable, false};
+
+// ---- AVX + FMA ----------------------------------------------------------------------------------
+
+#ifdef NSA_LISTED_AVX
+#define NSA_AVX_FMA __attribute__((target("avx,fma")))
+
+// Lanes below `count` (0–3) set: loads of a row's last partial chunk (maskload never touches the
+// lanes left out, so it cannot read past the row).
+NSA_AVX_FMA inline __m256i laneMask(std::size_t count) {
+  return _mm256_set_epi64x(count > 3 ? -1LL : 0LL, count > 2 ? -1LL : 0LL, count > 1 ? -1LL : 0LL,
+                           count > 0 ? -1LL : 0LL);
+}
+
+// Asks for the cache lines of the rows of entries q..q+3 (a row of r doubles spans up to
+// ⌈8r/64⌉ + 1 lines): the rows are scattered, and the next block's loads would otherwise wait on them.
+inline void prefetchRows(const double* Y, const int32_t* idx, std::size_t q, std::size_t k, std::size_t r) {
+  for (std::size_t l = q; l < std::min(q + 4, k); ++l) {
+    const char* row = reinterpret_cast<const char*>(rowOf(Y, idx, l, r));
+    for (std::size_t b = 0; b < r * sizeof(double); b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+    _mm_prefetch(row + r * sizeof(double) - 1, _MM_HINT_T0);
+  }
+}
+
+NSA_AVX_FMA inline double horizontalSum(__m256d v) {
+  const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+// [Σa0, Σa1, Σa2, Σa3]: the four lane sums of four vectors.
+NSA_AVX_FMA inline __m256d horizontalSums4(__m256d a0, __m256d a1, __m256d a2, __m256d a3) {
+  const __m256d h01 = _mm256_hadd_pd(a0, a1), h23 = _mm256_hadd_pd(a2, a3);
+  return _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20), _mm256_permute2f128_pd(h01, h23, 0x31));
+}
+
+// ⟨x, y⟩ over n contiguous entries.
+NSA_AVX_FMA inline double dotAvx(const double* x, const double* y, std::size_t n) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    s0 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i), s0);
+    s1 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i + 4), _mm256_loadu_pd(y + i + 4), s1);
+  }
+  if (i + 4 <= n) s0 = _mm256_fmadd_pd(_mm256_loadu_pd(x + i), _mm256_loadu_pd(y + i), s0), i += 4;
+  if (i < n) {
+    const __m256i mask = laneMask(n - i);
+    s1 = _mm256_fmadd_pd(_mm256_maskload_pd(x + i, mask), _mm256_maskload_pd(y + i, mask), s1);
+  }
+  return horizontalSum(_mm256_add_pd(s0, s1));
+}
+
+NSA_AVX_FMA void dotsAvx(const double* x, const double* Y, const int32_t* idx, std::size_t k, std::size_t r,
+                         double* out) {
+  const std::size_t full = r & ~std::size_t{3}, tail = r - full;
+  const __m256i mask = laneMask(tail);
+  std::size_t q = 0;
+  // Four entries at a time: four independent sums, reduced together.
+  for (; q + 4 <= k; q += 4) {
+    prefetchRows(Y, idx, q + 4, k, r);
+    const double *y0 = rowOf(Y, idx, q, r), *y1 = rowOf(Y, idx, q + 1, r), *y2 = rowOf(Y, idx, q + 2, r),
+                 *y3 = rowOf(Y, idx, q + 3, r);
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+    for (std::size_t c = 0; c < full; c += 4) {
+      const __m256d xv = _mm256_loadu_pd(x + c);
+      a0 = _mm256_fmadd_pd(_mm256_loadu_pd(y0 + c), xv, a0);
+      a1 = _mm256_fmadd_pd(_mm256_loadu_pd(y1 + c), xv, a1);
+      a2 = _mm256_fmadd_pd(_mm256_loadu_pd(y2 + c), xv, a2);
+      a3 = _mm256_fmadd_pd(_mm256_loadu_pd(y3 + c), xv, a3);
+    }
+    if (tail) {
+      const __m256d xv = _mm256_maskload_pd(x + full, mask);
+      a0 = _mm256_fmadd_pd(_mm256_maskload_pd(y0 + full, mask), xv, a0);
+      a1 = _mm256_fmadd_pd(_mm256_maskload_pd(y1 + full, mask), xv, a1);
+      a2 = _mm256_fmadd_pd(_mm256_maskload_pd(y2 + full, mask), xv, a2);
+      a3 = _mm256_fmadd_pd(_mm256_maskload_pd(y3 + full, mask), xv, a3);
+    }
+    _mm256_storeu_pd(out + q, horizontalSums4(a0, a1, a2, a3));
+  }
+  for (; q < k; ++q) out[q] = dotAvx(x, rowOf(Y, idx, q, r), r);
+}
+
+// o (r) += Σ_l c[l]·y_l over `count` (1–4) rows.
+NSA_AVX_FMA inline void axpyRows(double* o, const double* const* y, const double* c, std::size_t count,
+                                 std::size_t r) {
+  const std::size_t full = r & ~std::size_t{3}, tail = r - full;
+  if (count == 4) {
+    const __m256d c0 = _mm256_broadcast_sd(c), c1 = _mm256_broadcast_sd(c + 1), c2 = _mm256_broadcast_sd(c + 2),
+                  c3 = _mm256_broadcast_sd(c + 3);
+    for (std::size_t j = 0; j < full; j += 4) {
+      __m256d v = _mm256_loadu_pd(o + j);
+      v = _mm256_fmadd_pd(c0, _mm256_loadu_pd(y[0] + j), v);
+      v = _mm256_fmadd_pd(c1, _mm256_loadu_pd(y[1] + j), v);
+      v = _mm256_fmadd_pd(c2, _mm256_loadu_pd(y[2] + j), v);
+      v = _mm256_fmadd_pd(c3, _mm256_loadu_pd(y[3] + j), v);
+      _mm256_storeu_pd(o + j, v);
+    }
+    if (tail) {
+      const __m256i mask = laneMask(tail);
+      __m256d v = _mm256_maskload_pd(o + full, mask);
+      v = _mm256_fmadd_pd(c0, _mm256_maskload_pd(y[0] + full, mask), v);
+      v = _mm256_fmadd_pd(c1, _mm256_maskload_pd(y[1] + full, mask), v);
+      v = _mm256_fmadd_pd(c2, _mm256_maskload_pd(y[2] + full, mask), v);
+      v = _mm256_fmadd_pd(c3, _mm256_maskload_pd(y[3] + full, mask), v);
+      _mm256_maskstore_pd(o + full, mask, v);
+    }
+    return;
+  }
+  for (std::size_t l = 0; l < count; ++l) {
+    const __m256d cv = _mm256_broadcast_sd(c + l);
+    for (std::size_t j = 0; j < full; j += 4)
+      _mm256_storeu_pd(o + j, _mm256_fmadd_pd(cv, _mm256_loadu_pd(y[l] + j), _mm256_loadu_pd(o + j)));
+    if (tail) {
+      const __m256i mask = laneMask(tail);
+      _mm256_maskstore_pd(o + full, mask,
+                          _mm256_fmadd_pd(cv, _mm256_maskload_pd(y[l] + full, mask), _mm256_maskload_pd(o + full, mask)));
+    }
+  }
+}
+
+NSA_AVX_FMA void gatherAxpyAvx(const double* coef, const double* Y, const int32_t* idx, std::size_t k, std::size_t r,
+                               double* out) {
+  // The nonzero entries four at a time: out is loaded and stored once per four rows.
+  const double* rows[4];
+  double c[4];
+  std::size_t count = 0;
+  for (std::size_t q = 0; q < k; ++q) {
+    if (coef[q] == 0.0) continue;
+    if (q % 4 == 0) prefetchRows(Y, idx, q + 4, k, r);
+    rows[count] = rowOf(Y, idx, q, r), c[count] = coef[q];
+    if (++count == 4) axpyRows(out, rows, c, 4, r), count = 0;
+  }
+  if (count) axpyRows(out, rows, c, count, r);
+}
+
+NSA_AVX_FMA void scatterAxpyAvx(const double* coef, const double* x, const int32_t* idx, std::size_t k, std::size_t r,
+                                double* out) {
+  for (std::size_t q = 0; q < k; ++q) {
+    if (coef[q] == 0.0) continue;
+    const double* rows[1] = {x};
+    axpyRows(out + static_cast<std::size_t>(idx[q]) * r, rows, coef + q, 1, r);
+  }
+}
+
+// The 4×4 block of rows y0..y3 (columns j..j+3) stored transposed: Yc[(j + l)·k + q..q+3], l < count.
+NSA_AVX_FMA inline void storeTransposed(__m256d r0, __m256d r1, __m256d r2, __m256d r3, double* Yc, std::size_t k,
+                                        std::size_t count) {
+  const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+  const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+  _mm256_storeu_pd(Yc, _mm256_permute2f128_pd(t0, t2, 0x20));
+  if (count > 1) _mm256_storeu_pd(Yc + k, _mm256_permute2f128_pd(t1, t3, 0x20));
+  if (count > 2) _mm256_storeu_pd(Yc + 2 * k, _mm256_permute2f128_pd(t0, t2, 0x31));
+  if (count > 3) _mm256_storeu_pd(Yc + 3 * k, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+
+// One chunk of coordinatePass: e (4 entries) with the previous step applied (Apply), added into the
+// running sums g += e∘y_c and d += κ∘y_c∘y_c (Uniform: y_c∘y_c). Returns the updated e.
+template <bool Apply, bool Uniform>
+NSA_AVX_FMA inline __m256d passChunk(__m256d step, __m256d y, __m256d ev, __m256d previous, __m256d kv, __m256d& g,
+                                     __m256d& d) {
+  if (Apply) ev = _mm256_fnmadd_pd(step, Uniform ? previous : _mm256_mul_pd(kv, previous), ev);
+  g = _mm256_fmadd_pd(ev, y, g);
+  d = _mm256_fmadd_pd(Uniform ? y : _mm256_mul_pd(kv, y), y, d);
+  return ev;
+}
+
+template <bool Apply, bool Uniform>
+NSA_AVX_FMA inline void passFullChunk(double* e, const double* kappa, const double* previous, const double* yc,
+                                      std::size_t i, __m256d step, __m256d& g, __m256d& d) {
+  const __m256d zero = _mm256_setzero_pd();
+  const __m256d ev = passChunk<Apply, Uniform>(step, _mm256_loadu_pd(yc + i), _mm256_loadu_pd(e + i),
+                                               Apply ? _mm256_loadu_pd(previous + i) : zero,
+                                               Uniform ? zero : _mm256_loadu_pd(kappa + i), g, d);
+  if (Apply) _mm256_storeu_pd(e + i, ev);
+}
+
+// One pass of the coordinate loop over a row's k listed entries: applies the previous coordinate's
+// step to the residuals (Apply: e −= step·κ∘y_prev) and returns, for coordinate c, Σe·y_c (gradient)
+// and Σκy_c² (squares). Uniform: every κ equals kappa0 (a mask's: −1), taken out of the sums.
+template <bool Apply, bool Uniform>
+NSA_AVX_FMA inline void coordinatePass(double* e, const double* kappa, double kappa0, const double* previous, double step,
+                                       const double* yc, std::size_t k, double& gradient, double& squares) {
+  const std::size_t kFull = k & ~std::size_t{3};
+  const __m256d sv = _mm256_set1_pd(Uniform ? step * kappa0 : step);
+  // Two pairs of running sums (even and odd chunks): one pair would make every chunk wait for the
+  // previous one's additions.
+  __m256d g0 = _mm256_setzero_pd(), g1 = _mm256_setzero_pd(), d0 = _mm256_setzero_pd(), d1 = _mm256_setzero_pd();
+  std::size_t i = 0;
+  for (; i + 8 <= kFull; i += 8) {
+    passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i, sv, g0, d0);
+    passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i + 4, sv, g1, d1);
+  }
+  if (i < kFull) passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i, sv, g0, d0);
+  if (kFull < k) {
+    const __m256i mask = laneMask(k - kFull);
+    const __m256d zero = _mm256_setzero_pd();
+    const __m256d ev = passChunk<Apply, Uniform>(sv, _mm256_maskload_pd(yc + kFull, mask), _mm256_maskload_pd(e + kFull, mask),
+                                                 Apply ? _mm256_maskload_pd(previous + kFull, mask) : zero,
+                                                 Uniform ? zero : _mm256_maskload_pd(kappa + kFull, mask), g1, d1);
+    if (Apply) _mm256_maskstore_pd(e + kFull, mask, ev);
+  }
+  gradient = horizontalSum(_mm256_add_pd(g0, g1));
+  const double sum = horizontalSum(_mm256_add_pd(d0, d1));
+  squares = Uniform ? kappa0 * sum : sum;
+}
+
+NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
+                            const double* a,
+                            std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1,
+                            double l2, double* curvature, double* Yc, double* e) {
+  const std::size_t full = r & ~std::size_t{3}, tail = r - full;
+  const std::size_t kFull = k & ~std::size_t{3};
+  const __m256i mask = laneMask(tail);
+  // One pass over the listed rows, four entries × four columns at a time: the gather
+  // Yc[c·k + q] = y_c of entry q and the residuals e = κ(a − x·y).
+  std::size_t q = 0;
+  for (; q < kFull; q += 4) {
+    prefetchRows(Y, idx, q + 4, k, r);
+    const double *y0 = rowOf(Y, idx, q, r), *y1 = rowOf(Y, idx, q + 1, r), *y2 = rowOf(Y, idx, q + 2, r),
+                 *y3 = rowOf(Y, idx, q + 3, r);
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+    for (std::size_t c = 0; c < full; c += 4) {
+      const __m256d r0 = _mm256_loadu_pd(y0 + c), r1 = _mm256_loadu_pd(y1 + c), r2 = _mm256_loadu_pd(y2 + c),
+                    r3 = _mm256_loadu_pd(y3 + c), xv = _mm256_loadu_pd(x + c);
+      storeTransposed(r0, r1, r2, r3, Yc + c * k + q, k, 4);
+      a0 = _mm256_fmadd_pd(r0, xv, a0), a1 = _mm256_fmadd_pd(r1, xv, a1);
+      a2 = _mm256_fmadd_pd(r2, xv, a2), a3 = _mm256_fmadd_pd(r3, xv, a3);
+    }
+    if (tail) {
+      const __m256d r0 = _mm256_maskload_pd(y0 + full, mask), r1 = _mm256_maskload_pd(y1 + full, mask),
+                    r2 = _mm256_maskload_pd(y2 + full, mask), r3 = _mm256_maskload_pd(y3 + full, mask),
+                    xv = _mm256_maskload_pd(x + full, mask);
+      storeTransposed(r0, r1, r2, r3, Yc + full * k + q, k, tail);
+      a0 = _mm256_fmadd_pd(r0, xv, a0), a1 = _mm256_fmadd_pd(r1, xv, a1);
+      a2 = _mm256_fmadd_pd(r2, xv, a2), a3 = _mm256_fmadd_pd(r3, xv, a3);
+    }
+    const __m256d model = horizontalSums4(a0, a1, a2, a3);
+    _mm256_storeu_pd(e + q, _mm256_mul_pd(kappa ? _mm256_loadu_pd(kappa + q) : _mm256_set1_pd(kappa0),
+                                          _mm256_sub_pd(a ? _mm256_loadu_pd(a + q) : _mm256_setzero_pd(), model)));
+  }
+  for (; q < k; ++q) {
+    const double* y = rowOf(Y, idx, q, r);
+    for (std::size_t c = 0; c < r; ++c) Yc[c * k + q] = y[c];
+    e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - dotAvx(x, y, r));
+  }
+  bool uniform = true;
+  if (kappa) {
+    kappa0 = k ? kappa[0] : kappa0;
+    for (std::size_t i = 1; i < k; ++i) uniform &= kappa[i] == kappa0;
+  }
+  // Coordinate by coordinate, keeping e current (e −= step·κ∘y_c). Each pass over the row applies
+  // the previous coordinate's step and takes the next coordinate's Σe·y_c and curvature
+  // d_c = b·G_cc + Σκy_c² in the same sweep; the last step is not applied: e is not needed after the row.
+  const double* previous = nullptr;
+  double step = 0;
+  for (std::size_t c = 0; c < r; ++c) {
+    const double* yc = Yc + c * k;
+    double listedGradient, squares;
+    if (step == 0.0) {
+      if (uniform) coordinatePass<false, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+      else coordinatePass<false, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+    } else {
+      if (uniform) coordinatePass<true, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+      else coordinatePass<true, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+    }
+    curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
+    const double d = curvature[c] + l2;
+    step = 0;
+    if (!curvatureUsable(d, base, G, c, r)) continue;
+    // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
+    const double g = base ? P[c] - dotAvx(x, G + c * r, r) : 0.0;
+    step = coordinateStep(x, c, d, g, listedGradient, l1, l2);
+    previous = yc;
+  }
+}
+
+const Kernels avxKernels{dotsAvx, gatherAxpyAvx, scatterAxpyAvx, halsRowAvx, true};
+
+bool cpuHasAvxFma() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma");
+}
+#endif
+
+}  // namespace
+
+const Kernels& kernels() {
+#ifdef NSA_LISTED_AVX
+  static const bool cpu = cpuHasAvxFma();
+  const char* simd = std::getenv("NSA_FLOW_SIMD");
+  if (cpu && !(simd && std::strcmp(simd, "0") == 0)) return avxKernels;
+#endif
+  return portableKernels;
+}
+
+}  // namespace nsa::listed

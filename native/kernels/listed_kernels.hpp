@@ -1,0 +1,40 @@
+// The inner loops over listed entries (entries whose weight differs from 1, nmf.hpp's EntryWeights):
+// short products of one factor row x (length r) with the rows of the other factor that the entries
+// of x's row or column meet, Y[idx[q]]. They are the masked solves' extra cost over the plain GEMMs
+// (docs/missing-values.md, "How it is computed, and what it costs").
+//
+// Two versions of each: the portable loops (the x86-64 baseline, SSE2, that prebuilt binaries are
+// compiled for), and 256-bit AVX + FMA ones chosen at run time where the CPU has them. They agree to
+// rounding (FMA and a different order of the sums); NSA_FLOW_SIMD=0 in the environment selects the
+// portable loops (for tests, and to reproduce results across CPUs).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace nsa::listed {
+
+struct Kernels {
+  // out[q] = x·Y[idx[q]], q < k.
+  void (*dots)(const double* x, const double* Y, const int32_t* idx, std::size_t k, std::size_t r, double* out);
+  // out += Σ_q coef[q]·Y[idx[q]] (entries with coef 0 are skipped).
+  void (*gatherAxpy)(const double* coef, const double* Y, const int32_t* idx, std::size_t k, std::size_t r,
+                     double* out);
+  // out[idx[q]] += coef[q]·x (row idx[q] of out, length r; entries with coef 0 are skipped).
+  void (*scatterAxpy)(const double* coef, const double* x, const int32_t* idx, std::size_t k, std::size_t r,
+                      double* out);
+  // One HALS row update, weightedHalsSweep's inner part (nmf.cpp): x (r) against the k listed rows
+  // Y[idx[q]] with weights kappa (null: all kappa0) and data a (null: all 0); base: the rest of the
+  // row has weight 1 and contributes P (r) − xG and G's diagonal (G symmetric); a penalty
+  // l1·x_c + ½·l2·x_c² adds l2 to each curvature and l1 + l2·x_c to each gradient. Workspaces:
+  // curvature (r), Yc (r·k), e (k).
+  void (*halsRow)(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0, const double* a,
+                  std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1, double l2,
+                  double* curvature, double* Yc, double* e);
+  bool vectorized;
+};
+
+// The kernels for this CPU and environment (NSA_FLOW_SIMD=0: the portable ones); read once per call
+// of a solver's top-level function, as the environment may change between calls.
+const Kernels& kernels();
+
+}  // namespace nsa::listed
