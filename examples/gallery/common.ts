@@ -30,18 +30,24 @@ export function intFlag(flags: Map<string, string>, name: string, fallback: numb
 }
 
 /**
- * Heatmaps side by side in one SVG (one panel each, in order), on one colour scale so that the panels
- * compare by colour. Each panel is the spec heatmapPlot draws.
+ * Heatmaps in one SVG (one panel each, in order): side by side on one colour scale by default, so that
+ * the panels compare by colour; `stacked` puts wide matrices one above the other, and `colour:
+ * 'independent'` gives each panel its own scale (for matrices of different ranges). Each panel is the
+ * spec heatmapPlot draws.
  */
-export async function heatmapPanels(panels: readonly { m: Matrix; options: HeatmapOptions }[], title: string): Promise<string> {
+export async function heatmapPanels(
+  panels: readonly { m: Matrix; options: HeatmapOptions }[],
+  title: string,
+  layout: { stacked?: boolean; colour?: 'shared' | 'independent' } = {},
+): Promise<string> {
   const specs = panels.map(({ m, options }) => {
     const { $schema: _schema, ...spec } = heatmapSpec(m, options) as Record<string, unknown> & { width: number; height: number };
     // A toy matrix gets 18-px cells, too small to read beside its neighbours: enlarge to ≥ 160 px wide.
     const zoom = Math.max(1, Math.floor(160 / spec.width));
     return { ...spec, width: spec.width * zoom, height: spec.height * zoom };
   });
-  // hconcat of unit specs; the colour scale is shared so that one legend reads every panel.
-  return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, hconcat: specs, resolve: { scale: { color: 'shared' } } } as never);
+  const concat = layout.stacked ? { vconcat: specs } : { hconcat: specs };
+  return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, ...concat, resolve: { scale: { color: layout.colour ?? 'shared' } } } as never);
 }
 
 /** Writes a figure, creating its folder. */
