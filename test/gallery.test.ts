@@ -99,6 +99,17 @@ describe('gallery: Stratified-NMF synthetic, loss and recovery of the planted sh
     expect(m.minCosine).toBeCloseTo(1, 14);
   });
 
+  it('matchRows beyond 8 rows (the greedy match) undoes a permutation of distinct rows', () => {
+    const r = 10, c = 6;
+    const H: Matrix = { rows: r, cols: c, data: Float64Array.from({ length: r * c }, (_, k) => ((k * 7919) % 13) / 13 + (k % c === Math.floor(k / c) % c ? 2 : 0)) };
+    const perm = [3, 7, 0, 9, 1, 5, 8, 2, 6, 4];
+    const fitted: Matrix = { rows: r, cols: c, data: new Float64Array(r * c) };
+    perm.forEach((j, i) => { for (let k = 0; k < c; k++) fitted.data[j * c + k] = 0.5 * H.data[i * c + k]!; });
+    const m = matchRows(fitted, H);
+    expect(m.perm).toEqual(perm);
+    expect(m.relativeError).toBeLessThan(1e-15);
+  });
+
   it('reduced size (4 strata of 40×40, rank 3, 1500 iterations, 3 seeds): small loss, shifts and topics near the planted ones', async () => {
     const out = join(dir, 'snmf.svg');
     const r = await snmfSynthetic(['--seeds', '3', '--iterations', '1500', '--rows', '40', '--cols', '40', '--rank', '3', '--out', out], quiet);

@@ -1,8 +1,10 @@
 // What the gallery's examples share: reading their few flags, drawing several heatmaps side by side
 // as one SVG, writing a figure, and matching the rows of a fitted factor to planted ones.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+
+import type { TopLevelSpec } from 'vega-lite';
 
 import type { Matrix } from '../../lib/matrix.js';
 import { heatmapSpec, renderSvg, type HeatmapOptions } from '../../lib/plot/index.js';
@@ -41,13 +43,13 @@ export async function heatmapPanels(
   layout: { stacked?: boolean; colour?: 'shared' | 'independent' } = {},
 ): Promise<string> {
   const specs = panels.map(({ m, options }) => {
-    const { $schema: _schema, ...spec } = heatmapSpec(m, options) as Record<string, unknown> & { width: number; height: number };
+    const { $schema: _schema, ...spec } = heatmapSpec(m, options) as unknown as Record<string, unknown> & { width: number; height: number };
     // A toy matrix gets 18-px cells, too small to read beside its neighbours: enlarge to ≥ 160 px wide.
     const zoom = Math.max(1, Math.floor(160 / spec.width));
     return { ...spec, width: spec.width * zoom, height: spec.height * zoom };
   });
   const concat = layout.stacked ? { vconcat: specs } : { hconcat: specs };
-  return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, ...concat, resolve: { scale: { color: layout.colour ?? 'shared' } } } as never);
+  return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, ...concat, resolve: { scale: { color: layout.colour ?? 'shared' } } } as unknown as TopLevelSpec);
 }
 
 /** Writes a figure, creating its folder. */
@@ -56,8 +58,19 @@ export function writeFigure(path: string, svg: string): void {
   writeFileSync(path, svg);
 }
 
-/** True when the module is the program being run (`npx tsx examples/gallery/x.ts`), not imported. */
-export const isMain = (url: string): boolean => process.argv[1] !== undefined && url === pathToFileURL(process.argv[1]).href;
+/**
+ * True when the module is the program being run (`npx tsx examples/gallery/x.ts`), not imported; by real
+ * path, since Node resolves a main module reached through a symbolic link to its target.
+ */
+export function isMain(url: string): boolean {
+  const main = process.argv[1];
+  if (main === undefined) return false;
+  try {
+    return realpathSync(fileURLToPath(url)) === realpathSync(main);
+  } catch {
+    return false;
+  }
+}
 
 /** Rows of a matrix as arrays. */
 const rowOf = (m: Matrix, i: number): Float64Array => m.data.subarray(i * m.cols, (i + 1) * m.cols) as Float64Array;
@@ -113,7 +126,11 @@ export function matchRows(fitted: Matrix, planted: Matrix): RowMatch {
     perm = new Array<number>(r).fill(-1);
     const used = new Set<number>();
     const pairs = cos.flatMap((row, i) => row.map((c, j) => [c, i, j] as const)).sort((a, b) => b[0] - a[0]);
-    for (const [, i, j] of pairs) if (perm[i] === -1 && !used.has(j)) [perm[i], used] = [j, used.add(j)];
+    for (const [, i, j] of pairs) {
+      if (perm[i] !== -1 || used.has(j)) continue;
+      perm[i] = j;
+      used.add(j);
+    }
   }
   const matched: Matrix = { rows: r, cols: planted.cols, data: new Float64Array(r * planted.cols) };
   let err = 0, norm = 0;
