@@ -1,0 +1,13 @@
+// Runs every gallery example at its full size, in the order of docs/gallery.md, writing the figures
+// under docs/figures/ (relative to the current directory): `npm run gallery`.
+import { main as snmfSynthetic } from './snmf-synthetic.js';
+import { main as toyW } from './toy-w.js';
+
+const examples: [string, () => Promise<unknown>][] = [
+  ['claim 1: NSA-Flow, toy 4 × 3, w = 0.1, 0.5, 0.9 (examples/gallery/toy-w.ts)', () => toyW()],
+  ['claim 4: Stratified-NMF, the synthetic experiment (examples/gallery/snmf-synthetic.ts)', () => snmfSynthetic()],
+];
+for (const [title, run] of examples) {
+  console.log(`\n== ${title}\n`);
+  await run();
+}
