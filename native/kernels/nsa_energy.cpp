@@ -38,6 +38,14 @@ CertifiedEnergy::CertifiedEnergy(const CertifiedEnergyOptions& options, const Ce
   size_ = p * varCols_;
   M_.assign(k * k, 0);
   B_.assign(k * k, 0);
+  // Signed mode works on V = V⁺ − V⁻ and measures O on the 2k lobes, weighted data fit or not.
+  auto allocateSigned = [&] {
+    if (options.mode != CertifiedMode::Signed) return;
+    V_.assign(p * k, 0);
+    GV_.assign(p * k, 0);
+    lobeGram_.assign(4 * k * k, 0);
+    lobeM_.assign(4 * k * k, 0);
+  };
   switch (options.mode) {
     case CertifiedMode::Target:
       if (!data.X0) throwRange("Expected a target X0 in 'target' mode");
@@ -77,12 +85,7 @@ CertifiedEnergy::CertifiedEnergy(const CertifiedEnergyOptions& options, const Ce
         T_.assign(n * k, 0);
         U_.assign(n * k, 0);
         Rw_.assign(n * p, 0);
-        if (options.mode == CertifiedMode::Signed) {
-          V_.assign(p * k, 0);
-          GV_.assign(p * k, 0);
-          lobeGram_.assign(4 * k * k, 0);
-          lobeM_.assign(4 * k * k, 0);
-        }
+        allocateSigned();
         break;
       }
       traceS_ = squaredNorm(data.X, n * p);
@@ -103,12 +106,7 @@ CertifiedEnergy::CertifiedEnergy(const CertifiedEnergyOptions& options, const Ce
       A_.assign(k * k, 0);
       K1_.assign(k * k, 0);
       K2_.assign(k * k, 0);
-      if (options.mode == CertifiedMode::Signed) {
-        V_.assign(p * k, 0);
-        GV_.assign(p * k, 0);
-        lobeGram_.assign(4 * k * k, 0);
-        lobeM_.assign(4 * k * k, 0);
-      }
+      allocateSigned();
       break;
     }
     case CertifiedMode::Anchored: {
