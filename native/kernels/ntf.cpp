@@ -1075,64 +1075,86 @@ void listedMttkrp(const TensorEntryWeights& e, const ListedTerms& terms, const E
       for (std::size_t i = 0; i < d; ++i) num[a * d + i] += nT[i * r + a];
 }
 
-// Weighted HALS of mode m: component row k of Fₘ in turn; each entry Fₘ[k, i] is the exact
-// non-negative minimizer of the convex quadratic in it (the others fixed), with the curvature
-// G[k,k] + Σ_listed(i) κz_k² and slope (M − GFₘ)[k,i] + Σ_listed(i) e·z_k, the listed residuals
-// e = κ(t − model) kept current. A curvature ≤ 0 (no observed entry meets it) leaves the entry.
-// The residuals are computed once per mode (rows: entry-major copies of the current factors), the
-// listed z_k once per component (zk: scratch of the list's length).
-void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, const EntryMajorFactors& rows,
-                      std::vector<Vec>& F, const Shape& shape, std::size_t r, std::size_t m, const double* M,
-                      const double* G, double* slope, Vec& curvature, Vec& residual, Vec& zk) {
-  const std::size_t d = shape[m], L = e.size(), order = e.order;
-  double* Fm = F[m].data();
-  residual.resize(L);
-  zk.resize(L);
-  curvature.resize(d);
-  listed::kernels().cpValues(rows.ptrs.data(), order, r, e.index.data(), order, L, residual.data());
-  for (std::size_t p = 0; p < L; ++p) {
-    const double kappa = terms.kappa ? terms.kappa[p] : terms.kappa0;
-    residual[p] = kappa * (e.data[p] - residual[p]);
-  }
-  const int32_t* index = e.index.data();
-  for (std::size_t k = 0; k < r; ++k) {
-    const double gkk = G[k * r + k];
-    double* row = Fm + k * d;
-    // z_k of every listed entry: Π_{j≠m} F_j[k, i_j].
-    const double* other[kMaxTensorOrder];
-    std::size_t place[kMaxTensorOrder], others = 0;
-    for (std::size_t j = 0; j < order; ++j)
-      if (j != m) other[others] = F[j].data() + k * shape[j], place[others++] = j;
-    for (std::size_t p = 0; p < L; ++p) {
-      const int32_t* at = index + p * order;
-      double prod = 1;
-      for (std::size_t j = 0; j < others; ++j) prod *= other[j][at[place[j]]];
-      zk[p] = prod;
-    }
-    std::memcpy(slope, M + k * d, d * sizeof(double));
-    cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(d), -1.0, Fm, asInt(d), G + k * r, 1, 1.0, slope, 1);
-    std::fill(curvature.begin(), curvature.end(), gkk);
-    for (std::size_t p = 0; p < L; ++p) {
-      const std::size_t i = static_cast<std::size_t>(index[p * order + m]);
-      const double z = zk[p];
-      const double kappa = terms.kappa ? terms.kappa[p] : terms.kappa0;
-      curvature[i] += kappa * z * z;
-      slope[i] += residual[p] * z;
-    }
-    for (std::size_t i = 0; i < d; ++i) {
-      if (!(curvature[i] > 1e-12 * gkk)) {
-        slope[i] = 0;
-        continue;
+// The listed entries grouped by their index in each mode (a counting sort, once per solve): entries
+// of group i of mode m are order[m][start[m][i] … start[m][i + 1]).
+struct ListedByMode {
+  std::vector<std::vector<int32_t>> order;
+  std::vector<std::vector<std::size_t>> start;
+  std::size_t largest = 0;  // the most entries in one group
+  void build(const TensorEntryWeights& e, const Shape& shape) {
+    const std::size_t N = shape.size(), L = e.size();
+    order.assign(N, std::vector<int32_t>(L));
+    start.assign(N, {});
+    for (std::size_t m = 0; m < N; ++m) {
+      std::vector<std::size_t>& at = start[m];
+      at.assign(shape[m] + 1, 0);
+      for (std::size_t p = 0; p < L; ++p) ++at[static_cast<std::size_t>(e.index[p * N + m]) + 1];
+      for (std::size_t i = 0; i < shape[m]; ++i) {
+        largest = std::max(largest, at[i + 1]);
+        at[i + 1] += at[i];
       }
-      const double updated = std::max(0.0, row[i] + slope[i] / curvature[i]);
-      slope[i] = updated - row[i];  // the step, for the residuals
-      row[i] = updated;
+      std::vector<std::size_t> next(at.begin(), at.end() - 1);
+      for (std::size_t p = 0; p < L; ++p) order[m][next[static_cast<std::size_t>(e.index[p * N + m])]++] = static_cast<int32_t>(p);
     }
-    for (std::size_t p = 0; p < L; ++p) {
-      const std::size_t i = static_cast<std::size_t>(index[p * order + m]);
-      const double kappa = terms.kappa ? terms.kappa[p] : terms.kappa0;
-      if (slope[i] != 0.0) residual[p] -= kappa * slope[i] * zk[p];
+  }
+};
+
+// Scratch of the weighted HALS, sized once per solve.
+struct WeightedHalsScratch {
+  Vec x, P, Z, kappa, data, curvature, Yc, e;
+  std::vector<int32_t> iota;
+  void size(std::size_t r, std::size_t largest) {
+    x.resize(r);
+    P.resize(r);
+    curvature.resize(r);
+    Z.resize(largest * r);
+    Yc.resize(largest * r);
+    kappa.resize(largest);
+    data.resize(largest);
+    e.resize(largest);
+    iota.resize(largest);
+    for (std::size_t q = 0; q < largest; ++q) iota[q] = static_cast<int32_t>(q);
+  }
+};
+
+// Weighted HALS of mode m. Column i of Fₘ meets only the entries with iₘ = i, so the columns are
+// independent and the component rows k may be swept column by column instead: for each column in
+// turn, its coordinates k = 0 … r − 1, each the exact non-negative minimizer of the convex quadratic
+// in it (the others fixed), with the curvature G[k,k] + Σ_listed(i) κz_k² and slope
+// (M − GFₘ)[k,i] + Σ_listed(i) e·z_k, e = κ(t − model) kept current; a curvature ≤ 1e-12·G[k,k] (no
+// observed entry meets it) leaves the coordinate. That is the weighted NMF's row update
+// (listed::halsRow) with the column's listed Khatri–Rao rows z = ⊙_{j≠m} F_j[:, i_j], gathered
+// contiguously from the entry-major factors `rows`.
+void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, const ListedByMode& groups,
+                      const EntryMajorFactors& rows, std::vector<Vec>& F, const Shape& shape, std::size_t r,
+                      std::size_t m, const double* M, const double* G, WeightedHalsScratch& w) {
+  const listed::Kernels& kernels = listed::kernels();
+  const std::size_t d = shape[m], N = e.order;
+  double* Fm = F[m].data();
+  const double* other[kMaxTensorOrder];
+  std::size_t place[kMaxTensorOrder], others = 0;
+  for (std::size_t j = 0; j < N; ++j)
+    if (j != m) other[others] = rows.ptrs[j], place[others++] = j;
+  const std::vector<int32_t>& order = groups.order[m];
+  for (std::size_t i = 0; i < d; ++i) {
+    const std::size_t p0 = groups.start[m][i], k = groups.start[m][i + 1] - p0;
+    for (std::size_t a = 0; a < r; ++a) w.x[a] = Fm[a * d + i], w.P[a] = M[a * d + i];
+    for (std::size_t q = 0; q < k; ++q) {
+      const std::size_t p = static_cast<std::size_t>(order[p0 + q]);
+      const int32_t* at = e.index.data() + p * N;
+      double* z = w.Z.data() + q * r;
+      std::fill(z, z + r, 1.0);
+      for (std::size_t j = 0; j < others; ++j) {
+        const double* y = other[j] + static_cast<std::size_t>(at[place[j]]) * r;
+        for (std::size_t a = 0; a < r; ++a) z[a] *= y[a];
+      }
+      if (terms.kappa) w.kappa[q] = terms.kappa[p];
+      if (terms.data) w.data[q] = terms.data[p];
     }
+    kernels.halsRow(w.x.data(), w.Z.data(), w.iota.data(), terms.kappa ? w.kappa.data() : nullptr, terms.kappa0,
+                    terms.data ? w.data.data() : nullptr, k, r, true, w.P.data(), G, 0.0, 0.0, w.curvature.data(),
+                    w.Yc.data(), w.e.data());
+    for (std::size_t a = 0; a < r; ++a) Fm[a * d + i] = w.x[a];
   }
 }
 }  // namespace
@@ -1166,10 +1188,18 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
   const double plainNormT2 = normT2;
   if (listed)  // Σωt²
     for (std::size_t p = 0; p < listed->size(); ++p) normT2 += listed->kappa[p] * listed->data[p] * listed->data[p];
-  Vec z, curvature, residual, listedNum, sums, zk;
+  Vec z, listedNum, sums, values;
   EntryMajorFactors rows;
   const ListedTerms terms = listed ? ListedTerms(*listed) : ListedTerms();
-  if (listed) rows.build(F, shape, r);
+  ListedByMode groups;
+  WeightedHalsScratch hals;
+  if (listed) {
+    rows.build(F, shape, r);
+    if (o.solver == NtfSolver::Hals) {
+      groups.build(*listed, shape);
+      hals.size(r, groups.largest);
+    }
+  }
   Workspace ws;
   std::vector<Vec> FF(N, Vec(r * r));
   std::vector<const double*> ptrs(N);
@@ -1198,8 +1228,7 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
                 listedMttkrp(*listed, terms, rows, shape, r, m, listedNum.data(), D.data(), sums, z);
                 multiplicativeStep(Fm, listedNum.data(), D.data(), r * d, o.epsilon);
               } else if (listed) {
-                weightedHalsMode(*listed, terms, rows, F, shape, r, m, M.data(), G.data(), D.data(), curvature, residual,
-                                 zk);
+                weightedHalsMode(*listed, terms, groups, rows, F, shape, r, m, M.data(), G.data(), hals);
               } else if (o.solver == NtfSolver::MultiplicativeUpdates) {
                 gemm(false, false, r, d, r, 1.0, G.data(), Fm, 0.0, D.data());
                 multiplicativeStep(Fm, M.data(), D.data(), r * d, o.epsilon);
@@ -1221,7 +1250,7 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
             }
             if (!wantLoss) return std::nan("");
             if (listed)  // the plain part (T holds 0 at missing entries) plus the listed entries'
-              return std::sqrt(std::max(plainNormT2 - 2 * inner + cpSquaredNorm(FF, r) + listedLossSquared(*listed, rows, r, zk), 0.0));
+              return std::sqrt(std::max(plainNormT2 - 2 * inner + cpSquaredNorm(FF, r) + listedLossSquared(*listed, rows, r, values), 0.0));
             return std::sqrt(std::max(normT2 - 2 * inner + cpSquaredNorm(FF, r), 0.0));
           },
           [&] { return ntfCertificate(T, shape, F, r, listed); });
