@@ -127,6 +127,23 @@ void cpValuesPortable(const double* const* rows, std::size_t order, std::size_t 
   }
 }
 
+void cpRowsPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
+                    std::size_t k, double* Z) {
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    double* __restrict z = Z + q * R;
+    if (order == 0) {
+      std::fill(z, z + R, 1.0);
+      continue;
+    }
+    std::memcpy(z, rows[0] + static_cast<std::size_t>(at[0]) * R, R * sizeof(double));
+    for (std::size_t j = 1; j < order; ++j) {
+      const double* __restrict y = rows[j] + static_cast<std::size_t>(at[j]) * R;
+      for (std::size_t c = 0; c < R; ++c) z[c] *= y[c];
+    }
+  }
+}
+
 void cpSumsPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
                     std::size_t skip, std::size_t k, const double* offset, const double* kappa, double kappa0,
                     const double* a, double* num, double* den, double* __restrict z) {
@@ -157,7 +174,7 @@ void cpSumsPortable(const double* const* rows, std::size_t order, std::size_t R,
 }
 
 const Kernels portableKernels{dotsPortable, gatherAxpyPortable, scatterAxpyPortable, halsRowPortable, cpValuesPortable,
-                              cpSumsPortable, false};
+                              cpRowsPortable, cpSumsPortable, false};
 
 // ---- AVX + FMA ----------------------------------------------------------------------------------
 
@@ -455,6 +472,29 @@ NSA_AVX_FMA void cpValuesAvx(const double* const* rows, std::size_t order, std::
   }
 }
 
+NSA_AVX_FMA void cpRowsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
+                           std::size_t stride, std::size_t k, double* Z) {
+  const std::size_t full = R & ~std::size_t{3}, tail = R - full;
+  const __m256i mask = laneMask(tail);
+  const __m256d one = _mm256_set1_pd(1.0);
+  const double* x[64];  // the rows of an entry (orders up to 64)
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    for (std::size_t j = 0; j < order; ++j) x[j] = rows[j] + static_cast<std::size_t>(at[j]) * R;
+    double* z = Z + q * R;
+    for (std::size_t c = 0; c < full; c += 4) {
+      __m256d p = one;
+      for (std::size_t j = 0; j < order; ++j) p = _mm256_mul_pd(p, _mm256_loadu_pd(x[j] + c));
+      _mm256_storeu_pd(z + c, p);
+    }
+    if (tail) {
+      __m256d p = one;
+      for (std::size_t j = 0; j < order; ++j) p = _mm256_mul_pd(p, _mm256_maskload_pd(x[j] + full, mask));
+      _mm256_maskstore_pd(z + full, mask, p);
+    }
+  }
+}
+
 NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
                            std::size_t stride, std::size_t skip, std::size_t k, const double* offset, const double* kappa,
                            double kappa0, const double* a, double* num, double* den, double* z) {
@@ -505,7 +545,7 @@ NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::si
   }
 }
 
-const Kernels avxKernels{dotsAvx, gatherAxpyAvx, scatterAxpyAvx, halsRowAvx, cpValuesAvx, cpSumsAvx, true};
+const Kernels avxKernels{dotsAvx, gatherAxpyAvx, scatterAxpyAvx, halsRowAvx, cpValuesAvx, cpRowsAvx, cpSumsAvx, true};
 
 bool cpuHasAvxFma() {
   __builtin_cpu_init();

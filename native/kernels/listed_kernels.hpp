@@ -35,6 +35,9 @@ struct Kernels {
   // out[q] = Σ_a Π_j rows[j][idx_j][a], the term's value at entry q.
   void (*cpValues)(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
                    std::size_t k, double* out);
+  // Z[q] (R, contiguous) = ⊙_j rows[j][idx_j]: the entries' Khatri–Rao rows (order 0: all 1).
+  void (*cpRows)(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
+                 std::size_t k, double* Z);
   // One block's listed sums (entry-major, d × R, row idx_skip): with z = ⊙_{j≠skip} rows[j][idx_j] and
   // model = offset[q] (null: 0) + z·rows[skip][idx_skip], num += κa·z (a null: skipped, all data 0)
   // and den += κ·model·z, κ = kappa[q] (null: all kappa0). skip < order. Workspace z (R).

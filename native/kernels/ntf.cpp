@@ -1075,15 +1075,20 @@ void listedMttkrp(const TensorEntryWeights& e, const ListedTerms& terms, const E
       for (std::size_t i = 0; i < d; ++i) num[a * d + i] += nT[i * r + a];
 }
 
-// The listed entries grouped by their index in each mode (a counting sort, once per solve): entries
-// of group i of mode m are order[m][start[m][i] … start[m][i + 1]).
+// The listed entries grouped by their index in each mode (a counting sort, once per solve), each
+// group's entries stored contiguously with what the weighted HALS reads of them: group i of mode m
+// is entries start[m][i] … start[m][i + 1] of mode m's lists: `others` (their indices in the other
+// modes, N − 1 each), and κ and data where the solve reads them (ListedTerms).
 struct ListedByMode {
-  std::vector<std::vector<int32_t>> order;
+  std::vector<std::vector<int32_t>> others;
+  std::vector<Vec> kappa, data;
   std::vector<std::vector<std::size_t>> start;
   std::size_t largest = 0;  // the most entries in one group
-  void build(const TensorEntryWeights& e, const Shape& shape) {
+  void build(const TensorEntryWeights& e, const ListedTerms& terms, const Shape& shape) {
     const std::size_t N = shape.size(), L = e.size();
-    order.assign(N, std::vector<int32_t>(L));
+    others.assign(N, std::vector<int32_t>(L * (N - 1)));
+    kappa.assign(N, Vec(terms.kappa ? L : 0));
+    data.assign(N, Vec(terms.data ? L : 0));
     start.assign(N, {});
     for (std::size_t m = 0; m < N; ++m) {
       std::vector<std::size_t>& at = start[m];
@@ -1094,14 +1099,22 @@ struct ListedByMode {
         at[i + 1] += at[i];
       }
       std::vector<std::size_t> next(at.begin(), at.end() - 1);
-      for (std::size_t p = 0; p < L; ++p) order[m][next[static_cast<std::size_t>(e.index[p * N + m])]++] = static_cast<int32_t>(p);
+      for (std::size_t p = 0; p < L; ++p) {
+        const int32_t* idx = e.index.data() + p * N;
+        const std::size_t to = next[static_cast<std::size_t>(idx[m])]++;
+        int32_t* o = others[m].data() + to * (N - 1);
+        for (std::size_t j = 0; j < N; ++j)
+          if (j != m) *o++ = idx[j];
+        if (terms.kappa) kappa[m][to] = terms.kappa[p];
+        if (terms.data) data[m][to] = terms.data[p];
+      }
     }
   }
 };
 
 // Scratch of the weighted HALS, sized once per solve.
 struct WeightedHalsScratch {
-  Vec x, P, Z, kappa, data, curvature, Yc, e;
+  Vec x, P, Z, curvature, Yc, e;
   std::vector<int32_t> iota;
   void size(std::size_t r, std::size_t largest) {
     x.resize(r);
@@ -1109,8 +1122,6 @@ struct WeightedHalsScratch {
     curvature.resize(r);
     Z.resize(largest * r);
     Yc.resize(largest * r);
-    kappa.resize(largest);
-    data.resize(largest);
     e.resize(largest);
     iota.resize(largest);
     for (std::size_t q = 0; q < largest; ++q) iota[q] = static_cast<int32_t>(q);
@@ -1132,28 +1143,16 @@ void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, con
   const std::size_t d = shape[m], N = e.order;
   double* Fm = F[m].data();
   const double* other[kMaxTensorOrder];
-  std::size_t place[kMaxTensorOrder], others = 0;
+  std::size_t others = 0;
   for (std::size_t j = 0; j < N; ++j)
-    if (j != m) other[others] = rows.ptrs[j], place[others++] = j;
-  const std::vector<int32_t>& order = groups.order[m];
+    if (j != m) other[others++] = rows.ptrs[j];
   for (std::size_t i = 0; i < d; ++i) {
     const std::size_t p0 = groups.start[m][i], k = groups.start[m][i + 1] - p0;
     for (std::size_t a = 0; a < r; ++a) w.x[a] = Fm[a * d + i], w.P[a] = M[a * d + i];
-    for (std::size_t q = 0; q < k; ++q) {
-      const std::size_t p = static_cast<std::size_t>(order[p0 + q]);
-      const int32_t* at = e.index.data() + p * N;
-      double* z = w.Z.data() + q * r;
-      std::fill(z, z + r, 1.0);
-      for (std::size_t j = 0; j < others; ++j) {
-        const double* y = other[j] + static_cast<std::size_t>(at[place[j]]) * r;
-        for (std::size_t a = 0; a < r; ++a) z[a] *= y[a];
-      }
-      if (terms.kappa) w.kappa[q] = terms.kappa[p];
-      if (terms.data) w.data[q] = terms.data[p];
-    }
-    kernels.halsRow(w.x.data(), w.Z.data(), w.iota.data(), terms.kappa ? w.kappa.data() : nullptr, terms.kappa0,
-                    terms.data ? w.data.data() : nullptr, k, r, true, w.P.data(), G, 0.0, 0.0, w.curvature.data(),
-                    w.Yc.data(), w.e.data());
+    kernels.cpRows(other, others, r, groups.others[m].data() + p0 * others, others, k, w.Z.data());
+    kernels.halsRow(w.x.data(), w.Z.data(), w.iota.data(), terms.kappa ? groups.kappa[m].data() + p0 : nullptr,
+                    terms.kappa0, terms.data ? groups.data[m].data() + p0 : nullptr, k, r, true, w.P.data(), G, 0.0, 0.0,
+                    w.curvature.data(), w.Yc.data(), w.e.data());
     for (std::size_t a = 0; a < r; ++a) Fm[a * d + i] = w.x[a];
   }
 }
@@ -1196,7 +1195,7 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
   if (listed) {
     rows.build(F, shape, r);
     if (o.solver == NtfSolver::Hals) {
-      groups.build(*listed, shape);
+      groups.build(*listed, terms, shape);
       hals.size(r, groups.largest);
     }
   }
