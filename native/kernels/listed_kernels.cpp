@@ -495,19 +495,24 @@ NSA_AVX_FMA void cpRowsAvx(const double* const* rows, std::size_t order, std::si
   }
 }
 
-NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
-                           std::size_t stride, std::size_t skip, std::size_t k, const double* offset, const double* kappa,
-                           double kappa0, const double* a, double* num, double* den, double* z) {
+// cpSumsAvx for `Others` other factors known at compile time (1, 2: the loops over them unrolled),
+// or any (0); the same operations in the same order either way.
+template <std::size_t Others>
+NSA_AVX_FMA inline void cpSumsAvxOf(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
+                                    std::size_t stride, std::size_t skip, std::size_t k, const double* offset,
+                                    const double* kappa, double kappa0, const double* a, double* num, double* den,
+                                    double* z) {
   const std::size_t full = R & ~std::size_t{3}, tail = R - full;
   const __m256i mask = laneMask(tail);
   const __m256d one = _mm256_set1_pd(1.0);
   const double* x[64];  // the other factors' rows of an entry (orders up to 64)
-  std::size_t others = 0;
+  std::size_t place[64], count = 0;
+  for (std::size_t j = 0; j < order; ++j)
+    if (j != skip) place[count++] = j;
+  const std::size_t others = Others ? Others : count;
   for (std::size_t q = 0; q < k; ++q) {
     const int32_t* at = idx + q * stride;
-    others = 0;
-    for (std::size_t j = 0; j < order; ++j)
-      if (j != skip) x[others++] = rows[j] + static_cast<std::size_t>(at[j]) * R;
+    for (std::size_t j = 0; j < others; ++j) x[j] = rows[place[j]] + static_cast<std::size_t>(at[place[j]]) * R;
     const std::size_t i = static_cast<std::size_t>(at[skip]);
     const double* own = rows[skip] + i * R;
     // z (kept in the workspace) and the model's partial sums.
@@ -543,6 +548,17 @@ NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::si
                             _mm256_fmadd_pd(ka, _mm256_maskload_pd(z + full, mask), _mm256_maskload_pd(nj + full, mask)));
     }
   }
+}
+
+NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
+                           std::size_t stride, std::size_t skip, std::size_t k, const double* offset, const double* kappa,
+                           double kappa0, const double* a, double* num, double* den, double* z) {
+  if (order == 2)
+    cpSumsAvxOf<1>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
+  else if (order == 3)
+    cpSumsAvxOf<2>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
+  else
+    cpSumsAvxOf<0>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
 }
 
 const Kernels avxKernels{dotsAvx, gatherAxpyAvx, scatterAxpyAvx, halsRowAvx, cpValuesAvx, cpRowsAvx, cpSumsAvx, true};
