@@ -6,7 +6,7 @@
 // (the two differ only in the order of the sums).
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { ntfSync, setBlasThreads, type Matrix, type Tensor } from '../lib/index.js';
+import { ntfSync, setBlasThreads, stratifiedNtfSync, type Matrix, type Tensor } from '../lib/index.js';
 import { uniform } from './helpers/uniform.js';
 
 setBlasThreads(1);
@@ -148,4 +148,29 @@ describe('ntf: a fully observed mask is the unmasked run, bit for bit, on both p
         masked.factors.forEach((f, m) => expect(f.data).toEqual(plain.factors[m]!.data));
         expect(masked.traces.loss).toEqual(plain.traces.loss);
       });
+});
+
+// Stratified-NTF: weights of 2 on every entry list all of them (κ = 1, with data terms), so every
+// weighted numerator and denominator is the plain one plus its listed part, which must then equal the
+// plain product computed over all entries: the sums are twice the plain ones, and Lee–Seung's ratios,
+// hence the iterates, are the plain run's (the floor ε = 1e-9 is far below them), the loss √2 times.
+describe.each(paths)('stratifiedNtf: the listed sums (%s path) over all entries equal the plain products', (path) => {
+  const dims = [5, 7];
+  const samples = [6, 9, 4];
+  const strata: Tensor[] = samples.map((n, s) => {
+    const rand = uniform(60 + s);
+    return { shape: [n, ...dims], data: Float64Array.from({ length: n * 35 }, () => 0.2 + rand()) };
+  });
+  const twice = strata.map((t) => ({ shape: t.shape, data: new Float64Array(t.data.length).fill(2) }));
+  const flat = (st: { v: Matrix[][]; w: Matrix[]; h: Matrix[] }) => [...st.v.flat(), ...st.w, ...st.h].map((m) => m.data);
+  for (const [rank, strataRank] of [[1, 1], [3, 2], [8, 5], [13, 4]] as const)
+    it(`rank ${rank}, strataRank ${strataRank}: two iterations equal the unweighted ones to 1e-12`, () => {
+      const options = { strataRank, maxIterations: 2, seed: 5 };
+      const plain = onPath(path, () => stratifiedNtfSync(strata, rank, options));
+      const weighted = onPath(path, () => stratifiedNtfSync(strata, rank, { ...options, weights: twice }));
+      const expected = flat(plain), actual = flat(weighted);
+      expect(actual.length).toBe(expected.length);
+      actual.forEach((x, k) => expect(relativeError(x, expected[k]!)).toBeLessThan(1e-12));
+      expect(Math.abs(weighted.loss / plain.loss - Math.SQRT2)).toBeLessThan(1e-10);
+    });
 });
