@@ -6,7 +6,7 @@
 // cancel), as bench/stratified-nmf.ts; masked and unmasked alternate, best of five each (on a loaded
 // machine single runs vary by ±30 %, and a change of load between the two would enter the ratio).
 // NSA_FLOW_SIMD=0 measures the portable loops of the listed entries instead of the AVX + FMA ones.
-import { nmfSync, setBlasThreads, stratifiedNmfSync, stratifiedNtfSync, type Matrix } from '../lib/index.js';
+import { nmfSync, ntfSync, setBlasThreads, stratifiedNmfSync, stratifiedNtfSync, type Matrix } from '../lib/index.js';
 import { fmt, lcgFill } from './common.js';
 
 const quick = process.argv.includes('--quick');
@@ -80,4 +80,14 @@ for (const solver of ['hals', 'mu'] as const) {
   const run = (withMask: boolean) => (iterations: number) =>
     stratifiedNtfSync(strata, r, { strataRank: 4, maxIterations: iterations, lossEvery: 1e8, seed: 1, ...(withMask ? { mask: masks } : {}) });
   line(`stratifiedNtf (${S} strata of ${samples}×${dims.join('×')})`, ...perIterationPair(run, short, long));
+}
+{
+  // ntf (non-negative CP): the same values as one 3-way tensor of n/10 × m/10 × 100 (200×100×100).
+  const shape = [n / 10, m / 10, 100];
+  const T = { shape, data: A.data };
+  for (const solver of ['hals', 'mu'] as const) {
+    const run = (withMask: boolean) => (iterations: number) =>
+      ntfSync(T, r, { solver, maxIterations: iterations, lossEvery: 1e8, seed: 1, ...(withMask ? { mask } : {}) });
+    line(`ntf ${solver} (${shape.join('×')})`, ...perIterationPair(run, short, long));
+  }
 }

@@ -103,7 +103,78 @@ void halsRowPortable(double* x, const double* Y, const int32_t* idx, const doubl
   }
 }
 
-const Kernels portableKernels{dotsPortable, gatherAxpyPortable, scatterAxpyPortable, halsRowPortable, false};
+void cpValuesPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
+                      std::size_t k, double* out) {
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    const double* x0 = rows[0] + static_cast<std::size_t>(at[0]) * R;
+    double s0 = 0, s1 = 0;
+    std::size_t a = 0;
+    for (; a + 2 <= R; a += 2) {
+      double p0 = x0[a], p1 = x0[a + 1];
+      for (std::size_t j = 1; j < order; ++j) {
+        const double* x = rows[j] + static_cast<std::size_t>(at[j]) * R;
+        p0 *= x[a], p1 *= x[a + 1];
+      }
+      s0 += p0, s1 += p1;
+    }
+    for (; a < R; ++a) {
+      double p0 = x0[a];
+      for (std::size_t j = 1; j < order; ++j) p0 *= rows[j][static_cast<std::size_t>(at[j]) * R + a];
+      s0 += p0;
+    }
+    out[q] = s0 + s1;
+  }
+}
+
+void cpRowsPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
+                    std::size_t k, double* Z) {
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    double* __restrict z = Z + q * R;
+    if (order == 0) {
+      std::fill(z, z + R, 1.0);
+      continue;
+    }
+    std::memcpy(z, rows[0] + static_cast<std::size_t>(at[0]) * R, R * sizeof(double));
+    for (std::size_t j = 1; j < order; ++j) {
+      const double* __restrict y = rows[j] + static_cast<std::size_t>(at[j]) * R;
+      for (std::size_t c = 0; c < R; ++c) z[c] *= y[c];
+    }
+  }
+}
+
+void cpSumsPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
+                    std::size_t skip, std::size_t k, const double* offset, const double* kappa, double kappa0,
+                    const double* a, double* num, double* den, double* __restrict z) {
+  const std::size_t first = skip == 0 ? 1 : 0;
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    if (first < order)
+      std::memcpy(z, rows[first] + static_cast<std::size_t>(at[first]) * R, R * sizeof(double));
+    else
+      std::fill(z, z + R, 1.0);  // order 1: the empty product
+    for (std::size_t j = first + 1; j < order; ++j) {
+      if (j == skip) continue;
+      const double* __restrict y = rows[j] + static_cast<std::size_t>(at[j]) * R;
+      for (std::size_t c = 0; c < R; ++c) z[c] *= y[c];
+    }
+    const std::size_t i = static_cast<std::size_t>(at[skip]);
+    const double model = (offset ? offset[q] : 0.0) + dot4(z, rows[skip] + i * R, R);
+    const double kq = kappa ? kappa[q] : kappa0;
+    const double km = kq * model;
+    double* __restrict dj = den + i * R;
+    for (std::size_t c = 0; c < R; ++c) dj[c] += km * z[c];
+    if (a && a[q] != 0.0) {
+      const double ka = kq * a[q];
+      double* __restrict nj = num + i * R;
+      for (std::size_t c = 0; c < R; ++c) nj[c] += ka * z[c];
+    }
+  }
+}
+
+const Kernels portableKernels{dotsPortable, gatherAxpyPortable, scatterAxpyPortable, halsRowPortable, cpValuesPortable,
+                              cpRowsPortable, cpSumsPortable, false};
 
 // ---- AVX + FMA ----------------------------------------------------------------------------------
 
@@ -378,7 +449,119 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
   }
 }
 
-const Kernels avxKernels{dotsAvx, gatherAxpyAvx, scatterAxpyAvx, halsRowAvx, true};
+NSA_AVX_FMA void cpValuesAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
+                             std::size_t stride, std::size_t k, double* out) {
+  const std::size_t full = R & ~std::size_t{3}, tail = R - full;
+  const __m256i mask = laneMask(tail);
+  const double* x[64];  // the rows of an entry (orders up to 64)
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    for (std::size_t j = 0; j < order; ++j) x[j] = rows[j] + static_cast<std::size_t>(at[j]) * R;
+    __m256d s = _mm256_setzero_pd();
+    for (std::size_t c = 0; c < full; c += 4) {
+      __m256d p = _mm256_loadu_pd(x[0] + c);
+      for (std::size_t j = 1; j < order; ++j) p = _mm256_mul_pd(p, _mm256_loadu_pd(x[j] + c));
+      s = _mm256_add_pd(s, p);
+    }
+    if (tail) {
+      __m256d p = _mm256_maskload_pd(x[0] + full, mask);
+      for (std::size_t j = 1; j < order; ++j) p = _mm256_mul_pd(p, _mm256_maskload_pd(x[j] + full, mask));
+      s = _mm256_add_pd(s, p);
+    }
+    out[q] = horizontalSum(s);
+  }
+}
+
+NSA_AVX_FMA void cpRowsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
+                           std::size_t stride, std::size_t k, double* Z) {
+  const std::size_t full = R & ~std::size_t{3}, tail = R - full;
+  const __m256i mask = laneMask(tail);
+  const __m256d one = _mm256_set1_pd(1.0);
+  const double* x[64];  // the rows of an entry (orders up to 64)
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    for (std::size_t j = 0; j < order; ++j) x[j] = rows[j] + static_cast<std::size_t>(at[j]) * R;
+    double* z = Z + q * R;
+    for (std::size_t c = 0; c < full; c += 4) {
+      __m256d p = one;
+      for (std::size_t j = 0; j < order; ++j) p = _mm256_mul_pd(p, _mm256_loadu_pd(x[j] + c));
+      _mm256_storeu_pd(z + c, p);
+    }
+    if (tail) {
+      __m256d p = one;
+      for (std::size_t j = 0; j < order; ++j) p = _mm256_mul_pd(p, _mm256_maskload_pd(x[j] + full, mask));
+      _mm256_maskstore_pd(z + full, mask, p);
+    }
+  }
+}
+
+// cpSumsAvx for `Others` other factors known at compile time (1, 2: the loops over them unrolled),
+// or any (0); the same operations in the same order either way.
+template <std::size_t Others>
+NSA_AVX_FMA inline void cpSumsAvxOf(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
+                                    std::size_t stride, std::size_t skip, std::size_t k, const double* offset,
+                                    const double* kappa, double kappa0, const double* a, double* num, double* den,
+                                    double* z) {
+  const std::size_t full = R & ~std::size_t{3}, tail = R - full;
+  const __m256i mask = laneMask(tail);
+  const __m256d one = _mm256_set1_pd(1.0);
+  const double* x[64];  // the other factors' rows of an entry (orders up to 64)
+  std::size_t place[64], count = 0;
+  for (std::size_t j = 0; j < order; ++j)
+    if (j != skip) place[count++] = j;
+  const std::size_t others = Others ? Others : count;
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    for (std::size_t j = 0; j < others; ++j) x[j] = rows[place[j]] + static_cast<std::size_t>(at[place[j]]) * R;
+    const std::size_t i = static_cast<std::size_t>(at[skip]);
+    const double* own = rows[skip] + i * R;
+    // z (kept in the workspace) and the model's partial sums.
+    __m256d s = _mm256_setzero_pd();
+    for (std::size_t c = 0; c < full; c += 4) {
+      __m256d p = one;
+      for (std::size_t j = 0; j < others; ++j) p = _mm256_mul_pd(p, _mm256_loadu_pd(x[j] + c));
+      _mm256_storeu_pd(z + c, p);
+      s = _mm256_fmadd_pd(p, _mm256_loadu_pd(own + c), s);
+    }
+    if (tail) {
+      __m256d p = one;
+      for (std::size_t j = 0; j < others; ++j) p = _mm256_mul_pd(p, _mm256_maskload_pd(x[j] + full, mask));
+      _mm256_maskstore_pd(z + full, mask, p);
+      s = _mm256_fmadd_pd(p, _mm256_maskload_pd(own + full, mask), s);
+    }
+    const double model = (offset ? offset[q] : 0.0) + horizontalSum(s);
+    const double kq = kappa ? kappa[q] : kappa0;
+    const __m256d km = _mm256_set1_pd(kq * model);
+    double* dj = den + i * R;
+    for (std::size_t c = 0; c < full; c += 4)
+      _mm256_storeu_pd(dj + c, _mm256_fmadd_pd(km, _mm256_loadu_pd(z + c), _mm256_loadu_pd(dj + c)));
+    if (tail)
+      _mm256_maskstore_pd(dj + full, mask,
+                          _mm256_fmadd_pd(km, _mm256_maskload_pd(z + full, mask), _mm256_maskload_pd(dj + full, mask)));
+    if (a && a[q] != 0.0) {
+      const __m256d ka = _mm256_set1_pd(kq * a[q]);
+      double* nj = num + i * R;
+      for (std::size_t c = 0; c < full; c += 4)
+        _mm256_storeu_pd(nj + c, _mm256_fmadd_pd(ka, _mm256_loadu_pd(z + c), _mm256_loadu_pd(nj + c)));
+      if (tail)
+        _mm256_maskstore_pd(nj + full, mask,
+                            _mm256_fmadd_pd(ka, _mm256_maskload_pd(z + full, mask), _mm256_maskload_pd(nj + full, mask)));
+    }
+  }
+}
+
+NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
+                           std::size_t stride, std::size_t skip, std::size_t k, const double* offset, const double* kappa,
+                           double kappa0, const double* a, double* num, double* den, double* z) {
+  if (order == 2)
+    cpSumsAvxOf<1>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
+  else if (order == 3)
+    cpSumsAvxOf<2>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
+  else
+    cpSumsAvxOf<0>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
+}
+
+const Kernels avxKernels{dotsAvx, gatherAxpyAvx, scatterAxpyAvx, halsRowAvx, cpValuesAvx, cpRowsAvx, cpSumsAvx, true};
 
 bool cpuHasAvxFma() {
   __builtin_cpu_init();

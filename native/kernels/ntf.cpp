@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "error.hpp"
+#include "listed_kernels.hpp"
 #include "random.hpp"
 
 namespace nsa {
@@ -84,6 +85,26 @@ void hadamardAllBut(const std::vector<const double*>& mats, std::size_t skip, st
 
 // ---- the listed entries of a weighted Stratified-NTF (TensorEntryWeights per stratum) ----
 
+// What the listed loops may skip reading (as nmf.hpp's EntryWeights): κ when every κ is the same (a
+// mask's: −1), and the data when every κ·t is 0 (a mask's data are 0 at its missing entries).
+struct ListedTerms {
+  const double* kappa = nullptr;  // null: every κ is kappa0
+  double kappa0 = 0;
+  const double* data = nullptr;  // null: every κ·t is 0
+  ListedTerms() = default;
+  explicit ListedTerms(const TensorEntryWeights& e) {
+    if (e.size() == 0) return;
+    kappa0 = e.kappa[0];
+    bool uniform = true, dataTerms = false;
+    for (std::size_t p = 0; p < e.size(); ++p) {
+      uniform = uniform && e.kappa[p] == kappa0;
+      dataTerms = dataTerms || e.kappa[p] * e.data[p] != 0.0;
+    }
+    if (!uniform) kappa = e.kappa.data();
+    if (dataTerms) data = e.data.data();
+  }
+};
+
 // A CP term at one entry from entry-major factors (row idx[k] of factor k holds its R values
 // contiguously): z[a] = Π_{k≠skip} rows[k][idx[k]·R + a], the entry's derivative factors with respect
 // to row idx[skip] of factor `skip`; returns the term's value Σ_a z[a]·rows[skip][idx[skip]·R + a]
@@ -139,6 +160,13 @@ struct EntryRows {
   }
   double ownAt(const int32_t* idx, double* z) const { return termAt(own, K, q, idx + 1, K, z); }
   double topicsAt(const int32_t* idx, double* z) const { return termAt(topics, K + 1, r, idx, K + 1, z); }
+  // ownAt and topicsAt of every listed entry of e, into out (e.size()).
+  void ownValues(const TensorEntryWeights& e, double* out) const {
+    listed::kernels().cpValues(own, K, q, e.index.data() + 1, e.order, e.size(), out);
+  }
+  void topicsValues(const TensorEntryWeights& e, double* out) const {
+    listed::kernels().cpValues(topics, K + 1, r, e.index.data(), e.order, e.size(), out);
+  }
 };
 
 // The listed entries of stratum s, or null when it has none (the plain solve).
@@ -217,11 +245,17 @@ class StratifiedNtfSolver {
     // Weighted: per listed entry the term a block update leaves fixed (see updateV/updateW), the
     // listed numerator parts and the derivative factors of one entry.
     offset_.resize(S_);
+    terms_.resize(p.weights.size());
+    std::size_t longest = 0;
     for (std::size_t s = 0; s < S_; ++s)
       if (const TensorEntryWeights* e = listedOf(p, s)) {
         offset_[s].resize(e->size());
+        terms_[s] = ListedTerms(*e);
+        longest = std::max(longest, e->size());
         track(e->size());
       }
+    values_.resize(2 * longest);  // own and topic terms of every entry, for the loss
+    track(values_.size());
     if (p.weighted()) {
       z_.resize(std::max(r_, qmax_));
       std::size_t rows = 0;
@@ -362,7 +396,7 @@ class StratifiedNtfSolver {
     const TensorEntryWeights* e = listedOf(p_, s);
     if (e && firstSweep) {
       rows_.build(p_, o_, st_, s, rowsBuffer_);
-      for (std::size_t k = 0; k < e->size(); ++k) offset_[s][k] = rows_.topicsAt(e->index.data() + k * e->order, z_.data());
+      rows_.topicsValues(*e, offset_[s].data());
     }
     const double* factors[kMaxTensorOrder];
     for (std::size_t t = 0; t < K_; ++t) factors[t] = v(s, t);
@@ -440,7 +474,7 @@ class StratifiedNtfSolver {
       double* lnum = listedNum_.data();
       std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * n), lnum);
       rows_.build(p_, o_, st_, s, rowsBuffer_);
-      for (std::size_t k = 0; k < e->size(); ++k) offset_[s][k] = rows_.ownAt(e->index.data() + k * e->order, z_.data());
+      rows_.ownValues(*e, offset_[s].data());
       listedSums(*e, rows_.topics, K_ + 1, r_, 0, 0, offset_[s].data(), n, lnum, den_.data());
       multiplicativeStep(w, lnum, den_.data(), r_ * n, o_.epsilon);
     } else {
@@ -601,22 +635,16 @@ class StratifiedNtfSolver {
                   std::size_t first, std::size_t skip, const double* offset, std::size_t d, double* num, double* den) {
     double* nT = numT_.data();
     double* dT = denT_.data();
+    const ListedTerms& terms = terms_[&e - p_.weights.data()];
     std::fill(nT, nT + d * R, 0.0);
     std::fill(dT, dT + d * R, 0.0);
-    double* z = z_.data();
-    for (std::size_t k = 0; k < e.size(); ++k) {
-      const int32_t* idx = e.index.data() + k * e.order + first;
-      const double model = offset[k] + termAt(rows, order, R, idx, skip, z);
-      const std::size_t j = static_cast<std::size_t>(idx[skip]);
-      const double ka = e.kappa[k] * e.data[k], kb = e.kappa[k] * model;
-      double* nj = nT + j * R;
-      double* dj = dT + j * R;
-      if (ka != 0.0)  // 0 at every missing entry (its value is 0)
-        for (std::size_t a = 0; a < R; ++a) nj[a] += ka * z[a];
-      for (std::size_t a = 0; a < R; ++a) dj[a] += kb * z[a];
-    }
+    listed::kernels().cpSums(rows, order, R, e.index.data() + first, e.order, skip, e.size(), offset, terms.kappa,
+                             terms.kappa0, terms.data, nT, dT, z_.data());
     for (std::size_t a = 0; a < R; ++a)
-      for (std::size_t j = 0; j < d; ++j) num[a * d + j] += nT[j * R + a], den[a * d + j] += dT[j * R + a];
+      for (std::size_t j = 0; j < d; ++j) den[a * d + j] += dT[j * R + a];
+    if (terms.data)
+      for (std::size_t a = 0; a < R; ++a)
+        for (std::size_t j = 0; j < d; ++j) num[a * d + j] += nT[j * R + a];
   }
 
   // stratumListedLoss at the solver's state, in its buffers.
@@ -624,10 +652,13 @@ class StratifiedNtfSolver {
     const TensorEntryWeights* e = listedOf(p_, s);
     if (!e) return 0;
     rows_.build(p_, o_, st_, s, rowsBuffer_);
+    double* own = values_.data();
+    double* topics = own + e->size();
+    rows_.ownValues(*e, own);
+    rows_.topicsValues(*e, topics);
     double total = 0;
     for (std::size_t k = 0; k < e->size(); ++k) {
-      const int32_t* idx = e->index.data() + k * e->order;
-      const double d = e->data[k] - rows_.ownAt(idx, z_.data()) - rows_.topicsAt(idx, z_.data());
+      const double d = e->data[k] - own[k] - topics[k];
       total += e->kappa[k] * d * d;
     }
     return total;
@@ -678,7 +709,8 @@ class StratifiedNtfSolver {
   bool cacheY_ = false;
   Vec Yscratch_, X_, num_, den_, numSum_, denSum_, numRaw_, tmp_, tmp2_, bufA_, bufB_, E_, Mall_, Dall_;
   std::vector<Vec> offset_;  // weighted: per listed entry of each stratum, the term fixed by the update
-  Vec listedNum_, z_, rowsBuffer_, numT_, denT_;
+  Vec listedNum_, z_, rowsBuffer_, numT_, denT_, values_;
+  std::vector<ListedTerms> terms_;  // per stratum: what its listed loops may skip reading
   EntryRows rows_;
   Vec tvNum_[2], tvDen_[2];
   std::vector<std::vector<const double*>> vvPtr_, vhPtr_;
@@ -992,23 +1024,32 @@ double cpSquaredNorm(const std::vector<Vec>& FF, std::size_t r) {
 }  // namespace
 
 namespace {
-// The model value Σ_a Πₘ Fₘ[a, iₘ] of listed entry p.
-double listedModel(const TensorEntryWeights& e, std::size_t p, const std::vector<Vec>& F, const Shape& shape, std::size_t r) {
-  const int32_t* idx = e.index.data() + p * e.order;
-  double sum = 0;
-  for (std::size_t a = 0; a < r; ++a) {
-    double z = 1;
-    for (std::size_t m = 0; m < e.order; ++m) z *= F[m][a * shape[m] + static_cast<std::size_t>(idx[m])];
-    sum += z;
+// Entry-major copies (dₘ × r) of rank-major factors, for the listed loops: an entry's r values of
+// each factor are then contiguous. Refreshed after each mode's update (r·dₘ copies).
+struct EntryMajorFactors {
+  std::vector<Vec> rows;
+  std::vector<const double*> ptrs;
+  void build(const std::vector<Vec>& F, const Shape& shape, std::size_t r) {
+    rows.resize(F.size());
+    ptrs.resize(F.size());
+    for (std::size_t m = 0; m < F.size(); ++m) refresh(F, shape, r, m);
   }
-  return sum;
-}
+  void refresh(const std::vector<Vec>& F, const Shape& shape, std::size_t r, std::size_t m) {
+    const std::size_t d = shape[m];
+    rows[m].resize(d * r);
+    for (std::size_t a = 0; a < r; ++a)
+      for (std::size_t i = 0; i < d; ++i) rows[m][i * r + a] = F[m][a * d + i];
+    ptrs[m] = rows[m].data();
+  }
+};
 
-// Σκ(t − model)² over the listed entries: what they add to the plain ‖T − model‖².
-double listedLossSquared(const TensorEntryWeights& e, const std::vector<Vec>& F, const Shape& shape, std::size_t r) {
+// Σκ(t − model)² over the listed entries: what they add to the plain ‖T − model‖². values: scratch.
+double listedLossSquared(const TensorEntryWeights& e, const EntryMajorFactors& rows, std::size_t r, Vec& values) {
+  values.resize(e.size());
+  listed::kernels().cpValues(rows.ptrs.data(), e.order, r, e.index.data(), e.order, e.size(), values.data());
   double sum = 0;
   for (std::size_t p = 0; p < e.size(); ++p) {
-    const double d = e.data[p] - listedModel(e, p, F, shape, r);
+    const double d = e.data[p] - values[p];
     sum += e.kappa[p] * d * d;
   }
   return sum;
@@ -1016,70 +1057,103 @@ double listedLossSquared(const TensorEntryWeights& e, const std::vector<Vec>& F,
 
 // The listed parts of mode m's weighted MTTKRPs (r × d, rank-major), added to num and den:
 //   num[a, iₘ] += κt·z_a,   den[a, iₘ] += κ·model·z_a,   z_a = Π_{k≠m} F_k[a, i_k];
-// with them M + num is the MTTKRP of Ω∘T and G·Fₘ + den that of Ω∘model.
-void listedMttkrp(const TensorEntryWeights& e, const std::vector<Vec>& F, const Shape& shape, std::size_t r, std::size_t m,
-                  double* num, double* den, Vec& z) {
-  z.resize(r);
+// with them M + num is the MTTKRP of Ω∘T and G·Fₘ + den that of Ω∘model. Each entry's z and model
+// are computed once (listed::cpSums), summed entry-major into sums (2·d·r), then added.
+void listedMttkrp(const TensorEntryWeights& e, const ListedTerms& terms, const EntryMajorFactors& rows,
+                  const Shape& shape, std::size_t r, std::size_t m, double* num, double* den, Vec& sums, Vec& z) {
   const std::size_t d = shape[m];
-  for (std::size_t p = 0; p < e.size(); ++p) {
-    const int32_t* idx = e.index.data() + p * e.order;
-    const std::size_t im = static_cast<std::size_t>(idx[m]);
-    double model = 0;
-    for (std::size_t a = 0; a < r; ++a) {
-      double prod = 1;
-      for (std::size_t k = 0; k < e.order; ++k)
-        if (k != m) prod *= F[k][a * shape[k] + static_cast<std::size_t>(idx[k])];
-      z[a] = prod;
-      model += prod * F[m][a * d + im];
-    }
-    const double kt = e.kappa[p] * e.data[p], km = e.kappa[p] * model;
-    for (std::size_t a = 0; a < r; ++a) num[a * d + im] += kt * z[a], den[a * d + im] += km * z[a];
-  }
+  z.resize(r);
+  sums.assign(2 * d * r, 0.0);
+  double* nT = sums.data();
+  double* dT = nT + d * r;
+  listed::kernels().cpSums(rows.ptrs.data(), e.order, r, e.index.data(), e.order, m, e.size(), nullptr, terms.kappa,
+                           terms.kappa0, terms.data, nT, dT, z.data());
+  for (std::size_t a = 0; a < r; ++a)
+    for (std::size_t i = 0; i < d; ++i) den[a * d + i] += dT[i * r + a];
+  if (terms.data)
+    for (std::size_t a = 0; a < r; ++a)
+      for (std::size_t i = 0; i < d; ++i) num[a * d + i] += nT[i * r + a];
 }
 
-// Weighted HALS of mode m: component row k of Fₘ in turn; each entry Fₘ[k, i] is the exact
-// non-negative minimizer of the convex quadratic in it (the others fixed), with the curvature
-// G[k,k] + Σ_listed(i) κz_k² and slope (M − GFₘ)[k,i] + Σ_listed(i) e·z_k, the listed residuals
-// e = κ(t − model) kept current. A curvature ≤ 0 (no observed entry meets it) leaves the entry.
-void weightedHalsMode(const TensorEntryWeights& e, std::vector<Vec>& F, const Shape& shape, std::size_t r, std::size_t m,
-                      const double* M, const double* G, double* slope, Vec& curvature, Vec& residual) {
-  const std::size_t d = shape[m];
-  double* Fm = F[m].data();
-  residual.resize(e.size());
-  curvature.resize(d);
-  for (std::size_t p = 0; p < e.size(); ++p) residual[p] = e.kappa[p] * (e.data[p] - listedModel(e, p, F, shape, r));
-  auto zOf = [&](std::size_t p, std::size_t k) {
-    const int32_t* idx = e.index.data() + p * e.order;
-    double prod = 1;
-    for (std::size_t j = 0; j < e.order; ++j)
-      if (j != m) prod *= F[j][k * shape[j] + static_cast<std::size_t>(idx[j])];
-    return prod;
-  };
-  for (std::size_t k = 0; k < r; ++k) {
-    const double gkk = G[k * r + k];
-    double* row = Fm + k * d;
-    std::memcpy(slope, M + k * d, d * sizeof(double));
-    cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(d), -1.0, Fm, asInt(d), G + k * r, 1, 1.0, slope, 1);
-    std::fill(curvature.begin(), curvature.end(), gkk);
-    for (std::size_t p = 0; p < e.size(); ++p) {
-      const std::size_t i = static_cast<std::size_t>(e.index[p * e.order + m]);
-      const double z = zOf(p, k);
-      curvature[i] += e.kappa[p] * z * z;
-      slope[i] += residual[p] * z;
-    }
-    for (std::size_t i = 0; i < d; ++i) {
-      if (!(curvature[i] > 1e-12 * gkk)) {
-        slope[i] = 0;
-        continue;
+// The listed entries grouped by their index in each mode (a counting sort, once per solve), each
+// group's entries stored contiguously with what the weighted HALS reads of them: group i of mode m
+// is entries start[m][i] … start[m][i + 1] of mode m's lists: `others` (their indices in the other
+// modes, N − 1 each), and κ and data where the solve reads them (ListedTerms).
+struct ListedByMode {
+  std::vector<std::vector<int32_t>> others;
+  std::vector<Vec> kappa, data;
+  std::vector<std::vector<std::size_t>> start;
+  std::size_t largest = 0;  // the most entries in one group
+  void build(const TensorEntryWeights& e, const ListedTerms& terms, const Shape& shape) {
+    const std::size_t N = shape.size(), L = e.size();
+    others.assign(N, std::vector<int32_t>(L * (N - 1)));
+    kappa.assign(N, Vec(terms.kappa ? L : 0));
+    data.assign(N, Vec(terms.data ? L : 0));
+    start.assign(N, {});
+    for (std::size_t m = 0; m < N; ++m) {
+      std::vector<std::size_t>& at = start[m];
+      at.assign(shape[m] + 1, 0);
+      for (std::size_t p = 0; p < L; ++p) ++at[static_cast<std::size_t>(e.index[p * N + m]) + 1];
+      for (std::size_t i = 0; i < shape[m]; ++i) {
+        largest = std::max(largest, at[i + 1]);
+        at[i + 1] += at[i];
       }
-      const double updated = std::max(0.0, row[i] + slope[i] / curvature[i]);
-      slope[i] = updated - row[i];  // the step, for the residuals
-      row[i] = updated;
+      std::vector<std::size_t> next(at.begin(), at.end() - 1);
+      for (std::size_t p = 0; p < L; ++p) {
+        const int32_t* idx = e.index.data() + p * N;
+        const std::size_t to = next[static_cast<std::size_t>(idx[m])]++;
+        int32_t* o = others[m].data() + to * (N - 1);
+        for (std::size_t j = 0; j < N; ++j)
+          if (j != m) *o++ = idx[j];
+        if (terms.kappa) kappa[m][to] = terms.kappa[p];
+        if (terms.data) data[m][to] = terms.data[p];
+      }
     }
-    for (std::size_t p = 0; p < e.size(); ++p) {
-      const std::size_t i = static_cast<std::size_t>(e.index[p * e.order + m]);
-      if (slope[i] != 0.0) residual[p] -= e.kappa[p] * slope[i] * zOf(p, k);
-    }
+  }
+};
+
+// Scratch of the weighted HALS, sized once per solve.
+struct WeightedHalsScratch {
+  Vec x, P, Z, curvature, Yc, e;
+  std::vector<int32_t> iota;
+  void size(std::size_t r, std::size_t largest) {
+    x.resize(r);
+    P.resize(r);
+    curvature.resize(r);
+    Z.resize(largest * r);
+    Yc.resize(largest * r);
+    e.resize(largest);
+    iota.resize(largest);
+    for (std::size_t q = 0; q < largest; ++q) iota[q] = static_cast<int32_t>(q);
+  }
+};
+
+// Weighted HALS of mode m. Column i of Fₘ meets only the entries with iₘ = i, so the columns are
+// independent and the component rows k may be swept column by column instead: for each column in
+// turn, its coordinates k = 0 … r − 1, each the exact non-negative minimizer of the convex quadratic
+// in it (the others fixed), with the curvature G[k,k] + Σ_listed(i) κz_k² and slope
+// (M − GFₘ)[k,i] + Σ_listed(i) e·z_k, e = κ(t − model) kept current; a curvature ≤ 1e-12·G[k,k] (no
+// observed entry meets it) leaves the coordinate. That is the weighted NMF's row update
+// (listed::halsRow) with the column's listed Khatri–Rao rows z = ⊙_{j≠m} F_j[:, i_j], gathered
+// contiguously from the entry-major factors `rows`.
+void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, const ListedByMode& groups,
+                      const EntryMajorFactors& rows, std::vector<Vec>& F, const Shape& shape, std::size_t r,
+                      std::size_t m, const double* M, const double* G, WeightedHalsScratch& w) {
+  const listed::Kernels& kernels = listed::kernels();
+  const std::size_t d = shape[m], N = e.order;
+  double* Fm = F[m].data();
+  const double* other[kMaxTensorOrder];
+  std::size_t others = 0;
+  for (std::size_t j = 0; j < N; ++j)
+    if (j != m) other[others++] = rows.ptrs[j];
+  for (std::size_t i = 0; i < d; ++i) {
+    const std::size_t p0 = groups.start[m][i], k = groups.start[m][i + 1] - p0;
+    for (std::size_t a = 0; a < r; ++a) w.x[a] = Fm[a * d + i], w.P[a] = M[a * d + i];
+    kernels.cpRows(other, others, r, groups.others[m].data() + p0 * others, others, k, w.Z.data());
+    kernels.halsRow(w.x.data(), w.Z.data(), w.iota.data(), terms.kappa ? groups.kappa[m].data() + p0 : nullptr,
+                    terms.kappa0, terms.data ? groups.data[m].data() + p0 : nullptr, k, r, true, w.P.data(), G, 0.0, 0.0,
+                    w.curvature.data(), w.Yc.data(), w.e.data());
+    for (std::size_t a = 0; a < r; ++a) Fm[a * d + i] = w.x[a];
   }
 }
 }  // namespace
@@ -1096,7 +1170,12 @@ double cpLoss(const double* T, const Shape& shape, const std::vector<Vec>& F, st
   Vec M(r * shape[N - 1]);
   mttkrpRankMajor(T, shape, ptrs.data(), r, N - 1, M.data(), ws);
   double total = squaredNorm(T, shapeSize(shape)) - 2 * dot(M.data(), F[N - 1].data(), M.size()) + cpSquaredNorm(FF, r);
-  if (weights && weights->active()) total += listedLossSquared(*weights, F, shape, r);
+  if (weights && weights->active()) {
+    EntryMajorFactors rows;
+    rows.build(F, shape, r);
+    Vec values;
+    total += listedLossSquared(*weights, rows, r, values);
+  }
   return std::sqrt(std::max(total, 0.0));
 }
 
@@ -1108,7 +1187,18 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
   const double plainNormT2 = normT2;
   if (listed)  // Σωt²
     for (std::size_t p = 0; p < listed->size(); ++p) normT2 += listed->kappa[p] * listed->data[p] * listed->data[p];
-  Vec z, curvature, residual, listedNum, listedDen;
+  Vec z, listedNum, sums, values;
+  EntryMajorFactors rows;
+  const ListedTerms terms = listed ? ListedTerms(*listed) : ListedTerms();
+  ListedByMode groups;
+  WeightedHalsScratch hals;
+  if (listed) {
+    rows.build(F, shape, r);
+    if (o.solver == NtfSolver::Hals) {
+      groups.build(*listed, terms, shape);
+      hals.size(r, groups.largest);
+    }
+  }
   Workspace ws;
   std::vector<Vec> FF(N, Vec(r * r));
   std::vector<const double*> ptrs(N);
@@ -1134,10 +1224,10 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
                 // Fₘ ← Fₘ ∘ MTTKRP(Ω∘T) / MTTKRP(Ω∘model): Lee–Seung's step of the weighted objective.
                 gemm(false, false, r, d, r, 1.0, G.data(), Fm, 0.0, D.data());
                 listedNum.assign(M.data(), M.data() + r * d);
-                listedMttkrp(*listed, F, shape, r, m, listedNum.data(), D.data(), z);
+                listedMttkrp(*listed, terms, rows, shape, r, m, listedNum.data(), D.data(), sums, z);
                 multiplicativeStep(Fm, listedNum.data(), D.data(), r * d, o.epsilon);
               } else if (listed) {
-                weightedHalsMode(*listed, F, shape, r, m, M.data(), G.data(), D.data(), curvature, residual);
+                weightedHalsMode(*listed, terms, groups, rows, F, shape, r, m, M.data(), G.data(), hals);
               } else if (o.solver == NtfSolver::MultiplicativeUpdates) {
                 gemm(false, false, r, d, r, 1.0, G.data(), Fm, 0.0, D.data());
                 multiplicativeStep(Fm, M.data(), D.data(), r * d, o.epsilon);
@@ -1154,11 +1244,12 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
                 }
               }
               crossRows(Fm, r, Fm, r, d, FF[m].data());
+              if (listed) rows.refresh(F, shape, r, m);
               if (m + 1 == N && wantLoss) inner = dot(M.data(), Fm, r * d);
             }
             if (!wantLoss) return std::nan("");
             if (listed)  // the plain part (T holds 0 at missing entries) plus the listed entries'
-              return std::sqrt(std::max(plainNormT2 - 2 * inner + cpSquaredNorm(FF, r) + listedLossSquared(*listed, F, shape, r), 0.0));
+              return std::sqrt(std::max(plainNormT2 - 2 * inner + cpSquaredNorm(FF, r) + listedLossSquared(*listed, rows, r, values), 0.0));
             return std::sqrt(std::max(normT2 - 2 * inner + cpSquaredNorm(FF, r), 0.0));
           },
           [&] { return ntfCertificate(T, shape, F, r, listed); });
@@ -1173,7 +1264,10 @@ double ntfCertificate(const double* T, const Shape& shape, const std::vector<Vec
   if (listed)
     for (std::size_t p = 0; p < listed->size(); ++p) normT2 += listed->kappa[p] * listed->data[p] * listed->data[p];
   const double scale = 1.0 / std::max(normT2, 1e-300);
-  Vec z;
+  Vec z, sums;
+  EntryMajorFactors rows;
+  const ListedTerms terms = listed ? ListedTerms(*listed) : ListedTerms();
+  if (listed) rows.build(F, shape, r);
   Workspace ws;
   std::vector<Vec> FF(N, Vec(r * r));
   std::vector<const double*> ptrs(N), grams(N);
@@ -1191,7 +1285,7 @@ double ntfCertificate(const double* T, const Shape& shape, const std::vector<Vec
     mttkrpRankMajor(T, shape, ptrs.data(), r, m, M.data(), ws);
     hadamardAllBut(grams, m, r * r, G.data());
     gemm(false, false, r, d, r, 1.0, G.data(), F[m].data(), 0.0, grad.data());
-    if (listed) listedMttkrp(*listed, F, shape, r, m, M.data(), grad.data(), z);  // weighted: den − num
+    if (listed) listedMttkrp(*listed, terms, rows, shape, r, m, M.data(), grad.data(), sums, z);  // weighted: den − num
     for (std::size_t i = 0; i < r * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
     worst = worstCertificate(worst, gradientMapping(F[m].data(), grad.data(), r * d, true));
   }

@@ -1,0 +1,176 @@
+// The tensor solvers' listed loops (native/kernels/ntf.cpp on listed_kernels.cpp's cpValues, cpSums
+// and halsRow): the masked ntf adds, to the plain MTTKRPs, sums over the entries whose weight differs
+// from 1, through vector kernels (AVX + FMA, chosen at run time) or portable loops (NSA_FLOW_SIMD=0).
+// Both must equal a straightforward computation over all entries: one iteration from given factors is
+// compared with the weighted MU and HALS updates written out here, entry by entry, to 1e-12 relative
+// (the two differ only in the order of the sums).
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { ntfSync, setBlasThreads, stratifiedNtfSync, type Matrix, type Tensor } from '../lib/index.js';
+import { uniform } from './helpers/uniform.js';
+
+setBlasThreads(1);
+
+const paths = ['default', 'portable'] as const;
+function onPath<T>(path: (typeof paths)[number], fn: () => T): T {
+  if (path === 'portable') process.env.NSA_FLOW_SIMD = '0';
+  try {
+    return fn();
+  } finally {
+    delete process.env.NSA_FLOW_SIMD;
+  }
+}
+afterEach(() => {
+  delete process.env.NSA_FLOW_SIMD;
+});
+
+// 7×9×11: about 10 % missing, so a slice holds 0–20 listed entries (some none) and every remainder of
+// the kernels' 4-wide blocks occurs; ranks 1, 3, 8 and 13 (rows of less than one vector, one partial
+// one, two whole ones, three and a partial one).
+const shape = [7, 9, 11];
+const size = 7 * 9 * 11;
+const T: Tensor = (() => {
+  const rand = uniform(11);
+  return { shape, data: Float64Array.from({ length: size }, () => 0.5 + rand()) };
+})();
+const mask = (() => {
+  const rand = uniform(12);
+  return Uint8Array.from({ length: size }, () => (rand() < 0.1 ? 1 : 0));
+})();
+// General weights: 0 at the masked entries, 0.2–2.2 elsewhere, 1 on about half (those are not listed).
+const weights: Tensor = (() => {
+  const rand = uniform(13);
+  return { shape, data: Float64Array.from(mask, (x) => (x ? 0 : rand() < 0.5 ? 1 : 0.2 + 2 * rand())) };
+})();
+const omegaOf = (options: { mask?: Uint8Array; weights?: Tensor }): Float64Array =>
+  options.weights ? options.weights.data : Float64Array.from(mask, (x) => (x ? 0 : 1));
+
+/** Initial factors dₘ × r (row-major), U(0.1, 1.1). */
+function initialFactors(rank: number, seed: number): Matrix[] {
+  const rand = uniform(seed);
+  return shape.map((d) => ({ rows: d, cols: rank, data: Float64Array.from({ length: d * rank }, () => 0.1 + rand()) }));
+}
+
+/** The multi-index (i₀, i₁, i₂) of flat entry k (C order). */
+const indexOf = (k: number): number[] => [Math.floor(k / 99), Math.floor(k / 11) % 9, k % 11];
+
+/** z_a = Π_{j≠m} F_j[i_j, a] and the model Σ_a Π_j F_j[i_j, a] at entry k. */
+function termsAt(F: Float64Array[], r: number, k: number, m: number): { z: Float64Array; model: number } {
+  const idx = indexOf(k);
+  const z = new Float64Array(r);
+  let model = 0;
+  for (let a = 0; a < r; a++) {
+    let p = 1;
+    for (let j = 0; j < 3; j++) if (j !== m) p *= F[j]![idx[j]! * r + a]!;
+    z[a] = p;
+    model += p * F[m]![idx[m]! * r + a]!;
+  }
+  return { z, model };
+}
+
+/**
+ * The weighted Lee–Seung step, modes in order with the others' newest values:
+ * Fₘ ← Fₘ ∘ max(MTTKRP(Ω∘T), ε)/max(MTTKRP(Ω∘model), ε), ε machine epsilon (ntf's default).
+ */
+function referenceMu(omega: Float64Array, F0: Matrix[], r: number): Float64Array[] {
+  const F = F0.map((f) => Float64Array.from(f.data));
+  const eps = 2.220446049250313e-16;
+  for (let m = 0; m < 3; m++) {
+    const num = new Float64Array(shape[m]! * r), den = new Float64Array(shape[m]! * r);
+    for (let k = 0; k < size; k++) {
+      const i = indexOf(k)[m]!;
+      const { z, model } = termsAt(F, r, k, m);
+      for (let a = 0; a < r; a++) (num[i * r + a] += omega[k]! * T.data[k]! * z[a]!), (den[i * r + a] += omega[k]! * model * z[a]!);
+    }
+    F[m] = F[m]!.map((x, j) => (x * Math.max(num[j]!, eps)) / Math.max(den[j]!, eps));
+  }
+  return F;
+}
+
+/**
+ * Weighted HALS, modes in order, component k = 0 … r − 1 of each in turn: every Fₘ[i, k] ← max(0,
+ * Fₘ[i, k] + g/d) with g = Σ ω(t − model)z_k and d = Σ ω z_k² over all entries with iₘ = i (d at most
+ * 1e-12·Σ z_k² leaves it, as the solver does).
+ */
+function referenceHals(omega: Float64Array, F0: Matrix[], r: number): Float64Array[] {
+  const F = F0.map((f) => Float64Array.from(f.data));
+  for (let m = 0; m < 3; m++)
+    for (let c = 0; c < r; c++) {
+      const g = new Float64Array(shape[m]!), d = new Float64Array(shape[m]!), plain = new Float64Array(shape[m]!);
+      for (let k = 0; k < size; k++) {
+        const i = indexOf(k)[m]!;
+        const { z, model } = termsAt(F, r, k, m);
+        g[i] += omega[k]! * (T.data[k]! - model) * z[c]!;
+        d[i] += omega[k]! * z[c]! ** 2;
+        plain[i] += z[c]! ** 2;
+      }
+      for (let i = 0; i < shape[m]!; i++)
+        if (d[i]! > 1e-12 * plain[i]!) F[m]![i * r + c] = Math.max(0, F[m]![i * r + c]! + g[i]! / d[i]!);
+    }
+  return F;
+}
+
+/** max |x − ref| / max |ref|: the error relative to the factor's scale. */
+function relativeError(x: Float64Array, ref: Float64Array): number {
+  let diff = 0, scale = 0;
+  for (let k = 0; k < ref.length; k++) (diff = Math.max(diff, Math.abs(x[k]! - ref[k]!))), (scale = Math.max(scale, Math.abs(ref[k]!)));
+  return diff / scale;
+}
+
+describe.each(paths)('ntf: the listed loops (%s path) equal the weighted updates computed over all entries', (path) => {
+  for (const rank of [1, 3, 8, 13])
+    for (const [label, options] of [['mask', { mask }], ['weights', { weights }]] as const)
+      for (const solver of ['mu', 'hals'] as const)
+        it(`${solver}, rank ${rank}, ${label}: one iteration from given factors to 1e-12`, () => {
+          const F0 = initialFactors(rank, 100 + rank);
+          const res = onPath(path, () => ntfSync(T, rank, { solver, init: { factors: F0 }, maxIterations: 1, ...options }));
+          const omega = omegaOf(options);
+          const ref = solver === 'mu' ? referenceMu(omega, F0, rank) : referenceHals(omega, F0, rank);
+          res.factors.forEach((f, m) => expect(relativeError(f.data, ref[m]!)).toBeLessThan(1e-12));
+          // The loss over the observed entries, √Σω(t − model)², at the returned factors.
+          let loss2 = 0;
+          for (let k = 0; k < size; k++) {
+            const F = res.factors.map((f) => f.data);
+            const { model } = termsAt(F, rank, k, 0);
+            loss2 += omega[k]! * (T.data[k]! - model) ** 2;
+          }
+          expect(Math.abs(res.loss - Math.sqrt(loss2)) / Math.sqrt(loss2)).toBeLessThan(1e-10);
+        });
+});
+
+describe('ntf: a fully observed mask is the unmasked run, bit for bit, on both paths', () => {
+  for (const path of paths)
+    for (const solver of ['mu', 'hals'] as const)
+      it(`${solver}, ${path}`, () => {
+        const F0 = initialFactors(8, 7);
+        const run = (extra: object) => onPath(path, () => ntfSync(T, 8, { solver, init: { factors: F0 }, maxIterations: 3, ...extra }));
+        const plain = run({}), masked = run({ mask: new Uint8Array(size) });
+        masked.factors.forEach((f, m) => expect(f.data).toEqual(plain.factors[m]!.data));
+        expect(masked.traces.loss).toEqual(plain.traces.loss);
+      });
+});
+
+// Stratified-NTF: weights of 2 on every entry list all of them (κ = 1, with data terms), so every
+// weighted numerator and denominator is the plain one plus its listed part, which must then equal the
+// plain product computed over all entries: the sums are twice the plain ones, and Lee–Seung's ratios,
+// hence the iterates, are the plain run's (the floor ε = 1e-9 is far below them), the loss √2 times.
+describe.each(paths)('stratifiedNtf: the listed sums (%s path) over all entries equal the plain products', (path) => {
+  const dims = [5, 7];
+  const samples = [6, 9, 4];
+  const strata: Tensor[] = samples.map((n, s) => {
+    const rand = uniform(60 + s);
+    return { shape: [n, ...dims], data: Float64Array.from({ length: n * 35 }, () => 0.2 + rand()) };
+  });
+  const twice = strata.map((t) => ({ shape: t.shape, data: new Float64Array(t.data.length).fill(2) }));
+  const flat = (st: { v: Matrix[][]; w: Matrix[]; h: Matrix[] }) => [...st.v.flat(), ...st.w, ...st.h].map((m) => m.data);
+  for (const [rank, strataRank] of [[1, 1], [3, 2], [8, 5], [13, 4]] as const)
+    it(`rank ${rank}, strataRank ${strataRank}: two iterations equal the unweighted ones to 1e-12`, () => {
+      const options = { strataRank, maxIterations: 2, seed: 5 };
+      const plain = onPath(path, () => stratifiedNtfSync(strata, rank, options));
+      const weighted = onPath(path, () => stratifiedNtfSync(strata, rank, { ...options, weights: twice }));
+      const expected = flat(plain), actual = flat(weighted);
+      expect(actual.length).toBe(expected.length);
+      actual.forEach((x, k) => expect(relativeError(x, expected[k]!)).toBeLessThan(1e-12));
+      expect(Math.abs(weighted.loss / plain.loss - Math.SQRT2)).toBeLessThan(1e-10);
+    });
+});
