@@ -160,6 +160,16 @@ const asyncSpecs = { ...ntfOptionSpecs, ...asyncOptionSpecs } as const satisfies
 
 type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; settings: NtfSettings; normT: number; weights?: Float64Array; context: string };
 
+/**
+ * What weights add: ω and the zeroed copy of T (2·size), and for the listed entries (weight ≠ 1) the
+ * solvers' lists — per mode the other N − 1 indices of each entry, κ, data and model values — and the
+ * HALS column gathers (2·r per entry at most): (N(N−1)/2 + 4 + 2r) doubles per listed entry, an upper bound.
+ */
+function listedDoubles(missing: { weights?: Float64Array; listed?: number }, order: number, r: number, size: number): number {
+  if (!missing.weights) return 0;
+  return 2 * size + ((order * (order - 1)) / 2 + 4 + 2 * r) * (missing.listed ?? size);
+}
+
 function parse(T: unknown, rank: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: Required<NtfOptions> } {
   const o = parseOptions<Required<NtfOptions>>(specs, options, context);
   const t = expectTensor(T, 'T', 2);
@@ -171,7 +181,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
   const sumDims = t.shape.reduce((a, d) => a + d, 0);
   checkFactorMemory(
     Math.max(r * (size / dEnd), Math.max(...t.shape) * r),
-    restartsDoubles(o.restarts, 3 * sumDims * r + (t.shape.length + 1) * r * r + 2 * r * (size / dEnd) + (missing.weights ? 2 * size : 0), sumDims * r),
+    restartsDoubles(o.restarts, 3 * sumDims * r + (t.shape.length + 1) * r * r + 2 * r * (size / dEnd) + listedDoubles(missing, t.shape.length, r, size), sumDims * r),
     `rank ${r} with T of shape [${t.shape.join(', ')}] (the factors and the solver's workspaces${o.restarts > 1 ? `, ${o.restarts} restarts` : ''})`,
   );
   let factors: Float64Array[] | undefined;

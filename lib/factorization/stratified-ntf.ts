@@ -281,7 +281,7 @@ export function tensorWeights(
   context: string,
   name = 'T',
   at = '',
-): { weights?: Float64Array; norm: number } {
+): { weights?: Float64Array; norm: number; listed?: number } {
   const size = t.data.length;
   if (o.weights === undefined && o.mask === undefined && o.missing === 'observed') {
     expectNonNegativeTensor(t, name);
@@ -310,7 +310,7 @@ export function tensorWeights(
   });
   if (listed === 0) return { norm: scaledNorm(t.data) };
   const weighted = t.data.map((x, k) => (omega[k] === 0 ? 0 : Math.sqrt(omega[k]!) * x));
-  return { weights: omega, norm: scaledNorm(weighted) };
+  return { weights: omega, norm: scaledNorm(weighted), listed };
 }
 
 /** What parse reads: the options and options.rank of the deprecated call form (refused in the new one). */
