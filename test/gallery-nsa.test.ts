@@ -73,9 +73,9 @@ describe('gallery: the NSA-Flow optimizers on one problem (claim 2)', () => {
     // On the synthetic target every optimizer ends within 2e-4 of the minimum energy: the optimizer
     // hardly matters there.
     for (const x of synthetic.runs) expect(energyExcess(synthetic, x)!).toBeLessThan(2e-4);
-    // Figure: one scatter panel per problem, every optimizer labelled.
+    // Figure: final energy and defect per problem (four dot plots), every optimizer labelled.
     expectSvg(r.figure);
-    expect(panelCount(r.figure)).toBe(2);
+    expect(panelCount(r.figure)).toBe(4);
     for (const name of ['spg', 'lbfgsb', 'adam', 'asgd', 'lars']) expect(r.figure).toContain(`>${name}<`);
     expect(readFileSync(out, 'utf8')).toBe(r.figure);
   });

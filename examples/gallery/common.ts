@@ -187,3 +187,30 @@ export async function chartPanels(panels: readonly ChartPanel[], title: string, 
   const columns = layout.columns ?? specs.length;
   return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, columns, concat: specs, resolve: { scale: { color: 'shared' } } } as unknown as TopLevelSpec);
 }
+
+/** One panel of `dotPanels`: one dot per labelled row, on a shared quantitative x axis. */
+export interface DotPanel {
+  title: string;
+  x: { title: string; log?: boolean };
+  /** In the order drawn top to bottom; `group` colours the dots (and names the legend). */
+  values: { label: string; x: number; group: string }[];
+}
+
+/** Dot plots (a row per label) in one SVG, `columns` panels a row, each with its own x axis. */
+export async function dotPanels(panels: readonly DotPanel[], title: string, layout: { columns?: number } = {}): Promise<string> {
+  const specs = panels.map((p) => {
+    const values = p.values.filter((v) => Number.isFinite(v.x) && (!p.x.log || v.x > 0));
+    return {
+      title: p.title,
+      width: 260,
+      data: { values },
+      mark: { type: 'point', filled: true, size: 50 },
+      encoding: {
+        x: { field: 'x', type: 'quantitative', title: p.x.title, scale: p.x.log ? { type: 'log' } : { zero: false } },
+        y: { field: 'label', type: 'nominal', title: null, sort: p.values.map((v) => v.label) },
+        color: { field: 'group', type: 'nominal', title: 'kind' },
+      },
+    };
+  });
+  return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, columns: layout.columns ?? specs.length, concat: specs, resolve: { scale: { color: 'shared' } } } as unknown as TopLevelSpec);
+}

@@ -12,7 +12,7 @@ import { energy, invariantOrthogonalityDefect, nsaFlow, pca, readMatrix, type Ma
 import { asDense } from '../../lib/io/index.js';
 import { SeededUniform } from '../../lib/nsa-flow/fit.js';
 import { optimizerNames } from '../../lib/nsa-flow/optimizers.js';
-import { chartPanels, intFlag, isMain, parseFlags, writeFigure } from './common.js';
+import { dotPanels, intFlag, isMain, parseFlags, writeFigure, type DotPanel } from './common.js';
 
 /** The certified solvers first, then the retraction-loop optimizers in the option's order. */
 export const allOptimizers: readonly string[] = ['spg', 'lbfgsb', ...optimizerNames];
@@ -138,7 +138,7 @@ function printTable(problem: Problem, log: (line: string) => void): void {
 
 /**
  * Runs the example: `argv` are its flags. Prints (through `log`) one table per problem, writes the
- * figure (defect against fidelity, one dot per optimizer, one panel per problem), returns the numbers.
+ * figure (final energy and defect, one dot per optimizer; two panels per problem), returns the numbers.
  */
 export async function main(argv: readonly string[] = [], log: (line: string) => void = console.log): Promise<OptimizersResult> {
   const flags = parseFlags(argv, ['data', 'k', 'w', 'iterations', 'rates', 'optimizers', 'synthetic-rows', 'out'], 'optimizers');
@@ -174,15 +174,18 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
     printTable(problem, log);
   }
 
-  const svg = await chartPanels(
-    problems.map((p, i) => ({
-      title: i === 0 ? 'synthetic target' : 'PCA loadings (real data)',
-      x: { title: '‖Y − X0‖²/‖X0‖² (log)', log: true },
-      y: { title: 'orthogonality defect (log)', log: true },
-      mark: 'point' as const,
-      values: p.runs.map((r) => ({ x: r.fidelity, y: r.defect, series: r.optimizer })),
-    })),
-    `NSA-Flow optimizers at w = ${w}: orthogonality against fidelity`,
+  const panelOf = (p: Problem, name: string, metric: 'energy' | 'defect'): DotPanel => ({
+    title: `${name}: ${metric === 'energy' ? 'final energy E_w' : 'orthogonality defect'}`,
+    x: { title: metric === 'energy' ? 'E_w(Y)' : 'invariant defect of Y' },
+    values: p.runs.map((r) => ({ label: r.optimizer, x: r[metric], group: r.kind })),
+  });
+  const svg = await dotPanels(
+    problems.flatMap((p, i) => {
+      const name = i === 0 ? 'synthetic' : 'PCA loadings';
+      return [panelOf(p, name, 'energy'), panelOf(p, name, 'defect')];
+    }),
+    `NSA-Flow optimizers at w = ${w}: where each ends`,
+    { columns: 2 },
   );
   writeFigure(out, svg);
   log(`figure: ${out}`);
