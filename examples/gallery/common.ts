@@ -147,3 +147,70 @@ export function matchRows(fitted: Matrix, planted: Matrix): RowMatch {
   }
   return { perm, matched, relativeError: Math.sqrt(err / norm), minCosine: Math.min(...perm.map((j, i) => cos[i]![j]!)) };
 }
+
+/** One panel of `chartPanels`: points (x, y) of named series, drawn as lines or as labelled points. */
+export interface ChartPanel {
+  title: string;
+  x: { title: string; log?: boolean };
+  y: { title: string; log?: boolean };
+  /** 'line': one line per series, in x order; 'point': one labelled dot per value. */
+  mark: 'line' | 'point';
+  values: { x: number; y: number; series: string }[];
+  /** A dashed vertical rule at x (the chosen w, say), with its label. */
+  rule?: { x: number; label: string };
+}
+
+/**
+ * Line or scatter charts side by side in one SVG (one panel each, in order), each with its own axes;
+ * the series share one colour legend. Values that a log axis cannot show (≤ 0, non-finite) are left out.
+ */
+export async function chartPanels(panels: readonly ChartPanel[], title: string, layout: { columns?: number } = {}): Promise<string> {
+  const specs = panels.map((p) => {
+    const values = p.values.filter((v) => Number.isFinite(v.x) && Number.isFinite(v.y) && (!p.x.log || v.x > 0) && (!p.y.log || v.y > 0));
+    const x = { field: 'x', type: 'quantitative', title: p.x.title, scale: p.x.log ? { type: 'log' } : { zero: false } };
+    const y = { field: 'y', type: 'quantitative', title: p.y.title, scale: p.y.log ? { type: 'log' } : { zero: false } };
+    const color = { field: 'series', type: 'nominal', title: 'series' };
+    const layer: Record<string, unknown>[] = [
+      p.mark === 'line'
+        ? { mark: { type: 'line', point: true }, encoding: { x, y, color } }
+        : { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y, color } },
+    ];
+    if (p.mark === 'point') layer.push({ mark: { type: 'text', align: 'left', dx: 5, dy: -5, fontSize: 9 }, encoding: { x, y, text: { field: 'series', type: 'nominal' } } });
+    if (p.rule) {
+      const rule = { data: { values: [{ x: p.rule.x, label: p.rule.label }] } };
+      const rx = { field: 'x', type: 'quantitative' };
+      layer.push({ ...rule, mark: { type: 'rule', strokeDash: [6, 4], color: '#333' }, encoding: { x: rx } });
+      layer.push({ ...rule, mark: { type: 'text', align: 'left', dx: 4, baseline: 'top', fontSize: 10 }, encoding: { x: rx, y: { value: 4 }, text: { field: 'label', type: 'nominal' } } });
+    }
+    return { title: p.title, width: 300, height: 220, data: { values }, layer };
+  });
+  const columns = layout.columns ?? specs.length;
+  return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, columns, concat: specs, resolve: { scale: { color: 'shared' } } } as unknown as TopLevelSpec);
+}
+
+/** One panel of `dotPanels`: one dot per labelled row, on a shared quantitative x axis. */
+export interface DotPanel {
+  title: string;
+  x: { title: string; log?: boolean };
+  /** In the order drawn top to bottom; `group` colours the dots (and names the legend). */
+  values: { label: string; x: number; group: string }[];
+}
+
+/** Dot plots (a row per label) in one SVG, `columns` panels a row, each with its own x axis. */
+export async function dotPanels(panels: readonly DotPanel[], title: string, layout: { columns?: number } = {}): Promise<string> {
+  const specs = panels.map((p) => {
+    const values = p.values.filter((v) => Number.isFinite(v.x) && (!p.x.log || v.x > 0));
+    return {
+      title: p.title,
+      width: 260,
+      data: { values },
+      mark: { type: 'point', filled: true, size: 50 },
+      encoding: {
+        x: { field: 'x', type: 'quantitative', title: p.x.title, scale: p.x.log ? { type: 'log' } : { zero: false } },
+        y: { field: 'label', type: 'nominal', title: null, sort: p.values.map((v) => v.label) },
+        color: { field: 'group', type: 'nominal', title: 'kind' },
+      },
+    };
+  });
+  return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, columns: layout.columns ?? specs.length, concat: specs, resolve: { scale: { color: 'shared' } } } as unknown as TopLevelSpec);
+}
