@@ -4,7 +4,7 @@
 // one stratum per digit) and reports the relative reconstruction error against the parameter count,
 // one curve per method, and each method's error interpolated at the Stratified-NTF budgets.
 // docs/gallery.md.
-//   npx tsx examples/gallery/budgets.ts [--per-digit 1000] [--iterations 300] [--out docs/figures/gallery-budgets.svg]
+//   npx tsx examples/gallery/budgets.ts [--per-digit N (default: all)] [--iterations 300] [--out docs/figures/gallery-budgets.svg]
 //   npx tsx examples/gallery/budgets.ts --data images.npy --strata-from labels.csv:column
 //     (a user's N × h × w image stack and one stratum label per image)
 import { resolve } from 'node:path';

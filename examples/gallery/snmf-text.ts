@@ -105,7 +105,12 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
   });
 
   // Does v(s) identify its stratum? Each document goes to the stratum whose shift is closest in angle.
-  const vNorm = Array.from({ length: S }, (_, s) => Math.hypot(...fit.V.data.subarray(s * m, (s + 1) * m)));
+  // (a loop, not Math.hypot(...row): a vocabulary can exceed the engine's argument limit)
+  const vNorm = Array.from({ length: S }, (_, s) => {
+    let sum = 0;
+    for (let j = 0; j < m; j++) sum += fit.V.data[s * m + j]! ** 2;
+    return Math.sqrt(sum);
+  });
   let correct = 0;
   fit.rowIndices.forEach((docs, truth) => docs.forEach((i) => {
     const dots = new Float64Array(S);

@@ -95,6 +95,7 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
   if (all.shape.length !== 3) throw new RangeError(`Expected an N × h × w image stack in --data but its shape is [${all.shape.join(', ')}]`);
   const [, h, w] = all.shape as [number, number, number];
   const px = h * w;
+  if (h < 3 || w < 3) throw new RangeError(`Expected images of at least 3 × 3 pixels (the watermark's size) in --data but they are ${h} × ${w}`);
   const labels = readLabels(strataRef.slice(0, colon), strataRef.slice(colon + 1)).map(String);
   if (labels.length !== all.shape[0]) throw new RangeError(`Expected one label per image (${all.shape[0]}) in --strata-from but received ${labels.length}`);
 
