@@ -213,4 +213,35 @@ export async function dotPanels(panels: readonly DotPanel[], title: string, layo
     };
   });
   return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, columns: layout.columns ?? specs.length, concat: specs, resolve: { scale: { color: 'shared' } } } as unknown as TopLevelSpec);
+/** One named curve of points (x, y), drawn in the order given. */
+export interface Curve {
+  name: string;
+  x: readonly number[];
+  y: readonly number[];
+}
+
+/**
+ * Curves with their points marked, one colour each, on shared axes: for quantities measured at a few
+ * settings per method (error against parameter count), which convergencePlot's one-x-column traces
+ * do not fit.
+ */
+export async function curvesPlot(curves: readonly Curve[], title: string, axes: { x: string; y: string; logY?: boolean }): Promise<string> {
+  const values = curves.flatMap((c) => {
+    if (c.x.length !== c.y.length) throw new RangeError(`Expected as many x as y values for the curve ${JSON.stringify(c.name)} but received ${c.x.length} and ${c.y.length}`);
+    return c.x.map((x, i) => ({ x, y: c.y[i]!, curve: c.name, order: i }));
+  });
+  return renderSvg({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width: 480,
+    height: 300,
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: axes.x, scale: { zero: false } },
+      y: { field: 'y', type: 'quantitative', title: axes.y, scale: axes.logY ? { type: 'log' } : { zero: false } },
+      color: { field: 'curve', type: 'nominal', title: null, sort: curves.map((c) => c.name), legend: { labelLimit: 240 } },
+      order: { field: 'order', type: 'quantitative' },
+    },
+  } as unknown as TopLevelSpec);
 }
