@@ -213,6 +213,8 @@ export async function dotPanels(panels: readonly DotPanel[], title: string, layo
     };
   });
   return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, columns: layout.columns ?? specs.length, concat: specs, resolve: { scale: { color: 'shared' } } } as unknown as TopLevelSpec);
+}
+
 /** One named curve of points (x, y), drawn in the order given. */
 export interface Curve {
   name: string;
