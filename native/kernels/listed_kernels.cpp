@@ -497,6 +497,12 @@ NSA_AVX_FMA void cpRowsAvx(const double* const* rows, std::size_t order, std::si
 
 // cpSumsAvx for `Others` other factors known at compile time (1, 2: the loops over them unrolled),
 // or any (0); the same operations in the same order either way.
+//
+// Consecutive entries with the same row i (the first mode's entries come in long runs of one index,
+// C order) are taken up to four at a time: their z and model first, then one pass over den's (and
+// num's) row adding their terms in entry order. The sums are the same as adding entry by entry, but
+// the row is loaded and stored once per group instead of once per entry, so an entry's additions no
+// longer wait on the previous entry's stores to the same row.
 template <std::size_t Others>
 NSA_AVX_FMA inline void cpSumsAvxOf(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
                                     std::size_t stride, std::size_t skip, std::size_t k, const double* offset,
@@ -510,43 +516,67 @@ NSA_AVX_FMA inline void cpSumsAvxOf(const double* const* rows, std::size_t order
   for (std::size_t j = 0; j < order; ++j)
     if (j != skip) place[count++] = j;
   const std::size_t others = Others ? Others : count;
-  for (std::size_t q = 0; q < k; ++q) {
-    const int32_t* at = idx + q * stride;
-    for (std::size_t j = 0; j < others; ++j) x[j] = rows[place[j]] + static_cast<std::size_t>(at[place[j]]) * R;
-    const std::size_t i = static_cast<std::size_t>(at[skip]);
+  double km[4], ka[4];
+  for (std::size_t q = 0; q < k;) {
+    const std::size_t i = static_cast<std::size_t>(idx[q * stride + skip]);
+    std::size_t group = 1;
+    while (group < 4 && q + group < k && static_cast<std::size_t>(idx[(q + group) * stride + skip]) == i) ++group;
     const double* own = rows[skip] + i * R;
-    // z (kept in the workspace) and the model's partial sums.
-    __m256d s = _mm256_setzero_pd();
+    bool anyData = false;
+    for (std::size_t l = 0; l < group; ++l) {
+      const int32_t* at = idx + (q + l) * stride;
+      for (std::size_t j = 0; j < others; ++j) x[j] = rows[place[j]] + static_cast<std::size_t>(at[place[j]]) * R;
+      double* zl = z + l * R;
+      // z (kept in the workspace) and the model's partial sums.
+      __m256d s = _mm256_setzero_pd();
+      for (std::size_t c = 0; c < full; c += 4) {
+        __m256d p = one;
+        for (std::size_t j = 0; j < others; ++j) p = _mm256_mul_pd(p, _mm256_loadu_pd(x[j] + c));
+        _mm256_storeu_pd(zl + c, p);
+        s = _mm256_fmadd_pd(p, _mm256_loadu_pd(own + c), s);
+      }
+      if (tail) {
+        __m256d p = one;
+        for (std::size_t j = 0; j < others; ++j) p = _mm256_mul_pd(p, _mm256_maskload_pd(x[j] + full, mask));
+        _mm256_maskstore_pd(zl + full, mask, p);
+        s = _mm256_fmadd_pd(p, _mm256_maskload_pd(own + full, mask), s);
+      }
+      const double model = (offset ? offset[q + l] : 0.0) + horizontalSum(s);
+      const double kq = kappa ? kappa[q + l] : kappa0;
+      km[l] = kq * model;
+      ka[l] = a ? kq * a[q + l] : 0.0;
+      anyData |= a && a[q + l] != 0.0;
+    }
+    double* dj = den + i * R;
     for (std::size_t c = 0; c < full; c += 4) {
-      __m256d p = one;
-      for (std::size_t j = 0; j < others; ++j) p = _mm256_mul_pd(p, _mm256_loadu_pd(x[j] + c));
-      _mm256_storeu_pd(z + c, p);
-      s = _mm256_fmadd_pd(p, _mm256_loadu_pd(own + c), s);
+      __m256d v = _mm256_loadu_pd(dj + c);
+      for (std::size_t l = 0; l < group; ++l) v = _mm256_fmadd_pd(_mm256_set1_pd(km[l]), _mm256_loadu_pd(z + l * R + c), v);
+      _mm256_storeu_pd(dj + c, v);
     }
     if (tail) {
-      __m256d p = one;
-      for (std::size_t j = 0; j < others; ++j) p = _mm256_mul_pd(p, _mm256_maskload_pd(x[j] + full, mask));
-      _mm256_maskstore_pd(z + full, mask, p);
-      s = _mm256_fmadd_pd(p, _mm256_maskload_pd(own + full, mask), s);
+      __m256d v = _mm256_maskload_pd(dj + full, mask);
+      for (std::size_t l = 0; l < group; ++l)
+        v = _mm256_fmadd_pd(_mm256_set1_pd(km[l]), _mm256_maskload_pd(z + l * R + full, mask), v);
+      _mm256_maskstore_pd(dj + full, mask, v);
     }
-    const double model = (offset ? offset[q] : 0.0) + horizontalSum(s);
-    const double kq = kappa ? kappa[q] : kappa0;
-    const __m256d km = _mm256_set1_pd(kq * model);
-    double* dj = den + i * R;
-    for (std::size_t c = 0; c < full; c += 4)
-      _mm256_storeu_pd(dj + c, _mm256_fmadd_pd(km, _mm256_loadu_pd(z + c), _mm256_loadu_pd(dj + c)));
-    if (tail)
-      _mm256_maskstore_pd(dj + full, mask,
-                          _mm256_fmadd_pd(km, _mm256_maskload_pd(z + full, mask), _mm256_maskload_pd(dj + full, mask)));
-    if (a && a[q] != 0.0) {
-      const __m256d ka = _mm256_set1_pd(kq * a[q]);
+    if (anyData) {
+      // Entries with data 0 are skipped, as entry by entry.
       double* nj = num + i * R;
-      for (std::size_t c = 0; c < full; c += 4)
-        _mm256_storeu_pd(nj + c, _mm256_fmadd_pd(ka, _mm256_loadu_pd(z + c), _mm256_loadu_pd(nj + c)));
-      if (tail)
-        _mm256_maskstore_pd(nj + full, mask,
-                            _mm256_fmadd_pd(ka, _mm256_maskload_pd(z + full, mask), _mm256_maskload_pd(nj + full, mask)));
+      for (std::size_t c = 0; c < full; c += 4) {
+        __m256d v = _mm256_loadu_pd(nj + c);
+        for (std::size_t l = 0; l < group; ++l)
+          if (a[q + l] != 0.0) v = _mm256_fmadd_pd(_mm256_set1_pd(ka[l]), _mm256_loadu_pd(z + l * R + c), v);
+        _mm256_storeu_pd(nj + c, v);
+      }
+      if (tail) {
+        __m256d v = _mm256_maskload_pd(nj + full, mask);
+        for (std::size_t l = 0; l < group; ++l)
+          if (a[q + l] != 0.0)
+            v = _mm256_fmadd_pd(_mm256_set1_pd(ka[l]), _mm256_maskload_pd(z + l * R + full, mask), v);
+        _mm256_maskstore_pd(nj + full, mask, v);
+      }
     }
+    q += group;
   }
 }
 
