@@ -40,7 +40,7 @@ struct Kernels {
                  std::size_t k, double* Z);
   // One block's listed sums (entry-major, d × R, row idx_skip): with z = ⊙_{j≠skip} rows[j][idx_j] and
   // model = offset[q] (null: 0) + z·rows[skip][idx_skip], num += κa·z (a null: skipped, all data 0)
-  // and den += κ·model·z, κ = kappa[q] (null: all kappa0). skip < order. Workspace z (4·R).
+  // and den += κ·model·z, κ = kappa[q] (null: all kappa0). skip < order. Workspace z (R).
   void (*cpSums)(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
                  std::size_t skip, std::size_t k, const double* offset, const double* kappa, double kappa0,
                  const double* a, double* num, double* den, double* z);

@@ -257,7 +257,7 @@ class StratifiedNtfSolver {
     values_.resize(2 * longest);  // own and topic terms of every entry, for the loss
     track(values_.size());
     if (p.weighted()) {
-      z_.resize(4 * std::max(r_, qmax_));  // listed::cpSums: 4 entries' z at a time
+      z_.resize(std::max(r_, qmax_));
       std::size_t rows = 0;
       for (std::size_t s = 0; s < S_; ++s) rows = std::max(rows, EntryRows::size(p, o.strataRank[s], r_, s));
       rowsBuffer_.reserve(rows);
@@ -1062,7 +1062,7 @@ double listedLossSquared(const TensorEntryWeights& e, const EntryMajorFactors& r
 void listedMttkrp(const TensorEntryWeights& e, const ListedTerms& terms, const EntryMajorFactors& rows,
                   const Shape& shape, std::size_t r, std::size_t m, double* num, double* den, Vec& sums, Vec& z) {
   const std::size_t d = shape[m];
-  z.resize(4 * r);  // listed::cpSums: 4 entries' z at a time
+  z.resize(r);
   sums.assign(2 * d * r, 0.0);
   double* nT = sums.data();
   double* dT = nT + d * r;
