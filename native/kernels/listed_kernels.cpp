@@ -575,13 +575,16 @@ NSA_AVX_FMA inline void cpSumsAvxInRegisters(const double* const* rows, std::siz
   for (std::size_t q = 0; q < k; ++q) {
     const int32_t* at = idx + q * stride;
     const double* x[Others];
+#pragma GCC unroll 2
     for (std::size_t j = 0; j < Others; ++j) x[j] = rows[place[j]] + static_cast<std::size_t>(at[place[j]]) * R;
     const std::size_t i = static_cast<std::size_t>(at[skip]);
     const double* own = rows[skip] + i * R;
     __m256d zv[C];
     __m256d s = _mm256_setzero_pd();
+#pragma GCC unroll 8
     for (std::size_t c = 0; c < C; ++c) {
       __m256d p = one;
+#pragma GCC unroll 2
       for (std::size_t j = 0; j < Others; ++j) p = _mm256_mul_pd(p, load(x[j], c));
       zv[c] = p;
       s = _mm256_fmadd_pd(p, load(own, c), s);
@@ -590,10 +593,12 @@ NSA_AVX_FMA inline void cpSumsAvxInRegisters(const double* const* rows, std::siz
     const double kq = kappa ? kappa[q] : kappa0;
     const __m256d km = _mm256_set1_pd(kq * model);
     double* dj = den + i * R;
+#pragma GCC unroll 8
     for (std::size_t c = 0; c < C; ++c) store(dj, c, _mm256_fmadd_pd(km, zv[c], load(dj, c)));
     if (a && a[q] != 0.0) {
       const __m256d ka = _mm256_set1_pd(kq * a[q]);
       double* nj = num + i * R;
+#pragma GCC unroll 8
       for (std::size_t c = 0; c < C; ++c) store(nj, c, _mm256_fmadd_pd(ka, zv[c], load(nj, c)));
     }
   }
