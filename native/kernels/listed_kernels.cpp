@@ -572,14 +572,13 @@ NSA_AVX_FMA inline void cpSumsAvxInRegisters(const double* const* rows, std::siz
     if (c + 1 == C && partial) _mm256_maskstore_pd(p + 4 * c, mask, v);
     else _mm256_storeu_pd(p + 4 * c, v);
   };
-  for (std::size_t q = 0; q < k; ++q) {
+  // One entry's z (into zv) and its model's partial sums.
+  const auto entry = [&](std::size_t q, __m256d* zv) NSA_AVX_FMA __attribute__((always_inline)) {
     const int32_t* at = idx + q * stride;
     const double* x[Others];
 #pragma GCC unroll 2
     for (std::size_t j = 0; j < Others; ++j) x[j] = rows[place[j]] + static_cast<std::size_t>(at[place[j]]) * R;
-    const std::size_t i = static_cast<std::size_t>(at[skip]);
-    const double* own = rows[skip] + i * R;
-    __m256d zv[C];
+    const double* own = rows[skip] + static_cast<std::size_t>(at[skip]) * R;
     __m256d s = _mm256_setzero_pd();
 #pragma GCC unroll 8
     for (std::size_t c = 0; c < C; ++c) {
@@ -589,6 +588,11 @@ NSA_AVX_FMA inline void cpSumsAvxInRegisters(const double* const* rows, std::siz
       zv[c] = p;
       s = _mm256_fmadd_pd(p, load(own, c), s);
     }
+    return s;
+  };
+  // Entry q's additions, with its model's partial sums s.
+  const auto add = [&](std::size_t q, const __m256d* zv, __m256d s) NSA_AVX_FMA __attribute__((always_inline)) {
+    const std::size_t i = static_cast<std::size_t>(idx[q * stride + skip]);
     const double model = (offset ? offset[q] : 0.0) + horizontalSum(s);
     const double kq = kappa ? kappa[q] : kappa0;
     const __m256d km = _mm256_set1_pd(kq * model);
@@ -601,6 +605,21 @@ NSA_AVX_FMA inline void cpSumsAvxInRegisters(const double* const* rows, std::siz
 #pragma GCC unroll 8
       for (std::size_t c = 0; c < C; ++c) store(nj, c, _mm256_fmadd_pd(ka, zv[c], load(nj, c)));
     }
+  };
+  // Two entries at a time where both z fit in registers: their products and model sums (each a chain
+  // of C dependent additions and a reduction) interleave; their additions follow in entry order, so
+  // an entry that shares the previous one's row reads it after that one's store, as one by one.
+  std::size_t q = 0;
+  if constexpr (2 * C + 4 <= 16)
+    for (; q + 2 <= k; q += 2) {
+      __m256d z0[C], z1[C];
+      const __m256d s0 = entry(q, z0), s1 = entry(q + 1, z1);
+      add(q, z0, s0);
+      add(q + 1, z1, s1);
+    }
+  for (; q < k; ++q) {
+    __m256d zv[C];
+    add(q, zv, entry(q, zv));
   }
 }
 
