@@ -472,8 +472,52 @@ NSA_AVX_FMA void cpValuesAvx(const double* const* rows, std::size_t order, std::
   }
 }
 
+// cpRowsAvx for `Order` factors and rows of C chunks of four (the last one partial when R is not a
+// multiple of 4), both known at compile time: the loops unrolled, the same products in the same order.
+template <std::size_t Order, std::size_t C>
+NSA_AVX_FMA inline void cpRowsAvxOf(const double* const* rows, std::size_t R, const int32_t* idx, std::size_t stride,
+                                    std::size_t k, double* Z) {
+  const bool partial = R % 4 != 0;
+  const __m256i mask = laneMask(R - 4 * (C - 1));
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    const double* x[Order];
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < Order; ++j) x[j] = rows[j] + static_cast<std::size_t>(at[j]) * R;
+    double* z = Z + q * R;
+#pragma GCC unroll 8
+    for (std::size_t c = 0; c < C; ++c) {
+      const bool last = c + 1 == C && partial;
+      __m256d p = _mm256_set1_pd(1.0);
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < Order; ++j)
+        p = _mm256_mul_pd(p, last ? _mm256_maskload_pd(x[j] + 4 * c, mask) : _mm256_loadu_pd(x[j] + 4 * c));
+      if (last) _mm256_maskstore_pd(z + 4 * c, mask, p);
+      else _mm256_storeu_pd(z + 4 * c, p);
+    }
+  }
+}
+
+// Calls cpRowsAvxOf for C = ⌈R/4⌉ when that is at most 8 (R ≤ 32); false otherwise.
+template <std::size_t Order, std::size_t C = 1>
+NSA_AVX_FMA inline bool cpRowsAvxDispatch(const double* const* rows, std::size_t R, const int32_t* idx,
+                                          std::size_t stride, std::size_t k, double* Z) {
+  if constexpr (C > 8) {
+    return false;
+  } else {
+    if ((R + 3) / 4 == C) {
+      cpRowsAvxOf<Order, C>(rows, R, idx, stride, k, Z);
+      return true;
+    }
+    return cpRowsAvxDispatch<Order, C + 1>(rows, R, idx, stride, k, Z);
+  }
+}
+
 NSA_AVX_FMA void cpRowsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
                            std::size_t stride, std::size_t k, double* Z) {
+  if (order == 1 && cpRowsAvxDispatch<1>(rows, R, idx, stride, k, Z)) return;
+  if (order == 2 && cpRowsAvxDispatch<2>(rows, R, idx, stride, k, Z)) return;
+  if (order == 3 && cpRowsAvxDispatch<3>(rows, R, idx, stride, k, Z)) return;
   const std::size_t full = R & ~std::size_t{3}, tail = R - full;
   const __m256i mask = laneMask(tail);
   const __m256d one = _mm256_set1_pd(1.0);
