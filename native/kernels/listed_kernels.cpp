@@ -449,8 +449,53 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
   }
 }
 
+// cpValuesAvx for `Order` factors and rows of C chunks of four (the last one partial when R is not a
+// multiple of 4), both known at compile time: the loops unrolled, the same operations in the same
+// order.
+template <std::size_t Order, std::size_t C>
+NSA_AVX_FMA inline void cpValuesAvxOf(const double* const* rows, std::size_t R, const int32_t* idx, std::size_t stride,
+                                      std::size_t k, double* out) {
+  const bool partial = R % 4 != 0;
+  const __m256i mask = laneMask(R - 4 * (C - 1));
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    const double* x[Order];
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < Order; ++j) x[j] = rows[j] + static_cast<std::size_t>(at[j]) * R;
+    __m256d s = _mm256_setzero_pd();
+#pragma GCC unroll 8
+    for (std::size_t c = 0; c < C; ++c) {
+      const bool last = c + 1 == C && partial;
+      __m256d p = last ? _mm256_maskload_pd(x[0] + 4 * c, mask) : _mm256_loadu_pd(x[0] + 4 * c);
+#pragma GCC unroll 4
+      for (std::size_t j = 1; j < Order; ++j)
+        p = _mm256_mul_pd(p, last ? _mm256_maskload_pd(x[j] + 4 * c, mask) : _mm256_loadu_pd(x[j] + 4 * c));
+      s = _mm256_add_pd(s, p);
+    }
+    out[q] = horizontalSum(s);
+  }
+}
+
+// Calls cpValuesAvxOf for C = ⌈R/4⌉ when that is at most 8 (R ≤ 32); false otherwise.
+template <std::size_t Order, std::size_t C = 1>
+NSA_AVX_FMA inline bool cpValuesAvxDispatch(const double* const* rows, std::size_t R, const int32_t* idx,
+                                            std::size_t stride, std::size_t k, double* out) {
+  if constexpr (C > 8) {
+    return false;
+  } else {
+    if ((R + 3) / 4 == C) {
+      cpValuesAvxOf<Order, C>(rows, R, idx, stride, k, out);
+      return true;
+    }
+    return cpValuesAvxDispatch<Order, C + 1>(rows, R, idx, stride, k, out);
+  }
+}
+
 NSA_AVX_FMA void cpValuesAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
                              std::size_t stride, std::size_t k, double* out) {
+  if (order == 2 && cpValuesAvxDispatch<2>(rows, R, idx, stride, k, out)) return;
+  if (order == 3 && cpValuesAvxDispatch<3>(rows, R, idx, stride, k, out)) return;
+  if (order == 4 && cpValuesAvxDispatch<4>(rows, R, idx, stride, k, out)) return;
   const std::size_t full = R & ~std::size_t{3}, tail = R - full;
   const __m256i mask = laneMask(tail);
   const double* x[64];  // the rows of an entry (orders up to 64)
@@ -620,14 +665,14 @@ NSA_AVX_FMA inline void cpSumsAvxInRegisters(const double* const* rows, std::siz
   const auto entry = [&](std::size_t q, __m256d* zv) NSA_AVX_FMA __attribute__((always_inline)) {
     const int32_t* at = idx + q * stride;
     const double* x[Others];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (std::size_t j = 0; j < Others; ++j) x[j] = rows[place[j]] + static_cast<std::size_t>(at[place[j]]) * R;
     const double* own = rows[skip] + static_cast<std::size_t>(at[skip]) * R;
     __m256d s = _mm256_setzero_pd();
 #pragma GCC unroll 8
     for (std::size_t c = 0; c < C; ++c) {
       __m256d p = one;
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (std::size_t j = 0; j < Others; ++j) p = _mm256_mul_pd(p, load(x[j], c));
       zv[c] = p;
       s = _mm256_fmadd_pd(p, load(own, c), s);
@@ -689,6 +734,7 @@ NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::si
                            double kappa0, const double* a, double* num, double* den, double* z) {
   if (order == 2 && cpSumsAvxDispatch<1>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den)) return;
   if (order == 3 && cpSumsAvxDispatch<2>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den)) return;
+  if (order == 4 && cpSumsAvxDispatch<3>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den)) return;
   if (order == 2)
     cpSumsAvxOf<1>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
   else if (order == 3)
