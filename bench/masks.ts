@@ -1,7 +1,7 @@
 // The cost of missing entries: seconds per iteration of a masked solve (10 % of the entries missing,
 // drawn at random) over the unmasked solve of the same data, one BLAS thread. Goal ≤ 1.5× for dense
 // data (docs/missing-values.md explains where the extra time goes).
-//   npm run bench:masks [-- --quick]
+//   npm run bench:masks [-- --quick] [-- --only ntf]   (--only: just the lines whose label contains it)
 // Timing: the process's CPU time per iteration from two run lengths (setup, init and the final loss
 // cancel), as bench/stratified-nmf.ts; masked and unmasked alternate, best of five each (on a loaded
 // machine single runs vary by ±30 %, and a change of load between the two would enter the ratio).
@@ -10,6 +10,8 @@ import { nmfSync, ntfSync, setBlasThreads, stratifiedNmfSync, stratifiedNtfSync,
 import { fmt, lcgFill } from './common.js';
 
 const quick = process.argv.includes('--quick');
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt >= 0 ? process.argv[onlyAt + 1] ?? '' : '';
 
 function cpuSeconds(fn: () => unknown): number {
   const c0 = process.cpuUsage();
@@ -41,6 +43,12 @@ function randomMask(n: number, fraction: number, seed: number): Uint8Array {
   return Uint8Array.from(u, (x) => (x < fraction ? 1 : 0));
 }
 
+/** Measures and prints one line, unless --only leaves it out. */
+function measure(label: string, run: (withMask: boolean) => (iterations: number) => unknown, short: number, long: number): void {
+  if (!label.includes(only)) return;
+  line(label, ...perIterationPair(run, short, long));
+}
+
 function line(label: string, masked: number, plain: number): void {
   const ratio = masked / plain;
   console.log(
@@ -57,7 +65,7 @@ const mask = randomMask(n * m, 0.1, 2);
 for (const solver of ['hals', 'mu'] as const) {
   const run = (withMask: boolean) => (iterations: number) =>
     nmfSync(A, r, { solver, maxIterations: iterations, lossEvery: 1 << 30, seed: 1, ...(withMask ? { mask } : {}) });
-  line(`nmf ${solver}`, ...perIterationPair(run, short, long));
+  measure(`nmf ${solver}`, run, short, long);
 }
 {
   // Stratified-NMF: the same data as 4 strata of n/4 rows.
@@ -67,7 +75,7 @@ for (const solver of ['hals', 'mu'] as const) {
   const run = (withMask: boolean) => (iterations: number) =>
     stratifiedNmfSync(strata, r, { maxIterations: iterations, lossEvery: 1 << 30, seed: 1, ...(withMask ? { mask: masks } : {}) });
   try {
-    line(`stratifiedNmf (${S} strata)`, ...perIterationPair(run, short, long));
+    measure(`stratifiedNmf (${S} strata)`, run, short, long);
   } catch (e) {
     console.log(`stratifiedNmf: ${(e as Error).message}`);
   }
@@ -79,7 +87,7 @@ for (const solver of ['hals', 'mu'] as const) {
   const masks = strata.map((_, s) => mask.slice(s * samples * m, (s + 1) * samples * m));
   const run = (withMask: boolean) => (iterations: number) =>
     stratifiedNtfSync(strata, r, { strataRank: 4, maxIterations: iterations, lossEvery: 1e8, seed: 1, ...(withMask ? { mask: masks } : {}) });
-  line(`stratifiedNtf (${S} strata of ${samples}×${dims.join('×')})`, ...perIterationPair(run, short, long));
+  measure(`stratifiedNtf (${S} strata of ${samples}×${dims.join('×')})`, run, short, long);
 }
 {
   // ntf (non-negative CP): the same values as one 3-way tensor of n/10 × m/10 × 100 (200×100×100).
@@ -88,6 +96,6 @@ for (const solver of ['hals', 'mu'] as const) {
   for (const solver of ['hals', 'mu'] as const) {
     const run = (withMask: boolean) => (iterations: number) =>
       ntfSync(T, r, { solver, maxIterations: iterations, lossEvery: 1e8, seed: 1, ...(withMask ? { mask } : {}) });
-    line(`ntf ${solver} (${shape.join('×')})`, ...perIterationPair(run, short, long));
+    measure(`ntf ${solver} (${shape.join('×')})`, run, short, long);
   }
 }

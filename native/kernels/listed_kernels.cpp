@@ -449,8 +449,53 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
   }
 }
 
+// cpValuesAvx for `Order` factors and rows of C chunks of four (the last one partial when R is not a
+// multiple of 4), both known at compile time: the loops unrolled, the same operations in the same
+// order.
+template <std::size_t Order, std::size_t C>
+NSA_AVX_FMA inline void cpValuesAvxOf(const double* const* rows, std::size_t R, const int32_t* idx, std::size_t stride,
+                                      std::size_t k, double* out) {
+  const bool partial = R % 4 != 0;
+  const __m256i mask = laneMask(R - 4 * (C - 1));
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    const double* x[Order];
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < Order; ++j) x[j] = rows[j] + static_cast<std::size_t>(at[j]) * R;
+    __m256d s = _mm256_setzero_pd();
+#pragma GCC unroll 8
+    for (std::size_t c = 0; c < C; ++c) {
+      const bool last = c + 1 == C && partial;
+      __m256d p = last ? _mm256_maskload_pd(x[0] + 4 * c, mask) : _mm256_loadu_pd(x[0] + 4 * c);
+#pragma GCC unroll 4
+      for (std::size_t j = 1; j < Order; ++j)
+        p = _mm256_mul_pd(p, last ? _mm256_maskload_pd(x[j] + 4 * c, mask) : _mm256_loadu_pd(x[j] + 4 * c));
+      s = _mm256_add_pd(s, p);
+    }
+    out[q] = horizontalSum(s);
+  }
+}
+
+// Calls cpValuesAvxOf for C = ⌈R/4⌉ when that is at most 8 (R ≤ 32); false otherwise.
+template <std::size_t Order, std::size_t C = 1>
+NSA_AVX_FMA inline bool cpValuesAvxDispatch(const double* const* rows, std::size_t R, const int32_t* idx,
+                                            std::size_t stride, std::size_t k, double* out) {
+  if constexpr (C > 8) {
+    return false;
+  } else {
+    if ((R + 3) / 4 == C) {
+      cpValuesAvxOf<Order, C>(rows, R, idx, stride, k, out);
+      return true;
+    }
+    return cpValuesAvxDispatch<Order, C + 1>(rows, R, idx, stride, k, out);
+  }
+}
+
 NSA_AVX_FMA void cpValuesAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
                              std::size_t stride, std::size_t k, double* out) {
+  if (order == 2 && cpValuesAvxDispatch<2>(rows, R, idx, stride, k, out)) return;
+  if (order == 3 && cpValuesAvxDispatch<3>(rows, R, idx, stride, k, out)) return;
+  if (order == 4 && cpValuesAvxDispatch<4>(rows, R, idx, stride, k, out)) return;
   const std::size_t full = R & ~std::size_t{3}, tail = R - full;
   const __m256i mask = laneMask(tail);
   const double* x[64];  // the rows of an entry (orders up to 64)
@@ -472,8 +517,52 @@ NSA_AVX_FMA void cpValuesAvx(const double* const* rows, std::size_t order, std::
   }
 }
 
+// cpRowsAvx for `Order` factors and rows of C chunks of four (the last one partial when R is not a
+// multiple of 4), both known at compile time: the loops unrolled, the same products in the same order.
+template <std::size_t Order, std::size_t C>
+NSA_AVX_FMA inline void cpRowsAvxOf(const double* const* rows, std::size_t R, const int32_t* idx, std::size_t stride,
+                                    std::size_t k, double* Z) {
+  const bool partial = R % 4 != 0;
+  const __m256i mask = laneMask(R - 4 * (C - 1));
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    const double* x[Order];
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < Order; ++j) x[j] = rows[j] + static_cast<std::size_t>(at[j]) * R;
+    double* z = Z + q * R;
+#pragma GCC unroll 8
+    for (std::size_t c = 0; c < C; ++c) {
+      const bool last = c + 1 == C && partial;
+      __m256d p = _mm256_set1_pd(1.0);
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < Order; ++j)
+        p = _mm256_mul_pd(p, last ? _mm256_maskload_pd(x[j] + 4 * c, mask) : _mm256_loadu_pd(x[j] + 4 * c));
+      if (last) _mm256_maskstore_pd(z + 4 * c, mask, p);
+      else _mm256_storeu_pd(z + 4 * c, p);
+    }
+  }
+}
+
+// Calls cpRowsAvxOf for C = ⌈R/4⌉ when that is at most 8 (R ≤ 32); false otherwise.
+template <std::size_t Order, std::size_t C = 1>
+NSA_AVX_FMA inline bool cpRowsAvxDispatch(const double* const* rows, std::size_t R, const int32_t* idx,
+                                          std::size_t stride, std::size_t k, double* Z) {
+  if constexpr (C > 8) {
+    return false;
+  } else {
+    if ((R + 3) / 4 == C) {
+      cpRowsAvxOf<Order, C>(rows, R, idx, stride, k, Z);
+      return true;
+    }
+    return cpRowsAvxDispatch<Order, C + 1>(rows, R, idx, stride, k, Z);
+  }
+}
+
 NSA_AVX_FMA void cpRowsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
                            std::size_t stride, std::size_t k, double* Z) {
+  if (order == 1 && cpRowsAvxDispatch<1>(rows, R, idx, stride, k, Z)) return;
+  if (order == 2 && cpRowsAvxDispatch<2>(rows, R, idx, stride, k, Z)) return;
+  if (order == 3 && cpRowsAvxDispatch<3>(rows, R, idx, stride, k, Z)) return;
   const std::size_t full = R & ~std::size_t{3}, tail = R - full;
   const __m256i mask = laneMask(tail);
   const __m256d one = _mm256_set1_pd(1.0);
@@ -550,9 +639,102 @@ NSA_AVX_FMA inline void cpSumsAvxOf(const double* const* rows, std::size_t order
   }
 }
 
+// cpSumsAvxOf for rows of C chunks of four (the last one partial when R is not a multiple of 4),
+// C known at compile time: an entry's z stays in C registers between its model and its additions
+// (not stored to the workspace and loaded again), which takes a third of the memory operations per
+// entry away. The same operations in the same order as cpSumsAvxOf.
+template <std::size_t Others, std::size_t C>
+NSA_AVX_FMA inline void cpSumsAvxInRegisters(const double* const* rows, std::size_t order, std::size_t R,
+                                             const int32_t* idx, std::size_t stride, std::size_t skip, std::size_t k,
+                                             const double* offset, const double* kappa, double kappa0, const double* a,
+                                             double* num, double* den) {
+  const bool partial = R % 4 != 0;
+  const __m256i mask = laneMask(R - 4 * (C - 1));
+  const __m256d one = _mm256_set1_pd(1.0);
+  std::size_t place[Others];
+  for (std::size_t j = 0, count = 0; j < order; ++j)
+    if (j != skip) place[count++] = j;
+  const auto load = [&](const double* p, std::size_t c) NSA_AVX_FMA __attribute__((always_inline)) {
+    return c + 1 == C && partial ? _mm256_maskload_pd(p + 4 * c, mask) : _mm256_loadu_pd(p + 4 * c);
+  };
+  const auto store = [&](double* p, std::size_t c, __m256d v) NSA_AVX_FMA __attribute__((always_inline)) {
+    if (c + 1 == C && partial) _mm256_maskstore_pd(p + 4 * c, mask, v);
+    else _mm256_storeu_pd(p + 4 * c, v);
+  };
+  // One entry's z (into zv) and its model's partial sums.
+  const auto entry = [&](std::size_t q, __m256d* zv) NSA_AVX_FMA __attribute__((always_inline)) {
+    const int32_t* at = idx + q * stride;
+    const double* x[Others];
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < Others; ++j) x[j] = rows[place[j]] + static_cast<std::size_t>(at[place[j]]) * R;
+    const double* own = rows[skip] + static_cast<std::size_t>(at[skip]) * R;
+    __m256d s = _mm256_setzero_pd();
+#pragma GCC unroll 8
+    for (std::size_t c = 0; c < C; ++c) {
+      __m256d p = one;
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < Others; ++j) p = _mm256_mul_pd(p, load(x[j], c));
+      zv[c] = p;
+      s = _mm256_fmadd_pd(p, load(own, c), s);
+    }
+    return s;
+  };
+  // Entry q's additions, with its model's partial sums s.
+  const auto add = [&](std::size_t q, const __m256d* zv, __m256d s) NSA_AVX_FMA __attribute__((always_inline)) {
+    const std::size_t i = static_cast<std::size_t>(idx[q * stride + skip]);
+    const double model = (offset ? offset[q] : 0.0) + horizontalSum(s);
+    const double kq = kappa ? kappa[q] : kappa0;
+    const __m256d km = _mm256_set1_pd(kq * model);
+    double* dj = den + i * R;
+#pragma GCC unroll 8
+    for (std::size_t c = 0; c < C; ++c) store(dj, c, _mm256_fmadd_pd(km, zv[c], load(dj, c)));
+    if (a && a[q] != 0.0) {
+      const __m256d ka = _mm256_set1_pd(kq * a[q]);
+      double* nj = num + i * R;
+#pragma GCC unroll 8
+      for (std::size_t c = 0; c < C; ++c) store(nj, c, _mm256_fmadd_pd(ka, zv[c], load(nj, c)));
+    }
+  };
+  // Two entries at a time where both z fit in registers: their products and model sums (each a chain
+  // of C dependent additions and a reduction) interleave; their additions follow in entry order, so
+  // an entry that shares the previous one's row reads it after that one's store, as one by one.
+  std::size_t q = 0;
+  if constexpr (2 * C + 4 <= 16)
+    for (; q + 2 <= k; q += 2) {
+      __m256d z0[C], z1[C];
+      const __m256d s0 = entry(q, z0), s1 = entry(q + 1, z1);
+      add(q, z0, s0);
+      add(q + 1, z1, s1);
+    }
+  for (; q < k; ++q) {
+    __m256d zv[C];
+    add(q, zv, entry(q, zv));
+  }
+}
+
+// Calls cpSumsAvxInRegisters for C = ⌈R/4⌉ when that is at most 8 (R ≤ 32); false otherwise.
+template <std::size_t Others, std::size_t C = 1>
+NSA_AVX_FMA inline bool cpSumsAvxDispatch(const double* const* rows, std::size_t order, std::size_t R,
+                                          const int32_t* idx, std::size_t stride, std::size_t skip, std::size_t k,
+                                          const double* offset, const double* kappa, double kappa0, const double* a,
+                                          double* num, double* den) {
+  if constexpr (C > 8) {
+    return false;
+  } else {
+    if ((R + 3) / 4 == C) {
+      cpSumsAvxInRegisters<Others, C>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den);
+      return true;
+    }
+    return cpSumsAvxDispatch<Others, C + 1>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den);
+  }
+}
+
 NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
                            std::size_t stride, std::size_t skip, std::size_t k, const double* offset, const double* kappa,
                            double kappa0, const double* a, double* num, double* den, double* z) {
+  if (order == 2 && cpSumsAvxDispatch<1>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den)) return;
+  if (order == 3 && cpSumsAvxDispatch<2>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den)) return;
+  if (order == 4 && cpSumsAvxDispatch<3>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den)) return;
   if (order == 2)
     cpSumsAvxOf<1>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
   else if (order == 3)
