@@ -11,25 +11,13 @@ import { energyExcess, main as optimizers, syntheticTarget } from '../examples/g
 import { main as wTradeoff } from '../examples/gallery/w-tradeoff.js';
 import { writeNpy } from '../lib/index.js';
 import { dataFile } from './helpers/shared.js';
+import { panelCount, expectSvg } from './helpers/svg.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nsa-flow-gallery-nsa-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const quiet = (): void => {};
 const leukemia = dataFile('leukemia_all/ALL_expr_top1000var.npy.gz');
 
-/** The panels of a concatenated Vega SVG: one scope group per sub-view. */
-const panelCount = (svg: string): number => (svg.match(/role-scope concat_\d+_group/g) ?? []).length;
-
-function expectSvg(svg: string): void {
-  expect(svg.startsWith('<svg')).toBe(true);
-  expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-  const open: string[] = [];
-  for (const [, close, name, selfClosing] of svg.matchAll(/<(\/?)([a-zA-Z][\w:-]*)[^>]*?(\/?)>/g)) {
-    if (close) expect(open.pop()).toBe(name);
-    else if (!selfClosing) open.push(name!);
-  }
-  expect(open).toEqual([]);
-}
 
 describe('gallery: the NSA-Flow optimizers on one problem (claim 2)', () => {
   it('reduced size (5 optimizers, 200 loop iterations, synthetic 120 × 4): certified minimum, loop optimizers above it, Adam not beaten on orthogonality', async () => {

@@ -12,27 +12,12 @@ import { curvesPlot } from '../examples/gallery/common.js';
 import { main as snmfText } from '../examples/gallery/snmf-text.js';
 import { main as tvWatermark, watermark } from '../examples/gallery/tv-watermark.js';
 import { writeCsv, type Matrix } from '../lib/index.js';
+import { panelCount, legendLabels, expectSvg } from './helpers/svg.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nsa-flow-gallery-strat-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const quiet = (): void => {};
 
-/** The panels of a concatenated Vega SVG: one scope group per sub-view. */
-const panelCount = (svg: string): number => (svg.match(/role-scope concat_\d+_group/g) ?? []).length;
-/** The entries of a legend (one per series of a line chart). */
-const legendLabels = (svg: string): number => (svg.match(/role-legend-symbol/g) ?? []).length;
-
-function expectSvg(svg: string): void {
-  expect(svg.startsWith('<svg')).toBe(true);
-  expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-  // Well nested: every element closed, in order (Vega's attribute values escape '<' and '>').
-  const open: string[] = [];
-  for (const [, close, name, selfClosing] of svg.matchAll(/<(\/?)([a-zA-Z][\w:-]*)[^>]*?(\/?)>/g)) {
-    if (close) expect(open.pop()).toBe(name);
-    else if (!selfClosing) open.push(name!);
-  }
-  expect(open).toEqual([]);
-}
 
 describe('gallery: Stratified-NMF on text, the shifts v(s) name their strata (claim 5)', () => {
   it('Austen at rank 4, 100 iterations: own top words, v(s) zero exactly where its novel lacks the term', async () => {

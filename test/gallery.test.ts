@@ -10,28 +10,12 @@ import { matchRows } from '../examples/gallery/common.js';
 import { main as snmfSynthetic, plant } from '../examples/gallery/snmf-synthetic.js';
 import { main as toyW, toyTarget } from '../examples/gallery/toy-w.js';
 import { writeCsv, type Matrix } from '../lib/index.js';
+import { panelCount, legendLabels, expectSvg } from './helpers/svg.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nsa-flow-gallery-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const quiet = (): void => {};
 
-/** The panels of a concatenated Vega SVG: one scope group per sub-view. */
-const panelCount = (svg: string): number => (svg.match(/role-scope concat_\d+_group/g) ?? []).length;
-/** The entries of a legend (one per series of a line chart). */
-const legendLabels = (svg: string): number => (svg.match(/role-legend-symbol/g) ?? []).length;
-
-function expectSvg(svg: string): void {
-  expect(svg.startsWith('<svg')).toBe(true);
-  expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-  // Well nested: every element closed, in order (a truncated or malformed file fails here). Attribute
-  // values of Vega's SVG escape '<' and '>', so a tag ends at the first '>'.
-  const open: string[] = [];
-  for (const [, close, name, selfClosing] of svg.matchAll(/<(\/?)([a-zA-Z][\w:-]*)[^>]*?(\/?)>/g)) {
-    if (close) expect(open.pop()).toBe(name);
-    else if (!selfClosing) open.push(name!);
-  }
-  expect(open).toEqual([]);
-}
 
 describe('gallery: toy 4×3, w moves the solution toward disjoint column supports (claim 1)', () => {
   it('the defect falls and the sparsity rises with w; the target has overlapping supports', async () => {
