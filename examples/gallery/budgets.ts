@@ -7,12 +7,10 @@
 //   npx tsx examples/gallery/budgets.ts [--per-digit N (default: all)] [--iterations 300] [--out docs/figures/gallery-budgets.svg]
 //   npx tsx examples/gallery/budgets.ts --data images.npy --strata-from labels.csv:column
 //     (a user's N × h × w image stack and one stratum label per image)
-import { resolve } from 'node:path';
 
-import { ntfSync, readLabels, readNpy, setBlasThreads, stratifiedNmfSync, stratifiedNtfSync, type Tensor } from '../../lib/index.js';
-import { curvesPlot, intFlag, isMain, parseFlags, writeFigure } from './common.js';
+import { ntfSync, setBlasThreads, stratifiedNmfSync, stratifiedNtfSync, type Tensor } from '../../lib/index.js';
+import { curvesPlot, intFlag, isMain, parseFlags, readImageStrata, writeFigure } from './common.js';
 
-const dataDir = resolve(import.meta.dirname, '..', '..', 'data');
 
 export type Method = 'Stratified-NTF' | 'NTF (HALS)' | 'Stratified-NMF (flattened)';
 
@@ -52,26 +50,14 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
   const perStratum = intFlag(flags, 'per-digit', 1_000_000);
   const iterations = intFlag(flags, 'iterations', 300);
   const out = flags.get('out') ?? 'docs/figures/gallery-budgets.svg';
-  const userData = flags.has('data');
-  if (userData !== flags.has('strata-from')) throw new RangeError('Expected --data and --strata-from together (an N × h × w image stack and one stratum label per image)');
   // One BLAS thread: the same seed gives the same bits.
   setBlasThreads(1);
-
-  const imagesPath = flags.get('data') ?? resolve(dataDir, 'digits', 'digits_images.npy.gz');
-  const strataRef = flags.get('strata-from') ?? `${resolve(dataDir, 'digits', 'digits_labels.csv')}:label`;
-  const colon = strataRef.lastIndexOf(':');
-  if (colon <= 0 || colon === strataRef.length - 1) throw new RangeError(`Expected file.csv:column for --strata-from but received ${JSON.stringify(strataRef)}`);
-  const all = readNpy(imagesPath);
-  if (all.shape.length < 3) throw new RangeError(`Expected an N × d₂ × … image stack in --data but its shape is [${all.shape.join(', ')}]`);
-  const labels = readLabels(strataRef.slice(0, colon), strataRef.slice(colon + 1)).map(String);
-  if (labels.length !== all.shape[0]) throw new RangeError(`Expected one label per image (${all.shape[0]}) in --strata-from but received ${labels.length}`);
+  const { all, userData, imagesPath, picked } = readImageStrata(flags, perStratum);
   const dims = all.shape.slice(1);
   const px = dims.reduce((a, b) => a * b, 1);
   const dimSum = dims.reduce((a, b) => a + b, 0);
 
   // The first perStratum images of each stratum (strata in sorted label order), and all of them as one tensor.
-  const names = [...new Set(labels)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-  const picked = names.map((name) => labels.flatMap((l, i) => (l === name ? [i] : [])).slice(0, perStratum));
   const strata: Tensor[] = picked.map((rows) => {
     const data = new Float64Array(rows.length * px);
     rows.forEach((row, k) => data.set(all.data.subarray(row * px, (row + 1) * px), k * px));

@@ -1,11 +1,12 @@
 // What the gallery's examples share: reading their few flags, drawing several heatmaps side by side
 // as one SVG, writing a figure, and matching the rows of a fitted factor to planted ones.
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { TopLevelSpec } from 'vega-lite';
 
+import { readLabels, readNpy } from '../../lib/index.js';
 import type { Matrix } from '../../lib/matrix.js';
 import { heatmapSpec, renderSvg, type HeatmapOptions } from '../../lib/plot/index.js';
 
@@ -246,4 +247,27 @@ export async function curvesPlot(curves: readonly Curve[], title: string, axes: 
       order: { field: 'order', type: 'quantitative' },
     },
   } as unknown as TopLevelSpec);
+}
+
+/**
+ * The image stack of --data (N × d₂ × …; default: the repository's digits) with its strata from
+ * --strata-from file.csv:column (one label per image; given together with --data): the stack, whether it
+ * is the user's, its path, the stratum names in sorted label order and the first `perStratum` image
+ * rows of each stratum.
+ */
+export function readImageStrata(flags: Map<string, string>, perStratum: number) {
+  const userData = flags.has('data');
+  if (userData !== flags.has('strata-from')) throw new RangeError('Expected --data and --strata-from together (an N × h × w image stack and one stratum label per image)');
+  const dataDir = resolve(import.meta.dirname, '..', '..', 'data');
+  const imagesPath = flags.get('data') ?? resolve(dataDir, 'digits', 'digits_images.npy.gz');
+  const strataRef = flags.get('strata-from') ?? `${resolve(dataDir, 'digits', 'digits_labels.csv')}:label`;
+  const colon = strataRef.lastIndexOf(':');
+  if (colon <= 0 || colon === strataRef.length - 1) throw new RangeError(`Expected file.csv:column for --strata-from but received ${JSON.stringify(strataRef)}`);
+  const all = readNpy(imagesPath);
+  if (all.shape.length < 3) throw new RangeError(`Expected an N × d₂ × … image stack in --data but its shape is [${all.shape.join(', ')}]`);
+  const labels = readLabels(strataRef.slice(0, colon), strataRef.slice(colon + 1)).map(String);
+  if (labels.length !== all.shape[0]) throw new RangeError(`Expected one label per image (${all.shape[0]}) in --strata-from but received ${labels.length}`);
+  const names = [...new Set(labels)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const picked = names.map((name) => labels.flatMap((l, i) => (l === name ? [i] : [])).slice(0, perStratum));
+  return { all, userData, imagesPath, names, picked };
 }

@@ -7,13 +7,11 @@
 //     [--iterations 300] [--out docs/figures/gallery-tv.svg]
 //   npx tsx examples/gallery/tv-watermark.ts --data images.npy --strata-from labels.csv:column
 //     (a user's N × h × w image stack and one stratum label per image)
-import { resolve } from 'node:path';
 
-import { readLabels, readNpy, reconstruct, setBlasThreads, stratifiedNtfSync, type Matrix, type Tensor } from '../../lib/index.js';
+import { reconstruct, setBlasThreads, stratifiedNtfSync, type Matrix, type Tensor } from '../../lib/index.js';
 import { SeededUniform } from '../../lib/nsa-flow/fit.js';
-import { heatmapPanels, intFlag, isMain, parseFlags, writeFigure } from './common.js';
+import { heatmapPanels, intFlag, isMain, parseFlags, readImageStrata, writeFigure } from './common.js';
 
-const dataDir = resolve(import.meta.dirname, '..', '..', 'data');
 
 /**
  * The watermark: an L in the bottom-left corner (the left column's lower three pixels and the bottom
@@ -82,26 +80,14 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
     if (t.trim() === '' || !(r >= 0) || !Number.isFinite(r)) throw new RangeError(`Expected TV weights ≥ 0 for --reg but received ${JSON.stringify(t)}`);
     return r;
   });
-  const userData = flags.has('data');
-  if (userData !== flags.has('strata-from')) throw new RangeError('Expected --data and --strata-from together (an N × h × w image stack and one stratum label per image)');
   // One BLAS thread: the same seed gives the same bits.
   setBlasThreads(1);
-
-  const imagesPath = flags.get('data') ?? resolve(dataDir, 'digits', 'digits_images.npy.gz');
-  const strataRef = flags.get('strata-from') ?? `${resolve(dataDir, 'digits', 'digits_labels.csv')}:label`;
-  const colon = strataRef.lastIndexOf(':');
-  if (colon <= 0 || colon === strataRef.length - 1) throw new RangeError(`Expected file.csv:column for --strata-from but received ${JSON.stringify(strataRef)}`);
-  const all = readNpy(imagesPath);
+  const { all, userData, imagesPath, names, picked } = readImageStrata(flags, perStratum);
   if (all.shape.length !== 3) throw new RangeError(`Expected an N × h × w image stack in --data but its shape is [${all.shape.join(', ')}]`);
   const [, h, w] = all.shape as [number, number, number];
   const px = h * w;
   if (h < 3 || w < 3) throw new RangeError(`Expected images of at least 3 × 3 pixels (the watermark's size) in --data but they are ${h} × ${w}`);
-  const labels = readLabels(strataRef.slice(0, colon), strataRef.slice(colon + 1)).map(String);
-  if (labels.length !== all.shape[0]) throw new RangeError(`Expected one label per image (${all.shape[0]}) in --strata-from but received ${labels.length}`);
 
-  // The first perStratum images of each stratum, strata in sorted label order.
-  const names = [...new Set(labels)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-  const picked = names.map((name) => labels.flatMap((l, i) => (l === name ? [i] : [])).slice(0, perStratum));
   const M = watermark(h, w);
   // Noise from the project's seeded generator (Box–Muller), clipped at 0: the model is non-negative.
   const rng = new SeededUniform(7);
