@@ -2,102 +2,17 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <limits>
-#include <mutex>
 #include <thread>
 
 #include "error.hpp"
 #include "random.hpp"
+#include "thread_team.hpp"
 
 namespace nsa {
 
 namespace {
-
-// A team of threads kept for a whole run (no thread creation per iteration). run() calls fn on
-// `size()` contiguous row ranges whose bounds are multiples of `align` rows; the caller's thread takes
-// range 0. Kernels called inside are sized so that OpenBLAS runs them single-threaded.
-class RowTeam {
- public:
-  using Fn = void (*)(void* ctx, int thread, std::size_t begin, std::size_t end);
-
-  explicit RowTeam(int threads) : n_(std::max(threads, 1)) {
-    for (int t = 1; t < n_; ++t) helpers_.emplace_back([this, t] { loop(t); });
-  }
-  ~RowTeam() {
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      quit_ = true;
-      ++generation_;
-    }
-    wake_.notify_all();
-    for (auto& h : helpers_) h.join();
-  }
-  RowTeam(const RowTeam&) = delete;
-  RowTeam& operator=(const RowTeam&) = delete;
-
-  int size() const { return n_; }
-
-  void run(std::size_t rows, std::size_t align, Fn fn, void* ctx) {
-    rows_ = rows;
-    align_ = align;
-    fn_ = fn;
-    ctx_ = ctx;
-    if (n_ == 1) {
-      fn(ctx, 0, 0, rows);
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      pending_ = n_ - 1;
-      ++generation_;
-    }
-    wake_.notify_all();
-    work(0);
-    std::unique_lock<std::mutex> lock(m_);
-    done_.wait(lock, [this] { return pending_ == 0; });
-  }
-
- private:
-  void work(int t) {
-    const std::size_t blocks = (rows_ + align_ - 1) / align_;
-    const std::size_t b = std::min(rows_, blocks * t / n_ * align_);
-    const std::size_t e = std::min(rows_, blocks * (t + 1) / n_ * align_);
-    if (b < e) fn_(ctx_, t, b, e);
-  }
-  void loop(int t) {
-    uint64_t seen = 0;
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(m_);
-        wake_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
-        if (quit_) return;
-      }
-      work(t);
-      std::lock_guard<std::mutex> lock(m_);
-      if (--pending_ == 0) done_.notify_one();
-    }
-  }
-
-  int n_;
-  std::vector<std::thread> helpers_;
-  std::mutex m_;
-  std::condition_variable wake_, done_;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool quit_ = false;
-  std::size_t rows_ = 0, align_ = 1;
-  Fn fn_ = nullptr;
-  void* ctx_ = nullptr;
-};
-
-template <class F>
-void runRows(RowTeam& team, std::size_t rows, std::size_t align, F& f) {
-  team.run(rows, align, [](void* ctx, int t, std::size_t b, std::size_t e) { (*static_cast<F*>(ctx))(t, b, e); },
-           &f);
-}
 
 // S += AᵀA over m rows (upper triangle, row-major), or S = AᵀA when `first`.
 void gramAccumulate(const double* A, std::size_t m, std::size_t k, double* S, bool first) {
@@ -189,12 +104,9 @@ class Flow {
   void run();
 
  private:
+  // Wide matrices are compute-bound: let BLAS thread whole-matrix calls instead.
   static int teamSize(std::size_t p, std::size_t k, int requested) {
-    int t = requested > 0 ? requested : openblas_get_num_threads();
-    t = std::min<int>(t, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-    // Wide matrices are compute-bound: let BLAS thread whole-matrix calls instead.
-    if (k > 48 || p * k < 200000) t = 1;
-    return std::max(t, 1);
+    return k > 48 ? 1 : teamThreads(requested, static_cast<double>(p) * static_cast<double>(k));
   }
 
   void prepare(std::vector<double>& Y0, std::vector<double>& X0in);

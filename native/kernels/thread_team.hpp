@@ -1,0 +1,114 @@
+#pragma once
+// The thread team of the solvers' own passes (elementwise updates, fused row-block passes, MTTKRP,
+// loss). One team per run, sized by teamThreads() below, so that every solver follows the same thread
+// policy: the BLAS thread count the runtime set for this job (lib/runtime.ts owns it: all cores for a
+// job running alone, one thread per job when jobs run side by side), never more than the cores, and
+// one thread for passes too small to pay for a wake-up.
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace nsa {
+
+// A team of threads kept for a whole run (no thread creation per iteration). run() calls fn on
+// `size()` contiguous row ranges whose bounds are multiples of `align` rows; the caller's thread takes
+// range 0. Kernels called inside are sized so that OpenBLAS runs them single-threaded.
+class RowTeam {
+ public:
+  using Fn = void (*)(void* ctx, int thread, std::size_t begin, std::size_t end);
+
+  explicit RowTeam(int threads) : n_(std::max(threads, 1)) {
+    for (int t = 1; t < n_; ++t) helpers_.emplace_back([this, t] { loop(t); });
+  }
+  ~RowTeam() {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      quit_ = true;
+      ++generation_;
+    }
+    wake_.notify_all();
+    for (auto& h : helpers_) h.join();
+  }
+  RowTeam(const RowTeam&) = delete;
+  RowTeam& operator=(const RowTeam&) = delete;
+
+  int size() const { return n_; }
+
+  void run(std::size_t rows, std::size_t align, Fn fn, void* ctx) {
+    rows_ = rows;
+    align_ = align;
+    fn_ = fn;
+    ctx_ = ctx;
+    if (n_ == 1) {
+      fn(ctx, 0, 0, rows);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      pending_ = n_ - 1;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work(0);
+    std::unique_lock<std::mutex> lock(m_);
+    done_.wait(lock, [this] { return pending_ == 0; });
+  }
+
+ private:
+  void work(int t) {
+    const std::size_t blocks = (rows_ + align_ - 1) / align_;
+    const std::size_t b = std::min(rows_, blocks * t / n_ * align_);
+    const std::size_t e = std::min(rows_, blocks * (t + 1) / n_ * align_);
+    if (b < e) fn_(ctx_, t, b, e);
+  }
+  void loop(int t) {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(m_);
+        wake_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (quit_) return;
+      }
+      work(t);
+      std::lock_guard<std::mutex> lock(m_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  int n_;
+  std::vector<std::thread> helpers_;
+  std::mutex m_;
+  std::condition_variable wake_, done_;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool quit_ = false;
+  std::size_t rows_ = 0, align_ = 1;
+  Fn fn_ = nullptr;
+  void* ctx_ = nullptr;
+};
+
+template <class F>
+void runRows(RowTeam& team, std::size_t rows, std::size_t align, F& f) {
+  team.run(rows, align, [](void* ctx, int t, std::size_t b, std::size_t e) { (*static_cast<F*>(ctx))(t, b, e); },
+           &f);
+}
+
+// Threads for a team whose passes touch `work` doubles: `requested` (> 0) or the job's BLAS threads
+// (0), at most the cores, and 1 below `minWork` (a wake-up of a helper costs ~10 µs, about what one
+// core needs for 2·10⁵ doubles of streaming work).
+inline int teamThreads(int requested, double work, double minWork = 200000) {
+  int t = requested > 0 ? requested : openblas_get_num_threads();
+  t = std::min<int>(t, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  if (work < minWork) t = 1;
+  return std::max(t, 1);
+}
+
+}  // namespace nsa
