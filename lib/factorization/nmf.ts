@@ -46,7 +46,24 @@ export interface NmfOptions extends IterationOptions, MissingOptions, FactorPena
   loss?: NmfLoss;
   /** 'random' (W, H ~ U(0,1)·√(mean(A)/r)), 'nndsvd' (NNDSVD; zeros filled with 1 % of √(mean(A)/r)) or given {W, H}. */
   init?: 'random' | 'nndsvd' | { W?: Matrix; H?: Matrix };
+  /**
+   * Inner updates of each factor per iteration, reusing the iteration's products with the data (the
+   * expensive part), so extra sweeps are cheap: HALS sweeps each row up to this many times (stopping
+   * early by innerTolerance; many sweeps = alternating non-negative least squares by coordinate
+   * descent), MU repeats its update. Default: DEFAULT_INNER_SWEEPS for the unweighted Frobenius loss
+   * (chosen by measured time to accuracy, docs/performance.md), 1 with weights, missing entries or KL,
+   * which allow only 1.
+   */
+  innerSweeps?: number;
+  /** Inner sweeps stop when a sweep's change is at most this fraction of the first sweep's (default 0.1). */
+  innerTolerance?: number;
 }
+
+/**
+ * The inner sweeps of an unweighted Frobenius solve when options.innerSweeps is not given, chosen by
+ * bench/time-to-accuracy (docs/performance.md): the fastest to every accuracy level measured there.
+ */
+export const DEFAULT_INNER_SWEEPS = 10;
 
 export interface NmfSettings {
   rank: number;
@@ -66,6 +83,8 @@ export interface NmfSettings {
   l1H?: number;
   l2H?: number;
   restarts: number;
+  innerSweeps: number;
+  innerTolerance: number;
 }
 
 /**
@@ -99,12 +118,20 @@ export const nmfOptionSpecs = {
     check: (v, name) => checkInit(v, name, ['W', 'H']),
     default: 'random',
   },
+  innerSweeps: {
+    kind: 'number',
+    integer: true,
+    min: 1,
+    max: 2 ** 20,
+    description: `inner updates of each factor per iteration (default ${DEFAULT_INNER_SWEEPS}; 1 with weights, missing entries or KL)`,
+  },
+  innerTolerance: { kind: 'number', min: 0, max: 1, default: 0.1, description: "inner sweeps stop at this fraction of the first sweep's change" },
   ...missingOptionSpecs,
   ...factorPenaltyOptionSpecs,
 } as const satisfies OptionSpecs;
 const nmfAsyncSpecs = { ...nmfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
-type Parsed = Required<Omit<NmfOptions, 'init' | 'weights' | 'mask'>> & Pick<NmfOptions, 'init'> & Parameters<typeof prepareMissing>[2] & AsyncOptions<PenalizedProgress>;
+type Parsed = Required<Omit<NmfOptions, 'init' | 'weights' | 'mask' | 'innerSweeps'>> & Pick<NmfOptions, 'init' | 'innerSweeps'> & Parameters<typeof prepareMissing>[2] & AsyncOptions<PenalizedProgress>;
 
 interface Prepared {
   A: DataMatrix;
@@ -124,6 +151,13 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
   const { data, missing } = prepareMissing(A, 'A', o, context);
   if (o.loss === 'kl' && (missing.weights || missing.absent)) {
     throw new RangeError(`Expected loss 'frobenius' with missing entries or weights for ${context} but received loss 'kl' (weighted updates are for the Frobenius loss)`);
+  }
+  const plainFrobenius = o.loss === 'frobenius' && !missing.weights && !missing.absent;
+  if (o.innerSweeps === undefined) o.innerSweeps = plainFrobenius ? DEFAULT_INNER_SWEEPS : 1;
+  else if (o.innerSweeps > 1 && !plainFrobenius) {
+    throw new RangeError(
+      `Expected options.innerSweeps 1 with ${o.loss === 'kl' ? "loss 'kl'" : 'missing entries or weights'} for ${context} but received ${o.innerSweeps} (inner sweeps reuse the products of the unweighted Frobenius loss)`,
+    );
   }
   const rank = expectShapeInteger(rankArg, 'rank', maxRank);
   const rankLimit = Math.min(data.rows, data.cols);
@@ -170,6 +204,8 @@ function rawOptions(p: Prepared, seed: number) {
     seed,
     epsilon: p.o.epsilon,
     certificateTolerance: p.o.certificateTolerance,
+    innerSweeps: p.o.innerSweeps!,
+    innerTolerance: p.o.innerTolerance,
     ...penaltyWeights(p.o, factorPenaltyKeys),
     init: p.given ? ('given' as const) : (p.o.init as 'random' | 'nndsvd'),
     ...p.given,
@@ -197,6 +233,8 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
       certificateTolerance: p.o.certificateTolerance,
       ...penaltySettings(penaltyWeights(p.o, factorPenaltyKeys)),
       restarts: p.o.restarts,
+      innerSweeps: p.o.innerSweeps!,
+      innerTolerance: p.o.innerTolerance,
     },
   };
 }

@@ -11,7 +11,7 @@
 // max rₛ rows; W(s), given or returned, is rows·rₛ).
 // options: {maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed, epsilon?, certificateTolerance?,
 //           vScaling, V?, W?: Float64Array[], H?, l1V?, l2V?, l1W?, l2W?, l1H?, l2H?}
-//          (NMF: solver, loss, W?, H?, l1W?, l2W?, l1H?, l2H?).
+//          (NMF: solver, loss, W?, H?, l1W?, l2W?, l1H?, l2H?, innerSweeps?, innerTolerance?).
 // result: {V?, W, H, trace: {iteration, timeMs, loss, objective (with a penalty on)}, iterations, stopReason, certificate}.
 #include <cstring>
 #include <limits>
@@ -498,7 +498,7 @@ class NmfJob : public Job {
     opts_.rank = dimension(arg(info, 1, "rank"));
     const Fields o(arg(info, 2, "options"), {"solver", "loss", "maxIterations", "tolerance", "lossEvery", "init", "seed", "epsilon",
                                              "certificateTolerance", "W", "H", "weights", "missing",
-                                             "l1W", "l2W", "l1H", "l2H"});
+                                             "l1W", "l2W", "l1H", "l2H", "innerSweeps", "innerTolerance"});
     // (b) check
     static const std::map<std::string, NmfSolver> solvers = {{"mu", NmfSolver::Mu}, {"hals", NmfSolver::Hals}};
     static const std::map<std::string, NmfLoss> losses = {{"frobenius", NmfLoss::Frobenius}, {"kl", NmfLoss::KL}};
@@ -518,6 +518,12 @@ class NmfJob : public Job {
     const MissingIn missing = missingIn(env, A, o["weights"], o["missing"]);
     if ((missing.weights || missing.absentMissing) && opts_.loss == NmfLoss::KL)
       throwRangeJs(env, "Expected the Frobenius loss with options.weights or options.missing but received loss 'kl'");
+    // Inner sweeps (optional, default 1): the unweighted Frobenius updates only reuse their products.
+    if (o.has("innerSweeps")) opts_.innerSweeps = intIn(o["innerSweeps"], 1, 1 << 20);
+    if (o.has("innerTolerance")) opts_.innerTolerance = numberIn(o["innerTolerance"], 0, 1);
+    if (opts_.innerSweeps > 1 && (opts_.loss == NmfLoss::KL || missing.weights || missing.absentMissing))
+      throwRangeJs(env, "Expected options.innerSweeps 1 with the KL loss, weights or missing entries but received " +
+                            std::to_string(opts_.innerSweeps));
     const std::size_t r = opts_.rank;
     std::optional<TypedIn> Win, Hin;
     if (init_ == NmfInit::Given) {

@@ -11,6 +11,7 @@
 #include "listed_kernels.hpp"
 #include "nmf_detail.hpp"
 #include "ortho.hpp"
+#include "thread_team.hpp"
 
 namespace nsa {
 
@@ -472,6 +473,54 @@ inline double klPenalizedStep(double b, double s, const Penalty& p) {
   return p.l2 > 0 ? 2.0 * b / (t + std::sqrt(t * t + 4.0 * p.l2 * b)) : b / t;
 }
 
+
+// The HALS updates of one row x (r entries) of the factor being updated, with the other factor fixed:
+// the row's objective is ½·xGxᵀ − p·xᵀ + the penalty (G = HHᵀ and p the row of AHᵀ; for Hᵀ: WᵀW and
+// the row of AᵀW), a convex quadratic. Each coordinate step x_c ← max(0, x_c + g_c/d_c) minimizes it
+// exactly over x_c ≥ 0 (g_c = p_c − (xG)_c − l1 − l2·x_c, curvature d_c = G_cc + l2), so no step can
+// increase it, and the rows are independent: sweeping one row several times before the next is
+// block-coordinate descent of the same objective (any order of exact coordinate steps is monotone).
+// The residual gradient p − xG is kept in `grad` (r entries) and updated by a row of G (G symmetric)
+// only when a coordinate moves, so a sweep costs r per coordinate plus r per move, contiguous.
+// Up to `sweeps` sweeps; stops when a sweep's change Σ d_c·δ_c² is at most tolerance² times the
+// first sweep's (Gillis–Glineur's rule for accelerated HALS), or 0.
+inline void halsRowSweeps(double* x, const double* p, const double* G, std::size_t r, const Penalty& penalty,
+                          int sweeps, double tolerance, double* grad) {
+  for (std::size_t c = 0; c < r; ++c) grad[c] = p[c];
+  for (std::size_t l = 0; l < r; ++l) {
+    const double xl = x[l];
+    if (xl == 0.0) continue;
+    const double* g = G + l * r;
+    for (std::size_t c = 0; c < r; ++c) grad[c] -= xl * g[c];
+  }
+  double first = 0;
+  for (int s = 0; s < sweeps; ++s) {
+    double change = 0;
+    for (std::size_t c = 0; c < r; ++c) {
+      const double d = G[c * r + c] + penalty.l2;
+      if (!(d > 0)) continue;
+      const double g = grad[c] - penalty.l1 - penalty.l2 * x[c];
+      const double next = std::max(0.0, x[c] + g / d);
+      const double delta = next - x[c];
+      if (delta == 0.0) continue;
+      change += d * delta * delta;
+      x[c] = next;
+      const double* gc = G + c * r;
+      for (std::size_t l = 0; l < r; ++l) grad[l] -= delta * gc[l];
+    }
+    if (s == 0) first = change;
+    else if (change <= tolerance * tolerance * first) break;
+    if (!(change > 0)) break;
+  }
+}
+
+// The rows [begin, end) of X (rows×r) by halsRowSweeps with the products P (rows×r) and G (r×r).
+inline void halsRows(double* X, const double* P, const double* G, std::size_t r, const Penalty& penalty, int sweeps,
+                     double tolerance, std::size_t begin, std::size_t end) {
+  std::vector<double> grad(r);
+  for (std::size_t i = begin; i < end; ++i) halsRowSweeps(X + i * r, P + i * r, G, r, penalty, sweeps, tolerance, grad.data());
+}
+
 }  // namespace
 
 // Penalties in the multiplicative updates. The Frobenius update of a row x of W (H likewise) with
@@ -589,6 +638,41 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     return worstCertificate(gradientMapping(W, AHt, n * r, true), gradientMapping(Ht, WtAT, m * r, true));
   };
 
+  // The unweighted Frobenius updates of one factor X (rows×r, W or Hᵀ) from its products P (AHᵀ or
+  // AᵀW) and Gram G (HHᵀ or WᵀW), with o.innerSweeps inner updates (NmfOptions says why they are
+  // cheap). The row passes run on the thread team; every row is computed by one thread in the same
+  // order whatever the team's size, so the team changes no result.
+  const int sweeps = std::max(o.innerSweeps, 1);
+  RowTeam team(kl || weighted ? 1 : teamThreads(0, static_cast<double>((n + m) * r * r)));
+  auto halsFactor = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty) {
+    auto pass = [&](int, std::size_t b, std::size_t e) { halsRows(X, P, G, r, penalty, sweeps, o.innerTolerance, b, e); };
+    runRows(team, rows, 1, pass);
+  };
+  // MU: X ← X ∘ P / (XG + l1 + l2·X + ε), each a majorize–minimize step of the same block objective
+  // at the current X (the note above nmf()), so repeating it stays monotone; repeated while the
+  // change Σ G_cc·δ² exceeds innerTolerance² times the first update's.
+  auto muRepeats = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty) {
+    double first = 0;
+    for (int s = 0; s < sweeps; ++s) {
+      gemm(false, false, rows, r, r, 1.0, X, G, 0.0, WHHt);
+      penalty.addGradient(X, rows * r, 1.0, WHHt);
+      if (sweeps == 1) {  // no change to measure
+        for (std::size_t i = 0; i < rows * r; ++i) X[i] = X[i] * P[i] / (WHHt[i] + eps);
+        return;
+      }
+      double change = 0;
+      for (std::size_t i = 0; i < rows * r; ++i) {
+        const double next = X[i] * P[i] / (WHHt[i] + eps);
+        const double delta = next - X[i];
+        change += G[(i % r) * (r + 1)] * delta * delta;
+        X[i] = next;
+      }
+      if (s == 0) first = change;
+      else if (change <= o.innerTolerance * o.innerTolerance * first) return;
+      if (!(change > 0)) return;
+    }
+  };
+
   int it = 0;
   for (; it < o.maxIterations; ++it) {
     if (monitor.cancelled()) throwAborted();
@@ -649,23 +733,11 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
       } else if (weighted) {
         weightedHalsSweep(rowList, base, n, r, W, Ht, AHt, HHt, residual, gathered, penaltyW);
       } else if (o.solver == NmfSolver::Mu) {
-        gemm(false, false, n, r, r, 1.0, W, HHt, 0.0, WHHt);
-        penaltyW.addGradient(W, n * r, 1.0, WHHt);
-        for (std::size_t i = 0; i < n * r; ++i) W[i] = W[i] * AHt[i] / (WHHt[i] + eps);
+        muRepeats(W, n, AHt, HHt, penaltyW);
       } else {
-        // HALS: the columns of W in turn; row i of W only meets row i, so sweep row by row.
-        for (std::size_t i = 0; i < n; ++i) {
-          double* w = W + i * r;
-          for (std::size_t c = 0; c < r; ++c) {
-            // Penalized: curvature + l2 and gradient + l1 + l2·w_c (weightedHalsSweep says why).
-            const double d = HHt[c * r + c] + penaltyW.l2;
-            if (!(d > 0)) continue;
-            double g = AHt[i * r + c];
-            for (std::size_t l = 0; l < r; ++l) g -= w[l] * HHt[l * r + c];
-            g -= penaltyW.l1 + penaltyW.l2 * w[c];
-            w[c] = std::max(0.0, w[c] + g / d);
-          }
-        }
+        // HALS: the columns of W in turn; row i of W only meets row i, so sweep row by row
+        // (penalized: curvature + l2 and gradient + l1 + l2·w_c, weightedHalsSweep says why).
+        halsFactor(W, n, AHt, HHt, penaltyW);
       }
       gram(W, n, r, WtW);
       if (!base) {
@@ -683,21 +755,9 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         weightedHalsSweep(colList, base, m, r, Ht, W, WtAT, WtW, residual, gathered, penaltyH);
       } else if (o.solver == NmfSolver::Mu) {
         // H ← H ∘ WᵀA / (WᵀW H + ε), computed on Hᵀ rows (m×r).
-        gemm(false, false, m, r, r, 1.0, Ht, WtW, 0.0, WHHt);
-        penaltyH.addGradient(Ht, m * r, 1.0, WHHt);
-        for (std::size_t i = 0; i < m * r; ++i) Ht[i] = Ht[i] * WtAT[i] / (WHHt[i] + eps);
+        muRepeats(Ht, m, WtAT, WtW, penaltyH);
       } else {
-        for (std::size_t j = 0; j < m; ++j) {
-          double* h = Ht + j * r;
-          for (std::size_t c = 0; c < r; ++c) {
-            const double d = WtW[c * r + c] + penaltyH.l2;
-            if (!(d > 0)) continue;
-            double g = WtAT[j * r + c];
-            for (std::size_t l = 0; l < r; ++l) g -= h[l] * WtW[l * r + c];
-            g -= penaltyH.l1 + penaltyH.l2 * h[c];
-            h[c] = std::max(0.0, h[c] + g / d);
-          }
-        }
+        halsFactor(Ht, m, WtAT, WtW, penaltyH);
       }
       transposeInto(Ht, m, r, H);
     }

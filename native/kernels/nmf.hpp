@@ -156,6 +156,15 @@ struct NmfOptions {
   int lossEvery = 1;
   double epsilon = 1e-9;  // added to multiplicative-update denominators
   double certificateTolerance = 0;  // as StratifiedNmfOptions'
+  // Inner updates of one factor per outer iteration (unweighted Frobenius only; 1 elsewhere). The
+  // products AHᵀ, HHᵀ (WᵀA, WᵀW) that dominate an outer iteration are computed once and reused, so an
+  // inner sweep costs r² per row against the products' 2·m·r. HALS: each row of W (of Hᵀ) is swept up
+  // to `innerSweeps` times and stops early when a sweep's change Σ_c d_c·δ_c² (d_c the coordinate's
+  // curvature) falls to innerTolerance² times its first sweep's; with enough sweeps this is the exact
+  // non-negative least-squares solve of the row by coordinate descent (RcppML's alternating NNLS).
+  // MU: the multiplicative update of the whole factor repeated, with the same rule on the factor.
+  int innerSweeps = 1;
+  double innerTolerance = 0.1;
   // Penalties of W and H (default off): the objective becomes the data term (½Σω(a − wh)², KL: the
   // divergence) + l1W·ΣW + ½·l2W·‖W‖² + l1H·ΣH + ½·l2H·‖H‖².
   Penalty penaltyW, penaltyH;

@@ -1,0 +1,34 @@
+// Time to accuracy (npm run bench:tta [-- --quick] [-- --only <section>]): for each method and solver,
+// the wall time to reach a relative error within 1 % (and 50, 10, 5 %) of the best any solver reaches,
+// and the error reached in fixed times, on a synthetic and a real data set per method; with
+// scikit-learn and RcppML installed, the same for them on the same matrices and the ratios.
+// Every bench/tta/*.ts except common.ts is a section (bench/tta/common.ts documents the interface).
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describePeers, newContext, type TtaContext } from './tta/common.js';
+
+interface Section {
+  title: string;
+  run(ctx: TtaContext): Promise<void>;
+}
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
+
+const dir = join(dirname(fileURLToPath(import.meta.url)), 'tta');
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.ts') && f !== 'common.ts' && !f.endsWith('.d.ts'))
+  .filter((f) => only === undefined || f === `${only}.ts`)
+  .sort();
+
+const ctx = newContext(quick);
+console.log(`time to accuracy, one thread everywhere${quick ? ' (--quick: short runs, indicative only)' : ''}; wall times on a possibly shared machine`);
+for (const line of describePeers(ctx.peers)) console.log(line);
+for (const f of files) {
+  const section = (await import(pathToFileURL(join(dir, f)).href)) as Section;
+  console.log(`\n# ${section.title} (bench/tta/${f})`);
+  await section.run(ctx);
+}
