@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { AbortError, nmf, nmfSync, setBlasThreads, toCsr, type Matrix } from '../lib/index.js';
+import { DEFAULT_INNER_SWEEPS } from '../lib/factorization/nmf.js';
 import { gradientMapping, largestIncrease, matmul, toDense, transposed } from './helpers/snmf-cases.js';
 import { readCorpus, readNpy } from './helpers/snmf-corpus.js';
 import { dataFile, relativeError } from './helpers/shared.js';
@@ -79,13 +80,14 @@ describe('nmf: solvers on real data', () => {
   });
 
   it('HALS reaches a lower error than MU in the same number of iterations (tissue dense, austen CSR)', () => {
-    const a = nmfSync(tissue, 7, { solver: 'hals', maxIterations: 100, seed: 1 });
-    const b = nmfSync(tissue, 7, { solver: 'mu', maxIterations: 100, seed: 1 });
+    // One update per factor and iteration each (innerSweeps 1, the classic rules).
+    const a = nmfSync(tissue, 7, { solver: 'hals', innerSweeps: 1, maxIterations: 100, seed: 1 });
+    const b = nmfSync(tissue, 7, { solver: 'mu', innerSweeps: 1, maxIterations: 100, seed: 1 });
     // Measured: 0.0493 (HALS) vs 0.0711 (MU) after 100 iterations from the same init.
     expect(a.normalizedLoss).toBeLessThan(b.normalizedLoss * 0.8);
     const { tfidf } = readCorpus('austen');
-    const c = nmfSync(tfidf, 6, { solver: 'hals', maxIterations: 25, seed: 1 });
-    const d = nmfSync(tfidf, 6, { solver: 'mu', maxIterations: 25, seed: 1 });
+    const c = nmfSync(tfidf, 6, { solver: 'hals', innerSweeps: 1, maxIterations: 25, seed: 1 });
+    const d = nmfSync(tfidf, 6, { solver: 'mu', innerSweeps: 1, maxIterations: 25, seed: 1 });
     expect(c.normalizedLoss).toBeLessThan(d.normalizedLoss);
     expect(largestIncrease(c.traces.loss)).toBeLessThanOrEqual(1e-12);
   });
@@ -155,7 +157,7 @@ describe('nmf: async, settings, bad input', () => {
     const b = nmfSync(tissue, 4, { solver: 'mu', maxIterations: 30 });
     expect(a.H.data).toEqual(b.H.data);
     expect(seen.length).toBeGreaterThan(0);
-    expect(a.settings).toEqual({ rank: 4, solver: 'mu', loss: 'frobenius', maxIterations: 30, tolerance: 0, init: 'random', seed: 0, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0, restarts: 1 });
+    expect(a.settings).toEqual({ rank: 4, solver: 'mu', loss: 'frobenius', maxIterations: 30, tolerance: 0, init: 'random', seed: 0, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0, restarts: 1, innerSweeps: DEFAULT_INNER_SWEEPS, innerTolerance: 0.1 });
     const controller = new AbortController();
     const p = nmf(tissue, 4, { maxIterations: 10_000_000, signal: controller.signal });
     setTimeout(() => controller.abort(), 20);
@@ -186,5 +188,79 @@ describe('nmf: async, settings, bad input', () => {
     throws(() => nmfSync(tissue, 4, { init: { W: tissue } }), RangeError, /Expected a 189×4 matrix for options\.init\.W but received 189×500/);
     throws(() => nmfSync(tissue, 4, { init: 'nnsvd' as any }), RangeError, /Expected 'random', 'nndsvd' or an object \{W, H\}/);
     throws(() => nmfSync(new Float64Array(4) as any, 1), TypeError, /Expected a Matrix \{rows, cols, data\} or a CSR matrix \{rows, cols, indptr, indices, data\} for A but received a Float64Array of length 4/);
+  });
+});
+
+describe('nmf: inner sweeps (several updates of a factor per product with the data)', () => {
+  it('never increase the loss (HALS rows by exact coordinate steps; MU majorize–minimize steps)', () => {
+    for (const options of [
+      { solver: 'hals', innerSweeps: 10 },
+      { solver: 'hals', innerSweeps: 50, innerTolerance: 0 },
+      { solver: 'mu', innerSweeps: 8, innerTolerance: 0 },
+    ] as const) {
+      const r = nmfSync(tissue, 7, { ...options, maxIterations: 60, seed: 1 });
+      // Every inner step minimizes (HALS) or majorizes (MU) the same block objective: 1e-12 slack for rounding.
+      expect(largestIncrease(r.traces.loss)).toBeLessThanOrEqual(1e-12);
+      expect(r.settings.innerSweeps).toBe(options.innerSweeps);
+    }
+    // With a penalty the penalized objective is what cannot increase.
+    const p = nmfSync(tissue, 7, { innerSweeps: 20, innerTolerance: 0, l1W: 5, l2H: 50, maxIterations: 40, seed: 1 });
+    expect(largestIncrease(p.traces.objective!)).toBeLessThanOrEqual(1e-12);
+  });
+
+  it('enough HALS sweeps solve the block exactly: one iteration leaves W the non-negative least-squares solution for the given H', () => {
+    const W0 = nmfSync(tissue, 5, { maxIterations: 0, seed: 3 }).W;
+    const H0 = nmfSync(tissue, 5, { maxIterations: 0, seed: 4 }).H;
+    const r = nmfSync(tissue, 5, { init: { W: W0, H: H0 }, maxIterations: 1, innerSweeps: 5000, innerTolerance: 0 });
+    // KKT of min_W≥0 ½‖A − W H0‖²: min(W, W·H0H0ᵀ − A·H0ᵀ) = 0, relative to ‖A·H0ᵀ‖ (the sweeps'
+    // linear convergence makes it ~1e-15 long before 5000 sweeps on this well-conditioned 5×5 Gram).
+    const Ht = transposed(H0);
+    const AHt = matmul(tissue, Ht);
+    const grad = matmul(r.W, matmul(H0, Ht));
+    let s = 0;
+    let scale = 0;
+    grad.data.forEach((g, i) => {
+      s += Math.min(r.W.data[i]!, g - AHt.data[i]!) ** 2;
+      scale += AHt.data[i]! ** 2;
+    });
+    expect(Math.sqrt(s / scale)).toBeLessThan(1e-10);
+    // One sweep does not solve it (so the test can fail): its residual is far larger.
+    const one = nmfSync(tissue, 5, { init: { W: W0, H: H0 }, maxIterations: 1, innerSweeps: 1 });
+    const gOne = matmul(one.W, matmul(H0, Ht));
+    let sOne = 0;
+    gOne.data.forEach((g, i) => (sOne += Math.min(one.W.data[i]!, g - AHt.data[i]!) ** 2));
+    expect(Math.sqrt(sOne / scale)).toBeGreaterThan(1e-4);
+  });
+
+  it('reach a lower loss than one sweep in the same number of iterations', () => {
+    const one = nmfSync(tissue, 7, { innerSweeps: 1, maxIterations: 30, seed: 1 });
+    const many = nmfSync(tissue, 7, { innerSweeps: 20, maxIterations: 30, seed: 1 });
+    expect(many.loss).toBeLessThan(one.loss);
+  });
+
+  it('the row passes on 2 threads give the 1-thread result (each row is one thread’s, in the same order)', () => {
+    // Rank 20 on 189×500: (189 + 500)·20² ≥ the team's work threshold, so 2 threads are used. The rows
+    // are identical; only OpenBLAS's GEMMs may round differently with 2 threads, so 1e-9 relative.
+    const run = () => nmfSync(tissue, 20, { innerSweeps: 10, maxIterations: 15, seed: 2 });
+    setBlasThreads(1);
+    const a = run();
+    setBlasThreads(2);
+    const b = run();
+    setBlasThreads(1);
+    expect(relativeError(b.W.data, a.W.data)).toBeLessThan(1e-9);
+    expect(relativeError(b.H.data, a.H.data)).toBeLessThan(1e-9);
+  });
+
+  it('defaults, and refusals where inner sweeps have no products to reuse', () => {
+    expect(nmfSync(tissue, 3, { maxIterations: 1 }).settings.innerSweeps).toBe(DEFAULT_INNER_SWEEPS);
+    expect(nmfSync(tissue, 3, { maxIterations: 1, solver: 'mu', loss: 'kl' }).settings.innerSweeps).toBe(1);
+    const weights = { rows: tissue.rows, cols: tissue.cols, data: new Float64Array(tissue.rows * tissue.cols).fill(1) };
+    weights.data[5] = 0;
+    expect(nmfSync(tissue, 3, { maxIterations: 1, weights }).settings.innerSweeps).toBe(1);
+    throws(() => nmfSync(tissue, 3, { solver: 'mu', loss: 'kl', innerSweeps: 2 }), RangeError, /Expected options\.innerSweeps 1 with loss 'kl' for nmfSync\(\) but received 2/);
+    throws(() => nmfSync(tissue, 3, { weights, innerSweeps: 3 }), RangeError, /Expected options\.innerSweeps 1 with missing entries or weights for nmfSync\(\) but received 3/);
+    throws(() => nmfSync(tissue, 3, { innerSweeps: 0 }), RangeError, /options\.innerSweeps of nmfSync\(\)/);
+    throws(() => nmfSync(tissue, 3, { innerSweeps: 2.5 }), RangeError, /options\.innerSweeps of nmfSync\(\)/);
+    throws(() => nmfSync(tissue, 3, { innerTolerance: 2 }), RangeError, /options\.innerTolerance of nmfSync\(\)/);
   });
 });

@@ -484,32 +484,40 @@ inline double klPenalizedStep(double b, double s, const Penalty& p) {
 // only when a coordinate moves, so a sweep costs r per coordinate plus r per move, contiguous.
 // Up to `sweeps` sweeps; stops when a sweep's change Σ d_c·δ_c² is at most tolerance² times the
 // first sweep's (Gillis–Glineur's rule for accelerated HALS), or 0.
-inline void halsRowSweeps(double* x, const double* p, const double* G, std::size_t r, const Penalty& penalty,
-                          int sweeps, double tolerance, double* grad) {
-  for (std::size_t c = 0; c < r; ++c) grad[c] = p[c];
-  for (std::size_t l = 0; l < r; ++l) {
-    const double xl = x[l];
-    if (xl == 0.0) continue;
-    const double* g = G + l * r;
-    for (std::size_t c = 0; c < r; ++c) grad[c] -= xl * g[c];
+// y −= a·x over r entries (unrolled by four so that -O2 vectorizes it; the sweeps' inner loop).
+inline void subtractScaled(double* __restrict y, const double* __restrict x, double a, std::size_t r) {
+  std::size_t l = 0;
+  for (; l + 4 <= r; l += 4) {
+    y[l] -= a * x[l];
+    y[l + 1] -= a * x[l + 1];
+    y[l + 2] -= a * x[l + 2];
+    y[l + 3] -= a * x[l + 3];
   }
+  for (; l < r; ++l) y[l] -= a * x[l];
+}
+
+inline void halsRowSweeps(double* __restrict x, const double* __restrict p, const double* __restrict G, std::size_t r,
+                          double l1, double l2, int sweeps, double tolerance, double* __restrict grad) {
+  for (std::size_t c = 0; c < r; ++c) grad[c] = p[c];
+  for (std::size_t l = 0; l < r; ++l)
+    if (x[l] != 0.0) subtractScaled(grad, G + l * r, x[l], r);
+  const double stop = tolerance * tolerance;
   double first = 0;
   for (int s = 0; s < sweeps; ++s) {
     double change = 0;
     for (std::size_t c = 0; c < r; ++c) {
-      const double d = G[c * r + c] + penalty.l2;
+      const double d = G[c * r + c] + l2;
       if (!(d > 0)) continue;
-      const double g = grad[c] - penalty.l1 - penalty.l2 * x[c];
+      const double g = grad[c] - l1 - l2 * x[c];
       const double next = std::max(0.0, x[c] + g / d);
       const double delta = next - x[c];
       if (delta == 0.0) continue;
       change += d * delta * delta;
       x[c] = next;
-      const double* gc = G + c * r;
-      for (std::size_t l = 0; l < r; ++l) grad[l] -= delta * gc[l];
+      subtractScaled(grad, G + c * r, delta, r);
     }
     if (s == 0) first = change;
-    else if (change <= tolerance * tolerance * first) break;
+    else if (change <= stop * first) break;
     if (!(change > 0)) break;
   }
 }
@@ -518,7 +526,8 @@ inline void halsRowSweeps(double* x, const double* p, const double* G, std::size
 inline void halsRows(double* X, const double* P, const double* G, std::size_t r, const Penalty& penalty, int sweeps,
                      double tolerance, std::size_t begin, std::size_t end) {
   std::vector<double> grad(r);
-  for (std::size_t i = begin; i < end; ++i) halsRowSweeps(X + i * r, P + i * r, G, r, penalty, sweeps, tolerance, grad.data());
+  for (std::size_t i = begin; i < end; ++i)
+    halsRowSweeps(X + i * r, P + i * r, G, r, penalty.l1, penalty.l2, sweeps, tolerance, grad.data());
 }
 
 }  // namespace
