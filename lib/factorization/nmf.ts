@@ -118,6 +118,8 @@ export const nmfOptionSpecs = {
     check: (v, name) => checkInit(v, name, ['W', 'H']),
     default: 'random',
   },
+  ...missingOptionSpecs,
+  ...factorPenaltyOptionSpecs,
   innerSweeps: {
     kind: 'number',
     integer: true,
@@ -126,8 +128,6 @@ export const nmfOptionSpecs = {
     description: `inner updates of each factor per iteration (default ${DEFAULT_INNER_SWEEPS}; 1 with weights, missing entries or KL)`,
   },
   innerTolerance: { kind: 'number', min: 0, max: 1, default: 0.1, description: "inner sweeps stop at this fraction of the first sweep's change" },
-  ...missingOptionSpecs,
-  ...factorPenaltyOptionSpecs,
 } as const satisfies OptionSpecs;
 const nmfAsyncSpecs = { ...nmfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
 
