@@ -32,8 +32,10 @@ export interface TracePoint {
 export interface Curve {
   label: string;
   points: TracePoint[];
-  /** A peer library (scikit-learn, RcppML): the ratio table compares our best solver with it. */
+  /** A peer library (scikit-learn, RcppML): the ratio table compares our solvers with it. */
   peer?: boolean;
+  /** Our solver at its default settings: the ratio table has a row of it against each peer. */
+  isDefault?: boolean;
 }
 
 /** Relative-error excesses over the best error that the tables report (0.01: within 1 % of the best). */
@@ -105,18 +107,23 @@ export function printReport(problem: string, curves: Curve[]): void {
   const ours = curves.filter((c) => !c.peer);
   const peers = curves.filter((c) => c.peer);
   if (peers.length === 0 || ours.length === 0) return;
-  // Our best solver per level (the default's row is also printed above) against each peer.
-  console.log(`ratios, time of our fastest solver / the peer's time to the same level (< 1: we are faster):`);
-  console.log(pad('peer', width) + LEVELS.map((d) => pad(`δ = ${d * 100} %`, 12)).join(''));
+  // Our default solver, and our fastest solver per level, against each peer.
+  console.log(`ratios, our time / the peer's time to the same level (< 1: we are faster; 'peer never': only we reach it):`);
+  const rowWidth = width + 16;
+  console.log(pad('', rowWidth) + LEVELS.map((d) => pad(`δ = ${d * 100} %`, 12)).join(''));
+  const defaults = ours.filter((c) => c.isDefault);
+  const rows: [string, Curve[]][] = [...(defaults.length ? [['default', defaults] as [string, Curve[]]] : []), ['fastest of ours', ours]];
   for (const p of peers) {
-    const cells = LEVELS.map((d) => {
-      const level = best * (1 + d);
-      const mine = Math.min(...ours.map((c) => timeToReach(c, level)));
-      const theirs = timeToReach(p, level);
-      if (!Number.isFinite(theirs)) return Number.isFinite(mine) ? 'peer never' : '—';
-      return Number.isFinite(mine) ? fmt(mine / theirs, 3) : 'we never';
-    });
-    console.log(pad(`ours / ${p.label}`, width) + cells.map((s) => pad(s, 12)).join(''));
+    for (const [which, mine] of rows) {
+      const cells = LEVELS.map((d) => {
+        const level = best * (1 + d);
+        const t = Math.min(...mine.map((c) => timeToReach(c, level)));
+        const theirs = timeToReach(p, level);
+        if (!Number.isFinite(theirs)) return Number.isFinite(t) ? 'peer never' : '—';
+        return Number.isFinite(t) ? fmt(t / theirs, 3) : 'we never';
+      });
+      console.log(pad(`${which} / ${p.label}`, rowWidth) + cells.map((s) => pad(s, 12)).join(''));
+    }
   }
 }
 

@@ -50,7 +50,7 @@ function problem(ctx: TtaContext, name: string, T: Tensor, rank: number, iterati
   for (const [label, options] of settings) {
     ntfSync(T, rank, { ...options, maxIterations: 2, seed: 1 });
     const r = ntfSync(T, rank, { ...options, maxIterations: iterations, seed: 1 });
-    curves.push(traceCurve(label, r.traces));
+    curves.push({ ...traceCurve(label, r.traces), isDefault: label.includes('default') });
   }
   ctx.report(name, curves);
 }
