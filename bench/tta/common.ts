@@ -56,9 +56,12 @@ export function traceCurve(label: string, traces: { timeMs: ArrayLike<number>; n
   return { label, points: Array.from(traces.timeMs, (t, k) => ({ seconds: t / 1000, error: traces.normalizedLoss[k]! })) };
 }
 
+/** The earliest time at which the curve is at or below `level` (a peer's points are separate fits,
+ * whose times need not increase with their iterations on a busy machine: the earliest one counts). */
 export function timeToReach(c: Curve, level: number): number {
-  for (const p of c.points) if (p.error <= level) return p.seconds;
-  return Infinity;
+  let t = Infinity;
+  for (const p of c.points) if (p.error <= level) t = Math.min(t, p.seconds);
+  return t;
 }
 
 /** The lowest error the curve reached within `seconds` (∞ when it has no point that early). */
