@@ -238,7 +238,7 @@ describe('nmf: inner sweeps (several updates of a factor per product with the da
     expect(many.loss).toBeLessThan(one.loss);
   });
 
-  it('the row passes on 2 threads give the 1-thread result (each row is one thread’s, in the same order)', () => {
+  it('the row passes on 2 threads give the 1-thread result (each row is one thread’s, in the same order; HALS and MU)', () => {
     // Rank 20 on 189×500: (189 + 500)·20² ≥ the team's work threshold, so 2 threads are used. The rows
     // are identical; only OpenBLAS's GEMMs may round differently with 2 threads, so 1e-9 relative.
     const run = () => nmfSync(tissue, 20, { innerSweeps: 10, maxIterations: 15, seed: 2 });
@@ -249,6 +249,16 @@ describe('nmf: inner sweeps (several updates of a factor per product with the da
     setBlasThreads(1);
     expect(relativeError(b.W.data, a.W.data)).toBeLessThan(1e-9);
     expect(relativeError(b.H.data, a.H.data)).toBeLessThan(1e-9);
+    // MU's elementwise pass goes on the team from rows·r ≥ 2·10⁵: W of a 10000×40 matrix at rank 20.
+    let state = 12345;
+    const tall = { rows: 10000, cols: 40, data: Float64Array.from({ length: 400000 }, () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648)) };
+    const mu = () => nmfSync(tall, 20, { solver: 'mu', innerSweeps: 4, maxIterations: 5, seed: 2 });
+    const c = mu();
+    setBlasThreads(2);
+    const d = mu();
+    setBlasThreads(1);
+    expect(relativeError(d.W.data, c.W.data)).toBeLessThan(1e-9);
+    expect(relativeError(d.H.data, c.H.data)).toBeLessThan(1e-9);
   });
 
   it('defaults, and refusals where inner sweeps have no products to reuse', () => {

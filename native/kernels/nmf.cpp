@@ -659,23 +659,37 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   };
   // MU: X ← X ∘ P / (XG + l1 + l2·X + ε), each a majorize–minimize step of the same block objective
   // at the current X (the note above nmf()), so repeating it stays monotone; repeated while the
-  // change Σ G_cc·δ² exceeds innerTolerance² times the first update's.
+  // change Σ G_cc·δ² exceeds innerTolerance² times the first update's. The elementwise pass runs on the
+  // team when it is large enough to pay (rows·r ≥ teamThreads' threshold); the change is summed per
+  // row and then over the rows in order, so the stopping decision is the same for any team size.
+  std::vector<double> rowChange;
   auto muRepeats = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty) {
+    if (sweeps > 1) rowChange.resize(rows);
+    auto pass = [&](int, std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) {
+        double* x = X + i * r;
+        const double* p = P + i * r;
+        const double* den = WHHt + i * r;
+        double change = 0;
+        for (std::size_t c = 0; c < r; ++c) {
+          const double next = x[c] * p[c] / (den[c] + eps);
+          const double delta = next - x[c];
+          change += G[c * (r + 1)] * delta * delta;
+          x[c] = next;
+        }
+        if (sweeps > 1) rowChange[i] = change;
+      }
+    };
+    const bool wide = team.size() > 1 && static_cast<double>(rows * r) >= 200000;
     double first = 0;
     for (int s = 0; s < sweeps; ++s) {
       gemm(false, false, rows, r, r, 1.0, X, G, 0.0, WHHt);
       penalty.addGradient(X, rows * r, 1.0, WHHt);
-      if (sweeps == 1) {  // no change to measure
-        for (std::size_t i = 0; i < rows * r; ++i) X[i] = X[i] * P[i] / (WHHt[i] + eps);
-        return;
-      }
+      if (wide) runRows(team, rows, 1, pass);
+      else pass(0, 0, rows);
+      if (sweeps == 1) return;
       double change = 0;
-      for (std::size_t i = 0; i < rows * r; ++i) {
-        const double next = X[i] * P[i] / (WHHt[i] + eps);
-        const double delta = next - X[i];
-        change += G[(i % r) * (r + 1)] * delta * delta;
-        X[i] = next;
-      }
+      for (std::size_t i = 0; i < rows; ++i) change += rowChange[i];
       if (s == 0) first = change;
       else if (change <= o.innerTolerance * o.innerTolerance * first) return;
       if (!(change > 0)) return;
