@@ -473,17 +473,6 @@ inline double klPenalizedStep(double b, double s, const Penalty& p) {
   return p.l2 > 0 ? 2.0 * b / (t + std::sqrt(t * t + 4.0 * p.l2 * b)) : b / t;
 }
 
-
-// The HALS updates of one row x (r entries) of the factor being updated, with the other factor fixed:
-// the row's objective is ½·xGxᵀ − p·xᵀ + the penalty (G = HHᵀ and p the row of AHᵀ; for Hᵀ: WᵀW and
-// the row of AᵀW), a convex quadratic. Each coordinate step x_c ← max(0, x_c + g_c/d_c) minimizes it
-// exactly over x_c ≥ 0 (g_c = p_c − (xG)_c − l1 − l2·x_c, curvature d_c = G_cc + l2), so no step can
-// increase it, and the rows are independent: sweeping one row several times before the next is
-// block-coordinate descent of the same objective (any order of exact coordinate steps is monotone).
-// The residual gradient p − xG is kept in `grad` (r entries) and updated by a row of G (G symmetric)
-// only when a coordinate moves, so a sweep costs r per coordinate plus r per move, contiguous.
-// Up to `sweeps` sweeps; stops when a sweep's change Σ d_c·δ_c² is at most tolerance² times the
-// first sweep's (Gillis–Glineur's rule for accelerated HALS), or 0.
 // y −= a·x over r entries (unrolled by four so that -O2 vectorizes it; the sweeps' inner loop).
 inline void subtractScaled(double* __restrict y, const double* __restrict x, double a, std::size_t r) {
   std::size_t l = 0;
@@ -496,38 +485,73 @@ inline void subtractScaled(double* __restrict y, const double* __restrict x, dou
   for (; l < r; ++l) y[l] -= a * x[l];
 }
 
-inline void halsRowSweeps(double* __restrict x, const double* __restrict p, const double* __restrict G, std::size_t r,
-                          double l1, double l2, int sweeps, double tolerance, double* __restrict grad) {
-  for (std::size_t c = 0; c < r; ++c) grad[c] = p[c];
-  for (std::size_t l = 0; l < r; ++l)
-    if (x[l] != 0.0) subtractScaled(grad, G + l * r, x[l], r);
-  const double stop = tolerance * tolerance;
-  double first = 0;
-  for (int s = 0; s < sweeps; ++s) {
-    double change = 0;
-    for (std::size_t c = 0; c < r; ++c) {
-      const double d = G[c * r + c] + l2;
-      if (!(d > 0)) continue;
-      const double g = grad[c] - l1 - l2 * x[c];
-      const double next = std::max(0.0, x[c] + g / d);
-      const double delta = next - x[c];
-      if (delta == 0.0) continue;
-      change += d * delta * delta;
-      x[c] = next;
-      subtractScaled(grad, G + c * r, delta, r);
-    }
-    if (s == 0) first = change;
-    else if (change <= stop * first) break;
-    if (!(change > 0)) break;
-  }
-}
+// The HALS updates of one row x (r entries) of the factor being updated, with the other factor fixed:
+// the row's objective is ½·xGxᵀ − p·xᵀ + the penalty (G = HHᵀ and p the row of AHᵀ; for Hᵀ: WᵀW and
+// the row of AᵀW), a convex quadratic. Each coordinate step x_c ← max(0, x_c + g_c/d_c) minimizes it
+// exactly over x_c ≥ 0 (g_c = p_c − (xG)_c − l1 − l2·x_c, curvature d_c = G_cc + l2), so no step can
+// increase it, and the rows are independent: sweeping one row several times before the next is
+// block-coordinate descent of the same objective (any order of exact coordinate steps is monotone).
+// The residual gradient p − xG of each row is kept (r entries) and updated by a row of G (G symmetric)
+// only when a coordinate moves, so a sweep costs r per coordinate plus r per move, contiguous.
+// Up to `sweeps` sweeps; stops when a sweep's change Σ d_c·δ_c² is at most tolerance² times the
+// first sweep's (Gillis–Glineur's rule for accelerated HALS), or 0.
+// `inverse` holds 1/d_c (0 where d_c ≤ 0: that coordinate is left alone): a multiplication instead of a
+// division on the sweep's serial chain (coordinate c's step waits for the gradient update of c − 1).
+// Rows go in groups of kGroup, swept in lockstep: their chains are independent, so the processor
+// overlaps them; each row does exactly the operations it would do alone (a row that has stopped is
+// skipped), so the grouping changes no result.
+constexpr std::size_t kGroup = 4;
 
-// The rows [begin, end) of X (rows×r) by halsRowSweeps with the products P (rows×r) and G (r×r).
 inline void halsRows(double* X, const double* P, const double* G, std::size_t r, const Penalty& penalty, int sweeps,
                      double tolerance, std::size_t begin, std::size_t end) {
-  std::vector<double> grad(r);
-  for (std::size_t i = begin; i < end; ++i)
-    halsRowSweeps(X + i * r, P + i * r, G, r, penalty.l1, penalty.l2, sweeps, tolerance, grad.data());
+  const double l1 = penalty.l1, l2 = penalty.l2, stop = tolerance * tolerance;
+  std::vector<double> inverse(r), grads(kGroup * r);
+  for (std::size_t c = 0; c < r; ++c) {
+    const double d = G[c * r + c] + l2;
+    inverse[c] = d > 0 ? 1.0 / d : 0.0;
+  }
+  for (std::size_t i0 = begin; i0 < end; i0 += kGroup) {
+    const std::size_t count = std::min(kGroup, end - i0);
+    double first[kGroup] = {0, 0, 0, 0}, change[kGroup];
+    bool active[kGroup] = {false, false, false, false};
+    for (std::size_t k = 0; k < count; ++k) {
+      double* __restrict grad = grads.data() + k * r;
+      const double* x = X + (i0 + k) * r;
+      const double* p = P + (i0 + k) * r;
+      for (std::size_t c = 0; c < r; ++c) grad[c] = p[c];
+      for (std::size_t l = 0; l < r; ++l)
+        if (x[l] != 0.0) subtractScaled(grad, G + l * r, x[l], r);
+      active[k] = true;
+    }
+    for (int s = 0; s < sweeps; ++s) {
+      bool any = false;
+      for (std::size_t k = 0; k < count; ++k) change[k] = 0;
+      for (std::size_t c = 0; c < r; ++c) {
+        const double inv = inverse[c];
+        if (inv == 0.0) continue;
+        for (std::size_t k = 0; k < count; ++k) {
+          if (!active[k]) continue;
+          double* __restrict x = X + (i0 + k) * r;
+          double* __restrict grad = grads.data() + k * r;
+          const double g = grad[c] - l1 - l2 * x[c];
+          const double next = std::max(0.0, x[c] + g * inv);
+          const double delta = next - x[c];
+          if (delta == 0.0) continue;
+          change[k] += delta * delta / inv;
+          x[c] = next;
+          subtractScaled(grad, G + c * r, delta, r);
+        }
+      }
+      for (std::size_t k = 0; k < count; ++k) {
+        if (!active[k]) continue;
+        if (s == 0) first[k] = change[k];
+        else if (change[k] <= stop * first[k]) active[k] = false;
+        if (!(change[k] > 0)) active[k] = false;
+        any = any || active[k];
+      }
+      if (!any) break;
+    }
+  }
 }
 
 }  // namespace
