@@ -1,7 +1,9 @@
 /**
  * Plain NMF baselines (SPEC.md §10): A ≈ WH by multiplicative updates ('mu', Frobenius or KL loss)
  * or HALS ('hals', Frobenius), on dense or CSR data, with the same options and result shape as
- * stratifiedNmf. One native call per solve.
+ * stratifiedNmf. One native call per solve. Each iteration updates each factor `innerSweeps` times
+ * from one set of products with the data (docs/performance.md: how much sooner that reaches a given
+ * accuracy, and how the default was chosen).
  */
 import type { Matrix } from '../matrix.js';
 import { native } from '../native.js';
