@@ -8,11 +8,11 @@
 //   npx tsx examples/gallery/snmf-synthetic.ts --data A.npy --strata-from labels.csv:column --rank 5
 //     (a user's matrix and one stratum label per row, as `nsa-flow snmf`: no planted truth, so the
 //      table compares each seed's fit with the first seed's instead)
-import { convergencePlot } from '../../lib/plot/index.js';
+import { convergencePlot, heatmapPanelsPlot } from '../../lib/plot/index.js';
 import { setBlasThreads, stratifiedNmfSync, type Matrix, type StratifiedNmfResult } from '../../lib/index.js';
 import { asDense, readLabels, readMatrix } from '../../lib/io/index.js';
 import { SeededUniform } from '../../lib/nsa-flow/fit.js';
-import { heatmapPanels, intFlag, isMain, matchRows, parseFlags, writeFigure } from './common.js';
+import { intFlag, isMain, matchRows, parseFlags, writeFigure } from './common.js';
 
 export interface Planted {
   strata: Matrix[];
@@ -176,15 +176,14 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
   const refH = first.truth ? first.truth.H : first.fit.H;
   const matched = matchRows(first.fit.H, refH).matched;
   const what = first.truth ? 'planted' : 'seed 1';
-  const factors = await heatmapPanels(
+  const factors = await heatmapPanelsPlot(
     [
       { m: refV, options: { title: `V ${what}`, rowTitle: 'stratum', colTitle: 'column', rowNames: strataNames, maxCols: 50 } },
       { m: first.fit.V, options: { title: 'V fitted', rowTitle: 'stratum', colTitle: 'column', rowNames: strataNames, maxCols: 50 } },
       { m: refH, options: { title: `H ${what}`, rowTitle: 'topic', colTitle: 'column', maxCols: 50 } },
       { m: matched, options: { title: 'H fitted (matched, scaled)', rowTitle: 'topic', colTitle: 'column', maxCols: 50 } },
     ],
-    `Stratified-NMF, seed ${first.seed}: shifts v(s) and topics H (one colour scale per panel)`,
-    { stacked: true, colour: 'independent' },
+    { title: `Stratified-NMF, seed ${first.seed}: shifts v(s) and topics H (one colour scale per panel)`, stacked: true, colour: 'independent' },
   );
   writeFigure(out, factors);
   const traces: Record<string, Float64Array> = { iteration: first.fit.traces.iteration };

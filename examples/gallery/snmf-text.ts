@@ -11,7 +11,8 @@ import { resolve } from 'node:path';
 
 import { setBlasThreads, stratifiedNmfSync, type CsrMatrix, type Matrix } from '../../lib/index.js';
 import { readLabels, readMatrix } from '../../lib/io/index.js';
-import { heatmapPanels, intFlag, isMain, parseFlags, writeFigure } from './common.js';
+import { heatmapPanelsPlot } from '../../lib/plot/index.js';
+import { intFlag, isMain, parseFlags, writeFigure } from './common.js';
 
 const textDir = resolve(import.meta.dirname, '..', '..', 'data', 'text');
 
@@ -135,9 +136,9 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
   const meanAbove = rows.reduce((a, r) => a + r.aboveOnePercentFraction, 0) / rows.length;
   log(`mean nnz v(s) ${(100 * meanNnz).toFixed(1)}%, ≥ 1 % of max ${(100 * meanAbove).toFixed(1)}%; documents closest in angle to their own stratum's v(s): ${correct}/${A.rows} (${(100 * nearestShiftAccuracy).toFixed(1)}%)`);
 
-  const figure = await heatmapPanels(
+  const figure = await heatmapPanelsPlot(
     [{ m: fit.V, options: { title: 'v(s): each stratum\'s top words', rowTitle: 'stratum', colTitle: 'term', rowNames: fit.labels.map(String), colNames: vocab, topN: top } }],
-    `Stratified-NMF on ${userData ? 'your corpus' : 'Austen'}: the shifts v(s), rank ${rank}`,
+    { title: `Stratified-NMF on ${userData ? 'your corpus' : 'Austen'}: the shifts v(s), rank ${rank}` },
   );
   writeFigure(out, figure);
   log(`figure: ${out}`);
