@@ -51,8 +51,9 @@ function readSeriesList(v: unknown, name: string, budget: { left: number }): { n
     const at = `${name}[${i}]`;
     const f = readObject(s, at, 'a series {name, x, y}', ['name', 'x', 'y']);
     const seriesName = readText(f.name, `${at}.name`);
-    const x = readNumbers(f.x, `${at}.x`, budget.left);
-    const y = readNumbers(f.y, `${at}.y`, budget.left);
+    const limit = ` (${maxFigureMarks} points in the figure at most)`;
+    const x = readNumbers(f.x, `${at}.x`, budget.left, limit);
+    const y = readNumbers(f.y, `${at}.y`, budget.left, limit);
     if (y.length !== x.length) throw new RangeError(`Expected ${x.length} values (one per x) for ${at}.y but received ${y.length}`);
     budget.left -= x.length;
     return { name: seriesName, x, y };
@@ -117,7 +118,7 @@ export async function chartPanelsPlot(panels: readonly ChartPanel[], options: Ch
     let rule: { x: number; label: string } | undefined;
     if (f.rule !== undefined) {
       const r = readObject(f.rule, `${at}.rule`, 'a rule {x, label}', ['x', 'label']);
-      if (typeof r.x !== 'number') throw new TypeError(`Expected a finite number for ${at}.rule.x but received ${describe(r.x)}`);
+      if (typeof r.x !== 'number' || Number.isNaN(r.x)) throw new TypeError(`Expected a finite number for ${at}.rule.x but received ${describe(r.x)}`);
       if (!drawable(r.x, x.log)) throw new RangeError(`Expected a finite number${x.log ? ' > 0 (the x axis is log-scaled)' : ''} for ${at}.rule.x but received ${describe(r.x)}`);
       rule = { x: r.x, label: readText(r.label, `${at}.rule.label`, '') };
     }
@@ -152,7 +153,10 @@ export async function chartPanelsPlot(panels: readonly ChartPanel[], options: Ch
 export interface DotPanel {
   title?: string;
   x?: AxisOptions;
-  /** Drawn top to bottom in this order; `group` colours the dot (and names it in the legend). */
+  /**
+   * Drawn top to bottom in this order; `group` colours the dot and names it in the legend (no colours
+   * or legend when no value has a group).
+   */
   values: readonly { label: string; x: number | null; group?: string }[];
 }
 
@@ -190,22 +194,24 @@ export async function dotPanelsPlot(panels: readonly DotPanel[], options: DotPan
       const vat = `${at}.values[${j}]`;
       const r = readObject(v, vat, 'a value {label, x, group}', ['label', 'x', 'group']);
       if (r.x !== null && typeof r.x !== 'number') throw new TypeError(`Expected a number (or null for a gap) for ${vat}.x but received ${describe(r.x)}`);
-      return { label: readText(r.label, `${vat}.label`), x: r.x as number | null, group: readText(r.group, `${vat}.group`, '') };
+      return { label: readText(r.label, `${vat}.label`), x: r.x as number | null, group: r.group === undefined ? undefined : readText(r.group, `${vat}.group`) };
     });
     left -= values.length;
     expectDistinct(values.map((v) => v.label), `${at}.values`, 'label');
     return { title, x, values };
   });
   const o = readOptions<Required<Pick<DotPanelsOptions, 'width'>> & DotPanelsOptions>(dotPanelsSpecs, options, 'dotPanelsPlot()');
+  // Colour by group only when some value has one; a value without one is then in an unnamed group.
+  const grouped = read.some((p) => p.values.some((v) => v.group !== undefined));
   const specs = read.map((p) => ({
     title: p.title,
     width: o.width,
-    data: { values: p.values.filter((v) => drawable(v.x, p.x.log)) },
+    data: { values: p.values.filter((v) => drawable(v.x, p.x.log)).map((v) => ({ label: v.label, x: v.x, group: v.group ?? '' })) },
     mark: { type: 'point', filled: true, size: 50 },
     encoding: {
       x: { field: 'x', type: 'quantitative', title: p.x.title, scale: p.x.log ? { type: 'log' } : { zero: false } },
       y: { field: 'label', type: 'nominal', title: null, sort: p.values.map((v) => v.label) },
-      color: { field: 'group', type: 'nominal', title: o.legendTitle ?? 'group' },
+      ...(grouped ? { color: { field: 'group', type: 'nominal', title: o.legendTitle ?? 'group' } } : {}),
     },
   }));
   return renderSvg({ $schema: schema, ...(o.title === undefined ? {} : { title: o.title }), columns: o.columns ?? specs.length, concat: specs, resolve: { scale: { color: 'shared' } } } as unknown as TopLevelSpec);

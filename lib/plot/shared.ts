@@ -93,13 +93,13 @@ export function readParts(v: unknown, name: string, what: string, max = maxFigur
 
 /**
  * A column of numbers read once into a plain array: an array of numbers (null for a missing value) or
- * a typed array, non-empty, at most `max` long. NaN, ±Infinity and null stay in the copy: each plot
+ * a typed array, non-empty, at most `max` long (`limit` says why, when it is a figure's remaining budget). NaN, ±Infinity and null stay in the copy: each plot
  * leaves those points out (a gap, as convergencePlot and tradeoffPlot do), never draws them.
  */
-export function readNumbers(v: unknown, name: string, max: number): (number | null)[] {
+export function readNumbers(v: unknown, name: string, max: number, limit = ''): (number | null)[] {
   const isTyped = ArrayBuffer.isView(v) && !(v instanceof DataView);
   if (!isList(v) && !isTyped) throw new TypeError(`Expected an array of numbers for ${name} but received ${describe(v)}`);
-  const list = readList(v, name, 'an array of numbers', max);
+  const list = readList(v, name, `an array of numbers${limit}`, max);
   if (list.length === 0) throw new RangeError(`Expected an array of numbers (at least one) for ${name} but received an empty array`);
   for (let i = 0; i < list.length; i++) {
     const x = list[i];
