@@ -1,15 +1,21 @@
 /**
  * Plots as SVG, rendered in Node without a browser: Vega-Lite specs compiled to Vega and rendered by
  * Vega's headless SVG renderer (vega and vega-lite are optional packages, loaded at the first render).
- * Four kinds:
+ * The kinds:
  *   - convergence traces: one line per trace column, log-scale y;
  *   - heatmaps of factor matrices, labelled with the names of rows and columns when known; a diverging
  *     colour scale centred at 0 for signed matrices, a sequential one from 0 otherwise; a matrix with
  *     too many named columns (a topic matrix over a vocabulary) shows its top-N columns per row instead;
+ *     several of them side by side or stacked in one figure (heatmapPanelsPlot), and images as a grid,
+ *     a row of images per entry (imageGridPlot);
  *   - the w trade-off curve of a path result ({ws, fidelity, orthogonality, sparsity}), with the
  *     selected w marked;
  *   - the rank curve of a cross-validation ({ranks, testMean, testSd, trainMean}): error bars of the
- *     held-out error, the training error, the chosen rank marked.
+ *     held-out error, the training error, the chosen rank marked;
+ *   - charts of named series (charts.ts): line or scatter panels with a marked x (chartPanelsPlot), dot
+ *     plots of labelled values (dotPanelsPlot), curves measured at a few settings each (curvesPlot).
+ * Every argument is read once and checked before anything is drawn (a TypeError or RangeError naming
+ * it); a figure holds at most 64 panels and 200 000 points or cells (shared.ts).
  * Every plot says in its subtitle where it stops at a limit ("first 60 of 8984 columns").
  * `plotResult` draws whatever a result directory (result.json + .npy, see lib/cli/output.ts) holds,
  * treating result.json as untrusted (see result.ts).
