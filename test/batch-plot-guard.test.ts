@@ -144,6 +144,8 @@ const plotRows: Record<string, Row[]> = {
     ['undefined', () => plot.renderSvg(undefined as never), TypeError, 'Expected a Vega-Lite spec object for spec but received undefined'],
     ['string', () => plot.renderSvg('{}' as never), TypeError, 'Expected a Vega-Lite spec object for spec but received the string "{}"'],
     ['array', () => plot.renderSvg([] as never), TypeError, 'Expected a Vega-Lite spec object for spec but received an array of length 0'],
+    ['a sparse array of length 1e9', () => plot.renderSvg({ data: { values: new Array(1e9) }, mark: 'point' } as never), RangeError, 'Expected a Vega-Lite spec of at most 10000000 values in all for spec but spec.data.values holds 1000000000, past that'],
+    ['a getter', () => plot.renderSvg({ mark: 'point', data: throwingGetter('values') } as never), TypeError, 'Expected a readable value for spec.data.values but reading it threw Error: boom'],
   ],
   convergencePlot: [
     ['undefined', () => plot.convergencePlot(undefined as never), TypeError, 'Expected an object of trace columns for traces but received undefined'],

@@ -6,7 +6,7 @@
 // Every guard is checked by class and message.
 import { describe, expect, it } from 'vitest';
 
-import { chartPanelsPlot, curvesPlot, dotPanelsPlot, heatmapPanelsPlot, imageGridPlot } from '../lib/plot/index.js';
+import { chartPanelsPlot, curvesPlot, dotPanelsPlot, heatmapPanelsPlot, imageGridPlot, renderSvg } from '../lib/plot/index.js';
 import { drawnItems, expectSvg, legendLabels, panelCount, roleTexts } from './helpers/svg.js';
 
 const m = (rows: number, cols: number, values: ArrayLike<number>) => ({ rows, cols, data: Float64Array.from(values) });
@@ -290,5 +290,27 @@ describe('bad arguments: a TypeError or RangeError naming the argument, before a
     expect(error).toBeInstanceOf(cls);
     if (typeof message === 'string') expect((error as Error).message).toBe(message);
     else expect((error as Error).message).toMatch(message);
+  });
+});
+
+describe('renderSvg copies the spec it is given, bounded, before Vega-Lite reads it', () => {
+  const spec = (values: unknown) => ({ data: { values }, mark: 'point', encoding: { x: { field: 'x', type: 'quantitative' } } }) as never;
+
+  it('a sparse array claiming 10⁹ entries is a RangeError, not an out-of-memory abort', async () => {
+    await expect(renderSvg(spec(new Array(1e9)))).rejects.toThrow(new RangeError('Expected a Vega-Lite spec of at most 10000000 values in all for spec but spec.data.values holds 1000000000, past that'));
+  });
+
+  it('a cycle is a RangeError, not a stack overflow', async () => {
+    const cyclic: Record<string, unknown> = { x: 1 };
+    cyclic.self = cyclic;
+    await expect(renderSvg(spec([cyclic]))).rejects.toThrow(/^Expected a Vega-Lite spec nested at most 100 levels deep for spec but spec\.data\.values\[0\](\.self)+ is deeper \(a cycle\?\)$/);
+  });
+
+  it('a throwing getter names its field; a changing one is read once and drawn as read', async () => {
+    await expect(renderSvg(spec([throwing({ x: 1 }, 'x')]))).rejects.toThrow(new TypeError("Expected a readable value for spec.data.values[0].x but reading it threw Error: boom"));
+    const point = changing({}, 'x', [5, 'not a number']);
+    const svg = await renderSvg(spec([point.object, { x: 10 }]));
+    expect(point.reads()).toBe(1);
+    expect(points(svg).map((d) => d.fields.x)).toEqual(['5', '10']);
   });
 });

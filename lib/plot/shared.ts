@@ -6,7 +6,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 
 import { describe, isList, isPlainRecord, readObject } from '../cli/check.js';
-import { describeValue, parseOptions, readList, type OptionSpecs } from '../validate.js';
+import { describeValue, ownKeys, parseOptions, readField, readList, type OptionSpecs } from '../validate.js';
 import { loadPlotPackages } from './load.js';
 
 export const schema = 'https://vega.github.io/schema/vega-lite/v6.json';
@@ -19,13 +19,19 @@ export const maxFigureMarks = 200_000;
 /** Panels (or curves, or series in one panel) one figure holds at most. */
 export const maxFigureParts = 64;
 
-/** Renders a Vega-Lite spec to an SVG string (headless: no canvas, no browser). */
+/**
+ * Renders a Vega-Lite spec to an SVG string (headless: no canvas, no browser). The spec is copied
+ * first, each field read once, so that a getter cannot change it while Vega-Lite reads it, and a
+ * spec too large or too deep to compile (a sparse array claiming 10⁹ entries, a cycle) is a RangeError
+ * instead of an out-of-memory abort or a stack overflow.
+ */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   if (!isPlainRecord(spec)) throw new TypeError(`Expected a Vega-Lite spec object for spec but received ${describe(spec)}`);
+  const copy = copySpec(spec);
   const { vega, vegaLite } = await loadPlotPackages();
   let compiled;
   try {
-    compiled = vegaLite.compile(spec).spec;
+    compiled = vegaLite.compile(copy).spec;
   } catch (err) {
     throw new TypeError(`Expected a valid Vega-Lite spec for spec but compiling it failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
@@ -35,6 +41,57 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   } finally {
     view.finalize();
   }
+}
+
+/** Array entries and object fields a spec given to renderSvg may hold in all (the figures here hold far fewer). */
+export const maxSpecValues = 10_000_000;
+/** Levels of nesting a spec may have (Vega-Lite's own specs are a dozen deep; more is a cycle). */
+export const maxSpecDepth = 100;
+
+/**
+ * A copy of a spec made of its plain objects and arrays, each field read once; other values (numbers,
+ * strings, Dates, typed arrays) are taken as they are. Bounded by maxSpecValues and maxSpecDepth.
+ */
+function copySpec(spec: object): TopLevelSpec {
+  let left = maxSpecValues;
+  const take = (n: number, at: string): void => {
+    left -= n;
+    if (left < 0) throw new RangeError(`Expected a Vega-Lite spec of at most ${maxSpecValues} values in all for spec but ${at} holds ${n}, past that`);
+  };
+  const copy = (v: unknown, at: string, depth: number): unknown => {
+    if (typeof v !== 'object' || v === null) return v;
+    if (ArrayBuffer.isView(v)) {
+      take(v.byteLength, at);
+      return v;
+    }
+    const array = isList(v);
+    if (!array) {
+      let proto: unknown;
+      try {
+        proto = Object.getPrototypeOf(v);
+      } catch (err) {
+        throw new TypeError(`Expected a plain object for ${at} but reading its prototype threw (${(err as Error)?.message ?? String(err)})`);
+      }
+      if (proto !== Object.prototype && proto !== null) return v; // a Date or another value Vega takes as it is
+    }
+    if (depth >= maxSpecDepth) throw new RangeError(`Expected a Vega-Lite spec nested at most ${maxSpecDepth} levels deep for spec but ${at} is deeper (a cycle?)`);
+    if (array) {
+      const n = readField(v, 'length', `${at}.length`) as number;
+      take(n, at);
+      const out = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) out[i] = copy(readField(v, i, `${at}[${i}]`), `${at}[${i}]`, depth + 1);
+      return out;
+    }
+    const keys = ownKeys(v, at);
+    take(keys.length, at);
+    const out: Record<string, unknown> = {};
+    for (const key of keys) {
+      // defineProperty: an own "__proto__" field (JSON.parse makes one) stays a field, not a prototype.
+      Object.defineProperty(out, key, { value: copy(readField(v, key, `${at}.${key}`), `${at}.${key}`, depth + 1), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  };
+  return copy(spec, 'spec', 0) as TopLevelSpec;
 }
 
 export const int = (min: number, max: number, def: number | undefined, description: string) =>
