@@ -33,6 +33,12 @@ Napi::Value certificateValue(Napi::Env env, double c) {
   return Napi::Number::New(env, c);
 }
 
+// The names of options.solver (ntf and stratifiedNtf read the same option).
+const std::map<std::string, NtfSolver>& ntfSolvers() {
+  static const std::map<std::string, NtfSolver> solvers = {{"mu", NtfSolver::MultiplicativeUpdates}, {"hals", NtfSolver::Hals}};
+  return solvers;
+}
+
 // ---- Stratified-NTF ---------------------------------------------------------------------------------
 
 // Owns copies of the strata and the initial state, so that the caller's buffers are free to change.
@@ -92,8 +98,8 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   const Shape ranks = sizesOf(arg(info, 3, "strataRanks"), S);
   const std::size_t r = dimension(arg(info, 4, "rank"));
   const Fields o(arg(info, 5, "options"),
-                 {"maxIterations", "vScaling", "tv", "tvReg", "epsilon", "tolerance", "lossEvery", "recordStages", "seed",
-                  "certificateTolerance", "weights"});
+                 {"maxIterations", "solver", "vScaling", "tv", "tvReg", "epsilon", "tolerance", "lossEvery", "recordStages",
+                  "seed", "certificateTolerance", "weights"});
   const In initArg = arg(info, 6, "init");
   const bool given = !absent(initArg);
   if (requireInit && !given) throwType(env, "Expected an object {v, w, h} for init but received " + describe(initArg.value));
@@ -110,6 +116,8 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   opt.strataRank = ranks;
   opt.rank = r;
   opt.maxIterations = intIn(o["maxIterations"], 0, 100000000);
+  // Optional (the loss-only call reads none): the multiplicative updates unless 'hals'.
+  if (o.has("solver")) opt.solver = oneOf(o["solver"], ntfSolvers());
   opt.vScaling = intIn(o["vScaling"], 1, 1000000);
   opt.tv = boolean(o["tv"]);
   opt.tvReg = opt.tv ? numberIn(o["tvReg"], 0, 1.7976931348623157e308) : 0.0;
@@ -118,6 +126,8 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);
   opt.recordStages = boolean(o["recordStages"]);
   if (o.has("certificateTolerance")) opt.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
+  if (opt.solver == NtfSolver::Hals && opt.tv)
+    throwRangeJs(env, "Expected options.solver 'mu' with options.tv (the TV term defines only the multiplicative updates) but received 'hals'");
   const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
   const std::size_t F = shapeSize(dims);
   StratifiedNtfIn in;
@@ -280,8 +290,7 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   NtfOptions& opt = call->options;
   opt.rank = r;
   opt.maxIterations = intIn(o["maxIterations"], 0, 100000000);
-  static const std::map<std::string, NtfSolver> solvers = {{"mu", NtfSolver::MultiplicativeUpdates}, {"hals", NtfSolver::Hals}};
-  opt.solver = oneOf(o["solver"], solvers);
+  opt.solver = oneOf(o["solver"], ntfSolvers());
   opt.epsilon = numberIn(o["epsilon"], 0, 1.7976931348623157e308);
   opt.tolerance = numberIn(o["tolerance"], 0, 1.7976931348623157e308);
   opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);
