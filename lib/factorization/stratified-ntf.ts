@@ -500,12 +500,6 @@ function parse(
       `Expected options.solver 'mu' with options.tv of ${context} (the TV term's split subgradient defines only the multiplicative updates) but received 'hals'`,
     );
   }
-  if (o.solver === 'hals' && wantsMissing) {
-    const given = o.weights !== undefined ? 'options.weights' : o.mask !== undefined ? 'options.mask' : "options.missing 'nan'";
-    throw new RangeError(
-      `Expected options.solver 'mu' with ${given} of ${context} (the HALS solver has no weighted sweeps yet) but received 'hals'`,
-    );
-  }
   let weights: Parsed['weights'];
   let norms: number[];
   if (wantsMissing) {
@@ -522,6 +516,13 @@ function parse(
     if (prepared.some((m) => m.weights)) weights = prepared.map((m) => m.weights);
   } else {
     norms = data.strata.map((a) => scaledNorm(a));
+  }
+  // A fully observed mask (every weight 1) is the plain problem, which HALS solves.
+  if (o.solver === 'hals' && weights) {
+    const given = o.weights !== undefined ? 'options.weights' : o.mask !== undefined ? 'options.mask' : "options.missing 'nan'";
+    throw new RangeError(
+      `Expected options.solver 'mu' with missing entries or weights ≠ 1 (${given}) of ${context} (the HALS solver has no weighted sweeps) but received 'hals'`,
+    );
   }
   const listed = (weights ?? []).reduce((total, w) => total + (w ? w.reduce((c, x) => c + (x !== 1 ? 1 : 0), 0) : 0), 0);
   checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, listed, o.restarts);
