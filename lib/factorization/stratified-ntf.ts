@@ -112,8 +112,8 @@ export interface StratifiedNtfOptions {
   /**
    * Update rule (default 'mu'): 'mu' the reference's multiplicative updates; 'hals' block-coordinate
    * descent, each block solved exactly coordinate by coordinate (monotone; reaches the same loss in
-   * far fewer iterations). 'hals' does not take `tv` or the missing-value options (weights, mask,
-   * missing 'nan'): a RangeError names both.
+   * far fewer iterations; with missing entries or weights, weighted sweeps). 'hals' does not take
+   * `tv`: a RangeError names both options.
    */
   solver?: StratifiedNtfSolver;
   /** Iterations to run (default 100). */
@@ -516,13 +516,6 @@ function parse(
     if (prepared.some((m) => m.weights)) weights = prepared.map((m) => m.weights);
   } else {
     norms = data.strata.map((a) => scaledNorm(a));
-  }
-  // A fully observed mask (every weight 1) is the plain problem, which HALS solves.
-  if (o.solver === 'hals' && weights) {
-    const given = o.weights !== undefined ? 'options.weights' : o.mask !== undefined ? 'options.mask' : "options.missing 'nan'";
-    throw new RangeError(
-      `Expected options.solver 'mu' with missing entries or weights ≠ 1 (${given}) of ${context} (the HALS solver has no weighted sweeps) but received 'hals'`,
-    );
   }
   const listed = (weights ?? []).reduce((total, w) => total + (w ? w.reduce((c, x) => c + (x !== 1 ? 1 : 0), 0) : 0), 0);
   checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, listed, o.restarts);

@@ -109,7 +109,7 @@ double stratifiedNtfCertificate(const StratifiedNtfProblem& problem, const Strat
                                 const StratifiedNtfState& state);
 
 // Runs options.solver from `state` (updated in place): the multiplicative updates below, or HALS
-// (ntf_stratified_hals.hpp; not with TV or entry weights). Progress values: [loss, loss /
+// (ntf_stratified_hals.hpp; not with TV). Progress values: [loss, loss /
 // √(Σₛ‖A(s)‖²)]. MU with weights: each block's step is Lee–Seung's for the weighted objective (its
 // numerator and denominator the MTTKRPs of Ω∘A and Ω∘B), which never raises it.
 void stratifiedNtf(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,

@@ -113,6 +113,15 @@ struct StratifiedNtfHals::Impl {
   std::vector<std::vector<const double*>> vvPtr, vhPtr;
   std::vector<const double*> hhPtr;
   Vec innerV, wrow;
+  // Entry weights (ntf.hpp's TensorEntryWeights): per stratum its listed entries (null: none), their
+  // own-term and topic-term values (each fixed while the other term's blocks update), and per mode
+  // m (0: samples, t + 1: feature mode t) the entries grouped by their index there (a counting sort):
+  // group j is byMode[s][m][start[s][m][j] … start[s][m][j + 1]).
+  std::vector<const TensorEntryWeights*> listed;
+  bool anyListed = false;
+  std::vector<Vec> own, topics;
+  std::vector<std::vector<std::vector<std::size_t>>> start, byMode;
+  Vec Z, kap, target, resid, xc, curv;  // one column's listed rows z, κ, a − offset, κ(a − offset − z·x)
   bool cacheZ = false;
   std::vector<Vec> Zall;
   Vec Zone, bufA, bufB;  // one stratum's Z (without the cache); contraction slices
@@ -125,8 +134,6 @@ struct StratifiedNtfHals::Impl {
       : p(p_), o(o_), st(st_), S(p_.strata.size()), K(p_.dims.size()), r(o_.rank) {
     if (o.tv)
       throwRange("Expected options.solver 'mu' with options.tv (the TV term's split subgradient defines only the multiplicative updates) but received 'hals'");
-    if (p.weighted())
-      throwRange("Expected options.solver 'mu' with entry weights (options.weights, options.mask or missing 'nan') but received 'hals'");
     F = shapeSize(p.dims);
     std::size_t sumN = 0;
     for (std::size_t n : p.samples) sumN += n;
@@ -169,6 +176,49 @@ struct StratifiedNtfHals::Impl {
     Q.resize(R * R);
     E.resize(R * R);
     G.resize(R * R);
+    listed.assign(S, nullptr);
+    own.resize(S);
+    topics.resize(S);
+    start.resize(S);
+    byMode.resize(S);
+    std::size_t column = 0;  // the most listed entries one column of a block meets
+    std::vector<std::size_t> hColumn(dmax, 0);
+    for (std::size_t s = 0; s < S && p.weighted(); ++s) {
+      if (s >= p.weights.size() || !p.weights[s].active()) continue;
+      const TensorEntryWeights& e = p.weights[s];
+      listed[s] = &e;
+      anyListed = true;
+      own[s].resize(e.size());
+      topics[s].resize(e.size());
+      start[s].resize(K + 1);
+      byMode[s].resize(K + 1);
+      for (std::size_t m = 0; m <= K; ++m) {
+        const std::size_t dm = m == 0 ? p.samples[s] : p.dims[m - 1];
+        std::vector<std::size_t>& at = start[s][m];
+        at.assign(dm + 1, 0);
+        for (std::size_t k = 0; k < e.size(); ++k) ++at[static_cast<std::size_t>(e.index[k * (K + 1) + m]) + 1];
+        for (std::size_t j = 0; j < dm; ++j) {
+          const std::size_t count = at[j + 1];
+          column = std::max(column, count);
+          if (m > 0) hColumn[j] += count;
+          at[j + 1] += at[j];
+        }
+        std::vector<std::size_t> next(at.begin(), at.end() - 1);
+        byMode[s][m].resize(e.size());
+        for (std::size_t k = 0; k < e.size(); ++k) byMode[s][m][next[static_cast<std::size_t>(e.index[k * (K + 1) + m])]++] = k;
+      }
+      scratch += (K + 3) * e.size() + p.samples[s] + K * dmax + K + 1;
+      topicValues(s);
+    }
+    for (std::size_t c : hColumn) column = std::max(column, c);
+    if (anyListed) {
+      const std::size_t R = std::max(r, qmax);
+      Z.resize(column * R);
+      for (Vec* b : {&kap, &target, &resid}) b->resize(column);
+      xc.resize(R);
+      curv.resize(R);
+      scratch += column * (R + 3) + 2 * R;
+    }
     cacheZ = true;
     for (std::size_t n : p.samples) cacheZ = cacheZ && r <= n;
     if (cacheZ) {
@@ -222,9 +272,14 @@ struct StratifiedNtfHals::Impl {
   // The block X (R × d) ← inner HALS sweeps on ½tr(XᵀQX) − tr(PᵀX). Sweeps allowed: as Gillis and
   // Glineur, 1 + ½·(cost of P and Q)/(cost of one sweep), at most kMaxInnerSweeps: when the block's
   // MTTKRP dominates, sweeping it again is nearly free.
+  static int sweepsFor(std::size_t R, std::size_t d, double setupFlops) {
+    const double sweepFlops = 2.0 * static_cast<double>(R * R * d);
+    return static_cast<int>(std::min<double>(kMaxInnerSweeps, 1 + 0.5 * setupFlops / std::max(sweepFlops, 1.0)));
+  }
+
   void block(double* X, std::size_t R, std::size_t d, double setupFlops) {
     const double sweepFlops = 2.0 * static_cast<double>(R * R * d);
-    const int sweeps = static_cast<int>(std::min<double>(kMaxInnerSweeps, 1 + 0.5 * setupFlops / std::max(sweepFlops, 1.0)));
+    const int sweeps = sweepsFor(R, d, setupFlops);
     const double* Pd = P.data();
     const double* Qd = Q.data();
     auto pass = [&](int, std::size_t b, std::size_t e) {
@@ -252,7 +307,11 @@ struct StratifiedNtfHals::Impl {
         for (std::size_t b = 0; b < r; ++b) E[a * r + b] *= wsum[s][b];
       const double* h = st.h[t].data();
       gemm(false, false, q, d, r, -1.0, E.data(), h, 1.0, P.data());
-      block(v(s, t), q, d, 2.0 * static_cast<double>(q * F + q * r * d));
+      const double setup = 2.0 * static_cast<double>(q * F + q * r * d);
+      if (listed[s])
+        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup), [&](std::size_t j) { return gatherOwn(s, t, j); });
+      else
+        block(v(s, t), q, d, setup);
       crossRows(v(s, t), q, v(s, t), q, d, VV[s * K + t].data());
       crossRows(v(s, t), q, h, r, d, VH[s * K + t].data());
       // ⟨Σᵢ A(s)[i], ⊗ₜ v(s)ₜ⟩ for the loss: the last mode's MTTKRP against its new value.
@@ -276,7 +335,11 @@ struct StratifiedNtfHals::Impl {
       for (std::size_t a = 0; a < q; ++a) c += E[a * r + b];
       for (std::size_t i = 0; i < n; ++i) P[b * n + i] -= c;
     }
-    block(st.w[s].data(), r, n, 2.0 * static_cast<double>(r * n * F));
+    const double setup = 2.0 * static_cast<double>(r * n * F);
+    if (listed[s])
+      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup), [&](std::size_t i) { return gatherTopics(s, 0, i, 0); });
+    else
+      block(st.w[s].data(), r, n, setup);
     refreshW(s);
   }
 
@@ -329,7 +392,15 @@ struct StratifiedNtfHals::Impl {
     }
     for (std::size_t i = 0; i < r * d; ++i) P[i] += Msum[i];
     double* h = st.h[t].data();
-    block(h, r, d, setup);
+    if (anyListed)
+      weightedBlock(h, r, d, sweepsFor(r, d, setup), [&](std::size_t j) {
+        std::size_t k = 0;
+        for (std::size_t s = 0; s < S; ++s)
+          if (listed[s]) k = gatherTopics(s, t + 1, j, k);
+        return k;
+      });
+    else
+      block(h, r, d, setup);
     crossRows(h, r, h, r, d, HH[t].data());
     for (std::size_t s = 0; s < S; ++s) crossRows(v(s, t), o.strataRank[s], h, r, d, VH[s * K + t].data());
   }
@@ -390,6 +461,122 @@ struct StratifiedNtfHals::Impl {
     }
   }
 
+  // The own term Σₐ Πₜ v(s)ₜ[a, jₜ] at every listed entry of stratum s.
+  void ownValues(std::size_t s) {
+    const TensorEntryWeights& e = *listed[s];
+    const std::size_t q = o.strataRank[s];
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      const int32_t* idx = e.index.data() + k * (K + 1);
+      double total = 0;
+      for (std::size_t a = 0; a < q; ++a) {
+        double x = 1;
+        for (std::size_t t = 0; t < K; ++t) x *= st.v[s * K + t][a * p.dims[t] + static_cast<std::size_t>(idx[t + 1])];
+        total += x;
+      }
+      own[s][k] = total;
+    }
+  }
+
+  // The topic term Σ_b w(s)[b, i] Πₜ hₜ[b, jₜ] at every listed entry of stratum s.
+  void topicValues(std::size_t s) {
+    const TensorEntryWeights& e = *listed[s];
+    const std::size_t n = p.samples[s];
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      const int32_t* idx = e.index.data() + k * (K + 1);
+      double total = 0;
+      for (std::size_t b = 0; b < r; ++b) {
+        double x = st.w[s][b * n + static_cast<std::size_t>(idx[0])];
+        for (std::size_t t = 0; t < K; ++t) x *= st.h[t][b * p.dims[t] + static_cast<std::size_t>(idx[t + 1])];
+        total += x;
+      }
+      topics[s][k] = total;
+    }
+  }
+
+  // Column j of v(s)ₜ meets the listed entries with jₜ = j: their rows z_a = Π_{k≠t} v(s)ₖ[a, jₖ] (into Z),
+  // κ and a − (topic term). Returns their number.
+  std::size_t gatherOwn(std::size_t s, std::size_t t, std::size_t j) {
+    const TensorEntryWeights& e = *listed[s];
+    const std::size_t q = o.strataRank[s];
+    const std::vector<std::size_t>& at = start[s][t + 1];
+    std::size_t c = 0;
+    for (std::size_t g = at[j]; g < at[j + 1]; ++g, ++c) {
+      const std::size_t k = byMode[s][t + 1][g];
+      const int32_t* idx = e.index.data() + k * (K + 1);
+      double* z = Z.data() + c * q;
+      for (std::size_t a = 0; a < q; ++a) {
+        double x = 1;
+        for (std::size_t m = 0; m < K; ++m)
+          if (m != t) x *= st.v[s * K + m][a * p.dims[m] + static_cast<std::size_t>(idx[m + 1])];
+        z[a] = x;
+      }
+      kap[c] = e.kappa[k];
+      target[c] = e.data[k] - topics[s][k];
+    }
+    return c;
+  }
+
+  // Column j of the topic factor `mode` (0: w(s), its column a sample; t + 1: hₜ) meets the listed
+  // entries of stratum s with that index: their rows z_b (the product of the other topic factors'
+  // entries), κ and a − (own term), appended from place `c` on. Returns the new count.
+  std::size_t gatherTopics(std::size_t s, std::size_t mode, std::size_t j, std::size_t c) {
+    const TensorEntryWeights& e = *listed[s];
+    const std::size_t n = p.samples[s];
+    const std::vector<std::size_t>& at = start[s][mode];
+    for (std::size_t g = at[j]; g < at[j + 1]; ++g, ++c) {
+      const std::size_t k = byMode[s][mode][g];
+      const int32_t* idx = e.index.data() + k * (K + 1);
+      double* z = Z.data() + c * r;
+      for (std::size_t b = 0; b < r; ++b) {
+        double x = mode == 0 ? 1.0 : st.w[s][b * n + static_cast<std::size_t>(idx[0])];
+        for (std::size_t m = 0; m < K; ++m)
+          if (m + 1 != mode) x *= st.h[m][b * p.dims[m] + static_cast<std::size_t>(idx[m + 1])];
+        z[b] = x;
+      }
+      kap[c] = e.kappa[k];
+      target[c] = e.data[k] - own[s][k];
+    }
+    return c;
+  }
+
+  // The weighted block: column by column (each meets only its own listed entries, so they are
+  // independent), the coordinates in order, each set to the exact non-negative minimizer of the
+  // weighted objective in it: curvature Q[a,a] + Σκz_a² (= Σωz_a² ≥ 0 over the column's entries),
+  // slope (QX − P)[a] − Σ e·z_a with e = κ(a − offset − z·x) kept current. A curvature ≤ 1e-12·Q[a,a]
+  // (only missing entries meet the coordinate) leaves it. Sweeps and their stopping rule as block().
+  template <class Gather>
+  void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, Gather&& gather) {
+    for (std::size_t j = 0; j < d; ++j) {
+      const std::size_t k = gather(j);
+      for (std::size_t a = 0; a < R; ++a) xc[a] = X[a * d + j];
+      for (std::size_t a = 0; a < R; ++a) {
+        double c = Q[a * R + a];
+        for (std::size_t q = 0; q < k; ++q) c += kap[q] * Z[q * R + a] * Z[q * R + a];
+        curv[a] = c > 1e-12 * Q[a * R + a] ? c : 0.0;
+      }
+      for (std::size_t q = 0; q < k; ++q) resid[q] = kap[q] * (target[q] - dotOf(Z.data() + q * R, xc.data(), R));
+      double first = 0;
+      for (int sweep = 0; sweep < sweeps; ++sweep) {
+        double lowered = 0;
+        for (std::size_t a = 0; a < R; ++a) {
+          if (!(curv[a] > 0)) continue;
+          double g = -P[a * d + j];
+          for (std::size_t b = 0; b < R; ++b) g += Q[a * R + b] * xc[b];
+          for (std::size_t q = 0; q < k; ++q) g -= resid[q] * Z[q * R + a];
+          const double next = std::max(0.0, xc[a] - g / curv[a]);
+          const double step = next - xc[a];
+          if (step == 0) continue;
+          for (std::size_t q = 0; q < k; ++q) resid[q] -= kap[q] * Z[q * R + a] * step;
+          xc[a] = next;
+          lowered += curv[a] * step * step;
+        }
+        if (sweep == 0) first = lowered;
+        if (lowered <= kInnerStop * first) break;
+      }
+      for (std::size_t a = 0; a < R; ++a) X[a * d + j] = xc[a];
+    }
+  }
+
   double iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages) {
     balance();
     refreshGrams();
@@ -397,11 +584,15 @@ struct StratifiedNtfHals::Impl {
       for (std::size_t s = 0; s < S; ++s) updateV(s, sweep + 1 == o.vScaling);
       if (stages) stages->push_back(st);
     }
+    for (std::size_t s = 0; s < S; ++s)
+      if (listed[s]) ownValues(s);
     for (std::size_t s = 0; s < S; ++s) updateW(s);
     if (stages) stages->push_back(st);
     if (cacheZ)
       for (std::size_t s = 0; s < S; ++s) contractSamples(s);
     for (std::size_t t = 0; t < K; ++t) updateH(t);
+    for (std::size_t s = 0; s < S; ++s)
+      if (listed[s]) topicValues(s);
     if (stages) stages->push_back(st);
     if (!wantLoss) return std::nan("");
     // ‖A − B‖² = ‖A‖² − 2⟨A, B⟩ + ‖B‖²: ⟨A, B⟩ from the last v mode's and the last h mode's MTTKRPs
@@ -409,7 +600,15 @@ struct StratifiedNtfHals::Impl {
     double inner = dotOf(Msum.data(), st.h[K - 1].data(), r * p.dims[K - 1]);
     double model = 0;
     for (std::size_t s = 0; s < S; ++s) inner += innerV[s], model += modelSquaredNorm(s);
-    return std::sqrt(std::max(normA2 - 2 * inner + model, 0.0));
+    // Weighted: the plain part (A(s) holds 0 at missing entries) plus the listed entries' Σκ(a − B)².
+    double extra = 0;
+    for (std::size_t s = 0; s < S; ++s)
+      if (const TensorEntryWeights* e = listed[s])
+        for (std::size_t k = 0; k < e->size(); ++k) {
+          const double res = e->data[k] - own[s][k] - topics[s][k];
+          extra += e->kappa[k] * res * res;
+        }
+    return std::sqrt(std::max(normA2 - 2 * inner + model + extra, 0.0));
   }
 };
 

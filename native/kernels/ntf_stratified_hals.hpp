@@ -7,7 +7,9 @@
 // [0, ∞) with the others fixed, and each iteration starts by rescaling every rank-one term's factors by
 // powers of two (exact: the model is unchanged bit for bit) so that their norms agree within a factor 2;
 // so the loss never increases. (MU's epsilon, the floor of its numerators and denominators, has no
-// role here.)
+// role here.) With entry weights (missing entries) the objective is ½Σₛ Σ ω(A(s) − B(s))² and each
+// block is swept column by column with per-column curvatures (each column meets only its own listed
+// entries), still exact coordinate minimizations.
 //
 // Called through stratifiedNtf with options.solver = NtfSolver::Hals, which runs the shared loop
 // (losses, tolerance, certificate, progress) over iterate().
