@@ -422,9 +422,10 @@ function expectInit(init: object, samples: number[], dims: number[], ranks: numb
 /**
  * The solver's memory (native/kernels/ntf.cpp): the factors and their result copies, the Grams, the
  * cached contraction Y(s) = r × nₛ·F/d_K (r ≤ d_K) or one stratum's worth, the last mode's r × F
- * intermediate, seven r·d work matrices and two contraction slices. Refused before any native work.
+ * intermediate, seven r·d work matrices and two contraction slices (HALS: also Z(s), below). Refused
+ * before any native work.
  */
-function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: number[], r: number, listed: number, restarts: number): void {
+function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: number[], r: number, listed: number, restarts: number, solver: StratifiedNtfSolver): void {
   const F = dims.reduce((a, d) => a * d, 1);
   const dK = dims[dims.length - 1]!;
   const S = samples.length;
@@ -442,7 +443,9 @@ function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: numb
   // Weighted: the weights and the zeroed data of each weighted stratum (listed > 0), the list of
   // entries of weight ≠ 1 (index, κ, value, offset) and one more work matrix.
   const weighted = listed > 0 ? 2 * n * F + (3 + (K + 1) / 2) * listed + mat : 0;
-  const total = 3 * factors + Y + X + 7 * mat + grams + 2 * Math.max((nmax * F) / dK, F) + weighted;
+  // HALS also keeps Z(s) = w(s)·A(s) (r × F) for every stratum when r ≤ every nₛ (else one stratum's).
+  const hals = solver === 'hals' ? r * F * (samples.every((n) => r <= n) ? S : 1) : 0;
+  const total = 3 * factors + Y + X + 7 * mat + grams + 2 * Math.max((nmax * F) / dK, F) + weighted + hals;
   checkFactorMemory(
     Math.max(Y, X, mat, r * nmax, r * dmax),
     restartsDoubles(restarts, total, factors),
@@ -518,7 +521,7 @@ function parse(
     norms = data.strata.map((a) => scaledNorm(a));
   }
   const listed = (weights ?? []).reduce((total, w) => total + (w ? w.reduce((c, x) => c + (x !== 1 ? 1 : 0), 0) : 0), 0);
-  checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, listed, o.restarts);
+  checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, listed, o.restarts, o.solver);
   const init = o.init === 'random' ? undefined : expectInit(o.init, data.samples, data.dims, ranks, o.rank);
   // Reading init ran the caller's getters: the strata buffers must still be what was validated.
   expectIntact(...data.strata.map((a, s): [Float64Array, number, string] => [a, data.samples[s]! * data.dims.reduce((x, d) => x * d, 1), `strata[${s}].data`]));

@@ -156,7 +156,13 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
     for (std::size_t s = 0; s < S; ++s) in.w->push_back(float64(wList[s], product(env, {r, samples[s]}, wList[s].name), "rank·samples"));
     for (std::size_t t = 0; t < K; ++t) in.h->push_back(float64(hList[t], product(env, {r, dims[t]}, hList[t].name), "rank·dim"));
   }
-  checkMemory(env, float64Bytes({1}) * (dataDoubles + stratifiedNtfDoubles(samples, dims, ranks, r, opt.tv, opt.recordStages)),
+  // HALS keeps Z(s) = w(s)·A(s) (r × F) for every stratum when r ≤ every nₛ (else one stratum's).
+  double halsDoubles = 0;
+  if (opt.solver == NtfSolver::Hals) {
+    const bool cached = std::all_of(samples.begin(), samples.end(), [&](std::size_t n) { return r <= n; });
+    halsDoubles = static_cast<double>(r) * static_cast<double>(F) * (cached ? static_cast<double>(S) : 1.0);
+  }
+  checkMemory(env, float64Bytes({1}) * (dataDoubles + halsDoubles + stratifiedNtfDoubles(samples, dims, ranks, r, opt.tv, opt.recordStages)),
               [&] { return std::string("Stratified-NTF of rank " + std::to_string(r) + " (" + std::to_string(S) + (S == 1 ? " stratum" : " strata") + ")"); });
   // (c) take the strata (copied for a job or when shared), (d) the initial state
   call->data.resize(S);
