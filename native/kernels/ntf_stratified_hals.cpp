@@ -119,6 +119,7 @@ struct StratifiedNtfHals::Impl {
   // group j is byMode[s][m][start[s][m][j] … start[s][m][j + 1]).
   std::vector<const TensorEntryWeights*> listed;
   bool anyListed = false;
+  std::size_t listedTotal = 0;  // Σₛ listed entries
   std::vector<Vec> own, topics;
   std::vector<std::vector<std::vector<std::size_t>>> start, byMode;
   Vec Z, kap, target, resid, xc, curv;  // one column's listed rows z, κ, a − offset, κ(a − offset − z·x)
@@ -188,6 +189,7 @@ struct StratifiedNtfHals::Impl {
       const TensorEntryWeights& e = p.weights[s];
       listed[s] = &e;
       anyListed = true;
+      listedTotal += e.size();
       own[s].resize(e.size());
       topics[s].resize(e.size());
       start[s].resize(K + 1);
@@ -272,8 +274,9 @@ struct StratifiedNtfHals::Impl {
   // The block X (R × d) ← inner HALS sweeps on ½tr(XᵀQX) − tr(PᵀX). Sweeps allowed: as Gillis and
   // Glineur, 1 + ½·(cost of P and Q)/(cost of one sweep), at most kMaxInnerSweeps: when the block's
   // MTTKRP dominates, sweeping it again is nearly free.
-  static int sweepsFor(std::size_t R, std::size_t d, double setupFlops) {
-    const double sweepFlops = 2.0 * static_cast<double>(R * R * d);
+  // `listedEntries`: the weighted sweeps' entries (each costs ~4R flops per sweep, beside the 2R²d).
+  static int sweepsFor(std::size_t R, std::size_t d, double setupFlops, std::size_t listedEntries = 0) {
+    const double sweepFlops = 2.0 * static_cast<double>(R * R * d) + 4.0 * static_cast<double>(R * listedEntries);
     return static_cast<int>(std::min<double>(kMaxInnerSweeps, 1 + 0.5 * setupFlops / std::max(sweepFlops, 1.0)));
   }
 
@@ -309,7 +312,7 @@ struct StratifiedNtfHals::Impl {
       gemm(false, false, q, d, r, -1.0, E.data(), h, 1.0, P.data());
       const double setup = 2.0 * static_cast<double>(q * F + q * r * d);
       if (listed[s])
-        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup), [&](std::size_t j) { return gatherOwn(s, t, j); });
+        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listed[s]->size()), [&](std::size_t j) { return gatherOwn(s, t, j); });
       else
         block(v(s, t), q, d, setup);
       crossRows(v(s, t), q, v(s, t), q, d, VV[s * K + t].data());
@@ -337,7 +340,7 @@ struct StratifiedNtfHals::Impl {
     }
     const double setup = 2.0 * static_cast<double>(r * n * F);
     if (listed[s])
-      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup), [&](std::size_t i) { return gatherTopics(s, 0, i, 0); });
+      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), [&](std::size_t i) { return gatherTopics(s, 0, i, 0); });
     else
       block(st.w[s].data(), r, n, setup);
     refreshW(s);
@@ -393,7 +396,7 @@ struct StratifiedNtfHals::Impl {
     for (std::size_t i = 0; i < r * d; ++i) P[i] += Msum[i];
     double* h = st.h[t].data();
     if (anyListed)
-      weightedBlock(h, r, d, sweepsFor(r, d, setup), [&](std::size_t j) {
+      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), [&](std::size_t j) {
         std::size_t k = 0;
         for (std::size_t s = 0; s < S; ++s)
           if (listed[s]) k = gatherTopics(s, t + 1, j, k);
