@@ -80,6 +80,7 @@ export function seedCalls(api: Api): (() => unknown)[] {
     () => api.ntfSync(t([4, 3, 2]), 2, { maxIterations: 3, seed: 1 }),
     () => api.ntf(t([4, 3, 2]), 2, { maxIterations: 3, seed: 1 }),
     () => api.stratifiedNtfSync([t([3, 3, 2]), t([2, 3, 2])], 2, { strataRank: 1, maxIterations: 3, seed: 1 }),
+    () => api.stratifiedNtfSync([t([3, 3, 2]), t([2, 3, 2])], 2, { strataRank: 1, maxIterations: 3, seed: 1, solver: 'hals' }),
     () => api.stratifiedNtf([t([3, 3, 2]), t([2, 3, 2])], 2, { strataRank: 1, maxIterations: 3, seed: 1 }),
     () => {
       const strata = [t([3, 3, 2]), t([2, 3, 2])];
