@@ -10,6 +10,7 @@
 #include "listed_kernels.hpp"
 #include "nmf.hpp"
 #include "nmf_detail.hpp"
+#include "thread_team.hpp"
 
 namespace nsa {
 
@@ -461,6 +462,216 @@ double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const 
   return std::sqrt(std::max(lossSquaredOf(Problem(A, r), V, W, H), 0.0));
 }
 
+namespace {
+
+// ---- HALS: block-coordinate descent on the same objective -------------------------------------------
+// Blocks, in order: every v(s), then every W(s), then H. Each block's subproblem (the others fixed) is a
+// convex quadratic over x ≥ 0 that separates into rows with one Gram matrix G and one linear term p:
+//   v(s):  v_j = argmin ½n‖·‖² − (1ᵀA − Hᵀ(Wᵀ1))_j·  + l1·+ ½l2·²  (diagonal: one exact step),
+//   W(s):  row i of W(s), G = HHᵀ,        p = ((A(s) − 1v(s)ᵀ)Hᵀ)ᵢ,
+//   H:     column j of H,  G = ΣₛW(s)ᵀW(s), p = (Σₛ W(s)ᵀ(A(s) − 1v(s)ᵀ))_j.
+// Every coordinate step is an exact minimizer (sweepRow), so the objective (data term + penalties)
+// never increases: in exact arithmetic, loss(k+1) ≤ loss(k); computed, up to the rounding of the
+// expanded loss (≈ 1e-13 relative at the losses the tests reach). The products that form G and p are
+// the expensive part (2·N·m·r flops each) and are reused by several sweeps of a row (N·r² each).
+
+// Slots of the HALS solver beyond the multiplicative solver's (one workspace for the run).
+enum HalsSlot : std::size_t { kQt = kColumns + 1 };
+
+// Coordinate descent on one row x (r values, the first rs free, the rest 0) of the convex quadratic
+// ½xᵀGx − pᵀx + l1·Σx + ½l2‖x‖² over x ≥ 0: each coordinate in turn set to its exact minimizer
+//   x_c ← max(0, x_c − ((xG)_c − p_c + l1 + l2·x_c) / (G_cc + l2)).
+// Sweeps repeat (G and p reused) until one lowers the row objective by at most 1e-4 of what the
+// first one did (Gillis and Glineur's stopping rule for accelerated HALS), at most maxSweeps. A
+// coordinate without curvature (G_cc + l2 = 0: G's row c is 0, an unused topic) has slope l1 − p_c
+// = l1 ≥ 0 and stays, or goes to 0 where that slope is positive (its exact minimizer).
+// Each row depends on its own values only: rows run on the thread team in any split, bit for bit.
+inline void sweepRow(double* x, const double* p, const double* G, std::size_t r, std::size_t rs, double l1,
+                     double l2, int maxSweeps) {
+  double first = 0;
+  for (int k = 0; k < maxSweeps; ++k) {
+    double decrease = 0;
+    for (std::size_t c = 0; c < rs; ++c) {
+      const double* g = G + c * r;
+      double slope = l1 + l2 * x[c] - p[c];
+      for (std::size_t d = 0; d < rs; ++d) slope += g[d] * x[d];
+      const double curvature = g[c] + l2;
+      if (!(curvature > 0)) {
+        if (slope > 0) x[c] = 0;
+        continue;
+      }
+      const double next = std::max(0.0, x[c] - slope / curvature);
+      const double step = next - x[c];
+      decrease += curvature * step * step;
+      x[c] = next;
+    }
+    if (k == 0) first = decrease;
+    if (decrease <= 1e-4 * first) break;
+  }
+}
+
+// Sweeps per row and block: 1 + ½·(flops of the block's products)/(flops of one sweep), at most 10
+// (Gillis and Glineur's α = ½): W rows 1 + m/(2r), H columns 1 + N/(2r).
+int sweepsFor(std::size_t productSide, std::size_t r) {
+  return static_cast<int>(std::min<std::size_t>(10, 1 + productSide / (2 * std::max<std::size_t>(r, 1))));
+}
+
+NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double* V, const std::vector<double*>& W,
+                         double* H, Monitor& monitor) {
+  const std::vector<DataMatrix>& A = P.A;
+  const std::size_t S = P.S, m = P.m, r = o.rank;
+  if (P.anyWeighted)
+    throwRange("Expected solver 'mu' for entry weights, a mask or missing values (solver 'hals' takes unweighted strata) but received solver 'hals'");
+  const bool penalized = o.penalized();
+  auto penaltyValue = [&]() {
+    double sum = P.penaltyV.value(V, S * m) + P.penaltyH.value(H, r * m);
+    for (std::size_t s = 0; s < S; ++s) sum += P.penaltyW.value(W[s], A[s].rows * r);
+    return sum;
+  };
+  const std::vector<Run> runs = contiguousRuns(A, W, r);
+  std::vector<std::size_t> rowOffset(S + 1, 0);
+  for (std::size_t s = 0; s < S; ++s) rowOffset[s + 1] = rowOffset[s] + A[s].rows;
+  const std::size_t N = rowOffset[S];
+  const int sweepsW = sweepsFor(m, r), sweepsH = sweepsFor(N, r);
+
+  Workspace ws;
+  double* HHt = ws.get(kHHt, r * r);
+  double* Ht = ws.get(kHt, m * r);
+  double* AHt = ws.get(kAHt, N * r);  // A(s)Hᵀ stacked, then the W rows' p = (A(s) − 1v(s)ᵀ)Hᵀ
+  double* gramSum = ws.get(kGramSum, r * r);
+  double* Qt = ws.get(kQt, m * r);  // the H columns' p, Σₛ (A(s) − 1v(s)ᵀ)ᵀW(s) (m×r)
+  double* g = ws.get(kG, m);
+  double* wsum = ws.get(kWsum, r);
+  double* Hv = ws.get(kHv, r);
+  ws.get(kWHHt, N * r);  // the certificate's ∇W(s)
+  ws.get(kResidual, 1);
+
+  // The row sweeps of a block run on the thread team; each row is independent (see sweepRow).
+  RowTeam team(teamThreads(0, static_cast<double>(N + m) * static_cast<double>(r * r)));
+
+  NmfRun run;
+  run.trace.start();
+  LossRecorder recorder(o.tolerance, o.lossEvery);
+  const double normA = std::sqrt(P.totalNorm2);
+  // Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖² of the current iterate when the last update expanded it without
+  // cancelling too many digits (< 0: unknown, computed directly when wanted).
+  double currentSquared = -1;
+  outerGram(H, r, m, HHt);
+
+  int it = 0;
+  for (; it < o.maxIterations; ++it) {
+    if (monitor.cancelled()) throwAborted();
+    const bool due = recorder.due(it);
+    if (due && o.certificateTolerance > 0 && certificate(P, V, W, H, ws) <= o.certificateTolerance) {
+      run.stop = StopReason::GradMap;
+      break;
+    }
+    const bool wantLoss = due || monitor.wantsProgress();
+    const double lossSquared = !wantLoss ? 0.0 : currentSquared >= 0 ? currentSquared : lossSquaredOf(P, V, W, H);
+    const double penaltyBefore = wantLoss && penalized ? penaltyValue() : 0.0;
+
+    // A(s)Hᵀ of every stratum (one GEMM per run of dense strata).
+    if (P.anySparse) transposeInto(H, r, m, Ht);
+    for (const Run& g0 : runs) {
+      const DataMatrix& As = A[g0.first];
+      double* aht = AHt + rowOffset[g0.first] * r;
+      if (As.sparse()) dataTimes(As, Ht, r, 0.0, aht);
+      else gemm(false, true, g0.rows, r, m, 1.0, As.dense, H, 0.0, aht);
+    }
+    // v(s) (exact: the same value however often it is repeated, so vScaling > 0 is one step and
+    // vScaling 0 keeps v fixed, as it does for 'mu'), then the W(s) rows' linear terms.
+    for (std::size_t s = 0; s < S; ++s) {
+      const std::size_t n = A[s].rows;
+      double* v = V + s * m;
+      if (o.vScaling > 0) {
+        columnSumsOf(W[s], n, r, wsum);
+        cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(m), 1.0, H, asInt(m), wsum, 1, 0.0, g, 1);
+        const double* colSum = P.colSums[s].data();
+        const double curvature = static_cast<double>(n) + P.penaltyV.l2;
+        for (std::size_t j = 0; j < m; ++j) v[j] = std::max(0.0, (colSum[j] - g[j] - P.penaltyV.l1) / curvature);
+      }
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
+      double* p = AHt + rowOffset[s] * r;
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < r; ++c) p[i * r + c] -= Hv[c];
+    }
+    auto sweepW = [&](int, std::size_t begin, std::size_t end) {
+      std::size_t s = static_cast<std::size_t>(std::upper_bound(rowOffset.begin(), rowOffset.end(), begin) - rowOffset.begin()) - 1;
+      for (std::size_t i = begin; i < end; ++i) {
+        while (i >= rowOffset[s + 1]) ++s;
+        sweepRow(W[s] + (i - rowOffset[s]) * r, AHt + i * r, HHt, r, P.rankOf(s), P.penaltyW.l1, P.penaltyW.l2, sweepsW);
+      }
+    };
+    runRows(team, N, 1, sweepW);
+
+    // H's columns: G = ΣₛW(s)ᵀW(s) and p = Σₛ(A(s) − 1v(s)ᵀ)ᵀW(s) of the new W(s) and v(s).
+    std::fill(Qt, Qt + m * r, 0.0);
+    std::fill(gramSum, gramSum + r * r, 0.0);
+    for (const Run& g0 : runs) {
+      const DataMatrix& As = A[g0.first];
+      const double* Ws = W[g0.first];
+      if (As.sparse()) dataTransposeTimes(As, Ws, r, 1.0, Qt);
+      else gemm(true, false, m, r, g0.rows, 1.0, As.dense, Ws, 1.0, Qt);
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(g0.rows), 1.0, Ws, asInt(r), 1.0, gramSum, asInt(r));
+    }
+    for (std::size_t i = 0; i < r; ++i)
+      for (std::size_t j = 0; j < i; ++j) gramSum[i * r + j] = gramSum[j * r + i];
+    double shiftTerms = 0;  // Σₛ ‖A(s)‖² − 2(1ᵀA(s))·v(s) + nₛ‖v(s)‖², for the loss below
+    for (std::size_t s = 0; s < S; ++s) {
+      const double* v = V + s * m;
+      columnSumsOf(W[s], A[s].rows, r, wsum);
+      cblas_dger(CblasRowMajor, asInt(m), asInt(r), -1.0, v, 1, wsum, 1, Qt, asInt(r));
+      shiftTerms += P.normA2[s] - 2.0 * dot(P.colSums[s].data(), v, m) + static_cast<double>(A[s].rows) * dot(v, v, m);
+    }
+    transposeInto(H, r, m, Ht);
+    auto sweepH = [&](int, std::size_t begin, std::size_t end) {
+      for (std::size_t j = begin; j < end; ++j)
+        sweepRow(Ht + j * r, Qt + j * r, gramSum, r, r, P.penaltyH.l1, P.penaltyH.l2, sweepsH);
+    };
+    runRows(team, m, 1, sweepH);
+    transposeInto(Ht, m, r, H);
+    outerGram(H, r, m, HHt);
+
+    // The loss of the new iterate from the products just formed (r·m + r² flops):
+    //   Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖² = shiftTerms − 2⟨p_H, Hᵀ⟩ + ⟨ΣₛW(s)ᵀW(s), HHᵀ⟩,
+    // or unknown where that cancels too many digits (kCancellationRatio, as the expanded loss of 'mu').
+    const double model = dot(gramSum, HHt, r * r);
+    currentSquared = shiftTerms - 2.0 * dot(Qt, Ht, m * r) + model;
+    if (!(currentSquared >= kCancellationRatio * (P.totalNorm2 + model))) currentSquared = -1;
+
+    if (wantLoss) {
+      const double loss = std::sqrt(std::max(lossSquared, 0.0));
+      checkFiniteLoss(loss, it);
+      ProgressRecord rec;
+      rec.iteration = it;
+      rec.total = o.maxIterations;
+      rec.count = 2;
+      rec.values[0] = loss;
+      rec.values[1] = loss / std::max(normA, 1e-300);
+      const double objective = penalized ? 0.5 * std::max(lossSquared, 0.0) + penaltyBefore : 0.0;
+      if (penalized) rec.count = 3, rec.values[2] = objective;
+      monitor.progress(rec);
+      bool plateau = due && recorder.record(it, loss, run.trace);
+      if (due && penalized) plateau = recordObjective(run.objective, objective, o.tolerance);
+      if (plateau) {
+        ++it;  // this iteration's update is kept (it never raises the objective) and counted
+        run.stop = StopReason::Plateau;
+        break;
+      }
+    }
+  }
+  run.iterations = it;
+  const double finalSquared = std::max(lossSquaredOf(P, V, W, H), 0.0);
+  const double final = std::sqrt(finalSquared);
+  checkFiniteLoss(final, it);
+  run.trace.record(it, final);
+  if (penalized) run.objective.push_back(0.5 * finalSquared + penaltyValue());
+  run.certificate = certificate(P, V, W, H, ws);
+  return run;
+}
+
+}  // namespace
+
 NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
                      const std::vector<double*>& W, double* H, Monitor& monitor,
                      const std::vector<EntryWeights>* weights) {
@@ -481,6 +692,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   checkStratumRanks(o.stratumRanks, S, r);
   P.stratumRanks = o.stratumRanks;
   zeroFixedColumns(A, r, o.stratumRanks, W);
+  if (o.solver == StratifiedNmfSolver::Hals) return stratifiedNmfHals(P, o, V, W, H, monitor);
   const double eps = o.epsilon;
   const std::vector<Run> runs = contiguousRuns(A, W, r);
   std::vector<std::size_t> rowOffset(S + 1, 0);
