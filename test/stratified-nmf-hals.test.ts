@@ -183,14 +183,14 @@ describe("stratifiedNmf solver 'hals'", () => {
     expect(e).toBeInstanceOf(RangeError);
     expect(e.message).toMatch(/options\.solver 'mu' with options\.missing .*received options\.solver 'hals'/);
     // The addon's own guard (a direct call).
-    const raw = { solver: 'hals', maxIterations: 1, tolerance: 0, lossEvery: 1, vScaling: 2, seed: 0, init: 'random' };
+    const raw = { solver: 'hals', maxIterations: 1, tolerance: 0, lossEvery: 1, vScaling: 2, seed: 0, init: 'random' } as const;
     e = thrown(() => native().stratifiedNmf(strata, 8, 2, { ...raw, weights: mask.map((w) => w.data) }));
     expect(e).toBeInstanceOf(RangeError);
     expect(e.message).toMatch(/solver 'mu' for options\.weights.*options\.solver 'hals'/);
-    e = thrown(() => native().stratifiedNmf(strata, 8, 2, { ...raw, solver: 'newton' }));
+    e = thrown(() => native().stratifiedNmf(strata, 8, 2, { ...raw, solver: 'newton' as never }));
     expect(e).toBeInstanceOf(RangeError);
     expect(e.message).toMatch(/solver/);
-    e = thrown(() => native().stratifiedNmf(strata, 8, 2, { ...raw, solver: 1 }));
+    e = thrown(() => native().stratifiedNmf(strata, 8, 2, { ...raw, solver: 1 as never }));
     expect(e).toBeInstanceOf(TypeError);
     expect(e.message).toMatch(/solver/);
   });
