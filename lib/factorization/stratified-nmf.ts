@@ -76,7 +76,7 @@ export interface StratifiedNmfOptions extends IterationOptions, StratifiedPenalt
   /**
    * 'mu': the reference's multiplicative updates; 'hals': block-coordinate descent (exact steps over
    * v(s), the rows of each W(s), the columns of H; same objective, loss never rises). Default 'mu'.
-   * 'hals' takes unweighted strata only (no weights, mask or missing values); `epsilon` is 'mu''s.
+   * `epsilon` is 'mu''s (not used by 'hals').
    */
   solver?: StratifiedNmfSolver;
   /**
@@ -207,10 +207,6 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
     missing.push(prepared.missing);
     return prepared.data;
   });
-  if (o.solver === 'hals' && missing.some((m) => rawMissing(m).weights || rawMissing(m).missing)) {
-    const given = o.weights !== undefined ? 'options.weights' : o.mask !== undefined ? 'options.mask' : 'options.missing';
-    throw new RangeError(`Expected options.solver 'mu' with ${given} of ${context} (solver 'hals' takes unweighted strata) but received options.solver 'hals'`);
-  }
   const cols = strata[0]!.cols;
   let totalRows = 0;
   strata.forEach((s, i) => {

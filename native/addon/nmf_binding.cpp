@@ -328,10 +328,6 @@ class StratifiedNmfJob : public Job {
       if (copy || d.data.shared) copyBytes += dataBytes(d);
       if (missing.back().weights) copyBytes += 2 * dataBytes(d);  // the weights and the zeroed data, read into copies
     }
-    // Solver 'hals' takes unweighted strata (its row subproblems share one Gram matrix).
-    for (const MissingIn& mi : missing)
-      if (opts_.solver == StratifiedNmfSolver::Hals && (mi.weights || mi.absentMissing))
-        throwRangeJs(env, "Expected solver 'mu' for options.weights or options.missing 'absent' but received options.solver 'hals'");
     std::optional<TypedIn> Vin, Hin;
     std::vector<TypedIn> Win;
     if (init_ == NmfInit::Given) {

@@ -510,6 +510,61 @@ inline void sweepRow(double* x, const double* p, const double* G, std::size_t r,
   }
 }
 
+// sweepRow for a row whose entries carry weights: the row objective is ½Σⱼ ωⱼ(aⱼ − x·yⱼ)² with
+// ωⱼ = b + κⱼ (κ listed for k entries, y_j = Y's row idx_j), plus the penalty. Its Gram is b·G + Σκyyᵀ,
+// its linear term b·P + Σκa·y; each coordinate step is the exact minimizer as in sweepRow, with the
+// listed residuals e = κ(a − x·y) kept current (nmf.cpp's weightedHalsSweep, here with per-stratum ranks:
+// only the first rs coordinates move). A curvature that is rounding only (≤ 1e-10 of b·G_cc: every
+// entry meeting the coordinate is missing) counts as none.
+struct RowBuffers {
+  std::vector<double> curvature, gathered, residual;
+};
+void weightedSweepRow(double* x, const double* Y, const std::size_t* rows, const double* kappa, const double* a,
+                      std::size_t k, std::size_t r, std::size_t rs, double b, const double* P, const double* G,
+                      double l1, double l2, int maxSweeps, RowBuffers& buf) {
+  buf.curvature.resize(r);
+  buf.gathered.resize(std::max<std::size_t>(r * k, 1));
+  buf.residual.resize(std::max<std::size_t>(k, 1));
+  double* curvature = buf.curvature.data();
+  double* Yc = buf.gathered.data();
+  double* e = buf.residual.data();
+  for (std::size_t c = 0; c < rs; ++c) curvature[c] = b * G[c * r + c];
+  for (std::size_t q = 0; q < k; ++q) {
+    const double* y = Y + rows[q] * r;
+    double model = 0;
+    for (std::size_t c = 0; c < r; ++c) model += x[c] * y[c];
+    for (std::size_t c = 0; c < rs; ++c) {
+      Yc[c * k + q] = y[c];
+      curvature[c] += kappa[q] * y[c] * y[c];
+    }
+    e[q] = kappa[q] * (a[q] - model);
+  }
+  double first = 0;
+  for (int sweep = 0; sweep < maxSweeps; ++sweep) {
+    double decrease = 0;
+    for (std::size_t c = 0; c < rs; ++c) {
+      const double* yc = Yc + c * k;
+      double slope = l1 + l2 * x[c];
+      if (b != 0.0) {
+        slope -= P[c];
+        for (std::size_t d = 0; d < rs; ++d) slope += x[d] * G[d * r + c];
+      }
+      for (std::size_t q = 0; q < k; ++q) slope -= e[q] * yc[q];
+      const double d = curvature[c] + l2;
+      double next = x[c];
+      if (d > 0 && d > 1e-10 * b * G[c * r + c]) next = std::max(0.0, x[c] - slope / d);
+      else if (slope > 0 && l1 > 0) next = 0;  // no curvature: the penalty alone decides
+      const double step = next - x[c];
+      if (step == 0.0) continue;
+      for (std::size_t q = 0; q < k; ++q) e[q] -= step * kappa[q] * yc[q];
+      decrease += std::max(d, 0.0) * step * step;
+      x[c] = next;
+    }
+    if (sweep == 0) first = decrease;
+    if (decrease <= 1e-4 * first) break;
+  }
+}
+
 // Sweeps per row and block: 1 + ½·(flops of the block's products)/(flops of one sweep), at most 10
 // (Gillis and Glineur's α = ½): W rows 1 + m/(2r), H columns 1 + N/(2r).
 int sweepsFor(std::size_t productSide, std::size_t r) {
@@ -520,8 +575,6 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
                          double* H, Monitor& monitor) {
   const std::vector<DataMatrix>& A = P.A;
   const std::size_t S = P.S, m = P.m, r = o.rank;
-  if (P.anyWeighted)
-    throwRange("Expected solver 'mu' for entry weights, a mask or missing values (solver 'hals' takes unweighted strata) but received solver 'hals'");
   const bool penalized = o.penalized();
   auto penaltyValue = [&]() {
     double sum = P.penaltyV.value(V, S * m) + P.penaltyH.value(H, r * m);
@@ -545,6 +598,12 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
   double* Hv = ws.get(kHv, r);
   ws.get(kWHHt, N * r);  // the certificate's ∇W(s)
   ws.get(kResidual, 1);
+
+  // Weighted strata: the listed entries' model values, column sums and one row's list at a time.
+  double* columns = P.anyWeighted ? ws.get(kColumns, 3 * m) : nullptr;
+  std::vector<double> wh(P.maxListed), stackedW(P.anyWeighted ? N * r : 0), listedKappa, listedData;
+  std::vector<std::size_t> listedRows;
+  RowBuffers rowBuffers;
 
   // The row sweeps of a block run on the thread team; each row is independent (see sweepRow).
   RowTeam team(teamThreads(0, static_cast<double>(N + m) * static_cast<double>(r * r)));
@@ -571,7 +630,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
     const double penaltyBefore = wantLoss && penalized ? penaltyValue() : 0.0;
 
     // A(s)Hᵀ of every stratum (one GEMM per run of dense strata).
-    if (P.anySparse) transposeInto(H, r, m, Ht);
+    if (P.anySparse || P.anyWeighted) transposeInto(H, r, m, Ht);
     for (const Run& g0 : runs) {
       const DataMatrix& As = A[g0.first];
       double* aht = AHt + rowOffset[g0.first] * r;
@@ -583,12 +642,31 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
     for (std::size_t s = 0; s < S; ++s) {
       const std::size_t n = A[s].rows;
       double* v = V + s * m;
+      const EntryWeights* e = P.weighted(s);
+      if (e) listedModel(*e, n, r, W[s], Ht, wh.data());
       if (o.vScaling > 0) {
         columnSumsOf(W[s], n, r, wsum);
         cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(m), 1.0, H, asInt(m), wsum, 1, 0.0, g, 1);
         const double* colSum = P.colSums[s].data();
-        const double curvature = static_cast<double>(n) + P.penaltyV.l2;
-        for (std::size_t j = 0; j < m; ++j) v[j] = std::max(0.0, (colSum[j] - g[j] - P.penaltyV.l1) / curvature);
+        if (e) {
+          // Weighted: v_j = argmin ½Σᵢωᵢⱼ(aᵢⱼ − v_j − (WH)ᵢⱼ)² + penalty, from the column sums of
+          // ω, ωa and ω·WH (listedColumns); a column without observed entries keeps its v_j (any
+          // value is optimal) unless l1 > 0 makes 0 the minimizer.
+          const double b = P.base(s);
+          double* weight = columns;
+          double* model = columns + m;
+          double* data = columns + 2 * m;
+          listedColumns(*e, n, m, wh.data(), weight, model, data);
+          for (std::size_t j = 0; j < m; ++j) {
+            const double curvature = weight[j] + P.penaltyV.l2;
+            const double numerator = colSum[j] + data[j] - b * g[j] - model[j] - P.penaltyV.l1;
+            if (curvature > 1e-10 * static_cast<double>(n) * b && curvature > 0) v[j] = std::max(0.0, numerator / curvature);
+            else if (P.penaltyV.l1 > 0) v[j] = 0;
+          }
+        } else {
+          const double curvature = static_cast<double>(n) + P.penaltyV.l2;
+          for (std::size_t j = 0; j < m; ++j) v[j] = std::max(0.0, (colSum[j] - g[j] - P.penaltyV.l1) / curvature);
+        }
       }
       cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
       double* p = AHt + rowOffset[s] * r;
@@ -599,10 +677,32 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
       std::size_t s = static_cast<std::size_t>(std::upper_bound(rowOffset.begin(), rowOffset.end(), begin) - rowOffset.begin()) - 1;
       for (std::size_t i = begin; i < end; ++i) {
         while (i >= rowOffset[s + 1]) ++s;
+        if (P.weighted(s)) continue;  // below
         sweepRow(W[s] + (i - rowOffset[s]) * r, AHt + i * r, HHt, r, P.rankOf(s), P.penaltyW.l1, P.penaltyW.l2, sweepsW);
       }
     };
     runRows(team, N, 1, sweepW);
+    // Rows of weighted strata (on the calling thread): their own Gram b·HHᵀ + Σκhhᵀ per row.
+    for (std::size_t s = 0; s < S && P.anyWeighted; ++s) {
+      const EntryWeights* e = P.weighted(s);
+      if (!e) continue;
+      const double* v = V + s * m;
+      const double b = P.base(s);
+      for (std::size_t i = 0; i < A[s].rows; ++i) {
+        const std::size_t p0 = e->rowPtr[i], k = e->rowPtr[i + 1] - p0;
+        listedRows.resize(std::max<std::size_t>(k, 1));
+        listedKappa.resize(std::max<std::size_t>(k, 1));
+        listedData.resize(std::max<std::size_t>(k, 1));
+        for (std::size_t q = 0; q < k; ++q) {
+          const std::size_t j = static_cast<std::size_t>(e->rowCol[p0 + q]);
+          listedRows[q] = j;
+          listedKappa[q] = e->rowKappa[p0 + q];
+          listedData[q] = e->rowData[p0 + q] - v[j];
+        }
+        weightedSweepRow(W[s] + i * r, Ht, listedRows.data(), listedKappa.data(), listedData.data(), k, r, P.rankOf(s), b,
+                         AHt + (rowOffset[s] + i) * r, HHt, P.penaltyW.l1, P.penaltyW.l2, sweepsW, rowBuffers);
+      }
+    }
 
     // H's columns: G = ΣₛW(s)ᵀW(s) and p = Σₛ(A(s) − 1v(s)ᵀ)ᵀW(s) of the new W(s) and v(s).
     std::fill(Qt, Qt + m * r, 0.0);
@@ -610,6 +710,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
     for (const Run& g0 : runs) {
       const DataMatrix& As = A[g0.first];
       const double* Ws = W[g0.first];
+      if (P.base(g0.first) == 0.0) continue;  // only its listed entries are observed (a run of its own)
       if (As.sparse()) dataTransposeTimes(As, Ws, r, 1.0, Qt);
       else gemm(true, false, m, r, g0.rows, 1.0, As.dense, Ws, 1.0, Qt);
       cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(g0.rows), 1.0, Ws, asInt(r), 1.0, gramSum, asInt(r));
@@ -619,6 +720,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
     double shiftTerms = 0;  // Σₛ ‖A(s)‖² − 2(1ᵀA(s))·v(s) + nₛ‖v(s)‖², for the loss below
     for (std::size_t s = 0; s < S; ++s) {
       const double* v = V + s * m;
+      if (P.base(s) == 0.0) continue;
       columnSumsOf(W[s], A[s].rows, r, wsum);
       cblas_dger(CblasRowMajor, asInt(m), asInt(r), -1.0, v, 1, wsum, 1, Qt, asInt(r));
       shiftTerms += P.normA2[s] - 2.0 * dot(P.colSums[s].data(), v, m) + static_cast<double>(A[s].rows) * dot(v, v, m);
@@ -628,7 +730,28 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
       for (std::size_t j = begin; j < end; ++j)
         sweepRow(Ht + j * r, Qt + j * r, gramSum, r, r, P.penaltyH.l1, P.penaltyH.l2, sweepsH);
     };
-    runRows(team, m, 1, sweepH);
+    if (!P.anyWeighted) {
+      runRows(team, m, 1, sweepH);
+    } else {
+      // Columns with their listed entries from every weighted stratum (rows of the stacked W).
+      for (std::size_t s = 0; s < S; ++s)
+        std::copy(W[s], W[s] + A[s].rows * r, stackedW.data() + rowOffset[s] * r);
+      for (std::size_t j = 0; j < m; ++j) {
+        listedRows.clear(), listedKappa.clear(), listedData.clear();
+        for (std::size_t s = 0; s < S; ++s) {
+          const EntryWeights* e = P.weighted(s);
+          if (!e) continue;
+          for (std::size_t p = e->colPtr[j]; p < e->colPtr[j + 1]; ++p) {
+            listedRows.push_back(rowOffset[s] + static_cast<std::size_t>(e->colRow[p]));
+            listedKappa.push_back(e->colKappa[p]);
+            listedData.push_back(e->colData[p] - V[s * m + j]);
+          }
+        }
+        weightedSweepRow(Ht + j * r, stackedW.data(), listedRows.data(), listedKappa.data(), listedData.data(),
+                         listedRows.size(), r, r, 1.0, Qt + j * r, gramSum, P.penaltyH.l1, P.penaltyH.l2, sweepsH,
+                         rowBuffers);
+      }
+    }
     transposeInto(Ht, m, r, H);
     outerGram(H, r, m, HHt);
 
@@ -637,7 +760,8 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
     // or unknown where that cancels too many digits (kCancellationRatio, as the expanded loss of 'mu').
     const double model = dot(gramSum, HHt, r * r);
     currentSquared = shiftTerms - 2.0 * dot(Qt, Ht, m * r) + model;
-    if (!(currentSquared >= kCancellationRatio * (P.totalNorm2 + model))) currentSquared = -1;
+    // (weighted strata: the expansion is of the unweighted loss; their loss is evaluated when wanted)
+    if (P.anyWeighted || !(currentSquared >= kCancellationRatio * (P.totalNorm2 + model))) currentSquared = -1;
 
     if (wantLoss) {
       const double loss = std::sqrt(std::max(lossSquared, 0.0));
