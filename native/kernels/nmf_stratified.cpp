@@ -467,7 +467,7 @@ namespace {
 // ---- HALS: block-coordinate descent on the same objective -------------------------------------------
 // Blocks, in order: every v(s), then every W(s), then H. Each block's subproblem (the others fixed) is a
 // convex quadratic over x ≥ 0 that separates into rows with one Gram matrix G and one linear term p:
-//   v(s):  v_j = argmin ½n‖·‖² − (1ᵀA − Hᵀ(Wᵀ1))_j·  + l1·+ ½l2·²  (diagonal: one exact step),
+//   v(s):  diagonal, one exact step: v_j = max(0, ((1ᵀA(s))_j − (Hᵀ(W(s)ᵀ1))_j − l1) / (nₛ + l2)),
 //   W(s):  row i of W(s), G = HHᵀ,        p = ((A(s) − 1v(s)ᵀ)Hᵀ)ᵢ,
 //   H:     column j of H,  G = ΣₛW(s)ᵀW(s), p = (Σₛ W(s)ᵀ(A(s) − 1v(s)ᵀ))_j.
 // Every coordinate step is an exact minimizer (sweepRow), so the objective (data term + penalties)
