@@ -208,6 +208,22 @@ describe("stratifiedNmf solver 'hals'", () => {
     }
   });
 
+  it("'mu' on the thread team: T threads give the 1-thread result (elementwise passes split by rows; BLAS sums may regroup: 1e-12)", () => {
+    // (N + m)·r = (12 000 + 400)·20 > 2·10⁵: above the thread team's threshold (teamThreads).
+    const strata = synthetic(4, 3000, 400, 20, 13);
+    const options = { solver: 'mu', maxIterations: 5, seed: 6 } as const;
+    setBlasThreads(1);
+    const one = stratifiedNmfSync(strata, 20, options);
+    setBlasThreads(2);
+    try {
+      const two = stratifiedNmfSync(strata, 20, options);
+      expect(relativeError(two.H.data, one.H.data)).toBeLessThan(1e-12);
+      two.W.forEach((w, s) => expect(relativeError(w.data, one.W[s]!.data)).toBeLessThan(1e-12));
+    } finally {
+      setBlasThreads(1);
+    }
+  });
+
   it('guards: the solver name (TS and the addon)', () => {
     const strata = synthetic(2, 10, 8, 2, 1);
     let e = thrown(() => stratifiedNmfSync(strata, 2, { solver: 'als' as 'mu' }));

@@ -841,6 +841,10 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   double* columns = P.anyWeighted ? ws.get(kColumns, 3 * m) : nullptr;
   std::vector<double> wh(P.maxListed), numW, denW;
 
+  // The elementwise updates of W(s) and H run on the thread team (entrywise: any split gives the same
+  // bits); the products are BLAS calls, threaded by BLAS.
+  RowTeam team(teamThreads(0, static_cast<double>(N + m) * static_cast<double>(r)));
+
   NmfRun run;
   run.trace.start();
   LossRecorder recorder(o.tolerance, o.lossEvery);
@@ -951,13 +955,16 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         for (std::size_t j = 0; j < m; ++j)
           v[j] = v[j] * colSum[j] / (v[j] * rows + g[j] + P.penaltyV.l1 + P.penaltyV.l2 * v[j] + eps);
 
-      // W(s) ← W(s) ∘ A(s)Hᵀ / (W(s)HHᵀ + 1(Hv(s))ᵀ + ε), with the new v(s).
+      // W(s) ← W(s) ∘ A(s)Hᵀ / (W(s)HHᵀ + 1(Hv(s))ᵀ + ε), with the new v(s) (rows on the team).
       cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
-      for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t c = 0; c < r; ++c) {
-          const std::size_t k = i * r + c;
-          Ws[k] = Ws[k] * aht[k] / (whht[k] + Hv[c] + P.penaltyW.l1 + P.penaltyW.l2 * Ws[k] + eps);
-        }
+      auto updateW = [&](int, std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i)
+          for (std::size_t c = 0; c < r; ++c) {
+            const std::size_t k = i * r + c;
+            Ws[k] = Ws[k] * aht[k] / (whht[k] + Hv[c] + P.penaltyW.l1 + P.penaltyW.l2 * Ws[k] + eps);
+          }
+      };
+      runRows(team, n, 1, updateW);
 
       // H's denominator, first part: (W(s)ᵀ1) v(s)ᵀ with the old W(s) and the new v(s).
       cblas_dger(CblasRowMajor, asInt(r), asInt(m), 1.0, wsum, 1, v, 1, den, asInt(m));
@@ -974,7 +981,10 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         for (std::size_t j = 0; j < m; ++j) den[c * m + j] += denT[j * r + c];
       for (std::size_t i = 0; i < r * m; ++i) H[i] = H[i] * std::max(num[i], 0.0) / (std::max(den[i], 0.0) + eps);
     } else {
-      for (std::size_t i = 0; i < r * m; ++i) H[i] = H[i] * num[i] / (den[i] + eps);
+      auto updateH = [&](int, std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) H[i] = H[i] * num[i] / (den[i] + eps);
+      };
+      runRows(team, r * m, 1, updateH);
     }
 
     if (wantLoss) {
