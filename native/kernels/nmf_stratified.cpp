@@ -486,8 +486,10 @@ enum HalsSlot : std::size_t { kQt = kColumns + 1 };
 // coordinate without curvature (G_cc + l2 = 0: G's row c is 0, an unused topic) has slope l1 − p_c
 // = l1 ≥ 0 and stays, or goes to 0 where that slope is positive (its exact minimizer).
 // Each row depends on its own values only: rows run on the thread team in any split, bit for bit.
-inline void sweepRow(double* x, const double* p, const double* G, std::size_t r, std::size_t rs, double l1,
-                     double l2, int maxSweeps) {
+// `inverse` holds 1/(G_cc + l2) per coordinate, 0 where there is no curvature (inverseCurvatures):
+// shared by all rows of a block, it keeps a division off each step's dependency chain.
+inline void sweepRow(double* x, const double* p, const double* G, const double* inverse, std::size_t r,
+                     std::size_t rs, double l1, double l2, int maxSweeps) {
   double first = 0;
   for (int k = 0; k < maxSweeps; ++k) {
     double decrease = 0;
@@ -496,11 +498,11 @@ inline void sweepRow(double* x, const double* p, const double* G, std::size_t r,
       double slope = l1 + l2 * x[c] - p[c];
       for (std::size_t d = 0; d < rs; ++d) slope += g[d] * x[d];
       const double curvature = g[c] + l2;
-      if (!(curvature > 0)) {
+      if (inverse[c] == 0.0) {
         if (slope > 0) x[c] = 0;
         continue;
       }
-      const double next = std::max(0.0, x[c] - slope / curvature);
+      const double next = std::max(0.0, x[c] - slope * inverse[c]);
       const double step = next - x[c];
       decrease += curvature * step * step;
       x[c] = next;
@@ -565,6 +567,14 @@ void weightedSweepRow(double* x, const double* Y, const std::size_t* rows, const
   }
 }
 
+// 1/(G_cc + l2) per coordinate, 0 where G_cc + l2 is not positive (sweepRow).
+void inverseCurvatures(const double* G, std::size_t r, double l2, double* out) {
+  for (std::size_t c = 0; c < r; ++c) {
+    const double curvature = G[c * r + c] + l2;
+    out[c] = curvature > 0 ? 1.0 / curvature : 0.0;
+  }
+}
+
 // Sweeps per row and block: 1 + ½·(flops of the block's products)/(flops of one sweep), at most 10
 // (Gillis and Glineur's α = ½): W rows 1 + m/(2r), H columns 1 + N/(2r).
 int sweepsFor(std::size_t productSide, std::size_t r) {
@@ -604,6 +614,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
   std::vector<double> wh(P.maxListed), stackedW(P.anyWeighted ? N * r : 0), listedKappa, listedData;
   std::vector<std::size_t> listedRows;
   RowBuffers rowBuffers;
+  std::vector<double> inverse(r);  // 1/curvature of the block being swept (sweepRow)
 
   // The row sweeps of a block run on the thread team; each row is independent (see sweepRow).
   RowTeam team(teamThreads(0, static_cast<double>(N + m) * static_cast<double>(r * r)));
@@ -626,7 +637,15 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
       break;
     }
     const bool wantLoss = due || monitor.wantsProgress();
-    const double lossSquared = !wantLoss ? 0.0 : currentSquared >= 0 ? currentSquared : lossSquaredOf(P, V, W, H);
+    double lossSquared = 0;
+    if (wantLoss && currentSquared >= 0) {
+      lossSquared = currentSquared;
+    } else if (wantLoss && P.anyWeighted) {
+      lossSquared = lossSquaredOf(P, V, W, H);
+    } else if (wantLoss) {
+      // The expansion cancelled (a close fit): the residual itself, one product pass per run.
+      for (const Run& g0 : runs) lossSquared += directRunResidualSquared(A, g0, V, W[g0.first], H, r, ws);
+    }
     const double penaltyBefore = wantLoss && penalized ? penaltyValue() : 0.0;
 
     // A(s)Hᵀ of every stratum (one GEMM per run of dense strata).
@@ -678,9 +697,11 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
       for (std::size_t i = begin; i < end; ++i) {
         while (i >= rowOffset[s + 1]) ++s;
         if (P.weighted(s)) continue;  // below
-        sweepRow(W[s] + (i - rowOffset[s]) * r, AHt + i * r, HHt, r, P.rankOf(s), P.penaltyW.l1, P.penaltyW.l2, sweepsW);
+        sweepRow(W[s] + (i - rowOffset[s]) * r, AHt + i * r, HHt, inverse.data(), r, P.rankOf(s), P.penaltyW.l1,
+                 P.penaltyW.l2, sweepsW);
       }
     };
+    inverseCurvatures(HHt, r, P.penaltyW.l2, inverse.data());
     runRows(team, N, 1, sweepW);
     // Rows of weighted strata (on the calling thread): their own Gram b·HHᵀ + Σκhhᵀ per row.
     for (std::size_t s = 0; s < S && P.anyWeighted; ++s) {
@@ -728,9 +749,10 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
     transposeInto(H, r, m, Ht);
     auto sweepH = [&](int, std::size_t begin, std::size_t end) {
       for (std::size_t j = begin; j < end; ++j)
-        sweepRow(Ht + j * r, Qt + j * r, gramSum, r, r, P.penaltyH.l1, P.penaltyH.l2, sweepsH);
+        sweepRow(Ht + j * r, Qt + j * r, gramSum, inverse.data(), r, r, P.penaltyH.l1, P.penaltyH.l2, sweepsH);
     };
     if (!P.anyWeighted) {
+      inverseCurvatures(gramSum, r, P.penaltyH.l2, inverse.data());
       runRows(team, m, 1, sweepH);
     } else {
       // Columns with their listed entries from every weighted stratum (rows of the stacked W).
