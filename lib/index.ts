@@ -81,6 +81,7 @@ export {
   stratifiedNmfSync,
   stratifiedNmfLoss,
   type StratifiedNmfOptions,
+  type StratifiedNmfSolver,
   type StratifiedNmfRank,
   type StratifiedNmfFactors,
   type StratifiedNmfResult,

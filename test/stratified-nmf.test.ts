@@ -91,7 +91,7 @@ describe('stratifiedNmf: API', () => {
     // Progress carries the losses of the trace (iterations 0…29).
     expect(seen.length).toBeGreaterThan(0);
     expect(a.traces.loss).toContain(seen[0]);
-    expect(a.settings).toEqual({ rank: 3, maxIterations: 30, vScaling: 2, tolerance: 0, init: 'random', seed: 7, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0, restarts: 1 });
+    expect(a.settings).toEqual({ rank: 3, solver: 'mu', maxIterations: 30, vScaling: 2, tolerance: 0, init: 'random', seed: 7, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0, restarts: 1 });
     // Settings are plain JSON and repeat the run.
     const { rank, ...options } = JSON.parse(JSON.stringify(a.settings));
     const again = stratifiedNmfSync(c.A, rank, options);

@@ -69,7 +69,16 @@ export interface StratifiedNmfFactors {
  */
 export type StratifiedNmfRank = number | readonly number[] | Int32Array;
 
+/** The update rule of stratifiedNmf (docs/stratified-nmf.md, "Solvers"). */
+export type StratifiedNmfSolver = 'mu' | 'hals';
+
 export interface StratifiedNmfOptions extends IterationOptions, StratifiedPenalties {
+  /**
+   * 'mu': the reference's multiplicative updates; 'hals': block-coordinate descent (exact steps over
+   * v(s), the rows of each W(s), the columns of H; same objective, loss never rises). Default 'mu'.
+   * `epsilon` is 'mu''s (not used by 'hals').
+   */
+  solver?: StratifiedNmfSolver;
   /**
    * Entry weights ≥ 0 (0 = missing), dense strata only: one Matrix per stratum (null for none). For
    * fromLabels: one Matrix of the shape of A.
@@ -93,6 +102,7 @@ export interface StratifiedNmfOptions extends IterationOptions, StratifiedPenalt
 export interface StratifiedNmfSettings {
   /** As given: one rank, or a copy of the per-stratum list. */
   rank: number | number[];
+  solver: StratifiedNmfSolver;
   maxIterations: number;
   vScaling: number;
   tolerance: number;
@@ -141,6 +151,7 @@ export interface LabelledStratifiedNmfResult extends StratifiedNmfResult {
 
 /** The options of stratifiedNmf (also the CLI's `snmf` flags). */
 export const stratifiedNmfOptionSpecs = {
+  solver: { kind: 'enum', values: ['mu', 'hals'], default: 'mu', description: 'update rule' },
   ...iterationOptionSpecs,
   vScaling: { kind: 'number', integer: true, min: 0, max: 1000, default: 2, description: 'v updates per iteration' },
   init: {
@@ -291,6 +302,7 @@ function rawRank(p: Prepared): number | number[] {
 
 function rawOptions(p: Prepared, seed: number) {
   return {
+    solver: p.o.solver,
     maxIterations: p.o.maxIterations,
     tolerance: p.o.tolerance,
     lossEvery: p.o.lossEvery,
@@ -325,6 +337,7 @@ function toResult(p: Prepared, raw: RawTrace & { V: Float64Array; W: Float64Arra
     certificate: raw.certificate!,
     settings: {
       rank: ranks ? [...ranks] : rank,
+      solver: p.o.solver,
       maxIterations: p.o.maxIterations,
       vScaling: p.o.vScaling,
       tolerance: p.o.tolerance,

@@ -9,7 +9,7 @@
 // A data matrix is {rows, cols, data} (dense, row-major) or {rows, cols, indptr, indices, data} (CSR).
 // Stratified-NMF's rank is a number or an array of one rank rₛ ≥ 0 per stratum (nested topics: H has
 // max rₛ rows; W(s), given or returned, is rows·rₛ).
-// options: {maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed, epsilon?, certificateTolerance?,
+// options: {solver?: 'mu'|'hals' (default 'mu'), maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed, epsilon?, certificateTolerance?,
 //           vScaling, V?, W?: Float64Array[], H?, l1V?, l2V?, l1W?, l2W?, l1H?, l2H?}
 //          (NMF: solver, loss, W?, H?, l1W?, l2W?, l1H?, l2H?).
 // result: {V?, W, H, trace: {iteration, timeMs, loss, objective (with a penalty on)}, iterations, stopReason, certificate}.
@@ -286,7 +286,7 @@ class StratifiedNmfJob : public Job {
     m_ = dimension(arg(info, 1, "cols"));
     const In rankArg = arg(info, 2, "rank");
     const std::vector<In> rankList = rankElements(rankArg, strata.size());
-    const Fields o(arg(info, 3, "options"), {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon",
+    const Fields o(arg(info, 3, "options"), {"solver", "maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon",
                                              "certificateTolerance", "V", "W", "H", "weights", "missing",
                                              "l1V", "l2V", "l1W", "l2W", "l1H", "l2H"});
     init_ = initOf(o["init"]);
@@ -297,6 +297,11 @@ class StratifiedNmfJob : public Job {
     if (o.has("weights")) weightList = elements(o["weights"], strata.size(), strata.size());
     // (b) check
     opts_.rank = rankOf(env, rankArg, rankList, opts_.stratumRanks);
+    if (o.has("solver")) {
+      static const std::map<std::string, StratifiedNmfSolver> solvers = {{"mu", StratifiedNmfSolver::Mu},
+                                                                         {"hals", StratifiedNmfSolver::Hals}};
+      opts_.solver = oneOf(o["solver"], solvers);
+    }
     opts_.maxIterations = intIn(o["maxIterations"], 0, 1 << 30);
     opts_.vScaling = intIn(o["vScaling"], 0, 1000);
     opts_.tolerance = numberIn(o["tolerance"], 0, 1);

@@ -101,8 +101,13 @@ struct NmfRun {
 
 // ---- Stratified-NMF ---------------------------------------------------------------------------------
 
+// The update rule of stratifiedNmf: the reference's multiplicative updates, or block-coordinate
+// descent (HALS: exact minimization over v(s), then each W(s), then H; docs/stratified-nmf.md).
+enum class StratifiedNmfSolver { Mu, Hals };
+
 struct StratifiedNmfOptions {
   std::size_t rank = 1;
+  StratifiedNmfSolver solver = StratifiedNmfSolver::Mu;
   int maxIterations = 100;
   int vScaling = 2;
   double tolerance = 0;  // stop when |Δloss|/loss between two recorded losses falls below; 0 = never
