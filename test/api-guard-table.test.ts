@@ -225,6 +225,7 @@ const notInTable = new Set([
   'AbortError',
   'NumericalError',
   'MissingPackageError',
+  'DeviceUnavailableError',
   'FormatError',
   'getMemoryLimit',
   'getBlasThreads',
