@@ -11,10 +11,13 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
-import { info, retract, setBlasThreads } from '../dist/index.js';
-import { autoThreshold } from '../dist/cuda.js';
+import { info, nmfSync, retract, setBlasThreads } from '../dist/index.js';
+import { autoThreshold, resolveDevice } from '../dist/cuda.js';
 
 const out = process.env.OUT || '.';
+// NSA_FLOW_GPU_CHECK_QUICK=1 shrinks the benchmark sizes 100-fold: for trying this script out without a
+// GPU, against a stand-in addon named by NSA_FLOW_CUDA_ADDON. Never set by gpu-check.sh.
+const quick = process.env.NSA_FLOW_GPU_CHECK_QUICK === '1';
 const tolerance = 1e-10;
 const report = { cuda: info().cuda, node: process.version, cpuThreads: undefined, parity: [], bench: [] };
 
@@ -82,7 +85,7 @@ for (const c of fixture.cases.filter((c) => c.Y.shape.length === 2 && c.Y.shape[
 }
 
 // Random inputs, small to NSA-Flow's size.
-for (const [p, k, seed] of [[200, 8, 1], [5000, 64, 2], [100_000, 32, 3], [1_000_000, 64, 4]]) {
+for (const [p, k, seed] of quick ? [[200, 8, 1], [5000, 64, 2]] : [[200, 8, 1], [5000, 64, 2], [100_000, 32, 3], [1_000_000, 64, 4]]) {
   const Y = randomMatrix(p, k, seed);
   check('random', Y, { type: 'polar' });
   check('random', Y, { type: 'softPolar', w: 0.3 });
@@ -106,12 +109,28 @@ for (const [p, k, seed] of [[200, 8, 1], [5000, 64, 2], [100_000, 32, 3], [1_000
   console.log(`parity ${same ? 'ok  ' : 'FAIL'} device 'auto' at ${Y.rows}×${Y.cols} is the GPU result`);
 }
 
+// The device MU iterations (the building block of the device NMF) against nmfSync's, 10 iterations with
+// no stop rule, from the same given factors.
+const { binding } = resolveDevice('cuda', 'gpu-check', 0);
+const muOptions = (iterations, W, H) => ({ solver: 'mu', maxIterations: iterations, init: { W, H }, epsilon: 1e-10, tolerance: 0, certificateTolerance: 0 });
+for (const [n, m, r, seed] of [[300, 200, 5, 11], [4000, 3000, 40, 12]]) {
+  const A = randomMatrix(n, m, seed, 0);
+  const W = randomMatrix(n, r, seed + 1, 0.1);
+  const H = randomMatrix(r, m, seed + 2, 0.1);
+  const cpu = nmfSync(A, r, muOptions(10, W, H));
+  const gpu = binding.nmfMuIterations(A.data, W.data, H.data, n, m, r, 1e-10, 10);
+  const error = Math.max(relativeError(gpu.W, cpu.W.data), relativeError(gpu.H, cpu.H.data));
+  const ok = error <= tolerance;
+  report.parity.push({ name: 'nmfMuIterations (10) vs nmfSync mu', shape: [n, m, r], error, ok });
+  console.log(`parity ${ok ? 'ok  ' : 'FAIL'} nmfMuIterations 10 × ${n}×${m} rank ${r}: ${error.toExponential(2)}`);
+}
+
 // Benchmarks: the polar retraction at NSA-Flow's size, interleaved repeats, medians.
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
-for (const [p, k] of [[1_000_000, 64], [200_000, 256]]) {
+for (const [p, k] of quick ? [[10_000, 64], [2000, 256]] : [[1_000_000, 64], [200_000, 256]]) {
   const Y = randomMatrix(p, k, 7);
   const times = { cpu: [], cuda: [] };
   retract(Y, { type: 'polar', device: 'cuda' });  // warm-up: context, handles, first allocations
@@ -125,6 +144,27 @@ for (const [p, k] of [[1_000_000, 64], [200_000, 256]]) {
   const row = { what: 'retract polar (one call, host↔device copies included)', shape: [p, k], cpuMs: median(times.cpu), cudaMs: median(times.cuda) };
   report.bench.push(row);
   console.log(`bench ${row.what} ${p}×${k}: CPU ${row.cpuMs.toFixed(1)} ms (${report.cpuThreads} BLAS threads), GPU ${row.cudaMs.toFixed(1)} ms`);
+}
+
+// One MU iteration at 20000 × 10000, rank 50 (one stratum of the issue's Stratified-NMF size): the
+// device loop's time per iteration, the CPU's from nmfSync's time at 6 minus 1 iterations (so the
+// initialization and the final loss and certificate cancel).
+{
+  const [n, m, r] = quick ? [2000, 1000, 50] : [20_000, 10_000, 50];
+  const A = randomMatrix(n, m, 13, 0);
+  const W = randomMatrix(n, r, 14, 0.1);
+  const H = randomMatrix(r, m, 15, 0.1);
+  const timed = (iterations) => {
+    const t = performance.now();
+    nmfSync(A, r, muOptions(iterations, W, H));
+    return performance.now() - t;
+  };
+  const cpuMs = (median([timed(6), timed(6), timed(6)]) - median([timed(1), timed(1), timed(1)])) / 5;
+  binding.nmfMuIterations(A.data, W.data, H.data, n, m, r, 1e-10, 1);  // warm-up
+  const cudaMs = binding.nmfMuIterations(A.data, W.data, H.data, n, m, r, 1e-10, 20).deviceMs / 20;
+  const row = { what: 'NMF MU iteration (device loop, A resident)', shape: [n, m, r], cpuMs, cudaMs };
+  report.bench.push(row);
+  console.log(`bench ${row.what} ${n}×${m} rank ${r}: CPU ${cpuMs.toFixed(1)} ms, GPU ${cudaMs.toFixed(2)} ms`);
 }
 
 save();

@@ -107,11 +107,12 @@ console.log(`\n## ${check.cuda.deviceName}\n\nParity: ${check.parity.filter((r) 
 console.log('| operation | shape | CPU ms | nsa-flow GPU ms | PyTorch GPU ms (copies / resident) | PyTorch ÷ nsa-flow |');
 console.log('|---|---|---|---|---|---|');
 for (const b of check.bench) {
-  const t = (peer.polar ?? []).find((x) => x.shape.join() === b.shape.join());
-  const ratio = t ? (t.copiesMs / b.cudaMs).toFixed(2) : 'n/a';
-  console.log(`| ${b.what} | ${b.shape.join('×')} | ${b.cpuMs.toFixed(1)} | ${b.cudaMs.toFixed(1)} | ${t ? `${t.copiesMs.toFixed(1)} / ${t.residentMs.toFixed(1)}` : 'n/a'} | ${ratio} |`);
+  const polar = b.what.startsWith('retract');
+  const t = (polar ? peer.polar : peer.nmfMu)?.find((x) => x.shape.join() === b.shape.join());
+  const peerMs = t ? (polar ? t.copiesMs : t.iterationMs) : undefined;
+  const peerText = t ? (polar ? `${t.copiesMs.toFixed(1)} / ${t.residentMs.toFixed(1)}` : `${t.iterationMs.toFixed(2)} (resident)`) : 'n/a';
+  console.log(`| ${b.what} | ${b.shape.join('×')} | ${b.cpuMs.toFixed(1)} | ${b.cudaMs.toFixed(2)} | ${peerText} | ${peerMs ? (peerMs / b.cudaMs).toFixed(2) : 'n/a'} |`);
 }
-for (const x of peer.nmfMu ?? []) console.log(`| NMF MU iteration (PyTorch only; no device NMF yet) | ${x.shape.join('×')} | | | ${x.iterationMs.toFixed(2)} | |`);
 EOF
 cat "$report"
 [ "$check" -eq 0 ]

@@ -75,6 +75,12 @@ export interface CudaBinding {
    * (λmax > limit·λmin of YᵀY: the caller takes the CPU's SVD path).
    */
   polarGram(Y: Float64Array, p: number, k: number, w: number, conditionLimit: number): { outcome: 'done' | 'unchanged' | 'illConditioned'; data: Float64Array };
+  /**
+   * `iterations` plain Frobenius MU updates of W (n×r) and H (r×m) for A (n×m) on the device, in the
+   * CPU's order; `deviceMs` the device time of the loop. Not a solve (no loss, trace or stop rule):
+   * the building block of the device NMF, used by bench/gpu-check.mjs for parity and timing.
+   */
+  nmfMuIterations(A: Float64Array, W: Float64Array, H: Float64Array, n: number, m: number, r: number, epsilon: number, iterations: number): { W: Float64Array; H: Float64Array; deviceMs: number };
 }
 
 interface Loaded {

@@ -5,6 +5,7 @@
 // lib/cuda.ts maps to RangeError / NumericalError.
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -106,10 +107,42 @@ Napi::Value PolarGram(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// nmfMuIterations(A, W, H, n, m, r, epsilon, iterations) → {W, H, deviceMs}: for bench/gpu-check.mjs.
+Napi::Value NmfMuIterations(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::size_t n = dimension(info, 3, "n");
+  const std::size_t m = dimension(info, 4, "m");
+  const std::size_t r = dimension(info, 5, "r");
+  Napi::Float64Array A = matrix(info, 0, "A", n * m);
+  Napi::Float64Array W0 = matrix(info, 1, "W", n * r);
+  Napi::Float64Array H0 = matrix(info, 2, "H", r * m);
+  const double eps = finiteNumber(info, 6, "epsilon");
+  if (!(eps >= 0)) throw Napi::RangeError::New(env, "Expected epsilon ≥ 0");
+  const double iterations = finiteNumber(info, 7, "iterations");
+  if (!(iterations >= 0 && iterations <= 1e6 && iterations == std::floor(iterations)))
+    throw Napi::RangeError::New(env, "Expected an integer in [0, 1e6] for iterations");
+  Napi::Float64Array W = Napi::Float64Array::New(env, n * r);
+  Napi::Float64Array H = Napi::Float64Array::New(env, r * m);
+  std::copy(W0.Data(), W0.Data() + n * r, W.Data());
+  std::copy(H0.Data(), H0.Data() + r * m, H.Data());
+  double ms = 0;
+  try {
+    ms = nsa::cuda::nmfMuIterations(A.Data(), n, m, r, eps, static_cast<int>(iterations), W.Data(), H.Data());
+  } catch (const DeviceError& e) {
+    throw deviceError(env, e);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("W", W);
+  o.Set("H", H);
+  o.Set("deviceMs", Napi::Number::New(env, ms));
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
   exports.Set("polarGram", Napi::Function::New(env, PolarGram, "polarGram"));
+  exports.Set("nmfMuIterations", Napi::Function::New(env, NmfMuIterations, "nmfMuIterations"));
   return exports;
 }
 

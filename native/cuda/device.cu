@@ -244,6 +244,11 @@ __global__ void scaleEntries(double* x, std::size_t n, double s) {
   if (i < n) x[i] *= s;
 }
 
+__global__ void muUpdates(double* x, const double* num, const double* den, std::size_t n, double eps) {
+  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (i < n) x[i] = muUpdate(x[i], num[i], den[i], eps);
+}
+
 int asInt(std::size_t n) {
   if (n > 2147483647u) throw DeviceError("a dimension exceeds cuBLAS's 32-bit int: " + std::to_string(n));
   return static_cast<int>(n);
@@ -318,6 +323,46 @@ GramOutcome polarGram(const double* Y, std::size_t p, std::size_t k, double w, d
                "cublasDgemm");
   check(cudaMemcpy(out, result.get(), n * sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy (download)");
   return GramOutcome::Done;
+}
+
+double nmfMuIterations(const double* A, std::size_t n, std::size_t m, std::size_t r, double eps, int iterations,
+                       double* W, double* H) {
+  if (!probed.usable) throw DeviceError("the CUDA path is not usable: " + probed.reason);
+  const int in = asInt(n), im = asInt(m), ir = asInt(r);
+  asInt(n * m);
+  // Row-major buffers read column-major: A is Aᵀ (m×n, ld m), W is Wᵀ (r×n, ld r), H is Hᵀ (m×r, ld m).
+  Buffer dA(n * m), dW(n * r), dH(m * r), HHt(r * r), AHt(n * r), WHHt(n * r), WtW(r * r), AtW(m * r), HWtW(m * r);
+  check(cudaMemcpy(dA.get(), A, n * m * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy (upload of A)");
+  check(cudaMemcpy(dW.get(), W, n * r * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy (upload of W)");
+  check(cudaMemcpy(dH.get(), H, m * r * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy (upload of H)");
+  const double one = 1.0, zero = 0.0;
+  cudaEvent_t start, stop;
+  check(cudaEventCreate(&start), "cudaEventCreate");
+  check(cudaEventCreate(&stop), "cudaEventCreate");
+  check(cudaEventRecord(start), "cudaEventRecord");
+  for (int it = 0; it < iterations; ++it) {
+    // W ← W ∘ AHᵀ / (W·HHᵀ + ε): in Wᵀ's layout, AHᵀ is (Hᵀ)ᵀ·Aᵀ and W·HHᵀ is HHᵀ·Wᵀ.
+    checkLibrary(api.cublasDgemm(api.blas, kOpT, kOpN, ir, ir, im, &one, dH.get(), im, dH.get(), im, &zero, HHt.get(), ir), "cublasDgemm");
+    checkLibrary(api.cublasDgemm(api.blas, kOpT, kOpN, ir, in, im, &one, dH.get(), im, dA.get(), im, &zero, AHt.get(), ir), "cublasDgemm");
+    checkLibrary(api.cublasDgemm(api.blas, kOpN, kOpN, ir, in, ir, &one, HHt.get(), ir, dW.get(), ir, &zero, WHHt.get(), ir), "cublasDgemm");
+    muUpdates<<<blocksFor(n * r), kThreads>>>(dW.get(), AHt.get(), WHHt.get(), n * r, eps);
+    check(cudaGetLastError(), "the MU kernel");
+    // Hᵀ ← Hᵀ ∘ AᵀW / (Hᵀ·WᵀW + ε) with the new W, in Hᵀ's layout.
+    checkLibrary(api.cublasDgemm(api.blas, kOpN, kOpT, ir, ir, in, &one, dW.get(), ir, dW.get(), ir, &zero, WtW.get(), ir), "cublasDgemm");
+    checkLibrary(api.cublasDgemm(api.blas, kOpN, kOpT, im, ir, in, &one, dA.get(), im, dW.get(), ir, &zero, AtW.get(), im), "cublasDgemm");
+    checkLibrary(api.cublasDgemm(api.blas, kOpN, kOpN, im, ir, ir, &one, dH.get(), im, WtW.get(), ir, &zero, HWtW.get(), im), "cublasDgemm");
+    muUpdates<<<blocksFor(m * r), kThreads>>>(dH.get(), AtW.get(), HWtW.get(), m * r, eps);
+    check(cudaGetLastError(), "the MU kernel");
+  }
+  check(cudaEventRecord(stop), "cudaEventRecord");
+  check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  check(cudaMemcpy(W, dW.get(), n * r * sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy (download of W)");
+  check(cudaMemcpy(H, dH.get(), m * r * sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy (download of H)");
+  return static_cast<double>(ms);
 }
 
 }  // namespace nsa::cuda

@@ -45,4 +45,12 @@ enum class GramOutcome { Done, Unchanged, IllConditioned };
 // Requires probe() to have reported usable.
 GramOutcome polarGram(const double* Y, std::size_t p, std::size_t k, double w, double conditionLimit, double* out);
 
+// `iterations` plain Frobenius multiplicative updates of the row-major W (n×r) and H (r×m) for the
+// row-major A (n×m), in the CPU's order (nmf.cpp: W first, then H with the new W), on the device; W and
+// H are updated in place. Returns the device time of the iterations in ms (copies excluded). The
+// building block of the device NMF solve still to come (docs/cuda.md): bench/gpu-check uses it for
+// parity with nmfSync and the per-iteration time. Requires probe() to have reported usable.
+double nmfMuIterations(const double* A, std::size_t n, std::size_t m, std::size_t r, double eps, int iterations,
+                       double* W, double* H);
+
 }  // namespace nsa::cuda
