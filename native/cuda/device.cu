@@ -224,29 +224,29 @@ double reduce(Sum kind, const double* x, const double* y, std::size_t n, Buffer&
   return out;
 }
 
+// Elementwise kernels loop over a grid stride, so any length is covered by blocksFor's capped grid.
+#define NSA_FOR_EACH(i, n)                                                                          \
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+
 __global__ void symmetrize(double* S, std::size_t k) {
-  const std::size_t t = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (t < k * k) symmetrizeEntry(S, k, t % k, t / k);
+  NSA_FOR_EACH(t, k * k) symmetrizeEntry(S, k, t % k, t / k);
 }
 
 __global__ void inverseSqrtColumns(const double* V, const double* lambda, std::size_t k, double* Bm) {
-  const std::size_t t = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (t < k * k) Bm[t] = inverseSqrtColumn(V[t], lambda[t / k]);
+  NSA_FOR_EACH(t, k * k) Bm[t] = inverseSqrtColumn(V[t], lambda[t / k]);
 }
 
 __global__ void addBlendDiagonal(double* M, std::size_t k, double w) {
-  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (i < k) M[i + i * k] = blendDiagonal(M[i + i * k], w);
+  NSA_FOR_EACH(i, k) M[i + i * k] = blendDiagonal(M[i + i * k], w);
 }
 
 __global__ void scaleEntries(double* x, std::size_t n, double s) {
-  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (i < n) x[i] *= s;
+  NSA_FOR_EACH(i, n) x[i] *= s;
 }
 
 __global__ void muUpdates(double* x, const double* num, const double* den, std::size_t n, double eps) {
-  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (i < n) x[i] = muUpdate(x[i], num[i], den[i], eps);
+  NSA_FOR_EACH(i, n) x[i] = muUpdate(x[i], num[i], den[i], eps);
 }
 
 int asInt(std::size_t n) {
