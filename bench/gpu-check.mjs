@@ -125,6 +125,21 @@ for (const [n, m, r, seed] of [[300, 200, 5, 11], [4000, 3000, 40, 12]]) {
   console.log(`parity ${ok ? 'ok  ' : 'FAIL'} nmfMuIterations 10 × ${n}×${m} rank ${r}: ${error.toExponential(2)}`);
 }
 
+// nmfSync's device solve against the CPU's: factors and loss trace to 1e-10, the same iterations and stop.
+for (const [n, m, r, o] of [
+  [300, 200, 5, { solver: 'mu', maxIterations: 50, seed: 1 }],
+  [2000, 1500, 20, { solver: 'mu', maxIterations: 400, tolerance: 1e-4, lossEvery: 5, init: 'nndsvd' }],  // stops on the plateau rule
+  [5000, 3000, 40, { solver: 'mu', maxIterations: 30, restarts: 2, seed: 2 }],
+]) {
+  const A = randomMatrix(n, m, n + r, 0);
+  const cpu = nmfSync(A, r, o);
+  const gpu = nmfSync(A, r, { ...o, device: 'cuda' });
+  const error = Math.max(relativeError(gpu.W.data, cpu.W.data), relativeError(gpu.H.data, cpu.H.data), relativeError(gpu.traces.loss, cpu.traces.loss));
+  const ok = error <= tolerance && gpu.iterations === cpu.iterations && gpu.stopReason === cpu.stopReason;
+  report.parity.push({ name: 'nmfSync mu', shape: [n, m, r], options: o, error, iterations: [cpu.iterations, gpu.iterations], stop: [cpu.stopReason, gpu.stopReason], ok });
+  console.log(`parity ${ok ? 'ok  ' : 'FAIL'} nmfSync ${n}×${m} rank ${r} ${JSON.stringify(o)}: ${error.toExponential(2)}, ${gpu.iterations} iterations (CPU ${cpu.iterations}), ${gpu.stopReason} (CPU ${cpu.stopReason})`);
+}
+
 // Benchmarks: the polar retraction at NSA-Flow's size, interleaved repeats, medians.
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);

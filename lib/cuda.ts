@@ -80,6 +80,14 @@ export interface CudaBinding {
    * CPU's order; `deviceMs` the device time of the loop. Not a solve (no loss, trace or stop rule):
    * the building block of the device NMF, used by bench/gpu-check.mjs for parity and timing.
    */
+  /**
+   * nmfSync's device solve (lib/factorization/nmf-cuda.ts): Frobenius MU from the given W, H with the
+   * loss recorded every `lossEvery` iterations and the tolerance rule; the final loss is the caller's.
+   */
+  nmfMu(
+    A: Float64Array, W: Float64Array, H: Float64Array, n: number, m: number, r: number,
+    epsilon: number, maxIterations: number, lossEvery: number, tolerance: number,
+  ): { W: Float64Array; H: Float64Array; iterations: number; plateau: boolean; trace: { iteration: Float64Array; timeMs: Float64Array; loss: Float64Array } };
   nmfMuIterations(A: Float64Array, W: Float64Array, H: Float64Array, n: number, m: number, r: number, epsilon: number, iterations: number): { W: Float64Array; H: Float64Array; deviceMs: number };
 }
 

@@ -135,6 +135,45 @@ describe('the device option', () => {
   });
 });
 
+describe("nmfSync's device option", () => {
+  const A = randomMatrix(40, 30, 41);
+
+  it("device 'cuda' with what the device solve lacks is a RangeError naming it (the default solver 'hals' included)", () => {
+    expect(() => nmfSync(A, 3, { device: 'cuda' })).toThrow(
+      "Expected a call the CUDA path implements for options.device 'cuda' of nmfSync() but received solver 'hals' (the device has 'mu'); use device 'cpu' or 'auto'",
+    );
+    expect(() => nmfSync(A, 3, { solver: 'mu', loss: 'kl', device: 'cuda' })).toThrow(/loss 'kl' \(the device has 'frobenius'\)/);
+    expect(() => nmfSync(A, 3, { solver: 'mu', l1W: 0.1, device: 'cuda' })).toThrow(/a penalty \(l1W, l2W, l1H, l2H\)/);
+    expect(() => nmfSync(A, 3, { solver: 'mu', certificateTolerance: 1e-3, device: 'cuda' })).toThrow(/certificateTolerance > 0/);
+    expect(() => nmfSync(A, 3, { solver: 'mu', device: 'gpu' as never })).toThrow(RangeError);
+  });
+
+  it.skipIf(usable)("device 'cuda' without a usable GPU throws DeviceUnavailableError", () => {
+    expect(() => nmfSync(A, 3, { solver: 'mu', device: 'cuda' })).toThrow(DeviceUnavailableError);
+  });
+
+  it("device 'auto' on a small problem is the CPU result bit for bit", () => {
+    const o = { solver: 'mu', maxIterations: 20, seed: 5 } as const;
+    const auto = nmfSync(A, 3, { ...o, device: 'auto' });
+    const cpu = nmfSync(A, 3, o);
+    expect(auto.W.data).toEqual(cpu.W.data);
+    expect(auto.H.data).toEqual(cpu.H.data);
+    expect(auto.loss).toBe(cpu.loss);
+  });
+
+  it.skipIf(!usable)("device 'cuda' matches the CPU solve: factors to 1e-10, the same iterations and stop", () => {
+    for (const o of [{ solver: 'mu', maxIterations: 30, seed: 3 }, { solver: 'mu', maxIterations: 500, tolerance: 1e-4, lossEvery: 5, init: 'nndsvd' }] as const) {
+      const cpu = nmfSync(A, 3, o);
+      const gpu = nmfSync(A, 3, { ...o, device: 'cuda' });
+      expect(relativeError(gpu.W.data, cpu.W.data)).toBeLessThan(1e-10);
+      expect(relativeError(gpu.H.data, cpu.H.data)).toBeLessThan(1e-10);
+      expect(gpu.iterations).toBe(cpu.iterations);
+      expect(gpu.stopReason).toBe(cpu.stopReason);
+      expect(relativeError(gpu.traces.loss, cpu.traces.loss)).toBeLessThan(1e-10);
+    }
+  });
+});
+
 describe('the shared kernels compiled as host code agree with the CPU addon', () => {
   const binary = join(repoRoot, 'build', 'cuda-host-check', 'host_check');
 
@@ -176,11 +215,14 @@ describe('the shared kernels compiled as host code agree with the CPU addon', ()
       // |dot| ≪ Σ|xy| here (signs mix): relative to Σ|xy| ≈ 83, the rounding of a sum of 1000 terms.
       expect(Math.abs(run('reduce', 'dot', x.length, stride, x, y)[0]! - dot)).toBeLessThan(1e-12);
     }
+    let dist = 0;
+    for (let i = 0; i < x.length; i++) dist += (x[i]! - y[i]!) ** 2;
+    expect(Math.abs(run('reduce', 'squaredDistance', x.length, 7, x, y)[0]! - dist) / dist).toBeLessThan(1e-14);
     const bad = Float64Array.from([1, NaN, 2, Infinity, -Infinity, 3]);
     expect(run('reduce', 'nonFinite', bad.length, 4, bad, bad)[0]).toBe(3);
   });
 
-  it('one Frobenius MU iteration in the device order equals nmfSync solver mu, maxIterations 1, to 1e-12', () => {
+  it('one Frobenius MU iteration in the device order (and the loss it records first) equals nmfSync solver mu, maxIterations 1, to 1e-12', () => {
     const [n, m, r] = [30, 20, 4];
     const A = randomMatrix(n, m, 21);
     const W = randomMatrix(n, r, 22, 0.1);
@@ -190,7 +232,10 @@ describe('the shared kernels compiled as host code agree with the CPU addon', ()
     expect(cpu.iterations).toBe(1);
     const out = run('nmfMu', n, m, r, eps, A.data, W.data, H.data);
     expect(relativeError(out.subarray(0, n * r), cpu.W.data)).toBeLessThan(1e-12);
-    expect(relativeError(out.subarray(n * r), cpu.H.data)).toBeLessThan(1e-12);
+    expect(relativeError(out.subarray(n * r, n * r + r * m), cpu.H.data)).toBeLessThan(1e-12);
+    // The loss of the starting factors, recorded before the update (the trace's first entry).
+    expect(cpu.traces.iteration[0]).toBe(0);
+    expect(Math.abs(out[n * r + r * m]! - cpu.traces.loss[0]!) / cpu.traces.loss[0]!).toBeLessThan(1e-12);
     // The update moved the factors (a check that cannot pass by returning the input).
     expect(relativeError(cpu.W.data, W.data)).toBeGreaterThan(1e-3);
   });

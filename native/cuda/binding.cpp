@@ -138,10 +138,61 @@ Napi::Value NmfMuIterations(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Float64Array toArray(Napi::Env env, const std::vector<double>& v) {
+  Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
+// nmfMu(A, W, H, n, m, r, epsilon, maxIterations, lossEvery, tolerance)
+//   → {W, H, iterations, plateau, trace: {iteration, timeMs, loss}}
+Napi::Value NmfMu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::size_t n = dimension(info, 3, "n");
+  const std::size_t m = dimension(info, 4, "m");
+  const std::size_t r = dimension(info, 5, "r");
+  Napi::Float64Array A = matrix(info, 0, "A", n * m);
+  Napi::Float64Array W0 = matrix(info, 1, "W", n * r);
+  Napi::Float64Array H0 = matrix(info, 2, "H", r * m);
+  const double eps = finiteNumber(info, 6, "epsilon");
+  if (!(eps >= 0)) throw Napi::RangeError::New(env, "Expected epsilon ≥ 0");
+  const double maxIterations = finiteNumber(info, 7, "maxIterations");
+  if (!(maxIterations >= 0 && maxIterations <= 1073741824.0 && maxIterations == std::floor(maxIterations)))
+    throw Napi::RangeError::New(env, "Expected an integer in [0, 2^30] for maxIterations");
+  const double lossEvery = finiteNumber(info, 8, "lossEvery");
+  if (!(lossEvery >= 1 && lossEvery <= 1073741824.0 && lossEvery == std::floor(lossEvery)))
+    throw Napi::RangeError::New(env, "Expected an integer in [1, 2^30] for lossEvery");
+  const double tolerance = finiteNumber(info, 9, "tolerance");
+  if (!(tolerance >= 0)) throw Napi::RangeError::New(env, "Expected tolerance ≥ 0");
+  Napi::Float64Array W = Napi::Float64Array::New(env, n * r);
+  Napi::Float64Array H = Napi::Float64Array::New(env, r * m);
+  std::copy(W0.Data(), W0.Data() + n * r, W.Data());
+  std::copy(H0.Data(), H0.Data() + r * m, H.Data());
+  nsa::cuda::NmfMuRun run;
+  try {
+    run = nsa::cuda::nmfMuSolve(A.Data(), n, m, r, eps, static_cast<int>(maxIterations), static_cast<int>(lossEvery),
+                                tolerance, W.Data(), H.Data());
+  } catch (const DeviceError& e) {
+    throw deviceError(env, e);
+  }
+  Napi::Object trace = Napi::Object::New(env);
+  trace.Set("iteration", toArray(env, run.iteration));
+  trace.Set("timeMs", toArray(env, run.timeMs));
+  trace.Set("loss", toArray(env, run.loss));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("W", W);
+  o.Set("H", H);
+  o.Set("iterations", Napi::Number::New(env, run.iterations));
+  o.Set("plateau", Napi::Boolean::New(env, run.plateau));
+  o.Set("trace", trace);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
   exports.Set("polarGram", Napi::Function::New(env, PolarGram, "polarGram"));
+  exports.Set("nmfMu", Napi::Function::New(env, NmfMu, "nmfMu"));
   exports.Set("nmfMuIterations", Napi::Function::New(env, NmfMuIterations, "nmfMuIterations"));
   return exports;
 }

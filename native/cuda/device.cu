@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <string>
@@ -175,7 +176,7 @@ int blocksFor(std::size_t n) {
   return static_cast<int>(b < 65535 ? (b == 0 ? 1 : b) : 65535);
 }
 
-enum class Sum { SquaredNorm, Dot, Trace, NonFinite };
+enum class Sum { SquaredNorm, Dot, SquaredDistance, Trace, NonFinite };
 
 // Block partial sums of a grid-stride reduction: thread t sums its strided set (kernels.hpp), the
 // block adds its threads' partials in shared memory.
@@ -187,6 +188,7 @@ __global__ void reducePartials(Sum kind, const double* x, const double* y, std::
   switch (kind) {
     case Sum::SquaredNorm: s = squaredNormPartial(x, n, first, stride); break;
     case Sum::Dot: s = dotPartial(x, y, n, first, stride); break;
+    case Sum::SquaredDistance: s = squaredDistancePartial(x, y, n, first, stride); break;
     case Sum::Trace: s = tracePartial(x, n, first, stride); break;
     case Sum::NonFinite: s = nonFinitePartial(x, n, first, stride); break;
   }
@@ -363,6 +365,69 @@ double nmfMuIterations(const double* A, std::size_t n, std::size_t m, std::size_
   check(cudaMemcpy(W, dW.get(), n * r * sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy (download of W)");
   check(cudaMemcpy(H, dH.get(), m * r * sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy (download of H)");
   return static_cast<double>(ms);
+}
+
+NmfMuRun nmfMuSolve(const double* A, std::size_t n, std::size_t m, std::size_t r, double eps, int maxIterations,
+                    int lossEvery, double tolerance, double* W, double* H) {
+  if (!probed.usable) throw DeviceError("the CUDA path is not usable: " + probed.reason);
+  const auto started = std::chrono::steady_clock::now();
+  const int in = asInt(n), im = asInt(m), ir = asInt(r);
+  asInt(n * m);
+  // Layouts as nmfMuIterations; WH (m×n, Aᵀ's layout) only when the expanded loss cancels.
+  Buffer dA(n * m), dW(n * r), dH(m * r), HHt(r * r), AHt(n * r), WHHt(n * r), WtW(r * r), AtW(m * r), HWtW(m * r);
+  Buffer scratch(kReduceBlocks + 1);
+  check(cudaMemcpy(dA.get(), A, n * m * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy (upload of A)");
+  check(cudaMemcpy(dW.get(), W, n * r * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy (upload of W)");
+  check(cudaMemcpy(dH.get(), H, m * r * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy (upload of H)");
+  const double one = 1.0, zero = 0.0;
+  const double normA2 = reduce(Sum::SquaredNorm, dA.get(), nullptr, n * m, scratch);
+  NmfMuRun run;
+  bool hasPrevious = false;
+  double previous = 0;
+  int it = 0;
+  for (; it < maxIterations; ++it) {
+    const bool due = it % lossEvery == 0;
+    checkLibrary(api.cublasDgemm(api.blas, kOpT, kOpN, ir, ir, im, &one, dH.get(), im, dH.get(), im, &zero, HHt.get(), ir), "cublasDgemm");
+    checkLibrary(api.cublasDgemm(api.blas, kOpT, kOpN, ir, in, im, &one, dH.get(), im, dA.get(), im, &zero, AHt.get(), ir), "cublasDgemm");
+    bool plateau = false;
+    if (due) {
+      // The loss of the current (W, H), before the update (nmf.cpp records it so): 4 scalars cross.
+      checkLibrary(api.cublasDgemm(api.blas, kOpN, kOpT, ir, ir, in, &one, dW.get(), ir, dW.get(), ir, &zero, WtW.get(), ir), "cublasDgemm");
+      const double model = reduce(Sum::Dot, WtW.get(), HHt.get(), r * r, scratch);
+      const double cross = reduce(Sum::Dot, AHt.get(), dW.get(), n * r, scratch);
+      double raw = expandedLossSquared(normA2, cross, model);
+      if (std::isnan(raw)) {
+        Buffer WH(n * m);
+        checkLibrary(api.cublasDgemm(api.blas, kOpN, kOpN, im, in, ir, &one, dH.get(), im, dW.get(), ir, &zero, WH.get(), im), "cublasDgemm");
+        raw = reduce(Sum::SquaredDistance, dA.get(), WH.get(), n * m, scratch);
+      }
+      const double loss = std::sqrt(std::max(raw, 0.0));
+      if (!std::isfinite(loss)) throw DeviceError("the loss became non-finite after " + std::to_string(it) + " iterations");
+      run.iteration.push_back(it);
+      run.timeMs.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+      run.loss.push_back(loss);
+      plateau = tolerance > 0 && hasPrevious && std::abs(previous - loss) <= tolerance * std::max(previous, 1e-300);
+      previous = loss;
+      hasPrevious = true;
+    }
+    checkLibrary(api.cublasDgemm(api.blas, kOpN, kOpN, ir, in, ir, &one, HHt.get(), ir, dW.get(), ir, &zero, WHHt.get(), ir), "cublasDgemm");
+    muUpdates<<<blocksFor(n * r), kThreads>>>(dW.get(), AHt.get(), WHHt.get(), n * r, eps);
+    check(cudaGetLastError(), "the MU kernel");
+    checkLibrary(api.cublasDgemm(api.blas, kOpN, kOpT, ir, ir, in, &one, dW.get(), ir, dW.get(), ir, &zero, WtW.get(), ir), "cublasDgemm");
+    checkLibrary(api.cublasDgemm(api.blas, kOpN, kOpT, im, ir, in, &one, dA.get(), im, dW.get(), ir, &zero, AtW.get(), im), "cublasDgemm");
+    checkLibrary(api.cublasDgemm(api.blas, kOpN, kOpN, im, ir, ir, &one, dH.get(), im, WtW.get(), ir, &zero, HWtW.get(), im), "cublasDgemm");
+    muUpdates<<<blocksFor(m * r), kThreads>>>(dH.get(), AtW.get(), HWtW.get(), m * r, eps);
+    check(cudaGetLastError(), "the MU kernel");
+    if (plateau) {  // as the CPU: the update after a plateaued loss is kept and counted
+      ++it;
+      run.plateau = true;
+      break;
+    }
+  }
+  run.iterations = it;
+  check(cudaMemcpy(W, dW.get(), n * r * sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy (download of W)");
+  check(cudaMemcpy(H, dH.get(), m * r * sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy (download of H)");
+  return run;
 }
 
 }  // namespace nsa::cuda

@@ -53,4 +53,17 @@ GramOutcome polarGram(const double* Y, std::size_t p, std::size_t k, double w, d
 double nmfMuIterations(const double* A, std::size_t n, std::size_t m, std::size_t r, double eps, int iterations,
                        double* W, double* H);
 
+// The plain NMF solve by Frobenius multiplicative updates on dense A, on the device, as nmf.cpp's loop
+// without weights, penalties or a certificate stop: every `lossEvery` iterations the loss of the
+// current (W, H) is recorded (expanded from the update's products, the direct residual where that
+// cancels) and the tolerance rule applied. W and H (the starting factors) are updated in place. The
+// final loss and the certificate are the caller's (lib/, through the CPU addon at the final W, H).
+struct NmfMuRun {
+  std::vector<double> iteration, timeMs, loss;
+  int iterations = 0;
+  bool plateau = false;
+};
+NmfMuRun nmfMuSolve(const double* A, std::size_t n, std::size_t m, std::size_t r, double eps, int maxIterations,
+                    int lossEvery, double tolerance, double* W, double* H);
+
 }  // namespace nsa::cuda

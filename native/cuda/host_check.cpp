@@ -6,15 +6,17 @@
 // Input (stdin, whitespace-separated): an operation name, then its numbers; output: the result's
 // numbers, one per line, with 17 significant digits (exact round trip of a double).
 //   map <mu|project|softplus> n eps x[n] num[n] den[n]    (project/softplus read only x; eps unused)
-//   reduce <squaredNorm|dot|nonFinite> n stride x[n] y[n]   (the partials of `stride` threads, summed)
-//   nmfMu n m r eps A[n·m] W[n·r] H[r·m]                   (one Frobenius MU iteration: W′ then H′)
+//   reduce <squaredNorm|dot|squaredDistance|nonFinite> n stride x[n] y[n]   (the partials of `stride` threads, summed)
+//   nmfMu n m r eps A[n·m] W[n·r] H[r·m]                   (one Frobenius MU iteration: W′, H′, then the loss before it)
 //   polarGram p k w Y[p·k] V[k·k] lambda[k]                (the Gram polar retraction given YᵀY = VΛVᵀ)
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "../kernels/nmf.hpp"
 #include "../kernels/retraction_core.hpp"
 #include "kernels.hpp"
 
@@ -22,6 +24,7 @@ namespace {
 
 static_assert(nsa::cuda::kRetractionNormFloor == nsa::kRetractionNormFloor, "the device's norm floor is the CPU's");
 static_assert(nsa::cuda::kBlendNormFloor == nsa::kBlendNormFloor, "the device's blend floor is the CPU's");
+static_assert(nsa::cuda::kCancellationRatio == nsa::kCancellationRatio, "the device's loss switches form where the CPU's does");
 static_assert(nsa::cuda::kSoftplusLinearThreshold == nsa::kSoftplusLinearThreshold, "the device's softplus is the CPU's");
 
 using Vec = std::vector<double>;
@@ -74,6 +77,7 @@ double reduce(const std::string& kind, const Vec& x, const Vec& y, size_t stride
   for (size_t first = 0; first < stride; ++first) {
     if (kind == "squaredNorm") total += nsa::cuda::squaredNormPartial(x.data(), x.size(), first, stride);
     else if (kind == "dot") total += nsa::cuda::dotPartial(x.data(), y.data(), x.size(), first, stride);
+    else if (kind == "squaredDistance") total += nsa::cuda::squaredDistancePartial(x.data(), y.data(), x.size(), first, stride);
     else if (kind == "nonFinite") total += nsa::cuda::nonFinitePartial(x.data(), x.size(), first, stride);
     else fail("unknown reduction " + kind);
   }
@@ -82,9 +86,19 @@ double reduce(const std::string& kind, const Vec& x, const Vec& y, size_t stride
 
 // One Frobenius MU iteration in the device solve's order (device.cu nmfMuIteration; the CPU's nmf.cpp):
 // W ← W ∘ AHᵀ / (W·HHᵀ + ε), then Hᵀ ← Hᵀ ∘ AᵀW / (Hᵀ·WᵀW + ε) with the new W.
-void nmfMu(size_t n, size_t m, size_t r, double eps, const Vec& A, Vec& W, Vec& H) {
+// Returns the loss of the starting (W, H), as the device solve records it before the update.
+double nmfMu(size_t n, size_t m, size_t r, double eps, const Vec& A, Vec& W, Vec& H) {
   const Vec HHt = product(false, true, r, r, m, H, H);
   const Vec AHt = product(false, true, n, r, m, A, H);
+  const Vec WtW0 = product(true, false, r, r, n, W, W);
+  const double normA2 = nsa::cuda::squaredNormPartial(A.data(), n * m, 0, 1);
+  double raw = nsa::cuda::expandedLossSquared(normA2, nsa::cuda::dotPartial(AHt.data(), W.data(), n * r, 0, 1),
+                                              nsa::cuda::dotPartial(WtW0.data(), HHt.data(), r * r, 0, 1));
+  if (std::isnan(raw)) {
+    const Vec WH = product(false, false, n, m, r, W, H);
+    raw = nsa::cuda::squaredDistancePartial(A.data(), WH.data(), n * m, 0, 1);
+  }
+  const double loss = sqrt(raw > 0 ? raw : 0.0);
   const Vec WHHt = product(false, false, n, r, r, W, HHt);
   for (size_t i = 0; i < n * r; ++i) W[i] = nsa::cuda::muUpdate(W[i], AHt[i], WHHt[i], eps);
   const Vec WtW = product(true, false, r, r, n, W, W);
@@ -96,6 +110,7 @@ void nmfMu(size_t n, size_t m, size_t r, double eps, const Vec& A, Vec& W, Vec& 
   for (size_t i = 0; i < m * r; ++i) Ht[i] = nsa::cuda::muUpdate(Ht[i], WtAT[i], HtWtW[i], eps);
   for (size_t c = 0; c < r; ++c)
     for (size_t j = 0; j < m; ++j) H[c * m + j] = Ht[j * r + c];
+  return loss;
 }
 
 // The Gram polar retraction in the device solve's order (device.cu polarGram; the CPU's
@@ -158,9 +173,10 @@ int main() {
     const double eps = number();
     const Vec A = numbers(n * m);
     Vec W = numbers(n * r), H = numbers(r * m);
-    nmfMu(n, m, r, eps, A, W, H);
+    const double loss = nmfMu(n, m, r, eps, A, W, H);
     print(W);
     print(H);
+    print({loss});
   } else if (op == "polarGram") {
     const size_t p = count(), k = count();
     const double w = number();

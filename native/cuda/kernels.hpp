@@ -75,6 +75,26 @@ NSA_HD double dotPartial(const double* x, const double* y, std::size_t n, std::s
   return s;
 }
 
+// ‖x − y‖² (the direct residual ‖A − WH‖² of nmf.cpp's directResidualSquared, used where the expanded
+// loss would cancel).
+NSA_HD double squaredDistancePartial(const double* x, const double* y, std::size_t n, std::size_t first, std::size_t stride) {
+  double s = 0;
+  for (std::size_t i = first; i < n; i += stride) {
+    const double d = x[i] - y[i];
+    s += d * d;
+  }
+  return s;
+}
+
+// The Frobenius loss² from the products the update computes anyway (nmf.cpp frobeniusLossSquared):
+// ‖A‖² − 2⟨AHᵀ, W⟩ + ⟨WᵀW, HHᵀ⟩, or NaN where it cancels below kCancellationRatio (the caller then
+// takes the direct residual).
+constexpr double kCancellationRatio = 1e-4;
+NSA_HD double expandedLossSquared(double normA2, double cross, double model) {
+  const double expanded = normA2 - 2.0 * cross + model;
+  return expanded >= kCancellationRatio * (normA2 + model) ? expanded : NAN;
+}
+
 // The trace of the column-major k×k S, over diagonal entries first, first + stride, ….
 NSA_HD double tracePartial(const double* S, std::size_t k, std::size_t first, std::size_t stride) {
   double s = 0;
