@@ -84,7 +84,7 @@ check=$?
 cat "$OUT/gpu-check.log"
 case $check in
   0) say "parity: $(tail -1 "$OUT/gpu-check.log")" ;;
-  3) stop "$(head -1 "$OUT/gpu-check.log")" 3 ;;
+  3) stop "$(head -1 "$OUT/gpu-check.log" | sed "s/^gpu-check: //")" 3 ;;
   124) stop "bench/gpu-check.mjs ran past its 360 s" ;;
   *) say "parity FAILED: $(tail -1 "$OUT/gpu-check.log") (exit $check)" ;;
 esac

@@ -39,6 +39,7 @@ function run(cmd, args) {
 }
 
 const nvcc = findNvcc();
+if (!nvcc && process.env.NVCC) fail(`NVCC names ${process.env.NVCC}, which does not exist`);
 if (!nvcc) {
   process.stdout.write('build:cuda: nvcc not found; the optional CUDA addon is not built (the package runs on the CPU)\n');
   process.exit(0);
