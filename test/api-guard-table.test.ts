@@ -244,6 +244,7 @@ const notInTable = new Set([
   'AbortError',
   'NumericalError',
   'MissingPackageError',
+  'DeviceUnavailableError',
   'FormatError',
   'getMemoryLimit',
   'getBlasThreads',
