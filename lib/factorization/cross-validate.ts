@@ -259,9 +259,10 @@ export function observedEntries(values: Float64Array, missing: Uint8Array, nan: 
 
 /**
  * The entry space of matrices stacked by rows, some of them CSR, without a dense copy of any CSR one:
- * the user's mask and (missing 'nan') the NaN entries listed as missing, every other value checked
- * finite and ≥ 0, and the matrices as the fits get them (a CSR one copied only when a stored value
- * at a missing entry is not finite and ≥ 0: the fit's mask does not excuse a stored value).
+ * the user's mask and (missing 'nan', dense strata) the NaN entries listed as missing, every other
+ * value checked finite and ≥ 0, and the matrices as the fits get them (a CSR one copied, with 0 there,
+ * only when a stored value at a missing entry is negative: on CSR data the fit's mask does not excuse
+ * a stored value).
  */
 function sparseSpace(blocks: (Matrix | CsrMatrix)[], masks: unknown[], maskNames: string[], nan: boolean): { space: EntrySpace; data: (Matrix | CsrMatrix)[] } {
   const cols = blocks[0]!.cols;
@@ -283,13 +284,8 @@ function sparseSpace(blocks: (Matrix | CsrMatrix)[], masks: unknown[], maskNames
         keys.push(base + i * cols + j);
       }
     }
-    if (nan) {
-      if ('indptr' in b) {
-        for (let i = 0; i < b.rows; i++) for (let p = b.indptr[i]!; p < b.indptr[i + 1]!; p++) if (Number.isNaN(b.data[p])) keys.push(base + i * cols + b.indices[p]!);
-      } else {
-        b.data.forEach((x, k) => Number.isNaN(x) && keys.push(base + k));
-      }
-    }
+    // (A CSR matrix holds no NaN: expectDataMatrix refuses it.)
+    if (nan && !('indptr' in b)) b.data.forEach((x, k) => Number.isNaN(x) && keys.push(base + k));
   });
   const sorted = Float64Array.from(keys).sort();
   let distinct = 0;

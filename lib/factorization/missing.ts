@@ -6,7 +6,7 @@
  * CSR input.
  */
 import type { CsrMatrix, Matrix } from '../matrix.js';
-import { describeValue, expectFloat64Array, expectInteger, isObjectArgument, readFields, readList, scaledNorm, typedArrayName, type OptionSpecs } from '../validate.js';
+import { describeValue, expectFloat64Array, expectInteger, isObjectArgument, readFields, readList, scaledNorm, subName, typedArrayName, type OptionSpecs } from '../validate.js';
 import { expectDataMatrix, type DataMatrix } from './sparse.js';
 
 /**
@@ -46,14 +46,15 @@ function checkWeights(v: unknown, name: string): unknown {
 function checkMask(v: unknown, name: string): unknown {
   if (isObjectArgument(v) && typedArrayName(v) === undefined && !Array.isArray(v)) {
     const f = readFields(v, ['rows', 'cols'] as const, name);
-    const rows = readList(f.rows, `${name}.rows`, 'an array of row indices');
-    const cols = readList(f.cols, `${name}.cols`, 'an array of column indices');
+    const rowsName = subName(name, '.rows'), colsName = subName(name, '.cols');
+    const rows = readList(f.rows, rowsName, 'an array of row indices');
+    const cols = readList(f.cols, colsName, 'an array of column indices');
     if (rows.length !== cols.length) {
-      throw new RangeError(`Expected ${name}.rows and ${name}.cols of the same length but received ${rows.length} and ${cols.length}`);
+      throw new RangeError(`Expected ${rowsName} and ${colsName.split(' of ')[0]} of the same length but received ${rows.length} and ${cols.length}`);
     }
     return {
-      rows: Int32Array.from(rows, (x, k) => expectInteger(x, `${name}.rows[${k}]`, 0, 2 ** 31 - 2, 'a row index')),
-      cols: Int32Array.from(cols, (x, k) => expectInteger(x, `${name}.cols[${k}]`, 0, 2 ** 31 - 2, 'a column index')),
+      rows: Int32Array.from(rows, (x, k) => expectInteger(x, subName(name, `.rows[${k}]`), 0, 2 ** 31 - 2, 'a row index')),
+      cols: Int32Array.from(cols, (x, k) => expectInteger(x, subName(name, `.cols[${k}]`), 0, 2 ** 31 - 2, 'a column index')),
     };
   }
   const name0 = typedArrayName(v);
