@@ -289,7 +289,7 @@ function sparseSpace(blocks: (Matrix | CsrMatrix)[], masks: unknown[], maskNames
   });
   const sorted = Float64Array.from(keys).sort();
   let distinct = 0;
-  for (let k = 0; k < sorted.length; k++) if (k === 0 || sorted[k] !== sorted[k - 1]) sorted[distinct++] = sorted[k]!;
+  for (let k = 0; k < sorted.length; k++) if (distinct === 0 || sorted[k] !== sorted[distinct - 1]) sorted[distinct++] = sorted[k]!;  // a list may name an entry twice
   const missing = sorted.slice(0, distinct);
   const isMissing = (e: number): boolean => {
     let lo = 0, hi = missing.length;
