@@ -18,7 +18,7 @@ import {
   type CsrMatrix,
   type Matrix,
 } from '../lib/index.js';
-import { setMemoryLimit } from '../lib/memory.js';
+import { getMemoryLimit, setMemoryLimit } from '../lib/memory.js';
 import { native } from '../lib/native.js';
 import { uniform } from './helpers/uniform.js';
 
@@ -129,6 +129,8 @@ describe('crossValidateRank on CSR data whose dense form is over the memory limi
     for (let i = 0; i < n; i++) indptr[i + 1]! += indptr[i]!;
     const A: CsrMatrix = { rows: n, cols: n, indptr, indices: Int32Array.from(cols), data: Float64Array.from(values) };
     setMemoryLimit(2 ** 30);
+    // The dense copy the fits used to get would be refused by this limit 27 times over.
+    expect(8 * n * n).toBeGreaterThan(27 * getMemoryLimit());
     // 100 entries per test set among the 3.6·10⁹, two folds: each fit's mask is a list of 100 entries.
     const r = await crossValidateRank(A, 'nmf', { ranks: [1, 2], folds: 2, holdout: 100 / 3.6e9, fitOptions: { init: 'random', maxIterations: 5 } });
     expect(r.settings.observed).toBe(n * n);
@@ -148,9 +150,9 @@ describe("nmf and stratifiedNmf with a mask on CSR data ({rows, cols}) = the den
   const mask = { rows: [29, 0, 3, 3, 10, 17], cols: [19, 0, 5, 4, 11, 2] };
   const flags = flagsOf(mask, 20, 600);
 
-  it('nmf: W, H and the losses to 1e-10 relative, HALS and MU', () => {
-    for (const solver of ['hals', 'mu'] as const) {
-      const options = { solver, maxIterations: 50, seed: 2 };
+  it('nmf: W, H and the losses to 1e-10 relative, HALS and MU, random and NNDSVD starts', () => {
+    for (const [solver, init] of [['hals', 'random'], ['mu', 'random'], ['hals', 'nndsvd']] as const) {
+      const options = { solver, init, maxIterations: 50, seed: 2 };
       const dense = nmfSync(A, 3, { ...options, mask: flags });
       const sparse = nmfSync(csr, 3, { ...options, mask });
       expectClose(sparse.W.data, dense.W.data);

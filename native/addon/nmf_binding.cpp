@@ -190,6 +190,7 @@ struct MissingIn {
   std::optional<TypedIn> weights;
   bool absentMissing = false;
   std::optional<TypedIn> maskRows, maskCols;
+  std::string maskName;
   bool any() const { return weights || absentMissing || maskRows; }
 };
 
@@ -210,6 +211,7 @@ MissingIn missingIn(Napi::Env env, const DataIn& d, const In& weights, const In&
   }
   if (!maskEntries.value.IsUndefined() && !maskEntries.value.IsNull()) {
     const Fields f(maskEntries, {"rows", "cols"});
+    out.maskName = maskEntries.name;
     out.maskRows = int32(f["rows"]);
     out.maskCols = int32(f["cols"], out.maskRows->length, "rows.length");
     if (!d.sparse())
@@ -243,7 +245,7 @@ EntryWeights takeMaskEntries(Napi::Env env, const MissingIn& mi, OwnedData& o) {
     for (; p < e.rowPtr[i + 1]; ++p) {
       const int32_t j = e.rowCol[p];
       if (p > e.rowPtr[i] && j == e.rowCol[p - 1])
-        throwRangeJs(env, "Expected distinct entries in " + mi.maskRows->name.substr(0, mi.maskRows->name.size() - 5) + " but received [" +
+        throwRangeJs(env, "Expected distinct entries in " + mi.maskName + " but received [" +
                               std::to_string(i) + ", " + std::to_string(j) + "] twice");
       while (q < o.view.indptr[i + 1] && o.view.indices[q] < j) ++q;
       if (q < o.view.indptr[i + 1] && o.view.indices[q] == j) values[q] = 0.0;
