@@ -124,7 +124,7 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
     throw new RangeError(`Expected solver 'mu' for options.loss 'kl' of ${context} but received solver '${o.solver}'`);
   }
   const { data, missing } = prepareMissing(A, 'A', o, context);
-  if (o.loss === 'kl' && (missing.weights || missing.absent)) {
+  if (o.loss === 'kl' && (missing.weights || missing.absent || missing.entries)) {
     throw new RangeError(`Expected loss 'frobenius' with missing entries or weights for ${context} but received loss 'kl' (weighted updates are for the Frobenius loss)`);
   }
   const rank = expectShapeInteger(rankArg, 'rank', maxRank);

@@ -318,10 +318,11 @@ function rawOptions(p: Prepared, seed: number) {
 }
 
 /** The bindings' missing-value fields: weights per stratum (null for none) and missing 'absent'. */
-function rawStrataMissing(missing: PreparedMissing[]): { weights?: (Float64Array | null)[]; missing?: 'absent' } {
+function rawStrataMissing(missing: PreparedMissing[]): { weights?: (Float64Array | null)[]; missing?: 'absent'; maskEntries?: ({ rows: Int32Array; cols: Int32Array } | null)[] } {
   const raw = missing.map(rawMissing);
-  const out: { weights?: (Float64Array | null)[]; missing?: 'absent' } = {};
+  const out: ReturnType<typeof rawStrataMissing> = {};
   if (raw.some((m) => m.weights)) out.weights = raw.map((m) => m.weights ?? null);
+  if (raw.some((m) => m.maskEntries)) out.maskEntries = raw.map((m) => m.maskEntries ?? null);
   if (raw.some((m) => m.missing)) out.missing = 'absent';
   return out;
 }
@@ -439,7 +440,16 @@ function splitByLabels<T extends StratifiedNmfOptions | undefined>(A: unknown, l
   const { data, missing } = prepareMissing(A, 'A', o as unknown as ParsedMissing, `${context}.fromLabels`);
   const groups = groupRows(labels, data.rows);
   if ('indptr' in data) {
-    return { strata: groups.rowIndices.map((rows) => selectRows(data, rows)), options: o as unknown as T, ...groups };
+    // A mask of CSR data is a list of A's entries: each goes to its row's stratum, renumbered.
+    let options = o as unknown as T;
+    if (missing.entries) {
+      const stratumOf = new Int32Array(data.rows), localRow = new Int32Array(data.rows);
+      groups.rowIndices.forEach((rows, s) => rows.forEach((i, k) => ((stratumOf[i] = s), (localRow[i] = k))));
+      const lists = groups.rowIndices.map(() => ({ rows: [] as number[], cols: [] as number[] }));
+      missing.entries.rows.forEach((i, p) => (lists[stratumOf[i]!]!.rows.push(localRow[i]!), lists[stratumOf[i]!]!.cols.push(missing.entries!.cols[p]!)));
+      options = { ...o, mask: lists } as unknown as T;
+    }
+    return { strata: groups.rowIndices.map((rows) => selectRows(data, rows)), options, ...groups };
   }
   const m = data.cols;
   const pick = (values: Float64Array, rows: Int32Array) => {
