@@ -76,12 +76,14 @@ describe('withThreadPolicy', () => {
     const single = await withThreadPolicy({ jobs: 1 }, flow);
     expect(single.settings.threadsUsed).toBe(allThreads);
     // Outside any scope, two jobs at once (concurrency raised to 2): the second starts beside the
-    // first and gets its fair share, 2 threads / 2 jobs = 1.
+    // first and gets its fair share, 2 threads / 2 jobs = 1. The first was started alone (all
+    // threads), but its native thread sizes its team when it begins, which may be after the second
+    // lowered the count: 1 or all, never more.
     setConcurrency(2);
     try {
       const [c, d] = await Promise.all([flow(), flow()]);
       expect(d!.settings.threadsUsed).toBe(1);
-      expect(c!.settings.threadsUsed).toBe(allThreads);
+      expect([1, allThreads]).toContain(c!.settings.threadsUsed);
     } finally {
       setConcurrency(1);
     }
