@@ -109,7 +109,9 @@ class Run {
       }
       ++accepted;
       const int it = ++r_.iterations;
-      cert = gradientMapping(x_.data(), g_.data(), n_, nonneg_);
+      cert = std::isnan(acceptedSquaredNorm_) ? gradientMapping(x_.data(), g_.data(), n_, nonneg_)
+                                              : gradientMappingGivenNorm(x_.data(), g_.data(), n_, nonneg_, acceptedSquaredNorm_);
+      acceptedSquaredNorm_ = NAN;
       record(it, cert, it % o_.recordEvery == 0);
       history[it % (kPlateauWindow + 1)] = fx_;
       if (monitor_.wantsProgress()) {
@@ -193,6 +195,9 @@ class Run {
   const std::size_t n_;
   const bool nonneg_;
   std::vector<double> x_, g_, xt_, gt_;
+  // ‖x‖² of the point step() just accepted, when one of its passes summed it in index order (it then
+  // saves the certificate a pass); NaN: not known.
+  double acceptedSquaredNorm_ = NAN;
   double fx_ = 0;
   int lastRecorded_ = -1;
   std::chrono::steady_clock::time_point start_;
@@ -213,33 +218,43 @@ class Spg : public Run {
       scale_ = s0 > 0 ? s0 : 1.0;
       alpha_ = scale_;
     }
-    d_.resize(n);
+    // d = P(x − αg) − x is never stored: the first trial x + d is written in the pass that forms the
+    // slope gᵀd, and a backtracking trial recomputes d from x and g (the same values, bit for bit).
     double gd = 0;
+    bool moved = false;  // x + λd ≠ 0 (see usable()), checked in the pass that writes it
     const double lower = nonneg_ ? 0.0 : -std::numeric_limits<double>::infinity();
+    const double alpha = alpha_;
     for (std::size_t i = 0; i < n; ++i) {
-      const double t = std::max(x_[i] - alpha_ * g_[i], lower);  // a select, not a data-dependent branch
-      d_[i] = t - x_[i];
-      gd += g_[i] * d_[i];
+      const double t = std::max(x_[i] - alpha * g_[i], lower);  // a select, not a data-dependent branch
+      const double d = t - x_[i];
+      gd += g_[i] * d;
+      xt_[i] = x_[i] + 1.0 * d;
+      moved |= xt_[i] != 0;
     }
     if (!(gd < 0)) return false;
     double lambda = 1;
     for (int ls = 0; ls < kMaxLineSearchSteps; ++ls) {
-      bool moved = false;  // x + λd ≠ 0 (see usable()), checked in the same pass
-      for (std::size_t i = 0; i < n; ++i) {
-        xt_[i] = x_[i] + lambda * d_[i];
-        moved |= xt_[i] != 0;
+      if (ls > 0) {
+        moved = false;
+        for (std::size_t i = 0; i < n; ++i) {
+          const double d = std::max(x_[i] - alpha * g_[i], lower) - x_[i];
+          xt_[i] = x_[i] + lambda * d;
+          moved |= xt_[i] != 0;
+        }
       }
       const double ft = evaluate(xt_.data(), gt_.data());
       // usable() in the passes that are made anyway: a non-finite ∇f makes yy below non-finite (g is finite)
       bool accepted = moved && std::isfinite(ft) && ft <= fx_ + kArmijo * lambda * gd;
-      double ss = 0, sy = 0, yy = 0;
+      double ss = 0, sy = 0, yy = 0, xx = 0;
       if (accepted) {
-        // Barzilai–Borwein: s = λd, y = Δg; BB1 = sᵀs/sᵀy and BB2 = sᵀy/yᵀy alternate.
+        // Barzilai–Borwein: s = λd, y = Δg; BB1 = sᵀs/sᵀy and BB2 = sᵀy/yᵀy alternate. ‖x + λd‖² for
+        // the certificate in the same pass.
         for (std::size_t i = 0; i < n; ++i) {
           const double s = xt_[i] - x_[i], y = gt_[i] - g_[i];
           ss += s * s;
           sy += s * y;
           yy += y * y;
+          xx += xt_[i] * xt_[i];
         }
         accepted = std::isfinite(yy) && std::isfinite(sy);
       }
@@ -249,6 +264,7 @@ class Spg : public Run {
         x_.swap(xt_);
         g_.swap(gt_);
         fx_ = ft;
+        acceptedSquaredNorm_ = xx;
         return true;
       }
       // the minimiser of the quadratic through f(x), f'(x; d) and f(x + λd), kept in [0.1λ, 0.5λ]
@@ -266,7 +282,6 @@ class Spg : public Run {
 
  private:
   double squared(const double* x) const { return dot(x, x, n_); }
-  std::vector<double> d_;
   double alpha_ = 0, scale_ = 1;
   unsigned bbCount_ = 0;
 };
