@@ -106,20 +106,20 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
     if (colon <= 0 || colon === ref.length - 1) throw new RangeError(`Expected file.csv:column for --strata-from but received ${JSON.stringify(ref)}`);
     const A = asDense(readMatrix(flags.get('data')!));
     const rowLabels = readLabels(ref.slice(0, colon), ref.slice(colon + 1));
-    log(`data: ${flags.get('data')} (${A.rows} × ${A.cols}), strata from ${ref}; rank ${rank}, ${iterations} iterations, seeds 1…${seeds}`);
+    log(`data: ${flags.get('data')} (${A.rows} × ${A.cols}), strata from ${ref}; rank ${rank}, ${iterations} multiplicative updates (the paper's solver), seeds 1…${seeds}`);
     for (let seed = 1; seed <= seeds; seed++) {
-      const fit = stratifiedNmfSync.fromLabels(A, rowLabels, rank, { maxIterations: iterations, seed });
+      const fit = stratifiedNmfSync.fromLabels(A, rowLabels, rank, { solver: 'mu', maxIterations: iterations, seed });
       labels = fit.labels.map(String);
       fits.push({ seed, fit });
     }
   } else {
     const S = intFlag(flags, 'strata', 4), n = intFlag(flags, 'rows', 100), m = intFlag(flags, 'cols', 100);
-    log(`planted: ${S} strata of ${n}×${m}, rank ${rank}, A(s) = W(s)H + 1·v(s)ᵀ, W, H, v ~ U(0,1), v(s) shifted by s; ${iterations} iterations`);
+    log(`planted: ${S} strata of ${n}×${m}, rank ${rank}, A(s) = W(s)H + 1·v(s)ᵀ, W, H, v ~ U(0,1), v(s) shifted by s; ${iterations} multiplicative updates (the paper's solver)`);
     log(`data seed k, fit seed 1000 + k (random init), k = 1…${seeds}`);
     for (let seed = 1; seed <= seeds; seed++) {
       const truth = plant(seed, S, n, m, rank);
       // A fit seed apart from the data seed, so that the random start is no copy of the planted draws.
-      fits.push({ seed, truth, fit: stratifiedNmfSync(truth.strata, rank, { maxIterations: iterations, seed: 1000 + seed }) });
+      fits.push({ seed, truth, fit: stratifiedNmfSync(truth.strata, rank, { solver: 'mu', maxIterations: iterations, seed: 1000 + seed }) });
     }
   }
 

@@ -151,7 +151,7 @@ export interface LabelledStratifiedNmfResult extends StratifiedNmfResult {
 
 /** The options of stratifiedNmf (also the CLI's `snmf` flags). */
 export const stratifiedNmfOptionSpecs = {
-  solver: { kind: 'enum', values: ['mu', 'hals'], default: 'mu', description: 'update rule' },
+  solver: { kind: 'enum', values: ['mu', 'hals'], default: 'hals', description: 'update rule' },
   ...iterationOptionSpecs,
   vScaling: { kind: 'number', integer: true, min: 0, max: 1000, default: 2, description: 'v updates per iteration' },
   init: {
