@@ -75,7 +75,8 @@ export type StratifiedNmfSolver = 'mu' | 'hals';
 export interface StratifiedNmfOptions extends IterationOptions, StratifiedPenalties {
   /**
    * 'mu': the reference's multiplicative updates; 'hals': block-coordinate descent (exact steps over
-   * v(s), the rows of each W(s), the columns of H; same objective, loss never rises). Default 'mu'.
+   * v(s), the rows of each W(s), the columns of H; same objective, loss never rises). Default 'hals'
+   * (it reaches a given loss 7–45× sooner: docs/stratified-nmf.md); 'mu' reproduces the reference.
    * `epsilon` is 'mu''s (not used by 'hals').
    */
   solver?: StratifiedNmfSolver;
