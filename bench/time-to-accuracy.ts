@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describePeers, newContext, type TtaContext } from './tta/common.js';
 
 interface Section {
-  title: string;
+  title?: string;
   run(ctx: TtaContext): Promise<void>;
 }
 
@@ -29,6 +29,6 @@ console.log(`time to accuracy, one thread everywhere${quick ? ' (--quick: short 
 for (const line of describePeers(ctx.peers)) console.log(line);
 for (const f of files) {
   const section = (await import(pathToFileURL(join(dir, f)).href)) as Section;
-  console.log(`\n# ${section.title} (bench/tta/${f})`);
+  console.log(`\n# ${section.title ?? f.replace(/\.ts$/, '')} (bench/tta/${f})`);
   await section.run(ctx);
 }

@@ -157,7 +157,7 @@ describe('nmf: async, settings, bad input', () => {
     const b = nmfSync(tissue, 4, { solver: 'mu', maxIterations: 30 });
     expect(a.H.data).toEqual(b.H.data);
     expect(seen.length).toBeGreaterThan(0);
-    expect(a.settings).toEqual({ rank: 4, solver: 'mu', loss: 'frobenius', maxIterations: 30, tolerance: 0, init: 'random', seed: 0, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0, restarts: 1, innerSweeps: DEFAULT_INNER_SWEEPS, innerTolerance: 0.1 });
+    expect(a.settings).toEqual({ rank: 4, solver: 'mu', loss: 'frobenius', maxIterations: 30, tolerance: 0, init: 'random', seed: 0, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0, restarts: 1, innerSweeps: 1, innerTolerance: 0.1 });
     const controller = new AbortController();
     const p = nmf(tissue, 4, { maxIterations: 10_000_000, signal: controller.signal });
     setTimeout(() => controller.abort(), 20);
@@ -263,12 +263,15 @@ describe('nmf: inner sweeps (several updates of a factor per product with the da
 
   it('defaults, and refusals where inner sweeps have no products to reuse', () => {
     expect(nmfSync(tissue, 3, { maxIterations: 1 }).settings.innerSweeps).toBe(DEFAULT_INNER_SWEEPS);
+    expect(nmfSync(tissue, 3, { maxIterations: 1, solver: 'mu' }).settings.innerSweeps).toBe(1);
     expect(nmfSync(tissue, 3, { maxIterations: 1, solver: 'mu', loss: 'kl' }).settings.innerSweeps).toBe(1);
     const weights = { rows: tissue.rows, cols: tissue.cols, data: new Float64Array(tissue.rows * tissue.cols).fill(1) };
     weights.data[5] = 0;
     expect(nmfSync(tissue, 3, { maxIterations: 1, weights }).settings.innerSweeps).toBe(1);
     throws(() => nmfSync(tissue, 3, { solver: 'mu', loss: 'kl', innerSweeps: 2 }), RangeError, /Expected options\.innerSweeps 1 with loss 'kl' for nmfSync\(\) but received 2/);
     throws(() => nmfSync(tissue, 3, { weights, innerSweeps: 3 }), RangeError, /Expected options\.innerSweeps 1 with missing entries or weights for nmfSync\(\) but received 3/);
+    // The device loop updates each factor once per iteration: it refuses more rather than ignore them.
+    throws(() => nmfSync(tissue, 3, { solver: 'mu', innerSweeps: 2, device: 'cuda' }), RangeError, /innerSweeps 2 \(the device updates each factor once per iteration\)/);
     throws(() => nmfSync(tissue, 3, { innerSweeps: 0 }), RangeError, /options\.innerSweeps of nmfSync\(\)/);
     throws(() => nmfSync(tissue, 3, { innerSweeps: 2.5 }), RangeError, /options\.innerSweeps of nmfSync\(\)/);
     throws(() => nmfSync(tissue, 3, { innerTolerance: 2 }), RangeError, /options\.innerTolerance of nmfSync\(\)/);

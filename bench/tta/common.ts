@@ -4,8 +4,11 @@
 // SECTIONS. bench/time-to-accuracy.ts imports every bench/tta/*.ts except this file, in name order,
 // and calls its `run(ctx)`. A section is a module exporting
 //
-//   export const title: string;                          // printed above its tables
+//   export const title: string;                          // optional: printed above its tables
 //   export async function run(ctx: TtaContext): Promise<void>;
+//
+// (A section may also run alone, `npx tsx bench/tta/<name>.ts`, by calling run() when it is the main
+// module; it may ignore ctx and print its own tables, as stratified-nmf.ts and stratified-ntf.ts do.)
 //
 // For each problem (one synthetic and one real data set per method) a section builds its curves —
 // `Curve`: {label, points: [{seconds, error}]} where error is the relative error ‖A − model‖/‖A‖ of the

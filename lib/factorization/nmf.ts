@@ -9,6 +9,8 @@ import type { Matrix } from '../matrix.js';
 import { native } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import { NumericalError } from '../errors.js';
+import { deviceOptionSpecs, resolveDevice, type Device } from '../cuda.js';
+import { nmfMuOnDevice, nmfUnsupportedOnDevice } from './nmf-cuda.js';
 import { asyncOptionSpecs, expectIntact, expectMatrix, expectShapeInteger, parseOptions, type OptionSpecs } from '../validate.js';
 import {
   callInContext,
@@ -52,8 +54,9 @@ export interface NmfOptions extends IterationOptions, MissingOptions, FactorPena
    * Inner updates of each factor per iteration, reusing the iteration's products with the data (the
    * expensive part), so extra sweeps are cheap: HALS sweeps each row up to this many times (stopping
    * early by innerTolerance; many sweeps = alternating non-negative least squares by coordinate
-   * descent), MU repeats its update. Default: DEFAULT_INNER_SWEEPS for the unweighted Frobenius loss
-   * (chosen by measured time to accuracy, docs/performance.md), 1 with weights, missing entries or KL,
+   * descent), MU repeats its update. Default: DEFAULT_INNER_SWEEPS for HALS on the unweighted
+   * Frobenius loss (chosen by measured time to accuracy, docs/performance.md); 1 for MU (Lee–Seung's
+   * updates as the reference and the CUDA path run them) and with weights, missing entries or KL,
    * which allow only 1.
    */
   innerSweeps?: number;
@@ -62,7 +65,7 @@ export interface NmfOptions extends IterationOptions, MissingOptions, FactorPena
 }
 
 /**
- * The inner sweeps of an unweighted Frobenius solve when options.innerSweeps is not given, chosen by
+ * The inner sweeps of an unweighted Frobenius HALS solve when options.innerSweeps is not given, chosen by
  * bench/time-to-accuracy (docs/performance.md): the fastest to every accuracy level measured there.
  */
 export const DEFAULT_INNER_SWEEPS = 10;
@@ -127,7 +130,7 @@ export const nmfOptionSpecs = {
     integer: true,
     min: 1,
     max: 2 ** 20,
-    description: `inner updates of each factor per iteration (default ${DEFAULT_INNER_SWEEPS}; 1 with weights, missing entries or KL)`,
+    description: `inner updates of each factor per iteration (default ${DEFAULT_INNER_SWEEPS} for hals, 1 for mu; only 1 with weights, missing entries or KL)`,
   },
   innerTolerance: { kind: 'number', min: 0, max: 1, default: 0.1, description: "inner sweeps stop at this fraction of the first sweep's change" },
 } as const satisfies OptionSpecs;
@@ -151,11 +154,11 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
     throw new RangeError(`Expected solver 'mu' for options.loss 'kl' of ${context} but received solver '${o.solver}'`);
   }
   const { data, missing } = prepareMissing(A, 'A', o, context);
-  if (o.loss === 'kl' && (missing.weights || missing.absent)) {
+  if (o.loss === 'kl' && (missing.weights || missing.absent || missing.entries)) {
     throw new RangeError(`Expected loss 'frobenius' with missing entries or weights for ${context} but received loss 'kl' (weighted updates are for the Frobenius loss)`);
   }
-  const plainFrobenius = o.loss === 'frobenius' && !missing.weights && !missing.absent;
-  if (o.innerSweeps === undefined) o.innerSweeps = plainFrobenius ? DEFAULT_INNER_SWEEPS : 1;
+  const plainFrobenius = o.loss === 'frobenius' && !missing.weights && !missing.absent && !missing.entries;
+  if (o.innerSweeps === undefined) o.innerSweeps = plainFrobenius && o.solver === 'hals' ? DEFAULT_INNER_SWEEPS : 1;
   else if (o.innerSweeps > 1 && !plainFrobenius) {
     throw new RangeError(
       `Expected options.innerSweeps 1 with ${o.loss === 'kl' ? "loss 'kl'" : 'missing entries or weights'} for ${context} but received ${o.innerSweeps} (inner sweeps reuse the products of the unweighted Frobenius loss)`,
@@ -241,11 +244,21 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
   };
 }
 
-/** NMF on the calling thread (small problems). */
-export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions): NmfResult {
-  const p = prepare(A, rank, options, 'nmfSync()', nmfOptionSpecs);
+const nmfSyncSpecs = { ...nmfOptionSpecs, ...deviceOptionSpecs } as const satisfies OptionSpecs;
+
+/**
+ * NMF on the calling thread (small problems). `device` (docs/cuda.md): 'cuda' or 'auto' run solver
+ * 'mu' with the Frobenius loss on dense data without missing entries, penalties or a certificate stop
+ * on the GPU; anything else on the CPU ('cuda' refuses it with a RangeError).
+ */
+export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions & { device?: Device }): NmfResult {
+  const p = prepare(A, rank, options, 'nmfSync()', nmfSyncSpecs);
+  const cpu = (raw: ReturnType<typeof rawOptions>) => callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, raw)));
+  const { binding } = resolveDevice((p.o as Parsed & { device: Device }).device, p.context, p.A.rows * p.A.cols, nmfUnsupportedOnDevice({
+    ...p.o, sparse: 'indptr' in p.A, missing: p.missing, penalties: penaltyWeights(p.o, factorPenaltyKeys),
+  }));
   return bestOfSync(p.o, p.given !== undefined, p.context, (seed) =>
-    toResult(p, callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, rawOptions(p, seed))))),
+    toResult(p, binding ? nmfMuOnDevice(binding, p.A as { rows: number; cols: number; data: Float64Array }, p.rank, rawOptions(p, seed), cpu, p.context) : cpu(rawOptions(p, seed))),
   );
 }
 
