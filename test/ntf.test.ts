@@ -17,13 +17,13 @@ describe('NTF (MU) parity with ntf.json', () => {
   });
   it('matches the snapshots after 1, 5 and 10 iterations at 1e-10', () => {
     for (const snap of c.snapshots) {
-      const r = ntfSync(T, c.rank, { maxIterations: snap.iterations, init });
+      const r = ntfSync(T, c.rank, { solver: 'mu', maxIterations: snap.iterations, init });
       r.factors.forEach((f, m) => expect(relativeError(f.data, fxMatrix(snap.factors[m]!).data)).toBeLessThan(1e-10));
       expect(Math.abs(r.loss - snap.loss) / snap.loss).toBeLessThan(1e-10);
     }
   });
   it('matches loss_per_iteration (11 entries: initial + after each iteration)', () => {
-    const r = ntfSync(T, c.rank, { maxIterations: 10, init });
+    const r = ntfSync(T, c.rank, { solver: 'mu', maxIterations: 10, init });
     expect(Array.from(r.traces.iteration)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(relativeError(r.traces.loss, Float64Array.from(c.loss_per_iteration.data as number[]))).toBeLessThan(1e-10);
   });

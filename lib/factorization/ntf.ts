@@ -70,7 +70,7 @@ declare module '../native.js' {
 export type NtfSolver = 'mu' | 'hals';
 
 export interface NtfOptions {
-  /** 'mu' (multiplicative updates, default) or 'hals'. */
+  /** 'hals' (block-coordinate descent, default: sooner to every accuracy, docs/performance.md) or 'mu' (tensorly's multiplicative updates). */
   solver?: NtfSolver;
   /** Iterations (sweeps over all modes) to run (default 100). */
   maxIterations?: number;
@@ -127,7 +127,7 @@ export interface NtfResult extends LossOutcome {
 }
 
 export const ntfOptionSpecs = {
-  solver: { kind: 'enum', values: ['mu', 'hals'], default: 'mu', description: 'update rule' },
+  solver: { kind: 'enum', values: ['mu', 'hals'], default: 'hals', description: 'update rule' },
   maxIterations: { kind: 'number', integer: true, min: 0, max: 1e8, default: 100, description: 'iterations' },
   init: {
     kind: 'custom',
