@@ -41,8 +41,8 @@ export function syntheticCp(dims: number[], r: number, noise = 0.01): Tensor {
 }
 
 const settings: [string, NtfOptions][] = [
-  ['hals', { solver: 'hals' }],
-  ['mu (default)', { solver: 'mu' }],
+  ['hals (default)', { solver: 'hals' }],
+  ['mu', { solver: 'mu' }],
 ];
 
 function problem(ctx: TtaContext, name: string, T: Tensor, rank: number, iterations: number): void {
