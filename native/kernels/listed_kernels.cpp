@@ -73,6 +73,26 @@ inline bool curvatureUsable(double d, bool base, const double* G, std::size_t c,
   return d > (base ? 1e-12 * G[c * r + c] : 0.0);
 }
 
+// The coordinate loop of a HALS row, after the gather (halsRowPortable, cpHalsRowPortable): Yc holds
+// the listed rows column by column, e = κ(a − x·y) and curvature the base part plus Σκy_c².
+void halsCoordinatesPortable(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r, bool base,
+                             const double* P, const double* G, double l1, double l2, const double* curvature,
+                             const double* __restrict Yc, double* __restrict e) {
+  for (std::size_t c = 0; c < r; ++c) {
+    const double* yc = Yc + c * k;
+    const double d = curvature[c] + l2;
+    if (!curvatureUsable(d, base, G, c, r)) continue;
+    double g = 0;
+    if (base) {
+      g = P[c];
+      for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
+    }
+    const double step = coordinateStep(x, c, d, g, dot4(e, yc, k), l1, l2);
+    if (step != 0.0)
+      for (std::size_t q = 0; q < k; ++q) e[q] -= step * ((kappa ? kappa[q] : kappa0) * yc[q]);
+  }
+}
+
 void halsRowPortable(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0, const double* a,
                      std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1, double l2,
                      double* curvature, double* __restrict Yc, double* __restrict e) {
@@ -88,19 +108,30 @@ void halsRowPortable(double* x, const double* Y, const int32_t* idx, const doubl
     }
     e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - dot4(x, y, r));
   }
-  for (std::size_t c = 0; c < r; ++c) {
-    const double* yc = Yc + c * k;
-    const double d = curvature[c] + l2;
-    if (!curvatureUsable(d, base, G, c, r)) continue;
-    double g = 0;
-    if (base) {
-      g = P[c];
-      for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
+  halsCoordinatesPortable(x, kappa, kappa0, k, r, base, P, G, l1, l2, curvature, Yc, e);
+}
+
+void cpHalsRowPortable(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride, double* x,
+                       const double* kappa, double kappa0, const double* a, std::size_t k, std::size_t r,
+                       const double* P, const double* G, double* curvature, double* __restrict Yc,
+                       double* __restrict e) {
+  // halsRowPortable's gather with each row y the entry's Khatri–Rao row, formed as it is stored.
+  for (std::size_t c = 0; c < r; ++c) curvature[c] = G[c * r + c];
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    const double kq = kappa ? kappa[q] : kappa0;
+    double m0 = 0, m1 = 0;
+    for (std::size_t c = 0; c < r; ++c) {
+      double y = 1.0;
+      for (std::size_t j = 0; j < order; ++j) y *= rows[j][static_cast<std::size_t>(at[j]) * r + c];
+      Yc[c * k + q] = y;
+      curvature[c] += kq * y * y;
+      if (c % 2 == 0) m0 += x[c] * y;
+      else m1 += x[c] * y;
     }
-    const double step = coordinateStep(x, c, d, g, dot4(e, yc, k), l1, l2);
-    if (step != 0.0)
-      for (std::size_t q = 0; q < k; ++q) e[q] -= step * ((kappa ? kappa[q] : kappa0) * yc[q]);
+    e[q] = kq * ((a ? a[q] : 0.0) - (m0 + m1));
   }
+  halsCoordinatesPortable(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e);
 }
 
 void cpValuesPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
@@ -124,23 +155,6 @@ void cpValuesPortable(const double* const* rows, std::size_t order, std::size_t 
       s0 += p0;
     }
     out[q] = s0 + s1;
-  }
-}
-
-void cpRowsPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
-                    std::size_t k, double* Z) {
-  for (std::size_t q = 0; q < k; ++q) {
-    const int32_t* at = idx + q * stride;
-    double* __restrict z = Z + q * R;
-    if (order == 0) {
-      std::fill(z, z + R, 1.0);
-      continue;
-    }
-    std::memcpy(z, rows[0] + static_cast<std::size_t>(at[0]) * R, R * sizeof(double));
-    for (std::size_t j = 1; j < order; ++j) {
-      const double* __restrict y = rows[j] + static_cast<std::size_t>(at[j]) * R;
-      for (std::size_t c = 0; c < R; ++c) z[c] *= y[c];
-    }
   }
 }
 
@@ -173,8 +187,8 @@ void cpSumsPortable(const double* const* rows, std::size_t order, std::size_t R,
   }
 }
 
-const Kernels portableKernels{dotsPortable, gatherAxpyPortable, scatterAxpyPortable, halsRowPortable, cpValuesPortable,
-                              cpRowsPortable, cpSumsPortable, false};
+const Kernels portableKernels{dotsPortable,      gatherAxpyPortable, scatterAxpyPortable, halsRowPortable,
+                              cpHalsRowPortable, cpValuesPortable,   cpSumsPortable,      false};
 
 // ---- AVX + FMA ----------------------------------------------------------------------------------
 
@@ -379,6 +393,43 @@ NSA_AVX_FMA inline void coordinatePass(double* e, const double* kappa, double ka
   squares = Uniform ? kappa0 * sum : sum;
 }
 
+// The coordinate loop of a HALS row, after the gather (halsRowAvx, cpHalsRowAvx): Yc holds the k
+// listed rows column by column and e = κ(a − x·y). Not inlined: profiles then tell it from the gathers.
+NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const double* kappa, double kappa0,
+                                                              std::size_t k, std::size_t r, bool base, const double* P,
+                                                              const double* G, double l1, double l2, double* curvature,
+                                                              const double* Yc, double* e) {
+  bool uniform = true;
+  if (kappa) {
+    kappa0 = k ? kappa[0] : kappa0;
+    for (std::size_t i = 1; i < k; ++i) uniform &= kappa[i] == kappa0;
+  }
+  // Coordinate by coordinate, keeping e current (e −= step·κ∘y_c). Each pass over the row applies
+  // the previous coordinate's step and takes the next coordinate's Σe·y_c and curvature
+  // d_c = b·G_cc + Σκy_c² in the same sweep; the last step is not applied: e is not needed after the row.
+  const double* previous = nullptr;
+  double step = 0;
+  for (std::size_t c = 0; c < r; ++c) {
+    const double* yc = Yc + c * k;
+    double listedGradient, squares;
+    if (step == 0.0) {
+      if (uniform) coordinatePass<false, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+      else coordinatePass<false, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+    } else {
+      if (uniform) coordinatePass<true, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+      else coordinatePass<true, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+    }
+    curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
+    const double d = curvature[c] + l2;
+    step = 0;
+    if (!curvatureUsable(d, base, G, c, r)) continue;
+    // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
+    const double g = base ? P[c] - dotAvx(x, G + c * r, r) : 0.0;
+    step = coordinateStep(x, c, d, g, listedGradient, l1, l2);
+    previous = yc;
+  }
+}
+
 NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
                             const double* a,
                             std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1,
@@ -418,35 +469,81 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
     for (std::size_t c = 0; c < r; ++c) Yc[c * k + q] = y[c];
     e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - dotAvx(x, y, r));
   }
-  bool uniform = true;
-  if (kappa) {
-    kappa0 = k ? kappa[0] : kappa0;
-    for (std::size_t i = 1; i < k; ++i) uniform &= kappa[i] == kappa0;
-  }
-  // Coordinate by coordinate, keeping e current (e −= step·κ∘y_c). Each pass over the row applies
-  // the previous coordinate's step and takes the next coordinate's Σe·y_c and curvature
-  // d_c = b·G_cc + Σκy_c² in the same sweep; the last step is not applied: e is not needed after the row.
-  const double* previous = nullptr;
-  double step = 0;
-  for (std::size_t c = 0; c < r; ++c) {
-    const double* yc = Yc + c * k;
-    double listedGradient, squares;
-    if (step == 0.0) {
-      if (uniform) coordinatePass<false, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
-      else coordinatePass<false, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
-    } else {
-      if (uniform) coordinatePass<true, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
-      else coordinatePass<true, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, base, P, G, l1, l2, curvature, Yc, e);
+}
+
+// cpHalsRowAvx's gather for `Order` factors (0: any number, `order`): Yc[c·k + q] = z_c of entry q,
+// z = ⊙_j rows[j][idx_j], formed four entries × four columns at a time and stored transposed, and the
+// residuals e = κ(a − x·z) from the same registers: the Khatri–Rao rows are never stored row by row.
+template <std::size_t Order>
+NSA_AVX_FMA inline void cpHalsGatherAvx(const double* const* rows, std::size_t order, const int32_t* idx,
+                                        std::size_t stride, const double* x, const double* kappa, double kappa0,
+                                        const double* a, std::size_t k, std::size_t r, double* Yc, double* e) {
+  constexpr std::size_t kMaxOrder = 32;
+  const std::size_t n = Order ? Order : order;
+  const std::size_t full = r & ~std::size_t{3}, tail = r - full;
+  const std::size_t kFull = k & ~std::size_t{3};
+  const __m256i mask = laneMask(tail);
+  const auto product = [&](const double* const* y, std::size_t c, bool partial) NSA_AVX_FMA __attribute__((always_inline)) {
+    __m256d p = partial ? _mm256_maskload_pd(y[0] + c, mask) : _mm256_loadu_pd(y[0] + c);
+#pragma GCC unroll 4
+    for (std::size_t j = 1; j < (Order ? Order : n); ++j)
+      p = _mm256_mul_pd(p, partial ? _mm256_maskload_pd(y[j] + c, mask) : _mm256_loadu_pd(y[j] + c));
+    return p;
+  };
+  std::size_t q = 0;
+  for (; q < kFull; q += 4) {
+    const double* y[4][Order ? Order : kMaxOrder];
+    for (std::size_t l = 0; l < 4; ++l) {
+      const int32_t* at = idx + (q + l) * stride;
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < (Order ? Order : n); ++j) y[l][j] = rows[j] + static_cast<std::size_t>(at[j]) * r;
     }
-    curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
-    const double d = curvature[c] + l2;
-    step = 0;
-    if (!curvatureUsable(d, base, G, c, r)) continue;
-    // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
-    const double g = base ? P[c] - dotAvx(x, G + c * r, r) : 0.0;
-    step = coordinateStep(x, c, d, g, listedGradient, l1, l2);
-    previous = yc;
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+    for (std::size_t c = 0; c < full; c += 4) {
+      const __m256d r0 = product(y[0], c, false), r1 = product(y[1], c, false), r2 = product(y[2], c, false),
+                    r3 = product(y[3], c, false), xv = _mm256_loadu_pd(x + c);
+      storeTransposed(r0, r1, r2, r3, Yc + c * k + q, k, 4);
+      a0 = _mm256_fmadd_pd(r0, xv, a0), a1 = _mm256_fmadd_pd(r1, xv, a1);
+      a2 = _mm256_fmadd_pd(r2, xv, a2), a3 = _mm256_fmadd_pd(r3, xv, a3);
+    }
+    if (tail) {
+      const __m256d r0 = product(y[0], full, true), r1 = product(y[1], full, true), r2 = product(y[2], full, true),
+                    r3 = product(y[3], full, true), xv = _mm256_maskload_pd(x + full, mask);
+      storeTransposed(r0, r1, r2, r3, Yc + full * k + q, k, tail);
+      a0 = _mm256_fmadd_pd(r0, xv, a0), a1 = _mm256_fmadd_pd(r1, xv, a1);
+      a2 = _mm256_fmadd_pd(r2, xv, a2), a3 = _mm256_fmadd_pd(r3, xv, a3);
+    }
+    const __m256d model = horizontalSums4(a0, a1, a2, a3);
+    _mm256_storeu_pd(e + q, _mm256_mul_pd(kappa ? _mm256_loadu_pd(kappa + q) : _mm256_set1_pd(kappa0),
+                                          _mm256_sub_pd(a ? _mm256_loadu_pd(a + q) : _mm256_setzero_pd(), model)));
   }
+  for (; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    double model = 0;
+    for (std::size_t c = 0; c < r; ++c) {
+      double z = 1.0;
+      for (std::size_t j = 0; j < n; ++j) z *= rows[j][static_cast<std::size_t>(at[j]) * r + c];
+      Yc[c * k + q] = z;
+      model += x[c] * z;
+    }
+    e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - model);
+  }
+}
+
+NSA_AVX_FMA void cpHalsRowAvx(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride,
+                              double* x, const double* kappa, double kappa0, const double* a, std::size_t k,
+                              std::size_t r, const double* P, const double* G, double* curvature, double* Yc,
+                              double* e) {
+  if (order == 0) {  // a 1-way tensor: every z is 1 (the portable loops take that case)
+    cpHalsRowPortable(rows, order, idx, stride, x, kappa, kappa0, a, k, r, P, G, curvature, Yc, e);
+    return;
+  }
+  if (order == 1) cpHalsGatherAvx<1>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  else if (order == 2) cpHalsGatherAvx<2>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  else if (order == 3) cpHalsGatherAvx<3>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  else cpHalsGatherAvx<0>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e);
 }
 
 // cpValuesAvx for `Order` factors and rows of C chunks of four (the last one partial when R is not a
@@ -514,73 +611,6 @@ NSA_AVX_FMA void cpValuesAvx(const double* const* rows, std::size_t order, std::
       s = _mm256_add_pd(s, p);
     }
     out[q] = horizontalSum(s);
-  }
-}
-
-// cpRowsAvx for `Order` factors and rows of C chunks of four (the last one partial when R is not a
-// multiple of 4), both known at compile time: the loops unrolled, the same products in the same order.
-template <std::size_t Order, std::size_t C>
-NSA_AVX_FMA inline void cpRowsAvxOf(const double* const* rows, std::size_t R, const int32_t* idx, std::size_t stride,
-                                    std::size_t k, double* Z) {
-  const bool partial = R % 4 != 0;
-  const __m256i mask = laneMask(R - 4 * (C - 1));
-  for (std::size_t q = 0; q < k; ++q) {
-    const int32_t* at = idx + q * stride;
-    const double* x[Order];
-#pragma GCC unroll 4
-    for (std::size_t j = 0; j < Order; ++j) x[j] = rows[j] + static_cast<std::size_t>(at[j]) * R;
-    double* z = Z + q * R;
-#pragma GCC unroll 8
-    for (std::size_t c = 0; c < C; ++c) {
-      const bool last = c + 1 == C && partial;
-      __m256d p = _mm256_set1_pd(1.0);
-#pragma GCC unroll 4
-      for (std::size_t j = 0; j < Order; ++j)
-        p = _mm256_mul_pd(p, last ? _mm256_maskload_pd(x[j] + 4 * c, mask) : _mm256_loadu_pd(x[j] + 4 * c));
-      if (last) _mm256_maskstore_pd(z + 4 * c, mask, p);
-      else _mm256_storeu_pd(z + 4 * c, p);
-    }
-  }
-}
-
-// Calls cpRowsAvxOf for C = ⌈R/4⌉ when that is at most 8 (R ≤ 32); false otherwise.
-template <std::size_t Order, std::size_t C = 1>
-NSA_AVX_FMA inline bool cpRowsAvxDispatch(const double* const* rows, std::size_t R, const int32_t* idx,
-                                          std::size_t stride, std::size_t k, double* Z) {
-  if constexpr (C > 8) {
-    return false;
-  } else {
-    if ((R + 3) / 4 == C) {
-      cpRowsAvxOf<Order, C>(rows, R, idx, stride, k, Z);
-      return true;
-    }
-    return cpRowsAvxDispatch<Order, C + 1>(rows, R, idx, stride, k, Z);
-  }
-}
-
-NSA_AVX_FMA void cpRowsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
-                           std::size_t stride, std::size_t k, double* Z) {
-  if (order == 1 && cpRowsAvxDispatch<1>(rows, R, idx, stride, k, Z)) return;
-  if (order == 2 && cpRowsAvxDispatch<2>(rows, R, idx, stride, k, Z)) return;
-  if (order == 3 && cpRowsAvxDispatch<3>(rows, R, idx, stride, k, Z)) return;
-  const std::size_t full = R & ~std::size_t{3}, tail = R - full;
-  const __m256i mask = laneMask(tail);
-  const __m256d one = _mm256_set1_pd(1.0);
-  const double* x[64];  // the rows of an entry (orders up to 64)
-  for (std::size_t q = 0; q < k; ++q) {
-    const int32_t* at = idx + q * stride;
-    for (std::size_t j = 0; j < order; ++j) x[j] = rows[j] + static_cast<std::size_t>(at[j]) * R;
-    double* z = Z + q * R;
-    for (std::size_t c = 0; c < full; c += 4) {
-      __m256d p = one;
-      for (std::size_t j = 0; j < order; ++j) p = _mm256_mul_pd(p, _mm256_loadu_pd(x[j] + c));
-      _mm256_storeu_pd(z + c, p);
-    }
-    if (tail) {
-      __m256d p = one;
-      for (std::size_t j = 0; j < order; ++j) p = _mm256_mul_pd(p, _mm256_maskload_pd(x[j] + full, mask));
-      _mm256_maskstore_pd(z + full, mask, p);
-    }
   }
 }
 
@@ -743,7 +773,7 @@ NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::si
     cpSumsAvxOf<0>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
 }
 
-const Kernels avxKernels{dotsAvx, gatherAxpyAvx, scatterAxpyAvx, halsRowAvx, cpValuesAvx, cpRowsAvx, cpSumsAvx, true};
+const Kernels avxKernels{dotsAvx, gatherAxpyAvx, scatterAxpyAvx, halsRowAvx, cpHalsRowAvx, cpValuesAvx, cpSumsAvx, true};
 
 bool cpuHasAvxFma() {
   __builtin_cpu_init();

@@ -1114,17 +1114,13 @@ struct ListedByMode {
 
 // Scratch of the weighted HALS, sized once per solve.
 struct WeightedHalsScratch {
-  Vec x, P, Z, curvature, Yc, e;
-  std::vector<int32_t> iota;
+  Vec x, P, curvature, Yc, e;
   void size(std::size_t r, std::size_t largest) {
     x.resize(r);
     P.resize(r);
     curvature.resize(r);
-    Z.resize(largest * r);
     Yc.resize(largest * r);
     e.resize(largest);
-    iota.resize(largest);
-    for (std::size_t q = 0; q < largest; ++q) iota[q] = static_cast<int32_t>(q);
   }
 };
 
@@ -1133,9 +1129,9 @@ struct WeightedHalsScratch {
 // turn, its coordinates k = 0 … r − 1, each the exact non-negative minimizer of the convex quadratic
 // in it (the others fixed), with the curvature G[k,k] + Σ_listed(i) κz_k² and slope
 // (M − GFₘ)[k,i] + Σ_listed(i) e·z_k, e = κ(t − model) kept current; a curvature ≤ 1e-12·G[k,k] (no
-// observed entry meets it) leaves the coordinate. That is the weighted NMF's row update
-// (listed::halsRow) with the column's listed Khatri–Rao rows z = ⊙_{j≠m} F_j[:, i_j], gathered
-// contiguously from the entry-major factors `rows`.
+// observed entry meets it) leaves the coordinate. That is the weighted NMF's row update with the
+// column's listed Khatri–Rao rows z = ⊙_{j≠m} F_j[:, i_j] as its rows (listed::cpHalsRow), formed
+// from the entry-major factors `rows` straight into the column layout that update works on.
 void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, const ListedByMode& groups,
                       const EntryMajorFactors& rows, std::vector<Vec>& F, const Shape& shape, std::size_t r,
                       std::size_t m, const double* M, const double* G, WeightedHalsScratch& w) {
@@ -1149,10 +1145,10 @@ void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, con
   for (std::size_t i = 0; i < d; ++i) {
     const std::size_t p0 = groups.start[m][i], k = groups.start[m][i + 1] - p0;
     for (std::size_t a = 0; a < r; ++a) w.x[a] = Fm[a * d + i], w.P[a] = M[a * d + i];
-    kernels.cpRows(other, others, r, groups.others[m].data() + p0 * others, others, k, w.Z.data());
-    kernels.halsRow(w.x.data(), w.Z.data(), w.iota.data(), terms.kappa ? groups.kappa[m].data() + p0 : nullptr,
-                    terms.kappa0, terms.data ? groups.data[m].data() + p0 : nullptr, k, r, true, w.P.data(), G, 0.0, 0.0,
-                    w.curvature.data(), w.Yc.data(), w.e.data());
+    kernels.cpHalsRow(other, others, groups.others[m].data() + p0 * others, others, w.x.data(),
+                      terms.kappa ? groups.kappa[m].data() + p0 : nullptr, terms.kappa0,
+                      terms.data ? groups.data[m].data() + p0 : nullptr, k, r, w.P.data(), G, w.curvature.data(),
+                      w.Yc.data(), w.e.data());
     for (std::size_t a = 0; a < r; ++a) Fm[a * d + i] = w.x[a];
   }
 }
