@@ -342,55 +342,58 @@ NSA_AVX_FMA inline void storeTransposed(__m256d r0, __m256d r1, __m256d r2, __m2
   if (count > 3) _mm256_storeu_pd(Yc + 3 * k, _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
-// One chunk of coordinatePass: e (4 entries) with the previous step applied (Apply), added into the
-// running sums g += e∘y_c and d += κ∘y_c∘y_c (Uniform: y_c∘y_c). Returns the updated e.
-template <bool Apply, bool Uniform>
-NSA_AVX_FMA inline __m256d passChunk(__m256d step, __m256d y, __m256d ev, __m256d previous, __m256d kv, __m256d& g,
-                                     __m256d& d) {
-  if (Apply) ev = _mm256_fnmadd_pd(step, Uniform ? previous : _mm256_mul_pd(kv, previous), ev);
-  g = _mm256_fmadd_pd(ev, y, g);
-  d = _mm256_fmadd_pd(Uniform ? y : _mm256_mul_pd(kv, y), y, d);
-  return ev;
-}
-
-template <bool Apply, bool Uniform>
-NSA_AVX_FMA inline void passFullChunk(double* e, const double* kappa, const double* previous, const double* yc,
-                                      std::size_t i, __m256d step, __m256d& g, __m256d& d) {
-  const __m256d zero = _mm256_setzero_pd();
-  const __m256d ev = passChunk<Apply, Uniform>(step, _mm256_loadu_pd(yc + i), _mm256_loadu_pd(e + i),
-                                               Apply ? _mm256_loadu_pd(previous + i) : zero,
-                                               Uniform ? zero : _mm256_loadu_pd(kappa + i), g, d);
-  if (Apply) _mm256_storeu_pd(e + i, ev);
-}
-
-// One pass of the coordinate loop over a row's k listed entries: applies the previous coordinate's
-// step to the residuals (Apply: e −= step·κ∘y_prev) and returns, for coordinate c, Σe·y_c (gradient)
-// and Σκy_c² (squares). Uniform: every κ equals kappa0 (a mask's: −1), taken out of the sums.
-template <bool Apply, bool Uniform>
-NSA_AVX_FMA inline void coordinatePass(double* e, const double* kappa, double kappa0, const double* previous, double step,
-                                       const double* yc, std::size_t k, double& gradient, double& squares) {
+// One pass of the coordinate loop over a row's k listed entries, for the coordinates c (y0) and, when
+// Pair, c + 1 (y1): applies the two previous coordinates' steps to the residuals
+// (e −= s_a·κ∘y_a + s_b·κ∘y_b; a step of 0 changes nothing) and returns Σe·y0, Σe·y1, Σκy0², Σκy1² and
+// Σκy0y1 (out[0..4]), from which both coordinates' steps follow (halsCoordinatesAvx). Uniform: every
+// κ is kappa0, taken out of the sums.
+template <bool Uniform, bool Pair>
+NSA_AVX_FMA inline void coordinatePairPass(double* e, const double* kappa, double kappa0, const double* ya, double sa,
+                                           const double* yb, double sb, const double* y0, const double* y1,
+                                           std::size_t k, double* out) {
   const std::size_t kFull = k & ~std::size_t{3};
-  const __m256d sv = _mm256_set1_pd(Uniform ? step * kappa0 : step);
-  // Two pairs of running sums (even and odd chunks): one pair would make every chunk wait for the
-  // previous one's additions.
-  __m256d g0 = _mm256_setzero_pd(), g1 = _mm256_setzero_pd(), d0 = _mm256_setzero_pd(), d1 = _mm256_setzero_pd();
+  const __m256d va = _mm256_set1_pd(Uniform ? sa * kappa0 : sa), vb = _mm256_set1_pd(Uniform ? sb * kappa0 : sb);
+  __m256d g0 = _mm256_setzero_pd(), g1 = _mm256_setzero_pd(), d0 = _mm256_setzero_pd(), d1 = _mm256_setzero_pd(),
+          d01 = _mm256_setzero_pd();
+  const auto chunk = [&](__m256d ev, __m256d pa, __m256d pb, __m256d z0, __m256d z1, __m256d kv)
+                         NSA_AVX_FMA __attribute__((always_inline)) {
+    if (Uniform) {
+      ev = _mm256_fnmadd_pd(va, pa, ev);
+      ev = _mm256_fnmadd_pd(vb, pb, ev);
+    } else {
+      ev = _mm256_fnmadd_pd(va, _mm256_mul_pd(kv, pa), ev);
+      ev = _mm256_fnmadd_pd(vb, _mm256_mul_pd(kv, pb), ev);
+    }
+    g0 = _mm256_fmadd_pd(ev, z0, g0);
+    const __m256d kz0 = Uniform ? z0 : _mm256_mul_pd(kv, z0);
+    d0 = _mm256_fmadd_pd(kz0, z0, d0);
+    if (Pair) {
+      g1 = _mm256_fmadd_pd(ev, z1, g1);
+      d1 = _mm256_fmadd_pd(Uniform ? z1 : _mm256_mul_pd(kv, z1), z1, d1);
+      d01 = _mm256_fmadd_pd(kz0, z1, d01);
+    }
+    return ev;
+  };
+  const __m256d zero = _mm256_setzero_pd();
   std::size_t i = 0;
-  for (; i + 8 <= kFull; i += 8) {
-    passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i, sv, g0, d0);
-    passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i + 4, sv, g1, d1);
-  }
-  if (i < kFull) passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i, sv, g0, d0);
+  for (; i < kFull; i += 4)
+    _mm256_storeu_pd(e + i, chunk(_mm256_loadu_pd(e + i), _mm256_loadu_pd(ya + i), _mm256_loadu_pd(yb + i),
+                                  _mm256_loadu_pd(y0 + i), Pair ? _mm256_loadu_pd(y1 + i) : zero,
+                                  Uniform ? zero : _mm256_loadu_pd(kappa + i)));
   if (kFull < k) {
     const __m256i mask = laneMask(k - kFull);
-    const __m256d zero = _mm256_setzero_pd();
-    const __m256d ev = passChunk<Apply, Uniform>(sv, _mm256_maskload_pd(yc + kFull, mask), _mm256_maskload_pd(e + kFull, mask),
-                                                 Apply ? _mm256_maskload_pd(previous + kFull, mask) : zero,
-                                                 Uniform ? zero : _mm256_maskload_pd(kappa + kFull, mask), g1, d1);
-    if (Apply) _mm256_maskstore_pd(e + kFull, mask, ev);
+    _mm256_maskstore_pd(e + kFull, mask,
+                        chunk(_mm256_maskload_pd(e + kFull, mask), _mm256_maskload_pd(ya + kFull, mask),
+                              _mm256_maskload_pd(yb + kFull, mask), _mm256_maskload_pd(y0 + kFull, mask),
+                              Pair ? _mm256_maskload_pd(y1 + kFull, mask) : zero,
+                              Uniform ? zero : _mm256_maskload_pd(kappa + kFull, mask)));
   }
-  gradient = horizontalSum(_mm256_add_pd(g0, g1));
-  const double sum = horizontalSum(_mm256_add_pd(d0, d1));
-  squares = Uniform ? kappa0 * sum : sum;
+  const double scale = Uniform ? kappa0 : 1.0;
+  out[0] = horizontalSum(g0);
+  out[1] = horizontalSum(g1);
+  out[2] = scale * horizontalSum(d0);
+  out[3] = scale * horizontalSum(d1);
+  out[4] = scale * horizontalSum(d01);
 }
 
 // The coordinate loop of a HALS row, after the gather (halsRowAvx, cpHalsRowAvx): Yc holds the k
@@ -404,29 +407,42 @@ NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const d
     kappa0 = k ? kappa[0] : kappa0;
     for (std::size_t i = 1; i < k; ++i) uniform &= kappa[i] == kappa0;
   }
-  // Coordinate by coordinate, keeping e current (e −= step·κ∘y_c). Each pass over the row applies
-  // the previous coordinate's step and takes the next coordinate's Σe·y_c and curvature
-  // d_c = b·G_cc + Σκy_c² in the same sweep; the last step is not applied: e is not needed after the row.
-  const double* previous = nullptr;
-  double step = 0;
-  for (std::size_t c = 0; c < r; ++c) {
-    const double* yc = Yc + c * k;
-    double listedGradient, squares;
-    if (step == 0.0) {
-      if (uniform) coordinatePass<false, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
-      else coordinatePass<false, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
-    } else {
-      if (uniform) coordinatePass<true, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
-      else coordinatePass<true, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
-    }
+  // Two coordinates per pass over the row, keeping e current (e −= step·κ∘y_c): the pass applies the
+  // previous two coordinates' steps and takes, for c and c + 1, Σe·y, the curvatures
+  // d = b·G_cc + Σκy² and Σκy_c·y_{c+1}; c + 1's gradient is then corrected for c's step
+  // (Σ(e − s_c·κy_c)·y_{c+1} = Σe·y_{c+1} − s_c·Σκy_c·y_{c+1}): each coordinate's exact step, as one
+  // pass per coordinate would take it, with half the passes. The last steps are not applied: e is not
+  // needed after the row.
+  const double *ya = Yc, *yb = Yc;  // the previous pass's coordinates (steps 0 before the first)
+  double sa = 0, sb = 0;
+  double sums[5];
+  // Coordinate c's step, with the listed part of its gradient and its listed curvature.
+  const auto stepOf = [&](std::size_t c, double listedGradient, double squares) NSA_AVX_FMA {
     curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
     const double d = curvature[c] + l2;
-    step = 0;
-    if (!curvatureUsable(d, base, G, c, r)) continue;
+    if (!curvatureUsable(d, base, G, c, r)) return 0.0;
     // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
     const double g = base ? P[c] - dotAvx(x, G + c * r, r) : 0.0;
-    step = coordinateStep(x, c, d, g, listedGradient, l1, l2);
-    previous = yc;
+    return coordinateStep(x, c, d, g, listedGradient, l1, l2);
+  };
+  for (std::size_t c = 0; c < r; c += 2) {
+    const double* y0 = Yc + c * k;
+    const bool pair = c + 1 < r;
+    const double* y1 = pair ? y0 + k : y0;
+    if (uniform) {
+      if (pair) coordinatePairPass<true, true>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, sums);
+      else coordinatePairPass<true, false>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, sums);
+    } else {
+      if (pair) coordinatePairPass<false, true>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, sums);
+      else coordinatePairPass<false, false>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, sums);
+    }
+    sa = stepOf(c, sums[0], sums[2]);
+    ya = y0;
+    sb = 0;
+    if (pair) {
+      sb = stepOf(c + 1, sums[1] - sa * sums[4], sums[3]);
+      yb = y1;
+    }
   }
 }
 
