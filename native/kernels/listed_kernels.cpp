@@ -350,12 +350,12 @@ NSA_AVX_FMA inline void storeTransposed(__m256d r0, __m256d r1, __m256d r2, __m2
 template <bool Uniform, bool Pair>
 NSA_AVX_FMA inline void coordinatePairPass(double* e, const double* kappa, double kappa0, const double* ya, double sa,
                                            const double* yb, double sb, const double* y0, const double* y1,
-                                           std::size_t k, double* out) {
+                                           std::size_t k, std::size_t chunk, double* out) {
   const std::size_t kFull = k & ~std::size_t{3};
   const __m256d va = _mm256_set1_pd(Uniform ? sa * kappa0 : sa), vb = _mm256_set1_pd(Uniform ? sb * kappa0 : sb);
   __m256d g0 = _mm256_setzero_pd(), g1 = _mm256_setzero_pd(), d0 = _mm256_setzero_pd(), d1 = _mm256_setzero_pd(),
           d01 = _mm256_setzero_pd();
-  const auto chunk = [&](__m256d ev, __m256d pa, __m256d pb, __m256d z0, __m256d z1, __m256d kv)
+  const auto update = [&](__m256d ev, __m256d pa, __m256d pb, __m256d z0, __m256d z1, __m256d kv)
                          NSA_AVX_FMA __attribute__((always_inline)) {
     if (Uniform) {
       ev = _mm256_fnmadd_pd(va, pa, ev);
@@ -375,18 +375,19 @@ NSA_AVX_FMA inline void coordinatePairPass(double* e, const double* kappa, doubl
     return ev;
   };
   const __m256d zero = _mm256_setzero_pd();
-  std::size_t i = 0;
-  for (; i < kFull; i += 4)
-    _mm256_storeu_pd(e + i, chunk(_mm256_loadu_pd(e + i), _mm256_loadu_pd(ya + i), _mm256_loadu_pd(yb + i),
-                                  _mm256_loadu_pd(y0 + i), Pair ? _mm256_loadu_pd(y1 + i) : zero,
-                                  Uniform ? zero : _mm256_loadu_pd(kappa + i)));
+  // The entries' values of a column lie in chunks of four, `chunk` doubles apart (j: the chunk's offset).
+  std::size_t i = 0, j = 0;
+  for (; i < kFull; i += 4, j += chunk)
+    _mm256_storeu_pd(e + i, update(_mm256_loadu_pd(e + i), _mm256_loadu_pd(ya + j), _mm256_loadu_pd(yb + j),
+                                   _mm256_loadu_pd(y0 + j), Pair ? _mm256_loadu_pd(y1 + j) : zero,
+                                   Uniform ? zero : _mm256_loadu_pd(kappa + i)));
   if (kFull < k) {
     const __m256i mask = laneMask(k - kFull);
     _mm256_maskstore_pd(e + kFull, mask,
-                        chunk(_mm256_maskload_pd(e + kFull, mask), _mm256_maskload_pd(ya + kFull, mask),
-                              _mm256_maskload_pd(yb + kFull, mask), _mm256_maskload_pd(y0 + kFull, mask),
-                              Pair ? _mm256_maskload_pd(y1 + kFull, mask) : zero,
-                              Uniform ? zero : _mm256_maskload_pd(kappa + kFull, mask)));
+                        update(_mm256_maskload_pd(e + kFull, mask), _mm256_maskload_pd(ya + j, mask),
+                               _mm256_maskload_pd(yb + j, mask), _mm256_maskload_pd(y0 + j, mask),
+                               Pair ? _mm256_maskload_pd(y1 + j, mask) : zero,
+                               Uniform ? zero : _mm256_maskload_pd(kappa + kFull, mask)));
   }
   const double scale = Uniform ? kappa0 : 1.0;
   out[0] = horizontalSum(g0);
@@ -397,11 +398,14 @@ NSA_AVX_FMA inline void coordinatePairPass(double* e, const double* kappa, doubl
 }
 
 // The coordinate loop of a HALS row, after the gather (halsRowAvx, cpHalsRowAvx): Yc holds the k
-// listed rows column by column and e = κ(a − x·y). Not inlined: profiles then tell it from the gathers.
+// listed rows and e = κ(a − x·y). Blocked: Yc in blocks of four entries, each its r columns of four
+// in turn (Yc[(q/4)·4r + 4c + q%4] = y_c of entry q: what cpHalsRowAvx's gather stores contiguously);
+// else column by column (Yc[c·k + q]). Not inlined: profiles then tell it from the gathers.
 NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const double* kappa, double kappa0,
                                                               std::size_t k, std::size_t r, bool base, const double* P,
                                                               const double* G, double l1, double l2, double* curvature,
-                                                              const double* Yc, double* e) {
+                                                              const double* Yc, double* e, bool blocked) {
+  const std::size_t column = blocked ? 4 : k, chunk = blocked ? 4 * r : 4;
   bool uniform = true;
   if (kappa) {
     kappa0 = k ? kappa[0] : kappa0;
@@ -426,15 +430,15 @@ NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const d
     return coordinateStep(x, c, d, g, listedGradient, l1, l2);
   };
   for (std::size_t c = 0; c < r; c += 2) {
-    const double* y0 = Yc + c * k;
+    const double* y0 = Yc + c * column;
     const bool pair = c + 1 < r;
-    const double* y1 = pair ? y0 + k : y0;
+    const double* y1 = pair ? y0 + column : y0;
     if (uniform) {
-      if (pair) coordinatePairPass<true, true>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, sums);
-      else coordinatePairPass<true, false>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, sums);
+      if (pair) coordinatePairPass<true, true>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
+      else coordinatePairPass<true, false>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
     } else {
-      if (pair) coordinatePairPass<false, true>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, sums);
-      else coordinatePairPass<false, false>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, sums);
+      if (pair) coordinatePairPass<false, true>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
+      else coordinatePairPass<false, false>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
     }
     sa = stepOf(c, sums[0], sums[2]);
     ya = y0;
@@ -485,10 +489,11 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
     for (std::size_t c = 0; c < r; ++c) Yc[c * k + q] = y[c];
     e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - dotAvx(x, y, r));
   }
-  halsCoordinatesAvx(x, kappa, kappa0, k, r, base, P, G, l1, l2, curvature, Yc, e);
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, base, P, G, l1, l2, curvature, Yc, e, false);
 }
 
-// cpHalsRowAvx's gather for `Order` factors (0: any number, `order`): Yc[c·k + q] = z_c of entry q,
+// cpHalsRowAvx's gather for `Order` factors (0: any number, `order`): Yc[(q/4)·4r + 4c + q%4] = z_c of
+// entry q (halsCoordinatesAvx's blocked layout: each block of four entries contiguous),
 // z = ⊙_j rows[j][idx_j], formed four entries × four columns at a time and stored transposed, and the
 // residuals e = κ(a − x·z) from the same registers: the Khatri–Rao rows are never stored row by row.
 template <std::size_t Order>
@@ -519,14 +524,14 @@ NSA_AVX_FMA inline void cpHalsGatherAvx(const double* const* rows, std::size_t o
     for (std::size_t c = 0; c < full; c += 4) {
       const __m256d r0 = product(y[0], c, false), r1 = product(y[1], c, false), r2 = product(y[2], c, false),
                     r3 = product(y[3], c, false), xv = _mm256_loadu_pd(x + c);
-      storeTransposed(r0, r1, r2, r3, Yc + c * k + q, k, 4);
+      storeTransposed(r0, r1, r2, r3, Yc + q * r + 4 * c, 4, 4);
       a0 = _mm256_fmadd_pd(r0, xv, a0), a1 = _mm256_fmadd_pd(r1, xv, a1);
       a2 = _mm256_fmadd_pd(r2, xv, a2), a3 = _mm256_fmadd_pd(r3, xv, a3);
     }
     if (tail) {
       const __m256d r0 = product(y[0], full, true), r1 = product(y[1], full, true), r2 = product(y[2], full, true),
                     r3 = product(y[3], full, true), xv = _mm256_maskload_pd(x + full, mask);
-      storeTransposed(r0, r1, r2, r3, Yc + full * k + q, k, tail);
+      storeTransposed(r0, r1, r2, r3, Yc + q * r + 4 * full, 4, tail);
       a0 = _mm256_fmadd_pd(r0, xv, a0), a1 = _mm256_fmadd_pd(r1, xv, a1);
       a2 = _mm256_fmadd_pd(r2, xv, a2), a3 = _mm256_fmadd_pd(r3, xv, a3);
     }
@@ -540,7 +545,7 @@ NSA_AVX_FMA inline void cpHalsGatherAvx(const double* const* rows, std::size_t o
     for (std::size_t c = 0; c < r; ++c) {
       double z = 1.0;
       for (std::size_t j = 0; j < n; ++j) z *= rows[j][static_cast<std::size_t>(at[j]) * r + c];
-      Yc[c * k + q] = z;
+      Yc[(q & ~std::size_t{3}) * r + 4 * c + (q & 3)] = z;
       model += x[c] * z;
     }
     e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - model);
@@ -559,7 +564,7 @@ NSA_AVX_FMA void cpHalsRowAvx(const double* const* rows, std::size_t order, cons
   else if (order == 2) cpHalsGatherAvx<2>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
   else if (order == 3) cpHalsGatherAvx<3>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
   else cpHalsGatherAvx<0>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
-  halsCoordinatesAvx(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e);
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e, true);
 }
 
 // cpValuesAvx for `Order` factors and rows of C chunks of four (the last one partial when R is not a

@@ -34,7 +34,7 @@ struct Kernels {
   // idx[q·stride + j], j < order, and rows[j] is factor j entry-major (row i: its R values contiguous).
   // halsRow with base, no penalty, and as listed rows the entries' Khatri–Rao rows
   // z_q = ⊙_j rows[j][idx_j] (R = r; order 0: all 1), formed straight into the workspace Yc
-  // (r·k) that halsRow gathers its rows into: ntf's weighted HALS of one column of a factor.
+  // (r·⌈k/4⌉·4, laid out as the vector version's loops read it): ntf's weighted HALS of one column.
   void (*cpHalsRow)(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride, double* x,
                     const double* kappa, double kappa0, const double* a, std::size_t k, std::size_t r, const double* P,
                     const double* G, double* curvature, double* Yc, double* e);

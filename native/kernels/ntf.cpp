@@ -1197,7 +1197,7 @@ struct WeightedHalsScratch {
     x.resize(r);
     P.resize(r);
     curvature.resize(r);
-    Yc.resize(largest * r);
+    Yc.resize((largest + 3) / 4 * 4 * r);  // listed::cpHalsRow's workspace
     e.resize(largest);
   }
 };
