@@ -425,8 +425,8 @@ function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: numb
   const grams = (K + 2 * S) * r * r + S * K * (qmax * qmax + qmax * r) + S * r * dmax;
   // Weighted: the weights and the zeroed data of each weighted stratum (listed > 0), the list of
   // entries of weight ≠ 1 (index, κ, value, offset), the same entries by feature index (at most one
-  // feature each: K/2 + 4 doubles, and half a double per entry) and one more work matrix.
-  const weighted = listed > 0 ? 2 * n * F + (3 + (K + 1) / 2 + 0.5 + (K / 2 + 4)) * listed + mat : 0;
+  // feature each: K/2 + 5 doubles, and two doubles per entry at most) and one more work matrix.
+  const weighted = listed > 0 ? 2 * n * F + (3 + (K + 1) / 2 + 2 + (K / 2 + 5)) * listed + mat : 0;
   const total = 3 * factors + Y + X + 7 * mat + grams + 2 * Math.max((nmax * F) / dK, F) + weighted;
   checkFactorMemory(
     Math.max(Y, X, mat, r * nmax, r * dmax),

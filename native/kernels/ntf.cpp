@@ -186,10 +186,16 @@ struct ListedFeatures {
   Vec data;                    // Σ κa per feature (empty when every κa is 0)
   Vec offset;                  // Σ κc per feature, c the topic term at the start of the v sweeps
   Vec own;                     // the own term per feature, at the end of the v sweeps
+  // The entries feature by feature: feature p's are start[p] … start[p + 1] − 1 of `samples` (their
+  // sample indices) and of `kappas` (their κ; every κ where they are all kappa0, that many copies).
+  // Σ_f κc = Σ_b (⊙ₜ hₜ[fₜ])_b·(Σ_f κ·w(s)[i₀])_b: a sum of w rows per feature, no per-entry values.
+  std::vector<std::size_t> start;
+  std::vector<int32_t> samples;
+  Vec kappas;
   std::size_t size() const { return kappa.size(); }
-  // Doubles held per listed entry (of, at most) and per feature.
+  // Doubles held per listed entry (of, samples, κ by feature at most) and per feature.
   static double doubles(std::size_t K, std::size_t entries, std::size_t features) {
-    return 0.5 * static_cast<double>(entries) + (0.5 * static_cast<double>(K) + 4) * static_cast<double>(features);
+    return 2.0 * static_cast<double>(entries) + (0.5 * static_cast<double>(K) + 5) * static_cast<double>(features);
   }
   void build(const TensorEntryWeights& e, const ListedTerms& terms, const Shape& dims) {
     const std::size_t K = dims.size(), F = shapeSize(dims);
@@ -212,7 +218,24 @@ struct ListedFeatures {
     }
     offset.resize(kappa.size());
     own.resize(kappa.size());
+    start.assign(kappa.size() + 1, 0);
+    for (std::size_t k = 0; k < e.size(); ++k) ++start[static_cast<std::size_t>(of[k]) + 1];
+    std::size_t most = 0;
+    for (std::size_t f = 0; f < kappa.size(); ++f) {
+      most = std::max(most, start[f + 1]);
+      start[f + 1] += start[f];
+    }
+    samples.resize(e.size());
+    kappas.assign(terms.kappa ? e.size() : most, terms.kappa0);
+    std::vector<std::size_t> next(start.begin(), start.end() - 1);
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      const std::size_t to = next[static_cast<std::size_t>(of[k])]++;
+      samples[to] = e.index[k * e.order];
+      if (terms.kappa) kappas[to] = terms.kappa[k];
+    }
   }
+  // κ of feature p's entries (kappas read from start[p], or the shared copies of kappa0).
+  const double* kappasOf(std::size_t p, bool uniform) const { return uniform ? kappas.data() : kappas.data() + start[p]; }
 };
 
 // The listed entries of stratum s, or null when it has none (the plain solve).
@@ -446,13 +469,18 @@ class StratifiedNtfSolver {
     if (e && firstSweep) {
       // The topic term at each listed entry, summed per feature with κ (ListedFeatures).
       rows_.build(p_, o_, st_, s, rowsBuffer_);
-      double* c = offset_[s].data();
-      rows_.topicsValues(*e, c);
       ListedFeatures& f = features_[s];
-      std::fill(f.offset.begin(), f.offset.end(), 0.0);
-      const ListedTerms& terms = terms_[s];
-      for (std::size_t k = 0; k < e->size(); ++k)
-        f.offset[static_cast<std::size_t>(f.of[k])] += (terms.kappa ? terms.kappa[k] : terms.kappa0) * c[k];
+      const listed::Kernels& kernels = listed::kernels();
+      const bool uniform = !terms_[s].kappa;
+      double* sums = numT_.data();  // Σ_f κ·w(s)[i₀] (r)
+      double* z = z_.data();
+      for (std::size_t p = 0; p < f.size(); ++p) {
+        std::fill(sums, sums + r_, 0.0);
+        kernels.gatherAxpy(f.kappasOf(p, uniform), rows_.topics[0], f.samples.data() + f.start[p], f.start[p + 1] - f.start[p],
+                           r_, sums);
+        termAt(rows_.topics + 1, K_, r_, f.index.data() + p * K_, K_, z);  // z = ⊙ₜ hₜ[fₜ]
+        f.offset[p] = dot(z, sums, r_);
+      }
     }
     const double* factors[kMaxTensorOrder];
     for (std::size_t t = 0; t < K_; ++t) factors[t] = v(s, t);
