@@ -4,6 +4,7 @@ export { setMemoryLimit, getMemoryLimit } from './memory.js';
 export { type Matrix, type CsrMatrix, matrix, matrixFrom, zeros, identity, at, toNested, transpose, frobeniusNorm } from './matrix.js';
 export { type Tensor, tensor, tensorFrom } from './tensor.js';
 export { info, type Info } from './info.js';
+export { DeviceUnavailableError, type CudaInfo, type Device } from './cuda.js';
 export {
   setBlasThreads,
   getBlasThreads,
@@ -15,6 +16,7 @@ export {
   retractionTypes,
   type RetractionType,
   type RetractOptions,
+  type RetractDeviceOptions,
   type BatchProgress,
   invariantOrthogonalityDefect,
   defectFast,
@@ -81,6 +83,7 @@ export {
   stratifiedNmfSync,
   stratifiedNmfLoss,
   type StratifiedNmfOptions,
+  type StratifiedNmfSolver,
   type StratifiedNmfRank,
   type StratifiedNmfFactors,
   type StratifiedNmfResult,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { cudaInfo, type CudaInfo } from './cuda.js';
 import { native, packageRoot } from './native.js';
 import { getBlasThreads, getConcurrency } from './runtime.js';
 
@@ -22,10 +23,10 @@ export interface Info {
   /** Native jobs allowed to run at once; see setConcurrency(). */
   concurrency: number;
   /**
-   * The optional CUDA path. This build has none: `built` is false and every computation runs on
-   * the CPU through OpenBLAS/LAPACKE.
+   * The optional CUDA path (docs/cuda.md): whether its addon was built, whether a GPU can be used
+   * (else `reason` says why), and the device's name and memory when one answered.
    */
-  cuda: { built: boolean; usable: boolean; reason: string };
+  cuda: CudaInfo;
 }
 
 /** What this installation is: versions, BLAS configuration and threads, GPU availability. */
@@ -38,6 +39,6 @@ export function info(): Info {
     addon: { napiVersion: build.napiVersion, buildSystem: build.buildSystem ?? 'unknown', compiler: build.compiler ?? 'unknown' },
     blas: { config: b.config.trim(), corename: b.corename, threads: b.threads, maxThreads: getBlasThreads() },
     concurrency: getConcurrency(),
-    cuda: { built: false, usable: false, reason: 'this addon was built without the CUDA path' },
+    cuda: cudaInfo(),
   };
 }

@@ -3,6 +3,7 @@
  * Stiefel manifold (single and batch, sync and async), inverse square roots, Procrustes, thin QR/SVD
  * and non-negativity maps. Every function validates its arguments, then makes one native call.
  */
+import { callDevice, checkDeviceMemory, deviceOptionSpecs, resolveDevice, type CudaBinding, type Device } from './cuda.js';
 import { NumericalError } from './errors.js';
 import type { Matrix } from './matrix.js';
 import { checkMemory, float64Bytes } from './memory.js';
@@ -267,19 +268,57 @@ function unscaleBatch(data: Float64Array, n: number, scales: Float64Array | unde
   return expectFiniteArray(data, context, 'Y');
 }
 
+/** retract()'s options: the retraction and where it runs. */
+export interface RetractDeviceOptions extends RetractOptions {
+  /**
+   * 'cpu' (default), 'cuda' or 'auto' (docs/cuda.md). The GPU computes the polar types ('polar',
+   * 'softPolar') with polarMethod 'auto' or 'gram' through YᵀY, as the CPU's Gram path; where the CPU
+   * would take the SVD (YᵀY too ill-conditioned) the GPU result is refused and the CPU's SVD runs.
+   */
+  device?: Device;
+}
+
+const retractDeviceSpecs = { ...retractOptionSpecs, ...deviceOptionSpecs } as const satisfies OptionSpecs;
+
+/** What the device path of the retraction lacks for these options, or undefined when it has it. */
+function retractUnsupportedOnDevice(o: ParsedRetract): string | undefined {
+  if (o.type !== 'polar' && o.type !== 'softPolar') return `retraction '${o.type}' (the device has 'polar' and 'softPolar')`;
+  if (o.polarMethod === 'svd') return "polarMethod 'svd' (the device computes the polar factor through YᵀY)";
+  return undefined;
+}
+
+/** λmax/λmin of YᵀY the Gram path accepts: the CPU's limits (native/kernels/retraction_core.hpp). */
+const gramConditionLimit = { auto: 1e4, gram: 1e15 } as const;
+
+function retractOnDevice(binding: CudaBinding, data: Float64Array, p: number, k: number, o: ParsedRetract, context: string): Float64Array {
+  if (o.w === 0) return data.slice();  // every retraction returns Y unchanged at w = 0
+  const w = o.type === 'softPolar' ? o.w : 1;
+  // Y, the result, YᵀY and four k×k work matrices, and cuSOLVER's workspace (≤ a few k² doubles).
+  checkDeviceMemory(binding, float64Bytes(2 * p * k + 8 * k * k), context, `the retraction of Y (${p}×${k}) on the GPU`);
+  const limit = gramConditionLimit[o.polarMethod === 'gram' ? 'gram' : 'auto'];
+  const r = callDevice(context, () => binding.polarGram(data, p, k, w, limit));
+  if (r.outcome === 'done') return r.data;
+  if (r.outcome === 'unchanged') return data.slice();
+  // Ill-conditioned YᵀY: the CPU's own fallback, the SVD path.
+  return callSync(() => native().retract(data, 0, p, k, o.type, o.w, o.nsIterations, 'svd')).data;
+}
+
 /**
  * R_w(Y): moves Y toward the Stiefel manifold and restores its Frobenius norm. Returns a fresh
  * matrix; Y itself is returned as a copy when w = 0 or the retraction fails (as the reference).
  */
-export function retract(Y: Matrix, options?: RetractOptions): Matrix {
-  const o = parseRetract(options, 'retract()');
+export function retract(Y: Matrix, options?: RetractDeviceOptions): Matrix {
+  const o = parseOptions<ParsedRetract & { device: Device }>(retractDeviceSpecs, options, 'retract()');
   const m = expectMatrix(Y, 'Y');
   requireTallFor(o.type, m.rows, m.cols, 'Y');
   checkRetractMemory(1, m.rows, m.cols, 'Y');
   const n = m.rows * m.cols;
+  const { binding } = resolveDevice(o.device, 'retract()', n, retractUnsupportedOnDevice(o));
   const x = scaleBatch(m.data, 1, n, o, 'retract()');
-  const r = callSync(() => native().retract(x.data, 0, m.rows, m.cols, o.type, o.w, o.nsIterations, o.polarMethod));
-  return { rows: m.rows, cols: m.cols, data: unscaleBatch(r.data, n, x.scales, 'retract()') };
+  const data = binding
+    ? retractOnDevice(binding, x.data, m.rows, m.cols, o, 'retract()')
+    : callSync(() => native().retract(x.data, 0, m.rows, m.cols, o.type, o.w, o.nsIterations, o.polarMethod)).data;
+  return { rows: m.rows, cols: m.cols, data: unscaleBatch(data, n, x.scales, 'retract()') };
 }
 
 /** Progress of a batch retraction: `iteration` matrices of `total` done. */

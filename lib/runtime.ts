@@ -1,26 +1,34 @@
 /**
- * The async runtime shared by every long operation.
+ * The async runtime shared by every long operation, and the ONE owner of the thread policy.
  *
  * Where jobs run: each native job runs on a thread of its own, started by the addon (not on libuv's
  * pool, so fs, dns and zlib never wait behind a solve, and so that a worker_threads Worker being
- * terminated can cancel its jobs at once: see native/addon/async_job.cpp). At most `concurrency`
- * jobs run at once (default: the number of cores); further jobs wait in a FIFO queue here, in JS.
+ * terminated can cancel its jobs at once: see native/addon/async_job.cpp). At most
+ * `effectiveConcurrency()` jobs run at once; further jobs wait in a FIFO queue here, in JS.
  *
- * BLAS threads: OpenBLAS 0.3.21's thread count is process-global. A job that starts while no other
- * job runs gets `blasThreads` threads (default: all cores, at most the build's MAX_THREADS); as soon
- * as a second job starts, BLAS is switched to one thread, so concurrent jobs parallelize across jobs
- * instead of oversubscribing the cores. The count is raised again only when a job starts alone
- * (never under a running call).
+ * The thread policy (the rule; docs/threads.md tells it to users). A policy is {jobs, threadsPerJob}:
+ * how many jobs may run side by side, and how many threads each gets — BLAS threads and, through
+ * native/kernels/thread_team.hpp (teamThreads(0, …) reads the BLAS count when a job starts), the
+ * solver's own thread team. Outside any scope the policy is {jobs: getConcurrency(), threadsPerJob:
+ * getBlasThreads()}; a batch or queue worker asks for its own with `withThreadPolicy`, which holds only
+ * while its function runs (nothing global stays changed when it returns or throws). A job's thread
+ * count is fixed when it starts: a job starting while no other job runs gets its policy's
+ * threadsPerJob; a job starting beside others gets at most its policy's threadsPerJob and its fair
+ * share of getBlasThreads() among the jobs now running (so two jobs on two cores get one thread
+ * each). OpenBLAS's count is process-global, so it is only ever lowered while another job runs (never
+ * raised under a running call), and it returns to getBlasThreads() once no job runs, for sync calls.
  *
  * Settling: a job's Promise settles exactly once, after its native work has stopped. It rejects
  * with AbortError once its signal aborts, with exactly what onProgress threw (any value: an Error,
  * 42, 'x', null, undefined) once the callback throws (the job is cancelled and the callback is not
  * called again), whichever came first; otherwise with the job's own outcome.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { availableParallelism } from 'node:os';
 
 import { AbortError, NumericalError } from './errors.js';
 import { native, type CancelToken, type RawProgress } from './native.js';
+import { readObject } from './cli/check.js';
 import { expectShapeInteger } from './validate.js';
 
 export interface AsyncOptions<P> {
@@ -38,7 +46,20 @@ let blasThreads: number | undefined;
 let running = 0;
 const queue: Array<() => void> = [];
 
-/** Sets how many native jobs may run at once (the rest queue). Returns the previous value. */
+/** How many jobs may run side by side, and how many threads (BLAS and solver team) each one gets. */
+export interface ThreadPolicy {
+  readonly jobs: number;
+  readonly threadsPerJob: number;
+}
+
+/** The policies asked for by scopes now open (a batch, a queue worker), and the scope a job runs in. */
+const openPolicies = new Set<ThreadPolicy>();
+const policyScope = new AsyncLocalStorage<ThreadPolicy>();
+
+/**
+ * Sets how many native jobs may run at once outside any batch or worker scope (the rest queue).
+ * Returns the previous value.
+ */
 export function setConcurrency(n: number): number {
   expectShapeInteger(n, 'concurrency');
   const previous = concurrency;
@@ -47,14 +68,15 @@ export function setConcurrency(n: number): number {
   return previous;
 }
 
+/** The bound set by setConcurrency (a batch's own `concurrency` does not change it). */
 export function getConcurrency(): number {
   return concurrency;
 }
 
 /**
- * Sets the number of BLAS threads a job running alone (and every sync call) may use, at most what
- * this OpenBLAS build supports (its MAX_THREADS, e.g. 64). Concurrent jobs always run BLAS
- * single-threaded. Returns the thread count now in effect.
+ * Sets the number of threads a job running alone (and every sync call) may use, at most what this
+ * OpenBLAS build supports (its MAX_THREADS, e.g. 64). Jobs running side by side share them (see the
+ * header). Returns the thread count now in effect.
  */
 export function setBlasThreads(n: number): number {
   expectShapeInteger(n, 'threads');
@@ -66,12 +88,72 @@ export function setBlasThreads(n: number): number {
   return running === 0 ? native().setBlasThreads(n) : native().blasInfo().threads;
 }
 
+/** The thread count set by setBlasThreads (default: all cores, at most the build's MAX_THREADS). */
 export function getBlasThreads(): number {
   return (blasThreads ??= Math.min(availableParallelism(), native().blasInfo().threadLimit));
 }
 
+/** The policy a job started here and now would run under: the innermost open scope's, or the default. */
+export function currentThreadPolicy(): ThreadPolicy {
+  return policyScope.getStore() ?? { jobs: concurrency, threadsPerJob: getBlasThreads() };
+}
+
+/**
+ * Runs `fn` under a thread policy: up to `jobs` native jobs started inside it run side by side (the
+ * runtime admits at least that many while the scope is open), each with `threadsPerJob` threads
+ * (default: getBlasThreads() for a single job, else an equal share of them, at least 1). The policy
+ * holds for every job started inside `fn`, including from its callbacks and awaits, and for nothing
+ * else; it ends when `fn`'s Promise settles, whether it resolves or rejects.
+ */
+export async function withThreadPolicy<T>(policy: { jobs: number; threadsPerJob?: number }, fn: () => Promise<T> | T): Promise<T> {
+  const o = readObject(policy, 'policy', 'a thread policy {jobs, threadsPerJob}', ['jobs', 'threadsPerJob']);
+  const jobs = expectShapeInteger(o.jobs, 'policy.jobs');
+  const limit = native().blasInfo().threadLimit;
+  let threadsPerJob = Math.max(1, Math.floor(getBlasThreads() / jobs));
+  if (o.threadsPerJob !== undefined) {
+    threadsPerJob = expectShapeInteger(o.threadsPerJob, 'policy.threadsPerJob');
+    if (threadsPerJob > limit) {
+      throw new RangeError(`Expected an integer in [1, ${limit}] for policy.threadsPerJob but received ${threadsPerJob} (${limit} is the most this OpenBLAS build supports)`);
+    }
+  }
+  const scope: ThreadPolicy = Object.freeze({ jobs, threadsPerJob });
+  openPolicies.add(scope);
+  drain();
+  try {
+    return await policyScope.run(scope, fn);
+  } finally {
+    openPolicies.delete(scope);
+  }
+}
+
+/** Jobs admitted at once: setConcurrency's bound, raised to what every open scope asked for. */
+function effectiveConcurrency(): number {
+  let n = concurrency;
+  for (const p of openPolicies) n = Math.max(n, p.jobs);
+  return n;
+}
+
+/**
+ * The rule of the header, applied as a job starts (`running` already counts it): alone, its policy's
+ * threadsPerJob; beside others, at most that and its fair share, and never above the count the
+ * running jobs have.
+ */
+function threadsForStartingJob(policy: ThreadPolicy): number {
+  if (running === 1) return native().setBlasThreads(policy.threadsPerJob);
+  const share = Math.max(1, Math.floor(getBlasThreads() / running));
+  const target = Math.min(policy.threadsPerJob, share, native().blasInfo().threads);
+  return native().setBlasThreads(target);
+}
+
 function drain(): void {
-  while (running < concurrency && queue.length > 0) queue.shift()!();
+  while (running < effectiveConcurrency() && queue.length > 0) queue.shift()!();
+}
+
+/** A job ended: once none runs, sync calls get getBlasThreads() again. */
+function jobEnded(): void {
+  running--;
+  if (running === 0) native().setBlasThreads(getBlasThreads());
+  drain();
 }
 
 /** Turns an error from the addon into the project's error classes, with the caller's stack. */
@@ -100,7 +182,7 @@ function withCallerStack(err: Error, callerStack: string | undefined): Error {
 }
 
 /**
- * Runs one native job: waits for a slot, applies the BLAS policy, starts it with a fresh cancel
+ * Runs one native job: waits for a slot, applies the thread policy (see the header), starts it with a fresh cancel
  * token, forwards progress, wires the AbortSignal (listener removed in every outcome) and maps errors.
  * See the header for how it settles.
  *
@@ -120,6 +202,8 @@ export function runJob<Raw, P = RawProgress>(
   mapProgress?: (r: RawProgress) => P,
 ): Promise<Raw> {
   const callerStack = new Error().stack;
+  // The policy of the scope this job was asked for in, kept for when it starts (it may wait).
+  const policy = currentThreadPolicy();
   const { signal, onProgress } = options;
   const intervalMs = options.progressIntervalMs ?? 50;
   if (signal?.aborted) return Promise.reject(new AbortError());
@@ -168,28 +252,24 @@ export function runJob<Raw, P = RawProgress>(
     function begin(): void {
       started = true;
       running++;
-      if (running === 1) native().setBlasThreads(getBlasThreads());
-      else native().setBlasThreads(1);
+      threadsForStartingJob(policy);
       let promise: Promise<Raw>;
       try {
         promise = start(inputs, token, progress, intervalMs);
       } catch (err) {
-        running--;
         settle(false, mapNativeError(err, callerStack));
-        drain();
+        jobEnded();
         return;
       }
       promise.then(
         (value) => {
-          running--;
           if (stopped) settle(false, stopped.reason);
           else settle(true, value);
-          drain();
+          jobEnded();
         },
         (err: unknown) => {
-          running--;
           settle(false, stopped ? stopped.reason : mapNativeError(err, callerStack));
-          drain();
+          jobEnded();
         },
       );
     }

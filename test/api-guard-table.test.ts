@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import * as api from '../lib/index.js';
 import type { Matrix, Tensor } from '../lib/index.js';
+import * as plot from '../lib/plot/index.js';
 
 const m = (rows: number, cols: number, values: number[]): Matrix => ({ rows, cols, data: Float64Array.from(values) });
 
@@ -215,6 +216,24 @@ const rows: Row[] = [
   row('estimateLearningRate', [Y, Y, { strategy: 'armijo' }], ['Y0', 'X0', 'options']),
   row('nsaFlowFit', [D, 1, { maxIterations: 2 }], ['X', 'k', 'options'], { 2: optionalOptions }),
   row('nsaFlowFitSync', [D, 1, { maxIterations: 2 }], ['X', 'k', 'options'], { 2: optionalOptions }),
+  // The figure kinds of nsa-flow/plot (not the package root, which does not load the plotting library):
+  // their options are refused when null (readOptions takes undefined or an object).
+  ...(
+    [
+      ['chartPanelsPlot', [[{ series: [{ name: 's', x: [1, 2], y: [1, 2] }] }], { title: 't' }], ['panels', 'options']],
+      ['dotPanelsPlot', [[{ values: [{ label: 'a', x: 1 }] }], { title: 't' }], ['panels', 'options']],
+      ['curvesPlot', [[{ name: 'c', x: [1, 2], y: [2, 1] }], { title: 't' }], ['curves', 'options']],
+      ['heatmapPanelsPlot', [[{ m: I2 }], { title: 't' }], ['panels', 'options']],
+      ['imageGridPlot', [[{ images: [[1, 2]] }], 1, 2, { title: 't' }], ['rows', 'height', 'width', 'options']],
+    ] as const
+  ).map(([fn, args, names]): Row => ({
+    fn: `nsa-flow/plot ${fn}`,
+    call: (plot as unknown as Record<string, (...a: unknown[]) => unknown>)[fn]!,
+    args: [...args],
+    names: [...names],
+    // 42 is a valid height or width: the call then fails on the image's length, naming rows[0].images[0].
+    accepts: { [args.length - 1]: ['undefined', 'an empty object'] },
+  })),
 ];
 
 /**
@@ -225,6 +244,7 @@ const notInTable = new Set([
   'AbortError',
   'NumericalError',
   'MissingPackageError',
+  'DeviceUnavailableError',
   'FormatError',
   'getMemoryLimit',
   'getBlasThreads',

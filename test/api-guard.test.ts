@@ -276,7 +276,7 @@ describe('unknown option names suggest the nearest valid one', () => {
   it('in every option-spec check', () => {
     expect(() => nmfSync(A, 1, { maxIter: 3 } as never)).toThrow(TypeError);
     expect(() => nmfSync(A, 1, { maxIter: 3 } as never)).toThrow(
-      "Unknown option 'maxIter' for nmfSync(); valid options are: maxIterations, tolerance, lossEvery, seed, epsilon, certificateTolerance, restarts, solver, loss, init, weights, mask, missing, l1W, l2W, l1H, l2H (did you mean maxIterations?)",
+      "Unknown option 'maxIter' for nmfSync(); valid options are: maxIterations, tolerance, lossEvery, seed, epsilon, certificateTolerance, restarts, solver, loss, init, weights, mask, missing, l1W, l2W, l1H, l2H, device (did you mean maxIterations?)",
     );
     expect(() => retract(A, { type: 'polr' } as never)).toThrow(/but received the string "polr" \(did you mean 'polar'\?\)$/);
   });
@@ -289,7 +289,7 @@ describe('unknown option names suggest the nearest valid one', () => {
   });
 
   it('and none when nothing is close', () => {
-    expect(() => nmfSync(A, 1, { zzzzzz: 1 } as never)).toThrow(/valid options are: maxIterations, tolerance, lossEvery, seed, epsilon, certificateTolerance, restarts, solver, loss, init, weights, mask, missing, l1W, l2W, l1H, l2H$/);
+    expect(() => nmfSync(A, 1, { zzzzzz: 1 } as never)).toThrow(/valid options are: maxIterations, tolerance, lossEvery, seed, epsilon, certificateTolerance, restarts, solver, loss, init, weights, mask, missing, l1W, l2W, l1H, l2H, device$/);
     expect(() => matrix([[1], [2, 3]])).toThrow('Expected rows[1] to be an array of length 1 (all rows equally long) but received an array of length 2');
   });
 });

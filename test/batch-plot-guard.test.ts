@@ -144,6 +144,8 @@ const plotRows: Record<string, Row[]> = {
     ['undefined', () => plot.renderSvg(undefined as never), TypeError, 'Expected a Vega-Lite spec object for spec but received undefined'],
     ['string', () => plot.renderSvg('{}' as never), TypeError, 'Expected a Vega-Lite spec object for spec but received the string "{}"'],
     ['array', () => plot.renderSvg([] as never), TypeError, 'Expected a Vega-Lite spec object for spec but received an array of length 0'],
+    ['a sparse array of length 1e9', () => plot.renderSvg({ data: { values: new Array(1e9) }, mark: 'point' } as never), RangeError, 'Expected a Vega-Lite spec of at most 10000000 values in all for spec but spec.data.values holds 1000000000, past that'],
+    ['a getter', () => plot.renderSvg({ mark: 'point', data: throwingGetter('values') } as never), TypeError, 'Expected a readable value for spec.data.values but reading it threw Error: boom'],
   ],
   convergencePlot: [
     ['undefined', () => plot.convergencePlot(undefined as never), TypeError, 'Expected an object of trace columns for traces but received undefined'],
@@ -191,6 +193,33 @@ const plotRows: Record<string, Row[]> = {
   readPlotResult: [
     ['number', () => plot.readPlotResult(42 as never), TypeError, 'Expected a path for resultPath but received 42'],
     ['NUL byte', () => plot.readPlotResult('a\0b'), RangeError, 'Expected a path (without NUL bytes) for resultPath but received the string "a\\u0000b"'],
+  ],
+  chartPanelsPlot: [
+    ['panels undefined', () => plot.chartPanelsPlot(undefined as never), TypeError, 'Expected an array of chart panels {title, x, y, mark, series, rule} for panels but received undefined'],
+    ['panels []', () => plot.chartPanelsPlot([]), RangeError, 'Expected an array of chart panels {title, x, y, mark, series, rule} (at least one) for panels but received an empty array'],
+    ['y shorter than x', () => plot.chartPanelsPlot([{ series: [{ name: 's', x: [1, 2], y: [1] }] }]), RangeError, 'Expected 2 values (one per x) for panels[0].series[0].y but received 1'],
+    ['series getter', () => plot.chartPanelsPlot([throwingGetter('series') as never]), TypeError, getterMessage('panels[0].series')],
+    ['misspelt option', () => plot.chartPanelsPlot([{ series: [{ name: 's', x: [1], y: [1] }] }], { column: 1 } as never), TypeError, /^Unknown key 'column' in options \(did you mean columns\?\)/],
+  ],
+  dotPanelsPlot: [
+    ['panels 5', () => plot.dotPanelsPlot(5 as never), TypeError, 'Expected an array of dot panels {title, x, values} for panels but received 5'],
+    ['value x "1"', () => plot.dotPanelsPlot([{ values: [{ label: 'a', x: '1' as never }] }]), TypeError, 'Expected a number (or null for a gap) for panels[0].values[0].x but received the string "1"'],
+    ['values getter', () => plot.dotPanelsPlot([throwingGetter('values') as never]), TypeError, getterMessage('panels[0].values')],
+  ],
+  curvesPlot: [
+    ['curves null', () => plot.curvesPlot(null as never), TypeError, 'Expected an array of series {name, x, y} for curves but received null'],
+    ['x 5', () => plot.curvesPlot([{ name: 'c', x: 5 as never, y: [1] }]), TypeError, 'Expected an array of numbers for curves[0].x but received 5'],
+    ['width 10', () => plot.curvesPlot([{ name: 'c', x: [1], y: [1] }], { width: 10 }), RangeError, /for options\.width of curvesPlot\(\) but received 10$/],
+  ],
+  heatmapPanelsPlot: [
+    ['panels undefined', () => plot.heatmapPanelsPlot(undefined as never), TypeError, 'Expected an array of heatmap panels {m, options} for panels but received undefined'],
+    ['m getter', () => plot.heatmapPanelsPlot([throwingGetter('m') as never]), TypeError, getterMessage('panels[0].m')],
+    ['maxCols 0', () => plot.heatmapPanelsPlot([{ m: matrix, options: { maxCols: 0 } }]), RangeError, /for options\.maxCols of panels\[0\] of heatmapPanelsPlot\(\) but received 0$/],
+  ],
+  imageGridPlot: [
+    ['rows undefined', () => plot.imageGridPlot(undefined as never, 1, 1), TypeError, 'Expected an array of image rows {title, images} for rows but received undefined'],
+    ['height "2"', () => plot.imageGridPlot([{ images: [[1]] }], '2' as never, 1), TypeError, 'Expected an integer ≥ 1 (pixels) for height but received the string "2"'],
+    ['image of the wrong size', () => plot.imageGridPlot([{ images: [[1, 2, 3]] }], 2, 2), RangeError, 'Expected 4 values (height × width) for rows[0].images[0] but received 3'],
   ],
   loadPlotPackages: [['importer 5', () => plot.loadPlotPackages(5 as never), TypeError, 'Expected a function (name) => Promise<module> for importer but received 5']],
 };

@@ -127,13 +127,14 @@ describe('crossValidateRank on data of known rank', () => {
     expect(masked.curve[1]!.errors).toEqual(r.curve[1]!.errors);
   });
 
-  it('takes CSR data as its dense copy (absent entries are observed zeros): the same errors', async () => {
+  it('takes CSR data without densifying it (absent entries are observed zeros): the same errors up to rounding', async () => {
     const A = lowRank(8, 30, 20);
     const sparse = { ...A, data: A.data.map((x) => (x < 0.6 ? 0 : x)) };
     const options = { ranks: [2, 3], folds: 2, fitOptions: { maxIterations: 20 } };
     const dense = await crossValidateRank(sparse, 'nmf', options);
     const csr = await crossValidateRank(toCsr(sparse), 'nmf', options);
-    expect(csr.curve[1]!.errors).toEqual(dense.curve[1]!.errors);
+    // The same test sets; the sparse products sum in another order (test/cross-validate-csr.test.ts).
+    csr.curve[1]!.errors.forEach((e, k) => expect(Math.abs(e - dense.curve[1]!.errors[k]!)).toBeLessThanOrEqual(1e-10 * dense.curve[1]!.errors[k]!));
     expect(csr.settings.observed).toBe(600);
   });
 

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { main as budgets } from '../examples/gallery/budgets.js';
-import { curvesPlot } from '../examples/gallery/common.js';
 import { main as snmfText } from '../examples/gallery/snmf-text.js';
 import { main as tvWatermark, watermark } from '../examples/gallery/tv-watermark.js';
 import { writeCsv, type Matrix } from '../lib/index.js';
@@ -143,9 +142,5 @@ describe('gallery: Stratified-NTF, NTF and Stratified-NMF at equal parameter bud
     expectSvg(r.figure);
     expect(legendLabels(r.figure)).toBe(3); // one curve per method
     expect(readFileSync(out, 'utf8')).toBe(r.figure);
-  });
-
-  it('curvesPlot refuses a curve whose x and y differ in length', async () => {
-    await expect(curvesPlot([{ name: 'a', x: [1, 2], y: [1] }], 't', { x: 'x', y: 'y' })).rejects.toThrow(/as many x as y/);
   });
 });

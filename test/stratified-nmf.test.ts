@@ -46,7 +46,7 @@ describe('stratifiedNmf: fixture parity (stratified_nmf.json)', () => {
     const strata = sparse ? c.A.map(toCsr) : c.A;
     it(`${c.name}: snapshots after 1, 10, 100 iterations and the loss array`, () => {
       for (const snap of c.raw.snapshots) {
-        const r = stratifiedNmfSync(strata, c.rank, { maxIterations: snap.iterations, init: c.init });
+        const r = stratifiedNmfSync(strata, c.rank, { solver: 'mu', maxIterations: snap.iterations, init: c.init });
         expect(r.iterations).toBe(snap.iterations);
         expectSnapshot(r, snap);
         if (snap.iterations === 100) {
@@ -61,7 +61,7 @@ describe('stratifiedNmf: fixture parity (stratified_nmf.json)', () => {
 
   it('paper_synthetic_4strata_100x100_rank5: 10 000 iterations to normalized loss 0.0010567', () => {
     const c = snmfCase(2);
-    const r = stratifiedNmfSync(c.A, c.rank, { maxIterations: 10_000, init: c.init });
+    const r = stratifiedNmfSync(c.A, c.rank, { solver: 'mu', maxIterations: 10_000, init: c.init });
     const f = c.raw.final;
     expect(relativeError(r.V.data, fxMatrix(f.V).data)).toBeLessThan(1e-10);
     expect(relativeError(r.H.data, fxMatrix(f.H).data)).toBeLessThan(1e-10);
@@ -91,7 +91,7 @@ describe('stratifiedNmf: API', () => {
     // Progress carries the losses of the trace (iterations 0…29).
     expect(seen.length).toBeGreaterThan(0);
     expect(a.traces.loss).toContain(seen[0]);
-    expect(a.settings).toEqual({ rank: 3, maxIterations: 30, vScaling: 2, tolerance: 0, init: 'random', seed: 7, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0, restarts: 1 });
+    expect(a.settings).toEqual({ rank: 3, solver: 'hals', maxIterations: 30, vScaling: 2, tolerance: 0, init: 'random', seed: 7, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0, restarts: 1 });
     // Settings are plain JSON and repeat the run.
     const { rank, ...options } = JSON.parse(JSON.stringify(a.settings));
     const again = stratifiedNmfSync(c.A, rank, options);

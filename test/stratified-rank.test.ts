@@ -88,8 +88,8 @@ describe('per-stratum ranks: the same runs as one rank', () => {
     const W = c.init.W.map((w, s) => firstColumns(w, ranks[s]!));
     const mask = c.A.map((A, s) => (s === 1 ? Uint8Array.from(A.data, (_, k) => (k % 5 === 0 ? 1 : 0)) : null));
     for (const options of [{}, { mask }]) {
-      const list = stratifiedNmfSync(c.A, ranks, { maxIterations: 60, init: { V: c.init.V, W, H: c.init.H }, ...options });
-      const scalar = stratifiedNmfSync(c.A, 3, { maxIterations: 60, init: { V: c.init.V, W: W.map((w) => padded(w, 3)), H: c.init.H }, ...options });
+      const list = stratifiedNmfSync(c.A, ranks, { solver: 'mu', maxIterations: 60, init: { V: c.init.V, W, H: c.init.H }, ...options });
+      const scalar = stratifiedNmfSync(c.A, 3, { solver: 'mu', maxIterations: 60, init: { V: c.init.V, W: W.map((w) => padded(w, 3)), H: c.init.H }, ...options });
       expect(list.V.data).toEqual(scalar.V.data);
       expect(list.H.data).toEqual(scalar.H.data);
       expect(list.traces.loss).toEqual(scalar.traces.loss);
@@ -194,7 +194,7 @@ describe('per-stratum ranks: the model', () => {
   it('a stratum of rank 0 is its shift alone: v(s) converges to its column means, (colSum − ε)/nₛ', () => {
     const { tfidf, strata } = readCorpus('austen');
     // Sorted labels: Emma, Mansfield Park, Northanger Abbey, Persuasion, Pride & Prejudice, Sense & Sensibility.
-    const r = stratifiedNmfSync.fromLabels(tfidf, strata, [3, 3, 2, 0, 3, 3], { maxIterations: 30, seed: 1 });
+    const r = stratifiedNmfSync.fromLabels(tfidf, strata, [3, 3, 2, 0, 3, 3], { solver: 'mu', maxIterations: 30, seed: 1 });
     expect(r.labels[3]).toBe('Persuasion');
     const rows = r.rowIndices[3]!;
     const m = tfidf.cols;

@@ -9,7 +9,8 @@
 //     (a user's N × h × w image stack and one stratum label per image)
 
 import { ntfSync, setBlasThreads, stratifiedNmfSync, stratifiedNtfSync, type Tensor } from '../../lib/index.js';
-import { curvesPlot, intFlag, isMain, parseFlags, readImageStrata, writeFigure } from './common.js';
+import { curvesPlot } from '../../lib/plot/index.js';
+import { intFlag, isMain, parseFlags, readImageStrata, writeFigure } from './common.js';
 
 
 export type Method = 'Stratified-NTF' | 'NTF (HALS)' | 'Stratified-NMF (flattened)';
@@ -103,8 +104,11 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
 
   const figure = await curvesPlot(
     methods.map((m) => ({ name: m, x: of(m).map((x) => x.parameters), y: of(m).map((x) => x.relativeError) })),
-    `Reconstruction error against parameter count (${userData ? 'your images' : 'digits'}, ${N} images)`,
-    { x: 'parameters', y: 'relative error ‖A − B‖/‖A‖' },
+    {
+      title: `Reconstruction error against parameter count (${userData ? 'your images' : 'digits'}, ${N} images)`,
+      xTitle: 'parameters',
+      yTitle: 'relative error ‖A − B‖/‖A‖',
+    },
   );
   writeFigure(out, figure);
   log(`figure: ${out}`);

@@ -1,14 +1,11 @@
-// What the gallery's examples share: reading their few flags, drawing several heatmaps side by side
-// as one SVG, writing a figure, and matching the rows of a fitted factor to planted ones.
+// What the gallery's examples share: reading their few flags, writing a figure, and matching the rows
+// of a fitted factor to planted ones. The figures themselves are drawn by nsa-flow/plot.
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { TopLevelSpec } from 'vega-lite';
-
 import { readLabels, readNpy } from '../../lib/index.js';
 import type { Matrix } from '../../lib/matrix.js';
-import { heatmapSpec, renderSvg, type HeatmapOptions } from '../../lib/plot/index.js';
 
 /** `--name value` flags; an unknown flag or one without a value is an error (never ignored). */
 export function parseFlags(argv: readonly string[], known: readonly string[], where: string): Map<string, string> {
@@ -30,27 +27,6 @@ export function intFlag(flags: Map<string, string>, name: string, fallback: numb
   const v = Number(text);
   if (!Number.isInteger(v) || v < min) throw new RangeError(`Expected an integer ≥ ${min} for --${name} but received ${JSON.stringify(text)}`);
   return v;
-}
-
-/**
- * Heatmaps in one SVG (one panel each, in order): side by side on one colour scale by default, so that
- * the panels compare by colour; `stacked` puts wide matrices one above the other, and `colour:
- * 'independent'` gives each panel its own scale (for matrices of different ranges). Each panel is the
- * spec heatmapPlot draws.
- */
-export async function heatmapPanels(
-  panels: readonly { m: Matrix; options: HeatmapOptions }[],
-  title: string,
-  layout: { stacked?: boolean; colour?: 'shared' | 'independent' } = {},
-): Promise<string> {
-  const specs = panels.map(({ m, options }) => {
-    const { $schema: _schema, ...spec } = heatmapSpec(m, options) as unknown as Record<string, unknown> & { width: number; height: number };
-    // A toy matrix gets 18-px cells, too small to read beside its neighbours: enlarge to ≥ 160 px wide.
-    const zoom = Math.max(1, Math.floor(160 / spec.width));
-    return { ...spec, width: spec.width * zoom, height: spec.height * zoom };
-  });
-  const concat = layout.stacked ? { vconcat: specs } : { hconcat: specs };
-  return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, ...concat, resolve: { scale: { color: layout.colour ?? 'shared' } } } as unknown as TopLevelSpec);
 }
 
 /** Writes a figure, creating its folder. */
@@ -147,106 +123,6 @@ export function matchRows(fitted: Matrix, planted: Matrix): RowMatch {
     }
   }
   return { perm, matched, relativeError: Math.sqrt(err / norm), minCosine: Math.min(...perm.map((j, i) => cos[i]![j]!)) };
-}
-
-/** One panel of `chartPanels`: points (x, y) of named series, drawn as lines or as labelled points. */
-export interface ChartPanel {
-  title: string;
-  x: { title: string; log?: boolean };
-  y: { title: string; log?: boolean };
-  /** 'line': one line per series, in x order; 'point': one labelled dot per value. */
-  mark: 'line' | 'point';
-  values: { x: number; y: number; series: string }[];
-  /** A dashed vertical rule at x (the chosen w, say), with its label. */
-  rule?: { x: number; label: string };
-}
-
-/**
- * Line or scatter charts side by side in one SVG (one panel each, in order), each with its own axes;
- * the series share one colour legend. Values that a log axis cannot show (≤ 0, non-finite) are left out.
- */
-export async function chartPanels(panels: readonly ChartPanel[], title: string, layout: { columns?: number } = {}): Promise<string> {
-  const specs = panels.map((p) => {
-    const values = p.values.filter((v) => Number.isFinite(v.x) && Number.isFinite(v.y) && (!p.x.log || v.x > 0) && (!p.y.log || v.y > 0));
-    const x = { field: 'x', type: 'quantitative', title: p.x.title, scale: p.x.log ? { type: 'log' } : { zero: false } };
-    const y = { field: 'y', type: 'quantitative', title: p.y.title, scale: p.y.log ? { type: 'log' } : { zero: false } };
-    const color = { field: 'series', type: 'nominal', title: 'series' };
-    const layer: Record<string, unknown>[] = [
-      p.mark === 'line'
-        ? { mark: { type: 'line', point: true }, encoding: { x, y, color } }
-        : { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y, color } },
-    ];
-    if (p.mark === 'point') layer.push({ mark: { type: 'text', align: 'left', dx: 5, dy: -5, fontSize: 9 }, encoding: { x, y, text: { field: 'series', type: 'nominal' } } });
-    if (p.rule) {
-      const rule = { data: { values: [{ x: p.rule.x, label: p.rule.label }] } };
-      const rx = { field: 'x', type: 'quantitative' };
-      layer.push({ ...rule, mark: { type: 'rule', strokeDash: [6, 4], color: '#333' }, encoding: { x: rx } });
-      layer.push({ ...rule, mark: { type: 'text', align: 'left', dx: 4, baseline: 'top', fontSize: 10 }, encoding: { x: rx, y: { value: 4 }, text: { field: 'label', type: 'nominal' } } });
-    }
-    return { title: p.title, width: 300, height: 220, data: { values }, layer };
-  });
-  const columns = layout.columns ?? specs.length;
-  return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, columns, concat: specs, resolve: { scale: { color: 'shared' } } } as unknown as TopLevelSpec);
-}
-
-/** One panel of `dotPanels`: one dot per labelled row, on a shared quantitative x axis. */
-export interface DotPanel {
-  title: string;
-  x: { title: string; log?: boolean };
-  /** In the order drawn top to bottom; `group` colours the dots (and names the legend). */
-  values: { label: string; x: number; group: string }[];
-}
-
-/** Dot plots (a row per label) in one SVG, `columns` panels a row, each with its own x axis. */
-export async function dotPanels(panels: readonly DotPanel[], title: string, layout: { columns?: number } = {}): Promise<string> {
-  const specs = panels.map((p) => {
-    const values = p.values.filter((v) => Number.isFinite(v.x) && (!p.x.log || v.x > 0));
-    return {
-      title: p.title,
-      width: 260,
-      data: { values },
-      mark: { type: 'point', filled: true, size: 50 },
-      encoding: {
-        x: { field: 'x', type: 'quantitative', title: p.x.title, scale: p.x.log ? { type: 'log' } : { zero: false } },
-        y: { field: 'label', type: 'nominal', title: null, sort: p.values.map((v) => v.label) },
-        color: { field: 'group', type: 'nominal', title: 'kind' },
-      },
-    };
-  });
-  return renderSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, columns: layout.columns ?? specs.length, concat: specs, resolve: { scale: { color: 'shared' } } } as unknown as TopLevelSpec);
-}
-
-/** One named curve of points (x, y), drawn in the order given. */
-export interface Curve {
-  name: string;
-  x: readonly number[];
-  y: readonly number[];
-}
-
-/**
- * Curves with their points marked, one colour each, on shared axes: for quantities measured at a few
- * settings per method (error against parameter count), which convergencePlot's one-x-column traces
- * do not fit.
- */
-export async function curvesPlot(curves: readonly Curve[], title: string, axes: { x: string; y: string; logY?: boolean }): Promise<string> {
-  const values = curves.flatMap((c) => {
-    if (c.x.length !== c.y.length) throw new RangeError(`Expected as many x as y values for the curve ${JSON.stringify(c.name)} but received ${c.x.length} and ${c.y.length}`);
-    return c.x.map((x, i) => ({ x, y: c.y[i]!, curve: c.name, order: i }));
-  });
-  return renderSvg({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
-    width: 480,
-    height: 300,
-    data: { values },
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'x', type: 'quantitative', title: axes.x, scale: { zero: false } },
-      y: { field: 'y', type: 'quantitative', title: axes.y, scale: axes.logY ? { type: 'log' } : { zero: false } },
-      color: { field: 'curve', type: 'nominal', title: null, sort: curves.map((c) => c.name), legend: { labelLimit: 240 } },
-      order: { field: 'order', type: 'quantitative' },
-    },
-  } as unknown as TopLevelSpec);
 }
 
 /**

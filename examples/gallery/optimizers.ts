@@ -12,7 +12,8 @@ import { energy, invariantOrthogonalityDefect, nsaFlow, pca, readMatrix, type Ma
 import { asDense } from '../../lib/io/index.js';
 import { SeededUniform } from '../../lib/nsa-flow/fit.js';
 import { optimizerNames } from '../../lib/nsa-flow/optimizers.js';
-import { dotPanels, intFlag, isMain, parseFlags, writeFigure, type DotPanel } from './common.js';
+import { dotPanelsPlot, type DotPanel } from '../../lib/plot/index.js';
+import { intFlag, isMain, parseFlags, writeFigure } from './common.js';
 
 /** The certified solvers first, then the retraction-loop optimizers in the option's order. */
 export const allOptimizers: readonly string[] = ['spg', 'lbfgsb', ...optimizerNames];
@@ -179,13 +180,12 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
     x: { title: metric === 'energy' ? 'E_w(Y)' : 'invariant defect of Y' },
     values: p.runs.map((r) => ({ label: r.optimizer, x: r[metric], group: r.kind })),
   });
-  const svg = await dotPanels(
+  const svg = await dotPanelsPlot(
     problems.flatMap((p, i) => {
       const name = i === 0 ? 'synthetic' : 'PCA loadings';
       return [panelOf(p, name, 'energy'), panelOf(p, name, 'defect')];
     }),
-    `NSA-Flow optimizers at w = ${w}: where each ends`,
-    { columns: 2 },
+    { title: `NSA-Flow optimizers at w = ${w}: where each ends`, columns: 2, legendTitle: 'kind' },
   );
   writeFigure(out, svg);
   log(`figure: ${out}`);

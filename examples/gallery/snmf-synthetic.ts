@@ -8,11 +8,11 @@
 //   npx tsx examples/gallery/snmf-synthetic.ts --data A.npy --strata-from labels.csv:column --rank 5
 //     (a user's matrix and one stratum label per row, as `nsa-flow snmf`: no planted truth, so the
 //      table compares each seed's fit with the first seed's instead)
-import { convergencePlot } from '../../lib/plot/index.js';
+import { convergencePlot, heatmapPanelsPlot } from '../../lib/plot/index.js';
 import { setBlasThreads, stratifiedNmfSync, type Matrix, type StratifiedNmfResult } from '../../lib/index.js';
 import { asDense, readLabels, readMatrix } from '../../lib/io/index.js';
 import { SeededUniform } from '../../lib/nsa-flow/fit.js';
-import { heatmapPanels, intFlag, isMain, matchRows, parseFlags, writeFigure } from './common.js';
+import { intFlag, isMain, matchRows, parseFlags, writeFigure } from './common.js';
 
 export interface Planted {
   strata: Matrix[];
@@ -106,20 +106,20 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
     if (colon <= 0 || colon === ref.length - 1) throw new RangeError(`Expected file.csv:column for --strata-from but received ${JSON.stringify(ref)}`);
     const A = asDense(readMatrix(flags.get('data')!));
     const rowLabels = readLabels(ref.slice(0, colon), ref.slice(colon + 1));
-    log(`data: ${flags.get('data')} (${A.rows} × ${A.cols}), strata from ${ref}; rank ${rank}, ${iterations} iterations, seeds 1…${seeds}`);
+    log(`data: ${flags.get('data')} (${A.rows} × ${A.cols}), strata from ${ref}; rank ${rank}, ${iterations} multiplicative updates (the paper's solver), seeds 1…${seeds}`);
     for (let seed = 1; seed <= seeds; seed++) {
-      const fit = stratifiedNmfSync.fromLabels(A, rowLabels, rank, { maxIterations: iterations, seed });
+      const fit = stratifiedNmfSync.fromLabels(A, rowLabels, rank, { solver: 'mu', maxIterations: iterations, seed });
       labels = fit.labels.map(String);
       fits.push({ seed, fit });
     }
   } else {
     const S = intFlag(flags, 'strata', 4), n = intFlag(flags, 'rows', 100), m = intFlag(flags, 'cols', 100);
-    log(`planted: ${S} strata of ${n}×${m}, rank ${rank}, A(s) = W(s)H + 1·v(s)ᵀ, W, H, v ~ U(0,1), v(s) shifted by s; ${iterations} iterations`);
+    log(`planted: ${S} strata of ${n}×${m}, rank ${rank}, A(s) = W(s)H + 1·v(s)ᵀ, W, H, v ~ U(0,1), v(s) shifted by s; ${iterations} multiplicative updates (the paper's solver)`);
     log(`data seed k, fit seed 1000 + k (random init), k = 1…${seeds}`);
     for (let seed = 1; seed <= seeds; seed++) {
       const truth = plant(seed, S, n, m, rank);
       // A fit seed apart from the data seed, so that the random start is no copy of the planted draws.
-      fits.push({ seed, truth, fit: stratifiedNmfSync(truth.strata, rank, { maxIterations: iterations, seed: 1000 + seed }) });
+      fits.push({ seed, truth, fit: stratifiedNmfSync(truth.strata, rank, { solver: 'mu', maxIterations: iterations, seed: 1000 + seed }) });
     }
   }
 
@@ -176,15 +176,14 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
   const refH = first.truth ? first.truth.H : first.fit.H;
   const matched = matchRows(first.fit.H, refH).matched;
   const what = first.truth ? 'planted' : 'seed 1';
-  const factors = await heatmapPanels(
+  const factors = await heatmapPanelsPlot(
     [
       { m: refV, options: { title: `V ${what}`, rowTitle: 'stratum', colTitle: 'column', rowNames: strataNames, maxCols: 50 } },
       { m: first.fit.V, options: { title: 'V fitted', rowTitle: 'stratum', colTitle: 'column', rowNames: strataNames, maxCols: 50 } },
       { m: refH, options: { title: `H ${what}`, rowTitle: 'topic', colTitle: 'column', maxCols: 50 } },
       { m: matched, options: { title: 'H fitted (matched, scaled)', rowTitle: 'topic', colTitle: 'column', maxCols: 50 } },
     ],
-    `Stratified-NMF, seed ${first.seed}: shifts v(s) and topics H (one colour scale per panel)`,
-    { stacked: true, colour: 'independent' },
+    { title: `Stratified-NMF, seed ${first.seed}: shifts v(s) and topics H (one colour scale per panel)`, stacked: true, colour: 'independent' },
   );
   writeFigure(out, factors);
   const traces: Record<string, Float64Array> = { iteration: first.fit.traces.iteration };

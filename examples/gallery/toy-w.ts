@@ -5,7 +5,8 @@
 //   npx tsx examples/gallery/toy-w.ts [--data target.npy|.csv] [--w 0.1,0.5,0.9] [--out docs/figures/gallery-toy-w.svg]
 import { invariantOrthogonalityDefect, nsaFlow, readMatrix, type Matrix } from '../../lib/index.js';
 import { asDense } from '../../lib/io/index.js';
-import { heatmapPanels, isMain, parseFlags, writeFigure } from './common.js';
+import { heatmapPanelsPlot } from '../../lib/plot/index.js';
+import { isMain, parseFlags, writeFigure } from './common.js';
 
 /**
  * The toy target: 4 × 3, non-negative, every pair of columns sharing a row (columns 0 and 1 share rows
@@ -124,12 +125,12 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
     );
   }
 
-  const svg = await heatmapPanels(
+  const svg = await heatmapPanelsPlot(
     [
       { m: target, options: { title: 'target X0', rowTitle: 'row', colTitle: 'column' } },
       ...rows.map((r) => ({ m: r.Y, options: { title: `w = ${r.w}`, rowTitle: 'row', colTitle: 'column' } })),
     ],
-    'NSA-Flow: raising w separates the column supports',
+    { title: 'NSA-Flow: raising w separates the column supports' },
   );
   writeFigure(out, svg);
   log(`figure: ${out}`);

@@ -8,9 +8,10 @@
 //   npx tsx examples/gallery/tv-watermark.ts --data images.npy --strata-from labels.csv:column
 //     (a user's N × h × w image stack and one stratum label per image)
 
-import { reconstruct, setBlasThreads, stratifiedNtfSync, type Matrix, type Tensor } from '../../lib/index.js';
+import { reconstruct, setBlasThreads, stratifiedNtfSync, type Tensor } from '../../lib/index.js';
 import { SeededUniform } from '../../lib/nsa-flow/fit.js';
-import { heatmapPanels, intFlag, isMain, parseFlags, readImageStrata, writeFigure } from './common.js';
+import { imageGridPlot } from '../../lib/plot/index.js';
+import { intFlag, isMain, parseFlags, readImageStrata, writeFigure } from './common.js';
 
 
 /**
@@ -56,14 +57,6 @@ function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let ab = 0, aa = 0, bb = 0;
   for (let i = 0; i < n; i++) { ab += (a[i]! - ma) * (b[i]! - mb); aa += (a[i]! - ma) ** 2; bb += (b[i]! - mb) ** 2; }
   return ab / Math.sqrt(aa * bb);
-}
-
-/** Images side by side as one matrix, one blank column between them (for a heatmap panel). */
-function tile(images: Float64Array[], h: number, w: number): Matrix {
-  const cols = images.length * (w + 1) - 1;
-  const data = new Float64Array(h * cols);
-  images.forEach((img, k) => { for (let i = 0; i < h; i++) data.set(img.subarray(i * w, (i + 1) * w), i * cols + k * (w + 1)); });
-  return { rows: h, cols, data };
 }
 
 export async function main(argv: readonly string[] = [], log: (line: string) => void = console.log): Promise<TvWatermarkResult> {
@@ -136,10 +129,11 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
   }
 
   // One row of images per panel: the first image of each of the first 8 strata.
-  const figure = await heatmapPanels(
-    shown.map(({ title, images }) => ({ m: tile(images.slice(0, 8), h, w), options: { title, rowTitle: 'pixel row', colTitle: 'pixel column', maxCols: 1000, maxRows: 1000 } })),
-    'Stratified-NTF with total variation: noisy watermarked images and their reconstructions',
-    { stacked: true },
+  const figure = await imageGridPlot(
+    shown.map(({ title, images }) => ({ title, images: images.slice(0, 8) })),
+    h,
+    w,
+    { title: 'Stratified-NTF with total variation: noisy watermarked images and their reconstructions' },
   );
   writeFigure(out, figure);
   log(`figure: ${out}`);

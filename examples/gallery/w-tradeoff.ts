@@ -7,7 +7,8 @@
 //     [--out docs/figures/gallery-w-tradeoff.svg]
 import { defaultWGrid, nsaFlowFit, nsaFlowPath, pca, readMatrix, selectAuto, type Matrix, type WSelection } from '../../lib/index.js';
 import { asDense } from '../../lib/io/index.js';
-import { chartPanels, intFlag, isMain, parseFlags, writeFigure } from './common.js';
+import { chartPanelsPlot } from '../../lib/plot/index.js';
+import { intFlag, isMain, parseFlags, writeFigure } from './common.js';
 
 export const tradeoffModes = ['data', 'signed', 'anchored', 'explicit'] as const;
 export type TradeoffMode = (typeof tradeoffModes)[number];
@@ -109,22 +110,20 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
     log(`auto: w = ${selection.w} (${selection.criterion}); EV ${chosen.explainedVariance.toFixed(3)} = ${((100 * chosen.explainedVariance) / pcaEv).toFixed(1)} % of PCA's`);
   }
 
-  const svg = await chartPanels(
+  const svg = await chartPanelsPlot(
     curves.map((c) => ({
       title: c.mode === 'explicit' ? 'explicit flow (nsaFlowPath)' : `nsaFlowFit, mode ${c.mode}`,
       x: { title: 'w' },
       y: { title: 'value (log)', log: true },
       mark: 'line' as const,
-      values: c.points.flatMap((q) => [
-        { x: q.w, y: q.sparsity, series: 'sparsity' },
-        { x: q.w, y: q.defect, series: 'defect' },
-        { x: q.w, y: q.fidelityError, series: 'fidelity error' },
-        { x: q.w, y: q.explainedVariance, series: 'explained variance' },
-      ]),
+      series: (['sparsity', 'defect', 'fidelityError', 'explainedVariance'] as const).map((key) => ({
+        name: key === 'fidelityError' ? 'fidelity error' : key === 'explainedVariance' ? 'explained variance' : key,
+        x: c.points.map((q) => q.w),
+        y: c.points.map((q) => q[key]),
+      })),
       rule: { x: c.selection.w, label: `auto w = ${c.selection.w} (${c.selection.criterion})` },
     })),
-    `Sparsity, orthogonality and fidelity along w (PCA explains ${pcaEv.toFixed(3)} at k = ${k})`,
-    { columns: 2 },
+    { title: `Sparsity, orthogonality and fidelity along w (PCA explains ${pcaEv.toFixed(3)} at k = ${k})`, columns: 2 },
   );
   writeFigure(out, svg);
   log(`figure: ${out}`);

@@ -27,7 +27,7 @@ import { UsageError, flagSpecs } from '../cli/flags.js';
 import { splitStrataRef } from '../cli/inputs.js';
 import { getMethod } from '../cli/registry.js';
 import { AbortError, MissingPackageError } from '../errors.js';
-import { getConcurrency, setBlasThreads, setConcurrency } from '../runtime.js';
+import { withThreadPolicy } from '../runtime.js';
 import { describeValue, parseOptions } from '../validate.js';
 import { expandJobsArgument, isJobId, prepareJobs, type Job, type JobSpec, type JobsFile } from './jobs.js';
 import { executeJob, isFinished, summarize, type BatchEvent, type BatchSummary, type JobOutcome } from './run.js';
@@ -470,7 +470,7 @@ export interface WorkerOptions {
    * Default: the current directory only.
    */
   inputRoots?: readonly string[];
-  /** Jobs this worker runs at once (default 1); with more than one, BLAS runs one thread per job. */
+  /** Jobs this worker runs at once (default 1); each gets an equal share of the threads (docs/threads.md). */
   concurrency?: number;
   /**
    * How long a job's lock lasts without renewal (default 30000 ms): a job whose worker died is
@@ -503,13 +503,25 @@ export async function runWorker(options: WorkerOptions): Promise<{ processed: nu
   };
   const connection = redisConnection(options.url);
   const roots = resolveWorkerRoots({ outDir: options.outDir, inputRoots: options.inputRoots ?? [process.cwd()] });
-  const { Queue, Worker, UnrecoverableError } = await queueClient();
+  const client = await queueClient();
   const name = `${hostname()}:${process.pid}`;
   await expectReachable(options.url, connection, options.signal);
   const concurrency = options.concurrency ?? 1;
   const lockMs = options.lockMs ?? 30_000;
-  if (concurrency > 1) setBlasThreads(1);
-  setConcurrency(Math.max(getConcurrency(), concurrency));
+  // `concurrency` jobs side by side under the runtime's thread policy, for as long as the worker runs.
+  return withThreadPolicy({ jobs: concurrency }, () => serve(client, options, connection, roots, name, concurrency, lockMs));
+}
+
+/** The worker's loop, from the queue's Worker to its close (runWorker checked every argument). */
+async function serve(
+  { Queue, Worker, UnrecoverableError }: BullMQ,
+  options: WorkerOptions,
+  connection: ReturnType<typeof redisConnection>,
+  roots: ReturnType<typeof resolveWorkerRoots>,
+  name: string,
+  concurrency: number,
+  lockMs: number,
+): Promise<{ processed: number }> {
   const running = new Set<AbortController>();
   let processed = 0;
   const worker = new Worker<QueueJobData, JobOutcome>(

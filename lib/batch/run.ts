@@ -20,7 +20,7 @@ import { writeDirAtomically, writeResultDir, type ResultJson } from '../cli/outp
 import { defaultTraces, getMethod, methodNames, type InputValue, type MethodProgress } from '../cli/registry.js';
 import { AbortError, NumericalError } from '../errors.js';
 import { info } from '../info.js';
-import { getBlasThreads, getConcurrency, setBlasThreads, setConcurrency } from '../runtime.js';
+import { currentThreadPolicy, withThreadPolicy } from '../runtime.js';
 import { didYouMean } from '../suggest.js';
 import { expandJobsArgument, isJobId, prepareJobs, type Job, type JobSpec, type JobsFile } from './jobs.js';
 
@@ -128,7 +128,7 @@ export async function executeJob(
         diagnostics,
         traces: method.traces?.(result) ?? defaultTraces(result),
         timings: { startedAt, readSeconds: (t1 - t0) / 1000, runSeconds: (t2 - t1) / 1000 },
-        run: { jobId: job.id, worker: base.worker, blasThreads: getBlasThreads() },
+        run: { jobId: job.id, worker: base.worker, blasThreads: currentThreadPolicy().threadsPerJob },
       },
       { replace: !isFinished(outDir, job.id), signal: options.signal, names: arrayNamer(method, inputs, result) },
     );
@@ -161,7 +161,7 @@ export async function executeJob(
 export interface RunBatchOptions {
   /** Where results go (one directory per job id). */
   outDir: string;
-  /** Jobs running at once (default: min(cores, 4)). With more than one, BLAS runs one thread per job. */
+  /** Jobs running at once (default: min(cores, 4)); each gets an equal share of the threads (docs/threads.md). */
   concurrency?: number;
   /** Directory that relative input paths are resolved against (default: the current directory). */
   baseDir?: string;
@@ -191,12 +191,6 @@ export async function runBatch(jobs: JobsFile | readonly (JobSpec | Job)[], opti
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'batch.json'), JSON.stringify({ baseDir, jobs: prepared }, null, 2) + '\n');
 
-  // One BLAS thread per job when several run; the runtime must admit `concurrency` native jobs.
-  const previousThreads = getBlasThreads();
-  const previousConcurrency = getConcurrency();
-  if (concurrency > 1) setBlasThreads(1);
-  setConcurrency(Math.max(previousConcurrency, concurrency));
-
   // Inputs shared by several jobs are read once and dropped when their last job has started.
   const cache = new Map<string, InputValue>();
   const keysOf = (j: Job): string[] =>
@@ -208,8 +202,11 @@ export async function runBatch(jobs: JobsFile | readonly (JobSpec | Job)[], opti
   let next = 0;
   let finished = 0;
   const total = prepared.length;
+  // A runner that throws (an onProgress listener did) stops the others taking jobs; the batch rejects
+  // once every job it started has ended, so nothing of it runs on after it settles.
+  let failure: { error: unknown } | undefined;
   const runner = async (): Promise<void> => {
-    while (next < prepared.length && !options.signal?.aborted) {
+    while (next < prepared.length && !options.signal?.aborted && !failure) {
       const index = next++;
       const job = prepared[index]!;
       options.onProgress?.({ type: 'start', id: job.id, method: job.method, done: finished, total });
@@ -235,12 +232,17 @@ export async function runBatch(jobs: JobsFile | readonly (JobSpec | Job)[], opti
       options.onProgress?.({ type: 'end', outcome, done: finished, total });
     }
   };
-  try {
-    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, total)) }, runner));
-  } finally {
-    setBlasThreads(previousThreads);
-    setConcurrency(previousConcurrency);
-  }
+  // `concurrency` jobs side by side, with the threads the runtime's policy gives each (one per job on
+  // a machine with no more cores than jobs); the policy ends with the batch, however it ends.
+  const guarded = async (): Promise<void> => {
+    try {
+      await runner();
+    } catch (error) {
+      failure ??= { error };
+    }
+  };
+  await withThreadPolicy({ jobs: concurrency }, () => Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, total)) }, guarded)));
+  if (failure) throw failure.error;
   const ran = outcomes.filter(Boolean);
   for (let i = 0; i < prepared.length; i++) {
     if (!outcomes[i]) {

@@ -311,7 +311,7 @@ async function infoCommand(argv: string[], io: CliIO): Promise<number> {
         `nsa-flow ${i.version} (Node-API ${i.addon.napiVersion}, ${i.addon.buildSystem}, ${i.addon.compiler})`,
         `BLAS: ${i.blas.config} (kernel ${i.blas.corename}), ${i.blas.threads} threads now, ${i.blas.maxThreads} max`,
         `jobs at once: ${i.concurrency}`,
-        `CUDA: ${i.cuda.built ? 'built' : 'not built'} — ${i.cuda.reason}`,
+        `CUDA: ${i.cuda.usable ? `usable — ${i.cuda.deviceName ?? 'device 0'}, ${i.cuda.memoryBytes ?? '?'} bytes` : `${i.cuda.built ? 'built' : 'not built'} — ${i.cuda.reason}`}`,
         `methods: ${methodNames().join(', ')}`,
       ].join('\n') + '\n',
     );

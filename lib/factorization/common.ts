@@ -35,6 +35,7 @@ export interface RawTrace {
 
 type AsyncTail = [token: CancelToken, onProgress: ((r: RawProgress) => void) | undefined, intervalMs: number];
 type RawSnmfOptions = RawNmfOptions & {
+  solver?: 'mu' | 'hals';
   vScaling: number;
   V?: Float64Array;
   W?: Float64Array[];

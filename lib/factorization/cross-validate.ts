@@ -7,6 +7,11 @@
  * so every rank is scored on the same test sets (and a grid split into one job per rank, as a batch
  * does, gives the same numbers as one call).
  *
+ * CSR data is never densified: its entries (stored or not, all observed unless the user's mask or a
+ * NaN under missing 'nan' says otherwise) are counted, drawn and held out by flat index, and each fit
+ * gets its test set as a list of entries (nmf's and stratifiedNmf's mask {rows, cols} on CSR data),
+ * so the cost is that of the lists — never rows×cols.
+ *
  * The fold machinery (observedEntries, drawFolds, tasksOf, maskWithTest, runGridSync/runGridAsync,
  * chooseByRule) knows nothing of ranks: crossValidateW runs a grid over NSA-Flow's w on it (nsaFlowFit
  * with the test set masked, scored by center + scores·Vᵀ at the held-out entries).
@@ -37,6 +42,7 @@ import { nmf, nmfOptionSpecs, nmfSync, type NmfOptions } from './nmf.js';
 import { ntf, ntfOptionSpecs, ntfSync, type NtfOptions } from './ntf.js';
 import { reconstruct } from './reconstruct.js';
 import { expectDataMatrix } from './sparse.js';
+import { storedIndex } from './missing.js';
 import { stratifiedNmf, stratifiedNmfOptionSpecs, stratifiedNmfSync, type StratifiedNmfOptions } from './stratified-nmf.js';
 
 export const crossValidationMethods = ['nmf', 'stratifiedNmf', 'ntf'] as const;
@@ -154,7 +160,7 @@ function fitOptionsSpec(method: CrossValidationMethod) {
       }
       const o = parseOptions<Record<string, unknown>>(methodSpecs[method], v, name);
       if (typeof o.init === 'object') throw new RangeError(`Expected 'random' or 'nndsvd' for ${subName(name, '.init')}: given factors fix a rank, and every fold starts afresh`);
-      if (o.missing === 'absent') throw new RangeError(`Expected missing 'observed' or 'nan' for ${subName(name, '.missing')}: held-out entries are masked in dense data`);
+      if (o.missing === 'absent') throw new RangeError(`Expected missing 'observed' or 'nan' for ${subName(name, '.missing')}: cross-validation holds out entries among all of the data's, stored or not`);
       return o;
     },
   } as const;
@@ -173,30 +179,44 @@ interface Parsed {
 
 // ---- the data and its observed entries ---------------------------------------------------------------
 
-/** The data as one flat array (strata stacked by rows; a tensor in C order) and how to score a fit. */
+/**
+ * The entries cross-validation draws from, by flat index (strata stacked by rows; a tensor in C
+ * order). Dense data: the values, flags and the list of observed indices. Data with CSR in it: the
+ * user's missing entries as a sorted list, the observed ones by rank (the k-th observed index is
+ * computed, never listed) and the values looked up in place.
+ */
+export interface EntrySpace {
+  /** Observed entries. */
+  count: number;
+  /** Their flat indices, increasing: a list (dense data), or the k-th one by a search (CSR). */
+  observed: Int32Array | Float64Array | ((k: number) => number);
+  /** The data's value at a flat index. */
+  value: (e: number) => number;
+  /** The user's missing entries (mask; NaN under missing 'nan'): flags, or a sorted list of flat indices. */
+  missing: Uint8Array | Float64Array;
+  /** Bytes one fit in flight holds for its mask (the flags, or the list with `heldOut` test entries). */
+  maskBytes: (heldOut: number) => number;
+}
+
+/** The entry space of dense data (observedEntries's list). */
+export function denseSpace(values: Float64Array, missing: Uint8Array, observed: Int32Array | Float64Array): EntrySpace {
+  return { count: observed.length, observed, value: (e) => values[e]!, missing, maskBytes: () => values.length };
+}
+
+/** The data and how to score a fit. */
 interface Problem {
   method: CrossValidationMethod;
-  /** The data as the fits get it (CSR densified). */
-  data: Matrix | Matrix[] | Tensor;
-  values: Float64Array;
+  /** The data as the fits get it (CSR as given, or a copy whose stored values at missing entries are 0). */
+  data: Matrix | CsrMatrix | (Matrix | CsrMatrix)[] | Tensor;
   /** Columns of the stacked matrix (matrices); 0 for a tensor. */
   cols: number;
-  /** 1 where the user's mask or NaN (missing 'nan') makes an entry missing. */
-  missing: Uint8Array;
-  /** Flat indices of the observed entries, increasing. */
-  observed: Int32Array | Float64Array;
+  space: EntrySpace;
+  /** Some data is CSR: the fits get their masks as index lists (dense strata: flags). */
+  sparse: boolean;
   /** The largest rank a fit accepts. */
   maxRank: number;
   /** Stratum row offsets in the stacked matrix (stratifiedNmf). */
   strataRows?: number[];
-}
-
-function densify(A: Matrix | CsrMatrix, name: string): Matrix {
-  if (!('indptr' in A)) return A;
-  checkMemory(float64Bytes(A.rows, A.cols), `a dense copy of ${name} (${A.rows}×${A.cols}; held-out entries are masked in dense data)`);
-  const data = new Float64Array(A.rows * A.cols);
-  for (let i = 0; i < A.rows; i++) for (let p = A.indptr[i]!; p < A.indptr[i + 1]!; p++) data[i * A.cols + A.indices[p]!] = A.data[p]!;
-  return { rows: A.rows, cols: A.cols, data };
 }
 
 /** The user's mask as flags over `size` entries (an index list counts in rows of `cols`). */
@@ -237,11 +257,120 @@ export function observedEntries(values: Float64Array, missing: Uint8Array, nan: 
   return observed;
 }
 
+/**
+ * The entry space of matrices stacked by rows, some of them CSR, without a dense copy of any CSR one:
+ * the user's mask and (missing 'nan', dense strata) the NaN entries listed as missing, every other
+ * value checked finite and ≥ 0, and the matrices as the fits get them (a CSR one copied, with 0 there,
+ * only when a stored value at a missing entry is negative: on CSR data the fit's mask does not excuse
+ * a stored value).
+ */
+function sparseSpace(blocks: (Matrix | CsrMatrix)[], masks: unknown[], maskNames: string[], nan: boolean): { space: EntrySpace; data: (Matrix | CsrMatrix)[] } {
+  const cols = blocks[0]!.cols;
+  const offsets: number[] = [];
+  let rows = 0;
+  for (const b of blocks) offsets.push(rows), (rows += b.rows);
+  const size = rows * cols;
+  const keys: number[] = [];
+  blocks.forEach((b, s) => {
+    const base = offsets[s]! * cols, mask = masks[s];
+    if (mask instanceof Uint8Array) {
+      if (mask.length !== b.rows * cols) throw new RangeError(`Expected ${b.rows * cols} entries for ${maskNames[s]} but received ${mask.length}`);
+      for (let k = 0; k < mask.length; k++) if (mask[k]) keys.push(base + k);
+    } else if (mask !== undefined && mask !== null) {
+      const { rows: mr, cols: mc } = mask as { rows: Int32Array; cols: Int32Array };
+      for (let k = 0; k < mr.length; k++) {
+        const i = mr[k]!, j = mc[k]!;
+        if (i >= b.rows || j >= cols) throw new RangeError(`Expected indices within the data for ${maskNames[s]} but received [${i}, ${j}] at position ${k}`);
+        keys.push(base + i * cols + j);
+      }
+    }
+    // (A CSR matrix holds no NaN: expectDataMatrix refuses it.)
+    if (nan && !('indptr' in b)) b.data.forEach((x, k) => Number.isNaN(x) && keys.push(base + k));
+  });
+  const sorted = Float64Array.from(keys).sort();
+  let distinct = 0;
+  for (let k = 0; k < sorted.length; k++) if (distinct === 0 || sorted[k] !== sorted[distinct - 1]) sorted[distinct++] = sorted[k]!;  // a list may name an entry twice
+  const missing = sorted.slice(0, distinct);
+  const isMissing = (e: number): boolean => {
+    let lo = 0, hi = missing.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (missing[mid]! < e) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < missing.length && missing[lo] === e;
+  };
+  const blockOf = (i: number): number => {
+    let lo = 0, hi = offsets.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (offsets[mid]! <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  const value = (e: number): number => {
+    const i = Math.floor(e / cols), j = e - i * cols, s = blockOf(i), b = data[s]!, r = i - offsets[s]!;
+    if (!('indptr' in b)) return b.data[r * cols + j]!;
+    const p = storedIndex(b as CsrMatrix, r, j);
+    return p < 0 ? 0 : b.data[p]!;
+  };
+  const bad = (x: number) => !(x >= 0) || x === Infinity;
+  const data: (Matrix | CsrMatrix)[] = blocks.map((b, s) => {
+    const base = offsets[s]! * cols;
+    if (!('indptr' in b)) {
+      b.data.forEach((x, k) => {
+        if (bad(x) && !isMissing(base + k)) throw observedValueError(x, base + k);
+      });
+      return b;
+    }
+    let copy: Float64Array | undefined;
+    for (let i = 0; i < b.rows; i++) {
+      for (let p = b.indptr[i]!; p < b.indptr[i + 1]!; p++) {
+        const x = b.data[p]!, e = base + i * cols + b.indices[p]!;
+        if (!bad(x)) continue;
+        if (!isMissing(e)) throw observedValueError(x, e);
+        (copy ??= b.data.slice())[p] = 0;
+      }
+    }
+    return copy ? { rows: b.rows, cols, indptr: b.indptr, indices: b.indices, data: copy } : b;
+  });
+  // The k-th observed index e: the t missing entries below it put it at k + t, where t is the number
+  // of missing entries m_q with m_q − q ≤ k (m_q − q observed entries come before m_q).
+  const observed = (k: number): number => {
+    let lo = 0, hi = missing.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (missing[mid]! - mid <= k) lo = mid + 1;
+      else hi = mid;
+    }
+    return k + lo;
+  };
+  // A fit's mask: the merged list of flat indices, then rows and columns (CSR strata) or flags (dense).
+  const denseRows = blocks.reduce((t, b) => t + ('indptr' in b ? 0 : b.rows * cols), 0);
+  return {
+    space: { count: size - missing.length, observed, value, missing, maskBytes: (heldOut) => 32 * (missing.length + heldOut) + denseRows },
+    data,
+  };
+}
+
+function observedValueError(x: number, k: number): RangeError {
+  return new RangeError(
+    `Expected finite non-negative values in data at observed entries but received ${describeValue(x)} at flat index ${k}${Number.isNaN(x) ? " (mark missing entries with options.fitOptions.mask or missing 'nan')" : ''}`,
+  );
+}
+
 function readProblem(method: CrossValidationMethod, dataArg: unknown, fit: Record<string, unknown>): Problem {
   let data: Problem['data'], values: Float64Array, cols: number, maxRank: number, strataRows: number[] | undefined;
   let missing: Uint8Array;
+  const nan = fit.missing === 'nan';
   if (method === 'nmf') {
-    const A = densify(expectDataMatrix(dataArg, 'data', { nonNegative: false, finite: false }), 'data');
+    const A0 = expectDataMatrix(dataArg, 'data', { nonNegative: false, finite: false });
+    if ('indptr' in A0) {
+      const { space, data: [A] } = sparseSpace([A0], [fit.mask], ['options.fitOptions.mask'], nan);
+      return { method, data: A!, cols: A0.cols, space, sparse: true, maxRank: Math.min(A0.rows, A0.cols) };
+    }
+    const A = A0;
     data = A;
     values = A.data;
     cols = A.cols;
@@ -252,26 +381,32 @@ function readProblem(method: CrossValidationMethod, dataArg: unknown, fit: Recor
     if (!Array.isArray(dataArg)) throw new TypeError(`Expected an array of strata (Matrix or CSR) for data but received ${describeValue(dataArg)}`);
     const list = readList(dataArg, 'data', 'an array of strata (Matrix or CSR)', 1 << 20);
     if (list.length === 0) throw new RangeError('Expected at least one stratum for data but received an empty array');
-    const strata = list.map((s, i) => densify(expectDataMatrix(s, `data[${i}]`, { nonNegative: false, finite: false }), `data[${i}]`));
-    cols = strata[0]!.cols;
+    const given = list.map((s, i) => expectDataMatrix(s, `data[${i}]`, { nonNegative: false, finite: false }));
+    cols = given[0]!.cols;
     strataRows = [];
     let rows = 0;
-    strata.forEach((s, i) => {
+    given.forEach((s, i) => {
       if (s.cols !== cols) throw new RangeError(`Expected data[${i}] to have ${cols} columns (as data[0]) but received ${s.cols}`);
       strataRows!.push(rows);
       rows += s.rows;
     });
+    const masks = fit.mask;
+    if (masks !== undefined && (!Array.isArray(masks) || masks.length !== given.length)) {
+      throw new RangeError(`Expected an array of ${given.length} masks (one per stratum; null for none) for options.fitOptions.mask but received ${describeValue(masks)}`);
+    }
+    if (given.some((s) => 'indptr' in s)) {
+      const names = given.map((_, i) => `options.fitOptions.mask[${i}]`);
+      const { space, data: strata } = sparseSpace(given, (masks as unknown[] | undefined) ?? [], names, nan);
+      return { method, data: strata, cols, space, sparse: true, maxRank: Math.min(rows, cols), strataRows };
+    }
+    const strata = given as Matrix[];
     checkMemory(float64Bytes(rows, cols), `the stacked strata (${rows}×${cols})`);
     values = new Float64Array(rows * cols);
     strata.forEach((s, i) => values.set(s.data, strataRows![i]! * cols));
     data = strata;
     maxRank = Math.min(rows, cols);
     missing = new Uint8Array(values.length);
-    const masks = fit.mask;
-    if (masks !== undefined) {
-      if (!Array.isArray(masks) || masks.length !== strata.length) {
-        throw new RangeError(`Expected an array of ${strata.length} masks (one per stratum; null for none) for options.fitOptions.mask but received ${describeValue(masks)}`);
-      }
+    if (Array.isArray(masks)) {
       masks.forEach((m, i) => maskFlags(m, strata[i]!.data.length, cols, `options.fitOptions.mask[${i}]`, missing, strataRows![i]! * cols));
     }
   } else {
@@ -283,8 +418,8 @@ function readProblem(method: CrossValidationMethod, dataArg: unknown, fit: Recor
     missing = new Uint8Array(values.length);
     maskFlags(fit.mask, values.length, 1, 'options.fitOptions.mask', missing);
   }
-  const observed = observedEntries(values, missing, fit.missing === 'nan', true);
-  return { method, data, values, cols, missing, observed, maxRank, strataRows };
+  const observed = observedEntries(values, missing, nan, true);
+  return { method, data, cols, space: denseSpace(values, missing, observed), sparse: false, maxRank, strataRows };
 }
 
 // ---- folds ----------------------------------------------------------------------------------------
@@ -305,25 +440,39 @@ function generator(seed: number): () => number {
  * The test sets of one seed: a partial Fisher–Yates shuffle of the observed entries, cut into `folds`
  * disjoint runs of `heldOut` entries each (sorted, so a fold's entries are read in memory order).
  */
-function testSets(observed: Problem['observed'], seed: number, folds: number, heldOut: number): Float64Array[] {
-  const pool = Float64Array.from(observed);
+function testSets(space: EntrySpace, seed: number, folds: number, heldOut: number): Float64Array[] {
   const random = generator(seed);
-  const n = pool.length;
-  for (let k = 0; k < folds * heldOut; k++) {
-    const j = k + Math.floor(random() * (n - k));
-    const t = pool[k]!;
-    pool[k] = pool[j]!;
-    pool[j] = t;
+  const n = space.count, total = folds * heldOut;
+  let pool: Float64Array;
+  if (typeof space.observed !== 'function') {
+    pool = Float64Array.from(space.observed);
+    for (let k = 0; k < total; k++) {
+      const j = k + Math.floor(random() * (n - k));
+      const t = pool[k]!;
+      pool[k] = pool[j]!;
+      pool[j] = t;
+    }
+  } else {
+    // The same shuffle of the same pool (so the same test sets as the dense data's), with the pool
+    // implicit: position p holds observed(p) until a swap displaces it, and only displaced positions
+    // are kept (position k is never read again once drawn).
+    const at = space.observed;
+    const displaced = new Map<number, number>();
+    pool = new Float64Array(total);
+    for (let k = 0; k < total; k++) {
+      const j = k + Math.floor(random() * (n - k));
+      const atJ = displaced.get(j) ?? j, atK = displaced.get(k) ?? k;
+      pool[k] = at(atJ);
+      displaced.set(j, atK);
+      displaced.delete(k);
+    }
   }
   return Array.from({ length: folds }, (_, f) => pool.slice(f * heldOut, (f + 1) * heldOut).sort());
 }
 
 /** The test sets every candidate is scored on: per seed, `folds` disjoint sets of `heldOut` entries. */
 export interface Folds {
-  values: Float64Array;
-  /** The user's missing entries (mask, NaN under missing 'nan'). */
-  missing: Uint8Array;
-  observed: Int32Array | Float64Array;
+  space: EntrySpace;
   seeds: number[];
   folds: number;
   heldOut: number;
@@ -333,14 +482,12 @@ export interface Folds {
 
 /** Checks holdout and folds against the observed entries and draws the test sets (see testSets). */
 export function drawFolds(
-  values: Float64Array,
-  missing: Uint8Array,
-  observed: Folds['observed'],
+  space: EntrySpace,
   o: { folds: number; holdout: number; seeds: number | number[] },
   fits: (seeds: number) => number,
   context: string,
 ): Folds {
-  const count = observed.length;
+  const count = space.count;
   const heldOut = Math.round(o.holdout * count);
   if (heldOut < 1) {
     throw new RangeError(`Expected options.holdout of ${context} to hold out at least one entry but received ${o.holdout} of ${count} observed entries (round(holdout · observed) = 0)`);
@@ -349,14 +496,15 @@ export function drawFolds(
     throw new RangeError(`Expected options.folds · ${heldOut} held-out entries ≤ the ${count} observed entries for options.folds of ${context} but received ${o.folds} folds (the test sets are disjoint)`);
   }
   const seeds = typeof o.seeds === 'number' ? Array.from({ length: o.seeds }, (_, s) => s) : o.seeds;
-  // The shuffled copy of the observed indices (one seed at a time), every test set (kept for all
-  // candidates), and a mask of the data's size per fit in flight.
+  // The shuffled copy of the observed indices (one seed at a time; of CSR data, the drawn entries and
+  // a map of the displaced ones), every test set (kept for all candidates), and a mask per fit in flight.
+  const shuffle = typeof space.observed === 'function' ? 8 * o.folds * heldOut + 64 * Math.min(o.folds * heldOut, count) : 8 * count;
   checkMemory(
-    8 * count + 8 * seeds.length * o.folds * heldOut + Math.min(getConcurrency(), fits(seeds.length)) * values.length,
+    shuffle + 8 * seeds.length * o.folds * heldOut + Math.min(getConcurrency(), fits(seeds.length)) * space.maskBytes(heldOut),
     `the test sets of ${seeds.length} seed(s) × ${o.folds} folds × ${heldOut} entries and the fits' masks`,
   );
-  const sets = seeds.map((s) => testSets(observed, s, o.folds, heldOut));
-  return { values, missing, observed, seeds, folds: o.folds, heldOut, sets };
+  const sets = seeds.map((s) => testSets(space, s, o.folds, heldOut));
+  return { space, seeds, folds: o.folds, heldOut, sets };
 }
 
 /** One fit: candidate `index` of the grid, on test set `slot` (seed-major) of seed `seed`. */
@@ -375,18 +523,26 @@ export function tasksOf(f: Folds, candidates: number): Task[] {
   return tasks;
 }
 
-/** The fit's mask: the user's missing entries and the test set. */
+/** The fit's mask over dense data: the user's missing entries and the test set, as flags. */
 export function maskWithTest(f: Folds, test: Float64Array): Uint8Array {
-  const mask = f.missing.slice();
+  const mask = (f.space.missing as Uint8Array).slice();
   for (let q = 0; q < test.length; q++) mask[test[q]!] = 1;
   return mask;
+}
+
+/** The fit's missing entries over data with CSR in it: the user's and the test set's, merged (sorted flat indices). */
+function missingWithTest(f: Folds, test: Float64Array): Float64Array {
+  const user = f.space.missing as Float64Array;
+  const out = new Float64Array(user.length + test.length);
+  for (let a = 0, b = 0, k = 0; k < out.length; k++) out[k] = b >= test.length || (a < user.length && user[a]! < test[b]!) ? user[a++]! : test[b++]!;
+  return out;
 }
 
 /** RMSE of `model` (its values at the test entries, in order) against the data there. */
 export function testRmse(f: Folds, test: Float64Array, model: ArrayLike<number>): number {
   let sum = 0;
   for (let q = 0; q < test.length; q++) {
-    const d = model[q]! - f.values[test[q]!]!;
+    const d = model[q]! - f.space.value(test[q]!);
     sum += d * d;
   }
   return Math.sqrt(sum / test.length);
@@ -516,7 +672,7 @@ function plan(dataArg: unknown, methodArg: unknown, options: unknown, context: s
   if (tooLarge !== undefined) {
     throw new RangeError(`Expected ranks in [1, ${problem.maxRank}] (the smaller side of the data) for options.ranks of ${context} but received ${tooLarge}`);
   }
-  const folds = drawFolds(problem.values, problem.missing, problem.observed, o, (seeds) => o.ranks.length * seeds * o.folds, context);
+  const folds = drawFolds(problem.space, o, (seeds) => o.ranks.length * seeds * o.folds, context);
   return { problem, o, folds, tasks: tasksOf(folds, o.ranks.length) };
 }
 
@@ -525,8 +681,31 @@ function plan(dataArg: unknown, methodArg: unknown, options: unknown, context: s
 /** The fit's options: the user's, with the test set added to the mask and the repetition's seed. */
 function fitArguments(p: Plan, task: Task): { data: Problem['data']; rank: number; options: Record<string, unknown> } {
   const { problem } = p;
-  const mask = maskWithTest(p.folds, task.test);
   const options: Record<string, unknown> = { ...p.o.fitOptions, seed: task.seed };
+  if (problem.sparse) {
+    // The NaN entries are in the list (and their stored values 0 in the fit's data).
+    options.missing = 'observed';
+    const list = missingWithTest(p.folds, task.test);
+    const m = problem.cols;
+    const blocks = Array.isArray(problem.data) ? problem.data : [problem.data as CsrMatrix];
+    const offsets = problem.strataRows ?? [0];
+    let q = 0;
+    const masks = blocks.map((b, s) => {
+      const start = offsets[s]! * m, end = start + b.rows * m;
+      const from = q;
+      while (q < list.length && list[q]! < end) q++;
+      const part = list.subarray(from, q);
+      if (!('indptr' in b)) {
+        const flags = new Uint8Array(b.rows * m);
+        for (const e of part) flags[e - start] = 1;
+        return flags;
+      }
+      return { rows: Int32Array.from(part, (e) => Math.floor((e - start) / m)), cols: Int32Array.from(part, (e) => (e - start) % m) };
+    });
+    options.mask = problem.method === 'stratifiedNmf' ? masks : masks[0];
+    return { data: problem.data, rank: p.o.ranks[task.index]!, options };
+  }
+  const mask = maskWithTest(p.folds, task.test);
   if (problem.method === 'stratifiedNmf') {
     const strata = problem.data as Matrix[];
     options.mask = strata.map((s, i) => mask.subarray(problem.strataRows![i]! * problem.cols, problem.strataRows![i]! * problem.cols + s.data.length));
@@ -553,7 +732,7 @@ function score(p: Plan, task: Task, result: FitResult): Scored {
     model = reconstruct(result, { entries: { rows, cols } });
   }
   // The fit's loss is √Σ(a − m)² over the entries it saw (every weight is 1 or 0).
-  const trained = problem.observed.length - test.length;
+  const trained = problem.space.count - test.length;
   return { test: testRmse(p.folds, test, model), train: result.loss / Math.sqrt(trained) };
 }
 
@@ -585,14 +764,14 @@ function summarize(p: Plan, e: GridErrors): CrossValidateRankResult {
   // Ranks ascending: the simplest model first, as the one-standard-error rule needs.
   const { chosen, best } = chooseByRule(curve, p.o.rule);
   const { ranks, holdout, rule } = p.o;
-  const { folds, seeds, heldOut, observed } = p.folds;
+  const { folds, seeds, heldOut, space } = p.folds;
   return {
     method: p.problem.method,
     curve,
     chosenRank: curve[chosen]!.rank,
     bestRank: curve[best]!.rank,
     rule,
-    settings: { ranks, folds, holdout, seeds, observed: observed.length, heldOut },
+    settings: { ranks, folds, holdout, seeds, observed: space.count, heldOut },
   };
 }
 
@@ -730,7 +909,7 @@ function planW(XArg: unknown, kArg: unknown, options: unknown, context: string, 
   maskFlags(o.fitOptions.mask, X.data.length, X.cols, 'options.fitOptions.mask', missing);
   const observed = observedEntries(X.data, missing, o.fitOptions.missing === 'nan', false);
   const ws = o.ws;
-  const folds = drawFolds(X.data, missing, observed, o, (seeds) => ws.length * seeds * o.folds, context);
+  const folds = drawFolds(denseSpace(X.data, missing, observed), o, (seeds) => ws.length * seeds * o.folds, context);
   return { X, holdout: o.holdout, k, ws, rule: o.rule, fitOptions: o.fitOptions, folds, tasks: tasksOf(folds, ws.length), signal: o.signal, onProgress: o.onProgress };
 }
 
@@ -752,7 +931,7 @@ function scoreW(p: WPlan, task: Task, r: NsaFlowFitResult): Scored {
   const testError = testRmse(p.folds, test, Float64Array.from(test, modelAt));
   // The training entries: the observed ones not in the (sorted) test set.
   let sum = 0, count = 0, q = 0;
-  for (const e of p.folds.observed) {
+  for (const e of p.folds.space.observed as Int32Array | Float64Array) {
     while (q < test.length && test[q]! < e) q++;
     if (q < test.length && test[q] === e) continue;
     const d = modelAt(e) - X.data[e]!;
@@ -767,13 +946,13 @@ function summarizeW(p: WPlan, e: GridErrors): CrossValidateWResult {
   // The simplest model first: the largest w (the most orthogonal, sparsest loadings), as for a lasso's
   // largest penalty within one standard error.
   const { chosen, best } = chooseByRule([...curve].reverse(), p.rule);
-  const { folds, seeds, heldOut, observed } = p.folds;
+  const { folds, seeds, heldOut, space } = p.folds;
   return {
     curve,
     chosenW: curve[curve.length - 1 - chosen]!.w,
     bestW: curve[curve.length - 1 - best]!.w,
     rule: p.rule,
-    settings: { k: p.k, ws: p.ws, folds, holdout: p.holdout, seeds, observed: observed.length, heldOut },
+    settings: { k: p.k, ws: p.ws, folds, holdout: p.holdout, seeds, observed: space.count, heldOut },
   };
 }
 

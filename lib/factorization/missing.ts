@@ -1,11 +1,12 @@
 /**
  * Missing values and entry weights for the NMF family (docs/missing-values.md): the options
  * `weights`, `mask` and `missing`, checked in full here before any native work, and turned into what
- * the bindings take — dense entry weights ω (0 = missing) or, for CSR data, `missing: 'absent'`.
- * Missing entries never densify a CSR input.
+ * the bindings take — dense entry weights ω (0 = missing) or, for CSR data, `missing: 'absent'` or
+ * the list of its missing entries (a mask given as {rows, cols}). Missing entries never densify a
+ * CSR input.
  */
 import type { CsrMatrix, Matrix } from '../matrix.js';
-import { describeValue, expectFloat64Array, expectInteger, isObjectArgument, readFields, readList, scaledNorm, typedArrayName, type OptionSpecs } from '../validate.js';
+import { describeValue, expectFloat64Array, expectInteger, isObjectArgument, readFields, readList, scaledNorm, subName, typedArrayName, type OptionSpecs } from '../validate.js';
 import { expectDataMatrix, type DataMatrix } from './sparse.js';
 
 /**
@@ -17,7 +18,11 @@ export type MissingMask = ArrayLike<boolean | number> | { rows: ArrayLike<number
 export interface MissingOptions {
   /** Entry weights ω ≥ 0, a Matrix of the data's shape (dense data): the objective is ½Σω(a − m)²; 0 = missing. */
   weights?: Matrix;
-  /** The missing entries (dense data; they may hold NaN). */
+  /**
+   * The missing entries. Dense data: a boolean array or an index list (they may hold NaN). CSR data:
+   * an index list {rows, cols} of distinct entries, stored or absent (its stored values must still be
+   * finite and ≥ 0); the list, never a rows×cols array, reaches the solver.
+   */
   mask?: MissingMask;
   /**
    * 'nan': NaN entries of dense data are missing. 'absent': the absent entries of CSR data are missing
@@ -41,14 +46,15 @@ function checkWeights(v: unknown, name: string): unknown {
 function checkMask(v: unknown, name: string): unknown {
   if (isObjectArgument(v) && typedArrayName(v) === undefined && !Array.isArray(v)) {
     const f = readFields(v, ['rows', 'cols'] as const, name);
-    const rows = readList(f.rows, `${name}.rows`, 'an array of row indices');
-    const cols = readList(f.cols, `${name}.cols`, 'an array of column indices');
+    const rowsName = subName(name, '.rows'), colsName = subName(name, '.cols');
+    const rows = readList(f.rows, rowsName, 'an array of row indices');
+    const cols = readList(f.cols, colsName, 'an array of column indices');
     if (rows.length !== cols.length) {
-      throw new RangeError(`Expected ${name}.rows and ${name}.cols of the same length but received ${rows.length} and ${cols.length}`);
+      throw new RangeError(`Expected ${rowsName} and ${colsName.split(' of ')[0]} of the same length but received ${rows.length} and ${cols.length}`);
     }
     return {
-      rows: Int32Array.from(rows, (x, k) => expectInteger(x, `${name}.rows[${k}]`, 0, 2 ** 31 - 2, 'a row index')),
-      cols: Int32Array.from(cols, (x, k) => expectInteger(x, `${name}.cols[${k}]`, 0, 2 ** 31 - 2, 'a column index')),
+      rows: Int32Array.from(rows, (x, k) => expectInteger(x, subName(name, `.rows[${k}]`), 0, 2 ** 31 - 2, 'a row index')),
+      cols: Int32Array.from(cols, (x, k) => expectInteger(x, subName(name, `.cols[${k}]`), 0, 2 ** 31 - 2, 'a column index')),
     };
   }
   const name0 = typedArrayName(v);
@@ -114,6 +120,10 @@ export interface PreparedMissing {
   norm: number;
   /** Entries of weight ≠ 1 (the kernel's list; the stored entries for 'absent'). */
   listed: number;
+  /** CSR data with a mask: its missing entries, distinct, sorted by row then column. */
+  entries?: { rows: Int32Array; cols: Int32Array };
+  /** Doubles of the data's copy the binding zeroes at `entries` (CSR: values, indices and indptr). */
+  copied: number;
 }
 
 /** True when any missing-value option asks for more than the plain, fully observed problem. */
@@ -138,12 +148,20 @@ export function prepareMissing(
 ): { data: DataMatrix; missing: PreparedMissing } {
   if (!wantsMissing(o)) {
     const data = expectDataMatrix(A, name);
-    return { data, missing: { absent: false, norm: scaledNorm(data.data), listed: 0 } };
+    return { data, missing: { absent: false, norm: scaledNorm(data.data), listed: 0, copied: 0 } };
   }
   const probe = expectDataMatrix(A, name, { nonNegative: false, finite: false });
   if ('indptr' in probe) {
-    if (o.weights !== undefined || o.mask !== undefined) {
-      throw new RangeError(`Expected dense data for options.${o.weights !== undefined ? 'weights' : 'mask'} of ${context} but ${name} is CSR (use missing 'absent': only the stored entries are observed)`);
+    if (o.weights !== undefined || o.mask instanceof Uint8Array) {
+      throw new RangeError(
+        `Expected dense data for options.${o.weights !== undefined ? 'weights' : 'mask'} of ${context} but ${name} is CSR (use missing 'absent': only the stored entries are observed${o.weights === undefined ? '; or give the missing entries as an index list {rows, cols}' : ''})`,
+      );
+    }
+    if (o.mask !== undefined) {
+      if (o.missing === 'absent') {
+        throw new RangeError(`Expected missing 'observed' with an index-list options.mask of ${context} but received 'absent' (the absent entries of ${name} are missing already)`);
+      }
+      return maskedCsr(probe as CsrMatrix, name, o.mask, context);
     }
     if (o.missing === 'nan' && !absentForCsrOnly) {
       throw new RangeError(`Expected dense data for options.missing 'nan' of ${context} but ${name} is CSR (use missing 'absent')`);
@@ -154,7 +172,7 @@ export function prepareMissing(
     });
     // (CSR holds no NaN: with 'nan' among strata a CSR stratum is fully observed.)
     const absent = o.missing === 'absent';
-    return { data: csr, missing: { absent, norm: scaledNorm(csr.data), listed: absent ? csr.data.length : 0 } };
+    return { data: csr, missing: { absent, norm: scaledNorm(csr.data), listed: absent ? csr.data.length : 0, copied: 0 } };
   }
   if (o.missing === 'absent' && !absentForCsrOnly) throw new RangeError(`Expected CSR data for options.missing 'absent' of ${context} but ${name} is dense (give a mask or weights)`);
   const { rows, cols, data } = probe;
@@ -206,16 +224,67 @@ export function prepareMissing(
     norm = scaledNorm(weighted);
   }
   const dense: Matrix = { rows, cols, data };
-  return { data: dense, missing: { weights: listed === 0 ? undefined : omega, absent: false, norm, listed } };
+  return { data: dense, missing: { weights: listed === 0 ? undefined : omega, absent: false, norm, listed, copied: 0 } };
+}
+
+/**
+ * The missing entries of CSR data as an index list (checked: in range, each entry once), sorted by
+ * row then column, and √Σωa² over the rest. Every stored value must be finite and ≥ 0 (the binding
+ * zeroes the listed ones in its copy of the data). Nothing of size rows×cols is made.
+ */
+export function maskedCsr(A: CsrMatrix, name: string, mask: { rows: Int32Array; cols: Int32Array }, context: string): { data: CsrMatrix; missing: PreparedMissing } {
+  const { rows, cols } = A;
+  const k = mask.rows.length;
+  const keys = new Float64Array(k);
+  for (let p = 0; p < k; p++) {
+    const i = mask.rows[p]!, j = mask.cols[p]!;
+    if (i >= rows || j >= cols) {
+      throw new RangeError(`Expected indices within ${rows}×${cols} (the shape of ${name}) for options.mask of ${context} but received [${i}, ${j}] at position ${p}`);
+    }
+    keys[p] = i * cols + j;
+  }
+  keys.sort();
+  for (let p = 1; p < k; p++) {
+    if (keys[p] === keys[p - 1]) {
+      const i = Math.floor(keys[p]! / cols), j = keys[p]! - i * cols;
+      throw new RangeError(`Expected distinct entries in options.mask of ${context} (CSR data: each missing entry once) but received [${i}, ${j}] twice`);
+    }
+  }
+  const entries = { rows: Int32Array.from(keys, (e) => Math.floor(e / cols)), cols: Int32Array.from(keys, (e) => e % cols) };
+  const values = A.data.slice(0, A.indptr[rows]!);
+  values.forEach((x, p) => {
+    if (!(x >= 0) || x === Infinity) throw new RangeError(`Expected finite non-negative values in ${name} but received ${describeValue(x)} at stored entry ${p}`);
+  });
+  // √Σωa²: the stored values with the listed ones zeroed.
+  for (let p = 0; p < k; p++) {
+    const i = entries.rows[p]!, j = entries.cols[p]!;
+    const at = storedIndex(A, i, j);
+    if (at >= 0) values[at] = 0;
+  }
+  return { data: A, missing: { absent: false, norm: scaledNorm(values), listed: k, entries, copied: 1.5 * A.data.length + 0.5 * (rows + 1) } };
+}
+
+/** Where entry (i, j) of CSR data is stored (a binary search of row i), or −1 when it is absent. */
+export function storedIndex(A: CsrMatrix, i: number, j: number): number {
+  let lo = A.indptr[i]!, hi = A.indptr[i + 1]!;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = A.indices[mid]!;
+    if (c === j) return mid;
+    if (c < j) lo = mid + 1;
+    else hi = mid;
+  }
+  return -1;
 }
 
 /** Doubles a missing-value solve adds (the weights, the data's zeroed copy, the kernel's list). */
 export function missingDoubles(m: PreparedMissing, size: number): number {
-  return (m.weights ? 2 * size : 0) + 5 * m.listed;
+  return (m.weights ? 2 * size : 0) + 5 * m.listed + m.copied;
 }
 
 /** The raw binding fields. */
-export function rawMissing(m: PreparedMissing): { weights?: Float64Array; missing?: 'absent' } {
+export function rawMissing(m: PreparedMissing): { weights?: Float64Array; missing?: 'absent'; maskEntries?: { rows: Int32Array; cols: Int32Array } } {
   if (m.absent) return { missing: 'absent' };
+  if (m.entries) return { maskEntries: m.entries };
   return m.weights ? { weights: m.weights } : {};
 }

@@ -7,6 +7,8 @@ import type { Matrix } from '../matrix.js';
 import { native } from '../native.js';
 import { callSync, runJob, type AsyncOptions } from '../runtime.js';
 import { NumericalError } from '../errors.js';
+import { deviceOptionSpecs, resolveDevice, type Device } from '../cuda.js';
+import { nmfMuOnDevice, nmfUnsupportedOnDevice } from './nmf-cuda.js';
 import { asyncOptionSpecs, expectIntact, expectMatrix, expectShapeInteger, parseOptions, type OptionSpecs } from '../validate.js';
 import {
   callInContext,
@@ -122,7 +124,7 @@ function prepare(A: unknown, rankArg: unknown, options: unknown, context: string
     throw new RangeError(`Expected solver 'mu' for options.loss 'kl' of ${context} but received solver '${o.solver}'`);
   }
   const { data, missing } = prepareMissing(A, 'A', o, context);
-  if (o.loss === 'kl' && (missing.weights || missing.absent)) {
+  if (o.loss === 'kl' && (missing.weights || missing.absent || missing.entries)) {
     throw new RangeError(`Expected loss 'frobenius' with missing entries or weights for ${context} but received loss 'kl' (weighted updates are for the Frobenius loss)`);
   }
   const rank = expectShapeInteger(rankArg, 'rank', maxRank);
@@ -201,11 +203,21 @@ function toResult(p: Prepared, raw: RawTrace & { W: Float64Array; H: Float64Arra
   };
 }
 
-/** NMF on the calling thread (small problems). */
-export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions): NmfResult {
-  const p = prepare(A, rank, options, 'nmfSync()', nmfOptionSpecs);
+const nmfSyncSpecs = { ...nmfOptionSpecs, ...deviceOptionSpecs } as const satisfies OptionSpecs;
+
+/**
+ * NMF on the calling thread (small problems). `device` (docs/cuda.md): 'cuda' or 'auto' run solver
+ * 'mu' with the Frobenius loss on dense data without missing entries, penalties or a certificate stop
+ * on the GPU; anything else on the CPU ('cuda' refuses it with a RangeError).
+ */
+export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions & { device?: Device }): NmfResult {
+  const p = prepare(A, rank, options, 'nmfSync()', nmfSyncSpecs);
+  const cpu = (raw: ReturnType<typeof rawOptions>) => callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, raw)));
+  const { binding } = resolveDevice((p.o as Parsed & { device: Device }).device, p.context, p.A.rows * p.A.cols, nmfUnsupportedOnDevice({
+    ...p.o, sparse: 'indptr' in p.A, missing: p.missing, penalties: penaltyWeights(p.o, factorPenaltyKeys),
+  }));
   return bestOfSync(p.o, p.given !== undefined, p.context, (seed) =>
-    toResult(p, callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, rawOptions(p, seed))))),
+    toResult(p, binding ? nmfMuOnDevice(binding, p.A as { rows: number; cols: number; data: Float64Array }, p.rank, rawOptions(p, seed), cpu, p.context) : cpu(rawOptions(p, seed))),
   );
 }
 

@@ -1,15 +1,21 @@
 /**
  * Plots as SVG, rendered in Node without a browser: Vega-Lite specs compiled to Vega and rendered by
  * Vega's headless SVG renderer (vega and vega-lite are optional packages, loaded at the first render).
- * Four kinds:
+ * The kinds:
  *   - convergence traces: one line per trace column, log-scale y;
  *   - heatmaps of factor matrices, labelled with the names of rows and columns when known; a diverging
  *     colour scale centred at 0 for signed matrices, a sequential one from 0 otherwise; a matrix with
  *     too many named columns (a topic matrix over a vocabulary) shows its top-N columns per row instead;
+ *     several of them side by side or stacked in one figure (heatmapPanelsPlot), and images as a grid,
+ *     a row of images per entry (imageGridPlot);
  *   - the w trade-off curve of a path result ({ws, fidelity, orthogonality, sparsity}), with the
  *     selected w marked;
  *   - the rank curve of a cross-validation ({ranks, testMean, testSd, trainMean}): error bars of the
- *     held-out error, the training error, the chosen rank marked.
+ *     held-out error, the training error, the chosen rank marked;
+ *   - charts of named series (charts.ts): line or scatter panels with a marked x (chartPanelsPlot), dot
+ *     plots of labelled values (dotPanelsPlot), curves measured at a few settings each (curvesPlot).
+ * Every argument is read once and checked before anything is drawn (a TypeError or RangeError naming
+ * it); a figure holds at most 64 panels and 200 000 points or cells (shared.ts).
  * Every plot says in its subtitle where it stops at a limit ("first 60 of 8984 columns").
  * `plotResult` draws whatever a result directory (result.json + .npy, see lib/cli/output.ts) holds,
  * treating result.json as untrusted (see result.ts).
@@ -20,75 +26,29 @@ import { dirname, join, resolve } from 'node:path';
 
 import type { TopLevelSpec } from 'vega-lite';
 
-import { describe, expectPath, isList, isPlainRecord, readField, readObject, readRecord } from '../cli/check.js';
+import { describe, expectPath, isPlainRecord, readField, readObject, readRecord } from '../cli/check.js';
 import type { Matrix } from '../matrix.js';
-import { describeValue, expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
-import { loadPlotPackages } from './load.js';
+import { describeValue, expectMatrix, type OptionSpecs } from '../validate.js';
 import { readPlotResult, readResultMatrix, type AxisNames } from './result.js';
+import { expectColumn, expectMarks, int, nameList, readNumbers, readOptions, readParts, readText, renderSvg, schema, text, titled } from './shared.js';
 
 export { loadPlotPackages, plotPackages, type PackageImporter, type PlotPackages } from './load.js';
 export { MissingPackageError } from '../errors.js';
 export { readPlotResult, type AxisNames, type PlotResult } from './result.js';
 
-const schema = 'https://vega.github.io/schema/vega-lite/v6.json';
-
-/** Renders a Vega-Lite spec to an SVG string (headless: no canvas, no browser). */
-export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  if (!isPlainRecord(spec)) throw new TypeError(`Expected a Vega-Lite spec object for spec but received ${describe(spec)}`);
-  const { vega, vegaLite } = await loadPlotPackages();
-  let compiled;
-  try {
-    compiled = vegaLite.compile(spec).spec;
-  } catch (err) {
-    throw new TypeError(`Expected a valid Vega-Lite spec for spec but compiling it failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-  }
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
-
-const int = (min: number, max: number, def: number | undefined, description: string) =>
-  ({ kind: 'number', integer: true, min, max, default: def, description }) as const;
-const text = (description: string) =>
-  ({
-    kind: 'custom',
-    description,
-    check: (v: unknown, name: string) => {
-      if (typeof v !== 'string') throw new TypeError(`Expected a string for ${name} but received ${describeValue(v)}`);
-      return v;
-    },
-  }) as const;
-const nameList = {
-  kind: 'custom',
-  description: 'an array of strings',
-  check: (v: unknown, name: string) => {
-    if (!Array.isArray(v)) throw new TypeError(`Expected an array of strings for ${name} but received ${describeValue(v)}`);
-    const i = v.findIndex((s) => typeof s !== 'string');
-    if (i >= 0) throw new TypeError(`Expected an array of strings for ${name} but received ${describeValue(v[i])} at [${i}]`);
-    return v as string[];
-  },
-} as const;
-
-/**
- * parseOptions over an options argument read once: unknown keys are refused with a "did you mean",
- * a getter that throws becomes a TypeError naming the option.
- */
-function readOptions<T>(specs: OptionSpecs, options: unknown, context: string): T {
-  const read = options === undefined ? {} : readObject(options, 'options', `${context} options {${Object.keys(specs).join(', ')}}`, Object.keys(specs));
-  return parseOptions<T>(specs, read, context);
-}
-
-/** A column of numbers: an array or a typed array (a real length, so drawing it is bounded by memory). */
-function expectColumn(v: unknown, name: string): ArrayLike<unknown> {
-  if (isList(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView))) return isList(v) ? Array.from(v as unknown[]) : (v as unknown as ArrayLike<unknown>);
-  throw new TypeError(`Expected an array of numbers for ${name} but received ${describe(v)}`);
-}
-
-/** `title` as Vega-Lite takes it: a subtitle line for each limit the plot stops at. */
-const titled = (title: string, notes: string[]) => (notes.length ? { text: title, subtitle: notes } : title);
+export { renderSvg } from './shared.js';
+export {
+  chartPanelsPlot,
+  curvesPlot,
+  dotPanelsPlot,
+  type AxisOptions,
+  type ChartPanel,
+  type ChartPanelsOptions,
+  type CurvesPlotOptions,
+  type DotPanel,
+  type DotPanelsOptions,
+  type Series,
+} from './charts.js';
 
 // ---- convergence -----------------------------------------------------------------------------------
 
@@ -237,15 +197,35 @@ function colourScale(values: readonly number[], signed: boolean): { scheme: 'blu
  * it elsewhere; heatmapPlot renders it.
  */
 export function heatmapSpec(m: Matrix, options: HeatmapOptions = {}): TopLevelSpec {
-  if (isPlainRecord(m)) m = { rows: readField(m, 'rows', 'm.rows'), cols: readField(m, 'cols', 'm.cols'), data: readField(m, 'data', 'm.data') } as Matrix; // read once
-  expectMatrix(m, 'm', { finite: false });
-  const o = readOptions<HeatmapParsed>(heatmapSpecs, options, 'heatmapPlot()');
-  for (const [key, count] of [['rowNames', m.rows], ['colNames', m.cols]] as const) {
+  const read = readHeatmap(m, options, 'm', 'options', 'heatmapPlot()');
+  return buildHeatmapSpec(read.m, read.o);
+}
+
+/**
+ * A matrix and its heatmap options, each read once and checked: `name` / `optionsName` are what the
+ * caller passed them as, `context` the function named in messages about an option.
+ */
+function readHeatmap(m: unknown, options: unknown, name: string, optionsName: string, context: string): { m: Matrix; o: HeatmapParsed } {
+  if (isPlainRecord(m)) m = { rows: readField(m, 'rows', `${name}.rows`), cols: readField(m, 'cols', `${name}.cols`), data: readField(m, 'data', `${name}.data`) }; // read once
+  const checked = expectMatrix(m, name, { finite: false });
+  const o = readOptions<HeatmapParsed>(heatmapSpecs, options, context, optionsName);
+  for (const [key, count] of [['rowNames', checked.rows], ['colNames', checked.cols]] as const) {
     const names = o[key];
     if (names && names.length !== count) {
-      throw new RangeError(`Expected ${count} names (one per ${key === 'rowNames' ? 'row' : 'column'}) for options.${key} of heatmapPlot() but received ${names.length}`);
+      throw new RangeError(`Expected ${count} names (one per ${key === 'rowNames' ? 'row' : 'column'}) for options.${key} of ${context} but received ${names.length}`);
     }
   }
+  return { m: checked, o };
+}
+
+/** The cells (or ranked names) a heatmap of `m` with options `o` draws: what its spec will hold. */
+function heatmapCells(m: Matrix, o: HeatmapParsed): number {
+  if (o.colNames && m.cols > o.maxCols) return Math.min(m.rows, o.maxRows) * Math.min(o.topN, m.cols);
+  if (o.rowNames && m.rows > o.maxRows) return Math.min(m.cols, o.maxCols) * Math.min(o.topN, m.rows);
+  return Math.min(m.rows, o.maxRows) * Math.min(m.cols, o.maxCols);
+}
+
+function buildHeatmapSpec(m: Matrix, o: HeatmapParsed): TopLevelSpec {
   let signed = false;
   for (let i = 0; i < m.data.length; i++) if (m.data[i]! < 0) signed = true;
   const title = o.title ?? `${m.rows} × ${m.cols}`;
@@ -368,6 +348,125 @@ function topSpec(m: Matrix, o: HeatmapParsed, along: 'rows' | 'cols', signed: bo
 export async function heatmapPlot(m: Matrix, options: HeatmapOptions = {}): Promise<string> {
   return renderSvg(heatmapSpec(m, options));
 }
+
+// ---- heatmap panels and image grids ---------------------------------------------------------------
+
+/** One panel of heatmapPanelsPlot: a matrix and the heatmapPlot options it is drawn with. */
+export interface HeatmapPanel {
+  m: Matrix;
+  options?: HeatmapOptions;
+}
+
+export interface HeatmapPanelsOptions {
+  /** The figure's title (default: none; each panel keeps its own). */
+  title?: string;
+  /** One panel above the other (for wide matrices) instead of side by side (default false). */
+  stacked?: boolean;
+  /**
+   * 'shared' (default): one colour scale for all panels, so that they compare by colour;
+   * 'independent': each panel its own scale, for matrices of different ranges.
+   */
+  colour?: 'shared' | 'independent';
+}
+
+const heatmapPanelsSpecs = {
+  title: text('a title'),
+  stacked: { kind: 'boolean', description: 'one panel above the other' },
+  colour: { kind: 'enum', values: ['shared', 'independent'], description: 'one colour scale, or one per panel' },
+} as const satisfies OptionSpecs;
+
+/**
+ * Heatmaps in one SVG, one panel per matrix in order, each the heatmap heatmapPlot draws with that
+ * panel's options (names, limits, top-N view, non-finite cells left blank and counted in the subtitle).
+ * A panel under 160 px wide (a toy matrix's 18-px cells) is enlarged by a whole factor to at least that,
+ * so that it reads beside its neighbours. At most 64 panels and 200 000 cells in all (a RangeError
+ * before anything is drawn otherwise).
+ */
+export async function heatmapPanelsPlot(panels: readonly HeatmapPanel[], options: HeatmapPanelsOptions = {}): Promise<string> {
+  const read = readParts(panels, 'panels', 'an array of heatmap panels {m, options}').map((panel, i) => {
+    const name = `panels[${i}]`;
+    const f = readObject(panel, name, 'a heatmap panel {m, options}', ['m', 'options']);
+    return readHeatmap(f.m, f.options, `${name}.m`, `${name}.options`, `${name} of heatmapPanelsPlot()`);
+  });
+  const o = readOptions<HeatmapPanelsOptions>(heatmapPanelsSpecs, options, 'heatmapPanelsPlot()');
+  expectMarks(read.reduce((a, { m, o: po }) => a + heatmapCells(m, po), 0), 'panels', 'cells');
+  return renderSvg(heatmapPanelsSpec(read, o));
+}
+
+function heatmapPanelsSpec(panels: readonly { m: Matrix; o: HeatmapParsed }[], o: HeatmapPanelsOptions): TopLevelSpec {
+  const specs = panels.map(({ m, o: po }) => {
+    const { $schema: _schema, ...spec } = buildHeatmapSpec(m, po) as unknown as Record<string, unknown> & { width: number; height: number };
+    const zoom = Math.max(1, Math.floor(160 / spec.width));
+    return { ...spec, width: spec.width * zoom, height: spec.height * zoom };
+  });
+  const concat = o.stacked ? { vconcat: specs } : { hconcat: specs };
+  return { $schema: schema, ...(o.title === undefined ? {} : { title: o.title }), ...concat, resolve: { scale: { color: o.colour ?? 'shared' } } } as unknown as TopLevelSpec;
+}
+
+/** One row of imageGridPlot: images of one shape, drawn left to right. */
+export interface ImageRow {
+  title?: string;
+  /** Each image height × width values, row by row (NaN or null: a blank pixel). */
+  images: readonly ArrayLike<number | null>[];
+}
+
+export interface ImageGridOptions {
+  /** The figure's title (default: none). */
+  title?: string;
+  /** 'shared' (default): one colour scale for every row; 'independent': one per row. */
+  colour?: 'shared' | 'independent';
+}
+
+const imageGridSpecs = {
+  title: text('a title'),
+  colour: heatmapPanelsSpecs.colour,
+} as const satisfies OptionSpecs;
+
+/**
+ * Images as a grid, one row of images per entry of `rows` (originals, noisy copies, reconstructions …),
+ * each image `height` × `width` pixels given row by row. Each row is one heatmap panel (see
+ * heatmapPanelsPlot, stacked): its images side by side with one blank (0-valued) pixel column between
+ * them, on one colour scale by default. At most 64 rows and 64 images a row, a row at most 10 000
+ * pixels wide and high, and 200 000 pixels in all.
+ */
+export async function imageGridPlot(rows: readonly ImageRow[], height: number, width: number, options: ImageGridOptions = {}): Promise<string> {
+  const list = readParts(rows, 'rows', 'an array of image rows {title, images}');
+  for (const [v, name] of [[height, 'height'], [width, 'width']] as const) {
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`Expected an integer ≥ 1 (pixels) for ${name} but received ${describeValue(v)}`);
+    if (v < 1 || v > maxHeatmapSide) throw new RangeError(`Expected an integer from 1 to ${maxHeatmapSide} (pixels) for ${name} but received ${v}`);
+  }
+  const read = list.map((row, r) => {
+    const name = `rows[${r}]`;
+    const f = readObject(row, name, 'an image row {title, images}', ['title', 'images']);
+    const title = f.title === undefined ? undefined : readText(f.title, `${name}.title`);
+    const images = readParts(f.images, `${name}.images`, 'an array of images');
+    const cols = images.length * (width + 1) - 1;
+    if (cols > maxHeatmapSide) throw new RangeError(`Expected at most ${maxHeatmapSide} pixels across for ${name}.images but its ${images.length} images of width ${width} are ${cols} wide`);
+    return { title, images, name };
+  });
+  const o = readOptions<ImageGridOptions>(imageGridSpecs, options, 'imageGridPlot()');
+  const pixels = read.reduce((a, r) => a + height * (r.images.length * (width + 1) - 1), 0);
+  expectMarks(pixels, 'rows', 'pixels');
+  const panels = read.map(({ title, images, name }) => {
+    const cols = images.length * (width + 1) - 1;
+    const data = new Float64Array(height * cols);
+    images.forEach((img, k) => {
+      const values = readNumbers(img, `${name}.images[${k}]`, height * width);
+      if (values.length !== height * width) throw new RangeError(`Expected ${height * width} values (height × width) for ${name}.images[${k}] but received ${values.length}`);
+      for (let i = 0; i < height; i++) for (let j = 0; j < width; j++) data[i * cols + k * (width + 1) + j] = values[i * width + j] ?? NaN;
+    });
+    const m: Matrix = { rows: height, cols, data };
+    const po = parseOptionsOf({ title, rowTitle: 'pixel row', colTitle: 'pixel column', maxRows: height, maxCols: cols });
+    return { m, o: po };
+  });
+  return renderSvg(heatmapPanelsSpec(panels, { title: o.title, stacked: true, colour: o.colour }));
+}
+
+/** The largest maxRows / maxCols a heatmap takes. */
+const maxHeatmapSide = heatmapSpecs.maxRows.max;
+
+/** Heatmap options built here (already valid), with the defaults filled in. */
+const parseOptionsOf = (options: HeatmapOptions): HeatmapParsed => readOptions<HeatmapParsed>(heatmapSpecs, Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)), 'imageGridPlot()');
 
 // ---- trade-off -------------------------------------------------------------------------------------
 

@@ -9,9 +9,11 @@
 // A data matrix is {rows, cols, data} (dense, row-major) or {rows, cols, indptr, indices, data} (CSR).
 // Stratified-NMF's rank is a number or an array of one rank rₛ ≥ 0 per stratum (nested topics: H has
 // max rₛ rows; W(s), given or returned, is rows·rₛ).
-// options: {maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed, epsilon?, certificateTolerance?,
+// options: {solver?: 'mu'|'hals' (default 'mu'), maxIterations, tolerance, lossEvery, init: 'random'|'nndsvd'|'given', seed, epsilon?, certificateTolerance?,
 //           vScaling, V?, W?: Float64Array[], H?, l1V?, l2V?, l1W?, l2W?, l1H?, l2H?}
-//          (NMF: solver, loss, W?, H?, l1W?, l2W?, l1H?, l2H?).
+//          (NMF: solver, loss, W?, H?, l1W?, l2W?, l1H?, l2H?), and the missing values: weights?, missing?
+//          and maskEntries? ({rows, cols: Int32Array}, CSR data: its missing entries as a list; Stratified-NMF:
+//          one per stratum, null for none).
 // result: {V?, W, H, trace: {iteration, timeMs, loss, objective (with a penalty on)}, iterations, stopReason, certificate}.
 #include <cstring>
 #include <limits>
@@ -180,15 +182,21 @@ void takeFactor(Napi::Env env, const TypedIn& t, double* out) {
 
 
 // The missing-value options of one data matrix: `weights` (dense data only: a Float64Array of
-// rows·cols finite weights ≥ 0, 0 = missing) or `missing` 'absent' (CSR data only: the absent
-// entries are missing rather than observed zeros). Read and checked for type and length (a, b).
+// rows·cols finite weights ≥ 0, 0 = missing), `missing` 'absent' (CSR data only: the absent
+// entries are missing rather than observed zeros) or `maskEntries` (CSR data only: {rows, cols},
+// Int32Arrays of one length, the missing entries as a list, so that no rows×cols array is ever
+// made). Read and checked for type and length (a, b); the indices are checked when taken (c).
 struct MissingIn {
   std::optional<TypedIn> weights;
   bool absentMissing = false;
+  std::optional<TypedIn> maskRows, maskCols;
+  std::string maskName;
+  bool any() const { return weights || absentMissing || maskRows; }
 };
 
 // Among strata (`stratum`), 'absent' concerns the CSR strata only.
-MissingIn missingIn(Napi::Env env, const DataIn& d, const In& weights, const In& missing, bool stratum = false) {
+MissingIn missingIn(Napi::Env env, const DataIn& d, const In& weights, const In& missing, const In& maskEntries,
+                    bool stratum = false) {
   MissingIn out;
   if (!missing.value.IsUndefined()) {
     static const std::map<std::string, bool> names = {{"absent", true}, {"observed", false}};
@@ -201,13 +209,64 @@ MissingIn missingIn(Napi::Env env, const DataIn& d, const In& weights, const In&
       throwRangeJs(env, "Expected dense data for " + weights.name + " but " + d.name + " is CSR (use missing 'absent' for CSR)");
     out.weights = float64(weights, product(env, {d.rows, d.cols}, weights.name), "rows·cols");
   }
+  if (!maskEntries.value.IsUndefined() && !maskEntries.value.IsNull()) {
+    const Fields f(maskEntries, {"rows", "cols"});
+    out.maskName = maskEntries.name;
+    out.maskRows = int32(f["rows"]);
+    out.maskCols = int32(f["cols"], out.maskRows->length, "rows.length");
+    if (!d.sparse())
+      throwRangeJs(env, "Expected CSR data for " + maskEntries.name + " but " + d.name + " is dense (give weights instead)");
+    if (out.absentMissing)
+      throwRangeJs(env, "Expected missing 'observed' with " + maskEntries.name + " but received 'absent' for " + missing.name +
+                            " (the absent entries of " + d.name + " are missing already)");
+  }
   return out;
+}
+
+// The listed missing entries of CSR data (phase c): every index in range, no entry twice, then the
+// list built and the stored entries among them set to 0 in the data's copy (EntryWeights's contract).
+EntryWeights takeMaskEntries(Napi::Env env, const MissingIn& mi, OwnedData& o) {
+  const Int32s rows = int32s(*mi.maskRows), cols = int32s(*mi.maskCols);
+  const std::size_t k = rows.size();
+  for (std::size_t p = 0; p < k; ++p) {
+    if (rows[p] < 0 || static_cast<std::size_t>(rows[p]) >= o.view.rows)
+      throwRangeJs(env, "Expected row indices in [0, " + std::to_string(o.view.rows) + ") for " + mi.maskRows->name + " but received " +
+                            std::to_string(rows[p]) + " at index " + std::to_string(p));
+    if (cols[p] < 0 || static_cast<std::size_t>(cols[p]) >= o.view.cols)
+      throwRangeJs(env, "Expected column indices in [0, " + std::to_string(o.view.cols) + ") for " + mi.maskCols->name + " but received " +
+                            std::to_string(cols[p]) + " at index " + std::to_string(p));
+  }
+  EntryWeights e = maskedEntryWeights(o.view, rows.data(), cols.data(), k);
+  // Zero the stored entries the list names: both are sorted by column within a row, so one merge per row.
+  double* values = o.values.size() ? const_cast<double*>(o.values.data()) : nullptr;  // an owned copy (taken with copy)
+  for (std::size_t i = 0; i < o.view.rows && e.active(); ++i) {
+    std::size_t p = e.rowPtr[i];
+    int32_t q = o.view.indptr[i];
+    for (; p < e.rowPtr[i + 1]; ++p) {
+      const int32_t j = e.rowCol[p];
+      if (p > e.rowPtr[i] && j == e.rowCol[p - 1])
+        throwRangeJs(env, "Expected distinct entries in " + mi.maskName + " but received [" +
+                              std::to_string(i) + ", " + std::to_string(j) + "] twice");
+      while (q < o.view.indptr[i + 1] && o.view.indices[q] < j) ++q;
+      if (q < o.view.indptr[i + 1] && o.view.indices[q] == j) values[q] = 0.0;
+    }
+  }
+  return e;
 }
 
 // Phase (c) of the missing-value options: the data taken (zeroed where the weight is 0) and the
 // listed entries built, with their memory checked first (the list's size is known only now).
 std::unique_ptr<OwnedData> takeWeightedData(Napi::Env env, const DataIn& d, const MissingIn& mi, bool copy,
                                             EntryWeights& weights) {
+  if (mi.maskRows) {
+    // The list (both orders) and its row counts, beside the copy of the data that is zeroed at it.
+    const double k = static_cast<double>(mi.maskRows->length);
+    checkMemory(env, dataBytes(d) + float64Bytes({1}) * (entryWeightsDoubles(static_cast<double>(d.rows), static_cast<double>(d.cols), k) + static_cast<double>(d.rows)),
+                [&] { return "the " + std::to_string(mi.maskRows->length) + " listed missing entries of " + d.name + " and its zeroed copy"; });
+    auto o = takeData(env, d, true);
+    weights = takeMaskEntries(env, mi, *o);
+    return o;
+  }
   if (!mi.weights) {
     auto o = takeData(env, d, copy);
     if (mi.absentMissing) {
@@ -286,8 +345,8 @@ class StratifiedNmfJob : public Job {
     m_ = dimension(arg(info, 1, "cols"));
     const In rankArg = arg(info, 2, "rank");
     const std::vector<In> rankList = rankElements(rankArg, strata.size());
-    const Fields o(arg(info, 3, "options"), {"maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon",
-                                             "certificateTolerance", "V", "W", "H", "weights", "missing",
+    const Fields o(arg(info, 3, "options"), {"solver", "maxIterations", "vScaling", "tolerance", "lossEvery", "init", "seed", "epsilon",
+                                             "certificateTolerance", "V", "W", "H", "weights", "missing", "maskEntries",
                                              "l1V", "l2V", "l1W", "l2W", "l1H", "l2H"});
     init_ = initOf(o["init"]);
     std::vector<In> Wlist;
@@ -295,8 +354,16 @@ class StratifiedNmfJob : public Job {
     // weights: one entry per stratum (a Float64Array, or null for a stratum without weights).
     std::vector<In> weightList;
     if (o.has("weights")) weightList = elements(o["weights"], strata.size(), strata.size());
+    // maskEntries: one entry per stratum (a list {rows, cols} for a CSR stratum, or null).
+    std::vector<In> maskList;
+    if (o.has("maskEntries")) maskList = elements(o["maskEntries"], strata.size(), strata.size());
     // (b) check
     opts_.rank = rankOf(env, rankArg, rankList, opts_.stratumRanks);
+    if (o.has("solver")) {
+      static const std::map<std::string, StratifiedNmfSolver> solvers = {{"mu", StratifiedNmfSolver::Mu},
+                                                                         {"hals", StratifiedNmfSolver::Hals}};
+      opts_.solver = oneOf(o["solver"], solvers);
+    }
     opts_.maxIterations = intIn(o["maxIterations"], 0, 1 << 30);
     opts_.vScaling = intIn(o["vScaling"], 0, 1000);
     opts_.tolerance = numberIn(o["tolerance"], 0, 1);
@@ -319,7 +386,8 @@ class StratifiedNmfJob : public Job {
       totalRows += d.rows;
       nonzeros += d.values();
       anyDense |= !d.sparse();
-      missing.push_back(missingIn(env, d, weightList.empty() ? o["weights"] : weightList[s], o["missing"], true));
+      missing.push_back(missingIn(env, d, weightList.empty() ? o["weights"] : weightList[s], o["missing"],
+                                  maskList.empty() ? o["maskEntries"] : maskList[s], true));
       if (copy || d.data.shared) copyBytes += dataBytes(d);
       if (missing.back().weights) copyBytes += 2 * dataBytes(d);  // the weights and the zeroed data, read into copies
     }
@@ -497,7 +565,7 @@ class NmfJob : public Job {
     const DataIn A = dataIn(arg(info, 0, "A"));
     opts_.rank = dimension(arg(info, 1, "rank"));
     const Fields o(arg(info, 2, "options"), {"solver", "loss", "maxIterations", "tolerance", "lossEvery", "init", "seed", "epsilon",
-                                             "certificateTolerance", "W", "H", "weights", "missing",
+                                             "certificateTolerance", "W", "H", "weights", "missing", "maskEntries",
                                              "l1W", "l2W", "l1H", "l2H"});
     // (b) check
     static const std::map<std::string, NmfSolver> solvers = {{"mu", NmfSolver::Mu}, {"hals", NmfSolver::Hals}};
@@ -515,9 +583,9 @@ class NmfJob : public Job {
     if (o.has("certificateTolerance")) opts_.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
     opts_.penaltyW = penaltyIn(o, "W");
     opts_.penaltyH = penaltyIn(o, "H");
-    const MissingIn missing = missingIn(env, A, o["weights"], o["missing"]);
-    if ((missing.weights || missing.absentMissing) && opts_.loss == NmfLoss::KL)
-      throwRangeJs(env, "Expected the Frobenius loss with options.weights or options.missing but received loss 'kl'");
+    const MissingIn missing = missingIn(env, A, o["weights"], o["missing"], o["maskEntries"]);
+    if (missing.any() && opts_.loss == NmfLoss::KL)
+      throwRangeJs(env, "Expected the Frobenius loss with options.weights, options.missing or options.maskEntries but received loss 'kl'");
     const std::size_t r = opts_.rank;
     std::optional<TypedIn> Win, Hin;
     if (init_ == NmfInit::Given) {

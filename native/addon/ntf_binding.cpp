@@ -33,6 +33,12 @@ Napi::Value certificateValue(Napi::Env env, double c) {
   return Napi::Number::New(env, c);
 }
 
+// The names of options.solver (ntf and stratifiedNtf read the same option).
+const std::map<std::string, NtfSolver>& ntfSolvers() {
+  static const std::map<std::string, NtfSolver> solvers = {{"mu", NtfSolver::MultiplicativeUpdates}, {"hals", NtfSolver::Hals}};
+  return solvers;
+}
+
 // ---- Stratified-NTF ---------------------------------------------------------------------------------
 
 // Owns copies of the strata and the initial state, so that the caller's buffers are free to change.
@@ -92,8 +98,8 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   const Shape ranks = sizesOf(arg(info, 3, "strataRanks"), S);
   const std::size_t r = dimension(arg(info, 4, "rank"));
   const Fields o(arg(info, 5, "options"),
-                 {"maxIterations", "vScaling", "tv", "tvReg", "epsilon", "tolerance", "lossEvery", "recordStages", "seed",
-                  "certificateTolerance", "weights"});
+                 {"maxIterations", "solver", "vScaling", "tv", "tvReg", "epsilon", "tolerance", "lossEvery", "recordStages",
+                  "seed", "certificateTolerance", "weights"});
   const In initArg = arg(info, 6, "init");
   const bool given = !absent(initArg);
   if (requireInit && !given) throwType(env, "Expected an object {v, w, h} for init but received " + describe(initArg.value));
@@ -110,6 +116,8 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   opt.strataRank = ranks;
   opt.rank = r;
   opt.maxIterations = intIn(o["maxIterations"], 0, 100000000);
+  // Optional (the loss-only call reads none): the multiplicative updates unless 'hals'.
+  if (o.has("solver")) opt.solver = oneOf(o["solver"], ntfSolvers());
   opt.vScaling = intIn(o["vScaling"], 1, 1000000);
   opt.tv = boolean(o["tv"]);
   opt.tvReg = opt.tv ? numberIn(o["tvReg"], 0, 1.7976931348623157e308) : 0.0;
@@ -118,6 +126,8 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);
   opt.recordStages = boolean(o["recordStages"]);
   if (o.has("certificateTolerance")) opt.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
+  if (opt.solver == NtfSolver::Hals && opt.tv)
+    throwRangeJs(env, "Expected options.solver 'mu' with options.tv (the TV term defines only the multiplicative updates) but received 'hals'");
   const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
   const std::size_t F = shapeSize(dims);
   StratifiedNtfIn in;
@@ -146,7 +156,13 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
     for (std::size_t s = 0; s < S; ++s) in.w->push_back(float64(wList[s], product(env, {r, samples[s]}, wList[s].name), "rank·samples"));
     for (std::size_t t = 0; t < K; ++t) in.h->push_back(float64(hList[t], product(env, {r, dims[t]}, hList[t].name), "rank·dim"));
   }
-  checkMemory(env, float64Bytes({1}) * (dataDoubles + stratifiedNtfDoubles(samples, dims, ranks, r, opt.tv, opt.recordStages)),
+  // HALS keeps Z(s) = w(s)·A(s) (r × F) for every stratum when r ≤ every nₛ (else one stratum's).
+  double halsDoubles = 0;
+  if (opt.solver == NtfSolver::Hals) {
+    const bool cached = std::all_of(samples.begin(), samples.end(), [&](std::size_t n) { return r <= n; });
+    halsDoubles = static_cast<double>(r) * static_cast<double>(F) * (cached ? static_cast<double>(S) : 1.0);
+  }
+  checkMemory(env, float64Bytes({1}) * (dataDoubles + halsDoubles + stratifiedNtfDoubles(samples, dims, ranks, r, opt.tv, opt.recordStages)),
               [&] { return std::string("Stratified-NTF of rank " + std::to_string(r) + " (" + std::to_string(S) + (S == 1 ? " stratum" : " strata") + ")"); });
   // (c) take the strata (copied for a job or when shared), (d) the initial state
   call->data.resize(S);
@@ -280,8 +296,7 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   NtfOptions& opt = call->options;
   opt.rank = r;
   opt.maxIterations = intIn(o["maxIterations"], 0, 100000000);
-  static const std::map<std::string, NtfSolver> solvers = {{"mu", NtfSolver::MultiplicativeUpdates}, {"hals", NtfSolver::Hals}};
-  opt.solver = oneOf(o["solver"], solvers);
+  opt.solver = oneOf(o["solver"], ntfSolvers());
   opt.epsilon = numberIn(o["epsilon"], 0, 1.7976931348623157e308);
   opt.tolerance = numberIn(o["tolerance"], 0, 1.7976931348623157e308);
   opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);

@@ -8,6 +8,7 @@
 
 #include "error.hpp"
 #include "linalg.hpp"
+#include "thread_team.hpp"
 
 namespace nsa {
 
@@ -109,7 +110,9 @@ class Run {
       }
       ++accepted;
       const int it = ++r_.iterations;
-      cert = gradientMapping(x_.data(), g_.data(), n_, nonneg_);
+      cert = std::isnan(acceptedSquaredNorm_) ? gradientMapping(x_.data(), g_.data(), n_, nonneg_)
+                                              : gradientMappingGivenNorm(x_.data(), g_.data(), n_, nonneg_, acceptedSquaredNorm_);
+      acceptedSquaredNorm_ = NAN;
       record(it, cert, it % o_.recordEvery == 0);
       history[it % (kPlateauWindow + 1)] = fx_;
       if (monitor_.wantsProgress()) {
@@ -193,6 +196,9 @@ class Run {
   const std::size_t n_;
   const bool nonneg_;
   std::vector<double> x_, g_, xt_, gt_;
+  // ‖x‖² of the point step() just accepted, when one of its passes summed it in index order (it then
+  // saves the certificate a pass); NaN: not known.
+  double acceptedSquaredNorm_ = NAN;
   double fx_ = 0;
   int lastRecorded_ = -1;
   std::chrono::steady_clock::time_point start_;
@@ -202,7 +208,12 @@ class Run {
 
 class Spg : public Run {
  public:
-  using Run::Run;
+  // The SPG iteration's own sweeps (the step, a backtracking trial, the Barzilai–Borwein sums) run on a
+  // thread team (thread_team.hpp) sized like the energy's; each thread sums its own range in index
+  // order and the partial sums are added in thread order, so one thread gives the serial sums exactly.
+  Spg(BoundObjective& f, std::vector<double> x0, const CertifiedOptions& o, Monitor& monitor, CertifiedResult& r)
+      : Run(f, std::move(x0), o, monitor, r), team_(teamThreads(0, 2.0 * double(n_))), part_(4 * std::size_t(team_.size()), 0.0),
+        moved_(std::size_t(team_.size()), 0) {}
 
  protected:
   bool step() override {
@@ -213,34 +224,65 @@ class Spg : public Run {
       scale_ = s0 > 0 ? s0 : 1.0;
       alpha_ = scale_;
     }
-    d_.resize(n);
-    double gd = 0;
+    // d = P(x − αg) − x is never stored: the first trial x + d is written in the pass that forms the
+    // slope gᵀd, and a backtracking trial recomputes d from x and g (the same values, bit for bit).
     const double lower = nonneg_ ? 0.0 : -std::numeric_limits<double>::infinity();
-    for (std::size_t i = 0; i < n; ++i) {
-      const double t = std::max(x_[i] - alpha_ * g_[i], lower);  // a select, not a data-dependent branch
-      d_[i] = t - x_[i];
-      gd += g_[i] * d_[i];
-    }
-    if (!(gd < 0)) return false;
+    const double alpha = alpha_;
+    const double* x = x_.data();
+    const double* g = g_.data();
+    double* xt = xt_.data();
     double lambda = 1;
+    // xt = x + λd, and x + λd ≠ 0 somewhere (see usable()); with λ = 1 also the slope gᵀd.
+    auto trial = [&](int th, std::size_t b, std::size_t e) {
+      double gd = 0;
+      bool moved = false;
+      for (std::size_t i = b; i < e; ++i) {
+        const double t = std::max(x[i] - alpha * g[i], lower);  // a select, not a data-dependent branch
+        const double d = t - x[i];
+        gd += g[i] * d;
+        xt[i] = x[i] + lambda * d;
+        moved |= xt[i] != 0;
+      }
+      part_[4 * th] = gd;
+      moved_[th] = moved;
+    };
+    runRows(team_, n, kAlign, trial);
+    const double gd = sum(0);
+    bool moved = anyMoved();
+    if (!(gd < 0)) return false;
     for (int ls = 0; ls < kMaxLineSearchSteps; ++ls) {
-      bool moved = false;  // x + λd ≠ 0 (see usable()), checked in the same pass
-      for (std::size_t i = 0; i < n; ++i) {
-        xt_[i] = x_[i] + lambda * d_[i];
-        moved |= xt_[i] != 0;
+      if (ls > 0) {
+        runRows(team_, n, kAlign, trial);
+        moved = anyMoved();
       }
       const double ft = evaluate(xt_.data(), gt_.data());
       // usable() in the passes that are made anyway: a non-finite ∇f makes yy below non-finite (g is finite)
       bool accepted = moved && std::isfinite(ft) && ft <= fx_ + kArmijo * lambda * gd;
-      double ss = 0, sy = 0, yy = 0;
+      double ss = 0, sy = 0, yy = 0, xx = 0;
       if (accepted) {
-        // Barzilai–Borwein: s = λd, y = Δg; BB1 = sᵀs/sᵀy and BB2 = sᵀy/yᵀy alternate.
-        for (std::size_t i = 0; i < n; ++i) {
-          const double s = xt_[i] - x_[i], y = gt_[i] - g_[i];
-          ss += s * s;
-          sy += s * y;
-          yy += y * y;
-        }
+        // Barzilai–Borwein: s = λd, y = Δg; BB1 = sᵀs/sᵀy and BB2 = sᵀy/yᵀy alternate. ‖x + λd‖² for
+        // the certificate in the same pass (serial order with one thread, as gradientMapping sums it).
+        const double* gt = gt_.data();
+        auto bb = [&](int th, std::size_t b, std::size_t e) {
+          double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+          for (std::size_t i = b; i < e; ++i) {
+            const double s = xt[i] - x[i], y = gt[i] - g[i];
+            a0 += s * s;
+            a1 += s * y;
+            a2 += y * y;
+            a3 += xt[i] * xt[i];
+          }
+          double* q = &part_[4 * th];
+          q[0] = a0;
+          q[1] = a1;
+          q[2] = a2;
+          q[3] = a3;
+        };
+        runRows(team_, n, kAlign, bb);
+        ss = sum(0);
+        sy = sum(1);
+        yy = sum(2);
+        xx = sum(3);
         accepted = std::isfinite(yy) && std::isfinite(sy);
       }
       if (accepted) {
@@ -249,6 +291,7 @@ class Spg : public Run {
         x_.swap(xt_);
         g_.swap(gt_);
         fx_ = ft;
+        acceptedSquaredNorm_ = xx;
         return true;
       }
       // the minimiser of the quadratic through f(x), f'(x; d) and f(x + λd), kept in [0.1λ, 0.5λ]
@@ -266,7 +309,21 @@ class Spg : public Run {
 
  private:
   double squared(const double* x) const { return dot(x, x, n_); }
-  std::vector<double> d_;
+  // Partial sum `which` of the last team pass, added in thread order.
+  double sum(int which) const {
+    double total = 0;
+    for (int t = 0; t < team_.size(); ++t) total += part_[4 * std::size_t(t) + std::size_t(which)];
+    return total;
+  }
+  bool anyMoved() const {
+    for (char m : moved_)
+      if (m) return true;
+    return false;
+  }
+  static constexpr std::size_t kAlign = 512;  // doubles per range step: whole cache lines per thread
+  RowTeam team_;
+  std::vector<double> part_;
+  std::vector<char> moved_;
   double alpha_ = 0, scale_ = 1;
   unsigned bbCount_ = 0;
 };

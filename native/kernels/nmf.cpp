@@ -168,6 +168,27 @@ EntryWeights storedEntryWeights(const DataMatrix& A) {
   return e;
 }
 
+EntryWeights maskedEntryWeights(const DataMatrix& A, const int32_t* rows, const int32_t* cols, std::size_t k) {
+  if (k == 0) return EntryWeights{};  // nothing missing: the unweighted problem, exactly
+  EntryWeights e;
+  const std::size_t n = A.rows;
+  // By rows (a counting sort), then the columns of each row in increasing order, as denseEntryWeights lists them.
+  e.rowPtr.assign(n + 1, 0);
+  for (std::size_t p = 0; p < k; ++p) ++e.rowPtr[static_cast<std::size_t>(rows[p]) + 1];
+  for (std::size_t i = 0; i < n; ++i) e.rowPtr[i + 1] += e.rowPtr[i];
+  e.rowCol.resize(k);
+  {
+    std::vector<std::size_t> next(e.rowPtr.begin(), e.rowPtr.end() - 1);
+    for (std::size_t p = 0; p < k; ++p) e.rowCol[next[static_cast<std::size_t>(rows[p])]++] = cols[p];
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    std::sort(e.rowCol.begin() + static_cast<std::ptrdiff_t>(e.rowPtr[i]), e.rowCol.begin() + static_cast<std::ptrdiff_t>(e.rowPtr[i + 1]));
+  e.rowKappa.assign(k, -1.0);
+  e.rowData.assign(k, 0.0);
+  listByColumns(e, n, A.cols);
+  return e;
+}
+
 double entryWeightsDoubles(double rows, double cols, double k) { return 2 * 2.5 * k + rows + cols + 2 + cols; }
 
 // ---- penalties ----------------------------------------------------------------------------------

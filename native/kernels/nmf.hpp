@@ -66,6 +66,11 @@ struct EntryWeights {
 EntryWeights denseEntryWeights(const DataMatrix& A, const double* omega);
 // CSR data whose absent entries are missing: weight 1 at the stored entries, 0 elsewhere.
 EntryWeights storedEntryWeights(const DataMatrix& A);
+// Missing entries of CSR (or dense) data given as a list: weight 0 at the k entries (rows[p], cols[p]),
+// 1 everywhere else (κ = −1 listed, no dense rows×cols array). The indices must be in range and
+// distinct (the binding checks them); their order is free. The data must hold 0 at them (the caller
+// zeroes the stored ones), so the list carries data 0.
+EntryWeights maskedEntryWeights(const DataMatrix& A, const int32_t* rows, const int32_t* cols, std::size_t k);
 // Doubles the list of k entries of an rows×cols matrix takes (both orders; int32 as half a double).
 double entryWeightsDoubles(double rows, double cols, double k);
 
@@ -101,8 +106,13 @@ struct NmfRun {
 
 // ---- Stratified-NMF ---------------------------------------------------------------------------------
 
+// The update rule of stratifiedNmf: the reference's multiplicative updates, or block-coordinate
+// descent (HALS: exact minimization over v(s), then each W(s), then H; docs/stratified-nmf.md).
+enum class StratifiedNmfSolver { Mu, Hals };
+
 struct StratifiedNmfOptions {
   std::size_t rank = 1;
+  StratifiedNmfSolver solver = StratifiedNmfSolver::Mu;
   int maxIterations = 100;
   int vScaling = 2;
   double tolerance = 0;  // stop when |Δloss|/loss between two recorded losses falls below; 0 = never

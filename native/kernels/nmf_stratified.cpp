@@ -10,6 +10,7 @@
 #include "listed_kernels.hpp"
 #include "nmf.hpp"
 #include "nmf_detail.hpp"
+#include "thread_team.hpp"
 
 namespace nsa {
 
@@ -461,6 +462,362 @@ double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const 
   return std::sqrt(std::max(lossSquaredOf(Problem(A, r), V, W, H), 0.0));
 }
 
+namespace {
+
+// ---- HALS: block-coordinate descent on the same objective -------------------------------------------
+// Blocks, in order: every v(s), then every W(s), then H. Each block's subproblem (the others fixed) is a
+// convex quadratic over x ≥ 0 that separates into rows with one Gram matrix G and one linear term p:
+//   v(s):  diagonal, one exact step: v_j = max(0, ((1ᵀA(s))_j − (Hᵀ(W(s)ᵀ1))_j − l1) / (nₛ + l2)),
+//   W(s):  row i of W(s), G = HHᵀ,        p = ((A(s) − 1v(s)ᵀ)Hᵀ)ᵢ,
+//   H:     column j of H,  G = ΣₛW(s)ᵀW(s), p = (Σₛ W(s)ᵀ(A(s) − 1v(s)ᵀ))_j.
+// Every coordinate step is an exact minimizer (sweepRow), so the objective (data term + penalties)
+// never increases: in exact arithmetic, loss(k+1) ≤ loss(k); computed, up to the rounding of the
+// expanded loss (≈ 1e-13 relative at the losses the tests reach). The products that form G and p are
+// the expensive part (2·N·m·r flops each) and are reused by several sweeps of a row (N·r² each).
+
+// Slots of the HALS solver beyond the multiplicative solver's (one workspace for the run).
+enum HalsSlot : std::size_t { kQt = kColumns + 1 };
+
+// Coordinate descent on one row x (r values, the first rs free, the rest 0) of the convex quadratic
+// ½xᵀGx − pᵀx + l1·Σx + ½l2‖x‖² over x ≥ 0: each coordinate in turn set to its exact minimizer
+//   x_c ← max(0, x_c − ((xG)_c − p_c + l1 + l2·x_c) / (G_cc + l2)).
+// Sweeps repeat (G and p reused) until one lowers the row objective by at most 1e-4 of what the
+// first one did (Gillis and Glineur's stopping rule for accelerated HALS), at most maxSweeps. A
+// coordinate without curvature (G_cc + l2 = 0: G's row c is 0, an unused topic) has slope l1 − p_c
+// = l1 ≥ 0 and stays, or goes to 0 where that slope is positive (its exact minimizer).
+// Each row depends on its own values only: rows run on the thread team in any split, bit for bit.
+// `inverse` holds 1/(G_cc + l2) per coordinate, 0 where there is no curvature (inverseCurvatures):
+// shared by all rows of a block, it keeps a division off each step's dependency chain.
+inline void sweepRow(double* x, const double* p, const double* G, const double* inverse, std::size_t r,
+                     std::size_t rs, double l1, double l2, int maxSweeps) {
+  double first = 0;
+  for (int k = 0; k < maxSweeps; ++k) {
+    double decrease = 0;
+    for (std::size_t c = 0; c < rs; ++c) {
+      const double* g = G + c * r;
+      double slope = l1 + l2 * x[c] - p[c];
+      for (std::size_t d = 0; d < rs; ++d) slope += g[d] * x[d];
+      const double curvature = g[c] + l2;
+      if (inverse[c] == 0.0) {
+        if (slope > 0) x[c] = 0;
+        continue;
+      }
+      const double next = std::max(0.0, x[c] - slope * inverse[c]);
+      const double step = next - x[c];
+      decrease += curvature * step * step;
+      x[c] = next;
+    }
+    if (k == 0) first = decrease;
+    if (decrease <= 1e-4 * first) break;
+  }
+}
+
+// sweepRow for a row whose entries carry weights: the row objective is ½Σⱼ ωⱼ(aⱼ − x·yⱼ)² with
+// ωⱼ = b + κⱼ (κ listed for k entries, y_j = Y's row idx_j), plus the penalty. Its Gram is b·G + Σκyyᵀ,
+// its linear term b·P + Σκa·y; each coordinate step is the exact minimizer as in sweepRow, with the
+// listed residuals e = κ(a − x·y) kept current (nmf.cpp's weightedHalsSweep, here with per-stratum ranks:
+// only the first rs coordinates move). A curvature that is rounding only (≤ 1e-10 of b·G_cc: every
+// entry meeting the coordinate is missing) counts as none.
+struct RowBuffers {
+  std::vector<double> curvature, gathered, residual;
+};
+void weightedSweepRow(double* x, const double* Y, const std::size_t* rows, const double* kappa, const double* a,
+                      std::size_t k, std::size_t r, std::size_t rs, double b, const double* P, const double* G,
+                      double l1, double l2, int maxSweeps, RowBuffers& buf) {
+  buf.curvature.resize(r);
+  buf.gathered.resize(std::max<std::size_t>(r * k, 1));
+  buf.residual.resize(std::max<std::size_t>(k, 1));
+  double* curvature = buf.curvature.data();
+  double* Yc = buf.gathered.data();
+  double* e = buf.residual.data();
+  for (std::size_t c = 0; c < rs; ++c) curvature[c] = b * G[c * r + c];
+  for (std::size_t q = 0; q < k; ++q) {
+    const double* y = Y + rows[q] * r;
+    double model = 0;
+    for (std::size_t c = 0; c < r; ++c) model += x[c] * y[c];
+    for (std::size_t c = 0; c < rs; ++c) {
+      Yc[c * k + q] = y[c];
+      curvature[c] += kappa[q] * y[c] * y[c];
+    }
+    e[q] = kappa[q] * (a[q] - model);
+  }
+  double first = 0;
+  for (int sweep = 0; sweep < maxSweeps; ++sweep) {
+    double decrease = 0;
+    for (std::size_t c = 0; c < rs; ++c) {
+      const double* yc = Yc + c * k;
+      double slope = l1 + l2 * x[c];
+      if (b != 0.0) {
+        slope -= P[c];
+        for (std::size_t d = 0; d < rs; ++d) slope += x[d] * G[d * r + c];
+      }
+      for (std::size_t q = 0; q < k; ++q) slope -= e[q] * yc[q];
+      const double d = curvature[c] + l2;
+      double next = x[c];
+      if (d > 0 && d > 1e-10 * b * G[c * r + c]) next = std::max(0.0, x[c] - slope / d);
+      else if (slope > 0 && l1 > 0) next = 0;  // no curvature: the penalty alone decides
+      const double step = next - x[c];
+      if (step == 0.0) continue;
+      for (std::size_t q = 0; q < k; ++q) e[q] -= step * kappa[q] * yc[q];
+      decrease += std::max(d, 0.0) * step * step;
+      x[c] = next;
+    }
+    if (sweep == 0) first = decrease;
+    if (decrease <= 1e-4 * first) break;
+  }
+}
+
+// 1/(G_cc + l2) per coordinate, 0 where G_cc + l2 is not positive (sweepRow).
+void inverseCurvatures(const double* G, std::size_t r, double l2, double* out) {
+  for (std::size_t c = 0; c < r; ++c) {
+    const double curvature = G[c * r + c] + l2;
+    out[c] = curvature > 0 ? 1.0 / curvature : 0.0;
+  }
+}
+
+// Sweeps per row and block: 1 + ½·(flops of the block's products)/(flops of one sweep), at most 10
+// (Gillis and Glineur's α = ½): W rows 1 + m/(2r), H columns 1 + N/(2r).
+int sweepsFor(std::size_t productSide, std::size_t r) {
+  return static_cast<int>(std::min<std::size_t>(10, 1 + productSide / (2 * std::max<std::size_t>(r, 1))));
+}
+
+NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double* V, const std::vector<double*>& W,
+                         double* H, Monitor& monitor) {
+  const std::vector<DataMatrix>& A = P.A;
+  const std::size_t S = P.S, m = P.m, r = o.rank;
+  const bool penalized = o.penalized();
+  auto penaltyValue = [&]() {
+    double sum = P.penaltyV.value(V, S * m) + P.penaltyH.value(H, r * m);
+    for (std::size_t s = 0; s < S; ++s) sum += P.penaltyW.value(W[s], A[s].rows * r);
+    return sum;
+  };
+  const std::vector<Run> runs = contiguousRuns(A, W, r);
+  std::vector<std::size_t> rowOffset(S + 1, 0);
+  for (std::size_t s = 0; s < S; ++s) rowOffset[s + 1] = rowOffset[s] + A[s].rows;
+  const std::size_t N = rowOffset[S];
+  const int sweepsW = sweepsFor(m, r), sweepsH = sweepsFor(N, r);
+
+  Workspace ws;
+  double* HHt = ws.get(kHHt, r * r);
+  double* Ht = ws.get(kHt, m * r);
+  double* AHt = ws.get(kAHt, N * r);  // A(s)Hᵀ stacked, then the W rows' p = (A(s) − 1v(s)ᵀ)Hᵀ
+  double* gramSum = ws.get(kGramSum, r * r);
+  double* Qt = ws.get(kQt, m * r);  // the H columns' p, Σₛ (A(s) − 1v(s)ᵀ)ᵀW(s) (m×r)
+  double* g = ws.get(kG, m);
+  double* wsum = ws.get(kWsum, r);
+  double* Hv = ws.get(kHv, r);
+  ws.get(kWHHt, N * r);  // the certificate's ∇W(s)
+  ws.get(kResidual, 1);
+
+  // Weighted strata: the listed entries' model values, column sums and one row's list at a time.
+  double* columns = P.anyWeighted ? ws.get(kColumns, 3 * m) : nullptr;
+  std::vector<double> wh(P.maxListed), stackedW(P.anyWeighted ? N * r : 0), listedKappa, listedData;
+  std::vector<std::size_t> listedRows;
+  RowBuffers rowBuffers;
+  std::vector<double> inverse(r);  // 1/curvature of the block being swept (sweepRow)
+
+  // The row sweeps of a block run on the thread team; each row is independent (see sweepRow).
+  RowTeam team(teamThreads(0, static_cast<double>(N + m) * static_cast<double>(r * r)));
+
+  NmfRun run;
+  run.trace.start();
+  LossRecorder recorder(o.tolerance, o.lossEvery);
+  const double normA = std::sqrt(P.totalNorm2);
+  // Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖² of the current iterate when the last update expanded it without
+  // cancelling too many digits (< 0: unknown, computed directly when wanted).
+  double currentSquared = -1;
+  outerGram(H, r, m, HHt);
+
+  int it = 0;
+  for (; it < o.maxIterations; ++it) {
+    if (monitor.cancelled()) throwAborted();
+    const bool due = recorder.due(it);
+    if (due && o.certificateTolerance > 0 && certificate(P, V, W, H, ws) <= o.certificateTolerance) {
+      run.stop = StopReason::GradMap;
+      break;
+    }
+    const bool wantLoss = due || monitor.wantsProgress();
+    double lossSquared = 0;
+    if (wantLoss && currentSquared >= 0) {
+      lossSquared = currentSquared;
+    } else if (wantLoss && P.anyWeighted) {
+      lossSquared = lossSquaredOf(P, V, W, H);
+    } else if (wantLoss) {
+      // The expansion cancelled (a close fit): the residual itself, one product pass per run.
+      for (const Run& g0 : runs) lossSquared += directRunResidualSquared(A, g0, V, W[g0.first], H, r, ws);
+    }
+    const double penaltyBefore = wantLoss && penalized ? penaltyValue() : 0.0;
+
+    // A(s)Hᵀ of every stratum (one GEMM per run of dense strata).
+    if (P.anySparse || P.anyWeighted) transposeInto(H, r, m, Ht);
+    for (const Run& g0 : runs) {
+      const DataMatrix& As = A[g0.first];
+      double* aht = AHt + rowOffset[g0.first] * r;
+      if (As.sparse()) dataTimes(As, Ht, r, 0.0, aht);
+      else gemm(false, true, g0.rows, r, m, 1.0, As.dense, H, 0.0, aht);
+    }
+    // v(s) (exact: the same value however often it is repeated, so vScaling > 0 is one step and
+    // vScaling 0 keeps v fixed, as it does for 'mu'), then the W(s) rows' linear terms.
+    for (std::size_t s = 0; s < S; ++s) {
+      const std::size_t n = A[s].rows;
+      double* v = V + s * m;
+      const EntryWeights* e = P.weighted(s);
+      if (e) listedModel(*e, n, r, W[s], Ht, wh.data());
+      if (o.vScaling > 0) {
+        columnSumsOf(W[s], n, r, wsum);
+        cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(m), 1.0, H, asInt(m), wsum, 1, 0.0, g, 1);
+        const double* colSum = P.colSums[s].data();
+        if (e) {
+          // Weighted: v_j = argmin ½Σᵢωᵢⱼ(aᵢⱼ − v_j − (WH)ᵢⱼ)² + penalty, from the column sums of
+          // ω, ωa and ω·WH (listedColumns); a column without observed entries keeps its v_j (any
+          // value is optimal) unless l1 > 0 makes 0 the minimizer.
+          const double b = P.base(s);
+          double* weight = columns;
+          double* model = columns + m;
+          double* data = columns + 2 * m;
+          listedColumns(*e, n, m, wh.data(), weight, model, data);
+          for (std::size_t j = 0; j < m; ++j) {
+            const double curvature = weight[j] + P.penaltyV.l2;
+            const double numerator = colSum[j] + data[j] - b * g[j] - model[j] - P.penaltyV.l1;
+            if (curvature > 1e-10 * static_cast<double>(n) * b && curvature > 0) v[j] = std::max(0.0, numerator / curvature);
+            else if (P.penaltyV.l1 > 0) v[j] = 0;
+          }
+        } else {
+          const double curvature = static_cast<double>(n) + P.penaltyV.l2;
+          for (std::size_t j = 0; j < m; ++j) v[j] = std::max(0.0, (colSum[j] - g[j] - P.penaltyV.l1) / curvature);
+        }
+      }
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
+      double* p = AHt + rowOffset[s] * r;
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < r; ++c) p[i * r + c] -= Hv[c];
+    }
+    auto sweepW = [&](int, std::size_t begin, std::size_t end) {
+      std::size_t s = static_cast<std::size_t>(std::upper_bound(rowOffset.begin(), rowOffset.end(), begin) - rowOffset.begin()) - 1;
+      for (std::size_t i = begin; i < end; ++i) {
+        while (i >= rowOffset[s + 1]) ++s;
+        if (P.weighted(s)) continue;  // below
+        sweepRow(W[s] + (i - rowOffset[s]) * r, AHt + i * r, HHt, inverse.data(), r, P.rankOf(s), P.penaltyW.l1,
+                 P.penaltyW.l2, sweepsW);
+      }
+    };
+    inverseCurvatures(HHt, r, P.penaltyW.l2, inverse.data());
+    runRows(team, N, 1, sweepW);
+    // Rows of weighted strata (on the calling thread): their own Gram b·HHᵀ + Σκhhᵀ per row.
+    for (std::size_t s = 0; s < S && P.anyWeighted; ++s) {
+      const EntryWeights* e = P.weighted(s);
+      if (!e) continue;
+      const double* v = V + s * m;
+      const double b = P.base(s);
+      for (std::size_t i = 0; i < A[s].rows; ++i) {
+        const std::size_t p0 = e->rowPtr[i], k = e->rowPtr[i + 1] - p0;
+        listedRows.resize(std::max<std::size_t>(k, 1));
+        listedKappa.resize(std::max<std::size_t>(k, 1));
+        listedData.resize(std::max<std::size_t>(k, 1));
+        for (std::size_t q = 0; q < k; ++q) {
+          const std::size_t j = static_cast<std::size_t>(e->rowCol[p0 + q]);
+          listedRows[q] = j;
+          listedKappa[q] = e->rowKappa[p0 + q];
+          listedData[q] = e->rowData[p0 + q] - v[j];
+        }
+        weightedSweepRow(W[s] + i * r, Ht, listedRows.data(), listedKappa.data(), listedData.data(), k, r, P.rankOf(s), b,
+                         AHt + (rowOffset[s] + i) * r, HHt, P.penaltyW.l1, P.penaltyW.l2, sweepsW, rowBuffers);
+      }
+    }
+
+    // H's columns: G = ΣₛW(s)ᵀW(s) and p = Σₛ(A(s) − 1v(s)ᵀ)ᵀW(s) of the new W(s) and v(s).
+    std::fill(Qt, Qt + m * r, 0.0);
+    std::fill(gramSum, gramSum + r * r, 0.0);
+    for (const Run& g0 : runs) {
+      const DataMatrix& As = A[g0.first];
+      const double* Ws = W[g0.first];
+      if (P.base(g0.first) == 0.0) continue;  // only its listed entries are observed (a run of its own)
+      if (As.sparse()) dataTransposeTimes(As, Ws, r, 1.0, Qt);
+      else gemm(true, false, m, r, g0.rows, 1.0, As.dense, Ws, 1.0, Qt);
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(g0.rows), 1.0, Ws, asInt(r), 1.0, gramSum, asInt(r));
+    }
+    for (std::size_t i = 0; i < r; ++i)
+      for (std::size_t j = 0; j < i; ++j) gramSum[i * r + j] = gramSum[j * r + i];
+    double shiftTerms = 0;  // Σₛ ‖A(s)‖² − 2(1ᵀA(s))·v(s) + nₛ‖v(s)‖², for the loss below
+    for (std::size_t s = 0; s < S; ++s) {
+      const double* v = V + s * m;
+      if (P.base(s) == 0.0) continue;
+      columnSumsOf(W[s], A[s].rows, r, wsum);
+      cblas_dger(CblasRowMajor, asInt(m), asInt(r), -1.0, v, 1, wsum, 1, Qt, asInt(r));
+      shiftTerms += P.normA2[s] - 2.0 * dot(P.colSums[s].data(), v, m) + static_cast<double>(A[s].rows) * dot(v, v, m);
+    }
+    transposeInto(H, r, m, Ht);
+    auto sweepH = [&](int, std::size_t begin, std::size_t end) {
+      for (std::size_t j = begin; j < end; ++j)
+        sweepRow(Ht + j * r, Qt + j * r, gramSum, inverse.data(), r, r, P.penaltyH.l1, P.penaltyH.l2, sweepsH);
+    };
+    if (!P.anyWeighted) {
+      inverseCurvatures(gramSum, r, P.penaltyH.l2, inverse.data());
+      runRows(team, m, 1, sweepH);
+    } else {
+      // Columns with their listed entries from every weighted stratum (rows of the stacked W).
+      for (std::size_t s = 0; s < S; ++s)
+        std::copy(W[s], W[s] + A[s].rows * r, stackedW.data() + rowOffset[s] * r);
+      for (std::size_t j = 0; j < m; ++j) {
+        listedRows.clear(), listedKappa.clear(), listedData.clear();
+        for (std::size_t s = 0; s < S; ++s) {
+          const EntryWeights* e = P.weighted(s);
+          if (!e) continue;
+          for (std::size_t p = e->colPtr[j]; p < e->colPtr[j + 1]; ++p) {
+            listedRows.push_back(rowOffset[s] + static_cast<std::size_t>(e->colRow[p]));
+            listedKappa.push_back(e->colKappa[p]);
+            listedData.push_back(e->colData[p] - V[s * m + j]);
+          }
+        }
+        weightedSweepRow(Ht + j * r, stackedW.data(), listedRows.data(), listedKappa.data(), listedData.data(),
+                         listedRows.size(), r, r, 1.0, Qt + j * r, gramSum, P.penaltyH.l1, P.penaltyH.l2, sweepsH,
+                         rowBuffers);
+      }
+    }
+    transposeInto(Ht, m, r, H);
+    outerGram(H, r, m, HHt);
+
+    // The loss of the new iterate from the products just formed (r·m + r² flops):
+    //   Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖² = shiftTerms − 2⟨p_H, Hᵀ⟩ + ⟨ΣₛW(s)ᵀW(s), HHᵀ⟩,
+    // or unknown where that cancels too many digits (kCancellationRatio, as the expanded loss of 'mu').
+    const double model = dot(gramSum, HHt, r * r);
+    currentSquared = shiftTerms - 2.0 * dot(Qt, Ht, m * r) + model;
+    // (weighted strata: the expansion is of the unweighted loss; their loss is evaluated when wanted)
+    if (P.anyWeighted || !(currentSquared >= kCancellationRatio * (P.totalNorm2 + model))) currentSquared = -1;
+
+    if (wantLoss) {
+      const double loss = std::sqrt(std::max(lossSquared, 0.0));
+      checkFiniteLoss(loss, it);
+      ProgressRecord rec;
+      rec.iteration = it;
+      rec.total = o.maxIterations;
+      rec.count = 2;
+      rec.values[0] = loss;
+      rec.values[1] = loss / std::max(normA, 1e-300);
+      const double objective = penalized ? 0.5 * std::max(lossSquared, 0.0) + penaltyBefore : 0.0;
+      if (penalized) rec.count = 3, rec.values[2] = objective;
+      monitor.progress(rec);
+      bool plateau = due && recorder.record(it, loss, run.trace);
+      if (due && penalized) plateau = recordObjective(run.objective, objective, o.tolerance);
+      if (plateau) {
+        ++it;  // this iteration's update is kept (it never raises the objective) and counted
+        run.stop = StopReason::Plateau;
+        break;
+      }
+    }
+  }
+  run.iterations = it;
+  const double finalSquared = std::max(lossSquaredOf(P, V, W, H), 0.0);
+  const double final = std::sqrt(finalSquared);
+  checkFiniteLoss(final, it);
+  run.trace.record(it, final);
+  if (penalized) run.objective.push_back(0.5 * finalSquared + penaltyValue());
+  run.certificate = certificate(P, V, W, H, ws);
+  return run;
+}
+
+}  // namespace
+
 NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
                      const std::vector<double*>& W, double* H, Monitor& monitor,
                      const std::vector<EntryWeights>* weights) {
@@ -481,6 +838,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   checkStratumRanks(o.stratumRanks, S, r);
   P.stratumRanks = o.stratumRanks;
   zeroFixedColumns(A, r, o.stratumRanks, W);
+  if (o.solver == StratifiedNmfSolver::Hals) return stratifiedNmfHals(P, o, V, W, H, monitor);
   const double eps = o.epsilon;
   const std::vector<Run> runs = contiguousRuns(A, W, r);
   std::vector<std::size_t> rowOffset(S + 1, 0);
@@ -504,6 +862,10 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   double* denT = P.anyWeighted ? ws.get(kDenT, m * r) : nullptr;
   double* columns = P.anyWeighted ? ws.get(kColumns, 3 * m) : nullptr;
   std::vector<double> wh(P.maxListed), numW, denW;
+
+  // The elementwise updates of W(s) and H run on the thread team (entrywise: any split gives the same
+  // bits); the products are BLAS calls, threaded by BLAS.
+  RowTeam team(teamThreads(0, static_cast<double>(N + m) * static_cast<double>(r)));
 
   NmfRun run;
   run.trace.start();
@@ -615,13 +977,16 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         for (std::size_t j = 0; j < m; ++j)
           v[j] = v[j] * colSum[j] / (v[j] * rows + g[j] + P.penaltyV.l1 + P.penaltyV.l2 * v[j] + eps);
 
-      // W(s) ← W(s) ∘ A(s)Hᵀ / (W(s)HHᵀ + 1(Hv(s))ᵀ + ε), with the new v(s).
+      // W(s) ← W(s) ∘ A(s)Hᵀ / (W(s)HHᵀ + 1(Hv(s))ᵀ + ε), with the new v(s) (rows on the team).
       cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
-      for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t c = 0; c < r; ++c) {
-          const std::size_t k = i * r + c;
-          Ws[k] = Ws[k] * aht[k] / (whht[k] + Hv[c] + P.penaltyW.l1 + P.penaltyW.l2 * Ws[k] + eps);
-        }
+      auto updateW = [&](int, std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i)
+          for (std::size_t c = 0; c < r; ++c) {
+            const std::size_t k = i * r + c;
+            Ws[k] = Ws[k] * aht[k] / (whht[k] + Hv[c] + P.penaltyW.l1 + P.penaltyW.l2 * Ws[k] + eps);
+          }
+      };
+      runRows(team, n, 1, updateW);
 
       // H's denominator, first part: (W(s)ᵀ1) v(s)ᵀ with the old W(s) and the new v(s).
       cblas_dger(CblasRowMajor, asInt(r), asInt(m), 1.0, wsum, 1, v, 1, den, asInt(m));
@@ -638,7 +1003,10 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         for (std::size_t j = 0; j < m; ++j) den[c * m + j] += denT[j * r + c];
       for (std::size_t i = 0; i < r * m; ++i) H[i] = H[i] * std::max(num[i], 0.0) / (std::max(den[i], 0.0) + eps);
     } else {
-      for (std::size_t i = 0; i < r * m; ++i) H[i] = H[i] * num[i] / (den[i] + eps);
+      auto updateH = [&](int, std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) H[i] = H[i] * num[i] / (den[i] + eps);
+      };
+      runRows(team, r * m, 1, updateH);
     }
 
     if (wantLoss) {

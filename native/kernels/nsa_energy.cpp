@@ -49,6 +49,15 @@ CertifiedEnergy::CertifiedEnergy(const CertifiedEnergyOptions& options, const Ce
   switch (options.mode) {
     case CertifiedMode::Target:
       if (!data.X0) throwRange("Expected a target X0 in 'target' mode");
+      if (!data.W) {
+        // Row blocks of ~256 KiB of k×k products stay in cache between the pass's two uses of them;
+        // wide Y (k > 48) is compute-bound: whole-matrix BLAS calls, threaded by OpenBLAS, do better.
+        const int threads = k > 48 ? 1 : teamThreads(0, double(p) * double(k));
+        team_ = std::make_unique<RowTeam>(threads);
+        blockRows_ = k <= 48 ? std::clamp<std::size_t>(262144 / (k * k * 2), 32, 1024) : p;
+        partS_.assign(std::size_t(threads) * k * k, 0);
+        partF_.assign(std::size_t(threads), 0);
+      }
       if (data.W) {
         for (std::size_t i = 0; i < p * k; ++i)
           if (data.W[i] != 0) x0Squared_ += data.W[i] * data.X0[i] * data.X0[i];
@@ -224,6 +233,90 @@ void CertifiedEnergy::dataTerms(const double* V, double* GV, CertifiedTerms& t, 
   timesSmall(V, p, k, K2_.data(), 1.0, GV);
 }
 
+// With the gradient: the Gram B = YᵀY by one DSYRK (OpenBLAS threads it like the team), M from B, then
+// one sweep over row blocks computes ‖Y − X0‖² and G = c(Y − X0) + Y·(wM) while the block is in cache:
+// Y is read twice, X0 once, G written once. Without: one sweep, the block Grams and ‖Y − X0‖² together.
+// Each thread sums its rows in order; the partial sums are added in thread order (see
+// test/threads.test.ts for what that changes between thread counts).
+void CertifiedEnergy::targetTerms(const double* Y, double* G, CertifiedTerms& t) {
+  const std::size_t p = data_.p, k = data_.k, kk = k * k;
+  const double* X0 = data_.X0;
+  const double w = options_.w;
+  const double c = 2 * (1 - w) / x0Squared_;
+  RowTeam& team = *team_;
+  const int T = team.size();
+  if (G) {
+    gramOf(Y, p, k, B_.data());
+    t.orthogonality = orthogonalityFunctional(options_.orthogonality, B_.data(), k, M_.data());
+    for (double& x : M_) x *= w;
+    const double* M = M_.data();
+    auto f = [&](int th, std::size_t b, std::size_t e) {
+      double d2[4] = {0, 0, 0, 0};
+      for (std::size_t r = b; r < e; r += blockRows_) {
+        const std::size_t m = std::min(blockRows_, e - r), off = r * k, len = m * k;
+        const double* Yb = Y + off;
+        const double* Xb = X0 + off;
+        double* Gb = G + off;
+        gemm(false, false, m, k, k, 1.0, Yb, M, 0.0, Gb);
+        std::size_t i = 0;
+        for (; i + 4 <= len; i += 4)
+          for (std::size_t l = 0; l < 4; ++l) {
+            const double d = Yb[i + l] - Xb[i + l];
+            d2[l] += d * d;
+            Gb[i + l] += c * d;
+          }
+        for (; i < len; ++i) {
+          const double d = Yb[i] - Xb[i];
+          d2[0] += d * d;
+          Gb[i] += c * d;
+        }
+      }
+      partF_[th] = (d2[0] + d2[1]) + (d2[2] + d2[3]);
+    };
+    std::fill(partF_.begin(), partF_.end(), 0.0);
+    runRows(team, p, blockRows_, f);
+    double d2 = 0;
+    for (int th = 0; th < T; ++th) d2 += partF_[th];
+    t.fidelity = d2 / x0Squared_;
+    return;
+  }
+  auto f = [&](int th, std::size_t b, std::size_t e) {
+    double* S = partS_.data() + th * kk;
+    double d2[4] = {0, 0, 0, 0};
+    for (std::size_t r = b; r < e; r += blockRows_) {
+      const std::size_t m = std::min(blockRows_, e - r), off = r * k, len = m * k;
+      const double* Yb = Y + off;
+      const double* Xb = X0 + off;
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(m), 1.0, Yb, asInt(k), r == b ? 0.0 : 1.0, S,
+                  asInt(k));
+      std::size_t i = 0;
+      for (; i + 4 <= len; i += 4)
+        for (std::size_t l = 0; l < 4; ++l) {
+          const double d = Yb[i + l] - Xb[i + l];
+          d2[l] += d * d;
+        }
+      for (; i < len; ++i) {
+        const double d = Yb[i] - Xb[i];
+        d2[0] += d * d;
+      }
+    }
+    partF_[th] = (d2[0] + d2[1]) + (d2[2] + d2[3]);
+  };
+  std::fill(partS_.begin(), partS_.end(), 0.0);
+  std::fill(partF_.begin(), partF_.end(), 0.0);
+  runRows(team, p, blockRows_, f);
+  double d2 = 0;
+  std::fill(B_.begin(), B_.end(), 0.0);
+  for (int th = 0; th < T; ++th) {
+    d2 += partF_[th];
+    for (std::size_t i = 0; i < kk; ++i) B_[i] += partS_[th * kk + i];
+  }
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < i; ++j) B_[i * k + j] = B_[j * k + i];
+  t.fidelity = d2 / x0Squared_;
+  t.orthogonality = orthogonalityFunctional(options_.orthogonality, B_.data(), k, nullptr);
+}
+
 CertifiedTerms CertifiedEnergy::evaluate(const double* Y, double* G) {
   const std::size_t p = data_.p, k = data_.k;
   const double w = options_.w;
@@ -251,35 +344,7 @@ CertifiedTerms CertifiedEnergy::evaluate(const double* Y, double* G) {
         orthogonalityTerm(Y, G, t, 1.0);
         break;
       }
-      // ‖Y − X0‖² and ∇F in one pass, with four partial sums (independent add chains)
-      const double c = 2 * (1 - w) / x0Squared_;
-      double d2[4] = {0, 0, 0, 0};
-      std::size_t i = 0;
-      if (G) {
-        for (; i + 4 <= n; i += 4)
-          for (std::size_t l = 0; l < 4; ++l) {
-            const double d = Y[i + l] - X0[i + l];
-            d2[l] += d * d;
-            G[i + l] = c * d;
-          }
-        for (; i < n; ++i) {
-          const double d = Y[i] - X0[i];
-          d2[0] += d * d;
-          G[i] = c * d;
-        }
-      } else {
-        for (; i + 4 <= n; i += 4)
-          for (std::size_t l = 0; l < 4; ++l) {
-            const double d = Y[i + l] - X0[i + l];
-            d2[l] += d * d;
-          }
-        for (; i < n; ++i) {
-          const double d = Y[i] - X0[i];
-          d2[0] += d * d;
-        }
-      }
-      t.fidelity = ((d2[0] + d2[1]) + (d2[2] + d2[3])) / x0Squared_;
-      orthogonalityTerm(Y, G, t, 1.0);
+      targetTerms(Y, G, t);
       break;
     }
     case CertifiedMode::Data:

@@ -39,10 +39,12 @@
 // All workspaces are sized once, when the CertifiedEnergy is built; evaluate() allocates nothing.
 #pragma once
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "certified.hpp"
 #include "orthogonality.hpp"
+#include "thread_team.hpp"
 
 namespace nsa {
 
@@ -99,6 +101,9 @@ class CertifiedEnergy {
   void orthogonalityTerm(const double* V, double* GV, CertifiedTerms& t, double gradientBeta);
   // 'data'/'signed' with weights: F (and the gradient of (1 − w)F into GV, without O).
   void weightedDataFidelity(const double* V, double* GV, CertifiedTerms& t);
+  // 'target' without weights, the tall-skinny case: F, O and the gradient in two sweeps over p×k
+  // (the Gram YᵀY, then F and ∇E together), on the thread team.
+  void targetTerms(const double* Y, double* G, CertifiedTerms& t);
 
   CertifiedEnergyOptions options_;
   CertifiedData data_;
@@ -117,6 +122,11 @@ class CertifiedEnergy {
   std::vector<double> V_, GV_, T_, SV_, R_;
   std::vector<double> B_, A_, M_, K1_, K2_;
   std::vector<double> lobeGram_, lobeM_;  // 2k×2k ('signed': O on the lobes)
+  // 'target' without weights: the row team (thread_team.hpp), its row-block size, per-thread partial
+  // Grams and sums of squares.
+  std::unique_ptr<RowTeam> team_;
+  std::size_t blockRows_ = 0;
+  std::vector<double> partS_, partF_;
 };
 
 // The energy as the certified solvers' objective; remembers the terms of its last evaluation.

@@ -6,6 +6,7 @@
 
 #include "error.hpp"
 #include "listed_kernels.hpp"
+#include "ntf_stratified_hals.hpp"
 #include "random.hpp"
 
 namespace nsa {
@@ -951,6 +952,17 @@ void runLoop(int maxIterations, int lossEvery, double tolerance, double certific
 
 void stratifiedNtf(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, StratifiedNtfState& st,
                    StratifiedNtfResult& result, Monitor& monitor) {
+  if (o.solver == NtfSolver::Hals) {
+    StratifiedNtfHals solver(p, o, st);
+    result.scratchDoubles = solver.scratchDoubles();
+    runLoop(
+        o.maxIterations, o.lossEvery, o.tolerance, o.certificateTolerance, solver.initialLoss(),
+        std::sqrt(weightedDataNorm2(p)), result.trace, result.iterations, result.stop, monitor,
+        [&](int it, bool wantLoss) { return solver.iterate(wantLoss, o.recordStages && it == 1 ? &result.stages : nullptr); },
+        [&] { return stratifiedNtfCertificate(p, o, st); });
+    result.certificate = stratifiedNtfCertificate(p, o, st);
+    return;
+  }
   StratifiedNtfSolver solver(p, o, st);
   result.scratchDoubles = solver.scratchDoubles();
   const double loss0 = solver.initialLoss();

@@ -36,6 +36,11 @@ struct TensorEntryWeights {
 };
 TensorEntryWeights denseTensorEntryWeights(const double* T, const Shape& shape, const double* omega);
 
+// The update rule of a solve: multiplicative updates, or block-coordinate descent by HALS (exact
+// non-negative coordinate minimization, component row by component row). Stratified-NTF's HALS lives
+// in ntf_stratified_hals.hpp.
+enum class NtfSolver { MultiplicativeUpdates, Hals };
+
 // ---- Stratified-NTF -------------------------------------------------------------------------------
 
 struct StratifiedNtfProblem {
@@ -58,6 +63,7 @@ struct StratifiedNtfOptions {
   std::vector<std::size_t> strataRank;  // qₛ, one per stratum
   std::size_t rank = 1;                 // r, topics
   int maxIterations = 100;
+  NtfSolver solver = NtfSolver::MultiplicativeUpdates;
   int vScaling = 2;      // v sweeps per iteration (≥ 1)
   bool tv = false;       // total variation on h₁, h₂ (the reference's "tv" regularization)
   double tvReg = 0;
@@ -102,16 +108,14 @@ double stratifiedNtfLoss(const StratifiedNtfProblem& problem, const StratifiedNt
 double stratifiedNtfCertificate(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                                 const StratifiedNtfState& state);
 
-// Runs the multiplicative updates from `state` (updated in place). Progress values: [loss, loss /
-// √(Σₛ‖A(s)‖²)]. With weights: each block's step is Lee–Seung's for the weighted objective (its
+// Runs options.solver from `state` (updated in place): the multiplicative updates below, or HALS
+// (ntf_stratified_hals.hpp; not with TV). Progress values: [loss, loss /
+// √(Σₛ‖A(s)‖²)]. MU with weights: each block's step is Lee–Seung's for the weighted objective (its
 // numerator and denominator the MTTKRPs of Ω∘A and Ω∘B), which never raises it.
 void stratifiedNtf(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                    StratifiedNtfState& state, StratifiedNtfResult& result, Monitor& monitor);
 
 // ---- non-negative CP ------------------------------------------------------------------------------
-
-enum class NtfSolver { MultiplicativeUpdates, Hals };
-
 
 struct NtfOptions {
   std::size_t rank = 1;

@@ -34,9 +34,8 @@ inline const char* stopReasonName(StopReason r) {
 // scale-free energy (P = max(·, 0) when `nonnegative`, else the identity). It is 0 exactly at a KKT
 // point of min E(Y) s.t. Y ≥ 0; the step ‖Y‖² makes it invariant to the units of Y (E's gradient
 // scales as 1/‖Y‖). Returns 0 for Y = 0 (nothing to move) and NaN when an input is not finite.
-inline double gradientMapping(const double* Y, const double* G, std::size_t n, bool nonnegative) {
-  double yy = 0;
-  for (std::size_t i = 0; i < n; ++i) yy += Y[i] * Y[i];
+// `yy` = ‖Y‖², summed in index order (a solver that already made a pass over Y passes it in, saving one).
+inline double gradientMappingGivenNorm(const double* Y, const double* G, std::size_t n, bool nonnegative, double yy) {
   if (!(yy > 0)) return yy == 0 ? 0.0 : NAN;
   double d2 = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -46,6 +45,12 @@ inline double gradientMapping(const double* Y, const double* G, std::size_t n, b
     d2 += d * d;
   }
   return std::sqrt(d2 / yy);
+}
+
+inline double gradientMapping(const double* Y, const double* G, std::size_t n, bool nonnegative) {
+  double yy = 0;
+  for (std::size_t i = 0; i < n; ++i) yy += Y[i] * Y[i];
+  return gradientMappingGivenNorm(Y, G, n, nonnegative, yy);
 }
 
 // The certificate of several factor blocks: the largest, NaN when any is NaN (std::max drops a NaN).

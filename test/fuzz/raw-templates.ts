@@ -63,6 +63,9 @@ export function seedCalls(api: Api): (() => unknown)[] {
     () => api.nmfSync(A, 2, { maxIterations: 3, seed: 1, mask: Uint8Array.from(A.data, (_, k) => (k % 3 === 0 ? 1 : 0)) }),
     () => api.nmf(A, 2, { maxIterations: 3, seed: 1, solver: 'mu', mask: Uint8Array.from(A.data, (_, k) => (k % 4 === 1 ? 1 : 0)) }),
     () => (csr ? api.nmfSync(csr, 2, { maxIterations: 3, seed: 1, missing: 'absent' }) : undefined),
+    // A mask on CSR data: its list (raw `maskEntries`).
+    () => (csr ? api.nmfSync(csr, 2, { maxIterations: 3, seed: 1, mask: { rows: [0, 1], cols: [1, 0] } }) : undefined),
+    () => (csr ? api.stratifiedNmfSync([csr, A], 2, { maxIterations: 3, seed: 1, mask: [{ rows: [0], cols: [2] }, null] }) : undefined),
     () => api.stratifiedNmfSync([A, m(4, 5, pos)], 2, { maxIterations: 3, seed: 1, mask: [Uint8Array.from(A.data, (_, k) => (k % 3 === 0 ? 1 : 0)), null] }),
     () => api.ntfSync(t([4, 3, 2]), 2, { maxIterations: 3, seed: 1, mask: Uint8Array.from({ length: 24 }, (_, k) => (k % 5 === 0 ? 1 : 0)) }),
     () => api.stratifiedNtfSync([t([3, 3, 2]), t([2, 3, 2])], 2, { strataRank: 1, maxIterations: 3, seed: 1, mask: [Uint8Array.from({ length: 18 }, (_, k) => (k % 4 === 0 ? 1 : 0)), null] }),
@@ -80,6 +83,7 @@ export function seedCalls(api: Api): (() => unknown)[] {
     () => api.ntfSync(t([4, 3, 2]), 2, { maxIterations: 3, seed: 1 }),
     () => api.ntf(t([4, 3, 2]), 2, { maxIterations: 3, seed: 1 }),
     () => api.stratifiedNtfSync([t([3, 3, 2]), t([2, 3, 2])], 2, { strataRank: 1, maxIterations: 3, seed: 1 }),
+    () => api.stratifiedNtfSync([t([3, 3, 2]), t([2, 3, 2])], 2, { strataRank: 1, maxIterations: 3, seed: 1, solver: 'hals' }),
     () => api.stratifiedNtf([t([3, 3, 2]), t([2, 3, 2])], 2, { strataRank: 1, maxIterations: 3, seed: 1 }),
     () => {
       const strata = [t([3, 3, 2]), t([2, 3, 2])];

@@ -203,6 +203,15 @@ export const pool: PoolEntry[] = [
   { label: 'list [0, 1, 0]', make: () => [0, 1, 0] },
   { label: 'victim Float64Array(12)', make: () => (lastVictim = seq(12)) },
   { label: 'options detaching the victim', make: () => detachingOptions(lastVictim) },
+  // valid figures of nsa-flow/plot's panel kinds (and near misses), so generated calls get past the first check
+  { label: 'list [chart panel]', make: () => [{ title: 't', series: [{ name: 's', x: [1, 2, 3], y: [1, NaN, 3] }], rule: { x: 2, label: 'r' } }] },
+  { label: 'list [chart panel, log y, point]', make: () => [{ y: { log: true }, mark: 'point', series: [{ name: 'a', x: seq(6), y: [0, -1, 1, 2, null, 3] }] }] },
+  { label: 'list [dot panel]', make: () => [{ x: { log: true }, values: [{ label: 'a', x: 1, group: 'g' }, { label: 'b', x: 0 }] }] },
+  { label: 'list [curve, curve]', make: () => [{ name: 'a', x: [1, 2], y: [2, 1] }, { name: 'b', x: seq(2), y: seq(2) }] },
+  { label: 'list [heatmap panel 3x2, heatmap panel 1x1]', make: () => [{ m: matrixOf(3, 2, seq(6)), options: { title: 't' } }, { m: matrixOf(1, 1, f64([2])) }] },
+  { label: 'list [image row of two 1x2 images]', make: () => [{ title: 'r', images: [[1, 2], seq(2)] }] },
+  { label: 'list [chart panel with a sparse x of length 1e9]', make: () => [{ series: [{ name: 's', x: new Array<number>(1e9), y: [1] }] }] },
+  { label: 'list [chart panel whose series getter throws]', make: () => [{ get series() { throw new Error('getter'); } }] },
 ];
 
 export const poolSize = pool.length;

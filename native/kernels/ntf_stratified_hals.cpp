@@ -1,0 +1,628 @@
+#include "ntf_stratified_hals.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "error.hpp"
+#include "linalg.hpp"
+#include "thread_team.hpp"
+
+namespace nsa {
+
+namespace {
+
+using Vec = std::vector<double>;
+
+// out (m×n) = A (m×d) · B (n×d)ᵀ: Gram matrices of rank-major factors.
+void crossRows(const double* A, std::size_t m, const double* B, std::size_t n, std::size_t d, double* out) {
+  gemm(false, true, m, n, d, 1.0, A, B, 0.0, out);
+}
+
+double dotOf(const double* x, const double* y, std::size_t n) {
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+// Hadamard product of mats[k] (all of mn entries) over k ≠ skip (ones if none remain).
+void hadamardAllBut(const std::vector<const double*>& mats, std::size_t skip, std::size_t mn, double* out) {
+  std::fill(out, out + mn, 1.0);
+  for (std::size_t k = 0; k < mats.size(); ++k)
+    if (k != skip)
+      for (std::size_t i = 0; i < mn; ++i) out[i] *= mats[k][i];
+}
+
+// Columns per chunk of a block sweep. A chunk is the unit of the inner-sweep stopping rule, so the
+// chunks (and with them every result) are the same whatever the number of threads.
+constexpr std::size_t kChunk = 64;
+// Inner sweeps stop when a sweep lowers the objective by at most this fraction of what the first sweep
+// lowered it (each coordinate step lowers it by ½Q[a,a]·step², whatever the scale of the row; Gillis
+// and Glineur's accelerated HALS (2012) measure the step's norm instead, which is not scale-free).
+constexpr double kInnerStop = 0.1;
+constexpr int kMaxInnerSweeps = 10;
+
+// Exact non-negative coordinate minimization of f(X) = ½ tr(XᵀQX) − tr(PᵀX) over X ≥ 0, X R × d
+// rank-major, Q (R × R) positive semidefinite: component row a ← max(0, row a + (P − QX)[a]/Q[a,a])
+// in order, repeated up to `sweeps` times per chunk of columns (the columns are independent: f is a
+// sum over them). A row with Q[a,a] ≤ 0 (a component that no data meets) stays.
+void sweepChunk(double* X, const double* P, const double* Q, std::size_t R, std::size_t d, std::size_t c0,
+                std::size_t c1, int sweeps) {
+  double acc[kChunk];
+  const std::size_t w = c1 - c0;
+  double first = 0;
+  for (int sweep = 0; sweep < sweeps; ++sweep) {
+    double moved = 0;
+    for (std::size_t a = 0; a < R; ++a) {
+      const double qaa = Q[a * R + a];
+      if (!(qaa > 0)) continue;
+      const double* p = P + a * d + c0;
+      for (std::size_t j = 0; j < w; ++j) acc[j] = p[j];
+      for (std::size_t b = 0; b < R; ++b) {
+        const double q = Q[a * R + b];
+        const double* x = X + b * d + c0;
+        for (std::size_t j = 0; j < w; ++j) acc[j] -= q * x[j];
+      }
+      double* x = X + a * d + c0;
+      const double inv = 1.0 / qaa;
+      for (std::size_t j = 0; j < w; ++j) {
+        const double next = std::max(0.0, x[j] + acc[j] * inv);
+        moved += qaa * (next - x[j]) * (next - x[j]);
+        x[j] = next;
+      }
+    }
+    if (sweep == 0) first = moved;
+    if (moved <= kInnerStop * first) break;
+  }
+}
+
+// Rescales the rows rows[k] (lengths len[k], k < count) of one rank-one term by powers of two whose
+// product is 1, so that their norms agree within a factor 2 (the term, a product of one entry of each,
+// is unchanged bit for bit: a power-of-two scale is exact). Coordinate descent crawls along the
+// directions that trade the scale of one factor for another's; balanced factors keep it off them.
+// A term with a zero row is left as it is.
+void balanceTerm(double* const* rows, const std::size_t* len, std::size_t count) {
+  double logs[kMaxTensorOrder + 1];
+  double mean = 0;
+  for (std::size_t k = 0; k < count; ++k) {
+    double n2 = 0;
+    for (std::size_t j = 0; j < len[k]; ++j) n2 += rows[k][j] * rows[k][j];
+    if (!(n2 > 0) || !std::isfinite(n2)) return;
+    logs[k] = 0.5 * std::log2(n2);
+    mean += logs[k] / static_cast<double>(count);
+  }
+  int total = 0;
+  for (std::size_t k = 0; k < count; ++k) {
+    const int e = k + 1 < count ? static_cast<int>(std::lround(mean - logs[k])) : -total;
+    total += e;
+    if (e == 0) continue;
+    const double c = std::ldexp(1.0, e);
+    for (std::size_t j = 0; j < len[k]; ++j) rows[k][j] *= c;
+  }
+}
+
+}  // namespace
+
+struct StratifiedNtfHals::Impl {
+  const StratifiedNtfProblem& p;
+  const StratifiedNtfOptions& o;
+  StratifiedNtfState& st;
+  std::size_t S, K, r, F = 0, dmax = 0, qmax = 0, nmax = 0;
+  double normA2 = 0;
+  std::vector<Vec> sumA, VV, VH, HH, WW, wsum;
+  std::vector<std::vector<const double*>> vvPtr, vhPtr;
+  std::vector<const double*> hhPtr;
+  Vec innerV, wrow;
+  // Entry weights (ntf.hpp's TensorEntryWeights): per stratum its listed entries (null: none), their
+  // own-term and topic-term values (each fixed while the other term's blocks update), and per mode
+  // m (0: samples, t + 1: feature mode t) the entries grouped by their index there (a counting sort):
+  // group j is byMode[s][m][start[s][m][j] … start[s][m][j + 1]).
+  std::vector<const TensorEntryWeights*> listed;
+  bool anyListed = false;
+  std::size_t listedTotal = 0;  // Σₛ listed entries
+  std::vector<Vec> own, topics;
+  std::vector<std::vector<std::vector<std::size_t>>> start, byMode;
+  Vec Z, kap, target, resid, xc, curv;  // one column's listed rows z, κ, a − offset, κ(a − offset − z·x)
+  bool cacheZ = false;
+  std::vector<Vec> Zall;
+  Vec Zone, bufA, bufB;  // one stratum's Z (without the cache); contraction slices
+  Vec M, P, Q, E, G, Msum;  // one block's MTTKRP, linear term, curvature; Hadamard scratch; Σₛ MTTKRPs
+  Workspace ws;
+  std::unique_ptr<RowTeam> team;
+  std::size_t scratch = 0;
+
+  Impl(const StratifiedNtfProblem& p_, const StratifiedNtfOptions& o_, StratifiedNtfState& st_)
+      : p(p_), o(o_), st(st_), S(p_.strata.size()), K(p_.dims.size()), r(o_.rank) {
+    if (o.tv)
+      throwRange("Expected options.solver 'mu' with options.tv (the TV term's split subgradient defines only the multiplicative updates) but received 'hals'");
+    F = shapeSize(p.dims);
+    std::size_t sumN = 0;
+    for (std::size_t n : p.samples) sumN += n;
+    for (std::size_t d : p.dims) dmax = std::max(dmax, d);
+    for (std::size_t q : o.strataRank) qmax = std::max(qmax, q);
+    for (std::size_t n : p.samples) nmax = std::max(nmax, n);
+    sumA.resize(S);
+    for (std::size_t s = 0; s < S; ++s) {
+      const std::size_t n = p.samples[s];
+      const double* A = p.strata[s];
+      sumA[s].assign(F, 0.0);
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < F; ++j) sumA[s][j] += A[i * F + j];
+      normA2 += squaredNorm(A, n * F);
+    }
+    VV.resize(S * K);
+    VH.resize(S * K);
+    vvPtr.resize(S);
+    vhPtr.resize(S);
+    for (std::size_t s = 0; s < S; ++s) {
+      const std::size_t q = o.strataRank[s];
+      for (std::size_t t = 0; t < K; ++t) {
+        VV[s * K + t].resize(q * q);
+        VH[s * K + t].resize(q * r);
+      }
+      for (std::size_t t = 0; t < K; ++t) {
+        vvPtr[s].push_back(VV[s * K + t].data());
+        vhPtr[s].push_back(VH[s * K + t].data());
+      }
+    }
+    HH.assign(K, Vec(r * r));
+    for (std::size_t t = 0; t < K; ++t) hhPtr.push_back(HH[t].data());
+    WW.assign(S, Vec(r * r));
+    wsum.assign(S, Vec(r));
+    innerV.assign(S, 0.0);
+    const std::size_t R = std::max(r, qmax), D = std::max(dmax, nmax);
+    M.resize(R * D);
+    P.resize(R * D);
+    Msum.resize(r * dmax);
+    Q.resize(R * R);
+    E.resize(R * R);
+    G.resize(R * R);
+    listed.assign(S, nullptr);
+    own.resize(S);
+    topics.resize(S);
+    start.resize(S);
+    byMode.resize(S);
+    std::size_t column = 0;  // the most listed entries one column of a block meets
+    std::vector<std::size_t> hColumn(dmax, 0);
+    for (std::size_t s = 0; s < S && p.weighted(); ++s) {
+      if (s >= p.weights.size() || !p.weights[s].active()) continue;
+      const TensorEntryWeights& e = p.weights[s];
+      listed[s] = &e;
+      anyListed = true;
+      listedTotal += e.size();
+      own[s].resize(e.size());
+      topics[s].resize(e.size());
+      start[s].resize(K + 1);
+      byMode[s].resize(K + 1);
+      for (std::size_t m = 0; m <= K; ++m) {
+        const std::size_t dm = m == 0 ? p.samples[s] : p.dims[m - 1];
+        std::vector<std::size_t>& at = start[s][m];
+        at.assign(dm + 1, 0);
+        for (std::size_t k = 0; k < e.size(); ++k) ++at[static_cast<std::size_t>(e.index[k * (K + 1) + m]) + 1];
+        for (std::size_t j = 0; j < dm; ++j) {
+          const std::size_t count = at[j + 1];
+          column = std::max(column, count);
+          if (m > 0) hColumn[j] += count;
+          at[j + 1] += at[j];
+        }
+        std::vector<std::size_t> next(at.begin(), at.end() - 1);
+        byMode[s][m].resize(e.size());
+        for (std::size_t k = 0; k < e.size(); ++k) byMode[s][m][next[static_cast<std::size_t>(e.index[k * (K + 1) + m])]++] = k;
+      }
+      scratch += (K + 3) * e.size() + p.samples[s] + K * dmax + K + 1;
+      topicValues(s);
+    }
+    for (std::size_t c : hColumn) column = std::max(column, c);
+    if (anyListed) {
+      const std::size_t R = std::max(r, qmax);
+      Z.resize(column * R);
+      for (Vec* b : {&kap, &target, &resid}) b->resize(column);
+      xc.resize(R);
+      curv.resize(R);
+      scratch += column * (R + 3) + 2 * R;
+    }
+    cacheZ = true;
+    for (std::size_t n : p.samples) cacheZ = cacheZ && r <= n;
+    if (cacheZ) {
+      Zall.assign(S, Vec(r * F));
+      scratch += S * r * F;
+    } else {
+      Zone.resize(r * F);
+      scratch += r * F;
+    }
+    std::size_t slice = 1;
+    for (std::size_t t = 0; t < K; ++t) slice = std::max(slice, contractionScratch(p.dims.data(), K, t));
+    bufA.resize(slice);
+    bufB.resize(slice);
+    scratch += 2 * slice;
+    // The sweeps are the solver's own passes: a team when the largest block is worth it.
+    team = std::make_unique<RowTeam>(teamThreads(0, static_cast<double>(R * R * D), 20000));
+    scratch += sumN + S * F + S * K * (qmax * qmax + qmax * r) + (K + S) * r * r + S * r + S + 2 * R * D + r * dmax + 3 * R * R;
+    Shape full(p.dims);
+    full.insert(full.begin(), nmax);
+    std::size_t mttkrp = 0;
+    for (std::size_t m = 0; m <= K; ++m) mttkrp = std::max(mttkrp, mttkrpScratch(full, r, m));
+    for (std::size_t t = 0; t < K; ++t) mttkrp = std::max(mttkrp, mttkrpScratch(p.dims, qmax, t));
+    scratch += mttkrp;
+  }
+
+  double* v(std::size_t s, std::size_t t) { return st.v[s * K + t].data(); }
+
+  void refreshGrams() {
+    for (std::size_t t = 0; t < K; ++t) crossRows(st.h[t].data(), r, st.h[t].data(), r, p.dims[t], HH[t].data());
+    for (std::size_t s = 0; s < S; ++s) {
+      const std::size_t q = o.strataRank[s];
+      for (std::size_t t = 0; t < K; ++t) {
+        crossRows(v(s, t), q, v(s, t), q, p.dims[t], VV[s * K + t].data());
+        crossRows(v(s, t), q, st.h[t].data(), r, p.dims[t], VH[s * K + t].data());
+      }
+      refreshW(s);
+    }
+  }
+
+  void refreshW(std::size_t s) {
+    const std::size_t n = p.samples[s];
+    const double* w = st.w[s].data();
+    for (std::size_t b = 0; b < r; ++b) {
+      double total = 0;
+      for (std::size_t i = 0; i < n; ++i) total += w[b * n + i];
+      wsum[s][b] = total;
+    }
+    crossRows(w, r, w, r, n, WW[s].data());
+  }
+
+  // The block X (R × d) ← inner HALS sweeps on ½tr(XᵀQX) − tr(PᵀX). Sweeps allowed: as Gillis and
+  // Glineur, 1 + ½·(cost of P and Q)/(cost of one sweep), at most kMaxInnerSweeps: when the block's
+  // MTTKRP dominates, sweeping it again is nearly free.
+  // `listedEntries`: the weighted sweeps' entries (each costs ~4R flops per sweep, beside the 2R²d).
+  static int sweepsFor(std::size_t R, std::size_t d, double setupFlops, std::size_t listedEntries = 0) {
+    const double sweepFlops = 2.0 * static_cast<double>(R * R * d) + 4.0 * static_cast<double>(R * listedEntries);
+    return static_cast<int>(std::min<double>(kMaxInnerSweeps, 1 + 0.5 * setupFlops / std::max(sweepFlops, 1.0)));
+  }
+
+  void block(double* X, std::size_t R, std::size_t d, double setupFlops) {
+    const double sweepFlops = 2.0 * static_cast<double>(R * R * d);
+    const int sweeps = sweepsFor(R, d, setupFlops);
+    const double* Pd = P.data();
+    const double* Qd = Q.data();
+    auto pass = [&](int, std::size_t b, std::size_t e) {
+      for (std::size_t c0 = b; c0 < e; c0 += kChunk) sweepChunk(X, Pd, Qd, R, d, c0, std::min(e, c0 + kChunk), sweeps);
+    };
+    if (team->size() > 1 && sweepFlops * sweeps >= 2e5 && d > kChunk)
+      runRows(*team, d, kChunk, pass);
+    else
+      pass(0, 0, d);
+  }
+
+  // v(s)ₜ for every mode in order: Q = nₛ(⊙ₖ≠ₜ VₖVₖᵀ), P = MTTKRP(Σᵢ A(s)[i]; v(s)) − (⊙ₖ≠ₜ VₖHₖᵀ)·diag(Σᵢ w)·Hₜ.
+  void updateV(std::size_t s, bool lastSweep) {
+    const std::size_t q = o.strataRank[s], n = p.samples[s];
+    const double* factors[kMaxTensorOrder];
+    for (std::size_t t = 0; t < K; ++t) factors[t] = v(s, t);
+    for (std::size_t t = 0; t < K; ++t) {
+      const std::size_t d = p.dims[t];
+      mttkrpRankMajor(sumA[s].data(), p.dims, factors, q, t, M.data(), ws);
+      std::copy(M.begin(), M.begin() + static_cast<std::ptrdiff_t>(q * d), P.begin());
+      hadamardAllBut(vvPtr[s], t, q * q, Q.data());
+      for (std::size_t i = 0; i < q * q; ++i) Q[i] *= static_cast<double>(n);
+      hadamardAllBut(vhPtr[s], t, q * r, E.data());
+      for (std::size_t a = 0; a < q; ++a)
+        for (std::size_t b = 0; b < r; ++b) E[a * r + b] *= wsum[s][b];
+      const double* h = st.h[t].data();
+      gemm(false, false, q, d, r, -1.0, E.data(), h, 1.0, P.data());
+      const double setup = 2.0 * static_cast<double>(q * F + q * r * d);
+      if (listed[s])
+        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listed[s]->size()), [&](std::size_t j) { return gatherOwn(s, t, j); });
+      else
+        block(v(s, t), q, d, setup);
+      crossRows(v(s, t), q, v(s, t), q, d, VV[s * K + t].data());
+      crossRows(v(s, t), q, h, r, d, VH[s * K + t].data());
+      // ⟨Σᵢ A(s)[i], ⊗ₜ v(s)ₜ⟩ for the loss: the last mode's MTTKRP against its new value.
+      if (lastSweep && t + 1 == K) innerV[s] = dotOf(M.data(), v(s, t), q * d);
+    }
+  }
+
+  // w(s): Q = ⊙ₜ HₜHₜᵀ, P = MTTKRP(A(s); h) − (row sums of ⊙ₜ HₜVₜᵀ)·1ᵀ.
+  void updateW(std::size_t s) {
+    const std::size_t n = p.samples[s], q = o.strataRank[s];
+    const double* factors[kMaxTensorOrder];
+    factors[0] = st.w[s].data();
+    for (std::size_t t = 0; t < K; ++t) factors[t + 1] = st.h[t].data();
+    Shape full(p.dims);
+    full.insert(full.begin(), n);
+    mttkrpRankMajor(p.strata[s], full, factors, r, 0, P.data(), ws);
+    hadamardAllBut(hhPtr, K, r * r, Q.data());
+    hadamardAllBut(vhPtr[s], K, q * r, E.data());
+    for (std::size_t b = 0; b < r; ++b) {
+      double c = 0;
+      for (std::size_t a = 0; a < q; ++a) c += E[a * r + b];
+      for (std::size_t i = 0; i < n; ++i) P[b * n + i] -= c;
+    }
+    const double setup = 2.0 * static_cast<double>(r * n * F);
+    if (listed[s])
+      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), [&](std::size_t i) { return gatherTopics(s, 0, i, 0); });
+    else
+      block(st.w[s].data(), r, n, setup);
+    refreshW(s);
+  }
+
+  // Z(s) = w(s)·A(s) (r × F: A(s) contracted over its samples): what every h mode's MTTKRP starts
+  // from, since w(s) stays fixed through the h updates. Kept for all strata when that costs at most
+  // the data (r ≤ nₛ), else recomputed per stratum and mode.
+  const double* contractSamples(std::size_t s) {
+    double* Z = cacheZ ? Zall[s].data() : Zone.data();
+    gemm(false, false, r, F, p.samples[s], 1.0, st.w[s].data(), p.strata[s], 0.0, Z);
+    return Z;
+  }
+
+  // Stratum s's MTTKRP for h mode t (r × dₜ, into M) from Z(s): per component the other h modes.
+  void hMttkrp(std::size_t s, std::size_t t) {
+    const double* Z = cacheZ ? Zall[s].data() : contractSamples(s);
+    const std::size_t d = p.dims[t];
+    if (K == 1) {
+      std::copy(Z, Z + r * d, M.data());
+      return;
+    }
+    const double* vecs[kMaxTensorOrder];
+    for (std::size_t b = 0; b < r; ++b) {
+      for (std::size_t k = 0; k < K; ++k) vecs[k] = k == t ? nullptr : st.h[k].data() + b * p.dims[k];
+      contractAllBut(Z + b * F, p.dims.data(), K, t, vecs, M.data() + b * d, bufA.data(), bufB.data());
+    }
+  }
+
+  // hₜ: Q = Σₛ (w(s)w(s)ᵀ) ⊙ (⊙ₖ≠ₜ HₖHₖᵀ), P = Σₛ MTTKRP(A(s); w(s), h) − diag(Σᵢ w(s))·(⊙ₖ≠ₜ HₖV(s)ₖᵀ)·V(s)ₜ.
+  void updateH(std::size_t t) {
+    const std::size_t d = p.dims[t];
+    hadamardAllBut(hhPtr, t, r * r, G.data());
+    std::fill(Q.begin(), Q.begin() + static_cast<std::ptrdiff_t>(r * r), 0.0);
+    std::fill(Msum.begin(), Msum.begin() + static_cast<std::ptrdiff_t>(r * d), 0.0);
+    double setup = 0;
+    for (std::size_t s = 0; s < S; ++s) {
+      const std::size_t n = p.samples[s], q = o.strataRank[s];
+      for (std::size_t i = 0; i < r * r; ++i) Q[i] += WW[s][i] * G[i];
+      hMttkrp(s, t);
+      for (std::size_t i = 0; i < r * d; ++i) Msum[i] += M[i];
+      setup += 2.0 * static_cast<double>(r * n * F) / static_cast<double>(cacheZ ? K : 1);
+      for (std::size_t b = 0; b < r; ++b)
+        for (std::size_t a = 0; a < q; ++a) {
+          double e = wsum[s][b];
+          for (std::size_t k = 0; k < K; ++k)
+            if (k != t) e *= VH[s * K + k][a * r + b];
+          E[b * q + a] = e;
+        }
+      // Msum − E·V(s)ₜ accumulated into the stratum-independent P below: subtract per stratum.
+      gemm(false, false, r, d, q, -1.0, E.data(), v(s, t), s == 0 ? 0.0 : 1.0, P.data());
+    }
+    for (std::size_t i = 0; i < r * d; ++i) P[i] += Msum[i];
+    double* h = st.h[t].data();
+    if (anyListed)
+      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), [&](std::size_t j) {
+        std::size_t k = 0;
+        for (std::size_t s = 0; s < S; ++s)
+          if (listed[s]) k = gatherTopics(s, t + 1, j, k);
+        return k;
+      });
+    else
+      block(h, r, d, setup);
+    crossRows(h, r, h, r, d, HH[t].data());
+    for (std::size_t s = 0; s < S; ++s) crossRows(v(s, t), o.strataRank[s], h, r, d, VH[s * K + t].data());
+  }
+
+  // ‖B(s)‖² = nₛ Σ ⊙ₜVₜVₜᵀ + 2 Σ_{a,b} (⊙ₜVₜHₜᵀ)[a,b] Σᵢw[b,i] + Σ (wwᵀ) ⊙ (⊙ₜHₜHₜᵀ), from current Grams.
+  double modelSquaredNorm(std::size_t s) const {
+    const std::size_t q = o.strataRank[s], n = p.samples[s];
+    double own = 0, cross = 0, topics = 0;
+    for (std::size_t i = 0; i < q * q; ++i) {
+      double e = 1;
+      for (std::size_t t = 0; t < K; ++t) e *= VV[s * K + t][i];
+      own += e;
+    }
+    for (std::size_t a = 0; a < q; ++a)
+      for (std::size_t b = 0; b < r; ++b) {
+        double e = wsum[s][b];
+        for (std::size_t t = 0; t < K; ++t) e *= VH[s * K + t][a * r + b];
+        cross += e;
+      }
+    for (std::size_t i = 0; i < r * r; ++i) {
+      double e = WW[s][i];
+      for (std::size_t t = 0; t < K; ++t) e *= HH[t][i];
+      topics += e;
+    }
+    return static_cast<double>(n) * own + 2 * cross + topics;
+  }
+
+  // Balances every rank-one term: each stratum's own components a (rows a of v(s)₁ … v(s)_K) and the
+  // topic components b (row b of every w(s), taken together, and of h₁ … h_K).
+  void balance() {
+    double* rows[kMaxTensorOrder + 1];
+    std::size_t len[kMaxTensorOrder + 1];
+    for (std::size_t s = 0; s < S; ++s)
+      for (std::size_t a = 0; a < o.strataRank[s]; ++a) {
+        for (std::size_t t = 0; t < K; ++t) rows[t] = v(s, t) + a * p.dims[t], len[t] = p.dims[t];
+        balanceTerm(rows, len, K);
+      }
+    // The w rows of all strata are one factor: gathered, balanced with the h rows, scattered back.
+    std::size_t sumN = 0;
+    for (std::size_t n : p.samples) sumN += n;
+    wrow.resize(sumN);
+    for (std::size_t b = 0; b < r; ++b) {
+      std::size_t at = 0;
+      for (std::size_t s = 0; s < S; ++s) {
+        const std::size_t n = p.samples[s];
+        std::copy(st.w[s].data() + b * n, st.w[s].data() + (b + 1) * n, wrow.data() + at);
+        at += n;
+      }
+      rows[0] = wrow.data(), len[0] = sumN;
+      for (std::size_t t = 0; t < K; ++t) rows[t + 1] = st.h[t].data() + b * p.dims[t], len[t + 1] = p.dims[t];
+      balanceTerm(rows, len, K + 1);
+      at = 0;
+      for (std::size_t s = 0; s < S; ++s) {
+        const std::size_t n = p.samples[s];
+        std::copy(wrow.data() + at, wrow.data() + at + n, st.w[s].data() + b * n);
+        at += n;
+      }
+    }
+  }
+
+  // The own term Σₐ Πₜ v(s)ₜ[a, jₜ] at every listed entry of stratum s.
+  void ownValues(std::size_t s) {
+    const TensorEntryWeights& e = *listed[s];
+    const std::size_t q = o.strataRank[s];
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      const int32_t* idx = e.index.data() + k * (K + 1);
+      double total = 0;
+      for (std::size_t a = 0; a < q; ++a) {
+        double x = 1;
+        for (std::size_t t = 0; t < K; ++t) x *= st.v[s * K + t][a * p.dims[t] + static_cast<std::size_t>(idx[t + 1])];
+        total += x;
+      }
+      own[s][k] = total;
+    }
+  }
+
+  // The topic term Σ_b w(s)[b, i] Πₜ hₜ[b, jₜ] at every listed entry of stratum s.
+  void topicValues(std::size_t s) {
+    const TensorEntryWeights& e = *listed[s];
+    const std::size_t n = p.samples[s];
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      const int32_t* idx = e.index.data() + k * (K + 1);
+      double total = 0;
+      for (std::size_t b = 0; b < r; ++b) {
+        double x = st.w[s][b * n + static_cast<std::size_t>(idx[0])];
+        for (std::size_t t = 0; t < K; ++t) x *= st.h[t][b * p.dims[t] + static_cast<std::size_t>(idx[t + 1])];
+        total += x;
+      }
+      topics[s][k] = total;
+    }
+  }
+
+  // Column j of v(s)ₜ meets the listed entries with jₜ = j: their rows z_a = Π_{k≠t} v(s)ₖ[a, jₖ] (into Z),
+  // κ and a − (topic term). Returns their number.
+  std::size_t gatherOwn(std::size_t s, std::size_t t, std::size_t j) {
+    const TensorEntryWeights& e = *listed[s];
+    const std::size_t q = o.strataRank[s];
+    const std::vector<std::size_t>& at = start[s][t + 1];
+    std::size_t c = 0;
+    for (std::size_t g = at[j]; g < at[j + 1]; ++g, ++c) {
+      const std::size_t k = byMode[s][t + 1][g];
+      const int32_t* idx = e.index.data() + k * (K + 1);
+      double* z = Z.data() + c * q;
+      for (std::size_t a = 0; a < q; ++a) {
+        double x = 1;
+        for (std::size_t m = 0; m < K; ++m)
+          if (m != t) x *= st.v[s * K + m][a * p.dims[m] + static_cast<std::size_t>(idx[m + 1])];
+        z[a] = x;
+      }
+      kap[c] = e.kappa[k];
+      target[c] = e.data[k] - topics[s][k];
+    }
+    return c;
+  }
+
+  // Column j of the topic factor `mode` (0: w(s), its column a sample; t + 1: hₜ) meets the listed
+  // entries of stratum s with that index: their rows z_b (the product of the other topic factors'
+  // entries), κ and a − (own term), appended from place `c` on. Returns the new count.
+  std::size_t gatherTopics(std::size_t s, std::size_t mode, std::size_t j, std::size_t c) {
+    const TensorEntryWeights& e = *listed[s];
+    const std::size_t n = p.samples[s];
+    const std::vector<std::size_t>& at = start[s][mode];
+    for (std::size_t g = at[j]; g < at[j + 1]; ++g, ++c) {
+      const std::size_t k = byMode[s][mode][g];
+      const int32_t* idx = e.index.data() + k * (K + 1);
+      double* z = Z.data() + c * r;
+      for (std::size_t b = 0; b < r; ++b) {
+        double x = mode == 0 ? 1.0 : st.w[s][b * n + static_cast<std::size_t>(idx[0])];
+        for (std::size_t m = 0; m < K; ++m)
+          if (m + 1 != mode) x *= st.h[m][b * p.dims[m] + static_cast<std::size_t>(idx[m + 1])];
+        z[b] = x;
+      }
+      kap[c] = e.kappa[k];
+      target[c] = e.data[k] - own[s][k];
+    }
+    return c;
+  }
+
+  // The weighted block: column by column (each meets only its own listed entries, so they are
+  // independent), the coordinates in order, each set to the exact non-negative minimizer of the
+  // weighted objective in it: curvature Q[a,a] + Σκz_a² (= Σωz_a² ≥ 0 over the column's entries),
+  // slope (QX − P)[a] − Σ e·z_a with e = κ(a − offset − z·x) kept current. A curvature ≤ 1e-12·Q[a,a]
+  // (only missing entries meet the coordinate) leaves it. Sweeps and their stopping rule as block().
+  template <class Gather>
+  void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, Gather&& gather) {
+    for (std::size_t j = 0; j < d; ++j) {
+      const std::size_t k = gather(j);
+      for (std::size_t a = 0; a < R; ++a) xc[a] = X[a * d + j];
+      for (std::size_t a = 0; a < R; ++a) {
+        double c = Q[a * R + a];
+        for (std::size_t q = 0; q < k; ++q) c += kap[q] * Z[q * R + a] * Z[q * R + a];
+        curv[a] = c > 1e-12 * Q[a * R + a] ? c : 0.0;
+      }
+      for (std::size_t q = 0; q < k; ++q) resid[q] = kap[q] * (target[q] - dotOf(Z.data() + q * R, xc.data(), R));
+      double first = 0;
+      for (int sweep = 0; sweep < sweeps; ++sweep) {
+        double lowered = 0;
+        for (std::size_t a = 0; a < R; ++a) {
+          if (!(curv[a] > 0)) continue;
+          double g = -P[a * d + j];
+          for (std::size_t b = 0; b < R; ++b) g += Q[a * R + b] * xc[b];
+          for (std::size_t q = 0; q < k; ++q) g -= resid[q] * Z[q * R + a];
+          const double next = std::max(0.0, xc[a] - g / curv[a]);
+          const double step = next - xc[a];
+          if (step == 0) continue;
+          for (std::size_t q = 0; q < k; ++q) resid[q] -= kap[q] * Z[q * R + a] * step;
+          xc[a] = next;
+          lowered += curv[a] * step * step;
+        }
+        if (sweep == 0) first = lowered;
+        if (lowered <= kInnerStop * first) break;
+      }
+      for (std::size_t a = 0; a < R; ++a) X[a * d + j] = xc[a];
+    }
+  }
+
+  double iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages) {
+    balance();
+    refreshGrams();
+    for (int sweep = 0; sweep < o.vScaling; ++sweep) {
+      for (std::size_t s = 0; s < S; ++s) updateV(s, sweep + 1 == o.vScaling);
+      if (stages) stages->push_back(st);
+    }
+    for (std::size_t s = 0; s < S; ++s)
+      if (listed[s]) ownValues(s);
+    for (std::size_t s = 0; s < S; ++s) updateW(s);
+    if (stages) stages->push_back(st);
+    if (cacheZ)
+      for (std::size_t s = 0; s < S; ++s) contractSamples(s);
+    for (std::size_t t = 0; t < K; ++t) updateH(t);
+    for (std::size_t s = 0; s < S; ++s)
+      if (listed[s]) topicValues(s);
+    if (stages) stages->push_back(st);
+    if (!wantLoss) return std::nan("");
+    // ‖A − B‖² = ‖A‖² − 2⟨A, B⟩ + ‖B‖²: ⟨A, B⟩ from the last v mode's and the last h mode's MTTKRPs
+    // (neither depends on the factor it multiplies), ‖B‖² from the Grams.
+    double inner = dotOf(Msum.data(), st.h[K - 1].data(), r * p.dims[K - 1]);
+    double model = 0;
+    for (std::size_t s = 0; s < S; ++s) inner += innerV[s], model += modelSquaredNorm(s);
+    // Weighted: the plain part (A(s) holds 0 at missing entries) plus the listed entries' Σκ(a − B)².
+    double extra = 0;
+    for (std::size_t s = 0; s < S; ++s)
+      if (const TensorEntryWeights* e = listed[s])
+        for (std::size_t k = 0; k < e->size(); ++k) {
+          const double res = e->data[k] - own[s][k] - topics[s][k];
+          extra += e->kappa[k] * res * res;
+        }
+    return std::sqrt(std::max(normA2 - 2 * inner + model + extra, 0.0));
+  }
+};
+
+StratifiedNtfHals::StratifiedNtfHals(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
+                                     StratifiedNtfState& state)
+    : impl_(std::make_unique<Impl>(problem, options, state)) {}
+StratifiedNtfHals::~StratifiedNtfHals() = default;
+std::size_t StratifiedNtfHals::scratchDoubles() const { return impl_->scratch; }
+double StratifiedNtfHals::initialLoss() { return stratifiedNtfLoss(impl_->p, impl_->o, impl_->st); }
+double StratifiedNtfHals::iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages) {
+  return impl_->iterate(wantLoss, stages);
+}
+
+}  // namespace nsa

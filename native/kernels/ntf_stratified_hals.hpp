@@ -1,0 +1,43 @@
+// Stratified-NTF by block-coordinate descent (HALS): the objective of ntf.hpp's stratifiedNtf,
+// ½Σₛ‖A(s) − B(s)‖², minimized block by block — the modes of each stratum's own term v(s)ₜ, the sample
+// weights w(s), the shared topics hₜ — each block by exact non-negative coordinate minimization of its
+// (convex quadratic) subproblem, component row by component row, repeated for a few inner sweeps while
+// they still move the block (the block's MTTKRP and Gram matrix are computed once and reused by every
+// sweep, so the extra sweeps are cheap). Every coordinate step minimizes the objective exactly over
+// [0, ∞) with the others fixed, and each iteration starts by rescaling every rank-one term's factors by
+// powers of two (exact: the model is unchanged bit for bit) so that their norms agree within a factor 2;
+// so the loss never increases. (MU's epsilon, the floor of its numerators and denominators, has no
+// role here.) With entry weights (missing entries) the objective is ½Σₛ Σ ω(A(s) − B(s))² and each
+// block is swept column by column with per-column curvatures (each column meets only its own listed
+// entries), still exact coordinate minimizations.
+//
+// Called through stratifiedNtf with options.solver = NtfSolver::Hals, which runs the shared loop
+// (losses, tolerance, certificate, progress) over iterate().
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "ntf.hpp"
+
+namespace nsa {
+
+class StratifiedNtfHals {
+ public:
+  // Throws a RangeError (error.hpp) for what this solver does not support: the TV term.
+  StratifiedNtfHals(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options, StratifiedNtfState& state);
+  ~StratifiedNtfHals();
+  StratifiedNtfHals(const StratifiedNtfHals&) = delete;
+  StratifiedNtfHals& operator=(const StratifiedNtfHals&) = delete;
+
+  std::size_t scratchDoubles() const;
+  double initialLoss();
+  // One iteration (v sweeps, every w(s), every hₜ); the loss after it when `wantLoss`, else NaN.
+  // `stages`: the state after each stage, as the multiplicative updates record them.
+  double iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nsa
