@@ -1,10 +1,13 @@
 // The cost of missing entries: seconds per iteration of a masked solve (10 % of the entries missing,
 // drawn at random) over the unmasked solve of the same data, one BLAS thread. Goal ≤ 1.5× for dense
 // data (docs/missing-values.md explains where the extra time goes).
-//   npm run bench:masks [-- --quick] [-- --only ntf]   (--only: just the lines whose label contains it)
+//   npm run bench:masks [-- --quick] [-- --only ntf] [-- --repeats 9]
+//   (--only: just the lines whose label contains it; --repeats: rounds per line, default 5)
 // Timing: the process's CPU time per iteration from two run lengths (setup, init and the final loss
-// cancel), as bench/stratified-nmf.ts; masked and unmasked alternate, best of five each (on a loaded
-// machine single runs vary by ±30 %, and a change of load between the two would enter the ratio).
+// cancel), as bench/stratified-nmf.ts; masked and unmasked alternate within each round. The times
+// printed are the best of the rounds; the ratio is the median of the rounds' own ratios, with their
+// range: on a loaded machine single runs vary by ±30 %, and a change of load between rounds then
+// stays out of the ratio.
 // NSA_FLOW_SIMD=0 measures the portable loops of the listed entries instead of the AVX + FMA ones.
 import { nmfSync, ntfSync, setBlasThreads, stratifiedNmfSync, stratifiedNtfSync, type Matrix } from '../lib/index.js';
 import { fmt, lcgFill } from './common.js';
@@ -12,6 +15,9 @@ import { fmt, lcgFill } from './common.js';
 const quick = process.argv.includes('--quick');
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] ?? '' : '';
+const repeatsAt = process.argv.indexOf('--repeats');
+const repeats = repeatsAt >= 0 ? Number(process.argv[repeatsAt + 1]) : 5;
+if (!Number.isInteger(repeats) || repeats < 1) throw new RangeError(`Expected a whole number ≥ 1 after --repeats but received ${process.argv[repeatsAt + 1]}`);
 
 function cpuSeconds(fn: () => unknown): number {
   const c0 = process.cpuUsage();
@@ -20,21 +26,29 @@ function cpuSeconds(fn: () => unknown): number {
   return (c.user + c.system) / 1e6;
 }
 
+interface Pair {
+  masked: number; // seconds per iteration, the best round
+  plain: number;
+  ratios: number[]; // masked over plain, per round, sorted
+}
+
 /**
- * Seconds per iteration of the masked and of the unmasked run, [masked, plain]: the two are measured
- * in alternation, five times each, and the best of each kept, so that a change of the machine's load
- * between them does not enter their ratio.
+ * Seconds per iteration of the masked and of the unmasked run: in each of `repeats` rounds the four
+ * runs (masked and plain, long and short) are taken in turn, so that a change of the machine's load
+ * between rounds does not enter that round's ratio.
  */
-function perIterationPair(run: (withMask: boolean) => (iterations: number) => unknown, short: number, long: number): [number, number] {
-  // best[mode][length]: the best time of each of the four runs, taken in turn.
-  const best = [[Infinity, Infinity], [Infinity, Infinity]];
+function perIterationPair(run: (withMask: boolean) => (iterations: number) => unknown, short: number, long: number): Pair {
   run(true)(short), run(false)(short);
-  for (let k = 0; k < 5; k++)
-    [true, false].forEach((withMask, i) =>
-      [long, short].forEach((iterations, j) => (best[i]![j] = Math.min(best[i]![j]!, cpuSeconds(() => run(withMask)(iterations))))),
+  const masked: number[] = [], plain: number[] = [];
+  for (let k = 0; k < repeats; k++) {
+    const [ml, ms, pl, ps] = [[true, long], [true, short], [false, long], [false, short]].map(([withMask, iterations]) =>
+      cpuSeconds(() => run(withMask as boolean)(iterations as number)),
     );
-  const perIteration = ([longRun, shortRun]: number[]) => (longRun! - shortRun!) / (long - short);
-  return [perIteration(best[0]!), perIteration(best[1]!)];
+    masked.push((ml! - ms!) / (long - short));
+    plain.push((pl! - ps!) / (long - short));
+  }
+  const ratios = masked.map((x, k) => x / plain[k]!).sort((a, b) => a - b);
+  return { masked: Math.min(...masked), plain: Math.min(...plain), ratios };
 }
 
 /** A mask of `fraction` of n entries, drawn by the benchmarks' deterministic generator. */
@@ -46,20 +60,21 @@ function randomMask(n: number, fraction: number, seed: number): Uint8Array {
 /** Measures and prints one line, unless --only leaves it out. */
 function measure(label: string, run: (withMask: boolean) => (iterations: number) => unknown, short: number, long: number): void {
   if (!label.includes(only)) return;
-  line(label, ...perIterationPair(run, short, long));
+  line(label, perIterationPair(run, short, long));
 }
 
-function line(label: string, masked: number, plain: number): void {
-  const ratio = masked / plain;
+function line(label: string, { masked, plain, ratios }: Pair): void {
+  const ratio = ratios[Math.floor(ratios.length / 2)]!; // the median (the upper one of an even count)
+  const range = `(${fmt(ratios[0]!)}–${fmt(ratios[ratios.length - 1]!)})`;
   console.log(
-    `${label.padEnd(46)} ${fmt(plain * 1e3).padStart(8)} ms ${fmt(masked * 1e3).padStart(8)} ms ${fmt(ratio).padStart(6)}×  ${ratio <= 1.5 ? 'goal ≤ 1.5× met' : 'over the 1.5× goal'}`,
+    `${label.padEnd(46)} ${fmt(plain * 1e3).padStart(8)} ms ${fmt(masked * 1e3).padStart(8)} ms ${fmt(ratio).padStart(6)}× ${range.padStart(13)}  ${ratio <= 1.5 ? 'goal ≤ 1.5× met' : 'over the 1.5× goal'}`,
   );
 }
 
 setBlasThreads(1);
 const n = quick ? 500 : 2000, m = quick ? 250 : 1000, r = 20;
 const [short, long] = quick ? [1, 4] : [2, 20];
-console.log(`per iteration, ${n}×${m}, rank ${r}, 10 % missing, one thread: unmasked, masked, ratio`);
+console.log(`per iteration, ${n}×${m}, rank ${r}, 10 % missing, one thread: unmasked, masked (best of ${repeats} rounds), ratio (median of the rounds', their range)`);
 const A: Matrix = { rows: n, cols: m, data: lcgFill(n * m, 1) };
 const mask = randomMask(n * m, 0.1, 2);
 for (const solver of ['hals', 'mu'] as const) {

@@ -175,3 +175,59 @@ describe.each(paths)('stratifiedNtf: the listed sums (%s path) over all entries 
       expect(Math.abs(weighted.loss / plain.loss - Math.SQRT2)).toBeLessThan(1e-10);
     });
 });
+
+// Stratified-NTF's v(s) blocks sum their listed entries per feature index (the own term depends on
+// it only): with general weights (0 at a mask, 0.2–2.2 on some entries, 1 elsewhere, so the features
+// have differing κ sums, some none) one v sweep from given factors must equal the weighted
+// Lee–Seung step written out over all entries, v ← v ∘ max(Σω·a·z, ε) / max(Σω·B·z, ε) with
+// B = own + topic term and z the other mode's v rows, modes in order, to 1e-12 relative.
+describe.each(paths)('stratifiedNtf: the v blocks\' listed sums by feature (%s path) equal the weighted step over all entries', (path) => {
+  const dims = [5, 7];
+  const samples = [6, 9, 4];
+  const F = 35;
+  const strata: Tensor[] = samples.map((n, s) => {
+    const rand = uniform(80 + s);
+    return { shape: [n, ...dims], data: Float64Array.from({ length: n * F }, () => 0.2 + rand()) };
+  });
+  const weights: Tensor[] = strata.map((t, s) => {
+    const rand = uniform(90 + s);
+    return { shape: t.shape, data: Float64Array.from(t.data, () => (rand() < 0.15 ? 0 : rand() < 0.5 ? 1 : 0.2 + 2 * rand())) };
+  });
+  for (const [rank, q] of [[3, 2], [8, 5]] as const)
+    it(`rank ${rank}, strataRank ${q}: one v sweep to 1e-12`, () => {
+      const rand = uniform(70 + rank);
+      const matrix = (rows: number, cols: number): Matrix => ({ rows, cols, data: Float64Array.from({ length: rows * cols }, () => 0.1 + rand()) });
+      const init = {
+        v: samples.map(() => dims.map((d) => matrix(q, d))),
+        w: samples.map((n) => matrix(rank, n)),
+        h: dims.map((d) => matrix(rank, d)),
+      };
+      const res = onPath(path, () => stratifiedNtfSync(strata, rank, { strataRank: q, vScaling: 1, maxIterations: 1, init, weights }));
+      const eps = 1e-9;
+      samples.forEach((n, s) => {
+        const v = init.v[s]!.map((m) => Float64Array.from(m.data));
+        const w = init.w[s]!.data, [h0, h1] = init.h.map((m) => m.data);
+        for (let t = 0; t < 2; t++) {
+          const d = dims[t]!, o = 1 - t, dOther = dims[o]!;
+          const num = new Float64Array(q * d), den = new Float64Array(q * d);
+          for (let i0 = 0; i0 < n; i0++)
+            for (let i1 = 0; i1 < 5; i1++)
+              for (let i2 = 0; i2 < 7; i2++) {
+                const k = i0 * F + i1 * 7 + i2, f = [i1, i2];
+                let topic = 0;
+                for (let b = 0; b < rank; b++) topic += w[b * n + i0]! * h0![b * 5 + i1]! * h1![b * 7 + i2]!;
+                let own = 0;
+                for (let a = 0; a < q; a++) own += v[o]![a * dOther + f[o]!]! * v[t]![a * d + f[t]!]!;
+                const om = weights[s]!.data[k]!;
+                for (let a = 0; a < q; a++) {
+                  const z = v[o]![a * dOther + f[o]!]!;
+                  num[a * d + f[t]!] += om * strata[s]!.data[k]! * z;
+                  den[a * d + f[t]!] += om * (own + topic) * z;
+                }
+              }
+          v[t] = v[t]!.map((x, j) => (x * Math.max(num[j]!, eps)) / Math.max(den[j]!, eps));
+          expect(relativeError(res.v[s]![t]!.data, v[t]!)).toBeLessThan(1e-12);
+        }
+      });
+    });
+});

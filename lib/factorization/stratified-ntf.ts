@@ -441,8 +441,9 @@ function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: numb
   const mat = Math.max(r, qmax) * Math.max(dmax, nmax, r, qmax);
   const grams = (K + 2 * S) * r * r + S * K * (qmax * qmax + qmax * r) + S * r * dmax;
   // Weighted: the weights and the zeroed data of each weighted stratum (listed > 0), the list of
-  // entries of weight ≠ 1 (index, κ, value, offset) and one more work matrix.
-  const weighted = listed > 0 ? 2 * n * F + (3 + (K + 1) / 2) * listed + mat : 0;
+  // entries of weight ≠ 1 (index, κ, value, offset), the same entries by feature index (at most one
+  // feature each: K/2 + 5 doubles, and two doubles per entry at most) and one more work matrix.
+  const weighted = listed > 0 ? 2 * n * F + (3 + (K + 1) / 2 + 2 + (K / 2 + 5)) * listed + mat : 0;
   // HALS also keeps Z(s) = w(s)·A(s) (r × F) for every stratum when r ≤ every nₛ (else one stratum's).
   const hals = solver === 'hals' ? r * F * (samples.every((n) => r <= n) ? S : 1) : 0;
   const total = 3 * factors + Y + X + 7 * mat + grams + 2 * Math.max((nmax * F) / dK, F) + weighted + hals;

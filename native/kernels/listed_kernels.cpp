@@ -73,6 +73,26 @@ inline bool curvatureUsable(double d, bool base, const double* G, std::size_t c,
   return d > (base ? 1e-12 * G[c * r + c] : 0.0);
 }
 
+// The coordinate loop of a HALS row, after the gather (halsRowPortable, cpHalsRowPortable): Yc holds
+// the listed rows column by column, e = κ(a − x·y) and curvature the base part plus Σκy_c².
+void halsCoordinatesPortable(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r, bool base,
+                             const double* P, const double* G, double l1, double l2, const double* curvature,
+                             const double* __restrict Yc, double* __restrict e) {
+  for (std::size_t c = 0; c < r; ++c) {
+    const double* yc = Yc + c * k;
+    const double d = curvature[c] + l2;
+    if (!curvatureUsable(d, base, G, c, r)) continue;
+    double g = 0;
+    if (base) {
+      g = P[c];
+      for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
+    }
+    const double step = coordinateStep(x, c, d, g, dot4(e, yc, k), l1, l2);
+    if (step != 0.0)
+      for (std::size_t q = 0; q < k; ++q) e[q] -= step * ((kappa ? kappa[q] : kappa0) * yc[q]);
+  }
+}
+
 void halsRowPortable(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0, const double* a,
                      std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1, double l2,
                      double* curvature, double* __restrict Yc, double* __restrict e) {
@@ -88,19 +108,30 @@ void halsRowPortable(double* x, const double* Y, const int32_t* idx, const doubl
     }
     e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - dot4(x, y, r));
   }
-  for (std::size_t c = 0; c < r; ++c) {
-    const double* yc = Yc + c * k;
-    const double d = curvature[c] + l2;
-    if (!curvatureUsable(d, base, G, c, r)) continue;
-    double g = 0;
-    if (base) {
-      g = P[c];
-      for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
+  halsCoordinatesPortable(x, kappa, kappa0, k, r, base, P, G, l1, l2, curvature, Yc, e);
+}
+
+void cpHalsRowPortable(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride, double* x,
+                       const double* kappa, double kappa0, const double* a, std::size_t k, std::size_t r,
+                       const double* P, const double* G, double* curvature, double* __restrict Yc,
+                       double* __restrict e) {
+  // halsRowPortable's gather with each row y the entry's Khatri–Rao row, formed as it is stored.
+  for (std::size_t c = 0; c < r; ++c) curvature[c] = G[c * r + c];
+  for (std::size_t q = 0; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    const double kq = kappa ? kappa[q] : kappa0;
+    double m0 = 0, m1 = 0;
+    for (std::size_t c = 0; c < r; ++c) {
+      double y = 1.0;
+      for (std::size_t j = 0; j < order; ++j) y *= rows[j][static_cast<std::size_t>(at[j]) * r + c];
+      Yc[c * k + q] = y;
+      curvature[c] += kq * y * y;
+      if (c % 2 == 0) m0 += x[c] * y;
+      else m1 += x[c] * y;
     }
-    const double step = coordinateStep(x, c, d, g, dot4(e, yc, k), l1, l2);
-    if (step != 0.0)
-      for (std::size_t q = 0; q < k; ++q) e[q] -= step * ((kappa ? kappa[q] : kappa0) * yc[q]);
+    e[q] = kq * ((a ? a[q] : 0.0) - (m0 + m1));
   }
+  halsCoordinatesPortable(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e);
 }
 
 void cpValuesPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
@@ -124,23 +155,6 @@ void cpValuesPortable(const double* const* rows, std::size_t order, std::size_t 
       s0 += p0;
     }
     out[q] = s0 + s1;
-  }
-}
-
-void cpRowsPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
-                    std::size_t k, double* Z) {
-  for (std::size_t q = 0; q < k; ++q) {
-    const int32_t* at = idx + q * stride;
-    double* __restrict z = Z + q * R;
-    if (order == 0) {
-      std::fill(z, z + R, 1.0);
-      continue;
-    }
-    std::memcpy(z, rows[0] + static_cast<std::size_t>(at[0]) * R, R * sizeof(double));
-    for (std::size_t j = 1; j < order; ++j) {
-      const double* __restrict y = rows[j] + static_cast<std::size_t>(at[j]) * R;
-      for (std::size_t c = 0; c < R; ++c) z[c] *= y[c];
-    }
   }
 }
 
@@ -173,8 +187,8 @@ void cpSumsPortable(const double* const* rows, std::size_t order, std::size_t R,
   }
 }
 
-const Kernels portableKernels{dotsPortable, gatherAxpyPortable, scatterAxpyPortable, halsRowPortable, cpValuesPortable,
-                              cpRowsPortable, cpSumsPortable, false};
+const Kernels portableKernels{dotsPortable,      gatherAxpyPortable, scatterAxpyPortable, halsRowPortable,
+                              cpHalsRowPortable, cpValuesPortable,   cpSumsPortable,      false};
 
 // ---- AVX + FMA ----------------------------------------------------------------------------------
 
@@ -328,55 +342,112 @@ NSA_AVX_FMA inline void storeTransposed(__m256d r0, __m256d r1, __m256d r2, __m2
   if (count > 3) _mm256_storeu_pd(Yc + 3 * k, _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
-// One chunk of coordinatePass: e (4 entries) with the previous step applied (Apply), added into the
-// running sums g += e∘y_c and d += κ∘y_c∘y_c (Uniform: y_c∘y_c). Returns the updated e.
-template <bool Apply, bool Uniform>
-NSA_AVX_FMA inline __m256d passChunk(__m256d step, __m256d y, __m256d ev, __m256d previous, __m256d kv, __m256d& g,
-                                     __m256d& d) {
-  if (Apply) ev = _mm256_fnmadd_pd(step, Uniform ? previous : _mm256_mul_pd(kv, previous), ev);
-  g = _mm256_fmadd_pd(ev, y, g);
-  d = _mm256_fmadd_pd(Uniform ? y : _mm256_mul_pd(kv, y), y, d);
-  return ev;
-}
-
-template <bool Apply, bool Uniform>
-NSA_AVX_FMA inline void passFullChunk(double* e, const double* kappa, const double* previous, const double* yc,
-                                      std::size_t i, __m256d step, __m256d& g, __m256d& d) {
-  const __m256d zero = _mm256_setzero_pd();
-  const __m256d ev = passChunk<Apply, Uniform>(step, _mm256_loadu_pd(yc + i), _mm256_loadu_pd(e + i),
-                                               Apply ? _mm256_loadu_pd(previous + i) : zero,
-                                               Uniform ? zero : _mm256_loadu_pd(kappa + i), g, d);
-  if (Apply) _mm256_storeu_pd(e + i, ev);
-}
-
-// One pass of the coordinate loop over a row's k listed entries: applies the previous coordinate's
-// step to the residuals (Apply: e −= step·κ∘y_prev) and returns, for coordinate c, Σe·y_c (gradient)
-// and Σκy_c² (squares). Uniform: every κ equals kappa0 (a mask's: −1), taken out of the sums.
-template <bool Apply, bool Uniform>
-NSA_AVX_FMA inline void coordinatePass(double* e, const double* kappa, double kappa0, const double* previous, double step,
-                                       const double* yc, std::size_t k, double& gradient, double& squares) {
+// One pass of the coordinate loop over a row's k listed entries, for the coordinates c (y0) and, when
+// Pair, c + 1 (y1): applies the two previous coordinates' steps to the residuals
+// (e −= s_a·κ∘y_a + s_b·κ∘y_b; a step of 0 changes nothing) and returns Σe·y0, Σe·y1, Σκy0², Σκy1² and
+// Σκy0y1 (out[0..4]), from which both coordinates' steps follow (halsCoordinatesAvx). Uniform: every
+// κ is kappa0, taken out of the sums.
+template <bool Uniform, bool Pair>
+NSA_AVX_FMA inline void coordinatePairPass(double* e, const double* kappa, double kappa0, const double* ya, double sa,
+                                           const double* yb, double sb, const double* y0, const double* y1,
+                                           std::size_t k, std::size_t chunk, double* out) {
   const std::size_t kFull = k & ~std::size_t{3};
-  const __m256d sv = _mm256_set1_pd(Uniform ? step * kappa0 : step);
-  // Two pairs of running sums (even and odd chunks): one pair would make every chunk wait for the
-  // previous one's additions.
-  __m256d g0 = _mm256_setzero_pd(), g1 = _mm256_setzero_pd(), d0 = _mm256_setzero_pd(), d1 = _mm256_setzero_pd();
-  std::size_t i = 0;
-  for (; i + 8 <= kFull; i += 8) {
-    passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i, sv, g0, d0);
-    passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i + 4, sv, g1, d1);
-  }
-  if (i < kFull) passFullChunk<Apply, Uniform>(e, kappa, previous, yc, i, sv, g0, d0);
+  const __m256d va = _mm256_set1_pd(Uniform ? sa * kappa0 : sa), vb = _mm256_set1_pd(Uniform ? sb * kappa0 : sb);
+  __m256d g0 = _mm256_setzero_pd(), g1 = _mm256_setzero_pd(), d0 = _mm256_setzero_pd(), d1 = _mm256_setzero_pd(),
+          d01 = _mm256_setzero_pd();
+  const auto update = [&](__m256d ev, __m256d pa, __m256d pb, __m256d z0, __m256d z1, __m256d kv)
+                         NSA_AVX_FMA __attribute__((always_inline)) {
+    if (Uniform) {
+      ev = _mm256_fnmadd_pd(va, pa, ev);
+      ev = _mm256_fnmadd_pd(vb, pb, ev);
+    } else {
+      ev = _mm256_fnmadd_pd(va, _mm256_mul_pd(kv, pa), ev);
+      ev = _mm256_fnmadd_pd(vb, _mm256_mul_pd(kv, pb), ev);
+    }
+    g0 = _mm256_fmadd_pd(ev, z0, g0);
+    const __m256d kz0 = Uniform ? z0 : _mm256_mul_pd(kv, z0);
+    d0 = _mm256_fmadd_pd(kz0, z0, d0);
+    if (Pair) {
+      g1 = _mm256_fmadd_pd(ev, z1, g1);
+      d1 = _mm256_fmadd_pd(Uniform ? z1 : _mm256_mul_pd(kv, z1), z1, d1);
+      d01 = _mm256_fmadd_pd(kz0, z1, d01);
+    }
+    return ev;
+  };
+  const __m256d zero = _mm256_setzero_pd();
+  // The entries' values of a column lie in chunks of four, `chunk` doubles apart (j: the chunk's offset).
+  std::size_t i = 0, j = 0;
+  for (; i < kFull; i += 4, j += chunk)
+    _mm256_storeu_pd(e + i, update(_mm256_loadu_pd(e + i), _mm256_loadu_pd(ya + j), _mm256_loadu_pd(yb + j),
+                                   _mm256_loadu_pd(y0 + j), Pair ? _mm256_loadu_pd(y1 + j) : zero,
+                                   Uniform ? zero : _mm256_loadu_pd(kappa + i)));
   if (kFull < k) {
     const __m256i mask = laneMask(k - kFull);
-    const __m256d zero = _mm256_setzero_pd();
-    const __m256d ev = passChunk<Apply, Uniform>(sv, _mm256_maskload_pd(yc + kFull, mask), _mm256_maskload_pd(e + kFull, mask),
-                                                 Apply ? _mm256_maskload_pd(previous + kFull, mask) : zero,
-                                                 Uniform ? zero : _mm256_maskload_pd(kappa + kFull, mask), g1, d1);
-    if (Apply) _mm256_maskstore_pd(e + kFull, mask, ev);
+    _mm256_maskstore_pd(e + kFull, mask,
+                        update(_mm256_maskload_pd(e + kFull, mask), _mm256_maskload_pd(ya + j, mask),
+                               _mm256_maskload_pd(yb + j, mask), _mm256_maskload_pd(y0 + j, mask),
+                               Pair ? _mm256_maskload_pd(y1 + j, mask) : zero,
+                               Uniform ? zero : _mm256_maskload_pd(kappa + kFull, mask)));
   }
-  gradient = horizontalSum(_mm256_add_pd(g0, g1));
-  const double sum = horizontalSum(_mm256_add_pd(d0, d1));
-  squares = Uniform ? kappa0 * sum : sum;
+  const double scale = Uniform ? kappa0 : 1.0;
+  out[0] = horizontalSum(g0);
+  out[1] = horizontalSum(g1);
+  out[2] = scale * horizontalSum(d0);
+  out[3] = scale * horizontalSum(d1);
+  out[4] = scale * horizontalSum(d01);
+}
+
+// The coordinate loop of a HALS row, after the gather (halsRowAvx, cpHalsRowAvx): Yc holds the k
+// listed rows and e = κ(a − x·y). Blocked: Yc in blocks of four entries, each its r columns of four
+// in turn (Yc[(q/4)·4r + 4c + q%4] = y_c of entry q: what cpHalsRowAvx's gather stores contiguously);
+// else column by column (Yc[c·k + q]). Not inlined: profiles then tell it from the gathers.
+NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const double* kappa, double kappa0,
+                                                              std::size_t k, std::size_t r, bool base, const double* P,
+                                                              const double* G, double l1, double l2, double* curvature,
+                                                              const double* Yc, double* e, bool blocked) {
+  const std::size_t column = blocked ? 4 : k, chunk = blocked ? 4 * r : 4;
+  bool uniform = true;
+  if (kappa) {
+    kappa0 = k ? kappa[0] : kappa0;
+    for (std::size_t i = 1; i < k; ++i) uniform &= kappa[i] == kappa0;
+  }
+  // Two coordinates per pass over the row, keeping e current (e −= step·κ∘y_c): the pass applies the
+  // previous two coordinates' steps and takes, for c and c + 1, Σe·y, the curvatures
+  // d = b·G_cc + Σκy² and Σκy_c·y_{c+1}; c + 1's gradient is then corrected for c's step
+  // (Σ(e − s_c·κy_c)·y_{c+1} = Σe·y_{c+1} − s_c·Σκy_c·y_{c+1}): each coordinate's exact step, as one
+  // pass per coordinate would take it, with half the passes. The last steps are not applied: e is not
+  // needed after the row.
+  const double *ya = Yc, *yb = Yc;  // the previous pass's coordinates (steps 0 before the first)
+  double sa = 0, sb = 0;
+  double sums[5];
+  // Coordinate c's step, with the listed part of its gradient and its listed curvature.
+  const auto stepOf = [&](std::size_t c, double listedGradient, double squares) NSA_AVX_FMA {
+    curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
+    const double d = curvature[c] + l2;
+    if (!curvatureUsable(d, base, G, c, r)) return 0.0;
+    // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
+    const double g = base ? P[c] - dotAvx(x, G + c * r, r) : 0.0;
+    return coordinateStep(x, c, d, g, listedGradient, l1, l2);
+  };
+  for (std::size_t c = 0; c < r; c += 2) {
+    const double* y0 = Yc + c * column;
+    const bool pair = c + 1 < r;
+    const double* y1 = pair ? y0 + column : y0;
+    if (uniform) {
+      if (pair) coordinatePairPass<true, true>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
+      else coordinatePairPass<true, false>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
+    } else {
+      if (pair) coordinatePairPass<false, true>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
+      else coordinatePairPass<false, false>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
+    }
+    sa = stepOf(c, sums[0], sums[2]);
+    ya = y0;
+    sb = 0;
+    if (pair) {
+      sb = stepOf(c + 1, sums[1] - sa * sums[4], sums[3]);
+      yb = y1;
+    }
+  }
 }
 
 NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
@@ -418,35 +489,82 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
     for (std::size_t c = 0; c < r; ++c) Yc[c * k + q] = y[c];
     e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - dotAvx(x, y, r));
   }
-  bool uniform = true;
-  if (kappa) {
-    kappa0 = k ? kappa[0] : kappa0;
-    for (std::size_t i = 1; i < k; ++i) uniform &= kappa[i] == kappa0;
-  }
-  // Coordinate by coordinate, keeping e current (e −= step·κ∘y_c). Each pass over the row applies
-  // the previous coordinate's step and takes the next coordinate's Σe·y_c and curvature
-  // d_c = b·G_cc + Σκy_c² in the same sweep; the last step is not applied: e is not needed after the row.
-  const double* previous = nullptr;
-  double step = 0;
-  for (std::size_t c = 0; c < r; ++c) {
-    const double* yc = Yc + c * k;
-    double listedGradient, squares;
-    if (step == 0.0) {
-      if (uniform) coordinatePass<false, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
-      else coordinatePass<false, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
-    } else {
-      if (uniform) coordinatePass<true, true>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
-      else coordinatePass<true, false>(e, kappa, kappa0, previous, step, yc, k, listedGradient, squares);
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, base, P, G, l1, l2, curvature, Yc, e, false);
+}
+
+// cpHalsRowAvx's gather for `Order` factors (0: any number, `order`): Yc[(q/4)·4r + 4c + q%4] = z_c of
+// entry q (halsCoordinatesAvx's blocked layout: each block of four entries contiguous),
+// z = ⊙_j rows[j][idx_j], formed four entries × four columns at a time and stored transposed, and the
+// residuals e = κ(a − x·z) from the same registers: the Khatri–Rao rows are never stored row by row.
+template <std::size_t Order>
+NSA_AVX_FMA inline void cpHalsGatherAvx(const double* const* rows, std::size_t order, const int32_t* idx,
+                                        std::size_t stride, const double* x, const double* kappa, double kappa0,
+                                        const double* a, std::size_t k, std::size_t r, double* Yc, double* e) {
+  constexpr std::size_t kMaxOrder = 32;
+  const std::size_t n = Order ? Order : order;
+  const std::size_t full = r & ~std::size_t{3}, tail = r - full;
+  const std::size_t kFull = k & ~std::size_t{3};
+  const __m256i mask = laneMask(tail);
+  const auto product = [&](const double* const* y, std::size_t c, bool partial) NSA_AVX_FMA __attribute__((always_inline)) {
+    __m256d p = partial ? _mm256_maskload_pd(y[0] + c, mask) : _mm256_loadu_pd(y[0] + c);
+#pragma GCC unroll 4
+    for (std::size_t j = 1; j < (Order ? Order : n); ++j)
+      p = _mm256_mul_pd(p, partial ? _mm256_maskload_pd(y[j] + c, mask) : _mm256_loadu_pd(y[j] + c));
+    return p;
+  };
+  std::size_t q = 0;
+  for (; q < kFull; q += 4) {
+    const double* y[4][Order ? Order : kMaxOrder];
+    for (std::size_t l = 0; l < 4; ++l) {
+      const int32_t* at = idx + (q + l) * stride;
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < (Order ? Order : n); ++j) y[l][j] = rows[j] + static_cast<std::size_t>(at[j]) * r;
     }
-    curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
-    const double d = curvature[c] + l2;
-    step = 0;
-    if (!curvatureUsable(d, base, G, c, r)) continue;
-    // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
-    const double g = base ? P[c] - dotAvx(x, G + c * r, r) : 0.0;
-    step = coordinateStep(x, c, d, g, listedGradient, l1, l2);
-    previous = yc;
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+    for (std::size_t c = 0; c < full; c += 4) {
+      const __m256d r0 = product(y[0], c, false), r1 = product(y[1], c, false), r2 = product(y[2], c, false),
+                    r3 = product(y[3], c, false), xv = _mm256_loadu_pd(x + c);
+      storeTransposed(r0, r1, r2, r3, Yc + q * r + 4 * c, 4, 4);
+      a0 = _mm256_fmadd_pd(r0, xv, a0), a1 = _mm256_fmadd_pd(r1, xv, a1);
+      a2 = _mm256_fmadd_pd(r2, xv, a2), a3 = _mm256_fmadd_pd(r3, xv, a3);
+    }
+    if (tail) {
+      const __m256d r0 = product(y[0], full, true), r1 = product(y[1], full, true), r2 = product(y[2], full, true),
+                    r3 = product(y[3], full, true), xv = _mm256_maskload_pd(x + full, mask);
+      storeTransposed(r0, r1, r2, r3, Yc + q * r + 4 * full, 4, tail);
+      a0 = _mm256_fmadd_pd(r0, xv, a0), a1 = _mm256_fmadd_pd(r1, xv, a1);
+      a2 = _mm256_fmadd_pd(r2, xv, a2), a3 = _mm256_fmadd_pd(r3, xv, a3);
+    }
+    const __m256d model = horizontalSums4(a0, a1, a2, a3);
+    _mm256_storeu_pd(e + q, _mm256_mul_pd(kappa ? _mm256_loadu_pd(kappa + q) : _mm256_set1_pd(kappa0),
+                                          _mm256_sub_pd(a ? _mm256_loadu_pd(a + q) : _mm256_setzero_pd(), model)));
   }
+  for (; q < k; ++q) {
+    const int32_t* at = idx + q * stride;
+    double model = 0;
+    for (std::size_t c = 0; c < r; ++c) {
+      double z = 1.0;
+      for (std::size_t j = 0; j < n; ++j) z *= rows[j][static_cast<std::size_t>(at[j]) * r + c];
+      Yc[(q & ~std::size_t{3}) * r + 4 * c + (q & 3)] = z;
+      model += x[c] * z;
+    }
+    e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - model);
+  }
+}
+
+NSA_AVX_FMA void cpHalsRowAvx(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride,
+                              double* x, const double* kappa, double kappa0, const double* a, std::size_t k,
+                              std::size_t r, const double* P, const double* G, double* curvature, double* Yc,
+                              double* e) {
+  if (order == 0) {  // a 1-way tensor: every z is 1 (the portable loops take that case)
+    cpHalsRowPortable(rows, order, idx, stride, x, kappa, kappa0, a, k, r, P, G, curvature, Yc, e);
+    return;
+  }
+  if (order == 1) cpHalsGatherAvx<1>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  else if (order == 2) cpHalsGatherAvx<2>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  else if (order == 3) cpHalsGatherAvx<3>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  else cpHalsGatherAvx<0>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e, true);
 }
 
 // cpValuesAvx for `Order` factors and rows of C chunks of four (the last one partial when R is not a
@@ -514,73 +632,6 @@ NSA_AVX_FMA void cpValuesAvx(const double* const* rows, std::size_t order, std::
       s = _mm256_add_pd(s, p);
     }
     out[q] = horizontalSum(s);
-  }
-}
-
-// cpRowsAvx for `Order` factors and rows of C chunks of four (the last one partial when R is not a
-// multiple of 4), both known at compile time: the loops unrolled, the same products in the same order.
-template <std::size_t Order, std::size_t C>
-NSA_AVX_FMA inline void cpRowsAvxOf(const double* const* rows, std::size_t R, const int32_t* idx, std::size_t stride,
-                                    std::size_t k, double* Z) {
-  const bool partial = R % 4 != 0;
-  const __m256i mask = laneMask(R - 4 * (C - 1));
-  for (std::size_t q = 0; q < k; ++q) {
-    const int32_t* at = idx + q * stride;
-    const double* x[Order];
-#pragma GCC unroll 4
-    for (std::size_t j = 0; j < Order; ++j) x[j] = rows[j] + static_cast<std::size_t>(at[j]) * R;
-    double* z = Z + q * R;
-#pragma GCC unroll 8
-    for (std::size_t c = 0; c < C; ++c) {
-      const bool last = c + 1 == C && partial;
-      __m256d p = _mm256_set1_pd(1.0);
-#pragma GCC unroll 4
-      for (std::size_t j = 0; j < Order; ++j)
-        p = _mm256_mul_pd(p, last ? _mm256_maskload_pd(x[j] + 4 * c, mask) : _mm256_loadu_pd(x[j] + 4 * c));
-      if (last) _mm256_maskstore_pd(z + 4 * c, mask, p);
-      else _mm256_storeu_pd(z + 4 * c, p);
-    }
-  }
-}
-
-// Calls cpRowsAvxOf for C = ⌈R/4⌉ when that is at most 8 (R ≤ 32); false otherwise.
-template <std::size_t Order, std::size_t C = 1>
-NSA_AVX_FMA inline bool cpRowsAvxDispatch(const double* const* rows, std::size_t R, const int32_t* idx,
-                                          std::size_t stride, std::size_t k, double* Z) {
-  if constexpr (C > 8) {
-    return false;
-  } else {
-    if ((R + 3) / 4 == C) {
-      cpRowsAvxOf<Order, C>(rows, R, idx, stride, k, Z);
-      return true;
-    }
-    return cpRowsAvxDispatch<Order, C + 1>(rows, R, idx, stride, k, Z);
-  }
-}
-
-NSA_AVX_FMA void cpRowsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
-                           std::size_t stride, std::size_t k, double* Z) {
-  if (order == 1 && cpRowsAvxDispatch<1>(rows, R, idx, stride, k, Z)) return;
-  if (order == 2 && cpRowsAvxDispatch<2>(rows, R, idx, stride, k, Z)) return;
-  if (order == 3 && cpRowsAvxDispatch<3>(rows, R, idx, stride, k, Z)) return;
-  const std::size_t full = R & ~std::size_t{3}, tail = R - full;
-  const __m256i mask = laneMask(tail);
-  const __m256d one = _mm256_set1_pd(1.0);
-  const double* x[64];  // the rows of an entry (orders up to 64)
-  for (std::size_t q = 0; q < k; ++q) {
-    const int32_t* at = idx + q * stride;
-    for (std::size_t j = 0; j < order; ++j) x[j] = rows[j] + static_cast<std::size_t>(at[j]) * R;
-    double* z = Z + q * R;
-    for (std::size_t c = 0; c < full; c += 4) {
-      __m256d p = one;
-      for (std::size_t j = 0; j < order; ++j) p = _mm256_mul_pd(p, _mm256_loadu_pd(x[j] + c));
-      _mm256_storeu_pd(z + c, p);
-    }
-    if (tail) {
-      __m256d p = one;
-      for (std::size_t j = 0; j < order; ++j) p = _mm256_mul_pd(p, _mm256_maskload_pd(x[j] + full, mask));
-      _mm256_maskstore_pd(z + full, mask, p);
-    }
   }
 }
 
@@ -743,7 +794,7 @@ NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::si
     cpSumsAvxOf<0>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
 }
 
-const Kernels avxKernels{dotsAvx, gatherAxpyAvx, scatterAxpyAvx, halsRowAvx, cpValuesAvx, cpRowsAvx, cpSumsAvx, true};
+const Kernels avxKernels{dotsAvx, gatherAxpyAvx, scatterAxpyAvx, halsRowAvx, cpHalsRowAvx, cpValuesAvx, cpSumsAvx, true};
 
 bool cpuHasAvxFma() {
   __builtin_cpu_init();

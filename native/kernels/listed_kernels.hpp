@@ -32,12 +32,15 @@ struct Kernels {
                   double* curvature, double* Yc, double* e);
   // The listed entries of a CP term (the tensor solvers, ntf.cpp): entry q's multi-index is
   // idx[q·stride + j], j < order, and rows[j] is factor j entry-major (row i: its R values contiguous).
+  // halsRow with base, no penalty, and as listed rows the entries' Khatri–Rao rows
+  // z_q = ⊙_j rows[j][idx_j] (R = r; order 0: all 1), formed straight into the workspace Yc
+  // (r·⌈k/4⌉·4, laid out as the vector version's loops read it): ntf's weighted HALS of one column.
+  void (*cpHalsRow)(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride, double* x,
+                    const double* kappa, double kappa0, const double* a, std::size_t k, std::size_t r, const double* P,
+                    const double* G, double* curvature, double* Yc, double* e);
   // out[q] = Σ_a Π_j rows[j][idx_j][a], the term's value at entry q.
   void (*cpValues)(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
                    std::size_t k, double* out);
-  // Z[q] (R, contiguous) = ⊙_j rows[j][idx_j]: the entries' Khatri–Rao rows (order 0: all 1).
-  void (*cpRows)(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
-                 std::size_t k, double* Z);
   // One block's listed sums (entry-major, d × R, row idx_skip): with z = ⊙_{j≠skip} rows[j][idx_j] and
   // model = offset[q] (null: 0) + z·rows[skip][idx_skip], num += κa·z (a null: skipped, all data 0)
   // and den += κ·model·z, κ = kappa[q] (null: all kappa0). skip < order. Workspace z (R).

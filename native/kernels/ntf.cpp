@@ -141,8 +141,9 @@ struct EntryRows {
     for (std::size_t d : p.dims) sumD += d;
     return (q + r) * sumD + r * p.samples[s];
   }
+  // ownOnly: the v(s) factors only (the v updates read nothing else), the topic rows left unset.
   void build(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st, std::size_t s,
-             Vec& buffer) {
+             Vec& buffer, bool ownOnly = false) {
     K = p.dims.size();
     q = o.strataRank[s];
     r = o.rank;
@@ -156,6 +157,10 @@ struct EntryRows {
       return out;
     };
     for (std::size_t t = 0; t < K; ++t) own[t] = transposed(st.v[s * K + t].data(), q, p.dims[t]);
+    if (ownOnly) {
+      std::fill(topics, topics + K + 1, nullptr);
+      return;
+    }
     topics[0] = transposed(st.w[s].data(), r, p.samples[s]);
     for (std::size_t t = 0; t < K; ++t) topics[t + 1] = transposed(st.h[t].data(), r, p.dims[t]);
   }
@@ -168,6 +173,70 @@ struct EntryRows {
   void topicsValues(const TensorEntryWeights& e, double* out) const {
     listed::kernels().cpValues(topics, K + 1, r, e.index.data(), e.order, e.size(), out);
   }
+};
+
+// The listed entries of a stratum grouped by their feature index (i₁, …, i_K), all samples together:
+// the stratum's own term v(s) depends on the feature index only, so each of its blocks' listed sums
+// Σ κ(c + own)z (c the topic term, fixed through the v sweeps) is, per feature f,
+// (Σ_f κc)·z_f + (Σ_f κ)·own_f·z_f, and Σ κa·z is (Σ_f κa)·z_f: one visit per feature instead of one
+// per entry (a 10 % mask of 500 samples lists each feature about 50 times). Built once per solve.
+struct ListedFeatures {
+  std::vector<int32_t> index;  // K per feature
+  std::vector<int32_t> of;     // per listed entry: its feature's place in the list
+  Vec kappa;                   // Σ κ per feature
+  Vec data;                    // Σ κa per feature (empty when every κa is 0)
+  Vec offset;                  // Σ κc per feature, c the topic term at the start of the v sweeps
+  Vec own;                     // the own term per feature, at the end of the v sweeps
+  // The entries feature by feature: feature p's are start[p] … start[p + 1] − 1 of `samples` (their
+  // sample indices) and of `kappas` (their κ; every κ where they are all kappa0, that many copies).
+  // Σ_f κc = Σ_b (⊙ₜ hₜ[fₜ])_b·(Σ_f κ·w(s)[i₀])_b: a sum of w rows per feature, no per-entry values.
+  std::vector<std::size_t> start;
+  std::vector<int32_t> samples;
+  Vec kappas;
+  std::size_t size() const { return kappa.size(); }
+  // Doubles held per listed entry (of, samples, κ by feature at most) and per feature.
+  static double doubles(std::size_t K, std::size_t entries, std::size_t features) {
+    return 2.0 * static_cast<double>(entries) + (0.5 * static_cast<double>(K) + 5) * static_cast<double>(features);
+  }
+  void build(const TensorEntryWeights& e, const ListedTerms& terms, const Shape& dims) {
+    const std::size_t K = dims.size(), F = shapeSize(dims);
+    std::vector<int32_t> placeOf(F, -1);  // flat feature index → place in the list
+    of.resize(e.size());
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      const int32_t* idx = e.index.data() + k * e.order + 1;
+      std::size_t flat = 0;
+      for (std::size_t t = 0; t < K; ++t) flat = flat * dims[t] + static_cast<std::size_t>(idx[t]);
+      if (placeOf[flat] < 0) {
+        placeOf[flat] = static_cast<int32_t>(kappa.size());
+        index.insert(index.end(), idx, idx + K);
+        kappa.push_back(0.0);
+        if (terms.data) data.push_back(0.0);
+      }
+      const std::size_t f = static_cast<std::size_t>(placeOf[flat]);
+      of[k] = static_cast<int32_t>(f);
+      kappa[f] += e.kappa[k];
+      if (terms.data) data[f] += e.kappa[k] * e.data[k];
+    }
+    offset.resize(kappa.size());
+    own.resize(kappa.size());
+    start.assign(kappa.size() + 1, 0);
+    for (std::size_t k = 0; k < e.size(); ++k) ++start[static_cast<std::size_t>(of[k]) + 1];
+    std::size_t most = 0;
+    for (std::size_t f = 0; f < kappa.size(); ++f) {
+      most = std::max(most, start[f + 1]);
+      start[f + 1] += start[f];
+    }
+    samples.resize(e.size());
+    kappas.assign(terms.kappa ? e.size() : most, terms.kappa0);
+    std::vector<std::size_t> next(start.begin(), start.end() - 1);
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      const std::size_t to = next[static_cast<std::size_t>(of[k])]++;
+      samples[to] = e.index[k * e.order];
+      if (terms.kappa) kappas[to] = terms.kappa[k];
+    }
+  }
+  // κ of feature p's entries (kappas read from start[p], or the shared copies of kappa0).
+  const double* kappasOf(std::size_t p, bool uniform) const { return uniform ? kappas.data() : kappas.data() + start[p]; }
 };
 
 // The listed entries of stratum s, or null when it has none (the plain solve).
@@ -247,11 +316,14 @@ class StratifiedNtfSolver {
     // listed numerator parts and the derivative factors of one entry.
     offset_.resize(S_);
     terms_.resize(p.weights.size());
+    features_.resize(S_);
     std::size_t longest = 0;
     for (std::size_t s = 0; s < S_; ++s)
       if (const TensorEntryWeights* e = listedOf(p, s)) {
         offset_[s].resize(e->size());
         terms_[s] = ListedTerms(*e);
+        features_[s].build(*e, terms_[s], p.dims);
+        scratch_ += static_cast<std::size_t>(std::ceil(ListedFeatures::doubles(K_, e->size(), features_[s].size())));
         longest = std::max(longest, e->size());
         track(e->size());
       }
@@ -396,8 +468,20 @@ class StratifiedNtfSolver {
     const std::size_t q = o_.strataRank[s], n = p_.samples[s];
     const TensorEntryWeights* e = listedOf(p_, s);
     if (e && firstSweep) {
+      // The topic term at each listed entry, summed per feature with κ (ListedFeatures).
       rows_.build(p_, o_, st_, s, rowsBuffer_);
-      rows_.topicsValues(*e, offset_[s].data());
+      ListedFeatures& f = features_[s];
+      const listed::Kernels& kernels = listed::kernels();
+      const bool uniform = !terms_[s].kappa;
+      double* sums = numT_.data();  // Σ_f κ·w(s)[i₀] (r)
+      double* z = z_.data();
+      for (std::size_t p = 0; p < f.size(); ++p) {
+        std::fill(sums, sums + r_, 0.0);
+        kernels.gatherAxpy(f.kappasOf(p, uniform), rows_.topics[0], f.samples.data() + f.start[p], f.start[p + 1] - f.start[p],
+                           r_, sums);
+        termAt(rows_.topics + 1, K_, r_, f.index.data() + p * K_, K_, z);  // z = ⊙ₜ hₜ[fₜ]
+        f.offset[p] = dot(z, sums, r_);
+      }
     }
     const double* factors[kMaxTensorOrder];
     for (std::size_t t = 0; t < K_; ++t) factors[t] = v(s, t);
@@ -419,8 +503,8 @@ class StratifiedNtfSolver {
       if (e) {
         double* lnum = listedNum_.data();
         std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(q * d), lnum);
-        rows_.build(p_, o_, st_, s, rowsBuffer_);
-        listedSums(*e, rows_.own, K_, q, 1, t, offset_[s].data(), d, lnum, den_.data());
+        rows_.build(p_, o_, st_, s, rowsBuffer_, true);
+        listedFeatureSums(s, t, lnum, den_.data());
         multiplicativeStep(v(s, t), lnum, den_.data(), q * d, o_.epsilon);
       } else {
         multiplicativeStep(v(s, t), num_.data(), den_.data(), q * d, o_.epsilon);
@@ -475,7 +559,10 @@ class StratifiedNtfSolver {
       double* lnum = listedNum_.data();
       std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * n), lnum);
       rows_.build(p_, o_, st_, s, rowsBuffer_);
-      rows_.ownValues(*e, offset_[s].data());
+      ListedFeatures& f = features_[s];
+      listed::kernels().cpValues(rows_.own, K_, o_.strataRank[s], f.index.data(), K_, f.size(), f.own.data());
+      double* c = offset_[s].data();
+      for (std::size_t k = 0; k < e->size(); ++k) c[k] = f.own[static_cast<std::size_t>(f.of[k])];
       listedSums(*e, rows_.topics, K_ + 1, r_, 0, 0, offset_[s].data(), n, lnum, den_.data());
       multiplicativeStep(w, lnum, den_.data(), r_ * n, o_.epsilon);
     } else {
@@ -628,6 +715,24 @@ class StratifiedNtfSolver {
     }
   }
 
+  // The listed entries' parts of the v(s)ₜ update's sums (q × dₜ, rank-major), by feature
+  // (ListedFeatures): den += Σ_f (Σκc + Σκ·own_f)·z_f and num += Σ_f (Σκa)·z_f, z_f the feature's
+  // derivative factors (the other v(s) modes' rows). Reads rows_.own.
+  void listedFeatureSums(std::size_t s, std::size_t t, double* num, double* den) {
+    const ListedFeatures& f = features_[s];
+    const std::size_t q = o_.strataRank[s], d = p_.dims[t];
+    double* z = z_.data();
+    for (std::size_t p = 0; p < f.size(); ++p) {
+      const int32_t* idx = f.index.data() + p * K_;
+      const double own = termAt(rows_.own, K_, q, idx, t, z);
+      const double coef = f.offset[p] + f.kappa[p] * own;
+      const std::size_t i = static_cast<std::size_t>(idx[t]);
+      for (std::size_t a = 0; a < q; ++a) den[a * d + i] += coef * z[a];
+      if (!f.data.empty())
+        for (std::size_t a = 0; a < q; ++a) num[a * d + i] += f.data[p] * z[a];
+    }
+  }
+
   // The listed entries' parts of one block's weighted sums: num += Σ κ·a·z and den += Σ κ·B·z (both
   // R × d, rank-major), z the entry's derivative factors with respect to factor `skip` of the term
   // `rows` (entries indexed from their place `first`), B = offset + that term. Summed entry-major
@@ -712,6 +817,7 @@ class StratifiedNtfSolver {
   std::vector<Vec> offset_;  // weighted: per listed entry of each stratum, the term fixed by the update
   Vec listedNum_, z_, rowsBuffer_, numT_, denT_, values_;
   std::vector<ListedTerms> terms_;  // per stratum: what its listed loops may skip reading
+  std::vector<ListedFeatures> features_;  // per stratum: its listed entries by feature index
   EntryRows rows_;
   Vec tvNum_[2], tvDen_[2];
   std::vector<std::vector<const double*>> vvPtr_, vhPtr_;
@@ -1126,17 +1232,13 @@ struct ListedByMode {
 
 // Scratch of the weighted HALS, sized once per solve.
 struct WeightedHalsScratch {
-  Vec x, P, Z, curvature, Yc, e;
-  std::vector<int32_t> iota;
+  Vec x, P, curvature, Yc, e;
   void size(std::size_t r, std::size_t largest) {
     x.resize(r);
     P.resize(r);
     curvature.resize(r);
-    Z.resize(largest * r);
-    Yc.resize(largest * r);
+    Yc.resize((largest + 3) / 4 * 4 * r);  // listed::cpHalsRow's workspace
     e.resize(largest);
-    iota.resize(largest);
-    for (std::size_t q = 0; q < largest; ++q) iota[q] = static_cast<int32_t>(q);
   }
 };
 
@@ -1145,9 +1247,9 @@ struct WeightedHalsScratch {
 // turn, its coordinates k = 0 … r − 1, each the exact non-negative minimizer of the convex quadratic
 // in it (the others fixed), with the curvature G[k,k] + Σ_listed(i) κz_k² and slope
 // (M − GFₘ)[k,i] + Σ_listed(i) e·z_k, e = κ(t − model) kept current; a curvature ≤ 1e-12·G[k,k] (no
-// observed entry meets it) leaves the coordinate. That is the weighted NMF's row update
-// (listed::halsRow) with the column's listed Khatri–Rao rows z = ⊙_{j≠m} F_j[:, i_j], gathered
-// contiguously from the entry-major factors `rows`.
+// observed entry meets it) leaves the coordinate. That is the weighted NMF's row update with the
+// column's listed Khatri–Rao rows z = ⊙_{j≠m} F_j[:, i_j] as its rows (listed::cpHalsRow), formed
+// from the entry-major factors `rows` straight into the column layout that update works on.
 void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, const ListedByMode& groups,
                       const EntryMajorFactors& rows, std::vector<Vec>& F, const Shape& shape, std::size_t r,
                       std::size_t m, const double* M, const double* G, WeightedHalsScratch& w) {
@@ -1161,10 +1263,10 @@ void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, con
   for (std::size_t i = 0; i < d; ++i) {
     const std::size_t p0 = groups.start[m][i], k = groups.start[m][i + 1] - p0;
     for (std::size_t a = 0; a < r; ++a) w.x[a] = Fm[a * d + i], w.P[a] = M[a * d + i];
-    kernels.cpRows(other, others, r, groups.others[m].data() + p0 * others, others, k, w.Z.data());
-    kernels.halsRow(w.x.data(), w.Z.data(), w.iota.data(), terms.kappa ? groups.kappa[m].data() + p0 : nullptr,
-                    terms.kappa0, terms.data ? groups.data[m].data() + p0 : nullptr, k, r, true, w.P.data(), G, 0.0, 0.0,
-                    w.curvature.data(), w.Yc.data(), w.e.data());
+    kernels.cpHalsRow(other, others, groups.others[m].data() + p0 * others, others, w.x.data(),
+                      terms.kappa ? groups.kappa[m].data() + p0 : nullptr, terms.kappa0,
+                      terms.data ? groups.data[m].data() + p0 : nullptr, k, r, w.P.data(), G, w.curvature.data(),
+                      w.Yc.data(), w.e.data());
     for (std::size_t a = 0; a < r; ++a) Fm[a * d + i] = w.x[a];
   }
 }
