@@ -20,6 +20,7 @@ import {
 } from '../lib/index.js';
 import { getMemoryLimit, setMemoryLimit } from '../lib/memory.js';
 import { native } from '../lib/native.js';
+import { expectThrows } from './helpers/thrown.js';
 import { uniform } from './helpers/uniform.js';
 
 setBlasThreads(1);
@@ -191,33 +192,19 @@ describe("nmf and stratifiedNmf with a mask on CSR data ({rows, cols}) = the den
 
 describe('bad masks on CSR data are refused before native work', () => {
   const csr = toCsr(sparseLowRank(9, 30, 20, 0.5));
-  const thrown = (f: () => unknown): Error => {
-    try {
-      f();
-    } catch (e) {
-      return e as Error;
-    }
-    throw new Error('expected a throw');
-  };
-  const expectError = (f: () => unknown, cls: ErrorConstructor, message: RegExp) => {
-    const e = thrown(f);
-    expect(e).toBeInstanceOf(cls);
-    expect(e.message).toMatch(message);
-  };
-
   it('out of range, twice, non-integers, unequal lengths, flags, with absent or KL', () => {
-    expectError(() => nmfSync(csr, 2, { mask: { rows: [30], cols: [0] } }), RangeError, /indices within 30×20 \(the shape of A\) for options.mask of nmfSync\(\) but received \[30, 0\] at position 0/);
-    expectError(() => nmfSync(csr, 2, { mask: { rows: [0], cols: [20] } }), RangeError, /within 30×20.*\[0, 20\]/);
-    expectError(() => nmfSync(csr, 2, { mask: { rows: [1, 2, 1], cols: [3, 3, 3] } }), RangeError, /distinct entries in options.mask of nmfSync\(\).*\[1, 3\] twice/);
-    expectError(() => nmfSync(csr, 2, { mask: { rows: [1.5], cols: [3] } }), RangeError, /a row index in \[0, \d+\] for options.mask.rows\[0\] of nmfSync\(\) but received 1.5/);
-    expectError(() => nmfSync(csr, 2, { mask: { rows: [-1], cols: [3] } }), RangeError, /options.mask.rows\[0\] of nmfSync\(\) but received -1/);
-    expectError(() => nmfSync(csr, 2, { mask: { rows: ['1'], cols: [3] } as never }), TypeError, /a row index .* for options.mask.rows\[0\] of nmfSync\(\) but received the string "1"/);
-    expectError(() => nmfSync(csr, 2, { mask: { rows: [1, 2], cols: [3] } }), RangeError, /options.mask.rows of nmfSync\(\) and options.mask.cols of the same length but received 2 and 1/);
-    expectError(() => nmfSync(csr, 2, { mask: new Uint8Array(600) }), RangeError, /dense data for options.mask of nmfSync\(\) but A is CSR .*index list \{rows, cols\}/);
-    expectError(() => nmfSync(csr, 2, { mask: { rows: [1], cols: [3] }, missing: 'absent' }), RangeError, /missing 'observed' with an index-list options.mask/);
-    expectError(() => nmfSync(csr, 2, { mask: { rows: [1], cols: [3] }, solver: 'mu', loss: 'kl' }), RangeError, /loss 'frobenius' with missing entries/);
+    expectThrows(() => nmfSync(csr, 2, { mask: { rows: [30], cols: [0] } }), RangeError, /indices within 30×20 \(the shape of A\) for options.mask of nmfSync\(\) but received \[30, 0\] at position 0/);
+    expectThrows(() => nmfSync(csr, 2, { mask: { rows: [0], cols: [20] } }), RangeError, /within 30×20.*\[0, 20\]/);
+    expectThrows(() => nmfSync(csr, 2, { mask: { rows: [1, 2, 1], cols: [3, 3, 3] } }), RangeError, /distinct entries in options.mask of nmfSync\(\).*\[1, 3\] twice/);
+    expectThrows(() => nmfSync(csr, 2, { mask: { rows: [1.5], cols: [3] } }), RangeError, /a row index in \[0, \d+\] for options.mask.rows\[0\] of nmfSync\(\) but received 1.5/);
+    expectThrows(() => nmfSync(csr, 2, { mask: { rows: [-1], cols: [3] } }), RangeError, /options.mask.rows\[0\] of nmfSync\(\) but received -1/);
+    expectThrows(() => nmfSync(csr, 2, { mask: { rows: ['1'], cols: [3] } as never }), TypeError, /a row index .* for options.mask.rows\[0\] of nmfSync\(\) but received the string "1"/);
+    expectThrows(() => nmfSync(csr, 2, { mask: { rows: [1, 2], cols: [3] } }), RangeError, /options.mask.rows of nmfSync\(\) and options.mask.cols of the same length but received 2 and 1/);
+    expectThrows(() => nmfSync(csr, 2, { mask: new Uint8Array(600) }), RangeError, /dense data for options.mask of nmfSync\(\) but A is CSR .*index list \{rows, cols\}/);
+    expectThrows(() => nmfSync(csr, 2, { mask: { rows: [1], cols: [3] }, missing: 'absent' }), RangeError, /missing 'observed' with an index-list options.mask/);
+    expectThrows(() => nmfSync(csr, 2, { mask: { rows: [1], cols: [3] }, solver: 'mu', loss: 'kl' }), RangeError, /loss 'frobenius' with missing entries/);
     const negative = { ...csr, data: csr.data.map((x, p) => (p === 3 ? -1 : x)) };
-    expectError(() => nmfSync(negative, 2, { mask: { rows: [1], cols: [3] } }), RangeError, /finite non-negative values in A but received -1 at stored entry 3/);
+    expectThrows(() => nmfSync(negative, 2, { mask: { rows: [1], cols: [3] } }), RangeError, /finite non-negative values in A but received -1 at stored entry 3/);
   });
 
   it('crossValidateRank: a negative value stored at an observed entry of CSR data, a bad list, missing absent', async () => {
@@ -235,27 +222,16 @@ describe('the addon refuses a bad maskEntries itself (the raw binding, TypeScrip
   const dense = sparseLowRank(9, 30, 20, 0.5);
   const options = { solver: 'hals', loss: 'frobenius', maxIterations: 3, tolerance: 0, lossEvery: 1, init: 'random', seed: 0 };
   const entries = (rows: number[], cols: number[]) => ({ rows: Int32Array.from(rows), cols: Int32Array.from(cols) });
-  const expectError = (f: () => unknown, cls: ErrorConstructor, message: RegExp) => {
-    let caught: unknown;
-    try {
-      f();
-    } catch (e) {
-      caught = e;
-    }
-    expect(caught).toBeInstanceOf(cls);
-    expect((caught as Error).message).toMatch(message);
-  };
-
   it('types, lengths, range, duplicates, dense data, absent, KL', () => {
-    expectError(() => raw.nmf(csr, 2, { ...options, maskEntries: { rows: new Float64Array(1), cols: new Int32Array(1) } }), TypeError, /Int32Array.*options.maskEntries.rows/);
-    expectError(() => raw.nmf(csr, 2, { ...options, maskEntries: { rows: new Int32Array(2), cols: new Int32Array(1) } }), RangeError, /length 2 \(rows.length\) for options.maskEntries.cols/);
-    expectError(() => raw.nmf(csr, 2, { ...options, maskEntries: entries([30], [0]) }), RangeError, /row indices in \[0, 30\) for options.maskEntries.rows but received 30 at index 0/);
-    expectError(() => raw.nmf(csr, 2, { ...options, maskEntries: entries([0, 1], [0, -1]) }), RangeError, /column indices in \[0, 20\) for options.maskEntries.cols but received -1 at index 1/);
-    expectError(() => raw.nmf(csr, 2, { ...options, maskEntries: entries([4, 2, 4], [1, 1, 1]) }), RangeError, /distinct entries in options.maskEntries but received \[4, 1\] twice/);
-    expectError(() => raw.nmf(dense, 2, { ...options, maskEntries: entries([0], [0]) }), RangeError, /CSR data for options.maskEntries but A is dense/);
-    expectError(() => raw.nmf(csr, 2, { ...options, missing: 'absent', maskEntries: entries([0], [0]) }), RangeError, /missing 'observed' with options.maskEntries/);
-    expectError(() => raw.nmf(csr, 2, { ...options, solver: 'mu', loss: 'kl', maskEntries: entries([0], [0]) }), RangeError, /Frobenius loss/);
-    expectError(() => raw.stratifiedNmf([csr, csr], 20, 2, { maxIterations: 2, vScaling: 0, tolerance: 0, lossEvery: 1, init: 'random', seed: 0, maskEntries: [null, entries([0], [20])] }),
+    expectThrows(() => raw.nmf(csr, 2, { ...options, maskEntries: { rows: new Float64Array(1), cols: new Int32Array(1) } }), TypeError, /Int32Array.*options.maskEntries.rows/);
+    expectThrows(() => raw.nmf(csr, 2, { ...options, maskEntries: { rows: new Int32Array(2), cols: new Int32Array(1) } }), RangeError, /length 2 \(rows.length\) for options.maskEntries.cols/);
+    expectThrows(() => raw.nmf(csr, 2, { ...options, maskEntries: entries([30], [0]) }), RangeError, /row indices in \[0, 30\) for options.maskEntries.rows but received 30 at index 0/);
+    expectThrows(() => raw.nmf(csr, 2, { ...options, maskEntries: entries([0, 1], [0, -1]) }), RangeError, /column indices in \[0, 20\) for options.maskEntries.cols but received -1 at index 1/);
+    expectThrows(() => raw.nmf(csr, 2, { ...options, maskEntries: entries([4, 2, 4], [1, 1, 1]) }), RangeError, /distinct entries in options.maskEntries but received \[4, 1\] twice/);
+    expectThrows(() => raw.nmf(dense, 2, { ...options, maskEntries: entries([0], [0]) }), RangeError, /CSR data for options.maskEntries but A is dense/);
+    expectThrows(() => raw.nmf(csr, 2, { ...options, missing: 'absent', maskEntries: entries([0], [0]) }), RangeError, /missing 'observed' with options.maskEntries/);
+    expectThrows(() => raw.nmf(csr, 2, { ...options, solver: 'mu', loss: 'kl', maskEntries: entries([0], [0]) }), RangeError, /Frobenius loss/);
+    expectThrows(() => raw.stratifiedNmf([csr, csr], 20, 2, { maxIterations: 2, vScaling: 0, tolerance: 0, lossEvery: 1, init: 'random', seed: 0, maskEntries: [null, entries([0], [20])] }),
       RangeError, /column indices in \[0, 20\) for options.maskEntries\[1\].cols/);
     // A valid list runs.
     expect(() => raw.nmf(csr, 2, { ...options, maskEntries: entries([4, 2], [1, 1]) })).not.toThrow();

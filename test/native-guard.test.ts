@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { setMemoryLimit } from '../lib/memory.js';
 import { native } from '../lib/native.js';
 import { repoRoot } from './helpers/shared.js';
+import { expectThrows } from './helpers/thrown.js';
 
 type Outcome = [kind: string, message: string];
 
@@ -110,46 +111,36 @@ describe('getters that detach or transfer a buffer already passed (heap-use-afte
 
 describe('exact types, detached buffers, NaN and missing fields', () => {
   const raw = native();
-  const throwsWith = (f: () => unknown, cls: ErrorConstructor, message: RegExp) => {
-    let caught: unknown;
-    try {
-      f();
-    } catch (e) {
-      caught = e;
-    }
-    expect(caught).toBeInstanceOf(cls);
-    expect((caught as Error).message).toMatch(message);
-  };
 
   it('a typed array of another kind is a TypeError naming the argument (optimizerSteps read any TypedArray before)', () => {
-    throwsWith(() => raw.optimizerSteps('adam', 'adam', 1, 2, new Float64Array(2), new Float64Array(6), new Float32Array(3) as never), TypeError,
+    expectThrows(() => raw.optimizerSteps('adam', 'adam', 1, 2, new Float64Array(2), new Float64Array(6), new Float32Array(3) as never), TypeError,
       /^Expected a Float64Array for lrs but received a Float32Array of length 3$/);
-    throwsWith(() => raw.defect(new DataView(new ArrayBuffer(32)) as never, 2, 2), TypeError,
+    expectThrows(() => raw.defect(new DataView(new ArrayBuffer(32)) as never, 2, 2), TypeError,
       /^Expected a Float64Array of length 4 \(rows·cols\) for Y but received a DataView$/);
     const csr = { rows: 2, cols: 2, indptr: Uint32Array.of(0, 1, 2), indices: Int32Array.of(0, 1), data: Float64Array.of(1, 1) };
-    throwsWith(() => raw.nmf(csr as never, 1, { solver: 'mu', loss: 'frobenius', maxIterations: 1, tolerance: 0, lossEvery: 1, init: 'random', seed: 0 }),
+    expectThrows(() => raw.nmf(csr as never, 1, { solver: 'mu', loss: 'frobenius', maxIterations: 1, tolerance: 0, lossEvery: 1, init: 'random', seed: 0 }),
       TypeError, /^Expected a Int32Array of length 3 \(rows \+ 1\) for A\.indptr but received a Uint32Array of length 3$/);
   });
 
   it('a detached buffer is a TypeError, never a 0 or NaN result', () => {
     const Y = new Float64Array(4);
     structuredClone(Y.buffer, { transfer: [Y.buffer] });
-    throwsWith(() => raw.defect(Y, 2, 2), TypeError, /^Expected a Float64Array of length 4 \(rows·cols\) for Y but received a detached Float64Array$/);
-    throwsWith(() => raw.tensorNorm(Y), TypeError, /^Expected a Float64Array for T but received a detached Float64Array$/);
+    expectThrows(() => raw.defect(Y, 2, 2), TypeError, /^Expected a Float64Array of length 4 \(rows·cols\) for Y but received a detached Float64Array$/);
+    expectThrows(() => raw.tensorNorm(Y), TypeError, /^Expected a Float64Array for T but received a detached Float64Array$/);
   });
 
   it('NaN and Infinity: in data a RangeError with the index, for a number a TypeError', () => {
-    throwsWith(() => raw.defect(Float64Array.of(1, NaN, 0, 1), 2, 2), RangeError, /^Expected finite values in Y but received NaN at index 1$/);
-    throwsWith(() => raw.tensorNorm(Float64Array.of(Infinity)), RangeError, /^Expected finite values in T but received Infinity at index 0$/);
-    throwsWith(() => raw.nmf({ rows: 1, cols: 1, data: Float64Array.of(1) }, 1, { solver: 'mu', loss: 'frobenius', maxIterations: 1, tolerance: NaN, lossEvery: 1, init: 'random', seed: 0 }),
+    expectThrows(() => raw.defect(Float64Array.of(1, NaN, 0, 1), 2, 2), RangeError, /^Expected finite values in Y but received NaN at index 1$/);
+    expectThrows(() => raw.tensorNorm(Float64Array.of(Infinity)), RangeError, /^Expected finite values in T but received Infinity at index 0$/);
+    expectThrows(() => raw.nmf({ rows: 1, cols: 1, data: Float64Array.of(1) }, 1, { solver: 'mu', loss: 'frobenius', maxIterations: 1, tolerance: NaN, lossEvery: 1, init: 'random', seed: 0 }),
       TypeError, /^Expected a number for options\.tolerance but received NaN$/);
-    throwsWith(() => raw.retract(new Float64Array(6), 0, 3, 2, 'polar', NaN, 5, 'auto'), TypeError, /^Expected a number for w but received NaN$/);
+    expectThrows(() => raw.retract(new Float64Array(6), 0, 3, 2, 'polar', NaN, 5, 'auto'), TypeError, /^Expected a number for w but received NaN$/);
   });
 
   it('a missing option is a TypeError naming it (no default in C++)', () => {
-    throwsWith(() => raw.nmf({ rows: 1, cols: 1, data: Float64Array.of(1) }, 1, { solver: 'mu', loss: 'frobenius' } as never), TypeError,
+    expectThrows(() => raw.nmf({ rows: 1, cols: 1, data: Float64Array.of(1) }, 1, { solver: 'mu', loss: 'frobenius' } as never), TypeError,
       /^Expected an integer in \[0, 1073741824\] for options\.maxIterations but received undefined$/);
-    throwsWith(() => raw.ntf(new Float64Array(4), [2, 2], 1, {} as never, undefined), TypeError, /for options\.maxIterations but received undefined$/);
+    expectThrows(() => raw.ntf(new Float64Array(4), [2, 2], 1, {} as never, undefined), TypeError, /for options\.maxIterations but received undefined$/);
   });
 
   it('finite input whose energy overflows is a numerical error, never a silent NaN', () => {
@@ -164,7 +155,7 @@ describe('exact types, detached buffers, NaN and missing fields', () => {
   });
 
   it('setBlasThreads stops at OpenBLAS’s 64', () => {
-    throwsWith(() => raw.setBlasThreads(100), RangeError, /^Expected an integer in \[1, 64\] for threads but received 100$/);
+    expectThrows(() => raw.setBlasThreads(100), RangeError, /^Expected an integer in \[1, 64\] for threads but received 100$/);
   });
 });
 
