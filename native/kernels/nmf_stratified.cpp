@@ -568,6 +568,29 @@ void weightedSweepRow(double* x, const double* Y, const std::size_t* rows, const
 }
 
 // 1/(G_cc + l2) per coordinate, 0 where G_cc + l2 is not positive (sweepRow).
+// Both solvers' report of an iteration whose loss was computed: progress (loss, normalized loss and,
+// with penalties, the penalized objective from `penalty`, its value before the update), then, when the
+// iteration is `due`, its record in the traces. True when the recorded quantity (the penalized
+// objective with penalties, else the loss) has reached its plateau: the caller stops.
+bool reportIteration(int it, double lossSquared, double penalty, bool due, const StratifiedNmfOptions& o,
+                     double normA, const LossRecorder& recorder, Monitor& monitor, NmfRun& run) {
+  const double loss = std::sqrt(std::max(lossSquared, 0.0));
+  checkFiniteLoss(loss, it);
+  const bool penalized = o.penalized();
+  ProgressRecord rec;
+  rec.iteration = it;
+  rec.total = o.maxIterations;
+  rec.count = 2;
+  rec.values[0] = loss;
+  rec.values[1] = loss / std::max(normA, 1e-300);
+  const double objective = penalized ? 0.5 * std::max(lossSquared, 0.0) + penalty : 0.0;
+  if (penalized) rec.count = 3, rec.values[2] = objective;
+  monitor.progress(rec);
+  bool plateau = due && recorder.record(it, loss, run.trace);
+  if (due && penalized) plateau = recordObjective(run.objective, objective, o.tolerance);
+  return plateau;
+}
+
 void inverseCurvatures(const double* G, std::size_t r, double l2, double* out) {
   for (std::size_t c = 0; c < r; ++c) {
     const double curvature = G[c * r + c] + l2;
@@ -785,25 +808,10 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
     // (weighted strata: the expansion is of the unweighted loss; their loss is evaluated when wanted)
     if (P.anyWeighted || !(currentSquared >= kCancellationRatio * (P.totalNorm2 + model))) currentSquared = -1;
 
-    if (wantLoss) {
-      const double loss = std::sqrt(std::max(lossSquared, 0.0));
-      checkFiniteLoss(loss, it);
-      ProgressRecord rec;
-      rec.iteration = it;
-      rec.total = o.maxIterations;
-      rec.count = 2;
-      rec.values[0] = loss;
-      rec.values[1] = loss / std::max(normA, 1e-300);
-      const double objective = penalized ? 0.5 * std::max(lossSquared, 0.0) + penaltyBefore : 0.0;
-      if (penalized) rec.count = 3, rec.values[2] = objective;
-      monitor.progress(rec);
-      bool plateau = due && recorder.record(it, loss, run.trace);
-      if (due && penalized) plateau = recordObjective(run.objective, objective, o.tolerance);
-      if (plateau) {
-        ++it;  // this iteration's update is kept (it never raises the objective) and counted
-        run.stop = StopReason::Plateau;
-        break;
-      }
+    if (wantLoss && reportIteration(it, lossSquared, penaltyBefore, due, o, normA, recorder, monitor, run)) {
+      ++it;  // this iteration's update is kept (it never raises the objective) and counted
+      run.stop = StopReason::Plateau;
+      break;
     }
   }
   run.iterations = it;
@@ -1009,25 +1017,10 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       runRows(team, r * m, 1, updateH);
     }
 
-    if (wantLoss) {
-      const double loss = std::sqrt(std::max(lossSquared, 0.0));
-      checkFiniteLoss(loss, it);
-      ProgressRecord rec;
-      rec.iteration = it;
-      rec.total = o.maxIterations;
-      rec.count = 2;
-      rec.values[0] = loss;
-      rec.values[1] = loss / std::max(normA, 1e-300);
-      const double objective = penalized ? 0.5 * std::max(lossSquared, 0.0) + penaltyBefore : 0.0;
-      if (penalized) rec.count = 3, rec.values[2] = objective;
-      monitor.progress(rec);
-      bool plateau = due && recorder.record(it, loss, run.trace);
-      if (due && penalized) plateau = recordObjective(run.objective, objective, o.tolerance);  // what never increases
-      if (plateau) {
-        ++it;  // this iteration's update is kept (it never raises the loss) and counted
-        run.stop = StopReason::Plateau;
-        break;
-      }
+    if (wantLoss && reportIteration(it, lossSquared, penaltyBefore, due, o, normA, recorder, monitor, run)) {
+      ++it;  // this iteration's update is kept (it never raises the objective) and counted
+      run.stop = StopReason::Plateau;
+      break;
     }
   }
   run.iterations = it;
