@@ -591,6 +591,19 @@ bool reportIteration(int it, double lossSquared, double penalty, bool due, const
   return plateau;
 }
 
+// Both solvers' end of a run after `it` iterations: the final loss (and, with penalties, the penalized
+// objective with `penalty`, the penalties' value at the final factors) recorded, and the certificate.
+void finishRun(const Problem& P, const double* V, const std::vector<double*>& W, const double* H, int it,
+               double penalty, const StratifiedNmfOptions& o, Workspace& ws, NmfRun& run) {
+  run.iterations = it;
+  const double finalSquared = std::max(lossSquaredOf(P, V, W, H), 0.0);
+  const double final = std::sqrt(finalSquared);
+  checkFiniteLoss(final, it);
+  run.trace.record(it, final);
+  if (o.penalized()) run.objective.push_back(0.5 * finalSquared + penalty);
+  run.certificate = certificate(P, V, W, H, ws);
+}
+
 void inverseCurvatures(const double* G, std::size_t r, double l2, double* out) {
   for (std::size_t c = 0; c < r; ++c) {
     const double curvature = G[c * r + c] + l2;
@@ -814,13 +827,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
       break;
     }
   }
-  run.iterations = it;
-  const double finalSquared = std::max(lossSquaredOf(P, V, W, H), 0.0);
-  const double final = std::sqrt(finalSquared);
-  checkFiniteLoss(final, it);
-  run.trace.record(it, final);
-  if (penalized) run.objective.push_back(0.5 * finalSquared + penaltyValue());
-  run.certificate = certificate(P, V, W, H, ws);
+  finishRun(P, V, W, H, it, penalized ? penaltyValue() : 0.0, o, ws, run);
   return run;
 }
 
@@ -1023,13 +1030,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       break;
     }
   }
-  run.iterations = it;
-  const double finalSquared = std::max(lossSquaredOf(P, V, W, H), 0.0);
-  const double final = std::sqrt(finalSquared);
-  checkFiniteLoss(final, it);
-  run.trace.record(it, final);
-  if (penalized) run.objective.push_back(0.5 * finalSquared + penaltyValue());
-  run.certificate = certificate(P, V, W, H, ws);
+  finishRun(P, V, W, H, it, penalized ? penaltyValue() : 0.0, o, ws, run);
   return run;
 }
 
