@@ -8,13 +8,17 @@
 // and per evaluation. Times are medians of interleaved repeats (the floor is measured between the
 // solver runs), so a busy machine slows floor and solver alike; still, on a shared machine, only the
 // ratios mean something. The floor's DSYRK and copy are timed singly, as many as the runs' iterations.
-// NSA_FLOW_BENCH_REPEATS sets the repeats (default 5).
+// Both wall time and CPU time are reported: on a machine shared with other work the process's CPU time
+// (one thread: BLAS and the solvers' team at 1) is the figure that other load does not inflate. The
+// floor's CPU time is the difference between a call timing n + 1 kernels and one timing 1, so that the
+// operands' allocation and fill cancel. NSA_FLOW_BENCH_REPEATS sets the repeats (default 7);
+// NSA_FLOW_ADDON (lib/native.ts) loads another build, to compare two builds in alternating runs.
 import { nsaFlowExplicitSync, setBlasThreads, type Matrix } from '../lib/index.js';
 import { certifiedOptionSpecs, runCertifiedSync } from '../lib/nsa-flow/certified.js';
 import { copySeconds, dsyrkSeconds, fmt, lcgFill } from './common.js';
 
 setBlasThreads(1);
-const repeats = Number(process.env.NSA_FLOW_BENCH_REPEATS ?? 5);
+const repeats = Number(process.env.NSA_FLOW_BENCH_REPEATS ?? 7);
 const sizes: Array<[number, number, number]> = [
   [100000, 20, 40], // p, k, iterations
   [10000, 20, 200],
@@ -27,16 +31,28 @@ const median = (a: number[]): number => {
 
 interface Timing {
   secondsPerIteration: number;
+  cpuSecondsPerIteration: number;
   evaluationsPerIteration: number;
 }
 
+const cpuSeconds = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
 function explicit(Y0: Matrix, X0: Matrix, iterations: number): Timing {
+  const c0 = cpuSeconds();
   const t0 = process.hrtime.bigint();
   const r = nsaFlowExplicitSync(Y0, { X0, w: 0.5, retraction: 'softPolar', nonnegativity: 'hard', maxIterations: iterations, tolerance: 0 });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = cpuSeconds() - c0;
   let backtracks = 0;
   for (const b of r.traces.backtracks) backtracks += b;
-  return { secondsPerIteration: s / r.iterations, evaluationsPerIteration: 1 + backtracks / r.iterations };
+  return {
+    secondsPerIteration: s / r.iterations,
+    cpuSecondsPerIteration: c / r.iterations,
+    evaluationsPerIteration: 1 + backtracks / r.iterations,
+  };
 }
 
 const defaults = {
@@ -49,21 +65,41 @@ const defaults = {
 } as const;
 
 function spg(Y0: Matrix, X0: Matrix, iterations: number): Timing {
+  const c0 = cpuSeconds();
   const t0 = process.hrtime.bigint();
   const r = runCertifiedSync(
     { mode: 'target', Y0, X0 },
     { ...defaults, w: 0.5, solver: 'spg', tolerance: 0, plateauTolerance: 0, maxIterations: iterations },
   );
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { secondsPerIteration: s / r.iterations, evaluationsPerIteration: r.evaluations / r.iterations };
+  const c = cpuSeconds() - c0;
+  return {
+    secondsPerIteration: s / r.iterations,
+    cpuSecondsPerIteration: c / r.iterations,
+    evaluationsPerIteration: r.evaluations / r.iterations,
+  };
+}
+
+// CPU seconds of n DSYRK + copy pairs: a call timing n + 1 kernels less one timing 1 (same operands).
+function floorCpuSeconds(p: number, k: number, n: number): number {
+  const c0 = cpuSeconds();
+  dsyrkSeconds(p, k, n + 1);
+  copySeconds(p * k, n + 1);
+  const c1 = cpuSeconds();
+  dsyrkSeconds(p, k, 1);
+  copySeconds(p * k, 1);
+  const c2 = cpuSeconds();
+  return c1 - c0 - (c2 - c1);
 }
 
 console.log(`NSA-Flow per iteration against the floor (DSYRK of p×k + one copy of p×k), 1 thread, median of ${repeats} interleaved repeats`);
-console.log('size        solver    ms/iter  evals/iter  floor ms  ×floor/iter  ×floor/eval');
+console.log('                              wall time                                    CPU time');
+console.log('size        solver    evals/iter  ms/iter  floor ms  ×floor/iter  ×floor/eval  ms/iter  floor ms  ×floor/iter  ×floor/eval');
 for (const [p, k, iterations] of sizes) {
   const Y0: Matrix = { rows: p, cols: k, data: lcgFill(p * k, 2, true).map(Math.abs) };
   const X0: Matrix = { rows: p, cols: k, data: lcgFill(p * k, 1, true).map(Math.abs) };
   const floors: number[] = [];
+  const cpuFloors: number[] = [];
   const runs: Record<'explicit' | 'spg', Timing[]> = { explicit: [], spg: [] };
   explicit(Y0, X0, 2); // warm-up
   spg(Y0, X0, 2);
@@ -73,15 +109,18 @@ for (const [p, k, iterations] of sizes) {
     let floor = 0;
     for (let j = 0; j < iterations; j++) floor += dsyrkSeconds(p, k, 1) + copySeconds(p * k, 1);
     floors.push(floor / iterations);
+    cpuFloors.push(floorCpuSeconds(p, k, iterations) / iterations);
     runs.explicit.push(explicit(Y0, X0, iterations));
     runs.spg.push(spg(Y0, X0, iterations));
   }
   const floor = median(floors);
+  const cpuFloor = median(cpuFloors);
   for (const solver of ['explicit', 'spg'] as const) {
     const s = median(runs[solver].map((r) => r.secondsPerIteration));
+    const c = median(runs[solver].map((r) => r.cpuSecondsPerIteration));
     const evals = median(runs[solver].map((r) => r.evaluationsPerIteration));
-    console.log(
-      `${`${p}x${k}`.padEnd(11)} ${solver.padEnd(8)} ${fmt(s * 1e3).padStart(8)}  ${fmt(evals).padStart(10)}  ${fmt(floor * 1e3).padStart(8)}  ${fmt(s / floor).padStart(11)}  ${fmt(s / evals / floor).padStart(11)}`,
-    );
+    const cols = (t: number, f: number): string =>
+      `${fmt(t * 1e3).padStart(7)}  ${fmt(f * 1e3).padStart(8)}  ${fmt(t / f).padStart(11)}  ${fmt(t / evals / f).padStart(11)}`;
+    console.log(`${`${p}x${k}`.padEnd(11)} ${solver.padEnd(8)}  ${fmt(evals).padStart(10)}  ${cols(s, floor)}  ${cols(c, cpuFloor)}`);
   }
 }

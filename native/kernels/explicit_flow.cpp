@@ -6,6 +6,11 @@
 #include <limits>
 #include <thread>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#include <emmintrin.h>
+#endif
+
 #include "error.hpp"
 #include "random.hpp"
 #include "thread_team.hpp"
@@ -14,8 +19,15 @@ namespace nsa {
 
 namespace {
 
-// S += AᵀA over m rows (upper triangle, row-major), or S = AᵀA when `first`.
+// S += AᵀA over m rows (at least the upper triangle, row-major), or S = AᵀA when `first`. Narrow
+// blocks use DGEMM: for k = 20 and row blocks of a few hundred rows OpenBLAS's DGEMM forms the full
+// AᵀA in about half the time its DSYRK takes for one triangle (measured 1.5–1.9 vs 3.5–4.1 ms per
+// 10⁵ rows, one thread); wide ones (k > 48, whole-matrix calls) keep DSYRK's half of the flops.
 void gramAccumulate(const double* A, std::size_t m, std::size_t k, double* S, bool first) {
+  if (k <= 48) {
+    gemm(true, false, k, k, m, 1.0, A, A, first ? 0.0 : 1.0, S);
+    return;
+  }
   cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(m), 1.0, A, asInt(k), first ? 0.0 : 1.0, S,
               asInt(k));
 }
@@ -80,6 +92,113 @@ bool inverseSqrtOfGram(const double* S, std::size_t k, SymmetricEig& eig, double
   return true;
 }
 
+// T = N(best + α(R − best)) (T = N(R) when α = 1) over `len` entries; returns ‖T − X0‖². Four
+// independent partial sums (two SSE2 lanes × 2): a single running sum is a chain of dependent additions,
+// and the clamp is branch-free (maxpd; ½ of the entries are clamped on a random start, so a branch
+// mispredicts half the time). Before both, this loop took as long as the block's three DGEMMs.
+// max(0, v) as `0 > v ? 0 : v` keeps v for −0 and NaN, as std::max(v, 0.0) did.
+template <bool Full, bool Hard>
+double trialRowsT(const double* R, const double* B, const double* X, double* T, std::size_t len, double alpha) {
+  std::size_t i = 0;
+  double acc[4] = {0, 0, 0, 0};
+#if defined(__SSE2__)
+  const __m128d zero = _mm_setzero_pd(), a = _mm_set1_pd(alpha);
+  __m128d acc0 = _mm_setzero_pd(), acc1 = _mm_setzero_pd();
+  for (; i + 4 <= len; i += 4) {
+    __m128d v0 = _mm_loadu_pd(R + i), v1 = _mm_loadu_pd(R + i + 2);
+    if (!Full) {
+      const __m128d b0 = _mm_loadu_pd(B + i), b1 = _mm_loadu_pd(B + i + 2);
+      v0 = _mm_add_pd(b0, _mm_mul_pd(a, _mm_sub_pd(v0, b0)));
+      v1 = _mm_add_pd(b1, _mm_mul_pd(a, _mm_sub_pd(v1, b1)));
+    }
+    if (Hard) {
+      v0 = _mm_max_pd(zero, v0);
+      v1 = _mm_max_pd(zero, v1);
+    }
+    _mm_storeu_pd(T + i, v0);
+    _mm_storeu_pd(T + i + 2, v1);
+    const __m128d d0 = _mm_sub_pd(v0, _mm_loadu_pd(X + i)), d1 = _mm_sub_pd(v1, _mm_loadu_pd(X + i + 2));
+    acc0 = _mm_add_pd(acc0, _mm_mul_pd(d0, d0));
+    acc1 = _mm_add_pd(acc1, _mm_mul_pd(d1, d1));
+  }
+  _mm_storeu_pd(acc, acc0);
+  _mm_storeu_pd(acc + 2, acc1);
+#endif
+  auto one = [&](std::size_t j, int s) {
+    double v = Full ? R[j] : B[j] + alpha * (R[j] - B[j]);
+    if (Hard) v = 0.0 > v ? 0.0 : v;
+    T[j] = v;
+    const double d = v - X[j];
+    acc[s] += d * d;
+  };
+  for (; i + 4 <= len; i += 4) {
+    one(i, 0);
+    one(i + 1, 1);
+    one(i + 2, 2);
+    one(i + 3, 3);
+  }
+  for (; i < len; ++i) one(i, 0);
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+double trialRows(const double* R, const double* B, const double* X, double* T, std::size_t len, double alpha,
+                 bool hard) {
+  if (alpha == 1.0)
+    return hard ? trialRowsT<true, true>(R, B, X, T, len, alpha) : trialRowsT<true, false>(R, B, X, T, len, alpha);
+  return hard ? trialRowsT<false, true>(R, B, X, T, len, alpha) : trialRowsT<false, false>(R, B, X, T, len, alpha);
+}
+
+// Software prefetch of `len` doubles into L2 (one request per 64-byte line).
+void prefetchRows(const double* x, std::size_t len) {
+#if defined(__SSE2__)
+  for (std::size_t i = 0; i < len; i += 8) _mm_prefetch(reinterpret_cast<const char*>(x + i), _MM_HINT_T1);
+#else
+  (void)x;
+  (void)len;
+#endif
+}
+
+// dst = src with non-temporal stores where dst is 16-byte aligned (streamFence() orders them).
+void streamRows(const double* src, double* dst, std::size_t len) {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  if (reinterpret_cast<std::uintptr_t>(dst) % 16 != 0 && len > 0) {
+    dst[0] = src[0];
+    i = 1;
+  }
+  if (reinterpret_cast<std::uintptr_t>(dst + i) % 16 == 0)
+    for (; i + 2 <= len; i += 2) _mm_stream_pd(dst + i, _mm_loadu_pd(src + i));
+#endif
+  for (; i < len; ++i) dst[i] = src[i];
+}
+
+void streamFence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+// g = G + η(Y − X0) (G = 0 when null), Ỹ = Y − lr·g over `len` entries; returns ‖g‖² (four partial
+// sums, as trialRows).
+double plainStepRows(const double* Y, const double* X, const double* G, double eta, double lr, double* Yt,
+                     std::size_t len) {
+  double acc[4] = {0, 0, 0, 0};
+  std::size_t i = 0;
+  auto one = [&](std::size_t j, int a) {
+    const double g = (G ? G[j] : 0.0) + eta * (Y[j] - X[j]);
+    acc[a] += g * g;
+    Yt[j] = Y[j] - lr * g;
+  };
+  for (; i + 4 <= len; i += 4) {
+    one(i, 0);
+    one(i + 1, 1);
+    one(i + 2, 2);
+    one(i + 3, 3);
+  }
+  for (; i < len; ++i) one(i, 0);
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
 // One matrix of the pool (current, best, trial) with what the flow knows about it.
 struct Iterate {
   std::vector<double> data;
@@ -96,7 +215,14 @@ class Flow {
         team_(teamSize(p, k, o.threads)) {
     blockRows_ = k <= 48 ? std::clamp<std::size_t>(262144 / (k * k * 2), 32, 1024) : p;
     if (team_.size() == 1 && k > 48) blockRows_ = p;
-    needC_ = o.projectFullGradient;
+    fused_ = stepper.plain();
+    // The single-pass iteration needs C = YᵀX0 of every iterate (ỸᵀỸ from k×k algebra, below).
+    needC_ = o.projectFullGradient || fused_;
+    // For an O invariant under Y → Y·R (R orthogonal: 'gram') the orthogonality gradient projected at
+    // the polar factor is exactly 0 (gradientMap), so A = 0 without computing it: no eigendecomposition
+    // of YᵀY and no product Y·A per iteration (computed, it is rounding noise of order 1e-17·‖M‖).
+    projectionVanishes_ = o.weighting == FlowWeighting::Energy && o.orthogonality == OrthogonalityFunctional::Gram &&
+                          !o.projectFullGradient;
     prepare(Y0, X0in);
     objective_ = [this](const double* x, double* G) { return energyAndGradient(x, G); };
   }
@@ -125,9 +251,13 @@ class Flow {
   void gradientMap(const double* S, const double* C);
   double certificateAt(const Iterate& Y);
   double stepPass(const Iterate& Y);
+  void proposedGram(const Iterate& Y);
+  double fusedPass(bool product, bool store, double alpha, const Iterate& Y, const Iterate& best, Iterate& T);
   double energyAndGradient(const double* x, double* G);
-  enum class Source { Product, Retracted, Proposed };
-  Source retractionMap();
+  // Product: R = Ỹ·K; Retracted: R formed in R_; Proposed: R = Ỹ; Unformed: the retraction needs Ỹ
+  // itself (off the Gram path) and Ỹ has not been formed (the single-pass iteration never forms it).
+  enum class Source { Product, Retracted, Proposed, Unformed };
+  Source retractionMap(bool materialized = true);
   void trialPass(Source src, double alpha, const Iterate& best, Iterate& T);
   int freeSlot() const {
     for (int i = 0; i < 3; ++i)
@@ -143,6 +273,9 @@ class Flow {
   RowTeam team_;
   std::size_t blockRows_ = 256;
   bool needC_ = false;
+  bool fused_ = false;               // elementwise stepper: the single-pass iteration (fusedPass)
+  bool projectionVanishes_ = false;  // A = 0 identically (see the constructor)
+  bool storeR_ = false;              // keep R = Ỹ·K in the first trial of an iteration (backtracking expected)
 
   std::vector<double> X0_, Yt_, R_;  // target, proposed point Ỹ, retracted R_w(Ỹ) (general path only)
   Iterate pool_[3];
@@ -153,13 +286,14 @@ class Flow {
   // lr is a step in units of the relative energy (lr·2(1 − w) is the fidelity's contraction per step).
   double stepScale_ = 1;
 
-  // k×k scratch, sized once.
-  std::vector<double> A_, K_, St_, M_, T1_, T2_, Sh_, Mo_;
+  // k×k scratch, sized once. X0g_ = X0ᵀX0 (constant); B_ with Ỹ = Y·B + γ·X0 for the plain step.
+  std::vector<double> A_, K_, St_, M_, T1_, T2_, Sh_, Mo_, X0g_, B_;
+  std::vector<double> scratch_;  // per thread: Ỹ and G of one row block (the fused pass)
   SymmetricEig currentEig_;  // of YᵀY (the projection at the polar factor)
   bool aZero_ = true;
   int accepted_ = 0;
   // Per-thread partial sums: k×k Gram and cross products and two scalars.
-  std::vector<double> partS_, partC_, partF_;
+  std::vector<double> partS_, partC_, partF_, partG_;
   Workspace ws_;  // for the retractions (gramPolarMatrix, nsa::retract)
   Objective objective_;  // E and its flow gradient at any point (closure optimizers)
   Iterate probe_;        // S, C, f2 of the objective's last point
@@ -215,10 +349,14 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
   T2_.assign(kk, 0.0);
   Sh_.assign(kk, 0.0);
   Mo_.assign(kk, 0.0);
+  X0g_.assign(kk, 0.0);
+  B_.assign(kk, 0.0);
+  if (fused_) scratch_.assign(team_.size() * 2 * std::min(blockRows_, p_) * k_, 0.0);
   currentEig_.resize(k_);
   partS_.assign(team_.size() * kk, 0.0);
   partC_.assign(team_.size() * kk, 0.0);
   partF_.assign(team_.size(), 0.0);
+  partG_.assign(team_.size(), 0.0);
 
   // Target: given (projected by N), or N(Y0) with a jittered start (the reference's default).
   std::vector<double>& Y = pool_[0].data;
@@ -246,6 +384,9 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
     }
   }
   x0Norm2_ = squaredNorm(X0_.data(), n_);
+  if (fused_) {
+    gram(X0_.data(), p_, k_, X0g_.data());
+  }
 
   // The start: current = Y (as the reference, the first gradient is taken there), best = N(Y).
   pool_[1].data.resize(n_);
@@ -322,7 +463,7 @@ void Flow::gradientMap(const double* S, const double* C) {
   orthogonalityTerm(S, measure, M_.data());
   const bool project = c_ > 0 || o_.projectFullGradient;
   std::fill(T1_.begin(), T1_.end(), 0.0);  // becomes S^{-1/2}·sym(S^{-1/2}·YᵀZ)
-  if (project && inverseSqrtOfGram(S, k, currentEig_, Sh_.data())) {
+  if (project && !projectionVanishes_ && inverseSqrtOfGram(S, k, currentEig_, Sh_.data())) {
     // T2 = YᵀZ
     gemm(false, false, k, k, k, 1.0, S, M_.data(), 0.0, T2_.data());
     if (o_.projectFullGradient)
@@ -335,7 +476,7 @@ void Flow::gradientMap(const double* S, const double* C) {
   }
   aZero_ = true;
   for (std::size_t i = 0; i < k * k; ++i) {
-    A_[i] = M_[i] - T1_[i];
+    A_[i] = projectionVanishes_ ? 0.0 : M_[i] - T1_[i];
     if (A_[i] != 0.0) aZero_ = false;
   }
 }
@@ -397,6 +538,96 @@ double Flow::stepPass(const Iterate& Y) {
   return g2;
 }
 
+// S̃ = ỸᵀỸ of the plain step's proposal without forming Ỹ: Ỹ = Y − lr·s·(η(Y − X0) + Y·A) = Y·B + γ·X0
+// with B = I − lr·s·(A + ηI), γ = lr·s·η, so ỸᵀỸ = BᵀSB + γ(BᵀC + CᵀB) + γ²·X0ᵀX0 from the iterate's
+// S = YᵀY and C = YᵀX0 (k×k work). It differs from the Gram of the formed Ỹ by rounding only (the
+// terms add without cancellation unless the step overshoots the target, lr·s·η > 1).
+void Flow::proposedGram(const Iterate& Y) {
+  const std::size_t k = k_, kk = k * k;
+  const double a = lr_ * stepScale_;
+  const double gamma = a * eta_;
+  for (std::size_t i = 0; i < kk; ++i) B_[i] = -a * A_[i];
+  for (std::size_t i = 0; i < k; ++i) B_[i * k + i] += 1.0 - gamma;
+  gemm(false, false, k, k, k, 1.0, Y.S.data(), B_.data(), 0.0, T1_.data());   // S·B
+  gemm(true, false, k, k, k, 1.0, B_.data(), T1_.data(), 0.0, St_.data());    // Bᵀ·S·B
+  gemm(true, false, k, k, k, 1.0, B_.data(), Y.C.data(), 0.0, T2_.data());    // Bᵀ·C
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < k; ++j)
+      St_[i * k + j] += gamma * (T2_[i * k + j] + T2_[j * k + i]) + gamma * gamma * X0g_[i * k + j];
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t j = 0; j < i; ++j) St_[i * k + j] = St_[j * k + i] = 0.5 * (St_[i * k + j] + St_[j * k + i]);
+}
+
+// The single-pass iteration of the plain step: per row block (in cache), g = s·(η(Y − X0) + Y·A) and
+// Ỹ = Y − lr·g (the same arithmetic as stepPass), R = Ỹ·K (`product`; else R = Ỹ), the trial
+// T = N(best + α(R − best)), ‖T − X0‖², TᵀT and TᵀX0. K comes from S̃ = proposedGram, so Ỹ and R never
+// leave the cache: the pass reads Y and X0 (and best when α < 1) and writes T, where stepPass +
+// trialPass stream Y, X0, Ỹ (twice), R, T and X0 again. `store` keeps R in R_ for backtracking trials.
+// Returns ‖g‖² (that of the iteration when α = 1).
+double Flow::fusedPass(bool product, bool store, double alpha, const Iterate& Y, const Iterate& best, Iterate& Tr) {
+  const double lr = lr_;
+  const double eta = stepScale_ * eta_;
+  const bool hard = o_.nonnegativity == Nonnegativity::Hard;
+  const std::size_t stride = 2 * std::min(blockRows_, p_) * k_;
+  auto f = [&](int t, std::size_t b, std::size_t e) {
+    double* S = partS_.data() + t * k_ * k_;
+    double* C = partC_.data() + t * k_ * k_;
+    double* Yt = scratch_.data() + t * stride;
+    double* G = Yt + stride / 2;
+    double f2 = 0, g2 = 0;
+    bool first = true;
+    for (std::size_t r = b; r < e; r += blockRows_) {
+      const std::size_t m = std::min(blockRows_, e - r), len = m * k_, off = r * k_;
+      const double* Yb = Y.data.data() + off;
+      const double* Xb = X0_.data() + off;
+      const double* Bb = best.data.data() + off;
+      double* Tb = Tr.data.data() + off;
+      if (!aZero_) gemm(false, false, m, k_, k_, stepScale_, Yb, A_.data(), 0.0, G);
+      g2 += plainStepRows(Yb, Xb, aZero_ ? nullptr : G, eta, lr, Yt, len);
+      // Ask for the next block's Y and X0 (into L2) in four parts, one before each DGEMM and one
+      // before the clamp, so that they arrive while this block computes in the cache.
+      const std::size_t nextLen = r + blockRows_ < e ? std::min(blockRows_, e - r - blockRows_) * k_ : 0;
+      const std::size_t part = (nextLen / 4 + 7) / 8 * 8;
+      std::size_t asked = 0;
+      auto ask = [&] {
+        const std::size_t n = std::min(part, nextLen - asked);
+        prefetchRows(Yb + len + asked, n);
+        prefetchRows(Xb + len + asked, n);
+        asked += n;
+      };
+      ask();
+      const double* Rb = Yt;
+      if (product) {
+        double* out = store ? R_.data() + off : G;
+        gemm(false, false, m, k_, k_, 1.0, Yt, K_.data(), 0.0, out);
+        Rb = out;
+      }
+      // T is formed in the cache (G), its Gram and TᵀX0 taken there, then streamed out past the cache
+      // (no read of T's old contents, which a plain store would fetch first).
+      ask();
+      f2 += trialRows(Rb, Bb, Xb, G, len, alpha, hard);
+      ask();
+      gramAccumulate(G, m, k_, S, first);
+      ask();
+      gemm(true, false, k_, k_, m, 1.0, G, Xb, first ? 0.0 : 1.0, C);
+      streamRows(G, Tb, len);
+      first = false;
+    }
+    streamFence();
+    partF_[t] = f2;
+    partG_[t] = g2;
+  };
+  std::fill(partS_.begin(), partS_.end(), 0.0);
+  std::fill(partC_.begin(), partC_.end(), 0.0);
+  std::fill(partG_.begin(), partG_.end(), 0.0);
+  runRows(team_, p_, blockRows_, f);
+  reducePartials(Tr);
+  energyOf(Tr);
+  double g2 = 0;
+  for (int t = 0; t < team_.size(); ++t) g2 += partG_[t];
+  return g2;
+}
+
 // The objective of closure optimizers (L-BFGS): E(x) = ½η‖x − X0‖² + ¼c·m(x) and the flow's
 // gradient at x, η(x − X0) + x·A(x) (the projected one). Two passes over x.
 double Flow::energyAndGradient(const double* x, double* G) {
@@ -419,7 +650,7 @@ double Flow::energyAndGradient(const double* x, double* G) {
 // Decides how R_w(Ỹ) is formed. Gram path: the polar retraction with the norm restored is Ỹ·K for
 // the k×k K = gramPolarMatrix(ỸᵀỸ), so the whole retraction is one p×k·k×k product. Anything else
 // (ill-conditioned Gram, polarMethod 'svd', other types) goes through nsa::retract.
-Flow::Source Flow::retractionMap() {
+Flow::Source Flow::retractionMap(bool materialized) {
   const RetractionType type = o_.retraction.type;
   const double tr = trace(St_.data(), k_);
   const bool finite = allFinite(St_.data(), k_ * k_);
@@ -430,6 +661,7 @@ Flow::Source Flow::retractionMap() {
   ro.w = o_.w;
   if (triesGramPath(ro, p_, k_) && gramPolarMatrix(St_.data(), k_, ro, K_.data(), ws_) == GramOutcome::Done)
     return Source::Product;
+  if (!materialized) return Source::Unformed;
   ++out_.retractionFallbacks;
   if (isPolar(type) && ro.polarMethod == PolarMethod::Auto) ro.polarMethod = PolarMethod::Svd;  // Gram refused it
   retract(Yt_.data(), p_, k_, ro, R_.data(), ws_);
@@ -451,14 +683,7 @@ void Flow::trialPass(Source src, double alpha, const Iterate& best, Iterate& Tr)
       const double* Rb = (src == Source::Proposed ? Yt_.data() : R_.data()) + off;
       if (src == Source::Product)  // R = Ỹ·K, kept for the backtracking trials
         gemm(false, false, m, k_, k_, 1.0, Yt_.data() + off, K_.data(), 0.0, R_.data() + off);
-      // T = N(best + α(R − best)) and ‖T − X0‖² in one branch-free sweep.
-      const bool hard = o_.nonnegativity == Nonnegativity::Hard;
-      for (std::size_t i = 0; i < len; ++i) {
-        double v = alpha == 1.0 ? Rb[i] : Bb[i] + alpha * (Rb[i] - Bb[i]);
-        if (hard) v = std::max(v, 0.0);
-        Tb[i] = v;
-        f2 += (v - Xb[i]) * (v - Xb[i]);
-      }
+      f2 += trialRows(Rb, Bb, Xb, Tb, len, alpha, o_.nonnegativity == Nonnegativity::Hard);
       gramAccumulate(Tb, m, k_, S, first);
       if (needC_) gemm(true, false, k_, k_, m, 1.0, Tb, Xb, first ? 0.0 : 1.0, C);
       first = false;
@@ -521,7 +746,20 @@ void Flow::run() {
     if (monitor_.cancelled()) throwAborted();
     Iterate& Y = pool_[cur_];
     gradientMap(Y.S.data(), Y.C.data());
-    const double g2 = stepPass(Y);
+    const int trial = freeSlot();
+    Iterate& best = pool_[best_];
+    Iterate& T = pool_[trial];
+    // The plain step runs as one fused pass (fusedPass) unless its retraction needs Ỹ itself.
+    Source src = Source::Unformed;
+    bool single = false;
+    double g2 = 0;
+    if (fused_) {
+      proposedGram(Y);
+      src = retractionMap(false);
+      single = src != Source::Unformed;
+      if (single) g2 = fusedPass(src == Source::Product, storeR_ && src == Source::Product, 1.0, Y, best, T);
+    }
+    if (!single) g2 = stepPass(Y);
     if (!std::isfinite(g2)) {
       out_.stopReason = StopReason::NonFinite;
       break;
@@ -530,21 +768,24 @@ void Flow::run() {
     const double gradNorm = std::sqrt(g2);
     if (it == 1) initGradNorm = gradNorm + 1e-8;
 
-    const Source src = retractionMap();
-    const int trial = freeSlot();
-    Iterate& best = pool_[best_];
-    Iterate& T = pool_[trial];
-    trialPass(src, 1.0, best, T);
-    // Backtracking toward the best iterate: halve while the energy exceeds the best one.
+    if (!single) {
+      src = retractionMap();
+      trialPass(src, 1.0, best, T);
+    }
+    // Backtracking toward the best iterate: halve while the energy exceeds the best one. The single
+    // pass re-forms R = Ỹ·K per trial unless it kept R (storeR_: the previous iteration backtracked).
     double alpha = 1.0;
     int count = 0;
+    const bool keptR = single && storeR_ && src == Source::Product;
     const Source again = src == Source::Product ? Source::Retracted : src;
     while (T.energy > best.energy && count < o_.maxBacktracks) {
       alpha *= 0.5;
-      trialPass(again, alpha, best, T);
+      if (single && !keptR) fusedPass(src == Source::Product, false, alpha, Y, best, T);
+      else trialPass(again, alpha, best, T);
       ++count;
       if (T.energy < best.energy) break;
     }
+    storeR_ = count > 0;
     const bool reverted = T.energy > best.energy;  // every halving failed: stay at the best iterate
     cur_ = reverted ? best_ : trial;
     if (count > 2) lr_ *= 0.95;

@@ -53,6 +53,9 @@ class Stepper {
  public:
   virtual ~Stepper() = default;
   virtual bool elementwise() const = 0;
+  // Ỹ = Y − lr·g exactly (PlainStep): Ỹ is then linear in Y and X0 and the flow runs its single-pass
+  // iteration (ỸᵀỸ from k×k algebra, Ỹ never stored).
+  virtual bool plain() const { return false; }
   // Elementwise: on entry G[begin, end) holds the gradient at Y; on exit the proposed point.
   virtual void step(const double* /*Y*/, double* /*G*/, std::size_t /*begin*/, std::size_t /*end*/, double /*lr*/) {}
   // Whole matrix: on entry P is a copy of Y and G the gradient at Y; on exit P is the proposed point.
@@ -64,6 +67,7 @@ class Stepper {
 class PlainStep final : public Stepper {
  public:
   bool elementwise() const override { return true; }
+  bool plain() const override { return true; }
   void step(const double* Y, double* G, std::size_t begin, std::size_t end, double lr) override {
     for (std::size_t i = begin; i < end; ++i) G[i] = Y[i] - lr * G[i];
   }
