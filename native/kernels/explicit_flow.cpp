@@ -148,6 +148,20 @@ double trialRows(const double* R, const double* B, const double* X, double* T, s
   return hard ? trialRowsT<false, true>(R, B, X, T, len, alpha) : trialRowsT<false, false>(R, B, X, T, len, alpha);
 }
 
+// ‖Y − X0‖² over `len` entries, summed in trialRows' order: a trial equal to an iterate gets exactly
+// that iterate's energy (a flow at its fixed point must not "improve" by rounding).
+double distanceRows(const double* Y, const double* X, std::size_t len) {
+  double acc[4] = {0, 0, 0, 0};
+  std::size_t i = 0;
+  for (; i + 4 <= len; i += 4)
+    for (std::size_t l = 0; l < 4; ++l) {
+      const double d = Y[i + l] - X[i + l];
+      acc[l] += d * d;
+    }
+  for (; i < len; ++i) acc[0] += (Y[i] - X[i]) * (Y[i] - X[i]);
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
 // Software prefetch of `len` doubles into L2 (one request per 64-byte line).
 void prefetchRows(const double* x, std::size_t len) {
 #if defined(__SSE2__)
@@ -218,11 +232,6 @@ class Flow {
     fused_ = stepper.plain();
     // The single-pass iteration needs C = YᵀX0 of every iterate (ỸᵀỸ from k×k algebra, below).
     needC_ = o.projectFullGradient || fused_;
-    // For an O invariant under Y → Y·R (R orthogonal: 'gram') the orthogonality gradient projected at
-    // the polar factor is exactly 0 (gradientMap), so A = 0 without computing it: no eigendecomposition
-    // of YᵀY and no product Y·A per iteration (computed, it is rounding noise of order 1e-17·‖M‖).
-    projectionVanishes_ = o.weighting == FlowWeighting::Energy && o.orthogonality == OrthogonalityFunctional::Gram &&
-                          !o.projectFullGradient;
     prepare(Y0, X0in);
     objective_ = [this](const double* x, double* G) { return energyAndGradient(x, G); };
   }
@@ -274,7 +283,6 @@ class Flow {
   std::size_t blockRows_ = 256;
   bool needC_ = false;
   bool fused_ = false;               // elementwise stepper: the single-pass iteration (fusedPass)
-  bool projectionVanishes_ = false;  // A = 0 identically (see the constructor)
   bool storeR_ = false;              // keep R = Ỹ·K in the first trial of an iteration (backtracking expected)
 
   std::vector<double> X0_, Yt_, R_;  // target, proposed point Ỹ, retracted R_w(Ỹ) (general path only)
@@ -311,7 +319,7 @@ void Flow::gramOf(const double* x, Iterate& it) {
       const double* Xb = X0_.data() + r * k_;
       gramAccumulate(Yb, m, k_, S, first);
       if (needC_) gemm(true, false, k_, k_, m, 1.0, Yb, Xb, first ? 0.0 : 1.0, C);
-      for (std::size_t i = 0; i < m * k_; ++i) f2 += (Yb[i] - Xb[i]) * (Yb[i] - Xb[i]);
+      f2 += distanceRows(Yb, Xb, m * k_);
       first = false;
     }
     partF_[t] = f2;
@@ -463,7 +471,7 @@ void Flow::gradientMap(const double* S, const double* C) {
   orthogonalityTerm(S, measure, M_.data());
   const bool project = c_ > 0 || o_.projectFullGradient;
   std::fill(T1_.begin(), T1_.end(), 0.0);  // becomes S^{-1/2}·sym(S^{-1/2}·YᵀZ)
-  if (project && !projectionVanishes_ && inverseSqrtOfGram(S, k, currentEig_, Sh_.data())) {
+  if (project && inverseSqrtOfGram(S, k, currentEig_, Sh_.data())) {
     // T2 = YᵀZ
     gemm(false, false, k, k, k, 1.0, S, M_.data(), 0.0, T2_.data());
     if (o_.projectFullGradient)
@@ -476,7 +484,7 @@ void Flow::gradientMap(const double* S, const double* C) {
   }
   aZero_ = true;
   for (std::size_t i = 0; i < k * k; ++i) {
-    A_[i] = projectionVanishes_ ? 0.0 : M_[i] - T1_[i];
+    A_[i] = M_[i] - T1_[i];
     if (A_[i] != 0.0) aZero_ = false;
   }
 }
