@@ -233,17 +233,27 @@ class Spg : public Run {
     double* xt = xt_.data();
     double lambda = 1;
     // xt = x + λd, and x + λd ≠ 0 somewhere (see usable()); with λ = 1 also the slope gᵀd.
+    // gᵀd in four partial sums (i mod 4): one running sum is a chain of dependent additions that set
+    // the pace of the whole pass (one element per addition latency).
     auto trial = [&](int th, std::size_t b, std::size_t e) {
-      double gd = 0;
+      double gd[4] = {0, 0, 0, 0};
       bool moved = false;
-      for (std::size_t i = b; i < e; ++i) {
+      auto one = [&](std::size_t i, int a) {
         const double t = std::max(x[i] - alpha * g[i], lower);  // a select, not a data-dependent branch
         const double d = t - x[i];
-        gd += g[i] * d;
+        gd[a] += g[i] * d;
         xt[i] = x[i] + lambda * d;
         moved |= xt[i] != 0;
+      };
+      std::size_t i = b;
+      for (; i + 4 <= e; i += 4) {
+        one(i, 0);
+        one(i + 1, 1);
+        one(i + 2, 2);
+        one(i + 3, 3);
       }
-      part_[4 * th] = gd;
+      for (; i < e; ++i) one(i, 0);
+      part_[4 * th] = (gd[0] + gd[1]) + (gd[2] + gd[3]);
       moved_[th] = moved;
     };
     runRows(team_, n, kAlign, trial);
