@@ -95,7 +95,7 @@ bool inverseSqrtOfGram(const double* S, std::size_t k, SymmetricEig& eig, double
 // T = N(best + α(R − best)) (T = N(R) when α = 1) over `len` entries; returns ‖T − X0‖². Four
 // independent partial sums (two SSE2 lanes × 2): a single running sum is a chain of dependent additions,
 // and the clamp is branch-free (maxpd; ½ of the entries are clamped on a random start, so a branch
-// mispredicts half the time). Before both, this loop took as long as the block's three DGEMMs.
+// mispredicts half the time). Before both, this loop was the slowest part of the pass after the DGEMMs.
 // max(0, v) as `0 > v ? 0 : v` keeps v for −0 and NaN, as std::max(v, 0.0) did.
 template <bool Full, bool Hard>
 double trialRowsT(const double* R, const double* B, const double* X, double* T, std::size_t len, double alpha) {
@@ -282,7 +282,7 @@ class Flow {
   RowTeam team_;
   std::size_t blockRows_ = 256;
   bool needC_ = false;
-  bool fused_ = false;               // elementwise stepper: the single-pass iteration (fusedPass)
+  bool fused_ = false;               // the plain step: the single-pass iteration (fusedPass)
   bool storeR_ = false;              // keep R = Ỹ·K in the first trial of an iteration (backtracking expected)
 
   std::vector<double> X0_, Yt_, R_;  // target, proposed point Ỹ, retracted R_w(Ỹ) (general path only)

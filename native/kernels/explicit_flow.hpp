@@ -3,14 +3,17 @@
 // iterate itself (no second retraction inside the energy).
 //
 // Hot path (soft polar / polar / none): every p×k product is applied to row blocks that stay in cache,
-// fused with the elementwise work and shared by up to `threads` threads:
+// fused with the elementwise work and shared by up to `threads` threads. With the plain step
+// (PlainStep, optimizer 'fast') an iteration is one pass:
 //   k×k:    eig(YᵀY) → A (k×k) such that Y·A is the orthogonality gradient projected on the tangent
 //           space at the polar factor of Y (see gradientMap in explicit_flow.cpp for why there);
-//   pass 1: G = Y·A, g = G + η(Y − X0), Ỹ = step(Y, g),
-//           S̃ += ỸᵀỸ;
-//   k×k:    eig(S̃) → K = the soft-polar map with the norm restored (R_w(Ỹ) = Ỹ·K exactly);
-//   pass 2: R = Ỹ·K (kept for the backtracking trials), T = N(best + α(R − best)), ‖T − X0‖²,
-//           S_T += TᵀT (reused as the next iteration's YᵀY).
+//           Ỹ = Y·B + γ·X0 (B = I − lr·s(A + ηI), γ = lr·s·η), so S̃ = ỸᵀỸ = BᵀSB + γ(BᵀC + CᵀB) +
+//           γ²X0ᵀX0 from S = YᵀY and C = YᵀX0 of the iterate; eig(S̃) → K = the soft-polar map with the
+//           norm restored (R_w(Ỹ) = Ỹ·K exactly);
+//   pass:   per row block, in cache: G = Y·A, g = s(G + η(Y − X0)), Ỹ = Y − lr·g, R = Ỹ·K,
+//           T = N(best + α(R − best)), ‖T − X0‖², S_T += TᵀT, C_T += TᵀX0 (T written once).
+// Other steppers form Ỹ in a step pass (S̃ += ỸᵀỸ) and run the trial as a second pass; a retraction
+// off the Gram path needs Ỹ itself and does the same.
 // Work buffers (p×k doubles): X0, Ỹ, R and a pool of 3 (current, best, trial) = 6; a retraction off
 // the Gram path (ill-conditioned YᵀY, polarMethod 'svd') adds the 2 scratch matrices of nsa::retract's
 // SVD = 8 at most. An optimizer adds its state (lib/nsa-flow-explicit/core.ts optimizerStateBuffers:
