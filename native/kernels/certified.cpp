@@ -265,9 +265,16 @@ class Spg : public Run {
         runRows(team_, n, kAlign, trial);
         moved = anyMoved();
       }
-      const double ft = evaluate(xt_.data(), gt_.data());
+      // With a cheap value the sufficient decrease is tested on f alone and ∇f is formed only for the
+      // point that passes (the same trial: it counts as one evaluation, and f is the same bit for bit).
+      const bool valueFirst = f_.valueIsCheap();
+      double ft = evaluate(xt_.data(), valueFirst ? nullptr : gt_.data());
       // usable() in the passes that are made anyway: a non-finite ∇f makes yy below non-finite (g is finite)
       bool accepted = moved && std::isfinite(ft) && ft <= fx_ + kArmijo * lambda * gd;
+      if (accepted && valueFirst) {
+        ft = f_.evaluate(xt_.data(), gt_.data());
+        accepted = std::isfinite(ft) && ft <= fx_ + kArmijo * lambda * gd;
+      }
       double ss = 0, sy = 0, yy = 0, xx = 0;
       if (accepted) {
         // Barzilai–Borwein: s = λd, y = Δg; BB1 = sᵀs/sᵀy and BB2 = sᵀy/yᵀy alternate. ‖x + λd‖² for

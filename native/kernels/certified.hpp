@@ -41,6 +41,10 @@ class BoundObjective {
   // f(x); ∇f into g when g is not null. The two trace terms of the last evaluation are kept by
   // the objective (terms()).
   virtual double evaluate(const double* x, double* g) = 0;
+  // True when f(x) alone costs clearly less than f(x) with ∇f (one sweep over x instead of two): SPG
+  // then tests a trial point's sufficient decrease on the value and forms the gradient only for the
+  // point it accepts. The value must equal, bit for bit, the one evaluate(x, g) returns.
+  virtual bool valueIsCheap() const { return false; }
   // Fidelity and orthogonality of the last evaluation (traces and progress only).
   virtual void terms(double* fidelity, double* orthogonality) const = 0;
 };

@@ -94,6 +94,9 @@ class CertifiedEnergy {
 
   // Value and terms at Y (row-major p×cols()); the gradient into G when G is not null.
   CertifiedTerms evaluate(const double* Y, double* G);
+  // 'target' without weights: the value is one sweep (block Grams and ‖Y − X0‖² together), the value
+  // with the gradient two, and both sum in the same order (the same value bit for bit).
+  bool valueIsCheap() const { return options_.mode == CertifiedMode::Target && data_.W == nullptr; }
 
  private:
   // F and O of 'data'/'signed' at V (p×k); gradient of (1 − w)F + wO into GV when not null.
@@ -139,6 +142,7 @@ class EnergyObjective final : public BoundObjective {
     last_ = energy_.evaluate(x, g);
     return last_.energy;
   }
+  bool valueIsCheap() const override { return energy_.valueIsCheap(); }
   void terms(double* fidelity, double* orthogonality) const override {
     *fidelity = last_.fidelity;
     *orthogonality = last_.orthogonality;
