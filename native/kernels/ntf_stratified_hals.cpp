@@ -115,8 +115,10 @@ struct StratifiedNtfHals::Impl {
   std::vector<const double*> hhPtr;
   Vec innerV, wrow;
   // Entry weights (ntf.hpp's TensorEntryWeights): per stratum its listed entries (null: none),
-  // numbered together (entry k of stratum s is entry base[s] + k), with their κ, data, and own-term
-  // and topic-term values (each fixed while the other term's blocks update). A block's columns meet
+  // numbered together (entry k of stratum s is entry base[s] + k), with their κ, and the data
+  // less the own term and less the topic term (what the other term's blocks fit, each fixed while
+  // they update: the weighted sweeps read one value per entry, in the order of their groups, which is
+  // not the entries' and so a load from anywhere in these arrays). A block's columns meet
   // disjoint sets of entries: grouped by column once per solve (ListedGroups), each group with the
   // indices its Khatri–Rao rows read, which the weighted sweeps form from entry-major copies of the
   // factors (the R values of one index contiguous; refreshed after each block's update) with
@@ -125,7 +127,7 @@ struct StratifiedNtfHals::Impl {
   bool anyListed = false;
   std::size_t listedTotal = 0;  // Σₛ listed entries
   std::vector<std::size_t> base;
-  Vec own, topics, kappaAll, dataAll;  // per entry, all strata
+  Vec lessOwn, lessTopics, kappaAll;  // per entry, all strata: a − own term, a − topic term, κ
   const double* kappaOf = nullptr;  // κ per entry; null: every κ is kappa0 (a mask's −1)
   double kappa0 = 0;
   // The entries of a block grouped by its column: group j is entries start[j] … start[j + 1] − 1,
@@ -241,16 +243,14 @@ struct StratifiedNtfHals::Impl {
   // The weighted solve's lists, copies and scratch (constructor): entries numbered across strata,
   // grouped per block, the entry-major copies, and the topic values at the initial state.
   void buildListed(const std::vector<std::size_t>& strata) {
-    own.resize(listedTotal);
-    topics.resize(listedTotal);
+    lessOwn.resize(listedTotal);
+    lessTopics.resize(listedTotal);
     kappaAll.resize(listedTotal);
-    dataAll.resize(listedTotal);
     kappa0 = listed[strata[0]]->kappa[0];
     bool uniform = true;
     for (std::size_t s : strata) {
       const TensorEntryWeights& e = *listed[s];
       std::copy(e.kappa.begin(), e.kappa.end(), kappaAll.begin() + static_cast<std::ptrdiff_t>(base[s]));
-      std::copy(e.data.begin(), e.data.end(), dataAll.begin() + static_cast<std::ptrdiff_t>(base[s]));
       for (double k : e.kappa) uniform = uniform && k == kappa0;
     }
     kappaOf = uniform ? nullptr : kappaAll.data();
@@ -284,9 +284,9 @@ struct StratifiedNtfHals::Impl {
     Yc.resize((column + 3) / 4 * 4 * R);
     for (Vec* b : {&kap, &target, &resid}) b->resize(column);
     for (Vec* b : {&xc, &xold, &Pc, &curv}) b->resize(R);
-    // Per entry 4 doubles and 3K + 2 indices (its number and K − 1, K, K indices in the v, w and h
+    // Per entry 3 doubles and 3K + 2 indices (its number and K − 1, K, K indices in the v, w and h
     // groups); per column a start; the copies; the column scratch.
-    scratch += 4 * listedTotal + (3 * K + 2) * listedTotal / 2 + strata.size() * (K * dmax + nmax) + K * dmax +
+    scratch += 3 * listedTotal + (3 * K + 2) * listedTotal / 2 + strata.size() * (K * dmax + nmax) + K * dmax +
                strata.size() * qmax * sumD + (wBase[S] + sumD) * r + Yc.size() + 3 * column + 4 * R;
     refreshAllRows();
     for (std::size_t s : strata) topicValues(s);
@@ -411,7 +411,7 @@ struct StratifiedNtfHals::Impl {
         const double* rows[kMaxTensorOrder];
         for (std::size_t k = 0, at = 0; k < K; ++k)
           if (k != t) rows[at++] = vRows[s][k].data();
-        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listed[s]->size()), vGroups[s][t], rows, K - 1, topics);
+        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listed[s]->size()), vGroups[s][t], rows, K - 1, lessTopics);
         refreshRowsV(s, t);
       } else {
         block(v(s, t), q, d, setup);
@@ -444,7 +444,7 @@ struct StratifiedNtfHals::Impl {
       // Column i of w(s) meets the entries of sample i: z_b = Πₜ hₜ[b, jₜ], fixed term the own one.
       const double* rows[kMaxTensorOrder];
       for (std::size_t t = 0; t < K; ++t) rows[t] = hRows[t].data();
-      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, own);
+      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, lessOwn);
     } else {
       block(st.w[s].data(), r, n, setup);
     }
@@ -507,7 +507,7 @@ struct StratifiedNtfHals::Impl {
       rows[0] = wRows.data();
       for (std::size_t k = 0, at = 1; k < K; ++k)
         if (k != t) rows[at++] = hRows[k].data();
-      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), hGroups[t], rows, K, own);
+      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), hGroups[t], rows, K, lessOwn);
       refreshRowsH(t);
     } else {
       block(h, r, d, setup);
@@ -572,32 +572,37 @@ struct StratifiedNtfHals::Impl {
     }
   }
 
-  // The own term Σₐ Πₜ v(s)ₜ[a, jₜ] at every listed entry of stratum s (from the entry-major copies).
+  // a − the own term Σₐ Πₜ v(s)ₜ[a, jₜ] at every listed entry of stratum s (from the entry-major copies).
   void ownValues(std::size_t s) {
     const TensorEntryWeights& e = *listed[s];
     const double* rows[kMaxTensorOrder];
     for (std::size_t t = 0; t < K; ++t) rows[t] = vRows[s][t].data();
-    listed::kernels().cpValues(rows, K, o.strataRank[s], e.index.data() + 1, K + 1, e.size(), own.data() + base[s]);
+    double* out = lessOwn.data() + base[s];
+    listed::kernels().cpValues(rows, K, o.strataRank[s], e.index.data() + 1, K + 1, e.size(), out);
+    for (std::size_t k = 0; k < e.size(); ++k) out[k] = e.data[k] - out[k];
   }
 
-  // The topic term Σ_b w(s)[b, i] Πₜ hₜ[b, jₜ] at every listed entry of stratum s.
+  // a − the topic term Σ_b w(s)[b, i] Πₜ hₜ[b, jₜ] at every listed entry of stratum s.
   void topicValues(std::size_t s) {
     const TensorEntryWeights& e = *listed[s];
     const double* rows[kMaxTensorOrder + 1];
     rows[0] = wRows.data() + wBase[s] * r;
     for (std::size_t t = 0; t < K; ++t) rows[t + 1] = hRows[t].data();
-    listed::kernels().cpValues(rows, K + 1, r, e.index.data(), K + 1, e.size(), topics.data() + base[s]);
+    double* out = lessTopics.data() + base[s];
+    listed::kernels().cpValues(rows, K + 1, r, e.index.data(), K + 1, e.size(), out);
+    for (std::size_t k = 0; k < e.size(); ++k) out[k] = e.data[k] - out[k];
   }
 
   // The weighted block: column by column (each meets only its own listed entries, the group g[j],
   // so they are independent), the coordinates in order, each set to the exact non-negative
   // minimizer of the weighted objective in it: curvature Q[a,a] + Σκz_a² (= Σωz_a² ≥ 0 over the
-  // column's entries), slope (QX − P)[a] − Σ e·z_a with e = κ(a − fixed − z·x) kept current
+  // column's entries), slope (QX − P)[a] − Σ e·z_a with e = κ(target − z·x) kept current, target = a
+  // less the term that stays fixed (lessOwn or lessTopics)
   // (listed::Kernels::cpHalsSweep; z = ⊙ rows[l][index_l], the term's other factors at the entry).
   // A curvature ≤ 1e-12·Q[a,a] (only missing entries meet the coordinate) leaves it. Sweeps and
   // their stopping rule as block(), per column.
   void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, const ListedGroups& g,
-                     const double* const* rows, std::size_t order, const Vec& fixed) {
+                     const double* const* rows, std::size_t order, const Vec& targets) {
     const listed::Kernels& kernels = listed::kernels();
     double* kappa = kappaOf ? kap.data() : nullptr;
     for (std::size_t j = 0; j < d; ++j) {
@@ -605,7 +610,7 @@ struct StratifiedNtfHals::Impl {
       const int32_t* entries = g.entry.data() + p0;
       for (std::size_t c = 0; c < k; ++c) {
         const std::size_t id = static_cast<std::size_t>(entries[c]);
-        target[c] = dataAll[id] - fixed[id];
+        target[c] = targets[id];
         if (kappa) kappa[c] = kappaOf[id];
       }
       for (std::size_t a = 0; a < R; ++a) xc[a] = X[a * d + j], Pc[a] = P[a * d + j];
@@ -657,7 +662,7 @@ struct StratifiedNtfHals::Impl {
       if (const TensorEntryWeights* e = listed[s])
         for (std::size_t k = 0; k < e->size(); ++k) {
           const std::size_t id = base[s] + k;
-          const double res = e->data[k] - own[id] - topics[id];
+          const double res = lessOwn[id] + lessTopics[id] - e->data[k];  // a − own − topics
           extra += e->kappa[k] * res * res;
         }
     return std::sqrt(std::max(normA2 - 2 * inner + model + extra, 0.0));
