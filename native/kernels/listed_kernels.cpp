@@ -135,7 +135,7 @@ void cpHalsGatherPortable(const double* const* rows, std::size_t order, const in
 
 // The portable coordinate loop applies each step to e as it goes: e is current after it.
 void cpHalsSweepPortable(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r, const double* P,
-                         const double* G, double* curvature, const double* Yc, double* e) {
+                         const double* G, double* curvature, const double* Yc, double* e, bool) {
   halsCoordinatesPortable(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e);
 }
 
@@ -596,8 +596,9 @@ NSA_AVX_FMA void cpHalsGatherAvxAny(const double* const* rows, std::size_t order
 }
 
 NSA_AVX_FMA void cpHalsSweepAvx(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r,
-                                const double* P, const double* G, double* curvature, const double* Yc, double* e) {
-  halsCoordinatesAvx(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e, true, true);
+                                const double* P, const double* G, double* curvature, const double* Yc, double* e,
+                                bool again) {
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e, true, again);
 }
 
 NSA_AVX_FMA void cpHalsRowAvx(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride,

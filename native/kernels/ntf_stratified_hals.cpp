@@ -619,7 +619,8 @@ struct StratifiedNtfHals::Impl {
       double first = 0;
       for (int sweep = 0; sweep < sweeps; ++sweep) {
         std::copy(xc.begin(), xc.begin() + static_cast<std::ptrdiff_t>(R), xold.begin());
-        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), Yc.data(), resid.data());
+        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), Yc.data(), resid.data(),
+                            sweep + 1 < sweeps);
         double lowered = 0;  // Σ curvature·step²: what the sweep lowered the objective by, twice
         for (std::size_t a = 0; a < R; ++a) {
           const double step = xc[a] - xold[a];
