@@ -255,13 +255,14 @@ describe('stratifiedNtf hals: the weighted sweeps (vector kernels) equal the por
         const rand = uniform(130);
         const maskOf = Uint8Array.from({ length: samples[0]! * F }, () => (rand() < 0.15 ? 1 : 0));
         const weightsOf: Tensor = { shape: strata[1]!.shape, data: Float64Array.from(strata[1]!.data, () => (rand() < 0.15 ? 0 : rand() < 0.5 ? 1 : 0.2 + 2 * rand())) };
-        const options = { strataRank, solver: 'hals', maxIterations: 3, seed: 9, mask: [maskOf, null, null], weights: [null, weightsOf, null] } as const;
+        const mask = [maskOf, null, null], weights = [null, weightsOf, null];
+        const options = { strataRank, solver: 'hals' as const, maxIterations: 3, seed: 9, mask, weights };
         const runs = paths.map((path) => onPath(path, () => stratifiedNtfSync(strata, rank, options)));
         const flat = (st: { v: Matrix[][]; w: Matrix[]; h: Matrix[] }) => [...st.v.flat(), ...st.w, ...st.h].map((m) => m.data);
         const [vector, portable] = runs.map(flat);
         vector!.forEach((x, k) => expect(relativeError(x, portable![k]!)).toBeLessThan(1e-10));
         for (const res of runs) {
-          const direct = stratifiedNtfLoss(strata, res, { strataRank, rank, mask: options.mask, weights: options.weights });
+          const direct = stratifiedNtfLoss(strata, res, { strataRank, rank, mask, weights });
           expect(Math.abs(direct - res.loss) / res.loss).toBeLessThan(1e-10);
           res.traces.loss.forEach((x, i) => i === 0 || expect(x).toBeLessThanOrEqual(res.traces.loss[i - 1]! * (1 + 1e-12)));
         }
