@@ -100,9 +100,11 @@ for (const solver of ['hals', 'mu'] as const) {
   const S = 4, samples = n / S, dims = [m / 25, 25];
   const strata = Array.from({ length: S }, (_, s) => ({ shape: [samples, ...dims], data: A.data.slice(s * samples * m, (s + 1) * samples * m) }));
   const masks = strata.map((_, s) => mask.slice(s * samples * m, (s + 1) * samples * m));
-  const run = (withMask: boolean) => (iterations: number) =>
-    stratifiedNtfSync(strata, r, { strataRank: 4, maxIterations: iterations, lossEvery: 1e8, seed: 1, ...(withMask ? { mask: masks } : {}) });
-  measure(`stratifiedNtf (${S} strata of ${samples}×${dims.join('×')})`, run, short, long);
+  for (const solver of ['mu', 'hals'] as const) {
+    const run = (withMask: boolean) => (iterations: number) =>
+      stratifiedNtfSync(strata, r, { strataRank: 4, solver, maxIterations: iterations, lossEvery: 1e8, seed: 1, ...(withMask ? { mask: masks } : {}) });
+    measure(`stratifiedNtf ${solver} (${S} strata of ${samples}×${dims.join('×')})`, run, short, long);
+  }
 }
 {
   // ntf (non-negative CP): the same values as one 3-way tensor of n/10 × m/10 × 100 (200×100×100).

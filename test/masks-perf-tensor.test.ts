@@ -6,7 +6,7 @@
 // (the two differ only in the order of the sums).
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { ntfSync, setBlasThreads, stratifiedNtfSync, type Matrix, type Tensor } from '../lib/index.js';
+import { ntfSync, setBlasThreads, stratifiedNtfLoss, stratifiedNtfSync, type Matrix, type Tensor } from '../lib/index.js';
 import { uniform } from './helpers/uniform.js';
 
 setBlasThreads(1);
@@ -230,4 +230,41 @@ describe.each(paths)('stratifiedNtf: the v blocks\' listed sums by feature (%s p
         }
       });
     });
+});
+
+// Stratified-NTF's HALS with missing entries and weights: its weighted blocks form each column's
+// Khatri–Rao rows from entry-major factor copies and sweep them, up to its inner-sweep limit, with
+// cpHalsGather/cpHalsSweep. The vector kernels (blocks of four entries, two coordinates per pass with
+// the second gradient corrected for the first step, the last steps applied after a sweep) must give
+// the portable loops' iterates (one coordinate per pass, each step applied at once) to 1e-10 relative
+// after three iterations (each block up to 10 inner sweeps, so rounding compounds: the largest
+// difference seen was 2e-12; a wrong sum or step gives 1e-3 and more): 1, 2 and 3 feature modes (the w and h blocks' rows of order 1–3, the v
+// blocks' of order 0–2) and ranks 1, 3, 8, 13 and 35 (every remainder of a 4-wide row). Each path's
+// loss must be the weighted loss of its state and must not rise.
+describe('stratifiedNtf hals: the weighted sweeps (vector kernels) equal the portable loops', () => {
+  for (const dims of [[9], [5, 7], [3, 4, 5]])
+    for (const [rank, strataRank] of [[1, 1], [3, 2], [8, 5], [13, 4], [35, 6]] as const)
+      it(`${dims.length} feature mode(s), rank ${rank}, strataRank ${strataRank}: three iterations to 1e-10`, () => {
+        const F = dims.reduce((a, b) => a * b, 1);
+        const samples = [6, 9, 4];
+        const strata: Tensor[] = samples.map((n, s) => {
+          const rand = uniform(120 + s);
+          return { shape: [n, ...dims], data: Float64Array.from({ length: n * F }, () => 0.2 + rand()) };
+        });
+        // Stratum 0: a mask; stratum 1: weights (0 on some entries, 1 on about half, 0.2–2.2 elsewhere); stratum 2: none.
+        const rand = uniform(130);
+        const maskOf = Uint8Array.from({ length: samples[0]! * F }, () => (rand() < 0.15 ? 1 : 0));
+        const weightsOf: Tensor = { shape: strata[1]!.shape, data: Float64Array.from(strata[1]!.data, () => (rand() < 0.15 ? 0 : rand() < 0.5 ? 1 : 0.2 + 2 * rand())) };
+        const mask = [maskOf, null, null], weights = [null, weightsOf, null];
+        const options = { strataRank, solver: 'hals' as const, maxIterations: 3, seed: 9, mask, weights };
+        const runs = paths.map((path) => onPath(path, () => stratifiedNtfSync(strata, rank, options)));
+        const flat = (st: { v: Matrix[][]; w: Matrix[]; h: Matrix[] }) => [...st.v.flat(), ...st.w, ...st.h].map((m) => m.data);
+        const [vector, portable] = runs.map(flat);
+        vector!.forEach((x, k) => expect(relativeError(x, portable![k]!)).toBeLessThan(1e-10));
+        for (const res of runs) {
+          const direct = stratifiedNtfLoss(strata, res, { strataRank, rank, mask, weights });
+          expect(Math.abs(direct - res.loss) / res.loss).toBeLessThan(1e-10);
+          res.traces.loss.forEach((x, i) => i === 0 || expect(x).toBeLessThanOrEqual(res.traces.loss[i - 1]! * (1 + 1e-12)));
+        }
+      });
 });

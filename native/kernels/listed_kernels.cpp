@@ -111,11 +111,11 @@ void halsRowPortable(double* x, const double* Y, const int32_t* idx, const doubl
   halsCoordinatesPortable(x, kappa, kappa0, k, r, base, P, G, l1, l2, curvature, Yc, e);
 }
 
-void cpHalsRowPortable(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride, double* x,
-                       const double* kappa, double kappa0, const double* a, std::size_t k, std::size_t r,
-                       const double* P, const double* G, double* curvature, double* __restrict Yc,
-                       double* __restrict e) {
-  // halsRowPortable's gather with each row y the entry's Khatri–Rao row, formed as it is stored.
+// halsRowPortable's gather with each row y the entry's Khatri–Rao row, formed as it is stored.
+void cpHalsGatherPortable(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride,
+                          const double* x, const double* kappa, double kappa0, const double* a, std::size_t k,
+                          std::size_t r, const double* G, double* curvature, double* __restrict Yc,
+                          double* __restrict e) {
   for (std::size_t c = 0; c < r; ++c) curvature[c] = G[c * r + c];
   for (std::size_t q = 0; q < k; ++q) {
     const int32_t* at = idx + q * stride;
@@ -131,6 +131,19 @@ void cpHalsRowPortable(const double* const* rows, std::size_t order, const int32
     }
     e[q] = kq * ((a ? a[q] : 0.0) - (m0 + m1));
   }
+}
+
+// The portable coordinate loop applies each step to e as it goes: e is current after it.
+void cpHalsSweepPortable(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r, const double* P,
+                         const double* G, double* curvature, const double* Yc, double* e, bool) {
+  halsCoordinatesPortable(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e);
+}
+
+void cpHalsRowPortable(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride, double* x,
+                       const double* kappa, double kappa0, const double* a, std::size_t k, std::size_t r,
+                       const double* P, const double* G, double* curvature, double* __restrict Yc,
+                       double* __restrict e) {
+  cpHalsGatherPortable(rows, order, idx, stride, x, kappa, kappa0, a, k, r, G, curvature, Yc, e);
   halsCoordinatesPortable(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e);
 }
 
@@ -187,8 +200,9 @@ void cpSumsPortable(const double* const* rows, std::size_t order, std::size_t R,
   }
 }
 
-const Kernels portableKernels{dotsPortable,      gatherAxpyPortable, scatterAxpyPortable, halsRowPortable,
-                              cpHalsRowPortable, cpValuesPortable,   cpSumsPortable,      false};
+const Kernels portableKernels{dotsPortable,       gatherAxpyPortable,  scatterAxpyPortable, halsRowPortable,
+                              cpHalsRowPortable,  cpHalsGatherPortable, cpHalsSweepPortable, cpValuesPortable,
+                              cpSumsPortable,     false};
 
 // ---- AVX + FMA ----------------------------------------------------------------------------------
 
@@ -404,7 +418,8 @@ NSA_AVX_FMA inline void coordinatePairPass(double* e, const double* kappa, doubl
 NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const double* kappa, double kappa0,
                                                               std::size_t k, std::size_t r, bool base, const double* P,
                                                               const double* G, double l1, double l2, double* curvature,
-                                                              const double* Yc, double* e, bool blocked) {
+                                                              const double* Yc, double* e, bool blocked,
+                                                              bool finish = false) {
   const std::size_t column = blocked ? 4 : k, chunk = blocked ? 4 * r : 4;
   bool uniform = true;
   if (kappa) {
@@ -415,8 +430,8 @@ NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const d
   // previous two coordinates' steps and takes, for c and c + 1, Σe·y, the curvatures
   // d = b·G_cc + Σκy² and Σκy_c·y_{c+1}; c + 1's gradient is then corrected for c's step
   // (Σ(e − s_c·κy_c)·y_{c+1} = Σe·y_{c+1} − s_c·Σκy_c·y_{c+1}): each coordinate's exact step, as one
-  // pass per coordinate would take it, with half the passes. The last steps are not applied: e is not
-  // needed after the row.
+  // pass per coordinate would take it, with half the passes. The last steps are applied only when
+  // `finish` asks for e after the row (another sweep follows).
   const double *ya = Yc, *yb = Yc;  // the previous pass's coordinates (steps 0 before the first)
   double sa = 0, sb = 0;
   double sums[5];
@@ -447,6 +462,10 @@ NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const d
       sb = stepOf(c + 1, sums[1] - sa * sums[4], sums[3]);
       yb = y1;
     }
+  }
+  if (finish && (sa != 0.0 || sb != 0.0)) {  // a pass that applies the last two steps (its sums unused)
+    if (uniform) coordinatePairPass<true, false>(e, kappa, kappa0, ya, sa, yb, sb, ya, ya, k, chunk, sums);
+    else coordinatePairPass<false, false>(e, kappa, kappa0, ya, sa, yb, sb, ya, ya, k, chunk, sums);
   }
 }
 
@@ -550,6 +569,36 @@ NSA_AVX_FMA inline void cpHalsGatherAvx(const double* const* rows, std::size_t o
     }
     e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - model);
   }
+}
+
+NSA_AVX_FMA void cpHalsGatherAvxAny(const double* const* rows, std::size_t order, const int32_t* idx,
+                                    std::size_t stride, const double* x, const double* kappa, double kappa0,
+                                    const double* a, std::size_t k, std::size_t r, const double* G, double* curvature,
+                                    double* Yc, double* e) {
+  // halsCoordinatesAvx takes each curvature in its passes; G's diagonal stands until then.
+  for (std::size_t c = 0; c < r; ++c) curvature[c] = G[c * r + c];
+  if (order == 0) {  // a 1-way term: every z is 1, in the blocked layout
+    double model = 0;
+    for (std::size_t c = 0; c < r; ++c) model += x[c];
+    for (std::size_t q = 0; q < k; ++q) {
+      for (std::size_t c = 0; c < r; ++c) Yc[(q & ~std::size_t{3}) * r + 4 * c + (q & 3)] = 1.0;
+      e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - model);
+    }
+  } else if (order == 1) {
+    cpHalsGatherAvx<1>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  } else if (order == 2) {
+    cpHalsGatherAvx<2>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  } else if (order == 3) {
+    cpHalsGatherAvx<3>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  } else {
+    cpHalsGatherAvx<0>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
+  }
+}
+
+NSA_AVX_FMA void cpHalsSweepAvx(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r,
+                                const double* P, const double* G, double* curvature, const double* Yc, double* e,
+                                bool again) {
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e, true, again);
 }
 
 NSA_AVX_FMA void cpHalsRowAvx(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride,
@@ -794,7 +843,8 @@ NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::si
     cpSumsAvxOf<0>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
 }
 
-const Kernels avxKernels{dotsAvx, gatherAxpyAvx, scatterAxpyAvx, halsRowAvx, cpHalsRowAvx, cpValuesAvx, cpSumsAvx, true};
+const Kernels avxKernels{dotsAvx,        gatherAxpyAvx,  scatterAxpyAvx, halsRowAvx, cpHalsRowAvx, cpHalsGatherAvxAny,
+                         cpHalsSweepAvx, cpValuesAvx,    cpSumsAvx,      true};
 
 bool cpuHasAvxFma() {
   __builtin_cpu_init();

@@ -38,6 +38,17 @@ struct Kernels {
   void (*cpHalsRow)(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride, double* x,
                     const double* kappa, double kappa0, const double* a, std::size_t k, std::size_t r, const double* P,
                     const double* G, double* curvature, double* Yc, double* e);
+  // cpHalsRow in two parts, for a solver that sweeps a row's coordinates more than once
+  // (stratifiedNtf's weighted HALS): cpHalsGather forms the Khatri–Rao rows into Yc as cpHalsRow
+  // does (order 0: all 1), the residuals e = κ(a − x·z) (k) and the curvatures G_cc + Σκz_c² (r);
+  // cpHalsSweep then runs one sweep of the r coordinates over them, cpHalsRow's, and with `again`
+  // leaves e current (every step applied), so that it can run again (without, e is left as cpHalsRow
+  // leaves it: the vector version then skips a pass). A sweep's steps are those of cpHalsRow.
+  void (*cpHalsGather)(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride,
+                       const double* x, const double* kappa, double kappa0, const double* a, std::size_t k,
+                       std::size_t r, const double* G, double* curvature, double* Yc, double* e);
+  void (*cpHalsSweep)(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r, const double* P,
+                      const double* G, double* curvature, const double* Yc, double* e, bool again);
   // out[q] = Σ_a Π_j rows[j][idx_j][a], the term's value at entry q.
   void (*cpValues)(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
                    std::size_t k, double* out);

@@ -106,25 +106,46 @@ struct ListedTerms {
   }
 };
 
+// ⟨x, y⟩ over a short row with four partial sums: one running sum makes each addition wait for the
+// previous one (the listed loops' rows are 4–50 long, and these sums were the larger part of them).
+double dotShort(const double* x, const double* y, std::size_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) s0 += x[i] * y[i], s1 += x[i + 1] * y[i + 1], s2 += x[i + 2] * y[i + 2], s3 += x[i + 3] * y[i + 3];
+  for (; i < n; ++i) s0 += x[i] * y[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
 // A CP term at one entry from entry-major factors (row idx[k] of factor k holds its R values
 // contiguously): z[a] = Π_{k≠skip} rows[k][idx[k]·R + a], the entry's derivative factors with respect
 // to row idx[skip] of factor `skip`; returns the term's value Σ_a z[a]·rows[skip][idx[skip]·R + a]
 // (skip ≥ order: no factor left out, the value Σ_a z[a]).
-double termAt(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t skip, double* z) {
-  bool first = true;
-  for (std::size_t k = 0; k < order; ++k) {
-    if (k == skip) continue;
-    const double* x = rows[k] + static_cast<std::size_t>(idx[k]) * R;
-    if (first) {
-      std::copy(x, x + R, z);
-      first = false;
-    } else {
-      for (std::size_t a = 0; a < R; ++a) z[a] *= x[a];
+double termAt(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t skip,
+              double* __restrict z) {
+  // The rows taken apart first, so that the products are one loop (two factors, the usual case: one
+  // multiplication per value) over rows that cannot alias z; the same products in the same order as
+  // multiplying z by each row in turn.
+  const double* x[kMaxTensorOrder];
+  std::size_t n = 0;
+  for (std::size_t k = 0; k < order; ++k)
+    if (k != skip) x[n++] = rows[k] + static_cast<std::size_t>(idx[k]) * R;
+  if (n == 0) {
+    std::fill(z, z + R, 1.0);
+  } else if (n == 1) {
+    std::copy(x[0], x[0] + R, z);
+  } else if (n == 2) {
+    const double* __restrict x0 = x[0];
+    const double* __restrict x1 = x[1];
+    for (std::size_t a = 0; a < R; ++a) z[a] = x0[a] * x1[a];
+  } else {
+    for (std::size_t a = 0; a < R; ++a) {
+      double p = x[0][a];
+      for (std::size_t j = 1; j < n; ++j) p *= x[j][a];
+      z[a] = p;
     }
   }
-  if (first) std::fill(z, z + R, 1.0);
   if (skip >= order) return sum(z, R);
-  return dot(z, rows[skip] + static_cast<std::size_t>(idx[skip]) * R, R);
+  return dotShort(z, rows[skip] + static_cast<std::size_t>(idx[skip]) * R, R);
 }
 
 // Entry-major copies (dₖ × R) of stratum s's factors, for the sums over its listed entries: own[t] =
@@ -479,8 +500,14 @@ class StratifiedNtfSolver {
         std::fill(sums, sums + r_, 0.0);
         kernels.gatherAxpy(f.kappasOf(p, uniform), rows_.topics[0], f.samples.data() + f.start[p], f.start[p + 1] - f.start[p],
                            r_, sums);
-        termAt(rows_.topics + 1, K_, r_, f.index.data() + p * K_, K_, z);  // z = ⊙ₜ hₜ[fₜ]
-        f.offset[p] = dot(z, sums, r_);
+        // Σ_b (⊙ₜ hₜ[fₜ])_b·sums_b: the h rows' product against the sums (z as scratch).
+        const int32_t* idx = f.index.data() + p * K_;
+        std::copy(rows_.topics[1] + static_cast<std::size_t>(idx[0]) * r_, rows_.topics[1] + (static_cast<std::size_t>(idx[0]) + 1) * r_, z);
+        for (std::size_t t = 1; t < K_; ++t) {
+          const double* h = rows_.topics[t + 1] + static_cast<std::size_t>(idx[t]) * r_;
+          for (std::size_t b = 0; b < r_; ++b) z[b] *= h[b];
+        }
+        f.offset[p] = dotShort(z, sums, r_);
       }
     }
     const double* factors[kMaxTensorOrder];

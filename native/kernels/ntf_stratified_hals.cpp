@@ -6,6 +6,7 @@
 
 #include "error.hpp"
 #include "linalg.hpp"
+#include "listed_kernels.hpp"
 #include "thread_team.hpp"
 
 namespace nsa {
@@ -113,16 +114,39 @@ struct StratifiedNtfHals::Impl {
   std::vector<std::vector<const double*>> vvPtr, vhPtr;
   std::vector<const double*> hhPtr;
   Vec innerV, wrow;
-  // Entry weights (ntf.hpp's TensorEntryWeights): per stratum its listed entries (null: none), their
-  // own-term and topic-term values (each fixed while the other term's blocks update), and per mode
-  // m (0: samples, t + 1: feature mode t) the entries grouped by their index there (a counting sort):
-  // group j is byMode[s][m][start[s][m][j] … start[s][m][j + 1]).
+  // Entry weights (ntf.hpp's TensorEntryWeights): per stratum its listed entries (null: none),
+  // numbered together (entry k of stratum s is entry base[s] + k), with their κ, and the data
+  // less the own term and less the topic term (what the other term's blocks fit, each fixed while
+  // they update: the weighted sweeps read one value per entry, in the order of their groups, which is
+  // not the entries' and so a load from anywhere in these arrays). A block's columns meet
+  // disjoint sets of entries: grouped by column once per solve (ListedGroups), each group with the
+  // indices its Khatri–Rao rows read, which the weighted sweeps form from entry-major copies of the
+  // factors (the R values of one index contiguous; refreshed after each block's update) with
+  // listed::Kernels::cpHalsGather and sweep with cpHalsSweep, as ntf's weighted HALS.
   std::vector<const TensorEntryWeights*> listed;
   bool anyListed = false;
   std::size_t listedTotal = 0;  // Σₛ listed entries
-  std::vector<Vec> own, topics;
-  std::vector<std::vector<std::vector<std::size_t>>> start, byMode;
-  Vec Z, kap, target, resid, xc, curv;  // one column's listed rows z, κ, a − offset, κ(a − offset − z·x)
+  std::vector<std::size_t> base;
+  Vec lessOwn, lessTopics, kappaAll;  // per entry, all strata: a − own term, a − topic term, κ
+  const double* kappaOf = nullptr;  // κ per entry; null: every κ is kappa0 (a mask's −1)
+  double kappa0 = 0;
+  // The entries of a block grouped by its column: group j is entries start[j] … start[j + 1] − 1,
+  // `entry` their numbers, `index` (stride per entry) the indices their Khatri–Rao rows read.
+  struct ListedGroups {
+    std::vector<std::size_t> start;
+    std::vector<int32_t> entry, index;
+    std::size_t stride = 0;
+  };
+  std::vector<std::vector<ListedGroups>> vGroups;  // [s][t]: columns of v(s)ₜ; the other feature modes' indices
+  std::vector<ListedGroups> wGroups;  // [s]: columns (samples) of w(s); the K feature indices
+  std::vector<ListedGroups> hGroups;  // [t]: columns of hₜ, all strata; the sample (in wRows) and the other feature modes'
+  std::vector<std::vector<Vec>> vRows;  // entry-major v(s)ₜ (dₜ × qₛ)
+  Vec wRows;                            // entry-major w(s) of all strata (Σnₛ × r), stratum s from row wBase[s]
+  std::vector<std::size_t> wBase;
+  std::vector<Vec> hRows;  // entry-major hₜ (dₜ × r)
+  // One column's scratch: its Khatri–Rao rows (listed::cpHalsGather's layout), κ, a − fixed term,
+  // residuals; the column of X before a sweep, of P, and the curvatures.
+  Vec Yc, kap, target, resid, xc, xold, Pc, curv;
   bool cacheZ = false;
   std::vector<Vec> Zall;
   Vec Zone, bufA, bufB;  // one stratum's Z (without the cache); contraction slices
@@ -178,49 +202,17 @@ struct StratifiedNtfHals::Impl {
     E.resize(R * R);
     G.resize(R * R);
     listed.assign(S, nullptr);
-    own.resize(S);
-    topics.resize(S);
-    start.resize(S);
-    byMode.resize(S);
-    std::size_t column = 0;  // the most listed entries one column of a block meets
-    std::vector<std::size_t> hColumn(dmax, 0);
+    base.assign(S, 0);
+    std::vector<std::size_t> strata;  // those with listed entries
     for (std::size_t s = 0; s < S && p.weighted(); ++s) {
       if (s >= p.weights.size() || !p.weights[s].active()) continue;
-      const TensorEntryWeights& e = p.weights[s];
-      listed[s] = &e;
-      anyListed = true;
-      listedTotal += e.size();
-      own[s].resize(e.size());
-      topics[s].resize(e.size());
-      start[s].resize(K + 1);
-      byMode[s].resize(K + 1);
-      for (std::size_t m = 0; m <= K; ++m) {
-        const std::size_t dm = m == 0 ? p.samples[s] : p.dims[m - 1];
-        std::vector<std::size_t>& at = start[s][m];
-        at.assign(dm + 1, 0);
-        for (std::size_t k = 0; k < e.size(); ++k) ++at[static_cast<std::size_t>(e.index[k * (K + 1) + m]) + 1];
-        for (std::size_t j = 0; j < dm; ++j) {
-          const std::size_t count = at[j + 1];
-          column = std::max(column, count);
-          if (m > 0) hColumn[j] += count;
-          at[j + 1] += at[j];
-        }
-        std::vector<std::size_t> next(at.begin(), at.end() - 1);
-        byMode[s][m].resize(e.size());
-        for (std::size_t k = 0; k < e.size(); ++k) byMode[s][m][next[static_cast<std::size_t>(e.index[k * (K + 1) + m])]++] = k;
-      }
-      scratch += (K + 3) * e.size() + p.samples[s] + K * dmax + K + 1;
-      topicValues(s);
+      listed[s] = &p.weights[s];
+      base[s] = listedTotal;
+      listedTotal += p.weights[s].size();
+      strata.push_back(s);
     }
-    for (std::size_t c : hColumn) column = std::max(column, c);
-    if (anyListed) {
-      const std::size_t R = std::max(r, qmax);
-      Z.resize(column * R);
-      for (Vec* b : {&kap, &target, &resid}) b->resize(column);
-      xc.resize(R);
-      curv.resize(R);
-      scratch += column * (R + 3) + 2 * R;
-    }
+    anyListed = !strata.empty();
+    if (anyListed) buildListed(strata);
     cacheZ = true;
     for (std::size_t n : p.samples) cacheZ = cacheZ && r <= n;
     if (cacheZ) {
@@ -247,6 +239,109 @@ struct StratifiedNtfHals::Impl {
   }
 
   double* v(std::size_t s, std::size_t t) { return st.v[s * K + t].data(); }
+
+  // The weighted solve's lists, copies and scratch (constructor): entries numbered across strata,
+  // grouped per block, the entry-major copies, and the topic values at the initial state.
+  void buildListed(const std::vector<std::size_t>& strata) {
+    lessOwn.resize(listedTotal);
+    lessTopics.resize(listedTotal);
+    kappaAll.resize(listedTotal);
+    kappa0 = listed[strata[0]]->kappa[0];
+    bool uniform = true;
+    for (std::size_t s : strata) {
+      const TensorEntryWeights& e = *listed[s];
+      std::copy(e.kappa.begin(), e.kappa.end(), kappaAll.begin() + static_cast<std::ptrdiff_t>(base[s]));
+      for (double k : e.kappa) uniform = uniform && k == kappa0;
+    }
+    kappaOf = uniform ? nullptr : kappaAll.data();
+    wBase.assign(S + 1, 0);
+    for (std::size_t s = 0; s < S; ++s) wBase[s + 1] = wBase[s] + p.samples[s];
+    std::size_t column = 0;  // the most listed entries one column of a block meets
+    vGroups.assign(S, std::vector<ListedGroups>(K));
+    wGroups.resize(S);
+    hGroups.resize(K);
+    std::vector<std::size_t> otherFeatures;
+    for (std::size_t t = 0; t < K; ++t) {
+      otherFeatures.clear();
+      for (std::size_t m = 0; m < K; ++m)
+        if (m != t) otherFeatures.push_back(m + 1);
+      for (std::size_t s : strata) column = std::max(column, group(vGroups[s][t], {s}, t + 1, p.dims[t], otherFeatures));
+      otherFeatures.insert(otherFeatures.begin(), 0);
+      column = std::max(column, group(hGroups[t], strata, t + 1, p.dims[t], otherFeatures));
+    }
+    std::vector<std::size_t> features;
+    for (std::size_t m = 0; m < K; ++m) features.push_back(m + 1);
+    for (std::size_t s : strata) column = std::max(column, group(wGroups[s], {s}, 0, p.samples[s], features));
+    vRows.assign(S, std::vector<Vec>(K));
+    std::size_t sumD = 0;
+    for (std::size_t d : p.dims) sumD += d;
+    for (std::size_t s : strata)
+      for (std::size_t t = 0; t < K; ++t) vRows[s][t].resize(p.dims[t] * o.strataRank[s]);
+    wRows.resize(wBase[S] * r);
+    hRows.resize(K);
+    for (std::size_t t = 0; t < K; ++t) hRows[t].resize(p.dims[t] * r);
+    const std::size_t R = std::max(r, qmax);
+    Yc.resize((column + 3) / 4 * 4 * R);
+    for (Vec* b : {&kap, &target, &resid}) b->resize(column);
+    for (Vec* b : {&xc, &xold, &Pc, &curv}) b->resize(R);
+    // Per entry 3 doubles and 3K + 2 indices (its number and K − 1, K, K indices in the v, w and h
+    // groups); per column a start; the copies; the column scratch.
+    scratch += 3 * listedTotal + (3 * K + 2) * listedTotal / 2 + strata.size() * (K * dmax + nmax) + K * dmax +
+               strata.size() * qmax * sumD + (wBase[S] + sumD) * r + Yc.size() + 3 * column + 4 * R;
+    refreshAllRows();
+    for (std::size_t s : strata) topicValues(s);
+  }
+
+  // g: the entries of `which` grouped by their index at place `by` of the multi-index (columns
+  // groups, each in stratum and entry order), each with its indices at `places` (place 0, the
+  // sample, as a row of wRows). Returns the largest group's size.
+  std::size_t group(ListedGroups& g, const std::vector<std::size_t>& which, std::size_t by, std::size_t columns,
+                    const std::vector<std::size_t>& places) {
+    const std::size_t stride = K + 1;
+    g.stride = places.size();
+    g.start.assign(columns + 1, 0);
+    for (std::size_t s : which)
+      for (std::size_t k = 0; k < listed[s]->size(); ++k) ++g.start[static_cast<std::size_t>(listed[s]->index[k * stride + by]) + 1];
+    std::size_t largest = 0;
+    for (std::size_t j = 0; j < columns; ++j) {
+      largest = std::max(largest, g.start[j + 1]);
+      g.start[j + 1] += g.start[j];
+    }
+    g.entry.resize(g.start[columns]);
+    g.index.resize(g.start[columns] * g.stride);
+    std::vector<std::size_t> next(g.start.begin(), g.start.end() - 1);
+    for (std::size_t s : which)
+      for (std::size_t k = 0; k < listed[s]->size(); ++k) {
+        const int32_t* idx = listed[s]->index.data() + k * stride;
+        const std::size_t to = next[static_cast<std::size_t>(idx[by])]++;
+        g.entry[to] = static_cast<int32_t>(base[s] + k);
+        for (std::size_t l = 0; l < places.size(); ++l)
+          g.index[to * g.stride + l] = places[l] == 0 ? static_cast<int32_t>(wBase[s] + static_cast<std::size_t>(idx[0])) : idx[places[l]];
+      }
+    return largest;
+  }
+
+  // Entry-major copies of the factors the weighted sweeps read (X: R × d rank-major → d × R).
+  static void entryMajor(const double* X, std::size_t R, std::size_t d, double* out) {
+    for (std::size_t a = 0; a < R; ++a)
+      for (std::size_t j = 0; j < d; ++j) out[j * R + a] = X[a * d + j];
+  }
+  void refreshRowsV(std::size_t s, std::size_t t) {
+    if (listed[s]) entryMajor(v(s, t), o.strataRank[s], p.dims[t], vRows[s][t].data());
+  }
+  void refreshRowsW(std::size_t s) {
+    if (anyListed) entryMajor(st.w[s].data(), r, p.samples[s], wRows.data() + wBase[s] * r);
+  }
+  void refreshRowsH(std::size_t t) {
+    if (anyListed) entryMajor(st.h[t].data(), r, p.dims[t], hRows[t].data());
+  }
+  void refreshAllRows() {
+    for (std::size_t s = 0; s < S; ++s) {
+      for (std::size_t t = 0; t < K; ++t) refreshRowsV(s, t);
+      refreshRowsW(s);
+    }
+    for (std::size_t t = 0; t < K; ++t) refreshRowsH(t);
+  }
 
   void refreshGrams() {
     for (std::size_t t = 0; t < K; ++t) crossRows(st.h[t].data(), r, st.h[t].data(), r, p.dims[t], HH[t].data());
@@ -311,10 +406,16 @@ struct StratifiedNtfHals::Impl {
       const double* h = st.h[t].data();
       gemm(false, false, q, d, r, -1.0, E.data(), h, 1.0, P.data());
       const double setup = 2.0 * static_cast<double>(q * F + q * r * d);
-      if (listed[s])
-        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listed[s]->size()), [&](std::size_t j) { return gatherOwn(s, t, j); });
-      else
+      if (listed[s]) {
+        // Column j of v(s)ₜ meets the entries with jₜ = j: z_a = Π_{k≠t} v(s)ₖ[a, jₖ], fixed term the topics'.
+        const double* rows[kMaxTensorOrder];
+        for (std::size_t k = 0, at = 0; k < K; ++k)
+          if (k != t) rows[at++] = vRows[s][k].data();
+        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listed[s]->size()), vGroups[s][t], rows, K - 1, lessTopics);
+        refreshRowsV(s, t);
+      } else {
         block(v(s, t), q, d, setup);
+      }
       crossRows(v(s, t), q, v(s, t), q, d, VV[s * K + t].data());
       crossRows(v(s, t), q, h, r, d, VH[s * K + t].data());
       // ⟨Σᵢ A(s)[i], ⊗ₜ v(s)ₜ⟩ for the loss: the last mode's MTTKRP against its new value.
@@ -339,10 +440,15 @@ struct StratifiedNtfHals::Impl {
       for (std::size_t i = 0; i < n; ++i) P[b * n + i] -= c;
     }
     const double setup = 2.0 * static_cast<double>(r * n * F);
-    if (listed[s])
-      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), [&](std::size_t i) { return gatherTopics(s, 0, i, 0); });
-    else
+    if (listed[s]) {
+      // Column i of w(s) meets the entries of sample i: z_b = Πₜ hₜ[b, jₜ], fixed term the own one.
+      const double* rows[kMaxTensorOrder];
+      for (std::size_t t = 0; t < K; ++t) rows[t] = hRows[t].data();
+      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, lessOwn);
+    } else {
       block(st.w[s].data(), r, n, setup);
+    }
+    refreshRowsW(s);
     refreshW(s);
   }
 
@@ -395,15 +501,17 @@ struct StratifiedNtfHals::Impl {
     }
     for (std::size_t i = 0; i < r * d; ++i) P[i] += Msum[i];
     double* h = st.h[t].data();
-    if (anyListed)
-      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), [&](std::size_t j) {
-        std::size_t k = 0;
-        for (std::size_t s = 0; s < S; ++s)
-          if (listed[s]) k = gatherTopics(s, t + 1, j, k);
-        return k;
-      });
-    else
+    if (anyListed) {
+      // Column j of hₜ meets the entries of every stratum with jₜ = j: z_b = w(s)[b, i]·Π_{k≠t} hₖ[b, jₖ].
+      const double* rows[kMaxTensorOrder + 1];
+      rows[0] = wRows.data();
+      for (std::size_t k = 0, at = 1; k < K; ++k)
+        if (k != t) rows[at++] = hRows[k].data();
+      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), hGroups[t], rows, K, lessOwn);
+      refreshRowsH(t);
+    } else {
       block(h, r, d, setup);
+    }
     crossRows(h, r, h, r, d, HH[t].data());
     for (std::size_t s = 0; s < S; ++s) crossRows(v(s, t), o.strataRank[s], h, r, d, VH[s * K + t].data());
   }
@@ -464,113 +572,58 @@ struct StratifiedNtfHals::Impl {
     }
   }
 
-  // The own term Σₐ Πₜ v(s)ₜ[a, jₜ] at every listed entry of stratum s.
+  // a − the own term Σₐ Πₜ v(s)ₜ[a, jₜ] at every listed entry of stratum s (from the entry-major copies).
   void ownValues(std::size_t s) {
     const TensorEntryWeights& e = *listed[s];
-    const std::size_t q = o.strataRank[s];
-    for (std::size_t k = 0; k < e.size(); ++k) {
-      const int32_t* idx = e.index.data() + k * (K + 1);
-      double total = 0;
-      for (std::size_t a = 0; a < q; ++a) {
-        double x = 1;
-        for (std::size_t t = 0; t < K; ++t) x *= st.v[s * K + t][a * p.dims[t] + static_cast<std::size_t>(idx[t + 1])];
-        total += x;
-      }
-      own[s][k] = total;
-    }
+    const double* rows[kMaxTensorOrder];
+    for (std::size_t t = 0; t < K; ++t) rows[t] = vRows[s][t].data();
+    double* out = lessOwn.data() + base[s];
+    listed::kernels().cpValues(rows, K, o.strataRank[s], e.index.data() + 1, K + 1, e.size(), out);
+    for (std::size_t k = 0; k < e.size(); ++k) out[k] = e.data[k] - out[k];
   }
 
-  // The topic term Σ_b w(s)[b, i] Πₜ hₜ[b, jₜ] at every listed entry of stratum s.
+  // a − the topic term Σ_b w(s)[b, i] Πₜ hₜ[b, jₜ] at every listed entry of stratum s.
   void topicValues(std::size_t s) {
     const TensorEntryWeights& e = *listed[s];
-    const std::size_t n = p.samples[s];
-    for (std::size_t k = 0; k < e.size(); ++k) {
-      const int32_t* idx = e.index.data() + k * (K + 1);
-      double total = 0;
-      for (std::size_t b = 0; b < r; ++b) {
-        double x = st.w[s][b * n + static_cast<std::size_t>(idx[0])];
-        for (std::size_t t = 0; t < K; ++t) x *= st.h[t][b * p.dims[t] + static_cast<std::size_t>(idx[t + 1])];
-        total += x;
-      }
-      topics[s][k] = total;
-    }
+    const double* rows[kMaxTensorOrder + 1];
+    rows[0] = wRows.data() + wBase[s] * r;
+    for (std::size_t t = 0; t < K; ++t) rows[t + 1] = hRows[t].data();
+    double* out = lessTopics.data() + base[s];
+    listed::kernels().cpValues(rows, K + 1, r, e.index.data(), K + 1, e.size(), out);
+    for (std::size_t k = 0; k < e.size(); ++k) out[k] = e.data[k] - out[k];
   }
 
-  // Column j of v(s)ₜ meets the listed entries with jₜ = j: their rows z_a = Π_{k≠t} v(s)ₖ[a, jₖ] (into Z),
-  // κ and a − (topic term). Returns their number.
-  std::size_t gatherOwn(std::size_t s, std::size_t t, std::size_t j) {
-    const TensorEntryWeights& e = *listed[s];
-    const std::size_t q = o.strataRank[s];
-    const std::vector<std::size_t>& at = start[s][t + 1];
-    std::size_t c = 0;
-    for (std::size_t g = at[j]; g < at[j + 1]; ++g, ++c) {
-      const std::size_t k = byMode[s][t + 1][g];
-      const int32_t* idx = e.index.data() + k * (K + 1);
-      double* z = Z.data() + c * q;
-      for (std::size_t a = 0; a < q; ++a) {
-        double x = 1;
-        for (std::size_t m = 0; m < K; ++m)
-          if (m != t) x *= st.v[s * K + m][a * p.dims[m] + static_cast<std::size_t>(idx[m + 1])];
-        z[a] = x;
-      }
-      kap[c] = e.kappa[k];
-      target[c] = e.data[k] - topics[s][k];
-    }
-    return c;
-  }
-
-  // Column j of the topic factor `mode` (0: w(s), its column a sample; t + 1: hₜ) meets the listed
-  // entries of stratum s with that index: their rows z_b (the product of the other topic factors'
-  // entries), κ and a − (own term), appended from place `c` on. Returns the new count.
-  std::size_t gatherTopics(std::size_t s, std::size_t mode, std::size_t j, std::size_t c) {
-    const TensorEntryWeights& e = *listed[s];
-    const std::size_t n = p.samples[s];
-    const std::vector<std::size_t>& at = start[s][mode];
-    for (std::size_t g = at[j]; g < at[j + 1]; ++g, ++c) {
-      const std::size_t k = byMode[s][mode][g];
-      const int32_t* idx = e.index.data() + k * (K + 1);
-      double* z = Z.data() + c * r;
-      for (std::size_t b = 0; b < r; ++b) {
-        double x = mode == 0 ? 1.0 : st.w[s][b * n + static_cast<std::size_t>(idx[0])];
-        for (std::size_t m = 0; m < K; ++m)
-          if (m + 1 != mode) x *= st.h[m][b * p.dims[m] + static_cast<std::size_t>(idx[m + 1])];
-        z[b] = x;
-      }
-      kap[c] = e.kappa[k];
-      target[c] = e.data[k] - own[s][k];
-    }
-    return c;
-  }
-
-  // The weighted block: column by column (each meets only its own listed entries, so they are
-  // independent), the coordinates in order, each set to the exact non-negative minimizer of the
-  // weighted objective in it: curvature Q[a,a] + Σκz_a² (= Σωz_a² ≥ 0 over the column's entries),
-  // slope (QX − P)[a] − Σ e·z_a with e = κ(a − offset − z·x) kept current. A curvature ≤ 1e-12·Q[a,a]
-  // (only missing entries meet the coordinate) leaves it. Sweeps and their stopping rule as block().
-  template <class Gather>
-  void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, Gather&& gather) {
+  // The weighted block: column by column (each meets only its own listed entries, the group g[j],
+  // so they are independent), the coordinates in order, each set to the exact non-negative
+  // minimizer of the weighted objective in it: curvature Q[a,a] + Σκz_a² (= Σωz_a² ≥ 0 over the
+  // column's entries), slope (QX − P)[a] − Σ e·z_a with e = κ(target − z·x) kept current, target = a
+  // less the term that stays fixed (lessOwn or lessTopics)
+  // (listed::Kernels::cpHalsSweep; z = ⊙ rows[l][index_l], the term's other factors at the entry).
+  // A curvature ≤ 1e-12·Q[a,a] (only missing entries meet the coordinate) leaves it. Sweeps and
+  // their stopping rule as block(), per column.
+  void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, const ListedGroups& g,
+                     const double* const* rows, std::size_t order, const Vec& targets) {
+    const listed::Kernels& kernels = listed::kernels();
+    double* kappa = kappaOf ? kap.data() : nullptr;
     for (std::size_t j = 0; j < d; ++j) {
-      const std::size_t k = gather(j);
-      for (std::size_t a = 0; a < R; ++a) xc[a] = X[a * d + j];
-      for (std::size_t a = 0; a < R; ++a) {
-        double c = Q[a * R + a];
-        for (std::size_t q = 0; q < k; ++q) c += kap[q] * Z[q * R + a] * Z[q * R + a];
-        curv[a] = c > 1e-12 * Q[a * R + a] ? c : 0.0;
+      const std::size_t p0 = g.start[j], k = g.start[j + 1] - p0;
+      const int32_t* entries = g.entry.data() + p0;
+      for (std::size_t c = 0; c < k; ++c) {
+        const std::size_t id = static_cast<std::size_t>(entries[c]);
+        target[c] = targets[id];
+        if (kappa) kappa[c] = kappaOf[id];
       }
-      for (std::size_t q = 0; q < k; ++q) resid[q] = kap[q] * (target[q] - dotOf(Z.data() + q * R, xc.data(), R));
+      for (std::size_t a = 0; a < R; ++a) xc[a] = X[a * d + j], Pc[a] = P[a * d + j];
+      kernels.cpHalsGather(rows, order, g.index.data() + p0 * g.stride, g.stride, xc.data(), kappa, kappa0,
+                           target.data(), k, R, Q.data(), curv.data(), Yc.data(), resid.data());
       double first = 0;
       for (int sweep = 0; sweep < sweeps; ++sweep) {
-        double lowered = 0;
+        std::copy(xc.begin(), xc.begin() + static_cast<std::ptrdiff_t>(R), xold.begin());
+        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), Yc.data(), resid.data(),
+                            sweep + 1 < sweeps);
+        double lowered = 0;  // Σ curvature·step²: what the sweep lowered the objective by, twice
         for (std::size_t a = 0; a < R; ++a) {
-          if (!(curv[a] > 0)) continue;
-          double g = -P[a * d + j];
-          for (std::size_t b = 0; b < R; ++b) g += Q[a * R + b] * xc[b];
-          for (std::size_t q = 0; q < k; ++q) g -= resid[q] * Z[q * R + a];
-          const double next = std::max(0.0, xc[a] - g / curv[a]);
-          const double step = next - xc[a];
-          if (step == 0) continue;
-          for (std::size_t q = 0; q < k; ++q) resid[q] -= kap[q] * Z[q * R + a] * step;
-          xc[a] = next;
+          const double step = xc[a] - xold[a];
           lowered += curv[a] * step * step;
         }
         if (sweep == 0) first = lowered;
@@ -583,6 +636,7 @@ struct StratifiedNtfHals::Impl {
   double iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages) {
     balance();
     refreshGrams();
+    if (anyListed) refreshAllRows();
     for (int sweep = 0; sweep < o.vScaling; ++sweep) {
       for (std::size_t s = 0; s < S; ++s) updateV(s, sweep + 1 == o.vScaling);
       if (stages) stages->push_back(st);
@@ -608,7 +662,8 @@ struct StratifiedNtfHals::Impl {
     for (std::size_t s = 0; s < S; ++s)
       if (const TensorEntryWeights* e = listed[s])
         for (std::size_t k = 0; k < e->size(); ++k) {
-          const double res = e->data[k] - own[s][k] - topics[s][k];
+          const std::size_t id = base[s] + k;
+          const double res = lessOwn[id] + lessTopics[id] - e->data[k];  // a − own − topics
           extra += e->kappa[k] * res * res;
         }
     return std::sqrt(std::max(normA2 - 2 * inner + model + extra, 0.0));
