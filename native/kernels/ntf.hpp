@@ -158,9 +158,10 @@ double ntfCertificate(const double* T, const Shape& shape, const std::vector<std
 // Non-negative CP from the rank-major factors F (updated in place): modes in order, each using the
 // others' newest values. MU: Fₘ ← Fₘ ∘ max(Mₘ, ε)/max(GₘFₘ, ε); HALS: exact non-negative coordinate
 // minimization, one coordinate at a time (options.innerSweeps per mode and iteration). The solver's
-// own passes (MTTKRP contractions, updates, norms) run on the thread team (thread_team.hpp) when the
-// problem is unweighted; each value is computed by one thread in a fixed order, so only the BLAS calls'
-// rounding depends on the thread count. Progress values: [loss, loss/‖T‖].
+// own passes (MTTKRP contractions, the unweighted updates, norms) run on the thread team
+// (thread_team.hpp; the weighted updates' listed sums stay on the calling thread); each value is
+// computed by one thread in a fixed order, so only the BLAS calls' rounding depends on the thread
+// count. Progress values: [loss, loss/‖T‖].
 // With active `weights`: the same two rules for the weighted objective (Lee–Seung's MU with the
 // weighted MTTKRPs; HALS with per-entry curvatures), loss and certificate over the observed entries.
 void ntf(const double* T, const Shape& shape, const NtfOptions& options, std::vector<std::vector<double>>& F,
