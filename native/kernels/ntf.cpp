@@ -1283,8 +1283,8 @@ namespace {
 constexpr double kTeamWork = 200000;  // teamThreads' threshold, per pass
 
 template <class Pass>
-void onTeam(RowTeam& team, std::size_t rows, double work, Pass& pass) {
-  if (team.size() > 1 && work >= kTeamWork) runRows(team, rows, 1, pass);
+void onTeam(RowTeam& team, std::size_t rows, double work, Pass& pass, std::size_t align = 1) {
+  if (team.size() > 1 && work >= kTeamWork) runRows(team, rows, align, pass);
   else pass(0, 0, rows);
 }
 
@@ -1370,40 +1370,76 @@ class TeamMttkrp {
   std::vector<Vec> bufs_;
 };
 
+// y −= a·x over n entries (unrolled by four so that -O2 vectorizes it).
+inline void subtractScaled(double* __restrict y, const double* __restrict x, double a, std::size_t n) {
+  std::size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    y[j] -= a * x[j];
+    y[j + 1] -= a * x[j + 1];
+    y[j + 2] -= a * x[j + 2];
+    y[j + 3] -= a * x[j + 3];
+  }
+  for (; j < n; ++j) y[j] -= a * x[j];
+}
+
+// Coordinate a of n columns: x ← max(0, x + g/gaa), delta ← the steps; returns Σ gaa·δ² (four partial
+// sums, unrolled so that -O2 vectorizes it).
+inline double coordinateSteps(double* __restrict x, const double* __restrict g, double gaa, double* __restrict delta,
+                              std::size_t n) {
+  double c[4] = {0, 0, 0, 0};
+  std::size_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (std::size_t k = 0; k < 4; ++k) {
+      const double next = std::max(0.0, x[j + k] + g[j + k] / gaa);
+      delta[j + k] = next - x[j + k];
+      c[k] += gaa * delta[j + k] * delta[j + k];
+      x[j + k] = next;
+    }
+  for (; j < n; ++j) {
+    const double next = std::max(0.0, x[j] + g[j] / gaa);
+    delta[j] = next - x[j];
+    c[0] += gaa * delta[j] * delta[j];
+    x[j] = next;
+  }
+  return (c[0] + c[1]) + (c[2] + c[3]);
+}
+
 // HALS of columns [begin, end) of a mode's factor X (r × d, rank-major) from its MTTKRP M and Gram
 // Hadamard G: each column x minimizes ½xᵀGx − mᵀx over x ≥ 0 on its own (the block objective is a
 // sum over the columns), by coordinates a = 0 … r − 1 in order, x_a ← max(0, x_a + g_a/G[a,a]) with
 // the gradient g = m − Gx kept current. One sweep is the row-by-row HALS update (row a of X from the
-// rows updated before it), column by column. Up to `sweeps` sweeps; a column stops when a sweep's
-// change Σ_a G[a,a]·δ_a² is at most tolerance² times its first sweep's, or is 0. G[a,a] = 0 (a
-// component that vanished in another mode) leaves the coordinate.
+// rows updated before it). The columns go kColumnBlock at a time, their gradients side by side (r ×
+// kColumnBlock), so every step is a loop along contiguous columns; a block sweeps up to `sweeps`
+// times and stops when a sweep's change Σ G[a,a]·δ² over it is at most tolerance² times its first
+// sweep's, or is 0 (Gillis and Glineur's rule, over a block of columns; nmf applies it per row). The
+// blocks start at multiples of kColumnBlock whatever the team (begin is one), so the team changes no
+// result. G[a,a] = 0 (a component that vanished in another mode) leaves the coordinate.
+constexpr std::size_t kColumnBlock = 128;
+
 void halsColumns(double* X, const double* M, const double* G, std::size_t r, std::size_t d, int sweeps,
                  double tolerance, std::size_t begin, std::size_t end) {
   const double stop = tolerance * tolerance;
-  Vec x(r), g(r);
-  for (std::size_t i = begin; i < end; ++i) {
-    for (std::size_t a = 0; a < r; ++a) x[a] = X[a * d + i], g[a] = M[a * d + i];
-    for (std::size_t l = 0; l < r; ++l)
-      if (x[l] != 0.0)
-        for (std::size_t a = 0; a < r; ++a) g[a] -= G[l * r + a] * x[l];
+  Vec g(r * kColumnBlock), delta(kColumnBlock);
+  for (std::size_t b0 = begin; b0 < end; b0 += kColumnBlock) {
+    const std::size_t n = std::min(kColumnBlock, end - b0);
+    for (std::size_t a = 0; a < r; ++a) {
+      double* ga = g.data() + a * kColumnBlock;
+      std::memcpy(ga, M + a * d + b0, n * sizeof(double));
+      for (std::size_t l = 0; l < r; ++l) subtractScaled(ga, X + l * d + b0, G[a * r + l], n);
+    }
     double first = 0;
     for (int s = 0; s < sweeps; ++s) {
       double change = 0;
       for (std::size_t a = 0; a < r; ++a) {
         const double gaa = G[a * r + a];
         if (!(gaa > 0)) continue;
-        const double next = std::max(0.0, x[a] + g[a] / gaa);
-        const double delta = next - x[a];
-        if (delta == 0.0) continue;
-        change += gaa * delta * delta;
-        x[a] = next;
-        for (std::size_t l = 0; l < r; ++l) g[l] -= G[a * r + l] * delta;
+        change += coordinateSteps(X + a * d + b0, g.data() + a * kColumnBlock, gaa, delta.data(), n);
+        for (std::size_t l = 0; l < r; ++l) subtractScaled(g.data() + l * kColumnBlock, delta.data(), G[a * r + l], n);
       }
       if (s == 0) first = change;
       else if (change <= stop * first) break;
       if (!(change > 0)) break;
     }
-    for (std::size_t a = 0; a < r; ++a) X[a * d + i] = x[a];
   }
 }
 
@@ -1440,7 +1476,7 @@ struct PlainNtf {
   // HALS of mode m's factor on the team (by columns).
   void hals(double* Fm, std::size_t d, const double* M, const double* G, int sweeps, double tolerance) {
     auto pass = [&](int, std::size_t b, std::size_t e) { halsColumns(Fm, M, G, r, d, sweeps, tolerance, b, e); };
-    onTeam(team, d, static_cast<double>(r * r * d), pass);
+    onTeam(team, d, static_cast<double>(r * r * d), pass, kColumnBlock);
   }
 
   // MU of mode m's factor: Fₘ ← Fₘ ∘ max(M, ε)/max(GFₘ, ε), repeated (D = GFₘ recomputed, M and G
