@@ -127,10 +127,11 @@ struct NtfOptions {
   double certificateTolerance = 0;  // as StratifiedNtfOptions'
   // Updates of each mode's factor per iteration (unweighted only; with weights 1). The MTTKRP Mₘ and
   // the Hadamard Gₘ of the other Grams are the expensive part of a mode's update and do not change
-  // while Fₘ does, so further updates reuse them: HALS sweeps each column of Fₘ (its r coordinates in
-  // order, each the exact non-negative minimizer) up to innerSweeps times and stops a column early
-  // when a sweep's change Σ_a G[a,a]·δ_a² falls to innerTolerance² times its first sweep's (Gillis and
-  // Glineur's rule, as nmf's); MU repeats its step while the factor's change is above that fraction.
+  // while Fₘ does, so further updates reuse them: HALS sweeps the columns of Fₘ (each column's r
+  // coordinates in order, each the exact non-negative minimizer) up to innerSweeps times, a block of
+  // 128 columns stopping early when a sweep's change Σ G[a,a]·δ_a² over it falls to innerTolerance²
+  // times its first sweep's (Gillis and Glineur's rule); MU repeats its step while the factor's change
+  // is above that fraction.
   // Every update is exact or majorize–minimize on the same block objective, so the loss never rises.
   int innerSweeps = 1;
   double innerTolerance = 0.1;
