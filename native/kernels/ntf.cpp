@@ -1305,9 +1305,9 @@ double teamSquaredNorm(RowTeam& team, const double* x, std::size_t n) {
 
 // mttkrpRankMajor (tensor.hpp) with its per-component contractions on the team: the same GEMM
 // contracting an end mode c (the larger of 0 and N − 1 that is not `mode`; as tensor.cpp chooses),
-// then component a's r × size/d_c slice contracted by one thread with that thread's buffers. Those
-// contractions are plain loops over as many values as the GEMM writes: serial, they bound the
-// speed-up of the whole solve.
+// then component a's slice of the GEMM's result (size/d_c values) contracted by one thread with that
+// thread's buffers. The contractions are plain loops over as many values as the GEMM writes: left
+// serial, they bound the speed-up of the whole solve.
 class TeamMttkrp {
  public:
   TeamMttkrp(const Shape& shape, std::size_t r, int threads) : shape_(shape), r_(r) {
