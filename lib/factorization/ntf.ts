@@ -4,8 +4,9 @@
  * values, in one native call:
  * - 'mu': multiplicative updates Fₘ ← Fₘ ∘ max(Mₘ, ε)/max(FₘGₘ, ε), Mₘ the MTTKRP, Gₘ = ⊙ᵢ≠ₘ FᵢᵀFᵢ,
  *   ε = machine epsilon (as tensorly's non_negative_parafac, the Stratified-NTF reference's baseline);
- * - 'hals': hierarchical ALS, the exact non-negative minimizer for one component column at a time
- *   (the stronger baseline; it usually reaches a lower loss in far fewer iterations).
+ * - 'hals': hierarchical ALS, the exact non-negative minimizer for one coordinate at a time, each
+ *   mode's factor swept up to options.innerSweeps times on that mode's MTTKRP (the stronger baseline;
+ *   it usually reaches a lower loss in far fewer iterations).
  */
 import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
@@ -55,6 +56,8 @@ interface RawNtfOptions {
   lossEvery: number;
   seed: number;
   certificateTolerance: number;
+  innerSweeps: number;
+  innerTolerance: number;
 }
 type RawArgs = [T: Float64Array, shape: number[], rank: number, options: RawNtfOptions, factors: Float64Array[] | undefined];
 
@@ -94,7 +97,23 @@ export interface NtfOptions {
   mask?: ArrayLike<boolean | number>;
   /** 'nan': NaN entries of T are missing; 'observed' (default). */
   missing?: 'observed' | 'nan';
+  /**
+   * Updates of each mode's factor per iteration, reusing that mode's MTTKRP and Gram Hadamard (the
+   * expensive part), so extra sweeps are cheap: HALS sweeps each column of the factor up to this many
+   * times (stopping early by innerTolerance), MU repeats its update. Default: DEFAULT_NTF_INNER_SWEEPS
+   * for HALS (chosen by measured time to accuracy, docs/performance.md), 1 for MU (tensorly's rule);
+   * only 1 with weights or missing entries.
+   */
+  innerSweeps?: number;
+  /** Inner sweeps stop when a sweep's change is at most this fraction of the first sweep's (default 0.1). */
+  innerTolerance?: number;
 }
+
+/**
+ * The inner sweeps of an unweighted HALS solve when options.innerSweeps is not given, chosen by
+ * bench/time-to-accuracy's ntf section (docs/performance.md).
+ */
+export const DEFAULT_NTF_INNER_SWEEPS = 10;
 
 /** {iteration, maxIterations, loss, normalizedLoss = loss/‖T‖}. */
 export type NtfProgress = NmfProgress;
@@ -110,6 +129,8 @@ export interface NtfSettings {
   epsilon: number;
   certificateTolerance: number;
   restarts: number;
+  innerSweeps: number;
+  innerTolerance: number;
 }
 
 /**
@@ -154,6 +175,14 @@ export const ntfOptionSpecs = {
   weights: { kind: 'custom', description: "entry weights ≥ 0, a Tensor of T's shape (0 = missing)", check: checkTensorWeights },
   mask: { kind: 'custom', description: "missing entries: a boolean array of T's size, C order (true = missing)", check: checkTensorMask },
   missing: { kind: 'enum', values: ['observed', 'nan'], default: 'observed', description: "'nan': NaN entries of T are missing" },
+  innerSweeps: {
+    kind: 'number',
+    integer: true,
+    min: 1,
+    max: 2 ** 20,
+    description: `inner updates of each factor per iteration (default ${DEFAULT_NTF_INNER_SWEEPS} for hals, 1 for mu; only 1 with weights or missing entries)`,
+  },
+  innerTolerance: { kind: 'number', min: 0, max: 1, default: 0.1, description: "inner sweeps stop at this fraction of the first sweep's change" },
 } as const satisfies OptionSpecs;
 
 const asyncSpecs = { ...ntfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
@@ -174,6 +203,13 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
   const o = parseOptions<Required<NtfOptions>>(specs, options, context);
   const t = expectTensor(T, 'T', 2);
   const missing = tensorWeights(t, o as unknown as Parameters<typeof tensorWeights>[1], context);
+  const given = o.innerSweeps as number | undefined;
+  if (given === undefined) o.innerSweeps = o.solver === 'hals' && !missing.weights ? DEFAULT_NTF_INNER_SWEEPS : 1;
+  else if (given > 1 && missing.weights) {
+    throw new RangeError(
+      `Expected options.innerSweeps 1 with missing entries or weights for ${context} but received ${given} (inner sweeps reuse the products of the unweighted loss)`,
+    );
+  }
   const r = expectShapeInteger(rank, 'rank', maxRank);
   // Factors (Σdₘ × r) with result copies, r×r Grams per mode, and the MTTKRP's r × size/d_c intermediate.
   const size = t.data.length;
@@ -210,6 +246,8 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
     epsilon: o.epsilon,
     certificateTolerance: o.certificateTolerance,
     restarts: o.restarts,
+    innerSweeps: o.innerSweeps,
+    innerTolerance: o.innerTolerance,
   };
   return { t, rank: r, factors, settings, normT: missing.norm, weights: missing.weights, o, context };
 }
@@ -228,6 +266,8 @@ function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefi
       lossEvery: s.lossEvery,
       seed,
       certificateTolerance: s.certificateTolerance,
+      innerSweeps: s.innerSweeps,
+      innerTolerance: s.innerTolerance,
       ...(p.weights ? { weights: p.weights } : {}),
     },
     factors,

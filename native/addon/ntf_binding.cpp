@@ -3,7 +3,8 @@
 //
 //   stratifiedNtf(strata[], samples[], dims[], strataRanks[], rank, options, init | undefined)
 //     (options.weights, optional: one Float64Array of nₛ·Π dims weights ≥ 0 per stratum, or null)
-//   ntf(T, shape, rank, options, factors[] | undefined)          (factors in tensorly layout, dₘ × r)
+//   ntf(T, shape, rank, options, factors[] | undefined)          (factors in tensorly layout, dₘ × r;
+//     options.innerSweeps?, innerTolerance?: NtfOptions', innerSweeps 1 with weights)
 // The async forms take (cancelToken, onProgress, intervalMs) after these.
 #include <algorithm>
 #include <cmath>
@@ -286,7 +287,8 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   const Shape& shape = call->shape;
   const std::size_t r = dimension(arg(info, 2, "rank"));
   const Fields o(arg(info, 3, "options"),
-                 {"maxIterations", "solver", "epsilon", "tolerance", "lossEvery", "seed", "certificateTolerance", "weights"});
+                 {"maxIterations", "solver", "epsilon", "tolerance", "lossEvery", "seed", "certificateTolerance", "weights",
+                  "innerSweeps", "innerTolerance"});
   const In factorsArg = arg(info, 4, "factors");
   const bool given = !absent(factorsArg);
   std::vector<In> factorList;
@@ -301,10 +303,14 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   opt.tolerance = numberIn(o["tolerance"], 0, 1.7976931348623157e308);
   opt.lossEvery = intIn(o["lossEvery"], 1, 100000000);
   if (o.has("certificateTolerance")) opt.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
+  if (o.has("innerSweeps")) opt.innerSweeps = intIn(o["innerSweeps"], 1, 1 << 20);
+  if (o.has("innerTolerance")) opt.innerTolerance = numberIn(o["innerTolerance"], 0, 1);
   const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
   // weights (optional): shapeSize finite weights ≥ 0 (0 = missing; T may hold NaN there).
   std::optional<TypedIn> weightsIn;
   if (!absent(o["weights"])) weightsIn = float64(o["weights"], shapeSize(shape), "the product of shape");
+  if (opt.innerSweeps > 1 && weightsIn)
+    throwRangeJs(env, "Expected options.innerSweeps 1 with weights or missing entries but received " + std::to_string(opt.innerSweeps));
   std::vector<TypedIn> factorsIn;
   for (std::size_t m = 0; m < factorList.size(); ++m)
     factorsIn.push_back(float64(factorList[m], product(env, {shape[m], r}, factorList[m].name), "dim·rank"));

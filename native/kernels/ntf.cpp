@@ -8,6 +8,7 @@
 #include "listed_kernels.hpp"
 #include "ntf_stratified_hals.hpp"
 #include "random.hpp"
+#include "thread_team.hpp"
 
 namespace nsa {
 
@@ -1299,35 +1300,329 @@ void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, con
 }
 }  // namespace
 
-double cpLoss(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r, const TensorEntryWeights* weights) {
+namespace {
+
+// ---- the plain solve's passes on the thread team (thread_team.hpp) ----
+// Each value below is computed by one thread with the same operations in the same order whatever the
+// team's size, so the team changes no result; only the BLAS calls (GEMM, Grams) may round differently
+// with their own thread count. A pass runs on the team only when its work pays for a wake-up.
+
+constexpr double kTeamWork = 200000;  // teamThreads' threshold, per pass
+
+template <class Pass>
+void onTeam(RowTeam& team, std::size_t rows, double work, Pass& pass, std::size_t align = 1) {
+  if (team.size() > 1 && work >= kTeamWork) runRows(team, rows, align, pass);
+  else pass(0, 0, rows);
+}
+
+// Σx² summed in fixed blocks, then the blocks in order: the same sum for any team.
+double teamSquaredNorm(RowTeam& team, const double* x, std::size_t n) {
+  constexpr std::size_t block = std::size_t{1} << 14;
+  const std::size_t blocks = (n + block - 1) / block;
+  Vec partial(blocks);
+  auto pass = [&](int, std::size_t b, std::size_t e) {
+    for (std::size_t k = b; k < e; ++k) {
+      const std::size_t lo = k * block;
+      partial[k] = squaredNorm(x + lo, std::min(n, lo + block) - lo);
+    }
+  };
+  onTeam(team, blocks, static_cast<double>(n), pass);
+  return sum(partial.data(), blocks);
+}
+
+// mttkrpRankMajor (tensor.hpp) with its per-component contractions on the team: the same GEMM
+// contracting an end mode c (the larger of 0 and N − 1 that is not `mode`; as tensor.cpp chooses),
+// then component a's slice of the GEMM's result (size/d_c values) contracted by one thread with that
+// thread's buffers. The contractions are plain loops over as many values as the GEMM writes: left
+// serial, they bound the speed-up of the whole solve.
+class TeamMttkrp {
+ public:
+  TeamMttkrp(const Shape& shape, std::size_t r, int threads) : shape_(shape), r_(r) {
+    std::size_t y = 0;
+    for (std::size_t m = 0; m < shape.size() && shape.size() > 1; ++m) {
+      Plan p = plan(m);
+      y = std::max(y, r * p.rest);
+      scratch_ = std::max(scratch_, contractionScratch(p.dims, p.k, p.keep));
+    }
+    Y_.resize(y);
+    bufs_.assign(static_cast<std::size_t>(std::max(threads, 1)), Vec(2 * scratch_));
+  }
+
+  void operator()(RowTeam& team, const double* T, const double* const* F, std::size_t mode, double* M) {
+    const std::size_t r = r_;
+    if (shape_.size() == 1) {
+      for (std::size_t a = 0; a < r; ++a) std::memcpy(M + a * shape_[0], T, shape_[0] * sizeof(double));
+      return;
+    }
+    const Plan p = plan(mode);
+    const std::size_t dc = shape_[p.c];
+    double* Y = Y_.data();
+    if (p.c == 0) gemm(false, false, r, p.rest, dc, 1.0, F[0], T, 0.0, Y);  // F₀ (r×d₀) · T (d₀×rest)
+    else gemm(false, true, r, p.rest, dc, 1.0, F[p.c], T, 0.0, Y);       // F_c (r×d_c) · T(rest×d_c)ᵀ
+    auto pass = [&](int t, std::size_t b, std::size_t e) {
+      double* bufA = bufs_[static_cast<std::size_t>(t)].data();
+      double* bufB = bufA + scratch_;
+      const double* vecs[kMaxTensorOrder];
+      for (std::size_t a = b; a < e; ++a) {
+        for (std::size_t i = 0; i < p.k; ++i) vecs[i] = p.modes[i] == mode ? nullptr : F[p.modes[i]] + a * shape_[p.modes[i]];
+        contractAllBut(Y + a * p.rest, p.dims, p.k, p.keep, vecs, M + a * shape_[mode], bufA, bufB);
+      }
+    };
+    onTeam(team, r, static_cast<double>(r * p.rest), pass);
+  }
+
+ private:
+  struct Plan {
+    std::size_t c = 0, rest = 0, k = 0, keep = 0;
+    std::size_t dims[kMaxTensorOrder], modes[kMaxTensorOrder];
+  };
+  Plan plan(std::size_t mode) const {
+    const std::size_t N = shape_.size(), last = N - 1;
+    Plan p;
+    p.c = mode == 0 ? last : mode == last ? 0 : (shape_[last] >= shape_[0] ? last : 0);
+    p.rest = shapeSize(shape_) / shape_[p.c];
+    for (std::size_t m = 0; m < N; ++m)
+      if (m != p.c) {
+        p.dims[p.k] = shape_[m];
+        p.modes[p.k++] = m;
+      }
+    p.keep = mode - (p.c == 0 ? 1 : 0);
+    return p;
+  }
+
+  Shape shape_;
+  std::size_t r_;
+  std::size_t scratch_ = 1;
+  Vec Y_;
+  std::vector<Vec> bufs_;
+};
+
+// y −= a·x over n entries (unrolled by four so that -O2 vectorizes it).
+inline void subtractScaled(double* __restrict y, const double* __restrict x, double a, std::size_t n) {
+  std::size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    y[j] -= a * x[j];
+    y[j + 1] -= a * x[j + 1];
+    y[j + 2] -= a * x[j + 2];
+    y[j + 3] -= a * x[j + 3];
+  }
+  for (; j < n; ++j) y[j] -= a * x[j];
+}
+
+// Coordinate a of n columns: x ← max(0, x + g/gaa), delta ← the steps; returns Σ gaa·δ² (four partial
+// sums, unrolled so that -O2 vectorizes it).
+inline double coordinateSteps(double* __restrict x, const double* __restrict g, double gaa, double* __restrict delta,
+                              std::size_t n) {
+  double c[4] = {0, 0, 0, 0};
+  std::size_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (std::size_t k = 0; k < 4; ++k) {
+      const double next = std::max(0.0, x[j + k] + g[j + k] / gaa);
+      delta[j + k] = next - x[j + k];
+      c[k] += gaa * delta[j + k] * delta[j + k];
+      x[j + k] = next;
+    }
+  for (; j < n; ++j) {
+    const double next = std::max(0.0, x[j] + g[j] / gaa);
+    delta[j] = next - x[j];
+    c[0] += gaa * delta[j] * delta[j];
+    x[j] = next;
+  }
+  return (c[0] + c[1]) + (c[2] + c[3]);
+}
+
+// HALS of columns [begin, end) of a mode's factor X (r × d, rank-major) from its MTTKRP M and Gram
+// Hadamard G: each column x minimizes ½xᵀGx − mᵀx over x ≥ 0 on its own (the block objective is a
+// sum over the columns), by coordinates a = 0 … r − 1 in order, x_a ← max(0, x_a + g_a/G[a,a]) with
+// the gradient g = m − Gx kept current. One sweep is the row-by-row HALS update (row a of X from the
+// rows updated before it). The columns go kColumnBlock at a time, their gradients side by side (r ×
+// kColumnBlock), so every step is a loop along contiguous columns; a block sweeps up to `sweeps`
+// times and stops when a sweep's change Σ G[a,a]·δ² over it is at most tolerance² times its first
+// sweep's, or is 0 (Gillis and Glineur's rule, over a block of columns; nmf applies it per row). The
+// blocks start at multiples of kColumnBlock whatever the team (begin is one), so the team changes no
+// result. G[a,a] = 0 (a component that vanished in another mode) leaves the coordinate.
+constexpr std::size_t kColumnBlock = 128;
+
+void halsColumns(double* X, const double* M, const double* G, std::size_t r, std::size_t d, int sweeps,
+                 double tolerance, std::size_t begin, std::size_t end) {
+  const double stop = tolerance * tolerance;
+  Vec g(r * kColumnBlock), delta(kColumnBlock);
+  for (std::size_t b0 = begin; b0 < end; b0 += kColumnBlock) {
+    const std::size_t n = std::min(kColumnBlock, end - b0);
+    for (std::size_t a = 0; a < r; ++a) {
+      double* ga = g.data() + a * kColumnBlock;
+      std::memcpy(ga, M + a * d + b0, n * sizeof(double));
+      for (std::size_t l = 0; l < r; ++l) subtractScaled(ga, X + l * d + b0, G[a * r + l], n);
+    }
+    double first = 0;
+    for (int s = 0; s < sweeps; ++s) {
+      double change = 0;
+      for (std::size_t a = 0; a < r; ++a) {
+        const double gaa = G[a * r + a];
+        if (!(gaa > 0)) continue;
+        change += coordinateSteps(X + a * d + b0, g.data() + a * kColumnBlock, gaa, delta.data(), n);
+        for (std::size_t l = 0; l < r; ++l) subtractScaled(g.data() + l * kColumnBlock, delta.data(), G[a * r + l], n);
+      }
+      if (s == 0) first = change;
+      else if (change <= stop * first) break;
+      if (!(change > 0)) break;
+    }
+  }
+}
+
+// What the plain solve keeps for its whole run: the team, the MTTKRP's buffers, and the per-column
+// changes of the MU repeats.
+struct PlainNtf {
+  const double* T;
+  const Shape& shape;
+  std::size_t r;
+  RowTeam team;
+  TeamMttkrp mttkrp;
+  Vec columnChange;
+
+  PlainNtf(const double* T_, const Shape& shape_, std::size_t r_, int threads)
+      : T(T_), shape(shape_), r(r_), team(threads), mttkrp(shape_, r_, threads) {}
+
+  // Threads for a solve on T: enough work in its largest pass (the MTTKRP's contractions, about the
+  // tensor's size) or, with many components, in the HALS sweeps (r² per column).
+  static int threadsFor(const Shape& shape, std::size_t r) {
+    std::size_t dmax = 0;
+    for (std::size_t d : shape) dmax = std::max(dmax, d);
+    return teamThreads(0, std::max(static_cast<double>(shapeSize(shape)), static_cast<double>(r * r * dmax)));
+  }
+
+  double squaredNormT() { return teamSquaredNorm(team, T, shapeSize(shape)); }
+
+  // ½‖T − model‖²·2 = ‖T‖² − 2⟨M_N, F_N⟩ + Σ⊙FFᵀ from the factors F and their Grams FF.
+  double lossSquared(double normT2, const std::vector<Vec>& F, const std::vector<Vec>& FF, const double* const* ptrs, double* M) {
+    const std::size_t N = shape.size();
+    mttkrp(team, T, ptrs, N - 1, M);
+    return normT2 - 2 * dot(M, F[N - 1].data(), r * shape[N - 1]) + cpSquaredNorm(FF, r);
+  }
+
+  // HALS of mode m's factor on the team (by columns).
+  void hals(double* Fm, std::size_t d, const double* M, const double* G, int sweeps, double tolerance) {
+    auto pass = [&](int, std::size_t b, std::size_t e) { halsColumns(Fm, M, G, r, d, sweeps, tolerance, b, e); };
+    onTeam(team, d, static_cast<double>(r * r * d), pass, kColumnBlock);
+  }
+
+  // MU of mode m's factor: Fₘ ← Fₘ ∘ max(M, ε)/max(GFₘ, ε), repeated (D = GFₘ recomputed, M and G
+  // reused) while the change Σ G[a,a]·δ² is above tolerance² times the first step's; the change is
+  // summed per column, then over the columns in order, so the decision is the same for any team.
+  void mu(double* Fm, std::size_t d, const double* M, const double* G, double* D, double eps, int sweeps, double tolerance) {
+    columnChange.resize(d);
+    auto pass = [&](int, std::size_t b, std::size_t e) {
+      std::fill(columnChange.begin() + static_cast<std::ptrdiff_t>(b), columnChange.begin() + static_cast<std::ptrdiff_t>(e), 0.0);
+      for (std::size_t a = 0; a < r; ++a) {
+        const double gaa = G[a * r + a];
+        double* x = Fm + a * d;
+        const double* num = M + a * d;
+        const double* den = D + a * d;
+        for (std::size_t i = b; i < e; ++i) {
+          const double next = x[i] * std::max(num[i], eps) / std::max(den[i], eps);
+          const double delta = next - x[i];
+          columnChange[i] += gaa * delta * delta;
+          x[i] = next;
+        }
+      }
+    };
+    double first = 0;
+    for (int s = 0; s < sweeps; ++s) {
+      gemm(false, false, r, d, r, 1.0, G, Fm, 0.0, D);
+      onTeam(team, d, static_cast<double>(r * d), pass);
+      if (sweeps == 1) return;
+      const double change = sum(columnChange.data(), d);
+      if (s == 0) first = change;
+      else if (change <= tolerance * tolerance * first) return;
+      if (!(change > 0)) return;
+    }
+  }
+
+  // ntfCertificate's gradients (GₘFₘ − Mₘ)/‖T‖² (weighted: with the listed parts) on this team.
+  double certificate(double normT2, const std::vector<Vec>& F, const TensorEntryWeights* listed) {
+    const std::size_t N = shape.size();
+    const double scale = 1.0 / std::max(normT2, 1e-300);
+    Vec z, sums;
+    EntryMajorFactors rows;
+    const ListedTerms terms = listed ? ListedTerms(*listed) : ListedTerms();
+    if (listed) rows.build(F, shape, r);
+    std::vector<Vec> FF(N, Vec(r * r));
+    std::vector<const double*> ptrs(N), grams(N);
+    std::size_t dmax = 0;
+    for (std::size_t m = 0; m < N; ++m) {
+      crossRows(F[m].data(), r, F[m].data(), r, shape[m], FF[m].data());
+      ptrs[m] = F[m].data();
+      grams[m] = FF[m].data();
+      dmax = std::max(dmax, shape[m]);
+    }
+    Vec M(r * dmax), grad(r * dmax), G(r * r);
+    double worst = 0;
+    for (std::size_t m = 0; m < N; ++m) {
+      const std::size_t d = shape[m];
+      mttkrp(team, T, ptrs.data(), m, M.data());
+      hadamardAllBut(grams, m, r * r, G.data());
+      gemm(false, false, r, d, r, 1.0, G.data(), F[m].data(), 0.0, grad.data());
+      if (listed) listedMttkrp(*listed, terms, rows, shape, r, m, M.data(), grad.data(), sums, z);  // weighted: den − num
+      for (std::size_t i = 0; i < r * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
+      worst = worstCertificate(worst, gradientMapping(F[m].data(), grad.data(), r * d, true));
+    }
+    return worst;
+  }
+};
+
+// Σωt² = ‖T‖² + Σ_listed κt² (T holds 0 at missing entries).
+double weightedNorm2(double plainNormT2, const TensorEntryWeights* listed) {
+  double normT2 = plainNormT2;
+  if (listed)
+    for (std::size_t p = 0; p < listed->size(); ++p) normT2 += listed->kappa[p] * listed->data[p] * listed->data[p];
+  return normT2;
+}
+
+// Grams FF[m] = FₘFₘᵀ and the pointers the MTTKRP reads.
+void gramsOf(const std::vector<Vec>& F, const Shape& shape, std::size_t r, std::vector<Vec>& FF, std::vector<const double*>& ptrs) {
   const std::size_t N = shape.size();
-  Workspace ws;
-  std::vector<Vec> FF(N, Vec(r * r));
-  std::vector<const double*> ptrs(N);
+  FF.assign(N, Vec(r * r));
+  ptrs.resize(N);
   for (std::size_t m = 0; m < N; ++m) {
     crossRows(F[m].data(), r, F[m].data(), r, shape[m], FF[m].data());
     ptrs[m] = F[m].data();
   }
-  Vec M(r * shape[N - 1]);
-  mttkrpRankMajor(T, shape, ptrs.data(), r, N - 1, M.data(), ws);
-  double total = squaredNorm(T, shapeSize(shape)) - 2 * dot(M.data(), F[N - 1].data(), M.size()) + cpSquaredNorm(FF, r);
-  if (weights && weights->active()) {
+}
+
+double lossOf(PlainNtf& plain, double plainNormT2, const std::vector<Vec>& F, const TensorEntryWeights* listed) {
+  const Shape& shape = plain.shape;
+  const std::size_t r = plain.r;
+  std::vector<Vec> FF;
+  std::vector<const double*> ptrs;
+  gramsOf(F, shape, r, FF, ptrs);
+  Vec M(r * shape.back());
+  double total = plain.lossSquared(plainNormT2, F, FF, ptrs.data(), M.data());
+  if (listed) {
     EntryMajorFactors rows;
     rows.build(F, shape, r);
     Vec values;
-    total += listedLossSquared(*weights, rows, r, values);
+    total += listedLossSquared(*listed, rows, r, values);
   }
   return std::sqrt(std::max(total, 0.0));
+}
+
+}  // namespace
+
+double cpLoss(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r, const TensorEntryWeights* weights) {
+  const TensorEntryWeights* listed = weights && weights->active() ? weights : nullptr;
+  PlainNtf plain(T, shape, r, PlainNtf::threadsFor(shape, r));
+  return lossOf(plain, plain.squaredNormT(), F, listed);
 }
 
 void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<Vec>& F, NtfResult& result,
          Monitor& monitor, const TensorEntryWeights* weights) {
   const std::size_t N = shape.size(), r = o.rank;
   const TensorEntryWeights* listed = weights && weights->active() ? weights : nullptr;
-  double normT2 = squaredNorm(T, shapeSize(shape));
-  const double plainNormT2 = normT2;
-  if (listed)  // Σωt²
-    for (std::size_t p = 0; p < listed->size(); ++p) normT2 += listed->kappa[p] * listed->data[p] * listed->data[p];
+  // Inner sweeps reuse the unweighted products (the bindings refuse more than 1 with weights).
+  const int sweeps = listed ? 1 : std::max(o.innerSweeps, 1);
+  PlainNtf plain(T, shape, r, PlainNtf::threadsFor(shape, r));
+  const double plainNormT2 = plain.squaredNormT();
+  const double normT2 = weightedNorm2(plainNormT2, listed);
   Vec z, listedNum, sums, values;
   EntryMajorFactors rows;
   const ListedTerms terms = listed ? ListedTerms(*listed) : ListedTerms();
@@ -1340,26 +1635,22 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
       hals.size(r, groups.largest);
     }
   }
-  Workspace ws;
-  std::vector<Vec> FF(N, Vec(r * r));
-  std::vector<const double*> ptrs(N);
+  std::vector<Vec> FF;
+  std::vector<const double*> ptrs;
+  gramsOf(F, shape, r, FF, ptrs);
   std::size_t dmax = 0;
-  for (std::size_t m = 0; m < N; ++m) {
-    crossRows(F[m].data(), r, F[m].data(), r, shape[m], FF[m].data());
-    ptrs[m] = F[m].data();
-    dmax = std::max(dmax, shape[m]);
-  }
+  for (std::size_t d : shape) dmax = std::max(dmax, d);
   Vec M(r * dmax), D(r * dmax), G(r * r);
   std::vector<const double*> grams(N);
   for (std::size_t m = 0; m < N; ++m) grams[m] = FF[m].data();
-  const double loss0 = cpLoss(T, shape, F, r, listed);
+  const double loss0 = lossOf(plain, plainNormT2, F, listed);
   runLoop(o.maxIterations, o.lossEvery, o.tolerance, o.certificateTolerance, loss0, std::sqrt(normT2), result.trace,
           result.iterations, result.stop, monitor, [&](int, bool wantLoss) {
             double inner = 0;
             for (std::size_t m = 0; m < N; ++m) {
               const std::size_t d = shape[m];
               double* Fm = F[m].data();
-              mttkrpRankMajor(T, shape, ptrs.data(), r, m, M.data(), ws);
+              plain.mttkrp(plain.team, T, ptrs.data(), m, M.data());
               hadamardAllBut(grams, m, r * r, G.data());
               if (listed && o.solver == NtfSolver::MultiplicativeUpdates) {
                 // Fₘ ← Fₘ ∘ MTTKRP(Ω∘T) / MTTKRP(Ω∘model): Lee–Seung's step of the weighted objective.
@@ -1370,19 +1661,9 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
               } else if (listed) {
                 weightedHalsMode(*listed, terms, groups, rows, F, shape, r, m, M.data(), G.data(), hals);
               } else if (o.solver == NtfSolver::MultiplicativeUpdates) {
-                gemm(false, false, r, d, r, 1.0, G.data(), Fm, 0.0, D.data());
-                multiplicativeStep(Fm, M.data(), D.data(), r * d, o.epsilon);
+                plain.mu(Fm, d, M.data(), G.data(), D.data(), o.epsilon, sweeps, o.innerTolerance);
               } else {
-                // HALS: row k ← max(0, row k + (M_k − Σⱼ G[k,j] row j) / G[k,k]), rows in order.
-                for (std::size_t k = 0; k < r; ++k) {
-                  const double gkk = G[k * r + k];
-                  if (!(gkk > 0)) continue;
-                  double* row = Fm + k * d;
-                  std::memcpy(D.data(), M.data() + k * d, d * sizeof(double));
-                  cblas_dgemv(CblasRowMajor, CblasTrans, asInt(r), asInt(d), -1.0, Fm, asInt(d), G.data() + k * r, 1,
-                              1.0, D.data(), 1);
-                  for (std::size_t j = 0; j < d; ++j) row[j] = std::max(0.0, row[j] + D[j] / gkk);
-                }
+                plain.hals(Fm, d, M.data(), G.data(), sweeps, o.innerTolerance);
               }
               crossRows(Fm, r, Fm, r, d, FF[m].data());
               if (listed) rows.refresh(F, shape, r, m);
@@ -1393,44 +1674,15 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
               return std::sqrt(std::max(plainNormT2 - 2 * inner + cpSquaredNorm(FF, r) + listedLossSquared(*listed, rows, r, values), 0.0));
             return std::sqrt(std::max(normT2 - 2 * inner + cpSquaredNorm(FF, r), 0.0));
           },
-          [&] { return ntfCertificate(T, shape, F, r, listed); });
-  result.certificate = ntfCertificate(T, shape, F, r, listed);
+          [&] { return plain.certificate(normT2, F, listed); });
+  result.certificate = plain.certificate(normT2, F, listed);
 }
 
 double ntfCertificate(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r,
                       const TensorEntryWeights* weights) {
-  const std::size_t N = shape.size();
   const TensorEntryWeights* listed = weights && weights->active() ? weights : nullptr;
-  double normT2 = squaredNorm(T, shapeSize(shape));
-  if (listed)
-    for (std::size_t p = 0; p < listed->size(); ++p) normT2 += listed->kappa[p] * listed->data[p] * listed->data[p];
-  const double scale = 1.0 / std::max(normT2, 1e-300);
-  Vec z, sums;
-  EntryMajorFactors rows;
-  const ListedTerms terms = listed ? ListedTerms(*listed) : ListedTerms();
-  if (listed) rows.build(F, shape, r);
-  Workspace ws;
-  std::vector<Vec> FF(N, Vec(r * r));
-  std::vector<const double*> ptrs(N), grams(N);
-  std::size_t dmax = 0;
-  for (std::size_t m = 0; m < N; ++m) {
-    crossRows(F[m].data(), r, F[m].data(), r, shape[m], FF[m].data());
-    ptrs[m] = F[m].data();
-    grams[m] = FF[m].data();
-    dmax = std::max(dmax, shape[m]);
-  }
-  Vec M(r * dmax), grad(r * dmax), G(r * r);
-  double worst = 0;
-  for (std::size_t m = 0; m < N; ++m) {
-    const std::size_t d = shape[m];
-    mttkrpRankMajor(T, shape, ptrs.data(), r, m, M.data(), ws);
-    hadamardAllBut(grams, m, r * r, G.data());
-    gemm(false, false, r, d, r, 1.0, G.data(), F[m].data(), 0.0, grad.data());
-    if (listed) listedMttkrp(*listed, terms, rows, shape, r, m, M.data(), grad.data(), sums, z);  // weighted: den − num
-    for (std::size_t i = 0; i < r * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
-    worst = worstCertificate(worst, gradientMapping(F[m].data(), grad.data(), r * d, true));
-  }
-  return worst;
+  PlainNtf plain(T, shape, r, PlainNtf::threadsFor(shape, r));
+  return plain.certificate(weightedNorm2(plain.squaredNormT(), listed), F, listed);
 }
 
 }  // namespace nsa

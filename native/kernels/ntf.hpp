@@ -125,6 +125,16 @@ struct NtfOptions {
   double tolerance = 0;
   int lossEvery = 1;
   double certificateTolerance = 0;  // as StratifiedNtfOptions'
+  // Updates of each mode's factor per iteration (unweighted only; with weights 1). The MTTKRP Mₘ and
+  // the Hadamard Gₘ of the other Grams are the expensive part of a mode's update and do not change
+  // while Fₘ does, so further updates reuse them: HALS sweeps the columns of Fₘ (each column's r
+  // coordinates in order, each the exact non-negative minimizer) up to innerSweeps times, a block of
+  // 128 columns stopping early when a sweep's change Σ G[a,a]·δ_a² over it falls to innerTolerance²
+  // times its first sweep's (Gillis and Glineur's rule); MU repeats its step while the factor's change
+  // is above that fraction.
+  // Every update is exact or majorize–minimize on the same block objective, so the loss never rises.
+  int innerSweeps = 1;
+  double innerTolerance = 0.1;
 };
 
 struct NtfResult {
@@ -148,7 +158,11 @@ double ntfCertificate(const double* T, const Shape& shape, const std::vector<std
 
 // Non-negative CP from the rank-major factors F (updated in place): modes in order, each using the
 // others' newest values. MU: Fₘ ← Fₘ ∘ max(Mₘ, ε)/max(GₘFₘ, ε); HALS: exact non-negative coordinate
-// minimization, one component row at a time. Progress values: [loss, loss/‖T‖].
+// minimization, one coordinate at a time (options.innerSweeps per mode and iteration). The solver's
+// own passes (MTTKRP contractions, the unweighted updates, norms) run on the thread team
+// (thread_team.hpp; the weighted updates' listed sums stay on the calling thread); each value is
+// computed by one thread in a fixed order, so only the BLAS calls' rounding depends on the thread
+// count. Progress values: [loss, loss/‖T‖].
 // With active `weights`: the same two rules for the weighted objective (Lee–Seung's MU with the
 // weighted MTTKRPs; HALS with per-entry curvatures), loss and certificate over the observed entries.
 void ntf(const double* T, const Shape& shape, const NtfOptions& options, std::vector<std::vector<double>>& F,
