@@ -647,13 +647,15 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     return frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws);
   };
 
-  auto certificateOf = [&]() -> double {
+  // productsCurrent: evaluateLoss() has just computed Hᵀ, HHᵀ and AHᵀ of the current (W, H) (the
+  // final certificate after the final loss): the unweighted Frobenius certificate reuses them.
+  auto certificateOf = [&](bool productsCurrent = false) -> double {
     // The certificate: the gradients of the normalized objective at the current (W, H), in the
     // update's workspaces, which every iteration recomputes (AHt → ∇W, n×r; WtAT → ∇H transposed,
     // m×r, beside Hᵀ).
     //   Frobenius, f = ½‖A − WH‖²/‖A‖²: ∇W = (W·HHᵀ − AHᵀ)/‖A‖², ∇Hᵀ = (Hᵀ·WᵀW − AᵀW)/‖A‖².
     //   KL, f = D(A‖WH)/Σa, Q = A ⊘ WH: ∇W = (1(H1)ᵀ − QHᵀ)/Σa, ∇Hᵀ = (1(Wᵀ1)ᵀ − QᵀW)/Σa.
-    transposeInto(H, r, m, Ht);
+    if (!productsCurrent) transposeInto(H, r, m, Ht);
     const double scale = 1.0 / (kl ? normalizer : std::max(normA2, 1e-300));
     if (kl) {
       klQuotient(A, W, H, Ht, r, Q, WH);
@@ -677,8 +679,10 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
       weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
       for (std::size_t i = 0; i < m * r; ++i) WtAT[i] = (WHHt[i] - WtAT[i]) * scale;
     } else {
-      outerGram(H, r, m, HHt);
-      dataTimes(A, Ht, r, 0.0, AHt);
+      if (!productsCurrent) {
+        outerGram(H, r, m, HHt);
+        dataTimes(A, Ht, r, 0.0, AHt);
+      }
       gemm(false, false, n, r, r, 1.0, W, HHt, 0.0, WHHt);
       for (std::size_t i = 0; i < n * r; ++i) AHt[i] = (WHHt[i] - AHt[i]) * scale;
       gram(W, n, r, WtW);
@@ -872,7 +876,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   run.trace.record(it, final);
   if (penalized) run.objective.push_back((kl ? finalRaw : 0.5 * std::max(finalRaw, 0.0)) + penaltyValue());
 
-  run.certificate = certificateOf();
+  run.certificate = certificateOf(!kl && !weighted);
   return run;
 }
 
