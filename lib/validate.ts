@@ -258,6 +258,15 @@ export function expectFiniteData(data: Float64Array, name: string, cols?: number
   }
 }
 
+/** One pass for both checks of non-negative data (the common case; the messages come from the two checks). */
+function allFiniteNonNegative(data: Float64Array): boolean {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (!(v >= 0 && v < Infinity)) return false;
+  }
+  return true;
+}
+
 /** Throws a RangeError naming the first negative entry. */
 export function expectNonNegativeData(data: Float64Array, name: string, cols?: number): void {
   for (let i = 0; i < data.length; i++) {
@@ -301,6 +310,7 @@ export function matrixFromFields(f: { rows: unknown; cols: unknown; data: unknow
   if (req.tall && rows < cols) {
     throw new RangeError(`Expected a matrix with rows ≥ cols (p ≥ k) for ${name} but received ${rows}×${cols}`);
   }
+  if (req.finite !== false && req.nonNegative && allFiniteNonNegative(data)) return { rows, cols, data };
   if (req.finite !== false) expectFiniteData(data, name, cols);
   if (req.nonNegative) expectNonNegativeData(data, name, cols);
   return { rows, cols, data };
@@ -387,6 +397,12 @@ export function maxAbs(data: Float64Array): number {
 
 /** √(Σ x²) without overflow or underflow for any finite input (scaled by the largest |x|). */
 export function scaledNorm(data: Float64Array): number {
+  // The plain sum first (one multiply-add per entry): exact enough wherever it neither overflows nor
+  // underflows, which its size tells; only then the scaled pass (a max pass and a division per entry,
+  // about five times slower: the fixed cost of every small factorization call).
+  let plain = 0;
+  for (let i = 0; i < data.length; i++) plain += data[i]! * data[i]!;
+  if (plain > 1e-280 && plain < 1e280) return Math.sqrt(plain);
   const m = maxAbs(data);
   if (m === 0 || !Number.isFinite(m)) return m;
   let s = 0;

@@ -208,28 +208,36 @@ describe('nmf: inner sweeps (several updates of a factor per product with the da
     expect(largestIncrease(p.traces.objective!)).toBeLessThanOrEqual(1e-12);
   });
 
-  it('enough HALS sweeps solve the block exactly: one iteration leaves W the non-negative least-squares solution for the given H', () => {
-    const W0 = nmfSync(tissue, 5, { maxIterations: 0, seed: 3 }).W;
-    const H0 = nmfSync(tissue, 5, { maxIterations: 0, seed: 4 }).H;
-    const r = nmfSync(tissue, 5, { init: { W: W0, H: H0 }, maxIterations: 1, innerSweeps: 5000, innerTolerance: 0 });
-    // KKT of min_W≥0 ½‖A − W H0‖²: min(W, W·H0H0ᵀ − A·H0ᵀ) = 0, relative to ‖A·H0ᵀ‖ (the sweeps'
-    // linear convergence makes it ~1e-15 long before 5000 sweeps on this well-conditioned 5×5 Gram).
-    const Ht = transposed(H0);
-    const AHt = matmul(tissue, Ht);
-    const grad = matmul(r.W, matmul(H0, Ht));
-    let s = 0;
-    let scale = 0;
-    grad.data.forEach((g, i) => {
-      s += Math.min(r.W.data[i]!, g - AHt.data[i]!) ** 2;
-      scale += AHt.data[i]! ** 2;
-    });
-    expect(Math.sqrt(s / scale)).toBeLessThan(1e-10);
-    // One sweep does not solve it (so the test can fail): its residual is far larger.
-    const one = nmfSync(tissue, 5, { init: { W: W0, H: H0 }, maxIterations: 1, innerSweeps: 1 });
-    const gOne = matmul(one.W, matmul(H0, Ht));
-    let sOne = 0;
-    gOne.data.forEach((g, i) => (sOne += Math.min(one.W.data[i]!, g - AHt.data[i]!) ** 2));
-    expect(Math.sqrt(sOne / scale)).toBeGreaterThan(1e-4);
+  it('enough HALS sweeps solve the block exactly: one iteration leaves the factor it fits the non-negative least-squares solution for the other', () => {
+    // The first iteration fits the larger factor to the start's smaller one (nmf.cpp): W on tall data,
+    // only H on wide data (n < m). Both orientations of tissue (wide: 189 samples × genes).
+    for (const A of [tissue, transposed(tissue)]) {
+      const wide = A.rows < A.cols;
+      const W0 = nmfSync(A, 5, { maxIterations: 0, seed: 3 }).W;
+      const H0 = nmfSync(A, 5, { maxIterations: 0, seed: 4 }).H;
+      // KKT of min_X≥0 ½‖A − X·F‖² (X = W, F = H0; wide: X = Hᵀ, F = W0ᵀ and A transposed):
+      // min(X, X·FFᵀ − A·Fᵀ) = 0, relative to ‖A·Fᵀ‖ (the sweeps' linear convergence makes it ~1e-15
+      // long before 5000 sweeps on these well-conditioned 5×5 Grams).
+      const kkt = (r: { W: Matrix; H: Matrix }): number => {
+        const X = wide ? transposed(r.H) : r.W;
+        const F = wide ? transposed(W0) : H0;
+        const AFt = wide ? matmul(transposed(A), W0) : matmul(A, transposed(H0));
+        const grad = matmul(X, matmul(F, transposed(F)));
+        let s = 0;
+        let scale = 0;
+        grad.data.forEach((g, i) => {
+          s += Math.min(X.data[i]!, g - AFt.data[i]!) ** 2;
+          scale += AFt.data[i]! ** 2;
+        });
+        return Math.sqrt(s / scale);
+      };
+      const r = nmfSync(A, 5, { init: { W: W0, H: H0 }, maxIterations: 1, innerSweeps: 5000, innerTolerance: 0 });
+      expect(kkt(r)).toBeLessThan(1e-10);
+      // The other factor is the start's when the data are wide (that iteration fitted H only).
+      if (wide) expect(r.W.data).toEqual(W0.data);
+      // One sweep does not solve it (so the test can fail): its residual is far larger.
+      expect(kkt(nmfSync(A, 5, { init: { W: W0, H: H0 }, maxIterations: 1, innerSweeps: 1 }))).toBeGreaterThan(1e-4);
+    }
   });
 
   it('reach a lower loss than one sweep in the same number of iterations', () => {

@@ -188,11 +188,13 @@ describe('nmf: what the penalties do', () => {
   });
 
   it('a larger l2W shrinks ‖W‖ (MU and HALS)', () => {
-    // Measured ‖W‖ for l2W 0, 0.05, 0.5: MU 1.647, 1.217, 0.543; HALS 1.699, 1.140, 0.533.
-    for (const solver of ['mu', 'hals'] as const) {
+    // Measured ‖W‖ for l2W 0, 0.05, 0.5: MU 1.647, 1.217, 0.543; HALS 0.429, 0.418, 0.345. (HALS fits
+    // H first on these wide rows (nmf.cpp) and lands at a lower penalized objective, 27.8138 against
+    // 27.8424 fitting W first, with W already small: l2W 0.5 shrinks it by 0.83 there, MU's by 0.45.)
+    for (const [solver, shrink] of [['mu', 0.6], ['hals', 0.9]] as const) {
       const norms = [0, 0.05, 0.5].map((l2W) => fro(nmfSync(austenRows, 6, { solver, maxIterations: 100, seed: 4, l2W }).W.data));
       expect(norms[1]!).toBeLessThan(norms[0]!);
-      expect(norms[2]!).toBeLessThan(0.8 * norms[1]!);
+      expect(norms[2]!).toBeLessThan(shrink * norms[1]!);
     }
   });
 

@@ -47,6 +47,13 @@ export const LEVELS = [0.5, 0.1, 0.05, 0.01] as const;
 export interface TtaContext {
   /** Shorter runs (--quick): fewer iterations; numbers are then only indicative. */
   quick: boolean;
+  /**
+   * The clock of whole-call fits (ours with wholeCallCurve, the peers'): 'wall' (default) or 'cpu'
+   * (--cpu: the process's CPU time, every side single-threaded; steadier on a loaded machine).
+   */
+  clock: 'wall' | 'cpu';
+  /** Whole-call fits of each iteration count are repeated this often (--repeats N) and the median time kept. */
+  repeats: number;
   /** The peer programs found on this machine (undefined: not installed; the report says so once). */
   peers: Peers;
   /** A fresh directory for matrices handed to peers (removed at exit). */
@@ -165,14 +172,51 @@ export function findPeers(): Peers {
   return peers;
 }
 
-export function newContext(quick: boolean): TtaContext {
+export function newContext(quick: boolean, clock: 'wall' | 'cpu' = 'wall', repeats = 1): TtaContext {
   const tmpDir = mkdtempSync(join(tmpdir(), 'nsa-flow-tta-'));
   process.on('exit', () => rmSync(tmpDir, { recursive: true, force: true }));
-  return { quick, peers: findPeers(), tmpDir, report: printReport };
+  return { quick, clock, repeats, peers: findPeers(), tmpDir, report: printReport };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Seconds on ctx's clock since `since` (a reading of this function with no argument). */
+function clockSeconds(ctx: TtaContext, since = 0): number {
+  if (ctx.clock === 'cpu') {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6 - since;
+  }
+  return performance.now() / 1000 - since;
+}
+
+/**
+ * Our solver timed exactly as the peers are: fitted from scratch at each iteration count of the
+ * peers' schedule, each fit timed around the whole call (option checks, copying the data, the
+ * initialization, the iterations, the final loss and certificate, building the result), the median
+ * of ctx.repeats fits; `fit(k)` runs k iterations and returns the relative error it reached. The
+ * schedule ends at maxIterations or after a fit longer than budgetSeconds.
+ */
+export function wholeCallCurve(ctx: TtaContext, label: string, maxIterations: number, fit: (iterations: number) => number, budgetSeconds = Infinity): Curve {
+  const points: TracePoint[] = [];
+  for (const k of schedule(maxIterations)) {
+    const times: number[] = [];
+    let error = NaN;
+    for (let rep = 0; rep < ctx.repeats; rep++) {
+      const t0 = clockSeconds(ctx);
+      error = fit(k);
+      times.push(clockSeconds(ctx, t0));
+    }
+    points.push({ seconds: median(times), error });
+    if (median(times) > budgetSeconds) break;
+  }
+  return { label, points };
 }
 
 /** Iteration counts at which a peer is fitted from scratch (each fit timed alone; the seed fixes the path). */
-function schedule(maxIterations: number): number[] {
+export function schedule(maxIterations: number): number[] {
   const out: number[] = [];
   for (let k = 1; k < maxIterations; k = Math.max(k + 1, Math.round(k * 1.4))) out.push(k);
   out.push(maxIterations);
@@ -186,12 +230,17 @@ import warnings; warnings.filterwarnings('ignore')
 path, rows, cols, rank = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 its = [int(x) for x in sys.argv[5].split(',')]
 budget = float(sys.argv[6])
+clock = time.process_time if sys.argv[7] == 'cpu' else time.perf_counter
+repeats = int(sys.argv[8])
 A = np.fromfile(path, dtype='<f8').reshape(rows, cols)
 norm = np.linalg.norm(A)
 out = []
 for k in its:
-    model = NMF(n_components=rank, solver='cd', init='random', random_state=0, max_iter=k, tol=0)
-    t0 = time.perf_counter(); W = model.fit_transform(A); t = time.perf_counter() - t0
+    ts = []
+    for rep in range(repeats):
+        model = NMF(n_components=rank, solver='cd', init='random', random_state=0, max_iter=k, tol=0)
+        t0 = clock(); W = model.fit_transform(A); ts.append(clock() - t0)
+    t = float(np.median(ts))
     out.append([t, float(np.linalg.norm(A - W @ model.components_) / norm)])
     if t > budget: break
 print(json.dumps(out))
@@ -203,14 +252,20 @@ suppressMessages(library(RcppML))
 setRcppMLthreads(1)
 rows <- as.integer(args[2]); cols <- as.integer(args[3]); rank <- as.integer(args[4])
 its <- as.integer(strsplit(args[5], ",")[[1]]); budget <- as.numeric(args[6])
+cpu <- args[7] == "cpu"; repeats <- as.integer(args[8])
+clock <- function() { p <- proc.time(); if (cpu) p[["user.self"]] + p[["sys.self"]] else p[["elapsed"]] }
 con <- file(args[1], "rb"); v <- readBin(con, "double", rows * cols, size = 8, endian = "little"); close(con)
 A <- matrix(v, nrow = rows, ncol = cols, byrow = TRUE)
 norm <- sqrt(sum(A^2))
 out <- character(0)
 for (k in its) {
-  t0 <- proc.time()[["elapsed"]]
-  m <- RcppML::nmf(A, rank, tol = 1e-300, maxit = k, verbose = FALSE, seed = 1)
-  t <- proc.time()[["elapsed"]] - t0
+  ts <- numeric(0)
+  for (rep in seq_len(repeats)) {
+    t0 <- clock()
+    m <- RcppML::nmf(A, rank, tol = 1e-300, maxit = k, verbose = FALSE, seed = 1)
+    ts <- c(ts, clock() - t0)
+  }
+  t <- median(ts)
   M <- m$w %*% diag(m$d, rank) %*% m$h
   out <- c(out, sprintf("[%.6f,%.17g]", t, sqrt(sum((A - M)^2)) / norm))
   if (t > budget) break
@@ -220,8 +275,10 @@ cat("[", paste(out, collapse = ","), "]\\n", sep = "")
 
 /**
  * scikit-learn NMF(solver='cd') and RcppML::nmf on the same dense matrix, one thread each, fitted with
- * increasing iteration counts (each fit timed inside the peer process, from its own start, data loading
- * excluded); a fit longer than `budgetSeconds` ends the schedule. Peers not installed are skipped.
+ * increasing iteration counts (each fit timed inside the peer process around the whole fit call, its
+ * initialization included, data loading and the error computation excluded; on ctx's clock, the
+ * median of ctx.repeats fits); a fit longer than `budgetSeconds` ends the schedule. Peers not
+ * installed are skipped.
  */
 export function peerCurves(
   ctx: TtaContext,
@@ -233,7 +290,7 @@ export function peerCurves(
   const file = join(ctx.tmpDir, `A-${A.rows}x${A.cols}.f64`);
   writeFileSync(file, Buffer.from(A.data.buffer, A.data.byteOffset, A.data.byteLength));
   const its = schedule(maxIterations).join(',');
-  const args = [file, String(A.rows), String(A.cols), String(rank), its, String(budgetSeconds)];
+  const args = [file, String(A.rows), String(A.cols), String(rank), its, String(budgetSeconds), ctx.clock, String(ctx.repeats)];
   const curves: Curve[] = [];
   const parse = (label: string, text: string): Curve => ({
     label,

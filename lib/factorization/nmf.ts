@@ -3,7 +3,8 @@
  * or HALS ('hals', Frobenius), on dense or CSR data, with the same options and result shape as
  * stratifiedNmf. One native call per solve. Each iteration updates each factor `innerSweeps` times
  * from one set of products with the data (docs/performance.md: how much sooner that reaches a given
- * accuracy, and how the default was chosen).
+ * accuracy, and how the default was chosen). HALS on the unweighted Frobenius loss fits the larger
+ * factor first: on wide data (rows < columns) its first iteration updates only H.
  */
 import type { Matrix } from '../matrix.js';
 import { native } from '../native.js';

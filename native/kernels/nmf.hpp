@@ -193,6 +193,7 @@ void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, do
 // updates and certificate are those of the weighted objective; inactive weights change nothing.
 // With penalties (NmfOptions::penaltyW/H): the loss stays the data fit; the updates, the certificate
 // and NmfRun::objective (progress value 2) are of the penalized objective.
+// Unweighted Frobenius HALS on wide data (rows < cols) updates only H in its first iteration (nmf.cpp).
 NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monitor& monitor,
            const EntryWeights* weights = nullptr);
 
