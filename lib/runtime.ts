@@ -100,13 +100,13 @@ export function getBlasThreads(): number {
 
 /**
  * Below this many floating-point operations in a job's largest product per iteration, a second thread
- * does not pay on the machine this was measured on (bench/threads.ts --small, docs/threads.md: on a
- * 2-core x86-64 the first product shape where 2 threads beat 1 by 10 % was 1.44·10⁷ flops, 1200×1200
- * data at rank 5; OpenBLAS 0.3.21 itself keeps a GEMM below 5.2·10⁵ flops on one thread). Threads
- * on such products are pure cost, and on a loaded machine a cliff: a helper thread that waits for a
- * core stalls every call (20× slower, docs/threads.md).
+ * does not pay (bench/threads.ts --small, docs/threads.md "Small jobs": on a 2-core x86-64, 1 and 2
+ * threads took the same time for the solvers' product shapes up to 1.6·10⁶ flops, where OpenBLAS
+ * keeps them on one thread itself, and 2 threads first gained, 1.2–1.6×, at 3.6·10⁶). Threads on
+ * such a job are pure cost, and on a loaded machine a cliff: a helper thread that waits for a core
+ * stalls every call (the paper's Stratified-NMF run: docs/threads.md).
  */
-const defaultSmallJobFlops = 1e7;
+const defaultSmallJobFlops = 3e6;
 let smallJobFlops = defaultSmallJobFlops;
 
 /**
@@ -124,7 +124,7 @@ export function setSmallJobFlops(flops: number): number {
   return previous;
 }
 
-/** The size set by setSmallJobFlops (default 10⁷ flops, measured: see setSmallJobFlops). */
+/** The size set by setSmallJobFlops (default 3·10⁶ flops, measured: docs/threads.md "Small jobs"). */
 export function getSmallJobFlops(): number {
   return smallJobFlops;
 }

@@ -36,15 +36,15 @@ afterAll(() => {
 
 describe('the small-job rule', () => {
   it('chooses 1 thread below the threshold and the policy count at or above it', () => {
-    expect(getSmallJobFlops()).toBe(1e7); // the measured default (docs/threads.md)
+    expect(getSmallJobFlops()).toBe(3e6); // the measured default (docs/threads.md)
     expect(paperFlops).toBe(4e5);
     expect(threadsForWork(2, paperFlops)).toBe(1);
-    expect(threadsForWork(8, 1e7 - 1)).toBe(1);
-    expect(threadsForWork(8, 1e7)).toBe(8);
+    expect(threadsForWork(8, 3e6 - 1)).toBe(1);
+    expect(threadsForWork(8, 3e6)).toBe(8);
     expect(threadsForWork(8, undefined)).toBe(8); // a call without a size is never small
     const previous = setSmallJobFlops(0); // 0: the rule is off
     try {
-      expect(previous).toBe(1e7);
+      expect(previous).toBe(3e6);
       expect(threadsForWork(2, 1)).toBe(2);
     } finally {
       setSmallJobFlops(previous);
@@ -56,7 +56,7 @@ describe('the small-job rule', () => {
     expect(() => setSmallJobFlops(-1)).toThrow('Expected a non-negative number for flops but received -1');
     expect(() => setSmallJobFlops(Number.NaN)).toThrow(TypeError);
     expect(() => setSmallJobFlops('1e7' as unknown as number)).toThrow(TypeError);
-    expect(getSmallJobFlops()).toBe(1e7);
+    expect(getSmallJobFlops()).toBe(3e6);
   });
 
   it('an async small job runs on 1 BLAS thread; with the rule off or the threshold at its size, on the policy\'s 2', async () => {
@@ -81,9 +81,9 @@ describe('the small-job rule', () => {
   });
 
   it('a sync small call sizes the team for 1 thread and leaves getBlasThreads() in place after it', () => {
-    // 20000×10 = 2·10⁵ doubles: just large enough for the explicit flow's team to take 2 threads
-    // (thread_team.hpp's 2·10⁵), while its product, 2·2·10⁵·10 = 4·10⁶ flops, is small.
-    const Y = uniform(20000, 10, 5);
+    // 40000×5 = 2·10⁵ doubles: just large enough for the explicit flow's team to take 2 threads
+    // (thread_team.hpp's 2·10⁵), while its product, 2·2·10⁵·5 = 2·10⁶ flops, is small.
+    const Y = uniform(40000, 5, 5);
     const run = () => nsaFlowExplicitSync(Y, { w: 0.5, maxIterations: 3, tolerance: 0 });
     expect(run().settings.threadsUsed).toBe(1);
     expect(native().blasInfo().threads).toBe(2);

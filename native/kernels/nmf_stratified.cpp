@@ -37,6 +37,7 @@ enum Slot : std::size_t {
   kWsum,     // W(s)ᵀ1 (r)
   kHv,       // H v (r)
   kDenT,     // the listed entries' part of H's denominator, transposed (m×r)
+  kWt,       // W(s)ᵀ of a run (r×nₛ), for ΣW(s)ᵀA(s) as a plain product
   kColumns,  // per column: observed weight, listed model and data sums (3m)
 };
 
@@ -558,10 +559,10 @@ void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit 
 
 namespace {
 // Σₛ Σ ω(a − m)² (unweighted strata: ‖A(s) − 1v(s)ᵀ − W(s)H‖²), expanded with the direct fallback.
-double lossSquaredOf(const Problem& P, const double* V, const std::vector<double*>& W, const double* H) {
+// `ws`: the run's workspace at the end of a run (its slots are recomputed before any later read).
+double lossSquaredOf(const Problem& P, const double* V, const std::vector<double*>& W, const double* H, Workspace& ws) {
   const std::vector<DataMatrix>& A = P.A;
   const std::size_t r = P.r;
-  Workspace ws;
   const std::size_t m = P.m;
   double* HHt = ws.get(kHHt, r * r);
   double* Ht = ws.get(kHt, m * r);
@@ -592,7 +593,8 @@ double lossSquaredOf(const Problem& P, const double* V, const std::vector<double
 
 double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const double* V,
                          const std::vector<double*>& W, const double* H) {
-  return std::sqrt(std::max(lossSquaredOf(Problem(A, r), V, W, H), 0.0));
+  Workspace ws;
+  return std::sqrt(std::max(lossSquaredOf(Problem(A, r), V, W, H, ws), 0.0));
 }
 
 namespace {
@@ -729,7 +731,7 @@ bool reportIteration(int it, double lossSquared, double penalty, bool due, const
 void finishRun(const Problem& P, const double* V, const std::vector<double*>& W, const double* H, int it,
                double penalty, const StratifiedNmfOptions& o, Workspace& ws, NmfRun& run) {
   run.iterations = it;
-  const double finalSquared = std::max(lossSquaredOf(P, V, W, H), 0.0);
+  const double finalSquared = std::max(lossSquaredOf(P, V, W, H, ws), 0.0);
   const double final = std::sqrt(finalSquared);
   checkFiniteLoss(final, it);
   run.trace.record(it, final);
@@ -767,6 +769,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
   const int sweepsW = sweepsFor(m, r), sweepsH = sweepsFor(N, r);
 
   Workspace ws;
+  Workspace lossWs;  // the weighted loss's products (its slots would overwrite the sweeps' in ws)
   double* HHt = ws.get(kHHt, r * r);
   double* Ht = ws.get(kHt, m * r);
   double* AHt = ws.get(kAHt, N * r);  // A(s)Hᵀ stacked, then the W rows' p = (A(s) − 1v(s)ᵀ)Hᵀ
@@ -810,7 +813,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
     if (wantLoss && currentSquared >= 0) {
       lossSquared = currentSquared;
     } else if (wantLoss && P.anyWeighted) {
-      lossSquared = lossSquaredOf(P, V, W, H);
+      lossSquared = lossSquaredOf(P, V, W, H, lossWs);
     } else if (wantLoss) {
       // The expansion cancelled (a close fit): the residual itself, one product pass per run.
       for (const Run& g0 : runs) lossSquared += directRunResidualSquared(A, g0, V, W[g0.first], H, r, ws);
@@ -1025,6 +1028,18 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   // the direct pass's time at the paper's size, its dot products being latency-bound). Where the
   // loss does rise again (penalties), the direct value is only more accurate than needed.
   std::vector<char> expansionCancels(runs.size(), 0);
+  // A run's data products A·Hᵀ and Wᵀ·A at the paper's size (400×100 by rank 5) cost OpenBLAS 0.3.21
+  // 2.4× more as the transposed products (its packed TN path) than as plain ones on the transposed
+  // factors, Hᵀ and Wᵀ (its small-matrix kernels, used up to about 10⁶ multiply-adds per product);
+  // above that both forms take the regular path and the transposed one was as fast or faster
+  // (4 strata × 500×300, rank 10: 1.1 vs 1.2–1.4 ms per iteration). Measured: docs/performance.md,
+  // "Small problems".
+  auto smallProducts = [&](const Run& g0) {
+    return !A[g0.first].sparse() && static_cast<double>(g0.rows) * static_cast<double>(r) * static_cast<double>(m) <= 1e6;
+  };
+  bool anySmallRun = false;
+  for (const Run& g0 : runs) anySmallRun = anySmallRun || smallProducts(g0);
+  if (anySmallRun) ws.get(kWt, N * r);  // sized once, before the loop
 
   int it = 0;
   for (; it < o.maxIterations; ++it) {
@@ -1041,10 +1056,8 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
 
     // Products of the old W and H, shared by the V, W and H updates and the loss.
     outerGram(H, r, m, HHt);
-    if (P.anySparse || P.anyWeighted) {
-      transposeInto(H, r, m, Ht);
-      std::fill(numT, numT + m * r, 0.0);
-    }
+    if (P.anySparse || P.anyWeighted || anySmallRun) transposeInto(H, r, m, Ht);
+    if (P.anySparse || P.anyWeighted) std::fill(numT, numT + m * r, 0.0);
     if (denT) std::fill(denT, denT + m * r, 0.0);
     std::fill(num, num + r * m, 0.0);
     std::fill(den, den + r * m, 0.0);
@@ -1057,8 +1070,15 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         dataTimes(As, Ht, r, 0.0, aht);
         dataTransposeTimes(As, Ws, r, 1.0, numT);
       } else {
-        gemm(false, true, g0.rows, r, m, 1.0, As.dense, H, 0.0, aht);
-        gemm(true, false, r, m, g0.rows, 1.0, Ws, As.dense, 1.0, num);
+        if (smallProducts(g0)) {  // both as plain products: OpenBLAS's small-matrix kernels
+          double* Wt = ws.get(kWt, g0.rows * r);
+          transposeInto(Ws, g0.rows, r, Wt);
+          gemm(false, false, g0.rows, r, m, 1.0, As.dense, Ht, 0.0, aht);
+          gemm(false, false, r, m, g0.rows, 1.0, Wt, As.dense, 1.0, num);
+        } else {
+          gemm(false, true, g0.rows, r, m, 1.0, As.dense, H, 0.0, aht);
+          gemm(true, false, r, m, g0.rows, 1.0, Ws, As.dense, 1.0, num);
+        }
       }
       gemm(false, false, g0.rows, r, r, 1.0, Ws, HHt, 0.0, WHHt + rowOffset[g0.first] * r);
       if (P.base(g0.first) != 0.0)  // a stratum whose unlisted entries are missing is its own run
