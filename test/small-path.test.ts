@@ -114,3 +114,44 @@ describe('the small-job rule', () => {
     expect(asyncRun.traces.loss).toEqual(one.traces.loss);
   });
 });
+
+describe("Stratified-NMF 'mu' at small sizes", () => {
+  /** The paper run with NSA_FLOW_SIMD set to `simd` (undefined: unset) for the call. */
+  const run = (simd: string | undefined, maxIterations: number) => {
+    const saved = process.env.NSA_FLOW_SIMD;
+    if (simd === undefined) delete process.env.NSA_FLOW_SIMD;
+    else process.env.NSA_FLOW_SIMD = simd;
+    try {
+      return stratifiedNmfSync(paper.A, 5, { solver: 'mu', maxIterations, init: paper.init });
+    } finally {
+      if (saved === undefined) delete process.env.NSA_FLOW_SIMD;
+      else process.env.NSA_FLOW_SIMD = saved;
+    }
+  };
+
+  it('the fused direct loss (widest pass, 256-bit pass) equals the BLAS form (NSA_FLOW_SIMD=0) to rounding', () => {
+    // 2000 iterations: the solver refuses the expanded loss once it would cancel more than 4 digits
+    // (loss² below 10⁻⁴ of ‖A‖² + the model's ≈ 2‖A‖², a normalized loss below ≈ 1.4·10⁻²), so most
+    // entries are direct ones (checked below). The residual entries are ~10⁻³ of the data here, so
+    // each carries ~10⁻¹³ of relative rounding; the sums of squares agreed to 4·10⁻¹⁶. 10⁻¹² still fails
+    // a pass that skipped one row of 400 (a change of ~2.5·10⁻³) or one column of 100.
+    const fused = run(undefined, 2000);
+    const narrow = run('256', 2000);
+    const blas = run('0', 2000);
+    // The factors do not depend on how the loss is computed: the same bits.
+    expect(fused.H.data).toEqual(blas.H.data);
+    expect(narrow.W[3]!.data).toEqual(blas.W[3]!.data);
+    let worstFused = 0;
+    let worstNarrow = 0;
+    for (let i = 0; i < blas.traces.loss.length; i++) {
+      const ref = blas.traces.loss[i]!;
+      worstFused = Math.max(worstFused, Math.abs(fused.traces.loss[i]! - ref) / ref);
+      worstNarrow = Math.max(worstNarrow, Math.abs(narrow.traces.loss[i]! - ref) / ref);
+    }
+    expect(worstFused).toBeLessThan(1e-12);
+    expect(worstNarrow).toBeLessThan(1e-12);
+    // The direct values are in use: most entries are below where the expansion is refused.
+    const direct = blas.traces.normalizedLoss.filter((l) => l < 1e-2).length;
+    expect(direct).toBeGreaterThan(1000);
+  });
+});

@@ -4,6 +4,7 @@
 // where 1ᵀA and ‖A‖² are computed once and AHᵀ, WᵀW, HHᵀ, Wᵀ1 are the update's own products.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "error.hpp"
@@ -347,9 +348,15 @@ __attribute__((target("avx512f"))) double fusedResidualSquared512(const double* 
   return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])) + tail;
 }
 
-bool cpuHasAvx512() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f");
+// AVX-512 where the CPU has it, unless NSA_FLOW_SIMD=256 asks for the 256-bit pass (so that a machine
+// with AVX-512 can test that one too; the environment is read per call, as listed::kernels() does).
+bool useAvx512() {
+  static const bool cpu = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  const char* simd = std::getenv("NSA_FLOW_SIMD");
+  return cpu && !(simd && std::strcmp(simd, "256") == 0);
 }
 #endif
 
@@ -362,7 +369,7 @@ double directRunResidualSquared(const std::vector<DataMatrix>& A, const Run& run
   const std::size_t m = A[run.first].cols;
 #ifdef NSA_SNMF_AVX
   if (listed::kernels().vectorized) {
-    static const bool wide = cpuHasAvx512();
+    const bool wide = useAvx512();
     double sum = 0;
     const double* Ws = W;
     for (std::size_t s = run.first; s < run.last; Ws += A[s].rows * r, ++s)
