@@ -10,6 +10,18 @@
 //   ntf hals / mu   400×64×64, rank 40 (bench/stratified-ntf.ts's NTF size)
 //   stratifiedNtf   40 strata × (10×64×64), strata rank 15, 40 topics (bench/stratified-ntf.ts's)
 // NSA_FLOW_BENCH_REPEATS sets the rounds (default 3); NSA_FLOW_BENCH_THREADS a comma list of counts.
+//
+// --small: the small-job rule instead (lib/runtime.ts getSmallJobFlops, docs/threads.md "Small jobs"):
+//   1. where a second thread starts to pay: the products every solver is made of (a data block n×m
+//      times a factor, both ways, and the factor's Gram matrix) at rank 5 and 20 over data sizes from
+//      2500 to 2.6·10⁶ values, each timed with 1 and 2 BLAS threads (best of many calls, both counts
+//      interleaved: the best time is the one least disturbed by other work on the machine);
+//   2. the cliff and its removal: the paper's Stratified-NMF run (4 strata × 100×100, rank 5, 'mu',
+//      loss tracked every iteration) with getBlasThreads() threads while two child processes spin on
+//      the cores: as before the rule (rule off: setSmallJobFlops(0); the BLAS form of the direct loss:
+//      NSA_FLOW_SIMD=0), with each change alone, and now, interleaved.
+// NSA_FLOW_BENCH_ITERATIONS shortens the paper's run (default 10 000).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 
 import {
@@ -25,7 +37,14 @@ import {
   type Tensor,
 } from '../lib/index.js';
 import { native } from '../lib/native.js';
+import { getSmallJobFlops, setSmallJobFlops } from '../lib/runtime.js';
+import { fxMatrix, loadFixture } from '../test/helpers/shared.js';
 import { fmt, lcgFill } from './common.js';
+
+if (process.argv.includes('--small')) {
+  await smallJobs();
+  process.exit(0);
+}
 
 const cores = availableParallelism();
 const limit = native().blasInfo().threadLimit;
@@ -59,10 +78,10 @@ const methods: Array<[string, () => unknown]> = [
   ['stratifiedNtf 40×10×64×64', () => stratifiedNtfSync(strataNtf, 40, { strataRank: 15, maxIterations: 5, seed: 1 })],
 ];
 
-const median = (a: number[]): number => {
+function median(a: number[]): number {
   const s = [...a].sort((x, y) => x - y);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+}
 
 const before = getBlasThreads();
 console.log(`Thread scaling, ${cores} cores, median of ${repeats} interleaved rounds; cells: seconds (speed-up, efficiency = speed-up/threads)`);
@@ -90,3 +109,98 @@ for (const [name, run] of methods) {
   console.log([name.padEnd(28), ...cells].join(''));
 }
 setBlasThreads(before);
+
+// ---- --small ----------------------------------------------------------------------------------------
+
+async function smallJobs(): Promise<void> {
+  const before = getBlasThreads();
+  const rounds = Number(process.env.NSA_FLOW_BENCH_REPEATS ?? 3);
+  // Best seconds of one product with `threads` BLAS threads; calls repeated for about 20 ms per timing.
+  const best = (threads: number, time: (reps: number) => number, flops: number): number => {
+    setBlasThreads(threads);
+    return time(Math.max(3, Math.min(1000, Math.round(2e8 / flops))));
+  };
+  console.log(`Where 2 BLAS threads start to pay, ${availableParallelism()} cores: best of ${rounds} interleaved rounds of repeated calls`);
+  console.log('cells: 1-thread µs / 2-thread µs (speed-up); flops = 2·n·m·r, the rule\'s productFlops');
+  console.log(['data n×m'.padEnd(12), 'r'.padStart(3), 'flops'.padStart(10), 'A·F (n×m·m×r)'.padStart(26), 'Fᵀ·A (r×n·n×m)'.padStart(26), 'FᵀF (SYRK n×r)'.padStart(26)].join(''));
+  let threshold = Infinity;
+  for (const r of [5, 20]) {
+    for (const n of [50, 100, 200, 400, 600, 800, 1200, 1600]) {
+      const m = n;
+      const flops = 2 * n * m * r;
+      const shapes: Array<(reps: number) => number> = [
+        (reps) => native().bench.timeGemm(n, r, m, reps),
+        (reps) => native().bench.timeGemm(r, m, n, reps),
+        (reps) => native().bench.timeSyrk(n, r, reps),
+      ];
+      const cells = shapes.map((time) => {
+        let one = Infinity;
+        let two = Infinity;
+        for (let k = 0; k < rounds; k++) {
+          one = Math.min(one, best(1, time, flops));
+          two = Math.min(two, best(2, time, flops));
+        }
+        return { one, two };
+      });
+      // A size pays when both data products (the bulk of every solver's iteration) gain ≥ 10 %.
+      if (cells[0]!.one >= 1.1 * cells[0]!.two && cells[1]!.one >= 1.1 * cells[1]!.two) threshold = Math.min(threshold, flops);
+      console.log(
+        [`${n}×${m}`.padEnd(12), String(r).padStart(3), flops.toExponential(2).padStart(10),
+          ...cells.map(({ one, two }) => `${fmt(one * 1e6)} / ${fmt(two * 1e6)} (${fmt(one / two)})`.padStart(26))].join(''),
+      );
+    }
+  }
+  console.log(`smallest size where 2 threads gained ≥ 10 % on both data products: ${threshold === Infinity ? 'none' : `${threshold.toExponential(2)} flops`} (the rule's threshold now: ${getSmallJobFlops().toExponential(2)})`);
+
+  // 2. The cliff: the paper's run beside two spinning processes, rule off and on.
+  const c = loadFixture('stratified_nmf.json').cases[2];
+  const A = c.A.map(fxMatrix) as Matrix[];
+  const init = { V: fxMatrix(c.init.V), W: c.init.W.map(fxMatrix), H: fxMatrix(c.init.H) };
+  const iterations = Number(process.env.NSA_FLOW_BENCH_ITERATIONS ?? 10_000);
+  const solve = () => stratifiedNmfSync(A, 5, { solver: 'mu', maxIterations: iterations, init });
+  setBlasThreads(before);
+  const burners: ChildProcess[] = [];
+  for (let k = 0; k < 2; k++) burners.push(spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  const saved = getSmallJobFlops();
+  const simd = process.env.NSA_FLOW_SIMD;
+  // Before: the BLAS form of the direct loss (NSA_FLOW_SIMD=0; its DDOT over 4·10⁴ values is
+  // threaded) without the rule, as this run was before the small-job rule; then each change alone.
+  const variants: Array<[label: string, rule: boolean, fused: boolean]> = [
+    [`before: rule off (${before} threads), BLAS-form loss`, false, false],
+    ['rule on (1 thread), BLAS-form loss', true, false],
+    [`rule off (${before} threads), fused loss`, false, true],
+    ['now: rule on (1 thread), fused loss', true, true],
+  ];
+  const times = variants.map(() => ({ wall: [] as number[], cpu: [] as number[] }));
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the burners are spinning
+    for (let k = 0; k < rounds; k++) {
+      for (const v of k % 2 ? [3, 2, 1, 0] : [0, 1, 2, 3]) {
+        const [, rule, fused] = variants[v]!;
+        setSmallJobFlops(rule ? saved : 0);
+        if (fused) {
+          if (simd === undefined) delete process.env.NSA_FLOW_SIMD;
+          else process.env.NSA_FLOW_SIMD = simd;
+        } else {
+          process.env.NSA_FLOW_SIMD = '0';
+        }
+        const c0 = process.cpuUsage();
+        const t0 = process.hrtime.bigint();
+        solve();
+        const cpu = process.cpuUsage(c0);
+        times[v]!.wall.push(Number(process.hrtime.bigint() - t0) / 1e9);
+        times[v]!.cpu.push((cpu.user + cpu.system) / 1e6);
+      }
+    }
+  } finally {
+    setSmallJobFlops(saved);
+    if (simd === undefined) delete process.env.NSA_FLOW_SIMD;
+    else process.env.NSA_FLOW_SIMD = simd;
+    for (const b of burners) b.kill();
+  }
+  console.log(`\nThe paper's Stratified-NMF run ('mu', ${iterations} iterations, loss tracked every iteration), getBlasThreads() = ${before}, beside 2 spinning processes; median of ${rounds} interleaved runs`);
+  variants.forEach(([label], v) => {
+    console.log(`  ${label.padEnd(44)} wall ${fmt(median(times[v]!.wall)).padStart(6)} s, process CPU ${fmt(median(times[v]!.cpu)).padStart(6)} s`);
+  });
+  setBlasThreads(before);
+}

@@ -10,6 +10,8 @@ export {
   getBlasThreads,
   setConcurrency,
   getConcurrency,
+  setSmallJobFlops,
+  getSmallJobFlops,
   type AsyncOptions,
 } from './runtime.js';
 export {

@@ -18,6 +18,11 @@
  * each). OpenBLAS's count is process-global, so it is only ever lowered while another job runs (never
  * raised under a running call), and it returns to getBlasThreads() once no job runs, for sync calls.
  *
+ * Small jobs (the one rule for every solver; docs/threads.md, "Small jobs"): a job or sync call whose
+ * largest product per iteration is below getSmallJobFlops() floating-point operations runs with one
+ * thread (BLAS and team), whatever its policy says. Each solver's wrapper passes that size
+ * (productFlops) to runJob or callSync; a call that passes none is never treated as small.
+ *
  * Settling: a job's Promise settles exactly once, after its native work has stopped. It rejects
  * with AbortError once its signal aborts, with exactly what onProgress threw (any value: an Error,
  * 42, 'x', null, undefined) once the callback throws (the job is cancelled and the callback is not
@@ -29,7 +34,7 @@ import { availableParallelism } from 'node:os';
 import { AbortError, NumericalError } from './errors.js';
 import { native, type CancelToken, type RawProgress } from './native.js';
 import { readObject } from './cli/check.js';
-import { expectShapeInteger } from './validate.js';
+import { describeValue, expectShapeInteger } from './validate.js';
 
 export interface AsyncOptions<P> {
   /** Cancels the job: the Promise rejects with AbortError and native memory is freed. */
@@ -93,6 +98,55 @@ export function getBlasThreads(): number {
   return (blasThreads ??= Math.min(availableParallelism(), native().blasInfo().threadLimit));
 }
 
+/**
+ * Below this many floating-point operations in a job's largest product per iteration, a second thread
+ * does not pay (bench/threads.ts --small, docs/threads.md "Small jobs": on a 2-core x86-64, 1 and 2
+ * threads took the same time for the solvers' product shapes up to 1.6·10⁶ flops, where OpenBLAS
+ * keeps them on one thread itself, and 2 threads first gained, 1.2–1.6×, at 3.6·10⁶). Threads on
+ * such a job are pure cost, and on a loaded machine a cliff: a helper thread that waits for a core
+ * stalls every call (the paper's Stratified-NMF run: docs/threads.md).
+ */
+const defaultSmallJobFlops = 3e6;
+let smallJobFlops = defaultSmallJobFlops;
+
+/**
+ * Sets the size below which a job runs on one thread: floating-point operations of its largest
+ * product per iteration (0: never; a machine where threads pay sooner can lower it). Returns the
+ * previous value.
+ */
+export function setSmallJobFlops(flops: number): number {
+  if (typeof flops !== 'number' || Number.isNaN(flops)) {
+    throw new TypeError(`Expected a non-negative number for flops but received ${describeValue(flops)}`);
+  }
+  if (flops < 0) throw new RangeError(`Expected a non-negative number for flops but received ${describeValue(flops)}`);
+  const previous = smallJobFlops;
+  smallJobFlops = flops;
+  return previous;
+}
+
+/** The size set by setSmallJobFlops (default 3·10⁶ flops, measured: docs/threads.md "Small jobs"). */
+export function getSmallJobFlops(): number {
+  return smallJobFlops;
+}
+
+/**
+ * The work estimate the small-job rule compares with getSmallJobFlops(): the flops of a product of
+ * `values` stored data values (a dense matrix's rows × cols, a CSR matrix's non-zeros, a tensor's
+ * entries) with a factor of `rank` columns, 2·values·rank. For the NSA-Flow solvers, a p×k matrix's
+ * Gram-type products: values = p·k, rank = k.
+ */
+export function productFlops(values: number, rank: number): number {
+  return 2 * values * rank;
+}
+
+/**
+ * The rule for one job: `threads` (its policy's, or its fair share), or 1 when its largest product
+ * (`flops`, undefined: unknown) is below getSmallJobFlops().
+ */
+export function threadsForWork(threads: number, flops: number | undefined): number {
+  return flops !== undefined && flops < smallJobFlops ? 1 : threads;
+}
+
 /** The policy a job started here and now would run under: the innermost open scope's, or the default. */
 export function currentThreadPolicy(): ThreadPolicy {
   return policyScope.getStore() ?? { jobs: concurrency, threadsPerJob: getBlasThreads() };
@@ -136,12 +190,15 @@ function effectiveConcurrency(): number {
 /**
  * The rule of the header, applied as a job starts (`running` already counts it): alone, its policy's
  * threadsPerJob; beside others, at most that and its fair share, and never above the count the
- * running jobs have.
+ * running jobs have; a small job (`flops` below getSmallJobFlops()) 1. Because the count is
+ * process-global, a small job starting beside others lowers it for them too, as any job beside
+ * others may (one of its products would otherwise run threaded).
  */
-function threadsForStartingJob(policy: ThreadPolicy): number {
-  if (running === 1) return native().setBlasThreads(policy.threadsPerJob);
+function threadsForStartingJob(policy: ThreadPolicy, flops: number | undefined): number {
+  const wanted = threadsForWork(policy.threadsPerJob, flops);
+  if (running === 1) return native().setBlasThreads(wanted);
   const share = Math.max(1, Math.floor(getBlasThreads() / running));
-  const target = Math.min(policy.threadsPerJob, share, native().blasInfo().threads);
+  const target = Math.min(wanted, share, native().blasInfo().threads);
   return native().setBlasThreads(target);
 }
 
@@ -166,12 +223,22 @@ export function mapNativeError(err: unknown, callerStack?: string, best?: unknow
   return callerStack ? withCallerStack(mapped, callerStack) : mapped;
 }
 
-/** Runs a sync native call, mapping its errors. */
-export function callSync<T>(fn: () => T): T {
+/**
+ * Runs a sync native call, mapping its errors. `flops` (productFlops of the call's largest product
+ * per iteration) applies the small-job rule: below getSmallJobFlops(), and while no async job runs,
+ * the call runs with one thread and the count is getBlasThreads() again when it returns or throws.
+ * While async jobs run the count is theirs (lowering it would outlast this call: it is never raised
+ * under a running job).
+ */
+export function callSync<T>(fn: () => T, flops?: number): T {
+  const single = running === 0 && threadsForWork(getBlasThreads(), flops) === 1 && getBlasThreads() > 1;
+  if (single) native().setBlasThreads(1);
   try {
     return fn();
   } catch (err) {
     throw mapNativeError(err);
+  } finally {
+    if (single) native().setBlasThreads(getBlasThreads());
   }
 }
 
@@ -182,7 +249,8 @@ function withCallerStack(err: Error, callerStack: string | undefined): Error {
 }
 
 /**
- * Runs one native job: waits for a slot, applies the thread policy (see the header), starts it with a fresh cancel
+ * Runs one native job: waits for a slot, applies the thread policy (see the header; `flops`, productFlops of
+ * the job's largest product per iteration, for the small-job rule), starts it with a fresh cancel
  * token, forwards progress, wires the AbortSignal (listener removed in every outcome) and maps errors.
  * See the header for how it settles.
  *
@@ -200,6 +268,7 @@ export function runJob<Raw, P = RawProgress>(
   ) => Promise<Raw>,
   options: AsyncOptions<P>,
   mapProgress?: (r: RawProgress) => P,
+  flops?: number,
 ): Promise<Raw> {
   const callerStack = new Error().stack;
   // The policy of the scope this job was asked for in, kept for when it starts (it may wait).
@@ -252,7 +321,7 @@ export function runJob<Raw, P = RawProgress>(
     function begin(): void {
       started = true;
       running++;
-      threadsForStartingJob(policy);
+      threadsForStartingJob(policy, flops);
       let promise: Promise<Raw>;
       try {
         promise = start(inputs, token, progress, intervalMs);

@@ -33,6 +33,7 @@ const points = [
 ];
 const blasThreads = api.getBlasThreads();
 const concurrency = api.getConcurrency();
+const smallJobFlops = api.getSmallJobFlops();
 
 // The bad values; `throwing` is an object whose every property read, and the listing of its keys, throws.
 const throwing = new Proxy(
@@ -112,6 +113,19 @@ const rows: Row[] = [
     },
     args: [1],
     names: ['concurrency'],
+    accepts: { 0: ['a number'] },
+  },
+  {
+    fn: 'setSmallJobFlops',
+    call: (v) => {
+      try {
+        return api.setSmallJobFlops(v as number);
+      } finally {
+        api.setSmallJobFlops(smallJobFlops);
+      }
+    },
+    args: [1e7],
+    names: ['flops'],
     accepts: { 0: ['a number'] },
   },
   row('matrix', [[[1, 2]]], ['rows', 'name'], { 1: optional }),
@@ -249,6 +263,7 @@ const notInTable = new Set([
   'getMemoryLimit',
   'getBlasThreads',
   'getConcurrency',
+  'getSmallJobFlops',
   'info',
   'encodeNpy',
   'fortranToC',

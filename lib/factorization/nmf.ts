@@ -8,7 +8,7 @@
  */
 import type { Matrix } from '../matrix.js';
 import { native } from '../native.js';
-import { callSync, runJob, type AsyncOptions } from '../runtime.js';
+import { callSync, productFlops, runJob, type AsyncOptions } from '../runtime.js';
 import { NumericalError } from '../errors.js';
 import { deviceOptionSpecs, resolveDevice, type Device } from '../cuda.js';
 import { nmfMuOnDevice, nmfUnsupportedOnDevice } from './nmf-cuda.js';
@@ -254,7 +254,7 @@ const nmfSyncSpecs = { ...nmfOptionSpecs, ...deviceOptionSpecs } as const satisf
  */
 export function nmfSync(A: DataMatrix, rank: number, options?: NmfOptions & { device?: Device }): NmfResult {
   const p = prepare(A, rank, options, 'nmfSync()', nmfSyncSpecs);
-  const cpu = (raw: ReturnType<typeof rawOptions>) => callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, raw)));
+  const cpu = (raw: ReturnType<typeof rawOptions>) => callInContext(p.context, 'A', () => callSync(() => native().nmf(p.A, p.rank, raw), productFlops(p.A.data.length, p.rank)));
   const { binding } = resolveDevice((p.o as Parsed & { device: Device }).device, p.context, p.A.rows * p.A.cols, nmfUnsupportedOnDevice({
     ...p.o, sparse: 'indptr' in p.A, missing: p.missing, penalties: penaltyWeights(p.o, factorPenaltyKeys),
   }));
@@ -281,6 +281,7 @@ export function nmf(A: DataMatrix, rank: number, options?: NmfOptions & AsyncOpt
         native().nmfAsync({ ...p.A, data: data! }, p.rank, rawOptions(p, seed), token, onProgress, interval),
       jobOptions,
       mapPenalizedProgress,
+      productFlops(p.A.data.length, p.rank),
     )
       .catch(inContext(p.context, 'A'))
       .then((raw) => toResult(p, raw)),

@@ -10,7 +10,7 @@
  */
 import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
-import { callSync, runJob, type AsyncOptions } from '../runtime.js';
+import { callSync, productFlops, runJob, type AsyncOptions } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { expectTensor, maxTensorOrder } from '../tensor-ops.js';
 import {
@@ -300,6 +300,7 @@ export function ntf(T: Tensor, rank: number, options: NtfOptions & AsyncOptions<
         native().ntfAsync(...rawArgs(p, data!, p.factors ? (factors as Float64Array[]) : undefined, seed), token, onProgress, interval),
       jobOptions,
       mapNmfProgress,
+      productFlops(p.t.data.length, p.rank),
     )
       .catch(inContext(p.context, 'T'))
       .then((raw) => toResult(raw, p)),
@@ -310,6 +311,6 @@ export function ntf(T: Tensor, rank: number, options: NtfOptions & AsyncOptions<
 export function ntfSync(T: Tensor, rank: number, options: NtfOptions = {}): NtfResult {
   const p = parse(T, rank, options, 'ntfSync()', ntfOptionSpecs);
   return bestOfSync(p.o, p.factors !== undefined, p.context, (seed) =>
-    toResult(callInContext(p.context, 'T', () => callSync(() => native().ntf(...rawArgs(p, p.t.data, p.factors, seed)))), p),
+    toResult(callInContext(p.context, 'T', () => callSync(() => native().ntf(...rawArgs(p, p.t.data, p.factors, seed)), productFlops(p.t.data.length, p.rank))), p),
   );
 }

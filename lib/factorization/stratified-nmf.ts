@@ -6,7 +6,7 @@
  */
 import type { Matrix } from '../matrix.js';
 import { native } from '../native.js';
-import { callSync, runJob, type AsyncOptions } from '../runtime.js';
+import { callSync, productFlops, runJob, type AsyncOptions } from '../runtime.js';
 import {
   asyncOptionSpecs,
   describeValue,
@@ -359,11 +359,16 @@ function jobInputs(p: Prepared): Float64Array[] {
   return p.strata.map((s) => s.data);
 }
 
+/** The small-job rule's size (lib/runtime.ts): the stacked data product Σₛ A(s)Hᵀ. */
+function jobFlops(p: Prepared): number {
+  return productFlops(p.strata.reduce((n, s) => n + s.data.length, 0), p.rank);
+}
+
 /** Stratified-NMF on the calling thread (small problems). */
 export function stratifiedNmfSync(strata: DataMatrix[], rank: StratifiedNmfRank, options?: StratifiedNmfOptions): StratifiedNmfResult {
   const p = prepare(strata, rank, options, 'stratifiedNmfSync()', stratifiedNmfOptionSpecs);
   return bestOfSync(p.o, p.given !== undefined, p.context, (seed) =>
-    toResult(p, callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNmf(p.strata, p.cols, rawRank(p), rawOptions(p, seed))))),
+    toResult(p, callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNmf(p.strata, p.cols, rawRank(p), rawOptions(p, seed)), jobFlops(p)))),
   );
 }
 
@@ -388,6 +393,7 @@ function stratifiedNmfAsync(
       },
       jobOptions,
       mapPenalizedProgress,
+      jobFlops(p),
     )
       .catch(inContext(p.context, 'the strata'))
       .then((raw) => toResult(p, raw)),

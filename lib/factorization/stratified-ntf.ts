@@ -16,7 +16,7 @@
 import type { Matrix } from '../matrix.js';
 import { bestOf, bestOfSync, restartsDoubles, restartsOptionSpec, type RestartsSummary } from './restarts.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
-import { callSync, runJob, type AsyncOptions } from '../runtime.js';
+import { callSync, productFlops, runJob, type AsyncOptions } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { expectTensor } from '../tensor-ops.js';
 import {
@@ -660,10 +660,17 @@ export function stratifiedNtf(strata: readonly Tensor[], rankOrOptions: unknown,
       },
       jobOptions,
       mapNmfProgress,
+      jobFlops(p),
     )
       .catch(inContext(p.context, 'the strata'))
       .then((raw) => toResult(raw, p));
   });
+}
+
+/** The small-job rule's size (lib/runtime.ts): the strata's entries against the CP and strata terms. */
+function jobFlops(p: Parsed): number {
+  const q = p.settings.strataRank;
+  return productFlops(p.strata.reduce((n, s) => n + s.length, 0), p.settings.rank + (typeof q === 'number' ? q : Math.max(0, ...q)));
 }
 
 /**
@@ -679,7 +686,7 @@ export function stratifiedNtfSync(strata: readonly Tensor[], rankOrOptions: unkn
     ? parse(strata, undefined, rankOrOptions, 'stratifiedNtfSync()', parseSpecs)
     : parse(strata, rankOrOptions, maybeOptions, 'stratifiedNtfSync()', parseSpecs);
   return bestOfSync(p.o, p.init !== undefined, p.context, (seed) =>
-    toResult(callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNtf(...rawArgs(p, seed)))), p),
+    toResult(callInContext(p.context, 'the strata', () => callSync(() => native().stratifiedNtf(...rawArgs(p, seed)), jobFlops(p))), p),
   );
 }
 

@@ -12,7 +12,7 @@ import { native, type CancelToken, type RawProgress } from '../native.js';
 import { optimizerNames, optimizerStateBuffers, type OptimizerName, type stepOptimizers } from '../nsa-flow/optimizers.js';
 import { nsaFlowOptionSpecs } from '../nsa-flow/solver.js';
 import { retractionTypes, type RetractionType } from '../ortho.js';
-import { callSync, runJob, type AsyncOptions } from '../runtime.js';
+import { callSync, productFlops, runJob, type AsyncOptions } from '../runtime.js';
 import {
   asyncOptionSpecs,
   describeValue,
@@ -279,7 +279,7 @@ export const asyncSpecs = asyncOptionSpecs;
 
 /** One native solve (validated inputs). `settings` is returned as used, with the derived weights. */
 export function runExplicitSync(Y0: Matrix, X0: Matrix | undefined, settings: NativeExplicitOptions): RawExplicitResult {
-  return callSync(() => native().explicitFlow(Y0.data, X0?.data ?? null, Y0.rows, Y0.cols, settings));
+  return callSync(() => native().explicitFlow(Y0.data, X0?.data ?? null, Y0.rows, Y0.cols, settings), productFlops(Y0.data.length, Y0.cols));
 }
 
 export function runExplicitAsync(
@@ -295,6 +295,7 @@ export function runExplicitAsync(
       native().explicitFlowAsync(ins[0]!, ins[1] ?? null, Y0.rows, Y0.cols, settings, token, onProgress, intervalMs),
     async,
     mapProgress,
+    productFlops(Y0.data.length, Y0.cols),
   );
 }
 

@@ -15,7 +15,7 @@
 import type { Matrix } from '../matrix.js';
 import { checkMemory, float64Bytes } from '../memory.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
-import { callSync, runJob, type AsyncOptions } from '../runtime.js';
+import { callSync, productFlops, runJob, type AsyncOptions } from '../runtime.js';
 import type { StopReason } from '../solver.js';
 import { expectMatrix, parseOptions, type OptionSpecs } from '../validate.js';
 import { missingOptionSpecs, prepareMissing, wantsMissing, type MissingMask, type ParsedMissing } from '../factorization/missing.js';
@@ -303,7 +303,7 @@ export function runCertifiedSync(problem: CertifiedProblem, options: CertifiedOp
   checkCertifiedProblem(problem, options, 'the certified solve');
   const { Y0 } = problem;
   const [X0, x0Cols, X, n] = rawArgs(problem);
-  const raw = callSync(() => native().certifiedSolve(Y0.data, Y0.rows, Y0.cols, X0, x0Cols, X, n, rawOptions(problem.mode, options, problem.weights)));
+  const raw = callSync(() => native().certifiedSolve(Y0.data, Y0.rows, Y0.cols, X0, x0Cols, X, n, rawOptions(problem.mode, options, problem.weights)), productFlops(Y0.data.length, Y0.cols));
   return buildRun(raw, Y0);
 }
 
@@ -336,6 +336,7 @@ export async function runCertifiedAsync(problem: CertifiedProblem, options: Cert
       ),
     async,
     mapProgress,
+    productFlops(Y0.data.length, Y0.cols),
   );
   return buildRun(raw, Y0);
 }

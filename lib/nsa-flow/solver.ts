@@ -10,7 +10,7 @@ import type { Matrix } from '../matrix.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
 import { NumericalError } from '../errors.js';
 import { checkWorkspace, retractionTypes, nonNegativityModes, type NonNegativity, type RetractionType } from '../ortho.js';
-import { callSync, runJob, type AsyncOptions } from '../runtime.js';
+import { callSync, productFlops, runJob, type AsyncOptions } from '../runtime.js';
 import {
   asyncOptionSpecs,
   describeValue,
@@ -696,7 +696,7 @@ export function nsaFlowSync(Y0: Matrix, options?: NsaFlowOptions): NsaFlowResult
   const { o, y } = prepare(Y0, options, 'nsaFlowSync()', syncSpecs);
   if (o.kind === 'certified') return certifiedResult(runCertifiedSync(certifiedProblem(o, y), certifiedOptions(o)), y, o);
   const raw = loopRaw(o);
-  const r = callSync(() => native().nsaFlowSync(y.data, o.X0?.data ?? null, y.rows, y.cols, raw));
+  const r = callSync(() => native().nsaFlowSync(y.data, o.X0?.data ?? null, y.rows, y.cols, raw), productFlops(y.data.length, y.cols));
   return loopResult(r, y, o, raw.lrStrategy);
 }
 
@@ -735,6 +735,7 @@ export function nsaFlow(Y0: Matrix, options?: NsaFlowOptions & AsyncOptions<NsaF
       native().nsaFlowAsync(yd!, xd ?? null, y.rows, y.cols, raw, token, onProgress, interval),
     async,
     mapProgress,
+    productFlops(y.data.length, y.cols),
   ).then((r) => loopResult(r, y, o, raw.lrStrategy));
 }
 

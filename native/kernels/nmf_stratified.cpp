@@ -4,6 +4,7 @@
 // where 1ᵀA and ‖A‖² are computed once and AHᵀ, WᵀW, HHᵀ, Wᵀ1 are the update's own products.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "error.hpp"
@@ -11,6 +12,11 @@
 #include "nmf.hpp"
 #include "nmf_detail.hpp"
 #include "thread_team.hpp"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define NSA_SNMF_AVX 1
+#include <immintrin.h>
+#endif
 
 namespace nsa {
 
@@ -32,6 +38,7 @@ enum Slot : std::size_t {
   kWsum,     // W(s)ᵀ1 (r)
   kHv,       // H v (r)
   kDenT,     // the listed entries' part of H's denominator, transposed (m×r)
+  kWt,       // W(s)ᵀ of a run (r×nₛ), for ΣW(s)ᵀA(s) as a plain product
   kColumns,  // per column: observed weight, listed model and data sums (3m)
 };
 
@@ -229,13 +236,147 @@ std::vector<Run> contiguousRuns(const std::vector<DataMatrix>& A, const std::vec
   return runs;
 }
 
-// Σ over the strata of a run of ‖A(s) − 1v(s)ᵀ − W(s)H‖², computed directly: a dense run in blocks
-// of rows that may span strata (one GEMM per block, not per stratum), a CSR run through
-// directResidualSquared.
+#ifdef NSA_SNMF_AVX
+// ‖A − 1vᵀ − WH‖² of a dense n×m block in one pass, for the AVX + FMA CPUs (listed::kernels()
+// .vectorized: the run-time check and NSA_FLOW_SIMD=0 of the listed kernels). The BLAS form below
+// makes four passes over n×m values (copy A, subtract v, a GEMM into the copy, a DDOT); here each
+// residual entry a − v_j − w·h_j is formed in registers, squared and summed without being stored:
+// four rows at a time share every load of v and H. On the paper's 4 strata × 100×100, rank 5, the loss
+// then costs 0.13 s per 10 000 iterations instead of 0.46 s (docs/performance.md "Small problems").
+// The sums run in another order than DDOT's: the two agree to rounding (≈ 1e-16 relative).
+__attribute__((target("avx,fma"))) double fusedResidualSquared(const double* A, std::size_t n, std::size_t m,
+                                                              const double* v, const double* W, const double* H,
+                                                              std::size_t r) {
+  const std::size_t m4 = m & ~static_cast<std::size_t>(3);
+  __m256d acc0 = _mm256_setzero_pd(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  double tail = 0;
+  auto scalarEntry = [&](const double* a, const double* w, std::size_t j) {
+    double d = a[j] - v[j];
+    for (std::size_t c = 0; c < r; ++c) d -= w[c] * H[c * m + j];
+    tail += d * d;
+  };
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const double* a = A + i * m;
+    const double* w = W + i * r;
+    for (std::size_t j = 0; j < m4; j += 4) {
+      const __m256d vj = _mm256_loadu_pd(v + j);
+      __m256d d0 = _mm256_sub_pd(_mm256_loadu_pd(a + j), vj);
+      __m256d d1 = _mm256_sub_pd(_mm256_loadu_pd(a + m + j), vj);
+      __m256d d2 = _mm256_sub_pd(_mm256_loadu_pd(a + 2 * m + j), vj);
+      __m256d d3 = _mm256_sub_pd(_mm256_loadu_pd(a + 3 * m + j), vj);
+      for (std::size_t c = 0; c < r; ++c) {
+        const __m256d h = _mm256_loadu_pd(H + c * m + j);
+        d0 = _mm256_fnmadd_pd(_mm256_broadcast_sd(w + c), h, d0);
+        d1 = _mm256_fnmadd_pd(_mm256_broadcast_sd(w + r + c), h, d1);
+        d2 = _mm256_fnmadd_pd(_mm256_broadcast_sd(w + 2 * r + c), h, d2);
+        d3 = _mm256_fnmadd_pd(_mm256_broadcast_sd(w + 3 * r + c), h, d3);
+      }
+      acc0 = _mm256_fmadd_pd(d0, d0, acc0);
+      acc1 = _mm256_fmadd_pd(d1, d1, acc1);
+      acc2 = _mm256_fmadd_pd(d2, d2, acc2);
+      acc3 = _mm256_fmadd_pd(d3, d3, acc3);
+    }
+    for (std::size_t q = 0; q < 4; ++q)
+      for (std::size_t j = m4; j < m; ++j) scalarEntry(a + q * m, w + q * r, j);
+  }
+  for (; i < n; ++i) {
+    const double* a = A + i * m;
+    const double* w = W + i * r;
+    for (std::size_t j = 0; j < m4; j += 4) {
+      __m256d d = _mm256_sub_pd(_mm256_loadu_pd(a + j), _mm256_loadu_pd(v + j));
+      for (std::size_t c = 0; c < r; ++c) d = _mm256_fnmadd_pd(_mm256_broadcast_sd(w + c), _mm256_loadu_pd(H + c * m + j), d);
+      acc0 = _mm256_fmadd_pd(d, d, acc0);
+    }
+    for (std::size_t j = m4; j < m; ++j) scalarEntry(a, w, j);
+  }
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, _mm256_add_pd(_mm256_add_pd(acc0, acc1), _mm256_add_pd(acc2, acc3)));
+  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail;
+}
+
+// The same pass 8 lanes wide, for CPUs with AVX-512F (the columns past the last multiple of 8 by
+// fusedResidualSquared's scalar tail, which is what its loops leave to it).
+__attribute__((target("avx512f"))) double fusedResidualSquared512(const double* A, std::size_t n, std::size_t m,
+                                                                 const double* v, const double* W, const double* H,
+                                                                 std::size_t r) {
+  const std::size_t m8 = m & ~static_cast<std::size_t>(7);
+  __m512d acc0 = _mm512_setzero_pd(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  double tail = 0;
+  auto scalarEntry = [&](const double* a, const double* w, std::size_t j) {
+    double d = a[j] - v[j];
+    for (std::size_t c = 0; c < r; ++c) d -= w[c] * H[c * m + j];
+    tail += d * d;
+  };
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const double* a = A + i * m;
+    const double* w = W + i * r;
+    for (std::size_t j = 0; j < m8; j += 8) {
+      const __m512d vj = _mm512_loadu_pd(v + j);
+      __m512d d0 = _mm512_sub_pd(_mm512_loadu_pd(a + j), vj);
+      __m512d d1 = _mm512_sub_pd(_mm512_loadu_pd(a + m + j), vj);
+      __m512d d2 = _mm512_sub_pd(_mm512_loadu_pd(a + 2 * m + j), vj);
+      __m512d d3 = _mm512_sub_pd(_mm512_loadu_pd(a + 3 * m + j), vj);
+      for (std::size_t c = 0; c < r; ++c) {
+        const __m512d h = _mm512_loadu_pd(H + c * m + j);
+        d0 = _mm512_fnmadd_pd(_mm512_set1_pd(w[c]), h, d0);
+        d1 = _mm512_fnmadd_pd(_mm512_set1_pd(w[r + c]), h, d1);
+        d2 = _mm512_fnmadd_pd(_mm512_set1_pd(w[2 * r + c]), h, d2);
+        d3 = _mm512_fnmadd_pd(_mm512_set1_pd(w[3 * r + c]), h, d3);
+      }
+      acc0 = _mm512_fmadd_pd(d0, d0, acc0);
+      acc1 = _mm512_fmadd_pd(d1, d1, acc1);
+      acc2 = _mm512_fmadd_pd(d2, d2, acc2);
+      acc3 = _mm512_fmadd_pd(d3, d3, acc3);
+    }
+    for (std::size_t q = 0; q < 4; ++q)
+      for (std::size_t j = m8; j < m; ++j) scalarEntry(a + q * m, w + q * r, j);
+  }
+  for (; i < n; ++i) {
+    const double* a = A + i * m;
+    const double* w = W + i * r;
+    for (std::size_t j = 0; j < m8; j += 8) {
+      __m512d d = _mm512_sub_pd(_mm512_loadu_pd(a + j), _mm512_loadu_pd(v + j));
+      for (std::size_t c = 0; c < r; ++c) d = _mm512_fnmadd_pd(_mm512_set1_pd(w[c]), _mm512_loadu_pd(H + c * m + j), d);
+      acc0 = _mm512_fmadd_pd(d, d, acc0);
+    }
+    for (std::size_t j = m8; j < m; ++j) scalarEntry(a, w, j);
+  }
+  alignas(64) double lanes[8];
+  _mm512_store_pd(lanes, _mm512_add_pd(_mm512_add_pd(acc0, acc1), _mm512_add_pd(acc2, acc3)));
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])) + tail;
+}
+
+// AVX-512 where the CPU has it, unless NSA_FLOW_SIMD=256 asks for the 256-bit pass (so that a machine
+// with AVX-512 can test that one too; the environment is read per call, as listed::kernels() does).
+bool useAvx512() {
+  static const bool cpu = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  const char* simd = std::getenv("NSA_FLOW_SIMD");
+  return cpu && !(simd && std::strcmp(simd, "256") == 0);
+}
+#endif
+
+// Σ over the strata of a run of ‖A(s) − 1v(s)ᵀ − W(s)H‖², computed directly: dense strata in one
+// fused pass each where the CPU has AVX + FMA (above), otherwise a dense run in blocks of rows that may
+// span strata (one GEMM per block, not per stratum); a CSR run through directResidualSquared.
 double directRunResidualSquared(const std::vector<DataMatrix>& A, const Run& run, const double* V,
                                 const double* W, const double* H, std::size_t r, Workspace& ws) {
   if (A[run.first].sparse()) return directResidualSquared(A[run.first], V + run.first * A[run.first].cols, W, H, r, ws);
   const std::size_t m = A[run.first].cols;
+#ifdef NSA_SNMF_AVX
+  if (listed::kernels().vectorized) {
+    const bool wide = useAvx512();
+    double sum = 0;
+    const double* Ws = W;
+    for (std::size_t s = run.first; s < run.last; Ws += A[s].rows * r, ++s)
+      sum += (wide ? fusedResidualSquared512 : fusedResidualSquared)(A[s].dense, A[s].rows, m, V + s * m, Ws, H, r);
+    return sum;
+  }
+#endif
   const std::size_t block = std::max<std::size_t>(1, std::min<std::size_t>(run.rows, (1u << 16) / m));
   double* R = ws.get(kResidual, block * m);
   const double* data = A[run.first].dense;
@@ -425,10 +566,10 @@ void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit 
 
 namespace {
 // Σₛ Σ ω(a − m)² (unweighted strata: ‖A(s) − 1v(s)ᵀ − W(s)H‖²), expanded with the direct fallback.
-double lossSquaredOf(const Problem& P, const double* V, const std::vector<double*>& W, const double* H) {
+// `ws`: the run's workspace at the end of a run (its slots are recomputed before any later read).
+double lossSquaredOf(const Problem& P, const double* V, const std::vector<double*>& W, const double* H, Workspace& ws) {
   const std::vector<DataMatrix>& A = P.A;
   const std::size_t r = P.r;
-  Workspace ws;
   const std::size_t m = P.m;
   double* HHt = ws.get(kHHt, r * r);
   double* Ht = ws.get(kHt, m * r);
@@ -459,7 +600,8 @@ double lossSquaredOf(const Problem& P, const double* V, const std::vector<double
 
 double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const double* V,
                          const std::vector<double*>& W, const double* H) {
-  return std::sqrt(std::max(lossSquaredOf(Problem(A, r), V, W, H), 0.0));
+  Workspace ws;
+  return std::sqrt(std::max(lossSquaredOf(Problem(A, r), V, W, H, ws), 0.0));
 }
 
 namespace {
@@ -596,7 +738,7 @@ bool reportIteration(int it, double lossSquared, double penalty, bool due, const
 void finishRun(const Problem& P, const double* V, const std::vector<double*>& W, const double* H, int it,
                double penalty, const StratifiedNmfOptions& o, Workspace& ws, NmfRun& run) {
   run.iterations = it;
-  const double finalSquared = std::max(lossSquaredOf(P, V, W, H), 0.0);
+  const double finalSquared = std::max(lossSquaredOf(P, V, W, H, ws), 0.0);
   const double final = std::sqrt(finalSquared);
   checkFiniteLoss(final, it);
   run.trace.record(it, final);
@@ -634,6 +776,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
   const int sweepsW = sweepsFor(m, r), sweepsH = sweepsFor(N, r);
 
   Workspace ws;
+  Workspace lossWs;  // the weighted loss's products (its slots would overwrite the sweeps' in ws)
   double* HHt = ws.get(kHHt, r * r);
   double* Ht = ws.get(kHt, m * r);
   double* AHt = ws.get(kAHt, N * r);  // A(s)Hᵀ stacked, then the W rows' p = (A(s) − 1v(s)ᵀ)Hᵀ
@@ -677,7 +820,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
     if (wantLoss && currentSquared >= 0) {
       lossSquared = currentSquared;
     } else if (wantLoss && P.anyWeighted) {
-      lossSquared = lossSquaredOf(P, V, W, H);
+      lossSquared = lossSquaredOf(P, V, W, H, lossWs);
     } else if (wantLoss) {
       // The expansion cancelled (a close fit): the residual itself, one product pass per run.
       for (const Run& g0 : runs) lossSquared += directRunResidualSquared(A, g0, V, W[g0.first], H, r, ws);
@@ -886,6 +1029,24 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   run.trace.start();
   LossRecorder recorder(o.tolerance, o.lossEvery);
   const double normA = std::sqrt(P.totalNorm2);
+  // Per run: whether its expanded loss has cancelled. The multiplicative updates do not raise the
+  // loss (without penalties), so a fit that has become too close for the expansion stays so: from
+  // then on the run's loss is taken directly, without first paying for the expansion (a quarter of
+  // the direct pass's time at the paper's size, its dot products being latency-bound). Where the
+  // loss does rise again (penalties), the direct value is only more accurate than needed.
+  std::vector<char> expansionCancels(runs.size(), 0);
+  // A run's data products A·Hᵀ and Wᵀ·A at the paper's size (400×100 by rank 5) cost OpenBLAS 0.3.21
+  // 2.4× more as the transposed products (its packed TN path) than as plain ones on the transposed
+  // factors, Hᵀ and Wᵀ (its small-matrix kernels, used up to about 10⁶ multiply-adds per product);
+  // above that both forms take the regular path and the transposed one was as fast or faster
+  // (4 strata × 500×300, rank 10: 1.1 vs 1.2–1.4 ms per iteration). Measured: docs/performance.md,
+  // "Small problems".
+  auto smallProducts = [&](const Run& g0) {
+    return !A[g0.first].sparse() && static_cast<double>(g0.rows) * static_cast<double>(r) * static_cast<double>(m) <= 1e6;
+  };
+  bool anySmallRun = false;
+  for (const Run& g0 : runs) anySmallRun = anySmallRun || smallProducts(g0);
+  if (anySmallRun) ws.get(kWt, N * r);  // sized once, before the loop
 
   int it = 0;
   for (; it < o.maxIterations; ++it) {
@@ -902,10 +1063,8 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
 
     // Products of the old W and H, shared by the V, W and H updates and the loss.
     outerGram(H, r, m, HHt);
-    if (P.anySparse || P.anyWeighted) {
-      transposeInto(H, r, m, Ht);
-      std::fill(numT, numT + m * r, 0.0);
-    }
+    if (P.anySparse || P.anyWeighted || anySmallRun) transposeInto(H, r, m, Ht);
+    if (P.anySparse || P.anyWeighted) std::fill(numT, numT + m * r, 0.0);
     if (denT) std::fill(denT, denT + m * r, 0.0);
     std::fill(num, num + r * m, 0.0);
     std::fill(den, den + r * m, 0.0);
@@ -918,8 +1077,15 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         dataTimes(As, Ht, r, 0.0, aht);
         dataTransposeTimes(As, Ws, r, 1.0, numT);
       } else {
-        gemm(false, true, g0.rows, r, m, 1.0, As.dense, H, 0.0, aht);
-        gemm(true, false, r, m, g0.rows, 1.0, Ws, As.dense, 1.0, num);
+        if (smallProducts(g0)) {  // both as plain products: OpenBLAS's small-matrix kernels
+          double* Wt = ws.get(kWt, g0.rows * r);
+          transposeInto(Ws, g0.rows, r, Wt);
+          gemm(false, false, g0.rows, r, m, 1.0, As.dense, Ht, 0.0, aht);
+          gemm(false, false, r, m, g0.rows, 1.0, Wt, As.dense, 1.0, num);
+        } else {
+          gemm(false, true, g0.rows, r, m, 1.0, As.dense, H, 0.0, aht);
+          gemm(true, false, r, m, g0.rows, 1.0, Ws, As.dense, 1.0, num);
+        }
       }
       gemm(false, false, g0.rows, r, r, 1.0, Ws, HHt, 0.0, WHHt + rowOffset[g0.first] * r);
       if (P.base(g0.first) != 0.0)  // a stratum whose unlisted entries are missing is its own run
@@ -932,19 +1098,27 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     // The loss of the old iterate: expanded per stratum; a run with a stratum where that would
     // cancel is evaluated directly as a whole.
     if (wantLoss) {
-      for (const Run& g0 : runs) {
+      for (std::size_t k = 0; k < runs.size(); ++k) {
+        const Run& g0 = runs[k];
         if (P.base(g0.first) == 0.0) continue;  // only its listed entries count (added below)
-        double expanded = 0;
-        bool accurate = true;
-        for (std::size_t s = g0.first; s < g0.last; ++s) {
-          const std::size_t n = A[s].rows;
-          double part;
-          columnSumsOf(W[s], n, r, wsum);
-          accurate = expandedLossSquared(P, s, V + s * m, W[s], H, AHt + rowOffset[s] * r,
-                                         WHHt + rowOffset[s] * r, wsum, ws, &part) && accurate;
-          expanded += part;
+        if (!expansionCancels[k]) {
+          double expanded = 0;
+          bool accurate = true;
+          for (std::size_t s = g0.first; s < g0.last; ++s) {
+            const std::size_t n = A[s].rows;
+            double part;
+            columnSumsOf(W[s], n, r, wsum);
+            accurate = expandedLossSquared(P, s, V + s * m, W[s], H, AHt + rowOffset[s] * r,
+                                           WHHt + rowOffset[s] * r, wsum, ws, &part) && accurate;
+            expanded += part;
+          }
+          if (accurate) {
+            lossSquared += expanded;
+            continue;
+          }
+          expansionCancels[k] = true;
         }
-        lossSquared += accurate ? expanded : directRunResidualSquared(A, g0, V, W[g0.first], H, r, ws);
+        lossSquared += directRunResidualSquared(A, g0, V, W[g0.first], H, r, ws);
       }
     }
 

@@ -2,8 +2,8 @@
 // The thread team of the solvers' own passes (elementwise updates, fused row-block passes, MTTKRP,
 // loss). One team per run, sized by teamThreads() below, so that every solver follows the same thread
 // policy: the BLAS thread count the runtime set for this job (lib/runtime.ts owns it: all cores for a
-// job running alone, one thread per job when jobs run side by side), never more than the cores, and
-// one thread for passes too small to pay for a wake-up.
+// job running alone, one thread per job when jobs run side by side, one for a small job whatever
+// else runs), never more than the cores, and one thread for passes too small to pay for a wake-up.
 
 #include <cblas.h>
 
