@@ -7,16 +7,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { nsaFlowExplicitSync, type Matrix } from '../lib/index.js';
-
-function lcg(n: number, seed: number, shift = 0): Float64Array {
-  let s = seed >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - shift;
-  }
-  return out;
-}
+import { lcg } from './helpers/lcg.js';
 
 const p = 2500;
 const k = 6;

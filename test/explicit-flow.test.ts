@@ -8,22 +8,13 @@ import { AbortError, nsaFlowExplicit, nsaFlowExplicitSync, type Matrix } from '.
 import { optimizerNames } from '../lib/nsa-flow/optimizers.js';
 import { checkMemory } from '../lib/nsa-flow-explicit/core.js';
 import { adamFirstStep, handStep, type Mat } from './helpers/explicit-hand.js';
+import { lcg } from './helpers/lcg.js';
 
 const toy: Matrix = {
   rows: 4,
   cols: 3,
   data: Float64Array.from([1, 0.5, 0.2, 0.3, 1, 0.4, 0.2, 0.3, 1, 0.6, 0.6, 0.6]),
 };
-
-function lcg(n: number, seed: number, shift = 0): Float64Array {
-  let s = seed >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - shift;
-  }
-  return out;
-}
 
 function maxRelDiff(a: Float64Array, b: Float64Array): number {
   let d = 0;

@@ -7,16 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { NumericalError, nsaFlowExplicitSync, nsaFlowPathSync, selectAuto, selectOnPath, type Matrix, type PathPoint } from '../lib/index.js';
 import { pcaStart } from './helpers/explicit-data.js';
 import { mul, project, type Mat } from './helpers/explicit-hand.js';
-
-function lcg(n: number, seed: number, shift = 0): Float64Array {
-  let s = seed >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - shift;
-  }
-  return out;
-}
+import { lcg } from './helpers/lcg.js';
 
 const dot = (a: Float64Array, b: Float64Array): number => a.reduce((s, v, i) => s + v * b[i]!, 0);
 const scaled = (Y: Matrix, s: number): Matrix => ({ ...Y, data: Y.data.map((v) => v * s) });

@@ -5,20 +5,9 @@ import { ntf, ntfSync, setBlasThreads, type Matrix, type Tensor } from '../lib/i
 import { DEFAULT_NTF_INNER_SWEEPS } from '../lib/factorization/ntf.js';
 import { native } from '../lib/native.js';
 import { relativeError } from './helpers/shared.js';
+import { expectThrows } from './helpers/thrown.js';
 
 setBlasThreads(1);
-
-/** Asserts both the error class and the message. */
-function throws(fn: () => unknown, cls: new (...args: any[]) => Error, message: RegExp): void {
-  let error: unknown;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(cls);
-  expect((error as Error).message).toMatch(message);
-}
 
 /** U(0,1) values from a seeded linear congruential generator. */
 function uniform(n: number, seed: number): Float64Array {
@@ -185,25 +174,25 @@ describe('ntf inner sweeps', () => {
     mask[4] = 1;
     expect(ntfSync(small, 2, { maxIterations: 1, mask }).settings.innerSweeps).toBe(1);
     expect(ntfSync(small, 2, { maxIterations: 1, mask, innerSweeps: 1 }).settings.innerSweeps).toBe(1);
-    throws(() => ntfSync(small, 2, { mask, innerSweeps: 3 }), RangeError, /^Expected options\.innerSweeps 1 with missing entries or weights for ntfSync\(\) but received 3/);
+    expectThrows(() => ntfSync(small, 2, { mask, innerSweeps: 3 }), RangeError, /^Expected options\.innerSweeps 1 with missing entries or weights for ntfSync\(\) but received 3/);
     const weights = { shape: small.shape, data: new Float64Array(small.data.length).fill(2) };
-    throws(() => ntfSync(small, 2, { weights, solver: 'mu', innerSweeps: 2 }), RangeError, /Expected options\.innerSweeps 1 with missing entries or weights for ntfSync\(\) but received 2/);
-    throws(() => ntfSync(small, 2, { innerSweeps: 0 }), RangeError, /options\.innerSweeps of ntfSync\(\)/);
-    throws(() => ntfSync(small, 2, { innerSweeps: 2.5 }), RangeError, /options\.innerSweeps of ntfSync\(\)/);
-    throws(() => ntfSync(small, 2, { innerSweeps: '3' as never }), TypeError, /options\.innerSweeps of ntfSync\(\)/);
-    throws(() => ntfSync(small, 2, { innerTolerance: 2 }), RangeError, /options\.innerTolerance of ntfSync\(\)/);
-    throws(() => ntfSync(small, 2, { innerTolerance: -0.1 }), RangeError, /options\.innerTolerance of ntfSync\(\)/);
-    throws(() => ntfSync(small, 2, { innerSweep: 3 } as never), TypeError, /did you mean innerSweeps\?/);
+    expectThrows(() => ntfSync(small, 2, { weights, solver: 'mu', innerSweeps: 2 }), RangeError, /Expected options\.innerSweeps 1 with missing entries or weights for ntfSync\(\) but received 2/);
+    expectThrows(() => ntfSync(small, 2, { innerSweeps: 0 }), RangeError, /options\.innerSweeps of ntfSync\(\)/);
+    expectThrows(() => ntfSync(small, 2, { innerSweeps: 2.5 }), RangeError, /options\.innerSweeps of ntfSync\(\)/);
+    expectThrows(() => ntfSync(small, 2, { innerSweeps: '3' as never }), TypeError, /options\.innerSweeps of ntfSync\(\)/);
+    expectThrows(() => ntfSync(small, 2, { innerTolerance: 2 }), RangeError, /options\.innerTolerance of ntfSync\(\)/);
+    expectThrows(() => ntfSync(small, 2, { innerTolerance: -0.1 }), RangeError, /options\.innerTolerance of ntfSync\(\)/);
+    expectThrows(() => ntfSync(small, 2, { innerSweep: 3 } as never), TypeError, /did you mean innerSweeps\?/);
   });
 
   it('the addon guards the raw options itself', () => {
     const raw = (options: Record<string, unknown>) => () =>
       native().ntf(small.data, [...small.shape], 2, { maxIterations: 1, solver: 'hals', epsilon: 1e-9, tolerance: 0, lossEvery: 1, seed: 0, certificateTolerance: 0, ...options } as never, undefined);
-    throws(raw({ innerSweeps: 0 }), RangeError, /options\.innerSweeps/);
-    throws(raw({ innerSweeps: 1.5 }), TypeError, /options\.innerSweeps/);
-    throws(raw({ innerSweeps: 'x' }), TypeError, /options\.innerSweeps/);
-    throws(raw({ innerTolerance: 3 }), RangeError, /options\.innerTolerance/);
-    throws(raw({ innerSweeps: 2, weights: new Float64Array(small.data.length).fill(1) }), RangeError, /^Expected options\.innerSweeps 1 with weights or missing entries but received 2$/);
+    expectThrows(raw({ innerSweeps: 0 }), RangeError, /options\.innerSweeps/);
+    expectThrows(raw({ innerSweeps: 1.5 }), TypeError, /options\.innerSweeps/);
+    expectThrows(raw({ innerSweeps: 'x' }), TypeError, /options\.innerSweeps/);
+    expectThrows(raw({ innerTolerance: 3 }), RangeError, /options\.innerTolerance/);
+    expectThrows(raw({ innerSweeps: 2, weights: new Float64Array(small.data.length).fill(1) }), RangeError, /^Expected options\.innerSweeps 1 with weights or missing entries but received 2$/);
     expect(() => raw({ innerSweeps: 4, innerTolerance: 0 })()).not.toThrow();
   });
 });

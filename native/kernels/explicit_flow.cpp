@@ -19,19 +19,6 @@ namespace nsa {
 
 namespace {
 
-// S += AᵀA over m rows (at least the upper triangle, row-major), or S = AᵀA when `first`. Narrow
-// blocks use DGEMM: for k = 20 and row blocks of a few hundred rows OpenBLAS's DGEMM forms the full
-// AᵀA in about half the time its DSYRK takes for one triangle (measured 1.5–1.9 vs 3.5–4.1 ms per
-// 10⁵ rows, one thread); wide ones (k > 48, whole-matrix calls) keep DSYRK's half of the flops.
-void gramAccumulate(const double* A, std::size_t m, std::size_t k, double* S, bool first) {
-  if (k <= 48) {
-    gemm(true, false, k, k, m, 1.0, A, A, first ? 0.0 : 1.0, S);
-    return;
-  }
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(m), 1.0, A, asInt(k), first ? 0.0 : 1.0, S,
-              asInt(k));
-}
-
 void symmetrizeFromUpper(double* S, std::size_t k) {
   for (std::size_t i = 0; i < k; ++i)
     for (std::size_t j = 0; j < i; ++j) S[i * k + j] = S[j * k + i];

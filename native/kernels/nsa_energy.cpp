@@ -18,18 +18,6 @@ namespace {
 // S = VᵀV (k×k, both triangles).
 void gramOf(const double* V, std::size_t p, std::size_t k, double* S) { gram(V, p, k, S); }
 
-// S = YᵀY of one row block (m rows), or S += YᵀY when !first; at least the upper triangle. Narrow
-// blocks use DGEMM (the full product): for k = 20 and a few hundred rows OpenBLAS's DGEMM takes about
-// half the time of its DSYRK for one triangle (1.5–1.9 vs 3.5–4.1 ms per 10⁵ rows, one thread).
-void blockGram(const double* Y, std::size_t m, std::size_t k, double* S, bool first) {
-  if (k <= 48) {
-    gemm(true, false, k, k, m, 1.0, Y, Y, first ? 0.0 : 1.0, S);
-    return;
-  }
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(m), 1.0, Y, asInt(k), first ? 0.0 : 1.0, S,
-              asInt(k));
-}
-
 // C = beta·C + A·M for A p×k, M k×k (row-major).
 void timesSmall(const double* A, std::size_t p, std::size_t k, const double* M, double beta, double* C) {
   gemm(false, false, p, k, k, 1.0, A, M, beta, C);
@@ -245,7 +233,7 @@ void CertifiedEnergy::dataTerms(const double* V, double* GV, CertifiedTerms& t, 
   timesSmall(V, p, k, K2_.data(), 1.0, GV);
 }
 
-// With the gradient: the Gram B = YᵀY from per-thread block Grams on the team (blockGram), M from B, then
+// With the gradient: the Gram B = YᵀY from per-thread block Grams on the team (gramAccumulate), M from B, then
 // one sweep over row blocks computes ‖Y − X0‖² and G = c(Y − X0) + Y·(wM) while the block is in cache:
 // Y is read twice, X0 once, G written once. Without: one sweep, the block Grams and ‖Y − X0‖² together.
 // Each thread sums its rows in order; the partial sums are added in thread order (see
@@ -261,7 +249,7 @@ void CertifiedEnergy::targetTerms(const double* Y, double* G, CertifiedTerms& t)
     // The Gram first (M needs all of it): per-thread block Grams on the team, added in thread order.
     auto gramPass = [&](int th, std::size_t b, std::size_t e) {
       double* S = partS_.data() + th * kk;
-      for (std::size_t r = b; r < e; r += blockRows_) blockGram(Y + r * k, std::min(blockRows_, e - r), k, S, r == b);
+      for (std::size_t r = b; r < e; r += blockRows_) gramAccumulate(Y + r * k, std::min(blockRows_, e - r), k, S, r == b);
     };
     std::fill(partS_.begin(), partS_.end(), 0.0);
     runRows(team, p, blockRows_, gramPass);
@@ -310,7 +298,7 @@ void CertifiedEnergy::targetTerms(const double* Y, double* G, CertifiedTerms& t)
       const std::size_t m = std::min(blockRows_, e - r), off = r * k, len = m * k;
       const double* Yb = Y + off;
       const double* Xb = X0 + off;
-      blockGram(Yb, m, k, S, r == b);
+      gramAccumulate(Yb, m, k, S, r == b);
       std::size_t i = 0;
       for (; i + 4 <= len; i += 4)
         for (std::size_t l = 0; l < 4; ++l) {
