@@ -758,7 +758,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         if (sweeps > 1) rowChange[i] = change;
       }
     };
-    const bool wide = team.size() > 1 && static_cast<double>(rows * r) >= 200000;
+    const bool wide = team.size() > 1 && static_cast<double>(rows * r) >= kTeamMinWork;
     double first = 0;
     for (int s = 0; s < sweeps; ++s) {
       gemm(false, false, rows, r, r, 1.0, X, G, 0.0, WHHt);

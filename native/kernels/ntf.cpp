@@ -1307,14 +1307,6 @@ namespace {
 // team's size, so the team changes no result; only the BLAS calls (GEMM, Grams) may round differently
 // with their own thread count. A pass runs on the team only when its work pays for a wake-up.
 
-constexpr double kTeamWork = 200000;  // teamThreads' threshold, per pass
-
-template <class Pass>
-void onTeam(RowTeam& team, std::size_t rows, double work, Pass& pass, std::size_t align = 1) {
-  if (team.size() > 1 && work >= kTeamWork) runRows(team, rows, align, pass);
-  else pass(0, 0, rows);
-}
-
 // Σx² summed in fixed blocks, then the blocks in order: the same sum for any team.
 double teamSquaredNorm(RowTeam& team, const double* x, std::size_t n) {
   constexpr std::size_t block = std::size_t{1} << 14;
@@ -1326,7 +1318,7 @@ double teamSquaredNorm(RowTeam& team, const double* x, std::size_t n) {
       partial[k] = squaredNorm(x + lo, std::min(n, lo + block) - lo);
     }
   };
-  onTeam(team, blocks, static_cast<double>(n), pass);
+  runRowsIfWorth(team, blocks, 1, static_cast<double>(n), pass);
   return sum(partial.data(), blocks);
 }
 
@@ -1368,7 +1360,7 @@ class TeamMttkrp {
         contractAllBut(Y + a * p.rest, p.dims, p.k, p.keep, vecs, M + a * shape_[mode], bufA, bufB);
       }
     };
-    onTeam(team, r, static_cast<double>(r * p.rest), pass);
+    runRowsIfWorth(team, r, 1, static_cast<double>(r * p.rest), pass);
   }
 
  private:
@@ -1503,7 +1495,7 @@ struct PlainNtf {
   // HALS of mode m's factor on the team (by columns).
   void hals(double* Fm, std::size_t d, const double* M, const double* G, int sweeps, double tolerance) {
     auto pass = [&](int, std::size_t b, std::size_t e) { halsColumns(Fm, M, G, r, d, sweeps, tolerance, b, e); };
-    onTeam(team, d, static_cast<double>(r * r * d), pass, kColumnBlock);
+    runRowsIfWorth(team, d, kColumnBlock, static_cast<double>(r * r * d), pass);
   }
 
   // MU of mode m's factor: Fₘ ← Fₘ ∘ max(M, ε)/max(GFₘ, ε), repeated (D = GFₘ recomputed, M and G
@@ -1529,7 +1521,7 @@ struct PlainNtf {
     double first = 0;
     for (int s = 0; s < sweeps; ++s) {
       gemm(false, false, r, d, r, 1.0, G, Fm, 0.0, D);
-      onTeam(team, d, static_cast<double>(r * d), pass);
+      runRowsIfWorth(team, d, 1, static_cast<double>(r * d), pass);
       if (sweeps == 1) return;
       const double change = sum(columnChange.data(), d);
       if (s == 0) first = change;

@@ -383,7 +383,7 @@ struct StratifiedNtfHals::Impl {
     auto pass = [&](int, std::size_t b, std::size_t e) {
       for (std::size_t c0 = b; c0 < e; c0 += kChunk) sweepChunk(X, Pd, Qd, R, d, c0, std::min(e, c0 + kChunk), sweeps);
     };
-    if (team->size() > 1 && sweepFlops * sweeps >= 2e5 && d > kChunk)
+    if (team->size() > 1 && sweepFlops * sweeps >= kTeamMinWork && d > kChunk)
       runRows(*team, d, kChunk, pass);
     else
       pass(0, 0, d);

@@ -42,14 +42,14 @@ class RowTeam {
   int size() const { return n_; }
 
   void run(std::size_t rows, std::size_t align, Fn fn, void* ctx) {
-    rows_ = rows;
-    align_ = align;
-    fn_ = fn;
-    ctx_ = ctx;
     if (n_ == 1) {
       fn(ctx, 0, 0, rows);
       return;
     }
+    rows_ = rows;
+    align_ = align;
+    fn_ = fn;
+    ctx_ = ctx;
     {
       std::lock_guard<std::mutex> lock(m_);
       pending_ = n_ - 1;
@@ -59,6 +59,7 @@ class RowTeam {
     work(0);
     std::unique_lock<std::mutex> lock(m_);
     done_.wait(lock, [this] { return pending_ == 0; });
+    ctx_ = nullptr;  // the caller's pass object ends with this call: keep no pointer to it
   }
 
  private:
@@ -101,10 +102,21 @@ void runRows(RowTeam& team, std::size_t rows, std::size_t align, F& f) {
            &f);
 }
 
+// The least work (doubles touched, or flops) worth waking the team for: a wake-up of a helper costs
+// ~10 µs, about what one core needs for 2·10⁵ doubles of streaming work.
+constexpr double kTeamMinWork = 200000;
+
+// f over `rows` on the team when the pass's `work` pays for a wake-up, else on the caller's thread
+// alone (the same f(0, 0, rows) a team of one runs).
+template <class F>
+void runRowsIfWorth(RowTeam& team, std::size_t rows, std::size_t align, double work, F& f) {
+  if (team.size() > 1 && work >= kTeamMinWork) runRows(team, rows, align, f);
+  else f(0, 0, rows);
+}
+
 // Threads for a team whose passes touch `work` doubles: `requested` (> 0) or the job's BLAS threads
-// (0), at most the cores, and 1 below `minWork` (a wake-up of a helper costs ~10 µs, about what one
-// core needs for 2·10⁵ doubles of streaming work).
-inline int teamThreads(int requested, double work, double minWork = 200000) {
+// (0), at most the cores, and 1 below `minWork`.
+inline int teamThreads(int requested, double work, double minWork = kTeamMinWork) {
   int t = requested > 0 ? requested : openblas_get_num_threads();
   t = std::min<int>(t, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   if (work < minWork) t = 1;
