@@ -29,7 +29,9 @@
 // for timings, e.g. `(… ms)`, and machine-specific strings); a line that is just `…` matches any number
 // of lines. Numbers compare to their printed precision: an integer exactly, a decimal within one unit of
 // its last printed digit (4.54 matches 4.53 … 4.55; 8.3e-3 matches 8.2e-3 … 8.4e-3), which absorbs
-// last-digit rounding flicker between BLAS builds and nothing more.
+// last-digit rounding flicker between BLAS builds and nothing more; a number printed to more digits than
+// that (a full float64 in a CSV) within 1e-12 of its value: OpenBLAS's AVX2 and AVX-512 kernels sum in
+// different orders, so the last three or four of 17 digits differ between CPUs.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,6 +107,9 @@ export function planPage(markdown: string, file: string): { units: Unit[]; files
   return out;
 }
 
+/** How closely a number printed to (nearly) full float64 precision must match: see the header. */
+const FULL_PRECISION = 1e-12;
+
 const NUMBER = /[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?/g;
 
 /** One unit in the last printed place of a decimal; 0 for an integer (which must match exactly). */
@@ -139,7 +144,7 @@ export function lineMatches(actual: string, expected: string): boolean {
     if (m[i + 1] === e) return true; // also covers digit runs inside names and ids, e.g. "3e5601"
     const a = Number(m[i + 1]);
     const unit = lastPlace(e);
-    return unit === 0 ? m[i + 1] === e : Math.abs(a - Number(e)) <= unit * (1 + 1e-9);
+    return unit === 0 ? m[i + 1] === e : Math.abs(a - Number(e)) <= Math.max(unit * (1 + 1e-9), Math.abs(Number(e)) * FULL_PRECISION);
   });
 }
 
@@ -313,6 +318,8 @@ describe('the output comparison', () => {
     // Integers (counts, sizes) exactly; words exactly; spacing may differ.
     expect([lineMatches('13 jobs', '13 jobs'), lineMatches('14 jobs', '13 jobs'), lineMatches('13 runs', '13 jobs')]).toEqual([true, false, false]);
     expect(lineMatches('a    b  1.5', 'a b 1.5')).toBe(true);
+    // Full float64 digits: within 1e-12 relative (the last digits differ between BLAS kernels), not more.
+    expect([lineMatches('s01,-5.629503707537251', 's01,-5.629503707537254'), lineMatches('s01,-5.629503707547254', 's01,-5.629503707537254')]).toEqual([true, false]);
     // Digits inside a hex id compare as text, even where they read as a number out of range ("3e5601").
     expect([lineMatches('retract-b2f33c3e5601', 'retract-b2f33c3e5601'), lineMatches('retract-b2f33c3e5602', 'retract-b2f33c3e5601')]).toEqual([true, false]);
   });

@@ -3,7 +3,7 @@
 // fixed watermark and Gaussian noise to the digits (data/digits, one stratum per digit), fits
 // Stratified-NTF at several TV weights (`tv: {reg}`), and reports the error of each reconstruction to
 // the clean watermarked images and how much of the watermark it keeps. docs/gallery.md.
-//   npx tsx examples/gallery/tv-watermark.ts [--per-digit 60] [--reg 0,100,1000,3000,10000] [--sigma 4] [--rank 10] [--strata-rank 2]
+//   npx tsx examples/gallery/tv-watermark.ts [--per-digit 60] [--reg 0,100,1000,3000] [--sigma 4] [--rank 10] [--strata-rank 2]
 //     [--iterations 300] [--out docs/figures/gallery-tv.svg]
 //   npx tsx examples/gallery/tv-watermark.ts --data images.npy --strata-from labels.csv:column
 //     (a user's N × h × w image stack and one stratum label per image)
@@ -68,7 +68,7 @@ export async function main(argv: readonly string[] = [], log: (line: string) => 
   const out = flags.get('out') ?? 'docs/figures/gallery-tv.svg';
   const sigma = Number(flags.get('sigma') ?? 4);
   if (!(sigma >= 0 && Number.isFinite(sigma))) throw new RangeError(`Expected a number ≥ 0 for --sigma but received ${JSON.stringify(flags.get('sigma'))}`);
-  const regs = (flags.get('reg') ?? '0,100,1000,3000,10000').split(',').map((t) => {
+  const regs = (flags.get('reg') ?? '0,100,1000,3000').split(',').map((t) => {
     const r = Number(t);
     if (t.trim() === '' || !(r >= 0) || !Number.isFinite(r)) throw new RangeError(`Expected TV weights ≥ 0 for --reg but received ${JSON.stringify(t)}`);
     return r;
