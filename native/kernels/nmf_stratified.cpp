@@ -430,9 +430,9 @@ struct L {
   using V = __m256d;
   using Mask = __m256i;
   static constexpr std::size_t kLanes = 4;
-  // Rows per step for 16 vector registers (avx512::L::dataRowsFor; at rank 5 two rows, 17 vectors, ran
-  // the paper's run in 0.30 s instead of 0.43 s with one: the spilled broadcast costs less than the
-  // second pass over v, H and num).
+  // Rows per step for 16 vector registers (avx512::L::dataRowsFor). At rank 5 two rows need 17 vectors,
+  // yet ran the paper's run in 0.30 s instead of 0.43 s with one row: a spilled broadcast costs less
+  // than loading v, H and num (and storing num) once per row.
   static constexpr std::size_t dataRowsFor(std::size_t r) { return r <= 2 ? 4 : r <= 6 ? 2 : 1; }
   static Mask mask(std::size_t count) {
     return _mm256_set_epi64x(count > 3 ? -1LL : 0LL, count > 2 ? -1LL : 0LL, count > 1 ? -1LL : 0LL,
