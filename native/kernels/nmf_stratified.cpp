@@ -39,6 +39,7 @@ enum Slot : std::size_t {
   kHv,       // H v (r)
   kDenT,     // the listed entries' part of H's denominator, transposed (m×r)
   kWt,       // W(s)ᵀ of a run (r×nₛ), for ΣW(s)ᵀA(s) as a plain product
+  kVDen,     // v(s)'s update denominator (m)
   kColumns,  // per column: observed weight, listed model and data sums (3m)
 };
 
@@ -360,7 +361,7 @@ bool useAvx512() {
 }
 
 // ---- the small-problem data pass (snmf_data_pass.inc), per SIMD width -----------------------------
-// (kDataPassMaxRank and dataPassKernel(), which chooses among these, follow the #endif.)
+// (kDataPassMaxRank and smallKernels(), which chooses among these, follow the #endif.)
 // Below smallProducts' size OpenBLAS's small-matrix kernels still made three passes over the data per
 // iteration (A·Hᵀ, Wᵀ·A and the fused loss above); this one makes one, ranks 1–8 (docs/performance.md,
 // "Small problems"). NSA_FLOW_SIMD=0 keeps the BLAS products, which the tests compare it with.
@@ -410,6 +411,8 @@ struct L {
   static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V div(V a, V b) { return _mm512_div_pd(a, b); }
   template <std::size_t N>
   static void sums(const V* x, double* out) {
     __m256d halves[N];
@@ -453,6 +456,8 @@ struct L {
   static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V fnmadd(V a, V b, V c) { return _mm256_fnmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  static V div(V a, V b) { return _mm256_div_pd(a, b); }
   template <std::size_t N>
   static void sums(const V* x, double* out) {
     laneSums4<N>(x, out);
@@ -465,17 +470,29 @@ struct L {
 
 // The data pass's largest rank: its per-rank code keeps a row's R sums in registers.
 constexpr std::size_t kDataPassMaxRank = 8;
-using DataPass = double (*)(std::size_t r, bool loss, const double* A, std::size_t n, std::size_t m, const double* v,
-                            const double* W, const double* H, double* AHt, double* num);
 
-// The data pass for this CPU and environment (AVX-512, or AVX + FMA where the CPU has no AVX-512 or
-// NSA_FLOW_SIMD=256), or null where the vectorized kernels are off (NSA_FLOW_SIMD=0, no AVX + FMA):
-// then the BLAS products and loss. Read once per solver call, as listed::kernels() is.
-DataPass dataPassKernel() {
+void ratioPortable(double* x, const double* a, const double* b, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) x[i] = x[i] * a[i] / b[i];
+}
+
+// The small-problem kernels for this CPU and environment: AVX-512, or AVX + FMA where the CPU has no
+// AVX-512 or NSA_FLOW_SIMD=256; where the vectorized kernels are off (NSA_FLOW_SIMD=0, no AVX + FMA) no
+// data pass (the BLAS products and loss instead) and the scalar quotients. Read once per solver call,
+// as listed::kernels() is.
+struct SmallKernels {
+  // dataPass (snmf_data_pass.inc) for 1 ≤ r ≤ kDataPassMaxRank, or null.
+  double (*pass)(std::size_t r, bool loss, const double* A, std::size_t n, std::size_t m, const double* v,
+                 const double* W, const double* H, double* AHt, double* num);
+  // x ← x ∘ a / b over n entries (ratioUpdate): the same bits in every variant.
+  void (*ratio)(double* x, const double* a, const double* b, std::size_t n);
+};
+
+SmallKernels smallKernels() {
 #ifdef NSA_SNMF_AVX
-  if (listed::kernels().vectorized) return useAvx512() ? avx512::dataPass : avx256::dataPass;
+  if (listed::kernels().vectorized)
+    return useAvx512() ? SmallKernels{avx512::dataPass, avx512::ratioUpdate} : SmallKernels{avx256::dataPass, avx256::ratioUpdate};
 #endif
-  return nullptr;
+  return {nullptr, ratioPortable};
 }
 
 // Σ over the strata of a run of ‖A(s) − 1v(s)ᵀ − W(s)H‖², computed directly: dense strata in one
@@ -1133,6 +1150,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   double* g = ws.get(kG, m);
   double* wsum = ws.get(kWsum, r);
   double* Hv = ws.get(kHv, r);
+  double* vDen = ws.get(kVDen, m);
   ws.get(kResidual, 1);
   // Weighted strata: the listed entries' model values and parts of the products (see listedProducts).
   double* denT = P.anyWeighted ? ws.get(kDenT, m * r) : nullptr;
@@ -1163,8 +1181,9 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     return !A[g0.first].sparse() && static_cast<double>(g0.rows) * static_cast<double>(r) * static_cast<double>(m) <= 1e6;
   };
   // Below the same size and up to rank 8, a run's A(s)Hᵀ, W(s)ᵀA(s) and loss come from one pass over
-  // its data instead (dataPassKernel; the BLAS products where that is off).
-  const DataPass dataPass = r >= 1 && r <= kDataPassMaxRank ? dataPassKernel() : nullptr;
+  // its data instead (smallKernels; the BLAS products where that is off).
+  const SmallKernels kernels = smallKernels();
+  const auto dataPass = r >= 1 && r <= kDataPassMaxRank ? kernels.pass : nullptr;
   auto passRun = [&](const Run& g0) { return dataPass && smallProducts(g0); };
   bool anySmallRun = false;  // one that takes the BLAS small-matrix products
   for (const Run& g0 : runs) anySmallRun = anySmallRun || (smallProducts(g0) && !passRun(g0));
@@ -1261,7 +1280,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       double* v = V + s * m;
       const double* colSum = P.colSums[s].data();
       const double* aht = AHt + rowOffset[s] * r;
-      const double* whht = WHHt + rowOffset[s] * r;
+      double* whht = WHHt + rowOffset[s] * r;
 
       columnSumsOf(Ws, n, r, wsum);
 
@@ -1295,18 +1314,21 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         continue;
       }
       const double rows = static_cast<double>(n);
-      for (int pass = 0; pass < o.vScaling; ++pass)
-        for (std::size_t j = 0; j < m; ++j)
-          v[j] = v[j] * colSum[j] / (v[j] * rows + g[j] + P.penaltyV.l1 + P.penaltyV.l2 * v[j] + eps);
+      for (int pass = 0; pass < o.vScaling; ++pass) {
+        for (std::size_t j = 0; j < m; ++j) vDen[j] = v[j] * rows + g[j] + P.penaltyV.l1 + P.penaltyV.l2 * v[j] + eps;
+        kernels.ratio(v, colSum, vDen, m);
+      }
 
       // W(s) ← W(s) ∘ A(s)Hᵀ / (W(s)HHᵀ + 1(Hv(s))ᵀ + ε), with the new v(s) (rows on the team).
       cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
+      // (The denominator replaces W(s)HHᵀ, which nothing reads after this update.)
       auto updateW = [&](int, std::size_t begin, std::size_t end) {
         for (std::size_t i = begin; i < end; ++i)
           for (std::size_t c = 0; c < r; ++c) {
             const std::size_t k = i * r + c;
-            Ws[k] = Ws[k] * aht[k] / (whht[k] + Hv[c] + P.penaltyW.l1 + P.penaltyW.l2 * Ws[k] + eps);
+            whht[k] = whht[k] + Hv[c] + P.penaltyW.l1 + P.penaltyW.l2 * Ws[k] + eps;
           }
+        kernels.ratio(Ws + begin * r, aht + begin * r, whht + begin * r, (end - begin) * r);
       };
       runRows(team, n, 1, updateW);
 
@@ -1326,7 +1348,8 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       for (std::size_t i = 0; i < r * m; ++i) H[i] = H[i] * std::max(num[i], 0.0) / (std::max(den[i], 0.0) + eps);
     } else {
       auto updateH = [&](int, std::size_t begin, std::size_t end) {
-        for (std::size_t i = begin; i < end; ++i) H[i] = H[i] * num[i] / (den[i] + eps);
+        for (std::size_t i = begin; i < end; ++i) den[i] += eps;
+        kernels.ratio(H + begin, num + begin, den + begin, end - begin);
       };
       runRows(team, r * m, 1, updateH);
     }
