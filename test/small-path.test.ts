@@ -181,7 +181,8 @@ describe("Stratified-NMF 'mu' at small sizes", () => {
   it('the data pass matches the BLAS products at every rank it covers, odd sizes and per-stratum ranks', () => {
     // Rows not a multiple of the rows per step (2–4), columns not a multiple of 8 or 4 (the masked
     // last chunk), strata of different heights, ranks 1–8 (one compiled pass each) and 9 (beyond the
-    // pass: the BLAS products in every mode, so the factors are the same bits), per-stratum ranks.
+    // pass: the BLAS products in every mode, and the vectorized quotients of the updates give the
+    // scalar loop's bits, so the factors are the same bits), per-stratum ranks.
     // 30 iterations from the same random start: the factors agree to 10⁻¹² of the largest entry
     // (rounding of reordered sums, ~10⁻¹⁵ here), the losses to 10⁻¹² of their value (the BLAS form's
     // expansion cancels about one digit at these fits). A wrong lane mask or a skipped row changes a
