@@ -1,6 +1,8 @@
 // Stratified-NMF and NMF baselines against limits measured in the same run (the DGEMM floor of the
 // data products) and the peers' figures the issue names. One BLAS thread unless stated.
 //   npm run bench:stratified-nmf [-- --quick] [-- --wall]
+//   npm run bench:stratified-nmf -- --paper-run [--untracked]   (one timing of the paper's run, below)
+//   npm run bench:stratified-nmf -- --small-shapes               (other small problems, below)
 // Timing: one-thread runs are timed by the process's CPU time (user + system), best of three. On a
 // shared machine the wall time of a run lasting seconds includes every time slice given to other
 // processes, while the DGEMM floor (best of several short calls) does not; CPU time compares like
@@ -45,6 +47,50 @@ function perIteration(run: (iterations: number) => unknown, short: number, long:
 
 function line(label: string, value: string, note = ''): void {
   console.log(`${label.padEnd(58)} ${value.padStart(12)}  ${note}`);
+}
+
+// ---- --paper-run [--untracked]: one timing of the paper's run, for interleaved fresh processes -----------
+// The 10 000-iteration 'mu' run from the recorded start, loss tracked every iteration (--untracked:
+// never), 1 BLAS thread, after a 20-iteration warm-up: process CPU seconds and wall seconds of that one
+// call. docs/performance.md ("Small problems") takes medians over fresh processes, alternating builds
+// with NSA_FLOW_ADDON=<path to a .node>.
+if (process.argv.includes('--paper-run')) {
+  setBlasThreads(1);
+  const c = loadFixture('stratified_nmf.json').cases[2];
+  const A = c.A.map(fxMatrix) as Matrix[];
+  const init = { V: fxMatrix(c.init.V), W: c.init.W.map(fxMatrix), H: fxMatrix(c.init.H) };
+  const lossEvery = process.argv.includes('--untracked') ? 1 << 30 : 1;
+  stratifiedNmfSync(A, 5, { solver: 'mu', maxIterations: 20, init, lossEvery });
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  stratifiedNmfSync(A, 5, { solver: 'mu', maxIterations: 10_000, init, tolerance: 0, lossEvery });
+  const cpu = process.cpuUsage(c0);
+  console.log(`paper run, loss ${lossEvery === 1 ? 'tracked' : 'not tracked'}: CPU ${((cpu.user + cpu.system) / 1e6).toFixed(3)} s, wall ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(3)} s`);
+  process.exit(0);
+}
+
+// ---- --small-shapes: other problems below the small-product size ---------------------------------------
+// 'mu', loss tracked every iteration, 1 BLAS thread: CPU µs per iteration, best of three runs in this
+// process (after a 10-iteration warm-up), for shapes that exercise the data pass's ranks, row blocks
+// and partial last chunks (docs/performance.md, "Small problems").
+if (process.argv.includes('--small-shapes')) {
+  setBlasThreads(1);
+  const shapes: Array<[strata: number, n: number, m: number, r: number, iterations: number]> = [
+    [4, 100, 100, 8, 2000],
+    [2, 300, 200, 8, 500],
+    [1, 1000, 1000, 1, 300],
+    [10, 50, 60, 3, 2000],
+    [3, 37, 53, 7, 5000],
+  ];
+  const out: string[] = [];
+  for (const [S, n, m, r, iterations] of shapes) {
+    const strata: Matrix[] = Array.from({ length: S }, (_, s) => ({ rows: n, cols: m, data: lcgFill(n * m, s + 1) }));
+    stratifiedNmfSync(strata, r, { solver: 'mu', maxIterations: 10, seed: 1 });
+    const cpu = seconds(() => stratifiedNmfSync(strata, r, { solver: 'mu', maxIterations: iterations, seed: 1, tolerance: 0 }));
+    out.push(`${S}×${n}×${m} r${r}: ${fmt((cpu / iterations) * 1e6)} µs/iter`);
+  }
+  console.log(out.join(' | '));
+  process.exit(0);
 }
 
 // ---- 10 strata × 2000×1000, rank 20 ------------------------------------------------------------------

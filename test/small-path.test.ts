@@ -129,29 +129,88 @@ describe("Stratified-NMF 'mu' at small sizes", () => {
     }
   };
 
-  it('the fused direct loss (widest pass, 256-bit pass) equals the BLAS form (NSA_FLOW_SIMD=0) to rounding', () => {
-    // 2000 iterations: the solver refuses the expanded loss once it would cancel more than 4 digits
-    // (loss² below 10⁻⁴ of ‖A‖² + the model's ≈ 2‖A‖², a normalized loss below ≈ 1.4·10⁻²), so most
-    // entries are direct ones (checked below). The residual entries are ~10⁻³ of the data here, so
-    // each carries ~10⁻¹³ of relative rounding; the sums of squares agreed to 4·10⁻¹⁶. 10⁻¹² still fails
-    // a pass that skipped one row of 400 (a change of ~2.5·10⁻³) or one column of 100.
+  /** Largest |a − b| over the largest |b|. */
+  const relative = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+    let d = 0;
+    let scale = 0;
+    for (let i = 0; i < b.length; i++) {
+      d = Math.max(d, Math.abs(a[i]! - b[i]!));
+      scale = Math.max(scale, Math.abs(b[i]!));
+    }
+    return d / scale;
+  };
+
+  it('the data pass (widest, 256-bit) matches the BLAS products (NSA_FLOW_SIMD=0) and the reference\'s loss array', () => {
+    // Below the small-product size, up to rank 8, A(s)Hᵀ, W(s)ᵀA(s) and the direct loss come from one
+    // SIMD pass over the data (nmf_stratified.cpp, snmf_data_pass.inc); NSA_FLOW_SIMD=0 keeps the
+    // OpenBLAS products and the BLAS-form loss. The products' sums run in another order, so the factors
+    // agree to rounding: after 2000 iterations the largest difference was 1.1·10⁻¹⁴ (H) and 7.4·10⁻¹⁵
+    // (W) of the largest entry. 10⁻¹² still fails a pass that skipped one row of 400 or one column of
+    // 100 (a change of ~10⁻³ in the products, carried into every later iterate).
     const fused = run(undefined, 2000);
     const narrow = run('256', 2000);
     const blas = run('0', 2000);
-    // The factors do not depend on how the loss is computed: the same bits.
-    expect(fused.H.data).toEqual(blas.H.data);
-    expect(narrow.W[3]!.data).toEqual(blas.W[3]!.data);
+    for (const r of [fused, narrow]) {
+      expect(relative(r.H.data, blas.H.data)).toBeLessThan(1e-12);
+      expect(relative(r.V.data, blas.V.data)).toBeLessThan(1e-12);
+      for (let s = 0; s < 4; s++) expect(relative(r.W[s]!.data, blas.W[s]!.data)).toBeLessThan(1e-12);
+    }
+    // The pass's loss is the residual itself from the first iteration, where the BLAS form expands it
+    // until that would cancel more than 4 digits (loss² below 10⁻⁴ of ‖A‖² + the model's ≈ 2‖A‖², a
+    // normalized loss below ≈ 1.4·10⁻²): against the reference's recorded loss array every pass entry
+    // was within 7.3·10⁻¹⁵ of its own value, the expanded BLAS entries within 2.1·10⁻¹²; where both are
+    // direct they agreed to 6.4·10⁻¹⁵. 10⁻¹³ fails an expanded loss and a pass that skipped a row.
+    const reference = paper.lossArray;
     let worstFused = 0;
     let worstNarrow = 0;
+    let worstBlasDirect = 0;
     for (let i = 0; i < blas.traces.loss.length; i++) {
-      const ref = blas.traces.loss[i]!;
+      const ref = reference[i]!;
       worstFused = Math.max(worstFused, Math.abs(fused.traces.loss[i]! - ref) / ref);
       worstNarrow = Math.max(worstNarrow, Math.abs(narrow.traces.loss[i]! - ref) / ref);
+      if (blas.traces.normalizedLoss[i]! < 1e-2) worstBlasDirect = Math.max(worstBlasDirect, Math.abs(blas.traces.loss[i]! - ref) / ref);
     }
-    expect(worstFused).toBeLessThan(1e-12);
-    expect(worstNarrow).toBeLessThan(1e-12);
-    // The direct values are in use: most entries are below where the expansion is refused.
+    expect(worstFused).toBeLessThan(1e-13);
+    expect(worstNarrow).toBeLessThan(1e-13);
+    expect(worstBlasDirect).toBeLessThan(1e-13);
+    // The direct values of the BLAS form are in use: most entries are below where the expansion is refused.
     const direct = blas.traces.normalizedLoss.filter((l) => l < 1e-2).length;
     expect(direct).toBeGreaterThan(1000);
+  });
+
+  it('the data pass matches the BLAS products at every rank it covers, odd sizes and per-stratum ranks', () => {
+    // Rows not a multiple of the rows per step (2–4), columns not a multiple of 8 or 4 (the masked
+    // last chunk), strata of different heights, ranks 1–8 (one compiled pass each) and 9 (beyond the
+    // pass: the BLAS products in every mode, and the vectorized quotients of the updates give the
+    // scalar loop's bits, so the factors are the same bits), per-stratum ranks.
+    // 30 iterations from the same random start: the factors agree to 10⁻¹² of the largest entry
+    // (rounding of reordered sums, ~10⁻¹⁵ here), the losses to 10⁻¹² of their value (the BLAS form's
+    // expansion cancels about one digit at these fits). A wrong lane mask or a skipped row changes a
+    // product by ~10⁻² of its value.
+    const strata = [uniform(37, 53, 11), uniform(13, 53, 12), uniform(29, 53, 13)];
+    const solve = (simd: string | undefined, rank: number | number[]) => {
+      const saved = process.env.NSA_FLOW_SIMD;
+      if (simd === undefined) delete process.env.NSA_FLOW_SIMD;
+      else process.env.NSA_FLOW_SIMD = simd;
+      try {
+        return stratifiedNmfSync(strata, rank, { solver: 'mu', maxIterations: 30, tolerance: 0, init: 'random', seed: 3 });
+      } finally {
+        if (saved === undefined) delete process.env.NSA_FLOW_SIMD;
+        else process.env.NSA_FLOW_SIMD = saved;
+      }
+    };
+    for (const rank of [1, 2, 3, 4, 5, 6, 7, 8, 9, [3, 8, 5]]) {
+      const blas = solve('0', rank);
+      for (const simd of [undefined, '256']) {
+        const r = solve(simd, rank);
+        const label = `rank ${String(rank)}, NSA_FLOW_SIMD=${simd ?? 'unset'}`;
+        expect(relative(r.H.data, blas.H.data), label).toBeLessThan(1e-12);
+        expect(relative(r.V.data, blas.V.data), label).toBeLessThan(1e-12);
+        for (let s = 0; s < strata.length; s++) expect(relative(r.W[s]!.data, blas.W[s]!.data), label).toBeLessThan(1e-12);
+        for (let i = 0; i < blas.traces.loss.length; i++)
+          expect(Math.abs(r.traces.loss[i]! - blas.traces.loss[i]!) / blas.traces.loss[i]!, label).toBeLessThan(1e-12);
+        if (rank === 9) expect(r.H.data, label).toEqual(blas.H.data);
+      }
+    }
   });
 });

@@ -39,6 +39,7 @@ enum Slot : std::size_t {
   kHv,       // H v (r)
   kDenT,     // the listed entries' part of H's denominator, transposed (m×r)
   kWt,       // W(s)ᵀ of a run (r×nₛ), for ΣW(s)ᵀA(s) as a plain product
+  kVDen,     // v(s)'s update denominator (m)
   kColumns,  // per column: observed weight, listed model and data sums (3m)
 };
 
@@ -358,7 +359,141 @@ bool useAvx512() {
   const char* simd = std::getenv("NSA_FLOW_SIMD");
   return cpu && !(simd && std::strcmp(simd, "256") == 0);
 }
+
+// ---- the small-problem data pass (snmf_data_pass.inc), per SIMD width -----------------------------
+// (kDataPassMaxRank and smallKernels(), which chooses among these, follow the #endif.)
+// Below smallProducts' size OpenBLAS's small-matrix kernels still made three passes over the data per
+// iteration (A·Hᵀ, Wᵀ·A and the fused loss above); this one makes one, ranks 1–8 (docs/performance.md,
+// "Small problems"). NSA_FLOW_SIMD=0 keeps the BLAS products, which the tests compare it with.
+#pragma GCC push_options
+#pragma GCC target("avx")
+// out[k] = the lane sum of x[k], k < N, for 4-lane vectors (both widths below end their sums here).
+template <std::size_t N>
+inline void laneSums4(const __m256d* x, double* out) {
+  const __m256d z = _mm256_setzero_pd();
+  for (std::size_t k = 0; k < N; k += 4) {
+    const __m256d h01 = _mm256_hadd_pd(x[k], k + 1 < N ? x[k + 1] : z);
+    const __m256d h23 = _mm256_hadd_pd(k + 2 < N ? x[k + 2] : z, k + 3 < N ? x[k + 3] : z);
+    const __m256d s = _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20), _mm256_permute2f128_pd(h01, h23, 0x31));
+    if (k + 4 <= N) {
+      _mm256_storeu_pd(out + k, s);
+    } else {
+      double t[4];
+      _mm256_storeu_pd(t, s);
+      for (std::size_t q = k; q < N; ++q) out[q] = t[q - k];
+    }
+  }
+}
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+namespace avx512 {
+struct L {
+  using V = __m512d;
+  using Mask = __mmask8;
+  static constexpr std::size_t kLanes = 8;
+  // Rows per step: Q·R accumulators + Q data + Q residual vectors + H, num and a broadcast ≤ 32.
+  static constexpr std::size_t dataRowsFor(std::size_t r) { return r <= 4 ? 4 : r <= 6 ? 3 : 2; }
+  static Mask mask(std::size_t count) { return static_cast<Mask>((1u << count) - 1u); }
+  template <bool Masked>
+  static V load(const double* p, Mask k) {
+    return Masked ? _mm512_maskz_loadu_pd(k, p) : _mm512_loadu_pd(p);
+  }
+  template <bool Masked>
+  static void store(double* p, Mask k, V x) {
+    if (Masked) _mm512_mask_storeu_pd(p, k, x);
+    else _mm512_storeu_pd(p, x);
+  }
+  static V zero() { return _mm512_setzero_pd(); }
+  static V set1(double x) { return _mm512_set1_pd(x); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V div(V a, V b) { return _mm512_div_pd(a, b); }
+  template <std::size_t N>
+  static void sums(const V* x, double* out) {
+    __m256d halves[N];
+    // Lanes 0–3 plus 4–7 (zero-masked extracts: GCC 12's plain ones and the cast warn of an uninitialized value).
+    for (std::size_t k = 0; k < N; ++k)
+      halves[k] = _mm256_add_pd(_mm512_maskz_extractf64x4_pd(0xF, x[k], 0), _mm512_maskz_extractf64x4_pd(0xF, x[k], 1));
+    laneSums4<N>(halves, out);
+  }
+};
+#include "snmf_data_pass.inc"
+}  // namespace avx512
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx,fma")
+namespace avx256 {
+struct L {
+  using V = __m256d;
+  using Mask = __m256i;
+  static constexpr std::size_t kLanes = 4;
+  // Rows per step for 16 vector registers (avx512::L::dataRowsFor). At rank 5 two rows need 17 vectors,
+  // yet ran the paper's run in 0.30 s instead of 0.43 s with one row: a spilled broadcast costs less
+  // than loading v, H and num (and storing num) once per row.
+  static constexpr std::size_t dataRowsFor(std::size_t r) { return r <= 2 ? 4 : r <= 6 ? 2 : 1; }
+  static Mask mask(std::size_t count) {
+    return _mm256_set_epi64x(count > 3 ? -1LL : 0LL, count > 2 ? -1LL : 0LL, count > 1 ? -1LL : 0LL,
+                             count > 0 ? -1LL : 0LL);
+  }
+  template <bool Masked>
+  static V load(const double* p, Mask k) {
+    return Masked ? _mm256_maskload_pd(p, k) : _mm256_loadu_pd(p);
+  }
+  template <bool Masked>
+  static void store(double* p, Mask k, V x) {
+    if (Masked) _mm256_maskstore_pd(p, k, x);
+    else _mm256_storeu_pd(p, x);
+  }
+  static V zero() { return _mm256_setzero_pd(); }
+  static V set1(double x) { return _mm256_set1_pd(x); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V fnmadd(V a, V b, V c) { return _mm256_fnmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  static V div(V a, V b) { return _mm256_div_pd(a, b); }
+  template <std::size_t N>
+  static void sums(const V* x, double* out) {
+    laneSums4<N>(x, out);
+  }
+};
+#include "snmf_data_pass.inc"
+}  // namespace avx256
+#pragma GCC pop_options
 #endif
+
+// The data pass's largest rank: its per-rank code keeps a row's R sums in registers.
+constexpr std::size_t kDataPassMaxRank = 8;
+
+void ratioPortable(double* x, const double* a, const double* b, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) x[i] = x[i] * a[i] / b[i];
+}
+
+// The small-problem kernels for this CPU and environment: AVX-512, or AVX + FMA where the CPU has no
+// AVX-512 or NSA_FLOW_SIMD=256; where the vectorized kernels are off (NSA_FLOW_SIMD=0, no AVX + FMA) no
+// data pass (the BLAS products and loss instead) and the scalar quotients. Read once per solver call,
+// as listed::kernels() is.
+struct SmallKernels {
+  // dataPass (snmf_data_pass.inc) for 1 ≤ r ≤ kDataPassMaxRank, or null.
+  double (*pass)(std::size_t r, bool loss, const double* A, std::size_t n, std::size_t m, const double* v,
+                 const double* W, const double* H, double* AHt, double* num);
+  // x ← x ∘ a / b over n entries (ratioUpdate): the same bits in every variant.
+  void (*ratio)(double* x, const double* a, const double* b, std::size_t n);
+};
+
+SmallKernels smallKernels() {
+#ifdef NSA_SNMF_AVX
+  if (listed::kernels().vectorized)
+    return useAvx512() ? SmallKernels{avx512::dataPass, avx512::ratioUpdate} : SmallKernels{avx256::dataPass, avx256::ratioUpdate};
+#endif
+  return {nullptr, ratioPortable};
+}
 
 // Σ over the strata of a run of ‖A(s) − 1v(s)ᵀ − W(s)H‖², computed directly: dense strata in one
 // fused pass each where the CPU has AVX + FMA (above), otherwise a dense run in blocks of rows that may
@@ -1015,6 +1150,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   double* g = ws.get(kG, m);
   double* wsum = ws.get(kWsum, r);
   double* Hv = ws.get(kHv, r);
+  double* vDen = ws.get(kVDen, m);
   ws.get(kResidual, 1);
   // Weighted strata: the listed entries' model values and parts of the products (see listedProducts).
   double* denT = P.anyWeighted ? ws.get(kDenT, m * r) : nullptr;
@@ -1044,9 +1180,15 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   auto smallProducts = [&](const Run& g0) {
     return !A[g0.first].sparse() && static_cast<double>(g0.rows) * static_cast<double>(r) * static_cast<double>(m) <= 1e6;
   };
-  bool anySmallRun = false;
-  for (const Run& g0 : runs) anySmallRun = anySmallRun || smallProducts(g0);
+  // Below the same size and up to rank 8, a run's A(s)Hᵀ, W(s)ᵀA(s) and loss come from one pass over
+  // its data instead (smallKernels; the BLAS products where that is off).
+  const SmallKernels kernels = smallKernels();
+  const auto dataPass = r >= 1 && r <= kDataPassMaxRank ? kernels.pass : nullptr;
+  auto passRun = [&](const Run& g0) { return dataPass && smallProducts(g0); };
+  bool anySmallRun = false;  // one that takes the BLAS small-matrix products
+  for (const Run& g0 : runs) anySmallRun = anySmallRun || (smallProducts(g0) && !passRun(g0));
   if (anySmallRun) ws.get(kWt, N * r);  // sized once, before the loop
+  std::vector<double> runLoss(runs.size(), 0.0);  // the data pass's loss per run
 
   int it = 0;
   for (; it < o.maxIterations; ++it) {
@@ -1069,7 +1211,8 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     std::fill(num, num + r * m, 0.0);
     std::fill(den, den + r * m, 0.0);
     std::fill(gramSum, gramSum + r * r, 0.0);
-    for (const Run& g0 : runs) {
+    for (std::size_t k = 0; k < runs.size(); ++k) {
+      const Run& g0 = runs[k];
       const DataMatrix& As = A[g0.first];
       const double* Ws = W[g0.first];
       double* aht = AHt + rowOffset[g0.first] * r;
@@ -1077,7 +1220,12 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         dataTimes(As, Ht, r, 0.0, aht);
         dataTransposeTimes(As, Ws, r, 1.0, numT);
       } else {
-        if (smallProducts(g0)) {  // both as plain products: OpenBLAS's small-matrix kernels
+        if (passRun(g0)) {  // the products and the direct loss in one pass per stratum
+          runLoss[k] = 0;
+          for (std::size_t s = g0.first; s < g0.last; ++s)
+            runLoss[k] += dataPass(r, wantLoss && P.base(s) != 0.0, A[s].dense, A[s].rows, m, V + s * m, W[s], H,
+                                   AHt + rowOffset[s] * r, num);
+        } else if (smallProducts(g0)) {  // both as plain products: OpenBLAS's small-matrix kernels
           double* Wt = ws.get(kWt, g0.rows * r);
           transposeInto(Ws, g0.rows, r, Wt);
           gemm(false, false, g0.rows, r, m, 1.0, As.dense, Ht, 0.0, aht);
@@ -1101,6 +1249,10 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       for (std::size_t k = 0; k < runs.size(); ++k) {
         const Run& g0 = runs[k];
         if (P.base(g0.first) == 0.0) continue;  // only its listed entries count (added below)
+        if (passRun(g0)) {  // the direct loss, exact and nearly free in the data pass
+          lossSquared += runLoss[k];
+          continue;
+        }
         if (!expansionCancels[k]) {
           double expanded = 0;
           bool accurate = true;
@@ -1128,7 +1280,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       double* v = V + s * m;
       const double* colSum = P.colSums[s].data();
       const double* aht = AHt + rowOffset[s] * r;
-      const double* whht = WHHt + rowOffset[s] * r;
+      double* whht = WHHt + rowOffset[s] * r;
 
       columnSumsOf(Ws, n, r, wsum);
 
@@ -1162,18 +1314,21 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
         continue;
       }
       const double rows = static_cast<double>(n);
-      for (int pass = 0; pass < o.vScaling; ++pass)
-        for (std::size_t j = 0; j < m; ++j)
-          v[j] = v[j] * colSum[j] / (v[j] * rows + g[j] + P.penaltyV.l1 + P.penaltyV.l2 * v[j] + eps);
+      for (int pass = 0; pass < o.vScaling; ++pass) {
+        for (std::size_t j = 0; j < m; ++j) vDen[j] = v[j] * rows + g[j] + P.penaltyV.l1 + P.penaltyV.l2 * v[j] + eps;
+        kernels.ratio(v, colSum, vDen, m);
+      }
 
       // W(s) ← W(s) ∘ A(s)Hᵀ / (W(s)HHᵀ + 1(Hv(s))ᵀ + ε), with the new v(s) (rows on the team).
       cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
+      // (The denominator replaces W(s)HHᵀ, which nothing reads after this update.)
       auto updateW = [&](int, std::size_t begin, std::size_t end) {
         for (std::size_t i = begin; i < end; ++i)
           for (std::size_t c = 0; c < r; ++c) {
             const std::size_t k = i * r + c;
-            Ws[k] = Ws[k] * aht[k] / (whht[k] + Hv[c] + P.penaltyW.l1 + P.penaltyW.l2 * Ws[k] + eps);
+            whht[k] = whht[k] + Hv[c] + P.penaltyW.l1 + P.penaltyW.l2 * Ws[k] + eps;
           }
+        kernels.ratio(Ws + begin * r, aht + begin * r, whht + begin * r, (end - begin) * r);
       };
       runRows(team, n, 1, updateW);
 
@@ -1193,7 +1348,8 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       for (std::size_t i = 0; i < r * m; ++i) H[i] = H[i] * std::max(num[i], 0.0) / (std::max(den[i], 0.0) + eps);
     } else {
       auto updateH = [&](int, std::size_t begin, std::size_t end) {
-        for (std::size_t i = begin; i < end; ++i) H[i] = H[i] * num[i] / (den[i] + eps);
+        for (std::size_t i = begin; i < end; ++i) den[i] += eps;
+        kernels.ratio(H + begin, num + begin, den + begin, end - begin);
       };
       runRows(team, r * m, 1, updateH);
     }
