@@ -1260,13 +1260,14 @@ struct ListedByMode {
 
 // Scratch of the weighted HALS, sized once per solve.
 struct WeightedHalsScratch {
-  Vec x, P, curvature, Yc, e;
+  Vec x, P, curvature, ycStorage, eStorage;
+  double *Yc = nullptr, *e = nullptr;  // listed::cpHalsRow's workspaces, on cache lines (listed::cacheAligned)
   void size(std::size_t r, std::size_t largest) {
     x.resize(r);
     P.resize(r);
     curvature.resize(r);
-    Yc.resize((largest + 3) / 4 * 4 * r);  // listed::cpHalsRow's workspace
-    e.resize(largest);
+    Yc = listed::cacheAligned(ycStorage, (largest + 3) / 4 * 4 * r);
+    e = listed::cacheAligned(eStorage, largest);
   }
 };
 
@@ -1294,7 +1295,7 @@ void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, con
     kernels.cpHalsRow(other, others, groups.others[m].data() + p0 * others, others, w.x.data(),
                       terms.kappa ? groups.kappa[m].data() + p0 : nullptr, terms.kappa0,
                       terms.data ? groups.data[m].data() + p0 : nullptr, k, r, w.P.data(), G, w.curvature.data(),
-                      w.Yc.data(), w.e.data());
+                      w.Yc, w.e);
     for (std::size_t a = 0; a < r; ++a) Fm[a * d + i] = w.x[a];
   }
 }
