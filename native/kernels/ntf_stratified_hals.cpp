@@ -145,10 +145,11 @@ struct StratifiedNtfHals::Impl {
   std::vector<std::size_t> wBase;
   std::vector<Vec> hRows;  // entry-major hₜ (dₜ × r)
   // One column's scratch: its Khatri–Rao rows (listed::cpHalsGather's layout), κ, a − fixed term,
-  // residuals; the column of X before a sweep, of P, the curvatures and the cross sums
-  // Σκz_a·z_{a+1} (a even) that the first sweep leaves for the later ones (listed::Kernels::cpHalsSweep).
+  // residuals; the column of X before a sweep, of P, the curvatures (curv) and the cross sums
+  // Σκz_a·z_{a+1}, a even (curvPairs), that the first sweep leaves for the later ones
+  // (listed::Kernels::cpHalsSweep).
   // Yc and resid lie on cache lines (listed::cacheAligned), in ycStorage and residStorage.
-  Vec ycStorage, kap, target, residStorage, xc, xold, Pc, curv, cross;
+  Vec ycStorage, kap, target, residStorage, xc, xold, Pc, curv, curvPairs;
   double *Yc = nullptr, *resid = nullptr;
   bool cacheZ = false;
   std::vector<Vec> Zall;
@@ -288,11 +289,11 @@ struct StratifiedNtfHals::Impl {
     resid = listed::cacheAligned(residStorage, column);
     for (Vec* b : {&kap, &target}) b->resize(column);
     for (Vec* b : {&xc, &xold, &Pc, &curv}) b->resize(R);
-    cross.resize((R + 1) / 2);
+    curvPairs.resize((R + 1) / 2);
     // Per entry 3 doubles and 3K + 2 indices (its number and K − 1, K, K indices in the v, w and h
     // groups); per column a start; the copies; the column scratch.
     scratch += 3 * listedTotal + (3 * K + 2) * listedTotal / 2 + strata.size() * (K * dmax + nmax) + K * dmax +
-               strata.size() * qmax * sumD + (wBase[S] + sumD) * r + ycStorage.size() + 3 * column + 4 * R + cross.size() + 7;
+               strata.size() * qmax * sumD + (wBase[S] + sumD) * r + ycStorage.size() + 3 * column + 4 * R + curvPairs.size() + 7;
     refreshAllRows();
     for (std::size_t s : strata) topicValues(s);
   }
@@ -624,7 +625,7 @@ struct StratifiedNtfHals::Impl {
       double first = 0;
       for (int sweep = 0; sweep < sweeps; ++sweep) {
         std::copy(xc.begin(), xc.begin() + static_cast<std::ptrdiff_t>(R), xold.begin());
-        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), cross.data(), Yc, resid,
+        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), curvPairs.data(), Yc, resid,
                             sweep + 1 < sweeps, sweep == 0);
         double lowered = 0;  // Σ curvature·step²: what the sweep lowered the objective by, twice
         for (std::size_t a = 0; a < R; ++a) {
