@@ -293,7 +293,8 @@ struct StratifiedNtfHals::Impl {
     // Per entry 3 doubles and 3K + 2 indices (its number and K − 1, K, K indices in the v, w and h
     // groups); per column a start; the copies; the column scratch.
     scratch += 3 * listedTotal + (3 * K + 2) * listedTotal / 2 + strata.size() * (K * dmax + nmax) + K * dmax +
-               strata.size() * qmax * sumD + (wBase[S] + sumD) * r + ycStorage.size() + 3 * column + 4 * R + curvPairs.size() + 7;
+               strata.size() * qmax * sumD + (wBase[S] + sumD) * r + ycStorage.size() + 3 * column + 7 + 4 * R +
+               curvPairs.size();
     refreshAllRows();
     for (std::size_t s : strata) topicValues(s);
   }
@@ -625,8 +626,8 @@ struct StratifiedNtfHals::Impl {
       double first = 0;
       for (int sweep = 0; sweep < sweeps; ++sweep) {
         std::copy(xc.begin(), xc.begin() + static_cast<std::ptrdiff_t>(R), xold.begin());
-        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), curvPairs.data(), Yc, resid,
-                            sweep + 1 < sweeps, sweep == 0);
+        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), curvPairs.data(), Yc,
+                            resid, sweep + 1 < sweeps, sweep == 0);
         double lowered = 0;  // Σ curvature·step²: what the sweep lowered the objective by, twice
         for (std::size_t a = 0; a < R; ++a) {
           const double step = xc[a] - xold[a];
