@@ -235,10 +235,12 @@ describe.each(paths)('stratifiedNtf: the v blocks\' listed sums by feature (%s p
 // Stratified-NTF's HALS with missing entries and weights: its weighted blocks form each column's
 // Khatri–Rao rows from entry-major factor copies and sweep them, up to its inner-sweep limit, with
 // cpHalsGather/cpHalsSweep. The vector kernels (blocks of four entries, two coordinates per pass with
-// the second gradient corrected for the first step, the last steps applied after a sweep) must give
-// the portable loops' iterates (one coordinate per pass, each step applied at once) to 1e-10 relative
-// after three iterations (each block up to 10 inner sweeps, so rounding compounds: the largest
-// difference seen was 2e-12; a wrong sum or step gives 1e-3 and more): 1, 2 and 3 feature modes (the w and h blocks' rows of order 1–3, the v
+// the second gradient corrected for the first step, the last steps applied after a sweep, the later
+// sweeps reading the curvatures and cross sums the first one took, a pass after two zero steps only
+// reading the residuals) must give the portable loops' iterates (one coordinate per pass, each step
+// applied at once) to 1e-10 relative after three iterations (each block up to 10 inner sweeps, so
+// rounding compounds: the largest difference seen was 2e-12; a wrong sum or step gives 1e-3 and more,
+// and halving the cross sums the later sweeps read fails four of these cases): 1, 2 and 3 feature modes (the w and h blocks' rows of order 1–3, the v
 // blocks' of order 0–2) and ranks 1, 3, 8, 13 and 35 (every remainder of a 4-wide row). Each path's
 // loss must be the weighted loss of its state and must not rise.
 describe('stratifiedNtf hals: the weighted sweeps (vector kernels) equal the portable loops', () => {

@@ -133,9 +133,11 @@ void cpHalsGatherPortable(const double* const* rows, std::size_t order, const in
   }
 }
 
-// The portable coordinate loop applies each step to e as it goes: e is current after it.
+// The portable coordinate loop applies each step to e as it goes: e is current after it. Its
+// curvatures come from the gather, and its one-coordinate passes need no cross sums: `cross` and
+// `first` are the vector version's.
 void cpHalsSweepPortable(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r, const double* P,
-                         const double* G, double* curvature, const double* Yc, double* e, bool) {
+                         const double* G, double* curvature, double*, const double* Yc, double* e, bool, bool) {
   halsCoordinatesPortable(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e);
 }
 
@@ -360,66 +362,92 @@ NSA_AVX_FMA inline void storeTransposed(__m256d r0, __m256d r1, __m256d r2, __m2
 // Pair, c + 1 (y1): applies the two previous coordinates' steps to the residuals
 // (e −= s_a·κ∘y_a + s_b·κ∘y_b; a step of 0 changes nothing) and returns Σe·y0, Σe·y1, Σκy0², Σκy1² and
 // Σκy0y1 (out[0..4]), from which both coordinates' steps follow (halsCoordinatesAvx). Uniform: every
-// κ is kappa0, taken out of the sums.
-template <bool Uniform, bool Pair>
+// κ is kappa0, taken out of the sums. Two sets of partial sums, for alternate chunks of four entries:
+// each sum is then a chain of one addition per eight entries instead of four, and the loop runs at
+// the rate of its multiply-adds, not of their latency. Squares false: the curvatures are known (a
+// later sweep over the same rows), and the pass takes only Σe·y0 and Σe·y1 (out[2..4] are left).
+// Steps false: both previous steps are 0 (the first pass, or two coordinates that stayed at 0), and
+// e, which they would leave as it is, is only read.
+template <bool Uniform, bool Pair, bool Squares, bool Steps>
 NSA_AVX_FMA inline void coordinatePairPass(double* e, const double* kappa, double kappa0, const double* ya, double sa,
                                            const double* yb, double sb, const double* y0, const double* y1,
                                            std::size_t k, std::size_t chunk, double* out) {
   const std::size_t kFull = k & ~std::size_t{3};
   const __m256d va = _mm256_set1_pd(Uniform ? sa * kappa0 : sa), vb = _mm256_set1_pd(Uniform ? sb * kappa0 : sb);
-  __m256d g0 = _mm256_setzero_pd(), g1 = _mm256_setzero_pd(), d0 = _mm256_setzero_pd(), d1 = _mm256_setzero_pd(),
-          d01 = _mm256_setzero_pd();
-  const auto update = [&](__m256d ev, __m256d pa, __m256d pb, __m256d z0, __m256d z1, __m256d kv)
+  // Σe·y0, Σe·y1, Σκy0², Σκy1², Σκy0y1 over the chunks of one parity (named fields, not an array:
+  // they stay in registers from the start, with no zeroing through memory per pass).
+  struct Sums {
+    __m256d g0, g1, d0, d1, d01;
+  };
+  const __m256d zero = _mm256_setzero_pd();
+  Sums even{zero, zero, zero, zero, zero}, odd = even;
+  const auto update = [&](Sums& acc, __m256d ev, __m256d pa, __m256d pb, __m256d z0, __m256d z1, __m256d kv)
                          NSA_AVX_FMA __attribute__((always_inline)) {
-    if (Uniform) {
+    if (Steps && Uniform) {
       ev = _mm256_fnmadd_pd(va, pa, ev);
       ev = _mm256_fnmadd_pd(vb, pb, ev);
-    } else {
+    } else if (Steps) {
       ev = _mm256_fnmadd_pd(va, _mm256_mul_pd(kv, pa), ev);
       ev = _mm256_fnmadd_pd(vb, _mm256_mul_pd(kv, pb), ev);
     }
-    g0 = _mm256_fmadd_pd(ev, z0, g0);
-    const __m256d kz0 = Uniform ? z0 : _mm256_mul_pd(kv, z0);
-    d0 = _mm256_fmadd_pd(kz0, z0, d0);
-    if (Pair) {
-      g1 = _mm256_fmadd_pd(ev, z1, g1);
-      d1 = _mm256_fmadd_pd(Uniform ? z1 : _mm256_mul_pd(kv, z1), z1, d1);
-      d01 = _mm256_fmadd_pd(kz0, z1, d01);
+    acc.g0 = _mm256_fmadd_pd(ev, z0, acc.g0);
+    if (Pair) acc.g1 = _mm256_fmadd_pd(ev, z1, acc.g1);
+    if (Squares) {
+      const __m256d kz0 = Uniform ? z0 : _mm256_mul_pd(kv, z0);
+      acc.d0 = _mm256_fmadd_pd(kz0, z0, acc.d0);
+      if (Pair) {
+        acc.d1 = _mm256_fmadd_pd(Uniform ? z1 : _mm256_mul_pd(kv, z1), z1, acc.d1);
+        acc.d01 = _mm256_fmadd_pd(kz0, z1, acc.d01);
+      }
     }
     return ev;
   };
-  const __m256d zero = _mm256_setzero_pd();
   // The entries' values of a column lie in chunks of four, `chunk` doubles apart (j: the chunk's offset).
+  const auto full = [&](Sums& acc, std::size_t i, std::size_t j) NSA_AVX_FMA __attribute__((always_inline)) {
+    const __m256d ev = update(acc, _mm256_loadu_pd(e + i), Steps ? _mm256_loadu_pd(ya + j) : zero,
+                              Steps ? _mm256_loadu_pd(yb + j) : zero, _mm256_loadu_pd(y0 + j),
+                              Pair ? _mm256_loadu_pd(y1 + j) : zero,
+                              Uniform || !(Squares || Steps) ? zero : _mm256_loadu_pd(kappa + i));
+    if (Steps) _mm256_storeu_pd(e + i, ev);
+  };
   std::size_t i = 0, j = 0;
-  for (; i < kFull; i += 4, j += chunk)
-    _mm256_storeu_pd(e + i, update(_mm256_loadu_pd(e + i), _mm256_loadu_pd(ya + j), _mm256_loadu_pd(yb + j),
-                                   _mm256_loadu_pd(y0 + j), Pair ? _mm256_loadu_pd(y1 + j) : zero,
-                                   Uniform ? zero : _mm256_loadu_pd(kappa + i)));
+  for (; i + 8 <= kFull; i += 8, j += 2 * chunk) {
+    full(even, i, j);
+    full(odd, i + 4, j + chunk);
+  }
+  if (i < kFull) full(even, i, j), i += 4, j += chunk;
   if (kFull < k) {
     const __m256i mask = laneMask(k - kFull);
-    _mm256_maskstore_pd(e + kFull, mask,
-                        update(_mm256_maskload_pd(e + kFull, mask), _mm256_maskload_pd(ya + j, mask),
-                               _mm256_maskload_pd(yb + j, mask), _mm256_maskload_pd(y0 + j, mask),
-                               Pair ? _mm256_maskload_pd(y1 + j, mask) : zero,
-                               Uniform ? zero : _mm256_maskload_pd(kappa + kFull, mask)));
+    const __m256d ev = update(odd, _mm256_maskload_pd(e + kFull, mask), Steps ? _mm256_maskload_pd(ya + j, mask) : zero,
+                              Steps ? _mm256_maskload_pd(yb + j, mask) : zero, _mm256_maskload_pd(y0 + j, mask),
+                              Pair ? _mm256_maskload_pd(y1 + j, mask) : zero,
+                              Uniform || !(Squares || Steps) ? zero : _mm256_maskload_pd(kappa + kFull, mask));
+    if (Steps) _mm256_maskstore_pd(e + kFull, mask, ev);
   }
   const double scale = Uniform ? kappa0 : 1.0;
-  out[0] = horizontalSum(g0);
-  out[1] = horizontalSum(g1);
-  out[2] = scale * horizontalSum(d0);
-  out[3] = scale * horizontalSum(d1);
-  out[4] = scale * horizontalSum(d01);
+  out[0] = horizontalSum(_mm256_add_pd(even.g0, odd.g0));
+  out[1] = horizontalSum(_mm256_add_pd(even.g1, odd.g1));
+  if (Squares) {
+    out[2] = scale * horizontalSum(_mm256_add_pd(even.d0, odd.d0));
+    out[3] = scale * horizontalSum(_mm256_add_pd(even.d1, odd.d1));
+    out[4] = scale * horizontalSum(_mm256_add_pd(even.d01, odd.d01));
+  }
 }
 
 // The coordinate loop of a HALS row, after the gather (halsRowAvx, cpHalsRowAvx): Yc holds the k
 // listed rows and e = κ(a − x·y). Blocked: Yc in blocks of four entries, each its r columns of four
 // in turn (Yc[(q/4)·4r + 4c + q%4] = y_c of entry q: what cpHalsRowAvx's gather stores contiguously);
 // else column by column (Yc[c·k + q]). Not inlined: profiles then tell it from the gathers.
+// cross (null, or ⌈r/2⌉ doubles): where the sums Σκy_c·y_{c+1} (c even) are stored, or read when
+// `known`: then curvature and cross hold the values an earlier sweep over the same rows (and κ) left,
+// and the passes skip the sums of squares (4 multiply-adds per four entries and pass instead of 7);
+// the values they would take are those, bit for bit (the same sums in the same order).
 NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const double* kappa, double kappa0,
                                                               std::size_t k, std::size_t r, bool base, const double* P,
                                                               const double* G, double l1, double l2, double* curvature,
                                                               const double* Yc, double* e, bool blocked,
-                                                              bool finish = false) {
+                                                              bool finish = false, double* cross = nullptr,
+                                                              bool known = false) {
   const std::size_t column = blocked ? 4 : k, chunk = blocked ? 4 * r : 4;
   bool uniform = true;
   if (kappa) {
@@ -435,9 +463,24 @@ NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const d
   const double *ya = Yc, *yb = Yc;  // the previous pass's coordinates (steps 0 before the first)
   double sa = 0, sb = 0;
   double sums[5];
+  // The pass for (uniform, pair, squares, steps): coordinatePairPass's 16 versions.
+  using Pass = void (*)(double*, const double*, double, const double*, double, const double*, double, const double*,
+                        const double*, std::size_t, std::size_t, double*);
+  static constexpr Pass passes[2][2][2][2] = {
+      {{{coordinatePairPass<false, false, false, false>, coordinatePairPass<false, false, false, true>},
+        {coordinatePairPass<false, false, true, false>, coordinatePairPass<false, false, true, true>}},
+       {{coordinatePairPass<false, true, false, false>, coordinatePairPass<false, true, false, true>},
+        {coordinatePairPass<false, true, true, false>, coordinatePairPass<false, true, true, true>}}},
+      {{{coordinatePairPass<true, false, false, false>, coordinatePairPass<true, false, false, true>},
+        {coordinatePairPass<true, false, true, false>, coordinatePairPass<true, false, true, true>}},
+       {{coordinatePairPass<true, true, false, false>, coordinatePairPass<true, true, false, true>},
+        {coordinatePairPass<true, true, true, false>, coordinatePairPass<true, true, true, true>}}}};
+  const auto pass = [&](bool pair, bool squares, const double* y0, const double* y1) {
+    passes[uniform][pair][squares][sa != 0.0 || sb != 0.0](e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
+  };
   // Coordinate c's step, with the listed part of its gradient and its listed curvature.
   const auto stepOf = [&](std::size_t c, double listedGradient, double squares) NSA_AVX_FMA {
-    curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
+    if (!known) curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
     const double d = curvature[c] + l2;
     if (!curvatureUsable(d, base, G, c, r)) return 0.0;
     // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
@@ -448,25 +491,20 @@ NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const d
     const double* y0 = Yc + c * column;
     const bool pair = c + 1 < r;
     const double* y1 = pair ? y0 + column : y0;
-    if (uniform) {
-      if (pair) coordinatePairPass<true, true>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
-      else coordinatePairPass<true, false>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
-    } else {
-      if (pair) coordinatePairPass<false, true>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
-      else coordinatePairPass<false, false>(e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
-    }
+    pass(pair, !known, y0, y1);
     sa = stepOf(c, sums[0], sums[2]);
     ya = y0;
     sb = 0;
     if (pair) {
+      if (cross) {
+        if (known) sums[4] = cross[c / 2];
+        else cross[c / 2] = sums[4];
+      }
       sb = stepOf(c + 1, sums[1] - sa * sums[4], sums[3]);
       yb = y1;
     }
   }
-  if (finish && (sa != 0.0 || sb != 0.0)) {  // a pass that applies the last two steps (its sums unused)
-    if (uniform) coordinatePairPass<true, false>(e, kappa, kappa0, ya, sa, yb, sb, ya, ya, k, chunk, sums);
-    else coordinatePairPass<false, false>(e, kappa, kappa0, ya, sa, yb, sb, ya, ya, k, chunk, sums);
-  }
+  if (finish && (sa != 0.0 || sb != 0.0)) pass(false, false, ya, ya);  // applies the last two steps (sums unused)
 }
 
 NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
@@ -596,9 +634,9 @@ NSA_AVX_FMA void cpHalsGatherAvxAny(const double* const* rows, std::size_t order
 }
 
 NSA_AVX_FMA void cpHalsSweepAvx(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r,
-                                const double* P, const double* G, double* curvature, const double* Yc, double* e,
-                                bool again) {
-  halsCoordinatesAvx(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e, true, again);
+                                const double* P, const double* G, double* curvature, double* cross, const double* Yc,
+                                double* e, bool again, bool first) {
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e, true, again, cross, !first);
 }
 
 NSA_AVX_FMA void cpHalsRowAvx(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride,

@@ -1171,9 +1171,11 @@ double cpSquaredNorm(const std::vector<Vec>& FF, std::size_t r) {
 
 namespace {
 // Entry-major copies (dₘ × r) of rank-major factors, for the listed loops: an entry's r values of
-// each factor are then contiguous. Refreshed after each mode's update (r·dₘ copies).
+// each factor are then contiguous. Refreshed after each mode's update (r·dₘ copies). Each copy starts
+// on a cache line (listed::cacheAligned): for r a multiple of 4 every row's 4-wide loads then stay
+// within cache lines (the HALS gather took 5–15 % less per entry, timed alone at rank 20).
 struct EntryMajorFactors {
-  std::vector<Vec> rows;
+  std::vector<Vec> rows;  // storage; the copy of factor m starts at ptrs[m]
   std::vector<const double*> ptrs;
   void build(const std::vector<Vec>& F, const Shape& shape, std::size_t r) {
     rows.resize(F.size());
@@ -1182,10 +1184,10 @@ struct EntryMajorFactors {
   }
   void refresh(const std::vector<Vec>& F, const Shape& shape, std::size_t r, std::size_t m) {
     const std::size_t d = shape[m];
-    rows[m].resize(d * r);
+    double* copy = listed::cacheAligned(rows[m], d * r);
     for (std::size_t a = 0; a < r; ++a)
-      for (std::size_t i = 0; i < d; ++i) rows[m][i * r + a] = F[m][a * d + i];
-    ptrs[m] = rows[m].data();
+      for (std::size_t i = 0; i < d; ++i) copy[i * r + a] = F[m][a * d + i];
+    ptrs[m] = copy;
   }
 };
 
@@ -1260,13 +1262,14 @@ struct ListedByMode {
 
 // Scratch of the weighted HALS, sized once per solve.
 struct WeightedHalsScratch {
-  Vec x, P, curvature, Yc, e;
+  Vec x, P, curvature, ycStorage, eStorage;
+  double *Yc = nullptr, *e = nullptr;  // listed::cpHalsRow's workspaces, on cache lines (listed::cacheAligned)
   void size(std::size_t r, std::size_t largest) {
     x.resize(r);
     P.resize(r);
     curvature.resize(r);
-    Yc.resize((largest + 3) / 4 * 4 * r);  // listed::cpHalsRow's workspace
-    e.resize(largest);
+    Yc = listed::cacheAligned(ycStorage, (largest + 3) / 4 * 4 * r);
+    e = listed::cacheAligned(eStorage, largest);
   }
 };
 
@@ -1294,7 +1297,7 @@ void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, con
     kernels.cpHalsRow(other, others, groups.others[m].data() + p0 * others, others, w.x.data(),
                       terms.kappa ? groups.kappa[m].data() + p0 : nullptr, terms.kappa0,
                       terms.data ? groups.data[m].data() + p0 : nullptr, k, r, w.P.data(), G, w.curvature.data(),
-                      w.Yc.data(), w.e.data());
+                      w.Yc, w.e);
     for (std::size_t a = 0; a < r; ++a) Fm[a * d + i] = w.x[a];
   }
 }

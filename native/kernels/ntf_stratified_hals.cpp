@@ -145,8 +145,12 @@ struct StratifiedNtfHals::Impl {
   std::vector<std::size_t> wBase;
   std::vector<Vec> hRows;  // entry-major hₜ (dₜ × r)
   // One column's scratch: its Khatri–Rao rows (listed::cpHalsGather's layout), κ, a − fixed term,
-  // residuals; the column of X before a sweep, of P, and the curvatures.
-  Vec Yc, kap, target, resid, xc, xold, Pc, curv;
+  // residuals; the column of X before a sweep, of P, the curvatures (curv) and the cross sums
+  // Σκz_a·z_{a+1}, a even (curvPairs), that the first sweep leaves for the later ones
+  // (listed::Kernels::cpHalsSweep).
+  // Yc and resid lie on cache lines (listed::cacheAligned), in ycStorage and residStorage.
+  Vec ycStorage, kap, target, residStorage, xc, xold, Pc, curv, curvPairs;
+  double *Yc = nullptr, *resid = nullptr;
   bool cacheZ = false;
   std::vector<Vec> Zall;
   Vec Zone, bufA, bufB;  // one stratum's Z (without the cache); contraction slices
@@ -281,13 +285,16 @@ struct StratifiedNtfHals::Impl {
     hRows.resize(K);
     for (std::size_t t = 0; t < K; ++t) hRows[t].resize(p.dims[t] * r);
     const std::size_t R = std::max(r, qmax);
-    Yc.resize((column + 3) / 4 * 4 * R);
-    for (Vec* b : {&kap, &target, &resid}) b->resize(column);
+    Yc = listed::cacheAligned(ycStorage, (column + 3) / 4 * 4 * R);
+    resid = listed::cacheAligned(residStorage, column);
+    for (Vec* b : {&kap, &target}) b->resize(column);
     for (Vec* b : {&xc, &xold, &Pc, &curv}) b->resize(R);
+    curvPairs.resize((R + 1) / 2);
     // Per entry 3 doubles and 3K + 2 indices (its number and K − 1, K, K indices in the v, w and h
     // groups); per column a start; the copies; the column scratch.
     scratch += 3 * listedTotal + (3 * K + 2) * listedTotal / 2 + strata.size() * (K * dmax + nmax) + K * dmax +
-               strata.size() * qmax * sumD + (wBase[S] + sumD) * r + Yc.size() + 3 * column + 4 * R;
+               strata.size() * qmax * sumD + (wBase[S] + sumD) * r + ycStorage.size() + 3 * column + 7 + 4 * R +
+               curvPairs.size();
     refreshAllRows();
     for (std::size_t s : strata) topicValues(s);
   }
@@ -615,12 +622,12 @@ struct StratifiedNtfHals::Impl {
       }
       for (std::size_t a = 0; a < R; ++a) xc[a] = X[a * d + j], Pc[a] = P[a * d + j];
       kernels.cpHalsGather(rows, order, g.index.data() + p0 * g.stride, g.stride, xc.data(), kappa, kappa0,
-                           target.data(), k, R, Q.data(), curv.data(), Yc.data(), resid.data());
+                           target.data(), k, R, Q.data(), curv.data(), Yc, resid);
       double first = 0;
       for (int sweep = 0; sweep < sweeps; ++sweep) {
         std::copy(xc.begin(), xc.begin() + static_cast<std::ptrdiff_t>(R), xold.begin());
-        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), Yc.data(), resid.data(),
-                            sweep + 1 < sweeps);
+        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), curvPairs.data(), Yc,
+                            resid, sweep + 1 < sweeps, sweep == 0);
         double lowered = 0;  // Σ curvature·step²: what the sweep lowered the objective by, twice
         for (std::size_t a = 0; a < R; ++a) {
           const double step = xc[a] - xold[a];
