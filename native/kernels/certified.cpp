@@ -272,7 +272,7 @@ class Spg : public Run {
       // usable() in the passes that are made anyway: a non-finite ∇f makes yy below non-finite (g is finite)
       bool accepted = moved && std::isfinite(ft) && ft <= fx_ + kArmijo * lambda * gd;
       if (accepted && valueFirst) {
-        ft = f_.evaluate(xt_.data(), gt_.data());
+        ft = f_.gradientAtValued(xt_.data(), gt_.data());
         accepted = std::isfinite(ft) && ft <= fx_ + kArmijo * lambda * gd;
       }
       double ss = 0, sy = 0, yy = 0, xx = 0;

@@ -45,6 +45,10 @@ class BoundObjective {
   // then tests a trial point's sufficient decrease on the value and forms the gradient only for the
   // point it accepts. The value must equal, bit for bit, the one evaluate(x, g) returns.
   virtual bool valueIsCheap() const { return false; }
+  // f and ∇f at x, which the last call, evaluate(x, nullptr), valued and the caller has not changed
+  // since: an objective whose value sweep leaves what the gradient needs (valueIsCheap) reuses it
+  // instead of sweeping x for it again. Returns the same value as evaluate(x, g), bit for bit.
+  virtual double gradientAtValued(const double* x, double* g) { return evaluate(x, g); }
   // Fidelity and orthogonality of the last evaluation (traces and progress only).
   virtual void terms(double* fidelity, double* orthogonality) const = 0;
 };
