@@ -110,9 +110,8 @@ class Run {
       }
       ++accepted;
       const int it = ++r_.iterations;
-      cert = std::isnan(acceptedSquaredNorm_) ? gradientMapping(x_.data(), g_.data(), n_, nonneg_)
-                                              : gradientMappingGivenNorm(x_.data(), g_.data(), n_, nonneg_, acceptedSquaredNorm_);
-      acceptedSquaredNorm_ = NAN;
+      cert = acceptedCertificateKnown_ ? acceptedCertificate_ : gradientMapping(x_.data(), g_.data(), n_, nonneg_);
+      acceptedCertificateKnown_ = false;
       record(it, cert, it % o_.recordEvery == 0);
       history[it % (kPlateauWindow + 1)] = fx_;
       if (monitor_.wantsProgress()) {
@@ -196,9 +195,10 @@ class Run {
   const std::size_t n_;
   const bool nonneg_;
   std::vector<double> x_, g_, xt_, gt_;
-  // ‖x‖² of the point step() just accepted, when one of its passes summed it in index order (it then
-  // saves the certificate a pass); NaN: not known.
-  double acceptedSquaredNorm_ = NAN;
+  // The certificate (gradient mapping) of the point step() just accepted, when its own passes summed
+  // it (it then saves the certificate a pass over x and g).
+  bool acceptedCertificateKnown_ = false;
+  double acceptedCertificate_ = 0;
   double fx_ = 0;
   int lastRecorded_ = -1;
   std::chrono::steady_clock::time_point start_;
@@ -236,13 +236,14 @@ class Spg : public Run {
     // gᵀd in four partial sums (i mod 4): one running sum is a chain of dependent additions that set
     // the pace of the whole pass (one element per addition latency).
     auto trial = [&](int th, std::size_t b, std::size_t e) {
-      double gd[4] = {0, 0, 0, 0};
+      double gd[4] = {0, 0, 0, 0}, xx[4] = {0, 0, 0, 0};
       bool moved = false;
       auto one = [&](std::size_t i, int a) {
         const double t = std::max(x[i] - alpha * g[i], lower);  // a select, not a data-dependent branch
         const double d = t - x[i];
         gd[a] += g[i] * d;
         xt[i] = x[i] + lambda * d;
+        xx[a] += xt[i] * xt[i];
         moved |= xt[i] != 0;
       };
       std::size_t i = b;
@@ -254,15 +255,18 @@ class Spg : public Run {
       }
       for (; i < e; ++i) one(i, 0);
       part_[4 * th] = (gd[0] + gd[1]) + (gd[2] + gd[3]);
+      part_[4 * th + 1] = (xx[0] + xx[1]) + (xx[2] + xx[3]);
       moved_[th] = moved;
     };
     runRows(team_, n, kAlign, trial);
     const double gd = sum(0);
+    double xtNorm2 = sum(1);  // ‖x + λd‖², for the certificate of the point if it is accepted
     bool moved = anyMoved();
     if (!(gd < 0)) return false;
     for (int ls = 0; ls < kMaxLineSearchSteps; ++ls) {
       if (ls > 0) {
         runRows(team_, n, kAlign, trial);
+        xtNorm2 = sum(1);
         moved = anyMoved();
       }
       // With a cheap value the sufficient decrease is tested on f alone and ∇f is formed only for the
@@ -275,11 +279,14 @@ class Spg : public Run {
         ft = f_.gradientAtValued(xt_.data(), gt_.data());
         accepted = std::isfinite(ft) && ft <= fx_ + kArmijo * lambda * gd;
       }
-      double ss = 0, sy = 0, yy = 0, xx = 0;
+      double ss = 0, sy = 0, yy = 0, cd2 = 0;
       if (accepted) {
-        // Barzilai–Borwein: s = λd, y = Δg; BB1 = sᵀs/sᵀy and BB2 = sᵀy/yᵀy alternate. ‖x + λd‖² for
-        // the certificate in the same pass (serial order with one thread, as gradientMapping sums it).
+        // Barzilai–Borwein: s = λd, y = Δg; BB1 = sᵀs/sᵀy and BB2 = sᵀy/yᵀy alternate. The certificate
+        // of x + λd in the same pass (its ‖x + λd‖² came with the trial), where a pass of its own would
+        // read x + λd and its gradient once more.
         const double* gt = gt_.data();
+        const double xtn2 = xtNorm2;
+        const bool nonneg = nonneg_;
         auto bb = [&](int th, std::size_t b, std::size_t e) {
           double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
           for (std::size_t i = b; i < e; ++i) {
@@ -287,7 +294,7 @@ class Spg : public Run {
             a0 += s * s;
             a1 += s * y;
             a2 += y * y;
-            a3 += xt[i] * xt[i];
+            a3 += gradientMappingShare(xt[i], gt[i], xtn2, nonneg);
           }
           double* q = &part_[4 * th];
           q[0] = a0;
@@ -299,7 +306,7 @@ class Spg : public Run {
         ss = sum(0);
         sy = sum(1);
         yy = sum(2);
-        xx = sum(3);
+        cd2 = sum(3);
         accepted = std::isfinite(yy) && std::isfinite(sy);
       }
       if (accepted) {
@@ -308,7 +315,8 @@ class Spg : public Run {
         x_.swap(xt_);
         g_.swap(gt_);
         fx_ = ft;
-        acceptedSquaredNorm_ = xx;
+        acceptedCertificate_ = gradientMappingFromSums(cd2, xtNorm2);
+        acceptedCertificateKnown_ = true;
         return true;
       }
       // the minimiser of the quadratic through f(x), f'(x; d) and f(x + λd), kept in [0.1λ, 0.5λ]
