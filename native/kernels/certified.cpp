@@ -287,20 +287,26 @@ class Spg : public Run {
         const double* gt = gt_.data();
         const double xtn2 = xtNorm2;
         const bool nonneg = nonneg_;
+        // Each sum in four partial sums (i mod 4), as the trial's gᵀd: four running sums of one element
+        // each are four chains of dependent additions that set the pace of the pass.
         auto bb = [&](int th, std::size_t b, std::size_t e) {
-          double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-          for (std::size_t i = b; i < e; ++i) {
+          double a[4][4] = {};
+          auto one = [&](std::size_t i, int l) {
             const double s = xt[i] - x[i], y = gt[i] - g[i];
-            a0 += s * s;
-            a1 += s * y;
-            a2 += y * y;
-            a3 += gradientMappingShare(xt[i], gt[i], xtn2, nonneg);
+            a[0][l] += s * s;
+            a[1][l] += s * y;
+            a[2][l] += y * y;
+            a[3][l] += gradientMappingShare(xt[i], gt[i], xtn2, nonneg);
+          };
+          std::size_t i = b;
+          for (; i + 4 <= e; i += 4) {
+            one(i, 0);
+            one(i + 1, 1);
+            one(i + 2, 2);
+            one(i + 3, 3);
           }
-          double* q = &part_[4 * th];
-          q[0] = a0;
-          q[1] = a1;
-          q[2] = a2;
-          q[3] = a3;
+          for (; i < e; ++i) one(i, 0);
+          for (int q = 0; q < 4; ++q) part_[4 * th + q] = (a[q][0] + a[q][1]) + (a[q][2] + a[q][3]);
         };
         runRows(team_, n, kAlign, bb);
         ss = sum(0);
