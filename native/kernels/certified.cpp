@@ -212,8 +212,9 @@ class Spg : public Run {
   // thread team (thread_team.hpp) sized like the energy's; each thread sums its own range in index
   // order and the partial sums are added in thread order, so one thread gives the serial sums exactly.
   Spg(BoundObjective& f, std::vector<double> x0, const CertifiedOptions& o, Monitor& monitor, CertifiedResult& r)
-      : Run(f, std::move(x0), o, monitor, r), team_(teamThreads(0, 2.0 * double(n_))), part_(4 * std::size_t(team_.size()), 0.0),
-        moved_(std::size_t(team_.size()), 0) {}
+      : Run(f, std::move(x0), o, monitor, r), team_(teamThreads(0, 2.0 * double(n_))), formed_(f.formThreads() > 0),
+        part_(4 * std::size_t(std::max(team_.size(), f.formThreads())), 0.0),
+        moved_(std::size_t(std::max(team_.size(), f.formThreads())), 0) {}
 
  protected:
   bool step() override {
@@ -254,25 +255,40 @@ class Spg : public Run {
         one(i + 3, 3);
       }
       for (; i < e; ++i) one(i, 0);
-      part_[4 * th] = (gd[0] + gd[1]) + (gd[2] + gd[3]);
-      part_[4 * th + 1] = (xx[0] + xx[1]) + (xx[2] + xx[3]);
-      moved_[th] = moved;
+      // Added to the thread's sums: with the objective's sweep (formed_) a thread forms several blocks.
+      part_[4 * th] += (gd[0] + gd[1]) + (gd[2] + gd[3]);
+      part_[4 * th + 1] += (xx[0] + xx[1]) + (xx[2] + xx[3]);
+      if (moved) moved_[th] = 1;
     };
-    runRows(team_, n, kAlign, trial);
+    // The trial point, and with formed_ its value too: the objective's value sweep forms each row
+    // block of x + λd just before it values it, in cache, where a trial pass and a value sweep of their
+    // own would write x + λd and read it back (one evaluation, counted here; NaN: not valued).
+    const BoundObjective::FormRows form = trial;
+    auto makeTrial = [&]() -> double {
+      std::fill(part_.begin(), part_.end(), 0.0);
+      std::fill(moved_.begin(), moved_.end(), 0);
+      if (!formed_) {
+        runRows(team_, n, kAlign, trial);
+        return NAN;
+      }
+      ++r_.evaluations;
+      return f_.valueOfFormed(xt, form);
+    };
+    double formedValue = makeTrial();
     const double gd = sum(0);
     double xtNorm2 = sum(1);  // ‖x + λd‖², for the certificate of the point if it is accepted
     bool moved = anyMoved();
     if (!(gd < 0)) return false;
     for (int ls = 0; ls < kMaxLineSearchSteps; ++ls) {
       if (ls > 0) {
-        runRows(team_, n, kAlign, trial);
+        formedValue = makeTrial();
         xtNorm2 = sum(1);
         moved = anyMoved();
       }
       // With a cheap value the sufficient decrease is tested on f alone and ∇f is formed only for the
       // point that passes (the same trial: it counts as one evaluation, and f is the same bit for bit).
       const bool valueFirst = f_.valueIsCheap();
-      double ft = evaluate(xt_.data(), valueFirst ? nullptr : gt_.data());
+      double ft = formed_ ? formedValue : evaluate(xt_.data(), valueFirst ? nullptr : gt_.data());
       // usable() in the passes that are made anyway: a non-finite ∇f makes yy below non-finite (g is finite)
       bool accepted = moved && std::isfinite(ft) && ft <= fx_ + kArmijo * lambda * gd;
       if (accepted && valueFirst) {
@@ -308,6 +324,7 @@ class Spg : public Run {
           for (; i < e; ++i) one(i, 0);
           for (int q = 0; q < 4; ++q) part_[4 * th + q] = (a[q][0] + a[q][1]) + (a[q][2] + a[q][3]);
         };
+        std::fill(part_.begin(), part_.end(), 0.0);  // the objective's team may have more threads
         runRows(team_, n, kAlign, bb);
         ss = sum(0);
         sy = sum(1);
@@ -343,7 +360,7 @@ class Spg : public Run {
   // Partial sum `which` of the last team pass, added in thread order.
   double sum(int which) const {
     double total = 0;
-    for (int t = 0; t < team_.size(); ++t) total += part_[4 * std::size_t(t) + std::size_t(which)];
+    for (std::size_t t = 0; t < moved_.size(); ++t) total += part_[4 * t + std::size_t(which)];
     return total;
   }
   bool anyMoved() const {
@@ -353,6 +370,7 @@ class Spg : public Run {
   }
   static constexpr std::size_t kAlign = 512;  // doubles per range step: whole cache lines per thread
   RowTeam team_;
+  const bool formed_;  // the objective values a trial while it is formed (valueOfFormed)
   std::vector<double> part_;
   std::vector<char> moved_;
   double alpha_ = 0, scale_ = 1;

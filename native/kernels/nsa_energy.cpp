@@ -238,7 +238,8 @@ void CertifiedEnergy::dataTerms(const double* V, double* GV, CertifiedTerms& t, 
 // Y is read twice, X0 once, G written once. Without: one sweep, the block Grams and ‖Y − X0‖² together.
 // Each thread sums its rows in order; the partial sums are added in thread order (see
 // test/threads.test.ts for what that changes between thread counts).
-void CertifiedEnergy::targetTerms(const double* Y, double* G, CertifiedTerms& t, bool gramKnown) {
+void CertifiedEnergy::targetTerms(const double* Y, double* G, CertifiedTerms& t, bool gramKnown,
+                                  const BoundObjective::FormRows* form) {
   const std::size_t p = data_.p, k = data_.k, kk = k * k;
   const double* X0 = data_.X0;
   const double w = options_.w;
@@ -302,6 +303,7 @@ void CertifiedEnergy::targetTerms(const double* Y, double* G, CertifiedTerms& t,
       const std::size_t m = std::min(blockRows_, e - r), off = r * k, len = m * k;
       const double* Yb = Y + off;
       const double* Xb = X0 + off;
+      if (form) (*form)(th, off, off + len);
       gramAccumulate(Yb, m, k, S, r == b);
       std::size_t i = 0;
       for (; i + 4 <= len; i += 4)
@@ -340,6 +342,14 @@ CertifiedTerms CertifiedEnergy::gradientAtValued(const double* Y, double* G) {
   if (!G || Y != valued_ || !valueIsCheap()) return evaluate(Y, G);
   CertifiedTerms t;
   targetTerms(Y, G, t, true);
+  t.energy = total(t);
+  return t;
+}
+
+CertifiedTerms CertifiedEnergy::valueOfFormed(double* Y, const BoundObjective::FormRows& form) {
+  if (!valueIsCheap()) throwRange("valueOfFormed: offered only in 'target' mode without weights");
+  CertifiedTerms t;
+  targetTerms(Y, nullptr, t, false, &form);
   t.energy = total(t);
   return t;
 }

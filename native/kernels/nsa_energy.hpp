@@ -98,6 +98,10 @@ class CertifiedEnergy {
   // (BoundObjective::gradientAtValued): 'target' without weights keeps that sweep's Gram and skips
   // its own Gram sweep; every other mode evaluates afresh.
   CertifiedTerms gradientAtValued(const double* Y, double* G);
+  // BoundObjective::valueOfFormed for 'target' without weights (the value sweep, each row block
+  // formed by `form` just before it is valued); formThreads() = 0 in every other mode.
+  int formThreads() const { return valueIsCheap() ? team_->size() : 0; }
+  CertifiedTerms valueOfFormed(double* Y, const BoundObjective::FormRows& form);
   // 'target' without weights: the value is one sweep (block Grams and ‖Y − X0‖² together), the value
   // with the gradient two, and both sum in the same order (the same value bit for bit).
   bool valueIsCheap() const { return options_.mode == CertifiedMode::Target && data_.W == nullptr; }
@@ -113,7 +117,9 @@ class CertifiedEnergy {
   // E = (1 − w)F + wO (+ the overlap penalty in 'signed') from the terms.
   double total(const CertifiedTerms& t) const;
   // gramKnown: B_ is already YᵀY (summed by the value sweep at this Y, the order of the Gram sweep).
-  void targetTerms(const double* Y, double* G, CertifiedTerms& t, bool gramKnown = false);
+  // form (value only): writes each row block of Y just before the sweep values it (valueOfFormed).
+  void targetTerms(const double* Y, double* G, CertifiedTerms& t, bool gramKnown = false,
+                   const BoundObjective::FormRows* form = nullptr);
 
   CertifiedEnergyOptions options_;
   CertifiedData data_;
@@ -153,6 +159,11 @@ class EnergyObjective final : public BoundObjective {
   bool valueIsCheap() const override { return energy_.valueIsCheap(); }
   double gradientAtValued(const double* x, double* g) override {
     last_ = energy_.gradientAtValued(x, g);
+    return last_.energy;
+  }
+  int formThreads() const override { return energy_.formThreads(); }
+  double valueOfFormed(double* x, const FormRows& form) override {
+    last_ = energy_.valueOfFormed(x, form);
     return last_.energy;
   }
   void terms(double* fidelity, double* orthogonality) const override {
