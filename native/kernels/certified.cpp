@@ -6,6 +6,10 @@
 #include <limits>
 #include <utility>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "error.hpp"
 #include "linalg.hpp"
 #include "thread_team.hpp"
@@ -236,18 +240,46 @@ class Spg : public Run {
     // xt = x + λd, and x + λd ≠ 0 somewhere (see usable()); with λ = 1 also the slope gᵀd.
     // gᵀd in four partial sums (i mod 4): one running sum is a chain of dependent additions that set
     // the pace of the whole pass (one element per addition latency).
+    // SSE2 where there is SSE2: the lanes hold sums 0–1 and 2–3 of the portable loop's four, the same
+    // sums bit for bit (max(lower, v) keeps v for NaN and for v = lower, as std::max(v, lower)).
     auto trial = [&](int th, std::size_t b, std::size_t e) {
       double gd[4] = {0, 0, 0, 0}, xx[4] = {0, 0, 0, 0};
       bool moved = false;
-      auto one = [&](std::size_t i, int a) {
-        const double t = std::max(x[i] - alpha * g[i], lower);  // a select, not a data-dependent branch
-        const double d = t - x[i];
-        gd[a] += g[i] * d;
-        xt[i] = x[i] + lambda * d;
-        xx[a] += xt[i] * xt[i];
-        moved |= xt[i] != 0;
-      };
+      const double al = alpha, la = lambda;  // locals: the stores to xt cannot alias them
       std::size_t i = b;
+#if defined(__SSE2__)
+      {
+        const __m128d av = _mm_set1_pd(al), lv = _mm_set1_pd(la), lo = _mm_set1_pd(lower), zero = _mm_setzero_pd();
+        __m128d gd0 = zero, gd1 = zero, xx0 = zero, xx1 = zero, mv = zero;
+        for (; i + 4 <= e; i += 4) {
+          const __m128d x0 = _mm_loadu_pd(x + i), x1 = _mm_loadu_pd(x + i + 2);
+          const __m128d g0 = _mm_loadu_pd(g + i), g1 = _mm_loadu_pd(g + i + 2);
+          const __m128d d0 = _mm_sub_pd(_mm_max_pd(lo, _mm_sub_pd(x0, _mm_mul_pd(av, g0))), x0);
+          const __m128d d1 = _mm_sub_pd(_mm_max_pd(lo, _mm_sub_pd(x1, _mm_mul_pd(av, g1))), x1);
+          gd0 = _mm_add_pd(gd0, _mm_mul_pd(g0, d0));
+          gd1 = _mm_add_pd(gd1, _mm_mul_pd(g1, d1));
+          const __m128d t0 = _mm_add_pd(x0, _mm_mul_pd(lv, d0)), t1 = _mm_add_pd(x1, _mm_mul_pd(lv, d1));
+          _mm_storeu_pd(xt + i, t0);
+          _mm_storeu_pd(xt + i + 2, t1);
+          xx0 = _mm_add_pd(xx0, _mm_mul_pd(t0, t0));
+          xx1 = _mm_add_pd(xx1, _mm_mul_pd(t1, t1));
+          mv = _mm_or_pd(mv, _mm_or_pd(_mm_cmpneq_pd(t0, zero), _mm_cmpneq_pd(t1, zero)));
+        }
+        _mm_storeu_pd(gd, gd0);
+        _mm_storeu_pd(gd + 2, gd1);
+        _mm_storeu_pd(xx, xx0);
+        _mm_storeu_pd(xx + 2, xx1);
+        moved = _mm_movemask_pd(mv) != 0;
+      }
+#endif
+      auto one = [&](std::size_t j, int a) {
+        const double t = std::max(x[j] - al * g[j], lower);  // a select, not a data-dependent branch
+        const double d = t - x[j];
+        gd[a] += g[j] * d;
+        xt[j] = x[j] + la * d;
+        xx[a] += xt[j] * xt[j];
+        moved |= xt[j] != 0;
+      };
       for (; i + 4 <= e; i += 4) {
         one(i, 0);
         one(i + 1, 1);
@@ -307,14 +339,37 @@ class Spg : public Run {
         // each are four chains of dependent additions that set the pace of the pass.
         auto bb = [&](int th, std::size_t b, std::size_t e) {
           double a[4][4] = {};
-          auto one = [&](std::size_t i, int l) {
-            const double s = xt[i] - x[i], y = gt[i] - g[i];
+          std::size_t i = b;
+#if defined(__SSE2__)
+          {  // as the trial: SSE2 lanes hold the portable loop's sums 0–1 and 2–3, bit for bit
+            const __m128d yyv = _mm_set1_pd(xtn2), zero = _mm_setzero_pd();
+            __m128d acc[4][2] = {{zero, zero}, {zero, zero}, {zero, zero}, {zero, zero}};
+            for (; i + 4 <= e; i += 4)
+              for (int h = 0; h < 2; ++h) {
+                const std::size_t j = i + 2 * std::size_t(h);
+                const __m128d xtv = _mm_loadu_pd(xt + j), gtv = _mm_loadu_pd(gt + j);
+                const __m128d s = _mm_sub_pd(xtv, _mm_loadu_pd(x + j)), y = _mm_sub_pd(gtv, _mm_loadu_pd(g + j));
+                acc[0][h] = _mm_add_pd(acc[0][h], _mm_mul_pd(s, s));
+                acc[1][h] = _mm_add_pd(acc[1][h], _mm_mul_pd(s, y));
+                acc[2][h] = _mm_add_pd(acc[2][h], _mm_mul_pd(y, y));
+                __m128d t = _mm_sub_pd(xtv, _mm_mul_pd(yyv, gtv));  // gradientMappingShare
+                if (nonneg) t = _mm_max_pd(zero, t);
+                const __m128d dd = _mm_sub_pd(t, xtv);
+                acc[3][h] = _mm_add_pd(acc[3][h], _mm_mul_pd(dd, dd));
+              }
+            for (int q = 0; q < 4; ++q) {
+              _mm_storeu_pd(a[q], acc[q][0]);
+              _mm_storeu_pd(a[q] + 2, acc[q][1]);
+            }
+          }
+#endif
+          auto one = [&](std::size_t j, int l) {
+            const double s = xt[j] - x[j], y = gt[j] - g[j];
             a[0][l] += s * s;
             a[1][l] += s * y;
             a[2][l] += y * y;
-            a[3][l] += gradientMappingShare(xt[i], gt[i], xtn2, nonneg);
+            a[3][l] += gradientMappingShare(xt[j], gt[j], xtn2, nonneg);
           };
-          std::size_t i = b;
           for (; i + 4 <= e; i += 4) {
             one(i, 0);
             one(i + 1, 1);
