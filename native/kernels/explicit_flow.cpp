@@ -139,13 +139,7 @@ double trialRows(const double* R, const double* B, const double* X, double* T, s
 // that iterate's energy (a flow at its fixed point must not "improve" by rounding).
 double distanceRows(const double* Y, const double* X, std::size_t len) {
   double acc[4] = {0, 0, 0, 0};
-  std::size_t i = 0;
-  for (; i + 4 <= len; i += 4)
-    for (std::size_t l = 0; l < 4; ++l) {
-      const double d = Y[i + l] - X[i + l];
-      acc[l] += d * d;
-    }
-  for (; i < len; ++i) acc[0] += (Y[i] - X[i]) * (Y[i] - X[i]);
+  squaredDistanceLanes(Y, X, len, acc);
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 

@@ -305,16 +305,7 @@ void CertifiedEnergy::targetTerms(const double* Y, double* G, CertifiedTerms& t,
       const double* Xb = X0 + off;
       if (form) (*form)(th, off, off + len);
       gramAccumulate(Yb, m, k, S, r == b);
-      std::size_t i = 0;
-      for (; i + 4 <= len; i += 4)
-        for (std::size_t l = 0; l < 4; ++l) {
-          const double d = Yb[i + l] - Xb[i + l];
-          d2[l] += d * d;
-        }
-      for (; i < len; ++i) {
-        const double d = Yb[i] - Xb[i];
-        d2[0] += d * d;
-      }
+      squaredDistanceLanes(Yb, Xb, len, d2);
     }
     partF_[th] = (d2[0] + d2[1]) + (d2[2] + d2[3]);
   };
