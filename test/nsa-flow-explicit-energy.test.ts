@@ -271,26 +271,29 @@ describe("w: 'auto' never chooses a point that did not move", () => {
   const ws = [0.05, 0.25, 0.5, 0.75, 0.95];
 
   it('a real path with stalled points: they are excluded and named, the choice is among the moved ones', () => {
-    // Y0 = 3·X0 with no retraction and no non-negativity: the step lr·‖X0‖²·∇E = 2·lr·(1 − w)(Y − X0)
-    // keeps O(Y) and scales Y − X0 by 1 − 3(1 − w) (lr = 1.5): it overshoots for w < 1/3 (both
-    // rejected: stalled), lands near X0 at w = 0.5; from there (warm start) nothing can improve at
-    // 0.75 and 0.95 (stalled at their start, the 0.5 solution).
+    // Y0 = 3·X0 with no retraction and no non-negativity. 'gram' is invariant under Y → Y·R, so its
+    // projected gradient is 0 (explicit_flow.cpp, gradientMap) and the step lr·‖X0‖²·∇E =
+    // 2·lr·(1 − w)(Y − X0) scales Y − X0 by 1 − 3(1 − w) (lr = 1.5). For w < 1/3 that factor is below
+    // −1: the step overshoots X0 by more than Y's distance to it, the fidelity grows and O stays (the
+    // iterate stays a multiple of X0), so every step is rejected (maxBacktracks 0): stalled, whatever
+    // the rounding. For w ≥ 1/3 it lies in (−1, 1): the fidelity falls at every step (w = 0.5 goes
+    // through ≈ 0 at its first step, then to X0; 0.75 and 0.95, warm-started there, keep moving in).
     const path = nsaFlowPathSync(far, { X0, ws, retraction: 'none', nonnegativity: 'none', maxBacktracks: 0, learningRate: 1.5, maxIterations: 50, select: 'auto' });
-    expect(path.points.map((q) => q.stopReason)).toEqual(['stalled', 'stalled', 'plateau', 'stalled', 'stalled']);
-    // Without the exclusion the former rule (fidelity saturation) read the stalled tail as saturated and
-    // took its largest w, 0.95. A stalled point repeats its predecessor (Δsparsity = Δf = 0, an exchange
-    // rate of 0, below par), so the separation rule cannot be fooled that way: unfiltered it gives 0.5 too.
-    expect(selectAuto(path.points).w).toBe(0.5);
+    expect(path.points.map((q) => q.stopReason)).toEqual(['stalled', 'stalled', 'plateau', 'plateau', 'plateau']);
+    expect(path.points.map((q) => q.run.acceptedSteps > 0)).toEqual([false, false, true, true, true]);
+    // The moved points all but reach X0 (measured relative fidelity errors 1.8e-4, 1.7e-7, 1.1e-7) and
+    // none changes O, so which one the knee picks is decided by rounding; only the exclusion is tested.
+    expect(path.points[2]!.relativeFidelity).toBeLessThan(1e-3);
     const sel = path.selection!;
-    expect(sel.w).toBe(0.5);
-    expect(sel.excluded.map((e) => e.w)).toEqual([0.05, 0.25, 0.75, 0.95]);
+    expect([0.5, 0.75, 0.95]).toContain(sel.w);
+    expect(sel.excluded.map((e) => e.w)).toEqual([0.05, 0.25]);
     expect(sel.excluded.every((e) => /stalled/.test(e.why))).toBe(true);
-    expect(sel.scores.map(Number.isNaN)).toEqual([true, true, false, true, true]);
+    expect(sel.scores.map(Number.isNaN)).toEqual([true, true, false, false, false]);
     expect(sel.reason).toMatch(/excluded w = 0\.05 \(stalled/);
     // nsaFlowExplicit's w: 'auto' reports the same selection.
     const auto = nsaFlowExplicitSync(far, { X0, w: 'auto', ws, retraction: 'none', nonnegativity: 'none', maxBacktracks: 0, learningRate: 1.5, maxIterations: 50 });
-    expect(auto.settings.w).toBe(0.5);
-    expect(auto.wSelection!.excluded.length).toBe(4);
+    expect(auto.settings.w).toBe(sel.w);
+    expect(auto.wSelection!.excluded.length).toBe(2);
   });
 
   it('on hand-made points: the criterion runs on the moved points only, indices refer to the whole grid', () => {

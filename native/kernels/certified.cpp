@@ -6,6 +6,10 @@
 #include <limits>
 #include <utility>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "error.hpp"
 #include "linalg.hpp"
 #include "thread_team.hpp"
@@ -110,9 +114,8 @@ class Run {
       }
       ++accepted;
       const int it = ++r_.iterations;
-      cert = std::isnan(acceptedSquaredNorm_) ? gradientMapping(x_.data(), g_.data(), n_, nonneg_)
-                                              : gradientMappingGivenNorm(x_.data(), g_.data(), n_, nonneg_, acceptedSquaredNorm_);
-      acceptedSquaredNorm_ = NAN;
+      cert = acceptedCertificateKnown_ ? acceptedCertificate_ : gradientMapping(x_.data(), g_.data(), n_, nonneg_);
+      acceptedCertificateKnown_ = false;
       record(it, cert, it % o_.recordEvery == 0);
       history[it % (kPlateauWindow + 1)] = fx_;
       if (monitor_.wantsProgress()) {
@@ -196,9 +199,10 @@ class Run {
   const std::size_t n_;
   const bool nonneg_;
   std::vector<double> x_, g_, xt_, gt_;
-  // ‖x‖² of the point step() just accepted, when one of its passes summed it in index order (it then
-  // saves the certificate a pass); NaN: not known.
-  double acceptedSquaredNorm_ = NAN;
+  // The certificate (gradient mapping) of the point step() just accepted, when its own passes summed
+  // it (it then saves the certificate a pass over x and g).
+  bool acceptedCertificateKnown_ = false;
+  double acceptedCertificate_ = 0;
   double fx_ = 0;
   int lastRecorded_ = -1;
   std::chrono::steady_clock::time_point start_;
@@ -212,8 +216,9 @@ class Spg : public Run {
   // thread team (thread_team.hpp) sized like the energy's; each thread sums its own range in index
   // order and the partial sums are added in thread order, so one thread gives the serial sums exactly.
   Spg(BoundObjective& f, std::vector<double> x0, const CertifiedOptions& o, Monitor& monitor, CertifiedResult& r)
-      : Run(f, std::move(x0), o, monitor, r), team_(teamThreads(0, 2.0 * double(n_))), part_(4 * std::size_t(team_.size()), 0.0),
-        moved_(std::size_t(team_.size()), 0) {}
+      : Run(f, std::move(x0), o, monitor, r), team_(teamThreads(0, 2.0 * double(n_))), formed_(f.formThreads() > 0),
+        part_(4 * std::size_t(std::max(team_.size(), f.formThreads())), 0.0),
+        moved_(std::size_t(std::max(team_.size(), f.formThreads())), 0) {}
 
  protected:
   bool step() override {
@@ -235,17 +240,46 @@ class Spg : public Run {
     // xt = x + λd, and x + λd ≠ 0 somewhere (see usable()); with λ = 1 also the slope gᵀd.
     // gᵀd in four partial sums (i mod 4): one running sum is a chain of dependent additions that set
     // the pace of the whole pass (one element per addition latency).
+    // SSE2 where there is SSE2: the lanes hold sums 0–1 and 2–3 of the portable loop's four, the same
+    // sums bit for bit (max(lower, v) keeps v for NaN and for v = lower, as std::max(v, lower)).
     auto trial = [&](int th, std::size_t b, std::size_t e) {
-      double gd[4] = {0, 0, 0, 0};
+      double gd[4] = {0, 0, 0, 0}, xx[4] = {0, 0, 0, 0};
       bool moved = false;
-      auto one = [&](std::size_t i, int a) {
-        const double t = std::max(x[i] - alpha * g[i], lower);  // a select, not a data-dependent branch
-        const double d = t - x[i];
-        gd[a] += g[i] * d;
-        xt[i] = x[i] + lambda * d;
-        moved |= xt[i] != 0;
-      };
+      const double al = alpha, la = lambda;  // locals: the stores to xt cannot alias them
       std::size_t i = b;
+#if defined(__SSE2__)
+      {
+        const __m128d av = _mm_set1_pd(al), lv = _mm_set1_pd(la), lo = _mm_set1_pd(lower), zero = _mm_setzero_pd();
+        __m128d gd0 = zero, gd1 = zero, xx0 = zero, xx1 = zero, mv = zero;
+        for (; i + 4 <= e; i += 4) {
+          const __m128d x0 = _mm_loadu_pd(x + i), x1 = _mm_loadu_pd(x + i + 2);
+          const __m128d g0 = _mm_loadu_pd(g + i), g1 = _mm_loadu_pd(g + i + 2);
+          const __m128d d0 = _mm_sub_pd(_mm_max_pd(lo, _mm_sub_pd(x0, _mm_mul_pd(av, g0))), x0);
+          const __m128d d1 = _mm_sub_pd(_mm_max_pd(lo, _mm_sub_pd(x1, _mm_mul_pd(av, g1))), x1);
+          gd0 = _mm_add_pd(gd0, _mm_mul_pd(g0, d0));
+          gd1 = _mm_add_pd(gd1, _mm_mul_pd(g1, d1));
+          const __m128d t0 = _mm_add_pd(x0, _mm_mul_pd(lv, d0)), t1 = _mm_add_pd(x1, _mm_mul_pd(lv, d1));
+          _mm_storeu_pd(xt + i, t0);
+          _mm_storeu_pd(xt + i + 2, t1);
+          xx0 = _mm_add_pd(xx0, _mm_mul_pd(t0, t0));
+          xx1 = _mm_add_pd(xx1, _mm_mul_pd(t1, t1));
+          mv = _mm_or_pd(mv, _mm_or_pd(_mm_cmpneq_pd(t0, zero), _mm_cmpneq_pd(t1, zero)));
+        }
+        _mm_storeu_pd(gd, gd0);
+        _mm_storeu_pd(gd + 2, gd1);
+        _mm_storeu_pd(xx, xx0);
+        _mm_storeu_pd(xx + 2, xx1);
+        moved = _mm_movemask_pd(mv) != 0;
+      }
+#endif
+      auto one = [&](std::size_t j, int a) {
+        const double t = std::max(x[j] - al * g[j], lower);  // a select, not a data-dependent branch
+        const double d = t - x[j];
+        gd[a] += g[j] * d;
+        xt[j] = x[j] + la * d;
+        xx[a] += xt[j] * xt[j];
+        moved |= xt[j] != 0;
+      };
       for (; i + 4 <= e; i += 4) {
         one(i, 0);
         one(i + 1, 1);
@@ -253,53 +287,104 @@ class Spg : public Run {
         one(i + 3, 3);
       }
       for (; i < e; ++i) one(i, 0);
-      part_[4 * th] = (gd[0] + gd[1]) + (gd[2] + gd[3]);
-      moved_[th] = moved;
+      // Added to the thread's sums: with the objective's sweep (formed_) a thread forms several blocks.
+      part_[4 * th] += (gd[0] + gd[1]) + (gd[2] + gd[3]);
+      part_[4 * th + 1] += (xx[0] + xx[1]) + (xx[2] + xx[3]);
+      if (moved) moved_[th] = 1;
     };
-    runRows(team_, n, kAlign, trial);
+    // The trial point, and with formed_ its value too: the objective's value sweep forms each row
+    // block of x + λd just before it values it, in cache, where a trial pass and a value sweep of their
+    // own would write x + λd and read it back (one evaluation, counted here; NaN: not valued).
+    const BoundObjective::FormRows form = trial;
+    auto makeTrial = [&]() -> double {
+      std::fill(part_.begin(), part_.end(), 0.0);
+      std::fill(moved_.begin(), moved_.end(), 0);
+      if (!formed_) {
+        runRows(team_, n, kAlign, trial);
+        return NAN;
+      }
+      ++r_.evaluations;
+      return f_.valueOfFormed(xt, form);
+    };
+    double formedValue = makeTrial();
     const double gd = sum(0);
+    double xtNorm2 = sum(1);  // ‖x + λd‖², for the certificate of the point if it is accepted
     bool moved = anyMoved();
     if (!(gd < 0)) return false;
     for (int ls = 0; ls < kMaxLineSearchSteps; ++ls) {
       if (ls > 0) {
-        runRows(team_, n, kAlign, trial);
+        formedValue = makeTrial();
+        xtNorm2 = sum(1);
         moved = anyMoved();
       }
       // With a cheap value the sufficient decrease is tested on f alone and ∇f is formed only for the
       // point that passes (the same trial: it counts as one evaluation, and f is the same bit for bit).
       const bool valueFirst = f_.valueIsCheap();
-      double ft = evaluate(xt_.data(), valueFirst ? nullptr : gt_.data());
+      double ft = formed_ ? formedValue : evaluate(xt_.data(), valueFirst ? nullptr : gt_.data());
       // usable() in the passes that are made anyway: a non-finite ∇f makes yy below non-finite (g is finite)
       bool accepted = moved && std::isfinite(ft) && ft <= fx_ + kArmijo * lambda * gd;
       if (accepted && valueFirst) {
-        ft = f_.evaluate(xt_.data(), gt_.data());
+        ft = f_.gradientAtValued(xt_.data(), gt_.data());
         accepted = std::isfinite(ft) && ft <= fx_ + kArmijo * lambda * gd;
       }
-      double ss = 0, sy = 0, yy = 0, xx = 0;
+      double ss = 0, sy = 0, yy = 0, cd2 = 0;
       if (accepted) {
-        // Barzilai–Borwein: s = λd, y = Δg; BB1 = sᵀs/sᵀy and BB2 = sᵀy/yᵀy alternate. ‖x + λd‖² for
-        // the certificate in the same pass (serial order with one thread, as gradientMapping sums it).
+        // Barzilai–Borwein: s = λd, y = Δg; BB1 = sᵀs/sᵀy and BB2 = sᵀy/yᵀy alternate. The certificate
+        // of x + λd in the same pass (its ‖x + λd‖² came with the trial), where a pass of its own would
+        // read x + λd and its gradient once more.
         const double* gt = gt_.data();
+        const double xtn2 = xtNorm2;
+        const bool nonneg = nonneg_;
+        // Each sum in four partial sums (i mod 4), as the trial's gᵀd: four running sums of one element
+        // each are four chains of dependent additions that set the pace of the pass.
         auto bb = [&](int th, std::size_t b, std::size_t e) {
-          double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-          for (std::size_t i = b; i < e; ++i) {
-            const double s = xt[i] - x[i], y = gt[i] - g[i];
-            a0 += s * s;
-            a1 += s * y;
-            a2 += y * y;
-            a3 += xt[i] * xt[i];
+          double a[4][4] = {};
+          std::size_t i = b;
+#if defined(__SSE2__)
+          {  // as the trial: SSE2 lanes hold the portable loop's sums 0–1 and 2–3, bit for bit
+            const __m128d yyv = _mm_set1_pd(xtn2), zero = _mm_setzero_pd();
+            __m128d acc[4][2] = {{zero, zero}, {zero, zero}, {zero, zero}, {zero, zero}};
+            for (; i + 4 <= e; i += 4)
+              for (int h = 0; h < 2; ++h) {
+                const std::size_t j = i + 2 * std::size_t(h);
+                const __m128d xtv = _mm_loadu_pd(xt + j), gtv = _mm_loadu_pd(gt + j);
+                const __m128d s = _mm_sub_pd(xtv, _mm_loadu_pd(x + j)), y = _mm_sub_pd(gtv, _mm_loadu_pd(g + j));
+                acc[0][h] = _mm_add_pd(acc[0][h], _mm_mul_pd(s, s));
+                acc[1][h] = _mm_add_pd(acc[1][h], _mm_mul_pd(s, y));
+                acc[2][h] = _mm_add_pd(acc[2][h], _mm_mul_pd(y, y));
+                __m128d t = _mm_sub_pd(xtv, _mm_mul_pd(yyv, gtv));  // gradientMappingShare
+                if (nonneg) t = _mm_max_pd(zero, t);
+                const __m128d dd = _mm_sub_pd(t, xtv);
+                acc[3][h] = _mm_add_pd(acc[3][h], _mm_mul_pd(dd, dd));
+              }
+            for (int q = 0; q < 4; ++q) {
+              _mm_storeu_pd(a[q], acc[q][0]);
+              _mm_storeu_pd(a[q] + 2, acc[q][1]);
+            }
           }
-          double* q = &part_[4 * th];
-          q[0] = a0;
-          q[1] = a1;
-          q[2] = a2;
-          q[3] = a3;
+#endif
+          auto one = [&](std::size_t j, int l) {
+            const double s = xt[j] - x[j], y = gt[j] - g[j];
+            a[0][l] += s * s;
+            a[1][l] += s * y;
+            a[2][l] += y * y;
+            a[3][l] += gradientMappingShare(xt[j], gt[j], xtn2, nonneg);
+          };
+          for (; i + 4 <= e; i += 4) {
+            one(i, 0);
+            one(i + 1, 1);
+            one(i + 2, 2);
+            one(i + 3, 3);
+          }
+          for (; i < e; ++i) one(i, 0);
+          for (int q = 0; q < 4; ++q) part_[4 * th + q] = (a[q][0] + a[q][1]) + (a[q][2] + a[q][3]);
         };
+        std::fill(part_.begin(), part_.end(), 0.0);  // the objective's team may have more threads
         runRows(team_, n, kAlign, bb);
         ss = sum(0);
         sy = sum(1);
         yy = sum(2);
-        xx = sum(3);
+        cd2 = sum(3);
         accepted = std::isfinite(yy) && std::isfinite(sy);
       }
       if (accepted) {
@@ -308,7 +393,8 @@ class Spg : public Run {
         x_.swap(xt_);
         g_.swap(gt_);
         fx_ = ft;
-        acceptedSquaredNorm_ = xx;
+        acceptedCertificate_ = gradientMappingFromSums(cd2, xtNorm2);
+        acceptedCertificateKnown_ = true;
         return true;
       }
       // the minimiser of the quadratic through f(x), f'(x; d) and f(x + λd), kept in [0.1λ, 0.5λ]
@@ -329,7 +415,7 @@ class Spg : public Run {
   // Partial sum `which` of the last team pass, added in thread order.
   double sum(int which) const {
     double total = 0;
-    for (int t = 0; t < team_.size(); ++t) total += part_[4 * std::size_t(t) + std::size_t(which)];
+    for (std::size_t t = 0; t < moved_.size(); ++t) total += part_[4 * t + std::size_t(which)];
     return total;
   }
   bool anyMoved() const {
@@ -339,6 +425,7 @@ class Spg : public Run {
   }
   static constexpr std::size_t kAlign = 512;  // doubles per range step: whole cache lines per thread
   RowTeam team_;
+  const bool formed_;  // the objective values a trial while it is formed (valueOfFormed)
   std::vector<double> part_;
   std::vector<char> moved_;
   double alpha_ = 0, scale_ = 1;

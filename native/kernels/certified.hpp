@@ -24,6 +24,7 @@
 // A non-gradMap stop whose certificate exceeds 1e3·tolerance carries a warning (not stationary).
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,22 @@ class BoundObjective {
   // then tests a trial point's sufficient decrease on the value and forms the gradient only for the
   // point it accepts. The value must equal, bit for bit, the one evaluate(x, g) returns.
   virtual bool valueIsCheap() const { return false; }
+  // f and ∇f at x, which the last call, evaluate(x, nullptr), valued and the caller has not changed
+  // since: an objective whose value sweep leaves what the gradient needs (valueIsCheap) reuses it
+  // instead of sweeping x for it again. Returns the same value as evaluate(x, g), bit for bit.
+  virtual double gradientAtValued(const double* x, double* g) { return evaluate(x, g); }
+  // Valuing a point while it is formed: valueOfFormed(x, form) calls form(t, b, e), which writes
+  // x[b, e), block by block in its own sweep (t: the sweeping thread, 0 ≤ t < formThreads()), and
+  // values each block while it is in cache; the value is evaluate(x, nullptr)'s on the formed x, bit
+  // for bit, and gradientAtValued(x, g) may follow. formThreads() = 0: not offered (valueOfFormed is
+  // then not called).
+  using FormRows = std::function<void(int, std::size_t, std::size_t)>;
+  virtual int formThreads() const { return 0; }
+  virtual double valueOfFormed(double* x, const FormRows& form) {
+    (void)x;
+    (void)form;
+    return NAN;
+  }
   // Fidelity and orthogonality of the last evaluation (traces and progress only).
   virtual void terms(double* fidelity, double* orthogonality) const = 0;
 };

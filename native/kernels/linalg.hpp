@@ -9,6 +9,10 @@
 #include <cstddef>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace nsa {
 
 // Reusable scratch buffers: a solver keeps one Workspace for its whole run so that iterations do not
@@ -67,6 +71,31 @@ inline void gramAccumulate(const double* A, std::size_t m, std::size_t k, double
   }
   cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(m), 1.0, A, asInt(k), first ? 0.0 : 1.0, S,
               asInt(k));
+}
+
+// acc[i mod 4] += (a[i] − b[i])² over the whole groups of four of `len` entries, acc[0] for the rest:
+// a sum of squares in four partial sums (one running sum is a chain of dependent additions that sets the
+// pace of a pass). SSE2 where there is SSE2, its two registers holding sums 0–1 and 2–3: the same sums
+// as the portable loop, bit for bit. acc carries over between calls (a pass over row blocks).
+inline void squaredDistanceLanes(const double* a, const double* b, std::size_t len, double acc[4]) {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  __m128d s0 = _mm_loadu_pd(acc), s1 = _mm_loadu_pd(acc + 2);
+  for (; i + 4 <= len; i += 4) {
+    const __m128d d0 = _mm_sub_pd(_mm_loadu_pd(a + i), _mm_loadu_pd(b + i));
+    const __m128d d1 = _mm_sub_pd(_mm_loadu_pd(a + i + 2), _mm_loadu_pd(b + i + 2));
+    s0 = _mm_add_pd(s0, _mm_mul_pd(d0, d0));
+    s1 = _mm_add_pd(s1, _mm_mul_pd(d1, d1));
+  }
+  _mm_storeu_pd(acc, s0);
+  _mm_storeu_pd(acc + 2, s1);
+#endif
+  for (; i + 4 <= len; i += 4)
+    for (std::size_t l = 0; l < 4; ++l) {
+      const double d = a[i + l] - b[i + l];
+      acc[l] += d * d;
+    }
+  for (; i < len; ++i) acc[0] += (a[i] - b[i]) * (a[i] - b[i]);
 }
 
 // Row-major rows×cols → row-major cols×rows.

@@ -238,26 +238,31 @@ void CertifiedEnergy::dataTerms(const double* V, double* GV, CertifiedTerms& t, 
 // Y is read twice, X0 once, G written once. Without: one sweep, the block Grams and ‖Y − X0‖² together.
 // Each thread sums its rows in order; the partial sums are added in thread order (see
 // test/threads.test.ts for what that changes between thread counts).
-void CertifiedEnergy::targetTerms(const double* Y, double* G, CertifiedTerms& t) {
+void CertifiedEnergy::targetTerms(const double* Y, double* G, CertifiedTerms& t, bool gramKnown,
+                                  const BoundObjective::FormRows* form) {
   const std::size_t p = data_.p, k = data_.k, kk = k * k;
   const double* X0 = data_.X0;
   const double w = options_.w;
   const double c = 2 * (1 - w) / x0Squared_;
   RowTeam& team = *team_;
   const int T = team.size();
+  valued_ = G ? nullptr : Y;
   if (G) {
-    // The Gram first (M needs all of it): per-thread block Grams on the team, added in thread order.
+    // The Gram first (M needs all of it): per-thread block Grams on the team, added in thread order,
+    // as the value sweep below adds them (so a Gram kept from it is this one, bit for bit).
     auto gramPass = [&](int th, std::size_t b, std::size_t e) {
       double* S = partS_.data() + th * kk;
       for (std::size_t r = b; r < e; r += blockRows_) gramAccumulate(Y + r * k, std::min(blockRows_, e - r), k, S, r == b);
     };
-    std::fill(partS_.begin(), partS_.end(), 0.0);
-    runRows(team, p, blockRows_, gramPass);
-    std::fill(B_.begin(), B_.end(), 0.0);
-    for (int th = 0; th < T; ++th)
-      for (std::size_t i = 0; i < kk; ++i) B_[i] += partS_[th * kk + i];
-    for (std::size_t i = 0; i < k; ++i)
-      for (std::size_t j = 0; j < i; ++j) B_[i * k + j] = B_[j * k + i];
+    if (!gramKnown) {
+      std::fill(partS_.begin(), partS_.end(), 0.0);
+      runRows(team, p, blockRows_, gramPass);
+      std::fill(B_.begin(), B_.end(), 0.0);
+      for (int th = 0; th < T; ++th)
+        for (std::size_t i = 0; i < kk; ++i) B_[i] += partS_[th * kk + i];
+      for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < i; ++j) B_[i * k + j] = B_[j * k + i];
+    }
     t.orthogonality = orthogonalityFunctional(options_.orthogonality, B_.data(), k, M_.data());
     for (double& x : M_) x *= w;
     const double* M = M_.data();
@@ -298,17 +303,9 @@ void CertifiedEnergy::targetTerms(const double* Y, double* G, CertifiedTerms& t)
       const std::size_t m = std::min(blockRows_, e - r), off = r * k, len = m * k;
       const double* Yb = Y + off;
       const double* Xb = X0 + off;
+      if (form) (*form)(th, off, off + len);
       gramAccumulate(Yb, m, k, S, r == b);
-      std::size_t i = 0;
-      for (; i + 4 <= len; i += 4)
-        for (std::size_t l = 0; l < 4; ++l) {
-          const double d = Yb[i + l] - Xb[i + l];
-          d2[l] += d * d;
-        }
-      for (; i < len; ++i) {
-        const double d = Yb[i] - Xb[i];
-        d2[0] += d * d;
-      }
+      squaredDistanceLanes(Yb, Xb, len, d2);
     }
     partF_[th] = (d2[0] + d2[1]) + (d2[2] + d2[3]);
   };
@@ -327,7 +324,29 @@ void CertifiedEnergy::targetTerms(const double* Y, double* G, CertifiedTerms& t)
   t.orthogonality = orthogonalityFunctional(options_.orthogonality, B_.data(), k, nullptr);
 }
 
+double CertifiedEnergy::total(const CertifiedTerms& t) const {
+  const double w = options_.w;
+  return (1 - w) * t.fidelity + w * t.orthogonality + (options_.mode == CertifiedMode::Signed ? options_.overlapPenalty * t.overlap : 0.0);
+}
+
+CertifiedTerms CertifiedEnergy::gradientAtValued(const double* Y, double* G) {
+  if (!G || Y != valued_ || !valueIsCheap()) return evaluate(Y, G);
+  CertifiedTerms t;
+  targetTerms(Y, G, t, true);
+  t.energy = total(t);
+  return t;
+}
+
+CertifiedTerms CertifiedEnergy::valueOfFormed(double* Y, const BoundObjective::FormRows& form) {
+  if (!valueIsCheap()) throwRange("valueOfFormed: offered only in 'target' mode without weights");
+  CertifiedTerms t;
+  targetTerms(Y, nullptr, t, false, &form);
+  t.energy = total(t);
+  return t;
+}
+
 CertifiedTerms CertifiedEnergy::evaluate(const double* Y, double* G) {
+  valued_ = nullptr;
   const std::size_t p = data_.p, k = data_.k;
   const double w = options_.w;
   CertifiedTerms t;
@@ -450,7 +469,7 @@ CertifiedTerms CertifiedEnergy::evaluate(const double* Y, double* G) {
       break;
     }
   }
-  t.energy = (1 - w) * t.fidelity + w * t.orthogonality + (options_.mode == CertifiedMode::Signed ? options_.overlapPenalty * t.overlap : 0.0);
+  t.energy = total(t);
   return t;
 }
 

@@ -94,6 +94,14 @@ class CertifiedEnergy {
 
   // Value and terms at Y (row-major p×cols()); the gradient into G when G is not null.
   CertifiedTerms evaluate(const double* Y, double* G);
+  // Value, terms and gradient at the Y of the last call, evaluate(Y, nullptr), Y unchanged since
+  // (BoundObjective::gradientAtValued): 'target' without weights keeps that sweep's Gram and skips
+  // its own Gram sweep; every other mode evaluates afresh.
+  CertifiedTerms gradientAtValued(const double* Y, double* G);
+  // BoundObjective::valueOfFormed for 'target' without weights (the value sweep, each row block
+  // formed by `form` just before it is valued); formThreads() = 0 in every other mode.
+  int formThreads() const { return valueIsCheap() ? team_->size() : 0; }
+  CertifiedTerms valueOfFormed(double* Y, const BoundObjective::FormRows& form);
   // 'target' without weights: the value is one sweep (block Grams and ‖Y − X0‖² together), the value
   // with the gradient two, and both sum in the same order (the same value bit for bit).
   bool valueIsCheap() const { return options_.mode == CertifiedMode::Target && data_.W == nullptr; }
@@ -106,7 +114,12 @@ class CertifiedEnergy {
   void weightedDataFidelity(const double* V, double* GV, CertifiedTerms& t);
   // 'target' without weights, the tall-skinny case: F, O and the gradient in two sweeps over p×k
   // (the Gram YᵀY, then F and ∇E together), on the thread team.
-  void targetTerms(const double* Y, double* G, CertifiedTerms& t);
+  // E = (1 − w)F + wO (+ the overlap penalty in 'signed') from the terms.
+  double total(const CertifiedTerms& t) const;
+  // gramKnown: B_ is already YᵀY (summed by the value sweep at this Y, the order of the Gram sweep).
+  // form (value only): writes each row block of Y just before the sweep values it (valueOfFormed).
+  void targetTerms(const double* Y, double* G, CertifiedTerms& t, bool gramKnown = false,
+                   const BoundObjective::FormRows* form = nullptr);
 
   CertifiedEnergyOptions options_;
   CertifiedData data_;
@@ -130,6 +143,7 @@ class CertifiedEnergy {
   std::unique_ptr<RowTeam> team_;
   std::size_t blockRows_ = 0;
   std::vector<double> partS_, partF_;
+  const double* valued_ = nullptr;  // the Y of the last value-only 'target' sweep (B_ is its Gram)
 };
 
 // The energy as the certified solvers' objective; remembers the terms of its last evaluation.
@@ -143,6 +157,15 @@ class EnergyObjective final : public BoundObjective {
     return last_.energy;
   }
   bool valueIsCheap() const override { return energy_.valueIsCheap(); }
+  double gradientAtValued(const double* x, double* g) override {
+    last_ = energy_.gradientAtValued(x, g);
+    return last_.energy;
+  }
+  int formThreads() const override { return energy_.formThreads(); }
+  double valueOfFormed(double* x, const FormRows& form) override {
+    last_ = energy_.valueOfFormed(x, form);
+    return last_.energy;
+  }
   void terms(double* fidelity, double* orthogonality) const override {
     *fidelity = last_.fidelity;
     *orthogonality = last_.orthogonality;

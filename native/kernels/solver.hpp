@@ -30,6 +30,19 @@ inline const char* stopReasonName(StopReason r) {
   return "maxIterations";
 }
 
+// One entry's share of gradientMapping's square (below), (P(y − yy·g) − y)², and the mapping from the
+// sum of those shares and yy: the pieces for a solver that sums them inside a pass of its own.
+inline double gradientMappingShare(double y, double g, double yy, bool nonnegative) {
+  double t = y - yy * g;
+  if (nonnegative) t = 0.0 > t ? 0.0 : t;  // max(t, 0) keeping NaN; a select, not a branch
+  const double d = t - y;
+  return d * d;
+}
+inline double gradientMappingFromSums(double d2, double yy) {
+  if (!(yy > 0)) return yy == 0 ? 0.0 : NAN;
+  return std::sqrt(d2 / yy);
+}
+
 // The scale-free gradient mapping ‖P(Y − ‖Y‖²·G) − Y‖ / ‖Y‖ of a point Y with gradient G of a
 // scale-free energy (P = max(·, 0) when `nonnegative`, else the identity). It is 0 exactly at a KKT
 // point of min E(Y) s.t. Y ≥ 0; the step ‖Y‖² makes it invariant to the units of Y (E's gradient
@@ -38,13 +51,8 @@ inline const char* stopReasonName(StopReason r) {
 inline double gradientMappingGivenNorm(const double* Y, const double* G, std::size_t n, bool nonnegative, double yy) {
   if (!(yy > 0)) return yy == 0 ? 0.0 : NAN;
   double d2 = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    double t = Y[i] - yy * G[i];
-    if (nonnegative && t < 0) t = 0;
-    const double d = t - Y[i];
-    d2 += d * d;
-  }
-  return std::sqrt(d2 / yy);
+  for (std::size_t i = 0; i < n; ++i) d2 += gradientMappingShare(Y[i], G[i], yy, nonnegative);
+  return gradientMappingFromSums(d2, yy);
 }
 
 inline double gradientMapping(const double* Y, const double* G, std::size_t n, bool nonnegative) {
