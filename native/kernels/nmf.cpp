@@ -340,15 +340,22 @@ namespace {
 
 enum Slot : std::size_t { kResidual = 0, kHHt = 1, kAHt, kWHHt, kWtW, kWtAT, kHt, kQ, kSums, kWH, kWtA };
 
+// ‖A − WH‖² expanded as ‖A‖² − 2⟨A, WH⟩ + ⟨WᵀW, HHᵀ⟩ from the cross term ⟨A, WH⟩ and the two Grams,
+// or computed directly when the expansion cancels.
+double expandedLossSquared(const DataMatrix& A, double normA2, double cross, const double* W, const double* H,
+                           const double* WtW, const double* HHt, std::size_t r, Workspace& ws) {
+  const double model = dot(WtW, HHt, r * r);
+  const double expanded = normA2 - 2.0 * cross + model;
+  if (expanded >= kCancellationRatio * (normA2 + model)) return expanded;
+  return directResidualSquared(A, nullptr, W, H, r, ws);
+}
+
 double frobeniusLossSquared(const DataMatrix& A, double normA2, const double* W, const double* H,
                             const double* AHt, const double* HHt, std::size_t r, Workspace& ws) {
   const std::size_t n = A.rows;
   double* WtW = ws.get(kWtW, r * r);
   gram(W, n, r, WtW);
-  const double model = dot(WtW, HHt, r * r);
-  const double expanded = normA2 - 2.0 * dot(AHt, W, n * r) + model;
-  if (expanded >= kCancellationRatio * (normA2 + model)) return expanded;
-  return directResidualSquared(A, nullptr, W, H, r, ws);
+  return expandedLossSquared(A, normA2, dot(AHt, W, n * r), W, H, WtW, HHt, r, ws);
 }
 
 // Q = A ⊘ (WH) at A's stored entries (all entries when dense) and the KL divergence of (W, H).
@@ -827,11 +834,15 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
           for (std::size_t j = 0; j < m; ++j) H[c * m + j] = H[c * m + j] * WtAT[j * r + c] / sums[c];
       }
     } else {
+      // The first iteration on wide data updates only H: it needs no AHᵀ, and the start's loss takes
+      // its cross term ⟨A, WH⟩ = ⟨AᵀW, Hᵀ⟩ from the AᵀW of the H update (below), one product with
+      // the data fewer.
+      const bool onlyH = it == 0 && hFirst;
       outerGram(H, r, m, HHt);
-      if (!base) {  // only the listed (stored) entries are observed: no product with all of A
+      if (!base || onlyH) {  // !base: only the listed (stored) entries are observed, no product with all of A
       } else if (A.sparse()) dataTimes(A, Ht, r, 0.0, AHt);
       else gemm(false, true, n, r, m, 1.0, A.dense, H, 0.0, AHt);
-      if (wantLoss) raw = weighted ? weightedLossSquared() : frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws);
+      if (wantLoss && !onlyH) raw = weighted ? weightedLossSquared() : frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws);
 
       if (weighted && o.solver == NmfSolver::Mu) {
         // W ← W ∘ (Ω∘A)Hᵀ / ((Ω∘WH)Hᵀ + ε): Lee–Seung's update of the weighted objective.
@@ -843,7 +854,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         weightedHalsSweep(rowList, base, n, r, W, Ht, AHt, HHt, residual, gathered, penaltyW);
       } else if (o.solver == NmfSolver::Mu) {
         muRepeats(W, n, AHt, HHt, penaltyW);
-      } else if (it == 0 && hFirst) {
+      } else if (onlyH) {
         // The first iteration of unweighted HALS on wide data fits only H, to the start's W (below).
       } else {
         // HALS: the columns of W in turn; row i of W only meets row i, so sweep row by row
@@ -858,6 +869,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         gemm(true, false, r, m, n, 1.0, W, A.dense, 0.0, WtA);
         transposeInto(WtA, r, m, WtAT);
       }
+      if (wantLoss && onlyH) raw = expandedLossSquared(A, normA2, dot(WtAT, Ht, m * r), W, H, WtW, HHt, r, ws);
       if (weighted && o.solver == NmfSolver::Mu) {
         weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
         penaltyH.addGradient(Ht, m * r, 1.0, WHHt);
