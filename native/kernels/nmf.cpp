@@ -531,14 +531,20 @@ inline void subtractScaled(double* __restrict y, const double* __restrict x, dou
 // Rows go in groups of kGroup, swept in lockstep: their chains are independent, so the processor
 // overlaps them; each row does exactly the operations it would do alone (a row that has stopped is
 // skipped), so the grouping changes no result.
-constexpr std::size_t kGroup = 4;
+constexpr std::size_t kGroup = 8;
 
 // Rank > 0: compiled for that rank (halsRows below picks it for small ranks), so the row loops of r
 // entries unroll completely (the sweeps are most of an iteration on small problems); the operations
 // and their order are those of the general version (Rank 0), so the results are the same.
+// The body is inlined into two versions (below): the portable one, and one compiled for AVX (256-bit
+// vectors: the r-entry row loops in half the instructions) chosen at run time as the listed kernels
+// are (listed::kernels().vectorized: the CPU has AVX + FMA and NSA_FLOW_SIMD is not 0). The AVX
+// version has no FMA (target "avx" only, and ISO C++ contracts no multiply–add), so it does the same
+// IEEE operations in the same order: the two give the same bits (test/nmf.test.ts checks it).
 template <std::size_t Rank>
-void halsRowsOfRank(double* X, const double* P, const double* G, std::size_t rank, const Penalty& penalty, int sweeps,
-                    double tolerance, std::size_t begin, std::size_t end) {
+__attribute__((always_inline)) inline void halsRowsBody(double* X, const double* P, const double* G, std::size_t rank,
+                                                        const Penalty& penalty, int sweeps, double tolerance,
+                                                        std::size_t begin, std::size_t end) {
   const std::size_t r = Rank > 0 ? Rank : rank;
   const double l1 = penalty.l1, l2 = penalty.l2, stop = tolerance * tolerance;
   std::vector<double> inverse(r), curvature(r), grads(kGroup * r);
@@ -549,8 +555,8 @@ void halsRowsOfRank(double* X, const double* P, const double* G, std::size_t ran
   }
   for (std::size_t i0 = begin; i0 < end; i0 += kGroup) {
     const std::size_t count = std::min(kGroup, end - i0);
-    double first[kGroup] = {0, 0, 0, 0}, change[kGroup];
-    bool active[kGroup] = {false, false, false, false};
+    double first[kGroup] = {}, change[kGroup];
+    bool active[kGroup] = {};
     for (std::size_t k = 0; k < count; ++k) {
       double* __restrict grad = grads.data() + k * r;
       const double* x = X + (i0 + k) * r;
@@ -591,18 +597,41 @@ void halsRowsOfRank(double* X, const double* P, const double* G, std::size_t ran
   }
 }
 
+template <std::size_t Rank>
+void halsRowsOfRank(double* X, const double* P, const double* G, std::size_t rank, const Penalty& penalty, int sweeps,
+                    double tolerance, std::size_t begin, std::size_t end) {
+  halsRowsBody<Rank>(X, P, G, rank, penalty, sweeps, tolerance, begin, end);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define NSA_NMF_AVX 1
+template <std::size_t Rank>
+__attribute__((target("avx"))) void halsRowsOfRankAvx(double* X, const double* P, const double* G, std::size_t rank,
+                                                      const Penalty& penalty, int sweeps, double tolerance,
+                                                      std::size_t begin, std::size_t end) {
+  halsRowsBody<Rank>(X, P, G, rank, penalty, sweeps, tolerance, begin, end);
+}
+#endif
+
 template <std::size_t... Ranks>
-void halsRowsDispatch(std::index_sequence<Ranks...>, double* X, const double* P, const double* G, std::size_t r,
+void halsRowsDispatch(std::index_sequence<Ranks...>, bool avx, double* X, const double* P, const double* G, std::size_t r,
                       const Penalty& penalty, int sweeps, double tolerance, std::size_t begin, std::size_t end) {
   using Kernel = void (*)(double*, const double*, const double*, std::size_t, const Penalty&, int, double, std::size_t, std::size_t);
-  static constexpr Kernel kernels[] = {&halsRowsOfRank<Ranks>...};  // kernels[0]: any rank
+  static constexpr Kernel portable[] = {&halsRowsOfRank<Ranks>...};  // [0]: any rank
+#ifdef NSA_NMF_AVX
+  static constexpr Kernel avx256[] = {&halsRowsOfRankAvx<Ranks>...};
+  const Kernel* kernels = avx ? avx256 : portable;
+#else
+  const Kernel* kernels = portable;
+#endif
   (r < sizeof...(Ranks) ? kernels[r] : kernels[0])(X, P, G, r, penalty, sweeps, tolerance, begin, end);
 }
 
-// The HALS row updates, compiled for each rank up to 32 (halsRowsOfRank).
-inline void halsRows(double* X, const double* P, const double* G, std::size_t r, const Penalty& penalty, int sweeps,
-                     double tolerance, std::size_t begin, std::size_t end) {
-  halsRowsDispatch(std::make_index_sequence<33>{}, X, P, G, r, penalty, sweeps, tolerance, begin, end);
+// The HALS row updates, compiled for each rank up to 32 (halsRowsBody), portable or AVX (`avx`:
+// listed::kernels().vectorized, read once per solve).
+inline void halsRows(bool avx, double* X, const double* P, const double* G, std::size_t r, const Penalty& penalty,
+                     int sweeps, double tolerance, std::size_t begin, std::size_t end) {
+  halsRowsDispatch(std::make_index_sequence<33>{}, avx, X, P, G, r, penalty, sweeps, tolerance, begin, end);
 }
 
 }  // namespace
@@ -738,8 +767,9 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   // order whatever the team's size, so the team changes no result.
   const int sweeps = std::max(o.innerSweeps, 1);
   RowTeam team(kl || weighted ? 1 : teamThreads(0, static_cast<double>((n + m) * r * r)));
+  const bool avx = listed::kernels().vectorized;
   auto halsFactor = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty) {
-    auto pass = [&](int, std::size_t b, std::size_t e) { halsRows(X, P, G, r, penalty, sweeps, o.innerTolerance, b, e); };
+    auto pass = [&](int, std::size_t b, std::size_t e) { halsRows(avx, X, P, G, r, penalty, sweeps, o.innerTolerance, b, e); };
     runRows(team, rows, 1, pass);
   };
   // MU: X ← X ∘ P / (XG + l1 + l2·X + ε), each a majorize–minimize step of the same block objective
