@@ -338,7 +338,7 @@ void nmfInit(const DataMatrix& A, std::size_t r, NmfInit init, uint64_t seed, do
 
 namespace {
 
-enum Slot : std::size_t { kResidual = 0, kHHt = 1, kAHt, kWHHt, kWtW, kWtAT, kHt, kQ, kSums, kWH, kWtA };
+enum Slot : std::size_t { kResidual = 0, kHHt = 1, kAHt, kWHHt, kWtW, kWtAT, kHt, kQ, kSums, kWH };
 
 // ‖A − WH‖² expanded as ‖A‖² − 2⟨A, WH⟩ + ⟨WᵀW, HHᵀ⟩ from the cross term ⟨A, WH⟩ and the two Grams,
 // or computed directly when the expansion cancels.
@@ -683,7 +683,6 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   double* WHHt = ws.get(kWHHt, std::max(n, m) * r);  // W·HHᵀ, then Hᵀ·WᵀW
   double* WtW = ws.get(kWtW, r * r);
   double* WtAT = ws.get(kWtAT, m * r);  // (WᵀA)ᵀ = AᵀW, m×r
-  double* WtA = ws.get(kWtA, r * m);
   double* Ht = ws.get(kHt, m * r);
   const std::size_t qSize = A.sparse() ? static_cast<std::size_t>(A.indptr[n]) : n * m;
   double* Q = kl ? ws.get(kQ, std::max<std::size_t>(qSize, 1)) : nullptr;
@@ -892,13 +891,10 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         halsFactor(W, n, AHt, HHt, penaltyW);
       }
       gram(W, n, r, WtW);
-      if (!base) {
-      } else if (A.sparse()) {
-        dataTransposeTimes(A, W, r, 0.0, WtAT);
-      } else {  // WᵀA (r×m) is the faster GEMM shape (A read row-major); transpose the small result
-        gemm(true, false, r, m, n, 1.0, W, A.dense, 0.0, WtA);
-        transposeInto(WtA, r, m, WtAT);
-      }
+      // AᵀW straight into its m×r form: on dense data the faster GEMM shape at one thread wherever
+      // measured (OpenBLAS 0.3.21, x86-64: 128×1000 rank 10 71 µs against 135 µs for WᵀA (r×m) and its
+      // transpose; 2000×1000 rank 20, 10000×40 and 600×300 rank 20 10–25 % faster too).
+      if (base) dataTransposeTimes(A, W, r, 0.0, WtAT);
       if (wantLoss && onlyH) raw = expandedLossSquared(A, normA2, dot(WtAT, Ht, m * r), W, H, WtW, HHt, r, ws);
       if (weighted && o.solver == NmfSolver::Mu) {
         weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
