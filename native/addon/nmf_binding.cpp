@@ -661,7 +661,7 @@ Napi::Value NmfAsync(const Napi::CallbackInfo& info) {
 
 // nonNegativeNorm(data: Float64Array) → ‖data‖ when every entry is finite and ≥ 0 and the plain sum
 // of squares neither overflows nor underflows (lib/validate.ts scaledNorm's fast case, the same sum
-// bit for bit), else NaN: lib/factorization/missing.ts then runs its own checks, which name the
+// in the same order), else NaN: lib/factorization/missing.ts then runs its own checks, which name the
 // defect, and the scaled norm. One native pass instead of two JS passes over the data (the fixed
 // cost of every small factorization call); it reads the data and changes nothing.
 Napi::Value NonNegativeNorm(const Napi::CallbackInfo& info) {

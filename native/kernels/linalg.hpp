@@ -32,10 +32,11 @@ inline double squaredNorm(const double* x, std::size_t n) {
   return s;
 }
 
-// Σx² in index order (the same sum, bit for bit, as squaredNorm and as lib/validate.ts's
-// scaledNorm), and whether no entry has its sign bit set: one pass with no branch per entry. A NaN or
-// ±∞ entry makes the sum non-finite, so a finite sum and a false return value together mean every
-// entry is finite and ≥ 0 (−0 counts as signed: callers treat `true` as "look closer", never as a defect).
+// Σx² in index order (the sum of squaredNorm and of lib/validate.ts's scaledNorm: the same bits where
+// the compiler fuses no multiply–add, as on the x86-64 baseline), and whether any entry has its sign
+// bit set: one pass with no branch per entry. A NaN or ±∞ entry makes the sum non-finite, so a finite
+// sum and a false return value together mean every entry is finite and ≥ 0 (−0 counts as signed:
+// callers treat `true` as "look closer", never as a defect).
 inline bool squaredNormSigned(const double* x, std::size_t n, double& sum) {
   double s = 0;
   unsigned long long signs = 0;
