@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { setMemoryLimit } from '../lib/memory.js';
+import { scaledNorm } from '../lib/validate.js';
 import { native } from '../lib/native.js';
 import { repoRoot } from './helpers/shared.js';
 import { expectThrows } from './helpers/thrown.js';
@@ -317,5 +318,36 @@ out.push(['counts', JSON.stringify(counts)]);
     expect(b.W).toEqual(a.W);
     expect(b.H).toEqual(a.H);
     expect(native().defect(shared.subarray(0, 12), 4, 3)).toBe(native().defect(values.subarray(0, 12), 4, 3));
+  });
+});
+
+describe('nonNegativeNorm (the one native pass of a dense data check, lib/factorization/missing.ts)', () => {
+  it("gives scaledNorm's bits where every entry is finite and ≥ 0, NaN wherever the JS checks must look, and refuses what is not a Float64Array", () => {
+    const x = Float64Array.from({ length: 1001 }, (_, i) => ((i * 37) % 101) / 7);
+    // The same sum in the same order as lib/validate.ts's scaledNorm: equal on x86-64 (no fused
+    // multiply–add in the baseline build), within rounding where a compiler may fuse one.
+    const same = (got: number) =>
+      process.arch === 'x64' ? expect(got).toBe(scaledNorm(x)) : expect(Math.abs(got - scaledNorm(x))).toBeLessThan(1e-14 * scaledNorm(x));
+    same(native().nonNegativeNorm(x));
+    const shared = new Float64Array(new SharedArrayBuffer(x.byteLength));
+    shared.set(x);
+    same(native().nonNegativeNorm(shared));
+    // A defect (NaN, ±∞, a negative value), −0, or a sum of squares outside the plain sum's range
+    // (the scaled norm's case): NaN, and the data untouched.
+    for (const [at, v] of [[5, NaN], [1000, Infinity], [0, -Infinity], [17, -1e-300], [3, -0]] as const) {
+      const y = x.slice();
+      y[at] = v;
+      expect(native().nonNegativeNorm(y)).toBeNaN();
+      expect(Object.is(y[at], v)).toBe(true);
+    }
+    expect(native().nonNegativeNorm(new Float64Array(8).fill(1e200))).toBeNaN();
+    expect(native().nonNegativeNorm(new Float64Array(8).fill(1e-200))).toBeNaN();
+    expect(native().nonNegativeNorm(new Float64Array(8))).toBeNaN();
+    for (const bad of [[1, 2], new Float32Array(4), undefined]) {
+      expectThrows(() => native().nonNegativeNorm(bad as never), TypeError, /data/);
+    }
+    const detached = x.slice();
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    expectThrows(() => native().nonNegativeNorm(detached), TypeError, /for data but received a detached Float64Array/);
   });
 });

@@ -269,6 +269,44 @@ describe('nmf: inner sweeps (several updates of a factor per product with the da
     expect(relativeError(d.H.data, c.H.data)).toBeLessThan(1e-9);
   });
 
+  it('the AVX row sweeps give the portable sweeps’ bits (NSA_FLOW_SIMD=0), for every compiled rank and the any-rank kernel', () => {
+    // nmf.cpp compiles the HALS rows twice, portable and for AVX without FMA: the same IEEE operations
+    // in the same order, so equal bits, not only rounding (on a CPU without AVX both runs are portable).
+    // Ranks 1 and 3 (less than one 4-wide vector), 10 (two and a half), 32 (the largest compiled rank),
+    // 40 (the any-rank kernel); tall and wide data (189 and 500 rows: partial groups of 8 rows); a penalty.
+    for (const A of [tissue, transposed(tissue)]) {
+      for (const rank of [1, 3, 10, 32, 40]) {
+        const run = () => nmfSync(A, rank, { maxIterations: 3, seed: 5, ...(rank === 10 ? { l1H: 0.5, l2W: 2 } : {}) });
+        const vector = run();
+        process.env.NSA_FLOW_SIMD = '0';
+        try {
+          const portable = run();
+          expect(vector.W.data).toEqual(portable.W.data);
+          expect(vector.H.data).toEqual(portable.H.data);
+          expect(vector.traces.loss).toEqual(portable.traces.loss);
+        } finally {
+          delete process.env.NSA_FLOW_SIMD;
+        }
+      }
+    }
+  });
+
+  it("the start's loss on wide data, taken from the H-only first iteration's AᵀW, is the direct one", () => {
+    // Wide data (n < m): the first HALS iteration computes no AHᵀ; the loss of the start comes from
+    // ⟨AᵀW, Hᵀ⟩. Tall data take it from AHᵀ as every later iteration does. Both must be ‖A − W0·H0‖.
+    for (const A of [tissue, transposed(tissue)]) {
+      const W0 = nmfSync(A, 5, { maxIterations: 0, seed: 3 }).W;
+      const H0 = nmfSync(A, 5, { maxIterations: 0, seed: 4 }).H;
+      const r = nmfSync(A, 5, { init: { W: W0, H: H0 }, maxIterations: 2 });
+      const direct = directFrobenius(A, W0, H0);
+      // (1e-10: the expanded form ‖A‖² − 2⟨A, WH⟩ + ‖WH‖² cancels to the small loss², as in 'losses
+      // match direct evaluation' above; a cross term of the wrong iterate is off by far more.)
+      expect(Math.abs(r.traces.loss[0]! - direct) / direct).toBeLessThan(1e-10);
+      const last = directFrobenius(A, r.W, r.H);
+      expect(Math.abs(r.loss - last) / last).toBeLessThan(1e-10);
+    }
+  });
+
   it('defaults, and refusals where inner sweeps have no products to reuse', () => {
     expect(nmfSync(tissue, 3, { maxIterations: 1 }).settings.innerSweeps).toBe(DEFAULT_INNER_SWEEPS);
     expect(nmfSync(tissue, 3, { maxIterations: 1, solver: 'mu' }).settings.innerSweeps).toBe(1);

@@ -53,6 +53,8 @@ declare module '../native.js' {
     stratifiedNmf(strata: RawData[], cols: number, rank: number | number[], options: RawSnmfOptions): RawSnmfResult;
     stratifiedNmfAsync(strata: RawData[], cols: number, rank: number | number[], options: RawSnmfOptions, ...tail: AsyncTail): Promise<RawSnmfResult>;
     stratifiedNmfLoss(strata: RawData[], cols: number, rank: number | number[], V: Float64Array, W: Float64Array[], H: Float64Array): number;
+    /** ‖data‖ when every entry is finite and ≥ 0 and the plain sum of squares is in range, else NaN (missing.ts). */
+    nonNegativeNorm(data: Float64Array): number;
     nmf(A: RawData, rank: number, options: RawPlainOptions): RawPlainResult;
     nmfAsync(A: RawData, rank: number, options: RawPlainOptions, ...tail: AsyncTail): Promise<RawPlainResult>;
   }

@@ -6,7 +6,21 @@
  * CSR input.
  */
 import type { CsrMatrix, Matrix } from '../matrix.js';
-import { describeValue, expectFloat64Array, expectInteger, isObjectArgument, readFields, readList, scaledNorm, subName, typedArrayName, type OptionSpecs } from '../validate.js';
+import { native } from '../native.js';
+import {
+  describeValue,
+  expectFiniteData,
+  expectFloat64Array,
+  expectInteger,
+  expectNonNegativeData,
+  isObjectArgument,
+  readFields,
+  readList,
+  scaledNorm,
+  subName,
+  typedArrayName,
+  type OptionSpecs,
+} from '../validate.js';
 import { expectDataMatrix, type DataMatrix } from './sparse.js';
 
 /**
@@ -147,8 +161,17 @@ export function prepareMissing(
   allowNegative = false,
 ): { data: DataMatrix; missing: PreparedMissing } {
   if (!wantsMissing(o)) {
-    const data = expectDataMatrix(A, name);
-    return { data, missing: { absent: false, norm: scaledNorm(data.data), listed: 0, copied: 0 } };
+    // Dense data: its values are checked, and its norm taken, in one native pass (nonNegativeNorm);
+    // only when that pass finds something to look at (a defect, −0, a norm out of the plain sum's
+    // range) do the JS checks run, which name the defect, and the scaled norm. CSR: checked in full here.
+    const data = expectDataMatrix(A, name, { nonNegative: true, finite: false });
+    let norm = 'indptr' in data ? scaledNorm(data.data) : native().nonNegativeNorm(data.data);
+    if (Number.isNaN(norm)) {
+      expectFiniteData(data.data, name, data.cols);
+      expectNonNegativeData(data.data, name, data.cols);
+      norm = scaledNorm(data.data);
+    }
+    return { data, missing: { absent: false, norm, listed: 0, copied: 0 } };
   }
   const probe = expectDataMatrix(A, name, { nonNegative: false, finite: false });
   if ('indptr' in probe) {

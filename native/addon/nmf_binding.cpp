@@ -15,6 +15,7 @@
 //          values: weights?, missing? and maskEntries? ({rows, cols: Int32Array}, CSR data: its missing entries
 //          as a list; Stratified-NMF: one per stratum, null for none).
 // result: {V?, W, H, trace: {iteration, timeMs, loss, objective (with a penalty on)}, iterations, stopReason, certificate}.
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -658,7 +659,21 @@ Napi::Value NmfAsync(const Napi::CallbackInfo& info) {
   return startJob(info.Env(), std::move(job), std::move(a));
 }
 
+// nonNegativeNorm(data: Float64Array) → ‖data‖ when every entry is finite and ≥ 0 and the plain sum
+// of squares neither overflows nor underflows (lib/validate.ts scaledNorm's fast case, the same sum
+// in the same order), else NaN: lib/factorization/missing.ts then runs its own checks, which name the
+// defect, and the scaled norm. One native pass instead of two JS passes over the data (the fixed
+// cost of every small factorization call); it reads the data and changes nothing.
+Napi::Value NonNegativeNorm(const Napi::CallbackInfo& info) {
+  const Doubles x = doubles(float64(arg(info, 0, "data")));
+  double sum = 0;
+  const bool signed_ = squaredNormSigned(x.data(), x.size(), sum);
+  const bool fast = !signed_ && sum > 1e-280 && sum < 1e280;
+  return Napi::Number::New(info.Env(), fast ? std::sqrt(sum) : std::numeric_limits<double>::quiet_NaN());
+}
+
 const Export kNmf[] = {
+    {"nonNegativeNorm", NonNegativeNorm},
     {"stratifiedNmf", StratifiedNmfSync},
     {"stratifiedNmfAsync", StratifiedNmfAsync},
     {"stratifiedNmfLoss", StratifiedNmfLoss},

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <vector>
 
 #if defined(__SSE2__)
@@ -33,6 +34,24 @@ inline double squaredNorm(const double* x, std::size_t n) {
   double s = 0;
   for (std::size_t i = 0; i < n; ++i) s += x[i] * x[i];
   return s;
+}
+
+// Σx² in index order (the sum of squaredNorm and of lib/validate.ts's scaledNorm: the same bits where
+// the compiler fuses no multiply–add, as on the x86-64 baseline), and whether any entry has its sign
+// bit set: one pass with no branch per entry. A NaN or ±∞ entry makes the sum non-finite, so a finite
+// sum and a false return value together mean every entry is finite and ≥ 0 (−0 counts as signed:
+// callers treat `true` as "look closer", never as a defect).
+inline bool squaredNormSigned(const double* x, std::size_t n, double& sum) {
+  double s = 0;
+  unsigned long long signs = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    s += x[i] * x[i];
+    unsigned long long bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    signs |= bits;
+  }
+  sum = s;
+  return (signs >> 63) != 0;
 }
 
 inline bool allFinite(const double* x, std::size_t n) {
