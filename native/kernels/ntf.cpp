@@ -608,7 +608,8 @@ class StratifiedNtfSolver {
       for (std::size_t p = 0; p < f.size(); ++p) {
         const std::size_t first = f.start[p], k = f.start[p + 1] - first;
         const double* kappa = f.kappasOf(p, uniform);
-        for (std::size_t j = 0; j < k; ++j) coef[j] = kappa[j] * (f.own[p] + c[first + j]);
+        const double own = f.own[p];
+        for (std::size_t j = 0; j < k; ++j) coef[j] = kappa[j] * (own + c[first + j]);
         hRowsProduct(f.index.data() + p * K_, K_, z);
         kernels.scatterAxpy(coef, z, f.samples.data() + first, k, r_, dT);
         if (data) kernels.scatterAxpy(f.kappaData.data() + first, z, f.samples.data() + first, k, r_, nT);
@@ -798,7 +799,6 @@ class StratifiedNtfSolver {
     double* dT = denT_.data();
     std::fill(dT, dT + d * r_, 0.0);
     if (data) std::fill(nT, nT + d * r_, 0.0);
-    double* coef = coef_.data();
     double* z = z_.data();
     double* acc = acc_.data();
     double* accData = acc + r_;
@@ -808,11 +808,8 @@ class StratifiedNtfSolver {
       const int32_t* idx = f.index.data() + p * K_;
       const int32_t* samples = f.samples.data() + first;
       hRowsProduct(idx, K_, z);
-      kernels.dots(z, w, samples, k, r_, coef);
-      const double* kappa = f.kappasOf(p, uniform);
-      for (std::size_t j = 0; j < k; ++j) coef[j] = kappa[j] * (f.own[p] + coef[j]);
       std::fill(acc, acc + r_, 0.0);
-      kernels.gatherAxpy(coef, w, samples, k, r_, acc);
+      kernels.dotsAxpy(z, w, samples, f.kappasOf(p, uniform), f.own[p], k, r_, acc);
       if (data) {
         std::fill(accData, accData + r_, 0.0);
         kernels.gatherAxpy(f.kappaData.data() + first, w, samples, k, r_, accData);
@@ -830,11 +827,15 @@ class StratifiedNtfSolver {
   // out (r) = ⊙_{k≠skip} hₖ[idx[k]] from the entry-major h rows of rows_ (skip ≥ K: all modes; no
   // mode left: all 1).
   void hRowsProduct(const int32_t* idx, std::size_t skip, double* out) const {
-    std::fill(out, out + r_, 1.0);
-    for (std::size_t k = 0; k < K_; ++k) {
-      if (k == skip) continue;
-      const double* h = rows_.topics[k + 1] + static_cast<std::size_t>(idx[k]) * r_;
-      for (std::size_t b = 0; b < r_; ++b) out[b] *= h[b];
+    const double* x[kMaxTensorOrder];
+    std::size_t n = 0;
+    for (std::size_t k = 0; k < K_; ++k)
+      if (k != skip) x[n++] = rows_.topics[k + 1] + static_cast<std::size_t>(idx[k]) * r_;
+    // Each product in a register (out could alias the rows as far as the compiler knows).
+    for (std::size_t b = 0; b < r_; ++b) {
+      double p = 1.0;
+      for (std::size_t j = 0; j < n; ++j) p *= x[j][b];
+      out[b] = p;
     }
   }
 
