@@ -117,12 +117,11 @@ double dotShort(const double* x, const double* y, std::size_t n) {
   return (s0 + s1) + (s2 + s3);
 }
 
-// A CP term at one entry from entry-major factors (row idx[k] of factor k holds its R values
+// The rows' product at one entry from entry-major factors (row idx[k] of factor k holds its R values
 // contiguously): z[a] = Π_{k≠skip} rows[k][idx[k]·R + a], the entry's derivative factors with respect
-// to row idx[skip] of factor `skip`; returns the term's value Σ_a z[a]·rows[skip][idx[skip]·R + a]
-// (skip ≥ order: no factor left out, the value Σ_a z[a]).
-double termAt(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t skip,
-              double* __restrict z) {
+// to row idx[skip] of factor `skip` (skip ≥ order: no factor left out; none left: all 1).
+void rowsProduct(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t skip,
+                 double* __restrict z) {
   // The rows taken apart first, so that the products are one loop (two factors, the usual case: one
   // multiplication per value) over rows that cannot alias z; the same products in the same order as
   // multiplying z by each row in turn.
@@ -145,6 +144,13 @@ double termAt(const double* const* rows, std::size_t order, std::size_t R, const
       z[a] = p;
     }
   }
+}
+
+// A CP term at one entry: z as rowsProduct; returns the term's value Σ_a z[a]·rows[skip][idx[skip]·R + a]
+// (skip ≥ order: the value Σ_a z[a]).
+double termAt(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t skip,
+              double* __restrict z) {
+  rowsProduct(rows, order, R, idx, skip, z);
   if (skip >= order) return sum(z, R);
   return dotShort(z, rows[skip] + static_cast<std::size_t>(idx[skip]) * R, R);
 }
@@ -824,19 +830,9 @@ class StratifiedNtfSolver {
     if (data) addTransposed(nT, d, num);
   }
 
-  // out (r) = ⊙_{k≠skip} hₖ[idx[k]] from the entry-major h rows of rows_ (skip ≥ K: all modes; no
-  // mode left: all 1).
+  // out (r) = ⊙_{k≠skip} hₖ[idx[k]] from the entry-major h rows of rows_ (skip ≥ K: all modes).
   void hRowsProduct(const int32_t* idx, std::size_t skip, double* out) const {
-    const double* x[kMaxTensorOrder];
-    std::size_t n = 0;
-    for (std::size_t k = 0; k < K_; ++k)
-      if (k != skip) x[n++] = rows_.topics[k + 1] + static_cast<std::size_t>(idx[k]) * r_;
-    // Each product in a register (out could alias the rows as far as the compiler knows).
-    for (std::size_t b = 0; b < r_; ++b) {
-      double p = 1.0;
-      for (std::size_t j = 0; j < n; ++j) p *= x[j][b];
-      out[b] = p;
-    }
+    rowsProduct(rows_.topics + 1, K_, r_, idx, skip, out);
   }
 
   // out (r × d, rank-major) += x (d × r, entry-major).
