@@ -211,9 +211,9 @@ void cpSumsPortable(const double* const* rows, std::size_t order, std::size_t R,
   }
 }
 
-const Kernels portableKernels{dotsPortable,       gatherAxpyPortable,  scatterAxpyPortable, dotsAxpyPortable, halsRowPortable,
-                              cpHalsRowPortable,  cpHalsGatherPortable, cpHalsSweepPortable, cpValuesPortable,
-                              cpSumsPortable,     false};
+const Kernels portableKernels{dotsPortable,        gatherAxpyPortable,   scatterAxpyPortable, dotsAxpyPortable,
+                              halsRowPortable,     cpHalsRowPortable,    cpHalsGatherPortable, cpHalsSweepPortable,
+                              cpValuesPortable,    cpSumsPortable,       false};
 
 // ---- AVX + FMA ----------------------------------------------------------------------------------
 
@@ -366,7 +366,8 @@ NSA_AVX_FMA void dotsAxpyAvx(const double* x, const double* Y, const int32_t* id
   std::size_t q = 0;
   for (; q + 4 <= k; q += 4) {
     prefetchRows(Y, idx, q + 4, k, r);
-    const double* y[4] = {rowOf(Y, idx, q, r), rowOf(Y, idx, q + 1, r), rowOf(Y, idx, q + 2, r), rowOf(Y, idx, q + 3, r)};
+    const double* y[4] = {rowOf(Y, idx, q, r), rowOf(Y, idx, q + 1, r), rowOf(Y, idx, q + 2, r),
+                          rowOf(Y, idx, q + 3, r)};
     __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
     for (std::size_t j = 0; j < full; j += 4) {
       const __m256d xv = _mm256_loadu_pd(x + j);
@@ -383,7 +384,8 @@ NSA_AVX_FMA void dotsAxpyAvx(const double* x, const double* Y, const int32_t* id
       a3 = _mm256_fmadd_pd(_mm256_maskload_pd(y[3] + full, mask), xv, a3);
     }
     double coef[4];
-    _mm256_storeu_pd(coef, _mm256_mul_pd(_mm256_loadu_pd(kappa + q), _mm256_add_pd(cv, horizontalSums4(a0, a1, a2, a3))));
+    const __m256d model = _mm256_add_pd(cv, horizontalSums4(a0, a1, a2, a3));
+    _mm256_storeu_pd(coef, _mm256_mul_pd(_mm256_loadu_pd(kappa + q), model));
     axpyRows(out, y, coef, 4, r);
   }
   for (; q < k; ++q) {
@@ -927,8 +929,9 @@ NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::si
     cpSumsAvxOf<0>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
 }
 
-const Kernels avxKernels{dotsAvx,        gatherAxpyAvx,  scatterAxpyAvx, dotsAxpyAvx, halsRowAvx, cpHalsRowAvx, cpHalsGatherAvxAny,
-                         cpHalsSweepAvx, cpValuesAvx,    cpSumsAvx,      true};
+const Kernels avxKernels{dotsAvx,        gatherAxpyAvx, scatterAxpyAvx, dotsAxpyAvx, halsRowAvx,
+                         cpHalsRowAvx,   cpHalsGatherAvxAny, cpHalsSweepAvx, cpValuesAvx, cpSumsAvx,
+                         true};
 
 bool cpuHasAvxFma() {
   __builtin_cpu_init();
