@@ -232,6 +232,123 @@ describe.each(paths)('stratifiedNtf: the v blocks\' listed sums by feature (%s p
     });
 });
 
+// Stratified-NTF's MU visits the listed entries of its w and h blocks feature by feature (the h rows'
+// product and the own term once per feature; the h blocks through dotsAxpy, each entry's model value
+// and its part of the sums in one pass over its row of w(s)), and its w block reads the topic values
+// its v blocks took. One whole iteration (v sweep, w, then the h modes in order, each h numerator and
+// denominator floored per stratum, then summed) from given factors must equal the weighted Lee–Seung
+// steps written out over all entries to 1e-12 relative (the two differ only in the order of the sums;
+// dotsAxpy's vector version with its dot products 1e-4 too large fails them): stratum 0 with a mask (κ = −1
+// throughout, no data terms), stratum 1 with weights (0, 1 and 0.2–2.2: per-entry κ and κa),
+// stratum 2 without; 1, 2 and 3 feature modes; ranks 3, 8, 13 and 35 (every remainder of the
+// kernels' 4-wide rows, and the 4-entry blocks' remainders through the features' 0–9 entries).
+describe.each(paths)('stratifiedNtf mu: the w and h blocks\' listed sums by feature (%s path) equal the weighted steps over all entries', (path) => {
+  const samples = [6, 9, 4];
+  for (const dims of [[9], [5, 7], [3, 4, 5]])
+    for (const [rank, q] of [[3, 2], [8, 5], [13, 4], [35, 3]] as const)
+      it(`${dims.length} feature mode(s), rank ${rank}, strataRank ${q}: one iteration to 1e-12`, () => {
+        const K = dims.length, F = dims.reduce((a, b) => a * b, 1);
+        const strata: Tensor[] = samples.map((n, s) => {
+          const rand = uniform(140 + s);
+          return { shape: [n, ...dims], data: Float64Array.from({ length: n * F }, () => 0.2 + rand()) };
+        });
+        const rand = uniform(150 + rank);
+        const maskOf = Uint8Array.from({ length: samples[0]! * F }, () => (rand() < 0.15 ? 1 : 0));
+        const weightsOf: Tensor = { shape: strata[1]!.shape, data: Float64Array.from(strata[1]!.data, () => (rand() < 0.15 ? 0 : rand() < 0.5 ? 1 : 0.2 + 2 * rand())) };
+        const omega = [Float64Array.from(maskOf, (m) => 1 - m), weightsOf.data, new Float64Array(samples[2]! * F).fill(1)];
+        const matrix = (rows: number, cols: number): Matrix => ({ rows, cols, data: Float64Array.from({ length: rows * cols }, () => 0.1 + rand()) });
+        const init = {
+          v: samples.map(() => dims.map((d) => matrix(q, d))),
+          w: samples.map((n) => matrix(rank, n)),
+          h: dims.map((d) => matrix(rank, d)),
+        };
+        const res = onPath(path, () =>
+          stratifiedNtfSync(strata, rank, { strataRank: q, vScaling: 1, maxIterations: 1, init, mask: [maskOf, null, null], weights: [null, weightsOf, null] }),
+        );
+        const eps = 1e-9;
+        const index = (f: number) => {
+          const idx: number[] = new Array(K);
+          for (let t = K - 1; t >= 0; t--) (idx[t] = f % dims[t]!), (f = Math.floor(f / dims[t]!));
+          return idx;
+        };
+        const features = Array.from({ length: F }, (_, f) => index(f));
+        const v = init.v.map((vs) => vs.map((m) => Float64Array.from(m.data)));
+        const w = init.w.map((m) => Float64Array.from(m.data));
+        const h = init.h.map((m) => Float64Array.from(m.data));
+        const own = (s: number, f: number[]) => {
+          let x = 0;
+          for (let a = 0; a < q; a++) x += v[s]!.reduce((p, vt, t) => p * vt[a * dims[t]! + f[t]!]!, 1);
+          return x;
+        };
+        const topic = (s: number, i: number, f: number[]) => {
+          let x = 0;
+          for (let b = 0; b < rank; b++) x += w[s]![b * samples[s]! + i]! * h.reduce((p, ht, t) => p * ht[b * dims[t]! + f[t]!]!, 1);
+          return x;
+        };
+        const step = (x: Float64Array, num: Float64Array, den: Float64Array) => x.map((y, j) => (y * Math.max(num[j]!, eps)) / Math.max(den[j]!, eps));
+        samples.forEach((n, s) => {
+          // The v sweep, modes in order, the topic term at the iteration's start.
+          const c = Array.from({ length: n }, (_, i) => features.map((f) => topic(s, i, f)));
+          for (let t = 0; t < K; t++) {
+            const d = dims[t]!, num = new Float64Array(q * d), den = new Float64Array(q * d);
+            features.forEach((f, fi) => {
+              const o = own(s, f);
+              for (let i = 0; i < n; i++) {
+                const k = i * F + fi, om = omega[s]![k]!;
+                for (let a = 0; a < q; a++) {
+                  const z = v[s]!.reduce((p, vk, k2) => (k2 === t ? p : p * vk[a * dims[k2]! + f[k2]!]!), 1);
+                  num[a * d + f[t]!] += om * strata[s]!.data[k]! * z;
+                  den[a * d + f[t]!] += om * (o + c[i]![fi]!) * z;
+                }
+              }
+            });
+            v[s]![t] = step(v[s]![t]!, num, den);
+          }
+        });
+        samples.forEach((n, s) => {
+          // w(s): the derivative factors are the h rows' product at the entry's feature.
+          const num = new Float64Array(rank * n), den = new Float64Array(rank * n);
+          features.forEach((f, fi) => {
+            const o = own(s, f);
+            for (let i = 0; i < n; i++) {
+              const k = i * F + fi, om = omega[s]![k]!, model = o + topic(s, i, f);
+              for (let b = 0; b < rank; b++) {
+                const z = h.reduce((p, ht, t) => p * ht[b * dims[t]! + f[t]!]!, 1);
+                num[b * n + i] += om * strata[s]!.data[k]! * z;
+                den[b * n + i] += om * model * z;
+              }
+            }
+          });
+          w[s] = step(w[s]!, num, den);
+        });
+        for (let t = 0; t < K; t++) {
+          const d = dims[t]!, numSum = new Float64Array(rank * d), denSum = new Float64Array(rank * d);
+          samples.forEach((n, s) => {
+            const num = new Float64Array(rank * d), den = new Float64Array(rank * d);
+            features.forEach((f, fi) => {
+              const o = own(s, f);
+              for (let i = 0; i < n; i++) {
+                const k = i * F + fi, om = omega[s]![k]!, model = o + topic(s, i, f);
+                for (let b = 0; b < rank; b++) {
+                  const z = w[s]![b * n + i]! * h.reduce((p, hk, k2) => (k2 === t ? p : p * hk[b * dims[k2]! + f[k2]!]!), 1);
+                  num[b * d + f[t]!] += om * strata[s]!.data[k]! * z;
+                  den[b * d + f[t]!] += om * model * z;
+                }
+              }
+            });
+            num.forEach((x, j) => (numSum[j] += Math.max(x, eps)));
+            den.forEach((x, j) => (denSum[j] += Math.max(x, eps)));
+          });
+          h[t] = h[t]!.map((x, j) => (x * numSum[j]!) / denSum[j]!);
+        }
+        samples.forEach((_, s) => {
+          v[s]!.forEach((vt, t) => expect(relativeError(res.v[s]![t]!.data, vt)).toBeLessThan(1e-12));
+          expect(relativeError(res.w[s]!.data, w[s]!)).toBeLessThan(1e-12);
+        });
+        h.forEach((ht, t) => expect(relativeError(res.h[t]!.data, ht)).toBeLessThan(1e-12));
+      });
+});
+
 // Stratified-NTF's HALS with missing entries and weights: its weighted blocks form each column's
 // Khatri–Rao rows from entry-major factor copies and sweep them, up to its inner-sweep limit, with
 // cpHalsGather/cpHalsSweep. The vector kernels (blocks of four entries, two coordinates per pass with

@@ -23,6 +23,11 @@ struct Kernels {
   // out[idx[q]] += coef[q]·x (row idx[q] of out, length r; entries with coef 0 are skipped).
   void (*scatterAxpy)(const double* coef, const double* x, const int32_t* idx, std::size_t k, std::size_t r,
                       double* out);
+  // dots and gatherAxpy in one pass over the rows: out += Σ_q kappa[q]·(c + x·Y[idx[q]])·Y[idx[q]]
+  // (stratifiedNtf's weighted h blocks, by feature: x the h rows' product at a feature, c its own
+  // term, Y the entry-major w(s)). The same sums in the same order as dots then gatherAxpy.
+  void (*dotsAxpy)(const double* x, const double* Y, const int32_t* idx, const double* kappa, double c, std::size_t k,
+                   std::size_t r, double* out);
   // One HALS row update, weightedHalsSweep's inner part (nmf.cpp): x (r) against the k listed rows
   // Y[idx[q]] with weights kappa (null: all kappa0) and data a (null: all 0); base: the rest of the
   // row has weight 1 and contributes P (r) − xG and G's diagonal (G symmetric); a penalty

@@ -117,12 +117,11 @@ double dotShort(const double* x, const double* y, std::size_t n) {
   return (s0 + s1) + (s2 + s3);
 }
 
-// A CP term at one entry from entry-major factors (row idx[k] of factor k holds its R values
+// The rows' product at one entry from entry-major factors (row idx[k] of factor k holds its R values
 // contiguously): z[a] = Π_{k≠skip} rows[k][idx[k]·R + a], the entry's derivative factors with respect
-// to row idx[skip] of factor `skip`; returns the term's value Σ_a z[a]·rows[skip][idx[skip]·R + a]
-// (skip ≥ order: no factor left out, the value Σ_a z[a]).
-double termAt(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t skip,
-              double* __restrict z) {
+// to row idx[skip] of factor `skip` (skip ≥ order: no factor left out; none left: all 1).
+void rowsProduct(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t skip,
+                 double* __restrict z) {
   // The rows taken apart first, so that the products are one loop (two factors, the usual case: one
   // multiplication per value) over rows that cannot alias z; the same products in the same order as
   // multiplying z by each row in turn.
@@ -145,6 +144,13 @@ double termAt(const double* const* rows, std::size_t order, std::size_t R, const
       z[a] = p;
     }
   }
+}
+
+// A CP term at one entry: z as rowsProduct; returns the term's value Σ_a z[a]·rows[skip][idx[skip]·R + a]
+// (skip ≥ order: the value Σ_a z[a]).
+double termAt(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t skip,
+              double* __restrict z) {
+  rowsProduct(rows, order, R, idx, skip, z);
   if (skip >= order) return sum(z, R);
   return dotShort(z, rows[skip] + static_cast<std::size_t>(idx[skip]) * R, R);
 }
@@ -201,7 +207,9 @@ struct EntryRows {
 // the stratum's own term v(s) depends on the feature index only, so each of its blocks' listed sums
 // Σ κ(c + own)z (c the topic term, fixed through the v sweeps) is, per feature f,
 // (Σ_f κc)·z_f + (Σ_f κ)·own_f·z_f, and Σ κa·z is (Σ_f κa)·z_f: one visit per feature instead of one
-// per entry (a 10 % mask of 500 samples lists each feature about 50 times). Built once per solve.
+// per entry (a 10 % mask of 500 samples lists each feature about 50 times). The w and h blocks visit
+// the entries feature by feature too: the h rows at a feature (and their product) and its own term
+// are then taken once per feature, and an entry reads only its row of w(s). Built once per solve.
 struct ListedFeatures {
   std::vector<int32_t> index;  // K per feature
   std::vector<int32_t> of;     // per listed entry: its feature's place in the list
@@ -211,14 +219,15 @@ struct ListedFeatures {
   Vec own;                     // the own term per feature, at the end of the v sweeps
   // The entries feature by feature: feature p's are start[p] … start[p + 1] − 1 of `samples` (their
   // sample indices) and of `kappas` (their κ; every κ where they are all kappa0, that many copies).
-  // Σ_f κc = Σ_b (⊙ₜ hₜ[fₜ])_b·(Σ_f κ·w(s)[i₀])_b: a sum of w rows per feature, no per-entry values.
   std::vector<std::size_t> start;
   std::vector<int32_t> samples;
   Vec kappas;
+  Vec kappaData;  // κa of the entries feature by feature (empty when every κa is 0)
+  std::size_t most = 0;  // the most entries of one feature
   std::size_t size() const { return kappa.size(); }
-  // Doubles held per listed entry (of, samples, κ by feature at most) and per feature.
+  // Doubles held per listed entry (of, samples, κ and κa by feature at most) and per feature.
   static double doubles(std::size_t K, std::size_t entries, std::size_t features) {
-    return 2.0 * static_cast<double>(entries) + (0.5 * static_cast<double>(K) + 5) * static_cast<double>(features);
+    return 3.0 * static_cast<double>(entries) + (0.5 * static_cast<double>(K) + 5) * static_cast<double>(features);
   }
   void build(const TensorEntryWeights& e, const ListedTerms& terms, const Shape& dims) {
     const std::size_t K = dims.size(), F = shapeSize(dims);
@@ -243,18 +252,20 @@ struct ListedFeatures {
     own.resize(kappa.size());
     start.assign(kappa.size() + 1, 0);
     for (std::size_t k = 0; k < e.size(); ++k) ++start[static_cast<std::size_t>(of[k]) + 1];
-    std::size_t most = 0;
+    most = 0;
     for (std::size_t f = 0; f < kappa.size(); ++f) {
       most = std::max(most, start[f + 1]);
       start[f + 1] += start[f];
     }
     samples.resize(e.size());
     kappas.assign(terms.kappa ? e.size() : most, terms.kappa0);
+    if (terms.data) kappaData.resize(e.size());
     std::vector<std::size_t> next(start.begin(), start.end() - 1);
     for (std::size_t k = 0; k < e.size(); ++k) {
       const std::size_t to = next[static_cast<std::size_t>(of[k])]++;
       samples[to] = e.index[k * e.order];
       if (terms.kappa) kappas[to] = terms.kappa[k];
+      if (terms.data) kappaData[to] = e.kappa[k] * e.data[k];
     }
   }
   // κ of feature p's entries (kappas read from start[p], or the shared copies of kappa0).
@@ -334,25 +345,30 @@ class StratifiedNtfSolver {
     }
     hhPtr_ = gramsOf(HH_, 0, K_);
     E_.resize(r_ * qmax_);
-    // Weighted: per listed entry the term a block update leaves fixed (see updateV/updateW), the
-    // listed numerator parts and the derivative factors of one entry.
-    offset_.resize(S_);
+    // Weighted: per listed entry its topic term (see updateV/updateW), the listed numerator parts
+    // and the derivative factors of one entry.
+    topic_.resize(S_);
     terms_.resize(p.weights.size());
     features_.resize(S_);
-    std::size_t longest = 0;
+    std::size_t longest = 0, most = 0;
     for (std::size_t s = 0; s < S_; ++s)
       if (const TensorEntryWeights* e = listedOf(p, s)) {
-        offset_[s].resize(e->size());
+        topic_[s].resize(e->size());
         terms_[s] = ListedTerms(*e);
         features_[s].build(*e, terms_[s], p.dims);
         scratch_ += static_cast<std::size_t>(std::ceil(ListedFeatures::doubles(K_, e->size(), features_[s].size())));
         longest = std::max(longest, e->size());
+        most = std::max(most, features_[s].most);
         track(e->size());
       }
+    coef_.resize(most);
+    track(most);
     values_.resize(2 * longest);  // own and topic terms of every entry, for the loss
     track(values_.size());
     if (p.weighted()) {
       z_.resize(std::max(r_, qmax_));
+      acc_.resize(2 * r_);
+      track(acc_.size());
       std::size_t rows = 0;
       for (std::size_t s = 0; s < S_; ++s) rows = std::max(rows, EntryRows::size(p, o.strataRank[s], r_, s));
       rowsBuffer_.reserve(rows);
@@ -490,25 +506,19 @@ class StratifiedNtfSolver {
     const std::size_t q = o_.strataRank[s], n = p_.samples[s];
     const TensorEntryWeights* e = listedOf(p_, s);
     if (e && firstSweep) {
-      // The topic term at each listed entry, summed per feature with κ (ListedFeatures).
+      // The topic term c at each listed entry (w and h are those of the w update too, which reads
+      // them from topic_), and Σ_f κc per feature (ListedFeatures).
       rows_.build(p_, o_, st_, s, rowsBuffer_);
       ListedFeatures& f = features_[s];
       const listed::Kernels& kernels = listed::kernels();
       const bool uniform = !terms_[s].kappa;
-      double* sums = numT_.data();  // Σ_f κ·w(s)[i₀] (r)
+      double* c = topic_[s].data();
       double* z = z_.data();
       for (std::size_t p = 0; p < f.size(); ++p) {
-        std::fill(sums, sums + r_, 0.0);
-        kernels.gatherAxpy(f.kappasOf(p, uniform), rows_.topics[0], f.samples.data() + f.start[p], f.start[p + 1] - f.start[p],
-                           r_, sums);
-        // Σ_b (⊙ₜ hₜ[fₜ])_b·sums_b: the h rows' product against the sums (z as scratch).
-        const int32_t* idx = f.index.data() + p * K_;
-        std::copy(rows_.topics[1] + static_cast<std::size_t>(idx[0]) * r_, rows_.topics[1] + (static_cast<std::size_t>(idx[0]) + 1) * r_, z);
-        for (std::size_t t = 1; t < K_; ++t) {
-          const double* h = rows_.topics[t + 1] + static_cast<std::size_t>(idx[t]) * r_;
-          for (std::size_t b = 0; b < r_; ++b) z[b] *= h[b];
-        }
-        f.offset[p] = dotShort(z, sums, r_);
+        const std::size_t first = f.start[p], k = f.start[p + 1] - first;
+        hRowsProduct(f.index.data() + p * K_, K_, z);
+        kernels.dots(z, rows_.topics[0], f.samples.data() + first, k, r_, c + first);
+        f.offset[p] = dotShort(f.kappasOf(p, uniform), c + first, k);
       }
     }
     const double* factors[kMaxTensorOrder];
@@ -582,16 +592,36 @@ class StratifiedNtfSolver {
       for (std::size_t a = 0; a < q; ++a) c += P[a * r_ + b];
       for (std::size_t i = 0; i < n; ++i) den_[b * n + i] += c;
     }
-    if (const TensorEntryWeights* e = listedOf(p_, s)) {
+    if (listedOf(p_, s)) {
       // Weighted: as in updateV, with the stratum's own term fixed (kept for the h update too).
+      // By feature (ListedFeatures): an entry's derivative factors are the h rows' product z_f at its
+      // feature and its model value own_f + c (c from updateV: w and h have not changed since), so
+      // it adds κ(own_f + c)·z_f and κa·z_f to its sample's rows.
       double* lnum = listedNum_.data();
       std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * n), lnum);
       rows_.build(p_, o_, st_, s, rowsBuffer_);
       ListedFeatures& f = features_[s];
-      listed::kernels().cpValues(rows_.own, K_, o_.strataRank[s], f.index.data(), K_, f.size(), f.own.data());
-      double* c = offset_[s].data();
-      for (std::size_t k = 0; k < e->size(); ++k) c[k] = f.own[static_cast<std::size_t>(f.of[k])];
-      listedSums(*e, rows_.topics, K_ + 1, r_, 0, 0, offset_[s].data(), n, lnum, den_.data());
+      const listed::Kernels& kernels = listed::kernels();
+      kernels.cpValues(rows_.own, K_, o_.strataRank[s], f.index.data(), K_, f.size(), f.own.data());
+      const bool uniform = !terms_[s].kappa, data = !f.kappaData.empty();
+      double* nT = numT_.data();
+      double* dT = denT_.data();
+      std::fill(dT, dT + n * r_, 0.0);
+      if (data) std::fill(nT, nT + n * r_, 0.0);
+      const double* c = topic_[s].data();
+      double* coef = coef_.data();
+      double* z = z_.data();
+      for (std::size_t p = 0; p < f.size(); ++p) {
+        const std::size_t first = f.start[p], k = f.start[p + 1] - first;
+        const double* kappa = f.kappasOf(p, uniform);
+        const double own = f.own[p];
+        for (std::size_t j = 0; j < k; ++j) coef[j] = kappa[j] * (own + c[first + j]);
+        hRowsProduct(f.index.data() + p * K_, K_, z);
+        kernels.scatterAxpy(coef, z, f.samples.data() + first, k, r_, dT);
+        if (data) kernels.scatterAxpy(f.kappaData.data() + first, z, f.samples.data() + first, k, r_, nT);
+      }
+      addTransposed(dT, n, den_.data());
+      if (data) addTransposed(nT, n, lnum);
       multiplicativeStep(w, lnum, den_.data(), r_ * n, o_.epsilon);
     } else {
       multiplicativeStep(w, num_.data(), den_.data(), r_ * n, o_.epsilon);
@@ -708,12 +738,11 @@ class StratifiedNtfSolver {
         double* Ds = Dall_.data() + s * r_ * d;
         gemm(false, false, r_, d, q, 1.0, E, v(s, t), 1.0, Ds);
         const double* numS = num_.data();
-        if (const TensorEntryWeights* e = listedOf(p_, s)) {
-          // Weighted: as in updateV, with the stratum's own term fixed (from updateW).
+        if (listedOf(p_, s)) {
+          // Weighted: as in updateW, with the stratum's own term fixed (from updateW).
           double* lnum = listedNum_.data();
           std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * d), lnum);
-          rows_.build(p_, o_, st_, s, rowsBuffer_);
-          listedSums(*e, rows_.topics, K_ + 1, r_, 0, t + 1, offset_[s].data(), d, lnum, Ds);
+          listedHSums(s, t, lnum, Ds);
           numS = lnum;
         }
         for (std::size_t i = 0; i < r_ * d; ++i) {
@@ -761,24 +790,55 @@ class StratifiedNtfSolver {
     }
   }
 
-  // The listed entries' parts of one block's weighted sums: num += Σ κ·a·z and den += Σ κ·B·z (both
-  // R × d, rank-major), z the entry's derivative factors with respect to factor `skip` of the term
-  // `rows` (entries indexed from their place `first`), B = offset + that term. Summed entry-major
-  // (contiguous in R), then added.
-  void listedSums(const TensorEntryWeights& e, const double* const* rows, std::size_t order, std::size_t R,
-                  std::size_t first, std::size_t skip, const double* offset, std::size_t d, double* num, double* den) {
+  // The listed entries' parts of the hₜ update's sums for stratum s (r × dₜ, rank-major), by feature
+  // (ListedFeatures): at feature f the h rows' product g_f (all modes) gives each entry's model value
+  // own_f + w(s)[i]·g_f, and the entries' derivative factors w(s)[i] ⊙ z_f (z_f: the h rows but
+  // mode t's) share z_f, so row fₜ gains z_f ⊙ Σ κ(own_f + w(s)[i]·g_f)·w(s)[i] in den and
+  // z_f ⊙ Σ κa·w(s)[i] in num: per entry a product and a sum of its row of w(s), nothing else.
+  void listedHSums(std::size_t s, std::size_t t, double* num, double* den) {
+    rows_.build(p_, o_, st_, s, rowsBuffer_);
+    const ListedFeatures& f = features_[s];
+    const listed::Kernels& kernels = listed::kernels();
+    const std::size_t d = p_.dims[t];
+    const bool uniform = !terms_[s].kappa, data = !f.kappaData.empty();
     double* nT = numT_.data();
     double* dT = denT_.data();
-    const ListedTerms& terms = terms_[&e - p_.weights.data()];
-    std::fill(nT, nT + d * R, 0.0);
-    std::fill(dT, dT + d * R, 0.0);
-    listed::kernels().cpSums(rows, order, R, e.index.data() + first, e.order, skip, e.size(), offset, terms.kappa,
-                             terms.kappa0, terms.data, nT, dT, z_.data());
-    for (std::size_t a = 0; a < R; ++a)
-      for (std::size_t j = 0; j < d; ++j) den[a * d + j] += dT[j * R + a];
-    if (terms.data)
-      for (std::size_t a = 0; a < R; ++a)
-        for (std::size_t j = 0; j < d; ++j) num[a * d + j] += nT[j * R + a];
+    std::fill(dT, dT + d * r_, 0.0);
+    if (data) std::fill(nT, nT + d * r_, 0.0);
+    double* z = z_.data();
+    double* acc = acc_.data();
+    double* accData = acc + r_;
+    const double* w = rows_.topics[0];
+    for (std::size_t p = 0; p < f.size(); ++p) {
+      const std::size_t first = f.start[p], k = f.start[p + 1] - first;
+      const int32_t* idx = f.index.data() + p * K_;
+      const int32_t* samples = f.samples.data() + first;
+      hRowsProduct(idx, K_, z);
+      std::fill(acc, acc + r_, 0.0);
+      kernels.dotsAxpy(z, w, samples, f.kappasOf(p, uniform), f.own[p], k, r_, acc);
+      if (data) {
+        std::fill(accData, accData + r_, 0.0);
+        kernels.gatherAxpy(f.kappaData.data() + first, w, samples, k, r_, accData);
+      }
+      hRowsProduct(idx, t, z);
+      const std::size_t row = static_cast<std::size_t>(idx[t]) * r_;
+      for (std::size_t b = 0; b < r_; ++b) dT[row + b] += z[b] * acc[b];
+      if (data)
+        for (std::size_t b = 0; b < r_; ++b) nT[row + b] += z[b] * accData[b];
+    }
+    addTransposed(dT, d, den);
+    if (data) addTransposed(nT, d, num);
+  }
+
+  // out (r) = ⊙_{k≠skip} hₖ[idx[k]] from the entry-major h rows of rows_ (skip ≥ K: all modes).
+  void hRowsProduct(const int32_t* idx, std::size_t skip, double* out) const {
+    rowsProduct(rows_.topics + 1, K_, r_, idx, skip, out);
+  }
+
+  // out (r × d, rank-major) += x (d × r, entry-major).
+  void addTransposed(const double* x, std::size_t d, double* out) const {
+    for (std::size_t a = 0; a < r_; ++a)
+      for (std::size_t j = 0; j < d; ++j) out[a * d + j] += x[j * r_ + a];
   }
 
   // stratumListedLoss at the solver's state, in its buffers.
@@ -842,8 +902,8 @@ class StratifiedNtfSolver {
   std::vector<double> innerV_;
   bool cacheY_ = false;
   Vec Yscratch_, X_, num_, den_, numSum_, denSum_, numRaw_, tmp_, tmp2_, bufA_, bufB_, E_, Mall_, Dall_;
-  std::vector<Vec> offset_;  // weighted: per listed entry of each stratum, the term fixed by the update
-  Vec listedNum_, z_, rowsBuffer_, numT_, denT_, values_;
+  std::vector<Vec> topic_;  // weighted: per listed entry of each stratum (by feature), its topic term
+  Vec listedNum_, z_, acc_, coef_, rowsBuffer_, numT_, denT_, values_;
   std::vector<ListedTerms> terms_;  // per stratum: what its listed loops may skip reading
   std::vector<ListedFeatures> features_;  // per stratum: its listed entries by feature index
   EntryRows rows_;
