@@ -9,6 +9,7 @@
 //   stratifiedNmf   10 strata × 2000×1000, rank 20
 //   ntf hals / mu   400×64×64, rank 40 (bench/stratified-ntf.ts's NTF size)
 //   stratifiedNtf   40 strata × (10×64×64), strata rank 15, 40 topics (bench/stratified-ntf.ts's)
+// Then the same for OpenBLAS alone on products of the methods' shapes: the ceiling of their scaling.
 // NSA_FLOW_BENCH_REPEATS sets the rounds (default 3); NSA_FLOW_BENCH_THREADS a comma list of counts.
 //
 // --small: the small-job rule instead (lib/runtime.ts getSmallJobFlops, docs/threads.md "Small jobs"):
@@ -105,6 +106,34 @@ for (const [name, run] of methods) {
     const s = median(seconds.get(t)!);
     const speedup = one / s;
     return `${fmt(s)} (${fmt(speedup)}, ${fmt(speedup / t, 2)})`.padStart(24);
+  });
+  console.log([name.padEnd(28), ...cells].join(''));
+}
+
+// The limit, measured in the same run: OpenBLAS alone on products of the shapes these methods are made
+// of (nmf's data products, NSA-Flow's Gram, a tensor's unfolding times a Khatri–Rao factor) and on a
+// square product, at the same thread counts: a method whose time is mostly such products cannot scale
+// better than they do. Cells: the best of 10 calls, median over the rounds.
+const products: Array<[string, (reps: number) => number]> = [
+  ['DGEMM 1000×1000·1000×1000', (reps) => native().bench.timeGemm(1000, 1000, 1000, reps)],
+  ['DGEMM 2000×1000·1000×20', (reps) => native().bench.timeGemm(2000, 20, 1000, reps)],
+  ['DGEMM 1000×2000·2000×20', (reps) => native().bench.timeGemm(1000, 20, 2000, reps)],
+  ['DSYRK 100000×20', (reps) => native().bench.timeSyrk(100000, 20, reps)],
+  ['DGEMM 400×4096·4096×40', (reps) => native().bench.timeGemm(400, 40, 4096, reps)],
+];
+console.log('OpenBLAS alone, the same thread counts (a ceiling for the methods above):');
+for (const [name, time] of products) {
+  const seconds = new Map<number, number[]>(counts.map((t) => [t, []]));
+  for (let r = 0; r < repeats; r++) {
+    for (const t of r % 2 ? [...counts].reverse() : counts) {
+      setBlasThreads(t);
+      seconds.get(t)!.push(time(10));
+    }
+  }
+  const one = median(seconds.get(counts[0]!)!) * counts[0]!;
+  const cells = counts.map((t) => {
+    const s = median(seconds.get(t)!);
+    return `${fmt(s)} (${fmt(one / s)}, ${fmt(one / s / t, 2)})`.padStart(24);
   });
   console.log([name.padEnd(28), ...cells].join(''));
 }
