@@ -1412,8 +1412,16 @@ class TeamMttkrp {
     const Plan p = plan(mode);
     const std::size_t dc = shape_[p.c];
     double* Y = Y_.data();
-    if (p.c == 0) gemm(false, false, r, p.rest, dc, 1.0, F[0], T, 0.0, Y);  // F₀ (r×d₀) · T (d₀×rest)
-    else gemm(false, true, r, p.rest, dc, 1.0, F[p.c], T, 0.0, Y);       // F_c (r×d_c) · T(rest×d_c)ᵀ
+    // The GEMM's product depends on T and F_c alone: kept from the last call with the same c while
+    // F_c is unchanged (factorChanged). In a sweep of a 3-way tensor the modes 1 and 2 both contract
+    // mode 0 first (or both mode 2), so the second skips its GEMM, a third of the MTTKRPs' flops.
+    if (!(p.c == cachedC_ && T == cachedT_ && F[p.c] == cachedF_)) {
+      if (p.c == 0) gemm(false, false, r, p.rest, dc, 1.0, F[0], T, 0.0, Y);  // F₀ (r×d₀) · T (d₀×rest)
+      else gemm(false, true, r, p.rest, dc, 1.0, F[p.c], T, 0.0, Y);       // F_c (r×d_c) · T(rest×d_c)ᵀ
+      cachedC_ = p.c;
+      cachedT_ = T;
+      cachedF_ = F[p.c];
+    }
     auto pass = [&](int t, std::size_t b, std::size_t e) {
       double* bufA = bufs_[static_cast<std::size_t>(t)].data();
       double* bufB = bufA + scratch_;
@@ -1426,7 +1434,13 @@ class TeamMttkrp {
     runRowsIfWorth(team, r, 1, static_cast<double>(r * p.rest), pass);
   }
 
+  // The caller changed factor m's values in place: a product kept from it is stale.
+  void factorChanged(std::size_t m) {
+    if (m == cachedC_) cachedC_ = kNone;
+  }
+
  private:
+  static constexpr std::size_t kNone = ~std::size_t{0};
   struct Plan {
     std::size_t c = 0, rest = 0, k = 0, keep = 0;
     std::size_t dims[kMaxTensorOrder], modes[kMaxTensorOrder];
@@ -1450,6 +1464,9 @@ class TeamMttkrp {
   std::size_t scratch_ = 1;
   Vec Y_;
   std::vector<Vec> bufs_;
+  std::size_t cachedC_ = kNone;  // the end mode Y_ holds the contraction by, kNone when none
+  const double* cachedT_ = nullptr;
+  const double* cachedF_ = nullptr;
 };
 
 // y −= a·x over n entries (unrolled by four so that -O2 vectorizes it).
@@ -1720,6 +1737,7 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
               } else {
                 plain.hals(Fm, d, M.data(), G.data(), sweeps, o.innerTolerance);
               }
+              plain.mttkrp.factorChanged(m);
               crossRows(Fm, r, Fm, r, d, FF[m].data());
               if (listed) rows.refresh(F, shape, r, m);
               if (m + 1 == N && wantLoss) inner = dot(M.data(), Fm, r * d);
