@@ -1416,8 +1416,19 @@ class TeamMttkrp {
     // F_c is unchanged (factorChanged). In a sweep of a 3-way tensor the modes 1 and 2 both contract
     // mode 0 first (or both mode 2), so the second skips its GEMM, a third of the MTTKRPs' flops.
     if (!(p.c == cachedC_ && T == cachedT_ && F[p.c] == cachedF_)) {
-      if (p.c == 0) gemm(false, false, r, p.rest, dc, 1.0, F[0], T, 0.0, Y);  // F₀ (r×d₀) · T (d₀×rest)
-      else gemm(false, true, r, p.rest, dc, 1.0, F[p.c], T, 0.0, Y);       // F_c (r×d_c) · T(rest×d_c)ᵀ
+      // Split by columns over the team, a single-threaded GEMM each (runBlasRowsIfWorth): every entry
+      // of Y is the same K-long dot product in any split.
+      const double* Fc = F[p.c];
+      auto part = [&](int, std::size_t b, std::size_t e) {
+        const std::size_t n = e - b;
+        if (p.c == 0)  // F₀ (r×d₀) · T (d₀×rest), columns [b, e)
+          cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r), asInt(n), asInt(dc), 1.0, Fc, asInt(dc),
+                      T + b, asInt(p.rest), 0.0, Y + b, asInt(p.rest));
+        else  // F_c (r×d_c) · T(rest×d_c)ᵀ, columns [b, e)
+          cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, asInt(r), asInt(n), asInt(dc), 1.0, Fc, asInt(dc),
+                      T + b * dc, asInt(dc), 0.0, Y + b, asInt(p.rest));
+      };
+      runBlasRowsIfWorth(team, p.rest, kGemmColumns, static_cast<double>(r * p.rest * dc), part);
       cachedC_ = p.c;
       cachedT_ = T;
       cachedF_ = F[p.c];
@@ -1441,6 +1452,7 @@ class TeamMttkrp {
 
  private:
   static constexpr std::size_t kNone = ~std::size_t{0};
+  static constexpr std::size_t kGemmColumns = 64;  // the team's column blocks of Y: whole cache lines
   struct Plan {
     std::size_t c = 0, rest = 0, k = 0, keep = 0;
     std::size_t dims[kMaxTensorOrder], modes[kMaxTensorOrder];
