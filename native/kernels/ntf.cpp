@@ -1555,17 +1555,22 @@ void halsColumns(double* X, const double* M, const double* G, std::size_t r, std
 }
 
 // What the plain solve keeps for its whole run: the team, the MTTKRP's buffers, and the per-column
-// changes of the MU repeats.
+// changes of the MU repeats. With a team of more than one thread, OpenBLAS runs on one thread for the
+// whole solve (`blas`): the team splits the large products itself (the MTTKRP's GEMM, MU's GₘFₘ),
+// and an OpenBLAS thread left spinning after a threaded call (OpenBLAS's workers spin a while before
+// they sleep) would take a core from the team's helpers: on 2 cores, with OpenBLAS's threads only
+// lowered around the split GEMM, 2 threads measured anywhere from 1.6× to 1.0× one thread.
 struct PlainNtf {
   const double* T;
   const Shape& shape;
   std::size_t r;
   RowTeam team;
+  SingleThreadedBlas blas;
   TeamMttkrp mttkrp;
   Vec columnChange;
 
   PlainNtf(const double* T_, const Shape& shape_, std::size_t r_, int threads)
-      : T(T_), shape(shape_), r(r_), team(threads), mttkrp(shape_, r_, threads) {}
+      : T(T_), shape(shape_), r(r_), team(threads), blas(team.size() > 1), mttkrp(shape_, r_, threads) {}
 
   // Threads for a solve on T: enough work in its largest pass (the MTTKRP's contractions, about the
   // tensor's size) or, with many components, in the HALS sweeps (r² per column).
@@ -1610,9 +1615,14 @@ struct PlainNtf {
         }
       }
     };
+    // D = G·Fₘ by columns on the team (each entry the same r-long dot product in any split).
+    auto product = [&](int, std::size_t b, std::size_t e) {
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r), asInt(e - b), asInt(r), 1.0, G, asInt(r), Fm + b,
+                  asInt(d), 0.0, D + b, asInt(d));
+    };
     double first = 0;
     for (int s = 0; s < sweeps; ++s) {
-      gemm(false, false, r, d, r, 1.0, G, Fm, 0.0, D);
+      runBlasRowsIfWorth(team, d, 8, static_cast<double>(r * r * d), product);
       runRowsIfWorth(team, d, 1, static_cast<double>(r * d), pass);
       if (sweeps == 1) return;
       const double change = sum(columnChange.data(), d);

@@ -153,6 +153,22 @@ class BlasThreadCount {
   int lowered_ = 0, saved_ = 1;
 };
 
+// OpenBLAS on one thread while this lives (with `lower`; BlasThreadCount above).
+class SingleThreadedBlas {
+ public:
+  explicit SingleThreadedBlas(bool lower = true) : lowered_(lower) {
+    if (lowered_) BlasThreadCount::instance().lower();
+  }
+  ~SingleThreadedBlas() {
+    if (lowered_) BlasThreadCount::instance().restore();
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  bool lowered_;
+};
+
 // f over `rows` on the team, every thread's BLAS calls on one OpenBLAS thread (a product split in
 // blocks over the team), when the pass's `work` (flops) pays for a wake-up; else f(0, 0, rows) with
 // OpenBLAS's own threads, as a team of one runs it. OpenBLAS threads its thin products (a rank-r
@@ -163,10 +179,7 @@ void runBlasRowsIfWorth(RowTeam& team, std::size_t rows, std::size_t align, doub
     f(0, 0, rows);
     return;
   }
-  BlasThreadCount::instance().lower();
-  struct Restore {
-    ~Restore() { BlasThreadCount::instance().restore(); }
-  } restore;
+  SingleThreadedBlas one;
   runRows(team, rows, align, f);
 }
 
