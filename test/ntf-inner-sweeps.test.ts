@@ -199,9 +199,10 @@ describe('ntf inner sweeps', () => {
 
 describe('ntf on the thread team', () => {
   it('2 threads give the 1-thread factors (1e-9 relative; only the BLAS calls may round differently)', () => {
-    // 600×20×20 at rank 30: mode 0's HALS sweeps (r²·d = 540 000, in 5 blocks of 128 columns) and
-    // the MTTKRP contractions (r·size/20 = 360 000) pass the team's threshold of 2·10⁵, so both run on
-    // 2 threads.
+    // 600×20×20 at rank 30: mode 0's HALS sweeps (r²·d = 540 000, in 5 blocks of 128 columns), the
+    // MTTKRP contractions (r·size/20 = 360 000) and the MTTKRP's GEMMs (r·size = 7.2·10⁶ multiply-adds,
+    // split by columns of the product, a single-threaded GEMM per thread) pass the team's threshold
+    // of 2·10⁵, so all run on 2 threads.
     const T = cpTensor([600, 20, 20], 30, 0.1, 7);
     // MU's elementwise pass needs r·d ≥ 2·10⁵: mode 0 of 10000×4×5 at rank 20.
     const tall = cpTensor([10000, 4, 5], 20, 0.1, 8);
@@ -216,6 +217,8 @@ describe('ntf on the thread team', () => {
       const one = run();
       setBlasThreads(2);
       const two = run();
+      // The solve ran OpenBLAS on one thread (its team splits the products) and gives the 2 back.
+      expect(native().blasInfo().threads).toBe(2);
       setBlasThreads(1);
       one.factors.forEach((f, m) => expect(relativeError(two.factors[m]!.data, f.data)).toBeLessThan(1e-9));
       expect(relativeError(two.traces.loss, one.traces.loss)).toBeLessThan(1e-9);

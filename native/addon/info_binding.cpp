@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "../kernels/thread_team.hpp"
 #include "common.hpp"
 
 namespace nsa::addon {
@@ -27,7 +28,7 @@ Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("config", Napi::String::New(env, openblas_get_config()));
   o.Set("corename", Napi::String::New(env, openblas_get_corename()));
-  o.Set("threads", Napi::Number::New(env, openblas_get_num_threads()));
+  o.Set("threads", Napi::Number::New(env, BlasThreadCount::instance().get()));
   o.Set("processors", Napi::Number::New(env, openblas_get_num_procs()));
   o.Set("parallel", Napi::Number::New(env, openblas_get_parallel()));
   o.Set("threadLimit", Napi::Number::New(env, blasThreadLimit()));
@@ -37,8 +38,7 @@ Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
 // OpenBLAS keeps at most its build's MAX_THREADS threads (64 in Debian's); more would be ignored.
 Napi::Value SetBlasThreads(const Napi::CallbackInfo& info) {
   const int n = intIn(arg(info, 0, "threads"), 1, blasThreadLimit());
-  openblas_set_num_threads(n);
-  return Napi::Number::New(info.Env(), openblas_get_num_threads());
+  return Napi::Number::New(info.Env(), BlasThreadCount::instance().set(n));  // thread_team.hpp: not under a split pass
 }
 
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {

@@ -1412,8 +1412,27 @@ class TeamMttkrp {
     const Plan p = plan(mode);
     const std::size_t dc = shape_[p.c];
     double* Y = Y_.data();
-    if (p.c == 0) gemm(false, false, r, p.rest, dc, 1.0, F[0], T, 0.0, Y);  // F₀ (r×d₀) · T (d₀×rest)
-    else gemm(false, true, r, p.rest, dc, 1.0, F[p.c], T, 0.0, Y);       // F_c (r×d_c) · T(rest×d_c)ᵀ
+    // The GEMM's product depends on T and F_c alone: kept from the last call with the same c while
+    // F_c is unchanged (factorChanged). In a sweep of a 3-way tensor the modes 1 and 2 both contract
+    // mode 0 first (or both mode 2), so the second skips its GEMM, a third of the MTTKRPs' flops.
+    if (!(p.c == cachedC_ && T == cachedT_ && F[p.c] == cachedF_)) {
+      // Split by columns over the team, a single-threaded GEMM each (runBlasRowsIfWorth): every entry
+      // of Y is the same K-long dot product in any split.
+      const double* Fc = F[p.c];
+      auto part = [&](int, std::size_t b, std::size_t e) {
+        const std::size_t n = e - b;
+        if (p.c == 0)  // F₀ (r×d₀) · T (d₀×rest), columns [b, e)
+          cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r), asInt(n), asInt(dc), 1.0, Fc, asInt(dc),
+                      T + b, asInt(p.rest), 0.0, Y + b, asInt(p.rest));
+        else  // F_c (r×d_c) · T(rest×d_c)ᵀ, columns [b, e)
+          cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, asInt(r), asInt(n), asInt(dc), 1.0, Fc, asInt(dc),
+                      T + b * dc, asInt(dc), 0.0, Y + b, asInt(p.rest));
+      };
+      runBlasRowsIfWorth(team, p.rest, kGemmColumns, static_cast<double>(r * p.rest * dc), part);
+      cachedC_ = p.c;
+      cachedT_ = T;
+      cachedF_ = F[p.c];
+    }
     auto pass = [&](int t, std::size_t b, std::size_t e) {
       double* bufA = bufs_[static_cast<std::size_t>(t)].data();
       double* bufB = bufA + scratch_;
@@ -1426,7 +1445,14 @@ class TeamMttkrp {
     runRowsIfWorth(team, r, 1, static_cast<double>(r * p.rest), pass);
   }
 
+  // The caller changed factor m's values in place: a product kept from it is stale.
+  void factorChanged(std::size_t m) {
+    if (m == cachedC_) cachedC_ = kNone;
+  }
+
  private:
+  static constexpr std::size_t kNone = ~std::size_t{0};
+  static constexpr std::size_t kGemmColumns = 64;  // the team's column blocks of Y: whole cache lines
   struct Plan {
     std::size_t c = 0, rest = 0, k = 0, keep = 0;
     std::size_t dims[kMaxTensorOrder], modes[kMaxTensorOrder];
@@ -1450,6 +1476,9 @@ class TeamMttkrp {
   std::size_t scratch_ = 1;
   Vec Y_;
   std::vector<Vec> bufs_;
+  std::size_t cachedC_ = kNone;  // the end mode Y_ holds the contraction by, kNone when none
+  const double* cachedT_ = nullptr;
+  const double* cachedF_ = nullptr;
 };
 
 // y −= a·x over n entries (unrolled by four so that -O2 vectorizes it).
@@ -1526,17 +1555,22 @@ void halsColumns(double* X, const double* M, const double* G, std::size_t r, std
 }
 
 // What the plain solve keeps for its whole run: the team, the MTTKRP's buffers, and the per-column
-// changes of the MU repeats.
+// changes of the MU repeats. With a team of more than one thread, OpenBLAS runs on one thread for the
+// whole solve (`blas`): the team splits the large products itself (the MTTKRP's GEMM, MU's GₘFₘ),
+// and an OpenBLAS thread left spinning after a threaded call (OpenBLAS's workers spin a while before
+// they sleep) would take a core from the team's helpers: on 2 cores, with OpenBLAS's threads only
+// lowered around the split GEMM, 2 threads measured anywhere from 1.6× to 1.0× one thread.
 struct PlainNtf {
   const double* T;
   const Shape& shape;
   std::size_t r;
   RowTeam team;
+  SingleThreadedBlas blas;
   TeamMttkrp mttkrp;
   Vec columnChange;
 
   PlainNtf(const double* T_, const Shape& shape_, std::size_t r_, int threads)
-      : T(T_), shape(shape_), r(r_), team(threads), mttkrp(shape_, r_, threads) {}
+      : T(T_), shape(shape_), r(r_), team(threads), blas(team.size() > 1), mttkrp(shape_, r_, threads) {}
 
   // Threads for a solve on T: enough work in its largest pass (the MTTKRP's contractions, about the
   // tensor's size) or, with many components, in the HALS sweeps (r² per column).
@@ -1581,9 +1615,14 @@ struct PlainNtf {
         }
       }
     };
+    // D = G·Fₘ by columns on the team (each entry the same r-long dot product in any split).
+    auto product = [&](int, std::size_t b, std::size_t e) {
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r), asInt(e - b), asInt(r), 1.0, G, asInt(r), Fm + b,
+                  asInt(d), 0.0, D + b, asInt(d));
+    };
     double first = 0;
     for (int s = 0; s < sweeps; ++s) {
-      gemm(false, false, r, d, r, 1.0, G, Fm, 0.0, D);
+      runBlasRowsIfWorth(team, d, 8, static_cast<double>(r * r * d), product);
       runRowsIfWorth(team, d, 1, static_cast<double>(r * d), pass);
       if (sweeps == 1) return;
       const double change = sum(columnChange.data(), d);
@@ -1720,6 +1759,7 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
               } else {
                 plain.hals(Fm, d, M.data(), G.data(), sweeps, o.innerTolerance);
               }
+              plain.mttkrp.factorChanged(m);
               crossRows(Fm, r, Fm, r, d, FF[m].data());
               if (listed) rows.refresh(F, shape, r, m);
               if (m + 1 == N && wantLoss) inner = dot(M.data(), Fm, r * d);

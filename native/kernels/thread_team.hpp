@@ -114,10 +114,79 @@ void runRowsIfWorth(RowTeam& team, std::size_t rows, std::size_t align, double w
   else f(0, 0, rows);
 }
 
+// OpenBLAS's thread count, process-global in 0.3.21 (no per-call setting). A pass that splits one
+// product over the team, each thread calling BLAS on its own block, needs OpenBLAS on one thread
+// meanwhile (else every call would also wake OpenBLAS's threads, more threads than cores): lower()
+// and restore() bracket such a pass (nested or from jobs side by side: counted). The addon's
+// setBlasThreads goes through set(), so a count set meanwhile (the runtime lowering it for a job that
+// starts beside this one) is recorded and is the one restored, and get() reports it, not the 1.
+class BlasThreadCount {
+ public:
+  static BlasThreadCount& instance() {
+    static BlasThreadCount count;
+    return count;
+  }
+  int get() {
+    std::lock_guard<std::mutex> lock(m_);
+    return lowered_ > 0 ? saved_ : openblas_get_num_threads();
+  }
+  int set(int n) {
+    std::lock_guard<std::mutex> lock(m_);
+    if (lowered_ > 0) return saved_ = n;
+    openblas_set_num_threads(n);
+    return openblas_get_num_threads();
+  }
+  void lower() {
+    std::lock_guard<std::mutex> lock(m_);
+    if (lowered_++ == 0) {
+      saved_ = openblas_get_num_threads();
+      openblas_set_num_threads(1);
+    }
+  }
+  void restore() {
+    std::lock_guard<std::mutex> lock(m_);
+    if (--lowered_ == 0) openblas_set_num_threads(saved_);
+  }
+
+ private:
+  std::mutex m_;
+  int lowered_ = 0, saved_ = 1;
+};
+
+// OpenBLAS on one thread while this lives (with `lower`; BlasThreadCount above).
+class SingleThreadedBlas {
+ public:
+  explicit SingleThreadedBlas(bool lower = true) : lowered_(lower) {
+    if (lowered_) BlasThreadCount::instance().lower();
+  }
+  ~SingleThreadedBlas() {
+    if (lowered_) BlasThreadCount::instance().restore();
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  bool lowered_;
+};
+
+// f over `rows` on the team, every thread's BLAS calls on one OpenBLAS thread (a product split in
+// blocks over the team), when the pass's `work` (flops) pays for a wake-up; else f(0, 0, rows) with
+// OpenBLAS's own threads, as a team of one runs it. OpenBLAS threads its thin products (a rank-r
+// factor times a data block) poorly: 1.4× on 2 cores where two single-threaded halves give 2×.
+template <class F>
+void runBlasRowsIfWorth(RowTeam& team, std::size_t rows, std::size_t align, double work, F& f) {
+  if (team.size() == 1 || work < kTeamMinWork) {
+    f(0, 0, rows);
+    return;
+  }
+  SingleThreadedBlas one;
+  runRows(team, rows, align, f);
+}
+
 // Threads for a team whose passes touch `work` doubles: `requested` (> 0) or the job's BLAS threads
 // (0), at most the cores, and 1 below `minWork`.
 inline int teamThreads(int requested, double work, double minWork = kTeamMinWork) {
-  int t = requested > 0 ? requested : openblas_get_num_threads();
+  int t = requested > 0 ? requested : BlasThreadCount::instance().get();
   t = std::min<int>(t, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   if (work < minWork) t = 1;
   return std::max(t, 1);
