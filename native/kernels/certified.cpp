@@ -280,13 +280,7 @@ class Spg : public Run {
         xx[a] += xt[j] * xt[j];
         moved |= xt[j] != 0;
       };
-      for (; i + 4 <= e; i += 4) {
-        one(i, 0);
-        one(i + 1, 1);
-        one(i + 2, 2);
-        one(i + 3, 3);
-      }
-      for (; i < e; ++i) one(i, 0);
+      fourLanes(i, e, one);
       // Added to the thread's sums: with the objective's sweep (formed_) a thread forms several blocks.
       part_[4 * th] += (gd[0] + gd[1]) + (gd[2] + gd[3]);
       part_[4 * th + 1] += (xx[0] + xx[1]) + (xx[2] + xx[3]);
@@ -370,13 +364,7 @@ class Spg : public Run {
             a[2][l] += y * y;
             a[3][l] += gradientMappingShare(xt[j], gt[j], xtn2, nonneg);
           };
-          for (; i + 4 <= e; i += 4) {
-            one(i, 0);
-            one(i + 1, 1);
-            one(i + 2, 2);
-            one(i + 3, 3);
-          }
-          for (; i < e; ++i) one(i, 0);
+          fourLanes(i, e, one);
           for (int q = 0; q < 4; ++q) part_[4 * th + q] = (a[q][0] + a[q][1]) + (a[q][2] + a[q][3]);
         };
         std::fill(part_.begin(), part_.end(), 0.0);  // the objective's team may have more threads

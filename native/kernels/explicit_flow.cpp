@@ -118,13 +118,7 @@ double trialRowsT(const double* R, const double* B, const double* X, double* T, 
     const double d = v - X[j];
     acc[s] += d * d;
   };
-  for (; i + 4 <= len; i += 4) {
-    one(i, 0);
-    one(i + 1, 1);
-    one(i + 2, 2);
-    one(i + 3, 3);
-  }
-  for (; i < len; ++i) one(i, 0);
+  fourLanes(i, len, one);
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
@@ -202,13 +196,7 @@ double plainStepRowsT(const double* Y, const double* X, const double* G, double 
     acc[a] += g * g;
     Yt[j] = Y[j] - lr * g;
   };
-  for (; i + 4 <= len; i += 4) {
-    one(i, 0);
-    one(i + 1, 1);
-    one(i + 2, 2);
-    one(i + 3, 3);
-  }
-  for (; i < len; ++i) one(i, 0);
+  fourLanes(i, len, one);
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 

@@ -92,6 +92,21 @@ inline void gramAccumulate(const double* A, std::size_t m, std::size_t k, double
               asInt(k));
 }
 
+// one(j, lane) for j in [i, e): lanes 0–3 in turn over the whole groups of four, lane 0 for the rest.
+// The order of the fused passes' four partial sums (one running sum is a chain of dependent additions
+// that sets the pace of a pass); their SSE2 versions hold lanes 0–1 and 2–3 in two registers, handle
+// the groups of four first and leave `i` at the tail, so the sums are the same bit for bit.
+template <class F>
+inline void fourLanes(std::size_t i, std::size_t e, F&& one) {
+  for (; i + 4 <= e; i += 4) {
+    one(i, 0);
+    one(i + 1, 1);
+    one(i + 2, 2);
+    one(i + 3, 3);
+  }
+  for (; i < e; ++i) one(i, 0);
+}
+
 // acc[i mod 4] += (a[i] − b[i])² over the whole groups of four of `len` entries, acc[0] for the rest:
 // a sum of squares in four partial sums (one running sum is a chain of dependent additions that sets the
 // pace of a pass). SSE2 where there is SSE2, its two registers holding sums 0–1 and 2–3: the same sums
@@ -109,12 +124,10 @@ inline void squaredDistanceLanes(const double* a, const double* b, std::size_t l
   _mm_storeu_pd(acc, s0);
   _mm_storeu_pd(acc + 2, s1);
 #endif
-  for (; i + 4 <= len; i += 4)
-    for (std::size_t l = 0; l < 4; ++l) {
-      const double d = a[i + l] - b[i + l];
-      acc[l] += d * d;
-    }
-  for (; i < len; ++i) acc[0] += (a[i] - b[i]) * (a[i] - b[i]);
+  fourLanes(i, len, [&](std::size_t j, int l) {
+    const double d = a[j] - b[j];
+    acc[l] += d * d;
+  });
 }
 
 // Row-major rows×cols → row-major cols×rows.
