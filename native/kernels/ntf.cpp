@@ -212,7 +212,6 @@ struct EntryRows {
 // are then taken once per feature, and an entry reads only its row of w(s). Built once per solve.
 struct ListedFeatures {
   std::vector<int32_t> index;  // K per feature
-  std::vector<int32_t> of;     // per listed entry: its feature's place in the list
   Vec kappa;                   // Σ κ per feature
   Vec data;                    // Σ κa per feature (empty when every κa is 0)
   Vec offset;                  // Σ κc per feature, c the topic term at the start of the v sweeps
@@ -225,14 +224,15 @@ struct ListedFeatures {
   Vec kappaData;  // κa of the entries feature by feature (empty when every κa is 0)
   std::size_t most = 0;  // the most entries of one feature
   std::size_t size() const { return kappa.size(); }
-  // Doubles held per listed entry (of, samples, κ and κa by feature at most) and per feature.
+  // Doubles held per listed entry (samples, κ and κa by feature at most; while building, each entry's
+  // feature too) and per feature.
   static double doubles(std::size_t K, std::size_t entries, std::size_t features) {
     return 3.0 * static_cast<double>(entries) + (0.5 * static_cast<double>(K) + 5) * static_cast<double>(features);
   }
   void build(const TensorEntryWeights& e, const ListedTerms& terms, const Shape& dims) {
     const std::size_t K = dims.size(), F = shapeSize(dims);
     std::vector<int32_t> placeOf(F, -1);  // flat feature index → place in the list
-    of.resize(e.size());
+    std::vector<int32_t> of(e.size());    // per listed entry: its feature's place in the list
     for (std::size_t k = 0; k < e.size(); ++k) {
       const int32_t* idx = e.index.data() + k * e.order + 1;
       std::size_t flat = 0;
