@@ -72,16 +72,6 @@ struct Kernels {
   bool vectorized;
 };
 
-// A workspace of n doubles that starts on a 64-byte boundary, inside `storage` (resized to n + 7):
-// for the HALS kernels' Yc and e, which their passes read four doubles at a time. From malloc's
-// 16-byte alignment half of those loads straddle two cache lines, and the passes took 1.5–1.6 times
-// as long per entry (timed alone, rank 20, 1000 and 20000 entries per column).
-inline double* cacheAligned(std::vector<double>& storage, std::size_t n) {
-  storage.resize(n + 7);
-  const std::size_t misalignment = reinterpret_cast<std::uintptr_t>(storage.data()) % 64;
-  return storage.data() + (64 - misalignment) % 64 / sizeof(double);
-}
-
 // The kernels for this CPU and environment (NSA_FLOW_SIMD=0: the portable ones); read once per call
 // of a solver's top-level function, as the environment may change between calls.
 const Kernels& kernels();

@@ -1232,7 +1232,7 @@ double cpSquaredNorm(const std::vector<Vec>& FF, std::size_t r) {
 namespace {
 // Entry-major copies (dₘ × r) of rank-major factors, for the listed loops: an entry's r values of
 // each factor are then contiguous. Refreshed after each mode's update (r·dₘ copies). Each copy starts
-// on a cache line (listed::cacheAligned): for r a multiple of 4 every row's 4-wide loads then stay
+// on a cache line (cacheAligned): for r a multiple of 4 every row's 4-wide loads then stay
 // within cache lines (the HALS gather took 5–15 % less per entry, timed alone at rank 20).
 struct EntryMajorFactors {
   std::vector<Vec> rows;  // storage; the copy of factor m starts at ptrs[m]
@@ -1244,7 +1244,7 @@ struct EntryMajorFactors {
   }
   void refresh(const std::vector<Vec>& F, const Shape& shape, std::size_t r, std::size_t m) {
     const std::size_t d = shape[m];
-    double* copy = listed::cacheAligned(rows[m], d * r);
+    double* copy = cacheAligned(rows[m], d * r);
     for (std::size_t a = 0; a < r; ++a)
       for (std::size_t i = 0; i < d; ++i) copy[i * r + a] = F[m][a * d + i];
     ptrs[m] = copy;
@@ -1323,13 +1323,13 @@ struct ListedByMode {
 // Scratch of the weighted HALS, sized once per solve.
 struct WeightedHalsScratch {
   Vec x, P, curvature, ycStorage, eStorage;
-  double *Yc = nullptr, *e = nullptr;  // listed::cpHalsRow's workspaces, on cache lines (listed::cacheAligned)
+  double *Yc = nullptr, *e = nullptr;  // listed::cpHalsRow's workspaces, on cache lines (cacheAligned)
   void size(std::size_t r, std::size_t largest) {
     x.resize(r);
     P.resize(r);
     curvature.resize(r);
-    Yc = listed::cacheAligned(ycStorage, (largest + 3) / 4 * 4 * r);
-    e = listed::cacheAligned(eStorage, largest);
+    Yc = cacheAligned(ycStorage, (largest + 3) / 4 * 4 * r);
+    e = cacheAligned(eStorage, largest);
   }
 };
 

@@ -148,7 +148,7 @@ struct StratifiedNtfHals::Impl {
   // residuals; the column of X before a sweep, of P, the curvatures (curv) and the cross sums
   // Σκz_a·z_{a+1}, a even (curvPairs), that the first sweep leaves for the later ones
   // (listed::Kernels::cpHalsSweep).
-  // Yc and resid lie on cache lines (listed::cacheAligned), in ycStorage and residStorage.
+  // Yc and resid lie on cache lines (cacheAligned), in ycStorage and residStorage.
   Vec ycStorage, kap, target, residStorage, xc, xold, Pc, curv, curvPairs;
   double *Yc = nullptr, *resid = nullptr;
   bool cacheZ = false;
@@ -285,8 +285,8 @@ struct StratifiedNtfHals::Impl {
     hRows.resize(K);
     for (std::size_t t = 0; t < K; ++t) hRows[t].resize(p.dims[t] * r);
     const std::size_t R = std::max(r, qmax);
-    Yc = listed::cacheAligned(ycStorage, (column + 3) / 4 * 4 * R);
-    resid = listed::cacheAligned(residStorage, column);
+    Yc = cacheAligned(ycStorage, (column + 3) / 4 * 4 * R);
+    resid = cacheAligned(residStorage, column);
     for (Vec* b : {&kap, &target}) b->resize(column);
     for (Vec* b : {&xc, &xold, &Pc, &curv}) b->resize(R);
     curvPairs.resize((R + 1) / 2);
