@@ -10,7 +10,8 @@
 //   ntf hals / mu   400×64×64, rank 40 (bench/stratified-ntf.ts's NTF size)
 //   stratifiedNtf   40 strata × (10×64×64), strata rank 15, 40 topics (bench/stratified-ntf.ts's)
 // Then the same for OpenBLAS alone on products of the methods' shapes: the ceiling of their scaling.
-// NSA_FLOW_BENCH_REPEATS sets the rounds (default 3); NSA_FLOW_BENCH_THREADS a comma list of counts.
+// NSA_FLOW_BENCH_REPEATS sets the rounds (default 3); NSA_FLOW_BENCH_THREADS a comma list of counts;
+// `--only <text>` keeps the lines whose name contains the text (`--only nmf` for the NMF lines).
 //
 // --small: the small-job rule instead (lib/runtime.ts getSmallJobFlops, docs/threads.md "Small jobs"):
 //   1. where a second thread starts to pay: the products every solver is made of (a data block n×m
@@ -79,6 +80,11 @@ const methods: Array<[string, () => unknown]> = [
   ['stratifiedNtf 40×10×64×64', () => stratifiedNtfSync(strataNtf, 40, { strataRank: 15, maxIterations: 5, seed: 1 })],
 ];
 
+// `--only <text>`: the methods (and products) whose name contains the text, for measuring one line.
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+const chosen = <T extends [string, unknown]>(rows: T[]): T[] => (only === undefined ? rows : rows.filter(([name]) => name.includes(only)));
+
 function median(a: number[]): number {
   const s = [...a].sort((x, y) => x - y);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -87,7 +93,7 @@ function median(a: number[]): number {
 const before = getBlasThreads();
 console.log(`Thread scaling, ${cores} cores, median of ${repeats} interleaved rounds; cells: seconds (speed-up, efficiency = speed-up/threads)`);
 console.log(['method'.padEnd(28), ...counts.map((t) => `${t} thr`.padStart(24))].join(''));
-for (const [name, run] of methods) {
+for (const [name, run] of chosen(methods)) {
   const seconds = new Map<number, number[]>(counts.map((t) => [t, []]));
   for (const t of counts) {
     setBlasThreads(t);
@@ -122,7 +128,7 @@ const products: Array<[string, (reps: number) => number]> = [
   ['DGEMM 400×4096·4096×40', (reps) => native().bench.timeGemm(400, 40, 4096, reps)],
 ];
 console.log('OpenBLAS alone, the same thread counts (a ceiling for the methods above):');
-for (const [name, time] of products) {
+for (const [name, time] of chosen(products)) {
   const seconds = new Map<number, number[]>(counts.map((t) => [t, []]));
   for (let r = 0; r < repeats; r++) {
     for (const t of r % 2 ? [...counts].reverse() : counts) {
