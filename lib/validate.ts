@@ -400,8 +400,20 @@ export function scaledNorm(data: Float64Array): number {
   // The plain sum first (one multiply-add per entry): exact enough wherever it neither overflows nor
   // underflows, which its size tells; only then the scaled pass (a max pass and a division per entry,
   // about five times slower: the fixed cost of every small factorization call).
-  let plain = 0;
-  for (let i = 0; i < data.length; i++) plain += data[i]! * data[i]!;
+  // Four partial sums (lanes 0–3 over the whole groups of four, lane 0 for the rest), added as
+  // (s0 + s1) + (s2 + s3): four independent chains of additions instead of one, and the order of the
+  // addon's nonNegativeNorm (native/kernels/linalg.hpp squaredNormSigned), so both give the same bits.
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const whole = data.length - (data.length % 4);
+  let i = 0;
+  for (; i < whole; i += 4) {
+    s0 += data[i]! * data[i]!;
+    s1 += data[i + 1]! * data[i + 1]!;
+    s2 += data[i + 2]! * data[i + 2]!;
+    s3 += data[i + 3]! * data[i + 3]!;
+  }
+  for (; i < data.length; i++) s0 += data[i]! * data[i]!;
+  const plain = s0 + s1 + (s2 + s3);
   if (plain > 1e-280 && plain < 1e280) return Math.sqrt(plain);
   const m = maxAbs(data);
   if (m === 0 || !Number.isFinite(m)) return m;

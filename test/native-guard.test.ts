@@ -308,6 +308,22 @@ out.push(['counts', JSON.stringify(counts)]);
     expect(counts.ok + counts.RangeError).toBe(300);
   });
 
+  it("the addon's own check of non-negative data finds a defect wherever it lies (its fast pass reads two entries at a time)", () => {
+    // 7 × 5 = 35 entries: 17 pairs and one left over. The message names the first defect's flat index.
+    const o = { solver: 'mu', loss: 'frobenius', maxIterations: 1, tolerance: 0, lossEvery: 1, init: 'random', seed: 0 } as const;
+    for (const at of [0, 1, 2, 3, 32, 33, 34]) {
+      for (const v of [-2, NaN, Infinity]) {
+        const data = Float64Array.from({ length: 35 }, (_, i) => 1 + (i % 3));
+        data[at] = v;
+        expectThrows(() => native().nmf({ rows: 7, cols: 5, data }, 2, o as never), RangeError, new RegExp(`non-negative values in A\\.data but received ${v} at index ${at}$`));
+      }
+    }
+    // −0 is ≥ 0: accepted, as the portable loop accepts it.
+    const data = Float64Array.from({ length: 35 }, (_, i) => 1 + (i % 3));
+    data[33] = -0;
+    expect(native().nmf({ rows: 7, cols: 5, data }, 2, o as never).W).toHaveLength(14);
+  });
+
   it('a SharedArrayBuffer input gives the same result as the same values in an ordinary buffer', () => {
     const values = Float64Array.from({ length: 60 }, (_, i) => 1 + ((i * 7) % 11));
     const shared = new Float64Array(new SharedArrayBuffer(values.byteLength));
@@ -339,6 +355,15 @@ describe('nonNegativeNorm (the one native pass of a dense data check, lib/factor
       y[at] = v;
       expect(native().nonNegativeNorm(y)).toBeNaN();
       expect(Object.is(y[at], v)).toBe(true);
+    }
+    // The pass reads two and four entries at a time with the rest after (1001 = 250 groups of four
+    // and one): a defect in every lane of the first and last groups, and in the tail, is seen.
+    for (const at of [0, 1, 2, 3, 4, 5, 6, 7, 996, 997, 998, 999, 1000]) {
+      for (const v of [-1, NaN]) {
+        const y = x.slice();
+        y[at] = v;
+        expect(native().nonNegativeNorm(y)).toBeNaN();
+      }
     }
     expect(native().nonNegativeNorm(new Float64Array(8).fill(1e200))).toBeNaN();
     expect(native().nonNegativeNorm(new Float64Array(8).fill(1e-200))).toBeNaN();

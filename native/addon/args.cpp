@@ -1,5 +1,7 @@
 #include "args.hpp"
 
+#include "../kernels/linalg.hpp"
+
 #include <unistd.h>
 
 #include <cmath>
@@ -239,6 +241,7 @@ void requireFinite(Napi::Env env, const double* x, std::size_t n, const std::str
 }
 
 void requireNonNegativeFinite(Napi::Env env, const double* x, std::size_t n, const std::string& name) {
+  if (allNonNegativeFinite(x, n)) return;  // the usual case, at memory speed; else find the entry to name
   for (std::size_t i = 0; i < n; ++i)
     if (!(x[i] >= 0) || !std::isfinite(x[i]))
       throwRangeJs(env, "Expected finite non-negative values in " + name + " but received " + jsNumber(x[i]) + " at index " +

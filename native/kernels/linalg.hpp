@@ -47,22 +47,95 @@ inline double squaredNorm(const double* x, std::size_t n) {
   return s;
 }
 
-// Σx² in index order (the sum of squaredNorm and of lib/validate.ts's scaledNorm: the same bits where
-// the compiler fuses no multiply–add, as on the x86-64 baseline), and whether any entry has its sign
-// bit set: one pass with no branch per entry. A NaN or ±∞ entry makes the sum non-finite, so a finite
-// sum and a false return value together mean every entry is finite and ≥ 0 (−0 counts as signed:
-// callers treat `true` as "look closer", never as a defect).
-inline bool squaredNormSigned(const double* x, std::size_t n, double& sum) {
-  double s = 0;
-  unsigned long long signs = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    s += x[i] * x[i];
-    unsigned long long bits;
-    std::memcpy(&bits, x + i, sizeof bits);
-    signs |= bits;
+// one(j, lane) for j in [i, e): lanes 0–3 in turn over the whole groups of four, lane 0 for the rest.
+// The order of the fused passes' four partial sums (one running sum is a chain of dependent additions
+// that sets the pace of a pass); their SSE2 versions hold lanes 0–1 and 2–3 in two registers, handle
+// the groups of four first and leave `i` at the tail, so the sums are the same bit for bit.
+template <class F>
+inline void fourLanes(std::size_t i, std::size_t e, F&& one) {
+  for (; i + 4 <= e; i += 4) {
+    one(i, 0);
+    one(i + 1, 1);
+    one(i + 2, 2);
+    one(i + 3, 3);
   }
-  sum = s;
+  for (; i < e; ++i) one(i, 0);
+}
+
+// Σx² in four partial sums (lanes 0–3 over the whole groups of four, lane 0 for the rest, added as
+// (s₀ + s₁) + (s₂ + s₃): the order of lib/validate.ts's scaledNorm, so both give the same bits where the
+// compiler fuses no multiply–add, as on the x86-64 baseline), and whether any entry has its sign bit
+// set: one pass with no branch per entry. One running sum would be a chain of dependent additions, four
+// cycles an entry: on a 128×1000 matrix 0.15 ms, a sixth of a whole small NMF call's fixed cost. A NaN
+// or ±∞ entry makes the sum non-finite, so a finite sum and a false return value together mean every
+// entry is finite and ≥ 0 (−0 counts as signed: callers treat `true` as "look closer", never as a defect).
+inline bool squaredNormSigned(const double* x, std::size_t n, double& sum) {
+  double acc[4] = {0, 0, 0, 0};
+  unsigned long long signs = 0;
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  __m128d s01 = _mm_setzero_pd(), s23 = _mm_setzero_pd(), bits = _mm_setzero_pd();
+  for (; i + 4 <= n; i += 4) {
+    const __m128d a = _mm_loadu_pd(x + i), b = _mm_loadu_pd(x + i + 2);
+    s01 = _mm_add_pd(s01, _mm_mul_pd(a, a));
+    s23 = _mm_add_pd(s23, _mm_mul_pd(b, b));
+    bits = _mm_or_pd(bits, _mm_or_pd(a, b));
+  }
+  _mm_storeu_pd(acc, s01);
+  _mm_storeu_pd(acc + 2, s23);
+  signs = _mm_movemask_pd(bits) != 0 ? 1ull << 63 : 0;  // either lane's sign bit
+#endif
+  fourLanes(i, n, [&](std::size_t j, int l) {
+    acc[l] += x[j] * x[j];
+    unsigned long long b;
+    std::memcpy(&b, x + j, sizeof b);
+    signs |= b;
+  });
+  sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
   return (signs >> 63) != 0;
+}
+
+// Σx² in squaredNormSigned's four partial sums, for a pass that needs only the sum.
+inline double laneSquaredNorm(const double* x, std::size_t n) {
+  double sum = 0;
+  squaredNormSigned(x, n, sum);
+  return sum;
+}
+
+// Σx in four partial sums, the order of squaredNormSigned (one running sum would cost four cycles an
+// entry: the data's sum is part of every NMF call's fixed cost, its random start's scale).
+inline double laneSum(const double* x, std::size_t n) {
+  double acc[4] = {0, 0, 0, 0};
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  __m128d s01 = _mm_setzero_pd(), s23 = _mm_setzero_pd();
+  for (; i + 4 <= n; i += 4) {
+    s01 = _mm_add_pd(s01, _mm_loadu_pd(x + i));
+    s23 = _mm_add_pd(s23, _mm_loadu_pd(x + i + 2));
+  }
+  _mm_storeu_pd(acc, s01);
+  _mm_storeu_pd(acc + 2, s23);
+#endif
+  fourLanes(i, n, [&](std::size_t j, int l) { acc[l] += x[j]; });
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+// Whether every entry is finite and ≥ 0 (0 ≤ x ≤ DBL_MAX, which a NaN fails), without a branch per
+// entry: the addon's second guard over every non-negative input, so a pass at memory speed. −0 passes.
+inline bool allNonNegativeFinite(const double* x, std::size_t n) {
+  std::size_t i = 0;
+  bool ok = true;
+#if defined(__SSE2__)
+  const __m128d zero = _mm_setzero_pd(), largest = _mm_set1_pd(1.7976931348623157e308);
+  __m128d good = _mm_castsi128_pd(_mm_set1_epi32(-1));
+  for (; i + 2 <= n; i += 2) {
+    const __m128d v = _mm_loadu_pd(x + i);
+    good = _mm_and_pd(good, _mm_and_pd(_mm_cmpge_pd(v, zero), _mm_cmple_pd(v, largest)));
+  }
+  ok = _mm_movemask_pd(good) == 3;
+#endif
+  for (; i < n; ++i) ok = ok && x[i] >= 0 && x[i] <= 1.7976931348623157e308;
+  return ok;
 }
 
 inline bool allFinite(const double* x, std::size_t n) {
@@ -101,21 +174,6 @@ inline void gramAccumulate(const double* A, std::size_t m, std::size_t k, double
   }
   cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(k), asInt(m), 1.0, A, asInt(k), first ? 0.0 : 1.0, S,
               asInt(k));
-}
-
-// one(j, lane) for j in [i, e): lanes 0–3 in turn over the whole groups of four, lane 0 for the rest.
-// The order of the fused passes' four partial sums (one running sum is a chain of dependent additions
-// that sets the pace of a pass); their SSE2 versions hold lanes 0–1 and 2–3 in two registers, handle
-// the groups of four first and leave `i` at the tail, so the sums are the same bit for bit.
-template <class F>
-inline void fourLanes(std::size_t i, std::size_t e, F&& one) {
-  for (; i + 4 <= e; i += 4) {
-    one(i, 0);
-    one(i + 1, 1);
-    one(i + 2, 2);
-    one(i + 3, 3);
-  }
-  for (; i < e; ++i) one(i, 0);
 }
 
 // acc[i mod 4] += (a[i] − b[i])² over the whole groups of four of `len` entries, acc[0] for the rest:

@@ -77,14 +77,12 @@ std::pair<const double*, std::size_t> valuesOf(const DataMatrix& A) {
 
 double dataSquaredNorm(const DataMatrix& A) {
   auto [x, n] = valuesOf(A);
-  return squaredNorm(x, n);
+  return laneSquaredNorm(x, n);
 }
 
 double dataSum(const DataMatrix& A) {
   auto [x, n] = valuesOf(A);
-  double s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += x[i];
-  return s;
+  return laneSum(x, n);
 }
 
 double directResidualSquared(const DataMatrix& A, const double* v, const double* W, const double* H,
