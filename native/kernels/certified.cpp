@@ -910,6 +910,11 @@ void certifiedSolve(BoundObjective& f, std::vector<double> x0, const CertifiedOp
                     CertifiedResult& result) {
   if (options.recordEvery < 1) throwRange("Expected recordEvery ≥ 1");
   if (options.solver == CertifiedSolver::Spg) {
+    // An objective that sweeps its rows on a team of more than one thread (nsa_energy.cpp's target
+    // mode: every p×k product per row block) runs its BLAS calls on one OpenBLAS thread each, as the
+    // SPG sweeps run on their team: OpenBLAS is held at one thread for the solve, so that no OpenBLAS
+    // worker spinning after a threaded call takes a core from the teams.
+    SingleThreadedBlas one(f.formThreads() > 1);
     Spg run(f, std::move(x0), options, monitor, result);
     run.solve();
   } else {
