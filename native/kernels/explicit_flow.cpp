@@ -1007,11 +1007,12 @@ void explicitFlow(std::vector<double> Y0, std::vector<double> X0, std::size_t p,
   if (o.maxIterations < 0 || o.recordEvery < 1 || o.windowSize < 2 || !(o.learningRate > 0) ||
       !std::isfinite(o.learningRate) || !(o.tolerance >= 0) || o.maxBacktracks < 0)
     throwRange("explicitFlow: invalid iteration settings");
-  // With a team of more than one thread every p×k product runs per row block on the team, on one
-  // OpenBLAS thread each: OpenBLAS is held at one thread for the whole run (thread_team.hpp
-  // BlasThreadCount), so that no OpenBLAS worker, spinning a while after a threaded call, takes a core
-  // from the team.
-  SingleThreadedBlas one(Flow::teamSize(p, k, o.threads) > 1);
+  // With a team of more than one thread and an elementwise step, every p×k product runs per row block
+  // on the team, on one OpenBLAS thread each: OpenBLAS is held at one thread for the whole run
+  // (thread_team.hpp BlasThreadCount), so that no OpenBLAS worker, spinning a while after a threaded
+  // call, takes a core from the team. Whole-matrix optimizers keep OpenBLAS's threads for their own
+  // BLAS calls on the whole p×k arrays.
+  SingleThreadedBlas one(stepper.elementwise() && Flow::teamSize(p, k, o.threads) > 1);
   Flow flow(Y0, X0, p, k, o, stepper, monitor, out);
   flow.run();
 }
