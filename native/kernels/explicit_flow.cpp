@@ -236,7 +236,6 @@ class Flow {
   }
 
  private:
-
   void prepare(std::vector<double>& Y0, std::vector<double>& X0in);
   void gramOf(const double* x, Iterate& it);
   void gramOf(Iterate& it) { gramOf(it.data.data(), it); }
@@ -412,8 +411,8 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
     if (!(rms > 0)) rms = std::sqrt(squaredNormOnTeam(Y.data()) / static_cast<double>(n_));
     scale_ = rms > 0 ? rms + 1e-12 : 1.0;
   }
-  // X0 /= s and Y /= s (with rescale), ‖X0‖² of the scaled target and the start's best = N(Y), one
-  // pass; the best's pages are first written by the threads that will sweep them.
+  // X0 /= s and Y /= s (with rescale), ‖X0‖² of the scaled target and the start's best = N(Y): one
+  // pass over the rows, each block once in cache.
   pool_[1].data.resize(n_);
   {
     const bool rescale = o_.rescale;
