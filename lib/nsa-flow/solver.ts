@@ -694,7 +694,10 @@ const mapProgress = (r: RawProgress): NsaFlowProgress => ({
 /** nsaFlow() on the calling thread, for small problems. */
 export function nsaFlowSync(Y0: Matrix, options?: NsaFlowOptions): NsaFlowResult {
   const { o, y } = prepare(Y0, options, 'nsaFlowSync()', syncSpecs);
-  if (o.kind === 'certified') return certifiedResult(runCertifiedSync(certifiedProblem(o, y), certifiedOptions(o)), y, o);
+  if (o.kind === 'certified') {
+    const problem = certifiedProblem(o, y);
+    return certifiedResult(runCertifiedSync(problem, certifiedOptions(o)), y, o, problem.X0);
+  }
   const raw = loopRaw(o);
   const r = callSync(() => native().nsaFlowSync(y.data, o.X0?.data ?? null, y.rows, y.cols, raw), productFlops(y.data.length, y.cols));
   return loopResult(r, y, o, raw.lrStrategy);
@@ -718,14 +721,15 @@ export function nsaFlow(Y0: Matrix, options?: NsaFlowOptions & AsyncOptions<NsaF
   }
   const { o, y, async } = prepared;
   if (o.kind === 'certified') {
-    return runCertifiedAsync(certifiedProblem(o, y), certifiedOptions(o), {
+    const problem = certifiedProblem(o, y);
+    return runCertifiedAsync(problem, certifiedOptions(o), {
       signal: async.signal,
       progressIntervalMs: async.progressIntervalMs,
       // The certified solvers report the energy, its terms and the certificate as they go.
       onProgress:
         async.onProgress &&
         ((p) => async.onProgress!({ iteration: p.iteration, maxIterations: p.maxIterations, fidelity: p.fidelity, orthogonality: p.orthogonality, total: p.energy, certificate: p.certificate })),
-    }).then((r) => certifiedResult(r, y, o));
+    }).then((r) => certifiedResult(r, y, o, problem.X0));
   }
   const raw = loopRaw(o);
   const inputs = o.X0 ? [y.data, o.X0.data] : [y.data];
@@ -747,11 +751,22 @@ function checkCertifiedMemory(p: number, k: number, memory: number, name: string
   checkWorkspace(Math.max(p * k, k * k), buffers * p * k + 8 * k * k, `the certified solver on ${name} (${p}×${k}): ${buffers} buffers of p×k doubles and k×k work matrices`);
 }
 
-/** The target as the retraction loop uses it: X0 (or nonneg(Y0)), clamped at 0 under non-negativity. */
+/**
+ * The target as the retraction loop uses it: X0 (or nonneg(Y0)), clamped at 0 under non-negativity.
+ * Formed once per run (the solve copies it; the result returns it as `target`): a plain loop, where
+ * a TypedArray map's callback per entry costs more than the solve's own pass over p×k.
+ */
 function certifiedProblem(o: CertifiedPlan, y: Matrix) {
   const source = o.X0 ?? y;
-  const clamp = o.nonnegativity === 'hard';
-  const X0: Matrix = { rows: y.rows, cols: y.cols, data: clamp ? source.data.map((v) => Math.max(v, 0)) : source.data.slice() };
+  let data: Float64Array;
+  if (o.nonnegativity === 'hard') {
+    const s = source.data;
+    data = new Float64Array(s.length);
+    for (let i = 0; i < s.length; i++) data[i] = Math.max(s[i]!, 0);
+  } else {
+    data = source.data.slice();
+  }
+  const X0: Matrix = { rows: y.rows, cols: y.cols, data };
   return { mode: 'target' as const, Y0: y, X0, ...(o.targetWeights ? { weights: o.targetWeights } : {}) };
 }
 
@@ -772,8 +787,7 @@ function certifiedOptions(o: CertifiedPlan): CertifiedOptions {
   };
 }
 
-function certifiedResult(r: CertifiedRun, y: Matrix, o: CertifiedPlan): NsaFlowResult {
-  const X0 = certifiedProblem(o, y).X0;
+function certifiedResult(r: CertifiedRun, y: Matrix, o: CertifiedPlan, X0: Matrix): NsaFlowResult {
   return {
     Y: r.Y,
     target: X0,

@@ -87,7 +87,7 @@ class Run {
       finish(StopReason::NonFinite, NAN);
       return;
     }
-    double cert = gradientMapping(x_.data(), g_.data(), n_, nonneg_);
+    double cert = certificateAt(x_.data(), g_.data());
     record(0, cert, true);
     if (std::all_of(x_.begin(), x_.end(), [](double v) { return v == 0; })) {
       r_.warnings.push_back("the start is Y = 0, where the scale-free energy has no gradient: nothing to move");
@@ -114,7 +114,7 @@ class Run {
       }
       ++accepted;
       const int it = ++r_.iterations;
-      cert = acceptedCertificateKnown_ ? acceptedCertificate_ : gradientMapping(x_.data(), g_.data(), n_, nonneg_);
+      cert = acceptedCertificateKnown_ ? acceptedCertificate_ : certificateAt(x_.data(), g_.data());
       acceptedCertificateKnown_ = false;
       record(it, cert, it % o_.recordEvery == 0);
       history[it % (kPlateauWindow + 1)] = fx_;
@@ -141,6 +141,9 @@ class Run {
 
  protected:
   virtual bool step() = 0;
+  // The certificate (solver.hpp gradientMapping) of x with gradient g; a solver with a thread team
+  // sums it there.
+  virtual double certificateAt(const double* x, const double* g) { return gradientMapping(x, g, n_, nonneg_); }
 
   double evaluate(const double* x, double* g) {
     ++r_.evaluations;
@@ -396,6 +399,29 @@ class Spg : public Run {
       lambda = next;
     }
     return false;
+  }
+
+  // gradientMapping on the team: ‖x‖², then Σ of the shares, each thread over its range in index
+  // order, the partial sums added in thread order (one thread: gradientMapping's sums, bit for bit).
+  double certificateAt(const double* x, const double* g) override {
+    const bool nonneg = nonneg_;
+    std::fill(part_.begin(), part_.end(), 0.0);
+    auto norm = [&](int th, std::size_t b, std::size_t e) {
+      double yy = 0;
+      for (std::size_t i = b; i < e; ++i) yy += x[i] * x[i];
+      part_[4 * th] = yy;
+    };
+    runRows(team_, n_, kAlign, norm);
+    const double yy = sum(0);
+    if (!(yy > 0)) return gradientMappingFromSums(0, yy);
+    auto share = [&](int th, std::size_t b, std::size_t e) {
+      double d2 = 0;
+      for (std::size_t i = b; i < e; ++i) d2 += gradientMappingShare(x[i], g[i], yy, nonneg);
+      part_[4 * th] = d2;
+    };
+    std::fill(part_.begin(), part_.end(), 0.0);
+    runRows(team_, n_, kAlign, share);
+    return gradientMappingFromSums(sum(0), yy);
   }
 
  private:
@@ -884,6 +910,11 @@ void certifiedSolve(BoundObjective& f, std::vector<double> x0, const CertifiedOp
                     CertifiedResult& result) {
   if (options.recordEvery < 1) throwRange("Expected recordEvery ≥ 1");
   if (options.solver == CertifiedSolver::Spg) {
+    // An objective that sweeps its rows on a team of more than one thread (nsa_energy.cpp's target
+    // mode: every p×k product per row block) runs its BLAS calls on one OpenBLAS thread each, as the
+    // SPG sweeps run on their team: OpenBLAS is held at one thread for the solve, so that no OpenBLAS
+    // worker spinning after a threaded call takes a core from the teams.
+    SingleThreadedBlas one(f.formThreads() > 1);
     Spg run(f, std::move(x0), options, monitor, result);
     run.solve();
   } else {

@@ -230,12 +230,12 @@ class Flow {
 
   void run();
 
- private:
   // Wide matrices are compute-bound: let BLAS thread whole-matrix calls instead.
   static int teamSize(std::size_t p, std::size_t k, int requested) {
     return k > 48 ? 1 : teamThreads(requested, static_cast<double>(p) * static_cast<double>(k));
   }
 
+ private:
   void prepare(std::vector<double>& Y0, std::vector<double>& X0in);
   void gramOf(const double* x, Iterate& it);
   void gramOf(Iterate& it) { gramOf(it.data.data(), it); }
@@ -260,6 +260,10 @@ class Flow {
   enum class Source { Product, Retracted, Proposed, Unformed };
   Source retractionMap(bool materialized = true);
   void trialPass(Source src, double alpha, const Iterate& best, Iterate& T);
+  // A p×k work buffer (Ỹ or R) sized on first use.
+  void needWork(std::vector<double>& v) {
+    if (v.size() != n_) v.resize(n_);
+  }
   int freeSlot() const {
     for (int i = 0; i < 3; ++i)
       if (i != cur_ && i != best_) return i;
@@ -358,39 +362,98 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
   partF_.assign(team_.size(), 0.0);
   partG_.assign(team_.size(), 0.0);
 
-  // Target: given (projected by N), or N(Y0) with a jittered start (the reference's default).
+  // Target: given (projected by N), or N(Y0) with a jittered start (the reference's default). The
+  // elementwise passes over the p×k inputs run on the team, each thread on its rows, its sums in index
+  // order and added in thread order (one thread: the serial sums, bit for bit).
   std::vector<double>& Y = pool_[0].data;
   Y = std::move(Y0);
+  const Nonnegativity nn = o_.nonnegativity;
+  const double work = static_cast<double>(n_);
+  auto partialSum = [&] {
+    double s = 0;
+    for (int t = 0; t < team_.size(); ++t) s += partF_[t];
+    return s;
+  };
+  // ‖x‖² of a p×k matrix on the team
+  auto squaredNormOnTeam = [&](const double* x) {
+    std::fill(partF_.begin(), partF_.end(), 0.0);
+    auto f = [&](int t, std::size_t b, std::size_t e) { partF_[t] = squaredNorm(x + b * k_, (e - b) * k_); };
+    runRowsIfWorth(team_, p_, blockRows_, work, f);
+    return partialSum();
+  };
+  double x0Squared = 0;  // ‖N(X0)‖², for the rescale
   if (X0in.empty()) {
     X0_.resize(n_);
-    applyNonnegativity(Y.data(), n_, o_.nonnegativity, X0_.data());
+    applyNonnegativity(Y.data(), n_, nn, X0_.data());
     const double sd = 0.05 * std::sqrt(squaredNorm(Y.data(), n_) / static_cast<double>(n_));
     Random rng(o_.seed);
     for (std::size_t i = 0; i < n_; ++i) Y[i] += sd * rng.normal();
     out_.jittered = true;
+    if (o_.rescale) x0Squared = squaredNormOnTeam(X0_.data());
   } else {
     X0_ = std::move(X0in);
-    applyNonnegativity(X0_.data(), n_, o_.nonnegativity, X0_.data());
+    // N(X0) in place, and its ‖·‖² while the rows are in cache
+    const bool norm = o_.rescale;
+    std::fill(partF_.begin(), partF_.end(), 0.0);
+    auto f = [&](int t, std::size_t b, std::size_t e) {
+      double* x = X0_.data() + b * k_;
+      const std::size_t len = (e - b) * k_;
+      applyNonnegativity(x, len, nn, x);
+      if (norm) partF_[t] = squaredNorm(x, len);
+    };
+    runRowsIfWorth(team_, p_, blockRows_, work, f);
+    x0Squared = partialSum();
   }
 
   // Scale to unit RMS of the target (of Y when the target is 0), so the flow is scale invariant.
   if (o_.rescale) {
-    double rms = std::sqrt(squaredNorm(X0_.data(), n_) / static_cast<double>(n_));
-    if (!(rms > 0)) rms = std::sqrt(squaredNorm(Y.data(), n_) / static_cast<double>(n_));
+    double rms = std::sqrt(x0Squared / static_cast<double>(n_));
+    if (!(rms > 0)) rms = std::sqrt(squaredNormOnTeam(Y.data()) / static_cast<double>(n_));
     scale_ = rms > 0 ? rms + 1e-12 : 1.0;
-    for (std::size_t i = 0; i < n_; ++i) {
-      X0_[i] /= scale_;
-      Y[i] /= scale_;
-    }
   }
-  x0Norm2_ = squaredNorm(X0_.data(), n_);
+  // X0 /= s and Y /= s (with rescale), ‖X0‖² of the scaled target and the start's best = N(Y): one
+  // pass over the rows, each block once in cache.
+  pool_[1].data.resize(n_);
+  {
+    const bool rescale = o_.rescale;
+    const double s = scale_;
+    double* X = X0_.data();
+    double* Yd = Y.data();
+    double* Nb = pool_[1].data.data();
+    std::fill(partF_.begin(), partF_.end(), 0.0);
+    auto f = [&](int t, std::size_t b, std::size_t e) {
+      double x2 = 0;  // one running sum over the thread's rows, in index order (squaredNorm's order)
+      for (std::size_t r = b; r < e; r += blockRows_) {
+        const std::size_t off = r * k_, len = std::min(blockRows_, e - r) * k_;
+        if (rescale)
+          for (std::size_t i = off; i < off + len; ++i) {
+            X[i] /= s;
+            Yd[i] /= s;
+          }
+        for (std::size_t i = off; i < off + len; ++i) x2 += X[i] * X[i];
+        applyNonnegativity(Yd + off, len, nn, Nb + off);
+      }
+      partF_[t] = x2;
+    };
+    runRowsIfWorth(team_, p_, blockRows_, work, f);
+    x0Norm2_ = partialSum();
+  }
   if (fused_) {
-    gram(X0_.data(), p_, k_, X0g_.data());
+    // X0ᵀX0 (constant): one DSYRK with one thread (as before the team), else one per thread's rows on
+    // single-threaded OpenBLAS (its DSYRK of a 100000×20 block does not scale), added in thread order.
+    if (team_.size() == 1) {
+      gram(X0_.data(), p_, k_, X0g_.data());
+    } else {
+      std::fill(partS_.begin(), partS_.end(), 0.0);
+      auto f = [&](int t, std::size_t b, std::size_t e) { gram(X0_.data() + b * k_, e - b, k_, partS_.data() + t * kk); };
+      runBlasRowsIfWorth(team_, p_, blockRows_, work * static_cast<double>(k_), f);
+      std::fill(X0g_.begin(), X0g_.end(), 0.0);
+      for (int t = 0; t < team_.size(); ++t)
+        for (std::size_t i = 0; i < kk; ++i) X0g_[i] += partS_[t * kk + i];
+    }
   }
 
   // The start: current = Y (as the reference, the first gradient is taken there), best = N(Y).
-  pool_[1].data.resize(n_);
-  applyNonnegativity(Y.data(), n_, o_.nonnegativity, pool_[1].data.data());
   gramOf(pool_[0]);
   gramOf(pool_[1]);
 
@@ -418,8 +481,8 @@ void Flow::prepare(std::vector<double>& Y0, std::vector<double>& X0in) {
   energyOf(pool_[1]);
   cur_ = 0;
   best_ = 1;
-  Yt_.resize(n_);
-  R_.resize(n_);
+  // Ỹ and R (Yt_, R_) are allocated when first needed (needWork): the single-pass iteration forms
+  // neither, and a fresh 2·p·k doubles cost page faults in every call.
   pool_[2].data.resize(n_);
   pool_[2].S.assign(kk, 0.0);
   pool_[2].C.assign(needC_ ? kk : 0, 0.0);
@@ -499,6 +562,8 @@ double Flow::stepPass(const Iterate& Y) {
   const int T = team_.size();
   const bool fused = stepper_.elementwise();
   const double lr = lr_;
+  needWork(Yt_);
+  if (!fused) needWork(R_);
   double* gradOut = fused ? Yt_.data() : R_.data();
   auto f = [&](int t, std::size_t b, std::size_t e) {
     double* S = partS_.data() + t * k_ * k_;
@@ -580,6 +645,7 @@ double Flow::fusedPass(bool product, bool store, double alpha, const Iterate& Y,
   const double eta = stepScale_ * eta_;
   const bool hard = o_.nonnegativity == Nonnegativity::Hard;
   const std::size_t stride = 2 * std::min(blockRows_, p_) * k_;
+  if (store) needWork(R_);
   auto f = [&](int t, std::size_t b, std::size_t e) {
     double* S = partS_.data() + t * k_ * k_;
     double* C = partC_.data() + t * k_ * k_;
@@ -675,12 +741,14 @@ Flow::Source Flow::retractionMap(bool materialized) {
   if (!materialized) return Source::Unformed;
   ++out_.retractionFallbacks;
   if (isPolar(type) && ro.polarMethod == PolarMethod::Auto) ro.polarMethod = PolarMethod::Svd;  // Gram refused it
+  needWork(R_);
   retract(Yt_.data(), p_, k_, ro, R_.data(), ws_);
   return Source::Retracted;
 }
 
 // Pass 2: T = N(best + α(R − best)) with R = R_w(Ỹ); fills T's S, C, f2 and energy.
 void Flow::trialPass(Source src, double alpha, const Iterate& best, Iterate& Tr) {
+  if (src == Source::Product) needWork(R_);
   auto f = [&](int t, std::size_t b, std::size_t e) {
     double* S = partS_.data() + t * k_ * k_;
     double* C = partC_.data() + t * k_ * k_;
@@ -714,16 +782,40 @@ void Flow::trialPass(Source src, double alpha, const Iterate& best, Iterate& Tr)
 double Flow::certificateAt(const Iterate& Y) {
   double measure = 0;
   orthogonalityTerm(Y.S.data(), measure, M_.data());
-  double* G = Yt_.data();
-  auto f = [&](int, std::size_t b, std::size_t e) {
+  // ∇E in a free slot of the pool (Y is the best iterate; the loop has ended), ‖Y‖² in the same
+  // pass, then the gradient mapping's sum (solver.hpp gradientMapping, on the team: each thread sums
+  // its rows in index order, the sums added in thread order, so one thread gives its sums exactly).
+  double* G = pool_[freeSlot()].data.data();
+  const double* Yd = Y.data.data();
+  const bool hard = o_.nonnegativity == Nonnegativity::Hard;
+  const int T = team_.size();
+  std::fill(partF_.begin(), partF_.end(), 0.0);
+  auto f = [&](int t, std::size_t b, std::size_t e) {
+    double yy = 0;
     for (std::size_t r = b; r < e; r += blockRows_) {
       const std::size_t m = std::min(blockRows_, e - r), len = m * k_, off = r * k_;
-      gemm(false, false, m, k_, k_, 1.0, Y.data.data() + off, M_.data(), 0.0, G + off);
-      for (std::size_t i = 0; i < len; ++i) G[off + i] += eta_ * (Y.data[off + i] - X0_[off + i]);
+      gemm(false, false, m, k_, k_, 1.0, Yd + off, M_.data(), 0.0, G + off);
+      for (std::size_t i = off; i < off + len; ++i) {
+        G[i] += eta_ * (Yd[i] - X0_[i]);
+        yy += Yd[i] * Yd[i];
+      }
     }
+    partF_[t] = yy;
   };
   runRows(team_, p_, blockRows_, f);
-  return gradientMapping(Y.data.data(), G, n_, o_.nonnegativity == Nonnegativity::Hard);
+  double yy = 0;
+  for (int t = 0; t < T; ++t) yy += partF_[t];
+  if (!(yy > 0)) return gradientMappingFromSums(0, yy);
+  auto share = [&](int t, std::size_t b, std::size_t e) {
+    double d2 = 0;
+    for (std::size_t i = b * k_; i < e * k_; ++i) d2 += gradientMappingShare(Yd[i], G[i], yy, hard);
+    partF_[t] = d2;
+  };
+  std::fill(partF_.begin(), partF_.end(), 0.0);
+  runRows(team_, p_, blockRows_, share);
+  double d2 = 0;
+  for (int t = 0; t < T; ++t) d2 += partF_[t];
+  return gradientMappingFromSums(d2, yy);
 }
 
 void Flow::run() {
@@ -877,8 +969,16 @@ void Flow::run() {
   std::vector<double>().swap(R_);
   out_.Y = std::move(pool_[keep].data);
   out_.target = std::move(X0_);
-  for (double& v : out_.Y) v *= scale_;
-  for (double& v : out_.target) v *= scale_;
+  double* Yo = out_.Y.data();
+  double* To = out_.target.data();
+  const double s = scale_;
+  auto back = [&](int, std::size_t b, std::size_t e) {
+    for (std::size_t i = b * k_; i < e * k_; ++i) {
+      Yo[i] *= s;
+      To[i] *= s;
+    }
+  };
+  runRowsIfWorth(team_, p_, blockRows_, static_cast<double>(n_), back);
 }
 
 }  // namespace
@@ -906,6 +1006,12 @@ void explicitFlow(std::vector<double> Y0, std::vector<double> X0, std::size_t p,
   if (o.maxIterations < 0 || o.recordEvery < 1 || o.windowSize < 2 || !(o.learningRate > 0) ||
       !std::isfinite(o.learningRate) || !(o.tolerance >= 0) || o.maxBacktracks < 0)
     throwRange("explicitFlow: invalid iteration settings");
+  // With a team of more than one thread and an elementwise step, every p×k product runs per row block
+  // on the team, on one OpenBLAS thread each: OpenBLAS is held at one thread for the whole run
+  // (thread_team.hpp BlasThreadCount), so that no OpenBLAS worker, spinning a while after a threaded
+  // call, takes a core from the team. Whole-matrix optimizers keep OpenBLAS's threads for their own
+  // BLAS calls on the whole p×k arrays.
+  SingleThreadedBlas one(stepper.elementwise() && Flow::teamSize(p, k, o.threads) > 1);
   Flow flow(Y0, X0, p, k, o, stepper, monitor, out);
   flow.run();
 }

@@ -14,7 +14,8 @@
 //           T = N(best + α(R − best)), ‖T − X0‖², S_T += TᵀT, C_T += TᵀX0 (T written once).
 // Other steppers form Ỹ in a step pass (S̃ += ỸᵀỸ) and run the trial as a second pass; a retraction
 // off the Gram path needs Ỹ itself and does the same.
-// Work buffers (p×k doubles): X0, Ỹ, R and a pool of 3 (current, best, trial) = 6; a retraction off
+// Work buffers (p×k doubles): X0, Ỹ, R and a pool of 3 (current, best, trial) = 6 at most (Ỹ and R
+// are allocated when a path first forms them: the single-pass iteration needs neither); a retraction off
 // the Gram path (ill-conditioned YᵀY, polarMethod 'svd') adds the 2 scratch matrices of nsa::retract's
 // SVD = 8 at most. An optimizer adds its state (lib/nsa-flow-explicit/core.ts optimizerStateBuffers:
 // 0 for 'fast', 2 for adam, …, 210 for lbfgs with its 100-pair history); a whole-matrix optimizer

@@ -64,7 +64,7 @@ CertifiedEnergy::CertifiedEnergy(const CertifiedEnergyOptions& options, const Ce
         if (!(x0Squared_ > 0) || !std::isfinite(x0Squared_))
           throwRange("Expected a target X0 with a nonzero, finite weighted norm (F = Σ ω(Y − X0)²/Σ ω·X0²) at the entries of nonzero weight");
       } else {
-        x0Squared_ = squaredNorm(data.X0, p * k);
+        x0Squared_ = team_ ? squaredNormOnTeam(data.X0) : squaredNorm(data.X0, p * k);
         if (!(x0Squared_ > 0) || !std::isfinite(x0Squared_))
           throwRange("Expected a target X0 with a nonzero, finite norm (F = ‖Y − X0‖²/‖X0‖²)");
       }
@@ -153,6 +153,18 @@ CertifiedEnergy::CertifiedEnergy(const CertifiedEnergyOptions& options, const Ce
       break;
     }
   }
+}
+
+// ‖x‖² of a p×k matrix on the team: each thread sums its rows in index order, the partial sums added
+// in thread order (one thread: squaredNorm, bit for bit).
+double CertifiedEnergy::squaredNormOnTeam(const double* x) {
+  const std::size_t k = data_.k;
+  std::fill(partF_.begin(), partF_.end(), 0.0);
+  auto f = [&](int th, std::size_t b, std::size_t e) { partF_[th] = squaredNorm(x + b * k, (e - b) * k); };
+  runRowsIfWorth(*team_, data_.p, blockRows_, double(data_.p) * double(k), f);
+  double s = 0;
+  for (double v : partF_) s += v;
+  return s;
 }
 
 void CertifiedEnergy::orthogonalityTerm(const double* V, double* GV, CertifiedTerms& t, double gradientBeta) {

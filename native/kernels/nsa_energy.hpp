@@ -110,6 +110,7 @@ class CertifiedEnergy {
   // F and O of 'data'/'signed' at V (p×k); gradient of (1 − w)F + wO into GV when not null.
   void dataTerms(const double* V, double* GV, CertifiedTerms& t, bool withOrthogonality = true);
   void orthogonalityTerm(const double* V, double* GV, CertifiedTerms& t, double gradientBeta);
+  double squaredNormOnTeam(const double* x);
   // 'data'/'signed' with weights: F (and the gradient of (1 − w)F into GV, without O).
   void weightedDataFidelity(const double* V, double* GV, CertifiedTerms& t);
   // 'target' without weights, the tall-skinny case: F, O and the gradient in two sweeps over p×k
