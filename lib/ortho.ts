@@ -140,9 +140,16 @@ function expectFiniteArray(data: Float64Array, context: string, name: string): F
  */
 export function invariantOrthogonalityDefect(Y: Matrix): number {
   const m = expectMatrix(Y, 'Y');
+  return defectOfChecked(m, maxAbs(m.data));
+}
+
+/**
+ * invariantOrthogonalityDefect of a matrix already checked (finite entries, consistent shape), whose
+ * largest magnitude the caller has: a solver's own result, without a second validation pass.
+ */
+export function defectOfChecked(m: Matrix, largest: number): number {
   checkWorkspace(m.cols * m.cols, m.cols * m.cols, gramWhat(m, 'Y'));
-  const s = maxAbs(m.data);
-  const data = s > largeEntry ? scaledCopy(m.data, s, 'Y') : m.data;
+  const data = largest > largeEntry ? scaledCopy(m.data, largest, 'Y') : m.data;
   return expectFiniteResult(callSync(() => native().defect(data, m.rows, m.cols)), 'invariantOrthogonalityDefect()', 'Y', m.data);
 }
 

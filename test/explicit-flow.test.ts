@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 
-import { AbortError, nsaFlowExplicit, nsaFlowExplicitSync, type Matrix } from '../lib/index.js';
+import { AbortError, explicitFlowDiagnostics, invariantOrthogonalityDefect, nsaFlowExplicit, nsaFlowExplicitSync, type Matrix } from '../lib/index.js';
 import { optimizerNames } from '../lib/nsa-flow/optimizers.js';
 import { checkMemory } from '../lib/nsa-flow-explicit/core.js';
 import { adamFirstStep, handStep, type Mat } from './helpers/explicit-hand.js';
@@ -62,6 +62,48 @@ describe('explicit flow: invariants', () => {
     expect(Array.from(b.Y.data)).toEqual(Array.from(a.Y.data));
     // The settings are plain JSON data (a CLI serializes them).
     expect(JSON.parse(JSON.stringify(a.settings))).toEqual(a.settings);
+  });
+});
+
+describe('explicit flow: diagnostics', () => {
+  // ‖Y − X0‖/‖X0‖ with both divided by their largest magnitude first, the definition's safe form.
+  function fidelity(y: Float64Array, x: Float64Array): number {
+    let s = 0;
+    for (let i = 0; i < y.length; i++) s = Math.max(s, Math.abs(y[i]!), Math.abs(x[i]!));
+    let d2 = 0;
+    let x2 = 0;
+    for (let i = 0; i < y.length; i++) {
+      d2 += ((y[i]! - x[i]!) / s) ** 2;
+      x2 += (x[i]! / s) ** 2;
+    }
+    return Math.sqrt(d2 / x2);
+  }
+
+  it("a run's diagnostics are those of its Y and target: zeros, defect, relative fidelity (odd length: the one-pass sums' last entry)", () => {
+    const Y0: Matrix = { rows: 41, cols: 3, data: lcg(123, 3, 0.3) };
+    const X0: Matrix = { rows: 41, cols: 3, data: lcg(123, 4) };
+    const r = nsaFlowExplicitSync(Y0, { X0, w: 0.6, maxIterations: 40, tolerance: 0 });
+    let zeros = 0;
+    for (const v of r.Y.data) if (v === 0) zeros++;
+    expect(zeros).toBeGreaterThan(0); // the hard projection left exact zeros to count
+    expect(r.diagnostics.sparsity).toBe(zeros / 123);
+    expect(r.diagnostics.defect).toBe(invariantOrthogonalityDefect(r.Y));
+    // The plain sums round differently from the scaled ones: 1e-14 relative is ~50 units of rounding.
+    expect(Math.abs(r.diagnostics.relativeFidelity / fidelity(r.Y.data, r.target.data) - 1)).toBeLessThan(1e-14);
+    expect(explicitFlowDiagnostics(r.Y, r.target)).toEqual(r.diagnostics);
+  });
+
+  it('entries near 1e200 (squares overflow) and near 1e-200 (squares underflow) give the scale-free values', () => {
+    const y = Float64Array.from(lcg(21, 5), (v, i) => (i % 4 === 0 ? 0 : Math.abs(v)));
+    const x = Float64Array.from(lcg(21, 6), Math.abs);
+    const base = explicitFlowDiagnostics({ rows: 7, cols: 3, data: y }, { rows: 7, cols: 3, data: x });
+    expect(Math.abs(base.relativeFidelity / fidelity(y, x) - 1)).toBeLessThan(1e-14);
+    for (const scale of [1e200, 1e-200]) {
+      const d = explicitFlowDiagnostics({ rows: 7, cols: 3, data: y.map((v) => v * scale) }, { rows: 7, cols: 3, data: x.map((v) => v * scale) });
+      expect(d.sparsity).toBe(base.sparsity);
+      // Without the scaled pass these are ∞/∞ = NaN (1e200) and 0/0 → 0 (1e-200).
+      expect(Math.abs(d.relativeFidelity / base.relativeFidelity - 1)).toBeLessThan(1e-14);
+    }
   });
 });
 

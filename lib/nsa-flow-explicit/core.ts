@@ -5,7 +5,7 @@
  */
 import type { StopReason } from '../solver.js';
 import type { Matrix } from '../matrix.js';
-import { explicitFlowDiagnostics, type ExplicitFlowDiagnostics } from './diagnostics.js';
+import { diagnosticsOfChecked, type ExplicitFlowDiagnostics } from './diagnostics.js';
 import { NumericalError } from '../errors.js';
 import { getMemoryLimit } from '../memory.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
@@ -402,6 +402,6 @@ export function buildRun(raw: RawExplicitResult, p: number, k: number, settings:
       jittered: raw.jittered,
       threadsUsed: raw.threads,
     },
-    diagnostics: explicitFlowDiagnostics(Y, target, data),
+    diagnostics: diagnosticsOfChecked(Y, target, data),
   };
 }

@@ -7,7 +7,7 @@ import { native } from '../native.js';
 import { callSync } from '../runtime.js';
 import { NumericalError } from '../errors.js';
 import { checkMemory, float64Bytes } from '../memory.js';
-import { invariantOrthogonalityDefect } from '../ortho.js';
+import { defectOfChecked } from '../ortho.js';
 import { expectIntact, expectMatrix, maxAbs } from '../validate.js';
 
 export interface ExplicitFlowDiagnostics {
@@ -33,20 +33,69 @@ export function explicitFlowDiagnostics(Y: Matrix, X0: Matrix, data?: Matrix): E
   }
   const d = data === undefined ? undefined : expectMatrix(data, 'data');
   expectIntact([y.data, y.rows * y.cols, 'Y.data'], [x.data, x.rows * x.cols, 'X0.data']);
-  // Squares of entries near 1e200 overflow: both are divided by the larger magnitude (the ratio does not change).
-  const s = Math.max(maxAbs(y.data), maxAbs(x.data)) || 1;
+  return diagnosticsOfChecked(y, x, d);
+}
+
+/**
+ * explicitFlowDiagnostics of matrices already checked (finite, Y and X0 of one shape): the explicit
+ * flow's own result and target, without validating them again. One pass over Y and X0 gives the zeros,
+ * ‖Y − X0‖², ‖X0‖² (plain sums, in two partial sums each) and Y's largest magnitude; only where the
+ * plain sums overflow or underflow does a second pass divide by the larger magnitude (the ratio does not
+ * change). At 100000×20 the validating version's passes took about 25 ms a call, a sixth of a 2-thread
+ * solve's time on 2 cores.
+ */
+export function diagnosticsOfChecked(y: Matrix, x: Matrix, d: Matrix | undefined): ExplicitFlowDiagnostics {
+  const yd = y.data;
+  const xd = x.data;
+  const n = yd.length;
   let zeros = 0;
-  let diff2 = 0;
-  let x2 = 0;
-  for (let i = 0; i < y.data.length; i++) {
-    const v = y.data[i]!;
+  let diffA = 0;
+  let diffB = 0;
+  let normA = 0;
+  let normB = 0;
+  let largestY = 0;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const v = yd[i]!;
+    const w = yd[i + 1]!;
     if (v === 0) zeros++;
-    diff2 += ((v - x.data[i]!) / s) ** 2;
-    x2 += (x.data[i]! / s) ** 2;
+    if (w === 0) zeros++;
+    const av = Math.abs(v);
+    const aw = Math.abs(w);
+    if (av > largestY) largestY = av;
+    if (aw > largestY) largestY = aw;
+    const e = v - xd[i]!;
+    const f = w - xd[i + 1]!;
+    diffA += e * e;
+    diffB += f * f;
+    normA += xd[i]! * xd[i]!;
+    normB += xd[i + 1]! * xd[i + 1]!;
+  }
+  if (i < n) {
+    const v = yd[i]!;
+    if (v === 0) zeros++;
+    if (Math.abs(v) > largestY) largestY = Math.abs(v);
+    const e = v - xd[i]!;
+    diffA += e * e;
+    normA += xd[i]! * xd[i]!;
+  }
+  let diff2 = diffA + diffB;
+  let x2 = normA + normB;
+  const plain = (t: number) => t > 1e-280 && t < 1e280; // 0 too may be squares that underflowed
+  if (!plain(diff2) || !plain(x2)) {
+      // Squares of entries near 1e200 overflow, of entries near 1e-200 underflow (or Y = X0 exactly):
+    // both divided by the larger magnitude.
+    const s = Math.max(largestY, maxAbs(xd)) || 1;
+    diff2 = 0;
+    x2 = 0;
+    for (let j = 0; j < n; j++) {
+      diff2 += ((yd[j]! - xd[j]!) / s) ** 2;
+      x2 += (xd[j]! / s) ** 2;
+    }
   }
   return {
-    sparsity: zeros / y.data.length,
-    defect: invariantOrthogonalityDefect(y),
+    sparsity: zeros / n,
+    defect: defectOfChecked(y, largestY),
     relativeFidelity: Math.sqrt(diff2) / Math.max(Math.sqrt(x2), 1e-300),
     explainedVariance: d === undefined ? null : explainedVariance(d, y),
   };
