@@ -562,9 +562,11 @@ void columnSumsOf(const double* W, std::size_t n, std::size_t r, double* out) {
 // single-threaded GEMM on its part (runBlasRowsIfWorth; the solve holds OpenBLAS at one thread while its
 // team has more than one, SingleThreadedBlas). OpenBLAS threads these thin products (2000×1000 by rank
 // 20) only 1.5× on 2 cores, two single-threaded halves nearly 2×. Each split is by rows or columns of
-// the product, never of the sum: every entry is the same dot product in any split, so a team of T gives
-// the bits of a team of one, and a team of one (or a block too small to split) makes the one call the
-// solver made before the split.
+// the product, never of the sum: every entry is the same dot product in any split, which OpenBLAS
+// forms the same way in a part as in the whole where both take its regular kernels (a product above
+// its small-matrix kernels' 10⁶ multiply-adds, and parts above them too: then a team of T gives the
+// bits of a team of one; a part below may round differently). A team of one (or a block too small to
+// split) makes the one call the solver made before the split.
 constexpr std::size_t kColumnAlign = 8;  // a column split's parts start on whole cache lines of A's rows
 
 // out (n×r) = A·Hᵀ for a dense n×m A (row stride m): by rows of A.
@@ -1348,6 +1350,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
             runLoss[k] += dataPass(r, wantLoss && P.base(s) != 0.0, A[s].dense, A[s].rows, m, V + s * m, W[s], H,
                                    AHt + rowOffset[s] * r, num);
         } else if (smallProducts(g0)) {  // both as plain products: OpenBLAS's small-matrix kernels
+          // (Not split over the team: too small to pay for it, and a part could take another kernel.)
           double* Wt = ws.get(kWt, g0.rows * r);
           transposeInto(Ws, g0.rows, r, Wt);
           gemm(false, false, g0.rows, r, m, 1.0, As.dense, Ht, 0.0, aht);
