@@ -32,7 +32,7 @@ function times(a: Matrix, b: Matrix): Matrix {
   for (let i = 0; i < a.rows; i++)
     for (let c = 0; c < a.cols; c++) {
       const x = a.data[i * a.cols + c]!;
-      for (let j = 0; j < b.cols; j++) out[i * b.cols + j] += x * b.data[c * b.cols + j]!;
+      for (let j = 0; j < b.cols; j++) out[i * b.cols + j] = out[i * b.cols + j]! + x * b.data[c * b.cols + j]!;
     }
   return { rows: a.rows, cols: b.cols, data: out };
 }
