@@ -59,12 +59,21 @@ struct Problem {
   // rₛ per stratum (empty: all r); W(s)'s columns ≥ rₛ are fixed at 0 (StratifiedNmfOptions).
   std::vector<std::size_t> stratumRanks;
 
-  Problem(const std::vector<DataMatrix>& data, std::size_t rank, const std::vector<EntryWeights>* w = nullptr)
+  // The strata's column sums and squared norms (a pass over all the data) on the team, whole strata
+  // per thread: each stratum's values are the same in any split.
+  Problem(RowTeam& team, const std::vector<DataMatrix>& data, std::size_t rank, const std::vector<EntryWeights>* w = nullptr)
       : A(data), S(data.size()), m(data.front().cols), r(rank), colSums(S), normA2(S), weights(w) {
+    double entries = 0;
+    for (const DataMatrix& a : A) entries += a.sparse() ? static_cast<double>(a.indptr[a.rows]) : static_cast<double>(a.rows * a.cols);
+    auto sums = [&](int, std::size_t b, std::size_t e) {
+      for (std::size_t s = b; s < e; ++s) {
+        colSums[s].resize(m);
+        dataColumnSums(A[s], colSums[s].data());
+        normA2[s] = dataSquaredNorm(A[s]);
+      }
+    };
+    runRowsIfWorth(team, S, 1, entries, sums);
     for (std::size_t s = 0; s < S; ++s) {
-      colSums[s].resize(m);
-      dataColumnSums(A[s], colSums[s].data());
-      normA2[s] = dataSquaredNorm(A[s]);
       anySparse = anySparse || A[s].sparse();
       const EntryWeights* e = weighted(s);
       if (!e) {
@@ -495,6 +504,16 @@ SmallKernels smallKernels() {
   return {nullptr, ratioPortable};
 }
 
+// Whether directRunResidualSquared sums a dense run stratum by stratum, one fused pass each (the CPU
+// has AVX + FMA and the vectorized kernels are on): then its strata may be spread over the team.
+bool residualPerStratum() {
+#ifdef NSA_SNMF_AVX
+  return listed::kernels().vectorized;
+#else
+  return false;
+#endif
+}
+
 // Σ over the strata of a run of ‖A(s) − 1v(s)ᵀ − W(s)H‖², computed directly: dense strata in one
 // fused pass each where the CPU has AVX + FMA (above), otherwise a dense run in blocks of rows that may
 // span strata (one GEMM per block, not per stratum); a CSR run through directResidualSquared.
@@ -503,7 +522,7 @@ double directRunResidualSquared(const std::vector<DataMatrix>& A, const Run& run
   if (A[run.first].sparse()) return directResidualSquared(A[run.first], V + run.first * A[run.first].cols, W, H, r, ws);
   const std::size_t m = A[run.first].cols;
 #ifdef NSA_SNMF_AVX
-  if (listed::kernels().vectorized) {
+  if (residualPerStratum()) {
     const bool wide = useAvx512();
     double sum = 0;
     const double* Ws = W;
@@ -538,9 +557,92 @@ void columnSumsOf(const double* W, std::size_t n, std::size_t r, double* out) {
     for (std::size_t c = 0; c < r; ++c) out[c] += W[i * r + c];
 }
 
-void productAHt(const DataMatrix& A, const double* H, const double* Ht, std::size_t r, double* out) {
+// ---- the data products on the thread team -----------------------------------------------------------
+// A dense block's products with a factor, split over the team so that each thread makes one
+// single-threaded GEMM on its part (runBlasRowsIfWorth; the solve holds OpenBLAS at one thread while its
+// team has more than one, SingleThreadedBlas). OpenBLAS threads these thin products (2000×1000 by rank
+// 20) only 1.5× on 2 cores, two single-threaded halves nearly 2×. Each split is by rows or columns of
+// the product, never of the sum: every entry is the same dot product in any split, which OpenBLAS
+// forms the same way in a part as in the whole where both take its regular kernels (a product above
+// its small-matrix kernels' 10⁶ multiply-adds, and parts above them too: then a team of T gives the
+// bits of a team of one; a part below may round differently). A team of one (or a block too small to
+// split) makes the one call the solver made before the split.
+constexpr std::size_t kColumnAlign = 8;  // a column split's parts start on whole cache lines of A's rows
+
+// out (n×r) = A·Hᵀ for a dense n×m A (row stride m): by rows of A.
+void denseAHt(RowTeam& team, const double* A, std::size_t n, std::size_t m, const double* H, std::size_t r,
+              double* out) {
+  auto part = [&](int, std::size_t b, std::size_t e) { gemm(false, true, e - b, r, m, 1.0, A + b * m, H, 0.0, out + b * r); };
+  runBlasRowsIfWorth(team, n, 1, 2.0 * static_cast<double>(n * m * r), part);
+}
+
+// out (n×r) = W·G for an n×r W and an r×r G (W(s)HHᵀ): by rows of W.
+void rowsTimesSquare(RowTeam& team, const double* W, std::size_t n, std::size_t r, const double* G, double* out) {
+  auto part = [&](int, std::size_t b, std::size_t e) { gemm(false, false, e - b, r, r, 1.0, W + b * r, G, 0.0, out + b * r); };
+  runBlasRowsIfWorth(team, n, 1, 2.0 * static_cast<double>(n * r * r), part);
+}
+
+// out (m×r) = Aᵀ·W + beta·out for a dense n×m A and an n×r W: by columns of A (rows of out).
+void denseAtW(RowTeam& team, const double* A, std::size_t n, std::size_t m, const double* W, std::size_t r,
+              double beta, double* out) {
+  auto part = [&](int, std::size_t b, std::size_t e) {
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, asInt(e - b), asInt(r), asInt(n), 1.0, A + b, asInt(m), W,
+                asInt(r), beta, out + b * r, asInt(r));
+  };
+  runBlasRowsIfWorth(team, m, kColumnAlign, 2.0 * static_cast<double>(n * m * r), part);
+}
+
+// out (r×m) = Wᵀ·A + beta·out for an n×r W and a dense n×m A: by columns of A (and of out).
+void denseWtA(RowTeam& team, const double* W, std::size_t n, std::size_t r, const double* A, std::size_t m,
+              double beta, double* out) {
+  auto part = [&](int, std::size_t b, std::size_t e) {
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, asInt(r), asInt(e - b), asInt(n), 1.0, W, asInt(r), A + b,
+                asInt(m), beta, out + b, asInt(m));
+  };
+  runBlasRowsIfWorth(team, m, kColumnAlign, 2.0 * static_cast<double>(n * m * r), part);
+}
+
+void productAHt(RowTeam& team, const DataMatrix& A, const double* H, const double* Ht, std::size_t r, double* out) {
   if (A.sparse()) dataTimes(A, Ht, r, 0.0, out);
-  else gemm(false, true, A.rows, r, A.cols, 1.0, A.dense, H, 0.0, out);
+  else denseAHt(team, A.dense, A.rows, A.cols, H, r, out);
+}
+
+// Σₖ directRunResidualSquared of the runs k with want[k] (all where want is empty) on the team, each
+// part by one thread with that thread's workspace (ws[t]): a run's strata where the run is summed
+// stratum by stratum (the fused pass: residualPerStratum), else whole runs. The parts are added as one
+// thread adds them (a run's strata in order from 0, then the runs in order), so the value is the same
+// for any team; sums[k] holds run k's.
+double directRunsResidualSquared(RowTeam& team, const std::vector<DataMatrix>& A, const std::vector<Run>& runs,
+                                 const std::vector<char>& want, const double* V, const std::vector<double*>& W,
+                                 const double* H, std::size_t r, std::vector<Workspace>& ws, std::vector<double>& sums) {
+  std::vector<Run> parts;
+  std::vector<std::size_t> partRun;
+  double work = 0;
+  for (std::size_t k = 0; k < runs.size(); ++k) {
+    if (!want.empty() && !want[k]) continue;
+    const Run& g0 = runs[k];
+    work += static_cast<double>(g0.rows * A[g0.first].cols * r);
+    if (A[g0.first].sparse() || !residualPerStratum()) {
+      parts.push_back(g0);
+      partRun.push_back(k);
+      continue;
+    }
+    for (std::size_t s = g0.first; s < g0.last; ++s) {
+      parts.push_back({s, s + 1, A[s].rows});
+      partRun.push_back(k);
+    }
+  }
+  std::vector<double> partSums(parts.size());
+  auto pass = [&](int t, std::size_t b, std::size_t e) {
+    for (std::size_t q = b; q < e; ++q)
+      partSums[q] = directRunResidualSquared(A, parts[q], V, W[parts[q].first], H, r, ws[static_cast<std::size_t>(t)]);
+  };
+  runRowsIfWorth(team, parts.size(), 1, work, pass);
+  sums.assign(runs.size(), 0.0);
+  for (std::size_t q = 0; q < parts.size(); ++q) sums[partRun[q]] += partSums[q];
+  double sum = 0;
+  for (std::size_t k = 0; k < runs.size(); ++k) sum += sums[k];
+  return sum;
 }
 
 // The certificate of (V, W, H): the gradients of f = ½Σₛ‖R(s)‖² / Σₛ‖A(s)‖², R(s) = 1v(s)ᵀ + W(s)H − A(s),
@@ -552,7 +654,8 @@ void productAHt(const DataMatrix& A, const double* H, const double* Ht, std::siz
 //   ∇v(s)_j = v_j·weight_j + b(Hᵀ(Wᵀ1))_j + model_j − colSum_j − data_j,
 //   ∇W(s) = b(W·HHᵀ + 1(Hv)ᵀ) − A(s)Hᵀ + listed,  ∇H gets b(Wᵀ1)vᵀ + b·WᵀW·H − WᵀA + listed
 // (listedColumns, listedProducts), over Σωa².
-double certificate(const Problem& P, const double* V, const std::vector<double*>& W, const double* H, Workspace& ws) {
+double certificate(RowTeam& team, const Problem& P, const double* V, const std::vector<double*>& W, const double* H,
+                   Workspace& ws) {
   const std::size_t S = P.S, m = P.m, r = P.r;
   const double scale = 1.0 / std::max(P.totalNorm2, 1e-300);
   double* HHt = ws.get(kHHt, r * r);
@@ -596,9 +699,9 @@ double certificate(const Problem& P, const double* V, const std::vector<double*>
       for (std::size_t j = 0; j < m; ++j) g[j] = (static_cast<double>(n) * v[j] + g[j] - P.colSums[s][j]) * scale;
     }
     // ∇W(s)
-    productAHt(As, H, Ht, r, AHt);
+    productAHt(team, As, H, Ht, r, AHt);
     cblas_dgemv(CblasRowMajor, CblasNoTrans, asInt(r), asInt(m), 1.0, H, asInt(m), v, 1, 0.0, Hv, 1);
-    gemm(false, false, n, r, r, 1.0, W[s], HHt, 0.0, gradW);
+    rowsTimesSquare(team, W[s], n, r, HHt, gradW);
     if (e) {
       numW.assign(n * r, 0.0);
       denW.assign(n * r, 0.0);
@@ -621,7 +724,7 @@ double certificate(const Problem& P, const double* V, const std::vector<double*>
       cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(n), 1.0, W[s], asInt(r), 1.0, gramSum, asInt(r));
     }
     if (As.sparse()) dataTransposeTimes(As, W[s], r, 1.0, numT);
-    else gemm(true, false, r, m, n, 1.0, W[s], As.dense, 1.0, num);
+    else denseWtA(team, W[s], n, r, As.dense, m, 1.0, num);
   }
   for (std::size_t i = 0; i < r; ++i)
     for (std::size_t j = 0; j < i; ++j) gramSum[i * r + j] = gramSum[j * r + i];
@@ -702,7 +805,8 @@ void stratifiedNmfInit(const std::vector<DataMatrix>& A, std::size_t r, NmfInit 
 namespace {
 // Σₛ Σ ω(a − m)² (unweighted strata: ‖A(s) − 1v(s)ᵀ − W(s)H‖²), expanded with the direct fallback.
 // `ws`: the run's workspace at the end of a run (its slots are recomputed before any later read).
-double lossSquaredOf(const Problem& P, const double* V, const std::vector<double*>& W, const double* H, Workspace& ws) {
+double lossSquaredOf(RowTeam& team, const Problem& P, const double* V, const std::vector<double*>& W, const double* H,
+                     Workspace& ws) {
   const std::vector<DataMatrix>& A = P.A;
   const std::size_t r = P.r;
   const std::size_t m = P.m;
@@ -716,8 +820,8 @@ double lossSquaredOf(const Problem& P, const double* V, const std::vector<double
     const std::size_t n = A[s].rows;
     double* AHt = ws.get(kAHt, n * r);
     double* WHHt = ws.get(kWHHt, n * r);
-    productAHt(A[s], H, Ht, r, AHt);
-    gemm(false, false, n, r, r, 1.0, W[s], HHt, 0.0, WHHt);
+    productAHt(team, A[s], H, Ht, r, AHt);
+    rowsTimesSquare(team, W[s], n, r, HHt, WHHt);
     columnSumsOf(W[s], n, r, wsum);
     const EntryWeights* e = P.weighted(s);
     if (!e) {
@@ -735,8 +839,12 @@ double lossSquaredOf(const Problem& P, const double* V, const std::vector<double
 
 double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const double* V,
                          const std::vector<double*>& W, const double* H) {
+  double entries = 0;
+  for (const DataMatrix& a : A) entries += static_cast<double>(a.rows * a.cols);
+  RowTeam team(teamThreads(0, entries));
+  SingleThreadedBlas blas(team.size() > 1);  // the team splits the products (denseAHt)
   Workspace ws;
-  return std::sqrt(std::max(lossSquaredOf(Problem(A, r), V, W, H, ws), 0.0));
+  return std::sqrt(std::max(lossSquaredOf(team, Problem(team, A, r), V, W, H, ws), 0.0));
 }
 
 namespace {
@@ -870,15 +978,15 @@ bool reportIteration(int it, double lossSquared, double penalty, bool due, const
 
 // Both solvers' end of a run after `it` iterations: the final loss (and, with penalties, the penalized
 // objective with `penalty`, the penalties' value at the final factors) recorded, and the certificate.
-void finishRun(const Problem& P, const double* V, const std::vector<double*>& W, const double* H, int it,
+void finishRun(RowTeam& team, const Problem& P, const double* V, const std::vector<double*>& W, const double* H, int it,
                double penalty, const StratifiedNmfOptions& o, Workspace& ws, NmfRun& run) {
   run.iterations = it;
-  const double finalSquared = std::max(lossSquaredOf(P, V, W, H, ws), 0.0);
+  const double finalSquared = std::max(lossSquaredOf(team, P, V, W, H, ws), 0.0);
   const double final = std::sqrt(finalSquared);
   checkFiniteLoss(final, it);
   run.trace.record(it, final);
   if (o.penalized()) run.objective.push_back(0.5 * finalSquared + penalty);
-  run.certificate = certificate(P, V, W, H, ws);
+  run.certificate = certificate(team, P, V, W, H, ws);
 }
 
 void inverseCurvatures(const double* G, std::size_t r, double l2, double* out) {
@@ -894,8 +1002,8 @@ int sweepsFor(std::size_t productSide, std::size_t r) {
   return static_cast<int>(std::min<std::size_t>(10, 1 + productSide / (2 * std::max<std::size_t>(r, 1))));
 }
 
-NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double* V, const std::vector<double*>& W,
-                         double* H, Monitor& monitor) {
+NmfRun stratifiedNmfHals(RowTeam& team, const Problem& P, const StratifiedNmfOptions& o, double* V,
+                         const std::vector<double*>& W, double* H, Monitor& monitor) {
   const std::vector<DataMatrix>& A = P.A;
   const std::size_t S = P.S, m = P.m, r = o.rank;
   const bool penalized = o.penalized();
@@ -930,8 +1038,10 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
   RowBuffers rowBuffers;
   std::vector<double> inverse(r);  // 1/curvature of the block being swept (sweepRow)
 
-  // The row sweeps of a block run on the thread team; each row is independent (see sweepRow).
-  RowTeam team(teamThreads(0, static_cast<double>(N + m) * static_cast<double>(r * r)));
+  // The row sweeps of a block run on the thread team (each row is independent: see sweepRow), and so
+  // do the data products (denseAHt, denseAtW) and the direct loss (directRunsResidualSquared).
+  std::vector<Workspace> teamWs(static_cast<std::size_t>(team.size()));
+  std::vector<double> runSums;
 
   NmfRun run;
   run.trace.start();
@@ -946,7 +1056,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
   for (; it < o.maxIterations; ++it) {
     if (monitor.cancelled()) throwAborted();
     const bool due = recorder.due(it);
-    if (due && o.certificateTolerance > 0 && certificate(P, V, W, H, ws) <= o.certificateTolerance) {
+    if (due && o.certificateTolerance > 0 && certificate(team, P, V, W, H, ws) <= o.certificateTolerance) {
       run.stop = StopReason::GradMap;
       break;
     }
@@ -955,10 +1065,10 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
     if (wantLoss && currentSquared >= 0) {
       lossSquared = currentSquared;
     } else if (wantLoss && P.anyWeighted) {
-      lossSquared = lossSquaredOf(P, V, W, H, lossWs);
+      lossSquared = lossSquaredOf(team, P, V, W, H, lossWs);
     } else if (wantLoss) {
       // The expansion cancelled (a close fit): the residual itself, one product pass per run.
-      for (const Run& g0 : runs) lossSquared += directRunResidualSquared(A, g0, V, W[g0.first], H, r, ws);
+      lossSquared = directRunsResidualSquared(team, A, runs, {}, V, W, H, r, teamWs, runSums);
     }
     const double penaltyBefore = wantLoss && penalized ? penaltyValue() : 0.0;
 
@@ -968,7 +1078,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
       const DataMatrix& As = A[g0.first];
       double* aht = AHt + rowOffset[g0.first] * r;
       if (As.sparse()) dataTimes(As, Ht, r, 0.0, aht);
-      else gemm(false, true, g0.rows, r, m, 1.0, As.dense, H, 0.0, aht);
+      else denseAHt(team, As.dense, g0.rows, m, H, r, aht);
     }
     // v(s) (exact: the same value however often it is repeated, so vScaling > 0 is one step and
     // vScaling 0 keeps v fixed, as it does for 'mu'), then the W(s) rows' linear terms.
@@ -1047,7 +1157,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
       const double* Ws = W[g0.first];
       if (P.base(g0.first) == 0.0) continue;  // only its listed entries are observed (a run of its own)
       if (As.sparse()) dataTransposeTimes(As, Ws, r, 1.0, Qt);
-      else gemm(true, false, m, r, g0.rows, 1.0, As.dense, Ws, 1.0, Qt);
+      else denseAtW(team, As.dense, g0.rows, m, Ws, r, 1.0, Qt);
       cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(g0.rows), 1.0, Ws, asInt(r), 1.0, gramSum, asInt(r));
     }
     for (std::size_t i = 0; i < r; ++i)
@@ -1105,7 +1215,7 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
       break;
     }
   }
-  finishRun(P, V, W, H, it, penalized ? penaltyValue() : 0.0, o, ws, run);
+  finishRun(team, P, V, W, H, it, penalized ? penaltyValue() : 0.0, o, ws, run);
   return run;
 }
 
@@ -1114,7 +1224,18 @@ NmfRun stratifiedNmfHals(const Problem& P, const StratifiedNmfOptions& o, double
 NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
                      const std::vector<double*>& W, double* H, Monitor& monitor,
                      const std::vector<EntryWeights>* weights) {
-  Problem P(A, o.rank, weights);
+  const std::size_t r = o.rank, m = A.front().cols;
+  std::size_t N = 0;
+  for (const DataMatrix& a : A) N += a.rows;
+  // One thread team for the whole solve, sized by the solver's passes: MU's elementwise updates touch
+  // (N + m)·r values, HALS's row sweeps make (N + m)·r² steps. With more than one thread the team also
+  // splits the data products (denseAHt and the others), each thread's GEMM on one OpenBLAS thread:
+  // OpenBLAS stays at one thread for the whole solve (`blas`), so that no OpenBLAS worker left spinning
+  // after a threaded call takes a core from the team's helpers (ntf.cpp's PlainNtf, docs/threads.md).
+  const bool hals = o.solver == StratifiedNmfSolver::Hals;
+  RowTeam team(teamThreads(0, static_cast<double>(N + m) * static_cast<double>(hals ? r * r : r)));
+  SingleThreadedBlas blas(team.size() > 1);
+  Problem P(team, A, o.rank, weights);
   // Penalties: each multiplicative update adds its block's penalty gradient l1 + l2·x (≥ 0) to the
   // denominator (nmf.cpp's note above nmf() says why the updates stay monotone); with all of them 0
   // the additions are exact zeros and the solve is the unpenalized one bit for bit.
@@ -1125,18 +1246,17 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
     for (std::size_t s = 0; s < P.S; ++s) sum += P.penaltyW.value(W[s], A[s].rows * o.rank);
     return sum;
   };
-  const std::size_t S = P.S, m = P.m, r = o.rank;
+  const std::size_t S = P.S;
   // Per-stratum ranks: the fixed coordinates start at 0, and the multiplicative updates keep them
   // there (0·num/(den + ε) = 0 with den + ε > 0), so the updates below apply unchanged.
   checkStratumRanks(o.stratumRanks, S, r);
   P.stratumRanks = o.stratumRanks;
   zeroFixedColumns(A, r, o.stratumRanks, W);
-  if (o.solver == StratifiedNmfSolver::Hals) return stratifiedNmfHals(P, o, V, W, H, monitor);
+  if (hals) return stratifiedNmfHals(team, P, o, V, W, H, monitor);
   const double eps = o.epsilon;
   const std::vector<Run> runs = contiguousRuns(A, W, r);
   std::vector<std::size_t> rowOffset(S + 1, 0);
   for (std::size_t s = 0; s < S; ++s) rowOffset[s + 1] = rowOffset[s] + A[s].rows;
-  const std::size_t N = rowOffset[S];
 
   Workspace ws;
   double* HHt = ws.get(kHHt, r * r);
@@ -1158,8 +1278,10 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   std::vector<double> wh(P.maxListed), numW, denW;
 
   // The elementwise updates of W(s) and H run on the thread team (entrywise: any split gives the same
-  // bits); the products are BLAS calls, threaded by BLAS.
-  RowTeam team(teamThreads(0, static_cast<double>(N + m) * static_cast<double>(r)));
+  // bits), and so do the large data products (denseAHt, denseWtA: by rows or columns, the same bits)
+  // and the direct loss (directRunsResidualSquared).
+  std::vector<Workspace> teamWs(static_cast<std::size_t>(team.size()));
+  std::vector<double> runSums;
 
   NmfRun run;
   run.trace.start();
@@ -1189,13 +1311,15 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
   for (const Run& g0 : runs) anySmallRun = anySmallRun || (smallProducts(g0) && !passRun(g0));
   if (anySmallRun) ws.get(kWt, N * r);  // sized once, before the loop
   std::vector<double> runLoss(runs.size(), 0.0);  // the data pass's loss per run
+  std::vector<double> runPart;                    // each run's loss (expanded, or from the data pass)
+  std::vector<char> direct;                       // the runs whose loss is taken directly
 
   int it = 0;
   for (; it < o.maxIterations; ++it) {
     if (monitor.cancelled()) throwAborted();
     const bool due = recorder.due(it);
     // certificate() uses workspaces that every iteration recomputes before reading them.
-    if (due && o.certificateTolerance > 0 && certificate(P, V, W, H, ws) <= o.certificateTolerance) {
+    if (due && o.certificateTolerance > 0 && certificate(team, P, V, W, H, ws) <= o.certificateTolerance) {
       run.stop = StopReason::GradMap;  // the returned factors are the certified ones: no update
       break;
     }
@@ -1226,16 +1350,17 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
             runLoss[k] += dataPass(r, wantLoss && P.base(s) != 0.0, A[s].dense, A[s].rows, m, V + s * m, W[s], H,
                                    AHt + rowOffset[s] * r, num);
         } else if (smallProducts(g0)) {  // both as plain products: OpenBLAS's small-matrix kernels
+          // (Not split over the team: too small to pay for it, and a part could take another kernel.)
           double* Wt = ws.get(kWt, g0.rows * r);
           transposeInto(Ws, g0.rows, r, Wt);
           gemm(false, false, g0.rows, r, m, 1.0, As.dense, Ht, 0.0, aht);
           gemm(false, false, r, m, g0.rows, 1.0, Wt, As.dense, 1.0, num);
         } else {
-          gemm(false, true, g0.rows, r, m, 1.0, As.dense, H, 0.0, aht);
-          gemm(true, false, r, m, g0.rows, 1.0, Ws, As.dense, 1.0, num);
+          denseAHt(team, As.dense, g0.rows, m, H, r, aht);
+          denseWtA(team, Ws, g0.rows, r, As.dense, m, 1.0, num);
         }
       }
-      gemm(false, false, g0.rows, r, r, 1.0, Ws, HHt, 0.0, WHHt + rowOffset[g0.first] * r);
+      rowsTimesSquare(team, Ws, g0.rows, r, HHt, WHHt + rowOffset[g0.first] * r);
       if (P.base(g0.first) != 0.0)  // a stratum whose unlisted entries are missing is its own run
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, asInt(r), asInt(g0.rows), 1.0, Ws, asInt(r), 1.0,
                     gramSum, asInt(r));
@@ -1244,13 +1369,17 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       for (std::size_t j = 0; j < i; ++j) gramSum[i * r + j] = gramSum[j * r + i];
 
     // The loss of the old iterate: expanded per stratum; a run with a stratum where that would
-    // cancel is evaluated directly as a whole.
+    // cancel is evaluated directly as a whole (those runs on the team, directRunsResidualSquared).
+    // Each run's part is kept, then the parts are added in the runs' order.
     if (wantLoss) {
+      runPart.assign(runs.size(), 0.0);
+      direct.assign(runs.size(), 0);
+      bool anyDirect = false;
       for (std::size_t k = 0; k < runs.size(); ++k) {
         const Run& g0 = runs[k];
         if (P.base(g0.first) == 0.0) continue;  // only its listed entries count (added below)
         if (passRun(g0)) {  // the direct loss, exact and nearly free in the data pass
-          lossSquared += runLoss[k];
+          runPart[k] = runLoss[k];
           continue;
         }
         if (!expansionCancels[k]) {
@@ -1265,13 +1394,16 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
             expanded += part;
           }
           if (accurate) {
-            lossSquared += expanded;
+            runPart[k] = expanded;
             continue;
           }
           expansionCancels[k] = true;
         }
-        lossSquared += directRunResidualSquared(A, g0, V, W[g0.first], H, r, ws);
+        direct[k] = 1;
+        anyDirect = true;
       }
+      if (anyDirect) directRunsResidualSquared(team, A, runs, direct, V, W, H, r, teamWs, runSums);
+      for (std::size_t k = 0; k < runs.size(); ++k) lossSquared += direct[k] ? runSums[k] : runPart[k];
     }
 
     for (std::size_t s = 0; s < S; ++s) {
@@ -1360,7 +1492,7 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
       break;
     }
   }
-  finishRun(P, V, W, H, it, penalized ? penaltyValue() : 0.0, o, ws, run);
+  finishRun(team, P, V, W, H, it, penalized ? penaltyValue() : 0.0, o, ws, run);
   return run;
 }
 
