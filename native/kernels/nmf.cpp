@@ -350,11 +350,13 @@ double expandedLossSquared(const DataMatrix& A, double normA2, double cross, con
   return directResidualSquared(A, nullptr, W, H, r, ws);
 }
 
+// wtwCurrent: the workspace's WᵀW is already that of this W (the iteration's loss after the previous
+// update, which formed it for the H update), so it is not formed again: the same DSYRK of the same W.
 double frobeniusLossSquared(const DataMatrix& A, double normA2, const double* W, const double* H,
-                            const double* AHt, const double* HHt, std::size_t r, Workspace& ws) {
+                            const double* AHt, const double* HHt, std::size_t r, Workspace& ws, bool wtwCurrent = false) {
   const std::size_t n = A.rows;
   double* WtW = ws.get(kWtW, r * r);
-  gram(W, n, r, WtW);
+  if (!wtwCurrent) gram(W, n, r, WtW);
   return expandedLossSquared(A, normA2, dot(AHt, W, n * r), W, H, WtW, HHt, r, ws);
 }
 
@@ -641,6 +643,41 @@ inline void halsRows(bool avx, double* X, const double* P, const double* G, std:
   halsRowsDispatch(std::make_index_sequence<33>{}, avx, X, P, G, r, penalty, sweeps, tolerance, begin, end);
 }
 
+// The dense data products of the plain solve split over its team (runBlasRowsIfWorth: one
+// single-threaded GEMM per thread): OpenBLAS threads these thin products (2000×1000 times rank 20)
+// about 1.5× on 2 cores, two single-threaded halves close to 2×. Every entry of the product is the
+// same K-long dot product whichever block it falls in, so a team of any size gives the same bits
+// (test/threads-nmf.test.ts); a team of one makes the one call it made before. CSR data keep their
+// serial loops (dataTimes, dataTransposeTimes).
+constexpr std::size_t kProductAlign = 8;  // blocks of 8 rows of A·X, or 8 columns of A (a cache line)
+
+// out (n×l) = A·X by row blocks of A, X m×l, or l×m when `transposed` (the iteration's A·Hᵀ from H).
+void teamDataTimes(RowTeam& team, const DataMatrix& A, const double* X, bool transposed, std::size_t l, double* out) {
+  if (A.sparse()) {
+    dataTimes(A, X, l, 0.0, out);
+    return;
+  }
+  const std::size_t m = A.cols;
+  auto part = [&](int, std::size_t b, std::size_t e) {
+    gemm(false, transposed, e - b, l, m, 1.0, A.dense + b * m, X, 0.0, out + b * l);
+  };
+  runBlasRowsIfWorth(team, A.rows, kProductAlign, static_cast<double>(A.rows * m * l), part);
+}
+
+// out (m×l) = Aᵀ·Y by column blocks of A, Y n×l.
+void teamDataTransposeTimes(RowTeam& team, const DataMatrix& A, const double* Y, std::size_t l, double* out) {
+  if (A.sparse()) {
+    dataTransposeTimes(A, Y, l, 0.0, out);
+    return;
+  }
+  const std::size_t n = A.rows, m = A.cols;
+  auto part = [&](int, std::size_t b, std::size_t e) {
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, asInt(e - b), asInt(l), asInt(n), 1.0, A.dense + b, asInt(m), Y,
+                asInt(l), 0.0, out + b * l, asInt(l));
+  };
+  runBlasRowsIfWorth(team, m, kProductAlign, static_cast<double>(n * m * l), part);
+}
+
 }  // namespace
 
 // Penalties in the multiplicative updates. The Frobenius update of a row x of W (H likewise) with
@@ -701,13 +738,21 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     else quotient.dense = Q;
   }
 
+  // The thread team of the unweighted Frobenius solve (KL and weighted: one thread, their passes are
+  // serial): the data products (teamDataTimes, teamDataTransposeTimes), the HALS row sweeps and the
+  // MU row passes. With more than one thread, OpenBLAS runs on one thread for the whole solve
+  // (`blas`, as PlainNtf in ntf.cpp): the team splits the large products itself, and an OpenBLAS
+  // worker left spinning after a threaded call would take a core from the team's helpers.
+  RowTeam team(kl || weighted ? 1 : teamThreads(0, static_cast<double>((n + m) * r * r)));
+  SingleThreadedBlas blas(team.size() > 1);
+
   // The loss of the current (W, H) as the solver's products allow, then one update of W and H.
   auto lossOf = [&](double raw) { return kl ? raw : std::sqrt(std::max(raw, 0.0)); };
   auto evaluateLoss = [&]() -> double {  // standalone (after the last iteration)
     transposeInto(H, r, m, Ht);
     if (kl) return klQuotient(A, W, H, Ht, r, Q, WH);
     outerGram(H, r, m, HHt);
-    dataTimes(A, Ht, r, 0.0, AHt);
+    teamDataTimes(team, A, Ht, false, r, AHt);
     if (weighted) return weightedLossSquared();
     return frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws);
   };
@@ -749,13 +794,13 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     } else {
       if (!productsCurrent) {
         outerGram(H, r, m, HHt);
-        dataTimes(A, Ht, r, 0.0, AHt);
+        teamDataTimes(team, A, Ht, false, r, AHt);
       }
       gemm(false, false, n, r, r, 1.0, W, HHt, 0.0, WHHt);
       for (std::size_t i = 0; i < n * r; ++i) AHt[i] = (WHHt[i] - AHt[i]) * scale;
       if (!(productsCurrent && wProductsCurrent)) {
         gram(W, n, r, WtW);
-        dataTransposeTimes(A, W, r, 0.0, WtAT);
+        teamDataTransposeTimes(team, A, W, r, WtAT);
       }
       gemm(false, false, m, r, r, 1.0, Ht, WtW, 0.0, WHHt);
       for (std::size_t i = 0; i < m * r; ++i) WtAT[i] = (WHHt[i] - WtAT[i]) * scale;
@@ -772,7 +817,6 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   // cheap). The row passes run on the thread team; every row is computed by one thread in the same
   // order whatever the team's size, so the team changes no result.
   const int sweeps = std::max(o.innerSweeps, 1);
-  RowTeam team(kl || weighted ? 1 : teamThreads(0, static_cast<double>((n + m) * r * r)));
   const bool avx = listed::kernels().vectorized;
   auto halsFactor = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty) {
     auto pass = [&](int, std::size_t b, std::size_t e) { halsRows(avx, X, P, G, r, penalty, sweeps, o.innerTolerance, b, e); };
@@ -780,13 +824,17 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   };
   // MU: X ← X ∘ P / (XG + l1 + l2·X + ε), each a majorize–minimize step of the same block objective
   // at the current X (the note above nmf()), so repeating it stays monotone; repeated while the
-  // change Σ G_cc·δ² exceeds innerTolerance² times the first update's. The elementwise pass runs on the
-  // team when it is large enough to pay (rows·r ≥ teamThreads' threshold); the change is summed per
-  // row and then over the rows in order, so the stopping decision is the same for any team size.
+  // change Σ G_cc·δ² exceeds innerTolerance² times the first update's. The pass (the denominator XG
+  // of its rows, one single-threaded GEMM per block, each entry the same r-long dot product in any
+  // split, and the elementwise update) runs on the team when its rows·r² flops pay for a wake-up; the
+  // change is summed per row and then over the rows in order, so the stopping decision is the same
+  // for any team size.
   std::vector<double> rowChange;
   auto muRepeats = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty) {
     if (sweeps > 1) rowChange.resize(rows);
     auto pass = [&](int, std::size_t b, std::size_t e) {
+      gemm(false, false, e - b, r, r, 1.0, X + b * r, G, 0.0, WHHt + b * r);
+      penalty.addGradient(X + b * r, (e - b) * r, 1.0, WHHt + b * r);
       for (std::size_t i = b; i < e; ++i) {
         double* x = X + i * r;
         const double* p = P + i * r;
@@ -801,13 +849,9 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         if (sweeps > 1) rowChange[i] = change;
       }
     };
-    const bool wide = team.size() > 1 && static_cast<double>(rows * r) >= kTeamMinWork;
     double first = 0;
     for (int s = 0; s < sweeps; ++s) {
-      gemm(false, false, rows, r, r, 1.0, X, G, 0.0, WHHt);
-      penalty.addGradient(X, rows * r, 1.0, WHHt);
-      if (wide) runRows(team, rows, 1, pass);
-      else pass(0, 0, rows);
+      runRowsIfWorth(team, rows, kProductAlign, static_cast<double>(rows * r * r), pass);
       if (sweeps == 1) return;
       double change = 0;
       for (std::size_t i = 0; i < rows; ++i) change += rowChange[i];
@@ -877,8 +921,10 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
       outerGram(H, r, m, HHt);
       if (!base || onlyH) {  // !base: only the listed (stored) entries are observed, no product with all of A
       } else if (A.sparse()) dataTimes(A, Ht, r, 0.0, AHt);
-      else gemm(false, true, n, r, m, 1.0, A.dense, H, 0.0, AHt);
-      if (wantLoss && !onlyH) raw = weighted ? weightedLossSquared() : frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws);
+      else teamDataTimes(team, A, H, true, r, AHt);
+      // WᵀW (kWtW) is of the current W after any iteration's H update (it > 0): formed there for it.
+      if (wantLoss && !onlyH)
+        raw = weighted ? weightedLossSquared() : frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws, it > 0);
 
       if (weighted && o.solver == NmfSolver::Mu) {
         // W ← W ∘ (Ω∘A)Hᵀ / ((Ω∘WH)Hᵀ + ε): Lee–Seung's update of the weighted objective.
@@ -901,7 +947,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
       // AᵀW straight into its m×r form: on dense data the faster GEMM shape at one thread wherever
       // measured (OpenBLAS 0.3.21, x86-64: 128×1000 rank 10 71 µs against 135 µs for WᵀA (r×m) and its
       // transpose; 2000×1000 rank 20, 10000×40 and 600×300 rank 20 10–25 % faster too).
-      if (base) dataTransposeTimes(A, W, r, 0.0, WtAT);
+      if (base) teamDataTransposeTimes(team, A, W, r, WtAT);
       if (wantLoss && onlyH) raw = expandedLossSquared(A, normA2, dot(WtAT, Ht, m * r), W, H, WtW, HHt, r, ws);
       if (weighted && o.solver == NmfSolver::Mu) {
         weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
