@@ -880,7 +880,9 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     const bool wantLoss = due || monitor.wantsProgress();
     double raw = 0;
     const double penaltyBefore = wantLoss && penalized ? penaltyValue() : 0.0;  // of the iterate the loss is of
-    transposeInto(H, r, m, Ht);
+    // Hᵀ: the Frobenius updates leave H as the transpose of their Hᵀ (the end of the iteration), so
+    // only the first iteration and KL (which updates H itself) form it here.
+    if (kl || it == 0) transposeInto(H, r, m, Ht);
 
     if (kl) {
       // W ← W ∘ (Q Hᵀ) / (1 (H1)ᵀ), Q = A ⊘ WH; then the same for H with the new W.
