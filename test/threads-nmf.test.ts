@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { getBlasThreads, nmfSync, setBlasThreads, type Matrix, type NmfOptions, type NmfResult } from '../lib/index.js';
+import { getBlasThreads, nmfSync, setBlasThreads, type CsrMatrix, type Matrix, type NmfOptions, type NmfResult } from '../lib/index.js';
 import { getSmallJobFlops, setSmallJobFlops } from '../lib/runtime.js';
 
 /** Deterministic non-negative rows×cols data, uniform on [0, 1). */
@@ -32,6 +32,21 @@ const tall = uniform(1203, 901, 7);
 const wide = uniform(901, 1203, 11);
 const rank = 16;
 
+/** The entries of A below `keep` dropped, as CSR (the unweighted solve of CSR data: the same team passes, serial products). */
+function sparsified(A: Matrix, keep: number): CsrMatrix {
+  const indptr = new Int32Array(A.rows + 1);
+  const indices: number[] = [];
+  const values: number[] = [];
+  for (let i = 0; i < A.rows; i++) {
+    for (let j = 0; j < A.cols; j++) {
+      const a = A.data[i * A.cols + j]!;
+      if (a >= keep) indices.push(j), values.push(a);
+    }
+    indptr[i + 1] = indices.length;
+  }
+  return { rows: A.rows, cols: A.cols, indptr, indices: Int32Array.from(indices), data: Float64Array.from(values) };
+}
+
 let saved: { threads: number; smallJob: number };
 beforeAll(() => {
   saved = { threads: getBlasThreads(), smallJob: setSmallJobFlops(0) };
@@ -50,7 +65,7 @@ function withThreads(threads: number, run: () => NmfResult): NmfResult {
   }
 }
 
-function expectSameRun(A: Matrix, options: NmfOptions): void {
+function expectSameRun(A: Matrix | CsrMatrix, options: NmfOptions): void {
   const run = () => nmfSync(A, rank, { maxIterations: 12, tolerance: 0, seed: 3, ...options });
   const one = withThreads(1, run);
   const two = withThreads(2, run);
@@ -82,5 +97,11 @@ describe('nmf with 2 threads gives the 1-thread result bit for bit', () => {
 
   it('MU, wide data, penalties, loss every 3rd iteration', () => {
     expectSameRun(wide, { solver: 'mu', l2W: 0.1, l1H: 0.01, lossEvery: 3 });
+  });
+
+  it('CSR data (a third of the entries), HALS and MU', () => {
+    const csr = sparsified(tall, 2 / 3);
+    expectSameRun(csr, { solver: 'hals' });
+    expectSameRun(csr, { solver: 'mu', innerSweeps: 2 });
   });
 });
