@@ -815,11 +815,22 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   // The unweighted Frobenius updates of one factor X (rows×r, W or Hᵀ) from its products P (AHᵀ or
   // AᵀW) and Gram G (HHᵀ or WᵀW), with o.innerSweeps inner updates (NmfOptions says why they are
   // cheap). The row passes run on the thread team; every row is computed by one thread in the same
-  // order whatever the team's size, so the team changes no result.
+  // order whatever the team's size, so the team changes no result. `transposed` (H, for X = Hᵀ): the
+  // pass also writes its rows of X there as columns, the iteration's H, so that no serial transpose
+  // follows the update.
+  auto transposeRows = [&](const double* X, std::size_t rows, double* transposed, std::size_t b, std::size_t e) {
+    if (!transposed) return;
+    for (std::size_t c = 0; c < r; ++c)
+      for (std::size_t i = b; i < e; ++i) transposed[c * rows + i] = X[i * r + c];
+  };
   const int sweeps = std::max(o.innerSweeps, 1);
   const bool avx = listed::kernels().vectorized;
-  auto halsFactor = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty) {
-    auto pass = [&](int, std::size_t b, std::size_t e) { halsRows(avx, X, P, G, r, penalty, sweeps, o.innerTolerance, b, e); };
+  auto halsFactor = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty,
+                        double* transposed = nullptr) {
+    auto pass = [&](int, std::size_t b, std::size_t e) {
+      halsRows(avx, X, P, G, r, penalty, sweeps, o.innerTolerance, b, e);
+      transposeRows(X, rows, transposed, b, e);
+    };
     runRows(team, rows, 1, pass);
   };
   // MU: X ← X ∘ P / (XG + l1 + l2·X + ε), each a majorize–minimize step of the same block objective
@@ -828,9 +839,10 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   // of its rows, one single-threaded GEMM per block, each entry the same r-long dot product in any
   // split, and the elementwise update) runs on the team when its rows·r² flops pay for a wake-up; the
   // change is summed per row and then over the rows in order, so the stopping decision is the same
-  // for any team size.
+  // for any team size. Every repeat's pass writes `transposed`, so the last one leaves it current.
   std::vector<double> rowChange;
-  auto muRepeats = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty) {
+  auto muRepeats = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty,
+                       double* transposed = nullptr) {
     if (sweeps > 1) rowChange.resize(rows);
     auto pass = [&](int, std::size_t b, std::size_t e) {
       gemm(false, false, e - b, r, r, 1.0, X + b * r, G, 0.0, WHHt + b * r);
@@ -848,6 +860,7 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         }
         if (sweeps > 1) rowChange[i] = change;
       }
+      transposeRows(X, rows, transposed, b, e);
     };
     double first = 0;
     for (int s = 0; s < sweeps; ++s) {
@@ -959,11 +972,11 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         weightedHalsSweep(colList, base, m, r, Ht, W, WtAT, WtW, residual, gathered, penaltyH);
       } else if (o.solver == NmfSolver::Mu) {
         // H ← H ∘ WᵀA / (WᵀW H + ε), computed on Hᵀ rows (m×r).
-        muRepeats(Ht, m, WtAT, WtW, penaltyH);
+        muRepeats(Ht, m, WtAT, WtW, penaltyH, H);
       } else {
-        halsFactor(Ht, m, WtAT, WtW, penaltyH);
+        halsFactor(Ht, m, WtAT, WtW, penaltyH, H);
       }
-      transposeInto(Ht, m, r, H);
+      if (weighted) transposeInto(Ht, m, r, H);  // (the unweighted updates wrote H in their passes)
       wProductsCurrent = !weighted;
     }
 
