@@ -651,31 +651,36 @@ inline void halsRows(bool avx, double* X, const double* P, const double* G, std:
 // serial loops (dataTimes, dataTransposeTimes).
 constexpr std::size_t kProductAlign = 8;  // blocks of 8 rows of A·X, or 8 columns of A (a cache line)
 
-// out (n×l) = A·X by row blocks of A, X m×l, or l×m when `transposed` (the iteration's A·Hᵀ from H).
+// Rows [b, e) of out (n×l) = A·X (dense A), X m×l, or l×m when `transposed` (the iteration's A·Hᵀ from H).
+void dataTimesRows(const DataMatrix& A, const double* X, bool transposed, std::size_t l, double* out, std::size_t b,
+                   std::size_t e) {
+  gemm(false, transposed, e - b, l, A.cols, 1.0, A.dense + b * A.cols, X, 0.0, out + b * l);
+}
+
+// Rows [b, e) of out (m×l) = Aᵀ·Y (dense A): columns [b, e) of A, Y n×l.
+void dataTransposeTimesRows(const DataMatrix& A, const double* Y, std::size_t l, double* out, std::size_t b, std::size_t e) {
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, asInt(e - b), asInt(l), asInt(A.rows), 1.0, A.dense + b,
+              asInt(A.cols), Y, asInt(l), 0.0, out + b * l, asInt(l));
+}
+
+// out (n×l) = A·X by row blocks of A (dataTimesRows).
 void teamDataTimes(RowTeam& team, const DataMatrix& A, const double* X, bool transposed, std::size_t l, double* out) {
   if (A.sparse()) {
     dataTimes(A, X, l, 0.0, out);
     return;
   }
-  const std::size_t m = A.cols;
-  auto part = [&](int, std::size_t b, std::size_t e) {
-    gemm(false, transposed, e - b, l, m, 1.0, A.dense + b * m, X, 0.0, out + b * l);
-  };
-  runBlasRowsIfWorth(team, A.rows, kProductAlign, static_cast<double>(A.rows * m * l), part);
+  auto part = [&](int, std::size_t b, std::size_t e) { dataTimesRows(A, X, transposed, l, out, b, e); };
+  runBlasRowsIfWorth(team, A.rows, kProductAlign, static_cast<double>(A.rows * A.cols * l), part);
 }
 
-// out (m×l) = Aᵀ·Y by column blocks of A, Y n×l.
+// out (m×l) = Aᵀ·Y by column blocks of A (dataTransposeTimesRows).
 void teamDataTransposeTimes(RowTeam& team, const DataMatrix& A, const double* Y, std::size_t l, double* out) {
   if (A.sparse()) {
     dataTransposeTimes(A, Y, l, 0.0, out);
     return;
   }
-  const std::size_t n = A.rows, m = A.cols;
-  auto part = [&](int, std::size_t b, std::size_t e) {
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, asInt(e - b), asInt(l), asInt(n), 1.0, A.dense + b, asInt(m), Y,
-                asInt(l), 0.0, out + b * l, asInt(l));
-  };
-  runBlasRowsIfWorth(team, m, kProductAlign, static_cast<double>(n * m * l), part);
+  auto part = [&](int, std::size_t b, std::size_t e) { dataTransposeTimesRows(A, Y, l, out, b, e); };
+  runBlasRowsIfWorth(team, A.cols, kProductAlign, static_cast<double>(A.rows * A.cols * l), part);
 }
 
 }  // namespace
@@ -825,12 +830,36 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   };
   const int sweeps = std::max(o.innerSweeps, 1);
   const bool avx = listed::kernels().vectorized;
+  std::vector<double> rowChange;  // MU's change per row, with inner repeats
+  // One MU step of rows [b, e) of X (muRepeats below): the denominator XG (+ the penalty's
+  // gradient) of those rows, then the elementwise update.
+  auto muRows = [&](double* X, const double* P, const double* G, const Penalty& penalty, std::size_t b, std::size_t e) {
+    gemm(false, false, e - b, r, r, 1.0, X + b * r, G, 0.0, WHHt + b * r);
+    penalty.addGradient(X + b * r, (e - b) * r, 1.0, WHHt + b * r);
+    for (std::size_t i = b; i < e; ++i) {
+      double* x = X + i * r;
+      const double* p = P + i * r;
+      const double* den = WHHt + i * r;
+      double change = 0;
+      for (std::size_t c = 0; c < r; ++c) {
+        const double next = x[c] * p[c] / (den[c] + eps);
+        const double delta = next - x[c];
+        change += G[c * (r + 1)] * delta * delta;
+        x[c] = next;
+      }
+      if (sweeps > 1) rowChange[i] = change;
+    }
+  };
+  // The update of rows [b, e) of X: HALS's sweeps of those rows or one MU step, then their columns of `transposed`.
+  auto updateRows = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty,
+                        double* transposed, std::size_t b, std::size_t e) {
+    if (o.solver == NmfSolver::Hals) halsRows(avx, X, P, G, r, penalty, sweeps, o.innerTolerance, b, e);
+    else muRows(X, P, G, penalty, b, e);
+    transposeRows(X, rows, transposed, b, e);
+  };
   auto halsFactor = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty,
                         double* transposed = nullptr) {
-    auto pass = [&](int, std::size_t b, std::size_t e) {
-      halsRows(avx, X, P, G, r, penalty, sweeps, o.innerTolerance, b, e);
-      transposeRows(X, rows, transposed, b, e);
-    };
+    auto pass = [&](int, std::size_t b, std::size_t e) { updateRows(X, rows, P, G, penalty, transposed, b, e); };
     runRows(team, rows, 1, pass);
   };
   // MU: X ← X ∘ P / (XG + l1 + l2·X + ε), each a majorize–minimize step of the same block objective
@@ -840,28 +869,10 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   // split, and the elementwise update) runs on the team when its rows·r² flops pay for a wake-up; the
   // change is summed per row and then over the rows in order, so the stopping decision is the same
   // for any team size. Every repeat's pass writes `transposed`, so the last one leaves it current.
-  std::vector<double> rowChange;
   auto muRepeats = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty,
                        double* transposed = nullptr) {
     if (sweeps > 1) rowChange.resize(rows);
-    auto pass = [&](int, std::size_t b, std::size_t e) {
-      gemm(false, false, e - b, r, r, 1.0, X + b * r, G, 0.0, WHHt + b * r);
-      penalty.addGradient(X + b * r, (e - b) * r, 1.0, WHHt + b * r);
-      for (std::size_t i = b; i < e; ++i) {
-        double* x = X + i * r;
-        const double* p = P + i * r;
-        const double* den = WHHt + i * r;
-        double change = 0;
-        for (std::size_t c = 0; c < r; ++c) {
-          const double next = x[c] * p[c] / (den[c] + eps);
-          const double delta = next - x[c];
-          change += G[c * (r + 1)] * delta * delta;
-          x[c] = next;
-        }
-        if (sweeps > 1) rowChange[i] = change;
-      }
-      transposeRows(X, rows, transposed, b, e);
-    };
+    auto pass = [&](int, std::size_t b, std::size_t e) { updateRows(X, rows, P, G, penalty, transposed, b, e); };
     double first = 0;
     for (int s = 0; s < sweeps; ++s) {
       runRowsIfWorth(team, rows, kProductAlign, static_cast<double>(rows * r * r), pass);
@@ -882,6 +893,17 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   // 7 / 18 iterations instead of 10 / 27; on the Austen tf-idf rows (90×8984, rank 6, l2W 0.05) a
   // lower penalized objective (test/penalties.test.ts); tall problems are unchanged.
   const bool hFirst = o.solver == NmfSolver::Hals && !weighted && !kl && n < m;
+
+  // With a team of more than one thread (dense data), a factor's product and its update are one
+  // team pass: each thread forms its rows of AHᵀ (of AᵀW) and updates the same rows of W (of Hᵀ),
+  // which read no other row of the product: one wake-up of the team instead of two per factor, the
+  // rows still in cache, and the same operations on every row as the separate passes. The
+  // iteration's loss is of the W before its update, so the pass keeps a copy of it (`Wold`) when the
+  // loss is due. Not for MU with inner repeats (its stopping rule sums the change of all rows between
+  // repeats) nor for the first iteration on wide data (its loss needs the H before the update).
+  const bool fusedPasses = !kl && !weighted && !A.sparse() && team.size() > 1 && (o.solver == NmfSolver::Hals || sweeps == 1) &&
+                           static_cast<double>(n * m * r) >= kTeamMinWork;
+  double* Wold = fusedPasses ? ws.get(kQ, n * r) : nullptr;  // (kQ: the KL quotient's slot, unused here)
   int it = 0;
   for (; it < o.maxIterations; ++it) {
     if (monitor.cancelled()) throwAborted();
@@ -933,12 +955,21 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
       // its cross term ⟨A, WH⟩ = ⟨AᵀW, Hᵀ⟩ from the AᵀW of the H update (below), one product with
       // the data fewer.
       const bool onlyH = it == 0 && hFirst;
+      const bool fuse = fusedPasses && !onlyH;
       outerGram(H, r, m, HHt);
-      if (!base || onlyH) {  // !base: only the listed (stored) entries are observed, no product with all of A
+      if (fuse) {
+        auto pass = [&](int, std::size_t b, std::size_t e) {
+          dataTimesRows(A, H, true, r, AHt, b, e);
+          if (wantLoss) std::memcpy(Wold + b * r, W + b * r, (e - b) * r * sizeof(double));
+          updateRows(W, n, AHt, HHt, penaltyW, nullptr, b, e);
+        };
+        runRows(team, n, kProductAlign, pass);
+        if (wantLoss) raw = frobeniusLossSquared(A, normA2, Wold, H, AHt, HHt, r, ws, it > 0);
+      } else if (!base || onlyH) {  // !base: only the listed (stored) entries are observed, no product with all of A
       } else if (A.sparse()) dataTimes(A, Ht, r, 0.0, AHt);
       else teamDataTimes(team, A, H, true, r, AHt);
       // WᵀW (kWtW) is of the current W after any iteration's H update (it > 0): formed there for it.
-      if (wantLoss && !onlyH)
+      if (wantLoss && !onlyH && !fuse)
         raw = weighted ? weightedLossSquared() : frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws, it > 0);
 
       if (weighted && o.solver == NmfSolver::Mu) {
@@ -949,6 +980,8 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         for (std::size_t i = 0; i < n * r; ++i) W[i] = W[i] * AHt[i] / (WHHt[i] + eps);
       } else if (weighted) {
         weightedHalsSweep(rowList, base, n, r, W, Ht, AHt, HHt, residual, gathered, penaltyW);
+      } else if (fuse) {
+        // (W updated in the product's pass above)
       } else if (o.solver == NmfSolver::Mu) {
         muRepeats(W, n, AHt, HHt, penaltyW);
       } else if (onlyH) {
@@ -962,9 +995,19 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
       // AᵀW straight into its m×r form: on dense data the faster GEMM shape at one thread wherever
       // measured (OpenBLAS 0.3.21, x86-64: 128×1000 rank 10 71 µs against 135 µs for WᵀA (r×m) and its
       // transpose; 2000×1000 rank 20, 10000×40 and 600×300 rank 20 10–25 % faster too).
-      if (base) teamDataTransposeTimes(team, A, W, r, WtAT);
+      if (fuse) {
+        auto pass = [&](int, std::size_t b, std::size_t e) {
+          dataTransposeTimesRows(A, W, r, WtAT, b, e);
+          updateRows(Ht, m, WtAT, WtW, penaltyH, H, b, e);
+        };
+        runRows(team, m, kProductAlign, pass);
+      } else if (base) {
+        teamDataTransposeTimes(team, A, W, r, WtAT);
+      }
       if (wantLoss && onlyH) raw = expandedLossSquared(A, normA2, dot(WtAT, Ht, m * r), W, H, WtW, HHt, r, ws);
-      if (weighted && o.solver == NmfSolver::Mu) {
+      if (fuse) {
+        // (Hᵀ and H updated in the product's pass above)
+      } else if (weighted && o.solver == NmfSolver::Mu) {
         weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
         penaltyH.addGradient(Ht, m * r, 1.0, WHHt);
         for (std::size_t i = 0; i < m * r; ++i) Ht[i] = Ht[i] * WtAT[i] / (WHHt[i] + eps);
