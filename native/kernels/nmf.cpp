@@ -745,7 +745,8 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
 
   // The thread team of the unweighted Frobenius solve (KL and weighted: one thread, their passes are
   // serial): the data products (teamDataTimes, teamDataTransposeTimes), the HALS row sweeps and the
-  // MU row passes. With more than one thread, OpenBLAS runs on one thread for the whole solve
+  // MU row passes, on dense data a product and its factor's update in one pass (fusedPasses below).
+  // With more than one thread, OpenBLAS runs on one thread for the whole solve
   // (`blas`, as PlainNtf in ntf.cpp): the team splits the large products itself, and an OpenBLAS
   // worker left spinning after a threaded call would take a core from the team's helpers.
   RowTeam team(kl || weighted ? 1 : teamThreads(0, static_cast<double>((n + m) * r * r)));
