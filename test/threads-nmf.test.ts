@@ -1,7 +1,8 @@
 // Plain NMF on its thread team (native/kernels/nmf.cpp, docs/threads.md "Scaling"): with 2 threads the
 // dense data products A·Hᵀ and AᵀW are split over the team by rows of A and by columns of A (one
-// single-threaded GEMM per block), the HALS sweeps and the MU row passes (with their r×r products
-// XG) by rows. Every entry of a product is the same dot product whichever block it falls in, and every
+// single-threaded GEMM per block), each in one pass with the update of the same rows of W or Hᵀ
+// (HALS; MU without inner repeats), else followed by separate row passes (MU with inner repeats, CSR
+// data: HALS sweeps, MU steps with their r×r products XG). Every entry of a product is the same dot product whichever block it falls in, and every
 // row of a factor is updated by one thread in the same order, so the expected gap between 1 and 2
 // threads is 0: the same bits. A skipped, repeated or misplaced block leaves stale or wrong rows in a
 // product, an O(1) change that the first iteration's loss already shows.
@@ -91,11 +92,11 @@ describe('nmf with 2 threads gives the 1-thread result bit for bit', () => {
     expectSameRun(wide, { solver: 'hals', innerSweeps: 3, l1W: 0.01, l2H: 0.1 });
   });
 
-  it('MU, tall data, inner repeats (the split XG and the per-row changes)', () => {
+  it('MU, tall data, inner repeats (separate passes: the split XG and the per-row changes)', () => {
     expectSameRun(tall, { solver: 'mu', innerSweeps: 3, innerTolerance: 0.5 });
   });
 
-  it('MU, wide data, penalties, loss every 3rd iteration', () => {
+  it('MU, wide data, penalties, loss every 3rd iteration (products and updates in one pass)', () => {
     expectSameRun(wide, { solver: 'mu', l2W: 0.1, l1H: 0.01, lossEvery: 3 });
   });
 
