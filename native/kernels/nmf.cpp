@@ -348,11 +348,13 @@ double expandedLossSquared(const DataMatrix& A, double normA2, double cross, con
   return directResidualSquared(A, nullptr, W, H, r, ws);
 }
 
+// wtwCurrent: the workspace's WᵀW is already that of this W (the iteration's loss after the previous
+// update, which formed it for the H update), so it is not formed again: the same DSYRK of the same W.
 double frobeniusLossSquared(const DataMatrix& A, double normA2, const double* W, const double* H,
-                            const double* AHt, const double* HHt, std::size_t r, Workspace& ws) {
+                            const double* AHt, const double* HHt, std::size_t r, Workspace& ws, bool wtwCurrent = false) {
   const std::size_t n = A.rows;
   double* WtW = ws.get(kWtW, r * r);
-  gram(W, n, r, WtW);
+  if (!wtwCurrent) gram(W, n, r, WtW);
   return expandedLossSquared(A, normA2, dot(AHt, W, n * r), W, H, WtW, HHt, r, ws);
 }
 
@@ -639,6 +641,46 @@ inline void halsRows(bool avx, double* X, const double* P, const double* G, std:
   halsRowsDispatch(std::make_index_sequence<33>{}, avx, X, P, G, r, penalty, sweeps, tolerance, begin, end);
 }
 
+// The dense data products of the plain solve split over its team (runBlasRowsIfWorth: one
+// single-threaded GEMM per thread): OpenBLAS threads these thin products (2000×1000 times rank 20)
+// about 1.5× on 2 cores, two single-threaded halves close to 2×. Every entry of the product is the
+// same K-long dot product whichever block it falls in, so a team of any size gives the same bits
+// (test/threads-nmf.test.ts); a team of one makes the one call it made before. CSR data keep their
+// serial loops (dataTimes, dataTransposeTimes).
+constexpr std::size_t kProductAlign = 8;  // blocks of 8 rows of A·X, or 8 columns of A (a cache line)
+
+// Rows [b, e) of out (n×l) = A·X (dense A), X m×l, or l×m when `transposed` (the iteration's A·Hᵀ from H).
+void dataTimesRows(const DataMatrix& A, const double* X, bool transposed, std::size_t l, double* out, std::size_t b,
+                   std::size_t e) {
+  gemm(false, transposed, e - b, l, A.cols, 1.0, A.dense + b * A.cols, X, 0.0, out + b * l);
+}
+
+// Rows [b, e) of out (m×l) = Aᵀ·Y (dense A): columns [b, e) of A, Y n×l.
+void dataTransposeTimesRows(const DataMatrix& A, const double* Y, std::size_t l, double* out, std::size_t b, std::size_t e) {
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, asInt(e - b), asInt(l), asInt(A.rows), 1.0, A.dense + b,
+              asInt(A.cols), Y, asInt(l), 0.0, out + b * l, asInt(l));
+}
+
+// out (n×l) = A·X by row blocks of A (dataTimesRows).
+void teamDataTimes(RowTeam& team, const DataMatrix& A, const double* X, bool transposed, std::size_t l, double* out) {
+  if (A.sparse()) {
+    dataTimes(A, X, l, 0.0, out);
+    return;
+  }
+  auto part = [&](int, std::size_t b, std::size_t e) { dataTimesRows(A, X, transposed, l, out, b, e); };
+  runBlasRowsIfWorth(team, A.rows, kProductAlign, static_cast<double>(A.rows * A.cols * l), part);
+}
+
+// out (m×l) = Aᵀ·Y by column blocks of A (dataTransposeTimesRows).
+void teamDataTransposeTimes(RowTeam& team, const DataMatrix& A, const double* Y, std::size_t l, double* out) {
+  if (A.sparse()) {
+    dataTransposeTimes(A, Y, l, 0.0, out);
+    return;
+  }
+  auto part = [&](int, std::size_t b, std::size_t e) { dataTransposeTimesRows(A, Y, l, out, b, e); };
+  runBlasRowsIfWorth(team, A.cols, kProductAlign, static_cast<double>(A.rows * A.cols * l), part);
+}
+
 }  // namespace
 
 // Penalties in the multiplicative updates. The Frobenius update of a row x of W (H likewise) with
@@ -699,13 +741,22 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     else quotient.dense = Q;
   }
 
+  // The thread team of the unweighted Frobenius solve (KL and weighted: one thread, their passes are
+  // serial): the data products (teamDataTimes, teamDataTransposeTimes), the HALS row sweeps and the
+  // MU row passes, on dense data a product and its factor's update in one pass (fusedPasses below).
+  // With more than one thread, OpenBLAS runs on one thread for the whole solve
+  // (`blas`, as PlainNtf in ntf.cpp): the team splits the large products itself, and an OpenBLAS
+  // worker left spinning after a threaded call would take a core from the team's helpers.
+  RowTeam team(kl || weighted ? 1 : teamThreads(0, static_cast<double>((n + m) * r * r)));
+  SingleThreadedBlas blas(team.size() > 1);
+
   // The loss of the current (W, H) as the solver's products allow, then one update of W and H.
   auto lossOf = [&](double raw) { return kl ? raw : std::sqrt(std::max(raw, 0.0)); };
   auto evaluateLoss = [&]() -> double {  // standalone (after the last iteration)
     transposeInto(H, r, m, Ht);
     if (kl) return klQuotient(A, W, H, Ht, r, Q, WH);
     outerGram(H, r, m, HHt);
-    dataTimes(A, Ht, r, 0.0, AHt);
+    teamDataTimes(team, A, Ht, false, r, AHt);
     if (weighted) return weightedLossSquared();
     return frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws);
   };
@@ -747,13 +798,13 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     } else {
       if (!productsCurrent) {
         outerGram(H, r, m, HHt);
-        dataTimes(A, Ht, r, 0.0, AHt);
+        teamDataTimes(team, A, Ht, false, r, AHt);
       }
       gemm(false, false, n, r, r, 1.0, W, HHt, 0.0, WHHt);
       for (std::size_t i = 0; i < n * r; ++i) AHt[i] = (WHHt[i] - AHt[i]) * scale;
       if (!(productsCurrent && wProductsCurrent)) {
         gram(W, n, r, WtW);
-        dataTransposeTimes(A, W, r, 0.0, WtAT);
+        teamDataTransposeTimes(team, A, W, r, WtAT);
       }
       gemm(false, false, m, r, r, 1.0, Ht, WtW, 0.0, WHHt);
       for (std::size_t i = 0; i < m * r; ++i) WtAT[i] = (WHHt[i] - WtAT[i]) * scale;
@@ -768,44 +819,62 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   // The unweighted Frobenius updates of one factor X (rows×r, W or Hᵀ) from its products P (AHᵀ or
   // AᵀW) and Gram G (HHᵀ or WᵀW), with o.innerSweeps inner updates (NmfOptions says why they are
   // cheap). The row passes run on the thread team; every row is computed by one thread in the same
-  // order whatever the team's size, so the team changes no result.
+  // order whatever the team's size, so the team changes no result. `transposed` (H, for X = Hᵀ): the
+  // pass also writes its rows of X there as columns, the iteration's H, so that no serial transpose
+  // follows the update.
+  auto transposeRows = [&](const double* X, std::size_t rows, double* transposed, std::size_t b, std::size_t e) {
+    if (!transposed) return;
+    for (std::size_t c = 0; c < r; ++c)
+      for (std::size_t i = b; i < e; ++i) transposed[c * rows + i] = X[i * r + c];
+  };
   const int sweeps = std::max(o.innerSweeps, 1);
-  RowTeam team(kl || weighted ? 1 : teamThreads(0, static_cast<double>((n + m) * r * r)));
   const bool avx = listed::kernels().vectorized;
-  auto halsFactor = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty) {
-    auto pass = [&](int, std::size_t b, std::size_t e) { halsRows(avx, X, P, G, r, penalty, sweeps, o.innerTolerance, b, e); };
+  std::vector<double> rowChange;  // MU's change per row, with inner repeats
+  // One MU step of rows [b, e) of X (muRepeats below): the denominator XG (+ the penalty's
+  // gradient) of those rows, then the elementwise update.
+  auto muRows = [&](double* X, const double* P, const double* G, const Penalty& penalty, std::size_t b, std::size_t e) {
+    gemm(false, false, e - b, r, r, 1.0, X + b * r, G, 0.0, WHHt + b * r);
+    penalty.addGradient(X + b * r, (e - b) * r, 1.0, WHHt + b * r);
+    for (std::size_t i = b; i < e; ++i) {
+      double* x = X + i * r;
+      const double* p = P + i * r;
+      const double* den = WHHt + i * r;
+      double change = 0;
+      for (std::size_t c = 0; c < r; ++c) {
+        const double next = x[c] * p[c] / (den[c] + eps);
+        const double delta = next - x[c];
+        change += G[c * (r + 1)] * delta * delta;
+        x[c] = next;
+      }
+      if (sweeps > 1) rowChange[i] = change;
+    }
+  };
+  // The update of rows [b, e) of X: HALS's sweeps of those rows or one MU step, then their columns of `transposed`.
+  auto updateRows = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty,
+                        double* transposed, std::size_t b, std::size_t e) {
+    if (o.solver == NmfSolver::Hals) halsRows(avx, X, P, G, r, penalty, sweeps, o.innerTolerance, b, e);
+    else muRows(X, P, G, penalty, b, e);
+    transposeRows(X, rows, transposed, b, e);
+  };
+  auto halsFactor = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty,
+                        double* transposed = nullptr) {
+    auto pass = [&](int, std::size_t b, std::size_t e) { updateRows(X, rows, P, G, penalty, transposed, b, e); };
     runRows(team, rows, 1, pass);
   };
   // MU: X ← X ∘ P / (XG + l1 + l2·X + ε), each a majorize–minimize step of the same block objective
   // at the current X (the note above nmf()), so repeating it stays monotone; repeated while the
-  // change Σ G_cc·δ² exceeds innerTolerance² times the first update's. The elementwise pass runs on the
-  // team when it is large enough to pay (rows·r ≥ teamThreads' threshold); the change is summed per
-  // row and then over the rows in order, so the stopping decision is the same for any team size.
-  std::vector<double> rowChange;
-  auto muRepeats = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty) {
+  // change Σ G_cc·δ² exceeds innerTolerance² times the first update's. The pass (the denominator XG
+  // of its rows, one single-threaded GEMM per block, each entry the same r-long dot product in any
+  // split, and the elementwise update) runs on the team when its rows·r² flops pay for a wake-up; the
+  // change is summed per row and then over the rows in order, so the stopping decision is the same
+  // for any team size. Every repeat's pass writes `transposed`, so the last one leaves it current.
+  auto muRepeats = [&](double* X, std::size_t rows, const double* P, const double* G, const Penalty& penalty,
+                       double* transposed = nullptr) {
     if (sweeps > 1) rowChange.resize(rows);
-    auto pass = [&](int, std::size_t b, std::size_t e) {
-      for (std::size_t i = b; i < e; ++i) {
-        double* x = X + i * r;
-        const double* p = P + i * r;
-        const double* den = WHHt + i * r;
-        double change = 0;
-        for (std::size_t c = 0; c < r; ++c) {
-          const double next = x[c] * p[c] / (den[c] + eps);
-          const double delta = next - x[c];
-          change += G[c * (r + 1)] * delta * delta;
-          x[c] = next;
-        }
-        if (sweeps > 1) rowChange[i] = change;
-      }
-    };
-    const bool wide = team.size() > 1 && static_cast<double>(rows * r) >= kTeamMinWork;
+    auto pass = [&](int, std::size_t b, std::size_t e) { updateRows(X, rows, P, G, penalty, transposed, b, e); };
     double first = 0;
     for (int s = 0; s < sweeps; ++s) {
-      gemm(false, false, rows, r, r, 1.0, X, G, 0.0, WHHt);
-      penalty.addGradient(X, rows * r, 1.0, WHHt);
-      if (wide) runRows(team, rows, 1, pass);
-      else pass(0, 0, rows);
+      runRowsIfWorth(team, rows, kProductAlign, static_cast<double>(rows * r * r), pass);
       if (sweeps == 1) return;
       double change = 0;
       for (std::size_t i = 0; i < rows; ++i) change += rowChange[i];
@@ -823,6 +892,17 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
   // 7 / 18 iterations instead of 10 / 27; on the Austen tf-idf rows (90×8984, rank 6, l2W 0.05) a
   // lower penalized objective (test/penalties.test.ts); tall problems are unchanged.
   const bool hFirst = o.solver == NmfSolver::Hals && !weighted && !kl && n < m;
+
+  // With a team of more than one thread (dense data), a factor's product and its update are one
+  // team pass: each thread forms its rows of AHᵀ (of AᵀW) and updates the same rows of W (of Hᵀ),
+  // which read no other row of the product: one wake-up of the team instead of two per factor, the
+  // rows still in cache, and the same operations on every row as the separate passes. The
+  // iteration's loss is of the W before its update, so the pass keeps a copy of it (`Wold`) when the
+  // loss is due. Not for MU with inner repeats (its stopping rule sums the change of all rows between
+  // repeats) nor for the first iteration on wide data (its loss needs the H before the update).
+  const bool fusedPasses = !kl && !weighted && !A.sparse() && team.size() > 1 && (o.solver == NmfSolver::Hals || sweeps == 1) &&
+                           static_cast<double>(n * m * r) >= kTeamMinWork;
+  double* Wold = fusedPasses ? ws.get(kQ, n * r) : nullptr;  // (kQ: the KL quotient's slot, unused here)
   int it = 0;
   for (; it < o.maxIterations; ++it) {
     if (monitor.cancelled()) throwAborted();
@@ -834,7 +914,9 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
     const bool wantLoss = due || monitor.wantsProgress();
     double raw = 0;
     const double penaltyBefore = wantLoss && penalized ? penaltyValue() : 0.0;  // of the iterate the loss is of
-    transposeInto(H, r, m, Ht);
+    // Hᵀ: the Frobenius updates leave H as the transpose of their Hᵀ (the end of the iteration), so
+    // only the first iteration and KL (which updates H itself) form it here.
+    if (kl || it == 0) transposeInto(H, r, m, Ht);
 
     if (kl) {
       // W ← W ∘ (Q Hᵀ) / (1 (H1)ᵀ), Q = A ⊘ WH; then the same for H with the new W.
@@ -872,11 +954,22 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
       // its cross term ⟨A, WH⟩ = ⟨AᵀW, Hᵀ⟩ from the AᵀW of the H update (below), one product with
       // the data fewer.
       const bool onlyH = it == 0 && hFirst;
+      const bool fuse = fusedPasses && !onlyH;
       outerGram(H, r, m, HHt);
-      if (!base || onlyH) {  // !base: only the listed (stored) entries are observed, no product with all of A
+      if (fuse) {
+        auto pass = [&](int, std::size_t b, std::size_t e) {
+          dataTimesRows(A, H, true, r, AHt, b, e);
+          if (wantLoss) std::memcpy(Wold + b * r, W + b * r, (e - b) * r * sizeof(double));
+          updateRows(W, n, AHt, HHt, penaltyW, nullptr, b, e);
+        };
+        runRows(team, n, kProductAlign, pass);
+        if (wantLoss) raw = frobeniusLossSquared(A, normA2, Wold, H, AHt, HHt, r, ws, it > 0);
+      } else if (!base || onlyH) {  // !base: only the listed (stored) entries are observed, no product with all of A
       } else if (A.sparse()) dataTimes(A, Ht, r, 0.0, AHt);
-      else gemm(false, true, n, r, m, 1.0, A.dense, H, 0.0, AHt);
-      if (wantLoss && !onlyH) raw = weighted ? weightedLossSquared() : frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws);
+      else teamDataTimes(team, A, H, true, r, AHt);
+      // WᵀW (kWtW) is of the current W after any iteration's H update (it > 0): formed there for it.
+      if (wantLoss && !onlyH && !fuse)
+        raw = weighted ? weightedLossSquared() : frobeniusLossSquared(A, normA2, W, H, AHt, HHt, r, ws, it > 0);
 
       if (weighted && o.solver == NmfSolver::Mu) {
         // W ← W ∘ (Ω∘A)Hᵀ / ((Ω∘WH)Hᵀ + ε): Lee–Seung's update of the weighted objective.
@@ -886,6 +979,8 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         for (std::size_t i = 0; i < n * r; ++i) W[i] = W[i] * AHt[i] / (WHHt[i] + eps);
       } else if (weighted) {
         weightedHalsSweep(rowList, base, n, r, W, Ht, AHt, HHt, residual, gathered, penaltyW);
+      } else if (fuse) {
+        // (W updated in the product's pass above)
       } else if (o.solver == NmfSolver::Mu) {
         muRepeats(W, n, AHt, HHt, penaltyW);
       } else if (onlyH) {
@@ -899,9 +994,19 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
       // AᵀW straight into its m×r form: on dense data the faster GEMM shape at one thread wherever
       // measured (OpenBLAS 0.3.21, x86-64: 128×1000 rank 10 71 µs against 135 µs for WᵀA (r×m) and its
       // transpose; 2000×1000 rank 20, 10000×40 and 600×300 rank 20 10–25 % faster too).
-      if (base) dataTransposeTimes(A, W, r, 0.0, WtAT);
+      if (fuse) {
+        auto pass = [&](int, std::size_t b, std::size_t e) {
+          dataTransposeTimesRows(A, W, r, WtAT, b, e);
+          updateRows(Ht, m, WtAT, WtW, penaltyH, H, b, e);
+        };
+        runRows(team, m, kProductAlign, pass);
+      } else if (base) {
+        teamDataTransposeTimes(team, A, W, r, WtAT);
+      }
       if (wantLoss && onlyH) raw = expandedLossSquared(A, normA2, dot(WtAT, Ht, m * r), W, H, WtW, HHt, r, ws);
-      if (weighted && o.solver == NmfSolver::Mu) {
+      if (fuse) {
+        // (Hᵀ and H updated in the product's pass above)
+      } else if (weighted && o.solver == NmfSolver::Mu) {
         weightedGradientParts(colList, base, m, r, Ht, W, WtAT, WtW, WtAT, WHHt);
         penaltyH.addGradient(Ht, m * r, 1.0, WHHt);
         for (std::size_t i = 0; i < m * r; ++i) Ht[i] = Ht[i] * WtAT[i] / (WHHt[i] + eps);
@@ -909,11 +1014,11 @@ NmfRun nmf(const DataMatrix& A, const NmfOptions& o, double* W, double* H, Monit
         weightedHalsSweep(colList, base, m, r, Ht, W, WtAT, WtW, residual, gathered, penaltyH);
       } else if (o.solver == NmfSolver::Mu) {
         // H ← H ∘ WᵀA / (WᵀW H + ε), computed on Hᵀ rows (m×r).
-        muRepeats(Ht, m, WtAT, WtW, penaltyH);
+        muRepeats(Ht, m, WtAT, WtW, penaltyH, H);
       } else {
-        halsFactor(Ht, m, WtAT, WtW, penaltyH);
+        halsFactor(Ht, m, WtAT, WtW, penaltyH, H);
       }
-      transposeInto(Ht, m, r, H);
+      if (weighted) transposeInto(Ht, m, r, H);  // (the unweighted updates wrote H in their passes)
       wProductsCurrent = !weighted;
     }
 
