@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "error.hpp"
 #include "listed_kernels.hpp"
@@ -407,14 +408,17 @@ class StratifiedNtfSolver {
       }
     // The parts of the hₜ updates per stratum (each r × dₜ, stratum s's at s·r·dₜ): the numerators
     // (numAll_), the denominators (Dall_) and, where the loss reads another numerator than the update
-    // (TV's normalized one, or the unweighted one with weights), that one (rawAll_).
+    // (TV's normalized one, or the unweighted one with weights), that one (rawAll_). Left unset here:
+    // the team's passes write them first (a serial fill of megabytes would be the longest serial
+    // step of a solve on 2 threads).
     Mall_.resize(S_ * r_ * r_);
-    Dall_.resize(S_ * r_ * dmax_);
-    numAll_.resize(S_ * r_ * dmax_);
-    if (o.tv || p.weighted()) rawAll_.resize(S_ * r_ * dK);
+    Dall_.reset(new double[S_ * r_ * dmax_]);
+    numAll_.reset(new double[S_ * r_ * dmax_]);
+    keepRaw_ = o.tv || p.weighted();
+    if (keepRaw_) rawAll_.reset(new double[S_ * r_ * dK]);
     modelS_.resize(S_);
     listedS_.resize(S_);
-    track(Mall_.size() + Dall_.size() + numAll_.size() + rawAll_.size() + 2 * S_);
+    track(Mall_.size() + (2 * dmax_ + (keepRaw_ ? dK : 0)) * S_ * r_ + 2 * S_);
     WW_.assign(S_, Vec(r_ * r_));
     wsum_.assign(S_, Vec(r_));
     innerV_.assign(S_, 0.0);
@@ -441,15 +445,18 @@ class StratifiedNtfSolver {
     const std::size_t sums = std::max(r_, qmax_) * std::max(dmax_, nmax_);
     std::size_t mttkrp = 0;
     for (std::size_t t = 0; t < K_; ++t) mttkrp = std::max(mttkrp, mttkrpScratch(p.dims, qmax_, t));
-    for (Scratch& x : perThread_) {
+    const std::size_t ySize = cacheY_ ? 0 : r_ * nmax_ * F_ / dK;
+    const bool weighted = p.weighted();
+    // Each thread sizes (and first writes) its own scratch.
+    auto size = [&](int t, std::size_t, std::size_t) {
+      Scratch& x = perThread_[static_cast<std::size_t>(t)];
       for (Vec* b : {&x.num, &x.den, &x.tmp, &x.tmp2}) b->resize(mat);
       x.E.resize(r_ * qmax_);
       x.X.resize(r_ * xSize);
-      if (!cacheY_) x.Y.resize(r_ * nmax_ * F_ / dK);
+      x.Y.resize(ySize);
       x.bufA.resize(slice);
       x.bufB.resize(slice);
-      track(4 * mat + x.E.size() + x.X.size() + x.Y.size() + 2 * slice + mttkrp);
-      if (p.weighted()) {
+      if (weighted) {
         x.listedNum.resize(mat);
         x.z.resize(std::max(r_, qmax_));
         x.acc.resize(2 * r_);
@@ -458,9 +465,12 @@ class StratifiedNtfSolver {
         x.rowsBuffer.reserve(rows);
         x.numT.resize(sums);
         x.denT.resize(sums);
-        track(mat + x.z.size() + x.acc.size() + most + x.values.size() + rows + 2 * sums);
       }
-    }
+    };
+    runRows(team_, perThread_.size(), 1, size);
+    track(perThread_.size() * (4 * mat + r_ * qmax_ + r_ * xSize + ySize + 2 * slice + mttkrp));
+    if (weighted)
+      track(perThread_.size() * (mat + std::max(r_, qmax_) + 2 * r_ + most + 2 * longest + rows + 2 * sums));
     // The initial loss' MTTKRP scratch (strata, rank r).
     Shape full(p.dims);
     full.insert(full.begin(), nmax_);
@@ -495,28 +505,18 @@ class StratifiedNtfSolver {
         updateW(s, x);
       });
     }
+    // The loss' parts per stratum (modelS_, listedS_) come with the last refresh of the Grams.
     updateH(wantLoss);
     if (stages) stages->push_back(st_);
     if (o_.tv) {
       for (std::size_t t = 0; t < K_; ++t) st_.h[t] = hhat_[t];
-      for (std::size_t t = 0; t < K_; ++t) refreshH(t);
+      for (std::size_t t = 0; t < K_; ++t) refreshH(t, wantLoss && t + 1 == K_);
       if (stages) stages->push_back(st_);
     }
     if (!wantLoss) return std::nan("");
     double inner = 0;
     for (std::size_t s = 0; s < S_; ++s) inner += innerV_[s];
     inner += dot(numRaw_.data(), st_.h[K_ - 1].data(), r_ * p_.dims[K_ - 1]);
-    // ‖B(s)‖² and (weighted) the listed entries' part per stratum, summed in stratum order below.
-    double lossWork = 0;
-    for (std::size_t s = 0; s < S_; ++s) {
-      const double q = static_cast<double>(o_.strataRank[s]), r = static_cast<double>(r_);
-      const TensorEntryWeights* e = listedOf(p_, s);
-      lossWork += static_cast<double>(K_) * (q * q + q * r + r * r) + (e ? static_cast<double>(e->size()) * (q + r) * static_cast<double>(K_) : 0);
-    }
-    eachStratum(lossWork, [&](std::size_t s, Scratch& x) {
-      modelS_[s] = modelSquaredNorm(s);
-      listedS_[s] = listedLoss(s, x);
-    });
     double model = 0;
     for (std::size_t s = 0; s < S_; ++s) model += modelS_[s];
     // Weighted: the plain part (A(s) holds 0 at missing entries) plus the listed entries' part.
@@ -564,11 +564,17 @@ class StratifiedNtfSolver {
     crossRows(w, r_, w, r_, n, WW_[s].data());
   }
 
-  void refreshH(std::size_t t) {
+  // After hₜ changed: its Grams; with `loss` (the last change of an iteration whose loss is wanted),
+  // then each stratum's ‖B(s)‖² and listed part into modelS_ and listedS_, in the same pass.
+  void refreshH(std::size_t t, bool loss) {
     crossRows(st_.h[t].data(), r_, st_.h[t].data(), r_, p_.dims[t], HH_[t].data());
     const double work = static_cast<double>(2 * S_ * qmax_ * r_ * p_.dims[t]);
-    eachStratum(work, [&](std::size_t s, Scratch&) {
+    eachStratum(work, [&](std::size_t s, Scratch& x) {
       crossRows(v(s, t), o_.strataRank[s], st_.h[t].data(), r_, p_.dims[t], VH_[s * K_ + t].data());
+      if (loss) {
+        modelS_[s] = modelSquaredNorm(s);
+        listedS_[s] = listedLoss(s, x);
+      }
     });
   }
 
@@ -784,9 +790,9 @@ class StratifiedNtfSolver {
   // (G = ⊙ₖ≠ₜ HₖHₖᵀ), and with `raw` the numerator the loss reads into rawAll_.
   void hParts(std::size_t s, std::size_t t, bool loss, bool raw, Scratch& x) {
     const std::size_t q = o_.strataRank[s], d = p_.dims[t], rd = r_ * d;
-    double* Ds = Dall_.data() + s * rd;
-    double* numS = numAll_.data() + s * rd;
-    double* rawS = raw ? rawAll_.data() + s * rd : nullptr;
+    double* Ds = Dall_.get() + s * rd;
+    double* numS = numAll_.get() + s * rd;
+    double* rawS = raw ? rawAll_.get() + s * rd : nullptr;
     const bool listed = listedOf(p_, s) != nullptr;
     double* plain = listed ? x.num.data() : numS;  // the unweighted numerator
     double* hat = loss && o_.tv ? rawS : nullptr;
@@ -810,6 +816,7 @@ class StratifiedNtfSolver {
   }
 
   // The modes of h in order (new w), numerators and denominators floored per stratum then summed.
+  // `wantLoss`: the loss after the update is wanted (the numerator it reads kept).
   void updateH(bool wantLoss) {
     if (o_.tv)
       // From h at the start of the update, as the reference (for these two modes that equals their
@@ -823,7 +830,7 @@ class StratifiedNtfSolver {
       const std::size_t d = p_.dims[t], rd = r_ * d;
       const bool loss = t + 1 == K_ && wantLoss;
       // The loss reads another numerator than the update: TV's, or the unweighted one with weights.
-      const bool raw = loss && !rawAll_.empty();
+      const bool raw = loss && keepRaw_;
       // ((w(s)w(s)ᵀ) ⊙ ⊙ₖ≠ₜ HₖHₖᵀ)·Hₜ for every stratum at once: one (S·r × r)·(r × dₜ) GEMM, split by
       // columns over the team (a split by rows, one stratum's each, rounds differently in OpenBLAS).
       hadamardAllBut(hhPtr_, t, r_ * r_, G_.data());
@@ -832,18 +839,20 @@ class StratifiedNtfSolver {
       const double* h = st_.h[t].data();
       auto product = [&](int, std::size_t b, std::size_t e) {
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(S_ * r_), asInt(e - b), asInt(r_), 1.0, Mall_.data(),
-                    asInt(r_), h + b, asInt(d), 0.0, Dall_.data() + b, asInt(d));
+                    asInt(r_), h + b, asInt(d), 0.0, Dall_.get() + b, asInt(d));
       };
       runRowsIfWorth(team_, d, 8, static_cast<double>(2 * S_ * rd * r_), product);
       eachStratum(work_, [&](std::size_t s, Scratch& x) { hParts(s, t, loss, raw, x); });
       // Σₛ max(N(s), ε) and Σₛ max(D(s), ε) (and the loss' Σₛ N(s)) entry by entry, in stratum order.
-      const double* rawParts = raw ? rawAll_.data() : numAll_.data();
+      const double* numAll = numAll_.get();
+      const double* Dall = Dall_.get();
+      const double* rawParts = raw ? rawAll_.get() : numAll;
       auto reduce = [&](int, std::size_t b, std::size_t e) {
         for (std::size_t i = b; i < e; ++i) {
           double num = 0, den = 0;
           for (std::size_t s = 0; s < S_; ++s) {
-            num += std::max(numAll_[s * rd + i], o_.epsilon);
-            den += std::max(Dall_[s * rd + i], o_.epsilon);
+            num += std::max(numAll[s * rd + i], o_.epsilon);
+            den += std::max(Dall[s * rd + i], o_.epsilon);
           }
           numSum_[i] = num;
           denSum_[i] = den;
@@ -865,7 +874,7 @@ class StratifiedNtfSolver {
       }
       double* hm = st_.h[t].data();
       for (std::size_t i = 0; i < rd; ++i) hm[i] = hm[i] * (numSum_[i] / denSum_[i]);
-      refreshH(t);
+      refreshH(t, loss && !o_.tv);  // with TV, h changes once more below
       if (o_.tv) {
         hhat_[t] = st_.h[t];
         normalizeColumns(hhat_[t].data(), r_, d);
@@ -1007,7 +1016,9 @@ class StratifiedNtfSolver {
   std::vector<Vec> sumA_, VV_, VH_, HH_, WW_, wsum_, Y_, hhat_;
   std::vector<double> innerV_;
   bool cacheY_ = false;
-  Vec numSum_, denSum_, numRaw_, G_, Mall_, Dall_, numAll_, rawAll_, modelS_, listedS_;
+  Vec numSum_, denSum_, numRaw_, G_, Mall_, modelS_, listedS_;
+  std::unique_ptr<double[]> Dall_, numAll_, rawAll_;
+  bool keepRaw_ = false;
   std::vector<Vec> topic_;  // weighted: per listed entry of each stratum (by feature), its topic term
   std::vector<ListedTerms> terms_;  // per stratum: what its listed loops may skip reading
   std::vector<ListedFeatures> features_;  // per stratum: its listed entries by feature index
@@ -1185,8 +1196,10 @@ double certificateOn(const StratifiedNtfProblem& p, const StratifiedNtfOptions& 
   for (std::size_t t = 0; t < K; ++t) hh[t] = HH[t].data();
   // Kept per stratum s and h mode t: (wwᵀ ⊙ ⊙ₖ≠ₜ HₖHₖᵀ) (r×r) at hG + (s·K + t)·r², diag(Σᵢw)(⊙ₖ≠ₜ HₖVₖᵀ)
   // (r×q) at hE + (s·K + t)·r·qmax, the MTTKRP (r×dₜ) at hM + s·r·Σd + r·(d₁ + … + dₜ₋₁); the listed
-  // entries' κ(B − a) (weighted); the blocks' worst mapping.
-  Vec hG(S * K * r * r), hE(S * K * r * qmax), hM(S * r * sumD), worstS(S);
+  // entries' κ(B − a) (weighted); the blocks' worst mapping. Left unset here: the strata's pass
+  // writes them first (a serial fill would be a long serial step on 2 threads).
+  std::unique_ptr<double[]> hG(new double[S * K * r * r]), hE(new double[S * K * r * qmax]), hM(new double[S * r * sumD]);
+  Vec worstS(S);
   std::vector<Vec> residuals(S);
   std::vector<std::size_t> offset(K, 0);
   for (std::size_t t = 1; t < K; ++t) offset[t] = offset[t - 1] + r * p.dims[t - 1];
@@ -1197,16 +1210,6 @@ double certificateOn(const StratifiedNtfProblem& p, const StratifiedNtfOptions& 
     EntryRows rows;
   };
   std::vector<Scratch> perThread(static_cast<std::size_t>(team.size()));
-  for (Scratch& x : perThread) {
-    x.M.resize(std::max({qmax, r}) * std::max(dmax, nmax));
-    x.G.resize(std::max(qmax, r) * std::max(qmax, r));
-    x.E.resize(r * qmax);
-    x.WW.resize(r * r);
-    x.wsum.resize(r);
-    x.sumA.resize(F);
-    x.VV.resize(K);
-    x.VH.resize(K);
-  }
   // Adds the listed part Σ κ(B − a)·z to the gradient (R × d, rank-major) of factor `skip` of the
   // term `f` (rows of stratum s), the columns [b, e) of it.
   auto addListed = [&](const TensorEntryWeights* listed, const Vec& residual, const double* const* f, std::size_t order,
@@ -1227,7 +1230,14 @@ double certificateOn(const StratifiedNtfProblem& p, const StratifiedNtfOptions& 
     const double* A = p.strata[s];
     const double* w = st.w[s].data();
     std::vector<const double*> vf(K), cf(K + 1), vv(K), vh(K);
-    std::fill(x.sumA.begin(), x.sumA.end(), 0.0);
+    x.M.resize(std::max({qmax, r}) * std::max(dmax, nmax));  // sized by the thread's first stratum
+    x.G.resize(std::max(qmax, r) * std::max(qmax, r));
+    x.E.resize(r * qmax);
+    x.WW.resize(r * r);
+    x.wsum.resize(r);
+    x.VV.resize(K);
+    x.VH.resize(K);
+    x.sumA.assign(F, 0.0);
     for (std::size_t i = 0; i < n; ++i)
       for (std::size_t j = 0; j < F; ++j) x.sumA[j] += A[i * F + j];
     for (std::size_t t = 0; t < K; ++t) {
@@ -1292,11 +1302,11 @@ double certificateOn(const StratifiedNtfProblem& p, const StratifiedNtfOptions& 
     worstS[s] = worst;
     // hₜ's parts: MTTKRP(A(s); w, h) over mode t, (wwᵀ ⊙ ⊙ₖ≠ₜ HₖHₖᵀ) and diag(Σᵢw)(⊙ₖ≠ₜ HₖVₖᵀ).
     for (std::size_t t = 0; t < K; ++t) {
-      mttkrpRankMajor(A, full, cf.data(), r, t + 1, hM.data() + s * r * sumD + offset[t], x.ws);
-      double* Gt = hG.data() + (s * K + t) * r * r;
+      mttkrpRankMajor(A, full, cf.data(), r, t + 1, hM.get() + s * r * sumD + offset[t], x.ws);
+      double* Gt = hG.get() + (s * K + t) * r * r;
       hadamardAllBut(hh, t, r * r, Gt);
       for (std::size_t i = 0; i < r * r; ++i) Gt[i] *= x.WW[i];
-      double* Et = hE.data() + (s * K + t) * r * qmax;
+      double* Et = hE.get() + (s * K + t) * r * qmax;
       for (std::size_t b = 0; b < r; ++b)
         for (std::size_t a = 0; a < q; ++a) {
           double e = x.wsum[b];
@@ -1322,9 +1332,9 @@ double certificateOn(const StratifiedNtfProblem& p, const StratifiedNtfOptions& 
       const std::size_t c = e - b;
       for (std::size_t s = 0; s < S; ++s) {
         const std::size_t q = o.strataRank[s];
-        const double* Gt = hG.data() + (s * K + t) * r * r;
-        const double* Et = hE.data() + (s * K + t) * r * qmax;
-        const double* Mt = hM.data() + s * r * sumD + offset[t];
+        const double* Gt = hG.get() + (s * K + t) * r * r;
+        const double* Et = hE.get() + (s * K + t) * r * qmax;
+        const double* Mt = hM.get() + s * r * sumD + offset[t];
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r), asInt(c), asInt(r), 1.0, Gt, asInt(r), h + b,
                     asInt(d), 1.0, gh + b, asInt(d));
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r), asInt(c), asInt(q), 1.0, Et, asInt(q),
@@ -1353,7 +1363,7 @@ void stratifiedNtf(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o,
     StratifiedNtfHals solver(p, o, st);
     result.scratchDoubles = solver.scratchDoubles();
     RowTeam& team = solver.team();
-    const double normA2 = weightedDataNorm2(p, strataSquaredNorms(team, p));
+    const double normA2 = weightedDataNorm2(p, solver.strataNorms());
     runLoop(
         o.maxIterations, o.lossEvery, o.tolerance, o.certificateTolerance, solver.initialLoss(), std::sqrt(normA2),
         result.trace, result.iterations, result.stop, monitor,

@@ -110,6 +110,7 @@ struct StratifiedNtfHals::Impl {
   StratifiedNtfState& st;
   std::size_t S, K, r, F = 0, dmax = 0, qmax = 0, nmax = 0;
   double normA2 = 0;
+  Vec normsA;  // ‖A(s)‖² per stratum
   std::vector<Vec> sumA, VV, VH, HH, WW, wsum;
   std::vector<std::vector<const double*>> vvPtr, vhPtr;
   std::vector<const double*> hhPtr;
@@ -162,8 +163,8 @@ struct StratifiedNtfHals::Impl {
   std::vector<Vec> Zall;
   Vec G, Msum;  // Hadamard scratch; Σₛ MTTKRPs
   // Per stratum, the parts of an hₜ update: its MTTKRP (r × dₜ at s·r·dₜ) and diag(Σᵢ w)(⊙ₖ≠ₜ HₖV(s)ₖᵀ)
-  // (r × qₛ at s·r·qmax).
-  Vec hM, hE;
+  // (r × qₛ at s·r·qmax). Left unset by the constructor: the strata's pass writes them first.
+  std::unique_ptr<double[]> hM, hE;
   std::unique_ptr<RowTeam> team;
   RowTeam alone{1};
   bool spread = false;  // the strata spread over the team (then OpenBLAS on one thread: blas)
@@ -182,15 +183,27 @@ struct StratifiedNtfHals::Impl {
     for (std::size_t d : p.dims) dmax = std::max(dmax, d);
     for (std::size_t q : o.strataRank) qmax = std::max(qmax, q);
     for (std::size_t n : p.samples) nmax = std::max(nmax, n);
+    const std::size_t R = std::max(r, qmax), D = std::max(dmax, nmax);
+    // The team: the strata spread over it (stratifiedNtfThreads), or, one stratum or a small job
+    // aside, the sweeps of a block large enough (by columns, OpenBLAS keeping its own threads).
+    const int strataThreads = stratifiedNtfThreads(p, o);
+    spread = strataThreads > 1;
+    team = std::make_unique<RowTeam>(std::max(strataThreads, teamThreads(0, static_cast<double>(R * R * D), 20000)));
+    blas = std::make_unique<SingleThreadedBlas>(spread);
+    perThread.resize(static_cast<std::size_t>(spread ? team->size() : 1));
+    for (std::size_t n : p.samples) work += 2.0 * static_cast<double>(n * F * r);
+    // Per stratum: Σᵢ A(s)[i] and ‖A(s)‖² (summed in stratum order below).
     sumA.resize(S);
-    for (std::size_t s = 0; s < S; ++s) {
+    normsA.resize(S);
+    eachStratum(work, [&](std::size_t s, Scratch&) {
       const std::size_t n = p.samples[s];
       const double* A = p.strata[s];
       sumA[s].assign(F, 0.0);
       for (std::size_t i = 0; i < n; ++i)
         for (std::size_t j = 0; j < F; ++j) sumA[s][j] += A[i * F + j];
-      normA2 += squaredNorm(A, n * F);
-    }
+      normsA[s] = squaredNorm(A, n * F);
+    });
+    for (std::size_t s = 0; s < S; ++s) normA2 += normsA[s];
     VV.resize(S * K);
     VH.resize(S * K);
     vvPtr.resize(S);
@@ -211,15 +224,6 @@ struct StratifiedNtfHals::Impl {
     WW.assign(S, Vec(r * r));
     wsum.assign(S, Vec(r));
     innerV.assign(S, 0.0);
-    const std::size_t R = std::max(r, qmax), D = std::max(dmax, nmax);
-    // The team: the strata spread over it (stratifiedNtfThreads), or, one stratum or a small job
-    // aside, the sweeps of a block large enough (by columns, OpenBLAS keeping its own threads).
-    const int strataThreads = stratifiedNtfThreads(p, o);
-    spread = strataThreads > 1;
-    team = std::make_unique<RowTeam>(std::max(strataThreads, teamThreads(0, static_cast<double>(R * R * D), 20000)));
-    blas = std::make_unique<SingleThreadedBlas>(spread);
-    perThread.resize(static_cast<std::size_t>(spread ? team->size() : 1));
-    for (std::size_t n : p.samples) work += 2.0 * static_cast<double>(n * F * r);
     for (Scratch& x : perThread) {
       x.M.resize(R * D);
       x.P.resize(R * D);
@@ -228,8 +232,8 @@ struct StratifiedNtfHals::Impl {
     }
     Msum.resize(r * dmax);
     G.resize(R * R);
-    hM.resize(S * r * dmax);
-    hE.resize(S * r * qmax);
+    hM.reset(new double[S * r * dmax]);
+    hE.reset(new double[S * r * qmax]);
     listed.assign(S, nullptr);
     base.assign(S, 0);
     std::vector<std::size_t> strata;  // those with listed entries
@@ -262,7 +266,7 @@ struct StratifiedNtfHals::Impl {
       scratch += x.Zone.size() + 2 * slice + 2 * R * D + 2 * R * R + mttkrp;
     }
     scratch += sumN + S * F + S * K * (qmax * qmax + qmax * r) + (K + S) * r * r + S * r + S + r * dmax + R * R +
-               hM.size() + hE.size();
+               S * r * (dmax + qmax);
   }
 
   double* v(std::size_t s, std::size_t t) { return st.v[s * K + t].data(); }
@@ -535,8 +539,8 @@ struct StratifiedNtfHals::Impl {
     // Per stratum (the strata spread over the team): its MTTKRP and diag(Σᵢ w(s))(⊙ₖ≠ₜ HₖV(s)ₖᵀ).
     eachStratum(work / static_cast<double>(cacheZ ? K : 1), [&](std::size_t s, Scratch& x) {
       const std::size_t q = o.strataRank[s];
-      hMttkrp(s, t, hM.data() + s * r * d, x);
-      double* E = hE.data() + s * r * qmax;
+      hMttkrp(s, t, hM.get() + s * r * d, x);
+      double* E = hE.get() + s * r * qmax;
       for (std::size_t b = 0; b < r; ++b)
         for (std::size_t a = 0; a < q; ++a) {
           double e = wsum[s][b];
@@ -552,11 +556,11 @@ struct StratifiedNtfHals::Impl {
       for (std::size_t a = 0; a < r; ++a) std::fill(Msum.begin() + static_cast<std::ptrdiff_t>(a * d + b), Msum.begin() + static_cast<std::ptrdiff_t>(a * d + e), 0.0);
       for (std::size_t s = 0; s < S; ++s) {
         const std::size_t q = o.strataRank[s];
-        const double* Ms = hM.data() + s * r * d;
+        const double* Ms = hM.get() + s * r * d;
         for (std::size_t a = 0; a < r; ++a)
           for (std::size_t j = b; j < e; ++j) Msum[a * d + j] += Ms[a * d + j];
         // Msum − E·V(s)ₜ accumulated into the stratum-independent P below: subtract per stratum.
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r), asInt(c), asInt(q), -1.0, hE.data() + s * r * qmax,
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r), asInt(c), asInt(q), -1.0, hE.get() + s * r * qmax,
                     asInt(q), v(s, t) + b, asInt(d), s == 0 ? 0.0 : 1.0, P.data() + b, asInt(d));
       }
       for (std::size_t a = 0; a < r; ++a)
@@ -770,6 +774,7 @@ StratifiedNtfHals::~StratifiedNtfHals() = default;
 std::size_t StratifiedNtfHals::scratchDoubles() const { return impl_->scratch; }
 double StratifiedNtfHals::initialLoss() { return stratifiedNtfLoss(impl_->p, impl_->o, impl_->st, team()); }
 RowTeam& StratifiedNtfHals::team() { return impl_->spread ? *impl_->team : impl_->alone; }
+const std::vector<double>& StratifiedNtfHals::strataNorms() const { return impl_->normsA; }
 double StratifiedNtfHals::iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages) {
   return impl_->iterate(wantLoss, stages);
 }
