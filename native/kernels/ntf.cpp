@@ -847,20 +847,20 @@ class StratifiedNtfSolver {
       const double* numAll = numAll_.get();
       const double* Dall = Dall_.get();
       const double* rawParts = raw ? rawAll_.get() : numAll;
+      // Each thread's entries [b, e), stratum by stratum (contiguous reads), each sum started at 0.
       auto reduce = [&](int, std::size_t b, std::size_t e) {
-        for (std::size_t i = b; i < e; ++i) {
-          double num = 0, den = 0;
-          for (std::size_t s = 0; s < S_; ++s) {
-            num += std::max(numAll[s * rd + i], o_.epsilon);
-            den += std::max(Dall[s * rd + i], o_.epsilon);
+        std::fill(numSum_.begin() + static_cast<std::ptrdiff_t>(b), numSum_.begin() + static_cast<std::ptrdiff_t>(e), 0.0);
+        std::fill(denSum_.begin() + static_cast<std::ptrdiff_t>(b), denSum_.begin() + static_cast<std::ptrdiff_t>(e), 0.0);
+        if (loss) std::fill(numRaw_.begin() + static_cast<std::ptrdiff_t>(b), numRaw_.begin() + static_cast<std::ptrdiff_t>(e), 0.0);
+        for (std::size_t s = 0; s < S_; ++s) {
+          const double* num = numAll + s * rd;
+          const double* den = Dall + s * rd;
+          for (std::size_t i = b; i < e; ++i) {
+            numSum_[i] += std::max(num[i], o_.epsilon);
+            denSum_[i] += std::max(den[i], o_.epsilon);
           }
-          numSum_[i] = num;
-          denSum_[i] = den;
-          if (loss) {
-            double total = 0;
-            for (std::size_t s = 0; s < S_; ++s) total += rawParts[s * rd + i];
-            numRaw_[i] = total;
-          }
+          if (loss)
+            for (std::size_t i = b; i < e; ++i) numRaw_[i] += rawParts[s * rd + i];
         }
       };
       runRowsIfWorth(team_, rd, 8, static_cast<double>(3 * S_ * rd), reduce);
