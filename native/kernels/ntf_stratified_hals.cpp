@@ -162,6 +162,7 @@ struct StratifiedNtfHals::Impl {
   bool cacheZ = false;
   std::vector<Vec> Zall;
   Vec G, Msum;  // Hadamard scratch; Σₛ MTTKRPs
+  Vec decrease;  // sweepOnTeam's per-step decreases (R × d)
   // Per stratum, the parts of an hₜ update: its MTTKRP (r × dₜ at s·r·dₜ) and diag(Σᵢ w)(⊙ₖ≠ₜ HₖV(s)ₖᵀ)
   // (r × qₛ at s·r·qmax). Left unset by the constructor: the strata's pass writes them first.
   std::unique_ptr<double[]> hM, hE;
@@ -422,8 +423,51 @@ struct StratifiedNtfHals::Impl {
     };
     if (onTeam && team->size() > 1 && sweepFlops * sweeps >= kTeamMinWork && d > kChunk)
       runRows(*team, d, kChunk, pass);
+    else if (onTeam && team->size() > 1 && sweepFlops >= kTeamMinWork)
+      sweepOnTeam(X, Pd, Qd, R, d, sweeps);  // one chunk: its columns split in every sweep
     else
       pass(0, 0, d);
+  }
+
+  // sweepChunk over one chunk of d ≤ kChunk columns with each sweep's columns split over the team (a
+  // column's coordinate steps read and write that column only): every step's decrease Q[a,a]·step²
+  // is stored and summed on this thread in sweepChunk's order, so the stopping rule sees the same sum
+  // and every result is the same.
+  void sweepOnTeam(double* X, const double* P, const double* Q, std::size_t R, std::size_t d, int sweeps) {
+    decrease.resize(R * d);
+    double first = 0;
+    for (int sweep = 0; sweep < sweeps; ++sweep) {
+      auto part = [&](int, std::size_t b, std::size_t e) {
+        double acc[kChunk];
+        const std::size_t w = e - b;
+        for (std::size_t a = 0; a < R; ++a) {
+          const double qaa = Q[a * R + a];
+          if (!(qaa > 0)) continue;
+          const double* linear = P + a * d + b;
+          for (std::size_t j = 0; j < w; ++j) acc[j] = linear[j];
+          for (std::size_t c = 0; c < R; ++c) {
+            const double q = Q[a * R + c];
+            const double* x = X + c * d + b;
+            for (std::size_t j = 0; j < w; ++j) acc[j] -= q * x[j];
+          }
+          double* x = X + a * d + b;
+          double* lowered = decrease.data() + a * d + b;
+          const double inv = 1.0 / qaa;
+          for (std::size_t j = 0; j < w; ++j) {
+            const double next = std::max(0.0, x[j] + acc[j] * inv);
+            lowered[j] = qaa * (next - x[j]) * (next - x[j]);
+            x[j] = next;
+          }
+        }
+      };
+      runRows(*team, d, 8, part);
+      double moved = 0;
+      for (std::size_t a = 0; a < R; ++a)
+        if (Q[a * R + a] > 0)
+          for (std::size_t j = 0; j < d; ++j) moved += decrease[a * d + j];
+      if (sweep == 0) first = moved;
+      if (moved <= kInnerStop * first) break;
+    }
   }
 
   // f(s, the thread's scratch) for every stratum: spread over the team (runEachIfWorth), or in
