@@ -17,7 +17,7 @@
 // the solve reads buffers that pass should have filled and fails or crashes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { getBlasThreads, setBlasThreads, stratifiedNtfLoss, stratifiedNtfSync, type StratifiedNtfResult, type Tensor } from '../lib/index.js';
+import { getBlasThreads, setBlasThreads, stratifiedNtfLoss, stratifiedNtfSync, type StratifiedNtfOptions, type StratifiedNtfResult, type Tensor } from '../lib/index.js';
 import { setSmallJobFlops } from '../lib/runtime.js';
 import { uniform } from './helpers/uniform.js';
 
@@ -61,7 +61,7 @@ function expectSame(a: StratifiedNtfResult, b: StratifiedNtfResult): void {
   expect(a.loss).toBe(b.loss);
   expect(a.certificate).toBe(b.certificate);
   expect(a.iterations).toBe(b.iterations);
-  expect(a.stop).toBe(b.stop);
+  expect(a.stopReason).toBe(b.stopReason);
 }
 
 const bench = strataOf(40, () => [10, 64, 64], 1);
@@ -72,7 +72,7 @@ const oneMode = strataOf(6, (s) => [60 + s, 500], 3);
 const threeModes = strataOf(6, (s) => [20 + s, 16, 6, 12], 4);
 const thin = strataOf(6, () => [60, 64, 20], 5); // rank 25 > d_K = 20: no kept contraction (MU)
 
-const cases: Array<[string, Tensor[], number, Record<string, unknown>]> = [
+const cases: Array<[string, Tensor[], number, StratifiedNtfOptions]> = [
   ['the benchmark size', bench, 40, { strataRank: 15, maxIterations: 3 }],
   ['strata of different sizes and ranks, a loss every 2nd iteration, certificate checks', uneven, 6, { strataRank: [2, 3, 4, 5, 1, 2, 3, 2], maxIterations: 4, lossEvery: 2, certificateTolerance: 1e-12 }],
   ['10 % missing entries (one stratum fully observed)', uneven, 6, { strataRank: 3, maxIterations: 4, mask: masksOf(uneven, 6).map((m, s) => (s === 2 ? null : m)) }],
