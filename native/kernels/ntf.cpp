@@ -1053,7 +1053,13 @@ void stratifiedNtfRandomInit(const StratifiedNtfProblem& p, const StratifiedNtfO
 }
 
 int stratifiedNtfThreads(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o) {
-  return std::min(teamThreads(0, strataFlops(p, o.rank)), static_cast<int>(p.strata.size()));
+  const int threads = teamThreads(0, strataFlops(p, o.rank));
+  const int S = static_cast<int>(p.strata.size());
+  if (S >= threads) return threads;
+  // Fewer strata than threads: spread, they would leave threads idle. That still pays where a
+  // stratum's products are too small for OpenBLAS to thread well (below about 10⁷ flops: docs/
+  // threads.md, "Small jobs"); larger ones keep OpenBLAS's threads, one stratum at a time.
+  return strataFlops(p, o.rank) / S < 1e7 ? S : 1;
 }
 
 double stratifiedNtfLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st) {

@@ -112,7 +112,8 @@ class RowTeam;  // thread_team.hpp
 
 // The threads of a Stratified-NTF solve's team (and of the loss and certificate above): the job's
 // (teamThreads, thread_team.hpp) when a pass over the strata pays for waking a helper, at most one
-// per stratum. A stratum's products are too small to split (10×64×64 at rank 40 in the benchmark),
+// per stratum (one when there are fewer strata than threads and each is large enough for OpenBLAS's
+// own threads). A stratum's products are too small to split (10×64×64 at rank 40 in the benchmark),
 // so the solver's passes spread whole strata over the team, each thread on single-threaded OpenBLAS,
 // and sum what the strata share from per-stratum parts in stratum order: the same bits as one thread.
 int stratifiedNtfThreads(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options);
