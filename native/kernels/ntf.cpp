@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "error.hpp"
 #include "listed_kernels.hpp"
@@ -294,37 +295,82 @@ double stratumListedLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptio
   return total;
 }
 
-// Σₛ Σ ω A(s)², the squared normalizer of loss and certificate (the plain Σₛ‖A(s)‖² without weights).
-double weightedDataNorm2(const StratifiedNtfProblem& p) {
+// ‖A(s)‖² of every stratum, each on one thread of the team.
+Vec strataSquaredNorms(RowTeam& team, const StratifiedNtfProblem& p) {
   const std::size_t F = shapeSize(p.dims);
+  Vec norms(p.strata.size());
+  double values = 0;
+  for (std::size_t n : p.samples) values += static_cast<double>(n * F);
+  auto norm = [&](std::size_t s, int) { norms[s] = squaredNorm(p.strata[s], p.samples[s] * F); };
+  runEachIfWorth(team, p.strata.size(), values, norm);
+  return norms;
+}
+
+// Σₛ Σ ω A(s)², the squared normalizer of loss and certificate (the plain Σₛ‖A(s)‖² without weights),
+// from the strata's ‖A(s)‖²: the same additions in the same order as one pass over the strata.
+double weightedDataNorm2(const StratifiedNtfProblem& p, const Vec& strataNorms) {
   double total = 0;
   for (std::size_t s = 0; s < p.strata.size(); ++s) {
-    total += squaredNorm(p.strata[s], p.samples[s] * F);
+    total += strataNorms[s];
     if (const TensorEntryWeights* e = listedOf(p, s))
       for (std::size_t k = 0; k < e->size(); ++k) total += e->kappa[k] * e->data[k] * e->data[k];
   }
   return total;
 }
 
+// Flops of one pass over every stratum's data at rank r (an MTTKRP of each): the work of the
+// solver's per-stratum passes, which decides whether they pay for waking the team.
+double strataFlops(const StratifiedNtfProblem& p, std::size_t r) {
+  const double F = static_cast<double>(shapeSize(p.dims));
+  double values = 0;
+  for (std::size_t n : p.samples) values += static_cast<double>(n) * F;
+  return 2 * values * static_cast<double>(r);
+}
+
 // Everything the Stratified-NTF updates keep between stages: Gram matrices, caches, scratch.
+//
+// The work is per stratum: its v(s) and w(s) updates, its parts of each hₜ update's numerator and
+// denominator, its Grams and loss terms. A stratum's products are too small to split (10×64×64 at
+// rank 40 in the benchmark: OpenBLAS gained 1.09× on 2 threads), so with a team of more than one
+// thread the strata are spread over it (runEachIfWorth): a thread does whole strata, with its own
+// scratch (Scratch) and single-threaded BLAS, and writes only that stratum's state and parts. What
+// the strata share (hₜ's numerator and denominator, the loss) is summed from the stored parts in
+// stratum order afterwards: the same operations in the same order as one thread, so the results are
+// the same bits for every team size.
 class StratifiedNtfSolver {
  public:
   StratifiedNtfSolver(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, StratifiedNtfState& st)
-      : p_(p), o_(o), st_(st), S_(p.strata.size()), K_(p.dims.size()), r_(o.rank) {
+      : p_(p), o_(o), st_(st), S_(p.strata.size()), K_(p.dims.size()), r_(o.rank), team_(stratifiedNtfThreads(p, o)),
+        blas_(team_.size() > 1) {
     F_ = shapeSize(p.dims);
     dmax_ = *std::max_element(p.dims.begin(), p.dims.end());
     qmax_ = *std::max_element(o.strataRank.begin(), o.strataRank.end());
     nmax_ = *std::max_element(p.samples.begin(), p.samples.end());
+    work_ = strataFlops(p, r_);
+    const std::size_t dK = p.dims[K_ - 1];
+    // Y(s) = A(s) contracted over its last mode with h_K: r × (nₛ·F/d_K). It serves the w update and
+    // every h mode but the last (h_K changes only then), so it is kept for all strata when that costs
+    // at most the data size (r ≤ d_K); otherwise it is recomputed per stratum and mode.
+    cacheY_ = K_ >= 2 && r_ <= dK;
+    if (cacheY_) Y_.resize(S_);
+    // Per stratum on the team: Σᵢ A(s)[i], ‖A(s)‖² and Y(s)'s buffer (zeroed there, by its thread).
     sumA_.resize(S_);
-    normA2_ = 0;
-    for (std::size_t s = 0; s < S_; ++s) {
+    normsA_.resize(S_);
+    auto prepare = [&](std::size_t s, Scratch&) {
       const std::size_t n = p.samples[s];
       const double* A = p.strata[s];
       sumA_[s].assign(F_, 0.0);
       for (std::size_t i = 0; i < n; ++i)
         for (std::size_t j = 0; j < F_; ++j) sumA_[s][j] += A[i * F_ + j];
-      normA2_ += squaredNorm(A, n * F_);
-      track(F_);
+      normsA_[s] = squaredNorm(A, n * F_);
+      if (cacheY_) Y_[s].resize(r_ * n * F_ / dK);
+    };
+    perThread_.resize(static_cast<std::size_t>(team_.size()));
+    eachStratum(work_, prepare);
+    normA2_ = 0;
+    for (std::size_t s = 0; s < S_; ++s) {
+      normA2_ += normsA_[s];
+      track(F_ + (cacheY_ ? Y_[s].size() : 0));
     }
     VV_.resize(S_ * K_);
     VH_.resize(S_ * K_);
@@ -344,7 +390,6 @@ class StratifiedNtfSolver {
       vhPtr_[s] = gramsOf(VH_, s * K_, K_);
     }
     hhPtr_ = gramsOf(HH_, 0, K_);
-    E_.resize(r_ * qmax_);
     // Weighted: per listed entry its topic term (see updateV/updateW), the listed numerator parts
     // and the derivative factors of one entry.
     topic_.resize(S_);
@@ -361,91 +406,111 @@ class StratifiedNtfSolver {
         most = std::max(most, features_[s].most);
         track(e->size());
       }
-    coef_.resize(most);
-    track(most);
-    values_.resize(2 * longest);  // own and topic terms of every entry, for the loss
-    track(values_.size());
-    if (p.weighted()) {
-      z_.resize(std::max(r_, qmax_));
-      acc_.resize(2 * r_);
-      track(acc_.size());
-      std::size_t rows = 0;
-      for (std::size_t s = 0; s < S_; ++s) rows = std::max(rows, EntryRows::size(p, o.strataRank[s], r_, s));
-      rowsBuffer_.reserve(rows);
-      const std::size_t sums = std::max(r_, qmax_) * std::max(dmax_, nmax_);
-      numT_.resize(sums);
-      denT_.resize(sums);
-      track(z_.size() + rows + 2 * sums);
-    }
+    // The parts of the hₜ updates per stratum (each r × dₜ, stratum s's at s·r·dₜ): the numerators
+    // (numAll_), the denominators (Dall_) and, where the loss reads another numerator than the update
+    // (TV's normalized one, or the unweighted one with weights), that one (rawAll_). Left unset here:
+    // the team's passes write them first (a serial fill of megabytes would be the longest serial
+    // step of a solve on 2 threads).
     Mall_.resize(S_ * r_ * r_);
-    Dall_.resize(S_ * r_ * dmax_);
-    track(E_.size() + Mall_.size() + Dall_.size());
+    Dall_.reset(new double[S_ * r_ * dmax_]);
+    numAll_.reset(new double[S_ * r_ * dmax_]);
+    keepRaw_ = o.tv || p.weighted();
+    if (keepRaw_) rawAll_.reset(new double[S_ * r_ * dK]);
+    modelS_.resize(S_);
+    listedS_.resize(S_);
+    track(Mall_.size() + (2 * dmax_ + (keepRaw_ ? dK : 0)) * S_ * r_ + 2 * S_);
     WW_.assign(S_, Vec(r_ * r_));
     wsum_.assign(S_, Vec(r_));
     innerV_.assign(S_, 0.0);
     track((K_ + S_) * r_ * r_ + S_ * r_);
-    // Y(s) = A(s) contracted over its last mode with h_K: r × (nₛ·F/d_K). It serves the w update and
-    // every h mode but the last (h_K changes only then), so it is kept for all strata when that costs
-    // at most the data size (r ≤ d_K); otherwise it is recomputed per stratum and mode.
-    const std::size_t dK = p.dims[K_ - 1];
-    cacheY_ = K_ >= 2 && r_ <= dK;
-    if (cacheY_) {
-      Y_.resize(S_);
-      for (std::size_t s = 0; s < S_; ++s) {
-        Y_[s].resize(r_ * p.samples[s] * F_ / dK);
-        track(Y_[s].size());
-      }
-    } else {
-      Yscratch_.resize(r_ * nmax_ * F_ / dK);
-      track(Yscratch_.size());
-    }
-    // The last h mode's intermediate (see hNumerator): r × F (Z) when d₁ ≤ nₛ, else r × nₛ·F/d₁ (X).
-    std::size_t xSize = 0;
-    for (std::size_t n : p.samples) xSize = std::max(xSize, p.dims[0] <= n ? F_ : n * F_ / p.dims[0]);
-    X_.resize(r_ * xSize);
-    const std::size_t mat = std::max(r_, qmax_) * std::max({dmax_, nmax_, r_, qmax_});
-    for (Vec* b : {&num_, &den_, &numSum_, &denSum_, &numRaw_, &tmp_, &tmp2_}) b->resize(mat);
-    track(X_.size() + 7 * mat);
-    if (p.weighted()) {
-      listedNum_.resize(mat);
-      track(mat);
-    }
-    // Contraction buffers: per-component slices of Y(s) (nₛ·F/d_K) or of X (nₛ·F/d₁).
-    const std::size_t slice = std::max({nmax_ * F_ / dK, nmax_ * F_ / p.dims[0], F_});
-    bufA_.resize(slice);
-    bufB_.resize(slice);
-    track(2 * slice);
+    numSum_.resize(r_ * dmax_);
+    denSum_.resize(r_ * dmax_);
+    numRaw_.resize(r_ * dmax_);
+    G_.resize(r_ * r_);
+    track(3 * r_ * dmax_ + r_ * r_);
     if (o.tv) {
       hhat_.resize(K_);
       for (std::size_t t = 0; t < K_; ++t) hhat_[t].resize(r_ * p.dims[t]);
       track(3 * r_ * dmax_ * K_);
     }
-    // MTTKRP scratch of the v update (sum tensors, rank qₛ) and of the initial loss (strata, rank r).
+    // Each thread's scratch. The last h mode's intermediate (see hNumerator): r × F (Z) when d₁ ≤ nₛ,
+    // else r × nₛ·F/d₁ (X); contraction buffers: per-component slices of Y(s) (nₛ·F/d_K) or of X
+    // (nₛ·F/d₁); MTTKRP scratch of the v update (sum tensors, rank qₛ).
+    std::size_t xSize = 0;
+    for (std::size_t n : p.samples) xSize = std::max(xSize, p.dims[0] <= n ? F_ : n * F_ / p.dims[0]);
+    const std::size_t mat = std::max(r_, qmax_) * std::max({dmax_, nmax_, r_, qmax_});
+    const std::size_t slice = std::max({nmax_ * F_ / dK, nmax_ * F_ / p.dims[0], F_});
+    std::size_t rows = 0;
+    for (std::size_t s = 0; s < S_; ++s) rows = std::max(rows, EntryRows::size(p, o.strataRank[s], r_, s));
+    const std::size_t sums = std::max(r_, qmax_) * std::max(dmax_, nmax_);
+    std::size_t mttkrp = 0;
+    for (std::size_t t = 0; t < K_; ++t) mttkrp = std::max(mttkrp, mttkrpScratch(p.dims, qmax_, t));
+    const std::size_t ySize = cacheY_ ? 0 : r_ * nmax_ * F_ / dK;
+    const bool weighted = p.weighted();
+    // Each thread sizes (and first writes) its own scratch.
+    auto size = [&](int t, std::size_t, std::size_t) {
+      Scratch& x = perThread_[static_cast<std::size_t>(t)];
+      for (Vec* b : {&x.num, &x.den, &x.tmp, &x.tmp2}) b->resize(mat);
+      x.E.resize(r_ * qmax_);
+      x.X.resize(r_ * xSize);
+      x.Y.resize(ySize);
+      x.bufA.resize(slice);
+      x.bufB.resize(slice);
+      if (weighted) {
+        x.listedNum.resize(mat);
+        x.z.resize(std::max(r_, qmax_));
+        x.acc.resize(2 * r_);
+        x.coef.resize(most);
+        x.values.resize(2 * longest);  // own and topic terms of every entry, for the loss
+        x.rowsBuffer.reserve(rows);
+        x.numT.resize(sums);
+        x.denT.resize(sums);
+      }
+    };
+    runRows(team_, perThread_.size(), 1, size);
+    track(perThread_.size() * (4 * mat + r_ * qmax_ + r_ * xSize + ySize + 2 * slice + mttkrp));
+    if (weighted)
+      track(perThread_.size() * (mat + std::max(r_, qmax_) + 2 * r_ + most + 2 * longest + rows + 2 * sums));
+    // The initial loss' MTTKRP scratch (strata, rank r).
     Shape full(p.dims);
     full.insert(full.begin(), nmax_);
-    std::size_t mttkrp = mttkrpScratch(full, r_, 0);
-    for (std::size_t t = 0; t < K_; ++t) mttkrp = std::max(mttkrp, mttkrpScratch(p.dims, qmax_, t));
-    track(mttkrp);
+    track(mttkrpScratch(full, r_, 0));
   }
 
   std::size_t scratchDoubles() const { return scratch_; }
+  RowTeam& team() { return team_; }
+  // ‖A(s)‖² per stratum (computed once by the constructor).
+  const Vec& strataNorms() const { return normsA_; }
 
-  double initialLoss() { return stratifiedNtfLoss(p_, o_, st_); }
+  double initialLoss() { return stratifiedNtfLoss(p_, o_, st_, team_); }
 
   // One iteration; returns the loss after it when `wantLoss`, else NaN.
   double iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages) {
-    refreshGrams();
-    for (int sweep = 0; sweep < o_.vScaling; ++sweep) {
-      for (std::size_t s = 0; s < S_; ++s) updateV(s, sweep == 0, sweep + 1 == o_.vScaling);
-      if (stages) stages->push_back(st_);
+    for (std::size_t t = 0; t < K_; ++t) crossRows(st_.h[t].data(), r_, st_.h[t].data(), r_, p_.dims[t], HH_[t].data());
+    if (stages) {
+      // The state after each stage (recordStages: parity tests), so stage by stage over all strata.
+      eachStratum(work_, [&](std::size_t s, Scratch&) { refreshGrams(s); });
+      for (int sweep = 0; sweep < o_.vScaling; ++sweep) {
+        eachStratum(work_, [&](std::size_t s, Scratch& x) { updateV(s, x, sweep == 0, sweep + 1 == o_.vScaling); });
+        stages->push_back(st_);
+      }
+      eachStratum(work_, [&](std::size_t s, Scratch& x) { updateW(s, x); });
+      stages->push_back(st_);
+    } else {
+      // A stratum's Grams, v sweeps and w update read its own state and h, which no other stratum's
+      // change: its whole sequence in one pass, on one thread.
+      eachStratum(work_, [&](std::size_t s, Scratch& x) {
+        refreshGrams(s);
+        for (int sweep = 0; sweep < o_.vScaling; ++sweep) updateV(s, x, sweep == 0, sweep + 1 == o_.vScaling);
+        updateW(s, x);
+      });
     }
-    for (std::size_t s = 0; s < S_; ++s) updateW(s);
-    if (stages) stages->push_back(st_);
+    // The loss' parts per stratum (modelS_, listedS_) come with the last refresh of the Grams.
     updateH(wantLoss);
     if (stages) stages->push_back(st_);
     if (o_.tv) {
       for (std::size_t t = 0; t < K_; ++t) st_.h[t] = hhat_[t];
-      for (std::size_t t = 0; t < K_; ++t) refreshH(t);
+      for (std::size_t t = 0; t < K_; ++t) refreshH(t, wantLoss && t + 1 == K_);
       if (stages) stages->push_back(st_);
     }
     if (!wantLoss) return std::nan("");
@@ -453,30 +518,43 @@ class StratifiedNtfSolver {
     for (std::size_t s = 0; s < S_; ++s) inner += innerV_[s];
     inner += dot(numRaw_.data(), st_.h[K_ - 1].data(), r_ * p_.dims[K_ - 1]);
     double model = 0;
-    for (std::size_t s = 0; s < S_; ++s) model += modelSquaredNorm(s);
+    for (std::size_t s = 0; s < S_; ++s) model += modelS_[s];
     // Weighted: the plain part (A(s) holds 0 at missing entries) plus the listed entries' part.
     double listed = 0;
-    for (std::size_t s = 0; s < S_; ++s) listed += listedLoss(s);
+    for (std::size_t s = 0; s < S_; ++s) listed += listedS_[s];
     const double fit = std::sqrt(std::max(normA2_ - 2 * inner + model + listed, 0.0));
     return o_.tv ? fit + o_.tvReg * tvLoss(st_.h, p_.dims, r_) : fit;
   }
 
  private:
+  // One thread's scratch for the per-stratum work.
+  struct Scratch {
+    Vec num, den, tmp, tmp2, E, X, Y, bufA, bufB;
+    Vec listedNum, z, acc, coef, rowsBuffer, numT, denT, values;  // weighted only
+    EntryRows rows;
+    Workspace ws;
+  };
+
   void track(std::size_t n) { scratch_ += n; }
+
+  // f(s, the thread's scratch) for every stratum on the team (runEachIfWorth).
+  template <class F>
+  void eachStratum(double work, F&& f) {
+    auto item = [&](std::size_t s, int t) { f(s, perThread_[static_cast<std::size_t>(t)]); };
+    runEachIfWorth(team_, S_, work, item);
+  }
 
   const double* v(std::size_t s, std::size_t t) const { return st_.v[s * K_ + t].data(); }
   double* v(std::size_t s, std::size_t t) { return st_.v[s * K_ + t].data(); }
 
-  void refreshGrams() {
-    for (std::size_t t = 0; t < K_; ++t) crossRows(st_.h[t].data(), r_, st_.h[t].data(), r_, p_.dims[t], HH_[t].data());
-    for (std::size_t s = 0; s < S_; ++s) {
-      const std::size_t q = o_.strataRank[s];
-      for (std::size_t t = 0; t < K_; ++t) {
-        crossRows(v(s, t), q, v(s, t), q, p_.dims[t], VV_[s * K_ + t].data());
-        crossRows(v(s, t), q, st_.h[t].data(), r_, p_.dims[t], VH_[s * K_ + t].data());
-      }
-      refreshW(s);
+  // Stratum s's Grams (its v(s) with themselves and with h, its w(s)).
+  void refreshGrams(std::size_t s) {
+    const std::size_t q = o_.strataRank[s];
+    for (std::size_t t = 0; t < K_; ++t) {
+      crossRows(v(s, t), q, v(s, t), q, p_.dims[t], VV_[s * K_ + t].data());
+      crossRows(v(s, t), q, st_.h[t].data(), r_, p_.dims[t], VH_[s * K_ + t].data());
     }
+    refreshW(s);
   }
 
   void refreshW(std::size_t s) {
@@ -486,10 +564,18 @@ class StratifiedNtfSolver {
     crossRows(w, r_, w, r_, n, WW_[s].data());
   }
 
-  void refreshH(std::size_t t) {
+  // After hₜ changed: its Grams; with `loss` (the last change of an iteration whose loss is wanted),
+  // then each stratum's ‖B(s)‖² and listed part into modelS_ and listedS_, in the same pass.
+  void refreshH(std::size_t t, bool loss) {
     crossRows(st_.h[t].data(), r_, st_.h[t].data(), r_, p_.dims[t], HH_[t].data());
-    for (std::size_t s = 0; s < S_; ++s)
+    const double work = static_cast<double>(2 * S_ * qmax_ * r_ * p_.dims[t]);
+    eachStratum(work, [&](std::size_t s, Scratch& x) {
       crossRows(v(s, t), o_.strataRank[s], st_.h[t].data(), r_, p_.dims[t], VH_[s * K_ + t].data());
+      if (loss) {
+        modelS_[s] = modelSquaredNorm(s);
+        listedS_[s] = listedLoss(s, x);
+      }
+    });
   }
 
   std::vector<const double*> gramsOf(const std::vector<Vec>& g, std::size_t first, std::size_t count) const {
@@ -502,22 +588,22 @@ class StratifiedNtfSolver {
   // other v(s) factors, D = nₛ(⊙ₖ≠ₜ VₖVₖᵀ)Vₜ + (⊙ₖ≠ₜ VₖHₖᵀ)(Hₜ with rows scaled by Σᵢ w[b, i]).
   // Weighted: N and D gain the listed entries' κ·a·z and κ·B·z (z: the entry's derivative factors),
   // making them the MTTKRPs of Ω∘A and Ω∘B; the topic term of B is fixed through the v sweeps.
-  void updateV(std::size_t s, bool firstSweep, bool lastSweep) {
+  void updateV(std::size_t s, Scratch& x, bool firstSweep, bool lastSweep) {
     const std::size_t q = o_.strataRank[s], n = p_.samples[s];
     const TensorEntryWeights* e = listedOf(p_, s);
     if (e && firstSweep) {
       // The topic term c at each listed entry (w and h are those of the w update too, which reads
       // them from topic_), and Σ_f κc per feature (ListedFeatures).
-      rows_.build(p_, o_, st_, s, rowsBuffer_);
+      x.rows.build(p_, o_, st_, s, x.rowsBuffer);
       ListedFeatures& f = features_[s];
       const listed::Kernels& kernels = listed::kernels();
       const bool uniform = !terms_[s].kappa;
       double* c = topic_[s].data();
-      double* z = z_.data();
+      double* z = x.z.data();
       for (std::size_t p = 0; p < f.size(); ++p) {
         const std::size_t first = f.start[p], k = f.start[p + 1] - first;
-        hRowsProduct(f.index.data() + p * K_, K_, z);
-        kernels.dots(z, rows_.topics[0], f.samples.data() + first, k, r_, c + first);
+        hRowsProduct(x.rows, f.index.data() + p * K_, K_, z);
+        kernels.dots(z, x.rows.topics[0], f.samples.data() + first, k, r_, c + first);
         f.offset[p] = dotShort(f.kappasOf(p, uniform), c + first, k);
       }
     }
@@ -527,47 +613,47 @@ class StratifiedNtfSolver {
     const auto& vh = vhPtr_[s];
     for (std::size_t t = 0; t < K_; ++t) {
       const std::size_t d = p_.dims[t];
-      mttkrpRankMajor(sumA_[s].data(), p_.dims, factors, q, t, num_.data(), ws_);
-      double* G1 = tmp_.data();
-      double* G2 = tmp2_.data();
+      mttkrpRankMajor(sumA_[s].data(), p_.dims, factors, q, t, x.num.data(), x.ws);
+      double* G1 = x.tmp.data();
+      double* G2 = x.tmp2.data();
       hadamardAllBut(vv, t, q * q, G1);
-      gemm(false, false, q, d, q, static_cast<double>(n), G1, v(s, t), 0.0, den_.data());
+      gemm(false, false, q, d, q, static_cast<double>(n), G1, v(s, t), 0.0, x.den.data());
       hadamardAllBut(vh, t, q * r_, G2);
       // (⊙ₖ≠ₜ VₖHₖᵀ)·diag(Σᵢ w[b, i])·Hₜ: the row sums of w scale the columns of the small factor.
       const double* h = st_.h[t].data();
       for (std::size_t a = 0; a < q; ++a)
         for (std::size_t b = 0; b < r_; ++b) G2[a * r_ + b] *= wsum_[s][b];
-      gemm(false, false, q, d, r_, 1.0, G2, h, 1.0, den_.data());
+      gemm(false, false, q, d, r_, 1.0, G2, h, 1.0, x.den.data());
       if (e) {
-        double* lnum = listedNum_.data();
-        std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(q * d), lnum);
-        rows_.build(p_, o_, st_, s, rowsBuffer_, true);
-        listedFeatureSums(s, t, lnum, den_.data());
-        multiplicativeStep(v(s, t), lnum, den_.data(), q * d, o_.epsilon);
+        double* lnum = x.listedNum.data();
+        std::copy(x.num.begin(), x.num.begin() + static_cast<std::ptrdiff_t>(q * d), lnum);
+        x.rows.build(p_, o_, st_, s, x.rowsBuffer, true);
+        listedFeatureSums(s, t, lnum, x.den.data(), x);
+        multiplicativeStep(v(s, t), lnum, x.den.data(), q * d, o_.epsilon);
       } else {
-        multiplicativeStep(v(s, t), num_.data(), den_.data(), q * d, o_.epsilon);
+        multiplicativeStep(v(s, t), x.num.data(), x.den.data(), q * d, o_.epsilon);
       }
       crossRows(v(s, t), q, v(s, t), q, d, VV_[s * K_ + t].data());
       crossRows(v(s, t), q, h, r_, d, VH_[s * K_ + t].data());
       // ⟨Σᵢ A(s)[i], ⊗ₜ v(s)ₜ⟩ for the loss: the last mode's numerator against its new value.
-      if (lastSweep && t + 1 == K_) innerV_[s] = dot(num_.data(), v(s, t), q * d);
+      if (lastSweep && t + 1 == K_) innerV_[s] = dot(x.num.data(), v(s, t), q * d);
     }
   }
 
-  // Y(s) (r × nₛ·F/d_K) = A(s) contracted over its last mode with h_K.
-  const double* computeY(std::size_t s) {
+  // Y(s) (r × nₛ·F/d_K) = A(s) contracted over its last mode with h_K (kept, or in x.Y).
+  const double* computeY(std::size_t s, Scratch& x) {
     const std::size_t n = p_.samples[s], dK = p_.dims[K_ - 1];
-    double* Y = cacheY_ ? Y_[s].data() : Yscratch_.data();
+    double* Y = cacheY_ ? Y_[s].data() : x.Y.data();
     gemm(false, true, r_, n * F_ / dK, dK, 1.0, st_.h[K_ - 1].data(), p_.strata[s], 0.0, Y);
     return Y;
   }
 
   // w(s) ← w(s) ∘ N/D with N = MTTKRP of A(s) with h (mode 0), D = row sums of ⊙ₜ HₜVₜᵀ + (⊙ₜ HₜHₜᵀ)w.
-  void updateW(std::size_t s) {
+  void updateW(std::size_t s, Scratch& x) {
     const std::size_t n = p_.samples[s];
-    const double* Y = computeY(s);
+    const double* Y = computeY(s, x);
     if (K_ == 1) {
-      std::memcpy(num_.data(), Y, r_ * n * sizeof(double));
+      std::memcpy(x.num.data(), Y, r_ * n * sizeof(double));
     } else {
       std::size_t dims[kMaxTensorOrder];
       dims[0] = n;
@@ -577,61 +663,62 @@ class StratifiedNtfSolver {
       for (std::size_t b = 0; b < r_; ++b) {
         vecs[0] = nullptr;
         for (std::size_t t = 0; t + 1 < K_; ++t) vecs[t + 1] = st_.h[t].data() + b * p_.dims[t];
-        contractAllBut(Y + b * len, dims, K_, 0, vecs, num_.data() + b * n, bufA_.data(), bufB_.data());
+        contractAllBut(Y + b * len, dims, K_, 0, vecs, x.num.data() + b * n, x.bufA.data(), x.bufB.data());
       }
     }
     const std::size_t q = o_.strataRank[s];
-    double* P = tmp_.data();  // ⊙ₜ VₜHₜᵀ (q × r)
+    double* P = x.tmp.data();  // ⊙ₜ VₜHₜᵀ (q × r)
     hadamardAllBut(vhPtr_[s], K_, q * r_, P);
-    double* G = tmp2_.data();
+    double* G = x.tmp2.data();
     hadamardAllBut(hhPtr_, K_, r_ * r_, G);
     double* w = st_.w[s].data();
-    gemm(false, false, r_, n, r_, 1.0, G, w, 0.0, den_.data());
+    double* den = x.den.data();
+    gemm(false, false, r_, n, r_, 1.0, G, w, 0.0, den);
     for (std::size_t b = 0; b < r_; ++b) {
       double c = 0;
       for (std::size_t a = 0; a < q; ++a) c += P[a * r_ + b];
-      for (std::size_t i = 0; i < n; ++i) den_[b * n + i] += c;
+      for (std::size_t i = 0; i < n; ++i) den[b * n + i] += c;
     }
     if (listedOf(p_, s)) {
       // Weighted: as in updateV, with the stratum's own term fixed (kept for the h update too).
       // By feature (ListedFeatures): an entry's derivative factors are the h rows' product z_f at its
       // feature and its model value own_f + c (c from updateV: w and h have not changed since), so
       // it adds κ(own_f + c)·z_f and κa·z_f to its sample's rows.
-      double* lnum = listedNum_.data();
-      std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * n), lnum);
-      rows_.build(p_, o_, st_, s, rowsBuffer_);
+      double* lnum = x.listedNum.data();
+      std::copy(x.num.begin(), x.num.begin() + static_cast<std::ptrdiff_t>(r_ * n), lnum);
+      x.rows.build(p_, o_, st_, s, x.rowsBuffer);
       ListedFeatures& f = features_[s];
       const listed::Kernels& kernels = listed::kernels();
-      kernels.cpValues(rows_.own, K_, o_.strataRank[s], f.index.data(), K_, f.size(), f.own.data());
+      kernels.cpValues(x.rows.own, K_, o_.strataRank[s], f.index.data(), K_, f.size(), f.own.data());
       const bool uniform = !terms_[s].kappa, data = !f.kappaData.empty();
-      double* nT = numT_.data();
-      double* dT = denT_.data();
+      double* nT = x.numT.data();
+      double* dT = x.denT.data();
       std::fill(dT, dT + n * r_, 0.0);
       if (data) std::fill(nT, nT + n * r_, 0.0);
       const double* c = topic_[s].data();
-      double* coef = coef_.data();
-      double* z = z_.data();
+      double* coef = x.coef.data();
+      double* z = x.z.data();
       for (std::size_t p = 0; p < f.size(); ++p) {
         const std::size_t first = f.start[p], k = f.start[p + 1] - first;
         const double* kappa = f.kappasOf(p, uniform);
         const double own = f.own[p];
         for (std::size_t j = 0; j < k; ++j) coef[j] = kappa[j] * (own + c[first + j]);
-        hRowsProduct(f.index.data() + p * K_, K_, z);
+        hRowsProduct(x.rows, f.index.data() + p * K_, K_, z);
         kernels.scatterAxpy(coef, z, f.samples.data() + first, k, r_, dT);
         if (data) kernels.scatterAxpy(f.kappaData.data() + first, z, f.samples.data() + first, k, r_, nT);
       }
-      addTransposed(dT, n, den_.data());
+      addTransposed(dT, n, den);
       if (data) addTransposed(nT, n, lnum);
-      multiplicativeStep(w, lnum, den_.data(), r_ * n, o_.epsilon);
+      multiplicativeStep(w, lnum, den, r_ * n, o_.epsilon);
     } else {
-      multiplicativeStep(w, num_.data(), den_.data(), r_ * n, o_.epsilon);
+      multiplicativeStep(w, x.num.data(), den, r_ * n, o_.epsilon);
     }
     refreshW(s);
   }
 
   // N(s) for h mode t into out (r × d_t); for the last mode, also the numerator with the
   // column-normalized earlier modes (TV) into `hatOut` when given.
-  void hNumerator(std::size_t s, std::size_t t, double* out, double* hatOut) {
+  void hNumerator(std::size_t s, std::size_t t, double* out, double* hatOut, Scratch& x) {
     const std::size_t n = p_.samples[s];
     const double* w = st_.w[s].data();
     if (K_ == 1) {
@@ -642,29 +729,30 @@ class StratifiedNtfSolver {
     const double* vecs[kMaxTensorOrder];
     std::size_t dims[kMaxTensorOrder];
     if (t + 1 < K_) {
-      const double* Y = cacheY_ ? Y_[s].data() : computeY(s);
+      const double* Y = cacheY_ ? Y_[s].data() : computeY(s, x);
       dims[0] = n;
       for (std::size_t k = 0; k + 1 < K_; ++k) dims[k + 1] = p_.dims[k];
       const std::size_t len = n * F_ / p_.dims[K_ - 1];
       for (std::size_t b = 0; b < r_; ++b) {
         vecs[0] = w + b * n;
         for (std::size_t k = 0; k + 1 < K_; ++k) vecs[k + 1] = st_.h[k].data() + b * p_.dims[k];
-        contractAllBut(Y + b * len, dims, K_, t + 1, vecs, out + b * p_.dims[t], bufA_.data(), bufB_.data());
+        contractAllBut(Y + b * len, dims, K_, t + 1, vecs, out + b * p_.dims[t], x.bufA.data(), x.bufB.data());
       }
       return;
     }
     // Last mode. Both ways below cost 2·|A(s)|·r flops; take the one with the smaller intermediate.
     const std::size_t d = p_.dims[t];
+    double* X = x.X.data();
     if (p_.dims[0] <= n) {
       // Z = w(s)·A(s) (r × F, one GEMM with k = nₛ), then per component the other h modes.
-      gemm(false, false, r_, F_, n, 1.0, w, p_.strata[s], 0.0, X_.data());
+      gemm(false, false, r_, F_, n, 1.0, w, p_.strata[s], 0.0, X);
       for (std::size_t k = 0; k < K_; ++k) dims[k] = p_.dims[k];
       for (int pass = 0; pass < (hatOut ? 2 : 1); ++pass) {
         const std::vector<Vec>& h = pass == 0 ? st_.h : hhat_;
         double* dst = pass == 0 ? out : hatOut;
         for (std::size_t b = 0; b < r_; ++b) {
           for (std::size_t k = 0; k + 1 < K_; ++k) vecs[k] = h[k].data() + b * p_.dims[k];
-          contractAllBut(X_.data() + b * F_, dims, K_, K_ - 1, vecs, dst + b * d, bufA_.data(), bufB_.data());
+          contractAllBut(X + b * F_, dims, K_, K_ - 1, vecs, dst + b * d, x.bufA.data(), x.bufB.data());
         }
       }
       return;
@@ -678,26 +766,57 @@ class StratifiedNtfSolver {
     for (int pass = 0; pass < (hatOut ? 2 : 1); ++pass) {
       const std::vector<Vec>& h = pass == 0 ? st_.h : hhat_;
       double* dst = pass == 0 ? out : hatOut;
-      contractFirstFeatureMode(s, h[0].data());
+      contractFirstFeatureMode(s, h[0].data(), X);
       for (std::size_t b = 0; b < r_; ++b) {
         vecs[0] = w + b * n;
         for (std::size_t k = 1; k + 1 < K_; ++k) vecs[k] = h[k].data() + b * p_.dims[k];
-        contractAllBut(X_.data() + b * len, dims, K_, K_ - 1, vecs, dst + b * d, bufA_.data(), bufB_.data());
+        contractAllBut(X + b * len, dims, K_, K_ - 1, vecs, dst + b * d, x.bufA.data(), x.bufB.data());
       }
     }
   }
 
   // X (r × nₛ·F/d₁, component-major) = A(s) contracted over mode 1 with h₁: one GEMM per sample,
   // h₁ (r × d₁) · A(s)[i] (d₁ × F/d₁), written into the columns of sample i.
-  void contractFirstFeatureMode(std::size_t s, const double* h1) {
+  void contractFirstFeatureMode(std::size_t s, const double* h1, double* X) {
     const std::size_t n = p_.samples[s], d1 = p_.dims[0], R = F_ / d1;
     for (std::size_t i = 0; i < n; ++i) {
       cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r_), asInt(R), asInt(d1), 1.0, h1, asInt(d1),
-                  p_.strata[s] + i * F_, asInt(R), 0.0, X_.data() + i * R, asInt(n * R));
+                  p_.strata[s] + i * F_, asInt(R), 0.0, X + i * R, asInt(n * R));
+    }
+  }
+
+  // Stratum s's parts of the hₜ update (r × dₜ each): its numerator into numAll_, its denominator
+  // D(s) = (w(s)w(s)ᵀ ⊙ G)·Hₜ (in Dall_ already) + diag(Σᵢ w[b, i])·(⊙ₖ≠ₜ HₖVₖᵀ)·Vₜ into Dall_
+  // (G = ⊙ₖ≠ₜ HₖHₖᵀ), and with `raw` the numerator the loss reads into rawAll_.
+  void hParts(std::size_t s, std::size_t t, bool loss, bool raw, Scratch& x) {
+    const std::size_t q = o_.strataRank[s], d = p_.dims[t], rd = r_ * d;
+    double* Ds = Dall_.get() + s * rd;
+    double* numS = numAll_.get() + s * rd;
+    double* rawS = raw ? rawAll_.get() + s * rd : nullptr;
+    const bool listed = listedOf(p_, s) != nullptr;
+    double* plain = listed ? x.num.data() : numS;  // the unweighted numerator
+    double* hat = loss && o_.tv ? rawS : nullptr;
+    hNumerator(s, t, plain, hat, x);
+    if (rawS && !hat) std::copy(plain, plain + rd, rawS);
+    double* E = x.E.data();
+    const auto& vh = vhPtr_[s];
+    for (std::size_t b = 0; b < r_; ++b)
+      for (std::size_t a = 0; a < q; ++a) {
+        double e = wsum_[s][b];
+        for (std::size_t k = 0; k < K_; ++k)
+          if (k != t) e *= vh[k][a * r_ + b];
+        E[b * q + a] = e;
+      }
+    gemm(false, false, r_, d, q, 1.0, E, v(s, t), 1.0, Ds);
+    if (listed) {
+      // Weighted: as in updateW, with the stratum's own term fixed (from updateW).
+      std::copy(plain, plain + rd, numS);
+      listedHSums(s, t, numS, Ds, x);
     }
   }
 
   // The modes of h in order (new w), numerators and denominators floored per stratum then summed.
+  // `wantLoss`: the loss after the update is wanted (the numerator it reads kept).
   void updateH(bool wantLoss) {
     if (o_.tv)
       // From h at the start of the update, as the reference (for these two modes that equals their
@@ -707,64 +826,55 @@ class StratifiedNtfSolver {
         tvDen_[t].resize(r_ * p_.dims[t]);
         tvSplit(st_.h[t].data(), r_, p_.dims[t], tvNum_[t].data(), tvDen_[t].data());
       }
-    double* G = tmp2_.data();
     for (std::size_t t = 0; t < K_; ++t) {
-      const std::size_t d = p_.dims[t];
-      const bool last = t + 1 == K_;
-      std::fill(numSum_.begin(), numSum_.begin() + static_cast<std::ptrdiff_t>(r_ * d), 0.0);
-      std::fill(denSum_.begin(), denSum_.begin() + static_cast<std::ptrdiff_t>(r_ * d), 0.0);
-      if (last && wantLoss) std::fill(numRaw_.begin(), numRaw_.begin() + static_cast<std::ptrdiff_t>(r_ * d), 0.0);
-      hadamardAllBut(hhPtr_, t, r_ * r_, G);
-      const double* h = st_.h[t].data();
-      // ((w(s)w(s)ᵀ) ⊙ ⊙ₖ≠ₜ HₖHₖᵀ)·Hₜ for every stratum at once: one (S·r × r)·(r × dₜ) GEMM.
+      const std::size_t d = p_.dims[t], rd = r_ * d;
+      const bool loss = t + 1 == K_ && wantLoss;
+      // The loss reads another numerator than the update: TV's, or the unweighted one with weights.
+      const bool raw = loss && keepRaw_;
+      // ((w(s)w(s)ᵀ) ⊙ ⊙ₖ≠ₜ HₖHₖᵀ)·Hₜ for every stratum at once: one (S·r × r)·(r × dₜ) GEMM, split by
+      // columns over the team (a split by rows, one stratum's each, rounds differently in OpenBLAS).
+      hadamardAllBut(hhPtr_, t, r_ * r_, G_.data());
       for (std::size_t s = 0; s < S_; ++s)
-        for (std::size_t i = 0; i < r_ * r_; ++i) Mall_[s * r_ * r_ + i] = WW_[s][i] * G[i];
-      gemm(false, false, S_ * r_, d, r_, 1.0, Mall_.data(), h, 0.0, Dall_.data());
-      for (std::size_t s = 0; s < S_; ++s) {
-        const std::size_t q = o_.strataRank[s];
-        double* hat = last && wantLoss && o_.tv ? tmp_.data() : nullptr;
-        hNumerator(s, t, num_.data(), hat);
-        // D(s) = ((⊙ₖ≠ₜ HₖVₖᵀ) Vₜ) ∘ rowsums(w) + ((w wᵀ) ⊙ (⊙ₖ≠ₜ HₖHₖᵀ)) Hₜ
-        // D(s) = (wwᵀ ⊙ G)·Hₜ (all strata in one GEMM, above) + diag(Σᵢ w[b, i])·(⊙ₖ≠ₜ HₖVₖᵀ)·Vₜ.
-        double* E = E_.data();
-        const auto& vh = vhPtr_[s];
-        for (std::size_t b = 0; b < r_; ++b)
-          for (std::size_t a = 0; a < q; ++a) {
-            double e = wsum_[s][b];
-            for (std::size_t k = 0; k < K_; ++k)
-              if (k != t) e *= vh[k][a * r_ + b];
-            E[b * q + a] = e;
+        for (std::size_t i = 0; i < r_ * r_; ++i) Mall_[s * r_ * r_ + i] = WW_[s][i] * G_[i];
+      const double* h = st_.h[t].data();
+      auto product = [&](int, std::size_t b, std::size_t e) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(S_ * r_), asInt(e - b), asInt(r_), 1.0, Mall_.data(),
+                    asInt(r_), h + b, asInt(d), 0.0, Dall_.get() + b, asInt(d));
+      };
+      runRowsIfWorth(team_, d, 8, static_cast<double>(2 * S_ * rd * r_), product);
+      eachStratum(work_, [&](std::size_t s, Scratch& x) { hParts(s, t, loss, raw, x); });
+      // Σₛ max(N(s), ε) and Σₛ max(D(s), ε) (and the loss' Σₛ N(s)) entry by entry, in stratum order.
+      const double* numAll = numAll_.get();
+      const double* Dall = Dall_.get();
+      const double* rawParts = raw ? rawAll_.get() : numAll;
+      // Each thread's entries [b, e), stratum by stratum (contiguous reads), each sum started at 0.
+      auto reduce = [&](int, std::size_t b, std::size_t e) {
+        std::fill(numSum_.begin() + static_cast<std::ptrdiff_t>(b), numSum_.begin() + static_cast<std::ptrdiff_t>(e), 0.0);
+        std::fill(denSum_.begin() + static_cast<std::ptrdiff_t>(b), denSum_.begin() + static_cast<std::ptrdiff_t>(e), 0.0);
+        if (loss) std::fill(numRaw_.begin() + static_cast<std::ptrdiff_t>(b), numRaw_.begin() + static_cast<std::ptrdiff_t>(e), 0.0);
+        for (std::size_t s = 0; s < S_; ++s) {
+          const double* num = numAll + s * rd;
+          const double* den = Dall + s * rd;
+          for (std::size_t i = b; i < e; ++i) {
+            numSum_[i] += std::max(num[i], o_.epsilon);
+            denSum_[i] += std::max(den[i], o_.epsilon);
           }
-        double* Ds = Dall_.data() + s * r_ * d;
-        gemm(false, false, r_, d, q, 1.0, E, v(s, t), 1.0, Ds);
-        const double* numS = num_.data();
-        if (listedOf(p_, s)) {
-          // Weighted: as in updateW, with the stratum's own term fixed (from updateW).
-          double* lnum = listedNum_.data();
-          std::copy(num_.begin(), num_.begin() + static_cast<std::ptrdiff_t>(r_ * d), lnum);
-          listedHSums(s, t, lnum, Ds);
-          numS = lnum;
+          if (loss)
+            for (std::size_t i = b; i < e; ++i) numRaw_[i] += rawParts[s * rd + i];
         }
-        for (std::size_t i = 0; i < r_ * d; ++i) {
-          numSum_[i] += std::max(numS[i], o_.epsilon);
-          denSum_[i] += std::max(Ds[i], o_.epsilon);
-        }
-        if (last && wantLoss) {
-          const double* raw = hat ? hat : num_.data();
-          for (std::size_t i = 0; i < r_ * d; ++i) numRaw_[i] += raw[i];
-        }
-      }
+      };
+      runRowsIfWorth(team_, rd, 8, static_cast<double>(3 * S_ * rd), reduce);
       if (o_.tv && t < 2) {
         const Vec& tn = tvNum_[t];
         const Vec& td = tvDen_[t];
-        for (std::size_t i = 0; i < r_ * d; ++i) {
+        for (std::size_t i = 0; i < rd; ++i) {
           numSum_[i] += o_.tvReg * tn[i];
           denSum_[i] += o_.tvReg * td[i];
         }
       }
       double* hm = st_.h[t].data();
-      for (std::size_t i = 0; i < r_ * d; ++i) hm[i] = hm[i] * (numSum_[i] / denSum_[i]);
-      refreshH(t);
+      for (std::size_t i = 0; i < rd; ++i) hm[i] = hm[i] * (numSum_[i] / denSum_[i]);
+      refreshH(t, loss && !o_.tv);  // with TV, h changes once more below
       if (o_.tv) {
         hhat_[t] = st_.h[t];
         normalizeColumns(hhat_[t].data(), r_, d);
@@ -774,14 +884,14 @@ class StratifiedNtfSolver {
 
   // The listed entries' parts of the v(s)ₜ update's sums (q × dₜ, rank-major), by feature
   // (ListedFeatures): den += Σ_f (Σκc + Σκ·own_f)·z_f and num += Σ_f (Σκa)·z_f, z_f the feature's
-  // derivative factors (the other v(s) modes' rows). Reads rows_.own.
-  void listedFeatureSums(std::size_t s, std::size_t t, double* num, double* den) {
+  // derivative factors (the other v(s) modes' rows). Reads x.rows.own.
+  void listedFeatureSums(std::size_t s, std::size_t t, double* num, double* den, Scratch& x) {
     const ListedFeatures& f = features_[s];
     const std::size_t q = o_.strataRank[s], d = p_.dims[t];
-    double* z = z_.data();
+    double* z = x.z.data();
     for (std::size_t p = 0; p < f.size(); ++p) {
       const int32_t* idx = f.index.data() + p * K_;
-      const double own = termAt(rows_.own, K_, q, idx, t, z);
+      const double own = termAt(x.rows.own, K_, q, idx, t, z);
       const double coef = f.offset[p] + f.kappa[p] * own;
       const std::size_t i = static_cast<std::size_t>(idx[t]);
       for (std::size_t a = 0; a < q; ++a) den[a * d + i] += coef * z[a];
@@ -795,32 +905,32 @@ class StratifiedNtfSolver {
   // own_f + w(s)[i]·g_f, and the entries' derivative factors w(s)[i] ⊙ z_f (z_f: the h rows but
   // mode t's) share z_f, so row fₜ gains z_f ⊙ Σ κ(own_f + w(s)[i]·g_f)·w(s)[i] in den and
   // z_f ⊙ Σ κa·w(s)[i] in num: per entry a product and a sum of its row of w(s), nothing else.
-  void listedHSums(std::size_t s, std::size_t t, double* num, double* den) {
-    rows_.build(p_, o_, st_, s, rowsBuffer_);
+  void listedHSums(std::size_t s, std::size_t t, double* num, double* den, Scratch& x) {
+    x.rows.build(p_, o_, st_, s, x.rowsBuffer);
     const ListedFeatures& f = features_[s];
     const listed::Kernels& kernels = listed::kernels();
     const std::size_t d = p_.dims[t];
     const bool uniform = !terms_[s].kappa, data = !f.kappaData.empty();
-    double* nT = numT_.data();
-    double* dT = denT_.data();
+    double* nT = x.numT.data();
+    double* dT = x.denT.data();
     std::fill(dT, dT + d * r_, 0.0);
     if (data) std::fill(nT, nT + d * r_, 0.0);
-    double* z = z_.data();
-    double* acc = acc_.data();
+    double* z = x.z.data();
+    double* acc = x.acc.data();
     double* accData = acc + r_;
-    const double* w = rows_.topics[0];
+    const double* w = x.rows.topics[0];
     for (std::size_t p = 0; p < f.size(); ++p) {
       const std::size_t first = f.start[p], k = f.start[p + 1] - first;
       const int32_t* idx = f.index.data() + p * K_;
       const int32_t* samples = f.samples.data() + first;
-      hRowsProduct(idx, K_, z);
+      hRowsProduct(x.rows, idx, K_, z);
       std::fill(acc, acc + r_, 0.0);
       kernels.dotsAxpy(z, w, samples, f.kappasOf(p, uniform), f.own[p], k, r_, acc);
       if (data) {
         std::fill(accData, accData + r_, 0.0);
         kernels.gatherAxpy(f.kappaData.data() + first, w, samples, k, r_, accData);
       }
-      hRowsProduct(idx, t, z);
+      hRowsProduct(x.rows, idx, t, z);
       const std::size_t row = static_cast<std::size_t>(idx[t]) * r_;
       for (std::size_t b = 0; b < r_; ++b) dT[row + b] += z[b] * acc[b];
       if (data)
@@ -830,9 +940,9 @@ class StratifiedNtfSolver {
     if (data) addTransposed(nT, d, num);
   }
 
-  // out (r) = ⊙_{k≠skip} hₖ[idx[k]] from the entry-major h rows of rows_ (skip ≥ K: all modes).
-  void hRowsProduct(const int32_t* idx, std::size_t skip, double* out) const {
-    rowsProduct(rows_.topics + 1, K_, r_, idx, skip, out);
+  // out (r) = ⊙_{k≠skip} hₖ[idx[k]] from the entry-major h rows of `rows` (skip ≥ K: all modes).
+  void hRowsProduct(const EntryRows& rows, const int32_t* idx, std::size_t skip, double* out) const {
+    rowsProduct(rows.topics + 1, K_, r_, idx, skip, out);
   }
 
   // out (r × d, rank-major) += x (d × r, entry-major).
@@ -841,15 +951,15 @@ class StratifiedNtfSolver {
       for (std::size_t j = 0; j < d; ++j) out[a * d + j] += x[j * r_ + a];
   }
 
-  // stratumListedLoss at the solver's state, in its buffers.
-  double listedLoss(std::size_t s) {
+  // stratumListedLoss at the solver's state, in the thread's buffers.
+  double listedLoss(std::size_t s, Scratch& x) {
     const TensorEntryWeights* e = listedOf(p_, s);
     if (!e) return 0;
-    rows_.build(p_, o_, st_, s, rowsBuffer_);
-    double* own = values_.data();
+    x.rows.build(p_, o_, st_, s, x.rowsBuffer);
+    double* own = x.values.data();
     double* topics = own + e->size();
-    rows_.ownValues(*e, own);
-    rows_.topicsValues(*e, topics);
+    x.rows.ownValues(*e, own);
+    x.rows.topicsValues(*e, topics);
     double total = 0;
     for (std::size_t k = 0; k < e->size(); ++k) {
       const double d = e->data[k] - own[k] - topics[k];
@@ -859,7 +969,7 @@ class StratifiedNtfSolver {
   }
 
   // ‖B(s)‖² = nₛ Σ ⊙ₜVₜVₜᵀ + 2 Σ_{a,b} (⊙ₜVₜHₜᵀ)[a,b] Σᵢw[b,i] + Σ (wwᵀ) ⊙ (⊙ₜHₜHₜᵀ), from current Grams.
-  double modelSquaredNorm(std::size_t s) {
+  double modelSquaredNorm(std::size_t s) const {
     const std::size_t q = o_.strataRank[s], n = p_.samples[s];
     double total = 0;
     {
@@ -897,20 +1007,24 @@ class StratifiedNtfSolver {
   const StratifiedNtfOptions& o_;
   StratifiedNtfState& st_;
   std::size_t S_, K_, r_, F_ = 0, dmax_ = 0, qmax_ = 0, nmax_ = 0;
+  RowTeam team_;
+  SingleThreadedBlas blas_;  // OpenBLAS on one thread while a team of several runs the strata
+  std::vector<Scratch> perThread_;
+  double work_ = 0;  // flops of a pass over the strata (strataFlops)
   double normA2_ = 0;
+  Vec normsA_;
   std::vector<Vec> sumA_, VV_, VH_, HH_, WW_, wsum_, Y_, hhat_;
   std::vector<double> innerV_;
   bool cacheY_ = false;
-  Vec Yscratch_, X_, num_, den_, numSum_, denSum_, numRaw_, tmp_, tmp2_, bufA_, bufB_, E_, Mall_, Dall_;
+  Vec numSum_, denSum_, numRaw_, G_, Mall_, modelS_, listedS_;
+  std::unique_ptr<double[]> Dall_, numAll_, rawAll_;
+  bool keepRaw_ = false;
   std::vector<Vec> topic_;  // weighted: per listed entry of each stratum (by feature), its topic term
-  Vec listedNum_, z_, acc_, coef_, rowsBuffer_, numT_, denT_, values_;
   std::vector<ListedTerms> terms_;  // per stratum: what its listed loops may skip reading
   std::vector<ListedFeatures> features_;  // per stratum: its listed entries by feature index
-  EntryRows rows_;
   Vec tvNum_[2], tvDen_[2];
   std::vector<std::vector<const double*>> vvPtr_, vhPtr_;
   std::vector<const double*> hhPtr_;
-  Workspace ws_;
   std::size_t scratch_ = 0;
 };
 
@@ -938,41 +1052,64 @@ void stratifiedNtfRandomInit(const StratifiedNtfProblem& p, const StratifiedNtfO
   }
 }
 
+int stratifiedNtfThreads(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o) {
+  const int threads = teamThreads(0, strataFlops(p, o.rank));
+  const int S = static_cast<int>(p.strata.size());
+  if (S >= threads) return threads;
+  // Fewer strata than threads: spread, they would leave threads idle. That still pays where a
+  // stratum's products are too small for OpenBLAS to thread well (below about 10⁷ flops: docs/
+  // threads.md, "Small jobs"); larger ones keep OpenBLAS's threads, one stratum at a time.
+  return strataFlops(p, o.rank) / S < 1e7 ? S : 1;
+}
+
 double stratifiedNtfLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st) {
+  RowTeam team(stratifiedNtfThreads(p, o));
+  SingleThreadedBlas blas(team.size() > 1);
+  return stratifiedNtfLoss(p, o, st, team);
+}
+
+double stratifiedNtfLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st,
+                         RowTeam& team) {
   const std::size_t S = p.strata.size(), K = p.dims.size(), r = o.rank;
   const std::size_t F = shapeSize(p.dims);
-  Workspace ws;
-  Vec M, g1, g2;
+  struct Scratch {
+    Workspace ws;
+    Vec M, g1, g2, sumA;
+  };
+  std::vector<Scratch> perThread(static_cast<std::size_t>(team.size()));
   std::vector<Vec> HH(K, Vec(r * r));
   for (std::size_t t = 0; t < K; ++t) crossRows(st.h[t].data(), r, st.h[t].data(), r, p.dims[t], HH[t].data());
-  double total = 0;
-  for (std::size_t s = 0; s < S; ++s) {
+  // Each stratum's ‖A(s) − B(s)‖² (plus its listed part) on one thread, summed in stratum order below.
+  Vec terms(S);
+  auto term = [&](std::size_t s, int thread) {
+    Scratch& x = perThread[static_cast<std::size_t>(thread)];
     const std::size_t n = p.samples[s], q = o.strataRank[s];
     const double* A = p.strata[s];
-    Vec sumA(F, 0.0);
+    Vec& sumA = x.sumA;
+    sumA.assign(F, 0.0);
     for (std::size_t i = 0; i < n; ++i)
       for (std::size_t j = 0; j < F; ++j) sumA[j] += A[i * F + j];
     // ⟨A, B⟩: the v term through Σᵢ A[i], the CP term through the mode-0 MTTKRP.
     std::vector<const double*> vf(K), cf(K + 1);
     for (std::size_t t = 0; t < K; ++t) vf[t] = st.v[s * K + t].data();
-    M.resize(std::max(q * p.dims[K - 1], r * n));
-    mttkrpRankMajor(sumA.data(), p.dims, vf.data(), q, K - 1, M.data(), ws);
-    double inner = dot(M.data(), vf[K - 1], q * p.dims[K - 1]);
+    x.M.resize(std::max(q * p.dims[K - 1], r * n));
+    mttkrpRankMajor(sumA.data(), p.dims, vf.data(), q, K - 1, x.M.data(), x.ws);
+    double inner = dot(x.M.data(), vf[K - 1], q * p.dims[K - 1]);
     Shape full(p.dims);
     full.insert(full.begin(), n);
     cf[0] = st.w[s].data();
     for (std::size_t t = 0; t < K; ++t) cf[t + 1] = st.h[t].data();
-    mttkrpRankMajor(A, full, cf.data(), r, 0, M.data(), ws);
-    inner += dot(M.data(), st.w[s].data(), r * n);
+    mttkrpRankMajor(A, full, cf.data(), r, 0, x.M.data(), x.ws);
+    inner += dot(x.M.data(), st.w[s].data(), r * n);
     // ‖B‖² from Gram matrices.
     Vec VV(q * q, 1.0), VH(q * r, 1.0), WW(r * r);
-    g1.resize(q * q);
-    g2.resize(q * r);
+    x.g1.resize(q * q);
+    x.g2.resize(q * r);
     for (std::size_t t = 0; t < K; ++t) {
-      crossRows(vf[t], q, vf[t], q, p.dims[t], g1.data());
-      crossRows(vf[t], q, st.h[t].data(), r, p.dims[t], g2.data());
-      for (std::size_t i = 0; i < q * q; ++i) VV[i] *= g1[i];
-      for (std::size_t i = 0; i < q * r; ++i) VH[i] *= g2[i];
+      crossRows(vf[t], q, vf[t], q, p.dims[t], x.g1.data());
+      crossRows(vf[t], q, st.h[t].data(), r, p.dims[t], x.g2.data());
+      for (std::size_t i = 0; i < q * q; ++i) VV[i] *= x.g1[i];
+      for (std::size_t i = 0; i < q * r; ++i) VH[i] *= x.g2[i];
     }
     crossRows(st.w[s].data(), r, st.w[s].data(), r, n, WW.data());
     double model = static_cast<double>(n) * sum(VV.data(), q * q);
@@ -985,8 +1122,11 @@ double stratifiedNtfLoss(const StratifiedNtfProblem& p, const StratifiedNtfOptio
       for (std::size_t t = 0; t < K; ++t) e *= HH[t][i];
       model += e;
     }
-    total += squaredNorm(A, n * F) - 2 * inner + model + stratumListedLoss(p, o, st, s);
-  }
+    terms[s] = squaredNorm(A, n * F) - 2 * inner + model + stratumListedLoss(p, o, st, s);
+  };
+  runEachIfWorth(team, S, strataFlops(p, r), term);
+  double total = 0;
+  for (std::size_t s = 0; s < S; ++s) total += terms[s];
   const double fit = std::sqrt(std::max(total, 0.0));
   return o.tv ? fit + o.tvReg * tvLoss(st.h, p.dims, r) : fit;
 }
@@ -1038,150 +1178,224 @@ void runLoop(int maxIterations, int lossEvery, double tolerance, double certific
 
 }  // namespace
 
-void stratifiedNtf(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, StratifiedNtfState& st,
-                   StratifiedNtfResult& result, Monitor& monitor) {
-  if (o.solver == NtfSolver::Hals) {
-    StratifiedNtfHals solver(p, o, st);
-    result.scratchDoubles = solver.scratchDoubles();
-    runLoop(
-        o.maxIterations, o.lossEvery, o.tolerance, o.certificateTolerance, solver.initialLoss(),
-        std::sqrt(weightedDataNorm2(p)), result.trace, result.iterations, result.stop, monitor,
-        [&](int it, bool wantLoss) { return solver.iterate(wantLoss, o.recordStages && it == 1 ? &result.stages : nullptr); },
-        [&] { return stratifiedNtfCertificate(p, o, st); });
-    result.certificate = stratifiedNtfCertificate(p, o, st);
-    return;
-  }
-  StratifiedNtfSolver solver(p, o, st);
-  result.scratchDoubles = solver.scratchDoubles();
-  const double loss0 = solver.initialLoss();
-  const double normA2 = weightedDataNorm2(p);
-  runLoop(
-      o.maxIterations, o.lossEvery, o.tolerance, o.tv ? 0.0 : o.certificateTolerance, loss0, std::sqrt(normA2),
-      result.trace, result.iterations, result.stop, monitor,
-      [&](int it, bool wantLoss) { return solver.iterate(wantLoss, o.recordStages && it == 1 ? &result.stages : nullptr); },
-      [&] { return stratifiedNtfCertificate(p, o, st); });
-  result.certificate = stratifiedNtfCertificate(p, o, st);
-}
+namespace {
 
-double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o,
-                                const StratifiedNtfState& st) {
+// stratifiedNtfCertificate on a team, with Σₛ Σ ω A(s)² given. Per stratum on the team: its v(s) and
+// w(s) blocks' gradient mappings, and the parts of each hₜ's gradient that cost a pass over its data
+// (its MTTKRP) or depend on it alone (the small matrices that multiply hₜ and v(s)ₜ), kept. Then the
+// hₜ gradients from them, stratum by stratum in order, as one thread adds them: split by columns over
+// the team (each column's sums the same in any split).
+double certificateOn(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st,
+                     RowTeam& team, double normA2) {
   if (o.tv) return std::nan("");
   const std::size_t S = p.strata.size(), K = p.dims.size(), r = o.rank;
   const std::size_t F = shapeSize(p.dims);
-  std::size_t dmax = 0, qmax = 0, nmax = 0;
-  for (std::size_t d : p.dims) dmax = std::max(dmax, d);
+  std::size_t dmax = 0, qmax = 0, nmax = 0, sumD = 0;
+  for (std::size_t d : p.dims) dmax = std::max(dmax, d), sumD += d;
   for (std::size_t q : o.strataRank) qmax = std::max(qmax, q);
   for (std::size_t n : p.samples) nmax = std::max(nmax, n);
-  const double scale = 1.0 / std::max(weightedDataNorm2(p), 1e-300);
-  Workspace ws;
+  const double scale = 1.0 / std::max(normA2, 1e-300);
   // Grams HₜHₜᵀ (r×r); per stratum VₜVₜᵀ (q×q) and VₜHₜᵀ (q×r).
-  std::vector<Vec> HH(K, Vec(r * r)), VV(K), VH(K);
+  std::vector<Vec> HH(K, Vec(r * r));
   for (std::size_t t = 0; t < K; ++t) crossRows(st.h[t].data(), r, st.h[t].data(), r, p.dims[t], HH[t].data());
-  std::vector<Vec> gradH(K);
-  for (std::size_t t = 0; t < K; ++t) gradH[t].assign(r * p.dims[t], 0.0);
-  Vec M(std::max({qmax, r}) * std::max(dmax, nmax)), G(std::max(qmax, r) * std::max(qmax, r)), E(r * qmax), grad, WW(r * r),
-      wsum(r), sumA(F), residual, z, rowsBuffer;
-  std::vector<const double*> vf(K), cf(K + 1), vv(K), vh(K), hh(K);
+  std::vector<const double*> hh(K);
   for (std::size_t t = 0; t < K; ++t) hh[t] = HH[t].data();
-  double worst = 0;
-  for (std::size_t s = 0; s < S; ++s) {
+  // Kept per stratum s and h mode t: (wwᵀ ⊙ ⊙ₖ≠ₜ HₖHₖᵀ) (r×r) at hG + (s·K + t)·r², diag(Σᵢw)(⊙ₖ≠ₜ HₖVₖᵀ)
+  // (r×q) at hE + (s·K + t)·r·qmax, the MTTKRP (r×dₜ) at hM + s·r·Σd + r·(d₁ + … + dₜ₋₁); the listed
+  // entries' κ(B − a) (weighted); the blocks' worst mapping. Left unset here: the strata's pass
+  // writes them first (a serial fill would be a long serial step on 2 threads).
+  std::unique_ptr<double[]> hG(new double[S * K * r * r]), hE(new double[S * K * r * qmax]), hM(new double[S * r * sumD]);
+  Vec worstS(S);
+  std::vector<Vec> residuals(S);
+  std::vector<std::size_t> offset(K, 0);
+  for (std::size_t t = 1; t < K; ++t) offset[t] = offset[t - 1] + r * p.dims[t - 1];
+  struct Scratch {
+    Workspace ws;
+    Vec M, G, E, grad, WW, wsum, sumA, z, rowsBuffer;
+    std::vector<Vec> VV, VH;
+    EntryRows rows;
+  };
+  std::vector<Scratch> perThread(static_cast<std::size_t>(team.size()));
+  // Adds the listed part Σ κ(B − a)·z to the gradient (R × d, rank-major) of factor `skip` of the
+  // term `f` (rows of stratum s), the columns [b, e) of it.
+  auto addListed = [&](const TensorEntryWeights* listed, const Vec& residual, const double* const* f, std::size_t order,
+                       std::size_t R, std::size_t first, std::size_t skip, std::size_t d, double* g, double* z,
+                       std::size_t b, std::size_t e) {
+    if (!listed) return;
+    for (std::size_t k = 0; k < listed->size(); ++k) {
+      const int32_t* idx = listed->index.data() + k * listed->order + first;
+      const std::size_t j = static_cast<std::size_t>(idx[skip]);
+      if (j < b || j >= e) continue;
+      termAt(f, order, R, idx, skip, z);
+      for (std::size_t a = 0; a < R; ++a) g[a * d + j] += residual[k] * z[a];
+    }
+  };
+  auto stratum = [&](std::size_t s, int thread) {
+    Scratch& x = perThread[static_cast<std::size_t>(thread)];
     const std::size_t n = p.samples[s], q = o.strataRank[s];
     const double* A = p.strata[s];
     const double* w = st.w[s].data();
-    std::fill(sumA.begin(), sumA.end(), 0.0);
+    std::vector<const double*> vf(K), cf(K + 1), vv(K), vh(K);
+    x.M.resize(std::max({qmax, r}) * std::max(dmax, nmax));  // sized by the thread's first stratum
+    x.G.resize(std::max(qmax, r) * std::max(qmax, r));
+    x.E.resize(r * qmax);
+    x.WW.resize(r * r);
+    x.wsum.resize(r);
+    x.VV.resize(K);
+    x.VH.resize(K);
+    x.sumA.assign(F, 0.0);
     for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = 0; j < F; ++j) sumA[j] += A[i * F + j];
+      for (std::size_t j = 0; j < F; ++j) x.sumA[j] += A[i * F + j];
     for (std::size_t t = 0; t < K; ++t) {
       vf[t] = st.v[s * K + t].data();
-      VV[t].resize(q * q);
-      VH[t].resize(q * r);
-      crossRows(vf[t], q, vf[t], q, p.dims[t], VV[t].data());
-      crossRows(vf[t], q, st.h[t].data(), r, p.dims[t], VH[t].data());
-      vv[t] = VV[t].data();
-      vh[t] = VH[t].data();
+      x.VV[t].resize(q * q);
+      x.VH[t].resize(q * r);
+      crossRows(vf[t], q, vf[t], q, p.dims[t], x.VV[t].data());
+      crossRows(vf[t], q, st.h[t].data(), r, p.dims[t], x.VH[t].data());
+      vv[t] = x.VV[t].data();
+      vh[t] = x.VH[t].data();
     }
-    for (std::size_t b = 0; b < r; ++b) wsum[b] = sum(w + b * n, n);
-    crossRows(w, r, w, r, n, WW.data());
+    for (std::size_t b = 0; b < r; ++b) x.wsum[b] = sum(w + b * n, n);
+    crossRows(w, r, w, r, n, x.WW.data());
     Shape full(p.dims);
     full.insert(full.begin(), n);
     cf[0] = w;
     for (std::size_t t = 0; t < K; ++t) cf[t + 1] = st.h[t].data();
     // Weighted: each block's gradient gains Σ_listed κ(B − a)·z, z the entry's derivative factors.
     const TensorEntryWeights* listed = listedOf(p, s);
-    EntryRows rows;
+    Vec& residual = residuals[s];
     if (listed) {
-      rows.build(p, o, st, s, rowsBuffer);
+      x.rows.build(p, o, st, s, x.rowsBuffer);
       residual.resize(listed->size());
-      z.resize(std::max(q, r));
+      x.z.resize(std::max(q, r));
       for (std::size_t k = 0; k < listed->size(); ++k) {
         const int32_t* idx = listed->index.data() + k * listed->order;
-        residual[k] = listed->kappa[k] * (rows.ownAt(idx, z.data()) + rows.topicsAt(idx, z.data()) - listed->data[k]);
+        residual[k] = listed->kappa[k] * (x.rows.ownAt(idx, x.z.data()) + x.rows.topicsAt(idx, x.z.data()) - listed->data[k]);
       }
     }
-    // Adds the listed part to the gradient (R × d, rank-major) of factor `skip` of the term `f`.
-    auto addListed = [&](const double* const* f, std::size_t order, std::size_t R, std::size_t first, std::size_t skip,
-                         std::size_t d, double* g) {
-      if (!listed) return;
-      for (std::size_t k = 0; k < listed->size(); ++k) {
-        const int32_t* idx = listed->index.data() + k * listed->order + first;
-        termAt(f, order, R, idx, skip, z.data());
-        const std::size_t j = static_cast<std::size_t>(idx[skip]);
-        for (std::size_t a = 0; a < R; ++a) g[a * d + j] += residual[k] * z[a];
-      }
-    };
+    double worst = 0;
+    double* M = x.M.data();
+    double* G = x.G.data();
+    double* E = x.E.data();
     // ∇v(s)ₜ = nₛ(⊙ₖ≠ₜ VₖVₖᵀ)Vₜ + (⊙ₖ≠ₜ VₖHₖᵀ)·diag(Σᵢw)·Hₜ − MTTKRP(Σᵢ A(s)[i]; v(s)).
     for (std::size_t t = 0; t < K; ++t) {
       const std::size_t d = p.dims[t];
-      grad.resize(q * d);
-      mttkrpRankMajor(sumA.data(), p.dims, vf.data(), q, t, M.data(), ws);
-      hadamardAllBut(vv, t, q * q, G.data());
-      gemm(false, false, q, d, q, static_cast<double>(n), G.data(), vf[t], 0.0, grad.data());
-      hadamardAllBut(vh, t, q * r, E.data());
+      x.grad.resize(q * d);
+      mttkrpRankMajor(x.sumA.data(), p.dims, vf.data(), q, t, M, x.ws);
+      hadamardAllBut(vv, t, q * q, G);
+      gemm(false, false, q, d, q, static_cast<double>(n), G, vf[t], 0.0, x.grad.data());
+      hadamardAllBut(vh, t, q * r, E);
       for (std::size_t a = 0; a < q; ++a)
-        for (std::size_t b = 0; b < r; ++b) E[a * r + b] *= wsum[b];
-      gemm(false, false, q, d, r, 1.0, E.data(), st.h[t].data(), 1.0, grad.data());
-      addListed(rows.own, K, q, 1, t, d, grad.data());
-      for (std::size_t i = 0; i < q * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
-      worst = worstCertificate(worst, gradientMapping(vf[t], grad.data(), q * d, true));
+        for (std::size_t b = 0; b < r; ++b) E[a * r + b] *= x.wsum[b];
+      gemm(false, false, q, d, r, 1.0, E, st.h[t].data(), 1.0, x.grad.data());
+      addListed(listed, residual, x.rows.own, K, q, 1, t, d, x.grad.data(), x.z.data(), 0, d);
+      for (std::size_t i = 0; i < q * d; ++i) x.grad[i] = (x.grad[i] - M[i]) * scale;
+      worst = worstCertificate(worst, gradientMapping(vf[t], x.grad.data(), q * d, true));
     }
     // ∇w(s)[b, i] = Σ_b' (⊙ₜHₜHₜᵀ)[b, b'] w[b', i] + Σ_a (⊙ₜVₜHₜᵀ)[a, b] − MTTKRP(A(s); w, h) over the samples.
-    grad.resize(r * n);
-    mttkrpRankMajor(A, full, cf.data(), r, 0, M.data(), ws);
-    hadamardAllBut(hh, K, r * r, G.data());
-    gemm(false, false, r, n, r, 1.0, G.data(), w, 0.0, grad.data());
-    hadamardAllBut(vh, K, q * r, E.data());
-    addListed(rows.topics, K + 1, r, 0, 0, n, grad.data());
+    x.grad.resize(r * n);
+    mttkrpRankMajor(A, full, cf.data(), r, 0, M, x.ws);
+    hadamardAllBut(hh, K, r * r, G);
+    gemm(false, false, r, n, r, 1.0, G, w, 0.0, x.grad.data());
+    hadamardAllBut(vh, K, q * r, E);
+    addListed(listed, residual, x.rows.topics, K + 1, r, 0, 0, n, x.grad.data(), x.z.data(), 0, n);
     for (std::size_t b = 0; b < r; ++b) {
       double shift = 0;
       for (std::size_t a = 0; a < q; ++a) shift += E[a * r + b];
-      for (std::size_t i = 0; i < n; ++i) grad[b * n + i] = (grad[b * n + i] + shift - M[b * n + i]) * scale;
+      for (std::size_t i = 0; i < n; ++i) x.grad[b * n + i] = (x.grad[b * n + i] + shift - M[b * n + i]) * scale;
     }
-    worst = worstCertificate(worst, gradientMapping(w, grad.data(), r * n, true));
-    // ∇hₜ += (wwᵀ ⊙ ⊙ₖ≠ₜ HₖHₖᵀ)Hₜ + diag(Σᵢw)(⊙ₖ≠ₜ HₖVₖᵀ)Vₜ − MTTKRP(A(s); w, h) over mode t.
+    worst = worstCertificate(worst, gradientMapping(w, x.grad.data(), r * n, true));
+    worstS[s] = worst;
+    // hₜ's parts: MTTKRP(A(s); w, h) over mode t, (wwᵀ ⊙ ⊙ₖ≠ₜ HₖHₖᵀ) and diag(Σᵢw)(⊙ₖ≠ₜ HₖVₖᵀ).
     for (std::size_t t = 0; t < K; ++t) {
-      const std::size_t d = p.dims[t];
-      double* gh = gradH[t].data();
-      mttkrpRankMajor(A, full, cf.data(), r, t + 1, M.data(), ws);
-      hadamardAllBut(hh, t, r * r, G.data());
-      for (std::size_t i = 0; i < r * r; ++i) G[i] *= WW[i];
-      gemm(false, false, r, d, r, 1.0, G.data(), st.h[t].data(), 1.0, gh);
+      mttkrpRankMajor(A, full, cf.data(), r, t + 1, hM.get() + s * r * sumD + offset[t], x.ws);
+      double* Gt = hG.get() + (s * K + t) * r * r;
+      hadamardAllBut(hh, t, r * r, Gt);
+      for (std::size_t i = 0; i < r * r; ++i) Gt[i] *= x.WW[i];
+      double* Et = hE.get() + (s * K + t) * r * qmax;
       for (std::size_t b = 0; b < r; ++b)
         for (std::size_t a = 0; a < q; ++a) {
-          double e = wsum[b];
+          double e = x.wsum[b];
           for (std::size_t k = 0; k < K; ++k)
-            if (k != t) e *= VH[k][a * r + b];
-          E[b * q + a] = e;
+            if (k != t) e *= x.VH[k][a * r + b];
+          Et[b * q + a] = e;
         }
-      gemm(false, false, r, d, q, 1.0, E.data(), vf[t], 1.0, gh);
-      addListed(rows.topics, K + 1, r, 0, t + 1, d, gh);
-      for (std::size_t i = 0; i < r * d; ++i) gh[i] -= M[i];
     }
-  }
+  };
+  runEachIfWorth(team, S, strataFlops(p, r), stratum);
+  double worst = 0;
+  for (std::size_t s = 0; s < S; ++s) worst = worstCertificate(worst, worstS[s]);
+  // ∇hₜ = Σₛ [(wwᵀ ⊙ ⊙ₖ≠ₜ HₖHₖᵀ)Hₜ + diag(Σᵢw)(⊙ₖ≠ₜ HₖVₖᵀ)Vₜ − MTTKRP(A(s); w, h) over mode t], in
+  // stratum order, columns [b, e) of it by one thread.
+  std::vector<Vec> gradH(K);
   for (std::size_t t = 0; t < K; ++t) {
+    const std::size_t d = p.dims[t];
+    gradH[t].assign(r * d, 0.0);
+    double* gh = gradH[t].data();
+    const double* h = st.h[t].data();
+    auto columns = [&](int thread, std::size_t b, std::size_t e) {
+      Scratch& x = perThread[static_cast<std::size_t>(thread)];
+      const std::size_t c = e - b;
+      for (std::size_t s = 0; s < S; ++s) {
+        const std::size_t q = o.strataRank[s];
+        const double* Gt = hG.get() + (s * K + t) * r * r;
+        const double* Et = hE.get() + (s * K + t) * r * qmax;
+        const double* Mt = hM.get() + s * r * sumD + offset[t];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r), asInt(c), asInt(r), 1.0, Gt, asInt(r), h + b,
+                    asInt(d), 1.0, gh + b, asInt(d));
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r), asInt(c), asInt(q), 1.0, Et, asInt(q),
+                    st.v[s * K + t].data() + b, asInt(d), 1.0, gh + b, asInt(d));
+        if (const TensorEntryWeights* listed = listedOf(p, s)) {
+          x.rows.build(p, o, st, s, x.rowsBuffer);
+          x.z.resize(std::max(q, r));
+          addListed(listed, residuals[s], x.rows.topics, K + 1, r, 0, t + 1, d, gh, x.z.data(), b, e);
+        }
+        for (std::size_t a = 0; a < r; ++a)
+          for (std::size_t j = b; j < e; ++j) gh[a * d + j] -= Mt[a * d + j];
+      }
+    };
+    runRowsIfWorth(team, d, 8, static_cast<double>(2 * S * r * (r + qmax) * d), columns);
     for (double& g : gradH[t]) g *= scale;
-    worst = worstCertificate(worst, gradientMapping(st.h[t].data(), gradH[t].data(), gradH[t].size(), true));
+    worst = worstCertificate(worst, gradientMapping(h, gh, r * d, true));
   }
   return worst;
+}
+
+}  // namespace
+
+void stratifiedNtf(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, StratifiedNtfState& st,
+                   StratifiedNtfResult& result, Monitor& monitor) {
+  if (o.solver == NtfSolver::Hals) {
+    StratifiedNtfHals solver(p, o, st);
+    result.scratchDoubles = solver.scratchDoubles();
+    RowTeam& team = solver.team();
+    const double normA2 = weightedDataNorm2(p, solver.strataNorms());
+    runLoop(
+        o.maxIterations, o.lossEvery, o.tolerance, o.certificateTolerance, solver.initialLoss(), std::sqrt(normA2),
+        result.trace, result.iterations, result.stop, monitor,
+        [&](int it, bool wantLoss) { return solver.iterate(wantLoss, o.recordStages && it == 1 ? &result.stages : nullptr); },
+        [&] { return certificateOn(p, o, st, team, normA2); });
+    result.certificate = certificateOn(p, o, st, team, normA2);
+    return;
+  }
+  StratifiedNtfSolver solver(p, o, st);
+  result.scratchDoubles = solver.scratchDoubles();
+  const double loss0 = solver.initialLoss();
+  const double normA2 = weightedDataNorm2(p, solver.strataNorms());
+  runLoop(
+      o.maxIterations, o.lossEvery, o.tolerance, o.tv ? 0.0 : o.certificateTolerance, loss0, std::sqrt(normA2),
+      result.trace, result.iterations, result.stop, monitor,
+      [&](int it, bool wantLoss) { return solver.iterate(wantLoss, o.recordStages && it == 1 ? &result.stages : nullptr); },
+      [&] { return certificateOn(p, o, st, solver.team(), normA2); });
+  result.certificate = certificateOn(p, o, st, solver.team(), normA2);
+}
+
+double stratifiedNtfCertificate(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o,
+                                const StratifiedNtfState& st) {
+  if (o.tv) return std::nan("");
+  RowTeam team(stratifiedNtfThreads(p, o));
+  SingleThreadedBlas blas(team.size() > 1);
+  return certificateOn(p, o, st, team, weightedDataNorm2(p, strataSquaredNorms(team, p)));
 }
 
 // ---- NTF --------------------------------------------------------------------------------------------

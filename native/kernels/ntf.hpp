@@ -108,6 +108,21 @@ double stratifiedNtfLoss(const StratifiedNtfProblem& problem, const StratifiedNt
 double stratifiedNtfCertificate(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
                                 const StratifiedNtfState& state);
 
+class RowTeam;  // thread_team.hpp
+
+// The threads of a Stratified-NTF solve's team (and of the loss and certificate above): the job's
+// (teamThreads, thread_team.hpp) when a pass over the strata pays for waking a helper, at most one
+// per stratum (one when there are fewer strata than threads and each is large enough for OpenBLAS's
+// own threads). A stratum's products are too small to split (10×64×64 at rank 40 in the benchmark),
+// so the solver's passes spread whole strata over the team, each thread on single-threaded OpenBLAS,
+// and sum what the strata share from per-stratum parts in stratum order: the same bits as one thread.
+int stratifiedNtfThreads(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options);
+
+// stratifiedNtfLoss with the strata spread over `team` (OpenBLAS held at one thread by the caller
+// while the team has several): each stratum's term on one thread, summed in stratum order.
+double stratifiedNtfLoss(const StratifiedNtfProblem& problem, const StratifiedNtfOptions& options,
+                         const StratifiedNtfState& state, RowTeam& team);
+
 // Runs options.solver from `state` (updated in place): the multiplicative updates below, or HALS
 // (ntf_stratified_hals.hpp; not with TV). Progress values: [loss, loss /
 // √(Σₛ‖A(s)‖²)]. MU with weights: each block's step is Lee–Seung's for the weighted objective (its

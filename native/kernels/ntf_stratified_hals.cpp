@@ -110,6 +110,7 @@ struct StratifiedNtfHals::Impl {
   StratifiedNtfState& st;
   std::size_t S, K, r, F = 0, dmax = 0, qmax = 0, nmax = 0;
   double normA2 = 0;
+  Vec normsA;  // ‖A(s)‖² per stratum
   std::vector<Vec> sumA, VV, VH, HH, WW, wsum;
   std::vector<std::vector<const double*>> vvPtr, vhPtr;
   std::vector<const double*> hhPtr;
@@ -144,19 +145,33 @@ struct StratifiedNtfHals::Impl {
   Vec wRows;                            // entry-major w(s) of all strata (Σnₛ × r), stratum s from row wBase[s]
   std::vector<std::size_t> wBase;
   std::vector<Vec> hRows;  // entry-major hₜ (dₜ × r)
-  // One column's scratch: its Khatri–Rao rows (listed::cpHalsGather's layout), κ, a − fixed term,
-  // residuals; the column of X before a sweep, of P, the curvatures (curv) and the cross sums
-  // Σκz_a·z_{a+1}, a even (curvPairs), that the first sweep leaves for the later ones
-  // (listed::Kernels::cpHalsSweep).
-  // Yc and resid lie on cache lines (cacheAligned), in ycStorage and residStorage.
-  Vec ycStorage, kap, target, residStorage, xc, xold, Pc, curv, curvPairs;
-  double *Yc = nullptr, *resid = nullptr;
+  // One thread's scratch (the strata are spread over the team: see stratifiedNtfThreads, ntf.hpp;
+  // thread 0's also serves the h updates).
+  struct Scratch {
+    Vec M, P, Q, E;  // one block's MTTKRP, linear term, curvature; Hadamard scratch
+    Vec Zone, bufA, bufB;  // one stratum's Z (without the cache); contraction slices
+    Workspace ws;
+    // One column's scratch: its Khatri–Rao rows (listed::cpHalsGather's layout), κ, a − fixed term,
+    // residuals; the column of X before a sweep, of P, the curvatures (curv) and the cross sums
+    // Σκz_a·z_{a+1}, a even (curvPairs), that the first sweep leaves for the later ones
+    // (listed::Kernels::cpHalsSweep).
+    // Yc and resid lie on cache lines (cacheAligned), in ycStorage and residStorage.
+    Vec ycStorage, kap, target, residStorage, xc, xold, Pc, curv, curvPairs;
+    double *Yc = nullptr, *resid = nullptr;
+  };
   bool cacheZ = false;
   std::vector<Vec> Zall;
-  Vec Zone, bufA, bufB;  // one stratum's Z (without the cache); contraction slices
-  Vec M, P, Q, E, G, Msum;  // one block's MTTKRP, linear term, curvature; Hadamard scratch; Σₛ MTTKRPs
-  Workspace ws;
+  Vec G, Msum;  // Hadamard scratch; Σₛ MTTKRPs
+  Vec decrease;  // sweepOnTeam's per-step decreases (R × d)
+  // Per stratum, the parts of an hₜ update: its MTTKRP (r × dₜ at s·r·dₜ) and diag(Σᵢ w)(⊙ₖ≠ₜ HₖV(s)ₖᵀ)
+  // (r × qₛ at s·r·qmax). Left unset by the constructor: the strata's pass writes them first.
+  std::unique_ptr<double[]> hM, hE;
   std::unique_ptr<RowTeam> team;
+  RowTeam alone{1};
+  bool spread = false;  // the strata spread over the team (then OpenBLAS on one thread: blas)
+  std::unique_ptr<SingleThreadedBlas> blas;
+  std::vector<Scratch> perThread;
+  double work = 0;  // flops of a pass over the strata' data at rank r
   std::size_t scratch = 0;
 
   Impl(const StratifiedNtfProblem& p_, const StratifiedNtfOptions& o_, StratifiedNtfState& st_)
@@ -169,15 +184,27 @@ struct StratifiedNtfHals::Impl {
     for (std::size_t d : p.dims) dmax = std::max(dmax, d);
     for (std::size_t q : o.strataRank) qmax = std::max(qmax, q);
     for (std::size_t n : p.samples) nmax = std::max(nmax, n);
+    const std::size_t R = std::max(r, qmax), D = std::max(dmax, nmax);
+    // The team: the strata spread over it (stratifiedNtfThreads), or, one stratum or a small job
+    // aside, the sweeps of a block large enough (by columns, OpenBLAS keeping its own threads).
+    const int strataThreads = stratifiedNtfThreads(p, o);
+    spread = strataThreads > 1;
+    team = std::make_unique<RowTeam>(std::max(strataThreads, teamThreads(0, static_cast<double>(R * R * D), 20000)));
+    blas = std::make_unique<SingleThreadedBlas>(spread);
+    perThread.resize(static_cast<std::size_t>(spread ? team->size() : 1));
+    for (std::size_t n : p.samples) work += 2.0 * static_cast<double>(n * F * r);
+    // Per stratum: Σᵢ A(s)[i] and ‖A(s)‖² (summed in stratum order below).
     sumA.resize(S);
-    for (std::size_t s = 0; s < S; ++s) {
+    normsA.resize(S);
+    eachStratum(work, [&](std::size_t s, Scratch&) {
       const std::size_t n = p.samples[s];
       const double* A = p.strata[s];
       sumA[s].assign(F, 0.0);
       for (std::size_t i = 0; i < n; ++i)
         for (std::size_t j = 0; j < F; ++j) sumA[s][j] += A[i * F + j];
-      normA2 += squaredNorm(A, n * F);
-    }
+      normsA[s] = squaredNorm(A, n * F);
+    });
+    for (std::size_t s = 0; s < S; ++s) normA2 += normsA[s];
     VV.resize(S * K);
     VH.resize(S * K);
     vvPtr.resize(S);
@@ -198,13 +225,16 @@ struct StratifiedNtfHals::Impl {
     WW.assign(S, Vec(r * r));
     wsum.assign(S, Vec(r));
     innerV.assign(S, 0.0);
-    const std::size_t R = std::max(r, qmax), D = std::max(dmax, nmax);
-    M.resize(R * D);
-    P.resize(R * D);
+    for (Scratch& x : perThread) {
+      x.M.resize(R * D);
+      x.P.resize(R * D);
+      x.Q.resize(R * R);
+      x.E.resize(R * R);
+    }
     Msum.resize(r * dmax);
-    Q.resize(R * R);
-    E.resize(R * R);
     G.resize(R * R);
+    hM.reset(new double[S * r * dmax]);
+    hE.reset(new double[S * r * qmax]);
     listed.assign(S, nullptr);
     base.assign(S, 0);
     std::vector<std::size_t> strata;  // those with listed entries
@@ -220,26 +250,24 @@ struct StratifiedNtfHals::Impl {
     cacheZ = true;
     for (std::size_t n : p.samples) cacheZ = cacheZ && r <= n;
     if (cacheZ) {
-      Zall.assign(S, Vec(r * F));
+      Zall.resize(S);  // each Z(s) allocated (and first written) by the thread that computes it
       scratch += S * r * F;
-    } else {
-      Zone.resize(r * F);
-      scratch += r * F;
     }
     std::size_t slice = 1;
     for (std::size_t t = 0; t < K; ++t) slice = std::max(slice, contractionScratch(p.dims.data(), K, t));
-    bufA.resize(slice);
-    bufB.resize(slice);
-    scratch += 2 * slice;
-    // The sweeps are the solver's own passes: a team when the largest block is worth it.
-    team = std::make_unique<RowTeam>(teamThreads(0, static_cast<double>(R * R * D), 20000));
-    scratch += sumN + S * F + S * K * (qmax * qmax + qmax * r) + (K + S) * r * r + S * r + S + 2 * R * D + r * dmax + 3 * R * R;
     Shape full(p.dims);
     full.insert(full.begin(), nmax);
     std::size_t mttkrp = 0;
     for (std::size_t m = 0; m <= K; ++m) mttkrp = std::max(mttkrp, mttkrpScratch(full, r, m));
     for (std::size_t t = 0; t < K; ++t) mttkrp = std::max(mttkrp, mttkrpScratch(p.dims, qmax, t));
-    scratch += mttkrp;
+    for (Scratch& x : perThread) {
+      if (!cacheZ) x.Zone.resize(r * F);
+      x.bufA.resize(slice);
+      x.bufB.resize(slice);
+      scratch += x.Zone.size() + 2 * slice + 2 * R * D + 2 * R * R + mttkrp;
+    }
+    scratch += sumN + S * F + S * K * (qmax * qmax + qmax * r) + (K + S) * r * r + S * r + S + r * dmax + R * R +
+               S * r * (dmax + qmax);
   }
 
   double* v(std::size_t s, std::size_t t) { return st.v[s * K + t].data(); }
@@ -285,16 +313,18 @@ struct StratifiedNtfHals::Impl {
     hRows.resize(K);
     for (std::size_t t = 0; t < K; ++t) hRows[t].resize(p.dims[t] * r);
     const std::size_t R = std::max(r, qmax);
-    Yc = cacheAligned(ycStorage, (column + 3) / 4 * 4 * R);
-    resid = cacheAligned(residStorage, column);
-    for (Vec* b : {&kap, &target}) b->resize(column);
-    for (Vec* b : {&xc, &xold, &Pc, &curv}) b->resize(R);
-    curvPairs.resize((R + 1) / 2);
+    for (Scratch& x : perThread) {
+      x.Yc = cacheAligned(x.ycStorage, (column + 3) / 4 * 4 * R);
+      x.resid = cacheAligned(x.residStorage, column);
+      for (Vec* b : {&x.kap, &x.target}) b->resize(column);
+      for (Vec* b : {&x.xc, &x.xold, &x.Pc, &x.curv}) b->resize(R);
+      x.curvPairs.resize((R + 1) / 2);
+      scratch += x.ycStorage.size() + 3 * column + 7 + 4 * R + x.curvPairs.size();
+    }
     // Per entry 3 doubles and 3K + 2 indices (its number and K − 1, K, K indices in the v, w and h
-    // groups); per column a start; the copies; the column scratch.
+    // groups); per column a start; the copies; the column scratch (above).
     scratch += 3 * listedTotal + (3 * K + 2) * listedTotal / 2 + strata.size() * (K * dmax + nmax) + K * dmax +
-               strata.size() * qmax * sumD + (wBase[S] + sumD) * r + ycStorage.size() + 3 * column + 7 + 4 * R +
-               curvPairs.size();
+               strata.size() * qmax * sumD + (wBase[S] + sumD) * r;
     refreshAllRows();
     for (std::size_t s : strata) topicValues(s);
   }
@@ -343,23 +373,22 @@ struct StratifiedNtfHals::Impl {
     if (anyListed) entryMajor(st.h[t].data(), r, p.dims[t], hRows[t].data());
   }
   void refreshAllRows() {
-    for (std::size_t s = 0; s < S; ++s) {
-      for (std::size_t t = 0; t < K; ++t) refreshRowsV(s, t);
-      refreshRowsW(s);
-    }
+    for (std::size_t s = 0; s < S; ++s) refreshStratumRows(s);
     for (std::size_t t = 0; t < K; ++t) refreshRowsH(t);
   }
+  void refreshStratumRows(std::size_t s) {
+    for (std::size_t t = 0; t < K; ++t) refreshRowsV(s, t);
+    refreshRowsW(s);
+  }
 
-  void refreshGrams() {
-    for (std::size_t t = 0; t < K; ++t) crossRows(st.h[t].data(), r, st.h[t].data(), r, p.dims[t], HH[t].data());
-    for (std::size_t s = 0; s < S; ++s) {
-      const std::size_t q = o.strataRank[s];
-      for (std::size_t t = 0; t < K; ++t) {
-        crossRows(v(s, t), q, v(s, t), q, p.dims[t], VV[s * K + t].data());
-        crossRows(v(s, t), q, st.h[t].data(), r, p.dims[t], VH[s * K + t].data());
-      }
-      refreshW(s);
+  // Stratum s's Grams (its v(s) with themselves and with h, its w(s)).
+  void refreshGrams(std::size_t s) {
+    const std::size_t q = o.strataRank[s];
+    for (std::size_t t = 0; t < K; ++t) {
+      crossRows(v(s, t), q, v(s, t), q, p.dims[t], VV[s * K + t].data());
+      crossRows(v(s, t), q, st.h[t].data(), r, p.dims[t], VH[s * K + t].data());
     }
+    refreshW(s);
   }
 
   void refreshW(std::size_t s) {
@@ -382,28 +411,82 @@ struct StratifiedNtfHals::Impl {
     return static_cast<int>(std::min<double>(kMaxInnerSweeps, 1 + 0.5 * setupFlops / std::max(sweepFlops, 1.0)));
   }
 
-  void block(double* X, std::size_t R, std::size_t d, double setupFlops) {
+  // With x.P and x.Q; by chunks of columns on the team when `onTeam` (the h blocks; a stratum's
+  // blocks run on the thread that has the stratum) and worth it: the same chunks either way.
+  void block(double* X, std::size_t R, std::size_t d, double setupFlops, Scratch& x, bool onTeam) {
     const double sweepFlops = 2.0 * static_cast<double>(R * R * d);
     const int sweeps = sweepsFor(R, d, setupFlops);
-    const double* Pd = P.data();
-    const double* Qd = Q.data();
+    const double* Pd = x.P.data();
+    const double* Qd = x.Q.data();
     auto pass = [&](int, std::size_t b, std::size_t e) {
       for (std::size_t c0 = b; c0 < e; c0 += kChunk) sweepChunk(X, Pd, Qd, R, d, c0, std::min(e, c0 + kChunk), sweeps);
     };
-    if (team->size() > 1 && sweepFlops * sweeps >= kTeamMinWork && d > kChunk)
+    if (onTeam && team->size() > 1 && sweepFlops * sweeps >= kTeamMinWork && d > kChunk)
       runRows(*team, d, kChunk, pass);
+    else if (onTeam && team->size() > 1 && sweepFlops >= kTeamMinWork)
+      sweepOnTeam(X, Pd, Qd, R, d, sweeps);  // one chunk: its columns split in every sweep
     else
       pass(0, 0, d);
   }
 
+  // sweepChunk over one chunk of d ≤ kChunk columns with each sweep's columns split over the team (a
+  // column's coordinate steps read and write that column only): every step's decrease Q[a,a]·step²
+  // is stored and summed on this thread in sweepChunk's order, so the stopping rule sees the same sum
+  // and every result is the same.
+  void sweepOnTeam(double* X, const double* P, const double* Q, std::size_t R, std::size_t d, int sweeps) {
+    decrease.resize(R * d);
+    double first = 0;
+    for (int sweep = 0; sweep < sweeps; ++sweep) {
+      auto part = [&](int, std::size_t b, std::size_t e) {
+        double acc[kChunk];
+        const std::size_t w = e - b;
+        for (std::size_t a = 0; a < R; ++a) {
+          const double qaa = Q[a * R + a];
+          if (!(qaa > 0)) continue;
+          const double* linear = P + a * d + b;
+          for (std::size_t j = 0; j < w; ++j) acc[j] = linear[j];
+          for (std::size_t c = 0; c < R; ++c) {
+            const double q = Q[a * R + c];
+            const double* x = X + c * d + b;
+            for (std::size_t j = 0; j < w; ++j) acc[j] -= q * x[j];
+          }
+          double* x = X + a * d + b;
+          double* lowered = decrease.data() + a * d + b;
+          const double inv = 1.0 / qaa;
+          for (std::size_t j = 0; j < w; ++j) {
+            const double next = std::max(0.0, x[j] + acc[j] * inv);
+            lowered[j] = qaa * (next - x[j]) * (next - x[j]);
+            x[j] = next;
+          }
+        }
+      };
+      runRows(*team, d, 8, part);
+      double moved = 0;
+      for (std::size_t a = 0; a < R; ++a)
+        if (Q[a * R + a] > 0)
+          for (std::size_t j = 0; j < d; ++j) moved += decrease[a * d + j];
+      if (sweep == 0) first = moved;
+      if (moved <= kInnerStop * first) break;
+    }
+  }
+
+  // f(s, the thread's scratch) for every stratum: spread over the team (runEachIfWorth), or in
+  // order on this thread.
+  template <class Fn>
+  void eachStratum(double flops, Fn&& f) {
+    auto item = [&](std::size_t s, int t) { f(s, perThread[static_cast<std::size_t>(t)]); };
+    runEachIfWorth(spread ? *team : alone, S, flops, item);
+  }
+
   // v(s)ₜ for every mode in order: Q = nₛ(⊙ₖ≠ₜ VₖVₖᵀ), P = MTTKRP(Σᵢ A(s)[i]; v(s)) − (⊙ₖ≠ₜ VₖHₖᵀ)·diag(Σᵢ w)·Hₜ.
-  void updateV(std::size_t s, bool lastSweep) {
+  void updateV(std::size_t s, bool lastSweep, Scratch& x) {
     const std::size_t q = o.strataRank[s], n = p.samples[s];
     const double* factors[kMaxTensorOrder];
     for (std::size_t t = 0; t < K; ++t) factors[t] = v(s, t);
+    Vec &M = x.M, &P = x.P, &Q = x.Q, &E = x.E;
     for (std::size_t t = 0; t < K; ++t) {
       const std::size_t d = p.dims[t];
-      mttkrpRankMajor(sumA[s].data(), p.dims, factors, q, t, M.data(), ws);
+      mttkrpRankMajor(sumA[s].data(), p.dims, factors, q, t, M.data(), x.ws);
       std::copy(M.begin(), M.begin() + static_cast<std::ptrdiff_t>(q * d), P.begin());
       hadamardAllBut(vvPtr[s], t, q * q, Q.data());
       for (std::size_t i = 0; i < q * q; ++i) Q[i] *= static_cast<double>(n);
@@ -418,10 +501,10 @@ struct StratifiedNtfHals::Impl {
         const double* rows[kMaxTensorOrder];
         for (std::size_t k = 0, at = 0; k < K; ++k)
           if (k != t) rows[at++] = vRows[s][k].data();
-        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listed[s]->size()), vGroups[s][t], rows, K - 1, lessTopics);
+        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listed[s]->size()), vGroups[s][t], rows, K - 1, lessTopics, x);
         refreshRowsV(s, t);
       } else {
-        block(v(s, t), q, d, setup);
+        block(v(s, t), q, d, setup, x, false);
       }
       crossRows(v(s, t), q, v(s, t), q, d, VV[s * K + t].data());
       crossRows(v(s, t), q, h, r, d, VH[s * K + t].data());
@@ -431,14 +514,15 @@ struct StratifiedNtfHals::Impl {
   }
 
   // w(s): Q = ⊙ₜ HₜHₜᵀ, P = MTTKRP(A(s); h) − (row sums of ⊙ₜ HₜVₜᵀ)·1ᵀ.
-  void updateW(std::size_t s) {
+  void updateW(std::size_t s, Scratch& x) {
     const std::size_t n = p.samples[s], q = o.strataRank[s];
     const double* factors[kMaxTensorOrder];
     factors[0] = st.w[s].data();
     for (std::size_t t = 0; t < K; ++t) factors[t + 1] = st.h[t].data();
     Shape full(p.dims);
     full.insert(full.begin(), n);
-    mttkrpRankMajor(p.strata[s], full, factors, r, 0, P.data(), ws);
+    Vec &P = x.P, &Q = x.Q, &E = x.E;
+    mttkrpRankMajor(p.strata[s], full, factors, r, 0, P.data(), x.ws);
     hadamardAllBut(hhPtr, K, r * r, Q.data());
     hadamardAllBut(vhPtr[s], K, q * r, E.data());
     for (std::size_t b = 0; b < r; ++b) {
@@ -451,9 +535,9 @@ struct StratifiedNtfHals::Impl {
       // Column i of w(s) meets the entries of sample i: z_b = Πₜ hₜ[b, jₜ], fixed term the own one.
       const double* rows[kMaxTensorOrder];
       for (std::size_t t = 0; t < K; ++t) rows[t] = hRows[t].data();
-      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, lessOwn);
+      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, lessOwn, x);
     } else {
-      block(st.w[s].data(), r, n, setup);
+      block(st.w[s].data(), r, n, setup, x, false);
     }
     refreshRowsW(s);
     refreshW(s);
@@ -462,40 +546,45 @@ struct StratifiedNtfHals::Impl {
   // Z(s) = w(s)·A(s) (r × F: A(s) contracted over its samples): what every h mode's MTTKRP starts
   // from, since w(s) stays fixed through the h updates. Kept for all strata when that costs at most
   // the data (r ≤ nₛ), else recomputed per stratum and mode.
-  const double* contractSamples(std::size_t s) {
-    double* Z = cacheZ ? Zall[s].data() : Zone.data();
+  const double* contractSamples(std::size_t s, Scratch& x) {
+    if (cacheZ) Zall[s].resize(r * F);
+    double* Z = cacheZ ? Zall[s].data() : x.Zone.data();
     gemm(false, false, r, F, p.samples[s], 1.0, st.w[s].data(), p.strata[s], 0.0, Z);
     return Z;
   }
 
-  // Stratum s's MTTKRP for h mode t (r × dₜ, into M) from Z(s): per component the other h modes.
-  void hMttkrp(std::size_t s, std::size_t t) {
-    const double* Z = cacheZ ? Zall[s].data() : contractSamples(s);
+  // Stratum s's MTTKRP for h mode t (r × dₜ, into out) from Z(s): per component the other h modes.
+  void hMttkrp(std::size_t s, std::size_t t, double* out, Scratch& x) {
+    const double* Z = cacheZ ? Zall[s].data() : contractSamples(s, x);
     const std::size_t d = p.dims[t];
     if (K == 1) {
-      std::copy(Z, Z + r * d, M.data());
+      std::copy(Z, Z + r * d, out);
       return;
     }
     const double* vecs[kMaxTensorOrder];
     for (std::size_t b = 0; b < r; ++b) {
       for (std::size_t k = 0; k < K; ++k) vecs[k] = k == t ? nullptr : st.h[k].data() + b * p.dims[k];
-      contractAllBut(Z + b * F, p.dims.data(), K, t, vecs, M.data() + b * d, bufA.data(), bufB.data());
+      contractAllBut(Z + b * F, p.dims.data(), K, t, vecs, out + b * d, x.bufA.data(), x.bufB.data());
     }
   }
 
   // hₜ: Q = Σₛ (w(s)w(s)ᵀ) ⊙ (⊙ₖ≠ₜ HₖHₖᵀ), P = Σₛ MTTKRP(A(s); w(s), h) − diag(Σᵢ w(s))·(⊙ₖ≠ₜ HₖV(s)ₖᵀ)·V(s)ₜ.
   void updateH(std::size_t t) {
     const std::size_t d = p.dims[t];
+    Scratch& x0 = perThread[0];
+    Vec &P = x0.P, &Q = x0.Q;
     hadamardAllBut(hhPtr, t, r * r, G.data());
     std::fill(Q.begin(), Q.begin() + static_cast<std::ptrdiff_t>(r * r), 0.0);
-    std::fill(Msum.begin(), Msum.begin() + static_cast<std::ptrdiff_t>(r * d), 0.0);
     double setup = 0;
     for (std::size_t s = 0; s < S; ++s) {
-      const std::size_t n = p.samples[s], q = o.strataRank[s];
       for (std::size_t i = 0; i < r * r; ++i) Q[i] += WW[s][i] * G[i];
-      hMttkrp(s, t);
-      for (std::size_t i = 0; i < r * d; ++i) Msum[i] += M[i];
-      setup += 2.0 * static_cast<double>(r * n * F) / static_cast<double>(cacheZ ? K : 1);
+      setup += 2.0 * static_cast<double>(r * p.samples[s] * F) / static_cast<double>(cacheZ ? K : 1);
+    }
+    // Per stratum (the strata spread over the team): its MTTKRP and diag(Σᵢ w(s))(⊙ₖ≠ₜ HₖV(s)ₖᵀ).
+    eachStratum(work / static_cast<double>(cacheZ ? K : 1), [&](std::size_t s, Scratch& x) {
+      const std::size_t q = o.strataRank[s];
+      hMttkrp(s, t, hM.get() + s * r * d, x);
+      double* E = hE.get() + s * r * qmax;
       for (std::size_t b = 0; b < r; ++b)
         for (std::size_t a = 0; a < q; ++a) {
           double e = wsum[s][b];
@@ -503,10 +592,25 @@ struct StratifiedNtfHals::Impl {
             if (k != t) e *= VH[s * K + k][a * r + b];
           E[b * q + a] = e;
         }
-      // Msum − E·V(s)ₜ accumulated into the stratum-independent P below: subtract per stratum.
-      gemm(false, false, r, d, q, -1.0, E.data(), v(s, t), s == 0 ? 0.0 : 1.0, P.data());
-    }
-    for (std::size_t i = 0; i < r * d; ++i) P[i] += Msum[i];
+    });
+    // P = Σₛ MTTKRP(s) − Σₛ E(s)·V(s)ₜ, both sums in stratum order, the columns [b, e) by one thread
+    // (each column's sums the same in any split).
+    auto columns = [&](int, std::size_t b, std::size_t e) {
+      const std::size_t c = e - b;
+      for (std::size_t a = 0; a < r; ++a) std::fill(Msum.begin() + static_cast<std::ptrdiff_t>(a * d + b), Msum.begin() + static_cast<std::ptrdiff_t>(a * d + e), 0.0);
+      for (std::size_t s = 0; s < S; ++s) {
+        const std::size_t q = o.strataRank[s];
+        const double* Ms = hM.get() + s * r * d;
+        for (std::size_t a = 0; a < r; ++a)
+          for (std::size_t j = b; j < e; ++j) Msum[a * d + j] += Ms[a * d + j];
+        // Msum − E·V(s)ₜ accumulated into the stratum-independent P below: subtract per stratum.
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, asInt(r), asInt(c), asInt(q), -1.0, hE.get() + s * r * qmax,
+                    asInt(q), v(s, t) + b, asInt(d), s == 0 ? 0.0 : 1.0, P.data() + b, asInt(d));
+      }
+      for (std::size_t a = 0; a < r; ++a)
+        for (std::size_t j = b; j < e; ++j) P[a * d + j] += Msum[a * d + j];
+    };
+    runRowsIfWorth(spread ? *team : alone, d, 8, static_cast<double>(2 * S * r * qmax * d), columns);
     double* h = st.h[t].data();
     if (anyListed) {
       // Column j of hₜ meets the entries of every stratum with jₜ = j: z_b = w(s)[b, i]·Π_{k≠t} hₖ[b, jₖ].
@@ -514,13 +618,14 @@ struct StratifiedNtfHals::Impl {
       rows[0] = wRows.data();
       for (std::size_t k = 0, at = 1; k < K; ++k)
         if (k != t) rows[at++] = hRows[k].data();
-      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), hGroups[t], rows, K, lessOwn);
+      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), hGroups[t], rows, K, lessOwn, x0);
       refreshRowsH(t);
     } else {
-      block(h, r, d, setup);
+      block(h, r, d, setup, x0, true);
     }
     crossRows(h, r, h, r, d, HH[t].data());
-    for (std::size_t s = 0; s < S; ++s) crossRows(v(s, t), o.strataRank[s], h, r, d, VH[s * K + t].data());
+    eachStratum(static_cast<double>(2 * S * qmax * r * d),
+                [&](std::size_t s, Scratch&) { crossRows(v(s, t), o.strataRank[s], h, r, d, VH[s * K + t].data()); });
   }
 
   // ‖B(s)‖² = nₛ Σ ⊙ₜVₜVₜᵀ + 2 Σ_{a,b} (⊙ₜVₜHₜᵀ)[a,b] Σᵢw[b,i] + Σ (wwᵀ) ⊙ (⊙ₜHₜHₜᵀ), from current Grams.
@@ -546,16 +651,20 @@ struct StratifiedNtfHals::Impl {
     return static_cast<double>(n) * own + 2 * cross + topics;
   }
 
-  // Balances every rank-one term: each stratum's own components a (rows a of v(s)₁ … v(s)_K) and the
-  // topic components b (row b of every w(s), taken together, and of h₁ … h_K).
-  void balance() {
+  // Balances every rank-one term: each stratum's own components a (rows a of v(s)₁ … v(s)_K:
+  // balanceOwn) and the topic components b (row b of every w(s), taken together, and of h₁ … h_K:
+  // balanceTopics). The two touch disjoint factors, so either may come first.
+  void balanceOwn(std::size_t s) {
     double* rows[kMaxTensorOrder + 1];
     std::size_t len[kMaxTensorOrder + 1];
-    for (std::size_t s = 0; s < S; ++s)
-      for (std::size_t a = 0; a < o.strataRank[s]; ++a) {
-        for (std::size_t t = 0; t < K; ++t) rows[t] = v(s, t) + a * p.dims[t], len[t] = p.dims[t];
-        balanceTerm(rows, len, K);
-      }
+    for (std::size_t a = 0; a < o.strataRank[s]; ++a) {
+      for (std::size_t t = 0; t < K; ++t) rows[t] = v(s, t) + a * p.dims[t], len[t] = p.dims[t];
+      balanceTerm(rows, len, K);
+    }
+  }
+  void balanceTopics() {
+    double* rows[kMaxTensorOrder + 1];
+    std::size_t len[kMaxTensorOrder + 1];
     // The w rows of all strata are one factor: gathered, balanced with the h rows, scattered back.
     std::size_t sumN = 0;
     for (std::size_t n : p.samples) sumN += n;
@@ -609,9 +718,10 @@ struct StratifiedNtfHals::Impl {
   // A curvature ≤ 1e-12·Q[a,a] (only missing entries meet the coordinate) leaves it. Sweeps and
   // their stopping rule as block(), per column.
   void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, const ListedGroups& g,
-                     const double* const* rows, std::size_t order, const Vec& targets) {
+                     const double* const* rows, std::size_t order, const Vec& targets, Scratch& x) {
     const listed::Kernels& kernels = listed::kernels();
-    double* kappa = kappaOf ? kap.data() : nullptr;
+    Vec &target = x.target, &xc = x.xc, &xold = x.xold, &Pc = x.Pc, &curv = x.curv, &P = x.P, &Q = x.Q;
+    double* kappa = kappaOf ? x.kap.data() : nullptr;
     for (std::size_t j = 0; j < d; ++j) {
       const std::size_t p0 = g.start[j], k = g.start[j + 1] - p0;
       const int32_t* entries = g.entry.data() + p0;
@@ -622,12 +732,12 @@ struct StratifiedNtfHals::Impl {
       }
       for (std::size_t a = 0; a < R; ++a) xc[a] = X[a * d + j], Pc[a] = P[a * d + j];
       kernels.cpHalsGather(rows, order, g.index.data() + p0 * g.stride, g.stride, xc.data(), kappa, kappa0,
-                           target.data(), k, R, Q.data(), curv.data(), Yc, resid);
+                           target.data(), k, R, Q.data(), curv.data(), x.Yc, x.resid);
       double first = 0;
       for (int sweep = 0; sweep < sweeps; ++sweep) {
         std::copy(xc.begin(), xc.begin() + static_cast<std::ptrdiff_t>(R), xold.begin());
-        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), curvPairs.data(), Yc,
-                            resid, sweep + 1 < sweeps, sweep == 0);
+        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), x.curvPairs.data(), x.Yc,
+                            x.resid, sweep + 1 < sweeps, sweep == 0);
         double lowered = 0;  // Σ curvature·step²: what the sweep lowered the objective by, twice
         for (std::size_t a = 0; a < R; ++a) {
           const double step = xc[a] - xold[a];
@@ -641,22 +751,46 @@ struct StratifiedNtfHals::Impl {
   }
 
   double iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages) {
-    balance();
-    refreshGrams();
-    if (anyListed) refreshAllRows();
-    for (int sweep = 0; sweep < o.vScaling; ++sweep) {
-      for (std::size_t s = 0; s < S; ++s) updateV(s, sweep + 1 == o.vScaling);
-      if (stages) stages->push_back(st);
+    balanceTopics();
+    for (std::size_t t = 0; t < K; ++t) {
+      crossRows(st.h[t].data(), r, st.h[t].data(), r, p.dims[t], HH[t].data());
+      if (anyListed) refreshRowsH(t);
     }
-    for (std::size_t s = 0; s < S; ++s)
+    // Stratum s's own balance, Grams and entry-major copies (weighted), before its v sweeps.
+    auto prepare = [&](std::size_t s) {
+      balanceOwn(s);
+      refreshGrams(s);
+      if (anyListed) refreshStratumRows(s);
+    };
+    // After the v sweeps: the own term at its listed entries, then w(s) and Z(s) (w's contraction).
+    auto finish = [&](std::size_t s, Scratch& x) {
       if (listed[s]) ownValues(s);
-    for (std::size_t s = 0; s < S; ++s) updateW(s);
-    if (stages) stages->push_back(st);
-    if (cacheZ)
-      for (std::size_t s = 0; s < S; ++s) contractSamples(s);
+      updateW(s, x);
+      if (cacheZ) contractSamples(s, x);
+    };
+    if (stages) {
+      // The state after each stage (recordStages: parity tests), so stage by stage over all strata.
+      eachStratum(work, [&](std::size_t s, Scratch&) { prepare(s); });
+      for (int sweep = 0; sweep < o.vScaling; ++sweep) {
+        eachStratum(work, [&](std::size_t s, Scratch& x) { updateV(s, sweep + 1 == o.vScaling, x); });
+        stages->push_back(st);
+      }
+      eachStratum(work, finish);
+      stages->push_back(st);
+    } else {
+      // A stratum's steps up to its w update read its own state and h, which no other stratum's
+      // change: its whole sequence in one pass, on one thread.
+      eachStratum(work, [&](std::size_t s, Scratch& x) {
+        prepare(s);
+        for (int sweep = 0; sweep < o.vScaling; ++sweep) updateV(s, sweep + 1 == o.vScaling, x);
+        finish(s, x);
+      });
+    }
     for (std::size_t t = 0; t < K; ++t) updateH(t);
-    for (std::size_t s = 0; s < S; ++s)
-      if (listed[s]) topicValues(s);
+    if (anyListed)
+      eachStratum(static_cast<double>(listedTotal * r * (K + 1)), [&](std::size_t s, Scratch&) {
+        if (listed[s]) topicValues(s);
+      });
     if (stages) stages->push_back(st);
     if (!wantLoss) return std::nan("");
     // ‖A − B‖² = ‖A‖² − 2⟨A, B⟩ + ‖B‖²: ⟨A, B⟩ from the last v mode's and the last h mode's MTTKRPs
@@ -682,7 +816,9 @@ StratifiedNtfHals::StratifiedNtfHals(const StratifiedNtfProblem& problem, const 
     : impl_(std::make_unique<Impl>(problem, options, state)) {}
 StratifiedNtfHals::~StratifiedNtfHals() = default;
 std::size_t StratifiedNtfHals::scratchDoubles() const { return impl_->scratch; }
-double StratifiedNtfHals::initialLoss() { return stratifiedNtfLoss(impl_->p, impl_->o, impl_->st); }
+double StratifiedNtfHals::initialLoss() { return stratifiedNtfLoss(impl_->p, impl_->o, impl_->st, team()); }
+RowTeam& StratifiedNtfHals::team() { return impl_->spread ? *impl_->team : impl_->alone; }
+const std::vector<double>& StratifiedNtfHals::strataNorms() const { return impl_->normsA; }
 double StratifiedNtfHals::iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages) {
   return impl_->iterate(wantLoss, stages);
 }

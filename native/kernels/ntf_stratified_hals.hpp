@@ -31,6 +31,11 @@ class StratifiedNtfHals {
 
   std::size_t scratchDoubles() const;
   double initialLoss();
+  // The team the strata are spread over (one thread when they are not; see stratifiedNtfThreads),
+  // OpenBLAS on one thread while this solver lives if it has several: for the loss and certificate.
+  RowTeam& team();
+  // ‖A(s)‖² per stratum (computed once by the constructor).
+  const std::vector<double>& strataNorms() const;
   // One iteration (v sweeps, every w(s), every hₜ); the loss after it when `wantLoss`, else NaN.
   // `stages`: the state after each stage, as the multiplicative updates record them.
   double iterate(bool wantLoss, std::vector<StratifiedNtfState>* stages);

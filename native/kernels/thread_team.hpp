@@ -8,6 +8,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -112,6 +113,25 @@ template <class F>
 void runRowsIfWorth(RowTeam& team, std::size_t rows, std::size_t align, double work, F& f) {
   if (team.size() > 1 && work >= kTeamMinWork) runRows(team, rows, align, f);
   else f(0, 0, rows);
+}
+
+// f(item, thread) for every item 0 … count − 1, each item on one thread, the items taken in order by
+// whichever thread is free (so a thread slowed by other work on the machine takes fewer). For passes
+// over independent items (Stratified-NTF's strata) that write only their own outputs and the
+// thread's scratch: then no result depends on the team's size or on which thread ran an item. On
+// the caller's thread alone, in item order, when the team has one thread or `work` does not pay for
+// a wake-up.
+template <class F>
+void runEachIfWorth(RowTeam& team, std::size_t count, double work, F& f) {
+  if (team.size() == 1 || count < 2 || work < kTeamMinWork) {
+    for (std::size_t i = 0; i < count; ++i) f(i, 0);
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  auto pass = [&](int t, std::size_t, std::size_t) {
+    for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < count;) f(i, t);
+  };
+  runRows(team, static_cast<std::size_t>(team.size()), 1, pass);
 }
 
 // OpenBLAS's thread count, process-global in 0.3.21 (no per-call setting). A pass that splits one
