@@ -15,9 +15,13 @@
 // second thread skipping the v sweeps of the odd strata it takes, all 13 cases below fail (the
 // factors differ in the first digits); with it skipping the first stratum it takes in every pass,
 // the solve reads buffers that pass should have filled and fails or crashes.
+import { availableParallelism, cpus } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { getBlasThreads, setBlasThreads, stratifiedNtfLoss, stratifiedNtfSync, type StratifiedNtfOptions, type StratifiedNtfResult, type Tensor } from '../lib/index.js';
+import { stratifiedNtfWorkDoubles } from '../lib/factorization/stratified-ntf.js';
+import { setMemoryLimit } from '../lib/memory.js';
+import { native } from '../lib/native.js';
 import { setSmallJobFlops } from '../lib/runtime.js';
 import { uniform } from './helpers/uniform.js';
 
@@ -102,4 +106,80 @@ describe('stratifiedNtf: 2 threads give the 1-thread result bit for bit', () => 
       expectSame(withThreads(2, run), withThreads(1, run));
     }
   });
+});
+
+// The memory estimate (lib/factorization/stratified-ntf.ts stratifiedNtfWorkDoubles, native/addon/
+// ntf_binding.cpp stratifiedNtfDoubles: the same terms) against what the solvers allocate.
+describe('stratifiedNtf: the memory estimate bounds the team’s buffers', () => {
+  const sizes = (strata: Tensor[]) => ({ samples: strata.map((t) => t.shape[0]!), dims: strata[0]!.shape.slice(1) });
+
+  // workBytes is the solver's own count of what it allocated (per-stratum state and parts, one
+  // scratch set per team thread: StratifiedNtfSolver::track, StratifiedNtfHals' scratch). The
+  // certificate, computed while those are held, is not in it: its per-stratum h parts (r × r and
+  // r × q per stratum and mode, and r × Σd MTTKRPs per stratum), the h gradients (r × Σd) and, per
+  // thread, the last mode's MTTKRP product (r × F: it contracts the samples first) are added here.
+  // The estimate must cover the sum on the team it runs on (2 threads where the machine has them).
+  // At the benchmark size it exceeds the sum by 1.0 % (MU, 24k doubles) and 4.5 % (HALS, 81k), so
+  // leaving out any of the team's terms makes this fail: a thread's scratch counted once (≥ r·F =
+  // 164k), the h updates' parts (MU 2·S·r·d_max = 205k, HALS S·r·d_max = 102k), the certificate's
+  // S·r·Σd (205k).
+  for (const solver of ['mu', 'hals'] as const)
+    for (const [name, strata, rank, options] of [...cases, ['TV', uneven, 6, { strataRank: 3, maxIterations: 4, tv: { reg: 0.3 } }] as const])
+      if (solver === 'mu' || !('tv' in options))
+        it(`${solver}: ${name}`, () => {
+          const result = withThreads(2, () => stratifiedNtfSync(strata, rank, { ...options, solver, seed: 7, maxIterations: 1 }));
+          const { samples, dims } = sizes(strata);
+          const S = samples.length;
+          const ranks = Array.isArray(options.strataRank) ? options.strataRank : samples.map(() => options.strataRank as number);
+          const qmax = Math.max(...ranks);
+          const F = dims.reduce((a, d) => a * d, 1);
+          const sumD = dims.reduce((a, d) => a + d, 0);
+          const T = Math.min(2, S, Math.max(availableParallelism(), cpus().length)); // the team setBlasThreads(2) gives
+          const masks = 'mask' in options && options.mask ? options.mask : [];
+          const listed = masks.reduce((c: number, m) => c + (m ? Array.from(m).filter(Boolean).length : 0), 0);
+          const certificate = S * dims.length * rank * (rank + qmax) + S * rank * sumD + rank * sumD + T * rank * F;
+          const allocated = result.workBytes / 8 + certificate;
+          const estimate = stratifiedNtfWorkDoubles(samples, dims, ranks, rank, solver, 'tv' in options, listed, T);
+          expect(estimate).toBeGreaterThanOrEqual(allocated);
+        });
+});
+
+// Both checks refuse at the estimate: lib's (TypeScript, before any native work) and the addon's (the
+// raw binding, behind lib's), which bound the same buffers with the same terms. Two strata, so the
+// team bound min(strata, cores) is the same for both wherever the machine has 2 cores or more (their
+// core counts, os' and std::thread's, agree) and 1 otherwise. Unweighted, the strata read in place:
+// the estimate is the factors three times (solver, start, result) plus stratifiedNtfWorkDoubles.
+describe('stratifiedNtf: both memory checks refuse just below the estimate and run at it', () => {
+  const strata = strataOf(2, (s) => [6 - 2 * s, 8, 10], 9);
+  const samples = [6, 4];
+  const dims = [8, 10];
+  const ranks = [2, 3];
+  const rank = 5;
+  const T = Math.min(2, Math.max(availableParallelism(), cpus().length));
+  // Σq·Σd + r·Σn + r·Σd = 5·18 + 5·10 + 5·18 = 230
+  const factors = 230;
+  afterAll(() => void setMemoryLimit('auto'));
+  for (const solver of ['mu', 'hals'] as const)
+    it(solver, () => {
+      const bytes = 8 * (3 * factors + stratifiedNtfWorkDoubles(samples, dims, ranks, rank, solver, false, 0, T));
+      expect(Number.isInteger(bytes)).toBe(true);
+      const options = { strataRank: ranks, solver, maxIterations: 1, seed: 1 };
+      setMemoryLimit(bytes - 8);
+      expect(() => stratifiedNtfSync(strata, rank, options)).toThrow(/^Not enough memory for rank 5 and strataRank up to 3 with 2 strata/);
+      const raw = () =>
+        native().stratifiedNtf(
+          strata.map((t) => t.data),
+          samples,
+          dims,
+          ranks,
+          rank,
+          { maxIterations: 1, solver, vScaling: 1, tv: false, tvReg: 0, epsilon: 1e-9, tolerance: 0, lossEvery: 1, seed: 1, recordStages: false, certificateTolerance: 0 },
+          undefined,
+        );
+      expect(raw).toThrow(/^Not enough memory for Stratified-NTF of rank 5 \(2 strata\)/);
+      setMemoryLimit(bytes);
+      expect(stratifiedNtfSync(strata, rank, options).iterations).toBe(1);
+      expect(raw().iterations).toBe(1);
+      setMemoryLimit('auto');
+    });
 });

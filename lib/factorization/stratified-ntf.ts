@@ -13,6 +13,8 @@
  * Missing values (docs/missing-values.md): `weights`/`mask` per stratum and `missing: 'nan'` make the
  * objective ½Σₛ Σ ω(A(s) − B(s))², fitted by the weighted multiplicative updates.
  */
+import { availableParallelism, cpus } from 'node:os';
+
 import type { Matrix } from '../matrix.js';
 import { bestOf, bestOfSync, restartsDoubles, restartsOptionSpec, type RestartsSummary } from './restarts.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
@@ -431,12 +433,104 @@ function expectInit(init: object, samples: number[], dims: number[], ranks: numb
 }
 
 /**
- * The solver's memory (native/kernels/ntf.cpp): the factors and their result copies, the Grams, the
- * cached contraction Y(s) = r × nₛ·F/d_K (r ≤ d_K) or one stratum's worth, the last mode's r × F
- * intermediate, seven r·d work matrices and two contraction slices (HALS: also Z(s), below). Refused
- * before any native work.
+ * The cores: a bound on the team a solve spreads its strata over (native teamThreads caps it at
+ * std::thread::hardware_concurrency, the online CPUs). Not the BLAS thread count in force: an async
+ * job reads that when it starts, and setBlasThreads may raise it after this check. The larger of
+ * availableParallelism (which honours an affinity mask) and the CPUs listed, so as not to fall below
+ * the native cap where the process is pinned to fewer cores.
  */
-function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: number[], r: number, listed: number, restarts: number, solver: StratifiedNtfSolver): void {
+export function strataTeamBound(): number {
+  return Math.max(1, availableParallelism(), cpus().length);
+}
+
+/**
+ * The doubles a Stratified-NTF solve allocates besides its data, its factors and their copies
+ * (native/kernels/ntf.cpp's StratifiedNtfSolver for MU, ntf_stratified_hals.cpp for HALS, and the
+ * certificate, computed while those are held): the same terms as native/addon/ntf_binding.cpp's
+ * stratifiedNtfDoubles. `threads` bounds the team (at most one thread per stratum, each with its own
+ * scratch set); `listed` counts the entries of weight ≠ 1 (0 without weights).
+ */
+export function stratifiedNtfWorkDoubles(
+  samples: number[],
+  dims: number[],
+  ranks: number[],
+  r: number,
+  solver: StratifiedNtfSolver,
+  tv: boolean,
+  listed: number,
+  threads: number,
+): number {
+  const F = dims.reduce((a, d) => a * d, 1);
+  const S = samples.length;
+  const K = dims.length;
+  const d1 = dims[0]!;
+  const dK = dims[K - 1]!;
+  const sumN = samples.reduce((a, x) => a + x, 0);
+  const sumD = dims.reduce((a, d) => a + d, 0);
+  const sumQ = ranks.reduce((a, q) => a + q, 0);
+  const nmax = Math.max(...samples);
+  const nmin = Math.min(...samples);
+  const qmax = Math.max(...ranks);
+  const dmax = Math.max(...dims);
+  const T = Math.min(S, Math.max(threads, 1));
+  const R = Math.max(r, qmax);
+  const D = Math.max(dmax, nmax);
+  // An MTTKRP's workspace (native/kernels/tensor.cpp, mttkrpScratch): the rank times the tensor over
+  // its first contracted mode plus two contraction slices; a stratum at rank r contracts d_K or nₛ
+  // first, the summed stratum (dims) at rank q contracts d_K or d₁.
+  const mttkrpStratum = (r + 2) * Math.max((nmax * F) / dK, F);
+  const mttkrpSummed = ((qmax + 2) * F) / Math.min(d1, dK);
+  const slice = Math.max((nmax * F) / dK, (nmax * F) / d1, F);
+  // Both solvers, per stratum: Σᵢ A(s)[i], the Grams v(s)ₜv(s)ₜᵀ, v(s)ₜhₜᵀ, w(s)w(s)ᵀ, Σᵢ w(s), the
+  // loss' parts; the hₜhₜᵀ.
+  let total = S * F + K * sumQ * (qmax + r) + (K + S) * r * r + S * r + 3 * S;
+  // The certificate: per stratum and mode its h parts (r × r, r × q, the MTTKRPs: r × Σd a stratum),
+  // the h gradients, and per thread its scratch (M, G, E, a gradient, w's Grams, Σᵢ A(s)[i], the
+  // stratum's Grams, an MTTKRP's workspace); the initial loss' scratch is smaller and freed before.
+  total += S * K * r * (r + qmax) + S * r * sumD + r * sumD + K * r * r;
+  total += T * (2 * R * D + R * R + r * qmax + r * r + r + F + K * qmax * (qmax + r) + mttkrpStratum);
+  // Weighted, per thread: a listed work matrix, the entries' values and coefficients, the factors'
+  // rows by entry, the by-feature sums; the certificate's residuals per entry.
+  if (listed > 0) total += T * (3 * R * D + 2 * R + 2 * r + 3 * listed + (qmax + r) * sumD + r * nmax) + listed;
+  if (solver === 'hals') {
+    // Z(s) = w(s)·A(s) (r × F) per stratum when r ≤ every nₛ, else one per thread; the h updates'
+    // parts per stratum (r × d, r × q); Σₛ MTTKRPs, a Hadamard scratch; per thread M, P (R × D),
+    // Q, E (R × R), two contraction slices and an MTTKRP's workspace.
+    total += (r <= nmin ? S * r * F : T * r * F) + S * r * (dmax + qmax) + r * dmax + R * R + sumN;
+    total += T * (2 * R * D + 2 * R * R + 2 * slice + Math.max(mttkrpStratum, mttkrpSummed));
+    // Weighted: per entry a − own, a − topic, κ and its group indices; the factors entry-major; per
+    // thread one column's Khatri–Rao rows and vectors.
+    if (listed > 0) total += (3 + (3 * K + 2) / 2) * listed + (sumN + sumD) * r + S * qmax * sumD + S * (K * dmax + nmax) + T * ((listed + 4) * R + 3 * listed + 6 * R + 7);
+    return total;
+  }
+  // MU: Y(s) = A(s) ×_K h_K (r × nₛ·F/d_K) per stratum when r ≤ d_K (K ≥ 2), else one per thread;
+  // the h updates' parts per stratum (r × r; numerators and denominators r × d_max; with TV or
+  // weights the loss' numerator r × d_K), their sums and G; TV's ĥ and its two terms.
+  total += K >= 2 && r <= dK ? (r * sumN * F) / dK : (T * r * nmax * F) / dK;
+  total += S * r * r + S * r * (2 * dmax + (tv || listed > 0 ? dK : 0)) + 3 * r * dmax + r * r;
+  if (tv) total += 3 * r * dmax * K;
+  // Per thread: num, den, tmp, tmp2 (R × max(D, R)), E (r × q), the last h mode's intermediate
+  // (r × F, or r × nₛ·F/d₁ when nₛ < d₁), two contraction slices, the v update's MTTKRP workspace.
+  total += T * (4 * R * Math.max(D, R) + r * qmax + r * (nmax >= d1 ? F : (nmax * F) / d1) + 2 * slice + mttkrpSummed);
+  return total;
+}
+
+/**
+ * The solve's memory: the factors (kept by the solver, its start, the result copies), the solver's
+ * and the certificate's buffers (stratifiedNtfWorkDoubles, for a team of up to strataTeamBound()
+ * threads) and, weighted, the weights, the zeroed data and the list of entries of weight ≠ 1.
+ * Refused before any native work.
+ */
+function checkStratifiedNtfMemory(
+  samples: number[],
+  dims: number[],
+  ranks: number[],
+  r: number,
+  listed: number,
+  restarts: number,
+  solver: StratifiedNtfSolver,
+  tv: boolean,
+): void {
   const F = dims.reduce((a, d) => a * d, 1);
   const dK = dims[dims.length - 1]!;
   const S = samples.length;
@@ -447,19 +541,14 @@ function checkStratifiedNtfMemory(samples: number[], dims: number[], ranks: numb
   const dmax = Math.max(...dims);
   const sumDims = dims.reduce((a, d) => a + d, 0);
   const factors = ranks.reduce((a, q) => a + q * sumDims, 0) + r * n + r * sumDims;
-  const Y = r <= dK ? (r * n * F) / dK : (r * nmax * F) / dK;
-  const X = r * Math.max(F, (nmax * F) / dims[0]!);
-  const mat = Math.max(r, qmax) * Math.max(dmax, nmax, r, qmax);
-  const grams = (K + 2 * S) * r * r + S * K * (qmax * qmax + qmax * r) + S * r * dmax;
   // Weighted: the weights and the zeroed data of each weighted stratum (listed > 0), the list of
-  // entries of weight ≠ 1 (index, κ, value, offset), the same entries by feature index (at most one
-  // feature each: K/2 + 5 doubles, and two doubles per entry at most) and one more work matrix.
-  const weighted = listed > 0 ? 2 * n * F + (3 + (K + 1) / 2 + 2 + (K / 2 + 5)) * listed + mat : 0;
-  // HALS also keeps Z(s) = w(s)·A(s) (r × F) for every stratum when r ≤ every nₛ (else one stratum's).
-  const hals = solver === 'hals' ? r * F * (samples.every((n) => r <= n) ? S : 1) : 0;
-  const total = 3 * factors + Y + X + 7 * mat + grams + 2 * Math.max((nmax * F) / dK, F) + weighted + hals;
+  // entries of weight ≠ 1 (index, κ, value, offset) and the same entries by feature index (at most
+  // one feature each: K/2 + 5 doubles, and two doubles per entry at most).
+  const weighted = listed > 0 ? 2 * n * F + (3 + (K + 1) / 2 + 2 + (K / 2 + 5)) * listed : 0;
+  const total = 3 * factors + stratifiedNtfWorkDoubles(samples, dims, ranks, r, solver, tv, listed, strataTeamBound()) + weighted;
+  const Y = r <= dK ? (r * n * F) / dK : (r * nmax * F) / dK;
   checkFactorMemory(
-    Math.max(Y, X, mat, r * nmax, r * dmax),
+    Math.max(Y, r * F, r * nmax, r * dmax, Math.max(r, qmax) * Math.max(dmax, nmax)),
     restartsDoubles(restarts, total, factors),
     `rank ${r} and strataRank up to ${qmax} with ${S} strata of trailing shape [${dims.join(', ')}] (the factors and the solver's workspaces${restarts > 1 ? `, ${restarts} restarts` : ''})`,
   );
@@ -534,7 +623,7 @@ function parse(
     norms = data.strata.map((a, s) => checkedTensorNorm({ shape: [data.samples[s]!, ...data.dims], data: a }, `strata[${s}]`));
   }
   const listed = (weights ?? []).reduce((total, w) => total + (w ? w.reduce((c, x) => c + (x !== 1 ? 1 : 0), 0) : 0), 0);
-  checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, listed, o.restarts, o.solver);
+  checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, listed, o.restarts, o.solver, Boolean(o.tv));
   const init = o.init === 'random' ? undefined : expectInit(o.init, data.samples, data.dims, ranks, o.rank);
   // Reading init ran the caller's getters: the strata buffers must still be what was validated.
   expectIntact(...data.strata.map((a, s): [Float64Array, number, string] => [a, data.samples[s]! * data.dims.reduce((x, d) => x * d, 1), `strata[${s}].data`]));

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "../kernels/ntf.hpp"
 #include "async_job.hpp"
@@ -52,26 +53,77 @@ struct StratifiedNtfCall {
 };
 
 // The doubles of a Stratified-NTF solve besides its data: the state (v, w, h; kept by the solver,
-// its random or given start and the JS result, and the stages when recorded) and the solver's own
-// buffers, as StratifiedNtfSolver's constructor sizes them (ntf.cpp): Grams, the r × nₛ·F/d_K
-// contraction cache (or one stratum's scratch), the r × F last-mode intermediate, the update
-// matrices, the contraction slices and the MTTKRP scratch.
-double stratifiedNtfDoubles(const Shape& samples, const Shape& dims, const Shape& ranks, std::size_t rank, bool tv,
-                            bool recordStages) {
+// its random or given start and the JS result, and the stages when recorded) and the buffers the
+// solver allocates (ntf.cpp's StratifiedNtfSolver for MU, ntf_stratified_hals.cpp for HALS), with
+// the certificate's (ntf.cpp, certificateOn), which it computes while they are held.
+// lib/factorization/stratified-ntf.ts (stratifiedNtfWorkDoubles) bounds the same buffers the same way.
+//
+// `threads` bounds the team the strata are spread over, each thread with its own scratch set:
+// stratifiedNtfThreads gives at most one thread per stratum and at most the cores
+// (std::thread::hardware_concurrency, teamThreads' cap). Not the BLAS thread count in force: an
+// async job reads it when it starts, and setBlasThreads may raise it after this check; the cores
+// cannot be exceeded. `listed` and `listedAll` bound one stratum's and all strata's entries of
+// weight ≠ 1 (0 without weights; their lists are checked per stratum when built, the solver's
+// scratch and copies for them here).
+double stratifiedNtfDoubles(const Shape& samples, const Shape& dims, const Shape& ranks, std::size_t rank, NtfSolver method,
+                            bool tv, double listed, double listedAll, bool recordStages, double threads) {
   const double r = static_cast<double>(rank), S = static_cast<double>(samples.size()), K = static_cast<double>(dims.size());
-  double F = 1, dmax = 0, nmax = 0, qmax = 0, sumN = 0, sumD = 0, sumQ = 0;
+  double F = 1, dmax = 0, nmax = 0, nmin = 0, qmax = 0, sumN = 0, sumD = 0, sumQ = 0, sumNF = 0;
   for (std::size_t d : dims) F *= static_cast<double>(d), dmax = std::max(dmax, static_cast<double>(d)), sumD += static_cast<double>(d);
-  for (std::size_t n : samples) nmax = std::max(nmax, static_cast<double>(n)), sumN += static_cast<double>(n);
+  for (std::size_t n : samples) {
+    const double x = static_cast<double>(n);
+    nmin = nmax == 0 ? x : std::min(nmin, x);
+    nmax = std::max(nmax, x), sumN += x, sumNF += x * F;
+  }
   for (std::size_t q : ranks) qmax = std::max(qmax, static_cast<double>(q)), sumQ += static_cast<double>(q);
   const double dK = static_cast<double>(dims.back()), d1 = static_cast<double>(dims.front());
+  const double T = std::min(S, std::max(threads, 1.0));
+  const double R = std::max(r, qmax), D = std::max(dmax, nmax);
   const double state = sumQ * sumD + r * sumN + r * sumD;
-  double solver = S * F + K * sumQ * (qmax + r) + r * qmax + S * r * r + S * r * dmax + (K + S) * r * r + S * r;
-  solver += rank <= dims.back() ? r * sumN * F / dK : r * nmax * F / dK;
-  solver += r * std::max(F, nmax * F / d1);
-  solver += 7 * std::max(r, qmax) * std::max({dmax, nmax, r, qmax});
-  solver += 2 * std::max({nmax * F / dK, nmax * F / d1, F});
+  // An MTTKRP's workspace (tensor.cpp, mttkrpScratch): the rank times the tensor over its first
+  // contracted mode, plus two contraction slices of at most that tensor. A stratum (nₛ × dims) at
+  // rank r contracts d_K or nₛ first; the summed stratum (dims) at rank q contracts d_K or d₁.
+  const double mttkrpStratum = (r + 2) * std::max(nmax * F / dK, F);
+  const double mttkrpSummed = (qmax + 2) * F / std::min(d1, dK);
+  // Both solvers, per stratum: Σᵢ A(s)[i], the Grams v(s)ₜv(s)ₜᵀ, v(s)ₜhₜᵀ and w(s)w(s)ᵀ, Σᵢ w(s), the
+  // loss' parts; the hₜhₜᵀ.
+  double solver = S * F + K * sumQ * (qmax + r) + (K + S) * r * r + S * r + 3 * S;
+  // The certificate: per stratum and mode its h parts (r × r, r × q, and the MTTKRPs, r × Σd per
+  // stratum), the h gradients (r × Σd), and per thread its scratch (M, G, E, the gradient, w's Grams,
+  // Σᵢ A(s)[i], the stratum's Grams, an MTTKRP's workspace). The initial loss' scratch
+  // (stratifiedNtfLoss) is smaller and freed before.
+  solver += S * K * r * (r + qmax) + S * r * sumD + r * sumD + K * r * r;
+  solver += T * (2 * R * D + R * R + r * qmax + r * r + r + F + K * qmax * (qmax + r) + mttkrpStratum);
+  // Weighted, per thread: a listed work matrix, the entries' values and coefficients, the factors'
+  // rows by entry (EntryRows), the by-feature sums; the certificate's residuals per entry.
+  if (listed > 0) solver += T * (3 * R * D + 2 * R + 2 * r + 3 * listed + (qmax + r) * sumD + r * nmax) + listedAll;
+  const double slice = std::max({nmax * F / dK, nmax * F / d1, F});
+  if (method == NtfSolver::Hals) {
+    // Z(s) = w(s)·A(s) (r × F) kept per stratum when r ≤ every nₛ, else one per thread; the h
+    // updates' parts per stratum (MTTKRP r × d, r × q); Σₛ MTTKRPs, a Hadamard scratch; per thread
+    // M, P (R × D), Q, E (R × R), two contraction slices and an MTTKRP's workspace.
+    const bool cached = r <= nmin;
+    solver += (cached ? S * r * F : T * r * F) + S * r * (dmax + qmax) + r * dmax + R * R + sumN;
+    solver += T * (2 * R * D + 2 * R * R + 2 * slice + std::max(mttkrpStratum, mttkrpSummed));
+    // Weighted: per entry a − own, a − topic, κ and its group indices; the factors entry-major; per
+    // thread one column's Khatri–Rao rows and vectors (a column meets at most a stratum's entries).
+    if (listed > 0)
+      solver += (3 + (3 * K + 2) / 2) * listedAll + (sumN + sumD) * r + S * qmax * sumD + S * (K * dmax + nmax) +
+                T * ((listed + 4) * R + 3 * listed + 6 * R + 7);
+    return 3 * state + solver;
+  }
+  // MU: Y(s) = A(s) ×_K h_K (r × nₛ·F/d_K) kept per stratum when r ≤ d_K (K ≥ 2), else one per
+  // thread; the h updates' parts per stratum (M r × r; numerators and denominators r × d_max; with
+  // TV or weights the loss' numerator r × d_K); their sums and G; TV's ĥ and its two terms.
+  const bool cacheY = dims.size() >= 2 && rank <= dims.back();
+  solver += (cacheY ? r * sumNF / dK : T * r * nmax * F / dK);
+  solver += S * r * r + S * r * (2 * dmax + (tv || listed > 0 ? dK : 0)) + 3 * r * dmax + r * r;
   if (tv) solver += 3 * r * dmax * K;
-  solver += 2 * r * nmax * F / std::min(d1, nmax) + 2 * qmax * F;  // MTTKRP: r × (rest) plus slices
+  // Per thread (StratifiedNtfSolver::Scratch): num, den, tmp, tmp2 (R × max(D, R)), E (r × q), the
+  // last h mode's intermediate X (r × F, or r × nₛ·F/d₁ when nₛ < d₁), two contraction slices, the
+  // v update's MTTKRP workspace (the summed stratum at rank q).
+  const double mat = R * std::max(D, R);
+  solver += T * (4 * mat + r * qmax + r * (nmax >= d1 ? F : nmax * F / d1) + 2 * slice + mttkrpSummed);
   return (recordStages ? 7 : 3) * state + solver;
 }
 
@@ -157,13 +209,15 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
     for (std::size_t s = 0; s < S; ++s) in.w->push_back(float64(wList[s], product(env, {r, samples[s]}, wList[s].name), "rank·samples"));
     for (std::size_t t = 0; t < K; ++t) in.h->push_back(float64(hList[t], product(env, {r, dims[t]}, hList[t].name), "rank·dim"));
   }
-  // HALS keeps Z(s) = w(s)·A(s) (r × F) for every stratum when r ≤ every nₛ (else one stratum's).
-  double halsDoubles = 0;
-  if (opt.solver == NtfSolver::Hals) {
-    const bool cached = std::all_of(samples.begin(), samples.end(), [&](std::size_t n) { return r <= n; });
-    halsDoubles = static_cast<double>(r) * static_cast<double>(F) * (cached ? static_cast<double>(S) : 1.0);
-  }
-  checkMemory(env, float64Bytes({1}) * (dataDoubles + halsDoubles + stratifiedNtfDoubles(samples, dims, ranks, r, opt.tv, opt.recordStages)),
+  // Weighted strata: their entries of weight ≠ 1, at most a stratum's size (counted when listed).
+  double listedBound = 0, listedAll = 0;
+  for (std::size_t s = 0; s < S; ++s)
+    if (in.weights[s]) {
+      listedBound = std::max(listedBound, static_cast<double>(samples[s]) * static_cast<double>(F));
+      listedAll += static_cast<double>(samples[s]) * static_cast<double>(F);
+    }
+  const double cores = static_cast<double>(std::max(1u, std::thread::hardware_concurrency()));
+  checkMemory(env, float64Bytes({1}) * (dataDoubles + stratifiedNtfDoubles(samples, dims, ranks, r, opt.solver, opt.tv, listedBound, listedAll, opt.recordStages, cores)),
               [&] { return std::string("Stratified-NTF of rank " + std::to_string(r) + " (" + std::to_string(S) + (S == 1 ? " stratum" : " strata") + ")"); });
   // (c) take the strata (copied for a job or when shared), (d) the initial state
   call->data.resize(S);
