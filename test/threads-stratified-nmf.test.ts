@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { getBlasThreads, setBlasThreads, stratifiedNmfLoss, stratifiedNmfSync, type Matrix, type StratifiedNmfOptions, type StratifiedNmfResult } from '../lib/index.js';
 import { getSmallJobFlops, setSmallJobFlops } from '../lib/runtime.js';
+import { relativeError } from './helpers/shared.js';
 
 /** Deterministic non-negative n×m values in [0, 1). */
 function uniform(n: number, m: number, seed: number): Matrix {
@@ -89,26 +90,15 @@ function solve(threads: number, strata: Matrix[], options: StratifiedNmfOptions)
   return stratifiedNmfSync(strata, r, { tolerance: 0, seed: 3, ...options });
 }
 
-/** max |a − b| / max |a|. */
-function relativeGap(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let gap = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    gap = Math.max(gap, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(a[i]!));
-  }
-  return gap / scale;
-}
-
 const tolerance = 1e-12;
 
 function expectSame(two: StratifiedNmfResult, one: StratifiedNmfResult): void {
-  expect(relativeGap(two.V.data, one.V.data)).toBeLessThanOrEqual(tolerance);
-  expect(relativeGap(two.H.data, one.H.data)).toBeLessThanOrEqual(tolerance);
-  two.W.forEach((w, s) => expect(relativeGap(w.data, one.W[s]!.data)).toBeLessThanOrEqual(tolerance));
+  expect(relativeError(one.V.data, two.V.data)).toBeLessThanOrEqual(tolerance);
+  expect(relativeError(one.H.data, two.H.data)).toBeLessThanOrEqual(tolerance);
+  two.W.forEach((w, s) => expect(relativeError(one.W[s]!.data, w.data)).toBeLessThanOrEqual(tolerance));
   expect(two.traces.loss.length).toBe(one.traces.loss.length);
-  expect(relativeGap(two.traces.loss, one.traces.loss)).toBeLessThanOrEqual(tolerance);
-  expect(relativeGap([two.certificate], [one.certificate])).toBeLessThanOrEqual(1e-9); // a max over gradients: more rounding-sensitive
+  expect(relativeError(one.traces.loss, two.traces.loss)).toBeLessThanOrEqual(tolerance);
+  expect(relativeError([one.certificate], [two.certificate])).toBeLessThanOrEqual(1e-9); // a max over gradients: more rounding-sensitive
 }
 
 describe('stratifiedNmf: 2 threads give the 1-thread result (1e-12 relative)', () => {
@@ -132,6 +122,6 @@ describe('stratifiedNmf: 2 threads give the 1-thread result (1e-12 relative)', (
     setBlasThreads(1);
     const one = stratifiedNmfLoss(noisy, { V, W, H });
     setBlasThreads(2);
-    expect(relativeGap([stratifiedNmfLoss(noisy, { V, W, H })], [one])).toBeLessThanOrEqual(tolerance);
+    expect(relativeError([one], [stratifiedNmfLoss(noisy, { V, W, H })])).toBeLessThanOrEqual(tolerance);
   });
 });

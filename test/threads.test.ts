@@ -14,7 +14,7 @@ import { getBlasThreads, getConcurrency, nsaFlowExplicit, nsaFlowExplicitSync, n
 import { native } from '../lib/native.js';
 import { currentThreadPolicy, withThreadPolicy } from '../lib/runtime.js';
 import { startRedis, type RedisServer } from './helpers/cli-redis.js';
-import { dataFile } from './helpers/shared.js';
+import { dataFile, relativeError } from './helpers/shared.js';
 
 /** Deterministic p×k Gaussian-like matrix. */
 function gaussian(p: number, k: number, seed: number): Matrix {
@@ -26,17 +26,6 @@ function gaussian(p: number, k: number, seed: number): Matrix {
   };
   for (let i = 0; i < data.length; i++) data[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
   return { rows: p, cols: k, data };
-}
-
-/** max |a − b| / max |a|. */
-function relativeGap(a: Float64Array, b: Float64Array): number {
-  let gap = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    gap = Math.max(gap, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(a[i]!));
-  }
-  return gap / scale;
 }
 
 /** Everything the policy may touch, to compare before and after. */
@@ -190,7 +179,7 @@ describe('T threads give the 1-thread result', () => {
     expect(one.settings.threadsUsed).toBe(1);
     expect(two.settings.threadsUsed).toBe(2);
     expect(two.iterations).toBe(one.iterations);
-    expect(relativeGap(one.Y.data, two.Y.data)).toBeLessThan(1e-10);
+    expect(relativeError(two.Y.data, one.Y.data)).toBeLessThan(1e-10);
   });
 
   // SPG is less forgiving: its Barzilai–Borwein step is a ratio of inner products of differences of
@@ -209,7 +198,7 @@ describe('T threads give the 1-thread result', () => {
     const one = run(1);
     const two = run(2);
     expect(two.iterations).toBe(one.iterations);
-    expect(relativeGap(one.Y.data, two.Y.data)).toBeLessThan(1e-7);
+    expect(relativeError(two.Y.data, one.Y.data)).toBeLessThan(1e-7);
     expect(Math.abs(two.bestEnergy - one.bestEnergy)).toBeLessThan(1e-10 * Math.abs(one.bestEnergy));
   });
 });
