@@ -84,13 +84,13 @@ class Run {
   void solve() {
     load(x0_);
     fx_ = evaluate(x_.data(), g_.data());
-    if (!std::isfinite(fx_) || !finiteAll(g_.data(), n_)) {
+    if (!std::isfinite(fx_) || !allOf(g_.data(), [](double v) { return std::isfinite(v); })) {
       finish(StopReason::NonFinite, NAN);
       return;
     }
     double cert = certificateAt(x_.data(), g_.data());
     record(0, cert, true);
-    if (std::all_of(x_.begin(), x_.end(), [](double v) { return v == 0; })) {
+    if (allOf(x_.data(), [](double v) { return v == 0; })) {
       r_.warnings.push_back("the start is Y = 0, where the scale-free energy has no gradient: nothing to move");
       finish(StopReason::Stalled, cert);
       return;
@@ -145,6 +145,10 @@ class Run {
   // The certificate (solver.hpp gradientMapping) of x with gradient g; a solver with a thread team
   // sums it there.
   virtual double certificateAt(const double* x, const double* g) { return gradientMapping(x, g, n_, nonneg_); }
+  // Whether test(v) holds for all n values of v (the start's checks); a solver with a thread team
+  // tests on it.
+  using Test = bool (*)(double);
+  virtual bool allOf(const double* v, Test test) { return std::all_of(v, v + n_, test); }
   // x = the start x0, clamped at 0 with the bound (a NaN becomes 0 there, as the bound's projection
   // does); a solver with a thread team copies on it.
   virtual void load(const double* x0) { loadRange(x0, 0, n_); }
@@ -422,6 +426,12 @@ class Spg : public Run {
   void load(const double* x0) override {
     auto copy = [&](int, std::size_t b, std::size_t e) { loadRange(x0, b, e); };
     runRows(team_, n_, kAlign, copy);
+  }
+  bool allOf(const double* v, Test test) override {
+    std::fill(moved_.begin(), moved_.end(), 0);
+    auto pass = [&](int th, std::size_t b, std::size_t e) { moved_[th] = std::all_of(v + b, v + e, test) ? 0 : 1; };
+    runRows(team_, n_, kAlign, pass);
+    return !anyMoved();  // moved_ holds, per thread, whether a value of its range failed the test
   }
   void store(double* into) override {
     const double* x = x_.data();
