@@ -1,13 +1,13 @@
 // NSA-Flow's passes around the iterations on the thread team (issue #15): the explicit flow's start
 // (the target's projection N(X0), the rescale to unit RMS, ‖X0‖², X0ᵀX0 as per-thread DSYRKs, the
 // start's best N(Y)), its final certificate and the results scaled back; SPG's start certificate and
-// the energy's ‖X0‖². Each thread sums its rows in index order and the partial sums are added in
+// the energy's ‖X0‖², the start's copy and checks and the returned point's copy. Each thread sums its rows in index order and the partial sums are added in
 // thread order: with one thread the serial sums exactly, with T threads a rounding difference.
 import { availableParallelism } from 'node:os';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { getBlasThreads, nsaFlowExplicitSync, nsaFlowSync, setBlasThreads, type Matrix } from '../lib/index.js';
+import { getBlasThreads, nsaFlow, nsaFlowExplicitSync, nsaFlowSync, setBlasThreads, type Matrix } from '../lib/index.js';
 import { relativeError } from './helpers/shared.js';
 
 /** Deterministic p×k matrix of entries in (−1, 1). */
@@ -77,5 +77,26 @@ describe.skipIf(!twoCores)('NSA-Flow with 2 threads equals 1 thread', () => {
     expect(two.iterations).toBe(one.iterations);
     expect(relativeError(two.Y.data, one.Y.data)).toBeLessThan(1e-7);
     expect(relative(one.bestEnergy, two.bestEnergy)).toBeLessThan(1e-10);
+  });
+
+  // SPG's synchronous call reads Y0 and X0 in place and its team copies the start (clamped at 0) into
+  // the solver's buffer and the returned point into the result's array; the asynchronous one copies
+  // the inputs first and the result after. The same passes on the same values: bit for bit the same
+  // Y, energy and certificates, and the caller's arrays unchanged (Y0 has negative entries, which a
+  // clamp written into the caller's array instead of the solver's copy would zero).
+  it('nsaFlow (spg), 2 threads: synchronous (inputs in place) equals asynchronous (copies); inputs unchanged', async () => {
+    setBlasThreads(2);
+    const y0 = Float64Array.from(Y0.data);
+    const x0 = Float64Array.from(X0.data);
+    const options = { X0, w: 0.5, maxIterations: 12, certificateTolerance: 0, plateauTolerance: 0 };
+    const sync = nsaFlowSync(Y0, options);
+    const later = await nsaFlow(Y0, options);
+    expect(Y0.data.some((v) => v < 0)).toBe(true);
+    expect(Buffer.from(Y0.data.buffer).equals(Buffer.from(y0.buffer))).toBe(true);
+    expect(Buffer.from(X0.data.buffer).equals(Buffer.from(x0.buffer))).toBe(true);
+    expect(Buffer.from(sync.Y.data.buffer).equals(Buffer.from(later.Y.data.buffer))).toBe(true);
+    expect(sync.Y.data.every((v) => v >= 0)).toBe(true);
+    expect(sync.bestEnergy).toBe(later.bestEnergy);
+    expect(sync.traces.certificate).toEqual(later.traces.certificate);
   });
 });

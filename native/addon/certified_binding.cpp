@@ -126,14 +126,21 @@ CertifiedData dataOf(const ProblemIn& in, const CertifiedEnergyOptions& e, const
 
 // ---- solve -------------------------------------------------------------------------------------
 
+// The arrays of a solve: in place (Stable views of the caller's arrays) for the synchronous call, which
+// holds them for its whole run, so that no p×k input is copied on the calling thread; copies for an
+// asynchronous job, which runs while JS may change them. Weighted data are always copies (the missing
+// entries are zeroed).
 struct SolveCall {
   CertifiedEnergyOptions energy;
   CertifiedOptions solver;
   std::size_t p = 0, cols = 0, m = 0, n = 0;
-  std::vector<double> Y0, X0, X, weights;
+  Doubles Y0, X0in, Xin, weightsIn;
+  std::vector<double> X0w, Xw, weights;
+  const double* X0 = nullptr;
+  const double* X = nullptr;
 };
 
-SolveCall readSolve(const Napi::CallbackInfo& info) {
+SolveCall readSolve(const Napi::CallbackInfo& info, bool copy) {
   Napi::Env env = info.Env();
   const Fields o(arg(info, 7, "options"), {"mode", "w", "orthogonality", "solver", "nonnegative", "tolerance", "plateauTolerance",
                                             "maxIterations", "memory", "overlapPenalty", "anchor", "recordEvery", "weights"});
@@ -152,18 +159,30 @@ SolveCall readSolve(const Napi::CallbackInfo& info) {
     return "the certified NSA-Flow solve on Y0 (" + std::to_string(in.p) + "×" + std::to_string(in.cols) + ")";
   });
   call.p = in.p, call.cols = in.cols, call.m = in.m, call.n = in.n;
-  call.Y0 = doubles(in.Y, true).owned();
+  call.Y0 = doubles(in.Y, copy);
   requireFinite(env, call.Y0.data(), call.Y0.size(), "Y0");
   if (in.weights) call.weights = doubles(*in.weights, true).owned();
   if (in.X0) {
-    call.X0 = doubles(*in.X0, true).owned();
-    if (in.weights) readWeighted(env, call.weights, call.X0, in.weights->name, "X0");
-    else requireFinite(env, call.X0.data(), call.X0.size(), "X0");
+    if (in.weights) {
+      call.X0w = doubles(*in.X0, true).owned();
+      readWeighted(env, call.weights, call.X0w, in.weights->name, "X0");
+      call.X0 = call.X0w.data();
+    } else {
+      call.X0in = doubles(*in.X0, copy);
+      requireFinite(env, call.X0in.data(), call.X0in.size(), "X0");
+      call.X0 = call.X0in.data();
+    }
   }
   if (in.X) {
-    call.X = doubles(*in.X, true).owned();
-    if (in.weights) readWeighted(env, call.weights, call.X, in.weights->name, "X");
-    else requireFinite(env, call.X.data(), call.X.size(), "X");
+    if (in.weights) {
+      call.Xw = doubles(*in.X, true).owned();
+      readWeighted(env, call.weights, call.Xw, in.weights->name, "X");
+      call.X = call.Xw.data();
+    } else {
+      call.Xin = doubles(*in.X, copy);
+      requireFinite(env, call.Xin.data(), call.Xin.size(), "X");
+      call.X = call.Xin.data();
+    }
   }
   return call;
 }
@@ -173,21 +192,23 @@ struct SolveOutcome {
   CertifiedTerms terms;
 };
 
-void runSolve(SolveCall& call, Monitor& monitor, SolveOutcome& out) {
+// into: null (the returned point in out.result.x) or the result's p×cols doubles.
+void runSolve(SolveCall& call, Monitor& monitor, SolveOutcome& out, double* into) {
   ProblemIn shape;
   shape.p = call.p, shape.cols = call.cols, shape.m = call.m, shape.n = call.n;
-  CertifiedData data = dataOf(shape, call.energy, call.X0.empty() ? nullptr : call.X0.data(), call.X.empty() ? nullptr : call.X.data());
+  CertifiedData data = dataOf(shape, call.energy, call.X0, call.X);
   data.W = call.weights.empty() ? nullptr : call.weights.data();
   CertifiedEnergy energy(call.energy, data);
   EnergyObjective objective(energy);
-  certifiedSolve(objective, std::move(call.Y0), call.solver, monitor, out.result);
+  certifiedSolve(objective, call.Y0.data(), call.solver, monitor, out.result, into);
   out.terms = objective.last();  // certifiedSolve evaluates the returned point last
 }
 
-Napi::Object solveToJs(Napi::Env env, const SolveOutcome& out) {
+// Y: the result's array when the solver wrote it (into), else empty and made here from result.x.
+Napi::Object solveToJs(Napi::Env env, const SolveOutcome& out, Napi::Float64Array Y = Napi::Float64Array()) {
   const CertifiedResult& r = out.result;
   Napi::Object o = Napi::Object::New(env);
-  o.Set("Y", newFloat64Array(env, r.x));
+  o.Set("Y", Y.IsEmpty() ? newFloat64Array(env, r.x.data(), r.x.size()) : Y);
   o.Set("energy", Napi::Number::New(env, r.value));
   o.Set("fidelity", Napi::Number::New(env, out.terms.fidelity));
   o.Set("orthogonality", Napi::Number::New(env, out.terms.orthogonality));
@@ -212,16 +233,19 @@ Napi::Object solveToJs(Napi::Env env, const SolveOutcome& out) {
 
 Napi::Value CertifiedSolveSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  SolveCall call = readSolve(info);
+  SolveCall call = readSolve(info, false);
+  // The result's array first, so that the solver's team writes the returned point into it (fresh
+  // pages, first touched there) instead of a copy of it on this thread after the solve.
+  Napi::Float64Array Y = newFloat64(env, call.p * call.cols, "a result");
   SolveOutcome out;
-  guarded(env, [&] { runSolve(call, silentMonitor(), out); });
-  return solveToJs(env, out);
+  guarded(env, [&] { runSolve(call, silentMonitor(), out, Y.Data()); });
+  return solveToJs(env, out, Y);
 }
 
 class CertifiedJob : public Job {
  public:
   explicit CertifiedJob(SolveCall call) : call_(std::move(call)) {}
-  void execute(Monitor& monitor) override { runSolve(call_, monitor, out_); }
+  void execute(Monitor& monitor) override { runSolve(call_, monitor, out_, nullptr); }
   Napi::Value result(Napi::Env env) override { return solveToJs(env, out_); }
 
  private:
@@ -231,7 +255,7 @@ class CertifiedJob : public Job {
 
 Napi::Value CertifiedSolveAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  SolveCall call = readSolve(info);
+  SolveCall call = readSolve(info, true);
   AsyncArgs a = asyncArgs(info, 8);
   return startJob(env, std::make_unique<CertifiedJob>(std::move(call)), std::move(a));
 }

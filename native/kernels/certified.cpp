@@ -71,25 +71,26 @@ void luSolve(const double* LU, const std::size_t* piv, std::size_t n, double* b)
 // returns true, or returns false (leaving them unchanged) when it cannot.
 class Run {
  public:
-  Run(BoundObjective& f, std::vector<double> x0, const CertifiedOptions& o, Monitor& monitor, CertifiedResult& r)
-      : f_(f), o_(o), monitor_(monitor), r_(r), n_(f.size()), nonneg_(f.nonnegative()), x_(std::move(x0)), g_(n_),
-        xt_(n_), gt_(n_) {
-    if (x_.size() != n_) throwRange("Expected a start with as many values as the objective has variables");
-    if (nonneg_)
-      for (double& v : x_) v = v > 0 ? v : 0.0;
+  // x, g, x_t and g_t are not zero-filled: x is written by load(), g by the start's evaluation, x_t
+  // and g_t by a solver's trial before it reads them (for SPG all on its team, so the first touch of
+  // their pages, and its page faults, is spread over the threads).
+  Run(BoundObjective& f, const double* x0, const CertifiedOptions& o, Monitor& monitor, CertifiedResult& r, double* into)
+      : f_(f), o_(o), monitor_(monitor), r_(r), n_(f.size()), nonneg_(f.nonnegative()), x0_(x0), into_(into), x_(n_),
+        g_(n_), xt_(n_), gt_(n_) {
     start_ = std::chrono::steady_clock::now();
   }
   virtual ~Run() = default;
 
   void solve() {
+    load(x0_);
     fx_ = evaluate(x_.data(), g_.data());
-    if (!std::isfinite(fx_) || !finiteAll(g_.data(), n_)) {
+    if (!std::isfinite(fx_) || !allOf(g_.data(), [](double v) { return std::isfinite(v); })) {
       finish(StopReason::NonFinite, NAN);
       return;
     }
     double cert = certificateAt(x_.data(), g_.data());
     record(0, cert, true);
-    if (std::all_of(x_.begin(), x_.end(), [](double v) { return v == 0; })) {
+    if (allOf(x_.data(), [](double v) { return v == 0; })) {
       r_.warnings.push_back("the start is Y = 0, where the scale-free energy has no gradient: nothing to move");
       finish(StopReason::Stalled, cert);
       return;
@@ -144,6 +145,22 @@ class Run {
   // The certificate (solver.hpp gradientMapping) of x with gradient g; a solver with a thread team
   // sums it there.
   virtual double certificateAt(const double* x, const double* g) { return gradientMapping(x, g, n_, nonneg_); }
+  // Whether test(v) holds for all n values of v (the start's checks); a solver with a thread team
+  // tests on it.
+  using Test = bool (*)(double);
+  virtual bool allOf(const double* v, Test test) { return std::all_of(v, v + n_, test); }
+  // x = the start x0, clamped at 0 with the bound (a NaN becomes 0 there, as the bound's projection
+  // does); a solver with a thread team copies on it.
+  virtual void load(const double* x0) { loadRange(x0, 0, n_); }
+  void loadRange(const double* x0, std::size_t b, std::size_t e) {
+    double* x = x_.data();
+    if (nonneg_)
+      for (std::size_t i = b; i < e; ++i) x[i] = x0[i] > 0 ? x0[i] : 0.0;
+    else
+      std::copy(x0 + b, x0 + e, x + b);
+  }
+  // into = x, the returned point; a solver with a thread team copies on it.
+  virtual void store(double* into) { std::copy(x_.data(), x_.data() + n_, into); }
 
   double evaluate(const double* x, double* g) {
     ++r_.evaluations;
@@ -192,7 +209,8 @@ class Run {
       r_.warnings.push_back("the returned point is not stationary: its certificate " + std::to_string(cert) +
                             " is above 1e3·tolerance = " + std::to_string(limit));
     }
-    r_.x = std::move(x_);
+    if (into_) store(into_);
+    else r_.x = std::move(x_);
   }
 
   BoundObjective& f_;
@@ -201,7 +219,9 @@ class Run {
   CertifiedResult& r_;
   const std::size_t n_;
   const bool nonneg_;
-  std::vector<double> x_, g_, xt_, gt_;
+  const double* const x0_;
+  double* const into_;
+  UninitDoubles x_, g_, xt_, gt_;
   // The certificate (gradient mapping) of the point step() just accepted, when its own passes summed
   // it (it then saves the certificate a pass over x and g).
   bool acceptedCertificateKnown_ = false;
@@ -218,8 +238,8 @@ class Spg : public Run {
   // The SPG iteration's own sweeps (the step, a backtracking trial, the Barzilai–Borwein sums) run on a
   // thread team (thread_team.hpp) sized like the energy's; each thread sums its own range in index
   // order and the partial sums are added in thread order, so one thread gives the serial sums exactly.
-  Spg(BoundObjective& f, std::vector<double> x0, const CertifiedOptions& o, Monitor& monitor, CertifiedResult& r)
-      : Run(f, std::move(x0), o, monitor, r), team_(teamThreads(0, 2.0 * double(n_))), formed_(f.formThreads() > 0),
+  Spg(BoundObjective& f, const double* x0, const CertifiedOptions& o, Monitor& monitor, CertifiedResult& r, double* into)
+      : Run(f, x0, o, monitor, r, into), team_(teamThreads(0, 2.0 * double(n_))), formed_(f.formThreads() > 0),
         part_(4 * std::size_t(std::max(team_.size(), f.formThreads())), 0.0),
         moved_(std::size_t(std::max(team_.size(), f.formThreads())), 0) {}
 
@@ -401,6 +421,24 @@ class Spg : public Run {
     return false;
   }
 
+  // The start's copy and the result's on the team: the first touch of x's pages (and of a fresh
+  // `into`'s) on the threads that sweep those rows afterwards, not all on the calling thread.
+  void load(const double* x0) override {
+    auto copy = [&](int, std::size_t b, std::size_t e) { loadRange(x0, b, e); };
+    runRows(team_, n_, kAlign, copy);
+  }
+  bool allOf(const double* v, Test test) override {
+    std::fill(moved_.begin(), moved_.end(), 0);
+    auto pass = [&](int th, std::size_t b, std::size_t e) { moved_[th] = std::all_of(v + b, v + e, test) ? 0 : 1; };
+    runRows(team_, n_, kAlign, pass);
+    return !anyMoved();  // moved_ holds, per thread, whether a value of its range failed the test
+  }
+  void store(double* into) override {
+    const double* x = x_.data();
+    auto copy = [&](int, std::size_t b, std::size_t e) { std::copy(x + b, x + e, into + b); };
+    runRows(team_, n_, kAlign, copy);
+  }
+
   // gradientMapping on the team: ‖x‖², then Σ of the shares, each thread over its range in index
   // order, the partial sums added in thread order (one thread: gradientMapping's sums, bit for bit).
   double certificateAt(const double* x, const double* g) override {
@@ -450,8 +488,8 @@ class Spg : public Run {
 
 class Lbfgsb : public Run {
  public:
-  Lbfgsb(BoundObjective& f, std::vector<double> x0, const CertifiedOptions& o, Monitor& monitor, CertifiedResult& r)
-      : Run(f, std::move(x0), o, monitor, r), m_(static_cast<std::size_t>(std::max(1, o.memory))) {
+  Lbfgsb(BoundObjective& f, const double* x0, const CertifiedOptions& o, Monitor& monitor, CertifiedResult& r, double* into)
+      : Run(f, x0, o, monitor, r, into), m_(static_cast<std::size_t>(std::max(1, o.memory))) {
     const std::size_t n = n_, m = m_;
     S_.assign(m * n, 0);
     Y_.assign(m * n, 0);
@@ -906,8 +944,8 @@ class Lbfgsb : public Run {
 
 }  // namespace
 
-void certifiedSolve(BoundObjective& f, std::vector<double> x0, const CertifiedOptions& options, Monitor& monitor,
-                    CertifiedResult& result) {
+void certifiedSolve(BoundObjective& f, const double* x0, const CertifiedOptions& options, Monitor& monitor,
+                    CertifiedResult& result, double* into) {
   if (options.recordEvery < 1) throwRange("Expected recordEvery ≥ 1");
   if (options.solver == CertifiedSolver::Spg) {
     // An objective that sweeps its rows on a team of more than one thread (nsa_energy.cpp's target
@@ -915,10 +953,10 @@ void certifiedSolve(BoundObjective& f, std::vector<double> x0, const CertifiedOp
     // SPG sweeps run on their team: OpenBLAS is held at one thread for the solve, so that no OpenBLAS
     // worker spinning after a threaded call takes a core from the teams.
     SingleThreadedBlas one(f.formThreads() > 1);
-    Spg run(f, std::move(x0), options, monitor, result);
+    Spg run(f, x0, options, monitor, result, into);
     run.solve();
   } else {
-    Lbfgsb run(f, std::move(x0), options, monitor, result);
+    Lbfgsb run(f, x0, options, monitor, result, into);
     run.solve();
   }
 }

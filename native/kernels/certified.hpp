@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "linalg.hpp"
 #include "monitor.hpp"
 #include "solver.hpp"
 
@@ -87,7 +88,7 @@ struct CertifiedTraces {
 };
 
 struct CertifiedResult {
-  std::vector<double> x;  // the returned point (the best finite iterate)
+  UninitDoubles x;  // the returned point (the best finite iterate); empty when certifiedSolve wrote it `into`
   double value = 0;
   double certificate = 0;
   StopReason stopReason = StopReason::MaxIterations;
@@ -97,8 +98,12 @@ struct CertifiedResult {
   std::vector<std::string> warnings;
 };
 
-// Progress values: [energy, certificate, fidelity, orthogonality].
-void certifiedSolve(BoundObjective& f, std::vector<double> x0, const CertifiedOptions& options, Monitor& monitor,
-                    CertifiedResult& result);
+// Progress values: [energy, certificate, fidelity, orthogonality]. x0: the start, f.size() values, read
+// once (copied into the solver's own buffer, clamped at 0 with the bound) and not changed. into: null, or
+// f.size() doubles the returned point is written to instead of result.x, by SPG's thread team (a caller
+// that has the result's final buffer, such as a JS array made before the call, so saves a copy of p×k on
+// one thread).
+void certifiedSolve(BoundObjective& f, const double* x0, const CertifiedOptions& options, Monitor& monitor,
+                    CertifiedResult& result, double* into = nullptr);
 
 }  // namespace nsa
