@@ -162,28 +162,20 @@ SolveCall readSolve(const Napi::CallbackInfo& info, bool copy) {
   call.Y0 = doubles(in.Y, copy);
   requireFinite(env, call.Y0.data(), call.Y0.size(), "Y0");
   if (in.weights) call.weights = doubles(*in.weights, true).owned();
-  if (in.X0) {
+  // X0 and X alike: with weights a copy whose missing entries are zeroed (readWeighted), else the
+  // caller's array (in place for the sync call), checked finite.
+  auto take = [&](const TypedIn& t, const std::string& name, Doubles& view, std::vector<double>& zeroed) -> const double* {
     if (in.weights) {
-      call.X0w = doubles(*in.X0, true).owned();
-      readWeighted(env, call.weights, call.X0w, in.weights->name, "X0");
-      call.X0 = call.X0w.data();
-    } else {
-      call.X0in = doubles(*in.X0, copy);
-      requireFinite(env, call.X0in.data(), call.X0in.size(), "X0");
-      call.X0 = call.X0in.data();
+      zeroed = doubles(t, true).owned();
+      readWeighted(env, call.weights, zeroed, in.weights->name, name);
+      return zeroed.data();
     }
-  }
-  if (in.X) {
-    if (in.weights) {
-      call.Xw = doubles(*in.X, true).owned();
-      readWeighted(env, call.weights, call.Xw, in.weights->name, "X");
-      call.X = call.Xw.data();
-    } else {
-      call.Xin = doubles(*in.X, copy);
-      requireFinite(env, call.Xin.data(), call.Xin.size(), "X");
-      call.X = call.Xin.data();
-    }
-  }
+    view = doubles(t, copy);
+    requireFinite(env, view.data(), view.size(), name);
+    return view.data();
+  };
+  if (in.X0) call.X0 = take(*in.X0, "X0", call.X0in, call.X0w);
+  if (in.X) call.X = take(*in.X, "X", call.Xin, call.Xw);
   return call;
 }
 
