@@ -47,42 +47,31 @@ constexpr int kMaxInnerSweeps = 10;
 // rank-major, Q (R × R) positive semidefinite: component row a ← max(0, row a + (P − QX)[a]/Q[a,a])
 // in order, repeated up to `sweeps` times per chunk of columns (the columns are independent: f is a
 // sum over them). A row with Q[a,a] ≤ 0 (a component that no data meets) stays.
-// One sweep of those steps over columns [b, e) (at most kChunk): each step's decrease Q[a,a]·step²
-// added to `moved` in step order, or (Store) written to lowered[a·d + j] for a caller that sums them
-// in that order itself (sweepOnTeam: a sweep's columns split over threads).
-template <bool Store>
-inline void coordinateSweep(double* X, const double* P, const double* Q, std::size_t R, std::size_t d, std::size_t b,
-                            std::size_t e, double* lowered, double& moved) {
-  double acc[kChunk];
-  const std::size_t w = e - b;
-  for (std::size_t a = 0; a < R; ++a) {
-    const double qaa = Q[a * R + a];
-    if (!(qaa > 0)) continue;
-    const double* p = P + a * d + b;
-    for (std::size_t j = 0; j < w; ++j) acc[j] = p[j];
-    for (std::size_t c = 0; c < R; ++c) {
-      const double q = Q[a * R + c];
-      const double* x = X + c * d + b;
-      for (std::size_t j = 0; j < w; ++j) acc[j] -= q * x[j];
-    }
-    double* x = X + a * d + b;
-    const double inv = 1.0 / qaa;
-    for (std::size_t j = 0; j < w; ++j) {
-      const double next = std::max(0.0, x[j] + acc[j] * inv);
-      if (Store) lowered[a * d + b + j] = qaa * (next - x[j]) * (next - x[j]);
-      else moved += qaa * (next - x[j]) * (next - x[j]);
-      x[j] = next;
-    }
-  }
-}
-
-// Up to `sweeps` sweeps over the chunk [c0, c1), stopping as kInnerStop says.
 void sweepChunk(double* X, const double* P, const double* Q, std::size_t R, std::size_t d, std::size_t c0,
                 std::size_t c1, int sweeps) {
+  double acc[kChunk];
+  const std::size_t w = c1 - c0;
   double first = 0;
   for (int sweep = 0; sweep < sweeps; ++sweep) {
     double moved = 0;
-    coordinateSweep<false>(X, P, Q, R, d, c0, c1, nullptr, moved);
+    for (std::size_t a = 0; a < R; ++a) {
+      const double qaa = Q[a * R + a];
+      if (!(qaa > 0)) continue;
+      const double* p = P + a * d + c0;
+      for (std::size_t j = 0; j < w; ++j) acc[j] = p[j];
+      for (std::size_t b = 0; b < R; ++b) {
+        const double q = Q[a * R + b];
+        const double* x = X + b * d + c0;
+        for (std::size_t j = 0; j < w; ++j) acc[j] -= q * x[j];
+      }
+      double* x = X + a * d + c0;
+      const double inv = 1.0 / qaa;
+      for (std::size_t j = 0; j < w; ++j) {
+        const double next = std::max(0.0, x[j] + acc[j] * inv);
+        moved += qaa * (next - x[j]) * (next - x[j]);
+        x[j] = next;
+      }
+    }
     if (sweep == 0) first = moved;
     if (moved <= kInnerStop * first) break;
   }
@@ -449,8 +438,27 @@ struct StratifiedNtfHals::Impl {
     double first = 0;
     for (int sweep = 0; sweep < sweeps; ++sweep) {
       auto part = [&](int, std::size_t b, std::size_t e) {
-        double unused = 0;
-        coordinateSweep<true>(X, P, Q, R, d, b, e, decrease.data(), unused);
+        double acc[kChunk];
+        const std::size_t w = e - b;
+        for (std::size_t a = 0; a < R; ++a) {
+          const double qaa = Q[a * R + a];
+          if (!(qaa > 0)) continue;
+          const double* linear = P + a * d + b;
+          for (std::size_t j = 0; j < w; ++j) acc[j] = linear[j];
+          for (std::size_t c = 0; c < R; ++c) {
+            const double q = Q[a * R + c];
+            const double* x = X + c * d + b;
+            for (std::size_t j = 0; j < w; ++j) acc[j] -= q * x[j];
+          }
+          double* x = X + a * d + b;
+          double* lowered = decrease.data() + a * d + b;
+          const double inv = 1.0 / qaa;
+          for (std::size_t j = 0; j < w; ++j) {
+            const double next = std::max(0.0, x[j] + acc[j] * inv);
+            lowered[j] = qaa * (next - x[j]) * (next - x[j]);
+            x[j] = next;
+          }
+        }
       };
       runRows(*team, d, 8, part);
       double moved = 0;
