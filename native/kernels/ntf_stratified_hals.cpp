@@ -432,7 +432,10 @@ struct StratifiedNtfHals::Impl {
   // sweepChunk over one chunk of d ≤ kChunk columns with each sweep's columns split over the team (a
   // column's coordinate steps read and write that column only): every step's decrease Q[a,a]·step²
   // is stored and summed on this thread in sweepChunk's order, so the stopping rule sees the same sum
-  // and every result is the same.
+  // and every result is the same. Its loop repeats sweepChunk's on purpose: one shared kernel for
+  // both (a template on storing or summing the decreases) made the unmasked solve's sweeps slower,
+  // 10.3 → 11.9 ms per iteration of bench/masks.ts's problem (4 strata of 500×40×25, rank 20), and
+  // still 5–8 % slower kept out of line.
   void sweepOnTeam(double* X, const double* P, const double* Q, std::size_t R, std::size_t d, int sweeps) {
     decrease.resize(R * d);
     double first = 0;
