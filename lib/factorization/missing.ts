@@ -140,6 +140,19 @@ export interface PreparedMissing {
   copied: number;
 }
 
+/**
+ * √Σx² of dense data whose entries must be finite and ≥ 0, checked and summed in one native pass
+ * (nonNegativeNorm); only where that pass finds something to look at (a defect, −0, a sum of squares
+ * outside the plain sum's range) do `check` (the JS checks, which throw naming the defect) and the
+ * scaled norm run. Matrices (prepareMissing) and tensors (stratified-ntf.ts) alike.
+ */
+export function checkedNonNegativeNorm(data: Float64Array, check: () => void): number {
+  const norm = native().nonNegativeNorm(data);
+  if (!Number.isNaN(norm)) return norm;
+  check();
+  return scaledNorm(data);
+}
+
 /** True when any missing-value option asks for more than the plain, fully observed problem. */
 export function wantsMissing(o: ParsedMissing): boolean {
   return o.weights !== undefined || o.mask !== undefined || o.missing !== 'observed';
@@ -165,12 +178,13 @@ export function prepareMissing(
     // only when that pass finds something to look at (a defect, −0, a norm out of the plain sum's
     // range) do the JS checks run, which name the defect, and the scaled norm. CSR: checked in full here.
     const data = expectDataMatrix(A, name, { nonNegative: true, finite: false });
-    let norm = 'indptr' in data ? scaledNorm(data.data) : native().nonNegativeNorm(data.data);
-    if (Number.isNaN(norm)) {
-      expectFiniteData(data.data, name, data.cols);
-      expectNonNegativeData(data.data, name, data.cols);
-      norm = scaledNorm(data.data);
-    }
+    const norm =
+      'indptr' in data
+        ? scaledNorm(data.data)
+        : checkedNonNegativeNorm(data.data, () => {
+            expectFiniteData(data.data, name, data.cols);
+            expectNonNegativeData(data.data, name, data.cols);
+          });
     return { data, missing: { absent: false, norm, listed: 0, copied: 0 } };
   }
   const probe = expectDataMatrix(A, name, { nonNegative: false, finite: false });

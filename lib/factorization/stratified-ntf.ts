@@ -52,7 +52,7 @@ import {
   unknownOption,
   type OptionSpecs,
 } from '../validate.js';
-import { missingOptionSpecs } from './missing.js';
+import { checkedNonNegativeNorm, missingOptionSpecs } from './missing.js';
 
 interface RawState {
   v: Float64Array[];
@@ -372,17 +372,13 @@ export function expectStrata(strata: unknown, name = 'strata', values = true): {
 }
 
 /**
- * √Σt² of a tensor whose entries must be finite and ≥ 0, checked and summed in one native pass
- * (nonNegativeNorm, as dense matrices are in lib/factorization/missing.ts): the JS checks, which name
- * the defect by its multi-index, and the scaled norm run only where that pass finds something to look
- * at (a defect, −0, a sum of squares outside the plain sum's range). Two JS passes over a 1.6·10⁶-entry
- * tensor took about 4 ms, a tenth of a 2-thread `ntf`/`stratifiedNtf` benchmark call on one thread.
+ * √Σt² of a tensor whose entries must be finite and ≥ 0, in one native pass (checkedNonNegativeNorm);
+ * the JS check, which names a defect by its multi-index, only where that pass finds something to look
+ * at. Two JS passes over a 1.6·10⁶-entry tensor took about 4 ms, a tenth of a 2-thread
+ * `ntf`/`stratifiedNtf` benchmark call, on one thread.
  */
 export function checkedTensorNorm(t: Tensor, name: string): number {
-  const norm = native().nonNegativeNorm(t.data);
-  if (!Number.isNaN(norm)) return norm;
-  expectNonNegativeTensor(t, name);
-  return scaledNorm(t.data);
+  return checkedNonNegativeNorm(t.data, () => expectNonNegativeTensor(t, name));
 }
 
 /** Throws a RangeError naming the first negative or non-finite entry by its multi-index. */
