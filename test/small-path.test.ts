@@ -5,24 +5,14 @@
 // through results, which must equal the 1-thread results bit for bit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { getBlasThreads, getSmallJobFlops, nsaFlowExplicitSync, setBlasThreads, setSmallJobFlops, stratifiedNmf, stratifiedNmfSync, type Matrix } from '../lib/index.js';
+import { getBlasThreads, getSmallJobFlops, nsaFlowExplicitSync, setBlasThreads, setSmallJobFlops, stratifiedNmf, stratifiedNmfSync } from '../lib/index.js';
 import { native } from '../lib/native.js';
 import { productFlops, threadsForWork } from '../lib/runtime.js';
 import { snmfCase } from './helpers/snmf-cases.js';
+import { lcgMatrix } from './helpers/lcg.js';
 
 const paper = snmfCase(2); // the paper's synthetic run: 4 strata × 100×100, rank 5
 const paperFlops = productFlops(4 * 100 * 100, 5); // 4·10⁵: the stacked A(s)Hᵀ
-
-/** p×k entries in (0, 1), deterministic. */
-function uniform(p: number, k: number, seed: number): Matrix {
-  const data = new Float64Array(p * k);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = (s + 0.5) / 4294967296;
-  }
-  return { rows: p, cols: k, data };
-}
 
 let saved: { threads: number; flops: number };
 beforeAll(() => {
@@ -83,7 +73,7 @@ describe('the small-job rule', () => {
   it('a sync small call sizes the team for 1 thread and leaves getBlasThreads() in place after it', () => {
     // 40000×5 = 2·10⁵ doubles: just large enough for the explicit flow's team to take 2 threads
     // (thread_team.hpp's 2·10⁵), while its product, 2·2·10⁵·5 = 2·10⁶ flops, is small.
-    const Y = uniform(40000, 5, 5);
+    const Y = lcgMatrix(40000, 5, 5);
     const run = () => nsaFlowExplicitSync(Y, { w: 0.5, maxIterations: 3, tolerance: 0 });
     expect(run().settings.threadsUsed).toBe(1);
     expect(native().blasInfo().threads).toBe(2);
@@ -187,7 +177,7 @@ describe("Stratified-NMF 'mu' at small sizes", () => {
     // (rounding of reordered sums, ~10⁻¹⁵ here), the losses to 10⁻¹² of their value (the BLAS form's
     // expansion cancels about one digit at these fits). A wrong lane mask or a skipped row changes a
     // product by ~10⁻² of its value.
-    const strata = [uniform(37, 53, 11), uniform(13, 53, 12), uniform(29, 53, 13)];
+    const strata = [lcgMatrix(37, 53, 11), lcgMatrix(13, 53, 12), lcgMatrix(29, 53, 13)];
     const solve = (simd: string | undefined, rank: number | number[]) => {
       const saved = process.env.NSA_FLOW_SIMD;
       if (simd === undefined) delete process.env.NSA_FLOW_SIMD;

@@ -12,25 +12,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { getBlasThreads, nmfSync, setBlasThreads, type CsrMatrix, type Matrix, type NmfOptions, type NmfResult } from '../lib/index.js';
 import { getSmallJobFlops, setSmallJobFlops } from '../lib/runtime.js';
-
-/** Deterministic non-negative rows×cols data, uniform on [0, 1). */
-function uniform(rows: number, cols: number, seed: number): Matrix {
-  const data = new Float64Array(rows * cols);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = (s + 0.5) / 4294967296;
-  }
-  return { rows, cols, data };
-}
+import { lcgMatrix } from './helpers/lcg.js';
 
 // Rank 16 on 1203×901: the team's size is decided on (rows + cols)·r² = 5.4·10⁵ and the MU passes
 // split at rows·r² ≥ 2·10⁵ (3.1·10⁵ and 2.3·10⁵ here), both above the team's threshold (kTeamMinWork,
 // 2·10⁵), and the products' 1.7·10⁷ flops too, so with 2 threads every pass named above is split.
 // Row and column counts that are not multiples of the blocks' 8 leave a short last block.
 // The small-job rule (lib/runtime.ts) is switched off meanwhile so the 2 threads are never lowered to 1.
-const tall = uniform(1203, 901, 7);
-const wide = uniform(901, 1203, 11);
+const tall = lcgMatrix(1203, 901, 7);
+const wide = lcgMatrix(901, 1203, 11);
 const rank = 16;
 
 /** The entries of A below `keep` dropped, as CSR (the unweighted solve of CSR data: the same team passes, serial products). */

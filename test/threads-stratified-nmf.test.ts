@@ -15,17 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getBlasThreads, setBlasThreads, stratifiedNmfLoss, stratifiedNmfSync, type Matrix, type StratifiedNmfOptions, type StratifiedNmfResult } from '../lib/index.js';
 import { getSmallJobFlops, setSmallJobFlops } from '../lib/runtime.js';
 import { relativeError } from './helpers/shared.js';
-
-/** Deterministic non-negative n×m values in [0, 1). */
-function uniform(n: number, m: number, seed: number): Matrix {
-  const data = new Float64Array(n * m);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = (s + 0.5) / 4294967296;
-  }
-  return { rows: n, cols: m, data };
-}
+import { lcgMatrix } from './helpers/lcg.js';
 
 /** Row-major product of an n×k and a k×m matrix. */
 function times(a: Matrix, b: Matrix): Matrix {
@@ -46,26 +36,26 @@ function times(a: Matrix, b: Matrix): Matrix {
 const r = 20;
 const m = 61;
 const rows = [2500, 2500, 2400, 2600];
-const noisy = rows.map((n, s) => uniform(n, m, s + 1));
+const noisy = rows.map((n, s) => lcgMatrix(n, m, s + 1));
 // Data with an exact fit (rank 3 plus the offsets v_j = 0.1·j/m), solved from near that fit (the exact
 // factors, padded to rank 20 with 10⁻³-sized entries): the expanded loss cancels from the start, so the
 // direct loss (its strata spread over the team) is what both solvers compute.
-const W3 = rows.map((n, s) => uniform(n, 3, 10 + s));
-const H3 = uniform(3, m, 99);
+const W3 = rows.map((n, s) => lcgMatrix(n, 3, 10 + s));
+const H3 = lcgMatrix(3, m, 99);
 const offsets = Float64Array.from({ length: m }, (_, j) => (0.1 * j) / m);
 const exact = W3.map((w) => {
   const X = times(w, H3);
   return { ...X, data: X.data.map((x, e) => x + offsets[e % m]!) };
 });
 const pad = (x: Matrix, cols: number, seed: number): Matrix => {
-  const small = uniform(x.rows, cols, seed);
+  const small = lcgMatrix(x.rows, cols, seed);
   const data = new Float64Array(x.rows * cols);
   for (let i = 0; i < x.rows; i++)
     for (let c = 0; c < cols; c++) data[i * cols + c] = c < x.cols ? x.data[i * x.cols + c]! : 1e-3 * small.data[i * cols + c]!;
   return { rows: x.rows, cols, data };
 };
 const padRows = (x: Matrix, n: number, seed: number): Matrix => {
-  const small = uniform(n, x.cols, seed);
+  const small = lcgMatrix(n, x.cols, seed);
   return { rows: n, cols: x.cols, data: small.data.map((y, e) => (e < x.data.length ? x.data[e]! : 1e-3 * y)) };
 };
 const nearFit = {
@@ -73,7 +63,7 @@ const nearFit = {
   W: W3.map((w, s) => pad(w, r, 20 + s)),
   H: padRows(H3, r, 30),
 };
-const masks = rows.map((n, s) => Uint8Array.from(uniform(n, m, 50 + s).data, (x) => (x < 0.1 ? 1 : 0)));
+const masks = rows.map((n, s) => Uint8Array.from(lcgMatrix(n, m, 50 + s).data, (x) => (x < 0.1 ? 1 : 0)));
 
 let saved: { threads: number; small: number };
 beforeAll(() => {
