@@ -162,8 +162,8 @@ describe('the vector and portable paths', () => {
 // stratifiedNmf's HALS sweeps its weighted W(s) rows and H columns with listed::Kernels::halsSweeps:
 // a row's listed rows gathered once, then several sweeps of its free coordinates, each later sweep
 // reading the curvatures the first took, until one lowers the row objective by at most 1e-4 of what
-// the first did, at most 1 + side/(2(b·r + 2k)) sweeps (side: m for a W row, N for an H column;
-// k its listed entries; b its base weight). Here that allows 2–10 sweeps per row, so a sweep or
+// the first did, at most 1 + side/(2(r + 2k)) sweeps (side: m for a W row, N for an H column;
+// k its listed entries in strata of base weight 1). Here that allows 2–10 sweeps per row, so a sweep or
 // a coordinate left out moves the factors by far more than rounding (checked by breaking the kernels
 // so: one sweep less per row gave errors of 0.15–0.25, the last free coordinate left out 0.49–0.94),
 // while both kernels agree with the updates written out over all entries to 2e-16–1.9e-14 (the
@@ -228,8 +228,8 @@ describe.each(paths)('stratifiedNmf HALS: the weighted sweeps (%s path) equal th
       if (decrease <= 1e-4 * first) break;
     }
   }
-  const sweepsOf = (side: number, k: number, b: number, weighted: boolean) =>
-    Math.min(10, 1 + Math.floor(side / (weighted ? Math.max(2 * (b * r + 2 * k), 1) : 2 * r)));
+  // k: the row's listed entries of base weight 1 (a CSR stratum's, base weight 0, are not counted).
+  const sweepsOf = (side: number, k: number) => Math.min(10, 1 + Math.floor(side / (2 * (r + 2 * k))));
 
   for (const [label, c] of cases)
     it(`${label}: one iteration from given factors to 1e-12`, () => {
@@ -263,13 +263,13 @@ describe.each(paths)('stratifiedNmf HALS: the weighted sweeps (%s path) equal th
           const x = W[s]!.subarray(i * r, (i + 1) * r);
           let k = 0;
           for (let j = 0; j < m; j++) if (c.listed(s, i, j)) k++;
-          sweepRowDirect(x, ys(m, (j) => Ht.subarray(j * r, (j + 1) * r)), Array.from({ length: m }, (_, j) => omega(s, i, j)), Array.from({ length: m }, (_, j) => a(s, i, j) - V[s * m + j]!), Array.from({ length: m }, () => c.base[s] === 1), c.ranks[s]!, num('l1W'), num('l2W'), sweepsOf(m, k, c.base[s]!, c.weightedStratum[s]!));
+          sweepRowDirect(x, ys(m, (j) => Ht.subarray(j * r, (j + 1) * r)), Array.from({ length: m }, (_, j) => omega(s, i, j)), Array.from({ length: m }, (_, j) => a(s, i, j) - V[s * m + j]!), Array.from({ length: m }, () => c.base[s] === 1), c.ranks[s]!, num('l1W'), num('l2W'), sweepsOf(m, c.base[s]! * k));
         }
       const at = rows.flatMap((n, s) => Array.from({ length: n }, (_, i) => [s, i] as const));
       for (let j = 0; j < m; j++) {
         let k = 0;
-        for (const [s, i] of at) if (c.weightedStratum[s] && c.listed(s, i, j)) k++;
-        sweepRowDirect(Ht.subarray(j * r, (j + 1) * r), at.map(([s, i]) => W[s]!.subarray(i * r, (i + 1) * r)), at.map(([s, i]) => omega(s, i, j)), at.map(([s, i]) => a(s, i, j) - V[s * m + j]!), at.map(([s]) => c.base[s] === 1), r, num('l1H'), num('l2H'), sweepsOf(N, k, 1, true));
+        for (const [s, i] of at) if (c.weightedStratum[s] && c.base[s] === 1 && c.listed(s, i, j)) k++;
+        sweepRowDirect(Ht.subarray(j * r, (j + 1) * r), at.map(([s, i]) => W[s]!.subarray(i * r, (i + 1) * r)), at.map(([s, i]) => omega(s, i, j)), at.map(([s, i]) => a(s, i, j) - V[s * m + j]!), at.map(([s]) => c.base[s] === 1), r, num('l1H'), num('l2H'), sweepsOf(N, k));
       }
       expect(relativeError(res.V.data, V)).toBeLessThan(1e-12);
       res.W.forEach((w, s) => {
