@@ -988,9 +988,9 @@ int sweepsFor(std::size_t productSide, std::size_t r) {
 // part's r², and per listed entry and coordinate its gradient term and its residual's update), instead
 // of r²: 1 + productSide/(2(r + 2k)), at most 10 (k = 0: sweepsFor's). The listed entries of a stratum
 // of base weight 0 (CSR strata whose absent entries are missing) are its data, not corrections to a
-// plain row, and are not counted: there the cost rule made the time to a given loss longer (on
-// data/text's Austen TF-IDF as 6 strata, rank 10: 1.5 times to the loss of 50 iterations; on
-// docs/missing-values.md's measurements), so those rows keep the plain count.
+// plain row, and are not counted: there the cost rule made the time to a given loss longer (Austen's
+// TF-IDF as 6 strata, rank 10: 1.55 times to the loss of 50 iterations; docs/missing-values.md), so
+// those rows keep the plain count.
 int weightedSweepsFor(std::size_t productSide, std::size_t r, std::size_t k) {
   return static_cast<int>(std::min<std::size_t>(10, 1 + productSide / (2 * (std::max<std::size_t>(r, 1) + 2 * k))));
 }
