@@ -87,12 +87,14 @@ for (const solver of ['hals', 'mu'] as const) {
   const S = 4, rows = n / S;
   const strata: Matrix[] = Array.from({ length: S }, (_, s) => ({ rows, cols: m, data: A.data.slice(s * rows * m, (s + 1) * rows * m) }));
   const masks = strata.map((_, s) => mask.slice(s * rows * m, (s + 1) * rows * m));
-  const run = (withMask: boolean) => (iterations: number) =>
-    stratifiedNmfSync(strata, r, { maxIterations: iterations, lossEvery: 1 << 30, seed: 1, ...(withMask ? { mask: masks } : {}) });
-  try {
-    measure(`stratifiedNmf (${S} strata)`, run, short, long);
-  } catch (e) {
-    console.log(`stratifiedNmf: ${(e as Error).message}`);
+  for (const solver of ['hals', 'mu'] as const) {
+    const run = (withMask: boolean) => (iterations: number) =>
+      stratifiedNmfSync(strata, r, { solver, maxIterations: iterations, lossEvery: 1 << 30, seed: 1, ...(withMask ? { mask: masks } : {}) });
+    try {
+      measure(`stratifiedNmf ${solver} (${S} strata)`, run, short, long);
+    } catch (e) {
+      console.log(`stratifiedNmf ${solver}: ${(e as Error).message}`);
+    }
   }
 }
 {

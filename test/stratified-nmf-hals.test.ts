@@ -145,16 +145,25 @@ describe("stratifiedNmf solver 'hals'", () => {
     expect(Math.abs(weighted.loss - Math.sqrt(sum)) / weighted.loss).toBeLessThan(1e-10);
 
     // The absent entries of CSR strata missing, a mask of the zeros, and 0/1 weights: the same
-    // objective, hence the same exact block minimizers (equal up to rounding: 1e-9 after 30 iterations).
+    // objective. A mask and 0/1 weights list the same entries (the zeros, base weight 1), so they run
+    // the same arithmetic: equal up to rounding (1e-9 after 30 iterations). The CSR strata list the
+    // stored entries instead (base weight 0), and their rows keep the plain count of inner sweeps while
+    // a masked row makes as many as its listed entries' cost allows (weightedSweepsFor,
+    // nmf_stratified.cpp), so their iterates take another path, to a minimum of the same objective:
+    // run to convergence (6000 iterations: each certificate below 1e-8), the losses agree to 1e-9
+    // (measured: 7e-12; 2.6e-7 after 3000 iterations, 0.14 after 30).
+    // The factors at that minimum are not unique (H differs by 1.9 relative), so only the loss is compared.
     const options = { solver: 'hals', maxIterations: 30, seed: 5 } as const;
-    const csr = stratifiedNmfSync(dense.map(toCsr), 3, { ...options, missing: 'absent' });
     const masked = stratifiedNmfSync(dense, 3, { ...options, mask: dense.map((a) => Array.from(a.data, (x) => x === 0)) });
     const zeroOne = stratifiedNmfSync(dense, 3, { ...options, weights: dense.map((a) => ({ ...a, data: a.data.map((x) => (x === 0 ? 0 : 1)) })) });
-    for (const other of [masked, zeroOne]) {
-      expect(relativeError(other.H.data, csr.H.data)).toBeLessThan(1e-9);
-      expect(relativeError(other.V.data, csr.V.data)).toBeLessThan(1e-9);
-      expect(Math.abs(other.loss - csr.loss) / csr.loss).toBeLessThan(1e-9);
-    }
+    expect(relativeError(zeroOne.H.data, masked.H.data)).toBeLessThan(1e-9);
+    expect(relativeError(zeroOne.V.data, masked.V.data)).toBeLessThan(1e-9);
+    expect(Math.abs(zeroOne.loss - masked.loss) / masked.loss).toBeLessThan(1e-9);
+    const converged = { solver: 'hals', maxIterations: 6000, tolerance: 0, seed: 5 } as const;
+    const csr = stratifiedNmfSync(dense.map(toCsr), 3, { ...converged, missing: 'absent' });
+    const maskedLong = stratifiedNmfSync(dense, 3, { ...converged, mask: dense.map((a) => Array.from(a.data, (x) => x === 0)) });
+    for (const run of [csr, maskedLong]) expect(run.certificate).toBeLessThan(1e-8);
+    expect(Math.abs(maskedLong.loss - csr.loss) / csr.loss).toBeLessThan(1e-9);
     expect(largestIncrease(csr.traces.loss)).toBeLessThanOrEqual(roundingSlack);
     // With per-stratum ranks and penalties too: the penalized objective never rises.
     const ranked = stratifiedNmfSync(dense, [3, 2, 1], { solver: 'hals', maxIterations: 60, seed: 2, weights, l1W: 0.01, l2H: 0.1 });

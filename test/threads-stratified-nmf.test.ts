@@ -107,6 +107,18 @@ describe('stratifiedNmf: 2 threads give the 1-thread result (1e-12 relative)', (
       expectSame(solve(2, noisy, { solver, maxIterations: 6, mask: masks }), one);
     });
   }
+  // The weighted W(s) rows and H columns of 'hals' run on the team too, each on one thread with that
+  // thread's buffers: nothing of a row depends on the split, so here (where, as above, the split
+  // products give the whole's bits) 2 threads give the 1-thread result bit for bit. A row swept
+  // twice, or skipped, or two threads sharing one buffer, would not.
+  it('hals: missing entries, the weighted rows and columns on the team, bit for bit', () => {
+    const one = solve(1, noisy, { solver: 'hals', maxIterations: 6, mask: masks });
+    const two = solve(2, noisy, { solver: 'hals', maxIterations: 6, mask: masks });
+    expect(relativeError(one.V.data, two.V.data)).toBe(0);
+    expect(relativeError(one.H.data, two.H.data)).toBe(0);
+    two.W.forEach((w, s) => expect(relativeError(one.W[s]!.data, w.data)).toBe(0));
+    expect(relativeError(one.traces.loss, two.traces.loss)).toBe(0);
+  });
   it('stratifiedNmfLoss', () => {
     const { V, W, H } = solve(1, noisy, { solver: 'hals', maxIterations: 3 });
     setBlasThreads(1);

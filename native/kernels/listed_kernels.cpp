@@ -78,36 +78,62 @@ inline double coordinateStep(double* x, std::size_t c, double d, double baseGrad
   return step;
 }
 
-inline bool curvatureUsable(double d, bool base, const double* G, std::size_t c, std::size_t r) {
-  return d > (base ? 1e-12 * G[c * r + c] : 0.0);
+inline bool curvatureUsable(double d, const HalsRowTerms& t, std::size_t c, std::size_t r) {
+  return d > (t.base ? t.rounding * t.G[c * r + c] : 0.0);
 }
 
-// The coordinate loop of a HALS row, after the gather (halsRowPortable, cpHalsRowPortable): Yc holds
-// the listed rows column by column, e = κ(a − x·y) and curvature the base part plus Σκy_c².
-void halsCoordinatesPortable(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r, bool base,
-                             const double* P, const double* G, double l1, double l2, const double* curvature,
-                             const double* __restrict Yc, double* __restrict e) {
-  for (std::size_t c = 0; c < r; ++c) {
+// Whether a coordinate without usable curvature may still move (HalsRowTerms::penaltyZeroes): then its
+// gradient is taken as for any other.
+inline bool uncurvedMoves(const HalsRowTerms& t) { return t.penaltyZeroes && t.l1 > 0; }
+
+// The step of coordinate c, with curvature d (with l2) and its gradient's two parts (coordinateStep's),
+// under t's curvature rule: the exact minimizer's where d is usable; else, with uncurvedMoves, 0 for
+// x_c where its slope −g is positive (the objective linear in x_c, rising), and none otherwise.
+inline double ruledStep(double* x, std::size_t c, double d, double baseGradient, double listedGradient,
+                        const HalsRowTerms& t, std::size_t r) {
+  if (curvatureUsable(d, t, c, r)) return coordinateStep(x, c, d, baseGradient, listedGradient, t.l1, t.l2);
+  if (!uncurvedMoves(t)) return 0.0;
+  const double g = baseGradient + listedGradient - (t.l1 + t.l2 * x[c]);
+  if (!(g < 0)) return 0.0;
+  const double step = -x[c];
+  x[c] = 0;
+  return step;
+}
+
+// The terms of halsRow and the cp row kernels: all r coordinates free, the curvature rule 1e-12.
+inline HalsRowTerms rowTerms(bool base, const double* P, const double* G, double l1, double l2, std::size_t r) {
+  HalsRowTerms t;
+  t.base = base, t.P = P, t.G = G, t.l1 = l1, t.l2 = l2, t.free = r;
+  return t;
+}
+
+// The coordinate loop of a HALS row, after the gather (halsRowPortable, cpHalsRowPortable, halsSweeps):
+// Yc holds the listed rows column by column, e = κ(a − x·y) and curvature the base part plus Σκy_c²;
+// coordinates c < t.free, each in turn.
+void halsCoordinatesPortable(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r,
+                             const HalsRowTerms& t, const double* curvature, const double* __restrict Yc,
+                             double* __restrict e) {
+  for (std::size_t c = 0; c < t.free; ++c) {
     const double* yc = Yc + c * k;
-    const double d = curvature[c] + l2;
-    if (!curvatureUsable(d, base, G, c, r)) continue;
+    const double d = curvature[c] + t.l2;
+    if (!curvatureUsable(d, t, c, r) && !uncurvedMoves(t)) continue;
     double g = 0;
-    if (base) {
-      g = P[c];
-      for (std::size_t l = 0; l < r; ++l) g -= x[l] * G[l * r + c];
+    if (t.base) {
+      g = t.P[c];
+      for (std::size_t l = 0; l < r; ++l) g -= x[l] * t.G[l * r + c];
     }
-    const double step = coordinateStep(x, c, d, g, dot4(e, yc, k), l1, l2);
+    const double step = ruledStep(x, c, d, g, dot4(e, yc, k), t, r);
     if (step != 0.0)
       for (std::size_t q = 0; q < k; ++q) e[q] -= step * ((kappa ? kappa[q] : kappa0) * yc[q]);
   }
 }
 
-void halsRowPortable(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0, const double* a,
-                     std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1, double l2,
-                     double* curvature, double* __restrict Yc, double* __restrict e) {
-  // The listed entries' rows of Y gathered column by column (Yc[c·k + q] = y_c of entry q), so that
-  // every pass below runs over contiguous memory; the residuals e = κ(a − x·y) and the curvatures
-  // d_c = b·G_cc + Σκy_c² in the same pass.
+// halsRowPortable's gather: the listed entries' rows of Y column by column (Yc[c·k + q] = y_c of entry
+// q), so that every pass runs over contiguous memory; the residuals e = κ(a − x·y) and the curvatures
+// d_c = b·G_cc + Σκy_c² in the same pass.
+void gatherRowsPortable(const double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
+                        const double* a, std::size_t k, std::size_t r, bool base, const double* G, double* curvature,
+                        double* __restrict Yc, double* __restrict e) {
   for (std::size_t c = 0; c < r; ++c) curvature[c] = base ? G[c * r + c] : 0.0;
   for (std::size_t q = 0; q < k; ++q) {
     const double* y = rowOf(Y, idx, q, r);
@@ -117,7 +143,48 @@ void halsRowPortable(double* x, const double* Y, const int32_t* idx, const doubl
     }
     e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - dot4(x, y, r));
   }
-  halsCoordinatesPortable(x, kappa, kappa0, k, r, base, P, G, l1, l2, curvature, Yc, e);
+}
+
+void halsRowPortable(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0, const double* a,
+                     std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1, double l2,
+                     double* curvature, double* __restrict Yc, double* __restrict e) {
+  gatherRowsPortable(x, Y, idx, kappa, kappa0, a, k, r, base, G, curvature, Yc, e);
+  halsCoordinatesPortable(x, kappa, kappa0, k, r, rowTerms(base, P, G, l1, l2, r), curvature, Yc, e);
+}
+
+// What a sweep of halsSweeps lowered the row objective by (twice): Σ_c (d_c + l2)·step_c² over the
+// free coordinates, d_c + l2 below 0 counted as 0 (a coordinate without curvature that moved).
+inline double sweepDecrease(const double* x, const double* xold, const double* curvature, const HalsRowTerms& t) {
+  double lowered = 0;
+  for (std::size_t c = 0; c < t.free; ++c) {
+    const double step = x[c] - xold[c];
+    lowered += std::max(curvature[c] + t.l2, 0.0) * step * step;
+  }
+  return lowered;
+}
+
+// halsSweeps' sweeps and stopping rule, around `sweep(i)` (sweep i, 0-based; `last`: none follows).
+template <class Sweep>
+inline int repeatSweeps(double* x, double* xold, const double* curvature, const HalsRowTerms& t, int maxSweeps,
+                        Sweep sweep) {
+  double first = 0;
+  int sweeps = 0;
+  while (sweeps < maxSweeps) {
+    std::copy(x, x + t.free, xold);
+    sweep(sweeps, sweeps + 1 == maxSweeps);
+    const double lowered = sweepDecrease(x, xold, curvature, t);
+    if (sweeps++ == 0) first = lowered;
+    if (lowered <= 1e-4 * first) break;
+  }
+  return sweeps;
+}
+
+int halsSweepsPortable(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
+                       const double* a, std::size_t k, std::size_t r, const HalsRowTerms& t, int maxSweeps,
+                       double* curvature, double*, double* xold, double* Yc, double* e) {
+  gatherRowsPortable(x, Y, idx, kappa, kappa0, a, k, r, t.base, t.G, curvature, Yc, e);
+  return repeatSweeps(x, xold, curvature, t, maxSweeps,
+                      [&](int, bool) { halsCoordinatesPortable(x, kappa, kappa0, k, r, t, curvature, Yc, e); });
 }
 
 // halsRowPortable's gather with each row y the entry's Khatri–Rao row, formed as it is stored.
@@ -147,7 +214,7 @@ void cpHalsGatherPortable(const double* const* rows, std::size_t order, const in
 // `first` are the vector version's.
 void cpHalsSweepPortable(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r, const double* P,
                          const double* G, double* curvature, double*, const double* Yc, double* e, bool, bool) {
-  halsCoordinatesPortable(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e);
+  halsCoordinatesPortable(x, kappa, kappa0, k, r, rowTerms(true, P, G, 0.0, 0.0, r), curvature, Yc, e);
 }
 
 void cpHalsRowPortable(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride, double* x,
@@ -155,7 +222,7 @@ void cpHalsRowPortable(const double* const* rows, std::size_t order, const int32
                        const double* P, const double* G, double* curvature, double* __restrict Yc,
                        double* __restrict e) {
   cpHalsGatherPortable(rows, order, idx, stride, x, kappa, kappa0, a, k, r, G, curvature, Yc, e);
-  halsCoordinatesPortable(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e);
+  halsCoordinatesPortable(x, kappa, kappa0, k, r, rowTerms(true, P, G, 0.0, 0.0, r), curvature, Yc, e);
 }
 
 void cpValuesPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
@@ -213,7 +280,7 @@ void cpSumsPortable(const double* const* rows, std::size_t order, std::size_t R,
 
 const Kernels portableKernels{dotsPortable,        gatherAxpyPortable,   scatterAxpyPortable, dotsAxpyPortable,
                               halsRowPortable,     cpHalsRowPortable,    cpHalsGatherPortable, cpHalsSweepPortable,
-                              cpValuesPortable,    cpSumsPortable,       false};
+                              halsSweepsPortable,  cpValuesPortable,     cpSumsPortable,       false};
 
 // ---- AVX + FMA ----------------------------------------------------------------------------------
 
@@ -490,12 +557,12 @@ NSA_AVX_FMA inline void coordinatePairPass(double* e, const double* kappa, doubl
 // `known`: then curvature and cross hold the values an earlier sweep over the same rows (and κ) left,
 // and the passes skip the sums of squares (4 multiply-adds per four entries and pass instead of 7);
 // the values they would take are those, bit for bit (the same sums in the same order).
+// Coordinates c < t.free move (t: the row's other terms and curvature rule, HalsRowTerms).
 NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const double* kappa, double kappa0,
-                                                              std::size_t k, std::size_t r, bool base, const double* P,
-                                                              const double* G, double l1, double l2, double* curvature,
-                                                              const double* Yc, double* e, bool blocked,
-                                                              bool finish = false, double* cross = nullptr,
-                                                              bool known = false) {
+                                                              std::size_t k, std::size_t r, const HalsRowTerms& t,
+                                                              double* curvature, const double* Yc, double* e,
+                                                              bool blocked, bool finish = false,
+                                                              double* cross = nullptr, bool known = false) {
   const std::size_t column = blocked ? 4 : k, chunk = blocked ? 4 * r : 4;
   bool uniform = true;
   if (kappa) {
@@ -528,16 +595,16 @@ NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const d
   };
   // Coordinate c's step, with the listed part of its gradient and its listed curvature.
   const auto stepOf = [&](std::size_t c, double listedGradient, double squares) NSA_AVX_FMA {
-    if (!known) curvature[c] = (base ? G[c * r + c] : 0.0) + squares;
-    const double d = curvature[c] + l2;
-    if (!curvatureUsable(d, base, G, c, r)) return 0.0;
+    if (!known) curvature[c] = (t.base ? t.G[c * r + c] : 0.0) + squares;
+    const double d = curvature[c] + t.l2;
+    if (!curvatureUsable(d, t, c, r) && !uncurvedMoves(t)) return 0.0;
     // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
-    const double g = base ? P[c] - dotAvx(x, G + c * r, r) : 0.0;
-    return coordinateStep(x, c, d, g, listedGradient, l1, l2);
+    const double g = t.base ? t.P[c] - dotAvx(x, t.G + c * r, r) : 0.0;
+    return ruledStep(x, c, d, g, listedGradient, t, r);
   };
-  for (std::size_t c = 0; c < r; c += 2) {
+  for (std::size_t c = 0; c < t.free; c += 2) {
     const double* y0 = Yc + c * column;
-    const bool pair = c + 1 < r;
+    const bool pair = c + 1 < t.free;
     const double* y1 = pair ? y0 + column : y0;
     pass(pair, !known, y0, y1);
     sa = stepOf(c, sums[0], sums[2]);
@@ -594,7 +661,7 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
     for (std::size_t c = 0; c < r; ++c) Yc[c * k + q] = y[c];
     e[q] = (kappa ? kappa[q] : kappa0) * ((a ? a[q] : 0.0) - dotAvx(x, y, r));
   }
-  halsCoordinatesAvx(x, kappa, kappa0, k, r, base, P, G, l1, l2, curvature, Yc, e, false);
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, rowTerms(base, P, G, l1, l2, r), curvature, Yc, e, false);
 }
 
 // cpHalsRowAvx's gather for `Order` factors (0: any number, `order`): Yc[(q/4)·4r + 4c + q%4] = z_c of
@@ -684,7 +751,8 @@ NSA_AVX_FMA void cpHalsGatherAvxAny(const double* const* rows, std::size_t order
 NSA_AVX_FMA void cpHalsSweepAvx(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r,
                                 const double* P, const double* G, double* curvature, double* cross, const double* Yc,
                                 double* e, bool again, bool first) {
-  halsCoordinatesAvx(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e, true, again, cross, !first);
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, rowTerms(true, P, G, 0.0, 0.0, r), curvature, Yc, e, true, again, cross,
+                     !first);
 }
 
 NSA_AVX_FMA void cpHalsRowAvx(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride,
@@ -699,7 +767,18 @@ NSA_AVX_FMA void cpHalsRowAvx(const double* const* rows, std::size_t order, cons
   else if (order == 2) cpHalsGatherAvx<2>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
   else if (order == 3) cpHalsGatherAvx<3>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
   else cpHalsGatherAvx<0>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
-  halsCoordinatesAvx(x, kappa, kappa0, k, r, true, P, G, 0.0, 0.0, curvature, Yc, e, true);
+  halsCoordinatesAvx(x, kappa, kappa0, k, r, rowTerms(true, P, G, 0.0, 0.0, r), curvature, Yc, e, true);
+}
+
+// cpHalsGatherAvx<1> and cpHalsSweepAvx's sweeps with t's terms, repeated as halsSweepsPortable does.
+NSA_AVX_FMA int halsSweepsAvx(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
+                              const double* a, std::size_t k, std::size_t r, const HalsRowTerms& t, int maxSweeps,
+                              double* curvature, double* cross, double* xold, double* Yc, double* e) {
+  const double* rows[1] = {Y};
+  cpHalsGatherAvx<1>(rows, 1, idx, 1, x, kappa, kappa0, a, k, r, Yc, e);
+  return repeatSweeps(x, xold, curvature, t, maxSweeps, [&](int sweep, bool last) {
+    halsCoordinatesAvx(x, kappa, kappa0, k, r, t, curvature, Yc, e, true, !last, cross, sweep > 0);
+  });
 }
 
 // cpValuesAvx for `Order` factors and rows of C chunks of four (the last one partial when R is not a
@@ -930,7 +1009,7 @@ NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::si
 }
 
 const Kernels avxKernels{dotsAvx,        gatherAxpyAvx, scatterAxpyAvx, dotsAxpyAvx, halsRowAvx,
-                         cpHalsRowAvx,   cpHalsGatherAvxAny, cpHalsSweepAvx, cpValuesAvx, cpSumsAvx,
+                         cpHalsRowAvx,   cpHalsGatherAvxAny, cpHalsSweepAvx, halsSweepsAvx, cpValuesAvx, cpSumsAvx,
                          true};
 
 bool cpuHasAvxFma() {

@@ -14,6 +14,23 @@
 
 namespace nsa::listed {
 
+// The part of a weighted row's problem besides its listed entries, for halsSweeps: with `base` the
+// rest of the row has weight 1 and contributes P (r) − xG and G's diagonal (G symmetric, r×r); without,
+// its weight is 0 (P and G unread). A penalty l1·x_c + ½·l2·x_c² adds l2 to each curvature and
+// l1 + l2·x_c to each gradient. Only the first `free` coordinates move; the rest (0 in the solvers
+// that fix them) stay. A coordinate whose curvature d (with l2) is at most rounding·G_cc (base), or
+// at most 0, has none: it stays, or, with `penaltyZeroes`, goes to 0 where l1 > 0 and its slope is
+// positive (its exact minimizer: the objective is then linear in it).
+struct HalsRowTerms {
+  bool base = true;
+  const double* P = nullptr;
+  const double* G = nullptr;
+  double l1 = 0, l2 = 0;
+  std::size_t free = 0;
+  double rounding = 1e-12;
+  bool penaltyZeroes = false;
+};
+
 struct Kernels {
   // out[q] = x·Y[idx[q]], q < k.
   void (*dots)(const double* x, const double* Y, const int32_t* idx, std::size_t k, std::size_t r, double* out);
@@ -60,6 +77,17 @@ struct Kernels {
   void (*cpHalsSweep)(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r, const double* P,
                       const double* G, double* curvature, double* cross, const double* Yc, double* e, bool again,
                       bool first);
+  // A row's HALS update by repeated sweeps (stratifiedNmf's weighted rows and columns): the gather of
+  // cpHalsGather for a term of order 1 (the listed rows Y[idx[q]], Y with rows of r values; the
+  // residuals e = κ(a − x·y)), then up to maxSweeps sweeps of cpHalsSweep's over the coordinates
+  // c < t.free (the others stay), with t's base part, penalty and curvature rule, each later sweep
+  // reading the curvatures and cross sums the first took. Sweeps stop after one that lowers the row
+  // objective, Σ_c (curvature_c + l2)·step_c² (curvatures below 0 counted as 0), by at most 1e-4 of
+  // what the first lowered (Gillis and Glineur's rule). Returns the number of sweeps made.
+  // Workspaces: curvature and xold (r), cross (⌈r/2⌉), Yc (r·⌈k/4⌉·4), e (k).
+  int (*halsSweeps)(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
+                    const double* a, std::size_t k, std::size_t r, const HalsRowTerms& t, int maxSweeps,
+                    double* curvature, double* cross, double* xold, double* Yc, double* e);
   // out[q] = Σ_a Π_j rows[j][idx_j][a], the term's value at entry q.
   void (*cpValues)(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
                    std::size_t k, double* out);
