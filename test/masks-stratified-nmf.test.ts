@@ -5,10 +5,11 @@
 // dense strata with weight 0 off the stored entries — without being densified.
 import { describe, expect, it } from 'vitest';
 
-import { reconstruct, setBlasThreads, stratifiedNmf, stratifiedNmfSync, toCsr, type Matrix, type StratifiedNmfResult } from '../lib/index.js';
+import { reconstruct, setBlasThreads, setMemoryLimit, stratifiedNmf, stratifiedNmfSync, toCsr, type Matrix, type StratifiedNmfResult } from '../lib/index.js';
 import { gradientMapping, largestIncrease, matmul, transposed } from './helpers/snmf-cases.js';
 import { readNpy } from './helpers/snmf-corpus.js';
 import { dataFile } from './helpers/shared.js';
+import { thrown } from './helpers/thrown.js';
 import { uniform } from './helpers/uniform.js';
 
 setBlasThreads(1);
@@ -160,5 +161,25 @@ describe('stratifiedNmf with missing entries', () => {
     expect(() => stratifiedNmfSync(strata, 3, { mask: [masks[1]!, null, null] })).toThrow(/Expected 2100 entries \(rows·cols of strata\[0\]\) for options.mask/);
     expect(() => stratifiedNmfSync(strata.map(toCsr), 3, { mask: masks })).toThrow(/Expected dense data for options.mask.*strata\[0\] is CSR/);
     expect(() => stratifiedNmfSync.fromLabels(strata[0]!, new Array(30).fill(1), 3, { mask: masks })).toThrow(/Expected one mask for A/);
+  });
+
+  it("counts HALS's per-thread lists of a masked solve in its memory check", () => {
+    // Two 10000×4 strata, rank 2: masked HALS sweeps each row and column with its own list, one per
+    // thread of the team, room for 1.5·max(rows, cols) entries at (r + 3.5) doubles each: at least
+    // 1.32 MB with one thread (2.64 MB with two). The masked MU solve and the unmasked HALS solve
+    // need about 16.21 MB and 14.93 MB (measured when this test was written); 16.3 MB lets those
+    // two run and refuses the masked HALS solve before any work.
+    const tall = Array.from({ length: 2 }, (_, s) => ({ rows: 10000, cols: 4, data: Float64Array.from({ length: 40000 }, (_, k) => 1 + ((k + s) % 7)) }));
+    const hide = tall.map((A) => Uint8Array.from(A.data, (_, k) => (k % 10 === 0 ? 1 : 0)));
+    setMemoryLimit(16.3e6);
+    try {
+      expect(stratifiedNmfSync(tall, 2, { solver: 'mu', maxIterations: 1, mask: hide }).H.cols).toBe(4);
+      expect(stratifiedNmfSync(tall, 2, { solver: 'hals', maxIterations: 1 }).H.cols).toBe(4);
+      const error = thrown(() => stratifiedNmfSync(tall, 2, { solver: 'hals', maxIterations: 1, mask: hide }));
+      expect(error).toBeInstanceOf(RangeError);
+      expect(error.message).toMatch(/^Not enough memory for (Stratified-NMF of rank 2 on 20000×4 data|rank 2 with strata of 20000 rows and 4 columns)/);
+    } finally {
+      setMemoryLimit('auto');
+    }
   });
 });

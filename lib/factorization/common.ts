@@ -3,6 +3,8 @@
  * tolerance, loss recording, seed), the result's outcome fields (lib/solver.ts's contract) and
  * progress records.
  */
+import { availableParallelism, cpus } from 'node:os';
+
 import type { CancelToken, RawProgress } from '../native.js';
 import { NumericalError } from '../errors.js';
 import { checkMemory, float64Bytes } from '../memory.js';
@@ -203,6 +205,17 @@ export function combinedNorm(norms: number[]): number {
 
 /** Rank bound of the factorizations: the factors must fit in memory anyway; this keeps sizes exact. */
 export const maxRank = 2 ** 24;
+
+/**
+ * The cores: a bound on the thread team of a solve whose buffers are per thread (native teamThreads
+ * caps a team at std::thread::hardware_concurrency, the online CPUs). Not the BLAS thread count in
+ * force: an async job reads that when it starts, and setBlasThreads may raise it after a check. The
+ * larger of availableParallelism (which honours an affinity mask) and the CPUs listed, so as not to
+ * fall below the native cap where the process is pinned to fewer cores.
+ */
+export function teamThreadsBound(): number {
+  return Math.max(1, availableParallelism(), cpus().length);
+}
 
 /**
  * Refuses, before any native work, a solve whose factors and update workspaces cannot fit: `largest`

@@ -34,6 +34,7 @@ import {
   expectFactorShape,
   iterationOptionSpecs,
   lossOutcome,
+  teamThreadsBound,
   type IterationOptions,
   type RawTrace,
 } from './common.js';
@@ -222,12 +223,20 @@ function prepare(strataArg: unknown, rankArg: unknown, options: unknown, context
   if (rank > rankLimit) {
     throw new RangeError(`Expected a rank in [1, ${rankLimit}] (min of columns and total rows) for ${ranks ? 'max(rank)' : 'rank'} but received ${rank}`);
   }
+  // With missing entries, HALS sweeps rows and columns with their own lists: per thread of the team
+  // one list at a time (native stratifiedNmfRowListDoubles counts the same), whose rows of the
+  // stacked W are int32 indices.
+  const rowLists = o.solver === 'hals' && missing.some((m) => m.weights !== undefined || m.absent || m.entries !== undefined);
+  if (rowLists && totalRows > 2 ** 31 - 1) {
+    throw new RangeError(`Expected at most ${2 ** 31 - 1} rows in all strata with missing entries (weights, mask or missing) for strata of ${context} but received ${totalRows}`);
+  }
+  const rowListDoubles = rowLists ? teamThreadsBound() * ((rank + 3.5) * (1.5 * Math.max(totalRows, cols) + 1) + 5.5 * rank + 17) : 0;
   // V (S×m), W(s) (nₛ×r), H (r×m), result copies, the stacked W (N×r) and update workspaces.
   checkFactorMemory(
     Math.max(totalRows, cols) * rank,
     restartsDoubles(
       o.restarts,
-      4 * (totalRows + cols) * rank + 2 * strata.length * cols + 2 * rank * rank + missing.reduce((t, m, s) => t + missingDoubles(m, strata[s]!.rows * cols), 0),
+      4 * (totalRows + cols) * rank + 2 * strata.length * cols + 2 * rank * rank + rowListDoubles + missing.reduce((t, m, s) => t + missingDoubles(m, strata[s]!.rows * cols), 0),
       (totalRows + cols) * rank + strata.length * cols,
     ),
     `rank ${rank} with strata of ${totalRows} rows and ${cols} columns in all (V, W, H and their workspaces${o.restarts > 1 ? `, ${o.restarts} restarts` : ''})`,

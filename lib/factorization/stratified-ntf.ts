@@ -13,7 +13,6 @@
  * Missing values (docs/missing-values.md): `weights`/`mask` per stratum and `missing: 'nan'` make the
  * objective ½Σₛ Σ ω(A(s) − B(s))², fitted by the weighted multiplicative updates.
  */
-import { availableParallelism, cpus } from 'node:os';
 
 import type { Matrix } from '../matrix.js';
 import { bestOf, bestOfSync, restartsDoubles, restartsOptionSpec, type RestartsSummary } from './restarts.js';
@@ -31,6 +30,7 @@ import {
   lossOutcome,
   mapNmfProgress,
   maxRank,
+  teamThreadsBound,
   type LossOutcome,
   type NmfProgress,
   type RawTrace,
@@ -429,17 +429,6 @@ function expectInit(init: object, samples: number[], dims: number[], ranks: numb
 }
 
 /**
- * The cores: a bound on the team a solve spreads its strata over (native teamThreads caps it at
- * std::thread::hardware_concurrency, the online CPUs). Not the BLAS thread count in force: an async
- * job reads that when it starts, and setBlasThreads may raise it after this check. The larger of
- * availableParallelism (which honours an affinity mask) and the CPUs listed, so as not to fall below
- * the native cap where the process is pinned to fewer cores.
- */
-export function strataTeamBound(): number {
-  return Math.max(1, availableParallelism(), cpus().length);
-}
-
-/**
  * The doubles a Stratified-NTF solve allocates besides its data, its factors and their copies
  * (native/kernels/ntf.cpp's StratifiedNtfSolver for MU, ntf_stratified_hals.cpp for HALS, and the
  * certificate, computed while those are held): the same terms as native/addon/ntf_binding.cpp's
@@ -513,7 +502,7 @@ export function stratifiedNtfWorkDoubles(
 
 /**
  * The solve's memory: the factors (kept by the solver, its start, the result copies), the solver's
- * and the certificate's buffers (stratifiedNtfWorkDoubles, for a team of up to strataTeamBound()
+ * and the certificate's buffers (stratifiedNtfWorkDoubles, for a team of up to teamThreadsBound()
  * threads) and, weighted, the weights, the zeroed data and the list of entries of weight ≠ 1.
  * Refused before any native work.
  */
@@ -541,7 +530,7 @@ function checkStratifiedNtfMemory(
   // entries of weight ≠ 1 (index, κ, value, offset) and the same entries by feature index (at most
   // one feature each: K/2 + 5 doubles, and two doubles per entry at most).
   const weighted = listed > 0 ? 2 * n * F + (3 + (K + 1) / 2 + 2 + (K / 2 + 5)) * listed : 0;
-  const total = 3 * factors + stratifiedNtfWorkDoubles(samples, dims, ranks, r, solver, tv, listed, strataTeamBound()) + weighted;
+  const total = 3 * factors + stratifiedNtfWorkDoubles(samples, dims, ranks, r, solver, tv, listed, teamThreadsBound()) + weighted;
   const Y = r <= dK ? (r * n * F) / dK : (r * nmax * F) / dK;
   checkFactorMemory(
     Math.max(Y, r * F, r * nmax, r * dmax, Math.max(r, qmax) * Math.max(dmax, nmax)),

@@ -16,11 +16,13 @@
 //          as a list; Stratified-NMF: one per stratum, null for none).
 // result: {V?, W, H, trace: {iteration, timeMs, loss, objective (with a penalty on)}, iterations, stopReason, certificate}.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "../kernels/nmf.hpp"
 #include "async_job.hpp"
@@ -392,6 +394,18 @@ class StratifiedNmfJob : public Job {
       if (copy || d.data.shared) copyBytes += dataBytes(d);
       if (missing.back().weights) copyBytes += 2 * dataBytes(d);  // the weights and the zeroed data, read into copies
     }
+    // With missing entries, HALS sweeps rows and columns with their own lists: the team's buffers for
+    // them (at most one thread per core, teamThreads' cap), and int32 indices into the stacked W.
+    bool anyMissing = false;
+    for (const MissingIn& mi : missing) anyMissing |= mi.any();
+    double rowLists = 0;
+    if (anyMissing && opts_.solver == StratifiedNmfSolver::Hals) {
+      if (totalRows > static_cast<std::size_t>(INT32_MAX))
+        throwRangeJs(env, "Expected at most 2147483647 rows in all strata with missing entries (weights, mask or missing) but received " +
+                              std::to_string(totalRows));
+      rowLists = stratifiedNmfRowListDoubles(static_cast<double>(totalRows), static_cast<double>(m_), static_cast<double>(r),
+                                             static_cast<double>(std::max(1u, std::thread::hardware_concurrency())));
+    }
     std::optional<TypedIn> Vin, Hin;
     std::vector<TypedIn> Win;
     if (init_ == NmfInit::Given) {
@@ -403,7 +417,7 @@ class StratifiedNmfJob : public Job {
     checkMemory(env,
                 copyBytes + float64Bytes({1}) * (nmfDoubles(static_cast<double>(totalRows), static_cast<double>(m_), static_cast<double>(r),
                                                             static_cast<double>(S), nonzeros, false, anyDense) +
-                                                 (anyDense ? nonzeros : 0)),
+                                                 (anyDense ? nonzeros : 0) + rowLists),
                                                      [&] { return std::string("Stratified-NMF of rank " + std::to_string(r) + " on " + std::to_string(totalRows) + "×" + std::to_string(m_) + " data"); });
     // (c) take the data, (d) copy what the job keeps
     weights_.resize(data.size());

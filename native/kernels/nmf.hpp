@@ -148,6 +148,11 @@ NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOption
                      const std::vector<double*>& W, double* H, Monitor& monitor,
                      const std::vector<EntryWeights>* weights = nullptr);
 
+// Doubles of the buffers of stratifiedNmf's weighted HALS rows and columns (listed entries, solver
+// Hals) on a team of `threads`, N data rows in all, m columns, rank r: each thread holds one row's or
+// column's list at a time. lib/factorization/stratified-nmf.ts counts the same.
+double stratifiedNmfRowListDoubles(double N, double m, double r, double threads);
+
 // √(Σₛ‖A(s) − 1v(s)ᵀ − W(s)H‖²) for given factors (expanded, with the direct fallback).
 double stratifiedNmfLoss(const std::vector<DataMatrix>& A, std::size_t r, const double* V,
                          const std::vector<double*>& W, const double* H);

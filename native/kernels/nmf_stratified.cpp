@@ -4,6 +4,7 @@
 // where 1ᵀA and ‖A‖² are computed once and AHᵀ, WᵀW, HHᵀ, Wᵀ1 are the update's own products.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -912,7 +913,7 @@ struct RowBuffers {
   std::vector<double> curvature, cross, xold, gatheredStorage, residualStorage, data, kappa;
   std::vector<int32_t> rows;
   double *gathered = nullptr, *residual = nullptr;
-  // Room for a row of k listed entries at rank r.
+  // Room for a row of k listed entries at rank r (stratifiedNmfRowListDoubles counts it).
   void fit(std::size_t k, std::size_t r) {
     if (curvature.size() < r) curvature.resize(r), cross.resize((r + 1) / 2), xold.resize(r);
     if (data.size() < std::max<std::size_t>(k, 1)) {
@@ -1009,6 +1010,10 @@ NmfRun stratifiedNmfHals(RowTeam& team, const Problem& P, const StratifiedNmfOpt
   std::vector<std::size_t> rowOffset(S + 1, 0);
   for (std::size_t s = 0; s < S; ++s) rowOffset[s + 1] = rowOffset[s] + A[s].rows;
   const std::size_t N = rowOffset[S];
+  // The weighted H columns name their listed entries' rows of the stacked W by int32 indices (the
+  // listed kernels'); the bindings refuse more rows before any work, this is the second guard.
+  if (P.anyWeighted && N > static_cast<std::size_t>(INT32_MAX))
+    throwRange("Expected at most 2147483647 rows in all strata with missing entries but received " + std::to_string(N));
   const int sweepsW = sweepsFor(m, r), sweepsH = sweepsFor(N, r);
 
   Workspace ws;
@@ -1230,6 +1235,15 @@ NmfRun stratifiedNmfHals(RowTeam& team, const Problem& P, const StratifiedNmfOpt
 }
 
 }  // namespace
+
+double stratifiedNmfRowListDoubles(double N, double m, double r, double threads) {
+  // RowBuffers::fit's room for the longest list, max(m, N) entries (an H column meets every
+  // stratum's rows): the gathered rows r·(room + 3) and the residuals room, each with 8 more for its
+  // alignment, the data and κ room each, the rows' int32 indices room/2; curvature, cross and xold
+  // (2.5r + 1).
+  const double room = 1.5 * std::max(N, m) + 1;
+  return threads * ((r + 3.5) * room + 5.5 * r + 17);
+}
 
 NmfRun stratifiedNmf(const std::vector<DataMatrix>& A, const StratifiedNmfOptions& o, double* V,
                      const std::vector<double*>& W, double* H, Monitor& monitor,
