@@ -138,7 +138,17 @@ struct StratifiedNtfHals::Impl {
     std::vector<int32_t> entry, index;
     std::size_t stride = 0;
   };
-  std::vector<std::vector<ListedGroups>> vGroups;  // [s][t]: columns of v(s)ₜ; the other feature modes' indices
+  // [s][t]: columns of v(s)ₜ, by feature (vByFeature): group j the features f of stratum s with
+  // listed entries and fₜ = j, each with its other feature modes' indices.
+  std::vector<std::vector<ListedGroups>> vGroups;
+  // The v blocks' listed sums by feature: an entry's Khatri–Rao row in a v block, ⊙_{k≠t} v(s)ₖ[fₖ],
+  // depends on its feature f only, so the entries of one feature enter a column's sweep as one item
+  // with κ_f = Σκ and residual Σκ(target − z·x) = Σκ·target − κ_f·z·x (the same objective, as a sum
+  // over features instead of entries). Per stratum and feature (F each): κ_f (per solve) and
+  // Σκ·(a − topic term) (per iteration, with the topic values: the v sweeps leave it fixed).
+  std::vector<Vec> featureKappa, featureTargets;
+  std::vector<std::size_t> listedFeatures;  // per stratum: features with listed entries
+  std::vector<std::size_t> featureStride;  // feature f = Σₖ fₖ·featureStride[k] (C order over dims)
   std::vector<ListedGroups> wGroups;  // [s]: columns (samples) of w(s); the K feature indices
   std::vector<ListedGroups> hGroups;  // [t]: columns of hₜ, all strata; the sample (in wRows) and the other feature modes'
   std::vector<std::vector<Vec>> vRows;  // entry-major v(s)ₜ (dₜ × qₛ)
@@ -292,12 +302,29 @@ struct StratifiedNtfHals::Impl {
     vGroups.assign(S, std::vector<ListedGroups>(K));
     wGroups.resize(S);
     hGroups.resize(K);
+    featureStride.assign(K, 1);
+    for (std::size_t t = K - 1; t > 0; --t) featureStride[t - 1] = featureStride[t] * p.dims[t];
+    featureKappa.resize(S);
+    featureTargets.resize(S);
+    listedFeatures.assign(S, 0);
+    for (std::size_t s : strata) {
+      featureKappa[s].assign(F, 0.0);
+      featureTargets[s].assign(F, 0.0);
+      std::vector<char> met(F, 0);
+      const TensorEntryWeights& e = *listed[s];
+      for (std::size_t k = 0; k < e.size(); ++k) {
+        const std::size_t f = featureOf(e.index.data() + k * (K + 1));
+        featureKappa[s][f] += e.kappa[k];
+        met[f] = 1;
+      }
+      for (std::size_t t = 0; t < K; ++t) column = std::max(column, groupFeatures(vGroups[s][t], met, t));
+      for (char m : met) listedFeatures[s] += static_cast<std::size_t>(m);
+    }
     std::vector<std::size_t> otherFeatures;
     for (std::size_t t = 0; t < K; ++t) {
       otherFeatures.clear();
       for (std::size_t m = 0; m < K; ++m)
         if (m != t) otherFeatures.push_back(m + 1);
-      for (std::size_t s : strata) column = std::max(column, group(vGroups[s][t], {s}, t + 1, p.dims[t], otherFeatures));
       otherFeatures.insert(otherFeatures.begin(), 0);
       column = std::max(column, group(hGroups[t], strata, t + 1, p.dims[t], otherFeatures));
     }
@@ -321,10 +348,11 @@ struct StratifiedNtfHals::Impl {
       x.curvPairs.resize((R + 1) / 2);
       scratch += x.ycStorage.size() + 3 * column + 7 + 4 * R + x.curvPairs.size();
     }
-    // Per entry 3 doubles and 3K + 2 indices (its number and K − 1, K, K indices in the v, w and h
-    // groups); per column a start; the copies; the column scratch (above).
-    scratch += 3 * listedTotal + (3 * K + 2) * listedTotal / 2 + strata.size() * (K * dmax + nmax) + K * dmax +
-               strata.size() * qmax * sumD + (wBase[S] + sumD) * r;
+    // Per entry 3 doubles and (K + 1)² indices (its number and K indices in the w group and in each
+    // h group); per stratum and feature two doubles and at most K² indices (the v groups); per
+    // column a start; the copies; the column scratch (above).
+    scratch += 3 * listedTotal + (K + 1) * (K + 1) * listedTotal / 2 + strata.size() * F * (2 + K * K / 2) +
+               strata.size() * (K * dmax + nmax) + K * dmax + strata.size() * qmax * sumD + (wBase[S] + sumD) * r;
     refreshAllRows();
     for (std::size_t s : strata) topicValues(s);
   }
@@ -355,6 +383,39 @@ struct StratifiedNtfHals::Impl {
         for (std::size_t l = 0; l < places.size(); ++l)
           g.index[to * g.stride + l] = places[l] == 0 ? static_cast<int32_t>(wBase[s] + static_cast<std::size_t>(idx[0])) : idx[places[l]];
       }
+    return largest;
+  }
+
+  // The feature (0 … F − 1) of a multi-index (sample, f₁, …, f_K).
+  std::size_t featureOf(const int32_t* idx) const {
+    std::size_t f = 0;
+    for (std::size_t m = 0; m < K; ++m) f += static_cast<std::size_t>(idx[m + 1]) * featureStride[m];
+    return f;
+  }
+
+  // g: the features f that `met` marks, grouped by fₜ (in feature order), each with its indices in
+  // the other feature modes. Returns the largest group's size.
+  std::size_t groupFeatures(ListedGroups& g, const std::vector<char>& met, std::size_t t) {
+    const std::size_t d = p.dims[t];
+    g.stride = K - 1;
+    g.start.assign(d + 1, 0);
+    for (std::size_t f = 0; f < F; ++f)
+      if (met[f]) ++g.start[f / featureStride[t] % d + 1];
+    std::size_t largest = 0;
+    for (std::size_t j = 0; j < d; ++j) {
+      largest = std::max(largest, g.start[j + 1]);
+      g.start[j + 1] += g.start[j];
+    }
+    g.entry.resize(g.start[d]);
+    g.index.resize(g.start[d] * g.stride);
+    std::vector<std::size_t> next(g.start.begin(), g.start.end() - 1);
+    for (std::size_t f = 0; f < F; ++f) {
+      if (!met[f]) continue;
+      const std::size_t to = next[f / featureStride[t] % d]++;
+      g.entry[to] = static_cast<int32_t>(f);
+      for (std::size_t m = 0, at = 0; m < K; ++m)
+        if (m != t) g.index[to * g.stride + at++] = static_cast<int32_t>(f / featureStride[m] % p.dims[m]);
+    }
     return largest;
   }
 
@@ -504,7 +565,8 @@ struct StratifiedNtfHals::Impl {
         const double* rows[kMaxTensorOrder];
         for (std::size_t k = 0, at = 0; k < K; ++k)
           if (k != t) rows[at++] = vRows[s][k].data();
-        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listed[s]->size()), vGroups[s][t], rows, K - 1, lessTopics, x);
+        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listedFeatures[s]), vGroups[s][t], rows, K - 1,
+                      featureTargets[s].data(), featureKappa[s].data(), true, x);
         refreshRowsV(s, t);
       } else {
         block(v(s, t), q, d, setup, x, false);
@@ -538,7 +600,8 @@ struct StratifiedNtfHals::Impl {
       // Column i of w(s) meets the entries of sample i: z_b = Πₜ hₜ[b, jₜ], fixed term the own one.
       const double* rows[kMaxTensorOrder];
       for (std::size_t t = 0; t < K; ++t) rows[t] = hRows[t].data();
-      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, lessOwn, x);
+      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, lessOwn.data(),
+                    kappaOf, false, x);
     } else {
       block(st.w[s].data(), r, n, setup, x, false);
     }
@@ -621,7 +684,8 @@ struct StratifiedNtfHals::Impl {
       rows[0] = wRows.data();
       for (std::size_t k = 0, at = 1; k < K; ++k)
         if (k != t) rows[at++] = hRows[k].data();
-      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), hGroups[t], rows, K, lessOwn, x0);
+      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), hGroups[t], rows, K, lessOwn.data(), kappaOf,
+                    false, x0);
       refreshRowsH(t);
     } else {
       block(h, r, d, setup, x0, true);
@@ -709,33 +773,45 @@ struct StratifiedNtfHals::Impl {
     for (std::size_t t = 0; t < K; ++t) rows[t + 1] = hRows[t].data();
     double* out = lessTopics.data() + base[s];
     listed::kernels().cpValues(rows, K + 1, r, e.index.data(), K + 1, e.size(), out);
-    for (std::size_t k = 0; k < e.size(); ++k) out[k] = e.data[k] - out[k];
+    // The v blocks' targets by feature, Σκ·(a − topic term), summed in entry order.
+    double* T = featureTargets[s].data();
+    std::fill(T, T + F, 0.0);
+    const double* kappa = kappaOf ? kappaOf + base[s] : nullptr;
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      out[k] = e.data[k] - out[k];
+      T[featureOf(e.index.data() + k * (K + 1))] += (kappa ? kappa[k] : kappa0) * out[k];
+    }
   }
 
-  // The weighted block: column by column (each meets only its own listed entries, the group g[j],
-  // so they are independent), the coordinates in order, each set to the exact non-negative
-  // minimizer of the weighted objective in it: curvature Q[a,a] + Σκz_a² (= Σωz_a² ≥ 0 over the
-  // column's entries), slope (QX − P)[a] − Σ e·z_a with e = κ(target − z·x) kept current, target = a
-  // less the term that stays fixed (lessOwn or lessTopics)
-  // (listed::Kernels::cpHalsSweep; z = ⊙ rows[l][index_l], the term's other factors at the entry).
+  // The weighted block: column by column (each meets only its own listed items, the group g[j]: its
+  // entries, or for the v blocks its features; so they are independent), the coordinates in order,
+  // each set to the exact non-negative minimizer of the weighted objective in it: curvature
+  // Q[a,a] + Σκz_a² (= Σωz_a² ≥ 0 over the column's entries), slope (QX − P)[a] − Σ e·z_a with
+  // e = κ(target − z·x) kept current, target = a less the term that stays fixed (lessOwn or
+  // lessTopics), κ = kappas[item] (null: all kappa0); `summed`: targets[item] holds Σκ·target over
+  // the item's entries (the v blocks' features), and e = Σκ·target − κ·z·x, κ the item's Σκ
+  // (listed::Kernels::cpHalsSweep; z = ⊙ rows[l][index_l], the term's other factors at the item).
   // A curvature ≤ 1e-12·Q[a,a] (only missing entries meet the coordinate) leaves it. Sweeps and
   // their stopping rule as block(), per column.
   void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, const ListedGroups& g,
-                     const double* const* rows, std::size_t order, const Vec& targets, Scratch& x) {
+                     const double* const* rows, std::size_t order, const double* targets, const double* kappas,
+                     bool summed, Scratch& x) {
     const listed::Kernels& kernels = listed::kernels();
     Vec &target = x.target, &xc = x.xc, &xold = x.xold, &Pc = x.Pc, &curv = x.curv, &P = x.P, &Q = x.Q;
-    double* kappa = kappaOf ? x.kap.data() : nullptr;
+    double* kappa = kappas ? x.kap.data() : nullptr;
     for (std::size_t j = 0; j < d; ++j) {
       const std::size_t p0 = g.start[j], k = g.start[j + 1] - p0;
       const int32_t* entries = g.entry.data() + p0;
       for (std::size_t c = 0; c < k; ++c) {
         const std::size_t id = static_cast<std::size_t>(entries[c]);
         target[c] = targets[id];
-        if (kappa) kappa[c] = kappaOf[id];
+        if (kappa) kappa[c] = kappas[id];
       }
       for (std::size_t a = 0; a < R; ++a) xc[a] = X[a * d + j], Pc[a] = P[a * d + j];
       kernels.cpHalsGather(rows, order, g.index.data() + p0 * g.stride, g.stride, xc.data(), kappa, kappa0,
-                           target.data(), k, R, Q.data(), curv.data(), x.Yc, x.resid);
+                           summed ? nullptr : target.data(), k, R, Q.data(), curv.data(), x.Yc, x.resid);
+      if (summed)
+        for (std::size_t c = 0; c < k; ++c) x.resid[c] += target[c];  // −κ·z·x from the gather (no data)
       double first = 0;
       for (int sweep = 0; sweep < sweeps; ++sweep) {
         std::copy(xc.begin(), xc.begin() + static_cast<std::ptrdiff_t>(R), xold.begin());
