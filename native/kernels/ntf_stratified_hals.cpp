@@ -116,39 +116,47 @@ struct StratifiedNtfHals::Impl {
   std::vector<const double*> hhPtr;
   Vec innerV, wrow;
   // Entry weights (ntf.hpp's TensorEntryWeights): per stratum its listed entries (null: none),
-  // numbered together (entry k of stratum s is entry base[s] + k), with their κ, and the data
-  // less the own term and less the topic term (what the other term's blocks fit, each fixed while
-  // they update: the weighted sweeps read one value per entry, in the order of their groups, which is
-  // not the entries' and so a load from anywhere in these arrays). A block's columns meet
-  // disjoint sets of entries: grouped by column once per solve (ListedGroups), each group with the
-  // indices its Khatri–Rao rows read, which the weighted sweeps form from entry-major copies of the
-  // factors (the R values of one index contiguous; refreshed after each block's update) with
-  // listed::Kernels::cpHalsGather and sweep with cpHalsSweep, as ntf's weighted HALS.
+  // numbered together (entry k of stratum s is entry base[s] + k). A block's columns meet disjoint
+  // sets of entries: grouped by column once per solve (ListedGroups), each group with the indices
+  // its Khatri–Rao rows read, which the weighted sweeps form from entry-major copies of the factors
+  // (the R values of one index contiguous; refreshed after each block's update) with
+  // listed::Kernels::cpHalsGather and sweep with cpHalsSweep, as ntf's weighted HALS. Each entry's
+  // target is its data less the term that stays fixed while the block updates: the own term for w
+  // and h, the topic term for v.
   std::vector<const TensorEntryWeights*> listed;
   bool anyListed = false;
   std::size_t listedTotal = 0;  // Σₛ listed entries
   std::vector<std::size_t> base;
-  Vec lessOwn, lessTopics, kappaAll;  // per entry, all strata: a − own term, a − topic term, κ
-  const double* kappaOf = nullptr;  // κ per entry; null: every κ is kappa0 (a mask's −1)
+  Vec lessTopics;  // per entry, all strata: a − topic term
+  bool uniformKappa = true;  // every κ is kappa0 (a mask's −1)
   double kappa0 = 0;
-  // The entries of a block grouped by its column: group j is entries start[j] … start[j + 1] − 1,
-  // `entry` their numbers, `index` (stride per entry) the indices their Khatri–Rao rows read.
+  // The listed features (those with listed entries) of every stratum, numbered together: stratum s's
+  // are slots featureBase[s] … featureBase[s + 1] − 1, in feature order. The own term ⊗ₜ v(s)ₜ takes
+  // one value per feature, computed per slot (`ownTerm`, after the v sweeps; the w and h sweeps' targets
+  // are a − ownTerm[slot], formed as their groups are read, so that these read their data in group order
+  // and ownTerm from a table of the listed features instead of a per-entry array in entry order). And an
+  // entry's Khatri–Rao row in a v block, ⊙_{k≠t} v(s)ₖ[fₖ], depends on its feature only, so the v
+  // sweeps take each feature's entries as one item: κ_f = Σκ and residual Σκ(target − z·x) =
+  // Σκ·target − κ_f·z·x (the same objective, summed over features instead of entries), with
+  // featureKappa (per solve) and featureTargets, Σκ·(a − topic term) (per iteration, with the topic
+  // values, which the v sweeps leave fixed).
+  std::vector<std::size_t> featureBase;  // S + 1
+  std::vector<int32_t> featureIndex;  // per slot its K feature indices
+  std::vector<int32_t> entrySlot;     // per entry its feature's slot
+  Vec featureKappa, featureTargets, ownTerm;  // per slot
+  std::vector<std::size_t> featureStride;  // feature f = Σₖ fₖ·featureStride[k] (C order over dims)
+  // The items of a block grouped by its column: group j is items start[j] … start[j + 1] − 1, `index`
+  // (stride per item) the indices their Khatri–Rao rows read, `slot` their features' slots. The w
+  // and h groups' items are entries, with their data a and κ (kappa empty when uniformKappa); the v
+  // groups' are listed features.
   struct ListedGroups {
     std::vector<std::size_t> start;
-    std::vector<int32_t> entry, index;
+    std::vector<int32_t> slot, index;
+    Vec data, kappa;
     std::size_t stride = 0;
   };
-  // [s][t]: columns of v(s)ₜ, by feature (vByFeature): group j the features f of stratum s with
-  // listed entries and fₜ = j, each with its other feature modes' indices.
+  // [s][t]: columns of v(s)ₜ, by listed feature; the other feature modes' indices.
   std::vector<std::vector<ListedGroups>> vGroups;
-  // The v blocks' listed sums by feature: an entry's Khatri–Rao row in a v block, ⊙_{k≠t} v(s)ₖ[fₖ],
-  // depends on its feature f only, so the entries of one feature enter a column's sweep as one item
-  // with κ_f = Σκ and residual Σκ(target − z·x) = Σκ·target − κ_f·z·x (the same objective, as a sum
-  // over features instead of entries). Per stratum and feature (F each): κ_f (per solve) and
-  // Σκ·(a − topic term) (per iteration, with the topic values: the v sweeps leave it fixed).
-  std::vector<Vec> featureKappa, featureTargets;
-  std::vector<std::size_t> listedFeatures;  // per stratum: features with listed entries
-  std::vector<std::size_t> featureStride;  // feature f = Σₖ fₖ·featureStride[k] (C order over dims)
   std::vector<ListedGroups> wGroups;  // [s]: columns (samples) of w(s); the K feature indices
   std::vector<ListedGroups> hGroups;  // [t]: columns of hₜ, all strata; the sample (in wRows) and the other feature modes'
   std::vector<std::vector<Vec>> vRows;  // entry-major v(s)ₜ (dₜ × qₛ)
@@ -285,40 +293,42 @@ struct StratifiedNtfHals::Impl {
   // The weighted solve's lists, copies and scratch (constructor): entries numbered across strata,
   // grouped per block, the entry-major copies, and the topic values at the initial state.
   void buildListed(const std::vector<std::size_t>& strata) {
-    lessOwn.resize(listedTotal);
     lessTopics.resize(listedTotal);
-    kappaAll.resize(listedTotal);
     kappa0 = listed[strata[0]]->kappa[0];
-    bool uniform = true;
-    for (std::size_t s : strata) {
-      const TensorEntryWeights& e = *listed[s];
-      std::copy(e.kappa.begin(), e.kappa.end(), kappaAll.begin() + static_cast<std::ptrdiff_t>(base[s]));
-      for (double k : e.kappa) uniform = uniform && k == kappa0;
-    }
-    kappaOf = uniform ? nullptr : kappaAll.data();
+    for (std::size_t s : strata)
+      for (double k : listed[s]->kappa) uniformKappa = uniformKappa && k == kappa0;
     wBase.assign(S + 1, 0);
     for (std::size_t s = 0; s < S; ++s) wBase[s + 1] = wBase[s] + p.samples[s];
-    std::size_t column = 0;  // the most listed entries one column of a block meets
+    std::size_t column = 0;  // the most listed items one column of a block meets
     vGroups.assign(S, std::vector<ListedGroups>(K));
     wGroups.resize(S);
     hGroups.resize(K);
     featureStride.assign(K, 1);
     for (std::size_t t = K - 1; t > 0; --t) featureStride[t - 1] = featureStride[t] * p.dims[t];
-    featureKappa.resize(S);
-    featureTargets.resize(S);
-    listedFeatures.assign(S, 0);
-    for (std::size_t s : strata) {
-      featureKappa[s].assign(F, 0.0);
-      featureTargets[s].assign(F, 0.0);
-      std::vector<char> met(F, 0);
+    featureBase.assign(S + 1, 0);
+    entrySlot.resize(listedTotal);
+    std::vector<int32_t> slotOf(F);
+    for (std::size_t s = 0; s < S; ++s) {
+      featureBase[s + 1] = featureBase[s];
+      if (!listed[s]) continue;
       const TensorEntryWeights& e = *listed[s];
-      for (std::size_t k = 0; k < e.size(); ++k) {
-        const std::size_t f = featureOf(e.index.data() + k * (K + 1));
-        featureKappa[s][f] += e.kappa[k];
-        met[f] = 1;
+      std::fill(slotOf.begin(), slotOf.end(), -1);
+      for (std::size_t k = 0; k < e.size(); ++k) slotOf[featureOf(e.index.data() + k * (K + 1))] = 0;
+      for (std::size_t f = 0; f < F; ++f) {
+        if (slotOf[f] < 0) continue;
+        slotOf[f] = static_cast<int32_t>(featureBase[s + 1]++);
+        for (std::size_t m = 0; m < K; ++m) featureIndex.push_back(static_cast<int32_t>(f / featureStride[m] % p.dims[m]));
       }
-      for (std::size_t t = 0; t < K; ++t) column = std::max(column, groupFeatures(vGroups[s][t], met, t));
-      for (char m : met) listedFeatures[s] += static_cast<std::size_t>(m);
+      for (std::size_t k = 0; k < e.size(); ++k) entrySlot[base[s] + k] = slotOf[featureOf(e.index.data() + k * (K + 1))];
+    }
+    const std::size_t slots = featureBase[S];
+    featureKappa.assign(slots, 0.0);
+    featureTargets.assign(slots, 0.0);
+    ownTerm.assign(slots, 0.0);
+    for (std::size_t s : strata) {
+      const TensorEntryWeights& e = *listed[s];
+      for (std::size_t k = 0; k < e.size(); ++k) featureKappa[static_cast<std::size_t>(entrySlot[base[s] + k])] += e.kappa[k];
+      for (std::size_t t = 0; t < K; ++t) column = std::max(column, groupFeatures(vGroups[s][t], s, t));
     }
     std::vector<std::size_t> otherFeatures;
     for (std::size_t t = 0; t < K; ++t) {
@@ -348,10 +358,11 @@ struct StratifiedNtfHals::Impl {
       x.curvPairs.resize((R + 1) / 2);
       scratch += x.ycStorage.size() + 3 * column + 7 + 4 * R + x.curvPairs.size();
     }
-    // Per entry 3 doubles and (K + 1)² indices (its number and K indices in the w group and in each
-    // h group); per stratum and feature two doubles and at most K² indices (the v groups); per
-    // column a start; the copies; the column scratch (above).
-    scratch += 3 * listedTotal + (K + 1) * (K + 1) * listedTotal / 2 + strata.size() * F * (2 + K * K / 2) +
+    // Per entry: its topic value and slot, and in the w group and each h group its data, κ (unless
+    // uniform) and K + 1 indices (its slot and K in the rows); per slot 3 doubles and K + K² indices
+    // (its own and, in the v groups, its slot and K − 1 in the rows); per column a start; the copies;
+    // the column scratch (above).
+    scratch += listedTotal * (3 + (K + 1) * ((uniformKappa ? 2 : 3) + K)) / 2 + slots * (6 + K + K * K) / 2 +
                strata.size() * (K * dmax + nmax) + K * dmax + strata.size() * qmax * sumD + (wBase[S] + sumD) * r;
     refreshAllRows();
     for (std::size_t s : strata) topicValues(s);
@@ -372,14 +383,18 @@ struct StratifiedNtfHals::Impl {
       largest = std::max(largest, g.start[j + 1]);
       g.start[j + 1] += g.start[j];
     }
-    g.entry.resize(g.start[columns]);
+    g.slot.resize(g.start[columns]);
+    g.data.resize(g.start[columns]);
+    if (!uniformKappa) g.kappa.resize(g.start[columns]);
     g.index.resize(g.start[columns] * g.stride);
     std::vector<std::size_t> next(g.start.begin(), g.start.end() - 1);
     for (std::size_t s : which)
       for (std::size_t k = 0; k < listed[s]->size(); ++k) {
         const int32_t* idx = listed[s]->index.data() + k * stride;
         const std::size_t to = next[static_cast<std::size_t>(idx[by])]++;
-        g.entry[to] = static_cast<int32_t>(base[s] + k);
+        g.slot[to] = entrySlot[base[s] + k];
+        g.data[to] = listed[s]->data[k];
+        if (!uniformKappa) g.kappa[to] = listed[s]->kappa[k];
         for (std::size_t l = 0; l < places.size(); ++l)
           g.index[to * g.stride + l] = places[l] == 0 ? static_cast<int32_t>(wBase[s] + static_cast<std::size_t>(idx[0])) : idx[places[l]];
       }
@@ -393,28 +408,27 @@ struct StratifiedNtfHals::Impl {
     return f;
   }
 
-  // g: the features f that `met` marks, grouped by fₜ (in feature order), each with its indices in
+  // g: stratum s's listed features (slots) grouped by fₜ (in slot order), each with its indices in
   // the other feature modes. Returns the largest group's size.
-  std::size_t groupFeatures(ListedGroups& g, const std::vector<char>& met, std::size_t t) {
-    const std::size_t d = p.dims[t];
+  std::size_t groupFeatures(ListedGroups& g, std::size_t s, std::size_t t) {
+    const std::size_t d = p.dims[t], s0 = featureBase[s], s1 = featureBase[s + 1];
+    const int32_t* fi = featureIndex.data();
     g.stride = K - 1;
     g.start.assign(d + 1, 0);
-    for (std::size_t f = 0; f < F; ++f)
-      if (met[f]) ++g.start[f / featureStride[t] % d + 1];
+    for (std::size_t l = s0; l < s1; ++l) ++g.start[static_cast<std::size_t>(fi[l * K + t]) + 1];
     std::size_t largest = 0;
     for (std::size_t j = 0; j < d; ++j) {
       largest = std::max(largest, g.start[j + 1]);
       g.start[j + 1] += g.start[j];
     }
-    g.entry.resize(g.start[d]);
+    g.slot.resize(g.start[d]);
     g.index.resize(g.start[d] * g.stride);
     std::vector<std::size_t> next(g.start.begin(), g.start.end() - 1);
-    for (std::size_t f = 0; f < F; ++f) {
-      if (!met[f]) continue;
-      const std::size_t to = next[f / featureStride[t] % d]++;
-      g.entry[to] = static_cast<int32_t>(f);
+    for (std::size_t l = s0; l < s1; ++l) {
+      const std::size_t to = next[static_cast<std::size_t>(fi[l * K + t])]++;
+      g.slot[to] = static_cast<int32_t>(l);
       for (std::size_t m = 0, at = 0; m < K; ++m)
-        if (m != t) g.index[to * g.stride + at++] = static_cast<int32_t>(f / featureStride[m] % p.dims[m]);
+        if (m != t) g.index[to * g.stride + at++] = fi[l * K + m];
     }
     return largest;
   }
@@ -565,8 +579,8 @@ struct StratifiedNtfHals::Impl {
         const double* rows[kMaxTensorOrder];
         for (std::size_t k = 0, at = 0; k < K; ++k)
           if (k != t) rows[at++] = vRows[s][k].data();
-        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listedFeatures[s]), vGroups[s][t], rows, K - 1,
-                      featureTargets[s].data(), featureKappa[s].data(), true, x);
+        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, featureBase[s + 1] - featureBase[s]), vGroups[s][t], rows,
+                      K - 1, true, x);
         refreshRowsV(s, t);
       } else {
         block(v(s, t), q, d, setup, x, false);
@@ -600,8 +614,7 @@ struct StratifiedNtfHals::Impl {
       // Column i of w(s) meets the entries of sample i: z_b = Πₜ hₜ[b, jₜ], fixed term the own one.
       const double* rows[kMaxTensorOrder];
       for (std::size_t t = 0; t < K; ++t) rows[t] = hRows[t].data();
-      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, lessOwn.data(),
-                    kappaOf, false, x);
+      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, false, x);
     } else {
       block(st.w[s].data(), r, n, setup, x, false);
     }
@@ -684,8 +697,7 @@ struct StratifiedNtfHals::Impl {
       rows[0] = wRows.data();
       for (std::size_t k = 0, at = 1; k < K; ++k)
         if (k != t) rows[at++] = hRows[k].data();
-      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), hGroups[t], rows, K, lessOwn.data(), kappaOf,
-                    false, x0);
+      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), hGroups[t], rows, K, false, x0);
       refreshRowsH(t);
     } else {
       block(h, r, d, setup, x0, true);
@@ -755,17 +767,17 @@ struct StratifiedNtfHals::Impl {
     }
   }
 
-  // a − the own term Σₐ Πₜ v(s)ₜ[a, jₜ] at every listed entry of stratum s (from the entry-major copies).
+  // The own term Σₐ Πₜ v(s)ₜ[a, fₜ] at stratum s's listed features (from the entry-major copies).
   void ownValues(std::size_t s) {
-    const TensorEntryWeights& e = *listed[s];
     const double* rows[kMaxTensorOrder];
     for (std::size_t t = 0; t < K; ++t) rows[t] = vRows[s][t].data();
-    double* out = lessOwn.data() + base[s];
-    listed::kernels().cpValues(rows, K, o.strataRank[s], e.index.data() + 1, K + 1, e.size(), out);
-    for (std::size_t k = 0; k < e.size(); ++k) out[k] = e.data[k] - out[k];
+    const std::size_t s0 = featureBase[s];
+    listed::kernels().cpValues(rows, K, o.strataRank[s], featureIndex.data() + s0 * K, K, featureBase[s + 1] - s0,
+                               ownTerm.data() + s0);
   }
 
-  // a − the topic term Σ_b w(s)[b, i] Πₜ hₜ[b, jₜ] at every listed entry of stratum s.
+  // a − the topic term Σ_b w(s)[b, i] Πₜ hₜ[b, jₜ] at every listed entry of stratum s, and the v
+  // blocks' targets by feature, Σκ·(a − topic term), summed in entry order.
   void topicValues(std::size_t s) {
     const TensorEntryWeights& e = *listed[s];
     const double* rows[kMaxTensorOrder + 1];
@@ -773,44 +785,48 @@ struct StratifiedNtfHals::Impl {
     for (std::size_t t = 0; t < K; ++t) rows[t + 1] = hRows[t].data();
     double* out = lessTopics.data() + base[s];
     listed::kernels().cpValues(rows, K + 1, r, e.index.data(), K + 1, e.size(), out);
-    // The v blocks' targets by feature, Σκ·(a − topic term), summed in entry order.
-    double* T = featureTargets[s].data();
-    std::fill(T, T + F, 0.0);
-    const double* kappa = kappaOf ? kappaOf + base[s] : nullptr;
+    std::fill(featureTargets.begin() + static_cast<std::ptrdiff_t>(featureBase[s]),
+              featureTargets.begin() + static_cast<std::ptrdiff_t>(featureBase[s + 1]), 0.0);
+    const int32_t* slot = entrySlot.data() + base[s];
     for (std::size_t k = 0; k < e.size(); ++k) {
       out[k] = e.data[k] - out[k];
-      T[featureOf(e.index.data() + k * (K + 1))] += (kappa ? kappa[k] : kappa0) * out[k];
+      featureTargets[static_cast<std::size_t>(slot[k])] += e.kappa[k] * out[k];
     }
   }
 
-  // The weighted block: column by column (each meets only its own listed items, the group g[j]: its
-  // entries, or for the v blocks its features; so they are independent), the coordinates in order,
-  // each set to the exact non-negative minimizer of the weighted objective in it: curvature
-  // Q[a,a] + Σκz_a² (= Σωz_a² ≥ 0 over the column's entries), slope (QX − P)[a] − Σ e·z_a with
-  // e = κ(target − z·x) kept current, target = a less the term that stays fixed (lessOwn or
-  // lessTopics), κ = kappas[item] (null: all kappa0); `summed`: targets[item] holds Σκ·target over
-  // the item's entries (the v blocks' features), and e = Σκ·target − κ·z·x, κ the item's Σκ
+  // The weighted block: column by column (each meets only its own listed items, the group g[j], so
+  // they are independent), the coordinates in order, each set to the exact non-negative minimizer
+  // of the weighted objective in it: curvature Q[a,a] + Σκz_a² (= Σωz_a² ≥ 0 over the column's
+  // entries), slope (QX − P)[a] − Σ e·z_a with e = κ(target − z·x) kept current
   // (listed::Kernels::cpHalsSweep; z = ⊙ rows[l][index_l], the term's other factors at the item).
+  // The items are entries with target a − own term (the w and h blocks), or with `byFeature` listed
+  // features with κ their Σκ and e = Σκ·target − κ·z·x (the v blocks: featureTargets).
   // A curvature ≤ 1e-12·Q[a,a] (only missing entries meet the coordinate) leaves it. Sweeps and
   // their stopping rule as block(), per column.
   void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, const ListedGroups& g,
-                     const double* const* rows, std::size_t order, const double* targets, const double* kappas,
-                     bool summed, Scratch& x) {
+                     const double* const* rows, std::size_t order, bool byFeature, Scratch& x) {
     const listed::Kernels& kernels = listed::kernels();
     Vec &target = x.target, &xc = x.xc, &xold = x.xold, &Pc = x.Pc, &curv = x.curv, &P = x.P, &Q = x.Q;
-    double* kappa = kappas ? x.kap.data() : nullptr;
     for (std::size_t j = 0; j < d; ++j) {
       const std::size_t p0 = g.start[j], k = g.start[j + 1] - p0;
-      const int32_t* entries = g.entry.data() + p0;
-      for (std::size_t c = 0; c < k; ++c) {
-        const std::size_t id = static_cast<std::size_t>(entries[c]);
-        target[c] = targets[id];
-        if (kappa) kappa[c] = kappas[id];
+      const int32_t* slot = g.slot.data() + p0;
+      const double* kappa = nullptr;
+      if (byFeature) {
+        for (std::size_t c = 0; c < k; ++c) {
+          const std::size_t l = static_cast<std::size_t>(slot[c]);
+          target[c] = featureTargets[l];
+          x.kap[c] = featureKappa[l];
+        }
+        kappa = x.kap.data();
+      } else {
+        const double* a = g.data.data() + p0;
+        for (std::size_t c = 0; c < k; ++c) target[c] = a[c] - ownTerm[static_cast<std::size_t>(slot[c])];
+        if (!uniformKappa) kappa = g.kappa.data() + p0;
       }
       for (std::size_t a = 0; a < R; ++a) xc[a] = X[a * d + j], Pc[a] = P[a * d + j];
       kernels.cpHalsGather(rows, order, g.index.data() + p0 * g.stride, g.stride, xc.data(), kappa, kappa0,
-                           summed ? nullptr : target.data(), k, R, Q.data(), curv.data(), x.Yc, x.resid);
-      if (summed)
+                           byFeature ? nullptr : target.data(), k, R, Q.data(), curv.data(), x.Yc, x.resid);
+      if (byFeature)
         for (std::size_t c = 0; c < k; ++c) x.resid[c] += target[c];  // −κ·z·x from the gather (no data)
       double first = 0;
       for (int sweep = 0; sweep < sweeps; ++sweep) {
@@ -883,7 +899,8 @@ struct StratifiedNtfHals::Impl {
       if (const TensorEntryWeights* e = listed[s])
         for (std::size_t k = 0; k < e->size(); ++k) {
           const std::size_t id = base[s] + k;
-          const double res = lessOwn[id] + lessTopics[id] - e->data[k];  // a − own − topics
+          const double lessOwn = e->data[k] - ownTerm[static_cast<std::size_t>(entrySlot[id])];
+          const double res = lessOwn + lessTopics[id] - e->data[k];  // a − own − topics
           extra += e->kappa[k] * res * res;
         }
     return std::sqrt(std::max(normA2 - 2 * inner + model + extra, 0.0));
