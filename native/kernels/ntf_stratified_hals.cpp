@@ -170,12 +170,19 @@ struct StratifiedNtfHals::Impl {
     Vec Zone, bufA, bufB;  // one stratum's Z (without the cache); contraction slices
     Workspace ws;
     // One column's scratch: its Khatri–Rao rows (listed::cpHalsGather's layout), κ, a − fixed term,
-    // residuals; the column of X before a sweep, of P, the curvatures (curv) and the cross sums
-    // Σκz_a·z_{a+1}, a even (curvPairs), that the first sweep leaves for the later ones
-    // (listed::Kernels::cpHalsSweep).
+    // residuals; the column of X, before a sweep (xold), of P, the curvatures (curv) and the cross
+    // sums Σκz_a·z_{a+1}, a even (curvPairs), that the first sweep leaves for the later ones
+    // (listed::Kernels::cpHalsSweep); `first`, what its first sweep lowered the objective by.
     // Yc and resid lie on cache lines (cacheAligned), in ycStorage and residStorage.
-    Vec ycStorage, kap, target, residStorage, xc, xold, Pc, curv, curvPairs;
-    double *Yc = nullptr, *resid = nullptr;
+    struct Column {
+      Vec ycStorage, kap, target, residStorage, xc, xold, Pc, curv, curvPairs;
+      double *Yc = nullptr, *resid = nullptr;
+      const double* kappa = nullptr;  // κ of its items (null: all kappa0)
+      std::size_t j = 0, k = 0;  // the column, its items
+      double first = 0;
+      bool active = false;  // its sweeps go on
+    };
+    Column col[2];  // two columns swept together (weightedBlock)
   };
   bool cacheZ = false;
   std::vector<Vec> Zall;
@@ -351,12 +358,14 @@ struct StratifiedNtfHals::Impl {
     for (std::size_t t = 0; t < K; ++t) hRows[t].resize(p.dims[t] * r);
     const std::size_t R = std::max(r, qmax);
     for (Scratch& x : perThread) {
-      x.Yc = cacheAligned(x.ycStorage, (column + 3) / 4 * 4 * R);
-      x.resid = cacheAligned(x.residStorage, column);
-      for (Vec* b : {&x.kap, &x.target}) b->resize(column);
-      for (Vec* b : {&x.xc, &x.xold, &x.Pc, &x.curv}) b->resize(R);
-      x.curvPairs.resize((R + 1) / 2);
-      scratch += x.ycStorage.size() + 3 * column + 7 + 4 * R + x.curvPairs.size();
+      for (Scratch::Column& c : x.col) {
+        c.Yc = cacheAligned(c.ycStorage, (column + 3) / 4 * 4 * R);
+        c.resid = cacheAligned(c.residStorage, column);
+        for (Vec* b : {&c.kap, &c.target}) b->resize(column);
+        for (Vec* b : {&c.xc, &c.xold, &c.Pc, &c.curv}) b->resize(R);
+        c.curvPairs.resize((R + 1) / 2);
+        scratch += c.ycStorage.size() + 3 * column + 7 + 4 * R + c.curvPairs.size();
+      }
     }
     // Per entry: its topic value and slot, and in the w group and each h group its data, κ (unless
     // uniform) and K + 1 indices (its slot and K in the rows); per slot 3 doubles and K + K² indices
@@ -803,45 +812,70 @@ struct StratifiedNtfHals::Impl {
   // features with κ their Σκ and e = Σκ·target − κ·z·x (the v blocks: featureTargets).
   // A curvature ≤ 1e-12·Q[a,a] (only missing entries meet the coordinate) leaves it. Sweeps and
   // their stopping rule as block(), per column.
+  // Two columns at a time (the last alone when d is odd), whose sweeps run together while both go on
+  // (listed::Kernels::cpHalsSweepPair: each column's steps those of its own sweeps, bit for bit).
   void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, const ListedGroups& g,
                      const double* const* rows, std::size_t order, bool byFeature, Scratch& x) {
     const listed::Kernels& kernels = listed::kernels();
-    Vec &target = x.target, &xc = x.xc, &xold = x.xold, &Pc = x.Pc, &curv = x.curv, &P = x.P, &Q = x.Q;
-    for (std::size_t j = 0; j < d; ++j) {
+    const double *P = x.P.data(), *Q = x.Q.data();
+    // Column j into c: its targets and κ, x and P, the Khatri–Rao rows and residuals.
+    const auto gather = [&](std::size_t j, Scratch::Column& c) {
       const std::size_t p0 = g.start[j], k = g.start[j + 1] - p0;
       const int32_t* slot = g.slot.data() + p0;
-      const double* kappa = nullptr;
+      c.j = j, c.k = k, c.kappa = nullptr, c.active = true;
       if (byFeature) {
-        for (std::size_t c = 0; c < k; ++c) {
-          const std::size_t l = static_cast<std::size_t>(slot[c]);
-          target[c] = featureTargets[l];
-          x.kap[c] = featureKappa[l];
+        for (std::size_t q = 0; q < k; ++q) {
+          const std::size_t l = static_cast<std::size_t>(slot[q]);
+          c.target[q] = featureTargets[l];
+          c.kap[q] = featureKappa[l];
         }
-        kappa = x.kap.data();
+        c.kappa = c.kap.data();
       } else {
         const double* a = g.data.data() + p0;
-        for (std::size_t c = 0; c < k; ++c) target[c] = a[c] - ownTerm[static_cast<std::size_t>(slot[c])];
-        if (!uniformKappa) kappa = g.kappa.data() + p0;
+        for (std::size_t q = 0; q < k; ++q) c.target[q] = a[q] - ownTerm[static_cast<std::size_t>(slot[q])];
+        if (!uniformKappa) c.kappa = g.kappa.data() + p0;
       }
-      for (std::size_t a = 0; a < R; ++a) xc[a] = X[a * d + j], Pc[a] = P[a * d + j];
-      kernels.cpHalsGather(rows, order, g.index.data() + p0 * g.stride, g.stride, xc.data(), kappa, kappa0,
-                           byFeature ? nullptr : target.data(), k, R, Q.data(), curv.data(), x.Yc, x.resid);
+      for (std::size_t a = 0; a < R; ++a) c.xc[a] = X[a * d + j], c.Pc[a] = P[a * d + j];
+      kernels.cpHalsGather(rows, order, g.index.data() + p0 * g.stride, g.stride, c.xc.data(), c.kappa, kappa0,
+                           byFeature ? nullptr : c.target.data(), k, R, Q, c.curv.data(), c.Yc, c.resid);
       if (byFeature)
-        for (std::size_t c = 0; c < k; ++c) x.resid[c] += target[c];  // −κ·z·x from the gather (no data)
-      double first = 0;
-      for (int sweep = 0; sweep < sweeps; ++sweep) {
-        std::copy(xc.begin(), xc.begin() + static_cast<std::ptrdiff_t>(R), xold.begin());
-        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), x.curvPairs.data(), x.Yc,
-                            x.resid, sweep + 1 < sweeps, sweep == 0);
-        double lowered = 0;  // Σ curvature·step²: what the sweep lowered the objective by, twice
-        for (std::size_t a = 0; a < R; ++a) {
-          const double step = xc[a] - xold[a];
-          lowered += curv[a] * step * step;
-        }
-        if (sweep == 0) first = lowered;
-        if (lowered <= kInnerStop * first) break;
+        for (std::size_t q = 0; q < k; ++q) c.resid[q] += c.target[q];  // −κ·z·x from the gather (no data)
+    };
+    const auto row = [&](Scratch::Column& c) {
+      return listed::SweepRow{c.xc.data(), c.kappa, c.k, c.Pc.data(), c.curv.data(), c.curvPairs.data(), c.Yc, c.resid};
+    };
+    // After sweep `sweep` of c: its stopping rule, and x back into X when it stops.
+    const auto settle = [&](Scratch::Column& c, int sweep) {
+      double lowered = 0;  // Σ curvature·step²: what the sweep lowered the objective by, twice
+      for (std::size_t a = 0; a < R; ++a) {
+        const double step = c.xc[a] - c.xold[a];
+        lowered += c.curv[a] * step * step;
       }
-      for (std::size_t a = 0; a < R; ++a) X[a * d + j] = xc[a];
+      if (sweep == 0) c.first = lowered;
+      if (lowered <= kInnerStop * c.first || sweep + 1 == sweeps) {
+        c.active = false;
+        for (std::size_t a = 0; a < R; ++a) X[a * d + c.j] = c.xc[a];
+      }
+    };
+    Scratch::Column &c0 = x.col[0], &c1 = x.col[1];
+    for (std::size_t j = 0; j < d; j += 2) {
+      gather(j, c0);
+      if (j + 1 < d) gather(j + 1, c1);
+      else c1.active = false;
+      for (int sweep = 0; sweep < sweeps && (c0.active || c1.active); ++sweep) {
+        const bool again = sweep + 1 < sweeps, first = sweep == 0;
+        for (Scratch::Column* c : {&c0, &c1})
+          if (c->active) std::copy(c->xc.begin(), c->xc.begin() + static_cast<std::ptrdiff_t>(R), c->xold.begin());
+        if (c0.active && c1.active) {
+          kernels.cpHalsSweepPair(row(c0), row(c1), kappa0, R, Q, again, first);
+        } else {
+          Scratch::Column& c = c0.active ? c0 : c1;
+          kernels.cpHalsSweep(c.xc.data(), c.kappa, kappa0, c.k, R, c.Pc.data(), Q, c.curv.data(), c.curvPairs.data(),
+                              c.Yc, c.resid, again, first);
+        }
+        for (Scratch::Column* c : {&c0, &c1})
+          if (c->active) settle(*c, sweep);
+      }
     }
   }
 
