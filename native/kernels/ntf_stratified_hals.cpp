@@ -42,6 +42,12 @@ constexpr std::size_t kChunk = 64;
 // and Glineur's accelerated HALS (2012) measure the step's norm instead, which is not scale-free).
 constexpr double kInnerStop = 0.1;
 constexpr int kMaxInnerSweeps = 10;
+// The weighted sweeps take two columns together (cpHalsSweepPair) when each has at most this many
+// Khatri–Rao row values (items × R; 32 kB): such a column's sweep is bound by the chain from one
+// pass to the next through the steps, which the other column's passes then fill. A longer column's
+// passes are bound by their loads and multiply-adds, and two such columns' rows would no longer stay
+// in the caches together (an h column here: 5000 entries, 800 kB).
+constexpr std::size_t kPairedRows = 4096;
 
 // Exact non-negative coordinate minimization of f(X) = ½ tr(XᵀQX) − tr(PᵀX) over X ≥ 0, X R × d
 // rank-major, Q (R × R) positive semidefinite: component row a ← max(0, row a + (P − QX)[a]/Q[a,a])
@@ -812,7 +818,7 @@ struct StratifiedNtfHals::Impl {
   // features with κ their Σκ and e = Σκ·target − κ·z·x (the v blocks: featureTargets).
   // A curvature ≤ 1e-12·Q[a,a] (only missing entries meet the coordinate) leaves it. Sweeps and
   // their stopping rule as block(), per column.
-  // Two columns at a time (the last alone when d is odd), whose sweeps run together while both go on
+  // Short columns two at a time, whose sweeps run together while both go on
   // (listed::Kernels::cpHalsSweepPair: each column's steps those of its own sweeps, bit for bit).
   void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, const ListedGroups& g,
                      const double* const* rows, std::size_t order, bool byFeature, Scratch& x) {
@@ -858,10 +864,12 @@ struct StratifiedNtfHals::Impl {
       }
     };
     Scratch::Column &c0 = x.col[0], &c1 = x.col[1];
-    for (std::size_t j = 0; j < d; j += 2) {
+    const auto paired = [&](std::size_t j) { return (g.start[j + 1] - g.start[j]) * R <= kPairedRows; };
+    for (std::size_t j = 0; j < d;) {
+      const bool two = j + 1 < d && paired(j) && paired(j + 1);
       gather(j, c0);
-      if (j + 1 < d) gather(j + 1, c1);
-      else c1.active = false;
+      c1.active = false;
+      if (two) gather(j + 1, c1);
       for (int sweep = 0; sweep < sweeps && (c0.active || c1.active); ++sweep) {
         const bool again = sweep + 1 < sweeps, first = sweep == 0;
         for (Scratch::Column* c : {&c0, &c1})
@@ -876,6 +884,7 @@ struct StratifiedNtfHals::Impl {
         for (Scratch::Column* c : {&c0, &c1})
           if (c->active) settle(*c, sweep);
       }
+      j += two ? 2 : 1;
     }
   }
 
