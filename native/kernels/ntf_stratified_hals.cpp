@@ -364,20 +364,24 @@ struct StratifiedNtfHals::Impl {
     for (std::size_t t = 0; t < K; ++t) hRows[t].resize(p.dims[t] * r);
     const std::size_t R = std::max(r, qmax);
     for (Scratch& x : perThread) {
+      // The second column only ever holds a paired one: k·R' ≤ kPairedRows (R' ≤ R the block's rank).
       for (Scratch::Column& c : x.col) {
-        c.Yc = cacheAligned(c.ycStorage, (column + 3) / 4 * 4 * R);
-        c.resid = cacheAligned(c.residStorage, column);
-        for (Vec* b : {&c.kap, &c.target}) b->resize(column);
+        const bool second = &c == &x.col[1];
+        const std::size_t items = second ? std::min(column, kPairedRows) : column;
+        c.Yc = cacheAligned(c.ycStorage, second ? std::min((column + 3) / 4 * 4 * R, kPairedRows + 3 * R)
+                                                : (column + 3) / 4 * 4 * R);
+        c.resid = cacheAligned(c.residStorage, items);
+        for (Vec* b : {&c.kap, &c.target}) b->resize(items);
         for (Vec* b : {&c.xc, &c.xold, &c.Pc, &c.curv}) b->resize(R);
         c.curvPairs.resize((R + 1) / 2);
-        scratch += c.ycStorage.size() + 3 * column + 7 + 4 * R + c.curvPairs.size();
+        scratch += c.ycStorage.size() + 3 * items + 7 + 4 * R + c.curvPairs.size();
       }
     }
     // Per entry: its topic value and slot, and in the w group and each h group its data, κ (unless
     // uniform) and K + 1 indices (its slot and K in the rows); per slot 3 doubles and K + K² indices
     // (its own and, in the v groups, its slot and K − 1 in the rows); per column a start; the copies;
     // the column scratch (above).
-    scratch += listedTotal * (3 + (K + 1) * ((uniformKappa ? 2 : 3) + K)) / 2 + slots * (6 + K + K * K) / 2 +
+    scratch += listedTotal * (3 + (K + 1) * ((uniformKappa ? 3 : 5) + K)) / 2 + slots * (6 + K + K * K) / 2 +
                strata.size() * (K * dmax + nmax) + K * dmax + strata.size() * qmax * sumD + (wBase[S] + sumD) * r;
     refreshAllRows();
     for (std::size_t s : strata) topicValues(s);
