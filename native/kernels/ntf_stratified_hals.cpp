@@ -599,7 +599,7 @@ struct StratifiedNtfHals::Impl {
         for (std::size_t k = 0, at = 0; k < K; ++k)
           if (k != t) rows[at++] = vRows[s][k].data();
         weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, featureBase[s + 1] - featureBase[s]), vGroups[s][t], rows,
-                      K - 1, true, x);
+                      K - 1, true, x.P.data(), x.Q.data(), x, 0, d);
         refreshRowsV(s, t);
       } else {
         block(v(s, t), q, d, setup, x, false);
@@ -633,7 +633,8 @@ struct StratifiedNtfHals::Impl {
       // Column i of w(s) meets the entries of sample i: z_b = Πₜ hₜ[b, jₜ], fixed term the own one.
       const double* rows[kMaxTensorOrder];
       for (std::size_t t = 0; t < K; ++t) rows[t] = hRows[t].data();
-      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, false, x);
+      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, false, x.P.data(),
+                    x.Q.data(), x, 0, n);
     } else {
       block(st.w[s].data(), r, n, setup, x, false);
     }
@@ -716,7 +717,14 @@ struct StratifiedNtfHals::Impl {
       rows[0] = wRows.data();
       for (std::size_t k = 0, at = 1; k < K; ++k)
         if (k != t) rows[at++] = hRows[k].data();
-      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), hGroups[t], rows, K, false, x0);
+      // Its columns split over the team when the strata are (each column's steps the same on any
+      // thread, so the result is the same bit for bit), each thread with its own column scratch.
+      const int sweeps = sweepsFor(r, d, setup, listedTotal);
+      const double *Pd = P.data(), *Qd = Q.data();
+      auto sweepColumns = [&](int thread, std::size_t b, std::size_t e) {
+        weightedBlock(h, r, d, sweeps, hGroups[t], rows, K, false, Pd, Qd, perThread[static_cast<std::size_t>(thread)], b, e);
+      };
+      runRowsIfWorth(spread ? *team : alone, d, 2, 4.0 * sweeps * static_cast<double>(r * listedTotal), sweepColumns);
       refreshRowsH(t);
     } else {
       block(h, r, d, setup, x0, true);
@@ -824,10 +832,12 @@ struct StratifiedNtfHals::Impl {
   // their stopping rule as block(), per column.
   // Short columns two at a time, whose sweeps run together while both go on
   // (listed::Kernels::cpHalsSweepPair: each column's steps those of its own sweeps, bit for bit).
+  // Columns j0 … j1 − 1 of X (R × d), with the linear term P (R × d) and the curvature Q, in x's
+  // column scratch.
   void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, const ListedGroups& g,
-                     const double* const* rows, std::size_t order, bool byFeature, Scratch& x) {
+                     const double* const* rows, std::size_t order, bool byFeature, const double* P, const double* Q,
+                     Scratch& x, std::size_t j0, std::size_t j1) {
     const listed::Kernels& kernels = listed::kernels();
-    const double *P = x.P.data(), *Q = x.Q.data();
     // Column j into c: its targets and κ, x and P, the Khatri–Rao rows and residuals.
     const auto gather = [&](std::size_t j, Scratch::Column& c) {
       const std::size_t p0 = g.start[j], k = g.start[j + 1] - p0;
@@ -869,8 +879,8 @@ struct StratifiedNtfHals::Impl {
     };
     Scratch::Column &c0 = x.col[0], &c1 = x.col[1];
     const auto paired = [&](std::size_t j) { return (g.start[j + 1] - g.start[j]) * R <= kPairedRows; };
-    for (std::size_t j = 0; j < d;) {
-      const bool two = j + 1 < d && paired(j) && paired(j + 1);
+    for (std::size_t j = j0; j < j1;) {
+      const bool two = j + 1 < j1 && paired(j) && paired(j + 1);
       gather(j, c0);
       c1.active = false;
       if (two) gather(j + 1, c1);
