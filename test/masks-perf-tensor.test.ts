@@ -358,8 +358,11 @@ describe.each(paths)('stratifiedNtf mu: the w and h blocks\' listed sums by feat
 // applied at once) to 1e-10 relative after three iterations (each block up to 10 inner sweeps, so
 // rounding compounds: the largest difference seen was 2e-12; a wrong sum or step gives 1e-3 and more,
 // and halving the cross sums the later sweeps read fails four of these cases): 1, 2 and 3 feature modes (the w and h blocks' rows of order 1–3, the v
-// blocks' of order 0–2) and ranks 1, 3, 8, 13 and 35 (every remainder of a 4-wide row). Each path's
-// loss must be the weighted loss of its state and must not rise.
+// blocks' of order 0–2, over listed features) and ranks 1, 3, 8, 13 and 35 (every remainder of a 4-wide row). Each path's
+// loss must be the weighted loss of its state and must not rise. The columns are swept two at a time
+// (cpHalsSweepPair: the vector version interleaves the two coordinate loops, the portable one sweeps
+// them one after the other): leaving out the second column's last steps, or giving it the first
+// column's cross sums, fails five of these cases.
 describe('stratifiedNtf hals: the weighted sweeps (vector kernels) equal the portable loops', () => {
   for (const dims of [[9], [5, 7], [3, 4, 5]])
     for (const [rank, strataRank] of [[1, 1], [3, 2], [8, 5], [13, 4], [35, 6]] as const)

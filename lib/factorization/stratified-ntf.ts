@@ -483,9 +483,13 @@ export function stratifiedNtfWorkDoubles(
     // Q, E (R × R), two contraction slices and an MTTKRP's workspace.
     total += (r <= nmin ? S * r * F : T * r * F) + S * r * (dmax + qmax) + r * dmax + R * R + sumN;
     total += T * (2 * R * D + 2 * R * R + 2 * slice + Math.max(mttkrpStratum, mttkrpSummed));
-    // Weighted: per entry a − own, a − topic, κ and its group indices; the factors entry-major; per
-    // thread one column's Khatri–Rao rows and vectors.
-    if (listed > 0) total += (3 + (3 * K + 2) / 2) * listed + (sumN + sumD) * r + S * qmax * sumD + S * (K * dmax + nmax) + T * ((listed + 4) * R + 3 * listed + 6 * R + 7);
+    // Weighted: per entry a − topic and its feature's slot, and in the w group and each h group its
+    // data, κ, slot and K row indices; per listed feature (at most one per entry) three doubles and
+    // K + K² indices; the factors entry-major; per thread one column's Khatri–Rao rows and vectors,
+    // and a second, paired column's (at most 4096 row values: kPairedRows in the solver).
+    if (listed > 0)
+      total += (1.5 + (K + 1) * (2.5 + K / 2) + 3 + (K + K * K) / 2) * listed + (sumN + sumD) * r + S * qmax * sumD + S * (K * dmax + nmax) +
+        T * ((listed + 4) * R + 3 * listed + 6 * R + 7 + 4 * 4096 + 10 * R + 7);
     return total;
   }
   // MU: Y(s) = A(s) ×_K h_K (r × nₛ·F/d_K) per stratum when r ≤ d_K (K ≥ 2), else one per thread;

@@ -105,11 +105,15 @@ double stratifiedNtfDoubles(const Shape& samples, const Shape& dims, const Shape
     const bool cached = r <= nmin;
     solver += (cached ? S * r * F : T * r * F) + S * r * (dmax + qmax) + r * dmax + R * R + sumN;
     solver += T * (2 * R * D + 2 * R * R + 2 * slice + std::max(mttkrpStratum, mttkrpSummed));
-    // Weighted: per entry a − own, a − topic, κ and its group indices; the factors entry-major; per
-    // thread one column's Khatri–Rao rows and vectors (a column meets at most a stratum's entries).
+    // Weighted: per entry a − topic and its feature's slot, and in the w group and each h group its
+    // data, κ, slot and K row indices; per listed feature (at most one per entry) three doubles and
+    // K + K² indices; the factors entry-major; per thread one column's Khatri–Rao rows and vectors
+    // (a column meets at most a stratum's entries), and a second, paired column's (at most 4096 row
+    // values: kPairedRows in ntf_stratified_hals.cpp).
     if (listed > 0)
-      solver += (3 + (3 * K + 2) / 2) * listedAll + (sumN + sumD) * r + S * qmax * sumD + S * (K * dmax + nmax) +
-                T * ((listed + 4) * R + 3 * listed + 6 * R + 7);
+      solver += (1.5 + (K + 1) * (2.5 + K / 2) + 3 + (K + K * K) / 2) * listedAll + (sumN + sumD) * r +
+                S * qmax * sumD + S * (K * dmax + nmax) +
+                T * ((listed + 4) * R + 3 * listed + 6 * R + 7 + 4 * 4096 + 10 * R + 7);
     return 3 * state + solver;
   }
   // MU: Y(s) = A(s) ×_K h_K (r × nₛ·F/d_K) kept per stratum when r ≤ d_K (K ≥ 2), else one per

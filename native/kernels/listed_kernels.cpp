@@ -217,6 +217,13 @@ void cpHalsSweepPortable(double* x, const double* kappa, double kappa0, std::siz
   halsCoordinatesPortable(x, kappa, kappa0, k, r, rowTerms(true, P, G, 0.0, 0.0, r), curvature, Yc, e);
 }
 
+void cpHalsSweepPairPortable(const SweepRow& a, const SweepRow& b, double kappa0, std::size_t r, const double* G,
+                             bool again, bool first) {
+  for (const SweepRow* row : {&a, &b})
+    cpHalsSweepPortable(row->x, row->kappa, kappa0, row->k, r, row->P, G, row->curvature, row->cross, row->Yc, row->e,
+                        again, first);
+}
+
 void cpHalsRowPortable(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride, double* x,
                        const double* kappa, double kappa0, const double* a, std::size_t k, std::size_t r,
                        const double* P, const double* G, double* curvature, double* __restrict Yc,
@@ -280,7 +287,8 @@ void cpSumsPortable(const double* const* rows, std::size_t order, std::size_t R,
 
 const Kernels portableKernels{dotsPortable,        gatherAxpyPortable,   scatterAxpyPortable, dotsAxpyPortable,
                               halsRowPortable,     cpHalsRowPortable,    cpHalsGatherPortable, cpHalsSweepPortable,
-                              halsSweepsPortable,  cpValuesPortable,     cpSumsPortable,       false};
+                              halsSweepsPortable,  cpHalsSweepPairPortable, cpValuesPortable,  cpSumsPortable,
+                              false};
 
 // ---- AVX + FMA ----------------------------------------------------------------------------------
 
@@ -549,60 +557,77 @@ NSA_AVX_FMA inline void coordinatePairPass(double* e, const double* kappa, doubl
   }
 }
 
-// The coordinate loop of a HALS row, after the gather (halsRowAvx, cpHalsRowAvx): Yc holds the k
-// listed rows and e = κ(a − x·y). Blocked: Yc in blocks of four entries, each its r columns of four
-// in turn (Yc[(q/4)·4r + 4c + q%4] = y_c of entry q: what cpHalsRowAvx's gather stores contiguously);
-// else column by column (Yc[c·k + q]). Not inlined: profiles then tell it from the gathers.
+// The pass for (uniform, pair, squares, steps): coordinatePairPass's 16 versions.
+using CoordinatePass = void (*)(double*, const double*, double, const double*, double, const double*, double,
+                                const double*, const double*, std::size_t, std::size_t, double*);
+constexpr CoordinatePass coordinatePasses[2][2][2][2] = {
+    {{{coordinatePairPass<false, false, false, false>, coordinatePairPass<false, false, false, true>},
+      {coordinatePairPass<false, false, true, false>, coordinatePairPass<false, false, true, true>}},
+     {{coordinatePairPass<false, true, false, false>, coordinatePairPass<false, true, false, true>},
+      {coordinatePairPass<false, true, true, false>, coordinatePairPass<false, true, true, true>}}},
+    {{{coordinatePairPass<true, false, false, false>, coordinatePairPass<true, false, false, true>},
+      {coordinatePairPass<true, false, true, false>, coordinatePairPass<true, false, true, true>}},
+     {{coordinatePairPass<true, true, false, false>, coordinatePairPass<true, true, false, true>},
+      {coordinatePairPass<true, true, true, false>, coordinatePairPass<true, true, true, true>}}}};
+
+// The coordinate loop of a HALS row, after the gather (halsRowAvx, cpHalsRowAvx, halsSweepsAvx): Yc
+// holds the k listed rows and e = κ(a − x·y). Blocked: Yc in blocks of four entries, each its r
+// columns of four in turn (Yc[(q/4)·4r + 4c + q%4] = y_c of entry q: what cpHalsRowAvx's gather
+// stores contiguously); else column by column (Yc[c·k + q]).
 // cross (null, or ⌈r/2⌉ doubles): where the sums Σκy_c·y_{c+1} (c even) are stored, or read when
 // `known`: then curvature and cross hold the values an earlier sweep over the same rows (and κ) left,
 // and the passes skip the sums of squares (4 multiply-adds per four entries and pass instead of 7);
 // the values they would take are those, bit for bit (the same sums in the same order).
 // Coordinates c < t.free move (t: the row's other terms and curvature rule, HalsRowTerms).
-NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const double* kappa, double kappa0,
-                                                              std::size_t k, std::size_t r, const HalsRowTerms& t,
-                                                              double* curvature, const double* Yc, double* e,
-                                                              bool blocked, bool finish = false,
-                                                              double* cross = nullptr, bool known = false) {
-  const std::size_t column = blocked ? 4 : k, chunk = blocked ? 4 * r : 4;
+// Two coordinates per pass over the row, keeping e current (e −= step·κ∘y_c): the pass applies the
+// previous two coordinates' steps and takes, for c and c + 1, Σe·y, the curvatures
+// d = b·G_cc + Σκy² and Σκy_c·y_{c+1}; c + 1's gradient is then corrected for c's step
+// (Σ(e − s_c·κy_c)·y_{c+1} = Σe·y_{c+1} − s_c·Σκy_c·y_{c+1}): each coordinate's exact step, as one
+// pass per coordinate would take it, with half the passes. The last steps are applied only when
+// finish() asks for e after the row (another sweep follows). A struct, so that cpHalsSweepPairAvx
+// can run two rows' loops pair by pair in turn.
+struct CoordinateLoop {
+  double* x;
+  const double* kappa;
+  double kappa0;
+  std::size_t k, r;
+  HalsRowTerms t;
+  double* curvature;
+  const double* Yc;
+  double* e;
+  double* cross;
+  bool known;
+  std::size_t column, chunk;
   bool uniform = true;
-  if (kappa) {
-    kappa0 = k ? kappa[0] : kappa0;
-    for (std::size_t i = 1; i < k; ++i) uniform &= kappa[i] == kappa0;
-  }
-  // Two coordinates per pass over the row, keeping e current (e −= step·κ∘y_c): the pass applies the
-  // previous two coordinates' steps and takes, for c and c + 1, Σe·y, the curvatures
-  // d = b·G_cc + Σκy² and Σκy_c·y_{c+1}; c + 1's gradient is then corrected for c's step
-  // (Σ(e − s_c·κy_c)·y_{c+1} = Σe·y_{c+1} − s_c·Σκy_c·y_{c+1}): each coordinate's exact step, as one
-  // pass per coordinate would take it, with half the passes. The last steps are applied only when
-  // `finish` asks for e after the row (another sweep follows).
-  const double *ya = Yc, *yb = Yc;  // the previous pass's coordinates (steps 0 before the first)
+  const double *ya, *yb;  // the previous pass's coordinates (steps 0 before the first)
   double sa = 0, sb = 0;
   double sums[5];
-  // The pass for (uniform, pair, squares, steps): coordinatePairPass's 16 versions.
-  using Pass = void (*)(double*, const double*, double, const double*, double, const double*, double, const double*,
-                        const double*, std::size_t, std::size_t, double*);
-  static constexpr Pass passes[2][2][2][2] = {
-      {{{coordinatePairPass<false, false, false, false>, coordinatePairPass<false, false, false, true>},
-        {coordinatePairPass<false, false, true, false>, coordinatePairPass<false, false, true, true>}},
-       {{coordinatePairPass<false, true, false, false>, coordinatePairPass<false, true, false, true>},
-        {coordinatePairPass<false, true, true, false>, coordinatePairPass<false, true, true, true>}}},
-      {{{coordinatePairPass<true, false, false, false>, coordinatePairPass<true, false, false, true>},
-        {coordinatePairPass<true, false, true, false>, coordinatePairPass<true, false, true, true>}},
-       {{coordinatePairPass<true, true, false, false>, coordinatePairPass<true, true, false, true>},
-        {coordinatePairPass<true, true, true, false>, coordinatePairPass<true, true, true, true>}}}};
-  const auto pass = [&](bool pair, bool squares, const double* y0, const double* y1) {
-    passes[uniform][pair][squares][sa != 0.0 || sb != 0.0](e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk, sums);
-  };
+
+  NSA_AVX_FMA CoordinateLoop(double* x_, const double* kappa_, double kappa0_, std::size_t k_, std::size_t r_,
+                             const HalsRowTerms& t_, double* curvature_, const double* Yc_, double* e_, bool blocked,
+                             double* cross_, bool known_)
+      : x(x_), kappa(kappa_), kappa0(kappa0_), k(k_), r(r_), t(t_), curvature(curvature_), Yc(Yc_), e(e_),
+        cross(cross_), known(known_), column(blocked ? 4 : k_), chunk(blocked ? 4 * r_ : 4), ya(Yc_), yb(Yc_) {
+    if (kappa) {
+      kappa0 = k ? kappa[0] : kappa0;
+      for (std::size_t i = 1; i < k; ++i) uniform &= kappa[i] == kappa0;
+    }
+  }
+  NSA_AVX_FMA __attribute__((always_inline)) void pass(bool pair, bool squares, const double* y0, const double* y1) {
+    coordinatePasses[uniform][pair][squares][sa != 0.0 || sb != 0.0](e, kappa, kappa0, ya, sa, yb, sb, y0, y1, k, chunk,
+                                                                     sums);
+  }
   // Coordinate c's step, with the listed part of its gradient and its listed curvature.
-  const auto stepOf = [&](std::size_t c, double listedGradient, double squares) NSA_AVX_FMA {
+  NSA_AVX_FMA __attribute__((always_inline)) double stepOf(std::size_t c, double listedGradient, double squares) {
     if (!known) curvature[c] = (t.base ? t.G[c * r + c] : 0.0) + squares;
     const double d = curvature[c] + t.l2;
     if (!curvatureUsable(d, t, c, r) && !uncurvedMoves(t)) return 0.0;
     // (xG)_c as a dot with row c of G: G is a Gram matrix, symmetric.
     const double g = t.base ? t.P[c] - dotAvx(x, t.G + c * r, r) : 0.0;
     return ruledStep(x, c, d, g, listedGradient, t, r);
-  };
-  for (std::size_t c = 0; c < t.free; c += 2) {
+  }
+  // Coordinates c and c + 1 (c even; c alone when it is the last free one).
+  NSA_AVX_FMA __attribute__((always_inline)) void coordinates(std::size_t c) {
     const double* y0 = Yc + c * column;
     const bool pair = c + 1 < t.free;
     const double* y1 = pair ? y0 + column : y0;
@@ -619,7 +644,21 @@ NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const d
       yb = y1;
     }
   }
-  if (finish && (sa != 0.0 || sb != 0.0)) pass(false, false, ya, ya);  // applies the last two steps (sums unused)
+  // Applies the last two steps to e (sums unused).
+  NSA_AVX_FMA __attribute__((always_inline)) void finish() {
+    if (sa != 0.0 || sb != 0.0) pass(false, false, ya, ya);
+  }
+};
+
+// One row's coordinate loop (CoordinateLoop). Not inlined: profiles then tell it from the gathers.
+NSA_AVX_FMA __attribute__((noinline)) void halsCoordinatesAvx(double* x, const double* kappa, double kappa0,
+                                                              std::size_t k, std::size_t r, const HalsRowTerms& t,
+                                                              double* curvature, const double* Yc, double* e,
+                                                              bool blocked, bool finish = false,
+                                                              double* cross = nullptr, bool known = false) {
+  CoordinateLoop loop(x, kappa, kappa0, k, r, t, curvature, Yc, e, blocked, cross, known);
+  for (std::size_t c = 0; c < t.free; c += 2) loop.coordinates(c);
+  if (finish) loop.finish();
 }
 
 NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
@@ -753,6 +792,21 @@ NSA_AVX_FMA void cpHalsSweepAvx(double* x, const double* kappa, double kappa0, s
                                 double* e, bool again, bool first) {
   halsCoordinatesAvx(x, kappa, kappa0, k, r, rowTerms(true, P, G, 0.0, 0.0, r), curvature, Yc, e, true, again, cross,
                      !first);
+}
+
+// cpHalsSweepAvx on two rows, their coordinate loops in turn pair by pair (each row's operations
+// those of its own call, in the same order).
+NSA_AVX_FMA __attribute__((noinline)) void cpHalsSweepPairAvx(const SweepRow& a, const SweepRow& b, double kappa0,
+                                                              std::size_t r, const double* G, bool again, bool first) {
+  CoordinateLoop la(a.x, a.kappa, kappa0, a.k, r, rowTerms(true, a.P, G, 0.0, 0.0, r), a.curvature, a.Yc, a.e, true,
+                    a.cross, !first);
+  CoordinateLoop lb(b.x, b.kappa, kappa0, b.k, r, rowTerms(true, b.P, G, 0.0, 0.0, r), b.curvature, b.Yc, b.e, true,
+                    b.cross, !first);
+  for (std::size_t c = 0; c < r; c += 2) {
+    la.coordinates(c);
+    lb.coordinates(c);
+  }
+  if (again) la.finish(), lb.finish();
 }
 
 NSA_AVX_FMA void cpHalsRowAvx(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride,
@@ -1009,8 +1063,8 @@ NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::si
 }
 
 const Kernels avxKernels{dotsAvx,        gatherAxpyAvx, scatterAxpyAvx, dotsAxpyAvx, halsRowAvx,
-                         cpHalsRowAvx,   cpHalsGatherAvxAny, cpHalsSweepAvx, halsSweepsAvx, cpValuesAvx, cpSumsAvx,
-                         true};
+                         cpHalsRowAvx,   cpHalsGatherAvxAny, cpHalsSweepAvx, halsSweepsAvx, cpHalsSweepPairAvx,
+                         cpValuesAvx,    cpSumsAvx,      true};
 
 bool cpuHasAvxFma() {
   __builtin_cpu_init();

@@ -31,6 +31,18 @@ struct HalsRowTerms {
   bool penaltyZeroes = false;
 };
 
+// One row's arguments of cpHalsSweep that differ between rows (cpHalsSweepPair).
+struct SweepRow {
+  double* x;
+  const double* kappa;
+  std::size_t k;
+  const double* P;
+  double* curvature;
+  double* cross;
+  const double* Yc;
+  double* e;
+};
+
 struct Kernels {
   // out[q] = x·Y[idx[q]], q < k.
   void (*dots)(const double* x, const double* Y, const int32_t* idx, std::size_t k, std::size_t r, double* out);
@@ -88,6 +100,13 @@ struct Kernels {
   int (*halsSweeps)(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
                     const double* a, std::size_t k, std::size_t r, const HalsRowTerms& t, int maxSweeps,
                     double* curvature, double* cross, double* xold, double* Yc, double* e);
+  // cpHalsSweep on two rows (the same r, G, kappa0, again and first): the same steps, bit for bit, as
+  // two calls. The vector version runs the two rows' coordinate loops pair of coordinates by pair in
+  // turn, so that the passes of one row run while the other's steps wait on its last pass: a row
+  // of ~100 entries is bound by that chain of one pass, two steps (each a division and a dot with
+  // a row of G) and the next pass, not by its multiply-adds.
+  void (*cpHalsSweepPair)(const SweepRow& a, const SweepRow& b, double kappa0, std::size_t r, const double* G,
+                          bool again, bool first);
   // out[q] = Σ_a Π_j rows[j][idx_j][a], the term's value at entry q.
   void (*cpValues)(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
                    std::size_t k, double* out);

@@ -42,6 +42,12 @@ constexpr std::size_t kChunk = 64;
 // and Glineur's accelerated HALS (2012) measure the step's norm instead, which is not scale-free).
 constexpr double kInnerStop = 0.1;
 constexpr int kMaxInnerSweeps = 10;
+// The weighted sweeps take two columns together (cpHalsSweepPair) when each has at most this many
+// Khatri–Rao row values (items × R; 32 kB): such a column's sweep is bound by the chain from one
+// pass to the next through the steps, which the other column's passes then fill. A longer column's
+// passes are bound by their loads and multiply-adds, and two such columns' rows would no longer stay
+// in the caches together (an h column here: 5000 entries, 800 kB).
+constexpr std::size_t kPairedRows = 4096;
 
 // Exact non-negative coordinate minimization of f(X) = ½ tr(XᵀQX) − tr(PᵀX) over X ≥ 0, X R × d
 // rank-major, Q (R × R) positive semidefinite: component row a ← max(0, row a + (P − QX)[a]/Q[a,a])
@@ -116,29 +122,47 @@ struct StratifiedNtfHals::Impl {
   std::vector<const double*> hhPtr;
   Vec innerV, wrow;
   // Entry weights (ntf.hpp's TensorEntryWeights): per stratum its listed entries (null: none),
-  // numbered together (entry k of stratum s is entry base[s] + k), with their κ, and the data
-  // less the own term and less the topic term (what the other term's blocks fit, each fixed while
-  // they update: the weighted sweeps read one value per entry, in the order of their groups, which is
-  // not the entries' and so a load from anywhere in these arrays). A block's columns meet
-  // disjoint sets of entries: grouped by column once per solve (ListedGroups), each group with the
-  // indices its Khatri–Rao rows read, which the weighted sweeps form from entry-major copies of the
-  // factors (the R values of one index contiguous; refreshed after each block's update) with
-  // listed::Kernels::cpHalsGather and sweep with cpHalsSweep, as ntf's weighted HALS.
+  // numbered together (entry k of stratum s is entry base[s] + k). A block's columns meet disjoint
+  // sets of entries: grouped by column once per solve (ListedGroups), each group with the indices
+  // its Khatri–Rao rows read, which the weighted sweeps form from entry-major copies of the factors
+  // (the R values of one index contiguous; refreshed after each block's update) with
+  // listed::Kernels::cpHalsGather and sweep with cpHalsSweep, as ntf's weighted HALS. Each entry's
+  // target is its data less the term that stays fixed while the block updates: the own term for w
+  // and h, the topic term for v.
   std::vector<const TensorEntryWeights*> listed;
   bool anyListed = false;
   std::size_t listedTotal = 0;  // Σₛ listed entries
   std::vector<std::size_t> base;
-  Vec lessOwn, lessTopics, kappaAll;  // per entry, all strata: a − own term, a − topic term, κ
-  const double* kappaOf = nullptr;  // κ per entry; null: every κ is kappa0 (a mask's −1)
+  Vec lessTopics;  // per entry, all strata: a − topic term
+  bool uniformKappa = true;  // every κ is kappa0 (a mask's −1)
   double kappa0 = 0;
-  // The entries of a block grouped by its column: group j is entries start[j] … start[j + 1] − 1,
-  // `entry` their numbers, `index` (stride per entry) the indices their Khatri–Rao rows read.
+  // The listed features (those with listed entries) of every stratum, numbered together: stratum s's
+  // are slots featureBase[s] … featureBase[s + 1] − 1, in feature order. The own term ⊗ₜ v(s)ₜ takes
+  // one value per feature, computed per slot (`ownTerm`, after the v sweeps; the w and h sweeps' targets
+  // are a − ownTerm[slot], formed as their groups are read, so that these read their data in group order
+  // and ownTerm from a table of the listed features instead of a per-entry array in entry order). And an
+  // entry's Khatri–Rao row in a v block, ⊙_{k≠t} v(s)ₖ[fₖ], depends on its feature only, so the v
+  // sweeps take each feature's entries as one item: κ_f = Σκ and residual Σκ(target − z·x) =
+  // Σκ·target − κ_f·z·x (the same objective, summed over features instead of entries), with
+  // featureKappa (per solve) and featureTargets, Σκ·(a − topic term) (per iteration, with the topic
+  // values, which the v sweeps leave fixed).
+  std::vector<std::size_t> featureBase;  // S + 1
+  std::vector<int32_t> featureIndex;  // per slot its K feature indices
+  std::vector<int32_t> entrySlot;     // per entry its feature's slot
+  Vec featureKappa, featureTargets, ownTerm;  // per slot
+  std::vector<std::size_t> featureStride;  // feature f = Σₖ fₖ·featureStride[k] (C order over dims)
+  // The items of a block grouped by its column: group j is items start[j] … start[j + 1] − 1, `index`
+  // (stride per item) the indices their Khatri–Rao rows read, `slot` their features' slots. The w
+  // and h groups' items are entries, with their data a and κ (kappa empty when uniformKappa); the v
+  // groups' are listed features.
   struct ListedGroups {
     std::vector<std::size_t> start;
-    std::vector<int32_t> entry, index;
+    std::vector<int32_t> slot, index;
+    Vec data, kappa;
     std::size_t stride = 0;
   };
-  std::vector<std::vector<ListedGroups>> vGroups;  // [s][t]: columns of v(s)ₜ; the other feature modes' indices
+  // [s][t]: columns of v(s)ₜ, by listed feature; the other feature modes' indices.
+  std::vector<std::vector<ListedGroups>> vGroups;
   std::vector<ListedGroups> wGroups;  // [s]: columns (samples) of w(s); the K feature indices
   std::vector<ListedGroups> hGroups;  // [t]: columns of hₜ, all strata; the sample (in wRows) and the other feature modes'
   std::vector<std::vector<Vec>> vRows;  // entry-major v(s)ₜ (dₜ × qₛ)
@@ -152,12 +176,19 @@ struct StratifiedNtfHals::Impl {
     Vec Zone, bufA, bufB;  // one stratum's Z (without the cache); contraction slices
     Workspace ws;
     // One column's scratch: its Khatri–Rao rows (listed::cpHalsGather's layout), κ, a − fixed term,
-    // residuals; the column of X before a sweep, of P, the curvatures (curv) and the cross sums
-    // Σκz_a·z_{a+1}, a even (curvPairs), that the first sweep leaves for the later ones
-    // (listed::Kernels::cpHalsSweep).
+    // residuals; the column of X, before a sweep (xold), of P, the curvatures (curv) and the cross
+    // sums Σκz_a·z_{a+1}, a even (curvPairs), that the first sweep leaves for the later ones
+    // (listed::Kernels::cpHalsSweep); `first`, what its first sweep lowered the objective by.
     // Yc and resid lie on cache lines (cacheAligned), in ycStorage and residStorage.
-    Vec ycStorage, kap, target, residStorage, xc, xold, Pc, curv, curvPairs;
-    double *Yc = nullptr, *resid = nullptr;
+    struct Column {
+      Vec ycStorage, kap, target, residStorage, xc, xold, Pc, curv, curvPairs;
+      double *Yc = nullptr, *resid = nullptr;
+      const double* kappa = nullptr;  // κ of its items (null: all kappa0)
+      std::size_t j = 0, k = 0;  // the column, its items
+      double first = 0;
+      bool active = false;  // its sweeps go on
+    };
+    Column col[2];  // two columns swept together (weightedBlock)
   };
   bool cacheZ = false;
   std::vector<Vec> Zall;
@@ -275,29 +306,48 @@ struct StratifiedNtfHals::Impl {
   // The weighted solve's lists, copies and scratch (constructor): entries numbered across strata,
   // grouped per block, the entry-major copies, and the topic values at the initial state.
   void buildListed(const std::vector<std::size_t>& strata) {
-    lessOwn.resize(listedTotal);
     lessTopics.resize(listedTotal);
-    kappaAll.resize(listedTotal);
     kappa0 = listed[strata[0]]->kappa[0];
-    bool uniform = true;
-    for (std::size_t s : strata) {
-      const TensorEntryWeights& e = *listed[s];
-      std::copy(e.kappa.begin(), e.kappa.end(), kappaAll.begin() + static_cast<std::ptrdiff_t>(base[s]));
-      for (double k : e.kappa) uniform = uniform && k == kappa0;
-    }
-    kappaOf = uniform ? nullptr : kappaAll.data();
+    for (std::size_t s : strata)
+      for (double k : listed[s]->kappa) uniformKappa = uniformKappa && k == kappa0;
     wBase.assign(S + 1, 0);
     for (std::size_t s = 0; s < S; ++s) wBase[s + 1] = wBase[s] + p.samples[s];
-    std::size_t column = 0;  // the most listed entries one column of a block meets
+    std::size_t column = 0;  // the most listed items one column of a block meets
     vGroups.assign(S, std::vector<ListedGroups>(K));
     wGroups.resize(S);
     hGroups.resize(K);
+    featureStride.assign(K, 1);
+    for (std::size_t t = K - 1; t > 0; --t) featureStride[t - 1] = featureStride[t] * p.dims[t];
+    featureBase.assign(S + 1, 0);
+    entrySlot.resize(listedTotal);
+    std::vector<int32_t> slotOf(F);
+    for (std::size_t s = 0; s < S; ++s) {
+      featureBase[s + 1] = featureBase[s];
+      if (!listed[s]) continue;
+      const TensorEntryWeights& e = *listed[s];
+      std::fill(slotOf.begin(), slotOf.end(), -1);
+      for (std::size_t k = 0; k < e.size(); ++k) slotOf[featureOf(e.index.data() + k * (K + 1))] = 0;
+      for (std::size_t f = 0; f < F; ++f) {
+        if (slotOf[f] < 0) continue;
+        slotOf[f] = static_cast<int32_t>(featureBase[s + 1]++);
+        for (std::size_t m = 0; m < K; ++m) featureIndex.push_back(static_cast<int32_t>(f / featureStride[m] % p.dims[m]));
+      }
+      for (std::size_t k = 0; k < e.size(); ++k) entrySlot[base[s] + k] = slotOf[featureOf(e.index.data() + k * (K + 1))];
+    }
+    const std::size_t slots = featureBase[S];
+    featureKappa.assign(slots, 0.0);
+    featureTargets.assign(slots, 0.0);
+    ownTerm.assign(slots, 0.0);
+    for (std::size_t s : strata) {
+      const TensorEntryWeights& e = *listed[s];
+      for (std::size_t k = 0; k < e.size(); ++k) featureKappa[static_cast<std::size_t>(entrySlot[base[s] + k])] += e.kappa[k];
+      for (std::size_t t = 0; t < K; ++t) column = std::max(column, groupFeatures(vGroups[s][t], s, t));
+    }
     std::vector<std::size_t> otherFeatures;
     for (std::size_t t = 0; t < K; ++t) {
       otherFeatures.clear();
       for (std::size_t m = 0; m < K; ++m)
         if (m != t) otherFeatures.push_back(m + 1);
-      for (std::size_t s : strata) column = std::max(column, group(vGroups[s][t], {s}, t + 1, p.dims[t], otherFeatures));
       otherFeatures.insert(otherFeatures.begin(), 0);
       column = std::max(column, group(hGroups[t], strata, t + 1, p.dims[t], otherFeatures));
     }
@@ -314,17 +364,25 @@ struct StratifiedNtfHals::Impl {
     for (std::size_t t = 0; t < K; ++t) hRows[t].resize(p.dims[t] * r);
     const std::size_t R = std::max(r, qmax);
     for (Scratch& x : perThread) {
-      x.Yc = cacheAligned(x.ycStorage, (column + 3) / 4 * 4 * R);
-      x.resid = cacheAligned(x.residStorage, column);
-      for (Vec* b : {&x.kap, &x.target}) b->resize(column);
-      for (Vec* b : {&x.xc, &x.xold, &x.Pc, &x.curv}) b->resize(R);
-      x.curvPairs.resize((R + 1) / 2);
-      scratch += x.ycStorage.size() + 3 * column + 7 + 4 * R + x.curvPairs.size();
+      // The second column only ever holds a paired one: k·R' ≤ kPairedRows (R' ≤ R the block's rank).
+      for (Scratch::Column& c : x.col) {
+        const bool second = &c == &x.col[1];
+        const std::size_t items = second ? std::min(column, kPairedRows) : column;
+        c.Yc = cacheAligned(c.ycStorage, second ? std::min((column + 3) / 4 * 4 * R, kPairedRows + 3 * R)
+                                                : (column + 3) / 4 * 4 * R);
+        c.resid = cacheAligned(c.residStorage, items);
+        for (Vec* b : {&c.kap, &c.target}) b->resize(items);
+        for (Vec* b : {&c.xc, &c.xold, &c.Pc, &c.curv}) b->resize(R);
+        c.curvPairs.resize((R + 1) / 2);
+        scratch += c.ycStorage.size() + 3 * items + 7 + 4 * R + c.curvPairs.size();
+      }
     }
-    // Per entry 3 doubles and 3K + 2 indices (its number and K − 1, K, K indices in the v, w and h
-    // groups); per column a start; the copies; the column scratch (above).
-    scratch += 3 * listedTotal + (3 * K + 2) * listedTotal / 2 + strata.size() * (K * dmax + nmax) + K * dmax +
-               strata.size() * qmax * sumD + (wBase[S] + sumD) * r;
+    // Per entry: its topic value and slot, and in the w group and each h group its data, κ (unless
+    // uniform) and K + 1 indices (its slot and K in the rows); per slot 3 doubles and K + K² indices
+    // (its own and, in the v groups, its slot and K − 1 in the rows); per column a start; the copies;
+    // the column scratch (above).
+    scratch += listedTotal * (3 + (K + 1) * ((uniformKappa ? 3 : 5) + K)) / 2 + slots * (6 + K + K * K) / 2 +
+               strata.size() * (K * dmax + nmax) + K * dmax + strata.size() * qmax * sumD + (wBase[S] + sumD) * r;
     refreshAllRows();
     for (std::size_t s : strata) topicValues(s);
   }
@@ -344,17 +402,53 @@ struct StratifiedNtfHals::Impl {
       largest = std::max(largest, g.start[j + 1]);
       g.start[j + 1] += g.start[j];
     }
-    g.entry.resize(g.start[columns]);
+    g.slot.resize(g.start[columns]);
+    g.data.resize(g.start[columns]);
+    if (!uniformKappa) g.kappa.resize(g.start[columns]);
     g.index.resize(g.start[columns] * g.stride);
     std::vector<std::size_t> next(g.start.begin(), g.start.end() - 1);
     for (std::size_t s : which)
       for (std::size_t k = 0; k < listed[s]->size(); ++k) {
         const int32_t* idx = listed[s]->index.data() + k * stride;
         const std::size_t to = next[static_cast<std::size_t>(idx[by])]++;
-        g.entry[to] = static_cast<int32_t>(base[s] + k);
+        g.slot[to] = entrySlot[base[s] + k];
+        g.data[to] = listed[s]->data[k];
+        if (!uniformKappa) g.kappa[to] = listed[s]->kappa[k];
         for (std::size_t l = 0; l < places.size(); ++l)
           g.index[to * g.stride + l] = places[l] == 0 ? static_cast<int32_t>(wBase[s] + static_cast<std::size_t>(idx[0])) : idx[places[l]];
       }
+    return largest;
+  }
+
+  // The feature (0 … F − 1) of a multi-index (sample, f₁, …, f_K).
+  std::size_t featureOf(const int32_t* idx) const {
+    std::size_t f = 0;
+    for (std::size_t m = 0; m < K; ++m) f += static_cast<std::size_t>(idx[m + 1]) * featureStride[m];
+    return f;
+  }
+
+  // g: stratum s's listed features (slots) grouped by fₜ (in slot order), each with its indices in
+  // the other feature modes. Returns the largest group's size.
+  std::size_t groupFeatures(ListedGroups& g, std::size_t s, std::size_t t) {
+    const std::size_t d = p.dims[t], s0 = featureBase[s], s1 = featureBase[s + 1];
+    const int32_t* fi = featureIndex.data();
+    g.stride = K - 1;
+    g.start.assign(d + 1, 0);
+    for (std::size_t l = s0; l < s1; ++l) ++g.start[static_cast<std::size_t>(fi[l * K + t]) + 1];
+    std::size_t largest = 0;
+    for (std::size_t j = 0; j < d; ++j) {
+      largest = std::max(largest, g.start[j + 1]);
+      g.start[j + 1] += g.start[j];
+    }
+    g.slot.resize(g.start[d]);
+    g.index.resize(g.start[d] * g.stride);
+    std::vector<std::size_t> next(g.start.begin(), g.start.end() - 1);
+    for (std::size_t l = s0; l < s1; ++l) {
+      const std::size_t to = next[static_cast<std::size_t>(fi[l * K + t])]++;
+      g.slot[to] = static_cast<int32_t>(l);
+      for (std::size_t m = 0, at = 0; m < K; ++m)
+        if (m != t) g.index[to * g.stride + at++] = fi[l * K + m];
+    }
     return largest;
   }
 
@@ -504,7 +598,8 @@ struct StratifiedNtfHals::Impl {
         const double* rows[kMaxTensorOrder];
         for (std::size_t k = 0, at = 0; k < K; ++k)
           if (k != t) rows[at++] = vRows[s][k].data();
-        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, listed[s]->size()), vGroups[s][t], rows, K - 1, lessTopics, x);
+        weightedBlock(v(s, t), q, d, sweepsFor(q, d, setup, featureBase[s + 1] - featureBase[s]), vGroups[s][t], rows,
+                      K - 1, true, x.P.data(), x.Q.data(), x, 0, d);
         refreshRowsV(s, t);
       } else {
         block(v(s, t), q, d, setup, x, false);
@@ -538,7 +633,8 @@ struct StratifiedNtfHals::Impl {
       // Column i of w(s) meets the entries of sample i: z_b = Πₜ hₜ[b, jₜ], fixed term the own one.
       const double* rows[kMaxTensorOrder];
       for (std::size_t t = 0; t < K; ++t) rows[t] = hRows[t].data();
-      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, lessOwn, x);
+      weightedBlock(st.w[s].data(), r, n, sweepsFor(r, n, setup, listed[s]->size()), wGroups[s], rows, K, false, x.P.data(),
+                    x.Q.data(), x, 0, n);
     } else {
       block(st.w[s].data(), r, n, setup, x, false);
     }
@@ -621,7 +717,14 @@ struct StratifiedNtfHals::Impl {
       rows[0] = wRows.data();
       for (std::size_t k = 0, at = 1; k < K; ++k)
         if (k != t) rows[at++] = hRows[k].data();
-      weightedBlock(h, r, d, sweepsFor(r, d, setup, listedTotal), hGroups[t], rows, K, lessOwn, x0);
+      // Its columns split over the team when the strata are (each column's steps the same on any
+      // thread, so the result is the same bit for bit), each thread with its own column scratch.
+      const int sweeps = sweepsFor(r, d, setup, listedTotal);
+      const double *Pd = P.data(), *Qd = Q.data();
+      auto sweepColumns = [&](int thread, std::size_t b, std::size_t e) {
+        weightedBlock(h, r, d, sweeps, hGroups[t], rows, K, false, Pd, Qd, perThread[static_cast<std::size_t>(thread)], b, e);
+      };
+      runRowsIfWorth(spread ? *team : alone, d, 2, 4.0 * sweeps * static_cast<double>(r * listedTotal), sweepColumns);
       refreshRowsH(t);
     } else {
       block(h, r, d, setup, x0, true);
@@ -691,17 +794,17 @@ struct StratifiedNtfHals::Impl {
     }
   }
 
-  // a − the own term Σₐ Πₜ v(s)ₜ[a, jₜ] at every listed entry of stratum s (from the entry-major copies).
+  // The own term Σₐ Πₜ v(s)ₜ[a, fₜ] at stratum s's listed features (from the entry-major copies).
   void ownValues(std::size_t s) {
-    const TensorEntryWeights& e = *listed[s];
     const double* rows[kMaxTensorOrder];
     for (std::size_t t = 0; t < K; ++t) rows[t] = vRows[s][t].data();
-    double* out = lessOwn.data() + base[s];
-    listed::kernels().cpValues(rows, K, o.strataRank[s], e.index.data() + 1, K + 1, e.size(), out);
-    for (std::size_t k = 0; k < e.size(); ++k) out[k] = e.data[k] - out[k];
+    const std::size_t s0 = featureBase[s];
+    listed::kernels().cpValues(rows, K, o.strataRank[s], featureIndex.data() + s0 * K, K, featureBase[s + 1] - s0,
+                               ownTerm.data() + s0);
   }
 
-  // a − the topic term Σ_b w(s)[b, i] Πₜ hₜ[b, jₜ] at every listed entry of stratum s.
+  // a − the topic term Σ_b w(s)[b, i] Πₜ hₜ[b, jₜ] at every listed entry of stratum s, and the v
+  // blocks' targets by feature, Σκ·(a − topic term), summed in entry order.
   void topicValues(std::size_t s) {
     const TensorEntryWeights& e = *listed[s];
     const double* rows[kMaxTensorOrder + 1];
@@ -709,47 +812,93 @@ struct StratifiedNtfHals::Impl {
     for (std::size_t t = 0; t < K; ++t) rows[t + 1] = hRows[t].data();
     double* out = lessTopics.data() + base[s];
     listed::kernels().cpValues(rows, K + 1, r, e.index.data(), K + 1, e.size(), out);
-    for (std::size_t k = 0; k < e.size(); ++k) out[k] = e.data[k] - out[k];
+    std::fill(featureTargets.begin() + static_cast<std::ptrdiff_t>(featureBase[s]),
+              featureTargets.begin() + static_cast<std::ptrdiff_t>(featureBase[s + 1]), 0.0);
+    const int32_t* slot = entrySlot.data() + base[s];
+    for (std::size_t k = 0; k < e.size(); ++k) {
+      out[k] = e.data[k] - out[k];
+      featureTargets[static_cast<std::size_t>(slot[k])] += e.kappa[k] * out[k];
+    }
   }
 
-  // The weighted block: column by column (each meets only its own listed entries, the group g[j],
-  // so they are independent), the coordinates in order, each set to the exact non-negative
-  // minimizer of the weighted objective in it: curvature Q[a,a] + Σκz_a² (= Σωz_a² ≥ 0 over the
-  // column's entries), slope (QX − P)[a] − Σ e·z_a with e = κ(target − z·x) kept current, target = a
-  // less the term that stays fixed (lessOwn or lessTopics)
-  // (listed::Kernels::cpHalsSweep; z = ⊙ rows[l][index_l], the term's other factors at the entry).
+  // The weighted block: column by column (each meets only its own listed items, the group g[j], so
+  // they are independent), the coordinates in order, each set to the exact non-negative minimizer
+  // of the weighted objective in it: curvature Q[a,a] + Σκz_a² (= Σωz_a² ≥ 0 over the column's
+  // entries), slope (QX − P)[a] − Σ e·z_a with e = κ(target − z·x) kept current
+  // (listed::Kernels::cpHalsSweep; z = ⊙ rows[l][index_l], the term's other factors at the item).
+  // The items are entries with target a − own term (the w and h blocks), or with `byFeature` listed
+  // features with κ their Σκ and e = Σκ·target − κ·z·x (the v blocks: featureTargets).
   // A curvature ≤ 1e-12·Q[a,a] (only missing entries meet the coordinate) leaves it. Sweeps and
   // their stopping rule as block(), per column.
+  // Short columns two at a time, whose sweeps run together while both go on
+  // (listed::Kernels::cpHalsSweepPair: each column's steps those of its own sweeps, bit for bit).
+  // Columns j0 … j1 − 1 of X (R × d), with the linear term P (R × d) and the curvature Q, in x's
+  // column scratch.
   void weightedBlock(double* X, std::size_t R, std::size_t d, int sweeps, const ListedGroups& g,
-                     const double* const* rows, std::size_t order, const Vec& targets, Scratch& x) {
+                     const double* const* rows, std::size_t order, bool byFeature, const double* P, const double* Q,
+                     Scratch& x, std::size_t j0, std::size_t j1) {
     const listed::Kernels& kernels = listed::kernels();
-    Vec &target = x.target, &xc = x.xc, &xold = x.xold, &Pc = x.Pc, &curv = x.curv, &P = x.P, &Q = x.Q;
-    double* kappa = kappaOf ? x.kap.data() : nullptr;
-    for (std::size_t j = 0; j < d; ++j) {
+    // Column j into c: its targets and κ, x and P, the Khatri–Rao rows and residuals.
+    const auto gather = [&](std::size_t j, Scratch::Column& c) {
       const std::size_t p0 = g.start[j], k = g.start[j + 1] - p0;
-      const int32_t* entries = g.entry.data() + p0;
-      for (std::size_t c = 0; c < k; ++c) {
-        const std::size_t id = static_cast<std::size_t>(entries[c]);
-        target[c] = targets[id];
-        if (kappa) kappa[c] = kappaOf[id];
-      }
-      for (std::size_t a = 0; a < R; ++a) xc[a] = X[a * d + j], Pc[a] = P[a * d + j];
-      kernels.cpHalsGather(rows, order, g.index.data() + p0 * g.stride, g.stride, xc.data(), kappa, kappa0,
-                           target.data(), k, R, Q.data(), curv.data(), x.Yc, x.resid);
-      double first = 0;
-      for (int sweep = 0; sweep < sweeps; ++sweep) {
-        std::copy(xc.begin(), xc.begin() + static_cast<std::ptrdiff_t>(R), xold.begin());
-        kernels.cpHalsSweep(xc.data(), kappa, kappa0, k, R, Pc.data(), Q.data(), curv.data(), x.curvPairs.data(), x.Yc,
-                            x.resid, sweep + 1 < sweeps, sweep == 0);
-        double lowered = 0;  // Σ curvature·step²: what the sweep lowered the objective by, twice
-        for (std::size_t a = 0; a < R; ++a) {
-          const double step = xc[a] - xold[a];
-          lowered += curv[a] * step * step;
+      const int32_t* slot = g.slot.data() + p0;
+      c.j = j, c.k = k, c.kappa = nullptr, c.active = true;
+      if (byFeature) {
+        for (std::size_t q = 0; q < k; ++q) {
+          const std::size_t l = static_cast<std::size_t>(slot[q]);
+          c.target[q] = featureTargets[l];
+          c.kap[q] = featureKappa[l];
         }
-        if (sweep == 0) first = lowered;
-        if (lowered <= kInnerStop * first) break;
+        c.kappa = c.kap.data();
+      } else {
+        const double* a = g.data.data() + p0;
+        for (std::size_t q = 0; q < k; ++q) c.target[q] = a[q] - ownTerm[static_cast<std::size_t>(slot[q])];
+        if (!uniformKappa) c.kappa = g.kappa.data() + p0;
       }
-      for (std::size_t a = 0; a < R; ++a) X[a * d + j] = xc[a];
+      for (std::size_t a = 0; a < R; ++a) c.xc[a] = X[a * d + j], c.Pc[a] = P[a * d + j];
+      kernels.cpHalsGather(rows, order, g.index.data() + p0 * g.stride, g.stride, c.xc.data(), c.kappa, kappa0,
+                           byFeature ? nullptr : c.target.data(), k, R, Q, c.curv.data(), c.Yc, c.resid);
+      if (byFeature)
+        for (std::size_t q = 0; q < k; ++q) c.resid[q] += c.target[q];  // −κ·z·x from the gather (no data)
+    };
+    const auto row = [&](Scratch::Column& c) {
+      return listed::SweepRow{c.xc.data(), c.kappa, c.k, c.Pc.data(), c.curv.data(), c.curvPairs.data(), c.Yc, c.resid};
+    };
+    // After sweep `sweep` of c: its stopping rule, and x back into X when it stops.
+    const auto settle = [&](Scratch::Column& c, int sweep) {
+      double lowered = 0;  // Σ curvature·step²: what the sweep lowered the objective by, twice
+      for (std::size_t a = 0; a < R; ++a) {
+        const double step = c.xc[a] - c.xold[a];
+        lowered += c.curv[a] * step * step;
+      }
+      if (sweep == 0) c.first = lowered;
+      if (lowered <= kInnerStop * c.first || sweep + 1 == sweeps) {
+        c.active = false;
+        for (std::size_t a = 0; a < R; ++a) X[a * d + c.j] = c.xc[a];
+      }
+    };
+    Scratch::Column &c0 = x.col[0], &c1 = x.col[1];
+    const auto paired = [&](std::size_t j) { return (g.start[j + 1] - g.start[j]) * R <= kPairedRows; };
+    for (std::size_t j = j0; j < j1;) {
+      const bool two = j + 1 < j1 && paired(j) && paired(j + 1);
+      gather(j, c0);
+      c1.active = false;
+      if (two) gather(j + 1, c1);
+      for (int sweep = 0; sweep < sweeps && (c0.active || c1.active); ++sweep) {
+        const bool again = sweep + 1 < sweeps, first = sweep == 0;
+        for (Scratch::Column* c : {&c0, &c1})
+          if (c->active) std::copy(c->xc.begin(), c->xc.begin() + static_cast<std::ptrdiff_t>(R), c->xold.begin());
+        if (c0.active && c1.active) {
+          kernels.cpHalsSweepPair(row(c0), row(c1), kappa0, R, Q, again, first);
+        } else {
+          Scratch::Column& c = c0.active ? c0 : c1;
+          kernels.cpHalsSweep(c.xc.data(), c.kappa, kappa0, c.k, R, c.Pc.data(), Q, c.curv.data(), c.curvPairs.data(),
+                              c.Yc, c.resid, again, first);
+        }
+        for (Scratch::Column* c : {&c0, &c1})
+          if (c->active) settle(*c, sweep);
+      }
+      j += two ? 2 : 1;
     }
   }
 
@@ -807,7 +956,8 @@ struct StratifiedNtfHals::Impl {
       if (const TensorEntryWeights* e = listed[s])
         for (std::size_t k = 0; k < e->size(); ++k) {
           const std::size_t id = base[s] + k;
-          const double res = lessOwn[id] + lessTopics[id] - e->data[k];  // a − own − topics
+          const double lessOwn = e->data[k] - ownTerm[static_cast<std::size_t>(entrySlot[id])];
+          const double res = lessOwn + lessTopics[id] - e->data[k];  // a − own − topics
           extra += e->kappa[k] * res * res;
         }
     return std::sqrt(std::max(normA2 - 2 * inner + model + extra, 0.0));
