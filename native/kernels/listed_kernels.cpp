@@ -183,13 +183,14 @@ void cpValuesPortable(const double* const* rows, std::size_t order, std::size_t 
 }
 
 void cpGroupSumsPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* others,
-                         const std::size_t* start, std::size_t d, std::size_t skip, const double* kappa, double kappa0,
-                         const double* a, double* num, double* den, double* __restrict z) {
+                         const std::size_t* start, std::size_t begin, std::size_t end, std::size_t skip,
+                         const double* kappa, double kappa0, const double* a, double* num, double* den,
+                         double* __restrict z) {
   const std::size_t n = order - 1;
   const double* other[64];  // the other factors, in mode order (orders up to 65)
   for (std::size_t j = 0, count = 0; j < order; ++j)
     if (j != skip) other[count++] = rows[j];
-  for (std::size_t i = 0; i < d; ++i) {
+  for (std::size_t i = begin; i < end; ++i) {
     const double* own = rows[skip] + i * R;
     double* __restrict dj = den + i * R;
     double* __restrict nj = a ? num + i * R : nullptr;
@@ -781,9 +782,9 @@ NSA_AVX_FMA void cpValuesAvx(const double* const* rows, std::size_t order, std::
 // num; the same operations in the same order either way.
 template <std::size_t Others>
 NSA_AVX_FMA inline void cpGroupSumsAvxOf(const double* const* rows, std::size_t order, std::size_t R,
-                                         const int32_t* others, const std::size_t* start, std::size_t d,
-                                         std::size_t skip, const double* kappa, double kappa0, const double* a,
-                                         double* num, double* den, double* z) {
+                                         const int32_t* others, const std::size_t* start, std::size_t begin,
+                                         std::size_t end, std::size_t skip, const double* kappa, double kappa0,
+                                         const double* a, double* num, double* den, double* z) {
   const std::size_t full = R & ~std::size_t{3}, tail = R - full;
   const __m256i mask = laneMask(tail);
   const __m256d one = _mm256_set1_pd(1.0);
@@ -793,7 +794,7 @@ NSA_AVX_FMA inline void cpGroupSumsAvxOf(const double* const* rows, std::size_t 
   for (std::size_t j = 0, count = 0; j < order; ++j)
     if (j != skip) other[count++] = rows[j];
   const std::size_t count = Others ? Others : n;
-  for (std::size_t i = 0; i < d; ++i) {
+  for (std::size_t i = begin; i < end; ++i) {
     const double* own = rows[skip] + i * R;
     double* dj = den + i * R;
     double* nj = a ? num + i * R : nullptr;
@@ -841,9 +842,10 @@ NSA_AVX_FMA inline void cpGroupSumsAvxOf(const double* const* rows, std::size_t 
 // row is read from L1 for every entry. The same operations in the same order as cpGroupSumsAvxOf.
 template <std::size_t Others, std::size_t C>
 NSA_AVX_FMA inline void cpGroupSumsAvxInRegisters(const double* const* rows, std::size_t order, std::size_t R,
-                                                  const int32_t* others, const std::size_t* start, std::size_t d,
-                                                  std::size_t skip, const double* kappa, double kappa0,
-                                                  const double* a, double* num, double* den) {
+                                                  const int32_t* others, const std::size_t* start,
+                                                  std::size_t begin, std::size_t end, std::size_t skip,
+                                                  const double* kappa, double kappa0, const double* a, double* num,
+                                                  double* den) {
   const bool partial = R % 4 != 0;
   const __m256i mask = laneMask(R - 4 * (C - 1));
   const __m256d one = _mm256_set1_pd(1.0);
@@ -857,7 +859,7 @@ NSA_AVX_FMA inline void cpGroupSumsAvxInRegisters(const double* const* rows, std
     if (c + 1 == C && partial) _mm256_maskstore_pd(p + 4 * c, mask, v);
     else _mm256_storeu_pd(p + 4 * c, v);
   };
-  for (std::size_t i = 0; i < d; ++i) {
+  for (std::size_t i = begin; i < end; ++i) {
     const double* own = rows[skip] + i * R;
     // One entry's z (into zv) and its model's partial sums.
     const auto entry = [&](std::size_t q, __m256d* zv) NSA_AVX_FMA __attribute__((always_inline)) {
@@ -915,32 +917,37 @@ NSA_AVX_FMA inline void cpGroupSumsAvxInRegisters(const double* const* rows, std
 // Calls cpGroupSumsAvxInRegisters for C = ⌈R/4⌉ when that is at most 8 (R ≤ 32); false otherwise.
 template <std::size_t Others, std::size_t C = 1>
 NSA_AVX_FMA inline bool cpGroupSumsAvxDispatch(const double* const* rows, std::size_t order, std::size_t R,
-                                               const int32_t* others, const std::size_t* start, std::size_t d,
-                                               std::size_t skip, const double* kappa, double kappa0, const double* a,
-                                               double* num, double* den) {
+                                               const int32_t* others, const std::size_t* start, std::size_t begin,
+                                               std::size_t end, std::size_t skip, const double* kappa, double kappa0,
+                                               const double* a, double* num, double* den) {
   if constexpr (C > 8) {
     return false;
   } else {
     if ((R + 3) / 4 == C) {
-      cpGroupSumsAvxInRegisters<Others, C>(rows, order, R, others, start, d, skip, kappa, kappa0, a, num, den);
+      cpGroupSumsAvxInRegisters<Others, C>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den);
       return true;
     }
-    return cpGroupSumsAvxDispatch<Others, C + 1>(rows, order, R, others, start, d, skip, kappa, kappa0, a, num, den);
+    return cpGroupSumsAvxDispatch<Others, C + 1>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a,
+                                                 num, den);
   }
 }
 
 NSA_AVX_FMA void cpGroupSumsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* others,
-                                const std::size_t* start, std::size_t d, std::size_t skip, const double* kappa,
-                                double kappa0, const double* a, double* num, double* den, double* z) {
-  if (order == 2 && cpGroupSumsAvxDispatch<1>(rows, order, R, others, start, d, skip, kappa, kappa0, a, num, den)) return;
-  if (order == 3 && cpGroupSumsAvxDispatch<2>(rows, order, R, others, start, d, skip, kappa, kappa0, a, num, den)) return;
-  if (order == 4 && cpGroupSumsAvxDispatch<3>(rows, order, R, others, start, d, skip, kappa, kappa0, a, num, den)) return;
+                                const std::size_t* start, std::size_t begin, std::size_t end, std::size_t skip,
+                                const double* kappa, double kappa0, const double* a, double* num, double* den,
+                                double* z) {
+  if (order == 2 && cpGroupSumsAvxDispatch<1>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den))
+    return;
+  if (order == 3 && cpGroupSumsAvxDispatch<2>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den))
+    return;
+  if (order == 4 && cpGroupSumsAvxDispatch<3>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den))
+    return;
   if (order == 2)
-    cpGroupSumsAvxOf<1>(rows, order, R, others, start, d, skip, kappa, kappa0, a, num, den, z);
+    cpGroupSumsAvxOf<1>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den, z);
   else if (order == 3)
-    cpGroupSumsAvxOf<2>(rows, order, R, others, start, d, skip, kappa, kappa0, a, num, den, z);
+    cpGroupSumsAvxOf<2>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den, z);
   else
-    cpGroupSumsAvxOf<0>(rows, order, R, others, start, d, skip, kappa, kappa0, a, num, den, z);
+    cpGroupSumsAvxOf<0>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den, z);
 }
 
 const Kernels avxKernels{dotsAvx,        gatherAxpyAvx, scatterAxpyAvx, dotsAxpyAvx, halsRowAvx,

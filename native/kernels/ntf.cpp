@@ -1518,17 +1518,26 @@ struct ListedByMode {
 //   num[a, iₘ] += κt·z_a,   den[a, iₘ] += κ·model·z_a,   z_a = Π_{k≠m} F_k[a, i_k];
 // with them M + num is the MTTKRP of Ω∘T and G·Fₘ + den that of Ω∘model. Each entry's z and model
 // are computed once (listed::cpGroupSums, over the entries grouped by their index in mode m), summed
-// entry-major into sums (2·d·r), then added.
-void listedMttkrp(const ListedByMode& groups, const ListedTerms& terms, const EntryMajorFactors& rows,
-                  const Shape& shape, std::size_t r, std::size_t m, double* num, double* den, Vec& sums, Vec& z) {
+// entry-major into sums (2·d·r), then added. The rows are independent sums: split over the team, each
+// computed by one thread as it would be alone (z: one workspace per thread).
+void listedMttkrp(RowTeam& team, const ListedByMode& groups, const ListedTerms& terms, const EntryMajorFactors& rows,
+                  const Shape& shape, std::size_t r, std::size_t m, double* num, double* den, Vec& sums,
+                  std::vector<Vec>& z) {
   const std::size_t d = shape[m];
-  z.resize(r);
+  z.resize(static_cast<std::size_t>(team.size()));
   sums.resize(2 * d * r);  // every row written by cpGroupSums (nT only with data)
   double* nT = sums.data();
   double* dT = nT + d * r;
-  listed::kernels().cpGroupSums(rows.ptrs.data(), shape.size(), r, groups.others[m].data(), groups.start[m].data(), d, m,
-                                terms.kappa ? groups.kappa[m].data() : nullptr, terms.kappa0,
-                                terms.data ? groups.data[m].data() : nullptr, nT, dT, z.data());
+  const listed::Kernels& kernels = listed::kernels();
+  auto part = [&](int t, std::size_t b, std::size_t e) {
+    Vec& zt = z[static_cast<std::size_t>(t)];
+    zt.resize(r);
+    kernels.cpGroupSums(rows.ptrs.data(), shape.size(), r, groups.others[m].data(), groups.start[m].data(), b, e, m,
+                        terms.kappa ? groups.kappa[m].data() : nullptr, terms.kappa0,
+                        terms.data ? groups.data[m].data() : nullptr, nT, dT, zt.data());
+  };
+  const double entries = static_cast<double>(groups.start[m][d]);
+  runRowsIfWorth(team, d, 1, entries * static_cast<double>(r * shape.size()), part);
   for (std::size_t a = 0; a < r; ++a)
     for (std::size_t i = 0; i < d; ++i) den[a * d + i] += dT[i * r + a];
   if (terms.data)
@@ -1854,7 +1863,8 @@ struct PlainNtf {
                      const ListedByMode* groups = nullptr) {
     const std::size_t N = shape.size();
     const double scale = 1.0 / std::max(normT2, 1e-300);
-    Vec z, sums;
+    Vec sums;
+    std::vector<Vec> z;
     EntryMajorFactors rows;
     const ListedTerms terms = listed ? ListedTerms(*listed) : ListedTerms();
     ListedByMode built;
@@ -1878,7 +1888,7 @@ struct PlainNtf {
       mttkrp(team, T, ptrs.data(), m, M.data());
       hadamardAllBut(grams, m, r * r, G.data());
       gemm(false, false, r, d, r, 1.0, G.data(), F[m].data(), 0.0, grad.data());
-      if (listed) listedMttkrp(*groups, terms, rows, shape, r, m, M.data(), grad.data(), sums, z);  // weighted: den − num
+      if (listed) listedMttkrp(team, *groups, terms, rows, shape, r, m, M.data(), grad.data(), sums, z);  // weighted: den − num
       for (std::size_t i = 0; i < r * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
       worst = worstCertificate(worst, gradientMapping(F[m].data(), grad.data(), r * d, true));
     }
@@ -1939,7 +1949,8 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
   PlainNtf plain(T, shape, r, PlainNtf::threadsFor(shape, r));
   const double plainNormT2 = plain.squaredNormT();
   const double normT2 = weightedNorm2(plainNormT2, listed);
-  Vec z, listedNum, sums, values;
+  Vec listedNum, sums, values;
+  std::vector<Vec> z;
   EntryMajorFactors rows;
   const ListedTerms terms = listed ? ListedTerms(*listed) : ListedTerms();
   ListedByMode groups;
@@ -1970,7 +1981,7 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
                 // Fₘ ← Fₘ ∘ MTTKRP(Ω∘T) / MTTKRP(Ω∘model): Lee–Seung's step of the weighted objective.
                 gemm(false, false, r, d, r, 1.0, G.data(), Fm, 0.0, D.data());
                 listedNum.assign(M.data(), M.data() + r * d);
-                listedMttkrp(groups, terms, rows, shape, r, m, listedNum.data(), D.data(), sums, z);
+                listedMttkrp(plain.team, groups, terms, rows, shape, r, m, listedNum.data(), D.data(), sums, z);
                 multiplicativeStep(Fm, listedNum.data(), D.data(), r * d, o.epsilon);
               } else if (listed) {
                 weightedHalsMode(*listed, terms, groups, rows, F, shape, r, m, M.data(), G.data(), hals);
