@@ -840,7 +840,7 @@ NSA_AVX_FMA inline void cpGroupSumsAvxOf(const double* const* rows, std::size_t 
 // C known at compile time: an entry's z stays in C registers between its model and its additions,
 // the group's row of den (and of num) is summed in C registers and stored once, and the group's own
 // row is read from L1 for every entry. The same operations in the same order as cpGroupSumsAvxOf.
-template <std::size_t Others, std::size_t C>
+template <std::size_t Others, std::size_t C, bool Data>
 NSA_AVX_FMA inline void cpGroupSumsAvxInRegisters(const double* const* rows, std::size_t order, std::size_t R,
                                                   const int32_t* others, const std::size_t* start,
                                                   std::size_t begin, std::size_t end, std::size_t skip,
@@ -887,28 +887,22 @@ NSA_AVX_FMA inline void cpGroupSumsAvxInRegisters(const double* const* rows, std
       const __m256d km = _mm256_set1_pd(kq * horizontalSum(s));
 #pragma GCC unroll 8
       for (std::size_t c = 0; c < C; ++c) dv[c] = _mm256_fmadd_pd(km, zv[c], dv[c]);
-      if (a && a[q] != 0.0) {
+      if (Data && a[q] != 0.0) {
         const __m256d ka = _mm256_set1_pd(kq * a[q]);
 #pragma GCC unroll 8
         for (std::size_t c = 0; c < C; ++c) nv[c] = _mm256_fmadd_pd(ka, zv[c], nv[c]);
       }
     };
-    // Two entries at a time: their products and model sums (each a chain of C dependent additions
-    // ending in a reduction) interleave; their additions follow in entry order.
-    std::size_t q = start[i];
-    for (; q + 2 <= start[i + 1]; q += 2) {
-      __m256d z0[C], z1[C];
-      const __m256d s0 = entry(q, z0), s1 = entry(q + 1, z1);
-      add(q, z0, s0);
-      add(q + 1, z1, s1);
-    }
-    if (q < start[i + 1]) {
+    // One entry at a time: its z, the row's sums and their temporaries fit in the 16 registers (two
+    // entries' z did not, and the row's sums then went through the stack); the entries' products and
+    // model sums are independent of one another, so the next one's overlap this one's additions.
+    for (std::size_t q = start[i]; q < start[i + 1]; ++q) {
       __m256d zv[C];
       add(q, zv, entry(q, zv));
     }
 #pragma GCC unroll 8
     for (std::size_t c = 0; c < C; ++c) store(den + i * R, c, dv[c]);
-    if (a)
+    if (Data)
 #pragma GCC unroll 8
       for (std::size_t c = 0; c < C; ++c) store(num + i * R, c, nv[c]);
   }
@@ -924,7 +918,13 @@ NSA_AVX_FMA inline bool cpGroupSumsAvxDispatch(const double* const* rows, std::s
     return false;
   } else {
     if ((R + 3) / 4 == C) {
-      cpGroupSumsAvxInRegisters<Others, C>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den);
+      // Data: a numerator to sum (kept out of the registers when there is none, as for a mask).
+      if (a)
+        cpGroupSumsAvxInRegisters<Others, C, true>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num,
+                                                   den);
+      else
+        cpGroupSumsAvxInRegisters<Others, C, false>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num,
+                                                    den);
       return true;
     }
     return cpGroupSumsAvxDispatch<Others, C + 1>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a,
