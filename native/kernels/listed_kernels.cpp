@@ -627,6 +627,7 @@ NSA_AVX_FMA inline void cpHalsGatherAvx(const double* const* rows, std::size_t o
   std::size_t q = 0;
   for (; q < kFull; q += 4) {
     const double* y[4][Order ? Order : kMaxOrder];
+#pragma GCC unroll 4
     for (std::size_t l = 0; l < 4; ++l) {
       const int32_t* at = idx + (q + l) * stride;
 #pragma GCC unroll 4
