@@ -1,4 +1,4 @@
-// The tensor solvers' listed loops (native/kernels/ntf.cpp on listed_kernels.cpp's cpValues, cpSums
+// The tensor solvers' listed loops (native/kernels/ntf.cpp on listed_kernels.cpp's cpValues, cpGroupSums
 // and halsRow): the masked ntf adds, to the plain MTTKRPs, sums over the entries whose weight differs
 // from 1, through vector kernels (AVX + FMA, chosen at run time) or portable loops (NSA_FLOW_SIMD=0).
 // Both must equal a straightforward computation over all entries: one iteration from given factors is
@@ -136,6 +136,53 @@ describe.each(paths)('ntf: the listed loops (%s path) equal the weighted updates
             loss2 += omega[k]! * (T.data[k]! - model) ** 2;
           }
           expect(Math.abs(res.loss - Math.sqrt(loss2)) / Math.sqrt(loss2)).toBeLessThan(1e-10);
+        });
+});
+
+// ntf MU's listed sums go over the entries grouped by their index in the updated mode
+// (listed_kernels.cpp's cpGroupSums), compiled per number of other modes (1–3) and per row length up
+// to 32, with general loops beyond: 2- and 4-way tensors take the dispatches that the 3-way one above
+// does not. Expected: the weighted Lee–Seung step written out over all entries, to 1e-12 (the kernels
+// differ from it only in the order of the sums); a wrong row, entry or weight moves the factors by
+// far more.
+describe.each(paths)('ntf mu: the grouped listed sums (%s path) on 2- and 4-way tensors', (path) => {
+  for (const dims of [[13, 9], [5, 4, 6, 3]])
+    for (const rank of [3, 8, 35])
+      for (const kind of ['mask', 'weights'] as const)
+        it(`${dims.join('×')}, rank ${rank}, ${kind}: one iteration to 1e-12`, () => {
+          const n = dims.reduce((a, b) => a * b, 1), order = dims.length;
+          const rand = uniform(200 + order * 10 + rank);
+          const X = Float64Array.from({ length: n }, () => 0.5 + rand());
+          const missing = Uint8Array.from({ length: n }, () => (rand() < 0.15 ? 1 : 0));
+          const omega = Float64Array.from(missing, (x) => (x ? 0 : kind === 'mask' || rand() < 0.5 ? 1 : 0.2 + 2 * rand()));
+          const F0 = dims.map((d) => ({ rows: d, cols: rank, data: Float64Array.from({ length: d * rank }, () => 0.1 + rand()) }));
+          const options = kind === 'mask' ? { mask: missing } : { weights: { shape: dims, data: omega } };
+          const res = onPath(path, () => ntfSync({ shape: dims, data: X }, rank, { solver: 'mu', init: { factors: F0 }, maxIterations: 1, ...options }));
+          // The reference: modes in order, each with the others' newest values.
+          const F = F0.map((f) => Float64Array.from(f.data));
+          const at = (k: number): number[] => {
+            const idx: number[] = [];
+            for (let m = order - 1; m >= 0; m--) idx[m] = k % dims[m]!, (k = Math.floor(k / dims[m]!));
+            return idx;
+          };
+          for (let m = 0; m < order; m++) {
+            const num = new Float64Array(dims[m]! * rank), den = new Float64Array(dims[m]! * rank);
+            for (let k = 0; k < n; k++) {
+              const idx = at(k);
+              const z = new Float64Array(rank);
+              let model = 0;
+              for (let a = 0; a < rank; a++) {
+                let p = 1;
+                for (let j = 0; j < order; j++) if (j !== m) p *= F[j]![idx[j]! * rank + a]!;
+                z[a] = p;
+                model += p * F[m]![idx[m]! * rank + a]!;
+              }
+              const i = idx[m]!;
+              for (let a = 0; a < rank; a++) (num[i * rank + a] += omega[k]! * X[k]! * z[a]!), (den[i * rank + a] += omega[k]! * model * z[a]!);
+            }
+            F[m] = F[m]!.map((x, j) => (x * Math.max(num[j]!, 2.220446049250313e-16)) / Math.max(den[j]!, 2.220446049250313e-16));
+          }
+          res.factors.forEach((f, m) => expect(relativeError(f.data, F[m]!)).toBeLessThan(1e-12));
         });
 });
 

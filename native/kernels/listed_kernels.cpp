@@ -256,38 +256,45 @@ void cpValuesPortable(const double* const* rows, std::size_t order, std::size_t 
   }
 }
 
-void cpSumsPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
-                    std::size_t skip, std::size_t k, const double* offset, const double* kappa, double kappa0,
-                    const double* a, double* num, double* den, double* __restrict z) {
-  const std::size_t first = skip == 0 ? 1 : 0;
-  for (std::size_t q = 0; q < k; ++q) {
-    const int32_t* at = idx + q * stride;
-    if (first < order)
-      std::memcpy(z, rows[first] + static_cast<std::size_t>(at[first]) * R, R * sizeof(double));
-    else
-      std::fill(z, z + R, 1.0);  // order 1: the empty product
-    for (std::size_t j = first + 1; j < order; ++j) {
-      if (j == skip) continue;
-      const double* __restrict y = rows[j] + static_cast<std::size_t>(at[j]) * R;
-      for (std::size_t c = 0; c < R; ++c) z[c] *= y[c];
-    }
-    const std::size_t i = static_cast<std::size_t>(at[skip]);
-    const double model = (offset ? offset[q] : 0.0) + dot4(z, rows[skip] + i * R, R);
-    const double kq = kappa ? kappa[q] : kappa0;
-    const double km = kq * model;
+void cpGroupSumsPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* others,
+                         const std::size_t* start, std::size_t begin, std::size_t end, std::size_t skip,
+                         const double* kappa, double kappa0, const double* a, double* num, double* den,
+                         double* __restrict z) {
+  const std::size_t n = order - 1;
+  const double* other[64];  // the other factors, in mode order (orders up to 65)
+  for (std::size_t j = 0, count = 0; j < order; ++j)
+    if (j != skip) other[count++] = rows[j];
+  for (std::size_t i = begin; i < end; ++i) {
+    const double* own = rows[skip] + i * R;
     double* __restrict dj = den + i * R;
-    for (std::size_t c = 0; c < R; ++c) dj[c] += km * z[c];
-    if (a && a[q] != 0.0) {
-      const double ka = kq * a[q];
-      double* __restrict nj = num + i * R;
-      for (std::size_t c = 0; c < R; ++c) nj[c] += ka * z[c];
+    double* __restrict nj = a ? num + i * R : nullptr;
+    std::fill(dj, dj + R, 0.0);
+    if (nj) std::fill(nj, nj + R, 0.0);
+    for (std::size_t q = start[i]; q < start[i + 1]; ++q) {
+      const int32_t* at = others + q * n;
+      if (n > 0)
+        std::memcpy(z, other[0] + static_cast<std::size_t>(at[0]) * R, R * sizeof(double));
+      else
+        std::fill(z, z + R, 1.0);  // order 1: the empty product
+      for (std::size_t j = 1; j < n; ++j) {
+        const double* __restrict y = other[j] + static_cast<std::size_t>(at[j]) * R;
+        for (std::size_t c = 0; c < R; ++c) z[c] *= y[c];
+      }
+      const double model = dot4(z, own, R);
+      const double kq = kappa ? kappa[q] : kappa0;
+      const double km = kq * model;
+      for (std::size_t c = 0; c < R; ++c) dj[c] += km * z[c];
+      if (a && a[q] != 0.0) {
+        const double ka = kq * a[q];
+        for (std::size_t c = 0; c < R; ++c) nj[c] += ka * z[c];
+      }
     }
   }
 }
 
 const Kernels portableKernels{dotsPortable,        gatherAxpyPortable,   scatterAxpyPortable, dotsAxpyPortable,
                               halsRowPortable,     cpHalsRowPortable,    cpHalsGatherPortable, cpHalsSweepPortable,
-                              halsSweepsPortable,  cpHalsSweepPairPortable, cpValuesPortable,  cpSumsPortable,
+                              halsSweepsPortable,  cpHalsSweepPairPortable, cpValuesPortable,  cpGroupSumsPortable,
                               false};
 
 // ---- AVX + FMA ----------------------------------------------------------------------------------
@@ -726,6 +733,7 @@ NSA_AVX_FMA inline void cpHalsGatherAvx(const double* const* rows, std::size_t o
   std::size_t q = 0;
   for (; q < kFull; q += 4) {
     const double* y[4][Order ? Order : kMaxOrder];
+#pragma GCC unroll 4
     for (std::size_t l = 0; l < 4; ++l) {
       const int32_t* at = idx + (q + l) * stride;
 #pragma GCC unroll 4
@@ -903,76 +911,81 @@ NSA_AVX_FMA void cpValuesAvx(const double* const* rows, std::size_t order, std::
   }
 }
 
-// cpSumsAvx for `Others` other factors known at compile time (1, 2: the loops over them unrolled),
-// or any (0); the same operations in the same order either way.
+// cpGroupSumsAvx for `Others` other factors known at compile time (1, 2: the loops over them
+// unrolled), or any (0), and rows of any length: z through the workspace, the row's sums in den and
+// num; the same operations in the same order either way.
 template <std::size_t Others>
-NSA_AVX_FMA inline void cpSumsAvxOf(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
-                                    std::size_t stride, std::size_t skip, std::size_t k, const double* offset,
-                                    const double* kappa, double kappa0, const double* a, double* num, double* den,
-                                    double* z) {
+NSA_AVX_FMA inline void cpGroupSumsAvxOf(const double* const* rows, std::size_t order, std::size_t R,
+                                         const int32_t* others, const std::size_t* start, std::size_t begin,
+                                         std::size_t end, std::size_t skip, const double* kappa, double kappa0,
+                                         const double* a, double* num, double* den, double* z) {
   const std::size_t full = R & ~std::size_t{3}, tail = R - full;
   const __m256i mask = laneMask(tail);
   const __m256d one = _mm256_set1_pd(1.0);
-  const double* x[64];  // the other factors' rows of an entry (orders up to 64)
-  std::size_t place[64], count = 0;
-  for (std::size_t j = 0; j < order; ++j)
-    if (j != skip) place[count++] = j;
-  const std::size_t others = Others ? Others : count;
-  for (std::size_t q = 0; q < k; ++q) {
-    const int32_t* at = idx + q * stride;
-    for (std::size_t j = 0; j < others; ++j) x[j] = rows[place[j]] + static_cast<std::size_t>(at[place[j]]) * R;
-    const std::size_t i = static_cast<std::size_t>(at[skip]);
+  const double* other[64];  // the other factors, in mode order (orders up to 65)
+  const double* x[64];      // an entry's rows of them
+  const std::size_t n = order - 1;
+  for (std::size_t j = 0, count = 0; j < order; ++j)
+    if (j != skip) other[count++] = rows[j];
+  const std::size_t count = Others ? Others : n;
+  for (std::size_t i = begin; i < end; ++i) {
     const double* own = rows[skip] + i * R;
-    // z (kept in the workspace) and the model's partial sums.
-    __m256d s = _mm256_setzero_pd();
-    for (std::size_t c = 0; c < full; c += 4) {
-      __m256d p = one;
-      for (std::size_t j = 0; j < others; ++j) p = _mm256_mul_pd(p, _mm256_loadu_pd(x[j] + c));
-      _mm256_storeu_pd(z + c, p);
-      s = _mm256_fmadd_pd(p, _mm256_loadu_pd(own + c), s);
-    }
-    if (tail) {
-      __m256d p = one;
-      for (std::size_t j = 0; j < others; ++j) p = _mm256_mul_pd(p, _mm256_maskload_pd(x[j] + full, mask));
-      _mm256_maskstore_pd(z + full, mask, p);
-      s = _mm256_fmadd_pd(p, _mm256_maskload_pd(own + full, mask), s);
-    }
-    const double model = (offset ? offset[q] : 0.0) + horizontalSum(s);
-    const double kq = kappa ? kappa[q] : kappa0;
-    const __m256d km = _mm256_set1_pd(kq * model);
     double* dj = den + i * R;
-    for (std::size_t c = 0; c < full; c += 4)
-      _mm256_storeu_pd(dj + c, _mm256_fmadd_pd(km, _mm256_loadu_pd(z + c), _mm256_loadu_pd(dj + c)));
-    if (tail)
-      _mm256_maskstore_pd(dj + full, mask,
-                          _mm256_fmadd_pd(km, _mm256_maskload_pd(z + full, mask), _mm256_maskload_pd(dj + full, mask)));
-    if (a && a[q] != 0.0) {
-      const __m256d ka = _mm256_set1_pd(kq * a[q]);
-      double* nj = num + i * R;
+    double* nj = a ? num + i * R : nullptr;
+    std::fill(dj, dj + R, 0.0);
+    if (nj) std::fill(nj, nj + R, 0.0);
+    for (std::size_t q = start[i]; q < start[i + 1]; ++q) {
+      const int32_t* at = others + q * n;
+      for (std::size_t j = 0; j < count; ++j) x[j] = other[j] + static_cast<std::size_t>(at[j]) * R;
+      // z (kept in the workspace) and the model's partial sums.
+      __m256d s = _mm256_setzero_pd();
+      for (std::size_t c = 0; c < full; c += 4) {
+        __m256d p = one;
+        for (std::size_t j = 0; j < count; ++j) p = _mm256_mul_pd(p, _mm256_loadu_pd(x[j] + c));
+        _mm256_storeu_pd(z + c, p);
+        s = _mm256_fmadd_pd(p, _mm256_loadu_pd(own + c), s);
+      }
+      if (tail) {
+        __m256d p = one;
+        for (std::size_t j = 0; j < count; ++j) p = _mm256_mul_pd(p, _mm256_maskload_pd(x[j] + full, mask));
+        _mm256_maskstore_pd(z + full, mask, p);
+        s = _mm256_fmadd_pd(p, _mm256_maskload_pd(own + full, mask), s);
+      }
+      const double kq = kappa ? kappa[q] : kappa0;
+      const __m256d km = _mm256_set1_pd(kq * horizontalSum(s));
       for (std::size_t c = 0; c < full; c += 4)
-        _mm256_storeu_pd(nj + c, _mm256_fmadd_pd(ka, _mm256_loadu_pd(z + c), _mm256_loadu_pd(nj + c)));
+        _mm256_storeu_pd(dj + c, _mm256_fmadd_pd(km, _mm256_loadu_pd(z + c), _mm256_loadu_pd(dj + c)));
       if (tail)
-        _mm256_maskstore_pd(nj + full, mask,
-                            _mm256_fmadd_pd(ka, _mm256_maskload_pd(z + full, mask), _mm256_maskload_pd(nj + full, mask)));
+        _mm256_maskstore_pd(dj + full, mask,
+                            _mm256_fmadd_pd(km, _mm256_maskload_pd(z + full, mask), _mm256_maskload_pd(dj + full, mask)));
+      if (a && a[q] != 0.0) {
+        const __m256d ka = _mm256_set1_pd(kq * a[q]);
+        for (std::size_t c = 0; c < full; c += 4)
+          _mm256_storeu_pd(nj + c, _mm256_fmadd_pd(ka, _mm256_loadu_pd(z + c), _mm256_loadu_pd(nj + c)));
+        if (tail)
+          _mm256_maskstore_pd(nj + full, mask,
+                              _mm256_fmadd_pd(ka, _mm256_maskload_pd(z + full, mask), _mm256_maskload_pd(nj + full, mask)));
+      }
     }
   }
 }
 
-// cpSumsAvxOf for rows of C chunks of four (the last one partial when R is not a multiple of 4),
-// C known at compile time: an entry's z stays in C registers between its model and its additions
-// (not stored to the workspace and loaded again), which takes a third of the memory operations per
-// entry away. The same operations in the same order as cpSumsAvxOf.
-template <std::size_t Others, std::size_t C>
-NSA_AVX_FMA inline void cpSumsAvxInRegisters(const double* const* rows, std::size_t order, std::size_t R,
-                                             const int32_t* idx, std::size_t stride, std::size_t skip, std::size_t k,
-                                             const double* offset, const double* kappa, double kappa0, const double* a,
-                                             double* num, double* den) {
+// cpGroupSumsAvxOf for rows of C chunks of four (the last one partial when R is not a multiple of 4),
+// C known at compile time: an entry's z stays in C registers between its model and its additions,
+// the group's row of den (and of num) is summed in C registers and stored once, and the group's own
+// row is read from L1 for every entry. The same operations in the same order as cpGroupSumsAvxOf.
+template <std::size_t Others, std::size_t C, bool Data>
+NSA_AVX_FMA inline void cpGroupSumsAvxInRegisters(const double* const* rows, std::size_t order, std::size_t R,
+                                                  const int32_t* others, const std::size_t* start,
+                                                  std::size_t begin, std::size_t end, std::size_t skip,
+                                                  const double* kappa, double kappa0, const double* a, double* num,
+                                                  double* den) {
   const bool partial = R % 4 != 0;
   const __m256i mask = laneMask(R - 4 * (C - 1));
   const __m256d one = _mm256_set1_pd(1.0);
-  std::size_t place[Others];
+  const double* other[Others];
   for (std::size_t j = 0, count = 0; j < order; ++j)
-    if (j != skip) place[count++] = j;
+    if (j != skip) other[count++] = rows[j];
   const auto load = [&](const double* p, std::size_t c) NSA_AVX_FMA __attribute__((always_inline)) {
     return c + 1 == C && partial ? _mm256_maskload_pd(p + 4 * c, mask) : _mm256_loadu_pd(p + 4 * c);
   };
@@ -980,91 +993,100 @@ NSA_AVX_FMA inline void cpSumsAvxInRegisters(const double* const* rows, std::siz
     if (c + 1 == C && partial) _mm256_maskstore_pd(p + 4 * c, mask, v);
     else _mm256_storeu_pd(p + 4 * c, v);
   };
-  // One entry's z (into zv) and its model's partial sums.
-  const auto entry = [&](std::size_t q, __m256d* zv) NSA_AVX_FMA __attribute__((always_inline)) {
-    const int32_t* at = idx + q * stride;
-    const double* x[Others];
+  for (std::size_t i = begin; i < end; ++i) {
+    const double* own = rows[skip] + i * R;
+    // One entry's z (into zv) and its model's partial sums.
+    const auto entry = [&](std::size_t q, __m256d* zv) NSA_AVX_FMA __attribute__((always_inline)) {
+      const int32_t* at = others + q * Others;
+      const double* x[Others];
 #pragma GCC unroll 4
-    for (std::size_t j = 0; j < Others; ++j) x[j] = rows[place[j]] + static_cast<std::size_t>(at[place[j]]) * R;
-    const double* own = rows[skip] + static_cast<std::size_t>(at[skip]) * R;
-    __m256d s = _mm256_setzero_pd();
+      for (std::size_t j = 0; j < Others; ++j) x[j] = other[j] + static_cast<std::size_t>(at[j]) * R;
+      __m256d s = _mm256_setzero_pd();
 #pragma GCC unroll 8
-    for (std::size_t c = 0; c < C; ++c) {
-      __m256d p = one;
+      for (std::size_t c = 0; c < C; ++c) {
+        __m256d p = one;
 #pragma GCC unroll 4
-      for (std::size_t j = 0; j < Others; ++j) p = _mm256_mul_pd(p, load(x[j], c));
-      zv[c] = p;
-      s = _mm256_fmadd_pd(p, load(own, c), s);
-    }
-    return s;
-  };
-  // Entry q's additions, with its model's partial sums s.
-  const auto add = [&](std::size_t q, const __m256d* zv, __m256d s) NSA_AVX_FMA __attribute__((always_inline)) {
-    const std::size_t i = static_cast<std::size_t>(idx[q * stride + skip]);
-    const double model = (offset ? offset[q] : 0.0) + horizontalSum(s);
-    const double kq = kappa ? kappa[q] : kappa0;
-    const __m256d km = _mm256_set1_pd(kq * model);
-    double* dj = den + i * R;
+        for (std::size_t j = 0; j < Others; ++j) p = _mm256_mul_pd(p, load(x[j], c));
+        zv[c] = p;
+        s = _mm256_fmadd_pd(p, load(own, c), s);
+      }
+      return s;
+    };
+    __m256d dv[C], nv[C];
 #pragma GCC unroll 8
-    for (std::size_t c = 0; c < C; ++c) store(dj, c, _mm256_fmadd_pd(km, zv[c], load(dj, c)));
-    if (a && a[q] != 0.0) {
-      const __m256d ka = _mm256_set1_pd(kq * a[q]);
-      double* nj = num + i * R;
+    for (std::size_t c = 0; c < C; ++c) dv[c] = nv[c] = _mm256_setzero_pd();
+    // Entry q's additions, with its model's partial sums s.
+    const auto add = [&](std::size_t q, const __m256d* zv, __m256d s) NSA_AVX_FMA __attribute__((always_inline)) {
+      const double kq = kappa ? kappa[q] : kappa0;
+      const __m256d km = _mm256_set1_pd(kq * horizontalSum(s));
 #pragma GCC unroll 8
-      for (std::size_t c = 0; c < C; ++c) store(nj, c, _mm256_fmadd_pd(ka, zv[c], load(nj, c)));
+      for (std::size_t c = 0; c < C; ++c) dv[c] = _mm256_fmadd_pd(km, zv[c], dv[c]);
+      if (Data && a[q] != 0.0) {
+        const __m256d ka = _mm256_set1_pd(kq * a[q]);
+#pragma GCC unroll 8
+        for (std::size_t c = 0; c < C; ++c) nv[c] = _mm256_fmadd_pd(ka, zv[c], nv[c]);
+      }
+    };
+    // One entry at a time: its z, the row's sums and their temporaries fit in the 16 registers (two
+    // entries' z did not, and the row's sums then went through the stack); the entries' products and
+    // model sums are independent of one another, so the next one's overlap this one's additions.
+    for (std::size_t q = start[i]; q < start[i + 1]; ++q) {
+      __m256d zv[C];
+      add(q, zv, entry(q, zv));
     }
-  };
-  // Two entries at a time where both z fit in registers: their products and model sums (each a chain
-  // of C dependent additions and a reduction) interleave; their additions follow in entry order, so
-  // an entry that shares the previous one's row reads it after that one's store, as one by one.
-  std::size_t q = 0;
-  if constexpr (2 * C + 4 <= 16)
-    for (; q + 2 <= k; q += 2) {
-      __m256d z0[C], z1[C];
-      const __m256d s0 = entry(q, z0), s1 = entry(q + 1, z1);
-      add(q, z0, s0);
-      add(q + 1, z1, s1);
-    }
-  for (; q < k; ++q) {
-    __m256d zv[C];
-    add(q, zv, entry(q, zv));
+#pragma GCC unroll 8
+    for (std::size_t c = 0; c < C; ++c) store(den + i * R, c, dv[c]);
+    if (Data)
+#pragma GCC unroll 8
+      for (std::size_t c = 0; c < C; ++c) store(num + i * R, c, nv[c]);
   }
 }
 
-// Calls cpSumsAvxInRegisters for C = ⌈R/4⌉ when that is at most 8 (R ≤ 32); false otherwise.
+// Calls cpGroupSumsAvxInRegisters for C = ⌈R/4⌉ when that is at most 8 (R ≤ 32); false otherwise.
 template <std::size_t Others, std::size_t C = 1>
-NSA_AVX_FMA inline bool cpSumsAvxDispatch(const double* const* rows, std::size_t order, std::size_t R,
-                                          const int32_t* idx, std::size_t stride, std::size_t skip, std::size_t k,
-                                          const double* offset, const double* kappa, double kappa0, const double* a,
-                                          double* num, double* den) {
+NSA_AVX_FMA inline bool cpGroupSumsAvxDispatch(const double* const* rows, std::size_t order, std::size_t R,
+                                               const int32_t* others, const std::size_t* start, std::size_t begin,
+                                               std::size_t end, std::size_t skip, const double* kappa, double kappa0,
+                                               const double* a, double* num, double* den) {
   if constexpr (C > 8) {
     return false;
   } else {
     if ((R + 3) / 4 == C) {
-      cpSumsAvxInRegisters<Others, C>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den);
+      // Data: a numerator to sum (kept out of the registers when there is none, as for a mask).
+      if (a)
+        cpGroupSumsAvxInRegisters<Others, C, true>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num,
+                                                   den);
+      else
+        cpGroupSumsAvxInRegisters<Others, C, false>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num,
+                                                    den);
       return true;
     }
-    return cpSumsAvxDispatch<Others, C + 1>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den);
+    return cpGroupSumsAvxDispatch<Others, C + 1>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a,
+                                                 num, den);
   }
 }
 
-NSA_AVX_FMA void cpSumsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx,
-                           std::size_t stride, std::size_t skip, std::size_t k, const double* offset, const double* kappa,
-                           double kappa0, const double* a, double* num, double* den, double* z) {
-  if (order == 2 && cpSumsAvxDispatch<1>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den)) return;
-  if (order == 3 && cpSumsAvxDispatch<2>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den)) return;
-  if (order == 4 && cpSumsAvxDispatch<3>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den)) return;
+NSA_AVX_FMA void cpGroupSumsAvx(const double* const* rows, std::size_t order, std::size_t R, const int32_t* others,
+                                const std::size_t* start, std::size_t begin, std::size_t end, std::size_t skip,
+                                const double* kappa, double kappa0, const double* a, double* num, double* den,
+                                double* z) {
+  if (order == 2 && cpGroupSumsAvxDispatch<1>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den))
+    return;
+  if (order == 3 && cpGroupSumsAvxDispatch<2>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den))
+    return;
+  if (order == 4 && cpGroupSumsAvxDispatch<3>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den))
+    return;
   if (order == 2)
-    cpSumsAvxOf<1>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
+    cpGroupSumsAvxOf<1>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den, z);
   else if (order == 3)
-    cpSumsAvxOf<2>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
+    cpGroupSumsAvxOf<2>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den, z);
   else
-    cpSumsAvxOf<0>(rows, order, R, idx, stride, skip, k, offset, kappa, kappa0, a, num, den, z);
+    cpGroupSumsAvxOf<0>(rows, order, R, others, start, begin, end, skip, kappa, kappa0, a, num, den, z);
 }
 
 const Kernels avxKernels{dotsAvx,        gatherAxpyAvx, scatterAxpyAvx, dotsAxpyAvx, halsRowAvx,
                          cpHalsRowAvx,   cpHalsGatherAvxAny, cpHalsSweepAvx, halsSweepsAvx, cpHalsSweepPairAvx,
-                         cpValuesAvx,    cpSumsAvx,      true};
+                         cpValuesAvx,    cpGroupSumsAvx, true};
 
 bool cpuHasAvxFma() {
   __builtin_cpu_init();

@@ -110,12 +110,19 @@ struct Kernels {
   // out[q] = Σ_a Π_j rows[j][idx_j][a], the term's value at entry q.
   void (*cpValues)(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
                    std::size_t k, double* out);
-  // One block's listed sums (entry-major, d × R, row idx_skip): with z = ⊙_{j≠skip} rows[j][idx_j] and
-  // model = offset[q] (null: 0) + z·rows[skip][idx_skip], num += κa·z (a null: skipped, all data 0)
-  // and den += κ·model·z, κ = kappa[q] (null: all kappa0). skip < order. Workspace z (R).
-  void (*cpSums)(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
-                 std::size_t skip, std::size_t k, const double* offset, const double* kappa, double kappa0,
-                 const double* a, double* num, double* den, double* z);
+  // One mode's listed sums (ntf's weighted MU and its certificate), the entries grouped by their index
+  // i in mode `skip`: group i is entries start[i] … start[i + 1] − 1, entry q's indices in the other
+  // modes are others[q·(order − 1) + j] (j < order − 1, in mode order), kappa and a are per entry in
+  // group order (kappa null: all kappa0; a null: all data 0). With z = ⊙_{j≠skip} rows[j][idx_j] and
+  // model = z·rows[skip][i], for i in [begin, end) row i of den (entry-major, d × R) is set to
+  // Σ_group κ·model·z and, when a is given, row i of num to Σ_group κa·z (entries with a = 0
+  // skipped); each sum starts from 0 and takes the group's entries in order, so a row's value does not
+  // depend on the range it is summed in (rows may be split over threads). A row is summed in registers
+  // (a list in entry order adds to scattered rows, each addition waiting on the previous one's store).
+  // skip < order. Workspace z (R).
+  void (*cpGroupSums)(const double* const* rows, std::size_t order, std::size_t R, const int32_t* others,
+                      const std::size_t* start, std::size_t begin, std::size_t end, std::size_t skip,
+                      const double* kappa, double kappa0, const double* a, double* num, double* den, double* z);
   bool vectorized;
 };
 

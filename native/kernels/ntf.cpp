@@ -1477,26 +1477,6 @@ double listedLossSquared(const TensorEntryWeights& e, const EntryMajorFactors& r
   return sum;
 }
 
-// The listed parts of mode m's weighted MTTKRPs (r × d, rank-major), added to num and den:
-//   num[a, iₘ] += κt·z_a,   den[a, iₘ] += κ·model·z_a,   z_a = Π_{k≠m} F_k[a, i_k];
-// with them M + num is the MTTKRP of Ω∘T and G·Fₘ + den that of Ω∘model. Each entry's z and model
-// are computed once (listed::cpSums), summed entry-major into sums (2·d·r), then added.
-void listedMttkrp(const TensorEntryWeights& e, const ListedTerms& terms, const EntryMajorFactors& rows,
-                  const Shape& shape, std::size_t r, std::size_t m, double* num, double* den, Vec& sums, Vec& z) {
-  const std::size_t d = shape[m];
-  z.resize(r);
-  sums.assign(2 * d * r, 0.0);
-  double* nT = sums.data();
-  double* dT = nT + d * r;
-  listed::kernels().cpSums(rows.ptrs.data(), e.order, r, e.index.data(), e.order, m, e.size(), nullptr, terms.kappa,
-                           terms.kappa0, terms.data, nT, dT, z.data());
-  for (std::size_t a = 0; a < r; ++a)
-    for (std::size_t i = 0; i < d; ++i) den[a * d + i] += dT[i * r + a];
-  if (terms.data)
-    for (std::size_t a = 0; a < r; ++a)
-      for (std::size_t i = 0; i < d; ++i) num[a * d + i] += nT[i * r + a];
-}
-
 // The listed entries grouped by their index in each mode (a counting sort, once per solve), each
 // group's entries stored contiguously with what the weighted HALS reads of them: group i of mode m
 // is entries start[m][i] … start[m][i + 1] of mode m's lists: `others` (their indices in the other
@@ -1533,6 +1513,37 @@ struct ListedByMode {
     }
   }
 };
+
+// The listed parts of mode m's weighted MTTKRPs (r × d, rank-major), added to num and den:
+//   num[a, iₘ] += κt·z_a,   den[a, iₘ] += κ·model·z_a,   z_a = Π_{k≠m} F_k[a, i_k];
+// with them M + num is the MTTKRP of Ω∘T and G·Fₘ + den that of Ω∘model. Each entry's z and model
+// are computed once (listed::cpGroupSums, over the entries grouped by their index in mode m), summed
+// entry-major into sums (2·d·r), then added. The rows are independent sums: split over the team, each
+// computed by one thread as it would be alone (z: one workspace per thread).
+void listedMttkrp(RowTeam& team, const ListedByMode& groups, const ListedTerms& terms, const EntryMajorFactors& rows,
+                  const Shape& shape, std::size_t r, std::size_t m, double* num, double* den, Vec& sums,
+                  std::vector<Vec>& z) {
+  const std::size_t d = shape[m];
+  z.resize(static_cast<std::size_t>(team.size()));
+  sums.resize(2 * d * r);  // every row written by cpGroupSums (nT only with data)
+  double* nT = sums.data();
+  double* dT = nT + d * r;
+  const listed::Kernels& kernels = listed::kernels();
+  auto part = [&](int t, std::size_t b, std::size_t e) {
+    Vec& zt = z[static_cast<std::size_t>(t)];
+    zt.resize(r);
+    kernels.cpGroupSums(rows.ptrs.data(), shape.size(), r, groups.others[m].data(), groups.start[m].data(), b, e, m,
+                        terms.kappa ? groups.kappa[m].data() : nullptr, terms.kappa0,
+                        terms.data ? groups.data[m].data() : nullptr, nT, dT, zt.data());
+  };
+  const double entries = static_cast<double>(groups.start[m][d]);
+  runRowsIfWorth(team, d, 1, entries * static_cast<double>(r * shape.size()), part);
+  for (std::size_t a = 0; a < r; ++a)
+    for (std::size_t i = 0; i < d; ++i) den[a * d + i] += dT[i * r + a];
+  if (terms.data)
+    for (std::size_t a = 0; a < r; ++a)
+      for (std::size_t i = 0; i < d; ++i) num[a * d + i] += nT[i * r + a];
+}
 
 // Scratch of the weighted HALS, sized once per solve.
 struct WeightedHalsScratch {
@@ -1846,14 +1857,21 @@ struct PlainNtf {
     }
   }
 
-  // ntfCertificate's gradients (GₘFₘ − Mₘ)/‖T‖² (weighted: with the listed parts) on this team.
-  double certificate(double normT2, const std::vector<Vec>& F, const TensorEntryWeights* listed) {
+  // ntfCertificate's gradients (GₘFₘ − Mₘ)/‖T‖² (weighted: with the listed parts) on this team;
+  // `groups`: the listed entries grouped by mode (ListedByMode), built here when null.
+  double certificate(double normT2, const std::vector<Vec>& F, const TensorEntryWeights* listed,
+                     const ListedByMode* groups = nullptr) {
     const std::size_t N = shape.size();
     const double scale = 1.0 / std::max(normT2, 1e-300);
-    Vec z, sums;
+    Vec sums;
+    std::vector<Vec> z;
     EntryMajorFactors rows;
     const ListedTerms terms = listed ? ListedTerms(*listed) : ListedTerms();
-    if (listed) rows.build(F, shape, r);
+    ListedByMode built;
+    if (listed) {
+      rows.build(F, shape, r);
+      if (!groups) built.build(*listed, terms, shape), groups = &built;
+    }
     std::vector<Vec> FF(N, Vec(r * r));
     std::vector<const double*> ptrs(N), grams(N);
     std::size_t dmax = 0;
@@ -1870,7 +1888,7 @@ struct PlainNtf {
       mttkrp(team, T, ptrs.data(), m, M.data());
       hadamardAllBut(grams, m, r * r, G.data());
       gemm(false, false, r, d, r, 1.0, G.data(), F[m].data(), 0.0, grad.data());
-      if (listed) listedMttkrp(*listed, terms, rows, shape, r, m, M.data(), grad.data(), sums, z);  // weighted: den − num
+      if (listed) listedMttkrp(team, *groups, terms, rows, shape, r, m, M.data(), grad.data(), sums, z);  // weighted: den − num
       for (std::size_t i = 0; i < r * d; ++i) grad[i] = (grad[i] - M[i]) * scale;
       worst = worstCertificate(worst, gradientMapping(F[m].data(), grad.data(), r * d, true));
     }
@@ -1931,17 +1949,16 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
   PlainNtf plain(T, shape, r, PlainNtf::threadsFor(shape, r));
   const double plainNormT2 = plain.squaredNormT();
   const double normT2 = weightedNorm2(plainNormT2, listed);
-  Vec z, listedNum, sums, values;
+  Vec listedNum, sums, values;
+  std::vector<Vec> z;
   EntryMajorFactors rows;
   const ListedTerms terms = listed ? ListedTerms(*listed) : ListedTerms();
   ListedByMode groups;
   WeightedHalsScratch hals;
   if (listed) {
     rows.build(F, shape, r);
-    if (o.solver == NtfSolver::Hals) {
-      groups.build(*listed, terms, shape);
-      hals.size(r, groups.largest);
-    }
+    groups.build(*listed, terms, shape);
+    if (o.solver == NtfSolver::Hals) hals.size(r, groups.largest);
   }
   std::vector<Vec> FF;
   std::vector<const double*> ptrs;
@@ -1964,7 +1981,7 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
                 // Fₘ ← Fₘ ∘ MTTKRP(Ω∘T) / MTTKRP(Ω∘model): Lee–Seung's step of the weighted objective.
                 gemm(false, false, r, d, r, 1.0, G.data(), Fm, 0.0, D.data());
                 listedNum.assign(M.data(), M.data() + r * d);
-                listedMttkrp(*listed, terms, rows, shape, r, m, listedNum.data(), D.data(), sums, z);
+                listedMttkrp(plain.team, groups, terms, rows, shape, r, m, listedNum.data(), D.data(), sums, z);
                 multiplicativeStep(Fm, listedNum.data(), D.data(), r * d, o.epsilon);
               } else if (listed) {
                 weightedHalsMode(*listed, terms, groups, rows, F, shape, r, m, M.data(), G.data(), hals);
@@ -1983,8 +2000,8 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
               return std::sqrt(std::max(plainNormT2 - 2 * inner + cpSquaredNorm(FF, r) + listedLossSquared(*listed, rows, r, values), 0.0));
             return std::sqrt(std::max(normT2 - 2 * inner + cpSquaredNorm(FF, r), 0.0));
           },
-          [&] { return plain.certificate(normT2, F, listed); });
-  result.certificate = plain.certificate(normT2, F, listed);
+          [&] { return plain.certificate(normT2, F, listed, &groups); });
+  result.certificate = plain.certificate(normT2, F, listed, &groups);
 }
 
 double ntfCertificate(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r,
