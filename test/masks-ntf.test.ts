@@ -4,8 +4,9 @@
 // certificate is the weighted objective's.
 import { describe, expect, it } from 'vitest';
 
-import { ntf, ntfSync, reconstruct, setBlasThreads, type NtfResult, type Tensor } from '../lib/index.js';
+import { ntf, ntfSync, reconstruct, setBlasThreads, setMemoryLimit, type NtfResult, type Tensor } from '../lib/index.js';
 import { largestIncrease } from './helpers/snmf-cases.js';
+import { thrown } from './helpers/thrown.js';
 import { uniform } from './helpers/uniform.js';
 
 setBlasThreads(1);
@@ -95,5 +96,25 @@ describe('ntf missing-value options: bad input', () => {
     nan.data[observed] = NaN;
     expect(() => ntfSync(nan, 3)).toThrow(RangeError);
     expect(() => ntfSync(nan, 3, { mask })).toThrow(new RegExp(`NaN at flat index ${observed} \\(mark missing entries`));
+  });
+
+  it("counts HALS's per-thread column scratch of a masked solve in its memory check", () => {
+    // 2×5000×4 with half the entries missing, rank 2: a column of mode 0 meets 20 000 listed entries,
+    // and each thread of the team gathers one column's Khatri–Rao rows and residuals, (r + 1) doubles
+    // per entry: at least 0.48 MB with one thread (0.96 MB with two). The masked MU solve needs about
+    // 2.96 MB (measured when this test was written); 3.1 MB lets it and the unmasked HALS solve run
+    // and refuses the masked HALS solve before any work.
+    const T: Tensor = { shape: [2, 5000, 4], data: Float64Array.from({ length: 40000 }, (_, k) => 1 + (k % 7)) };
+    const hide = Uint8Array.from({ length: 40000 }, (_, k) => (k % 2 === 0 ? 1 : 0));
+    setMemoryLimit(3.1e6);
+    try {
+      expect(ntfSync(T, 2, { solver: 'mu', maxIterations: 1, mask: hide }).factors).toHaveLength(3);
+      expect(ntfSync(T, 2, { solver: 'hals', maxIterations: 1 }).factors).toHaveLength(3);
+      const error = thrown(() => ntfSync(T, 2, { solver: 'hals', maxIterations: 1, mask: hide }));
+      expect(error).toBeInstanceOf(RangeError);
+      expect(error.message).toMatch(/^Not enough memory for rank 2 with T of shape \[2, 5000, 4\]/);
+    } finally {
+      setMemoryLimit('auto');
+    }
   });
 });

@@ -207,12 +207,14 @@ describe('ntf on the thread team', () => {
     // MU's elementwise pass needs r·d ≥ 2·10⁵: mode 0 of 10000×4×5 at rank 20.
     const tall = cpTensor([10000, 4, 5], 20, 0.1, 8);
     // Masked MU: its listed sums by rows of the updated factor (24 000 listed entries here) are split
-    // over the team as well, each row summed by one thread as by one thread alone.
+    // over the team as well, each row summed by one thread as by one thread alone; masked HALS's
+    // columns likewise (each column's gather and sweep on one thread, with that thread's scratch).
     const mask = uniform(T.data.length, 11).map((u) => (u < 0.1 ? 1 : 0));
     for (const [tensor, options] of [
       [T, { solver: 'hals', innerSweeps: 10, maxIterations: 6 }],
       [T, { solver: 'mu', maxIterations: 6 }],
       [T, { solver: 'mu', maxIterations: 6, mask: Uint8Array.from(mask) }],
+      [T, { solver: 'hals', maxIterations: 6, mask: Uint8Array.from(mask) }],
       [tall, { solver: 'mu', innerSweeps: 3, innerTolerance: 0, maxIterations: 4 }],
       [tall, { solver: 'hals', maxIterations: 4, certificateTolerance: 1e-30 }],
     ] as const) {

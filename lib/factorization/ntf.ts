@@ -37,6 +37,7 @@ import {
   lossOutcome,
   mapNmfProgress,
   maxRank,
+  teamThreadsBound,
   type LossOutcome,
   type NmfProgress,
   type RawTrace,
@@ -191,12 +192,18 @@ type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; se
 
 /**
  * What weights add: ω and the zeroed copy of T (2·size), and for the listed entries (weight ≠ 1) the
- * solvers' lists — per mode the other N − 1 indices of each entry, κ, data and model values — and the
- * HALS column gathers (2·r per entry at most): (N(N−1)/2 + 4 + 2r) doubles per listed entry, an upper bound.
+ * solvers' lists — per mode the other N − 1 indices of each entry, κ, data and model values, and MU's
+ * sums (2·r per entry at most): (N(N−1)/2 + 4 + 2r) doubles per listed entry, an upper bound — and
+ * HALS's column scratch, per thread of the team one column's Khatri–Rao rows and residuals, at most
+ * min(listed, size/d_min) entries (native weightedHalsScratchDoubles counts the same).
  */
-function listedDoubles(missing: { weights?: Float64Array; listed?: number }, order: number, r: number, size: number): number {
+function listedDoubles(missing: { weights?: Float64Array; listed?: number }, shape: readonly number[], r: number, size: number, solver: 'mu' | 'hals'): number {
   if (!missing.weights) return 0;
-  return 2 * size + ((order * (order - 1)) / 2 + 4 + 2 * r) * (missing.listed ?? size);
+  const listed = missing.listed ?? size;
+  const order = shape.length;
+  const largest = Math.min(listed, size / Math.min(...shape));
+  const halsScratch = solver === 'hals' ? teamThreadsBound() * ((r + 1) * (largest + 3) + 3 * r + 16) : 0;
+  return 2 * size + ((order * (order - 1)) / 2 + 4 + 2 * r) * listed + halsScratch;
 }
 
 function parse(T: unknown, rank: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: Required<NtfOptions> } {
@@ -217,7 +224,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
   const sumDims = t.shape.reduce((a, d) => a + d, 0);
   checkFactorMemory(
     Math.max(r * (size / dEnd), Math.max(...t.shape) * r),
-    restartsDoubles(o.restarts, 3 * sumDims * r + (t.shape.length + 1) * r * r + 2 * r * (size / dEnd) + listedDoubles(missing, t.shape.length, r, size), sumDims * r),
+    restartsDoubles(o.restarts, 3 * sumDims * r + (t.shape.length + 1) * r * r + 2 * r * (size / dEnd) + listedDoubles(missing, t.shape, r, size, o.solver), sumDims * r),
     `rank ${r} with T of shape [${t.shape.join(', ')}] (the factors and the solver's workspaces${o.restarts > 1 ? `, ${o.restarts} restarts` : ''})`,
   );
   let factors: Float64Array[] | undefined;

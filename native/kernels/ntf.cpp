@@ -1545,7 +1545,8 @@ void listedMttkrp(RowTeam& team, const ListedByMode& groups, const ListedTerms& 
       for (std::size_t i = 0; i < d; ++i) num[a * d + i] += nT[i * r + a];
 }
 
-// Scratch of the weighted HALS, sized once per solve.
+// Scratch of the weighted HALS, sized once per solve, one per thread of the team
+// (weightedHalsScratchDoubles counts it).
 struct WeightedHalsScratch {
   Vec x, P, curvature, ycStorage, eStorage;
   double *Yc = nullptr, *e = nullptr;  // listed::cpHalsRow's workspaces, on cache lines (cacheAligned)
@@ -1566,9 +1567,12 @@ struct WeightedHalsScratch {
 // observed entry meets it) leaves the coordinate. That is the weighted NMF's row update with the
 // column's listed Khatri–Rao rows z = ⊙_{j≠m} F_j[:, i_j] as its rows (listed::cpHalsRow), formed
 // from the entry-major factors `rows` straight into the column layout that update works on.
-void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, const ListedByMode& groups,
-                      const EntryMajorFactors& rows, std::vector<Vec>& F, const Shape& shape, std::size_t r,
-                      std::size_t m, const double* M, const double* G, WeightedHalsScratch& w) {
+// The columns are split over the team, each thread with its own scratch (`w`, one per thread): a
+// column's steps are the same whichever thread takes it, so the team changes no result.
+void weightedHalsMode(RowTeam& team, const TensorEntryWeights& e, const ListedTerms& terms,
+                      const ListedByMode& groups, const EntryMajorFactors& rows, std::vector<Vec>& F,
+                      const Shape& shape, std::size_t r, std::size_t m, const double* M, const double* G,
+                      std::vector<WeightedHalsScratch>& w) {
   const listed::Kernels& kernels = listed::kernels();
   const std::size_t d = shape[m], N = e.order;
   double* Fm = F[m].data();
@@ -1576,15 +1580,21 @@ void weightedHalsMode(const TensorEntryWeights& e, const ListedTerms& terms, con
   std::size_t others = 0;
   for (std::size_t j = 0; j < N; ++j)
     if (j != m) other[others++] = rows.ptrs[j];
-  for (std::size_t i = 0; i < d; ++i) {
-    const std::size_t p0 = groups.start[m][i], k = groups.start[m][i + 1] - p0;
-    for (std::size_t a = 0; a < r; ++a) w.x[a] = Fm[a * d + i], w.P[a] = M[a * d + i];
-    kernels.cpHalsRow(other, others, groups.others[m].data() + p0 * others, others, w.x.data(),
-                      terms.kappa ? groups.kappa[m].data() + p0 : nullptr, terms.kappa0,
-                      terms.data ? groups.data[m].data() + p0 : nullptr, k, r, w.P.data(), G, w.curvature.data(),
-                      w.Yc, w.e);
-    for (std::size_t a = 0; a < r; ++a) Fm[a * d + i] = w.x[a];
-  }
+  auto columns = [&](int t, std::size_t begin, std::size_t end) {
+    WeightedHalsScratch& s = w[static_cast<std::size_t>(t)];
+    for (std::size_t i = begin; i < end; ++i) {
+      const std::size_t p0 = groups.start[m][i], k = groups.start[m][i + 1] - p0;
+      for (std::size_t a = 0; a < r; ++a) s.x[a] = Fm[a * d + i], s.P[a] = M[a * d + i];
+      kernels.cpHalsRow(other, others, groups.others[m].data() + p0 * others, others, s.x.data(),
+                        terms.kappa ? groups.kappa[m].data() + p0 : nullptr, terms.kappa0,
+                        terms.data ? groups.data[m].data() + p0 : nullptr, k, r, s.P.data(), G, s.curvature.data(),
+                        s.Yc, s.e);
+      for (std::size_t a = 0; a < r; ++a) Fm[a * d + i] = s.x[a];
+    }
+  };
+  // Per listed entry: its Khatri–Rao row (N − 1 rows of r) and the passes (about 2r multiply-adds).
+  const double entries = static_cast<double>(groups.start[m][d]);
+  runRowsIfWorth(team, d, 1, entries * static_cast<double>(r * (N + 1)), columns);
 }
 }  // namespace
 
@@ -1934,6 +1944,13 @@ double lossOf(PlainNtf& plain, double plainNormT2, const std::vector<Vec>& F, co
 
 }  // namespace
 
+double weightedHalsScratchDoubles(double listed, double size, double dmin, double r, double threads) {
+  // WeightedHalsScratch::size: Yc r·⌈largest/4⌉·4 and e largest, each with 8 more for its alignment;
+  // x, P and curvature.
+  const double largest = std::min(listed, size / std::max(dmin, 1.0));
+  return threads * ((r + 1) * (largest + 3) + 3 * r + 16);
+}
+
 double cpLoss(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r, const TensorEntryWeights* weights) {
   const TensorEntryWeights* listed = weights && weights->active() ? weights : nullptr;
   PlainNtf plain(T, shape, r, PlainNtf::threadsFor(shape, r));
@@ -1954,11 +1971,14 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
   EntryMajorFactors rows;
   const ListedTerms terms = listed ? ListedTerms(*listed) : ListedTerms();
   ListedByMode groups;
-  WeightedHalsScratch hals;
+  std::vector<WeightedHalsScratch> hals;
   if (listed) {
     rows.build(F, shape, r);
     groups.build(*listed, terms, shape);
-    if (o.solver == NtfSolver::Hals) hals.size(r, groups.largest);
+    if (o.solver == NtfSolver::Hals) {
+      hals.resize(static_cast<std::size_t>(plain.team.size()));
+      for (WeightedHalsScratch& w : hals) w.size(r, groups.largest);
+    }
   }
   std::vector<Vec> FF;
   std::vector<const double*> ptrs;
@@ -1984,7 +2004,7 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
                 listedMttkrp(plain.team, groups, terms, rows, shape, r, m, listedNum.data(), D.data(), sums, z);
                 multiplicativeStep(Fm, listedNum.data(), D.data(), r * d, o.epsilon);
               } else if (listed) {
-                weightedHalsMode(*listed, terms, groups, rows, F, shape, r, m, M.data(), G.data(), hals);
+                weightedHalsMode(plain.team, *listed, terms, groups, rows, F, shape, r, m, M.data(), G.data(), hals);
               } else if (o.solver == NtfSolver::MultiplicativeUpdates) {
                 plain.mu(Fm, d, M.data(), G.data(), D.data(), o.epsilon, sweeps, o.innerTolerance);
               } else {

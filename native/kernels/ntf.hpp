@@ -162,6 +162,12 @@ struct NtfResult {
 // U(0,1) entries, factor by factor in mode order (rank-major r × dₘ).
 void ntfRandomInit(const Shape& shape, std::size_t rank, std::uint64_t seed, std::vector<std::vector<double>>& F);
 
+// Doubles of the weighted HALS's column scratch (ntf.cpp, WeightedHalsScratch) on a team of `threads`:
+// per thread one column's gathered Khatri–Rao rows and residuals, at most min(listed, size/d_min)
+// entries (a column of the smallest mode meets size/d_min entries). lib/factorization/ntf.ts counts
+// the same.
+double weightedHalsScratchDoubles(double listed, double size, double dmin, double r, double threads);
+
 // ‖T − Σ_a ⊗ₘ Fₘ[a, :]‖ for rank-major factors (weighted: √Σω(t − model)²).
 double cpLoss(const double* T, const Shape& shape, const std::vector<std::vector<double>>& F, std::size_t rank,
               const TensorEntryWeights* weights = nullptr);
@@ -174,10 +180,9 @@ double ntfCertificate(const double* T, const Shape& shape, const std::vector<std
 // Non-negative CP from the rank-major factors F (updated in place): modes in order, each using the
 // others' newest values. MU: Fₘ ← Fₘ ∘ max(Mₘ, ε)/max(GₘFₘ, ε); HALS: exact non-negative coordinate
 // minimization, one coordinate at a time (options.innerSweeps per mode and iteration). The solver's
-// own passes (MTTKRP contractions, the unweighted updates, norms) run on the thread team
-// (thread_team.hpp; the weighted updates' listed sums stay on the calling thread); each value is
-// computed by one thread in a fixed order, so only the BLAS calls' rounding depends on the thread
-// count. Progress values: [loss, loss/‖T‖].
+// own passes (MTTKRP contractions, the updates, the weighted updates' listed sums and columns,
+// norms) run on the thread team (thread_team.hpp); each value is computed by one thread in a fixed
+// order, so only the BLAS calls' rounding depends on the thread count. Progress values: [loss, loss/‖T‖].
 // With active `weights`: the same two rules for the weighted objective (Lee–Seung's MU with the
 // weighted MTTKRPs; HALS with per-entry curvatures), loss and certificate over the observed entries.
 void ntf(const double* T, const Shape& shape, const NtfOptions& options, std::vector<std::vector<double>>& F,
