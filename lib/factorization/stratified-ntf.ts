@@ -612,6 +612,10 @@ function parse(
     norms = data.strata.map((a, s) => checkedTensorNorm({ shape: [data.samples[s]!, ...data.dims], data: a }, `strata[${s}]`));
   }
   const listed = (weights ?? []).reduce((total, w) => total + (w ? w.reduce((c, x) => c + (x !== 1 ? 1 : 0), 0) : 0), 0);
+  // The solvers number the listed entries of all strata (and their features) by int32 indices.
+  if (listed > 2 ** 31 - 1) {
+    throw new RangeError(`Expected at most ${2 ** 31 - 1} entries of weight ≠ 1 (missing or weighted) in all strata for ${context} but received ${listed}`);
+  }
   checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, listed, o.restarts, o.solver, Boolean(o.tv));
   const init = o.init === 'random' ? undefined : expectInit(o.init, data.samples, data.dims, ranks, o.rank);
   // Reading init ran the caller's getters: the strata buffers must still be what was validated.

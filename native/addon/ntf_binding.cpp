@@ -8,6 +8,7 @@
 // The async forms take (cancelToken, onProgress, intervalMs) after these.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <thread>
@@ -226,6 +227,7 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   // (c) take the strata (copied for a job or when shared), (d) the initial state
   call->data.resize(S);
   if (!weightList.empty()) call->problem.weights.resize(S);
+  double listedSoFar = 0;  // the solvers number the listed entries of all strata by int32 indices
   for (std::size_t s = 0; s < S; ++s) {
     const bool weighted = in.weights[s].has_value();
     Doubles A = doubles(in.strata[s], copy || weighted);
@@ -238,6 +240,9 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
         listed += omega[k] != 1.0;
         if (omega[k] == 0.0) observed[k] = 0.0;  // missing: never read (it may hold NaN)
       }
+      listedSoFar += listed;
+      if (listedSoFar > static_cast<double>(INT32_MAX))
+        throwRangeJs(env, "Expected at most 2147483647 entries of weight ≠ 1 in all strata but received more by " + in.weights[s]->name);
       // The list: per entry its multi-index (K + 1 int32), κ and the value, and the solver's offset.
       checkMemory(env, float64Bytes({1}) * listed * (3 + 0.5 * static_cast<double>(K + 1)),
                   [&] { return "the " + std::to_string(static_cast<std::size_t>(listed)) + " entries of weight ≠ 1 of " + in.strata[s].name; });
