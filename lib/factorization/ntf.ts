@@ -191,19 +191,22 @@ const asyncSpecs = { ...ntfOptionSpecs, ...asyncOptionSpecs } as const satisfies
 type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; settings: NtfSettings; normT: number; weights?: Float64Array; context: string };
 
 /**
- * What weights add: ω and the zeroed copy of T (2·size), and for the listed entries (weight ≠ 1) the
- * solvers' lists — per mode the other N − 1 indices of each entry, κ, data and model values, and MU's
- * sums (2·r per entry at most): (N(N−1)/2 + 4 + 2r) doubles per listed entry, an upper bound — and
- * HALS's column scratch, per thread of the team one column's Khatri–Rao rows and residuals, at most
- * min(listed, size/d_min) entries (native weightedHalsScratchDoubles counts the same).
+ * What weights add: ω and the zeroed copy of T (2·size); for the listed entries (weight ≠ 1) the list
+ * (N int32 indices, κ and data: N/2 + 2 doubles each), its groups by mode (ntf.cpp's ListedByMode: per
+ * mode the other N − 1 indices, κ and data of each entry, N(N−1)/2 + 2N doubles, and the groups'
+ * starts) and the entries' model values: (N(N−1)/2 + 2.5N + 3) doubles per listed entry and Σ(d + 1);
+ * the factors' entry-major copies (Σd·r) and MU's row sums (2·d_max·r); and HALS's column scratch,
+ * per thread of the team one column's Khatri–Rao rows and residuals, at most min(listed, size/d_min)
+ * entries (native weightedHalsScratchDoubles counts the same).
  */
 function listedDoubles(missing: { weights?: Float64Array; listed?: number }, shape: readonly number[], r: number, size: number, solver: 'mu' | 'hals'): number {
   if (!missing.weights) return 0;
   const listed = missing.listed ?? size;
   const order = shape.length;
+  const sumDims = shape.reduce((a, d) => a + d, 0);
   const largest = Math.min(listed, size / Math.min(...shape));
   const halsScratch = solver === 'hals' ? teamThreadsBound() * ((r + 1) * (largest + 3) + 3 * r + 16) : 0;
-  return 2 * size + ((order * (order - 1)) / 2 + 4 + 2 * r) * listed + halsScratch;
+  return 2 * size + ((order * (order - 1)) / 2 + 2.5 * order + 3) * listed + sumDims + order + (sumDims + 2 * Math.max(...shape)) * r + halsScratch;
 }
 
 function parse(T: unknown, rank: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: Required<NtfOptions> } {

@@ -401,14 +401,18 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
       listed += omega[k] != 1.0;
       if (omega[k] == 0.0) call->data[k] = 0.0;  // missing: never read (it may hold NaN)
     }
-    // The list: per entry its multi-index (order int32), κ, the value and a residual; for HALS, the
-    // column scratch of each thread of the team (at most one per core, teamThreads' cap).
-    double dmin = dmax;
-    for (std::size_t d : shape) dmin = std::min(dmin, static_cast<double>(d));
+    // What the solve builds for the listed entries (lib/factorization/ntf.ts's listedDoubles counts
+    // the same): the list (N int32 indices, κ, data), its groups by mode (ntf.cpp's ListedByMode: per
+    // mode the other N − 1 indices, κ and data, and the groups' starts) and the model values; the
+    // factors' entry-major copies and MU's row sums; for HALS, the column scratch of each thread of
+    // the team (at most one per core, teamThreads' cap).
+    const double N = static_cast<double>(shape.size());
+    double dmin = dmax, sumDims = 0;
+    for (std::size_t d : shape) dmin = std::min(dmin, static_cast<double>(d)), sumDims += static_cast<double>(d);
     const double halsScratch = opt.solver == NtfSolver::Hals
                                    ? weightedHalsScratchDoubles(listed, size, dmin, dr, static_cast<double>(std::max(1u, std::thread::hardware_concurrency())))
                                    : 0.0;
-    checkMemory(env, float64Bytes({1}) * (listed * (3 + 0.5 * static_cast<double>(shape.size())) + halsScratch),
+    checkMemory(env, float64Bytes({1}) * (listed * (N * (N - 1) / 2 + 2.5 * N + 3) + sumDims + N + (sumDims + 2 * dmax) * dr + halsScratch),
                 [&] { return "the " + std::to_string(static_cast<std::size_t>(listed)) + " entries of weight ≠ 1 of T"; });
     requireNonNegativeFinite(env, call->data.data(), call->data.size(), "T (at entries of positive weight)");
     call->weights = denseTensorEntryWeights(call->data.data(), shape, omega.data());
