@@ -979,20 +979,14 @@ void inverseCurvatures(const double* G, std::size_t r, double l2, double* out) {
 }
 
 // Sweeps per row and block: 1 + ½·(flops of the block's products)/(flops of one sweep), at most 10
-// (Gillis and Glineur's α = ½): W rows 1 + m/(2r), H columns 1 + N/(2r).
-int sweepsFor(std::size_t productSide, std::size_t r) {
-  return static_cast<int>(std::min<std::size_t>(10, 1 + productSide / (2 * std::max<std::size_t>(r, 1))));
-}
-
-// weightedSweepRow's sweeps for a row (or column) with k listed entries of base weight 1 (a mask's,
-// weights'): sweepsFor's rule with the cost of such a sweep, r·(r + 2k) multiply-adds (the base
-// part's r², and per listed entry and coordinate its gradient term and its residual's update), instead
-// of r²: 1 + productSide/(2(r + 2k)), at most 10 (k = 0: sweepsFor's). The listed entries of a stratum
-// of base weight 0 (CSR strata whose absent entries are missing) are its data, not corrections to a
-// plain row, and are not counted: there the cost rule made the time to a given loss longer (Austen's
-// TF-IDF as 6 strata, rank 10: 1.55 times to the loss of 50 iterations; docs/missing-values.md), so
-// those rows keep the plain count.
-int weightedSweepsFor(std::size_t productSide, std::size_t r, std::size_t k) {
+// (Gillis and Glineur's α = ½). A plain sweep costs r² multiply-adds: W rows 1 + m/(2r), H columns
+// 1 + N/(2r). A row (or column) with k listed entries of base weight 1 (a mask's, weights') sweeps at
+// r·(r + 2k) (the base part's r², and per listed entry and coordinate its gradient term and its
+// residual's update): 1 + productSide/(2(r + 2k)). The listed entries of a stratum of base weight 0
+// (CSR strata whose absent entries are missing) are its data, not corrections to a plain row, and are
+// not counted (k = 0): there the cost rule made the time to a given loss longer (Austen's TF-IDF as 6
+// strata, rank 10: 1.55 times to the loss of 50 iterations; docs/missing-values.md).
+int sweepsFor(std::size_t productSide, std::size_t r, std::size_t k = 0) {
   return static_cast<int>(std::min<std::size_t>(10, 1 + productSide / (2 * (std::max<std::size_t>(r, 1) + 2 * k))));
 }
 
@@ -1144,7 +1138,7 @@ NmfRun stratifiedNmfHals(RowTeam& team, const Problem& P, const StratifiedNmfOpt
         for (std::size_t q = 0; q < k; ++q) buf.data[q] = e->rowData[p0 + q] - v[cols[q]];
         const double b = P.base(s);
         weightedSweepRow(K, W[s] + row * r, Ht, cols, uniformKappa ? nullptr : e->rowKappa.data() + p0, kappa0, k, r,
-                         P.rankOf(s), b, AHt + i * r, HHt, P.penaltyW, weightedSweepsFor(m, r, b != 0.0 ? k : 0), buf);
+                         P.rankOf(s), b, AHt + i * r, HHt, P.penaltyW, sweepsFor(m, r, b != 0.0 ? k : 0), buf);
       }
     };
     inverseCurvatures(HHt, r, P.penaltyW.l2, inverse.data());
@@ -1208,7 +1202,7 @@ NmfRun stratifiedNmfHals(RowTeam& team, const Problem& P, const StratifiedNmfOpt
             }
           }
           weightedSweepRow(K, Ht + j * r, stackedW.data(), buf.rows.data(), uniformKappa ? nullptr : buf.kappa.data(),
-                           kappa0, k, r, r, 1.0, Qt + j * r, gramSum, P.penaltyH, weightedSweepsFor(N, r, corrections), buf);
+                           kappa0, k, r, r, 1.0, Qt + j * r, gramSum, P.penaltyH, sweepsFor(N, r, corrections), buf);
         }
       };
       runRows(team, m, 1, sweepWeightedH);

@@ -13,14 +13,37 @@
 
 namespace nsa {
 
-namespace {
-
-using Vec = std::vector<double>;
-
-// out (m×n) = A (m×d) · B (n×d)ᵀ: Gram matrices of rank-major factors.
 void crossRows(const double* A, std::size_t m, const double* B, std::size_t n, std::size_t d, double* out) {
   gemm(false, true, m, n, d, 1.0, A, B, 0.0, out);
 }
+
+void stratumGrams(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st,
+                  std::size_t s, std::vector<std::vector<double>>& VV, std::vector<std::vector<double>>& VH,
+                  std::vector<std::vector<double>>& WW, std::vector<std::vector<double>>& wsum) {
+  const std::size_t K = p.dims.size(), q = o.strataRank[s];
+  for (std::size_t t = 0; t < K; ++t) {
+    const double* v = st.v[s * K + t].data();
+    crossRows(v, q, v, q, p.dims[t], VV[s * K + t].data());
+    crossRows(v, q, st.h[t].data(), o.rank, p.dims[t], VH[s * K + t].data());
+  }
+  stratumWGrams(p, o, st, s, WW, wsum);
+}
+
+void stratumWGrams(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st,
+                   std::size_t s, std::vector<std::vector<double>>& WW, std::vector<std::vector<double>>& wsum) {
+  const std::size_t n = p.samples[s], r = o.rank;
+  const double* w = st.w[s].data();
+  for (std::size_t b = 0; b < r; ++b) {
+    double total = 0;
+    for (std::size_t i = 0; i < n; ++i) total += w[b * n + i];
+    wsum[s][b] = total;
+  }
+  crossRows(w, r, w, r, n, WW[s].data());
+}
+
+namespace {
+
+using Vec = std::vector<double>;
 
 double sum(const double* x, std::size_t n) {
   double s = 0;
@@ -547,22 +570,8 @@ class StratifiedNtfSolver {
   const double* v(std::size_t s, std::size_t t) const { return st_.v[s * K_ + t].data(); }
   double* v(std::size_t s, std::size_t t) { return st_.v[s * K_ + t].data(); }
 
-  // Stratum s's Grams (its v(s) with themselves and with h, its w(s)).
-  void refreshGrams(std::size_t s) {
-    const std::size_t q = o_.strataRank[s];
-    for (std::size_t t = 0; t < K_; ++t) {
-      crossRows(v(s, t), q, v(s, t), q, p_.dims[t], VV_[s * K_ + t].data());
-      crossRows(v(s, t), q, st_.h[t].data(), r_, p_.dims[t], VH_[s * K_ + t].data());
-    }
-    refreshW(s);
-  }
-
-  void refreshW(std::size_t s) {
-    const std::size_t n = p_.samples[s];
-    const double* w = st_.w[s].data();
-    for (std::size_t b = 0; b < r_; ++b) wsum_[s][b] = sum(w + b * n, n);
-    crossRows(w, r_, w, r_, n, WW_[s].data());
-  }
+  void refreshGrams(std::size_t s) { stratumGrams(p_, o_, st_, s, VV_, VH_, WW_, wsum_); }
+  void refreshW(std::size_t s) { stratumWGrams(p_, o_, st_, s, WW_, wsum_); }
 
   // After hₜ changed: its Grams; with `loss` (the last change of an iteration whose loss is wanted),
   // then each stratum's ‖B(s)‖² and listed part into modelS_ and listedS_, in the same pass.

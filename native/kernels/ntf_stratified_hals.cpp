@@ -15,11 +15,6 @@ namespace {
 
 using Vec = std::vector<double>;
 
-// out (m×n) = A (m×d) · B (n×d)ᵀ: Gram matrices of rank-major factors.
-void crossRows(const double* A, std::size_t m, const double* B, std::size_t n, std::size_t d, double* out) {
-  gemm(false, true, m, n, d, 1.0, A, B, 0.0, out);
-}
-
 double dotOf(const double* x, const double* y, std::size_t n) {
   double s = 0;
   for (std::size_t i = 0; i < n; ++i) s += x[i] * y[i];
@@ -475,26 +470,8 @@ struct StratifiedNtfHals::Impl {
     refreshRowsW(s);
   }
 
-  // Stratum s's Grams (its v(s) with themselves and with h, its w(s)).
-  void refreshGrams(std::size_t s) {
-    const std::size_t q = o.strataRank[s];
-    for (std::size_t t = 0; t < K; ++t) {
-      crossRows(v(s, t), q, v(s, t), q, p.dims[t], VV[s * K + t].data());
-      crossRows(v(s, t), q, st.h[t].data(), r, p.dims[t], VH[s * K + t].data());
-    }
-    refreshW(s);
-  }
-
-  void refreshW(std::size_t s) {
-    const std::size_t n = p.samples[s];
-    const double* w = st.w[s].data();
-    for (std::size_t b = 0; b < r; ++b) {
-      double total = 0;
-      for (std::size_t i = 0; i < n; ++i) total += w[b * n + i];
-      wsum[s][b] = total;
-    }
-    crossRows(w, r, w, r, n, WW[s].data());
-  }
+  void refreshGrams(std::size_t s) { stratumGrams(p, o, st, s, VV, VH, WW, wsum); }
+  void refreshW(std::size_t s) { stratumWGrams(p, o, st, s, WW, wsum); }
 
   // The block X (R × d) ← inner HALS sweeps on ½tr(XᵀQX) − tr(PᵀX). Sweeps allowed: as Gillis and
   // Glineur, 1 + ½·(cost of P and Q)/(cost of one sweep), at most kMaxInnerSweeps: when the block's

@@ -21,6 +21,18 @@
 
 namespace nsa {
 
+// ---- what both Stratified-NTF solvers keep alike (ntf.cpp's multiplicative updates and HALS) ----
+// out (m×n) = A (m×d) · B (n×d)ᵀ: Gram matrices of rank-major factors.
+void crossRows(const double* A, std::size_t m, const double* B, std::size_t n, std::size_t d, double* out);
+// Stratum s's Grams after its blocks changed: v(s)ₜv(s)ₜᵀ into VV[s·K + t] (qₛ × qₛ) and v(s)ₜhₜᵀ
+// into VH[s·K + t] (qₛ × r), then stratumWGrams.
+void stratumGrams(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st,
+                  std::size_t s, std::vector<std::vector<double>>& VV, std::vector<std::vector<double>>& VH,
+                  std::vector<std::vector<double>>& WW, std::vector<std::vector<double>>& wsum);
+// After w(s) changed: its row sums Σᵢ w(s)[b, i] (each in index order) into wsum[s] and w(s)w(s)ᵀ into WW[s].
+void stratumWGrams(const StratifiedNtfProblem& p, const StratifiedNtfOptions& o, const StratifiedNtfState& st,
+                   std::size_t s, std::vector<std::vector<double>>& WW, std::vector<std::vector<double>>& wsum);
+
 class StratifiedNtfHals {
  public:
   // Throws a RangeError (error.hpp) for what this solver does not support: the TV term.
