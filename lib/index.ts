@@ -76,7 +76,16 @@ export {
   type StratifiedNtfResult,
   type StratifiedNtfSettings,
 } from './factorization/stratified-ntf.js';
-export { ntf, ntfSync, type NtfOptions, type NtfSolver, type NtfProgress, type NtfResult, type NtfSettings } from './factorization/ntf.js';
+export {
+  ntf,
+  ntfSync,
+  type NtfOptions,
+  type NtfSolver,
+  type NtfProgress,
+  type NtfResult,
+  type NtfSettings,
+  type WeightedHals,
+} from './factorization/ntf.js';
 export { type DataMatrix, isCsr, expectCsr, toCsr, selectRows } from './factorization/sparse.js';
 export { type NmfProgress, type LossOutcome, type LossTraces } from './factorization/common.js';
 export { stopReasons, type StopReason, type SolverOutcome, type SolverTraces, type SolverProgress } from './solver.js';

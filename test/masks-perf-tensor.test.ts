@@ -89,25 +89,32 @@ function referenceMu(omega: Float64Array, F0: Matrix[], r: number): Float64Array
 }
 
 /**
- * Weighted HALS, modes in order, component k = 0 … r − 1 of each in turn: every Fₘ[i, k] ← max(0,
- * Fₘ[i, k] + g/d) with g = Σ ω(t − model)z_k and d = Σ ω z_k² over all entries with iₘ = i (d at most
- * 1e-12·Σ z_k² leaves it, as the solver does).
+ * Weighted HALS, modes in order, each mode swept `sweeps` times, component k = 0 … r − 1 of each
+ * sweep in turn: every Fₘ[i, k] ← max(0, Fₘ[i, k] + g/d).
+ * - 'exact': g = Σ ω(t − model)z_k and d = Σ ω z_k² over all entries with iₘ = i (d at most
+ *   1e-12·Σ z_k² leaves it, as the solver does);
+ * - 'surrogate': the plain step on x̃ = ωt + (1 − ω)·model, x̃ taken once at the start of the mode's
+ *   update: g = Σ (x̃ − model)z_k, d = Σ z_k².
  */
-function referenceHals(omega: Float64Array, F0: Matrix[], r: number): Float64Array[] {
+function referenceHals(omega: Float64Array, F0: Matrix[], r: number, update: 'exact' | 'surrogate' = 'exact', sweeps = 1): Float64Array[] {
   const F = F0.map((f) => Float64Array.from(f.data));
-  for (let m = 0; m < 3; m++)
-    for (let c = 0; c < r; c++) {
-      const g = new Float64Array(shape[m]!), d = new Float64Array(shape[m]!), plain = new Float64Array(shape[m]!);
-      for (let k = 0; k < size; k++) {
-        const i = indexOf(k)[m]!;
-        const { z, model } = termsAt(F, r, k, m);
-        g[i] += omega[k]! * (T.data[k]! - model) * z[c]!;
-        d[i] += omega[k]! * z[c]! ** 2;
-        plain[i] += z[c]! ** 2;
+  for (let m = 0; m < 3; m++) {
+    const filled = Float64Array.from(T.data, (t, k) => omega[k]! * t + (1 - omega[k]!) * termsAt(F, r, k, m).model);
+    for (let sweep = 0; sweep < sweeps; sweep++)
+      for (let c = 0; c < r; c++) {
+        const g = new Float64Array(shape[m]!), d = new Float64Array(shape[m]!), plain = new Float64Array(shape[m]!);
+        for (let k = 0; k < size; k++) {
+          const i = indexOf(k)[m]!;
+          const { z, model } = termsAt(F, r, k, m);
+          const w = update === 'exact' ? omega[k]! : 1;
+          g[i] += w * ((update === 'exact' ? T.data[k]! : filled[k]!) - model) * z[c]!;
+          d[i] += w * z[c]! ** 2;
+          plain[i] += z[c]! ** 2;
+        }
+        for (let i = 0; i < shape[m]!; i++)
+          if (d[i]! > 1e-12 * plain[i]!) F[m]![i * r + c] = Math.max(0, F[m]![i * r + c]! + g[i]! / d[i]!);
       }
-      for (let i = 0; i < shape[m]!; i++)
-        if (d[i]! > 1e-12 * plain[i]!) F[m]![i * r + c] = Math.max(0, F[m]![i * r + c]! + g[i]! / d[i]!);
-    }
+  }
   return F;
 }
 
@@ -124,7 +131,8 @@ describe.each(paths)('ntf: the listed loops (%s path) equal the weighted updates
       for (const solver of ['mu', 'hals'] as const)
         it(`${solver}, rank ${rank}, ${label}: one iteration from given factors to 1e-12`, () => {
           const F0 = initialFactors(rank, 100 + rank);
-          const res = onPath(path, () => ntfSync(T, rank, { solver, init: { factors: F0 }, maxIterations: 1, ...options }));
+          const hals = { weightedHals: 'exact', innerSweeps: 1 } as const;
+          const res = onPath(path, () => ntfSync(T, rank, { solver, init: { factors: F0 }, maxIterations: 1, ...options, ...(solver === 'hals' ? hals : {}) }));
           const omega = omegaOf(options);
           const ref = solver === 'mu' ? referenceMu(omega, F0, rank) : referenceHals(omega, F0, rank);
           res.factors.forEach((f, m) => expect(relativeError(f.data, ref[m]!)).toBeLessThan(1e-12));
@@ -136,6 +144,27 @@ describe.each(paths)('ntf: the listed loops (%s path) equal the weighted updates
             loss2 += omega[k]! * (T.data[k]! - model) ** 2;
           }
           expect(Math.abs(res.loss - Math.sqrt(loss2)) / Math.sqrt(loss2)).toBeLessThan(1e-10);
+        });
+});
+
+// HALS's weighted updates with several sweeps per mode (innerTolerance 0: all of them run): the exact
+// one's later sweeps reuse the gathered Khatri–Rao rows, their curvatures and cross sums; the surrogate
+// fills the missing part once per mode and sweeps the plain objective (every weight ≤ 1: the mask,
+// and the general weights halved). Expected: the same steps written out over all entries, to 1e-12;
+// a sweep dropped, or x̃ refreshed within a mode, moves the factors by far more.
+describe.each(paths)('ntf hals: the exact and surrogate weighted updates with 3 sweeps (%s path)', (path) => {
+  const halved: Tensor = { shape, data: weights.data.map((w) => w / 2.2) };
+  for (const rank of [3, 8, 13])
+    for (const update of ['exact', 'surrogate'] as const)
+      for (const [label, options] of [['mask', { mask }], ['weights ≤ 1', { weights: halved }]] as const)
+        it(`${update}, rank ${rank}, ${label}: one iteration to 1e-12`, () => {
+          const F0 = initialFactors(rank, 300 + rank);
+          const res = onPath(path, () =>
+            ntfSync(T, rank, { solver: 'hals', init: { factors: F0 }, maxIterations: 1, weightedHals: update, innerSweeps: 3, innerTolerance: 0, ...options }),
+          );
+          expect(res.settings.weightedHals).toBe(update);
+          const ref = referenceHals(omegaOf(options), F0, rank, update, 3);
+          res.factors.forEach((f, m) => expect(relativeError(f.data, ref[m]!)).toBeLessThan(1e-12));
         });
 });
 

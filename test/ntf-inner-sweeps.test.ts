@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { ntf, ntfSync, setBlasThreads, type Matrix, type Tensor } from '../lib/index.js';
-import { DEFAULT_NTF_INNER_SWEEPS } from '../lib/factorization/ntf.js';
+import { DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS, DEFAULT_NTF_INNER_SWEEPS } from '../lib/factorization/ntf.js';
 import { native } from '../lib/native.js';
 import { relativeError } from './helpers/shared.js';
 import { expectThrows } from './helpers/thrown.js';
@@ -172,11 +172,20 @@ describe('ntf inner sweeps', () => {
     expect(ntfSync(small, 2, { maxIterations: 1, solver: 'mu' }).settings.innerSweeps).toBe(1);
     const mask = new Uint8Array(small.data.length);
     mask[4] = 1;
-    expect(ntfSync(small, 2, { maxIterations: 1, mask }).settings.innerSweeps).toBe(1);
-    expect(ntfSync(small, 2, { maxIterations: 1, mask, innerSweeps: 1 }).settings.innerSweeps).toBe(1);
-    expectThrows(() => ntfSync(small, 2, { mask, innerSweeps: 3 }), RangeError, /^Expected options\.innerSweeps 1 with missing entries or weights for ntfSync\(\) but received 3/);
+    // HALS with a mask: the surrogate update (one entry of 60 missing), which sweeps as the plain one.
+    expect(ntfSync(small, 2, { maxIterations: 1, mask }).settings).toMatchObject({ innerSweeps: DEFAULT_NTF_INNER_SWEEPS, weightedHals: 'surrogate' });
+    expect(ntfSync(small, 2, { maxIterations: 1, mask, innerSweeps: 3 }).settings.innerSweeps).toBe(3);
+    expect(ntfSync(small, 2, { maxIterations: 1, mask, solver: 'mu' }).settings).toMatchObject({ innerSweeps: 1, weightedHals: 'auto' });
+    expectThrows(() => ntfSync(small, 2, { mask, solver: 'mu', innerSweeps: 3 }), RangeError, /^Expected options\.innerSweeps 1 for solver 'mu' with missing entries or weights for ntfSync\(\) but received 3/);
+    // Weights above 1: the exact update, with its own default sweeps.
     const weights = { shape: small.shape, data: new Float64Array(small.data.length).fill(2) };
-    expectThrows(() => ntfSync(small, 2, { weights, solver: 'mu', innerSweeps: 2 }), RangeError, /Expected options\.innerSweeps 1 with missing entries or weights for ntfSync\(\) but received 2/);
+    expect(ntfSync(small, 2, { maxIterations: 1, weights }).settings).toMatchObject({ innerSweeps: DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS, weightedHals: 'exact' });
+    expectThrows(() => ntfSync(small, 2, { weights, solver: 'mu', innerSweeps: 2 }), RangeError, /Expected options\.innerSweeps 1 for solver 'mu' with missing entries or weights for ntfSync\(\) but received 2/);
+    expectThrows(() => ntfSync(small, 2, { weights, weightedHals: 'surrogate' }), RangeError, /^Expected options\.weights ≤ 1 with options\.weightedHals 'surrogate' for ntfSync\(\) but received 2 at flat index 0$/);
+    expectThrows(() => ntfSync(small, 2, { weightedHals: 'exact' }), RangeError, /^Expected options\.weightedHals only with solver 'hals' and weights or missing entries for ntfSync\(\) but received 'exact' without weights$/);
+    expectThrows(() => ntfSync(small, 2, { mask, solver: 'mu', weightedHals: 'surrogate' }), RangeError, /but received 'surrogate' with solver 'mu'$/);
+    expectThrows(() => ntfSync(small, 2, { mask, weightedHals: 'em' as never }), RangeError, /options\.weightedHals of ntfSync\(\)/);
+    expectThrows(() => ntfSync(small, 2, { mask, weightedHals: 1 as never }), TypeError, /options\.weightedHals of ntfSync\(\)/);
     expectThrows(() => ntfSync(small, 2, { innerSweeps: 0 }), RangeError, /options\.innerSweeps of ntfSync\(\)/);
     expectThrows(() => ntfSync(small, 2, { innerSweeps: 2.5 }), RangeError, /options\.innerSweeps of ntfSync\(\)/);
     expectThrows(() => ntfSync(small, 2, { innerSweeps: '3' as never }), TypeError, /options\.innerSweeps of ntfSync\(\)/);
@@ -192,7 +201,13 @@ describe('ntf inner sweeps', () => {
     expectThrows(raw({ innerSweeps: 1.5 }), TypeError, /options\.innerSweeps/);
     expectThrows(raw({ innerSweeps: 'x' }), TypeError, /options\.innerSweeps/);
     expectThrows(raw({ innerTolerance: 3 }), RangeError, /options\.innerTolerance/);
-    expectThrows(raw({ innerSweeps: 2, weights: new Float64Array(small.data.length).fill(1) }), RangeError, /^Expected options\.innerSweeps 1 with weights or missing entries but received 2$/);
+    const twos = new Float64Array(small.data.length).fill(2);
+    expectThrows(raw({ innerSweeps: 2, solver: 'mu', weights: twos }), RangeError, /^Expected options\.innerSweeps 1 for solver 'mu' with weights or missing entries but received 2$/);
+    expectThrows(raw({ weightedHals: 'surrogate', weights: twos }), RangeError, /^Expected options\.weights ≤ 1 with options\.weightedHals 'surrogate' but received 2 at index 0$/);
+    expectThrows(raw({ weightedHals: 'exact' }), RangeError, /^Expected options\.weightedHals only with solver 'hals' and weights$/);
+    expectThrows(raw({ weightedHals: 'exact', solver: 'mu', weights: twos }), RangeError, /^Expected options\.weightedHals only with solver 'hals' and weights$/);
+    expectThrows(raw({ weightedHals: 'auto', weights: twos }), RangeError, /options\.weightedHals/);
+    expect(() => raw({ innerSweeps: 2, weightedHals: 'exact', weights: twos })()).not.toThrow();
     expect(() => raw({ innerSweeps: 4, innerTolerance: 0 })()).not.toThrow();
   });
 });
@@ -208,13 +223,15 @@ describe('ntf on the thread team', () => {
     const tall = cpTensor([10000, 4, 5], 20, 0.1, 8);
     // Masked MU: its listed sums by rows of the updated factor (24 000 listed entries here) are split
     // over the team as well, each row summed by one thread as by one thread alone; masked HALS's
-    // columns likewise (each column's gather and sweep on one thread, with that thread's scratch).
+    // surrogate takes the same sums and the plain sweeps, and its exact update's columns are split
+    // likewise (each column's gather and sweeps on one thread, with that thread's scratch).
     const mask = uniform(T.data.length, 11).map((u) => (u < 0.1 ? 1 : 0));
     for (const [tensor, options] of [
       [T, { solver: 'hals', innerSweeps: 10, maxIterations: 6 }],
       [T, { solver: 'mu', maxIterations: 6 }],
       [T, { solver: 'mu', maxIterations: 6, mask: Uint8Array.from(mask) }],
       [T, { solver: 'hals', maxIterations: 6, mask: Uint8Array.from(mask) }],
+      [T, { solver: 'hals', maxIterations: 6, mask: Uint8Array.from(mask), weightedHals: 'exact' }],
       [tall, { solver: 'mu', innerSweeps: 3, innerTolerance: 0, maxIterations: 4 }],
       [tall, { solver: 'hals', maxIterations: 4, certificateTolerance: 1e-30 }],
     ] as const) {

@@ -59,6 +59,7 @@ interface RawNtfOptions {
   certificateTolerance: number;
   innerSweeps: number;
   innerTolerance: number;
+  weightedHals?: WeightedHals;
 }
 type RawArgs = [T: Float64Array, shape: number[], rank: number, options: RawNtfOptions, factors: Float64Array[] | undefined];
 
@@ -102,19 +103,48 @@ export interface NtfOptions {
    * Updates of each mode's factor per iteration, reusing that mode's MTTKRP and Gram Hadamard (the
    * expensive part), so extra sweeps are cheap: HALS sweeps each column of the factor up to this many
    * times (stopping early by innerTolerance), MU repeats its update. Default: DEFAULT_NTF_INNER_SWEEPS
-   * for HALS (chosen by measured time to accuracy, docs/performance.md), 1 for MU (tensorly's rule);
-   * only 1 with weights or missing entries.
+   * for HALS (chosen by measured time to accuracy, docs/performance.md), DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS
+   * for its exact weighted update (weightedHals), 1 for MU (tensorly's rule); MU only 1 with weights
+   * or missing entries.
    */
   innerSweeps?: number;
   /** Inner sweeps stop when a sweep's change is at most this fraction of the first sweep's (default 0.1). */
   innerTolerance?: number;
+  /**
+   * HALS's update with weights or missing entries (docs/missing-values.md): 'exact' minimizes the
+   * weighted objective coordinate by coordinate, keeping the residuals of the entries of weight ≠ 1
+   * current through every step; 'surrogate' (every weight ≤ 1) sweeps the plain objective on the
+   * data with the missing part filled by the current model, x̃ = ωt + (1 − ω)·model, a majorizer of
+   * the weighted one (majorize–minimize: the loss never rises), at about the cost of an unweighted
+   * sweep. 'auto' (default): 'surrogate' when every weight is ≤ 1 and the missing share Σ(1 − ω)/size
+   * is at most AUTO_SURROGATE_MISSING_SHARE, else 'exact' (chosen by measured time to accuracy). Only
+   * with solver 'hals' and weights or missing entries, unless 'auto'.
+   */
+  weightedHals?: WeightedHals | 'auto';
 }
+
+/** HALS's update with weights: NtfOptions.weightedHals. */
+export type WeightedHals = 'exact' | 'surrogate';
+
+/**
+ * The largest missing share Σ(1 − ω)/size at which weightedHals 'auto' takes the surrogate: it
+ * reached every loss level sooner than the exact update up to half the entries missing (1.6–3.3×
+ * sooner at 10–50 %), and far later from about two thirds on (docs/missing-values.md).
+ */
+export const AUTO_SURROGATE_MISSING_SHARE = 0.5;
 
 /**
  * The inner sweeps of an unweighted HALS solve when options.innerSweeps is not given, chosen by
  * bench/time-to-accuracy's ntf section (docs/performance.md).
  */
 export const DEFAULT_NTF_INNER_SWEEPS = 10;
+
+/**
+ * The inner sweeps of HALS's exact weighted update (weightedHals 'exact') when options.innerSweeps is
+ * not given: each of its sweeps passes over the listed entries again, and 3 reached every loss level
+ * sooner than 1 or 10 with two thirds or more of the entries missing (docs/missing-values.md).
+ */
+export const DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS = 3;
 
 /** {iteration, maxIterations, loss, normalizedLoss = loss/‖T‖}. */
 export type NtfProgress = NmfProgress;
@@ -132,6 +162,8 @@ export interface NtfSettings {
   restarts: number;
   innerSweeps: number;
   innerTolerance: number;
+  /** The update HALS took with weights ('auto' resolved); 'auto' where no weights or MU. */
+  weightedHals: WeightedHals | 'auto';
 }
 
 /**
@@ -181,9 +213,15 @@ export const ntfOptionSpecs = {
     integer: true,
     min: 1,
     max: 2 ** 20,
-    description: `inner updates of each factor per iteration (default ${DEFAULT_NTF_INNER_SWEEPS} for hals, 1 for mu; only 1 with weights or missing entries)`,
+    description: `inner updates of each factor per iteration (default ${DEFAULT_NTF_INNER_SWEEPS} for hals, ${DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS} for its exact weighted update, 1 for mu; mu only 1 with weights or missing entries)`,
   },
   innerTolerance: { kind: 'number', min: 0, max: 1, default: 0.1, description: "inner sweeps stop at this fraction of the first sweep's change" },
+  weightedHals: {
+    kind: 'enum',
+    values: ['auto', 'surrogate', 'exact'],
+    default: 'auto',
+    description: "hals's update with weights: 'exact', 'surrogate' (majorize–minimize, weights ≤ 1) or 'auto'",
+  },
 } as const satisfies OptionSpecs;
 
 const asyncSpecs = { ...ntfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
@@ -195,29 +233,60 @@ type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; se
  * (N int32 indices, κ and data: N/2 + 2 doubles each), its groups by mode (ntf.cpp's ListedByMode: per
  * mode the other N − 1 indices, κ and data of each entry, N(N−1)/2 + 2N doubles, and the groups'
  * starts) and the entries' model values: (N(N−1)/2 + 2.5N + 3) doubles per listed entry and Σ(d + 1);
- * the factors' entry-major copies (Σd·r) and MU's row sums (2·d_max·r); and HALS's column scratch,
- * per thread of the team one column's Khatri–Rao rows and residuals, at most min(listed, size/d_min)
+ * the factors' entry-major copies (Σd·r) and the row sums of MU and of HALS's surrogate (2·d_max·r); and
+ * the exact HALS's column scratch, per thread of the team one column's Khatri–Rao rows and residuals, at most min(listed, size/d_min)
  * entries (native weightedHalsScratchDoubles counts the same).
  */
-function listedDoubles(missing: { weights?: Float64Array; listed?: number }, shape: readonly number[], r: number, size: number, solver: 'mu' | 'hals'): number {
+function listedDoubles(missing: { weights?: Float64Array; listed?: number }, shape: readonly number[], r: number, size: number, exactHals: boolean): number {
   if (!missing.weights) return 0;
   const listed = missing.listed ?? size;
   const order = shape.length;
   const sumDims = shape.reduce((a, d) => a + d, 0);
   const largest = Math.min(listed, size / Math.min(...shape));
-  const halsScratch = solver === 'hals' ? teamThreadsBound() * ((r + 1) * (largest + 3) + 3 * r + 16) : 0;
+  const halsScratch = exactHals ? teamThreadsBound() * ((r + 1) * (largest + 3) + 5 * r + 16) : 0;
   return 2 * size + ((order * (order - 1)) / 2 + 2.5 * order + 3) * listed + sumDims + order + (sumDims + 2 * Math.max(...shape)) * r + halsScratch;
+}
+
+/**
+ * options.weightedHals resolved: 'surrogate' or 'exact' for HALS with weights ('auto' by the missing
+ * share), 'auto' otherwise; a given update without weights or with MU, or 'surrogate' with a weight
+ * above 1 (its majorizer needs ω ≤ 1), is refused.
+ */
+function resolveWeightedHals(option: WeightedHals | 'auto', solver: NtfSolver, weights: Float64Array | undefined, context: string): WeightedHals | 'auto' {
+  if (!weights || solver !== 'hals') {
+    if (option === 'auto') return 'auto';
+    throw new RangeError(
+      `Expected options.weightedHals only with solver 'hals' and weights or missing entries for ${context} but received '${option}' ${solver === 'hals' ? 'without weights' : "with solver 'mu'"}`,
+    );
+  }
+  let deficit = 0;
+  let above = -1;
+  for (let k = 0; k < weights.length; k++) {
+    const w = weights[k]!;
+    if (w > 1) {
+      above = k;
+      break;
+    }
+    deficit += 1 - w;
+  }
+  if (option === 'surrogate' && above >= 0) {
+    throw new RangeError(`Expected options.weights ≤ 1 with options.weightedHals 'surrogate' for ${context} but received ${weights[above]} at flat index ${above}`);
+  }
+  if (option !== 'auto') return option;
+  return above < 0 && deficit <= AUTO_SURROGATE_MISSING_SHARE * weights.length ? 'surrogate' : 'exact';
 }
 
 function parse(T: unknown, rank: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: Required<NtfOptions> } {
   const o = parseOptions<Required<NtfOptions>>(specs, options, context);
   const t = expectTensor(T, 'T', 2);
   const missing = tensorWeights(t, o as unknown as Parameters<typeof tensorWeights>[1], context);
+  const weightedHals = resolveWeightedHals(o.weightedHals, o.solver, missing.weights, context);
   const given = o.innerSweeps as number | undefined;
-  if (given === undefined) o.innerSweeps = o.solver === 'hals' && !missing.weights ? DEFAULT_NTF_INNER_SWEEPS : 1;
-  else if (given > 1 && missing.weights) {
+  if (given === undefined) {
+    o.innerSweeps = o.solver === 'mu' ? 1 : weightedHals === 'exact' ? DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS : DEFAULT_NTF_INNER_SWEEPS;
+  } else if (given > 1 && missing.weights && o.solver === 'mu') {
     throw new RangeError(
-      `Expected options.innerSweeps 1 with missing entries or weights for ${context} but received ${given} (inner sweeps reuse the products of the unweighted loss)`,
+      `Expected options.innerSweeps 1 for solver 'mu' with missing entries or weights for ${context} but received ${given} (its repeats would reuse the products of the unweighted loss)`,
     );
   }
   const r = expectShapeInteger(rank, 'rank', maxRank);
@@ -227,7 +296,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
   const sumDims = t.shape.reduce((a, d) => a + d, 0);
   checkFactorMemory(
     Math.max(r * (size / dEnd), Math.max(...t.shape) * r),
-    restartsDoubles(o.restarts, 3 * sumDims * r + (t.shape.length + 1) * r * r + 2 * r * (size / dEnd) + listedDoubles(missing, t.shape, r, size, o.solver), sumDims * r),
+    restartsDoubles(o.restarts, 3 * sumDims * r + (t.shape.length + 1) * r * r + 2 * r * (size / dEnd) + listedDoubles(missing, t.shape, r, size, weightedHals === 'exact'), sumDims * r),
     `rank ${r} with T of shape [${t.shape.join(', ')}] (the factors and the solver's workspaces${o.restarts > 1 ? `, ${o.restarts} restarts` : ''})`,
   );
   let factors: Float64Array[] | undefined;
@@ -258,6 +327,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
     restarts: o.restarts,
     innerSweeps: o.innerSweeps,
     innerTolerance: o.innerTolerance,
+    weightedHals,
   };
   return { t, rank: r, factors, settings, normT: missing.norm, weights: missing.weights, o, context };
 }
@@ -279,6 +349,7 @@ function rawArgs(p: Parsed, data: Float64Array, factors: Float64Array[] | undefi
       innerSweeps: s.innerSweeps,
       innerTolerance: s.innerTolerance,
       ...(p.weights ? { weights: p.weights } : {}),
+      ...(s.weightedHals !== 'auto' ? { weightedHals: s.weightedHals } : {}),
     },
     factors,
   ];

@@ -16,8 +16,6 @@ namespace nsa::addon {
 void throwType(Napi::Env env, const std::string& message) { throw Napi::TypeError::New(env, message); }
 void throwRangeJs(Napi::Env env, const std::string& message) { throw Napi::RangeError::New(env, message); }
 
-namespace {
-
 // A number as JavaScript prints it (`${v}`), close enough for messages: integers in full, others in
 // the shortest %g form that reads back to the same double.
 std::string jsNumber(double v) {
@@ -42,6 +40,8 @@ std::string jsNumber(double v) {
   }
   return s;
 }
+
+namespace {
 
 const char* typedArrayName(napi_typedarray_type t) {
   switch (t) {

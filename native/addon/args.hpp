@@ -165,6 +165,8 @@ inline Int32s int32s(const TypedIn& t, bool copy = false) { return Int32s::take(
 
 // Value checks on taken data (RangeError naming `name`).
 void requireFinite(Napi::Env env, const double* x, std::size_t n, const std::string& name);
+// A number as JavaScript prints it (`${v}`), for messages.
+std::string jsNumber(double v);
 void requireNonNegativeFinite(Napi::Env env, const double* x, std::size_t n, const std::string& name);
 
 // ---- results -------------------------------------------------------------------------------------

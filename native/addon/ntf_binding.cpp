@@ -37,6 +37,12 @@ Napi::Value certificateValue(Napi::Env env, double c) {
 }
 
 // The names of options.solver (ntf and stratifiedNtf read the same option).
+const std::map<std::string, WeightedHals>& weightedHalsUpdates() {
+  static const std::map<std::string, WeightedHals> updates = {{"exact", WeightedHals::Exact},
+                                                              {"surrogate", WeightedHals::Surrogate}};
+  return updates;
+}
+
 const std::map<std::string, NtfSolver>& ntfSolvers() {
   static const std::map<std::string, NtfSolver> solvers = {{"mu", NtfSolver::MultiplicativeUpdates}, {"hals", NtfSolver::Hals}};
   return solvers;
@@ -351,7 +357,7 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   const std::size_t r = dimension(arg(info, 2, "rank"));
   const Fields o(arg(info, 3, "options"),
                  {"maxIterations", "solver", "epsilon", "tolerance", "lossEvery", "seed", "certificateTolerance", "weights",
-                  "innerSweeps", "innerTolerance"});
+                  "innerSweeps", "innerTolerance", "weightedHals"});
   const In factorsArg = arg(info, 4, "factors");
   const bool given = !absent(factorsArg);
   std::vector<In> factorList;
@@ -372,8 +378,14 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   // weights (optional): shapeSize finite weights ≥ 0 (0 = missing; T may hold NaN there).
   std::optional<TypedIn> weightsIn;
   if (!absent(o["weights"])) weightsIn = float64(o["weights"], shapeSize(shape), "the product of shape");
-  if (opt.innerSweeps > 1 && weightsIn)
-    throwRangeJs(env, "Expected options.innerSweeps 1 with weights or missing entries but received " + std::to_string(opt.innerSweeps));
+  if (opt.innerSweeps > 1 && weightsIn && opt.solver == NtfSolver::MultiplicativeUpdates)
+    throwRangeJs(env, "Expected options.innerSweeps 1 for solver 'mu' with weights or missing entries but received " +
+                          std::to_string(opt.innerSweeps));
+  if (o.has("weightedHals")) {
+    opt.weightedHals = oneOf(o["weightedHals"], weightedHalsUpdates());
+    if (!weightsIn || opt.solver != NtfSolver::Hals)
+      throwRangeJs(env, "Expected options.weightedHals only with solver 'hals' and weights");
+  }
   std::vector<TypedIn> factorsIn;
   for (std::size_t m = 0; m < factorList.size(); ++m)
     factorsIn.push_back(float64(factorList[m], product(env, {shape[m], r}, factorList[m].name), "dim·rank"));
@@ -396,6 +408,11 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   if (weightsIn) {
     Doubles omega = doubles(*weightsIn, true);
     requireNonNegativeFinite(env, omega.data(), omega.size(), "options.weights");
+    if (opt.weightedHals == WeightedHals::Surrogate)  // its majorizer needs every ω ≤ 1 (NtfOptions)
+      for (std::size_t k = 0; k < omega.size(); ++k)
+        if (omega[k] > 1.0)
+          throwRangeJs(env, "Expected options.weights ≤ 1 with options.weightedHals 'surrogate' but received " +
+                                jsNumber(omega[k]) + " at index " + std::to_string(k));
     double listed = 0;
     for (std::size_t k = 0; k < omega.size(); ++k) {
       listed += omega[k] != 1.0;
@@ -409,7 +426,7 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
     const double N = static_cast<double>(shape.size());
     double dmin = dmax, sumDims = 0;
     for (std::size_t d : shape) dmin = std::min(dmin, static_cast<double>(d)), sumDims += static_cast<double>(d);
-    const double halsScratch = opt.solver == NtfSolver::Hals
+    const double halsScratch = opt.solver == NtfSolver::Hals && opt.weightedHals == WeightedHals::Exact
                                    ? weightedHalsScratchDoubles(listed, size, dmin, dr, static_cast<double>(std::max(1u, std::thread::hardware_concurrency())))
                                    : 0.0;
     checkMemory(env, float64Bytes({1}) * (listed * (N * (N - 1) / 2 + 2.5 * N + 3) + sumDims + N + (sumDims + 2 * dmax) * dr + halsScratch),

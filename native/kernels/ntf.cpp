@@ -1557,33 +1557,39 @@ void listedMttkrp(RowTeam& team, const ListedByMode& groups, const ListedTerms& 
 // Scratch of the weighted HALS, sized once per solve, one per thread of the team
 // (weightedHalsScratchDoubles counts it).
 struct WeightedHalsScratch {
-  Vec x, P, curvature, ycStorage, eStorage;
-  double *Yc = nullptr, *e = nullptr;  // listed::cpHalsRow's workspaces, on cache lines (cacheAligned)
+  Vec x, xold, P, curvature, cross, ycStorage, eStorage;
+  double *Yc = nullptr, *e = nullptr;  // listed::cpHalsGather's workspaces, on cache lines (cacheAligned)
   void size(std::size_t r, std::size_t largest) {
     x.resize(r);
+    xold.resize(r);
     P.resize(r);
     curvature.resize(r);
+    cross.resize((r + 1) / 2);
     Yc = cacheAligned(ycStorage, (largest + 3) / 4 * 4 * r);
     e = cacheAligned(eStorage, largest);
   }
 };
 
-// Weighted HALS of mode m. Column i of Fₘ meets only the entries with iₘ = i, so the columns are
-// independent and the component rows k may be swept column by column instead: for each column in
-// turn, its coordinates k = 0 … r − 1, each the exact non-negative minimizer of the convex quadratic
-// in it (the others fixed), with the curvature G[k,k] + Σ_listed(i) κz_k² and slope
-// (M − GFₘ)[k,i] + Σ_listed(i) e·z_k, e = κ(t − model) kept current; a curvature ≤ 1e-12·G[k,k] (no
-// observed entry meets it) leaves the coordinate. That is the weighted NMF's row update with the
-// column's listed Khatri–Rao rows z = ⊙_{j≠m} F_j[:, i_j] as its rows (listed::cpHalsRow), formed
-// from the entry-major factors `rows` straight into the column layout that update works on.
+// Exact weighted HALS of mode m (NtfOptions::weightedHals). Column i of Fₘ meets only the entries
+// with iₘ = i, so the columns are independent and the component rows k may be swept column by
+// column instead: for each column in turn, its coordinates k = 0 … r − 1, each the exact
+// non-negative minimizer of the convex quadratic in it (the others fixed), with the curvature
+// G[k,k] + Σ_listed(i) κz_k² and slope (M − GFₘ)[k,i] + Σ_listed(i) e·z_k, e = κ(t − model) kept
+// current; a curvature ≤ 1e-12·G[k,k] (no observed entry meets it) leaves the coordinate. That is the
+// weighted NMF's row update with the column's listed Khatri–Rao rows z = ⊙_{j≠m} F_j[:, i_j] as its
+// rows, formed once per column (listed::cpHalsGather) from the entry-major factors `rows` straight
+// into the column layout that update works on, then swept up to `sweeps` times (listed::cpHalsSweep),
+// stopping after a sweep whose change Σ_k curvature_k·δ_k² is at most tolerance² times the first's
+// (the plain sweeps' rule, halsColumns).
 // The columns are split over the team, each thread with its own scratch (`w`, one per thread): a
 // column's steps are the same whichever thread takes it, so the team changes no result.
 void weightedHalsMode(RowTeam& team, const TensorEntryWeights& e, const ListedTerms& terms,
                       const ListedByMode& groups, const EntryMajorFactors& rows, std::vector<Vec>& F,
-                      const Shape& shape, std::size_t r, std::size_t m, const double* M, const double* G,
-                      std::vector<WeightedHalsScratch>& w) {
+                      const Shape& shape, std::size_t r, std::size_t m, const double* M, const double* G, int sweeps,
+                      double tolerance, std::vector<WeightedHalsScratch>& w) {
   const listed::Kernels& kernels = listed::kernels();
   const std::size_t d = shape[m], N = e.order;
+  const double stop = tolerance * tolerance;
   double* Fm = F[m].data();
   const double* other[kMaxTensorOrder];
   std::size_t others = 0;
@@ -1591,13 +1597,29 @@ void weightedHalsMode(RowTeam& team, const TensorEntryWeights& e, const ListedTe
     if (j != m) other[others++] = rows.ptrs[j];
   auto columns = [&](int t, std::size_t begin, std::size_t end) {
     WeightedHalsScratch& s = w[static_cast<std::size_t>(t)];
+    const double* kappa = terms.kappa ? groups.kappa[m].data() : nullptr;
+    const double* data = terms.data ? groups.data[m].data() : nullptr;
     for (std::size_t i = begin; i < end; ++i) {
       const std::size_t p0 = groups.start[m][i], k = groups.start[m][i + 1] - p0;
       for (std::size_t a = 0; a < r; ++a) s.x[a] = Fm[a * d + i], s.P[a] = M[a * d + i];
-      kernels.cpHalsRow(other, others, groups.others[m].data() + p0 * others, others, s.x.data(),
-                        terms.kappa ? groups.kappa[m].data() + p0 : nullptr, terms.kappa0,
-                        terms.data ? groups.data[m].data() + p0 : nullptr, k, r, s.P.data(), G, s.curvature.data(),
-                        s.Yc, s.e);
+      kernels.cpHalsGather(other, others, groups.others[m].data() + p0 * others, others, s.x.data(),
+                           kappa ? kappa + p0 : nullptr, terms.kappa0, data ? data + p0 : nullptr, k, r, G,
+                           s.curvature.data(), s.Yc, s.e);
+      double first = 0;
+      for (int sweep = 0; sweep < sweeps; ++sweep) {
+        std::copy(s.x.begin(), s.x.end(), s.xold.begin());
+        kernels.cpHalsSweep(s.x.data(), kappa ? kappa + p0 : nullptr, terms.kappa0, k, r, s.P.data(), G,
+                            s.curvature.data(), s.cross.data(), s.Yc, s.e, sweep + 1 < sweeps, sweep == 0);
+        if (sweep + 1 == sweeps) break;
+        double change = 0;
+        for (std::size_t a = 0; a < r; ++a) {
+          const double step = s.x[a] - s.xold[a];
+          change += std::max(s.curvature[a], 0.0) * step * step;
+        }
+        if (sweep == 0) first = change;
+        else if (change <= stop * first) break;
+        if (!(change > 0)) break;
+      }
       for (std::size_t a = 0; a < r; ++a) Fm[a * d + i] = s.x[a];
     }
   };
@@ -1955,9 +1977,9 @@ double lossOf(PlainNtf& plain, double plainNormT2, const std::vector<Vec>& F, co
 
 double weightedHalsScratchDoubles(double listed, double size, double dmin, double r, double threads) {
   // WeightedHalsScratch::size: Yc r·⌈largest/4⌉·4 and e largest, each with 8 more for its alignment;
-  // x, P and curvature.
+  // x, xold, P, curvature and cross (⌈r/2⌉), 5r bounding them.
   const double largest = std::min(listed, size / std::max(dmin, 1.0));
-  return threads * ((r + 1) * (largest + 3) + 3 * r + 16);
+  return threads * ((r + 1) * (largest + 3) + 5 * r + 16);
 }
 
 double cpLoss(const double* T, const Shape& shape, const std::vector<Vec>& F, std::size_t r, const TensorEntryWeights* weights) {
@@ -1970,8 +1992,9 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
          Monitor& monitor, const TensorEntryWeights* weights) {
   const std::size_t N = shape.size(), r = o.rank;
   const TensorEntryWeights* listed = weights && weights->active() ? weights : nullptr;
-  // Inner sweeps reuse the unweighted products (the bindings refuse more than 1 with weights).
-  const int sweeps = listed ? 1 : std::max(o.innerSweeps, 1);
+  // Inner sweeps reuse the mode's products (the bindings refuse more than 1 for MU with weights).
+  const int sweeps = std::max(o.innerSweeps, 1);
+  const bool surrogate = listed && o.solver == NtfSolver::Hals && o.weightedHals == WeightedHals::Surrogate;
   PlainNtf plain(T, shape, r, PlainNtf::threadsFor(shape, r));
   const double plainNormT2 = plain.squaredNormT();
   const double normT2 = weightedNorm2(plainNormT2, listed);
@@ -1984,7 +2007,7 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
   if (listed) {
     rows.build(F, shape, r);
     groups.build(*listed, terms, shape);
-    if (o.solver == NtfSolver::Hals) {
+    if (o.solver == NtfSolver::Hals && !surrogate) {
       hals.resize(static_cast<std::size_t>(plain.team.size()));
       for (WeightedHalsScratch& w : hals) w.size(r, groups.largest);
     }
@@ -2012,8 +2035,17 @@ void ntf(const double* T, const Shape& shape, const NtfOptions& o, std::vector<V
                 listedNum.assign(M.data(), M.data() + r * d);
                 listedMttkrp(plain.team, groups, terms, rows, shape, r, m, listedNum.data(), D.data(), sums, z);
                 multiplicativeStep(Fm, listedNum.data(), D.data(), r * d, o.epsilon);
+              } else if (surrogate) {
+                // The plain sweeps on the MTTKRP of x̃ = Ω∘T + (1 − Ω)∘model (NtfOptions::weightedHals):
+                // M plus the listed entries' κ(t − model)·z, listedMttkrp's num − den.
+                std::fill(D.begin(), D.begin() + static_cast<std::ptrdiff_t>(r * d), 0.0);
+                listedNum.assign(M.data(), M.data() + r * d);
+                listedMttkrp(plain.team, groups, terms, rows, shape, r, m, listedNum.data(), D.data(), sums, z);
+                for (std::size_t q = 0; q < r * d; ++q) listedNum[q] -= D[q];
+                plain.hals(Fm, d, listedNum.data(), G.data(), sweeps, o.innerTolerance);
               } else if (listed) {
-                weightedHalsMode(plain.team, *listed, terms, groups, rows, F, shape, r, m, M.data(), G.data(), hals);
+                weightedHalsMode(plain.team, *listed, terms, groups, rows, F, shape, r, m, M.data(), G.data(), sweeps,
+                                 o.innerTolerance, hals);
               } else if (o.solver == NtfSolver::MultiplicativeUpdates) {
                 plain.mu(Fm, d, M.data(), G.data(), D.data(), o.epsilon, sweeps, o.innerTolerance);
               } else {

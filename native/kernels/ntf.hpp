@@ -132,6 +132,8 @@ void stratifiedNtf(const StratifiedNtfProblem& problem, const StratifiedNtfOptio
 
 // ---- non-negative CP ------------------------------------------------------------------------------
 
+enum class WeightedHals { Exact, Surrogate };
+
 struct NtfOptions {
   std::size_t rank = 1;
   int maxIterations = 100;
@@ -140,7 +142,7 @@ struct NtfOptions {
   double tolerance = 0;
   int lossEvery = 1;
   double certificateTolerance = 0;  // as StratifiedNtfOptions'
-  // Updates of each mode's factor per iteration (unweighted only; with weights 1). The MTTKRP Mₘ and
+  // Updates of each mode's factor per iteration. The MTTKRP Mₘ and
   // the Hadamard Gₘ of the other Grams are the expensive part of a mode's update and do not change
   // while Fₘ does, so further updates reuse them: HALS sweeps the columns of Fₘ (each column's r
   // coordinates in order, each the exact non-negative minimizer) up to innerSweeps times, a block of
@@ -148,8 +150,19 @@ struct NtfOptions {
   // times its first sweep's (Gillis and Glineur's rule); MU repeats its step while the factor's change
   // is above that fraction.
   // Every update is exact or majorize–minimize on the same block objective, so the loss never rises.
+  // With weights, MU takes one update per mode (its listed sums change with the factor); HALS sweeps
+  // as above, the block objective being weightedHals's.
   int innerSweeps = 1;
   double innerTolerance = 0.1;
+  // HALS with weights (ntf.cpp, weightedHalsMode and surrogateHalsMode):
+  // - Exact: each coordinate step is the exact minimizer of the weighted objective, the listed
+  //   entries' residuals kept current through every step (their Khatri–Rao rows gathered once per
+  //   column and mode);
+  // - Surrogate (every weight ≤ 1): majorize–minimize. At the start of a mode's update the weighted
+  //   objective ½Σω(t − m)² is majorized by the unweighted ½Σ(x̃ − m)² with x̃ = ωt + (1 − ω)m_old (the
+  //   gap ½Σ(1 − ω)(m_old − m)² is ≥ 0 and 0 at the current factor), so the plain sweeps on the MTTKRP
+  //   of x̃ (the plain MTTKRP plus the listed entries' κ(t − m_old)·z) lower the weighted objective.
+  WeightedHals weightedHals = WeightedHals::Exact;
 };
 
 struct NtfResult {
