@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { ntf, ntfSync, setBlasThreads, type Matrix, type Tensor } from '../lib/index.js';
-import { DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS, DEFAULT_NTF_INNER_SWEEPS } from '../lib/factorization/ntf.js';
+import { AUTO_SURROGATE_MISSING_SHARE, DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS, DEFAULT_NTF_INNER_SWEEPS } from '../lib/factorization/ntf.js';
 import { native } from '../lib/native.js';
 import { relativeError } from './helpers/shared.js';
 import { expectThrows } from './helpers/thrown.js';
@@ -192,6 +192,19 @@ describe('ntf inner sweeps', () => {
     expectThrows(() => ntfSync(small, 2, { innerTolerance: 2 }), RangeError, /options\.innerTolerance of ntfSync\(\)/);
     expectThrows(() => ntfSync(small, 2, { innerTolerance: -0.1 }), RangeError, /options\.innerTolerance of ntfSync\(\)/);
     expectThrows(() => ntfSync(small, 2, { innerSweep: 3 } as never), TypeError, /did you mean innerSweeps\?/);
+  });
+
+  it("weightedHals 'auto' takes the surrogate up to 30 % missing (Σ(1 − ω)/size), the exact update beyond or with a weight above 1", () => {
+    const size = small.data.length; // 210
+    const update = (options: object) => ntfSync(small, 2, { maxIterations: 1, ...options }).settings.weightedHals;
+    const hidden = (count: number) => Uint8Array.from({ length: size }, (_, k) => (k < count ? 1 : 0));
+    expect(update({ mask: hidden(63) })).toBe('surrogate'); // 63/210 = 30 %
+    expect(update({ mask: hidden(64) })).toBe('exact');
+    const weights = (w: (k: number) => number) => ({ weights: { shape: small.shape, data: Float64Array.from({ length: size }, (_, k) => w(k)) } });
+    expect(update(weights(() => 0.75))).toBe('surrogate'); // missing share 0.25
+    expect(update(weights(() => 0.6))).toBe('exact'); // 0.4
+    expect(update(weights((k) => (k === 5 ? 1.5 : 1)))).toBe('exact'); // no majorizer with ω > 1
+    expect(AUTO_SURROGATE_MISSING_SHARE).toBe(0.3);
   });
 
   it('the addon guards the raw options itself', () => {
