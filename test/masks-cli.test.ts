@@ -5,8 +5,9 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { readMatrix, readNpy } from '../lib/io/index.js';
+import { readMatrix, readNpy, writeNpy } from '../lib/io/index.js';
 import { nmfSync } from '../lib/factorization/nmf.js';
+import { ntfSync } from '../lib/factorization/ntf.js';
 import { nsaFlowFitSync } from '../lib/nsa-flow/fit.js';
 import type { Matrix } from '../lib/matrix.js';
 import { runMain, tempDir } from './helpers/cli-run.js';
@@ -66,5 +67,28 @@ describe('nsa-flow fit with missing entries', () => {
     const r = await runMain(['fit', wine, '--k', '2', '--mask', small]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/mask/);
+  });
+});
+
+describe('nsa-flow ntf with missing entries', () => {
+  const dir = tempDir('cli-ntf-masks');
+  // The first 200 digits (of 1797 × 8 × 8), every ninth pixel missing as NaN.
+  const digits = readNpy(dataFile('digits/digits_images.npy'));
+  const withNaN = { shape: [200, 8, 8], data: digits.data.slice(0, 200 * 64).map((x, k) => (k % 9 === 4 ? NaN : x)) };
+  const file = join(dir, 'digits-nan.npy');
+  writeNpy(file, withNaN);
+
+  it("--missing nan --weighted-hals: the API's solve with that update, recorded in the settings", async () => {
+    for (const update of ['exact', 'surrogate'] as const) {
+      const r = await runMain(['ntf', file, '--rank', '4', '--missing', 'nan', '--weighted-hals', update, '--max-iterations', '15', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const json = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+      expect(json.settings.weightedHals).toBe(update);
+      const api = ntfSync(withNaN, 4, { missing: 'nan', weightedHals: update, maxIterations: 15 });
+      expect(json.diagnostics.normalizedLoss).toBe(api.normalizedLoss);
+    }
+    const bad = await runMain(['ntf', file, '--rank', '4', '--missing', 'nan', '--weighted-hals', 'em']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--weighted-hals/);
   });
 });
