@@ -7,7 +7,9 @@
 import { describe, expect, it } from 'vitest';
 
 import { readLabels, readNpy, setBlasThreads, stratifiedNtf, stratifiedNtfLoss, stratifiedNtfSync, type StratifiedNtfResult, type Tensor } from '../lib/index.js';
+import { stratifiedNtfFirstIterationStages } from '../lib/factorization/stratified-ntf.js';
 import { native } from '../lib/native.js';
+import { relativeError } from './helpers/shared.js';
 import { largestIncrease } from './helpers/snmf-cases.js';
 import { dataFile } from './helpers/shared.js';
 import { thrown } from './helpers/thrown.js';
@@ -158,6 +160,97 @@ describe('stratifiedNtf solver: hals', () => {
     const kkt = stratifiedNtfSync(digits, 6, { ...o, maxIterations: 5000, certificateTolerance: 1e-7 });
     expect(kkt.stopReason).toBe('gradMap');
     expect(kkt.certificate).toBeLessThanOrEqual(1e-7);
+  });
+
+  it("weightedHals 'surrogate' (every weight ≤ 1): monotone, the weighted loss of its state, held-out values unread, a KKT point", () => {
+    // 10 % of the pixels of every stratum but one missing ('auto' takes the surrogate: 9 % missing in
+    // all), and on the first stratum weights 0.3 … 1 ('surrogate' given: its majorizer needs ω ≤ 1).
+    const rand = uniform(22);
+    const mask = digits.map((t, s) => (s === 3 ? null : Uint8Array.from(t.data, () => (rand() < 0.1 ? 1 : 0))));
+    const auto = stratifiedNtfSync(digits, 6, { strataRank: 3, solver: 'hals', maxIterations: 2, mask });
+    expect(auto.settings.weightedHals).toBe('surrogate');
+    const weights = digits.map((t, s) => (s === 0 ? { shape: t.shape, data: Float64Array.from(t.data, () => 0.3 + 0.7 * rand()) } : null));
+    const o = { strataRank: 3, solver: 'hals', weightedHals: 'surrogate', maxIterations: 60, seed: 2, mask, weights } as const;
+    const res = stratifiedNtfSync(digits, 6, o);
+    expect(res.settings.weightedHals).toBe('surrogate');
+    // Each block's sweeps lower a majorizer that touches the weighted objective at the block's start.
+    expect(largestIncrease(res.traces.loss)).toBeLessThan(1e-10);
+    const direct = stratifiedNtfLoss(digits, res, { strataRank: 3, rank: 6, mask, weights });
+    expect(Math.abs(direct - res.loss) / res.loss).toBeLessThan(1e-9);
+    // A different update than the exact one (its iterates differ), of the same objective.
+    const exact = stratifiedNtfSync(digits, 6, { ...o, weightedHals: 'exact' });
+    expect(exact.h[0]!.data).not.toEqual(res.h[0]!.data);
+    const hidden = digits.map((t, s) => ({ shape: t.shape, data: Float64Array.from(t.data, (x, k) => (mask[s]?.[k] ? NaN : x)) }));
+    const nan = stratifiedNtfSync(hidden, 6, { ...o, mask: undefined, missing: 'nan' });
+    expect(nan.traces.loss).toEqual(res.traces.loss);
+    nan.h.forEach((m, t) => expect(m.data).toEqual(res.h[t]!.data));
+    // At a fixed point the majorizer's gradient is the objective's: the weighted certificate goes to 0.
+    const kkt = stratifiedNtfSync(digits, 6, { ...o, maxIterations: 5000, certificateTolerance: 1e-7 });
+    expect(kkt.stopReason).toBe('gradMap');
+    expect(kkt.certificate).toBeLessThanOrEqual(1e-7);
+  });
+
+  it("weightedHals 'surrogate': the first v block is the plain block on the data filled with the model (2-way strata, 1e-12)", () => {
+    // With one feature mode and one v sweep, the first stage is one block per stratum, v(s)₁, whose
+    // majorizer is the plain objective on x̃ = ωa + (1 − ω)·model at the start: the plain solve from
+    // the same start on x̃ takes the same stage. A mask, and weights 0.2 … 1 with some missing.
+    const strata = planted([30, 40], [24], 2, 3, 31).map((t) => ({ shape: [t.shape[0]!, 24], data: t.data }));
+    const rand = uniform(32);
+    const init = {
+      v: strata.map(() => [{ rows: 2, cols: 24, data: Float64Array.from({ length: 48 }, () => 0.2 + rand()) }]),
+      w: strata.map((t) => ({ rows: 3, cols: t.shape[0]!, data: Float64Array.from({ length: 3 * t.shape[0]! }, () => 0.2 + rand()) })),
+      h: [{ rows: 3, cols: 24, data: Float64Array.from({ length: 72 }, () => 0.2 + rand()) }],
+    };
+    const model = (s: number, i: number, f: number) => {
+      let x = init.v[s]![0]!.data[f]! + init.v[s]![0]!.data[24 + f]!;
+      for (let b = 0; b < 3; b++) x += init.w[s]!.data[b * strata[s]!.shape[0]! + i]! * init.h[0]!.data[b * 24 + f]!;
+      return x;
+    };
+    for (const kind of ['mask', 'weights'] as const) {
+      const omega = strata.map((t) => Float64Array.from(t.data, () => (rand() < 0.15 ? 0 : kind === 'mask' ? 1 : rand() < 0.5 ? 1 : 0.2 + 0.8 * rand())));
+      const missing = kind === 'mask' ? { mask: omega.map((w) => Uint8Array.from(w, (x) => (x === 0 ? 1 : 0))) } : { weights: omega.map((w, s) => ({ shape: strata[s]!.shape, data: w })) };
+      const filled = strata.map((t, s) => ({
+        shape: t.shape,
+        data: Float64Array.from(t.data, (a, k) => omega[s]![k]! * a + (1 - omega[s]![k]!) * model(s, Math.floor(k / 24), k % 24)),
+      }));
+      const options = { strataRank: 2, solver: 'hals', vScaling: 1, init } as const;
+      const surrogate = stratifiedNtfFirstIterationStages(strata, 3, { ...options, ...missing, weightedHals: 'surrogate' });
+      const plain = stratifiedNtfFirstIterationStages(filled, 3, options);
+      surrogate[0]!.v.forEach((vs, s) => expect(relativeError(vs[0]!.data, plain[0]!.v[s]![0]!.data)).toBeLessThan(1e-12));
+      // The w block that follows refills x̃ with the new v: no longer the plain solve's.
+      expect(relativeError(surrogate[1]!.w[0]!.data, plain[1]!.w[0]!.data)).toBeGreaterThan(1e-9);
+    }
+  });
+
+  it('weightedHals: refused without weights, with MU, and (surrogate) with a weight above 1, in TypeScript and in the addon', () => {
+    const mask = synthetic.map((t) => Uint8Array.from(t.data, (_, k) => (k % 11 === 0 ? 1 : 0)));
+    throws(
+      () => stratifiedNtfSync(synthetic, 4, { strataRank: 2, solver: 'hals', weightedHals: 'exact' }),
+      RangeError,
+      "Expected options.weightedHals only with solver 'hals' and weights or missing entries for stratifiedNtfSync() but received 'exact' without weights",
+    );
+    throws(
+      () => stratifiedNtfSync(synthetic, 4, { strataRank: 2, mask, weightedHals: 'surrogate' }),
+      RangeError,
+      "Expected options.weightedHals only with solver 'hals' and weights or missing entries for stratifiedNtfSync() but received 'surrogate' with solver 'mu'",
+    );
+    const weights = synthetic.map((t, s) => (s === 1 ? { shape: t.shape, data: Float64Array.from(t.data, (_, k) => (k === 7 ? 1.5 : 1)) } : null));
+    throws(
+      () => stratifiedNtfSync(synthetic, 4, { strataRank: 2, solver: 'hals', weights, weightedHals: 'surrogate' }),
+      RangeError,
+      "Expected options.weights[1] ≤ 1 with options.weightedHals 'surrogate' for stratifiedNtfSync() but received 1.5 at flat index 7",
+    );
+    expect(stratifiedNtfSync(synthetic, 4, { strataRank: 2, solver: 'hals', weights, maxIterations: 1 }).settings.weightedHals).toBe('exact');
+    expect(stratifiedNtfSync(synthetic, 4, { strataRank: 2, maxIterations: 1, mask }).settings.weightedHals).toBe('auto');
+    const raw = (extra: object) => () =>
+      native().stratifiedNtf([new Float64Array(8).fill(1)], [2], [2, 2], [1], 1, {
+        maxIterations: 1, solver: 'hals', vScaling: 1, tv: false, tvReg: 0, epsilon: 1e-9, tolerance: 0, lossEvery: 1, seed: 0, recordStages: false, certificateTolerance: 0,
+        ...extra,
+      } as never, undefined);
+    throws(raw({ weightedHals: 'exact' }), RangeError, "Expected options.weightedHals only with solver 'hals' and weights");
+    throws(raw({ weightedHals: 'exact', solver: 'mu', weights: [new Float64Array(8).fill(0.5)] }), RangeError, "Expected options.weightedHals only with solver 'hals' and weights");
+    throws(raw({ weightedHals: 'surrogate', weights: [Float64Array.of(1, 1, 2, 1, 1, 1, 1, 1)] }), RangeError, "Expected options.weights[0] ≤ 1 with options.weightedHals 'surrogate' but received 2 at index 2");
+    expect(() => raw({ weightedHals: 'surrogate', weights: [Float64Array.of(1, 0, 0.5, 1, 1, 1, 1, 1)] })()).not.toThrow();
   });
 
   it('refuses an unknown solver and HALS with the TV term, in TypeScript and again in the addon', () => {

@@ -100,6 +100,15 @@ describe('stratifiedNtf: 2 threads give the 1-thread result bit for bit', () => 
         expect(Math.abs(direct - two.loss)).toBeLessThan(1e-9 * two.loss);
       });
 
+  it("hals with 10 % missing entries and each weighted update ('auto' takes the surrogate here)", () => {
+    for (const weightedHals of ['exact', 'surrogate'] as const) {
+      const run = () => stratifiedNtfSync(uneven, 6, { strataRank: 3, maxIterations: 4, seed: 5, solver: 'hals', mask: masksOf(uneven, 6), weightedHals });
+      const one = withThreads(1, run);
+      expect(one.settings.weightedHals).toBe(weightedHals);
+      expectSame(withThreads(2, run), one);
+    }
+  });
+
   it('mu with the TV term, with and without missing entries', () => {
     for (const mask of [undefined, masksOf(uneven, 8)]) {
       const run = () => stratifiedNtfSync(uneven, 6, { strataRank: 3, maxIterations: 4, seed: 3, tv: { reg: 0.3 }, ...(mask ? { mask } : {}) });

@@ -270,3 +270,56 @@ export function expectFactorShape(m: { rows: number; cols: number }, name: strin
     throw new RangeError(`Expected a ${rows}×${cols} matrix for ${name} but received ${m.rows}×${m.cols}`);
   }
 }
+
+/** HALS's update with weights in ntf and stratifiedNtf (options.weightedHals; docs/missing-values.md). */
+export type WeightedHals = 'exact' | 'surrogate';
+
+/**
+ * The largest missing share Σ(1 − ω)/size at which weightedHals 'auto' takes the surrogate: by
+ * bench/ntf-weighted-hals it reached every loss level sooner than ntf's exact update (with its default
+ * sweeps) at 10 % missing, about as soon at 30 %, and later from 40–50 % on (docs/missing-values.md).
+ */
+export const AUTO_SURROGATE_MISSING_SHARE = 0.3;
+
+export const weightedHalsOptionSpec = {
+  kind: 'enum',
+  values: ['auto', 'surrogate', 'exact'],
+  default: 'auto',
+  description: "hals's update with weights: 'exact', 'surrogate' (majorize–minimize, weights ≤ 1) or 'auto'",
+} as const;
+
+/**
+ * options.weightedHals resolved: 'surrogate' or 'exact' for HALS with weights ('auto' by the missing
+ * share Σ(1 − ω) over `size` entries in all, `weights` the weighted arrays' ω), 'auto' otherwise. A
+ * given update without weights or with MU, or 'surrogate' with a weight above 1 (its majorizer needs
+ * ω ≤ 1), is refused.
+ */
+export function resolveWeightedHals(
+  option: WeightedHals | 'auto',
+  solver: 'mu' | 'hals',
+  weights: readonly (Float64Array | undefined)[],
+  size: number,
+  context: string,
+): WeightedHals | 'auto' {
+  const given = weights.filter((w): w is Float64Array => w !== undefined);
+  if (given.length === 0 || solver !== 'hals') {
+    if (option === 'auto') return 'auto';
+    throw new RangeError(
+      `Expected options.weightedHals only with solver 'hals' and weights or missing entries for ${context} but received '${option}' ${solver === 'hals' ? 'without weights' : "with solver 'mu'"}`,
+    );
+  }
+  let deficit = 0;
+  for (const w of given)
+    for (let k = 0; k < w.length; k++) {
+      if (w[k]! > 1) {
+        if (option === 'surrogate') {
+          const where = weights.length > 1 ? `options.weights[${weights.indexOf(w)}]` : 'options.weights';
+          throw new RangeError(`Expected ${where} ≤ 1 with options.weightedHals 'surrogate' for ${context} but received ${w[k]} at flat index ${k}`);
+        }
+        return option === 'auto' ? 'exact' : option;
+      }
+      deficit += 1 - w[k]!;
+    }
+  if (option !== 'auto') return option;
+  return deficit <= AUTO_SURROGATE_MISSING_SHARE * size ? 'surrogate' : 'exact';
+}

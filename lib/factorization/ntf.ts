@@ -37,7 +37,10 @@ import {
   lossOutcome,
   mapNmfProgress,
   maxRank,
+  resolveWeightedHals,
+  weightedHalsOptionSpec,
   teamThreadsBound,
+  type WeightedHals,
   type LossOutcome,
   type NmfProgress,
   type RawTrace,
@@ -123,21 +126,14 @@ export interface NtfOptions {
   weightedHals?: WeightedHals | 'auto';
 }
 
-/** HALS's update with weights: NtfOptions.weightedHals. */
-export type WeightedHals = 'exact' | 'surrogate';
-
-/**
- * The largest missing share Σ(1 − ω)/size at which weightedHals 'auto' takes the surrogate: by
- * bench/ntf-weighted-hals it reached every loss level sooner than the exact update (with its default
- * sweeps) at 10 % missing, about as soon at 30 %, and later from 40–50 % on (docs/missing-values.md).
- */
-export const AUTO_SURROGATE_MISSING_SHARE = 0.3;
 
 /**
  * The inner sweeps of an unweighted HALS solve when options.innerSweeps is not given, chosen by
  * bench/time-to-accuracy's ntf section (docs/performance.md).
  */
 export const DEFAULT_NTF_INNER_SWEEPS = 10;
+
+export { AUTO_SURROGATE_MISSING_SHARE, type WeightedHals } from './common.js';
 
 /**
  * The inner sweeps of HALS's exact weighted update (weightedHals 'exact') when options.innerSweeps is
@@ -216,12 +212,7 @@ export const ntfOptionSpecs = {
     description: `inner updates of each factor per iteration (default ${DEFAULT_NTF_INNER_SWEEPS} for hals, ${DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS} for its exact weighted update, 1 for mu; mu only 1 with weights or missing entries)`,
   },
   innerTolerance: { kind: 'number', min: 0, max: 1, default: 0.1, description: "inner sweeps stop at this fraction of the first sweep's change" },
-  weightedHals: {
-    kind: 'enum',
-    values: ['auto', 'surrogate', 'exact'],
-    default: 'auto',
-    description: "hals's update with weights: 'exact', 'surrogate' (majorize–minimize, weights ≤ 1) or 'auto'",
-  },
+  weightedHals: weightedHalsOptionSpec,
 } as const satisfies OptionSpecs;
 
 const asyncSpecs = { ...ntfOptionSpecs, ...asyncOptionSpecs } as const satisfies OptionSpecs;
@@ -247,40 +238,11 @@ function listedDoubles(missing: { weights?: Float64Array; listed?: number }, sha
   return 2 * size + ((order * (order - 1)) / 2 + 2.5 * order + 3) * listed + sumDims + order + (sumDims + 2 * Math.max(...shape)) * r + halsScratch;
 }
 
-/**
- * options.weightedHals resolved: 'surrogate' or 'exact' for HALS with weights ('auto' by the missing
- * share), 'auto' otherwise; a given update without weights or with MU, or 'surrogate' with a weight
- * above 1 (its majorizer needs ω ≤ 1), is refused.
- */
-function resolveWeightedHals(option: WeightedHals | 'auto', solver: NtfSolver, weights: Float64Array | undefined, context: string): WeightedHals | 'auto' {
-  if (!weights || solver !== 'hals') {
-    if (option === 'auto') return 'auto';
-    throw new RangeError(
-      `Expected options.weightedHals only with solver 'hals' and weights or missing entries for ${context} but received '${option}' ${solver === 'hals' ? 'without weights' : "with solver 'mu'"}`,
-    );
-  }
-  let deficit = 0;
-  let above = -1;
-  for (let k = 0; k < weights.length; k++) {
-    const w = weights[k]!;
-    if (w > 1) {
-      above = k;
-      break;
-    }
-    deficit += 1 - w;
-  }
-  if (option === 'surrogate' && above >= 0) {
-    throw new RangeError(`Expected options.weights ≤ 1 with options.weightedHals 'surrogate' for ${context} but received ${weights[above]} at flat index ${above}`);
-  }
-  if (option !== 'auto') return option;
-  return above < 0 && deficit <= AUTO_SURROGATE_MISSING_SHARE * weights.length ? 'surrogate' : 'exact';
-}
-
 function parse(T: unknown, rank: unknown, options: unknown, context: string, specs: OptionSpecs): Parsed & { o: Required<NtfOptions> } {
   const o = parseOptions<Required<NtfOptions>>(specs, options, context);
   const t = expectTensor(T, 'T', 2);
   const missing = tensorWeights(t, o as unknown as Parameters<typeof tensorWeights>[1], context);
-  const weightedHals = resolveWeightedHals(o.weightedHals, o.solver, missing.weights, context);
+  const weightedHals = resolveWeightedHals(o.weightedHals, o.solver, missing.weights ? [missing.weights] : [], t.data.length, context);
   const given = o.innerSweeps as number | undefined;
   if (given === undefined) {
     o.innerSweeps = o.solver === 'mu' ? 1 : weightedHals === 'exact' ? DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS : DEFAULT_NTF_INNER_SWEEPS;

@@ -30,10 +30,13 @@ import {
   lossOutcome,
   mapNmfProgress,
   maxRank,
+  resolveWeightedHals,
   teamThreadsBound,
+  weightedHalsOptionSpec,
   type LossOutcome,
   type NmfProgress,
   type RawTrace,
+  type WeightedHals,
 } from './common.js';
 import {
   asyncOptionSpecs,
@@ -67,6 +70,7 @@ interface RawStratifiedNtfOptions {
   solver: StratifiedNtfSolver;
   /** One per stratum: its entry weights (0 at missing entries), or null for a fully observed stratum. */
   weights?: (Float64Array | null)[];
+  weightedHals?: WeightedHals;
   maxIterations: number;
   vScaling: number;
   tv: boolean;
@@ -150,6 +154,15 @@ export interface StratifiedNtfOptions {
   mask?: (ArrayLike<boolean | number> | null)[];
   /** 'nan': NaN entries of the strata are missing; 'observed' (default). */
   missing?: 'observed' | 'nan';
+  /**
+   * HALS's update with weights or missing entries (docs/missing-values.md), as ntf's: 'exact' sweeps
+   * each block's weighted objective over the entries of weight ≠ 1; 'surrogate' (every weight ≤ 1)
+   * sweeps the plain one on the data with the missing part filled by the current model (majorize–
+   * minimize per block); 'auto' (default): the surrogate up to a missing share Σ(1 − ω)/size of
+   * AUTO_SURROGATE_MISSING_SHARE over all strata, else the exact update. Only with solver 'hals'
+   * and weights or missing entries, unless 'auto'.
+   */
+  weightedHals?: WeightedHals | 'auto';
 }
 
 /**
@@ -179,6 +192,8 @@ export interface StratifiedNtfSettings {
   epsilon: number;
   certificateTolerance: number;
   restarts: number;
+  /** The update HALS took with weights ('auto' resolved); 'auto' where no weights or MU. */
+  weightedHals: WeightedHals | 'auto';
 }
 
 /**
@@ -253,6 +268,7 @@ export const stratifiedNtfOptionSpecs = {
   epsilon: { kind: 'number', min: 0, default: 1e-9, description: 'floor of numerators and denominators (MU), of the entries (HALS)' },
   certificateTolerance: certificateToleranceSpec,
   restarts: restartsOptionSpec,
+  weightedHals: weightedHalsOptionSpec,
   weights: {
     kind: 'custom',
     description: "entry weights ≥ 0: one Tensor of its stratum's shape per stratum (null for none; 0 = missing)",
@@ -487,9 +503,11 @@ export function stratifiedNtfWorkDoubles(
     // data, κ, slot and K row indices; per listed feature (at most one per entry) three doubles and
     // K + K² indices; the factors entry-major; per thread one column's Khatri–Rao rows and vectors,
     // and a second, paired column's (at most 4096 row values: kPairedRows in the solver).
+    // With weightedHals 'surrogate' besides: the items' targets (per entry, and per feature with κ),
+    // and per thread the listed sums (2 × D × R) and one Khatri–Rao row; counted whichever update runs.
     if (listed > 0)
       total += (1.5 + (K + 1) * (2.5 + K / 2) + 3 + (K + K * K) / 2) * listed + (sumN + sumD) * r + S * qmax * sumD + S * (K * dmax + nmax) +
-        T * ((listed + 4) * R + 3 * listed + 6 * R + 7 + 4 * 4096 + 10 * R + 7);
+        T * ((listed + 4) * R + 3 * listed + 6 * R + 7 + 4 * 4096 + 10 * R + 7) + 3 * listed + T * (2 * D * R + R);
     return total;
   }
   // MU: Y(s) = A(s) ×_K h_K (r × nₛ·F/d_K) per stratum when r ≤ d_K (K ≥ 2), else one per thread;
@@ -616,6 +634,8 @@ function parse(
   if (listed > 2 ** 31 - 1) {
     throw new RangeError(`Expected at most ${2 ** 31 - 1} entries of weight ≠ 1 (missing or weighted) in all strata for ${context} but received ${listed}`);
   }
+  const sizeAll = data.samples.reduce((total, n) => total + n * data.dims.reduce((x, d) => x * d, 1), 0);
+  const weightedHals = resolveWeightedHals(o.weightedHals, o.solver, weights ?? [], sizeAll, context);
   checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, listed, o.restarts, o.solver, Boolean(o.tv));
   const init = o.init === 'random' ? undefined : expectInit(o.init, data.samples, data.dims, ranks, o.rank);
   // Reading init ran the caller's getters: the strata buffers must still be what was validated.
@@ -634,6 +654,7 @@ function parse(
     epsilon: o.epsilon,
     certificateTolerance: o.certificateTolerance,
     restarts: o.restarts,
+    weightedHals,
   };
   const normA = combinedNorm(norms);
   return { ...data, weights, settings, init, normA, o: o as ParsedOptions & { rank: number }, context };
@@ -660,6 +681,7 @@ function rawArgs(p: Parsed, seed = p.settings.seed, recordStages = false): RawAr
       recordStages,
       certificateTolerance: s.certificateTolerance,
       ...(p.weights ? { weights: p.weights.map((w) => w ?? null) } : {}),
+      ...(s.weightedHals !== 'auto' ? { weightedHals: s.weightedHals } : {}),
     },
     p.init,
   ];

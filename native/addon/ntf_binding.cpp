@@ -117,10 +117,13 @@ double stratifiedNtfDoubles(const Shape& samples, const Shape& dims, const Shape
     // K + K² indices; the factors entry-major; per thread one column's Khatri–Rao rows and vectors
     // (a column meets at most a stratum's entries), and a second, paired column's (at most 4096 row
     // values: kPairedRows in ntf_stratified_hals.cpp).
+    // With weightedHals Surrogate besides: the items' targets (per entry, and per slot with κ), and
+    // per thread the listed sums (2 × D × R) and one Khatri–Rao row; counted whichever update runs.
     if (listed > 0)
       solver += (1.5 + (K + 1) * (2.5 + K / 2) + 3 + (K + K * K) / 2) * listedAll + (sumN + sumD) * r +
                 S * qmax * sumD + S * (K * dmax + nmax) +
-                T * ((listed + 4) * R + 3 * listed + 6 * R + 7 + 4 * 4096 + 10 * R + 7);
+                T * ((listed + 4) * R + 3 * listed + 6 * R + 7 + 4 * 4096 + 10 * R + 7) + 3 * listedAll +
+                T * (2 * D * R + R);
     return 3 * state + solver;
   }
   // MU: Y(s) = A(s) ×_K h_K (r × nₛ·F/d_K) kept per stratum when r ≤ d_K (K ≥ 2), else one per
@@ -163,7 +166,7 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   const std::size_t r = dimension(arg(info, 4, "rank"));
   const Fields o(arg(info, 5, "options"),
                  {"maxIterations", "solver", "vScaling", "tv", "tvReg", "epsilon", "tolerance", "lossEvery", "recordStages",
-                  "seed", "certificateTolerance", "weights"});
+                  "seed", "certificateTolerance", "weights", "weightedHals"});
   const In initArg = arg(info, 6, "init");
   const bool given = !absent(initArg);
   if (requireInit && !given) throwType(env, "Expected an object {v, w, h} for init but received " + describe(initArg.value));
@@ -192,6 +195,7 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
   if (o.has("certificateTolerance")) opt.certificateTolerance = numberIn(o["certificateTolerance"], 0, 1);
   if (opt.solver == NtfSolver::Hals && opt.tv)
     throwRangeJs(env, "Expected options.solver 'mu' with options.tv (the TV term defines only the multiplicative updates) but received 'hals'");
+  if (o.has("weightedHals")) opt.weightedHals = oneOf(o["weightedHals"], weightedHalsUpdates());
   const std::uint64_t seed = given ? 0 : static_cast<std::uint64_t>(integerIn(o["seed"], 0, 9007199254740991));
   const std::size_t F = shapeSize(dims);
   StratifiedNtfIn in;
@@ -227,6 +231,8 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
       listedBound = std::max(listedBound, static_cast<double>(samples[s]) * static_cast<double>(F));
       listedAll += static_cast<double>(samples[s]) * static_cast<double>(F);
     }
+  if (o.has("weightedHals") && (listedAll == 0 || opt.solver != NtfSolver::Hals))
+    throwRangeJs(env, "Expected options.weightedHals only with solver 'hals' and weights");
   const double cores = static_cast<double>(std::max(1u, std::thread::hardware_concurrency()));
   checkMemory(env, float64Bytes({1}) * (dataDoubles + stratifiedNtfDoubles(samples, dims, ranks, r, opt.solver, opt.tv, listedBound, listedAll, opt.recordStages, cores)),
               [&] { return std::string("Stratified-NTF of rank " + std::to_string(r) + " (" + std::to_string(S) + (S == 1 ? " stratum" : " strata") + ")"); });
@@ -240,6 +246,11 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
     if (weighted) {
       Doubles omega = doubles(*in.weights[s], true);  // read once: what is checked is what is used
       requireNonNegativeFinite(env, omega.data(), omega.size(), in.weights[s]->name);
+      if (opt.weightedHals == WeightedHals::Surrogate)  // its majorizer needs every ω ≤ 1
+        for (std::size_t k = 0; k < omega.size(); ++k)
+          if (omega[k] > 1.0)
+            throwRangeJs(env, "Expected " + in.weights[s]->name + " ≤ 1 with options.weightedHals 'surrogate' but received " +
+                                  jsNumber(omega[k]) + " at index " + std::to_string(k));
       std::vector<double> observed = std::move(A).owned();
       double listed = 0;
       for (std::size_t k = 0; k < omega.size(); ++k) {

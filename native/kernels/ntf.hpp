@@ -59,6 +59,9 @@ struct StratifiedNtfProblem {
   }
 };
 
+// HALS's update with weights (NtfOptions::weightedHals, StratifiedNtfOptions::weightedHals).
+enum class WeightedHals { Exact, Surrogate };
+
 struct StratifiedNtfOptions {
   std::vector<std::size_t> strataRank;  // qₛ, one per stratum
   std::size_t rank = 1;                 // r, topics
@@ -74,6 +77,11 @@ struct StratifiedNtfOptions {
   // Stop ('gradMap') when the certificate of the state is at most this, checked before every
   // lossEvery-th iteration at the cost of one gradient evaluation; 0 = never (always with TV).
   double certificateTolerance = 0;
+  // HALS with weights (ntf_stratified_hals.cpp): Exact, each block's weighted sweeps over the listed
+  // entries' Khatri–Rao rows; Surrogate (every weight ≤ 1), the plain sweeps on the block's data with
+  // the listed entries' κ(target − model)·z added to its linear term at the block's start (the
+  // majorizer of NtfOptions::weightedHals, per block).
+  WeightedHals weightedHals = WeightedHals::Exact;
 };
 
 struct StratifiedNtfState {
@@ -132,8 +140,6 @@ void stratifiedNtf(const StratifiedNtfProblem& problem, const StratifiedNtfOptio
 
 // ---- non-negative CP ------------------------------------------------------------------------------
 
-enum class WeightedHals { Exact, Surrogate };
-
 struct NtfOptions {
   std::size_t rank = 1;
   int maxIterations = 100;
@@ -154,7 +160,7 @@ struct NtfOptions {
   // as above, the block objective being weightedHals's.
   int innerSweeps = 1;
   double innerTolerance = 0.1;
-  // HALS with weights (ntf.cpp, weightedHalsMode and surrogateHalsMode):
+  // HALS with weights (ntf.cpp: weightedHalsMode, and the surrogate in ntf's loop):
   // - Exact: each coordinate step is the exact minimizer of the weighted objective, the listed
   //   entries' residuals kept current through every step (their Khatri–Rao rows gathered once per
   //   column and mode);

@@ -145,6 +145,11 @@ struct StratifiedNtfHals::Impl {
   std::vector<int32_t> featureIndex;  // per slot its K feature indices
   std::vector<int32_t> entrySlot;     // per entry its feature's slot
   Vec featureKappa, featureTargets, ownTerm;  // per slot
+  // weightedHals Surrogate: the items' targets (and the v blocks' κ) in group order, as
+  // listed::Kernels::cpGroupSums reads them: the w and h blocks' per entry (stratum s's w block at
+  // base[s] …), the v blocks' per slot (stratum s's at featureBase[s] …).
+  bool surrogate = false;
+  Vec entryTargets, slotTargets, slotKappa;
   std::vector<std::size_t> featureStride;  // feature f = Σₖ fₖ·featureStride[k] (C order over dims)
   // The items of a block grouped by its column: group j is items start[j] … start[j + 1] − 1, `index`
   // (stride per item) the indices their Khatri–Rao rows read, `slot` their features' slots. The w
@@ -184,6 +189,7 @@ struct StratifiedNtfHals::Impl {
       bool active = false;  // its sweeps go on
     };
     Column col[2];  // two columns swept together (weightedBlock)
+    Vec num, den, z;  // the surrogate's listed sums (entry-major, D × R) and one item's Khatri–Rao row
   };
   bool cacheZ = false;
   std::vector<Vec> Zall;
@@ -272,6 +278,7 @@ struct StratifiedNtfHals::Impl {
       strata.push_back(s);
     }
     anyListed = !strata.empty();
+    surrogate = anyListed && o.weightedHals == WeightedHals::Surrogate;
     if (anyListed) buildListed(strata);
     cacheZ = true;
     for (std::size_t n : p.samples) cacheZ = cacheZ && r <= n;
@@ -371,6 +378,18 @@ struct StratifiedNtfHals::Impl {
         c.curvPairs.resize((R + 1) / 2);
         scratch += c.ycStorage.size() + 3 * items + 7 + 4 * R + c.curvPairs.size();
       }
+      if (surrogate) {
+        x.num.resize(std::max(dmax, nmax) * R);
+        x.den.resize(std::max(dmax, nmax) * R);
+        x.z.resize(R);
+        scratch += 2 * std::max(dmax, nmax) * R + R;
+      }
+    }
+    if (surrogate) {
+      entryTargets.resize(listedTotal);
+      slotTargets.resize(slots);
+      slotKappa.resize(slots);
+      scratch += listedTotal + 2 * slots;
     }
     // Per entry: its topic value and slot, and in the w group and each h group its data, κ (unless
     // uniform) and K + 1 indices (its slot and K in the rows); per slot 3 doubles and K + K² indices
@@ -570,7 +589,21 @@ struct StratifiedNtfHals::Impl {
       const double* h = st.h[t].data();
       gemm(false, false, q, d, r, -1.0, E.data(), h, 1.0, P.data());
       const double setup = 2.0 * static_cast<double>(q * F + q * r * d);
-      if (listed[s]) {
+      if (listed[s] && surrogate) {
+        // By feature: κ_f = Σκ and target Σκ(a − topic term)/κ_f (κ_f < 0: every ω ≤ 1, ω ≠ 1).
+        const double* rows[kMaxTensorOrder];
+        for (std::size_t k = 0; k < K; ++k) rows[k] = vRows[s][k].data();
+        const ListedGroups& g = vGroups[s][t];
+        const std::size_t s0 = featureBase[s], items = g.start.back();
+        for (std::size_t i = 0; i < items; ++i) {
+          const std::size_t l = static_cast<std::size_t>(g.slot[i]);
+          slotKappa[s0 + i] = featureKappa[l];
+          slotTargets[s0 + i] = featureTargets[l] / featureKappa[l];
+        }
+        surrogateTerm(P.data(), q, d, g, rows, K, t, slotTargets.data() + s0, slotKappa.data() + s0, x, x, 0, d);
+        block(v(s, t), q, d, setup, x, false);
+        refreshRowsV(s, t);
+      } else if (listed[s]) {
         // Column j of v(s)ₜ meets the entries with jₜ = j: z_a = Π_{k≠t} v(s)ₖ[a, jₖ], fixed term the topics'.
         const double* rows[kMaxTensorOrder];
         for (std::size_t k = 0, at = 0; k < K; ++k)
@@ -606,7 +639,16 @@ struct StratifiedNtfHals::Impl {
       for (std::size_t i = 0; i < n; ++i) P[b * n + i] -= c;
     }
     const double setup = 2.0 * static_cast<double>(r * n * F);
-    if (listed[s]) {
+    if (listed[s] && surrogate) {
+      const double* rows[kMaxTensorOrder + 1];
+      rows[0] = wRows.data() + wBase[s] * r;
+      for (std::size_t t = 0; t < K; ++t) rows[t + 1] = hRows[t].data();
+      double* targets = entryTargets.data() + base[s];
+      entryTargetsOf(wGroups[s], targets);
+      surrogateTerm(P.data(), r, n, wGroups[s], rows, K + 1, 0, targets, uniformKappa ? nullptr : wGroups[s].kappa.data(),
+                    x, x, 0, n);
+      block(st.w[s].data(), r, n, setup, x, false);
+    } else if (listed[s]) {
       // Column i of w(s) meets the entries of sample i: z_b = Πₜ hₜ[b, jₜ], fixed term the own one.
       const double* rows[kMaxTensorOrder];
       for (std::size_t t = 0; t < K; ++t) rows[t] = hRows[t].data();
@@ -688,7 +730,21 @@ struct StratifiedNtfHals::Impl {
     };
     runRowsIfWorth(spread ? *team : alone, d, 8, static_cast<double>(2 * S * r * qmax * d), columns);
     double* h = st.h[t].data();
-    if (anyListed) {
+    if (anyListed && surrogate) {
+      // Items: the entries of every stratum with jₜ = j; the other modes: the w row, the other h modes.
+      const double* rows[kMaxTensorOrder + 1];
+      rows[0] = wRows.data();
+      for (std::size_t k = 0; k < K; ++k) rows[k + 1] = hRows[k].data();
+      const ListedGroups& g = hGroups[t];
+      entryTargetsOf(g, entryTargets.data());
+      auto sums = [&](int thread, std::size_t b, std::size_t e) {
+        surrogateTerm(P.data(), r, d, g, rows, K + 1, t + 1, entryTargets.data(), uniformKappa ? nullptr : g.kappa.data(),
+                      perThread[static_cast<std::size_t>(thread)], x0, b, e);
+      };
+      runRowsIfWorth(spread ? *team : alone, d, 2, static_cast<double>(listedTotal * r * (K + 2)), sums);
+      block(h, r, d, setup, x0, true);
+      refreshRowsH(t);
+    } else if (anyListed) {
       // Column j of hₜ meets the entries of every stratum with jₜ = j: z_b = w(s)[b, i]·Π_{k≠t} hₖ[b, jₖ].
       const double* rows[kMaxTensorOrder + 1];
       rows[0] = wRows.data();
@@ -796,6 +852,28 @@ struct StratifiedNtfHals::Impl {
       out[k] = e.data[k] - out[k];
       featureTargets[static_cast<std::size_t>(slot[k])] += e.kappa[k] * out[k];
     }
+  }
+
+  // weightedHals Surrogate: adds to the block's linear term P (R × d, rank-major), columns [j0, j1),
+  // the listed items' Σ κ(target − z·x)·z (listed::Kernels::cpGroupSums' num − den; rows[skip] the
+  // block's own factor entry-major, at its value before the block). The plain sweeps on that P are
+  // those of the majorizer ½Σ(x̃ − model)² with x̃ = ωa + (1 − ω)·model at the block's start, which
+  // touches the weighted objective there (StratifiedNtfOptions::weightedHals): neither sweep nor block
+  // raises it. targets and kappa per item in g's order (kappa null: all kappa0); the sums go through
+  // `sums`' num and den (rows j of the block), the item's Khatri–Rao row through x's z.
+  void surrogateTerm(double* P, std::size_t R, std::size_t d, const ListedGroups& g, const double* const* rows,
+                     std::size_t order, std::size_t skip, const double* targets, const double* kappa, Scratch& x,
+                     Scratch& sums, std::size_t j0, std::size_t j1) {
+    listed::kernels().cpGroupSums(rows, order, R, g.index.data(), g.start.data(), j0, j1, skip, kappa, kappa0, targets,
+                                  sums.num.data(), sums.den.data(), x.z.data());
+    for (std::size_t a = 0; a < R; ++a)
+      for (std::size_t j = j0; j < j1; ++j) P[a * d + j] += sums.num[j * R + a] - sums.den[j * R + a];
+  }
+
+  // The w and h blocks' targets for the surrogate, a − own term, per item of g (in its order).
+  void entryTargetsOf(const ListedGroups& g, double* out) const {
+    const std::size_t items = g.start.back();
+    for (std::size_t i = 0; i < items; ++i) out[i] = g.data[i] - ownTerm[static_cast<std::size_t>(g.slot[i])];
   }
 
   // The weighted block: column by column (each meets only its own listed items, the group g[j], so
