@@ -204,7 +204,7 @@ describe('ntf inner sweeps', () => {
     expect(update(weights(() => 0.75))).toBe('surrogate'); // missing share 0.25
     expect(update(weights(() => 0.6))).toBe('exact'); // 0.4
     expect(update(weights((k) => (k === 5 ? 1.5 : 1)))).toBe('exact'); // no majorizer with ω > 1
-    expect(AUTO_SURROGATE_MISSING_SHARE).toBe(0.3);
+    expect(AUTO_SURROGATE_MISSING_SHARE.ntf).toBe(0.3);
   });
 
   it('the addon guards the raw options itself', () => {

@@ -242,6 +242,10 @@ describe('stratifiedNtf solver: hals', () => {
     );
     expect(stratifiedNtfSync(synthetic, 4, { strataRank: 2, solver: 'hals', weights, maxIterations: 1 }).settings.weightedHals).toBe('exact');
     expect(stratifiedNtfSync(synthetic, 4, { strataRank: 2, maxIterations: 1, mask }).settings.weightedHals).toBe('auto');
+    // 'auto': the surrogate up to 12 % of all the strata's entries missing (1728 of 14 400), here all in stratum 0.
+    const first = (count: number) => synthetic.map((t, s) => (s === 0 ? Uint8Array.from(t.data, (_, k) => (k < count ? 1 : 0)) : null));
+    const update = (count: number) => stratifiedNtfSync(synthetic, 4, { strataRank: 2, solver: 'hals', maxIterations: 1, mask: first(count) }).settings.weightedHals;
+    expect([update(1728), update(1729)]).toEqual(['surrogate', 'exact']);
     const raw = (extra: object) => () =>
       native().stratifiedNtf([new Float64Array(8).fill(1)], [2], [2, 2], [1], 1, {
         maxIterations: 1, solver: 'hals', vScaling: 1, tv: false, tvReg: 0, epsilon: 1e-9, tolerance: 0, lossEvery: 1, seed: 0, recordStages: false, certificateTolerance: 0,

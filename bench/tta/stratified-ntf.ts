@@ -5,7 +5,10 @@
 // (MU, HALS, MU, HALS, …) and the medians printed with their ratio, so that load from other
 // processes hits both alike.
 //
-// Run alone: npx tsx bench/tta/stratified-ntf.ts
+// With --masked: 10 % of every stratum's entries hidden at random, and HALS with each weighted update
+// (weightedHals 'exact' and 'surrogate') against the masked MU.
+//
+// Run alone: npx tsx bench/tta/stratified-ntf.ts [--masked]
 import { pathToFileURL } from 'node:url';
 
 import type { StratifiedNtfSolver } from '../../lib/factorization/stratified-ntf.js';
@@ -59,49 +62,58 @@ function digits(): Case {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+type Variant = { label: string; solver: StratifiedNtfSolver; weightedHals?: 'exact' | 'surrogate' };
+
 /** Milliseconds (from the solve's start) and iterations to first reach `target`; null when not reached. */
-function timeTo(c: Case, solver: StratifiedNtfSolver, target: number, maxIterations: number, seed: number) {
-  const r = stratifiedNtfSync(c.strata, c.rank, { strataRank: c.strataRank, solver, maxIterations, seed });
+function timeTo(c: Case, v: Variant, target: number, maxIterations: number, seed: number, mask?: Uint8Array[]) {
+  const r = stratifiedNtfSync(c.strata, c.rank, {
+    strataRank: c.strataRank,
+    solver: v.solver,
+    maxIterations,
+    seed,
+    ...(mask ? { mask, ...(v.weightedHals ? { weightedHals: v.weightedHals } : {}) } : {}),
+  });
   const k = r.traces.loss.findIndex((loss) => loss <= target);
   return k < 0 ? null : { ms: r.traces.timeMs[k]!, iterations: r.traces.iteration[k]! };
 }
 
-export async function run(): Promise<void> {
+export async function run(masked = process.argv.includes('--masked')): Promise<void> {
   setBlasThreads(1);
   const repeats = 3;
   const seeds = [1, 2, 3, 4];
-  console.log("Stratified-NTF: time to the MU solver's 200-iteration loss (one BLAS thread, medians of interleaved repeats)");
+  const variants: Variant[] = masked
+    ? [{ label: 'hals (exact)', solver: 'hals', weightedHals: 'exact' }, { label: 'hals (surrogate)', solver: 'hals', weightedHals: 'surrogate' }]
+    : [{ label: 'hals', solver: 'hals' }];
+  const mu: Variant = { label: 'mu', solver: 'mu' };
+  console.log(`Stratified-NTF${masked ? ', 10 % of the entries missing' : ''}: time to the MU solver's 200-iteration loss (one BLAS thread, medians of interleaved repeats)`);
   for (const c of [synthetic(), digits()]) {
+    const mask = masked ? c.strata.map((t, s) => Uint8Array.from(lcgFill(t.data.length, 90 + s), (x) => (x < 0.1 ? 1 : 0))) : undefined;
     console.log(`\n${c.name}`);
-    console.log('  seed  target (MU, 200 it.)  mu ms  hals ms (iterations)  mu/hals');
-    const ratios: number[] = [];
+    console.log(`  seed  target (MU, 200 it.)  mu ms  ${variants.map((v) => `${v.label} ms (iterations)  mu/${v.label.split(' ')[0]}`).join('  ')}`);
+    const ratios: number[][] = variants.map(() => []);
     for (const seed of seeds) {
-      const mu = stratifiedNtfSync(c.strata, c.rank, { strataRank: c.strataRank, solver: 'mu', maxIterations: 200, seed });
-      const target = mu.loss;
-      const times: Record<StratifiedNtfSolver, number[]> = { mu: [], hals: [] };
-      let halsIterations = NaN;
-      let missed = false;
-      for (let k = 0; k < repeats && !missed; k++) {
-        for (const solver of ['mu', 'hals'] as const) {
-          const hit = timeTo(c, solver, target, solver === 'mu' ? 200 : 2000, seed);
-          if (!hit) {
-            missed = true;
-            break;
-          }
-          times[solver].push(hit.ms);
-          if (solver === 'hals') halsIterations = hit.iterations;
-        }
-      }
-      if (missed) {
+      const target = stratifiedNtfSync(c.strata, c.rank, { strataRank: c.strataRank, solver: 'mu', maxIterations: 200, seed, ...(mask ? { mask } : {}) }).loss;
+      const times = [mu, ...variants].map(() => [] as number[]);
+      const iterations = variants.map(() => NaN);
+      const missed = variants.map(() => false);
+      for (let k = 0; k < repeats; k++)
+        [mu, ...variants].forEach((v, j) => {
+          if (j > 0 && missed[j - 1]) return;
+          const hit = timeTo(c, v, target, v.solver === 'mu' ? 200 : 2000, seed, mask);
+          if (!hit) missed[j - 1] = true;
+          else (times[j]!.push(hit.ms), j > 0 && (iterations[j - 1] = hit.iterations));
+        });
+      const tm = median(times[0]!);
+      const cells = variants.map((v, j) => {
         // A local minimum above MU's: HALS ended in another basin from this seed.
-        console.log(`  ${String(seed).padEnd(4)}  ${fmt(target, 6).padEnd(20)}  hals stops in a higher local minimum from this seed`);
-        continue;
-      }
-      const [tm, th] = [median(times.mu), median(times.hals)];
-      ratios.push(tm / th);
-      console.log(`  ${String(seed).padEnd(4)}  ${fmt(target, 6).padEnd(20)}  ${fmt(tm).padStart(5)}  ${fmt(th).padStart(7)} (${halsIterations})${' '.repeat(12)}${fmt(tm / th)}×`);
+        if (missed[j]) return `${v.label} stops in a higher local minimum`;
+        const th = median(times[j + 1]!);
+        ratios[j]!.push(tm / th);
+        return `${fmt(th).padStart(7)} (${iterations[j]})${' '.repeat(8)}${fmt(tm / th)}×`;
+      });
+      console.log(`  ${String(seed).padEnd(4)}  ${fmt(target, 6).padEnd(20)}  ${fmt(tm).padStart(5)}  ${cells.join('  ')}`);
     }
-    if (ratios.length) console.log(`  median mu/hals over the seeds that reach it: ${fmt(median(ratios))}× (goal ≥ 5×)`);
+    variants.forEach((v, j) => ratios[j]!.length && console.log(`  median mu/${v.label} over the seeds that reach it: ${fmt(median(ratios[j]!))}× (goal ≥ 5×)`));
   }
 }
 

@@ -275,11 +275,13 @@ export function expectFactorShape(m: { rows: number; cols: number }, name: strin
 export type WeightedHals = 'exact' | 'surrogate';
 
 /**
- * The largest missing share Σ(1 − ω)/size at which weightedHals 'auto' takes the surrogate: by
- * bench/ntf-weighted-hals it reached every loss level sooner than ntf's exact update (with its default
- * sweeps) at 10 % missing, about as soon at 30 %, and later from 40–50 % on (docs/missing-values.md).
+ * The largest missing share Σ(1 − ω)/size at which weightedHals 'auto' takes the surrogate, per
+ * method, from bench/ntf-weighted-hals (docs/missing-values.md): in ntf it reached every loss level
+ * sooner than the exact update (with its default sweeps) at 10–20 % missing, about as soon at 30 %,
+ * and later from 40–50 % on; in stratifiedNtf 1.4–1.6 times sooner at 10 %, but from 15 % on it fell
+ * behind at the tighter levels.
  */
-export const AUTO_SURROGATE_MISSING_SHARE = 0.3;
+export const AUTO_SURROGATE_MISSING_SHARE = { ntf: 0.3, stratifiedNtf: 0.12 } as const;
 
 export const weightedHalsOptionSpec = {
   kind: 'enum',
@@ -295,6 +297,7 @@ export const weightedHalsOptionSpec = {
  * ω ≤ 1), is refused.
  */
 export function resolveWeightedHals(
+  method: keyof typeof AUTO_SURROGATE_MISSING_SHARE,
   option: WeightedHals | 'auto',
   solver: 'mu' | 'hals',
   weights: readonly (Float64Array | undefined)[],
@@ -321,5 +324,5 @@ export function resolveWeightedHals(
       deficit += 1 - w[k]!;
     }
   if (option !== 'auto') return option;
-  return deficit <= AUTO_SURROGATE_MISSING_SHARE * size ? 'surrogate' : 'exact';
+  return deficit <= AUTO_SURROGATE_MISSING_SHARE[method] * size ? 'surrogate' : 'exact';
 }

@@ -120,7 +120,7 @@ export interface NtfOptions {
    * data with the missing part filled by the current model, x̃ = ωt + (1 − ω)·model, a majorizer of
    * the weighted one (majorize–minimize: the loss never rises), at about the cost of an unweighted
    * sweep. 'auto' (default): 'surrogate' when every weight is ≤ 1 and the missing share Σ(1 − ω)/size
-   * is at most AUTO_SURROGATE_MISSING_SHARE, else 'exact' (chosen by measured time to accuracy). Only
+   * is at most AUTO_SURROGATE_MISSING_SHARE.ntf (30 %), else 'exact' (chosen by measured time to accuracy). Only
    * with solver 'hals' and weights or missing entries, unless 'auto'.
    */
   weightedHals?: WeightedHals | 'auto';
@@ -242,7 +242,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
   const o = parseOptions<Required<NtfOptions>>(specs, options, context);
   const t = expectTensor(T, 'T', 2);
   const missing = tensorWeights(t, o as unknown as Parameters<typeof tensorWeights>[1], context);
-  const weightedHals = resolveWeightedHals(o.weightedHals, o.solver, missing.weights ? [missing.weights] : [], t.data.length, context);
+  const weightedHals = resolveWeightedHals('ntf', o.weightedHals, o.solver, missing.weights ? [missing.weights] : [], t.data.length, context);
   const given = o.innerSweeps as number | undefined;
   if (given === undefined) {
     o.innerSweeps = o.solver === 'mu' ? 1 : weightedHals === 'exact' ? DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS : DEFAULT_NTF_INNER_SWEEPS;
