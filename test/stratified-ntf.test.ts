@@ -83,7 +83,7 @@ describe('Stratified-NTF behaviour', () => {
     const b = stratifiedNtfSync(A, 3, { ...base, maxIterations: 10 });
     expect(b.traces.loss).toEqual(a.traces.loss);
     expect(JSON.parse(JSON.stringify(a.settings))).toEqual({
-      strataRank: [2, 3, 2], rank: 3, solver: 'mu', maxIterations: 10, vScaling: 2, tv: null, init: 'random', seed: 7, tolerance: 0, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0, restarts: 1,
+      strataRank: [2, 3, 2], rank: 3, solver: 'mu', maxIterations: 10, vScaling: 2, tv: null, init: 'random', seed: 7, tolerance: 0, lossEvery: 1, epsilon: 1e-9, certificateTolerance: 0, restarts: 1, weightedHals: 'auto',
     });
   });
 

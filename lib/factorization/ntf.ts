@@ -38,12 +38,12 @@ import {
   mapNmfProgress,
   maxRank,
   resolveWeightedHals,
-  weightedHalsOptionSpec,
   teamThreadsBound,
-  type WeightedHals,
+  weightedHalsOptionSpec,
   type LossOutcome,
   type NmfProgress,
   type RawTrace,
+  type WeightedHals,
 } from './common.js';
 import { bestOf, bestOfSync, restartsDoubles, restartsOptionSpec, type RestartsSummary } from './restarts.js';
 import { checkTensorMask, checkTensorWeights, tensorWeights } from './stratified-ntf.js';
@@ -120,12 +120,11 @@ export interface NtfOptions {
    * data with the missing part filled by the current model, x̃ = ωt + (1 − ω)·model, a majorizer of
    * the weighted one (majorize–minimize: the loss never rises), at about the cost of an unweighted
    * sweep. 'auto' (default): 'surrogate' when every weight is ≤ 1 and the missing share Σ(1 − ω)/size
-   * is at most AUTO_SURROGATE_MISSING_SHARE.ntf (30 %), else 'exact' (chosen by measured time to accuracy). Only
-   * with solver 'hals' and weights or missing entries, unless 'auto'.
+   * is at most AUTO_SURROGATE_MISSING_SHARE.ntf (30 %), else 'exact' (chosen by measured time to
+   * accuracy). Only with solver 'hals' and weights or missing entries, unless 'auto'.
    */
   weightedHals?: WeightedHals | 'auto';
 }
-
 
 /**
  * The inner sweeps of an unweighted HALS solve when options.innerSweeps is not given, chosen by
@@ -224,9 +223,9 @@ type Parsed = { t: Tensor; rank: number; factors: Float64Array[] | undefined; se
  * (N int32 indices, κ and data: N/2 + 2 doubles each), its groups by mode (ntf.cpp's ListedByMode: per
  * mode the other N − 1 indices, κ and data of each entry, N(N−1)/2 + 2N doubles, and the groups'
  * starts) and the entries' model values: (N(N−1)/2 + 2.5N + 3) doubles per listed entry and Σ(d + 1);
- * the factors' entry-major copies (Σd·r) and the row sums of MU and of HALS's surrogate (2·d_max·r); and
- * the exact HALS's column scratch, per thread of the team one column's Khatri–Rao rows and residuals, at most min(listed, size/d_min)
- * entries (native weightedHalsScratchDoubles counts the same).
+ * the factors' entry-major copies (Σd·r) and the row sums of MU and of HALS's surrogate (2·d_max·r);
+ * and the exact HALS's column scratch, per thread of the team one column's Khatri–Rao rows and
+ * residuals, at most min(listed, size/d_min) entries (native weightedHalsScratchDoubles counts the same).
  */
 function listedDoubles(missing: { weights?: Float64Array; listed?: number }, shape: readonly number[], r: number, size: number, exactHals: boolean): number {
   if (!missing.weights) return 0;

@@ -160,8 +160,8 @@ export interface StratifiedNtfOptions {
    * sweeps the plain one on the data with the missing part filled by the current model (majorize–
    * minimize per block); 'auto' (default): the surrogate up to a missing share Σ(1 − ω)/size of
    * AUTO_SURROGATE_MISSING_SHARE.stratifiedNtf (12 %) over all strata, else the exact update (chosen
-   * by measured time to accuracy). Only with solver 'hals'
-   * and weights or missing entries, unless 'auto'.
+   * by measured time to accuracy). Only with solver 'hals' and weights or missing entries, unless
+   * 'auto'.
    */
   weightedHals?: WeightedHals | 'auto';
 }
