@@ -6,7 +6,17 @@
 // on the thread team give the 1-thread result.
 import { describe, expect, it } from 'vitest';
 
-import { readLabels, readNpy, setBlasThreads, stratifiedNtf, stratifiedNtfLoss, stratifiedNtfSync, type StratifiedNtfResult, type Tensor } from '../lib/index.js';
+import {
+  readLabels,
+  readNpy,
+  setBlasThreads,
+  stratifiedNtf,
+  stratifiedNtfLoss,
+  stratifiedNtfSync,
+  type StratifiedNtfOptions,
+  type StratifiedNtfResult,
+  type Tensor,
+} from '../lib/index.js';
 import { stratifiedNtfFirstIterationStages } from '../lib/factorization/stratified-ntf.js';
 import { native } from '../lib/native.js';
 import { relativeError } from './helpers/shared.js';
@@ -61,6 +71,28 @@ const synthetic = planted([40, 30, 50], [12, 10], 2, 4, 7);
 
 /** The first iteration whose recorded loss is at most `target` (−1: never). */
 const reached = (res: StratifiedNtfResult, target: number) => res.traces.iteration[res.traces.loss.findIndex((l) => l <= target)] ?? -1;
+
+/**
+ * A weighted HALS solve of the digits (rank 6, options o with a mask and weights): its loss never
+ * rises (1e-10 relative), it is the weighted loss of its state (1e-9); the values under the mask are
+ * never read (NaN there, marked by missing 'nan' instead, gives the same solve bit for bit); and run
+ * on, it stops at a KKT point by the weighted certificate (≤ 1e-7).
+ */
+function expectWeightedClaims(
+  res: StratifiedNtfResult,
+  o: StratifiedNtfOptions & { mask: (Uint8Array | null)[]; weights: ({ shape: number[]; data: Float64Array } | null)[] },
+): void {
+  expect(largestIncrease(res.traces.loss)).toBeLessThan(1e-10);
+  const direct = stratifiedNtfLoss(digits, res, { strataRank: 3, rank: 6, mask: o.mask, weights: o.weights });
+  expect(Math.abs(direct - res.loss) / res.loss).toBeLessThan(1e-9);
+  const hidden = digits.map((t, s) => ({ shape: t.shape, data: Float64Array.from(t.data, (x, k) => (o.mask[s]?.[k] ? NaN : x)) }));
+  const nan = stratifiedNtfSync(hidden, 6, { ...o, mask: undefined, missing: 'nan' });
+  expect(nan.traces.loss).toEqual(res.traces.loss);
+  nan.h.forEach((m, t) => expect(m.data).toEqual(res.h[t]!.data));
+  const kkt = stratifiedNtfSync(digits, 6, { ...o, maxIterations: 5000, certificateTolerance: 1e-7 });
+  expect(kkt.stopReason).toBe('gradMap');
+  expect(kkt.certificate).toBeLessThanOrEqual(1e-7);
+}
 
 describe('stratifiedNtf solver: hals', () => {
   it('never increases the loss, on order-2, -3 and -4 strata, and reports the loss of its state', () => {
@@ -148,18 +180,7 @@ describe('stratifiedNtf solver: hals', () => {
     const o = { strataRank: 3, solver: 'hals', maxIterations: 60, seed: 2, mask, weights } as const;
     const res = stratifiedNtfSync(digits, 6, o);
     // Each weighted coordinate step is exact (curvature Σωz², slope with the residuals kept current).
-    expect(largestIncrease(res.traces.loss)).toBeLessThan(1e-10);
-    const direct = stratifiedNtfLoss(digits, res, { strataRank: 3, rank: 6, mask, weights });
-    expect(Math.abs(direct - res.loss) / res.loss).toBeLessThan(1e-9);
-    // The values under the mask are never read: NaN there (missing 'nan' marks the same entries) gives
-    // the same solve bit for bit.
-    const hidden = digits.map((t, s) => ({ shape: t.shape, data: Float64Array.from(t.data, (x, k) => (mask[s]?.[k] ? NaN : x)) }));
-    const nan = stratifiedNtfSync(hidden, 6, { ...o, mask: undefined, missing: 'nan' });
-    expect(nan.traces.loss).toEqual(res.traces.loss);
-    nan.h.forEach((m, t) => expect(m.data).toEqual(res.h[t]!.data));
-    const kkt = stratifiedNtfSync(digits, 6, { ...o, maxIterations: 5000, certificateTolerance: 1e-7 });
-    expect(kkt.stopReason).toBe('gradMap');
-    expect(kkt.certificate).toBeLessThanOrEqual(1e-7);
+    expectWeightedClaims(res, o);
   });
 
   it("weightedHals 'surrogate' (every weight ≤ 1): monotone, the weighted loss of its state, held-out values unread, a KKT point", () => {
@@ -173,21 +194,12 @@ describe('stratifiedNtf solver: hals', () => {
     const o = { strataRank: 3, solver: 'hals', weightedHals: 'surrogate', maxIterations: 60, seed: 2, mask, weights } as const;
     const res = stratifiedNtfSync(digits, 6, o);
     expect(res.settings.weightedHals).toBe('surrogate');
-    // Each block's sweeps lower a majorizer that touches the weighted objective at the block's start.
-    expect(largestIncrease(res.traces.loss)).toBeLessThan(1e-10);
-    const direct = stratifiedNtfLoss(digits, res, { strataRank: 3, rank: 6, mask, weights });
-    expect(Math.abs(direct - res.loss) / res.loss).toBeLessThan(1e-9);
+    // Each block's sweeps lower a majorizer that touches the weighted objective at the block's start;
+    // at a fixed point the majorizer's gradient is the objective's, so the weighted certificate goes to 0.
+    expectWeightedClaims(res, o);
     // A different update than the exact one (its iterates differ), of the same objective.
     const exact = stratifiedNtfSync(digits, 6, { ...o, weightedHals: 'exact' });
     expect(exact.h[0]!.data).not.toEqual(res.h[0]!.data);
-    const hidden = digits.map((t, s) => ({ shape: t.shape, data: Float64Array.from(t.data, (x, k) => (mask[s]?.[k] ? NaN : x)) }));
-    const nan = stratifiedNtfSync(hidden, 6, { ...o, mask: undefined, missing: 'nan' });
-    expect(nan.traces.loss).toEqual(res.traces.loss);
-    nan.h.forEach((m, t) => expect(m.data).toEqual(res.h[t]!.data));
-    // At a fixed point the majorizer's gradient is the objective's: the weighted certificate goes to 0.
-    const kkt = stratifiedNtfSync(digits, 6, { ...o, maxIterations: 5000, certificateTolerance: 1e-7 });
-    expect(kkt.stopReason).toBe('gradMap');
-    expect(kkt.certificate).toBeLessThanOrEqual(1e-7);
   });
 
   it("weightedHals 'surrogate': the first v block is the plain block on the data filled with the model (2-way strata, 1e-12)", () => {
