@@ -492,8 +492,9 @@ export function stratifiedNtfWorkDoubles(
   total += S * K * r * (r + qmax) + S * r * sumD + r * sumD + K * r * r;
   total += T * (2 * R * D + R * R + r * qmax + r * r + r + F + K * qmax * (qmax + r) + mttkrpStratum);
   // Weighted, per thread: a listed work matrix, the entries' values and coefficients, the factors'
-  // rows by entry, the by-feature sums; the certificate's residuals per entry.
-  if (listed > 0) total += T * (3 * R * D + 2 * R + 2 * r + 3 * listed + (qmax + r) * sumD + r * nmax) + listed;
+  // rows by entry, the by-feature sums; the certificate's residuals per entry; and, while the lists
+  // are built, a map from each of the F features to its place (int32: F/2 doubles).
+  if (listed > 0) total += T * (3 * R * D + 2 * R + 2 * r + 3 * listed + (qmax + r) * sumD + r * nmax) + listed + F / 2;
   if (solver === 'hals') {
     // Z(s) = w(s)·A(s) (r × F) per stratum when r ≤ every nₛ, else one per thread; the h updates'
     // parts per stratum (r × d, r × q); Σₛ MTTKRPs, a Hadamard scratch; per thread M, P (R × D),

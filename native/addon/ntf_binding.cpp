@@ -102,8 +102,9 @@ double stratifiedNtfDoubles(const Shape& samples, const Shape& dims, const Shape
   solver += S * K * r * (r + qmax) + S * r * sumD + r * sumD + K * r * r;
   solver += T * (2 * R * D + R * R + r * qmax + r * r + r + F + K * qmax * (qmax + r) + mttkrpStratum);
   // Weighted, per thread: a listed work matrix, the entries' values and coefficients, the factors'
-  // rows by entry (EntryRows), the by-feature sums; the certificate's residuals per entry.
-  if (listed > 0) solver += T * (3 * R * D + 2 * R + 2 * r + 3 * listed + (qmax + r) * sumD + r * nmax) + listedAll;
+  // rows by entry (EntryRows), the by-feature sums; the certificate's residuals per entry; and, while
+  // the lists are built, a map from each of the F features to its place (int32: F/2 doubles).
+  if (listed > 0) solver += T * (3 * R * D + 2 * R + 2 * r + 3 * listed + (qmax + r) * sumD + r * nmax) + listedAll + F / 2;
   const double slice = std::max({nmax * F / dK, nmax * F / d1, F});
   if (method == NtfSolver::Hals) {
     // Z(s) = w(s)·A(s) (r × F) kept per stratum when r ≤ every nₛ, else one per thread; the h
