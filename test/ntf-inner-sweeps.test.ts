@@ -182,8 +182,11 @@ describe('ntf inner sweeps', () => {
     expect(ntfSync(small, 2, { maxIterations: 1, weights }).settings).toMatchObject({ innerSweeps: DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS, weightedHals: 'exact' });
     expectThrows(() => ntfSync(small, 2, { weights, solver: 'mu', innerSweeps: 2 }), RangeError, /Expected options\.innerSweeps 1 for solver 'mu' with missing entries or weights for ntfSync\(\) but received 2/);
     expectThrows(() => ntfSync(small, 2, { weights, weightedHals: 'surrogate' }), RangeError, /^Expected options\.weights ≤ 1 with options\.weightedHals 'surrogate' for ntfSync\(\) but received 2 at flat index 0$/);
-    expectThrows(() => ntfSync(small, 2, { weightedHals: 'exact' }), RangeError, /^Expected options\.weightedHals only with solver 'hals' and weights or missing entries for ntfSync\(\) but received 'exact' without weights$/);
+    expectThrows(() => ntfSync(small, 2, { weightedHals: 'exact' }), RangeError, /^Expected options\.weightedHals only with solver 'hals' and weights or missing entries for ntfSync\(\) but received 'exact' with no entry missing or of weight ≠ 1$/);
     expectThrows(() => ntfSync(small, 2, { mask, solver: 'mu', weightedHals: 'surrogate' }), RangeError, /but received 'surrogate' with solver 'mu'$/);
+    // Weights that are all 1 are the plain solve: a given update would go unused.
+    const ones = { shape: small.shape, data: new Float64Array(small.data.length).fill(1) };
+    expectThrows(() => ntfSync(small, 2, { weights: ones, weightedHals: 'surrogate' }), RangeError, /but received 'surrogate' with no entry missing or of weight ≠ 1$/);
     expectThrows(() => ntfSync(small, 2, { mask, weightedHals: 'em' as never }), RangeError, /options\.weightedHals of ntfSync\(\)/);
     expectThrows(() => ntfSync(small, 2, { mask, weightedHals: 1 as never }), TypeError, /options\.weightedHals of ntfSync\(\)/);
     expectThrows(() => ntfSync(small, 2, { innerSweeps: 0 }), RangeError, /options\.innerSweeps of ntfSync\(\)/);

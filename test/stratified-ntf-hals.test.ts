@@ -234,12 +234,12 @@ describe('stratifiedNtf solver: hals', () => {
     }
   });
 
-  it('weightedHals: refused without weights, with MU, and (surrogate) with a weight above 1, in TypeScript and in the addon', () => {
+  it('weightedHals: refused with no entry missing, with MU, and (surrogate) with a weight above 1, in TypeScript and in the addon', () => {
     const mask = synthetic.map((t) => Uint8Array.from(t.data, (_, k) => (k % 11 === 0 ? 1 : 0)));
     throws(
       () => stratifiedNtfSync(synthetic, 4, { strataRank: 2, solver: 'hals', weightedHals: 'exact' }),
       RangeError,
-      "Expected options.weightedHals only with solver 'hals' and weights or missing entries for stratifiedNtfSync() but received 'exact' without weights",
+      "Expected options.weightedHals only with solver 'hals' and weights or missing entries for stratifiedNtfSync() but received 'exact' with no entry missing or of weight ≠ 1",
     );
     throws(
       () => stratifiedNtfSync(synthetic, 4, { strataRank: 2, mask, weightedHals: 'surrogate' }),

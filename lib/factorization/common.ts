@@ -293,8 +293,8 @@ export const weightedHalsOptionSpec = {
 /**
  * options.weightedHals resolved: 'surrogate' or 'exact' for HALS with weights ('auto' by the missing
  * share Σ(1 − ω) over `size` entries in all, `weights` the weighted arrays' ω), 'auto' otherwise. A
- * given update without weights or with MU, or 'surrogate' with a weight above 1 (its majorizer needs
- * ω ≤ 1), is refused.
+ * given update with no entry missing or of weight ≠ 1 (it would go unused) or with MU, or 'surrogate'
+ * with a weight above 1 (its majorizer needs ω ≤ 1), is refused.
  */
 export function resolveWeightedHals(
   method: keyof typeof AUTO_SURROGATE_MISSING_SHARE,
@@ -308,7 +308,7 @@ export function resolveWeightedHals(
   if (given.length === 0 || solver !== 'hals') {
     if (option === 'auto') return 'auto';
     throw new RangeError(
-      `Expected options.weightedHals only with solver 'hals' and weights or missing entries for ${context} but received '${option}' ${solver === 'hals' ? 'without weights' : "with solver 'mu'"}`,
+      `Expected options.weightedHals only with solver 'hals' and weights or missing entries for ${context} but received '${option}' ${solver === 'hals' ? 'with no entry missing or of weight ≠ 1' : "with solver 'mu'"}`,
     );
   }
   let deficit = 0;
