@@ -237,6 +237,15 @@ describe('nsa-flow sntf with missing entries', () => {
     const api = stratifiedNtfSync(strata, rank, { ...base, maxIterations: 30, mask: masks });
     expect(readNpy(join(dir, 'out', 'h.0.npy')).data).toEqual(api.h[0]!.data);
     expect(readNpy(join(dir, 'out', 'w.2.npy')).data).toEqual(api.w[2]!.data);
+    // --solver hals with --weighted-hals: the API's solve with that update, recorded in the settings.
+    for (const update of ['exact', 'surrogate'] as const) {
+      const hals = await runMain([...args, '--mask', join(dir, 'mask.npy'), '--solver', 'hals', '--weighted-hals', update, '--json']);
+      expect(hals.code, hals.stderr).toBe(0);
+      const json = JSON.parse(hals.stdout.trim().split('\n').at(-1)!);
+      expect(json.settings.weightedHals).toBe(update);
+      const fit = stratifiedNtfSync(strata, rank, { ...base, maxIterations: 30, mask: masks, solver: 'hals', weightedHals: update });
+      expect(json.diagnostics.normalizedLoss).toBe(fit.normalizedLoss);
+    }
     // --missing nan as the API's; a weights file that is not a tensor, or one of another shape: exit 2.
     const nan = await runMain([...args, '--missing', 'nan', '--json']);
     expect(nan.code, nan.stderr).toBe(0);
