@@ -120,8 +120,8 @@ for (const solver of ['hals', 'mu'] as const) {
   // ntf (non-negative CP): the same values as one 3-way tensor of n/10 × m/10 × 100 (200×100×100).
   // Each solver with its defaults: HALS's masked update is then the surrogate, which sweeps up to
   // innerSweeps times as the plain one does. The exact weighted update (weightedHals 'exact', the
-  // default beyond half the entries missing or with weights above 1) is measured with one sweep per
-  // mode on both sides, the update the earlier versions of this line measured.
+  // default beyond 30 % of the entries missing or with weights above 1) is measured with one sweep
+  // per mode on both sides, the update the earlier versions of this line measured.
   const shape = [n / 10, m / 10, 100];
   const T = { shape, data: A.data };
   const lines = [
