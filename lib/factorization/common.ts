@@ -292,37 +292,37 @@ export const weightedHalsOptionSpec = {
 
 /**
  * options.weightedHals resolved: 'surrogate' or 'exact' for HALS with weights ('auto' by the missing
- * share Σ(1 − ω) over `size` entries in all, `weights` the weighted arrays' ω), 'auto' otherwise. A
- * given update with no entry missing or of weight ≠ 1 (it would go unused) or with MU, or 'surrogate'
- * with a weight above 1 (its majorizer needs ω ≤ 1), is refused.
+ * share: the arrays' Σ(1 − ω) over `size` entries in all), 'auto' otherwise. Each of `arrays` is a
+ * weighted array's summary as tensorWeights makes it in its one pass (weights undefined: all 1;
+ * deficit Σ(1 − ω); above the first flat index of a weight above 1, −1 for none). A given update with
+ * no entry missing or of weight ≠ 1 (it would go unused) or with MU, or 'surrogate' with a weight above
+ * 1 (its majorizer needs ω ≤ 1), is refused.
  */
 export function resolveWeightedHals(
   method: keyof typeof AUTO_SURROGATE_MISSING_SHARE,
   option: WeightedHals | 'auto',
   solver: 'mu' | 'hals',
-  weights: readonly (Float64Array | undefined)[],
+  arrays: readonly { weights?: Float64Array; deficit?: number; above?: number }[],
   size: number,
   context: string,
 ): WeightedHals | 'auto' {
-  const given = weights.filter((w): w is Float64Array => w !== undefined);
-  if (given.length === 0 || solver !== 'hals') {
+  const weighted = arrays.some((a) => a.weights !== undefined);
+  if (!weighted || solver !== 'hals') {
     if (option === 'auto') return 'auto';
     throw new RangeError(
       `Expected options.weightedHals only with solver 'hals' and weights or missing entries for ${context} but received '${option}' ${solver === 'hals' ? 'with no entry missing or of weight ≠ 1' : "with solver 'mu'"}`,
     );
   }
-  let deficit = 0;
-  for (const w of given)
-    for (let k = 0; k < w.length; k++) {
-      if (w[k]! > 1) {
-        if (option === 'surrogate') {
-          const where = weights.length > 1 ? `options.weights[${weights.indexOf(w)}]` : 'options.weights';
-          throw new RangeError(`Expected ${where} ≤ 1 with options.weightedHals 'surrogate' for ${context} but received ${w[k]} at flat index ${k}`);
-        }
-        return option === 'auto' ? 'exact' : option;
-      }
-      deficit += 1 - w[k]!;
+  const at = arrays.findIndex((a) => a.weights !== undefined && (a.above ?? -1) >= 0);
+  if (at >= 0) {
+    if (option === 'surrogate') {
+      const where = arrays.length > 1 ? `options.weights[${at}]` : 'options.weights';
+      const k = arrays[at]!.above!;
+      throw new RangeError(`Expected ${where} ≤ 1 with options.weightedHals 'surrogate' for ${context} but received ${arrays[at]!.weights![k]} at flat index ${k}`);
     }
+    return option === 'auto' ? 'exact' : option;
+  }
   if (option !== 'auto') return option;
+  const deficit = arrays.reduce((total, a) => total + (a.weights ? (a.deficit ?? 0) : 0), 0);
   return deficit <= AUTO_SURROGATE_MISSING_SHARE[method] * size ? 'surrogate' : 'exact';
 }

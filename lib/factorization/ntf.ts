@@ -241,7 +241,7 @@ function parse(T: unknown, rank: unknown, options: unknown, context: string, spe
   const o = parseOptions<Required<NtfOptions>>(specs, options, context);
   const t = expectTensor(T, 'T', 2);
   const missing = tensorWeights(t, o as unknown as Parameters<typeof tensorWeights>[1], context);
-  const weightedHals = resolveWeightedHals('ntf', o.weightedHals, o.solver, missing.weights ? [missing.weights] : [], t.data.length, context);
+  const weightedHals = resolveWeightedHals('ntf', o.weightedHals, o.solver, [missing], t.data.length, context);
   const given = o.innerSweeps as number | undefined;
   if (given === undefined) {
     o.innerSweeps = o.solver === 'mu' ? 1 : weightedHals === 'exact' ? DEFAULT_NTF_EXACT_WEIGHTED_SWEEPS : DEFAULT_NTF_INNER_SWEEPS;

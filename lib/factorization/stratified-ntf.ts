@@ -310,13 +310,26 @@ export function checkTensorMask(v: unknown, name: string): Uint8Array {
  * t may hold NaN (or anything) only where ω = 0. `name` is t's name, `at` the options' index for it
  * ('' for one tensor, '[s]' for a stratum).
  */
+/**
+ * A tensor's weights (undefined when all are 1) and √Σωt²; with weights, the count of entries of
+ * weight ≠ 1, their missing share's numerator Σ(1 − ω), and the first flat index of a weight above 1
+ * (−1: none), which weightedHals 'auto' reads (resolveWeightedHals).
+ */
+export interface TensorWeights {
+  weights?: Float64Array;
+  norm: number;
+  listed?: number;
+  deficit?: number;
+  above?: number;
+}
+
 export function tensorWeights(
   t: Tensor,
   o: { weights?: Tensor; mask?: Uint8Array; missing: 'observed' | 'nan' },
   context: string,
   name = 'T',
   at = '',
-): { weights?: Float64Array; norm: number; listed?: number } {
+): TensorWeights {
   const size = t.data.length;
   if (o.weights === undefined && o.mask === undefined && o.missing === 'observed') return { norm: checkedTensorNorm(t, name) };
   const omega = new Float64Array(size).fill(1);
@@ -331,9 +344,15 @@ export function tensorWeights(
     o.mask.forEach((x, k) => x && (omega[k] = 0));
   }
   let listed = 0;
+  let deficit = 0;
+  let above = -1;
   t.data.forEach((x, k) => {
     if (Number.isNaN(x) && o.missing === 'nan') omega[k] = 0;
-    if (omega[k] !== 1) listed++;
+    if (omega[k] !== 1) {
+      listed++;
+      deficit += 1 - omega[k]!;
+      if (above < 0 && omega[k]! > 1) above = k;
+    }
     if (omega[k] !== 0 && (!(x >= 0) || x === Infinity)) {
       throw new RangeError(
         `Expected finite non-negative values in ${name} at observed entries but received ${describeValue(x)} at flat index ${k}${Number.isNaN(x) ? " (mark missing entries with options.mask, a weight 0 or missing 'nan')" : ''}`,
@@ -342,7 +361,7 @@ export function tensorWeights(
   });
   if (listed === 0) return { norm: scaledNorm(t.data) };
   const weighted = t.data.map((x, k) => (omega[k] === 0 ? 0 : Math.sqrt(omega[k]!) * x));
-  return { weights: omega, norm: scaledNorm(weighted), listed };
+  return { weights: omega, norm: scaledNorm(weighted), listed, deficit, above };
 }
 
 /** What parse reads: the options and options.rank of the deprecated call form (refused in the new one). */
@@ -615,6 +634,7 @@ function parse(
     );
   }
   let weights: Parsed['weights'];
+  let weighted: TensorWeights[] | undefined;
   let norms: number[];
   if (wantsMissing) {
     for (const key of ['weights', 'mask'] as const) {
@@ -628,6 +648,7 @@ function parse(
     );
     norms = prepared.map((m) => m.norm);
     if (prepared.some((m) => m.weights)) weights = prepared.map((m) => m.weights);
+    weighted = prepared;
   } else {
     norms = data.strata.map((a, s) => checkedTensorNorm({ shape: [data.samples[s]!, ...data.dims], data: a }, `strata[${s}]`));
   }
@@ -637,7 +658,7 @@ function parse(
     throw new RangeError(`Expected at most ${2 ** 31 - 1} entries of weight ≠ 1 (missing or weighted) in all strata for ${context} but received ${listed}`);
   }
   const sizeAll = data.samples.reduce((total, n) => total + n * data.dims.reduce((x, d) => x * d, 1), 0);
-  const weightedHals = resolveWeightedHals('stratifiedNtf', o.weightedHals, o.solver, weights ?? [], sizeAll, context);
+  const weightedHals = resolveWeightedHals('stratifiedNtf', o.weightedHals, o.solver, weighted ?? [], sizeAll, context);
   checkStratifiedNtfMemory(data.samples, data.dims, ranks, o.rank, listed, o.restarts, o.solver, Boolean(o.tv));
   const init = o.init === 'random' ? undefined : expectInit(o.init, data.samples, data.dims, ranks, o.rank);
   // Reading init ran the caller's getters: the strata buffers must still be what was validated.

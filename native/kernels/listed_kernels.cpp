@@ -107,7 +107,7 @@ inline HalsRowTerms rowTerms(bool base, const double* P, const double* G, double
   return t;
 }
 
-// The coordinate loop of a HALS row, after the gather (halsRowPortable, cpHalsRowPortable, halsSweeps):
+// The coordinate loop of a HALS row, after the gather (halsRowPortable, cpHalsSweepPortable, halsSweeps):
 // Yc holds the listed rows column by column, e = κ(a − x·y) and curvature the base part plus Σκy_c²;
 // coordinates c < t.free, each in turn.
 void halsCoordinatesPortable(double* x, const double* kappa, double kappa0, std::size_t k, std::size_t r,
@@ -152,38 +152,11 @@ void halsRowPortable(double* x, const double* Y, const int32_t* idx, const doubl
   halsCoordinatesPortable(x, kappa, kappa0, k, r, rowTerms(base, P, G, l1, l2, r), curvature, Yc, e);
 }
 
-// What a sweep of halsSweeps lowered the row objective by (twice): Σ_c (d_c + l2)·step_c² over the
-// free coordinates, d_c + l2 below 0 counted as 0 (a coordinate without curvature that moved).
-inline double sweepDecrease(const double* x, const double* xold, const double* curvature, const HalsRowTerms& t) {
-  double lowered = 0;
-  for (std::size_t c = 0; c < t.free; ++c) {
-    const double step = x[c] - xold[c];
-    lowered += std::max(curvature[c] + t.l2, 0.0) * step * step;
-  }
-  return lowered;
-}
-
-// halsSweeps' sweeps and stopping rule, around `sweep(i)` (sweep i, 0-based; `last`: none follows).
-template <class Sweep>
-inline int repeatSweeps(double* x, double* xold, const double* curvature, const HalsRowTerms& t, int maxSweeps,
-                        Sweep sweep) {
-  double first = 0;
-  int sweeps = 0;
-  while (sweeps < maxSweeps) {
-    std::copy(x, x + t.free, xold);
-    sweep(sweeps, sweeps + 1 == maxSweeps);
-    const double lowered = sweepDecrease(x, xold, curvature, t);
-    if (sweeps++ == 0) first = lowered;
-    if (lowered <= 1e-4 * first) break;
-  }
-  return sweeps;
-}
-
 int halsSweepsPortable(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
                        const double* a, std::size_t k, std::size_t r, const HalsRowTerms& t, int maxSweeps,
                        double* curvature, double*, double* xold, double* Yc, double* e) {
   gatherRowsPortable(x, Y, idx, kappa, kappa0, a, k, r, t.base, t.G, curvature, Yc, e);
-  return repeatSweeps(x, xold, curvature, t, maxSweeps,
+  return repeatSweeps(x, xold, curvature, t.free, t.l2, kGillisGlineurStop, maxSweeps,
                       [&](int, bool) { halsCoordinatesPortable(x, kappa, kappa0, k, r, t, curvature, Yc, e); });
 }
 
@@ -222,14 +195,6 @@ void cpHalsSweepPairPortable(const SweepRow& a, const SweepRow& b, double kappa0
   for (const SweepRow* row : {&a, &b})
     cpHalsSweepPortable(row->x, row->kappa, kappa0, row->k, r, row->P, G, row->curvature, row->cross, row->Yc, row->e,
                         again, first);
-}
-
-void cpHalsRowPortable(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride, double* x,
-                       const double* kappa, double kappa0, const double* a, std::size_t k, std::size_t r,
-                       const double* P, const double* G, double* curvature, double* __restrict Yc,
-                       double* __restrict e) {
-  cpHalsGatherPortable(rows, order, idx, stride, x, kappa, kappa0, a, k, r, G, curvature, Yc, e);
-  halsCoordinatesPortable(x, kappa, kappa0, k, r, rowTerms(true, P, G, 0.0, 0.0, r), curvature, Yc, e);
 }
 
 void cpValuesPortable(const double* const* rows, std::size_t order, std::size_t R, const int32_t* idx, std::size_t stride,
@@ -293,7 +258,7 @@ void cpGroupSumsPortable(const double* const* rows, std::size_t order, std::size
 }
 
 const Kernels portableKernels{dotsPortable,        gatherAxpyPortable,   scatterAxpyPortable, dotsAxpyPortable,
-                              halsRowPortable,     cpHalsRowPortable,    cpHalsGatherPortable, cpHalsSweepPortable,
+                              halsRowPortable,     cpHalsGatherPortable, cpHalsSweepPortable,
                               halsSweepsPortable,  cpHalsSweepPairPortable, cpValuesPortable,  cpGroupSumsPortable,
                               false};
 
@@ -577,9 +542,9 @@ constexpr CoordinatePass coordinatePasses[2][2][2][2] = {
      {{coordinatePairPass<true, true, false, false>, coordinatePairPass<true, true, false, true>},
       {coordinatePairPass<true, true, true, false>, coordinatePairPass<true, true, true, true>}}}};
 
-// The coordinate loop of a HALS row, after the gather (halsRowAvx, cpHalsRowAvx, halsSweepsAvx): Yc
+// The coordinate loop of a HALS row, after the gather (halsRowAvx, cpHalsSweepAvx, halsSweepsAvx): Yc
 // holds the k listed rows and e = κ(a − x·y). Blocked: Yc in blocks of four entries, each its r
-// columns of four in turn (Yc[(q/4)·4r + 4c + q%4] = y_c of entry q: what cpHalsRowAvx's gather
+// columns of four in turn (Yc[(q/4)·4r + 4c + q%4] = y_c of entry q: what cpHalsGatherAvx
 // stores contiguously); else column by column (Yc[c·k + q]).
 // cross (null, or ⌈r/2⌉ doubles): where the sums Σκy_c·y_{c+1} (c even) are stored, or read when
 // `known`: then curvature and cross hold the values an earlier sweep over the same rows (and κ) left,
@@ -710,7 +675,7 @@ NSA_AVX_FMA void halsRowAvx(double* x, const double* Y, const int32_t* idx, cons
   halsCoordinatesAvx(x, kappa, kappa0, k, r, rowTerms(base, P, G, l1, l2, r), curvature, Yc, e, false);
 }
 
-// cpHalsRowAvx's gather for `Order` factors (0: any number, `order`): Yc[(q/4)·4r + 4c + q%4] = z_c of
+// cpHalsGather's vector version for `Order` factors (0: any number, `order`): Yc[(q/4)·4r + 4c + q%4] = z_c of
 // entry q (halsCoordinatesAvx's blocked layout: each block of four entries contiguous),
 // z = ⊙_j rows[j][idx_j], formed four entries × four columns at a time and stored transposed, and the
 // residuals e = κ(a − x·z) from the same registers: the Khatri–Rao rows are never stored row by row.
@@ -817,28 +782,13 @@ NSA_AVX_FMA __attribute__((noinline)) void cpHalsSweepPairAvx(const SweepRow& a,
   if (again) la.finish(), lb.finish();
 }
 
-NSA_AVX_FMA void cpHalsRowAvx(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride,
-                              double* x, const double* kappa, double kappa0, const double* a, std::size_t k,
-                              std::size_t r, const double* P, const double* G, double* curvature, double* Yc,
-                              double* e) {
-  if (order == 0) {  // a 1-way tensor: every z is 1 (the portable loops take that case)
-    cpHalsRowPortable(rows, order, idx, stride, x, kappa, kappa0, a, k, r, P, G, curvature, Yc, e);
-    return;
-  }
-  if (order == 1) cpHalsGatherAvx<1>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
-  else if (order == 2) cpHalsGatherAvx<2>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
-  else if (order == 3) cpHalsGatherAvx<3>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
-  else cpHalsGatherAvx<0>(rows, order, idx, stride, x, kappa, kappa0, a, k, r, Yc, e);
-  halsCoordinatesAvx(x, kappa, kappa0, k, r, rowTerms(true, P, G, 0.0, 0.0, r), curvature, Yc, e, true);
-}
-
 // cpHalsGatherAvx<1> and cpHalsSweepAvx's sweeps with t's terms, repeated as halsSweepsPortable does.
 NSA_AVX_FMA int halsSweepsAvx(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0,
                               const double* a, std::size_t k, std::size_t r, const HalsRowTerms& t, int maxSweeps,
                               double* curvature, double* cross, double* xold, double* Yc, double* e) {
   const double* rows[1] = {Y};
   cpHalsGatherAvx<1>(rows, 1, idx, 1, x, kappa, kappa0, a, k, r, Yc, e);
-  return repeatSweeps(x, xold, curvature, t, maxSweeps, [&](int sweep, bool last) {
+  return repeatSweeps(x, xold, curvature, t.free, t.l2, kGillisGlineurStop, maxSweeps, [&](int sweep, bool last) {
     halsCoordinatesAvx(x, kappa, kappa0, k, r, t, curvature, Yc, e, true, !last, cross, sweep > 0);
   });
 }
@@ -1085,7 +1035,7 @@ NSA_AVX_FMA void cpGroupSumsAvx(const double* const* rows, std::size_t order, st
 }
 
 const Kernels avxKernels{dotsAvx,        gatherAxpyAvx, scatterAxpyAvx, dotsAxpyAvx, halsRowAvx,
-                         cpHalsRowAvx,   cpHalsGatherAvxAny, cpHalsSweepAvx, halsSweepsAvx, cpHalsSweepPairAvx,
+                         cpHalsGatherAvxAny, cpHalsSweepAvx, halsSweepsAvx, cpHalsSweepPairAvx,
                          cpValuesAvx,    cpGroupSumsAvx, true};
 
 bool cpuHasAvxFma() {

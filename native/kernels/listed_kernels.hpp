@@ -8,6 +8,7 @@
 // rounding (FMA and a different order of the sums); NSA_FLOW_SIMD=0 in the environment selects the
 // portable loops (for tests, and to reproduce results across CPUs).
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -65,20 +66,15 @@ struct Kernels {
   void (*halsRow)(double* x, const double* Y, const int32_t* idx, const double* kappa, double kappa0, const double* a,
                   std::size_t k, std::size_t r, bool base, const double* P, const double* G, double l1, double l2,
                   double* curvature, double* Yc, double* e);
-  // The listed entries of a CP term (the tensor solvers, ntf.cpp): entry q's multi-index is
-  // idx[q·stride + j], j < order, and rows[j] is factor j entry-major (row i: its R values contiguous).
-  // halsRow with base, no penalty, and as listed rows the entries' Khatri–Rao rows
-  // z_q = ⊙_j rows[j][idx_j] (R = r; order 0: all 1), formed straight into the workspace Yc
-  // (r·⌈k/4⌉·4, laid out as the vector version's loops read it): ntf's weighted HALS of one column.
-  void (*cpHalsRow)(const double* const* rows, std::size_t order, const int32_t* idx, std::size_t stride, double* x,
-                    const double* kappa, double kappa0, const double* a, std::size_t k, std::size_t r, const double* P,
-                    const double* G, double* curvature, double* Yc, double* e);
-  // cpHalsRow in two parts, for a solver that sweeps a row's coordinates more than once
-  // (stratifiedNtf's weighted HALS): cpHalsGather forms the Khatri–Rao rows into Yc as cpHalsRow
-  // does (order 0: all 1), the residuals e = κ(a − x·z) (k) and the curvatures G_cc + Σκz_c² (r);
-  // cpHalsSweep then runs one sweep of the r coordinates over them, cpHalsRow's, and with `again`
-  // leaves e current (every step applied), so that it can run again (without, e is left as cpHalsRow
-  // leaves it: the vector version then skips a pass). A sweep's steps are those of cpHalsRow.
+  // The listed entries of a CP term (the tensor solvers' weighted HALS, ntf.cpp and
+  // ntf_stratified_hals.cpp): entry q's multi-index is idx[q·stride + j], j < order, and rows[j] is
+  // factor j entry-major (row i: its R values contiguous). halsRow with base and no penalty, in two
+  // parts, so that a row's coordinates can be swept more than once over one gather: cpHalsGather
+  // forms the entries' Khatri–Rao rows z_q = ⊙_j rows[j][idx_j] (R = r; order 0: all 1) straight into
+  // the workspace Yc (r·⌈k/4⌉·4, laid out as the vector version's loops read it), the residuals
+  // e = κ(a − x·z) (k) and the curvatures G_cc + Σκz_c² (r); cpHalsSweep then runs one sweep of the
+  // r coordinates over them, and with `again` leaves e current (every step applied), so that it can
+  // run again (without, the vector version skips the last steps' pass).
   // `first`: the first sweep after the gather, which leaves the curvatures G_cc + Σκz_c² in curvature
   // and the sums Σκz_c·z_{c+1} (c even) in cross (⌈r/2⌉); a later sweep over the same Yc and κ reads
   // them instead of summing them again (the vector version: 4 multiply-adds per four entries and two
@@ -125,6 +121,44 @@ struct Kernels {
                       const double* kappa, double kappa0, const double* a, double* num, double* den, double* z);
   bool vectorized;
 };
+
+// What a sweep lowered a row's objective by (twice): Σ_c (d_c + l2)·step_c² over the first `free`
+// coordinates, d_c + l2 below 0 counted as 0 (a coordinate without curvature that moved).
+inline double sweepDecrease(const double* x, const double* xold, const double* curvature, std::size_t free, double l2) {
+  double lowered = 0;
+  for (std::size_t c = 0; c < free; ++c) {
+    const double step = x[c] - xold[c];
+    lowered += std::max(curvature[c] + l2, 0.0) * step * step;
+  }
+  return lowered;
+}
+
+// halsSweeps' ratio: Gillis and Glineur's rule.
+constexpr double kGillisGlineurStop = 1e-4;
+
+// The repeated sweeps of one row, around `sweep(i, last)` (sweep i, 0-based; `last`: none follows),
+// at most maxSweeps: they stop after a sweep that lowered nothing, or after a later sweep that lowered
+// the objective (sweepDecrease, from x's first `free` values before it, kept in xold) by at most
+// `stop` times what the first did. Returns the sweeps made. (The curvatures are read after each
+// sweep: the vector sweeps take them in their first pass.)
+template <class Sweep>
+inline int repeatSweeps(double* x, double* xold, const double* curvature, std::size_t free, double l2, double stop,
+                        int maxSweeps, Sweep sweep) {
+  double first = 0;
+  int sweeps = 0;
+  while (sweeps < maxSweeps) {
+    std::copy(x, x + free, xold);
+    sweep(sweeps, sweeps + 1 == maxSweeps);
+    const double lowered = sweepDecrease(x, xold, curvature, free, l2);
+    if (sweeps++ == 0) {
+      first = lowered;
+      if (!(lowered > 0)) break;
+    } else if (lowered <= stop * first) {
+      break;
+    }
+  }
+  return sweeps;
+}
 
 // The kernels for this CPU and environment (NSA_FLOW_SIMD=0: the portable ones); read once per call
 // of a solver's top-level function, as the environment may change between calls.

@@ -1578,9 +1578,9 @@ struct WeightedHalsScratch {
 // current; a curvature ≤ 1e-12·G[k,k] (no observed entry meets it) leaves the coordinate. That is the
 // weighted NMF's row update with the column's listed Khatri–Rao rows z = ⊙_{j≠m} F_j[:, i_j] as its
 // rows, formed once per column (listed::cpHalsGather) from the entry-major factors `rows` straight
-// into the column layout that update works on, then swept up to `sweeps` times (listed::cpHalsSweep),
-// stopping after a sweep whose change Σ_k curvature_k·δ_k² is at most tolerance² times the first's
-// (the plain sweeps' rule, halsColumns).
+// into the column layout that update works on, then swept up to `sweeps` times (listed::cpHalsSweep,
+// listed::repeatSweeps), stopping after a sweep whose change Σ_k curvature_k·δ_k² is at most
+// tolerance² times the first's (the plain sweeps' rule, halsColumns).
 // The columns are split over the team, each thread with its own scratch (`w`, one per thread): a
 // column's steps are the same whichever thread takes it, so the team changes no result.
 void weightedHalsMode(RowTeam& team, const TensorEntryWeights& e, const ListedTerms& terms,
@@ -1605,21 +1605,10 @@ void weightedHalsMode(RowTeam& team, const TensorEntryWeights& e, const ListedTe
       kernels.cpHalsGather(other, others, groups.others[m].data() + p0 * others, others, s.x.data(),
                            kappa ? kappa + p0 : nullptr, terms.kappa0, data ? data + p0 : nullptr, k, r, G,
                            s.curvature.data(), s.Yc, s.e);
-      double first = 0;
-      for (int sweep = 0; sweep < sweeps; ++sweep) {
-        std::copy(s.x.begin(), s.x.end(), s.xold.begin());
+      listed::repeatSweeps(s.x.data(), s.xold.data(), s.curvature.data(), r, 0.0, stop, sweeps, [&](int sweep, bool last) {
         kernels.cpHalsSweep(s.x.data(), kappa ? kappa + p0 : nullptr, terms.kappa0, k, r, s.P.data(), G,
-                            s.curvature.data(), s.cross.data(), s.Yc, s.e, sweep + 1 < sweeps, sweep == 0);
-        if (sweep + 1 == sweeps) break;
-        double change = 0;
-        for (std::size_t a = 0; a < r; ++a) {
-          const double step = s.x[a] - s.xold[a];
-          change += std::max(s.curvature[a], 0.0) * step * step;
-        }
-        if (sweep == 0) first = change;
-        else if (change <= stop * first) break;
-        if (!(change > 0)) break;
-      }
+                            s.curvature.data(), s.cross.data(), s.Yc, s.e, !last, sweep == 0);
+      });
       for (std::size_t a = 0; a < r; ++a) Fm[a * d + i] = s.x[a];
     }
   };

@@ -921,11 +921,8 @@ struct StratifiedNtfHals::Impl {
     };
     // After sweep `sweep` of c: its stopping rule, and x back into X when it stops.
     const auto settle = [&](Scratch::Column& c, int sweep) {
-      double lowered = 0;  // Σ curvature·step²: what the sweep lowered the objective by, twice
-      for (std::size_t a = 0; a < R; ++a) {
-        const double step = c.xc[a] - c.xold[a];
-        lowered += c.curv[a] * step * step;
-      }
+      // What the sweep lowered the objective by, twice (a coordinate without curvature does not move).
+      const double lowered = listed::sweepDecrease(c.xc.data(), c.xold.data(), c.curv.data(), R, 0.0);
       if (sweep == 0) c.first = lowered;
       if (lowered <= kInnerStop * c.first || sweep + 1 == sweeps) {
         c.active = false;
