@@ -5,7 +5,7 @@
  */
 import type { StopReason } from '../solver.js';
 import type { Matrix } from '../matrix.js';
-import { diagnosticsOfChecked, type ExplicitFlowDiagnostics } from './diagnostics.js';
+import { diagnosticsOfSums, type ExplicitFlowDiagnostics, type RawResultSums } from './diagnostics.js';
 import { NumericalError } from '../errors.js';
 import { getMemoryLimit } from '../memory.js';
 import { native, type CancelToken, type RawProgress } from '../native.js';
@@ -105,6 +105,7 @@ export interface RawExplicitResult {
   threads: number;
   retractionFallbacks: number;
   traces: RawTraces;
+  summary: RawResultSums;
 }
 
 declare module '../native.js' {
@@ -364,15 +365,9 @@ export interface ExplicitFlowRun {
   diagnostics: ExplicitFlowDiagnostics;
 }
 
-/** Every entry finite: a plain loop (a callback per entry, as TypedArray's some(), costs several times more on p×k). */
-function allFinite(a: Float64Array): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
-  return true;
-}
-
 export function buildRun(raw: RawExplicitResult, p: number, k: number, settings: NativeExplicitOptions, data?: Matrix): ExplicitFlowRun {
   // Finite input whose squares overflow (entries near 1e200) leaves no finite iterate: say so.
-  if (!Number.isFinite(raw.bestEnergy) || !allFinite(raw.Y) || !allFinite(raw.target)) {
+  if (!Number.isFinite(raw.bestEnergy) || !raw.summary.finite) {
     throw new NumericalError(
       `nsaFlowExplicit(): the solution is not finite (best energy ${raw.bestEnergy}): squares of Y0's or X0's entries overflow a double; rescale Y0 and X0`,
     );
@@ -402,6 +397,6 @@ export function buildRun(raw: RawExplicitResult, p: number, k: number, settings:
       jittered: raw.jittered,
       threadsUsed: raw.threads,
     },
-    diagnostics: diagnosticsOfChecked(Y, target, data),
+    diagnostics: diagnosticsOfSums(Y, target, data, raw.summary),
   };
 }

@@ -115,6 +115,13 @@ Napi::Object toJs(Napi::Env env, const ExplicitFlowResult& r) {
   col("learningRate", r.traces.learningRate);
   col("backtracks", r.traces.backtracks);
   o.Set("traces", t);
+  Napi::Object summary = Napi::Object::New(env);
+  summary.Set("zeros", Napi::Number::New(env, r.summary.zeros));
+  summary.Set("distance2", Napi::Number::New(env, r.summary.distance2));
+  summary.Set("target2", Napi::Number::New(env, r.summary.target2));
+  summary.Set("defect", Napi::Number::New(env, r.summary.defect));
+  summary.Set("finite", Napi::Boolean::New(env, r.summary.finite));
+  o.Set("summary", summary);
   return o;
 }
 

@@ -972,13 +972,56 @@ void Flow::run() {
   double* Yo = out_.Y.data();
   double* To = out_.target.data();
   const double s = scale_;
-  auto back = [&](int, std::size_t b, std::size_t e) {
-    for (std::size_t i = b * k_; i < e * k_; ++i) {
-      Yo[i] *= s;
-      To[i] *= s;
+  // The sums of the result's diagnostics (ExplicitFlowSummary) in the same pass, while each block is
+  // in cache: ‖Y − target‖², ‖target‖² and YᵀY in working units (before the scaling: the ratios are
+  // scale-free and the unit-RMS values cannot overflow), Y's zeros and the finiteness of both in the
+  // caller's units. Each thread sums its rows in index order (the Gram by row blocks); the threads'
+  // parts are added in thread order.
+  struct Part {
+    double distance[4] = {0, 0, 0, 0};
+    double target2 = 0;
+    std::size_t zeros = 0;
+    bool finite = true;
+  };
+  std::vector<Part> parts(static_cast<std::size_t>(team_.size()));
+  const std::size_t kk = k_ * k_;
+  std::fill(partS_.begin(), partS_.end(), 0.0);
+  auto back = [&](int t, std::size_t b, std::size_t e) {
+    Part& q = parts[static_cast<std::size_t>(t)];
+    for (std::size_t r = b; r < e; r += blockRows_) {
+      const std::size_t rows = std::min(blockRows_, e - r), off = r * k_, end = off + rows * k_;
+      gramAccumulate(Yo + off, rows, k_, partS_.data() + static_cast<std::size_t>(t) * kk, r == b);
+      squaredDistanceLanes(Yo + off, To + off, rows * k_, q.distance);
+      q.target2 += laneSquaredNorm(To + off, rows * k_);
+      std::size_t zeros = 0;
+      bool finite = true;
+      for (std::size_t i = off; i < end; ++i) {
+        Yo[i] *= s;
+        To[i] *= s;
+        zeros += Yo[i] == 0.0;
+        finite &= std::abs(Yo[i]) <= std::numeric_limits<double>::max() && std::abs(To[i]) <= std::numeric_limits<double>::max();
+      }
+      q.zeros += zeros;
+      q.finite = q.finite && finite;
     }
   };
-  runRowsIfWorth(team_, p_, blockRows_, static_cast<double>(n_), back);
+  runBlasRowsIfWorth(team_, p_, blockRows_, static_cast<double>(n_ * k_), back);
+  ExplicitFlowSummary& sum = out_.summary;
+  std::vector<double> S(kk, 0.0);
+  sum = ExplicitFlowSummary{};
+  for (const Part& q : parts) {
+    sum.zeros += static_cast<double>(q.zeros);
+    sum.distance2 += (q.distance[0] + q.distance[1]) + (q.distance[2] + q.distance[3]);
+    sum.target2 += q.target2;
+    sum.finite = sum.finite && q.finite;
+  }
+  for (int t = 0; t < team_.size(); ++t)
+    for (std::size_t i = 0; i < kk; ++i) S[i] += partS_[static_cast<std::size_t>(t) * kk + i];
+  symmetrizeFromUpper(S.data(), k_);
+  // defect(Y) is 0 when ‖Y‖² ≤ kDefectSquaredNormFloor in the caller's units (ortho.cpp defect).
+  double trace = 0;
+  for (std::size_t i = 0; i < k_; ++i) trace += S[i * k_ + i];
+  sum.defect = trace * s * s <= kDefectSquaredNormFloor ? 0.0 : defectOfGram(S.data(), k_, trace);
 }
 
 }  // namespace

@@ -134,6 +134,18 @@ struct ExplicitFlowTraces {
   std::vector<double> iteration, timeMs, fidelity, orthogonality, total, learningRate, backtracks;
 };
 
+// The sums behind the result's diagnostics (lib/nsa-flow-explicit/diagnostics.ts), taken on the team in
+// the pass that scales the results back, so that the caller's thread does not pass over them again.
+// distance2, target2 and the Gram behind `defect` are in working units (Y/s, target/s): the ratios
+// built from them do not depend on s.
+struct ExplicitFlowSummary {
+  double zeros = 0;      // exact zeros of Y (caller's units)
+  double distance2 = 0;  // ‖Y − target‖²
+  double target2 = 0;    // ‖target‖²
+  double defect = 0;     // the invariant orthogonality defect of Y (nsa::defect)
+  bool finite = true;    // every entry of Y and of the target finite in the caller's units
+};
+
 struct ExplicitFlowResult {
   std::vector<double> Y;       // best iterate, caller's units
   std::vector<double> target;  // X0 actually used (after P₊ / jitter default), caller's units
@@ -155,6 +167,7 @@ struct ExplicitFlowResult {
   int threads = 1;
   int retractionFallbacks = 0;  // iterations whose retraction left the Gram path
   ExplicitFlowTraces traces;
+  ExplicitFlowSummary summary;
 };
 
 // How many p×k doubles a run keeps at most (work buffers only; inputs/outputs are the caller's).
