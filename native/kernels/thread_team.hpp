@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -16,11 +17,25 @@
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace nsa {
 
 // A team of threads kept for a whole run (no thread creation per iteration). run() calls fn on
 // `size()` contiguous row ranges whose bounds are multiples of `align` rows; the caller's thread takes
 // range 0. Kernels called inside are sized so that OpenBLAS runs them single-threaded.
+//
+// Waiting spins before it sleeps. A solver posts passes in quick succession (an iteration is several
+// passes with a little k×k algebra between them), and waking a sleeping thread through a condition
+// variable took about 34 µs per pass on a 2-core virtual machine (the scheduler's latency, paid twice:
+// the helper's wake-up, then the caller's when the helper finishes last): more than a pass over 10⁴
+// rows takes. So a helper that finished its range polls for the next pass for up to kSpin before it
+// sleeps, and the caller polls for the helpers' completion as long before it sleeps; a pass posted
+// meanwhile costs about 0.2 µs. The spin is bounded, so a team between solves, or waiting on a long
+// serial step, gives its cores back; a job sharing the machine runs a team of one (lib/runtime.ts),
+// which never spins.
 class RowTeam {
  public:
   using Fn = void (*)(void* ctx, int thread, std::size_t begin, std::size_t end);
@@ -29,12 +44,9 @@ class RowTeam {
     for (int t = 1; t < n_; ++t) helpers_.emplace_back([this, t] { loop(t); });
   }
   ~RowTeam() {
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      quit_ = true;
-      ++generation_;
-    }
-    wake_.notify_all();
+    quit_.store(true);
+    generation_.fetch_add(1);
+    notify(wake_, true);
     for (auto& h : helpers_) h.join();
   }
   RowTeam(const RowTeam&) = delete;
@@ -51,19 +63,48 @@ class RowTeam {
     align_ = align;
     fn_ = fn;
     ctx_ = ctx;
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      pending_ = n_ - 1;
-      ++generation_;
-    }
-    wake_.notify_all();
+    pending_.store(n_ - 1);
+    // Sequentially consistent: the fields above are published with the new generation, and either a
+    // helper going to sleep sees it or this thread sees that helper's count in sleepers_ (and wakes it).
+    generation_.fetch_add(1);
+    notify(wake_, sleepers_.load() > 0);
     work(0);
-    std::unique_lock<std::mutex> lock(m_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    waitUntil([this] { return pending_.load() == 0; }, callerSleeping_, done_);
     ctx_ = nullptr;  // the caller's pass object ends with this call: keep no pointer to it
   }
 
  private:
+  static constexpr std::chrono::microseconds kSpin{50};
+
+  static void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+  // Polls `ready` for up to kSpin, then sleeps on `cv`, counted in `sleeping` while it does (the
+  // notifier reads that count after its own change: one of the two sees the other's write).
+  template <class P>
+  void waitUntil(P ready, std::atomic<int>& sleeping, std::condition_variable& cv) {
+    if (ready()) return;
+    const auto start = std::chrono::steady_clock::now();
+    for (unsigned i = 1;; ++i) {
+      relax();
+      if (ready()) return;
+      if (i % 64 == 0 && std::chrono::steady_clock::now() - start > kSpin) break;
+    }
+    std::unique_lock<std::mutex> lock(m_);
+    sleeping.fetch_add(1);
+    cv.wait(lock, ready);
+    sleeping.fetch_sub(1);
+  }
+  // Taking the mutex orders the notification after a sleeper's check of its predicate (made under it).
+  void notify(std::condition_variable& cv, bool someoneSleeps) {
+    if (!someoneSleeps) return;
+    { std::lock_guard<std::mutex> lock(m_); }
+    cv.notify_all();
+  }
   void work(int t) {
     const std::size_t blocks = (rows_ + align_ - 1) / align_;
     const std::size_t b = std::min(rows_, blocks * t / n_ * align_);
@@ -73,15 +114,11 @@ class RowTeam {
   void loop(int t) {
     uint64_t seen = 0;
     for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(m_);
-        wake_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
-        if (quit_) return;
-      }
+      waitUntil([&] { return generation_.load() != seen; }, sleepers_, wake_);
+      seen = generation_.load();  // one generation per pass: the next waits for this thread's work
+      if (quit_.load()) return;
       work(t);
-      std::lock_guard<std::mutex> lock(m_);
-      if (--pending_ == 0) done_.notify_one();
+      if (pending_.fetch_sub(1) == 1) notify(done_, callerSleeping_.load() > 0);
     }
   }
 
@@ -89,9 +126,9 @@ class RowTeam {
   std::vector<std::thread> helpers_;
   std::mutex m_;
   std::condition_variable wake_, done_;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool quit_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0}, sleepers_{0}, callerSleeping_{0};
+  std::atomic<bool> quit_{false};
   std::size_t rows_ = 0, align_ = 1;
   Fn fn_ = nullptr;
   void* ctx_ = nullptr;
@@ -103,8 +140,9 @@ void runRows(RowTeam& team, std::size_t rows, std::size_t align, F& f) {
            &f);
 }
 
-// The least work (doubles touched, or flops) worth waking the team for: a wake-up of a helper costs
-// ~10 µs, about what one core needs for 2·10⁵ doubles of streaming work.
+// The least work (doubles touched, or flops) worth waking the team for: a pass costs its helpers
+// ~0.2 µs while they poll and ~34 µs when they sleep (RowTeam), about what one core needs for 2·10⁵
+// doubles of streaming work; a pass below that runs on the caller's thread alone.
 constexpr double kTeamMinWork = 200000;
 
 // f over `rows` on the team when the pass's `work` pays for a wake-up, else on the caller's thread
