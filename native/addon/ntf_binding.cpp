@@ -350,6 +350,11 @@ Napi::Value StratifiedNtfLoss(const Napi::CallbackInfo& info) {
 // ---- NTF ---------------------------------------------------------------------------------------------
 
 struct NtfCall {
+  // The tensor the solver reads: `view` (the caller's buffer, for a synchronous call whose JS cannot
+  // run meanwhile; a copy for a job or a shared buffer) or, with weights, `data` (a copy whose missing
+  // entries are set to 0).
+  const double* tensor = nullptr;
+  Doubles view;
   std::vector<double> data;
   Shape shape;
   NtfOptions options;
@@ -359,8 +364,8 @@ struct NtfCall {
 };
 
 // (T, shape, rank, options, factors | undefined): everything read, checked, memory checked, then the
-// tensor copied (the solver always works on its own copy) and the factors taken.
-std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
+// tensor taken (copied for a job, `copy`, or with weights) and the factors taken.
+std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info, bool copy) {
   Napi::Env env = info.Env();
   auto call = std::make_unique<NtfCall>();
   // (a) read everything
@@ -409,15 +414,17 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
   } else {
     scratch = dr * size;
   }
-  // the tensor's copy, the factors (solver, given or random start, JS result), the r×r Grams, the
-  // MTTKRP result and its contraction scratch
+  // the tensor's copy (a job's, a shared buffer's or with weights), the factors (solver, given or
+  // random start, JS result), the r×r Grams, the MTTKRP result and its contraction scratch
   // (with weights: their copy, and the weighted updates' d-length and r-length buffers)
-  checkMemory(env, float64Bytes({1}) * (size + 3 * factorDoubles + 2 * static_cast<double>(shape.size()) * dr * dr + 2 * dr * dmax + scratch +
+  const bool copied = copy || T.shared || weightsIn;
+  checkMemory(env, float64Bytes({1}) * ((copied ? size : 0) + 3 * factorDoubles + 2 * static_cast<double>(shape.size()) * dr * dr + 2 * dr * dmax + scratch +
                                         (weightsIn ? size + 2 * dr * dmax + dmax : 0)),
               [&] { return std::string("NTF of rank " + std::to_string(r) + " on a tensor of " + std::to_string(shapeSize(shape)) + " values"); });
-  // (c) take: copy the tensor, then check the copy
-  call->data = doubles(T, true).owned();
+  // (c) take the tensor, then check what was taken
   if (weightsIn) {
+    call->data = doubles(T, true).owned();
+    call->tensor = call->data.data();
     Doubles omega = doubles(*weightsIn, true);
     requireNonNegativeFinite(env, omega.data(), omega.size(), "options.weights");
     if (opt.weightedHals == WeightedHals::Surrogate)  // its majorizer needs every ω ≤ 1 (NtfOptions)
@@ -446,7 +453,9 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info) {
     requireNonNegativeFinite(env, call->data.data(), call->data.size(), "T (at entries of positive weight)");
     call->weights = denseTensorEntryWeights(call->data.data(), shape, omega.data());
   } else {
-    requireNonNegativeFinite(env, call->data.data(), call->data.size(), "T");
+    call->view = doubles(T, copy);
+    call->tensor = call->view.data();
+    requireNonNegativeFinite(env, call->tensor, call->view.size(), "T");
   }
   if (!given) {
     ntfRandomInit(shape, r, seed, call->factors);
@@ -480,8 +489,8 @@ Napi::Value ntfResult(Napi::Env env, const NtfCall& call) {
 }
 
 Napi::Value Ntf(const Napi::CallbackInfo& info) {
-  auto call = readNtf(info);
-  guarded(info.Env(), [&] { ntf(call->data.data(), call->shape, call->options, call->factors, call->result, silentMonitor(), &call->weights); });
+  auto call = readNtf(info, false);
+  guarded(info.Env(), [&] { ntf(call->tensor, call->shape, call->options, call->factors, call->result, silentMonitor(), &call->weights); });
   return ntfResult(info.Env(), *call);
 }
 
@@ -489,7 +498,7 @@ class NtfJob : public Job {
  public:
   explicit NtfJob(std::unique_ptr<NtfCall> call) : call_(std::move(call)) {}
   void execute(Monitor& monitor) override {
-    ntf(call_->data.data(), call_->shape, call_->options, call_->factors, call_->result, monitor, &call_->weights);
+    ntf(call_->tensor, call_->shape, call_->options, call_->factors, call_->result, monitor, &call_->weights);
   }
   Napi::Value result(Napi::Env env) override { return ntfResult(env, *call_); }
 
@@ -498,7 +507,7 @@ class NtfJob : public Job {
 };
 
 Napi::Value NtfAsync(const Napi::CallbackInfo& info) {
-  auto call = readNtf(info);
+  auto call = readNtf(info, true);
   AsyncArgs a = asyncArgs(info, 5);
   return startJob(info.Env(), std::make_unique<NtfJob>(std::move(call)), std::move(a));
 }
