@@ -230,13 +230,16 @@ describe('ntf inner sweeps', () => {
 
 describe('ntf on the thread team', () => {
   it('2 threads give the 1-thread factors (1e-9 relative; only the BLAS calls may round differently)', () => {
-    // 600×20×20 at rank 30: mode 0's HALS sweeps (r²·d = 540 000, in 5 blocks of 128 columns), the
+    // 600×20×20 at rank 30: mode 0's HALS sweeps (2·r²·d = 1 080 000, in 8 blocks of 75 columns), the
     // MTTKRP contractions (r·size/20 = 360 000) and the MTTKRP's GEMMs (r·size = 7.2·10⁶ multiply-adds,
     // split by columns of the product, a single-threaded GEMM per thread) pass the team's threshold
     // of 2·10⁵, so all run on 2 threads.
     const T = cpTensor([600, 20, 20], 30, 0.1, 7);
     // MU's elementwise pass needs r·d ≥ 2·10⁵: mode 0 of 10000×4×5 at rank 20.
     const tall = cpTensor([10000, 4, 5], 20, 0.1, 8);
+    // Modes of a few dozen columns are split too: at rank 40, mode 1's 64 columns (4 blocks of 16,
+    // 2·r²·d = 204 800) and mode 2's 48 (3 of 16) run on 2 threads.
+    const small = cpTensor([100, 64, 48], 40, 0.1, 9);
     // Masked MU: its listed sums by rows of the updated factor (24 000 listed entries here) are split
     // over the team as well, each row summed by one thread as by one thread alone; masked HALS's
     // surrogate takes the same sums and the plain sweeps, and its exact update's columns are split
@@ -250,8 +253,9 @@ describe('ntf on the thread team', () => {
       [T, { solver: 'hals', maxIterations: 6, mask: Uint8Array.from(mask), weightedHals: 'exact' }],
       [tall, { solver: 'mu', innerSweeps: 3, innerTolerance: 0, maxIterations: 4 }],
       [tall, { solver: 'hals', maxIterations: 4, certificateTolerance: 1e-30 }],
+      [small, { solver: 'hals', maxIterations: 4 }],
     ] as const) {
-      const run = () => ntfSync(tensor, tensor === T ? 30 : 20, { ...options, seed: 3 });
+      const run = () => ntfSync(tensor, tensor === T ? 30 : tensor === small ? 40 : 20, { ...options, seed: 3 });
       setBlasThreads(1);
       const one = run();
       setBlasThreads(2);

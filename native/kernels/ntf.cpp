@@ -1778,18 +1778,30 @@ inline double coordinateSteps(double* __restrict x, const double* __restrict g, 
 // kColumnBlock), so every step is a loop along contiguous columns; a block sweeps up to `sweeps`
 // times and stops when a sweep's change Σ G[a,a]·δ² over it is at most tolerance² times its first
 // sweep's, or is 0 (Gillis and Glineur's rule, over a block of columns; nmf applies it per row). The
-// blocks start at multiples of kColumnBlock whatever the team (begin is one), so the team changes no
-// result. G[a,a] = 0 (a component that vanished in another mode) leaves the coordinate.
+// blocks (halsColumnBlock) depend on d alone and start at multiples of their width whatever the team
+// (begin is one), so the team changes no result. G[a,a] = 0 (a component that vanished in another
+// mode) leaves the coordinate.
 constexpr std::size_t kColumnBlock = 128;
+// A mode of fewer than kMinColumnBlocks full blocks goes in that many equal blocks where each keeps
+// kMinColumnBlockWidth columns, so that a mode of a few dozen columns is split over a team too:
+// d = 64 in 4 blocks of 16, d = 400 in 8 of 50; larger modes in blocks of kColumnBlock.
+constexpr std::size_t kMinColumnBlocks = 8, kMinColumnBlockWidth = 16;
+
+inline std::size_t halsColumnBlock(std::size_t d) {
+  if (d >= kMinColumnBlocks * kColumnBlock) return kColumnBlock;
+  const std::size_t blocks = std::max({(d + kColumnBlock - 1) / kColumnBlock, std::min(kMinColumnBlocks, d / kMinColumnBlockWidth), std::size_t{1}});
+  return (d + blocks - 1) / blocks;
+}
 
 void halsColumns(double* X, const double* M, const double* G, std::size_t r, std::size_t d, int sweeps,
                  double tolerance, std::size_t begin, std::size_t end) {
   const double stop = tolerance * tolerance;
-  Vec g(r * kColumnBlock), delta(kColumnBlock);
-  for (std::size_t b0 = begin; b0 < end; b0 += kColumnBlock) {
-    const std::size_t n = std::min(kColumnBlock, end - b0);
+  const std::size_t width = halsColumnBlock(d);
+  Vec g(r * width), delta(width);
+  for (std::size_t b0 = begin; b0 < end; b0 += width) {
+    const std::size_t n = std::min(width, end - b0);
     for (std::size_t a = 0; a < r; ++a) {
-      double* ga = g.data() + a * kColumnBlock;
+      double* ga = g.data() + a * width;
       std::memcpy(ga, M + a * d + b0, n * sizeof(double));
       for (std::size_t l = 0; l < r; ++l) subtractScaled(ga, X + l * d + b0, G[a * r + l], n);
     }
@@ -1799,8 +1811,8 @@ void halsColumns(double* X, const double* M, const double* G, std::size_t r, std
       for (std::size_t a = 0; a < r; ++a) {
         const double gaa = G[a * r + a];
         if (!(gaa > 0)) continue;
-        change += coordinateSteps(X + a * d + b0, g.data() + a * kColumnBlock, gaa, delta.data(), n);
-        for (std::size_t l = 0; l < r; ++l) subtractScaled(g.data() + l * kColumnBlock, delta.data(), G[a * r + l], n);
+        change += coordinateSteps(X + a * d + b0, g.data() + a * width, gaa, delta.data(), n);
+        for (std::size_t l = 0; l < r; ++l) subtractScaled(g.data() + l * width, delta.data(), G[a * r + l], n);
       }
       if (s == 0) first = change;
       else if (change <= stop * first) break;
@@ -1847,7 +1859,8 @@ struct PlainNtf {
   // HALS of mode m's factor on the team (by columns).
   void hals(double* Fm, std::size_t d, const double* M, const double* G, int sweeps, double tolerance) {
     auto pass = [&](int, std::size_t b, std::size_t e) { halsColumns(Fm, M, G, r, d, sweeps, tolerance, b, e); };
-    runRowsIfWorth(team, d, kColumnBlock, static_cast<double>(r * r * d), pass);
+    // work: the multiply-adds every block makes, r² a column for its gradients and r² for its first sweep
+    runRowsIfWorth(team, d, halsColumnBlock(d), 2.0 * static_cast<double>(r * r * d), pass);
   }
 
   // MU of mode m's factor: Fₘ ← Fₘ ∘ max(M, ε)/max(GFₘ, ε), repeated (D = GFₘ recomputed, M and G
