@@ -23,6 +23,7 @@ import {
   type NsaFlowResult,
 } from '../lib/index.js';
 import { energyGradient } from '../lib/nsa-flow/energy.js';
+import { nonNegativePart } from '../lib/validate.js';
 import { readMatrix, readNpy, readNpyMatrix } from '../lib/io/index.js';
 import { testMatrix } from './helpers/flow-fixtures.js';
 import { runMain, tempDir } from './helpers/cli-run.js';
@@ -146,6 +147,19 @@ describe('nsaFlow with the certified solvers: progress terms and settings that r
       expect(b.settings.optimizer).toBe(a.settings.optimizer);
     });
   }
+
+  it("the certified solvers' target is max(X0, 0) entry by entry, −0 and negatives to +0", () => {
+    const data = Float64Array.from({ length: 60 }, (_, i) => (i % 5 === 0 ? -0 : i % 3 === 0 ? -(i + 0.25) : i * 1.5e-3));
+    const target = nsaFlowSync({ rows: 20, cols: 3, data: data.map((v) => v + 0.5) }, { X0: { rows: 20, cols: 3, data }, maxIterations: 0 }).target;
+    expect(Array.from(target.data).every((v, i) => Object.is(v, Math.max(data[i]!, 0)))).toBe(true);
+    expect(Object.is(target.data[5], 0)).toBe(true);
+  });
+
+  it('nonNegativePart past half the largest double (where (x + |x|)/2 overflows and the pass is redone) is Math.max(x, 0)', () => {
+    const data = Float64Array.from([3, -0, -2, 1.5e308, 9e307, -1.7e308, 5e-324, -5e-324]);
+    const out = nonNegativePart(data);
+    expect(Array.from(out).every((v, i) => Object.is(v, Math.max(data[i]!, 0)))).toBe(true);
+  });
 
   it('null is "does not apply" only: a null for an option without that meaning is still refused', () => {
     expect(() => nsaFlowSync(Y0, { X0, w: null as unknown as number })).toThrow(TypeError);

@@ -19,6 +19,7 @@ import {
   expectSameShape,
   expectIntact,
   isObjectArgument,
+  nonNegativePart,
   ownKeys,
   parseOptions,
   readFields,
@@ -760,9 +761,7 @@ function certifiedProblem(o: CertifiedPlan, y: Matrix) {
   const source = o.X0 ?? y;
   let data: Float64Array;
   if (o.nonnegativity === 'hard') {
-    const s = source.data;
-    data = new Float64Array(s.length);
-    for (let i = 0; i < s.length; i++) data[i] = Math.max(s[i]!, 0);
+    data = nonNegativePart(source.data);
   } else {
     data = source.data.slice();
   }
