@@ -175,10 +175,19 @@ inline bool allNonNegativeFinite(const double* x, std::size_t n) {
   return ok;
 }
 
+// Whether every entry is finite (|x| ≤ DBL_MAX, which a NaN fails), without a branch per entry: the
+// guard over every signed input (Y0, X0: 4·10⁶ values a call at 100000×20), at memory speed.
 inline bool allFinite(const double* x, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i)
-    if (!std::isfinite(x[i])) return false;
-  return true;
+  std::size_t i = 0;
+  bool ok = true;
+#if defined(__SSE2__)
+  const __m128d largest = _mm_set1_pd(1.7976931348623157e308), sign = _mm_set1_pd(-0.0);
+  __m128d good = _mm_castsi128_pd(_mm_set1_epi32(-1));
+  for (; i + 2 <= n; i += 2) good = _mm_and_pd(good, _mm_cmple_pd(_mm_andnot_pd(sign, _mm_loadu_pd(x + i)), largest));
+  ok = _mm_movemask_pd(good) == 3;
+#endif
+  for (; i < n; ++i) ok = ok && std::abs(x[i]) <= 1.7976931348623157e308;
+  return ok;
 }
 
 inline int asInt(std::size_t n) { return static_cast<int>(n); }
