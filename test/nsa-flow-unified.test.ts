@@ -23,7 +23,7 @@ import {
   type NsaFlowResult,
 } from '../lib/index.js';
 import { energyGradient } from '../lib/nsa-flow/energy.js';
-import { nonNegativePart } from '../lib/validate.js';
+import { native } from '../lib/native.js';
 import { readMatrix, readNpy, readNpyMatrix } from '../lib/io/index.js';
 import { testMatrix } from './helpers/flow-fixtures.js';
 import { runMain, tempDir } from './helpers/cli-run.js';
@@ -155,10 +155,14 @@ describe('nsaFlow with the certified solvers: progress terms and settings that r
     expect(Object.is(target.data[5], 0)).toBe(true);
   });
 
-  it('nonNegativePart past half the largest double (where (x + |x|)/2 overflows and the pass is redone) is Math.max(x, 0)', () => {
-    const data = Float64Array.from([3, -0, -2, 1.5e308, 9e307, -1.7e308, 5e-324, -5e-324]);
-    const out = nonNegativePart(data);
-    expect(Array.from(out).every((v, i) => Object.is(v, Math.max(data[i]!, 0)))).toBe(true);
+  it('the raw nonNegativePart is Math.max(x, 0) entry by entry (NaN kept), on the team, and names its argument', () => {
+    const values = [3, -0, -2, 1.7976931348623157e308, -1.7e308, 5e-324, -5e-324, NaN, Infinity, -Infinity];
+    // 10⁶ entries pass the team's threshold (2·10⁵): both threads write their halves
+    const data = Float64Array.from({ length: 1_000_003 }, (_, i) => values[i % values.length]! * (1 + (i % 7)));
+    const out = native().nonNegativePart(data);
+    expect(out.length).toBe(data.length);
+    expect(out.every((v, i) => Object.is(v, Math.max(data[i]!, 0)))).toBe(true);
+    expect(() => native().nonNegativePart([1, 2] as never)).toThrow(/Expected a Float64Array for data/);
   });
 
   it('null is "does not apply" only: a null for an option without that meaning is still refused', () => {

@@ -158,6 +158,8 @@ interface RawEnergyResult {
 type NullableArray = Float64Array | null;
 declare module '../native.js' {
   interface NativeBinding {
+    /** max(x, 0) entry by entry (−0 to +0, NaN kept) in a new array, on the solver thread team. */
+    nonNegativePart(data: Float64Array): Float64Array;
     certifiedSolve(Y0: Float64Array, rows: number, cols: number, X0: NullableArray, x0Cols: number, X: NullableArray, dataRows: number, options: RawSolveOptions): RawCertifiedResult;
     certifiedSolveAsync(
       Y0: Float64Array,

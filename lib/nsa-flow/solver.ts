@@ -19,7 +19,6 @@ import {
   expectSameShape,
   expectIntact,
   isObjectArgument,
-  nonNegativePart,
   ownKeys,
   parseOptions,
   readFields,
@@ -761,7 +760,7 @@ function certifiedProblem(o: CertifiedPlan, y: Matrix) {
   const source = o.X0 ?? y;
   let data: Float64Array;
   if (o.nonnegativity === 'hard') {
-    data = nonNegativePart(source.data);
+    data = native().nonNegativePart(source.data);
   } else {
     data = source.data.slice();
   }
