@@ -1782,7 +1782,7 @@ inline double coordinateSteps(double* __restrict x, const double* __restrict g, 
 // (begin is one), so the team changes no result. G[a,a] = 0 (a component that vanished in another
 // mode) leaves the coordinate.
 constexpr std::size_t kColumnBlock = 128;
-// A mode of fewer than kMinColumnBlocks full blocks goes in that many equal blocks where each keeps
+// A mode of fewer than kMinColumnBlocks full blocks goes in up to that many equal blocks of at least
 // kMinColumnBlockWidth columns, so that a mode of a few dozen columns is split over a team too:
 // d = 64 in 4 blocks of 16, d = 400 in 8 of 50; larger modes in blocks of kColumnBlock.
 constexpr std::size_t kMinColumnBlocks = 8, kMinColumnBlockWidth = 16;
