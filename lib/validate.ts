@@ -265,7 +265,7 @@ export function expectFiniteData(data: Float64Array, name: string, cols?: number
  * three times faster than a test and branch per entry (0.55 against 1.5 ms on 2·10⁶ values): the
  * check of every large input of every call. The loops that name a defect run only when this fails.
  */
-export function allFinite(data: Float64Array): boolean {
+function allFinite(data: Float64Array): boolean {
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   const whole = data.length - (data.length % 4);
   let i = 0;
