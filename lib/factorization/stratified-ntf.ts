@@ -306,11 +306,6 @@ export function checkTensorMask(v: unknown, name: string): Uint8Array {
 }
 
 /**
- * The weights ω of a tensor t (undefined when all are 1) from its missing-value options, and √Σωt²;
- * t may hold NaN (or anything) only where ω = 0. `name` is t's name, `at` the options' index for it
- * ('' for one tensor, '[s]' for a stratum).
- */
-/**
  * A tensor's weights (undefined when all are 1) and √Σωt²; with weights, the count of entries of
  * weight ≠ 1, their missing share's numerator Σ(1 − ω), and the first flat index of a weight above 1
  * (−1: none), which weightedHals 'auto' reads (resolveWeightedHals).
@@ -323,6 +318,11 @@ export interface TensorWeights {
   above?: number;
 }
 
+/**
+ * The weights ω of a tensor t (undefined when all are 1) from its missing-value options, and √Σωt²;
+ * t may hold NaN (or anything) only where ω = 0. `name` is t's name, `at` the options' index for it
+ * ('' for one tensor, '[s]' for a stratum).
+ */
 export function tensorWeights(
   t: Tensor,
   o: { weights?: Tensor; mask?: Uint8Array; missing: 'observed' | 'nan' },

@@ -13,6 +13,7 @@
 
 #include "../kernels/certified.hpp"
 #include "../kernels/nsa_energy.hpp"
+#include "../kernels/ortho.hpp"
 #include "../kernels/thread_team.hpp"
 #include "async_job.hpp"
 #include "common.hpp"
@@ -317,8 +318,8 @@ Napi::Value CertifiedEnergyAt(const Napi::CallbackInfo& info) {
 
 // ---- the target of hard non-negativity ---------------------------------------------------------
 
-// nonNegativePart(X0) → max(X0, 0) entry by entry in a new Float64Array (−0 to +0; a NaN, which only a
-// missing entry of weighted data holds, stays NaN as Math.max keeps it): the target of every certified
+// nonNegativePart(X0) → max(X0, 0) entry by entry in a new Float64Array (applyNonnegativity: −0 to +0;
+// a NaN, which only a missing entry of weighted data holds, stays NaN as Math.max keeps it): the target of every certified
 // solve with hard non-negativity, made before it on the calling thread. On the solver's thread team
 // (the runtime's thread count), so that its pages are first written by the threads: a JavaScript loop
 // took 4 ms at 100000×20, a twentieth of a 2-thread solve.
@@ -329,9 +330,7 @@ Napi::Value NonNegativePart(const Napi::CallbackInfo& info) {
   const double* in = x.data();
   double* o = out.Data();
   RowTeam team(teamThreads(0, static_cast<double>(x.size())));
-  auto part = [&](int, std::size_t b, std::size_t e) {
-    for (std::size_t i = b; i < e; ++i) o[i] = in[i] > 0 ? in[i] : (in[i] == in[i] ? 0.0 : in[i]);
-  };
+  auto part = [&](int, std::size_t b, std::size_t e) { applyNonnegativity(in + b, e - b, Nonnegativity::Hard, o + b); };
   runRowsIfWorth(team, x.size(), 1024, static_cast<double>(x.size()), part);
   return out;
 }

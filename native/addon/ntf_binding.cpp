@@ -21,6 +21,14 @@ namespace nsa::addon {
 
 namespace {
 
+// weightedHals 'surrogate' (ntf, stratifiedNtf): its majorizer needs every weight ≤ 1 (NtfOptions).
+void requireSurrogateWeights(Napi::Env env, const Doubles& omega, const std::string& name) {
+  for (std::size_t k = 0; k < omega.size(); ++k)
+    if (omega[k] > 1.0)
+      throwRangeJs(env, "Expected " + name + " ≤ 1 with options.weightedHals 'surrogate' but received " + jsNumber(omega[k]) +
+                            " at index " + std::to_string(k));
+}
+
 
 Napi::Object traceObject(Napi::Env env, const LossTrace& t) {
   Napi::Object o = Napi::Object::New(env);
@@ -247,11 +255,7 @@ std::unique_ptr<StratifiedNtfCall> readStratifiedNtf(const Napi::CallbackInfo& i
     if (weighted) {
       Doubles omega = doubles(*in.weights[s], true);  // read once: what is checked is what is used
       requireNonNegativeFinite(env, omega.data(), omega.size(), in.weights[s]->name);
-      if (opt.weightedHals == WeightedHals::Surrogate)  // its majorizer needs every ω ≤ 1
-        for (std::size_t k = 0; k < omega.size(); ++k)
-          if (omega[k] > 1.0)
-            throwRangeJs(env, "Expected " + in.weights[s]->name + " ≤ 1 with options.weightedHals 'surrogate' but received " +
-                                  jsNumber(omega[k]) + " at index " + std::to_string(k));
+      if (opt.weightedHals == WeightedHals::Surrogate) requireSurrogateWeights(env, omega, in.weights[s]->name);
       std::vector<double> observed = std::move(A).owned();
       double listed = 0;
       for (std::size_t k = 0; k < omega.size(); ++k) {
@@ -427,11 +431,7 @@ std::unique_ptr<NtfCall> readNtf(const Napi::CallbackInfo& info, bool copy) {
     call->tensor = call->data.data();
     Doubles omega = doubles(*weightsIn, true);
     requireNonNegativeFinite(env, omega.data(), omega.size(), "options.weights");
-    if (opt.weightedHals == WeightedHals::Surrogate)  // its majorizer needs every ω ≤ 1 (NtfOptions)
-      for (std::size_t k = 0; k < omega.size(); ++k)
-        if (omega[k] > 1.0)
-          throwRangeJs(env, "Expected options.weights ≤ 1 with options.weightedHals 'surrogate' but received " +
-                                jsNumber(omega[k]) + " at index " + std::to_string(k));
+    if (opt.weightedHals == WeightedHals::Surrogate) requireSurrogateWeights(env, omega, "options.weights");
     double listed = 0;
     for (std::size_t k = 0; k < omega.size(); ++k) {
       listed += omega[k] != 1.0;

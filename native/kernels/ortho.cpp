@@ -231,7 +231,8 @@ void applyNonnegativity(const double* Y, std::size_t n, Nonnegativity mode, doub
       if (out != Y) std::memcpy(out, Y, n * sizeof(double));
       return;
     case Nonnegativity::Hard:
-      for (std::size_t i = 0; i < n; ++i) out[i] = Y[i] > 0.0 ? Y[i] : 0.0;
+      // max(x, 0) as JavaScript's Math.max: −0 to +0, a NaN (an unknown entry) kept
+      for (std::size_t i = 0; i < n; ++i) out[i] = Y[i] > 0.0 || Y[i] != Y[i] ? Y[i] : 0.0;
       return;
     case Nonnegativity::Softplus:
       // torch's softplus (β = 1): the identity above its threshold, log1p(eˣ) otherwise.

@@ -45,6 +45,7 @@ void procrustes(const double* A, const double* B, std::size_t n, std::size_t k, 
 
 // ---- non-negativity ---------------------------------------------------------------------------
 enum class Nonnegativity { None, Hard, Softplus };
+// out = N(Y): Y, max(Y, 0) (−0 to +0, NaN kept) or softplus(Y); out may be Y.
 void applyNonnegativity(const double* Y, std::size_t n, Nonnegativity mode, double* out);
 
 }  // namespace nsa

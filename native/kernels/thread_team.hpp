@@ -29,7 +29,7 @@ namespace nsa {
 //
 // Waiting spins before it sleeps. A solver posts passes in quick succession (an iteration is several
 // passes with a little k×k algebra between them), and waking a sleeping thread through a condition
-// variable took about 34 µs per pass on a 2-core virtual machine (the scheduler's latency, paid twice:
+// variable took about 40 µs per pass on a 2-core virtual machine (the scheduler's latency, paid twice:
 // the helper's wake-up, then the caller's when the helper finishes last): more than a pass over 10⁴
 // rows takes. So a helper that finished its range polls for the next pass for up to kSpin before it
 // sleeps, and the caller polls for the helpers' completion as long before it sleeps; a pass posted
@@ -141,7 +141,7 @@ void runRows(RowTeam& team, std::size_t rows, std::size_t align, F& f) {
 }
 
 // The least work (doubles touched, or flops) worth waking the team for: a pass costs its helpers
-// ~0.2 µs while they poll and ~34 µs when they sleep (RowTeam), about what one core needs for 2·10⁵
+// ~0.2 µs while they poll and ~40 µs when they sleep (RowTeam), about what one core needs for 2·10⁵
 // doubles of streaming work; a pass below that runs on the caller's thread alone.
 constexpr double kTeamMinWork = 200000;
 

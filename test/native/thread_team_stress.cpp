@@ -3,8 +3,13 @@
 // team's spin (so helpers and the caller both poll and sleep), for teams of 2–4 threads; every row of
 // every pass must be visited exactly once. Then teams made and destroyed with and without a pass.
 // Prints one line per team size, "threads T passes P errors E", and "churn ok".
+// With --time instead: the cost of a pass handed to a team of 2 back to back (µs per pass, best of 5
+// rounds of 20000), with no work and with 2·10⁴ additions split over it, against that work on one
+// thread (docs/threads.md, "The polling team").
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -18,7 +23,33 @@ void busyWait(std::chrono::microseconds d) {
 }
 }  // namespace
 
+int timePasses() {
+  nsa::RowTeam team(2);
+  std::vector<double> sink(2, 0.0);
+  for (std::size_t work : {std::size_t{0}, std::size_t{20000}}) {
+    auto pass = [&](int t, std::size_t b, std::size_t e) {
+      double s = 0;
+      for (std::size_t i = b; i < e; ++i) s += static_cast<double>(i) * 1e-9;
+      sink[static_cast<std::size_t>(t)] += s;
+    };
+    auto best = [&](auto&& f) {
+      double us = 1e300;
+      for (int round = 0; round < 5; ++round) {
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < 20000; ++i) f();
+        us = std::min(us, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() / 20000);
+      }
+      return us;
+    };
+    const double teamUs = best([&] { nsa::runRows(team, work + 2, 1, pass); });
+    const double aloneUs = best([&] { pass(0, 0, work + 2); });
+    std::printf("work %zu: %.2f µs a pass on 2 threads, %.2f µs on one\n", work, teamUs, aloneUs);
+  }
+  return sink[0] + sink[1] > 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--time") return timePasses();
   const int passes = argc > 1 ? std::atoi(argv[1]) : 20000;
   for (int threads : {2, 3, 4}) {
     nsa::RowTeam team(threads);
